@@ -1,0 +1,493 @@
+"""From a loaded series or text to training pairs: :class:`Dataset`, :class:`Normalizer`.
+
+Windowing rules
+---------------
+Series (:func:`make_windows`)
+    The N rows are split in time order: the last ``round(N * val_fraction)`` rows
+    form the validation part, rows ``[0, split_index)`` the training part. Each
+    window holds ``seq_len`` consecutive rows and its target is the target column
+    in the next row (horizon 1). Training targets all lie in the training part;
+    validation targets all lie in the validation part (a validation window may use
+    the last ``seq_len`` training rows as context). **Each part needs at least
+    ``seq_len + 1`` rows** (the validation part only when ``val_fraction > 0``).
+    The :class:`Normalizer` is fitted on the training rows only.
+Text (:func:`text_windows`)
+    Token ids are split the same way; windows of ``seq_len`` tokens with stride
+    ``seq_len`` (non-overlapping) predict the next token at every step. Each part
+    needs at least ``seq_len + 1`` tokens.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .errors import SequenceFileError
+from .loading import SequenceData, TextCorpus, load_sequence, load_text
+
+NORMALIZE_METHODS = ("zscore", "minmax", "none")
+
+
+# --------------------------------------------------------------------------- Normalizer
+
+
+class Normalizer:
+    """Per-column affine scaling ``(a - offset) / scale``.
+
+    Parameters
+    ----------
+    method : {"zscore", "minmax", "none"}
+    offset, scale : array_like
+        One value per column.
+    target_index : int
+        Column whose scale is :attr:`target_scale`.
+    """
+
+    def __init__(self, method: str = "none", offset=(0.0,), scale=(1.0,), target_index: int = 0):
+        if method not in NORMALIZE_METHODS:
+            raise SequenceFileError(f"Normalisation must be one of {', '.join(NORMALIZE_METHODS)}, not {method!r}.")
+        self.method = method
+        self.offset = np.asarray(offset, dtype=np.float64).reshape(-1)
+        self.scale = np.asarray(scale, dtype=np.float64).reshape(-1)
+        self.target_index = int(target_index)
+
+    @classmethod
+    def fit(cls, values, method: str = "zscore", target_index: int = -1) -> "Normalizer":
+        """Fit on ``values`` of shape ``(N, m)`` (constant columns get scale 1)."""
+        v = np.asarray(values, dtype=np.float64)
+        if v.ndim == 1:
+            v = v[:, None]
+        m = v.shape[1]
+        if method == "zscore":
+            offset = v.mean(axis=0)
+            scale = v.std(axis=0)
+        elif method == "minmax":
+            offset = v.min(axis=0)
+            scale = v.max(axis=0) - offset
+        elif method == "none":
+            offset = np.zeros(m)
+            scale = np.ones(m)
+        else:
+            raise SequenceFileError(f"Normalisation must be one of {', '.join(NORMALIZE_METHODS)}, not {method!r}.")
+        scale = np.where(np.isfinite(scale) & (scale > 0), scale, 1.0)
+        return cls(method, offset, scale, target_index % m)
+
+    @property
+    def target_scale(self) -> float:
+        """Scale of the target column: MSE in own units = normalised MSE × ``target_scale**2``."""
+        return float(self.scale[self.target_index])
+
+    def transform(self, a) -> np.ndarray:
+        """Normalise ``a`` whose last axis is the columns."""
+        return (np.asarray(a, dtype=np.float64) - self.offset) / self.scale
+
+    def inverse(self, a, column=None) -> np.ndarray:
+        """Undo :meth:`transform`; with ``column`` given, treat ``a`` as values of that one column."""
+        a = np.asarray(a, dtype=np.float64)
+        if column is None:
+            return a * self.scale + self.offset
+        return a * self.scale[column] + self.offset[column]
+
+    def to_dict(self) -> dict:
+        """JSON-safe description."""
+        return {
+            "method": self.method,
+            "offset": [float(x) for x in self.offset],
+            "scale": [float(x) for x in self.scale],
+            "target_index": self.target_index,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Normalizer":
+        """Inverse of :meth:`to_dict`."""
+        return cls(d["method"], d["offset"], d["scale"], d.get("target_index", 0))
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Normalizer) and self.to_dict() == other.to_dict()
+
+    def __repr__(self) -> str:
+        return f"Normalizer({self.method!r}, offset={self.offset.tolist()}, scale={self.scale.tolist()})"
+
+
+# --------------------------------------------------------------------------- Dataset
+
+
+@dataclass
+class Dataset:
+    """Training and validation pairs plus what is needed to plot and rebuild them.
+
+    Shapes: ``x_*`` is ``(N, L, n_inputs)``; ``y_*`` is ``(N, 1)`` for series
+    regression, ``(N,)`` int64 class ids for last-step classification, ``(N, L)``
+    int64 ids for text (loss on every step).
+    """
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    loss: str = "mse"
+    target_last: bool = True
+    kind: str = "series"
+    source: str = ""
+    columns: list = field(default_factory=list)
+    target_index: int = 0
+    normalizer: Normalizer | None = None
+    series: np.ndarray | None = None
+    split_index: int = 0
+    seq_len: int = 0
+    vocab: list | None = None
+    corpus: TextCorpus | None = None
+    n_classes: int | None = None
+    n_missing: int = 0
+    config: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_arrays(
+        cls,
+        x_train,
+        y_train,
+        x_val=None,
+        y_val=None,
+        loss: str = "mse",
+        target_last: bool = True,
+        kind: str = "synthetic",
+        source: str = "arrays",
+        columns=None,
+        **extra,
+    ) -> "Dataset":
+        """Wrap ready arrays (x: ``(N, L, m)``; y as described in the class docstring)."""
+        x_train = np.asarray(x_train, dtype=np.float64)
+        if x_train.ndim != 3:
+            raise SequenceFileError(f"x_train must have shape (N, L, m), not {x_train.shape}.")
+        y_dtype = np.int64 if loss == "cross_entropy" else np.float64
+        y_train = np.asarray(y_train, dtype=y_dtype)
+        if y_train.ndim == 1 and loss != "cross_entropy":
+            y_train = y_train[:, None]
+        if x_val is None:
+            x_val = np.zeros((0,) + x_train.shape[1:])
+            y_val = np.zeros((0,) + y_train.shape[1:], dtype=y_dtype)
+        x_val = np.asarray(x_val, dtype=np.float64)
+        y_val = np.asarray(y_val, dtype=y_dtype)
+        if y_val.ndim == 1 and loss != "cross_entropy":
+            y_val = y_val[:, None]
+        m = x_train.shape[2]
+        if columns is None:
+            columns = [f"input {j + 1}" for j in range(m)]
+        extra.setdefault("seq_len", x_train.shape[1])
+        extra.setdefault("config", {"type": "arrays", "source": str(source)})
+        return cls(
+            x_train=x_train,
+            y_train=y_train,
+            x_val=x_val,
+            y_val=y_val,
+            loss=loss,
+            target_last=target_last,
+            kind=kind,
+            source=str(source),
+            columns=list(columns),
+            **extra,
+        )
+
+    # ---- derived sizes
+    @property
+    def n_inputs(self) -> int:
+        """Input features per step ``m``."""
+        return int(self.x_train.shape[-1])
+
+    @property
+    def n_outputs(self) -> int:
+        """Output units: 1 for a regression target, the number of classes for cross-entropy."""
+        if self.loss == "cross_entropy":
+            if self.n_classes is not None:
+                return int(self.n_classes)
+            if self.vocab is not None:
+                return len(self.vocab)
+            return self.n_inputs
+        return int(self.y_train.shape[-1]) if self.y_train.ndim > 1 else 1
+
+    @property
+    def n_train(self) -> int:
+        """Number of training samples."""
+        return int(self.x_train.shape[0])
+
+    @property
+    def n_val(self) -> int:
+        """Number of validation samples."""
+        return int(self.x_val.shape[0])
+
+    @property
+    def target_scale(self) -> float:
+        """See :attr:`Normalizer.target_scale` (1 without a normaliser)."""
+        return self.normalizer.target_scale if self.normalizer is not None else 1.0
+
+    @property
+    def target_name(self) -> str:
+        """Name of the predicted column ('' when there is none)."""
+        if self.columns and 0 <= self.target_index < len(self.columns):
+            return str(self.columns[self.target_index])
+        return ""
+
+    def describe(self) -> str:
+        """One-line human summary."""
+        src = Path(self.source).name if os.sep in str(self.source) else str(self.source)
+        val = f"{self.n_val} validation" if self.n_val else "no validation"
+        if self.kind == "text":
+            unit = "characters" if (self.corpus is None or self.corpus.level == "char") else "words"
+            return (
+                f"{src}: {self.n_train} training and {val} windows of {self.seq_len} {unit}, "
+                f"vocabulary {self.n_outputs}, next-token cross-entropy on every step"
+            )
+        if self.kind == "series":
+            norm = self.normalizer.method if self.normalizer is not None else "none"
+            cols = ", ".join(self.columns)
+            return (
+                f"{src}: {self.n_train} training and {val} windows of {self.seq_len} steps × "
+                f"{self.n_inputs} input(s) ({cols}), predicting {self.target_name!r} one step ahead "
+                f"(MSE, {norm} normalisation)"
+            )
+        what = "cross-entropy" if self.loss == "cross_entropy" else "MSE"
+        where = "on the last step" if self.target_last else "on every step"
+        return (
+            f"{src}: {self.n_train} training and {val} sequences of {self.seq_len} steps × "
+            f"{self.n_inputs} input(s), {what} {where}"
+        )
+
+    def to_config(self) -> dict:
+        """JSON-safe data settings from which :func:`dataset_from_config` rebuilds this dataset."""
+        cfg = copy.deepcopy(self.config)
+        if self.normalizer is not None:
+            cfg["normalizer"] = self.normalizer.to_dict()
+        return cfg
+
+
+# --------------------------------------------------------------------------- builders
+
+
+def _check_common(seq_len, val_fraction, name: str) -> tuple[int, float]:
+    if isinstance(seq_len, bool) or not isinstance(seq_len, (int, np.integer)) or seq_len < 1:
+        raise SequenceFileError(f"The window length for {name} must be a whole number of at least 1, not {seq_len!r}.")
+    try:
+        f = float(val_fraction)
+    except (TypeError, ValueError):
+        raise SequenceFileError(f"The validation fraction for {name} must be a number from 0 to 0.9.") from None
+    if not (0.0 <= f <= 0.9):
+        raise SequenceFileError(f"The validation fraction for {name} must lie between 0 and 0.9, not {val_fraction!r}.")
+    return int(seq_len), f
+
+
+def _split_sizes(n: int, f: float) -> tuple[int, int]:
+    n_val = int(round(n * f)) if f > 0 else 0
+    return n - n_val, n_val
+
+
+def _rows_needed(seq_len: int, f: float) -> int:
+    need = seq_len + 1
+    n = need
+    while True:
+        n_tr, n_val = _split_sizes(n, f)
+        if n_tr >= need and (f == 0 or n_val >= need):
+            return n
+        n += 1
+
+
+def _too_few(name: str, n: int, seq_len: int, f: float, unit: str = "rows") -> SequenceFileError:
+    need = _rows_needed(seq_len, f)
+    parts = "training and validation parts" if f > 0 else "training part"
+    return SequenceFileError(
+        f"{name} has {n} {unit} but a window of {seq_len} with validation fraction {f:g} needs at least "
+        f"{need} (seq_len + 1 in each of the {parts}); use a shorter window, less validation or more data."
+    )
+
+
+def make_windows(
+    seq: SequenceData,
+    seq_len: int = 15,
+    val_fraction: float = 0.2,
+    normalize: str = "zscore",
+    normalizer: Normalizer | None = None,
+) -> Dataset:
+    """Cut a series into (window, next value) pairs, split in time order.
+
+    Parameters
+    ----------
+    seq : SequenceData
+        From :func:`load_sequence` (or built by hand).
+    seq_len : int
+        Window length ``L``.
+    val_fraction : float
+        Share of the rows (0 to 0.9) kept for validation at the end of the series.
+    normalize : {"zscore", "minmax", "none"}
+        Per-column scaling fitted on the training rows.
+    normalizer : Normalizer, optional
+        Use this fitted normaliser instead of fitting one (for rebuilding saved runs).
+
+    Returns
+    -------
+    Dataset
+    """
+    name = Path(seq.path).name or str(seq.path) or "The series"
+    seq_len, f = _check_common(seq_len, val_fraction, name)
+    if normalize not in NORMALIZE_METHODS:
+        raise SequenceFileError(f"Normalisation for {name} must be one of {', '.join(NORMALIZE_METHODS)}, not {normalize!r}.")
+    values = np.asarray(seq.values, dtype=np.float64)
+    if values.ndim == 1:
+        values = values[:, None]
+    n, m = values.shape
+    n_tr, n_val = _split_sizes(n, f)
+    if n_tr < seq_len + 1 or (f > 0 and n_val < seq_len + 1):
+        raise _too_few(name, n, seq_len, f)
+    tidx = int(seq.target_index) % m
+    if normalizer is None:
+        normalizer = Normalizer.fit(values[:n_tr], normalize, tidx)
+    z = normalizer.transform(values)
+    win = np.lib.stride_tricks.sliding_window_view(z, seq_len, axis=0)  # (n-L+1, m, L)
+    win = win.transpose(0, 2, 1)[:-1]  # window starting at s predicts row s+L
+    targets = z[seq_len:, tidx][:, None]
+    n_tr_win = n_tr - seq_len
+    x_train = np.ascontiguousarray(win[:n_tr_win])
+    y_train = np.ascontiguousarray(targets[:n_tr_win])
+    x_val = np.ascontiguousarray(win[n_tr_win:])
+    y_val = np.ascontiguousarray(targets[n_tr_win:])
+    src = str(seq.path)
+    config = {
+        "type": "file",
+        "source": os.path.abspath(src) if src else src,
+        "columns": list(seq.columns),
+        "target": int(tidx),
+        "missing": getattr(seq, "missing", "interpolate"),
+        "seq_len": seq_len,
+        "val_fraction": f,
+        "normalize": normalizer.method,
+    }
+    return Dataset(
+        x_train=x_train,
+        y_train=y_train,
+        x_val=x_val,
+        y_val=y_val,
+        loss="mse",
+        target_last=True,
+        kind="series",
+        source=src,
+        columns=list(seq.columns),
+        target_index=tidx,
+        normalizer=normalizer,
+        series=values.copy(),
+        split_index=n_tr,
+        seq_len=seq_len,
+        n_missing=int(getattr(seq, "n_missing", 0)),
+        config=config,
+    )
+
+
+def text_windows(corpus: TextCorpus, seq_len: int = 25, val_fraction: float = 0.1, stride: int | None = None) -> Dataset:
+    """Cut a text into one-hot windows predicting the next token at every step.
+
+    Parameters
+    ----------
+    corpus : TextCorpus
+        From :func:`load_text`.
+    seq_len : int
+        Window length ``L``.
+    val_fraction : float
+        Share of the tokens (0 to 0.9) kept for validation at the end of the text.
+    stride : int, optional
+        Step between window starts (default ``seq_len``, non-overlapping).
+
+    Returns
+    -------
+    Dataset
+        ``x`` is ``(N, L, V)`` float64, ``y`` is ``(N, L)`` int64.
+    """
+    name = Path(corpus.path).name or str(corpus.path) or "The text"
+    seq_len, f = _check_common(seq_len, val_fraction, name)
+    stride = seq_len if stride is None else int(stride)
+    if stride < 1:
+        raise SequenceFileError(f"The window stride for {name} must be at least 1.")
+    ids = np.asarray(corpus.ids, dtype=np.int64)
+    n = ids.size
+    n_tr, n_val = _split_sizes(n, f)
+    if n_tr < seq_len + 1 or (f > 0 and n_val < seq_len + 1):
+        raise _too_few(name, n, seq_len, f, unit="tokens")
+
+    def cut(first: int, stop: int):
+        starts = np.arange(first, stop - seq_len, stride)  # s + L + 1 <= stop
+        idx = starts[:, None] + np.arange(seq_len)[None, :]
+        return corpus.one_hot(ids[idx]), ids[idx + 1]
+
+    x_train, y_train = cut(0, n_tr)
+    if n_val:
+        x_val, y_val = cut(n_tr - 1, n)
+    else:
+        x_val = np.zeros((0, seq_len, corpus.vocab_size))
+        y_val = np.zeros((0, seq_len), dtype=np.int64)
+    src = str(corpus.path)
+    config = {
+        "type": "text",
+        "source": os.path.abspath(src) if src else src,
+        "level": corpus.level,
+        "seq_len": seq_len,
+        "val_fraction": f,
+        "stride": stride,
+    }
+    return Dataset(
+        x_train=x_train,
+        y_train=y_train.astype(np.int64),
+        x_val=x_val,
+        y_val=y_val.astype(np.int64),
+        loss="cross_entropy",
+        target_last=False,
+        kind="text",
+        source=src,
+        columns=["text"],
+        target_index=0,
+        normalizer=None,
+        series=None,
+        split_index=n_tr,
+        seq_len=seq_len,
+        vocab=list(corpus.vocab),
+        corpus=corpus,
+        n_classes=corpus.vocab_size,
+        config=config,
+    )
+
+
+def dataset_from_config(cfg: dict) -> Dataset:
+    """Rebuild a :class:`Dataset` from :meth:`Dataset.to_config`.
+
+    Raises
+    ------
+    SequenceFileError
+        If the file is gone or changed shape, or the config cannot be rebuilt.
+    """
+    if not isinstance(cfg, dict):
+        raise SequenceFileError("A data config must be a dictionary (from Dataset.to_config).")
+    typ = cfg.get("type")
+    try:
+        if typ == "example":
+            from .examples import load_example
+
+            return load_example(cfg["example"], **dict(cfg.get("overrides", {})))
+        if typ == "file":
+            seq = load_sequence(cfg["source"], columns=cfg.get("columns"), target=cfg.get("target"),
+                                missing=cfg.get("missing", "interpolate"))
+            norm = Normalizer.from_dict(cfg["normalizer"]) if cfg.get("normalizer") else None
+            return make_windows(seq, seq_len=cfg["seq_len"], val_fraction=cfg["val_fraction"],
+                                normalize=cfg.get("normalize", "zscore"), normalizer=norm)
+        if typ == "text":
+            corpus = load_text(cfg["source"], level=cfg.get("level", "char"))
+            return text_windows(corpus, seq_len=cfg["seq_len"], val_fraction=cfg["val_fraction"],
+                                stride=cfg.get("stride"))
+    except KeyError as exc:
+        raise SequenceFileError(f"The data config lacks the setting {exc.args[0]!r}; save the run again.") from None
+    if typ == "arrays":
+        raise SequenceFileError(
+            f"The data {cfg.get('source', '')!r} was built from arrays in code and cannot be rebuilt from a config."
+        )
+    raise SequenceFileError(f"Unknown data config type {typ!r}; expected 'example', 'file' or 'text'.")
+
+
+__all__ = ["Dataset", "Normalizer", "make_windows", "text_windows", "dataset_from_config", "NORMALIZE_METHODS"]

@@ -1,0 +1,166 @@
+"""Built-in example datasets: :func:`list_examples`, :func:`load_example`.
+
+Synthetic examples are generated from fixed seeds, so the same call gives the
+same numbers bit for bit.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .dataset import Dataset, make_windows, text_windows
+from .errors import SequenceFileError
+from .loading import SequenceData, load_text
+
+_DESCRIPTIONS = {
+    "sine": "Sine wave series (period 50); predict the next value from windows of 20 steps.",
+    "noisy-sine": "Noisy sine wave with an upward trend (fixed seed); predict the next value.",
+    "adding": "Adding problem (Hochreiter & Schmidhuber 1997): sum the two marked values in 50 steps.",
+    "first-symbol": "Remember the first of 20 random symbols (alphabet of 4) until the end.",
+    "text": "Next-character prediction on a short English text about memory and forgetting.",
+}
+
+_DEFAULTS = {
+    "sine": {"n_points": 1000, "period": 50.0, "seq_len": 20, "val_fraction": 0.2, "normalize": "zscore"},
+    "noisy-sine": {
+        "n_points": 1000, "period": 40.0, "noise": 0.1, "trend": 0.002, "seed": 0,
+        "seq_len": 20, "val_fraction": 0.2, "normalize": "zscore",
+    },
+    "adding": {"seq_len": 50, "n_train": 10_000, "n_val": 1_000, "seed": 1997},
+    "first-symbol": {"seq_len": 20, "n_symbols": 4, "n_train": 10_000, "n_val": 1_000, "seed": 4},
+    "text": {"seq_len": 25, "val_fraction": 0.1, "level": "char"},
+}
+
+
+def list_examples() -> list[tuple[str, str]]:
+    """Names and one-line descriptions of the built-in examples."""
+    return list(_DESCRIPTIONS.items())
+
+
+def example_path(*parts: str) -> Path:
+    """Path of a shipped example file (via :func:`explorer.assets.resource_path` when installed)."""
+    try:
+        from explorer.assets import resource_path
+
+        p = resource_path("examples", *parts)
+        if p.exists():
+            return p
+    except Exception:  # noqa: BLE001 - not installed as a package: use the source tree
+        pass
+    return Path(__file__).resolve().parents[2] / "resources" / "examples" / Path(*parts)
+
+
+def load_example(name: str, **overrides) -> Dataset:
+    """Build a built-in example dataset.
+
+    Parameters
+    ----------
+    name : str
+        One of the names from :func:`list_examples`.
+    **overrides
+        Settings to change, e.g. ``seq_len=30`` (see ``_DEFAULTS`` for each example).
+
+    Returns
+    -------
+    Dataset
+    """
+    if name not in _DEFAULTS:
+        raise SequenceFileError(
+            f"There is no example called {name!r}; choose one of {', '.join(_DEFAULTS)}."
+        )
+    unknown = sorted(set(overrides) - set(_DEFAULTS[name]))
+    if unknown:
+        raise SequenceFileError(
+            f"The example {name!r} has no setting {unknown[0]!r}; its settings are {', '.join(_DEFAULTS[name])}."
+        )
+    p = {**_DEFAULTS[name], **overrides}
+    if name == "sine":
+        ds = _sine(p)
+    elif name == "noisy-sine":
+        ds = _noisy_sine(p)
+    elif name == "adding":
+        ds = _adding(p)
+    elif name == "first-symbol":
+        ds = _first_symbol(p)
+    else:
+        corpus = load_text(example_path("text.txt"), level=p["level"])
+        corpus.path = "text"
+        ds = text_windows(corpus, seq_len=p["seq_len"], val_fraction=p["val_fraction"])
+    ds.source = name
+    ds.config = {"type": "example", "example": name, "overrides": dict(overrides), "settings": p}
+    return ds
+
+
+def _int(p: dict, key: str, lo: int = 1) -> int:
+    v = p[key]
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
+        raise SequenceFileError(f"The example setting {key!r} must be a whole number of at least {lo}, not {v!r}.")
+    return int(v)
+
+
+def _series(values: np.ndarray, name: str, p: dict) -> Dataset:
+    seq = SequenceData(values=values[:, None], columns=["value"], target_index=0, path=name)
+    return make_windows(seq, seq_len=p["seq_len"], val_fraction=p["val_fraction"], normalize=p["normalize"])
+
+
+def _sine(p: dict) -> Dataset:
+    t = np.arange(_int(p, "n_points", 2), dtype=np.float64)
+    return _series(np.sin(2 * np.pi * t / float(p["period"])), "sine", p)
+
+
+def _noisy_sine(p: dict) -> Dataset:
+    n = _int(p, "n_points", 2)
+    rng = np.random.default_rng(_int(p, "seed", 0))
+    t = np.arange(n, dtype=np.float64)
+    v = np.sin(2 * np.pi * t / float(p["period"])) + float(p["trend"]) * t + float(p["noise"]) * rng.standard_normal(n)
+    return _series(v, "noisy-sine", p)
+
+
+def adding_problem(n: int, seq_len: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Samples of the adding problem: x ``(n, T, 2)``, y ``(n, 1)``."""
+    vals = rng.uniform(0.0, 1.0, size=(n, seq_len))
+    half = seq_len // 2
+    first = rng.integers(0, half, size=n)
+    second = rng.integers(half, seq_len, size=n)
+    marks = np.zeros((n, seq_len))
+    rows = np.arange(n)
+    marks[rows, first] = 1.0
+    marks[rows, second] = 1.0
+    x = np.stack([vals, marks], axis=-1)
+    y = (vals[rows, first] + vals[rows, second])[:, None]
+    return x, y
+
+
+def _adding(p: dict) -> Dataset:
+    t = _int(p, "seq_len", 2)
+    rng = np.random.default_rng(_int(p, "seed", 0))
+    x_tr, y_tr = adding_problem(_int(p, "n_train"), t, rng)
+    x_va, y_va = adding_problem(_int(p, "n_val", 0), t, rng)
+    return Dataset.from_arrays(
+        x_tr, y_tr, x_va, y_va, loss="mse", target_last=True, kind="regression",
+        source="adding", columns=["value", "marker"], seq_len=t,
+    )
+
+
+def first_symbol(n: int, seq_len: int, n_symbols: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Samples of remember-the-first-symbol: one-hot x ``(n, T, K)``, y ``(n,)`` int64."""
+    sym = rng.integers(0, n_symbols, size=(n, seq_len))
+    x = np.eye(n_symbols)[sym]
+    return x, sym[:, 0].astype(np.int64)
+
+
+def _first_symbol(p: dict) -> Dataset:
+    t = _int(p, "seq_len")
+    k = _int(p, "n_symbols", 2)
+    rng = np.random.default_rng(_int(p, "seed", 0))
+    x_tr, y_tr = first_symbol(_int(p, "n_train"), t, k, rng)
+    x_va, y_va = first_symbol(_int(p, "n_val", 0), t, k, rng)
+    return Dataset.from_arrays(
+        x_tr, y_tr, x_va, y_va, loss="cross_entropy", target_last=True, kind="classification",
+        source="first-symbol", columns=[f"symbol {chr(65 + j)}" for j in range(k)], seq_len=t, n_classes=k,
+    )
+
+
+__all__ = ["list_examples", "load_example", "example_path", "adding_problem", "first_symbol"]
