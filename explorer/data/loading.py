@@ -22,6 +22,8 @@ Missing values
     They are counted and filled by linear interpolation (edges take the nearest
     value) or, with ``missing="drop"``, every row with one is dropped. A row
     with more or fewer fields than the header is an error, not missing data.
+    Blank lines and lines starting with ``#`` are skipped everywhere, so in a
+    one-column file a missing value must be written as a marker such as ``NA``.
 Dates and times
     Columns holding ISO dates (``2024-01-03``), date-times (``2024-01-03 10:00``,
     ``2024-01-03T10:00:00Z``), ``03/01/2024``-style dates or times (``10:30``)
@@ -752,6 +754,11 @@ def _fill_missing(vals: np.ndarray, chosen: list, missing: str, name: str):
     if missing == "drop":
         keep = ~mask.any(axis=1)
         n_dropped = int((~keep).sum())
+        if not keep.any():
+            raise _fail(
+                f"Every row of {name} has a missing value in the chosen columns, so dropping leaves nothing; "
+                'use missing="interpolate" or choose other columns.'
+            )
         return np.ascontiguousarray(vals[keep]), n_missing, n_dropped
     out = vals.copy()
     idx = np.arange(vals.shape[0], dtype=np.float64)
