@@ -81,9 +81,12 @@ class Normalizer:
         """Scale of the target column: MSE in own units = normalised MSE × ``target_scale**2``."""
         return float(self.scale[self.target_index])
 
-    def transform(self, a) -> np.ndarray:
-        """Normalise ``a`` whose last axis is the columns."""
-        return (np.asarray(a, dtype=np.float64) - self.offset) / self.scale
+    def transform(self, a, column=None) -> np.ndarray:
+        """Normalise ``a`` whose last axis is the columns (or values of one ``column``)."""
+        a = np.asarray(a, dtype=np.float64)
+        if column is None:
+            return (a - self.offset) / self.scale
+        return (a - self.offset[column]) / self.scale[column]
 
     def inverse(self, a, column=None) -> np.ndarray:
         """Undo :meth:`transform`; with ``column`` given, treat ``a`` as values of that one column."""
