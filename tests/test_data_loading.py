@@ -160,6 +160,14 @@ def test_missing_drop(tmp_path):
     assert s.values.tolist() == [[1, 10], [2, 20], [3, 30], [4, 40]]
 
 
+def test_missing_in_slow_path(tmp_path):
+    # decimal commas force the Python parser; missing handling must agree
+    p = write(tmp_path, "eu.csv", "a;b\n1,0;NA\n2,0;4,0\nNA;6,0\n4,0;\n")
+    s = load_sequence(p, columns=["a", "b"])
+    assert s.values.tolist() == [[1, 4], [2, 4], [3, 6], [4, 6]]
+    assert s.n_missing == 3
+
+
 def test_missing_in_unchosen_column_ignored(tmp_path):
     p = write(tmp_path, "a.csv", "a,b\nNA,1\n2,2\n")
     s = load_sequence(p, columns="b")
