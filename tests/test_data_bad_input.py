@@ -88,6 +88,11 @@ def test_non_numeric_column(tmp_path):
     assert "'v'" in msg
 
 
+def test_prose_csv_hints_text_mode(tmp_path):
+    p = write(tmp_path, "prose.csv", "hello, world\nfoo, bar\n")
+    fails(p, "text mode")
+
+
 def test_chosen_text_column(tmp_path):
     p = write(tmp_path, "labels.csv", "name,v\nann,1\nbob,2\n")
     assert load_sequence(p).values[:, 0].tolist() == [1, 2]

@@ -600,9 +600,13 @@ def _slow_parse(tab: _Table, sel: list, name: str) -> np.ndarray:
                         f"Column {col!r} of {name} has a value too large for a float on line {lineno} "
                         f"({_short(fields[j])}); rescale the data or fix that value."
                     ) from None
+                advice = (
+                    "fix that value or choose another column"
+                    if "num" in tab.kinds
+                    else "the file has no numeric column, so choose a file of numbers or open it in text mode"
+                )
                 raise _fail(
-                    f"Column {col!r} of {name} is not numeric: line {lineno} holds {_short(fields[j])}; "
-                    "fix that value or choose another column."
+                    f"Column {col!r} of {name} is not numeric: line {lineno} holds {_short(fields[j])}; {advice}."
                 ) from None
         rows.append(row)
     if not rows:
