@@ -5,7 +5,7 @@ NumPy and the standard library only (no Qt). Every problem with input raises
 """
 
 from .dataset import NORMALIZE_METHODS, Dataset, Normalizer, dataset_from_config, make_windows, text_windows
-from .errors import SequenceFileError
+from .errors import ProseFileError, SequenceFileError
 from .examples import example_path, list_examples, load_example
 from .loading import (
     MAX_FILE_BYTES,
@@ -24,6 +24,7 @@ __all__ = [
     "Normalizer",
     "SequenceData",
     "SequenceFileError",
+    "ProseFileError",
     "TextCorpus",
     "dataset_from_config",
     "example_path",

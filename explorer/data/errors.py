@@ -5,3 +5,7 @@ from __future__ import annotations
 
 class SequenceFileError(ValueError):
     """A data file (or data setting) cannot be used; the message says why and what to do."""
+
+
+class ProseFileError(SequenceFileError):
+    """The file reads as prose, not numbers: open it in text mode (:func:`load_text`)."""

@@ -50,7 +50,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import SequenceFileError
+from .errors import ProseFileError, SequenceFileError
 
 MAX_FILE_BYTES = 200 * 1024 * 1024
 """Files larger than this are refused before reading."""
@@ -458,7 +458,7 @@ def _prose_check(tab: _Table, name: str, full: bool) -> None:
         total = len(tab.sample)
         good = sum(_line_is_numeric(f) for _, f in tab.sample)
     if total and good < PROSE_THRESHOLD * total:
-        raise _fail(
+        raise ProseFileError(
             f"The file {name} looks like prose, not numbers (only {100 * good / total:.0f}% of its lines are "
             f"numeric, {100 * PROSE_THRESHOLD:.0f}% needed); open it in text mode instead."
         )

@@ -59,6 +59,7 @@ class StepSnapshot:
     norms_dh: np.ndarray             # (T,) ||dL/dh_t||
     norms_dc: np.ndarray | None      # (T,) ||dL/dc_t||, None for cells without a cell state
     trace: Trace | None = None       # the chosen sample's trace after this step (batch 1)
+    weights: dict | None = None      # the state dict that computed ``trace`` (copies)
     epoch_end: bool = False
     train_loss_epoch: float | None = None   # mean over the epoch's steps, at the epoch's end
     val_loss: float | None = None           # at the epoch's end
@@ -220,7 +221,8 @@ class Trainer:
                 steps_per_epoch=self.steps_per_epoch, loss=loss, grad_norm=gnorm,
                 gate_norms=gate_norms, clipped=clipped, norms_dh=norms.dh.copy(),
                 norms_dc=None if norms.dc is None else norms.dc.copy(),
-                trace=self.sample_trace() if want else None, epoch_end=epoch_end,
+                trace=self.sample_trace() if want else None,
+                weights=self.model.state_dict() if want else None, epoch_end=epoch_end,
                 train_loss_epoch=train_epoch, val_loss=val, done=done)
 
     def extend(self, epochs: int) -> None:
