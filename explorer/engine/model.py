@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .cells import CELLS, Cell, LSTMCell
+from .cells import CELLS, Cell, GRUCell, LSTMCell, PeepholeLSTMCell, RNNCell
 from .init import xavier_uniform
 from .losses import loss_and_dy, target_is_last_only
 
@@ -295,11 +295,29 @@ class LSTMModel(RecurrentModel):
     cell_class = LSTMCell
 
 
-MODELS = {"lstm": LSTMModel}
+class RNNModel(RecurrentModel):
+    """A plain RNN layer h = tanh(W x + U h + b) and a linear head."""
+
+    cell_class = RNNCell
+
+
+class GRUModel(RecurrentModel):
+    """A GRU layer (``torch.nn.GRU``'s equations and biases) and a linear head."""
+
+    cell_class = GRUCell
+
+
+class PeepholeLSTMModel(RecurrentModel):
+    """A peephole LSTM layer (Gers & Schmidhuber 2000) and a linear head."""
+
+    cell_class = PeepholeLSTMCell
+
+
+MODELS = {"rnn": RNNModel, "gru": GRUModel, "lstm": LSTMModel, "peephole": PeepholeLSTMModel}
 
 
 def make_model(kind: str = "lstm", **kwargs) -> RecurrentModel:
-    """``make_model("lstm", n_inputs=1, n_units=8, n_outputs=1, seed=0)``."""
+    """``make_model("rnn" | "gru" | "lstm" | "peephole", n_inputs=1, n_units=8, n_outputs=1, seed=0)``."""
     try:
         cls = MODELS[kind]
     except KeyError:
@@ -307,4 +325,4 @@ def make_model(kind: str = "lstm", **kwargs) -> RecurrentModel:
     return cls(**kwargs)
 
 
-__all__ = ["RecurrentModel", "LSTMModel", "Trace", "GradNorms", "ParamCount", "make_model", "CELLS"]
+__all__ = ["RecurrentModel", "LSTMModel", "RNNModel", "GRUModel", "PeepholeLSTMModel", "MODELS", "Trace", "GradNorms", "ParamCount", "make_model", "CELLS"]
