@@ -234,11 +234,13 @@ def test_colour_scale():
 # --------------------------------------------------------------- equations
 
 
+@pytest.mark.parametrize("width", [420, 1200])  # stacked (side panel) and wide layouts
 @pytest.mark.parametrize("s,t,j", POSITIONS)
-def test_equations_show_trace_values_and_breakdown(qtbot, lstm, s, t, j):
+def test_equations_show_trace_values_and_breakdown(qtbot, lstm, s, t, j, width):
     trace, weights = lstm
     eq = EquationsView()
     qtbot.addWidget(eq)
+    eq.resize(width, 400)
     eq.set_trace(trace, weights)
     eq.set_position(sample=s, t=t, unit=j)
     vals = eq.equation_values()

@@ -64,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sample", type=int, default=0)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--dark", action="store_true")
+    ap.add_argument("--eq-width", type=int, default=1200, help="equations width (< 900: stacked layout)")
     ap.add_argument("--vocab", action="store_true", help="one-hot input over a small vocabulary")
     args = ap.parse_args(argv)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -98,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     view.set_position(sample=args.sample, t=args.t, unit=args.unit)
     eq = EquationsView()
     eq.vocab = vocab
-    eq.resize(1200, 420)
+    eq.resize(args.eq_width, 420)
     eq.set_trace(trace, weights)
     eq.set_position(sample=args.sample, t=args.t, unit=args.unit)
 

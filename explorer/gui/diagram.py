@@ -337,7 +337,9 @@ class CellDiagramView(QWidget):
             nz = np.flatnonzero(x)
             if nz.size == 1 and x[nz[0]] == 1.0:
                 return f"= one-hot('{self._vocab[int(nz[0])]}')"
-        if m <= 3:
+        if m <= 2:
+            return "= [" + ", ".join(fmt(a) for a in x) + "]"
+        if m <= 4:
             return "= [" + ", ".join(fmt(a, 2) for a in x) + "]"
         return f"({m} values) = [" + ", ".join(fmt(a, 2) for a in x[:3]) + ", \u2026]"
 

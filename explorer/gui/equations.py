@@ -79,6 +79,7 @@ class EquationsView(QTextBrowser):
         self._vocab: list[str] | None = None
         self._vals: dict[str, Any] = {}
         self._onehot_col: int | None = None
+        self._compact = False
         self._render()
 
     # ------------------------------------------------------------------ API
@@ -173,7 +174,7 @@ class EquationsView(QTextBrowser):
         return doc
 
     def _export_size(self) -> tuple[int, int]:
-        w = self.viewport().width() if self.isVisible() else 0
+        w = self._layout_width()
         if w < 200:
             w = self.sizeHint().width()
         doc = self._export_doc(w)
@@ -187,6 +188,19 @@ class EquationsView(QTextBrowser):
         ctx.palette = self.palette()
         doc.documentLayout().draw(p, ctx)
         doc.deleteLater()
+
+    #: below this viewport width the equations are stacked (symbols, breakdown, result)
+    COMPACT_WIDTH = 900
+
+    def _layout_width(self) -> int:
+        return self.viewport().width() if self.isVisible() else self.width() - 2 * self.frameWidth()
+
+    def resizeEvent(self, e) -> None:  # noqa: N802
+        super().resizeEvent(e)
+        compact = self._layout_width() < self.COMPACT_WIDTH
+        if compact != self._compact:
+            self._compact = compact
+            self._render()
 
     def changeEvent(self, e: QEvent) -> None:  # noqa: N802
         super().changeEvent(e)
@@ -257,6 +271,7 @@ class EquationsView(QTextBrowser):
             self.setHtml(f'<p style="color:{muted};">No trace yet: train or run the model to see the equations.</p>')
             return
         self._compute()
+        self._compact = self._layout_width() < self.COMPACT_WIDTH
         v = self._vals
         tr = self._trace
         s, t, j = self._sample, self._t, self._unit
@@ -288,58 +303,55 @@ class EquationsView(QTextBrowser):
         ctxt = f"{cp} = {num(fmt(v['c_prev']))}{init}"
         parts.append(f"<p>{xtxt}<br>{htxt}<br>{ctxt} &nbsp;(unit {j})</p>")
 
-        # gate equations
-        rows: list[str] = []
-        td = 'style="padding:3px 6px; white-space:nowrap;"'
-        tdr = 'style="padding:3px 6px; white-space:nowrap;"'
+        # equations: (key, lhs, formula, breakdown, z part, value, note)
+        eqs: list[tuple[str, str, str, str, str, str, str]] = []
         for gate in ("f", "i", "g", "o"):
             d = v[gate]
             fn = "tanh" if gate == "g" else SIGMA
             G = gate
-            formula = (
-                f"= {fn}(W<sub>{G}</sub> x<sub>t</sub> + U<sub>{G}</sub> {hp} + b<sub>{G}</sub>)"
-            )
+            formula = f"= {fn}(W<sub>{G}</sub> x<sub>t</sub> + U<sub>{G}</sub> {hp} + b<sub>{G}</sub>)"
+            brk = ""
             if "wx" in d:
-                brk = num(f"{fn}({fmt(d['wx'])} + {_fmt_term(d['uh'])} + {_fmt_term(d['b'])})")
-                brk = "= " + brk
-            else:
-                brk = ""
-            zcell = num(f"{fn}({fmt(d['z'])})")
-            rows.append(
-                f"<tr><td {td}>{_chip(gate)}</td>"
-                f"<td {td}><b>{G}<sub>t</sub></b></td>"
-                f"<td {td}><span {sym_style}>{formula}</span></td>"
-                f"<td {tdr}>{brk}</td>"
-                f"<td {tdr}>= {zcell}</td>"
-                f"<td {tdr}>= {num(_value_chip(d['value']))}</td>"
-                f"<td {td}><span {sym_style}>{GATE_TITLE[gate]}</span></td></tr>"
-            )
+                brk = "= " + num(f"{fn}({fmt(d['wx'])} + {_fmt_term(d['uh'])} + {_fmt_term(d['b'])})")
+            zcell = "= " + num(f"{fn}({fmt(d['z'])})")
+            eqs.append((gate, f"<b>{G}<sub>t</sub></b>", formula, brk, zcell,
+                        "= " + num(_value_chip(d["value"])), GATE_TITLE[gate]))
         f, i, g, o = (v[k]["value"] for k in ("f", "i", "g", "o"))
-        c_brk = num(f"{fmt(f)} \u00d7 {_fmt_term(v['c_prev'])} + {fmt(i)} \u00d7 {_fmt_term(g)}")
-        h_brk = num(f"{fmt(o)} \u00d7 tanh({fmt(v['c'])})")
-        rows.append(
-            f"<tr><td {td}>{_chip('c')}</td><td {td}><b>c<sub>t</sub></b></td>"
-            f"<td {td}><span {sym_style}>= f<sub>t</sub> \u2299 {cp} + i<sub>t</sub> \u2299 g<sub>t</sub></span></td>"
-            f"<td {tdr}>= {c_brk}</td>"
-            f"<td {tdr}></td>"
-            f"<td {tdr}>= {num(_value_chip(v['c']))}</td>"
-            f"<td {td}><span {sym_style}>keep old + write new</span></td></tr>"
-        )
-        rows.append(
-            f"<tr><td {td}>{_chip('h')}</td><td {td}><b>h<sub>t</sub></b></td>"
-            f"<td {td}><span {sym_style}>= o<sub>t</sub> \u2299 tanh(c<sub>t</sub>)</span></td>"
-            f"<td {tdr}>= {h_brk}</td>"
-            f"<td {tdr}></td>"
-            f"<td {tdr}>= {num(_value_chip(v['h']))}</td>"
-            f"<td {td}><span {sym_style}>the output</span></td></tr>"
-        )
+        c_brk = "= " + num(f"{fmt(f)} \u00d7 {_fmt_term(v['c_prev'])} + {fmt(i)} \u00d7 {_fmt_term(g)}")
+        h_brk = "= " + num(f"{fmt(o)} \u00d7 tanh({fmt(v['c'])})")
+        eqs.append(("c", "<b>c<sub>t</sub></b>",
+                    f"= f<sub>t</sub> \u2299 {cp} + i<sub>t</sub> \u2299 g<sub>t</sub>", c_brk, "",
+                    "= " + num(_value_chip(v["c"])), "keep old + write new"))
+        eqs.append(("h", "<b>h<sub>t</sub></b>", "= o<sub>t</sub> \u2299 tanh(c<sub>t</sub>)", h_brk, "",
+                    "= " + num(_value_chip(v["h"])), "the output"))
+        rows: list[str] = []
+        td = 'style="padding:3px 6px; white-space:nowrap;"'
+        if not self._compact:
+            for key, lhs, formula, brk, zc, val, note in eqs:
+                rows.append(
+                    f"<tr><td {td}>{_chip(key)}</td><td {td}>{lhs}</td>"
+                    f"<td {td}><span {sym_style}>{formula}</span></td>"
+                    f"<td {td}>{brk}</td><td {td}>{zc}</td><td {td}>{val}</td>"
+                    f"<td {td}><span {sym_style}>{note}</span></td></tr>"
+                )
+        else:
+            tdc = 'style="padding:2px 4px 8px 4px;"'
+            for key, lhs, formula, brk, zc, val, note in eqs:
+                lines = [f"{lhs} <span {sym_style}>{formula}</span>"]
+                if brk:
+                    lines.append(f"&nbsp;&nbsp;&nbsp;{brk}")
+                lines.append(f"&nbsp;&nbsp;&nbsp;{zc + ' ' if zc else ''}{val}")
+                rows.append(
+                    f"<tr><td {tdc}>{_chip(key)}</td><td {tdc}>" + "<br>".join(lines) + "</td></tr>"
+                )
         parts.append('<table cellspacing="0" cellpadding="2">' + "".join(rows) + "</table>")
 
         # one-hot explanation
         if self._onehot_col is not None and "wx" in v["i"]:
             k = self._onehot_col
             tok = html.escape(self._vocab[k])  # type: ignore[index]
-            picks = " &nbsp;\u00b7&nbsp; ".join(
+            sep = "<br>" if self._compact else " &nbsp;\u00b7&nbsp; "
+            picks = sep.join(
                 f"W<sub>{G}</sub> x<sub>t</sub> = " + num(f"W_{G}[:, {k}] \u2192 {fmt(v[G]['wx'])}")
                 for G in ("f", "i", "g", "o")
             )
