@@ -13,7 +13,6 @@ Nothing is recomputed: every number drawn comes from the trace arrays handed to
 
 from __future__ import annotations
 
-import math
 import time
 from typing import Any
 

@@ -17,7 +17,7 @@ import html
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QEvent, QRect, QRectF, QSize, QSizeF
+from PySide6.QtCore import QEvent, QRect, QRectF, QSize
 from PySide6.QtGui import (
     QAbstractTextDocumentLayout,
     QColor,
