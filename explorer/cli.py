@@ -10,6 +10,8 @@ headless::
     lstm-explorer train --example adding --out DIR
     lstm-explorer train --resume DIR [--epochs E]
     lstm-explorer examples
+    lstm-explorer compare (FILE | --example NAME) --cells rnn,gru,lstm,peephole [--seeds 3]
+                          [--max-steps N] [train options] --out DIR
 
 Bad input: exit status 2 and one sentence on stderr, no traceback.
 """
@@ -23,6 +25,7 @@ import time
 from pathlib import Path
 
 SUBCOMMANDS = ("train", "examples", "compare")
+CELL_CHOICES = ("rnn", "gru", "lstm", "peephole")
 
 
 class CliError(Exception):
@@ -32,11 +35,38 @@ class CliError(Exception):
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="lstm-explorer", description="Watch an LSTM think. Without a "
                                 "sub-command, opens the window (optionally on FILE).")
-    sub = p.add_subparsers(dest="command", metavar="{train,examples}")
+    sub = p.add_subparsers(dest="command", metavar="{train,compare,examples}")
     t = sub.add_parser("train", help="train headless and write a run folder with every plot")
+    _data_and_model_options(t)
+    t.add_argument("--resume", metavar="DIR", help="continue the run saved in DIR")
+    t.add_argument("--cell", choices=CELL_CHOICES, default=None, help="the recurrent cell (default lstm)")
+    t.add_argument("--forecast", type=int, default=50, metavar="N", help="free-running forecast steps (series)")
+    t.add_argument("--eval-every", type=int, default=0, metavar="N",
+                   help="also compute the validation loss every N steps (reported, not saved)")
+    t.add_argument("--stop-at-loss", type=float, default=None, metavar="X",
+                   help="stop once the validation loss is below X")
+    t.add_argument("--out", metavar="DIR", help="the run folder to write (required unless --resume)")
+    t.add_argument("--force", action="store_true", help="write into a non-empty DIR")
+    t.add_argument("--no-plots", action="store_true", help="skip the PNG/SVG/CSV plots")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+    c = sub.add_parser("compare", help="train several cells on the same data and compare them")
+    _data_and_model_options(c)
+    c.add_argument("--cells", default="rnn,gru,lstm,peephole", help="comma-separated cells to compare")
+    c.add_argument("--seeds", type=int, default=3, metavar="K", help="seeds 0..K-1 for every cell")
+    c.add_argument("--max-steps", type=int, default=3000, metavar="N", help="training steps per cell and seed")
+    c.add_argument("--target-loss", type=float, default=0.01, metavar="X",
+                   help="the validation loss a cell must reach (default 0.01)")
+    c.add_argument("--eval-every", type=int, default=50, metavar="N", help="validation every N steps")
+    c.add_argument("--out", metavar="DIR", required=True, help="folder for comparison.csv and the plots")
+    c.add_argument("--force", action="store_true", help="write into a non-empty DIR")
+    c.add_argument("--quiet", action="store_true", help="no progress lines")
+    sub.add_parser("examples", help="list the built-in examples")
+    return p
+
+
+def _data_and_model_options(t):
     t.add_argument("file", nargs="?", help="a sequence file (CSV, TSV, TXT, NPY) or a text file")
     t.add_argument("--example", help="a built-in example instead of a file (see `examples`)")
-    t.add_argument("--resume", metavar="DIR", help="continue the run saved in DIR")
     t.add_argument("--column", action="extend", nargs="+", metavar="C", help="input column(s) by name or index")
     t.add_argument("--target", metavar="C", help="the column predicted (default: the last input column)")
     mode = t.add_mutually_exclusive_group()
@@ -53,18 +83,6 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--optimizer", choices=("adam", "sgd", "momentum"), default=None)
     t.add_argument("--clip", type=float, default=None, metavar="X", help="clip the global gradient norm (0: off)")
     t.add_argument("--seed", type=int, default=None, metavar="S")
-    t.add_argument("--cell", choices=("lstm",), default=None, help="the recurrent cell (default lstm)")
-    t.add_argument("--forecast", type=int, default=50, metavar="N", help="free-running forecast steps (series)")
-    t.add_argument("--eval-every", type=int, default=0, metavar="N",
-                   help="also compute the validation loss every N steps (reported, not saved)")
-    t.add_argument("--stop-at-loss", type=float, default=None, metavar="X",
-                   help="stop once the validation loss is below X")
-    t.add_argument("--out", metavar="DIR", help="the run folder to write (required unless --resume)")
-    t.add_argument("--force", action="store_true", help="write into a non-empty DIR")
-    t.add_argument("--no-plots", action="store_true", help="skip the PNG/SVG/CSV plots")
-    t.add_argument("--quiet", action="store_true", help="no progress bar")
-    sub.add_parser("examples", help="list the built-in examples")
-    return p
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -79,6 +97,8 @@ def main(argv: list[str] | None = None) -> int:
             return _cmd_examples()
         if args.command == "train":
             return _cmd_train(args)
+        if args.command == "compare":
+            return _cmd_compare(args)
     except CliError as exc:
         print(f"lstm-explorer: {exc}", file=sys.stderr)
         return 2
@@ -130,7 +150,7 @@ def _settings(args, example: str | None):
     base = settings_for_example(example) if example else ModelSettings(units=16, epochs=20)
     over = {k: getattr(args, a) for k, a in (("units", "units"), ("epochs", "epochs"), ("batch", "batch"),
                                              ("lr", "lr"), ("optimizer", "optimizer"), ("seed", "seed"),
-                                             ("cell", "cell"))
+                                             ("cell", "cell")) if hasattr(args, a)
             if getattr(args, a) is not None}
     if args.clip is not None:
         over["clip"] = args.clip if args.clip > 0 else None
@@ -142,6 +162,36 @@ def _check_out(out: Path, force: bool) -> None:
         raise CliError(f"--out {out} is a file, not a folder.")
     if out.is_dir() and any(out.iterdir()) and not force:
         raise CliError(f"--out {out} is not empty; choose another folder or add --force.")
+
+
+def _cmd_compare(args) -> int:
+    from explorer.compare import compare_cells, format_table, write_comparison
+    from explorer.data import SequenceFileError
+
+    cells = [c.strip() for c in args.cells.split(",") if c.strip()]
+    bad = [c for c in cells if c not in CELL_CHOICES]
+    if bad or not cells:
+        raise CliError(f"unknown cell {bad[0] if bad else '(none)'}; choose from {', '.join(CELL_CHOICES)}.")
+    if (args.file is None) == (args.example is None):
+        raise CliError("give exactly one of FILE or --example NAME.")
+    out = Path(args.out)
+    _check_out(out, args.force)
+    try:
+        dataset = _load_dataset(args)
+    except (SequenceFileError, ValueError, OSError) as exc:
+        raise CliError(str(exc)) from None
+    settings = _settings(args, args.example)
+    log = None if args.quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
+    result = compare_cells(dataset, settings, cells, seeds=args.seeds, max_steps=args.max_steps,
+                           target_loss=args.target_loss, eval_every=args.eval_every, log=log)
+    print(format_table(result))
+    try:
+        write_comparison(result, out)
+    except OSError as exc:
+        raise CliError(f"could not write into {out}: {exc}") from None
+    if log:
+        log(f"wrote {out}")
+    return 0
 
 
 def _cmd_train(args) -> int:

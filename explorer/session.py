@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from explorer.data import (Dataset, ProseFileError, load_sequence, load_text, make_windows,
-                           text_windows)
+import re
+
+from explorer.data import (PROSE_THRESHOLD, Dataset, ProseFileError, SequenceFileError, load_sequence,
+                           load_text, make_windows, text_windows)
 from explorer.data.examples import load_example
 
 TEXT_SUFFIXES = {".txt", ".text", ".md", ".rst", ""}
@@ -26,6 +28,10 @@ def load_dataset(path, columns=None, target=None, missing="interpolate", normali
             if Path(path).suffix.lower() not in TEXT_SUFFIXES:
                 raise
             text = True
+        except SequenceFileError:
+            if Path(path).suffix.lower() not in TEXT_SUFFIXES or not looks_like_prose(path):
+                raise
+            text = True
         else:
             return make_windows(seq, seq_len=seq_len, val_fraction=val_fraction, normalize=normalize)
     if text:
@@ -33,6 +39,24 @@ def load_dataset(path, columns=None, target=None, missing="interpolate", normali
         return text_windows(corpus, seq_len=seq_len, val_fraction=min(val_fraction, 0.5) or 0.1)
     seq = load_sequence(path, columns=columns, target=target, missing=missing)
     return make_windows(seq, seq_len=seq_len, val_fraction=val_fraction, normalize=normalize)
+
+
+_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$|^(na|nan|n/a|null|)$", re.I)
+
+
+def looks_like_prose(path, limit: int = 256 * 1024) -> bool:
+    """The stated rule: a file is prose when fewer than 90 % of its non-empty lines are numbers
+    (fields split on commas, semicolons, tabs or spaces). Unreadable files are not prose."""
+    try:
+        with open(path, "rb") as fh:
+            text = fh.read(limit).decode("utf-8", errors="replace")
+    except OSError:
+        return False
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    if not lines:
+        return False
+    numeric = sum(all(_NUMBER.match(f.strip()) for f in re.split(r"[,;\t ]+", ln)) for ln in lines)
+    return numeric < PROSE_THRESHOLD * len(lines)
 
 
 def example_dataset(name: str, **overrides) -> Dataset:

@@ -1,26 +1,66 @@
-"""Start the window: ``lstm-explorer-gui`` and ``lstm-explorer`` without a sub-command."""
+"""Start the window: ``lstm-explorer [FILE]``, ``lstm-explorer-gui [FILE]``, ``python -m explorer``."""
 
 from __future__ import annotations
 
+import argparse
 import sys
 
 
-def main(argv: list[str] | None = None) -> int:
+def _args(argv):
+    p = argparse.ArgumentParser(prog="lstm-explorer", description="Open the LSTM Explorer window.")
+    p.add_argument("file", nargs="?", help="a sequence or text file to open")
+    p.add_argument("--example", help="open this built-in example instead of the default")
+    p.add_argument("--quit-after-paint", action="store_true",
+                   help="open the window, quit once it has painted (a start-up check)")
+    return p.parse_args(argv)
+
+
+def create_app():
+    """The QApplication, created once, with the app's names and icon."""
+    import explorer.gui  # noqa: F401  (PySide6 before pyqtgraph)
     from PySide6.QtGui import QIcon
-    from PySide6.QtWidgets import QApplication, QLabel, QMainWindow
+    from PySide6.QtWidgets import QApplication
 
     from explorer.assets import resource_path
 
-    argv = list(sys.argv[1:] if argv is None else argv)
-    app = QApplication.instance() or QApplication([sys.argv[0]])
+    app = QApplication.instance()
+    if app is None:
+        app = QApplication([sys.argv[0]])
     app.setApplicationName("LSTM Explorer")
     app.setOrganizationName("LSTM Explorer")
+    app.setApplicationDisplayName("LSTM Explorer")
+    app.setDesktopFileName("lstm-explorer")
     app.setWindowIcon(QIcon(str(resource_path("icons", "lstm-explorer.svg"))))
-    win = QMainWindow()
-    win.setWindowTitle("LSTM Explorer")
-    win.setCentralWidget(QLabel("LSTM Explorer"))
-    win.resize(1200, 800)
+    return app
+
+
+def build_window(file: str | None = None, example: str | None = None):
+    """A shown main window on the start example (FILE, if given, loads off the GUI thread)."""
+    from explorer.gui.main_window import START_EXAMPLE, START_SETTINGS, MainWindow
+    from explorer.runs import Run, settings_for_example
+    from explorer.session import example_dataset
+
+    win = MainWindow()
+    name = example or START_EXAMPLE
+    extra = START_SETTINGS if name == START_EXAMPLE else {}
+    win.set_run(Run(example_dataset(name), settings_for_example(name, **extra)))
     win.show()
+    win.diagram.setFocus()
+    if file:
+        win.open_file(file)
+    else:
+        win.offer_autosave()
+    return win
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _args(list(sys.argv[1:] if argv is None else argv))
+    app = create_app()
+    win = build_window(args.file, args.example)
+    if args.quit_after_paint:
+        from PySide6.QtCore import QTimer
+
+        QTimer.singleShot(0, lambda: (win.repaint(), app.quit()))
     return app.exec()
 
 

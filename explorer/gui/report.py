@@ -1,0 +1,85 @@
+"""Headless export for the command line: the same plot widgets as the window, offscreen."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import numpy as np  # noqa: E402
+from PySide6.QtCore import Qt  # noqa: E402
+
+from explorer.engine import PARAM_COUNTS  # noqa: E402
+from explorer.gui import plots  # noqa: E402
+
+PLOT_STEMS = ("loss", "grad_norms", "grad_through_time", "param_count", "predictions")
+CELL_COLORS = {"rnn": "#7F7F7F", "gru": "#009E73", "lstm": "#0072B2", "peephole": "#CC79A7"}
+
+
+def fill_run_plots(run, forecast: int = 50) -> dict:
+    """Build and fill every plot widget for ``run``; ``{stem: widget}``."""
+    plots.ensure_app()
+    tr, ds = run.trainer, run.dataset
+    h = tr.history
+    loss = plots.LossPlotWidget()
+    loss.set_history([r["epoch"] for r in h], [r["train_loss"] for r in h], [r["val_loss"] for r in h])
+    st = tr.step_table()
+    grad = plots.GradNormPlotWidget()
+    starts = np.concatenate([[1], st["step"][1:][np.diff(st["epoch"]) != 0]]) if len(st["step"]) else []
+    grad.set_steps(st["step"], st["grad_norm"], {g: st[f"norm_{g}"] for g in tr.log.gates}, st["clipped"],
+                   starts, run.settings.clip)
+    through = plots.GradThroughTimePlotWidget()
+    xs = tr.sample_inputs()
+    ys = (ds.y_val if ds.n_val else ds.y_train)[:len(xs)]
+    b = min(max(tr.sample_index, 0), len((ds.x_val if ds.n_val else ds.x_train)) - 1)
+    ys = (ds.y_val if ds.n_val else ds.y_train)[b:b + 1]
+    _, _, norms = run.model.loss_and_grads(xs, ys, loss=ds.loss, with_norms=True)
+    through.set_norms(norms.dh, norms.dc)
+    params = plots.ParamCountPlotWidget()
+    params.set_config(ds.n_inputs, ds.n_outputs, n_range=(1, 256), n_current=run.model.n_units,
+                      layer_count_fn=PARAM_COUNTS[run.model.kind], kind=run.model.kind)
+    pred = plots.PredictionPlotWidget()
+    p = run.predictions(forecast=forecast if ds.kind == "series" else 0)
+    if ds.kind == "text":
+        from explorer.engine import softmax
+        trace = run.model.forward(xs)
+        probs = softmax(trace.y[0, -1])
+        top = np.argsort(probs)[::-1][:5]
+        pred.set_top_k([ds.vocab[j] for j in top], [float(probs[j]) for j in top])
+    elif "t" in p:
+        pred.set_series(p["t"], p["target"], p["t"], p["prediction"], p.get("t_forecast"), p.get("forecast"),
+                        split_t=p["t"][0] if ds.kind == "series" else None)
+    return {"loss": loss, "grad_norms": grad, "grad_through_time": through, "param_count": params,
+            "predictions": pred}
+
+
+def export_run_plots(run, out_dir, forecast: int = 50) -> list[Path]:
+    """Every plot of ``run`` as PNG, SVG and CSV into ``out_dir`` (stems :data:`PLOT_STEMS`)."""
+    written = []
+    for stem, widget in fill_run_plots(run, forecast).items():
+        written += plots.export_plot(widget, out_dir, stem)
+    return written
+
+
+def export_comparison_plots(comp, out_dir) -> list[Path]:
+    """The loss curves overlaid, and the gradient norm through time at the first step per cell."""
+    plots.ensure_app()
+    curves = plots.LossCurvesPlotWidget()
+    for cell in comp.cells:
+        for r in comp.of(cell):
+            curves.add_curve(f"{cell} seed {r.seed}", r.eval_steps, r.eval_losses, CELL_COLORS.get(cell, "#444"))
+    curves.add_level(comp.target_loss, f"target {comp.target_loss:g}")
+    through = plots.LossCurvesPlotWidget()
+    through.title = "Gradient norm through time at the first step"
+    through.plot.setTitle(through.title)
+    through.plot.setLabel("bottom", "timestep t")
+    through.plot.setLabel("left", "‖∂L/∂·ₜ‖")
+    for cell in comp.cells:
+        r = comp.of(cell)[0]
+        t = np.arange(len(r.norms_dh))
+        through.add_curve(f"{cell} ‖∂L/∂hₜ‖", t, r.norms_dh, CELL_COLORS.get(cell, "#444"))
+        if r.norms_dc is not None:
+            through.add_curve(f"{cell} ‖∂L/∂cₜ‖", t, r.norms_dc, CELL_COLORS.get(cell, "#444"),
+                              Qt.PenStyle.DashLine)
+    return plots.export_plot(curves, out_dir, "loss_curves") + plots.export_plot(through, out_dir, "grad_through_time")

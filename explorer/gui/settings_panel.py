@@ -1,0 +1,180 @@
+"""The settings panel: data (file, columns and target, missing values, normalisation, validation
+fraction, sequence length, text level) and model (cell, units, optimiser, learning rate, clipping,
+epochs, batch, seed). It only holds values; the window decides what a change means."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox,
+                               QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QPushButton,
+                               QSpinBox, QVBoxLayout, QWidget)
+from PySide6.QtCore import Qt
+
+from explorer.runs import ModelSettings
+
+UNITS_RANGE = (1, 256)
+
+
+class SettingsPanelWidget(QWidget):
+    """Form widgets for every setting, with ``data_options()`` and ``model_settings()`` readers."""
+
+    sigApplyData = Signal()            # "Apply" in the data group: reload with these options
+    sigModelChanged = Signal()         # any model setting edited by the person
+    sigUnitsChanged = Signal(int)      # the units spin box moved (the parameter-count plot follows)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self._loading = False
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(6, 6, 6, 6)
+
+        data = QGroupBox("Data")
+        f = QFormLayout(data)
+        self.source_label = QLabel("—")
+        self.source_label.setWordWrap(True)
+        self.source_label.setToolTip("The file or built-in example being trained on")
+        f.addRow("Source", self.source_label)
+        self.example_combo = QComboBox()
+        self.example_combo.setToolTip("Load a built-in example")
+        f.addRow("Example", self.example_combo)
+        self.columns_list = QListWidget()
+        self.columns_list.setMaximumHeight(90)
+        self.columns_list.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        self.columns_list.setToolTip("Input columns (tick several for a multivariate input)")
+        f.addRow("Columns", self.columns_list)
+        self.target_combo = QComboBox()
+        self.target_combo.setToolTip("The column predicted one step ahead")
+        f.addRow("Target", self.target_combo)
+        self.missing_combo = QComboBox()
+        self.missing_combo.addItems(["interpolate", "drop"])
+        self.missing_combo.setToolTip("Missing values: fill by linear interpolation or drop the rows")
+        f.addRow("Missing", self.missing_combo)
+        self.normalize_combo = QComboBox()
+        self.normalize_combo.addItems(["zscore", "minmax", "none"])
+        self.normalize_combo.setToolTip("Scaling fitted on the training part only")
+        f.addRow("Normalise", self.normalize_combo)
+        self.val_spin = QDoubleSpinBox()
+        self.val_spin.setRange(0.0, 0.9)
+        self.val_spin.setSingleStep(0.05)
+        self.val_spin.setValue(0.2)
+        self.val_spin.setToolTip("Share of the series (at its end) kept for validation")
+        f.addRow("Validation", self.val_spin)
+        self.seq_spin = QSpinBox()
+        self.seq_spin.setRange(2, 1000)
+        self.seq_spin.setValue(20)
+        self.seq_spin.setToolTip("Sequence length L: each input window holds L steps")
+        f.addRow("Seq. length", self.seq_spin)
+        self.level_combo = QComboBox()
+        self.level_combo.addItems(["char", "word"])
+        self.level_combo.setToolTip("Text files: predict the next character or the next word")
+        f.addRow("Text level", self.level_combo)
+        self.apply_button = QPushButton("Apply data settings")
+        self.apply_button.clicked.connect(self.sigApplyData)
+        f.addRow(self.apply_button)
+        lay.addWidget(data)
+
+        model = QGroupBox("Model and training")
+        g = QFormLayout(model)
+        self.cell_combo = QComboBox()
+        self.cell_combo.addItems(["lstm"])
+        g.addRow("Cell", self.cell_combo)
+        self.units_spin = QSpinBox()
+        self.units_spin.setRange(*UNITS_RANGE)
+        self.units_spin.setToolTip("Units n: the layer holds 4n(m+n+1) parameters")
+        g.addRow("Units", self.units_spin)
+        self.optimizer_combo = QComboBox()
+        self.optimizer_combo.addItems(["adam", "sgd", "momentum"])
+        g.addRow("Optimiser", self.optimizer_combo)
+        self.lr_spin = QDoubleSpinBox()
+        self.lr_spin.setDecimals(5)
+        self.lr_spin.setRange(1e-5, 10.0)
+        self.lr_spin.setSingleStep(0.001)
+        g.addRow("Learning rate", self.lr_spin)
+        self.clip_spin = QDoubleSpinBox()
+        self.clip_spin.setRange(0.0, 1000.0)
+        self.clip_spin.setSingleStep(0.5)
+        self.clip_spin.setSpecialValueText("off")
+        self.clip_spin.setToolTip("Clip the global gradient norm to this value (0: off)")
+        g.addRow("Clipping", self.clip_spin)
+        self.epochs_spin = QSpinBox()
+        self.epochs_spin.setRange(1, 100000)
+        g.addRow("Epochs", self.epochs_spin)
+        self.batch_spin = QSpinBox()
+        self.batch_spin.setRange(1, 4096)
+        g.addRow("Batch", self.batch_spin)
+        self.seed_spin = QSpinBox()
+        self.seed_spin.setRange(0, 2**31 - 1)
+        g.addRow("Seed", self.seed_spin)
+        row = QHBoxLayout()
+        self.reset_button = QPushButton("Reset weights")
+        self.reset_button.setToolTip("Start over from freshly initialised weights")
+        row.addWidget(self.reset_button)
+        g.addRow(row)
+        lay.addWidget(model)
+        lay.addStretch(1)
+
+        for w in (self.cell_combo, self.optimizer_combo):
+            w.currentIndexChanged.connect(self._on_model_edited)
+        for w in (self.units_spin, self.epochs_spin, self.batch_spin, self.seed_spin):
+            w.valueChanged.connect(self._on_model_edited)
+        for w in (self.lr_spin, self.clip_spin):
+            w.valueChanged.connect(self._on_model_edited)
+        self.units_spin.valueChanged.connect(self.sigUnitsChanged)
+
+    def _on_model_edited(self, *_):
+        if not self._loading:
+            self.sigModelChanged.emit()
+
+    # -- reading and writing ----------------------------------------------------------------
+    def model_settings(self, base: ModelSettings | None = None) -> ModelSettings:
+        s = ModelSettings(**(base.__dict__ if base else {}))
+        s.cell = self.cell_combo.currentText()
+        s.units = self.units_spin.value()
+        s.optimizer = self.optimizer_combo.currentText()
+        s.lr = self.lr_spin.value()
+        s.clip = self.clip_spin.value() or None
+        s.epochs = self.epochs_spin.value()
+        s.batch = self.batch_spin.value()
+        s.seed = self.seed_spin.value()
+        return s
+
+    def set_model_settings(self, s: ModelSettings) -> None:
+        self._loading = True
+        try:
+            self.cell_combo.setCurrentText(s.cell)
+            self.units_spin.setValue(s.units)
+            self.optimizer_combo.setCurrentText(s.optimizer)
+            self.lr_spin.setValue(s.lr)
+            self.clip_spin.setValue(s.clip or 0.0)
+            self.epochs_spin.setValue(s.epochs)
+            self.batch_spin.setValue(s.batch)
+            self.seed_spin.setValue(s.seed)
+        finally:
+            self._loading = False
+
+    def set_columns(self, names: list[str], chosen: list[str], target: str) -> None:
+        self.columns_list.clear()
+        for name in names:
+            item = QListWidgetItem(name)
+            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+            item.setCheckState(Qt.CheckState.Checked if name in chosen else Qt.CheckState.Unchecked)
+            self.columns_list.addItem(item)
+        self.target_combo.clear()
+        self.target_combo.addItems(chosen)
+        if target in chosen:
+            self.target_combo.setCurrentText(target)
+
+    def chosen_columns(self) -> list[str]:
+        return [self.columns_list.item(i).text() for i in range(self.columns_list.count())
+                if self.columns_list.item(i).checkState() == Qt.CheckState.Checked]
+
+    def data_options(self) -> dict:
+        return {
+            "columns": self.chosen_columns() or None,
+            "target": self.target_combo.currentText() or None,
+            "missing": self.missing_combo.currentText(),
+            "normalize": self.normalize_combo.currentText(),
+            "val_fraction": self.val_spin.value(),
+            "seq_len": self.seq_spin.value(),
+            "level": self.level_combo.currentText(),
+        }

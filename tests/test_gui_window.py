@@ -1,0 +1,229 @@
+"""The explorer window, offscreen: loading, training in the background, stepping, plots, export."""
+
+import csv
+import time
+import xml.etree.ElementTree as ET
+
+import numpy as np
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication, QLineEdit
+
+from explorer.gui.main_window import MainWindow
+from explorer.runs import Run, settings_for_example
+from explorer.session import example_dataset
+
+
+@pytest.fixture
+def window(qtbot, qsettings, app_paths):
+    win = MainWindow(settings=qsettings)
+    win.set_run(Run(example_dataset("sine"), settings_for_example("sine", units=4, epochs=2)))
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitExposed(win)
+    win.diagram.setFocus()
+    yield win
+    if win.training:
+        win.stop_and_wait(3000)
+
+
+def write_series(path, n=200):
+    t = np.arange(n)
+    path.write_text("t,value\n" + "".join(f"{i},{np.sin(i / 5) + 0.1 * np.cos(i / 3):.6f}\n" for i in t))
+    return path
+
+
+def assert_shows_trace(win, t, unit):
+    tr = win.trace
+    shown = win.diagram.displayed_values()
+    assert shown["i"] == tr.i[0, t, unit] and shown["f"] == tr.f[0, t, unit]
+    assert shown["g"] == tr.g[0, t, unit] and shown["o"] == tr.o[0, t, unit]
+    assert shown["c"] == tr.c[0, t, unit] and shown["h"] == tr.h[0, t, unit]
+    prev_c = tr.c0[0, unit] if t == 0 else tr.c[0, t - 1, unit]
+    assert shown["c_prev"] == prev_c
+    eq = win.equations.equation_values()
+    assert eq["i"]["value"] == tr.i[0, t, unit]
+    assert eq["o"]["z"] == tr.z[0, t, 3 * tr.h.shape[2] + unit]
+    assert f"{tr.h[0, t, unit]:.3f}".replace("-", "\u2212") in win.equations.text() or \
+        f"{tr.h[0, t, unit]:.3f}" in win.equations.text()
+
+
+def test_opens_with_a_working_diagram(window):
+    assert window.trace is not None
+    assert window.diagram.displayed_values()
+    assert window.timebar.slider.maximum() == window.trace.T - 1
+    assert window.focusWidget() is window.diagram or window.diagram.hasFocus()
+
+
+def test_load_file_through_the_dialog_code(window, qtbot, tmp_path):
+    path = write_series(tmp_path / "my series.csv")
+    with qtbot.waitSignal(window.sigDataLoaded, timeout=10000):
+        window.open_file(str(path))
+    assert window.run.dataset.source == str(path)
+    assert str(path) in window.recent_files()
+    assert window.trace is not None
+
+
+def test_bad_file_shows_message_and_keeps_previous_data(window, qtbot, tmp_path):
+    before = window.run
+    bad = tmp_path / "broken.csv"
+    bad.write_text("a,b\n1,2\n3\n4,5\n")
+    with qtbot.waitSignal(window.sigLoadFailed, timeout=10000) as sig:
+        window.open_file(str(bad))
+    msg = sig.args[0]
+    assert "broken.csv" in msg and "line 3" in msg.lower()
+    assert window.banner.isVisible() and "broken.csv" in window.banner.label.text()
+    assert window.run is before
+
+
+def test_text_file_goes_to_next_character_mode(window, qtbot, tmp_path):
+    path = tmp_path / "story.txt"
+    path.write_text("The cat sat on the mat. " * 40)
+    with qtbot.waitSignal(window.sigDataLoaded, timeout=10000):
+        window.open_file(str(path))
+    ds = window.run.dataset
+    assert ds.kind == "text" and ds.loss == "cross_entropy"
+    assert window.equations.vocab == ds.vocab
+
+
+def test_train_in_background_then_step_with_keys(window, qtbot):
+    with qtbot.waitSignal(window.sigTrainingFinished, timeout=60000) as sig:
+        window.start_training(epochs=2)
+        assert window.training
+    assert sig.args[0] == "done"
+    tr = window.run.trainer
+    assert tr.epoch == 2 and len(tr.history) == 2
+    # the loss plot holds the history, the grad plot every step
+    window.diagram.setFocus()
+    qtbot.keyClick(window.diagram, Qt.Key.Key_End)
+    T = window.trace.T
+    assert window.timebar.t == T - 1
+    assert_shows_trace(window, T - 1, window.unit_spin.value())
+    qtbot.keyClick(window.diagram, Qt.Key.Key_Home)
+    assert window.timebar.t == 0
+    assert_shows_trace(window, 0, 0)
+    for _ in range(3):
+        qtbot.keyClick(window.diagram, Qt.Key.Key_Right)
+    assert window.timebar.t == 3
+    window.unit_spin.setValue(2)
+    window.diagram.setFocus()
+    qtbot.keyClick(window.diagram, Qt.Key.Key_Left)
+    assert window.timebar.t == 2
+    assert_shows_trace(window, 2, 2)
+    # the trace shown is the engine's trace of the selected sample with the final weights
+    expect = window.run.model.forward(window.run.dataset.x_val[0:1])
+    np.testing.assert_array_equal(window.trace.h, expect.h)
+
+
+def test_keys_edit_a_field_while_it_has_focus(window, qtbot):
+    window.timebar.set_t(5)
+    spin = window.settings_panel.units_spin
+    spin.setFocus()
+    qtbot.waitUntil(spin.hasFocus)
+    qtbot.keyClick(spin.lineEdit(), Qt.Key.Key_Left)
+    qtbot.keyClick(spin.lineEdit(), Qt.Key.Key_Home)
+    assert window.timebar.t == 5
+    qtbot.keyClick(spin.lineEdit(), Qt.Key.Key_Escape)
+    assert window.diagram.hasFocus()
+    qtbot.keyClick(window.diagram, Qt.Key.Key_Left)
+    assert window.timebar.t == 4
+
+
+def test_space_plays_and_pauses(window, qtbot):
+    window.timebar.set_t(0)
+    qtbot.keyClick(window.diagram, Qt.Key.Key_Space)
+    assert window.timebar.playing
+    qtbot.waitUntil(lambda: window.timebar.t >= 2, timeout=5000)
+    qtbot.keyClick(window.diagram, Qt.Key.Key_Space)
+    assert not window.timebar.playing
+
+
+def test_units_change_moves_the_param_count_marker(window):
+    spin = window.settings_panel.units_spin
+    spin.setValue(10)
+    m = window.run.dataset.n_inputs
+    assert window.param_plot.marker_position() == (10, 4 * 10 * (m + 10 + 1))
+    assert window.run.model.n_units == 10
+    assert "10" in window.param_plot.label_text()
+
+
+def test_export_all_formats(window, qtbot, tmp_path):
+    with qtbot.waitSignal(window.sigTrainingFinished, timeout=60000):
+        window.start_training(epochs=1)
+    files = window.export_all(tmp_path / "export")
+    names = {p.name for p in files}
+    for key in ("loss", "grad_norms", "grad_through_time", "gates", "param_count", "predictions", "diagram"):
+        for ext in ("png", "svg", "csv"):
+            assert f"{key}.{ext}" in names
+            assert (tmp_path / "export" / f"{key}.{ext}").stat().st_size > 0
+    root = ET.parse(tmp_path / "export" / "loss.svg").getroot()
+    assert root.tag.endswith("svg")
+    with open(tmp_path / "export" / "diagram.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == window.trace.T
+    u = window.diagram.unit
+    assert float(rows[3]["f"]) == window.trace.f[0, 3, u]
+
+
+def test_close_during_training_stops_fast_and_autosaves(qtbot, qsettings, app_paths):
+    win = MainWindow(settings=qsettings)
+    win.set_run(Run(example_dataset("adding"), settings_for_example("adding", epochs=50)))
+    win.show()
+    win.start_training()
+    qtbot.waitUntil(lambda: win.run.trainer.step > 3, timeout=20000)
+    t0 = time.perf_counter()
+    win.close()
+    assert time.perf_counter() - t0 < 2.0
+    assert not win.training
+    pending = qsettings.value("autosave/pending")
+    assert pending
+    back = Run.load(pending)
+    assert back.trainer.step == win.run.trainer.step
+    # the next launch offers to reopen it
+    win2 = MainWindow(settings=qsettings)
+    qtbot.addWidget(win2)
+    assert win2.offer_autosave()
+
+
+def test_pause_resume_and_stop_continue_from_weights(window, qtbot):
+    window.run.trainer.epochs = 0
+    window.settings_panel.epochs_spin.setValue(50)
+    window.start_training()
+    qtbot.waitUntil(lambda: window.run.trainer.step > 2, timeout=20000)
+    window.toggle_pause()
+    time.sleep(0.2)
+    QApplication.processEvents()
+    s1 = window.run.trainer.step
+    time.sleep(0.3)
+    assert window.run.trainer.step <= s1 + 1          # paused: at most the step under way finishes
+    window.toggle_pause()
+    qtbot.waitUntil(lambda: window.run.trainer.step > s1 + 2, timeout=20000)
+    with qtbot.waitSignal(window.sigTrainingFinished, timeout=10000) as sig:
+        window.stop_training()
+    assert sig.args[0] == "stopped"
+    w = window.run.model.params.copy()
+    step = window.run.trainer.step
+    with qtbot.waitSignal(window.sigTrainingFinished, timeout=60000):
+        window.start_training(epochs=1)
+    assert window.run.trainer.step > step               # continued, not restarted
+    assert not np.array_equal(w, window.run.model.params)
+
+
+def test_divergence_stops_with_a_message(window, qtbot):
+    window.run.trainer.data.x_train[:] = np.nan
+    with qtbot.waitSignal(window.sigTrainingFinished, timeout=20000) as sig:
+        window.start_training(epochs=1)
+    assert sig.args[0] == "diverged"
+    assert "learning rate" in window.banner.label.text()
+
+
+def test_save_and_open_run(window, qtbot, tmp_path):
+    with qtbot.waitSignal(window.sigTrainingFinished, timeout=60000):
+        window.start_training(epochs=1)
+    assert window.save_run(tmp_path / "run")
+    params = window.run.model.params.copy()
+    window.reset_weights()
+    assert not np.array_equal(params, window.run.model.params)
+    assert window.open_run(tmp_path / "run")
+    np.testing.assert_array_equal(params, window.run.model.params)
+    assert len(window.run.trainer.history) == 1
