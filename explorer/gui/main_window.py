@@ -303,6 +303,10 @@ class MainWindow(QMainWindow):
             else:
                 self.tabifyDockWidget(first, dock)
         first.raise_()
+        self.settings_dock.setMinimumWidth(270)
+        self.resizeDocks([self.settings_dock], [300], Qt.Orientation.Horizontal)
+        self.resizeDocks([first], [300], Qt.Orientation.Vertical)
+        self.loss_plot.set_log_scale(True)
 
         self._build_actions()
         self._build_status()
@@ -367,7 +371,9 @@ class MainWindow(QMainWindow):
         for d in self.plot_docks.values():
             vm.addAction(d.toggleViewAction())
         self.log_action = QAction("Log scale for losses", self, checkable=True)
+        self.log_action.setChecked(self.loss_plot.log_box.isChecked())
         self.log_action.toggled.connect(self.loss_plot.set_log_scale)
+        self.loss_plot.log_box.toggled.connect(self.log_action.setChecked)
         vm.addAction(self.log_action)
         hm = mb.addMenu("&Help")
         hm.addAction("About LSTM Explorer", self._on_about)
@@ -568,7 +574,8 @@ class MainWindow(QMainWindow):
         self.unit_spin.blockSignals(True)
         self.unit_spin.setRange(0, run.model.n_units - 1)
         self.unit_spin.blockSignals(False)
-        self.data_label.setText(ds.describe())
+        self.data_label.setText(_elide(ds.describe(), 90))
+        self.data_label.setToolTip(ds.describe())
         self.param_plot.set_config(ds.n_inputs, ds.n_outputs, n_range=UNITS_RANGE, n_current=run.model.n_units)
         self._reload_history_plots()
         self._refresh_trace()
@@ -1013,6 +1020,10 @@ class MainWindow(QMainWindow):
     def _on_about(self):
         QMessageBox.about(self, "About LSTM Explorer",
                           "LSTM Explorer — watch an LSTM think.\nA live, trainable LSTM cell on a NumPy engine.")
+
+
+def _elide(text: str, n: int) -> str:
+    return text if len(text) <= n else text[:n - 1] + "…"
 
 
 def _epoch_starts(steps: np.ndarray, epochs: np.ndarray) -> np.ndarray:

@@ -110,6 +110,8 @@ class PlotPanelWidget(QWidget):
         self.plot = w.getPlotItem()
         self.plot.setTitle(self.title)
         self.plot.showGrid(x=True, y=True, alpha=0.15)
+        for name in ("left", "bottom"):
+            self.plot.getAxis(name).enableAutoSIPrefix(False)
         return w
 
     def csv_rows(self):
