@@ -23,6 +23,7 @@ import json
 import math
 import os
 import tempfile
+import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -310,3 +311,44 @@ class Run:
             c = step.c[:, -1] if c is not None else None
             y = step.y[0, -1, 0]
         return out
+
+
+# -- autosave ----------------------------------------------------------------------------------
+AUTOSAVE_POINTER = "LATEST"
+
+
+def write_autosave(run: Run, root) -> Path:
+    """Save ``run`` as a complete new folder under ``root``, then point ``root/LATEST`` at it.
+
+    The pointer is replaced atomically only after every file of the new folder is on disk, so
+    a process killed at any moment (SIGKILL included) leaves the previous complete autosave as
+    the one that is reopened, never a torn one. Older autosave folders are removed afterwards.
+    """
+    import shutil
+
+    root = Path(root)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RunFileError(f"Could not create the autosave folder {root}: {exc.strerror or exc}.") from None
+    name = f"run-{run.trainer.step:09d}-{os.getpid()}-{int(time.time() * 1000) % 10**9:09d}"
+    folder = root / name
+    run.save(folder)
+    atomic_write_text(root / AUTOSAVE_POINTER, name + "\n")
+    for old in root.glob("run-*"):
+        if old.name != name and old.is_dir():
+            shutil.rmtree(old, ignore_errors=True)
+    return folder
+
+
+def latest_autosave(root) -> Path | None:
+    """The folder ``root/LATEST`` points at, if it is a complete run folder."""
+    root = Path(root)
+    try:
+        name = (root / AUTOSAVE_POINTER).read_text(encoding="utf-8").strip()
+    except OSError:
+        return None
+    folder = root / name
+    if name and folder.is_dir() and all((folder / f).is_file() for f in RUN_FILES):
+        return folder
+    return None

@@ -10,7 +10,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QLineEdit
 
 from explorer.gui.main_window import MainWindow
-from explorer.runs import Run, settings_for_example
+from explorer.runs import Run, latest_autosave, settings_for_example
 from explorer.session import example_dataset
 
 
@@ -177,7 +177,7 @@ def test_close_during_training_stops_fast_and_autosaves(qtbot, qsettings, app_pa
     assert not win.training
     pending = qsettings.value("autosave/pending")
     assert pending
-    back = Run.load(pending)
+    back = Run.load(latest_autosave(pending))
     assert back.trainer.step == win.run.trainer.step
     # the next launch offers to reopen it
     win2 = MainWindow(settings=qsettings)
@@ -227,3 +227,22 @@ def test_save_and_open_run(window, qtbot, tmp_path):
     assert window.open_run(tmp_path / "run")
     np.testing.assert_array_equal(params, window.run.model.params)
     assert len(window.run.trainer.history) == 1
+
+
+def test_closing_after_training_autosaves_unsaved_results(qtbot, qsettings, app_paths):
+    win = MainWindow(settings=qsettings)
+    win.set_run(Run(example_dataset("sine"), settings_for_example("sine", units=3, epochs=1)))
+    win.show()
+    with qtbot.waitSignal(win.sigTrainingFinished, timeout=60000):
+        win.start_training(epochs=1)
+    win.close()
+    folder = latest_autosave(qsettings.value("autosave/pending"))
+    assert folder is not None and Run.load(folder).trainer.step == win.run.trainer.step
+
+
+def test_saved_run_clears_the_offer(window, qtbot, qsettings, tmp_path):
+    with qtbot.waitSignal(window.sigTrainingFinished, timeout=60000):
+        window.start_training(epochs=1)
+    assert window.save_run(tmp_path / "saved")
+    window.close()
+    assert not qsettings.value("autosave/pending")

@@ -28,7 +28,8 @@ from explorer.gui.diagram import CellDiagramView
 from explorer.gui.equations import EquationsView
 from explorer.gui.settings_panel import UNITS_RANGE, SettingsPanelWidget
 from explorer.gui.worker import LoadWorker, ThreadRegistry, TrainingWorker
-from explorer.runs import ModelSettings, Run, RunFileError, settings_for_example
+from explorer.runs import (ModelSettings, Run, RunFileError, latest_autosave, settings_for_example,
+                           write_autosave)
 from explorer.session import example_dataset, load_dataset
 
 START_EXAMPLE = "sine"
@@ -218,6 +219,7 @@ class MainWindow(QMainWindow):
         self._train_t0 = 0.0
         self._train_step0 = 0
         self._closing = False
+        self._dirty = False                 # trained since the last save or load
         self._build()
         self._restore_layout()
 
@@ -549,6 +551,7 @@ class MainWindow(QMainWindow):
     def set_run(self, run: Run):
         """Show ``run``: its data, settings, history and the diagram of its current weights."""
         self.run = run
+        self._dirty = False
         ds = run.dataset
         sp = self.settings_panel
         sp.set_model_settings(run.settings)
@@ -692,7 +695,11 @@ class MainWindow(QMainWindow):
         self._trace_weights = None
         self._train_t0 = time.perf_counter()
         self._train_step0 = tr.step
-        worker = TrainingWorker(tr)
+        root = autosave_dir()
+        run = self.run
+        worker = TrainingWorker(tr, checkpoint=lambda: write_autosave(run, root))   # runs in the worker
+        self.qsettings.setValue("autosave/pending", str(root))
+        self._dirty = True
         worker.sigSteps.connect(self._on_worker_steps)
         worker.sigMessage.connect(self._on_worker_message)
         worker.sigFinished.connect(self._on_worker_finished)
@@ -884,6 +891,8 @@ class MainWindow(QMainWindow):
         except RunFileError as exc:
             self.banner.show_message(str(exc), "error")
             return False
+        self._dirty = False
+        self.qsettings.remove("autosave/pending")
         self.statusBar().showMessage(f"Saved the run to {folder}", 8000)
         return True
 
@@ -985,30 +994,33 @@ class MainWindow(QMainWindow):
         self.timebar.timer.stop()
         if self.training:
             self.stop_and_wait(1500)
-            self.autosave()
+        if self._dirty:
+            self.autosave()                 # unsaved results: the next launch offers them
         self._save_layout()
         super().closeEvent(e)
 
     def autosave(self) -> Path | None:
+        """Save the run (not training now) as the newest autosave; the next launch offers it."""
         if self.run is None:
             return None
-        folder = autosave_dir()
+        root = autosave_dir()
         try:
-            self.run.save(folder)
+            folder = write_autosave(self.run, root)
         except RunFileError:
             return None
-        self.qsettings.setValue("autosave/pending", str(folder))
+        self.qsettings.setValue("autosave/pending", str(root))
         return folder
 
     def offer_autosave(self):
         """If the last session closed while training, offer to reopen its autosaved run."""
         pending = self.qsettings.value("autosave/pending")
-        if not pending or not Path(str(pending)).is_dir():
+        folder = latest_autosave(pending) if pending else None
+        if folder is None:
             return False
 
         def reopen():
             self.qsettings.remove("autosave/pending")
-            self.open_run(pending)
+            self.open_run(folder)
 
         def discard():
             self.qsettings.remove("autosave/pending")

@@ -40,9 +40,12 @@ class TrainingWorker(QObject):
     sigFinished = Signal(str)          # "done" | "stopped" | "diverged" | "error"
     sigMessage = Signal(str)           # divergence or error text
 
-    def __init__(self, trainer, emit_interval: float = EMIT_INTERVAL):
+    def __init__(self, trainer, emit_interval: float = EMIT_INTERVAL, checkpoint=None,
+                 checkpoint_interval: float = 30.0):
         super().__init__()
         self.trainer = trainer
+        self.checkpoint = checkpoint                 # called in this thread between steps
+        self.checkpoint_interval = checkpoint_interval
         self.emit_interval = emit_interval
         self._stop = threading.Event()
         self._resume = threading.Event()
@@ -73,6 +76,7 @@ class TrainingWorker(QObject):
     def run(self) -> None:
         records, epochs = [], []
         last_emit = 0.0
+        last_checkpoint = time.perf_counter()
         latest = None
         reason = "done"
         try:
@@ -104,6 +108,14 @@ class TrainingWorker(QObject):
                 if snap.epoch_end:
                     epochs.append((snap.epoch, snap.train_loss_epoch, snap.val_loss))
                 now = time.perf_counter()
+                since = now - last_checkpoint
+                if self.checkpoint is not None and (since >= self.checkpoint_interval
+                                                    or (snap.epoch_end and since >= 5.0)):
+                    try:
+                        self.checkpoint()
+                    except Exception as exc:  # noqa: BLE001 - a failed autosave must not stop training
+                        self.sigMessage.emit(f"Autosave failed: {exc}")
+                    last_checkpoint = time.perf_counter()
                 if now - last_emit >= self.emit_interval or snap.done:
                     self.sigSteps.emit(StepBatch(records, latest, epochs))
                     records, epochs = [], []
