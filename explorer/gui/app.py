@@ -56,6 +56,9 @@ def build_window(file: str | None = None, example: str | None = None):
 def main(argv: list[str] | None = None) -> int:
     args = _args(list(sys.argv[1:] if argv is None else argv))
     app = create_app()
+    from explorer.gui.crash import install_excepthook
+
+    install_excepthook()            # an exception in a slot: a dialog and a log line, not a dead app
     win = build_window(args.file, args.example)
     if args.quit_after_paint:
         from PySide6.QtCore import QTimer
