@@ -1,16 +1,20 @@
 """Benchmark one training step of the NumPy engine, side by side with PyTorch when it is there.
 
-    python -m explorer.bench [--dtype float64|float32|both] [--repeat N] [--sizes small] [--no-torch]
+    python -m explorer.bench [--cells lstm,rnn,gru,peephole] [--dtype float64|float32|both]
+                             [--repeat N] [--sizes small] [--no-torch]
 
 One step is forward, backward and an SGD update, with an MSE loss on every timestep against a
 fixed random target (m = 1 input, k = 1 output). Sizes are (n units, T steps, batch B). When
-``torch`` is importable the same step of ``torch.nn.LSTM(1, n, batch_first=True)`` plus
+``torch`` is importable the same step of ``torch.nn.LSTM(1, n, batch_first=True)`` (or
+``torch.nn.RNN(..., nonlinearity="tanh")`` / ``torch.nn.GRU`` for the rnn / gru cells) plus
 ``torch.nn.Linear(n, 1)`` (same weights, same dtype, as many threads as NumPy's BLAS) is timed
-in the same run, repeats alternating, and the table gives the ratio numpy / torch.
+in the same run, repeats alternating, and the table gives the ratio numpy / torch. Torch has
+no peephole LSTM: the peephole cell is timed against the engine's own LSTM instead.
 
 Torch is never a dependency of the engine: it is imported inside a ``try`` here only.
-Before timing, the engine's forward outputs and every gradient are checked against torch
-in float64 (agreement to 1e-10), which also proves the state dict is PyTorch-compatible.
+Before timing, the engine's forward outputs and every gradient of the lstm, rnn and gru are
+checked against torch in float64 (agreement to 1e-10), which also proves each state dict is
+PyTorch-compatible.
 
 The environment variables ``OPENBLAS_CORETYPE`` / ``OPENBLAS_L2_SIZE`` change how fast
 NumPy's OpenBLAS is; the benchmark prints them and the BLAS in use, but never sets them.
@@ -29,7 +33,7 @@ import time
 
 import numpy as np
 
-from explorer.engine import LSTMModel, make_optimizer
+from explorer.engine import RecurrentModel, make_model, make_optimizer
 
 # (n, T, batch): the first seven are the judged sizes, the last two are extremes
 JUDGED_SIZES = [(4, 100, 1), (4, 100, 32), (16, 100, 32), (64, 20, 1), (64, 100, 32),
@@ -46,6 +50,9 @@ TARGETS = {  # dtype: (geometric mean of numpy/torch at most, worst ratio at mos
 }
 LR = 0.01
 CHECK_TOL = 1e-10
+CELL_KINDS = ("lstm", "rnn", "gru", "peephole")
+TORCH_CELLS = {"lstm": "LSTM", "rnn": "RNN", "gru": "GRU"}   # engine kind: torch.nn class name
+BASELINE = {"peephole": "lstm"}   # no torch counterpart: timed against this engine cell instead
 
 
 def import_torch():
@@ -136,9 +143,9 @@ def make_data(n, T, B, dtype, seed=0):
     return x, target
 
 
-def numpy_step_fn(n, T, B, dtype):
-    """A closure doing one engine training step, and the model (for its state dict)."""
-    model = LSTMModel(n_inputs=1, n_units=n, n_outputs=1, seed=0, dtype=dtype)
+def numpy_step_fn(kind, n, T, B, dtype):
+    """A closure doing one engine training step of cell ``kind``, and the model (for its state dict)."""
+    model = make_model(kind, n_inputs=1, n_units=n, n_outputs=1, seed=0, dtype=dtype)
     opt = make_optimizer("sgd", LR)
     x, target = make_data(n, T, B, dtype)
 
@@ -149,29 +156,34 @@ def numpy_step_fn(n, T, B, dtype):
     return step, model
 
 
-def torch_modules(torch, model: LSTMModel, dtype):
-    """``torch.nn.LSTM`` + ``torch.nn.Linear`` holding ``model``'s weights (via its state dict)."""
+def torch_modules(torch, model: RecurrentModel, dtype):
+    """``torch.nn.LSTM`` / ``RNN`` / ``GRU`` + ``torch.nn.Linear`` holding ``model``'s weights
+    (via its state dict, loaded strictly)."""
     tdtype = getattr(torch, np.dtype(dtype).name)
     m, n, k = model.n_inputs, model.n_units, model.n_outputs
-    lstm = torch.nn.LSTM(m, n, batch_first=True).to(tdtype)
+    kind = model.kind
+    if kind not in TORCH_CELLS:
+        raise ValueError(f"torch has no counterpart of the {kind!r} cell")
+    kwargs = {"nonlinearity": "tanh"} if kind == "rnn" else {}
+    rec = getattr(torch.nn, TORCH_CELLS[kind])(m, n, batch_first=True, **kwargs).to(tdtype)
     head = torch.nn.Linear(n, k).to(tdtype)
     sd = {key: torch.from_numpy(np.ascontiguousarray(v)) for key, v in model.state_dict().items()}
     # strict loading: every key and shape must match torch's own names
-    lstm.load_state_dict({key: v for key, v in sd.items() if not key.startswith("head.")}, strict=True)
+    rec.load_state_dict({key: v for key, v in sd.items() if not key.startswith("head.")}, strict=True)
     head.load_state_dict({key[5:]: v for key, v in sd.items() if key.startswith("head.")}, strict=True)
-    return lstm, head
+    return rec, head
 
 
 def torch_step_fn(torch, model, n, T, B, dtype):
-    lstm, head = torch_modules(torch, model, dtype)
-    params = list(lstm.parameters()) + list(head.parameters())
+    rec, head = torch_modules(torch, model, dtype)
+    params = list(rec.parameters()) + list(head.parameters())
     opt = torch.optim.SGD(params, lr=LR)
     x, target = (torch.from_numpy(a) for a in make_data(n, T, B, dtype))
     mse = torch.nn.functional.mse_loss
 
     def step():
         opt.zero_grad(set_to_none=True)
-        out, _ = lstm(x)
+        out, _ = rec(x)
         loss = mse(head(out), target)
         loss.backward()
         opt.step()
@@ -201,17 +213,21 @@ def _warm(step):
     return _calibrate(step)
 
 
-def time_size(n, T, B, dtype, repeat, torch=None, pause=0.1):
-    """Median seconds per step ``(numpy, torch or None)`` over ``repeat`` timed repeats each.
+def time_size(kind, n, T, B, dtype, repeat, torch=None, pause=0.1):
+    """Median seconds per step ``(numpy, reference or None)`` over ``repeat`` timed repeats each.
 
+    The reference is torch's counterpart of ``kind`` when ``torch`` is given and has one, else
+    the engine's own baseline cell (:data:`BASELINE`, peephole -> lstm), else nothing.
     The repeats alternate between the two, so a burst of load from other processes hits both,
     with a ``pause`` at each switch: OpenBLAS and torch's OpenMP threads spin-wait for a while
     after each call, and on a small machine one library's spinning threads would otherwise
     slow the other down.
     """
-    np_step, model = numpy_step_fn(n, T, B, dtype)
+    np_step, model = numpy_step_fn(kind, n, T, B, dtype)
     steps = [np_step]
-    if torch is not None:
+    if kind in BASELINE:
+        steps.append(numpy_step_fn(BASELINE[kind], n, T, B, dtype)[0])
+    elif torch is not None and kind in TORCH_CELLS:
         steps.append(torch_step_fn(torch, model, n, T, B, dtype))
     counts = [_warm(s) for s in steps]
     times = [[] for _ in steps]
@@ -221,32 +237,34 @@ def time_size(n, T, B, dtype, repeat, torch=None, pause=0.1):
                 time.sleep(pause)
             times[j].append(_time_once(s, counts[j]))
     med = [float(np.median(ts)) for ts in times]
-    return med[0], (med[1] if torch is not None else None)
+    return med[0], (med[1] if len(med) > 1 else None)
 
 
 # -- correctness against torch --------------------------------------------------------------
-def check_against_torch(torch, n=5, m=3, k=2, T=7, B=4, seed=1, last_only=False) -> dict:
-    """Max abs differences engine vs torch in float64: outputs, loss, every gradient, dx.
+def check_against_torch(torch, kind="lstm", n=5, m=3, k=2, T=7, B=4, seed=1, last_only=False) -> dict:
+    """Max abs differences engine vs torch in float64: outputs, loss, every gradient, dx, dh0 (dc0).
 
-    Loads the engine's state dict into ``torch.nn.LSTM`` + ``Linear`` (this is the test that
-    the state dict is PyTorch-named and -shaped), runs both on the same data with a random
-    h0/c0 and an MSE loss, and returns ``{name: max |difference|}``.
+    Loads the engine's state dict of cell ``kind`` (lstm, rnn or gru) into its torch module
+    + ``Linear`` (this is the test that the state dict is PyTorch-named and -shaped), runs both
+    on the same data with a random h0 (and c0) and an MSE loss, and returns
+    ``{name: max |difference|}``.
     """
-    model = LSTMModel(n_inputs=m, n_units=n, n_outputs=k, seed=seed, dtype=np.float64)
+    model = make_model(kind, n_inputs=m, n_units=n, n_outputs=k, seed=seed, dtype=np.float64)
     rng = np.random.default_rng(seed + 100)
     model.params[...] += 0.1 * rng.standard_normal(model.params.size)   # not just the init
     x = rng.standard_normal((B, T, m))
     h0 = 0.5 * rng.standard_normal((B, n))
     c0 = 0.5 * rng.standard_normal((B, n))
+    has_c = "c" in model.cell.state_names
     target = rng.standard_normal((B, k) if last_only else (B, T, k))
     y = model.predict(x, h0, c0)
     loss, grads = model.loss_and_grads(x, target, "mse", h0, c0, with_input_grads=True)
 
-    lstm, head = torch_modules(torch, model, np.float64)
+    rec, head = torch_modules(torch, model, np.float64)
     tx = torch.from_numpy(x).requires_grad_(True)
     th0 = torch.from_numpy(h0)[None].requires_grad_(True)
     tc0 = torch.from_numpy(c0)[None].requires_grad_(True)
-    out, _ = lstm(tx, (th0, tc0))
+    out, _ = rec(tx, (th0, tc0) if has_c else th0)
     ty = head(out)
     pred = ty[:, -1] if last_only else ty
     tloss = torch.nn.functional.mse_loss(pred, torch.from_numpy(target))
@@ -254,29 +272,34 @@ def check_against_torch(torch, n=5, m=3, k=2, T=7, B=4, seed=1, last_only=False)
 
     diffs = {"y": float(np.max(np.abs(ty.detach().numpy() - y))),
              "loss": abs(tloss.item() - loss)}
-    named = dict(lstm.named_parameters())
+    named = dict(rec.named_parameters())
     named["head.weight"], named["head.bias"] = head.weight, head.bias
     for key, p in named.items():
         diffs[key] = float(np.max(np.abs(p.grad.numpy() - grads[key])))
     diffs["x"] = float(np.max(np.abs(tx.grad.numpy() - grads["x"])))
     diffs["h0"] = float(np.max(np.abs(th0.grad[0].numpy() - grads["h0"])))
-    diffs["c0"] = float(np.max(np.abs(tc0.grad[0].numpy() - grads["c0"])))
+    if has_c:
+        diffs["c0"] = float(np.max(np.abs(tc0.grad[0].numpy() - grads["c0"])))
     return diffs
 
 
-def run_check(torch) -> bool:
-    worst = {}
-    for last_only in (False, True):
-        for name, d in check_against_torch(torch, last_only=last_only).items():
-            worst[name] = max(worst.get(name, 0.0), d)
-    ok = all(d <= CHECK_TOL for d in worst.values())
-    print(f"Correctness vs torch (float64, state dict loaded into torch.nn.LSTM + Linear): "
-          f"{'OK' if ok else 'FAILED'}, max |diff| {max(worst.values()):.1e} (tolerance {CHECK_TOL:.0e})")
-    if not ok:
-        for name, d in worst.items():
-            if d > CHECK_TOL:
-                print(f"  {name}: {d:.3e}")
-    return ok
+def run_check(torch, kinds=("lstm", "rnn", "gru")) -> bool:
+    all_ok = True
+    for kind in kinds:
+        worst = {}
+        for last_only in (False, True):
+            for name, d in check_against_torch(torch, kind, last_only=last_only).items():
+                worst[name] = max(worst.get(name, 0.0), d)
+        ok = all(d <= CHECK_TOL for d in worst.values())
+        all_ok &= ok
+        print(f"Correctness vs torch ({kind}, float64, state dict loaded into torch.nn.{TORCH_CELLS[kind]} "
+              f"+ Linear; y, loss, {len(worst) - 2} gradients): {'OK' if ok else 'FAILED'}, "
+              f"max |diff| {max(worst.values()):.1e} (tolerance {CHECK_TOL:.0e})")
+        if not ok:
+            for name, d in worst.items():
+                if d > CHECK_TOL:
+                    print(f"  {name}: {d:.3e}")
+    return all_ok
 
 
 # -- report ---------------------------------------------------------------------------------
@@ -284,39 +307,76 @@ def geomean(values):
     return float(math.exp(sum(math.log(v) for v in values) / len(values)))
 
 
-def run_dtype(dtype, sizes, repeat, torch) -> bool | None:
+def run_table(kind, dtype, sizes, repeat, torch) -> dict | None:
+    """Time ``kind`` in ``dtype`` over ``sizes`` and print one table; the summary or None."""
     name = np.dtype(dtype).name
-    print(f"\n{name}: milliseconds per training step (forward + backward + SGD), median of {repeat}")
+    if kind in BASELINE:
+        ref, ref_col = f"our {BASELINE[kind]}", f"{BASELINE[kind]} ms"
+    elif torch is not None and kind in TORCH_CELLS:
+        ref, ref_col = f"torch.nn.{TORCH_CELLS[kind]} + Linear", "torch ms"
+    else:
+        ref = ref_col = None
+    print(f"\n{kind} {name}: milliseconds per training step (forward + backward + SGD), median of {repeat}"
+          + (f", numpy vs {ref}" if ref else ", numpy only"))
     head = f"{'n':>4} {'T':>4} {'B':>3} {'numpy ms':>10}"
-    if torch is not None:
-        head += f" {'torch ms':>10} {'ratio':>7}"
+    if ref:
+        head += f" {ref_col:>10} {'ratio':>7}"
     print(head)
     ratios = []
     for n, T, B in sizes:
-        t_np, t_torch = time_size(n, T, B, dtype, repeat, torch)
+        t_np, t_ref = time_size(kind, n, T, B, dtype, repeat, torch)
         line = f"{n:>4} {T:>4} {B:>3} {t_np * 1e3:>10.3f}"
-        if t_torch is not None:
-            ratio = t_np / t_torch
-            line += f" {t_torch * 1e3:>10.3f} {ratio:>7.3f}"
+        if t_ref is not None:
+            ratio = t_np / t_ref
+            line += f" {t_ref * 1e3:>10.3f} {ratio:>7.3f}"
             if (n, T, B) in JUDGED_SIZES:
                 ratios.append(ratio)
             else:
                 line += "   (not judged)"
         print(line, flush=True)
-    if torch is None or not ratios:
+    if ref is None or not ratios:
         return None
     gm, worst = geomean(ratios), max(ratios)
+    judged = "all 7 judged sizes" if len(ratios) == len(JUDGED_SIZES) else f"{len(ratios)} of 7 judged sizes"
+    summary = {"kind": kind, "dtype": name, "ref": ref, "gm": gm, "worst": worst, "met": None,
+               "judged": judged}
+    if kind in BASELINE:   # no target: the cost of the peepholes over our own LSTM
+        print(f"{kind} {name} over {judged}: geometric mean of numpy {kind} / {ref} {gm:.3f}, "
+              f"worst {worst:.3f} (no target)")
+        return summary
     goal_gm, goal_worst = TARGETS[name]
     met = gm <= goal_gm and (goal_worst is None or worst <= goal_worst)
-    goal = f"geometric mean <= {goal_gm}" + (f", worst <= {goal_worst}" if goal_worst else "")
-    judged = "all 7 judged sizes" if len(ratios) == len(JUDGED_SIZES) else f"{len(ratios)} of 7 judged sizes"
-    print(f"{name} over {judged}: geometric mean ratio {gm:.3f}, worst {worst:.3f} "
-          f"-> target ({goal}) {'MET' if met else 'NOT MET'}")
-    return met
+    summary["met"] = met
+    summary["goal"] = f"geometric mean <= {goal_gm}" + (f", worst <= {goal_worst}" if goal_worst else "")
+    print(f"{kind} {name} over {judged}: geometric mean ratio {gm:.3f}, worst {worst:.3f} "
+          f"-> target ({summary['goal']}) {'MET' if met else 'NOT MET'}")
+    return summary
+
+
+def print_summary(summaries) -> None:
+    summaries = [s for s in summaries if s is not None]
+    if len(summaries) < 2:
+        return
+    print("\nSummary (ratio numpy / reference over the judged sizes):")
+    print(f"{'cell':<9} {'dtype':<8} {'reference':<24} {'geomean':>8} {'worst':>7}  target")
+    for s in summaries:
+        verdict = "(none)" if s["met"] is None else f"{'MET' if s['met'] else 'NOT MET'} ({s['goal']})"
+        print(f"{s['kind']:<9} {s['dtype']:<8} {s['ref']:<24} {s['gm']:>8.3f} {s['worst']:>7.3f}  {verdict}")
+
+
+def parse_cells(text: str) -> tuple:
+    kinds = tuple(k.strip() for k in text.split(",") if k.strip())
+    bad = [k for k in kinds if k not in CELL_KINDS]
+    if bad or not kinds:
+        raise argparse.ArgumentTypeError(
+            f"unknown cell(s) {', '.join(bad) or '(none)'}; choose from {','.join(CELL_KINDS)}")
+    return tuple(dict.fromkeys(kinds))
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m explorer.bench", description=__doc__.splitlines()[0])
+    p.add_argument("--cells", type=parse_cells, default=CELL_KINDS, metavar="LIST",
+                   help=f"comma-separated cells to time (default: {','.join(CELL_KINDS)})")
     p.add_argument("--dtype", choices=("float64", "float32", "both"), default="both")
     p.add_argument("--repeat", type=int, default=7, help="timed repeats per size (median taken)")
     p.add_argument("--sizes", choices=tuple(SIZE_SETS), default="all",
@@ -333,12 +393,17 @@ def main(argv=None) -> int:
         torch_threads = blas["threads"] or torch.get_num_threads()
         torch.set_num_threads(torch_threads)
     print_environment(torch, blas, torch_threads)
-    if torch is not None and not run_check(torch):
-        return 1
+    if torch is not None:
+        checked = tuple(k for k in TORCH_CELLS if k in args.cells) or ("lstm",)
+        if not run_check(torch, checked):
+            return 1
 
     dtypes = ("float64", "float32") if args.dtype == "both" else (args.dtype,)
-    for d in dtypes:  # targets are reported, not enforced: a slow machine is no error
-        run_dtype(np.dtype(d), SIZE_SETS[args.sizes], args.repeat, torch)
+    summaries = []
+    for kind in args.cells:   # targets are reported, not enforced: a slow machine is no error
+        for d in dtypes:
+            summaries.append(run_table(kind, np.dtype(d), SIZE_SETS[args.sizes], args.repeat, torch))
+    print_summary(summaries)
     return 0
 
 

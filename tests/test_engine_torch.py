@@ -1,12 +1,13 @@
 """The engine against PyTorch: same state dict, same outputs, same gradients (float64).
 
-Skipped when torch is not installed; torch is never a dependency of the engine.
+The LSTM against torch.nn.LSTM, the plain RNN and the GRU against torch.nn.RNN (tanh) and
+torch.nn.GRU. Skipped when torch is not installed; torch is never a dependency of the engine.
 """
 
 import numpy as np
 import pytest
 
-from explorer.engine import LSTMModel
+from explorer.engine import LSTMModel, make_model
 
 torch = pytest.importorskip("torch")
 
@@ -119,5 +120,91 @@ def test_torch_state_dict_with_two_biases_loads_into_engine():
     x = np.random.default_rng(2).standard_normal((B, T, m))
     with torch.no_grad():
         out, _ = lstm(torch.from_numpy(x))
+        ty = head(out)
+    assert_close(model.predict(x), ty, "y")
+
+
+# -- the plain RNN and the GRU against torch.nn.RNN(nonlinearity="tanh") / torch.nn.GRU -----------
+def to_torch_cell(model):
+    """``torch.nn.RNN`` / ``torch.nn.GRU`` + ``Linear`` loaded strictly from the engine's state dict."""
+    m, n, k = model.n_inputs, model.n_units, model.n_outputs
+    if model.kind == "rnn":
+        rec = torch.nn.RNN(m, n, nonlinearity="tanh", batch_first=True).double()
+    else:
+        rec = torch.nn.GRU(m, n, batch_first=True).double()
+    head = torch.nn.Linear(n, k).double()
+    sd = {key: torch.from_numpy(np.ascontiguousarray(v)) for key, v in model.state_dict().items()}
+    rec.load_state_dict({key: v for key, v in sd.items() if not key.startswith("head.")}, strict=True)
+    head.load_state_dict({"weight": sd["head.weight"], "bias": sd["head.bias"]}, strict=True)
+    return rec, head
+
+
+def make_cell_case(kind, n, m, k, T, B, seed=0):
+    model = make_model(kind, n_inputs=m, n_units=n, n_outputs=k, seed=seed, dtype=np.float64)
+    rng = np.random.default_rng(seed + 1)
+    model.params[...] += 0.2 * rng.standard_normal(model.params.size)    # away from the init (GRU: b_hn ≠ 0)
+    x = rng.standard_normal((B, T, m))
+    h0 = 0.5 * rng.standard_normal((B, n))
+    return model, rng, x, h0
+
+
+@pytest.mark.parametrize("kind", ["rnn", "gru"])
+def test_cell_state_dict_names_and_shapes_match_torch(kind):
+    model = make_model(kind, n_inputs=3, n_units=5, n_outputs=2, seed=0)
+    rec, head = to_torch_cell(model)
+    ours = model.state_dict()
+    theirs = {**dict(rec.state_dict()), **{f"head.{k}": v for k, v in head.state_dict().items()}}
+    assert set(ours) == set(theirs)
+    for key in ours:
+        assert ours[key].shape == tuple(theirs[key].shape), key
+
+
+@pytest.mark.parametrize("kind", ["rnn", "gru"])
+@pytest.mark.parametrize("n, m, k, T, B", [(1, 1, 1, 5, 1), (4, 1, 1, 9, 3), (7, 3, 2, 6, 4), (16, 2, 3, 12, 5)])
+@pytest.mark.parametrize("last_only", [False, True])
+def test_cell_mse_outputs_and_all_gradients_match_torch(kind, n, m, k, T, B, last_only):
+    model, rng, x, h0 = make_cell_case(kind, n, m, k, T, B)
+    target = rng.standard_normal((B, k) if last_only else (B, T, k))
+    trace = model.forward(x, h0)
+    loss, grads = model.loss_and_grads(x, target, "mse", h0, with_input_grads=True)
+    assert "c0" not in grads
+
+    rec, head = to_torch_cell(model)
+    tx = torch.from_numpy(x).requires_grad_(True)
+    th0 = torch.from_numpy(h0.copy())[None].requires_grad_(True)
+    out, hT = rec(tx, th0)
+    ty = head(out)
+    pred = ty[:, -1] if last_only else ty
+    tloss = torch.nn.functional.mse_loss(pred, torch.from_numpy(target))
+    tloss.backward()
+
+    assert_close(trace.y, ty, "y")
+    assert_close(trace.h, out, "h")
+    assert abs(loss - tloss.item()) <= TOL
+    named = dict(rec.named_parameters())
+    assert set(named) == {"weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"}
+    for key, p in named.items():
+        assert_close(grads[key], p.grad, key)
+    assert_close(grads["head.weight"], head.weight.grad, "head.weight")
+    assert_close(grads["head.bias"], head.bias.grad, "head.bias")
+    assert_close(grads["x"], tx.grad, "dx")
+    assert_close(grads["h0"], th0.grad[0], "dh0")
+
+
+@pytest.mark.parametrize("kind", ["rnn", "gru"])
+def test_torch_cell_state_dict_loads_into_engine(kind):
+    """A torch RNN's / GRU's own weights (both biases non-zero) give the same outputs in the engine."""
+    torch.manual_seed(0)
+    n, m, k, T, B = 5, 2, 3, 7, 4
+    model = make_model(kind, n_inputs=m, n_units=n, n_outputs=k, seed=1)
+    rec, head = to_torch_cell(model)
+    for p in list(rec.parameters()) + list(head.parameters()):
+        torch.nn.init.normal_(p, std=0.5)
+    sd = {key: v.detach().numpy().copy() for key, v in rec.state_dict().items()}
+    sd.update({f"head.{key}": v.detach().numpy().copy() for key, v in head.state_dict().items()})
+    model.load_state_dict(sd)
+    x = np.random.default_rng(2).standard_normal((B, T, m))
+    with torch.no_grad():
+        out, _ = rec(torch.from_numpy(x))
         ty = head(out)
     assert_close(model.predict(x), ty, "y")
