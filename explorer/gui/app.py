@@ -61,10 +61,25 @@ def main(argv: list[str] | None = None) -> int:
     install_excepthook()            # an exception in a slot: a dialog and a log line, not a dead app
     win = build_window(args.file, args.example)
     if args.quit_after_paint:
-        from PySide6.QtCore import QTimer
-
-        QTimer.singleShot(0, lambda: (win.repaint(), app.quit()))
+        _quit_after_first_paint(app, win)
     return app.exec()
+
+
+def _quit_after_first_paint(app, win, timeout_ms: int = 60000) -> None:
+    """Quit once the window's cell diagram has really painted (its first paint event, after the
+    window was exposed); exit with 1 if that never happens within ``timeout_ms``."""
+    from PySide6.QtCore import QEvent, QObject, QTimer
+
+    class PaintWatch(QObject):
+        def eventFilter(self, obj, event):  # noqa: N802
+            if event.type() == QEvent.Type.Paint and not self.property("painted"):
+                self.setProperty("painted", True)
+                QTimer.singleShot(0, app.quit)      # after this paint pass has been flushed
+            return False
+
+    watch = PaintWatch(win)
+    win.diagram.installEventFilter(watch)
+    QTimer.singleShot(timeout_ms, lambda: app.exit(1))
 
 
 if __name__ == "__main__":
