@@ -216,6 +216,7 @@ class MainWindow(QMainWindow):
         self._last_redraw = 0.0
         self._redraw_cost = 0.0
         self._redraw_interval = 1.0 / 30
+        self._redraw_cpu_mark = 0.0         # the GUI thread's CPU clock when the last redraw began
         self._train_t0 = 0.0
         self._train_step0 = 0
         self._closing = False
@@ -751,12 +752,15 @@ class MainWindow(QMainWindow):
         """Apply every pending batch to the plots and show the latest trace; adapt the rate."""
         if not self._pending_batch or self.run is None:
             return
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), time.thread_time()
         batches, self._pending_batch = self._pending_batch, []
-        for b in batches:
-            if len(b.step):
-                self.grad_plot.append_steps(b.step, b.grad_norm, b.gate_norms, b.clipped,
-                                            _epoch_starts(b.step, b.epoch), self.run.trainer.clip)
+        steps = [b for b in batches if len(b.step)]
+        if steps:                      # one append (one setData per curve) for all batches since the last redraw
+            cat = lambda name: np.concatenate([getattr(b, name) for b in steps])  # noqa: E731
+            step, epoch = cat("step"), cat("epoch")
+            gates = {g: np.concatenate([b.gate_norms[g] for b in steps]) for g in steps[0].gate_norms}
+            self.grad_plot.append_steps(step, cat("grad_norm"), gates, cat("clipped"),
+                                        _epoch_starts(step, epoch), self.run.trainer.clip)
         latest = batches[-1].latest
         if any(b.epoch_ends for b in batches):
             self._reload_loss_plot()
@@ -769,6 +773,11 @@ class MainWindow(QMainWindow):
                 self._show_trace()
         self._update_progress()
         cost = time.perf_counter() - t0 + self.diagram.paint_ms() / 1000.0
+        if self._redraw_cpu_mark and t0 - self._last_redraw < 2.0:
+            # the GUI thread's CPU over the whole last cycle: that redraw, the paints it caused
+            # (plots, equations, diagram) and the slots since; the GIL time training gives up
+            cost = max(cost - self.diagram.paint_ms() / 1000.0, cpu0 - self._redraw_cpu_mark)
+        self._redraw_cpu_mark = cpu0
         self._redraw_cost = 0.8 * self._redraw_cost + 0.2 * cost if self._redraw_cost else cost
         # keep the GUI's share of the interpreter under ~5 %: training keeps its headless speed
         self._redraw_interval = min(1.0, max(1.0 / 30, 20.0 * self._redraw_cost))
