@@ -116,8 +116,13 @@ def _npz_bytes(arrays: dict) -> bytes:
     return buf.getvalue()
 
 
-def _fmt(v) -> str:
-    """Floats as their shortest exact repr (round-trips bit for bit); NaN as an empty field."""
+def csv_value(v) -> str:
+    """One CSV field: floats as their shortest exact repr (round-trips bit for bit); NaN and None
+    as an empty field; booleans as 1/0; strings as they are."""
+    if v is None:
+        return ""
+    if isinstance(v, str):
+        return v
     if isinstance(v, (bool, np.bool_)):
         return "1" if v else "0"
     if isinstance(v, (int, np.integer)):
@@ -131,7 +136,7 @@ def _csv_text(header, rows) -> str:
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(header)
     for row in rows:
-        w.writerow([_fmt(v) for v in row])
+        w.writerow([csv_value(v) for v in row])
     return buf.getvalue()
 
 

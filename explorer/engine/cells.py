@@ -157,27 +157,15 @@ class LSTMCell(Cell):
         return {g: float(blocks[k]) for k, g in enumerate(self.gates)}
 
     def state_dict(self, theta):
-        n, m = self.n, self.m
-        W = self.weights(theta)
-        return {
-            "weight_ih_l0": W[n:n + m].T.copy(),          # (4n, m)
-            "weight_hh_l0": W[:n].T.copy(),               # (4n, n)
-            "bias_ih_l0": W[n + m].copy(),                # (4n,)
-            "bias_hh_l0": np.zeros(4 * n, dtype=theta.dtype),
-        }
+        # weight_ih_l0 (4n, m), weight_hh_l0 (4n, n), bias_ih_l0 (4n,), bias_hh_l0 zeros (4n,)
+        return _stacked_state_dict(self.weights(theta), self.n, self.m)
 
     def load_state_dict(self, d, theta):
-        n, m = self.n, self.m
-        W = self.weights(theta)
-        W[n:n + m] = _checked(d, "weight_ih_l0", (4 * n, m)).T
-        W[:n] = _checked(d, "weight_hh_l0", (4 * n, n)).T
-        W[n + m] = _checked(d, "bias_ih_l0", (4 * n,)) + _checked(d, "bias_hh_l0", (4 * n,))
+        _stacked_load(d, self.weights(theta), self.n, self.m)
 
     def grads_dict(self, dtheta):
         """dL/dθ under the state dict's keys; both bias keys carry dL/db."""
-        d = self.state_dict(dtheta)
-        d["bias_hh_l0"] = d["bias_ih_l0"].copy()
-        return d
+        return _stacked_grads_dict(self, dtheta)
 
     def _make_workspace(self, T, B):
         n, m, dt = self.n, self.m, self.dtype
@@ -256,15 +244,10 @@ class LSTMCell(Cell):
             "c": a["C"][1:], "h": self.hidden(ws), "z": a["Z"],
         }
 
-    def backward(self, theta, ws, dH, last_only, dtheta, want_dx):
-        n, m = self.n, self.m
-        T, B = ws.T, ws.B
-        a, v = ws.arrays, ws.views
+    def _backward_factors(self, ws):
+        """Everything of the backward pass that does not depend on the recurrence, vectorised over T."""
+        n, T, a = self.n, ws.T, ws.arrays
         A, C, TC, Q, ODTC = a["A"], a["C"], a["TC"], a["Q"], a["ODTC"]
-        dZ, dHt, dCt, dc_next = a["dZ"], a["dH"], a["dC"], a["dc_next"]
-        W = self.weights(theta)
-        UT = W[:n].T                                  # (4n, n): dz @ Uᵀ... gives dh_{t-1}
-        # Everything that does not depend on the backward recurrence, vectorised over T:
         Ai, Af, Ag, Ao = A[:, :, 0:n], A[:, :, n:2 * n], A[:, :, 2 * n:3 * n], A[:, :, 3 * n:]
         np.multiply(TC, TC, out=ODTC)
         np.subtract(1.0, ODTC, out=ODTC)
@@ -275,6 +258,17 @@ class LSTMCell(Cell):
         np.subtract(1.0, Af, out=Qf); Qf *= Af; Qf *= C[:T]
         np.multiply(Ag, Ag, out=Qg); np.subtract(1.0, Qg, out=Qg); Qg *= Ai
         np.subtract(1.0, Ao, out=Qo); Qo *= Ao; Qo *= TC
+
+    def backward(self, theta, ws, dH, last_only, dtheta, want_dx):
+        n, m = self.n, self.m
+        T, B = ws.T, ws.B
+        a, v = ws.arrays, ws.views
+        ODTC = a["ODTC"]
+        dZ, dHt, dCt, dc_next = a["dZ"], a["dH"], a["dC"], a["dc_next"]
+        W = self.weights(theta)
+        UT = W[:n].T                                  # (4n, n): dz @ Uᵀ... gives dh_{t-1}
+        # Everything that does not depend on the backward recurrence, vectorised over T:
+        self._backward_factors(ws)
         Q3, Qo_v, dZ3, dZo, dC3, vf = v["Q3"], v["Qo"], v["dZ3"], v["dZo"], v["dC3"], v["f"]
         matmul, multiply, plus = np.matmul, np.multiply, np.add
         if last_only:
@@ -375,7 +369,7 @@ class PeepholeLSTMCell(LSTMCell):
         T, B = x_tm.shape[0], x_tm.shape[1]
         ws = self.workspace(T, B)
         a, v = ws.arrays, ws.views
-        H1, Z, A, C, TC, IG, PC = a["H1"], a["Z"], a["A"], a["C"], a["TC"], a["IG"], a["PC"]
+        H1, Z, C, TC, IG, PC = a["H1"], a["Z"], a["C"], a["TC"], a["IG"], a["PC"]
         W, P = self.weights(theta), self.peepholes(theta)
         p_if, p_o = P[:2], P[2]
         H1[:T, :, n:n + m] = x_tm
@@ -412,20 +406,12 @@ class PeepholeLSTMCell(LSTMCell):
         n, m = self.n, self.m
         T, B = ws.T, ws.B
         a, v = ws.arrays, ws.views
-        A, C, TC, Q, ODTC = a["A"], a["C"], a["TC"], a["Q"], a["ODTC"]
+        C, ODTC = a["C"], a["ODTC"]
         dZ, dHt, dCt, dc_next, tmp = a["dZ"], a["dH"], a["dC"], a["dc_next"], a["dC_prev"]
         W, P = self.weights(theta), self.peepholes(theta)
         p_i, p_f, p_o = P[0], P[1], P[2]
         UT = W[:n].T
-        Ai, Af, Ag, Ao = A[:, :, 0:n], A[:, :, n:2 * n], A[:, :, 2 * n:3 * n], A[:, :, 3 * n:]
-        np.multiply(TC, TC, out=ODTC)
-        np.subtract(1.0, ODTC, out=ODTC)
-        np.multiply(ODTC, Ao, out=ODTC)               # o ⊙ (1 - tanh²c)
-        Qi, Qf, Qg, Qo = Q[:, :, 0:n], Q[:, :, n:2 * n], Q[:, :, 2 * n:3 * n], Q[:, :, 3 * n:]
-        np.subtract(1.0, Ai, out=Qi); Qi *= Ai; Qi *= Ag
-        np.subtract(1.0, Af, out=Qf); Qf *= Af; Qf *= C[:T]
-        np.multiply(Ag, Ag, out=Qg); np.subtract(1.0, Qg, out=Qg); Qg *= Ai
-        np.subtract(1.0, Ao, out=Qo); Qo *= Ao; Qo *= TC
+        self._backward_factors(ws)
         Q3, Qo_v, dZ3, dZo, dC3, vf = v["Q3"], v["Qo"], v["dZ3"], v["dZo"], v["dC3"], v["f"]
         dZi = [dZ[t, :, 0:n] for t in range(T)]
         dZf = [dZ[t, :, n:2 * n] for t in range(T)]
@@ -494,22 +480,13 @@ class RNNCell(Cell):
         return {"h": float(np.dot(dtheta, dtheta))}
 
     def state_dict(self, theta):
-        n, m = self.n, self.m
-        W = self.weights(theta)
-        return {"weight_ih_l0": W[n:n + m].T.copy(), "weight_hh_l0": W[:n].T.copy(),
-                "bias_ih_l0": W[n + m].copy(), "bias_hh_l0": np.zeros(n, dtype=theta.dtype)}
+        return _stacked_state_dict(self.weights(theta), self.n, self.m)
 
     def load_state_dict(self, d, theta):
-        n, m = self.n, self.m
-        W = self.weights(theta)
-        W[n:n + m] = _checked(d, "weight_ih_l0", (n, m)).T
-        W[:n] = _checked(d, "weight_hh_l0", (n, n)).T
-        W[n + m] = _checked(d, "bias_ih_l0", (n,)) + _checked(d, "bias_hh_l0", (n,))
+        _stacked_load(d, self.weights(theta), self.n, self.m)
 
     def grads_dict(self, dtheta):
-        d = self.state_dict(dtheta)
-        d["bias_hh_l0"] = d["bias_ih_l0"].copy()
-        return d
+        return _stacked_grads_dict(self, dtheta)
 
     def _make_workspace(self, T, B):
         n, m, dt = self.n, self.m, self.dtype
@@ -748,6 +725,26 @@ def gru_param_count(n_units: int, n_inputs: int = 1) -> int:
     """The GRU with torch's two biases: 3n(m + n + 2)."""
     n, m = int(n_units), int(n_inputs)
     return 3 * n * (m + n + 2)
+
+
+def _stacked_state_dict(W: np.ndarray, n: int, m: int) -> dict:
+    """The torch-named tensors of a stacked ``[Uᵀ; Wᵀ; b]`` matrix (one bias; zeros in ``bias_hh``)."""
+    return {"weight_ih_l0": W[n:n + m].T.copy(), "weight_hh_l0": W[:n].T.copy(),
+            "bias_ih_l0": W[n + m].copy(), "bias_hh_l0": np.zeros(W.shape[1], dtype=W.dtype)}
+
+
+def _stacked_load(d: dict, W: np.ndarray, n: int, m: int) -> None:
+    """Fill a stacked ``[Uᵀ; Wᵀ; b]`` matrix from torch-named tensors, summing the two biases."""
+    G = W.shape[1]
+    W[n:n + m] = _checked(d, "weight_ih_l0", (G, m)).T
+    W[:n] = _checked(d, "weight_hh_l0", (G, n)).T
+    W[n + m] = _checked(d, "bias_ih_l0", (G,)) + _checked(d, "bias_hh_l0", (G,))
+
+
+def _stacked_grads_dict(cell, dtheta) -> dict:
+    d = cell.state_dict(dtheta)
+    d["bias_hh_l0"] = d["bias_ih_l0"].copy()     # each bias key carries dL/db
+    return d
 
 
 def _checked(d: dict, key: str, shape: tuple) -> np.ndarray:

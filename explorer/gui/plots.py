@@ -18,13 +18,14 @@ os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
 
 import numpy as np  # noqa: E402
 from PySide6.QtCore import QRect, QRectF, QSize, Qt  # noqa: E402
-from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPalette  # noqa: E402
+from PySide6.QtGui import QColor, QImage, QPainter, QPalette  # noqa: E402
 from PySide6.QtSvg import QSvgGenerator  # noqa: E402
 from PySide6.QtWidgets import QApplication, QCheckBox, QHBoxLayout, QVBoxLayout, QWidget  # noqa: E402
 
 import pyqtgraph as pg  # noqa: E402
 
 from explorer.gui.colors import GATE_COLORS, diverging_rgb  # noqa: E402
+from explorer.runs import csv_value  # noqa: E402
 
 pg.setConfigOptions(antialias=True, imageAxisOrder="row-major")
 
@@ -45,25 +46,12 @@ def ensure_app() -> QApplication:
     return app
 
 
-def _fmt(v) -> str:
-    if v is None:
-        return ""
-    if isinstance(v, str):
-        return v
-    if isinstance(v, (bool, np.bool_)):
-        return "1" if v else "0"
-    if isinstance(v, (int, np.integer)):
-        return str(int(v))
-    v = float(v)
-    return "" if math.isnan(v) else repr(v)
-
-
 def write_csv(path, header, rows) -> None:
     with open(path, "w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh, lineterminator="\n")
         w.writerow(header)
         for row in rows:
-            w.writerow([_fmt(v) for v in row])
+            w.writerow([csv_value(v) for v in row])
 
 
 class _Growing:
