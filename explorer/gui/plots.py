@@ -20,7 +20,7 @@ import numpy as np  # noqa: E402
 from PySide6.QtCore import QRect, QRectF, QSize, Qt  # noqa: E402
 from PySide6.QtGui import QColor, QImage, QPainter, QPalette  # noqa: E402
 from PySide6.QtSvg import QSvgGenerator  # noqa: E402
-from PySide6.QtWidgets import QApplication, QCheckBox, QHBoxLayout, QVBoxLayout, QWidget  # noqa: E402
+from PySide6.QtWidgets import QApplication, QCheckBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget  # noqa: E402
 
 import pyqtgraph as pg  # noqa: E402
 
@@ -478,20 +478,21 @@ class ParamCountPlotWidget(PlotPanelWidget):
         self.point = pg.ScatterPlotItem(size=11, pen=pg.mkPen("w", width=1.5), brush=pg.mkBrush(MARKER_COLOR))
         self.point.setZValue(10)
         self.plot.addItem(self.point)
-        self.text = pg.TextItem(anchor=(0, 1), color=QColor("#222222"))
-        self.text.setZValue(11)
-        self.plot.addItem(self.text)
+        self.info = QLabel()
+        self.info.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.log_box = QCheckBox("log–log")
         self.log_box.toggled.connect(self._on_log_toggled)
         row = QHBoxLayout()
-        row.addStretch(1)
+        row.addWidget(self.info, 1)
         row.addWidget(self.log_box)
         self._lay.addLayout(row)
         self.m, self.k, self.n_range, self.n = 1, 1, (1, 512), 8
         self.fn = lstm_layer_count
         self.kind = "lstm"
         self._label = ""
+        self._formula = ""
         self.set_config(1, 1)
+        self.log_box.setChecked(True)
 
     def set_config(self, n_inputs, n_outputs, n_range=(1, 512), n_current=8, layer_count_fn=None, kind="lstm"):
         self.m, self.k, self.n_range = int(n_inputs), int(n_outputs), (int(n_range[0]), int(n_range[1]))
@@ -502,7 +503,7 @@ class ParamCountPlotWidget(PlotPanelWidget):
         self.curve.setData(self.ns.astype(float), self.counts)
         formula = {"lstm": "4n(m+n+1)", "peephole": "4n(m+n+1)+3n", "rnn": "n(m+n+1)",
                    "gru": "3n(m+n+2)"}.get(kind, "")
-        self.plot.setTitle(f"Parameters of the layer against units n: {formula}, m = {self.m}")
+        self._formula = f"Parameters of the layer against units n: {formula}, m = {self.m}"
         self.set_units(n_current)
 
     def set_units(self, n):
@@ -512,10 +513,8 @@ class ParamCountPlotWidget(PlotPanelWidget):
         self.point.setData([float(self.n)], [float(layer)])
         extra = " (= 12n + 4n(n−1) for m = 1)" if self.kind == "lstm" and self.m == 1 else ""
         self._label = f"n = {self.n}: layer {layer:,}{extra} + head {head:,} = total {layer + head:,}"
-        self.text.setText(self._label)
-        log = self.log_box.isChecked()
-        x, y = float(self.n), float(layer)
-        self.text.setPos(math.log10(x) if log else x, math.log10(y) if log else y)
+        self.info.setText(self._label)
+        self.plot.setTitle(f"{self._formula}<br><span style='font-size:9pt'>{self._label}</span>")
 
     def marker_position(self):
         return self.n, self.fn(self.n, self.m)

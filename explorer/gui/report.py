@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -15,6 +17,25 @@ from explorer.gui import plots  # noqa: E402
 
 PLOT_STEMS = ("loss", "grad_norms", "grad_through_time", "param_count", "predictions")
 CELL_COLORS = {"rnn": "#7F7F7F", "gru": "#009E73", "lstm": "#0072B2", "peephole": "#CC79A7"}
+
+
+_QUIET = ("This plugin does not support propagateSizeHints",)
+
+
+@contextlib.contextmanager
+def _quiet_offscreen():
+    """Mute the offscreen plugin's harmless size-hint notice while exporting; restore after."""
+    from PySide6.QtCore import qInstallMessageHandler
+
+    def handler(mode, context, message):
+        if not message.startswith(_QUIET):
+            print(message, file=sys.stderr)
+
+    previous = qInstallMessageHandler(handler)
+    try:
+        yield plots.ensure_app()
+    finally:
+        qInstallMessageHandler(previous)
 
 
 def fill_run_plots(run, forecast: int = 50) -> dict:
@@ -57,14 +78,19 @@ def fill_run_plots(run, forecast: int = 50) -> dict:
 def export_run_plots(run, out_dir, forecast: int = 50) -> list[Path]:
     """Every plot of ``run`` as PNG, SVG and CSV into ``out_dir`` (stems :data:`PLOT_STEMS`)."""
     written = []
-    for stem, widget in fill_run_plots(run, forecast).items():
-        written += plots.export_plot(widget, out_dir, stem)
+    with _quiet_offscreen():
+        for stem, widget in fill_run_plots(run, forecast).items():
+            written += plots.export_plot(widget, out_dir, stem)
     return written
 
 
 def export_comparison_plots(comp, out_dir) -> list[Path]:
     """The loss curves overlaid, and the gradient norm through time at the first step per cell."""
-    plots.ensure_app()
+    with _quiet_offscreen():
+        return _export_comparison_plots(comp, out_dir)
+
+
+def _export_comparison_plots(comp, out_dir) -> list[Path]:
     curves = plots.LossCurvesPlotWidget()
     for cell in comp.cells:
         for r in comp.of(cell):
