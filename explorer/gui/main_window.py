@@ -780,6 +780,8 @@ class MainWindow(QMainWindow):
         self._redraw_cost = 0.8 * self._redraw_cost + 0.2 * cost if self._redraw_cost else cost
         # keep the GUI's share of the interpreter under ~5 %: training keeps its headless speed
         self._redraw_interval = min(1.0, max(1.0 / 30, 20.0 * self._redraw_cost))
+        if self._worker is not None:        # no traces the diagram will not show (a fresh one per redraw)
+            self._worker.trace_interval = 0.8 * self._redraw_interval
         self._last_redraw = time.perf_counter()
         self.sigRedrawn.emit()
 

@@ -51,6 +51,7 @@ class TrainingWorker(QObject):
         self._resume = threading.Event()
         self._resume.set()
         self._last_trace = 0.0
+        self.trace_interval = 0.0          # the window's redraw interval (a plain float it sets)
         self.trainer.want_trace = self._want_trace
 
     # -- control (called from the GUI thread; only flags are touched) -----------------------------
@@ -70,7 +71,7 @@ class TrainingWorker(QObject):
 
     def _want_trace(self) -> bool:
         # build the sample's trace only as often as the diagram can show it
-        return time.perf_counter() - self._last_trace >= self.emit_interval
+        return time.perf_counter() - self._last_trace >= max(self.emit_interval, self.trace_interval)
 
     @Slot()
     def run(self) -> None:
