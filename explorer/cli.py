@@ -86,6 +86,9 @@ def _data_and_model_options(t):
 
 
 def main(argv: list[str] | None = None) -> int:
+    from explorer._threads import limit_blas_threads
+
+    limit_blas_threads()
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or (argv[0] not in SUBCOMMANDS and argv[0] not in ("-h", "--help")):
         from explorer.gui.app import main as gui_main

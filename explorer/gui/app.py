@@ -54,6 +54,9 @@ def build_window(file: str | None = None, example: str | None = None):
 
 
 def main(argv: list[str] | None = None) -> int:
+    from explorer._threads import limit_blas_threads
+
+    limit_blas_threads()
     args = _args(list(sys.argv[1:] if argv is None else argv))
     app = create_app()
     from explorer.gui.crash import install_excepthook

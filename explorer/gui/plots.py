@@ -256,9 +256,15 @@ class GradNormPlotWidget(PlotPanelWidget):
         self.plot.setLabel("left", "‖∇‖")
         self.plot.setLogMode(y=True)
         self.plot.addLegend(offset=(-10, 10), colCount=3)
-        self.plot.setDownsampling(mode="peak")
+        # thousands of steps: draw only what fits in the pixels, without antialiasing
+        self.plot.setDownsampling(auto=True, mode="peak")
         self.plot.setClipToView(True)
-        self.global_curve = self.plot.plot([], [], pen=pg.mkPen(QColor("#222222"), width=1.6), name="global")
+        self.global_curve = self.plot.plot([], [], pen=pg.mkPen(QColor("#222222"), width=1.6), name="global",
+                                           antialias=False)
+        # epoch boundaries: one item of vertical segments (not one line item per epoch)
+        self.epoch_item = pg.PlotDataItem([], [], connect="pairs", antialias=False,
+                                          pen=pg.mkPen(QColor(128, 128, 128, 70), width=1))
+        self.plot.addItem(self.epoch_item, ignoreBounds=True)
         self.gate_curves: dict = {}
         self.clip_scatter = self.plot.plot([], [], pen=None, symbol="t", symbolSize=7, symbolPen=None,
                                            symbolBrush=pg.mkBrush(MARKER_COLOR), name="clipped")
@@ -266,7 +272,6 @@ class GradNormPlotWidget(PlotPanelWidget):
                                          pen=pg.mkPen(MARKER_COLOR, width=1, style=Qt.PenStyle.DashLine))
         self.threshold.hide()
         self.plot.addItem(self.threshold)
-        self.epoch_lines: list = []
         self._reset_buffers()
         self.clip_value = None
 
@@ -280,7 +285,8 @@ class GradNormPlotWidget(PlotPanelWidget):
     def _curve(self, gate):
         if gate not in self.gate_curves:
             color = GRAD_COLORS.get(gate, QColor("#999999"))
-            self.gate_curves[gate] = self.plot.plot([], [], pen=pg.mkPen(color, width=1), name=gate)
+            self.gate_curves[gate] = self.plot.plot([], [], pen=pg.mkPen(color, width=1), name=gate,
+                                                    antialias=False)
             self.gates[gate] = _Growing()
         return self.gate_curves[gate]
 
@@ -289,9 +295,6 @@ class GradNormPlotWidget(PlotPanelWidget):
             self.plot.removeItem(c)
             self.plot.legend.removeItem(c)
         self.gate_curves = {}
-        for line in self.epoch_lines:
-            self.plot.removeItem(line)
-        self.epoch_lines = []
         self._reset_buffers()
         self.append_steps(steps, global_norm, gate_norms, clipped, epoch_starts, clip_threshold)
 
@@ -302,12 +305,6 @@ class GradNormPlotWidget(PlotPanelWidget):
         for g, vals in gate_norms.items():
             self._curve(g)
             self.gates[g].extend(vals)
-        for s in np.asarray(epoch_starts, dtype=np.int64):
-            if s > 1:
-                line = pg.InfiniteLine(pos=float(s) - 0.5, angle=90, movable=False,
-                                       pen=pg.mkPen(QColor(128, 128, 128, 70), width=1))
-                self.plot.addItem(line)
-                self.epoch_lines.append(line)
         self.epoch_starts.extend(epoch_starts)
         self.clip_value = clip_threshold
         self._draw()
@@ -319,6 +316,11 @@ class GradNormPlotWidget(PlotPanelWidget):
             c.setData(x, _positive(self.gates[g].view))
         cl = self.clipped.view
         self.clip_scatter.setData(x[cl], _positive(self.global_norm.view[cl]))
+        starts = self.epoch_starts.view
+        starts = starts[starts > 1].astype(float) - 0.5
+        g = _positive(self.global_norm.view)
+        lo, hi = (np.nanmin(g) / 10, np.nanmax(g) * 10) if np.isfinite(g).any() else (1e-3, 1e3)
+        self.epoch_item.setData(np.repeat(starts, 2), np.tile([lo, hi], len(starts)))
         if self.clip_value:
             self.threshold.setValue(math.log10(self.clip_value))
             self.threshold.show()
