@@ -106,6 +106,30 @@ class PlotPanelWidget(QWidget):
         """(header, rows) of the plotted data."""
         raise NotImplementedError
 
+    # -- drawing only what is seen ---------------------------------------------------------------
+    _stale = False
+
+    def _draw(self):
+        pass
+
+    def _request_draw(self):
+        """Draw now if the plot is on screen; otherwise when it is shown or exported (a plot in a
+        tab behind others costs nothing while training)."""
+        if self.isVisible():
+            self._draw()
+            self._stale = False
+        else:
+            self._stale = True
+
+    def _flush(self):
+        if self._stale:
+            self._draw()
+            self._stale = False
+
+    def showEvent(self, e):  # noqa: N802
+        self._flush()
+        super().showEvent(e)
+
     def clear(self):
         pass
 
@@ -136,6 +160,7 @@ class PlotPanelWidget(QWidget):
 
     # -- export --------------------------------------------------------------------------------
     def _export_size(self) -> QSize:
+        self._flush()
         if not self.isVisible():
             # never shown (command line): lay it out at the export size without a window on screen
             self.setAttribute(Qt.WidgetAttribute.WA_DontShowOnScreen, True)
@@ -181,6 +206,7 @@ class PlotPanelWidget(QWidget):
         p.end()
 
     def export_csv(self, path) -> None:
+        self._flush()
         header, rows = self.csv_rows()
         write_csv(path, header, rows)
 
@@ -218,7 +244,7 @@ class LossPlotWidget(PlotPanelWidget):
         self.epochs = np.asarray(epochs, dtype=float)
         self.train = np.asarray(train_loss, dtype=float)
         self.val = np.asarray(val_loss, dtype=float)
-        self._draw()
+        self._request_draw()
 
     def _draw(self):
         log = self.log_box.isChecked()
@@ -307,7 +333,7 @@ class GradNormPlotWidget(PlotPanelWidget):
             self.gates[g].extend(vals)
         self.epoch_starts.extend(epoch_starts)
         self.clip_value = clip_threshold
-        self._draw()
+        self._request_draw()
 
     def _draw(self):
         x = self.steps.view.astype(float)
@@ -428,6 +454,9 @@ class GateHeatmapWidget(PlotPanelWidget):
     def set_trace(self, values: dict):
         """``values[name]`` is a (T, n) array for each of i, f, g, o, c, h."""
         self.values = {k: np.asarray(v, dtype=float) for k, v in values.items() if k in self.NAMES}
+        self._request_draw()
+
+    def _draw(self):
         for name, arr in self.values.items():
             img = self.images[name]
             img.setImage(arr.T, autoLevels=False)        # rows = units, columns = time
