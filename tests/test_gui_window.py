@@ -246,3 +246,73 @@ def test_saved_run_clears_the_offer(window, qtbot, qsettings, tmp_path):
     assert window.save_run(tmp_path / "saved")
     window.close()
     assert not qsettings.value("autosave/pending")
+
+
+def test_drop_a_file_on_the_window(window, qtbot, tmp_path):
+    from PySide6.QtCore import QMimeData, QPointF, QUrl
+    from PySide6.QtGui import QDropEvent
+
+    path = write_series(tmp_path / "dropped.csv")
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(path))])
+    event = QDropEvent(QPointF(50, 50), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                       Qt.KeyboardModifier.NoModifier)
+    with qtbot.waitSignal(window.sigDataLoaded, timeout=10000):
+        window.dropEvent(event)
+    assert window.run.dataset.source == str(path)
+
+
+def test_layout_recent_files_and_last_folder_persist(qtbot, qsettings, app_paths, tmp_path):
+    win = MainWindow(settings=qsettings)
+    win.set_run(Run(example_dataset("sine"), settings_for_example("sine", units=3)))
+    win.show()
+    path = write_series(tmp_path / "remember me.csv")
+    with qtbot.waitSignal(win.sigDataLoaded, timeout=10000):
+        win.open_file(str(path))
+    win.settings_dock.hide()
+    win.resize(700, 500)             # the offscreen screen is 800×600
+    size = win.size()
+    win.close()
+    assert qsettings.value("window/geometry") is not None
+    again = MainWindow(settings=qsettings)
+    qtbot.addWidget(again)
+    assert again.recent_files()[0] == str(path)
+    assert again.last_folder() == str(tmp_path)
+    assert [a.text() for a in again.recent_menu.actions()][0] == str(path)
+    assert again.size() == size
+    assert again.settings_dock.isHidden()
+
+
+def test_changing_units_during_training_asks_to_stop_first(window, qtbot, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
+    asked = []
+
+    def answer(*args, **kwargs):
+        asked.append(args[2] if len(args) > 2 else "")
+        return QMessageBox.StandardButton.Yes
+
+    monkeypatch.setattr(QMessageBox, "question", answer)
+    window.settings_panel.epochs_spin.setValue(100)
+    window.start_training()
+    qtbot.waitUntil(lambda: window.run.trainer.step > 2, timeout=20000)
+    window.settings_panel.units_spin.setValue(6)
+    assert asked and "Stop training" in asked[0]
+    assert not window.training
+    assert window.run.model.n_units == 6 and window.run.trainer.step == 0
+
+
+def test_text_mode_shows_top_five_next_characters(window, qtbot, tmp_path):
+    from explorer.engine import softmax
+
+    path = tmp_path / "story.txt"
+    path.write_text("The cat sat on the mat. The dog sat on the log. " * 20)
+    with qtbot.waitSignal(window.sigDataLoaded, timeout=10000):
+        window.open_file(str(path))
+    window.timebar.set_t(4)
+    chars, probs = window.prediction_plot.top_k
+    p = softmax(window.trace.y[0, 4])
+    top = np.argsort(p)[::-1][:5]
+    assert chars == [window.run.dataset.vocab[j] for j in top]
+    np.testing.assert_allclose(probs, p[top])
+    assert window.equations.vocab == window.run.dataset.vocab
