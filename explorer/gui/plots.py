@@ -24,7 +24,7 @@ from PySide6.QtWidgets import QApplication, QCheckBox, QHBoxLayout, QLabel, QVBo
 
 import pyqtgraph as pg  # noqa: E402
 
-from explorer.gui.colors import GATE_COLORS, diverging_rgb  # noqa: E402
+from explorer.gui.colors import GATE_COLORS, diverging_color, diverging_rgb  # noqa: E402, F401 (re-exported)
 from explorer.runs import csv_value  # noqa: E402
 
 pg.setConfigOptions(antialias=True, imageAxisOrder="row-major")
@@ -556,6 +556,15 @@ class ParamCountPlotWidget(PlotPanelWidget):
     def _on_log_toggled(self, on):
         self.plot.setLogMode(x=on, y=on)
         self.set_units(self.n)
+
+    def clear(self):
+        self.ns = np.zeros(0, dtype=np.int64)
+        self.counts = np.zeros(0)
+        self.curve.setData([], [])
+        self.point.setData([], [])
+        self._label = ""
+        self.info.setText("")
+        self.plot.setTitle(self.title)
 
     def csv_rows(self):
         return ("n", "layer_params"), zip(self.ns, self.counts.astype(np.int64))
