@@ -314,3 +314,23 @@ def test_text_mode_shows_top_five_next_characters(window, qtbot, tmp_path):
     assert chars == [window.run.dataset.vocab[j] for j in top]
     np.testing.assert_allclose(probs, p[top])
     assert window.equations.vocab == window.run.dataset.vocab
+
+
+def test_failed_save_tells_the_person_and_keeps_the_previous_run(window, qtbot, tmp_path, monkeypatch):
+    with qtbot.waitSignal(window.sigTrainingFinished, timeout=60000):
+        window.start_training(epochs=1)
+    folder = tmp_path / "run"
+    assert window.save_run(folder)
+    before = (folder / "model.npz").read_bytes()
+    with qtbot.waitSignal(window.sigTrainingFinished, timeout=60000):
+        window.start_training(epochs=1)
+    import os as _os
+
+    def full_disk(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(_os, "fsync", full_disk)
+    assert not window.save_run(folder)
+    assert "No space left" in window.banner.label.text()
+    assert (folder / "model.npz").read_bytes() == before
+    assert not [p for p in folder.iterdir() if p.name.startswith(".")]      # no temporary left
