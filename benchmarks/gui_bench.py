@@ -319,6 +319,9 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="gui_bench-"))
     os.environ.update(isolated_env(tmp))
     sys.path.insert(0, str(ROOT))
+    from explorer._threads import limit_blas_threads
+
+    limit_blas_threads()            # as the app's own processes do (unless the variables are set)
 
     from PySide6.QtCore import QStandardPaths
 

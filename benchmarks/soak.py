@@ -25,6 +25,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from explorer._threads import limit_blas_threads  # noqa: E402
+
+limit_blas_threads()                # as the app's own processes do (unless the variables are set)
+
 
 def rss_mb() -> float:
     with open("/proc/self/status") as fh:
