@@ -195,11 +195,15 @@ class RecurrentModel:
         fields["y"] = y.transpose(1, 0, 2).copy()
         return Trace(self.kind, fields)
 
-    def predict(self, x, h0=None, c0=None) -> np.ndarray:
-        """Outputs y (B, T, k) without keeping a trace."""
+    def predict(self, x, h0=None, c0=None, batch_size: int = 256) -> np.ndarray:
+        """Outputs y (B, T, k) without keeping a trace, in batches (the buffers stay small)."""
         x, h0, c0 = self._prepare(x, h0, c0)
-        _, y = self._run(x, h0, c0)
-        return y.transpose(1, 0, 2).copy()
+        out = np.empty((x.shape[0], x.shape[1], self.n_outputs), dtype=self.dtype)
+        for s in range(0, x.shape[0], batch_size):
+            e = s + batch_size
+            _, y = self._run(x[s:e], h0[s:e], c0[s:e])
+            out[s:e] = y.transpose(1, 0, 2)
+        return out
 
     def evaluate(self, x, target, loss="mse", batch_size=256) -> float:
         """Mean loss over a dataset, computed in batches (no gradients)."""

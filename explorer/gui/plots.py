@@ -281,6 +281,8 @@ class GradNormPlotWidget(PlotPanelWidget):
         self.plot.setLabel("bottom", "step")
         self.plot.setLabel("left", "‖∇‖")
         self.plot.setLogMode(y=True)
+        self.plot.showGrid(x=False, y=True, alpha=0.12)     # the live plot: no vertical grid to repaint
+        self.plot.getAxis("left").setStyle(maxTickLevel=1)   # decades and their halves, not every minor line
         self.plot.addLegend(offset=(-10, 10), colCount=3)
         # thousands of steps: draw only what fits in the pixels, without antialiasing
         self.plot.setDownsampling(auto=True, mode="peak")
@@ -391,6 +393,9 @@ class GradThroughTimePlotWidget(PlotPanelWidget):
     def set_norms(self, dh, dc=None):
         self.dh = np.asarray(dh, dtype=float)
         self.dc = None if dc is None else np.asarray(dc, dtype=float)
+        self._request_draw()
+
+    def _draw(self):
         t = np.arange(len(self.dh), dtype=float)
         self.dh_curve.setData(t, _positive(self.dh))
         if self.dc is None:
