@@ -252,6 +252,9 @@ class LossPlotWidget(PlotPanelWidget):
         def safe(y):
             return np.where(y > 0, y, np.nan) if log else y
 
+        few = len(self.epochs) <= 60                    # markers while they can be told apart
+        self.train_curve.setSymbol("o" if few else None)
+        self.val_curve.setSymbol("s" if few else None)
         self.train_curve.setData(self.epochs, safe(self.train), connect="finite")
         ok = np.isfinite(self.val)
         self.val_curve.setData(self.epochs[ok], safe(self.val[ok]))
