@@ -116,7 +116,35 @@ class Cell:
         raise NotImplementedError
 
 
-class LSTMCell(Cell):
+class StackedCell(Cell):
+    """A cell whose weights are one stacked matrix ``[Uᵀ; Wᵀ; b]`` of shape (n + m + 1, G·n) acting
+    on ``[h_{t-1}, x_t, 1]`` (one bias per block): the LSTM, the peephole LSTM's main part, the RNN.
+    Its state dict uses torch's names; loading sums torch's two biases, saving writes zeros in
+    ``bias_hh_l0``; each bias key of the gradients carries dL/db."""
+
+    def weights(self, theta: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def state_dict(self, theta):
+        # weight_ih_l0 (G·n, m), weight_hh_l0 (G·n, n), bias_ih_l0 (G·n,), bias_hh_l0 zeros (G·n,)
+        W, n, m = self.weights(theta), self.n, self.m
+        return {"weight_ih_l0": W[n:n + m].T.copy(), "weight_hh_l0": W[:n].T.copy(),
+                "bias_ih_l0": W[n + m].copy(), "bias_hh_l0": np.zeros(W.shape[1], dtype=W.dtype)}
+
+    def load_state_dict(self, d, theta):
+        W, n, m = self.weights(theta), self.n, self.m
+        G = W.shape[1]
+        W[n:n + m] = _checked(d, "weight_ih_l0", (G, m)).T
+        W[:n] = _checked(d, "weight_hh_l0", (G, n)).T
+        W[n + m] = _checked(d, "bias_ih_l0", (G,)) + _checked(d, "bias_hh_l0", (G,))
+
+    def grads_dict(self, dtheta):
+        d = self.state_dict(dtheta)
+        d["bias_hh_l0"] = d["bias_ih_l0"].copy()
+        return d
+
+
+class LSTMCell(StackedCell):
     """The LSTM of the seeds, one bias per gate::
 
         i = σ(W_i x + U_i h_{t-1} + b_i)      f = σ(W_f x + U_f h_{t-1} + b_f)
@@ -155,17 +183,6 @@ class LSTMCell(Cell):
         col = np.einsum("ij,ij->j", self.weights(dtheta), self.weights(dtheta))
         blocks = col.reshape(len(self.gates), self.n).sum(axis=1)
         return {g: float(blocks[k]) for k, g in enumerate(self.gates)}
-
-    def state_dict(self, theta):
-        # weight_ih_l0 (4n, m), weight_hh_l0 (4n, n), bias_ih_l0 (4n,), bias_hh_l0 zeros (4n,)
-        return _stacked_state_dict(self.weights(theta), self.n, self.m)
-
-    def load_state_dict(self, d, theta):
-        _stacked_load(d, self.weights(theta), self.n, self.m)
-
-    def grads_dict(self, dtheta):
-        """dL/dθ under the state dict's keys; both bias keys carry dL/db."""
-        return _stacked_grads_dict(self, dtheta)
 
     def _make_workspace(self, T, B):
         n, m, dt = self.n, self.m, self.dtype
@@ -448,7 +465,7 @@ class PeepholeLSTMCell(LSTMCell):
         return dx, dh0, dc0, dHt, dCt
 
 
-class RNNCell(Cell):
+class RNNCell(StackedCell):
     """The plain (Elman) RNN: h_t = tanh(W x_t + U h_{t-1} + b), one bias.
 
     Layout: ``W`` (n + m + 1, n) acting on ``[h_{t-1}, x_t, 1]``.
@@ -478,15 +495,6 @@ class RNNCell(Cell):
 
     def gate_sq_norms(self, dtheta):
         return {"h": float(np.dot(dtheta, dtheta))}
-
-    def state_dict(self, theta):
-        return _stacked_state_dict(self.weights(theta), self.n, self.m)
-
-    def load_state_dict(self, d, theta):
-        _stacked_load(d, self.weights(theta), self.n, self.m)
-
-    def grads_dict(self, dtheta):
-        return _stacked_grads_dict(self, dtheta)
 
     def _make_workspace(self, T, B):
         n, m, dt = self.n, self.m, self.dtype
@@ -725,26 +733,6 @@ def gru_param_count(n_units: int, n_inputs: int = 1) -> int:
     """The GRU with torch's two biases: 3n(m + n + 2)."""
     n, m = int(n_units), int(n_inputs)
     return 3 * n * (m + n + 2)
-
-
-def _stacked_state_dict(W: np.ndarray, n: int, m: int) -> dict:
-    """The torch-named tensors of a stacked ``[Uᵀ; Wᵀ; b]`` matrix (one bias; zeros in ``bias_hh``)."""
-    return {"weight_ih_l0": W[n:n + m].T.copy(), "weight_hh_l0": W[:n].T.copy(),
-            "bias_ih_l0": W[n + m].copy(), "bias_hh_l0": np.zeros(W.shape[1], dtype=W.dtype)}
-
-
-def _stacked_load(d: dict, W: np.ndarray, n: int, m: int) -> None:
-    """Fill a stacked ``[Uᵀ; Wᵀ; b]`` matrix from torch-named tensors, summing the two biases."""
-    G = W.shape[1]
-    W[n:n + m] = _checked(d, "weight_ih_l0", (G, m)).T
-    W[:n] = _checked(d, "weight_hh_l0", (G, n)).T
-    W[n + m] = _checked(d, "bias_ih_l0", (G,)) + _checked(d, "bias_hh_l0", (G,))
-
-
-def _stacked_grads_dict(cell, dtheta) -> dict:
-    d = cell.state_dict(dtheta)
-    d["bias_hh_l0"] = d["bias_ih_l0"].copy()     # each bias key carries dL/db
-    return d
 
 
 def _checked(d: dict, key: str, shape: tuple) -> np.ndarray:
