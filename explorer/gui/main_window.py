@@ -32,6 +32,7 @@ from explorer.runs import (Run, RunFileError, latest_autosave, settings_for_exam
 from explorer.session import example_dataset, load_dataset
 
 START_EXAMPLE = "sine"
+WINDOW_CELLS = ("lstm",)             # the diagram and the equations draw the LSTM
 START_SETTINGS = dict(units=8)
 MAX_RECENT = 8
 PLAY_SPEEDS = (1, 2, 4, 8, 16, 32)   # timesteps per second
@@ -924,6 +925,12 @@ class MainWindow(QMainWindow):
         except Exception as exc:  # noqa: BLE001 - RunFileError or the data's SequenceFileError
             self.banner.show_message(str(exc), "error")
             self.sigLoadFailed.emit(str(exc))
+            return False
+        if run.model.kind not in WINDOW_CELLS:
+            msg = (f"The run in {folder} uses a {run.model.kind.upper()} cell; the window draws LSTM cells. "
+                   f"Continue it on the command line: lstm-explorer train --resume \"{folder}\" --epochs E")
+            self.banner.show_message(msg, "error")
+            self.sigLoadFailed.emit(msg)
             return False
         self.set_run(run)
         self.statusBar().showMessage(f"Opened the run in {folder}", 8000)
