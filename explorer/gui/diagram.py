@@ -34,6 +34,7 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import QToolTip, QWidget
 
 from explorer.gui.colors import DIVERGING_STOPS, GATE_COLORS, diverging_color, text_color_on
+from explorer.gui.trace_position import TracePositionMixin
 
 __all__ = ["CellDiagramView", "TOOLTIPS", "fmt"]
 
@@ -143,7 +144,7 @@ class _Geometry:
         return [QRectF(x0 + k * w + 1.5, y0, w - 3.0, 86.0) for k in range(n)]
 
 
-class CellDiagramView(QWidget):
+class CellDiagramView(TracePositionMixin, QWidget):
     """Colah-style drawing of one LSTM unit at one timestep, filled with the trace's values."""
 
     sigUnitClicked = Signal(int)
@@ -154,11 +155,8 @@ class CellDiagramView(QWidget):
         self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent, True)
         self.setMinimumSize(480, 300)
         self._geo = _Geometry()
-        self._trace: Any = None
+        self._init_position()
         self._weights: Any = None
-        self._sample = 0
-        self._t = 0
-        self._unit = 0
         self._vals: dict[str, Any] | None = None
         self._unit_rects: list[QRectF] = []
         self._paint_ms = 0.0
@@ -177,14 +175,7 @@ class CellDiagramView(QWidget):
         self._update_values()
         self.update()
 
-    def set_position(self, sample: int | None = None, t: int | None = None, unit: int | None = None) -> None:
-        if sample is not None:
-            self._sample = int(sample)
-        if t is not None:
-            self._t = int(t)
-        if unit is not None:
-            self._unit = int(unit)
-        self._clamp()
+    def _position_changed(self) -> None:
         self._update_values()
         self.update()
 
@@ -199,21 +190,6 @@ class CellDiagramView(QWidget):
         self._update_values()
         self.update()
 
-    @property
-    def sample(self) -> int:
-        return self._sample
-
-    @property
-    def t(self) -> int:
-        return self._t
-
-    @property
-    def unit(self) -> int:
-        return self._unit
-
-    @property
-    def trace(self) -> Any:
-        return self._trace
 
     def displayed_values(self) -> dict[str, Any]:
         """The exact numbers drawn now (for the selected sample, timestep and unit)."""
@@ -288,15 +264,6 @@ class CellDiagramView(QWidget):
 
     def _logical_h(self) -> float:
         return H_MAIN + (H_STRIP if self._n() > 1 else 0.0)
-
-    def _clamp(self) -> None:
-        tr = self._trace
-        if tr is None:
-            return
-        b, T, n = tr.h.shape
-        self._sample = min(max(self._sample, 0), b - 1)
-        self._t = min(max(self._t, 0), T - 1)
-        self._unit = min(max(self._unit, 0), n - 1)
 
     def _update_values(self) -> None:
         tr = self._trace

@@ -29,6 +29,7 @@ from PySide6.QtWidgets import QTextBrowser, QWidget
 
 from explorer.gui.colors import GATE_COLORS, diverging_color, text_color_on
 from explorer.gui.diagram import MINUS, fmt
+from explorer.gui.trace_position import TracePositionMixin
 
 __all__ = ["EquationsView"]
 
@@ -61,7 +62,7 @@ def _value_chip(v: float) -> str:
     )
 
 
-class EquationsView(QTextBrowser):
+class EquationsView(TracePositionMixin, QTextBrowser):
     """Rich-text worked example of one LSTM step for the selected unit."""
 
     MONO = "'DejaVu Sans Mono', 'Menlo', 'Consolas', monospace"
@@ -71,11 +72,8 @@ class EquationsView(QTextBrowser):
         self.setReadOnly(True)
         self.setOpenLinks(False)
         self.setFrameShape(QTextBrowser.Shape.NoFrame)
-        self._trace: Any = None
+        self._init_position()
         self._weights: dict[str, np.ndarray] | None = None
-        self._sample = 0
-        self._t = 0
-        self._unit = 0
         self._vocab: list[str] | None = None
         self._vals: dict[str, Any] = {}
         self._onehot_col: int | None = None
@@ -92,32 +90,13 @@ class EquationsView(QTextBrowser):
         self._vocab = None if vocab is None else list(vocab)
         self._render()
 
-    @property
-    def sample(self) -> int:
-        return self._sample
-
-    @property
-    def t(self) -> int:
-        return self._t
-
-    @property
-    def unit(self) -> int:
-        return self._unit
-
     def set_trace(self, trace: Any, weights: dict[str, np.ndarray] | None = None) -> None:
         self._trace = trace
         self._weights = weights
         self._clamp()
         self._render()
 
-    def set_position(self, sample: int | None = None, t: int | None = None, unit: int | None = None) -> None:
-        if sample is not None:
-            self._sample = int(sample)
-        if t is not None:
-            self._t = int(t)
-        if unit is not None:
-            self._unit = int(unit)
-        self._clamp()
+    def _position_changed(self) -> None:
         self._render()
 
     def equation_values(self) -> dict[str, Any]:
@@ -206,15 +185,6 @@ class EquationsView(QTextBrowser):
         super().changeEvent(e)
         if e.type() == QEvent.Type.PaletteChange:
             self._render()
-
-    def _clamp(self) -> None:
-        tr = self._trace
-        if tr is None:
-            return
-        b, T, n = tr.h.shape
-        self._sample = min(max(self._sample, 0), b - 1)
-        self._t = min(max(self._t, 0), T - 1)
-        self._unit = min(max(self._unit, 0), n - 1)
 
     def _compute(self) -> None:
         tr = self._trace
