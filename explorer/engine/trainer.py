@@ -133,11 +133,16 @@ class Trainer:
         return self.steps_per_epoch * self.epochs
 
     # -- traces -------------------------------------------------------------------------------
+    def sample_pair(self) -> tuple[np.ndarray, np.ndarray]:
+        """The chosen sample's inputs (1, T, m) and target (from validation if there is one)."""
+        d = self.data
+        xs, ys = (d.x_val, d.y_val) if d.has_val else (d.x_train, d.y_train)
+        b = min(max(self.sample_index, 0), len(xs) - 1)
+        return xs[b:b + 1], ys[b:b + 1]
+
     def sample_inputs(self) -> np.ndarray:
         """The chosen sample's inputs (1, T, m)."""
-        xs = self.data.x_val if self.data.has_val else self.data.x_train
-        b = min(max(self.sample_index, 0), len(xs) - 1)
-        return xs[b:b + 1]
+        return self.sample_pair()[0]
 
     def sample_trace(self) -> Trace:
         return self.model.forward(self.sample_inputs())

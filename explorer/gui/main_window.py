@@ -589,14 +589,8 @@ class MainWindow(QMainWindow):
 
     def _reload_history_plots(self):
         tr = self.run.trainer
-        h = tr.history
-        self.loss_plot.set_history(np.array([r["epoch"] for r in h], dtype=float),
-                                   np.array([r["train_loss"] for r in h], dtype=float),
-                                   np.array([r["val_loss"] for r in h], dtype=float))
-        st = tr.step_table()
-        gates = {g: st[f"norm_{g}"] for g in tr.log.gates}
-        self.grad_plot.set_steps(st["step"], st["grad_norm"], gates, st["clipped"],
-                                 _epoch_starts(st["step"], st["epoch"]), self.run.settings.clip)
+        self.loss_plot.set_history_rows(tr.history)
+        self.grad_plot.set_step_table(tr.step_table(), tr.log.gates, tr.clip)
         self.through_time_plot.clear()
 
     def _refresh_trace(self):
@@ -760,10 +754,10 @@ class MainWindow(QMainWindow):
             step, epoch = cat("step"), cat("epoch")
             gates = {g: np.concatenate([b.gate_norms[g] for b in steps]) for g in steps[0].gate_norms}
             self.grad_plot.append_steps(step, cat("grad_norm"), gates, cat("clipped"),
-                                        _epoch_starts(step, epoch), self.run.trainer.clip)
+                                        plots.epoch_starts(step, epoch), self.run.trainer.clip)
         latest = batches[-1].latest
         if any(b.epoch_ends for b in batches):
-            self._reload_loss_plot()
+            self.loss_plot.set_history_rows(self.run.trainer.history)
         if latest is not None:
             self.latest_snapshot = latest
             self.through_time_plot.set_norms(latest.norms_dh, latest.norms_dc)
@@ -786,12 +780,6 @@ class MainWindow(QMainWindow):
         self._last_redraw = time.perf_counter()
         self.sigRedrawn.emit()
 
-    def _reload_loss_plot(self):
-        h = list(self.run.trainer.history)
-        self.loss_plot.set_history(np.array([r["epoch"] for r in h], dtype=float),
-                                   np.array([r["train_loss"] for r in h], dtype=float),
-                                   np.array([r["val_loss"] for r in h], dtype=float))
-
     def _on_worker_message(self, msg):
         self.banner.show_message(msg, "error")
 
@@ -808,7 +796,6 @@ class MainWindow(QMainWindow):
             self.sigTrainingFinished.emit(reason)
             return
         self._reload_history_plots()
-        self._reload_loss_plot()
         if self.latest_snapshot is not None:
             self.through_time_plot.set_norms(self.latest_snapshot.norms_dh, self.latest_snapshot.norms_dc)
         self._refresh_trace()
@@ -1056,14 +1043,3 @@ class MainWindow(QMainWindow):
 
 def _elide(text: str, n: int) -> str:
     return text if len(text) <= n else text[:n - 1] + "…"
-
-
-def _epoch_starts(steps: np.ndarray, epochs: np.ndarray) -> np.ndarray:
-    """Steps at which a new epoch begins (within these arrays)."""
-    if len(steps) == 0:
-        return np.zeros(0, dtype=np.int64)
-    change = np.flatnonzero(np.diff(epochs) != 0) + 1
-    starts = steps[change]
-    if steps[0] == 1:
-        starts = np.concatenate([[1], starts])
-    return starts.astype(np.int64)

@@ -259,6 +259,12 @@ class LossPlotWidget(PlotPanelWidget):
         ok = np.isfinite(self.val)
         self.val_curve.setData(self.epochs[ok], safe(self.val[ok]))
 
+    def set_history_rows(self, history) -> None:
+        """From the trainer's (or history.csv's) rows: dicts with epoch, train_loss, val_loss."""
+        rows = list(history)
+        self.set_history([r["epoch"] for r in rows], [r["train_loss"] for r in rows],
+                         [r["val_loss"] for r in rows])
+
     def set_log_scale(self, on: bool):
         if self.log_box.isChecked() != bool(on):
             self.log_box.setChecked(bool(on))
@@ -329,6 +335,11 @@ class GradNormPlotWidget(PlotPanelWidget):
         self._reset_buffers()
         self.append_steps(steps, global_norm, gate_norms, clipped, epoch_starts, clip_threshold)
 
+    def set_step_table(self, table: dict, gates, clip_threshold=None) -> None:
+        """From ``Trainer.step_table()``: step, epoch, grad_norm, clipped and ``norm_<gate>``."""
+        self.set_steps(table["step"], table["grad_norm"], {g: table[f"norm_{g}"] for g in gates},
+                       table["clipped"], epoch_starts(table["step"], table["epoch"]), clip_threshold)
+
     def append_steps(self, steps, global_norm, gate_norms, clipped, epoch_starts, clip_threshold=None):
         self.steps.extend(steps)
         self.global_norm.extend(global_norm)
@@ -365,6 +376,17 @@ class GradNormPlotWidget(PlotPanelWidget):
         gates = list(self.gates)
         cols = [self.steps.view, self.global_norm.view] + [self.gates[g].view for g in gates] + [self.clipped.view]
         return ("step", "global", *gates, "clipped"), zip(*cols)
+
+
+def epoch_starts(steps, epochs) -> np.ndarray:
+    """The steps at which a new epoch begins, within these arrays (step 1 included)."""
+    steps, epochs = np.asarray(steps, dtype=np.int64), np.asarray(epochs)
+    if len(steps) == 0:
+        return np.zeros(0, dtype=np.int64)
+    starts = steps[np.flatnonzero(np.diff(epochs) != 0) + 1]
+    if steps[0] == 1:
+        starts = np.concatenate([[1], starts])
+    return starts.astype(np.int64)
 
 
 def _positive(y):

@@ -42,19 +42,12 @@ def fill_run_plots(run, forecast: int = 50) -> dict:
     """Build and fill every plot widget for ``run``; ``{stem: widget}``."""
     plots.ensure_app()
     tr, ds = run.trainer, run.dataset
-    h = tr.history
     loss = plots.LossPlotWidget()
-    loss.set_history([r["epoch"] for r in h], [r["train_loss"] for r in h], [r["val_loss"] for r in h])
-    st = tr.step_table()
+    loss.set_history_rows(tr.history)
     grad = plots.GradNormPlotWidget()
-    starts = np.concatenate([[1], st["step"][1:][np.diff(st["epoch"]) != 0]]) if len(st["step"]) else []
-    grad.set_steps(st["step"], st["grad_norm"], {g: st[f"norm_{g}"] for g in tr.log.gates}, st["clipped"],
-                   starts, run.settings.clip)
+    grad.set_step_table(tr.step_table(), tr.log.gates, tr.clip)
     through = plots.GradThroughTimePlotWidget()
-    xs = tr.sample_inputs()
-    ys = (ds.y_val if ds.n_val else ds.y_train)[:len(xs)]
-    b = min(max(tr.sample_index, 0), len((ds.x_val if ds.n_val else ds.x_train)) - 1)
-    ys = (ds.y_val if ds.n_val else ds.y_train)[b:b + 1]
+    xs, ys = tr.sample_pair()
     _, _, norms = run.model.loss_and_grads(xs, ys, loss=ds.loss, with_norms=True)
     through.set_norms(norms.dh, norms.dc)
     params = plots.ParamCountPlotWidget()
