@@ -214,12 +214,11 @@ class LSTMCell(StackedCell):
             "dZo": [dZ[t, :, 3 * n:] for t in range(T)],
             "dC3": [a["dC"][t][:, None, :] for t in range(T)],
         }
-        # activation as one tanh: σ(z) = ½ tanh(z/2) + ½, so a = tanh(z·s)·s + s' per column
+        # activation as one tanh: σ(z) = ½ tanh(z/2) + ½, so a = tanh(z·s)·s + add per column
+        # (s = ½, add = ½ for i, f, o; s = 1, add = 0 for g)
         s = np.full(4 * n, 0.5, dt)
         s[2 * n:3 * n] = 1.0
-        add = np.full(4 * n, 0.5, dt)
-        add[2 * n:3 * n] = 0.0
-        v["scale"], v["mul"], v["add"] = s, s.copy(), add
+        v["scale"], v["add"] = s, 1.0 - s
         return Workspace(T, B, a, v)
 
     def forward(self, theta, x_tm, h0, c0):
@@ -232,7 +231,7 @@ class LSTMCell(StackedCell):
         H1[:T, :, n:n + m] = x_tm
         H1[0, :, :n] = h0
         C[0] = c0
-        scale, mul, add = v["scale"], v["mul"], v["add"]
+        scale, add = v["scale"], v["add"]
         vi, vf, vg, vo, hout = v["i"], v["f"], v["g"], v["o"], v["h_out"]
         matmul, multiply, tanh, plus = np.matmul, np.multiply, np.tanh, np.add
         for t in range(T):
@@ -240,7 +239,7 @@ class LSTMCell(StackedCell):
             matmul(H1[t], W, out=z)                  # z = [h, x, 1] @ [U; W; b]
             multiply(z, scale, out=act)
             tanh(act, out=act)
-            multiply(act, mul, out=act)
+            multiply(act, scale, out=act)
             plus(act, add, out=act)                  # σ for i, f, o; tanh for g
             c = C[t + 1]
             multiply(vf[t], C[t], out=c)             # kept: f ⊙ c_{t-1}
@@ -392,7 +391,7 @@ class PeepholeLSTMCell(LSTMCell):
         H1[:T, :, n:n + m] = x_tm
         H1[0, :, :n] = h0
         C[0] = c0
-        s3, mul3, add3 = v["scale"][:3 * n], v["mul"][:3 * n], v["add"][:3 * n]
+        s3, add3 = v["scale"][:3 * n], v["add"][:3 * n]
         vi, vf, vg, vo, hout = v["i"], v["f"], v["g"], v["o"], v["h_out"]
         ifg, z_ifg, z_if, z_o, C_b = v["ifg"], v["z_ifg"], v["z_if"], v["z_o"], v["C_b"]
         matmul, multiply, tanh, plus = np.matmul, np.multiply, np.tanh, np.add
@@ -402,7 +401,7 @@ class PeepholeLSTMCell(LSTMCell):
             plus(z_if[t], PC, out=z_if[t])            # i, f peep at c_{t-1}
             multiply(z_ifg[t], s3, out=ifg[t])
             tanh(ifg[t], out=ifg[t])
-            multiply(ifg[t], mul3, out=ifg[t])
+            multiply(ifg[t], s3, out=ifg[t])
             plus(ifg[t], add3, out=ifg[t])            # σ for i, f; tanh for g
             c = C[t + 1]
             multiply(vf[t], C[t], out=c)             # kept
