@@ -495,24 +495,36 @@ def _resolve_columns(columns, names: list, kinds: list, name: str) -> list:
     return out
 
 
+def _lookup(key, names: list):
+    """Index of ``key`` (an int, negatives from the end, or a name, exact then case-insensitive)
+    in ``names``; None when it is not there; TypeError for other kinds of key."""
+    if isinstance(key, (int, np.integer)) and not isinstance(key, (bool, np.bool_)):
+        j = int(key)
+        return j % len(names) if -len(names) <= j < len(names) else None
+    if isinstance(key, str):
+        if key in names:
+            return names.index(key)
+        low = [n.strip().lower() for n in names]
+        k = key.strip().lower()
+        return low.index(k) if k in low else None
+    raise TypeError(type(key).__name__)
+
+
 def _find_column(c, names: list, name: str) -> int:
     listing = ", ".join(repr(n) for n in names[:12]) + (", ..." if len(names) > 12 else "")
-    if isinstance(c, (int, np.integer)) and not isinstance(c, (bool, np.bool_)):
+    try:
+        j = _lookup(c, names)
+    except TypeError:
+        raise _fail(f"Columns of {name} are chosen by name or 0-based index, not by {type(c).__name__}.") from None
+    if j is not None:
+        return j
+    if isinstance(c, (int, np.integer)):
         j = int(c)
-        if -len(names) <= j < len(names):
-            return j % len(names)
         raise _fail(
             f"The file {name} has {len(names)} column(s), so there is no column {j}; "
             f"use an index from 0 to {len(names) - 1} or a name ({listing})."
         )
-    if isinstance(c, str):
-        if c in names:
-            return names.index(c)
-        low = [n.strip().lower() for n in names]
-        if c.strip().lower() in low:
-            return low.index(c.strip().lower())
-        raise _fail(f"The file {name} has no column named {c!r}; its columns are {listing}.")
-    raise _fail(f"Columns of {name} are chosen by name or 0-based index, not by {type(c).__name__}.")
+    raise _fail(f"The file {name} has no column named {c!r}; its columns are {listing}.")
 
 
 def _fast_parse(tab: _Table, sel: list, prose_mode: bool, lenient: bool = False):
@@ -746,25 +758,21 @@ def _load_sequence_bytes(p: Path, name: str, data: bytes, columns, target, missi
 def _resolve_target(target, chosen: list, name: str) -> int:
     if target is None:
         return len(chosen) - 1
-    if isinstance(target, (int, np.integer)) and not isinstance(target, (bool, np.bool_)):
-        t = int(target)
-        if -len(chosen) <= t < len(chosen):
-            return t % len(chosen)
+    try:
+        t = _lookup(target, chosen)
+    except TypeError:
+        raise _fail(f"The target column of {name} is chosen by name or index, not by {type(target).__name__}.") from None
+    if t is not None:
+        return t
+    if isinstance(target, (int, np.integer)):
         raise _fail(
-            f"The target index {t} is out of range for the {len(chosen)} chosen column(s) of {name}; "
+            f"The target index {int(target)} is out of range for the {len(chosen)} chosen column(s) of {name}; "
             f"use 0 to {len(chosen) - 1}."
         )
-    if isinstance(target, str):
-        if target in chosen:
-            return chosen.index(target)
-        low = [c.strip().lower() for c in chosen]
-        if target.strip().lower() in low:
-            return low.index(target.strip().lower())
-        raise _fail(
-            f"The target {target!r} is not among the chosen columns of {name} "
-            f"({', '.join(repr(c) for c in chosen)}); choose one of them."
-        )
-    raise _fail(f"The target column of {name} is chosen by name or index, not by {type(target).__name__}.")
+    raise _fail(
+        f"The target {target!r} is not among the chosen columns of {name} "
+        f"({', '.join(repr(c) for c in chosen)}); choose one of them."
+    )
 
 
 def _fill_missing(vals: np.ndarray, chosen: list, missing: str, name: str):
