@@ -1,0 +1,154 @@
+"""The session: the run on screen, the selected position and the trace, with events (no Qt).
+
+The window's views subscribe to ``session.events.<name>`` with ``_on_session_<name>`` slots and
+read ``session.position`` / ``session.trace`` when they draw; they keep no copy of the position.
+A session is owned by one thread (the GUI thread in the window, the main thread on the command
+line); workers hand their results to that thread, which calls the setters.
+
+>>> s = Session()
+>>> s.events.position.connect(lambda pos: print(pos.t))
+>>> s.set_position(t=3)        # no trace yet: nothing to clamp against, t stays 3
+3
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from psygnal import Signal, SignalGroup
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where the person looks: a sample of the dataset, a timestep (0-based inside the code,
+    shown 1-based), a unit, and for deep or bidirectional models a layer and a direction
+    (0 forward, 1 reverse)."""
+
+    sample: int = 0
+    t: int = 0
+    unit: int = 0
+    layer: int = 0
+    direction: int = 0
+
+
+class SessionEvents(SignalGroup):
+    """Everything a view may subscribe to. Payloads are the new values."""
+
+    run = Signal(object)            # the Run now shown (or None)
+    position = Signal(object)       # Position
+    trace = Signal(object)          # the selected sample's Trace (batch 1), or None
+    training = Signal(str)          # "idle" | "running" | "paused"
+    steps = Signal(object)          # per-step numbers that arrived since the last emission
+    history = Signal(object)        # per-epoch rows (list of dicts)
+    norms = Signal(object)          # gradient norms through time of the latest step
+    predictions = Signal(object)    # predictions / forecast for the plots (dict)
+    interventions = Signal(object)  # the active interventions (list)
+    message = Signal(str, str)      # (text, kind) for the banner; ("", "") clears it
+
+
+class Session:
+    """The run, position and trace shown by the window (or written by the command line)."""
+
+    def __init__(self):
+        self.events = SessionEvents()
+        self.run = None
+        self.trace = None
+        self.trace_weights = None       # the state dict that computed ``trace`` (None: the run's)
+        self.position = Position()
+        self.training = "idle"
+        self.interventions: list = []
+
+    # -- limits ---------------------------------------------------------------------------------
+    def n_samples(self) -> int:
+        """How many samples the sample selector offers (validation if any, else training)."""
+        ds = getattr(self.run, "dataset", None)
+        if ds is None:
+            return 0
+        return int(ds.n_val or ds.n_train)
+
+    def _limits(self) -> dict:
+        lim = {}
+        n = self.n_samples()
+        if n:
+            lim["sample"] = n
+        tr = self.trace
+        if tr is not None:
+            lim["t"] = tr.T
+            lim["unit"] = int(tr.h.shape[-1])
+            lim["layer"] = int(getattr(tr, "num_layers", 1))
+            lim["direction"] = int(getattr(tr, "num_directions", 1))
+        return lim
+
+    def _clamped(self, pos: Position) -> Position:
+        changes = {}
+        for name, size in self._limits().items():
+            v = getattr(pos, name)
+            c = min(max(int(v), 0), max(int(size) - 1, 0))
+            if c != v:
+                changes[name] = c
+        for name in ("sample", "t", "unit", "layer", "direction"):
+            if getattr(pos, name) < 0:
+                changes.setdefault(name, 0)
+        return replace(pos, **changes) if changes else pos
+
+    # -- setters (each emits only when something changed) ----------------------------------------
+    def set_position(self, **changes) -> Position:
+        """Move to any of sample, t, unit, layer, direction; clamped into the trace and the data."""
+        pos = self._clamped(replace(self.position, **{k: int(v) for k, v in changes.items()}))
+        if pos != self.position:
+            self.position = pos
+            self.events.position.emit(pos)
+        return pos
+
+    def set_run(self, run) -> None:
+        """Show ``run``; the trace is dropped until the new one arrives."""
+        self.run = run
+        self.trace = None
+        self.trace_weights = None
+        self.events.run.emit(run)
+        self.events.trace.emit(None)
+        sample = getattr(getattr(run, "settings", None), "sample_index", 0) or 0
+        self.set_position(sample=sample)
+
+    def set_trace(self, trace, weights=None) -> None:
+        """The selected sample's trace (batch 1) and the weights that computed it."""
+        self.trace = trace
+        self.trace_weights = weights
+        pos = self._clamped(self.position)
+        self.events.trace.emit(trace)
+        if pos != self.position:
+            self.position = pos
+            self.events.position.emit(pos)
+
+    def set_training(self, state: str) -> None:
+        if state not in ("idle", "running", "paused"):
+            raise ValueError(f"unknown training state {state!r}")
+        if state != self.training:
+            self.training = state
+            self.events.training.emit(state)
+
+    def set_interventions(self, interventions) -> None:
+        self.interventions = list(interventions)
+        self.events.interventions.emit(list(self.interventions))
+
+    def show_message(self, text: str, kind: str = "info") -> None:
+        self.events.message.emit(text, kind)
+
+    def clear_message(self) -> None:
+        self.events.message.emit("", "")
+
+    # -- what views read ---------------------------------------------------------------------------
+    def view_trace(self):
+        """The trace of the selected layer and direction (batch 1), or None."""
+        tr = self.trace
+        if tr is None:
+            return None
+        pos = self.position
+        if hasattr(tr, "layer") and callable(tr.layer):
+            return tr.layer(pos.layer, pos.direction)
+        return tr
+
+    def step_record(self) -> dict | None:
+        """The selected layer's record at the selected timestep (see ``Trace.step``)."""
+        tr = self.view_trace()
+        return None if tr is None else tr.step(0, self.position.t)
