@@ -235,7 +235,7 @@ def _cmd_train(args) -> int:
     try:
         run.save(out)
         if not args.no_plots:
-            from explorer.gui.report import export_run_plots
+            from explorer.figures.report import export_run_plots
 
             export_run_plots(run, out, forecast=args.forecast)
     except RunFileError as exc:

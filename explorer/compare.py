@@ -141,6 +141,6 @@ def write_comparison(comp: Comparison, out) -> list[Path]:
                         "" if r.seconds_to_target is None else f"{r.seconds_to_target:.3f}", f"{r.seconds:.3f}",
                         repr(r.final_val_loss)])
     written.append(out / "comparison_seeds.csv")
-    from explorer.gui.report import export_comparison_plots
+    from explorer.figures.report import export_comparison_plots
     written += export_comparison_plots(comp, out)
     return written

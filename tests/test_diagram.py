@@ -13,7 +13,7 @@ pytest.importorskip("PySide6")
 from PySide6.QtCore import QPointF, Qt  # noqa: E402
 from PySide6.QtGui import QColor, QImage  # noqa: E402
 
-from explorer.gui.colors import GATE_COLORS, diverging_color  # noqa: E402
+from explorer.figures.colors import GATE_COLORS, diverging_color  # noqa: E402
 from explorer.gui.diagram import TOOLTIPS, CellDiagramView, fmt  # noqa: E402
 from explorer.gui.equations import EquationsView  # noqa: E402
 

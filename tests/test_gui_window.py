@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QApplication
 
 from explorer.gui.main_window import MainWindow
 from explorer.runs import Run, latest_autosave, settings_for_example
-from explorer.session import example_dataset
+from explorer.app.loading import example_dataset
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""explorer.gui.plots, offscreen: every widget filled with known data and exported to PNG, SVG and
+"""explorer.figures.plots, offscreen: every widget filled with known data and exported to PNG, SVG and
 CSV; the PNG is about twice the widget's size and not blank, the SVG is valid XML holding the curve
 as a vector path, the CSV gives back exactly the data that went in."""
 
@@ -17,8 +17,8 @@ pytest.importorskip("pytestqt")
 from PySide6.QtGui import QColor, QImage  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from explorer.gui import plots  # noqa: E402
-from explorer.gui.plots import (  # noqa: E402
+from explorer.figures import plots  # noqa: E402
+from explorer.figures.plots import (  # noqa: E402
     GateHeatmapWidget,
     GradNormPlotWidget,
     GradThroughTimePlotWidget,
@@ -125,7 +125,7 @@ def test_ensure_app_returns_the_running_application(qapp):
 
 
 def test_gate_colours_and_diverging_scale():
-    from explorer.gui.colors import GATE_COLORS, diverging_color
+    from explorer.figures.colors import GATE_COLORS, diverging_color
 
     assert set("ifgoch") <= set(GATE_COLORS)
     assert len({QColor(GATE_COLORS[k]).name() for k in "ifgoch"}) == 6
@@ -464,6 +464,6 @@ def test_every_widget_clears(qtbot):
 
 
 def test_diverging_color_is_importable_from_plots():
-    from explorer.gui.colors import diverging_color
+    from explorer.figures.colors import diverging_color
 
     assert plots.diverging_color is diverging_color

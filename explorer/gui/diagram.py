@@ -33,7 +33,7 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QToolTip, QWidget
 
-from explorer.gui.colors import DIVERGING_STOPS, GATE_COLORS, diverging_color, text_color_on
+from explorer.figures.colors import DIVERGING_STOPS, GATE_COLORS, diverging_color, text_color_on
 from explorer.gui.trace_position import TracePositionMixin
 
 __all__ = ["CellDiagramView", "TOOLTIPS", "fmt"]

@@ -27,7 +27,7 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QTextBrowser, QWidget
 
-from explorer.gui.colors import GATE_COLORS, diverging_color, text_color_on
+from explorer.figures.colors import GATE_COLORS, diverging_color, text_color_on
 from explorer.gui.diagram import MINUS, fmt
 from explorer.gui.trace_position import TracePositionMixin
 

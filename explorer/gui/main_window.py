@@ -22,14 +22,14 @@ from PySide6.QtWidgets import (QApplication, QComboBox, QDockWidget, QFileDialog
 
 from explorer.assets import resource_path
 from explorer.engine import softmax
-from explorer.gui import plots
+from explorer.figures import plots
 from explorer.gui.diagram import CellDiagramView
 from explorer.gui.equations import EquationsView
 from explorer.gui.settings_panel import UNITS_RANGE, SettingsPanelWidget
 from explorer.gui.worker import LoadWorker, ThreadRegistry, TrainingWorker
 from explorer.runs import (Run, RunFileError, latest_autosave, settings_for_example,
                            write_autosave)
-from explorer.session import example_dataset, load_dataset
+from explorer.app.loading import example_dataset, load_dataset
 
 START_EXAMPLE = "sine"
 WINDOW_CELLS = ("lstm",)             # the diagram and the equations draw the LSTM

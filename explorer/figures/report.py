@@ -13,7 +13,7 @@ import numpy as np  # noqa: E402
 from PySide6.QtCore import Qt  # noqa: E402
 
 from explorer.engine import PARAM_COUNTS  # noqa: E402
-from explorer.gui import plots  # noqa: E402
+from explorer.figures import plots  # noqa: E402
 
 PLOT_STEMS = ("loss", "grad_norms", "grad_through_time", "param_count", "predictions")
 CELL_COLORS = {"rnn": "#7F7F7F", "gru": "#009E73", "lstm": "#0072B2", "peephole": "#CC79A7"}
