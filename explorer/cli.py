@@ -6,7 +6,7 @@ headless::
     lstm-explorer train FILE [--column C ...] [--target C] [--text | --words] [--missing interpolate|drop]
                              [--normalize zscore|minmax|none] [--val-fraction F] [--units N] [--seq-len L]
                              [--epochs E] [--batch B] [--lr X] [--optimizer adam|sgd|momentum] [--clip X]
-                             [--seed S] [--forecast N] --out DIR [--force]
+                             [--seed S] [--forecast N] [--init MODEL] --out DIR [--force]
     lstm-explorer train --example adding --out DIR
     lstm-explorer train --resume DIR [--epochs E]
     lstm-explorer examples
@@ -39,6 +39,8 @@ def _parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train headless and write a run folder with every plot")
     _data_and_model_options(t)
     t.add_argument("--resume", metavar="DIR", help="continue the run saved in DIR")
+    t.add_argument("--init", metavar="MODEL", help="start from the weights in MODEL (.safetensors, "
+                   ".keras, .weights.h5 or a run's model.npz) and fine-tune them")
     t.add_argument("--cell", choices=CELL_CHOICES, default=None, help="the recurrent cell (default lstm)")
     t.add_argument("--forecast", type=int, default=50, metavar="N", help="free-running forecast steps (series)")
     t.add_argument("--eval-every", type=int, default=0, metavar="N",
@@ -204,6 +206,8 @@ def _cmd_train(args) -> int:
     sources = sum(x is not None for x in (args.file, args.example, args.resume))
     if sources != 1:
         raise CliError("give exactly one of FILE, --example NAME or --resume DIR.")
+    if args.init and args.resume:
+        raise CliError("--init starts a new run from a model file and --resume continues a run; give one of them.")
     if args.resume is None and not args.out:
         raise CliError("--out DIR is required: the folder the run and its plots are written to.")
     try:
@@ -222,7 +226,8 @@ def _cmd_train(args) -> int:
             out = Path(args.out)
             _check_out(out, args.force)
             dataset = _load_dataset(args)
-            run = Run(dataset, _settings(args, args.example))
+            run = (_run_from_model(args, dataset) if args.init
+                   else Run(dataset, _settings(args, args.example)))
     except (SequenceFileError, RunFileError, ValueError, OSError) as exc:
         raise CliError(str(exc)) from None
     ds, tr = run.dataset, run.trainer
@@ -243,6 +248,27 @@ def _cmd_train(args) -> int:
     if not args.quiet:
         print(f"wrote {out}", file=sys.stderr)
     return status
+
+
+def _run_from_model(args, dataset):
+    """``train --init MODEL``: a run on ``dataset`` starting from MODEL's weights (sizes checked)."""
+    from explorer.interop import load_model, run_for_model
+
+    settings = _settings(args, args.example)
+    loaded = load_model(args.init, n_outputs=dataset.n_outputs, seed=settings.seed)
+    model = loaded.model
+    for option, asked, held in (("--units", args.units, model.n_units), ("--cell", args.cell, model.kind),
+                                ("--layers", getattr(args, "layers", None), loaded.num_layers)):
+        if asked is not None and asked != held:
+            raise CliError(f"--init {args.init} holds {held} for {option[2:]} but {option} {asked} asks "
+                           f"for another model; leave {option} out to fine-tune the file's model.")
+    if getattr(args, "bidirectional", False) and not loaded.bidirectional:
+        raise CliError(f"--init {args.init} holds a model of one direction but --bidirectional asks for "
+                       "two; leave --bidirectional out to fine-tune the file's model.")
+    run = run_for_model(loaded, dataset, settings)
+    if not args.quiet:
+        print(loaded.message, file=sys.stderr)
+    return run
 
 
 def _train_loop(run, args) -> int:
