@@ -12,23 +12,12 @@ import pytest
 from safetensors.numpy import save_file as np_save_file
 
 from explorer.engine import make_model
+from interop_helpers import DEEP_REASON, engine_is_deep
 from explorer.interop import (LoadedModel, ModelFileError, fit_model, load_model, model_metadata,
                               run_for_model, save_model)
 
 TOL = 1e-10
 README = Path(__file__).resolve().parent.parent / "README.md"
-
-
-def engine_is_deep() -> bool:
-    try:
-        make_model("lstm", n_inputs=1, n_units=2, n_outputs=1, num_layers=2, bidirectional=True)
-    except TypeError:
-        return False
-    return True
-
-
-deep = pytest.mark.skipif(not engine_is_deep(), reason="needs the engine's deep and bidirectional "
-                          "models (make_model(num_layers=, bidirectional=), branch engine, not merged yet)")
 
 
 def one_sentence(msg: str, *names: str) -> None:
@@ -357,7 +346,7 @@ CASES = [(kind, L, bi) for kind in ("lstm", "gru", "rnn") for (L, bi) in ((1, Fa
 @pytest.mark.parametrize("kind,L,bi", CASES)
 def test_pytorch_models_give_torch_outputs(tmp_path, kind, L, bi):
     if (L, bi) != (1, False) and not engine_is_deep():
-        pytest.skip("needs the engine's deep and bidirectional models (branch engine, not merged yet)")
+        pytest.skip(DEEP_REASON)
     rnn, fc = torch_net(kind, m=3, n=5, k=2, L=L, bi=bi, seed=L + 3 * bi)
     path = save_torch(tmp_path, rnn, fc, prefix="encoder.lstm.", head="fc")
     loaded = load_model(path)
@@ -374,7 +363,7 @@ def test_saved_files_load_strictly_in_torch_and_reproduce_outputs(tmp_path, kind
     from safetensors.torch import load_file
 
     if (L, bi) != (1, False) and not engine_is_deep():
-        pytest.skip("needs the engine's deep and bidirectional models (branch engine, not merged yet)")
+        pytest.skip(DEEP_REASON)
     kw = {} if (L, bi) == (1, False) else dict(num_layers=L, bidirectional=bi)
     model = make_model(kind, n_inputs=2, n_units=4, n_outputs=3, seed=L, **kw)
     model.params[...] += 0.1 * np.random.default_rng(0).standard_normal(model.params.size)

@@ -28,7 +28,6 @@ GATE_BLOCKS = {"rnn": 1, "gru": 3, "lstm": 4, "peephole": 4}
 KIND_BY_BLOCKS = {1: "rnn", 3: "gru", 4: "lstm"}
 KIND_TITLES = {"rnn": "RNN", "gru": "GRU", "lstm": "LSTM", "peephole": "peephole LSTM"}
 FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
-PARAMS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
 PEEPHOLES = ("i", "f", "o")
 
 _RNN_KEY = re.compile(r"^(?P<prefix>(?:.*\.)?)(?P<param>weight_ih|weight_hh|bias_ih|bias_hh|weight_hr)"
@@ -109,7 +108,8 @@ class LoadedModel:
         m = self.model
         shape = f"{self.num_layers}-layer " if self.num_layers > 1 else ""
         shape += "bidirectional " if self.bidirectional else ""
-        where = f' (prefix "{self.prefix}")' if self.prefix else ""
+        where = "" if not self.prefix else (f" ({self.prefix})" if self.format == "keras"
+                                            else f' (prefix "{self.prefix}")')
         head = (f'head "{self.head}" with {m.n_outputs} output{"s" * (m.n_outputs != 1)}'
                 if self.head else "a new head")
         what = f"{shape}{KIND_TITLES.get(m.kind, m.kind)}"
