@@ -34,7 +34,15 @@ def load_model(path, n_outputs: int = 1, seed: int = 0) -> LoadedModel:
     ``LoadedModel.head`` is None. Anything that cannot be mapped raises :class:`ModelFileError`
     with one sentence naming the file and the key.
     """
-    path = Path(path)
+    from explorer.memory import MemoryBudgetError
+
+    try:
+        return _load(Path(path), n_outputs, seed)
+    except MemoryBudgetError as exc:         # a file too large for this machine: the same one sentence
+        raise ModelFileError(str(exc)) from None
+
+
+def _load(path: Path, n_outputs: int, seed: int) -> LoadedModel:
     try:
         with open(path, "rb") as fh:
             magic = fh.read(8)

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from explorer.memory import check_budget
+from explorer.memory import MemoryBudgetError, check_budget
 
 from .errors import KERAS_EXTRA_HINT, MissingExtraError, ModelFileError
 from .mapping import (KIND_BY_BLOCKS, KIND_TITLES, LoadedModel, RecurrentSpec, TensorInfo, TensorSource,
@@ -368,30 +368,42 @@ def load_keras(path: Path, n_outputs: int = 1, seed: int = 0) -> LoadedModel:
     except (OSError, zipfile.BadZipFile, EOFError) as exc:
         raise ModelFileError(f"{label} is not a readable Keras file ({exc}); save the model with "
                              "model.save(PATH.keras).") from None
-    with handle as f:
-        layers: list = []
-        if "layers" in f:
-            _keras3_layers(f["layers"], _keras3_configs(config), layers)
-        else:
-            layers, config = _legacy_layers(f, label)
-        src = TensorSource(label, _infos(f, layers), _reader(f))
-        rec = sorted((la for la in layers if la.role == "recurrent"), key=lambda la: la.order)
-        if not rec:
-            found = ", ".join(la.path for la in layers[:5]) or "none with weights"
-            raise ModelFileError(f"{label} holds no Keras LSTM, GRU or SimpleRNN layer (its layers: {found}).")
-        spec = _spec(src, rec, label)
-        width = spec.num_directions * spec.n_units
-        head, head_notes = _pick_head(layers, rec, width, src, bool(config))
-        if head is not None:
-            keys = head.weights[0]
-            spec.head_weight = src.read(keys[0]).T.copy()
-            spec.head_bias = src.read(keys[1]) if len(keys) > 1 else None
-            if spec.head_bias is not None and spec.head_bias.shape != (spec.head_weight.shape[0],):
-                raise ModelFileError(f"{label}: {keys[1]} has shape {spec.head_bias.shape}; the bias of "
-                                     f"{head.path} is ({spec.head_weight.shape[0]},).")
-        notes = spec.notes + head_notes + _keras_notes(layers, rec, head, bool(config))
-        model = build_model(spec, label, n_outputs=n_outputs, seed=seed)
+    try:
+        with handle as f:
+            return _load_h5(f, path, config, n_outputs, seed)
+    except (ModelFileError, MemoryBudgetError):
+        raise
+    except (OSError, KeyError, ValueError, TypeError, AttributeError) as exc:
+        raise ModelFileError(f"{label} could not be read as a Keras model ({exc}); the file is damaged or "
+                             "not a Keras model: save it again with model.save(PATH.keras).") from None
+
+
+def _load_h5(f, path: Path, config, n_outputs: int, seed: int) -> LoadedModel:
+    """Find the layers (Keras 3 paths or Keras 2 names), map them, build the model."""
+    label = path.name
+    layers: list = []
+    if "layers" in f:
+        _keras3_layers(f["layers"], _keras3_configs(config), layers)
+    else:
+        layers, config = _legacy_layers(f, label)
+    src = TensorSource(label, _infos(f, layers), _reader(f))
+    rec = sorted((la for la in layers if la.role == "recurrent"), key=lambda la: la.order)
+    if not rec:
+        found = ", ".join(la.path for la in layers[:5]) or "none with weights"
+        raise ModelFileError(f"{label} holds no Keras LSTM, GRU or SimpleRNN layer (its layers: {found}).")
+    spec = _spec(src, rec, label)
+    width = spec.num_directions * spec.n_units
+    head, head_notes = _pick_head(layers, rec, width, src, bool(config))
+    if head is not None:
+        keys = head.weights[0]
+        spec.head_weight = src.read(keys[0]).T.copy()
+        spec.head_bias = src.read(keys[1]) if len(keys) > 1 else None
+        if spec.head_bias is not None and spec.head_bias.shape != (spec.head_weight.shape[0],):
+            raise ModelFileError(f"{label}: {keys[1]} has shape {spec.head_bias.shape}; the bias of "
+                                 f"{head.path} is ({spec.head_weight.shape[0]},).")
+    notes = spec.notes + head_notes + _keras_notes(layers, rec, head, bool(config))
+    model = build_model(spec, label, n_outputs=n_outputs, seed=seed)
     prefix = rec[0].path if len(rec) == 1 else ", ".join(la.path for la in rec)
     return LoadedModel(model=model, path=Path(path), format="keras", prefix=prefix,
-                       head=head.path if head is not None else None, notes=tuple(notes),
-                       metadata={"keras_config": bool(config)})
+                   head=head.path if head is not None else None, notes=tuple(notes),
+                   metadata={"keras_config": bool(config)})

@@ -78,7 +78,7 @@ def load_npz(path: Path, n_outputs: int = 1, seed: int = 0):
     """The engine's ``model.npz`` (a run folder's weights: torch's names and ``head.*``)."""
     label = path.name
     try:
-        with np.load(path, allow_pickle=False) as z:
+        with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as z:    # our handle: closed on errors
             arrays = {k: z[k] for k in z.files}
     except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
         raise ModelFileError(f"{label} is not a readable NumPy .npz file ({exc}); open a "
