@@ -268,6 +268,10 @@ def _run_from_model(args, dataset):
     run = run_for_model(loaded, dataset, settings)
     if not args.quiet:
         print(loaded.message, file=sys.stderr)
+        val = run.trainer.val_loss()
+        if val is not None and not math.isnan(val):
+            print(f"validation loss of the file's weights, before fine-tuning: {val:.4g} ({run.loss_units})",
+                  file=sys.stderr)
     return run
 
 

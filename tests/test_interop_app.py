@@ -38,10 +38,14 @@ def test_train_init_starts_from_the_file_weights(tmp_path, capsys):
     with np.load(out / "model.npz") as z:               # lr 0: the run's weights are the file's
         for key, value in src.state_dict().items():
             np.testing.assert_array_equal(z[key], value, err_msg=key)
+    import csv
     import json
 
     config = json.loads((out / "config.json").read_text())
     assert (config["model"]["cell"], config["model"]["units"]) == ("gru", 5)
+    with open(out / "history.csv") as fh:                # unchanged weights: the same validation loss
+        val = float(next(csv.DictReader(fh))["val_loss"])
+    assert f"validation loss of the file's weights, before fine-tuning: {val:.4g}" in err
 
 
 def test_train_init_fine_tunes(tmp_path, capsys):
