@@ -352,6 +352,7 @@ def test_pytorch_models_give_torch_outputs(tmp_path, kind, L, bi):
     loaded = load_model(path)
     assert (loaded.kind, loaded.num_layers, loaded.bidirectional, loaded.prefix, loaded.head) == (
         kind, L, bi, "encoder.lstm.", "fc")
+    assert any("h_n" in note for note in loaded.notes) == bi
     x = np.random.default_rng(L).standard_normal((4, 9, 3))
     err = np.max(np.abs(loaded.model.forward(x).y - torch_outputs(rnn, fc, x)))
     assert err <= TOL, err
@@ -425,3 +426,17 @@ def test_readme_pytorch_snippet_loads_a_saved_model(tmp_path, monkeypatch):
     scope = {"x": torch.from_numpy(x_np)}
     exec(compile(snippet, "README.md", "exec"), scope)        # exactly the README's lines
     np.testing.assert_allclose(scope["y"].detach().numpy(), model.forward(x_np).y, rtol=0, atol=TOL)
+
+
+def test_interop_never_imports_qt_or_torch(tmp_path):
+    import subprocess
+    import sys
+
+    model = make_model("lstm", n_inputs=1, n_units=2, n_outputs=1)
+    save_model(model, tmp_path / "w.safetensors")
+    code = ("import sys; from explorer.interop import load_model, save_model, run_for_model; "
+            f"m = load_model({str(tmp_path / 'w.safetensors')!r}).model; save_model(m, {str(tmp_path / 'o.safetensors')!r}); "
+            "bad = [m for m in ('PySide6', 'pyqtgraph', 'torch', 'h5py') if m in sys.modules]; "
+            "print(bad); sys.exit(1 if bad else 0)")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout + res.stderr

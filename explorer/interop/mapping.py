@@ -385,6 +385,9 @@ def load_torch_named(src: TensorSource, path: Path, fmt: str, metadata: dict | N
         used |= head_used
         if b is None:
             notes.append(f"The head {head_name} has no bias: it starts at zero and trains.")
+        if spec.num_directions == 2:
+            notes.append(f"The head {head_name} sees [h_t forward; h_t backward] at every step, as torch's "
+                         "output sequence; a head trained on torch's h_n saw the backward state of step 1.")
     notes += ignored_note(src, used)
     if spec.kind == "rnn" and not meta:
         notes.append("An RNN's nonlinearity is not stored in its weights: tanh (torch's default) is "
