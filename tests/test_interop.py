@@ -12,7 +12,6 @@ import pytest
 from safetensors.numpy import save_file as np_save_file
 
 from explorer.engine import make_model
-from interop_helpers import DEEP_REASON, engine_is_deep
 from explorer.interop import (LoadedModel, ModelFileError, fit_model, load_model, model_metadata,
                               run_for_model, save_model)
 
@@ -228,12 +227,14 @@ def test_metadata_that_contradicts_the_tensors_is_refused(tmp_path):
 
 # -- saving ------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("kind", ["rnn", "gru", "lstm", "peephole"])
-def test_save_then_load_gives_the_same_model(tmp_path, kind):
-    model = make_model(kind, n_inputs=2, n_units=5, n_outputs=3, seed=4)
+@pytest.mark.parametrize("L,bi", [(1, False), (2, True)])
+def test_save_then_load_gives_the_same_model(tmp_path, kind, L, bi):
+    model = make_model(kind, 2, 5, 3, num_layers=L, bidirectional=bi, seed=4)
     model.params[...] += 0.1 * np.random.default_rng(1).standard_normal(model.params.size)
     path = save_model(model, tmp_path / f"{kind}.safetensors")
     loaded = load_model(path)
     assert (loaded.kind, loaded.prefix, loaded.head) == (kind, "rnn.", "head")
+    assert (loaded.num_layers, loaded.bidirectional) == (L, bi)
     assert loaded.metadata["format"] == "lstm-explorer"
     np.testing.assert_array_equal(loaded.model.params, model.params)
     x = np.random.default_rng(2).standard_normal((3, 6, 2))
@@ -345,8 +346,6 @@ CASES = [(kind, L, bi) for kind in ("lstm", "gru", "rnn") for (L, bi) in ((1, Fa
 
 @pytest.mark.parametrize("kind,L,bi", CASES)
 def test_pytorch_models_give_torch_outputs(tmp_path, kind, L, bi):
-    if (L, bi) != (1, False) and not engine_is_deep():
-        pytest.skip(DEEP_REASON)
     rnn, fc = torch_net(kind, m=3, n=5, k=2, L=L, bi=bi, seed=L + 3 * bi)
     path = save_torch(tmp_path, rnn, fc, prefix="encoder.lstm.", head="fc")
     loaded = load_model(path)
@@ -363,10 +362,7 @@ def test_saved_files_load_strictly_in_torch_and_reproduce_outputs(tmp_path, kind
     torch = pytest.importorskip("torch")
     from safetensors.torch import load_file
 
-    if (L, bi) != (1, False) and not engine_is_deep():
-        pytest.skip(DEEP_REASON)
-    kw = {} if (L, bi) == (1, False) else dict(num_layers=L, bidirectional=bi)
-    model = make_model(kind, n_inputs=2, n_units=4, n_outputs=3, seed=L, **kw)
+    model = make_model(kind, 2, 4, 3, num_layers=L, bidirectional=bi, seed=L)
     model.params[...] += 0.1 * np.random.default_rng(0).standard_normal(model.params.size)
     path = save_model(model, tmp_path / "w.safetensors")
     cls = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "rnn": torch.nn.RNN}[kind]

@@ -17,8 +17,8 @@ def series_csv(path, n=120):
     return path
 
 
-def model_file(path, kind="gru", m=2, n=5, k=1, seed=3):
-    model = make_model(kind, n_inputs=m, n_units=n, n_outputs=k, seed=seed)
+def model_file(path, kind="gru", m=2, n=5, k=1, seed=3, layers=1, bidirectional=False):
+    model = make_model(kind, m, n, k, num_layers=layers, bidirectional=bidirectional, seed=seed)
     model.params[...] += 0.05 * np.random.default_rng(seed).standard_normal(model.params.size)
     save_model(model, path)
     return model
@@ -72,10 +72,29 @@ def test_train_init_without_head_gets_the_data_outputs(tmp_path, capsys):
     assert "a new head starts from random weights" in err
 
 
+def test_train_init_deep_bidirectional(tmp_path, capsys):
+    data = series_csv(tmp_path / "weather.csv")
+    src = model_file(tmp_path / "deep.safetensors", kind="lstm", m=1, n=3, k=1, layers=2, bidirectional=True)
+    out = tmp_path / "run"
+    code = main(["train", str(data), "--column", "load", "--init", str(tmp_path / "deep.safetensors"),
+                 "--optimizer", "sgd", "--lr", "0", "--epochs", "1", "--seq-len", "8", "--no-plots", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert "deep.safetensors: a 2-layer bidirectional LSTM of 3 units over 1 input" in err
+    from explorer.runs import Run
+
+    run = Run.load(out)
+    assert (run.settings.layers, run.settings.bidirectional, run.model.num_layers, run.model.bidirectional) == (
+        2, True, 2, True)
+    np.testing.assert_array_equal(run.model.params, src.params)
+
+
 @pytest.mark.parametrize("extra,expect", [
     (["--column", "load"], "w.safetensors takes 2 inputs per step but weather.csv gives 1"),
     (["--column", "temp", "load", "--units", "7"], "--units 7 asks for another model"),
     (["--column", "temp", "load", "--cell", "lstm"], "holds gru for cell but --cell lstm"),
+    (["--column", "temp", "load", "--layers", "2"], "holds 1 for layers but --layers 2"),
+    (["--column", "temp", "load", "--bidirectional"], "--bidirectional asks for two"),
 ])
 def test_train_init_that_does_not_fit_is_one_sentence(tmp_path, capsys, extra, expect):
     data = series_csv(tmp_path / "weather.csv")
@@ -135,11 +154,14 @@ def test_window_model_option_opens_the_weights_on_the_file(built, qtbot, tmp_pat
     assert win.unit_spin.maximum() == 5
 
 
-def test_window_model_on_the_start_example(built, tmp_path):
-    src = model_file(tmp_path / "w.safetensors", kind="lstm", m=1, n=3, k=1)
+@pytest.mark.parametrize("layers,bi", [(1, False), (2, True)])
+def test_window_model_on_the_start_example(built, tmp_path, layers, bi):
+    src = model_file(tmp_path / "w.safetensors", kind="lstm", m=1, n=3, k=1, layers=layers, bidirectional=bi)
     win = built(None, model=str(tmp_path / "w.safetensors"))
     np.testing.assert_array_equal(win.run.model.params, src.params)
+    assert (win.run.settings.layers, win.run.settings.bidirectional) == (layers, bi)
     assert win.trace.h.shape[2] == 3
+    np.testing.assert_array_equal(win.trace.h, src.forward(win.trace.x).h)      # layer 0, forward
 
 
 def test_window_model_that_does_not_fit_keeps_the_data(built, tmp_path):

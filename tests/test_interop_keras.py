@@ -22,7 +22,6 @@ import zipfile
 import numpy as np
 import pytest
 
-from interop_helpers import needs_deep_engine
 from explorer.interop import MissingExtraError, ModelFileError, load_model
 
 h5py = pytest.importorskip("h5py")
@@ -297,7 +296,6 @@ def test_without_h5py_the_sentence_says_how_to_install_it(tmp_path, monkeypatch)
                             "pip install 'lstm-explorer[keras]' (or pip install h5py).")
 
 
-@needs_deep_engine
 @pytest.mark.parametrize("kind", ["lstm", "gru", "rnn"])
 def test_stacked_and_bidirectional_keras_layers(tmp_path, kind):
     rng = np.random.default_rng(9)

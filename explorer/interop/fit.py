@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-from dataclasses import fields
 from pathlib import Path
 
 from .errors import ModelFileError
@@ -30,9 +29,8 @@ def fit_model(loaded: LoadedModel, n_inputs: int, n_outputs: int, data_label: st
         raise ModelFileError(
             f"{name}'s head {loaded.head} gives {model.n_outputs} output{'s' * (model.n_outputs != 1)} "
             f"but {data_label} needs {n_outputs}; choose a target that fits or a model made for this data.")
-    new = make_engine_model(model.kind, model.n_inputs, model.n_units, n_outputs,
-                            getattr(model, "num_layers", 1), 2 if getattr(model, "bidirectional", False) else 1,
-                            seed=seed, label=name)
+    new = make_engine_model(model.kind, model.n_inputs, model.n_units, n_outputs, model.num_layers,
+                            model.num_directions, seed=seed)
     state = model.state_dict()
     fresh = new.state_dict()
     state["head.weight"], state["head.bias"] = fresh["head.weight"], fresh["head.bias"]
@@ -52,10 +50,6 @@ def run_for_model(loaded: LoadedModel, dataset, settings=None):
     label = Path(str(dataset.source)).name if getattr(dataset, "source", None) else "the data"
     base = settings or ModelSettings()
     model = fit_model(loaded, dataset.n_inputs, dataset.n_outputs, data_label=label, seed=base.seed)
-    over = {"cell": model.kind, "units": model.n_units}
-    names = {f.name for f in fields(ModelSettings)}
-    if "layers" in names:
-        over["layers"] = getattr(model, "num_layers", 1)
-    if "bidirectional" in names:
-        over["bidirectional"] = bool(getattr(model, "bidirectional", False))
+    over = {"cell": model.kind, "units": model.n_units, "layers": model.num_layers,
+            "bidirectional": bool(model.bidirectional)}
     return Run(dataset, ModelSettings(**{**base.__dict__, **over}), model=model)

@@ -402,7 +402,7 @@ def _load_h5(f, path: Path, config, n_outputs: int, seed: int) -> LoadedModel:
             raise ModelFileError(f"{label}: {keys[1]} has shape {spec.head_bias.shape}; the bias of "
                                  f"{head.path} is ({spec.head_weight.shape[0]},).")
     notes = spec.notes + head_notes + _keras_notes(layers, rec, head, bool(config))
-    model = build_model(spec, label, n_outputs=n_outputs, seed=seed)
+    model = build_model(spec, n_outputs=n_outputs, seed=seed)
     prefix = rec[0].path if len(rec) == 1 else ", ".join(la.path for la in rec)
     return LoadedModel(model=model, path=Path(path), format="keras", prefix=prefix,
                    head=head.path if head is not None else None, notes=tuple(notes),

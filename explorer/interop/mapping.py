@@ -92,11 +92,11 @@ class LoadedModel:
 
     @property
     def num_layers(self) -> int:
-        return getattr(self.model, "num_layers", 1)
+        return self.model.num_layers
 
     @property
     def bidirectional(self) -> bool:
-        return bool(getattr(self.model, "bidirectional", False))
+        return bool(self.model.bidirectional)
 
     @property
     def has_head(self) -> bool:
@@ -327,31 +327,20 @@ def ignored_note(src: TensorSource, used: set) -> list:
 
 
 def make_engine_model(kind: str, n_inputs: int, n_units: int, n_outputs: int, num_layers: int = 1,
-                      num_directions: int = 1, seed: int = 0, label: str = "the file"):
-    """``make_model`` with layers and directions; one sentence when the engine lacks them."""
-    kw = dict(n_inputs=n_inputs, n_units=n_units, n_outputs=n_outputs, seed=seed)
-    if num_layers != 1 or num_directions != 1:
-        kw.update(num_layers=num_layers, bidirectional=num_directions == 2)
-    try:
-        return make_model(kind, **kw)
-    except TypeError:       # an engine without layers and directions
-        raise ModelFileError(
-            f"{label} holds a {_plural(num_layers, 'layer')} "
-            f"{'bidirectional ' if num_directions == 2 else ''}{KIND_TITLES[kind]}; this "
-            "version of the engine runs one layer in one direction.") from None
+                      num_directions: int = 1, seed: int = 0):
+    """The engine's ``make_model`` with the sizes a file holds."""
+    return make_model(kind, n_inputs, n_units, n_outputs, num_layers=num_layers,
+                      bidirectional=num_directions == 2, seed=seed)
 
 
-def build_model(spec: RecurrentSpec, label: str, n_outputs: int = 1, seed: int = 0):
+def build_model(spec: RecurrentSpec, n_outputs: int = 1, seed: int = 0):
     """The engine model of ``spec``: its recurrent weights, and its head or a new one with
     ``n_outputs`` outputs (seeded)."""
     k = spec.head_weight.shape[0] if spec.head_weight is not None else int(n_outputs)
     model = make_engine_model(spec.kind, spec.n_inputs, spec.n_units, k, spec.num_layers,
-                              spec.num_directions, seed=seed, label=label)
+                              spec.num_directions, seed=seed)
     state = model.state_dict()
     state.update(spec.state)
-    if spec.kind == "peephole":             # the round-1 names of layer 0's peepholes
-        for g in PEEPHOLES:
-            state[f"peephole_{g}"] = spec.state[engine_key(f"peephole_{g}", 0, 0)]
     if spec.head_weight is not None:
         state["head.weight"] = spec.head_weight
         state["head.bias"] = (spec.head_bias if spec.head_bias is not None
@@ -392,6 +381,6 @@ def load_torch_named(src: TensorSource, path: Path, fmt: str, metadata: dict | N
     if spec.kind == "rnn" and not meta:
         notes.append("An RNN's nonlinearity is not stored in its weights: tanh (torch's default) is "
                      "assumed.")
-    model = build_model(spec, src.label, n_outputs=n_outputs, seed=seed)
+    model = build_model(spec, n_outputs=n_outputs, seed=seed)
     return LoadedModel(model=model, path=Path(path), format=fmt, prefix=prefix, head=head_name,
                        notes=tuple(notes), metadata=dict(meta))

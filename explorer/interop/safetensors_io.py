@@ -91,8 +91,7 @@ def load_npz(path: Path, n_outputs: int = 1, seed: int = 0):
 def model_metadata(model) -> dict:
     """What :func:`save_model` records: kind, sizes, layers, directions, names, app version and
     the torch modules that load the file."""
-    L = getattr(model, "num_layers", 1)
-    bi = bool(getattr(model, "bidirectional", False))
+    L, bi = model.num_layers, bool(model.bidirectional)
     m, n, k = model.n_inputs, model.n_units, model.n_outputs
     meta = {"format": FORMAT_TAG, "app_version": __version__, "kind": model.kind,
             "n_inputs": str(m), "n_units": str(n), "n_outputs": str(k), "num_layers": str(L),
