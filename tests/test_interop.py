@@ -177,8 +177,17 @@ def test_missing_layer_and_wrong_shapes_are_named(tmp_path):
     sd["enc.weight_ih_l2"] = np.zeros((16, 4))          # a layer 2 without a layer 1
     with pytest.raises(ModelFileError) as e:
         load_model(write(tmp_path, sd))
-    one_sentence(str(e.value), "bad.safetensors")
-    assert "has no enc.weight_ih_l1" in str(e.value)
+    one_sentence(str(e.value), "bad.safetensors has no enc.weight_ih_l1 but has tensors of layer 2")
+    sd = torch_shaped("lstm", m=2, n=4, prefix="enc.")
+    sd["enc.weight_hh_l999999999"] = np.zeros((16, 4))   # a hostile layer number: refused at once
+    with pytest.raises(ModelFileError) as e:
+        load_model(write(tmp_path, sd))
+    one_sentence(str(e.value), "has no enc.weight_ih_l1 but has tensors of layer 999999999")
+    sd = torch_shaped("lstm", m=2, n=4, L=2, prefix="enc.")
+    del sd["enc.weight_hh_l1"]                           # layer 1 there, one tensor missing
+    with pytest.raises(ModelFileError) as e:
+        load_model(write(tmp_path, sd))
+    one_sentence(str(e.value), "has no enc.weight_hh_l1: a 2 layers LSTM needs it")
 
 
 def test_non_float_and_non_finite_tensors_are_refused(tmp_path):

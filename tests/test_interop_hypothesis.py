@@ -51,7 +51,8 @@ def test_random_bytes(prefix, data, suffix):
 
 NAMES = st.sampled_from(["weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0", "weight_ih_l1",
                          "weight_hh_l1", "weight_ih_l0_reverse", "weight_hh_l0_reverse", "bias_ih_l1",
-                         "weight_hr_l0", "peephole_i_l0", "weight", "bias", "weight_ih", "weight_hh"])
+                         "weight_hr_l0", "peephole_i_l0", "weight", "bias", "weight_ih", "weight_hh",
+                         "weight_hh_l999999999", "bias_ih_l3_reverse"])
 PREFIXES = st.sampled_from(["", "rnn.", "enc.lstm.", "fc.", "head."])
 DTYPES = st.sampled_from([np.float64, np.float32, np.float16, np.int32])
 

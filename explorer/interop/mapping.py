@@ -205,6 +205,10 @@ def infer_spec(src: TensorSource, metadata: dict | None = None) -> tuple[str, Re
     def key_of(param, layer, d):
         return keys.get((param, layer, d)) or f"{prefix}{engine_key(param, layer, d)}"
 
+    if len(layers) != L:                    # a gap (l0, l2 without l1): name the first missing layer
+        gap = next(k for k, have in enumerate(layers) if k != have)
+        raise ModelFileError(f"{label} has no {key_of('weight_ih', gap, 0)} but has tensors of layer {L - 1}; "
+                             "the layers of a recurrent module are numbered 0, 1, 2, … without gaps.")
     k_hh = key_of("weight_hh", 0, 0)
     if ("weight_hh", 0, 0) not in keys:
         raise ModelFileError(f"{label} has no {k_hh}: the recurrent weights of the first layer are missing.")
