@@ -337,3 +337,24 @@ def test_the_keras_reference_gru_is_torchs_gru():
     with torch.no_grad():
         theirs = gru(torch.from_numpy(x))[0].numpy()
     np.testing.assert_allclose(keras_gru(x, kernel, recurrent, bias), theirs, rtol=0, atol=TOL)
+
+
+def test_hostile_keras_files_are_one_sentence(tmp_path):
+    deep = "[" * 100_000 + "]" * 100_000
+    with zipfile.ZipFile(tmp_path / "deep.keras", "w") as zf:
+        zf.writestr("config.json", deep)
+        zf.writestr("model.weights.h5", b"")
+    with pytest.raises(ModelFileError) as e:
+        load_model(tmp_path / "deep.keras")
+    assert "deep.keras: its config.json is not valid JSON" in str(e.value)
+    with h5py.File(tmp_path / "nested.weights.h5", "w") as f:
+        f.create_group("/".join(["layers", "sequential"] * 1200))
+    with pytest.raises(ModelFileError) as e:
+        load_model(tmp_path / "nested.weights.h5")
+    assert str(e.value).startswith("nested.weights.h5 ") and "\n" not in str(e.value)
+    with zipfile.ZipFile(tmp_path / "bad.keras", "w") as zf:
+        zf.writestr("config.json", "{}")
+        zf.writestr("model.weights.h5", b"not hdf5 at all")
+    with pytest.raises(ModelFileError) as e:
+        load_model(tmp_path / "bad.keras")
+    assert "bad.keras is not a readable Keras file" in str(e.value)

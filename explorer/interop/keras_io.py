@@ -141,7 +141,7 @@ def _legacy_layers(f, label: str) -> tuple[list, dict | None]:
     if raw is not None:
         try:
             config = json.loads(raw.decode("utf-8") if isinstance(raw, bytes) else raw)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             config = None
     by_name = {}
     if isinstance(config, dict):
@@ -358,7 +358,7 @@ def load_keras(path: Path, n_outputs: int = 1, seed: int = 0) -> LoadedModel:
                 if "config.json" in infos and infos["config.json"].file_size < MAX_CONFIG_BYTES:
                     try:
                         config = json.loads(zf.read("config.json").decode("utf-8"))
-                    except (ValueError, UnicodeDecodeError):
+                    except (ValueError, UnicodeDecodeError, RecursionError):
                         raise ModelFileError(f"{label}: its config.json is not valid JSON; the archive is "
                                              "damaged.") from None
                 data = zf.read("model.weights.h5")
@@ -373,7 +373,7 @@ def load_keras(path: Path, n_outputs: int = 1, seed: int = 0) -> LoadedModel:
             return _load_h5(f, path, config, n_outputs, seed)
     except (ModelFileError, MemoryBudgetError):
         raise
-    except (OSError, KeyError, ValueError, TypeError, AttributeError) as exc:
+    except (OSError, KeyError, ValueError, TypeError, AttributeError, RecursionError) as exc:
         raise ModelFileError(f"{label} could not be read as a Keras model ({exc}); the file is damaged or "
                              "not a Keras model: save it again with model.save(PATH.keras).") from None
 
