@@ -277,11 +277,13 @@ def test_save_failure_leaves_the_previous_file(tmp_path):
     one_sentence(str(e.value), "w.safetensors")
 
 
-def test_run_folder_model_npz_opens(tmp_path):
-    model = make_model("lstm", n_inputs=2, n_units=3, n_outputs=1, seed=5)
+@pytest.mark.parametrize("kind,L,bi", [("lstm", 1, False), ("peephole", 2, True), ("gru", 3, False)])
+def test_run_folder_model_npz_opens(tmp_path, kind, L, bi):
+    model = make_model(kind, 2, 3, 1, num_layers=L, bidirectional=bi, seed=5)
     model.save(tmp_path / "model.npz")
     loaded = load_model(tmp_path / "model.npz")
-    assert (loaded.format, loaded.prefix, loaded.head) == ("npz", "", "head")
+    assert (loaded.format, loaded.prefix, loaded.head, loaded.kind) == ("npz", "", "head", kind)
+    assert (loaded.num_layers, loaded.bidirectional) == (L, bi)
     np.testing.assert_array_equal(loaded.model.params, model.params)
 
 

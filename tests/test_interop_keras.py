@@ -358,3 +358,25 @@ def test_hostile_keras_files_are_one_sentence(tmp_path):
     with pytest.raises(ModelFileError) as e:
         load_model(tmp_path / "bad.keras")
     assert "bad.keras is not a readable Keras file" in str(e.value)
+
+
+def test_time_distributed_dense_head_and_bidirectional_last_step_note(tmp_path):
+    rng = np.random.default_rng(11)
+    m, n, k = 2, 3, 1
+    pair = (random_cell(rng, "lstm", m, n), random_cell(rng, "lstm", m, n))
+    dense = [rng.uniform(-0.5, 0.5, (2 * n, k)), rng.uniform(-0.5, 0.5, k)]
+    config = keras_config("lstm", m, n, k, bidirectional=True, return_sequences=False)
+    buf = io.BytesIO()
+    write_keras3_h5(buf, [pair], "lstm", None, bidirectional=True,
+                    extra=[("layers/time_distributed/layer", dense)])
+    config["config"]["layers"][-1] = {"class_name": "TimeDistributed", "config": {
+        "name": "td", "layer": {"class_name": "Dense", "config": {"name": "dense", "units": k}}}}
+    with zipfile.ZipFile(tmp_path / "bi.keras", "w") as zf:
+        zf.writestr("config.json", json.dumps(config))
+        zf.writestr("model.weights.h5", buf.getvalue())
+    loaded = load_model(tmp_path / "bi.keras")
+    assert (loaded.bidirectional, loaded.head) == (True, "layers/time_distributed")
+    assert any("returns only its last step" in note for note in loaded.notes), loaded.notes
+    x = rng.standard_normal((2, 5, m))
+    want = keras_bidirectional(x, keras_lstm, *pair) @ dense[0] + dense[1]      # return_sequences=True
+    np.testing.assert_allclose(loaded.model.forward(x).y, want, rtol=0, atol=TOL)
