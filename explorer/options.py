@@ -37,6 +37,7 @@ class NumericOption:
         kind = "a whole number" if self.integer else "a number"
         low, high = _fmt(self.low), _fmt(self.high)
         if math.isinf(self.high):
+            kind = "a whole number" if self.integer else "a finite number"
             return f"{kind} greater than {low}" if self.low_open else f"{kind} of at least {low}"
         if not self.low_open and not self.high_open:
             return f"{kind} from {low} to {high}"

@@ -149,7 +149,10 @@ def current_dir(folder) -> Path:
 
 
 def read_files(folder, names: Iterable[str], attempts: int = 5) -> dict[str, bytes | None]:
-    """The bytes of every name (None when that file does not exist), all from ONE version.
+    """The bytes every ``folder/NAME`` shows (None when there is nothing at that name), where every
+    name that is the fixed link into ``.current`` is read from ONE version (resolved once), so a
+    save running meanwhile never mixes two states. A name that is something else (a plain file of a
+    round-1 folder, a file someone put there) is read as it is.
 
     Raises :class:`RunFileError` when ``folder`` is not a folder or a file cannot be read.
     """
@@ -159,31 +162,43 @@ def read_files(folder, names: Iterable[str], attempts: int = 5) -> dict[str, byt
         if not folder.is_dir():
             raise RunFileError(f"{safe_name(folder)} is not a run folder (it does not exist or is a file).")
         vid = current_version(folder)
-        base = folder / VERSIONS / vid if vid else folder
+        base = folder / VERSIONS / vid if vid else None
         if vid and not base.is_dir():
             if attempt + 1 < attempts and current_version(folder) != vid:
                 continue
             raise RunFileError(f"{safe_name(folder / CURRENT)} points at a version that is missing "
-                               f"({safe_name(vid)}); the folder is damaged.")
+                               f"({safe_name(vid)}); the run folder is damaged.")
         out: dict[str, bytes | None] = {}
         try:
             for name in names:
-                try:
-                    with open(base / name, "rb") as fh:
-                        out[name] = fh.read()
-                except FileNotFoundError:
-                    if vid and current_version(folder) != vid:
-                        raise _Moved() from None
-                    out[name] = None
-                except IsADirectoryError:
-                    raise RunFileError(f"{safe_name(folder / name)} is a folder, not a file.") from None
-                except OSError as exc:
-                    raise RunFileError(f"Could not read {safe_name(folder / name)}: {_why(exc)}.") from None
+                out[name] = _read_one(folder, name, base, vid)
         except _Moved:
             continue
         return out
     raise RunFileError(f"{safe_name(folder)} kept changing while it was read (another program is saving "
                        "into it); try again when it has finished.")
+
+
+def _read_one(folder: Path, name: str, base: Path | None, vid: str | None) -> bytes | None:
+    shown = folder / name
+    try:
+        link = os.readlink(shown)
+    except FileNotFoundError:
+        return None
+    except OSError:
+        link = None                               # not a link: a plain file or a folder
+    path = base / name if base is not None and link == f"{CURRENT}/{name}" else shown
+    try:
+        with open(path, "rb") as fh:
+            return fh.read()
+    except FileNotFoundError:
+        if path != shown and current_version(folder) != vid:
+            raise _Moved() from None              # a save switched and removed this version meanwhile
+        return None
+    except IsADirectoryError:
+        raise RunFileError(f"{safe_name(shown)} is a folder, not a file; the run folder is damaged.") from None
+    except OSError as exc:
+        raise RunFileError(f"Could not read {safe_name(shown)}: {_why(exc)}.") from None
 
 
 class _Moved(Exception):

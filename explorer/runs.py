@@ -267,15 +267,15 @@ class _Reader:
     def npz(self, name: str) -> dict:
         """Every array of an .npz, read fully (so a truncated or corrupt member fails here)."""
         try:
-            with np.load(io.BytesIO(self.raw[name]), allow_pickle=False) as z:
-                if not hasattr(z, "files"):
-                    raise self.fail(name, "is a single NumPy array, not an .npz archive")
+            z = np.load(io.BytesIO(self.raw[name]), allow_pickle=False)
+            if isinstance(z, np.ndarray):
+                raise self.fail(name, "is a single NumPy array, not an .npz archive of arrays")
+            with z:
                 return {k: np.array(z[k]) for k in z.files}
         except RunFileError:
             raise
-        except Exception as exc:  # noqa: BLE001 - zipfile, zlib, format and value errors: all "damaged"
-            why = str(exc).split("\n")[0][:80] or type(exc).__name__
-            raise self.fail(name, f"is not a readable NumPy archive ({safe_name(why)})") from None
+        except Exception:  # noqa: BLE001 - zipfile, zlib, format and value errors: all "damaged"
+            raise self.fail(name, "is not a readable NumPy archive (truncated or damaged)") from None
 
     def csv_rows(self, name: str, header) -> list[dict]:
         try:
@@ -629,7 +629,8 @@ def _load_weights(rd: _Reader, run: Run) -> None:
     try:
         run.model.load_state_dict(sd)
     except KeyError as exc:
-        raise rd.fail("model.npz", f"lacks the array {safe_name(exc.args[0])}") from None
+        missing = [k for k in expected if k not in sd] or [str(exc.args[0])]
+        raise rd.fail("model.npz", f"lacks the array {safe_name(missing[0])}") from None
     except (ValueError, TypeError, IndexError) as exc:
         raise rd.fail("model.npz", f"does not fit the run's model ({safe_name(str(exc))[:60]})") from None
 

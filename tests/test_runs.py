@@ -7,7 +7,6 @@ import os
 import numpy as np
 import pytest
 
-from explorer.data import SequenceFileError
 from explorer.data.examples import load_example
 from explorer.runs import RUN_FILES, DataChangedError, ModelSettings, Run, RunFileError, atomic_write_text
 
