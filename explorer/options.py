@@ -45,14 +45,9 @@ class NumericOption:
         hi = f"below {high}" if self.high_open else f"at most {high}"
         return f"{kind} {lo} and {hi}"
 
-    def range_text(self) -> str:
-        """The range in interval notation, as README's table shows it: ``[1, 100000]``, ``(0, 10]``."""
-        hi = "∞)" if math.isinf(self.high) else f"{_fmt(self.high)}{')' if self.high_open else ']'}"
-        return f"{'(' if self.low_open else '['}{_fmt(self.low)}, {hi}"
-
     def help_text(self) -> str:
         note = f"; {self.note}" if self.note else ""
-        return f"{self.help} ({self.range_text()}{note})" if self.help else f"{self.range_text()}{note}"
+        return f"{self.help}: {self.describe()}{note}"
 
     def refuse(self, value, where: str | None = None) -> OptionError:
         name = where or self.flag

@@ -170,9 +170,20 @@ def _csv_text(header, rows) -> str:
 
 
 # -- data files --------------------------------------------------------------------------------
+_FINGERPRINTS: dict = {}            # (path, size, mtime, inode) -> fingerprint, so a file is hashed once
+
+
 def data_fingerprint(path) -> dict:
-    """``{"path", "size", "sha256"}`` of a data file, the content hash streamed in 1 MiB blocks."""
+    """``{"path", "size", "sha256"}`` of a data file, the content hash streamed in 1 MiB blocks.
+
+    Remembered per (path, size, modification time, inode), so the Runs made on one loaded file hash
+    it once (a loading thread may call this first to keep the cost off the GUI thread).
+    """
     path = os.path.abspath(path)
+    st = os.stat(path)
+    key = (path, st.st_size, st.st_mtime_ns, st.st_ino)
+    if key in _FINGERPRINTS:
+        return dict(_FINGERPRINTS[key])
     h = hashlib.sha256()
     size = 0
     with open(path, "rb") as fh:
@@ -182,7 +193,13 @@ def data_fingerprint(path) -> dict:
                 break
             h.update(block)
             size += len(block)
-    return {"path": path, "size": size, "sha256": h.hexdigest()}
+    fp = {"path": path, "size": size, "sha256": h.hexdigest()}
+    st2 = os.stat(path)
+    if (st2.st_size, st2.st_mtime_ns, st2.st_ino) == key[1:] and size == st.st_size:
+        if len(_FINGERPRINTS) >= 16:
+            _FINGERPRINTS.pop(next(iter(_FINGERPRINTS)))
+        _FINGERPRINTS[key] = fp
+    return dict(fp)
 
 
 def _data_source(data_cfg) -> str | None:
@@ -374,7 +391,7 @@ class Run:
         self.trainer = Trainer(self.model, self.train_data(), optimizer=s.optimizer, lr=s.lr,
                                clip=s.clip, batch_size=s.batch, epochs=s.epochs, seed=s.seed,
                                sample_index=s.sample_index)
-        self._data_file: dict | None = None       # the data file's fingerprint, computed once
+        self._data_file = self._fingerprint_data()  # the data file as it is when the run is made
         self.data_history: list = []              # fingerprints of earlier data (resumed on changed data)
 
     def train_data(self) -> TrainData:
@@ -390,16 +407,20 @@ class Run:
             return "MSE"
         return f"MSE in the units of {self.dataset.target_name or 'the target'}, squared"
 
+    def _fingerprint_data(self) -> dict | None:
+        src = _data_source(self.dataset.to_config())
+        if src is None:
+            return None
+        try:
+            return data_fingerprint(src)
+        except OSError:
+            return None
+
     @property
     def data_file(self) -> dict | None:
-        """Path, size and SHA-256 of the data file (None for examples); hashed once, on first use."""
+        """Path, size and SHA-256 of the data file (None for examples), taken when the run was made."""
         if self._data_file is None:
-            src = _data_source(self.dataset.to_config())
-            if src is not None:
-                try:
-                    self._data_file = data_fingerprint(src)
-                except OSError:
-                    return None
+            self._data_file = self._fingerprint_data()
         return self._data_file
 
     # -- saving ------------------------------------------------------------------------------
@@ -502,8 +523,8 @@ class Run:
         state.update(optimizer=opt, history=hist, steps=table)
         try:
             run.trainer.load_state_dict(state)
-        except (KeyError, TypeError, ValueError, IndexError, OverflowError) as exc:
-            raise rd.fail("state.json", f"cannot be used ({safe_name(str(exc))[:60]})") from None
+        except (KeyError, TypeError, ValueError, IndexError, OverflowError):
+            raise rd.fail("state.json", "holds a value of the wrong type or range") from None
         return run
 
     # -- predictions -------------------------------------------------------------------------
@@ -610,8 +631,10 @@ def _dataset_from(rd: _Reader, data_cfg: dict) -> Dataset:
         return dataset_from_config(data_cfg)
     except (SequenceFileError, MemoryBudgetError):
         raise
-    except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError) as exc:
-        raise rd.fail("config.json", f"has data settings that cannot be used ({safe_name(str(exc))[:60]})") from None
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError):
+        raise rd.fail("config.json", "has data settings of the wrong shape or type") from None
+    except MemoryError:
+        raise rd.fail("config.json", "asks for more data than fits in memory") from None
 
 
 def _load_weights(rd: _Reader, run: Run) -> None:
@@ -631,8 +654,8 @@ def _load_weights(rd: _Reader, run: Run) -> None:
     except KeyError as exc:
         missing = [k for k in expected if k not in sd] or [str(exc.args[0])]
         raise rd.fail("model.npz", f"lacks the array {safe_name(missing[0])}") from None
-    except (ValueError, TypeError, IndexError) as exc:
-        raise rd.fail("model.npz", f"does not fit the run's model ({safe_name(str(exc))[:60]})") from None
+    except (ValueError, TypeError, IndexError):
+        raise rd.fail("model.npz", "holds arrays that do not fit the run's model") from None
 
 
 _OPT_KEYS = {"sgd": ("lr", "t"), "momentum": ("lr", "t", "momentum"), "adam": ("lr", "t", "beta1", "beta2", "eps")}
