@@ -223,22 +223,29 @@ def _settings(args, example: str | None):
     return ModelSettings(**{**base.__dict__, **over})
 
 
-def _check_out(out: Path, force: bool) -> None:
+def _check_out(out: Path, force: bool, flag: str = "--out") -> None:
     """Refuse an --out that is a file, a non-empty folder (without --force) or cannot be written,
     before anything is trained, leaving nothing behind."""
     from explorer.runfolder import RunFileError, probe_writable
 
     if out.exists() and not out.is_dir():
-        raise CliError(f"--out {out} is a file, not a folder.")
+        raise CliError(f"{flag} {out} is a file, not a folder.")
     try:
         if out.is_dir() and any(out.iterdir()) and not force:
-            raise CliError(f"--out {out} is not empty; choose another folder or add --force.")
+            raise CliError(f"{flag} {out} is not empty; choose another folder or add --force.")
     except OSError as exc:
-        raise CliError(f"--out {out} cannot be read: {exc.strerror or exc}.") from None
+        raise CliError(f"{flag} {out} cannot be read: {exc.strerror or exc}.") from None
     try:
         probe_writable(out)
     except RunFileError as exc:
-        raise CliError(f"--out: {exc}") from None
+        raise CliError(f"{flag}: {exc}") from None
+
+
+def _same_folder(a, b) -> bool:
+    try:
+        return Path(a).resolve() == Path(b).resolve()
+    except OSError:
+        return False
 
 
 def _cmd_compare(args) -> int:
@@ -285,17 +292,16 @@ def _cmd_train(args, given: dict[str, str]) -> int:
             raise CliError("give exactly one of FILE, --example NAME or --resume DIR.")
         if not args.out:
             raise CliError("--out DIR is required: the folder the run and its plots are written to.")
-    out = Path(args.out) if args.out else Path(args.resume)
-    if args.out:
-        _check_out(out, args.force)
+    in_place = args.resume is not None and (not args.out or _same_folder(args.out, args.resume))
+    out = Path(args.resume) if in_place else Path(args.out)
+    if in_place:
+        if not out.is_dir():
+            raise CliError(f"--resume {out} is not a run folder (it does not exist or is a file).")
+        _check_out(out, True, "--resume")
     else:
-        _check_out(out, True)
+        _check_out(out, args.force)
     try:
         if args.resume:
-            ignored = [flag for dest, flag in given.items() if dest not in RESUME_OPTIONS]
-            if ignored:
-                _say(f"lstm-explorer: --resume continues with the run's own settings; ignoring "
-                     f"{', '.join(sorted(ignored))}.")
             run = Run.load(args.resume, data_path=args.file, allow_changed_data=args.allow_changed_data)
             tr = run.trainer
             if args.epochs is not None:
@@ -303,10 +309,15 @@ def _cmd_train(args, given: dict[str, str]) -> int:
             elif tr.epoch >= tr.epochs:
                 raise CliError(f"the run in {args.resume} has finished its {tr.epochs} epochs; "
                                "add --epochs E to train E more.")
+            ignored = [flag for dest, flag in given.items() if dest not in RESUME_OPTIONS]
+            if ignored:
+                _say(f"lstm-explorer: --resume continues with the run's own settings; ignoring "
+                     f"{', '.join(sorted(ignored))}.")
         else:
             dataset = _load_dataset(args)
             run = Run(dataset, _settings(args, args.example))
-        run.save(out)                                  # the first checkpoint: --resume works from now on
+        if not in_place:
+            run.save(out)                  # the first checkpoint: from now on --resume works on DIR
     except (SequenceFileError, RunFileError, ValueError, OSError) as exc:
         raise CliError(str(exc)) from None
     ds, tr = run.dataset, run.trainer

@@ -266,17 +266,23 @@ def test_sigkill_of_resume_at_random_moments_never_tears_the_run(tmp_path):
     assert main(["train", *common, "--epochs", "3", "--out", str(ref), "--no-plots"]) == 0
     base = tmp_path / "base"
     assert main(["train", *common, "--epochs", "1", "--out", str(base), "--no-plots"]) == 0
+    resume = [sys.executable, "-m", "explorer", "train", "--resume", "DIR", "--epochs", "1", "--quiet"]
+    after = tmp_path / "after"
+    shutil.copytree(base, after, symlinks=True)
+    subprocess.run([a if a != "DIR" else str(after) for a in resume], env=ENV, check=True, capture_output=True)
+    states = (visible_files(base), visible_files(after))
     rng = random.Random(7)
     delays = sorted(rng.uniform(0.4, 3.5) for _ in range(6))
     outcomes = []
     for i, delay in enumerate(delays):
         d = tmp_path / f"kill{i}"
         shutil.copytree(base, d, symlinks=True)
-        proc = subprocess.Popen([sys.executable, "-m", "explorer", "train", "--resume", str(d), "--epochs", "1",
-                                 "--quiet"], env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen([a if a != "DIR" else str(d) for a in resume], env=ENV,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(delay)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
+        assert visible_files(d) in states, delay            # byte for byte the folder before or after
         run = Run.load(d)                                   # whole: every file from one save
         epoch = run.trainer.epoch
         assert epoch in (1, 2)

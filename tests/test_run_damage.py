@@ -211,7 +211,7 @@ def test_damaged_folder_on_the_command_line_exits_2_and_writes_nothing(saved, tm
     before = {n: (folder / n).read_bytes() for n in NAMES if (folder / n).is_file()}
     out = tmp_path / "elsewhere"
     assert main(["train", "--resume", str(folder), "--epochs", "1", "--out", str(out), "--quiet"]) == 2
-    assert main(["train", "--resume", str(folder), "--epochs", "1", "--quiet"]) == 2
+    assert main(["train", "--resume", str(folder), "--epochs", "1", "--units", "4", "--quiet"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2 and all(is_one_sentence(e) and words in e for e in err), err
     assert not out.exists()
