@@ -35,6 +35,7 @@ from typing import Callable, Iterable
 VERSIONS = ".versions"
 CURRENT = ".current"
 LOCK = ".lock"
+SWITCH = ".switch"          # journal mode only (no symlinks): the id of the last committed version
 _TMP_SUFFIX = ".tmp"
 
 
@@ -168,19 +169,30 @@ def read_files(folder, names: Iterable[str], attempts: int = 5) -> dict[str, byt
                 continue
             raise RunFileError(f"{safe_name(folder / CURRENT)} points at a version that is missing "
                                f"({safe_name(vid)}); the run folder is damaged.")
+        journal = None if vid else _committed(folder)
+        pending = folder / VERSIONS / journal if journal else None
         out: dict[str, bytes | None] = {}
         try:
             for name in names:
-                out[name] = _read_one(folder, name, base, vid)
+                out[name] = _read_one(folder, name, base, vid, pending)
         except _Moved:
             continue
+        if not vid and _committed(folder) != journal:
+            continue                                  # a journal-mode save committed meanwhile
         return out
     raise RunFileError(f"{safe_name(folder)} kept changing while it was read (another program is saving "
                        "into it); try again when it has finished.")
 
 
-def _read_one(folder: Path, name: str, base: Path | None, vid: str | None) -> bytes | None:
+def _read_one(folder: Path, name: str, base: Path | None, vid: str | None,
+              pending: Path | None = None) -> bytes | None:
     shown = folder / name
+    if pending is not None:                        # journal mode: not yet moved out of the version?
+        try:
+            with open(pending / name, "rb") as fh:
+                return fh.read()
+        except OSError:
+            pass
     try:
         link = os.readlink(shown)
     except FileNotFoundError:
@@ -310,14 +322,19 @@ def save_version(folder, write: Callable[[Path], None], keep: Iterable[str] = ()
             vid = _new_version_id()
             vdir = folder / VERSIONS / vid
             try:
+                _roll_forward(folder)                # a journal-mode save interrupted after its commit
+                links = _symlinks_work(folder)
                 os.mkdir(vdir)
                 write(vdir)
-                _fsync_dir(vdir)
+                _fsync_files(vdir)
                 names = sorted(p.name for p in vdir.iterdir() if p.is_file())
-                _convert_plain_files(folder, set(names) | set(keep))
-                for name in names:
-                    _ensure_link(folder, name)
-                _replace_symlink(f"{VERSIONS}/{vid}", folder / CURRENT)
+                if links:
+                    _convert_plain_files(folder, set(names) | set(keep))
+                    for name in names:
+                        _ensure_link(folder, name)
+                    _replace_symlink(f"{VERSIONS}/{vid}", folder / CURRENT)
+                else:
+                    _commit_journal(folder, vid)
                 _fsync_dir(folder)
             except OSError as exc:
                 where = exc.filename if isinstance(exc.filename, (str, Path)) else folder
@@ -329,6 +346,11 @@ def save_version(folder, write: Callable[[Path], None], keep: Iterable[str] = ()
                                    f"{safe_name(folder)} is unchanged (free some space or choose another "
                                    "folder).") from None
             vdir = None
+            if not links:
+                try:
+                    _roll_forward(folder)            # committed: from here on only tidying
+                except OSError:
+                    pass                             # the next save or read completes it
             _collect(folder, vid)
             return vid
     except BaseException:
@@ -337,6 +359,69 @@ def save_version(folder, write: Callable[[Path], None], keep: Iterable[str] = ()
         if fresh:
             _remove_created(created)
         raise
+
+
+def _fsync_files(vdir: Path) -> None:
+    """Flush every file of a new version (those written by ``write_file`` already are; others,
+    e.g. plots drawn by Qt, are not) and the version folder itself."""
+    for p in vdir.iterdir():
+        if p.is_file():
+            fd = os.open(p, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+    _fsync_dir(vdir)
+
+
+def _symlinks_work(folder: Path) -> bool:
+    """Whether this file system takes symbolic links (FAT, exFAT and some network shares do not)."""
+    if (folder / CURRENT).is_symlink():
+        return True
+    probe = folder / f".link-probe-{secrets.token_hex(4)}{_TMP_SUFFIX}"
+    try:
+        os.symlink(CURRENT, probe)
+    except OSError:
+        return False
+    _unlink_quiet(probe)
+    return True
+
+
+# -- journal mode: for file systems without symbolic links -------------------------------------
+# DIR/NAME are plain files. A save writes the new version into .versions/<id>/, then commits by
+# replacing DIR/.switch (holding <id>) in one rename, then moves each file of the version over
+# DIR/NAME. Readers read a name from the committed version while it is still there, else DIR/NAME
+# (moved: also the new state), and re-read when .switch changed meanwhile; the next save completes
+# the moves of a save killed after its commit. (Programs that read DIR/NAME directly may see a mix
+# until then; with symbolic links they never do.)
+def _committed(folder: Path) -> str | None:
+    try:
+        vid = (folder / SWITCH).read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return vid if vid and "/" not in vid and vid not in (".", "..") else None
+
+
+def _commit_journal(folder: Path, vid: str) -> None:
+    tmp = folder / f".switch.{secrets.token_hex(4)}{_TMP_SUFFIX}"
+    try:
+        write_file(tmp, f"{vid}\n".encode("ascii"))
+        os.replace(tmp, folder / SWITCH)                # the commit
+    except BaseException:
+        _unlink_quiet(tmp)
+        raise
+
+
+def _roll_forward(folder: Path) -> None:
+    """Move the files of a committed version still in .versions/ to DIR/NAME."""
+    vid = _committed(folder)
+    vdir = folder / VERSIONS / vid if vid else None
+    if vdir is None or not vdir.is_dir():
+        return
+    for name in sorted(os.listdir(vdir)):
+        os.replace(vdir / name, folder / name)
+    _fsync_dir(folder)
+    os.rmdir(vdir)
 
 
 def _ensure_link(folder: Path, name: str) -> None:
@@ -403,10 +488,10 @@ def _collect(folder: Path, keep_id: str) -> None:
     except OSError:
         return
     for e in entries:
-        if not e.is_symlink():
+        if e.name.startswith(".") and e.name.endswith(_TMP_SUFFIX) and not e.is_dir(follow_symlinks=False):
+            _unlink_quiet(e.path)                   # a temporary of a save that was killed
             continue
-        if e.name.startswith(".") and e.name.endswith(_TMP_SUFFIX):
-            _unlink_quiet(e.path)
+        if not e.is_symlink():
             continue
         try:
             target = os.readlink(e.path)

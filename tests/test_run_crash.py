@@ -18,7 +18,7 @@ import pytest
 
 from explorer.cli import main
 from explorer.data.examples import load_example
-from explorer.runfolder import CURRENT, VERSIONS
+from explorer.runfolder import CURRENT, VERSIONS, read_files
 from explorer.runs import OPTIONAL_FILES, RUN_FILES, ModelSettings, Run, RunFileError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,6 +43,10 @@ import json, os, shutil, sys
 from pathlib import Path
 from explorer.runs import Run
 template, work = Path(sys.argv[1]), Path(sys.argv[2])
+if sys.argv[3:] == ["nosymlinks"]:                  # a file system without symbolic links (FAT, exFAT)
+    def no_symlinks(*a, **kw):
+        raise OSError(1, "Operation not permitted")
+    os.symlink = no_symlinks
 run = Run.load(template)
 list(run.trainer.steps(max_steps=7))
 WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT
@@ -86,7 +90,7 @@ def write_plain_folder(run: Run, folder: Path) -> None:
         (folder / name).write_bytes(data)
 
 
-@pytest.mark.parametrize("layout", ["versions", "plain"])
+@pytest.mark.parametrize("layout", ["versions", "plain", "nosymlinks"])
 def test_killed_after_every_file_operation_the_folder_is_one_state_and_resumes_exactly(tmp_path, layout):
     ref = small_run()
     list(ref.trainer.steps())
@@ -105,16 +109,18 @@ def test_killed_after_every_file_operation_the_folder_is_one_state_and_resumes_e
 
     work = tmp_path / "work"
     work.mkdir()
-    res = subprocess.run([sys.executable, "-c", CRASH_EVERY_OP, str(template), str(work)], env=ENV,
+    res = subprocess.run([sys.executable, "-c", CRASH_EVERY_OP, str(template), str(work), layout], env=ENV,
                          capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stderr
     codes = json.loads(res.stdout)
     assert codes[-1] == 0 and set(codes[:-1]) == {77}
     assert len(codes) > (60 if layout == "plain" else 35)          # every operation of the save was a kill point
+    # what a reader sees: DIR/NAME directly, or (without symbolic links) through the run's reader
+    seen_by = visible_files if layout != "nosymlinks" else (lambda f: read_files(f, NAMES))
     seen = []
     for k in range(1, len(codes) + 1):
         folder = work / f"k{k:03d}"
-        files = visible_files(folder)
+        files = seen_by(folder)
         assert files in (state_a, state_b), f"torn after operation {k}"
         seen.append("A" if files == state_a else "B")
         run = Run.load(folder)
@@ -135,6 +141,10 @@ def test_killed_after_every_file_operation_the_folder_is_one_state_and_resumes_e
         assert len(list((folder / VERSIONS).iterdir())) == 1
         assert not [p for p in folder.iterdir() if p.name.endswith(".tmp")]
         assert all((folder / n).is_symlink() for n in NAMES)
+    if layout == "nosymlinks":                      # the completed save left plain files of state B
+        last = work / f"k{len(codes):03d}"
+        assert visible_files(last) == state_b and not any((last / n).is_symlink() for n in NAMES)
+        assert list((last / VERSIONS).iterdir()) == []
 
 
 def test_the_folder_layout_is_versions_and_one_switch(tmp_path):
