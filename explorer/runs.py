@@ -30,6 +30,7 @@ import os
 import secrets
 import shlex
 import tempfile
+import zipfile
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -281,8 +282,16 @@ class _Reader:
             raise self.fail(name, f"holds a JSON {type(data).__name__}, not an object of settings")
         return data
 
-    def npz(self, name: str) -> dict:
-        """Every array of an .npz, read fully (so a truncated or corrupt member fails here)."""
+    def npz(self, name: str, limit: int) -> dict:
+        """Every array of an .npz, read fully (so a truncated or corrupt member fails here); an
+        archive that unpacks to more than ``limit`` bytes is refused before it is unpacked."""
+        try:
+            with zipfile.ZipFile(io.BytesIO(self.raw[name])) as zf:
+                unpacked = sum(i.file_size for i in zf.infolist())
+        except Exception:  # noqa: BLE001 - np.load below names the damage
+            unpacked = 0
+        if unpacked > limit:
+            raise self.fail(name, f"unpacks to {unpacked} bytes where the run's model needs at most {limit}")
         try:
             z = np.load(io.BytesIO(self.raw[name]), allow_pickle=False)
             if isinstance(z, np.ndarray):
@@ -300,8 +309,8 @@ class _Reader:
             rows = list(csv.reader(io.StringIO(text, newline="")))
         except UnicodeDecodeError:
             raise self.fail(name, "is not UTF-8 text") from None
-        except csv.Error as exc:
-            raise self.fail(name, f"is not a readable CSV file ({exc})") from None
+        except csv.Error:
+            raise self.fail(name, "is not a readable CSV file") from None
         if not rows:
             raise self.fail(name, f"is empty (it must start with the header {','.join(header)})")
         head = rows[0]
@@ -637,8 +646,13 @@ def _dataset_from(rd: _Reader, data_cfg: dict) -> Dataset:
         raise rd.fail("config.json", "asks for more data than fits in memory") from None
 
 
+def _npz_limit(run: Run) -> int:
+    """The most a run's .npz may unpack to: three copies of every parameter plus headers."""
+    return 3 * 8 * int(run.model.params.size) + (1 << 20)
+
+
 def _load_weights(rd: _Reader, run: Run) -> None:
-    sd = rd.npz("model.npz")
+    sd = rd.npz("model.npz", _npz_limit(run))
     expected = run.model.state_dict()
     s = run.settings
     for k, a in sd.items():
@@ -662,7 +676,7 @@ _OPT_KEYS = {"sgd": ("lr", "t"), "momentum": ("lr", "t", "momentum"), "adam": ("
 
 
 def _load_optimizer(rd: _Reader, run: Run) -> dict:
-    z = rd.npz("optimizer.npz")
+    z = rd.npz("optimizer.npz", _npz_limit(run))
     opt = {k: (a.item() if a.ndim == 0 else a) for k, a in z.items()}
     want = run.settings.optimizer
     if opt.get("name") != want:

@@ -55,6 +55,12 @@ def npz_bytes(**arrays) -> bytes:
     return buf.getvalue()
 
 
+def npz_compressed(**arrays) -> bytes:
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    return buf.getvalue()
+
+
 def npy_bytes(a) -> bytes:
     buf = io.BytesIO()
     np.save(buf, a)
@@ -112,6 +118,8 @@ DAMAGE = {
                   "not finite numbers"),
     "model strings": ("model.npz", lambda f: edit_npz(f, "model.npz", lambda a: a.update(
         {"head.bias": np.array(["x"])})), "not numbers"),
+    "model unpacks huge": ("model.npz", lambda f: (f / "model.npz").write_bytes(npz_compressed(
+        weight_ih_l0=np.zeros(10**6))), "unpacks to 8000128 bytes where the run's model needs at most"),
     "optimizer truncated": ("optimizer.npz", lambda f: (f / "optimizer.npz").write_bytes(
         (f / "optimizer.npz").read_bytes()[:-40]), "not a readable NumPy archive"),
     "optimizer other name": ("optimizer.npz", lambda f: edit_npz(f, "optimizer.npz", lambda a: a.update(
