@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import shlex
 import signal
 import sys
 import time
@@ -333,7 +334,7 @@ def _cmd_train(args, given: dict[str, str]) -> int:
         raise CliError(str(exc)) from None
     if status == EXIT_INTERRUPTED:
         _say(f"lstm-explorer: interrupted after step {tr.step}; the run so far is saved in {out} "
-             f"(continue: lstm-explorer train --resume {out} --epochs E).")
+             f"(continue with: lstm-explorer train --resume {shlex.quote(str(out))}).")
     elif not args.quiet:
         _say(f"wrote {out}")
     return status
