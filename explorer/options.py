@@ -32,11 +32,12 @@ class NumericOption:
     help: str = ""
     note: str = ""              # what a special value means, e.g. "0 turns clipping off"
 
-    def describe(self) -> str:
-        """The allowed range in words: ``a whole number from 1 to 100000``."""
+    def describe(self, cap: bool = True) -> str:
+        """The allowed range in words: ``a whole number from 1 to 100000`` (without the upper end
+        when ``cap`` is False)."""
         kind = "a whole number" if self.integer else "a number"
         low, high = _fmt(self.low), _fmt(self.high)
-        if math.isinf(self.high):
+        if math.isinf(self.high) or not cap:
             kind = "a whole number" if self.integer else "a finite number"
             return f"{kind} greater than {low}" if self.low_open else f"{kind} of at least {low}"
         if not self.low_open and not self.high_open:
@@ -54,9 +55,11 @@ class NumericOption:
         note = f" ({self.note})" if self.note else ""
         return OptionError(f"{name} must be {self.describe()}{note}, not {_show(value)}.")
 
-    def parse(self, value, where: str | None = None):
+    def parse(self, value, where: str | None = None, cap: bool = True):
         """``value`` (text from the command line, or a number from a settings file) as an int or a
-        float inside the range; raises :class:`OptionError` otherwise."""
+        float inside the range; raises :class:`OptionError` otherwise. ``cap=False`` checks the type
+        and the lower end only (a saved run made through the Python API may exceed the command
+        line's caps; memory is checked separately)."""
         if isinstance(value, bool) or value is None:
             raise self.refuse(value, where)
         if isinstance(value, str):
@@ -82,7 +85,7 @@ class NumericOption:
         if not self.integer and not math.isfinite(number):
             raise self.refuse(value, where)
         below = number <= self.low if self.low_open else number < self.low
-        above = number >= self.high if self.high_open else number > self.high
+        above = cap and (number >= self.high if self.high_open else number > self.high)
         if below or above:
             raise self.refuse(value, where)
         return number

@@ -362,14 +362,16 @@ def _settings_from_config(reader: _Reader, cfg: dict) -> ModelSettings:
             if v not in _CHOICES[key]:
                 raise reader.fail("config.json", f"has {key} = {safe_name(repr(v)[:30])}, not one of "
                                   f"{', '.join(_CHOICES[key])}")
+        elif key == "epochs":
+            v = _int_field(reader, "config.json", model, key, low=0)
         elif key == "clip" and (v is None or v == 0):
             v = None
         elif key in BY_DEST:
             try:
-                v = BY_DEST[key].parse(v)
+                v = BY_DEST[key].parse(v, cap=False)
             except OptionError:
                 raise reader.fail("config.json", f"has {key} = {safe_name(repr(v)[:30])}, not "
-                                  f"{BY_DEST[key].describe()}") from None
+                                  f"{BY_DEST[key].describe(cap=False)}") from None
         elif isinstance(defaults.get(key), bool):
             if not isinstance(v, bool):
                 raise reader.fail("config.json", f"has {key} = {safe_name(repr(v)[:30])}, not true or false")

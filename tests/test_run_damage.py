@@ -152,7 +152,7 @@ DAMAGE = {
     "config no model": ("config.json", lambda f: edit_json(f, "config.json", lambda d: d.pop("model") and None),
                         "no \"model\" settings"),
     "config units text": ("config.json", lambda f: edit_json(f, "config.json", lambda d: d["model"].update(
-        units="many")), "units = 'many', not a whole number from 1 to 100000"),
+        units="many")), "units = 'many', not a whole number of at least 1"),
     "config units zero": ("config.json", lambda f: edit_json(f, "config.json", lambda d: d["model"].update(
         units=0)), "units = 0"),
     "config lr NaN": ("config.json", lambda f: edit_json(f, "config.json", lambda d: d["model"].update(
@@ -303,3 +303,11 @@ def test_damaged_npz_bytes(saved, tmp_path_factory, which, data):
         raw[i:i] = data.draw(st.binary(min_size=1, max_size=64))
     (folder / which).write_bytes(bytes(raw))
     _load_quietly(folder)
+
+
+def test_settings_beyond_the_command_lines_caps_still_load(tmp_path):
+    # the command line caps --lr at 10 and --clip at 1e6; a run made through the Python API may not be
+    run = Run(load_example("sine", n_points=200), ModelSettings(units=5, epochs=0, batch=16, lr=25.0, clip=5e6))
+    run.save(tmp_path / "run")
+    back = Run.load(tmp_path / "run")
+    assert back.settings.lr == 25.0 and back.settings.clip == 5e6 and back.trainer.epochs == 0
