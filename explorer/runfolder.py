@@ -354,10 +354,13 @@ def save_version(folder, write: Callable[[Path], None], keep: Iterable[str] = ()
             _collect(folder, vid)
             return vid
     except BaseException:
-        if vdir is not None:
-            shutil.rmtree(vdir, ignore_errors=True)
-        if fresh:
-            _remove_created(created)
+        # remove the new version unless the switch happened (an interrupt can land just after it)
+        committed = vdir is not None and vdir.name in (current_version(folder), _committed(folder))
+        if not committed:
+            if vdir is not None:
+                shutil.rmtree(vdir, ignore_errors=True)
+            if fresh:
+                _remove_created(created)
         raise
 
 

@@ -356,3 +356,28 @@ def test_interrupt_saves_the_run_and_exits_130(tmp_path):
     assert run.trainer.step > 0
     assert f"interrupted after step {run.trainer.step}" in err and "--resume" in err
     assert len(_csv_rows(out / "steps.csv")) == run.trainer.step + 1
+
+
+def test_an_interrupt_right_after_the_switch_keeps_the_new_version(tmp_path, monkeypatch):
+    import explorer.runfolder as rf
+
+    run = small_run()
+    list(run.trainer.steps(max_steps=5))
+    folder = tmp_path / "run"
+    run.save(folder)
+    list(run.trainer.steps(max_steps=3))
+    real = rf._fsync_dir
+
+    def interrupted(path):
+        real(path)
+        if Path(path) == folder:                # the fsync right after the switch
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(rf, "_fsync_dir", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run.save(folder)
+    monkeypatch.setattr(rf, "_fsync_dir", real)
+    assert Run.load(folder).trainer.step == 8            # switched: the new version is whole and kept
+    list(run.trainer.steps(max_steps=1))
+    run.save(folder)
+    assert Run.load(folder).trainer.step == 9 and len(list((folder / VERSIONS).iterdir())) == 1
