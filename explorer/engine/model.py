@@ -23,6 +23,9 @@ from .init import xavier_uniform
 from .losses import loss_and_dy, target_is_last_only
 
 _STEP_SKIP = ("x", "h0", "c0", "y", "z")
+HEAD_CHUNK = 1 << 20
+"""The head's outputs and their loss are computed for this many entries (T·B·k) at a time: with
+a vocabulary of 30,000 the logits of a whole batch would be the largest arrays of a step."""
 
 
 class Trace:
@@ -161,7 +164,7 @@ class _Pass:
 
     wss: list          # [k][d] workspaces
     top: np.ndarray    # (T, B, D·n) time-major
-    y: np.ndarray      # (T, B, k)
+    y: np.ndarray | None   # (T, B, k); None when the head runs inside the loss
     tokens: bool
 
 
@@ -294,7 +297,8 @@ class RecurrentModel:
             total += cell.workspace_bytes(T, B, tokens and kk == 0, trace)
         Dn = D * n
         joined = (L - 1 if D == 1 else L) * T * B * Dn       # layers' joined outputs
-        head = 2 * T * B * k + T * B * Dn                     # y, dL/dy, dL/d(top outputs)
+        steps = min(T, max(1, HEAD_CHUNK // max(1, B * k)))
+        head = 2 * steps * B * k + T * B * Dn                 # y, dL/dy of a chunk, dL/d(top outputs)
         below = (L - 1) * T * B * Dn * (1 + D)                # dL/d(input) of layers above 0
         total += (joined + head + below) * item
         if trace:
@@ -402,8 +406,13 @@ class RecurrentModel:
             buf = self._bufs[key] = np.empty(shape, self.dtype)
         return buf
 
-    def _run(self, x, h0, c0, keep_z=False, params=None, clamps=None, interrupt=None) -> _Pass:
-        """Forward through every layer and direction into the cells' workspaces, then the head."""
+    def _head_params(self, params):
+        P, Dn, k = self.n_recurrent, self.num_directions * self.n_units, self.n_outputs
+        return params[P:P + Dn * k].reshape(Dn, k), params[P + Dn * k:]
+
+    def _run(self, x, h0, c0, keep_z=False, params=None, clamps=None, interrupt=None, head=True) -> _Pass:
+        """Forward through every layer and direction into the cells' workspaces, then the head
+        (unless ``head`` is False: the loss computes it chunk by chunk)."""
         params = self.params if params is None else params
         tokens = x.ndim == 2
         inp = x.T if tokens else x.transpose(1, 0, 2)       # time-major
@@ -425,10 +434,11 @@ class RecurrentModel:
                 inp = self._buffer(("out", k), (T, B, D * n))
                 inp[:, :, :n] = self.cells[k][0].hidden(row[0])
                 inp[:, :, n:] = self.cells[k][1].hidden(row[1])[::-1]
-        P, Dn, kk = self.n_recurrent, D * n, self.n_outputs
-        V = params[P:P + Dn * kk].reshape(Dn, kk)
-        y = inp @ V
-        y += params[P + Dn * kk:]
+        y = None
+        if head:
+            V, d = self._head_params(params)
+            y = inp @ V
+            y += d
         return _Pass(wss, inp, y, tokens)
 
     def forward(self, x, h0=None, c0=None, interrupt=None) -> Trace:
@@ -469,6 +479,24 @@ class RecurrentModel:
             out[s:e] = run.y.transpose(1, 0, 2)
         return out
 
+    def predict_classes(self, x, h0=None, c0=None, batch_size: int = 256, interrupt=None) -> np.ndarray:
+        """The most likely class (argmax of y) at every step, (B, T) int64 — for next-token
+        models with a large vocabulary, where y itself (B, T, k) would be large: the head runs
+        :data:`HEAD_CHUNK` entries at a time."""
+        x, h0, c0 = self._prepare(x, h0, c0)
+        B, T = x.shape[0], x.shape[1]
+        out = np.empty((B, T), dtype=np.int64)
+        V, d = self._head_params(self.params)
+        for s in range(0, B, batch_size):
+            e = min(B, s + batch_size)
+            top = self._run(x[s:e], h0[:, s:e], c0[:, s:e], interrupt=interrupt, head=False).top
+            step = max(1, HEAD_CHUNK // max(1, (e - s) * self.n_outputs))
+            for t0 in range(0, T, step):
+                y = top[t0:t0 + step] @ V
+                y += d
+                out[s:e, t0:t0 + step] = y.argmax(axis=-1).T
+        return out
+
     def evaluate(self, x, target, loss="mse", batch_size=256, h0=None, c0=None, interrupt=None) -> float:
         """Mean loss over a dataset, computed in batches (no gradients)."""
         x = np.asarray(x)
@@ -480,42 +508,71 @@ class RecurrentModel:
         x, h0_all, c0_all = self._prepare(x, h0, c0)
         for s in range(0, N, batch_size):
             e = s + batch_size
-            xb, tb, h0, c0 = x[s:e], target[s:e], h0_all[:, s:e], c0_all[:, s:e]
-            last_only = target_is_last_only(loss, tb, xb.shape[1])
-            y = self._run(xb, h0, c0, interrupt=interrupt).y
-            yy = y[-1] if last_only else y
-            tt = tb if last_only else np.swapaxes(tb, 0, 1)
-            value, _ = loss_and_dy(loss, yy, tt.astype(self.dtype) if loss == "mse" else tt, last_only)
+            xb, tb = x[s:e], target[s:e]
+            run = self._run(xb, h0_all[:, s:e], c0_all[:, s:e], interrupt=interrupt, head=False)
+            value, _ = self._head_loss(run, tb, loss, self.params)
             total += value * xb.shape[0]
         return total / N
 
-    def _head_backward(self, run: _Pass, target, loss, dV, dd):
-        """Loss, dV, dd, and dL/d(top outputs) (T, B, D·n): a last-step loss is scattered into
-        step T − 1 (the reverse direction's first step in its own order)."""
-        T = run.y.shape[0]
+    def _head_loss(self, run: _Pass, target, loss, params, grad=None):
+        """The head and the loss over the top layer's outputs: ``(loss, dL/d(top outputs))``.
+
+        With ``grad`` (a flat gradient) the head's gradients go into it and dL/d(top outputs)
+        (T, B, D·n) is returned, else None. A last-step target uses step T − 1 alone (the loss
+        reaches the reverse direction at its first step); a target on every step is computed
+        :data:`HEAD_CHUNK` entries at a time.
+        """
+        H = run.top
+        T, B = H.shape[0], H.shape[1]
+        target = np.asarray(target)
         last_only = target_is_last_only(loss, target, T)
-        if target.shape[0] != run.y.shape[1]:
+        if target.shape[0] != B:
             raise ValueError("target and x must have the same batch size")
         if loss == "mse":
-            tgt = np.asarray(target, self.dtype)
-            if tgt.shape[-1] != self.n_outputs:
+            target = np.asarray(target, self.dtype)
+            if target.shape[-1] != self.n_outputs:
                 raise ValueError(f"mse target must end in k = {self.n_outputs}")
-        else:
-            tgt = target
-        H, V = run.top, self.V
+        V, d = self._head_params(params)
+        dV, dd = self._head_params(grad) if grad is not None else (None, None)
         if last_only:
-            value, dy = loss_and_dy(loss, run.y[-1], tgt, True)         # dy (B, k)
+            y = H[-1] @ V
+            y += d
+            value, dy = loss_and_dy(loss, y, target, True)                 # dy (B, k)
+            if grad is None:
+                return value, None
             np.matmul(H[-1].T, dy, out=dV)
             np.sum(dy, axis=0, out=dd)
             dTop = self._buffer("dtop", H.shape)
             dTop[:-1] = 0.0
             np.matmul(dy, V.T, out=dTop[-1])
-        else:
-            value, dy = loss_and_dy(loss, run.y, np.swapaxes(tgt, 0, 1), False)   # dy (T, B, k)
-            Tn, B = H.shape[0], H.shape[1]
-            np.matmul(np.ascontiguousarray(H).reshape(Tn * B, -1).T, dy.reshape(Tn * B, -1), out=dV)
-            np.sum(dy, axis=(0, 1), out=dd)
-            dTop = dy @ V.T                                              # (T, B, D·n)
+            return value, dTop
+        tgt = np.swapaxes(target, 0, 1)                                    # time-major
+        step = max(1, HEAD_CHUNK // max(1, B * self.n_outputs))
+        chunks = [(t, min(T, t + step)) for t in range(0, T, step)]
+        dTop = None if grad is None else self._buffer("dtop", H.shape)
+        value = 0.0
+        for t0, t1 in chunks:
+            Hc = np.ascontiguousarray(H[t0:t1])
+            y = Hc @ V
+            y += d
+            v, dy = loss_and_dy(loss, y, tgt[t0:t1], False)               # dy (c, B, k)
+            if len(chunks) == 1:
+                value = v
+            else:                                                          # means over the chunk
+                share = (t1 - t0) / T
+                value += v * share
+                dy *= share
+            if grad is None:
+                continue
+            Hf, dyf = Hc.reshape((t1 - t0) * B, -1), dy.reshape((t1 - t0) * B, -1)
+            if t0 == 0:
+                np.matmul(Hf.T, dyf, out=dV)
+                np.sum(dyf, axis=0, out=dd)
+            else:
+                dV += Hf.T @ dyf
+                dd += dyf.sum(axis=0)
+            np.matmul(dy, V.T, out=dTop[t0:t1])
+            del y, dy                                                      # before the next chunk's
         return value, dTop
 
     def _backward(self, run: _Pass, dTop, params, grad, want_dx, interrupt):
@@ -580,8 +637,8 @@ class RecurrentModel:
         """
         x, h0, c0 = self._prepare(x, h0, c0)
         target = np.asarray(target)
-        run = self._run(x, h0, c0, interrupt=interrupt)
-        value, dTop = self._head_backward(run, target, loss, self.dV, self.dd)
+        run = self._run(x, h0, c0, interrupt=interrupt, head=False)
+        value, dTop = self._head_loss(run, target, loss, self.params, self.grad)
         dx, dh0, dc0, per = self._backward(run, dTop, self.params, self.grad, want_dx, interrupt)
         extra = {}
         if want_dx:
