@@ -5,11 +5,15 @@ from __future__ import annotations
 import argparse
 import sys
 
+from explorer.engine.describe import KINDS
+
 
 def _args(argv):
     p = argparse.ArgumentParser(prog="lstm-explorer", description="Open the LSTM Explorer window.")
     p.add_argument("file", nargs="?", help="a sequence or text file to open")
     p.add_argument("--example", help="open this built-in example instead of the default")
+    p.add_argument("--cell", choices=KINDS, default=None,
+                   help="the cell the window builds and draws: " + ", ".join(KINDS) + " (default lstm)")
     p.add_argument("--quit-after-paint", action="store_true",
                    help="open the window, quit once it has painted (a start-up check)")
     return p.parse_args(argv)
@@ -34,15 +38,20 @@ def create_app():
     return app
 
 
-def build_window(file: str | None = None, example: str | None = None):
-    """A shown main window on the start example (FILE, if given, loads off the GUI thread)."""
+def build_window(file: str | None = None, example: str | None = None, cell: str | None = None,
+                 settings=None):
+    """A shown main window on the start example (FILE, if given, loads off the GUI thread), its
+    model a ``cell`` ("lstm", "peephole", "gru", "rnn"; default lstm) that FILE then keeps.
+    ``settings``: the QSettings store (default: the person's)."""
     from explorer.gui.main_window import START_EXAMPLE, START_SETTINGS, MainWindow
     from explorer.runs import Run, settings_for_example
     from explorer.app.loading import example_dataset
 
-    win = MainWindow()
+    win = MainWindow(settings)
     name = example or START_EXAMPLE
-    extra = START_SETTINGS if name == START_EXAMPLE else {}
+    extra = dict(START_SETTINGS) if name == START_EXAMPLE else {}
+    if cell is not None:
+        extra["cell"] = cell
     win.set_run(Run(example_dataset(name), settings_for_example(name, **extra)))
     win.show()
     win.diagram.setFocus()
@@ -62,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     from explorer.gui.crash import install_excepthook
 
     install_excepthook()            # an exception in a slot: a dialog and a log line, not a dead app
-    win = build_window(args.file, args.example)
+    win = build_window(args.file, args.example, args.cell)
     if args.quit_after_paint:
         _quit_after_first_paint(app, win)
     return app.exec()
