@@ -218,3 +218,15 @@ def test_one_hot_input_picks_a_column():
 
 def test_fmt():
     assert fmt(-0.0001) == "0.000" and fmt(-1.5) == "\u22121.500" and fmt(2, 1) == "2.0"
+
+
+def test_readme_example_runs_as_written(capsys):
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    (block,) = [b for b in re.findall(r"```python\n(.*?)```", readme, re.S) if "describe(" in b]
+    exec(compile(block, "README.md", "exec"), {})
+    out = capsys.readouterr().out
+    assert "GRU ['r', 'z', 'g'] h 3n(m + n + 2) 264" in out
+    assert "g_t = tanh(W_n x_t + b_in + r_t \u2299 (U_n h_{t\u22121} + b_hn))" in out
+    assert "h_t = (1 \u2212 z_t) \u2299 g_t + z_t \u2299 h_{t\u22121} = (1 \u2212 " in out
