@@ -64,7 +64,8 @@ class CellDiagramView(SessionViewMixin, CellCanvas):
         key = (id(self.session.trace), pos.layer, pos.direction, desc.belt_name)
         if key != self._scale_key:
             name = desc.belt_name
-            self._belt_scale = ValueScale.of(getattr(tr, name)[0], getattr(tr, name + "0")[0])
+            initial = getattr(tr, name + "0", None)           # c0 / h0: the belt's start at t = 1
+            self._belt_scale = ValueScale.of(getattr(tr, name)[0], [] if initial is None else initial[0])
             self._scale_key = key
         return self._belt_scale
 

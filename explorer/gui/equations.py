@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QEvent, QRect, QRectF, QSize
-from PySide6.QtGui import QAbstractTextDocumentLayout, QColor, QImage, QPainter, QPalette
+from PySide6.QtGui import QAbstractTextDocumentLayout, QColor, QFontInfo, QImage, QPainter, QPalette
 from PySide6.QtWidgets import QTextBrowser, QWidget
 
 from explorer.app.session import Session
@@ -56,7 +56,7 @@ class EquationsView(SessionViewMixin, QTextBrowser):
     round-1 methods ``set_trace`` and ``set_position`` (thin shims onto it).
     """
 
-    MONO = "'DejaVu Sans Mono', 'Menlo', 'Consolas', monospace"
+    MONO = "monospace"              # one generic family: browsers and Qt's SVG renderer both resolve it
     #: below this viewport width the equations are stacked (symbols, breakdown, result)
     COMPACT_WIDTH = 900
 
@@ -242,7 +242,8 @@ class EquationsView(SessionViewMixin, QTextBrowser):
                          f"(row {j} for this unit):<br>{sep.join(picks)}</p>")
         note = desc.bias_note if weights is not None else (
             "No weights given: the pre-activations are the engine's own numbers.")
-        parts.append(f'<p style="color:{muted}; font-size:small;">{html.escape(note)}</p>')
+        small = max(8, round(QFontInfo(self.font()).pixelSize() * 0.85))      # px: the same in PNG and SVG
+        parts.append(f'<p style="color:{muted}; font-size:{small}px;">{html.escape(note)}</p>')
         self.setHtml("".join(parts))
 
     @staticmethod
