@@ -232,6 +232,33 @@ def test_strip_pages_at_128_units(qtbot):
     assert not svg.isNull()
 
 
+def test_a_wide_short_diagram_puts_the_strip_beside_the_picture(qtbot, tmp_path):
+    s, trace, _ = session_with("lstm", n=128)
+    s.set_position(unit=70)
+    view = CellDiagramView(s)
+    qtbot.addWidget(view)
+    view.resize(750, 243)                          # the diagram's space in a 1024×700 window
+    assert view.strip_layout() == "side"
+    scale = view._xform(750, 243)[0]
+    assert scale > 1.2 * min(750 / 1200, 243 / 750)          # larger than with the strip below
+    assert view.logical_size() == (1530.0, 600.0)
+    tiles = [view.unit_rect(j) for j in range(64, 96)]
+    assert all(not r.isEmpty() and r.width() > 18 and r.height() > 25 for r in tiles)
+    assert len({round(r.top()) for r in tiles}) == 6 and len({round(r.left()) for r in tiles}) == 6   # a grid
+    assert tiles[6].top() > tiles[0].bottom() and view.part_at(tiles[6].center()) == "unit:70"
+    with qtbot.waitSignal(view.sigUnitClicked, timeout=1000) as blocker:
+        qtbot.mouseClick(view, Qt.MouseButton.LeftButton, pos=tiles[5].center().toPoint())
+    assert blocker.args == [69] and s.position.unit == 69
+    assert view.part_at(view.part_rect("page:next").center()) == "page:next"
+    # what is exported keeps its own size with the strip below
+    png = tmp_path / "side.png"
+    view.export_png(str(png), scale=1)
+    assert (QImage(str(png)).width(), QImage(str(png)).height()) == (1200, 750)
+    assert view.strip_layout() == "side"
+    view.resize(1200, 750)
+    assert view.strip_layout() == "below"
+
+
 def test_belt_scale_follows_the_runs_range_of_c(qtbot, tmp_path):
     maxima = []
     for scale in (1.0, 6.0):

@@ -37,6 +37,8 @@ LOGICAL_W = 1200.0
 STRIP_H = 150.0          # extra logical height of the unit strip (only when n > 1)
 STRIP_PAGE = 32          # units per page of the strip (more units: pages, wheel or ◀ ▶)
 STRIP_X0, STRIP_X1 = 30.0, 1170.0
+SIDE_W = 330.0           # logical width of the strip beside the picture (a wide, short widget)
+SIDE_COLS = 6
 
 
 class ValueScale:
@@ -301,6 +303,7 @@ class CellCanvas(QWidget):
         self._scene: Any = None
         self._page: int | None = None          # the strip page chosen by the person (None: the unit's)
         self._page_unit = -1                    # ... while this unit stays selected
+        self._layout_override: str | None = None   # exports: always the strip below
         self._paint_ms = 0.0
 
     # -- what subclasses provide -------------------------------------------------------------------
@@ -311,16 +314,36 @@ class CellCanvas(QWidget):
         raise NotImplementedError
 
     # -- sizes and coordinates ---------------------------------------------------------------------
-    def logical_size(self, frame: Frame | None = None) -> tuple[float, float]:
+    def strip_layout(self, frame: Frame | None = None, w: float | None = None, h: float | None = None) -> str:
+        """Where the unit strip goes: "below" the picture, "side" (beside it, when that draws the
+        picture larger in a wide, short widget), or "none" (one unit). Exports: always below."""
         frame = frame or self._frame()
-        return LOGICAL_W, self._scene_for(frame).height + (STRIP_H if frame.n_units > 1 else 0.0)
+        if frame.n_units <= 1:
+            return "none"
+        if self._layout_override is not None:
+            return self._layout_override
+        w = self.width() if w is None else w
+        h = self.height() if h is None else h
+        hm = self._scene_for(frame).height
+        below = min(w / LOGICAL_W, h / (hm + STRIP_H))
+        side = min(w / (LOGICAL_W + SIDE_W), h / hm)
+        return "side" if side > 1.05 * below else "below"
+
+    def logical_size(self, frame: Frame | None = None, layout: str | None = None) -> tuple[float, float]:
+        """The logical size of the picture with its strip (``layout``: see :meth:`strip_layout`)."""
+        frame = frame or self._frame()
+        layout = layout or self.strip_layout(frame)
+        hm = self._scene_for(frame).height
+        if layout == "side":
+            return LOGICAL_W + SIDE_W, hm
+        return LOGICAL_W, hm + (STRIP_H if layout == "below" else 0.0)
 
     def sizeHint(self) -> QSize:  # noqa: N802
-        w, h = self.logical_size()
-        return QSize(round(w), round(h))
+        return QSize(*self.export_size())
 
     def _xform(self, w: float, h: float, frame: Frame | None = None) -> tuple[float, float, float]:
-        lw, lh = self.logical_size(frame)
+        frame = frame or self._frame()
+        lw, lh = self.logical_size(frame, self.strip_layout(frame, w, h))
         s = min(w / lw, h / lh)
         return s, (w - lw * s) / 2.0, (h - lh * s) / 2.0
 
@@ -364,23 +387,42 @@ class CellCanvas(QWidget):
         self.update()
 
     def _strip_geometry(self, frame: Frame) -> dict:
-        """Logical rectangles of the strip: visible tiles ``{j: rect}``, page buttons, the header line."""
-        top = self._scene_for(frame).height + 8.0
+        """Logical rectangles of the strip: visible tiles ``{j: rect}``, page buttons, where its
+        caption and page indicator go, and which part of the canvas it takes (``area``)."""
+        hm = self._scene_for(frame).height
+        layout = self.strip_layout(frame)
         n = frame.n_units
-        if n <= 1:
-            return {"tiles": {}, "prev": QRectF(), "next": QRectF(), "top": top}
+        if layout == "none":
+            return {"tiles": {}, "prev": QRectF(), "next": QRectF(), "area": QRectF(), "layout": layout}
         per = self.per_page(n)
         page = self.strip_page(frame)
         first = page * per
         units = range(first, min(first + per, n))
-        span = STRIP_X1 - STRIP_X0
-        w = min(120.0, span / per)
-        x0 = STRIP_X0 + (span - w * per) / 2 if per < n else STRIP_X0 + (span - w * len(units)) / 2
-        tiles = {j: QRectF(x0 + (j - first) * w + 1.5, top + 34.0, w - 3.0, 96.0) for j in units}
         paged = per < n
-        prev = QRectF(STRIP_X1 - 66, top, 30, 24) if paged else QRectF()
-        nxt = QRectF(STRIP_X1 - 30, top, 30, 24) if paged else QRectF()
-        return {"tiles": tiles, "prev": prev, "next": nxt, "top": top, "first": first, "per": per}
+        if layout == "below":
+            top = hm + 8.0
+            span = STRIP_X1 - STRIP_X0
+            w = min(120.0, span / per)
+            x0 = STRIP_X0 + (span - w * (per if paged else len(units))) / 2
+            tiles = {j: QRectF(x0 + (j - first) * w + 1.5, top + 34.0, w - 3.0, 96.0) for j in units}
+            prev, nxt = QRectF(STRIP_X1 - 66, top, 30, 24), QRectF(STRIP_X1 - 30, top, 30, 24)
+            caption = (QPointF(STRIP_X0, top + 17), QPointF(STRIP_X1 - 78, top + 17))
+            area = QRectF(0, hm, LOGICAL_W, STRIP_H)
+        else:                                            # beside the picture, a grid of tiles
+            x0, x1, top = LOGICAL_W + 4.0, LOGICAL_W + SIDE_W - 14.0, 92.0
+            rows = -(-per // SIDE_COLS)
+            cols = -(-per // rows)                       # balanced: 8 units in 2 rows of 4
+            ty = top + (58.0 if paged else 30.0)
+            tw, th = (x1 - x0) / cols, min(96.0, (hm - 10.0 - ty) / rows)
+            tiles = {j: QRectF(x0 + ((j - first) % cols) * tw + 1.5, ty + ((j - first) // cols) * th + 1.5,
+                               tw - 3.0, th - 3.0) for j in units}
+            prev, nxt = QRectF(x1 - 62, top + 26, 28, 22), QRectF(x1 - 30, top + 26, 28, 22)
+            caption = (QPointF(x0, top + 14), QPointF(x1 - 70, top + 42))
+            area = QRectF(LOGICAL_W, 0, SIDE_W, hm)
+        if not paged:
+            prev = nxt = QRectF()
+        return {"tiles": tiles, "prev": prev, "next": nxt, "first": first, "per": per, "caption": caption,
+                "area": area, "layout": layout}
 
     # -- hit-testing -----------------------------------------------------------------------------------
     def part_at(self, pos: QPointF) -> str | None:
@@ -469,7 +511,7 @@ class CellCanvas(QWidget):
         frame = self._frame()
         q = self._to_logical(e.position())
         geo = self._strip_geometry(frame)
-        if frame.n_units > 1 and q.y() >= geo["top"] and self.strip_pages(frame) > 1:
+        if geo["area"].contains(q) and self.strip_pages(frame) > 1:
             step = -1 if e.angleDelta().y() > 0 or e.angleDelta().x() > 0 else 1
             self.set_strip_page(self.strip_page(frame) + step)
             e.accept()
@@ -492,7 +534,8 @@ class CellCanvas(QWidget):
     # -- export ---------------------------------------------------------------------------------------
     def export_size(self) -> tuple[int, int]:
         """The diagram's own size in logical pixels (what exports render, whatever is on screen)."""
-        w, h = self.logical_size()
+        frame = self._frame()
+        w, h = self.logical_size(frame, "none" if frame.n_units <= 1 else "below")
         return round(w), round(h)
 
     def export_png(self, path: str, scale: float = 2) -> bool:
@@ -501,10 +544,12 @@ class CellCanvas(QWidget):
         img = QImage(max(1, round(w * scale)), max(1, round(h * scale)), QImage.Format.Format_ARGB32_Premultiplied)
         img.fill(self.palette().color(QPalette.ColorRole.Window))
         p = QPainter(img)
+        self._layout_override = "below"
         try:
             self.paint(p, img.width(), img.height())
         finally:
             p.end()
+            self._layout_override = None
         return img.save(str(path))
 
     def export_svg(self, path: str) -> None:
@@ -521,10 +566,12 @@ class CellCanvas(QWidget):
         gen.setTitle(f"{frame.desc.title} cell")
         gen.setDescription(frame.header or frame.title)
         p = QPainter(gen)
+        self._layout_override = "below"
         try:
             self.paint(p, w, h)
         finally:
             p.end()
+            self._layout_override = None
 
     def paint_ms(self) -> float:
         """Duration of the last paint (widget paint or export), in milliseconds."""
@@ -595,14 +642,15 @@ class CellCanvas(QWidget):
         bar = desc.belt_name or "h"
         chips = tuple(self._scene_for(frame).gate_rects)      # in the picture's order, left to right
         what = f"{bar}\u209c bar" + (f" and gates {' '.join(chips)}" if chips else "")
-        d.text(STRIP_X0, geo["top"] + 17, f"all {n} units at this step: {what}  (click a unit to show it)",
-               f.small, st.muted)
-        if geo["prev"].isValid() and not geo["prev"].isEmpty():
+        cap, ind = geo["caption"]
+        side = geo["layout"] == "side"
+        text = f"{n} units: {what}" if side else f"all {n} units at this step: {what}  (click a unit to show it)"
+        d.text(cap.x(), cap.y(), text, f.small, st.muted)
+        if not geo["prev"].isEmpty():
             page, pages = self.strip_page(frame), self.strip_pages(frame)
             last = min(geo["first"] + geo["per"], n) - 1
-            d.text(geo["prev"].left() - 12, geo["top"] + 17,
-                   f"units {geo['first']}\u2013{last} of {n}  \u00b7  page {page + 1} / {pages}",
-                   f.small, st.fg, align="right")
+            units = f"{geo['first']}\u2013{last}" if side else f"units {geo['first']}\u2013{last} of {n}"
+            d.text(ind.x(), ind.y(), f"{units}  \u00b7  page {page + 1} / {pages}", f.small, st.fg, align="right")
             for key, sym in (("prev", "\u25c0"), ("next", "\u25b6")):
                 rr = geo[key]
                 enabled = (page > 0) if key == "prev" else (page < pages - 1)
@@ -622,9 +670,14 @@ class CellCanvas(QWidget):
             p.setBrush(tile_fill)
             p.drawRoundedRect(r, 6, 6)
             inner = r.adjusted(4, 4, -4, -4)
+            ih = inner.height()
+            label_h, bar_zone = (18.0, 28.0) if ih > 70 else (14.0, 20.0)
             # the bar: centred, length ~ |value| on the belt's scale, coloured by it (without gates
             # to show under it, a larger bar fills the tile)
-            cy, bh = (inner.top() + 14, 7.0) if chips else (inner.top() + 32, 16.0)
+            if chips:
+                cy, bh = inner.top() + bar_zone / 2, bar_zone / 4
+            else:
+                cy, bh = inner.top() + (ih - label_h) / 2, max(4.0, min(16.0, (ih - label_h) / 2 - 6))
             val = float(bars[j])
             half = inner.width() / 2
             ln = half * min(abs(val), scale.vmax) / scale.vmax if math.isfinite(val) else 0.0
@@ -636,7 +689,7 @@ class CellCanvas(QWidget):
             p.drawRect(QRectF(x0 if val >= 0 else x0 - ln, cy - bh, ln, 2 * bh))
             p.setBrush(st.fg)
             p.drawRect(QRectF(x0 - 0.75, cy - bh - 2, 1.5, 2 * bh + 4))
-            chip_top, chip_h = inner.top() + 30, 34.0
+            chip_top, chip_h = inner.top() + bar_zone + 2, ih - bar_zone - label_h - 4
             if chips:
                 chip_w = inner.width() / len(chips)
                 for k, name in enumerate(chips):
@@ -646,5 +699,5 @@ class CellCanvas(QWidget):
             if inner.width() > 14:
                 p.setPen(st.accent if sel else st.fg)
                 p.setFont(f.small if inner.width() > 30 else f.tiny)
-                p.drawText(QRectF(inner.left() - 4, chip_top + chip_h + 4, inner.width() + 8, 18),
+                p.drawText(QRectF(inner.left() - 4, inner.bottom() - label_h, inner.width() + 8, label_h),
                            Qt.AlignmentFlag.AlignCenter, str(j))
