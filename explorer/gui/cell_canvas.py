@@ -662,11 +662,14 @@ class CellCanvas(QWidget):
                 p.drawText(rr, Qt.AlignmentFlag.AlignCenter, sym)
         bars = frame.strip["bar"]
         scale = frame.belt_scale if desc.has_belt else UNIT_SCALE
-        colors = {g.name: QColor(g.color_hex) for g in desc.gates}
-        tile_fill = blend(st.bg, st.fg, 0.05)
+        chip_pens = {g.name: QPen(QColor(g.color_hex), 2.0) for g in desc.gates}
+        tile_fill, track = blend(st.bg, st.fg, 0.05), blend(st.bg, st.fg, 0.15)
+        tile_pen, sel_pen = QPen(blend(st.bg, st.fg, 0.2), 1.0), QPen(st.accent, 3.0)
+        no_pen = Qt.PenStyle.NoPen
+        label_font = None
         for j, r in geo["tiles"].items():
             sel = j == frame.unit
-            p.setPen(QPen(st.accent, 3.0) if sel else QPen(blend(st.bg, st.fg, 0.2), 1.0))
+            p.setPen(sel_pen if sel else tile_pen)
             p.setBrush(tile_fill)
             p.drawRoundedRect(r, 6, 6)
             inner = r.adjusted(4, 4, -4, -4)
@@ -681,8 +684,8 @@ class CellCanvas(QWidget):
             val = float(bars[j])
             half = inner.width() / 2
             ln = half * min(abs(val), scale.vmax) / scale.vmax if math.isfinite(val) else 0.0
-            p.setPen(Qt.PenStyle.NoPen)
-            p.setBrush(blend(st.bg, st.fg, 0.15))
+            p.setPen(no_pen)
+            p.setBrush(track)
             p.drawRect(QRectF(inner.left(), cy - 1, inner.width(), 2))
             p.setBrush(scale.color(val))
             x0 = inner.center().x()
@@ -694,10 +697,17 @@ class CellCanvas(QWidget):
                 chip_w = inner.width() / len(chips)
                 for k, name in enumerate(chips):
                     p.setBrush(diverging_color(float(frame.strip[name][j])))
-                    p.setPen(QPen(colors[name], 2.0) if chip_w > 8 else Qt.PenStyle.NoPen)
-                    p.drawRoundedRect(QRectF(inner.left() + k * chip_w + 1, chip_top, chip_w - 2, chip_h), 3, 3)
+                    p.setPen(chip_pens[name] if chip_w > 8 else no_pen)
+                    rect = QRectF(inner.left() + k * chip_w + 1, chip_top, chip_w - 2, chip_h)
+                    if chip_w > 14:
+                        p.drawRoundedRect(rect, 3, 3)
+                    else:
+                        p.drawRect(rect)                 # small chips: corners would not show
             if inner.width() > 14:
+                font = f.small if inner.width() > 30 else f.tiny
+                if font is not label_font:
+                    p.setFont(font)
+                    label_font = font
                 p.setPen(st.accent if sel else st.fg)
-                p.setFont(f.small if inner.width() > 30 else f.tiny)
                 p.drawText(QRectF(inner.left() - 4, inner.bottom() - label_h, inner.width() + 8, label_h),
                            Qt.AlignmentFlag.AlignCenter, str(j))
