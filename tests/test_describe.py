@@ -71,6 +71,9 @@ def test_param_count_and_its_formula_agree_with_the_engine(kind):
     # deeper and both directions: each later layer reads the D·n outputs below (4n(m+n+1) for the LSTM)
     if kind == "lstm":
         assert d.param_count(3, 2, layers=2, directions=2) == 2 * (4 * 3 * (2 + 3 + 1) + 4 * 3 * (6 + 3 + 1)) == 384
+    for layers, D in ((2, 1), (3, 2)):
+        deep = make_model(kind, n_inputs=2, n_units=3, n_outputs=1, num_layers=layers, bidirectional=D == 2)
+        assert d.param_count(3, 2, layers=layers, directions=D) == deep.param_count.layer
     assert d.param_count(1, 1) == {"lstm": 12, "peephole": 15, "gru": 12, "rnn": 3}[kind]
 
 
@@ -135,9 +138,9 @@ def test_peephole_rows_include_p_times_c():
     rows = {r.key: r for r in d.equation_rows(d.record(tr, 0, t), w, j, t=t)}
     assert "p_i \u2299 c_{t\u22121}" in rows["i"].formula and "p_f \u2299 c_{t\u22121}" in rows["f"].formula
     assert "p_o \u2299 c_t" in rows["o"].formula and "p_" not in rows["g"].formula
-    assert rows["i"].terms["pc"] == w["peephole_i"][j] * tr.c[0, t - 1, j] != 0
-    assert rows["f"].terms["pc"] == w["peephole_f"][j] * tr.c[0, t - 1, j]
-    assert rows["o"].terms["pc"] == w["peephole_o"][j] * tr.c[0, t, j]      # o sees the new c_t
+    assert rows["i"].terms["pc"] == w["peephole_i_l0"][j] * tr.c[0, t - 1, j] != 0
+    assert rows["f"].terms["pc"] == w["peephole_f_l0"][j] * tr.c[0, t - 1, j]
+    assert rows["o"].terms["pc"] == w["peephole_o_l0"][j] * tr.c[0, t, j]      # o sees the new c_t
     assert "pc" not in rows["g"].terms
     # the LSTM's rows without the peepholes would not reach the engine's pre-activation
     r = rows["o"]
@@ -230,3 +233,33 @@ def test_readme_example_runs_as_written(capsys):
     assert "GRU ['r', 'z', 'g'] h 3n(m + n + 2) 264" in out
     assert "g_t = tanh(W_n x_t + b_in + r_t \u2299 (U_n h_{t\u22121} + b_hn))" in out
     assert "h_t = (1 \u2212 z_t) \u2299 g_t + z_t \u2299 h_{t\u22121} = (1 \u2212 " in out
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_rows_of_a_deeper_layer_and_the_reverse_direction(kind):
+    """Layer 1, reverse direction of a 2-layer bidirectional model: its own weights (…_l1_reverse),
+    its input (the D·n outputs below), its previous state (step t + 1), the engine's numbers."""
+    model = make_model(kind, n_inputs=2, n_units=3, n_outputs=1, num_layers=2, bidirectional=True, seed=3)
+    rng = np.random.default_rng(5)
+    sd = {k: (rng.normal(0, 0.5, v.shape) if k.startswith(("bias", "peephole")) else v)
+          for k, v in model.state_dict().items()}
+    model.load_state_dict(sd)
+    w = model.state_dict()
+    tr = model.forward(rng.normal(0, 1, (1, T, 2)))
+    sub = tr.layer(1, 1)
+    d = describe(kind)
+    for t in (0, 3, T - 1):
+        rec = d.record(sub, 0, t)
+        assert rec["x"].shape == (6,)
+        np.testing.assert_array_equal(rec["h_prev"], sub.h0[0] if t == T - 1 else sub.h[0, t + 1])
+        rows = d.equation_rows(rec, w, 2, layer=1, direction=1, t=t)
+        for r in rows:
+            if r.activation is None:
+                continue
+            act = math.tanh if r.activation == "tanh" else _sigmoid
+            assert act(r.preact) == pytest.approx(r.value, abs=1e-13), (kind, r.key)
+            if d.preact_field is not None:
+                assert sum(r.terms.values()) == pytest.approx(r.preact, abs=1e-12)
+        assert rows[-1].value == sub.h[0, t, 2]
+        wx = rows[0].terms["wx"]
+        assert wx == pytest.approx(w["weight_ih_l1_reverse"][2] @ rec["x"], abs=1e-15)

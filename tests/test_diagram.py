@@ -105,6 +105,30 @@ def test_views_read_the_session_and_keep_no_position(qtbot):
     assert list(eq.equation_values()) == ["h", "h_prev"]
 
 
+@pytest.mark.parametrize("kind", ["peephole", "gru"])
+def test_views_follow_the_selected_layer_and_direction(qtbot, kind):
+    model = make_model(kind, n_inputs=M, n_units=N, n_outputs=1, num_layers=2, bidirectional=True, seed=4)
+    trace = model.forward(np.random.default_rng(4).normal(0, 1, (1, T, M)))
+    s = Session()
+    s.set_trace(trace, model.state_dict())
+    view, eq = CellDiagramView(s), EquationsView(s)
+    qtbot.addWidget(view)
+    qtbot.addWidget(eq)
+    s.set_position(layer=1, direction=1, t=2, unit=1)
+    sub = trace.layer(1, 1)
+    shown = view.displayed_values()
+    for g in describe(kind).gate_names:
+        assert shown[g] == getattr(sub, g)[0, 2, 1]
+    assert shown["h_prev"] == sub.h[0, 3, 1]                  # reverse: the previous state is t + 1's
+    assert shown["h"] == sub.h[0, 2, 1] != trace.h[0, 2, 1]
+    assert "layer 1" in view._frame().header and "reverse" in view._frame().header
+    assert eq.equation_values()["h"]["value"] == sub.h[0, 2, 1]
+    first = describe(kind).gate_names[0]
+    assert eq.equation_values()[first]["wx"] == pytest.approx(
+        model.state_dict()["weight_ih_l1_reverse"][1] @ sub.x[0, 2], abs=1e-15)
+    assert view.belt_scale().vmax >= np.abs(getattr(sub, describe(kind).belt_name)).max()
+
+
 def test_round1_shims_drive_a_private_session(qtbot):
     trace, weights = make_trace("lstm")
     view = CellDiagramView()
@@ -456,7 +480,7 @@ def test_equations_of_the_other_cells(qtbot, kind):
     assert describe(kind).title in text
     if kind == "peephole":
         assert "p" in text and "\u2299 c" in text
-        assert vals["i"]["pc"] == weights["peephole_i"][j] * trace.c[0, t - 1, j]
+        assert vals["i"]["pc"] == weights["peephole_i_l0"][j] * trace.c[0, t - 1, j]
         assert fmt(vals["i"]["pc"]) in text and fmt(vals["o"]["pc"]) in text
     elif kind == "gru":
         assert list(vals) == ["r", "z", "g", "h", "h_prev"]
