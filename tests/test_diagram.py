@@ -129,6 +129,21 @@ def test_views_follow_the_selected_layer_and_direction(qtbot, kind):
     assert view.belt_scale().vmax >= np.abs(getattr(sub, describe(kind).belt_name)).max()
 
 
+def test_a_deleted_view_leaves_the_session(qtbot):
+    import shiboken6
+
+    s, trace, _ = session_with("lstm")
+    view, eq = CellDiagramView(s), EquationsView(s)
+    keep = CellDiagramView(s)
+    qtbot.addWidget(keep)
+    shiboken6.delete(view)
+    shiboken6.delete(eq)
+    s.set_position(t=3)                            # no call into the deleted widgets
+    s.set_trace(trace, None)
+    assert keep.displayed_values()["h"] == trace.h[0, 3, 0]
+    assert len(s.events.position) == 1
+
+
 def test_round1_shims_drive_a_private_session(qtbot):
     trace, weights = make_trace("lstm")
     view = CellDiagramView()

@@ -21,9 +21,16 @@ class SessionViewMixin:
         self.session = session if session is not None else Session()
         self._vocab: list[str] | None = None
         ev = self.session.events
-        ev.trace.connect(self._on_session_trace)
-        ev.position.connect(self._on_session_position)
-        ev.run.connect(self._on_session_run)
+        slots = ((ev.trace, self._on_session_trace), (ev.position, self._on_session_position),
+                 (ev.run, self._on_session_run))
+        for signal, slot in slots:
+            signal.connect(slot)
+
+        def disconnect(*_):             # the widget is gone: a session that lives on must not call it
+            for signal, slot in slots:
+                signal.disconnect(slot)
+
+        self.destroyed.connect(disconnect)
 
     def _refresh(self) -> None:
         raise NotImplementedError
