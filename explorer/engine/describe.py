@@ -106,7 +106,9 @@ class EquationRow:
     both plain text where ``_x`` / ``_{…}`` mark subscripts. ``terms`` holds every number
     ``numbers`` shows, by name (``wx``, ``uh``, ``b`` …); ``preact`` is the total inside the
     activation (the engine's own number where the trace keeps it) and ``value`` the trace's
-    result. A view shows ``lhs = formula = numbers = act(preact) = value``.
+    result. A view shows ``lhs = formula = numbers = act(preact) = value``. ``block`` names the
+    weight block of a gate row (``W_{block}``: "i" … for the LSTM, "r", "z", "n" for the GRU, ""
+    for the RNN's single W); None for the state rows.
     """
 
     key: str
@@ -141,8 +143,8 @@ class CellDescription:
     has_belt: bool
     belt_name: str | None
     trace_names: tuple
-    tooltips: dict
-    param_count_formula: str
+    tooltips: dict = field(compare=False)          # (a dict: the description stays hashable without it)
+    param_count_formula: str = ""
     bias_note: str = ""
     peepholes: tuple = ()
     kept_formula: str = ""
