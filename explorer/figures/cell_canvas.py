@@ -28,10 +28,11 @@ from PySide6.QtGui import (QBrush, QColor, QFont, QFontMetricsF, QImage, QLinear
                            QPainterPath, QPainterPathStroker, QPalette, QPen, QPolygonF)
 from PySide6.QtWidgets import QToolTip, QWidget
 
-from explorer.engine.describe import CellDescription, fmt
+from explorer.engine.describe import CellDescription, fmt, input_column
 from explorer.figures.colors import DIVERGING_STOPS, diverging_color, text_color_on
 
-__all__ = ["CellCanvas", "Drawing", "Frame", "LOGICAL_W", "STRIP_H", "STRIP_PAGE", "Style", "ValueScale"]
+__all__ = ["CellCanvas", "CellPicture", "Drawing", "Frame", "FrameRenderer", "LOGICAL_W", "STRIP_H", "STRIP_PAGE",
+           "Style", "ValueScale", "belt_scale_of", "frame_at", "light_palette", "x_text"]
 
 LOGICAL_W = 1200.0
 STRIP_H = 150.0          # extra logical height of the unit strip (only when n > 1)
@@ -286,27 +287,37 @@ def _gradient(rect: QRectF) -> QBrush:
     return QBrush(grad)
 
 
-class CellCanvas(QWidget):
-    """A widget that paints a scene filled with a frame (subclasses say where the frame comes from:
-    :meth:`_frame`) and knows which part is where. Emits :attr:`sigUnitClicked` when a unit of
-    the strip is clicked."""
-
-    sigUnitClicked = Signal(int)
+class CellPicture:
+    """Everything about the diagram that is not a widget: the scene filled with a frame, the strip
+    and its pages, where each part is, painting and export. Hosts say where the frame comes from
+    (:meth:`_frame`), how large the area is (:meth:`_area`), its palette and DPI: the window's
+    :class:`CellCanvas` (a QWidget) and :class:`FrameRenderer` (no widget: usable off the GUI
+    thread, e.g. by a worker writing an animation)."""
 
     LEGEND = QRectF(745.0, 16.0, 190.0, 10.0)      # the value bar; the belt's bow tie under it
 
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent, True)
-        self.setMinimumSize(240, 150)
-        self._fonts = Fonts(self.font().family())
+    def _init_picture(self, family: str) -> None:
+        self._fonts = Fonts(family)
         self._scene: Any = None
         self._page: int | None = None          # the strip page chosen by the person (None: the unit's)
         self._page_unit = -1                    # ... while this unit stays selected
         self._layout_override: str | None = None   # exports: always the strip below
         self._paint_ms = 0.0
 
-    # -- what subclasses provide -------------------------------------------------------------------
+    # -- what hosts provide ------------------------------------------------------------------------
+    def _area(self) -> tuple[float, float]:
+        """The size of the area the picture is fitted into (a widget's width and height)."""
+        raise NotImplementedError
+
+    def _palette(self) -> QPalette:
+        raise NotImplementedError
+
+    def _dpi(self) -> int:
+        return 96
+
+    def _changed(self) -> None:
+        """Something shown changed (a widget repaints)."""
+
     def _frame(self) -> Frame:
         raise NotImplementedError
 
@@ -322,8 +333,8 @@ class CellCanvas(QWidget):
             return "none"
         if self._layout_override is not None:
             return self._layout_override
-        w = self.width() if w is None else w
-        h = self.height() if h is None else h
+        w = self._area()[0] if w is None else w
+        h = self._area()[1] if h is None else h
         hm = self._scene_for(frame).height
         below = min(w / LOGICAL_W, h / (hm + STRIP_H))
         side = min(w / (LOGICAL_W + SIDE_W), h / hm)
@@ -338,9 +349,6 @@ class CellCanvas(QWidget):
             return LOGICAL_W + SIDE_W, hm
         return LOGICAL_W, hm + (STRIP_H if layout == "below" else 0.0)
 
-    def sizeHint(self) -> QSize:  # noqa: N802
-        return QSize(*self.export_size())
-
     def _xform(self, w: float, h: float, frame: Frame | None = None) -> tuple[float, float, float]:
         frame = frame or self._frame()
         lw, lh = self.logical_size(frame, self.strip_layout(frame, w, h))
@@ -348,11 +356,11 @@ class CellCanvas(QWidget):
         return s, (w - lw * s) / 2.0, (h - lh * s) / 2.0
 
     def _to_widget_rect(self, r: QRectF) -> QRectF:
-        s, ox, oy = self._xform(self.width(), self.height())
+        s, ox, oy = self._xform(*self._area())
         return QRectF(ox + r.x() * s, oy + r.y() * s, r.width() * s, r.height() * s)
 
     def _to_logical(self, pt: QPointF) -> QPointF:
-        s, ox, oy = self._xform(self.width(), self.height())
+        s, ox, oy = self._xform(*self._area())
         return QPointF((pt.x() - ox) / s, (pt.y() - oy) / s)
 
     def _scene_for(self, frame: Frame):
@@ -384,7 +392,7 @@ class CellCanvas(QWidget):
         frame = self._frame()
         self._page = min(max(int(page), 0), self.strip_pages(frame) - 1)
         self._page_unit = frame.unit
-        self.update()
+        self._changed()
 
     def _strip_geometry(self, frame: Frame) -> dict:
         """Logical rectangles of the strip: visible tiles ``{j: rect}``, page buttons, where its
@@ -480,57 +488,6 @@ class CellCanvas(QWidget):
         parts = [f"{bar}_t = {fmt(st['bar'][j])}"] + [f"{g.name} = {fmt(st[g.name][j])}" for g in desc.gates]
         return f"Unit {j}: " + ", ".join(parts) + ". Click to show this unit."
 
-    # -- events ------------------------------------------------------------------------------------------
-    def event(self, e: QEvent) -> bool:
-        if e.type() == QEvent.Type.ToolTip:
-            tip = self.tooltip_at(QPointF(e.pos()))
-            if tip:
-                QToolTip.showText(e.globalPos(), tip, self)
-            else:
-                QToolTip.hideText()
-                e.ignore()
-            return True
-        return super().event(e)
-
-    def mousePressEvent(self, e) -> None:  # noqa: N802
-        if e.button() == Qt.MouseButton.LeftButton:
-            key = self.part_at(e.position())
-            if key is not None and key.startswith("unit:"):
-                j = int(key[5:])
-                self._select_unit(j)
-                self.sigUnitClicked.emit(j)
-                e.accept()
-                return
-            if key in ("page:prev", "page:next"):
-                self.set_strip_page(self.strip_page() + (1 if key == "page:next" else -1))
-                e.accept()
-                return
-        super().mousePressEvent(e)
-
-    def wheelEvent(self, e) -> None:  # noqa: N802
-        frame = self._frame()
-        q = self._to_logical(e.position())
-        geo = self._strip_geometry(frame)
-        if geo["area"].contains(q) and self.strip_pages(frame) > 1:
-            step = -1 if e.angleDelta().y() > 0 or e.angleDelta().x() > 0 else 1
-            self.set_strip_page(self.strip_page(frame) + step)
-            e.accept()
-            return
-        super().wheelEvent(e)
-
-    def changeEvent(self, e: QEvent) -> None:  # noqa: N802
-        if e.type() in (QEvent.Type.PaletteChange, QEvent.Type.FontChange):
-            self._fonts = Fonts(self.font().family())
-            self.update()
-        super().changeEvent(e)
-
-    def paintEvent(self, e) -> None:  # noqa: N802
-        p = QPainter(self)
-        try:
-            self.paint(p, self.width(), self.height())
-        finally:
-            p.end()
-
     # -- export ---------------------------------------------------------------------------------------
     def export_size(self) -> tuple[int, int]:
         """The diagram's own size in logical pixels (what exports render, whatever is on screen)."""
@@ -538,19 +495,23 @@ class CellCanvas(QWidget):
         w, h = self.logical_size(frame, "none" if frame.n_units <= 1 else "below")
         return round(w), round(h)
 
-    def export_png(self, path: str, scale: float = 2) -> bool:
-        """A PNG of the diagram at ``scale`` × its own size."""
+    def render_image(self, scale: float = 1.0) -> QImage:
+        """The diagram at ``scale`` × its own size (the strip below), as an image."""
         w, h = self.export_size()
         img = QImage(max(1, round(w * scale)), max(1, round(h * scale)), QImage.Format.Format_ARGB32_Premultiplied)
-        img.fill(self.palette().color(QPalette.ColorRole.Window))
+        img.fill(self._palette().color(QPalette.ColorRole.Window))
         p = QPainter(img)
-        self._layout_override = "below"
+        before, self._layout_override = self._layout_override, "below"
         try:
             self.paint(p, img.width(), img.height())
         finally:
             p.end()
-            self._layout_override = None
-        return img.save(str(path))
+            self._layout_override = before
+        return img
+
+    def export_png(self, path: str, scale: float = 2) -> bool:
+        """A PNG of the diagram at ``scale`` × its own size."""
+        return self.render_image(scale).save(str(path))
 
     def export_svg(self, path: str) -> None:
         """An SVG of the diagram at its own size, drawn as vectors by the same paint routine."""
@@ -562,16 +523,16 @@ class CellCanvas(QWidget):
         gen.setFileName(str(path))
         gen.setSize(QSize(w, h))
         gen.setViewBox(QRect(0, 0, w, h))
-        gen.setResolution(self.logicalDpiX())      # not the generator's default: text would shrink to 0.75
+        gen.setResolution(self._dpi())      # not the generator's default: text would shrink to 0.75
         gen.setTitle(f"{frame.desc.title} cell")
         gen.setDescription(frame.header or frame.title)
         p = QPainter(gen)
-        self._layout_override = "below"
+        before, self._layout_override = self._layout_override, "below"
         try:
             self.paint(p, w, h)
         finally:
             p.end()
-            self._layout_override = None
+            self._layout_override = before
 
     def paint_ms(self) -> float:
         """Duration of the last paint (widget paint or export), in milliseconds."""
@@ -583,7 +544,7 @@ class CellCanvas(QWidget):
         t0 = time.perf_counter()
         frame = self._frame()
         scene = self._scene_for(frame)
-        style = Style.from_palette(self.palette())
+        style = Style.from_palette(self._palette())
         p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
         p.setRenderHint(QPainter.RenderHint.TextAntialiasing, True)
         p.fillRect(QRectF(0, 0, w, h), style.bg)
@@ -711,3 +672,177 @@ class CellCanvas(QWidget):
                 p.setPen(st.accent if sel else st.fg)
                 p.drawText(QRectF(inner.left() - 4, inner.bottom() - label_h, inner.width() + 8, label_h),
                            Qt.AlignmentFlag.AlignCenter, str(j))
+
+
+class CellCanvas(CellPicture, QWidget):
+    """A widget that paints a scene filled with a frame (subclasses say where the frame comes from:
+    :meth:`_frame`) and knows which part is where. Emits :attr:`sigUnitClicked` when a unit of
+    the strip is clicked."""
+
+    sigUnitClicked = Signal(int)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent, True)
+        self.setMinimumSize(240, 150)
+        self._init_picture(self.font().family())
+
+    def _area(self) -> tuple[float, float]:
+        return self.width(), self.height()
+
+    def _palette(self) -> QPalette:
+        return self.palette()
+
+    def _dpi(self) -> int:
+        return self.logicalDpiX()
+
+    def _changed(self) -> None:
+        self.update()
+
+    def sizeHint(self) -> QSize:  # noqa: N802
+        return QSize(*self.export_size())
+
+    # -- events ------------------------------------------------------------------------------------------
+    def event(self, e: QEvent) -> bool:
+        if e.type() == QEvent.Type.ToolTip:
+            tip = self.tooltip_at(QPointF(e.pos()))
+            if tip:
+                QToolTip.showText(e.globalPos(), tip, self)
+            else:
+                QToolTip.hideText()
+                e.ignore()
+            return True
+        return super().event(e)
+
+    def mousePressEvent(self, e) -> None:  # noqa: N802
+        if e.button() == Qt.MouseButton.LeftButton:
+            key = self.part_at(e.position())
+            if key is not None and key.startswith("unit:"):
+                j = int(key[5:])
+                self._select_unit(j)
+                self.sigUnitClicked.emit(j)
+                e.accept()
+                return
+            if key in ("page:prev", "page:next"):
+                self.set_strip_page(self.strip_page() + (1 if key == "page:next" else -1))
+                e.accept()
+                return
+        super().mousePressEvent(e)
+
+    def wheelEvent(self, e) -> None:  # noqa: N802
+        frame = self._frame()
+        q = self._to_logical(e.position())
+        geo = self._strip_geometry(frame)
+        if geo["area"].contains(q) and self.strip_pages(frame) > 1:
+            step = -1 if e.angleDelta().y() > 0 or e.angleDelta().x() > 0 else 1
+            self.set_strip_page(self.strip_page(frame) + step)
+            e.accept()
+            return
+        super().wheelEvent(e)
+
+    def changeEvent(self, e: QEvent) -> None:  # noqa: N802
+        if e.type() in (QEvent.Type.PaletteChange, QEvent.Type.FontChange):
+            self._fonts = Fonts(self.font().family())
+            self.update()
+        super().changeEvent(e)
+
+    def paintEvent(self, e) -> None:  # noqa: N802
+        p = QPainter(self)
+        try:
+            self.paint(p, self.width(), self.height())
+        finally:
+            p.end()
+
+
+# -- frames from a trace (the window's view and the command line's animation share them) -----------
+def belt_scale_of(desc: CellDescription, trace, b: int = 0) -> ValueScale:
+    """The belt's scale: ±(the largest |value| of the belt's state over sample ``b`` of ``trace``,
+    its initial state included); ±1 for a cell without a belt."""
+    if trace is None or not desc.has_belt:
+        return ValueScale()
+    name = desc.belt_name
+    initial = getattr(trace, name + "0", None)              # c0 / h0: the belt's start at t = 1
+    return ValueScale.of(getattr(trace, name)[b], [] if initial is None else initial[b])
+
+
+def x_text(x, vocab=None) -> str:
+    """How the diagram writes the input x_t: one-hot('word'), a token id, or its first values."""
+    col = input_column(x)
+    if col is not None and vocab is not None and col < len(vocab):
+        return f"= one-hot('{vocab[col]}')"
+    a = np.asarray(x, dtype=float)
+    if a.ndim == 0:
+        return f"= token {int(a)}"
+    m = int(a.shape[0])
+    if m <= 2:
+        return "= [" + ", ".join(fmt(e) for e in a) + "]"
+    if m <= 4:
+        return "= [" + ", ".join(fmt(e, 2) for e in a) + "]"
+    return f"({m} values) = [" + ", ".join(fmt(e, 2) for e in a[:3]) + ", \u2026]"
+
+
+def frame_at(desc: CellDescription, trace, t: int, unit: int, *, b: int = 0, sample: int | None = None,
+             vocab=None, belt_scale: ValueScale | None = None, layer: int = 0, direction: int = 0,
+             num_layers: int = 1, num_directions: int = 1) -> Frame:
+    """The :class:`Frame` that shows unit ``unit`` of sample ``b`` of ``trace`` (one layer and
+    direction's trace, as ``Trace.layer(k, d)`` gives) at timestep ``t`` (0-based; clamped), with
+    the header "sample S · t = 3 / 50 · unit 0 of 8" (plus the layer and direction of a deeper or
+    bidirectional model: ``num_layers``, ``num_directions`` of the whole trace)."""
+    if trace is None:
+        return Frame(desc, title=f"{desc.title} cell")
+    T, n = int(trace.T), int(trace.h.shape[-1])
+    t, j = min(max(int(t), 0), T - 1), min(max(int(unit), 0), n - 1)
+    rec = desc.record(trace, b, t)
+    v = desc.unit_values(rec, j)
+    v["x"] = rec["x"]
+    v["x_text"] = x_text(rec["x"], vocab)
+    v["prev"] = "0" if t == 0 else "t\u22121"
+    v["preact"] = {row.key: row.preact for row in desc.equation_rows(rec, None, j)}
+    where = ""
+    if num_layers > 1:
+        where += f"  \u00b7  layer {layer}"
+    if num_directions > 1:
+        where += "  \u00b7  reverse" if direction else "  \u00b7  forward"
+    header = f"sample {b if sample is None else sample}  \u00b7  t = {t + 1} / {T}  \u00b7  unit {j} of {n}{where}"
+    strip = {"bar": rec[desc.belt_name or "h"]}
+    strip.update({g.name: rec[g.name] for g in desc.gates})
+    return Frame(desc, v, title=f"{desc.title} cell", header=header, n_units=n, unit=j, strip=strip,
+                 belt_scale=belt_scale if belt_scale is not None else belt_scale_of(desc, trace, b))
+
+
+def light_palette() -> QPalette:
+    """A fixed light palette for files (the same picture whatever the desktop's theme)."""
+    pal = QPalette()
+    for role, color in ((QPalette.ColorRole.Window, "#ffffff"), (QPalette.ColorRole.WindowText, "#1a1a1a"),
+                        (QPalette.ColorRole.Base, "#ffffff"), (QPalette.ColorRole.Text, "#1a1a1a"),
+                        (QPalette.ColorRole.Highlight, "#2a6fdb")):
+        pal.setColor(role, QColor(color))
+    return pal
+
+
+class FrameRenderer(CellPicture):
+    """Paints frames into images without a widget (so a worker thread may use it): always at the
+    diagram's own size with the strip below, on :func:`light_palette` unless told otherwise.
+
+    >>> img = FrameRenderer(frame_at(describe("lstm"), trace, t=3, unit=0)).render_image()
+    """
+
+    def __init__(self, frame: Frame | None = None, palette: QPalette | None = None, family: str | None = None):
+        self._init_picture(family or QFont().family())
+        self._layout_override = "below"
+        self.frame = frame
+        self._pal = palette if palette is not None else light_palette()
+
+    def _frame(self) -> Frame:
+        if self.frame is None:
+            raise ValueError("FrameRenderer has no frame to paint; give it one (frame_at)")
+        return self.frame
+
+    def _area(self) -> tuple[float, float]:
+        return self.export_size()
+
+    def _palette(self) -> QPalette:
+        return self._pal
+
+    def _select_unit(self, j: int) -> None:
+        pass

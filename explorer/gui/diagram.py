@@ -22,8 +22,8 @@ import numpy as np
 from PySide6.QtWidgets import QWidget
 
 from explorer.app.session import Session
-from explorer.engine.describe import MINUS, fmt, input_column
-from explorer.figures.cell_canvas import CellCanvas, Frame, ValueScale
+from explorer.engine.describe import MINUS, fmt
+from explorer.figures.cell_canvas import CellCanvas, Frame, ValueScale, belt_scale_of, frame_at
 from explorer.gui.session_view import SessionViewMixin
 
 __all__ = ["CellDiagramView", "MINUS", "fmt"]
@@ -63,36 +63,17 @@ class CellDiagramView(SessionViewMixin, CellCanvas):
         pos = self.session.position
         key = (id(self.session.trace), pos.layer, pos.direction, desc.belt_name)
         if key != self._scale_key:
-            name = desc.belt_name
-            initial = getattr(tr, name + "0", None)           # c0 / h0: the belt's start at t = 1
-            self._belt_scale = ValueScale.of(getattr(tr, name)[0], [] if initial is None else initial[0])
+            self._belt_scale = belt_scale_of(desc, tr)
             self._scale_key = key
         return self._belt_scale
 
     def _frame(self) -> Frame:
-        desc = self.description
-        tr = self.session.view_trace()
-        if tr is None:
-            return Frame(desc, title=f"{desc.title} cell")
         pos = self.session.position
-        T, n = int(tr.T), int(tr.h.shape[-1])
-        t, j = min(pos.t, T - 1), min(pos.unit, n - 1)
-        rec = desc.record(tr, 0, t)
-        v = desc.unit_values(rec, j)
-        v["x"] = rec["x"]
-        v["x_text"] = self._x_text(rec["x"])
-        v["prev"] = "0" if t == 0 else "t\u22121"
-        v["preact"] = {row.key: row.preact for row in desc.equation_rows(rec, None, j)}
-        where = ""
-        if getattr(tr, "num_layers", 1) > 1 or getattr(self.session.trace, "num_layers", 1) > 1:
-            where += f"  \u00b7  layer {pos.layer}"
-        if getattr(self.session.trace, "num_directions", 1) > 1:
-            where += "  \u00b7  reverse" if pos.direction else "  \u00b7  forward"
-        header = f"sample {pos.sample}  \u00b7  t = {t + 1} / {T}  \u00b7  unit {j} of {n}{where}"
-        strip = {"bar": rec[desc.belt_name or "h"]}
-        strip.update({g.name: rec[g.name] for g in desc.gates})
-        return Frame(desc, v, title=f"{desc.title} cell", header=header, n_units=n, unit=j, strip=strip,
-                     belt_scale=self.belt_scale())
+        full = self.session.trace
+        return frame_at(self.description, self.session.view_trace(), pos.t, pos.unit, sample=pos.sample,
+                        vocab=self._vocab, belt_scale=self.belt_scale(), layer=pos.layer,
+                        direction=pos.direction, num_layers=int(getattr(full, "num_layers", 1)),
+                        num_directions=int(getattr(full, "num_directions", 1)))
 
     def displayed_values(self) -> dict[str, Any]:
         """The exact numbers drawn now: x, h_prev (c_prev), every gate, c, h and, for cells with a
@@ -103,20 +84,6 @@ class CellDiagramView(SessionViewMixin, CellCanvas):
         out = {k: val for k, val in v.items() if k not in ("x_text", "prev", "preact", "x")}
         out["x"] = np.array(v["x"], copy=True)
         return out
-
-    def _x_text(self, x) -> str:
-        col = input_column(x)
-        if col is not None and self._vocab is not None and col < len(self._vocab):
-            return f"= one-hot('{self._vocab[col]}')"
-        a = np.asarray(x, dtype=float)
-        if a.ndim == 0:
-            return f"= token {int(a)}"
-        m = int(a.shape[0])
-        if m <= 2:
-            return "= [" + ", ".join(fmt(e) for e in a) + "]"
-        if m <= 4:
-            return "= [" + ", ".join(fmt(e, 2) for e in a) + "]"
-        return f"({m} values) = [" + ", ".join(fmt(e, 2) for e in a[:3]) + ", \u2026]"
 
     # -- data export ---------------------------------------------------------------------------------
     def export_csv(self, path) -> bool:
