@@ -10,6 +10,8 @@ Folder layout (names are a contract; outside scripts read them)::
     history.csv     epoch,train_loss,val_loss,grad_norm,clipped_fraction   (one row per epoch)
     steps.csv       step,epoch,loss,grad_norm,clipped                      (one row per step)
     gate_norms.csv  step,i,f,g,o,head   (per-gate gradient norms of every step; for the plots)
+    epochs.npz      the weights at the end of each epoch, e{epoch:04d}/{state-dict key}, for replay
+                    (capped: :mod:`explorer.replay`); runs saved without it load with no epochs
 
 These names are links into the folder's current version (:mod:`explorer.runfolder`): a save writes a
 complete new version and switches to it in one rename, so a crash at any moment leaves the folder
@@ -41,11 +43,12 @@ from explorer.data import Dataset, SequenceFileError, dataset_from_config
 from explorer.engine import PARAM_COUNTS, RecurrentModel, TrainData, Trainer, make_model
 from explorer.memory import check_budget
 from explorer.options import BY_DEST, OptionError
+from explorer.replay import EPOCHS_CAP_BYTES, EpochWeights, epoch_key, parse_epoch_arrays
 from explorer.runfolder import (RunFileError, current_version, read_files, safe_name, save_version,
                                 version_time, write_file)
 
 RUN_FILES = ("config.json", "model.npz", "optimizer.npz", "state.json", "history.csv", "steps.csv")
-OPTIONAL_FILES = ("gate_norms.csv",)
+OPTIONAL_FILES = ("gate_norms.csv", "epochs.npz")
 HISTORY_HEADER = ("epoch", "train_loss", "val_loss", "grad_norm", "clipped_fraction")
 STEPS_HEADER = ("step", "epoch", "loss", "grad_norm", "clipped")
 
@@ -90,6 +93,9 @@ EXAMPLE_SETTINGS = {
     "adding": dict(units=32, epochs=8, lr=0.01, batch=32, clip=1.0),
     "first-symbol": dict(units=16, epochs=4, lr=0.01, batch=32),
     "text": dict(units=64, epochs=30, lr=0.01, batch=16),
+    # seed 003's hand-worked LSTM: its weights are preset (explorer.data.worked_example); one
+    # sentence is one step per epoch, so every step is an epoch replay keeps
+    "worked-example": dict(cell="lstm", units=3, epochs=100, lr=0.05, batch=1, clip=1.0),
 }
 
 
@@ -407,6 +413,10 @@ class Run:
                                sample_index=s.sample_index)
         self._data_file = self._fingerprint_data()  # the data file as it is when the run is made
         self.data_history: list = []              # fingerprints of earlier data (resumed on changed data)
+        self.epoch_store = EpochWeights(EPOCHS_CAP_BYTES)   # the weights of each epoch, for replay
+        self.trainer.on_epoch_end = self._keep_epoch
+        if model is None:
+            self._preset_weights()
 
     def train_data(self) -> TrainData:
         ds = self.dataset
@@ -451,11 +461,15 @@ class Run:
         }
         if self.data_history:
             cfg["data_file_history"] = self.data_history
+        if len(self.epoch_store):
+            cfg["replay"] = self.epoch_store.to_config()
         return cfg
 
     def files(self) -> dict[str, bytes]:
         """Every file of the run folder, as bytes (nothing is written)."""
         tr = self.trainer
+        if tr.step == 0:
+            self._keep_epoch(0)                # not trained yet: epoch 0 is the weights as they are
         st = tr.state_dict()
         opt = st.pop("optimizer")
         steps = st.pop("steps")
@@ -472,6 +486,7 @@ class Run:
         out = {k: v.encode("utf-8") for k, v in text.items()}
         out["model.npz"] = _npz_bytes(self.model.state_dict())
         out["optimizer.npz"] = _npz_bytes({k: np.asarray(v) for k, v in opt.items()})
+        out["epochs.npz"] = self.epoch_store.to_npz_bytes()
         return out
 
     def save(self, folder, extra=None) -> Path:
@@ -527,6 +542,7 @@ class Run:
         run._data_file = record
         run.data_history = history
         _load_weights(rd, run)
+        _load_epochs(rd, run, cfg)
         opt = _load_optimizer(rd, run)
         state = _check_state(rd, state, run)
         table = _load_steps(rd, run, state["step"])
@@ -540,6 +556,65 @@ class Run:
         except (KeyError, TypeError, ValueError, IndexError, OverflowError):
             raise rd.fail("state.json", "holds a value of the wrong type or range") from None
         return run
+
+    # -- preset weights and replay ------------------------------------------------------------
+    def _preset_weights(self) -> None:
+        """A built-in example with weights of its own (the worked example) starts from them when
+        the run's model is the one they are for."""
+        cfg = self.dataset.config
+        if cfg.get("type") != "example":
+            return
+        from explorer.data.examples import example_weights
+
+        s = self.settings
+        weights = example_weights(cfg.get("example"), cell=s.cell, units=s.units, layers=s.layers,
+                                  bidirectional=s.bidirectional)
+        if weights is not None:
+            self.model.load_state_dict(weights)
+
+    def _keep_epoch(self, epoch: int) -> None:
+        self.epoch_store.add(epoch, self.model.state_dict())
+
+    def sample_pair(self, sample: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """Inputs (1, T, …) and target of sample ``sample`` as the window numbers them: of the
+        validation part if there is one, else of the training part. ``IndexError`` (one sentence)
+        outside them."""
+        ds = self.dataset
+        xs, ys, part = (ds.x_val, ds.y_val, "validation") if ds.n_val else (ds.x_train, ds.y_train, "training")
+        b = int(sample)
+        if not 0 <= b < len(xs):
+            raise IndexError(f"sample {b} is outside the run's {len(xs)} {part} sample{'s' if len(xs) != 1 else ''} "
+                             f"(0 to {len(xs) - 1})")
+        return xs[b:b + 1], ys[b:b + 1]
+
+    def epoch_weights(self) -> list[int]:
+        """The epochs whose weights the run keeps for replay (0: before training), ascending."""
+        return self.epoch_store.epochs()
+
+    def epoch_state(self, epoch: int) -> dict:
+        """A copy of the state dict at the end of ``epoch`` (``KeyError`` if not kept)."""
+        return self.epoch_store.get(epoch)
+
+    @property
+    def replay_note(self) -> str:
+        """'' while every epoch is kept, else the sentence saying which are (the size cap)."""
+        return self.epoch_store.note
+
+    def replay_model(self, epoch: int) -> RecurrentModel:
+        """A model of the run's kind and sizes holding the weights of ``epoch`` (its own buffers:
+        usable while the run's model trains in another thread)."""
+        model = make_model(self.model.kind, self.model.n_inputs, self.model.n_units, self.model.n_outputs,
+                           num_layers=self.model.num_layers, bidirectional=self.model.bidirectional,
+                           seed=self.model.seed, dtype=self.model.dtype)
+        model.load_state_dict(self.epoch_state(epoch))
+        return model
+
+    def replay_trace(self, epoch: int, sample: int = 0):
+        """The trace (batch 1) of sample ``sample`` (see :meth:`sample_pair`) computed with the
+        weights the run had at the end of ``epoch``: what the diagram and the equations show
+        (with :meth:`epoch_state` as the weights)."""
+        x, _ = self.sample_pair(sample)
+        return self.replay_model(epoch).forward(x)
 
     # -- predictions -------------------------------------------------------------------------
     def predictions(self, forecast: int = 0) -> dict:
@@ -685,6 +760,40 @@ def _load_weights(rd: _Reader, run: Run) -> None:
         raise rd.fail("model.npz", f"lacks the array {safe_name(missing[0])}") from None
     except (ValueError, TypeError, IndexError):
         raise rd.fail("model.npz", "holds arrays that do not fit the run's model") from None
+
+
+def _load_epochs(rd: _Reader, run: Run, cfg: dict) -> None:
+    """``epochs.npz`` (optional: runs saved before replay have none): every epoch's state dict
+    must fit the run's model like ``model.npz``."""
+    store = run.epoch_store
+    store.load({})
+    if rd.raw.get("epochs.npz") is None:
+        return
+    flat = rd.npz("epochs.npz", EPOCHS_CAP_BYTES + 2 * _npz_limit(run))
+    try:
+        states = parse_epoch_arrays(flat)
+    except ValueError as exc:
+        raise rd.fail("epochs.npz", str(exc)) from None
+    expected = run.model.state_dict()
+    for epoch, state in states.items():
+        missing = [k for k in expected if k not in state]
+        if missing:
+            raise rd.fail("epochs.npz", f"lacks {safe_name(missing[0])} of epoch {epoch}")
+        for k, a in state.items():
+            if k not in expected or a.shape != expected[k].shape or a.dtype.kind != "f":
+                raise rd.fail("epochs.npz", f"holds {safe_name(epoch_key(epoch, k))} that does not fit the "
+                              "run's model")
+            if not np.all(np.isfinite(a)):
+                raise rd.fail("epochs.npz", f"holds values in {safe_name(epoch_key(epoch, k))} that are not "
+                              "finite numbers")
+    rec = cfg.get("replay")
+    stride = rec.get("stride", 1) if isinstance(rec, dict) else 1
+    seen = rec.get("seen") if isinstance(rec, dict) else None
+    if isinstance(stride, bool) or not isinstance(stride, int) or stride < 1:
+        stride = 1
+    if isinstance(seen, bool) or not isinstance(seen, int) or seen < 0:
+        seen = None
+    store.load(states, stride=stride, seen=seen)
 
 
 _OPT_KEYS = {"sgd": ("lr", "t"), "momentum": ("lr", "t", "momentum"), "adam": ("lr", "t", "beta1", "beta2", "eps")}

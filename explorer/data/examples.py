@@ -20,6 +20,8 @@ _DESCRIPTIONS = {
     "adding": "Adding problem (Hochreiter & Schmidhuber 1997): sum the two marked values in 50 steps.",
     "first-symbol": "Remember the first of 20 random symbols (alphabet of 4) until the end.",
     "text": "Next-character prediction on a short English text about memory and forgetting.",
+    "worked-example": ("Seed 003's LSTM worked by hand: 3 units over the one-hot words \"the cat sat on the\", "
+                       "with the article's weights preset."),
 }
 
 _DEFAULTS = {
@@ -31,6 +33,7 @@ _DEFAULTS = {
     "adding": {"seq_len": 50, "n_train": 10_000, "n_val": 1_000, "seed": 1997},
     "first-symbol": {"seq_len": 20, "n_symbols": 4, "n_train": 10_000, "n_val": 1_000, "seed": 4},
     "text": {"seq_len": 25, "val_fraction": 0.1, "level": "char"},
+    "worked-example": {},
 }
 
 
@@ -84,6 +87,10 @@ def load_example(name: str, **overrides) -> Dataset:
         ds = _adding(p)
     elif name == "first-symbol":
         ds = _first_symbol(p)
+    elif name == "worked-example":
+        from . import worked_example
+
+        ds = worked_example.dataset()
     else:
         corpus = load_text(example_path("text.txt"), level=p["level"])
         corpus.path = "text"
@@ -91,6 +98,28 @@ def load_example(name: str, **overrides) -> Dataset:
     ds.source = name
     ds.config = {"type": "example", "example": name, "overrides": dict(overrides), "settings": p}
     return ds
+
+
+def example_weights(name: str | None, cell: str = "lstm", units: int = 3, layers: int = 1,
+                    bidirectional: bool = False) -> dict | None:
+    """The weights an example starts from, as a state dict in torch's names, when it has its own
+    and the model asked for is the one they are for (the worked example: a one-layer LSTM of 3
+    units); None otherwise (the model starts from random weights)."""
+    if name == "worked-example" and cell == "lstm" and units == 3 and layers == 1 and not bidirectional:
+        from . import worked_example
+
+        return worked_example.state_dict()
+    return None
+
+
+def example_notes(name: str | None, t: int) -> list[str]:
+    """Sentences an example asks to be shown beside the equations at timestep ``t`` (0-based):
+    for the worked example, which weights it uses and where the article's arithmetic differs."""
+    if name == "worked-example":
+        from . import worked_example
+
+        return worked_example.notes(int(t))
+    return []
 
 
 def _int(p: dict, key: str, lo: int = 1) -> int:
@@ -163,4 +192,5 @@ def _first_symbol(p: dict) -> Dataset:
     )
 
 
-__all__ = ["list_examples", "load_example", "example_path", "adding_problem", "first_symbol"]
+__all__ = ["list_examples", "load_example", "example_path", "adding_problem", "first_symbol", "example_weights",
+           "example_notes"]

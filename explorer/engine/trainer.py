@@ -115,6 +115,7 @@ class Trainer:
         self.step = 0             # completed steps
         self.epoch_step = 0       # completed steps in the current epoch
         self.history: list[dict] = []
+        self.on_epoch_end = None  # optional callable(epoch): 0 before the first step, then after each epoch
         self.log = _StepLog(gates={g: [] for g in model.gate_names()})
         self._epoch_rng_state = None
         self._perm = None
@@ -171,6 +172,8 @@ class Trainer:
         model, data, opt = self.model, self.data, self.optimizer
         gates = list(self.log.gates)
         taken = 0
+        if self.step == 0 and self.on_epoch_end is not None:
+            self.on_epoch_end(0)                       # the weights training starts from
         while self.epoch < self.epochs:
             if max_steps is not None and taken >= max_steps:
                 return
@@ -222,6 +225,8 @@ class Trainer:
                 self.epoch += 1
                 self.epoch_step = 0
                 self._perm = None
+                if self.on_epoch_end is not None:
+                    self.on_epoch_end(self.epoch)      # e.g. the run keeps these weights for replay
             else:
                 epoch_no = self.epoch + 1
             done = self.epoch >= self.epochs and epoch_end

@@ -67,6 +67,7 @@ class EquationsView(SessionViewMixin, QTextBrowser):
         self.setFrameShape(QTextBrowser.Shape.NoFrame)
         self._weights_cache: Any = None
         self._vals: dict[str, Any] = {}
+        self._notes: list[str] = []
         self._compact = False
         self._init_session(session)
         self._render()
@@ -100,6 +101,19 @@ class EquationsView(SessionViewMixin, QTextBrowser):
 
     def text(self) -> str:
         return self.toPlainText()
+
+    def notes(self) -> list[str]:
+        """The example's notes shown under the equations at this step (the worked example: which
+        weights it uses, where the article's arithmetic differs); [] for other data."""
+        return list(self._notes)
+
+    def _example_notes(self, t: int) -> list[str]:
+        cfg = getattr(getattr(self.session.run, "dataset", None), "config", None) or {}
+        if cfg.get("type") != "example":
+            return []
+        from explorer.data.examples import example_notes
+
+        return example_notes(cfg.get("example"), t)
 
     # -- export --------------------------------------------------------------------------------------
     def export_png(self, path: str, scale: float = 2) -> bool:
@@ -191,6 +205,7 @@ class EquationsView(SessionViewMixin, QTextBrowser):
         tr = self.session.view_trace()
         if tr is None:
             self._vals = {}
+            self._notes = []
             self.setHtml(f'<p style="color:{muted};">No trace yet: train or run the model to see the equations.</p>')
             return
         desc = self.description
@@ -233,6 +248,16 @@ class EquationsView(SessionViewMixin, QTextBrowser):
             lines.append(f"c<sub>{prev}</sub> = {num(fmt(vals['c_prev']))}{init} &nbsp;(unit {j})")
         parts.append("<p>" + "<br>".join(lines) + "</p>")
         parts.append(self._table(rows, num, sym))
+        self._notes = self._example_notes(t) if pos.layer == 0 and pos.direction == 0 else []
+        if self._notes:
+            accent = QColor(COLORS["g"])
+            box = QColor(round(bg.red() + (accent.red() - bg.red()) * 0.16),
+                         round(bg.green() + (accent.green() - bg.green()) * 0.16),
+                         round(bg.blue() + (accent.blue() - bg.blue()) * 0.16)).name()
+            items = "".join(f"<li>{math_html(n)}</li>" for n in self._notes)
+            parts.append(f'<table width="100%" cellpadding="6" cellspacing="0" bgcolor="{box}"><tr><td>'
+                         f'<b>Notes on this example</b><ul style="margin-top:2px; margin-bottom:0px;">{items}</ul>'
+                         "</td></tr></table>")
         # one-hot: W x picks a column of W
         if col is not None and weights is not None:
             picks = [self._pick(r, col, num) for r in rows if "wx" in r.terms]
