@@ -13,6 +13,8 @@ headless::
     lstm-explorer examples
     lstm-explorer compare (FILE | --example NAME) --cells rnn,gru,lstm,peephole [--seeds 3]
                           [--max-steps N] [train options] --out DIR
+    lstm-explorer animate RUN [--sample S] [--unit U] [--layer L] [--direction D] [--epoch E]
+                          [--fps X] --out cell.gif|cell.png|cell.webp
 
 Exit status: 0 done, 2 bad input (one sentence on stderr, no traceback; nothing left at --out),
 3 diverged (the last good weights are saved), 130 interrupted (the run so far is saved).
@@ -32,7 +34,7 @@ from pathlib import Path
 from explorer.options import BY_DEST, BY_FLAG, OptionError, check_args
 from explorer.runfolder import safe_name
 
-SUBCOMMANDS = ("train", "examples", "compare")
+SUBCOMMANDS = ("train", "examples", "compare", "animate")
 CELL_CHOICES = ("rnn", "gru", "lstm", "peephole")
 EXIT_OK, EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_INTERRUPTED = 0, 2, 3, 130
 
@@ -62,7 +64,7 @@ def _numeric(parser, dest: str, default=None):
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="lstm-explorer", description="Watch an LSTM think. Without a "
                 "sub-command, opens the window (optionally on FILE).")
-    sub = p.add_subparsers(dest="command", metavar="{train,compare,examples}")
+    sub = p.add_subparsers(dest="command", metavar="{train,compare,animate,examples}")
     t = sub.add_parser("train", help="train headless and write a run folder with every plot")
     _data_and_model_options(t)
     t.add_argument("--resume", metavar="DIR", help="continue the run saved in DIR (FILE: its data file's new place)")
@@ -88,8 +90,19 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--out", metavar="DIR", required=True, help="folder for comparison.csv and the plots")
     c.add_argument("--force", action="store_true", help="write into a non-empty DIR")
     c.add_argument("--quiet", action="store_true", help="no progress lines")
+    a = sub.add_parser("animate", help="write the cell diagram stepping through a sample (GIF, APNG, WebP)")
+    a.add_argument("run", metavar="RUN", help="a run folder (from train, or the window's Save Run)")
+    for dest in ("sample", "unit", "layer"):
+        _numeric(a, dest, 0)
+    a.add_argument("--direction", choices=("forward", "reverse", "0", "1"), default="forward",
+                   help="the direction drawn in a bidirectional model (default forward)")
+    _numeric(a, "epoch")
+    _numeric(a, "fps", 4.0)
+    a.add_argument("--out", metavar="FILE", required=True,
+                   help="the animation to write: .gif, .png (animated PNG) or .webp")
+    a.add_argument("--quiet", action="store_true", help="no progress line")
     sub.add_parser("examples", help="list the built-in examples")
-    p.commands = {"train": t, "compare": c}
+    p.commands = {"train": t, "compare": c, "animate": a}
     return p
 
 
@@ -161,12 +174,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "examples":
             return _cmd_examples()
         if args.command is None:
-            raise CliError("give a sub-command: train, compare or examples.")
+            raise CliError("give a sub-command: train, compare, animate or examples.")
         check_args(args, args.command)
         if args.command == "train":
             return _cmd_train(args, _given(argv))
         if args.command == "compare":
             return _cmd_compare(args)
+        if args.command == "animate":
+            return _cmd_animate(args)
     except (CliError, OptionError) as exc:
         _say(f"lstm-explorer: {exc}")
         return EXIT_BAD_INPUT
@@ -300,6 +315,63 @@ def _cmd_compare(args) -> int:
     if log:
         log(f"wrote {out}")
     return 0
+
+
+def _cmd_animate(args) -> int:
+    """``animate RUN --out FILE``: the diagram stepping through one sample, one frame per timestep."""
+    from explorer.data import SequenceFileError
+    from explorer.figures.animation import AnimationError, animation_format, write_animation
+    from explorer.memory import MemoryBudgetError
+    from explorer.runs import Run, RunFileError
+
+    out = Path(args.out)
+    try:
+        animation_format(out)
+    except AnimationError as exc:
+        raise CliError(f"--out {exc}") from None
+    if out.is_dir():
+        raise CliError(f"--out {out} is a folder; name the animation file to write, e.g. {out / 'cell.gif'}.")
+    if not out.parent.is_dir():
+        raise CliError(f"--out {out}: the folder {out.parent} does not exist; create it or choose another.")
+    direction = 1 if args.direction in ("reverse", "1") else 0
+    try:
+        run = Run.load(args.run)
+    except (SequenceFileError, RunFileError, ValueError, OSError) as exc:
+        raise CliError(str(exc)) from None
+    if args.epoch is not None and args.epoch not in run.epoch_weights():
+        kept = run.epoch_weights()
+        raise CliError(f"--epoch {args.epoch}: the run in {args.run} keeps the weights of "
+                       + (f"epochs {_epoch_list(kept)}" if kept else "no epochs (it was saved before replay existed)")
+                       + "; choose one of them.")
+
+    def progress(done: int, total: int) -> None:
+        if not args.quiet and sys.stderr.isatty():
+            sys.stderr.write(f"\rframe {done}/{total}")
+            sys.stderr.flush()
+
+    try:
+        path = write_animation(run, out, sample=args.sample, unit=args.unit, layer=args.layer, direction=direction,
+                               fps=args.fps, epoch=args.epoch, progress=progress)
+    except (AnimationError, MemoryBudgetError, RunFileError) as exc:
+        raise CliError(str(exc).removeprefix("lstm-explorer: ")) from None
+    finally:
+        if not args.quiet and sys.stderr.isatty():
+            sys.stderr.write("\n")
+    if not args.quiet:
+        from PIL import Image
+
+        with Image.open(path) as im:
+            frames, size = getattr(im, "n_frames", 1), im.size
+        when = f", epoch {args.epoch}'s weights" if args.epoch is not None else ""
+        _say(f"wrote {path}: {frames} frames of {size[0]}\u00d7{size[1]} pixels at {args.fps:g} per second "
+             f"(sample {args.sample}, unit {args.unit}{when})")
+    return 0
+
+
+def _epoch_list(epochs: list[int]) -> str:
+    if len(epochs) <= 8:
+        return ", ".join(map(str, epochs))
+    return f"{', '.join(map(str, epochs[:4]))}, \u2026, {epochs[-1]}"
 
 
 def _cmd_train(args, given: dict[str, str]) -> int:

@@ -135,6 +135,16 @@ NUMERIC_OPTIONS: tuple[NumericOption, ...] = (
                   help="training steps per cell and seed"),
     NumericOption("--target-loss", "target_loss", False, 0, math.inf, low_open=True, commands=("compare",),
                   metavar="X", help="the validation loss a cell must reach"),
+    NumericOption("--sample", "sample", True, 0, 1_000_000_000, commands=("animate",), metavar="S",
+                  help="the sample drawn (validation, else training)"),
+    NumericOption("--unit", "unit", True, 0, 99_999, commands=("animate",), metavar="U",
+                  help="the unit drawn"),
+    NumericOption("--layer", "layer", True, 0, 15, commands=("animate",), metavar="L",
+                  help="the layer drawn (0: the input's)"),
+    NumericOption("--epoch", "epoch", True, 0, 1_000_000, commands=("animate",), metavar="E",
+                  help="replay the weights kept at the end of epoch E", note="0 is before training"),
+    NumericOption("--fps", "fps", False, 0, 100, low_open=True, commands=("animate",), metavar="X",
+                  help="frames (timesteps) per second"),
 )
 
 BY_DEST = {o.dest: o for o in NUMERIC_OPTIONS}
