@@ -227,7 +227,7 @@ def test_readme_example_runs_as_written(capsys):
     from pathlib import Path
 
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
-    (block,) = [b for b in re.findall(r"```python\n(.*?)```", readme, re.S) if "describe(" in b]
+    (block,) = [b for b in re.findall(r"```python\n(.*?)```", readme, re.S) if 'd = describe("gru")' in b]
     exec(compile(block, "README.md", "exec"), {})
     out = capsys.readouterr().out
     assert "GRU ['r', 'z', 'g'] h 3n(m + n + 2) 264" in out

@@ -26,7 +26,8 @@ import numpy as np
 from .cells import CELLS, PARAM_COUNTS
 from .gates import LSTM_GATES
 
-__all__ = ["CellDescription", "EquationRow", "GateInfo", "KINDS", "describe", "fmt", "formula_parts", "input_column"]
+__all__ = ["BackwardStep", "CellDescription", "EquationRow", "GateInfo", "KINDS", "backward_rows", "backward_step", "describe",
+           "fmt", "formula_parts", "gfmt", "input_column"]
 
 MINUS = "\u2212"
 SIGMA = "\u03c3"
@@ -478,3 +479,374 @@ def describe(kind: str) -> CellDescription:
         return _DESCRIPTIONS[kind]
     except KeyError:
         raise ValueError(f"unknown cell {kind!r}; choose one of {', '.join(KINDS)}") from None
+
+
+# -- backward through time: the rows of a backward mode ------------------------------------------------
+PARTIAL = "\u2202"
+
+
+def gfmt(value: float, digits: int = 4) -> str:
+    """A gradient as the backward rows show it: ``digits`` significant digits, small and large
+    ones as ``1.234e−5`` (gradients span many orders of magnitude), typographic minus."""
+    v = float(value)
+    if v == 0.0 or not np.isfinite(v):
+        return "0" if v == 0.0 else str(v)
+    a = abs(v)
+    if 1e-3 <= a < 1e4:
+        decimals = max(0, digits - 1 - int(np.floor(np.log10(a))))
+        s = f"{v:.{decimals}f}"
+    else:
+        m, e = f"{v:.{digits - 1}e}".split("e")
+        s = f"{m}e{int(e)}"
+    return s.replace("-", MINUS)
+
+
+def _gterm(v: float) -> str:
+    s = gfmt(v)
+    return f"({s})" if s.startswith(MINUS) else s
+
+
+@dataclass(frozen=True)
+class BackwardStep:
+    """The backward pass at one step of one unit, for a backward mode of the equations and the diagram.
+
+    ``rows``: :class:`EquationRow` s (``key``: "dh", "dc", "dc_prev", "dz_i" …; ``value`` the
+    engine's number, ``terms`` every number the row shows, exact, so that the recursion can be
+    checked from them). ``belt``: the numbers a backward drawing of the belt needs (None for a
+    cell without one): ``in`` the gradient that reaches the belt's state at this step from the
+    right, ``from_next`` the part that came along the belt from the next step, ``from_h`` the part
+    that came through h_t, ``factor`` the gate that scales it at the × (f_t; the GRU's z_t), ``out``
+    what leaves to the left (towards the previous state), ``to_write`` what flows into the written
+    branch, ``kept_product`` ∏ of the factor from this step to the last (how much of a gradient at
+    the last step reaches here along the belt alone), and ``units``: ``in`` and ``out`` of every
+    unit ((n,) arrays) for a strip. ``shrink`` (the RNN): ``factor`` ‖Uᵀ(tanh′ ⊙ ∂L/∂h_{t+1})‖ /
+    ‖∂L/∂h_{t+1}‖ over the units, the factor by which the recurrence shrinks the gradient from
+    t+1 to t; ``running`` the product of those factors from the last step down to t; ``bound``
+    ‖U‖₂ · max tanh′ (no gradient shrinks less); None for the gated cells. ``last``: t is the
+    last step in the direction's order (nothing comes from a later step). Stepping "from T down
+    to 1" is calling this with t descending.
+    """
+
+    t: int
+    unit: int
+    rows: tuple
+    belt: dict | None = None
+    shrink: dict | None = None
+    last: bool = False
+
+
+def backward_step(desc: CellDescription, trace, grads, t: int, unit: int, weights: dict | None = None,
+                  b: int = 0, layer: int = 0, direction: int = 0) -> BackwardStep:
+    """The backward numbers of ``unit`` at step ``t`` (0-based) of sample ``b``.
+
+    ``trace``: the model's :class:`~explorer.engine.model.Trace` (any layer's: the ``layer`` and
+    ``direction`` asked for are taken from it); ``grads``: ``model.state_grads(x, target)`` for
+    the same input (a :class:`~explorer.engine.model.StateGrads`); ``weights``: the state dict
+    that computed both (needed to split ∂L/∂h_t into what came from above and what came back
+    through U; without it the rows show the totals). Every value is the engine's; the terms are
+    computed here from the trace with the engine's own operations, so that (for the LSTM)
+    ∂L/∂c_t = ∂L/∂h_t ⊙ o_t ⊙ (1 − tanh² c_t) + ∂L/∂c_{t+1} ⊙ f_{t+1} holds exactly in them.
+    """
+    tr = trace.layer(layer, direction) if hasattr(trace, "layer") else trace
+    g = grads.layer(layer, direction) if getattr(grads, "layers", ()) else grads
+    T, n = int(tr.T), int(tr.h.shape[-1])
+    if not 0 <= t < T:
+        raise IndexError(f"timestep {t} outside 0..{T - 1}")
+    j = int(unit)
+    if not 0 <= j < n:
+        raise IndexError(f"unit {j} outside 0..{n - 1}")
+    nxt = t - 1 if direction else t + 1
+    last = not 0 <= nxt < T
+    W = _WeightView(weights, layer, direction) if weights is not None else None
+    ctx = _BackCtx(desc, tr, g, int(b), int(t), j, nxt, last, W, direction, T, n, layer)
+    return _BACKWARD[desc.belt_name if desc.has_belt else None](ctx)
+
+
+def backward_rows(desc: CellDescription, trace, grads, t: int, unit: int, weights: dict | None = None,
+                  b: int = 0, layer: int = 0, direction: int = 0) -> list:
+    """The rows of :func:`backward_step` (a backward mode of the equations panel shows them)."""
+    return list(backward_step(desc, trace, grads, t, unit, weights, b, layer, direction).rows)
+
+
+@dataclass
+class _BackCtx:
+    desc: CellDescription
+    tr: object
+    g: object
+    b: int
+    t: int
+    j: int
+    nxt: int
+    last: bool
+    W: _WeightView | None
+    direction: int
+    T: int
+    n: int
+    layer: int
+
+    @property
+    def lab(self) -> tuple:
+        """(this step, the next in the direction's order, the previous) as subscripts."""
+        return ("t", "{t\u22121}", "{t+1}") if self.direction else ("t", "{t+1}", "{t\u22121}")
+
+    def rec(self, t: int) -> dict:
+        return self.desc.record(self.tr, self.b, t)
+
+    @property
+    def prev(self) -> str:
+        """The subscript of the previous state: 0 (the initial state) at the direction's first step."""
+        first = self.t == (self.T - 1 if self.direction else 0)
+        return "0" if first else self.lab[2]
+
+
+def _dh_row(ctx: _BackCtx, paths: list, formula: str) -> EquationRow:
+    """∂L/∂h_t: what came from above plus each path back from the next step (``paths``: (name,
+    text, value) — value None when weights are missing)."""
+    dh = float(ctx.g.dh[ctx.b, ctx.t, ctx.j])
+    known = [p for p in paths if p[2] is not None]
+    back = sum(p[2] for p in known) if known and len(known) == len(paths) else None
+    _, nx, _ = ctx.lab
+    if ctx.last:
+        terms = {"from_above": dh}
+        return EquationRow(key="dh", lhs=f"{PARTIAL}L/{PARTIAL}h_t", formula=f"{PARTIAL}L/{PARTIAL}h_t from above",
+                           numbers=gfmt(dh), value=dh, terms=terms,
+                           note="the last step: all of it comes from above (no later step)")
+    if back is None:
+        terms = {"total": dh}
+        return EquationRow(key="dh", lhs=f"{PARTIAL}L/{PARTIAL}h_t", formula=f"from above + {formula}",
+                           numbers=gfmt(dh), value=dh, terms=terms, note="weights not given: the total only")
+    above = dh - back
+    if abs(above) <= 1e-12 * (abs(dh) + sum(abs(v) for _, _, v in paths)):
+        above = 0.0                                   # nothing from above here: rounding of the subtraction
+    terms = {"from_above": above, **{name: v for name, _, v in paths}}
+    numbers = " + ".join([gfmt(terms["from_above"])] + [_gterm(v) for _, _, v in paths])
+    return EquationRow(key="dh", lhs=f"{PARTIAL}L/{PARTIAL}h_t", formula=f"from above + {formula}", numbers=numbers,
+                       value=dh, terms=terms, note=f"back from step {nx.strip('{}')} and from above")
+
+
+def _lstm_back(ctx: _BackCtx) -> BackwardStep:
+    desc, g, b, t, j = ctx.desc, ctx.g, ctx.b, ctx.t, ctx.j
+    _, nx, _ = ctx.lab
+    r = ctx.rec(t)
+    peep = desc.peepholes
+    o, c, f, i, gg = (np.asarray(r[k]) for k in ("o", "c", "f", "i", "g"))
+    c_prev = np.asarray(r["c_prev"])
+    dh_all, dc_all = g.dh[b, t], g.dc[b, t]
+    tc = np.tanh(c)
+    odtc = (1.0 - tc * tc) * o                          # the engine's o ⊙ (1 − tanh² c)
+    through_h = dh_all * odtc
+    p = {k: np.asarray(ctx.W.d[f"peephole_{k}{ctx.W.sfx}"] if f"peephole_{k}{ctx.W.sfx}" in ctx.W.d
+                       else ctx.W.d[f"peephole_{k}"]) for k in peep} if peep and ctx.W is not None else {}
+    if ctx.last:
+        dc_next = np.zeros_like(dc_all)
+        f_next = np.zeros_like(dc_all)
+        from_next = np.zeros_like(dc_all)
+        rn = None
+    else:
+        rn = ctx.rec(ctx.nxt)
+        dc_next, f_next = g.dc[b, ctx.nxt], np.asarray(rn["f"])
+        from_next = dc_next * f_next                    # along the belt, through × f_{t+1}
+        if p:
+            dzi_n = (1.0 - rn["i"]) * rn["i"] * rn["g"] * dc_next
+            dzf_n = (1.0 - rn["f"]) * rn["f"] * c * dc_next
+            from_next = from_next + dzi_n * p["i"]
+            from_next = from_next + dzf_n * p["f"]
+    dc_sum = through_h + from_next
+    dzo = (1.0 - o) * o * tc * dh_all
+    if p:
+        dc_sum = dc_sum + dzo * p["o"]                  # o peeps at c_t
+    terms = {"dh": float(dh_all[j]), "o": float(o[j]), "tanh_prime": float(1.0 - tc[j] * tc[j]),
+             "through_h": float(through_h[j]), "dc_next": float(dc_next[j]), "f_next": float(f_next[j]),
+             "through_belt": float(dc_next[j] * f_next[j])}
+    formula = (f"{PARTIAL}L/{PARTIAL}h_t {ODOT} o_t {ODOT} (1 \u2212 tanh\u00b2 c_t) + "
+               f"{PARTIAL}L/{PARTIAL}c_{nx} {ODOT} f_{nx}")
+    numbers = (f"{gfmt(terms['dh'])} \u00d7 {fmt(terms['o'])} \u00d7 {fmt(terms['tanh_prime'])} + "
+               + (f"0 (no step after this one)" if ctx.last else f"{_gterm(terms['dc_next'])} \u00d7 {fmt(terms['f_next'])}"))
+    if p:
+        terms["dzo"], terms["p_o"] = float(dzo[j]), float(p["o"][j])
+        terms["through_po"] = float(dzo[j] * p["o"][j])
+        formula += f" + {PARTIAL}L/{PARTIAL}z_o {ODOT} p_o"
+        numbers += f" + {_gterm(terms['dzo'])} \u00d7 {_term(terms['p_o'])}"
+        if not ctx.last:
+            terms["through_pi"] = float(dzi_n[j] * p["i"][j])
+            terms["through_pf"] = float(dzf_n[j] * p["f"][j])
+            terms["through_belt"] = float(from_next[j])
+            formula += f" + ({PARTIAL}L/{PARTIAL}z_i p_i + {PARTIAL}L/{PARTIAL}z_f p_f)_{nx}"
+            numbers += f" + {_gterm(terms['through_pi'])} + {_gterm(terms['through_pf'])}"
+    terms["sum"] = float(dc_sum[j])
+    dc = float(dc_all[j])
+    rows = []
+    # ∂L/∂h_t: from above and back through U from the four gates of the next step
+    paths = []
+    names = ("i", "f", "g", "o")
+    if not ctx.last and ctx.W is not None:
+        cn = np.asarray(rn["c"])
+        dz_next = {"i": (1.0 - rn["i"]) * rn["i"] * rn["g"] * dc_next,
+                   "f": (1.0 - rn["f"]) * rn["f"] * c * dc_next,
+                   "g": (1.0 - rn["g"] * rn["g"]) * rn["i"] * dc_next,
+                   "o": (1.0 - rn["o"]) * rn["o"] * np.tanh(cn) * g.dh[b, ctx.nxt]}
+        for k, name in enumerate(names):
+            U = ctx.W.U[k * ctx.n:(k + 1) * ctx.n, j]
+            paths.append((f"U_{name}", "", float(U @ dz_next[name])))
+    elif not ctx.last:
+        paths = [(f"U_{name}", "", None) for name in names]
+    rows.append(_dh_row(ctx, paths, f"\u03a3 U\u1d40 {PARTIAL}L/{PARTIAL}z_{nx} (i, f, g, o)"))
+    rows.append(EquationRow(key="dc", lhs=f"{PARTIAL}L/{PARTIAL}c_t", formula=formula, numbers=numbers, value=dc,
+                            terms=terms, note="through h_t, plus along the belt from the next step"))
+    # what leaves to the left along the belt, and what each gate's pre-activation receives
+    to_prev = dc_all * f
+    dzi = (1.0 - i) * i * gg * dc_all
+    dzf = (1.0 - f) * f * c_prev * dc_all
+    out_terms = {"dc": dc, "f": float(f[j]), "through_f": float(to_prev[j])}
+    out_formula = f"{PARTIAL}L/{PARTIAL}c_t {ODOT} f_t"
+    out_numbers = f"{gfmt(dc)} \u00d7 {fmt(f[j])}"
+    left = to_prev
+    if p:
+        left = left + dzi * p["i"]
+        left = left + dzf * p["f"]
+        out_terms.update(through_pi=float(dzi[j] * p["i"][j]), through_pf=float(dzf[j] * p["f"][j]))
+        out_formula += f" + {PARTIAL}L/{PARTIAL}z_i p_i + {PARTIAL}L/{PARTIAL}z_f p_f"
+        out_numbers += f" + {_gterm(out_terms['through_pi'])} + {_gterm(out_terms['through_pf'])}"
+    rows.append(EquationRow(key="dc_prev", lhs=f"{PARTIAL}L/{PARTIAL}c_{ctx.prev} (belt)", formula=out_formula,
+                            numbers=out_numbers, value=float(left[j]), terms=out_terms,
+                            note="what the belt carries back: scaled by f at the \u00d7"))
+    dz = {"i": (dzi, f"{PARTIAL}L/{PARTIAL}c_t {ODOT} g_t {ODOT} i_t(1 \u2212 i_t)", (dc, gg[j], i[j] * (1 - i[j]))),
+          "f": (dzf, f"{PARTIAL}L/{PARTIAL}c_t {ODOT} c_{ctx.prev} {ODOT} f_t(1 \u2212 f_t)", (dc, c_prev[j], f[j] * (1 - f[j]))),
+          "g": ((1.0 - gg * gg) * i * dc_all, f"{PARTIAL}L/{PARTIAL}c_t {ODOT} i_t {ODOT} (1 \u2212 g_t\u00b2)",
+                (dc, i[j], 1 - gg[j] * gg[j])),
+          "o": (dzo, f"{PARTIAL}L/{PARTIAL}h_t {ODOT} tanh(c_t) {ODOT} o_t(1 \u2212 o_t)",
+                (float(dh_all[j]), tc[j], o[j] * (1 - o[j])))}
+    for name in names:
+        arr, form, (a, x, y) = dz[name]
+        rows.append(EquationRow(key=f"dz_{name}", lhs=f"{PARTIAL}L/{PARTIAL}z_{name}", formula=form,
+                                numbers=f"{gfmt(a)} \u00d7 {_term(x)} \u00d7 {fmt(y)}",
+                                value=float(arr[j]), terms={"grad": float(a), "factor": float(x), "slope": float(y)},
+                                note=f"reaches W_{name}, U_{name}, b_{name}", block=name))
+    f_all = np.asarray(ctx.tr.f[b])
+    later = f_all[t + 1:, j] if not ctx.direction else f_all[:t, j][::-1]
+    belt = {"name": "c", "in": dc, "from_h": float(dc_sum[j] - from_next[j]), "from_next": float(from_next[j]),
+            "factor": float(f[j]), "out": float(left[j]), "to_write": dc,
+            "kept_product": float(np.prod(later)) if later.size else 1.0,
+            "units": {"in": np.array(dc_all, copy=True), "out": np.array(left, copy=True)}}
+    return BackwardStep(t, j, tuple(rows), belt=belt, last=ctx.last)
+
+
+def _gru_back(ctx: _BackCtx) -> BackwardStep:
+    g, b, t, j, n = ctx.g, ctx.b, ctx.t, ctx.j, ctx.n
+    _, nx, _ = ctx.lab
+    r = ctx.rec(t)
+    z, gg, rr = np.asarray(r["z"]), np.asarray(r["g"]), np.asarray(r["r"])
+    h_prev = np.asarray(r["h_prev"])
+    dh_all = g.dh[b, t]
+    paths = []
+    if not ctx.last:
+        rn = ctx.rec(ctx.nxt)
+        dh_n = g.dh[b, ctx.nxt]
+        kept = dh_n * rn["z"]                                       # along the belt: z_{t+1} ⊙ ∂L/∂h_{t+1}
+        paths.append(("kept", "", float(kept[j])))
+        if ctx.W is not None:
+            h_t = np.asarray(rn["h_prev"])
+            dzz = dh_n * (h_t - rn["g"]) * rn["z"] * (1.0 - rn["z"])
+            dzg = dh_n * (1.0 - rn["g"] * rn["g"]) * (1.0 - rn["z"])
+            ghn = ctx.W.U[2 * n:] @ h_t + ctx.W.b_hh[2 * n:]
+            dzr = dzg * ghn * rn["r"] * (1.0 - rn["r"])
+            paths.append(("U_r", "", float(ctx.W.U[:n, j] @ dzr)))
+            paths.append(("U_z", "", float(ctx.W.U[n:2 * n, j] @ dzz)))
+            paths.append(("U_n", "", float(ctx.W.U[2 * n:, j] @ (dzg * rn["r"]))))
+        else:
+            paths += [("U_r", "", None), ("U_z", "", None), ("U_n", "", None)]
+    row_dh = _dh_row(ctx, paths, f"z_{nx} {ODOT} {PARTIAL}L/{PARTIAL}h_{nx} + U_r\u1d40 {PARTIAL}L/{PARTIAL}z_r + "
+                                 f"U_z\u1d40 {PARTIAL}L/{PARTIAL}z_z + U_n\u1d40 (r {ODOT} {PARTIAL}L/{PARTIAL}z_g)  (at {nx.strip('{}')})")
+    dh = float(dh_all[j])
+    to_prev = dh_all * z
+    dzz = dh_all * (h_prev - gg) * z * (1.0 - z)
+    dzg = dh_all * (1.0 - gg * gg) * (1.0 - z)
+    rows = [row_dh,
+            EquationRow(key="dh_prev", lhs=f"{PARTIAL}L/{PARTIAL}h_{ctx.prev} (belt)",
+                        formula=f"{PARTIAL}L/{PARTIAL}h_t {ODOT} z_t", numbers=f"{gfmt(dh)} \u00d7 {fmt(z[j])}",
+                        value=float(to_prev[j]), terms={"dh": dh, "z": float(z[j])},
+                        note="the kept path: scaled by z at the \u00d7 (the gates add more through U)"),
+            EquationRow(key="dz_g", lhs=f"{PARTIAL}L/{PARTIAL}z_g", formula=f"{PARTIAL}L/{PARTIAL}h_t {ODOT} (1 \u2212 z_t) {ODOT} (1 \u2212 g_t\u00b2)",
+                        numbers=f"{gfmt(dh)} \u00d7 {fmt(1.0 - z[j])} \u00d7 {fmt(1.0 - gg[j] * gg[j])}", value=float(dzg[j]),
+                        terms={"dh": dh, "one_minus_z": float(1.0 - z[j]), "tanh_prime": float(1.0 - gg[j] * gg[j])},
+                        note="into the candidate (the written path)", block="n"),
+            EquationRow(key="dz_z", lhs=f"{PARTIAL}L/{PARTIAL}z_z", formula=f"{PARTIAL}L/{PARTIAL}h_t {ODOT} (h_{ctx.prev} \u2212 g_t) {ODOT} z_t(1 \u2212 z_t)",
+                        numbers=f"{gfmt(dh)} \u00d7 {_term(h_prev[j] - gg[j])} \u00d7 {fmt(z[j] * (1.0 - z[j]))}",
+                        value=float(dzz[j]), terms={"dh": dh, "diff": float(h_prev[j] - gg[j]), "gate": float(z[j] * (1 - z[j]))},
+                        note="into the update gate", block="z")]
+    if ctx.W is not None:
+        ghn = ctx.W.U[2 * n:] @ h_prev + ctx.W.b_hh[2 * n:]
+        dzr = dzg * ghn * rr * (1.0 - rr)
+        rows.append(EquationRow(key="dz_r", lhs=f"{PARTIAL}L/{PARTIAL}z_r",
+                                formula=f"{PARTIAL}L/{PARTIAL}z_g {ODOT} (U_n h_{ctx.prev} + b_hn) {ODOT} r_t(1 \u2212 r_t)",
+                                numbers=f"{gfmt(dzg[j])} \u00d7 {_term(ghn[j])} \u00d7 {fmt(rr[j] * (1 - rr[j]))}",
+                                value=float(dzr[j]), terms={"dz_g": float(dzg[j]), "uh_b": float(ghn[j]),
+                                                            "gate": float(rr[j] * (1 - rr[j]))},
+                                note="into the reset gate", block="r"))
+    z_all = np.asarray(ctx.tr.z[b])
+    later = z_all[t + 1:, j] if not ctx.direction else z_all[:t, j][::-1]
+    from_next = paths[0][2] if paths else 0.0
+    belt = {"name": "h", "in": dh, "from_next": float(from_next), "from_h": float(dh - from_next),
+            "factor": float(z[j]), "out": float(to_prev[j]), "to_write": float(dh * (1.0 - z[j])),
+            "kept_product": float(np.prod(later)) if later.size else 1.0,
+            "units": {"in": np.array(dh_all, copy=True), "out": np.array(to_prev, copy=True)}}
+    return BackwardStep(t, j, tuple(rows), belt=belt, last=ctx.last)
+
+
+def _rnn_back(ctx: _BackCtx) -> BackwardStep:
+    g, b, t, j = ctx.g, ctx.b, ctx.t, ctx.j
+    _, nx, _ = ctx.lab
+    H = np.asarray(ctx.tr.h[b])
+    dH = g.dh[b]
+    T = ctx.T
+    paths = []
+    if not ctx.last:
+        dz_n = dH[ctx.nxt] * (1.0 - H[ctx.nxt] * H[ctx.nxt])
+        paths.append(("U", "", None if ctx.W is None else float(ctx.W.U[:, j] @ dz_n)))
+    rows = [_dh_row(ctx, paths, f"U\u1d40 ((1 \u2212 h\u00b2_{nx}) {ODOT} {PARTIAL}L/{PARTIAL}h_{nx})")]
+    dh = float(dH[t, j])
+    tp = float(1.0 - H[t, j] * H[t, j])
+    rows.append(EquationRow(key="dz", lhs=f"{PARTIAL}L/{PARTIAL}z_t", formula=f"{PARTIAL}L/{PARTIAL}h_t {ODOT} (1 \u2212 h_t\u00b2)",
+                            numbers=f"{gfmt(dh)} \u00d7 {fmt(tp)}", value=float(dH[t, j] * (1.0 - H[t, j] * H[t, j])),
+                            terms={"dh": dh, "tanh_prime": tp}, note="through the tanh: reaches W, U, b", block=""))
+    shrink = None
+    if ctx.W is not None:
+        U = ctx.W.U
+        order = range(T - 1, 0, -1) if not ctx.direction else range(0, T - 1)
+        factors = {}
+        for s in order:                                  # from step s back to the one before it
+            prev_s = s - 1 if not ctx.direction else s + 1
+            dz = dH[s] * (1.0 - H[s] * H[s])
+            back = dz @ U                                # Uᵀ (tanh′ ⊙ ∂L/∂h_s)
+            norm = float(np.linalg.norm(dH[s]))
+            factors[prev_s] = float(np.linalg.norm(back)) / norm if norm > 0 else 0.0
+        running = 1.0
+        for s in (range(T - 2, t - 1, -1) if not ctx.direction else range(1, t + 1)):
+            running *= factors[s]
+        u2 = float(np.linalg.norm(U, 2))
+        if ctx.last:
+            factor, tmax = 1.0, 0.0
+        else:
+            factor = factors[t]
+            tmax = float(np.max(1.0 - H[ctx.nxt] * H[ctx.nxt]))
+        shrink = {"factor": factor, "running": running, "U_norm": u2, "tanh_prime_max": tmax,
+                  "bound": u2 * tmax, "factors": factors}
+        if not ctx.last:
+            dz = dH[ctx.nxt] * (1.0 - H[ctx.nxt] * H[ctx.nxt])
+            num, den = float(np.linalg.norm(dz @ U)), float(np.linalg.norm(dH[ctx.nxt]))
+            rows.append(EquationRow(
+                key="shrink", lhs=f"\u2016{PARTIAL}L/{PARTIAL}h\u2016 shrinks by",
+                formula=f"\u2016U\u1d40 ((1 \u2212 h\u00b2_{nx}) {ODOT} {PARTIAL}L/{PARTIAL}h_{nx})\u2016 / \u2016{PARTIAL}L/{PARTIAL}h_{nx}\u2016",
+                numbers=(f"{gfmt(num)} / {gfmt(den)}  (at most \u2016U\u2016\u2082 \u00d7 max(1 \u2212 h\u00b2) = "
+                         f"{fmt(u2)} \u00d7 {fmt(tmax)} = {fmt(u2 * tmax)})"),
+                value=factor, terms={"back": num, "next": den, "U_norm": u2, "tanh_prime_max": tmax, "bound": u2 * tmax},
+                note="the factor from the next step back to this one; below 1 the gradient vanishes"))
+        rows.append(EquationRow(
+            key="running", lhs="\u220f since the last step", formula="product of those factors from T down to t",
+            numbers=" \u00d7 ".join(fmt(factors[s]) for s in list(range(T - 2, t - 1, -1))[:6]) + (" \u00d7 \u2026" if T - 1 - t > 6 else "")
+            if not ctx.direction and not ctx.last else "", value=running, terms={"running": running},
+            note="how much of a gradient at the last step is left here"))
+    return BackwardStep(t, j, tuple(rows), shrink=shrink, last=ctx.last)
+
+
+_BACKWARD = {"c": _lstm_back, "h": _gru_back, None: _rnn_back}

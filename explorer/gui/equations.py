@@ -24,7 +24,7 @@ from PySide6.QtGui import QAbstractTextDocumentLayout, QColor, QFontInfo, QImage
 from PySide6.QtWidgets import QTextBrowser, QWidget
 
 from explorer.app.session import Session
-from explorer.engine.describe import COLORS, EquationRow, fmt, formula_parts, input_column
+from explorer.engine.describe import COLORS, EquationRow, backward_rows, fmt, formula_parts, gfmt, input_column
 from explorer.figures.colors import diverging_color, text_color_on
 from explorer.gui.session_view import SessionViewMixin
 
@@ -42,11 +42,25 @@ def _chip(key: str, label: str | None = None) -> str:
             f"&nbsp;{html.escape(label or key)}&nbsp;</span>")
 
 
-def _value_chip(v: float) -> str:
-    col = diverging_color(v)
+def _row_chip(key: str) -> str:
+    """A row's colour chip: its gate or state; a backward row's the quantity it differentiates."""
+    if key in _BACK_CHIPS:
+        return _chip(*_BACK_CHIPS[key])
+    if key.startswith("dz_"):
+        return _chip(key[3:])
+    return _chip(key)
+
+
+def _value_chip(v: float, vmax: float = 1.0, text=fmt) -> str:
+    col = diverging_color(v, vmax)
     tc = text_color_on(col)
     return (f'<span style="background-color:{col.name()}; color:{tc.name()}; font-weight:bold;">'
-            f"&nbsp;{fmt(v)}&nbsp;</span>")
+            f"&nbsp;{text(v)}&nbsp;</span>")
+
+
+#: the colour chip of a backward row: the quantity whose gradient it is
+_BACK_CHIPS = {"dh": ("h", "h"), "dh_prev": ("h", "h"), "dc": ("c", "c"), "dc_prev": ("c", "c"), "dz": ("h", "z"),
+               "shrink": ("x", "\u2016\u2016"), "running": ("x", "\u220f")}
 
 
 class EquationsView(SessionViewMixin, QTextBrowser):
@@ -68,6 +82,7 @@ class EquationsView(SessionViewMixin, QTextBrowser):
         self._weights_cache: Any = None
         self._vals: dict[str, Any] = {}
         self._notes: list[str] = []
+        self._grads: Any = None             # StateGrads: the backward mode shows them (None: forward)
         self._compact = False
         self._init_session(session)
         self._render()
@@ -101,6 +116,21 @@ class EquationsView(SessionViewMixin, QTextBrowser):
 
     def text(self) -> str:
         return self.toPlainText()
+
+    def set_backward(self, grads) -> None:
+        """Show the backward pass at the session's position: ``grads`` is ``model.state_grads(x,
+        target)`` for the session's trace (its sample, the weights that computed it); None goes
+        back to the forward equations. Rows: :func:`explorer.engine.describe.backward_rows` — for
+        the LSTM ∂L/∂c_t = ∂L/∂h_t ⊙ o_t ⊙ (1 − tanh² c_t) + ∂L/∂c_{t+1} ⊙ f_{t+1} with its
+        numbers, for the GRU ∂L/∂h_t by its paths, for the RNN the factor that makes it vanish.
+        Stepping from T down to 1 is moving the session's t down."""
+        self._grads = grads
+        self._render()
+
+    @property
+    def backward(self) -> bool:
+        """Whether the backward pass is shown."""
+        return self._grads is not None
 
     def notes(self) -> list[str]:
         """The example's notes shown under the equations at this step (the worked example: which
@@ -212,6 +242,9 @@ class EquationsView(SessionViewMixin, QTextBrowser):
         pos = self.session.position
         T, n = int(tr.T), int(tr.h.shape[-1])
         t, j = min(pos.t, T - 1), min(pos.unit, n - 1)
+        if self._grads is not None:
+            self._render_backward(desc, t, j, T, n, muted)
+            return
         rec = desc.record(tr, 0, t)
         weights = self._weights()
         rows = desc.equation_rows(rec, weights, j, layer=pos.layer, direction=pos.direction, t=t)
@@ -271,25 +304,49 @@ class EquationsView(SessionViewMixin, QTextBrowser):
         parts.append(f'<p style="color:{muted}; font-size:{small}px;">{html.escape(note)}</p>')
         self.setHtml("".join(parts))
 
+    def _render_backward(self, desc, t: int, j: int, T: int, n: int, muted: str) -> None:
+        pos = self.session.position
+        step_rows = backward_rows(desc, self.session.trace, self._grads, t, j, self._weights(), layer=pos.layer,
+                                  direction=pos.direction)
+        self._vals = {r.key: {"value": r.value, **r.terms} for r in step_rows}
+        self._notes = []
+        self._compact = self._layout_width() < self.COMPACT_WIDTH
+        mono = self.MONO
+        num = lambda txt: f'<span style="font-family:{mono};">{txt}</span>'  # noqa: E731
+        sym = f'style="color:{muted};"'
+        grads = self._grads.layer(pos.layer, pos.direction) if getattr(self._grads, "layers", ()) else self._grads
+        both = [np.abs(a[0]) for a in (grads.dh, grads.dc) if a is not None]
+        vmax = float(max(a.max() for a in both)) if both else 1.0
+        parts = [f'<p style="font-size:large; margin-bottom:4px;">{html.escape(desc.title)} &nbsp;\u00b7&nbsp; '
+                 f'<b>backward</b> &nbsp;\u00b7&nbsp; <b>Unit {j} of {n}</b> &nbsp;\u00b7&nbsp; sample {pos.sample} '
+                 f'&nbsp;\u00b7&nbsp; t = {t + 1} / {T}</p>',
+                 self._table(step_rows, num, sym, vmax=vmax or 1.0, text=gfmt)]
+        small = max(8, round(QFontInfo(self.font()).pixelSize() * 0.85))
+        note = ("The gradients backpropagation through time carries at this step (model.state_grads): the values are "
+                "the engine's own, the terms are computed from the trace and add up to them. Step from T down to 1.")
+        parts.append(f'<p style="color:{muted}; font-size:{small}px;">{html.escape(note)}</p>')
+        self.setHtml("".join(parts))
+
     @staticmethod
     def _pick(r: EquationRow, col: int, num) -> str:
         w = f"W_{r.block}" if r.block else "W"
         return f"{math_html(w)} x<sub>t</sub> = " + num(f"{w}[:, {col}] \u2192 {fmt(r.terms['wx'])}")
 
-    def _table(self, rows: list[EquationRow], num, sym: str) -> str:
+    def _table(self, rows: list[EquationRow], num, sym: str, vmax: float = 1.0, text=fmt) -> str:
         cells = []
         for r in rows:
             lhs = f"<b>{math_html(r.lhs)}</b>"
             formula = "= " + math_html(r.formula)
             brk = "= " + num(html.escape(r.numbers)) if r.numbers else ""
             zc = "= " + num(f"{r.activation}({fmt(r.preact)})") if r.activation and r.preact is not None else ""
-            val = "= " + num(_value_chip(r.value))
+            ratio = r.key in ("shrink", "running")           # a ratio, not a gradient: a neutral chip
+            val = "= " + num(_value_chip(r.value, 1e300 if ratio else vmax, text))
             cells.append((r.key, lhs, formula, brk, zc, val, html.escape(r.note)))
         out = []
         if not self._compact:
             td = 'style="padding:3px 6px; white-space:nowrap;"'
             for key, lhs, formula, brk, zc, val, note in cells:
-                out.append(f"<tr><td {td}>{_chip(key)}</td><td {td}>{lhs}</td><td {td}><span {sym}>{formula}</span></td>"
+                out.append(f"<tr><td {td}>{_row_chip(key)}</td><td {td}>{lhs}</td><td {td}><span {sym}>{formula}</span></td>"
                            f"<td {td}>{brk}</td><td {td}>{zc}</td><td {td}>{val}</td>"
                            f"<td {td}><span {sym}>{note}</span></td></tr>")
         else:
@@ -299,5 +356,5 @@ class EquationsView(SessionViewMixin, QTextBrowser):
                 if brk:
                     lines.append(f"&nbsp;&nbsp;&nbsp;{brk}")
                 lines.append(f"&nbsp;&nbsp;&nbsp;{zc + ' ' if zc else ''}{val}")
-                out.append(f"<tr><td {tdc}>{_chip(key)}</td><td {tdc}>" + "<br>".join(lines) + "</td></tr>")
+                out.append(f"<tr><td {tdc}>{_row_chip(key)}</td><td {tdc}>" + "<br>".join(lines) + "</td></tr>")
         return '<table cellspacing="0" cellpadding="2">' + "".join(out) + "</table>"
