@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import os
+import sys
 from pathlib import Path
 from typing import Callable
 
@@ -194,11 +195,16 @@ def write_animation(source, path, sample: int = 0, unit: int = 0, layer: int = 0
     return Path(path)
 
 
+_APP = None
+
+
 def _ensure_gui_app() -> None:
-    """Fonts and painting need a QGuiApplication: the window's, or one made here (command line)."""
+    """Fonts and painting need a Qt application: the window's, or one made here (the command line;
+    a QApplication, so that plot widgets can follow in the same process)."""
+    global _APP
     from PySide6.QtGui import QGuiApplication
 
     if QGuiApplication.instance() is None:
-        from explorer.figures.plots import ensure_app
+        from PySide6.QtWidgets import QApplication
 
-        ensure_app()
+        _APP = QApplication([sys.argv[0] if sys.argv else "lstm-explorer"])

@@ -295,6 +295,7 @@ class CellPicture:
     thread, e.g. by a worker writing an animation)."""
 
     LEGEND = QRectF(745.0, 16.0, 190.0, 10.0)      # the value bar; the belt's bow tie under it
+    interactive = True                             # a widget one can click (a file's frame: False)
 
     def _init_picture(self, family: str) -> None:
         self._fonts = Fonts(family)
@@ -605,7 +606,8 @@ class CellPicture:
         what = f"{bar}\u209c bar" + (f" and gates {' '.join(chips)}" if chips else "")
         cap, ind = geo["caption"]
         side = geo["layout"] == "side"
-        text = f"{n} units: {what}" if side else f"all {n} units at this step: {what}  (click a unit to show it)"
+        hint = "  (click a unit to show it)" if self.interactive else ""
+        text = f"{n} units: {what}" if side else f"all {n} units at this step: {what}{hint}"
         d.text(cap.x(), cap.y(), text, f.small, st.muted)
         if not geo["prev"].isEmpty():
             page, pages = self.strip_page(frame), self.strip_pages(frame)
@@ -826,6 +828,8 @@ class FrameRenderer(CellPicture):
 
     >>> img = FrameRenderer(frame_at(describe("lstm"), trace, t=3, unit=0)).render_image()
     """
+
+    interactive = False
 
     def __init__(self, frame: Frame | None = None, palette: QPalette | None = None, family: str | None = None):
         self._init_picture(family or QFont().family())
