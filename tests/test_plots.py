@@ -644,3 +644,42 @@ def test_export_plot_writes_three_files(qtbot, tmp_path):
     paths = export_plot(w, tmp_path / "out", "loss")
     assert [p.name for p in paths] == ["loss.png", "loss.svg", "loss.csv"]
     assert all(p.stat().st_size > 0 for p in paths)
+
+
+def test_y_label_is_never_cut_off(qtbot, tmp_path):
+    import xml.etree.ElementTree as ET
+
+    from PySide6.QtGui import QFontMetricsF
+
+    w = _make(qtbot, GradNormPlotWidget)
+    w.set_steps(*_grad_data(50)[:5], clip_threshold=1.0)
+    w.resize(500, 170)                                       # a short dock
+    w.show()
+    qtbot.waitExposed(w)
+    axis = w.plot.getAxis("left")
+    qtbot.waitUntil(lambda: axis.labelText == "‖∇L‖")         # the short form fits, the long one does not
+    assert QFontMetricsF(axis.label.font()).horizontalAdvance(axis.labelText) <= axis.size().height()
+    w.export_svg(tmp_path / "g.svg")                          # the export has room for the whole title
+    texts = ["".join(t.itertext()).strip() for t in ET.parse(str(tmp_path / "g.svg")).getroot().iter()
+             if t.tag.endswith("text")]
+    assert "gradient norm ‖∇L‖" in texts, texts
+    assert axis.labelText == "‖∇L‖"                          # and the screen keeps its own
+
+
+def test_title_in_exports_not_on_screen(qtbot, tmp_path):
+    import xml.etree.ElementTree as ET
+
+    w = _make(qtbot, LossPlotWidget)
+    w.set_history([1, 2], [1.0, 0.5], [1.1, 0.6])
+    w.show()
+    qtbot.waitExposed(w)
+    assert not w.plot.titleLabel.isVisible()            # the dock's tab names it; the data get the room
+    w.export_svg(tmp_path / "l.svg")
+    texts = ["".join(t.itertext()).strip() for t in ET.parse(str(tmp_path / "l.svg")).getroot().iter()
+             if t.tag.endswith("text")]
+    assert texts[0] == "Loss per epoch"
+    assert not w.plot.titleLabel.isVisible()
+    p = _make(qtbot, ParamCountPlotWidget)               # the formula is what this plot is for
+    p.show()
+    qtbot.waitExposed(p)
+    assert p.plot.titleLabel.isVisible()

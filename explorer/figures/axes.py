@@ -120,6 +120,15 @@ def log_tick_levels(lo: float, hi: float, size_px: float, min_px: float = 26.0):
     return [(None, vals), (None, [])]
 
 
+def log_tick_strings(values) -> list[str]:
+    """Labels of one log axis in one format: whole numbers (1, 20, 1,000) when every labelled value
+    is a whole number from 1 to 10⁶ (unit counts, parameters), else 10ᵉ / m×10ᵉ for all."""
+    vals = [10.0 ** v for v in values]
+    if vals and all(1 <= x < 1e6 and abs(x - round(x)) < 1e-6 * x for x in vals):
+        return [f"{int(round(x)):,}" for x in vals]
+    return [format_log_value(x) for x in vals]
+
+
 class PlotAxisItem(pg.AxisItem):
     """A pyqtgraph axis with the project's ticks.
 
@@ -135,14 +144,47 @@ class PlotAxisItem(pg.AxisItem):
         self.labels = list(labels) if labels is not None else None
         self.enableAutoSIPrefix(False)
 
+    def set_label_forms(self, *forms: str) -> None:
+        """The axis title in forms from longest to shortest; the longest that fits along the axis is
+        shown (a long y label in a short dock is never cut off)."""
+        self._forms = [f for f in forms if f]
+        if self._fit_label():
+            pg.AxisItem.resizeEvent(self)             # places the new label
+
+
+    _forms: list = []
+
+    def _fit_label(self) -> bool:
+        if not self._forms:
+            return False
+        from PySide6.QtGui import QFontMetricsF
+        length = self.size().height() if self.orientation in ("left", "right") else self.size().width()
+        metrics = QFontMetricsF(self.label.font())
+        fits = [f for f in self._forms if metrics.horizontalAdvance(f) <= length - 6]
+        text = fits[0] if fits else self._forms[-1]
+        if text == self.labelText:
+            return False
+        self.setLabel(text)
+        return True
+
+    def resizeEvent(self, ev=None):  # noqa: N802
+        self._fit_label()                             # before the label is placed for the new size
+        super().resizeEvent(ev)
+
     def set_labels(self, labels) -> None:
         self.labels = list(labels) if labels is not None else None
         self.picture = None
         self.update()
 
-    def _min_px(self) -> float:
-        # horizontal labels need their width; vertical ones their height
-        return 46.0 if self.orientation in ("top", "bottom") else 24.0
+    def _min_px(self, lo: float = 0.0, hi: float = 0.0) -> float:
+        """Room one label needs along the axis: its height on a vertical axis, its width (about 7 px
+        a character, from the widest value in view) on a horizontal one."""
+        if self.orientation not in ("top", "bottom"):
+            return 24.0
+        if self.logMode:
+            return 46.0
+        widest = max(len(format_number(v, 1.0)) for v in (lo, hi))
+        return 7.0 * widest + 16.0
 
     def tickSpacing(self, minVal, maxVal, size):  # noqa: N802
         levels = super().tickSpacing(minVal, maxVal, size)
@@ -155,6 +197,12 @@ class PlotAxisItem(pg.AxisItem):
             step = next(m * 10 ** e for e in range(9) for m in (1, 2, 5) if m * 10 ** e >= need)
             return [(float(step), 0.0)] + ([(1.0, 0.0)] if step > 1 else [])
         whole = [(s, o) for s, o in levels if s >= 1]
+        if span > 0 and size > 0:
+            # labels at least min_px apart, however short the axis: a step of 1, 2, 5, 10, … units
+            need = self._min_px(minVal, maxVal) / (size / span)
+            step = next(m * 10 ** e for e in range(12) for m in (1, 2, 5) if m * 10 ** e >= max(need, 1))
+            if not whole or whole[0][0] < step:    # pyqtgraph's major ticks would crowd: labels every step
+                whole = [(float(step), 0.0)] + [(s, o) for s, o in whole if s < step]
         return whole or [(1.0, 0.0)]
 
     def tickValues(self, minVal, maxVal, size):  # noqa: N802
@@ -168,7 +216,7 @@ class PlotAxisItem(pg.AxisItem):
 
     def tickStrings(self, values, scale, spacing):  # noqa: N802
         if self.logMode:
-            return [format_log_value(10.0 ** v) for v in values]
+            return log_tick_strings(values)
         if self.integer and self.labels is not None:
             out = []
             for v in values:

@@ -101,7 +101,8 @@ class _HeatmapPanels(PlotPanelWidget):
             self._placeholder = p
             self._was_empty = None
             return
-        cols = min(self.columns, len(names)) if len(names) != 4 else 2
+        rows, cols = self._grid_shape(len(names), wide=False)
+        self._shape = (rows, cols)
         for k, name in enumerate(names):
             p = self._new_plot(k // cols, k % cols, self.time_labels)
             p.setTitle(self._panel_title(name))
@@ -120,17 +121,56 @@ class _HeatmapPanels(PlotPanelWidget):
             self.plots[name], self.images[name], self.markers[name], self.bars[name] = p, img, marker, bar
         self._was_empty = False
         self._apply_palette()
+        if not self._exporting:
+            self._arrange(self._wide_on_screen())
 
     def _colormap(self, name, lo, hi):
         return _colormap(lo, hi)
+
+    _shape = (1, 1)
+
+    def _grid_shape(self, n: int, wide: bool) -> tuple[int, int]:
+        """(rows, columns) of ``n`` panels: one row in a wide, short place (a dock at the bottom of
+        the window), else up to ``columns`` per row (2 × 2 for four)."""
+        if wide or n == 1:
+            return 1, n
+        cols = 2 if n == 4 else min(self.columns, n)
+        return -(-n // cols), cols
+
+    def _arrange(self, wide: bool) -> None:
+        names = list(self.plots)
+        if not names:
+            return
+        shape = self._grid_shape(len(names), wide)
+        if shape == self._shape:
+            return
+        ci = self._view.ci
+        for p in self.plots.values():
+            ci.removeItem(p)
+        for k, name in enumerate(names):
+            ci.addItem(self.plots[name], row=k // shape[1], col=k % shape[1])
+        self._shape = shape
+
+    def _wide_on_screen(self) -> bool:
+        n = max(1, len(self.plots))
+        rows, cols = self._grid_shape(n, wide=False)
+        # panels of the grid would be flatter than 1 : 3 — one row gives each the whole height
+        return self.height() > 0 and (self.width() / cols) / max(self.height() / rows, 1) > 3.0
+
+    def _arrange_for(self, exporting: bool) -> None:
+        self._arrange(wide=False if exporting else self._wide_on_screen())
+
+    def resizeEvent(self, e):  # noqa: N802
+        super().resizeEvent(e)
+        if not self._exporting:
+            self._arrange(self._wide_on_screen())
 
     def _panel_title(self, name):
         return LONG_NAMES.get(name, name)
 
     def _export_size(self) -> QSize:
         n = max(1, len(self._built))
-        cols = min(self.columns, n) if n != 4 else 2
-        rows = -(-n // cols)
+        rows, cols = self._grid_shape(n, wide=False)
         if n == 1:
             return QSize(self.export_size)
         return QSize(max(900, 400 * cols), 40 + 300 * rows)
@@ -157,7 +197,14 @@ class _HeatmapPanels(PlotPanelWidget):
             img.setImage(arr.T, autoLevels=False)         # rows = units, columns = time
             img.setRect(QRectF(0.5, -0.5, T, n))           # timestep t at x = t (1..T), unit u at y = u
             self.bars[name].setLevels((lo, hi))
+            self._bar_ticks(self.bars[name], lo, hi)
             self.plots[name].setRange(xRange=(0.5, T + 0.5), yRange=(-0.5, n - 0.5), padding=0)
+
+    @staticmethod
+    def _bar_ticks(bar, lo, hi):
+        """The colour scale's ends and middle, labelled (no crowd of ticks in a short panel)."""
+        ticks = [(v, f"{v:.3g}".replace("-", "−")) for v in (lo, (lo + hi) / 2, hi)]
+        bar.axis.setTicks([ticks])
 
     def set_time_marker(self, t):
         """Mark timestep index ``t`` (0-based; drawn at t + 1) on every panel, or hide (None)."""

@@ -176,8 +176,7 @@ class PlotPanelWidget(QWidget):
         self.plot = w.getPlotItem()
         self.plot.setMenuEnabled(False)
         self.plot.showGrid(x=True, y=True, alpha=0.15)
-        self._title = self.title
-        self.plot.setTitle(self.title)
+        self._apply_title()
         self._add_empty_label(self.plot)
         return w
 
@@ -212,9 +211,21 @@ class PlotPanelWidget(QWidget):
         if self.legend is not None:
             self.legend.fit(self.plot.vb.width())
 
+    #: On screen the dock's tab names the plot and the title row would take the data's room;
+    #: exports always carry the title.
+    title_on_screen = False
+
     def set_title(self, text: str) -> None:
         self._title = text
-        self.plot.setTitle(text, color=self._fg().name())
+        self._apply_title()
+
+    def _apply_title(self) -> None:
+        if not hasattr(self, "plot"):
+            return
+        if self.title_on_screen or self._exporting:
+            self.plot.setTitle(self._title, color=self._fg().name())
+        else:
+            self.plot.setTitle(None)
 
     def _add_empty_label(self, plot):
         label = pg.TextItem(self.empty_text, anchor=(0.5, 0.5), color=QColor(128, 128, 128))
@@ -365,6 +376,8 @@ class PlotPanelWidget(QWidget):
         top = self.view.centralWidget
         old = QRectF(top.geometry())
         self._exporting = True
+        self._apply_title()
+        self._arrange_for(exporting=True)
         items = [it for it in scene.items() if hasattr(it, "setExportMode")]
         try:
             self._set_scene_geometry(top, QRectF(0, 0, size.width(), size.height()))
@@ -376,6 +389,8 @@ class PlotPanelWidget(QWidget):
             for it in items:
                 it.setExportMode(False)
             self._exporting = False
+            self._apply_title()
+            self._arrange_for(exporting=False)
             self._set_scene_geometry(top, old)
 
     def _set_scene_geometry(self, top, rect: QRectF):
@@ -404,6 +419,9 @@ class PlotPanelWidget(QWidget):
             self._relayout(top)
             if geometry() == before:
                 break
+
+    def _arrange_for(self, exporting: bool) -> None:
+        """Hook: a plot of several panels may arrange them differently for export."""
 
     @staticmethod
     def _relayout(top):

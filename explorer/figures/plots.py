@@ -190,7 +190,7 @@ class GradNormPlotWidget(PlotPanelWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.plot.setLabel("bottom", "step")
-        self.plot.setLabel("left", "gradient norm ‖∇L‖")
+        self.plot.getAxis("left").set_label_forms("gradient norm ‖∇L‖", "‖∇L‖")
         self.plot.setLogMode(y=True)
         self.set_grid(x=0, y=0.12)                          # the live plot: no vertical grid to repaint
         self.add_legend()
@@ -355,7 +355,11 @@ class GradThroughTimePlotWidget(PlotPanelWidget):
             legend.addItem(self.dc_curve, "‖∂L/∂cₜ‖ of the cell state cₜ")
         elif not has_c and legend.getLabel(self.dc_curve) is not None:
             legend.removeItem(self.dc_curve)
-        self.plot.setLabel("left", "gradient norm ‖∂L/∂hₜ‖, ‖∂L/∂cₜ‖" if has_c else "gradient norm ‖∂L/∂hₜ‖")
+        left = self.plot.getAxis("left")
+        if has_c:
+            left.set_label_forms("gradient norm ‖∂L/∂hₜ‖, ‖∂L/∂cₜ‖", "‖∂L/∂hₜ‖, ‖∂L/∂cₜ‖", "‖∂L/∂·ₜ‖")
+        else:
+            left.set_label_forms("gradient norm ‖∂L/∂hₜ‖", "‖∂L/∂hₜ‖")
         self._on_view_resized()
 
     def set_time_marker(self, t):
@@ -410,6 +414,7 @@ class ParamCountPlotWidget(PlotPanelWidget):
     marked; the view frames the curve and the marker in linear and log–log mode."""
 
     title = "Parameters of the recurrent layers against units n"
+    title_on_screen = True          # the formula and the count are what this plot is for
     x_integer = True
 
     def __init__(self, parent=None):
@@ -422,12 +427,13 @@ class ParamCountPlotWidget(PlotPanelWidget):
         self.point = self.plot.plot([], [], pen=None, symbol="o", symbolSize=11,
                                     symbolPen=pg.mkPen(self._bg(), width=1.5), symbolBrush=pg.mkBrush(MARKER_COLOR))
         self.point.setZValue(10)
-        self.info = QLabel()
+        self.info = QLabel()                  # the count as selectable text (the title shows it too)
         self.info.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.info.hide()
         self.log_box = QCheckBox("log–log")
         self.log_box.toggled.connect(self._on_log_toggled)
         row = QHBoxLayout()
-        row.addWidget(self.info, 1)
+        row.addStretch(1)
         row.addWidget(self.log_box)
         self._lay.addLayout(row)
         self.m, self.k, self.n_range, self.n = 1, 1, (1, 512), 8
