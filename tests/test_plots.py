@@ -616,6 +616,9 @@ def test_legend_follows_a_dark_palette(qtbot):
     for _, label in w.legend.items:
         assert QColor(label.opts["color"]).name() == "#e8e8e8"
     assert w.plot.getAxis("left").textPen().color().name() == "#e8e8e8"
+    g = _make(qtbot, GradNormPlotWidget)
+    g.setPalette(pal)
+    assert g.global_curve.opts["pen"].color().name() == "#e8e8e8"      # the global norm stays visible
 
 
 def test_every_widget_clears(qtbot):

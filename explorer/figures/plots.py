@@ -213,6 +213,11 @@ class GradNormPlotWidget(PlotPanelWidget):
         self._reset_buffers()
         self.clip_value = None
 
+    def _apply_palette(self):
+        super()._apply_palette()
+        if hasattr(self, "global_curve"):          # the global norm in the text colour: black or white
+            self.global_curve.setPen(pg.mkPen(self._fg(), width=1.6))
+
     def _reset_buffers(self):
         self.steps = _Growing(np.int64)
         self.global_norm = _Growing()
