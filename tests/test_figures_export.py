@@ -92,6 +92,7 @@ def _filled():
         "predictions": (plots.PredictionPlotWidget, pred), "top_k": (plots.PredictionPlotWidget, top_k),
         "loss_curves": (plots.LossCurvesPlotWidget, curves),
         "empty_loss": (plots.LossPlotWidget, lambda w: None),
+        "one_epoch": (plots.LossPlotWidget, lambda w: w.set_history([1], [0.5], [0.6])),   # one-point curves
     }
 
 
@@ -355,3 +356,29 @@ def test_comparison_plots(qtbot, tmp_path):
     paths = plots.export_plot(through, tmp_path, "t")
     with open(paths[2]) as fh:
         assert fh.readline().strip() == "series,x,y" and fh.readline().startswith("rnn ‖∂L/∂hₜ‖,1,")
+
+
+# -- 5. the window's Export all ---------------------------------------------------------------------
+
+def test_window_export_all_writes_full_size_plots_from_any_tab(qtbot, qsettings, app_paths, tmp_path):
+    from explorer.gui.main_window import MainWindow
+
+    win = MainWindow(qsettings)
+    qtbot.addWidget(win)
+    win.resize(1024, 700)
+    win.show()
+    qtbot.waitExposed(win)
+    with qtbot.waitSignal(win.sigDataLoaded, timeout=60000):
+        win.open_example("sine")
+    with qtbot.waitSignal(win.sigTrainingFinished, timeout=120000):
+        win.start_training(1)
+    files = {p.name: p for p in win.export_all(tmp_path / "export")}
+    expected = {"gates": (2400, 1280)}
+    for key in ("loss", "grad_norms", "grad_through_time", "gates", "param_count", "predictions"):
+        png = QImage(str(files[f"{key}.png"]))
+        assert (png.width(), png.height()) == expected.get(key, (1800, 1040)), key
+        svg = _svg_as_png(files[f"{key}.svg"], png.width(), png.height())
+        diff = np.abs(_blocks(_gray(png)) - _blocks(_gray(svg)))
+        assert diff.mean() < 3.0, f"{key}: the SVG is not the PNG's picture"
+    (x0, x1), (y0, y1) = win.param_plot.plot.viewRange()      # no runaway axis (was 10^-50 … 10^250)
+    assert -0.2 < x0 < x1 < 3.0 and 0.5 < y0 < y1 < 7.0

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import os
+import re
 
 os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
 
@@ -485,6 +486,7 @@ class PlotPanelWidget(QWidget):
             p.setRenderHint(QPainter.RenderHint.Antialiasing)
             self._paint_export(p, size)
             p.end()
+        _drop_empty_paths(path)
 
     def export_csv(self, path) -> None:
         """The plotted data, every point of it (not the downsampled drawing)."""
@@ -493,6 +495,20 @@ class PlotPanelWidget(QWidget):
             write_csv_columns(path, *self.csv_columns())
         else:
             write_csv(path, *self.csv_rows())
+
+
+_EMPTY_PATH = re.compile(r'<path[^>]*\sd=""[^>]*/>\s*')
+
+
+def _drop_empty_paths(path) -> None:
+    """A curve of one point is an empty path; QSvgGenerator writes it as d="", which SVG readers
+    (Qt's included) reject with a warning. Leave them out."""
+    with open(path, encoding="utf-8") as fh:
+        text = fh.read()
+    cleaned = _EMPTY_PATH.sub("", text)
+    if cleaned != text:
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write(cleaned)
 
 
 def marker_line(color) -> pg.InfiniteLine:
