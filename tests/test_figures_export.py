@@ -382,3 +382,11 @@ def test_window_export_all_writes_full_size_plots_from_any_tab(qtbot, qsettings,
         assert diff.mean() < 3.0, f"{key}: the SVG is not the PNG's picture"
     (x0, x1), (y0, y1) = win.param_plot.plot.viewRange()      # no runaway axis (was 10^-50 … 10^250)
     assert -0.2 < x0 < x1 < 3.0 and 0.5 < y0 < y1 < 7.0
+
+
+def test_a_failed_write_raises_instead_of_leaving_a_broken_file(qtbot, tmp_path):
+    w = _make(qtbot, "loss")
+    for method in (w.export_png, w.export_svg, w.export_csv):
+        with pytest.raises(OSError):
+            method(tmp_path / "missing folder" / "x")
+    assert not (tmp_path / "missing folder").exists()

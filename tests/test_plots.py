@@ -686,3 +686,15 @@ def test_title_in_exports_not_on_screen(qtbot, tmp_path):
     p.show()
     qtbot.waitExposed(p)
     assert p.plot.titleLabel.isVisible()
+
+
+@pytest.mark.parametrize("kind", ["rnn", "gru", "lstm", "peephole"])
+@pytest.mark.parametrize("layers,bidir", [(1, False), (2, False), (3, True)])
+def test_param_count_agrees_with_the_models_own_count(qtbot, kind, layers, bidir):
+    from explorer.engine import make_model
+
+    w = _make(qtbot, ParamCountPlotWidget)
+    w.set_config(3, 2, n_range=(1, 64), n_current=7, kind=kind, layers=layers, bidirectional=bidir)
+    pc = make_model(kind, 3, 7, 2, num_layers=layers, bidirectional=bidir).param_count
+    assert w.marker_position() == (7, pc.layer)
+    assert w.label_text().endswith(f"+ head {pc.head:,} = total {pc.total:,}")

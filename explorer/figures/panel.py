@@ -19,7 +19,7 @@ import re
 os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
 
 import numpy as np  # noqa: E402
-from PySide6.QtCore import QRect, QRectF, QSize, QSizeF, Qt  # noqa: E402
+from PySide6.QtCore import QBuffer, QIODevice, QRect, QRectF, QSize, QSizeF, Qt  # noqa: E402
 from PySide6.QtGui import QColor, QImage, QPainter, QPalette  # noqa: E402
 from PySide6.QtSvg import QSvgGenerator  # noqa: E402
 from PySide6.QtWidgets import QApplication, QGraphicsWidget, QSizePolicy, QVBoxLayout, QWidget  # noqa: E402
@@ -469,14 +469,23 @@ class PlotPanelWidget(QWidget):
         return img
 
     def export_png(self, path, scale: float = PNG_SCALE) -> bool:
-        """The plot at ``scale`` × its export size (2 by default: 1800 × 1040 pixels)."""
-        return self.render_image(scale).save(str(path))
+        """The plot at ``scale`` × its export size (2 by default: 1800 × 1040 pixels). Encoded in
+        memory and written by Python, so a full disk raises OSError (errno ENOSPC) instead of a
+        libpng message and a truncated file."""
+        buf = QBuffer()
+        buf.open(QIODevice.OpenModeFlag.WriteOnly)
+        if not self.render_image(scale).save(buf, "PNG"):
+            raise OSError(f"could not encode the plot as PNG for {path}")
+        _write_bytes(path, bytes(buf.data()))
+        return True
 
     def export_svg(self, path) -> None:
         """The plot as an SVG of its export size: curves as vector paths, symbols as shapes."""
+        buf = QBuffer()
+        buf.open(QIODevice.OpenModeFlag.WriteOnly)
         with self._laid_out_for_export() as size:
             gen = QSvgGenerator()
-            gen.setFileName(str(path))
+            gen.setOutputDevice(buf)
             gen.setSize(size)
             gen.setViewBox(QRect(0, 0, size.width(), size.height()))
             gen.setResolution(self.logical_dpi())
@@ -486,7 +495,7 @@ class PlotPanelWidget(QWidget):
             p.setRenderHint(QPainter.RenderHint.Antialiasing)
             self._paint_export(p, size)
             p.end()
-        _drop_empty_paths(path)
+        _write_bytes(path, _drop_empty_paths(bytes(buf.data()).decode("utf-8")).encode("utf-8"))
 
     def export_csv(self, path) -> None:
         """The plotted data, every point of it (not the downsampled drawing)."""
@@ -500,15 +509,15 @@ class PlotPanelWidget(QWidget):
 _EMPTY_PATH = re.compile(r'<path[^>]*\sd=""[^>]*/>\s*')
 
 
-def _drop_empty_paths(path) -> None:
+def _drop_empty_paths(svg: str) -> str:
     """A curve of one point is an empty path; QSvgGenerator writes it as d="", which SVG readers
     (Qt's included) reject with a warning. Leave them out."""
-    with open(path, encoding="utf-8") as fh:
-        text = fh.read()
-    cleaned = _EMPTY_PATH.sub("", text)
-    if cleaned != text:
-        with open(path, "w", encoding="utf-8") as fh:
-            fh.write(cleaned)
+    return _EMPTY_PATH.sub("", svg)
+
+
+def _write_bytes(path, data: bytes) -> None:
+    with open(path, "wb") as fh:
+        fh.write(data)
 
 
 def marker_line(color) -> pg.InfiniteLine:
