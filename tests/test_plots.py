@@ -542,6 +542,7 @@ def test_prediction_text_mode(qtbot, tmp_path):
     assert "␣" in labels and "⏎" in labels and "e" in labels
     assert list(w.bars.opts["width"]) == probs
     assert not w.legend.isVisible()
+    assert [lab for _, lab in w.plot.getAxis("bottom")._tickLevels[0]] == ["0%", "20%", "40%", "60%", "80%", "100%"]
     w.export_csv(tmp_path / "top_k.csv")
     with open(tmp_path / "top_k.csv", newline="", encoding="utf-8") as fh:
         rows = list(csv.reader(fh))
@@ -551,6 +552,7 @@ def test_prediction_text_mode(qtbot, tmp_path):
     # back to series mode: the bars go away
     w.set_series([0, 1, 2], [0.0, 1.0, 0.0], [1, 2], [0.9, 0.1])
     assert w.mode == "series" and w.plot.getAxis("left")._tickLevels is None
+    assert w.plot.getAxis("bottom")._tickLevels is None
     header, rows = w.csv_rows()
     assert tuple(header) == ("t", "target", "prediction", "forecast")
 

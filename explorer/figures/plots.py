@@ -602,7 +602,7 @@ class PredictionPlotWidget(PlotPanelWidget):
                 self.plot.removeItem(lab)
             self.bar_labels = []
             self.set_fixed_ticks("left", None)
-            self.plot.getAxis("left").integer = False
+            self.set_fixed_ticks("bottom", None)
             self.mode = "series"
             self.show_legend(True)
 
@@ -696,6 +696,7 @@ class PredictionPlotWidget(PlotPanelWidget):
             self.bar_labels.append(lab)
         self.set_fixed_ticks("left", [[(yy, _visible(c)) for yy, c in zip(y, chars)]])
         self.plot.getAxis("bottom").integer = False
+        self.set_fixed_ticks("bottom", [[(v / 5, f"{v * 20}%") for v in range(6)]])   # 0 % … 100 %
         self.plot.setLabel("bottom", "probability")
         self.plot.setLabel("left", "next character")
         self.set_title("Top five next characters at the selected timestep")
