@@ -700,3 +700,16 @@ def test_param_count_agrees_with_the_models_own_count(qtbot, kind, layers, bidir
     pc = make_model(kind, 3, 7, 2, num_layers=layers, bidirectional=bidir).param_count
     assert w.marker_position() == (7, pc.layer)
     assert w.label_text().endswith(f"+ head {pc.head:,} = total {pc.total:,}")
+
+
+def test_heatmap_relabels_without_rebuilding(qtbot):
+    w = _make(qtbot, GateHeatmapWidget)
+    vals = _trace(T=5, n=3, names="ifgoch")
+    w.set_trace(vals, time_labels=list("hello"))
+    panel = w.plots["f"]
+    w.set_trace(vals, time_labels=list("world"))
+    assert w.plots["f"] is panel and panel.getAxis("bottom").labels == list("world")
+    w.set_trace(vals)
+    assert panel.getAxis("bottom").labels is None and panel.getAxis("bottom").labelText == "timestep t"
+    w.set_trace(_trace(T=5, n=3, names="rzgh"))                 # another cell: its own panels
+    assert list(w.plots) == ["r", "z", "g", "h"]

@@ -181,9 +181,14 @@ class _HeatmapPanels(PlotPanelWidget):
     def _show(self, values: dict, time_labels, levels: dict):
         labels = None if time_labels is None else [str(c) for c in time_labels]
         names = tuple(values)
-        if names != self._built or labels != self.time_labels:
+        if names != self._built:
             self.time_labels = labels
             self._build(names, levels)
+        elif labels != self.time_labels:          # another sample of the text: relabel, keep the panels
+            self.time_labels = labels
+            for p in self.plots.values():
+                p.getAxis("bottom").set_labels(labels)
+                p.setLabel("bottom", self.time_label if labels is None else "input character")
         self.values = values
         self._request_draw()
 
