@@ -390,3 +390,21 @@ def test_a_failed_write_raises_instead_of_leaving_a_broken_file(qtbot, tmp_path)
         with pytest.raises(OSError):
             method(tmp_path / "missing folder" / "x")
     assert not (tmp_path / "missing folder").exists()
+
+
+def test_series_axes_from_the_datasets_time_and_names(qtbot):
+    from types import SimpleNamespace
+
+    from explorer.figures.report import series_axes
+
+    years = np.arange(1871, 1971)
+    ds = SimpleNamespace(kind="series", time_values=years, time_label="year", target_name="Flow", gap_rows=[3, 4])
+    axes = series_axes(ds)
+    assert axes["x_label"] == "year" and axes["y_label"] == "Flow" and list(axes["gaps"]) == [3, 4]
+    w = plots.PredictionPlotWidget()
+    qtbot.addWidget(w)
+    w.set_series(np.arange(100), np.ones(100), np.arange(80, 100), np.ones(20), split_t=80, **axes)
+    assert w.plot.getAxis("bottom").labelText == "year" and w.split_line.value() == 1951
+    # a dataset without them (today's loader, text): today's axes
+    assert series_axes(SimpleNamespace(kind="series")) == {}
+    assert series_axes(SimpleNamespace(kind="text", time_values=years)) == {}
