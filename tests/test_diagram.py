@@ -17,7 +17,7 @@ from explorer.app import Session  # noqa: E402
 from explorer.engine import LSTM_GATES, make_model  # noqa: E402
 from explorer.engine.describe import KINDS, describe, fmt  # noqa: E402
 from explorer.figures.colors import GATE_COLORS, diverging_color  # noqa: E402
-from explorer.gui.cell_canvas import STRIP_PAGE, ValueScale  # noqa: E402
+from explorer.figures.cell_canvas import STRIP_PAGE, ValueScale  # noqa: E402
 from explorer.gui.diagram import CellDiagramView  # noqa: E402
 from explorer.gui.equations import EquationsView  # noqa: E402
 

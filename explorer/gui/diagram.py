@@ -11,7 +11,7 @@ returns with everything else drawn.
 
 The belt's colour and width follow the range of its state over the whole trace (the legend
 prints it); the gates and h stay on the ±1 scale. The canvas (painting, hit-testing, export) is
-:class:`~explorer.gui.cell_canvas.CellCanvas`.
+:class:`~explorer.figures.cell_canvas.CellCanvas`.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from PySide6.QtWidgets import QWidget
 
 from explorer.app.session import Session
 from explorer.engine.describe import MINUS, fmt, input_column
-from explorer.gui.cell_canvas import CellCanvas, Frame, ValueScale
+from explorer.figures.cell_canvas import CellCanvas, Frame, ValueScale
 from explorer.gui.session_view import SessionViewMixin
 
 __all__ = ["CellDiagramView", "MINUS", "fmt"]

@@ -1,6 +1,6 @@
 """The shared canvas every cell diagram is drawn on: painting, hit-testing, tooltips, export.
 
-A diagram is a :class:`~explorer.gui.cell_scenes.Scene` (the picture of one kind of cell, chosen
+A diagram is a :class:`~explorer.figures.cell_scenes.Scene` (the picture of one kind of cell, chosen
 from its :class:`~explorer.engine.describe.CellDescription`) filled with a :class:`Frame` (the
 numbers of one unit at one step, the strip of all units, the belt's scale). The canvas paints
 both in a fixed *logical* coordinate system (:data:`LOGICAL_W` wide) scaled uniformly to the
@@ -356,7 +356,7 @@ class CellCanvas(QWidget):
         return QPointF((pt.x() - ox) / s, (pt.y() - oy) / s)
 
     def _scene_for(self, frame: Frame):
-        from explorer.gui.cell_scenes import scene_for
+        from explorer.figures.cell_scenes import scene_for
 
         if self._scene is None or self._scene.desc is not frame.desc:
             self._scene = scene_for(frame.desc)

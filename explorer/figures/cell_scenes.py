@@ -8,7 +8,7 @@ label from the description; every sentence shown on hover comes from ``desc.tool
 
 A scene registers its parts once (name, logical shape) for hit-testing, and paints a unit's
 values (``desc.unit_values`` plus ``x_text``, ``prev`` and ``preact``) with
-:class:`~explorer.gui.cell_canvas.Drawing`'s primitives.
+:class:`~explorer.figures.cell_canvas.Drawing`'s primitives.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from PySide6.QtCore import QPointF, QRectF
 from PySide6.QtGui import QColor, QPainterPath
 
 from explorer.engine.describe import COLORS, CellDescription, fmt, formula_parts
-from explorer.gui.cell_canvas import UNIT_SCALE, Drawing, ValueScale, stroke_area
+from explorer.figures.cell_canvas import UNIT_SCALE, Drawing, ValueScale, stroke_area
 
 __all__ = ["CStateScene", "HBeltScene", "Scene", "SquashScene", "scene_for"]
 
