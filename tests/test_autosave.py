@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from explorer.runs import ModelSettings, Run, latest_autosave, write_autosave
-from explorer.app.loading import example_dataset
+from explorer.data.examples import load_example as example_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -44,7 +44,7 @@ def test_pointer_moves_only_after_a_complete_folder(tmp_path, monkeypatch):
 KILLER = r"""
 import sys
 from explorer.runs import ModelSettings, Run, write_autosave
-from explorer.app.loading import example_dataset
+from explorer.data.examples import load_example as example_dataset
 run = Run(example_dataset("sine"), ModelSettings(units=8, epochs=10000, batch=8))
 root = sys.argv[1]
 print("ready", flush=True)

@@ -1,6 +1,9 @@
-"""The one exception the data package raises for bad input."""
+"""The one exception the data package raises for bad input, and the one way messages name files."""
 
 from __future__ import annotations
+
+import os
+import unicodedata
 
 
 class SequenceFileError(ValueError):
@@ -9,3 +12,40 @@ class SequenceFileError(ValueError):
 
 class ProseFileError(SequenceFileError):
     """The file reads as prose, not numbers: open it in text mode (:func:`load_text`)."""
+
+
+def safe_name(path, full: bool = False) -> str:
+    """A file's name as every message prints it: control and format characters escaped.
+
+    A file may be called ``"a\\x1b[2Jb.csv"`` or carry bytes that are not UTF-8 (decoded by
+    Python as lone surrogates); printed raw, such a name clears a terminal or cannot be printed
+    at all. Every message of the data package (and the command line's) names files through this
+    function: ``"a\\x1b[2Jb.csv"`` → ``a\\x1b[2Jb.csv`` (a backslash escape, visible and inert).
+    ``full`` keeps the whole path instead of the last part.
+    """
+    try:
+        text = os.fspath(path)
+    except TypeError:
+        text = str(path)
+    if isinstance(text, bytes):
+        text = os.fsdecode(text)
+    if not full:
+        stripped = text.rstrip("/" + os.sep)
+        base = os.path.basename(stripped)
+        text = base or stripped or text
+    out = []
+    for ch in text:
+        cat = unicodedata.category(ch)
+        if cat[0] != "C":
+            out.append(ch)
+            continue
+        code = ord(ch)
+        if 0xDC80 <= code <= 0xDCFF:          # a byte that was not UTF-8 (surrogateescape)
+            out.append(f"\\x{code - 0xDC00:02x}")
+        elif code <= 0xFF:
+            out.append(f"\\x{code:02x}")
+        elif code <= 0xFFFF:
+            out.append(f"\\u{code:04x}")
+        else:
+            out.append(f"\\U{code:08x}")
+    return "".join(out)
