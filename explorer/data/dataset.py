@@ -32,9 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from explorer.memory import check_budget
-
-from .errors import SequenceFileError, safe_name
+from .errors import SequenceFileError, check_budget, safe_name
 from .loading import SequenceData, TextCorpus, load_sequence, load_text
 
 NORMALIZE_METHODS = ("zscore", "minmax", "none")
@@ -394,6 +392,7 @@ def _resolve_seq_len(name: str, n: int, seq_len, f: float, default: int, unit: s
     if L is None:
         need = _rows_needed(1, f)
         what = "data" if unit == "rows" else "text"
+        unit = unit if n != 1 else unit[:-1]
         raise SequenceFileError(
             f"{name} has only {n} {unit}, too few to learn from: even a window of 1 with validation fraction "
             f"{f:g} needs {need}; add more {what} or use less validation.")
@@ -465,6 +464,8 @@ def make_windows(
     year_month = getattr(seq, "year_month", None)
     if year_month is not None:
         config["year_month"] = year_month
+        if year_month == "series":
+            notes.append("a year × month table read as one monthly series")
     if chosen:
         config["seq_len_chosen"] = True
     return Dataset(
@@ -521,7 +522,8 @@ def text_windows(corpus: TextCorpus, seq_len: int | None = None, val_fraction: f
     seq_len, f = _check_common(seq_len, val_fraction, name)
     ids = np.asarray(corpus.ids, dtype=np.int64)
     n = ids.size
-    seq_len, chosen, notes = _resolve_seq_len(name, n, seq_len, f, TEXT_SEQ_LEN, "tokens")
+    unit = "characters" if corpus.level == "char" else "words"
+    seq_len, chosen, notes = _resolve_seq_len(name, n, seq_len, f, TEXT_SEQ_LEN, unit)
     stride = seq_len if stride is None else int(stride)
     if stride < 1:
         raise SequenceFileError(f"The window stride for {name} must be at least 1.")

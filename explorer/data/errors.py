@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 import unicodedata
 
+from explorer.memory import MemoryBudgetError
+from explorer.memory import check_budget as _check_budget
+
 
 class SequenceFileError(ValueError):
     """A data file (or data setting) cannot be used; the message says why and what to do."""
@@ -12,6 +15,19 @@ class SequenceFileError(ValueError):
 
 class ProseFileError(SequenceFileError):
     """The file reads as prose, not numbers: open it in text mode (:func:`load_text`)."""
+
+
+class DataMemoryError(SequenceFileError, MemoryBudgetError):
+    """Data that would not fit in memory: both a SequenceFileError and a MemoryBudgetError."""
+
+
+def check_budget(needed: float, what: str, advice: str) -> None:
+    """:func:`explorer.memory.check_budget` raising :class:`DataMemoryError`, so that loaders
+    keep raising ``SequenceFileError`` only."""
+    try:
+        _check_budget(needed, what, advice)
+    except MemoryBudgetError as exc:
+        raise DataMemoryError(str(exc)) from None
 
 
 def safe_name(path, full: bool = False) -> str:

@@ -51,9 +51,9 @@ from pathlib import Path
 
 import numpy as np
 
-from explorer.memory import check_budget
+from explorer.memory import MemoryBudgetError
 
-from .errors import ProseFileError, SequenceFileError, safe_name
+from .errors import DataMemoryError, ProseFileError, SequenceFileError, check_budget, safe_name
 from .timeaxis import (fill_nan_linear, is_month_name, is_year_name, parse_times, plausible_months,
                        plausible_years, year_month_layout)
 
@@ -319,7 +319,17 @@ def _read_bytes(p: Path, name: str) -> bytes:
         )
     try:
         with open(p, "rb") as fh:
-            data = fh.read(limit + 1)
+            data = fh.read(st.st_size + 1)      # read(limit) would reserve the whole limit first
+            if len(data) > st.st_size:          # the file grew since stat: read on, up to the limit
+                chunks = [data]
+                size = len(data)
+                while size <= limit:
+                    more = fh.read(min(1 << 20, limit + 1 - size))
+                    if not more:
+                        break
+                    chunks.append(more)
+                    size += len(more)
+                data = b"".join(chunks)
     except PermissionError:
         raise SequenceFileError(
             f"You do not have permission to read {name}; change its permissions or copy it somewhere readable."
@@ -485,6 +495,7 @@ class _Table:
     first_line: str = ""  # the first non-blank line (for the one-line prose check)
     fast_ok: bool = True  # numpy.loadtxt may read the raw bytes (no lone CR line ends)
     time_cols: dict = field(default_factory=dict)  # column index -> "date" | "year" | "month"
+    flat: set = field(default_factory=set)  # numeric columns whose sampled values never change
     year_month: tuple | None = None  # (year column, [12 month columns]) of a year × month table
 
 
@@ -497,9 +508,9 @@ def _inspect(text: str, name: str, prose_mode: bool) -> _Table:
         s = ln.strip()
         if not s or s.startswith("#"):
             continue
-        if not raw and sep_hint is None and _SEP_RE.match(s):
-            sep_hint = _SEP_RE.match(s).group(1)
-            sep_line = i
+        hint = _SEP_RE.match(ln.strip(" \r\n")) if not raw and sep_hint is None else None
+        if hint:
+            sep_hint = hint.group(1)
             continue
         raw.append((i, ln))
         offsets[i] = off
@@ -603,11 +614,21 @@ def _sample_column(tab: _Table, j: int) -> np.ndarray:
 
 
 def _find_time_columns(tab: _Table) -> None:
-    """Which columns give the time axis: date/time columns, a YEAR column (+ a MONTH column)."""
+    """Which columns give the time axis: date/time columns, a YEAR column (+ a MONTH column);
+    without a header, a first column of years (1000–2999) followed by one of months 1–12."""
     for j, k in enumerate(tab.kinds):
         if k == "date":
             tab.time_cols[j] = "date"
+        elif k == "num":
+            v = _sample_column(tab, j)
+            v = v[np.isfinite(v)]
+            if v.size > 1 and np.all(v == v[0]):
+                tab.flat.add(j)
     if not tab.header:
+        if len(tab.kinds) > 2 and tab.kinds[0] == tab.kinds[1] == "num":
+            y, m = _sample_column(tab, 0), _sample_column(tab, 1)
+            if plausible_years(y) and np.nanmin(y) >= 1000 and np.nanmax(y) < 3000 and plausible_months(m):
+                tab.time_cols[0], tab.time_cols[1] = "year", "month"
         return
     tab.year_month = year_month_layout(tab.names)
     if tab.year_month is not None and tab.kinds[tab.year_month[0]] == "num":
@@ -668,11 +689,12 @@ def _prose_check(tab: _Table, name: str, full: bool) -> None:
         )
 
 
-def _resolve_columns(columns, names: list, kinds: list, name: str, time_cols=()) -> list:
-    """Map the ``columns`` argument to 0-based indices into ``names``."""
+def _resolve_columns(columns, names: list, kinds: list, name: str, time_cols=(), flat=()) -> list:
+    """Map the ``columns`` argument to 0-based indices into ``names``. The default: the last
+    numeric column that is not the time axis, preferring one whose values change."""
     if columns is None:
         nums = [j for j, k in enumerate(kinds) if k == "num" and j not in time_cols]
-        nums = nums or [j for j, k in enumerate(kinds) if k == "num"]
+        nums = [j for j in nums if j not in flat] or nums or [j for j, k in enumerate(kinds) if k == "num"]
         if nums:
             return [nums[-1]]
         texts = [j for j, k in enumerate(kinds) if k == "text"]
@@ -978,6 +1000,8 @@ def load_sequence(path, columns=None, target=None, missing: str = "interpolate",
         return _load_sequence_bytes(p, name, data, columns, target, missing, year_month)
     except SequenceFileError:
         raise
+    except MemoryBudgetError as exc:
+        raise DataMemoryError(str(exc)) from None
     except MemoryError:
         raise SequenceFileError(
             f"The file {name} is too large to load into memory; use a shorter excerpt.") from None
@@ -1004,7 +1028,7 @@ def _load_sequence_bytes(p: Path, name: str, data: bytes, columns, target, missi
     series_name = _series_name(p)
     if tab.year_month is not None and year_month == "series" and _wants_series(columns, series_name):
         return _year_month_series(tab, data, name, p, series_name, target, missing, prose_mode, kinds)
-    sel = _resolve_columns(columns, tab.names, tab.kinds, name, tab.time_cols)
+    sel = _resolve_columns(columns, tab.names, tab.kinds, name, tab.time_cols, tab.flat)
     chosen = [tab.names[j] for j in sel]
     tidx = _resolve_target(target, chosen, name)
     num_time = [j for j, k in tab.time_cols.items() if k in ("year", "month") and j not in sel]
@@ -1311,7 +1335,8 @@ def describe_file(path) -> FileInfo:
         default = [_series_name(p)]
     else:
         try:
-            default = [tab.names[j] for j in _resolve_columns(None, tab.names, tab.kinds, name, tab.time_cols)]
+            default = [tab.names[j] for j in _resolve_columns(None, tab.names, tab.kinds, name, tab.time_cols,
+                                                              tab.flat)]
         except SequenceFileError:
             default = []
     return FileInfo(str(p), "table", list(tab.names), kinds, numeric, dates, default,
