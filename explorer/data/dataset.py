@@ -80,10 +80,13 @@ class Normalizer:
         if method == "zscore":
             # through v / max|v|, so that sums of squares cannot overflow near the float limits
             big = np.max(np.abs(v), axis=0) if v.size else np.ones(m)
-            big = np.where(np.isfinite(big) & (big > 0), big, 1.0)
-            u = v / big
-            offset = u.mean(axis=0) * big
-            scale = u.std(axis=0) * big
+            if np.all(big < 1e100):            # squares cannot overflow
+                offset, scale = v.mean(axis=0), v.std(axis=0)
+            else:
+                big = np.where(np.isfinite(big) & (big > 0), big, 1.0)
+                u = v / big
+                offset = u.mean(axis=0) * big
+                scale = u.std(axis=0) * big
         elif method == "minmax":
             offset = v.min(axis=0)
             scale = v.max(axis=0) - offset
@@ -104,7 +107,9 @@ class Normalizer:
         """Normalise ``a`` whose last axis is the columns (or values of one ``column``)."""
         a = np.asarray(a, dtype=np.float64)
         if column is None:
-            return (a - self.offset) / self.scale
+            out = a - self.offset
+            out /= self.scale
+            return out
         return (a - self.offset[column]) / self.scale[column]
 
     def inverse(self, a, column=None) -> np.ndarray:
