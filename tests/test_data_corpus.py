@@ -1,11 +1,14 @@
 """Every real-world file shape loads with the defaults and trains: short files, dates, year × month
 tables, many columns with gaps, semicolons and decimal commas, TSV, NPY (tests/data_corpus.py)."""
 
+import calendar
 import math
 from datetime import datetime, timezone
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from data_corpus import CORPUS, MONTHS, WEATHER_COLUMNS
 from explorer.app.loading import describe_file, load_dataset
@@ -147,3 +150,43 @@ def test_headerless_silso_year_month_columns(tmp_path):
     seq = load_sequence(CORPUS["sunspots_silso"](tmp_path))
     assert seq.columns == ["column 4"]           # the sunspot number, not the constant flag columns after it
     assert seq.time_label == "year" and seq.time[12] == 1750.0
+
+
+@settings(max_examples=40, deadline=None)
+@given(stamps=st.lists(st.datetimes(min_value=datetime(1900, 1, 1), max_value=datetime(2100, 1, 1)),
+                       min_size=3, max_size=30, unique=True),
+       fmt=st.sampled_from(["%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%SZ", "%d.%m.%Y %H:%M:%S", "%Y/%m/%d %H:%M",
+                            "%Y-%m-%d"]))
+def test_dates_in_every_format_become_their_posix_seconds(tmp_path_factory, stamps, fmt):
+    stamps = sorted(s.replace(microsecond=0, second=0 if "%S" not in fmt else s.second) for s in stamps)
+    if fmt == "%Y-%m-%d":
+        stamps = sorted({s.replace(hour=0, minute=0, second=0) for s in stamps})
+    if len(stamps) < 3:
+        return
+    p = tmp_path_factory.mktemp("dates") / "d.csv"
+    p.write_text("when,v\n" + "".join(f"{s.strftime(fmt)},{k}\n" for k, s in enumerate(stamps)))
+    seq = load_sequence(p)
+    expect = [s.replace(tzinfo=timezone.utc).timestamp() for s in stamps]
+    # %d.%m.%Y with every day <= 12 is ambiguous only for "/" and "-"; "." reads day first
+    assert seq.time_label == "date" and seq.time.tolist() == expect
+
+
+@settings(max_examples=30, deadline=None)
+@given(n_years=st.integers(1, 12), head=st.integers(0, 11), tail=st.integers(0, 11),
+       names=st.sampled_from(["abbr", "full", "upper"]))
+def test_random_year_by_month_tables(tmp_path_factory, n_years, head, tail, names):
+    if head + tail >= 12 * n_years:
+        return
+    months = {"abbr": [calendar.month_abbr[k] for k in range(1, 13)],
+              "full": [calendar.month_name[k] for k in range(1, 13)],
+              "upper": [calendar.month_abbr[k].upper() for k in range(1, 13)]}[names]
+    flat = np.arange(12 * n_years, dtype=float) + 0.5
+    cells = [f"{v:g}" for v in flat]
+    for k in list(range(head)) + list(range(12 * n_years - tail, 12 * n_years)):
+        cells[k] = ""
+    rows = [",".join([str(2000 + y)] + cells[12 * y:12 * y + 12]) for y in range(n_years)]
+    p = tmp_path_factory.mktemp("ym") / "t.csv"
+    p.write_text(",".join(["YEAR"] + months) + "\n" + "\n".join(rows) + "\n")
+    seq = load_sequence(p)
+    np.testing.assert_array_equal(seq.values[:, 0], flat[head:12 * n_years - tail])
+    np.testing.assert_allclose(seq.time, 2000 + np.arange(head, 12 * n_years - tail) / 12)

@@ -223,3 +223,15 @@ def test_describe_file_lists_columns_without_training(tmp_path):
     t = tmp_path / "story.txt"
     t.write_text("Once upon a time there was a cell.\nIt remembered things.\n" * 3)
     assert describe_file(t).kind == "text"
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text())
+def test_safe_name_never_lets_a_control_character_through(name):
+    import unicodedata
+
+    out = safe_name(name, full=True)
+    assert all(unicodedata.category(c)[0] != "C" for c in out)
+    out.encode("utf-8")                                    # printable on any UTF-8 terminal
+    if all(unicodedata.category(c)[0] != "C" for c in name):
+        assert out == name
