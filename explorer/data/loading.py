@@ -928,7 +928,7 @@ def _load_npy(data: bytes, name: str) -> np.ndarray:
 
 def _check_finite(a: np.ndarray, names: list, name: str, line_of=None) -> None:
     """Refuse infinities and magnitudes over MAX_ABS_VALUE, naming the column, the row and the value."""
-    if a.size == 0 or np.max(np.abs(a)) <= MAX_ABS_VALUE:      # one pass for clean data (NaN goes on)
+    if a.size == 0 or (a.max() <= MAX_ABS_VALUE and a.min() >= -MAX_ABS_VALUE):  # no temporary; NaN goes on
         return
     with np.errstate(invalid="ignore"):
         bad = np.isinf(a) | (np.abs(a) > MAX_ABS_VALUE)
