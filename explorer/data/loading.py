@@ -798,12 +798,17 @@ def _fast_parse(tab: _Table, data: bytes, sel: list, prose_mode: bool, lenient: 
 
 
 def _fast_strings(tab: _Table, data: bytes, j: int, n: int):
-    """The raw strings of column ``j`` (n rows) through numpy.loadtxt, or None."""
+    """The raw strings of column ``j`` (n rows) through numpy.loadtxt, or None.
+
+    A fixed width (twice the longest sampled entry) keeps numpy in its C parser; an entry that
+    fills the width may have been cut, and then the column is read again without a width."""
+    width = 2 * max((len(r[j]) for _, r in tab.sample if j < len(r)), default=8) + 8
     try:
-        a = _loadtxt(tab, data, dtype=str, usecols=[j])
+        a = _loadtxt(tab, data, dtype=f"U{width}", usecols=[j])[:, 0]
+        if a.size and np.char.str_len(a).max() >= width:
+            a = _loadtxt(tab, data, dtype=str, usecols=[j])[:, 0]
     except Exception:  # noqa: BLE001 - the careful parser collects them instead
         return None
-    a = a[:, 0]
     return a if a.shape[0] == n else None
 
 

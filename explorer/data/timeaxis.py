@@ -128,16 +128,20 @@ def parse_times(tokens) -> tuple[np.ndarray, str] | None:
     a = np.asarray(tokens, dtype=str)
     if a.size == 0:
         return None
-    a = np.char.strip(np.char.strip(np.char.strip(a), "\"'"))
-    uniq, inverse = np.unique(a, return_inverse=True)
-    vals = _parse_unique_fast(uniq)
+    probe = a[:: max(1, a.size // 64)]
+    if any(s != s.strip() for s in probe):
+        a = np.char.strip(a)
+    if any(s[:1] in "\"'" for s in probe):
+        a = np.char.strip(np.char.strip(a, "\"'"))
+    t = _parse_fast(a)
     label = "date"
-    if vals is None:
+    if t is None:
+        uniq, inverse = np.unique(a, return_inverse=True)
         parsed = _parse_unique_slow(uniq)
         if parsed is None:
             return None
         vals, label = parsed
-    t = vals[inverse.reshape(-1)]
+        t = vals[inverse.reshape(-1)]
     if label == "time of day":
         t = _unwrap_days(t)
     t = fill_nan_linear(t)
@@ -146,26 +150,20 @@ def parse_times(tokens) -> tuple[np.ndarray, str] | None:
     return t, label
 
 
-def _parse_unique_fast(uniq: np.ndarray) -> np.ndarray | None:
-    """NumPy's own ISO parser (C speed) for ``YYYY-MM[-DD][ T]HH:MM[:SS[.f]]`` without zones."""
-    low = np.char.lower(uniq)
-    missing = np.isin(low, list(_MISSING))
-    present = uniq[~missing]
-    if present.size == 0:
-        return None
-    if not all(_ISO_RE.match(s) and "/" not in s and "." not in s[:10] for s in present[:: max(1, present.size // 50)]):
+def _parse_fast(a: np.ndarray) -> np.ndarray | None:
+    """NumPy's own ISO parser (C speed) for ``YYYY-MM[-DD][ T]HH:MM[:SS[.f]]`` without zones;
+    empty fields become NaN. None when any entry is something else."""
+    probe = [s for s in a[:: max(1, a.size // 64)] if s]
+    if not probe or not all(_ISO_RE.match(s) and "/" not in s and "." not in s[:10] for s in probe):
         return None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error")      # numpy warns on time zones: those go the slow way
-            d = present.astype("datetime64[ms]")
+            d = a.astype("datetime64[ms]")
     except (ValueError, TypeError, OverflowError, Warning):
         return None
-    out = np.full(uniq.shape, np.nan)
-    ok = ~np.isnat(d)
-    vals = np.full(present.shape, np.nan)
-    vals[ok] = d[ok].astype(np.int64) / 1000.0
-    out[~missing] = vals
+    out = d.astype(np.int64) / 1000.0
+    out[np.isnat(d)] = np.nan
     return out
 
 
