@@ -4,9 +4,9 @@ Without a sub-command it opens the window (``lstm-explorer [FILE]``). Sub-comman
 headless::
 
     lstm-explorer train FILE [--column C ...] [--target C] [--text | --words] [--missing interpolate|drop]
-                             [--normalize zscore|minmax|none] [--val-fraction F] [--units N] [--seq-len L]
-                             [--epochs E] [--batch B] [--lr X] [--optimizer adam|sgd|momentum] [--clip X]
-                             [--seed S] [--forecast N] --out DIR [--force]
+                             [--year-month series|columns] [--normalize zscore|minmax|none] [--val-fraction F]
+                             [--units N] [--seq-len L] [--epochs E] [--batch B] [--lr X] [--optimizer adam|sgd|momentum]
+                             [--clip X] [--seed S] [--forecast N] --out DIR [--force]
     lstm-explorer train --example adding --out DIR
     lstm-explorer train --resume DIR [--epochs E]
     lstm-explorer examples
