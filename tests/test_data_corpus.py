@@ -190,3 +190,13 @@ def test_random_year_by_month_tables(tmp_path_factory, n_years, head, tail, name
     seq = load_sequence(p)
     np.testing.assert_array_equal(seq.values[:, 0], flat[head:12 * n_years - tail])
     np.testing.assert_allclose(seq.time, 2000 + np.arange(head, 12 * n_years - tail) / 12)
+
+
+def test_thousands_separators(tmp_path):
+    p = tmp_path / "sales.csv"
+    p.write_text('month,units\n' + "".join(f'2020-{m:02d},"{1000 * m + 234:,}"\n' for m in range(1, 13)))
+    seq = load_sequence(p)
+    assert seq.columns == ["units"] and seq.values[:2, 0].tolist() == [1234.0, 2234.0]
+    p = tmp_path / "umsatz.csv"
+    p.write_text("Monat;Umsatz\n" + "".join(f"{m:02d}.2020;1.{m:03d}.234,5\n" for m in range(1, 13)))
+    assert load_sequence(p).values[:2, 0].tolist() == [1001234.5, 1002234.5]

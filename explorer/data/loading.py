@@ -84,6 +84,8 @@ _DATE_RE = re.compile(
     r")$"
 )
 _DECIMAL_COMMA_RE = re.compile(r"^[+-]?\d+,\d+(?:[eE][+-]?\d+)?$")
+_THOUSANDS_RE = re.compile(r"^[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?$")           # 1,234,567.5 (quoted in a CSV)
+_THOUSANDS_EU_RE = re.compile(r"^[+-]?\d{1,3}(?:\.\d{3})+(?:,\d+)?$")        # 1.234.567,5 (in a ; file)
 
 
 # --------------------------------------------------------------------------- results
@@ -411,7 +413,7 @@ def _kind(tok: str) -> str:
         pass
     if _DATE_RE.match(t):
         return "date"
-    if _DECIMAL_COMMA_RE.match(t):
+    if _DECIMAL_COMMA_RE.match(t) or _THOUSANDS_RE.match(t) or _THOUSANDS_EU_RE.match(t):
         return "num"
     return "text"
 
@@ -438,6 +440,10 @@ def _parse_value(tok: str, decimal_comma: bool) -> float:
     except ValueError:
         if decimal_comma and _DECIMAL_COMMA_RE.match(t):
             x = float(t.replace(",", "."))
+        elif decimal_comma and _THOUSANDS_EU_RE.match(t):
+            x = float(t.replace(".", "").replace(",", "."))
+        elif not decimal_comma and _THOUSANDS_RE.match(t):
+            x = float(t.replace(",", ""))
         else:
             raise _BadValue("text") from None
     if x != x:
