@@ -147,7 +147,8 @@ class Normalizer:
 class Dataset:
     """Training and validation pairs plus what is needed to plot and rebuild them.
 
-    Shapes: ``x_*`` is ``(N, L, n_inputs)``; ``y_*`` is ``(N, 1)`` for series
+    Shapes: ``x_*`` is ``(N, L, n_inputs)`` (text: ``(N, L)`` int64 token ids, ``n_inputs`` the
+    vocabulary size); ``y_*`` is ``(N, 1)`` for series
     regression, ``(N,)`` int64 class ids for last-step classification, ``(N, L)``
     int64 ids for text (loss on every step).
 
@@ -246,8 +247,15 @@ class Dataset:
 
     # ---- derived sizes
     @property
+    def token_inputs(self) -> bool:
+        """True when ``x`` holds integer token ids ``(N, L)`` rather than features ``(N, L, m)``."""
+        return self.x_train.ndim == 2 and np.issubdtype(self.x_train.dtype, np.integer)
+
+    @property
     def n_inputs(self) -> int:
-        """Input features per step ``m``."""
+        """Input features per step ``m`` (for token ids: the vocabulary size)."""
+        if self.token_inputs:
+            return int(self.n_classes if self.n_classes is not None else len(self.vocab))
         return int(self.x_train.shape[-1])
 
     @property
@@ -505,7 +513,7 @@ def make_windows(
 
 def text_windows(corpus: TextCorpus, seq_len: int | None = None, val_fraction: float = TEXT_VAL_FRACTION,
                  stride: int | None = None) -> Dataset:
-    """Cut a text into one-hot windows predicting the next token at every step.
+    """Cut a text into windows of token ids predicting the next token at every step.
 
     Parameters
     ----------
@@ -521,7 +529,9 @@ def text_windows(corpus: TextCorpus, seq_len: int | None = None, val_fraction: f
     Returns
     -------
     Dataset
-        ``x`` is ``(N, L, V)`` float64, ``y`` is ``(N, L)`` int64.
+        ``x`` is ``(N, L)`` int64 token ids (the model reads them as one-hot over the vocabulary:
+        ``n_inputs`` is V), ``y`` is ``(N, L)`` int64; both are read-only views into
+        ``corpus.ids`` (memory grows with the text, not with text × vocabulary).
     """
     name = safe_name(corpus.path) or "The text"
     seq_len, f = _check_common(seq_len, val_fraction, name)
@@ -533,21 +543,18 @@ def text_windows(corpus: TextCorpus, seq_len: int | None = None, val_fraction: f
     if stride < 1:
         raise SequenceFileError(f"The window stride for {name} must be at least 1.")
     n_tr, n_val = _split_sizes(n, f)
-    n_win = (n // stride + 1)
-    check_budget(n_win * seq_len * (8 * corpus.vocab_size + 16),
-                 f"One-hot windows of {name} ({n:,} tokens × vocabulary {corpus.vocab_size:,})",
-                 "use a shorter excerpt of the text" + (" or character level" if corpus.level == "word" else ""))
 
     def cut(first: int, stop: int):
-        starts = np.arange(first, stop - seq_len, stride)  # s + L + 1 <= stop
-        idx = starts[:, None] + np.arange(seq_len)[None, :]
-        return corpus.one_hot(ids[idx]), ids[idx + 1]
+        """Windows starting at first, first + stride, … with s + L + 1 <= stop: views into ids."""
+        x = np.lib.stride_tricks.sliding_window_view(ids[first:stop - 1], seq_len)[::stride]
+        y = np.lib.stride_tricks.sliding_window_view(ids[first + 1:stop], seq_len)[::stride]
+        return x, y
 
     x_train, y_train = cut(0, n_tr)
     if n_val:
         x_val, y_val = cut(n_tr - 1, n)
     else:
-        x_val = np.zeros((0, seq_len, corpus.vocab_size))
+        x_val = np.zeros((0, seq_len), dtype=np.int64)
         y_val = np.zeros((0, seq_len), dtype=np.int64)
     src = str(corpus.path)
     config = {
@@ -562,9 +569,9 @@ def text_windows(corpus: TextCorpus, seq_len: int | None = None, val_fraction: f
         config["seq_len_chosen"] = True
     return Dataset(
         x_train=x_train,
-        y_train=y_train.astype(np.int64),
+        y_train=y_train,
         x_val=x_val,
-        y_val=y_val.astype(np.int64),
+        y_val=y_val,
         loss="cross_entropy",
         target_last=False,
         kind="text",
