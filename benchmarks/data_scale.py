@@ -33,9 +33,10 @@ def write_prose(path: str, n_bytes: int, seed: int = 0) -> None:
     lexicon[:12] = ["the", "of", "and", "to", "a", "in", "is", "that", "it", "was", "for", "on"]
     p = 1.0 / np.arange(1, len(lexicon) + 1) ** 1.05
     p /= p.sum()
+    draws = iter(rng.choice(len(lexicon), size=n_bytes // 3 + 100, p=p).tolist())   # one draw for the whole text
     out, size = [], 0
     while size < n_bytes:
-        words = [lexicon[k] for k in rng.choice(len(lexicon), size=rng.integers(5, 20), p=p)]
+        words = [lexicon[next(draws)] for _ in range(int(rng.integers(5, 20)))]
         words[0] = words[0].capitalize()
         if len(words) > 8:
             words[len(words) // 2] += ","

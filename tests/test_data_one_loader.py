@@ -122,3 +122,43 @@ def test_missing_drop_keeps_the_time_of_the_rows_kept(tmp_path):
     assert 1903 not in seq.time and seq.time[3] == 1905
     seq = load_sequence(p)
     assert seq.gaps.tolist() == [3, 4, 9] and seq.values[3, 0] == 3.0 and seq.time[3] == 1903
+
+
+def test_words_train_end_to_end_with_token_ids(tmp_path):
+    """--words on prose with a large vocabulary: ids, not one-hot; the engine gathers W's columns."""
+    import sys
+    sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1] / "benchmarks"))
+    from data_scale import write_prose
+
+    p = tmp_path / "prose.txt"
+    write_prose(str(p), 60_000)
+    ds = load_dataset(p, text=True, level="word")
+    assert ds.token_inputs and ds.x_train.dtype == np.int64 and ds.x_train.ndim == 2
+    assert ds.n_inputs == ds.n_outputs == len(ds.vocab) > 1500
+    assert np.shares_memory(ds.x_train, ds.corpus.ids) and np.shares_memory(ds.y_val, ds.corpus.ids)
+    out = tmp_path / "run"
+    assert main(["train", str(p), "--words", "--epochs", "1", "--units", "8", "--batch", "64", "--out", str(out),
+                 "--no-plots", "--quiet"]) == 0
+    run = Run.load(out)
+    assert run.model.n_inputs == len(ds.vocab) and len(run.trainer.history) == 1
+    assert np.isfinite(run.trainer.history[0]["val_loss"])
+
+
+def test_token_trace_is_drawn_as_one_hot():
+    from explorer.app.tokens import one_hot_trace
+    from explorer.engine import make_model
+
+    model = make_model("lstm", 5, 3, 5, num_layers=2, seed=1)
+    ids = np.array([[0, 4, 2, 2]])
+    tr = model.forward(ids)
+    shown = one_hot_trace(tr, 5)
+    assert shown.x.shape == (1, 4, 5) and shown.x[0, 1].tolist() == [0, 0, 0, 0, 1]
+    np.testing.assert_array_equal(shown.tokens, ids)
+    # the same numbers as the one-hot input gives
+    dense = model.forward(shown.x)
+    for name in ("i", "f", "g", "o", "c", "h"):
+        np.testing.assert_allclose(getattr(shown, name), getattr(dense, name), rtol=0, atol=1e-14)
+        np.testing.assert_allclose(shown.layer(1).c, dense.layer(1).c, rtol=0, atol=1e-14)
+    assert shown.step(0, 1)["x"].tolist() == [0, 0, 0, 0, 1]
+    series = make_model("lstm", 2, 3, 1).forward(np.zeros((1, 3, 2)))
+    assert one_hot_trace(series, 2) is series

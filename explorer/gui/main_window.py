@@ -30,6 +30,7 @@ from explorer.gui.worker import LoadWorker, ThreadRegistry, TrainingWorker
 from explorer.runs import (Run, RunFileError, latest_autosave, settings_for_example,
                            write_autosave)
 from explorer.app.loading import load_dataset, load_example as example_dataset
+from explorer.app.tokens import one_hot_trace
 
 START_EXAMPLE = "sine"
 WINDOW_CELLS = ("lstm",)             # the diagram and the equations draw the LSTM
@@ -601,7 +602,7 @@ class MainWindow(QMainWindow):
         self._show_trace()
 
     def _show_trace(self):
-        tr = self.trace
+        tr = one_hot_trace(self.trace, self.run.dataset.n_inputs)     # token ids drawn as one-hot x_t
         if tr is None:
             return
         weights = self._trace_weights if self.training else self.run.model.state_dict()
@@ -974,7 +975,7 @@ class MainWindow(QMainWindow):
 
     def _export_diagram_csv(self, path: Path):
         """The diagram's data: every timestep of the selected sample and unit, as the engine computed it."""
-        tr, u = self.trace, self.diagram.unit
+        tr, u = one_hot_trace(self.trace, self.run.dataset.n_inputs), self.diagram.unit
         lines = ["t,unit,h_prev,c_prev,i,f,g,o,c,h," + ",".join(f"x{j}" for j in range(tr.x.shape[2]))]
         for t in range(tr.T):
             rec = tr.step(0, t)
