@@ -23,7 +23,7 @@ def one_sentence(msg: str) -> None:
 
 def test_safe_name_escapes_control_characters_and_undecodable_bytes():
     assert safe_name("/data/a\x1b[2Jb.csv") == "a\\x1b[2Jb.csv"
-    assert safe_name("line\nbreak\t.csv") == "line\\x0abreak\\x09.csv"
+    assert safe_name("line\nbreak\t.csv") == "line\\nbreak\\t.csv"
     assert safe_name("bell\x07\x7f\x85.csv") == "bell\\x07\\x7f\\x85.csv"
     assert safe_name("rtl\u202eevil.csv") == "rtl\\u202eevil.csv"
     assert safe_name(os.fsdecode(b"caf\xe9.csv")) == "caf\\xe9.csv"

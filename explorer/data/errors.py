@@ -30,14 +30,18 @@ def check_budget(needed: float, what: str, advice: str) -> None:
         raise DataMemoryError(str(exc)) from None
 
 
+_SHORT = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
 def safe_name(path, full: bool = False) -> str:
     """A file's name as every message prints it: control and format characters escaped.
 
     A file may be called ``"a\\x1b[2Jb.csv"`` or carry bytes that are not UTF-8 (decoded by
     Python as lone surrogates); printed raw, such a name clears a terminal or cannot be printed
     at all. Every message of the data package (and the command line's) names files through this
-    function: ``"a\\x1b[2Jb.csv"`` → ``a\\x1b[2Jb.csv`` (a backslash escape, visible and inert).
-    ``full`` keeps the whole path instead of the last part.
+    function: ``"a\\x1b[2Jb.csv"`` → ``a\\x1b[2Jb.csv`` (a backslash escape, visible and inert;
+    newline, carriage return and tab as ``\\n``, ``\\r``, ``\\t``). ``full`` keeps the whole text
+    (a path, or a whole message) instead of the last part of a path.
     """
     try:
         text = os.fspath(path)
@@ -56,7 +60,9 @@ def safe_name(path, full: bool = False) -> str:
             out.append(ch)
             continue
         code = ord(ch)
-        if 0xDC80 <= code <= 0xDCFF:          # a byte that was not UTF-8 (surrogateescape)
+        if ch in _SHORT:
+            out.append(_SHORT[ch])
+        elif 0xDC80 <= code <= 0xDCFF:        # a byte that was not UTF-8 (surrogateescape)
             out.append(f"\\x{code - 0xDC00:02x}")
         elif code <= 0xFF:
             out.append(f"\\x{code:02x}")
