@@ -207,9 +207,13 @@ class TextCorpus:
         if level == "char":
             # code points through NumPy: memory grows with the text, not with Python objects
             cps = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-            uniq, ids = np.unique(cps, return_inverse=True)
+            seen = np.zeros(0x110000, dtype=bool)                # every code point: no sort needed
+            seen[cps] = True
+            uniq = np.flatnonzero(seen)
+            lut = np.zeros(0x110000, dtype=np.int64)
+            lut[uniq] = np.arange(uniq.size)
+            ids = lut[cps]
             vocab = [chr(int(c)) for c in uniq]
-            ids = ids.reshape(-1).astype(np.int64, copy=False)
             return cls(vocab=vocab, ids=ids, path=str(path), level=level)
         tokens = _tokenize(text, level)
         vocab = sorted(set(tokens))
@@ -1292,11 +1296,11 @@ WORD_BYTES = 80
 
 
 def text_bytes(n_bytes: int, level: str) -> int:
-    """Bytes :func:`load_text` needs for a file of ``n_bytes``: the bytes, the decoded text, and
-    per character the code point, the sort and the ids (char level), or per word (a word every
-    ~5 bytes) :data:`WORD_BYTES` (word level)."""
+    """Bytes :func:`load_text` needs for a file of ``n_bytes``: the bytes, the decoded text (up
+    to 4 bytes a character), the code points and the int64 ids plus two tables over every code
+    point (char level), or per word (a word every ~5 bytes) :data:`WORD_BYTES` (word level)."""
     if level == "char":
-        return int(n_bytes * (1 + 1 + 4 + 4 + 8 + 8 + 8))
+        return int(n_bytes * (1 + 4 + 4 + 8)) + 0x110000 * 9
     return int(n_bytes * 2 + (n_bytes / 5) * WORD_BYTES)
 
 
