@@ -20,7 +20,8 @@ Sequence length not given (``seq_len=None``)
 Text (:func:`text_windows`)
     Token ids are split the same way; windows of ``seq_len`` tokens with stride
     ``seq_len`` (non-overlapping) predict the next token at every step. Each part
-    needs at least ``seq_len + 1`` tokens.
+    needs at least ``seq_len + 1`` tokens. Inputs and targets are int64 ids, views into
+    the corpus' ids (never one-hot copies).
 """
 
 from __future__ import annotations
