@@ -1341,6 +1341,16 @@ def describe_file(path) -> FileInfo:
     """
     p, name = _path_and_name(path)
     data = _read_bytes(p, name)
+    try:
+        return _describe_bytes(p, name, data)
+    except SequenceFileError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - only SequenceFileError may escape (MemoryError included)
+        raise SequenceFileError(
+            f"The file {name} could not be read ({exc.__class__.__name__}); check its format.") from None
+
+
+def _describe_bytes(p: Path, name: str, data: bytes) -> FileInfo:
     suffix = p.suffix.lower()
     if suffix == ".npy" or data.startswith(b"\x93NUMPY"):
         a = _load_npy(data, name)
