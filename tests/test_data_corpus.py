@@ -200,3 +200,30 @@ def test_thousands_separators(tmp_path):
     p = tmp_path / "umsatz.csv"
     p.write_text("Monat;Umsatz\n" + "".join(f"{m:02d}.2020;1.{m:03d}.234,5\n" for m in range(1, 13)))
     assert load_sequence(p).values[:2, 0].tolist() == [1001234.5, 1002234.5]
+
+
+def test_title_above_and_footer_below_the_table(tmp_path):
+    """Downloads from statistics offices: a title and a source line above the header, notes below."""
+    p = tmp_path / "download.csv"
+    rows = "".join(f"{1950 + k},{100 + 3 * k}.5\n" for k in range(60))
+    p.write_text("Annual rainfall, station 42\nSource: a weather service\n\nYear,Rainfall (mm)\n" + rows
+                 + "\nNote: 1999 estimated\nProvisional figures for the last year\n")
+    seq = load_sequence(p)
+    assert seq.all_columns == ["Year", "Rainfall (mm)"] and seq.values.shape == (60, 1)
+    assert seq.values[0, 0] == 100.5 and seq.time[0] == 1950
+    assert seq.notes == ["skipped 2 line(s) above the table (a title or notes)",
+                         "ignored 2 line(s) below the table from line 66 (a footer or notes)"]
+    ds = load_dataset(p)
+    assert ds.notes[:2] == seq.notes and "skipped 2 line(s) above the table" in ds.describe()
+    # a bad value inside the data is still named, not skipped
+    p.write_text("Year,Rainfall\n" + rows.replace("1960,130.5", "1960,oops") + "Note: none\n")
+    with pytest.raises(SequenceFileError, match="line 12 holds 'oops'"):
+        load_sequence(p)
+
+
+@pytest.mark.parametrize("marker", [".", "?", "#N/A", "-"])
+def test_more_missing_markers(tmp_path, marker):
+    p = tmp_path / "fred.csv"
+    p.write_text("DATE,VALUE\n" + "".join(f"2020-01-{k + 1:02d},{marker if k == 3 else k}\n" for k in range(20)))
+    seq = load_sequence(p)
+    assert seq.n_missing == 1 and seq.gaps.tolist() == [3] and seq.values[3, 0] == 3.0

@@ -453,6 +453,7 @@ def make_windows(
         values = values[:, None]
     n, m = values.shape
     seq_len, chosen, notes = _resolve_seq_len(name, n, seq_len, f, SERIES_SEQ_LEN, "rows")
+    notes = list(getattr(seq, "notes", None) or []) + notes
     n_tr, n_val = _split_sizes(n, f)
     check_budget(values.nbytes * 3, f"Windows over {name} ({n:,} rows × {m} column(s))",
                  "use a shorter excerpt of the file or fewer columns")

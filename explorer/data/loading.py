@@ -43,6 +43,7 @@ from __future__ import annotations
 import csv
 import errno
 import io
+import itertools
 import os
 import re
 import stat
@@ -66,8 +67,11 @@ PROSE_THRESHOLD = 0.9
 MAX_ABS_VALUE = 1e150
 """Larger magnitudes are refused: a squared error in the column's own units would overflow."""
 
-MISSING_TOKENS = frozenset({"", "na", "n/a", "nan", "null"})
-"""Lower-cased field values treated as missing."""
+MISSING_TOKENS = frozenset({"", "na", "n/a", "nan", "null", ".", "?", "-", "--", "#n/a", "n.a."})
+"""Lower-cased field values treated as missing (FRED writes ``.``, UCI files ``?``, Excel ``#N/A``)."""
+
+_MAX_PREAMBLE = 20
+_MAX_FOOTER = 10
 
 _SAMPLE_ROWS = 200
 _SNIFF_ROWS = 50
@@ -126,6 +130,8 @@ class SequenceData:
         ``int64`` indices of the rows whose values were filled by interpolation.
     year_month : str or None
         For a year × month table: ``"series"`` (read as one monthly series) or ``"columns"``.
+    notes : list of str
+        What the reader skipped (a title above the table, a footer below it), one phrase each.
     """
 
     values: np.ndarray
@@ -141,6 +147,7 @@ class SequenceData:
     time_label: str = ""
     gaps: np.ndarray = None
     year_month: str | None = None
+    notes: list = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.target_index < 0:
@@ -506,6 +513,7 @@ class _Table:
     time_cols: dict = field(default_factory=dict)  # column index -> "date" | "year" | "month"
     flat: set = field(default_factory=set)  # numeric columns whose sampled values never change
     year_month: tuple | None = None  # (year column, [12 month columns]) of a year × month table
+    notes: list = field(default_factory=list)  # what the reader skipped, for the status bar
 
 
 def _inspect(text: str, name: str, prose_mode: bool) -> _Table:
@@ -537,6 +545,9 @@ def _inspect(text: str, name: str, prose_mode: bool) -> _Table:
             if not prose_mode:
                 raise _quote_message(name, i + 1) from None
             rows.append((i + 1, [ln]))
+    skipped = _preamble(rows, delim)
+    if skipped:
+        rows, raw = rows[skipped:], raw[skipped:]
     first = [_kind(f) for f in rows[0][1]]
     header = False
     if "text" in first:
@@ -580,8 +591,28 @@ def _inspect(text: str, name: str, prose_mode: bool) -> _Table:
             kinds.append("text")
     tab = _Table(text, delim, names, kinds, header, data_start, data_offset, data_rows,
                  first_line=raw[0][1].strip())
+    if skipped:
+        tab.notes.append(f"skipped {skipped} line(s) above the table (a title or notes)")
     _find_time_columns(tab)
     return tab
+
+
+def _preamble(rows: list, delim) -> int:
+    """How many leading rows are a title or notes above a delimited table: the rows before the
+    header, which is the row of words just above the first row with a number in it (that row's
+    field count being the table's, the most common count further down)."""
+    if delim is None or len(rows) < 4:
+        return 0
+    later = [len(f) for _, f in rows[min(10, len(rows) // 2):]]
+    mode = max(set(later), key=later.count)
+    if mode < 2:
+        return 0
+    d = next((i for i, (_, f) in enumerate(rows[:_MAX_PREAMBLE + 2])
+              if len(f) == mode and any(_kind(x) == "num" for x in f)), None)
+    if not d:
+        return 0
+    k = d - 1 if len(rows[d - 1][1]) == mode and all(_kind(x) != "num" for x in rows[d - 1][1]) else d
+    return k if k and not any(_line_is_numeric(f) for _, f in rows[:k]) else 0
 
 
 _SEP_RE = re.compile(r'^"?sep=(.)"?,*$', re.IGNORECASE)
@@ -840,31 +871,74 @@ def _slow_parse(tab: _Table, sel: list, name: str, str_cols=()) -> tuple[np.ndar
     rows = []
     strs = [[] for _ in str_cols]
     first_line = None
-    for lineno, ln in _iter_data_lines(tab.text, tab.data_offset, tab.data_start + 1):
+    lines = _iter_data_lines(tab.text, tab.data_offset, tab.data_start + 1)
+    for lineno, ln in lines:
         if first_line is None:
             first_line = lineno
         try:
-            fields = _split(ln, tab.delim)
-        except _QuoteError:
-            raise _quote_message(name, lineno) from None
-        if len(fields) != ncols:
-            ref = "the header has" if tab.header else f"line {first_line} has"
-            raise SequenceFileError(
-                f"Line {lineno} of {name} has {len(fields)} field(s) but {ref} {ncols}; "
-                "make every row have the same number of fields."
-            )
-        row = []
-        for j in sel:
-            try:
-                row.append(_parse_value(fields[j], decimal_comma))
-            except _BadValue as bad:
-                raise _bad_value_message(bad.reason, tab, j, lineno, fields[j], name) from None
+            row, fields = _parse_row(ln, tab, sel, ncols, decimal_comma)
+        except (_QuoteError, _Ragged, _BadValue) as exc:
+            rest = list(itertools.islice(lines, _MAX_FOOTER + 1))
+            if rows and len(rest) < _MAX_FOOTER and all(_footer_like(r, tab, ncols)
+                                                        for r in [ln] + [r for _, r in rest]):
+                tab.notes.append(f"ignored {len(rest) + 1} line(s) below the table from line {lineno} "
+                                 "(a footer or notes)")
+                break
+            raise _row_message(exc, tab, sel, lineno, ln, first_line, name) from None
         rows.append(row)
         for k, j in enumerate(str_cols):
             strs[k].append(fields[j])
     if not rows:
         raise SequenceFileError(f"The file {name} has a header row but no data rows; add data below the header.")
     return np.array(rows, dtype=np.float64).reshape(len(rows), len(sel)), strs
+
+
+class _Ragged(Exception):
+    def __init__(self, n_fields: int):
+        super().__init__(n_fields)
+        self.n_fields = n_fields
+
+
+def _parse_row(ln: str, tab: _Table, sel: list, ncols: int, decimal_comma: bool):
+    """(values of the chosen columns, every field) of one line; _QuoteError, _Ragged, _BadValue."""
+    fields = _split(ln, tab.delim)
+    if len(fields) != ncols:
+        raise _Ragged(len(fields))
+    return [_parse_value(fields[j], decimal_comma) for j in sel], fields
+
+
+def _footer_like(ln: str, tab: _Table, ncols: int) -> bool:
+    """A line of notes below the table, not a row of it: at least two words, and another number
+    of fields, a broken quote, or only words (no number or date among its fields)."""
+    if len(_WORDS_RE.findall(ln)) < 2:
+        return False
+    try:
+        fields = _split(ln, tab.delim)
+    except _QuoteError:
+        return True
+    if len(fields) != ncols:
+        return True
+    return not {_kind(f) for f in fields} & {"num", "date"}
+
+
+_WORDS_RE = re.compile(r"[^\W\d_]{2,}")
+
+
+def _row_message(exc, tab: _Table, sel: list, lineno: int, ln: str, first_line: int, name: str):
+    if isinstance(exc, _QuoteError):
+        return _quote_message(name, lineno)
+    if isinstance(exc, _Ragged):
+        ref = "the header has" if tab.header else f"line {first_line} has"
+        return SequenceFileError(
+            f"Line {lineno} of {name} has {exc.n_fields} field(s) but {ref} {len(tab.names)}; "
+            "make every row have the same number of fields.")
+    fields = _split(ln, tab.delim)
+    for j in sel:
+        try:
+            _parse_value(fields[j], tab.delim == ";")
+        except _BadValue as bad:
+            return _bad_value_message(bad.reason, tab, j, lineno, fields[j], name)
+    return SequenceFileError(f"Line {lineno} of {name} cannot be read; check that line.")
 
 
 def _bad_value_message(reason: str, tab: _Table, j: int, lineno: int, tok: str, name: str):
@@ -1076,7 +1150,7 @@ def _load_sequence_bytes(p: Path, name: str, data: bytes, columns, target, missi
     return SequenceData(values=vals, columns=list(chosen), target_index=tidx, n_missing=n_missing, path=str(p),
                         missing=missing, n_dropped_rows=n_dropped, all_columns=list(tab.names),
                         column_kinds=kinds, time=time, time_label=label if time is not None else "", gaps=gaps,
-                        year_month="columns" if tab.year_month is not None else None)
+                        year_month="columns" if tab.year_month is not None else None, notes=list(tab.notes))
 
 
 def _parse_table(tab: _Table, data: bytes, sel: list, name: str, prose_mode: bool, str_cols: list):
@@ -1156,7 +1230,8 @@ def _year_month_series(tab, data, name, p, series_name, target, missing, prose_m
     vals, n_missing, n_dropped, gaps, time = _fill_missing(series, [series_name], missing, name, time)
     return SequenceData(values=vals, columns=[series_name], target_index=0, n_missing=n_missing, path=str(p),
                         missing=missing, n_dropped_rows=n_dropped, all_columns=list(tab.names),
-                        column_kinds=kinds, time=time, time_label="year", gaps=gaps, year_month="series")
+                        column_kinds=kinds, time=time, time_label="year", gaps=gaps, year_month="series",
+                        notes=list(tab.notes))
 
 
 def _load_npy_sequence(p: Path, name: str, data: bytes, columns, target, missing) -> SequenceData:
