@@ -142,23 +142,3 @@ def test_words_train_end_to_end_with_token_ids(tmp_path):
     run = Run.load(out)
     assert run.model.n_inputs == len(ds.vocab) and len(run.trainer.history) == 1
     assert np.isfinite(run.trainer.history[0]["val_loss"])
-
-
-def test_token_trace_is_drawn_as_one_hot():
-    from explorer.app.tokens import one_hot_trace
-    from explorer.engine import make_model
-
-    model = make_model("lstm", 5, 3, 5, num_layers=2, seed=1)
-    ids = np.array([[0, 4, 2, 2]])
-    tr = model.forward(ids)
-    shown = one_hot_trace(tr, 5)
-    assert shown.x.shape == (1, 4, 5) and shown.x[0, 1].tolist() == [0, 0, 0, 0, 1]
-    np.testing.assert_array_equal(shown.tokens, ids)
-    # the same numbers as the one-hot input gives
-    dense = model.forward(shown.x)
-    for name in ("i", "f", "g", "o", "c", "h"):
-        np.testing.assert_allclose(getattr(shown, name), getattr(dense, name), rtol=0, atol=1e-14)
-        np.testing.assert_allclose(shown.layer(1).c, dense.layer(1).c, rtol=0, atol=1e-14)
-    assert shown.step(0, 1)["x"].tolist() == [0, 0, 0, 0, 1]
-    series = make_model("lstm", 2, 3, 1).forward(np.zeros((1, 3, 2)))
-    assert one_hot_trace(series, 2) is series
