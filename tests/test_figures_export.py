@@ -335,7 +335,7 @@ def test_cli_exports_without_the_window_package(tmp_path):
 
 
 def test_comparison_plots(qtbot, tmp_path):
-    from explorer.app.loading import example_dataset
+    from explorer.data.examples import load_example as example_dataset
     from explorer.compare import compare_cells
     from explorer.figures.report import comparison_plots
     from explorer.runs import settings_for_example

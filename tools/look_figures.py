@@ -35,7 +35,7 @@ if a.dark:
         pal.setColor(role, QColor(c))
     app.setPalette(pal)
 
-from explorer.app.loading import example_dataset  # noqa: E402
+from explorer.data.examples import load_example as example_dataset  # noqa: E402
 from explorer.compare import compare_cells  # noqa: E402
 from explorer.figures import plots, report  # noqa: E402
 from explorer.runs import Run, settings_for_example  # noqa: E402

@@ -30,7 +30,7 @@ from explorer.gui.settings_panel import UNITS_RANGE, SettingsPanelWidget
 from explorer.gui.worker import LoadWorker, ThreadRegistry, TrainingWorker
 from explorer.runs import (Run, RunFileError, latest_autosave, settings_for_example,
                            write_autosave)
-from explorer.app.loading import example_dataset, load_dataset
+from explorer.app.loading import load_dataset, load_example as example_dataset
 
 START_EXAMPLE = "sine"
 WINDOW_CELLS = KINDS                 # the diagram and the equations draw every cell (its description)
