@@ -272,12 +272,16 @@ def _cmd_compare(args) -> int:
 
     from explorer.compare import compare_cells, format_table, write_comparison
     from explorer.data import SequenceFileError
+    from explorer.runfolder import RunFileError
     from explorer.runs import check_run_memory
 
     cells = [c.strip() for c in args.cells.split(",") if c.strip()]
     bad = [c for c in cells if c not in CELL_CHOICES]
     if bad or not cells:
         raise CliError(f"unknown cell {bad[0] if bad else '(none)'} in --cells; choose from {', '.join(CELL_CHOICES)}.")
+    twice = [c for k, c in enumerate(cells) if c in cells[:k]]
+    if twice:
+        raise CliError(f"--cells names {twice[0]} twice; name each cell once.")
     if (args.file is None) == (args.example is None):
         raise CliError("give exactly one of FILE or --example NAME.")
     out = Path(args.out)
@@ -295,8 +299,8 @@ def _cmd_compare(args) -> int:
     print(format_table(result))
     try:
         write_comparison(result, out)
-    except OSError as exc:
-        raise CliError(f"could not write into {out}: {exc.strerror or exc}") from None
+    except RunFileError as exc:
+        raise CliError(str(exc)) from None
     if log:
         log(f"wrote {out}")
     return 0
