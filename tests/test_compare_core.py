@@ -311,3 +311,17 @@ def test_cell_result_fields_the_figures_read():
     # explorer.figures.report reads these names (a contract with the figures helper)
     names = set(CellResult.__dataclass_fields__)
     assert {"cell", "seed", "eval_steps", "eval_losses", "norms_dh", "norms_dc"} <= names
+
+
+def test_readme_comparison_example_runs_as_written(capsys):
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    block = next(b for b in re.findall(r"```python\n(.*?)```", readme, re.S) if "Comparison(" in b)
+    exec(compile(block, "README.md", "exec"), {})
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "[  0  50 100] (50,) (50,)"
+    rows = eval(out[1])                                    # noqa: S307 - our own printed list
+    assert [r[:2] for r in rows] == [("rnn", 8 * 11), ("lstm", 32 * 11)]
+    assert out[2].startswith("cell       parameters     steps to 0.01")
