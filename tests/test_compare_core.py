@@ -325,3 +325,19 @@ def test_readme_comparison_example_runs_as_written(capsys):
     rows = eval(out[1])                                    # noqa: S307 - our own printed list
     assert [r[:2] for r in rows] == [("rnn", 8 * 11), ("lstm", 32 * 11)]
     assert out[2].startswith("cell       parameters     steps to 0.01")
+
+
+def test_snapshots_share_no_changing_memory_and_grow_past_their_buffers(sine):
+    ds, st = sine
+    comp = Comparison(ds, st, ["rnn"], max_steps=600, eval_every=1)
+    while not comp.runs or comp.runs[0].step < 100:
+        assert comp.advance(100) == 1                     # never past an evaluation: one step at a time
+    early = comp.snapshot().results[0]
+    while not comp.done:
+        comp.advance(100)
+    late = comp.snapshot().results[0]
+    assert len(early.step_losses) == 100 and len(early.eval_steps) == 101
+    assert len(late.step_losses) == 600 and list(late.eval_steps) == list(range(601))
+    np.testing.assert_array_equal(late.step_losses[:100], early.step_losses)     # unchanged by later steps
+    np.testing.assert_array_equal(late.step_losses, comp.runs[0].run.trainer.log.loss)
+    assert not early.step_losses.flags.writeable and not late.eval_losses.flags.writeable

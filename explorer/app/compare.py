@@ -62,7 +62,8 @@ class TableRow:
 
 @dataclass(frozen=True)
 class CellResult:
-    """One cell with one seed: where it stands (copies, safe to hand to another thread).
+    """One cell with one seed: where it stands. Safe to hand to another thread: its arrays are
+    read-only and never change afterwards (copies, or views of append-only series).
 
     ``eval_steps``/``eval_losses`` the validation curve (step 0 first); ``step_losses`` the training
     loss of every step 1..``step``; ``norms_dh``/``norms_dc`` (T,) the gradient norms through time at
@@ -147,6 +148,32 @@ class ComparisonResult:
         return replace(first, seeds=sum(p.seeds for p in parts), results=results, reason=reason)
 
 
+class _Series:
+    """An append-only float series whose snapshots are read-only views, never copies: what was
+    appended never changes, later values go past the end (a new buffer when full), so a view handed
+    to another thread stays valid and cheap however long the run."""
+
+    def __init__(self, dtype=float):
+        self._buf = np.empty(256, dtype=dtype)
+        self._n = 0
+
+    def append(self, value) -> None:
+        if self._n == len(self._buf):
+            grown = np.empty(2 * len(self._buf), dtype=self._buf.dtype)
+            grown[:self._n] = self._buf[:self._n]
+            self._buf = grown
+        self._buf[self._n] = value
+        self._n += 1
+
+    def __len__(self) -> int:
+        return self._n
+
+    def view(self) -> np.ndarray:
+        v = self._buf[:self._n]
+        v.flags.writeable = False
+        return v
+
+
 class CellRun:
     """One cell with one seed: its :class:`~explorer.runs.Run`, validation curve, timing and norms."""
 
@@ -162,8 +189,7 @@ class CellRun:
         self.clock = clock
         pc = self.run.model.param_count
         self.parameters, self.total_parameters = int(pc.layer), int(pc.total)
-        self.eval_steps: list[int] = []
-        self.eval_losses: list[float] = []
+        self.eval_steps, self.eval_losses, self.step_losses = _Series(np.int64), _Series(), _Series()
         self.steps_to_target: int | None = None
         self.seconds_to_target: float | None = None
         self.seconds = 0.0
@@ -213,6 +239,7 @@ class CellRun:
                     self.stopped, self.message = True, snap.message
                     break
                 taken += 1
+                self.step_losses.append(snap.loss)
                 if self.first_dh is None:
                     self.first_dh, self.first_dc = snap.norms_dh, snap.norms_dc
                 self.last_dh, self.last_dc, self.norms_step = snap.norms_dh, snap.norms_dc, snap.step
@@ -234,11 +261,11 @@ class CellRun:
         return CellResult(
             cell=self.cell, seed=self.seed, parameters=self.parameters,
             steps_to_target=self.steps_to_target, seconds_to_target=self.seconds_to_target,
-            seconds=self.seconds, final_val_loss=self.eval_losses[-1] if self.eval_losses else float("nan"),
-            eval_steps=np.array(self.eval_steps, dtype=np.int64), eval_losses=np.array(self.eval_losses, dtype=float),
+            seconds=self.seconds, final_val_loss=float(self.eval_losses.view()[-1]) if len(self.eval_losses) else float("nan"),
+            eval_steps=self.eval_steps.view(), eval_losses=self.eval_losses.view(),
             norms_dh=empty if self.first_dh is None else self.first_dh, norms_dc=self.first_dc,
             step=tr.step, max_steps=self.max_steps, done=self.done, message=self.message,
-            step_losses=np.array(tr.log.loss, dtype=float),
+            step_losses=self.step_losses.view(),
             norms_dh_last=self.last_dh, norms_dc_last=self.last_dc, norms_step=self.norms_step,
             total_parameters=self.total_parameters, trace=tr_obj, weights=weights, sample=tr.sample_index)
 
