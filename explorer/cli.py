@@ -268,12 +268,9 @@ def _same_folder(a, b) -> bool:
 
 
 def _cmd_compare(args) -> int:
-    from dataclasses import replace
-
-    from explorer.compare import compare_cells, format_table, write_comparison
+    from explorer.compare import Comparison, compare_cells, format_table, write_comparison
     from explorer.data import SequenceFileError
     from explorer.runfolder import RunFileError
-    from explorer.runs import check_run_memory
 
     cells = [c.strip() for c in args.cells.split(",") if c.strip()]
     bad = [c for c in cells if c not in CELL_CHOICES]
@@ -289,8 +286,7 @@ def _cmd_compare(args) -> int:
     try:
         dataset = _load_dataset(args)
         settings = _settings(args, args.example)
-        for cell in cells:
-            check_run_memory(dataset, replace(settings, cell=cell))
+        Comparison(dataset, settings, cells).check_memory()      # each cell alone, then side by side
     except (SequenceFileError, ValueError, OSError) as exc:
         raise CliError(str(exc)) from None
     log = None if args.quiet else _say

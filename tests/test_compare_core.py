@@ -341,3 +341,34 @@ def test_snapshots_share_no_changing_memory_and_grow_past_their_buffers(sine):
     np.testing.assert_array_equal(late.step_losses[:100], early.step_losses)     # unchanged by later steps
     np.testing.assert_array_equal(late.step_losses, comp.runs[0].run.trainer.log.loss)
     assert not early.step_losses.flags.writeable and not late.eval_losses.flags.writeable
+
+
+def test_cells_that_fit_alone_but_not_together_are_refused_before_anything_is_built(sine, monkeypatch):
+    from explorer.memory import MemoryBudgetError
+    from explorer.runs import estimate_run_bytes
+
+    ds, st = sine
+    cells = ["gru", "lstm", "peephole"]
+    sizes = [estimate_run_bytes(c, 1, st.units, 1, ds.x_train.shape[1], st.batch) for c in cells]
+    monkeypatch.setenv("LSTM_EXPLORER_MEMORY_LIMIT", str(max(sizes) + 1))      # each fits, three do not
+    comp = Comparison(ds, st, cells, max_steps=10)
+    with pytest.raises(MemoryBudgetError, match=r"^Training gru, lstm, peephole side by side with 4 units on "
+                                                 r"sequences of \d+ steps needs about .*; compare fewer cells"):
+        comp.start()
+    assert comp.runs == []
+    res = comparison_task(RecordingState(), Comparison(ds, st, ["lstm"], max_steps=10), traces=False)
+    assert res.reason == "done"
+
+
+def test_compare_command_refuses_cells_that_do_not_fit_together(tmp_path, capsys, monkeypatch, sine):
+    from explorer.cli import main
+    from explorer.runs import estimate_run_bytes
+
+    ds, st = sine
+    one = estimate_run_bytes("lstm", 1, 4, 1, ds.x_train.shape[1], 16)
+    monkeypatch.setenv("LSTM_EXPLORER_MEMORY_LIMIT", str(one + 1))
+    out = tmp_path / "o"
+    assert main(["compare", "--example", "sine", "--cells", "rnn,lstm", "--units", "4", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("lstm-explorer: Training rnn, lstm side by side with 4 units")
+    assert not out.exists()

@@ -304,10 +304,28 @@ class Comparison:
         self.runs: list[CellRun] = []
         self.stopped = False
 
+    def check_memory(self) -> None:
+        """Refuse, with one sentence (``MemoryBudgetError``, a ValueError), a comparison whose runs
+        cannot fit in memory together (an estimate only: cheap, allocates nothing)."""
+        from explorer.memory import check_budget
+        from explorer.runs import check_run_memory, estimate_run_bytes
+
+        ds, s = self.dataset, self.settings
+        for cell in self.cells:
+            check_run_memory(ds, replace(s, cell=cell))          # each alone first: the plainer sentence
+        x = ds.x_train
+        seq_len = x.shape[1] if getattr(x, "ndim", 0) >= 2 else 1
+        need = len(self.seeds) * sum(
+            estimate_run_bytes(cell, ds.n_inputs, s.units, ds.n_outputs, seq_len, s.batch, s.layers,
+                               2 if s.bidirectional else 1, s.optimizer) for cell in self.cells)
+        check_budget(need, f"Training {', '.join(self.cells)} side by side with {s.units} units on sequences of "
+                     f"{seq_len} steps", "compare fewer cells at once, or use fewer units or a smaller batch")
+
     def start(self, interrupt=None) -> None:
         """Build every run (cell by cell, seeds in order) and evaluate each at step 0."""
         if self.runs:
             return
+        self.check_memory()
         for cell in self.cells:
             for seed in self.seeds:
                 run = CellRun(self.dataset, replace(self.settings, cell=cell, seed=seed), self.max_steps,
