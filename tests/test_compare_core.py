@@ -157,6 +157,16 @@ def test_task_stops_when_asked_and_keeps_what_it_did(sine):
     assert res.reason == "stopped" and state.partials[-1] is res
     assert 40 <= res.steps_done <= 60 and not comp.done
     assert all(r.step == res.results[0].step for r in res.results)      # lockstep: the same steps each
+    comp.extend(100 - 1000)                                              # a budget of 100 from here
+    again = comparison_task(RecordingState(), comp, traces=False)        # continues where it stopped
+    assert again.reason == "done" and again.steps_done == 200
+    alone, _, _ = lone_curve(ds, replace(st, cell="lstm"), 100, 20)
+    np.testing.assert_array_equal(again.of("lstm")[0].eval_losses, alone)
+    comp.extend(50)                                                      # and 50 more after the end
+    more = comparison_task(RecordingState(), comp, traces=False)
+    assert more.reason == "done" and more.steps_done == 300 and more.max_steps == 150
+    alone, _, _ = lone_curve(ds, replace(st, cell="lstm"), 150, 20)
+    np.testing.assert_array_equal(more.of("lstm")[0].eval_losses, alone)
 
 
 def test_interruption_inside_a_step_leaves_the_run_as_before_that_step(sine):

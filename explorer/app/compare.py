@@ -210,6 +210,11 @@ class CellRun:
     def evaluated_on(self) -> str:
         return "validation" if self.run.trainer.data.has_val else "training"
 
+    def extend_to(self, max_steps: int) -> None:
+        self.max_steps = int(max_steps)
+        tr = self.run.trainer
+        tr.epochs = max(tr.epochs, math.ceil(self.max_steps / tr.steps_per_epoch))
+
     def evaluate(self, interrupt=None) -> float:
         """The loss over the validation part (the training part if there is none), recorded at
         the current step; the first one below the target records the steps and seconds to it."""
@@ -337,6 +342,12 @@ class Comparison:
     def done(self) -> bool:
         return bool(self.runs) and all(r.done for r in self.runs)
 
+    def extend(self, steps: int) -> None:
+        """Plan ``steps`` more steps per run (then run the task again; not while it runs)."""
+        self.max_steps += int(steps)
+        for r in self.runs:
+            r.extend_to(self.max_steps)
+
     def advance(self, steps: int = CHUNK_STEPS, interrupt=None) -> int:
         """One turn of the round-robin: every unfinished run trains up to ``steps`` steps.
         Returns the steps taken in all."""
@@ -365,7 +376,8 @@ def comparison_task(state, comparison: Comparison, *, chunk: int = CHUNK_STEPS, 
     traces) and ``sample`` (which sample's trace). Partial results are :class:`ComparisonResult`
     snapshots about every ``emit_interval`` seconds (with traces when ``traces`` and at most every
     ``state.trace_interval``), one when paused and the last one. Interrupted (even inside a step), it
-    sends and returns the comparison so far with ``reason == "stopped"``.
+    sends and returns the comparison so far with ``reason == "stopped"``; running the task again on
+    it continues from there (the numbers are those of a run never stopped).
     """
     interrupt = state.is_interruption_requested
     last_emit = last_trace = -math.inf
@@ -384,6 +396,7 @@ def comparison_task(state, comparison: Comparison, *, chunk: int = CHUNK_STEPS, 
         return traces and now - last_trace >= max(emit_interval, float(getattr(state, "trace_interval", 0.0) or 0.0))
 
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):   # a diverging cell says so itself
+        comparison.stopped = False                     # a stopped comparison continues where it was
         try:
             comparison.start(interrupt)
             emit(traces)
