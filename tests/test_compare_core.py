@@ -382,3 +382,27 @@ def test_compare_command_refuses_cells_that_do_not_fit_together(tmp_path, capsys
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("lstm-explorer: Training rnn, lstm side by side with 4 units")
     assert not out.exists()
+
+
+def test_an_evaluation_interrupted_is_made_up_before_training_on(sine):
+    from explorer.engine import Interrupted
+
+    ds, st = sine
+    comp = Comparison(ds, st, ["rnn", "lstm"], max_steps=40, eval_every=20)
+    with pytest.raises(Interrupted):                 # stopped while evaluating at step 0
+        comp.start(interrupt=lambda: True)
+    assert len(comp.runs) == 2 and all(len(r.eval_steps) == 0 for r in comp.runs)
+    comp.advance(10)                                 # makes up the evaluations at step 0 first
+    assert [list(r.eval_steps.view()) for r in comp.runs] == [[0], [0]]
+    with pytest.raises(Interrupted):                 # the lstm's evaluation at step 20 is interrupted
+        comp.advance(10, interrupt=lambda: comp.runs[1].step == 20)
+    assert list(comp.runs[0].eval_steps.view()) == [0, 20]
+    lstm = comp.runs[1]
+    assert lstm.step == 20 and list(lstm.eval_steps.view()) == [0] and lstm.evaluation_due and not lstm.done
+    while not comp.done:
+        comp.advance(10)
+    res = comp.snapshot()
+    for r in res.results:
+        alone, _, _ = lone_curve(ds, replace(st, cell=r.cell), 40, 20)
+        assert list(r.eval_steps) == [0, 20, 40]
+        np.testing.assert_array_equal(r.eval_losses, alone)

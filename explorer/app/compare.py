@@ -204,7 +204,20 @@ class CellRun:
 
     @property
     def done(self) -> bool:
-        return self.stopped or self.step >= self.max_steps
+        return self.stopped or (self.step >= self.max_steps and not self.evaluation_due)
+
+    @property
+    def evaluation_due(self) -> bool:
+        """The current step is an evaluation point (step 0, every ``eval_every`` steps, the last
+        step) not evaluated yet (e.g. an interruption came during its evaluation)."""
+        s = self.step
+        if not (s % self.eval_every == 0 or s >= self.max_steps) or self.stopped:
+            return False
+        return len(self.eval_steps) == 0 or int(self.eval_steps.view()[-1]) != s
+
+    def evaluate_if_due(self, interrupt=None) -> None:
+        if self.evaluation_due:
+            self.evaluate(interrupt)
 
     @property
     def evaluated_on(self) -> str:
@@ -232,6 +245,7 @@ class CellRun:
         """Train up to ``steps`` steps, never past the next evaluation or the budget; evaluate
         when one is due. Returns the steps taken. ``interrupt`` (a callable) can abandon a step
         (:class:`~explorer.engine.Interrupted` propagates; the run is as before that step)."""
+        self.evaluate_if_due(interrupt)
         if self.done:
             return 0
         tr = self.run.trainer
@@ -250,8 +264,8 @@ class CellRun:
                 self.last_dh, self.last_dc, self.norms_step = snap.norms_dh, snap.norms_dc, snap.step
         finally:
             self.seconds += self.clock() - t0
-        if taken and (tr.step % self.eval_every == 0 or tr.step >= self.max_steps):
-            self.evaluate(interrupt)
+        if taken:
+            self.evaluate_if_due(interrupt)
         return taken
 
     def result(self, trace: bool = False, sample: int | None = None) -> CellResult:
@@ -327,16 +341,15 @@ class Comparison:
                      f"{seq_len} steps", "compare fewer cells at once, or use fewer units or a smaller batch")
 
     def start(self, interrupt=None) -> None:
-        """Build every run (cell by cell, seeds in order) and evaluate each at step 0."""
-        if self.runs:
-            return
-        self.check_memory()
-        for cell in self.cells:
-            for seed in self.seeds:
-                run = CellRun(self.dataset, replace(self.settings, cell=cell, seed=seed), self.max_steps,
-                              self.target_loss, self.eval_every)
-                run.evaluate(interrupt)
-                self.runs.append(run)
+        """Build every run (cell by cell, seeds in order) and evaluate each at step 0 (or wherever
+        an evaluation is due: an interrupted start continues)."""
+        if not self.runs:
+            self.check_memory()
+            self.runs = [CellRun(self.dataset, replace(self.settings, cell=cell, seed=seed), self.max_steps,
+                                 self.target_loss, self.eval_every)
+                         for cell in self.cells for seed in self.seeds]
+        for r in self.runs:
+            r.evaluate_if_due(interrupt)
 
     @property
     def done(self) -> bool:
