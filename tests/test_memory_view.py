@@ -78,6 +78,20 @@ def test_every_cell_uses_its_keep_gate(kind, gate):
         assert spans.shape == (5,) and np.all((spans >= 1) & (spans <= 12))
 
 
+@pytest.mark.parametrize("kind", ["lstm", "peephole", "gru", "rnn"])
+def test_the_keep_gate_is_what_the_description_keeps_on_its_belt(kind):
+    from explorer.engine.describe import describe
+
+    d = describe(kind)
+    assert mv.keep_gate(kind) == d.keep_gate and (d.keep_gate is None) == (not d.has_belt)
+    if not d.has_belt:
+        return
+    trace = make_model(kind, 2, 4, 1, seed=3).forward(np.random.default_rng(0).normal(size=(1, 5, 2)))
+    for t in range(5):
+        v = d.unit_values(d.record(trace, 0, t), 2)
+        assert v["kept"] == v[d.keep_gate] * v[d.belt_name + "_prev"]     # kept = keep ⊙ belt_{t−1}
+
+
 # -- the adding problem ------------------------------------------------------------------------------
 class Quiet:
     def is_interruption_requested(self):

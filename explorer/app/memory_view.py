@@ -6,7 +6,8 @@ A cell with a belt keeps a share of its previous state at every step and adds wh
     GRU:             h_t = z_t ⊙ h_{t−1} + (1 − z_t) ⊙ g_t  the keep gate is z
     RNN:             no belt (h_t = tanh(W x_t + U h_{t−1} + b) squashes everything): nothing here
 
-So of what unit j wrote at step t0, the share ∏_{s=t0+1..t} keep_s[j] is still on the belt at
+(the keep gate is the cell description's ``keep_gate``, :mod:`explorer.engine.describe`). So of
+what unit j wrote at step t0, the share ∏_{s=t0+1..t} keep_s[j] is still on the belt at
 step t (what the gates let through; what later writes add is not counted). Everything here is
 that product over a trace of one sample, computed with ``cumprod`` (exact, also where a gate is 0):
 
@@ -33,17 +34,16 @@ from __future__ import annotations
 
 import numpy as np
 
-#: the gate that says how much of the belt's previous value each step keeps, per cell kind
-KEEP_GATES = {"lstm": "f", "peephole": "f", "gru": "z"}
+from explorer.engine.describe import describe
 
-__all__ = ["KEEP_GATES", "keep_gate", "keep_values", "memory_products", "memory_spans", "memory_to_end",
+__all__ = ["keep_gate", "keep_values", "memory_products", "memory_spans", "memory_to_end",
            "memory_unit"]
 
 
 def keep_gate(kind: str) -> str | None:
     """The trace field of the keep gate of ``kind`` ("f" for the LSTMs, "z" for the GRU), None for
-    a cell without a belt (the RNN)."""
-    return KEEP_GATES.get(kind)
+    a cell without a belt (the RNN): the cell description's ``keep_gate``."""
+    return describe(kind).keep_gate
 
 
 def keep_values(trace, sample: int | None = 0) -> np.ndarray | None:
