@@ -265,16 +265,17 @@ def _same_folder(a, b) -> bool:
 
 
 def _cmd_compare(args) -> int:
-    from dataclasses import replace
-
-    from explorer.compare import compare_cells, format_table, write_comparison
+    from explorer.compare import Comparison, compare_cells, format_table, write_comparison
     from explorer.data import SequenceFileError
-    from explorer.runs import check_run_memory
+    from explorer.runfolder import RunFileError
 
     cells = [c.strip() for c in args.cells.split(",") if c.strip()]
     bad = [c for c in cells if c not in CELL_CHOICES]
     if bad or not cells:
         raise CliError(f"unknown cell {bad[0] if bad else '(none)'} in --cells; choose from {', '.join(CELL_CHOICES)}.")
+    twice = [c for k, c in enumerate(cells) if c in cells[:k]]
+    if twice:
+        raise CliError(f"--cells names {twice[0]} twice; name each cell once.")
     if (args.file is None) == (args.example is None):
         raise CliError("give exactly one of FILE or --example NAME.")
     out = Path(args.out)
@@ -282,8 +283,7 @@ def _cmd_compare(args) -> int:
     try:
         dataset = _load_dataset(args)
         settings = _settings(args, args.example)
-        for cell in cells:
-            check_run_memory(dataset, replace(settings, cell=cell))
+        Comparison(dataset, settings, cells).check_memory()      # each cell alone, then side by side
     except (SequenceFileError, ValueError, OSError) as exc:
         raise CliError(str(exc)) from None
     log = None if args.quiet else _say
@@ -292,8 +292,8 @@ def _cmd_compare(args) -> int:
     print(format_table(result))
     try:
         write_comparison(result, out)
-    except OSError as exc:
-        raise CliError(f"could not write into {out}: {exc.strerror or exc}") from None
+    except RunFileError as exc:
+        raise CliError(str(exc)) from None
     if log:
         log(f"wrote {out}")
     return 0
