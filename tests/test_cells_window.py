@@ -11,7 +11,7 @@ import pytest
 
 pytest.importorskip("PySide6")
 
-from explorer.app.loading import example_dataset  # noqa: E402
+from explorer.data.examples import load_example as example_dataset  # noqa: E402
 from explorer.engine.describe import KINDS, describe  # noqa: E402
 from explorer.gui.app import _args, build_window  # noqa: E402
 from explorer.gui.main_window import MainWindow  # noqa: E402

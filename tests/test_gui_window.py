@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QApplication
 
 from explorer.gui.main_window import MainWindow
 from explorer.runs import Run, latest_autosave, settings_for_example
-from explorer.app.loading import example_dataset
+from explorer.data.examples import load_example as example_dataset
 
 
 @pytest.fixture
@@ -210,7 +210,7 @@ def test_pause_resume_and_stop_continue_from_weights(window, qtbot):
 
 
 def test_divergence_stops_with_a_message(window, qtbot):
-    window.run.trainer.data.x_train[:] = np.nan
+    window.run.trainer.data.x_train = np.full(window.run.trainer.data.x_train.shape, np.nan)  # windows are read-only views
     with qtbot.waitSignal(window.sigTrainingFinished, timeout=20000) as sig:
         window.start_training(epochs=1)
     assert sig.args[0] == "diverged"

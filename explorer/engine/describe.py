@@ -135,6 +135,9 @@ class CellDescription:
     part a diagram draws (each gate's name, "belt", "kept", "written", "h", "input", …).
     ``param_count_formula``: the count of one layer over m inputs, as written in README.
     ``bias_note``: how the rows show torch's two biases (summed, or kept apart).
+    ``keep_gate``: the gate whose value is the share of the belt's previous value a step keeps (the
+    LSTMs: f in c_t = f ⊙ c_{t−1} + …; the GRU: z in h_t = z ⊙ h_{t−1} + …; the RNN: None) — what
+    :mod:`explorer.app.memory_view` multiplies along the belt.
     """
 
     kind: str
@@ -151,6 +154,7 @@ class CellDescription:
     kept_formula: str = ""
     written_formula: str = ""
     preact_field: str | None = None
+    keep_gate: str | None = None
     _rows: Callable = field(default=None, repr=False, compare=False)
     _belt: Callable = field(default=None, repr=False, compare=False)
 
@@ -457,12 +461,13 @@ def _build() -> dict:
             kind=kind, title=title, gates=lstm_gates, state_names=tuple(cell.state_names), has_belt=True,
             belt_name="c", trace_names=tuple(cell.trace_names), tooltips=_lstm_tooltips(bool(peeps)),
             param_count_formula=formula, bias_note=_SUMMED, peepholes=peeps, kept_formula="f \u2299 c_{t\u22121}",
-            written_formula="i \u2299 g", preact_field="z", _rows=_lstm_rows, _belt=_c_belt)
+            written_formula="i \u2299 g", preact_field="z", keep_gate="f", _rows=_lstm_rows, _belt=_c_belt)
     out["gru"] = CellDescription(
         kind="gru", title="GRU", gates=_GRU_GATES, state_names=tuple(CELLS["gru"].state_names),
         has_belt=True, belt_name="h", trace_names=tuple(CELLS["gru"].trace_names), tooltips=dict(_GRU_TIPS),
         param_count_formula="3n(m + n + 2)", bias_note=_APART, kept_formula="z \u2299 h_{t\u22121}",
-        written_formula="(1 \u2212 z) \u2299 g", preact_field=None, _rows=_gru_rows, _belt=_h_belt)
+        written_formula="(1 \u2212 z) \u2299 g", preact_field=None, keep_gate="z", _rows=_gru_rows,
+        _belt=_h_belt)
     out["rnn"] = CellDescription(
         kind="rnn", title="plain RNN", gates=(), state_names=tuple(CELLS["rnn"].state_names),
         has_belt=False, belt_name=None, trace_names=tuple(CELLS["rnn"].trace_names),

@@ -48,7 +48,7 @@ def build_window(file: str | None = None, example: str | None = None, model: str
     QSettings store (default: the person's)."""
     from explorer.gui.main_window import START_EXAMPLE, START_SETTINGS, MainWindow
     from explorer.runs import Run, settings_for_example
-    from explorer.app.loading import example_dataset
+    from explorer.data.examples import load_example as example_dataset
 
     win = MainWindow(settings)
     name = example or START_EXAMPLE

@@ -30,7 +30,7 @@ from explorer.gui.settings_panel import UNITS_RANGE, SettingsPanelWidget
 from explorer.gui.worker import LoadWorker, ThreadRegistry, TrainingWorker
 from explorer.runs import (Run, RunFileError, latest_autosave, settings_for_example,
                            write_autosave)
-from explorer.app.loading import example_dataset, load_dataset
+from explorer.app.loading import load_dataset, load_example as example_dataset
 
 START_EXAMPLE = "sine"
 WINDOW_CELLS = KINDS                 # the diagram and the equations draw every cell (its description)
@@ -310,7 +310,6 @@ class MainWindow(QMainWindow):
         self.settings_dock.setMinimumWidth(270)
         self.resizeDocks([self.settings_dock], [300], Qt.Orientation.Horizontal)
         self.resizeDocks([first], [300], Qt.Orientation.Vertical)
-        self.loss_plot.set_log_scale(True)
 
         self._build_actions()
         self._build_status()
@@ -376,7 +375,7 @@ class MainWindow(QMainWindow):
             vm.addAction(d.toggleViewAction())
         self.log_action = QAction("Log scale for losses", self, checkable=True)
         self.log_action.setChecked(self.loss_plot.log_box.isChecked())
-        self.log_action.toggled.connect(self.loss_plot.set_log_scale)
+        self.log_action.triggered.connect(self.loss_plot.set_log_scale)   # the person's choice only
         self.loss_plot.log_box.toggled.connect(self.log_action.setChecked)
         vm.addAction(self.log_action)
         hm = mb.addMenu("&Help")
