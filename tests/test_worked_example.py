@@ -127,5 +127,10 @@ def test_the_equations_view_shows_the_correct_numbers_and_the_notes(qtbot, t):
     text = view.text()
     assert "Notes on this example" in text
     assert ("The article prints f1 = " in text) == (t == 0)           # subscripts drawn as subscripts
+    run.trainer.extend(1)
+    for _ in run.trainer.steps():
+        pass
+    session.set_trace(run.model.forward(run.dataset.x_train), run.model.state_dict())
+    assert view.notes() == [we.TRAINED_NOTE] and "no longer the article's" in view.text()
     session.set_run(Run(load_example("sine"), settings_for_example("sine")))
     assert view.notes() == [] and "Notes on this example" not in view.text()

@@ -112,13 +112,14 @@ def example_weights(name: str | None, cell: str = "lstm", units: int = 3, layers
     return None
 
 
-def example_notes(name: str | None, t: int) -> list[str]:
+def example_notes(name: str | None, t: int, weights: dict | None = None) -> list[str]:
     """Sentences an example asks to be shown beside the equations at timestep ``t`` (0-based):
-    for the worked example, which weights it uses and where the article's arithmetic differs."""
+    for the worked example, which weights it uses and where the article's arithmetic differs
+    (``weights``: the state dict the equations show; once trained, one sentence saying so)."""
     if name == "worked-example":
         from . import worked_example
 
-        return worked_example.notes(int(t))
+        return worked_example.notes(int(t), weights)
     return []
 
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["VOCAB", "SENTENCE", "NEXT_WORDS", "ARTICLE_WEIGHTS", "ARTICLE_T2_INPUT_GATE", "HEAD",
-           "ARTICLE_PRINTED_T1", "WEIGHTS_NOTE", "state_dict", "inputs", "targets", "t1_sums", "t1_values",
+           "ARTICLE_PRINTED_T1", "WEIGHTS_NOTE", "TRAINED_NOTE", "is_preset", "state_dict", "inputs", "targets", "t1_sums", "t1_values",
            "notes", "dataset"]
 
 VOCAB = ("the", "cat", "sat", "on", "dog")
@@ -138,9 +138,28 @@ def _short(a) -> str:
     return "[" + ", ".join(_MINUS + f"{abs(v):g}" if v < 0 else f"{v:g}" for v in a) + "]"
 
 
-def notes(t: int) -> list[str]:
+TRAINED_NOTE = ("These weights are no longer the article's: the model has been trained (Reset Weights, or a "
+                "new run of the example, starts from the article's again; the notes on its arithmetic refer to those).")
+
+
+def is_preset(weights: dict | None) -> bool:
+    """Whether ``weights`` (a state dict) are exactly the example's (None: assumed so)."""
+    if weights is None:
+        return True
+    want = state_dict()
+    try:
+        return all(np.array_equal(np.asarray(weights[k]), v) for k, v in want.items())
+    except KeyError:
+        return False
+
+
+def notes(t: int, weights: dict | None = None) -> list[str]:
     """Sentences for timestep ``t`` (0-based; shown as t + 1) marking where the article's
-    arithmetic differs from what its own weights give (the numbers shown are the engine's)."""
+    arithmetic differs from what its own weights give (the numbers shown are the engine's).
+    With ``weights`` (the state dict the shown numbers come from) that are not the article's
+    any more, one sentence says so instead."""
+    if not is_preset(weights):
+        return [TRAINED_NOTE]
     out = [WEIGHTS_NOTE]
     if t == 0:
         z, v = t1_sums(), t1_values()

@@ -143,7 +143,7 @@ class EquationsView(SessionViewMixin, QTextBrowser):
             return []
         from explorer.data.examples import example_notes
 
-        return example_notes(cfg.get("example"), t)
+        return example_notes(cfg.get("example"), t, self._weights())
 
     # -- export --------------------------------------------------------------------------------------
     def export_png(self, path: str, scale: float = 2) -> bool:
