@@ -75,7 +75,6 @@ def compare_cells(dataset: Dataset, settings: ModelSettings, cells, seeds: int =
             tr.epochs = math.ceil(max_steps / tr.steps_per_epoch)
             if comp is None:
                 comp = Comparison(list(cells), seeds, max_steps, target_loss, run.loss_units)
-            tr.want_trace = lambda: False
             first = None
             eval_steps, eval_losses = [0], [tr.val_loss()]
             reached = reached_s = None
