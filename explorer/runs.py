@@ -79,6 +79,11 @@ def settings_for_example(name: str, **overrides) -> ModelSettings:
 
 
 # -- atomic files ----------------------------------------------------------------------------
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+FILE_MODE = 0o666 & ~_UMASK           # what open() gives every other file the app writes (0644)
+
+
 def atomic_write_bytes(path, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically: temporary file, flush + fsync, rename.
 
@@ -89,6 +94,7 @@ def atomic_write_bytes(path, data: bytes) -> None:
     tmp = None
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.fchmod(fd, FILE_MODE)        # mkstemp makes 0600; the app's files all share one mode
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()

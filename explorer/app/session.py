@@ -62,8 +62,6 @@ class StepTable:
 
     def extend(self, cols: dict) -> None:
         k = len(next(iter(cols.values()))) if cols else 0
-        if not k:
-            return
         need = self.n + k
         for name, values in cols.items():
             buf = self._cols.get(name)

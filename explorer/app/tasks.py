@@ -148,6 +148,26 @@ class TrainingUpdate:
     def __len__(self) -> int:
         return len(self.step)
 
+    @classmethod
+    def merge(cls, updates: list) -> TrainingUpdate:
+        """One update from several in order: every step, the latest progress, norms and trace."""
+        if len(updates) == 1:
+            return updates[0]
+        cat = lambda name: np.concatenate([getattr(u, name) for u in updates])  # noqa: E731
+        last = updates[-1]
+        with_trace = next((u for u in reversed(updates) if u.trace is not None), None)
+        with_norms = next((u for u in reversed(updates) if u.norms_dh is not None), None)
+        gates = list(updates[0].gate_norms)
+        return cls(step=cat("step"), epoch=cat("epoch"), loss=cat("loss"), grad_norm=cat("grad_norm"),
+                   clipped=cat("clipped"),
+                   gate_norms={g: np.concatenate([u.gate_norms[g] for u in updates]) for g in gates},
+                   history=[h for u in updates for h in u.history], progress=last.progress,
+                   norms_dh=None if with_norms is None else with_norms.norms_dh,
+                   norms_dc=None if with_norms is None else with_norms.norms_dc,
+                   trace=None if with_trace is None else with_trace.trace,
+                   weights=None if with_trace is None else with_trace.weights,
+                   sample=last.sample if with_trace is None else with_trace.sample)
+
 
 @dataclass
 class TrainingResult:
@@ -221,9 +241,9 @@ def train_task(state: TaskState, trainer, *, emit_interval: float = EMIT_INTERVA
     """Train until the planned epochs are done, the state asks to stop, or the loss blows up.
 
     ``checkpoint()`` (called in this thread when ``policy`` says so) saves the run; its failure
-    is reported as a partial message, never stops training. ``display(model)``, when given, is
-    called once training ran to its end (predictions for the window, interruptible); its value
-    goes into the result. Partial results: :class:`TrainingUpdate` (and ``("message", text)``).
+    is reported as a partial message, never stops training. ``display(state)``, when given, is
+    called once training ran to its end or diverged (predictions for the window, interruptible);
+    its value goes into the result. Partial results: :class:`TrainingUpdate` (and ``("message", text)``).
     """
     gates = list(trainer.log.gates)
     policy = policy or CheckpointPolicy()
@@ -306,7 +326,7 @@ def train_task(state: TaskState, trainer, *, emit_interval: float = EMIT_INTERVA
             try:
                 result.trace, result.weights, _ = _sample_trace(trainer, state)
                 if display is not None and result.reason in ("done", "diverged"):
-                    result.display = display(trainer.model)
+                    result.display = display(state)
             except Interrupted:
                 pass
     return result
