@@ -22,6 +22,7 @@ import copy
 import math
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -180,22 +181,23 @@ class TrainingResult:
 
 
 class DivergenceGuard:
-    """Detects a blown-up loss and keeps the weights (and optimiser state) of the last sane step.
+    """Detects a blown-up loss and keeps the weights (and optimiser state) from before the blow-up.
 
     The baseline is the loss of predicting zero (mean of the squared target, in the loss's
-    units) for MSE or ln(classes) for cross-entropy, and at least the first loss seen. A step
-    whose loss is at most ``SANE_FACTOR`` × baseline is sane; a non-finite loss or one above
-    ``BLOWUP_FACTOR`` × baseline is a blow-up. The weights that produced a sane loss are the
-    ones kept: a step's loss is computed with the weights before its update, so the guard holds
-    those (a copy taken after the previous step) until the loss confirms them.
+    units) for MSE or ln(classes) for cross-entropy. A step whose loss is at most
+    ``SANE_FACTOR`` × baseline is sane; a non-finite loss or one above ``BLOWUP_FACTOR`` ×
+    baseline is a blow-up. A step's loss is computed with the weights before its update, so the
+    guard holds those (a copy taken after the previous step) until the loss confirms them, and
+    keeps the last ``keep`` sane ones: on a blow-up the one with the lowest loss goes back (the
+    loss often climbs for a few steps before it explodes).
     """
 
-    def __init__(self, trainer):
+    def __init__(self, trainer, keep: int = 8):
         self.trainer = trainer
         self.baseline = _baseline_loss(trainer)
         self._pending = self._copy()        # the weights the next step's loss is computed with
         self._pending_step = trainer.step
-        self.sane = None                    # (step, weights, optimiser state) of the last sane weights
+        self.sane: deque = deque(maxlen=keep)   # (loss, step, params, optimiser state)
         self.sane_loss = float("nan")
 
     def _copy(self):
@@ -207,8 +209,7 @@ class DivergenceGuard:
         if not math.isfinite(self.baseline) or self.baseline <= 0:
             self.baseline = abs(loss) if math.isfinite(loss) and loss > 0 else 1.0
         if math.isfinite(loss) and loss <= SANE_FACTOR * self.baseline:
-            self.sane = (self._pending_step, *self._pending)
-            self.sane_loss = loss
+            self.sane.append((loss, self._pending_step, *self._pending))
         blown = not math.isfinite(loss) or loss > BLOWUP_FACTOR * self.baseline
         if not blown:
             self._pending = self._copy()
@@ -216,13 +217,14 @@ class DivergenceGuard:
         return blown
 
     def restore(self) -> int | None:
-        """Put the last sane weights back; the step they belong to (None if there were none)."""
-        if self.sane is None:
+        """Put the best recent sane weights back; the step they belong to (None if there were none)."""
+        if not self.sane:
             return None
-        step, params, opt = self.sane
+        loss, step, params, opt = min(self.sane, key=lambda s: s[0])
         tr = self.trainer
         tr.model.params[...] = params
         tr.optimizer.load_state_dict(copy.deepcopy(opt))
+        self.sane_loss = loss
         return step
 
 
@@ -401,10 +403,20 @@ class _Interruptible:
     """A model whose ``predict`` runs in small batches, reports progress and can be interrupted
     (everything else is the model's own)."""
 
+    FLOPS_PER_BATCH = 4e8             # about 0.1–0.3 s of one core: interruption stays prompt
+
     def __init__(self, model, state: TaskState, span=(0.0, 1.0), batch_size: int | None = None):
         self._model, self._state, self._span = model, state, span
-        n = max(int(getattr(model, "n_units", 32)), 1)
-        self._batch = batch_size or max(8, min(256, 8192 // n))
+        self._batch = batch_size
+
+    def _batch_size(self, x) -> int:
+        if self._batch:
+            return self._batch
+        m = self._model
+        n, k = int(getattr(m, "n_units", 32)), int(getattr(m, "n_inputs", 1))
+        layers = int(getattr(m, "num_layers", 1)) * int(getattr(m, "num_directions", 1))
+        per_sample = 8.0 * x.shape[1] * n * (n + k + 1) * layers
+        return int(min(256, max(1, self.FLOPS_PER_BATCH // max(per_sample, 1.0))))
 
     def __getattr__(self, name):
         return getattr(self._model, name)
@@ -417,9 +429,10 @@ class _Interruptible:
         x = np.asarray(x)
         out = None
         a, b = self._span
-        for s in range(0, len(x), self._batch):
+        size = self._batch_size(x)
+        for s in range(0, len(x), size):
             self._state.check()
-            y = self._model.predict(x[s:s + self._batch], *args, **kwargs)
+            y = self._model.predict(x[s:s + size], *args, **kwargs)
             if out is None:
                 out = np.empty((len(x),) + y.shape[1:], dtype=y.dtype)
             out[s:s + len(y)] = y

@@ -74,6 +74,7 @@ class MainWindow(QMainWindow):
         self.threads = ThreadRegistry(self)
         self.closing = False
         self.run_folder: str | None = None
+        self._sample_followed: int | None = None     # the sample whose trace was asked for
         self.recent_menu = None
         self.files = FilesController(self)
         self.training_ctl = TrainingController(self)
@@ -105,7 +106,7 @@ class MainWindow(QMainWindow):
         self.diagram.setObjectName("diagram")
         self.diagram.setMinimumSize(360, 260)          # the diagram scales; small windows keep it whole
         self.equations = _session_view(EquationsView, s)
-        self.equations.setMinimumWidth(240)
+        self.equations.setMinimumWidth(200)
         self.timebar = TimestepBarWidget(s)
         self.text_strip = TextStripWidget(s)
 
@@ -186,7 +187,7 @@ class MainWindow(QMainWindow):
             else:
                 self.tabifyDockWidget(first, dock)
         first.raise_()
-        self.settings_dock.setMinimumWidth(250)
+        self.settings_dock.setMinimumWidth(230)
         self.resizeDocks([self.settings_dock], [290], Qt.Orientation.Horizontal)
         self.resizeDocks([first], [300], Qt.Orientation.Vertical)
         self.loss_plot.set_log_scale(True)
@@ -406,7 +407,9 @@ class MainWindow(QMainWindow):
         """Show ``run`` (idle). ``display`` (a :class:`~explorer.app.tasks.Display` computed off
         the GUI thread) is drawn at once; without it one is computed in a worker."""
         self.run_folder = folder
+        self._sample_followed = None
         self.session.set_run(run)
+        self._sample_followed = self.session.position.sample
         if display is not None:
             self.display.apply(display)
         else:
@@ -490,6 +493,8 @@ class MainWindow(QMainWindow):
         for w in (self.through_time_plot, self.heatmap_plot):
             w.set_time_marker(pos.t)
         self._show_top_k()
+        if self._sample_followed is not None and pos.sample != self._sample_followed:
+            self._on_sample_changed(pos.sample)
 
     def _on_session_steps(self, update) -> None:
         if len(update):
@@ -572,7 +577,9 @@ class MainWindow(QMainWindow):
             left = f" · {secs // 60:02d}:{secs % 60:02d} left"
         ltxt = "" if not np.isfinite(p.loss) else f" · loss {fmt_number(p.loss)}"
         vtxt = "" if not np.isfinite(p.val_loss) else f" · val {fmt_number(p.val_loss)}"
-        self.progress_label.setText(f"epoch {p.epoch}/{p.epochs} · step {p.step}{ltxt}{vtxt}{left}")
+        text = f"epoch {p.epoch}/{p.epochs} · step {p.step}{ltxt}{vtxt}{left}"
+        self.progress_label.setText(text)
+        self.progress_label.setMinimumWidth(self.progress_label.fontMetrics().horizontalAdvance(text) + 6)
 
     def _set_progress_bar(self, value, total) -> None:
         if self.progress.maximum() != total:
@@ -598,12 +605,16 @@ class MainWindow(QMainWindow):
         self.session.set_position(unit=u)
 
     def _on_sample_spin_changed(self, sample) -> None:
-        s = self.session
-        if s.set_position(sample=sample).sample == sample:
-            self.training_ctl.set_sample(sample)
-            if self.training and not self.training_ctl.paused:
-                return                     # the next emission brings the sample's trace
-            self.display.request(predictions=False, norms=True)
+        self.session.set_position(sample=sample)
+
+    def _on_sample_changed(self, sample) -> None:
+        """Another sample is selected: its trace comes from the training task's next emission, or
+        (idle, paused) from a display task on the weights shown."""
+        self._sample_followed = sample
+        self.training_ctl.set_sample(sample)
+        if self.training and not self.training_ctl.paused:
+            return
+        self.display.request(predictions=False, norms=True)
 
     def select_memory_unit(self) -> int | None:
         """Select the unit carrying the most memory in this sample: the largest variance over time

@@ -46,7 +46,6 @@ class TimestepBarWidget(QWidget):
         self.slider.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         lay.addWidget(self.slider, 1)
         self.label = QLabel("t = 0 / 0")
-        self.label.setMinimumWidth(self.label.fontMetrics().horizontalAdvance("t = 0000 / 0000") + 8)
         lay.addWidget(self.label)
         self.speed_combo = QComboBox()
         self.speed_combo.setFocusPolicy(Qt.FocusPolicy.NoFocus)
@@ -136,3 +135,6 @@ class TimestepBarWidget(QWidget):
 
     def _update_label(self):
         self.label.setText(f"t = {self.t + 1} / {self.length}")
+        # as wide as the longest label of this trace: it does not jitter while playing
+        widest = f"t = {self.length} / {self.length}"
+        self.label.setMinimumWidth(self.label.fontMetrics().horizontalAdvance(widest) + 6)
