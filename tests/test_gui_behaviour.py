@@ -156,12 +156,12 @@ def test_data_options_reach_the_loader_and_its_decisions_reach_the_status(window
         calls.append(opts)
         ds = real(path, **{k: v for k, v in opts.items() if v is not None})
         ds.seq_len_chosen = True                    # as the data layer says when it chose the length
-        ds.gap_rows = np.array([3, 4, 9])
         return ds
 
     monkeypatch.setattr(files, "load_dataset", spy)
     path = tmp_path / "nile.csv"
-    path.write_text("year,flow\n" + "".join(f"{1871 + i},{1000 + 100 * np.sin(i / 3):.1f}\n" for i in range(120)))
+    rows = [f"{1871 + i},{'' if i in (3, 4, 9) else f'{1000 + 100 * np.sin(i / 3):.1f}'}\n" for i in range(120)]
+    path.write_text("year,flow\n" + "".join(rows))                    # three gaps
     window.settings_panel.year_month_combo.setCurrentIndex(1)
     with qtbot.waitSignal(window.sigDataLoaded, timeout=10000):
         window.open_file(str(path))
@@ -170,7 +170,7 @@ def test_data_options_reach_the_loader_and_its_decisions_reach_the_status(window
     assert calls[0].get("seq_len") is None                   # a new file: the loader chooses
     status = window.statusBar().currentMessage()
     assert f"sequence length {window.run.dataset.seq_len} chosen to fit the file" in status
-    assert "3 missing values filled by interpolation" in status
+    assert "3 missing value" in status and "filled by interpolation" in status
     # the person sets a length: it is passed as theirs
     window.settings_panel.seq_spin.setValue(12)
     answer_questions(monkeypatch, QMessageBox.StandardButton.Yes)

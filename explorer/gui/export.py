@@ -39,8 +39,8 @@ class ExportController(QObject):
         elif suffix == ".svg":
             widget.export_svg(str(path))
         elif suffix == ".csv":
-            if key == "diagram":
-                self.export_diagram_csv(path)
+            if key == "diagram" and not hasattr(widget, "export_csv"):
+                self.export_diagram_csv(path)       # the round-1 diagram has no CSV of its own
             else:
                 widget.export_csv(str(path))
         else:

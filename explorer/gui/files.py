@@ -24,13 +24,29 @@ from explorer.runs import Run, RunFileError, latest_autosave, settings_for_examp
 
 START_EXAMPLE = "sine"
 START_SETTINGS = dict(units=8)
-WINDOW_CELLS = ("lstm",)             # the diagram and the equations draw the LSTM
+try:                                 # every cell has a description the views draw (helper "cells")
+    from explorer.engine.describe import KINDS as WINDOW_CELLS
+except ImportError:                  # until then the diagram and the equations draw the LSTM
+    WINDOW_CELLS = ("lstm",)
 MAX_RECENT = 8
 APP_DIR = "LSTM Explorer"
 
-# the loader chooses a sequence length when given None (data helper); until then its default
-_CHOOSES_SEQ_LEN = inspect.signature(load_dataset).parameters.get("seq_len") is not None and \
-    inspect.signature(load_dataset).parameters["seq_len"].default is None
+
+
+def _loader_default(name: str, fallback=0):
+    """The loader's default for option ``name`` (None: it decides by the file)."""
+    from explorer.app import loading
+
+    defaults = getattr(loading, "DEFAULT_OPTIONS", None)
+    if isinstance(defaults, dict):
+        return defaults.get(name, fallback)
+    p = inspect.signature(load_dataset).parameters.get(name)
+    return fallback if p is None else p.default
+
+
+# the one loader (helper "data") chooses the sequence length and the validation share by the file
+# when given None; the round-1 loader needs numbers: then its own defaults are used
+_LOADER_DECIDES = {name: _loader_default(name) is None for name in ("seq_len", "val_fraction")}
 
 
 def app_data_dir() -> Path:
@@ -117,10 +133,11 @@ class FilesController(QObject):
         opts = win.settings_panel.data_options()
         run = win.run
         if run is None or run.dataset.source != str(path):
-            opts.update(columns=None, target=None, seq_len=None)     # a new file: its defaults
+            opts.update(columns=None, target=None, seq_len=None, val_fraction=None)   # a new file: its defaults
         opts.update(options)
-        if opts.get("seq_len") is None and not _CHOOSES_SEQ_LEN:
-            opts.pop("seq_len")                                      # the loader's own default
+        for name, decides in _LOADER_DECIDES.items():
+            if opts.get(name, 0) is None and not decides:
+                opts.pop(name)                                       # the loader's own default
         base = win.settings_panel.model_settings(run.settings if run else None)
         base.sample_index = 0
         return self._start_load(partial(load_dataset, str(path), **opts), str(path), base, example=None)

@@ -39,6 +39,16 @@ from explorer.runs import Run
 
 APP_NAME = "LSTM Explorer"
 HEATMAP_FIELDS = ("i", "f", "g", "o", "c", "h")
+
+
+def heatmap_fields(trace) -> tuple:
+    """The fields of ``trace`` the gate heatmap shows (its cell's description when there is one)."""
+    try:
+        from explorer.engine.describe import describe        # helper "cells"
+        return tuple(describe(trace.kind).trace_names)
+    except (ImportError, AttributeError, KeyError, ValueError):
+        fields = getattr(trace, "fields", {})
+        return tuple(k for k in HEATMAP_FIELDS if k in fields)
 PLOT_TITLES = {"loss": "Loss", "grad_norms": "Gradient norms", "grad_through_time": "Through time",
                "gates": "Gate activations", "param_count": "Parameters", "predictions": "Predictions"}
 
@@ -415,17 +425,18 @@ class MainWindow(QMainWindow):
         else:
             self.display.request(predictions=True, norms=True)
 
-    def data_status(self, ds) -> str:
-        """The status line after loading: what was loaded, and what the loader decided."""
-        parts = [ds.describe()]
-        notes = getattr(ds, "notes", None)
-        if notes:
-            parts.extend(str(n) for n in (notes if isinstance(notes, (list, tuple)) else [notes]))
-        elif getattr(ds, "seq_len_chosen", False):
+    @staticmethod
+    def data_status(ds) -> str:
+        """The status line after loading: what was loaded and what the loader decided (the chosen
+        sequence length, the gaps it filled), each said once."""
+        text = ds.describe()
+        parts = [text]
+        if getattr(ds, "seq_len_chosen", False) and "chosen to fit" not in text:
             parts.append(f"sequence length {ds.seq_len} chosen to fit the file")
         gaps = getattr(ds, "gap_rows", None)
-        n_gaps = len(gaps) if gaps is not None else int(getattr(ds, "n_missing", 0) or 0)
-        if n_gaps:
+        n_missing = int(getattr(ds, "n_missing", 0) or 0)
+        n_gaps = max(n_missing, len(gaps) if gaps is not None else 0)
+        if n_gaps and "filled by interpolation" not in text and "filled" not in text:
             parts.append(f"{n_gaps} missing value{'s' if n_gaps != 1 else ''} filled by interpolation")
         return "; ".join(parts)
 
@@ -481,8 +492,7 @@ class MainWindow(QMainWindow):
         if tr is None:
             return
         self._set_spin(self.unit_spin, self.session.position.unit, tr.h.shape[-1] - 1)
-        fields = getattr(tr, "fields", {})
-        self.heatmap_plot.set_trace({k: getattr(tr, k)[0] for k in HEATMAP_FIELDS if k in fields})
+        self.heatmap_plot.set_trace({k: getattr(tr, k)[0] for k in heatmap_fields(tr)})
         self._on_session_position(self.session.position)
 
     def _on_session_position(self, pos) -> None:

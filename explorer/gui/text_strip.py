@@ -52,7 +52,8 @@ class TextStripWidget(QWidget):
         if tr is None or vocab is None:
             return []
         tokens = getattr(tr, "tokens", None)
-        ids = np.asarray(tokens[0]) if tokens is not None else np.asarray(tr.x[0]).argmax(axis=-1)
+        x = np.asarray(tokens[0] if tokens is not None else tr.x[0])
+        ids = x if x.ndim == 1 else x.argmax(axis=-1)          # token ids, or one-hot rows
         return [vocab[int(j)] for j in ids]
 
     @property
