@@ -305,8 +305,9 @@ def test_a_reopened_run_draws_every_plot_and_shows_its_source(window, qtbot, tmp
     window.reset_weights()
     qtbot.waitUntil(lambda: not window.display.busy, timeout=10000)
     window.through_time_plot.clear()
-    with qtbot.waitSignal(window.sigRunOpened, timeout=20000):
+    with qtbot.waitSignal(window.sigRunOpened, timeout=20000):          # the run with its trace
         window.open_run(tmp_path / "my run")
+    qtbot.waitUntil(lambda: window.session.predictions is not None, timeout=20000)    # then its predictions
     run = window.run
     x, y = run.dataset.x_val[0:1], run.dataset.y_val[0:1]
     _, norms, _ = run.model.compute_grads(x, y, run.dataset.loss)
@@ -396,6 +397,8 @@ def test_opening_a_big_run_returns_at_once_and_draws_when_ready(window, qtbot, t
         returned = time.perf_counter() - t0
     assert returned < 0.1                                   # nothing read or computed on the GUI thread
     assert window.run.model.n_units == 64 and window.trace.T == 200
+    assert window.session.predictions is None               # drawn when they arrive
+    qtbot.waitUntil(lambda: window.session.predictions is not None, timeout=120000)
     assert window.session.predictions["prediction"].shape == (big.dataset.n_val,)
 
 

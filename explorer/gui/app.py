@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.quit_after_paint:
         _quit_after_first_paint(app, win)
     rc = app.exec()
-    win.threads.wait_all()          # a file still being read when the window closed: let it finish
+    win.after_close()               # a step under way or a file still being read: let it finish
     return rc
 
 

@@ -64,23 +64,31 @@ def autosave_dir() -> Path:
     return app_data_dir() / "autosave"
 
 
+def _show_then_predict(state, run, sample: int):
+    """The run and its trace as a partial result (the window shows them), then its predictions."""
+    first = display_task(state, run, None, sample, predictions=False, norms=True)
+    state.set_partial_result((run, first))
+    return display_task(state, run, None, sample, trace=False)
+
+
 def _load_task(state, load, settings, example):
-    """In the worker: the dataset, the run and what the views draw first."""
+    """In the worker: the dataset, the run, what the views draw first, then the predictions."""
     ds = load()
     state.check()
     if ds.kind == "text" and not example:
         settings.units = max(settings.units, 32)
     run = Run(ds, settings)
     state.check()
-    return run, display_task(state, run, None, settings.sample_index or 0, norms=True)
+    return _show_then_predict(state, run, settings.sample_index or 0)
 
 
 def _open_run_task(state, folder):
     run = Run.load(folder)
     state.check()
     if run.model.kind not in WINDOW_CELLS:
-        return run, None
-    return run, display_task(state, run, None, run.settings.sample_index or 0, norms=True)
+        state.set_partial_result((run, None))
+        return None
+    return _show_then_predict(state, run, run.settings.sample_index or 0)
 
 
 class FilesController(QObject):
@@ -158,11 +166,25 @@ class FilesController(QObject):
         return self._start(worker)
 
     def _start(self, worker) -> bool:
+        worker.sigPartial.connect(self._on_load_partial)
         worker.sigDone.connect(self._on_load_done)
         worker.sigProgress.connect(self.win._on_task_progress)
         self.load_worker = worker
         self.win.threads.start(worker)
         return True
+
+    def _on_load_partial(self, value) -> None:
+        """The run and its first display are ready (its predictions follow)."""
+        worker = self.sender()
+        if worker is not self.load_worker or self.win.closing:
+            return
+        run, display = value
+        worker.shown_run = run
+        what, label, example = worker.tag
+        if what == "run":
+            self._opened_run(run, display, label)
+        else:
+            self._loaded(run, display, label, example)
 
     def _on_load_done(self, worker) -> None:
         if worker is not self.load_worker:
@@ -172,15 +194,21 @@ class FilesController(QObject):
         win._on_task_progress((1.0, ""))
         if worker.interrupted or win.closing:
             return
-        what, label, example = worker.tag
+        what = worker.tag[0]
+        shown = getattr(worker, "shown_run", None)
         if worker.error is not None:
-            self._failed(worker.error, "Could not load the file; the previous data stays loaded."
-                         if what == "file" else "Could not open the run; the current one stays.")
+            if shown is None:
+                self._failed(worker.error, "Could not load the file; the previous data stays loaded."
+                             if what == "file" else "Could not open the run; the current one stays.")
+            else:
+                win.banner.show_message(f"Could not compute the predictions: {worker.error}", "error",
+                                        topic="display")
             return
-        run, display = worker.result
-        if what == "run":
-            self._opened_run(run, display, label)
-            return
+        if shown is not None and shown is win.run and worker.result is not None:
+            win.display.apply(worker.result)           # the predictions
+
+    def _loaded(self, run, display, label, example) -> None:
+        win = self.win
         win.set_run(run, display)
         self.dirty = False
         if not example:
@@ -245,7 +273,8 @@ class FilesController(QObject):
         self.dirty = False
         win.banner.resolve("load")
         src = run.dataset.source
-        win.statusBar().showMessage(f"Opened the run in {folder} (data: {src}, step {run.trainer.step})", 12000)
+        win.statusBar().showMessage(f"Opened the run in {folder} (data: {src}, step {run.trainer.step}); "
+                                    "computing its predictions…", 12000)
         win.sigRunOpened.emit(str(folder))
         win.sigDataLoaded.emit(run.dataset)
 

@@ -540,27 +540,52 @@ class MainWindow(QMainWindow):
         if not p or "prediction" not in p or "t" not in p:
             self.prediction_plot.clear()
             return
-        split = p["t"][0] if ds.kind == "series" else None
         t, tf = p["t"], p.get("t_forecast")
-        self.prediction_plot.set_series(t, p["target"], t, p["prediction"], tf, p.get("forecast"), split_t=split)
-        self._label_predictions(ds, p)
+        series = ds.kind == "series"
+        split = t[0] if series else None
+        axes = self._prediction_axes(ds) if series else {}
+        self.prediction_plot.set_series(t, p["target"], t, p["prediction"], tf, p.get("forecast"), split_t=split,
+                                        **axes)
+        if series and not axes:
+            self._label_predictions_fallback(ds, p)
 
-    def _label_predictions(self, ds, p) -> None:
-        """Dates or years on x, the target's name on y, interpolated gaps marked (the figures
-        helper's ``set_series`` keywords when present; plain labels until then)."""
+    def _prediction_axes(self, ds) -> dict:
+        """What the dataset carries for the predictions plot's axes, in the figures helper's
+        ``set_series`` keywords: ``time_values`` (the time of every series row, indexed by the
+        plotted rows) and its ``x_label``, ``y_label`` (the target's name), ``gaps`` (the rows
+        filled by interpolation). Empty when the plot does not take them yet."""
+        import inspect
+
+        params = inspect.signature(self.prediction_plot.set_series).parameters
+        kw = {}
+        tv = getattr(ds, "time_values", None)
+        if "time_values" in params and tv is not None:
+            kw["time_values"] = tv
+        if "x_label" in params:
+            kw["x_label"] = (getattr(ds, "time_label", "") or "row") if tv is not None else "row"
+        if "y_label" in params and ds.target_name:
+            kw["y_label"] = ds.target_name
+        if "gaps" in params:
+            kw["gaps"] = getattr(ds, "gap_rows", None)
+        return kw
+
+    def _label_predictions_fallback(self, ds, p) -> None:
+        """Until the plot takes axes: years on x (decimal years only), the target's name on y."""
         plot = self.prediction_plot.plot
-        if ds.kind == "series" and ds.target_name:
+        if ds.target_name:
             plot.setLabel("left", ds.target_name)
-        time_values = getattr(ds, "time_values", None)
-        if ds.kind == "series" and time_values is not None:
-            tv = np.asarray(time_values)
-            if np.issubdtype(tv.dtype, np.number) and len(tv) >= p["t"][-1] + 1:
-                t, tf = p["t"], p.get("t_forecast")
-                self.prediction_plot.set_series(tv[t], p["target"], tv[t], p["prediction"],
-                                                None if tf is None else tv[np.minimum(tf, len(tv) - 1)],
-                                                p.get("forecast"), split_t=tv[t[0]])
-                plot.setLabel("bottom", getattr(ds, "time_label", None) or "time")
-                plot.setLabel("left", ds.target_name)
+        tv = getattr(ds, "time_values", None)
+        if tv is None or getattr(ds, "time_label", "year") not in ("year", ""):
+            return
+        tv = np.asarray(tv, dtype=float)
+        t, tf = p["t"], p.get("t_forecast")
+        if len(tv) < t[-1] + 1:
+            return
+        self.prediction_plot.set_series(tv[t], p["target"], tv[t], p["prediction"],
+                                        None if tf is None else tv[np.minimum(tf, len(tv) - 1)],
+                                        p.get("forecast"), split_t=tv[t[0]])
+        plot.setLabel("bottom", getattr(ds, "time_label", None) or "year")
+        plot.setLabel("left", ds.target_name)
 
     def _show_top_k(self) -> None:
         s = self.session
@@ -732,9 +757,22 @@ class MainWindow(QMainWindow):
             self.training_ctl.stop_and_wait()
         if self.files.dirty and not self.training:
             self.files.autosave("training" if was_training else "unsaved")
-        self.threads.shutdown(0.3)
+        self._autosave_after_close = self.training      # its step did not end in time: see after_close
+        self.threads.shutdown(0.2)
         self._save_layout()
         super().closeEvent(e)
+
+    _autosave_after_close = False
+
+    def after_close(self) -> None:
+        """After the event loop ended: wait for the tasks still running (a step under way, a file
+        being read) and autosave a run whose training ended only now."""
+        self.threads.wait_all()
+        worker = self.training_ctl.worker
+        if worker is not None and worker.done.is_set():
+            self.training_ctl._on_worker_done(worker)
+        if self._autosave_after_close and not self.training:
+            self.files.autosave("training")
 
     def _on_about(self):
         QMessageBox.about(self, "About LSTM Explorer",

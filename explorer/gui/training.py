@@ -28,7 +28,7 @@ from explorer.runs import write_autosave
 FINISHED_TEXT = {"done": "Training finished.", "stopped": "Training stopped; Train continues from here.",
                  "diverged": "Training diverged; the weights from before the blow-up are kept.",
                  "error": "Training stopped by an error."}
-STOP_TIMEOUT_S = 1.8          # closing waits at most this long for the step under way
+STOP_TIMEOUT_S = 1.5          # closing waits at most this long for the step under way
 
 
 class DisplayController(QObject):
@@ -82,7 +82,8 @@ class DisplayController(QObject):
         s = self.win.session
         if d is None or d.sample != s.position.sample:
             return
-        s.set_trace(d.trace, d.weights)
+        if d.trace is not None:
+            s.set_trace(d.trace, d.weights)
         if d.norms_dh is not None:
             s.set_norms(d.norms_dh, d.norms_dc)
         if d.predictions is not None:
