@@ -1,7 +1,7 @@
 """Benchmark one training step of the NumPy engine, side by side with PyTorch when it is there.
 
     python -m explorer.bench [--cells lstm,rnn,gru,peephole] [--dtype float64|float32|both]
-                             [--repeat N] [--sizes small] [--no-torch]
+                             [--repeat N] [--sizes small] [--no-torch] [--no-deep]
 
 One step is forward, backward and an SGD update, with an MSE loss on every timestep against a
 fixed random target (m = 1 input, k = 1 output). Sizes are (n units, T steps, batch B). When
@@ -9,12 +9,14 @@ fixed random target (m = 1 input, k = 1 output). Sizes are (n units, T steps, ba
 ``torch.nn.RNN(..., nonlinearity="tanh")`` / ``torch.nn.GRU`` for the rnn / gru cells) plus
 ``torch.nn.Linear(n, 1)`` (same weights, same dtype, as many threads as NumPy's BLAS) is timed
 in the same run, repeats alternating, and the table gives the ratio numpy / torch. Torch has
-no peephole LSTM: the peephole cell is timed against the engine's own LSTM instead.
+no peephole LSTM: the peephole cell is timed against the engine's own LSTM instead. After
+the single layers, a 2-layer bidirectional LSTM is timed against
+``torch.nn.LSTM(1, n, num_layers=2, bidirectional=True)`` + ``Linear(2n, 1)`` (no target).
 
 Torch is never a dependency of the engine: it is imported inside a ``try`` here only.
 Before timing, the engine's forward outputs and every gradient of the lstm, rnn and gru are
-checked against torch in float64 (agreement to 1e-10), which also proves each state dict is
-PyTorch-compatible.
+checked against torch in float64 (agreement to 1e-10), one layer and two bidirectional layers,
+which also proves each state dict is PyTorch-compatible.
 
 The environment variables ``OPENBLAS_CORETYPE`` / ``OPENBLAS_L2_SIZE`` change how fast
 NumPy's OpenBLAS is; the benchmark prints them and the BLAS in use, but never sets them.
@@ -39,6 +41,8 @@ from explorer.engine import RecurrentModel, make_model, make_optimizer
 JUDGED_SIZES = [(4, 100, 1), (4, 100, 32), (16, 100, 32), (64, 20, 1), (64, 100, 32),
                 (128, 100, 32), (256, 50, 32)]
 EXTRA_SIZES = [(1, 500, 1), (256, 500, 32)]
+DEEP = (2, True)          # the stacked bidirectional LSTM timed beside the single layers
+DEEP_SIZES = [(16, 100, 32), (64, 100, 32), (128, 100, 32), (256, 50, 32)]
 SIZE_SETS = {
     "all": JUDGED_SIZES + EXTRA_SIZES,
     "judged": JUDGED_SIZES,
@@ -143,9 +147,9 @@ def make_data(n, T, B, dtype, seed=0):
     return x, target
 
 
-def numpy_step_fn(kind, n, T, B, dtype):
+def numpy_step_fn(kind, n, T, B, dtype, layers=1, bidirectional=False):
     """A closure doing one engine training step of cell ``kind``, and the model (for its state dict)."""
-    model = make_model(kind, n_inputs=1, n_units=n, n_outputs=1, seed=0, dtype=dtype)
+    model = make_model(kind, 1, n, 1, num_layers=layers, bidirectional=bidirectional, seed=0, dtype=dtype)
     opt = make_optimizer("sgd", LR)
     x, target = make_data(n, T, B, dtype)
 
@@ -165,8 +169,9 @@ def torch_modules(torch, model: RecurrentModel, dtype):
     if kind not in TORCH_CELLS:
         raise ValueError(f"torch has no counterpart of the {kind!r} cell")
     kwargs = {"nonlinearity": "tanh"} if kind == "rnn" else {}
-    rec = getattr(torch.nn, TORCH_CELLS[kind])(m, n, batch_first=True, **kwargs).to(tdtype)
-    head = torch.nn.Linear(n, k).to(tdtype)
+    rec = getattr(torch.nn, TORCH_CELLS[kind])(m, n, num_layers=model.num_layers, batch_first=True,
+                                               bidirectional=model.bidirectional, **kwargs).to(tdtype)
+    head = torch.nn.Linear(model.num_directions * n, k).to(tdtype)
     sd = {key: torch.from_numpy(np.ascontiguousarray(v)) for key, v in model.state_dict().items()}
     # strict loading: every key and shape must match torch's own names
     rec.load_state_dict({key: v for key, v in sd.items() if not key.startswith("head.")}, strict=True)
@@ -213,7 +218,7 @@ def _warm(step):
     return _calibrate(step)
 
 
-def time_size(kind, n, T, B, dtype, repeat, torch=None, pause=0.1):
+def time_size(kind, n, T, B, dtype, repeat, torch=None, pause=0.1, layers=1, bidirectional=False):
     """Median seconds per step ``(numpy, reference or None)`` over ``repeat`` timed repeats each.
 
     The reference is torch's counterpart of ``kind`` when ``torch`` is given and has one, else
@@ -223,7 +228,7 @@ def time_size(kind, n, T, B, dtype, repeat, torch=None, pause=0.1):
     after each call, and on a small machine one library's spinning threads would otherwise
     slow the other down.
     """
-    np_step, model = numpy_step_fn(kind, n, T, B, dtype)
+    np_step, model = numpy_step_fn(kind, n, T, B, dtype, layers, bidirectional)
     steps = [np_step]
     if kind in BASELINE:
         steps.append(numpy_step_fn(BASELINE[kind], n, T, B, dtype)[0])
@@ -241,7 +246,8 @@ def time_size(kind, n, T, B, dtype, repeat, torch=None, pause=0.1):
 
 
 # -- correctness against torch --------------------------------------------------------------
-def check_against_torch(torch, kind="lstm", n=5, m=3, k=2, T=7, B=4, seed=1, last_only=False) -> dict:
+def check_against_torch(torch, kind="lstm", n=5, m=3, k=2, T=7, B=4, seed=1, last_only=False,
+                        layers=1, bidirectional=False) -> dict:
     """Max abs differences engine vs torch in float64: outputs, loss, every gradient, dx, dh0 (dc0).
 
     Loads the engine's state dict of cell ``kind`` (lstm, rnn or gru) into its torch module
@@ -249,12 +255,14 @@ def check_against_torch(torch, kind="lstm", n=5, m=3, k=2, T=7, B=4, seed=1, las
     on the same data with a random h0 (and c0) and an MSE loss, and returns
     ``{name: max |difference|}``.
     """
-    model = make_model(kind, n_inputs=m, n_units=n, n_outputs=k, seed=seed, dtype=np.float64)
+    model = make_model(kind, m, n, k, num_layers=layers, bidirectional=bidirectional, seed=seed,
+                       dtype=np.float64)
     rng = np.random.default_rng(seed + 100)
     model.params[...] += 0.1 * rng.standard_normal(model.params.size)   # not just the init
     x = rng.standard_normal((B, T, m))
-    h0 = 0.5 * rng.standard_normal((B, n))
-    c0 = 0.5 * rng.standard_normal((B, n))
+    LD = layers * model.num_directions
+    h0 = 0.5 * rng.standard_normal((LD, B, n))
+    c0 = 0.5 * rng.standard_normal((LD, B, n))
     has_c = "c" in model.cell.state_names
     target = rng.standard_normal((B, k) if last_only else (B, T, k))
     y = model.predict(x, h0, c0)
@@ -262,8 +270,8 @@ def check_against_torch(torch, kind="lstm", n=5, m=3, k=2, T=7, B=4, seed=1, las
 
     rec, head = torch_modules(torch, model, np.float64)
     tx = torch.from_numpy(x).requires_grad_(True)
-    th0 = torch.from_numpy(h0)[None].requires_grad_(True)
-    tc0 = torch.from_numpy(c0)[None].requires_grad_(True)
+    th0 = torch.from_numpy(h0).requires_grad_(True)
+    tc0 = torch.from_numpy(c0).requires_grad_(True)
     out, _ = rec(tx, (th0, tc0) if has_c else th0)
     ty = head(out)
     pred = ty[:, -1] if last_only else ty
@@ -277,9 +285,9 @@ def check_against_torch(torch, kind="lstm", n=5, m=3, k=2, T=7, B=4, seed=1, las
     for key, p in named.items():
         diffs[key] = float(np.max(np.abs(p.grad.numpy() - grads[key])))
     diffs["x"] = float(np.max(np.abs(tx.grad.numpy() - grads["x"])))
-    diffs["h0"] = float(np.max(np.abs(th0.grad[0].numpy() - grads["h0"])))
+    diffs["h0"] = float(np.max(np.abs(th0.grad.numpy() - np.reshape(grads["h0"], h0.shape))))
     if has_c:
-        diffs["c0"] = float(np.max(np.abs(tc0.grad[0].numpy() - grads["c0"])))
+        diffs["c0"] = float(np.max(np.abs(tc0.grad.numpy() - np.reshape(grads["c0"], c0.shape))))
     return diffs
 
 
@@ -287,14 +295,17 @@ def run_check(torch, kinds=("lstm", "rnn", "gru")) -> bool:
     all_ok = True
     for kind in kinds:
         worst = {}
-        for last_only in (False, True):
-            for name, d in check_against_torch(torch, kind, last_only=last_only).items():
-                worst[name] = max(worst.get(name, 0.0), d)
+        for layers, bidirectional in ((1, False), DEEP):
+            for last_only in (False, True):
+                diffs = check_against_torch(torch, kind, last_only=last_only, layers=layers,
+                                            bidirectional=bidirectional)
+                for name, d in diffs.items():
+                    worst[name] = max(worst.get(name, 0.0), d)
         ok = all(d <= CHECK_TOL for d in worst.values())
         all_ok &= ok
-        print(f"Correctness vs torch ({kind}, float64, state dict loaded into torch.nn.{TORCH_CELLS[kind]} "
-              f"+ Linear; y, loss, {len(worst) - 2} gradients): {'OK' if ok else 'FAILED'}, "
-              f"max |diff| {max(worst.values()):.1e} (tolerance {CHECK_TOL:.0e})")
+        print(f"Correctness vs torch ({kind}, float64, 1 layer and {DEEP[0]} bidirectional layers, state "
+              f"dict loaded into torch.nn.{TORCH_CELLS[kind]} + Linear; y, loss, {len(worst) - 2} gradients): "
+              f"{'OK' if ok else 'FAILED'}, max |diff| {max(worst.values()):.1e} (tolerance {CHECK_TOL:.0e})")
         if not ok:
             for name, d in worst.items():
                 if d > CHECK_TOL:
@@ -353,6 +364,30 @@ def run_table(kind, dtype, sizes, repeat, torch) -> dict | None:
     return summary
 
 
+def run_deep_table(dtype, repeat, torch) -> dict | None:
+    """Time the 2-layer bidirectional LSTM against ``torch.nn.LSTM(num_layers=2, bidirectional=True)``."""
+    name = np.dtype(dtype).name
+    layers, bidirectional = DEEP
+    label = f"lstm {layers} layers bidirectional"
+    print(f"\n{label} {name}: milliseconds per training step, median of {repeat}"
+          + (", numpy vs torch.nn.LSTM(num_layers=2, bidirectional=True) + Linear" if torch else ", numpy only"))
+    print(f"{'n':>4} {'T':>4} {'B':>3} {'numpy ms':>10}" + (f" {'torch ms':>10} {'ratio':>7}" if torch else ""))
+    ratios = []
+    for n, T, B in DEEP_SIZES:
+        t_np, t_ref = time_size("lstm", n, T, B, dtype, repeat, torch, layers=layers, bidirectional=bidirectional)
+        line = f"{n:>4} {T:>4} {B:>3} {t_np * 1e3:>10.3f}"
+        if t_ref is not None:
+            ratios.append(t_np / t_ref)
+            line += f" {t_ref * 1e3:>10.3f} {ratios[-1]:>7.3f}"
+        print(line, flush=True)
+    if not ratios:
+        return None
+    gm, worst = geomean(ratios), max(ratios)
+    print(f"{label} {name}: geometric mean ratio {gm:.3f}, worst {worst:.3f} (no target)")
+    return {"kind": "lstm 2L bi", "dtype": name, "ref": "torch.nn.LSTM 2L bi", "gm": gm, "worst": worst,
+            "met": None}
+
+
 def print_summary(summaries) -> None:
     summaries = [s for s in summaries if s is not None]
     if len(summaries) < 2:
@@ -382,6 +417,8 @@ def main(argv=None) -> int:
     p.add_argument("--sizes", choices=tuple(SIZE_SETS), default="all",
                    help="'small' for a quick run, 'judged' for the seven judged sizes")
     p.add_argument("--no-torch", action="store_true", help="time the engine alone")
+    p.add_argument("--no-deep", action="store_true",
+                   help="skip the 2-layer bidirectional LSTM (timed after the single layers)")
     args = p.parse_args(argv)
     if args.repeat < 1:
         p.error("--repeat must be at least 1")
@@ -403,6 +440,9 @@ def main(argv=None) -> int:
     for kind in args.cells:   # targets are reported, not enforced: a slow machine is no error
         for d in dtypes:
             summaries.append(run_table(kind, np.dtype(d), SIZE_SETS[args.sizes], args.repeat, torch))
+    if not args.no_deep and "lstm" in args.cells:
+        for d in dtypes:
+            summaries.append(run_deep_table(np.dtype(d), args.repeat, torch))
     print_summary(summaries)
     return 0
 

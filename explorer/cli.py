@@ -5,6 +5,7 @@ headless::
 
     lstm-explorer train FILE [--column C ...] [--target C] [--text | --words] [--missing interpolate|drop]
                              [--normalize zscore|minmax|none] [--val-fraction F] [--units N] [--seq-len L]
+                             [--layers L] [--bidirectional]
                              [--epochs E] [--batch B] [--lr X] [--optimizer adam|sgd|momentum] [--clip X]
                              [--seed S] [--forecast N] --out DIR [--force]
     lstm-explorer train --example adding --out DIR
@@ -76,6 +77,9 @@ def _data_and_model_options(t):
     t.add_argument("--normalize", choices=("zscore", "minmax", "none"), default="zscore")
     t.add_argument("--val-fraction", type=float, default=None, metavar="F")
     t.add_argument("--units", type=int, default=None, metavar="N")
+    t.add_argument("--layers", type=int, default=None, metavar="L", help="stacked recurrent layers (default 1)")
+    t.add_argument("--bidirectional", action="store_true", default=None,
+                   help="a reverse direction in every layer (the head sees both)")
     t.add_argument("--seq-len", type=int, default=None, metavar="L")
     t.add_argument("--epochs", type=int, default=None, metavar="E")
     t.add_argument("--batch", type=int, default=None, metavar="B")
@@ -153,11 +157,27 @@ def _settings(args, example: str | None):
     base = settings_for_example(example) if example else ModelSettings(units=16, epochs=20)
     over = {k: getattr(args, a) for k, a in (("units", "units"), ("epochs", "epochs"), ("batch", "batch"),
                                              ("lr", "lr"), ("optimizer", "optimizer"), ("seed", "seed"),
-                                             ("cell", "cell")) if hasattr(args, a)
+                                             ("cell", "cell"), ("layers", "layers"),
+                                             ("bidirectional", "bidirectional")) if hasattr(args, a)
             if getattr(args, a) is not None}
     if args.clip is not None:
         over["clip"] = args.clip if args.clip > 0 else None
+    if getattr(args, "layers", None) is not None and args.layers < 1:
+        raise CliError(f"--layers must be at least 1 (got {args.layers}); a model has one or more "
+                       "stacked layers.")
     return ModelSettings(**{**base.__dict__, **over})
+
+
+def describe_model(model) -> str:
+    """One line: the cell, units, layers and directions, parameters per layer and in total."""
+    pc = model.param_count
+    shape = f"{model.kind.upper()} with {model.n_units} units"
+    if model.num_layers > 1 or model.bidirectional:
+        shape += f", {model.num_layers} layer{'s' if model.num_layers > 1 else ''}"
+        shape += ", bidirectional" if model.bidirectional else ""
+        layers = " + ".join(f"{c} layer {k + 1}" for k, c in enumerate(pc.layers))
+        return f"{shape}: {layers} + {pc.head} head = {pc.total} parameters"
+    return f"{shape}: {pc.layer} layer + {pc.head} head = {pc.total} parameters"
 
 
 def _check_out(out: Path, force: bool) -> None:
@@ -227,10 +247,8 @@ def _cmd_train(args) -> int:
         raise CliError(str(exc)) from None
     ds, tr = run.dataset, run.trainer
     if not args.quiet:
-        pc = run.model.param_count
         print(f"{ds.describe()}", file=sys.stderr)
-        print(f"{run.settings.cell.upper()} with {run.settings.units} units: {pc.layer} layer + "
-              f"{pc.head} head = {pc.total} parameters; {tr.steps_per_epoch} steps per epoch", file=sys.stderr)
+        print(f"{describe_model(run.model)}; {tr.steps_per_epoch} steps per epoch", file=sys.stderr)
     status = _train_loop(run, args)
     try:
         run.save(out)

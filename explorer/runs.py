@@ -48,6 +48,8 @@ class ModelSettings:
 
     cell: str = "lstm"
     units: int = 32
+    layers: int = 1
+    bidirectional: bool = False
     optimizer: str = "adam"
     lr: float = 0.01
     clip: float | None = 1.0
@@ -171,7 +173,8 @@ class Run:
         self.settings = settings or ModelSettings()
         s = self.settings
         self.model = model or make_model(s.cell, n_inputs=dataset.n_inputs, n_units=s.units,
-                                         n_outputs=dataset.n_outputs, seed=s.seed,
+                                         n_outputs=dataset.n_outputs, num_layers=s.layers,
+                                         bidirectional=s.bidirectional, seed=s.seed,
                                          forget_bias=s.forget_bias)
         self.trainer = Trainer(self.model, self.train_data(), optimizer=s.optimizer, lr=s.lr,
                                clip=s.clip, batch_size=s.batch, epochs=s.epochs, seed=s.seed,
@@ -308,18 +311,28 @@ class Run:
         return out
 
     def forecast(self, window: np.ndarray, steps: int) -> np.ndarray:
-        """Feed predictions back for ``steps`` steps after ``window`` (L, 1), in normalised units."""
+        """Feed predictions back for ``steps`` steps after ``window`` (L, 1), in normalised units.
+
+        A unidirectional model carries its state (every layer's) from step to step; a
+        bidirectional one reads the whole window again, shifted by one each step (its reverse
+        direction starts at the window's end).
+        """
         model = self.model
-        tr = model.forward(window[None])
-        h = tr.h[:, -1]
-        c = tr.c[:, -1] if "c0" in tr.fields else None
-        y = tr.y[0, -1, 0]
         out = np.empty(steps)
+        if model.bidirectional:
+            w = np.array(window, dtype=float)
+            for s in range(steps):
+                out[s] = model.predict(w[None])[0, -1, 0]
+                w[:-1] = w[1:]
+                w[-1] = out[s]
+            return out
+        tr = model.forward(window[None])
+        h, c = tr.final_state()
+        y = tr.y[0, -1, 0]
         for s in range(steps):
             out[s] = y
             step = model.forward(np.array([[[y]]]), h0=h, c0=c)
-            h = step.h[:, -1]
-            c = step.c[:, -1] if c is not None else None
+            h, c = step.final_state()
             y = step.y[0, -1, 0]
         return out
 

@@ -154,3 +154,35 @@ def test_compare_writes_table_and_plots(tmp_path, capsys):
     with open(out / "grad_through_time.csv") as fh:
         series = {r["series"] for r in csv.DictReader(fh)}
     assert "lstm ‖∂L/∂cₜ‖" in series and not any(s.startswith("rnn ‖∂L/∂c") for s in series)
+
+
+def test_train_deep_bidirectional_prints_counts_per_layer_and_round_trips(tmp_path, capsys):
+    out = tmp_path / "deep"
+    assert main(["train", "--example", "sine", "--epochs", "1", "--units", "3", "--layers", "2",
+                 "--bidirectional", "--out", str(out), "--no-plots"]) == 0
+    err = capsys.readouterr().err
+    # layer 1: 2·4·3·(1+3+1) = 120, layer 2: 2·4·3·(6+3+1) = 240, head 1·(6+1) = 7
+    assert "LSTM with 3 units, 2 layers, bidirectional: 120 layer 1 + 240 layer 2 + 7 head = 367 parameters" in err
+    cfg = __import__("json").loads((out / "config.json").read_text())
+    assert cfg["model"]["layers"] == 2 and cfg["model"]["bidirectional"] is True
+    assert cfg["params"]["layers"] == [120, 240] and cfg["params"]["total"] == 367
+    with np.load(out / "model.npz") as z:
+        assert z["weight_ih_l1_reverse"].shape == (12, 6) and z["head.weight"].shape == (1, 6)
+    from explorer.runs import Run
+    back = Run.load(out)
+    assert (back.model.num_layers, back.model.bidirectional) == (2, True)
+    assert main(["train", "--resume", str(out), "--epochs", "1", "--no-plots", "--quiet"]) == 0
+
+
+def test_layers_must_be_positive(tmp_path, capsys):
+    assert main(["train", "--example", "sine", "--layers", "0", "--out", str(tmp_path / "o")]) == 2
+    assert "--layers must be at least 1 (got 0)" in capsys.readouterr().err
+
+
+def test_compare_passes_layers_through(tmp_path, capsys):
+    out = tmp_path / "cmp"
+    assert main(["compare", "--example", "sine", "--cells", "gru", "--seeds", "1", "--max-steps", "20",
+                 "--eval-every", "10", "--units", "2", "--layers", "2", "--out", str(out), "--quiet"]) == 0
+    with open(out / "comparison.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert int(rows[0]["parameters"]) == 3 * 2 * (1 + 2 + 2) + 3 * 2 * (2 + 2 + 2)

@@ -74,7 +74,20 @@ def test_state_dict_names_and_shapes_follow_torch():
     assert gru["bias_ih_l0"].shape == gru["bias_hh_l0"].shape == (3 * n,)
     peep = PeepholeLSTMModel(m, n, 2).state_dict()
     for g in "ifo":
-        assert peep[f"peephole_{g}"].shape == (n,)
+        assert peep[f"peephole_{g}_l0"].shape == (n,)
+    assert not any(key.startswith("peephole_") and not key.endswith("_l0") for key in peep)
+
+
+def test_peephole_round_one_names_still_load():
+    """Run folders of round 1 hold ``peephole_i`` … for the one layer: they load as layer 0."""
+    rng = np.random.default_rng(8)
+    src = PeepholeLSTMModel(2, 3, 1, seed=1)
+    src.params[:] = rng.normal(size=src.params.size)
+    old = {(k[:-3] if k.startswith("peephole_") else k): v for k, v in src.state_dict().items()}
+    assert "peephole_i" in old and "peephole_i_l0" not in old
+    dst = PeepholeLSTMModel(2, 3, 1, seed=2)
+    dst.load_state_dict(old)
+    assert dst.params.tobytes() == src.params.tobytes()
 
 
 def test_gru_keeps_both_biases_and_round_trips():
@@ -121,10 +134,10 @@ def test_peephole_with_closed_peepholes_is_the_lstm():
     lstm = LSTMModel(2, 4, 1, seed=9)
     peep = PeepholeLSTMModel(2, 4, 1, seed=9)
     x = rng.normal(size=(3, 6, 2))
-    assert not peep.state_dict()["peephole_f"].any()
+    assert not peep.state_dict()["peephole_f_l0"].any()
 
     sd = lstm.state_dict()
-    sd.update(peephole_i=np.zeros(4), peephole_f=np.zeros(4), peephole_o=np.zeros(4))
+    sd.update(peephole_i_l0=np.zeros(4), peephole_f_l0=np.zeros(4), peephole_o_l0=np.zeros(4))
     peep.load_state_dict(sd)
     np.testing.assert_allclose(peep.forward(x).h, lstm.forward(x).h, atol=1e-15)
 

@@ -170,3 +170,142 @@ def test_engine_does_not_import_qt():
             "print(bad); sys.exit(1 if bad else 0)")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert res.returncode == 0, res.stdout + res.stderr
+
+
+# -- stacked and bidirectional models --------------------------------------------------------
+def _sig(v):
+    return 1 / (1 + np.exp(-v))
+
+
+def _lstm_steps(sd, suffix, x, h, c, order):
+    """The LSTM equations by hand over the timesteps in ``order``; h and c at each step."""
+    Wi, Wh = sd["weight_ih" + suffix], sd["weight_hh" + suffix]
+    b = sd["bias_ih" + suffix] + sd["bias_hh" + suffix]
+    n = h.shape[1]
+    hs, cs = {}, {}
+    for t in order:
+        z = x[:, t] @ Wi.T + h @ Wh.T + b
+        i, f, g, o = _sig(z[:, :n]), _sig(z[:, n:2 * n]), np.tanh(z[:, 2 * n:3 * n]), _sig(z[:, 3 * n:])
+        c = f * c + i * g
+        h = o * np.tanh(c)
+        hs[t], cs[t] = h, c
+    return hs, cs
+
+
+def test_bidirectional_two_layer_trace_follows_the_equations():
+    rng = np.random.default_rng(12)
+    B, T, m, n, k = 2, 5, 3, 4, 2
+    model = make_model("lstm", m, n, k, num_layers=2, bidirectional=True, seed=3)
+    model.params[:] = rng.normal(0, 0.5, model.params.size)
+    x = rng.normal(size=(B, T, m))
+    h0, c0 = rng.normal(size=(4, B, n)), rng.normal(size=(4, B, n))
+    tr = model.forward(x, h0, c0)
+    sd = model.state_dict()
+    assert (tr.num_layers, tr.num_directions) == (2, 2)
+    fwd = _lstm_steps(sd, "_l0", x, h0[0], c0[0], range(T))
+    rev = _lstm_steps(sd, "_l0_reverse", x, h0[1], c0[1], range(T - 1, -1, -1))
+    out0 = np.stack([np.concatenate([fwd[0][t], rev[0][t]], axis=1) for t in range(T)], axis=1)
+    fwd1 = _lstm_steps(sd, "_l1", out0, h0[2], c0[2], range(T))
+    rev1 = _lstm_steps(sd, "_l1_reverse", out0, h0[3], c0[3], range(T - 1, -1, -1))
+    for t in range(T):
+        np.testing.assert_allclose(tr.h[:, t], fwd[0][t], atol=1e-13)           # layer 0 forward
+        np.testing.assert_allclose(tr.layer(0, 1).h[:, t], rev[0][t], atol=1e-13)
+        np.testing.assert_allclose(tr.layer(0, 1).c[:, t], rev[1][t], atol=1e-13)
+        np.testing.assert_allclose(tr.layer(1, 0).h[:, t], fwd1[0][t], atol=1e-13)
+        np.testing.assert_allclose(tr.layer(1, 1).h[:, t], rev1[0][t], atol=1e-13)
+        top = np.concatenate([fwd1[0][t], rev1[0][t]], axis=1)
+        np.testing.assert_allclose(tr.y[:, t], top @ sd["head.weight"].T + sd["head.bias"], atol=1e-13)
+    # layer 1 reads [h_fwd; h_bwd] of layer 0; every layer's trace has the same names
+    np.testing.assert_allclose(tr.layer(1, 0).x, out0, atol=1e-13)
+    np.testing.assert_array_equal(tr.layer(1, 1).h0, h0[3])
+    np.testing.assert_array_equal(tr.x, x)
+    assert tr.layer(1, 1).fields == tr.fields
+    # stacked: (L, D, B, T, n); attribute access is layer 0 forward
+    assert tr.stacked("f").shape == (2, 2, B, T, n)
+    np.testing.assert_array_equal(tr.stacked("h")[1, 1], tr.layer(1, 1).h)
+    np.testing.assert_array_equal(tr.stacked("c")[0, 0], tr.c)
+    assert tr.stacked("z").shape == (2, 2, B, T, 4 * n)
+    with pytest.raises(ValueError, match="layer"):
+        tr.stacked("x")                              # m inputs below, D·n above
+    with pytest.raises(IndexError):
+        tr.layer(2, 0)
+
+
+def test_step_knows_the_previous_state_of_each_direction():
+    rng = np.random.default_rng(13)
+    B, T, n = 2, 4, 3
+    model = make_model("lstm", 1, n, 1, bidirectional=True, seed=0)
+    x = rng.normal(size=(B, T, 1))
+    h0, c0 = rng.normal(size=(2, B, n)), rng.normal(size=(2, B, n))
+    tr = model.forward(x, h0, c0)
+    fw, bw = tr.layer(0, 0), tr.layer(0, 1)
+    np.testing.assert_array_equal(fw.step(1, 0)["h_prev"], h0[0, 1])
+    np.testing.assert_array_equal(fw.step(1, 2)["c_prev"], fw.c[1, 1])
+    np.testing.assert_array_equal(bw.step(1, T - 1)["h_prev"], h0[1, 1])   # reverse starts at the end
+    np.testing.assert_array_equal(bw.step(1, T - 1)["c_prev"], c0[1, 1])
+    np.testing.assert_array_equal(bw.step(0, 1)["h_prev"], bw.h[0, 2])     # ... and comes from t + 1
+    np.testing.assert_array_equal(bw.step(0, 1)["c_prev"], bw.c[0, 2])
+    np.testing.assert_array_equal(bw.step(0, 1)["f"], bw.f[0, 1])
+    np.testing.assert_array_equal(bw.step(0, 1)["y"], tr.y[0, 1])
+    with pytest.raises(IndexError):
+        bw.step(0, T)
+    one = tr.sample(1)
+    assert one.batch == 1 and one.num_directions == 2
+    np.testing.assert_array_equal(one.layer(0, 1).h[0], bw.h[1])
+
+
+def test_deep_param_counts_and_state_dict_names():
+    n, m, k = 5, 3, 2
+    model = make_model("lstm", m, n, k, num_layers=3, bidirectional=True)
+    pc = model.param_count
+    assert pc.layers == (2 * 4 * n * (m + n + 1), 2 * 4 * n * (2 * n + n + 1), 2 * 4 * n * (2 * n + n + 1))
+    assert pc.layer == sum(pc.layers)
+    assert pc.head == k * (2 * n + 1)
+    assert pc.total == model.params.size == pc.layer + pc.head
+    sd = model.state_dict()
+    for layer in range(3):
+        for suffix in (f"_l{layer}", f"_l{layer}_reverse"):
+            assert sd["weight_ih" + suffix].shape == (4 * n, m if layer == 0 else 2 * n)
+            assert sd["weight_hh" + suffix].shape == (4 * n, n)
+            assert sd["bias_ih" + suffix].shape == sd["bias_hh" + suffix].shape == (4 * n,)
+    assert sd["head.weight"].shape == (k, 2 * n)
+    assert len(sd) == 3 * 2 * 4 + 2
+    # one layer keeps round 1's numbers bit for bit (the head is drawn after every layer)
+    assert make_model("lstm", m, n, k).params.tobytes() == LSTMModel(m, n, k).params.tobytes()
+
+
+def test_state_dict_of_another_depth_is_refused():
+    deep = make_model("gru", 2, 3, 1, num_layers=2).state_dict()
+    with pytest.raises(ValueError, match="_l1.*1-layer gru"):
+        make_model("gru", 2, 3, 1).load_state_dict(deep)
+    bi = make_model("rnn", 2, 3, 1, bidirectional=True).state_dict()
+    with pytest.raises(ValueError, match="_reverse"):
+        make_model("rnn", 2, 3, 1).load_state_dict(bi)
+    with pytest.raises(KeyError, match="weight_ih_l1"):
+        make_model("rnn", 2, 3, 1, num_layers=2).load_state_dict(make_model("rnn", 2, 3, 1).state_dict())
+
+
+def test_norms_per_layer():
+    rng = np.random.default_rng(14)
+    B, T, n, k = 3, 6, 4, 1
+    model = make_model("lstm", 1, n, k, num_layers=2, seed=1)
+    x, target = rng.normal(size=(B, T, 1)), rng.normal(size=(B, k))
+    _, _, norms = model.loss_and_grads(x, target, with_norms=True)
+    assert norms.dh_layers.shape == norms.dc_layers.shape == (2, T)
+    np.testing.assert_array_equal(norms.dh, norms.dh_layers[0])
+    np.testing.assert_array_equal(norms.dc, norms.dc_layers[0])
+    tr = model.forward(x)
+    dy = 2 * (tr.y[:, -1] - target) / target.size       # a last-step loss reaches the top at T only
+    assert norms.dh_layers[1, -1] == pytest.approx(np.linalg.norm(dy @ model.state_dict()["head.weight"]), rel=1e-12)
+    gru = make_model("gru", 1, n, k, num_layers=3, bidirectional=True)
+    _, _, gn = gru.loss_and_grads(x, target, with_norms=True)
+    assert gn.dh_layers.shape == (3, T) and gn.dc is None and gn.dc_layers is None
+
+
+def test_initial_state_shapes():
+    model = make_model("lstm", 1, 3, 1, num_layers=2)
+    x = np.zeros((4, 5, 1))
+    with pytest.raises(ValueError, match=r"\(2, batch, 3\)"):
+        model.forward(x, h0=np.zeros((4, 3)))
+    tr = model.forward(x, h0=np.ones((2, 4, 3)))
+    np.testing.assert_array_equal(tr.layer(1).h0, np.ones((4, 3)))

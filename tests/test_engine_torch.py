@@ -14,15 +14,23 @@ torch = pytest.importorskip("torch")
 TOL = 1e-10
 
 
-def to_torch(model: LSTMModel):
-    """``torch.nn.LSTM`` + ``Linear`` loaded strictly from the engine's state dict."""
+TORCH_CLASSES = {"lstm": "LSTM", "gru": "GRU", "rnn": "RNN"}
+
+
+def to_torch_deep(model):
+    """The torch module of ``model``'s kind, layers and direction + ``Linear``, loaded strictly."""
     m, n, k = model.n_inputs, model.n_units, model.n_outputs
-    lstm = torch.nn.LSTM(m, n, batch_first=True).double()
-    head = torch.nn.Linear(n, k).double()
+    kw = {"nonlinearity": "tanh"} if model.kind == "rnn" else {}
+    rec = getattr(torch.nn, TORCH_CLASSES[model.kind])(
+        m, n, num_layers=model.num_layers, bidirectional=model.bidirectional, batch_first=True, **kw).double()
+    head = torch.nn.Linear(model.num_directions * n, k).double()
     sd = {key: torch.from_numpy(np.ascontiguousarray(v)) for key, v in model.state_dict().items()}
-    lstm.load_state_dict({key: v for key, v in sd.items() if not key.startswith("head.")}, strict=True)
+    rec.load_state_dict({key: v for key, v in sd.items() if not key.startswith("head.")}, strict=True)
     head.load_state_dict({"weight": sd["head.weight"], "bias": sd["head.bias"]}, strict=True)
-    return lstm, head
+    return rec, head
+
+
+to_torch = to_torch_deep
 
 
 def make_case(n, m, k, T, B, seed=0):
@@ -125,18 +133,7 @@ def test_torch_state_dict_with_two_biases_loads_into_engine():
 
 
 # -- the plain RNN and the GRU against torch.nn.RNN(nonlinearity="tanh") / torch.nn.GRU -----------
-def to_torch_cell(model):
-    """``torch.nn.RNN`` / ``torch.nn.GRU`` + ``Linear`` loaded strictly from the engine's state dict."""
-    m, n, k = model.n_inputs, model.n_units, model.n_outputs
-    if model.kind == "rnn":
-        rec = torch.nn.RNN(m, n, nonlinearity="tanh", batch_first=True).double()
-    else:
-        rec = torch.nn.GRU(m, n, batch_first=True).double()
-    head = torch.nn.Linear(n, k).double()
-    sd = {key: torch.from_numpy(np.ascontiguousarray(v)) for key, v in model.state_dict().items()}
-    rec.load_state_dict({key: v for key, v in sd.items() if not key.startswith("head.")}, strict=True)
-    head.load_state_dict({"weight": sd["head.weight"], "bias": sd["head.bias"]}, strict=True)
-    return rec, head
+to_torch_cell = to_torch_deep
 
 
 def make_cell_case(kind, n, m, k, T, B, seed=0):
@@ -207,4 +204,88 @@ def test_torch_cell_state_dict_loads_into_engine(kind):
     with torch.no_grad():
         out, _ = rec(torch.from_numpy(x))
         ty = head(out)
+    assert_close(model.predict(x), ty, "y")
+
+
+@pytest.mark.parametrize("kind", ["rnn", "gru", "lstm"])
+@pytest.mark.parametrize("layers", [1, 2, 3])
+@pytest.mark.parametrize("bidirectional", [False, True])
+@pytest.mark.parametrize("last_only", [False, True])
+def test_deep_and_bidirectional_match_torch(kind, layers, bidirectional, last_only):
+    n, m, k, T, B = 4, 3, 2, 6, 3
+    model = make_model(kind, m, n, k, num_layers=layers, bidirectional=bidirectional, seed=layers)
+    rng = np.random.default_rng(10 * layers + bidirectional)
+    model.params[...] += 0.2 * rng.standard_normal(model.params.size)
+    LD = layers * model.num_directions
+    x = rng.standard_normal((B, T, m))
+    h0 = 0.5 * rng.standard_normal((LD, B, n))
+    c0 = 0.5 * rng.standard_normal((LD, B, n))
+    target = rng.standard_normal((B, k) if last_only else (B, T, k))
+    has_c = kind == "lstm"
+    trace = model.forward(x, h0, c0 if has_c else None)
+    loss, grads = model.loss_and_grads(x, target, "mse", h0, c0 if has_c else None, with_input_grads=True)
+
+    rec, head = to_torch_deep(model)
+    tx = torch.from_numpy(x).requires_grad_(True)
+    th0 = torch.from_numpy(h0.copy()).requires_grad_(True)
+    tc0 = torch.from_numpy(c0.copy()).requires_grad_(True)
+    out, _ = rec(tx, (th0, tc0) if has_c else th0)
+    ty = head(out)
+    tloss = torch.nn.functional.mse_loss(ty[:, -1] if last_only else ty, torch.from_numpy(target))
+    tloss.backward()
+
+    assert trace.num_layers == layers and trace.num_directions == model.num_directions
+    assert_close(trace.y, ty, "y")
+    top = [trace.layer(layers - 1, d).h for d in range(model.num_directions)]
+    assert_close(np.concatenate(top, axis=2), out, "top layer h")
+    assert abs(loss - tloss.item()) <= TOL
+    named = dict(rec.named_parameters())
+    assert set(grads) - {"x", "h0", "c0"} == set(named) | {"head.weight", "head.bias"}
+    for key, p in named.items():
+        assert_close(grads[key], p.grad, key)
+    assert_close(grads["head.weight"], head.weight.grad, "head.weight")
+    assert_close(grads["head.bias"], head.bias.grad, "head.bias")
+    assert_close(grads["x"], tx.grad, "dx")
+    h0_grad = grads["h0"] if LD > 1 else grads["h0"][None]
+    assert_close(h0_grad, th0.grad, "dh0")
+    if has_c:
+        assert_close(grads["c0"] if LD > 1 else grads["c0"][None], tc0.grad, "dc0")
+
+
+@pytest.mark.parametrize("kind", ["gru", "lstm"])
+@pytest.mark.parametrize("last_only", [False, True])
+def test_deep_bidirectional_cross_entropy_matches_torch(kind, last_only):
+    n, m, k, T, B = 5, 2, 4, 7, 3
+    model = make_model(kind, m, n, k, num_layers=2, bidirectional=True, seed=4)
+    rng = np.random.default_rng(4)
+    model.params[...] += 0.2 * rng.standard_normal(model.params.size)
+    x = rng.standard_normal((B, T, m))
+    cls = rng.integers(0, k, size=(B,) if last_only else (B, T))
+    loss, grads = model.loss_and_grads(x, cls, "cross_entropy")
+    rec, head = to_torch_deep(model)
+    out, _ = rec(torch.from_numpy(x))
+    ty = head(out)
+    logits = ty[:, -1] if last_only else ty.reshape(B * T, k)
+    tloss = torch.nn.functional.cross_entropy(logits, torch.from_numpy(cls.reshape(-1)))
+    tloss.backward()
+    assert abs(loss - tloss.item()) <= TOL
+    for key, p in rec.named_parameters():
+        assert_close(grads[key], p.grad, key)
+
+
+@pytest.mark.parametrize("kind", ["rnn", "gru", "lstm"])
+def test_torch_deep_bidirectional_weights_load_into_engine(kind):
+    """A torch module's own weights (two biases, every layer and direction) give its outputs."""
+    torch.manual_seed(3)
+    n, m, k, T, B = 5, 2, 3, 6, 4
+    model = make_model(kind, m, n, k, num_layers=3, bidirectional=True, seed=1)
+    rec, head = to_torch_deep(model)
+    for p in list(rec.parameters()) + list(head.parameters()):
+        torch.nn.init.normal_(p, std=0.4)
+    sd = {key: v.detach().numpy().copy() for key, v in rec.state_dict().items()}
+    sd.update({f"head.{key}": v.detach().numpy().copy() for key, v in head.state_dict().items()})
+    model.load_state_dict(sd)
+    x = np.random.default_rng(2).standard_normal((B, T, m))
+    with torch.no_grad():
+        ty = head(rec(torch.from_numpy(x))[0])
     assert_close(model.predict(x), ty, "y")

@@ -13,7 +13,13 @@ def test_engine_example_runs_as_written(capsys):
     exec(compile(blocks[0], "README.md", "exec"), {})
     out = capsys.readouterr().out
     assert "(4, 15, 8) (4, 15, 32) (4, 15, 1)" in out
-    assert "ParamCount(layer=320, head=9, total=329)" in out
+    assert "ParamCount(layer=320, head=9, total=329, layers=(320,))" in out
+
+
+def test_deep_example_runs_as_written(capsys):
+    block = next(b for b in re.findall(r"```python\n(.*?)```", README, re.S) if "num_layers=2" in b)
+    exec(compile(block, "README.md", "exec"), {})
+    assert "ParamCount(layer=8832, head=66, total=8898, layers=(2560, 6272))" in capsys.readouterr().out
 
 
 def test_exactly_two_setup_commands_and_make_targets_exist():

@@ -126,3 +126,26 @@ def test_predictions_and_forecast_in_target_units():
     assert len(p["forecast"]) == 12 and np.all(np.isfinite(p["forecast"]))
     # the first forecast value is the one-step prediction of the first validation window
     assert p["forecast"][0] == pytest.approx(p["prediction"][0], rel=1e-12)
+
+
+@pytest.mark.parametrize("layers, bidirectional", [(2, False), (1, True)])
+def test_deep_and_bidirectional_runs_forecast_and_round_trip(tmp_path, layers, bidirectional):
+    run = small_run(epochs=1, layers=layers, bidirectional=bidirectional)
+    list(run.trainer.steps())
+    p = run.predictions(forecast=6)
+    assert p["forecast"][0] == pytest.approx(p["prediction"][0], rel=1e-12)
+    assert np.all(np.isfinite(p["forecast"]))
+    run.save(tmp_path / "r")
+    back = Run.load(tmp_path / "r")
+    assert back.settings.layers == layers and back.settings.bidirectional == bidirectional
+    assert back.model.params.tobytes() == run.model.params.tobytes()
+
+
+def test_unidirectional_forecast_carries_every_layer_state():
+    """Feeding the forecast one step at a time equals running the whole extended window."""
+    run = small_run(epochs=1, layers=3)
+    window = run.dataset.x_val[0]
+    fc = run.forecast(window, 4)
+    extended = np.concatenate([window[:, 0], fc[:3]])[None, :, None]
+    y = run.model.predict(extended)[0, :, 0]
+    np.testing.assert_allclose(fc[1:], y[len(window):], rtol=1e-12)

@@ -1,12 +1,17 @@
 """Recurrent cells over time-major buffers.
 
-A cell owns the maths of one recurrent layer: forward over a whole sequence, backward
-through time, its parameter layout in a flat vector, and the conversion to and from a
-PyTorch-named state dict. Everything else (the linear head, losses, the trace, norms,
-optimisers, training) is shared by :class:`explorer.engine.model.RecurrentModel`, so a
-plain RNN, a GRU or a peephole LSTM is one more subclass of :class:`Cell`.
+A cell owns the maths of one recurrent layer in one direction: forward over a whole sequence,
+backward through time, its parameter layout in a flat vector, and the conversion to and from a
+PyTorch-named state dict. Everything else (stacking layers, the reverse direction, the linear
+head, losses, the trace, norms, optimisers, training) is shared by
+:class:`explorer.engine.model.RecurrentModel`, so a plain RNN, a GRU or a peephole LSTM is one
+more subclass of :class:`Cell`. A cell always runs forward in its own time order; the model
+hands the reverse direction its input reversed in time.
 
-Shapes (time-major inside the engine): T timesteps, B batch, m inputs, n units.
+Shapes (time-major inside the engine): T timesteps, B batch, m inputs, n units. The input is
+either floats (T, B, m) or integer token ids (T, B) meaning one-hot vectors over m = the
+vocabulary: then the input product is a gather of the input weights' rows (an embedding
+lookup) and its gradient a scatter-add into them.
 
 LSTM layout. One weight matrix ``W`` of shape (n + m + 1, 4n) acts on the stacked row
 ``[h_{t-1}, x_t, 1]``, so one product per step does the recurrence, the input and the bias:
@@ -23,6 +28,23 @@ import numpy as np
 from .gates import LSTM_GATES
 from .init import orthogonal, xavier_uniform
 
+CHECK_EVERY = 4
+"""With an ``interrupt`` callable, the loops over time ask it every this many steps."""
+
+VIEW_BYTES = 200
+"""Bytes one per-timestep NumPy view object costs (object, shape and strides), for estimates."""
+
+ONE_HOT_SCATTER_LIMIT = 1 << 20
+"""Token gradients: below vocabulary × (T·B) entries a one-hot product, above ``np.add.at``."""
+
+
+class Interrupted(Exception):
+    """Raised inside a forward or backward pass when its ``interrupt`` callable returned True.
+
+    The pass is abandoned: nothing was written into the parameters (the gradient buffer may
+    hold partial numbers), so the training step simply did not happen.
+    """
+
 
 @dataclass
 class Workspace:
@@ -32,20 +54,80 @@ class Workspace:
     B: int
     arrays: dict = field(default_factory=dict)
     views: dict = field(default_factory=dict)
+    tokens: np.ndarray | None = None     # the (T, B) ids of the last forward, if ids
+    clamps: tuple = ()                   # the CellClamps of the last forward
+
+
+@dataclass(frozen=True)
+class CellClamp:
+    """A clamp as one cell applies it: ``name`` (a gate or "h"), unit indices, steps in the
+    cell's own time order, the value."""
+
+    name: str
+    units: np.ndarray
+    steps: np.ndarray
+    value: float
+
+
+def is_tokens(x) -> bool:
+    """True when ``x`` holds integer token ids rather than float inputs."""
+    return np.asarray(x).dtype.kind in "iu"
+
+
+def _steps(T: int, interrupt, reverse: bool = False):
+    """The timesteps of a loop, asking ``interrupt()`` every :data:`CHECK_EVERY` steps."""
+    r = range(T - 1, -1, -1) if reverse else range(T)
+    if interrupt is None:
+        return r
+    return _checked_steps(r, interrupt)
+
+
+def _checked_steps(r, interrupt):
+    for j, t in enumerate(r):
+        if not j % CHECK_EVERY and interrupt():
+            raise Interrupted("interrupted")
+        yield t
+
+
+def _hooks(clamps) -> dict | None:
+    """``{t: [(name, units, value), ...]}`` for the forward loop, or None without clamps."""
+    if not clamps:
+        return None
+    out: dict = {}
+    for c in clamps:
+        for t in c.steps.tolist():
+            out.setdefault(t, []).append((c.name, c.units, c.value))
+    return out
+
+
+def scatter_rows(out: np.ndarray, ids: np.ndarray, rows: np.ndarray) -> None:
+    """``out[ids[j]] += rows[j]`` for every j (repeated ids add up): the gradient of a gather.
+
+    A one-hot product when vocabulary × len(ids) is small (many repeats, BLAS speed), else
+    ``np.add.at`` (memory grows with the ids, never with ids × vocabulary).
+    """
+    V, N = out.shape[0], ids.size
+    if V * N <= ONE_HOT_SCATTER_LIMIT:
+        onehot = np.zeros((V, N), dtype=rows.dtype)
+        onehot[ids, np.arange(N)] = 1.0
+        out += onehot @ rows
+    else:
+        np.add.at(out, ids, rows)
 
 
 class Cell:
     """Base class of a recurrent layer of ``n_units`` over ``n_inputs``.
 
     Subclasses set ``kind``, ``gates`` (weight blocks, in order), ``state_names``
-    (``("h", "c")`` or ``("h",)``) and ``trace_names`` (per-step arrays in the trace),
-    and implement the methods below.
+    (``("h", "c")`` or ``("h",)``), ``trace_names`` (per-step arrays in the trace) and
+    ``clamp_names`` (what an intervention may hold), and implement the methods below.
     """
 
     kind = "cell"
     gates: tuple = ()
     state_names: tuple = ("h",)
     trace_names: tuple = ("h",)
+    clamp_names: tuple = ("h",)
 
     def __init__(self, n_inputs: int, n_units: int, dtype=np.float64, forget_bias: float = 1.0):
         if n_inputs < 1 or n_units < 1:
@@ -74,74 +156,166 @@ class Cell:
         """``{gate: sum of squares of dtheta over that gate's weights and bias}``."""
         return {g: float(np.dot(dtheta[idx], dtheta[idx])) for g, idx in self.gate_slices().items()}
 
-    def state_dict(self, theta: np.ndarray) -> dict:
+    def state_dict(self, theta: np.ndarray, suffix: str = "_l0") -> dict:
+        """PyTorch-named copies; ``suffix`` is ``_l{k}`` plus ``_reverse`` for the reverse direction."""
         raise NotImplementedError
 
-    def load_state_dict(self, d: dict, theta: np.ndarray) -> None:
+    def load_state_dict(self, d: dict, theta: np.ndarray, suffix: str = "_l0") -> None:
         raise NotImplementedError
 
-    def workspace(self, T: int, B: int) -> Workspace:
+    def state_keys(self, suffix: str = "_l0") -> tuple:
+        """The keys :meth:`state_dict` writes (and :meth:`load_state_dict` needs)."""
+        return ("weight_ih" + suffix, "weight_hh" + suffix, "bias_ih" + suffix, "bias_hh" + suffix)
+
+    def legacy_keys(self, suffix: str = "_l0") -> tuple:
+        """Older names :meth:`load_state_dict` also accepts (round 1's peephole names)."""
+        return ()
+
+    # -- buffers --------------------------------------------------------------------------
+    def workspace(self, T: int, B: int, tokens: bool = False) -> Workspace:
         """The buffers for this (T, B), reused by every call of that shape (a few shapes kept)."""
-        ws = self._ws.get((T, B))
+        key = (T, B, bool(tokens))
+        ws = self._ws.get(key)
         if ws is None:
             if len(self._ws) >= 4:
                 self._ws.pop(next(iter(self._ws)))
-            ws = self._ws[(T, B)] = self._make_workspace(T, B)
+            ws = self._ws[key] = self._make_workspace(T, B, bool(tokens))
         return ws
 
-    def _make_workspace(self, T: int, B: int) -> Workspace:
+    def workspace_shapes(self, T: int, B: int, tokens: bool = False) -> dict:
+        """``{name: shape}`` of every buffer a forward and backward pass of (T, B) uses."""
+        raise NotImplementedError
+
+    def trace_shapes(self, T: int, B: int) -> dict:
+        """Extra buffers a forward pass that keeps a trace allocates (the pre-activations)."""
+        return {}
+
+    def views_per_step(self, tokens: bool = False) -> int:
+        """How many per-timestep view objects the workspace builds (for memory estimates)."""
+        return 0
+
+    def workspace_bytes(self, T: int, B: int, tokens: bool = False, trace: bool = False) -> int:
+        """Bytes of :meth:`workspace_shapes` (and :meth:`trace_shapes`), views included."""
+        shapes = dict(self.workspace_shapes(T, B, tokens))
+        if trace:
+            shapes.update(self.trace_shapes(T, B))
+        size = sum(int(np.prod(s)) for s in shapes.values())
+        N = T * B
+        if tokens and self.m * N <= ONE_HOT_SCATTER_LIMIT:      # scatter_rows' one-hot product
+            size += self.m * N + self.m * len(self.gates) * self.n
+        return size * self.dtype.itemsize + VIEW_BYTES * T * self.views_per_step(tokens)
+
+    def _allocate(self, T, B, tokens) -> dict:
+        return {name: np.empty(shape, self.dtype) for name, shape in self.workspace_shapes(T, B, tokens).items()}
+
+    def _make_workspace(self, T: int, B: int, tokens: bool) -> Workspace:
         raise NotImplementedError
 
     # -- computation ------------------------------------------------------------------
-    def forward(self, theta, x_tm, h0, c0) -> Workspace:
-        """Run the layer over ``x_tm`` (T, B, m) from ``h0``/``c0`` (B, n); return the filled workspace."""
+    def forward(self, theta, x_tm, h0, c0, keep_z=False, clamps=(), interrupt=None) -> Workspace:
+        """Run the layer over ``x_tm`` (T, B, m) floats or (T, B) ids from ``h0``/``c0`` (B, n).
+
+        ``keep_z`` keeps the pre-activations for a trace; ``clamps`` (:class:`CellClamp`) hold
+        activations at given steps and units; ``interrupt`` is asked every few steps.
+        Returns the filled workspace.
+        """
         raise NotImplementedError
 
     def hidden(self, ws: Workspace) -> np.ndarray:
         """All hidden states h_1..h_T as a (T, B, n) array (a view into the workspace)."""
-        raise NotImplementedError
+        return ws.arrays["H1"][1:, :, :self.n]
 
     def trace_arrays(self, ws: Workspace) -> dict:
-        """``{name: (T, B, ·) array}`` for every name in ``trace_names`` plus ``"z"`` (views)."""
+        """``{name: (T, B, ·) array}`` for every name in ``trace_names`` (views)."""
         raise NotImplementedError
 
-    def backward(self, theta, ws: Workspace, dH, last_only: bool, dtheta, want_dx: bool):
+    def backward(self, theta, ws: Workspace, dH, dtheta, want_dx: bool, interrupt=None):
         """Backpropagate through time.
 
-        ``dH`` is dL/dh_t from the head: (T, B, n), or (B, n) for the last step when
-        ``last_only``. Writes dL/dθ into ``dtheta`` and returns ``(dx_tm or None, dh0, dc0 or
-        None, dh_all, dc_all or None)`` where ``dh_all``/``dc_all`` (T, B, n) hold the total
-        gradients with respect to h_t and c_t (workspace views).
+        ``dH`` (T, B, n) is dL/dh_t from above (the head or the next layer), every step (zeros
+        where no loss reaches). Writes dL/dθ into ``dtheta`` and returns ``(dx_tm or None, dh0,
+        dc0 or None, dh_all, dc_all or None)`` where ``dh_all``/``dc_all`` (T, B, n) hold the
+        total gradients with respect to h_t and c_t (workspace views). ``dx`` is None for ids.
         """
         raise NotImplementedError
+
+    # -- shared pieces --------------------------------------------------------------------
+    def _apply_clamps(self, ws, t, todo, names):
+        views = ws.views
+        for name, units, value in todo:
+            if name in names:
+                views["h_out" if name == "h" else name][t][:, units] = value
+
+    @staticmethod
+    def _mask(arr, steps, B, cols):
+        """Zero ``arr[steps, :, cols]`` (a clamped value is a constant: no gradient through it)."""
+        arr[np.ix_(steps, np.arange(B), cols)] = 0.0
 
 
 class StackedCell(Cell):
     """A cell whose weights are one stacked matrix ``[Uᵀ; Wᵀ; b]`` of shape (n + m + 1, G·n) acting
     on ``[h_{t-1}, x_t, 1]`` (one bias per block): the LSTM, the peephole LSTM's main part, the RNN.
     Its state dict uses torch's names; loading sums torch's two biases, saving writes zeros in
-    ``bias_hh_l0``; each bias key of the gradients carries dL/db."""
+    ``bias_hh``; each bias key of the gradients carries dL/db.
+
+    With token ids the workspace's ``H1`` holds only ``h`` and the input and bias part of every
+    step is gathered before the loop (``_load_inputs``); the loop then adds ``h @ U``.
+    """
 
     def weights(self, theta: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
-    def state_dict(self, theta):
-        # weight_ih_l0 (G·n, m), weight_hh_l0 (G·n, n), bias_ih_l0 (G·n,), bias_hh_l0 zeros (G·n,)
+    def state_dict(self, theta, suffix="_l0"):
+        # weight_ih (G·n, m), weight_hh (G·n, n), bias_ih (G·n,), bias_hh zeros (G·n,)
         W, n, m = self.weights(theta), self.n, self.m
-        return {"weight_ih_l0": W[n:n + m].T.copy(), "weight_hh_l0": W[:n].T.copy(),
-                "bias_ih_l0": W[n + m].copy(), "bias_hh_l0": np.zeros(W.shape[1], dtype=W.dtype)}
+        return {"weight_ih" + suffix: W[n:n + m].T.copy(), "weight_hh" + suffix: W[:n].T.copy(),
+                "bias_ih" + suffix: W[n + m].copy(), "bias_hh" + suffix: np.zeros(W.shape[1], dtype=W.dtype)}
 
-    def load_state_dict(self, d, theta):
+    def load_state_dict(self, d, theta, suffix="_l0"):
         W, n, m = self.weights(theta), self.n, self.m
         G = W.shape[1]
-        W[n:n + m] = _checked(d, "weight_ih_l0", (G, m)).T
-        W[:n] = _checked(d, "weight_hh_l0", (G, n)).T
-        W[n + m] = _checked(d, "bias_ih_l0", (G,)) + _checked(d, "bias_hh_l0", (G,))
+        W[n:n + m] = _checked(d, "weight_ih" + suffix, (G, m)).T
+        W[:n] = _checked(d, "weight_hh" + suffix, (G, n)).T
+        W[n + m] = _checked(d, "bias_ih" + suffix, (G,)) + _checked(d, "bias_hh" + suffix, (G,))
 
-    def grads_dict(self, dtheta):
-        d = self.state_dict(dtheta)
-        d["bias_hh_l0"] = d["bias_ih_l0"].copy()
+    def grads_dict(self, dtheta, suffix="_l0"):
+        d = self.state_dict(dtheta, suffix)
+        d["bias_hh" + suffix] = d["bias_ih" + suffix].copy()
         return d
+
+    def _h1_width(self, tokens):
+        return self.n if tokens else self.n + self.m + 1
+
+    def _init_h1(self, a, tokens):
+        """``H1`` row t = [h_{t-1}, x_t, 1] (ids: h_{t-1} alone)."""
+        H1 = a["H1"]
+        H1.fill(0.0)
+        if not tokens:
+            H1[:, :, self.n + self.m] = 1.0          # the bias row's constant 1
+
+    def _load_inputs(self, ws, W, x_tm, Z):
+        """Dense: x into ``H1``'s input columns. Ids: ``Z`` = the gathered input rows + bias."""
+        n, m = self.n, self.m
+        if ws.tokens is None:
+            ws.arrays["H1"][:ws.T, :, n:n + m] = x_tm
+        else:
+            np.take(W[n:n + m], x_tm, axis=0, out=Z, mode="clip")   # ids checked by the model; clip: unbuffered
+            Z += W[n + m]
+
+    def _weight_grads(self, ws, W, dW, dZ, want_dx):
+        """dW from the saved inputs and dZ (T, B, G·n); dx (T, B, m) or None."""
+        n, m, T, B = self.n, self.m, ws.T, ws.B
+        G = dZ.shape[-1]
+        H1 = ws.arrays["H1"]
+        dZ2 = dZ.reshape(T * B, G)
+        if ws.tokens is None:
+            np.matmul(H1[:T].reshape(T * B, n + m + 1).T, dZ2, out=dW)
+            return dZ @ W[n:n + m].T if want_dx else None
+        np.matmul(H1[:T].reshape(T * B, n).T, dZ2, out=dW[:n])
+        np.sum(dZ2, axis=0, out=dW[n + m])
+        dW[n:n + m] = 0.0
+        scatter_rows(dW[n:n + m], ws.tokens.reshape(-1), dZ2)
+        return None
 
 
 class LSTMCell(StackedCell):
@@ -156,6 +330,7 @@ class LSTMCell(StackedCell):
     gates = LSTM_GATES
     state_names = ("h", "c")
     trace_names = ("i", "f", "g", "o", "c", "h")
+    clamp_names = ("i", "f", "g", "o", "h")
 
     @property
     def n_params(self) -> int:
@@ -163,7 +338,7 @@ class LSTMCell(StackedCell):
 
     # W is (n + m + 1, 4n): [Uᵀ; Wᵀ; b]
     def weights(self, theta: np.ndarray) -> np.ndarray:
-        return theta.reshape(self.n + self.m + 1, 4 * self.n)
+        return theta[:lstm_param_count(self.n, self.m)].reshape(self.n + self.m + 1, 4 * self.n)
 
     def init_params(self, rng, theta):
         n, m = self.n, self.m
@@ -180,28 +355,39 @@ class LSTMCell(StackedCell):
         return {g: idx[:, k * n:(k + 1) * n].ravel() for k, g in enumerate(self.gates)}
 
     def gate_sq_norms(self, dtheta):
-        col = np.einsum("ij,ij->j", self.weights(dtheta), self.weights(dtheta))
+        W = self.weights(dtheta)
+        col = np.einsum("ij,ij->j", W, W)
         blocks = col.reshape(len(self.gates), self.n).sum(axis=1)
         return {g: float(blocks[k]) for k, g in enumerate(self.gates)}
 
-    def _make_workspace(self, T, B):
-        n, m, dt = self.n, self.m, self.dtype
-        a = {
-            "H1": np.zeros((T + 1, B, n + m + 1), dt),   # row t = [h_{t-1}, x_t, 1]
-            "Z": np.empty((T, B, 4 * n), dt),             # pre-activations
-            "A": np.empty((T, B, 4 * n), dt),             # activations i, f, g, o
-            "C": np.empty((T + 1, B, n), dt),             # C[0] = c0, C[t+1] = c_t
-            "TC": np.empty((T, B, n), dt),                # tanh(c_t)
-            "IG": np.empty((B, n), dt),
-            "Q": np.empty((T, B, 4 * n), dt),             # backward: dz = Q * (dc or dh)
-            "ODTC": np.empty((T, B, n), dt),              # o ⊙ (1 - tanh²(c))
-            "dZ": np.empty((T, B, 4 * n), dt),
-            "dH": np.empty((T, B, n), dt),                # total dL/dh_t
-            "dC": np.empty((T, B, n), dt),                # total dL/dc_t
-            "dc_next": np.empty((B, n), dt),
+    def workspace_shapes(self, T, B, tokens=False):
+        n = self.n
+        s = {
+            "H1": (T + 1, B, self._h1_width(tokens)),
+            "A": (T, B, 4 * n),             # activations i, f, g, o (pre-activations when no trace)
+            "C": (T + 1, B, n),             # C[0] = c0, C[t+1] = c_t
+            "TC": (T, B, n),                # tanh(c_t); in backward o ⊙ (1 − tanh² c_t)
+            "IG": (B, n),
+            "Q": (T, B, 4 * n),             # backward factors, then dz in place
+            "dH": (T, B, n),                # total dL/dh_t
+            "dC": (T, B, n),                # total dL/dc_t
+            "dc_next": (B, n),
         }
-        a["H1"][:, :, n + m] = 1.0
-        A, Q, dZ = a["A"], a["Q"], a["dZ"]
+        if tokens:
+            s["ZT"] = (B, 4 * n)            # h @ U of one step
+        return s
+
+    def trace_shapes(self, T, B):
+        return {"Z": (T, B, 4 * self.n)}
+
+    def views_per_step(self, tokens=False):
+        return 9
+
+    def _make_workspace(self, T, B, tokens):
+        n = self.n
+        a = self._allocate(T, B, tokens)
+        self._init_h1(a, tokens)
+        A, Q = a["A"], a["Q"]
         v = {  # per-timestep views, built once so the loops do no slicing
             "i": [A[t, :, 0:n] for t in range(T)],
             "f": [A[t, :, n:2 * n] for t in range(T)],
@@ -210,107 +396,128 @@ class LSTMCell(StackedCell):
             "h_out": [a["H1"][t + 1, :, :n] for t in range(T)],
             "Q3": [Q[t].reshape(B, 4, n)[:, :3, :] for t in range(T)],
             "Qo": [Q[t, :, 3 * n:] for t in range(T)],
-            "dZ3": [dZ[t].reshape(B, 4, n)[:, :3, :] for t in range(T)],
-            "dZo": [dZ[t, :, 3 * n:] for t in range(T)],
             "dC3": [a["dC"][t][:, None, :] for t in range(T)],
         }
         # activation as one tanh: σ(z) = ½ tanh(z/2) + ½, so a = tanh(z·s)·s + add per column
         # (s = ½, add = ½ for i, f, o; s = 1, add = 0 for g)
-        s = np.full(4 * n, 0.5, dt)
+        s = np.full(4 * n, 0.5, self.dtype)
         s[2 * n:3 * n] = 1.0
         v["scale"], v["add"] = s, 1.0 - s
         return Workspace(T, B, a, v)
 
-    def forward(self, theta, x_tm, h0, c0):
-        n, m = self.n, self.m
+    def _z_buffer(self, ws, keep_z):
+        """Where the pre-activations go: their own buffer for a trace, else straight into ``A``."""
+        if not keep_z:
+            return ws.arrays["A"]
+        if "Z" not in ws.arrays:
+            ws.arrays["Z"] = np.empty((ws.T, ws.B, 4 * self.n), self.dtype)
+        return ws.arrays["Z"]
+
+    def _begin(self, theta, x_tm, h0, c0, keep_z, clamps):
         T, B = x_tm.shape[0], x_tm.shape[1]
-        ws = self.workspace(T, B)
-        a, v = ws.arrays, ws.views
-        H1, Z, A, C, TC, IG = a["H1"], a["Z"], a["A"], a["C"], a["TC"], a["IG"]
+        tokens = is_tokens(x_tm)
+        ws = self.workspace(T, B, tokens)
+        ws.tokens = x_tm if tokens else None
+        ws.clamps = tuple(clamps or ())
         W = self.weights(theta)
-        H1[:T, :, n:n + m] = x_tm
-        H1[0, :, :n] = h0
-        C[0] = c0
+        Z = self._z_buffer(ws, keep_z)
+        self._load_inputs(ws, W, x_tm, Z)
+        ws.arrays["H1"][0, :, :self.n] = h0
+        ws.arrays["C"][0] = c0
+        # ids: the loop adds h @ U (into ZT) to the gathered rows; dense: one product with W
+        ids = (W[:self.n], ws.arrays["ZT"]) if ws.tokens is not None else None
+        return ws, W, Z, ids, _hooks(ws.clamps)
+
+    def forward(self, theta, x_tm, h0, c0, keep_z=False, clamps=(), interrupt=None):
+        n = self.n
+        ws, W, Z, ids, hooks = self._begin(theta, x_tm, h0, c0, keep_z, clamps)
+        a, v = ws.arrays, ws.views
+        H1, A, C, TC, IG = a["H1"], a["A"], a["C"], a["TC"], a["IG"]
         scale, add = v["scale"], v["add"]
         vi, vf, vg, vo, hout = v["i"], v["f"], v["g"], v["o"], v["h_out"]
         matmul, multiply, tanh, plus = np.matmul, np.multiply, np.tanh, np.add
-        for t in range(T):
+        for t in _steps(ws.T, interrupt):
             z, act = Z[t], A[t]
-            matmul(H1[t], W, out=z)                  # z = [h, x, 1] @ [U; W; b]
+            if ids:
+                matmul(H1[t], ids[0], out=ids[1])
+                plus(z, ids[1], out=z)               # z = x-row + b (gathered) + h @ U
+            else:
+                matmul(H1[t], W, out=z)              # z = [h, x, 1] @ [U; W; b]
             multiply(z, scale, out=act)
             tanh(act, out=act)
             multiply(act, scale, out=act)
             plus(act, add, out=act)                  # σ for i, f, o; tanh for g
+            todo = hooks and hooks.get(t)
+            if todo:
+                self._apply_clamps(ws, t, todo, "ifgo")
             c = C[t + 1]
             multiply(vf[t], C[t], out=c)             # kept: f ⊙ c_{t-1}
             multiply(vi[t], vg[t], out=IG)           # written: i ⊙ g
             plus(c, IG, out=c)                       # c_t = kept + written
             tanh(c, out=TC[t])
             multiply(vo[t], TC[t], out=hout[t])      # h_t = o ⊙ tanh(c_t)
+            if todo:
+                self._apply_clamps(ws, t, todo, ("h",))
         return ws
-
-    def hidden(self, ws):
-        return ws.arrays["H1"][1:, :, :self.n]
 
     def trace_arrays(self, ws):
         n, a = self.n, ws.arrays
         A = a["A"]
-        return {
-            "i": A[:, :, 0:n], "f": A[:, :, n:2 * n], "g": A[:, :, 2 * n:3 * n], "o": A[:, :, 3 * n:],
-            "c": a["C"][1:], "h": self.hidden(ws), "z": a["Z"],
-        }
+        out = {"i": A[:, :, 0:n], "f": A[:, :, n:2 * n], "g": A[:, :, 2 * n:3 * n], "o": A[:, :, 3 * n:],
+               "c": a["C"][1:], "h": self.hidden(ws)}
+        if "Z" in a:
+            out["z"] = a["Z"]
+        return out
 
     def _backward_factors(self, ws):
-        """Everything of the backward pass that does not depend on the recurrence, vectorised over T."""
-        n, T, a = self.n, ws.T, ws.arrays
-        A, C, TC, Q, ODTC = a["A"], a["C"], a["TC"], a["Q"], a["ODTC"]
+        """Everything of the backward pass that does not depend on the recurrence, vectorised over T.
+
+        ``Q`` gets dz/dc (i, f, g) and dz/dh (o); ``TC`` becomes o ⊙ (1 − tanh² c) (dc from dh).
+        Clamped values are constants: their factors are zero.
+        """
+        n, T, B, a = self.n, ws.T, ws.B, ws.arrays
+        A, C, TC, Q = a["A"], a["C"], a["TC"], a["Q"]
         Ai, Af, Ag, Ao = A[:, :, 0:n], A[:, :, n:2 * n], A[:, :, 2 * n:3 * n], A[:, :, 3 * n:]
-        np.multiply(TC, TC, out=ODTC)
-        np.subtract(1.0, ODTC, out=ODTC)
-        np.multiply(ODTC, Ao, out=ODTC)               # o ⊙ (1 - tanh²c): dc from dh
         # dz_i = dc ⊙ g ⊙ i(1-i);  dz_f = dc ⊙ c_{t-1} ⊙ f(1-f);  dz_g = dc ⊙ i ⊙ (1-g²);  dz_o = dh ⊙ tanh(c) ⊙ o(1-o)
         Qi, Qf, Qg, Qo = Q[:, :, 0:n], Q[:, :, n:2 * n], Q[:, :, 2 * n:3 * n], Q[:, :, 3 * n:]
         np.subtract(1.0, Ai, out=Qi); Qi *= Ai; Qi *= Ag
         np.subtract(1.0, Af, out=Qf); Qf *= Af; Qf *= C[:T]
         np.multiply(Ag, Ag, out=Qg); np.subtract(1.0, Qg, out=Qg); Qg *= Ai
         np.subtract(1.0, Ao, out=Qo); Qo *= Ao; Qo *= TC
+        np.multiply(TC, TC, out=TC)
+        np.subtract(1.0, TC, out=TC)
+        np.multiply(TC, Ao, out=TC)                   # o ⊙ (1 - tanh²c): dc from dh
+        for c in ws.clamps:
+            if c.name == "h":                         # h held: nothing flows into o or c from it
+                self._mask(TC, c.steps, B, c.units)
+                self._mask(Q, c.steps, B, 3 * n + c.units)
+            else:
+                self._mask(Q, c.steps, B, LSTM_GATES.index(c.name) * n + c.units)
 
-    def backward(self, theta, ws, dH, last_only, dtheta, want_dx):
-        n, m = self.n, self.m
-        T, B = ws.T, ws.B
+    def backward(self, theta, ws, dH, dtheta, want_dx, interrupt=None):
+        n, T = self.n, ws.T
         a, v = ws.arrays, ws.views
-        ODTC = a["ODTC"]
-        dZ, dHt, dCt, dc_next = a["dZ"], a["dH"], a["dC"], a["dc_next"]
+        Q, ODTC, dHt, dCt, dc_next = a["Q"], a["TC"], a["dH"], a["dC"], a["dc_next"]
         W = self.weights(theta)
-        UT = W[:n].T                                  # (4n, n): dz @ Uᵀ... gives dh_{t-1}
-        # Everything that does not depend on the backward recurrence, vectorised over T:
+        UT = W[:n].T                                  # (4n, n): dz @ Uᵀ gives dh_{t-1}
         self._backward_factors(ws)
-        Q3, Qo_v, dZ3, dZo, dC3, vf = v["Q3"], v["Qo"], v["dZ3"], v["dZo"], v["dC3"], v["f"]
+        Q3, Qo, dC3, vf = v["Q3"], v["Qo"], v["dC3"], v["f"]
         matmul, multiply, plus = np.matmul, np.multiply, np.add
-        if last_only:
-            dHt[T - 1] = dH
-        else:
-            dHt[T - 1] = dH[T - 1]
+        dHt[T - 1] = dH[T - 1]
         dc_next.fill(0.0)
-        for t in range(T - 1, -1, -1):
+        for t in _steps(T, interrupt, reverse=True):
             dh, dc = dHt[t], dCt[t]
             multiply(dh, ODTC[t], out=dc)             # through h = o ⊙ tanh(c)
             plus(dc, dc_next, out=dc)                 # plus the belt from c_{t+1}
-            multiply(Q3[t], dC3[t], out=dZ3[t])       # dz for i, f, g
-            multiply(Qo_v[t], dh, out=dZo[t])         # dz for o
+            multiply(Q3[t], dC3[t], out=Q3[t])        # dz for i, f, g (in place)
+            multiply(Qo[t], dh, out=Qo[t])            # dz for o
             multiply(dc, vf[t], out=dc_next)          # dc_{t-1} through the forget gate
             if t > 0:
-                matmul(dZ[t], UT, out=dHt[t - 1])     # dh_{t-1} through the recurrence
-                if not last_only:
-                    plus(dHt[t - 1], dH[t - 1], out=dHt[t - 1])
-        dh0 = dZ[0] @ UT
+                matmul(Q[t], UT, out=dHt[t - 1])      # dh_{t-1} through the recurrence
+                plus(dHt[t - 1], dH[t - 1], out=dHt[t - 1])
+        dh0 = Q[0] @ UT
         dc0 = dc_next.copy()
-        dW = self.weights(dtheta)
-        H1 = a["H1"]
-        np.matmul(H1[:T].reshape(T * B, n + m + 1).T, dZ.reshape(T * B, 4 * n), out=dW)
-        dx = None
-        if want_dx:
-            dx = dZ @ W[n:n + m].T                    # (T, B, m)
+        dx = self._weight_grads(ws, W, self.weights(dtheta), Q, want_dx)
         return dx, dh0, dc0, dHt, dCt
 
 
@@ -322,6 +529,8 @@ class PeepholeLSTMCell(LSTMCell):
         o = σ(W_o x + U_o h_{t-1} + p_o ⊙ c_t + b_o)        h_t = o ⊙ tanh(c_t)
 
     Layout: the LSTM's ``W`` (n + m + 1, 4n), then the peepholes ``P`` (3, n) = p_i, p_f, p_o.
+    State dict: the LSTM's plus ``peephole_i_l{k}``, ``peephole_f_l{k}``, ``peephole_o_l{k}``
+    (and ``_reverse`` twins); layer 0 also loads round 1's ``peephole_i`` … names.
     """
 
     kind = "peephole"
@@ -329,9 +538,6 @@ class PeepholeLSTMCell(LSTMCell):
     @property
     def n_params(self) -> int:
         return peephole_param_count(self.n, self.m)
-
-    def weights(self, theta):
-        return theta[:lstm_param_count(self.n, self.m)].reshape(self.n + self.m + 1, 4 * self.n)
 
     def peepholes(self, theta):
         return theta[lstm_param_count(self.n, self.m):].reshape(3, self.n)
@@ -355,54 +561,92 @@ class PeepholeLSTMCell(LSTMCell):
             out[g] += float(np.dot(P[k], P[k]))
         return out
 
-    def state_dict(self, theta):
-        d = super().state_dict(theta)
+    def state_dict(self, theta, suffix="_l0"):
+        d = super().state_dict(theta, suffix)
         P = self.peepholes(theta)
-        d.update(peephole_i=P[0].copy(), peephole_f=P[1].copy(), peephole_o=P[2].copy())
+        for k, g in enumerate("ifo"):
+            d[f"peephole_{g}{suffix}"] = P[k].copy()
         return d
 
-    def load_state_dict(self, d, theta):
-        super().load_state_dict(d, theta)
-        P = self.peepholes(theta)
-        for k, g in enumerate(("i", "f", "o")):
-            P[k] = _checked(d, f"peephole_{g}", (self.n,))
+    def grads_dict(self, dtheta, suffix="_l0"):
+        d = super().grads_dict(dtheta, suffix)
+        P = self.peepholes(dtheta)
+        for k, g in enumerate("ifo"):
+            d[f"peephole_{g}{suffix}"] = P[k].copy()
+        return d
 
-    def _make_workspace(self, T, B):
-        ws = super()._make_workspace(T, B)
-        n, dt = self.n, self.dtype
-        ws.arrays["PC"] = np.empty((B, 2, n), dt)
-        ws.arrays["dC_prev"] = np.empty((B, n), dt)
-        A, Z = ws.arrays["A"], ws.arrays["Z"]
+    def state_keys(self, suffix="_l0"):
+        return super().state_keys(suffix) + tuple(f"peephole_{g}{suffix}" for g in "ifo")
+
+    def legacy_keys(self, suffix="_l0"):
+        return tuple(f"peephole_{g}" for g in "ifo") if suffix == "_l0" else ()
+
+    def load_state_dict(self, d, theta, suffix="_l0"):
+        super().load_state_dict(d, theta, suffix)
+        P = self.peepholes(theta)
+        for k, g in enumerate("ifo"):
+            key = f"peephole_{g}{suffix}"
+            if key not in d and suffix == "_l0" and f"peephole_{g}" in d:
+                key = f"peephole_{g}"                # round 1's name
+            P[k] = _checked(d, key, (self.n,))
+
+    def workspace_shapes(self, T, B, tokens=False):
+        s = super().workspace_shapes(T, B, tokens)
+        s["PC"] = (B, 2, self.n)
+        s["dC_prev"] = (B, self.n)
+        return s
+
+    def views_per_step(self, tokens=False):
+        return super().views_per_step(tokens) + 5
+
+    def _make_workspace(self, T, B, tokens):
+        ws = super()._make_workspace(T, B, tokens)
+        n = self.n
+        A, Q = ws.arrays["A"], ws.arrays["Q"]
         ws.views["ifg"] = [A[t, :, :3 * n] for t in range(T)]
-        ws.views["z_ifg"] = [Z[t, :, :3 * n] for t in range(T)]
-        ws.views["z_if"] = [Z[t].reshape(B, 4, n)[:, :2, :] for t in range(T)]
-        ws.views["z_o"] = [Z[t, :, 3 * n:] for t in range(T)]
         ws.views["C_b"] = [ws.arrays["C"][t][:, None, :] for t in range(T + 1)]
+        ws.views["dZi"] = [Q[t, :, 0:n] for t in range(T)]
+        ws.views["dZf"] = [Q[t, :, n:2 * n] for t in range(T)]
         return ws
 
-    def forward(self, theta, x_tm, h0, c0):
-        n, m = self.n, self.m
-        T, B = x_tm.shape[0], x_tm.shape[1]
-        ws = self.workspace(T, B)
+    def _z_views(self, ws, Z):
+        """Per-step views of the pre-activation buffer (``A`` itself when no trace is kept)."""
+        key = "zv:Z" if Z is not ws.arrays["A"] else "zv:A"
+        zv = ws.views.get(key)
+        if zv is None:
+            T, B, n = ws.T, ws.B, self.n
+            zv = ws.views[key] = ([Z[t, :, :3 * n] for t in range(T)],
+                                  [Z[t].reshape(B, 4, n)[:, :2, :] for t in range(T)],
+                                  [Z[t, :, 3 * n:] for t in range(T)])
+        return zv
+
+    def forward(self, theta, x_tm, h0, c0, keep_z=False, clamps=(), interrupt=None):
+        n = self.n
+        ws, W, Z, ids, hooks = self._begin(theta, x_tm, h0, c0, keep_z, clamps)
         a, v = ws.arrays, ws.views
-        H1, Z, C, TC, IG, PC = a["H1"], a["Z"], a["C"], a["TC"], a["IG"], a["PC"]
-        W, P = self.weights(theta), self.peepholes(theta)
+        H1, C, TC, IG, PC = a["H1"], a["C"], a["TC"], a["IG"], a["PC"]
+        P = self.peepholes(theta)
         p_if, p_o = P[:2], P[2]
-        H1[:T, :, n:n + m] = x_tm
-        H1[0, :, :n] = h0
-        C[0] = c0
         s3, add3 = v["scale"][:3 * n], v["add"][:3 * n]
         vi, vf, vg, vo, hout = v["i"], v["f"], v["g"], v["o"], v["h_out"]
-        ifg, z_ifg, z_if, z_o, C_b = v["ifg"], v["z_ifg"], v["z_if"], v["z_o"], v["C_b"]
+        ifg, C_b = v["ifg"], v["C_b"]
+        z_ifg, z_if, z_o = self._z_views(ws, Z)
         matmul, multiply, tanh, plus = np.matmul, np.multiply, np.tanh, np.add
-        for t in range(T):
-            matmul(H1[t], W, out=Z[t])               # z = [h, x, 1] @ [U; W; b]
+        for t in _steps(ws.T, interrupt):
+            if ids:
+                matmul(H1[t], ids[0], out=ids[1])
+                plus(Z[t], ids[1], out=Z[t])
+            else:
+                matmul(H1[t], W, out=Z[t])           # z = [h, x, 1] @ [U; W; b]
             multiply(C_b[t], p_if, out=PC)
             plus(z_if[t], PC, out=z_if[t])            # i, f peep at c_{t-1}
             multiply(z_ifg[t], s3, out=ifg[t])
             tanh(ifg[t], out=ifg[t])
             multiply(ifg[t], s3, out=ifg[t])
             plus(ifg[t], add3, out=ifg[t])            # σ for i, f; tanh for g
+            todo = hooks and hooks.get(t)
+            if todo:
+                self._apply_clamps(ws, t, todo, "ifg")
             c = C[t + 1]
             multiply(vf[t], C[t], out=c)             # kept
             multiply(vi[t], vg[t], out=IG)           # written
@@ -414,53 +658,50 @@ class PeepholeLSTMCell(LSTMCell):
             tanh(o, out=o)
             multiply(o, 0.5, out=o)
             plus(o, 0.5, out=o)                      # σ(z_o)
+            if todo:
+                self._apply_clamps(ws, t, todo, "o")
             tanh(c, out=TC[t])
             multiply(o, TC[t], out=hout[t])          # h_t = o ⊙ tanh(c_t)
+            if todo:
+                self._apply_clamps(ws, t, todo, ("h",))
         return ws
 
-    def backward(self, theta, ws, dH, last_only, dtheta, want_dx):
-        n, m = self.n, self.m
-        T, B = ws.T, ws.B
+    def backward(self, theta, ws, dH, dtheta, want_dx, interrupt=None):
+        n, T = self.n, ws.T
         a, v = ws.arrays, ws.views
-        C, ODTC = a["C"], a["ODTC"]
-        dZ, dHt, dCt, dc_next, tmp = a["dZ"], a["dH"], a["dC"], a["dc_next"], a["dC_prev"]
+        C, Q, ODTC = a["C"], a["Q"], a["TC"]
+        dHt, dCt, dc_next, tmp = a["dH"], a["dC"], a["dc_next"], a["dC_prev"]
         W, P = self.weights(theta), self.peepholes(theta)
         p_i, p_f, p_o = P[0], P[1], P[2]
         UT = W[:n].T
         self._backward_factors(ws)
-        Q3, Qo_v, dZ3, dZo, dC3, vf = v["Q3"], v["Qo"], v["dZ3"], v["dZo"], v["dC3"], v["f"]
-        dZi = [dZ[t, :, 0:n] for t in range(T)]
-        dZf = [dZ[t, :, n:2 * n] for t in range(T)]
+        Q3, Qo, dC3, vf, dZi, dZf = v["Q3"], v["Qo"], v["dC3"], v["f"], v["dZi"], v["dZf"]
         matmul, multiply, plus = np.matmul, np.multiply, np.add
-        dHt[T - 1] = dH if last_only else dH[T - 1]
+        dHt[T - 1] = dH[T - 1]
         dc_next.fill(0.0)
-        for t in range(T - 1, -1, -1):
+        for t in _steps(T, interrupt, reverse=True):
             dh, dc = dHt[t], dCt[t]
-            multiply(Qo_v[t], dh, out=dZo[t])         # dz_o
+            multiply(Qo[t], dh, out=Qo[t])            # dz_o
             multiply(dh, ODTC[t], out=dc)             # through h
             plus(dc, dc_next, out=dc)                 # the belt from c_{t+1}
-            multiply(dZo[t], p_o, out=tmp)
+            multiply(Qo[t], p_o, out=tmp)
             plus(dc, tmp, out=dc)                     # o peeps at c_t
-            multiply(Q3[t], dC3[t], out=dZ3[t])       # dz for i, f, g
+            multiply(Q3[t], dC3[t], out=Q3[t])        # dz for i, f, g
             multiply(dc, vf[t], out=dc_next)          # dc_{t-1}: through f ...
             multiply(dZi[t], p_i, out=tmp)
             plus(dc_next, tmp, out=dc_next)           # ... and the i peephole
             multiply(dZf[t], p_f, out=tmp)
             plus(dc_next, tmp, out=dc_next)           # ... and the f peephole
             if t > 0:
-                matmul(dZ[t], UT, out=dHt[t - 1])
-                if not last_only:
-                    plus(dHt[t - 1], dH[t - 1], out=dHt[t - 1])
-        dh0 = dZ[0] @ UT
+                matmul(Q[t], UT, out=dHt[t - 1])
+                plus(dHt[t - 1], dH[t - 1], out=dHt[t - 1])
+        dh0 = Q[0] @ UT
         dc0 = dc_next.copy()
-        dW = self.weights(dtheta)
-        H1 = a["H1"]
-        np.matmul(H1[:T].reshape(T * B, n + m + 1).T, dZ.reshape(T * B, 4 * n), out=dW)
+        dx = self._weight_grads(ws, W, self.weights(dtheta), Q, want_dx)
         dP = self.peepholes(dtheta)
-        dP[0] = np.einsum("tbn,tbn->n", dZ[:, :, 0:n], C[:T])       # dL/dp_i = Σ dz_i c_{t-1}
-        dP[1] = np.einsum("tbn,tbn->n", dZ[:, :, n:2 * n], C[:T])   # dL/dp_f = Σ dz_f c_{t-1}
-        dP[2] = np.einsum("tbn,tbn->n", dZ[:, :, 3 * n:], C[1:])    # dL/dp_o = Σ dz_o c_t
-        dx = dZ @ W[n:n + m].T if want_dx else None
+        dP[0] = np.einsum("tbn,tbn->n", Q[:, :, 0:n], C[:T])       # dL/dp_i = Σ dz_i c_{t-1}
+        dP[1] = np.einsum("tbn,tbn->n", Q[:, :, n:2 * n], C[:T])   # dL/dp_f = Σ dz_f c_{t-1}
+        dP[2] = np.einsum("tbn,tbn->n", Q[:, :, 3 * n:], C[1:])    # dL/dp_o = Σ dz_o c_t
         return dx, dh0, dc0, dHt, dCt
 
 
@@ -474,6 +715,7 @@ class RNNCell(StackedCell):
     gates = ("h",)
     state_names = ("h",)
     trace_names = ("h",)
+    clamp_names = ("h",)
 
     @property
     def n_params(self) -> int:
@@ -495,52 +737,71 @@ class RNNCell(StackedCell):
     def gate_sq_norms(self, dtheta):
         return {"h": float(np.dot(dtheta, dtheta))}
 
-    def _make_workspace(self, T, B):
-        n, m, dt = self.n, self.m, self.dtype
-        a = {"H1": np.zeros((T + 1, B, n + m + 1), dt), "Z": np.empty((T, B, n), dt),
-             "D": np.empty((T, B, n), dt), "dZ": np.empty((T, B, n), dt), "dH": np.empty((T, B, n), dt)}
-        a["H1"][:, :, n + m] = 1.0
-        return Workspace(T, B, a, {"h_out": [a["H1"][t + 1, :, :n] for t in range(T)]})
+    def workspace_shapes(self, T, B, tokens=False):
+        n = self.n
+        s = {"H1": (T + 1, B, self._h1_width(tokens)),
+             "Z": (T, B, n),                 # pre-activations; in backward tanh', then dz
+             "dH": (T, B, n)}
+        if tokens:
+            s["ZT"] = (B, n)
+        return s
 
-    def forward(self, theta, x_tm, h0, c0):
-        n, m = self.n, self.m
+    def views_per_step(self, tokens=False):
+        return 1
+
+    def _make_workspace(self, T, B, tokens):
+        a = self._allocate(T, B, tokens)
+        self._init_h1(a, tokens)
+        return Workspace(T, B, a, {"h_out": [a["H1"][t + 1, :, :self.n] for t in range(T)]})
+
+    def forward(self, theta, x_tm, h0, c0, keep_z=False, clamps=(), interrupt=None):
+        n = self.n
         T, B = x_tm.shape[0], x_tm.shape[1]
-        ws = self.workspace(T, B)
-        H1, Z, hout = ws.arrays["H1"], ws.arrays["Z"], ws.views["h_out"]
+        tokens = is_tokens(x_tm)
+        ws = self.workspace(T, B, tokens)
+        ws.tokens = x_tm if tokens else None
+        ws.clamps = tuple(clamps or ())
+        a = ws.arrays
+        H1, Z, hout = a["H1"], a["Z"], ws.views["h_out"]
         W = self.weights(theta)
-        H1[:T, :, n:n + m] = x_tm
+        self._load_inputs(ws, W, x_tm, Z)
         H1[0, :, :n] = h0
-        for t in range(T):
-            np.matmul(H1[t], W, out=Z[t])            # z = [h, x, 1] @ [U; W; b]
+        U, ZT = W[:n], a.get("ZT")
+        hooks = _hooks(ws.clamps)
+        for t in _steps(T, interrupt):
+            if tokens:
+                np.matmul(H1[t], U, out=ZT)
+                np.add(Z[t], ZT, out=Z[t])
+            else:
+                np.matmul(H1[t], W, out=Z[t])        # z = [h, x, 1] @ [U; W; b]
             np.tanh(Z[t], out=hout[t])               # h_t = tanh(z)
+            todo = hooks and hooks.get(t)
+            if todo:
+                self._apply_clamps(ws, t, todo, ("h",))
         return ws
-
-    def hidden(self, ws):
-        return ws.arrays["H1"][1:, :, :self.n]
 
     def trace_arrays(self, ws):
         return {"h": self.hidden(ws), "z": ws.arrays["Z"]}
 
-    def backward(self, theta, ws, dH, last_only, dtheta, want_dx):
-        n, m = self.n, self.m
-        T, B = ws.T, ws.B
+    def backward(self, theta, ws, dH, dtheta, want_dx, interrupt=None):
+        n, T, B = self.n, ws.T, ws.B
         a = ws.arrays
-        D, dZ, dHt = a["D"], a["dZ"], a["dH"]
+        D, dHt = a["Z"], a["dH"]                      # Z is no longer needed: tanh' then dz there
         W = self.weights(theta)
         UT = W[:n].T
         H = self.hidden(ws)
         np.multiply(H, H, out=D)
         np.subtract(1.0, D, out=D)                    # tanh' = 1 - h²
-        dHt[T - 1] = dH if last_only else dH[T - 1]
-        for t in range(T - 1, -1, -1):
-            np.multiply(dHt[t], D[t], out=dZ[t])      # back through tanh
+        for c in ws.clamps:                           # a held h passes nothing back
+            self._mask(D, c.steps, B, c.units)
+        dHt[T - 1] = dH[T - 1]
+        for t in _steps(T, interrupt, reverse=True):
+            np.multiply(dHt[t], D[t], out=D[t])       # back through tanh: dz
             if t > 0:
-                np.matmul(dZ[t], UT, out=dHt[t - 1])  # dh_{t-1} through U
-                if not last_only:
-                    np.add(dHt[t - 1], dH[t - 1], out=dHt[t - 1])
-        dh0 = dZ[0] @ UT
-        np.matmul(a["H1"][:T].reshape(T * B, n + m + 1).T, dZ.reshape(T * B, n), out=self.weights(dtheta))
-        dx = dZ @ W[n:n + m].T if want_dx else None
+                np.matmul(D[t], UT, out=dHt[t - 1])   # dh_{t-1} through U
+                np.add(dHt[t - 1], dH[t - 1], out=dHt[t - 1])
+        dh0 = D[0] @ UT
+        dx = self._weight_grads(ws, W, self.weights(dtheta), D, want_dx)
         return dx, dh0, None, dHt, None
 
 
@@ -552,13 +813,14 @@ class GRUCell(Cell):
         h_t = (1 − z) ⊙ g + z ⊙ h_{t-1}
 
     Layout: ``Wx`` (m + 1, 3n) acting on ``[x_t, 1]`` (all timesteps in one product before
-    the loop), then ``Wh`` (n + 1, 3n) acting on ``[h_{t-1}, 1]``.
+    the loop, or a gather of rows for ids), then ``Wh`` (n + 1, 3n) acting on ``[h_{t-1}, 1]``.
     """
 
     kind = "gru"
     gates = ("r", "z", "n")
     state_names = ("h",)
     trace_names = ("r", "z", "g", "h")
+    clamp_names = ("r", "z", "h")
 
     @property
     def n_params(self) -> int:
@@ -593,84 +855,107 @@ class GRUCell(Cell):
         blocks = col.reshape(3, self.n).sum(axis=1)
         return {g: float(blocks[j]) for j, g in enumerate(self.gates)}
 
-    def state_dict(self, theta):
+    def state_dict(self, theta, suffix="_l0"):
         n, m = self.n, self.m
         Wx, Wh = self.split(theta)
-        return {"weight_ih_l0": Wx[:m].T.copy(), "weight_hh_l0": Wh[:n].T.copy(),
-                "bias_ih_l0": Wx[m].copy(), "bias_hh_l0": Wh[n].copy()}
+        return {"weight_ih" + suffix: Wx[:m].T.copy(), "weight_hh" + suffix: Wh[:n].T.copy(),
+                "bias_ih" + suffix: Wx[m].copy(), "bias_hh" + suffix: Wh[n].copy()}
 
-    def load_state_dict(self, d, theta):
+    def load_state_dict(self, d, theta, suffix="_l0"):
         n, m = self.n, self.m
         Wx, Wh = self.split(theta)
-        Wx[:m] = _checked(d, "weight_ih_l0", (3 * n, m)).T
-        Wh[:n] = _checked(d, "weight_hh_l0", (3 * n, n)).T
-        Wx[m] = _checked(d, "bias_ih_l0", (3 * n,))
-        Wh[n] = _checked(d, "bias_hh_l0", (3 * n,))
+        Wx[:m] = _checked(d, "weight_ih" + suffix, (3 * n, m)).T
+        Wh[:n] = _checked(d, "weight_hh" + suffix, (3 * n, n)).T
+        Wx[m] = _checked(d, "bias_ih" + suffix, (3 * n,))
+        Wh[n] = _checked(d, "bias_hh" + suffix, (3 * n,))
 
-    def grads_dict(self, dtheta):
-        return self.state_dict(dtheta)
+    def grads_dict(self, dtheta, suffix="_l0"):
+        return self.state_dict(dtheta, suffix)
 
-    def _make_workspace(self, T, B):
-        n, m, dt = self.n, self.m, self.dtype
-        a = {
-            "X1": np.ones((T, B, m + 1), dt),            # [x_t, 1]
-            "H1": np.ones((T + 1, B, n + 1), dt),        # row t = [h_{t-1}, 1]
-            "GX": np.empty((T, B, 3 * n), dt),           # input part of the pre-activations
-            "GH": np.empty((T, B, 3 * n), dt),           # recurrent part (U h + b_h)
-            "A": np.empty((T, B, 3 * n), dt),            # r, z, g
-            "tmp": np.empty((B, n), dt),
-            "P": np.empty((T, B, 2, n), dt),             # backward: [dz_z, dz_g] = dh ⊙ P
-            "Qr": np.empty((T, B, n), dt),
-            "R1": np.ones((T, B, 3 * n), dt),            # [1, 1, r]: dGH = dGX ⊙ R1
-            "dGX": np.empty((T, B, 3 * n), dt), "dGH": np.empty((T, B, 3 * n), dt),
-            "dH": np.empty((T, B, n), dt), "dtmp": np.empty((B, n), dt),
+    def workspace_shapes(self, T, B, tokens=False):
+        n, m = self.n, self.m
+        s = {
+            "H1": (T + 1, B, n + 1),        # row t = [h_{t-1}, 1]
+            "GH": (T, B, 3 * n),            # recurrent part (U h + b_h)
+            "A": (T, B, 3 * n),             # input part W x + b_i, then r, z, g in place
+            "tmp": (B, n),
+            "P": (T, B, 2, n),              # backward: [dz_z, dz_g] = dh ⊙ P
+            "Qr": (T, B, n),
+            "R1": (T, B, 3 * n),            # [1, 1, r]: dGH = dGX ⊙ R1
+            "dGX": (T, B, 3 * n), "dGH": (T, B, 3 * n),
+            "dH": (T, B, n), "dtmp": (B, n),
         }
+        if not tokens:
+            s["X1"] = (T, B, m + 1)         # [x_t, 1]
+        return s
+
+    def views_per_step(self, tokens=False):
+        return 9
+
+    def _make_workspace(self, T, B, tokens):
+        n = self.n
+        a = self._allocate(T, B, tokens)
+        a["H1"].fill(1.0)
+        a["R1"].fill(1.0)
+        if "X1" in a:
+            a["X1"].fill(1.0)
         A, GH = a["A"], a["GH"]
         v = {
             "rz": [A[t, :, :2 * n] for t in range(T)], "g": [A[t, :, 2 * n:] for t in range(T)],
             "z": [A[t, :, n:2 * n] for t in range(T)], "r": [A[t, :, :n] for t in range(T)],
-            "GXrz": [a["GX"][t, :, :2 * n] for t in range(T)], "GXn": [a["GX"][t, :, 2 * n:] for t in range(T)],
             "GHrz": [GH[t, :, :2 * n] for t in range(T)], "GHn": [GH[t, :, 2 * n:] for t in range(T)],
             "h_out": [a["H1"][t + 1, :, :n] for t in range(T)], "h_in": [a["H1"][t, :, :n] for t in range(T)],
+            "dzg": [a["dGX"][t].reshape(B, 3, n)[:, 1:, :] for t in range(T)],
         }
         return Workspace(T, B, a, v)
 
-    def forward(self, theta, x_tm, h0, c0):
+    def forward(self, theta, x_tm, h0, c0, keep_z=False, clamps=(), interrupt=None):
         n, m = self.n, self.m
         T, B = x_tm.shape[0], x_tm.shape[1]
-        ws = self.workspace(T, B)
+        tokens = is_tokens(x_tm)
+        ws = self.workspace(T, B, tokens)
+        ws.tokens = x_tm if tokens else None
+        ws.clamps = tuple(clamps or ())
         a, v = ws.arrays, ws.views
         Wx, Wh = self.split(theta)
-        X1, H1, GX, GH, tmp = a["X1"], a["H1"], a["GX"], a["GH"], a["tmp"]
-        X1[:, :, :m] = x_tm
-        np.matmul(X1.reshape(T * B, m + 1), Wx, out=GX.reshape(T * B, 3 * n))   # all inputs at once
+        H1, A, GH, tmp = a["H1"], a["A"], a["GH"], a["tmp"]
+        if tokens:                                   # the input part of every step at once
+            np.take(Wx[:m], x_tm, axis=0, out=A, mode="clip")
+            A += Wx[m]
+        else:
+            X1 = a["X1"]
+            X1[:, :, :m] = x_tm
+            np.matmul(X1.reshape(T * B, m + 1), Wx, out=A.reshape(T * B, 3 * n))
         H1[0, :, :n] = h0
+        hooks = _hooks(ws.clamps)
         rz, g, z, r = v["rz"], v["g"], v["z"], v["r"]
-        GXrz, GXn, GHrz, GHn, hout, hin = v["GXrz"], v["GXn"], v["GHrz"], v["GHn"], v["h_out"], v["h_in"]
+        GHrz, GHn, hout, hin = v["GHrz"], v["GHn"], v["h_out"], v["h_in"]
         matmul, multiply, tanh, plus, sub = np.matmul, np.multiply, np.tanh, np.add, np.subtract
-        for t in range(T):
+        for t in _steps(T, interrupt):
             matmul(H1[t], Wh, out=GH[t])             # U h + b_h for r, z, n
-            plus(GXrz[t], GHrz[t], out=rz[t])
+            plus(rz[t], GHrz[t], out=rz[t])
             multiply(rz[t], 0.5, out=rz[t])
             tanh(rz[t], out=rz[t])
             multiply(rz[t], 0.5, out=rz[t])
             plus(rz[t], 0.5, out=rz[t])              # r, z = σ(...)
-            multiply(r[t], GHn[t], out=g[t])         # r ⊙ (U_n h + b_hn)
-            plus(g[t], GXn[t], out=g[t])
+            todo = hooks and hooks.get(t)
+            if todo:
+                self._apply_clamps(ws, t, todo, "rz")
+            multiply(r[t], GHn[t], out=tmp)          # r ⊙ (U_n h + b_hn)
+            plus(g[t], tmp, out=g[t])
             tanh(g[t], out=g[t])                     # g = tanh(W_n x + b_in + r ⊙ (...))
             sub(hin[t], g[t], out=tmp)
             multiply(z[t], tmp, out=tmp)
             plus(g[t], tmp, out=hout[t])             # h = g + z ⊙ (h_prev − g)
+            if todo:
+                self._apply_clamps(ws, t, todo, ("h",))
         return ws
-
-    def hidden(self, ws):
-        return ws.arrays["H1"][1:, :, :self.n]
 
     def trace_arrays(self, ws):
         n, A = self.n, ws.arrays["A"]
         return {"r": A[:, :, :n], "z": A[:, :, n:2 * n], "g": A[:, :, 2 * n:], "h": self.hidden(ws)}
 
-    def backward(self, theta, ws, dH, last_only, dtheta, want_dx):
+    def backward(self, theta, ws, dH, dtheta, want_dx, interrupt=None):
         n, m = self.n, self.m
         T, B = ws.T, ws.B
         a = ws.arrays
@@ -686,26 +971,42 @@ class GRUCell(Cell):
         # dz_r = dz_g ⊙ (U_n h + b_hn) ⊙ r(1−r);  the recurrent n-part gets dz_g ⊙ r
         np.subtract(1.0, r, out=Qr); Qr *= r; Qr *= GH[:, :, 2 * n:]
         R1[:, :, 2 * n:] = r
+        zpass = z                                     # dh_{t-1} gets dh ⊙ z
+        for c in ws.clamps:
+            if c.name == "r":
+                self._mask(Qr, c.steps, B, c.units)
+            elif c.name == "z":
+                self._mask(Pz, c.steps, B, c.units)
+            else:                                     # h held: nothing flows back from it
+                self._mask(Pz, c.steps, B, c.units)
+                self._mask(Pg, c.steps, B, c.units)
+                if zpass is z:
+                    zpass = z.copy()
+                self._mask(zpass, c.steps, B, c.units)
         UT = Wh[:n].T
-        dzg = [dGX[t].reshape(B, 3, n)[:, 1:, :] for t in range(T)]
-        dHt[T - 1] = dH if last_only else dH[T - 1]
-        for t in range(T - 1, -1, -1):
+        dzg = ws.views["dzg"]
+        dHt[T - 1] = dH[T - 1]
+        for t in _steps(T, interrupt, reverse=True):
             dh = dHt[t]
             np.multiply(P[t], dh[:, None, :], out=dzg[t])               # dz for z and g
             np.multiply(dGX[t, :, 2 * n:], Qr[t], out=dGX[t, :, :n])     # dz for r
             np.multiply(dGX[t], R1[t], out=dGH[t])                      # recurrent side
             if t > 0:
                 np.matmul(dGH[t], UT, out=dHt[t - 1])                    # through U
-                np.multiply(dh, z[t], out=dtmp)
+                np.multiply(dh, zpass[t], out=dtmp)
                 np.add(dHt[t - 1], dtmp, out=dHt[t - 1])                 # through z ⊙ h_prev
-                if not last_only:
-                    np.add(dHt[t - 1], dH[t - 1], out=dHt[t - 1])
-        dh0 = dGH[0] @ UT + dHt[0] * z[0]
+                np.add(dHt[t - 1], dH[t - 1], out=dHt[t - 1])
+        dh0 = dGH[0] @ UT + dHt[0] * zpass[0]
         dWx, dWh = self.split(dtheta)
-        np.matmul(a["X1"].reshape(T * B, m + 1).T, dGX.reshape(T * B, 3 * n), out=dWx)
+        dGX2 = dGX.reshape(T * B, 3 * n)
         np.matmul(H1[:T].reshape(T * B, n + 1).T, dGH.reshape(T * B, 3 * n), out=dWh)
-        dx = dGX @ Wx[:m].T if want_dx else None
-        return dx, dh0, None, dHt, None
+        if ws.tokens is None:
+            np.matmul(a["X1"].reshape(T * B, m + 1).T, dGX2, out=dWx)
+            return (dGX @ Wx[:m].T if want_dx else None), dh0, None, dHt, None
+        np.sum(dGX2, axis=0, out=dWx[m])
+        dWx[:m] = 0.0
+        scatter_rows(dWx[:m], ws.tokens.reshape(-1), dGX2)
+        return None, dh0, None, dHt, None
 
 
 def lstm_param_count(n_units: int, n_inputs: int = 1) -> int:
@@ -732,6 +1033,15 @@ def gru_param_count(n_units: int, n_inputs: int = 1) -> int:
     """The GRU with torch's two biases: 3n(m + n + 2)."""
     n, m = int(n_units), int(n_inputs)
     return 3 * n * (m + n + 2)
+
+
+def layer_param_counts(kind: str, n_units: int, n_inputs: int = 1, num_layers: int = 1,
+                       num_directions: int = 1) -> tuple:
+    """Parameters of every recurrent layer of a stack (both directions summed): layer 0 sees
+    the m inputs, layer k > 0 the D·n outputs of the layer below."""
+    count = PARAM_COUNTS[kind]
+    n, D = int(n_units), int(num_directions)
+    return tuple(D * count(n, n_inputs if k == 0 else D * n) for k in range(int(num_layers)))
 
 
 def _checked(d: dict, key: str, shape: tuple) -> np.ndarray:

@@ -1,8 +1,15 @@
-"""A recurrent layer followed by a linear head, with losses and exact backpropagation through time.
+"""Recurrent layers (stacked, optionally bidirectional) and a linear head, with losses and exact
+backpropagation through time.
 
-:class:`RecurrentModel` is cell-agnostic; :class:`LSTMModel` is it with an
-:class:`~explorer.engine.cells.LSTMCell`. Parameters live in one flat vector
-(:attr:`RecurrentModel.params`): the layer's block first, then the head ``V`` (n, k) and ``d`` (k).
+:class:`RecurrentModel` is cell-agnostic; :class:`LSTMModel` is it with
+:class:`~explorer.engine.cells.LSTMCell` s. Stacking and the reverse direction follow
+``torch.nn.LSTM(num_layers=L, bidirectional=True, batch_first=True)`` exactly: layer k > 0 takes
+the D·n outputs ``[h_fwd; h_bwd]`` of layer k − 1, the reverse direction runs from the last step
+to the first, and the head sees ``[h_t^fwd; h_t^bwd]`` of the top layer at every step.
+
+Parameters live in one flat vector (:attr:`RecurrentModel.params`): every cell's block in the
+order layer 0 forward, layer 0 reverse, layer 1 forward, …, then the head ``V`` (D·n, k) and
+``d`` (k). Optimisers and clipping work on that vector.
 """
 
 from __future__ import annotations
@@ -11,25 +18,46 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .cells import CELLS, Cell, GRUCell, LSTMCell, PeepholeLSTMCell, RNNCell
+from .cells import CELLS, Cell, GRUCell, LSTMCell, PeepholeLSTMCell, RNNCell, is_tokens
 from .init import xavier_uniform
 from .losses import loss_and_dy, target_is_last_only
+
+_STEP_SKIP = ("x", "h0", "c0", "y", "z")
+HEAD_CHUNK = 1 << 20
+"""The head's outputs and their loss are computed for this many entries (T·B·k) at a time: with
+a vocabulary of 30,000 the logits of a whole batch would be the largest arrays of a step."""
 
 
 class Trace:
     """Everything one forward pass computed, batch-major, read-only.
 
-    Always: ``x`` (B, T, m), ``h0`` (B, n), ``y`` (B, T, k), and for every name in the cell's
-    ``trace_names`` a (B, T, n) array (LSTM: ``i, f, g, o, c, h``), plus ``z`` the
-    pre-activations (B, T, G·n) in gate order; ``c0`` (B, n) for cells with a cell state.
+    Attribute access gives **layer 0, forward direction**, as in round 1: ``x`` (the input as
+    given: floats (B, T, m) or token ids (B, T)), ``h0`` (B, n), ``y`` (B, T, k) the head's
+    output, and for every name in the cell's ``trace_names`` a (B, T, n) array (LSTM: ``i, f,
+    g, o, c, h``), plus ``z`` the pre-activations (B, T, G·n) for the LSTMs and the RNN; ``c0``
+    (B, n) for cells with a cell state. Every array is in the original time order, the reverse
+    direction's too.
+
+    Deeper and bidirectional models: :meth:`layer` gives the trace of one layer and direction
+    (same names; its ``x`` is that layer's input), :meth:`stacked` one name over all of them,
+    ``num_layers`` and ``num_directions`` say how many. ``tokens`` is the ids (B, T) or None.
     """
 
-    def __init__(self, kind: str, fields: dict):
+    def __init__(self, kind: str, fields: dict, layers=None, layer_index: int = 0, direction: int = 0,
+                 tokens: np.ndarray | None = None):
         self.kind = kind
         self.fields = tuple(fields)
         for name, arr in fields.items():
             arr.setflags(write=False)
             setattr(self, name, arr)
+        if layers is None:
+            layers = [[{k: v for k, v in fields.items() if k != "y"}]]
+        self._layers = layers
+        self.layer_index = int(layer_index)
+        self.direction = int(direction)
+        if tokens is not None:
+            tokens.setflags(write=False)
+        self.tokens = tokens
 
     @property
     def batch(self) -> int:
@@ -39,82 +67,182 @@ class Trace:
     def T(self) -> int:
         return self.x.shape[1]
 
+    @property
+    def num_layers(self) -> int:
+        return len(self._layers)
+
+    @property
+    def num_directions(self) -> int:
+        return len(self._layers[0])
+
+    def layer(self, k: int, d: int = 0) -> Trace:
+        """The trace of layer ``k`` (0 = the input's), direction ``d`` (0 forward, 1 reverse)."""
+        if not (0 <= k < self.num_layers and 0 <= d < self.num_directions):
+            raise IndexError(f"no layer {k}, direction {d}: the trace has {self.num_layers} layer(s) "
+                             f"and {self.num_directions} direction(s)")
+        return Trace(self.kind, {**self._layers[k][d], "y": self.y}, self._layers, k, d, self.tokens)
+
+    def stacked(self, name: str) -> np.ndarray:
+        """``name`` of every layer and direction as one (L, D, B, T, ·) array (a copy)."""
+        arrays = [[self._layers[k][d][name] for d in range(self.num_directions)]
+                  for k in range(self.num_layers)]
+        shapes = {a.shape for row in arrays for a in row}
+        if len(shapes) != 1:
+            raise ValueError(f"{name!r} differs in shape between layers ({sorted(shapes)}); use trace.layer(k, d)")
+        return np.stack([np.stack(row) for row in arrays])
+
+    def final_state(self) -> tuple:
+        """``(h_n, c_n)`` as torch returns them: (L·D, B, n) each, index k·D + d, the state each
+        direction ends in (the reverse direction's at t = 0); ``c_n`` None without a cell state.
+        Feeding them back as ``h0``/``c0`` continues a unidirectional model exactly."""
+        D = self.num_directions
+        ends = [[(row[d]["h"], row[d].get("c")) for d in range(D)] for row in self._layers]
+        h = np.stack([hc[0][:, -1 if d == 0 else 0] for row in ends for d, hc in enumerate(row)])
+        if ends[0][0][1] is None:
+            return h, None
+        return h, np.stack([hc[1][:, -1 if d == 0 else 0] for row in ends for d, hc in enumerate(row)])
+
     def sample(self, b: int) -> Trace:
-        """A trace of sample ``b`` alone (batch 1, copies)."""
-        return Trace(self.kind, {k: getattr(self, k)[b:b + 1].copy() for k in self.fields})
+        """A trace of sample ``b`` alone (batch 1, copies), every layer and direction."""
+        layers = [[{k: v[b:b + 1].copy() for k, v in f.items()} for f in row] for row in self._layers]
+        fields = {**layers[self.layer_index][self.direction], "y": self.y[b:b + 1].copy()}
+        tokens = None if self.tokens is None else self.tokens[b:b + 1].copy()
+        return Trace(self.kind, fields, layers, self.layer_index, self.direction, tokens)
 
     def step(self, b: int, t: int) -> dict:
-        """The record of sample ``b`` at timestep ``t``: x, h_prev (c_prev), every gate, c, h."""
-        rec = {"x": self.x[b, t], "h_prev": self.h[b, t - 1] if t > 0 else self.h0[b]}
+        """The record of sample ``b`` at timestep ``t`` (0-based): x, h_prev (c_prev), every gate,
+        c, h, y — and ``token`` for ids.
+
+        "Previous" is in the direction's own order: for the forward direction the state of
+        t − 1 (h0/c0 at t = 0), for the reverse direction that of t + 1 (h0/c0 at t = T − 1).
+        """
+        T = self.T
+        if not 0 <= t < T:
+            raise IndexError(f"timestep {t} outside 0..{T - 1}")
+        rev = self.direction == 1
+        first = t == (T - 1 if rev else 0)
+        prev = t + 1 if rev else t - 1
+        rec = {"x": self.x[b, t], "h_prev": self.h0[b] if first else self.h[b, prev]}
         if "c0" in self.fields:
-            rec["c_prev"] = self.c[b, t - 1] if t > 0 else self.c0[b]
+            rec["c_prev"] = self.c0[b] if first else self.c[b, prev]
         for k in self.fields:
-            if k not in ("x", "h0", "c0", "y", "z") and getattr(self, k).ndim == 3:
+            if k not in _STEP_SKIP and getattr(self, k).ndim == 3:
                 rec[k] = getattr(self, k)[b, t]
         rec["y"] = self.y[b, t]
+        if self.tokens is not None:
+            rec["token"] = int(self.tokens[b, t])
         return rec
 
 
 @dataclass(frozen=True)
 class GradNorms:
     """Gradient norms through time for one step: ``dh[t] = ||dL/dh_t||``, ``dc[t] = ||dL/dc_t||``
-    (Frobenius over batch and units), each (T,). ``dc`` is None for cells without a cell state."""
+    of layer 0 (total gradients as BPTT carries them; Frobenius over batch, units and both
+    directions), each (T,); ``dh_layers``, ``dc_layers`` (L, T) the same for every layer.
+    The ``dc`` fields are None for cells without a cell state."""
 
     dh: np.ndarray
     dc: np.ndarray | None
+    dh_layers: np.ndarray | None = None
+    dc_layers: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
 class ParamCount:
-    """Parameters held: the recurrent layer, the head k(n + 1), and their total."""
+    """Parameters held: all recurrent layers (``layer``, kept for round 1's callers), the head
+    k(D·n + 1), their total, and ``layers`` the count of every layer (both directions)."""
 
     layer: int
     head: int
     total: int
+    layers: tuple = ()
+
+
+@dataclass
+class _Pass:
+    """One forward pass: every cell's workspace, the top layer's outputs, the head's y."""
+
+    wss: list          # [k][d] workspaces
+    top: np.ndarray    # (T, B, D·n) time-major
+    y: np.ndarray | None   # (T, B, k); None when the head runs inside the loss
+    tokens: bool
 
 
 class RecurrentModel:
-    """A recurrent layer of ``n_units`` over ``n_inputs``, then y = V h + d with ``n_outputs``.
+    """Recurrent layers of ``n_units`` over ``n_inputs``, then y = V h + d with ``n_outputs``.
 
     Parameters
     ----------
     n_inputs, n_units, n_outputs : int
-        m, n and k.
+        m (the vocabulary for token ids), n and k.
     seed : int
         Seeds the generator that draws the initial weights (same seed, same numbers).
     dtype : numpy dtype
         float64 by default; float32 allowed.
     forget_bias : float
         Initial bias of the forget gate (LSTMs), 1.0 by default.
+    num_layers : int
+        Stacked layers L (torch's ``num_layers``).
+    bidirectional : bool
+        A reverse direction in every layer (torch's ``bidirectional``).
     """
 
     cell_class: type[Cell] = Cell
 
     def __init__(self, n_inputs: int = 1, n_units: int = 8, n_outputs: int = 1, seed: int = 0,
-                 dtype=np.float64, forget_bias: float = 1.0):
-        self.cell = self.cell_class(n_inputs, n_units, dtype=dtype, forget_bias=forget_bias)
+                 dtype=np.float64, forget_bias: float = 1.0, num_layers: int = 1,
+                 bidirectional: bool = False):
+        L, D = int(num_layers), 2 if bidirectional else 1
+        if L < 1:
+            raise ValueError("num_layers must be at least 1")
+        if int(n_units) < 1:
+            raise ValueError("n_inputs and n_units must be at least 1")
+        self.cells = [[self.cell_class(n_inputs if k == 0 else D * int(n_units), n_units, dtype=dtype,
+                                       forget_bias=forget_bias) for _ in range(D)] for k in range(L)]
+        self.cell = self.cells[0][0]
         self.n_inputs, self.n_units, self.n_outputs = self.cell.m, self.cell.n, int(n_outputs)
         if self.n_outputs < 1:
             raise ValueError("n_outputs must be at least 1")
+        self.num_layers, self.num_directions = L, D
+        self.bidirectional = D == 2
         self.dtype = self.cell.dtype
         self.seed = seed
-        n, k, Pc = self.n_units, self.n_outputs, self.cell.n_params
-        self.params = np.zeros(Pc + n * k + k, dtype=self.dtype)
+        self._slices, start = [], 0
+        for row in self.cells:
+            self._slices.append([])
+            for cell in row:
+                self._slices[-1].append(slice(start, start + cell.n_params))
+                start += cell.n_params
+        self.n_recurrent = start
+        n, k = self.n_units, self.n_outputs
+        self.params = np.zeros(start + D * n * k + k, dtype=self.dtype)
         self.grad = np.zeros_like(self.params)
+        self._bufs: dict = {}
         self._bind()
         rng = np.random.default_rng(seed)
-        self.cell.init_params(rng, self.layer_params)
-        self.V[...] = xavier_uniform(rng, k, n).T
+        for (kk, d), cell in self._each_cell():
+            cell.init_params(rng, self.params[self._slices[kk][d]])
+        self.V[...] = xavier_uniform(rng, k, D * n).T
         self.d[...] = 0.0
 
     def _bind(self):
-        n, k, Pc = self.n_units, self.n_outputs, self.cell.n_params
-        self.layer_params = self.params[:Pc]
-        self.V = self.params[Pc:Pc + n * k].reshape(n, k)
-        self.d = self.params[Pc + n * k:]
-        self.layer_grad = self.grad[:Pc]
-        self.dV = self.grad[Pc:Pc + n * k].reshape(n, k)
-        self.dd = self.grad[Pc + n * k:]
+        P, Dn, k = self.n_recurrent, self.num_directions * self.n_units, self.n_outputs
+        self.layer_params = self.params[:P]
+        self.V = self.params[P:P + Dn * k].reshape(Dn, k)
+        self.d = self.params[P + Dn * k:]
+        self.layer_grad = self.grad[:P]
+        self.dV = self.grad[P:P + Dn * k].reshape(Dn, k)
+        self.dd = self.grad[P + Dn * k:]
+
+    def _each_cell(self):
+        for k, row in enumerate(self.cells):
+            for d, cell in enumerate(row):
+                yield (k, d), cell
+
+    @staticmethod
+    def suffix(k: int, d: int) -> str:
+        """The state-dict suffix of layer ``k``, direction ``d``: ``_l{k}`` (+ ``_reverse``)."""
+        return f"_l{k}" + ("_reverse" if d else "")
 
     @property
     def kind(self) -> str:
@@ -123,35 +251,112 @@ class RecurrentModel:
     # -- sizes ------------------------------------------------------------------------------
     @property
     def param_count(self) -> ParamCount:
-        layer = self.cell.n_params
-        head = self.n_outputs * (self.n_units + 1)
-        return ParamCount(layer, head, layer + head)
+        layers = tuple(sum(c.n_params for c in row) for row in self.cells)
+        head = self.n_outputs * (self.num_directions * self.n_units + 1)
+        return ParamCount(sum(layers), head, sum(layers) + head, layers)
+
+    def gate_names(self) -> tuple:
+        """The blocks per-gate norms are reported for: the cell's gates, then ``"head"``."""
+        return tuple(self.cell.gates) + ("head",)
 
     def gate_slices(self) -> dict:
-        """``{block: indices into params}`` for per-gate gradient norms, plus ``"head"``."""
-        out = dict(self.cell.gate_slices())
-        out["head"] = np.arange(self.cell.n_params, self.params.size)
+        """``{block: indices into params}`` for per-gate gradient norms (every layer and
+        direction), plus ``"head"``."""
+        out = {g: [] for g in self.cell.gates}
+        for (k, d), cell in self._each_cell():
+            start = self._slices[k][d].start
+            for g, idx in cell.gate_slices().items():
+                out[g].append(idx + start)
+        out = {g: np.concatenate(v) for g, v in out.items()}
+        out["head"] = np.arange(self.n_recurrent, self.params.size)
         return out
+
+    def gate_sq_norms(self, grad: np.ndarray | None = None) -> dict:
+        """``{gate: sum of squares of the gradient over that gate in every layer, "head": …}``."""
+        g = self.grad if grad is None else grad
+        out = dict.fromkeys(self.cell.gates, 0.0)
+        for (k, d), cell in self._each_cell():
+            for name, v in cell.gate_sq_norms(g[self._slices[k][d]]).items():
+                out[name] += v
+        head = g[self.n_recurrent:]
+        out["head"] = float(np.dot(head, head))
+        return out
+
+    def estimate_bytes(self, batch: int, T: int, trace: bool = True, tokens: bool = False) -> int:
+        """Bytes a training step on (``batch``, ``T``) allocates: every cell's workspace, the
+        layers' joined outputs and their gradients, the head's outputs — plus, with ``trace``,
+        what a :meth:`forward` of the same batch adds (the pre-activations and the trace's
+        copies). ``tokens``: layer 0 reads token ids (B, T) rather than floats (B, T, m).
+        Parameters, gradients and optimiser moments are not included (``params.nbytes`` each).
+        """
+        B, T = int(batch), int(T)
+        L, D, n, k = self.num_layers, self.num_directions, self.n_units, self.n_outputs
+        item = self.dtype.itemsize
+        total = 0
+        for (kk, d), cell in self._each_cell():
+            total += cell.workspace_bytes(T, B, tokens and kk == 0, trace)
+        Dn = D * n
+        joined = (L - 1 if D == 1 else L) * T * B * Dn       # layers' joined outputs
+        steps = min(T, max(1, HEAD_CHUNK // max(1, B * k)))
+        head = 2 * steps * B * k + T * B * Dn                 # y, dL/dy of a chunk, dL/d(top outputs)
+        below = (L - 1) * T * B * Dn * (1 + D)                # dL/d(input) of layers above 0
+        total += (joined + head + below) * item
+        if trace:
+            per_cell = sum(int(np.prod(s)) for s in self._trace_shapes(T, B).values())
+            total += (per_cell * L * D + T * B * k + T * B * self.n_inputs * (not tokens)) * item
+        return int(total)
+
+    def _trace_shapes(self, T, B):
+        cell, n = self.cell, self.n_units
+        shapes = {name: (T, B, n) for name in cell.trace_names}
+        shapes.update(cell.trace_shapes(T, B))
+        shapes["h0"] = (B, n)
+        if "c" in cell.state_names:
+            shapes["c0"] = (B, n)
+        return shapes
 
     # -- state dict -------------------------------------------------------------------------
     def state_dict(self) -> dict:
-        """PyTorch-named copies: the layer's ``*_l0`` tensors, ``head.weight`` (k, n), ``head.bias`` (k)."""
-        d = self.cell.state_dict(self.layer_params)
-        d["head.weight"] = self.V.T.copy()
-        d["head.bias"] = self.d.copy()
+        """PyTorch-named copies: every layer's ``*_l{k}`` (``*_l{k}_reverse``) tensors, then
+        ``head.weight`` (k, D·n), ``head.bias`` (k)."""
+        return self._named(self.params, "state_dict")
+
+    def grads_dict(self, grad: np.ndarray | None = None) -> dict:
+        """A flat gradient under the state dict's keys (each bias key carries dL/db)."""
+        return self._named(self.grad if grad is None else grad, "grads_dict")
+
+    def _named(self, flat, method) -> dict:
+        d = {}
+        for (k, dd), cell in self._each_cell():
+            d.update(getattr(cell, method)(flat[self._slices[k][dd]], self.suffix(k, dd)))
+        P, Dn, kk = self.n_recurrent, self.num_directions * self.n_units, self.n_outputs
+        d["head.weight"] = flat[P:P + Dn * kk].reshape(Dn, kk).T.copy()
+        d["head.bias"] = flat[P + Dn * kk:].copy()
         return d
 
     def load_state_dict(self, d: dict) -> None:
-        """Load a state dict (this engine's or ``torch.nn.LSTM``'s plus a head); biases are summed."""
+        """Load a state dict (this engine's, or ``torch.nn.LSTM``/``GRU``/``RNN``'s with a head
+        under ``head.``); biases of one-bias cells are summed. Keys of layers or directions this
+        model does not have are refused."""
+        expected = {"head.weight", "head.bias"}
+        for (k, dd), cell in self._each_cell():
+            expected.update(cell.state_keys(self.suffix(k, dd)))
+            expected.update(cell.legacy_keys(self.suffix(k, dd)))
+        extra = sorted(key for key in d if key not in expected)
+        if extra:
+            raise ValueError(f"state dict has {extra[0]!r}, which this {self.num_layers}-layer "
+                             f"{'bidirectional ' if self.bidirectional else ''}{self.kind} model does not hold")
         new = self.params.copy()
-        n, k, Pc = self.n_units, self.n_outputs, self.cell.n_params
-        self.cell.load_state_dict(d, new[:Pc])
-        hw = np.asarray(d["head.weight"])
-        hb = np.asarray(d["head.bias"])
-        if hw.shape != (k, n) or hb.shape != (k,):
-            raise ValueError(f"head has shapes {hw.shape}, {hb.shape}; expected {(k, n)}, {(k,)}")
-        new[Pc:Pc + n * k] = hw.T.ravel()
-        new[Pc + n * k:] = hb
+        for (k, dd), cell in self._each_cell():
+            cell.load_state_dict(d, new[self._slices[k][dd]], self.suffix(k, dd))
+        Dn, kk, P = self.num_directions * self.n_units, self.n_outputs, self.n_recurrent
+        if "head.weight" not in d or "head.bias" not in d:
+            raise KeyError("state dict has no 'head.weight' / 'head.bias'")
+        hw, hb = np.asarray(d["head.weight"]), np.asarray(d["head.bias"])
+        if hw.shape != (kk, Dn) or hb.shape != (kk,):
+            raise ValueError(f"head has shapes {hw.shape}, {hb.shape}; expected {(kk, Dn)}, {(kk,)}")
+        new[P:P + Dn * kk] = hw.T.ravel()
+        new[P + Dn * kk:] = hb
         self.params[...] = new
 
     def save(self, path) -> None:
@@ -164,48 +369,135 @@ class RecurrentModel:
 
     # -- computation ------------------------------------------------------------------------
     def _prepare(self, x, h0, c0):
-        x = np.asarray(x, dtype=self.dtype)
-        if x.ndim != 3 or x.shape[2] != self.n_inputs:
-            raise ValueError(f"x must be (batch, T, {self.n_inputs}); got {x.shape}")
-        B = x.shape[0]
-        n = self.n_units
-        h0 = np.zeros((B, n), self.dtype) if h0 is None else np.asarray(h0, self.dtype)
-        c0 = np.zeros((B, n), self.dtype) if c0 is None else np.asarray(c0, self.dtype)
-        if h0.shape != (B, n) or c0.shape != (B, n):
-            raise ValueError(f"h0 and c0 must be (batch, {n})")
-        return x, h0, c0
+        """Checked inputs: x (floats in the model's dtype, or ids), h0 and c0 as (L·D, B, n)."""
+        x = np.asarray(x)
+        m = self.n_inputs
+        if is_tokens(x):
+            if x.ndim != 2:
+                raise ValueError(f"token ids must be (batch, T); got {x.shape}")
+            if x.size and (x.min() < 0 or x.max() >= m):
+                raise ValueError(f"token ids must lie in 0..{m - 1} (the vocabulary); "
+                                 f"got {x.min()}..{x.max()}")
+            x = x.astype(np.intp, copy=False)
+        else:
+            x = np.asarray(x, dtype=self.dtype)
+            if x.ndim != 3 or x.shape[2] != m:
+                raise ValueError(f"x must be (batch, T, {m}) or token ids (batch, T); got {x.shape}")
+        B, n, LD = x.shape[0], self.n_units, self.num_layers * self.num_directions
+        return x, self._state(h0, "h0", B, n, LD), self._state(c0, "c0", B, n, LD)
 
-    def _run(self, x, h0, c0):
-        """Forward into the cell's workspace; return (ws, y_tm (T, B, k))."""
-        ws = self.cell.forward(self.layer_params, x.transpose(1, 0, 2), h0, c0)
-        H = self.cell.hidden(ws)
-        y = H @ self.V
-        y += self.d
-        return ws, y
+    def _state(self, s, name, B, n, LD):
+        if s is None:
+            return np.zeros((LD, B, n), self.dtype)
+        s = np.asarray(s, self.dtype)
+        if s.shape == (B, n) and LD == 1:
+            return s[None]
+        if s.shape != (LD, B, n):
+            want = f"(batch, {n})" + (" or " if LD == 1 else "") + f"({LD}, batch, {n})"
+            raise ValueError(f"{name} must be {want if LD == 1 else f'({LD}, batch, {n})'}; got {s.shape}")
+        return s
 
-    def forward(self, x, h0=None, c0=None) -> Trace:
-        """Run over ``x`` (B, T, m) and return the :class:`Trace` (fresh read-only arrays)."""
+    def _buffer(self, name, shape):
+        key = (name, shape)
+        buf = self._bufs.get(key)
+        if buf is None:
+            if len(self._bufs) >= 24:
+                self._bufs.clear()
+            buf = self._bufs[key] = np.empty(shape, self.dtype)
+        return buf
+
+    def _head_params(self, params):
+        P, Dn, k = self.n_recurrent, self.num_directions * self.n_units, self.n_outputs
+        return params[P:P + Dn * k].reshape(Dn, k), params[P + Dn * k:]
+
+    def _run(self, x, h0, c0, keep_z=False, params=None, clamps=None, interrupt=None, head=True) -> _Pass:
+        """Forward through every layer and direction into the cells' workspaces, then the head
+        (unless ``head`` is False: the loss computes it chunk by chunk)."""
+        params = self.params if params is None else params
+        tokens = x.ndim == 2
+        inp = x.T if tokens else x.transpose(1, 0, 2)       # time-major
+        T, B = inp.shape[0], inp.shape[1]
+        L, D, n = self.num_layers, self.num_directions, self.n_units
+        wss = []
+        for k in range(L):
+            row = []
+            for d in range(D):
+                cell = self.cells[k][d]
+                ws = cell.forward(params[self._slices[k][d]], inp if d == 0 else inp[::-1],
+                                  h0[k * D + d], c0[k * D + d], keep_z,
+                                  clamps.get((k, d), ()) if clamps else (), interrupt)
+                row.append(ws)
+            wss.append(row)
+            if D == 1:
+                inp = self.cells[k][0].hidden(row[0])        # (T, B, n) view
+            else:
+                inp = self._buffer(("out", k), (T, B, D * n))
+                inp[:, :, :n] = self.cells[k][0].hidden(row[0])
+                inp[:, :, n:] = self.cells[k][1].hidden(row[1])[::-1]
+        y = None
+        if head:
+            V, d = self._head_params(params)
+            y = inp @ V
+            y += d
+        return _Pass(wss, inp, y, tokens)
+
+    def forward(self, x, h0=None, c0=None, interrupt=None) -> Trace:
+        """Run over ``x`` (B, T, m) floats or (B, T) token ids and return the :class:`Trace`
+        (fresh read-only arrays). ``h0``/``c0``: (B, n) for one layer and direction, else
+        (L·D, B, n) in torch's order (index k·D + d)."""
         x, h0, c0 = self._prepare(x, h0, c0)
-        ws, y = self._run(x, h0, c0)
-        fields = {"x": x.copy(), "h0": h0.copy()}
-        if "c" in self.cell.state_names:
-            fields["c0"] = c0.copy()
-        for name, arr in self.cell.trace_arrays(ws).items():
-            fields[name] = arr.transpose(1, 0, 2).copy()
-        fields["y"] = y.transpose(1, 0, 2).copy()
-        return Trace(self.kind, fields)
+        run = self._run(x, h0, c0, keep_z=True, interrupt=interrupt)
+        return self._trace(x, h0, c0, run)
 
-    def predict(self, x, h0=None, c0=None, batch_size: int = 256) -> np.ndarray:
+    def _trace(self, x, h0, c0, run: _Pass) -> Trace:
+        D = self.num_directions
+        has_c = "c" in self.cell.state_names
+        layers = []
+        below = x.copy()
+        for k, row in enumerate(run.wss):
+            layers.append([])
+            for d, ws in enumerate(row):
+                f = {"x": below, "h0": h0[k * D + d].copy()}
+                if has_c:
+                    f["c0"] = c0[k * D + d].copy()
+                for name, arr in self.cells[k][d].trace_arrays(ws).items():
+                    f[name] = (arr if d == 0 else arr[::-1]).transpose(1, 0, 2).copy()
+                layers[-1].append(f)
+            if k + 1 < len(run.wss):
+                below = np.concatenate([layers[-1][d]["h"] for d in range(D)], axis=2) if D > 1 \
+                    else layers[-1][0]["h"]
+        fields = {**layers[0][0], "y": run.y.transpose(1, 0, 2).copy()}
+        return Trace(self.kind, fields, layers, 0, 0, fields["x"] if run.tokens else None)
+
+    def predict(self, x, h0=None, c0=None, batch_size: int = 256, interrupt=None) -> np.ndarray:
         """Outputs y (B, T, k) without keeping a trace, in batches (the buffers stay small)."""
         x, h0, c0 = self._prepare(x, h0, c0)
         out = np.empty((x.shape[0], x.shape[1], self.n_outputs), dtype=self.dtype)
         for s in range(0, x.shape[0], batch_size):
             e = s + batch_size
-            _, y = self._run(x[s:e], h0[s:e], c0[s:e])
-            out[s:e] = y.transpose(1, 0, 2)
+            run = self._run(x[s:e], h0[:, s:e], c0[:, s:e], interrupt=interrupt)
+            out[s:e] = run.y.transpose(1, 0, 2)
         return out
 
-    def evaluate(self, x, target, loss="mse", batch_size=256) -> float:
+    def predict_classes(self, x, h0=None, c0=None, batch_size: int = 256, interrupt=None) -> np.ndarray:
+        """The most likely class (argmax of y) at every step, (B, T) int64 — for next-token
+        models with a large vocabulary, where y itself (B, T, k) would be large: the head runs
+        :data:`HEAD_CHUNK` entries at a time."""
+        x, h0, c0 = self._prepare(x, h0, c0)
+        B, T = x.shape[0], x.shape[1]
+        out = np.empty((B, T), dtype=np.int64)
+        V, d = self._head_params(self.params)
+        for s in range(0, B, batch_size):
+            e = min(B, s + batch_size)
+            top = self._run(x[s:e], h0[:, s:e], c0[:, s:e], interrupt=interrupt, head=False).top
+            step = max(1, HEAD_CHUNK // max(1, (e - s) * self.n_outputs))
+            for t0 in range(0, T, step):
+                y = top[t0:t0 + step] @ V
+                y += d
+                out[s:e, t0:t0 + step] = y.argmax(axis=-1).T
+        return out
+
+    def evaluate(self, x, target, loss="mse", batch_size=256, h0=None, c0=None, interrupt=None) -> float:
         """Mean loss over a dataset, computed in batches (no gradients)."""
         x = np.asarray(x)
         target = np.asarray(target)
@@ -213,71 +505,150 @@ class RecurrentModel:
         if N == 0:
             return float("nan")
         total = 0.0
+        x, h0_all, c0_all = self._prepare(x, h0, c0)
         for s in range(0, N, batch_size):
-            xb, tb = x[s:s + batch_size], target[s:s + batch_size]
-            xb, h0, c0 = self._prepare(xb, None, None)
-            last_only = target_is_last_only(loss, tb, xb.shape[1])
-            _, y = self._run(xb, h0, c0)
-            yy = y[-1] if last_only else y
-            tt = tb if last_only else np.swapaxes(tb, 0, 1)
-            value, _ = loss_and_dy(loss, yy, tt.astype(self.dtype) if loss == "mse" else tt, last_only)
+            e = s + batch_size
+            xb, tb = x[s:e], target[s:e]
+            run = self._run(xb, h0_all[:, s:e], c0_all[:, s:e], interrupt=interrupt, head=False)
+            value, _ = self._head_loss(run, tb, loss, self.params)
             total += value * xb.shape[0]
         return total / N
 
-    def compute_grads(self, x, target, loss="mse", h0=None, c0=None, want_dx=False):
+    def _head_loss(self, run: _Pass, target, loss, params, grad=None):
+        """The head and the loss over the top layer's outputs: ``(loss, dL/d(top outputs))``.
+
+        With ``grad`` (a flat gradient) the head's gradients go into it and dL/d(top outputs)
+        (T, B, D·n) is returned, else None. A last-step target uses step T − 1 alone (the loss
+        reaches the reverse direction at its first step); a target on every step is computed
+        :data:`HEAD_CHUNK` entries at a time.
+        """
+        H = run.top
+        T, B = H.shape[0], H.shape[1]
+        target = np.asarray(target)
+        last_only = target_is_last_only(loss, target, T)
+        if target.shape[0] != B:
+            raise ValueError("target and x must have the same batch size")
+        if loss == "mse":
+            target = np.asarray(target, self.dtype)
+            if target.shape[-1] != self.n_outputs:
+                raise ValueError(f"mse target must end in k = {self.n_outputs}")
+        V, d = self._head_params(params)
+        dV, dd = self._head_params(grad) if grad is not None else (None, None)
+        if last_only:
+            y = H[-1] @ V
+            y += d
+            value, dy = loss_and_dy(loss, y, target, True)                 # dy (B, k)
+            if grad is None:
+                return value, None
+            np.matmul(H[-1].T, dy, out=dV)
+            np.sum(dy, axis=0, out=dd)
+            dTop = self._buffer("dtop", H.shape)
+            dTop[:-1] = 0.0
+            np.matmul(dy, V.T, out=dTop[-1])
+            return value, dTop
+        tgt = np.swapaxes(target, 0, 1)                                    # time-major
+        step = max(1, HEAD_CHUNK // max(1, B * self.n_outputs))
+        chunks = [(t, min(T, t + step)) for t in range(0, T, step)]
+        dTop = None if grad is None else self._buffer("dtop", H.shape)
+        value = 0.0
+        for t0, t1 in chunks:
+            Hc = np.ascontiguousarray(H[t0:t1])
+            y = Hc @ V
+            y += d
+            v, dy = loss_and_dy(loss, y, tgt[t0:t1], False)               # dy (c, B, k)
+            if len(chunks) == 1:
+                value = v
+            else:                                                          # means over the chunk
+                share = (t1 - t0) / T
+                value += v * share
+                dy *= share
+            if grad is None:
+                continue
+            Hf, dyf = Hc.reshape((t1 - t0) * B, -1), dy.reshape((t1 - t0) * B, -1)
+            if t0 == 0:
+                np.matmul(Hf.T, dyf, out=dV)
+                np.sum(dyf, axis=0, out=dd)
+            else:
+                dV += Hf.T @ dyf
+                dd += dyf.sum(axis=0)
+            np.matmul(dy, V.T, out=dTop[t0:t1])
+            del y, dy                                                      # before the next chunk's
+        return value, dTop
+
+    def _backward(self, run: _Pass, dTop, params, grad, want_dx, interrupt):
+        """Backpropagate dL/d(top outputs) through every layer and direction.
+
+        Returns ``(dx or None, dh0 (L·D, B, n), dc0 or None, per)`` with ``per[k][d] = (dh_all,
+        dc_all)`` in the cell's own time order (workspace views).
+        """
+        L, D, n = self.num_layers, self.num_directions, self.n_units
+        B = dTop.shape[1]
+        has_c = "c" in self.cell.state_names
+        dh0 = np.empty((L * D, B, n), self.dtype)
+        dc0 = np.empty((L * D, B, n), self.dtype) if has_c else None
+        per = [[None] * D for _ in range(L)]
+        dOut = dTop
+        for k in range(L - 1, -1, -1):
+            need_dx = k > 0 or (want_dx and not run.tokens)
+            dIn = None
+            for d in range(D):
+                dH = dOut if D == 1 else dOut[:, :, d * n:(d + 1) * n]
+                sl = self._slices[k][d]
+                dx, h0g, c0g, dHt, dCt = self.cells[k][d].backward(
+                    params[sl], run.wss[k][d], dH if d == 0 else dH[::-1], grad[sl], need_dx, interrupt)
+                dh0[k * D + d] = h0g
+                if has_c:
+                    dc0[k * D + d] = c0g
+                per[k][d] = (dHt, dCt)
+                if need_dx:
+                    dx = dx if d == 0 else dx[::-1]
+                    dIn = dx if dIn is None else dIn + dx
+            dOut = dIn
+        return dOut, dh0, dc0, per
+
+    def _norms(self, per) -> GradNorms:
+        def sq(a):
+            return np.einsum("tbn,tbn->t", a, a)
+
+        if len(per) == 1 and len(per[0]) == 1:             # one layer, one direction
+            dHt, dCt = per[0][0]
+            dh = np.sqrt(sq(dHt))
+            dc = None if dCt is None else np.sqrt(sq(dCt))
+            return GradNorms(dh, dc, dh[None], None if dc is None else dc[None])
+
+        def through_time(arrs):                             # both directions, original time order
+            return np.sqrt(sum(sq(a) if d == 0 else sq(a)[::-1] for d, a in enumerate(arrs)))
+
+        dh = np.stack([through_time([p[0] for p in row]) for row in per])
+        dc = None
+        if per[0][0][1] is not None:
+            dc = np.stack([through_time([p[1] for p in row]) for row in per])
+        return GradNorms(dh=dh[0].copy(), dc=None if dc is None else dc[0].copy(), dh_layers=dh, dc_layers=dc)
+
+    def compute_grads(self, x, target, loss="mse", h0=None, c0=None, want_dx=False, interrupt=None):
         """Loss and gradients into :attr:`grad` (a reused buffer, flat, like :attr:`params`).
 
         Returns ``(loss, norms, extra)`` where ``norms`` is a :class:`GradNorms` and ``extra``
-        holds ``dx`` (B, T, m), ``dh0`` and ``dc0`` when ``want_dx``. The trainer uses this
-        directly; :meth:`loss_and_grads` wraps it in the state-dict keys.
+        holds ``x`` (B, T, m; not for token ids), ``h0`` and ``c0`` when ``want_dx``.
+        ``interrupt`` (a callable) is asked every few timesteps of the forward and backward
+        loops; when it returns True, :class:`~explorer.engine.cells.Interrupted` is raised and
+        the parameters are untouched. The trainer uses this directly; :meth:`loss_and_grads`
+        wraps it in the state-dict keys.
         """
         x, h0, c0 = self._prepare(x, h0, c0)
         target = np.asarray(target)
-        T = x.shape[1]
-        last_only = target_is_last_only(loss, target, T)
-        if target.shape[0] != x.shape[0]:
-            raise ValueError("target and x must have the same batch size")
-        ws, y = self._run(x, h0, c0)
-        H = self.cell.hidden(ws)
-        if loss == "mse":
-            tgt = np.asarray(target, self.dtype)
-            if tgt.shape[-1] != self.n_outputs:
-                raise ValueError(f"mse target must end in k = {self.n_outputs}")
-        else:
-            tgt = target
-        if last_only:
-            value, dy = loss_and_dy(loss, y[-1], tgt, True)              # dy (B, k)
-            np.matmul(H[-1].T, dy, out=self.dV)
-            np.sum(dy, axis=0, out=self.dd)
-            dH = dy @ self.V.T                                            # (B, n)
-        else:
-            tgt_tm = np.swapaxes(tgt, 0, 1)
-            value, dy = loss_and_dy(loss, y, tgt_tm, False)              # dy (T, B, k)
-            Tn, B = H.shape[0], H.shape[1]
-            np.matmul(np.ascontiguousarray(H).reshape(Tn * B, -1).T, dy.reshape(Tn * B, -1), out=self.dV)
-            np.sum(dy, axis=(0, 1), out=self.dd)
-            dH = dy @ self.V.T                                            # (T, B, n)
-        dx, dh0, dc0, dHt, dCt = self.cell.backward(
-            self.layer_params, ws, dH, last_only, self.layer_grad, want_dx)
-        norms = GradNorms(
-            dh=np.sqrt(np.einsum("tbn,tbn->t", dHt, dHt)),
-            dc=None if dCt is None else np.sqrt(np.einsum("tbn,tbn->t", dCt, dCt)),
-        )
+        run = self._run(x, h0, c0, interrupt=interrupt, head=False)
+        value, dTop = self._head_loss(run, target, loss, self.params, self.grad)
+        dx, dh0, dc0, per = self._backward(run, dTop, self.params, self.grad, want_dx, interrupt)
         extra = {}
         if want_dx:
-            extra = {"x": dx.transpose(1, 0, 2).copy(), "h0": dh0}
+            one = self.num_layers * self.num_directions == 1
+            if dx is not None:
+                extra["x"] = dx.transpose(1, 0, 2).copy()
+            extra["h0"] = dh0[0] if one else dh0
             if dc0 is not None:
-                extra["c0"] = dc0
-        return value, norms, extra
-
-    def grads_dict(self, grad: np.ndarray | None = None) -> dict:
-        """A flat gradient under the state dict's keys (each bias key carries dL/db)."""
-        g = self.grad if grad is None else grad
-        n, k, Pc = self.n_units, self.n_outputs, self.cell.n_params
-        d = self.cell.grads_dict(g[:Pc])
-        d["head.weight"] = g[Pc:Pc + n * k].reshape(n, k).T.copy()
-        d["head.bias"] = g[Pc + n * k:].copy()
-        return d
+                extra["c0"] = dc0[0] if one else dc0
+        return value, self._norms(per), extra
 
     def loss_and_grads(self, x, target, loss: str = "mse", h0=None, c0=None,
                        with_norms: bool = False, with_input_grads: bool = False):
@@ -285,7 +656,7 @@ class RecurrentModel:
 
         Returns ``(loss, grads)`` or, with ``with_norms=True``, ``(loss, grads, norms)``.
         ``grads`` uses the state dict's keys; with ``with_input_grads=True`` it also holds
-        ``"x"`` (B, T, m), ``"h0"`` and ``"c0"`` (B, n).
+        ``"x"`` (B, T, m; not for token ids), ``"h0"`` and ``"c0"`` (shaped as given).
         """
         value, norms, extra = self.compute_grads(x, target, loss, h0, c0, want_dx=with_input_grads)
         grads = self.grads_dict()
@@ -294,25 +665,25 @@ class RecurrentModel:
 
 
 class LSTMModel(RecurrentModel):
-    """An LSTM layer (one bias per gate) and a linear head. See :class:`RecurrentModel`."""
+    """LSTM layers (one bias per gate) and a linear head. See :class:`RecurrentModel`."""
 
     cell_class = LSTMCell
 
 
 class RNNModel(RecurrentModel):
-    """A plain RNN layer h = tanh(W x + U h + b) and a linear head."""
+    """Plain RNN layers h = tanh(W x + U h + b) and a linear head."""
 
     cell_class = RNNCell
 
 
 class GRUModel(RecurrentModel):
-    """A GRU layer (``torch.nn.GRU``'s equations and biases) and a linear head."""
+    """GRU layers (``torch.nn.GRU``'s equations and biases) and a linear head."""
 
     cell_class = GRUCell
 
 
 class PeepholeLSTMModel(RecurrentModel):
-    """A peephole LSTM layer (Gers & Schmidhuber 2000) and a linear head."""
+    """Peephole LSTM layers (Gers & Schmidhuber 2000) and a linear head."""
 
     cell_class = PeepholeLSTMCell
 
@@ -320,13 +691,18 @@ class PeepholeLSTMModel(RecurrentModel):
 MODELS = {"rnn": RNNModel, "gru": GRUModel, "lstm": LSTMModel, "peephole": PeepholeLSTMModel}
 
 
-def make_model(kind: str = "lstm", **kwargs) -> RecurrentModel:
-    """``make_model("rnn" | "gru" | "lstm" | "peephole", n_inputs=1, n_units=8, n_outputs=1, seed=0)``."""
+def make_model(kind: str = "lstm", n_inputs: int = 1, n_units: int = 8, n_outputs: int = 1,
+               num_layers: int = 1, bidirectional: bool = False, seed: int = 0, dtype=np.float64,
+               forget_bias: float = 1.0) -> RecurrentModel:
+    """``make_model("rnn" | "gru" | "lstm" | "peephole", n_inputs, n_units, n_outputs,
+    num_layers=1, bidirectional=False, seed=0)``."""
     try:
         cls = MODELS[kind]
     except KeyError:
         raise ValueError(f"unknown cell {kind!r}; choose one of {', '.join(MODELS)}") from None
-    return cls(**kwargs)
+    return cls(n_inputs, n_units, n_outputs, seed=seed, dtype=dtype, forget_bias=forget_bias,
+               num_layers=num_layers, bidirectional=bidirectional)
 
 
-__all__ = ["RecurrentModel", "LSTMModel", "RNNModel", "GRUModel", "PeepholeLSTMModel", "MODELS", "Trace", "GradNorms", "ParamCount", "make_model", "CELLS"]
+__all__ = ["RecurrentModel", "LSTMModel", "RNNModel", "GRUModel", "PeepholeLSTMModel", "MODELS", "Trace",
+           "GradNorms", "ParamCount", "make_model", "CELLS"]

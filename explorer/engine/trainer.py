@@ -25,7 +25,8 @@ from .optim import clip_by_global_norm, make_optimizer
 
 @dataclass
 class TrainData:
-    """Training pairs. ``x`` (N, T, m); targets as :meth:`RecurrentModel.loss_and_grads` takes them.
+    """Training pairs. ``x`` (N, T, m) floats or (N, T) token ids; targets as
+    :meth:`RecurrentModel.loss_and_grads` takes them.
 
     ``loss_scale`` turns the loss into the target's own units (z-score MSE × σ²); 1 otherwise.
     """
@@ -110,7 +111,7 @@ class Trainer:
         self.step = 0             # completed steps
         self.epoch_step = 0       # completed steps in the current epoch
         self.history: list[dict] = []
-        self.log = _StepLog(gates={g: [] for g in model.gate_slices()})
+        self.log = _StepLog(gates={g: [] for g in model.gate_names()})
         self._epoch_rng_state = None
         self._perm = None
 
@@ -152,10 +153,15 @@ class Trainer:
         self._epoch_rng_state = self.rng.bit_generator.state
         self._perm = self.rng.permutation(self.n_train)
 
-    def steps(self, max_steps: int | None = None):
+    def steps(self, max_steps: int | None = None, interrupt=None):
         """Yield a :class:`StepSnapshot` per step until the planned epochs are done.
 
         ``max_steps`` ends this call after that many steps; calling again continues.
+        ``interrupt`` (a callable, e.g. ``threading.Event().is_set``) is asked every few
+        timesteps inside each step's forward and backward pass; when it returns True the step
+        is abandoned, :class:`~explorer.engine.Interrupted` propagates out of the generator and
+        the weights, the optimiser and the position in the epoch are as before the step (calling
+        ``steps()`` again redoes it).
         """
         model, data, opt = self.model, self.data, self.optimizer
         gates = list(self.log.gates)
@@ -168,10 +174,9 @@ class Trainer:
             s = self.epoch_step * self.batch_size
             idx = self._perm[s:s + self.batch_size]
             xb, yb = data.x_train[idx], data.y_train[idx]
-            raw, norms, _ = model.compute_grads(xb, yb, data.loss)
+            raw, norms, _ = model.compute_grads(xb, yb, data.loss, interrupt=interrupt)
             grad = model.grad
-            sq = model.cell.gate_sq_norms(model.layer_grad)
-            sq["head"] = float(np.dot(grad[model.cell.n_params:], grad[model.cell.n_params:]))
+            sq = model.gate_sq_norms()
             finite = math.isfinite(raw) and all(math.isfinite(v) for v in sq.values())
             loss = raw * data.loss_scale
             if not finite:
