@@ -25,13 +25,20 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def make_window(qtbot, qsettings, run=None, size=(1500, 950)):
     win = MainWindow(settings=qsettings)
-    qtbot.addWidget(win)
+    qtbot.addWidget(win, before_close_func=close_and_wait)
     win.resize(*size)
     win.set_run(run or Run(load_example("sine"), settings_for_example("sine", units=4, epochs=2)))
     win.show()
     qtbot.waitExposed(win)
     qtbot.waitUntil(lambda: win.trace is not None and not win.display.busy, timeout=20000)
     return win
+
+
+def close_and_wait(win):
+    """Close as the app does, then wait for the tasks still finishing (``app.main`` does this
+    after its event loop)."""
+    win.close()
+    win.after_close()
 
 
 @pytest.fixture
@@ -283,7 +290,7 @@ def test_changing_units_after_training_asks_before_discarding(window, qtbot, mon
 def test_relaunch_offer_says_why_the_run_was_saved(qtbot, qsettings, app_paths):
     win = make_window(qtbot, qsettings)
     assert train(win, qtbot) == "done"
-    win.close()
+    close_and_wait(win)
     again = MainWindow(settings=qsettings)
     qtbot.addWidget(again)
     assert again.offer_autosave()
@@ -293,7 +300,7 @@ def test_relaunch_offer_says_why_the_run_was_saved(qtbot, qsettings, app_paths):
     win3 = make_window(qtbot, qsettings, Run(load_example("adding"), settings_for_example("adding", epochs=20)))
     win3.start_training()
     qtbot.waitUntil(lambda: win3.session.progress.step > 2, timeout=20000)
-    win3.close()
+    close_and_wait(win3)
     win4 = MainWindow(settings=qsettings)
     qtbot.addWidget(win4)
     assert win4.offer_autosave() and "closed while training" in win4.banner.label.text()

@@ -17,7 +17,7 @@ from explorer.data.examples import load_example as example_dataset
 def window(qtbot, qsettings, app_paths):
     win = MainWindow(settings=qsettings)
     win.set_run(Run(example_dataset("sine"), settings_for_example("sine", units=4, epochs=2)))
-    qtbot.addWidget(win)
+    qtbot.addWidget(win, before_close_func=lambda w: (w.close(), w.after_close()))
     win.show()
     qtbot.waitExposed(win)
     qtbot.waitUntil(lambda: win.trace is not None, timeout=10000)    # drawn by a worker
@@ -175,6 +175,7 @@ def test_close_during_training_stops_fast_and_autosaves(qtbot, qsettings, app_pa
     t0 = time.perf_counter()
     win.close()
     assert time.perf_counter() - t0 < 2.0
+    win.after_close()
     assert not win.training
     pending = qsettings.value("autosave/pending")
     assert pending
@@ -241,6 +242,7 @@ def test_closing_after_training_autosaves_unsaved_results(qtbot, qsettings, app_
     with qtbot.waitSignal(win.sigTrainingFinished, timeout=60000):
         win.start_training(epochs=1)
     win.close()
+    win.after_close()
     folder = latest_autosave(qsettings.value("autosave/pending"))
     assert folder is not None and Run.load(folder).trainer.step == win.run.trainer.step
 
@@ -250,6 +252,7 @@ def test_saved_run_clears_the_offer(window, qtbot, qsettings, tmp_path):
         window.start_training(epochs=1)
     assert window.save_run(tmp_path / "saved")
     window.close()
+    window.after_close()
     assert not qsettings.value("autosave/pending")
 
 
@@ -277,6 +280,7 @@ def test_layout_recent_files_and_last_folder_persist(qtbot, qsettings, app_paths
         win.open_file(str(path))
     win.settings_dock.hide()
     win.close()
+    win.after_close()
     assert qsettings.value("window/geometry") is not None
     again = MainWindow(settings=qsettings)
     qtbot.addWidget(again)
