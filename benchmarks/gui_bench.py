@@ -429,8 +429,10 @@ def large(tmp: Path, steps: int, timesteps: int) -> dict:
     pinger.stop()
     win.threads.wait_all()             # the display task after Stop may still be computing
     out["blocks"] = blocks
-    out["longest_block_ms"] = max(b["max"] for b in blocks.values())
-    out["longest_work_ms"] = max(b["max_work"] for b in blocks.values())
+    # the window's life; close() itself blocks by design (it waits, at most 1.5 s, for the step)
+    live = [b for name, b in blocks.items() if name != "close"]
+    out["longest_block_ms"] = max(b["max"] for b in live)
+    out["longest_work_ms"] = max(b["max_work"] for b in live)
     return out
 
 
@@ -472,8 +474,8 @@ def main() -> int:
         print("e. large setting: adding example, 256 units, sequence length 500, batch 32", flush=True)
         e = large(tmp, args.large_steps, min(args.timesteps, 60))
         print(f"  setup (build and save the run, not timed below): {e['setup_s']:.1f} s")
-        print(f"  open_run: the call returns in {e['open_call_ms']:.1f} ms; the run is drawn with its trace and "
-              f"predictions {e['open_to_drawn_s']:.1f} s later")
+        print(f"  open_run: the call returns in {e['open_call_ms']:.1f} ms; the run is drawn with its trace "
+              f"{e['open_to_drawn_s']:.1f} s later (its predictions follow from the same worker)")
         print(f"  {e['steps']} training steps in {e['train_s']:.1f} s; Stop → \"{e['stop_reason']}\" in "
               f"{e['stop_s']:.2f} s; the display after Stop (predictions) {e['display_after_stop_s']:.1f} s")
         print(f"  close() while training: {e['close_s']:.2f} s")
@@ -484,7 +486,7 @@ def main() -> int:
         d = e["diagram"]
         print(f"  cell diagram at 256 units 1200×700: median {d['diagram_median']:.2f} ms, p99 {d['diagram_p99']:.2f} ms")
         print(flush=True)
-        summary.append(f"  {ok(e['longest_block_ms'] < GOALS['block_ms'])} e. longest GUI-thread block (large)  "
+        summary.append(f"  {ok(e['longest_block_ms'] < GOALS['block_ms'])} e. longest GUI-thread block (large)*  "
                        f"{e['longest_block_ms']:8.1f} ms   goal < {GOALS['block_ms']:.0f} ms   (most GUI-thread "
                        f"work between two ticks {e['longest_work_ms']:.1f} ms)")
         stop_worst = max(e["stop_s"], e["close_s"])
@@ -495,6 +497,9 @@ def main() -> int:
     print("Summary")
     for line in summary:
         print(line)
+    if args.setting in ("large", "both"):
+        print("  (* the longest lateness of a 10 ms tick while the window is open, close() excluded; on a "
+              "loaded machine most of it is waiting for a core — the GUI thread's own work is in brackets)")
     print(f"  end: {load_text()}")
     return 0
 

@@ -200,7 +200,8 @@ class MainWindow(QMainWindow):
         self.settings_dock.setMinimumWidth(230)
         self.resizeDocks([self.settings_dock], [290], Qt.Orientation.Horizontal)
         self.resizeDocks([first], [300], Qt.Orientation.Vertical)
-        self.loss_plot.set_log_scale(True)
+        if not hasattr(self.loss_plot, "log_chosen"):     # (the figures helper's plot chooses by the data)
+            self.loss_plot.set_log_scale(True)
 
         self._build_actions()
         self._build_status()
@@ -266,7 +267,7 @@ class MainWindow(QMainWindow):
             vm.addAction(d.toggleViewAction())
         self.log_action = QAction("Log scale for losses", self, checkable=True)
         self.log_action.setChecked(self.loss_plot.log_box.isChecked())
-        self.log_action.toggled.connect(self.loss_plot.set_log_scale)
+        self.log_action.triggered.connect(self.loss_plot.set_log_scale)     # the person's choice only
         self.loss_plot.log_box.toggled.connect(self.log_action.setChecked)
         vm.addAction(self.log_action)
         hm = mb.addMenu("&Help")
@@ -551,16 +552,17 @@ class MainWindow(QMainWindow):
 
     def _prediction_axes(self, ds) -> dict:
         """What the dataset carries for the predictions plot's axes, in the figures helper's
-        ``set_series`` keywords: ``time_values`` (the time of every series row, indexed by the
-        plotted rows) and its ``x_label``, ``y_label`` (the target's name), ``gaps`` (the rows
-        filled by interpolation). Empty when the plot does not take them yet."""
+        ``set_series`` keywords: ``x_values`` (the time of every series row — dates or years —
+        indexed by the plotted rows) and its ``x_label``, ``y_label`` (the target's name),
+        ``gaps`` (the rows filled by interpolation). Empty when the plot does not take them yet."""
         import inspect
 
         params = inspect.signature(self.prediction_plot.set_series).parameters
         kw = {}
         tv = getattr(ds, "time_values", None)
-        if "time_values" in params and tv is not None:
-            kw["time_values"] = tv
+        name = "x_values" if "x_values" in params else "time_values" if "time_values" in params else None
+        if name and tv is not None:
+            kw[name] = tv
         if "x_label" in params:
             kw["x_label"] = (getattr(ds, "time_label", "") or "row") if tv is not None else "row"
         if "y_label" in params and ds.target_name:

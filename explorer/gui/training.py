@@ -80,13 +80,14 @@ class DisplayController(QObject):
     def apply(self, d) -> None:
         """Hand a :class:`~explorer.app.tasks.Display` to the session (the views follow)."""
         s = self.win.session
-        if d is None or d.sample != s.position.sample:
+        if d is None:
             return
-        if d.trace is not None:
-            s.set_trace(d.trace, d.weights)
-        if d.norms_dh is not None:
-            s.set_norms(d.norms_dh, d.norms_dc)
-        if d.predictions is not None:
+        if d.sample == s.position.sample:          # (a trace of a sample since left is dropped)
+            if d.trace is not None:
+                s.set_trace(d.trace, d.weights)
+            if d.norms_dh is not None:
+                s.set_norms(d.norms_dh, d.norms_dc)
+        if d.predictions is not None:              # the same for every sample
             s.set_predictions(d.predictions)
         self.sigDisplayed.emit()
 
@@ -131,7 +132,7 @@ class TrainingController(QObject):
         sample = win.session.position.sample
         fn = partial(train_task, trainer=tr, checkpoint=partial(write_autosave, run, root),
                      policy=CheckpointPolicy(),
-                     display=lambda st: display_task(st, run, None, sample, norms=False))
+                     display=lambda st: display_task(st, run, None, st.sample or 0, norms=False))
         worker = TaskWorker(fn, tag=run)
         worker.state.sample = sample
         worker.state.trace_interval = 0.8 * self.redraw_interval
