@@ -390,6 +390,11 @@ def test_at_1024_by_700_nothing_is_clipped(qtbot, qsettings, app_paths):
         assert frame.contains(r), (type(w).__name__, r, frame)
         assert w.width() >= w.minimumSizeHint().width() - 1, type(w).__name__
     assert win.timebar.slider.width() >= SLIDER_MIN_WIDTH
+    scroll = win.settings_dock.widget()
+    assert win.settings_panel.width() <= scroll.viewport().width()       # no sideways scrolling
+    label = win.data_label                                                # the data line shortens with …
+    assert label.fontMetrics().horizontalAdvance(label.text()) <= label.width()
+    assert label.full_text() == win.run.dataset.describe()
     assert win.diagram.width() >= 360 and win.diagram.height() >= 200
     assert win.equations.width() >= 200
 
@@ -462,3 +467,18 @@ def test_quitting_while_a_file_loads_exits_cleanly(tmp_path):
                        text=True, timeout=120)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "QThread: Destroyed" not in r.stderr and "Abort" not in r.stderr
+
+
+def test_a_window_without_a_run_loads_a_file_with_the_default_model(qtbot, qsettings, app_paths, tmp_path):
+    from explorer.runs import ModelSettings
+
+    win = MainWindow(settings=qsettings)             # as the tour and outside scripts make it
+    qtbot.addWidget(win, before_close_func=close_and_wait)
+    path = tmp_path / "series.csv"
+    path.write_text("v\n" + "".join(f"{np.sin(i / 4):.4f}\n" for i in range(300)))
+    with qtbot.waitSignal(win.sigDataLoaded, timeout=20000):
+        win.open_file(str(path))
+    d = ModelSettings()
+    s = win.run.settings
+    assert (s.units, s.lr, s.batch, s.epochs, s.clip) == (d.units, d.lr, d.batch, d.epochs, d.clip)
+    assert win.run.model.n_units == d.units

@@ -146,6 +146,7 @@ class FilesController(QObject):
         for name, decides in _LOADER_DECIDES.items():
             if opts.get(name, 0) is None and not decides:
                 opts.pop(name)                                       # the loader's own default
+        # the panel's model settings once a run is shown (before that it holds the defaults)
         base = win.settings_panel.model_settings(run.settings if run else None)
         base.sample_index = 0
         return self._start_load(partial(load_dataset, str(path), **opts), str(path), base, example=None)

@@ -53,6 +53,35 @@ PLOT_TITLES = {"loss": "Loss", "grad_norms": "Gradient norms", "grad_through_tim
                "gates": "Gate activations", "param_count": "Parameters", "predictions": "Predictions"}
 
 
+class ElidedLabel(QLabel):
+    """A one-line label that shortens its text with … to the room it has (never clipped)."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self._full = ""
+
+    def setText(self, text: str) -> None:  # noqa: N802
+        self._full = text
+        self.setToolTip(text)
+        self._elide()
+
+    def full_text(self) -> str:
+        return self._full
+
+    def resizeEvent(self, e):  # noqa: N802
+        super().resizeEvent(e)
+        self._elide()
+
+    def _elide(self) -> None:
+        shown = self.fontMetrics().elidedText(self._full, Qt.TextElideMode.ElideRight, max(self.width(), 10))
+        super().setText(shown)
+
+    def minimumSizeHint(self):  # noqa: N802
+        hint = super().minimumSizeHint()
+        hint.setWidth(40)
+        return hint
+
+
 def _session_view(cls, session):
     """A view built on the session when its class is a session view (``_on_session_trace``)."""
     return cls(session) if hasattr(cls, "_on_session_trace") else cls()
@@ -138,7 +167,7 @@ class MainWindow(QMainWindow):
         selectors.addWidget(self.unit_spin)
         selectors.addWidget(self.memory_button)
         selectors.addStretch(1)
-        self.data_label = QLabel()
+        self.data_label = ElidedLabel()
         self.data_label.setStyleSheet("color: palette(mid);")
         self.data_label.setMinimumWidth(40)
         selectors.addWidget(self.data_label, 1)
@@ -168,6 +197,7 @@ class MainWindow(QMainWindow):
         scroll = QScrollArea()
         scroll.setWidget(self.settings_panel)
         scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)   # it fits the dock's width
         self.settings_dock = self._dock("Settings", scroll, Qt.DockWidgetArea.LeftDockWidgetArea)
         combo = self.settings_panel.example_combo
         combo.addItem("— choose an example —", None)
@@ -470,7 +500,6 @@ class MainWindow(QMainWindow):
         self._set_spin(self.sample_spin, self.session.position.sample, n_samples - 1)
         self._set_spin(self.unit_spin, self.session.position.unit, run.model.n_units - 1)
         self.data_label.setText(ds.describe())
-        self.data_label.setToolTip(ds.describe())
         self.param_plot.set_config(ds.n_inputs, ds.n_outputs, n_range=UNITS_RANGE, n_current=run.model.n_units)
         self._show_loss()
         self.grad_plot.set_step_table(self.session.steps.table(), run.trainer.log.gates, run.settings.clip)

@@ -124,6 +124,9 @@ class SettingsPanelWidget(QWidget):
         lay.addWidget(model)
         lay.addStretch(1)
 
+        for combo in self.findChildren(QComboBox):       # narrow docks: combos shrink, never clip
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(6)
         for w in (self.cell_combo, self.optimizer_combo):
             w.currentIndexChanged.connect(self._on_model_edited)
         for w in (self.units_spin, self.epochs_spin, self.batch_spin, self.seed_spin):
@@ -131,6 +134,7 @@ class SettingsPanelWidget(QWidget):
         for w in (self.lr_spin, self.clip_spin):
             w.valueChanged.connect(self._on_model_edited)
         self.units_spin.valueChanged.connect(self.sigUnitsChanged)
+        self.set_model_settings(ModelSettings())         # the defaults until a run is shown
 
     def _on_seq_edited(self, *_):
         if not self._loading:
