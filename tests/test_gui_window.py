@@ -345,7 +345,8 @@ def test_failed_save_tells_the_person_and_keeps_the_previous_run(window, qtbot, 
     assert not window.save_run(folder)
     assert "No space left" in window.banner.label.text()
     assert (folder / "model.npz").read_bytes() == before
-    assert not [p for p in folder.iterdir() if p.name.startswith(".")]      # no temporary left
+    assert not list(folder.glob(".*.tmp"))                                  # no temporary left
+    assert len(list((folder / ".versions").iterdir())) == 1                 # no partial version
 
 
 def test_opening_a_run_of_another_cell_explains_and_keeps_the_current_run(window, qtbot, tmp_path):

@@ -948,8 +948,18 @@ class GRUCell(Cell):
             multiply(z[t], tmp, out=tmp)
             plus(g[t], tmp, out=hout[t])             # h = g + z ⊙ (h_prev − g)
             if todo:
+                self._held_update(ws, t, todo)
                 self._apply_clamps(ws, t, todo, ("h",))
         return ws
+
+    @staticmethod
+    def _held_update(ws, t, todo):
+        """Where z is held: h = (1 − z) ⊙ g + z ⊙ h_prev (torch's form), so z = 1 keeps h_prev
+        bit for bit (g + (h_prev − g) need not)."""
+        v = ws.views
+        for name, units, value in todo:
+            if name == "z":
+                v["h_out"][t][:, units] = (1.0 - value) * v["g"][t][:, units] + value * v["h_in"][t][:, units]
 
     def trace_arrays(self, ws):
         n, A = self.n, ws.arrays["A"]
