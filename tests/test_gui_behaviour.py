@@ -18,7 +18,7 @@ from explorer.app.tasks import SANE_FACTOR
 from explorer.data.examples import load_example
 from explorer.engine import softmax
 from explorer.gui.main_window import MainWindow
-from explorer.runs import Run, latest_autosave, settings_for_example
+from explorer.runs import Run, settings_for_example
 
 ROOT = Path(__file__).resolve().parents[1]
 
