@@ -482,3 +482,14 @@ def test_a_window_without_a_run_loads_a_file_with_the_default_model(qtbot, qsett
     s = win.run.settings
     assert (s.units, s.lr, s.batch, s.epochs, s.clip) == (d.units, d.lr, d.batch, d.epochs, d.clip)
     assert win.run.model.n_units == d.units
+
+
+def test_memory_kept_is_the_running_product_of_the_forget_gate(window, qtbot):
+    from explorer.gui.main_window import memory_kept
+
+    title, kept = memory_kept(window.trace)
+    np.testing.assert_allclose(kept, np.cumprod(window.trace.f[0], axis=0))
+    assert "∏ f" in title and kept.shape == window.trace.f[0].shape
+    if window.memory_plot is None:
+        pytest.skip("the figures module has no MemoryHeatmapWidget yet (helper 'figures')")
+    assert "memory" in window.plot_docks and window.plot_docks["memory"].windowTitle() == "Memory"

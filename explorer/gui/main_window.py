@@ -50,7 +50,25 @@ def heatmap_fields(trace) -> tuple:
         fields = getattr(trace, "fields", {})
         return tuple(k for k in HEATMAP_FIELDS if k in fields)
 PLOT_TITLES = {"loss": "Loss", "grad_norms": "Gradient norms", "grad_through_time": "Through time",
-               "gates": "Gate activations", "param_count": "Parameters", "predictions": "Predictions"}
+               "gates": "Gate activations", "memory": "Memory", "param_count": "Parameters",
+               "predictions": "Predictions"}
+
+
+def memory_kept(trace):
+    """(title, (T, n) array) of what each unit still keeps of its initial state: the running
+    product of the forget gate ∏f (LSTMs) or of the update gate ∏z (GRU); None for a plain RNN."""
+    fields = getattr(trace, "fields", {})
+    for gate, title in (("f", "Memory kept: ∏ f over time (the share of c₀ each unit still holds)"),
+                        ("z", "Memory kept: ∏ z over time (the share of h₀ each unit still holds)")):
+        if gate in fields:
+            return title, np.cumprod(np.asarray(getattr(trace, gate)[0], dtype=float), axis=0)
+    return None
+
+
+def _takes(fn, name: str) -> bool:
+    import inspect
+
+    return name in inspect.signature(fn).parameters
 
 
 class ElidedLabel(QLabel):
@@ -217,6 +235,13 @@ class MainWindow(QMainWindow):
             "grad_through_time": self.through_time_plot, "gates": self.heatmap_plot,
             "param_count": self.param_plot, "predictions": self.prediction_plot,
         }
+        # the memory heatmap (∏f per unit over time) where the figures module has it
+        self.memory_plot = plots.MemoryHeatmapWidget() if hasattr(plots, "MemoryHeatmapWidget") else None
+        if self.memory_plot is not None:
+            items = list(self.plot_widgets.items())
+            items.insert(4, ("memory", self.memory_plot))
+            self.plot_widgets = dict(items)
+        self._heatmap_labels = _takes(self.heatmap_plot.set_trace, "time_labels")
         self.plot_docks = {}
         first = None
         for key, w in self.plot_widgets.items():
@@ -505,6 +530,8 @@ class MainWindow(QMainWindow):
         self.grad_plot.set_step_table(self.session.steps.table(), run.trainer.log.gates, run.settings.clip)
         self.through_time_plot.clear()
         self.heatmap_plot.clear()
+        if self.memory_plot is not None:
+            self.memory_plot.clear()
         self.prediction_plot.clear()
         self._update_progress()
         name = Path(self.run_folder).name if self.run_folder else Path(str(ds.source)).name
@@ -522,7 +549,18 @@ class MainWindow(QMainWindow):
         if tr is None:
             return
         self._set_spin(self.unit_spin, self.session.position.unit, tr.h.shape[-1] - 1)
-        self.heatmap_plot.set_trace({k: getattr(tr, k)[0] for k in heatmap_fields(tr)})
+        values = {k: getattr(tr, k)[0] for k in heatmap_fields(tr)}
+        labels = self.text_strip.chars or None          # text mode: the sample's characters along time
+        if self._heatmap_labels:
+            self.heatmap_plot.set_trace(values, time_labels=labels)
+        else:
+            self.heatmap_plot.set_trace(values)
+        if self.memory_plot is not None:
+            kept = memory_kept(tr)
+            if kept is None:
+                self.memory_plot.clear()
+            else:
+                self.memory_plot.set_memory(kept[1], title=kept[0], time_labels=labels)
         self._on_session_position(self.session.position)
 
     def _on_session_position(self, pos) -> None:
@@ -530,8 +568,9 @@ class MainWindow(QMainWindow):
             self._set_spin(self.unit_spin, pos.unit, self.unit_spin.maximum())
         if self.sample_spin.value() != pos.sample:
             self._set_spin(self.sample_spin, pos.sample, self.sample_spin.maximum())
-        for w in (self.through_time_plot, self.heatmap_plot):
-            w.set_time_marker(pos.t)
+        for w in (self.through_time_plot, self.heatmap_plot, self.memory_plot):
+            if w is not None:
+                w.set_time_marker(pos.t)
         self._show_top_k()
         if self._sample_followed is not None and pos.sample != self._sample_followed:
             self._on_sample_changed(pos.sample)
