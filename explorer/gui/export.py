@@ -76,8 +76,12 @@ class ExportController(QObject):
 
     def export_diagram_csv(self, path: Path) -> None:
         """The diagram's data: every timestep (1..T) of the selected sample and unit."""
+        from explorer.gui.main_window import one_hot_trace
+
         s = self.win.session
         tr, u = s.view_trace(), s.position.unit
+        if tr is not None:
+            tr = one_hot_trace(tr, s.run.dataset.n_inputs)
         if tr is None:
             atomic_write_text(path, "t,unit\n")
             return

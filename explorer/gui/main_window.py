@@ -37,6 +37,12 @@ from explorer.gui.training import DisplayController, TrainingController
 from explorer.gui.worker import ThreadRegistry
 from explorer.runs import Run
 
+try:                                # token-id inputs drawn as the one-hot x_t they stand for (helper "data")
+    from explorer.app.tokens import one_hot_trace
+except ImportError:                 # until then text inputs are one-hot already
+    def one_hot_trace(trace, vocab_size):
+        return trace
+
 APP_NAME = "LSTM Explorer"
 HEATMAP_FIELDS = ("i", "f", "g", "o", "c", "h")
 
@@ -396,7 +402,7 @@ class MainWindow(QMainWindow):
             if value is s.position:
                 view.set_position(sample=0, t=value.t, unit=value.unit)
             elif s.trace is not None:
-                view.set_trace(s.view_trace(), s.trace_weights)
+                view.set_trace(one_hot_trace(s.view_trace(), s.run.dataset.n_inputs), s.trace_weights)
                 view.set_position(sample=0, t=s.position.t, unit=s.position.unit)
 
     # -- persistence ----------------------------------------------------------------------------------
