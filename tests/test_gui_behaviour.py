@@ -203,6 +203,26 @@ def test_predictions_use_the_files_years_and_the_target_name(window, qtbot):
     assert plot.plot.getAxis("bottom").labelText == "year"
 
 
+def test_dates_reach_the_predictions_plot_as_dates(window, qtbot):
+    from explorer.gui.main_window import decimal_years, time_axis
+
+    ds = window.run.dataset
+    n = len(ds.series)
+    day0 = np.datetime64("2020-01-01T00:00:00", "s").astype(np.int64)
+    ds.time_values = (day0 + 86400 * np.arange(n)).astype(float)        # POSIX seconds, one a day
+    ds.time_label = "date"
+    tv, label = time_axis(ds)
+    assert tv.dtype.kind == "M" and str(tv[31]) == "2020-02-01T00:00:00" and label == "date (year)"
+    np.testing.assert_allclose(decimal_years(tv[[0, 182]]), [2020.0, 2020.0 + 182 / 366])
+    with qtbot.waitSignal(window.display.sigDisplayed, timeout=10000):
+        window.set_run(Run(ds, window.run.settings))
+    qtbot.waitUntil(lambda: window.session.predictions is not None, timeout=10000)
+    x, _ = window.prediction_plot.target_curve.getData()
+    t = window.session.predictions["t"]
+    np.testing.assert_allclose(x, decimal_years(tv[t]))
+    assert 2020 < x[0] < x[-1] < 2024
+
+
 def test_text_mode_strip_shows_the_text_the_true_next_and_top_five(window, qtbot, tmp_path):
     path = tmp_path / "story.txt"
     text = "The cat sat on the mat. The dog sat on the log. " * 20
@@ -233,7 +253,8 @@ def test_text_mode_strip_shows_the_text_the_true_next_and_top_five(window, qtbot
 
 # -- §4 the window behaves --------------------------------------------------------------------------------
 def test_banners_go_once_what_they_reported_is_resolved(window, qtbot, tmp_path):
-    window.run.trainer.data.x_train[:] = np.nan
+    data = window.run.trainer.data
+    data.x_train = np.full(data.x_train.shape, np.nan)         # (windows may be read-only views)
     assert train(window, qtbot) == "diverged"
     assert window.banner.showing and window.banner.topic == "training"
     window.set_run(Run(load_example("sine"), settings_for_example("sine", units=4, epochs=1)))

@@ -214,7 +214,8 @@ def test_pause_resume_and_stop_continue_from_weights(window, qtbot):
 
 
 def test_divergence_stops_with_a_message(window, qtbot):
-    window.run.trainer.data.x_train[:] = np.nan
+    data = window.run.trainer.data
+    data.x_train = np.full(data.x_train.shape, np.nan)         # (windows may be read-only views)
     with qtbot.waitSignal(window.sigTrainingFinished, timeout=20000) as sig:
         window.start_training(epochs=1)
     assert sig.args[0] == "diverged"

@@ -71,6 +71,31 @@ def memory_kept(trace):
     return None
 
 
+def time_axis(ds) -> tuple:
+    """(values, label) of the series rows' times for the predictions plot, or (None, "row"): the
+    data layer gives decimal years ("year"), POSIX seconds ("date": handed on as datetime64, which
+    the plot shows as years) or seconds of the day ("time of day")."""
+    tv = getattr(ds, "time_values", None)
+    if tv is None:
+        return None, "row"
+    label = getattr(ds, "time_label", "") or "year"
+    tv = np.asarray(tv)
+    if label == "date" and tv.dtype.kind in "fiu":
+        return np.round(tv.astype(float)).astype(np.int64).astype("datetime64[s]"), "date (year)"
+    if label == "time of day":
+        return tv.astype(float), "time of day (s)"
+    return tv, label
+
+
+def decimal_years(dates) -> np.ndarray:
+    """datetime64 values as decimal years (2020-07-02 → 2020.5)."""
+    days = np.asarray(dates).astype("datetime64[D]")
+    years = days.astype("datetime64[Y]")
+    start = years.astype("datetime64[D]")
+    length = (years + 1).astype("datetime64[D]") - start
+    return years.astype(np.int64) + 1970 + (days - start).astype(float) / length.astype(float)
+
+
 def _takes(fn, name: str) -> bool:
     import inspect
 
@@ -633,12 +658,12 @@ class MainWindow(QMainWindow):
 
         params = inspect.signature(self.prediction_plot.set_series).parameters
         kw = {}
-        tv = getattr(ds, "time_values", None)
+        tv, label = time_axis(ds)
         name = "x_values" if "x_values" in params else "time_values" if "time_values" in params else None
         if name and tv is not None:
             kw[name] = tv
         if "x_label" in params:
-            kw["x_label"] = (getattr(ds, "time_label", "") or "row") if tv is not None else "row"
+            kw["x_label"] = label if tv is not None else "row"
         if "y_label" in params and ds.target_name:
             kw["y_label"] = ds.target_name
         if "gaps" in params:
@@ -646,21 +671,21 @@ class MainWindow(QMainWindow):
         return kw
 
     def _label_predictions_fallback(self, ds, p) -> None:
-        """Until the plot takes axes: years on x (decimal years only), the target's name on y."""
+        """Until the plot takes axes: years (dates as decimal years) on x, the target's name on y."""
         plot = self.prediction_plot.plot
         if ds.target_name:
             plot.setLabel("left", ds.target_name)
-        tv = getattr(ds, "time_values", None)
-        if tv is None or getattr(ds, "time_label", "year") not in ("year", ""):
+        tv, label = time_axis(ds)
+        if tv is None:
             return
-        tv = np.asarray(tv, dtype=float)
+        tv = decimal_years(tv) if np.asarray(tv).dtype.kind == "M" else np.asarray(tv, dtype=float)
         t, tf = p["t"], p.get("t_forecast")
         if len(tv) < t[-1] + 1:
             return
         self.prediction_plot.set_series(tv[t], p["target"], tv[t], p["prediction"],
                                         None if tf is None else tv[np.minimum(tf, len(tv) - 1)],
                                         p.get("forecast"), split_t=tv[t[0]])
-        plot.setLabel("bottom", getattr(ds, "time_label", None) or "year")
+        plot.setLabel("bottom", label)
         plot.setLabel("left", ds.target_name)
 
     def _show_top_k(self) -> None:
