@@ -133,7 +133,8 @@ def test_divergence_keeps_the_weights_of_the_last_sane_step():
     assert losses[-1] > BLOWUP_FACTOR * base and np.all(losses[:-1] <= BLOWUP_FACTOR * base)
     k = result.kept_step
     assert k is not None and losses[k] <= SANE_FACTOR * base    # step k + 1's loss: of the kept weights
-    assert "weights of step" in result.message and "learning rate" in result.message
+    assert "Back to the weights" in result.message and "learning rate" in result.message
+    assert "times the loss of predicting zero" in result.message
     twin = _run(units=8, optimizer="sgd", lr=10.0, clip=None, epochs=5).trainer
     list(twin.steps(max_steps=k))
     np.testing.assert_array_equal(tr.model.params, twin.model.params)

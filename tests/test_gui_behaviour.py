@@ -277,13 +277,15 @@ def test_divergence_keeps_the_weights_from_before_the_blow_up(window, qtbot):
     s.clip_spin.setValue(0.0)
     assert train(window, qtbot, epochs=5) == "diverged"        # warnings are errors: none escaped
     text = window.banner.label.text()
-    assert "weights of step" in text and "learning rate" in text
+    assert "Back to the weights" in text and "learning rate" in text
     run = window.run
     base = float(np.mean(run.dataset.y_train ** 2)) * run.train_data().loss_scale
     assert run.trainer.val_loss() < SANE_FACTOR * base        # not the 3.6e304 of the last finite weights
     # no epoch finished: the loss tab shows the loss of every step
     assert window.session.history == []
     np.testing.assert_array_equal(window.loss_plot.train, run.trainer.log.loss)
+    np.testing.assert_array_equal(window.loss_plot.epochs, run.trainer.log.step)
+    assert window.loss_plot.plot.getAxis("bottom").labelText.startswith("step")
     assert np.isnan(window.loss_plot.val).all()
     # huge numbers in scientific notation
     assert "e+" in window.progress_label.text()

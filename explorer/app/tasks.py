@@ -288,7 +288,8 @@ def train_task(state: TaskState, trainer, *, emit_interval: float = EMIT_INTERVA
                         result.message = snap.message or "The loss is not a finite number."
                     else:
                         result.message = (f"Training diverged at step {snap.step}: the loss reached "
-                                          f"{snap.loss:.3g}, over {BLOWUP_FACTOR:.0e} × its starting level.")
+                                          f"{snap.loss:.3g}, over {BLOWUP_FACTOR:,.0f} times the loss of "
+                                          f"predicting zero ({sentinel.baseline:.3g}).")
                     if not snap.refused:
                         snaps.append(snap)
                         _progress(progress, snap, trainer)
@@ -317,9 +318,10 @@ def train_task(state: TaskState, trainer, *, emit_interval: float = EMIT_INTERVA
         if result.reason == "diverged" and sentinel is not None:
             result.kept_step = sentinel.restore()
             if result.kept_step is not None:
-                result.message += (f" The weights of step {result.kept_step} (loss "
-                                   f"{sentinel.sane_loss:.4g}) are kept; try a smaller learning rate "
-                                   "or gradient clipping.")
+                which = (f"the weights after step {result.kept_step}" if result.kept_step
+                         else "the weights training started from")
+                result.message += (f" Back to {which} (loss {sentinel.sane_loss:.4g}); try a smaller "
+                                   "learning rate or gradient clipping.")
             else:
                 result.message += " Try a smaller learning rate or gradient clipping."
         if snaps or history:

@@ -617,15 +617,16 @@ class MainWindow(QMainWindow):
         self._show_loss()
 
     def _show_loss(self) -> None:
-        """Loss per epoch; before any epoch finished, the loss of every step (at fractional epochs)."""
+        """Loss per epoch; before any epoch finished, the loss of every step."""
         s = self.session
-        if s.history or s.run is None:
+        axis = self.loss_plot.plot
+        if s.history or s.run is None or not len(s.steps):
+            axis.setLabel("bottom", "epoch")
             self.loss_plot.set_history_rows(s.history)
             return
         step, loss = s.step_losses()
-        spe = max(s.run.trainer.steps_per_epoch, 1) if not self.training else max(
-            s.progress.total_steps // max(s.progress.epochs, 1), 1)
-        self.loss_plot.set_history(np.asarray(step, float) / spe, loss, np.full(len(loss), np.nan))
+        axis.setLabel("bottom", "step (no epoch has finished yet)")
+        self.loss_plot.set_history(step, loss, np.full(len(loss), np.nan))
 
     def _on_session_norms(self, norms) -> None:
         dh, dc = norms
