@@ -231,6 +231,9 @@ def test_text_mode_strip_shows_the_text_the_true_next_and_top_five(window, qtbot
         window.open_file(str(path))
     strip, ds = window.text_strip, window.run.dataset
     assert strip.isVisible()
+    panel = window.settings_panel                      # series options off, the text level on
+    assert panel.level_combo.isEnabled() and not panel.year_month_combo.isEnabled()
+    assert not panel.target_combo.isEnabled()
     window.session.set_position(sample=1, t=6)
     qtbot.waitUntil(lambda: not window.display.busy, timeout=10000)
     x = ds.x_val[1]

@@ -548,6 +548,7 @@ class MainWindow(QMainWindow):
             sp.set_columns([], [], "")
         if ds.normalizer is not None:
             sp.normalize_combo.setCurrentText(ds.normalizer.method)
+        sp.set_kind(ds.kind)
         vocab = list(ds.vocab) if ds.vocab is not None else None
         for view in (self.equations, self.diagram):
             if hasattr(view, "vocab") and not hasattr(view, "_on_session_trace"):

@@ -201,6 +201,14 @@ class SettingsPanelWidget(QWidget):
         self.columns_list.setEnabled(bool(names))
         self.target_combo.setEnabled(bool(numeric))
 
+    def set_kind(self, kind: str) -> None:
+        """Enable the options that mean something for this kind of data (series or text)."""
+        series, text = kind in ("series", "regression"), kind == "text"
+        for w in (self.columns_list, self.target_combo, self.year_month_combo, self.missing_combo,
+                  self.normalize_combo):
+            w.setEnabled(series and (w not in (self.columns_list, self.target_combo) or w.count() > 0))
+        self.level_combo.setEnabled(text)
+
     def chosen_columns(self) -> list[str]:
         return [self.columns_list.item(i).text() for i in range(self.columns_list.count())
                 if self.columns_list.item(i).checkState() == Qt.CheckState.Checked]
