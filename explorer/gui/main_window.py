@@ -4,8 +4,9 @@ The cell diagram in the centre, the timestep bar under it, the equations on the 
 tabbed docks, the settings panel on the left. What is selected (sample, timestep, unit) and what
 is drawn (run, trace, steps, history, norms, predictions) live in one Qt-free
 :class:`~explorer.app.Session`; views subscribe with ``_on_session_<event>`` slots and keep no
-copy of the position. Three controllers do the work: training (:mod:`explorer.gui.training`),
-files and runs (:mod:`explorer.gui.files`), export (:mod:`explorer.gui.export`). Nothing that
+copy of the position. Controllers do the work: training and display (:mod:`explorer.gui.training`),
+files and runs (:mod:`explorer.gui.files`), export (:mod:`explorer.gui.export`), the plots
+(:mod:`explorer.gui.plots_controller`). Nothing that
 grows with the data or the model runs on the GUI thread: training, loading, opening runs,
 traces and predictions are tasks on workers.
 """
@@ -22,12 +23,12 @@ from PySide6.QtWidgets import (QDockWidget, QHBoxLayout, QLabel, QMainWindow, QM
 
 from explorer.app import Session
 from explorer.assets import resource_path
-from explorer.engine import softmax
-from explorer.figures import plots
-from explorer.gui.banner import BannerWidget
+from explorer.gui.banner import BannerWidget  # noqa: F401  (public before)
 from explorer.gui.diagram import CellDiagramView
 from explorer.gui.equations import EquationsView
 from explorer.gui.export import ExportController
+from explorer.gui.plots_controller import (PlotsController, decimal_years, heatmap_fields,  # noqa: F401
+                                           memory_kept, time_axis)
 from explorer.gui.files import (START_EXAMPLE, START_SETTINGS, WINDOW_CELLS, FilesController,  # noqa: F401
                                 autosave_dir)
 from explorer.gui.settings_panel import UNITS_RANGE, SettingsPanelWidget
@@ -44,62 +45,9 @@ except ImportError:                 # until then text inputs are one-hot already
         return trace
 
 APP_NAME = "LSTM Explorer"
-HEATMAP_FIELDS = ("i", "f", "g", "o", "c", "h")
-
-
-def heatmap_fields(trace) -> tuple:
-    """The fields of ``trace`` the gate heatmap shows (its cell's description when there is one)."""
-    try:
-        from explorer.engine.describe import describe        # helper "cells"
-        return tuple(describe(trace.kind).trace_names)
-    except (ImportError, AttributeError, KeyError, ValueError):
-        fields = getattr(trace, "fields", {})
-        return tuple(k for k in HEATMAP_FIELDS if k in fields)
 PLOT_TITLES = {"loss": "Loss", "grad_norms": "Gradient norms", "grad_through_time": "Through time",
                "gates": "Gate activations", "memory": "Memory", "param_count": "Parameters",
                "predictions": "Predictions"}
-
-
-def memory_kept(trace):
-    """(title, (T, n) array) of what each unit still keeps of its initial state: the running
-    product of the forget gate ∏f (LSTMs) or of the update gate ∏z (GRU); None for a plain RNN."""
-    fields = getattr(trace, "fields", {})
-    for gate, title in (("f", "Memory kept: ∏ f over time (the share of c₀ each unit still holds)"),
-                        ("z", "Memory kept: ∏ z over time (the share of h₀ each unit still holds)")):
-        if gate in fields:
-            return title, np.cumprod(np.asarray(getattr(trace, gate)[0], dtype=float), axis=0)
-    return None
-
-
-def time_axis(ds) -> tuple:
-    """(values, label) of the series rows' times for the predictions plot, or (None, "row"): the
-    data layer gives decimal years ("year"), POSIX seconds ("date": handed on as datetime64, which
-    the plot shows as years) or seconds of the day ("time of day")."""
-    tv = getattr(ds, "time_values", None)
-    if tv is None:
-        return None, "row"
-    label = getattr(ds, "time_label", "") or "year"
-    tv = np.asarray(tv)
-    if label == "date" and tv.dtype.kind in "fiu":
-        return np.round(tv.astype(float)).astype(np.int64).astype("datetime64[s]"), "date (year)"
-    if label == "time of day":
-        return tv.astype(float), "time of day (s)"
-    return tv, label
-
-
-def decimal_years(dates) -> np.ndarray:
-    """datetime64 values as decimal years (2020-07-02 → 2020.5)."""
-    days = np.asarray(dates).astype("datetime64[D]")
-    years = days.astype("datetime64[Y]")
-    start = years.astype("datetime64[D]")
-    length = (years + 1).astype("datetime64[D]") - start
-    return years.astype(np.int64) + 1970 + (days - start).astype(float) / length.astype(float)
-
-
-def _takes(fn, name: str) -> bool:
-    import inspect
-
-    return name in inspect.signature(fn).parameters
 
 
 class ElidedLabel(QLabel):
@@ -255,24 +203,12 @@ class MainWindow(QMainWindow):
             combo.addItem(name, name)
             combo.setItemData(combo.count() - 1, desc, Qt.ItemDataRole.ToolTipRole)
 
-        self.loss_plot = plots.LossPlotWidget()
-        self.grad_plot = plots.GradNormPlotWidget()
-        self.through_time_plot = plots.GradThroughTimePlotWidget()
-        self.heatmap_plot = plots.GateHeatmapWidget()
-        self.param_plot = plots.ParamCountPlotWidget()
-        self.prediction_plot = plots.PredictionPlotWidget()
-        self.plot_widgets = {
-            "loss": self.loss_plot, "grad_norms": self.grad_plot,
-            "grad_through_time": self.through_time_plot, "gates": self.heatmap_plot,
-            "param_count": self.param_plot, "predictions": self.prediction_plot,
-        }
-        # the memory heatmap (∏f per unit over time) where the figures module has it
-        self.memory_plot = plots.MemoryHeatmapWidget() if hasattr(plots, "MemoryHeatmapWidget") else None
-        if self.memory_plot is not None:
-            items = list(self.plot_widgets.items())
-            items.insert(4, ("memory", self.memory_plot))
-            self.plot_widgets = dict(items)
-        self._heatmap_labels = _takes(self.heatmap_plot.set_trace, "time_labels")
+        self.plots = PlotsController(s, self.text_strip, UNITS_RANGE, self)
+        pc = self.plots
+        self.loss_plot, self.grad_plot, self.through_time_plot = pc.loss_plot, pc.grad_plot, pc.through_time_plot
+        self.heatmap_plot, self.memory_plot = pc.heatmap_plot, pc.memory_plot
+        self.param_plot, self.prediction_plot = pc.param_plot, pc.prediction_plot
+        self.plot_widgets = pc.widgets
         self.plot_docks = {}
         first = None
         for key, w in self.plot_widgets.items():
@@ -397,10 +333,6 @@ class MainWindow(QMainWindow):
         ev.run.connect(self._on_session_run)
         ev.trace.connect(self._on_session_trace)
         ev.position.connect(self._on_session_position)
-        ev.steps.connect(self._on_session_steps)
-        ev.history.connect(self._on_session_history)
-        ev.norms.connect(self._on_session_norms)
-        ev.predictions.connect(self._on_session_predictions)
         ev.progress.connect(self._on_session_progress)
         # REMOVE with the cells branch: the round-1 diagram and equations follow the session here
         ev.trace.connect(self._legacy_views_follow_session)
@@ -557,14 +489,6 @@ class MainWindow(QMainWindow):
         self._set_spin(self.sample_spin, self.session.position.sample, n_samples - 1)
         self._set_spin(self.unit_spin, self.session.position.unit, run.model.n_units - 1)
         self.data_label.setText(ds.describe())
-        self.param_plot.set_config(ds.n_inputs, ds.n_outputs, n_range=UNITS_RANGE, n_current=run.model.n_units)
-        self._show_loss()
-        self.grad_plot.set_step_table(self.session.steps.table(), run.trainer.log.gates, run.settings.clip)
-        self.through_time_plot.clear()
-        self.heatmap_plot.clear()
-        if self.memory_plot is not None:
-            self.memory_plot.clear()
-        self.prediction_plot.clear()
         self._update_progress()
         name = Path(self.run_folder).name if self.run_folder else Path(str(ds.source)).name
         self.setWindowTitle(f"{APP_NAME} — {name}")
@@ -581,18 +505,6 @@ class MainWindow(QMainWindow):
         if tr is None:
             return
         self._set_spin(self.unit_spin, self.session.position.unit, tr.h.shape[-1] - 1)
-        values = {k: getattr(tr, k)[0] for k in heatmap_fields(tr)}
-        labels = self.text_strip.chars or None          # text mode: the sample's characters along time
-        if self._heatmap_labels:
-            self.heatmap_plot.set_trace(values, time_labels=labels)
-        else:
-            self.heatmap_plot.set_trace(values)
-        if self.memory_plot is not None:
-            kept = memory_kept(tr)
-            if kept is None:
-                self.memory_plot.clear()
-            else:
-                self.memory_plot.set_memory(kept[1], title=kept[0], time_labels=labels)
         self._on_session_position(self.session.position)
 
     def _on_session_position(self, pos) -> None:
@@ -600,107 +512,8 @@ class MainWindow(QMainWindow):
             self._set_spin(self.unit_spin, pos.unit, self.unit_spin.maximum())
         if self.sample_spin.value() != pos.sample:
             self._set_spin(self.sample_spin, pos.sample, self.sample_spin.maximum())
-        for w in (self.through_time_plot, self.heatmap_plot, self.memory_plot):
-            if w is not None:
-                w.set_time_marker(pos.t)
-        self._show_top_k()
         if self._sample_followed is not None and pos.sample != self._sample_followed:
             self._on_sample_changed(pos.sample)
-
-    def _on_session_steps(self, update) -> None:
-        if len(update):
-            self.grad_plot.append_steps(update.step, update.grad_norm, update.gate_norms, update.clipped,
-                                        plots.epoch_starts(update.step, update.epoch), self.run.settings.clip)
-        if not self.session.history:
-            self._show_loss()
-
-    def _on_session_history(self, history) -> None:
-        self._show_loss()
-
-    def _show_loss(self) -> None:
-        """Loss per epoch; before any epoch finished, the loss of every step."""
-        s = self.session
-        axis = self.loss_plot.plot
-        if s.history or s.run is None or not len(s.steps):
-            axis.setLabel("bottom", "epoch")
-            self.loss_plot.set_history_rows(s.history)
-            return
-        step, loss = s.step_losses()
-        axis.setLabel("bottom", "step (no epoch has finished yet)")
-        self.loss_plot.set_history(step, loss, np.full(len(loss), np.nan))
-
-    def _on_session_norms(self, norms) -> None:
-        dh, dc = norms
-        self.through_time_plot.set_norms(dh, dc)
-        self.through_time_plot.set_time_marker(self.session.position.t)
-
-    def _on_session_predictions(self, p) -> None:
-        ds = self.run.dataset
-        if ds.kind == "text":
-            self._show_top_k()
-            return
-        if not p or "prediction" not in p or "t" not in p:
-            self.prediction_plot.clear()
-            return
-        t, tf = p["t"], p.get("t_forecast")
-        series = ds.kind == "series"
-        split = t[0] if series else None
-        axes = self._prediction_axes(ds) if series else {}
-        self.prediction_plot.set_series(t, p["target"], t, p["prediction"], tf, p.get("forecast"), split_t=split,
-                                        **axes)
-        if series and not axes:
-            self._label_predictions_fallback(ds, p)
-
-    def _prediction_axes(self, ds) -> dict:
-        """What the dataset carries for the predictions plot's axes, in the figures helper's
-        ``set_series`` keywords: ``x_values`` (the time of every series row — dates or years —
-        indexed by the plotted rows) and its ``x_label``, ``y_label`` (the target's name),
-        ``gaps`` (the rows filled by interpolation). Empty when the plot does not take them yet."""
-        import inspect
-
-        params = inspect.signature(self.prediction_plot.set_series).parameters
-        kw = {}
-        tv, label = time_axis(ds)
-        name = "x_values" if "x_values" in params else "time_values" if "time_values" in params else None
-        if name and tv is not None:
-            kw[name] = tv
-        if "x_label" in params:
-            kw["x_label"] = label if tv is not None else "row"
-        if "y_label" in params and ds.target_name:
-            kw["y_label"] = ds.target_name
-        if "gaps" in params:
-            kw["gaps"] = getattr(ds, "gap_rows", None)
-        return kw
-
-    def _label_predictions_fallback(self, ds, p) -> None:
-        """Until the plot takes axes: years (dates as decimal years) on x, the target's name on y."""
-        plot = self.prediction_plot.plot
-        if ds.target_name:
-            plot.setLabel("left", ds.target_name)
-        tv, label = time_axis(ds)
-        if tv is None:
-            return
-        tv = decimal_years(tv) if np.asarray(tv).dtype.kind == "M" else np.asarray(tv, dtype=float)
-        t, tf = p["t"], p.get("t_forecast")
-        if len(tv) < t[-1] + 1:
-            return
-        self.prediction_plot.set_series(tv[t], p["target"], tv[t], p["prediction"],
-                                        None if tf is None else tv[np.minimum(tf, len(tv) - 1)],
-                                        p.get("forecast"), split_t=tv[t[0]])
-        plot.setLabel("bottom", label)
-        plot.setLabel("left", ds.target_name)
-
-    def _show_top_k(self) -> None:
-        s = self.session
-        run = s.run
-        tr = s.view_trace()
-        if run is None or tr is None or run.dataset.kind != "text":
-            return
-        vocab = run.dataset.vocab
-        t = min(s.position.t, tr.T - 1)
-        probs = softmax(tr.y[0, t])
-        top = np.argsort(probs)[::-1][:5]
-        self.prediction_plot.set_top_k([vocab[j] for j in top], [float(probs[j]) for j in top])
 
     def _on_session_progress(self, progress) -> None:
         self._update_progress()
