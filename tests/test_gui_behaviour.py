@@ -429,6 +429,8 @@ def test_at_1024_by_700_nothing_is_clipped(qtbot, qsettings, app_paths):
 def test_opening_a_big_run_returns_at_once_and_draws_when_ready(window, qtbot, tmp_path):
     big = Run(load_example("adding", seq_len=200), settings_for_example("adding", units=64, epochs=1))
     big.save(tmp_path / "big")
+    shown = []                                              # the status bar's progress as it moves
+    window.progress.valueChanged.connect(lambda v: shown.append((window.progress.format(), v)))
     t0 = time.perf_counter()
     with qtbot.waitSignal(window.sigRunOpened, timeout=120000):
         window.open_run(tmp_path / "big")
@@ -437,6 +439,9 @@ def test_opening_a_big_run_returns_at_once_and_draws_when_ready(window, qtbot, t
     assert window.run.model.n_units == 64 and window.trace.T == 200
     assert window.session.predictions is None               # drawn when they arrive
     qtbot.waitUntil(lambda: window.session.predictions is not None, timeout=120000)
+    steps = [v for f, v in shown if f.startswith("Computing predictions")]
+    assert len(steps) >= 3 and steps == sorted(steps)       # progress shown while they are computed
+    assert window.progress.format() == "%p%"
     assert window.session.predictions["prediction"].shape == (big.dataset.n_val,)
 
 

@@ -100,6 +100,11 @@ class Session:
         self.predictions: dict | None = None
         self.progress = Progress()
 
+    def subscribe(self, view, *names: str) -> None:
+        """Connect ``view._on_session_<name>`` to ``events.<name>`` for every name given."""
+        for name in names:
+            getattr(self.events, name).connect(getattr(view, f"_on_session_{name}"))
+
     # -- limits ---------------------------------------------------------------------------------
     def n_samples(self) -> int:
         """How many samples the sample selector offers (validation if any, else training)."""

@@ -330,10 +330,7 @@ class MainWindow(QMainWindow):
     def _connect(self):
         sp = self.settings_panel
         ev = self.session.events
-        ev.run.connect(self._on_session_run)
-        ev.trace.connect(self._on_session_trace)
-        ev.position.connect(self._on_session_position)
-        ev.progress.connect(self._on_session_progress)
+        self.session.subscribe(self, "run", "trace", "position", "progress")
         # REMOVE with the cells branch: the round-1 diagram and equations follow the session here
         ev.trace.connect(self._legacy_views_follow_session)
         ev.position.connect(self._legacy_views_follow_session)

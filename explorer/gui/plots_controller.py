@@ -91,14 +91,7 @@ class PlotsController(QObject):
             self.widgets["memory"] = self.memory_plot
         self.widgets.update(param_count=self.param_plot, predictions=self.prediction_plot)
         self._heatmap_labels = _takes(self.heatmap_plot.set_trace, "time_labels")
-        ev = session.events
-        ev.run.connect(self._on_session_run)
-        ev.trace.connect(self._on_session_trace)
-        ev.position.connect(self._on_session_position)
-        ev.steps.connect(self._on_session_steps)
-        ev.history.connect(self._on_session_history)
-        ev.norms.connect(self._on_session_norms)
-        ev.predictions.connect(self._on_session_predictions)
+        session.subscribe(self, "run", "trace", "position", "steps", "history", "norms", "predictions")
 
     def _on_session_run(self, run) -> None:
         if run is None:

@@ -62,8 +62,7 @@ class TimestepBarWidget(QWidget):
         self.play_button.clicked.connect(self.toggle_play)
         self.slider.valueChanged.connect(self._on_slider_value_changed)
         self.speed_combo.currentIndexChanged.connect(self._on_speed_changed)
-        session.events.position.connect(self._on_session_position)
-        session.events.trace.connect(self._on_session_trace)
+        session.subscribe(self, "position", "trace")
         self._on_session_trace(session.trace)
 
     # -- the session ---------------------------------------------------------------------------
