@@ -4,10 +4,10 @@ Without a sub-command it opens the window (``lstm-explorer [FILE]``). Sub-comman
 headless::
 
     lstm-explorer train FILE [--column C ...] [--target C] [--text | --words] [--missing interpolate|drop]
-                             [--normalize zscore|minmax|none] [--val-fraction F] [--units N] [--seq-len L]
-                             [--layers L] [--bidirectional]
-                             [--epochs E] [--batch B] [--lr X] [--optimizer adam|sgd|momentum] [--clip X]
-                             [--seed S] [--forecast N] [--init MODEL] --out DIR [--force]
+                             [--year-month series|columns] [--normalize zscore|minmax|none] [--val-fraction F]
+                             [--units N] [--seq-len L] [--layers L] [--bidirectional] [--epochs E] [--batch B] [--lr X]
+                             [--optimizer adam|sgd|momentum] [--clip X] [--seed S] [--forecast N] [--init MODEL]
+                             --out DIR [--force]
     lstm-explorer train --example adding --out DIR
     lstm-explorer train --resume DIR [FILE] [--epochs E] [--allow-changed-data]
     lstm-explorer examples
@@ -102,6 +102,8 @@ def _data_and_model_options(t):
     mode.add_argument("--text", action="store_true", help="treat the file as prose: next-character prediction")
     mode.add_argument("--words", action="store_true", help="treat the file as prose: next-word prediction")
     t.add_argument("--missing", choices=("interpolate", "drop"), default="interpolate")
+    t.add_argument("--year-month", choices=("series", "columns"), default="series",
+                   help="a YEAR × JAN..DEC table: one monthly series (default) or its columns")
     t.add_argument("--normalize", choices=("zscore", "minmax", "none"), default="zscore")
     for dest in ("val_fraction", "units", "layers", "seq_len", "epochs", "batch", "lr"):
         _numeric(t, dest)
@@ -189,8 +191,8 @@ def _cmd_examples() -> int:
 
 
 def _load_dataset(args):
-    from explorer.data import load_sequence, load_text, make_windows, text_windows
-    from explorer.data.examples import load_example
+    """The data the command line trains on: a built-in example, or a file through the one loader."""
+    from explorer.app.loading import load_dataset, load_example
 
     if args.example:
         over = {}
@@ -199,21 +201,16 @@ def _load_dataset(args):
         if args.val_fraction is not None and args.example in ("sine", "noisy-sine", "text"):
             over["val_fraction"] = args.val_fraction
         return load_example(args.example, **over)
-    path = args.file
-    if args.text or args.words:
-        corpus = load_text(path, level="word" if args.words else "char")
-        return text_windows(corpus, seq_len=args.seq_len or 25,
-                            val_fraction=0.1 if args.val_fraction is None else args.val_fraction)
     cols = None
     if args.column:
         cols = [int(c) if c.lstrip("-").isdigit() else c for c in args.column]
     target = args.target
     if target is not None and target.lstrip("-").isdigit():
         target = int(target)
-    seq = load_sequence(path, columns=cols, target=target, missing=args.missing)
-    return make_windows(seq, seq_len=args.seq_len or 20,
-                        val_fraction=0.2 if args.val_fraction is None else args.val_fraction,
-                        normalize=args.normalize)
+    return load_dataset(args.file, columns=cols, target=target, missing=args.missing, normalize=args.normalize,
+                        val_fraction=args.val_fraction, seq_len=args.seq_len,
+                        level="word" if args.words else "char", text=True if (args.text or args.words) else None,
+                        year_month=args.year_month)
 
 
 def _settings(args, example: str | None):
@@ -268,16 +265,17 @@ def _same_folder(a, b) -> bool:
 
 
 def _cmd_compare(args) -> int:
-    from dataclasses import replace
-
-    from explorer.compare import compare_cells, format_table, write_comparison
+    from explorer.compare import Comparison, compare_cells, format_table, write_comparison
     from explorer.data import SequenceFileError
-    from explorer.runs import check_run_memory
+    from explorer.runfolder import RunFileError
 
     cells = [c.strip() for c in args.cells.split(",") if c.strip()]
     bad = [c for c in cells if c not in CELL_CHOICES]
     if bad or not cells:
         raise CliError(f"unknown cell {bad[0] if bad else '(none)'} in --cells; choose from {', '.join(CELL_CHOICES)}.")
+    twice = [c for k, c in enumerate(cells) if c in cells[:k]]
+    if twice:
+        raise CliError(f"--cells names {twice[0]} twice; name each cell once.")
     if (args.file is None) == (args.example is None):
         raise CliError("give exactly one of FILE or --example NAME.")
     out = Path(args.out)
@@ -285,8 +283,7 @@ def _cmd_compare(args) -> int:
     try:
         dataset = _load_dataset(args)
         settings = _settings(args, args.example)
-        for cell in cells:
-            check_run_memory(dataset, replace(settings, cell=cell))
+        Comparison(dataset, settings, cells).check_memory()      # each cell alone, then side by side
     except (SequenceFileError, ValueError, OSError) as exc:
         raise CliError(str(exc)) from None
     log = None if args.quiet else _say
@@ -295,8 +292,8 @@ def _cmd_compare(args) -> int:
     print(format_table(result))
     try:
         write_comparison(result, out)
-    except OSError as exc:
-        raise CliError(f"could not write into {out}: {exc.strerror or exc}") from None
+    except RunFileError as exc:
+        raise CliError(str(exc)) from None
     if log:
         log(f"wrote {out}")
     return 0

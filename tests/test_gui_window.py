@@ -348,15 +348,3 @@ def test_failed_save_tells_the_person_and_keeps_the_previous_run(window, qtbot, 
     assert (folder / "model.npz").read_bytes() == before
     assert not list(folder.glob(".*.tmp"))                                  # no temporary left
     assert len(list((folder / ".versions").iterdir())) == 1                 # no partial version
-
-
-def test_opening_a_run_of_another_cell_explains_and_keeps_the_current_run(window, qtbot, tmp_path):
-    from explorer.runs import ModelSettings
-
-    other = Run(example_dataset("sine"), ModelSettings(cell="gru", units=3, epochs=1))
-    other.save(tmp_path / "gru run")
-    before = window.run
-    with qtbot.waitSignal(window.sigLoadFailed, timeout=10000):
-        window.open_run(tmp_path / "gru run")
-    assert "GRU" in window.banner.label.text() and "--resume" in window.banner.label.text()
-    assert window.run is before and window.diagram.displayed_values()
