@@ -1,8 +1,7 @@
 """The window's exports: any plot or the diagram as PNG, SVG or CSV, and everything into a folder.
 
-Each widget renders at its own export size (never what happens to be on screen); the diagram's
-CSV holds every timestep of the selected sample and unit as the engine computed it (timesteps
-numbered from 1, units as the unit selector shows them).
+Each widget renders at its own export size (never what happens to be on screen) and writes its
+own CSV (the diagram's: every timestep 1..T of the selected unit with the cell's quantities).
 """
 
 from __future__ import annotations
@@ -12,7 +11,6 @@ from pathlib import Path
 from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QFileDialog
 
-from explorer.runs import atomic_write_text
 
 
 class ExportController(QObject):
@@ -39,10 +37,7 @@ class ExportController(QObject):
         elif suffix == ".svg":
             widget.export_svg(str(path))
         elif suffix == ".csv":
-            if key == "diagram" and not hasattr(widget, "export_csv"):
-                self.export_diagram_csv(path)       # the round-1 diagram has no CSV of its own
-            else:
-                widget.export_csv(str(path))
+            widget.export_csv(str(path))
         else:
             raise ValueError(f"unknown export format {suffix!r}")
 
@@ -73,24 +68,3 @@ class ExportController(QObject):
         win.banner.resolve("export")
         win.statusBar().showMessage(f"Exported {len(written)} files to {folder}", 8000)
         return written
-
-    def export_diagram_csv(self, path: Path) -> None:
-        """The diagram's data: every timestep (1..T) of the selected sample and unit."""
-        from explorer.gui.main_window import one_hot_trace
-
-        s = self.win.session
-        tr, u = s.view_trace(), s.position.unit
-        if tr is not None:
-            tr = one_hot_trace(tr, s.run.dataset.n_inputs)
-        if tr is None:
-            atomic_write_text(path, "t,unit\n")
-            return
-        names = [k for k in ("h_prev", "c_prev", "i", "f", "g", "o", "c", "h") if k in tr.step(0, 0)]
-        rec0 = tr.step(0, 0)
-        m = len(rec0["x"]) if getattr(rec0["x"], "ndim", 0) else 1
-        lines = ["t,unit," + ",".join(names) + "," + ",".join(f"x{j}" for j in range(m))]
-        for t in range(tr.T):
-            rec = tr.step(0, t)
-            vals = [rec[k][u] for k in names] + list(rec["x"].reshape(-1))
-            lines.append(f"{t + 1},{u}," + ",".join(repr(float(v)) for v in vals))
-        atomic_write_text(path, "\n".join(lines) + "\n")

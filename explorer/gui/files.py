@@ -9,7 +9,6 @@ one; a load still running when the window closes is waited for after the event l
 
 from __future__ import annotations
 
-import inspect
 from functools import partial
 from pathlib import Path
 
@@ -19,34 +18,14 @@ from PySide6.QtWidgets import QFileDialog
 from explorer.app.loading import load_dataset
 from explorer.app.tasks import display_task
 from explorer.data.examples import load_example
+from explorer.engine.describe import KINDS as WINDOW_CELLS     # every cell has a description the views draw
 from explorer.gui.worker import TaskWorker
 from explorer.runs import Run, RunFileError, latest_autosave, settings_for_example, write_autosave
 
 START_EXAMPLE = "sine"
 START_SETTINGS = dict(units=8)
-try:                                 # every cell has a description the views draw (helper "cells")
-    from explorer.engine.describe import KINDS as WINDOW_CELLS
-except ImportError:                  # until then the diagram and the equations draw the LSTM
-    WINDOW_CELLS = ("lstm",)
 MAX_RECENT = 8
 APP_DIR = "LSTM Explorer"
-
-
-
-def _loader_default(name: str, fallback=0):
-    """The loader's default for option ``name`` (None: it decides by the file)."""
-    from explorer.app import loading
-
-    defaults = getattr(loading, "DEFAULT_OPTIONS", None)
-    if isinstance(defaults, dict):
-        return defaults.get(name, fallback)
-    p = inspect.signature(load_dataset).parameters.get(name)
-    return fallback if p is None else p.default
-
-
-# the one loader (helper "data") chooses the sequence length and the validation share by the file
-# when given None; the round-1 loader needs numbers: then its own defaults are used
-_LOADER_DECIDES = {name: _loader_default(name) is None for name in ("seq_len", "val_fraction")}
 
 
 def app_data_dir() -> Path:
@@ -143,9 +122,6 @@ class FilesController(QObject):
         if run is None or run.dataset.source != str(path):
             opts.update(columns=None, target=None, seq_len=None, val_fraction=None)   # a new file: its defaults
         opts.update(options)
-        for name, decides in _LOADER_DECIDES.items():
-            if opts.get(name, 0) is None and not decides:
-                opts.pop(name)                                       # the loader's own default
         # the panel's model settings once a run is shown (before that it holds the defaults)
         base = win.settings_panel.model_settings(run.settings if run else None)
         base.sample_index = 0

@@ -22,13 +22,13 @@ from PySide6.QtWidgets import (QDockWidget, QHBoxLayout, QLabel, QMainWindow, QM
                                QScrollArea, QSpinBox, QSplitter, QStyle, QToolButton, QVBoxLayout, QWidget)
 
 from explorer.app import Session
+from explorer.app.memory_view import memory_spans
 from explorer.assets import resource_path
 from explorer.gui.banner import BannerWidget  # noqa: F401  (public before)
 from explorer.gui.diagram import CellDiagramView
 from explorer.gui.equations import EquationsView
 from explorer.gui.export import ExportController
-from explorer.gui.plots_controller import (PlotsController, decimal_years, heatmap_fields,  # noqa: F401
-                                           memory_kept, time_axis)
+from explorer.gui.plots_controller import PlotsController, memory_kept, time_axis  # noqa: F401
 from explorer.gui.files import (START_EXAMPLE, START_SETTINGS, WINDOW_CELLS, FilesController,  # noqa: F401
                                 autosave_dir)
 from explorer.gui.settings_panel import UNITS_RANGE, SettingsPanelWidget
@@ -37,12 +37,6 @@ from explorer.gui.timestep_bar import PLAY_SPEEDS, TimestepBarWidget  # noqa: F4
 from explorer.gui.training import DisplayController, TrainingController
 from explorer.gui.worker import ThreadRegistry
 from explorer.runs import Run
-
-try:                                # token-id inputs drawn as the one-hot x_t they stand for (helper "data")
-    from explorer.app.tokens import one_hot_trace
-except ImportError:                 # until then text inputs are one-hot already
-    def one_hot_trace(trace, vocab_size):
-        return trace
 
 APP_NAME = "LSTM Explorer"
 PLOT_TITLES = {"loss": "Loss", "grad_norms": "Gradient norms", "grad_through_time": "Through time",
@@ -77,11 +71,6 @@ class ElidedLabel(QLabel):
         hint = super().minimumSizeHint()
         hint.setWidth(40)
         return hint
-
-
-def _session_view(cls, session):
-    """A view built on the session when its class is a session view (``_on_session_trace``)."""
-    return cls(session) if hasattr(cls, "_on_session_trace") else cls()
 
 
 def fmt_number(v) -> str:
@@ -137,11 +126,11 @@ class MainWindow(QMainWindow):
     def _build(self):
         s = self.session
         self.banner = BannerWidget()
-        self.diagram = _session_view(CellDiagramView, s)
+        self.diagram = CellDiagramView(s)
         self.diagram.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.diagram.setObjectName("diagram")
         self.diagram.setMinimumSize(360, 260)          # the diagram scales; small windows keep it whole
-        self.equations = _session_view(EquationsView, s)
+        self.equations = EquationsView(s)
         self.equations.setMinimumWidth(200)
         self.timebar = TimestepBarWidget(s)
         self.text_strip = TextStripWidget(s)
@@ -154,8 +143,9 @@ class MainWindow(QMainWindow):
         self.unit_spin.setToolTip("Which unit the diagram and the equations show")
         self.memory_button = QToolButton()
         self.memory_button.setText("Most memory")
-        self.memory_button.setToolTip("Select the unit that carries the most memory in this sample: the "
-                                      "largest variance of its cell state c over time (h for cells without c)")
+        self.memory_button.setToolTip("Select the unit that carries the most memory in this sample: the one "
+                                      "that keeps what it wrote longest (its memory span; for a plain RNN the "
+                                      "largest variance of h)")
         self.memory_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         selectors.addWidget(QLabel("Sample"))
         selectors.addWidget(self.sample_spin)
@@ -331,33 +321,15 @@ class MainWindow(QMainWindow):
         sp = self.settings_panel
         ev = self.session.events
         self.session.subscribe(self, "run", "trace", "position", "progress")
-        # REMOVE with the cells branch: the round-1 diagram and equations follow the session here
-        ev.trace.connect(self._legacy_views_follow_session)
-        ev.position.connect(self._legacy_views_follow_session)
         self.unit_spin.valueChanged.connect(self._on_unit_spin_changed)
         self.sample_spin.valueChanged.connect(self._on_sample_spin_changed)
         self.memory_button.clicked.connect(self.select_memory_unit)
-        if hasattr(self.diagram, "sigUnitClicked"):
-            self.diagram.sigUnitClicked.connect(self._on_unit_spin_changed)
         sp.sigUnitsChanged.connect(self.param_plot.set_units)
         sp.sigModelChanged.connect(self._on_settings_model_changed)
         sp.sigApplyData.connect(self._on_settings_apply_data)
         sp.reset_button.clicked.connect(self.reset_weights)
         sp.example_combo.activated.connect(self._on_example_chosen)
         self.setAcceptDrops(True)
-
-    def _legacy_views_follow_session(self, value) -> None:
-        """REMOVE when the "cells" branch merges (its CellDiagramView(session) / EquationsView(session)
-        subscribe themselves): drives the round-1 views' set_trace / set_position from the session."""
-        s = self.session
-        for view in (self.diagram, self.equations):
-            if hasattr(view, "_on_session_trace"):
-                continue
-            if value is s.position:
-                view.set_position(sample=0, t=value.t, unit=value.unit)
-            elif s.trace is not None:
-                view.set_trace(one_hot_trace(s.view_trace(), s.run.dataset.n_inputs), s.trace_weights)
-                view.set_position(sample=0, t=s.position.t, unit=s.position.unit)
 
     # -- persistence ----------------------------------------------------------------------------------
     def _restore_layout(self):
@@ -478,10 +450,6 @@ class MainWindow(QMainWindow):
         if ds.normalizer is not None:
             sp.normalize_combo.setCurrentText(ds.normalizer.method)
         sp.set_kind(ds.kind)
-        vocab = list(ds.vocab) if ds.vocab is not None else None
-        for view in (self.equations, self.diagram):
-            if hasattr(view, "vocab") and not hasattr(view, "_on_session_trace"):
-                view.vocab = vocab
         n_samples = max(self.session.n_samples(), 1)
         self._set_spin(self.sample_spin, self.session.position.sample, n_samples - 1)
         self._set_spin(self.unit_spin, self.session.position.unit, run.model.n_units - 1)
@@ -565,17 +533,21 @@ class MainWindow(QMainWindow):
         self.display.request(predictions=False, norms=True)
 
     def select_memory_unit(self) -> int | None:
-        """Select the unit carrying the most memory in this sample: the largest variance over time
-        of its cell state c (of h for cells without one)."""
+        """Select the unit carrying the most memory in this sample: the longest memory span (how
+        many steps' writes it still holds at the end, :func:`explorer.app.memory_view.memory_unit`);
+        for a cell without a belt (the RNN), the largest variance of h over time."""
         tr = self.session.view_trace()
         if tr is None:
             return None
-        fields = getattr(tr, "fields", {})
-        state = tr.c if "c" in fields or "c0" in fields else tr.h
-        u = int(np.argmax(np.var(np.asarray(state[0], dtype=float), axis=0)))
+        spans = memory_spans(tr, sample=0)
+        if spans is not None:
+            u = int(np.argmax(spans))
+            why = f"it still holds {spans[u]:.1f} steps' worth of what it wrote at the end of this sample"
+        else:
+            u = int(np.argmax(np.var(np.asarray(tr.h[0], dtype=float), axis=0)))
+            why = "its h varies most over this sample (the RNN keeps no belt)"
         self.session.set_position(unit=u)
-        self.statusBar().showMessage(f"Unit {u} carries the most memory in this sample "
-                                     f"(variance of {'c' if state is not tr.h else 'h'} over time).", 6000)
+        self.statusBar().showMessage(f"Unit {u} carries the most memory: {why}.", 8000)
         return u
 
     def _on_escape(self):

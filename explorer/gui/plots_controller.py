@@ -7,34 +7,25 @@ window only places them in docks.
 
 from __future__ import annotations
 
-import inspect
-
 import numpy as np
 from PySide6.QtCore import QObject
 
+from explorer.app.memory_view import keep_gate, memory_products
 from explorer.engine import softmax
+from explorer.engine.describe import describe
 from explorer.figures import plots
 
-HEATMAP_FIELDS = ("i", "f", "g", "o", "c", "h")
 
-
-def heatmap_fields(trace) -> tuple:
-    """The fields of ``trace`` the gate heatmap shows (its cell's description when there is one)."""
-    try:
-        from explorer.engine.describe import describe        # helper "cells"
-        return tuple(describe(trace.kind).trace_names)
-    except (ImportError, AttributeError, KeyError, ValueError):
-        fields = getattr(trace, "fields", {})
-        return tuple(k for k in HEATMAP_FIELDS if k in fields)
 def memory_kept(trace):
-    """(title, (T, n) array) of what each unit still keeps of its initial state: the running
-    product of the forget gate ∏f (LSTMs) or of the update gate ∏z (GRU); None for a plain RNN."""
-    fields = getattr(trace, "fields", {})
-    for gate, title in (("f", "Memory kept: ∏ f over time (the share of c₀ each unit still holds)"),
-                        ("z", "Memory kept: ∏ z over time (the share of h₀ each unit still holds)")):
-        if gate in fields:
-            return title, np.cumprod(np.asarray(getattr(trace, gate)[0], dtype=float), axis=0)
-    return None
+    """(title, (T, n) array) of the share of its initial state each unit still keeps: the running
+    product of the keep gate (∏ f for the LSTMs, ∏ z for the GRU, :mod:`explorer.app.memory_view`);
+    None for a cell without a belt (the plain RNN)."""
+    gate = keep_gate(trace.kind)
+    if gate is None:
+        return None
+    state = describe(trace.kind).belt_name
+    title = f"Memory kept: ∏ {gate} over time (the share of {state}₀ each unit still holds)"
+    return title, memory_products(trace)
 
 
 def time_axis(ds) -> tuple:
@@ -53,21 +44,6 @@ def time_axis(ds) -> tuple:
     return tv, label
 
 
-def decimal_years(dates) -> np.ndarray:
-    """datetime64 values as decimal years (2020-07-02 → 2020.5)."""
-    days = np.asarray(dates).astype("datetime64[D]")
-    years = days.astype("datetime64[Y]")
-    start = years.astype("datetime64[D]")
-    length = (years + 1).astype("datetime64[D]") - start
-    return years.astype(np.int64) + 1970 + (days - start).astype(float) / length.astype(float)
-
-
-def _takes(fn, name: str) -> bool:
-    import inspect
-
-    return name in inspect.signature(fn).parameters
-
-
 class PlotsController(QObject):
     """Makes the plot widgets and keeps them in step with ``session``; ``text_strip`` gives the
     characters a text sample's heatmaps are labelled with."""
@@ -83,14 +59,11 @@ class PlotsController(QObject):
         self.heatmap_plot = plots.GateHeatmapWidget()
         self.param_plot = plots.ParamCountPlotWidget()
         self.prediction_plot = plots.PredictionPlotWidget()
-        # the memory heatmap (∏f per unit over time) where the figures module has it
-        self.memory_plot = plots.MemoryHeatmapWidget() if hasattr(plots, "MemoryHeatmapWidget") else None
+        self.memory_plot = plots.MemoryHeatmapWidget()          # ∏ f (or ∏ z) per unit over time
         self.widgets = {"loss": self.loss_plot, "grad_norms": self.grad_plot,
-                        "grad_through_time": self.through_time_plot, "gates": self.heatmap_plot}
-        if self.memory_plot is not None:
-            self.widgets["memory"] = self.memory_plot
-        self.widgets.update(param_count=self.param_plot, predictions=self.prediction_plot)
-        self._heatmap_labels = _takes(self.heatmap_plot.set_trace, "time_labels")
+                        "grad_through_time": self.through_time_plot, "gates": self.heatmap_plot,
+                        "memory": self.memory_plot, "param_count": self.param_plot,
+                        "predictions": self.prediction_plot}
         session.subscribe(self, "run", "trace", "position", "steps", "history", "norms", "predictions")
 
     def _on_session_run(self, run) -> None:
@@ -102,31 +75,25 @@ class PlotsController(QObject):
         self._show_loss()
         self.grad_plot.set_step_table(self.session.steps.table(), run.trainer.log.gates, run.settings.clip)
         for w in (self.through_time_plot, self.heatmap_plot, self.memory_plot, self.prediction_plot):
-            if w is not None:
-                w.clear()
+            w.clear()
 
     def _on_session_trace(self, trace) -> None:
         tr = self.session.view_trace()
         if tr is None:
             return
-        values = {k: getattr(tr, k)[0] for k in heatmap_fields(tr)}
+        values = {k: getattr(tr, k)[0] for k in describe(tr.kind).trace_names}
         labels = self.text_strip.chars or None          # text mode: the sample's characters along time
-        if self._heatmap_labels:
-            self.heatmap_plot.set_trace(values, time_labels=labels)
+        self.heatmap_plot.set_trace(values, time_labels=labels)
+        kept = memory_kept(tr)
+        if kept is None:
+            self.memory_plot.clear()
         else:
-            self.heatmap_plot.set_trace(values)
-        if self.memory_plot is not None:
-            kept = memory_kept(tr)
-            if kept is None:
-                self.memory_plot.clear()
-            else:
-                self.memory_plot.set_memory(kept[1], title=kept[0], time_labels=labels)
+            self.memory_plot.set_memory(kept[1], title=kept[0], time_labels=labels)
         self._on_session_position(self.session.position)
 
     def _on_session_position(self, pos) -> None:
         for w in (self.through_time_plot, self.heatmap_plot, self.memory_plot):
-            if w is not None:
-                w.set_time_marker(pos.t)
+            w.set_time_marker(pos.t)
         self._show_top_k()
 
     def _on_session_steps(self, update) -> None:
@@ -170,47 +137,15 @@ class PlotsController(QObject):
         axes = self._prediction_axes(ds) if series else {}
         self.prediction_plot.set_series(t, p["target"], t, p["prediction"], tf, p.get("forecast"), split_t=split,
                                         **axes)
-        if series and not axes:
-            self._label_predictions_fallback(ds, p)
 
-    def _prediction_axes(self, ds) -> dict:
-        """What the dataset carries for the predictions plot's axes, in the figures helper's
-        ``set_series`` keywords: ``x_values`` (the time of every series row — dates or years —
-        indexed by the plotted rows) and its ``x_label``, ``y_label`` (the target's name),
-        ``gaps`` (the rows filled by interpolation). Empty when the plot does not take them yet."""
-        import inspect
-
-        params = inspect.signature(self.prediction_plot.set_series).parameters
-        kw = {}
+    @staticmethod
+    def _prediction_axes(ds) -> dict:
+        """What the dataset carries for the predictions plot's axes: the time of every series row
+        (dates or years, indexed by the plotted rows) and its label, the target's name, the rows
+        filled by interpolation."""
         tv, label = time_axis(ds)
-        name = "x_values" if "x_values" in params else "time_values" if "time_values" in params else None
-        if name and tv is not None:
-            kw[name] = tv
-        if "x_label" in params:
-            kw["x_label"] = label if tv is not None else "row"
-        if "y_label" in params and ds.target_name:
-            kw["y_label"] = ds.target_name
-        if "gaps" in params:
-            kw["gaps"] = getattr(ds, "gap_rows", None)
-        return kw
-
-    def _label_predictions_fallback(self, ds, p) -> None:
-        """Until the plot takes axes: years (dates as decimal years) on x, the target's name on y."""
-        plot = self.prediction_plot.plot
-        if ds.target_name:
-            plot.setLabel("left", ds.target_name)
-        tv, label = time_axis(ds)
-        if tv is None:
-            return
-        tv = decimal_years(tv) if np.asarray(tv).dtype.kind == "M" else np.asarray(tv, dtype=float)
-        t, tf = p["t"], p.get("t_forecast")
-        if len(tv) < t[-1] + 1:
-            return
-        self.prediction_plot.set_series(tv[t], p["target"], tv[t], p["prediction"],
-                                        None if tf is None else tv[np.minimum(tf, len(tv) - 1)],
-                                        p.get("forecast"), split_t=tv[t[0]])
-        plot.setLabel("bottom", label)
-        plot.setLabel("left", ds.target_name)
+        return dict(x_values=tv, x_label=label if tv is not None else "t",
+                    y_label=ds.target_name or "value", gaps=getattr(ds, "gap_rows", None))
 
     def _show_top_k(self) -> None:
         s = self.session
