@@ -82,13 +82,15 @@ def main() -> int:
     t_start = time.perf_counter()
 
     def on_redrawn():
-        if tr.step >= next_mark[0]:
+        step = win.session.progress.step          # what the training task sent (the trainer is its own)
+        if step >= next_mark[0]:
             r = rss_mb()
-            samples.append((tr.step, r))
+            samples.append((step, r))
             el = time.perf_counter() - t_start
-            print(f"  step {tr.step:6d}  RSS {r:7.1f} MB  ({r - rss0:+6.1f} MB)  {el:6.1f} s  "
-                  f"{tr.step / el:6.1f} steps/s  redraw every {win._redraw_interval * 1000:4.0f} ms", flush=True)
-            while next_mark[0] <= tr.step:
+            print(f"  step {step:6d}  RSS {r:7.1f} MB  ({r - rss0:+6.1f} MB)  {el:6.1f} s  "
+                  f"{step / el:6.1f} steps/s  redraw every {win.training_ctl.redraw_interval * 1000:4.0f} ms",
+                  flush=True)
+            while next_mark[0] <= step:
                 next_mark[0] += args.every
 
     win.sigRedrawn.connect(on_redrawn)
@@ -137,6 +139,7 @@ def main() -> int:
           f"(median {lat['median']:.2f}, max {lat['max']:.2f})")
     print(f"  {'ok  ' if tr.step >= args.steps else 'MISS'} steps done {tr.step} of {args.steps}")
     win.close()
+    win.after_close()
     return 0
 
 

@@ -31,6 +31,40 @@ def app_paths(tmp_path, monkeypatch):
     QStandardPaths.setTestModeEnabled(False)
 
 
+@pytest.fixture(autouse=True)
+def _dangling_qthreads(monkeypatch, request):
+    """Fail any test that leaves a QThread running (napari's fixture of the same name): every
+    QThread started during the test must have finished when the test and its fixtures end."""
+    import sys
+    import weakref
+
+    if "PySide6.QtCore" not in sys.modules and "qtbot" not in request.fixturenames:
+        yield                                      # a test that never touches Qt
+        return
+    from PySide6.QtCore import QThread
+
+    started = weakref.WeakKeyDictionary()
+    base_start = QThread.start
+
+    def start_and_remember(self, *args, **kwargs):
+        started[self] = request.node.nodeid
+        return base_start(self, *args, **kwargs)
+
+    monkeypatch.setattr(QThread, "start", start_and_remember)
+    yield
+    running = []
+    for thread in list(started.keys()):
+        try:
+            if thread.isRunning():
+                running.append(thread)
+        except RuntimeError:                       # its C++ object is gone: it is not running
+            pass
+    if running:
+        for thread in running:
+            thread.wait(5000)                      # do not take the next test down with it
+        pytest.fail(f"{len(running)} QThread(s) still running at the end of the test")
+
+
 @pytest.fixture
 def tmpfs(tmp_path):
     """``tmpfs(size, read_only=False)`` mounts a fresh tmpfs under tmp_path and returns its folder

@@ -51,3 +51,21 @@ def test_checkpoint_policy_interval_and_epoch_end():
     assert not p.due()
     now[0] = 35.0
     assert p.due()
+
+
+def test_subscribe_connects_the_views_on_session_slots():
+    class View:
+        def __init__(self):
+            self.seen = []
+
+        def _on_session_position(self, pos):
+            self.seen.append(("position", pos.t))
+
+        def _on_session_run(self, run):
+            self.seen.append(("run", run))
+
+    s, v = Session(), View()
+    s.subscribe(v, "position", "run")
+    s.set_position(t=4)
+    s.set_run(None)
+    assert v.seen[0] == ("position", 4) and ("run", None) in v.seen

@@ -38,10 +38,11 @@ def test_a_run_of_every_cell_opens_steps_and_exports_its_quantities(qtbot, qsett
         pass
     run.save(tmp_path / "run")
     win = MainWindow(settings=qsettings)
-    qtbot.addWidget(win)
+    qtbot.addWidget(win, before_close_func=lambda w: (w.close(), w.after_close()))
     win.show()
     qtbot.waitExposed(win)
-    assert win.open_run(tmp_path / "run")
+    with qtbot.waitSignal(win.sigRunOpened, timeout=20000):     # read and drawn off the GUI thread
+        assert win.open_run(tmp_path / "run")
     assert win.run.model.kind == kind and win.trace.kind == kind
     assert win.diagram.description is describe(kind)
     assert win.settings_panel.cell_combo.currentText() == kind
@@ -61,13 +62,16 @@ def test_a_run_of_every_cell_opens_steps_and_exports_its_quantities(qtbot, qsett
         assert "r" not in rows[0] and "i" not in rows[0] and "c" not in rows[0]
 
 
-def test_cell_option_opens_the_window_with_that_cell(qtbot, qsettings, app_paths):
+def test_cell_option_opens_the_window_with_that_cell(qtbot, qsettings, app_paths, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
     assert _args(["--cell", "gru", "--example", "adding"]).cell == "gru"
     assert _args(["data.csv", "--cell", "rnn"]).file == "data.csv"
     assert _args([]).cell is None
     win = build_window(example="sine", cell="gru", settings=qsettings)
-    qtbot.addWidget(win)
+    qtbot.addWidget(win, before_close_func=lambda w: (w.close(), w.after_close()))
     qtbot.waitExposed(win)
+    qtbot.waitUntil(lambda: win.trace is not None, timeout=20000)     # computed off the GUI thread
     combo = win.settings_panel.cell_combo
     assert [combo.itemText(k) for k in range(combo.count())] == list(KINDS)
     assert combo.currentText() == "gru" and win.run.model.kind == "gru"
@@ -78,11 +82,13 @@ def test_cell_option_opens_the_window_with_that_cell(qtbot, qsettings, app_paths
     assert done.args == ["done"]
     win.timebar.set_t(3)
     _shows_the_trace(win, 3, win.diagram.unit)
-    # the Cell box changes the cell: new weights of that cell, drawn by its own diagram
+    # the Cell box changes the cell: new weights of that cell (after asking to discard the trained
+    # ones), drawn by its own diagram
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
     combo.setCurrentText("rnn")
-    qtbot.waitUntil(lambda: win.run.model.kind == "rnn", timeout=5000)
+    qtbot.waitUntil(lambda: win.run.model.kind == "rnn" and win.trace is not None and win.trace.kind == "rnn",
+                    timeout=20000)
     assert win.diagram.description.gates == () and set(win.diagram.displayed_values()) == {"x", "h_prev", "h"}
-    win.close()
 
 
 def test_bad_cell_option_is_refused_with_one_sentence(capsys):

@@ -7,7 +7,6 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QApplication
 
 from explorer.gui.main_window import MainWindow
 from explorer.runs import Run, latest_autosave, settings_for_example
@@ -18,9 +17,10 @@ from explorer.data.examples import load_example as example_dataset
 def window(qtbot, qsettings, app_paths):
     win = MainWindow(settings=qsettings)
     win.set_run(Run(example_dataset("sine"), settings_for_example("sine", units=4, epochs=2)))
-    qtbot.addWidget(win)
+    qtbot.addWidget(win, before_close_func=lambda w: (w.close(), w.after_close()))
     win.show()
     qtbot.waitExposed(win)
+    qtbot.waitUntil(lambda: win.trace is not None, timeout=10000)    # drawn by a worker
     win.diagram.setFocus()
     yield win
     if win.training:
@@ -167,13 +167,15 @@ def test_export_all_formats(window, qtbot, tmp_path):
 
 def test_close_during_training_stops_fast_and_autosaves(qtbot, qsettings, app_paths):
     win = MainWindow(settings=qsettings)
+    qtbot.addWidget(win)
     win.set_run(Run(example_dataset("adding"), settings_for_example("adding", epochs=50)))
     win.show()
     win.start_training()
-    qtbot.waitUntil(lambda: win.run.trainer.step > 3, timeout=20000)
+    qtbot.waitUntil(lambda: win.session.progress.step > 3, timeout=20000)
     t0 = time.perf_counter()
     win.close()
     assert time.perf_counter() - t0 < 2.0
+    win.after_close()
     assert not win.training
     pending = qsettings.value("autosave/pending")
     assert pending
@@ -189,15 +191,17 @@ def test_pause_resume_and_stop_continue_from_weights(window, qtbot):
     window.run.trainer.epochs = 0
     window.settings_panel.epochs_spin.setValue(50)
     window.start_training()
-    qtbot.waitUntil(lambda: window.run.trainer.step > 2, timeout=20000)
+    progress = lambda: window.session.progress.step          # noqa: E731 - what the task sent
+    qtbot.waitUntil(lambda: progress() > 2, timeout=20000)
+    with qtbot.waitSignal(window.sigRedrawn, timeout=5000):
+        window.toggle_pause()                      # the task flushes its steps and the current trace
+    qtbot.wait(100)
+    s1 = progress()
+    qtbot.wait(400)
+    assert progress() == s1                       # paused: nothing more arrives
+    assert window.session.training == "paused"
     window.toggle_pause()
-    time.sleep(0.2)
-    QApplication.processEvents()
-    s1 = window.run.trainer.step
-    time.sleep(0.3)
-    assert window.run.trainer.step <= s1 + 1          # paused: at most the step under way finishes
-    window.toggle_pause()
-    qtbot.waitUntil(lambda: window.run.trainer.step > s1 + 2, timeout=20000)
+    qtbot.waitUntil(lambda: progress() > s1 + 2, timeout=20000)
     with qtbot.waitSignal(window.sigTrainingFinished, timeout=10000) as sig:
         window.stop_training()
     assert sig.args[0] == "stopped"
@@ -210,7 +214,8 @@ def test_pause_resume_and_stop_continue_from_weights(window, qtbot):
 
 
 def test_divergence_stops_with_a_message(window, qtbot):
-    window.run.trainer.data.x_train = np.full(window.run.trainer.data.x_train.shape, np.nan)  # windows are read-only views
+    data = window.run.trainer.data
+    data.x_train = np.full(data.x_train.shape, np.nan)         # (windows may be read-only views)
     with qtbot.waitSignal(window.sigTrainingFinished, timeout=20000) as sig:
         window.start_training(epochs=1)
     assert sig.args[0] == "diverged"
@@ -224,18 +229,21 @@ def test_save_and_open_run(window, qtbot, tmp_path):
     params = window.run.model.params.copy()
     window.reset_weights()
     assert not np.array_equal(params, window.run.model.params)
-    assert window.open_run(tmp_path / "run")
+    with qtbot.waitSignal(window.sigRunOpened, timeout=10000):
+        assert window.open_run(tmp_path / "run")         # read off the GUI thread
     np.testing.assert_array_equal(params, window.run.model.params)
     assert len(window.run.trainer.history) == 1
 
 
 def test_closing_after_training_autosaves_unsaved_results(qtbot, qsettings, app_paths):
     win = MainWindow(settings=qsettings)
+    qtbot.addWidget(win)
     win.set_run(Run(example_dataset("sine"), settings_for_example("sine", units=3, epochs=1)))
     win.show()
     with qtbot.waitSignal(win.sigTrainingFinished, timeout=60000):
         win.start_training(epochs=1)
     win.close()
+    win.after_close()
     folder = latest_autosave(qsettings.value("autosave/pending"))
     assert folder is not None and Run.load(folder).trainer.step == win.run.trainer.step
 
@@ -245,6 +253,7 @@ def test_saved_run_clears_the_offer(window, qtbot, qsettings, tmp_path):
         window.start_training(epochs=1)
     assert window.save_run(tmp_path / "saved")
     window.close()
+    window.after_close()
     assert not qsettings.value("autosave/pending")
 
 
@@ -264,6 +273,7 @@ def test_drop_a_file_on_the_window(window, qtbot, tmp_path):
 
 def test_layout_recent_files_and_last_folder_persist(qtbot, qsettings, app_paths, tmp_path):
     win = MainWindow(settings=qsettings)
+    qtbot.addWidget(win)
     win.set_run(Run(example_dataset("sine"), settings_for_example("sine", units=3)))
     win.show()
     path = write_series(tmp_path / "remember me.csv")
@@ -271,6 +281,7 @@ def test_layout_recent_files_and_last_folder_persist(qtbot, qsettings, app_paths
         win.open_file(str(path))
     win.settings_dock.hide()
     win.close()
+    win.after_close()
     assert qsettings.value("window/geometry") is not None
     again = MainWindow(settings=qsettings)
     qtbot.addWidget(again)
@@ -293,9 +304,10 @@ def test_changing_units_during_training_asks_to_stop_first(window, qtbot, monkey
     monkeypatch.setattr(QMessageBox, "question", answer)
     window.settings_panel.epochs_spin.setValue(100)
     window.start_training()
-    qtbot.waitUntil(lambda: window.run.trainer.step > 2, timeout=20000)
+    qtbot.waitUntil(lambda: window.session.progress.step > 2, timeout=20000)
     window.settings_panel.units_spin.setValue(6)
     assert asked and "Stop training" in asked[0]
+    assert "Discard" in asked[1]                      # then: the trained weights go
     assert not window.training
     assert window.run.model.n_units == 6 and window.run.trainer.step == 0
 
@@ -307,6 +319,7 @@ def test_text_mode_shows_top_five_next_characters(window, qtbot, tmp_path):
     path.write_text("The cat sat on the mat. The dog sat on the log. " * 20)
     with qtbot.waitSignal(window.sigDataLoaded, timeout=10000):
         window.open_file(str(path))
+    assert window.trace is not None and window.text_strip.isVisible()
     window.timebar.set_t(4)
     chars, probs = window.prediction_plot.top_k
     p = softmax(window.trace.y[0, 4])

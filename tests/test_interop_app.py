@@ -119,6 +119,11 @@ def test_train_init_refuses_bad_files_and_resume(tmp_path, capsys):
 
 
 # -- the window ---------------------------------------------------------------------------------------
+def settle(qtbot, win):
+    """Wait for the window's trace: it is computed off the GUI thread."""
+    qtbot.waitUntil(lambda: win.trace is not None and not win.display.busy, timeout=15000)
+
+
 @pytest.fixture
 def built(qtbot, qsettings, app_paths):
     made = []
@@ -127,8 +132,10 @@ def built(qtbot, qsettings, app_paths):
         from explorer.gui.app import build_window
 
         win = build_window(*args, settings=qsettings, **kw)
-        qtbot.addWidget(win)
+        qtbot.addWidget(win, before_close_func=lambda w: (w.close(), w.after_close()))
         made.append(win)
+        if not (args and args[0]):              # (with a file the test waits for it to load)
+            settle(qtbot, win)
         return win
 
     yield build
@@ -150,6 +157,7 @@ def test_window_model_option_opens_the_weights_on_the_file(built, qtbot, tmp_pat
     np.testing.assert_array_equal(win.run.model.params, src.params)
     assert (win.run.settings.units, win.run.settings.cell) == (6, "lstm")
     assert "w.safetensors: an LSTM of 6 units over 1 input" in win.banner.label.text()
+    qtbot.waitUntil(lambda: win.trace is not None and win.trace.h.shape[2] == 6, timeout=15000)
     assert win.trace.h.shape[2] == 6              # the diagram's trace is the file's model
     assert win.unit_spin.maximum() == 5
 

@@ -18,8 +18,10 @@ def window(qtbot, qsettings, app_paths, tmp_path):
     list(good.trainer.steps(max_steps=4))
     good.save(tmp_path / "good")
     win = MainWindow(settings=qsettings)
-    qtbot.addWidget(win)
-    assert win.open_run(tmp_path / "good") and win.run.trainer.step == 4
+    qtbot.addWidget(win, before_close_func=lambda w: (w.close(), w.after_close()))
+    with qtbot.waitSignal(win.sigRunOpened, timeout=10000):      # read off the GUI thread
+        assert win.open_run(tmp_path / "good")
+    assert win.run.trainer.step == 4
     return win
 
 
@@ -42,7 +44,7 @@ def test_open_damaged_run_shows_one_sentence_and_keeps_the_current_run(window, q
     with pytest.raises(RunFileError) as info:
         Run.load(folder)
     with qtbot.waitSignal(window.sigLoadFailed, timeout=10000) as blocker:
-        assert not window.open_run(folder)
+        window.open_run(folder)
     assert blocker.args == [str(info.value)] and words in str(info.value)
     assert window.banner.label.text() == str(info.value)
     assert window.run is before
@@ -58,6 +60,6 @@ def test_open_run_whose_data_file_changed_says_so(window, qtbot, tmp_path):
     with open(data, "a") as fh:
         fh.write("3\n")
     with qtbot.waitSignal(window.sigLoadFailed, timeout=10000) as blocker:
-        assert not window.open_run(tmp_path / "run")
+        window.open_run(tmp_path / "run")
     assert "changed since the run" in blocker.args[0] and "series.csv" in blocker.args[0]
     assert os.path.getsize(data) > 0 and Run.load(tmp_path / "run", allow_changed_data=True).trainer.step == 0

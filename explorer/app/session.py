@@ -15,7 +15,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+import numpy as np
 from psygnal import Signal, SignalGroup
+
+from .tasks import Progress, TrainingUpdate
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,39 @@ class SessionEvents(SignalGroup):
     predictions = Signal(object)    # predictions / forecast for the plots (dict)
     interventions = Signal(object)  # the active interventions (list)
     message = Signal(str, str)      # (text, kind) for the banner; ("", "") clears it
+    progress = Signal(object)       # Progress: step, epochs, latest loss and validation loss
+
+
+class StepTable:
+    """The per-step log as growing arrays (step, epoch, loss, grad_norm, clipped, norm_<gate>),
+    the same columns as ``Trainer.step_table()``; appended to from training updates."""
+
+    def __init__(self, table: dict | None = None):
+        self._cols: dict = {}
+        self.n = 0
+        if table:
+            self.extend({k: np.asarray(v) for k, v in table.items()})
+
+    def extend(self, cols: dict) -> None:
+        k = len(next(iter(cols.values()))) if cols else 0
+        need = self.n + k
+        for name, values in cols.items():
+            buf = self._cols.get(name)
+            if buf is None:
+                buf = self._cols[name] = np.zeros(max(256, 2 * need), dtype=np.asarray(values).dtype)
+            elif need > len(buf):
+                grown = np.zeros(2 * need, dtype=buf.dtype)
+                grown[:self.n] = buf[:self.n]
+                buf = self._cols[name] = grown
+            buf[self.n:need] = values
+        self.n = need
+
+    def table(self) -> dict:
+        """Views of the filled part (valid until the next ``extend``)."""
+        return {name: buf[:self.n] for name, buf in self._cols.items()}
+
+    def __len__(self) -> int:
+        return self.n
 
 
 class Session:
@@ -57,6 +93,17 @@ class Session:
         self.position = Position()
         self.training = "idle"
         self.interventions: list = []
+        # what training produced, as the session's thread knows it (workers send updates)
+        self.history: list[dict] = []
+        self.steps = StepTable()
+        self.norms: tuple | None = None          # (dh, dc) of the latest step
+        self.predictions: dict | None = None
+        self.progress = Progress()
+
+    def subscribe(self, view, *names: str) -> None:
+        """Connect ``view._on_session_<name>`` to ``events.<name>`` for every name given."""
+        for name in names:
+            getattr(self.events, name).connect(getattr(view, f"_on_session_{name}"))
 
     # -- limits ---------------------------------------------------------------------------------
     def n_samples(self) -> int:
@@ -101,10 +148,17 @@ class Session:
         return pos
 
     def set_run(self, run) -> None:
-        """Show ``run``; the trace is dropped until the new one arrives."""
+        """Show ``run``; the trace is dropped until the new one arrives. The run's history and step
+        log are copied from its trainer (the run must not be training)."""
         self.run = run
         self.trace = None
         self.trace_weights = None
+        self.predictions = None
+        self.norms = None
+        tr = getattr(run, "trainer", None)
+        self.history = [dict(h) for h in tr.history] if tr is not None else []
+        self.steps = StepTable(tr.step_table() if tr is not None else None)
+        self.progress = _progress_of(tr)
         self.events.run.emit(run)
         self.events.trace.emit(None)
         sample = getattr(getattr(run, "settings", None), "sample_index", 0) or 0
@@ -119,6 +173,32 @@ class Session:
         if pos != self.position:
             self.position = pos
             self.events.position.emit(pos)
+
+    def apply_update(self, update: TrainingUpdate) -> None:
+        """Take a training task's partial result: steps, finished epochs, norms, progress, trace."""
+        if len(update):
+            cols = {"step": update.step, "epoch": update.epoch, "loss": update.loss,
+                    "grad_norm": update.grad_norm, "clipped": update.clipped}
+            cols.update({f"norm_{g}": v for g, v in update.gate_norms.items()})
+            self.steps.extend(cols)
+            self.events.steps.emit(update)
+        if update.history:
+            self.history.extend(dict(h) for h in update.history)
+            self.events.history.emit(self.history)
+        if update.norms_dh is not None:
+            self.set_norms(update.norms_dh, update.norms_dc)
+        self.progress = update.progress
+        self.events.progress.emit(self.progress)
+        if update.trace is not None and update.sample == self.position.sample:
+            self.set_trace(update.trace, update.weights)    # (a trace of a sample since left is dropped)
+
+    def set_norms(self, dh, dc=None) -> None:
+        self.norms = (dh, dc)
+        self.events.norms.emit(self.norms)
+
+    def set_predictions(self, predictions: dict | None) -> None:
+        self.predictions = predictions
+        self.events.predictions.emit(predictions)
 
     def set_training(self, state: str) -> None:
         if state not in ("idle", "running", "paused"):
@@ -138,6 +218,11 @@ class Session:
         self.events.message.emit("", "")
 
     # -- what views read ---------------------------------------------------------------------------
+    def step_losses(self) -> tuple:
+        """(step, loss) arrays of every step so far."""
+        t = self.steps.table()
+        return t.get("step", np.zeros(0, np.int64)), t.get("loss", np.zeros(0))
+
     def view_trace(self):
         """The trace of the selected layer and direction (batch 1), or None."""
         tr = self.trace
@@ -152,3 +237,15 @@ class Session:
         """The selected layer's record at the selected timestep (see ``Trace.step``)."""
         tr = self.view_trace()
         return None if tr is None else tr.step(0, self.position.t)
+
+
+def _progress_of(trainer) -> Progress:
+    if trainer is None:
+        return Progress()
+    p = Progress(step=trainer.step, epoch=trainer.epoch, epochs=trainer.epochs,
+                 total_steps=trainer.total_steps)
+    if trainer.log.loss:
+        p.loss = float(trainer.log.loss[-1])
+    if trainer.history:
+        p.val_loss = float(trainer.history[-1]["val_loss"])
+    return p

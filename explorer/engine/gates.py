@@ -2,13 +2,3 @@
 
 LSTM_GATES = ("i", "f", "g", "o")
 """LSTM gate blocks in the order PyTorch uses: input, forget, candidate (cell), output."""
-
-GATE_NAMES = {
-    "i": "input gate",
-    "f": "forget gate",
-    "g": "candidate",
-    "o": "output gate",
-    "r": "reset gate",
-    "z": "update gate",
-    "n": "candidate",
-}

@@ -4,10 +4,11 @@
 >>> for snap in trainer.steps():
 ...     print(snap.epoch, snap.step, snap.loss)
 
-Every snapshot holds copies (norms, the chosen sample's trace), never views into buffers
-the next step overwrites. A non-finite loss or gradient refuses the step: the weights stay
-the last finite ones, the snapshot says so (``refused``, ``message``) and the generator ends.
-The trainer's whole state (weights, optimiser moments, position in the epoch, shuffling
+Every snapshot holds copies (norms), never views into buffers the next step overwrites. The
+trainer builds no traces while it trains: :meth:`Trainer.sample_trace` gives the chosen sample's
+trace on request (the window's training task asks as often as it redraws). A non-finite loss
+or gradient refuses the step: the weights stay the last finite ones, the snapshot says so
+(``refused``, ``message``) and the generator ends. The trainer's whole state (weights, optimiser moments, position in the epoch, shuffling
 generator, history) round-trips through :meth:`Trainer.state_dict`, so a run saved, loaded
 and continued gives bit-for-bit the same numbers as one never interrupted.
 """
@@ -21,9 +22,6 @@ import numpy as np
 
 from .model import RecurrentModel, Trace
 from .optim import clip_by_global_norm, make_optimizer
-
-STEP_FIELDS = ("step", "epoch", "loss", "grad_norm", "clipped")
-
 
 @dataclass
 class TrainData:
@@ -59,8 +57,6 @@ class StepSnapshot:
     clipped: bool
     norms_dh: np.ndarray             # (T,) ||dL/dh_t||
     norms_dc: np.ndarray | None      # (T,) ||dL/dc_t||, None for cells without a cell state
-    trace: Trace | None = None       # the chosen sample's trace after this step (batch 1)
-    weights: dict | None = None      # the state dict that computed ``trace`` (copies)
     epoch_end: bool = False
     train_loss_epoch: float | None = None   # mean over the epoch's steps, at the epoch's end
     val_loss: float | None = None           # at the epoch's end
@@ -93,7 +89,7 @@ class Trainer:
     batch_size, epochs, seed : int
         ``seed`` seeds the shuffling generator.
     sample_index : int
-        Which sample's trace the snapshots carry (from the validation set if there is one,
+        Which sample :meth:`sample_trace` follows (from the validation set if there is one,
         else the training set), so the diagram does not jump between samples.
     """
 
@@ -119,7 +115,6 @@ class Trainer:
         self.log = _StepLog(gates={g: [] for g in model.gate_names()})
         self._epoch_rng_state = None
         self._perm = None
-        self.want_trace = None    # optional callable: () -> bool, asked before building a trace
 
     # -- sizes ------------------------------------------------------------------------------
     @property
@@ -230,14 +225,11 @@ class Trainer:
             else:
                 epoch_no = self.epoch + 1
             done = self.epoch >= self.epochs and epoch_end
-            want = epoch_end or self.want_trace is None or self.want_trace()
             yield StepSnapshot(
                 epoch=epoch_no, step=self.step, epoch_step=k if epoch_end else self.epoch_step,
                 steps_per_epoch=self.steps_per_epoch, loss=loss, grad_norm=gnorm,
                 gate_norms=gate_norms, clipped=clipped, norms_dh=norms.dh.copy(),
-                norms_dc=None if norms.dc is None else norms.dc.copy(),
-                trace=self.sample_trace() if want else None,
-                weights=self.model.state_dict() if want else None, epoch_end=epoch_end,
+                norms_dc=None if norms.dc is None else norms.dc.copy(), epoch_end=epoch_end,
                 train_loss_epoch=train_epoch, val_loss=val, done=done)
 
     def extend(self, epochs: int) -> None:

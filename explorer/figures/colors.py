@@ -18,7 +18,6 @@ from PySide6.QtGui import QColor
 __all__ = [
     "DIVERGING_STOPS",
     "GATE_COLORS",
-    "GATE_NAMES",
     "diverging_color",
     "diverging_rgb",
     "text_color_on",
@@ -42,15 +41,6 @@ GATE_COLORS: dict[str, QColor] = {
     "c": QColor("#0072B2"),  # blue:           cell state
     "h": QColor("#D55E00"),  # vermillion:     hidden state
     "x": QColor("#7F7F7F"),  # grey:           input x
-}
-
-GATE_NAMES: dict[str, str] = {
-    "f": "forget",
-    "i": "input",
-    "g": "candidate",
-    "o": "output",
-    "c": "cell state",
-    "h": "hidden state",
 }
 
 # 256-entry lookup table over [-1, 1]: fast and allocation-free per call.

@@ -33,8 +33,10 @@ def create_app():
     if app is None:
         app = QApplication([sys.argv[0]])
     app.setApplicationName("LSTM Explorer")
-    app.setOrganizationName("LSTM Explorer")
-    app.setApplicationDisplayName("LSTM Explorer")
+    # no organisation: the data folder is one level ("…/LSTM Explorer", not ".../LSTM Explorer/LSTM
+    # Explorer"); settings keep their file through QSettings("LSTM Explorer", "LSTM Explorer").
+    # No application display name either: Qt would append it to the title ("… — LSTM Explorer" twice)
+    app.setOrganizationName("")
     app.setDesktopFileName("lstm-explorer")
     app.setWindowIcon(QIcon(str(resource_path("icons", "lstm-explorer.svg"))))
     return app
@@ -48,14 +50,14 @@ def build_window(file: str | None = None, example: str | None = None, model: str
     QSettings store (default: the person's)."""
     from explorer.gui.main_window import START_EXAMPLE, START_SETTINGS, MainWindow
     from explorer.runs import Run, settings_for_example
-    from explorer.data.examples import load_example as example_dataset
+    from explorer.data.examples import load_example
 
     win = MainWindow(settings)
     name = example or START_EXAMPLE
     extra = dict(START_SETTINGS) if name == START_EXAMPLE else {}
     if cell is not None:
         extra["cell"] = cell
-    win.set_run(Run(example_dataset(name), settings_for_example(name, **extra)))
+    win.set_run(Run(load_example(name), settings_for_example(name, **extra)))   # small; drawn by a worker
     win.show()
     win.diagram.setFocus()
     if model:
@@ -138,7 +140,9 @@ def main(argv: list[str] | None = None) -> int:
     win = build_window(args.file, args.example, args.model, cell=args.cell)
     if args.quit_after_paint:
         _quit_after_first_paint(app, win)
-    return app.exec()
+    rc = app.exec()
+    win.after_close()               # a step under way or a file still being read: let it finish
+    return rc
 
 
 def _quit_after_first_paint(app, win, timeout_ms: int = 60000) -> None:

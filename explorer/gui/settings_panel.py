@@ -1,6 +1,7 @@
-"""The settings panel: data (file, columns and target, missing values, normalisation, validation
-fraction, sequence length, text level) and model (cell, units, optimiser, learning rate, clipping,
-epochs, batch, seed). It only holds values; the window decides what a change means."""
+"""The settings panel: data (file, every column of it as inputs and the target, a year × month
+table as one series or its columns, missing values, normalisation, validation fraction, sequence
+length, text level) and model (cell, units, optimiser, learning rate, clipping, epochs, batch,
+seed). It only holds values; the window decides what a change means."""
 
 from __future__ import annotations
 
@@ -39,13 +40,20 @@ class SettingsPanelWidget(QWidget):
         self.example_combo.setToolTip("Load a built-in example")
         f.addRow("Example", self.example_combo)
         self.columns_list = QListWidget()
-        self.columns_list.setMaximumHeight(90)
+        self.columns_list.setMaximumHeight(120)
         self.columns_list.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
-        self.columns_list.setToolTip("Input columns (tick several for a multivariate input)")
-        f.addRow("Columns", self.columns_list)
+        self.columns_list.setToolTip("Every column of the file: tick the inputs (several make a multivariate "
+                                     "input); columns that are not numbers cannot be inputs")
+        f.addRow("Inputs", self.columns_list)
         self.target_combo = QComboBox()
-        self.target_combo.setToolTip("The column predicted one step ahead")
+        self.target_combo.setToolTip("The column predicted one step ahead (any numeric column of the file)")
         f.addRow("Target", self.target_combo)
+        self.year_month_combo = QComboBox()
+        self.year_month_combo.addItem("one monthly series", "series")
+        self.year_month_combo.addItem("keep the month columns", "columns")
+        self.year_month_combo.setToolTip("A table with a YEAR column and JAN…DEC columns: read it as one monthly "
+                                         "series (year by year, month by month) or keep its columns")
+        f.addRow("Year × month", self.year_month_combo)
         self.missing_combo = QComboBox()
         self.missing_combo.addItems(["interpolate", "drop"])
         self.missing_combo.setToolTip("Missing values: fill by linear interpolation or drop the rows")
@@ -63,7 +71,10 @@ class SettingsPanelWidget(QWidget):
         self.seq_spin = QSpinBox()
         self.seq_spin.setRange(2, 1000)
         self.seq_spin.setValue(20)
-        self.seq_spin.setToolTip("Sequence length L: each input window holds L steps")
+        self.seq_spin.setToolTip("Sequence length L: each input window holds L steps (chosen to fit the "
+                                 "file until you set it)")
+        self.seq_spin.valueChanged.connect(self._on_seq_edited)
+        self.seq_explicit = False          # the person chose the length (else the loader chooses)
         f.addRow("Seq. length", self.seq_spin)
         self.level_combo = QComboBox()
         self.level_combo.addItems(["char", "word"])
@@ -114,6 +125,9 @@ class SettingsPanelWidget(QWidget):
         lay.addWidget(model)
         lay.addStretch(1)
 
+        for combo in self.findChildren(QComboBox):       # narrow docks: combos shrink, never clip
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(6)
         for w in (self.cell_combo, self.optimizer_combo):
             w.currentIndexChanged.connect(self._on_model_edited)
         for w in (self.units_spin, self.epochs_spin, self.batch_spin, self.seed_spin):
@@ -121,6 +135,20 @@ class SettingsPanelWidget(QWidget):
         for w in (self.lr_spin, self.clip_spin):
             w.valueChanged.connect(self._on_model_edited)
         self.units_spin.valueChanged.connect(self.sigUnitsChanged)
+        self.set_model_settings(ModelSettings())         # the defaults until a run is shown
+
+    def _on_seq_edited(self, *_):
+        if not self._loading:
+            self.seq_explicit = True
+
+    def set_seq_len(self, n: int, explicit: bool) -> None:
+        """Show the dataset's sequence length; ``explicit`` when the person chose it."""
+        self._loading = True
+        try:
+            self.seq_spin.setValue(max(int(n), self.seq_spin.minimum()))
+        finally:
+            self._loading = False
+        self.seq_explicit = explicit
 
     def _on_model_edited(self, *_):
         if not self._loading:
@@ -153,29 +181,48 @@ class SettingsPanelWidget(QWidget):
         finally:
             self._loading = False
 
-    def set_columns(self, names: list[str], chosen: list[str], target: str) -> None:
+    def set_columns(self, names: list[str], chosen: list[str], target: str, numeric=None) -> None:
+        """Offer every column ``names`` of the file; ``chosen`` ticked, ``target`` selected.
+        ``numeric`` (default: all) are the columns that can be inputs or the target."""
+        numeric = list(names) if numeric is None else [n for n in names if n in set(numeric)]
         self.columns_list.clear()
         for name in names:
             item = QListWidgetItem(name)
-            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
-            item.setCheckState(Qt.CheckState.Checked if name in chosen else Qt.CheckState.Unchecked)
+            if name in numeric:
+                item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+                item.setCheckState(Qt.CheckState.Checked if name in chosen else Qt.CheckState.Unchecked)
+            else:
+                item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEnabled)
+                item.setToolTip(f"{name} does not hold numbers (dates, labels): it cannot be an input")
             self.columns_list.addItem(item)
         self.target_combo.clear()
-        self.target_combo.addItems(chosen)
-        if target in chosen:
+        self.target_combo.addItems(numeric)
+        if target in numeric:
             self.target_combo.setCurrentText(target)
+        self.columns_list.setEnabled(bool(names))
+        self.target_combo.setEnabled(bool(numeric))
+
+    def set_kind(self, kind: str) -> None:
+        """Enable the options that mean something for this kind of data (series or text)."""
+        series, text = kind in ("series", "regression"), kind == "text"
+        for w in (self.columns_list, self.target_combo, self.year_month_combo, self.missing_combo,
+                  self.normalize_combo):
+            w.setEnabled(series and (w not in (self.columns_list, self.target_combo) or w.count() > 0))
+        self.level_combo.setEnabled(text)
 
     def chosen_columns(self) -> list[str]:
         return [self.columns_list.item(i).text() for i in range(self.columns_list.count())
                 if self.columns_list.item(i).checkState() == Qt.CheckState.Checked]
 
     def data_options(self) -> dict:
+        """The loader's options; ``seq_len`` is None until the person sets it (the loader chooses)."""
         return {
             "columns": self.chosen_columns() or None,
             "target": self.target_combo.currentText() or None,
             "missing": self.missing_combo.currentText(),
             "normalize": self.normalize_combo.currentText(),
             "val_fraction": self.val_spin.value(),
-            "seq_len": self.seq_spin.value(),
+            "seq_len": self.seq_spin.value() if self.seq_explicit else None,
             "level": self.level_combo.currentText(),
+            "year_month": self.year_month_combo.currentData(),
         }

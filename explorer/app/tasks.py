@@ -1,0 +1,469 @@
+"""Background work as plain functions over a state object (Orange3's ``TaskState``), without Qt.
+
+A task runs in whatever thread calls it: the window's QThread adapter
+(:class:`explorer.gui.worker.TaskWorker`) or a test calling it directly. It never touches a
+widget; it reports through :meth:`TaskState.set_partial_result` / :meth:`TaskState.set_progress`
+(callbacks the adapter turns into queued Qt signals), checks
+:meth:`TaskState.is_interruption_requested`, and returns its result.
+
+- :func:`train_task` drives ``Trainer.steps()``: about 30 emissions a second of the step
+  records merged since the last one, the sample's trace only as often as the window redraws
+  (``state.trace_interval``, a plain float the window sets), pause, autosave through
+  :class:`~explorer.app.checkpoint.CheckpointPolicy`, and a :class:`DivergenceGuard` that
+  keeps the weights of the last sane step when the loss blows up.
+- :func:`display_task` computes what the window draws from a set of weights: the selected
+  sample's trace, the gradient norms through time, the predictions and the forecast — on a
+  copy of the model, in batches, interruptible, with progress.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+
+try:                                    # the engine's interruptible step (helper "engine")
+    from explorer.engine import Interrupted
+except ImportError:                     # until it lands: the same name, raised by the tasks here
+    class Interrupted(Exception):       # type: ignore[no-redef]
+        """The task was asked to stop."""
+
+from .checkpoint import CheckpointPolicy
+
+EMIT_INTERVAL = 1.0 / 30.0              # partial results per second: about 30
+SANE_FACTOR = 10.0                      # a step is sane while its loss ≤ 10 × the baseline loss
+BLOWUP_FACTOR = 1.0e4                   # and the run has blown up beyond 10^4 × the baseline
+
+
+class TaskState:
+    """What a task sees of the thread that runs it.
+
+    The controlling thread calls :meth:`request_interruption`, :meth:`pause`, :meth:`resume`
+    and sets the plain attributes ``trace_interval`` (seconds between traces) and ``sample``
+    (which sample's trace to build); the task calls the rest.
+
+    >>> seen = []
+    >>> state = TaskState(on_partial=seen.append)
+    >>> state.set_partial_result(1); seen
+    [1]
+    >>> state.request_interruption(); state.is_interruption_requested()
+    True
+    """
+
+    def __init__(self, on_partial=None, on_progress=None):
+        self._interrupt = threading.Event()
+        self._resume = threading.Event()
+        self._resume.set()
+        self._on_partial = on_partial
+        self._on_progress = on_progress
+        self.trace_interval = 0.0
+        self.sample: int | None = None
+
+    # -- the controlling thread ------------------------------------------------------------------
+    def request_interruption(self) -> None:
+        self._interrupt.set()
+        self._resume.set()              # a paused task wakes up to see it
+
+    def pause(self) -> None:
+        self._resume.clear()
+
+    def resume(self) -> None:
+        self._resume.set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._resume.is_set()
+
+    # -- the task ----------------------------------------------------------------------------------
+    def is_interruption_requested(self) -> bool:
+        return self._interrupt.is_set()
+
+    def check(self) -> None:
+        """Raise :class:`Interrupted` if the task was asked to stop."""
+        if self._interrupt.is_set():
+            raise Interrupted()
+
+    def wait_while_paused(self, timeout: float | None = None) -> bool:
+        """Block while paused (until resumed or interrupted); True when no longer paused."""
+        return self._resume.wait(timeout)
+
+    def set_partial_result(self, value) -> None:
+        if self._on_partial is not None:
+            self._on_partial(value)
+
+    def set_progress(self, fraction: float, text: str = "") -> None:
+        if self._on_progress is not None:
+            self._on_progress((float(fraction), text))
+
+
+# -- training ------------------------------------------------------------------------------------
+@dataclass
+class Progress:
+    """Where training stands (copied into every update; the window shows it)."""
+
+    step: int = 0
+    epoch: int = 0                      # completed epochs
+    epochs: int = 0                     # planned epochs
+    total_steps: int = 0
+    loss: float = float("nan")          # the latest step's loss
+    val_loss: float = float("nan")      # the latest epoch's validation loss
+
+
+@dataclass
+class TrainingUpdate:
+    """The steps done since the last emission, as arrays, plus the latest state for the views."""
+
+    step: np.ndarray
+    epoch: np.ndarray
+    loss: np.ndarray
+    grad_norm: np.ndarray
+    clipped: np.ndarray
+    gate_norms: dict                    # {gate: array}
+    history: list                       # per-epoch rows (dicts) finished since the last emission
+    progress: Progress
+    norms_dh: np.ndarray | None = None  # of the latest step
+    norms_dc: np.ndarray | None = None
+    trace: object = None                # the selected sample's trace with ``weights`` (or None)
+    weights: dict | None = None
+    sample: int = 0
+
+    @classmethod
+    def from_snapshots(cls, snaps: list, history: list, progress: Progress, gates) -> TrainingUpdate:
+        last = snaps[-1] if snaps else None
+        return cls(
+            step=np.array([s.step for s in snaps], dtype=np.int64),
+            epoch=np.array([s.epoch for s in snaps], dtype=np.int64),
+            loss=np.array([s.loss for s in snaps], dtype=float),
+            grad_norm=np.array([s.grad_norm for s in snaps], dtype=float),
+            clipped=np.array([s.clipped for s in snaps], dtype=bool),
+            gate_norms={g: np.array([s.gate_norms[g] for s in snaps], dtype=float) for g in gates},
+            history=list(history), progress=copy.copy(progress),
+            norms_dh=None if last is None else last.norms_dh,
+            norms_dc=None if last is None else last.norms_dc)
+
+    def __len__(self) -> int:
+        return len(self.step)
+
+    @classmethod
+    def merge(cls, updates: list) -> TrainingUpdate:
+        """One update from several in order: every step, the latest progress, norms and trace."""
+        if len(updates) == 1:
+            return updates[0]
+        cat = lambda name: np.concatenate([getattr(u, name) for u in updates])  # noqa: E731
+        last = updates[-1]
+        with_trace = next((u for u in reversed(updates) if u.trace is not None), None)
+        with_norms = next((u for u in reversed(updates) if u.norms_dh is not None), None)
+        gates = list(updates[0].gate_norms)
+        return cls(step=cat("step"), epoch=cat("epoch"), loss=cat("loss"), grad_norm=cat("grad_norm"),
+                   clipped=cat("clipped"),
+                   gate_norms={g: np.concatenate([u.gate_norms[g] for u in updates]) for g in gates},
+                   history=[h for u in updates for h in u.history], progress=last.progress,
+                   norms_dh=None if with_norms is None else with_norms.norms_dh,
+                   norms_dc=None if with_norms is None else with_norms.norms_dc,
+                   trace=None if with_trace is None else with_trace.trace,
+                   weights=None if with_trace is None else with_trace.weights,
+                   sample=last.sample if with_trace is None else with_trace.sample)
+
+
+@dataclass
+class TrainingResult:
+    reason: str                         # "done" | "stopped" | "diverged" | "error"
+    message: str = ""
+    trace: object = None                # the final weights' trace of the selected sample (not when stopped)
+    weights: dict | None = None
+    display: object = None              # a Display (predictions …) when training ran to its end
+    kept_step: int | None = None        # after a blow-up: the step whose weights were kept
+
+
+class DivergenceGuard:
+    """Detects a blown-up loss and keeps the weights (and optimiser state) from before the blow-up.
+
+    The baseline is the loss of predicting zero (mean of the squared target, in the loss's
+    units) for MSE or ln(classes) for cross-entropy. A step whose loss is at most
+    ``SANE_FACTOR`` × baseline is sane; a non-finite loss or one above ``BLOWUP_FACTOR`` ×
+    baseline is a blow-up. A step's loss is computed with the weights before its update, so the
+    guard holds those (a copy taken after the previous step) until the loss confirms them, and
+    keeps the last ``keep`` sane ones: on a blow-up the one with the lowest loss goes back (the
+    loss often climbs for a few steps before it explodes).
+    """
+
+    def __init__(self, trainer, keep: int = 8):
+        self.trainer = trainer
+        self.baseline = _baseline_loss(trainer)
+        self._pending = self._copy()        # the weights the next step's loss is computed with
+        self._pending_step = trainer.step
+        self.sane: deque = deque(maxlen=keep)   # (loss, step, params, optimiser state)
+        self.sane_loss = float("nan")
+
+    def _copy(self):
+        tr = self.trainer
+        return tr.model.params.copy(), tr.optimizer.state_dict()
+
+    def observe(self, loss: float) -> bool:
+        """After a step: True when the run has blown up (then call :meth:`restore`)."""
+        if not math.isfinite(self.baseline) or self.baseline <= 0:
+            self.baseline = abs(loss) if math.isfinite(loss) and loss > 0 else 1.0
+        if math.isfinite(loss) and loss <= SANE_FACTOR * self.baseline:
+            self.sane.append((loss, self._pending_step, *self._pending))
+        blown = not math.isfinite(loss) or loss > BLOWUP_FACTOR * self.baseline
+        if not blown:
+            self._pending = self._copy()
+            self._pending_step = self.trainer.step
+        return blown
+
+    def restore(self) -> int | None:
+        """Put the best recent sane weights back; the step they belong to (None if there were none)."""
+        if not self.sane:
+            return None
+        loss, step, params, opt = min(self.sane, key=lambda s: s[0])
+        tr = self.trainer
+        tr.model.params[...] = params
+        tr.optimizer.load_state_dict(copy.deepcopy(opt))
+        self.sane_loss = loss
+        return step
+
+
+def _baseline_loss(trainer) -> float:
+    d = trainer.data
+    if d.loss == "cross_entropy":
+        k = getattr(trainer.model, "n_outputs", 2)
+        return math.log(max(k, 2))
+    y = np.asarray(d.y_train, dtype=float)
+    return float(np.mean(y * y)) * float(d.loss_scale) if y.size else float("nan")
+
+
+def train_task(state: TaskState, trainer, *, emit_interval: float = EMIT_INTERVAL, checkpoint=None,
+               policy: CheckpointPolicy | None = None, guard: bool = True, display=None,
+               clock=time.perf_counter) -> TrainingResult:
+    """Train until the planned epochs are done, the state asks to stop, or the loss blows up.
+
+    ``checkpoint()`` (called in this thread when ``policy`` says so) saves the run; its failure
+    is reported as a partial message, never stops training. ``display(state)``, when given, is
+    called once training ran to its end or diverged (predictions for the window, interruptible);
+    its value goes into the result. Partial results: :class:`TrainingUpdate` (and ``("message", text)``).
+    """
+    gates = list(trainer.log.gates)
+    policy = policy or CheckpointPolicy()
+    sentinel = DivergenceGuard(trainer) if guard else None
+    snaps: list = []
+    history: list = []
+    progress = Progress(step=trainer.step, epoch=trainer.epoch, epochs=trainer.epochs,
+                        total_steps=trainer.total_steps)
+    if trainer.history:
+        progress.val_loss = trainer.history[-1]["val_loss"]
+    last_emit = last_trace = -math.inf
+    result = TrainingResult("done")
+
+    def emit(with_trace: bool) -> None:
+        nonlocal snaps, history, last_emit, last_trace
+        upd = TrainingUpdate.from_snapshots(snaps, history, progress, gates)
+        if with_trace:
+            upd.trace, upd.weights, upd.sample = _sample_trace(trainer, state)
+            last_trace = clock()
+        state.set_partial_result(upd)
+        snaps, history = [], []
+        last_emit = clock()
+
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        try:
+            gen = _steps(trainer, state)
+            while True:
+                if state.paused:
+                    emit(with_trace=True)           # the person steps through the current weights
+                    state.wait_while_paused()
+                if state.is_interruption_requested():
+                    result.reason = "stopped"
+                    break
+                snap = next(gen, None)
+                if snap is None:
+                    break
+                if sentinel is not None and sentinel.observe(snap.loss):
+                    result.reason = "diverged"
+                    if snap.refused or not math.isfinite(snap.loss):
+                        result.message = snap.message or "The loss is not a finite number."
+                    else:
+                        result.message = (f"Training diverged at step {snap.step}: the loss reached "
+                                          f"{snap.loss:.3g}, over {BLOWUP_FACTOR:,.0f} times the loss of "
+                                          f"predicting zero ({sentinel.baseline:.3g}).")
+                    if not snap.refused:
+                        snaps.append(snap)
+                        _progress(progress, snap, trainer)
+                    break
+                if snap.refused:
+                    result.reason, result.message = "diverged", snap.message
+                    break
+                snaps.append(snap)
+                _progress(progress, snap, trainer)
+                if snap.epoch_end:
+                    history.append(dict(trainer.history[-1]))
+                if checkpoint is not None and policy.due(snap.epoch_end):
+                    try:
+                        checkpoint()
+                    except Exception as exc:  # noqa: BLE001 - a failed autosave must not stop training
+                        state.set_partial_result(("message", f"Autosave failed: {exc}"))
+                    policy.saved()
+                now = clock()
+                if now - last_emit >= emit_interval or snap.done:
+                    emit(with_trace=now - last_trace >= max(emit_interval, state.trace_interval))
+        except Interrupted:
+            result.reason = "stopped"
+        except Exception as exc:  # noqa: BLE001 - reported to the window, never lost in a thread
+            result.reason = "error"
+            result.message = f"Training stopped by an error: {type(exc).__name__}: {exc}"
+        if result.reason == "diverged" and sentinel is not None:
+            result.kept_step = sentinel.restore()
+            if result.kept_step is not None:
+                which = (f"the weights after step {result.kept_step}" if result.kept_step
+                         else "the weights training started from")
+                result.message += (f" Back to {which} (loss {sentinel.sane_loss:.4g}); try a smaller "
+                                   "learning rate or gradient clipping.")
+            else:
+                result.message += " Try a smaller learning rate or gradient clipping."
+        if snaps or history:
+            emit(with_trace=False)
+        if result.reason != "stopped" and not state.is_interruption_requested():
+            try:
+                result.trace, result.weights, _ = _sample_trace(trainer, state)
+                if display is not None and result.reason in ("done", "diverged"):
+                    result.display = display(state)
+            except Interrupted:
+                pass
+    return result
+
+
+def _steps(trainer, state):
+    """``trainer.steps()``, interruptible inside a step when the engine supports it."""
+    try:
+        return trainer.steps(interrupt=state.is_interruption_requested)
+    except TypeError:
+        return trainer.steps()
+
+
+def _progress(progress: Progress, snap, trainer) -> None:
+    progress.step = snap.step
+    progress.loss = snap.loss
+    progress.epoch = trainer.epoch
+    progress.epochs = trainer.epochs
+    progress.total_steps = trainer.total_steps
+    if snap.epoch_end and snap.val_loss is not None:
+        progress.val_loss = snap.val_loss
+
+
+def _sample_trace(trainer, state: TaskState):
+    if state.sample is not None:
+        trainer.sample_index = int(state.sample)
+    return trainer.sample_trace(), trainer.model.state_dict(), trainer.sample_index
+
+
+# -- what the window draws -------------------------------------------------------------------------
+@dataclass
+class Display:
+    """What the views draw for one set of weights and one sample."""
+
+    sample: int
+    weights: dict
+    trace: object = None
+    predictions: dict | None = None
+    norms_dh: np.ndarray | None = None
+    norms_dc: np.ndarray | None = None
+    extra: dict = field(default_factory=dict)
+
+
+def clone_model(model, weights: dict | None = None):
+    """A new model of ``model``'s kind and sizes holding ``weights`` (default: its own). Reads only
+    the model's sizes when ``weights`` is given, so the copy can be made while another thread trains."""
+    from explorer.engine import make_model
+
+    kw = dict(n_inputs=model.n_inputs, n_units=model.n_units, n_outputs=model.n_outputs,
+              dtype=model.dtype)
+    for name in ("num_layers", "bidirectional"):           # deep / bidirectional models (engine)
+        if hasattr(model, name):
+            kw[name] = getattr(model, name)
+    try:
+        twin = make_model(model.kind, **kw)
+    except TypeError:
+        kw.pop("num_layers", None)
+        kw.pop("bidirectional", None)
+        twin = make_model(model.kind, **kw)
+    twin.load_state_dict(model.state_dict() if weights is None else weights)
+    return twin
+
+
+def sample_of(dataset, sample: int):
+    """The inputs (1, T, m) and target of ``sample`` (validation if there is one, else training)."""
+    xs, ys = (dataset.x_val, dataset.y_val) if dataset.n_val else (dataset.x_train, dataset.y_train)
+    b = min(max(int(sample), 0), len(xs) - 1)
+    return xs[b:b + 1], ys[b:b + 1]
+
+
+class _Interruptible:
+    """A model whose ``predict`` runs in small batches, reports progress and can be interrupted
+    (everything else is the model's own)."""
+
+    FLOPS_PER_BATCH = 1.5e9           # about 0.3–0.5 s of one core: interruption stays prompt
+
+    def __init__(self, model, state: TaskState, span=(0.0, 1.0), batch_size: int | None = None):
+        self._model, self._state, self._span = model, state, span
+        self._batch = batch_size
+
+    def _batch_size(self, x) -> int:
+        if self._batch:
+            return self._batch
+        m = self._model
+        n, k = int(getattr(m, "n_units", 32)), int(getattr(m, "n_inputs", 1))
+        layers = int(getattr(m, "num_layers", 1)) * int(getattr(m, "num_directions", 1))
+        per_sample = 8.0 * x.shape[1] * n * (n + k + 1) * layers
+        return int(min(256, max(1, self.FLOPS_PER_BATCH // max(per_sample, 1.0))))
+
+    def __getattr__(self, name):
+        return getattr(self._model, name)
+
+    def forward(self, *args, **kwargs):
+        self._state.check()
+        return self._model.forward(*args, **kwargs)
+
+    def predict(self, x, *args, **kwargs):
+        x = np.asarray(x)
+        out = None
+        a, b = self._span
+        size = self._batch_size(x)
+        for s in range(0, len(x), size):
+            self._state.check()
+            y = self._model.predict(x[s:s + size], *args, **kwargs)
+            if out is None:
+                out = np.empty((len(x),) + y.shape[1:], dtype=y.dtype)
+            out[s:s + len(y)] = y
+            self._state.set_progress(a + (b - a) * (s + len(y)) / len(x), "Computing predictions")
+        if out is None:
+            out = self._model.predict(x, *args, **kwargs)
+        return out
+
+
+def display_task(state: TaskState, run, weights: dict | None, sample: int, *, predictions: bool = True,
+                 norms: bool = False, forecast: int = 100, trace: bool = True) -> Display:
+    """The trace of ``sample`` under ``weights`` (a copy of the run's model holds them) and, if
+    asked, the predictions and forecast (``Run.predictions``) and the gradient norms through time
+    of the sample. Raises :class:`Interrupted` when interrupted."""
+    model = clone_model(run.model, weights)
+    ds = run.dataset
+    state.set_progress(0.0, "Computing the trace")
+    x, y = sample_of(ds, sample)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        out = Display(sample=int(sample), weights=model.state_dict(), trace=model.forward(x) if trace else None)
+        state.check()
+        if norms:
+            _, gn, _ = model.compute_grads(x, y, ds.loss)
+            out.norms_dh = np.array(gn.dh, copy=True)
+            out.norms_dc = None if gn.dc is None else np.array(gn.dc, copy=True)
+        if predictions:
+            view = copy.copy(run)               # the run's own predictions code, on the copy
+            view.model = _Interruptible(model, state, span=(0.1, 1.0))
+            n = min(forecast, ds.n_val) if ds.kind == "series" else 0
+            out.predictions = view.predictions(forecast=n)
+    state.set_progress(1.0, "")
+    return out

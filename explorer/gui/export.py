@@ -1,0 +1,70 @@
+"""The window's exports: any plot or the diagram as PNG, SVG or CSV, and everything into a folder.
+
+Each widget renders at its own export size (never what happens to be on screen) and writes its
+own CSV (the diagram's: every timestep 1..T of the selected unit with the cell's quantities).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QObject
+from PySide6.QtWidgets import QFileDialog
+
+
+
+class ExportController(QObject):
+    def __init__(self, win):
+        super().__init__(win)
+        self.win = win
+
+    def widget(self, key: str):
+        return self.win.diagram if key == "diagram" else self.win.plot_widgets[key]
+
+    def export_one_dialog(self, key: str) -> None:
+        win = self.win
+        path, _ = QFileDialog.getSaveFileName(win, f"Export {key}", str(Path(win.last_folder()) / key),
+                                              "PNG image (*.png);;SVG drawing (*.svg);;CSV data (*.csv)")
+        if path:
+            self.export_one(key, path)
+
+    def export_one(self, key: str, path) -> None:
+        path = Path(path)
+        widget = self.widget(key)
+        suffix = path.suffix.lower()
+        if suffix == ".png":
+            widget.export_png(str(path), scale=2)
+        elif suffix == ".svg":
+            widget.export_svg(str(path))
+        elif suffix == ".csv":
+            widget.export_csv(str(path))
+        else:
+            raise ValueError(f"unknown export format {suffix!r}")
+
+    def export_all_dialog(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self.win, "Export everything into a folder", self.win.last_folder())
+        if folder:
+            self.export_all(folder)
+
+    def export_all(self, folder) -> list[Path]:
+        """Every plot, the cell diagram and the equations as PNG, SVG and CSV into ``folder``."""
+        win = self.win
+        folder = Path(folder)
+        written = []
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            for key in list(win.plot_widgets) + ["diagram"]:
+                for ext in ("png", "svg", "csv"):
+                    p = folder / f"{key}.{ext}"
+                    self.export_one(key, p)
+                    written.append(p)
+            for ext in ("png", "svg"):
+                p = folder / f"equations.{ext}"
+                getattr(win.equations, f"export_{ext}")(str(p))
+                written.append(p)
+        except OSError as exc:
+            win.banner.show_message(f"Could not export into {folder}: {exc}", "error", topic="export")
+            return written
+        win.banner.resolve("export")
+        win.statusBar().showMessage(f"Exported {len(written)} files to {folder}", 8000)
+        return written

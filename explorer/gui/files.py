@@ -1,0 +1,305 @@
+"""The window's files and runs: opening data (off the GUI thread), recent files, saving and
+opening run folders, the autosave of unsaved results and the offer to reopen it.
+
+Loading, building the run and computing its first display (trace, norms, predictions) happen
+in one task on a worker; the window gets a run ready to draw. A newer load supersedes an older
+one; a load still running when the window closes is waited for after the event loop ends
+(``explorer.gui.app.main``), so the process never drops a running thread.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QStandardPaths
+from PySide6.QtWidgets import QFileDialog
+
+from explorer.app.loading import load_dataset
+from explorer.app.tasks import display_task
+from explorer.data.examples import load_example
+from explorer.engine.describe import KINDS as WINDOW_CELLS     # every cell has a description the views draw
+from explorer.gui.worker import TaskWorker
+from explorer.runs import Run, RunFileError, latest_autosave, settings_for_example, write_autosave
+
+START_EXAMPLE = "sine"
+START_SETTINGS = dict(units=8)
+MAX_RECENT = 8
+APP_DIR = "LSTM Explorer"
+
+
+def app_data_dir() -> Path:
+    """The app's data folder: one level named after the app (QStandardPaths' AppDataLocation adds
+    organisation and application; they are the same name here, so one of them is dropped)."""
+    base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)
+    p = Path(base) if base else Path.home() / ".local" / "share" / APP_DIR
+    if p.parent.name == p.name:                       # …/LSTM Explorer/LSTM Explorer
+        p = p.parent
+    return p
+
+
+def autosave_dir() -> Path:
+    """Where unsaved results (closing during or after training) are saved."""
+    return app_data_dir() / "autosave"
+
+
+def _show_then_predict(state, run, sample: int):
+    """The run and its trace as a partial result (the window shows them), then its predictions."""
+    first = display_task(state, run, None, sample, predictions=False, norms=True)
+    state.set_partial_result((run, first))
+    return display_task(state, run, None, sample, trace=False)
+
+
+def _load_task(state, load, settings, example):
+    """In the worker: the dataset, the run, what the views draw first, then the predictions."""
+    ds = load()
+    state.check()
+    if ds.kind == "text" and not example:
+        settings.units = max(settings.units, 32)
+    run = Run(ds, settings)
+    state.check()
+    return _show_then_predict(state, run, settings.sample_index or 0)
+
+
+def _open_run_task(state, folder):
+    run = Run.load(folder)
+    state.check()
+    if run.model.kind not in WINDOW_CELLS:
+        state.set_partial_result((run, None))
+        return None
+    return _show_then_predict(state, run, run.settings.sample_index or 0)
+
+
+class FilesController(QObject):
+    """Open files, examples and runs; save runs; recent files; autosave and its offer."""
+
+    def __init__(self, win):
+        super().__init__(win)
+        self.win = win
+        self.qsettings = win.qsettings
+        self.load_worker: TaskWorker | None = None
+        self.dirty = False                 # trained since the last save or load
+
+    # -- recent files ------------------------------------------------------------------------------
+    def recent_files(self) -> list[str]:
+        v = self.qsettings.value("recent/files", [])
+        if isinstance(v, str):
+            v = [v]
+        return [str(x) for x in (v or [])]
+
+    def add_recent(self, path: str) -> None:
+        files = [path] + [f for f in self.recent_files() if f != path]
+        self.qsettings.setValue("recent/files", files[:MAX_RECENT])
+        self.qsettings.setValue("recent/folder", str(Path(path).parent))
+        self.refresh_recent_menu()
+
+    def refresh_recent_menu(self) -> None:
+        menu = self.win.recent_menu
+        if menu is None:
+            return
+        menu.clear()
+        files = self.recent_files()
+        for f in files:
+            menu.addAction(f, partial(self.win.open_file, f))
+        menu.setEnabled(bool(files))
+
+    def last_folder(self) -> str:
+        return str(self.qsettings.value("recent/folder", str(Path.home())))
+
+    # -- loading -------------------------------------------------------------------------------------
+    def open_file_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self.win, "Open a sequence or text file", self.last_folder(),
+            "Sequences and text (*.csv *.tsv *.txt *.npy *.dat);;All files (*)")
+        if path:
+            self.open_file(path)
+
+    def open_file(self, path, **options) -> bool:
+        """Load ``path`` off the GUI thread with the panel's data options (or ``options``)."""
+        win = self.win
+        opts = win.settings_panel.data_options()
+        run = win.run
+        if run is None or run.dataset.source != str(path):
+            opts.update(columns=None, target=None, seq_len=None, val_fraction=None)   # a new file: its defaults
+        opts.update(options)
+        # the panel's model settings once a run is shown (before that it holds the defaults)
+        base = win.settings_panel.model_settings(run.settings if run else None)
+        base.sample_index = 0
+        return self._start_load(partial(load_dataset, str(path), **opts), str(path), base, example=None)
+
+    def open_example(self, name: str, **overrides) -> bool:
+        base = settings_for_example(name, **(START_SETTINGS if name == START_EXAMPLE else {}))
+        return self._start_load(partial(load_example, name, **overrides), name, base, example=name)
+
+    def _start_load(self, load, label, settings, example) -> bool:
+        win = self.win
+        if not win.training_ctl.confirm_stop("Loading new data replaces the current run."):
+            return False
+        if self.load_worker is not None:
+            self.load_worker.state.request_interruption()
+        win.statusBar().showMessage(f"Loading {Path(label).name}…")
+        worker = TaskWorker(partial(_load_task, load=load, settings=settings, example=example),
+                            tag=("file", label, example))
+        return self._start(worker)
+
+    def _start(self, worker) -> bool:
+        worker.sigPartial.connect(self._on_load_partial)
+        worker.sigDone.connect(self._on_load_done)
+        worker.sigProgress.connect(self.win._on_task_progress)
+        self.load_worker = worker
+        self.win.threads.start(worker)
+        return True
+
+    def _on_load_partial(self, value) -> None:
+        """The run and its first display are ready (its predictions follow)."""
+        worker = self.sender()
+        if worker is not self.load_worker or self.win.closing:
+            return
+        run, display = value
+        worker.shown_run = run
+        what, label, example = worker.tag
+        if what == "run":
+            self._opened_run(run, display, label)
+        else:
+            self._loaded(run, display, label, example)
+
+    def _on_load_done(self, worker) -> None:
+        if worker is not self.load_worker:
+            return
+        self.load_worker = None
+        win = self.win
+        win._on_task_progress((1.0, ""))
+        if worker.interrupted or win.closing:
+            return
+        what = worker.tag[0]
+        shown = getattr(worker, "shown_run", None)
+        if worker.error is not None:
+            if shown is None:
+                self._failed(worker.error, "Could not load the file; the previous data stays loaded."
+                             if what == "file" else "Could not open the run; the current one stays.")
+            else:
+                win.banner.show_message(f"Could not compute the predictions: {worker.error}", "error",
+                                        topic="display")
+            return
+        if shown is not None and shown is win.run and worker.result is not None:
+            win.display.apply(worker.result)           # the predictions
+
+    def _loaded(self, run, display, label, example) -> None:
+        win = self.win
+        win.set_run(run, display)
+        self.dirty = False
+        if not example:
+            self.add_recent(label)
+        win.banner.resolve("load")
+        ds = run.dataset
+        win.statusBar().showMessage(win.data_status(ds), 12000)
+        win.sigDataLoaded.emit(ds)
+
+    def _failed(self, msg: str, status: str) -> None:
+        self.win.statusBar().showMessage(status, 8000)
+        self.win.banner.show_message(msg, "error", topic="load")
+        self.win.sigLoadFailed.emit(msg)
+
+    # -- runs ------------------------------------------------------------------------------------------
+    def save_run_dialog(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self.win, "Save the run into a folder", self.last_folder())
+        if folder:
+            self.save_run(folder)
+
+    def save_run(self, folder) -> bool:
+        win = self.win
+        if win.run is None or not win.training_ctl.confirm_stop("Saving needs training to stop."):
+            return False
+        win.run.settings.sample_index = win.session.position.sample
+        try:
+            win.run.save(folder)
+        except RunFileError as exc:
+            win.banner.show_message(str(exc), "error", topic="save")
+            return False
+        win.banner.resolve("save")
+        self.dirty = False
+        self.qsettings.remove("autosave/pending")
+        win.statusBar().showMessage(f"Saved the run to {folder}", 8000)
+        return True
+
+    def open_run_dialog(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self.win, "Open a run folder", self.last_folder())
+        if folder:
+            self.open_run(folder)
+
+    def open_run(self, folder) -> bool:
+        """Read the run folder and compute its display off the GUI thread; :attr:`sigRunOpened`
+        or :attr:`sigLoadFailed` says how it went. False when training did not stop for it."""
+        win = self.win
+        if not win.training_ctl.confirm_stop("Opening a run replaces the current one."):
+            return False
+        if self.load_worker is not None:
+            self.load_worker.state.request_interruption()
+        win.statusBar().showMessage(f"Opening the run in {folder}…")
+        worker = TaskWorker(partial(_open_run_task, folder=str(folder)), tag=("run", str(folder), None))
+        return self._start(worker)
+
+    def _opened_run(self, run, display, folder) -> None:
+        win = self.win
+        if run.model.kind not in WINDOW_CELLS:
+            msg = (f"The run in {folder} uses a {run.model.kind.upper()} cell; the window draws LSTM cells. "
+                   f"Continue it on the command line: lstm-explorer train --resume \"{folder}\" --epochs E")
+            self._failed(msg, "The run was not opened; the current one stays.")
+            return
+        win.set_run(run, display, folder=folder)
+        self.dirty = False
+        win.banner.resolve("load")
+        src = run.dataset.source
+        win.statusBar().showMessage(f"Opened the run in {folder} (data: {src}, step {run.trainer.step}); "
+                                    "computing its predictions…", 12000)
+        win.sigRunOpened.emit(str(folder))
+        win.sigDataLoaded.emit(run.dataset)
+
+    # -- autosave -----------------------------------------------------------------------------------------
+    def autosave_root(self) -> Path:
+        return autosave_dir()
+
+    def training_started(self, root) -> None:
+        """A crash from now on leaves an autosave of a run that was training."""
+        self.qsettings.setValue("autosave/pending", str(root))
+        self.qsettings.setValue("autosave/reason", "training")
+        self.dirty = True
+
+    def training_finished(self) -> None:
+        self.qsettings.setValue("autosave/reason", "unsaved")
+
+    def autosave(self, reason: str = "unsaved") -> Path | None:
+        """Save the run (not training now) as the newest autosave; the next launch offers it."""
+        win = self.win
+        if win.run is None:
+            return None
+        root = self.autosave_root()
+        win.run.settings.sample_index = win.session.position.sample
+        try:
+            folder = write_autosave(win.run, root)
+        except RunFileError:
+            return None
+        self.qsettings.setValue("autosave/pending", str(root))
+        self.qsettings.setValue("autosave/reason", reason)
+        return folder
+
+    def offer_autosave(self) -> bool:
+        """If the last session left unsaved results, offer to reopen them (saying why they were saved)."""
+        pending = self.qsettings.value("autosave/pending")
+        folder = latest_autosave(pending) if pending else None
+        if folder is None:
+            return False
+        reason = self.qsettings.value("autosave/reason", "training")
+        text = ("The last session closed while training; its run was autosaved." if reason == "training" else
+                "The last session closed with trained results that were not saved; they were autosaved.")
+
+        def reopen():
+            self.qsettings.remove("autosave/pending")
+            self.win.open_run(folder)
+
+        def discard():
+            self.qsettings.remove("autosave/pending")
+
+        self.win.banner.show_message(text, "info", actions=(("Reopen it", reopen), ("Discard", discard)),
+                                     topic="autosave-offer")
+        return True

@@ -1,0 +1,161 @@
+"""The window's plots as views of the session: loss, gradient norms, norms through time, the
+cell's quantities and the memory kept over time (heatmaps), the parameter count and the
+predictions. The plot widgets are the figures module's (:mod:`explorer.figures.plots`); this
+controller makes them and feeds them from the session's events (``_on_session_<event>``), so the
+window only places them in docks.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QObject
+
+from explorer.app.memory_view import keep_gate, memory_products
+from explorer.engine import softmax
+from explorer.engine.describe import describe
+from explorer.figures import plots
+
+
+def memory_kept(trace):
+    """(title, (T, n) array) of the share of its initial state each unit still keeps: the running
+    product of the keep gate (∏ f for the LSTMs, ∏ z for the GRU, :mod:`explorer.app.memory_view`);
+    None for a cell without a belt (the plain RNN)."""
+    gate = keep_gate(trace.kind)
+    if gate is None:
+        return None
+    state = describe(trace.kind).belt_name
+    title = f"Memory kept: ∏ {gate} over time (the share of {state}₀ each unit still holds)"
+    return title, memory_products(trace)
+
+
+def time_axis(ds) -> tuple:
+    """(values, label) of the series rows' times for the predictions plot, or (None, "row"): the
+    data layer gives decimal years ("year"), POSIX seconds ("date": handed on as datetime64, which
+    the plot shows as years) or seconds of the day ("time of day")."""
+    tv = getattr(ds, "time_values", None)
+    if tv is None:
+        return None, "row"
+    label = getattr(ds, "time_label", "") or "year"
+    tv = np.asarray(tv)
+    if label == "date" and tv.dtype.kind in "fiu":
+        return np.round(tv.astype(float)).astype(np.int64).astype("datetime64[s]"), "date (year)"
+    if label == "time of day":
+        return tv.astype(float), "time of day (s)"
+    return tv, label
+
+
+class PlotsController(QObject):
+    """Makes the plot widgets and keeps them in step with ``session``; ``text_strip`` gives the
+    characters a text sample's heatmaps are labelled with."""
+
+    def __init__(self, session, text_strip, units_range, parent=None):
+        super().__init__(parent)
+        self.session = session
+        self.text_strip = text_strip
+        self.units_range = units_range
+        self.loss_plot = plots.LossPlotWidget()
+        self.grad_plot = plots.GradNormPlotWidget()
+        self.through_time_plot = plots.GradThroughTimePlotWidget()
+        self.heatmap_plot = plots.GateHeatmapWidget()
+        self.param_plot = plots.ParamCountPlotWidget()
+        self.prediction_plot = plots.PredictionPlotWidget()
+        self.memory_plot = plots.MemoryHeatmapWidget()          # ∏ f (or ∏ z) per unit over time
+        self.widgets = {"loss": self.loss_plot, "grad_norms": self.grad_plot,
+                        "grad_through_time": self.through_time_plot, "gates": self.heatmap_plot,
+                        "memory": self.memory_plot, "param_count": self.param_plot,
+                        "predictions": self.prediction_plot}
+        session.subscribe(self, "run", "trace", "position", "steps", "history", "norms", "predictions")
+
+    def _on_session_run(self, run) -> None:
+        if run is None:
+            return
+        ds = run.dataset
+        self.param_plot.set_config(ds.n_inputs, ds.n_outputs, n_range=self.units_range,
+                                   n_current=run.model.n_units)
+        self._show_loss()
+        self.grad_plot.set_step_table(self.session.steps.table(), run.trainer.log.gates, run.settings.clip)
+        for w in (self.through_time_plot, self.heatmap_plot, self.memory_plot, self.prediction_plot):
+            w.clear()
+
+    def _on_session_trace(self, trace) -> None:
+        tr = self.session.view_trace()
+        if tr is None:
+            return
+        values = {k: getattr(tr, k)[0] for k in describe(tr.kind).trace_names}
+        labels = self.text_strip.chars or None          # text mode: the sample's characters along time
+        self.heatmap_plot.set_trace(values, time_labels=labels)
+        kept = memory_kept(tr)
+        if kept is None:
+            self.memory_plot.clear()
+        else:
+            self.memory_plot.set_memory(kept[1], title=kept[0], time_labels=labels)
+        self._on_session_position(self.session.position)
+
+    def _on_session_position(self, pos) -> None:
+        for w in (self.through_time_plot, self.heatmap_plot, self.memory_plot):
+            w.set_time_marker(pos.t)
+        self._show_top_k()
+
+    def _on_session_steps(self, update) -> None:
+        if len(update):
+            self.grad_plot.append_steps(update.step, update.grad_norm, update.gate_norms, update.clipped,
+                                        plots.epoch_starts(update.step, update.epoch), self.session.run.settings.clip)
+        if not self.session.history:
+            self._show_loss()
+
+    def _on_session_history(self, history) -> None:
+        self._show_loss()
+
+    def _show_loss(self) -> None:
+        """Loss per epoch; before any epoch finished, the loss of every step."""
+        s = self.session
+        axis = self.loss_plot.plot
+        if s.history or s.run is None or not len(s.steps):
+            axis.setLabel("bottom", "epoch")
+            self.loss_plot.set_history_rows(s.history)
+            return
+        step, loss = s.step_losses()
+        axis.setLabel("bottom", "step (no epoch has finished yet)")
+        self.loss_plot.set_history(step, loss, np.full(len(loss), np.nan))
+
+    def _on_session_norms(self, norms) -> None:
+        dh, dc = norms
+        self.through_time_plot.set_norms(dh, dc)
+        self.through_time_plot.set_time_marker(self.session.position.t)
+
+    def _on_session_predictions(self, p) -> None:
+        ds = self.session.run.dataset
+        if ds.kind == "text":
+            self._show_top_k()
+            return
+        if not p or "prediction" not in p or "t" not in p:
+            self.prediction_plot.clear()
+            return
+        t, tf = p["t"], p.get("t_forecast")
+        series = ds.kind == "series"
+        split = t[0] if series else None
+        axes = self._prediction_axes(ds) if series else {}
+        self.prediction_plot.set_series(t, p["target"], t, p["prediction"], tf, p.get("forecast"), split_t=split,
+                                        **axes)
+
+    @staticmethod
+    def _prediction_axes(ds) -> dict:
+        """What the dataset carries for the predictions plot's axes: the time of every series row
+        (dates or years, indexed by the plotted rows) and its label, the target's name, the rows
+        filled by interpolation."""
+        tv, label = time_axis(ds)
+        return dict(x_values=tv, x_label=label if tv is not None else "t",
+                    y_label=ds.target_name or "value", gaps=getattr(ds, "gap_rows", None))
+
+    def _show_top_k(self) -> None:
+        s = self.session
+        run = s.run
+        tr = s.view_trace()
+        if run is None or tr is None or run.dataset.kind != "text":
+            return
+        vocab = run.dataset.vocab
+        t = min(s.position.t, tr.T - 1)
+        probs = softmax(tr.y[0, t])
+        top = np.argsort(probs)[::-1][:5]
+        self.prediction_plot.set_top_k([vocab[j] for j in top], [float(probs[j]) for j in top])
+
