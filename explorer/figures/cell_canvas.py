@@ -28,11 +28,12 @@ from PySide6.QtGui import (QBrush, QColor, QFont, QFontMetricsF, QImage, QLinear
                            QPainterPath, QPainterPathStroker, QPalette, QPen, QPolygonF)
 from PySide6.QtWidgets import QToolTip, QWidget
 
-from explorer.engine.describe import CellDescription, fmt, input_column
+from explorer.engine.describe import CellDescription, backward_step, fmt, gfmt, input_column
 from explorer.figures.colors import DIVERGING_STOPS, diverging_color, text_color_on
 
-__all__ = ["CellCanvas", "CellPicture", "Drawing", "Frame", "FrameRenderer", "LOGICAL_W", "STRIP_H", "STRIP_PAGE",
-           "Style", "ValueScale", "belt_scale_of", "frame_at", "light_palette", "x_text"]
+__all__ = ["CellCanvas", "CellPicture", "Drawing", "Frame", "FrameRenderer", "LOGICAL_W", "Look", "PRESENTER",
+           "PRESENTER_STOPS", "STRIP_H", "STRIP_PAGE", "Style", "ValueScale", "backward_frame", "belt_scale_of",
+           "frame_at", "light_palette", "x_text"]
 
 LOGICAL_W = 1200.0
 STRIP_H = 150.0          # extra logical height of the unit strip (only when n > 1)
@@ -93,6 +94,58 @@ class Frame:
     unit: int = 0
     strip: dict = field(default_factory=dict)
     belt_scale: ValueScale = field(default_factory=ValueScale)
+    backward: dict | None = None      # the backward pass at this step (:func:`backward_frame`), or None
+
+
+#: A high-contrast diverging scale for presenting (PuOr's ends, darker; white in the middle):
+#: blue for negative, orange-brown for positive — told apart with every common colour-vision deficiency.
+PRESENTER_STOPS: tuple = (
+    (-1.0, (8, 48, 107)),
+    (-0.5, (66, 146, 198)),
+    (0.0, (255, 255, 255)),
+    (0.5, (253, 174, 97)),
+    (1.0, (166, 54, 3)),
+)
+
+
+def _scale_rgb(stops, u: float) -> tuple:
+    u = max(-1.0, min(1.0, u))
+    for (p0, c0), (p1, c1) in zip(stops, stops[1:]):
+        if u <= p1:
+            a = (u - p0) / (p1 - p0)
+            return tuple(round(c0[k] + a * (c1[k] - c0[k])) for k in range(3))
+    return stops[-1][1]
+
+
+class Diverging:
+    """A diverging value scale over ``stops`` (position in [−1, 1], rgb), as a 257-entry table."""
+
+    def __init__(self, stops):
+        self.stops = tuple(stops)
+        self._lut = [QColor(*_scale_rgb(self.stops, -1.0 + 2.0 * k / 256)) for k in range(257)]
+
+    def __call__(self, v: float, vmax: float = 1.0) -> QColor:
+        v = float(v)
+        if not math.isfinite(v):
+            return QColor(self._lut[128])
+        u = max(-1.0, min(1.0, v / (vmax if vmax > 0 else 1.0)))
+        return QColor(self._lut[int(round((u + 1.0) * 128))])
+
+
+@dataclass(frozen=True)
+class Look:
+    """How the diagram is drawn: font and line scale, the smallest font (logical px) and the
+    colours (``palette`` None: the widget's). :data:`PRESENTER` is the projector's look."""
+
+    font_scale: float = 1.0
+    min_font: float = 0.0
+    line: float = 1.0
+    stops: tuple | None = None          # a diverging scale of its own (None: the shared one)
+    high_contrast: bool = False
+
+
+NORMAL = Look()
+PRESENTER = Look(font_scale=1.3, min_font=20.0, line=1.6, stops=PRESENTER_STOPS, high_contrast=True)
 
 
 @dataclass
@@ -108,14 +161,27 @@ class Style:
     cell_edge: QColor
     node_bg: QColor
     accent: QColor
+    line: float = 1.0                   # line widths are multiplied by this
+    value_color: Any = diverging_color  # (value, vmax) -> QColor on the diverging scale
+    stops: tuple = DIVERGING_STOPS
 
     @classmethod
-    def from_palette(cls, pal: QPalette) -> "Style":
-        bg = pal.color(QPalette.ColorRole.Window)
-        fg = pal.color(QPalette.ColorRole.WindowText)
-        return cls(bg=bg, fg=fg, muted=blend(bg, fg, 0.55), wire=blend(bg, fg, 0.62), halo=blend(bg, fg, 0.45),
-                   cell_fill=blend(bg, fg, 0.045), cell_edge=blend(bg, fg, 0.22), node_bg=blend(bg, fg, 0.02),
-                   accent=pal.color(QPalette.ColorRole.Highlight))
+    def from_palette(cls, pal: QPalette, look: Look | None = None) -> "Style":
+        look = look or NORMAL
+        if look.high_contrast:             # black on white whatever the desktop's theme
+            bg, fg = QColor(255, 255, 255), QColor(0, 0, 0)
+            st = cls(bg=bg, fg=fg, muted=QColor(40, 40, 40), wire=QColor(30, 30, 30), halo=QColor(0, 0, 0),
+                     cell_fill=QColor(246, 246, 246), cell_edge=QColor(0, 0, 0), node_bg=bg,
+                     accent=QColor(0, 90, 200), line=look.line)
+        else:
+            bg = pal.color(QPalette.ColorRole.Window)
+            fg = pal.color(QPalette.ColorRole.WindowText)
+            st = cls(bg=bg, fg=fg, muted=blend(bg, fg, 0.55), wire=blend(bg, fg, 0.62), halo=blend(bg, fg, 0.45),
+                     cell_fill=blend(bg, fg, 0.045), cell_edge=blend(bg, fg, 0.22), node_bg=blend(bg, fg, 0.02),
+                     accent=pal.color(QPalette.ColorRole.Highlight), line=look.line)
+        if look.stops is not None:
+            st.value_color, st.stops = Diverging(look.stops), look.stops
+        return st
 
 
 def blend(a: QColor, b: QColor, t: float) -> QColor:
@@ -126,10 +192,12 @@ def blend(a: QColor, b: QColor, t: float) -> QColor:
 class Fonts:
     """The canvas fonts, in pixels of the logical coordinate system (so exports match)."""
 
-    def __init__(self, family: str):
+    def __init__(self, family: str, look: Look | None = None):
+        look = look or NORMAL
+
         def mk(px: int, bold: bool = False, italic: bool = False) -> QFont:
             f = QFont(family)
-            f.setPixelSize(px)
+            f.setPixelSize(round(max(px * look.font_scale, look.min_font)))
             f.setBold(bold)
             f.setItalic(italic)
             f.setHintingPreference(QFont.HintingPreference.PreferNoHinting)
@@ -161,8 +229,22 @@ ARROW = QPolygonF([QPointF(0, 0), QPointF(-13, -7), QPointF(-13, 7)])
 class Drawing:
     """One paint's painter with the canvas fonts and colours: the primitives every scene uses."""
 
-    def __init__(self, p: QPainter, fonts: Fonts, style: Style, node_r: float = 17.0):
+    def __init__(self, p: QPainter, fonts: Fonts, style: Style, node_r: float = 17.0, texts: list | None = None):
         self.p, self.f, self.s, self.node_r = p, fonts, style, node_r
+        self.texts = texts          # a list: every text drawn is noted (device rect, pixel size, text)
+
+    def note(self, rect: QRectF, font: QFont, txt: str) -> None:
+        """Remember where a text went, in device pixels (tests check sizes and overlaps)."""
+        if self.texts is not None and txt.strip():
+            tf = self.p.transform()
+            self.texts.append((tf.mapRect(rect), font.pixelSize() * tf.m11(), txt))
+
+    def boxed(self, rect: QRectF, flags, txt: str, font: QFont) -> None:
+        """Text in a rectangle (aligned by ``flags``), noted where it really is."""
+        self.p.setFont(font)
+        self.p.drawText(rect, flags, txt)
+        if self.texts is not None:
+            self.note(self.f.metrics(font).boundingRect(rect, int(flags), txt), font, txt)
 
     def text(self, x: float, y: float, txt: str, font: QFont | None = None, color: QColor | None = None,
              align: str = "left") -> float:
@@ -172,6 +254,9 @@ class Drawing:
         self.p.setFont(font)
         self.p.setPen(color or self.s.fg)
         self.p.drawText(QPointF(x, y), txt)
+        if self.texts is not None:
+            fm = self.f.metrics(font)
+            self.note(QRectF(x, y - fm.ascent(), w, fm.ascent() + fm.descent()), font, txt)
         return w
 
     def math(self, x: float, y: float, parts: tuple, align: str = "left", color: QColor | None = None) -> float:
@@ -181,10 +266,16 @@ class Drawing:
         total = sum(widths)
         x -= total if align == "right" else total / 2 if align == "center" else 0.0
         self.p.setPen(color or self.s.fg)
+        x0 = x
         for (txt, k), w in zip(parts, widths):
             self.p.setFont(fonts[k])
             self.p.drawText(QPointF(x, y + (4.5 if k == "s" else 0.0)), txt)
             x += w
+        if self.texts is not None and parts:
+            big = max((fonts[k] for _, k in parts), key=lambda f: f.pixelSize())
+            fm, fs = self.f.metrics(big), self.f.metrics(self.f.sub)
+            bottom = max(fm.descent(), (4.5 + fs.descent()) if any(k == "s" for _, k in parts) else 0.0)
+            self.note(QRectF(x0, y - fm.ascent(), total, fm.ascent() + bottom), big, "".join(t for t, _ in parts))
         return total
 
     def arrow(self, pt: QPointF, angle: float, color: QColor | None = None) -> None:
@@ -200,7 +291,7 @@ class Drawing:
     def wires(self, path: QPainterPath, arrows=(), dashed: bool = False, color: QColor | None = None) -> None:
         """Plain connecting lines (no value) and their arrow heads ``(point, angle)``."""
         col = color or self.s.wire
-        pen = QPen(col, 2.2, Qt.PenStyle.DashLine if dashed else Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap,
+        pen = QPen(col, 2.2 * self.s.line, Qt.PenStyle.DashLine if dashed else Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap,
                    Qt.PenJoinStyle.RoundJoin)
         self.p.setBrush(Qt.BrushStyle.NoBrush)
         self.p.setPen(pen)
@@ -217,15 +308,16 @@ class Drawing:
                bridge: bool = False) -> float:
         """A line that carries a value: its colour and width on ``scale``, with a halo; returns
         the width. ``bridge`` first clears a gap under it (where it crosses another stream)."""
-        w = scale.width(value) * factor
+        w = scale.width(value) * factor * (1.0 + (self.s.line - 1.0) * 0.5)
         p = self.p
         p.setBrush(Qt.BrushStyle.NoBrush)
         if bridge:
             p.setPen(QPen(self.s.bg, w + 12, Qt.PenStyle.SolidLine, Qt.PenCapStyle.FlatCap))
             p.drawPath(path)
-        p.setPen(QPen(self.s.halo, w + 2.5, Qt.PenStyle.SolidLine, Qt.PenCapStyle.FlatCap, Qt.PenJoinStyle.MiterJoin))
+        p.setPen(QPen(self.s.halo, w + 2.5 * self.s.line, Qt.PenStyle.SolidLine, Qt.PenCapStyle.FlatCap,
+                      Qt.PenJoinStyle.MiterJoin))
         p.drawPath(path)
-        p.setPen(QPen(scale.color(value), w, Qt.PenStyle.SolidLine, Qt.PenCapStyle.FlatCap,
+        p.setPen(QPen(self.s.value_color(value, scale.vmax), w, Qt.PenStyle.SolidLine, Qt.PenCapStyle.FlatCap,
                       Qt.PenJoinStyle.MiterJoin))
         p.drawPath(path)
         return w
@@ -233,11 +325,11 @@ class Drawing:
     def node(self, c: QPointF, sym: str) -> None:
         """An operation circle: "x" (multiply), "+" (add) or a short text such as "1−"."""
         r, p, fg = self.node_r, self.p, self.s.fg
-        p.setPen(QPen(fg, 2.2))
+        p.setPen(QPen(fg, 2.2 * self.s.line))
         p.setBrush(self.s.node_bg)
         p.drawEllipse(c, r, r)
         d = r * 0.45
-        p.setPen(QPen(fg, 2.6, Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap))
+        p.setPen(QPen(fg, 2.6 * self.s.line, Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap))
         if sym == "x":
             p.drawLine(QPointF(c.x() - d, c.y() - d), QPointF(c.x() + d, c.y() + d))
             p.drawLine(QPointF(c.x() - d, c.y() + d), QPointF(c.x() + d, c.y() - d))
@@ -246,31 +338,31 @@ class Drawing:
             p.drawLine(QPointF(c.x() - d, c.y()), QPointF(c.x() + d, c.y()))
             p.drawLine(QPointF(c.x(), c.y() - d), QPointF(c.x(), c.y() + d))
         else:
-            p.setFont(self.f.node)
-            p.drawText(QRectF(c.x() - r, c.y() - r, 2 * r, 2 * r), Qt.AlignmentFlag.AlignCenter, sym)
+            self.boxed(QRectF(c.x() - r, c.y() - r, 2 * r, 2 * r), Qt.AlignmentFlag.AlignCenter, sym, self.f.node)
 
     def pill(self, rect: QRectF, txt: str) -> None:
         """A rounded box holding a function name (tanh)."""
-        self.p.setPen(QPen(self.s.fg, 2.0))
+        self.p.setPen(QPen(self.s.fg, 2.0 * self.s.line))
         self.p.setBrush(self.s.node_bg)
         self.p.drawRoundedRect(rect, 15, 15)
-        self.p.setFont(self.f.gate_name)
-        self.p.drawText(rect, Qt.AlignmentFlag.AlignCenter, txt)
+        self.boxed(rect, Qt.AlignmentFlag.AlignCenter, txt, self.f.gate_name)
 
     def gate_box(self, rect: QRectF, func: str, value: float, label: str, outline: QColor) -> None:
         """A gate: its activation on top, its value large, its name below; filled on the value scale."""
         p = self.p
-        fill = diverging_color(value)
-        p.setPen(QPen(outline, 4.0))
+        fill = self.s.value_color(value, 1.0)
+        p.setPen(QPen(outline, 4.0 * self.s.line))
         p.setBrush(fill)
         p.drawRoundedRect(rect, 12, 12)
         p.setPen(text_color_on(fill))
-        p.setFont(self.f.gate_func)
-        p.drawText(QRectF(rect.left(), rect.top() + 5, rect.width(), 22), Qt.AlignmentFlag.AlignHCenter, func)
-        p.setFont(self.f.gate_val)
-        p.drawText(QRectF(rect.left(), rect.top() + 26, rect.width(), 34), Qt.AlignmentFlag.AlignCenter, fmt(value))
-        p.setFont(self.f.gate_name)
-        p.drawText(QRectF(rect.left(), rect.bottom() - 27, rect.width(), 22), Qt.AlignmentFlag.AlignHCenter, label)
+        # three lines laid out by their fonts' heights: the activation, the value, the name
+        hf, hv, hn = (self.f.metrics(f).height() for f in (self.f.gate_func, self.f.gate_val, self.f.gate_name))
+        gap = max(0.0, (rect.height() - hf - hv - hn) / 4)
+        top = rect.top() + gap
+        centre = Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignVCenter
+        self.boxed(QRectF(rect.left(), top, rect.width(), hf), centre, func, self.f.gate_func)
+        self.boxed(QRectF(rect.left(), top + hf + gap, rect.width(), hv), centre, fmt(value), self.f.gate_val)
+        self.boxed(QRectF(rect.left(), rect.bottom() - gap - hn, rect.width(), hn), centre, label, self.f.gate_name)
 
 
 def stroke_area(path: QPainterPath, width: float = 20.0) -> QPainterPath:
@@ -280,9 +372,9 @@ def stroke_area(path: QPainterPath, width: float = 20.0) -> QPainterPath:
     return s.createStroke(path)
 
 
-def _gradient(rect: QRectF) -> QBrush:
+def _gradient(rect: QRectF, stops=DIVERGING_STOPS) -> QBrush:
     grad = QLinearGradient(rect.left(), 0, rect.right(), 0)
-    for pos, rgb in DIVERGING_STOPS:
+    for pos, rgb in stops:
         grad.setColorAt((pos + 1) / 2, QColor(*rgb))
     return QBrush(grad)
 
@@ -298,7 +390,11 @@ class CellPicture:
     interactive = True                             # a widget one can click (a file's frame: False)
 
     def _init_picture(self, family: str) -> None:
+        self._family = family
+        self._look = NORMAL
         self._fonts = Fonts(family)
+        self.painted_texts: list = []     # (device rect, pixel size, text) of the last paint ...
+        self.record_texts = False         # ... noted only while this is True (tests, presenter checks)
         self._scene: Any = None
         self._page: int | None = None          # the strip page chosen by the person (None: the unit's)
         self._page_unit = -1                    # ... while this unit stays selected
@@ -535,6 +631,16 @@ class CellPicture:
             p.end()
             self._layout_override = before
 
+    def set_look(self, look: Look | None) -> None:
+        """Draw with ``look`` (fonts, lines, colours; :data:`PRESENTER` for a projector; None: normal)."""
+        self._look = look or NORMAL
+        self._fonts = Fonts(self._family, self._look)
+        self._changed()
+
+    @property
+    def look(self) -> Look:
+        return self._look
+
     def paint_ms(self) -> float:
         """Duration of the last paint (widget paint or export), in milliseconds."""
         return self._paint_ms
@@ -545,7 +651,7 @@ class CellPicture:
         t0 = time.perf_counter()
         frame = self._frame()
         scene = self._scene_for(frame)
-        style = Style.from_palette(self._palette())
+        style = Style.from_palette(self._palette(), self._look)
         p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
         p.setRenderHint(QPainter.RenderHint.TextAntialiasing, True)
         p.fillRect(QRectF(0, 0, w, h), style.bg)
@@ -553,16 +659,19 @@ class CellPicture:
         p.save()
         p.translate(ox, oy)
         p.scale(s, s)
-        d = Drawing(p, self._fonts, style)
-        d.text(30, 38, frame.title or f"{frame.desc.title} cell", self._fonts.title)
+        self.painted_texts = []
+        d = Drawing(p, self._fonts, style, texts=self.painted_texts if self.record_texts else None)
+        f = self._fonts
+        title_y = 16 + f.title.pixelSize()                  # 38 and 64 in the normal look
+        d.text(30, title_y, frame.title or f"{frame.desc.title} cell", f.title)
         if frame.header:
-            d.text(30, 64, frame.header, self._fonts.header, style.muted)
+            d.text(30, title_y + 9 + f.header.pixelSize(), frame.header, f.header, style.muted)
         self._paint_legend(d, frame)
         scene.paint_body(d)
+        scene.back = frame.backward if frame.values is not None else None
         if frame.values is None:
             p.setPen(style.muted)
-            p.setFont(self._fonts.label)
-            p.drawText(scene.cell, Qt.AlignmentFlag.AlignCenter, "no trace yet")
+            d.boxed(scene.cell, Qt.AlignmentFlag.AlignCenter, "no trace yet", self._fonts.label)
         else:
             scene.paint(d, frame.values, frame.belt_scale)
             if frame.n_units > 1:
@@ -574,28 +683,47 @@ class CellPicture:
         r = self.LEGEND
         p, f, st = d.p, self._fonts, d.s
         p.setPen(QPen(st.muted, 1.0))
-        p.setBrush(_gradient(r))
+        p.setBrush(_gradient(r, st.stops))
         p.drawRoundedRect(r, 3, 3)
-        d.text(r.left() - 10, r.bottom(), "gates, values" if frame.desc.gates else "values", f.small, st.fg,
-               align="right")
-        for val, x in ((-1, r.left()), (0, r.center().x()), (1, r.right())):
-            d.text(x, r.bottom() + 15, fmt(val, 0), f.small, st.fg, align="center")
+        inline = self._look.font_scale > 1.0        # large fonts: the ends beside the bars, not under them
+        name = "gates, values" if frame.desc.gates else "values"
+        ends_w = f.metrics(f.small).horizontalAdvance("\u22121") + 8
+        if inline:
+            base = r.center().y() + f.small.pixelSize() * 0.35
+            d.text(r.left() - 6, base, "\u22121", f.small, st.fg, align="right")
+            d.text(r.right() + 6, base, "1", f.small, st.fg)
+            d.text(r.left() - 6 - ends_w, base, name, f.small, st.fg, align="right")
+        else:
+            d.text(r.left() - 10, r.bottom(), name, f.small, st.fg, align="right")
+            for val, x in ((-1, r.left()), (0, r.center().x()), (1, r.right())):
+                d.text(x, r.bottom() + 2 + f.small.pixelSize(), fmt(val, 0), f.small, st.fg, align="center")
         desc = frame.desc
-        if not desc.has_belt:
+        back = frame.backward
+        if not desc.has_belt and not back:
             return
-        # the belt: colour and width on its own scale (the run's range), drawn as a bow tie
-        scale = frame.belt_scale
-        cy = r.bottom() + 36
+        # the belt: colour and width on its own scale (the run's range), drawn as a bow tie;
+        # backward: the gradient's scale (the largest |gradient| of the sample)
+        scale = back["scale"] if back else frame.belt_scale
+        cy = r.bottom() + (12 if inline else 23) + f.small.pixelSize()
         tie = QPolygonF([QPointF(r.left(), cy - 9), QPointF(r.center().x(), cy - 2), QPointF(r.right(), cy - 9),
                          QPointF(r.right(), cy + 9), QPointF(r.center().x(), cy + 2), QPointF(r.left(), cy + 9)])
         p.setPen(QPen(st.muted, 1.0))
-        p.setBrush(_gradient(r))
+        p.setBrush(_gradient(r, st.stops))
         p.drawPolygon(tie)
-        d.text(r.left() - 10, cy + 5, f"{desc.belt_name} belt: colour, width", f.small, st.fg, align="right")
-        lab = scale.label()
-        d.text(r.left(), cy + 24, "\u2212" + lab, f.small, st.fg, align="center")
-        d.text(r.center().x(), cy + 24, "0", f.small, st.fg, align="center")
-        d.text(r.right(), cy + 24, lab, f.small, st.fg, align="center")
+        what = f"\u2202L/\u2202{back['quantity']}: colour, width" if back else f"{desc.belt_name} belt: colour, width"
+        lab = scale.label() if not back else _glabel(scale.vmax)
+        if inline:
+            base = cy + f.small.pixelSize() * 0.35
+            lw = f.metrics(f.small).horizontalAdvance("\u2212" + lab) + 6
+            d.text(r.left() - 6, base, "\u2212" + lab, f.small, st.fg, align="right")
+            d.text(r.right() + 6, base, lab, f.small, st.fg)
+            d.text(r.left() - 6 - lw - 8, base, what, f.small, st.fg, align="right")
+            return
+        d.text(r.left() - 10, cy + 5, what, f.small, st.fg, align="right")
+        low = cy + 11 + f.small.pixelSize()
+        d.text(r.left(), low, "\u2212" + lab, f.small, st.fg, align="center")
+        d.text(r.center().x(), low, "0", f.small, st.fg, align="center")
+        d.text(r.right(), low, lab, f.small, st.fg, align="center")
 
     def _paint_strip(self, d: Drawing, frame: Frame) -> None:
         geo = self._strip_geometry(frame)
@@ -603,7 +731,9 @@ class CellPicture:
         desc, n = frame.desc, frame.n_units
         bar = desc.belt_name or "h"
         chips = tuple(self._scene_for(frame).gate_rects)      # in the picture's order, left to right
-        what = f"{bar}\u209c bar" + (f" and gates {' '.join(chips)}" if chips else "")
+        back = frame.backward
+        what = (f"\u2202L/\u2202{back['quantity']}\u209c bar" if back else f"{bar}\u209c bar") + (
+            f" and gates {' '.join(chips)}" if chips else "")
         cap, ind = geo["caption"]
         side = geo["layout"] == "side"
         hint = "  (click a unit to show it)" if self.interactive else ""
@@ -625,6 +755,9 @@ class CellPicture:
                 p.drawText(rr, Qt.AlignmentFlag.AlignCenter, sym)
         bars = frame.strip["bar"]
         scale = frame.belt_scale if desc.has_belt else UNIT_SCALE
+        if back:                                   # the gradient of every unit at this step
+            bars = back["units"]
+            scale = back["scale"]
         chip_pens = {g.name: QPen(QColor(g.color_hex), 2.0) for g in desc.gates}
         tile_fill, track = blend(st.bg, st.fg, 0.05), blend(st.bg, st.fg, 0.15)
         tile_pen, sel_pen = QPen(blend(st.bg, st.fg, 0.2), 1.0), QPen(st.accent, 3.0)
@@ -650,7 +783,7 @@ class CellPicture:
             p.setPen(no_pen)
             p.setBrush(track)
             p.drawRect(QRectF(inner.left(), cy - 1, inner.width(), 2))
-            p.setBrush(scale.color(val))
+            p.setBrush(st.value_color(val, scale.vmax))
             x0 = inner.center().x()
             p.drawRect(QRectF(x0 if val >= 0 else x0 - ln, cy - bh, ln, 2 * bh))
             p.setBrush(st.fg)
@@ -659,7 +792,7 @@ class CellPicture:
             if chips:
                 chip_w = inner.width() / len(chips)
                 for k, name in enumerate(chips):
-                    p.setBrush(diverging_color(float(frame.strip[name][j])))
+                    p.setBrush(st.value_color(float(frame.strip[name][j]), 1.0))
                     p.setPen(chip_pens[name] if chip_w > 8 else no_pen)
                     rect = QRectF(inner.left() + k * chip_w + 1, chip_top, chip_w - 2, chip_h)
                     if chip_w > 14:
@@ -672,8 +805,8 @@ class CellPicture:
                     p.setFont(font)
                     label_font = font
                 p.setPen(st.accent if sel else st.fg)
-                p.drawText(QRectF(inner.left() - 4, inner.bottom() - label_h, inner.width() + 8, label_h),
-                           Qt.AlignmentFlag.AlignCenter, str(j))
+                d.boxed(QRectF(inner.left() - 4, inner.bottom() - label_h, inner.width() + 8, label_h),
+                        Qt.AlignmentFlag.AlignCenter, str(j), font)
 
 
 class CellCanvas(CellPicture, QWidget):
@@ -744,7 +877,8 @@ class CellCanvas(CellPicture, QWidget):
 
     def changeEvent(self, e: QEvent) -> None:  # noqa: N802
         if e.type() in (QEvent.Type.PaletteChange, QEvent.Type.FontChange):
-            self._fonts = Fonts(self.font().family())
+            self._family = self.font().family()
+            self._fonts = Fonts(self._family, self._look)
             self.update()
         super().changeEvent(e)
 
@@ -810,6 +944,31 @@ def frame_at(desc: CellDescription, trace, t: int, unit: int, *, b: int = 0, sam
     strip.update({g.name: rec[g.name] for g in desc.gates})
     return Frame(desc, v, title=f"{desc.title} cell", header=header, n_units=n, unit=j, strip=strip,
                  belt_scale=belt_scale if belt_scale is not None else belt_scale_of(desc, trace, b))
+
+
+def _glabel(v: float) -> str:
+    return gfmt(v, 2)
+
+
+def backward_frame(desc: CellDescription, trace, grads, t: int, unit: int, weights=None, *, layer: int = 0,
+                   direction: int = 0) -> dict:
+    """What the diagram's backward drawing shows at step ``t`` (0-based) of ``unit``: the
+    description's :func:`~explorer.engine.describe.backward_step` (``belt``: the gradient reaching
+    the belt from the right and from h, scaled at the × by the keep gate, leaving to the left;
+    ``shrink``: the plain RNN's factor and running product), the gradient's scale over the sample
+    (``scale``), which state it is of (``quantity``) and the subscripts of the next and previous
+    steps in the direction's order. ``trace`` is the whole model's (batch 1)."""
+    step = backward_step(desc, trace, grads, t, unit, weights, layer=layer, direction=direction)
+    g = grads.layer(layer, direction) if getattr(grads, "layers", ()) else grads
+    quantity = desc.belt_name if desc.has_belt else "h"
+    arr = g.dc if quantity == "c" and g.dc is not None else g.dh
+    T = int(arr.shape[1])
+    nxt, prv = ("t\u22121", "t+1") if direction else ("t+1", "t\u22121")
+    first = t == (T - 1 if direction else 0)
+    return {"quantity": quantity, "scale": ValueScale.of(arr[0]), "belt": step.belt, "shrink": step.shrink,
+            "units": np.array(arr[0, t], copy=True),
+            "dh": float(g.dh[0, t, unit]), "last": step.last, "next": nxt, "prev": "0" if first else prv,
+            "t": int(t), "T": T}
 
 
 def light_palette() -> QPalette:

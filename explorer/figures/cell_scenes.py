@@ -16,7 +16,7 @@ from __future__ import annotations
 from PySide6.QtCore import QPointF, QRectF
 from PySide6.QtGui import QColor, QPainterPath
 
-from explorer.engine.describe import COLORS, CellDescription, fmt, formula_parts
+from explorer.engine.describe import COLORS, CellDescription, fmt, formula_parts, gfmt
 from explorer.figures.cell_canvas import UNIT_SCALE, Drawing, ValueScale, stroke_area
 
 __all__ = ["CStateScene", "HBeltScene", "Scene", "SquashScene", "scene_for"]
@@ -49,10 +49,29 @@ def _gate_rect(cx: float) -> QRectF:
     return QRectF(cx - GATE_W / 2, GATE_CY - GATE_H / 2, GATE_W, GATE_H)
 
 
+PARTIAL, ODOT = "\u2202", "\u2299"
+
+
+def _angle(path: QPainterPath) -> float:
+    """The direction (degrees, the canvas's arrow convention) in which ``path`` ends."""
+    import math
+
+    n = path.elementCount()
+    a, b = path.elementAt(n - 2), path.elementAt(n - 1)
+    return math.degrees(math.atan2(b.y - a.y, b.x - a.x))
+
+
 class Scene:
-    """Base: the cell body, the parts registry, the inputs from below and the h that leaves."""
+    """Base: the cell body, the parts registry, the inputs from below and the h that leaves.
+
+    ``back`` (set by the canvas before each paint): the backward pass at this step
+    (:func:`~explorer.figures.cell_canvas.backward_frame`) or None. With it a cell with a belt
+    draws the gradient on the belt flowing right to left instead of the state (:meth:`paint_belt`,
+    :meth:`paint_belt_labels`), a cell without one the factor that shrinks it (the RNN's scene)."""
 
     height = 600.0
+    back: dict | None = None
+    tap_path: QPainterPath | None = None       # where the gradient through h_t joins the belt
 
     def __init__(self, desc: CellDescription):
         self.desc = desc
@@ -137,7 +156,11 @@ class Scene:
 
     def paint_belt(self, d: Drawing, v: dict, belt: ValueScale) -> None:
         """The belt (``keep_node`` → ``add_node`` on BELT_Y): the old state, the kept part, the new
-        state, each coloured and sized on the belt's scale; the written part rising into the +."""
+        state, each coloured and sized on the belt's scale; the written part rising into the +.
+        Backward (``self.back``): the gradient instead, flowing right to left."""
+        if self.back is not None and self.back.get("belt"):
+            self.paint_back_belt(d, self.back)
+            return
         kn, an, wn, name = self.keep_node, self.add_node, self.write_node, self.desc.belt_name
         for a, b, val in ((X0, kn.x() - R, v[name + "_prev"]), (kn.x() + R, an.x() - R, v["kept"]),
                           (an.x() + R, X1 - 4, v[name])):
@@ -146,8 +169,56 @@ class Scene:
         d.stream(_line((an.x(), wn.y() - R), (an.x(), BELT_Y + R + 10)), v["written"], belt, 0.8)
         d.arrow(QPointF(an.x(), BELT_Y + R + 1), -90.0, d.s.halo)
 
+    def paint_back_belt(self, d: Drawing, back: dict) -> None:
+        """The gradient on the belt, right to left: from step t+1 (through its keep gate) up to where
+        h_t taps the belt, plus what came through h_t, then unchanged through the + (the written
+        path takes the same gradient down), scaled at the × by this step's keep gate, out to the left."""
+        b, sc = back["belt"], back["scale"]
+        kn, an, wn = self.keep_node, self.add_node, self.write_node
+        tap = self.tap_path
+        tx = tap.elementAt(tap.elementCount() - 1).x
+        for x_from, x_to, val in ((X1 - 4, tx, b["from_next"]), (tx, an.x() + R, b["in"]),
+                                  (an.x() - R, kn.x() + R, b["in"]), (kn.x() - R, X0 + 10, b["out"])):
+            d.stream(_line((x_from, BELT_Y), (x_to, BELT_Y)), val, sc)
+        d.arrow(QPointF(X0 + 2, BELT_Y), 180.0, d.s.halo)
+        d.arrow(QPointF(an.x() + R + 1, BELT_Y), 180.0, d.s.halo)
+        d.arrow(QPointF(kn.x() + R + 1, BELT_Y), 180.0, d.s.halo)
+        d.stream(tap, b["from_h"], sc, 0.8)
+        end = tap.elementAt(tap.elementCount() - 1)
+        d.arrow(QPointF(end.x, end.y), _angle(tap), d.s.halo)
+        down = _line((an.x(), BELT_Y + R + 2), (an.x(), wn.y() - R - 10))
+        d.stream(down, b["to_write"], sc, 0.8)
+        d.arrow(QPointF(an.x(), wn.y() - R - 1), 90.0, d.s.halo)
+
+    def paint_back_labels(self, d: Drawing, back: dict) -> None:
+        """The numbers of the backward belt: what leaves to the left, what arrives from the right and
+        through h, the keep gate that scales it, what goes down the written path."""
+        b, q = back["belt"], back["quantity"]
+        kn, an, wn = self.keep_node, self.add_node, self.write_node
+        gate = self.desc.kept_formula.split()[0]          # the keep gate: f (LSTM), z (GRU)
+        tx = self.tap_path.elementAt(self.tap_path.elementCount() - 1).x
+        dq = (PARTIAL + "L/" + PARTIAL + q, "n")
+        d.math(X0, BELT_LABELS[0], (dq, (back["prev"], "s")))
+        below = BELT_LABELS[1] + (d.f.value.pixelSize() - 17) + (d.f.sub.pixelSize() - 12) * 0.5
+        d.math(X0, below, (("= " + gfmt(b["out"]), "v"),))
+        d.math(X0, below + d.f.label.pixelSize() + 10, (("\u220f ", "n"), (gate, "n"), (" from t to the end = ", "n"),
+                                                       (fmt(b["kept_product"]), "v")))
+        d.math((kn.x() + an.x()) / 2, BELT_Y - 22,
+               (dq, ("t", "s"), (" = " + gfmt(b["in"]) + "   ", "v"), ("\u00d7 ", "n"), (gate, "n"), ("t", "s"),
+                (" = " + fmt(b["factor"]), "v")), align="center")
+        d.math(X1, BELT_LABELS[0], ((f"from {back['next']}" if not back["last"] else "last step", "n"),), align="right")
+        if not back["last"]:
+            d.math(X1, below, ((gfmt(b["from_next"]), "v"),), align="right")
+        d.math(tx - 12, BELT_LABELS[1] + 6, (("+ through h", "n"), ("t", "s"), (" " + gfmt(b["from_h"]), "v")),
+               align="right")
+        d.math(an.x() - 16, (BELT_Y + wn.y()) / 2 + 10, (("written path  ", "n"), (gfmt(b["to_write"]), "v")),
+               align="right")
+
     def paint_belt_labels(self, d: Drawing, v: dict) -> None:
         """The belt's state at both ends and the description's kept and written formulas with their values."""
+        if self.back is not None and self.back.get("belt"):
+            self.paint_back_labels(d, self.back)
+            return
         prev, name, an, wn = v["prev"], self.desc.belt_name, self.add_node, self.write_node
         self.paint_state_label(d, name, prev, v[name + "_prev"], X0, BELT_LABELS)
         self.paint_state_label(d, name, "t", v[name], X1, BELT_LABELS, align="right")
@@ -160,8 +231,9 @@ class Scene:
     def paint_state_label(self, d: Drawing, name: str, sub: str, value: float, x: float, at: tuple,
                           align: str = "left") -> None:
         """A state's name and value on the baselines ``at`` (above and below a belt, or under the bus)."""
+        below = at[1] + (d.f.value.pixelSize() - 17) + (d.f.sub.pixelSize() - 12) * 0.5   # larger fonts: lower
         d.math(x, at[0], ((name, "n"), (sub, "s")), align=align)
-        d.math(x, at[1], (("= " + fmt(value), "v"),), align=align)
+        d.math(x, below, (("= " + fmt(value), "v"),), align=align)
 
 
 class CStateScene(Scene):
@@ -222,6 +294,7 @@ class CStateScene(Scene):
             self.peep_arrows.append((QPointF(drops["o"], gr["o"].top() - 1), 90.0))
             self.peep_taps.append(QPointF(tap, BELT_Y))
         self.h_path = _line((self.out_x, self.out_node.y() + R), (self.out_x, BUS_Y), (X1 - 6, BUS_Y))
+        self.tap_path = _line((self.out_x, self.tanh_rect.top() - 4), (self.out_x, BELT_Y + 14))
         # hit areas, most specific first
         self.add("tanh", self.tanh_rect.adjusted(-6, -6, 6, 6))
         self.add_belt_labels()
@@ -261,7 +334,7 @@ class CStateScene(Scene):
         self.paint_state_label(d, "h", prev, v["h_prev"], X0, BUS_LABELS)
         self.paint_x(d, v)
         self.paint_state_label(d, "h", "t", v["h"], X1, BUS_LABELS, align="right")
-        d.text(self.out_x + 14, GATE_CY + 46, "h = o \u00b7 tanh(c)", d.f.small, d.s.muted)
+        d.text(self.out_x + 14, GATE_CY + 46, "h = o\u2009\u00b7\u2009tanh c", d.f.small, d.s.muted)
 
 
 class HBeltScene(Scene):
@@ -278,6 +351,7 @@ class HBeltScene(Scene):
         self.minus_node = QPointF(560.0, 248.0)
         self.reset_node = QPointF(655.0, GATE_CY)
         self.h_down_x = 120.0
+        self.tap_path = _line((H_UP_X, H_UP_TOP + 10), (H_UP_X, BELT_Y - 14))
         w = QPainterPath()
         w.addPath(_line((self.h_down_x, BELT_Y), (self.h_down_x, BUS_Y), (cx["g"], BUS_Y)))
         w.addPath(_line((X_IN, BUS_Y + 80), (X_IN, BUS_Y)))
@@ -351,7 +425,15 @@ class SquashScene(Scene):
     def paint(self, d: Drawing, v: dict, belt: ValueScale) -> None:
         d.wires(self.wires, self.arrows)
         cx = self.box.center().x()
-        d.stream(self.out_path, v["h"], UNIT_SCALE, 0.8)
+        back = self.back
+        if back is not None:                 # the gradient arrives along h_t's path and leaves to h_{t−1}
+            d.stream(self.out_path, back["dh"], back["scale"], 0.8)
+            bus = _line((cx, BUS_Y), (X0 + 10, BUS_Y))
+            d.stream(bus, back["dh"] * (back["shrink"] or {}).get("factor", 0.0), back["scale"], 0.8)
+            d.arrow(QPointF(X0 + 2, BUS_Y), 180.0, d.s.halo)
+            d.arrow(QPointF(cx, self.box.top() - 1), 90.0, d.s.halo)
+        else:
+            d.stream(self.out_path, v["h"], UNIT_SCALE, 0.8)
         d.arrow(QPointF(X1 + 8, BELT_Y), 0.0, d.s.halo)
         self.paint_h_up(d, v, UNIT_SCALE, BELT_Y)
         d.dot(QPointF(H_UP_X, BELT_Y), 5)
@@ -362,10 +444,34 @@ class SquashScene(Scene):
         prev = v["prev"]
         self.paint_state_label(d, "h", prev, v["h_prev"], X0, BUS_LABELS)
         self.paint_state_label(d, "h", "t", v["h"], X1, BELT_LABELS, align="right")
-        for k, line in enumerate(("No cell state and no gates:", "the old state is mixed with the input",
-                                  "and squashed by tanh again at every step,", "so what it held fades.")):
-            d.text(180, 190 + 20 * k, line, d.f.small, d.s.muted)
+        lines = ("No cell state and no gates:", "the old state is mixed with the input",
+                 "and squashed by tanh again at every step,", "so what it held fades.")
+        if back is not None:
+            lines = self.back_lines(back)
+        step = d.f.small.pixelSize() * 1.5
+        for k, line in enumerate(lines):
+            d.text(180, 190 + step * k, line, d.f.small, d.s.fg if back is not None else d.s.muted)
         self.paint_x(d, v)
+
+    @staticmethod
+    def back_lines(back: dict) -> tuple:
+        """The backward numbers of a cell without a belt: ∂L/∂h_t, the factor by which the
+        recurrence shrinks it on the way to the step before (tanh′ and U), and the running product."""
+        dh = f"\u2202L/\u2202h\u209c = {gfmt(back['dh'])}"
+        sh = back.get("shrink")
+        if not sh:
+            return (dh + " (no weights: the total only)",)
+        prev = back["prev"]
+        out = [f"Backward: {dh}"]
+        if back["last"]:
+            out.append("the last step: the loss's gradient enters here")
+        else:
+            out.append(f"back to step {prev}: \u00d7 {fmt(sh['factor'])} = \u2016U\u1d40(tanh\u2032 \u2299 \u2202L/\u2202h)\u2016 / \u2016\u2202L/\u2202h\u2016")
+            out.append(f"at most \u2016U\u2016\u2082 \u00d7 max tanh\u2032 = {fmt(sh['U_norm'])} \u00d7 "
+                       f"{fmt(sh['tanh_prime_max'])} = {fmt(sh['bound'])}")
+        out.append(f"\u220f of those factors since the last step: {gfmt(sh['running'])}"
+                   + ("  \u2014 it vanishes" if sh["running"] < 0.05 else ""))
+        return tuple(out)
 
 
 def scene_for(desc: CellDescription) -> Scene:

@@ -23,7 +23,7 @@ from PySide6.QtWidgets import QWidget
 
 from explorer.app.session import Session
 from explorer.engine.describe import MINUS, fmt
-from explorer.figures.cell_canvas import CellCanvas, Frame, ValueScale, belt_scale_of, frame_at
+from explorer.figures.cell_canvas import CellCanvas, Frame, ValueScale, backward_frame, belt_scale_of, frame_at
 from explorer.gui.session_view import SessionViewMixin
 
 __all__ = ["CellDiagramView", "MINUS", "fmt"]
@@ -40,6 +40,7 @@ class CellDiagramView(SessionViewMixin, CellCanvas):
         super().__init__(parent)
         self._scale_key: Any = None
         self._belt_scale = ValueScale()
+        self._grads: Any = None             # StateGrads: the backward drawing shows them (None: forward)
         self._init_session(session)
 
     def _refresh(self) -> None:
@@ -67,13 +68,33 @@ class CellDiagramView(SessionViewMixin, CellCanvas):
             self._scale_key = key
         return self._belt_scale
 
+    def set_backward(self, grads) -> None:
+        """Draw the backward pass at the session's position: ``grads`` is ``model.state_grads(x,
+        target)`` for the session's trace; the belt then shows the gradient flowing right to left,
+        scaled by the keep gate at the × (for the plain RNN: the factor that shrinks it and its
+        running product). None goes back to the forward picture."""
+        self._grads = grads
+        self.update()
+
+    @property
+    def backward(self) -> bool:
+        return self._grads is not None
+
     def _frame(self) -> Frame:
         pos = self.session.position
         full = self.session.trace
-        return frame_at(self.description, self.session.view_trace(), pos.t, pos.unit, sample=pos.sample,
-                        vocab=self._vocab, belt_scale=self.belt_scale(), layer=pos.layer,
-                        direction=pos.direction, num_layers=int(getattr(full, "num_layers", 1)),
-                        num_directions=int(getattr(full, "num_directions", 1)))
+        desc = self.description
+        frame = frame_at(desc, self.session.view_trace(), pos.t, pos.unit, sample=pos.sample,
+                         vocab=self._vocab, belt_scale=self.belt_scale(), layer=pos.layer,
+                         direction=pos.direction, num_layers=int(getattr(full, "num_layers", 1)),
+                         num_directions=int(getattr(full, "num_directions", 1)))
+        g = self._grads
+        if g is not None and frame.values is not None and np.shape(g.dh)[1] == full.T:
+            back = backward_frame(desc, full, g, min(pos.t, full.T - 1), frame.unit, self.session.trace_weights,
+                                  layer=pos.layer, direction=pos.direction)
+            frame.backward = back
+            frame.title = f"{desc.title} cell, backward \u25c0"
+        return frame
 
     def displayed_values(self) -> dict[str, Any]:
         """The exact numbers drawn now: x, h_prev (c_prev), every gate, c, h and, for cells with a

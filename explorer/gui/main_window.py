@@ -106,6 +106,8 @@ class MainWindow(QMainWindow):
         self.display = DisplayController(self)
         self.exporter = ExportController(self)
         self._build()
+        from explorer.gui import teaching     # interventions, backward mode, replay, animation, presenter
+        teaching.install(self)
         self._restore_layout()
 
     # -- what the session holds ----------------------------------------------------------------------
@@ -371,6 +373,8 @@ class MainWindow(QMainWindow):
 
     def start_training(self, epochs: int | None = None) -> None:
         """Train (continuing from the current weights) for ``epochs`` or the panel's epochs."""
+        if self.interventions.refuse_training():
+            return
         self.training_ctl.start(epochs)
 
     def stop_training(self) -> None:
@@ -551,6 +555,8 @@ class MainWindow(QMainWindow):
         return u
 
     def _on_escape(self):
+        if self.presenter.on_escape():
+            return
         self.diagram.setFocus(Qt.FocusReason.ShortcutFocusReason)
 
     # -- settings -------------------------------------------------------------------------------------------

@@ -1,7 +1,9 @@
 """first / previous / play / next / last, a slider over timesteps and a play speed.
 
 A session view: it moves ``session.position.t`` and shows it; it keeps no copy of the position
-(the slider's value is set from the session's position event only).
+(the slider's value is set from the session's position event only). Reversed (the backward mode,
+:meth:`TimestepBarWidget.set_reversed`) it runs from T down to 1: next / Right / play step back in
+time, first / Home is t = T, last / End is t = 1, and the slider runs right to left.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ class TimestepBarWidget(QWidget):
     def __init__(self, session, parent=None):
         super().__init__(parent)
         self.session = session
+        self.reversed = False
         lay = QHBoxLayout(self)
         lay.setContentsMargins(8, 2, 8, 2)
         lay.setSpacing(2)
@@ -96,17 +99,35 @@ class TimestepBarWidget(QWidget):
     def set_t(self, t: int) -> None:
         self.session.set_position(t=max(0, min(int(t), self.length - 1)))
 
+    def set_reversed(self, on: bool) -> None:
+        """Step from T down to 1 (the backward pass) or, normally, from 1 up to T."""
+        self.reversed = bool(on)
+        self.slider.setInvertedAppearance(self.reversed)
+        d = "back in time" if self.reversed else "forward"
+        self.next_button.setToolTip(f"Next timestep {d} (Right)")
+        self.prev_button.setToolTip("Previous timestep (Left)")
+        self.first_button.setToolTip("Start: t = T (Home)" if self.reversed else "First timestep (Home)")
+        self.last_button.setToolTip("End: t = 1 (End)" if self.reversed else "Last timestep (End)")
+        self._update_label()
+
+    @property
+    def _step(self) -> int:
+        return -1 if self.reversed else 1
+
     def first(self):
-        self.set_t(0)
+        self.set_t(self.length - 1 if self.reversed else 0)
 
     def last(self):
-        self.set_t(self.length - 1)
+        self.set_t(0 if self.reversed else self.length - 1)
 
     def previous(self):
-        self.set_t(self.t - 1)
+        self.set_t(self.t - self._step)
 
     def next(self):
-        self.set_t(self.t + 1)
+        self.set_t(self.t + self._step)
+
+    def _at_end(self) -> bool:
+        return self.t <= 0 if self.reversed else self.t >= self.length - 1
 
     @property
     def playing(self) -> bool:
@@ -116,8 +137,8 @@ class TimestepBarWidget(QWidget):
         if self.playing:
             self.timer.stop()
         else:
-            if self.t >= self.length - 1:
-                self.set_t(0)
+            if self._at_end():
+                self.first()
             self._on_speed_changed()
             self.timer.start()
         icon = QStyle.StandardPixmap.SP_MediaPause if self.playing else QStyle.StandardPixmap.SP_MediaPlay
@@ -127,13 +148,14 @@ class TimestepBarWidget(QWidget):
         self.timer.setInterval(int(1000 / PLAY_SPEEDS[self.speed_combo.currentIndex()]))
 
     def _on_timer_timeout(self):
-        if self.t >= self.length - 1:
+        if self._at_end():
             self.toggle_play()
         else:
             self.next()
 
     def _update_label(self):
-        self.label.setText(f"t = {self.t + 1} / {self.length}")
+        back = "\u25c0 backward  " if self.reversed else ""
+        self.label.setText(f"{back}t = {self.t + 1} / {self.length}")
         # as wide as the longest label of this trace: it does not jitter while playing
-        widest = f"t = {self.length} / {self.length}"
+        widest = f"{back}t = {self.length} / {self.length}"
         self.label.setMinimumWidth(self.label.fontMetrics().horizontalAdvance(widest) + 6)

@@ -108,3 +108,58 @@ class ThreadRegistry(QObject):
                 ms = max(0, int((end - time.perf_counter()) * 1000))
                 ok = thread.wait(ms) and ok
         return ok
+
+
+class LatestTask(QObject):
+    """Runs one request at a time: a newer :meth:`start` interrupts the older one, whose result is
+    dropped. ``direct=True`` runs the task at once on the calling (GUI) thread — for work of a few
+    milliseconds. The outcome arrives as :attr:`sigResult` (the task's result) or :attr:`sigError`
+    (one sentence); an interrupted task or one whose ``tag`` is no longer ``current_tag()`` says nothing."""
+
+    sigResult = Signal(object)
+    sigError = Signal(str)
+
+    def __init__(self, registry: ThreadRegistry, current_tag=None, progress=None, parent=None):
+        super().__init__(parent)
+        self.registry, self.current_tag, self.progress = registry, current_tag, progress
+        self.worker: TaskWorker | None = None
+
+    @property
+    def busy(self) -> bool:
+        return self.worker is not None
+
+    def cancel(self) -> None:
+        if self.worker is not None:
+            self.worker.state.request_interruption()
+            self.worker = None
+
+    def start(self, fn, tag=None, direct: bool = False) -> None:
+        self.cancel()
+        if direct:
+            try:
+                result = fn(TaskState())
+            except Interrupted:
+                return
+            except ValueError as exc:          # a request that cannot be met: one sentence
+                self.sigError.emit(str(exc))
+                return
+            self.sigResult.emit(result)
+            return
+        worker = TaskWorker(fn, tag=tag)
+        worker.sigDone.connect(self._on_worker_done)
+        if self.progress is not None:
+            worker.sigProgress.connect(self.progress)
+        self.worker = worker
+        self.registry.start(worker)
+
+    @Slot(object)
+    def _on_worker_done(self, worker) -> None:
+        if worker is not self.worker:
+            return                              # superseded
+        self.worker = None
+        if self.progress is not None:
+            self.progress((1.0, ""))
+        if worker.error:
+            self.sigError.emit(worker.error)
+        elif not worker.interrupted and (self.current_tag is None or worker.tag is self.current_tag()):
+            self.sigResult.emit(worker.result)

@@ -1,0 +1,93 @@
+"""File › Export › Animation…: the diagram stepping through the selected sample, one frame per
+timestep, as GIF, animated PNG or WebP — what the window shows (the selected sample, unit, layer
+and direction; a replayed epoch's or an intervention's trace too), written by the Qt-free
+:func:`explorer.figures.animation.write_animation` on a worker with its progress in the status
+bar; the GUI never waits for it.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QFileDialog
+
+from explorer.engine.describe import describe
+from explorer.figures.animation import write_animation
+from explorer.gui.worker import TaskWorker
+
+FILTERS = "GIF animation (*.gif);;Animated PNG (*.png);;WebP animation (*.webp)"
+
+
+class AnimationExportController(QObject):
+    """Writes animations of what the window shows, one at a time, off the GUI thread."""
+
+    sigWritten = Signal(str)        # the file, once written
+    sigFailed = Signal(str)         # one sentence
+
+    def __init__(self, win):
+        super().__init__(win)
+        self.win = win
+        self.worker: TaskWorker | None = None
+        self.action = QAction("&Animation\u2026", win)
+        self.action.setToolTip("The diagram stepping through the selected sample, one frame per timestep "
+                               "(GIF, animated PNG or WebP)")
+        self.action.triggered.connect(self.export_dialog)
+
+    @property
+    def busy(self) -> bool:
+        return self.worker is not None
+
+    def export_dialog(self) -> None:
+        win = self.win
+        path, _ = QFileDialog.getSaveFileName(win, "Export animation", str(Path(win.last_folder()) / "cell.gif"),
+                                              FILTERS)
+        if path:
+            self.export(path)
+
+    def export(self, path, fps: float = 4.0) -> bool:
+        """Start writing ``path`` (.gif, .png, .webp) from a worker; False when there is nothing to
+        animate or an animation is being written."""
+        win, s = self.win, self.win.session
+        trace = s.trace
+        if trace is None or self.worker is not None:
+            if self.worker is not None:
+                win.statusBar().showMessage("An animation is being written; wait for it to finish.", 5000)
+            return False
+        pos = s.position
+        fn = partial(_animation_task, source=(trace, describe(trace.kind), s.trace_weights), path=str(path),
+                     sample=pos.sample, unit=pos.unit, layer=pos.layer, direction=pos.direction, fps=fps)
+        worker = TaskWorker(fn, tag=str(path))
+        worker.sigDone.connect(self._on_worker_done)
+        worker.sigProgress.connect(win._on_task_progress)
+        self.worker = worker
+        win.threads.start(worker)
+        win.statusBar().showMessage(f"Writing the animation {Path(path).name}\u2026", 4000)
+        return True
+
+    def _on_worker_done(self, worker) -> None:
+        if worker is not self.worker:
+            return
+        self.worker = None
+        win = self.win
+        win._on_task_progress((1.0, ""))
+        if worker.interrupted:
+            return
+        if worker.error:
+            win.banner.show_message(f"Could not write the animation: {worker.error}", "error", topic="animation")
+            self.sigFailed.emit(worker.error)
+            return
+        win.banner.resolve("animation")
+        win.statusBar().showMessage(f"Animation written: {worker.result}", 8000)
+        self.sigWritten.emit(str(worker.result))
+
+
+def _animation_task(state, source, path, sample, unit, layer, direction, fps):
+    def progress(done, total):
+        state.set_progress(done / max(total, 1), f"Writing the animation ({done}/{total} frames)")
+
+    out = write_animation(source, path, sample=sample, unit=unit, layer=layer, direction=direction, fps=fps,
+                          progress=progress, interrupt=state.is_interruption_requested)
+    return str(out)

@@ -1,0 +1,54 @@
+"""The teaching instruments, installed into the window with one call (:func:`install`):
+interventions (:mod:`explorer.gui.interventions`), the backward mode (:mod:`explorer.gui.backward`),
+replay (:mod:`explorer.gui.replay`), File › Export › Animation (:mod:`explorer.gui.animation_export`)
+and presenter mode (:mod:`explorer.gui.presenter`); the trace they show is chosen by
+:class:`explorer.gui.shown.ShownTraceController`.
+"""
+
+from __future__ import annotations
+
+from explorer.gui.animation_export import AnimationExportController
+from explorer.gui.backward import BackwardController
+from explorer.gui.interventions import InterventionsController
+from explorer.gui.presenter import PresenterMode
+from explorer.gui.replay import ReplayBarWidget
+from explorer.gui.shown import ShownTraceController
+
+
+def _menu(win, title: str):
+    """The menu bar's menu whose text (without &) is ``title``."""
+    for a in win.menuBar().actions():
+        if a.menu() is not None and a.text().replace("&", "") == title:
+            return a.menu()
+    return win.menuBar().addMenu(title)
+
+
+def _submenu(menu, title: str):
+    for a in menu.actions():
+        if a.menu() is not None and a.text().replace("&", "") == title:
+            return a.menu()
+    return None
+
+
+def install(win) -> None:
+    """Make the controllers (``win.shown``, ``win.interventions``, ``win.backward``,
+    ``win.replay_bar``, ``win.animation_export``, ``win.presenter``) and put their actions in the
+    menus: View › Backward pass (B), View › Presenter (F11), View › Interventions, File › Export ›
+    Animation…; the replay bar goes under the timestep bar."""
+    win.shown = ShownTraceController(win)
+    win.interventions = InterventionsController(win)
+    win.backward = BackwardController(win)
+    win.replay_bar = ReplayBarWidget(win)
+    col = win.timebar.parentWidget().layout()
+    col.insertWidget(col.indexOf(win.timebar) + 1, win.replay_bar)
+    win.animation_export = AnimationExportController(win)
+    win.presenter = PresenterMode(win)
+    view = _menu(win, "View")
+    view.addSeparator()
+    view.addAction(win.backward.action)
+    view.addAction(win.presenter.action)
+    view.addAction(win.interventions.dock.toggleViewAction())
+    export = _submenu(_menu(win, "File"), "Export")
+    if export is not None:
+        export.addSeparator()
+        export.addAction(win.animation_export.action)
