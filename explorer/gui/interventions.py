@@ -18,6 +18,7 @@ from functools import partial
 
 import numpy as np
 from PySide6.QtCore import QObject, QPoint, Qt, Signal
+from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import (QCheckBox, QDialog, QDialogButtonBox, QDockWidget, QDoubleSpinBox, QFormLayout,
                                QHBoxLayout, QInputDialog, QLabel, QListWidget, QMenu, QPushButton, QSpinBox,
                                QVBoxLayout, QWidget)
@@ -26,14 +27,14 @@ import pyqtgraph as pg
 
 from explorer.app.teaching import clamp_names, comparison_task, intervention_text
 from explorer.engine import Clamp
-from explorer.figures.plots import TRAIN_COLOR, VAL_COLOR
+from explorer.figures.plots import TRAIN_COLOR
 from explorer.gui.worker import LatestTask
 
 #: a diagram part that shows a quantity an intervention can hold under another name
 PART_HOLDS = {"squash": "h"}
 TRAINING_OFF = ("Training is off while interventions are active (they are experiments on the trained cell): "
                 "remove them in the Interventions panel to train.")
-WITH_COLOR = VAL_COLOR
+WITH_COLOR = QColor("#009E73")          # bluish green (Okabe-Ito): beside the plots' blue and orange
 
 
 class HoldDialog(QDialog):
@@ -96,10 +97,19 @@ class InterventionsPanel(QWidget):
         lay.addWidget(self.loss_label)
         self.plot_widget = pg.PlotWidget()
         self.plot_widget.setMinimumHeight(150)
+        pal = self.palette()
+        fg = pal.color(QPalette.ColorRole.Text)
+        self.plot_widget.setBackground(pal.color(QPalette.ColorRole.Base))
         self.plot = self.plot_widget.getPlotItem()
         self.plot.setMenuEnabled(False)
         self.plot.showGrid(x=True, y=True, alpha=0.15)
-        self.plot.addLegend(offset=(5, 5))
+        for side in ("left", "bottom"):
+            axis = self.plot.getAxis(side)
+            axis.setPen(pg.mkPen(fg))
+            axis.setTextPen(pg.mkPen(fg))
+        self.plot.setTitle("")
+        self.plot.titleLabel.setAttr("color", fg.name())
+        self.plot.addLegend(offset=(5, 5), labelTextColor=fg)
         self.plot.setLabel("bottom", "t")
         self.without_curve = self.plot.plot([], [], pen=pg.mkPen(TRAIN_COLOR, width=2), name="without")
         self.with_curve = self.plot.plot([], [], pen=pg.mkPen(WITH_COLOR, width=2, style=Qt.PenStyle.DashLine),
@@ -157,7 +167,9 @@ class InterventionsController(QObject):
             self.win.statusBar().showMessage("Stop training to experiment on the cell.", 6000)
             return
         self.session.set_interventions(self.interventions + [iv])
-        self.dock.show()
+        if not self.dock.isVisible():
+            self.dock.show()
+            self.win.resizeDocks([self.dock], [380], Qt.Orientation.Horizontal)
         self.dock.raise_()
 
     def hold(self, name: str, value: float, *, units=None, steps=None) -> None:
