@@ -14,11 +14,13 @@ order layer 0 forward, layer 0 reverse, layer 1 forward, …, then the head ``V`
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
 
 from .cells import CELLS, Cell, GRUCell, LSTMCell, PeepholeLSTMCell, RNNCell, is_tokens
+from .fpenv import flush_denormals
 from .init import xavier_uniform
 from .interventions import resolve
 from .losses import loss_and_dy, target_is_last_only
@@ -27,6 +29,15 @@ _STEP_SKIP = ("x", "h0", "c0", "y", "z")
 HEAD_CHUNK = 1 << 20
 """The head's outputs and their loss are computed for this many entries (T·B·k) at a time: with
 a vocabulary of 30,000 the logits of a whole batch would be the largest arrays of a step."""
+
+
+def _flushing(method):
+    """Run ``method`` with denormal numbers flushed to zero (see :mod:`.fpenv`)."""
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        with flush_denormals():
+            return method(self, *args, **kwargs)
+    return wrapper
 
 
 class Trace:
@@ -309,25 +320,29 @@ class RecurrentModel:
         """
         B, T = int(batch), int(T)
         L, D, n, k = self.num_layers, self.num_directions, self.n_units, self.n_outputs
-        item = self.dtype.itemsize
-        total = 0
-        for (kk, d), cell in self._each_cell():
-            total += cell.workspace_bytes(T, B, tokens and kk == 0, trace)
-        Dn = D * n
-        joined = (L - 1 if D == 1 else L) * T * B * Dn       # layers' joined outputs
+        Dn, TB = D * n, T * B
+        # kept between calls: every cell's workspace, the layers' joined outputs, dL/d(top)
+        kept = sum(cell.workspace_bytes(T, B, tokens and kk == 0, trace) for (kk, _), cell in self._each_cell())
+        kept += ((L if D == 2 else L - 1) * TB * Dn + TB * Dn) * self.dtype.itemsize
+        # the peak inside a training step: a cell's own temporaries, the head's chunk, the
+        # gradients passed down between layers
         steps = min(T, max(1, HEAD_CHUNK // max(1, B * k)))
-        head = 2 * steps * B * k + T * B * Dn                 # y, dL/dy of a chunk, dL/d(top outputs)
-        below = (L - 1) * T * B * Dn * (1 + D)                # dL/d(input) of layers above 0
-        total += (joined + head + below) * item
-        if trace:
-            per_cell = sum(int(np.prod(s)) for s in self._trace_shapes(T, B).values())
-            total += (per_cell * L * D + T * B * k + T * B * self.n_inputs * (not tokens)) * item
-        return int(total)
+        copied = D == 1 and not self.cells[-1][0].hidden_contiguous(tokens and L == 1)
+        head = 2 * steps * B * k + (steps * B * Dn if copied else 0)  # y, dL/dy, the outputs' copy
+        below = (D + 2) * TB * Dn if L > 1 else 0
+        cells = max(cell.transient_bytes(T, B, tokens and kk == 0) for (kk, _), cell in self._each_cell())
+        step_peak = cells + (head + below) * self.dtype.itemsize
+        if not trace:
+            return int(kept + step_peak)
+        # a forward of the same batch keeping a trace: the outputs and the trace's copies
+        per_cell = sum(int(np.prod(s)) for s in self._trace_shapes(T, B).values())
+        copies = per_cell * L * D + 2 * TB * k + TB * self.n_inputs * (not tokens)
+        copies += (L - 1) * TB * Dn if D == 2 else 0              # the inputs of the layers above
+        return int(kept + max(step_peak, copies * self.dtype.itemsize))
 
     def _trace_shapes(self, T, B):
         cell, n = self.cell, self.n_units
-        shapes = {name: (T, B, n) for name in cell.trace_names}
-        shapes.update(cell.trace_shapes(T, B))
+        shapes = cell.trace_field_shapes(T, B)
         shapes["h0"] = (B, n)
         if "c" in cell.state_names:
             shapes["c0"] = (B, n)
@@ -472,6 +487,7 @@ class RecurrentModel:
             y += d
         return _Pass(wss, inp, y, tokens)
 
+    @_flushing
     def forward(self, x, h0=None, c0=None, interventions=None, interrupt=None) -> Trace:
         """Run over ``x`` (B, T, m) floats or (B, T) token ids and return the :class:`Trace`
         (fresh read-only arrays). ``h0``/``c0``: (B, n) for one layer and direction, else
@@ -502,6 +518,7 @@ class RecurrentModel:
         fields = {**layers[0][0], "y": run.y.transpose(1, 0, 2).copy()}
         return Trace(self.kind, fields, layers, 0, 0, fields["x"] if run.tokens else None)
 
+    @_flushing
     def predict(self, x, h0=None, c0=None, batch_size: int = 256, interventions=None,
                 interrupt=None) -> np.ndarray:
         """Outputs y (B, T, k) without keeping a trace, in batches (the buffers stay small)."""
@@ -514,6 +531,7 @@ class RecurrentModel:
             out[s:e] = run.y.transpose(1, 0, 2)
         return out
 
+    @_flushing
     def predict_classes(self, x, h0=None, c0=None, batch_size: int = 256, interrupt=None) -> np.ndarray:
         """The most likely class (argmax of y) at every step, (B, T) int64 — for next-token
         models with a large vocabulary, where y itself (B, T, k) would be large: the head runs
@@ -532,6 +550,7 @@ class RecurrentModel:
                 out[s:e, t0:t0 + step] = y.argmax(axis=-1).T
         return out
 
+    @_flushing
     def evaluate(self, x, target, loss="mse", batch_size=256, h0=None, c0=None, interventions=None,
                  interrupt=None) -> float:
         """Mean loss over a dataset, computed in batches (no gradients)."""
@@ -663,6 +682,7 @@ class RecurrentModel:
             dc = np.stack([through_time([p[1] for p in row]) for row in per])
         return GradNorms(dh=dh[0].copy(), dc=None if dc is None else dc[0].copy(), dh_layers=dh, dc_layers=dc)
 
+    @_flushing
     def compute_grads(self, x, target, loss="mse", h0=None, c0=None, want_dx=False, interrupt=None,
                       interventions=None):
         """Loss and gradients into :attr:`grad` (a reused buffer, flat, like :attr:`params`).
@@ -696,6 +716,7 @@ class RecurrentModel:
         dx, dh0, dc0, per = self._backward(run, dTop, params, grad, want_dx, interrupt)
         return value, per, dx, dh0, dc0
 
+    @_flushing
     def state_grads(self, x, target, loss: str = "mse", h0=None, c0=None, interventions=None,
                     interrupt=None) -> StateGrads:
         """dL/dh_t and dL/dc_t for every sample, step and unit (:class:`StateGrads`), as the
