@@ -99,8 +99,8 @@ def test_memory_estimate_is_within_20_percent_of_what_is_allocated(kind, n, m, T
 def test_workspace_of_the_big_case_shrank():
     """n = 1024, T = 1000, batch 32 took 5.5 GB of workspace in round 1 (22 T·B·n floats)."""
     model = make_model("lstm", 1, 1024, 1)
-    assert model.cell.workspace_bytes(1000, 32) < 3.5e9                    # 13 T·B·n floats + views
-    assert model.estimate_bytes(32, 1000, trace=False) < 4.1e9            # + dL/dh of the head, its copy
+    assert model.cell.workspace_bytes(1000, 32) < 3.8e9                    # 14 T·B·n floats + views
+    assert model.estimate_bytes(32, 1000, trace=False) < 4.4e9            # + dL/dh of the head, its copy
 
 
 def test_denormals_are_flushed_inside_the_engine_and_restored_after():

@@ -217,6 +217,10 @@ class Cell:
         """``{name: shape}`` of the arrays :meth:`trace_arrays` gives."""
         return {name: (T, B, self.n) for name in self.trace_names}
 
+    def trace_transient(self, T: int, B: int) -> int:
+        """Entries :meth:`trace_arrays` allocates itself (freed once the trace has copied them)."""
+        return 0
+
     def hidden_contiguous(self, tokens: bool = False) -> bool:
         """Whether :meth:`hidden` is one contiguous block (else the head copies it)."""
         return False
@@ -396,23 +400,25 @@ class LSTMCell(StackedCell):
         return {g: float(blocks[k]) for k, g in enumerate(self.gates)}
 
     # -- computation, feature-major ---------------------------------------------------------
-    # Every per-step array is (features, batch): a gate's block of one step is one contiguous
-    # (n, B) array, so every element-wise operation of the loops runs over contiguous memory
-    # (NumPy's loops are about 3x slower over the strided (B, n) slices of a (B, 4n) row block).
-    # The σ gates' ½ is folded into a scaled copy of the weights: the product gives z·s directly.
+    # Every per-step array is (features, batch): a gate's block of a step is one contiguous
+    # (n, B) array, so the loops' element-wise operations run over contiguous memory (NumPy's
+    # loops are ~3x slower over the strided (B, n) slices of a (B, 4n) row block). Inside, the
+    # gate blocks are in the order o, i, f, g (ORDER) and the block of step t is followed by
+    # c_{t-1}: [i; f] and [g; c_{t-1}] are two contiguous (2n, B) blocks, so the kept and the
+    # written part of the belt are one product. The σ gates' ½ is folded into a scaled,
+    # permuted copy of the weights: the product gives z·s directly.
 
     def workspace_shapes(self, T, B, tokens=False):
         n = self.n
         s = {
             "H1": (T + 1, self._h1_width(tokens), B),   # row t = [h_{t-1}; x_t; 1] (ids: h_{t-1})
-            "A": (T, 4 * n, B),             # activations i, f, g, o (pre-activations when no trace)
-            "C": (T + 1, n, B),             # C[0] = c0, C[t+1] = c_t
+            "A": (T + 1, 5 * n, B),         # [o; i; f; g] of step t (z·s when no trace), then c_{t-1}
             "TC": (T, n, B),                # tanh(c_t); in backward o ⊙ (1 − tanh² c_t)
-            "IG": (n, B),
-            "Q": (T, 4 * n, B),             # backward factors, then dz in place
+            "Q": (T, 5 * n, B),             # forward: i ⊙ g, f ⊙ c_{t-1} in rows n:3n; backward: the
+                                            # dz factors (o, i, f, g) and f, then dz and dc ⊙ f
             "dH": (T, n, B),                # total dL/dh_t
             "dC": (T, n, B),                # total dL/dc_t
-            "dc_next": (n, B),
+            "zero": (n, B),
         }
         if tokens:
             s["ZT"] = (4 * n, B)            # U h of one step
@@ -420,10 +426,10 @@ class LSTMCell(StackedCell):
 
     def transient_bytes(self, T, B, tokens=False):
         n, R, G = self.n, self._h1_width(tokens), 4 * self.n
-        forward = G * R + T * B * G * tokens                     # scaled weights; ids: gathered rows
+        forward = 2 * G * R + T * B * G * tokens                 # scaled weights; ids: gathered rows
         Tc = min(T, _contract_steps(B, R, G))
-        chunks = Tc * B * (R + G) + (R * G if Tc < T else 0)     # the weight gradient's chunks
-        scatter = T * B * G * tokens                             # ids: the rows of dz to scatter
+        chunks = Tc * B * (R + G) + R * G * (1 + (Tc < T))       # the weight gradient's chunks
+        scatter = T * B * n * tokens                             # ids: rows of dz to scatter
         return max(forward, chunks, scatter) * self.dtype.itemsize + super().transient_bytes(T, B, tokens)
 
     def trace_shapes(self, T, B):
@@ -432,8 +438,27 @@ class LSTMCell(StackedCell):
     def trace_field_shapes(self, T, B):
         return {**super().trace_field_shapes(T, B), "z": (T, B, 4 * self.n)}
 
+    def trace_transient(self, T, B):
+        return T * B * 4 * self.n                    # z put back into torch's order
+
     def views_per_step(self, tokens=False):
-        return 9
+        return 19
+
+    def _internal(self, M: np.ndarray, scale=None) -> np.ndarray:
+        """The rows of M (k, 4n)ᵀ in the internal order o, i, f, g, optionally scaled: (4n, k)."""
+        n = self.n
+        out = np.empty((4 * n, M.shape[0]), self.dtype)
+        if scale is None:
+            out[:n], out[n:] = M[:, 3 * n:].T, M[:, :3 * n].T
+        else:
+            np.multiply(M[:, 3 * n:].T, scale[:n], out[:n])
+            np.multiply(M[:, :3 * n].T, scale[n:], out[n:])
+        return out
+
+    @staticmethod
+    def _torch_order(out: np.ndarray, M: np.ndarray, n: int) -> None:
+        """``out`` (k, 4n) in torch's column order i, f, g, o from M (k, 4n) in the internal one."""
+        out[:, 3 * n:], out[:, :3 * n] = M[:, :n], M[:, n:]
 
     def _init_h1(self, a, tokens):
         H1 = a["H1"]
@@ -445,28 +470,38 @@ class LSTMCell(StackedCell):
         n = self.n
         a = self._allocate(T, B, tokens)
         self._init_h1(a, tokens)
+        a["zero"].fill(0.0)
         A, Q = a["A"], a["Q"]
         v = {  # per-timestep views, built once so the loops do no slicing
-            "i": [A[t, 0:n] for t in range(T)],
-            "f": [A[t, n:2 * n] for t in range(T)],
-            "g": [A[t, 2 * n:3 * n] for t in range(T)],
-            "o": [A[t, 3 * n:] for t in range(T)],
+            "o": [A[t, 0:n] for t in range(T)],
+            "i": [A[t, n:2 * n] for t in range(T)],
+            "f": [A[t, 2 * n:3 * n] for t in range(T)],
+            "g": [A[t, 3 * n:4 * n] for t in range(T)],
+            "gates": [A[t, :4 * n] for t in range(T)],
+            "if": [A[t, n:3 * n] for t in range(T)],
+            "gc": [A[t, 3 * n:5 * n] for t in range(T)],     # [g_t; c_{t-1}]
+            "c": [A[t + 1, 4 * n:] for t in range(T)],       # c_t
+            "P": [Q[t, n:3 * n] for t in range(T)],          # [i ⊙ g (written); f ⊙ c_{t-1} (kept)]
+            "Pig": [Q[t, n:2 * n] for t in range(T)],
+            "Pfc": [Q[t, 2 * n:3 * n] for t in range(T)],
             "h_out": [a["H1"][t + 1, :n] for t in range(T)],
-            "Q3": [Q[t, :3 * n].reshape(3, n, B) for t in range(T)],
-            "Qo": [Q[t, 3 * n:] for t in range(T)],
-            "dC3": [a["dC"][t][None] for t in range(T)],
+            "Qo": [Q[t, 0:n] for t in range(T)],
+            "Q4": [Q[t, n:].reshape(4, n, B) for t in range(T)],
+            "dz": [Q[t, :4 * n] for t in range(T)],
+            "dcf": [Q[t + 1, 4 * n:] for t in range(T - 1)] + [a["zero"]],   # dc_{t+1} ⊙ f_{t+1}
+            "dC1": [a["dC"][t][None] for t in range(T)],
         }
         # activation as one tanh: σ(z) = ½ tanh(z/2) + ½, so a = tanh(z·s)·s + add per row
-        # (s = ½, add = ½ for i, f, o; s = 1, add = 0 for g); z·s comes from the scaled weights
+        # (s = ½, add = ½ for o, i, f; s = 1, add = 0 for g); z·s comes from the scaled weights
         s = np.full((4 * n, 1), 0.5, self.dtype)
-        s[2 * n:3 * n] = 1.0
+        s[3 * n:] = 1.0
         v["scale"], v["add"] = s, 1.0 - s
         return Workspace(T, B, a, v)
 
     def _z_buffer(self, ws, keep_z):
-        """Where the pre-activations go: their own buffer for a trace, else straight into ``A``."""
+        """Where z·s goes: its own buffer for a trace, else straight into the gate rows of ``A``."""
         if not keep_z:
-            return ws.arrays["A"]
+            return ws.views["gates"]
         if "Z" not in ws.arrays:
             ws.arrays["Z"] = np.empty((ws.T, 4 * self.n, ws.B), self.dtype)
         return ws.arrays["Z"]
@@ -482,17 +517,18 @@ class LSTMCell(StackedCell):
         a, s = ws.arrays, ws.views["scale"]
         W = self.weights(theta)
         Z = self._z_buffer(ws, keep_z)
-        rows = W[:n] if tokens else W                # ids: the input part is gathered below
-        WTs = np.multiply(rows.T, s)                 # (4n, R): z·s = WTs @ [h; x; 1]
-        if tokens:
+        WTs = self._internal(W[:n] if tokens else W, s)   # (4n, R): z·s = WTs @ [h; x; 1]
+        if tokens:                                   # the input part of every step, gathered
             G = np.take(W[n:n + m], x_tm, axis=0, mode="clip")   # (T, B, 4n); ids checked by the model
             G += W[n + m]
-            np.multiply(G.transpose(0, 2, 1), s, Z)
+            into = (a["Z"] if keep_z else a["A"][:T, :4 * n]).transpose(0, 2, 1)
+            np.multiply(G[:, :, 3 * n:], s[:n, 0], into[:, :, :n])
+            np.multiply(G[:, :, :3 * n], s[n:, 0], into[:, :, n:])
             del G
         else:
             a["H1"][:T, n:n + m] = x_tm.transpose(0, 2, 1)
         a["H1"][0, :n] = h0.T
-        a["C"][0] = c0.T
+        a["A"][0, 4 * n:] = c0.T
         ids = a["ZT"] if tokens else None
         return ws, W, Z, WTs, ids, _hooks(ws.clamps)
 
@@ -502,31 +538,32 @@ class LSTMCell(StackedCell):
             Z /= ws.views["scale"]                   # the pre-activations themselves (s is ½ or 1: exact)
 
     def forward(self, theta, x_tm, h0, c0, keep_z=False, clamps=(), interrupt=None):
+        n = self.n
         ws, W, Z, WTs, ids, hooks = self._begin(theta, x_tm, h0, c0, keep_z, clamps)
         a, v = ws.arrays, ws.views
-        H1, A, C, TC, IG = a["H1"], a["A"], a["C"], a["TC"], a["IG"]
+        H1, TC = a["H1"], a["TC"]
         scale, add = v["scale"], v["add"]
-        vi, vf, vg, vo, hout = v["i"], v["f"], v["g"], v["o"], v["h_out"]
+        gates, IF, GC, cs, vo, hout = v["gates"], v["if"], v["gc"], v["c"], v["o"], v["h_out"]
+        P, Pig, Pfc = v["P"], v["Pig"], v["Pfc"]
         matmul, multiply, tanh, plus = np.matmul, np.multiply, np.tanh, np.add
         for t in _steps(ws.T, interrupt):
-            z, act = Z[t], A[t]
+            z, act = Z[t], gates[t]
             if ids is not None:
                 matmul(WTs, H1[t], ids)
-                plus(z, ids, z)                  # z·s = (x-row + b)·s (gathered) + U h·s
+                plus(z, ids, z)                      # z·s = (x-row + b)·s (gathered) + U h·s
             else:
-                matmul(WTs, H1[t], z)            # z·s = [U; W; b]ᵀ·s @ [h; x; 1]
+                matmul(WTs, H1[t], z)                # z·s = [U; W; b]ᵀ·s @ [h; x; 1]
             tanh(z, act)
             multiply(act, scale, act)
-            plus(act, add, act)                  # σ for i, f, o; tanh for g
+            plus(act, add, act)                      # σ for o, i, f; tanh for g
             todo = hooks and hooks.get(t)
             if todo:
                 self._apply_clamps(ws, t, todo, "ifgo")
-            c = C[t + 1]
-            multiply(vf[t], C[t], c)             # kept: f ⊙ c_{t-1}
-            multiply(vi[t], vg[t], IG)           # written: i ⊙ g
-            plus(c, IG, c)                       # c_t = kept + written
+            multiply(IF[t], GC[t], P[t])             # [i ⊙ g (written); f ⊙ c_{t-1} (kept)]
+            c = cs[t]
+            plus(Pig[t], Pfc[t], c)                  # c_t = kept + written
             tanh(c, TC[t])
-            multiply(vo[t], TC[t], hout[t])      # h_t = o ⊙ tanh(c_t)
+            multiply(vo[t], TC[t], hout[t])          # h_t = o ⊙ tanh(c_t)
             if todo:
                 self._apply_clamps(ws, t, todo, ("h",))
         self._end(ws, Z, keep_z)
@@ -536,12 +573,13 @@ class LSTMCell(StackedCell):
         return ws.arrays["H1"][1:, :self.n].transpose(0, 2, 1)
 
     def trace_arrays(self, ws):
-        n, a = self.n, ws.arrays
-        A = a["A"].transpose(0, 2, 1)
-        out = {"i": A[:, :, 0:n], "f": A[:, :, n:2 * n], "g": A[:, :, 2 * n:3 * n], "o": A[:, :, 3 * n:],
-               "c": a["C"][1:].transpose(0, 2, 1), "h": self.hidden(ws)}
-        if "Z" in a:
-            out["z"] = a["Z"].transpose(0, 2, 1)
+        n, a, T = self.n, ws.arrays, ws.T
+        A = a["A"][:T].transpose(0, 2, 1)
+        out = {"i": A[:, :, n:2 * n], "f": A[:, :, 2 * n:3 * n], "g": A[:, :, 3 * n:4 * n],
+               "o": A[:, :, 0:n], "c": a["A"][1:, 4 * n:].transpose(0, 2, 1), "h": self.hidden(ws)}
+        if "Z" in a:                                 # back to torch's order i, f, g, o
+            Z = a["Z"]
+            out["z"] = np.concatenate([Z[:, n:], Z[:, :n]], axis=1).transpose(0, 2, 1)
         return out
 
     def _apply_clamps(self, ws, t, todo, names):
@@ -554,81 +592,89 @@ class LSTMCell(StackedCell):
     def _mask(arr, steps, B, rows):
         arr[np.ix_(steps, rows, np.arange(B))] = 0.0
 
+    _ROW = {"o": 0, "i": 1, "f": 2, "g": 3}          # internal block of each gate
+
     def _backward_factors(self, ws):
         """Everything of the backward pass that does not depend on the recurrence, vectorised over T.
 
-        ``Q`` gets dz/dc (i, f, g) and dz/dh (o); ``TC`` becomes o ⊙ (1 − tanh² c) (dc from dh).
+        ``Q`` gets dz/dh (o), dz/dc (i, f, g) and f; ``TC`` becomes o ⊙ (1 − tanh² c) (dc from dh).
         Clamped values are constants: their factors are zero.
         """
         n, T, B, a = self.n, ws.T, ws.B, ws.arrays
-        A, C, TC, Q = a["A"], a["C"], a["TC"], a["Q"]
-        Ai, Af, Ag, Ao = A[:, 0:n], A[:, n:2 * n], A[:, 2 * n:3 * n], A[:, 3 * n:]
-        # dz_i = dc ⊙ g ⊙ i(1-i);  dz_f = dc ⊙ c_{t-1} ⊙ f(1-f);  dz_g = dc ⊙ i ⊙ (1-g²);  dz_o = dh ⊙ tanh(c) ⊙ o(1-o)
-        Qi, Qf, Qg, Qo = Q[:, 0:n], Q[:, n:2 * n], Q[:, 2 * n:3 * n], Q[:, 3 * n:]
-        np.subtract(1.0, Ai, Qi); Qi *= Ai; Qi *= Ag
-        np.subtract(1.0, Af, Qf); Qf *= Af; Qf *= C[:T]
-        np.multiply(Ag, Ag, Qg); np.subtract(1.0, Qg, Qg); Qg *= Ai
-        np.subtract(1.0, Ao, Qo); Qo *= Ao; Qo *= TC
-        np.multiply(TC, TC, TC)
-        np.subtract(1.0, TC, TC)
-        np.multiply(TC, Ao, TC)                   # o ⊙ (1 - tanh²c): dc from dh
+        A, TC, Q = a["A"], a["TC"], a["Q"]
+        Ao, Ai, Af, Ag = A[:T, 0:n], A[:T, n:2 * n], A[:T, 2 * n:3 * n], A[:T, 3 * n:4 * n]
+        H = a["H1"][1:, :n]                           # h = o ⊙ tanh(c)
+        # dz_o = dh ⊙ tanh(c) ⊙ o(1-o) = dh ⊙ h(1-o);  dz_i = dc ⊙ (i g)(1-i);
+        # dz_f = dc ⊙ (f c_{t-1})(1-f);  dz_g = dc ⊙ (i - g (i g));  dc from dh: o - tanh(c) h
+        # (the forward left i ⊙ g and f ⊙ c_{t-1} in rows n:3n)
+        Qo, Qi, Qf, Qg, Qx = Q[:, 0:n], Q[:, n:2 * n], Q[:, 2 * n:3 * n], Q[:, 3 * n:4 * n], Q[:, 4 * n:]
+        np.subtract(1.0, Ao, Qo); Qo *= H
+        np.multiply(Ag, Qi, Qg); np.subtract(Ai, Qg, Qg)
+        np.subtract(1.0, Ai, Qx); Qi *= Qx
+        np.subtract(1.0, Af, Qx); Qf *= Qx
+        Qx[...] = Af                                  # dc_{t-1} = dc ⊙ f (with dz, one product)
+        np.multiply(TC, H, TC)
+        np.subtract(Ao, TC, TC)                       # o ⊙ (1 - tanh²c): dc from dh
         for c in ws.clamps:
             if c.name == "h":                         # h held: nothing flows into o or c from it
                 self._mask(TC, c.steps, B, c.units)
-                self._mask(Q, c.steps, B, 3 * n + c.units)
+                self._mask(Q, c.steps, B, c.units)
             else:
-                self._mask(Q, c.steps, B, LSTM_GATES.index(c.name) * n + c.units)
+                self._mask(Q, c.steps, B, self._ROW[c.name] * n + c.units)
 
     def _backward_begin(self, theta, ws, dH):
-        """Factors, then dL/dh from above copied feature-major into the i block of ``A`` (its
-        values live on in ``Q``): ``(W, that copy)``."""
-        a = ws.arrays
+        """Factors, then dL/dh from above copied feature-major into the i rows of ``A`` (their
+        values live on in ``Q``): ``(W, U in the internal order, that copy)``."""
+        a, n = ws.arrays, self.n
         self._backward_factors(ws)
-        dHin = a["A"][:, :self.n]
+        dHin = a["A"][:ws.T, n:2 * n]
         np.copyto(dHin, dH.transpose(0, 2, 1))
         a["dH"][ws.T - 1] = dHin[ws.T - 1]
-        a["dc_next"].fill(0.0)
-        return self.weights(theta), dHin
+        W = self.weights(theta)
+        return W, self._internal(W[:n]).T, dHin
 
-    def _backward_end(self, ws, W, dtheta, want_dx):
+    def _backward_end(self, ws, W, U, dtheta, want_dx):
         a, n = ws.arrays, self.n
         Q = a["Q"]
-        dh0 = (W[:n] @ Q[0]).T
-        dc0 = a["dc_next"].T.copy()
-        dx = self._weight_grads(ws, W, self.weights(dtheta), Q, want_dx)
+        dh0 = (U @ Q[0, :4 * n]).T
+        dc0 = Q[0, 4 * n:].T.copy()
+        dx = self._weight_grads(ws, W, self.weights(dtheta), Q[:, :4 * n], want_dx)
         return dx, dh0, dc0, a["dH"].transpose(0, 2, 1), a["dC"].transpose(0, 2, 1)
 
     def backward(self, theta, ws, dH, dtheta, want_dx, interrupt=None):
-        W, dHin = self._backward_begin(theta, ws, dH)
-        a, v, n = ws.arrays, ws.views, self.n
-        Q, ODTC, dHt, dCt, dc_next = a["Q"], a["TC"], a["dH"], a["dC"], a["dc_next"]
-        U = W[:n]                                     # (n, 4n): U @ dz gives dh_{t-1}
-        Q3, Qo, dC3, vf = v["Q3"], v["Qo"], v["dC3"], v["f"]
+        W, U, dHin = self._backward_begin(theta, ws, dH)
+        a, v = ws.arrays, ws.views
+        ODTC, dHt, dCt = a["TC"], a["dH"], a["dC"]
+        Qo, Q4, dz, dcf, dC1 = v["Qo"], v["Q4"], v["dz"], v["dcf"], v["dC1"]
         matmul, multiply, plus = np.matmul, np.multiply, np.add
         for t in _steps(ws.T, interrupt, reverse=True):
             dh, dc = dHt[t], dCt[t]
-            multiply(dh, ODTC[t], dc)             # through h = o ⊙ tanh(c)
-            plus(dc, dc_next, dc)                 # plus the belt from c_{t+1}
-            multiply(Q3[t], dC3[t], Q3[t])        # dz for i, f, g (in place)
-            multiply(Qo[t], dh, Qo[t])            # dz for o
-            multiply(dc, vf[t], dc_next)          # dc_{t-1} through the forget gate
+            multiply(dh, ODTC[t], dc)                 # through h = o ⊙ tanh(c)
+            plus(dc, dcf[t], dc)                      # plus the belt from c_{t+1}
+            multiply(Q4[t], dC1[t], Q4[t])            # dz for i, f, g and dc ⊙ f for step t − 1
+            multiply(Qo[t], dh, Qo[t])                # dz for o
             if t > 0:
-                matmul(U, Q[t], dHt[t - 1])       # dh_{t-1} through the recurrence
+                matmul(U, dz[t], dHt[t - 1])          # dh_{t-1} through the recurrence
                 plus(dHt[t - 1], dHin[t - 1], dHt[t - 1])
-        return self._backward_end(ws, W, dtheta, want_dx)
+        return self._backward_end(ws, W, U, dtheta, want_dx)
 
-    def _weight_grads(self, ws, W, dW, Q, want_dx):
-        """dW from the saved inputs and dz (T, 4n, B); dx (T, B, m) or None."""
+    def _weight_grads(self, ws, W, dW, dz, want_dx):
+        """dW (torch's column order) from the saved inputs and dz (T, 4n, B) in the internal
+        order; dx (T, B, m) or None."""
         n, m, T, B = self.n, self.m, ws.T, ws.B
         H1 = ws.arrays["H1"][:T]
+        tmp = np.empty((H1.shape[1], 4 * n), self.dtype)
+        _contract(tmp, H1, dz)
         if ws.tokens is None:
-            _contract(dW, H1, Q)
-            return np.matmul(W[n:n + m], Q).transpose(0, 2, 1) if want_dx else None
-        _contract(dW[:n], H1, Q)
-        np.sum(Q, axis=(0, 2), out=dW[n + m])
+            self._torch_order(dW, tmp, n)
+            return np.matmul(self._internal(W[n:n + m]).T, dz).transpose(0, 2, 1) if want_dx else None
+        self._torch_order(dW[:n], tmp, n)
+        self._torch_order(dW[n + m:n + m + 1], dz.sum(axis=(0, 2))[None], n)
         dW[n:n + m] = 0.0
-        rows = Q.transpose(0, 2, 1).reshape(T * B, Q.shape[1])
-        scatter_rows(dW[n:n + m], ws.tokens.reshape(-1), rows)
+        ids = ws.tokens.reshape(-1)
+        for k, col in enumerate((3 * n, 0, n, 2 * n)):          # one gate block at a time
+            rows = dz[:, k * n:(k + 1) * n].transpose(0, 2, 1).reshape(T * B, n)
+            scatter_rows(dW[n:n + m, col:col + n], ids, rows)
         return None
 
 
@@ -704,43 +750,45 @@ class PeepholeLSTMCell(LSTMCell):
     def workspace_shapes(self, T, B, tokens=False):
         s = super().workspace_shapes(T, B, tokens)
         s["PC"] = (2, self.n, B)
-        s["dC_prev"] = (self.n, B)
+        s["tmp"] = (self.n, B)
         return s
 
     def views_per_step(self, tokens=False):
-        return super().views_per_step(tokens) + 5
+        return super().views_per_step(tokens) + 6
 
     def _make_workspace(self, T, B, tokens):
         ws = super()._make_workspace(T, B, tokens)
         n = self.n
         A, Q = ws.arrays["A"], ws.arrays["Q"]
-        ws.views["ifg"] = [A[t, :3 * n] for t in range(T)]
-        ws.views["C_b"] = [ws.arrays["C"][t][None] for t in range(T + 1)]
-        ws.views["dZi"] = [Q[t, 0:n] for t in range(T)]
-        ws.views["dZf"] = [Q[t, n:2 * n] for t in range(T)]
+        ws.views["ifg"] = [A[t, n:4 * n] for t in range(T)]
+        ws.views["c_prev"] = [A[t, 4 * n:][None] for t in range(T)]
+        ws.views["dZi"] = [Q[t, n:2 * n] for t in range(T)]
+        ws.views["dZf"] = [Q[t, 2 * n:3 * n] for t in range(T)]
+        ws.views["dcn"] = [Q[t, 4 * n:] for t in range(T)]
         return ws
 
     def _z_views(self, ws, Z):
-        """Per-step views of the pre-activation buffer (``A`` itself when no trace is kept)."""
-        key = "zv:Z" if Z is not ws.arrays["A"] else "zv:A"
+        """Per-step views of the pre-activation buffer (``A``'s gate rows when no trace is kept)."""
+        key = "zv:Z" if Z is ws.arrays.get("Z") else "zv:A"
         zv = ws.views.get(key)
         if zv is None:
             T, B, n = ws.T, ws.B, self.n
-            zv = ws.views[key] = ([Z[t, :3 * n] for t in range(T)],
-                                  [Z[t, :2 * n].reshape(2, n, B) for t in range(T)],
-                                  [Z[t, 3 * n:] for t in range(T)])
+            zv = ws.views[key] = ([Z[t][n:4 * n] for t in range(T)],
+                                  [Z[t][n:3 * n].reshape(2, n, B) for t in range(T)],
+                                  [Z[t][0:n] for t in range(T)])
         return zv
 
     def forward(self, theta, x_tm, h0, c0, keep_z=False, clamps=(), interrupt=None):
         n = self.n
         ws, W, Z, WTs, ids, hooks = self._begin(theta, x_tm, h0, c0, keep_z, clamps)
         a, v = ws.arrays, ws.views
-        H1, C, TC, IG, PC = a["H1"], a["C"], a["TC"], a["IG"], a["PC"]
-        P = self.peepholes(theta)
-        p_if, p_o = 0.5 * P[:2, :, None], 0.5 * P[2][:, None]     # scaled as the σ gates' rows
-        s3, add3 = v["scale"][:3 * n], v["add"][:3 * n]
-        vi, vf, vg, vo, hout = v["i"], v["f"], v["g"], v["o"], v["h_out"]
-        ifg, C_b = v["ifg"], v["C_b"]
+        H1, TC, PC, tmp = a["H1"], a["TC"], a["PC"], a["tmp"]
+        P, Pig, Pfc = v["P"], v["Pig"], v["Pfc"]
+        Pp = self.peepholes(theta)
+        p_if, p_o = 0.5 * Pp[:2, :, None], 0.5 * Pp[2][:, None]   # scaled as the σ gates' rows
+        s3, add3 = v["scale"][n:], v["add"][n:]
+        IF, GC, cs, vo, hout = v["if"], v["gc"], v["c"], v["o"], v["h_out"]
+        ifg, c_prev = v["ifg"], v["c_prev"]
         z_ifg, z_if, z_o = self._z_views(ws, Z)
         matmul, multiply, tanh, plus = np.matmul, np.multiply, np.tanh, np.add
         for t in _steps(ws.T, interrupt):
@@ -748,65 +796,64 @@ class PeepholeLSTMCell(LSTMCell):
                 matmul(WTs, H1[t], ids)
                 plus(Z[t], ids, Z[t])
             else:
-                matmul(WTs, H1[t], Z[t])         # z·s = [U; W; b]ᵀ·s @ [h; x; 1]
-            multiply(C_b[t], p_if, PC)
-            plus(z_if[t], PC, z_if[t])            # i, f peep at c_{t-1}
+                matmul(WTs, H1[t], Z[t])             # z·s = [U; W; b]ᵀ·s @ [h; x; 1]
+            multiply(c_prev[t], p_if, PC)
+            plus(z_if[t], PC, z_if[t])                # i, f peep at c_{t-1}
             tanh(z_ifg[t], ifg[t])
             multiply(ifg[t], s3, ifg[t])
-            plus(ifg[t], add3, ifg[t])            # σ for i, f; tanh for g
+            plus(ifg[t], add3, ifg[t])                # σ for i, f; tanh for g
             todo = hooks and hooks.get(t)
             if todo:
                 self._apply_clamps(ws, t, todo, "ifg")
-            c = C[t + 1]
-            multiply(vf[t], C[t], c)             # kept
-            multiply(vi[t], vg[t], IG)           # written
-            plus(c, IG, c)                       # c_t
-            multiply(c, p_o, IG)
-            plus(z_o[t], IG, z_o[t])             # o peeps at c_t
+            multiply(IF[t], GC[t], P[t])             # [i ⊙ g; f ⊙ c_{t-1}]
+            c = cs[t]
+            plus(Pig[t], Pfc[t], c)                  # c_t
+            multiply(c, p_o, tmp)
+            plus(z_o[t], tmp, z_o[t])                # o peeps at c_t
             o = vo[t]
             tanh(z_o[t], o)
             multiply(o, 0.5, o)
-            plus(o, 0.5, o)                      # σ(z_o)
+            plus(o, 0.5, o)                          # σ(z_o)
             if todo:
                 self._apply_clamps(ws, t, todo, "o")
             tanh(c, TC[t])
-            multiply(o, TC[t], hout[t])          # h_t = o ⊙ tanh(c_t)
+            multiply(o, TC[t], hout[t])              # h_t = o ⊙ tanh(c_t)
             if todo:
                 self._apply_clamps(ws, t, todo, ("h",))
         self._end(ws, Z, keep_z)
         return ws
 
     def backward(self, theta, ws, dH, dtheta, want_dx, interrupt=None):
-        W, dHin = self._backward_begin(theta, ws, dH)
+        W, U, dHin = self._backward_begin(theta, ws, dH)
         a, v, n, T = ws.arrays, ws.views, self.n, ws.T
-        C, Q, ODTC = a["C"], a["Q"], a["TC"]
-        dHt, dCt, dc_next, tmp = a["dH"], a["dC"], a["dc_next"], a["dC_prev"]
-        P = self.peepholes(theta)
-        p_i, p_f, p_o = P[0][:, None], P[1][:, None], P[2][:, None]
-        U = W[:n]
-        Q3, Qo, dC3, vf, dZi, dZf = v["Q3"], v["Qo"], v["dC3"], v["f"], v["dZi"], v["dZf"]
+        A, Q, ODTC = a["A"], a["Q"], a["TC"]
+        dHt, dCt, tmp = a["dH"], a["dC"], a["tmp"]
+        Pp = self.peepholes(theta)
+        p_i, p_f, p_o = Pp[0][:, None], Pp[1][:, None], Pp[2][:, None]
+        Qo, Q4, dz, dcf, dC1 = v["Qo"], v["Q4"], v["dz"], v["dcf"], v["dC1"]
+        dZi, dZf, dcn = v["dZi"], v["dZf"], v["dcn"]
         matmul, multiply, plus = np.matmul, np.multiply, np.add
         for t in _steps(T, interrupt, reverse=True):
             dh, dc = dHt[t], dCt[t]
-            multiply(Qo[t], dh, Qo[t])            # dz_o
-            multiply(dh, ODTC[t], dc)             # through h
-            plus(dc, dc_next, dc)                 # the belt from c_{t+1}
+            multiply(Qo[t], dh, Qo[t])                # dz_o
+            multiply(dh, ODTC[t], dc)                 # through h
+            plus(dc, dcf[t], dc)                      # the belt from c_{t+1}
             multiply(Qo[t], p_o, tmp)
-            plus(dc, tmp, dc)                     # o peeps at c_t
-            multiply(Q3[t], dC3[t], Q3[t])        # dz for i, f, g
-            multiply(dc, vf[t], dc_next)          # dc_{t-1}: through f ...
+            plus(dc, tmp, dc)                         # o peeps at c_t
+            multiply(Q4[t], dC1[t], Q4[t])            # dz for i, f, g; dc ⊙ f ...
             multiply(dZi[t], p_i, tmp)
-            plus(dc_next, tmp, dc_next)           # ... and the i peephole
+            plus(dcn[t], tmp, dcn[t])                 # ... and the i peephole
             multiply(dZf[t], p_f, tmp)
-            plus(dc_next, tmp, dc_next)           # ... and the f peephole
+            plus(dcn[t], tmp, dcn[t])                 # ... and the f peephole
             if t > 0:
-                matmul(U, Q[t], dHt[t - 1])
+                matmul(U, dz[t], dHt[t - 1])
                 plus(dHt[t - 1], dHin[t - 1], dHt[t - 1])
-        out = self._backward_end(ws, W, dtheta, want_dx)
+        out = self._backward_end(ws, W, U, dtheta, want_dx)
         dP = self.peepholes(dtheta)
-        dP[0] = np.einsum("tnb,tnb->n", Q[:, 0:n], C[:T])       # dL/dp_i = Σ dz_i c_{t-1}
-        dP[1] = np.einsum("tnb,tnb->n", Q[:, n:2 * n], C[:T])   # dL/dp_f = Σ dz_f c_{t-1}
-        dP[2] = np.einsum("tnb,tnb->n", Q[:, 3 * n:], C[1:])    # dL/dp_o = Σ dz_o c_t
+        Cp = A[:, 4 * n:]                                           # c_{t-1} at t, c_t at t + 1
+        dP[0] = np.einsum("tnb,tnb->n", Q[:, n:2 * n], Cp[:T])      # dL/dp_i = Σ dz_i c_{t-1}
+        dP[1] = np.einsum("tnb,tnb->n", Q[:, 2 * n:3 * n], Cp[:T])  # dL/dp_f = Σ dz_f c_{t-1}
+        dP[2] = np.einsum("tnb,tnb->n", Q[:, 0:n], Cp[1:])          # dL/dp_o = Σ dz_o c_t
         return out
 
 

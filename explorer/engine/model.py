@@ -338,6 +338,7 @@ class RecurrentModel:
         per_cell = sum(int(np.prod(s)) for s in self._trace_shapes(T, B).values())
         copies = per_cell * L * D + 2 * TB * k + TB * self.n_inputs * (not tokens)
         copies += (L - 1) * TB * Dn if D == 2 else 0              # the inputs of the layers above
+        copies += self.cell.trace_transient(T, B)
         return int(kept + max(step_peak, copies * self.dtype.itemsize))
 
     def _trace_shapes(self, T, B):
