@@ -413,9 +413,9 @@ class LSTMCell(StackedCell):
         s = {
             "H1": (T + 1, self._h1_width(tokens), B),   # row t = [h_{t-1}; x_t; 1] (ids: h_{t-1})
             "A": (T + 1, 5 * n, B),         # [o; i; f; g] of step t (z·s when no trace), then c_{t-1}
-            "TC": (T, n, B),                # tanh(c_t); in backward o ⊙ (1 − tanh² c_t)
-            "Q": (T, 5 * n, B),             # forward: i ⊙ g, f ⊙ c_{t-1} in rows n:3n; backward: the
-                                            # dz factors (o, i, f, g) and f, then dz and dc ⊙ f
+            "Q": (T, 6 * n, B),             # forward: tanh(c_t), -, i ⊙ g, f ⊙ c_{t-1}; backward:
+                                            # o ⊙ (1 − tanh² c), the dz factors (o, i, f, g) and f,
+                                            # then dh ⊙ that, dz (rows n:5n) and dc ⊙ f
             "dH": (T, n, B),                # total dL/dh_t
             "dC": (T, n, B),                # total dL/dc_t
             "zero": (n, B),
@@ -442,7 +442,7 @@ class LSTMCell(StackedCell):
         return T * B * 4 * self.n                    # z put back into torch's order
 
     def views_per_step(self, tokens=False):
-        return 19
+        return 22
 
     def _internal(self, M: np.ndarray, scale=None) -> np.ndarray:
         """The rows of M (k, 4n)ᵀ in the internal order o, i, f, g, optionally scaled: (4n, k)."""
@@ -480,15 +480,19 @@ class LSTMCell(StackedCell):
             "gates": [A[t, :4 * n] for t in range(T)],
             "if": [A[t, n:3 * n] for t in range(T)],
             "gc": [A[t, 3 * n:5 * n] for t in range(T)],     # [g_t; c_{t-1}]
+            "sig": [A[t, :3 * n] for t in range(T)],         # o, i, f
             "c": [A[t + 1, 4 * n:] for t in range(T)],       # c_t
-            "P": [Q[t, n:3 * n] for t in range(T)],          # [i ⊙ g (written); f ⊙ c_{t-1} (kept)]
-            "Pig": [Q[t, n:2 * n] for t in range(T)],
-            "Pfc": [Q[t, 2 * n:3 * n] for t in range(T)],
+            "tc": [Q[t, 0:n] for t in range(T)],             # tanh(c_t), then o ⊙ (1 − tanh² c_t)
+            "P": [Q[t, 2 * n:4 * n] for t in range(T)],      # [i ⊙ g (written); f ⊙ c_{t-1} (kept)]
+            "Pig": [Q[t, 2 * n:3 * n] for t in range(T)],
+            "Pfc": [Q[t, 3 * n:4 * n] for t in range(T)],
             "h_out": [a["H1"][t + 1, :n] for t in range(T)],
-            "Qo": [Q[t, 0:n] for t in range(T)],
-            "Q4": [Q[t, n:].reshape(4, n, B) for t in range(T)],
-            "dz": [Q[t, :4 * n] for t in range(T)],
-            "dcf": [Q[t + 1, 4 * n:] for t in range(T - 1)] + [a["zero"]],   # dc_{t+1} ⊙ f_{t+1}
+            "Qo": [Q[t, n:2 * n] for t in range(T)],
+            "Q2": [Q[t, :2 * n].reshape(2, n, B) for t in range(T)],   # [o ⊙ (1 − tanh² c); dz_o factor]
+            "Q4": [Q[t, 2 * n:].reshape(4, n, B) for t in range(T)],   # [i, f, g factors; f]
+            "dz": [Q[t, n:5 * n] for t in range(T)],
+            "dcf": [Q[t + 1, 5 * n:] for t in range(T - 1)] + [a["zero"]],   # dc_{t+1} ⊙ f_{t+1}
+            "dH1": [a["dH"][t][None] for t in range(T)],
             "dC1": [a["dC"][t][None] for t in range(T)],
         }
         # activation as one tanh: σ(z) = ½ tanh(z/2) + ½, so a = tanh(z·s)·s + add per row
@@ -541,10 +545,9 @@ class LSTMCell(StackedCell):
         n = self.n
         ws, W, Z, WTs, ids, hooks = self._begin(theta, x_tm, h0, c0, keep_z, clamps)
         a, v = ws.arrays, ws.views
-        H1, TC = a["H1"], a["TC"]
-        scale, add = v["scale"], v["add"]
-        gates, IF, GC, cs, vo, hout = v["gates"], v["if"], v["gc"], v["c"], v["o"], v["h_out"]
-        P, Pig, Pfc = v["P"], v["Pig"], v["Pfc"]
+        H1 = a["H1"]
+        gates, sig, IF, GC, cs, vo, hout = v["gates"], v["sig"], v["if"], v["gc"], v["c"], v["o"], v["h_out"]
+        P, Pig, Pfc, TC = v["P"], v["Pig"], v["Pfc"], v["tc"]
         matmul, multiply, tanh, plus = np.matmul, np.multiply, np.tanh, np.add
         for t in _steps(ws.T, interrupt):
             z, act = Z[t], gates[t]
@@ -553,9 +556,9 @@ class LSTMCell(StackedCell):
                 plus(z, ids, z)                      # z·s = (x-row + b)·s (gathered) + U h·s
             else:
                 matmul(WTs, H1[t], z)                # z·s = [U; W; b]ᵀ·s @ [h; x; 1]
-            tanh(z, act)
-            multiply(act, scale, act)
-            plus(act, add, act)                      # σ for o, i, f; tanh for g
+            tanh(z, act)                             # tanh(z) for g, tanh(z/2) for o, i, f
+            multiply(sig[t], 0.5, sig[t])
+            plus(sig[t], 0.5, sig[t])                # σ(z) = ½ tanh(z/2) + ½ for o, i, f
             todo = hooks and hooks.get(t)
             if todo:
                 self._apply_clamps(ws, t, todo, "ifgo")
@@ -601,13 +604,13 @@ class LSTMCell(StackedCell):
         Clamped values are constants: their factors are zero.
         """
         n, T, B, a = self.n, ws.T, ws.B, ws.arrays
-        A, TC, Q = a["A"], a["TC"], a["Q"]
+        A, Q = a["A"], a["Q"]
         Ao, Ai, Af, Ag = A[:T, 0:n], A[:T, n:2 * n], A[:T, 2 * n:3 * n], A[:T, 3 * n:4 * n]
         H = a["H1"][1:, :n]                           # h = o ⊙ tanh(c)
-        # dz_o = dh ⊙ tanh(c) ⊙ o(1-o) = dh ⊙ h(1-o);  dz_i = dc ⊙ (i g)(1-i);
-        # dz_f = dc ⊙ (f c_{t-1})(1-f);  dz_g = dc ⊙ (i - g (i g));  dc from dh: o - tanh(c) h
-        # (the forward left i ⊙ g and f ⊙ c_{t-1} in rows n:3n)
-        Qo, Qi, Qf, Qg, Qx = Q[:, 0:n], Q[:, n:2 * n], Q[:, 2 * n:3 * n], Q[:, 3 * n:4 * n], Q[:, 4 * n:]
+        # dc from dh: o - tanh(c) h;  dz_o = dh ⊙ tanh(c) ⊙ o(1-o) = dh ⊙ h(1-o);
+        # dz_i = dc ⊙ (i g)(1-i);  dz_f = dc ⊙ (f c_{t-1})(1-f);  dz_g = dc ⊙ (i - g (i g))
+        # (the forward left tanh(c), i ⊙ g and f ⊙ c_{t-1} in rows 0:n, 2n:3n, 3n:4n)
+        TC, Qo, Qi, Qf, Qg, Qx = (Q[:, k * n:(k + 1) * n] for k in range(6))
         np.subtract(1.0, Ao, Qo); Qo *= H
         np.multiply(Ag, Qi, Qg); np.subtract(Ai, Qg, Qg)
         np.subtract(1.0, Ai, Qx); Qi *= Qx
@@ -617,10 +620,9 @@ class LSTMCell(StackedCell):
         np.subtract(Ao, TC, TC)                       # o ⊙ (1 - tanh²c): dc from dh
         for c in ws.clamps:
             if c.name == "h":                         # h held: nothing flows into o or c from it
-                self._mask(TC, c.steps, B, c.units)
-                self._mask(Q, c.steps, B, c.units)
+                self._mask(Q, c.steps, B, np.concatenate([c.units, n + c.units]))
             else:
-                self._mask(Q, c.steps, B, self._ROW[c.name] * n + c.units)
+                self._mask(Q, c.steps, B, (self._ROW[c.name] + 1) * n + c.units)
 
     def _backward_begin(self, theta, ws, dH):
         """Factors, then dL/dh from above copied feature-major into the i rows of ``A`` (their
@@ -636,23 +638,21 @@ class LSTMCell(StackedCell):
     def _backward_end(self, ws, W, U, dtheta, want_dx):
         a, n = ws.arrays, self.n
         Q = a["Q"]
-        dh0 = (U @ Q[0, :4 * n]).T
-        dc0 = Q[0, 4 * n:].T.copy()
-        dx = self._weight_grads(ws, W, self.weights(dtheta), Q[:, :4 * n], want_dx)
+        dh0 = (U @ Q[0, n:5 * n]).T
+        dc0 = Q[0, 5 * n:].T.copy()
+        dx = self._weight_grads(ws, W, self.weights(dtheta), Q[:, n:5 * n], want_dx)
         return dx, dh0, dc0, a["dH"].transpose(0, 2, 1), a["dC"].transpose(0, 2, 1)
 
     def backward(self, theta, ws, dH, dtheta, want_dx, interrupt=None):
         W, U, dHin = self._backward_begin(theta, ws, dH)
         a, v = ws.arrays, ws.views
-        ODTC, dHt, dCt = a["TC"], a["dH"], a["dC"]
-        Qo, Q4, dz, dcf, dC1 = v["Qo"], v["Q4"], v["dz"], v["dcf"], v["dC1"]
+        dHt, dCt = a["dH"], a["dC"]
+        odtc, Q2, Q4, dz, dcf, dH1, dC1 = v["tc"], v["Q2"], v["Q4"], v["dz"], v["dcf"], v["dH1"], v["dC1"]
         matmul, multiply, plus = np.matmul, np.multiply, np.add
         for t in _steps(ws.T, interrupt, reverse=True):
-            dh, dc = dHt[t], dCt[t]
-            multiply(dh, ODTC[t], dc)                 # through h = o ⊙ tanh(c)
-            plus(dc, dcf[t], dc)                      # plus the belt from c_{t+1}
+            multiply(Q2[t], dH1[t], Q2[t])            # dh through h = o ⊙ tanh(c); dz for o
+            plus(odtc[t], dcf[t], dCt[t])             # dc: that plus the belt from c_{t+1}
             multiply(Q4[t], dC1[t], Q4[t])            # dz for i, f, g and dc ⊙ f for step t − 1
-            multiply(Qo[t], dh, Qo[t])                # dz for o
             if t > 0:
                 matmul(U, dz[t], dHt[t - 1])          # dh_{t-1} through the recurrence
                 plus(dHt[t - 1], dHin[t - 1], dHt[t - 1])
@@ -762,9 +762,9 @@ class PeepholeLSTMCell(LSTMCell):
         A, Q = ws.arrays["A"], ws.arrays["Q"]
         ws.views["ifg"] = [A[t, n:4 * n] for t in range(T)]
         ws.views["c_prev"] = [A[t, 4 * n:][None] for t in range(T)]
-        ws.views["dZi"] = [Q[t, n:2 * n] for t in range(T)]
-        ws.views["dZf"] = [Q[t, 2 * n:3 * n] for t in range(T)]
-        ws.views["dcn"] = [Q[t, 4 * n:] for t in range(T)]
+        ws.views["dZi"] = [Q[t, 2 * n:3 * n] for t in range(T)]
+        ws.views["dZf"] = [Q[t, 3 * n:4 * n] for t in range(T)]
+        ws.views["dcn"] = [Q[t, 5 * n:] for t in range(T)]
         return ws
 
     def _z_views(self, ws, Z):
@@ -782,11 +782,10 @@ class PeepholeLSTMCell(LSTMCell):
         n = self.n
         ws, W, Z, WTs, ids, hooks = self._begin(theta, x_tm, h0, c0, keep_z, clamps)
         a, v = ws.arrays, ws.views
-        H1, TC, PC, tmp = a["H1"], a["TC"], a["PC"], a["tmp"]
-        P, Pig, Pfc = v["P"], v["Pig"], v["Pfc"]
+        H1, PC, tmp = a["H1"], a["PC"], a["tmp"]
+        P, Pig, Pfc, TC = v["P"], v["Pig"], v["Pfc"], v["tc"]
         Pp = self.peepholes(theta)
         p_if, p_o = 0.5 * Pp[:2, :, None], 0.5 * Pp[2][:, None]   # scaled as the σ gates' rows
-        s3, add3 = v["scale"][n:], v["add"][n:]
         IF, GC, cs, vo, hout = v["if"], v["gc"], v["c"], v["o"], v["h_out"]
         ifg, c_prev = v["ifg"], v["c_prev"]
         z_ifg, z_if, z_o = self._z_views(ws, Z)
@@ -800,8 +799,8 @@ class PeepholeLSTMCell(LSTMCell):
             multiply(c_prev[t], p_if, PC)
             plus(z_if[t], PC, z_if[t])                # i, f peep at c_{t-1}
             tanh(z_ifg[t], ifg[t])
-            multiply(ifg[t], s3, ifg[t])
-            plus(ifg[t], add3, ifg[t])                # σ for i, f; tanh for g
+            multiply(IF[t], 0.5, IF[t])
+            plus(IF[t], 0.5, IF[t])                   # σ for i, f; tanh for g
             todo = hooks and hooks.get(t)
             if todo:
                 self._apply_clamps(ws, t, todo, "ifg")
@@ -826,18 +825,17 @@ class PeepholeLSTMCell(LSTMCell):
     def backward(self, theta, ws, dH, dtheta, want_dx, interrupt=None):
         W, U, dHin = self._backward_begin(theta, ws, dH)
         a, v, n, T = ws.arrays, ws.views, self.n, ws.T
-        A, Q, ODTC = a["A"], a["Q"], a["TC"]
+        A, Q = a["A"], a["Q"]
         dHt, dCt, tmp = a["dH"], a["dC"], a["tmp"]
         Pp = self.peepholes(theta)
         p_i, p_f, p_o = Pp[0][:, None], Pp[1][:, None], Pp[2][:, None]
-        Qo, Q4, dz, dcf, dC1 = v["Qo"], v["Q4"], v["dz"], v["dcf"], v["dC1"]
-        dZi, dZf, dcn = v["dZi"], v["dZf"], v["dcn"]
+        odtc, Q2, Qo, Q4, dz, dcf = v["tc"], v["Q2"], v["Qo"], v["Q4"], v["dz"], v["dcf"]
+        dH1, dC1, dZi, dZf, dcn = v["dH1"], v["dC1"], v["dZi"], v["dZf"], v["dcn"]
         matmul, multiply, plus = np.matmul, np.multiply, np.add
         for t in _steps(T, interrupt, reverse=True):
-            dh, dc = dHt[t], dCt[t]
-            multiply(Qo[t], dh, Qo[t])                # dz_o
-            multiply(dh, ODTC[t], dc)                 # through h
-            plus(dc, dcf[t], dc)                      # the belt from c_{t+1}
+            dc = dCt[t]
+            multiply(Q2[t], dH1[t], Q2[t])            # dh through h; dz_o
+            plus(odtc[t], dcf[t], dc)                 # the belt from c_{t+1}
             multiply(Qo[t], p_o, tmp)
             plus(dc, tmp, dc)                         # o peeps at c_t
             multiply(Q4[t], dC1[t], Q4[t])            # dz for i, f, g; dc ⊙ f ...
@@ -851,9 +849,9 @@ class PeepholeLSTMCell(LSTMCell):
         out = self._backward_end(ws, W, U, dtheta, want_dx)
         dP = self.peepholes(dtheta)
         Cp = A[:, 4 * n:]                                           # c_{t-1} at t, c_t at t + 1
-        dP[0] = np.einsum("tnb,tnb->n", Q[:, n:2 * n], Cp[:T])      # dL/dp_i = Σ dz_i c_{t-1}
-        dP[1] = np.einsum("tnb,tnb->n", Q[:, 2 * n:3 * n], Cp[:T])  # dL/dp_f = Σ dz_f c_{t-1}
-        dP[2] = np.einsum("tnb,tnb->n", Q[:, 0:n], Cp[1:])          # dL/dp_o = Σ dz_o c_t
+        dP[0] = np.einsum("tnb,tnb->n", Q[:, 2 * n:3 * n], Cp[:T])  # dL/dp_i = Σ dz_i c_{t-1}
+        dP[1] = np.einsum("tnb,tnb->n", Q[:, 3 * n:4 * n], Cp[:T])  # dL/dp_f = Σ dz_f c_{t-1}
+        dP[2] = np.einsum("tnb,tnb->n", Q[:, n:2 * n], Cp[1:])      # dL/dp_o = Σ dz_o c_t
         return out
 
 
