@@ -575,6 +575,10 @@ class LSTMCell(StackedCell):
     def hidden(self, ws):
         return ws.arrays["H1"][1:, :self.n].transpose(0, 2, 1)
 
+    def hidden_fm(self, ws):
+        """h_1..h_T feature-major, (T, n, B) (a view)."""
+        return ws.arrays["H1"][1:, :self.n]
+
     def trace_arrays(self, ws):
         n, a, T = self.n, ws.arrays, ws.T
         A = a["A"][:T].transpose(0, 2, 1)

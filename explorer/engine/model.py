@@ -195,6 +195,7 @@ class _Pass:
     top: np.ndarray    # (T, B, D·n) time-major
     y: np.ndarray | None   # (T, B, k); None when the head runs inside the loss
     tokens: bool
+    top_fm: np.ndarray | None = None   # (T, n, B): the top outputs of a feature-major cell
 
 
 class RecurrentModel:
@@ -486,7 +487,8 @@ class RecurrentModel:
             V, d = self._head_params(params)
             y = inp @ V
             y += d
-        return _Pass(wss, inp, y, tokens)
+        top_fm = getattr(self.cells[-1][0], "hidden_fm", None)
+        return _Pass(wss, inp, y, tokens, top_fm(wss[-1][0]) if D == 1 and top_fm else None)
 
     @_flushing
     def forward(self, x, h0=None, c0=None, interventions=None, interrupt=None) -> Trace:
@@ -605,6 +607,8 @@ class RecurrentModel:
             np.matmul(dy, V.T, out=dTop[-1])
             return value, dTop
         tgt = np.swapaxes(target, 0, 1)                                    # time-major
+        if run.top_fm is not None and self.n_outputs <= 16 and run.top_fm[0].size >= 1024:
+            return self._head_loss_fm(run.top_fm, tgt, loss, V, d, dV, dd)
         step = max(1, HEAD_CHUNK // max(1, B * self.n_outputs))
         chunks = [(t, min(T, t + step)) for t in range(0, T, step)]
         dTop = None if grad is None else self._buffer("dtop", H.shape)
@@ -632,6 +636,23 @@ class RecurrentModel:
             np.matmul(dy, V.T, out=dTop[t0:t1])
             del y, dy                                                      # before the next chunk's
         return value, dTop
+
+    def _head_loss_fm(self, Hf, tgt, loss, V, d, dV, dd):
+        """The every-step head over feature-major outputs Hf (T, n, B) and a few outputs k: the
+        products per step need no transposed copy of the outputs, and dL/d(outputs) comes back
+        in the cell's own layout (returned as its (T, B, n) view). For n·B ≥ 1024 only: below,
+        T small products cost more than the copies."""
+        T, B = Hf.shape[0], Hf.shape[2]
+        y = np.matmul(V.T, Hf)                                             # (T, k, B)
+        y += d[:, None]
+        value, dy = loss_and_dy(loss, y.transpose(0, 2, 1), tgt, False)    # dy (T, B, k)
+        if dV is None:
+            return value, None
+        np.sum(np.matmul(Hf, dy), axis=0, out=dV)                          # Σ_t h_t dy_tᵀ
+        np.sum(dy, axis=(0, 1), out=dd)
+        dTop = self._buffer("dtop_fm", Hf.shape)
+        np.matmul(V, dy.transpose(0, 2, 1), out=dTop)                      # (T, n, B)
+        return value, dTop.transpose(0, 2, 1)
 
     def _backward(self, run: _Pass, dTop, params, grad, want_dx, interrupt):
         """Backpropagate dL/d(top outputs) through every layer and direction.
