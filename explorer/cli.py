@@ -4,48 +4,76 @@ Without a sub-command it opens the window (``lstm-explorer [FILE]``). Sub-comman
 headless::
 
     lstm-explorer train FILE [--column C ...] [--target C] [--text | --words] [--missing interpolate|drop]
-                             [--normalize zscore|minmax|none] [--val-fraction F] [--units N] [--seq-len L]
-                             [--layers L] [--bidirectional]
-                             [--epochs E] [--batch B] [--lr X] [--optimizer adam|sgd|momentum] [--clip X]
-                             [--seed S] [--forecast N] --out DIR [--force]
+                             [--year-month series|columns] [--normalize zscore|minmax|none] [--val-fraction F]
+                             [--units N] [--seq-len L] [--layers L] [--bidirectional] [--epochs E] [--batch B] [--lr X]
+                             [--optimizer adam|sgd|momentum] [--clip X] [--seed S] [--forecast N] [--init MODEL]
+                             --out DIR [--force]
     lstm-explorer train --example adding --out DIR
-    lstm-explorer train --resume DIR [--epochs E]
+    lstm-explorer train --resume DIR [FILE] [--epochs E] [--allow-changed-data]
     lstm-explorer examples
     lstm-explorer compare (FILE | --example NAME) --cells rnn,gru,lstm,peephole [--seeds 3]
                           [--max-steps N] [train options] --out DIR
 
-Bad input: exit status 2 and one sentence on stderr, no traceback.
+Exit status: 0 done, 2 bad input (one sentence on stderr, no traceback; nothing left at --out),
+3 diverged (the last good weights are saved), 130 interrupted (the run so far is saved).
+Every numeric option is range-checked first, from the one table in :mod:`explorer.options`.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import shlex
+import signal
 import sys
 import time
 from pathlib import Path
 
+from explorer.options import BY_DEST, BY_FLAG, OptionError, check_args
+from explorer.runfolder import safe_name
+
 SUBCOMMANDS = ("train", "examples", "compare")
 CELL_CHOICES = ("rnn", "gru", "lstm", "peephole")
+EXIT_OK, EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_INTERRUPTED = 0, 2, 3, 130
+
+#: Options ``train --resume`` uses; every other option given with it is named as ignored.
+RESUME_OPTIONS = {"command", "resume", "file", "epochs", "out", "force", "no_plots", "quiet", "forecast",
+                  "eval_every", "stop_at_loss", "allow_changed_data"}
 
 
 class CliError(Exception):
     """A problem to report as one sentence with exit status 2."""
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse whose usage errors are one sentence (exit 2), not a usage block."""
+
+    def error(self, message):
+        message = message[len("argument "):] if message.startswith("argument ") else message
+        raise CliError(f"{message}; see `{self.prog} --help`.")
+
+
+def _numeric(parser, dest: str, default=None):
+    """Add a numeric option from the one table (parsed as text; :func:`check_args` checks the range)."""
+    o = BY_DEST[dest]
+    parser.add_argument(o.flag, dest=dest, default=default, metavar=o.metavar, help=o.help_text())
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="lstm-explorer", description="Watch an LSTM think. Without a "
-                                "sub-command, opens the window (optionally on FILE).")
+    p = _Parser(prog="lstm-explorer", description="Watch an LSTM think. Without a "
+                "sub-command, opens the window (optionally on FILE).")
     sub = p.add_subparsers(dest="command", metavar="{train,compare,examples}")
     t = sub.add_parser("train", help="train headless and write a run folder with every plot")
     _data_and_model_options(t)
-    t.add_argument("--resume", metavar="DIR", help="continue the run saved in DIR")
+    t.add_argument("--resume", metavar="DIR", help="continue the run saved in DIR (FILE: its data file's new place)")
+    t.add_argument("--allow-changed-data", action="store_true",
+                   help="with --resume: continue even though the data file changed since the run was saved")
+    t.add_argument("--init", metavar="MODEL", help="start from the weights in MODEL (.safetensors, "
+                   ".keras, .weights.h5 or a run's model.npz) and fine-tune them")
     t.add_argument("--cell", choices=CELL_CHOICES, default=None, help="the recurrent cell (default lstm)")
-    t.add_argument("--forecast", type=int, default=50, metavar="N", help="free-running forecast steps (series)")
-    t.add_argument("--eval-every", type=int, default=0, metavar="N",
-                   help="also compute the validation loss every N steps (reported, not saved)")
-    t.add_argument("--stop-at-loss", type=float, default=None, metavar="X",
-                   help="stop once the validation loss is below X")
+    _numeric(t, "forecast", 50)
+    _numeric(t, "eval_every")
+    _numeric(t, "stop_at_loss")
     t.add_argument("--out", metavar="DIR", help="the run folder to write (required unless --resume)")
     t.add_argument("--force", action="store_true", help="write into a non-empty DIR")
     t.add_argument("--no-plots", action="store_true", help="skip the PNG/SVG/CSV plots")
@@ -53,15 +81,15 @@ def _parser() -> argparse.ArgumentParser:
     c = sub.add_parser("compare", help="train several cells on the same data and compare them")
     _data_and_model_options(c)
     c.add_argument("--cells", default="rnn,gru,lstm,peephole", help="comma-separated cells to compare")
-    c.add_argument("--seeds", type=int, default=3, metavar="K", help="seeds 0..K-1 for every cell")
-    c.add_argument("--max-steps", type=int, default=3000, metavar="N", help="training steps per cell and seed")
-    c.add_argument("--target-loss", type=float, default=0.01, metavar="X",
-                   help="the validation loss a cell must reach (default 0.01)")
-    c.add_argument("--eval-every", type=int, default=50, metavar="N", help="validation every N steps")
+    _numeric(c, "seeds", 3)
+    _numeric(c, "max_steps", 3000)
+    _numeric(c, "target_loss", 0.01)
+    _numeric(c, "eval_every", 50)
     c.add_argument("--out", metavar="DIR", required=True, help="folder for comparison.csv and the plots")
     c.add_argument("--force", action="store_true", help="write into a non-empty DIR")
     c.add_argument("--quiet", action="store_true", help="no progress lines")
     sub.add_parser("examples", help="list the built-in examples")
+    p.commands = {"train": t, "compare": c}
     return p
 
 
@@ -74,19 +102,50 @@ def _data_and_model_options(t):
     mode.add_argument("--text", action="store_true", help="treat the file as prose: next-character prediction")
     mode.add_argument("--words", action="store_true", help="treat the file as prose: next-word prediction")
     t.add_argument("--missing", choices=("interpolate", "drop"), default="interpolate")
+    t.add_argument("--year-month", choices=("series", "columns"), default="series",
+                   help="a YEAR × JAN..DEC table: one monthly series (default) or its columns")
     t.add_argument("--normalize", choices=("zscore", "minmax", "none"), default="zscore")
-    t.add_argument("--val-fraction", type=float, default=None, metavar="F")
-    t.add_argument("--units", type=int, default=None, metavar="N")
-    t.add_argument("--layers", type=int, default=None, metavar="L", help="stacked recurrent layers (default 1)")
+    for dest in ("val_fraction", "units", "layers", "seq_len", "epochs", "batch", "lr"):
+        _numeric(t, dest)
     t.add_argument("--bidirectional", action="store_true", default=None,
                    help="a reverse direction in every layer (the head sees both)")
-    t.add_argument("--seq-len", type=int, default=None, metavar="L")
-    t.add_argument("--epochs", type=int, default=None, metavar="E")
-    t.add_argument("--batch", type=int, default=None, metavar="B")
-    t.add_argument("--lr", type=float, default=None, metavar="X")
     t.add_argument("--optimizer", choices=("adam", "sgd", "momentum"), default=None)
-    t.add_argument("--clip", type=float, default=None, metavar="X", help="clip the global gradient norm (0: off)")
-    t.add_argument("--seed", type=int, default=None, metavar="S")
+    for dest in ("clip", "seed"):
+        _numeric(t, dest)
+
+
+def _given(argv: list[str]) -> dict[str, str]:
+    """The options the person actually typed: dest -> the flag as spelled in the parser."""
+    p = _parser()
+    flags = {}
+    for sp in p.commands.values():
+        for a in sp._actions:               # noqa: SLF001 - argparse has no public list of actions
+            a.default = argparse.SUPPRESS
+            if a.option_strings:
+                flags[a.dest] = a.option_strings[-1]
+    ns = p.parse_args(argv)
+    return {d: flags.get(d, d.upper()) for d in vars(ns)}
+
+
+def _join_negative_values(argv: list[str]) -> list[str]:
+    """``--clip -inf`` as ``--clip=-inf``: argparse takes only digits after a minus for a value."""
+    out = []
+    i = 0
+    while i < len(argv):
+        tok = argv[i]
+        nxt = argv[i + 1] if i + 1 < len(argv) else ""
+        if tok in BY_FLAG and nxt.startswith("-") and not nxt.startswith("--") and len(nxt) > 1:
+            out.append(f"{tok}={nxt}")
+            i += 2
+            continue
+        out.append(tok)
+        i += 1
+    return out
+
+
+def _say(message: str) -> None:
+    """One line on stderr, control characters from file names escaped."""
+    print(safe_name(message), file=sys.stderr, flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -98,21 +157,29 @@ def main(argv: list[str] | None = None) -> int:
         from explorer.gui.app import main as gui_main
 
         return gui_main(argv)
-    args = _parser().parse_args(argv)
+    argv = _join_negative_values(argv)
     try:
+        args = _parser().parse_args(argv)
         if args.command == "examples":
             return _cmd_examples()
+        if args.command is None:
+            raise CliError("give a sub-command: train, compare or examples.")
+        check_args(args, args.command)
         if args.command == "train":
-            return _cmd_train(args)
+            return _cmd_train(args, _given(argv))
         if args.command == "compare":
             return _cmd_compare(args)
-    except CliError as exc:
-        print(f"lstm-explorer: {exc}", file=sys.stderr)
-        return 2
+    except (CliError, OptionError) as exc:
+        _say(f"lstm-explorer: {exc}")
+        return EXIT_BAD_INPUT
+    except MemoryError:
+        _say("lstm-explorer: ran out of memory; use fewer units, a smaller batch, a shorter sequence length "
+             "or a smaller file.")
+        return EXIT_BAD_INPUT
     except KeyboardInterrupt:
-        print("lstm-explorer: interrupted", file=sys.stderr)
-        return 130
-    return 0
+        _say("lstm-explorer: interrupted")
+        return EXIT_INTERRUPTED
+    return EXIT_OK
 
 
 def _cmd_examples() -> int:
@@ -124,8 +191,8 @@ def _cmd_examples() -> int:
 
 
 def _load_dataset(args):
-    from explorer.data import load_sequence, load_text, make_windows, text_windows
-    from explorer.data.examples import load_example
+    """The data the command line trains on: a built-in example, or a file through the one loader."""
+    from explorer.app.loading import load_dataset, load_example
 
     if args.example:
         over = {}
@@ -134,21 +201,16 @@ def _load_dataset(args):
         if args.val_fraction is not None and args.example in ("sine", "noisy-sine", "text"):
             over["val_fraction"] = args.val_fraction
         return load_example(args.example, **over)
-    path = args.file
-    if args.text or args.words:
-        corpus = load_text(path, level="word" if args.words else "char")
-        return text_windows(corpus, seq_len=args.seq_len or 25,
-                            val_fraction=0.1 if args.val_fraction is None else args.val_fraction)
     cols = None
     if args.column:
         cols = [int(c) if c.lstrip("-").isdigit() else c for c in args.column]
     target = args.target
     if target is not None and target.lstrip("-").isdigit():
         target = int(target)
-    seq = load_sequence(path, columns=cols, target=target, missing=args.missing)
-    return make_windows(seq, seq_len=args.seq_len or 20,
-                        val_fraction=0.2 if args.val_fraction is None else args.val_fraction,
-                        normalize=args.normalize)
+    return load_dataset(args.file, columns=cols, target=target, missing=args.missing, normalize=args.normalize,
+                        val_fraction=args.val_fraction, seq_len=args.seq_len,
+                        level="word" if args.words else "char", text=True if (args.text or args.words) else None,
+                        year_month=args.year_month)
 
 
 def _settings(args, example: str | None):
@@ -162,9 +224,6 @@ def _settings(args, example: str | None):
             if getattr(args, a) is not None}
     if args.clip is not None:
         over["clip"] = args.clip if args.clip > 0 else None
-    if getattr(args, "layers", None) is not None and args.layers < 1:
-        raise CliError(f"--layers must be at least 1 (got {args.layers}); a model has one or more "
-                       "stacked layers.")
     return ModelSettings(**{**base.__dict__, **over})
 
 
@@ -180,112 +239,226 @@ def describe_model(model) -> str:
     return f"{shape}: {pc.layer} layer + {pc.head} head = {pc.total} parameters"
 
 
-def _check_out(out: Path, force: bool) -> None:
+def _check_out(out: Path, force: bool, flag: str = "--out") -> None:
+    """Refuse an --out that is a file, a non-empty folder (without --force) or cannot be written,
+    before anything is trained, leaving nothing behind."""
+    from explorer.runfolder import RunFileError, probe_writable
+
     if out.exists() and not out.is_dir():
-        raise CliError(f"--out {out} is a file, not a folder.")
-    if out.is_dir() and any(out.iterdir()) and not force:
-        raise CliError(f"--out {out} is not empty; choose another folder or add --force.")
+        raise CliError(f"{flag} {out} is a file, not a folder.")
+    try:
+        if out.is_dir() and any(out.iterdir()) and not force:
+            raise CliError(f"{flag} {out} is not empty; choose another folder or add --force.")
+    except OSError as exc:
+        raise CliError(f"{flag} {out} cannot be read: {exc.strerror or exc}.") from None
+    try:
+        probe_writable(out)
+    except RunFileError as exc:
+        raise CliError(f"{flag}: {exc}") from None
+
+
+def _same_folder(a, b) -> bool:
+    try:
+        return Path(a).resolve() == Path(b).resolve()
+    except OSError:
+        return False
 
 
 def _cmd_compare(args) -> int:
-    from explorer.compare import compare_cells, format_table, write_comparison
+    from explorer.compare import Comparison, compare_cells, format_table, write_comparison
     from explorer.data import SequenceFileError
+    from explorer.runfolder import RunFileError
 
     cells = [c.strip() for c in args.cells.split(",") if c.strip()]
     bad = [c for c in cells if c not in CELL_CHOICES]
     if bad or not cells:
-        raise CliError(f"unknown cell {bad[0] if bad else '(none)'}; choose from {', '.join(CELL_CHOICES)}.")
+        raise CliError(f"unknown cell {bad[0] if bad else '(none)'} in --cells; choose from {', '.join(CELL_CHOICES)}.")
+    twice = [c for k, c in enumerate(cells) if c in cells[:k]]
+    if twice:
+        raise CliError(f"--cells names {twice[0]} twice; name each cell once.")
     if (args.file is None) == (args.example is None):
         raise CliError("give exactly one of FILE or --example NAME.")
     out = Path(args.out)
     _check_out(out, args.force)
     try:
         dataset = _load_dataset(args)
+        settings = _settings(args, args.example)
+        Comparison(dataset, settings, cells).check_memory()      # each cell alone, then side by side
     except (SequenceFileError, ValueError, OSError) as exc:
         raise CliError(str(exc)) from None
-    settings = _settings(args, args.example)
-    log = None if args.quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
+    log = None if args.quiet else _say
     result = compare_cells(dataset, settings, cells, seeds=args.seeds, max_steps=args.max_steps,
                            target_loss=args.target_loss, eval_every=args.eval_every, log=log)
     print(format_table(result))
     try:
         write_comparison(result, out)
-    except OSError as exc:
-        raise CliError(f"could not write into {out}: {exc}") from None
+    except RunFileError as exc:
+        raise CliError(str(exc)) from None
     if log:
         log(f"wrote {out}")
     return 0
 
 
-def _cmd_train(args) -> int:
+def _cmd_train(args, given: dict[str, str]) -> int:
     from explorer.data import SequenceFileError
     from explorer.runs import Run, RunFileError
 
-    sources = sum(x is not None for x in (args.file, args.example, args.resume))
-    if sources != 1:
-        raise CliError("give exactly one of FILE, --example NAME or --resume DIR.")
-    if args.resume is None and not args.out:
-        raise CliError("--out DIR is required: the folder the run and its plots are written to.")
+    if args.init and args.resume:
+        raise CliError("--init starts a new run from a model file and --resume continues a run; give one of them.")
+    if args.resume is None:
+        if (args.file is None) == (args.example is None):
+            raise CliError("give exactly one of FILE, --example NAME or --resume DIR.")
+        if not args.out:
+            raise CliError("--out DIR is required: the folder the run and its plots are written to.")
+    in_place = args.resume is not None and (not args.out or _same_folder(args.out, args.resume))
+    out = Path(args.resume) if in_place else Path(args.out)
+    if in_place:
+        if not out.is_dir():
+            raise CliError(f"--resume {out} is not a run folder (it does not exist or is a file).")
+        _check_out(out, True, "--resume")
+    else:
+        _check_out(out, args.force)
     try:
         if args.resume:
-            run = Run.load(args.resume)
-            out = Path(args.out) if args.out else Path(args.resume)
-            if args.out:
-                _check_out(out, args.force)
+            run = Run.load(args.resume, data_path=args.file, allow_changed_data=args.allow_changed_data)
             tr = run.trainer
             if args.epochs is not None:
                 tr.extend(args.epochs)
             elif tr.epoch >= tr.epochs:
                 raise CliError(f"the run in {args.resume} has finished its {tr.epochs} epochs; "
                                "add --epochs E to train E more.")
+            ignored = [flag for dest, flag in given.items() if dest not in RESUME_OPTIONS]
+            if ignored:
+                _say(f"lstm-explorer: --resume continues with the run's own settings; ignoring "
+                     f"{', '.join(sorted(ignored))}.")
         else:
-            out = Path(args.out)
-            _check_out(out, args.force)
             dataset = _load_dataset(args)
-            run = Run(dataset, _settings(args, args.example))
+            run = (_run_from_model(args, dataset) if args.init
+                   else Run(dataset, _settings(args, args.example)))
+        if not in_place:
+            run.save(out)                  # the first checkpoint: from now on --resume works on DIR
     except (SequenceFileError, RunFileError, ValueError, OSError) as exc:
         raise CliError(str(exc)) from None
     ds, tr = run.dataset, run.trainer
     if not args.quiet:
-        print(f"{ds.describe()}", file=sys.stderr)
-        print(f"{describe_model(run.model)}; {tr.steps_per_epoch} steps per epoch", file=sys.stderr)
-    status = _train_loop(run, args)
+        _say(f"{ds.describe()}")
+        _say(f"{describe_model(run.model)}; {tr.steps_per_epoch} steps per epoch")
+    status = _train_loop(run, args, out)
     try:
-        run.save(out)
-        if not args.no_plots:
-            from explorer.figures.report import export_run_plots
-
-            export_run_plots(run, out, forecast=args.forecast)
+        run.save(out, extra=None if args.no_plots else _plot_writer(run, args.forecast))
     except RunFileError as exc:
         raise CliError(str(exc)) from None
-    if not args.quiet:
-        print(f"wrote {out}", file=sys.stderr)
+    if status == EXIT_INTERRUPTED:
+        _say(f"lstm-explorer: interrupted after step {tr.step}; the run so far is saved in {out} "
+             f"(continue with: lstm-explorer train --resume {shlex.quote(str(out))}).")
+    elif not args.quiet:
+        _say(f"wrote {out}")
     return status
 
 
-def _train_loop(run, args) -> int:
+def _run_from_model(args, dataset):
+    """``train --init MODEL``: a run on ``dataset`` starting from MODEL's weights (sizes checked)."""
+    from explorer.interop import load_model, run_for_model
+
+    settings = _settings(args, args.example)
+    loaded = load_model(args.init, n_outputs=dataset.n_outputs, seed=settings.seed)
+    model = loaded.model
+    for option, asked, held in (("--units", args.units, model.n_units), ("--cell", args.cell, model.kind),
+                                ("--layers", getattr(args, "layers", None), loaded.num_layers)):
+        if asked is not None and asked != held:
+            raise CliError(f"--init {args.init} holds {held} for {option[2:]} but {option} {asked} asks "
+                           f"for another model; leave {option} out to fine-tune the file's model.")
+    if getattr(args, "bidirectional", False) and not loaded.bidirectional:
+        raise CliError(f"--init {args.init} holds a model of one direction but --bidirectional asks for "
+                       "two; leave --bidirectional out to fine-tune the file's model.")
+    run = run_for_model(loaded, dataset, settings)
+    if not args.quiet:
+        _say(loaded.message)
+        val = run.trainer.val_loss()
+        if val is not None and not math.isnan(val):
+            _say(f"validation loss of the file's weights, before fine-tuning: {val:.4g} ({run.loss_units})")
+    return run
+
+
+def _plot_writer(run, forecast: int):
+    """Writes every plot into the new version of the run folder (so plots and run switch together)."""
+    def write(folder: Path) -> None:
+        from explorer.figures.report import export_run_plots
+
+        for path in export_run_plots(run, folder, forecast=forecast):
+            if not path.is_file() or path.stat().st_size == 0:
+                raise OSError(28, "the plot could not be written (is the disk full?)", str(path))
+    return write
+
+
+class _StopRequest:
+    """SIGINT/SIGTERM while training: finish the current step, save, exit 130. A second signal
+    stops at once (the folder keeps its last complete checkpoint)."""
+
+    def __init__(self):
+        self.requested = False
+        self.previous = {}
+
+    def __enter__(self):
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self.previous[sig] = signal.signal(sig, self._handle)
+            except ValueError:               # not the main thread: no handlers, Ctrl+C stops at once
+                pass
+        return self
+
+    def _handle(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __exit__(self, *exc):
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+        return False
+
+
+def _train_loop(run, args, out: Path) -> int:
+    from explorer.app.checkpoint import CheckpointPolicy
+    from explorer.runs import RunFileError
+
     tr = run.trainer
     bar = _Progress(tr, quiet=args.quiet)
+    policy = CheckpointPolicy()
+    warned = False
     t0 = time.perf_counter()
     eval_s = 0.0
     reached = None
-    status = 0
-    for snap in tr.steps():
-        if snap.refused:
-            bar.close()
-            print(f"lstm-explorer: {snap.message}", file=sys.stderr)
-            status = 3
-            break
-        val = snap.val_loss
-        if args.eval_every and snap.step % args.eval_every == 0 and not snap.epoch_end:
-            e0 = time.perf_counter()
-            val = tr.val_loss()
-            eval_s += time.perf_counter() - e0
-        if val is not None and args.stop_at_loss is not None and val < args.stop_at_loss and reached is None:
-            reached = (snap.step, time.perf_counter() - t0 - eval_s, val)
-        bar.update(snap, val)
-        if reached is not None:
-            break
+    status = EXIT_OK
+    with _StopRequest() as stop:
+        for snap in tr.steps():
+            if snap.refused:
+                bar.close()
+                _say(f"lstm-explorer: {snap.message}")
+                status = EXIT_DIVERGED
+                break
+            val = snap.val_loss
+            if args.eval_every and snap.step % args.eval_every == 0 and not snap.epoch_end:
+                e0 = time.perf_counter()
+                val = tr.val_loss()
+                eval_s += time.perf_counter() - e0
+            if val is not None and args.stop_at_loss is not None and val < args.stop_at_loss and reached is None:
+                reached = (snap.step, time.perf_counter() - t0 - eval_s, val)
+            bar.update(snap, val)
+            if stop.requested:
+                status = EXIT_INTERRUPTED
+                break
+            if reached is not None or snap.done:
+                break
+            if policy.due(snap.epoch_end):
+                try:
+                    run.save(out)
+                except RunFileError as exc:
+                    if not warned:
+                        bar.close()
+                        _say(f"lstm-explorer: checkpoint failed, training goes on: {exc}")
+                        warned = True
+                policy.saved()
     bar.close()
     train_s = time.perf_counter() - t0 - eval_s
     if not args.quiet:
@@ -293,14 +466,13 @@ def _train_loop(run, args) -> int:
         msg = f"{tr.step} steps in {train_s:.1f} s of training"
         if last is not None and not math.isnan(last["val_loss"]):
             msg += f"; last epoch: train {last['train_loss']:.4g}, validation {last['val_loss']:.4g} ({run.loss_units})"
-        print(msg, file=sys.stderr)
+        _say(msg)
         if args.stop_at_loss is not None:
             if reached:
-                print(f"validation loss {reached[2]:.4g} < {args.stop_at_loss:g} at step {reached[0]} "
-                      f"after {reached[1]:.1f} s of training", file=sys.stderr)
+                _say(f"validation loss {reached[2]:.4g} < {args.stop_at_loss:g} at step {reached[0]} "
+                     f"after {reached[1]:.1f} s of training")
             else:
-                print(f"validation loss did not go below {args.stop_at_loss:g} within {tr.step} steps",
-                      file=sys.stderr)
+                _say(f"validation loss did not go below {args.stop_at_loss:g} within {tr.step} steps")
     return status
 
 

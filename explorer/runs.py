@@ -2,7 +2,8 @@
 
 Folder layout (names are a contract; outside scripts read them)::
 
-    config.json     every setting, the data file or example, the normaliser
+    config.json     every setting, the data file (path, size, SHA-256) or example, the normaliser,
+                    the epochs and steps actually trained
     model.npz       the engine's PyTorch-named state dict
     optimizer.npz   the optimiser's moments and step count
     state.json      epoch, step, the random generator's state
@@ -10,36 +11,52 @@ Folder layout (names are a contract; outside scripts read them)::
     steps.csv       step,epoch,loss,grad_norm,clipped                      (one row per step)
     gate_norms.csv  step,i,f,g,o,head   (per-gate gradient norms of every step; for the plots)
 
-Every file is written atomically (a temporary file in the same folder, flushed, then
-renamed over the old one), so a crash never leaves a half-written file. Losses are in the
-target's own units (z-score MSE × σ²). No Qt here.
+These names are links into the folder's current version (:mod:`explorer.runfolder`): a save writes a
+complete new version and switches to it in one rename, so a crash at any moment leaves the folder
+as it was before the save or as it is after it, never a mix. Loading reads one version and checks
+every file (JSON shape and types, archives, shapes, row counts against state.json), refusing a
+damaged folder with one sentence (:class:`RunFileError`). Losses are in the target's own units
+(z-score MSE × σ²). No Qt here.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import math
 import os
+import secrets
+import shlex
 import tempfile
-import time
+import zipfile
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
 
 from explorer import __version__
-from explorer.data import Dataset, dataset_from_config
-from explorer.engine import RecurrentModel, TrainData, Trainer, make_model
+from explorer.data import Dataset, SequenceFileError, dataset_from_config
+from explorer.engine import PARAM_COUNTS, RecurrentModel, TrainData, Trainer, make_model
+from explorer.memory import check_budget
+from explorer.options import BY_DEST, OptionError
+from explorer.runfolder import (RunFileError, current_version, read_files, safe_name, save_version,
+                                version_time, write_file)
 
 RUN_FILES = ("config.json", "model.npz", "optimizer.npz", "state.json", "history.csv", "steps.csv")
+OPTIONAL_FILES = ("gate_norms.csv",)
 HISTORY_HEADER = ("epoch", "train_loss", "val_loss", "grad_norm", "clipped_fraction")
 STEPS_HEADER = ("step", "epoch", "loss", "grad_norm", "clipped")
 
+__all__ = ["RUN_FILES", "OPTIONAL_FILES", "HISTORY_HEADER", "STEPS_HEADER", "RunFileError", "DataChangedError",
+           "ModelSettings", "EXAMPLE_SETTINGS", "settings_for_example", "Run", "atomic_write_bytes",
+           "atomic_write_text", "csv_value", "data_fingerprint", "estimate_run_bytes", "check_run_memory",
+           "write_autosave", "latest_autosave", "instance_id"]
 
-class RunFileError(Exception):
-    """A run folder cannot be read or written; the message is one plain sentence."""
+
+class DataChangedError(RunFileError):
+    """The data file a run was trained on is gone or changed; the message says what to do."""
 
 
 @dataclass
@@ -80,12 +97,13 @@ def settings_for_example(name: str, **overrides) -> ModelSettings:
     return ModelSettings(**{**EXAMPLE_SETTINGS.get(name, {}), **overrides})
 
 
-# -- atomic files ----------------------------------------------------------------------------
+# -- single files ----------------------------------------------------------------------------
 def atomic_write_bytes(path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically: temporary file, flush + fsync, rename.
+    """Write ``data`` to ``path`` atomically: temporary file, flush + fsync, rename (for single
+    files outside run folders, e.g. the window's exports; run folders use versions).
 
     On any failure the previous file at ``path`` is left intact and :class:`RunFileError`
-    names the file and the reason.
+    names the file and the reason. The file gets normal permissions (0666 less the umask).
     """
     path = Path(path)
     tmp = None
@@ -94,11 +112,12 @@ def atomic_write_bytes(path, data: bytes) -> None:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
+            os.fchmod(fh.fileno(), 0o666 & ~_umask())
             os.fsync(fh.fileno())
         os.replace(tmp, path)
         tmp = None
     except OSError as exc:
-        raise RunFileError(f"Could not write {path}: {exc.strerror or exc}. The previous file, "
+        raise RunFileError(f"Could not write {safe_name(path)}: {exc.strerror or exc}. The previous file, "
                            "if any, is unchanged; choose another folder or free some space.") from None
     finally:
         if tmp is not None:
@@ -110,6 +129,17 @@ def atomic_write_bytes(path, data: bytes) -> None:
 
 def atomic_write_text(path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def _umask() -> int:
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0o022
 
 
 def _npz_bytes(arrays: dict) -> bytes:
@@ -142,19 +172,219 @@ def _csv_text(header, rows) -> str:
     return buf.getvalue()
 
 
-def _read_csv(path: Path, header) -> list[dict]:
-    try:
-        with open(path, newline="", encoding="utf-8") as fh:
-            rows = list(csv.DictReader(fh))
-    except OSError as exc:
-        raise RunFileError(f"Could not read {path}: {exc.strerror or exc}.") from None
-    if rows and tuple(rows[0].keys())[:len(header)] != tuple(header):
-        raise RunFileError(f"{path} does not start with the header {','.join(header)}.")
-    return rows
+# -- data files --------------------------------------------------------------------------------
+_FINGERPRINTS: dict = {}            # (path, size, mtime, inode) -> fingerprint, so a file is hashed once
 
 
-def _f(s: str) -> float:
-    return float("nan") if s in ("", None) else float(s)
+def data_fingerprint(path) -> dict:
+    """``{"path", "size", "sha256"}`` of a data file, the content hash streamed in 1 MiB blocks.
+
+    Remembered per (path, size, modification time, inode), so the Runs made on one loaded file hash
+    it once (a loading thread may call this first to keep the cost off the GUI thread).
+    """
+    path = os.path.abspath(path)
+    st = os.stat(path)
+    key = (path, st.st_size, st.st_mtime_ns, st.st_ino)
+    if key in _FINGERPRINTS:
+        return dict(_FINGERPRINTS[key])
+    h = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as fh:
+        while True:
+            block = fh.read(1 << 20)
+            if not block:
+                break
+            h.update(block)
+            size += len(block)
+    fp = {"path": path, "size": size, "sha256": h.hexdigest()}
+    st2 = os.stat(path)
+    if (st2.st_size, st2.st_mtime_ns, st2.st_ino) == key[1:] and size == st.st_size:
+        if len(_FINGERPRINTS) >= 16:
+            _FINGERPRINTS.pop(next(iter(_FINGERPRINTS)))
+        _FINGERPRINTS[key] = fp
+    return dict(fp)
+
+
+def _data_source(data_cfg) -> str | None:
+    """The file a data config was read from (None for examples and arrays)."""
+    if not isinstance(data_cfg, dict) or data_cfg.get("type") in ("example", "arrays", None):
+        return None
+    src = data_cfg.get("source")
+    return src if isinstance(src, str) and src else None
+
+
+# -- memory ------------------------------------------------------------------------------------
+_GATES = {"rnn": 1, "gru": 3, "lstm": 4, "peephole": 4}
+_MOMENTS = {"adam": 2, "momentum": 1, "sgd": 0}
+#: The engine evaluates and predicts in chunks of this many sequences.
+_EVAL_CHUNK = 256
+
+
+def estimate_run_bytes(kind: str, n_inputs: int, n_units: int, n_outputs: int, seq_len: int, batch: int,
+                       layers: int = 1, directions: int = 1, optimizer: str = "adam") -> int:
+    """Bytes a training run allocates beyond its data, estimated BEFORE anything is allocated.
+
+    Parameters, their gradient, the optimiser's moments and a clipping buffer (8 bytes each), plus
+    the workspace of one forward and backward pass over (seq_len, max(batch, 256), units): every
+    gate's pre-activation and activation and the states, per layer and direction, twice (forward
+    trace and backward buffers).
+    """
+    n, L, D = int(n_units), int(layers), int(directions)
+    count = PARAM_COUNTS.get(kind, PARAM_COUNTS["lstm"])
+    params = 0
+    m = int(n_inputs)
+    for _ in range(L):
+        params += D * count(n, m)
+        m = D * n
+    params += int(n_outputs) * (D * n + 1)
+    gates = _GATES.get(kind, 4)
+    rows = max(int(batch), _EVAL_CHUNK)
+    workspace = int(seq_len) * rows * n * (2 * gates + 3) * 2 * L * D
+    return 8 * (params * (3 + _MOMENTS.get(optimizer, 2)) + workspace)
+
+
+_A_CELL = {"lstm": "an LSTM", "rnn": "an RNN", "gru": "a GRU", "peephole": "a peephole LSTM"}
+
+
+def check_run_memory(dataset: Dataset, settings: ModelSettings) -> None:
+    """Refuse, with one sentence, a model that cannot fit in memory (``MemoryBudgetError``)."""
+    x = dataset.x_train
+    seq_len = x.shape[1] if getattr(x, "ndim", 0) >= 2 else 1
+    layers = int(getattr(settings, "layers", 1) or 1)
+    directions = 2 if getattr(settings, "bidirectional", False) else 1
+    need = estimate_run_bytes(settings.cell, dataset.n_inputs, settings.units, dataset.n_outputs, seq_len,
+                              settings.batch, layers, directions, settings.optimizer)
+    deep = f" in {layers} layers" if layers > 1 else ""
+    check_budget(need, f"Training {_A_CELL.get(settings.cell, settings.cell)} with {settings.units} units{deep} on sequences "
+                 f"of {seq_len} steps", "use fewer units, a smaller batch or a shorter sequence length")
+
+
+# -- reading a run folder ----------------------------------------------------------------------
+class _Reader:
+    """The bytes of one version of a run folder, parsed file by file; every problem is one
+    sentence naming the file (``RunFileError``)."""
+
+    def __init__(self, folder: Path, raw: dict):
+        self.folder = folder
+        self.raw = raw
+
+    def fail(self, name: str, what: str) -> RunFileError:
+        return RunFileError(f"{safe_name(self.folder / name)} {what}; the run folder is damaged (restore it "
+                            "from a copy or train again).")
+
+    def json(self, name: str) -> dict:
+        try:
+            data = json.loads(self.raw[name].decode("utf-8"))
+        except UnicodeDecodeError:
+            raise self.fail(name, "is not UTF-8 text") from None
+        except (ValueError, RecursionError) as exc:
+            line = f" (line {exc.lineno})" if getattr(exc, "lineno", None) else ""
+            raise self.fail(name, f"is not valid JSON{line}") from None
+        if not isinstance(data, dict):
+            raise self.fail(name, f"holds a JSON {type(data).__name__}, not an object of settings")
+        return data
+
+    def npz(self, name: str, limit: int) -> dict:
+        """Every array of an .npz, read fully (so a truncated or corrupt member fails here); an
+        archive that unpacks to more than ``limit`` bytes is refused before it is unpacked."""
+        try:
+            with zipfile.ZipFile(io.BytesIO(self.raw[name])) as zf:
+                unpacked = sum(i.file_size for i in zf.infolist())
+        except Exception:  # noqa: BLE001 - np.load below names the damage
+            unpacked = 0
+        if unpacked > limit:
+            raise self.fail(name, f"unpacks to {unpacked} bytes where the run's model needs at most {limit}")
+        try:
+            z = np.load(io.BytesIO(self.raw[name]), allow_pickle=False)
+            if isinstance(z, np.ndarray):
+                raise self.fail(name, "is a single NumPy array, not an .npz archive of arrays")
+            with z:
+                return {k: np.array(z[k]) for k in z.files}
+        except RunFileError:
+            raise
+        except Exception:  # noqa: BLE001 - zipfile, zlib, format and value errors: all "damaged"
+            raise self.fail(name, "is not a readable NumPy archive (truncated or damaged)") from None
+
+    def csv_rows(self, name: str, header) -> list[dict]:
+        try:
+            text = self.raw[name].decode("utf-8")
+            rows = list(csv.reader(io.StringIO(text, newline="")))
+        except UnicodeDecodeError:
+            raise self.fail(name, "is not UTF-8 text") from None
+        except csv.Error:
+            raise self.fail(name, "is not a readable CSV file") from None
+        if not rows:
+            raise self.fail(name, f"is empty (it must start with the header {','.join(header)})")
+        head = rows[0]
+        if tuple(head[:len(header)]) != tuple(header):
+            raise self.fail(name, f"does not start with the header {','.join(header)}")
+        out = []
+        for lineno, row in enumerate(rows[1:], start=2):
+            if not row:
+                continue
+            if len(row) != len(head):
+                raise self.fail(name, f"has {len(row)} fields on line {lineno} where the header has {len(head)}")
+            out.append(dict(zip(head, row), _line=lineno))
+        return out
+
+    def number(self, name: str, row: dict, key: str, integer=False):
+        text = row.get(key, "")
+        try:
+            if integer:
+                return int(text)
+            return float("nan") if text == "" else float(text)
+        except ValueError:
+            raise self.fail(name, f"holds {safe_name(repr(text)[:30])} in column {key} on line {row['_line']}, "
+                            f"not {'a whole number' if integer else 'a number'}") from None
+
+
+def _int_field(reader: _Reader, name: str, d: dict, key: str, low: int = 0):
+    v = d.get(key)
+    if isinstance(v, bool) or not isinstance(v, int) or v < low:
+        raise reader.fail(name, f"has {key} = {safe_name(repr(v)[:30])}, not a whole number of at least {low}")
+    return v
+
+
+_CHOICES = {"cell": tuple(_GATES), "optimizer": tuple(_MOMENTS)}
+
+
+def _settings_from_config(reader: _Reader, cfg: dict) -> ModelSettings:
+    """The model settings in config.json, every value type- and range-checked with the option table."""
+    model = cfg.get("model")
+    if not isinstance(model, dict):
+        raise reader.fail("config.json", "has no \"model\" settings object")
+    known = {f.name for f in fields(ModelSettings)}
+    defaults = asdict(ModelSettings())
+    values = {}
+    for key in known:
+        if key not in model:
+            continue
+        v = model[key]
+        if key in _CHOICES:
+            if v not in _CHOICES[key]:
+                raise reader.fail("config.json", f"has {key} = {safe_name(repr(v)[:30])}, not one of "
+                                  f"{', '.join(_CHOICES[key])}")
+        elif key == "epochs":
+            v = _int_field(reader, "config.json", model, key, low=0)
+        elif key == "clip" and (v is None or v == 0):
+            v = None
+        elif key in BY_DEST:
+            try:
+                v = BY_DEST[key].parse(v, cap=False)
+            except OptionError:
+                raise reader.fail("config.json", f"has {key} = {safe_name(repr(v)[:30])}, not "
+                                  f"{BY_DEST[key].describe(cap=False)}") from None
+        elif isinstance(defaults.get(key), bool):
+            if not isinstance(v, bool):
+                raise reader.fail("config.json", f"has {key} = {safe_name(repr(v)[:30])}, not true or false")
+        elif key == "forget_bias":
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                raise reader.fail("config.json", f"has forget_bias = {safe_name(repr(v)[:30])}, not a finite number")
+            v = float(v)
+        elif key == "sample_index":
+            v = _int_field(reader, "config.json", model, key)
+        values[key] = v
+    return ModelSettings.from_dict(values)
 
 
 # -- the run ---------------------------------------------------------------------------------
@@ -166,6 +396,8 @@ class Run:
         self.dataset = dataset
         self.settings = settings or ModelSettings()
         s = self.settings
+        if model is None:
+            check_run_memory(dataset, s)
         self.model = model or make_model(s.cell, n_inputs=dataset.n_inputs, n_units=s.units,
                                          n_outputs=dataset.n_outputs, num_layers=s.layers,
                                          bidirectional=s.bidirectional, seed=s.seed,
@@ -173,6 +405,8 @@ class Run:
         self.trainer = Trainer(self.model, self.train_data(), optimizer=s.optimizer, lr=s.lr,
                                clip=s.clip, batch_size=s.batch, epochs=s.epochs, seed=s.seed,
                                sample_index=s.sample_index)
+        self._data_file = self._fingerprint_data()  # the data file as it is when the run is made
+        self.data_history: list = []              # fingerprints of earlier data (resumed on changed data)
 
     def train_data(self) -> TrainData:
         ds = self.dataset
@@ -187,84 +421,124 @@ class Run:
             return "MSE"
         return f"MSE in the units of {self.dataset.target_name or 'the target'}, squared"
 
+    def _fingerprint_data(self) -> dict | None:
+        src = _data_source(self.dataset.to_config())
+        if src is None:
+            return None
+        try:
+            return data_fingerprint(src)
+        except OSError:
+            return None
+
+    @property
+    def data_file(self) -> dict | None:
+        """Path, size and SHA-256 of the data file (None for examples), taken when the run was made."""
+        if self._data_file is None:
+            self._data_file = self._fingerprint_data()
+        return self._data_file
+
     # -- saving ------------------------------------------------------------------------------
     def config(self) -> dict:
-        ds = self.dataset
-        return {
-            "format": 1, "app": "lstm-explorer", "version": __version__,
-            "data": ds.to_config(), "model": asdict(self.settings),
+        ds, tr = self.dataset, self.trainer
+        cfg = {
+            "format": 2, "app": "lstm-explorer", "version": __version__,
+            "data": ds.to_config(), "data_file": self.data_file,
+            "model": {**asdict(self.settings), "epochs": tr.epochs},
+            "trained": {"epochs": tr.epoch, "steps": tr.step},
             "n_inputs": ds.n_inputs, "n_outputs": ds.n_outputs, "loss": ds.loss,
             "target_last": ds.target_last, "target_scale": ds.target_scale,
             "params": asdict(self.model.param_count),
         }
+        if self.data_history:
+            cfg["data_file_history"] = self.data_history
+        return cfg
 
-    def save(self, folder) -> Path:
-        """Write the run to ``folder`` (created if needed), every file atomically."""
-        folder = Path(folder)
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise RunFileError(f"Could not create the folder {folder}: {exc.strerror or exc}.") from None
+    def files(self) -> dict[str, bytes]:
+        """Every file of the run folder, as bytes (nothing is written)."""
         tr = self.trainer
         st = tr.state_dict()
         opt = st.pop("optimizer")
         steps = st.pop("steps")
         history = st.pop("history")
-        atomic_write_text(folder / "config.json", json.dumps(self.config(), indent=2))
-        atomic_write_bytes(folder / "model.npz", _npz_bytes(self.model.state_dict()))
-        atomic_write_bytes(folder / "optimizer.npz", _npz_bytes({k: np.asarray(v) for k, v in opt.items()}))
-        atomic_write_text(folder / "state.json", json.dumps(st, indent=2))
-        atomic_write_text(folder / "history.csv", _csv_text(
-            HISTORY_HEADER, ([h[k] for k in HISTORY_HEADER] for h in history)))
-        atomic_write_text(folder / "steps.csv", _csv_text(
-            STEPS_HEADER, zip(steps["step"], steps["epoch"], steps["loss"], steps["grad_norm"], steps["clipped"])))
         gates = [k[5:] for k in steps if k.startswith("norm_")]
-        atomic_write_text(folder / "gate_norms.csv", _csv_text(
-            ["step", *gates], zip(steps["step"], *(steps[f"norm_{g}"] for g in gates))))
-        return folder
+        text = {
+            "config.json": json.dumps(self.config(), indent=2),
+            "state.json": json.dumps(st, indent=2),
+            "history.csv": _csv_text(HISTORY_HEADER, ([h[k] for k in HISTORY_HEADER] for h in history)),
+            "steps.csv": _csv_text(STEPS_HEADER, zip(steps["step"], steps["epoch"], steps["loss"],
+                                                     steps["grad_norm"], steps["clipped"])),
+            "gate_norms.csv": _csv_text(["step", *gates], zip(steps["step"], *(steps[f"norm_{g}"] for g in gates))),
+        }
+        out = {k: v.encode("utf-8") for k, v in text.items()}
+        out["model.npz"] = _npz_bytes(self.model.state_dict())
+        out["optimizer.npz"] = _npz_bytes({k: np.asarray(v) for k, v in opt.items()})
+        return out
 
-    @classmethod
-    def load(cls, folder, dataset: Dataset | None = None) -> Run:
-        """Read a run folder. The data is rebuilt from its config unless ``dataset`` is given.
+    def save(self, folder, extra=None) -> Path:
+        """Write the run to ``folder`` (created if needed) as a complete new version, then switch.
 
-        Raises :class:`RunFileError` (or the data's ``SequenceFileError``) with one sentence.
+        ``extra(version_dir)`` may write more files into the new version before the switch (the
+        command line's plots), so they change together with the run. On failure the folder reads
+        exactly as before and :class:`RunFileError` says why in one sentence.
         """
         folder = Path(folder)
-        if not folder.is_dir():
-            raise RunFileError(f"{folder} is not a run folder (it does not exist or is a file).")
-        missing = [f for f in RUN_FILES if not (folder / f).is_file()]
+        files = self.files()
+
+        def write(vdir: Path) -> None:
+            for name, data in files.items():
+                write_file(vdir / name, data)
+            if extra is not None:
+                extra(vdir)
+
+        save_version(folder, write, keep=RUN_FILES + OPTIONAL_FILES)
+        return folder
+
+    # -- loading -----------------------------------------------------------------------------
+    @classmethod
+    def load(cls, folder, dataset: Dataset | None = None, *, data_path=None,
+             allow_changed_data: bool = False) -> Run:
+        """Read a run folder (one version of it). The data is rebuilt from its config unless
+        ``dataset`` is given; its file must be the one the run was trained on (path, size, SHA-256)
+        unless ``allow_changed_data``; ``data_path`` names the file's new place if it moved.
+
+        Raises :class:`RunFileError` (:class:`DataChangedError` for the data) or the data's
+        ``SequenceFileError``, with one sentence.
+        """
+        folder = Path(folder)
+        raw = read_files(folder, RUN_FILES + OPTIONAL_FILES)
+        missing = [f for f in RUN_FILES if raw[f] is None]
+        if len(missing) == len(RUN_FILES):
+            raise RunFileError(f"{safe_name(folder)} is not a run folder (it holds none of "
+                               f"{', '.join(RUN_FILES)}).")
         if missing:
-            raise RunFileError(f"{folder} is not a complete run folder: {', '.join(missing)} missing.")
-        try:
-            cfg = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-            state = json.loads((folder / "state.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError, UnicodeDecodeError) as exc:
-            raise RunFileError(f"Could not read the run's settings in {folder}: {exc}.") from None
+            raise RunFileError(f"{safe_name(folder)} is not a complete run folder: {', '.join(missing)} missing.")
+        rd = _Reader(folder, raw)
+        cfg = rd.json("config.json")
+        state = rd.json("state.json")
+        settings = _settings_from_config(rd, cfg)
+        record, history = None, []
         if dataset is None:
-            dataset = dataset_from_config(cfg["data"])
-        run = cls(dataset, ModelSettings.from_dict(cfg.get("model", {})))
+            data_cfg = cfg.get("data")
+            if not isinstance(data_cfg, dict):
+                raise rd.fail("config.json", "has no \"data\" settings object")
+            record, history, data_cfg = _check_data_file(rd, cfg, data_cfg, data_path, allow_changed_data)
+            dataset = _dataset_from(rd, data_cfg)
+        run = cls(dataset, settings)
+        run._data_file = record
+        run.data_history = history
+        _load_weights(rd, run)
+        opt = _load_optimizer(rd, run)
+        state = _check_state(rd, state, run)
+        table = _load_steps(rd, run, state["step"])
+        hist = _load_history(rd, state["epoch"])
+        if "t" in opt and opt["t"] != state["step"]:
+            raise rd.fail("optimizer.npz", f"counts {opt['t']} steps where state.json says {state['step']} "
+                          "(the files come from different saves)")
+        state.update(optimizer=opt, history=hist, steps=table)
         try:
-            with np.load(folder / "model.npz", allow_pickle=False) as z:
-                run.model.load_state_dict({k: z[k] for k in z.files})
-            with np.load(folder / "optimizer.npz", allow_pickle=False) as z:
-                opt = {k: (z[k].item() if z[k].ndim == 0 else z[k].copy()) for k in z.files}
-        except (OSError, ValueError, KeyError) as exc:
-            raise RunFileError(f"The weights in {folder} cannot be loaded: {exc}.") from None
-        history = [
-            {"epoch": int(r["epoch"]), "train_loss": _f(r["train_loss"]), "val_loss": _f(r["val_loss"]),
-             "grad_norm": _f(r["grad_norm"]), "clipped_fraction": _f(r["clipped_fraction"])}
-            for r in _read_csv(folder / "history.csv", HISTORY_HEADER)]
-        rows = _read_csv(folder / "steps.csv", STEPS_HEADER)
-        steps = {"step": [int(r["step"]) for r in rows], "epoch": [int(r["epoch"]) for r in rows],
-                 "loss": [_f(r["loss"]) for r in rows], "grad_norm": [_f(r["grad_norm"]) for r in rows],
-                 "clipped": [r["clipped"] == "1" for r in rows]}
-        gpath = folder / "gate_norms.csv"
-        if gpath.is_file():
-            grows = _read_csv(gpath, ("step",))
-            for g in run.trainer.log.gates:
-                steps[f"norm_{g}"] = [_f(r.get(g, "")) for r in grows]
-        state.update(optimizer=opt, history=history, steps=steps)
-        run.trainer.load_state_dict(state)
+            run.trainer.load_state_dict(state)
+        except (KeyError, TypeError, ValueError, IndexError, OverflowError):
+            raise rd.fail("state.json", "holds a value of the wrong type or range") from None
         return run
 
     # -- predictions -------------------------------------------------------------------------
@@ -331,42 +605,232 @@ class Run:
         return out
 
 
+# -- checks made while loading -----------------------------------------------------------------
+def _check_data_file(rd: _Reader, cfg: dict, data_cfg: dict, data_path, allow: bool):
+    """The data file must be the one the run was trained on: same size and SHA-256 (at its old
+    place or at ``data_path``). Returns (fingerprint, earlier fingerprints, data config to load)."""
+    folder = safe_name(rd.folder)
+    src = _data_source(data_cfg)
+    earlier = cfg.get("data_file_history")
+    earlier = list(earlier) if isinstance(earlier, list) else []
+    if src is None:
+        if data_path is not None:
+            raise RunFileError(f"The run in {folder} was trained on a built-in example, not a file; leave out "
+                               f"{safe_name(data_path)}.")
+        return None, [], data_cfg
+    rec = cfg.get("data_file")
+    if rec is not None and not (isinstance(rec, dict) and isinstance(rec.get("size"), int)
+                                and isinstance(rec.get("sha256"), str)):
+        raise rd.fail("config.json", "has a \"data_file\" record that is not {path, size, sha256}")
+    path = os.path.abspath(data_path) if data_path is not None else src
+    if not os.path.isfile(path):
+        if data_path is not None:
+            raise DataChangedError(f"The data file {safe_name(path)} does not exist (or is not a file); name "
+                                   "the file the run was trained on.")
+        raise DataChangedError(f"The data file {safe_name(src)} that the run in {folder} was trained on is gone "
+                               "(moved or deleted); put it back or name its new place: lstm-explorer train "
+                               f"--resume {shlex.quote(folder)} FILE.")
+    cfg_out = data_cfg if path == src else {**data_cfg, "source": path}
+    if rec is None:                 # saved before runs recorded their data (round 1): nothing to compare
+        return None, earlier, cfg_out
+    try:
+        now = data_fingerprint(path)
+    except OSError as exc:
+        raise DataChangedError(f"The data file {safe_name(path)} cannot be read: {exc.strerror or exc}.") from None
+    if now["size"] == rec["size"] and now["sha256"] == rec["sha256"]:
+        return now, earlier, cfg_out
+    what = (f"its size went from {rec['size']} to {now['size']} bytes" if now["size"] != rec["size"]
+            else "same size, different content (SHA-256)")
+    if not allow:
+        raise DataChangedError(f"The data file {safe_name(path)} changed since the run in {folder} was saved "
+                               f"({what}); resume with the original file, or add --allow-changed-data to "
+                               "continue on the changed data.")
+    return now, earlier + [rec], cfg_out
+
+
+def _dataset_from(rd: _Reader, data_cfg: dict) -> Dataset:
+    from explorer.memory import MemoryBudgetError
+
+    try:
+        return dataset_from_config(data_cfg)
+    except (SequenceFileError, MemoryBudgetError):
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError):
+        raise rd.fail("config.json", "has data settings of the wrong shape or type") from None
+    except MemoryError:
+        raise rd.fail("config.json", "asks for more data than fits in memory") from None
+
+
+def _npz_limit(run: Run) -> int:
+    """The most a run's .npz may unpack to: three copies of every parameter plus headers."""
+    return 3 * 8 * int(run.model.params.size) + (1 << 20)
+
+
+def _load_weights(rd: _Reader, run: Run) -> None:
+    sd = rd.npz("model.npz", _npz_limit(run))
+    expected = run.model.state_dict()
+    s = run.settings
+    for k, a in sd.items():
+        if a.dtype.kind not in "fiu":
+            raise rd.fail("model.npz", f"holds {safe_name(k)} of type {a.dtype}, not numbers")
+        if k in expected and a.shape != expected[k].shape:
+            raise rd.fail("model.npz", f"holds {safe_name(k)} of shape {a.shape} where the run's model "
+                          f"({s.cell}, {s.units} units) needs {expected[k].shape}")
+        if not np.all(np.isfinite(a)):
+            raise rd.fail("model.npz", f"holds values in {safe_name(k)} that are not finite numbers")
+    try:
+        run.model.load_state_dict(sd)
+    except KeyError as exc:
+        missing = [k for k in expected if k not in sd] or [str(exc.args[0])]
+        raise rd.fail("model.npz", f"lacks the array {safe_name(missing[0])}") from None
+    except (ValueError, TypeError, IndexError):
+        raise rd.fail("model.npz", "holds arrays that do not fit the run's model") from None
+
+
+_OPT_KEYS = {"sgd": ("lr", "t"), "momentum": ("lr", "t", "momentum"), "adam": ("lr", "t", "beta1", "beta2", "eps")}
+
+
+def _load_optimizer(rd: _Reader, run: Run) -> dict:
+    z = rd.npz("optimizer.npz", _npz_limit(run))
+    opt = {k: (a.item() if a.ndim == 0 else a) for k, a in z.items()}
+    want = run.settings.optimizer
+    if opt.get("name") != want:
+        raise rd.fail("optimizer.npz", f"is for the optimiser {safe_name(repr(opt.get('name'))[:30])} where "
+                      f"config.json says {want}")
+    for key in _OPT_KEYS[want]:
+        v = opt.get(key)
+        ok = (isinstance(v, int) and not isinstance(v, bool) and v >= 0) if key == "t" else \
+            (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v))
+        if not ok:
+            raise rd.fail("optimizer.npz", f"has {key} = {safe_name(repr(v)[:30])}, not "
+                          f"{'a whole number of at least 0' if key == 't' else 'a finite number'}")
+    size = run.model.params.size
+    moments = [k for k in ("m", "v") if k in opt]
+    for key in moments:
+        a = opt[key]
+        if not isinstance(a, np.ndarray) or a.shape != (size,) or a.dtype.kind != "f" or not np.all(np.isfinite(a)):
+            shape = a.shape if isinstance(a, np.ndarray) else "()"
+            raise rd.fail("optimizer.npz", f"holds {key} of shape {shape} where the model has {size} parameters "
+                          "(or it holds values that are not finite)")
+    needed = {"adam": ("m", "v"), "momentum": ("v",), "sgd": ()}[want]
+    if opt["t"] > 0 and want == "adam" and set(needed) - set(moments):
+        raise rd.fail("optimizer.npz", "lacks the moments m and v of its steps")
+    return opt
+
+
+def _check_state(rd: _Reader, state: dict, run: Run) -> dict:
+    for key in ("epoch", "step", "epoch_step"):
+        _int_field(rd, "state.json", state, key)
+    if "epochs" in state:
+        _int_field(rd, "state.json", state, "epochs", low=0)
+    spe = run.trainer.steps_per_epoch
+    if state["epoch_step"] >= spe:
+        raise rd.fail("state.json", f"says step {state['epoch_step']} of an epoch of only {spe} steps")
+    rng = state.get("rng_state")
+    try:
+        if not isinstance(rng, dict):
+            raise TypeError
+        np.random.default_rng().bit_generator.state = rng
+    except Exception:  # noqa: BLE001 - NumPy raises TypeError/ValueError/KeyError/OverflowError here
+        raise rd.fail("state.json", "holds a random generator state (rng_state) that cannot be restored") from None
+    return dict(state)
+
+
+def _load_steps(rd: _Reader, run: Run, n_steps: int) -> dict:
+    name = "steps.csv"
+    rows = rd.csv_rows(name, STEPS_HEADER)
+    if len(rows) != n_steps:
+        raise rd.fail(name, f"has {len(rows)} rows where state.json says {n_steps} steps were trained "
+                      "(the files come from different saves)")
+    for r in rows:
+        if r["clipped"] not in ("0", "1"):
+            raise rd.fail(name, f"holds {safe_name(repr(r['clipped'])[:30])} in column clipped on line {r['_line']}, "
+                          "not 0 or 1")
+    table = {"step": [rd.number(name, r, "step", True) for r in rows],
+             "epoch": [rd.number(name, r, "epoch", True) for r in rows],
+             "loss": [rd.number(name, r, "loss") for r in rows],
+             "grad_norm": [rd.number(name, r, "grad_norm") for r in rows],
+             "clipped": [r["clipped"] == "1" for r in rows]}
+    gates = list(run.trainer.log.gates)
+    if rd.raw.get("gate_norms.csv") is None:
+        for g in gates:
+            table[f"norm_{g}"] = [float("nan")] * n_steps
+        return table
+    name = "gate_norms.csv"
+    grows = rd.csv_rows(name, ("step",))
+    if len(grows) != n_steps:
+        raise rd.fail(name, f"has {len(grows)} rows where state.json says {n_steps} steps were trained "
+                      "(the files come from different saves)")
+    for g in gates:
+        if grows and g not in grows[0]:
+            raise rd.fail(name, f"lacks the column {g}")
+        table[f"norm_{g}"] = [rd.number(name, r, g) for r in grows]
+    return table
+
+
+def _load_history(rd: _Reader, n_epochs: int) -> list[dict]:
+    name = "history.csv"
+    rows = rd.csv_rows(name, HISTORY_HEADER)
+    if len(rows) != n_epochs:
+        raise rd.fail(name, f"has {len(rows)} rows where state.json says {n_epochs} epochs were trained "
+                      "(the files come from different saves)")
+    return [{"epoch": rd.number(name, r, "epoch", True), **{k: rd.number(name, r, k) for k in HISTORY_HEADER[1:]}}
+            for r in rows]
+
+
 # -- autosave ----------------------------------------------------------------------------------
-AUTOSAVE_POINTER = "LATEST"
+AUTOSAVE_POINTER = "LATEST"          # round 1's pointer file, still read by latest_autosave
+_INSTANCE: tuple[int, str] | None = None
+
+
+def instance_id() -> str:
+    """This app instance's autosave subfolder name: its process id and a random part."""
+    global _INSTANCE
+    if _INSTANCE is None or _INSTANCE[0] != os.getpid():
+        _INSTANCE = (os.getpid(), f"{os.getpid()}-{secrets.token_hex(4)}")
+    return _INSTANCE[1]
 
 
 def write_autosave(run: Run, root) -> Path:
-    """Save ``run`` as a complete new folder under ``root``, then point ``root/LATEST`` at it.
+    """Save ``run`` into this instance's own subfolder of ``root`` (the autosave folder).
 
-    The pointer is replaced atomically only after every file of the new folder is on disk, so
-    a process killed at any moment (SIGKILL included) leaves the previous complete autosave as
-    the one that is reopened, never a torn one. Older autosave folders are removed afterwards.
+    The subfolder is a run folder like any other (a complete new version, then one atomic switch),
+    so a process killed at any moment leaves its previous autosave whole. Each app instance writes
+    only its own subfolder and never removes another's; a failed first autosave leaves no folder.
     """
-    import shutil
-
-    root = Path(root)
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise RunFileError(f"Could not create the autosave folder {root}: {exc.strerror or exc}.") from None
-    name = f"run-{run.trainer.step:09d}-{os.getpid()}-{int(time.time() * 1000) % 10**9:09d}"
-    folder = root / name
+    folder = Path(root) / instance_id()
     run.save(folder)
-    atomic_write_text(root / AUTOSAVE_POINTER, name + "\n")
-    for old in root.glob("run-*"):
-        if old.name != name and old.is_dir():
-            shutil.rmtree(old, ignore_errors=True)
     return folder
 
 
 def latest_autosave(root) -> Path | None:
-    """The folder ``root/LATEST`` points at, if it is a complete run folder."""
+    """The newest complete autosaved run among every instance's subfolder of ``root`` (or None)."""
+    if not root:
+        return None
     root = Path(root)
+    best: tuple[float, Path] | None = None
     try:
-        name = (root / AUTOSAVE_POINTER).read_text(encoding="utf-8").strip()
+        entries = list(os.scandir(root))
     except OSError:
         return None
-    folder = root / name
-    if name and folder.is_dir() and all((folder / f).is_file() for f in RUN_FILES):
-        return folder
-    return None
+    for e in entries:
+        if not e.is_dir(follow_symlinks=False):
+            continue
+        vid = current_version(e.path)
+        if vid is None:
+            continue
+        vdir = Path(e.path) / ".versions" / vid
+        if all((vdir / f).is_file() for f in RUN_FILES):
+            when = version_time(vid)
+            if best is None or when > best[0]:
+                best = (when, Path(e.path))
+    try:                                         # an autosave folder written by round 1
+        name = (root / AUTOSAVE_POINTER).read_text(encoding="utf-8").strip()
+        old = root / name
+        if name and old.is_dir() and all((old / f).is_file() for f in RUN_FILES):
+            when = (root / AUTOSAVE_POINTER).stat().st_mtime
+            if best is None or when > best[0]:
+                best = (when, old)
+    except (OSError, UnicodeDecodeError):
+        pass
+    return best[1] if best else None

@@ -29,3 +29,28 @@ def app_paths(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     yield tmp_path
     QStandardPaths.setTestModeEnabled(False)
+
+
+@pytest.fixture
+def tmpfs(tmp_path):
+    """``tmpfs(size, read_only=False)`` mounts a fresh tmpfs under tmp_path and returns its folder
+    (a small or read-only disk for the run-folder tests); skipped where mounting is not allowed."""
+    import shutil
+    import subprocess
+
+    mounted = []
+
+    def mount(size: str = "320k", read_only: bool = False):
+        if os.geteuid() != 0 or not shutil.which("mount"):
+            pytest.skip("mounting a tmpfs needs root")
+        mnt = tmp_path / f"tmpfs{len(mounted)}"
+        mnt.mkdir()
+        opts = f"size={size}" + (",ro" if read_only else "")
+        if subprocess.run(["mount", "-t", "tmpfs", "-o", opts, "tmpfs", str(mnt)], capture_output=True).returncode:
+            pytest.skip("cannot mount a tmpfs here")
+        mounted.append(mnt)
+        return mnt
+
+    yield mount
+    for mnt in mounted:
+        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)

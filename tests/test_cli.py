@@ -176,7 +176,7 @@ def test_train_deep_bidirectional_prints_counts_per_layer_and_round_trips(tmp_pa
 
 def test_layers_must_be_positive(tmp_path, capsys):
     assert main(["train", "--example", "sine", "--layers", "0", "--out", str(tmp_path / "o")]) == 2
-    assert "--layers must be at least 1 (got 0)" in capsys.readouterr().err
+    assert "--layers must be a whole number from 1 to 16, not '0'." in capsys.readouterr().err
 
 
 def test_compare_passes_layers_through(tmp_path, capsys):

@@ -309,3 +309,16 @@ def test_initial_state_shapes():
         model.forward(x, h0=np.zeros((4, 3)))
     tr = model.forward(x, h0=np.ones((2, 4, 3)))
     np.testing.assert_array_equal(tr.layer(1).h0, np.ones((4, 3)))
+
+
+def test_step_record_holds_every_per_unit_field_of_each_cell():
+    """The GRU's update gate is called z like the LSTM's pre-activations: the record keeps the gate."""
+    from explorer.engine import make_model
+
+    x = np.random.default_rng(1).normal(size=(2, 5, 2))
+    gru = make_model("gru", 2, 3, 1, seed=0).forward(x)
+    rec = gru.step(1, 3)
+    assert sorted(rec) == ["g", "h", "h_prev", "r", "x", "y", "z"]
+    np.testing.assert_array_equal(rec["z"], gru.z[1, 3])
+    lstm = make_model("lstm", 2, 3, 1, seed=0).forward(x)
+    assert "z" not in lstm.step(0, 0) and lstm.z.shape == (2, 5, 12)

@@ -59,3 +59,16 @@ def test_pip_install_dot_gives_a_working_command(built, tmp_path):
                             "import explorer.assets as a; print(a.resource_path('examples', 'text.txt'))"],
                            capture_output=True, text=True, env=_env(), cwd=str(tmp_path))
     assert "site-packages" in probe.stdout and Path(probe.stdout.strip()).is_file()
+
+
+@pytest.mark.slow
+def test_frozen_app_fine_tunes_a_safetensors_model(built, tmp_path):
+    from explorer.engine import make_model
+    from explorer.interop import save_model
+
+    save_model(make_model("gru", 1, 3, 1, seed=1), tmp_path / "w.safetensors")
+    res = subprocess.run([str(built), "train", "--example", "sine", "--init", str(tmp_path / "w.safetensors"),
+                          "--epochs", "1", "--out", str(tmp_path / "run"), "--no-plots"],
+                         capture_output=True, text=True, timeout=300, env=_env())
+    assert res.returncode == 0, res.stderr
+    assert "w.safetensors: a GRU of 3 units over 1 input" in res.stderr

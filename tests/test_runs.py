@@ -7,9 +7,8 @@ import os
 import numpy as np
 import pytest
 
-from explorer.data import SequenceFileError
 from explorer.data.examples import load_example
-from explorer.runs import RUN_FILES, ModelSettings, Run, RunFileError, atomic_write_text
+from explorer.runs import RUN_FILES, DataChangedError, ModelSettings, Run, RunFileError, atomic_write_text
 
 
 def small_run(epochs=3, **kw):
@@ -82,7 +81,7 @@ def test_file_run_round_trip(tmp_path):
     np.testing.assert_array_equal(back.dataset.x_val, ds.x_val)
     assert back.model.params.tobytes() == run.model.params.tobytes()
     path.unlink()
-    with pytest.raises(SequenceFileError, match="series data.csv"):
+    with pytest.raises(DataChangedError, match="series data.csv.*is gone"):
         Run.load(tmp_path / "run")
 
 

@@ -25,7 +25,7 @@ from .init import xavier_uniform
 from .interventions import resolve
 from .losses import loss_and_dy, target_is_last_only
 
-_STEP_SKIP = ("x", "h0", "c0", "y", "z")
+_STEP_SKIP = ("x", "h0", "c0", "y")
 HEAD_CHUNK = 1 << 20
 """The head's outputs and their loss are computed for this many entries (T·B·k) at a time: with
 a vocabulary of 30,000 the logits of a whole batch would be the largest arrays of a step."""
@@ -137,9 +137,11 @@ class Trace:
         rec = {"x": self.x[b, t], "h_prev": self.h0[b] if first else self.h[b, prev]}
         if "c0" in self.fields:
             rec["c_prev"] = self.c0[b] if first else self.c[b, prev]
-        for k in self.fields:
-            if k not in _STEP_SKIP and getattr(self, k).ndim == 3:
-                rec[k] = getattr(self, k)[b, t]
+        n = self.h.shape[2]
+        for k in self.fields:            # per-unit fields (the GRU's gate z; not an LSTM's pre-activations z)
+            a = getattr(self, k)
+            if k not in _STEP_SKIP and a.ndim == 3 and a.shape[2] == n:
+                rec[k] = a[b, t]
         rec["y"] = self.y[b, t]
         if self.tokens is not None:
             rec["token"] = int(self.tokens[b, t])

@@ -5,11 +5,17 @@ from __future__ import annotations
 import argparse
 import sys
 
+from explorer.engine.describe import KINDS
+
 
 def _args(argv):
     p = argparse.ArgumentParser(prog="lstm-explorer", description="Open the LSTM Explorer window.")
     p.add_argument("file", nargs="?", help="a sequence or text file to open")
     p.add_argument("--example", help="open this built-in example instead of the default")
+    p.add_argument("--cell", choices=KINDS, default=None,
+                   help="the cell the window builds and draws: " + ", ".join(KINDS) + " (default lstm)")
+    p.add_argument("--model", metavar="MODEL", help="start from the weights in MODEL (.safetensors, .keras, "
+                   ".weights.h5 or a run's model.npz) on FILE's data")
     p.add_argument("--quit-after-paint", action="store_true",
                    help="open the window, quit once it has painted (a start-up check)")
     return p.parse_args(argv)
@@ -34,23 +40,90 @@ def create_app():
     return app
 
 
-def build_window(file: str | None = None, example: str | None = None):
-    """A shown main window on the start example (FILE, if given, loads off the GUI thread)."""
+def build_window(file: str | None = None, example: str | None = None, model: str | None = None,
+                 settings=None, cell: str | None = None):
+    """A shown main window on the start example (FILE, if given, loads off the GUI thread; MODEL's
+    weights go onto FILE's data once it has loaded, or onto the example's), its model a ``cell``
+    ("lstm", "peephole", "gru", "rnn"; default lstm) that FILE then keeps. ``settings``: the
+    QSettings store (default: the person's)."""
     from explorer.gui.main_window import START_EXAMPLE, START_SETTINGS, MainWindow
     from explorer.runs import Run, settings_for_example
-    from explorer.app.loading import example_dataset
+    from explorer.data.examples import load_example as example_dataset
 
-    win = MainWindow()
+    win = MainWindow(settings)
     name = example or START_EXAMPLE
-    extra = START_SETTINGS if name == START_EXAMPLE else {}
+    extra = dict(START_SETTINGS) if name == START_EXAMPLE else {}
+    if cell is not None:
+        extra["cell"] = cell
     win.set_run(Run(example_dataset(name), settings_for_example(name, **extra)))
     win.show()
     win.diagram.setFocus()
+    if model:
+        open_model_file(win, model, after_load=bool(file))
     if file:
         win.open_file(file)
-    else:
+    elif not model:
         win.offer_autosave()
     return win
+
+
+def open_model_file(win, path, after_load: bool = False):
+    """``--model MODEL``: open MODEL (``explorer.interop.load_model``, Qt-free) and hand it to the
+    window with :func:`show_model` — at once, or when the file being loaded arrives
+    (``after_load``; if that file fails, the model is not applied and the banner says why).
+    Returns the ``LoadedModel``, or None when the file was refused (the banner says why)."""
+    from explorer.interop import ModelFileError, load_model
+
+    try:
+        loaded = load_model(path, n_outputs=win.run.dataset.n_outputs if win.run else 1)
+    except ModelFileError as exc:
+        win.banner.show_message(str(exc), "error")
+        return None
+    if not after_load:
+        show_model(win, loaded)
+        return loaded
+
+    def on_loaded(_dataset):
+        done()
+        show_model(win, loaded)
+
+    def on_failed(_message):
+        done()
+
+    def done():
+        win.sigDataLoaded.disconnect(on_loaded)
+        win.sigLoadFailed.disconnect(on_failed)
+
+    win.sigDataLoaded.connect(on_loaded)
+    win.sigLoadFailed.connect(on_failed)
+    return loaded
+
+
+def show_model(win, loaded) -> bool:
+    """Put an opened model's weights on the window's current data: a new run from
+    ``explorer.interop.run_for_model`` (sizes checked; a new head where the file had none) and the
+    model's message in the banner. Refusals (sizes that do not fit, a cell the window does not draw)
+    leave the current run and say why. File › Open Model calls this too."""
+    from explorer.gui import main_window
+    from explorer.interop import ModelFileError, run_for_model
+
+    if win.run is None:
+        return False
+    drawable = getattr(main_window, "WINDOW_CELLS", None)
+    if drawable is not None and loaded.kind not in drawable:
+        win.banner.show_message(
+            f"{loaded.path.name} holds a {loaded.kind.upper()} model; the window draws "
+            f"{', '.join(c.upper() for c in drawable)} cells. Fine-tune it on the command line: "
+            f'lstm-explorer train FILE --init "{loaded.path}" --out DIR', "error")
+        return False
+    try:
+        run = run_for_model(loaded, win.run.dataset, win.run.settings)
+    except ModelFileError as exc:
+        win.banner.show_message(str(exc), "error")
+        return False
+    win.set_run(run)
+    win.banner.show_message(loaded.message, "info")
+    return True
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -62,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     from explorer.gui.crash import install_excepthook
 
     install_excepthook()            # an exception in a slot: a dialog and a log line, not a dead app
-    win = build_window(args.file, args.example)
+    win = build_window(args.file, args.example, args.model, cell=args.cell)
     if args.quit_after_paint:
         _quit_after_first_paint(app, win)
     return app.exec()

@@ -1,0 +1,79 @@
+"""Real models in and out: PyTorch (safetensors), Keras (``.keras``, ``.weights.h5``) and the
+engine's own ``model.npz`` (NumPy only, never Qt, never torch, never pickle).
+
+>>> from explorer.interop import load_model, save_model
+>>> loaded = load_model("weights.safetensors")     # doctest: +SKIP
+>>> loaded.model, loaded.prefix, loaded.head, loaded.message   # doctest: +SKIP
+>>> save_model(loaded.model, "out.safetensors")   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .errors import KERAS_EXTRA_HINT, MissingExtraError, ModelFileError
+from .fit import fit_model, run_for_model
+from .mapping import LoadedModel
+from .safetensors_io import model_metadata, save_model
+
+#: File suffixes :func:`load_model` opens (for file dialogs).
+MODEL_SUFFIXES = (".safetensors", ".keras", ".h5", ".hdf5", ".npz")
+MODEL_FILE_FILTER = "Models (*.safetensors *.keras *.h5 *.hdf5 *.npz)"
+
+_ZIP = b"PK\x03\x04"
+_HDF5 = b"\x89HDF\r\n\x1a\n"
+
+
+def load_model(path, n_outputs: int = 1, seed: int = 0) -> LoadedModel:
+    """Open a model file and map it onto the engine.
+
+    safetensors (a PyTorch state dict: one ``nn.LSTM``/``GRU``/``RNN`` under any prefix and an
+    optional linear head under any name), Keras 3 ``.keras`` / ``.weights.h5`` and legacy Keras
+    ``.h5`` (needs h5py: ``pip install 'lstm-explorer[keras]'``), or a run folder's ``model.npz``.
+    Without a head a new one with ``n_outputs`` outputs starts from random weights (``seed``) and
+    ``LoadedModel.head`` is None. Anything that cannot be mapped raises :class:`ModelFileError`
+    with one sentence naming the file and the key.
+    """
+    from explorer.memory import MemoryBudgetError
+
+    try:
+        return _load(Path(path), n_outputs, seed)
+    except MemoryBudgetError as exc:         # a file too large for this machine: the same one sentence
+        raise ModelFileError(str(exc)) from None
+
+
+def _load(path: Path, n_outputs: int, seed: int) -> LoadedModel:
+    try:
+        with open(path, "rb") as fh:
+            magic = fh.read(8)
+    except IsADirectoryError:
+        raise ModelFileError(f"{path} is a folder, not a model file; choose its .safetensors, "
+                             ".keras or model.npz file.") from None
+    except OSError as exc:
+        raise ModelFileError(f"Could not open {path}: {exc.strerror or exc}.") from None
+    if magic.startswith(_HDF5) or (magic.startswith(_ZIP) and _is_keras_zip(path)):
+        from .keras_io import load_keras
+
+        return load_keras(path, n_outputs=n_outputs, seed=seed)
+    if magic.startswith(_ZIP):
+        from .safetensors_io import load_npz
+
+        return load_npz(path, n_outputs=n_outputs, seed=seed)
+    from .safetensors_io import load_safetensors
+
+    return load_safetensors(path, n_outputs=n_outputs, seed=seed)
+
+
+def _is_keras_zip(path: Path) -> bool:
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as zf:
+            return "model.weights.h5" in zf.namelist() or "config.json" in zf.namelist()
+    except (zipfile.BadZipFile, OSError):
+        return False
+
+
+__all__ = ["load_model", "save_model", "model_metadata", "fit_model", "run_for_model",
+           "LoadedModel", "ModelFileError", "MissingExtraError", "KERAS_EXTRA_HINT",
+           "MODEL_SUFFIXES", "MODEL_FILE_FILTER"]
