@@ -444,15 +444,19 @@ class LSTMCell(StackedCell):
     def views_per_step(self, tokens=False):
         return 22
 
-    def _internal(self, M: np.ndarray, scale=None) -> np.ndarray:
-        """The rows of M (k, 4n)ᵀ in the internal order o, i, f, g, optionally scaled: (4n, k)."""
+    def _internal(self, M: np.ndarray, scale) -> np.ndarray:
+        """Mᵀ (4n, k) of M (k, 4n), its rows in the internal order o, i, f, g, scaled."""
         n = self.n
         out = np.empty((4 * n, M.shape[0]), self.dtype)
-        if scale is None:
-            out[:n], out[n:] = M[:, 3 * n:].T, M[:, :3 * n].T
-        else:
-            np.multiply(M[:, 3 * n:].T, scale[:n], out[:n])
-            np.multiply(M[:, :3 * n].T, scale[n:], out[n:])
+        np.multiply(M[:, 3 * n:].T, scale[:n], out[:n])
+        np.multiply(M[:, :3 * n].T, scale[n:], out[n:])
+        return out
+
+    def _internal_cols(self, M: np.ndarray) -> np.ndarray:
+        """M (k, 4n) with its columns in the internal order o, i, f, g (row copies, no transpose)."""
+        n = self.n
+        out = np.empty(M.shape, self.dtype)
+        out[:, :n], out[:, n:] = M[:, 3 * n:], M[:, :3 * n]
         return out
 
     @staticmethod
@@ -637,7 +641,7 @@ class LSTMCell(StackedCell):
         np.copyto(dHin, dH.transpose(0, 2, 1))
         a["dH"][ws.T - 1] = dHin[ws.T - 1]
         W = self.weights(theta)
-        return W, self._internal(W[:n]).T, dHin
+        return W, self._internal_cols(W[:n]), dHin
 
     def _backward_end(self, ws, W, U, dtheta, want_dx):
         a, n = ws.arrays, self.n
@@ -671,7 +675,7 @@ class LSTMCell(StackedCell):
         _contract(tmp, H1, dz)
         if ws.tokens is None:
             self._torch_order(dW, tmp, n)
-            return np.matmul(self._internal(W[n:n + m]).T, dz).transpose(0, 2, 1) if want_dx else None
+            return np.matmul(self._internal_cols(W[n:n + m]), dz).transpose(0, 2, 1) if want_dx else None
         self._torch_order(dW[:n], tmp, n)
         self._torch_order(dW[n + m:n + m + 1], dz.sum(axis=(0, 2))[None], n)
         dW[n:n + m] = 0.0
