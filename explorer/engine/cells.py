@@ -16,7 +16,10 @@ lookup) and its gradient a scatter-add into them.
 LSTM layout. One weight matrix ``W`` of shape (n + m + 1, 4n) acts on the stacked row
 ``[h_{t-1}, x_t, 1]``, so one product per step does the recurrence, the input and the bias:
 rows ``0:n`` are Uᵀ (recurrent), rows ``n:n+m`` are Wᵀ (input), row ``n+m`` is the bias;
-columns are the gate blocks in :data:`~explorer.engine.gates.LSTM_GATES` order.
+columns are the gate blocks in :data:`~explorer.engine.gates.LSTM_GATES` order. That is the
+parameter layout (what optimisers and saved moments see); inside a call the LSTM cells work
+feature-major on a scaled copy with the gate rows in the order o, i, f, g (see
+:class:`LSTMCell`). The RNN and the GRU work batch-major, (T, B, features).
 """
 
 from __future__ import annotations
