@@ -74,8 +74,14 @@ class PlotsController(QObject):
                                    n_current=run.model.n_units)
         self._show_loss()
         self.grad_plot.set_step_table(self.session.steps.table(), run.trainer.log.gates, run.settings.clip)
-        for w in (self.through_time_plot, self.heatmap_plot, self.memory_plot, self.prediction_plot):
+        # (the heatmaps keep their panels until the new run's trace replaces their values: rebuilding
+        # them costs the GUI thread ~0.3 s, and the same cell has the same panels)
+        for w in (self.through_time_plot, self.prediction_plot):
             w.clear()
+        if getattr(self, "_kind", None) != run.model.kind:
+            self.heatmap_plot.clear()
+            self.memory_plot.clear()
+        self._kind = run.model.kind
 
     def _on_session_trace(self, trace) -> None:
         tr = self.session.view_trace()
