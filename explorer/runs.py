@@ -261,6 +261,50 @@ def check_run_memory(dataset: Dataset, settings: ModelSettings) -> None:
                  f"of {seq_len} steps", "use fewer units, a smaller batch or a shorter sequence length")
 
 
+# -- the data's numbers ------------------------------------------------------------------------
+def check_data_values(ds: Dataset) -> None:
+    """Refuse data the engine cannot train on without overflowing, before anything is trained: every
+    value it sees (after normalisation) must be finite and within ±MAX_ABS_VALUE, and the loss's
+    unit (the target scale squared) a finite positive number. One sentence (``SequenceFileError``)
+    naming the data, the column, the row or sample and the value; the loaders refuse such files
+    already, this guards datasets made in code and normalisers given by hand."""
+    from explorer.data import MAX_ABS_VALUE
+
+    name = safe_name(os.path.basename(str(ds.source))) or "the data"
+    if ds.loss == "mse":
+        ts = float(ds.target_scale)
+        with np.errstate(over="ignore"):
+            sq = ts * ts
+        if not (math.isfinite(ts) and ts > 0 and math.isfinite(sq) and sq > 0):
+            col = f" {safe_name(repr(ds.target_name))}" if ds.target_name else ""
+            raise SequenceFileError(f"The target column{col} of {name} has the scale {ts:.6g}, whose square (the "
+                                    "unit of the loss) is not a finite positive number; rescale the column or use "
+                                    "another normalisation.")
+
+    def refuse(a, where):
+        with np.errstate(invalid="ignore"):
+            idx = tuple(int(i) for i in np.argwhere(~(np.abs(a) <= MAX_ABS_VALUE))[0])
+        raise SequenceFileError(f"{where(idx)} of {name} is {float(a[idx]):.6g}, beyond ±{MAX_ABS_VALUE:g} (the "
+                                "squared error would overflow); rescale the data, for example divide it by a "
+                                "power of ten.")
+
+    def ok(a) -> bool:
+        return a.size == 0 or bool(a.max() <= MAX_ABS_VALUE and a.min() >= -MAX_ABS_VALUE)   # NaN fails too
+
+    z = ds.normalized
+    if z is not None and z.dtype.kind == "f":
+        if not ok(z):
+            z2 = z if z.ndim == 2 else z.reshape(len(z), -1)
+            method = ds.normalizer.method if ds.normalizer is not None else "no"
+            refuse(z2, lambda i: f"Column {safe_name(repr(str(ds.columns[i[1]])))} on row {i[0] + 1} after "
+                   f"{method} normalisation" if i[1] < len(ds.columns) else f"Row {i[0] + 1}")
+        return
+    for label, a in (("x_train", ds.x_train), ("x_val", ds.x_val), ("y_train", ds.y_train), ("y_val", ds.y_val)):
+        a = np.asarray(a)
+        if a.dtype.kind == "f" and not ok(a):
+            refuse(a, lambda i: f"The value at {label}[{', '.join(map(str, i))}]")
+
+
 # -- reading a run folder ----------------------------------------------------------------------
 class _Reader:
     """The bytes of one version of a run folder, parsed file by file; every problem is one
@@ -354,6 +398,7 @@ class Run:
         self.dataset = dataset
         self.settings = settings or ModelSettings()
         s = self.settings
+        check_data_values(dataset)
         if model is None:
             check_run_memory(dataset, s)
         self.model = model or make_model(s.cell, n_inputs=dataset.n_inputs, n_units=s.units,
