@@ -281,8 +281,12 @@ def _cmd_compare(args) -> int:
     out = Path(args.out)
     _check_out(out, args.force)
     try:
-        dataset = _load_dataset(args)
         settings = _settings(args, args.example)
+        if args.seq_len is not None:                 # before reading a large file: training alone fits?
+            from explorer.runs import check_settings_memory
+
+            check_settings_memory(settings, args.seq_len)
+        dataset = _load_dataset(args)
         Comparison(dataset, settings, cells).check_memory()      # each cell alone, then side by side
     except (SequenceFileError, ValueError, OSError) as exc:
         raise CliError(str(exc)) from None
@@ -301,7 +305,7 @@ def _cmd_compare(args) -> int:
 
 def _cmd_train(args, given: dict[str, str]) -> int:
     from explorer.data import SequenceFileError
-    from explorer.runs import Run, RunFileError
+    from explorer.runs import Run, RunFileError, check_settings_memory
 
     if args.init and args.resume:
         raise CliError("--init starts a new run from a model file and --resume continues a run; give one of them.")
@@ -332,6 +336,8 @@ def _cmd_train(args, given: dict[str, str]) -> int:
                 _say(f"lstm-explorer: --resume continues with the run's own settings; ignoring "
                      f"{', '.join(sorted(ignored))}.")
         else:
+            if args.seq_len is not None and not args.init:   # before reading a large file: training alone fits?
+                check_settings_memory(_settings(args, args.example), args.seq_len)
             dataset = _load_dataset(args)
             run = (_run_from_model(args, dataset) if args.init
                    else Run(dataset, _settings(args, args.example)))

@@ -52,6 +52,7 @@ HISTORY_HEADER = ("epoch", "train_loss", "val_loss", "grad_norm", "clipped_fract
 STEPS_HEADER = ("step", "epoch", "loss", "grad_norm", "clipped")
 
 __all__ = ["RUN_FILES", "OPTIONAL_FILES", "HISTORY_HEADER", "STEPS_HEADER", "RunFileError", "DataChangedError",
+           "check_data_values", "check_settings_memory",
            "ModelSettings", "EXAMPLE_SETTINGS", "settings_for_example", "Run", "atomic_write_bytes",
            "atomic_write_text", "csv_value", "data_fingerprint", "estimate_run_bytes", "check_run_memory",
            "write_autosave", "latest_autosave", "instance_id"]
@@ -216,20 +217,41 @@ def _data_source(data_cfg) -> str | None:
 
 
 # -- memory ------------------------------------------------------------------------------------
-_GATES = {"rnn": 1, "gru": 3, "lstm": 4, "peephole": 4}
 _MOMENTS = {"adam": 2, "momentum": 1, "sgd": 0}
 #: The engine evaluates and predicts in chunks of this many sequences.
 _EVAL_CHUNK = 256
 
 
+def _shape_model(kind: str, n_inputs: int, n_units: int, n_outputs: int, layers: int, directions: int):
+    """A model of the engine's class with its cells but WITHOUT parameters (nothing allocated), to
+    ask the engine's own :meth:`RecurrentModel.estimate_bytes` before a model is built."""
+    from explorer.engine.model import MODELS
+
+    cls = MODELS.get(kind, MODELS["lstm"])
+    m = cls.__new__(cls)
+    n = int(n_units)
+    m.cells = [[cls.cell_class(int(n_inputs) if k == 0 else directions * n, n) for _ in range(directions)]
+               for k in range(int(layers))]
+    m.cell = m.cells[0][0]
+    m.n_inputs, m.n_units, m.n_outputs = int(n_inputs), n, int(n_outputs)
+    m.num_layers, m.num_directions, m.bidirectional = int(layers), int(directions), directions == 2
+    m.dtype = m.cell.dtype
+    return m
+
+
 def estimate_run_bytes(kind: str, n_inputs: int, n_units: int, n_outputs: int, seq_len: int, batch: int,
-                       layers: int = 1, directions: int = 1, optimizer: str = "adam") -> int:
+                       layers: int = 1, directions: int = 1, optimizer: str = "adam", *, tokens: bool = False,
+                       n_train: int | None = None, n_val: int | None = None, outputs: int = 0) -> int:
     """Bytes a training run allocates beyond its data, estimated BEFORE anything is allocated.
 
-    Parameters, their gradient, the optimiser's moments and a clipping buffer (8 bytes each), plus
-    the workspace of one forward and backward pass over (seq_len, max(batch, 256), units): every
-    gate's pre-activation and activation and the states, per layer and direction, twice (forward
-    trace and backward buffers).
+    Parameters, their gradient, the optimiser's moments and a clipping buffer (8 bytes each); the
+    engine's workspace (:meth:`RecurrentModel.estimate_bytes`, asked of a model without parameters)
+    for every batch shape a run meets -- its cells keep the workspaces of the last four: a training
+    batch and the smaller last batch of an epoch (``n_train`` sequences), an evaluation chunk of
+    up to 256 and the last one (``n_val``; ``None``: a full batch and a full chunk) -- a trace of
+    one sequence (the window and the plots draw one), and ``outputs`` bytes of validation and
+    prediction buffers. Parameters beyond the budget are refused before the workspace
+    is asked for (the cells of a huge model are cheap, its parameters are not).
     """
     n, L, D = int(n_units), int(layers), int(directions)
     count = PARAM_COUNTS.get(kind, PARAM_COUNTS["lstm"])
@@ -239,26 +261,70 @@ def estimate_run_bytes(kind: str, n_inputs: int, n_units: int, n_outputs: int, s
         params += D * count(n, m)
         m = D * n
     params += int(n_outputs) * (D * n + 1)
-    gates = _GATES.get(kind, 4)
-    rows = max(int(batch), _EVAL_CHUNK)
-    workspace = int(seq_len) * rows * n * (2 * gates + 3) * 2 * L * D
-    return 8 * (params * (3 + _MOMENTS.get(optimizer, 2)) + workspace)
+    fixed = 8 * params * (3 + _MOMENTS.get(optimizer, 2)) + int(outputs)
+    model = _shape_model(kind, n_inputs, n, n_outputs, L, D)
+    T = int(seq_len)
+    shapes = set()
+    for rows, chunk in ((n_train, int(batch)), (n_val, _EVAL_CHUNK)):
+        if rows is None:
+            shapes.add(chunk)
+        elif rows > 0:
+            shapes.add(min(chunk, rows))
+            if rows > chunk and rows % chunk:
+                shapes.add(rows % chunk)
+    work = sum(model.estimate_bytes(b, T, trace=False, tokens=tokens) for b in shapes)
+    work += model.estimate_bytes(1, T, trace=True, tokens=tokens)
+    return int(fixed + work)
 
 
 _A_CELL = {"lstm": "an LSTM", "rnn": "an RNN", "gru": "a GRU", "peephole": "a peephole LSTM"}
 
 
+def _memory_words(settings, seq_len: int) -> str:
+    layers = int(getattr(settings, "layers", 1) or 1)
+    deep = f" in {layers} layers" if layers > 1 else ""
+    two = " (bidirectional)" if getattr(settings, "bidirectional", False) else ""
+    return (f"Training {_A_CELL.get(settings.cell, settings.cell)} with {settings.units} units{deep}{two} on "
+            f"sequences of {seq_len} steps")
+
+
+_MEMORY_ADVICE = "use fewer units, a smaller batch or a shorter sequence length"
+
+
+def _params_fit(settings, n_inputs: int, n_outputs: int, seq_len: int) -> None:
+    """The parameters alone (and their gradient and moments), before any workspace is estimated."""
+    need = 8 * _param_total(settings, n_inputs, n_outputs) * (3 + _MOMENTS.get(settings.optimizer, 2))
+    check_budget(need, _memory_words(settings, seq_len), _MEMORY_ADVICE)
+
+
 def check_run_memory(dataset: Dataset, settings: ModelSettings) -> None:
-    """Refuse, with one sentence, a model that cannot fit in memory (``MemoryBudgetError``)."""
+    """Refuse, with one sentence (``MemoryBudgetError``), a run that cannot fit in memory: the
+    parameters, the engine's workspace for a batch and an evaluation chunk, one trace, and the
+    validation predictions (one step per sequence; every step's class for a text)."""
     x = dataset.x_train
     seq_len = x.shape[1] if getattr(x, "ndim", 0) >= 2 else 1
-    layers = int(getattr(settings, "layers", 1) or 1)
-    directions = 2 if getattr(settings, "bidirectional", False) else 1
+    _params_fit(settings, dataset.n_inputs, dataset.n_outputs, seq_len)
+    n_val = dataset.n_val
+    if dataset.loss == "cross_entropy":
+        outputs = n_val * (seq_len if not dataset.target_last else 1) * 8 * 2   # classes and their comparison
+    else:
+        outputs = n_val * dataset.n_outputs * 8 * 3                          # predictions, targets, inverse
     need = estimate_run_bytes(settings.cell, dataset.n_inputs, settings.units, dataset.n_outputs, seq_len,
-                              settings.batch, layers, directions, settings.optimizer)
-    deep = f" in {layers} layers" if layers > 1 else ""
-    check_budget(need, f"Training {_A_CELL.get(settings.cell, settings.cell)} with {settings.units} units{deep} on sequences "
-                 f"of {seq_len} steps", "use fewer units, a smaller batch or a shorter sequence length")
+                              settings.batch, settings.layers, 2 if settings.bidirectional else 1,
+                              settings.optimizer, tokens=bool(dataset.token_inputs),
+                              n_train=dataset.n_train, n_val=n_val, outputs=outputs)
+    check_budget(need, _memory_words(settings, seq_len), _MEMORY_ADVICE)
+
+
+def check_settings_memory(settings: ModelSettings, seq_len: int) -> None:
+    """Before any data is read: refuse settings whose training alone cannot fit (one input and one
+    output, no evaluation: the least any data file can ask for)."""
+    _params_fit(settings, 1, 1, seq_len)
+    need = min(estimate_run_bytes(settings.cell, 1, settings.units, 1, seq_len, settings.batch, settings.layers,
+                                  2 if settings.bidirectional else 1, settings.optimizer, tokens=tok,
+                                  n_train=settings.batch, n_val=0)
+               for tok in (False, True))
+    check_budget(need, _memory_words(settings, seq_len), _MEMORY_ADVICE)
 
 
 # -- the data's numbers ------------------------------------------------------------------------
@@ -574,16 +640,15 @@ class Run:
         out: dict = {"kind": ds.kind}
         if ds.n_val == 0:
             return out
-        y = model.predict(ds.x_val)
         if ds.loss == "cross_entropy":
-            pred = y.argmax(axis=-1)
+            pred = model.predict_classes(ds.x_val)          # (N, T) classes: never (N, T, vocabulary)
             if ds.target_last:
                 pred = pred[:, -1]
             out["prediction"] = pred
             out["target"] = ds.y_val
             out["accuracy"] = float(np.mean(pred == ds.y_val))
             return out
-        pred = y[:, -1, :] if ds.target_last else y
+        pred = self._outputs_at(ds.x_val, -1 if ds.target_last else 0)
         if ds.kind == "series" and ds.normalizer is not None:
             ti = ds.target_index
             out["t"] = np.arange(ds.split_index, ds.split_index + ds.n_val)
@@ -595,7 +660,15 @@ class Run:
         else:
             out["t"] = np.arange(ds.n_val)
             out["target"] = ds.y_val[:, 0]
-            out["prediction"] = pred[:, 0]
+            out["prediction"] = pred[:, 0] if ds.target_last else pred     # every-step targets: step 1's outputs
+        return out
+
+    def _outputs_at(self, x, step: int, chunk: int = _EVAL_CHUNK) -> np.ndarray:
+        """The model's outputs at one step of every sequence, (N, k), a chunk of sequences at a time
+        (never the (N, T, k) outputs of every step)."""
+        out = np.empty((len(x), self.model.n_outputs))
+        for s in range(0, len(x), chunk):
+            out[s:s + chunk] = self.model.predict(x[s:s + chunk])[:, step, :]
         return out
 
     def forecast(self, window: np.ndarray, steps: int) -> np.ndarray:

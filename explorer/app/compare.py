@@ -336,7 +336,8 @@ class Comparison:
         seq_len = x.shape[1] if getattr(x, "ndim", 0) >= 2 else 1
         need = len(self.seeds) * sum(
             estimate_run_bytes(cell, ds.n_inputs, s.units, ds.n_outputs, seq_len, s.batch, s.layers,
-                               2 if s.bidirectional else 1, s.optimizer) for cell in self.cells)
+                               2 if s.bidirectional else 1, s.optimizer, tokens=bool(ds.token_inputs),
+                               n_train=ds.n_train, n_val=ds.n_val) for cell in self.cells)
         check_budget(need, f"Training {', '.join(self.cells)} side by side with {s.units} units on sequences of "
                      f"{seq_len} steps", "compare fewer cells at once, or use fewer units or a smaller batch")
 
