@@ -345,15 +345,22 @@ def _cmd_train(args, given: dict[str, str]) -> int:
             run.save(out)                  # the first checkpoint: from now on --resume works on DIR
     except (SequenceFileError, RunFileError, ValueError, OSError) as exc:
         raise CliError(str(exc)) from None
+    # From here on DIR holds a checkpoint of this run (the one it was resumed from, or the first):
+    # a failure keeps it and says so -- "nothing left at --out" is for refusals before training.
     ds, tr = run.dataset, run.trainer
+    saved = {"step": tr.step}
     if not args.quiet:
         _say(f"{ds.describe()}")
         _say(f"{describe_model(run.model)}; {tr.steps_per_epoch} steps per epoch")
-    status = _train_loop(run, args, out)
+    status = _train_loop(run, args, out, saved)
     try:
         run.save(out, extra=None if args.no_plots else _plot_writer(run, args.forecast))
     except RunFileError as exc:
-        raise CliError(str(exc)) from None
+        reason = str(exc).split("; ")[0].rstrip(".")
+        reason = reason[:1].lower() + reason[1:]
+        raise CliError(f"the final save at step {tr.step} failed ({reason}); {out} keeps the checkpoint of step "
+                       f"{saved['step']} (continue from it with: lstm-explorer train --resume "
+                       f"{shlex.quote(str(out))}).") from None
     if status == EXIT_INTERRUPTED:
         _say(f"lstm-explorer: interrupted after step {tr.step}; the run so far is saved in {out} "
              f"(continue with: lstm-explorer train --resume {shlex.quote(str(out))}).")
@@ -424,7 +431,7 @@ class _StopRequest:
         return False
 
 
-def _train_loop(run, args, out: Path) -> int:
+def _train_loop(run, args, out: Path, saved: dict) -> int:
     from explorer.app.checkpoint import CheckpointPolicy
     from explorer.runs import RunFileError
 
@@ -459,6 +466,7 @@ def _train_loop(run, args, out: Path) -> int:
             if policy.due(snap.epoch_end):
                 try:
                     run.save(out)
+                    saved["step"] = tr.step
                 except RunFileError as exc:
                     if not warned:
                         bar.close()
