@@ -229,8 +229,11 @@ def _settings(args, example: str | None):
 
 def describe_model(model) -> str:
     """One line: the cell, units, layers and directions, parameters per layer and in total."""
+    from explorer.engine.describe import describe
+
     pc = model.param_count
-    shape = f"{model.kind.upper()} with {model.n_units} units"
+    title = describe(model.kind).title
+    shape = f"{title[:1].upper()}{title[1:]} with {model.n_units} unit{'s' * (model.n_units != 1)}"
     if model.num_layers > 1 or model.bidirectional:
         shape += f", {model.num_layers} layer{'s' if model.num_layers > 1 else ''}"
         shape += ", bidirectional" if model.bidirectional else ""
