@@ -244,8 +244,11 @@ def _settings(args, example: str | None):
 
 def describe_model(model) -> str:
     """One line: the cell, units, layers and directions, parameters per layer and in total."""
+    from explorer.engine.describe import describe
+
     pc = model.param_count
-    shape = f"{model.kind.upper()} with {model.n_units} units"
+    title = describe(model.kind).title
+    shape = f"{title[:1].upper()}{title[1:]} with {model.n_units} unit{'s' * (model.n_units != 1)}"
     if model.num_layers > 1 or model.bidirectional:
         shape += f", {model.num_layers} layer{'s' if model.num_layers > 1 else ''}"
         shape += ", bidirectional" if model.bidirectional else ""
@@ -296,8 +299,12 @@ def _cmd_compare(args) -> int:
     out = Path(args.out)
     _check_out(out, args.force)
     try:
-        dataset = _load_dataset(args)
         settings = _settings(args, args.example)
+        if args.seq_len is not None:                 # before reading a large file: training alone fits?
+            from explorer.runs import check_settings_memory
+
+            check_settings_memory(settings, args.seq_len)
+        dataset = _load_dataset(args)
         Comparison(dataset, settings, cells).check_memory()      # each cell alone, then side by side
     except (SequenceFileError, ValueError, OSError) as exc:
         raise CliError(str(exc)) from None
@@ -373,7 +380,7 @@ def _epoch_list(epochs: list[int]) -> str:
 
 def _cmd_train(args, given: dict[str, str]) -> int:
     from explorer.data import SequenceFileError
-    from explorer.runs import Run, RunFileError
+    from explorer.runs import Run, RunFileError, check_settings_memory
 
     if args.init and args.resume:
         raise CliError("--init starts a new run from a model file and --resume continues a run; give one of them.")
@@ -404,6 +411,8 @@ def _cmd_train(args, given: dict[str, str]) -> int:
                 _say(f"lstm-explorer: --resume continues with the run's own settings; ignoring "
                      f"{', '.join(sorted(ignored))}.")
         else:
+            if args.seq_len is not None and not args.init:   # before reading a large file: training alone fits?
+                check_settings_memory(_settings(args, args.example), args.seq_len)
             dataset = _load_dataset(args)
             run = (_run_from_model(args, dataset) if args.init
                    else Run(dataset, _settings(args, args.example)))
@@ -411,15 +420,22 @@ def _cmd_train(args, given: dict[str, str]) -> int:
             run.save(out)                  # the first checkpoint: from now on --resume works on DIR
     except (SequenceFileError, RunFileError, ValueError, OSError) as exc:
         raise CliError(str(exc)) from None
+    # From here on DIR holds a checkpoint of this run (the one it was resumed from, or the first):
+    # a failure keeps it and says so -- "nothing left at --out" is for refusals before training.
     ds, tr = run.dataset, run.trainer
+    saved = {"step": tr.step}
     if not args.quiet:
         _say(f"{ds.describe()}")
         _say(f"{describe_model(run.model)}; {tr.steps_per_epoch} steps per epoch")
-    status = _train_loop(run, args, out)
+    status = _train_loop(run, args, out, saved)
     try:
         run.save(out, extra=None if args.no_plots else _plot_writer(run, args.forecast))
     except RunFileError as exc:
-        raise CliError(str(exc)) from None
+        reason = str(exc).split("; ")[0].rstrip(".")
+        reason = reason[:1].lower() + reason[1:]
+        raise CliError(f"the final save at step {tr.step} failed ({reason}); {out} keeps the checkpoint of step "
+                       f"{saved['step']} (continue from it with: lstm-explorer train --resume "
+                       f"{shlex.quote(str(out))}).") from None
     if status == EXIT_INTERRUPTED:
         _say(f"lstm-explorer: interrupted after step {tr.step}; the run so far is saved in {out} "
              f"(continue with: lstm-explorer train --resume {shlex.quote(str(out))}).")
@@ -490,7 +506,7 @@ class _StopRequest:
         return False
 
 
-def _train_loop(run, args, out: Path) -> int:
+def _train_loop(run, args, out: Path, saved: dict) -> int:
     from explorer.app.checkpoint import CheckpointPolicy
     from explorer.runs import RunFileError
 
@@ -525,6 +541,7 @@ def _train_loop(run, args, out: Path) -> int:
             if policy.due(snap.epoch_end):
                 try:
                     run.save(out)
+                    saved["step"] = tr.step
                 except RunFileError as exc:
                     if not warned:
                         bar.close()
