@@ -999,7 +999,7 @@ def _load_epochs(rd: _Reader, run: Run, cfg: dict) -> None:
     store.load({})
     if rd.raw.get("epochs.npz") is None:
         return
-    flat = rd.npz("epochs.npz", EPOCHS_CAP_BYTES + 2 * _npz_limit(run))
+    flat = rd.npz("epochs.npz", EPOCHS_CAP_BYTES + 2 * _npz_limit(run.model.params.size))
     try:
         states = parse_epoch_arrays(flat)
     except ValueError as exc:
