@@ -426,11 +426,14 @@ def _train_loop(run, args, out: Path) -> int:
     from explorer.runs import RunFileError
 
     tr = run.trainer
+    if hasattr(tr, "want_trace"):       # no diagram here: no trace of the chosen sample at every step
+        tr.want_trace = _no_trace
     bar = _Progress(tr, quiet=args.quiet)
     policy = CheckpointPolicy()
     warned = False
     t0 = time.perf_counter()
-    eval_s = 0.0
+    eval_s = save_s = 0.0               # --eval-every's validation losses, the checkpoints: not training
+    evals = 0
     reached = None
     status = EXIT_OK
     with _StopRequest() as stop:
@@ -445,8 +448,9 @@ def _train_loop(run, args, out: Path) -> int:
                 e0 = time.perf_counter()
                 val = tr.val_loss()
                 eval_s += time.perf_counter() - e0
+                evals += 1
             if val is not None and args.stop_at_loss is not None and val < args.stop_at_loss and reached is None:
-                reached = (snap.step, time.perf_counter() - t0 - eval_s, val)
+                reached = (snap.step, time.perf_counter() - t0 - eval_s - save_s, val)
             bar.update(snap, val)
             if stop.requested:
                 status = EXIT_INTERRUPTED
@@ -454,6 +458,7 @@ def _train_loop(run, args, out: Path) -> int:
             if reached is not None or snap.done:
                 break
             if policy.due(snap.epoch_end):
+                s0 = time.perf_counter()
                 try:
                     run.save(out)
                 except RunFileError as exc:
@@ -462,14 +467,18 @@ def _train_loop(run, args, out: Path) -> int:
                         _say(f"lstm-explorer: checkpoint failed, training goes on: {exc}")
                         warned = True
                 policy.saved()
+                save_s += time.perf_counter() - s0
     bar.close()
-    train_s = time.perf_counter() - t0 - eval_s
+    train_s = time.perf_counter() - t0 - eval_s - save_s
     if not args.quiet:
         last = tr.history[-1] if tr.history else None
         msg = f"{tr.step} steps in {train_s:.1f} s of training"
         if last is not None and not math.isnan(last["val_loss"]):
             msg += f"; last epoch: train {last['train_loss']:.4g}, validation {last['val_loss']:.4g} ({run.loss_units})"
         _say(msg)
+        if evals:
+            _say(f"plus {eval_s:.1f} s for {evals} validation loss{'es' if evals > 1 else ''} of --eval-every "
+                 f"({run.dataset.n_val} windows each), not counted as training")
         if args.stop_at_loss is not None:
             if reached:
                 _say(f"validation loss {reached[2]:.4g} < {args.stop_at_loss:g} at step {reached[0]} "
@@ -477,6 +486,10 @@ def _train_loop(run, args, out: Path) -> int:
             else:
                 _say(f"validation loss did not go below {args.stop_at_loss:g} within {tr.step} steps")
     return status
+
+
+def _no_trace() -> bool:
+    return False
 
 
 class _Progress:

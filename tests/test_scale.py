@@ -1,0 +1,190 @@
+"""The whole train command at scale: what runs besides the steps is bounded, the files stay whole.
+
+Not timing tests (speed is shown by ``python -m explorer.bench --scale``): these check the logic
+that keeps the command's overhead small — predictions for display on a bounded number of
+windows, class predictions in chunks, checkpoints that format only the new steps, no trace per
+step — and that every CSV still holds every point it claims to.
+"""
+
+import csv
+import re
+
+import numpy as np
+import pytest
+
+import explorer.runs as runs
+from explorer.cli import main
+from explorer.data.examples import load_example
+from explorer.engine import Trainer
+from explorer.runs import ModelSettings, Run
+
+
+def series_run(n_points=600, epochs=1, **kw):
+    ds = load_example("sine", n_points=n_points)
+    return Run(ds, ModelSettings(units=5, epochs=epochs, batch=16, lr=0.02, seed=2, **kw))
+
+
+class PredictSpy:
+    """Wraps a model's ``predict`` and records how many windows each call got."""
+
+    def __init__(self, model):
+        self.sizes = []
+        self._predict = model.predict
+        model.predict = self
+
+    def __call__(self, x, *a, **kw):
+        self.sizes.append(len(x))
+        return self._predict(x, *a, **kw)
+
+
+def test_display_predictions_run_on_a_bounded_number_of_windows(monkeypatch):
+    run = series_run()
+    list(run.trainer.steps())
+    ds = run.dataset
+    assert ds.n_val == 120
+    every = run.predictions(windows=ds.n_val)
+    monkeypatch.setattr(runs, "PREDICTION_WINDOWS", 7)
+    spy = PredictSpy(run.model)
+    p = run.predictions(forecast=5)
+    assert sum(spy.sizes) == 7                       # the model saw 7 windows, not 120
+    assert (p["n_shown"], p["n_val"]) == (7, 120)
+    np.testing.assert_array_equal(p["t"], np.arange(ds.split_index, ds.split_index + 7))
+    for key in ("target", "prediction"):             # the first 7 of what every window gives
+        assert len(p[key]) == 7
+        np.testing.assert_array_equal(p[key], every[key][:7])
+    np.testing.assert_allclose(p["target"], ds.series[ds.split_index:ds.split_index + 7, 0], atol=1e-12)
+    np.testing.assert_array_equal(p["forecast"], run.predictions(forecast=5, windows=120)["forecast"])
+    assert run.trainer.val_loss() == pytest.approx(run.trainer.history[-1]["val_loss"], rel=1e-12)
+
+
+def test_prediction_windows_shrink_with_the_cost_of_a_window(monkeypatch):
+    run = series_run()
+    assert run.prediction_windows() == 120                 # small: every validation window
+    n, m, k, T = 5, 1, 1, run.dataset.x_val.shape[1]
+    per_window = T * (4 * n * (m + n + 1) + k * (n + 1))   # LSTM gates and the head, per step
+    monkeypatch.setattr(runs, "PREDICTION_WORK", 50 * per_window + 3)
+    assert run.prediction_windows() == 50
+    monkeypatch.setattr(runs, "PREDICTION_WORK", 1)
+    assert run.prediction_windows() == 1                   # never none
+    deep = series_run(layers=2, bidirectional=True)
+    per_deep = T * (2 * 4 * n * (m + n + 1) + 2 * 4 * n * (2 * n + n + 1) + k * (2 * n + 1))
+    monkeypatch.setattr(runs, "PREDICTION_WORK", 9 * per_deep)
+    assert deep.prediction_windows() == 9
+
+
+def test_class_predictions_run_in_chunks_and_equal_the_full_argmax(monkeypatch):
+    ds = load_example("text")
+    run = Run(ds, ModelSettings(units=6, epochs=1, batch=16, seed=1))
+    x = ds.x_val
+    T, V = x.shape[1], run.model.n_outputs
+    full = run.model.predict(x).argmax(axis=-1)
+    monkeypatch.setattr(runs, "_CLASS_CHUNK", 3 * T * V)
+    spy = PredictSpy(run.model)
+    got = runs._predicted_classes(run.model, x)
+    assert max(spy.sizes) == 3 and sum(spy.sizes) == len(x)   # never more than 3 windows of (T, V) floats
+    np.testing.assert_array_equal(got, full)
+    p = run.predictions()
+    assert p["n_shown"] == ds.n_val
+    np.testing.assert_array_equal(p["prediction"], full)
+    assert p["accuracy"] == pytest.approx(float(np.mean(full == ds.y_val)))
+
+
+def _full_csv(run, name):
+    st = run.trainer.step_table()
+    if name == "steps.csv":
+        return runs._csv_text(runs.STEPS_HEADER, zip(*(st[k] for k in runs.STEPS_HEADER)))
+    gates = list(run.trainer.log.gates)
+    return runs._csv_text(["step", *gates], zip(st["step"], *(st[f"norm_{g}"] for g in gates)))
+
+
+def test_checkpoints_format_only_new_steps_and_write_every_step(monkeypatch):
+    run = series_run(epochs=3)
+    list(run.trainer.steps(max_steps=10))
+    first = run.files()
+    formatted = []
+    real = runs._column_fields
+    monkeypatch.setattr(runs, "_column_fields", lambda col: formatted.append(len(col)) or real(col))
+    list(run.trainer.steps(max_steps=4))
+    again = run.files()
+    assert max(formatted) == 4                         # the 4 new steps (and one-row end checks), not 14
+    for name in ("steps.csv", "gate_norms.csv"):
+        assert again[name].decode() == _full_csv(run, name)
+        assert again[name].startswith(first[name])
+        assert again[name].decode().count("\n") == 1 + 14
+    other = series_run(epochs=3)                       # a table replaced by another (a reload): formatted again
+    list(other.trainer.steps(max_steps=12))
+    run.trainer.load_state_dict(other.trainer.state_dict())
+    for name in ("steps.csv", "gate_norms.csv"):
+        assert run.files()[name].decode() == _full_csv(other, name)
+
+
+def test_csv_fields_are_csv_value_of_every_kind():
+    cols = [np.array([True, False]), np.array([3, -4]), np.array([0.1, float("nan")]),
+            np.array([1e-300, float("inf")]), np.array([1.5, 2.0], dtype=np.float32)]
+    for c in cols:
+        assert runs._column_fields(c) == [runs.csv_value(v) for v in c]
+
+
+def test_exported_csvs_hold_every_point_they_claim(tmp_path, monkeypatch):
+    from explorer.figures.report import export_run_plots
+
+    monkeypatch.setattr(runs, "PREDICTION_WINDOWS", 9)
+    run = series_run(epochs=2)
+    list(run.trainer.steps())
+    p = run.predictions()
+    export_run_plots(run, tmp_path, forecast=0)
+    with open(tmp_path / "predictions.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == p["n_shown"] == 9
+    np.testing.assert_array_equal([float(r["target"]) for r in rows], p["target"])
+    np.testing.assert_array_equal([float(r["prediction"]) for r in rows], p["prediction"])
+    with open(tmp_path / "grad_norms.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [int(r["step"]) for r in rows] == list(range(1, run.trainer.step + 1))   # every step, not thinned
+
+
+def test_train_builds_no_trace_per_step_and_keeps_its_closing_line(tmp_path, capsys, monkeypatch):
+    traces = []
+    real = Trainer.sample_trace
+    monkeypatch.setattr(Trainer, "sample_trace", lambda self: traces.append(self.step) or real(self))
+    code = main(["train", "--example", "sine", "--epochs", "2", "--units", "4", "--eval-every", "7",
+                 "--no-plots", "--out", str(tmp_path / "r")])
+    assert code == 0
+    err = capsys.readouterr().err
+    m = re.search(r"^(\d+) steps in ([0-9.]+) s of training", err, re.MULTILINE)
+    assert m, err
+    steps = int(m.group(1))
+    assert len(traces) <= 2                            # at most one per epoch, not one per step
+    evals = steps // 7 - sum(1 for s in range(7, steps + 1, 7) if s % (steps // 2) == 0)
+    assert re.search(rf"^plus [0-9.]+ s for {evals} validation losses of --eval-every \(\d+ windows each\), "
+                     "not counted as training$", err, re.MULTILINE), err
+
+
+def test_scale_benchmark_files_are_seeded(tmp_path):
+    from explorer import bench_scale as bs
+
+    a = bs.write_series(tmp_path / "a.csv", 500, 8)
+    b = bs.write_series(tmp_path / "b.csv", 500, 8)
+    assert a.read_bytes() == b.read_bytes()
+    assert a.read_text().splitlines()[0] == "x1,x2,x3,x4,x5,x6,x7,value"
+    one = np.loadtxt(bs.write_series(tmp_path / "c.csv", 500, 1), skiprows=1)
+    eight = np.loadtxt(a, delimiter=",", skiprows=1)
+    assert eight.shape == (500, 8) and one.shape == (500,)
+    np.testing.assert_array_equal(eight[:, -1], one)     # the same target in both files
+    text = bs.prose_text(200_000)
+    assert text == bs.prose_text(200_000) and len(text.encode()) == 200_000
+    words = re.findall(r"[a-z]+", text.lower())
+    assert len(set(words)) > 5_000 and text.count(". ") > 1_000
+
+
+def test_scale_benchmark_runs_the_command_and_reads_its_closing_line(tmp_path, capsys):
+    from explorer import bench_scale as bs
+
+    assert bs.main(["--rows", "400", "--repeat", "1", "--cases", "series1", "--no-torch", "--quiet",
+                    "--work", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    row = next(line for line in out.splitlines() if line.startswith("series1 "))
+    # 400 rows: 80 validation rows, 320 − 20 = 300 training windows of batch 32 → 10 steps
+    assert re.match(r"series1\s+400 rows × 1 column\s+10 \|\s+[0-9.]+s\s+[0-9.]+s\s+[0-9.]+\s+\d+MB \|", row), row
+    m = bs.CLOSING_LINE.search("10 steps in 0.3 s of training; last epoch: train 1")
+    assert (m.group(1), m.group(2)) == ("10", "0.3")
