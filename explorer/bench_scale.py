@@ -61,9 +61,9 @@ CASES = {
     "series1": Case("series1", "rows × 1 column", "series_1col.csv"),
     "series8": Case("series8", "rows × 8 columns", "series_8col.csv",
                     ("--column", "x1", "x2", "x3", "x4", "x5", "x6", "x7", "value")),
-    "prose1": Case("prose1", "1 MB prose, characters", "prose_1mb.txt", ("--text",)),
-    "prose10": Case("prose10", "10 MB prose, characters", "prose_10mb.txt", ("--text",)),
-    "words1": Case("words1", "1 MB prose, words", "prose_1mb.txt", ("--words",)),
+    "prose1": Case("prose1", "prose, characters", "prose_1mb.txt", ("--text",)),
+    "prose10": Case("prose10", "prose, characters", "prose_10mb.txt", ("--text",)),
+    "words1": Case("words1", "prose, words", "prose_1mb.txt", ("--words",)),
 }
 DEFAULT_CASES = ("series1", "series8", "prose1", "prose10", "words1")
 
@@ -279,28 +279,52 @@ def _fmt(v, spec, unit=""):
     return "–" if v is None else f"{v:{spec}}{unit}"
 
 
-def summarize(rows: list[Row]) -> str:
-    """The table: the command's wall time, training time, their ratio and peak memory; torch's
-    wall and training time and peak memory; and the explorer/torch ratios (medians)."""
-    head = (f"{'case':<9} {'data':<26} {'steps':>6} | {'wall':>7} {'train':>7} {'wall/train':>10} {'RSS':>8} | "
-            f"{'torch wall':>10} {'train':>7} {'RSS':>8} | {'wall ×':>6} {'train ×':>7} {'RSS ×':>6}")
-    lines = [head, "-" * len(head)]
+COLUMNS = (("case", "<"), ("data", "<"), ("steps", ">"), ("wall", ">"), ("train", ">"), ("wall/train", ">"),
+           ("RSS", ">"), ("torch wall", ">"), ("torch train", ">"), ("torch RSS", ">"), ("wall ×", ">"),
+           ("train ×", ">"), ("RSS ×", ">"))
+
+
+def table_rows(rows: list[Row]) -> list[list[str]]:
+    """One list of cells per case (medians), in the order of :data:`COLUMNS`."""
+    out = []
     for r in rows:
         e = [m for m in r.explorer if m.status == 0]
         t = [m for m in r.torch if m.status == 0]
         ew, et, er = _median(m.wall for m in e), _median(m.train for m in e), _median(m.rss_mb for m in e)
         tw, tt, trs = _median(m.wall for m in t), _median(m.train for m in t), _median(m.rss_mb for m in t)
-        steps = _median(m.steps for m in e)
-        lines.append(
-            f"{r.case.name:<9} {r.size:<26} {_fmt(steps, '6.0f')} | {_fmt(ew, '6.1f', 's')} {_fmt(et, '6.1f', 's')} "
-            f"{_fmt(ew / et if ew and et else None, '10.2f')} {_fmt(er, '6.0f', 'MB')} | "
-            f"{_fmt(tw, '9.1f', 's')} {_fmt(tt, '6.1f', 's')} {_fmt(trs, '6.0f', 'MB')} | "
-            f"{_fmt(ew / tw if ew and tw else None, '6.2f')} {_fmt(et / tt if et and tt else None, '7.2f')} "
-            f"{_fmt(er / trs if er and trs else None, '6.2f')}")
+
+        def ratio(a, b):
+            return a / b if a and b else None
+        out.append([r.case.name, r.size, _fmt(_median(m.steps for m in e), ".0f"),
+                    _fmt(ew, ".1f", " s"), _fmt(et, ".1f", " s"), _fmt(ratio(ew, et), ".2f"), _fmt(er, ".0f", " MB"),
+                    _fmt(tw, ".1f", " s"), _fmt(tt, ".1f", " s"), _fmt(trs, ".0f", " MB"),
+                    _fmt(ratio(ew, tw), ".2f"), _fmt(ratio(et, tt), ".2f"), _fmt(ratio(er, trs), ".2f")])
+    return out
+
+
+def summarize(rows: list[Row]) -> str:
+    """The table: the command's wall time, training time, their ratio and peak memory; torch's
+    wall and training time and peak memory; and the explorer/torch ratios (medians)."""
+    cells = table_rows(rows)
+    widths = [max(len(h), *(len(c[i]) for c in cells)) for i, (h, _) in enumerate(COLUMNS)]
+
+    def line(values):
+        return "  ".join(f"{v:{a}{w}}" for v, (_, a), w in zip(values, COLUMNS, widths)).rstrip()
+    lines = [line([h for h, _ in COLUMNS]), "-" * sum(widths + [2 * (len(widths) - 1)])]
+    lines += [line(c) for c in cells]
+    for r in rows:
         for m in r.explorer + r.torch:
             if m.status != 0 or m.train is None:
-                lines.append(f"    a run failed (exit {m.status}): {m.tail}")
+                lines.append(f"  {r.case.name}: a run failed (exit {m.status}): {m.tail}")
     return "\n".join(lines)
+
+
+def markdown(rows: list[Row]) -> str:
+    """The same table in Markdown (for README)."""
+    cells = table_rows(rows)
+    out = ["| " + " | ".join(h for h, _ in COLUMNS) + " |", "|" + "|".join("---" for _ in COLUMNS) + "|"]
+    out += ["| " + " | ".join(c) + " |" for c in cells]
+    return "\n".join(out)
 
 
 def _load() -> str:
@@ -313,7 +337,7 @@ def _load() -> str:
 def _size_text(case: Case, path: Path, rows: int) -> str:
     if case.name.startswith("series"):
         return f"{rows:,} {case.what}"
-    return f"{case.what} ({path.stat().st_size / 1e6:.1f} MB)"
+    return f"{path.stat().st_size / 1e6:g} MB {case.what}"
 
 
 def main(argv=None) -> int:
@@ -326,6 +350,7 @@ def main(argv=None) -> int:
     p.add_argument("--work", metavar="DIR", help="folder for the files and run folders (default: a temporary one)")
     p.add_argument("--no-torch", action="store_true", help="run the command alone")
     p.add_argument("--quiet", action="store_true", help="print the table only")
+    p.add_argument("--markdown", action="store_true", help="also print the table in Markdown")
     args = p.parse_args(argv)
     cases = [c.strip() for c in args.cases.split(",") if c.strip()]
     bad = [c for c in cases if c not in CASES]
@@ -377,6 +402,8 @@ def main(argv=None) -> int:
         print(f"\nmedians of {args.repeat} runs; wall = the whole process; train = the closing line's "
               "seconds of training; RSS = peak resident memory; × = explorer / torch")
         print(summarize(rows))
+        if args.markdown:
+            print("\n" + markdown(rows))
     finally:
         if tmp is not None:
             tmp.cleanup()

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import explorer.runs as runs
-from explorer.cli import main
+from explorer.cli import EvalCadence, main
 from explorer.data.examples import load_example
 from explorer.engine import Trainer
 from explorer.runs import ModelSettings, Run
@@ -143,21 +143,44 @@ def test_exported_csvs_hold_every_point_they_claim(tmp_path, monkeypatch):
     assert [int(r["step"]) for r in rows] == list(range(1, run.trainer.step + 1))   # every step, not thinned
 
 
-def test_train_builds_no_trace_per_step_and_keeps_its_closing_line(tmp_path, capsys, monkeypatch):
-    traces = []
-    real = Trainer.sample_trace
-    monkeypatch.setattr(Trainer, "sample_trace", lambda self: traces.append(self.step) or real(self))
-    code = main(["train", "--example", "sine", "--epochs", "2", "--units", "4", "--eval-every", "7",
-                 "--no-plots", "--out", str(tmp_path / "r")])
+def _train(tmp_path, capsys, *extra):
+    code = main(["train", "--example", "sine", "--epochs", "2", "--units", "4", "--no-plots",
+                 "--out", str(tmp_path / "r"), "--force", *extra])
     assert code == 0
     err = capsys.readouterr().err
     m = re.search(r"^(\d+) steps in ([0-9.]+) s of training", err, re.MULTILINE)
     assert m, err
-    steps = int(m.group(1))
+    return int(m.group(1)), err
+
+
+def test_train_builds_no_trace_per_step_and_keeps_its_closing_line(tmp_path, capsys, monkeypatch):
+    traces = []
+    real = Trainer.sample_trace
+    monkeypatch.setattr(Trainer, "sample_trace", lambda self: traces.append(self.step) or real(self))
+    monkeypatch.setattr(EvalCadence, "SHARE", float("inf"))
+    steps, err = _train(tmp_path, capsys, "--eval-every", "7")
     assert len(traces) <= 2                            # at most one per epoch, not one per step
-    evals = steps // 7 - sum(1 for s in range(7, steps + 1, 7) if s % (steps // 2) == 0)
-    assert re.search(rf"^plus [0-9.]+ s for {evals} validation losses of --eval-every \(\d+ windows each\), "
+    due = [s for s in range(7, steps + 1, 7) if s % (steps // 2)]      # not at an epoch's end
+    assert re.search(rf"^plus [0-9.]+ s for {len(due)} validation losses of --eval-every \(\d+ windows each\), "
                      "not counted as training$", err, re.MULTILINE), err
+
+
+def test_eval_every_skips_validation_that_would_outweigh_training(tmp_path, capsys, monkeypatch):
+    c = EvalCadence()
+    assert c.due(0.0)                                  # the first always runs
+    c.record(2.0)
+    assert not c.due(7.9) and c.skipped == 1           # 2 s of validating > 25 % of 7.9 s of training
+    assert c.due(8.0)
+    c.record(2.0)
+    assert not c.due(15.9) and c.due(16.0)
+    assert c.summary(200000) == ("plus 4.0 s for 2 validation losses of --eval-every (200000 windows each), "
+                                 "not counted as training; 2 more fell due and were skipped to keep "
+                                 "validating under 25% of the training time")
+    monkeypatch.setattr(EvalCadence, "SHARE", 0.0)
+    steps, err = _train(tmp_path, capsys, "--eval-every", "3")
+    due = [s for s in range(3, steps + 1, 3) if s % (steps // 2)]
+    assert "for 1 validation loss of --eval-every" in err
+    assert f"; {len(due) - 1} more fell due and were skipped" in err
 
 
 def test_scale_benchmark_files_are_seeded(tmp_path):
@@ -185,6 +208,6 @@ def test_scale_benchmark_runs_the_command_and_reads_its_closing_line(tmp_path, c
     out = capsys.readouterr().out
     row = next(line for line in out.splitlines() if line.startswith("series1 "))
     # 400 rows: 80 validation rows, 320 − 20 = 300 training windows of batch 32 → 10 steps
-    assert re.match(r"series1\s+400 rows × 1 column\s+10 \|\s+[0-9.]+s\s+[0-9.]+s\s+[0-9.]+\s+\d+MB \|", row), row
+    assert re.match(r"series1\s+400 rows × 1 column\s+10\s+[0-9.]+ s\s+[0-9.]+ s\s+([0-9.]+|–)\s+\d+ MB\s+–", row), row
     m = bs.CLOSING_LINE.search("10 steps in 0.3 s of training; last epoch: train 1")
     assert (m.group(1), m.group(2)) == ("10", "0.3")
