@@ -28,6 +28,7 @@ stay empty.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import re
@@ -172,22 +173,45 @@ class Measured:
     tail: str = ""                   # the last lines of stderr when something went wrong
 
 
+#: Runs the command as its own child and reports its wall time and peak RSS. Linux starts a
+#: process's peak RSS at its parent's RSS at fork time (and keeps it across exec), so the command
+#: is forked from this small interpreter (-S -I: no site, nothing imported but os/time/json), never
+#: from the benchmark's own process, which holds numpy and maybe torch.
+_LAUNCHER = """\
+import json, os, sys, time
+t0 = time.perf_counter()
+pid = os.fork()
+if pid == 0:
+    try:
+        os.execv(sys.argv[2], sys.argv[2:])
+    finally:
+        os._exit(127)
+_, status, usage = os.wait4(pid, 0)
+with open(sys.argv[1], "w") as fh:
+    json.dump({"wall": time.perf_counter() - t0, "maxrss_kb": usage.ru_maxrss,
+               "status": os.waitstatus_to_exitcode(status)}, fh)
+"""
+
+
 def run_measured(cmd: list[str], env=None) -> Measured:
     """Run ``cmd`` in a fresh process; its wall time, peak RSS, the closing line's numbers."""
-    with tempfile.TemporaryFile() as err, tempfile.TemporaryFile() as out:
-        t0 = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env)
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - t0
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        err.seek(0)
-        out.seek(0)
-        text = err.read().decode("utf-8", "replace") + out.read().decode("utf-8", "replace")
-    m = Measured(wall=wall, rss_mb=usage.ru_maxrss * 1024 / 1e6, status=proc.returncode)
+    with tempfile.TemporaryDirectory() as tmp:
+        report = Path(tmp) / "measured.json"
+        with open(Path(tmp) / "err", "w+b") as err, open(Path(tmp) / "out", "w+b") as out:
+            subprocess.run([sys.executable, "-S", "-I", "-c", _LAUNCHER, str(report), *cmd],
+                           stdout=out, stderr=err, env=env, check=False)
+            err.seek(0)
+            out.seek(0)
+            text = err.read().decode("utf-8", "replace") + out.read().decode("utf-8", "replace")
+        try:
+            r = json.loads(report.read_text())
+        except (OSError, ValueError):
+            r = {"wall": float("nan"), "maxrss_kb": 0, "status": -1}
+    m = Measured(wall=r["wall"], rss_mb=r["maxrss_kb"] * 1024 / 1e6, status=r["status"])
     found = CLOSING_LINE.findall(text)
     if found:
         m.steps, m.train = int(found[-1][0]), float(found[-1][1])
-    if proc.returncode != 0 or not found:
+    if m.status != 0 or not found:
         m.tail = "\n".join(text.strip().splitlines()[-3:])
     return m
 
@@ -340,6 +364,17 @@ def _size_text(case: Case, path: Path, rows: int) -> str:
     return f"{path.stat().st_size / 1e6:g} MB {case.what}"
 
 
+def _torch_version() -> str | None:
+    """torch's version, asked in another process (importing it here would add some 300 MB to this
+    process, and to nothing else)."""
+    try:
+        r = subprocess.run([sys.executable, "-c", "import torch; print(torch.__version__)"],
+                           capture_output=True, text=True, timeout=300, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return r.stdout.strip() or None if r.returncode == 0 else None
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m explorer.bench --scale",
                                 description="The whole train command at scale, side by side with PyTorch.")
@@ -358,13 +393,7 @@ def main(argv=None) -> int:
         p.error(f"unknown case {bad[0] if bad else '(none)'}; choose from {', '.join(CASES)}")
     if args.repeat < 1 or args.rows < 100:
         p.error("--repeat must be at least 1 and --rows at least 100")
-    has_torch = False
-    if not args.no_torch:
-        try:
-            import torch  # noqa: F401
-            has_torch = True
-        except Exception:  # noqa: BLE001 - any failure means "no torch"
-            has_torch = False
+    torch_version = None if args.no_torch else _torch_version()
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, flush=True))
     tmp = None
     if args.work:
@@ -374,9 +403,12 @@ def main(argv=None) -> int:
         work = Path(tmp.name)
     try:
         say(f"python {platform.python_version()}, numpy {np.__version__}"
-            + (f", torch {sys.modules['torch'].__version__}" if has_torch else ", torch: not used")
+            + (f", torch {torch_version}" if torch_version else ", torch: not used")
             + f", {os.cpu_count()} cores, {platform.machine()}")
         say(f"load average before: {_load()}; work folder {work}")
+        say("settings: the command's defaults (LSTM, 16 units, batch 32, sequence length 20 for series and 25 "
+            "for text, Adam 0.01, clipping 1, float64, one BLAS thread), one epoch; torch: the same model, "
+            "float64, one thread, the same windows and steps")
         files = make_files(work, cases, args.rows)
         rows = []
         for name in cases:
@@ -385,14 +417,14 @@ def main(argv=None) -> int:
             ecmd = explorer_command(case, path, work / f"run-{name}")
             tcmd = torch_command(case, path)
             say(f"\n{name}: {shlex.join(ecmd)}")
-            if has_torch:
+            if torch_version:
                 say(f"{name} (torch): {shlex.join(tcmd)}")
             for r in range(args.repeat):
                 m = run_measured(ecmd)
                 row.explorer.append(m)
                 say(f"  run {r + 1}: wall {m.wall:.1f} s, {m.steps} steps in {_fmt(m.train, '.1f')} s of training, "
                     f"max RSS {m.rss_mb:.0f} MB" + (f" — exit {m.status}: {m.tail}" if m.tail else ""))
-                if has_torch:
+                if torch_version:
                     m = run_measured(tcmd, env={**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"})
                     row.torch.append(m)
                     say(f"  torch {r + 1}: wall {m.wall:.1f} s, {m.steps} steps in {_fmt(m.train, '.1f')} s of "

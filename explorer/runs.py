@@ -271,11 +271,12 @@ PREDICTION_WORK = 2 * 10**9
 _CLASS_CHUNK = 1 << 21
 
 
-def _multiply_adds(model) -> int:
-    """Multiply-adds of one timestep of one sequence: every layer's gate products and the head."""
+def _multiply_adds(model, token_ids: bool = False) -> int:
+    """Multiply-adds of one timestep of one sequence: every layer's gate products and the head
+    (token ids pick one column of the first layer's input weights: one input's worth)."""
     n, D = int(model.n_units), int(getattr(model, "num_directions", 1))
     gates = _GATES.get(getattr(model, "kind", "lstm"), 4)
-    total, m = 0, int(model.n_inputs)
+    total, m = 0, 1 if token_ids else int(model.n_inputs)
     for _ in range(int(getattr(model, "num_layers", 1))):
         total += D * gates * n * (m + n + 1)
         m = D * n
@@ -623,7 +624,7 @@ class Run:
             return 0
         x = ds.x_val
         T = x.shape[1] if getattr(x, "ndim", 0) >= 2 else 1
-        per_window = T * _multiply_adds(model)
+        per_window = T * _multiply_adds(model, token_ids=getattr(x, "ndim", 0) == 2)
         return int(max(1, min(ds.n_val, PREDICTION_WINDOWS, PREDICTION_WORK // max(per_window, 1))))
 
     def predictions(self, forecast: int = 0, windows: int | None = None) -> dict:

@@ -211,3 +211,32 @@ def test_scale_benchmark_runs_the_command_and_reads_its_closing_line(tmp_path, c
     assert re.match(r"series1\s+400 rows × 1 column\s+10\s+[0-9.]+ s\s+[0-9.]+ s\s+([0-9.]+|–)\s+\d+ MB\s+–", row), row
     m = bs.CLOSING_LINE.search("10 steps in 0.3 s of training; last epoch: train 1")
     assert (m.group(1), m.group(2)) == ("10", "0.3")
+
+
+def test_prediction_windows_count_token_ids_as_one_input(monkeypatch):
+    ds = load_example("text")
+    run = Run(ds, ModelSettings(units=6, epochs=1, batch=16, seed=1))
+    T, V, n = ds.x_val.shape[1], run.model.n_outputs, 6
+    m = 1 if ds.x_val.ndim == 2 else V                     # ids (one column picked) or one-hot rows
+    per_window = T * (4 * n * (m + n + 1) + V * (n + 1))
+    monkeypatch.setattr(runs, "PREDICTION_WORK", 3 * per_window)
+    assert run.prediction_windows() == 3
+
+
+def test_scale_benchmark_measures_the_command_not_the_benchmark(tmp_path):
+    """Linux starts a child's peak RSS at its parent's RSS: the benchmark forks through a small
+    launcher, so a big benchmark process does not inflate what a small command reports."""
+    import sys
+
+    from explorer import bench_scale as bs
+
+    ballast = np.ones(400_000_000 // 8)                # 400 MB held by this process
+    small = bs.run_measured([sys.executable, "-S", "-c", "pass"])
+    big = bs.run_measured([sys.executable, "-c", "import numpy as np; a = np.ones(300_000_000 // 8); "
+                           "print('3 steps in 0.5 s of training')"])
+    assert ballast.sum() > 0
+    assert small.status == 0 and small.rss_mb < 100, small
+    assert big.status == 0 and 300 < big.rss_mb < 400, big
+    assert (big.steps, big.train) == (3, 0.5) and big.wall > 0
+    failed = bs.run_measured([sys.executable, "-c", "import sys; sys.exit('no such file')"])
+    assert failed.status == 1 and failed.train is None and "no such file" in failed.tail
