@@ -131,7 +131,7 @@ def wait_exposed(win, timeout=5.0):
 
 def adding_run(epochs: int):
     from explorer.runs import Run, settings_for_example
-    from explorer.app.loading import example_dataset
+    from explorer.data.examples import load_example as example_dataset
 
     run = Run(example_dataset("adding"), settings_for_example("adding", units=32, epochs=epochs))
     return run

@@ -56,7 +56,7 @@ def main() -> int:
 
     from explorer.gui.app import create_app
     from explorer.runs import Run, settings_for_example
-    from explorer.app.loading import example_dataset
+    from explorer.data.examples import load_example as example_dataset
 
     QStandardPaths.setTestModeEnabled(True)
     app = create_app()

@@ -4,10 +4,10 @@ Without a sub-command it opens the window (``lstm-explorer [FILE]``). Sub-comman
 headless::
 
     lstm-explorer train FILE [--column C ...] [--target C] [--text | --words] [--missing interpolate|drop]
-                             [--normalize zscore|minmax|none] [--val-fraction F] [--units N] [--seq-len L]
-                             [--layers L] [--bidirectional]
-                             [--epochs E] [--batch B] [--lr X] [--optimizer adam|sgd|momentum] [--clip X]
-                             [--seed S] [--forecast N] [--init MODEL] --out DIR [--force]
+                             [--year-month series|columns] [--normalize zscore|minmax|none] [--val-fraction F]
+                             [--units N] [--seq-len L] [--layers L] [--bidirectional] [--epochs E] [--batch B] [--lr X]
+                             [--optimizer adam|sgd|momentum] [--clip X] [--seed S] [--forecast N] [--init MODEL]
+                             --out DIR [--force]
     lstm-explorer train --example adding --out DIR
     lstm-explorer train --resume DIR [FILE] [--epochs E] [--allow-changed-data]
     lstm-explorer examples
@@ -102,6 +102,8 @@ def _data_and_model_options(t):
     mode.add_argument("--text", action="store_true", help="treat the file as prose: next-character prediction")
     mode.add_argument("--words", action="store_true", help="treat the file as prose: next-word prediction")
     t.add_argument("--missing", choices=("interpolate", "drop"), default="interpolate")
+    t.add_argument("--year-month", choices=("series", "columns"), default="series",
+                   help="a YEAR × JAN..DEC table: one monthly series (default) or its columns")
     t.add_argument("--normalize", choices=("zscore", "minmax", "none"), default="zscore")
     for dest in ("val_fraction", "units", "layers", "seq_len", "epochs", "batch", "lr"):
         _numeric(t, dest)
@@ -189,8 +191,8 @@ def _cmd_examples() -> int:
 
 
 def _load_dataset(args):
-    from explorer.data import load_sequence, load_text, make_windows, text_windows
-    from explorer.data.examples import load_example
+    """The data the command line trains on: a built-in example, or a file through the one loader."""
+    from explorer.app.loading import load_dataset, load_example
 
     if args.example:
         over = {}
@@ -199,21 +201,16 @@ def _load_dataset(args):
         if args.val_fraction is not None and args.example in ("sine", "noisy-sine", "text"):
             over["val_fraction"] = args.val_fraction
         return load_example(args.example, **over)
-    path = args.file
-    if args.text or args.words:
-        corpus = load_text(path, level="word" if args.words else "char")
-        return text_windows(corpus, seq_len=args.seq_len or 25,
-                            val_fraction=0.1 if args.val_fraction is None else args.val_fraction)
     cols = None
     if args.column:
         cols = [int(c) if c.lstrip("-").isdigit() else c for c in args.column]
     target = args.target
     if target is not None and target.lstrip("-").isdigit():
         target = int(target)
-    seq = load_sequence(path, columns=cols, target=target, missing=args.missing)
-    return make_windows(seq, seq_len=args.seq_len or 20,
-                        val_fraction=0.2 if args.val_fraction is None else args.val_fraction,
-                        normalize=args.normalize)
+    return load_dataset(args.file, columns=cols, target=target, missing=args.missing, normalize=args.normalize,
+                        val_fraction=args.val_fraction, seq_len=args.seq_len,
+                        level="word" if args.words else "char", text=True if (args.text or args.words) else None,
+                        year_month=args.year_month)
 
 
 def _settings(args, example: str | None):

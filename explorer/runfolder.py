@@ -44,27 +44,11 @@ class RunFileError(Exception):
 
 
 def safe_name(text) -> str:
-    """``text`` (a path or name) with control characters escaped, safe to print into a terminal.
+    """``text`` (a path, a name or a whole message) with control characters escaped, safe to
+    print into a terminal: the data layer's one :func:`explorer.data.errors.safe_name`."""
+    from explorer.data.errors import safe_name as _safe_name
 
-    A stand-in until the data layer's ``safe_name`` lands (the two agree: ``\\x1b`` for ESC,
-    ``\\n`` for a newline, every C0/C1 control and DEL escaped).
-    """
-    out = []
-    for ch in str(text):
-        o = ord(ch)
-        if ch == "\n":
-            out.append("\\n")
-        elif ch == "\r":
-            out.append("\\r")
-        elif ch == "\t":
-            out.append("\\t")
-        elif o < 0x20 or o == 0x7F or 0x80 <= o < 0xA0:
-            out.append(f"\\x{o:02x}")
-        elif 0xD800 <= o < 0xE000:          # lone surrogates from undecodable file names
-            out.append(f"\\x{o & 0xFF:02x}")
-        else:
-            out.append(ch)
-    return "".join(out)
+    return _safe_name(text, full=True)
 
 
 def _why(exc: OSError) -> str:

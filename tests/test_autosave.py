@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 import explorer.runfolder as runfolder
-from explorer.app.loading import example_dataset
+from explorer.data.examples import load_example as example_dataset
 from explorer.runs import ModelSettings, Run, RunFileError, instance_id, latest_autosave, write_autosave
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -84,7 +84,7 @@ def test_failed_first_autosave_leaves_no_folder(tmp_path, monkeypatch):
 KILLER = r"""
 import sys
 from explorer.runs import ModelSettings, Run, write_autosave
-from explorer.app.loading import example_dataset
+from explorer.data.examples import load_example as example_dataset
 run = Run(example_dataset("sine"), ModelSettings(units=8, epochs=10000, batch=8))
 root = sys.argv[1]
 print("ready", flush=True)
@@ -112,7 +112,7 @@ def test_sigkill_mid_autosave_leaves_a_complete_run(tmp_path):
 TWO = r"""
 import json, sys, time
 from explorer.runs import ModelSettings, Run, RunFileError, write_autosave
-from explorer.app.loading import example_dataset
+from explorer.data.examples import load_example as example_dataset
 root, seconds, units = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
 run = Run(example_dataset("sine"), ModelSettings(units=units, epochs=10000, batch=16))
 saves = failures = 0

@@ -88,7 +88,9 @@ def test_text_example():
     assert 3000 <= len(text.encode()) <= 6000
     assert "The cat sat on the mat" in text
     V = len(ds.vocab)
-    assert ds.x_train.shape[1:] == (25, V) and ds.y_train.shape[1:] == (25,)
+    assert ds.x_train.shape[1:] == (25,) and ds.x_train.dtype == np.int64 and ds.n_inputs == V
+    assert ds.y_train.shape[1:] == (25,)
+    assert ds.corpus.decode(ds.x_train[0])[:10] == text[:10]
     assert ds.corpus.decode(ds.y_train[0])[:10] == text[1:11]
 
 

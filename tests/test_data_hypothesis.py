@@ -103,3 +103,19 @@ def test_clean_numbers_roundtrip(values, n_cols):
     path = _write(text.encode(), ".csv")
     s = load_sequence(path, columns=list(range(n_cols)))
     np.testing.assert_array_equal(s.values, arr)
+
+
+@SETTINGS
+@given(data=st.binary(max_size=400), suffix=st.sampled_from(SUFFIXES))
+def test_describe_file_on_random_bytes(data, suffix):
+    from explorer.data import describe_file
+
+    path = _write(data, suffix)
+    try:
+        info = describe_file(path)
+    except SequenceFileError as exc:
+        assert os.path.basename(path) in str(exc)
+        return
+    assert info.kind in ("table", "npy", "text")
+    assert len(info.columns) == len(info.column_kinds)
+    assert set(info.numeric_columns) <= set(info.columns) and set(info.default_columns) <= set(info.columns) | {"fuzz"}

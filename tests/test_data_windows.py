@@ -148,13 +148,17 @@ def test_text_windows():
     ds = text_windows(corpus, seq_len=L, val_fraction=0.1)
     V = len(corpus.vocab)
     assert ds.kind == "text" and ds.loss == "cross_entropy" and ds.target_last is False
-    assert ds.x_train.shape[1:] == (L, V) and ds.x_train.dtype == np.float64
+    assert ds.x_train.shape[1:] == (L,) and ds.x_train.dtype == np.int64 and ds.token_inputs
     assert ds.y_train.shape[1:] == (L,) and ds.y_train.dtype == np.int64
     assert ds.normalizer is None and ds.target_scale == 1
     assert ds.vocab == corpus.vocab and ds.corpus is corpus
     assert ds.n_inputs == V and ds.n_outputs == V
-    # y is x shifted by one token
-    np.testing.assert_array_equal(ds.x_train.argmax(-1)[:, 1:], ds.y_train[:, :-1])
+    # y is x shifted by one token; both are views into the corpus' ids (no copies, no one-hot)
+    np.testing.assert_array_equal(ds.x_train[:, 1:], ds.y_train[:, :-1])
+    for a in (ds.x_train, ds.y_train, ds.x_val, ds.y_val):
+        assert np.shares_memory(a, corpus.ids) and not a.flags.writeable
+    np.testing.assert_array_equal(ds.x_train[3], corpus.ids[3 * L:4 * L])
+    np.testing.assert_array_equal(ds.x_val[0], corpus.ids[ds.split_index - 1:ds.split_index - 1 + L])
     # time-ordered split with no overlap of targets
     split = ds.split_index
     assert split == 270

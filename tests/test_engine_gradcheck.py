@@ -128,16 +128,23 @@ def test_float32_runs_and_agrees_with_float64():
 DEEP_KINDS = ["rnn", "gru", "lstm", "peephole"]
 
 
-def make_deep_case(kind, layers, bidirectional, case, seed):
+def random_case(kind, B=2, T=4, m=2, n=2, k=2, layers=1, bidirectional=False, seed=0):
+    """A model with random weights everywhere (non-zero biases), inputs and initial states
+    (L·D, B, n); the generator for the targets."""
     from explorer.engine import make_model
 
-    B, T, m, n, k = 2, 4, 2, 2, 2
     rng = np.random.default_rng(seed)
     model = make_model(kind, m, n, k, num_layers=layers, bidirectional=bidirectional, seed=seed)
     model.params[:] = rng.normal(0.0, 0.6, model.params.size)
     LD = layers * model.num_directions
     x = rng.normal(size=(B, T, m))
     h0, c0 = rng.normal(size=(LD, B, n)), rng.normal(size=(LD, B, n))
+    return model, rng, x, h0, c0
+
+
+def make_deep_case(kind, layers, bidirectional, case, seed):
+    B, T, k = 2, 4, 2
+    model, rng, x, h0, c0 = random_case(kind, B, T, k=k, layers=layers, bidirectional=bidirectional, seed=seed)
     loss, target = {
         "mse_all": ("mse", rng.normal(size=(B, T, k))),
         "mse_last": ("mse", rng.normal(size=(B, k))),

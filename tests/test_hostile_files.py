@@ -13,7 +13,7 @@ from explorer.cli import main
 from explorer.data import SequenceFileError, load_sequence
 from explorer.gui.main_window import MainWindow
 from explorer.runs import Run, settings_for_example
-from explorer.app.loading import example_dataset, load_dataset
+from explorer.app.loading import load_dataset, load_example as example_dataset
 
 HEADER_KEYS = st.sampled_from(["descr", "fortran_order", "shape", "xx", ""])
 HEADER_VALUES = st.one_of(

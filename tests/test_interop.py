@@ -306,7 +306,7 @@ def test_fit_model_checks_sizes_and_replaces_a_missing_head(tmp_path):
 
 
 def test_run_for_model_trains_from_the_file_weights(tmp_path):
-    from explorer.app.loading import example_dataset
+    from explorer.data.examples import load_example as example_dataset
     from explorer.runs import ModelSettings
 
     ds = example_dataset("sine")

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from explorer.app.loading import example_dataset
+from explorer.data.examples import load_example as example_dataset
 from explorer.gui.main_window import MainWindow
 from explorer.runs import Run, RunFileError, settings_for_example
 

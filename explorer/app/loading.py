@@ -1,63 +1,76 @@
-"""Turning what a person opened into a dataset (no Qt): the window and the command line share it."""
+"""THE dataset loader (no Qt): the window and the command line both turn a file into a dataset here.
+
+``load_dataset(source, **options)`` decides between a series and prose with the data package's
+own rule (:data:`explorer.data.PROSE_THRESHOLD`), applies the same defaults everywhere and raises
+:class:`~explorer.data.SequenceFileError` only (one sentence; a
+:class:`~explorer.memory.MemoryBudgetError` is one too).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import re
-
-from explorer.data import (PROSE_THRESHOLD, Dataset, ProseFileError, SequenceFileError, load_sequence,
-                           load_text, make_windows, text_windows)
+from explorer.data import (Dataset, ProseFileError, SequenceFileError, describe_file, load_sequence, load_text,
+                           make_windows, safe_name, text_windows)
+from explorer.data.dataset import SERIES_VAL_FRACTION, TEXT_VAL_FRACTION
 from explorer.data.examples import load_example
 
-TEXT_SUFFIXES = {".txt", ".text", ".md", ".rst", ""}
+#: Files that may hold prose: with ``text=None`` they are read as text when they are not numbers.
+TEXT_SUFFIXES = frozenset({".txt", ".text", ".md", ".rst", ""})
+
+#: Every option :func:`load_dataset` takes, with its default.
+DEFAULT_OPTIONS = {
+    "columns": None,          # input columns by name or 0-based index; None: the last numeric column
+    "target": None,           # the predicted column among them; None: the last chosen
+    "missing": "interpolate",  # or "drop"
+    "normalize": "zscore",    # or "minmax", "none"
+    "val_fraction": None,     # None: 0.2 for a series, 0.1 for a text
+    "seq_len": None,          # None: 20 rows / 25 tokens, or the longest that fits a short file
+    "level": "char",          # text: "char" or "word"
+    "text": None,             # None: decide by the file; True: prose; False: numbers
+    "year_month": "series",   # a YEAR × JAN…DEC table as one monthly series, or "columns"
+}
 
 
-def load_dataset(path, columns=None, target=None, missing="interpolate", normalize="zscore",
-                 val_fraction=0.2, seq_len=20, level="char", text=None, **_ignored) -> Dataset:
-    """Load ``path`` as a series, or as prose for next-token prediction.
+def load_dataset(source, **options) -> Dataset:
+    """Load ``source`` (a file path) as a series, or as prose for next-token prediction.
 
-    ``text=None`` decides by the file: numbers when at least 90 % of the lines parse as
-    numbers, otherwise (for .txt-like files) prose. Raises ``SequenceFileError`` only.
+    Options (all optional, see :data:`DEFAULT_OPTIONS`): ``columns``, ``target``, ``missing``,
+    ``normalize``, ``val_fraction``, ``seq_len``, ``level``, ``text``, ``year_month``.
+    ``text=None`` decides by the file: a ``.txt``-like file (:data:`TEXT_SUFFIXES`) is prose
+    when fewer than 90 % of its lines are numbers (the loader's own check), a CSV/TSV/NPY is
+    always numbers. Raises ``SequenceFileError`` only.
     """
-    path = str(path)
+    unknown = sorted(set(options) - set(DEFAULT_OPTIONS))
+    if unknown:
+        raise SequenceFileError(
+            f"There is no data option {unknown[0]!r}; the options are {', '.join(DEFAULT_OPTIONS)}.")
+    o = {**DEFAULT_OPTIONS, **options}
+    text = o["text"]
     if text is None:
         try:
-            seq = load_sequence(path, columns=columns, target=target, missing=missing)
+            seq = _sequence(source, o)
         except ProseFileError:
-            if Path(path).suffix.lower() not in TEXT_SUFFIXES:
-                raise
-            text = True
-        except SequenceFileError:
-            if Path(path).suffix.lower() not in TEXT_SUFFIXES or not looks_like_prose(path):
+            if Path(str(source)).suffix.lower() not in TEXT_SUFFIXES:
                 raise
             text = True
         else:
-            return make_windows(seq, seq_len=seq_len, val_fraction=val_fraction, normalize=normalize)
+            return _series_windows(seq, o)
     if text:
-        corpus = load_text(path, level=level)
-        return text_windows(corpus, seq_len=seq_len, val_fraction=min(val_fraction, 0.5) or 0.1)
-    seq = load_sequence(path, columns=columns, target=target, missing=missing)
-    return make_windows(seq, seq_len=seq_len, val_fraction=val_fraction, normalize=normalize)
+        corpus = load_text(source, level=o["level"])
+        f = TEXT_VAL_FRACTION if o["val_fraction"] is None else o["val_fraction"]
+        return text_windows(corpus, seq_len=o["seq_len"], val_fraction=f)
+    return _series_windows(_sequence(source, o), o)
 
 
-_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$|^(na|nan|n/a|null|)$", re.I)
+def _sequence(source, o):
+    return load_sequence(source, columns=o["columns"], target=o["target"], missing=o["missing"],
+                         year_month=o["year_month"])
 
 
-def looks_like_prose(path, limit: int = 256 * 1024) -> bool:
-    """The stated rule: a file is prose when fewer than 90 % of its non-empty lines are numbers
-    (fields split on commas, semicolons, tabs or spaces). Unreadable files are not prose."""
-    try:
-        with open(path, "rb") as fh:
-            text = fh.read(limit).decode("utf-8", errors="replace")
-    except OSError:
-        return False
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
-    if not lines:
-        return False
-    numeric = sum(all(_NUMBER.match(f.strip()) for f in re.split(r"[,;\t ]+", ln)) for ln in lines)
-    return numeric < PROSE_THRESHOLD * len(lines)
+def _series_windows(seq, o) -> Dataset:
+    f = SERIES_VAL_FRACTION if o["val_fraction"] is None else o["val_fraction"]
+    return make_windows(seq, seq_len=o["seq_len"], val_fraction=f, normalize=o["normalize"])
 
 
-def example_dataset(name: str, **overrides) -> Dataset:
-    return load_example(name, **overrides)
+__all__ = ["DEFAULT_OPTIONS", "TEXT_SUFFIXES", "describe_file", "load_dataset", "load_example", "safe_name"]

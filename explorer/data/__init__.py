@@ -7,7 +7,11 @@ NumPy and the standard library only (no Qt). Every problem with input raises
 from .dataset import NORMALIZE_METHODS, Dataset, Normalizer, dataset_from_config, make_windows, text_windows
 from .errors import ProseFileError, SequenceFileError
 from .examples import example_path, list_examples, load_example
+from .errors import safe_name
 from .loading import (
+    MAX_ABS_VALUE,
+    FileInfo,
+    describe_file,
     MAX_FILE_BYTES,
     PROSE_THRESHOLD,
     SequenceData,

@@ -10,11 +10,18 @@ Series (:func:`make_windows`)
     validation targets all lie in the validation part (a validation window may use
     the last ``seq_len`` training rows as context). **Each part needs at least
     ``seq_len + 1`` rows** (the validation part only when ``val_fraction > 0``).
-    The :class:`Normalizer` is fitted on the training rows only.
+    The :class:`Normalizer` is fitted on the training rows only. The windows are views into
+    the normalised series (``np.lib.stride_tricks.sliding_window_view``): no window is a copy.
+Sequence length not given (``seq_len=None``)
+    The default (:data:`SERIES_SEQ_LEN` = 20 rows, :data:`TEXT_SEQ_LEN` = 25 tokens) when the
+    data is long enough for it; otherwise the longest length that fits, and the dataset says so
+    (``seq_len_chosen``, a sentence in ``notes`` and in :meth:`Dataset.describe`). A length the
+    person gives that does not fit is refused with the rows it needs.
 Text (:func:`text_windows`)
     Token ids are split the same way; windows of ``seq_len`` tokens with stride
     ``seq_len`` (non-overlapping) predict the next token at every step. Each part
-    needs at least ``seq_len + 1`` tokens.
+    needs at least ``seq_len + 1`` tokens. Inputs and targets are int64 ids, views into
+    the corpus' ids (never one-hot copies).
 """
 
 from __future__ import annotations
@@ -26,10 +33,19 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import SequenceFileError
+from .errors import SequenceFileError, check_budget, safe_name
 from .loading import SequenceData, TextCorpus, load_sequence, load_text
 
 NORMALIZE_METHODS = ("zscore", "minmax", "none")
+
+SERIES_SEQ_LEN = 20
+"""The sequence length of a series when the person does not choose one (and the file is long enough)."""
+
+TEXT_SEQ_LEN = 25
+"""The sequence length of a text (in tokens) when the person does not choose one."""
+
+SERIES_VAL_FRACTION = 0.2
+TEXT_VAL_FRACTION = 0.1
 
 
 # --------------------------------------------------------------------------- Normalizer
@@ -63,8 +79,15 @@ class Normalizer:
             v = v[:, None]
         m = v.shape[1]
         if method == "zscore":
-            offset = v.mean(axis=0)
-            scale = v.std(axis=0)
+            # through v / max|v|, so that sums of squares cannot overflow near the float limits
+            big = np.max(np.abs(v), axis=0) if v.size else np.ones(m)
+            if np.all(big < 1e100):            # squares cannot overflow
+                offset, scale = v.mean(axis=0), v.std(axis=0)
+            else:
+                big = np.where(np.isfinite(big) & (big > 0), big, 1.0)
+                u = v / big
+                offset = u.mean(axis=0) * big
+                scale = u.std(axis=0) * big
         elif method == "minmax":
             offset = v.min(axis=0)
             scale = v.max(axis=0) - offset
@@ -85,7 +108,9 @@ class Normalizer:
         """Normalise ``a`` whose last axis is the columns (or values of one ``column``)."""
         a = np.asarray(a, dtype=np.float64)
         if column is None:
-            return (a - self.offset) / self.scale
+            out = a - self.offset
+            out /= self.scale
+            return out
         return (a - self.offset[column]) / self.scale[column]
 
     def inverse(self, a, column=None) -> np.ndarray:
@@ -123,9 +148,19 @@ class Normalizer:
 class Dataset:
     """Training and validation pairs plus what is needed to plot and rebuild them.
 
-    Shapes: ``x_*`` is ``(N, L, n_inputs)``; ``y_*`` is ``(N, 1)`` for series
+    Shapes: ``x_*`` is ``(N, L, n_inputs)`` (text: ``(N, L)`` int64 token ids, ``n_inputs`` the
+    vocabulary size); ``y_*`` is ``(N, 1)`` for series
     regression, ``(N,)`` int64 class ids for last-step classification, ``(N, L)``
     int64 ids for text (loss on every step).
+
+    What the file had beside the chosen columns: ``all_columns`` (every column of the file),
+    ``numeric_columns`` (those that can be inputs or the target), ``date_columns`` (dates,
+    times and the year/month columns of the time axis); ``time_values`` the time of every row of
+    :attr:`series` (or None; units in ``time_label``: ``"year"`` decimal years, ``"date"``
+    POSIX seconds, ``"time of day"`` seconds), ``gap_rows`` the rows filled by interpolation.
+    ``seq_len_chosen`` is True when the sequence length was chosen by the loader (the person gave
+    none); ``notes`` holds sentences for the status bar (a chosen length that is not the default).
+    ``normalized`` is the normalised series the windows are views into.
     """
 
     x_train: np.ndarray
@@ -147,6 +182,22 @@ class Dataset:
     n_classes: int | None = None
     n_missing: int = 0
     config: dict = field(default_factory=dict)
+    all_columns: list = field(default_factory=list)
+    numeric_columns: list = field(default_factory=list)
+    date_columns: list = field(default_factory=list)
+    time_values: np.ndarray | None = None
+    time_label: str = ""
+    gap_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    seq_len_chosen: bool = False
+    notes: list = field(default_factory=list)
+    year_month: str | None = None
+    normalized: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if not self.all_columns:
+            self.all_columns = list(self.columns)
+        if not self.numeric_columns and self.kind in ("series", "regression"):
+            self.numeric_columns = list(self.columns)
 
     @classmethod
     def from_arrays(
@@ -197,8 +248,15 @@ class Dataset:
 
     # ---- derived sizes
     @property
+    def token_inputs(self) -> bool:
+        """True when ``x`` holds integer token ids ``(N, L)`` rather than features ``(N, L, m)``."""
+        return self.x_train.ndim == 2 and np.issubdtype(self.x_train.dtype, np.integer)
+
+    @property
     def n_inputs(self) -> int:
-        """Input features per step ``m``."""
+        """Input features per step ``m`` (for token ids: the vocabulary size)."""
+        if self.token_inputs:
+            return int(self.n_classes if self.n_classes is not None else len(self.vocab))
         return int(self.x_train.shape[-1])
 
     @property
@@ -236,7 +294,23 @@ class Dataset:
 
     def describe(self) -> str:
         """One-line human summary."""
-        src = Path(self.source).name if os.sep in str(self.source) else str(self.source)
+        text = self._describe()
+        if self.gap_rows is not None and len(self.gap_rows):
+            text += (f"; {self.n_missing} missing value(s) in {len(self.gap_rows)} row(s) filled by "
+                     "interpolation")
+        for note in self.notes:
+            text += f"; {note}"
+        return text
+
+    def row_time(self, rows) -> np.ndarray:
+        """The time of series rows ``rows`` (``time_values`` units), or the row numbers without one."""
+        rows = np.asarray(rows)
+        if self.time_values is None:
+            return rows.astype(np.float64)
+        return self.time_values[rows]
+
+    def _describe(self) -> str:
+        src = safe_name(self.source) if os.sep in str(self.source) else safe_name(self.source, full=True)
         val = f"{self.n_val} validation" if self.n_val else "no validation"
         if self.kind == "text":
             unit = "characters" if (self.corpus is None or self.corpus.level == "char") else "words"
@@ -246,7 +320,7 @@ class Dataset:
             )
         if self.kind == "series":
             norm = self.normalizer.method if self.normalizer is not None else "none"
-            cols = ", ".join(self.columns)
+            cols = ", ".join(safe_name(c, full=True) for c in self.columns)
             return (
                 f"{src}: {self.n_train} training and {val} windows of {self.seq_len} steps × "
                 f"{self.n_inputs} input(s) ({cols}), predicting {self.target_name!r} one step ahead "
@@ -270,8 +344,9 @@ class Dataset:
 # --------------------------------------------------------------------------- builders
 
 
-def _check_common(seq_len, val_fraction, name: str) -> tuple[int, float]:
-    if isinstance(seq_len, bool) or not isinstance(seq_len, (int, np.integer)) or seq_len < 1:
+def _check_common(seq_len, val_fraction, name: str) -> tuple[int | None, float]:
+    if seq_len is not None and (isinstance(seq_len, bool) or not isinstance(seq_len, (int, np.integer))
+                                or seq_len < 1):
         raise SequenceFileError(f"The window length for {name} must be a whole number of at least 1, not {seq_len!r}.")
     try:
         f = float(val_fraction)
@@ -279,7 +354,7 @@ def _check_common(seq_len, val_fraction, name: str) -> tuple[int, float]:
         raise SequenceFileError(f"The validation fraction for {name} must be a number from 0 to 0.9.") from None
     if not (0.0 <= f <= 0.9):
         raise SequenceFileError(f"The validation fraction for {name} must lie between 0 and 0.9, not {val_fraction!r}.")
-    return int(seq_len), f
+    return (None if seq_len is None else int(seq_len)), f
 
 
 def _split_sizes(n: int, f: float) -> tuple[int, int]:
@@ -297,6 +372,21 @@ def _rows_needed(seq_len: int, f: float) -> int:
         n += 1
 
 
+def _fits(n: int, seq_len: int, f: float) -> bool:
+    n_tr, n_val = _split_sizes(n, f)
+    return n_tr >= seq_len + 1 and (f == 0 or n_val >= seq_len + 1)
+
+
+def choose_seq_len(n: int, val_fraction: float, default: int) -> int | None:
+    """The sequence length used when the person gives none: ``default`` if ``n`` rows (or
+    tokens) hold it with ``val_fraction`` validation, else the longest that fits; None if
+    not even 1 fits."""
+    for L in range(int(default), 0, -1):
+        if _fits(n, L, val_fraction):
+            return L
+    return None
+
+
 def _too_few(name: str, n: int, seq_len: int, f: float, unit: str = "rows") -> SequenceFileError:
     need = _rows_needed(seq_len, f)
     parts = "training and validation parts" if f > 0 else "training part"
@@ -306,10 +396,31 @@ def _too_few(name: str, n: int, seq_len: int, f: float, unit: str = "rows") -> S
     )
 
 
+def _resolve_seq_len(name: str, n: int, seq_len, f: float, default: int, unit: str):
+    """(sequence length, chosen by the loader?, notes) or the one-sentence refusal."""
+    if seq_len is not None:
+        if not _fits(n, seq_len, f):
+            raise _too_few(name, n, seq_len, f, unit)
+        return seq_len, False, []
+    L = choose_seq_len(n, f, default)
+    if L is None:
+        need = _rows_needed(1, f)
+        what = "data" if unit == "rows" else "text"
+        unit = unit if n != 1 else unit[:-1]
+        raise SequenceFileError(
+            f"{name} has only {n} {unit}, too few to learn from: even a window of 1 with validation fraction "
+            f"{f:g} needs {need}; add more {what} or use less validation.")
+    notes = []
+    if L < default:
+        notes.append(f"sequence length {L} chosen to fit the {n} {unit} (the default {default} needs "
+                     f"{_rows_needed(default, f)})")
+    return L, True, notes
+
+
 def make_windows(
     seq: SequenceData,
-    seq_len: int = 15,
-    val_fraction: float = 0.2,
+    seq_len: int | None = None,
+    val_fraction: float = SERIES_VAL_FRACTION,
     normalize: str = "zscore",
     normalizer: Normalizer | None = None,
 ) -> Dataset:
@@ -319,8 +430,8 @@ def make_windows(
     ----------
     seq : SequenceData
         From :func:`load_sequence` (or built by hand).
-    seq_len : int
-        Window length ``L``.
+    seq_len : int, optional
+        Window length ``L``; None chooses :data:`SERIES_SEQ_LEN` or the longest that fits.
     val_fraction : float
         Share of the rows (0 to 0.9) kept for validation at the end of the series.
     normalize : {"zscore", "minmax", "none"}
@@ -331,8 +442,9 @@ def make_windows(
     Returns
     -------
     Dataset
+        ``x_*`` are views into ``ds.normalized`` (no window is a copy).
     """
-    name = Path(seq.path).name or str(seq.path) or "The series"
+    name = safe_name(seq.path) or "The series"
     seq_len, f = _check_common(seq_len, val_fraction, name)
     if normalize not in NORMALIZE_METHODS:
         raise SequenceFileError(f"Normalisation for {name} must be one of {', '.join(NORMALIZE_METHODS)}, not {normalize!r}.")
@@ -340,21 +452,19 @@ def make_windows(
     if values.ndim == 1:
         values = values[:, None]
     n, m = values.shape
+    seq_len, chosen, notes = _resolve_seq_len(name, n, seq_len, f, SERIES_SEQ_LEN, "rows")
+    notes = list(getattr(seq, "notes", None) or []) + notes
     n_tr, n_val = _split_sizes(n, f)
-    if n_tr < seq_len + 1 or (f > 0 and n_val < seq_len + 1):
-        raise _too_few(name, n, seq_len, f)
+    check_budget(values.nbytes * 3, f"Windows over {name} ({n:,} rows × {m} column(s))",
+                 "use a shorter excerpt of the file or fewer columns")
     tidx = int(seq.target_index) % m
     if normalizer is None:
         normalizer = Normalizer.fit(values[:n_tr], normalize, tidx)
     z = normalizer.transform(values)
-    win = np.lib.stride_tricks.sliding_window_view(z, seq_len, axis=0)  # (n-L+1, m, L)
+    win = np.lib.stride_tricks.sliding_window_view(z, seq_len, axis=0)  # (n-L+1, m, L), a view
     win = win.transpose(0, 2, 1)[:-1]  # window starting at s predicts row s+L
     targets = z[seq_len:, tidx][:, None]
     n_tr_win = n_tr - seq_len
-    x_train = np.ascontiguousarray(win[:n_tr_win])
-    y_train = np.ascontiguousarray(targets[:n_tr_win])
-    x_val = np.ascontiguousarray(win[n_tr_win:])
-    y_val = np.ascontiguousarray(targets[n_tr_win:])
     src = str(seq.path)
     config = {
         "type": "file",
@@ -366,11 +476,18 @@ def make_windows(
         "val_fraction": f,
         "normalize": normalizer.method,
     }
+    year_month = getattr(seq, "year_month", None)
+    if year_month is not None:
+        config["year_month"] = year_month
+        if year_month == "series":
+            notes.append("a year × month table read as one monthly series")
+    if chosen:
+        config["seq_len_chosen"] = True
     return Dataset(
-        x_train=x_train,
-        y_train=y_train,
-        x_val=x_val,
-        y_val=y_val,
+        x_train=win[:n_tr_win],
+        y_train=targets[:n_tr_win],
+        x_val=win[n_tr_win:],
+        y_val=targets[n_tr_win:],
         loss="mse",
         target_last=True,
         kind="series",
@@ -378,23 +495,34 @@ def make_windows(
         columns=list(seq.columns),
         target_index=tidx,
         normalizer=normalizer,
-        series=values.copy(),
+        series=values,
         split_index=n_tr,
         seq_len=seq_len,
         n_missing=int(getattr(seq, "n_missing", 0)),
         config=config,
+        all_columns=list(getattr(seq, "all_columns", None) or seq.columns),
+        numeric_columns=list(getattr(seq, "numeric_columns", seq.columns)),
+        date_columns=list(getattr(seq, "date_columns", [])),
+        time_values=getattr(seq, "time", None),
+        time_label=getattr(seq, "time_label", "") or "",
+        gap_rows=np.asarray(getattr(seq, "gaps", np.zeros(0)), dtype=np.int64),
+        seq_len_chosen=chosen,
+        notes=notes,
+        year_month=year_month,
+        normalized=z,
     )
 
 
-def text_windows(corpus: TextCorpus, seq_len: int = 25, val_fraction: float = 0.1, stride: int | None = None) -> Dataset:
-    """Cut a text into one-hot windows predicting the next token at every step.
+def text_windows(corpus: TextCorpus, seq_len: int | None = None, val_fraction: float = TEXT_VAL_FRACTION,
+                 stride: int | None = None) -> Dataset:
+    """Cut a text into windows of token ids predicting the next token at every step.
 
     Parameters
     ----------
     corpus : TextCorpus
         From :func:`load_text`.
-    seq_len : int
-        Window length ``L``.
+    seq_len : int, optional
+        Window length ``L``; None chooses :data:`TEXT_SEQ_LEN` or the longest that fits.
     val_fraction : float
         Share of the tokens (0 to 0.9) kept for validation at the end of the text.
     stride : int, optional
@@ -403,29 +531,32 @@ def text_windows(corpus: TextCorpus, seq_len: int = 25, val_fraction: float = 0.
     Returns
     -------
     Dataset
-        ``x`` is ``(N, L, V)`` float64, ``y`` is ``(N, L)`` int64.
+        ``x`` is ``(N, L)`` int64 token ids (the model reads them as one-hot over the vocabulary:
+        ``n_inputs`` is V), ``y`` is ``(N, L)`` int64; both are read-only views into
+        ``corpus.ids`` (memory grows with the text, not with text × vocabulary).
     """
-    name = Path(corpus.path).name or str(corpus.path) or "The text"
+    name = safe_name(corpus.path) or "The text"
     seq_len, f = _check_common(seq_len, val_fraction, name)
+    ids = np.asarray(corpus.ids, dtype=np.int64)
+    n = ids.size
+    unit = "characters" if corpus.level == "char" else "words"
+    seq_len, chosen, notes = _resolve_seq_len(name, n, seq_len, f, TEXT_SEQ_LEN, unit)
     stride = seq_len if stride is None else int(stride)
     if stride < 1:
         raise SequenceFileError(f"The window stride for {name} must be at least 1.")
-    ids = np.asarray(corpus.ids, dtype=np.int64)
-    n = ids.size
     n_tr, n_val = _split_sizes(n, f)
-    if n_tr < seq_len + 1 or (f > 0 and n_val < seq_len + 1):
-        raise _too_few(name, n, seq_len, f, unit="tokens")
 
     def cut(first: int, stop: int):
-        starts = np.arange(first, stop - seq_len, stride)  # s + L + 1 <= stop
-        idx = starts[:, None] + np.arange(seq_len)[None, :]
-        return corpus.one_hot(ids[idx]), ids[idx + 1]
+        """Windows starting at first, first + stride, … with s + L + 1 <= stop: views into ids."""
+        x = np.lib.stride_tricks.sliding_window_view(ids[first:stop - 1], seq_len)[::stride]
+        y = np.lib.stride_tricks.sliding_window_view(ids[first + 1:stop], seq_len)[::stride]
+        return x, y
 
     x_train, y_train = cut(0, n_tr)
     if n_val:
         x_val, y_val = cut(n_tr - 1, n)
     else:
-        x_val = np.zeros((0, seq_len, corpus.vocab_size))
+        x_val = np.zeros((0, seq_len), dtype=np.int64)
         y_val = np.zeros((0, seq_len), dtype=np.int64)
     src = str(corpus.path)
     config = {
@@ -436,11 +567,13 @@ def text_windows(corpus: TextCorpus, seq_len: int = 25, val_fraction: float = 0.
         "val_fraction": f,
         "stride": stride,
     }
+    if chosen:
+        config["seq_len_chosen"] = True
     return Dataset(
         x_train=x_train,
-        y_train=y_train.astype(np.int64),
+        y_train=y_train,
         x_val=x_val,
-        y_val=y_val.astype(np.int64),
+        y_val=y_val,
         loss="cross_entropy",
         target_last=False,
         kind="text",
@@ -455,6 +588,8 @@ def text_windows(corpus: TextCorpus, seq_len: int = 25, val_fraction: float = 0.
         corpus=corpus,
         n_classes=corpus.vocab_size,
         config=config,
+        seq_len_chosen=chosen,
+        notes=notes,
     )
 
 
@@ -476,14 +611,22 @@ def dataset_from_config(cfg: dict) -> Dataset:
             return load_example(cfg["example"], **dict(cfg.get("overrides", {})))
         if typ == "file":
             seq = load_sequence(cfg["source"], columns=cfg.get("columns"), target=cfg.get("target"),
-                                missing=cfg.get("missing", "interpolate"))
+                                missing=cfg.get("missing", "interpolate"),
+                                year_month=cfg.get("year_month") or "series")
             norm = Normalizer.from_dict(cfg["normalizer"]) if cfg.get("normalizer") else None
-            return make_windows(seq, seq_len=cfg["seq_len"], val_fraction=cfg["val_fraction"],
-                                normalize=cfg.get("normalize", "zscore"), normalizer=norm)
-        if typ == "text":
+            ds = make_windows(seq, seq_len=cfg["seq_len"], val_fraction=cfg["val_fraction"],
+                              normalize=cfg.get("normalize", "zscore"), normalizer=norm)
+        elif typ == "text":
             corpus = load_text(cfg["source"], level=cfg.get("level", "char"))
-            return text_windows(corpus, seq_len=cfg["seq_len"], val_fraction=cfg["val_fraction"],
-                                stride=cfg.get("stride"))
+            ds = text_windows(corpus, seq_len=cfg["seq_len"], val_fraction=cfg["val_fraction"],
+                              stride=cfg.get("stride"))
+        else:
+            ds = None
+        if ds is not None:
+            if cfg.get("seq_len_chosen"):      # the same length the loader chose then, still marked as chosen
+                ds.seq_len_chosen = True
+                ds.config["seq_len_chosen"] = True
+            return ds
     except KeyError as exc:
         raise SequenceFileError(f"The data config lacks the setting {exc.args[0]!r}; save the run again.") from None
     if typ == "arrays":
@@ -493,4 +636,5 @@ def dataset_from_config(cfg: dict) -> Dataset:
     raise SequenceFileError(f"Unknown data config type {typ!r}; expected 'example', 'file' or 'text'.")
 
 
-__all__ = ["Dataset", "Normalizer", "make_windows", "text_windows", "dataset_from_config", "NORMALIZE_METHODS"]
+__all__ = ["Dataset", "Normalizer", "make_windows", "text_windows", "dataset_from_config", "choose_seq_len",
+           "NORMALIZE_METHODS", "SERIES_SEQ_LEN", "TEXT_SEQ_LEN", "SERIES_VAL_FRACTION", "TEXT_VAL_FRACTION"]

@@ -34,7 +34,7 @@ CHECK_EVERY = 4
 VIEW_BYTES = 200
 """Bytes one per-timestep NumPy view object costs (object, shape and strides), for estimates."""
 
-ONE_HOT_SCATTER_LIMIT = 1 << 22
+ONE_HOT_SCATTER_LIMIT = 1 << 20
 """Token gradients: below vocabulary × (T·B) entries a one-hot product, above ``np.add.at``."""
 
 
@@ -199,8 +199,11 @@ class Cell:
         shapes = dict(self.workspace_shapes(T, B, tokens))
         if trace:
             shapes.update(self.trace_shapes(T, B))
-        size = sum(int(np.prod(s)) for s in shapes.values()) * self.dtype.itemsize
-        return size + VIEW_BYTES * T * self.views_per_step(tokens)
+        size = sum(int(np.prod(s)) for s in shapes.values())
+        N = T * B
+        if tokens and self.m * N <= ONE_HOT_SCATTER_LIMIT:      # scatter_rows' one-hot product
+            size += self.m * N + self.m * len(self.gates) * self.n
+        return size * self.dtype.itemsize + VIEW_BYTES * T * self.views_per_step(tokens)
 
     def _allocate(self, T, B, tokens) -> dict:
         return {name: np.empty(shape, self.dtype) for name, shape in self.workspace_shapes(T, B, tokens).items()}
@@ -296,7 +299,7 @@ class StackedCell(Cell):
         if ws.tokens is None:
             ws.arrays["H1"][:ws.T, :, n:n + m] = x_tm
         else:
-            np.take(W[n:n + m], x_tm, axis=0, out=Z)
+            np.take(W[n:n + m], x_tm, axis=0, out=Z, mode="clip")   # ids checked by the model; clip: unbuffered
             Z += W[n + m]
 
     def _weight_grads(self, ws, W, dW, dZ, want_dx):
@@ -917,7 +920,7 @@ class GRUCell(Cell):
         Wx, Wh = self.split(theta)
         H1, A, GH, tmp = a["H1"], a["A"], a["GH"], a["tmp"]
         if tokens:                                   # the input part of every step at once
-            np.take(Wx[:m], x_tm, axis=0, out=A)
+            np.take(Wx[:m], x_tm, axis=0, out=A, mode="clip")
             A += Wx[m]
         else:
             X1 = a["X1"]
@@ -945,8 +948,18 @@ class GRUCell(Cell):
             multiply(z[t], tmp, out=tmp)
             plus(g[t], tmp, out=hout[t])             # h = g + z ⊙ (h_prev − g)
             if todo:
+                self._held_update(ws, t, todo)
                 self._apply_clamps(ws, t, todo, ("h",))
         return ws
+
+    @staticmethod
+    def _held_update(ws, t, todo):
+        """Where z is held: h = (1 − z) ⊙ g + z ⊙ h_prev (torch's form), so z = 1 keeps h_prev
+        bit for bit (g + (h_prev − g) need not)."""
+        v = ws.views
+        for name, units, value in todo:
+            if name == "z":
+                v["h_out"][t][:, units] = (1.0 - value) * v["g"][t][:, units] + value * v["h_in"][t][:, units]
 
     def trace_arrays(self, ws):
         n, A = self.n, ws.arrays["A"]

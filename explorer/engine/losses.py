@@ -43,22 +43,22 @@ def loss_and_dy(loss: str, y: np.ndarray, target: np.ndarray, last_only: bool):
         value = float(np.mean(diff * diff))
         diff *= 2.0 / diff.size
         return value, diff
-    # cross entropy: softmax over the last axis, stable
-    shifted = y - y.max(axis=-1, keepdims=True)
-    expd = np.exp(shifted)
-    total = expd.sum(axis=-1, keepdims=True)
-    p = expd / total
+    # cross entropy: softmax over the last axis, stable, in one buffer (the logits can be
+    # (T, B, vocabulary) large: no second copy of them)
     cls = target.astype(np.intp)
     k = y.shape[-1]
     if cls.size and (cls.min() < 0 or cls.max() >= k):
         raise ValueError(f"class targets must lie in 0..{k - 1}")
-    logp_true = np.take_along_axis(shifted, cls[..., None], axis=-1)[..., 0] - np.log(total[..., 0])
+    p = y - y.max(axis=-1, keepdims=True)                                 # shifted logits
+    true = np.take_along_axis(p, cls[..., None], axis=-1)[..., 0]
+    np.exp(p, out=p)
+    total = p.sum(axis=-1, keepdims=True)
     count = cls.size
-    value = float(-logp_true.sum() / count)
-    dy = p
-    np.put_along_axis(dy, cls[..., None], np.take_along_axis(dy, cls[..., None], axis=-1) - 1.0, axis=-1)
-    dy /= count
-    return value, dy
+    value = float(-(true - np.log(total[..., 0])).sum() / count)
+    p /= total                                                            # softmax
+    np.put_along_axis(p, cls[..., None], np.take_along_axis(p, cls[..., None], axis=-1) - 1.0, axis=-1)
+    p /= count
+    return value, p
 
 
 def softmax(y: np.ndarray) -> np.ndarray:

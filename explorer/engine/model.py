@@ -20,9 +20,13 @@ import numpy as np
 
 from .cells import CELLS, Cell, GRUCell, LSTMCell, PeepholeLSTMCell, RNNCell, is_tokens
 from .init import xavier_uniform
+from .interventions import resolve
 from .losses import loss_and_dy, target_is_last_only
 
 _STEP_SKIP = ("x", "h0", "c0", "y", "z")
+HEAD_CHUNK = 1 << 20
+"""The head's outputs and their loss are computed for this many entries (T·B·k) at a time: with
+a vocabulary of 30,000 the logits of a whole batch would be the largest arrays of a step."""
 
 
 class Trace:
@@ -155,13 +159,30 @@ class ParamCount:
     layers: tuple = ()
 
 
+@dataclass(frozen=True)
+class StateGrads:
+    """The total gradients BPTT carries, per sample, step and unit: ``dh`` = dL/dh_t and ``dc`` =
+    dL/dc_t (None for the RNN and the GRU), (B, T, n) each, of layer 0 in the forward direction;
+    :meth:`layer` gives any layer and direction (original time order). For the LSTM
+    dL/dc_t = dL/dh_t ⊙ o_t ⊙ (1 − tanh² c_t) + dL/dc_{t+1} ⊙ f_{t+1}, and their Frobenius norms
+    over batch and units are :class:`GradNorms`' ``dh``, ``dc``."""
+
+    dh: np.ndarray
+    dc: np.ndarray | None
+    layers: tuple = ()          # layers[k][d] = (dh, dc)
+
+    def layer(self, k: int, d: int = 0) -> StateGrads:
+        dh, dc = self.layers[k][d]
+        return StateGrads(dh, dc, self.layers)
+
+
 @dataclass
 class _Pass:
     """One forward pass: every cell's workspace, the top layer's outputs, the head's y."""
 
     wss: list          # [k][d] workspaces
     top: np.ndarray    # (T, B, D·n) time-major
-    y: np.ndarray      # (T, B, k)
+    y: np.ndarray | None   # (T, B, k); None when the head runs inside the loss
     tokens: bool
 
 
@@ -294,7 +315,8 @@ class RecurrentModel:
             total += cell.workspace_bytes(T, B, tokens and kk == 0, trace)
         Dn = D * n
         joined = (L - 1 if D == 1 else L) * T * B * Dn       # layers' joined outputs
-        head = 2 * T * B * k + T * B * Dn                     # y, dL/dy, dL/d(top outputs)
+        steps = min(T, max(1, HEAD_CHUNK // max(1, B * k)))
+        head = 2 * steps * B * k + T * B * Dn                 # y, dL/dy of a chunk, dL/d(top outputs)
         below = (L - 1) * T * B * Dn * (1 + D)                # dL/d(input) of layers above 0
         total += (joined + head + below) * item
         if trace:
@@ -343,17 +365,30 @@ class RecurrentModel:
             raise ValueError(f"state dict has {extra[0]!r}, which this {self.num_layers}-layer "
                              f"{'bidirectional ' if self.bidirectional else ''}{self.kind} model does not hold")
         new = self.params.copy()
+        self.load_flat(d, new)
+        self.params[...] = new
+
+    def load_flat(self, d: dict, flat: np.ndarray) -> None:
+        """Write state dict ``d`` into ``flat`` (a vector laid out like :attr:`params`)."""
         for (k, dd), cell in self._each_cell():
-            cell.load_state_dict(d, new[self._slices[k][dd]], self.suffix(k, dd))
+            cell.load_state_dict(d, flat[self._slices[k][dd]], self.suffix(k, dd))
         Dn, kk, P = self.num_directions * self.n_units, self.n_outputs, self.n_recurrent
         if "head.weight" not in d or "head.bias" not in d:
             raise KeyError("state dict has no 'head.weight' / 'head.bias'")
         hw, hb = np.asarray(d["head.weight"]), np.asarray(d["head.bias"])
         if hw.shape != (kk, Dn) or hb.shape != (kk,):
             raise ValueError(f"head has shapes {hw.shape}, {hb.shape}; expected {(kk, Dn)}, {(kk,)}")
-        new[P:P + Dn * kk] = hw.T.ravel()
-        new[P + Dn * kk:] = hb
-        self.params[...] = new
+        flat[P:P + Dn * kk] = hw.T.ravel()
+        flat[P + Dn * kk:] = hb
+
+    def clone(self) -> RecurrentModel:
+        """A model of the same kind and sizes holding a copy of these weights, with its own
+        buffers (a model is not thread-safe: compute on a clone in another thread)."""
+        other = type(self)(self.n_inputs, self.n_units, self.n_outputs, seed=self.seed, dtype=self.dtype,
+                           forget_bias=self.cell.forget_bias, num_layers=self.num_layers,
+                           bidirectional=self.bidirectional)
+        other.params[...] = self.params
+        return other
 
     def save(self, path) -> None:
         """Save the state dict as ``.npz``."""
@@ -402,8 +437,13 @@ class RecurrentModel:
             buf = self._bufs[key] = np.empty(shape, self.dtype)
         return buf
 
-    def _run(self, x, h0, c0, keep_z=False, params=None, clamps=None, interrupt=None) -> _Pass:
-        """Forward through every layer and direction into the cells' workspaces, then the head."""
+    def _head_params(self, params):
+        P, Dn, k = self.n_recurrent, self.num_directions * self.n_units, self.n_outputs
+        return params[P:P + Dn * k].reshape(Dn, k), params[P + Dn * k:]
+
+    def _run(self, x, h0, c0, keep_z=False, params=None, clamps=None, interrupt=None, head=True) -> _Pass:
+        """Forward through every layer and direction into the cells' workspaces, then the head
+        (unless ``head`` is False: the loss computes it chunk by chunk)."""
         params = self.params if params is None else params
         tokens = x.ndim == 2
         inp = x.T if tokens else x.transpose(1, 0, 2)       # time-major
@@ -425,18 +465,21 @@ class RecurrentModel:
                 inp = self._buffer(("out", k), (T, B, D * n))
                 inp[:, :, :n] = self.cells[k][0].hidden(row[0])
                 inp[:, :, n:] = self.cells[k][1].hidden(row[1])[::-1]
-        P, Dn, kk = self.n_recurrent, D * n, self.n_outputs
-        V = params[P:P + Dn * kk].reshape(Dn, kk)
-        y = inp @ V
-        y += params[P + Dn * kk:]
+        y = None
+        if head:
+            V, d = self._head_params(params)
+            y = inp @ V
+            y += d
         return _Pass(wss, inp, y, tokens)
 
-    def forward(self, x, h0=None, c0=None, interrupt=None) -> Trace:
+    def forward(self, x, h0=None, c0=None, interventions=None, interrupt=None) -> Trace:
         """Run over ``x`` (B, T, m) floats or (B, T) token ids and return the :class:`Trace`
         (fresh read-only arrays). ``h0``/``c0``: (B, n) for one layer and direction, else
-        (L·D, B, n) in torch's order (index k·D + d)."""
+        (L·D, B, n) in torch's order (index k·D + d). ``interventions``: :class:`Clamp` s and
+        :class:`SetWeight` s; the trace shows the clamped values."""
         x, h0, c0 = self._prepare(x, h0, c0)
-        run = self._run(x, h0, c0, keep_z=True, interrupt=interrupt)
+        params, clamps = resolve(self, interventions, x.shape[1])
+        run = self._run(x, h0, c0, keep_z=True, params=params, clamps=clamps, interrupt=interrupt)
         return self._trace(x, h0, c0, run)
 
     def _trace(self, x, h0, c0, run: _Pass) -> Trace:
@@ -459,17 +502,38 @@ class RecurrentModel:
         fields = {**layers[0][0], "y": run.y.transpose(1, 0, 2).copy()}
         return Trace(self.kind, fields, layers, 0, 0, fields["x"] if run.tokens else None)
 
-    def predict(self, x, h0=None, c0=None, batch_size: int = 256, interrupt=None) -> np.ndarray:
+    def predict(self, x, h0=None, c0=None, batch_size: int = 256, interventions=None,
+                interrupt=None) -> np.ndarray:
         """Outputs y (B, T, k) without keeping a trace, in batches (the buffers stay small)."""
         x, h0, c0 = self._prepare(x, h0, c0)
+        params, clamps = resolve(self, interventions, x.shape[1])
         out = np.empty((x.shape[0], x.shape[1], self.n_outputs), dtype=self.dtype)
         for s in range(0, x.shape[0], batch_size):
             e = s + batch_size
-            run = self._run(x[s:e], h0[:, s:e], c0[:, s:e], interrupt=interrupt)
+            run = self._run(x[s:e], h0[:, s:e], c0[:, s:e], params=params, clamps=clamps, interrupt=interrupt)
             out[s:e] = run.y.transpose(1, 0, 2)
         return out
 
-    def evaluate(self, x, target, loss="mse", batch_size=256, h0=None, c0=None, interrupt=None) -> float:
+    def predict_classes(self, x, h0=None, c0=None, batch_size: int = 256, interrupt=None) -> np.ndarray:
+        """The most likely class (argmax of y) at every step, (B, T) int64 — for next-token
+        models with a large vocabulary, where y itself (B, T, k) would be large: the head runs
+        :data:`HEAD_CHUNK` entries at a time."""
+        x, h0, c0 = self._prepare(x, h0, c0)
+        B, T = x.shape[0], x.shape[1]
+        out = np.empty((B, T), dtype=np.int64)
+        V, d = self._head_params(self.params)
+        for s in range(0, B, batch_size):
+            e = min(B, s + batch_size)
+            top = self._run(x[s:e], h0[:, s:e], c0[:, s:e], interrupt=interrupt, head=False).top
+            step = max(1, HEAD_CHUNK // max(1, (e - s) * self.n_outputs))
+            for t0 in range(0, T, step):
+                y = top[t0:t0 + step] @ V
+                y += d
+                out[s:e, t0:t0 + step] = y.argmax(axis=-1).T
+        return out
+
+    def evaluate(self, x, target, loss="mse", batch_size=256, h0=None, c0=None, interventions=None,
+                 interrupt=None) -> float:
         """Mean loss over a dataset, computed in batches (no gradients)."""
         x = np.asarray(x)
         target = np.asarray(target)
@@ -478,44 +542,75 @@ class RecurrentModel:
             return float("nan")
         total = 0.0
         x, h0_all, c0_all = self._prepare(x, h0, c0)
+        params, clamps = resolve(self, interventions, x.shape[1])
         for s in range(0, N, batch_size):
             e = s + batch_size
-            xb, tb, h0, c0 = x[s:e], target[s:e], h0_all[:, s:e], c0_all[:, s:e]
-            last_only = target_is_last_only(loss, tb, xb.shape[1])
-            y = self._run(xb, h0, c0, interrupt=interrupt).y
-            yy = y[-1] if last_only else y
-            tt = tb if last_only else np.swapaxes(tb, 0, 1)
-            value, _ = loss_and_dy(loss, yy, tt.astype(self.dtype) if loss == "mse" else tt, last_only)
+            xb, tb = x[s:e], target[s:e]
+            run = self._run(xb, h0_all[:, s:e], c0_all[:, s:e], params=params, clamps=clamps,
+                            interrupt=interrupt, head=False)
+            value, _ = self._head_loss(run, tb, loss, self.params if params is None else params)
             total += value * xb.shape[0]
         return total / N
 
-    def _head_backward(self, run: _Pass, target, loss, dV, dd):
-        """Loss, dV, dd, and dL/d(top outputs) (T, B, D·n): a last-step loss is scattered into
-        step T − 1 (the reverse direction's first step in its own order)."""
-        T = run.y.shape[0]
+    def _head_loss(self, run: _Pass, target, loss, params, grad=None):
+        """The head and the loss over the top layer's outputs: ``(loss, dL/d(top outputs))``.
+
+        With ``grad`` (a flat gradient) the head's gradients go into it and dL/d(top outputs)
+        (T, B, D·n) is returned, else None. A last-step target uses step T − 1 alone (the loss
+        reaches the reverse direction at its first step); a target on every step is computed
+        :data:`HEAD_CHUNK` entries at a time.
+        """
+        H = run.top
+        T, B = H.shape[0], H.shape[1]
+        target = np.asarray(target)
         last_only = target_is_last_only(loss, target, T)
-        if target.shape[0] != run.y.shape[1]:
+        if target.shape[0] != B:
             raise ValueError("target and x must have the same batch size")
         if loss == "mse":
-            tgt = np.asarray(target, self.dtype)
-            if tgt.shape[-1] != self.n_outputs:
+            target = np.asarray(target, self.dtype)
+            if target.shape[-1] != self.n_outputs:
                 raise ValueError(f"mse target must end in k = {self.n_outputs}")
-        else:
-            tgt = target
-        H, V = run.top, self.V
+        V, d = self._head_params(params)
+        dV, dd = self._head_params(grad) if grad is not None else (None, None)
         if last_only:
-            value, dy = loss_and_dy(loss, run.y[-1], tgt, True)         # dy (B, k)
+            y = H[-1] @ V
+            y += d
+            value, dy = loss_and_dy(loss, y, target, True)                 # dy (B, k)
+            if grad is None:
+                return value, None
             np.matmul(H[-1].T, dy, out=dV)
             np.sum(dy, axis=0, out=dd)
             dTop = self._buffer("dtop", H.shape)
             dTop[:-1] = 0.0
             np.matmul(dy, V.T, out=dTop[-1])
-        else:
-            value, dy = loss_and_dy(loss, run.y, np.swapaxes(tgt, 0, 1), False)   # dy (T, B, k)
-            Tn, B = H.shape[0], H.shape[1]
-            np.matmul(np.ascontiguousarray(H).reshape(Tn * B, -1).T, dy.reshape(Tn * B, -1), out=dV)
-            np.sum(dy, axis=(0, 1), out=dd)
-            dTop = dy @ V.T                                              # (T, B, D·n)
+            return value, dTop
+        tgt = np.swapaxes(target, 0, 1)                                    # time-major
+        step = max(1, HEAD_CHUNK // max(1, B * self.n_outputs))
+        chunks = [(t, min(T, t + step)) for t in range(0, T, step)]
+        dTop = None if grad is None else self._buffer("dtop", H.shape)
+        value = 0.0
+        for t0, t1 in chunks:
+            Hc = np.ascontiguousarray(H[t0:t1])
+            y = Hc @ V
+            y += d
+            v, dy = loss_and_dy(loss, y, tgt[t0:t1], False)               # dy (c, B, k)
+            if len(chunks) == 1:
+                value = v
+            else:                                                          # means over the chunk
+                share = (t1 - t0) / T
+                value += v * share
+                dy *= share
+            if grad is None:
+                continue
+            Hf, dyf = Hc.reshape((t1 - t0) * B, -1), dy.reshape((t1 - t0) * B, -1)
+            if t0 == 0:
+                np.matmul(Hf.T, dyf, out=dV)
+                np.sum(dyf, axis=0, out=dd)
+            else:
+                dV += Hf.T @ dyf
+                dd += dyf.sum(axis=0)
+            np.matmul(dy, V.T, out=dTop[t0:t1])
+            del y, dy                                                      # before the next chunk's
         return value, dTop
 
     def _backward(self, run: _Pass, dTop, params, grad, want_dx, interrupt):
@@ -568,21 +663,20 @@ class RecurrentModel:
             dc = np.stack([through_time([p[1] for p in row]) for row in per])
         return GradNorms(dh=dh[0].copy(), dc=None if dc is None else dc[0].copy(), dh_layers=dh, dc_layers=dc)
 
-    def compute_grads(self, x, target, loss="mse", h0=None, c0=None, want_dx=False, interrupt=None):
+    def compute_grads(self, x, target, loss="mse", h0=None, c0=None, want_dx=False, interrupt=None,
+                      interventions=None):
         """Loss and gradients into :attr:`grad` (a reused buffer, flat, like :attr:`params`).
 
         Returns ``(loss, norms, extra)`` where ``norms`` is a :class:`GradNorms` and ``extra``
         holds ``x`` (B, T, m; not for token ids), ``h0`` and ``c0`` when ``want_dx``.
         ``interrupt`` (a callable) is asked every few timesteps of the forward and backward
         loops; when it returns True, :class:`~explorer.engine.cells.Interrupted` is raised and
-        the parameters are untouched. The trainer uses this directly; :meth:`loss_and_grads`
-        wraps it in the state-dict keys.
+        the parameters are untouched. With ``interventions`` the gradients are those of the
+        intervened model (a clamped value is a constant). The trainer uses this directly;
+        :meth:`loss_and_grads` wraps it in the state-dict keys.
         """
-        x, h0, c0 = self._prepare(x, h0, c0)
-        target = np.asarray(target)
-        run = self._run(x, h0, c0, interrupt=interrupt)
-        value, dTop = self._head_backward(run, target, loss, self.dV, self.dd)
-        dx, dh0, dc0, per = self._backward(run, dTop, self.params, self.grad, want_dx, interrupt)
+        value, per, dx, dh0, dc0 = self._grads(x, target, loss, h0, c0, want_dx, interrupt,
+                                               interventions, self.grad)
         extra = {}
         if want_dx:
             one = self.num_layers * self.num_directions == 1
@@ -593,15 +687,39 @@ class RecurrentModel:
                 extra["c0"] = dc0[0] if one else dc0
         return value, self._norms(per), extra
 
+    def _grads(self, x, target, loss, h0, c0, want_dx, interrupt, interventions, grad):
+        x, h0, c0 = self._prepare(x, h0, c0)
+        params, clamps = resolve(self, interventions, x.shape[1])
+        params = self.params if params is None else params
+        run = self._run(x, h0, c0, params=params, clamps=clamps, interrupt=interrupt, head=False)
+        value, dTop = self._head_loss(run, target, loss, params, grad)
+        dx, dh0, dc0, per = self._backward(run, dTop, params, grad, want_dx, interrupt)
+        return value, per, dx, dh0, dc0
+
+    def state_grads(self, x, target, loss: str = "mse", h0=None, c0=None, interventions=None,
+                    interrupt=None) -> StateGrads:
+        """dL/dh_t and dL/dc_t for every sample, step and unit (:class:`StateGrads`), as the
+        backward pass carries them; :attr:`grad` is left as it was."""
+        _, per, _, _, _ = self._grads(x, target, loss, h0, c0, False, interrupt, interventions,
+                                      np.zeros_like(self.params))
+
+        def batch_major(a, d):
+            return None if a is None else (a if d == 0 else a[::-1]).transpose(1, 0, 2).copy()
+
+        layers = tuple(tuple((batch_major(dh, d), batch_major(dc, d)) for d, (dh, dc) in enumerate(row))
+                       for row in per)
+        return StateGrads(layers[0][0][0], layers[0][0][1], layers)
+
     def loss_and_grads(self, x, target, loss: str = "mse", h0=None, c0=None,
-                       with_norms: bool = False, with_input_grads: bool = False):
+                       with_norms: bool = False, with_input_grads: bool = False, interventions=None):
         """Loss and gradients of every parameter.
 
         Returns ``(loss, grads)`` or, with ``with_norms=True``, ``(loss, grads, norms)``.
         ``grads`` uses the state dict's keys; with ``with_input_grads=True`` it also holds
         ``"x"`` (B, T, m; not for token ids), ``"h0"`` and ``"c0"`` (shaped as given).
         """
-        value, norms, extra = self.compute_grads(x, target, loss, h0, c0, want_dx=with_input_grads)
+        value, norms, extra = self.compute_grads(x, target, loss, h0, c0, want_dx=with_input_grads,
+                                                 interventions=interventions)
         grads = self.grads_dict()
         grads.update(extra)
         return (value, grads, norms) if with_norms else (value, grads)
@@ -648,4 +766,4 @@ def make_model(kind: str = "lstm", n_inputs: int = 1, n_units: int = 8, n_output
 
 
 __all__ = ["RecurrentModel", "LSTMModel", "RNNModel", "GRUModel", "PeepholeLSTMModel", "MODELS", "Trace",
-           "GradNorms", "ParamCount", "make_model", "CELLS"]
+           "GradNorms", "ParamCount", "StateGrads", "make_model", "CELLS"]

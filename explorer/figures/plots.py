@@ -1,15 +1,14 @@
 """Every plot of LSTM Explorer, built once: the window shows them live and the command line exports
 them offscreen, so both produce the same pictures.
 
-Each plot is a :class:`PlotPanelWidget` with ``export_png`` (twice the screen resolution),
-``export_svg`` and ``export_csv`` (the plotted data). pyqtgraph's own SVG exporter fails on
-current Qt 6 (pyqtgraph issue #3485), so SVG is drawn by the view itself into a
-``QSvgGenerator`` through a ``QPainter``: curves stay vector paths.
+Each plot is a :class:`~explorer.figures.panel.PlotPanelWidget` with ``export_png`` (twice its
+export size, whichever tab shows it), ``export_svg`` (vector; drawn by the scene into a
+``QSvgGenerator`` — pyqtgraph's own SVG exporter fails on current Qt 6, pyqtgraph issue #3485)
+and ``export_csv`` (every plotted point). Timesteps are shown 1..T.
 """
 
 from __future__ import annotations
 
-import csv
 import math
 import os
 from pathlib import Path
@@ -17,41 +16,27 @@ from pathlib import Path
 os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
 
 import numpy as np  # noqa: E402
-from PySide6.QtCore import QRect, QRectF, QSize, Qt  # noqa: E402
-from PySide6.QtGui import QColor, QImage, QPainter, QPalette  # noqa: E402
-from PySide6.QtSvg import QSvgGenerator  # noqa: E402
-from PySide6.QtWidgets import QApplication, QCheckBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget  # noqa: E402
+from PySide6.QtCore import Qt  # noqa: E402
+from PySide6.QtGui import QColor, QPalette  # noqa: E402
+from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel  # noqa: E402
 
 import pyqtgraph as pg  # noqa: E402
 
+from explorer.engine import PARAM_COUNTS  # noqa: E402
+from explorer.figures.axes import _visible, loss_log_default  # noqa: E402
 from explorer.figures.colors import GATE_COLORS, diverging_color, diverging_rgb  # noqa: E402, F401 (re-exported)
-from explorer.runs import csv_value  # noqa: E402
+from explorer.figures.panel import (EXPORT_SIZE, PlotPanelWidget, ensure_app, long_curve,  # noqa: E402, F401
+                                    marker_line, positive, write_csv)
 
-pg.setConfigOptions(antialias=True, imageAxisOrder="row-major")
-
-EXPORT_SIZE = QSize(900, 500)
 GRAD_COLORS = {**GATE_COLORS, "head": QColor("#7F7F7F"), "h": QColor("#D55E00"), "r": QColor("#009E73"),
                "z": QColor("#CC79A7"), "n": QColor("#E69F00")}
 TRAIN_COLOR = QColor("#0072B2")
 VAL_COLOR = QColor("#D55E00")
 TARGET_COLOR = QColor("#444444")
 MARKER_COLOR = QColor("#C0392B")
+GAP_COLOR = QColor("#E69F00")
 
-
-def ensure_app() -> QApplication:
-    """The running QApplication, or a new one (offscreen works for headless export)."""
-    app = QApplication.instance()
-    if app is None:
-        app = QApplication([])
-    return app
-
-
-def write_csv(path, header, rows) -> None:
-    with open(path, "w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh, lineterminator="\n")
-        w.writerow(header)
-        for row in rows:
-            w.writerow([csv_value(v) for v in row])
+_positive = positive          # round-1 name
 
 
 class _Growing:
@@ -79,172 +64,54 @@ class _Growing:
         return self.a[:self.n]
 
 
-class PlotPanelWidget(QWidget):
-    """Base: holds a pyqtgraph view (``self.view``), colours from the palette, and the exporters."""
-
-    title = ""
-
-    def __init__(self, parent=None):
-        super().__init__(parent)
-        self._lay = QVBoxLayout(self)
-        self._lay.setContentsMargins(2, 2, 2, 2)
-        self.view = self._make_view()
-        self._lay.addWidget(self.view, 1)
-        self._apply_palette()
-
-    # -- subclass hooks ------------------------------------------------------------------------
-    def _make_view(self):
-        w = pg.PlotWidget()
-        self.plot = w.getPlotItem()
-        self.plot.setTitle(self.title)
-        self.plot.showGrid(x=True, y=True, alpha=0.15)
-        for name in ("left", "bottom"):
-            self.plot.getAxis(name).enableAutoSIPrefix(False)
-        return w
-
-    def csv_rows(self):
-        """(header, rows) of the plotted data."""
-        raise NotImplementedError
-
-    # -- drawing only what is seen ---------------------------------------------------------------
-    _stale = False
-
-    def _draw(self):
-        pass
-
-    def _request_draw(self):
-        """Draw now if the plot is on screen; otherwise when it is shown or exported (a plot in a
-        tab behind others costs nothing while training)."""
-        if self.isVisible():
-            self._draw()
-            self._stale = False
-        else:
-            self._stale = True
-
-    def _flush(self):
-        if self._stale:
-            self._draw()
-            self._stale = False
-
-    def showEvent(self, e):  # noqa: N802
-        self._flush()
-        super().showEvent(e)
-
-    def clear(self):
-        pass
-
-    def set_time_marker(self, t):
-        pass
-
-    # -- palette -------------------------------------------------------------------------------
-    def _apply_palette(self):
-        pal = self.palette()
-        bg = pal.color(QPalette.ColorRole.Base)
-        fg = pal.color(QPalette.ColorRole.Text)
-        self.dark = bg.lightness() < 128
-        self.view.setBackground(bg)
-        for item in self._plot_items():
-            for name in ("left", "bottom", "right", "top"):
-                ax = item.getAxis(name)
-                ax.setPen(fg)
-                ax.setTextPen(fg)
-            item.titleLabel.setText(item.titleLabel.text, color=fg.name())
-
-    def _plot_items(self):
-        return [self.plot] if hasattr(self, "plot") else []
-
-    def changeEvent(self, e):  # noqa: N802
-        if e.type() == e.Type.PaletteChange:
-            self._apply_palette()
-        super().changeEvent(e)
-
-    # -- export --------------------------------------------------------------------------------
-    def _export_size(self) -> QSize:
-        self._flush()
-        if not self.isVisible():
-            # never shown (command line): lay it out at the export size without a window on screen
-            self.setAttribute(Qt.WidgetAttribute.WA_DontShowOnScreen, True)
-            self.resize(EXPORT_SIZE)
-            self.show()
-            self._settle()
-        return self.view.size()
-
-    def _settle(self):
-        lay = self.layout()
-        if lay is not None:
-            lay.activate()
-        QApplication.processEvents()
-
-    def _render(self, painter: QPainter, size: QSize):
-        # QGraphicsView.render draws the scene's visible part through the painter: vector in SVG
-        self.view.render(painter, QRectF(0, 0, size.width(), size.height()), self.view.viewport().rect())
-
-    def export_png(self, path, scale: float = 2) -> bool:
-        """The plot at ``scale`` × its screen size (2 by default)."""
-        size = self._export_size()
-        img = QImage(int(size.width() * scale), int(size.height() * scale), QImage.Format.Format_ARGB32)
-        img.setDevicePixelRatio(scale)
-        img.fill(self.palette().color(QPalette.ColorRole.Base))
-        p = QPainter(img)
-        p.setRenderHint(QPainter.RenderHint.Antialiasing)
-        self._render(p, size)
-        p.end()
-        return img.save(str(path))
-
-    def export_svg(self, path) -> None:
-        """A valid SVG with the curves as vector paths."""
-        size = self._export_size()
-        gen = QSvgGenerator()
-        gen.setFileName(str(path))
-        gen.setSize(size)
-        gen.setViewBox(QRect(0, 0, size.width(), size.height()))
-        gen.setTitle(self.title or type(self).__name__)
-        gen.setDescription("LSTM Explorer plot")
-        p = QPainter(gen)
-        p.setRenderHint(QPainter.RenderHint.Antialiasing)
-        self._render(p, size)
-        p.end()
-
-    def export_csv(self, path) -> None:
-        self._flush()
-        header, rows = self.csv_rows()
-        write_csv(path, header, rows)
+def _symbol_pen(widget):
+    """Symbols get an outline in the background colour so that overlapping ones stay apart."""
+    return pg.mkPen(widget.palette().color(QPalette.ColorRole.Base), width=0.8)
 
 
-def _marker_line(color=MARKER_COLOR):
-    line = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen(color, width=1.5, style=Qt.PenStyle.DashLine))
-    line.setZValue(20)
-    line.hide()
-    return line
-
+# -- loss --------------------------------------------------------------------------------------------
 
 class LossPlotWidget(PlotPanelWidget):
-    """Training and validation loss per epoch, with a log-scale option."""
+    """Training and validation loss per epoch. Log scale when the loss spans more than a decade
+    (:func:`~explorer.figures.axes.loss_log_default`, the same rule on the command line) until the
+    person chooses with the checkbox."""
 
     title = "Loss per epoch"
+    x_integer = True
 
     def __init__(self, parent=None):
         super().__init__(parent)
         self.plot.setLabel("bottom", "epoch")
         self.plot.setLabel("left", "loss")
-        self.plot.addLegend(offset=(-10, 10))
-        self.train_curve = self.plot.plot([], [], pen=pg.mkPen(TRAIN_COLOR, width=2), symbol="o",
-                                          symbolSize=5, symbolBrush=TRAIN_COLOR, name="training")
-        self.val_curve = self.plot.plot([], [], pen=pg.mkPen(VAL_COLOR, width=2), symbol="s",
-                                        symbolSize=5, symbolBrush=VAL_COLOR, name="validation")
+        self.add_legend()
+        self.train_curve = long_curve(self.plot.plot([], [], pen=pg.mkPen(TRAIN_COLOR, width=2), symbol="o",
+                                                     symbolSize=6, symbolBrush=TRAIN_COLOR,
+                                                     symbolPen=_symbol_pen(self), name="training"))
+        self.val_curve = long_curve(self.plot.plot([], [], pen=pg.mkPen(VAL_COLOR, width=2), symbol="s",
+                                                   symbolSize=6, symbolBrush=VAL_COLOR,
+                                                   symbolPen=_symbol_pen(self), name="validation"))
         self.log_box = QCheckBox("log scale")
-        self.log_box.toggled.connect(self.set_log_scale)
+        self.log_box.setToolTip("Loss on a logarithmic axis (chosen automatically when it spans more than "
+                                "a factor of ten, until you choose)")
+        self.log_box.toggled.connect(self._on_log_box_toggled)
+        self.log_box.clicked.connect(self._on_log_box_clicked)
         row = QHBoxLayout()
         row.addStretch(1)
         row.addWidget(self.log_box)
         self._lay.addLayout(row)
         self.epochs = self.train = self.val = np.zeros(0)
+        self.log_chosen: bool | None = None      # the person's choice; None: the automatic rule
 
     def set_history(self, epochs, train_loss, val_loss):
         self.epochs = np.asarray(epochs, dtype=float)
         self.train = np.asarray(train_loss, dtype=float)
         self.val = np.asarray(val_loss, dtype=float)
+        if self.log_chosen is None:
+            self._set_log(loss_log_default(self.train, self.val))
         self._request_draw()
+
+    def has_data(self) -> bool:
+        return bool(np.isfinite(self.train).any() or np.isfinite(self.val).any())
 
     def _draw(self):
         log = self.log_box.isChecked()
@@ -266,11 +133,23 @@ class LossPlotWidget(PlotPanelWidget):
                          [r["val_loss"] for r in rows])
 
     def set_log_scale(self, on: bool):
+        """Log (True) or linear loss axis, as the person chose (the automatic rule stops)."""
+        self.log_chosen = bool(on)
+        self._set_log(on)
+
+    def _on_log_box_clicked(self, on):
+        self.log_chosen = bool(on)
+
+    def _set_log(self, on: bool):
         if self.log_box.isChecked() != bool(on):
-            self.log_box.setChecked(bool(on))
-            return
+            self.log_box.setChecked(bool(on))     # → _on_log_box_toggled
+        elif self.plot.getAxis("left").logMode != bool(on):
+            self._on_log_box_toggled(bool(on))
+
+    def _on_log_box_toggled(self, on):
         self.plot.setLogMode(y=bool(on))
         self._draw()
+        self._update_empty()
 
     def clear(self):
         self.set_history([], [], [])
@@ -279,38 +158,65 @@ class LossPlotWidget(PlotPanelWidget):
         return ("epoch", "train_loss", "val_loss"), zip(self.epochs.astype(int), self.train, self.val)
 
 
+# -- gradient norms per step ------------------------------------------------------------------------
+
+def _thin_marks(x, y, bins: int = 1500):
+    """At most one mark per ``bins``-th of the x range (the largest y of each), for drawing only."""
+    if len(x) <= 2 * bins:
+        return x, y
+    span = float(x.max() - x.min()) or 1.0
+    b = ((x - x.min()) / span * (bins - 1)).astype(np.int64)
+    order = np.lexsort((-np.nan_to_num(y, nan=-np.inf), b))
+    _, first = np.unique(b[order], return_index=True)
+    keep = np.sort(order[first])
+    return x[keep], y[keep]
+
+
+def _thin_boundaries(starts, most: int = 120):
+    """Every k-th epoch boundary (k = 1, 2, 5, 10, …) so that at most ``most`` lines are drawn."""
+    k, mags = 1, (1, 2, 5)
+    while len(starts) / k > most:
+        k = next(m * 10 ** e for e in range(12) for m in mags if m * 10 ** e > k)
+    return starts[::k]
+
+
 class GradNormPlotWidget(PlotPanelWidget):
     """Gradient norms per step: the global norm and one per gate (and the head), the clipping
-    threshold, clipped steps marked, epoch boundaries as faint lines."""
+    threshold (in the legend), clipped steps marked, epoch boundaries as faint lines."""
 
     title = "Gradient norm per step (before clipping)"
+    x_integer = True
 
     def __init__(self, parent=None):
         super().__init__(parent)
         self.plot.setLabel("bottom", "step")
-        self.plot.setLabel("left", "‖∇‖")
+        self.plot.getAxis("left").set_label_forms("gradient norm ‖∇L‖", "‖∇L‖")
         self.plot.setLogMode(y=True)
-        self.plot.showGrid(x=False, y=True, alpha=0.12)     # the live plot: no vertical grid to repaint
-        self.plot.getAxis("left").setStyle(maxTickLevel=1)   # decades and their halves, not every minor line
-        self.plot.addLegend(offset=(-10, 10), colCount=3)
-        # thousands of steps: draw only what fits in the pixels, without antialiasing
-        self.plot.setDownsampling(auto=True, mode="peak")
-        self.plot.setClipToView(True)
-        self.global_curve = self.plot.plot([], [], pen=pg.mkPen(QColor("#222222"), width=1.6), name="global",
-                                           antialias=False)
+        self.set_grid(x=0, y=0.12)                          # the live plot: no vertical grid to repaint
+        self.add_legend()
+        self.global_curve = long_curve(self.plot.plot([], [], pen=pg.mkPen(self._fg(), width=1.6),
+                                                      name="global", antialias=False))
         # epoch boundaries: one item of vertical segments (not one line item per epoch)
         self.epoch_item = pg.PlotDataItem([], [], connect="pairs", antialias=False,
                                           pen=pg.mkPen(QColor(128, 128, 128, 70), width=1))
         self.plot.addItem(self.epoch_item, ignoreBounds=True)
         self.gate_curves: dict = {}
         self.clip_scatter = self.plot.plot([], [], pen=None, symbol="t", symbolSize=7, symbolPen=None,
-                                           symbolBrush=pg.mkBrush(MARKER_COLOR), name="clipped")
+                                           symbolBrush=pg.mkBrush(MARKER_COLOR), name="clipped step")
         self.threshold = pg.InfiniteLine(angle=0, movable=False,
                                          pen=pg.mkPen(MARKER_COLOR, width=1, style=Qt.PenStyle.DashLine))
         self.threshold.hide()
         self.plot.addItem(self.threshold)
+        # the threshold's legend entry: a curve without data drawn with the threshold's pen
+        self._threshold_sample = pg.PlotDataItem([], [], pen=self.threshold.pen)
+        self._threshold_label = None
         self._reset_buffers()
         self.clip_value = None
+
+    def _apply_palette(self):
+        super()._apply_palette()
+        if hasattr(self, "global_curve"):          # the global norm in the text colour: black or white
+            self.global_curve.setPen(pg.mkPen(self._fg(), width=1.6))
 
     def _reset_buffers(self):
         self.steps = _Growing(np.int64)
@@ -322,15 +228,15 @@ class GradNormPlotWidget(PlotPanelWidget):
     def _curve(self, gate):
         if gate not in self.gate_curves:
             color = GRAD_COLORS.get(gate, QColor("#999999"))
-            self.gate_curves[gate] = self.plot.plot([], [], pen=pg.mkPen(color, width=1), name=gate,
-                                                    antialias=False)
+            self.gate_curves[gate] = long_curve(self.plot.plot([], [], pen=pg.mkPen(color, width=1), name=gate,
+                                                               antialias=False))
             self.gates[gate] = _Growing()
+            self._threshold_legend(force=True)     # keep the threshold last in the legend
         return self.gate_curves[gate]
 
     def set_steps(self, steps, global_norm, gate_norms, clipped, epoch_starts, clip_threshold=None):
         for c in self.gate_curves.values():
             self.plot.removeItem(c)
-            self.plot.legend.removeItem(c)
         self.gate_curves = {}
         self._reset_buffers()
         self.append_steps(steps, global_norm, gate_norms, clipped, epoch_starts, clip_threshold)
@@ -348,19 +254,34 @@ class GradNormPlotWidget(PlotPanelWidget):
             self._curve(g)
             self.gates[g].extend(vals)
         self.epoch_starts.extend(epoch_starts)
-        self.clip_value = clip_threshold
+        if clip_threshold != self.clip_value:
+            self.clip_value = clip_threshold
+            self._threshold_legend(force=True)
         self._request_draw()
+
+    def _threshold_legend(self, force=False):
+        legend = self.legend
+        if self._threshold_label is not None:
+            legend.removeItem(self._threshold_sample)
+            self._threshold_label = None
+        if self.clip_value:
+            self._threshold_label = f"clipping threshold {self.clip_value:g}"
+            legend.addItem(self._threshold_sample, self._threshold_label)
+        self._on_view_resized()
+
+    def has_data(self) -> bool:
+        return self.steps.n > 0
 
     def _draw(self):
         x = self.steps.view.astype(float)
-        self.global_curve.setData(x, _positive(self.global_norm.view))
-        for g, c in self.gate_curves.items():
-            c.setData(x, _positive(self.gates[g].view))
+        g = positive(self.global_norm.view)
+        self.global_curve.setData(x, g)
+        for name, c in self.gate_curves.items():
+            c.setData(x, positive(self.gates[name].view))
         cl = self.clipped.view
-        self.clip_scatter.setData(x[cl], _positive(self.global_norm.view[cl]))
+        self.clip_scatter.setData(*_thin_marks(x[cl], g[cl]))
         starts = self.epoch_starts.view
-        starts = starts[starts > 1].astype(float) - 0.5
-        g = _positive(self.global_norm.view)
+        starts = _thin_boundaries(starts[starts > 1].astype(float) - 0.5)
         lo, hi = (np.nanmin(g) / 10, np.nanmax(g) * 10) if np.isfinite(g).any() else (1e-3, 1e3)
         self.epoch_item.setData(np.repeat(starts, 2), np.tile([lo, hi], len(starts)))
         if self.clip_value:
@@ -372,10 +293,10 @@ class GradNormPlotWidget(PlotPanelWidget):
     def clear(self):
         self.set_steps([], [], {}, [], [], None)
 
-    def csv_rows(self):
+    def csv_columns(self):
         gates = list(self.gates)
         cols = [self.steps.view, self.global_norm.view] + [self.gates[g].view for g in gates] + [self.clipped.view]
-        return ("step", "global", *gates, "clipped"), zip(*cols)
+        return ("step", "global", *gates, "clipped"), cols
 
 
 def epoch_starts(steps, epochs) -> np.ndarray:
@@ -389,50 +310,69 @@ def epoch_starts(steps, epochs) -> np.ndarray:
     return starts.astype(np.int64)
 
 
-def _positive(y):
-    y = np.asarray(y, dtype=float)
-    return np.where(y > 0, y, np.nan)
-
+# -- gradient norm through time ---------------------------------------------------------------------
 
 class GradThroughTimePlotWidget(PlotPanelWidget):
-    """||dL/dh_t|| and ||dL/dc_t|| against t for the latest step: does the signal vanish or explode
+    """‖∂L/∂h_t‖ and ‖∂L/∂c_t‖ against t = 1..T for the latest step: does the signal vanish or explode
     as it travels back?"""
 
     title = "Gradient norm through time (latest step)"
+    x_integer = True
 
     def __init__(self, parent=None):
         super().__init__(parent)
         self.plot.setLabel("bottom", "timestep t")
-        self.plot.setLabel("left", "‖∂L/∂·ₜ‖")
+        self.plot.setLabel("left", "gradient norm")
         self.plot.setLogMode(y=True)
-        self.plot.addLegend(offset=(-10, 10))
-        self.dh_curve = self.plot.plot([], [], pen=pg.mkPen(GATE_COLORS["h"], width=2), symbol="o",
-                                       symbolSize=4, symbolBrush=GATE_COLORS["h"], name="‖∂L/∂hₜ‖")
-        self.dc_curve = self.plot.plot([], [], pen=pg.mkPen(GATE_COLORS["c"], width=2), symbol="s",
-                                       symbolSize=4, symbolBrush=GATE_COLORS["c"], name="‖∂L/∂cₜ‖")
-        self.marker = _marker_line()
-        self.plot.addItem(self.marker)
+        self.add_legend()
+        self.dh_curve = long_curve(self.plot.plot([], [], pen=pg.mkPen(GATE_COLORS["h"], width=2), symbol="o",
+                                                  symbolSize=5, symbolBrush=GATE_COLORS["h"],
+                                                  symbolPen=_symbol_pen(self),
+                                                  name="‖∂L/∂hₜ‖ of the hidden state hₜ"))
+        self.dc_curve = long_curve(self.plot.plot([], [], pen=pg.mkPen(GATE_COLORS["c"], width=2), symbol="s",
+                                                  symbolSize=5, symbolBrush=GATE_COLORS["c"],
+                                                  symbolPen=_symbol_pen(self),
+                                                  name="‖∂L/∂cₜ‖ of the cell state cₜ"))
+        self.marker = marker_line(MARKER_COLOR)
+        self.plot.addItem(self.marker, ignoreBounds=True)
         self.dh = np.zeros(0)
         self.dc = None
 
     def set_norms(self, dh, dc=None):
+        """``dh[t]`` = ‖∂L/∂h_t‖ for t = 0..T−1 (drawn at 1..T); ``dc`` likewise or None (no cell state)."""
         self.dh = np.asarray(dh, dtype=float)
         self.dc = None if dc is None else np.asarray(dc, dtype=float)
         self._request_draw()
 
+    def has_data(self) -> bool:
+        return len(self.dh) > 0
+
     def _draw(self):
-        t = np.arange(len(self.dh), dtype=float)
-        self.dh_curve.setData(t, _positive(self.dh))
-        if self.dc is None:
-            self.dc_curve.setData([], [])
+        t = np.arange(1, len(self.dh) + 1, dtype=float)
+        few = len(t) <= 80
+        for c, s in ((self.dh_curve, "o"), (self.dc_curve, "s")):
+            c.setSymbol(s if few else None)
+        self.dh_curve.setData(t, positive(self.dh))
+        has_c = self.dc is not None
+        self.dc_curve.setData(t, positive(self.dc)) if has_c else self.dc_curve.setData([], [])
+        legend = self.legend
+        if has_c and legend.getLabel(self.dc_curve) is None:
+            legend.addItem(self.dc_curve, "‖∂L/∂cₜ‖ of the cell state cₜ")
+        elif not has_c and legend.getLabel(self.dc_curve) is not None:
+            legend.removeItem(self.dc_curve)
+        left = self.plot.getAxis("left")
+        if has_c:
+            left.set_label_forms("gradient norm ‖∂L/∂hₜ‖, ‖∂L/∂cₜ‖", "‖∂L/∂hₜ‖, ‖∂L/∂cₜ‖", "‖∂L/∂·ₜ‖")
         else:
-            self.dc_curve.setData(t, _positive(self.dc))
+            left.set_label_forms("gradient norm ‖∂L/∂hₜ‖", "‖∂L/∂hₜ‖")
+        self._on_view_resized()
 
     def set_time_marker(self, t):
+        """Mark timestep index ``t`` (0-based; drawn at t + 1), or hide the mark (None)."""
         if t is None:
             self.marker.hide()
         else:
-            self.marker.setValue(float(t))
+            self.marker.setValue(float(t) + 1)
             self.marker.show()
 
     def clear(self):
@@ -440,152 +380,145 @@ class GradThroughTimePlotWidget(PlotPanelWidget):
 
     def csv_rows(self):
         dc = self.dc if self.dc is not None else [None] * len(self.dh)
-        return ("t", "dh", "dc"), zip(range(len(self.dh)), self.dh, dc)
+        return ("t", "dh", "dc"), zip(range(1, len(self.dh) + 1), self.dh, dc)
 
 
-def _colormap(sym: bool):
-    if sym:
-        pos = np.linspace(-1, 1, 9)
-    else:
-        pos = np.linspace(0, 1, 9)
-    colors = [diverging_rgb(v) for v in pos]
-    return pg.ColorMap((pos - pos[0]) / (pos[-1] - pos[0]), colors)
+# -- parameter count --------------------------------------------------------------------------------
+
+#: The layer formula of each cell with the layer's input count written as ``{m}`` (display only;
+#: the counts come from :data:`explorer.engine.PARAM_COUNTS`).
+PARAM_FORMULAS = {"lstm": "4n({m}+n+1)", "peephole": "4n({m}+n+1)+3n", "rnn": "n({m}+n+1)",
+                  "gru": "3n({m}+n+2)"}
 
 
-class GateHeatmapWidget(PlotPanelWidget):
-    """Heatmaps (time × unit) of i, f, g, o, c and h for the selected sample."""
-
-    title = "Gate activations over time"
-    NAMES = ("i", "f", "g", "o", "c", "h")
-
-    def _make_view(self):
-        w = pg.GraphicsLayoutWidget()
-        self.plots, self.images, self.markers, self.bars = {}, {}, {}, {}
-        for k, name in enumerate(self.NAMES):
-            p = w.addPlot(row=k // 3, col=k % 3)
-            p.setTitle(name)
-            p.setLabel("bottom", "t")
-            p.setLabel("left", "unit")
-            img = pg.ImageItem()
-            p.addItem(img)
-            sym = name in ("g", "c", "h")
-            bar = pg.ColorBarItem(values=(-1, 1) if sym else (0, 1), colorMap=_colormap(sym),
-                                  interactive=False, width=10)
-            bar.setImageItem(img, insert_in=p)
-            marker = _marker_line()
-            p.addItem(marker)
-            self.plots[name], self.images[name], self.markers[name], self.bars[name] = p, img, marker, bar
-        self.values: dict = {}
-        return w
-
-    def _plot_items(self):
-        return list(getattr(self, "plots", {}).values())
-
-    def set_trace(self, values: dict):
-        """``values[name]`` is a (T, n) array for each of i, f, g, o, c, h."""
-        self.values = {k: np.asarray(v, dtype=float) for k, v in values.items() if k in self.NAMES}
-        self._request_draw()
-
-    def _draw(self):
-        for name, arr in self.values.items():
-            img = self.images[name]
-            img.setImage(arr.T, autoLevels=False)        # rows = units, columns = time
-            img.setRect(QRectF(-0.5, -0.5, arr.shape[0], arr.shape[1]))
-            if name == "c":
-                vmax = float(np.max(np.abs(arr))) if arr.size else 1.0
-                vmax = vmax if vmax > 0 else 1.0
-                self.bars[name].setLevels((-vmax, vmax))
-            elif name in ("g", "h"):
-                self.bars[name].setLevels((-1, 1))
-            else:
-                self.bars[name].setLevels((0, 1))
-
-    def set_time_marker(self, t):
-        for m in self.markers.values():
-            if t is None:
-                m.hide()
-            else:
-                m.setValue(float(t))
-                m.show()
-
-    def clear(self):
-        for img in self.images.values():
-            img.clear()
-        self.values = {}
-
-    def csv_rows(self):
-        def rows():
-            for name, arr in self.values.items():
-                for t in range(arr.shape[0]):
-                    for u in range(arr.shape[1]):
-                        yield name, t, u, arr[t, u]
-        return ("quantity", "t", "unit", "value"), rows()
+def param_formula(kind: str, layers: int = 1, directions: int = 1) -> str:
+    """The recurrent parameter count of ``layers`` layers in ``directions`` directions as a formula in
+    n and m: layer 1 sees m inputs, every deeper layer D·n."""
+    tpl = PARAM_FORMULAS.get(kind, "?")
+    first = tpl.format(m="m")
+    deeper_in = "n" if directions == 1 else f"{directions}n"
+    parts = first
+    if layers > 1:
+        deeper = tpl.format(m=deeper_in)
+        parts = f"{first} + {deeper}" if layers == 2 else f"{first} + {layers - 1}·{deeper}"
+    if directions > 1:
+        parts = f"{directions}·[{parts}]" if layers > 1 or "+" in first else f"{directions}·{parts}"
+    return parts
 
 
-def lstm_layer_count(n, m):
-    return 4 * n * (m + n + 1)
+def recurrent_param_count(kind: str, n: int, m: int, layers: int = 1, directions: int = 1, fn=None) -> int:
+    """Parameters of every recurrent layer: layer 1 over m inputs, layers 2.. over D·n, each direction
+    its own weights (counts from :data:`explorer.engine.PARAM_COUNTS`)."""
+    fn = fn or PARAM_COUNTS[kind]
+    n, m = int(n), int(m)
+    return directions * (fn(n, m) + (layers - 1) * fn(n, directions * n))
 
 
 class ParamCountPlotWidget(PlotPanelWidget):
-    """The layer's parameter count against units n over the whole range, the current n marked."""
+    """The recurrent layers' parameter count against units n over the whole range, the current n
+    marked; the view frames the curve and the marker in linear and log–log mode."""
 
-    title = "Parameters of the layer against units n"
+    title = "Parameters of the recurrent layers against units n"
+    title_on_screen = True          # the formula and the count are what this plot is for
+    x_integer = True
 
     def __init__(self, parent=None):
         super().__init__(parent)
         self.plot.setLabel("bottom", "units n")
         self.plot.setLabel("left", "parameters")
+        self.plot.setMouseEnabled(x=False, y=False)
         self.curve = self.plot.plot([], [], pen=pg.mkPen(GATE_COLORS["c"], width=2))
-        self.point = pg.ScatterPlotItem(size=11, pen=pg.mkPen("w", width=1.5), brush=pg.mkBrush(MARKER_COLOR))
+        # a PlotDataItem (not a bare ScatterPlotItem) so that the log–log mode maps it like the curve
+        self.point = self.plot.plot([], [], pen=None, symbol="o", symbolSize=11,
+                                    symbolPen=pg.mkPen(self._bg(), width=1.5), symbolBrush=pg.mkBrush(MARKER_COLOR))
         self.point.setZValue(10)
-        self.plot.addItem(self.point)
-        self.info = QLabel()
+        self.info = QLabel()                  # the count as selectable text (the title shows it too)
         self.info.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.info.hide()
         self.log_box = QCheckBox("log–log")
         self.log_box.toggled.connect(self._on_log_toggled)
         row = QHBoxLayout()
-        row.addWidget(self.info, 1)
+        row.addStretch(1)
         row.addWidget(self.log_box)
         self._lay.addLayout(row)
         self.m, self.k, self.n_range, self.n = 1, 1, (1, 512), 8
-        self.fn = lstm_layer_count
+        self.layers, self.directions = 1, 1
         self.kind = "lstm"
+        self.fn = PARAM_COUNTS["lstm"]
+        self.ns = np.zeros(0, dtype=np.int64)
+        self.counts = np.zeros(0)
         self._label = ""
         self._formula = ""
-        self.set_config(1, 1)
         self.log_box.setChecked(True)
+        self.set_config(1, 1)
 
-    def set_config(self, n_inputs, n_outputs, n_range=(1, 512), n_current=8, layer_count_fn=None, kind="lstm"):
-        self.m, self.k, self.n_range = int(n_inputs), int(n_outputs), (int(n_range[0]), int(n_range[1]))
-        self.fn = layer_count_fn or lstm_layer_count
+    def set_config(self, n_inputs, n_outputs, n_range=(1, 512), n_current=8, layer_count_fn=None, kind="lstm",
+                   layers: int = 1, bidirectional: bool = False):
+        """The curve for a model of ``kind`` over m = ``n_inputs`` with ``layers`` layers (deeper ones
+        take D·n inputs), one or two directions, and a head to k = ``n_outputs``."""
+        self.m, self.k = int(n_inputs), int(n_outputs)
+        self.n_range = (max(1, int(n_range[0])), max(1, int(n_range[1])))
         self.kind = kind
+        self.fn = layer_count_fn or PARAM_COUNTS[kind]
+        self.layers, self.directions = max(1, int(layers)), 2 if bidirectional else 1
         self.ns = np.arange(self.n_range[0], self.n_range[1] + 1)
-        self.counts = np.array([self.fn(int(n), self.m) for n in self.ns], dtype=float)
+        self.counts = np.array([self.count(int(n)) for n in self.ns], dtype=float)
         self.curve.setData(self.ns.astype(float), self.counts)
-        formula = {"lstm": "4n(m+n+1)", "peephole": "4n(m+n+1)+3n", "rnn": "n(m+n+1)",
-                   "gru": "3n(m+n+2)"}.get(kind, "")
-        self._formula = f"Parameters of the layer against units n: {formula}, m = {self.m}"
+        depth = ""
+        if self.layers > 1 or self.directions > 1:
+            depth = f", {self.layers} layer{'s' if self.layers > 1 else ''}"
+            depth += ", bidirectional" if self.directions > 1 else ""
+        formula = param_formula(kind, self.layers, self.directions)
+        self._formula = f"Parameters of the recurrent layers: {formula}, m = {self.m}{depth}"
         self.set_units(n_current)
+
+    def count(self, n: int) -> int:
+        return recurrent_param_count(self.kind, n, self.m, self.layers, self.directions, self.fn)
 
     def set_units(self, n):
         self.n = int(n)
-        layer = self.fn(self.n, self.m)
-        head = self.k * (self.n + 1)
+        layer = self.count(self.n)
+        head = self.k * (self.directions * self.n + 1)
         self.point.setData([float(self.n)], [float(layer)])
-        extra = " (= 12n + 4n(n−1) for m = 1)" if self.kind == "lstm" and self.m == 1 else ""
-        self._label = f"n = {self.n}: layer {layer:,}{extra} + head {head:,} = total {layer + head:,}"
+        extra = ""
+        if self.kind == "lstm" and self.m == 1 and self.layers == 1 and self.directions == 1:
+            extra = " (= 12n + 4n(n−1) for m = 1)"
+        what = "layer" if self.layers == 1 and self.directions == 1 else "recurrent layers"
+        self._label = f"n = {self.n}: {what} {layer:,}{extra} + head {head:,} = total {layer + head:,}"
         self.info.setText(self._label)
-        self.plot.setTitle(f"{self._formula}<br><span style='font-size:9pt'>{self._label}</span>")
+        self.set_title(f"{self._formula}<br><span style='font-size:9pt'>{self._label}</span>")
+        self._frame()
+
+    def has_data(self) -> bool:
+        return len(self.ns) > 0
+
+    def _frame(self):
+        """A view that holds the whole curve and the marker, with a little margin, in either mode."""
+        if not self.has_data():
+            return
+        xs = np.append(self.ns.astype(float), float(self.n))
+        ys = np.append(self.counts, float(self.count(self.n)))
+        if self.log_box.isChecked():
+            xs, ys = np.log10(xs), np.log10(ys)
+        x0, x1, y0, y1 = xs.min(), xs.max(), ys.min(), ys.max()
+        if not self.log_box.isChecked():
+            y0 = 0.0
+        px, py = 0.03 * max(x1 - x0, 1e-9), 0.05 * max(y1 - y0, 1e-9)
+        self.plot.disableAutoRange()
+        self.plot.setRange(xRange=(x0 - px, x1 + px), yRange=(y0 - py, y1 + py), padding=0)
+
+    def _on_data_arrived(self, plot):
+        self._frame()
 
     def marker_position(self):
-        return self.n, self.fn(self.n, self.m)
+        return self.n, self.count(self.n)
 
     def label_text(self) -> str:
         return self._label
 
     def _on_log_toggled(self, on):
-        self.plot.setLogMode(x=on, y=on)
-        self.set_units(self.n)
+        self.plot.setLogMode(x=on, y=on)     # enables auto range: framed again below
+        self._frame()
 
     def clear(self):
         self.ns = np.zeros(0, dtype=np.int64)
@@ -594,32 +527,73 @@ class ParamCountPlotWidget(PlotPanelWidget):
         self.point.setData([], [])
         self._label = ""
         self.info.setText("")
-        self.plot.setTitle(self.title)
+        self.set_title(self.title)
+        self._update_empty()
 
     def csv_rows(self):
         return ("n", "layer_params"), zip(self.ns, self.counts.astype(np.int64))
 
 
+# -- predictions ---------------------------------------------------------------------------------------
+
+def _as_axis_values(values):
+    """Dates, years or numbers as floats for an axis (datetime64 → decimal years), or None."""
+    if values is None:
+        return None
+    a = np.asarray(values)
+    if a.dtype.kind in "US":
+        try:
+            a = a.astype("datetime64[D]")
+        except ValueError:
+            a = np.array([float(v) for v in a])
+    if a.dtype.kind == "M":
+        days = a.astype("datetime64[D]")
+        years = days.astype("datetime64[Y]")
+        start = years.astype("datetime64[D]")
+        length = (years + 1).astype("datetime64[D]") - start
+        frac = (days - start).astype(float) / length.astype(float)
+        return years.astype(np.int64).astype(float) + 1970 + frac
+    return a.astype(float)
+
+
+def _extend_axis(x, n):
+    """``x`` continued linearly to at least ``n`` values (a forecast goes past the file's last row)."""
+    if len(x) >= n:
+        return x
+    step = x[-1] - x[-2] if len(x) > 1 else 1.0
+    return np.concatenate([x, x[-1] + step * np.arange(1, n - len(x) + 1)])
+
+
 class PredictionPlotWidget(PlotPanelWidget):
-    """Predictions against the target on the validation part and a free-running forecast; in text
-    mode the top five next characters with their probabilities."""
+    """Predictions against the target on the validation part and a free-running forecast, on the
+    data's own time axis when it has one, interpolated rows marked; in text mode the top five
+    next characters with their probabilities."""
 
     title = "Predictions on the validation part"
+    x_integer = True
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.plot.addLegend(offset=(-10, 10))
-        self.target_curve = self.plot.plot([], [], pen=pg.mkPen(TARGET_COLOR, width=1.5), name="target")
-        self.pred_curve = self.plot.plot([], [], pen=pg.mkPen(TRAIN_COLOR, width=2), name="one step ahead")
-        self.forecast_curve = self.plot.plot([], [], pen=pg.mkPen(VAL_COLOR, width=2, style=Qt.PenStyle.DashLine),
-                                             name="free-running forecast")
-        self.split_line = _marker_line(QColor(128, 128, 128))
-        self.plot.addItem(self.split_line)
+        self.add_legend()
+        self.target_curve = long_curve(self.plot.plot([], [], pen=pg.mkPen(TARGET_COLOR, width=1.5), name="target"))
+        self.pred_curve = long_curve(self.plot.plot([], [], pen=pg.mkPen(TRAIN_COLOR, width=2),
+                                                    name="one step ahead"))
+        self.forecast_curve = long_curve(self.plot.plot([], [], pen=pg.mkPen(VAL_COLOR, width=2,
+                                                                             style=Qt.PenStyle.DashLine),
+                                                        name="free-running forecast"))
+        self.gap_scatter = pg.PlotDataItem([], [], pen=None, symbol="x", symbolSize=8, symbolPen=None,
+                                           symbolBrush=pg.mkBrush(GAP_COLOR))
+        self.plot.addItem(self.gap_scatter)
+        self.split_line = marker_line(QColor(128, 128, 128))
+        self.plot.addItem(self.split_line, ignoreBounds=True)
         self.bars = pg.BarGraphItem(x0=[], y=[], height=0.6, width=[], brush=pg.mkBrush(TRAIN_COLOR))
         self.bar_labels: list = []
         self.mode = "series"
         self.data: dict = {}
         self.top_k = ([], [])
+        self.x_label, self.y_label = "t", "value"
+        self.x_values = self._x_axis = None
+        self.gaps = np.zeros(0, dtype=np.int64)
 
     def _series_mode(self):
         if self.mode != "series":
@@ -627,30 +601,74 @@ class PredictionPlotWidget(PlotPanelWidget):
             for lab in self.bar_labels:
                 self.plot.removeItem(lab)
             self.bar_labels = []
-            self.plot.getAxis("left").setTicks(None)
+            self.set_fixed_ticks("left", None)
+            self.set_fixed_ticks("bottom", None)
             self.mode = "series"
-            self.plot.legend.show()
+            self.show_legend(True)
 
-    def set_series(self, t_target, target, t_pred, pred, t_forecast=None, forecast=None, split_t=None):
+    def set_series(self, t_target, target, t_pred, pred, t_forecast=None, forecast=None, split_t=None,
+                   x_values=None, x_label="t", y_label="value", gaps=None):
+        """Positions ``t_*`` are 0-based rows of the series. Without ``x_values`` they are drawn as
+        rows 1..N; with them (the file's dates or years, one per row) at those values, labelled
+        ``x_label``. ``gaps``: rows filled by interpolation, marked on the target."""
         self._series_mode()
-        self.plot.setTitle(self.title)
-        self.plot.setLabel("bottom", "t")
-        self.plot.setLabel("left", "value")
-        self.data = {"t_target": np.asarray(t_target, float), "target": np.asarray(target, float),
-                     "t_pred": np.asarray(t_pred, float), "pred": np.asarray(pred, float),
-                     "t_forecast": None if t_forecast is None else np.asarray(t_forecast, float),
-                     "forecast": None if forecast is None else np.asarray(forecast, float)}
-        self.target_curve.setData(self.data["t_target"], self.data["target"])
-        self.pred_curve.setData(self.data["t_pred"], self.data["pred"])
+        self.set_title(self.title)
+        f = lambda a: None if a is None else np.asarray(a, float)  # noqa: E731
+        self.data = {"t_target": f(t_target), "target": f(target), "t_pred": f(t_pred), "pred": f(pred),
+                     "t_forecast": f(t_forecast) if forecast is not None else None,
+                     "forecast": f(forecast) if forecast is not None else None}
+        self.x_values = None if x_values is None else np.asarray(x_values)
+        self._x_axis = _as_axis_values(x_values)
+        self.gaps = np.zeros(0, dtype=np.int64) if gaps is None else np.asarray(gaps, dtype=np.int64)
+        self.x_label = x_label if x_values is not None else "t"
+        self.y_label = y_label or "value"
+        axis = self.plot.getAxis("bottom")
+        axis.integer = self._x_axis is None or bool(np.all(np.mod(self._x_axis, 1) == 0))
+        self.plot.setLabel("bottom", "row of the series" if x_values is None and x_label == "t" else self.x_label)
+        self.plot.setLabel("left", self.y_label)
+        d = self.data
+        self.target_curve.setData(self._x(d["t_target"]), d["target"])
+        self.pred_curve.setData(self._x(d["t_pred"]), d["pred"])
         if forecast is not None:
-            self.forecast_curve.setData(self.data["t_forecast"], self.data["forecast"])
+            self.forecast_curve.setData(self._x(d["t_forecast"]), d["forecast"])
         else:
             self.forecast_curve.setData([], [])
+        self._mark_gaps()
         if split_t is not None:
-            self.split_line.setValue(float(split_t))
+            self.split_line.setValue(float(self._x(np.array([float(split_t)]))[0]))
             self.split_line.show()
         else:
             self.split_line.hide()
+        self._update_empty()
+
+    def _x(self, t):
+        """Display x of 0-based rows ``t``: the row number 1..N, or the data's own time value."""
+        t = np.asarray(t, dtype=float)
+        if self._x_axis is None or len(self._x_axis) == 0 or len(t) == 0:
+            return t + 1
+        idx = t.astype(np.int64)
+        axis = _extend_axis(self._x_axis, int(idx.max()) + 1)
+        return axis[np.clip(idx, 0, len(axis) - 1)]
+
+    def _mark_gaps(self):
+        legend = self.legend
+        if legend.getLabel(self.gap_scatter) is not None:
+            legend.removeItem(self.gap_scatter)
+        d = self.data
+        t, y = d.get("t_target"), d.get("target")
+        if t is None or not len(self.gaps) or not len(t):
+            self.gap_scatter.setData([], [])
+            return
+        shown = np.isin(t.astype(np.int64), self.gaps)
+        self.gap_scatter.setData(self._x(t[shown]), y[shown])
+        legend.addItem(self.gap_scatter, f"interpolated ({len(self.gaps):,} rows in the file)")
+        self._on_view_resized()
+
+    def has_data(self) -> bool:
+        if self.mode == "text":
+            return bool(self.top_k[0])
+        t = self.data.get("t_target")
+        return t is not None and len(t) > 0
 
     def set_top_k(self, chars, probs):
         """Text mode: a horizontal bar chart of the top next tokens and their probabilities."""
@@ -658,9 +676,10 @@ class PredictionPlotWidget(PlotPanelWidget):
             self.target_curve.setData([], [])
             self.pred_curve.setData([], [])
             self.forecast_curve.setData([], [])
+            self.gap_scatter.setData([], [])
             self.split_line.hide()
             self.plot.addItem(self.bars)
-            self.plot.legend.hide()
+            self.show_legend(False)
             self.mode = "text"
         self.data = {}
         self.top_k = (list(chars), [float(p) for p in probs])
@@ -670,17 +689,25 @@ class PredictionPlotWidget(PlotPanelWidget):
         for lab in self.bar_labels:
             self.plot.removeItem(lab)
         self.bar_labels = []
-        for yy, c, p in zip(y, chars, probs):
-            lab = pg.TextItem(f"{p:.1%}", anchor=(0, 0.5), color=self.palette().color(QPalette.ColorRole.Text))
+        for yy, p in zip(y, probs):
+            lab = pg.TextItem(f"{p:.1%}", anchor=(0, 0.5), color=self._fg())
             lab.setPos(float(p) + 0.01, yy)
             self.plot.addItem(lab)
             self.bar_labels.append(lab)
-        self.plot.getAxis("left").setTicks([[(yy, _visible(c)) for yy, c in zip(y, chars)]])
+        self.set_fixed_ticks("left", [[(yy, _visible(c)) for yy, c in zip(y, chars)]])
+        self.plot.getAxis("bottom").integer = False
+        self.set_fixed_ticks("bottom", [[(v / 5, f"{v * 20}%") for v in range(6)]])   # 0 % … 100 %
         self.plot.setLabel("bottom", "probability")
         self.plot.setLabel("left", "next character")
-        self.plot.setTitle("Top five next characters at the selected timestep")
-        self.plot.setXRange(0, 1.15, padding=0)
-        self.plot.setYRange(-0.7, k - 0.3, padding=0)
+        self.set_title("Top five next characters at the selected timestep")
+        self._update_empty()
+        if k:
+            self.plot.setXRange(0, 1.15, padding=0)
+            self.plot.setYRange(-0.7, k - 0.3, padding=0)
+
+    def _on_data_arrived(self, plot):
+        if self.mode == "series":
+            super()._on_data_arrived(plot)
 
     def clear(self):
         self.set_series([], [], [], [])
@@ -689,56 +716,98 @@ class PredictionPlotWidget(PlotPanelWidget):
         if self.mode == "text":
             return ("token", "probability"), zip(*self.top_k) if self.top_k[0] else iter(())
         d = self.data
-        if not d:
-            return ("t", "target", "prediction", "forecast"), iter(())
+        header = ["t"]
+        if self.x_values is not None:
+            header.append(self.x_label)
+        header += ["target", "prediction", "forecast"]
+        if len(self.gaps):
+            header.append("interpolated")
+        if not d or d["t_target"] is None:
+            return tuple(header), iter(())
         rows: dict = {}
         for t, v in zip(d["t_target"], d["target"]):
-            rows.setdefault(t, [None, None, None])[0] = v
+            rows.setdefault(int(t), [None, None, None])[0] = v
         for t, v in zip(d["t_pred"], d["pred"]):
-            rows.setdefault(t, [None, None, None])[1] = v
+            rows.setdefault(int(t), [None, None, None])[1] = v
         if d["forecast"] is not None:
             for t, v in zip(d["t_forecast"], d["forecast"]):
-                rows.setdefault(t, [None, None, None])[2] = v
-        return ("t", "target", "prediction", "forecast"), ([_int_if_whole(t), *v] for t, v in sorted(rows.items()))
+                rows.setdefault(int(t), [None, None, None])[2] = v
+        gaps = set(self.gaps.tolist())
+        xv = self.x_values
+
+        def out():
+            for t, v in sorted(rows.items()):
+                row = [t + 1]
+                if xv is not None:
+                    row.append(str(xv[t]) if t < len(xv) else None)
+                row += v
+                if gaps:
+                    row.append(t in gaps)
+                yield row
+        return tuple(header), out()
 
 
-def _int_if_whole(t):
-    return int(t) if float(t).is_integer() else t
+# -- overlaid curves (the comparison) ------------------------------------------------------------------
+
+class CurvesPlotWidget(PlotPanelWidget):
+    """Several named curves overlaid on one axis (log y by default); CSV: one row per point."""
+
+    title = "Curves"
+    x_integer = True
+
+    def __init__(self, title=None, x_label="step", y_label="value", log_y=True, parent=None):
+        if title is not None:
+            self.title = title
+        super().__init__(parent)
+        self.plot.setLabel("bottom", x_label)
+        self.plot.setLabel("left", y_label)
+        self.plot.setLogMode(y=log_y)
+        self.log_y = log_y
+        self.add_legend()
+        self.series: list = []
+
+    def add_curve(self, name, x, y, color, style=Qt.PenStyle.SolidLine, legend=True):
+        """A curve ``name`` (every point kept for the CSV; drawn downsampled when long); ``legend``:
+        True names it in the legend, a string names it so, None/False leaves it out."""
+        x, y = np.asarray(x, float), np.asarray(y, float)
+        self.series.append((name, x, y))
+        item = long_curve(self.plot.plot([], [], pen=pg.mkPen(color, width=1.8, style=style)))
+        item.setData(x, positive(y) if self.log_y else y)
+        if legend:
+            self.legend.addItem(item, name if legend is True else str(legend))
+        self._request_draw()
+        return item
+
+    def add_level(self, y, label):
+        """A dashed horizontal line at ``y`` named in the legend."""
+        pen = pg.mkPen(MARKER_COLOR, width=1.2, style=Qt.PenStyle.DashLine)
+        line = pg.InfiniteLine(pos=math.log10(y) if self.log_y else y, angle=0, movable=False, pen=pen)
+        self.plot.addItem(line)
+        self.legend.addItem(pg.PlotDataItem([], [], pen=pen), label)
+
+    def has_data(self) -> bool:
+        return any(len(x) for _, x, _ in self.series)
+
+    def csv_columns(self):
+        names = [name for name, x, _ in self.series for _ in range(len(x))]
+        xs = np.concatenate([x for _, x, _ in self.series]) if self.series else np.zeros(0)
+        ys = np.concatenate([y for _, _, y in self.series]) if self.series else np.zeros(0)
+        if xs.size and np.all(np.mod(xs, 1) == 0):
+            xs = xs.astype(np.int64)
+        return ("series", "x", "y"), [names, xs, ys]
 
 
-def _visible(c: str) -> str:
-    return {" ": "␣", "\n": "⏎", "\t": "⇥"}.get(c, c)
-
-
-class LossCurvesPlotWidget(PlotPanelWidget):
+class LossCurvesPlotWidget(CurvesPlotWidget):
     """Several validation-loss curves overlaid (the cell comparison)."""
 
     title = "Validation loss of each cell"
 
     def __init__(self, parent=None):
-        super().__init__(parent)
-        self.plot.setLabel("bottom", "step")
-        self.plot.setLabel("left", "validation loss")
-        self.plot.setLogMode(y=True)
-        self.plot.addLegend(offset=(-10, 10))
-        self.series: list = []
+        super().__init__(None, "step", "validation loss", log_y=True, parent=parent)
 
-    def add_curve(self, name, x, y, color, style=Qt.PenStyle.SolidLine):
-        self.series.append((name, np.asarray(x, float), np.asarray(y, float)))
-        self.plot.plot(np.asarray(x, float), _positive(y), pen=pg.mkPen(color, width=1.8, style=style), name=name)
 
-    def add_level(self, y, label):
-        line = pg.InfiniteLine(pos=math.log10(y), angle=0, movable=False, label=label,
-                               pen=pg.mkPen(MARKER_COLOR, width=1, style=Qt.PenStyle.DashLine),
-                               labelOpts={"position": 0.95, "color": MARKER_COLOR})
-        self.plot.addItem(line)
-
-    def csv_rows(self):
-        def rows():
-            for name, x, y in self.series:
-                for a, b in zip(x, y):
-                    yield name, _int_if_whole(a), b
-        return ("series", "x", "y"), rows()
+def _int_if_whole(t):
+    return int(t) if float(t).is_integer() else t
 
 
 def export_plot(widget: PlotPanelWidget, out_dir, stem: str) -> list[Path]:
@@ -750,3 +819,6 @@ def export_plot(widget: PlotPanelWidget, out_dir, stem: str) -> list[Path]:
     widget.export_svg(paths[1])
     widget.export_csv(paths[2])
     return paths
+
+
+from explorer.figures.heatmaps import GateHeatmapWidget, MemoryHeatmapWidget  # noqa: E402, F401

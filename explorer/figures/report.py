@@ -12,7 +12,6 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import numpy as np  # noqa: E402
 from PySide6.QtCore import Qt  # noqa: E402
 
-from explorer.engine import PARAM_COUNTS  # noqa: E402
 from explorer.figures import plots  # noqa: E402
 
 PLOT_STEMS = ("loss", "grad_norms", "grad_through_time", "param_count", "predictions")
@@ -41,31 +40,50 @@ def _quiet_offscreen():
 def fill_run_plots(run, forecast: int = 50) -> dict:
     """Build and fill every plot widget for ``run``; ``{stem: widget}``."""
     plots.ensure_app()
-    tr, ds = run.trainer, run.dataset
+    tr, ds, model = run.trainer, run.dataset, run.model
     loss = plots.LossPlotWidget()
     loss.set_history_rows(tr.history)
     grad = plots.GradNormPlotWidget()
     grad.set_step_table(tr.step_table(), tr.log.gates, tr.clip)
     through = plots.GradThroughTimePlotWidget()
     xs, ys = tr.sample_pair()
-    _, _, norms = run.model.loss_and_grads(xs, ys, loss=ds.loss, with_norms=True)
+    _, _, norms = model.loss_and_grads(xs, ys, loss=ds.loss, with_norms=True)
     through.set_norms(norms.dh, norms.dc)
     params = plots.ParamCountPlotWidget()
-    params.set_config(ds.n_inputs, ds.n_outputs, n_range=(1, 256), n_current=run.model.n_units,
-                      layer_count_fn=PARAM_COUNTS[run.model.kind], kind=run.model.kind)
+    params.set_config(ds.n_inputs, ds.n_outputs, n_range=(1, 256), n_current=model.n_units, kind=model.kind,
+                      layers=getattr(model, "num_layers", 1), bidirectional=getattr(model, "bidirectional", False))
     pred = plots.PredictionPlotWidget()
     p = run.predictions(forecast=forecast if ds.kind == "series" else 0)
     if ds.kind == "text":
         from explorer.engine import softmax
-        trace = run.model.forward(xs)
+        trace = model.forward(xs)
         probs = softmax(trace.y[0, -1])
         top = np.argsort(probs)[::-1][:5]
         pred.set_top_k([ds.vocab[j] for j in top], [float(probs[j]) for j in top])
     elif "t" in p:
         pred.set_series(p["t"], p["target"], p["t"], p["prediction"], p.get("t_forecast"), p.get("forecast"),
-                        split_t=p["t"][0] if ds.kind == "series" else None)
+                        split_t=p["t"][0] if ds.kind == "series" else None, **series_axes(ds))
     return {"loss": loss, "grad_norms": grad, "grad_through_time": through, "param_count": params,
             "predictions": pred}
+
+
+def series_axes(ds) -> dict:
+    """The predictions plot's axes from a dataset: its time values (dates or years) and their name,
+    the target column's name and the rows filled by interpolation, where the dataset has them."""
+    if getattr(ds, "kind", "series") != "series":
+        return {}
+    out = {}
+    time_values = getattr(ds, "time_values", None)
+    if time_values is not None and len(time_values):
+        out["x_values"] = time_values
+        out["x_label"] = getattr(ds, "time_label", None) or "time"
+    name = getattr(ds, "target_name", None)
+    if name:
+        out["y_label"] = str(name)
+    gaps = getattr(ds, "gap_rows", None)
+    if gaps is not None and len(gaps):
+        out["gaps"] = gaps
+    return out
 
 
 def export_run_plots(run, out_dir, forecast: int = 50) -> list[Path]:
@@ -77,28 +95,35 @@ def export_run_plots(run, out_dir, forecast: int = 50) -> list[Path]:
     return written
 
 
-def export_comparison_plots(comp, out_dir) -> list[Path]:
-    """The loss curves overlaid, and the gradient norm through time at the first step per cell."""
-    with _quiet_offscreen():
-        return _export_comparison_plots(comp, out_dir)
-
-
-def _export_comparison_plots(comp, out_dir) -> list[Path]:
+def comparison_plots(comp) -> dict:
+    """``{"loss_curves": …, "grad_through_time": …}``: every cell's validation loss per step overlaid,
+    and every cell's gradient norm through time at the first step on one log axis."""
+    plots.ensure_app()
     curves = plots.LossCurvesPlotWidget()
     for cell in comp.cells:
-        for r in comp.of(cell):
-            curves.add_curve(f"{cell} seed {r.seed}", r.eval_steps, r.eval_losses, CELL_COLORS.get(cell, "#444"))
+        for k, r in enumerate(comp.of(cell)):           # one legend entry per cell; its seeds share the colour
+            name = f"{cell}" if comp.seeds == 1 else f"{cell} seed {r.seed}"
+            curves.add_curve(name, r.eval_steps, r.eval_losses, CELL_COLORS.get(cell, "#444"),
+                             legend=cell if k == 0 else None)
+    if comp.seeds > 1:
+        curves.set_title(f"Validation loss of each cell ({comp.seeds} seeds each)")
     curves.add_level(comp.target_loss, f"target {comp.target_loss:g}")
-    through = plots.LossCurvesPlotWidget()
-    through.title = "Gradient norm through time at the first step"
-    through.plot.setTitle(through.title)
-    through.plot.setLabel("bottom", "timestep t")
-    through.plot.setLabel("left", "‖∂L/∂·ₜ‖")
+    through = plots.CurvesPlotWidget("Gradient norm through time at the first step", "timestep t",
+                                     "gradient norm ‖∂L/∂hₜ‖ (solid), ‖∂L/∂cₜ‖ (dashed)", log_y=True)
     for cell in comp.cells:
         r = comp.of(cell)[0]
-        t = np.arange(len(r.norms_dh))
+        t = np.arange(1, len(r.norms_dh) + 1)
         through.add_curve(f"{cell} ‖∂L/∂hₜ‖", t, r.norms_dh, CELL_COLORS.get(cell, "#444"))
         if r.norms_dc is not None:
             through.add_curve(f"{cell} ‖∂L/∂cₜ‖", t, r.norms_dc, CELL_COLORS.get(cell, "#444"),
                               Qt.PenStyle.DashLine)
-    return plots.export_plot(curves, out_dir, "loss_curves") + plots.export_plot(through, out_dir, "grad_through_time")
+    return {"loss_curves": curves, "grad_through_time": through}
+
+
+def export_comparison_plots(comp, out_dir) -> list[Path]:
+    """The loss curves overlaid, and the gradient norm through time at the first step per cell."""
+    written = []
+    with _quiet_offscreen():
+        for stem, widget in comparison_plots(comp).items():
+            written += plots.export_plot(widget, out_dir, stem)
+    return written

@@ -5,11 +5,15 @@ from __future__ import annotations
 import argparse
 import sys
 
+from explorer.engine.describe import KINDS
+
 
 def _args(argv):
     p = argparse.ArgumentParser(prog="lstm-explorer", description="Open the LSTM Explorer window.")
     p.add_argument("file", nargs="?", help="a sequence or text file to open")
     p.add_argument("--example", help="open this built-in example instead of the default")
+    p.add_argument("--cell", choices=KINDS, default=None,
+                   help="the cell the window builds and draws: " + ", ".join(KINDS) + " (default lstm)")
     p.add_argument("--model", metavar="MODEL", help="start from the weights in MODEL (.safetensors, .keras, "
                    ".weights.h5 or a run's model.npz) on FILE's data")
     p.add_argument("--quit-after-paint", action="store_true",
@@ -37,16 +41,20 @@ def create_app():
 
 
 def build_window(file: str | None = None, example: str | None = None, model: str | None = None,
-                 settings=None):
+                 settings=None, cell: str | None = None):
     """A shown main window on the start example (FILE, if given, loads off the GUI thread; MODEL's
-    weights go onto FILE's data once it has loaded, or onto the example's)."""
+    weights go onto FILE's data once it has loaded, or onto the example's), its model a ``cell``
+    ("lstm", "peephole", "gru", "rnn"; default lstm) that FILE then keeps. ``settings``: the
+    QSettings store (default: the person's)."""
     from explorer.gui.main_window import START_EXAMPLE, START_SETTINGS, MainWindow
     from explorer.runs import Run, settings_for_example
-    from explorer.app.loading import example_dataset
+    from explorer.data.examples import load_example as example_dataset
 
     win = MainWindow(settings)
     name = example or START_EXAMPLE
-    extra = START_SETTINGS if name == START_EXAMPLE else {}
+    extra = dict(START_SETTINGS) if name == START_EXAMPLE else {}
+    if cell is not None:
+        extra["cell"] = cell
     win.set_run(Run(example_dataset(name), settings_for_example(name, **extra)))
     win.show()
     win.diagram.setFocus()
@@ -127,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     from explorer.gui.crash import install_excepthook
 
     install_excepthook()            # an exception in a slot: a dialog and a log line, not a dead app
-    win = build_window(args.file, args.example, args.model)
+    win = build_window(args.file, args.example, args.model, cell=args.cell)
     if args.quit_after_paint:
         _quit_after_first_paint(app, win)
     return app.exec()

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (QApplication, QComboBox, QDockWidget, QFileDialog
 
 from explorer.assets import resource_path
 from explorer.engine import softmax
+from explorer.engine.describe import KINDS, describe
 from explorer.figures import plots
 from explorer.gui.diagram import CellDiagramView
 from explorer.gui.equations import EquationsView
@@ -29,10 +30,10 @@ from explorer.gui.settings_panel import UNITS_RANGE, SettingsPanelWidget
 from explorer.gui.worker import LoadWorker, ThreadRegistry, TrainingWorker
 from explorer.runs import (Run, RunFileError, latest_autosave, settings_for_example,
                            write_autosave)
-from explorer.app.loading import example_dataset, load_dataset
+from explorer.app.loading import load_dataset, load_example as example_dataset
 
 START_EXAMPLE = "sine"
-WINDOW_CELLS = ("lstm",)             # the diagram and the equations draw the LSTM
+WINDOW_CELLS = KINDS                 # the diagram and the equations draw every cell (its description)
 START_SETTINGS = dict(units=8)
 MAX_RECENT = 8
 PLAY_SPEEDS = (1, 2, 4, 8, 16, 32)   # timesteps per second
@@ -309,7 +310,6 @@ class MainWindow(QMainWindow):
         self.settings_dock.setMinimumWidth(270)
         self.resizeDocks([self.settings_dock], [300], Qt.Orientation.Horizontal)
         self.resizeDocks([first], [300], Qt.Orientation.Vertical)
-        self.loss_plot.set_log_scale(True)
 
         self._build_actions()
         self._build_status()
@@ -375,7 +375,7 @@ class MainWindow(QMainWindow):
             vm.addAction(d.toggleViewAction())
         self.log_action = QAction("Log scale for losses", self, checkable=True)
         self.log_action.setChecked(self.loss_plot.log_box.isChecked())
-        self.log_action.toggled.connect(self.loss_plot.set_log_scale)
+        self.log_action.triggered.connect(self.loss_plot.set_log_scale)   # the person's choice only
         self.loss_plot.log_box.toggled.connect(self.log_action.setChecked)
         vm.addAction(self.log_action)
         hm = mb.addMenu("&Help")
@@ -611,7 +611,7 @@ class MainWindow(QMainWindow):
         t, u = self.timebar.t, min(self.unit_spin.value(), tr.h.shape[2] - 1)
         self.diagram.set_position(sample=0, t=t, unit=u)
         self.equations.set_position(sample=0, t=t, unit=u)
-        self.heatmap_plot.set_trace({k: getattr(tr, k)[0] for k in ("i", "f", "g", "o", "c", "h")})
+        self.heatmap_plot.set_trace({k: getattr(tr, k)[0] for k in describe(tr.kind).trace_names})
         self._set_time_markers(t)
         self._refresh_top_k()
 
@@ -939,10 +939,7 @@ class MainWindow(QMainWindow):
         elif suffix == ".svg":
             widget.export_svg(str(path))
         elif suffix == ".csv":
-            if key == "diagram":
-                self._export_diagram_csv(path)
-            else:
-                widget.export_csv(str(path))
+            widget.export_csv(str(path))
         else:
             raise ValueError(f"unknown export format {suffix!r}")
 
@@ -971,18 +968,6 @@ class MainWindow(QMainWindow):
             return written
         self.statusBar().showMessage(f"Exported {len(written)} files to {folder}", 8000)
         return written
-
-    def _export_diagram_csv(self, path: Path):
-        """The diagram's data: every timestep of the selected sample and unit, as the engine computed it."""
-        tr, u = self.trace, self.diagram.unit
-        lines = ["t,unit,h_prev,c_prev,i,f,g,o,c,h," + ",".join(f"x{j}" for j in range(tr.x.shape[2]))]
-        for t in range(tr.T):
-            rec = tr.step(0, t)
-            vals = [rec["h_prev"][u], rec["c_prev"][u], rec["i"][u], rec["f"][u], rec["g"][u],
-                    rec["o"][u], rec["c"][u], rec["h"][u], *rec["x"]]
-            lines.append(f"{t},{u}," + ",".join(repr(float(v)) for v in vals))
-        from explorer.runs import atomic_write_text
-        atomic_write_text(path, "\n".join(lines) + "\n")
 
     # -- drag and drop ----------------------------------------------------------------------------
     def dragEnterEvent(self, e):  # noqa: N802

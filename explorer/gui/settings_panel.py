@@ -10,6 +10,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDoubleSpinBox, QFo
                                QSpinBox, QVBoxLayout, QWidget)
 from PySide6.QtCore import Qt
 
+from explorer.engine.describe import KINDS
 from explorer.runs import ModelSettings
 
 UNITS_RANGE = (1, 256)
@@ -76,7 +77,7 @@ class SettingsPanelWidget(QWidget):
         model = QGroupBox("Model and training")
         g = QFormLayout(model)
         self.cell_combo = QComboBox()
-        self.cell_combo.addItems(["lstm"])
+        self.cell_combo.addItems(list(KINDS))        # every cell the engine builds (its description draws it)
         g.addRow("Cell", self.cell_combo)
         self.units_spin = QSpinBox()
         self.units_spin.setRange(*UNITS_RANGE)

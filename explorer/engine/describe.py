@@ -1,0 +1,480 @@
+"""What each cell is, for everything that shows one: gates, states, belt, equations with numbers.
+
+The window's diagram and equations, the command line and the tests read a
+:class:`CellDescription` instead of knowing which cell they show; nothing outside this module
+asks ``kind == "lstm"``. The description owns no maths of its own: the gate order, the state
+names and the trace fields come from the cells (:mod:`explorer.engine.cells`), the parameter
+counts from :data:`~explorer.engine.cells.PARAM_COUNTS`, the values from the trace (through
+``Trace.step``); :meth:`CellDescription.equation_rows` only splits a pre-activation into the
+terms a person adds up by hand (W x, U h, the biases, the peepholes).
+
+>>> d = describe("gru")
+>>> [g.name for g in d.gates], d.belt_name, d.param_count(8, 1)
+(['r', 'z', 'g'], 'h', 264)
+
+No Qt here (the engine layer).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from .cells import CELLS, PARAM_COUNTS
+from .gates import LSTM_GATES
+
+__all__ = ["CellDescription", "EquationRow", "GateInfo", "KINDS", "describe", "fmt", "formula_parts", "input_column"]
+
+MINUS = "\u2212"
+SIGMA = "\u03c3"
+ODOT = "\u2299"
+
+#: every cell the engine builds, in the order menus offer them
+KINDS = ("lstm", "peephole", "gru", "rnn")
+
+
+def fmt(value: float, nd: int = 3) -> str:
+    """A number as the diagram and the equations show it: ``nd`` decimals, typographic minus,
+    no "−0.000"."""
+    s = f"{float(value):.{nd}f}"
+    if s.startswith("-"):
+        s = s[1:] if float(s) == 0.0 else MINUS + s[1:]
+    return s
+
+
+def _term(v: float) -> str:
+    """A number as a later term of a sum: negative ones in parentheses."""
+    s = fmt(v)
+    return f"({s})" if s.startswith(MINUS) else s
+
+
+_SUBSCRIPT = re.compile(r"_\{([^}]*)\}|_([A-Za-z0-9]+)")
+
+
+def formula_parts(text: str) -> list:
+    """A formula as written here (``W_i x_t + U_i h_{t−1}``: ``_x`` and ``_{…}`` mark subscripts)
+    as runs ``(text, is_subscript)``, for views that typeset it."""
+    parts, pos = [], 0
+    for m in _SUBSCRIPT.finditer(text):
+        if m.start() > pos:
+            parts.append((text[pos:m.start()], False))
+        parts.append((m.group(1) or m.group(2), True))
+        pos = m.end()
+    if pos < len(text):
+        parts.append((text[pos:], False))
+    return parts
+
+
+def input_column(x) -> int | None:
+    """The column a one-hot input picks (a token id, or a vector with a single 1), else None."""
+    a = np.asarray(x)
+    if a.ndim == 0:
+        return int(a) if np.issubdtype(a.dtype, np.integer) else None
+    nz = np.flatnonzero(a)
+    if nz.size == 1 and a[nz[0]] == 1.0 and a.size > 1:
+        return int(nz[0])
+    return None
+
+
+@dataclass(frozen=True)
+class GateInfo:
+    """One gate (or the candidate) of a cell: its trace field ``name``, ``activation``
+    ("sigmoid" or "tanh"), a one-sentence ``role``, an identity colour ``color_hex`` and the
+    ``label`` a diagram writes under it ("forget f")."""
+
+    name: str
+    activation: str
+    role: str
+    color_hex: str
+    label: str
+    title: str = ""
+
+    @property
+    def symbol(self) -> str:
+        """σ or tanh, as written in a formula."""
+        return SIGMA if self.activation == "sigmoid" else "tanh"
+
+
+@dataclass(frozen=True)
+class EquationRow:
+    """One equation of one unit at one step.
+
+    ``formula`` is the symbolic right-hand side and ``numbers`` the same with this step's numbers,
+    both plain text where ``_x`` / ``_{…}`` mark subscripts. ``terms`` holds every number
+    ``numbers`` shows, by name (``wx``, ``uh``, ``b`` …); ``preact`` is the total inside the
+    activation (the engine's own number where the trace keeps it) and ``value`` the trace's
+    result. A view shows ``lhs = formula = numbers = act(preact) = value``. ``block`` names the
+    weight block of a gate row (``W_{block}``: "i" … for the LSTM, "r", "z", "n" for the GRU, ""
+    for the RNN's single W); None for the state rows.
+    """
+
+    key: str
+    lhs: str
+    formula: str
+    numbers: str
+    value: float
+    preact: float | None = None
+    activation: str | None = None
+    terms: dict = field(default_factory=dict)
+    note: str = ""
+    block: str | None = None
+
+
+@dataclass(frozen=True)
+class CellDescription:
+    """Everything a view needs to know about one kind of cell (see the module docstring).
+
+    ``gates``: in the engine's gate order. ``state_names``: ("h", "c") or ("h",). ``has_belt`` and
+    ``belt_name``: which state runs through the cell on a "belt" (the LSTMs: c; the GRU: h, kept
+    z ⊙ h_{t−1}, written (1 − z) ⊙ g; the RNN: none). ``trace_names``: the trace's per-step
+    fields. ``peepholes``: the gates that see the cell state. ``tooltips``: a sentence for every
+    part a diagram draws (each gate's name, "belt", "kept", "written", "h", "input", …).
+    ``param_count_formula``: the count of one layer over m inputs, as written in README.
+    ``bias_note``: how the rows show torch's two biases (summed, or kept apart).
+    """
+
+    kind: str
+    title: str
+    gates: tuple
+    state_names: tuple
+    has_belt: bool
+    belt_name: str | None
+    trace_names: tuple
+    tooltips: dict = field(compare=False)          # (a dict: the description stays hashable without it)
+    param_count_formula: str = ""
+    bias_note: str = ""
+    peepholes: tuple = ()
+    kept_formula: str = ""
+    written_formula: str = ""
+    preact_field: str | None = None
+    _rows: Callable = field(default=None, repr=False, compare=False)
+    _belt: Callable = field(default=None, repr=False, compare=False)
+
+    # -- facts ------------------------------------------------------------------------------------
+    def gate(self, name: str) -> GateInfo:
+        for g in self.gates:
+            if g.name == name:
+                return g
+        raise KeyError(f"the {self.title} has no gate {name!r}")
+
+    @property
+    def gate_names(self) -> tuple:
+        return tuple(g.name for g in self.gates)
+
+    @property
+    def csv_columns(self) -> tuple:
+        """The per-unit quantities of one step, as ``diagram.csv`` writes them (before t, unit
+        and the inputs x…)."""
+        has_c = "c" in self.state_names
+        return (("h_prev",) + (("c_prev",) if has_c else ()) + self.gate_names
+                + (("c",) if has_c else ()) + ("h",))
+
+    def param_count(self, n_units: int, n_inputs: int = 1, layers: int = 1, directions: int = 1) -> int:
+        """Parameters of the recurrent layers (the head excluded): layer 0 over m inputs, every
+        later layer over the D·n outputs of the one below, each direction its own weights."""
+        count = PARAM_COUNTS[self.kind]
+        n, D = int(n_units), int(directions)
+        per_direction = count(n, int(n_inputs)) + (int(layers) - 1) * count(n, D * n)
+        return D * per_direction
+
+    # -- one step ---------------------------------------------------------------------------------
+    def record(self, trace, b: int, t: int) -> dict:
+        """``trace.step(b, t)`` (x, h_prev, c_prev, the gates, c, h) with every field of
+        :attr:`trace_names` present and the pre-activations as ``"preact"`` where the trace keeps
+        them. The previous state comes from ``Trace.step`` alone."""
+        rec = dict(trace.step(b, t))
+        for name in self.trace_names:
+            if name not in rec:
+                rec[name] = getattr(trace, name)[b, t]
+        if self.preact_field is not None and "preact" not in rec:
+            rec["preact"] = getattr(trace, self.preact_field)[b, t]
+        return rec
+
+    def unit_values(self, record: dict, unit: int) -> dict:
+        """The numbers of one unit in ``record``: h_prev (c_prev), every gate, c, h, and for cells
+        with a belt ``kept`` and ``written`` (products of two trace values, nothing else)."""
+        j = int(unit)
+        out = {"h_prev": float(record["h_prev"][j])}
+        if "c_prev" in record:
+            out["c_prev"] = float(record["c_prev"][j])
+        for g in self.gates:
+            out[g.name] = float(record[g.name][j])
+        for s in self.state_names:
+            out[s] = float(record[s][j])
+        if self._belt is not None:
+            out.update(self._belt(out))
+        return out
+
+    def equation_rows(self, record: dict, weights: dict | None = None, unit: int = 0,
+                      layer: int = 0, direction: int = 0, t: int | None = None) -> list[EquationRow]:
+        """Every equation of ``unit`` at the step of ``record`` (see :meth:`record`), with its numbers.
+
+        ``weights`` is the state dict that computed the trace (torch's names); without it the rows
+        show the pre-activations and results only. ``layer``/``direction`` pick the weight keys
+        (``…_l{layer}`` and ``_reverse``). ``t`` = 0 writes h_0 (c_0) for the previous state.
+        """
+        W = _WeightView(weights, layer, direction) if weights is not None else None
+        prev = "0" if t == 0 else "{t\u22121}"
+        return self._rows(self, record, W, int(unit), prev)
+
+
+# -- weights ----------------------------------------------------------------------------------------
+class _WeightView:
+    """The rows of one unit in a state dict of torch's names (layer ``k``, direction ``d``)."""
+
+    def __init__(self, weights: dict, layer: int, direction: int):
+        sfx = f"_l{layer}" + ("_reverse" if direction else "")
+        self.sfx = sfx
+        self.d = weights
+        self.W = np.asarray(weights["weight_ih" + sfx])
+        self.U = np.asarray(weights["weight_hh" + sfx])
+        self.b_ih = np.asarray(weights["bias_ih" + sfx])
+        self.b_hh = np.asarray(weights["bias_hh" + sfx])
+        self.first = layer == 0 and not direction
+
+    def wx(self, row: int, x) -> float:
+        """Row ``row`` of W times x (a token id picks a column)."""
+        a = np.asarray(x)
+        if a.ndim == 0:
+            return float(self.W[row, int(a)])
+        return float(self.W[row] @ a)
+
+    def uh(self, row: int, h_prev) -> float:
+        return float(self.U[row] @ np.asarray(h_prev))
+
+    def peephole(self, gate: str, unit: int) -> float:
+        key = f"peephole_{gate}{self.sfx}"
+        if key not in self.d and self.first:
+            key = f"peephole_{gate}"                  # round-1 names (layer 0)
+        return float(np.asarray(self.d[key])[unit])
+
+
+def _sum(*terms: float) -> str:
+    return " + ".join([fmt(terms[0])] + [_term(v) for v in terms[1:]])
+
+
+# -- the rows of each cell ----------------------------------------------------------------------------
+def _gate_row(g: GateInfo, value: float, preact, terms: dict, formula: str,
+              numbers_inner: str, block: str) -> EquationRow:
+    total = float(preact) if preact is not None else (float(sum(terms.values())) if terms else None)
+    numbers = f"{g.symbol}({numbers_inner})" if terms else ""
+    return EquationRow(key=g.name, lhs=f"{g.name}_t", formula=f"{g.symbol}({formula})", numbers=numbers,
+                       value=value, preact=total, activation=g.symbol, terms=terms, note=g.title, block=block)
+
+
+def _lstm_rows(desc: CellDescription, rec: dict, W: _WeightView | None, j: int, prev: str) -> list:
+    n = int(np.asarray(rec["h"]).shape[0])
+    v = desc.unit_values(rec, j)
+    preact = rec.get("preact")
+    rows = []
+    for k, name in enumerate(LSTM_GATES):
+        g = desc.gate(name)
+        row = k * n + j
+        formula = f"W_{name} x_t + U_{name} h_{prev}"
+        peep = name in desc.peepholes
+        c_seen = "c_t" if name == "o" else f"c_{prev}"
+        if peep:
+            formula += f" + p_{name} {ODOT} {c_seen}"
+        formula += f" + b_{name}"
+        terms: dict = {}
+        inner = ""
+        if W is not None:
+            terms = {"wx": W.wx(row, rec["x"]), "uh": W.uh(row, rec["h_prev"])}
+            parts = [terms["wx"], terms["uh"]]
+            if peep:
+                c = v["c"] if name == "o" else v["c_prev"]
+                terms["pc"] = W.peephole(name, j) * c
+                parts.append(terms["pc"])
+            terms["b"] = float(W.b_ih[row] + W.b_hh[row])
+            parts.append(terms["b"])
+            inner = _sum(*parts)
+        z = None if preact is None else float(preact[row])
+        rows.append(_gate_row(g, v[name], z, terms, formula, inner, name))
+    rows.append(EquationRow(
+        key="c", lhs="c_t", formula=f"f_t {ODOT} c_{prev} + i_t {ODOT} g_t",
+        numbers=f"{fmt(v['f'])} \u00d7 {_term(v['c_prev'])} + {fmt(v['i'])} \u00d7 {_term(v['g'])}",
+        value=v["c"], terms={"f": v["f"], "c_prev": v["c_prev"], "i": v["i"], "g": v["g"]},
+        note="keep old + write new"))
+    rows.append(EquationRow(
+        key="h", lhs="h_t", formula=f"o_t {ODOT} tanh(c_t)", numbers=f"{fmt(v['o'])} \u00d7 tanh({fmt(v['c'])})",
+        value=v["h"], terms={"o": v["o"], "c": v["c"]}, note="the output"))
+    return rows
+
+
+def _gru_rows(desc: CellDescription, rec: dict, W: _WeightView | None, j: int, prev: str) -> list:
+    n = int(np.asarray(rec["h"]).shape[0])
+    v = desc.unit_values(rec, j)
+    rows = []
+    for k, name in enumerate(("r", "z")):          # torch's blocks r, z, n
+        g = desc.gate(name)
+        row = k * n + j
+        formula = f"W_{name} x_t + b_i{name} + U_{name} h_{prev} + b_h{name}"
+        terms: dict = {}
+        inner = ""
+        if W is not None:
+            terms = {"wx": W.wx(row, rec["x"]), "b_i": float(W.b_ih[row]),
+                     "uh": W.uh(row, rec["h_prev"]), "b_h": float(W.b_hh[row])}
+            inner = _sum(terms["wx"], terms["b_i"], terms["uh"], terms["b_h"])
+        rows.append(_gate_row(g, v[name], None, terms, formula, inner, name))
+    g = desc.gate("g")
+    row = 2 * n + j
+    formula = f"W_n x_t + b_in + r_t {ODOT} (U_n h_{prev} + b_hn)"
+    terms, inner, total = {}, "", None
+    if W is not None:
+        terms = {"wx": W.wx(row, rec["x"]), "b_in": float(W.b_ih[row]), "r": v["r"],
+                 "uh": W.uh(row, rec["h_prev"]), "b_hn": float(W.b_hh[row])}
+        total = terms["wx"] + terms["b_in"] + terms["r"] * (terms["uh"] + terms["b_hn"])
+        inner = (f"{fmt(terms['wx'])} + {_term(terms['b_in'])} + {fmt(terms['r'])} \u00d7 "
+                 f"({_sum(terms['uh'], terms['b_hn'])})")
+    rows.append(EquationRow(key="g", lhs="g_t", formula=f"tanh({formula})",
+                            numbers=f"tanh({inner})" if inner else "", value=v["g"], preact=total,
+                            activation="tanh", terms=terms, note=g.title, block="n"))
+    rows.append(EquationRow(
+        key="h", lhs="h_t", formula=f"(1 \u2212 z_t) {ODOT} g_t + z_t {ODOT} h_{prev}",
+        numbers=f"(1 \u2212 {fmt(v['z'])}) \u00d7 {_term(v['g'])} + {fmt(v['z'])} \u00d7 {_term(v['h_prev'])}",
+        value=v["h"], terms={"z": v["z"], "g": v["g"], "h_prev": v["h_prev"]}, note="write new + keep old"))
+    return rows
+
+
+def _rnn_rows(desc: CellDescription, rec: dict, W: _WeightView | None, j: int, prev: str) -> list:
+    v = desc.unit_values(rec, j)
+    preact = rec.get("preact")
+    terms: dict = {}
+    inner = ""
+    if W is not None:
+        terms = {"wx": W.wx(j, rec["x"]), "uh": W.uh(j, rec["h_prev"]), "b": float(W.b_ih[j] + W.b_hh[j])}
+        inner = _sum(terms["wx"], terms["uh"], terms["b"])
+    z = None if preact is None else float(preact[j])
+    total = z if z is not None else (sum(terms.values()) if terms else None)
+    return [EquationRow(key="h", lhs="h_t", formula=f"tanh(W x_t + U h_{prev} + b)",
+                        numbers=f"tanh({inner})" if inner else "", value=v["h"], preact=total,
+                        activation="tanh", terms=terms, note="the only path: no gates, no cell state",
+                        block="")]
+
+
+def _c_belt(v: dict) -> dict:
+    return {"kept": v["f"] * v["c_prev"], "written": v["i"] * v["g"]}
+
+
+def _h_belt(v: dict) -> dict:
+    return {"kept": v["z"] * v["h_prev"], "written": (1.0 - v["z"]) * v["g"]}
+
+
+# -- the four cells -----------------------------------------------------------------------------------
+COLORS = {"i": "#009E73", "f": "#CC79A7", "g": "#E69F00", "o": "#56B4E9",
+          "r": "#009E73", "z": "#CC79A7", "c": "#0072B2", "h": "#D55E00", "x": "#7F7F7F"}
+"""Identity colours (Okabe-Ito, colour-blind friendly) of every quantity a cell shows."""
+
+_LSTM_GATES = {
+    "i": GateInfo("i", "sigmoid", "decides how much of the candidate to write into the cell state "
+                  "(1 writes all of it, 0 writes nothing).", COLORS["i"], "input i", "input gate"),
+    "f": GateInfo("f", "sigmoid", "decides how much of the old cell state to keep (1 keeps all, 0 erases).",
+                  COLORS["f"], "forget f", "forget gate"),
+    "g": GateInfo("g", "tanh", "is the new content, between \u22121 and 1, that the input gate may write "
+                  "into the cell state.", COLORS["g"], "candidate g", "candidate"),
+    "o": GateInfo("o", "sigmoid", "decides how much of tanh(c_t) leaves the cell as the hidden state h_t "
+                  "(1 shows all, 0 hides it).", COLORS["o"], "output o", "output gate"),
+}
+_GRU_GATES = (
+    GateInfo("r", "sigmoid", "decides how much of the recurrent part U_n h + b_hn reaches the candidate "
+             "(0 makes the candidate forget h_{t\u22121}).", COLORS["r"], "reset r", "reset gate"),
+    GateInfo("z", "sigmoid", "decides how much of h_{t\u22121} to keep (z) and how much of the candidate "
+             "to write (1 \u2212 z).", COLORS["z"], "update z", "update gate"),
+    GateInfo("g", "tanh", "is the new content, between \u22121 and 1, written onto h with weight 1 \u2212 z.",
+             COLORS["g"], "candidate g", "candidate"),
+)
+
+
+def _lstm_tooltips(peephole: bool) -> dict:
+    p = lambda g, c: f" + p_{g} \u2299 {c}" if peephole else ""  # noqa: E731
+    forms = {
+        "i": f"i = \u03c3(W_i x + U_i h{p('i', 'c_{t−1}')} + b_i)",
+        "f": f"f = \u03c3(W_f x + U_f h{p('f', 'c_{t−1}')} + b_f)",
+        "g": "g = tanh(W_g x + U_g h + b_g)",
+        "o": f"o = \u03c3(W_o x + U_o h{p('o', 'c_t')} + b_o)",
+    }
+    names = {"i": "The input gate", "f": "The forget gate", "g": "The candidate", "o": "The output gate"}
+    tips = {k: f"{names[k]} {forms[k]} {_LSTM_GATES[k].role}" for k in LSTM_GATES}
+    tips.update({
+        "belt": "The cell state c is the conveyor belt of memory: c_t = f \u2299 c_{t\u22121} + i \u2299 g "
+                "keeps part of the old memory and adds the newly written part.",
+        "kept": "kept = f \u2299 c_{t\u22121}: the part of the old memory that the forget gate lets through.",
+        "written": "written = i \u2299 g: the part of the candidate that the input gate writes onto the belt.",
+        "h": "The hidden state h_t = o \u2299 tanh(c_t) is the cell's output: it goes to the next layer "
+             "and back into all four gates at the next step.",
+        "input": "The input x_t and the previous hidden state h_{t\u22121} are joined and fed to all four gates.",
+        "tanh": "tanh squashes the cell state c_t into (\u22121, 1) before the output gate scales it into h_t.",
+    })
+    if peephole:
+        tips["peephole"] = ("Peepholes: the input and forget gates also see c_{t\u22121}, the output gate "
+                            "sees c_t, each through its own weight per unit (p_i, p_f, p_o).")
+    return tips
+
+
+_GRU_TIPS = {
+    "r": "The reset gate r = \u03c3(W_r x + b_ir + U_r h + b_hr) " + _GRU_GATES[0].role,
+    "z": "The update gate z = \u03c3(W_z x + b_iz + U_z h + b_hz) " + _GRU_GATES[1].role,
+    "g": "The candidate g = tanh(W_n x + b_in + r \u2299 (U_n h + b_hn)) " + _GRU_GATES[2].role,
+    "belt": "The GRU's belt is h itself: h_t = z \u2299 h_{t\u22121} + (1 \u2212 z) \u2299 g keeps part of "
+            "the old state and writes the rest from the candidate.",
+    "kept": "kept = z \u2299 h_{t\u22121}: the part of the old state that the update gate keeps.",
+    "written": "written = (1 \u2212 z) \u2299 g: the part of the candidate written in its place.",
+    "one_minus": "1 \u2212 z: what the update gate does not keep is written from the candidate.",
+    "reset": "r \u2299 (U_n h_{t\u22121} + b_hn): the reset gate scales the recurrent part of the candidate "
+             "(torch's GRU; its two biases b_in and b_hn stay apart).",
+    "h": "The hidden state h_t is the cell's output: it goes to the next layer and back into the gates "
+         "at the next step.",
+    "input": "The input x_t and the previous hidden state h_{t\u22121} feed both gates and the candidate.",
+}
+
+_RNN_TIPS = {
+    "squash": "The plain RNN's only path: h_t = tanh(W x_t + U h_{t\u22121} + b). No gates and no cell "
+              "state: the old state is squashed again at every step, so what it held fades.",
+    "h": "The hidden state h_t is the cell's output and its only memory: it goes to the next layer and "
+         "back into the tanh at the next step.",
+    "input": "The input x_t and the previous hidden state h_{t\u22121} are weighted and added "
+             "(W x_t + U h_{t\u22121} + b).",
+}
+
+
+_SUMMED = ("b = bias_ih + bias_hh (the engine keeps their sum). The total inside the brackets and the "
+           "result are the engine's own numbers; the terms are shown rounded and add up to the total.")
+_APART = ("b_i… are torch's bias_ih, b_h… its bias_hh, kept apart: b_hn sits inside r ⊙ (U_n h + b_hn), "
+          "so the two cannot be summed. The results are the engine's own numbers; the terms are shown rounded.")
+
+
+def _build() -> dict:
+    lstm_gates = tuple(_LSTM_GATES[k] for k in LSTM_GATES)
+    out = {}
+    for kind, title, peeps, formula in (("lstm", "LSTM", (), "4n(m + n + 1)"),
+                                        ("peephole", "peephole LSTM", ("i", "f", "o"), "4n(m + n + 1) + 3n")):
+        cell = CELLS[kind]
+        out[kind] = CellDescription(
+            kind=kind, title=title, gates=lstm_gates, state_names=tuple(cell.state_names), has_belt=True,
+            belt_name="c", trace_names=tuple(cell.trace_names), tooltips=_lstm_tooltips(bool(peeps)),
+            param_count_formula=formula, bias_note=_SUMMED, peepholes=peeps, kept_formula="f \u2299 c_{t\u22121}",
+            written_formula="i \u2299 g", preact_field="z", _rows=_lstm_rows, _belt=_c_belt)
+    out["gru"] = CellDescription(
+        kind="gru", title="GRU", gates=_GRU_GATES, state_names=tuple(CELLS["gru"].state_names),
+        has_belt=True, belt_name="h", trace_names=tuple(CELLS["gru"].trace_names), tooltips=dict(_GRU_TIPS),
+        param_count_formula="3n(m + n + 2)", bias_note=_APART, kept_formula="z \u2299 h_{t\u22121}",
+        written_formula="(1 \u2212 z) \u2299 g", preact_field=None, _rows=_gru_rows, _belt=_h_belt)
+    out["rnn"] = CellDescription(
+        kind="rnn", title="plain RNN", gates=(), state_names=tuple(CELLS["rnn"].state_names),
+        has_belt=False, belt_name=None, trace_names=tuple(CELLS["rnn"].trace_names),
+        tooltips=dict(_RNN_TIPS), param_count_formula="n(m + n + 1)", bias_note=_SUMMED, preact_field="z", _rows=_rnn_rows)
+    return out
+
+
+_DESCRIPTIONS = _build()
+
+
+def describe(kind: str) -> CellDescription:
+    """The :class:`CellDescription` of ``kind`` ("lstm", "peephole", "gru", "rnn")."""
+    try:
+        return _DESCRIPTIONS[kind]
+    except KeyError:
+        raise ValueError(f"unknown cell {kind!r}; choose one of {', '.join(KINDS)}") from None

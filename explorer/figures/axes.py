@@ -1,0 +1,238 @@
+"""Axes for every plot: whole-number ticks for epochs, steps, timesteps and units; log axes with
+one label per decade (or fewer) in one number format (10⁻³, 2×10⁻³); the scale decisions the
+window and the command line share (:func:`loss_log_default`).
+
+Timesteps are numbered 1..T wherever a person sees them: the plots draw timestep index ``t``
+(0-based in the arrays) at x = t + 1.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
+
+import numpy as np  # noqa: E402
+import PySide6  # noqa: E402,F401  (before pyqtgraph)
+
+import pyqtgraph as pg  # noqa: E402
+
+__all__ = ["PlotAxisItem", "format_log_value", "format_number", "log_tick_levels", "loss_log_default",
+           "superscript"]
+
+_SUP = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
+
+
+def superscript(n: int) -> str:
+    """``-3`` → ``⁻³``."""
+    return str(int(n)).translate(_SUP)
+
+
+def format_log_value(x: float) -> str:
+    """A value on a log axis, always in one format: ``10⁻³`` for a power of ten, ``2×10⁻³``
+    for a multiple of one (the mantissa to two significant digits)."""
+    if not (x > 0 and math.isfinite(x)):
+        return ""
+    e = math.floor(math.log10(x) + 1e-9)
+    m = round(x / 10.0 ** e, 1)
+    if m >= 10:
+        m, e = m / 10, e + 1
+    if abs(m - 1) < 1e-9:
+        return f"10{superscript(e)}"
+    return f"{m:g}×10{superscript(e)}"
+
+
+def format_number(v: float, spacing: float) -> str:
+    """A value on a linear axis: whole numbers with thousands separators, others with as many
+    decimals as the tick spacing needs; very small or very large ones in the log format."""
+    if not math.isfinite(v):
+        return ""
+    if abs(v) < 1e-12 * max(1.0, abs(spacing)):
+        return "0"
+    if spacing >= 1 and float(v).is_integer() and abs(v) < 1e9:
+        return f"{int(v):,}"
+    if abs(v) >= 1e6 or abs(v) < 1e-3:
+        s = format_log_value(abs(v))
+        return "−" + s if v < 0 else s
+    places = max(0, math.ceil(-math.log10(spacing))) if spacing > 0 else 3
+    s = f"{v:.{min(places, 6)}f}"
+    return s.replace("-", "−")
+
+
+def loss_log_default(*curves) -> bool:
+    """Whether a loss axis starts in log scale: when the positive, finite values of ``curves``
+    span more than one decade. The window's loss plot and the command line's use this one rule."""
+    vals = [np.asarray(c, dtype=float).ravel() for c in curves if c is not None]
+    v = np.concatenate(vals) if vals else np.zeros(0)
+    v = v[np.isfinite(v) & (v > 0)]
+    if v.size < 2:
+        return False
+    return bool(v.max() / v.min() > 10.0)
+
+
+_NICE_DECADE_STEPS = (1, 2, 3, 5, 10, 20, 25, 50, 100, 200, 500)
+
+
+def log_tick_levels(lo: float, hi: float, size_px: float, min_px: float = 26.0):
+    """Ticks of a log axis whose view runs from ``lo`` to ``hi`` (log10 units) over ``size_px``
+    pixels: ``[(spacing, labelled values), (None, unlabelled minor values)]`` in log10 units.
+
+    At most one label per ``min_px`` pixels: whole decades (every k-th when they crowd); when
+    less than two decades are in view, 1-2-5 (or 1…9) multiples of the decade; when even those
+    are too few, evenly spaced values."""
+    lo, hi = sorted((float(lo), float(hi)))
+    if not (math.isfinite(lo) and math.isfinite(hi)) or hi - lo <= 0 or hi - lo > 1000:
+        return [(1.0, []), (None, [])]
+    max_labels = max(2, int(size_px // min_px))
+    d0, d1 = math.ceil(lo - 1e-9), math.floor(hi + 1e-9)
+    if d1 - d0 + 1 >= 2:
+        step = _NICE_DECADE_STEPS[-1]
+        for s in _NICE_DECADE_STEPS:
+            if math.floor(d1 / s) - math.ceil(d0 / s) + 1 <= max_labels:
+                step = s
+                break
+        major = [float(k * step) for k in range(math.ceil(d0 / step), math.floor(d1 / step) + 1)]
+        minor: list = []
+        per_decade = size_px / (hi - lo)
+        if step == 1 and len(major) <= 3 and per_decade >= 4 * min_px:   # room to label 2× and 5×
+            major = [e + math.log10(m) for e in range(math.floor(lo), math.ceil(hi) + 1) for m in (1, 2, 5)]
+            major = [v for v in major if lo - 1e-12 <= v <= hi + 1e-12]
+            minor = [e + math.log10(m) for e in range(math.floor(lo), math.ceil(hi)) for m in (3, 4, 6, 7, 8, 9)]
+        elif step == 1 and per_decade >= 3 * min_px:                    # room for 2…9 between decades
+            minor = [e + math.log10(m) for e in range(math.floor(lo), math.ceil(hi)) for m in range(2, 10)]
+        elif step > 1:
+            minor = [float(e) for e in range(d0, d1 + 1) if e % step]
+        minor = [v for v in minor if lo <= v <= hi]
+        return [(float(step), major), (None, minor)]  # spacing None: not a linear axis
+    for mantissas in ((1, 2, 5), (1, 2, 3, 4, 5, 6, 7, 8, 9)):
+        vals = [e + math.log10(m) for e in range(math.floor(lo) - 1, math.ceil(hi) + 1) for m in mantissas]
+        vals = [v for v in vals if lo - 1e-12 <= v <= hi + 1e-12]
+        if 2 <= len(vals) <= max_labels:
+            return [(None, vals), (None, [])]
+    # a narrow view: evenly spaced values in the data's own units
+    a, b = 10.0 ** lo, 10.0 ** hi
+    raw = (b - a) / 3
+    mag = 10.0 ** math.floor(math.log10(raw))
+    step = next(m * mag for m in (1, 2, 5, 10) if m * mag >= raw)
+    start = math.ceil(a / step) * step
+    vals = [math.log10(start + k * step) for k in range(int((b - start) / step) + 1) if start + k * step > 0]
+    return [(None, vals), (None, [])]
+
+
+def log_tick_strings(values) -> list[str]:
+    """Labels of one log axis in one format: whole numbers (1, 20, 1,000) when every labelled value
+    is a whole number from 1 to 10⁶ (unit counts, parameters), else 10ᵉ / m×10ᵉ for all."""
+    vals = [10.0 ** v for v in values]
+    if vals and all(1 <= x < 1e6 and abs(x - round(x)) < 1e-6 * x for x in vals):
+        return [f"{int(round(x)):,}" for x in vals]
+    return [format_log_value(x) for x in vals]
+
+
+class PlotAxisItem(pg.AxisItem):
+    """A pyqtgraph axis with the project's ticks.
+
+    ``integer=True``: ticks only at whole numbers (epochs, steps, timesteps, units).
+    ``labels``: with ``integer``, text for the tick at 1, 2, … (the characters of a text sample);
+    shown wherever there is room for them.
+    In log mode: :func:`log_tick_levels` and :func:`format_log_value`.
+    """
+
+    def __init__(self, orientation, integer: bool = False, labels=None, **kw):
+        super().__init__(orientation, **kw)
+        self.integer = bool(integer)
+        self.labels = list(labels) if labels is not None else None
+        self.enableAutoSIPrefix(False)
+
+    def set_label_forms(self, *forms: str) -> None:
+        """The axis title in forms from longest to shortest; the longest that fits along the axis is
+        shown (a long y label in a short dock is never cut off)."""
+        self._forms = [f for f in forms if f]
+        if self._fit_label():
+            pg.AxisItem.resizeEvent(self)             # places the new label
+
+
+    _forms: list = []
+
+    def _fit_label(self) -> bool:
+        if not self._forms:
+            return False
+        from PySide6.QtGui import QFontMetricsF
+        length = self.size().height() if self.orientation in ("left", "right") else self.size().width()
+        metrics = QFontMetricsF(self.label.font())
+        fits = [f for f in self._forms if metrics.horizontalAdvance(f) <= length - 6]
+        text = fits[0] if fits else self._forms[-1]
+        if text == self.labelText:
+            return False
+        self.setLabel(text)
+        return True
+
+    def resizeEvent(self, ev=None):  # noqa: N802
+        self._fit_label()                             # before the label is placed for the new size
+        super().resizeEvent(ev)
+
+    def set_labels(self, labels) -> None:
+        self.labels = list(labels) if labels is not None else None
+        self.picture = None
+        self.update()
+
+    def _min_px(self, lo: float = 0.0, hi: float = 0.0) -> float:
+        """Room one label needs along the axis: its height on a vertical axis, its width (about 7 px
+        a character, from the widest value in view) on a horizontal one."""
+        if self.orientation not in ("top", "bottom"):
+            return 24.0
+        if self.logMode:
+            return 46.0
+        widest = max(len(format_number(v, 1.0)) for v in (lo, hi))
+        return 7.0 * widest + 16.0
+
+    def tickSpacing(self, minVal, maxVal, size):  # noqa: N802
+        levels = super().tickSpacing(minVal, maxVal, size)
+        if not self.integer or self.logMode:
+            return levels
+        span = abs(maxVal - minVal)
+        if self.labels is not None and span > 0:
+            # as many characters as fit (each needs about 11 px): every one, or every 2nd, 5th, …
+            need = 11.0 / (size / span)
+            step = next(m * 10 ** e for e in range(9) for m in (1, 2, 5) if m * 10 ** e >= need)
+            return [(float(step), 0.0)] + ([(1.0, 0.0)] if step > 1 else [])
+        whole = [(s, o) for s, o in levels if s >= 1]
+        if span > 0 and size > 0:
+            # labels at least min_px apart, however short the axis: a step of 1, 2, 5, 10, … units
+            need = self._min_px(minVal, maxVal) / (size / span)
+            step = next(m * 10 ** e for e in range(12) for m in (1, 2, 5) if m * 10 ** e >= max(need, 1))
+            if not whole or whole[0][0] < step:    # pyqtgraph's major ticks would crowd: labels every step
+                whole = [(float(step), 0.0)] + [(s, o) for s, o in whole if s < step]
+        return whole or [(1.0, 0.0)]
+
+    def tickValues(self, minVal, maxVal, size):  # noqa: N802
+        if self.logMode:
+            return log_tick_levels(minVal, maxVal, size, self._min_px())
+        levels = super().tickValues(minVal, maxVal, size)
+        if self.integer:
+            levels = [(s, [v for v in vals if abs(v - round(v)) < 1e-6]) for s, vals in levels]
+            # minor levels of whole numbers are drawn as ticks, labelled only at level 0
+        return levels
+
+    def tickStrings(self, values, scale, spacing):  # noqa: N802
+        if self.logMode:
+            return log_tick_strings(values)
+        if self.integer and self.labels is not None:
+            out = []
+            for v in values:
+                k = int(round(v))
+                out.append(_visible(self.labels[k - 1]) if 1 <= k <= len(self.labels) else "")
+            return out
+        if spacing is None:
+            spacing = 1.0
+        return [format_number(v * scale, spacing * scale) for v in values]
+
+    def generateDrawSpecs(self, p):  # noqa: N802
+        # integer and log axes label one level only: minor ticks stay unlabelled (no piling up)
+        self.style["maxTextLevel"] = 0 if (self.logMode or self.integer) else 2
+        return super().generateDrawSpecs(p)
+
+
+def _visible(c: str) -> str:
+    """A character as a person can see it: space ␣, newline ⏎, tab ⇥."""
+    return {" ": "␣", "\n": "⏎", "\t": "⇥", "\r": "↵"}.get(c, c)

@@ -1,0 +1,713 @@
+"""The shared canvas every cell diagram is drawn on: painting, hit-testing, tooltips, export.
+
+A diagram is a :class:`~explorer.figures.cell_scenes.Scene` (the picture of one kind of cell, chosen
+from its :class:`~explorer.engine.describe.CellDescription`) filled with a :class:`Frame` (the
+numbers of one unit at one step, the strip of all units, the belt's scale). The canvas paints
+both in a fixed *logical* coordinate system (:data:`LOGICAL_W` wide) scaled uniformly to the
+widget, so the picture is sharp at any size and device-pixel ratio and shrinks instead of
+clipping in a small window. Exports render the same paint routine at the diagram's own size
+(never what is on screen): PNG at twice that size, SVG as vectors through ``QSvgGenerator``
+whose resolution is the widget's logical DPI.
+
+Hit-testing: a scene registers its parts (name, shape) once; :meth:`CellCanvas.part_at` returns
+the part under a point — every gate of every cell by its name, the belt, kept/written, h, the
+input, a unit of the strip (``"unit:j"``), the strip's page buttons — and
+:meth:`CellCanvas.tooltip_at` the description's sentence for it.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QEvent, QPointF, QRect, QRectF, QSize, Qt, Signal
+from PySide6.QtGui import (QBrush, QColor, QFont, QFontMetricsF, QImage, QLinearGradient, QPainter,
+                           QPainterPath, QPainterPathStroker, QPalette, QPen, QPolygonF)
+from PySide6.QtWidgets import QToolTip, QWidget
+
+from explorer.engine.describe import CellDescription, fmt
+from explorer.figures.colors import DIVERGING_STOPS, diverging_color, text_color_on
+
+__all__ = ["CellCanvas", "Drawing", "Frame", "LOGICAL_W", "STRIP_H", "STRIP_PAGE", "Style", "ValueScale"]
+
+LOGICAL_W = 1200.0
+STRIP_H = 150.0          # extra logical height of the unit strip (only when n > 1)
+STRIP_PAGE = 32          # units per page of the strip (more units: pages, wheel or ◀ ▶)
+STRIP_X0, STRIP_X1 = 30.0, 1170.0
+SIDE_W = 330.0           # logical width of the strip beside the picture (a wide, short widget)
+SIDE_COLS = 6
+
+
+class ValueScale:
+    """A symmetric scale ±vmax for colour and width (the belt's follows the run's range)."""
+
+    def __init__(self, vmax: float = 1.0):
+        self.vmax = float(vmax) if vmax and math.isfinite(vmax) and vmax > 0 else 1.0
+
+    @classmethod
+    def of(cls, *arrays) -> "ValueScale":
+        """The scale that holds every finite value of ``arrays`` (rounded up to two significant
+        digits, so the legend prints a number a person reads at a glance); ±1 when all are 0."""
+        m = 0.0
+        for a in arrays:
+            a = np.asarray(a, dtype=float)
+            a = a[np.isfinite(a)]
+            if a.size:
+                m = max(m, float(np.max(np.abs(a))))
+        if m <= 0.0:
+            return cls(1.0)
+        e = math.floor(math.log10(m)) - 1
+        k = math.ceil(m / 10.0 ** e * (1 - 1e-12))
+        return cls(k * 10.0 ** e if e >= 0 else k / 10.0 ** -e)
+
+    def color(self, v: float) -> QColor:
+        return diverging_color(v, self.vmax)
+
+    def width(self, v: float, base: float = 4.0, span: float = 14.0) -> float:
+        """Line width: ``base`` at 0, ``base + span`` at ±vmax and beyond."""
+        a = abs(float(v)) if math.isfinite(float(v)) else 0.0
+        return base + span * min(a, self.vmax) / self.vmax
+
+    def label(self) -> str:
+        return fmt(self.vmax, 2 if self.vmax < 10 else 1).rstrip("0").rstrip(".")
+
+
+UNIT_SCALE = ValueScale(1.0)
+
+
+@dataclass
+class Frame:
+    """Everything one paint shows: which cell, the selected unit's numbers (``values``: the
+    description's unit values plus ``x_text``, ``prev`` and ``preact``), the strip (``strip``:
+    the bar quantity and every gate as (n,) arrays), the belt's scale and the header."""
+
+    desc: CellDescription
+    values: dict | None = None
+    title: str = ""
+    header: str = ""
+    n_units: int = 0
+    unit: int = 0
+    strip: dict = field(default_factory=dict)
+    belt_scale: ValueScale = field(default_factory=ValueScale)
+
+
+@dataclass
+class Style:
+    """The colours of one paint, from the widget's palette (light or dark)."""
+
+    bg: QColor
+    fg: QColor
+    muted: QColor
+    wire: QColor
+    halo: QColor
+    cell_fill: QColor
+    cell_edge: QColor
+    node_bg: QColor
+    accent: QColor
+
+    @classmethod
+    def from_palette(cls, pal: QPalette) -> "Style":
+        bg = pal.color(QPalette.ColorRole.Window)
+        fg = pal.color(QPalette.ColorRole.WindowText)
+        return cls(bg=bg, fg=fg, muted=blend(bg, fg, 0.55), wire=blend(bg, fg, 0.62), halo=blend(bg, fg, 0.45),
+                   cell_fill=blend(bg, fg, 0.045), cell_edge=blend(bg, fg, 0.22), node_bg=blend(bg, fg, 0.02),
+                   accent=pal.color(QPalette.ColorRole.Highlight))
+
+
+def blend(a: QColor, b: QColor, t: float) -> QColor:
+    return QColor(round(a.red() + (b.red() - a.red()) * t), round(a.green() + (b.green() - a.green()) * t),
+                  round(a.blue() + (b.blue() - a.blue()) * t))
+
+
+class Fonts:
+    """The canvas fonts, in pixels of the logical coordinate system (so exports match)."""
+
+    def __init__(self, family: str):
+        def mk(px: int, bold: bool = False, italic: bool = False) -> QFont:
+            f = QFont(family)
+            f.setPixelSize(px)
+            f.setBold(bold)
+            f.setItalic(italic)
+            f.setHintingPreference(QFont.HintingPreference.PreferNoHinting)
+            return f
+
+        self.title = mk(22, bold=True)
+        self.header = mk(17)
+        self.label = mk(17, italic=True)
+        self.sub = mk(12, italic=True)
+        self.value = mk(17)
+        self.gate_name = mk(14)
+        self.gate_func = mk(17, bold=True)
+        self.gate_val = mk(24, bold=True)
+        self.node = mk(15, bold=True)
+        self.small = mk(13)
+        self.tiny = mk(11)
+        self._fm: dict[int, QFontMetricsF] = {}
+
+    def metrics(self, font: QFont) -> QFontMetricsF:
+        fm = self._fm.get(id(font))
+        if fm is None:
+            fm = self._fm[id(font)] = QFontMetricsF(font)
+        return fm
+
+
+ARROW = QPolygonF([QPointF(0, 0), QPointF(-13, -7), QPointF(-13, 7)])
+
+
+class Drawing:
+    """One paint's painter with the canvas fonts and colours: the primitives every scene uses."""
+
+    def __init__(self, p: QPainter, fonts: Fonts, style: Style, node_r: float = 17.0):
+        self.p, self.f, self.s, self.node_r = p, fonts, style, node_r
+
+    def text(self, x: float, y: float, txt: str, font: QFont | None = None, color: QColor | None = None,
+             align: str = "left") -> float:
+        font = font or self.f.small
+        w = self.f.metrics(font).horizontalAdvance(txt)
+        x -= w if align == "right" else w / 2 if align == "center" else 0.0
+        self.p.setFont(font)
+        self.p.setPen(color or self.s.fg)
+        self.p.drawText(QPointF(x, y), txt)
+        return w
+
+    def math(self, x: float, y: float, parts: tuple, align: str = "left", color: QColor | None = None) -> float:
+        """Runs of base ('n'), subscript ('s') and value ('v') text on baseline y; returns the width."""
+        fonts = {"n": self.f.label, "s": self.f.sub, "v": self.f.value}
+        widths = [self.f.metrics(fonts[k]).horizontalAdvance(txt) for txt, k in parts]
+        total = sum(widths)
+        x -= total if align == "right" else total / 2 if align == "center" else 0.0
+        self.p.setPen(color or self.s.fg)
+        for (txt, k), w in zip(parts, widths):
+            self.p.setFont(fonts[k])
+            self.p.drawText(QPointF(x, y + (4.5 if k == "s" else 0.0)), txt)
+            x += w
+        return total
+
+    def arrow(self, pt: QPointF, angle: float, color: QColor | None = None) -> None:
+        p = self.p
+        p.save()
+        p.translate(pt)
+        p.rotate(angle)
+        p.setPen(Qt.PenStyle.NoPen)
+        p.setBrush(color or self.s.wire)
+        p.drawPolygon(ARROW)
+        p.restore()
+
+    def wires(self, path: QPainterPath, arrows=(), dashed: bool = False, color: QColor | None = None) -> None:
+        """Plain connecting lines (no value) and their arrow heads ``(point, angle)``."""
+        col = color or self.s.wire
+        pen = QPen(col, 2.2, Qt.PenStyle.DashLine if dashed else Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap,
+                   Qt.PenJoinStyle.RoundJoin)
+        self.p.setBrush(Qt.BrushStyle.NoBrush)
+        self.p.setPen(pen)
+        self.p.drawPath(path)
+        for pt, ang in arrows:
+            self.arrow(pt, ang, col)
+
+    def dot(self, c: QPointF, r: float = 4.5) -> None:
+        self.p.setPen(Qt.PenStyle.NoPen)
+        self.p.setBrush(self.s.wire)
+        self.p.drawEllipse(c, r, r)
+
+    def stream(self, path: QPainterPath, value: float, scale: ValueScale, factor: float = 1.0,
+               bridge: bool = False) -> float:
+        """A line that carries a value: its colour and width on ``scale``, with a halo; returns
+        the width. ``bridge`` first clears a gap under it (where it crosses another stream)."""
+        w = scale.width(value) * factor
+        p = self.p
+        p.setBrush(Qt.BrushStyle.NoBrush)
+        if bridge:
+            p.setPen(QPen(self.s.bg, w + 12, Qt.PenStyle.SolidLine, Qt.PenCapStyle.FlatCap))
+            p.drawPath(path)
+        p.setPen(QPen(self.s.halo, w + 2.5, Qt.PenStyle.SolidLine, Qt.PenCapStyle.FlatCap, Qt.PenJoinStyle.MiterJoin))
+        p.drawPath(path)
+        p.setPen(QPen(scale.color(value), w, Qt.PenStyle.SolidLine, Qt.PenCapStyle.FlatCap,
+                      Qt.PenJoinStyle.MiterJoin))
+        p.drawPath(path)
+        return w
+
+    def node(self, c: QPointF, sym: str) -> None:
+        """An operation circle: "x" (multiply), "+" (add) or a short text such as "1−"."""
+        r, p, fg = self.node_r, self.p, self.s.fg
+        p.setPen(QPen(fg, 2.2))
+        p.setBrush(self.s.node_bg)
+        p.drawEllipse(c, r, r)
+        d = r * 0.45
+        p.setPen(QPen(fg, 2.6, Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap))
+        if sym == "x":
+            p.drawLine(QPointF(c.x() - d, c.y() - d), QPointF(c.x() + d, c.y() + d))
+            p.drawLine(QPointF(c.x() - d, c.y() + d), QPointF(c.x() + d, c.y() - d))
+        elif sym == "+":
+            d *= 1.25
+            p.drawLine(QPointF(c.x() - d, c.y()), QPointF(c.x() + d, c.y()))
+            p.drawLine(QPointF(c.x(), c.y() - d), QPointF(c.x(), c.y() + d))
+        else:
+            p.setFont(self.f.node)
+            p.drawText(QRectF(c.x() - r, c.y() - r, 2 * r, 2 * r), Qt.AlignmentFlag.AlignCenter, sym)
+
+    def pill(self, rect: QRectF, txt: str) -> None:
+        """A rounded box holding a function name (tanh)."""
+        self.p.setPen(QPen(self.s.fg, 2.0))
+        self.p.setBrush(self.s.node_bg)
+        self.p.drawRoundedRect(rect, 15, 15)
+        self.p.setFont(self.f.gate_name)
+        self.p.drawText(rect, Qt.AlignmentFlag.AlignCenter, txt)
+
+    def gate_box(self, rect: QRectF, func: str, value: float, label: str, outline: QColor) -> None:
+        """A gate: its activation on top, its value large, its name below; filled on the value scale."""
+        p = self.p
+        fill = diverging_color(value)
+        p.setPen(QPen(outline, 4.0))
+        p.setBrush(fill)
+        p.drawRoundedRect(rect, 12, 12)
+        p.setPen(text_color_on(fill))
+        p.setFont(self.f.gate_func)
+        p.drawText(QRectF(rect.left(), rect.top() + 5, rect.width(), 22), Qt.AlignmentFlag.AlignHCenter, func)
+        p.setFont(self.f.gate_val)
+        p.drawText(QRectF(rect.left(), rect.top() + 26, rect.width(), 34), Qt.AlignmentFlag.AlignCenter, fmt(value))
+        p.setFont(self.f.gate_name)
+        p.drawText(QRectF(rect.left(), rect.bottom() - 27, rect.width(), 22), Qt.AlignmentFlag.AlignHCenter, label)
+
+
+def stroke_area(path: QPainterPath, width: float = 20.0) -> QPainterPath:
+    """The area within ``width``/2 of a line: the hit shape of a wire."""
+    s = QPainterPathStroker()
+    s.setWidth(width)
+    return s.createStroke(path)
+
+
+def _gradient(rect: QRectF) -> QBrush:
+    grad = QLinearGradient(rect.left(), 0, rect.right(), 0)
+    for pos, rgb in DIVERGING_STOPS:
+        grad.setColorAt((pos + 1) / 2, QColor(*rgb))
+    return QBrush(grad)
+
+
+class CellCanvas(QWidget):
+    """A widget that paints a scene filled with a frame (subclasses say where the frame comes from:
+    :meth:`_frame`) and knows which part is where. Emits :attr:`sigUnitClicked` when a unit of
+    the strip is clicked."""
+
+    sigUnitClicked = Signal(int)
+
+    LEGEND = QRectF(745.0, 16.0, 190.0, 10.0)      # the value bar; the belt's bow tie under it
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent, True)
+        self.setMinimumSize(240, 150)
+        self._fonts = Fonts(self.font().family())
+        self._scene: Any = None
+        self._page: int | None = None          # the strip page chosen by the person (None: the unit's)
+        self._page_unit = -1                    # ... while this unit stays selected
+        self._layout_override: str | None = None   # exports: always the strip below
+        self._paint_ms = 0.0
+
+    # -- what subclasses provide -------------------------------------------------------------------
+    def _frame(self) -> Frame:
+        raise NotImplementedError
+
+    def _select_unit(self, j: int) -> None:
+        raise NotImplementedError
+
+    # -- sizes and coordinates ---------------------------------------------------------------------
+    def strip_layout(self, frame: Frame | None = None, w: float | None = None, h: float | None = None) -> str:
+        """Where the unit strip goes: "below" the picture, "side" (beside it, when that draws the
+        picture larger in a wide, short widget), or "none" (one unit). Exports: always below."""
+        frame = frame or self._frame()
+        if frame.n_units <= 1:
+            return "none"
+        if self._layout_override is not None:
+            return self._layout_override
+        w = self.width() if w is None else w
+        h = self.height() if h is None else h
+        hm = self._scene_for(frame).height
+        below = min(w / LOGICAL_W, h / (hm + STRIP_H))
+        side = min(w / (LOGICAL_W + SIDE_W), h / hm)
+        return "side" if side > 1.05 * below else "below"
+
+    def logical_size(self, frame: Frame | None = None, layout: str | None = None) -> tuple[float, float]:
+        """The logical size of the picture with its strip (``layout``: see :meth:`strip_layout`)."""
+        frame = frame or self._frame()
+        layout = layout or self.strip_layout(frame)
+        hm = self._scene_for(frame).height
+        if layout == "side":
+            return LOGICAL_W + SIDE_W, hm
+        return LOGICAL_W, hm + (STRIP_H if layout == "below" else 0.0)
+
+    def sizeHint(self) -> QSize:  # noqa: N802
+        return QSize(*self.export_size())
+
+    def _xform(self, w: float, h: float, frame: Frame | None = None) -> tuple[float, float, float]:
+        frame = frame or self._frame()
+        lw, lh = self.logical_size(frame, self.strip_layout(frame, w, h))
+        s = min(w / lw, h / lh)
+        return s, (w - lw * s) / 2.0, (h - lh * s) / 2.0
+
+    def _to_widget_rect(self, r: QRectF) -> QRectF:
+        s, ox, oy = self._xform(self.width(), self.height())
+        return QRectF(ox + r.x() * s, oy + r.y() * s, r.width() * s, r.height() * s)
+
+    def _to_logical(self, pt: QPointF) -> QPointF:
+        s, ox, oy = self._xform(self.width(), self.height())
+        return QPointF((pt.x() - ox) / s, (pt.y() - oy) / s)
+
+    def _scene_for(self, frame: Frame):
+        from explorer.figures.cell_scenes import scene_for
+
+        if self._scene is None or self._scene.desc is not frame.desc:
+            self._scene = scene_for(frame.desc)
+        return self._scene
+
+    # -- the strip's pages ---------------------------------------------------------------------------
+    @staticmethod
+    def per_page(n: int) -> int:
+        return n if n <= STRIP_PAGE else STRIP_PAGE
+
+    def strip_page(self, frame: Frame | None = None) -> int:
+        """The page of the unit strip shown (the selected unit's, unless the person paged)."""
+        frame = frame or self._frame()
+        per = self.per_page(max(frame.n_units, 1))
+        if self._page is not None and self._page_unit == frame.unit:
+            return min(self._page, self.strip_pages(frame) - 1)
+        return frame.unit // per
+
+    def strip_pages(self, frame: Frame | None = None) -> int:
+        frame = frame or self._frame()
+        n = max(frame.n_units, 1)
+        return -(-n // self.per_page(n))
+
+    def set_strip_page(self, page: int) -> None:
+        frame = self._frame()
+        self._page = min(max(int(page), 0), self.strip_pages(frame) - 1)
+        self._page_unit = frame.unit
+        self.update()
+
+    def _strip_geometry(self, frame: Frame) -> dict:
+        """Logical rectangles of the strip: visible tiles ``{j: rect}``, page buttons, where its
+        caption and page indicator go, and which part of the canvas it takes (``area``)."""
+        hm = self._scene_for(frame).height
+        layout = self.strip_layout(frame)
+        n = frame.n_units
+        if layout == "none":
+            return {"tiles": {}, "prev": QRectF(), "next": QRectF(), "area": QRectF(), "layout": layout}
+        per = self.per_page(n)
+        page = self.strip_page(frame)
+        first = page * per
+        units = range(first, min(first + per, n))
+        paged = per < n
+        if layout == "below":
+            top = hm + 8.0
+            span = STRIP_X1 - STRIP_X0
+            w = min(120.0, span / per)
+            x0 = STRIP_X0 + (span - w * (per if paged else len(units))) / 2
+            tiles = {j: QRectF(x0 + (j - first) * w + 1.5, top + 34.0, w - 3.0, 96.0) for j in units}
+            prev, nxt = QRectF(STRIP_X1 - 66, top, 30, 24), QRectF(STRIP_X1 - 30, top, 30, 24)
+            caption = (QPointF(STRIP_X0, top + 17), QPointF(STRIP_X1 - 78, top + 17))
+            area = QRectF(0, hm, LOGICAL_W, STRIP_H)
+        else:                                            # beside the picture, a grid of tiles
+            x0, x1, top = LOGICAL_W + 4.0, LOGICAL_W + SIDE_W - 14.0, 92.0
+            rows = -(-per // SIDE_COLS)
+            cols = -(-per // rows)                       # balanced: 8 units in 2 rows of 4
+            ty = top + (58.0 if paged else 30.0)
+            tw, th = (x1 - x0) / cols, min(96.0, (hm - 10.0 - ty) / rows)
+            tiles = {j: QRectF(x0 + ((j - first) % cols) * tw + 1.5, ty + ((j - first) // cols) * th + 1.5,
+                               tw - 3.0, th - 3.0) for j in units}
+            prev, nxt = QRectF(x1 - 62, top + 26, 28, 22), QRectF(x1 - 30, top + 26, 28, 22)
+            caption = (QPointF(x0, top + 14), QPointF(x1 - 70, top + 42))
+            area = QRectF(LOGICAL_W, 0, SIDE_W, hm)
+        if not paged:
+            prev = nxt = QRectF()
+        return {"tiles": tiles, "prev": prev, "next": nxt, "first": first, "per": per, "caption": caption,
+                "area": area, "layout": layout}
+
+    # -- hit-testing -----------------------------------------------------------------------------------
+    def part_at(self, pos: QPointF) -> str | None:
+        """The part under a widget-coordinate point: a gate's name, "belt", "kept", "written", "h",
+        "input", …, ``"unit:j"`` in the strip, ``"page:prev"``/``"page:next"``; None if nothing."""
+        frame = self._frame()
+        q = self._to_logical(QPointF(pos))
+        geo = self._strip_geometry(frame)
+        for j, r in geo["tiles"].items():
+            if r.contains(q):
+                return f"unit:{j}"
+        for key in ("prev", "next"):
+            if geo[key].contains(q):
+                return f"page:{key}"
+        return self._scene_for(frame).part_at(q)
+
+    def part_rect(self, key: str) -> QRectF:
+        """Widget-coordinate bounding rectangle of a part (a gate's name, ``"unit:j"``, …); empty if
+        the diagram has no such part."""
+        frame = self._frame()
+        if key.startswith("unit:"):
+            r = self._strip_geometry(frame)["tiles"].get(int(key[5:]))
+            return QRectF() if r is None else self._to_widget_rect(r)
+        if key.startswith("page:"):
+            return self._to_widget_rect(self._strip_geometry(frame)[key[5:]])
+        r = self._scene_for(frame).part_rect(key)
+        return QRectF() if r is None else self._to_widget_rect(r)
+
+    def gate_rect(self, gate: str) -> QRectF:
+        """Widget-coordinate rectangle of gate box ``gate``."""
+        return self.part_rect(gate)
+
+    def unit_rect(self, j: int) -> QRectF:
+        """Widget-coordinate rectangle of unit ``j`` in the strip (empty if not on the page shown)."""
+        return self.part_rect(f"unit:{j}")
+
+    def tooltip_at(self, pos: QPointF) -> str:
+        """The sentence shown for the part under a widget-coordinate point ('' if none)."""
+        key = self.part_at(pos)
+        if key is None:
+            return ""
+        frame = self._frame()
+        if key.startswith("unit:"):
+            return self._unit_tip(frame, int(key[5:]))
+        if key.startswith("page:"):
+            return "Previous page of units" if key == "page:prev" else "Next page of units"
+        return frame.desc.tooltips.get(key, "")
+
+    def _unit_tip(self, frame: Frame, j: int) -> str:
+        st = frame.strip
+        if not st:
+            return ""
+        desc = frame.desc
+        bar = desc.belt_name or "h"
+        parts = [f"{bar}_t = {fmt(st['bar'][j])}"] + [f"{g.name} = {fmt(st[g.name][j])}" for g in desc.gates]
+        return f"Unit {j}: " + ", ".join(parts) + ". Click to show this unit."
+
+    # -- events ------------------------------------------------------------------------------------------
+    def event(self, e: QEvent) -> bool:
+        if e.type() == QEvent.Type.ToolTip:
+            tip = self.tooltip_at(QPointF(e.pos()))
+            if tip:
+                QToolTip.showText(e.globalPos(), tip, self)
+            else:
+                QToolTip.hideText()
+                e.ignore()
+            return True
+        return super().event(e)
+
+    def mousePressEvent(self, e) -> None:  # noqa: N802
+        if e.button() == Qt.MouseButton.LeftButton:
+            key = self.part_at(e.position())
+            if key is not None and key.startswith("unit:"):
+                j = int(key[5:])
+                self._select_unit(j)
+                self.sigUnitClicked.emit(j)
+                e.accept()
+                return
+            if key in ("page:prev", "page:next"):
+                self.set_strip_page(self.strip_page() + (1 if key == "page:next" else -1))
+                e.accept()
+                return
+        super().mousePressEvent(e)
+
+    def wheelEvent(self, e) -> None:  # noqa: N802
+        frame = self._frame()
+        q = self._to_logical(e.position())
+        geo = self._strip_geometry(frame)
+        if geo["area"].contains(q) and self.strip_pages(frame) > 1:
+            step = -1 if e.angleDelta().y() > 0 or e.angleDelta().x() > 0 else 1
+            self.set_strip_page(self.strip_page(frame) + step)
+            e.accept()
+            return
+        super().wheelEvent(e)
+
+    def changeEvent(self, e: QEvent) -> None:  # noqa: N802
+        if e.type() in (QEvent.Type.PaletteChange, QEvent.Type.FontChange):
+            self._fonts = Fonts(self.font().family())
+            self.update()
+        super().changeEvent(e)
+
+    def paintEvent(self, e) -> None:  # noqa: N802
+        p = QPainter(self)
+        try:
+            self.paint(p, self.width(), self.height())
+        finally:
+            p.end()
+
+    # -- export ---------------------------------------------------------------------------------------
+    def export_size(self) -> tuple[int, int]:
+        """The diagram's own size in logical pixels (what exports render, whatever is on screen)."""
+        frame = self._frame()
+        w, h = self.logical_size(frame, "none" if frame.n_units <= 1 else "below")
+        return round(w), round(h)
+
+    def export_png(self, path: str, scale: float = 2) -> bool:
+        """A PNG of the diagram at ``scale`` × its own size."""
+        w, h = self.export_size()
+        img = QImage(max(1, round(w * scale)), max(1, round(h * scale)), QImage.Format.Format_ARGB32_Premultiplied)
+        img.fill(self.palette().color(QPalette.ColorRole.Window))
+        p = QPainter(img)
+        self._layout_override = "below"
+        try:
+            self.paint(p, img.width(), img.height())
+        finally:
+            p.end()
+            self._layout_override = None
+        return img.save(str(path))
+
+    def export_svg(self, path: str) -> None:
+        """An SVG of the diagram at its own size, drawn as vectors by the same paint routine."""
+        from PySide6.QtSvg import QSvgGenerator
+
+        frame = self._frame()
+        w, h = self.export_size()
+        gen = QSvgGenerator()
+        gen.setFileName(str(path))
+        gen.setSize(QSize(w, h))
+        gen.setViewBox(QRect(0, 0, w, h))
+        gen.setResolution(self.logicalDpiX())      # not the generator's default: text would shrink to 0.75
+        gen.setTitle(f"{frame.desc.title} cell")
+        gen.setDescription(frame.header or frame.title)
+        p = QPainter(gen)
+        self._layout_override = "below"
+        try:
+            self.paint(p, w, h)
+        finally:
+            p.end()
+            self._layout_override = None
+
+    def paint_ms(self) -> float:
+        """Duration of the last paint (widget paint or export), in milliseconds."""
+        return self._paint_ms
+
+    # -- painting ---------------------------------------------------------------------------------------
+    def paint(self, p: QPainter, w: float, h: float) -> None:
+        """Paint the current frame into a ``w`` × ``h`` device area (widget, image or SVG)."""
+        t0 = time.perf_counter()
+        frame = self._frame()
+        scene = self._scene_for(frame)
+        style = Style.from_palette(self.palette())
+        p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+        p.setRenderHint(QPainter.RenderHint.TextAntialiasing, True)
+        p.fillRect(QRectF(0, 0, w, h), style.bg)
+        s, ox, oy = self._xform(w, h, frame)
+        p.save()
+        p.translate(ox, oy)
+        p.scale(s, s)
+        d = Drawing(p, self._fonts, style)
+        d.text(30, 38, frame.title or f"{frame.desc.title} cell", self._fonts.title)
+        if frame.header:
+            d.text(30, 64, frame.header, self._fonts.header, style.muted)
+        self._paint_legend(d, frame)
+        scene.paint_body(d)
+        if frame.values is None:
+            p.setPen(style.muted)
+            p.setFont(self._fonts.label)
+            p.drawText(scene.cell, Qt.AlignmentFlag.AlignCenter, "no trace yet")
+        else:
+            scene.paint(d, frame.values, frame.belt_scale)
+            if frame.n_units > 1:
+                self._paint_strip(d, frame)
+        p.restore()
+        self._paint_ms = (time.perf_counter() - t0) * 1000.0
+
+    def _paint_legend(self, d: Drawing, frame: Frame) -> None:
+        r = self.LEGEND
+        p, f, st = d.p, self._fonts, d.s
+        p.setPen(QPen(st.muted, 1.0))
+        p.setBrush(_gradient(r))
+        p.drawRoundedRect(r, 3, 3)
+        d.text(r.left() - 10, r.bottom(), "gates, values" if frame.desc.gates else "values", f.small, st.fg,
+               align="right")
+        for val, x in ((-1, r.left()), (0, r.center().x()), (1, r.right())):
+            d.text(x, r.bottom() + 15, fmt(val, 0), f.small, st.fg, align="center")
+        desc = frame.desc
+        if not desc.has_belt:
+            return
+        # the belt: colour and width on its own scale (the run's range), drawn as a bow tie
+        scale = frame.belt_scale
+        cy = r.bottom() + 36
+        tie = QPolygonF([QPointF(r.left(), cy - 9), QPointF(r.center().x(), cy - 2), QPointF(r.right(), cy - 9),
+                         QPointF(r.right(), cy + 9), QPointF(r.center().x(), cy + 2), QPointF(r.left(), cy + 9)])
+        p.setPen(QPen(st.muted, 1.0))
+        p.setBrush(_gradient(r))
+        p.drawPolygon(tie)
+        d.text(r.left() - 10, cy + 5, f"{desc.belt_name} belt: colour, width", f.small, st.fg, align="right")
+        lab = scale.label()
+        d.text(r.left(), cy + 24, "\u2212" + lab, f.small, st.fg, align="center")
+        d.text(r.center().x(), cy + 24, "0", f.small, st.fg, align="center")
+        d.text(r.right(), cy + 24, lab, f.small, st.fg, align="center")
+
+    def _paint_strip(self, d: Drawing, frame: Frame) -> None:
+        geo = self._strip_geometry(frame)
+        p, f, st = d.p, self._fonts, d.s
+        desc, n = frame.desc, frame.n_units
+        bar = desc.belt_name or "h"
+        chips = tuple(self._scene_for(frame).gate_rects)      # in the picture's order, left to right
+        what = f"{bar}\u209c bar" + (f" and gates {' '.join(chips)}" if chips else "")
+        cap, ind = geo["caption"]
+        side = geo["layout"] == "side"
+        text = f"{n} units: {what}" if side else f"all {n} units at this step: {what}  (click a unit to show it)"
+        d.text(cap.x(), cap.y(), text, f.small, st.muted)
+        if not geo["prev"].isEmpty():
+            page, pages = self.strip_page(frame), self.strip_pages(frame)
+            last = min(geo["first"] + geo["per"], n) - 1
+            units = f"{geo['first']}\u2013{last}" if side else f"units {geo['first']}\u2013{last} of {n}"
+            d.text(ind.x(), ind.y(), f"{units}  \u00b7  page {page + 1} / {pages}", f.small, st.fg, align="right")
+            for key, sym in (("prev", "\u25c0"), ("next", "\u25b6")):
+                rr = geo[key]
+                enabled = (page > 0) if key == "prev" else (page < pages - 1)
+                p.setPen(QPen(st.cell_edge, 1.0))
+                p.setBrush(st.cell_fill)
+                p.drawRoundedRect(rr, 4, 4)
+                p.setPen(st.fg if enabled else st.cell_edge)
+                p.setFont(f.small)
+                p.drawText(rr, Qt.AlignmentFlag.AlignCenter, sym)
+        bars = frame.strip["bar"]
+        scale = frame.belt_scale if desc.has_belt else UNIT_SCALE
+        chip_pens = {g.name: QPen(QColor(g.color_hex), 2.0) for g in desc.gates}
+        tile_fill, track = blend(st.bg, st.fg, 0.05), blend(st.bg, st.fg, 0.15)
+        tile_pen, sel_pen = QPen(blend(st.bg, st.fg, 0.2), 1.0), QPen(st.accent, 3.0)
+        no_pen = Qt.PenStyle.NoPen
+        label_font = None
+        for j, r in geo["tiles"].items():
+            sel = j == frame.unit
+            p.setPen(sel_pen if sel else tile_pen)
+            p.setBrush(tile_fill)
+            p.drawRoundedRect(r, 6, 6)
+            inner = r.adjusted(4, 4, -4, -4)
+            ih = inner.height()
+            label_h, bar_zone = (18.0, 28.0) if ih > 70 else (14.0, 20.0)
+            # the bar: centred, length ~ |value| on the belt's scale, coloured by it (without gates
+            # to show under it, a larger bar fills the tile)
+            if chips:
+                cy, bh = inner.top() + bar_zone / 2, bar_zone / 4
+            else:
+                cy, bh = inner.top() + (ih - label_h) / 2, max(4.0, min(16.0, (ih - label_h) / 2 - 6))
+            val = float(bars[j])
+            half = inner.width() / 2
+            ln = half * min(abs(val), scale.vmax) / scale.vmax if math.isfinite(val) else 0.0
+            p.setPen(no_pen)
+            p.setBrush(track)
+            p.drawRect(QRectF(inner.left(), cy - 1, inner.width(), 2))
+            p.setBrush(scale.color(val))
+            x0 = inner.center().x()
+            p.drawRect(QRectF(x0 if val >= 0 else x0 - ln, cy - bh, ln, 2 * bh))
+            p.setBrush(st.fg)
+            p.drawRect(QRectF(x0 - 0.75, cy - bh - 2, 1.5, 2 * bh + 4))
+            chip_top, chip_h = inner.top() + bar_zone + 2, ih - bar_zone - label_h - 4
+            if chips:
+                chip_w = inner.width() / len(chips)
+                for k, name in enumerate(chips):
+                    p.setBrush(diverging_color(float(frame.strip[name][j])))
+                    p.setPen(chip_pens[name] if chip_w > 8 else no_pen)
+                    rect = QRectF(inner.left() + k * chip_w + 1, chip_top, chip_w - 2, chip_h)
+                    if chip_w > 14:
+                        p.drawRoundedRect(rect, 3, 3)
+                    else:
+                        p.drawRect(rect)                 # small chips: corners would not show
+            if inner.width() > 14:
+                font = f.small if inner.width() > 30 else f.tiny
+                if font is not label_font:
+                    p.setFont(font)
+                    label_font = font
+                p.setPen(st.accent if sel else st.fg)
+                p.drawText(QRectF(inner.left() - 4, inner.bottom() - label_h, inner.width() + 8, label_h),
+                           Qt.AlignmentFlag.AlignCenter, str(j))

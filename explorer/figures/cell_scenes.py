@@ -1,0 +1,378 @@
+"""The picture of each kind of cell, in the canvas's logical coordinates (1200 wide, 600 tall).
+
+A scene is chosen from the cell's description by its structure, not its name
+(:func:`scene_for`): a cell whose belt carries c is drawn as the LSTM (with a peephole wire for
+every gate of ``desc.peepholes``), a cell whose belt is h itself as the GRU, a cell without a
+belt as the plain RNN's single squashing path. Gate boxes take their activation, colour and
+label from the description; every sentence shown on hover comes from ``desc.tooltips``.
+
+A scene registers its parts once (name, logical shape) for hit-testing, and paints a unit's
+values (``desc.unit_values`` plus ``x_text``, ``prev`` and ``preact``) with
+:class:`~explorer.figures.cell_canvas.Drawing`'s primitives.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QPointF, QRectF
+from PySide6.QtGui import QColor, QPainterPath
+
+from explorer.engine.describe import COLORS, CellDescription, fmt, formula_parts
+from explorer.figures.cell_canvas import UNIT_SCALE, Drawing, ValueScale, stroke_area
+
+__all__ = ["CStateScene", "HBeltScene", "Scene", "SquashScene", "scene_for"]
+
+BELT_Y = 150.0
+X0, X1 = 30.0, 1170.0
+GATE_CY, GATE_W, GATE_H = 352.0, 136.0, 96.0
+BUS_Y = 470.0
+X_IN = 200.0
+H_UP_X, H_UP_TOP = 1062.0, 78.0
+R = 17.0                      # node radius
+BELT_LABELS = (BELT_Y - 20, BELT_Y + 36)      # baselines of a state's name and value at the belt
+BUS_LABELS = (BUS_Y + 28, BUS_Y + 52)         # ... and under the input line
+
+
+def _line(*pts) -> QPainterPath:
+    path = QPainterPath()
+    path.moveTo(QPointF(*pts[0]))
+    for pt in pts[1:]:
+        path.lineTo(QPointF(*pt))
+    return path
+
+
+def math_parts(text: str) -> tuple:
+    """A description's formula (``f ⊙ c_{t−1}``) as :meth:`Drawing.math` runs: base and subscripts."""
+    return tuple((part, "s" if sub else "n") for part, sub in formula_parts(text))
+
+
+def _gate_rect(cx: float) -> QRectF:
+    return QRectF(cx - GATE_W / 2, GATE_CY - GATE_H / 2, GATE_W, GATE_H)
+
+
+class Scene:
+    """Base: the cell body, the parts registry, the inputs from below and the h that leaves."""
+
+    height = 600.0
+
+    def __init__(self, desc: CellDescription):
+        self.desc = desc
+        self.cell = QRectF(150.0, 92.0, 880.0, 430.0)
+        self._parts: list[tuple[str, object]] = []
+        self.gate_rects: dict[str, QRectF] = {}
+        self.build()
+
+    # -- parts ---------------------------------------------------------------------------------
+    def add(self, key: str, shape) -> None:
+        """Register a part; earlier parts win where shapes overlap (gates first, areas last)."""
+        self._parts.append((key, shape))
+
+    def part_at(self, q: QPointF) -> str | None:
+        for key, shape in self._parts:
+            if shape.contains(q):
+                return key
+        return None
+
+    def part_rect(self, key: str) -> QRectF | None:
+        rect = None
+        for k, shape in self._parts:
+            if k == key:
+                r = shape if isinstance(shape, QRectF) else shape.boundingRect()
+                rect = r if rect is None else rect.united(r)
+        return rect
+
+    @property
+    def part_names(self) -> tuple:
+        seen: list[str] = []
+        for k, _ in self._parts:
+            if k not in seen:
+                seen.append(k)
+        return tuple(seen)
+
+    def build(self) -> None:
+        raise NotImplementedError
+
+    def paint(self, d: Drawing, v: dict, belt: ValueScale) -> None:
+        raise NotImplementedError
+
+    # -- shared pieces ----------------------------------------------------------------------------
+    def paint_body(self, d: Drawing) -> None:
+        p = d.p
+        p.setPen(d.s.cell_edge)
+        p.setBrush(d.s.cell_fill)
+        p.drawRoundedRect(self.cell, 22, 22)
+        d.text(self.cell.left() + 14, self.cell.bottom() - 12, f"one {self.desc.title} unit", d.f.small, d.s.muted)
+
+    def add_gate(self, name: str, cx: float) -> QRectF:
+        r = _gate_rect(cx)
+        self.gate_rects[name] = r
+        self.add(name, r)
+        return r
+
+    def paint_gates(self, d: Drawing, v: dict) -> None:
+        for name, r in self.gate_rects.items():
+            g = self.desc.gate(name)
+            d.gate_box(r, g.symbol, v[name], g.label, QColor(g.color_hex))
+
+    def add_inputs(self, bus_from: float, bus_to: float) -> None:
+        """The joined [x_t, h_{t−1}] line and x_t coming up into it."""
+        self.add("input", stroke_area(_line((bus_from, BUS_Y), (bus_to, BUS_Y)), 24))
+        self.add("input", stroke_area(_line((X_IN, BUS_Y), (X_IN, BUS_Y + 90)), 24))
+
+    def paint_x(self, d: Drawing, v: dict) -> None:
+        d.dot(QPointF(X_IN, BUS_Y), 5)
+        d.math(X_IN + 14, BUS_Y + 76, (("x", "n"), ("t", "s"), (" " + v["x_text"], "v")))
+
+    def paint_h_up(self, d: Drawing, v: dict, scale: ValueScale, from_y: float) -> None:
+        """h_t leaving the cell upwards (to the layer above / the head)."""
+        path = _line((H_UP_X, from_y), (H_UP_X, H_UP_TOP + 8))
+        d.stream(path, v["h"], scale, 0.8)
+        d.arrow(QPointF(H_UP_X, H_UP_TOP - 2), -90.0, d.s.halo)
+        d.math(H_UP_X + 14, H_UP_TOP + 10, (("h", "n"), ("t", "s")))
+
+    def add_belt_labels(self) -> None:
+        """Hit areas of the kept label (over the belt) and the written stream (into the +)."""
+        midx = (self.keep_node.x() + self.add_node.x()) / 2
+        self.add("kept", QRectF(midx - 130, BELT_Y - 44, 260, 30))
+        self.add("written", QRectF(self.add_node.x() - 12, BELT_Y + R, 230, self.write_node.y() - BELT_Y - 2 * R))
+
+    def paint_belt(self, d: Drawing, v: dict, belt: ValueScale) -> None:
+        """The belt (``keep_node`` → ``add_node`` on BELT_Y): the old state, the kept part, the new
+        state, each coloured and sized on the belt's scale; the written part rising into the +."""
+        kn, an, wn, name = self.keep_node, self.add_node, self.write_node, self.desc.belt_name
+        for a, b, val in ((X0, kn.x() - R, v[name + "_prev"]), (kn.x() + R, an.x() - R, v["kept"]),
+                          (an.x() + R, X1 - 4, v[name])):
+            d.stream(_line((a, BELT_Y), (b, BELT_Y)), val, belt)
+        d.arrow(QPointF(X1 + 8, BELT_Y), 0.0, d.s.halo)
+        d.stream(_line((an.x(), wn.y() - R), (an.x(), BELT_Y + R + 10)), v["written"], belt, 0.8)
+        d.arrow(QPointF(an.x(), BELT_Y + R + 1), -90.0, d.s.halo)
+
+    def paint_belt_labels(self, d: Drawing, v: dict) -> None:
+        """The belt's state at both ends and the description's kept and written formulas with their values."""
+        prev, name, an, wn = v["prev"], self.desc.belt_name, self.add_node, self.write_node
+        self.paint_state_label(d, name, prev, v[name + "_prev"], X0, BELT_LABELS)
+        self.paint_state_label(d, name, "t", v[name], X1, BELT_LABELS, align="right")
+        kept = math_parts(self.desc.kept_formula.replace("t\u22121", prev))
+        d.math((self.keep_node.x() + an.x()) / 2, BELT_Y - 22,
+               (("kept  ", "n"), *kept, (" = " + fmt(v["kept"]), "v")), align="center")
+        d.math(an.x() + 16, (BELT_Y + wn.y()) / 2 + 10,
+               (("written  ", "n"), *math_parts(self.desc.written_formula), (" = " + fmt(v["written"]), "v")))
+
+    def paint_state_label(self, d: Drawing, name: str, sub: str, value: float, x: float, at: tuple,
+                          align: str = "left") -> None:
+        """A state's name and value on the baselines ``at`` (above and below a belt, or under the bus)."""
+        d.math(x, at[0], ((name, "n"), (sub, "s")), align=align)
+        d.math(x, at[1], (("= " + fmt(value), "v"),), align=align)
+
+
+class CStateScene(Scene):
+    """A cell whose belt carries the cell state c (the LSTM; peephole wires from desc.peepholes)."""
+
+    def build(self) -> None:
+        # gates left to right as they act on the belt: forget, input, candidate, output
+        cx = {"f": 300.0, "i": 455.0, "g": 610.0, "o": 770.0}
+        for name in ("f", "i", "g", "o"):
+            self.add_gate(name, cx[name])
+        self.keep_node = QPointF(cx["f"], BELT_Y)            # the forget gate's ×
+        self.add_node = QPointF(cx["g"], BELT_Y)
+        self.write_node = QPointF(cx["g"], 248.0)
+        self.out_x = 920.0
+        self.tanh_rect = QRectF(self.out_x - 34, 236.0, 68.0, 30.0)
+        self.out_node = QPointF(self.out_x, GATE_CY)
+        gr = self.gate_rects
+        w = QPainterPath()
+        w.addPath(_line((X0, BUS_Y), (cx["o"], BUS_Y)))
+        w.addPath(_line((X_IN, BUS_Y + 80), (X_IN, BUS_Y)))
+        for name in ("f", "i", "g", "o"):
+            w.addPath(_line((cx[name], BUS_Y), (cx[name], gr[name].bottom() + 2)))
+        w.addPath(_line((cx["f"], gr["f"].top()), (cx["f"], BELT_Y + R)))
+        w.addPath(_line((cx["i"], gr["i"].top()), (cx["i"], self.write_node.y()),
+                        (self.write_node.x() - R, self.write_node.y())))
+        w.addPath(_line((cx["g"], gr["g"].top()), (cx["g"], self.write_node.y() + R)))
+        w.addPath(_line((gr["o"].right(), GATE_CY), (self.out_node.x() - R, GATE_CY)))
+        w.addPath(_line((self.out_x, BELT_Y), (self.out_x, self.tanh_rect.top())))
+        w.addPath(_line((self.out_x, self.tanh_rect.bottom()), (self.out_x, self.out_node.y() - R)))
+        self.wires = w
+        self.arrows = [(QPointF(cx[k], gr[k].bottom() + 1), -90.0) for k in ("f", "i", "g", "o")] + [
+            (QPointF(cx["f"], BELT_Y + R + 1), -90.0),
+            (QPointF(self.write_node.x() - R - 1, self.write_node.y()), 0.0),
+            (QPointF(cx["g"], self.write_node.y() + R + 1), -90.0),
+            (QPointF(self.out_node.x() - R - 1, GATE_CY), 0.0),
+            (QPointF(self.out_x, self.tanh_rect.top() - 1), 90.0),
+            (QPointF(self.out_x, self.out_node.y() - R - 1), 90.0),
+        ]
+        self.bus_dots = [cx[k] for k in ("f", "i", "g", "o")]
+        # peepholes: i and f see c_{t−1} (tapped before the forget node), o sees c_t (after the +)
+        self.peep_path = QPainterPath()
+        self.peep_arrows = []
+        peeps = self.desc.peepholes
+        drops = {"f": gr["f"].left() + 18, "i": gr["i"].left() + 33, "o": gr["o"].right() - 28}
+        before = [k for k in ("f", "i") if k in peeps]
+        if before:
+            tap, y = 215.0, 222.0
+            self.peep_path.addPath(_line((tap, BELT_Y + 6), (tap, y), (max(drops[k] for k in before), y)))
+            for k in before:
+                self.peep_path.addPath(_line((drops[k], y), (drops[k], gr[k].top() - 2)))
+                self.peep_arrows.append((QPointF(drops[k], gr[k].top() - 1), 90.0))
+            self.peep_taps = [QPointF(tap, BELT_Y)]
+        else:
+            self.peep_taps = []
+        if "o" in peeps:
+            tap, y = 860.0, 282.0
+            self.peep_path.addPath(_line((tap, BELT_Y + 6), (tap, y), (drops["o"], y), (drops["o"], gr["o"].top() - 2)))
+            self.peep_arrows.append((QPointF(drops["o"], gr["o"].top() - 1), 90.0))
+            self.peep_taps.append(QPointF(tap, BELT_Y))
+        self.h_path = _line((self.out_x, self.out_node.y() + R), (self.out_x, BUS_Y), (X1 - 6, BUS_Y))
+        # hit areas, most specific first
+        self.add("tanh", self.tanh_rect.adjusted(-6, -6, 6, 6))
+        self.add_belt_labels()
+        if peeps:
+            self.add("peephole", stroke_area(self.peep_path, 14))
+        self.add("belt", QRectF(X0, BELT_Y - 16, X1 - X0, 32))
+        self.add("h", stroke_area(self.h_path, 24))
+        self.add("h", stroke_area(_line((H_UP_X, BUS_Y), (H_UP_X, H_UP_TOP)), 24))
+        self.add_inputs(X0, cx["o"])
+
+    def paint(self, d: Drawing, v: dict, belt: ValueScale) -> None:
+        d.wires(self.wires, self.arrows)
+        d.dot(QPointF(X_IN, BUS_Y), 5)
+        for x in self.bus_dots:
+            d.dot(QPointF(x, BUS_Y), 4)
+        self.paint_belt(d, v, belt)
+        if self.desc.peepholes:
+            col = QColor(d.s.wire)
+            d.wires(self.peep_path, self.peep_arrows, dashed=True, color=col)
+            for pt in self.peep_taps:
+                d.dot(pt, 4.5)
+        # h_t: from the output node down, right, and up past the belt (a bridge over it)
+        d.stream(self.h_path, v["h"], UNIT_SCALE, 0.8)
+        d.arrow(QPointF(X1 + 8, BUS_Y), 0.0, d.s.halo)
+        up = _line((H_UP_X, BUS_Y), (H_UP_X, BELT_Y + 16))
+        d.stream(up, v["h"], UNIT_SCALE, 0.8)
+        d.stream(_line((H_UP_X, BELT_Y + 16), (H_UP_X, BELT_Y - 16)), v["h"], UNIT_SCALE, 0.8, bridge=True)
+        self.paint_h_up(d, v, UNIT_SCALE, BELT_Y - 16)
+        for c, sym in ((self.keep_node, "x"), (self.add_node, "+"), (self.write_node, "x"), (self.out_node, "x")):
+            d.node(c, sym)
+        d.pill(self.tanh_rect, "tanh")
+        self.paint_gates(d, v)
+        self.paint_belt_labels(d, v)
+        prev = v["prev"]
+        if self.desc.peepholes:
+            d.text(222, 214, "p\u2009\u2299\u2009c", d.f.small, d.s.muted)
+        self.paint_state_label(d, "h", prev, v["h_prev"], X0, BUS_LABELS)
+        self.paint_x(d, v)
+        self.paint_state_label(d, "h", "t", v["h"], X1, BUS_LABELS, align="right")
+        d.text(self.out_x + 14, GATE_CY + 46, "h = o \u00b7 tanh(c)", d.f.small, d.s.muted)
+
+
+class HBeltScene(Scene):
+    """A cell whose belt is h itself (the GRU): kept z ⊙ h_{t−1}, written (1 − z) ⊙ g."""
+
+    def build(self) -> None:
+        cx = {"z": 300.0, "r": 520.0, "g": 780.0}
+        for name in ("z", "r", "g"):
+            self.add_gate(name, cx[name])
+        gr = self.gate_rects
+        self.keep_node = QPointF(cx["z"], BELT_Y)
+        self.add_node = QPointF(cx["g"], BELT_Y)
+        self.write_node = QPointF(cx["g"], 248.0)
+        self.minus_node = QPointF(560.0, 248.0)
+        self.reset_node = QPointF(655.0, GATE_CY)
+        self.h_down_x = 120.0
+        w = QPainterPath()
+        w.addPath(_line((self.h_down_x, BELT_Y), (self.h_down_x, BUS_Y), (cx["g"], BUS_Y)))
+        w.addPath(_line((X_IN, BUS_Y + 80), (X_IN, BUS_Y)))
+        for name in ("z", "r", "g"):
+            w.addPath(_line((cx[name], BUS_Y), (cx[name], gr[name].bottom() + 2)))
+        w.addPath(_line((self.reset_node.x(), BUS_Y), (self.reset_node.x(), self.reset_node.y() + R + 2)))
+        w.addPath(_line((cx["z"], gr["z"].top()), (cx["z"], BELT_Y + R)))
+        w.addPath(_line((cx["z"], self.write_node.y()), (self.minus_node.x() - R, self.write_node.y())))
+        w.addPath(_line((self.minus_node.x() + R, self.write_node.y()), (self.write_node.x() - R, self.write_node.y())))
+        w.addPath(_line((cx["g"], gr["g"].top()), (cx["g"], self.write_node.y() + R)))
+        w.addPath(_line((gr["r"].right(), GATE_CY), (self.reset_node.x() - R, GATE_CY)))
+        w.addPath(_line((self.reset_node.x() + R, GATE_CY), (gr["g"].left() - 2, GATE_CY)))
+        self.wires = w
+        self.arrows = [(QPointF(cx[k], gr[k].bottom() + 1), -90.0) for k in ("z", "r", "g")] + [
+            (QPointF(self.reset_node.x(), self.reset_node.y() + R + 1), -90.0),
+            (QPointF(cx["z"], BELT_Y + R + 1), -90.0),
+            (QPointF(self.minus_node.x() - R - 1, self.write_node.y()), 0.0),
+            (QPointF(self.write_node.x() - R - 1, self.write_node.y()), 0.0),
+            (QPointF(cx["g"], self.write_node.y() + R + 1), -90.0),
+            (QPointF(self.reset_node.x() - R - 1, GATE_CY), 0.0),
+            (QPointF(gr["g"].left() - 1, GATE_CY), 0.0),
+        ]
+        self.bus_dots = [cx["z"], cx["r"], self.reset_node.x(), cx["g"]]
+        node_box = lambda c: QRectF(c.x() - R - 4, c.y() - R - 4, 2 * R + 8, 2 * R + 8)  # noqa: E731
+        self.add("one_minus", node_box(self.minus_node))
+        self.add("reset", node_box(self.reset_node))
+        self.add_belt_labels()
+        self.add("h", stroke_area(_line((H_UP_X, BELT_Y - 12), (H_UP_X, H_UP_TOP)), 24))
+        self.add("belt", QRectF(X0, BELT_Y - 16, X1 - X0, 32))
+        self.add_inputs(self.h_down_x, cx["g"])
+        self.add("input", stroke_area(_line((self.h_down_x, BELT_Y + 16), (self.h_down_x, BUS_Y)), 24))
+
+    def paint(self, d: Drawing, v: dict, belt: ValueScale) -> None:
+        d.wires(self.wires, self.arrows)
+        for x in self.bus_dots:
+            d.dot(QPointF(x, BUS_Y), 4)
+        kn, an, wn = self.keep_node, self.add_node, self.write_node
+        self.paint_belt(d, v, belt)
+        d.dot(QPointF(self.h_down_x, BELT_Y), 5)
+        self.paint_h_up(d, v, belt, BELT_Y)
+        d.dot(QPointF(H_UP_X, BELT_Y), 5)
+        for c, sym in ((kn, "x"), (an, "+"), (wn, "x"), (self.reset_node, "x")):
+            d.node(c, sym)
+        d.node(self.minus_node, "1\u2212")
+        self.paint_gates(d, v)
+        self.paint_belt_labels(d, v)
+        d.text(self.reset_node.x() + 8, BUS_Y - 28, "U\u2099h + b\u2095\u2099", d.f.small, d.s.muted)
+        d.text(an.x() + 8, BUS_Y - 28, "W\u2099x + b\u1d62\u2099", d.f.small, d.s.muted)
+        d.text(self.reset_node.x() - 40, GATE_CY - 28, "r \u2299 (\u2026)", d.f.small, d.s.muted)
+        d.text(870, 300, "h = z \u00b7 h\u209c\u208b\u2081 + (1\u2212z) \u00b7 g", d.f.small, d.s.muted)
+        self.paint_x(d, v)
+
+
+class SquashScene(Scene):
+    """A cell without a belt or gates (the plain RNN): h_t = tanh(W x + U h + b), one path."""
+
+    def build(self) -> None:
+        self.box = QRectF(520.0, 300.0, 160.0, 104.0)
+        cx = self.box.center().x()
+        self.add("squash", self.box)
+        self.out_path = _line((cx, self.box.top()), (cx, BELT_Y), (X1 - 6, BELT_Y))
+        w = QPainterPath()
+        w.addPath(_line((X0, BUS_Y), (cx, BUS_Y), (cx, self.box.bottom() + 2)))
+        w.addPath(_line((X_IN, BUS_Y + 80), (X_IN, BUS_Y)))
+        self.wires = w
+        self.arrows = [(QPointF(cx, self.box.bottom() + 1), -90.0)]
+        self.add("h", stroke_area(self.out_path, 24))
+        self.add("h", stroke_area(_line((H_UP_X, BELT_Y), (H_UP_X, H_UP_TOP)), 24))
+        self.add_inputs(X0, cx)
+
+    def paint(self, d: Drawing, v: dict, belt: ValueScale) -> None:
+        d.wires(self.wires, self.arrows)
+        cx = self.box.center().x()
+        d.stream(self.out_path, v["h"], UNIT_SCALE, 0.8)
+        d.arrow(QPointF(X1 + 8, BELT_Y), 0.0, d.s.halo)
+        self.paint_h_up(d, v, UNIT_SCALE, BELT_Y)
+        d.dot(QPointF(H_UP_X, BELT_Y), 5)
+        d.gate_box(self.box, "tanh", v["h"], "hidden h", QColor(COLORS["h"]))
+        pre = v["preact"].get("h")
+        if pre is not None:
+            d.math(cx + 12, BUS_Y - 30, (("W x + U h + b = ", "n"), (fmt(pre), "v")))
+        prev = v["prev"]
+        self.paint_state_label(d, "h", prev, v["h_prev"], X0, BUS_LABELS)
+        self.paint_state_label(d, "h", "t", v["h"], X1, BELT_LABELS, align="right")
+        for k, line in enumerate(("No cell state and no gates:", "the old state is mixed with the input",
+                                  "and squashed by tanh again at every step,", "so what it held fades.")):
+            d.text(180, 190 + 20 * k, line, d.f.small, d.s.muted)
+        self.paint_x(d, v)
+
+
+def scene_for(desc: CellDescription) -> Scene:
+    """The scene that draws ``desc``, chosen by the cell's structure (which state its belt carries)."""
+    if not desc.has_belt:
+        return SquashScene(desc)
+    if desc.belt_name in desc.state_names and desc.belt_name != "h":
+        return CStateScene(desc)
+    return HBeltScene(desc)
+

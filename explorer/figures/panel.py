@@ -1,0 +1,533 @@
+"""The base of every plot: a pyqtgraph view with the project's axes, a legend above the data, a calm
+"no data yet" state, colours from the palette, and exporters that draw at their own size.
+
+Exports never grab what is on screen. The scene is laid out at :attr:`PlotPanelWidget.export_size`
+for the moment of drawing and put back (a plot in a hidden dock tab, 192×136 on screen, still
+exports at full size; the widget on screen is untouched), long curves are downsampled for that
+size, scatter symbols are drawn as vector shapes, and the SVG generator's resolution is the
+logical DPI the scene's text was laid out for (any other value draws the text-sized axes at
+another scale than the data: 72 dpi gives 0.75).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import os
+import re
+
+os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
+
+import numpy as np  # noqa: E402
+from PySide6.QtCore import QBuffer, QIODevice, QRect, QRectF, QSize, QSizeF, Qt  # noqa: E402
+from PySide6.QtGui import QColor, QImage, QPainter, QPalette  # noqa: E402
+from PySide6.QtSvg import QSvgGenerator  # noqa: E402
+from PySide6.QtWidgets import QApplication, QGraphicsWidget, QSizePolicy, QVBoxLayout, QWidget  # noqa: E402
+
+import pyqtgraph as pg  # noqa: E402
+
+from explorer.figures.axes import PlotAxisItem  # noqa: E402
+from explorer.runs import csv_value  # noqa: E402
+
+pg.setConfigOptions(antialias=True, imageAxisOrder="row-major")
+
+#: Logical size (px) every plot is laid out at for export; PNGs are drawn at twice this.
+EXPORT_SIZE = QSize(900, 520)
+PNG_SCALE = 2
+#: Curves are drawn with about this many points per pixel of width (peak downsampling: min and max).
+DOWNSAMPLE_FACTOR = 1.0
+
+
+def ensure_app() -> QApplication:
+    """The running QApplication, or a new one (offscreen works for headless export)."""
+    app = QApplication.instance()
+    if app is None:
+        app = QApplication([])
+    return app
+
+
+def write_csv(path, header, rows) -> None:
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh, lineterminator="\n")
+        w.writerow(header)
+        for row in rows:
+            w.writerow([csv_value(v) for v in row])
+
+
+def _column_strings(col) -> list:
+    """One CSV column as text, as :func:`explorer.runs.csv_value` writes each value (floats as their
+    shortest exact repr, NaN and None empty, booleans 1/0), without a Python call per value."""
+    a = np.asarray(col) if not isinstance(col, list) else np.asarray(col, dtype=object)
+    if a.dtype == bool:
+        return np.where(a, "1", "0").tolist()
+    if a.dtype.kind in "iu":
+        return list(map(str, a.tolist()))
+    if a.dtype.kind == "f":
+        return ["" if v != v else repr(v) for v in a.tolist()]
+    return [_quoted(csv_value(v)) for v in a.tolist()]
+
+
+def _quoted(field: str) -> str:
+    """A field as the csv module writes it (quoted when it holds a comma, a quote or a line break)."""
+    if any(c in field for c in ',"\n\r'):
+        return '"' + field.replace('"', '""') + '"'
+    return field
+
+
+def write_csv_columns(path, header, columns) -> None:
+    """A CSV of equally long columns (every value kept), the same text :func:`write_csv` writes;
+    one join instead of a call per value, for a million rows."""
+    text = [_column_strings(c) for c in columns]
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        fh.write(",".join(_quoted(str(h)) for h in header) + "\n")
+        if text and text[0]:
+            fh.write("\n".join(map(",".join, zip(*text))))
+            fh.write("\n")
+
+
+def long_curve(item: pg.PlotDataItem) -> pg.PlotDataItem:
+    """Make ``item`` draw only what its pixels can show: peak downsampling (every minimum and
+    maximum stays visible) clipped to the view; the data it holds stay complete."""
+    item.setDownsampling(auto=True, method="peak")
+    item.setClipToView(True)
+    item.opts["autoDownsampleFactor"] = DOWNSAMPLE_FACTOR
+    return item
+
+
+class OutsideLegendItem(pg.LegendItem):
+    """A legend in a row of its own above the data, never over it; as many columns as fit."""
+
+    def __init__(self, **kw):
+        super().__init__(offset=None, frame=False, colCount=8, horSpacing=6, **kw)
+        self.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
+        self._width = 800.0
+
+    def updateSize(self):  # noqa: N802 - pyqtgraph's name
+        # the enclosing layout places it; just tell it the size changed
+        self.layout.invalidate()
+        self.updateGeometry()
+
+    def paint(self, p, *args):
+        pass                      # no frame, no background: it sits outside the data
+
+    def sizeHint(self, which, constraint=QSizeF()):  # noqa: N802
+        if not self.items or not self._shown:
+            return QSizeF(0, 0)   # takes no room when it has nothing to say
+        return super().sizeHint(which, constraint)
+
+    _shown = True
+
+    def set_shown(self, on: bool) -> None:
+        self._shown = bool(on)
+        self.setVisible(self._shown)
+        self.updateSize()
+
+    def entries(self) -> list[str]:
+        return [label.text for _, label in self.items]
+
+    def fit(self, width: float) -> None:
+        """Choose the number of columns so that the rows fit in ``width`` pixels."""
+        self._width = float(width)
+        if not self.items:
+            return
+        widths = [sample.boundingRect().width() + label.item.boundingRect().width() + 16
+                  for sample, label in self.items]
+        cols = len(widths)
+        while cols > 1:
+            per_col = [max(widths[k::cols]) for k in range(cols)]
+            if sum(per_col) <= width:
+                break
+            cols -= 1
+        self.setColumnCount(cols)
+        self.updateSize()
+
+
+class PlotPanelWidget(QWidget):
+    """Base: holds a pyqtgraph view (``self.view``), colours from the palette, the legend, the empty
+    state and the exporters.
+
+    Subclasses set ``title``, ``x_integer``/``y_integer`` (whole-number ticks), implement
+    :meth:`csv_rows` and :meth:`has_data`, and draw in :meth:`_draw`.
+    """
+
+    title = ""
+    empty_text = "no data yet"
+    export_size = EXPORT_SIZE
+    x_integer = False
+    y_integer = False
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self._lay = QVBoxLayout(self)
+        self._lay.setContentsMargins(2, 2, 2, 2)
+        self._empty_items: list = []
+        self._fixed_ticks: dict = {}
+        self._title = self.title
+        self._grid = {"x": 0.15, "y": 0.15}
+        self.legend = None
+        self._exporting = False
+        self.view = self._make_view()
+        self._lay.addWidget(self.view, 1)
+        self._apply_palette()
+
+    # -- building -----------------------------------------------------------------------------------
+    def _make_view(self):
+        w = pg.PlotWidget(axisItems={"left": PlotAxisItem("left", integer=self.y_integer),
+                                     "bottom": PlotAxisItem("bottom", integer=self.x_integer)})
+        self.plot = w.getPlotItem()
+        self.plot.setMenuEnabled(False)
+        self.plot.showGrid(x=True, y=True, alpha=0.15)
+        self._apply_title()
+        self._add_empty_label(self.plot)
+        return w
+
+    def set_grid(self, x=None, y=None):
+        if x is not None:
+            self._grid["x"] = x
+        if y is not None:
+            self._grid["y"] = y
+        self._apply_grid()
+
+    def _apply_grid(self):
+        if not hasattr(self, "plot"):
+            return
+        empty = bool(self._was_empty)
+        gx, gy = self._grid["x"], self._grid["y"]
+        self.plot.showGrid(x=bool(gx) and not empty, y=bool(gy) and not empty, alpha=max(gx or 0, gy or 0))
+
+    def add_legend(self) -> OutsideLegendItem:
+        """A legend row above the data (between the title and the plot area)."""
+        plot = self.plot
+        top = plot.getAxis("top")
+        plot.layout.removeItem(top)                # the top axis is never shown; its cell holds the legend
+        legend = OutsideLegendItem(labelTextColor=self._fg())
+        plot.layout.addItem(legend, 1, 1)
+        plot.layout.setAlignment(legend, Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignBottom)
+        plot.legend = legend
+        self.legend = legend
+        plot.vb.sigResized.connect(self._on_view_resized)
+        return legend
+
+    def _on_view_resized(self, *_):
+        if self.legend is not None:
+            self.legend.fit(self.plot.vb.width())
+
+    #: On screen the dock's tab names the plot and the title row would take the data's room;
+    #: exports always carry the title.
+    title_on_screen = False
+
+    def set_title(self, text: str) -> None:
+        self._title = text
+        self._apply_title()
+
+    def _apply_title(self) -> None:
+        if not hasattr(self, "plot"):
+            return
+        if self.title_on_screen or self._exporting:
+            self.plot.setTitle(self._title, color=self._fg().name())
+        else:
+            self.plot.setTitle(None)
+
+    def _add_empty_label(self, plot):
+        label = pg.TextItem(self.empty_text, anchor=(0.5, 0.5), color=QColor(128, 128, 128))
+        plot.addItem(label, ignoreBounds=True)
+        label.setPos(0.5, 0.5)
+        label.hide()
+        self._empty_items.append((plot, label))
+
+    # -- subclass hooks ------------------------------------------------------------------------------
+    def csv_rows(self):
+        """(header, rows) of the plotted data."""
+        header, columns = self.csv_columns()
+        return header, zip(*columns)
+
+    def csv_columns(self):
+        """(header, columns) of the plotted data, for plots with many points."""
+        raise NotImplementedError
+
+    def has_data(self) -> bool:
+        return True
+
+    # -- drawing only what is seen ---------------------------------------------------------------------
+    _stale = False
+
+    def _draw(self):
+        pass
+
+    def _request_draw(self):
+        """Draw now if the plot is on screen; otherwise when it is shown or exported (a plot in a
+        tab behind others costs nothing while training)."""
+        if self.isVisible():
+            self._draw()
+            self._stale = False
+            self._update_empty()
+        else:
+            self._stale = True
+
+    def _flush(self):
+        if self._stale:
+            self._draw()
+            self._stale = False
+        self._update_empty()
+
+    def showEvent(self, e):  # noqa: N802
+        self._flush()
+        super().showEvent(e)
+
+    def clear(self):
+        pass
+
+    def set_time_marker(self, t):
+        pass
+
+    # -- the empty state ---------------------------------------------------------------------------
+    _was_empty = None
+    _legend_wanted = True
+
+    def show_legend(self, on: bool) -> None:
+        self._legend_wanted = bool(on)
+        if self.legend is not None:
+            self.legend.set_shown(on and not self._was_empty)
+
+    def _showing_data(self) -> bool:
+        return bool(self.has_data())
+
+    def _update_empty(self):
+        """No data: a calm "no data yet" in the middle, no numbers on the axes, no grid."""
+        empty = not self._showing_data()
+        changed = empty != self._was_empty
+        self._was_empty = empty
+        for plot, label in self._empty_items:
+            if empty:
+                plot.vb.setRange(xRange=(0, 1), yRange=(0, 1), padding=0)
+            if not changed:
+                continue
+            for name in ("left", "bottom"):
+                plot.getAxis(name).setTicks([[]] if empty else self._fixed_ticks.get((id(plot), name)))
+            label.setVisible(empty)
+            if self.legend is not None:
+                self.legend.set_shown(not empty and self._legend_wanted)
+            if not empty:
+                self._on_data_arrived(plot)
+        if changed:
+            self._apply_grid()
+
+    def set_fixed_ticks(self, name: str, ticks, plot=None) -> None:
+        """Explicit ticks for axis ``name`` (None: automatic), kept through the empty state."""
+        plot = plot or self.plot
+        self._fixed_ticks[(id(plot), name)] = ticks
+        if not self._was_empty:
+            plot.getAxis(name).setTicks(ticks)
+
+    def _on_data_arrived(self, plot):
+        plot.enableAutoRange()
+        self._refresh_curves(plot)
+
+    @staticmethod
+    def _refresh_curves(plot=None, scene=None):
+        """Long curves compute what they draw again (for a new width, or for a view that now follows
+        the data: while the empty state held the view at 0..1 they were clipped to it)."""
+        items = (scene or plot.scene()).items() if (scene or plot.scene()) is not None else plot.items
+        for item in items:
+            if isinstance(item, pg.PlotDataItem) and (item.opts["autoDownsample"] or item.opts["clipToView"]):
+                item.viewRangeChanged()
+
+    # -- palette ----------------------------------------------------------------------------------------
+    def _fg(self) -> QColor:
+        return self.palette().color(QPalette.ColorRole.Text)
+
+    def _bg(self) -> QColor:
+        return self.palette().color(QPalette.ColorRole.Base)
+
+    def _apply_palette(self):
+        bg, fg = self._bg(), self._fg()
+        self.dark = bg.lightness() < 128
+        self.view.setBackground(bg)
+        for item in self._plot_items():
+            item.titleLabel.setText(item.titleLabel.text, color=fg.name())
+        for ax in self.view.scene().items():
+            if isinstance(ax, pg.AxisItem):       # the plots' axes and the colour bars'
+                ax.setPen(fg)
+                ax.setTextPen(fg)
+        if self.legend is not None:
+            self.legend.setLabelTextColor(fg)
+        grey = QColor(fg)
+        grey.setAlpha(150)
+        for _, label in self._empty_items:
+            label.setColor(grey)
+
+    def _plot_items(self):
+        return [self.plot] if hasattr(self, "plot") else []
+
+    def changeEvent(self, e):  # noqa: N802
+        if e.type() == e.Type.PaletteChange:
+            self._apply_palette()
+        super().changeEvent(e)
+
+    # -- export ----------------------------------------------------------------------------------------
+    def _export_size(self) -> QSize:
+        return QSize(self.export_size)
+
+    @contextlib.contextmanager
+    def _laid_out_for_export(self):
+        """The scene laid out at the export size for the moment of drawing, then put back."""
+        self._flush()
+        size = self._export_size()
+        scene = self.view.scene()
+        top = self.view.centralWidget
+        old = QRectF(top.geometry())
+        self._exporting = True
+        self._apply_title()
+        self._arrange_for(exporting=True)
+        items = [it for it in scene.items() if hasattr(it, "setExportMode")]
+        try:
+            self._set_scene_geometry(top, QRectF(0, 0, size.width(), size.height()))
+            for it in items:   # scatter symbols as vector shapes, not cached bitmaps
+                it.setExportMode(True, {"antialias": True, "background": self._bg(), "resolutionScale": 1.0})
+            self._settle(top, size)
+            yield size
+        finally:
+            for it in items:
+                it.setExportMode(False)
+            self._exporting = False
+            self._apply_title()
+            self._arrange_for(exporting=False)
+            self._set_scene_geometry(top, old)
+
+    def _set_scene_geometry(self, top, rect: QRectF):
+        top.setGeometry(rect)
+        self._relayout(top)
+        self._on_view_resized()
+        self._relayout(top)
+        self._refresh_curves(scene=self.view.scene())       # downsample again for this width
+
+    def _settle(self, top, size: QSize, passes: int = 4):
+        """Axes size themselves to the labels they drew last time: draw (into a throwaway image)
+        and lay out again until nothing moves, so that the first export equals the second."""
+        def geometry():
+            rects = [QGraphicsWidget.geometry(w) for w in top.scene().items() if isinstance(w, QGraphicsWidget)]
+            return tuple((round(r.x(), 1), round(r.y(), 1), round(r.width(), 1), round(r.height(), 1))
+                         for r in rects)
+        scratch = QImage(size, QImage.Format.Format_ARGB32)
+        dpm = int(round(self.logical_dpi() / 0.0254))
+        scratch.setDotsPerMeterX(dpm)
+        scratch.setDotsPerMeterY(dpm)
+        for _ in range(passes):
+            before = geometry()
+            p = QPainter(scratch)
+            self._paint_export(p, size)
+            p.end()
+            self._relayout(top)
+            if geometry() == before:
+                break
+
+    def _arrange_for(self, exporting: bool) -> None:
+        """Hook: a plot of several panels may arrange them differently for export."""
+
+    @staticmethod
+    def _relayout(top):
+        """Apply every nested layout now, outermost first (no event loop in between)."""
+        def depth(item):
+            d = 0
+            while item.parentItem() is not None:
+                item, d = item.parentItem(), d + 1
+            return d
+
+        widgets = [i for i in top.scene().items() if isinstance(i, QGraphicsWidget)]
+        for w in sorted(widgets, key=depth):
+            lay = w.layout
+            lay = lay() if callable(lay) else lay
+            if lay is not None:
+                lay.activate()
+        for vb in [i for i in widgets if isinstance(i, pg.ViewBox)]:
+            vb.prepareForPaint()
+
+    def _paint_export(self, painter: QPainter, size: QSize):
+        painter.fillRect(QRectF(0, 0, size.width(), size.height()), self._bg())
+        rect = QRectF(0, 0, size.width(), size.height())
+        self.view.scene().render(painter, rect, rect)
+
+    def logical_dpi(self) -> int:
+        """The DPI the scene's text is laid out for (fonts in points become pixels with it)."""
+        return int(round(self.logicalDpiX()))
+
+    def render_image(self, scale: float = PNG_SCALE) -> QImage:
+        """The plot drawn at its export size × ``scale`` (device pixels)."""
+        with self._laid_out_for_export() as size:
+            img = QImage(int(round(size.width() * scale)), int(round(size.height() * scale)),
+                         QImage.Format.Format_ARGB32)
+            img.setDevicePixelRatio(scale)
+            dpm = int(round(self.logical_dpi() / 0.0254))
+            img.setDotsPerMeterX(dpm)
+            img.setDotsPerMeterY(dpm)
+            img.fill(self._bg())
+            p = QPainter(img)
+            p.setRenderHint(QPainter.RenderHint.Antialiasing)
+            p.setRenderHint(QPainter.RenderHint.TextAntialiasing)
+            self._paint_export(p, size)
+            p.end()
+        return img
+
+    def export_png(self, path, scale: float = PNG_SCALE) -> bool:
+        """The plot at ``scale`` × its export size (2 by default: 1800 × 1040 pixels). Encoded in
+        memory and written by Python, so a full disk raises OSError (errno ENOSPC) instead of a
+        libpng message and a truncated file."""
+        buf = QBuffer()
+        buf.open(QIODevice.OpenModeFlag.WriteOnly)
+        if not self.render_image(scale).save(buf, "PNG"):
+            raise OSError(f"could not encode the plot as PNG for {path}")
+        _write_bytes(path, bytes(buf.data()))
+        return True
+
+    def export_svg(self, path) -> None:
+        """The plot as an SVG of its export size: curves as vector paths, symbols as shapes."""
+        buf = QBuffer()
+        buf.open(QIODevice.OpenModeFlag.WriteOnly)
+        with self._laid_out_for_export() as size:
+            gen = QSvgGenerator()
+            gen.setOutputDevice(buf)
+            gen.setSize(size)
+            gen.setViewBox(QRect(0, 0, size.width(), size.height()))
+            gen.setResolution(self.logical_dpi())
+            gen.setTitle(self._title or self.title or type(self).__name__)
+            gen.setDescription("LSTM Explorer plot")
+            p = QPainter(gen)
+            p.setRenderHint(QPainter.RenderHint.Antialiasing)
+            self._paint_export(p, size)
+            p.end()
+        _write_bytes(path, _drop_empty_paths(bytes(buf.data()).decode("utf-8")).encode("utf-8"))
+
+    def export_csv(self, path) -> None:
+        """The plotted data, every point of it (not the downsampled drawing)."""
+        self._flush()
+        if type(self).csv_columns is not PlotPanelWidget.csv_columns:
+            write_csv_columns(path, *self.csv_columns())
+        else:
+            write_csv(path, *self.csv_rows())
+
+
+_EMPTY_PATH = re.compile(r'<path[^>]*\sd=""[^>]*/>\s*')
+
+
+def _drop_empty_paths(svg: str) -> str:
+    """A curve of one point is an empty path; QSvgGenerator writes it as d="", which SVG readers
+    (Qt's included) reject with a warning. Leave them out."""
+    return _EMPTY_PATH.sub("", svg)
+
+
+def _write_bytes(path, data: bytes) -> None:
+    with open(path, "wb") as fh:
+        fh.write(data)
+
+
+def marker_line(color) -> pg.InfiniteLine:
+    line = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen(color, width=1.5, style=Qt.PenStyle.DashLine))
+    line.setZValue(20)
+    line.hide()
+    return line
+
+
+def positive(y) -> np.ndarray:
+    """``y`` with zeros and negatives as NaN (gaps on a log axis)."""
+    y = np.asarray(y, dtype=float)
+    return np.where(y > 0, y, np.nan)

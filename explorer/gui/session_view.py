@@ -1,0 +1,91 @@
+"""What every view of the session shares: the subscription, the round-1 shims, the cell it shows.
+
+A view (a QWidget) mixes in :class:`SessionViewMixin`, calls :meth:`_init_session` in its
+constructor and implements :meth:`_refresh` (redraw from the session). It keeps no copy of the
+position: ``sample``, ``t`` and ``unit`` read the session's.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from explorer.app.session import Session
+from explorer.engine.describe import CellDescription, describe
+
+
+class SessionViewMixin:
+    """Subscribes ``_on_session_trace`` / ``_position`` / ``_run`` to a session (a private one if
+    none is given, driven by :meth:`set_trace` and :meth:`set_position`, the round-1 API)."""
+
+    def _init_session(self, session: Session | None) -> None:
+        self.session = session if session is not None else Session()
+        self._vocab: list[str] | None = None
+        ev = self.session.events
+        slots = ((ev.trace, self._on_session_trace), (ev.position, self._on_session_position),
+                 (ev.run, self._on_session_run))
+        for signal, slot in slots:
+            signal.connect(slot)
+
+        def disconnect(*_):             # the widget is gone: a session that lives on must not call it
+            for signal, slot in slots:
+                signal.disconnect(slot)
+
+        self.destroyed.connect(disconnect)
+
+    def _refresh(self) -> None:
+        raise NotImplementedError
+
+    def _on_session_trace(self, trace) -> None:
+        self._refresh()
+
+    def _on_session_position(self, pos) -> None:
+        self._refresh()
+
+    def _on_session_run(self, run) -> None:
+        vocab = getattr(getattr(run, "dataset", None), "vocab", None)
+        self._vocab = None if vocab is None else list(vocab)
+        self._refresh()
+
+    # -- round-1 API (thin shims onto the session) ---------------------------------------------------
+    def set_trace(self, trace: Any, weights: Any = None) -> None:
+        """Show ``trace`` (batch 1: the selected sample's) computed by ``weights``."""
+        self.session.set_trace(trace, weights)
+
+    def set_position(self, sample: int | None = None, t: int | None = None, unit: int | None = None) -> None:
+        """Move the session to any of (sample, t, unit), clamped into the trace."""
+        given = {k: v for k, v in (("sample", sample), ("t", t), ("unit", unit)) if v is not None}
+        self.session.set_position(**given)
+
+    @property
+    def sample(self) -> int:
+        return self.session.position.sample
+
+    @property
+    def t(self) -> int:
+        return self.session.position.t
+
+    @property
+    def unit(self) -> int:
+        return self.session.position.unit
+
+    @property
+    def trace(self) -> Any:
+        return self.session.trace
+
+    @property
+    def vocab(self) -> list[str] | None:
+        """Token names when the input is one-hot (then x_t is shown as one-hot('token'))."""
+        return self._vocab
+
+    @vocab.setter
+    def vocab(self, vocab: list[str] | None) -> None:
+        self._vocab = None if vocab is None else list(vocab)
+        self._refresh()
+
+    @property
+    def description(self) -> CellDescription:
+        """The description of the cell shown (the trace's, else the run's model's, else the LSTM's)."""
+        kind = getattr(self.session.trace, "kind", None)
+        if kind is None:
+            kind = getattr(getattr(self.session.run, "model", None), "kind", None) or "lstm"
+        return describe(kind)
