@@ -274,10 +274,12 @@ def torch_train(argv: list[str]) -> int:
             torch.nn.utils.clip_grad_norm_(params, settings.clip)
         opt.step()
         steps += 1
+    T = ds.x_val.shape[1]
+    eb = max(1, min(256, (1 << 24) // (T * max(m if ids else 1, k))))   # (eb, T, vocabulary) ≤ 128 MB
     with torch.no_grad():
         total = 0.0
-        for s in range(0, ds.n_val, 256):
-            total += float(loss_of(ds.x_val[s:s + 256], ds.y_val[s:s + 256])) * len(ds.x_val[s:s + 256])
+        for s in range(0, ds.n_val, eb):
+            total += float(loss_of(ds.x_val[s:s + eb], ds.y_val[s:s + eb])) * len(ds.x_val[s:s + eb])
         val = total / max(ds.n_val, 1)
     train_s = time.perf_counter() - t0
     print(f"{steps} steps in {train_s:.1f} s of training; validation {val:.4g} (normalised units); "
