@@ -251,12 +251,12 @@ def torch_train(argv: list[str]) -> int:
     ce = ds.loss == "cross_entropy"
 
     def inputs(xb):
-        x = torch.from_numpy(np.asarray(xb))
+        x = torch.from_numpy(np.array(xb))           # a copy: the windows are read-only views
         return torch.nn.functional.one_hot(x, m).to(dt) if ids else x.to(dt)
 
     def loss_of(xb, yb):
         y = head(rnn(inputs(xb))[0])
-        t = torch.from_numpy(np.asarray(yb))
+        t = torch.from_numpy(np.array(yb))
         if ce:
             return torch.nn.functional.cross_entropy(y.reshape(-1, k), t.reshape(-1))
         return torch.nn.functional.mse_loss(y[:, -1] if ds.target_last else y, t.to(dt))

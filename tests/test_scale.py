@@ -240,3 +240,19 @@ def test_scale_benchmark_measures_the_command_not_the_benchmark(tmp_path):
     assert (big.steps, big.train) == (3, 0.5) and big.wall > 0
     failed = bs.run_measured([sys.executable, "-c", "import sys; sys.exit('no such file')"])
     assert failed.status == 1 and failed.train is None and "no such file" in failed.tail
+
+
+@pytest.mark.parametrize("kind", ["series", "text"])
+def test_scale_benchmark_torch_script_trains_the_commands_steps_on_its_windows(tmp_path, capsys, kind):
+    pytest.importorskip("torch")
+    from explorer import bench_scale as bs
+
+    if kind == "series":
+        path, opts = bs.write_series(tmp_path / "s.csv", 400, 8), ["--column", "x1", "x2", "value"]
+    else:
+        path, opts = bs.write_prose(tmp_path / "p.txt", 20_000), ["--words"]
+    assert main(["train", str(path), *opts, "--epochs", "1", "--no-plots", "--out", str(tmp_path / "r")]) == 0
+    ours = bs.CLOSING_LINE.search(capsys.readouterr().err)
+    assert bs.torch_train([str(path), *opts]) == 0
+    theirs = bs.CLOSING_LINE.search(capsys.readouterr().err)
+    assert ours and theirs and ours.group(1) == theirs.group(1)     # the same number of steps
