@@ -311,7 +311,8 @@ COLUMNS = (("case", "<"), ("data", "<"), ("steps", ">"), ("wall", ">"), ("train"
 
 
 def table_rows(rows: list[Row]) -> list[list[str]]:
-    """One list of cells per case (medians), in the order of :data:`COLUMNS`."""
+    """One list of cells per case (medians; wall/train is the median of each run's own ratio), in
+    the order of :data:`COLUMNS`."""
     out = []
     for r in rows:
         e = [m for m in r.explorer if m.status == 0]
@@ -322,7 +323,8 @@ def table_rows(rows: list[Row]) -> list[list[str]]:
         def ratio(a, b):
             return a / b if a and b else None
         out.append([r.case.name, r.size, _fmt(_median(m.steps for m in e), ".0f"),
-                    _fmt(ew, ".1f", " s"), _fmt(et, ".1f", " s"), _fmt(ratio(ew, et), ".2f"), _fmt(er, ".0f", " MB"),
+                    _fmt(ew, ".1f", " s"), _fmt(et, ".1f", " s"),
+                    _fmt(_median(ratio(m.wall, m.train) for m in e), ".2f"), _fmt(er, ".0f", " MB"),
                     _fmt(tw, ".1f", " s"), _fmt(tt, ".1f", " s"), _fmt(trs, ".0f", " MB"),
                     _fmt(ratio(ew, tw), ".2f"), _fmt(ratio(et, tt), ".2f"), _fmt(ratio(er, trs), ".2f")])
     return out
