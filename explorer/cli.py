@@ -511,11 +511,14 @@ def _train_loop(run, args, out: Path, saved: dict) -> int:
     from explorer.runs import RunFileError
 
     tr = run.trainer
+    if hasattr(tr, "want_trace"):       # no diagram here: no trace of the chosen sample at every step
+        tr.want_trace = _no_trace
     bar = _Progress(tr, quiet=args.quiet)
     policy = CheckpointPolicy()
     warned = False
     t0 = time.perf_counter()
-    eval_s = 0.0
+    cadence = EvalCadence()             # --eval-every's validation losses: not training
+    save_s = 0.0                        # the checkpoints: not training either
     reached = None
     status = EXIT_OK
     with _StopRequest() as stop:
@@ -526,12 +529,13 @@ def _train_loop(run, args, out: Path, saved: dict) -> int:
                 status = EXIT_DIVERGED
                 break
             val = snap.val_loss
-            if args.eval_every and snap.step % args.eval_every == 0 and not snap.epoch_end:
+            if (args.eval_every and snap.step % args.eval_every == 0 and not snap.epoch_end
+                    and cadence.due(time.perf_counter() - t0 - cadence.spent - save_s)):
                 e0 = time.perf_counter()
                 val = tr.val_loss()
-                eval_s += time.perf_counter() - e0
+                cadence.record(time.perf_counter() - e0)
             if val is not None and args.stop_at_loss is not None and val < args.stop_at_loss and reached is None:
-                reached = (snap.step, time.perf_counter() - t0 - eval_s, val)
+                reached = (snap.step, time.perf_counter() - t0 - cadence.spent - save_s, val)
             bar.update(snap, val)
             if stop.requested:
                 status = EXIT_INTERRUPTED
@@ -539,6 +543,7 @@ def _train_loop(run, args, out: Path, saved: dict) -> int:
             if reached is not None or snap.done:
                 break
             if policy.due(snap.epoch_end):
+                s0 = time.perf_counter()
                 try:
                     run.save(out)
                     saved["step"] = tr.step
@@ -548,14 +553,17 @@ def _train_loop(run, args, out: Path, saved: dict) -> int:
                         _say(f"lstm-explorer: checkpoint failed, training goes on: {exc}")
                         warned = True
                 policy.saved()
+                save_s += time.perf_counter() - s0
     bar.close()
-    train_s = time.perf_counter() - t0 - eval_s
+    train_s = time.perf_counter() - t0 - cadence.spent - save_s
     if not args.quiet:
         last = tr.history[-1] if tr.history else None
         msg = f"{tr.step} steps in {train_s:.1f} s of training"
         if last is not None and not math.isnan(last["val_loss"]):
             msg += f"; last epoch: train {last['train_loss']:.4g}, validation {last['val_loss']:.4g} ({run.loss_units})"
         _say(msg)
+        if cadence.done:
+            _say(cadence.summary(run.dataset.n_val))
         if args.stop_at_loss is not None:
             if reached:
                 _say(f"validation loss {reached[2]:.4g} < {args.stop_at_loss:g} at step {reached[0]} "
@@ -563,6 +571,45 @@ def _train_loop(run, args, out: Path, saved: dict) -> int:
             else:
                 _say(f"validation loss did not go below {args.stop_at_loss:g} within {tr.step} steps")
     return status
+
+
+def _no_trace() -> bool:
+    return False
+
+
+class EvalCadence:
+    """When ``--eval-every`` evaluates. A validation loss over a big validation part (200,000
+    windows of a million-row file) costs as much as some 2,000 training steps: every 50 steps would
+    spend 97 % of the time validating. So a validation loss that falls due is skipped while the
+    time spent validating exceeds :attr:`SHARE` of the time spent training so far (the first one
+    always runs, and the trainer computes one at every epoch's end); the closing lines say how
+    many ran and how many were skipped."""
+
+    SHARE = 0.25
+
+    def __init__(self):
+        self.spent = 0.0            # seconds spent validating
+        self.done = 0
+        self.skipped = 0
+
+    def due(self, train_s: float) -> bool:
+        """Whether a validation loss that falls due after ``train_s`` seconds of training runs."""
+        if self.done and self.spent > self.SHARE * train_s:
+            self.skipped += 1
+            return False
+        return True
+
+    def record(self, seconds: float) -> None:
+        self.spent += seconds
+        self.done += 1
+
+    def summary(self, n_val: int) -> str:
+        text = (f"plus {self.spent:.1f} s for {self.done} validation loss{'es' if self.done > 1 else ''} of "
+                f"--eval-every ({n_val} windows each), not counted as training")
+        if self.skipped:
+            text += (f"; {self.skipped} more fell due and were skipped to keep validating under "
+                     f"{self.SHARE:.0%} of the training time")
+        return text
 
 
 class _Progress:
