@@ -40,7 +40,7 @@ import numpy as np
 
 from explorer import __version__
 from explorer.data import Dataset, SequenceFileError, dataset_from_config
-from explorer.engine import PARAM_COUNTS, RecurrentModel, TrainData, Trainer, make_model
+from explorer.engine import CELLS, PARAM_COUNTS, RecurrentModel, TrainData, Trainer, make_model
 from explorer.memory import check_budget
 from explorer.options import BY_DEST, OptionError
 from explorer import runschema
@@ -267,6 +267,8 @@ def _data_source(data_cfg) -> str | None:
 
 
 # -- memory ------------------------------------------------------------------------------------
+#: Gate blocks per cell (each a weight block of the units).
+_GATES = {kind: len(cls.gates) for kind, cls in CELLS.items()}
 _MOMENTS = {"adam": 2, "momentum": 1, "sgd": 0}
 #: The engine evaluates and predicts in chunks of this many sequences.
 _EVAL_CHUNK = 256

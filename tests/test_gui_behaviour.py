@@ -449,7 +449,9 @@ def test_opening_a_big_run_returns_at_once_and_draws_when_ready(window, qtbot, t
     steps = [v for f, v in shown if f.startswith("Computing predictions")]
     assert len(steps) >= 3 and steps == sorted(steps)       # progress shown while they are computed
     assert window.progress.format() == "%p%"
-    assert window.session.predictions["prediction"].shape == (big.dataset.n_val,)
+    shown = window.session.predictions["n_shown"]
+    assert shown == min(big.dataset.n_val, big.prediction_windows())     # the bounded display set
+    assert window.session.predictions["prediction"].shape == (shown,)
 
 
 def _engine_steps_are_interruptible() -> bool:
