@@ -1,6 +1,7 @@
 """Issue 13 in the window, offscreen, with values: interventions from the diagram's menu and their
 panel, the backward mode, replay, File › Export › Animation, presenter mode, the worked example."""
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -66,6 +67,19 @@ def test_right_click_f_and_i_freezes_the_belt_in_the_diagram_and_shows_the_effec
         v = diagram.displayed_values()
         assert v["c"] == c0 and v["c_prev"] == c0 and v["f"] == 1.0 and v["i"] == 0.0 and v["written"] == 0.0
     assert win.equations.equation_values()["f"]["value"] == 1.0
+    # what is held is marked: a "held" tag on f and i in the diagram, "held at" in their equations
+    assert diagram._frame().held == {"f": 1.0, "i": 0.0}
+    diagram.record_texts = True
+    diagram.grab()
+    tags = [r for r, _, txt in diagram.painted_texts if txt == "held"]
+    assert [round(r.center().x()) for r in sorted(tags, key=lambda r: r.x())] == \
+        [round(diagram.gate_rect(g).center().x()) for g in ("f", "i")]          # on the gates' top edges
+    assert all(abs(r.bottom() - diagram.gate_rect(g).top()) < 12 for r, g in zip(sorted(tags, key=lambda r: r.x()), "fi"))
+    text = win.equations.text()
+    assert text.count("held at") == 2           # f and i: what the cell computed, then the value held
+    s.set_position(unit=1)
+    assert diagram._frame().held == {} and "held at" not in win.equations.text()
+    s.set_position(unit=2)
     # the heatmaps draw the same clamped trace
     assert np.all(win.trace.c[0, :, 2] == c0)
     # loss and predictions with and without, side by side
@@ -95,6 +109,7 @@ def test_right_click_f_and_i_freezes_the_belt_in_the_diagram_and_shows_the_effec
     with qtbot.waitSignal(win.display.sigDisplayed, timeout=20000):
         win.interventions.clear()
     assert win.interventions.pred_with.getData()[1] is None or len(win.interventions.pred_with.getData()[1]) == 0
+    assert not win.interventions.panel.plot_widget.isVisible()        # nothing to compare: no empty plot
     free = shown_trace(win.run, win.run.model.state_dict(), 1)
     assert np.array_equal(win.trace.c, free.c)
 
@@ -150,6 +165,9 @@ def test_backward_mode_draws_the_gradient_and_steps_from_T_down(window, qtbot):
     assert s.position.t == T - 1 and "backward" in win.timebar.label.text()
     x, y = win.run.sample_pair(s.position.sample)
     g = win.run.model.clone().state_grads(x, y, loss=win.run.dataset.loss)
+    # "Through time" shows the norms of the very gradients the backward view shows (this sample, these weights)
+    assert np.allclose(s.norms[0], np.linalg.norm(g.dh[0], axis=-1), rtol=1e-12, atol=0)
+    assert np.allclose(s.norms[1], np.linalg.norm(g.dc[0], axis=-1), rtol=1e-12, atol=0)
     for _ in range(3):
         win.timebar.next()                          # Right steps back in time
     t = T - 4
@@ -268,6 +286,13 @@ def test_presenter_at_1280_by_720_is_large_and_nothing_overlaps(qtbot, qsettings
         assert not clash, clash
     assert win.equations.font().pixelSize() >= 22
     assert win.equations.height() >= 200 and win.equations.width() == win.diagram.width()
+    # the equations alone (the inputs and the gates' names are in the diagram), no sideways scrolling,
+    # all six rows of the LSTM on screen
+    eq = win.equations
+    text = eq.text()
+    assert len(re.findall(r"Unit \d+ of \d+", text)) == 1 and "forget gate" not in text and "x" + "t = [" not in text
+    assert eq.document().idealWidth() <= eq.viewport().width() and eq.horizontalScrollBar().maximum() == 0
+    assert eq.document().size().height() <= eq.viewport().height()
     # keys: B works in presenter mode, Esc leaves it
     win.backward.action.trigger()
     assert win.diagram.backward
@@ -276,6 +301,9 @@ def test_presenter_at_1280_by_720_is_large_and_nothing_overlaps(qtbot, qsettings
              if a[0].adjusted(1, 1, -1, -1).intersects(b[0].adjusted(1, 1, -1, -1))]
     assert not clash, clash
     assert all(px >= MIN_TEXT_PX for _, px, _ in d.painted_texts)
+    # the backward rows are longer: stacked two lines a row rather than cut at the right
+    assert eq.document().idealWidth() <= eq.viewport().width() and eq.horizontalScrollBar().maximum() == 0
+    assert "\u2202L/\u2202ct = \u2202L/\u2202ht" in eq.text().replace("\n", " ")
     win.backward.action.trigger()
     win._on_escape()
     assert not win.presenter.active and win.menuBar().isVisible() and win.timebar.isVisible()

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from explorer.app.tasks import TaskState
-from explorer.app.teaching import (backward_grads, comparison_task, continuing, intervention_text, is_small,
-                                   shown_trace, steps_text)
+from explorer.app.teaching import (backward_grads, comparison_task, continuing, grad_norms_of, held_at, intervention_text,
+                                   is_small, shown_trace, steps_text)
 from explorer.data.examples import load_example
 from explorer.engine import Clamp, Interrupted, SetWeight
 from explorer.runs import Run, settings_for_example
@@ -29,6 +29,17 @@ def test_texts_are_one_based():
     assert intervention_text(SetWeight("weight_hh_l0", (5, 2), 0.0)) == "weight_hh_l0[5, 2] set to 0"
     assert continuing([Clamp("f", 1.0), Clamp("i", 0.0, steps=[2]), SetWeight("head.bias", 0, 1.0)]) == \
         [Clamp("f", 1.0), SetWeight("head.bias", 0, 1.0)]
+
+
+def test_held_at_names_what_is_held_for_one_unit_and_step():
+    ivs = [Clamp("f", 1.0, units=[3], steps=range(9, 20)), Clamp("i", 0.0, units=3), Clamp("h", 0.0, steps=[4]),
+           Clamp("o", 0.5, layer=1), Clamp("f", 0.25, units=[3], steps=[12]), SetWeight("head.bias", 0, 1.0)]
+    assert held_at(ivs, 0, 0, 3, 10) == {"f": 1.0, "i": 0.0}
+    assert held_at(ivs, 0, 0, 3, 12) == {"f": 0.25, "i": 0.0}          # the later clamp, as the engine applies them
+    assert held_at(ivs, 0, 0, 3, 8) == {"i": 0.0}                       # before t = 10 (0-based 9)
+    assert held_at(ivs, 0, 0, 2, 4) == {"h": 0.0}
+    assert held_at(ivs, 1, 0, 0, 0) == {"o": 0.5} and held_at(ivs, 0, 1, 3, 10) == {}
+    assert held_at([], 0, 0, 0, 0) == {}
 
 
 def test_frozen_belt_keeps_c0_exactly_and_other_units_move(run):
@@ -78,3 +89,17 @@ def test_backward_grads_are_the_engines(run):
     ref = m.state_grads(x, y, loss=run.dataset.loss, interventions=ivs)
     assert np.array_equal(g.dh, ref.dh) and np.array_equal(g.dc, ref.dc)
     assert is_small(run)
+
+
+@pytest.mark.parametrize("kind, layers, bidirectional", [("lstm", 1, False), ("gru", 2, True), ("rnn", 1, True)])
+def test_grad_norms_of_state_grads_are_the_engines_norms_through_time(kind, layers, bidirectional):
+    from explorer.engine import make_model
+
+    m = make_model(kind, 2, 5, 1, num_layers=layers, bidirectional=bidirectional, seed=3)
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(3, 7, 2)), rng.normal(size=(3, 1))
+    _, gn, _ = m.compute_grads(x, y, "mse")
+    dh, dc = grad_norms_of(m.state_grads(x, y, "mse"))
+    np.testing.assert_allclose(dh, gn.dh, rtol=1e-12)
+    assert (dc is None) == (gn.dc is None) and (dc is None or np.allclose(dc, gn.dc, rtol=1e-12))
+    assert dh.shape == (7,)

@@ -24,8 +24,8 @@ from explorer.engine import Clamp, SetWeight
 
 from .tasks import TaskState, _Interruptible, clone_model, sample_of
 
-__all__ = ["Comparison", "DIRECT_BUDGET", "backward_grads", "clamp_names", "comparison_task", "continuing",
-           "intervention_text", "is_small", "shown_trace", "steps_text"]
+__all__ = ["Comparison", "DIRECT_BUDGET", "backward_grads", "clamp_names", "comparison_task", "continuing", "grad_norms_of",
+           "held_at", "intervention_text", "is_small", "shown_trace", "steps_text"]
 
 #: Work below this many multiply-adds (one sample's pass) is done at once on the GUI thread
 #: (well under 16 ms); more goes to a worker.
@@ -37,11 +37,16 @@ def clamp_names(model) -> tuple:
     return tuple(getattr(model.cells[0][0], "clamp_names", ("h",)))
 
 
+def _ints(spec) -> list:
+    """An int, a range or a list of ints as a sorted list."""
+    return sorted(int(v) for v in ([spec] if isinstance(spec, (int, np.integer)) else list(spec)))
+
+
 def steps_text(steps) -> str:
     """0-based steps as a person reads them (1-based): 't = 10…20', 't = 4', 'every step'."""
     if steps is None:
         return "every step"
-    s = sorted(int(v) for v in np.atleast_1d(np.asarray(list(steps) if not isinstance(steps, int) else [steps])))
+    s = _ints(steps)
     if not s:
         return "no step"
     if len(s) == 1:
@@ -54,7 +59,7 @@ def steps_text(steps) -> str:
 def _units_text(units) -> str:
     if units is None:
         return "every unit"
-    u = sorted(int(v) for v in np.atleast_1d(np.asarray(list(units) if not isinstance(units, int) else [units])))
+    u = _ints(units)
     return f"unit {u[0]}" if len(u) == 1 else "units " + ", ".join(str(v) for v in u)
 
 
@@ -72,6 +77,21 @@ def intervention_text(iv) -> str:
         idx = ", ".join(str(int(v)) for v in np.atleast_1d(iv.index))
         return f"{iv.key}[{idx}] set to {iv.value:g}"
     return repr(iv)
+
+
+def held_at(interventions, layer: int, direction: int, unit: int, t: int) -> dict:
+    """What ``interventions`` hold for ``unit`` at step ``t`` (0-based) of one layer and direction:
+    {gate or "h": value} (of two clamps of one name, the later, as the engine applies them in order)."""
+    out = {}
+    for iv in interventions or ():
+        if not isinstance(iv, Clamp) or iv.layer != layer or iv.direction != direction:
+            continue
+        if iv.units is not None and int(unit) not in _ints(iv.units):
+            continue
+        if iv.steps is not None and int(t) not in _ints(iv.steps):
+            continue
+        out[iv.name] = float(iv.value)
+    return out
 
 
 def continuing(interventions) -> list:
@@ -109,6 +129,20 @@ def backward_grads(run, weights, sample: int, interventions=(), interrupt=None):
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         return model.state_grads(x, y, loss=run.dataset.loss, interventions=list(interventions) or None,
                                  interrupt=interrupt)
+
+
+def grad_norms_of(grads) -> tuple:
+    """(dh, dc) through time, (T,) each (dc None without a belt of c), of ``model.state_grads``:
+    the Frobenius norm over batch, units and both directions of layer 0 — what
+    :class:`~explorer.engine.GradNorms` gives for the same pass (the "Through time" plot)."""
+    per = grads.layers[0] if getattr(grads, "layers", ()) else ((grads.dh, grads.dc),)
+
+    def norm(arrs):
+        return np.sqrt(sum(np.sum(np.square(a), axis=(0, 2)) for a in arrs))
+
+    dh = norm([d[0] for d in per])
+    dc = None if per[0][1] is None else norm([d[1] for d in per])
+    return dh, dc
 
 
 class _Intervened:

@@ -95,6 +95,7 @@ class Frame:
     strip: dict = field(default_factory=dict)
     belt_scale: ValueScale = field(default_factory=ValueScale)
     backward: dict | None = None      # the backward pass at this step (:func:`backward_frame`), or None
+    held: dict = field(default_factory=dict)   # what an intervention holds here: {gate or "h": value}
 
 
 #: A high-contrast diverging scale for presenting (PuOr's ends, darker; white in the middle):
@@ -259,6 +260,11 @@ class Drawing:
             self.note(QRectF(x, y - fm.ascent(), w, fm.ascent() + fm.descent()), font, txt)
         return w
 
+    def math_width(self, parts: tuple) -> float:
+        """The width :meth:`math` would draw ``parts`` with (nothing is drawn)."""
+        fonts = {"n": self.f.label, "s": self.f.sub, "v": self.f.value}
+        return sum(self.f.metrics(fonts[k]).horizontalAdvance(txt) for txt, k in parts)
+
     def math(self, x: float, y: float, parts: tuple, align: str = "left", color: QColor | None = None) -> float:
         """Runs of base ('n'), subscript ('s') and value ('v') text on baseline y; returns the width."""
         fonts = {"n": self.f.label, "s": self.f.sub, "v": self.f.value}
@@ -298,6 +304,21 @@ class Drawing:
         self.p.drawPath(path)
         for pt, ang in arrows:
             self.arrow(pt, ang, col)
+
+    def tag(self, c: QPointF, txt: str) -> QRectF:
+        """A small dark label centred on ``c`` (light text on the foreground colour): marks a part
+        an intervention holds. Returns its rectangle."""
+        font = self.f.node
+        fm = self.f.metrics(font)
+        w, h = fm.horizontalAdvance(txt) + 16, fm.height() + 4
+        r = QRectF(c.x() - w / 2, c.y() - h / 2, w, h)
+        p = self.p
+        p.setPen(QPen(self.s.bg, 1.5 * self.s.line))
+        p.setBrush(self.s.fg)
+        p.drawRoundedRect(r, h / 2, h / 2)
+        p.setPen(self.s.bg)
+        self.boxed(r, Qt.AlignmentFlag.AlignCenter, txt, font)
+        return r
 
     def dot(self, c: QPointF, r: float = 4.5) -> None:
         self.p.setPen(Qt.PenStyle.NoPen)
@@ -674,6 +695,8 @@ class CellPicture:
             d.boxed(scene.cell, Qt.AlignmentFlag.AlignCenter, "no trace yet", self._fonts.label)
         else:
             scene.paint(d, frame.values, frame.belt_scale)
+            if frame.held:
+                scene.paint_held(d, frame.held)
             if frame.n_units > 1:
                 self._paint_strip(d, frame)
         p.restore()

@@ -132,6 +132,17 @@ class Scene:
             g = self.desc.gate(name)
             d.gate_box(r, g.symbol, v[name], g.label, QColor(g.color_hex))
 
+    def paint_held(self, d: Drawing, held: dict) -> None:
+        """Mark what interventions hold at this step: a "held" tag on each held gate's top edge,
+        "h held" over h_t where it leaves the cell."""
+        for name in held:
+            r = self.gate_rects.get(name)
+            if r is not None:
+                h = d.f.metrics(d.f.node).height() + 4
+                d.tag(QPointF(r.center().x(), r.top() - h / 2 + 3), "held")
+            elif name == "h":
+                d.tag(QPointF(X1 - 62, BUS_Y - 24), "h held")
+
     def add_inputs(self, bus_from: float, bus_to: float) -> None:
         """The joined [x_t, h_{t−1}] line and x_t coming up into it."""
         self.add("input", stroke_area(_line((bus_from, BUS_Y), (bus_to, BUS_Y)), 24))
@@ -201,14 +212,23 @@ class Scene:
         d.math(X0, BELT_LABELS[0], (dq, (back["prev"], "s")))
         below = BELT_LABELS[1] + (d.f.value.pixelSize() - 17) + (d.f.sub.pixelSize() - 12) * 0.5
         d.math(X0, below, (("= " + gfmt(b["out"]), "v"),))
-        d.math(X0, below + d.f.label.pixelSize() + 10, (("\u220f ", "n"), (gate, "n"), (" from t to the end = ", "n"),
-                                                       (fmt(b["kept_product"]), "v")))
+        # ∏ of the keep gate: one line, or two where large fonts would run into the keep gate's wire
+        y = below + d.f.label.pixelSize() + 10
+        prod = (("\u220f ", "n"), (gate, "n"), (" from t to the end = ", "n"), (fmt(b["kept_product"]), "v"))
+        if X0 + d.math_width(prod) <= kn.x() - 10:
+            d.math(X0, y, prod)
+        else:
+            d.math(X0, y, prod[:2] + ((" from t to the end", "n"),))
+            d.math(X0, y + d.f.label.pixelSize() + 8, (("= " + fmt(b["kept_product"]), "v"),))
         d.math((kn.x() + an.x()) / 2, BELT_Y - 22,
                (dq, ("t", "s"), (" = " + gfmt(b["in"]) + "   ", "v"), ("\u00d7 ", "n"), (gate, "n"), ("t", "s"),
                 (" = " + fmt(b["factor"]), "v")), align="center")
         d.math(X1, BELT_LABELS[0], ((f"from {back['next']}" if not back["last"] else "last step", "n"),), align="right")
-        if not back["last"]:
-            d.math(X1, below, ((gfmt(b["from_next"]), "v"),), align="right")
+        if not back["last"]:                 # two digits where large fonts would reach h_t's line up
+            txt = gfmt(b["from_next"])
+            if d.math_width(((txt, "v"),)) > X1 - H_UP_X - 20:
+                txt = gfmt(b["from_next"], 2)
+            d.math(X1, below, ((txt, "v"),), align="right")
         d.math(tx - 12, BELT_LABELS[1] + 6, (("+ through h", "n"), ("t", "s"), (" " + gfmt(b["from_h"]), "v")),
                align="right")
         d.math(an.x() - 16, (BELT_Y + wn.y()) / 2 + 10, (("written path  ", "n"), (gfmt(b["to_write"]), "v")),
@@ -320,7 +340,7 @@ class CStateScene(Scene):
         d.stream(self.h_path, v["h"], UNIT_SCALE, 0.8)
         d.arrow(QPointF(X1 + 8, BUS_Y), 0.0, d.s.halo)
         up = _line((H_UP_X, BUS_Y), (H_UP_X, BELT_Y + 16))
-        d.stream(up, v["h"], UNIT_SCALE, 0.8)
+        up_w = d.stream(up, v["h"], UNIT_SCALE, 0.8)
         d.stream(_line((H_UP_X, BELT_Y + 16), (H_UP_X, BELT_Y - 16)), v["h"], UNIT_SCALE, 0.8, bridge=True)
         self.paint_h_up(d, v, UNIT_SCALE, BELT_Y - 16)
         for c, sym in ((self.keep_node, "x"), (self.add_node, "+"), (self.write_node, "x"), (self.out_node, "x")):
@@ -334,7 +354,15 @@ class CStateScene(Scene):
         self.paint_state_label(d, "h", prev, v["h_prev"], X0, BUS_LABELS)
         self.paint_x(d, v)
         self.paint_state_label(d, "h", "t", v["h"], X1, BUS_LABELS, align="right")
-        d.text(self.out_x + 14, GATE_CY + 46, "h = o\u2009\u00b7\u2009tanh c", d.f.small, d.s.muted)
+        # between the output's stream down and h_t's up (two lines when large fonts do not fit)
+        label = "h = o\u2009\u00b7\u2009tanh c"
+        room = H_UP_X - self.out_x - 14 - up_w / 2 - 8
+        if d.f.metrics(d.f.small).horizontalAdvance(label) <= room:
+            d.text(self.out_x + 14, GATE_CY + 46, label, d.f.small, d.s.muted)
+        else:
+            d.text(self.out_x + 14, GATE_CY + 46, "h =", d.f.small, d.s.muted)
+            d.text(self.out_x + 14, GATE_CY + 46 + d.f.metrics(d.f.small).lineSpacing(), "o\u2009\u00b7\u2009tanh c",
+                   d.f.small, d.s.muted)
 
 
 class HBeltScene(Scene):

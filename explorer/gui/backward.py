@@ -2,7 +2,7 @@
 and the diagram draws the gradient flowing right to left along the belt, for the selected sample.
 
 The gradients are ``model.state_grads`` of the shown trace's sample under the shown weights
-(with the interventions held, if any): :func:`explorer.app.teaching.backward_grads`, at once for
+(with the interventions held, if any); the "Through time" plot shows their norms: :func:`explorer.app.teaching.backward_grads`, at once for
 a small model, on a worker for a large one. Stepping runs from T down to 1: the timestep bar is
 reversed (Right steps back in time, Home is t = T, the slider runs right to left).
 """
@@ -15,7 +15,7 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QAction, QKeySequence
 
-from explorer.app.teaching import backward_grads, is_small
+from explorer.app.teaching import backward_grads, grad_norms_of, is_small
 from explorer.gui.worker import LatestTask
 
 
@@ -92,6 +92,8 @@ class BackwardController(QObject):
 
     def _apply(self, grads, trace) -> None:
         self.grads, self._for = grads, trace
+        if grads is not None:                    # "Through time" shows the norms of the same gradients
+            self.session.set_norms(*grad_norms_of(grads))
         self.win.equations.set_backward(grads)
         self.win.diagram.set_backward(grads)
         self.sigGrads.emit(grads)

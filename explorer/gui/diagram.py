@@ -22,6 +22,7 @@ import numpy as np
 from PySide6.QtWidgets import QWidget
 
 from explorer.app.session import Session
+from explorer.app.teaching import held_at
 from explorer.engine.describe import MINUS, fmt
 from explorer.figures.cell_canvas import CellCanvas, Frame, ValueScale, backward_frame, belt_scale_of, frame_at
 from explorer.gui.session_view import SessionViewMixin
@@ -88,6 +89,9 @@ class CellDiagramView(SessionViewMixin, CellCanvas):
                          vocab=self._vocab, belt_scale=self.belt_scale(), layer=pos.layer,
                          direction=pos.direction, num_layers=int(getattr(full, "num_layers", 1)),
                          num_directions=int(getattr(full, "num_directions", 1)))
+        if frame.values is not None:
+            frame.held = held_at(self.session.interventions, pos.layer, pos.direction, frame.unit,
+                                 min(pos.t, int(full.T) - 1))
         g = self._grads
         if g is not None and frame.values is not None and np.shape(g.dh)[1] == full.T:
             back = backward_frame(desc, full, g, min(pos.t, full.T - 1), frame.unit, self.session.trace_weights,

@@ -24,6 +24,7 @@ from PySide6.QtGui import QAbstractTextDocumentLayout, QColor, QFontInfo, QImage
 from PySide6.QtWidgets import QTextBrowser, QWidget
 
 from explorer.app.session import Session
+from explorer.app.teaching import held_at
 from explorer.engine.describe import COLORS, EquationRow, backward_rows, fmt, formula_parts, gfmt, input_column
 from explorer.figures.colors import diverging_color, text_color_on
 from explorer.gui.session_view import SessionViewMixin
@@ -84,6 +85,9 @@ class EquationsView(SessionViewMixin, QTextBrowser):
         self._notes: list[str] = []
         self._grads: Any = None             # StateGrads: the backward mode shows them (None: forward)
         self._compact = False
+        self._presenting = False            # presenter mode: the equations alone, fitted to the width
+        self._fit_compact = False           # presenting: the wide table did not fit, so stacked
+        self._rendering = False
         self._init_session(session)
         self._render()
 
@@ -126,6 +130,17 @@ class EquationsView(SessionViewMixin, QTextBrowser):
         Stepping from T down to 1 is moving the session's t down."""
         self._grads = grads
         self._render()
+
+    def set_presenting(self, on: bool) -> None:
+        """Presenter mode: only the title and the equations (the inputs, the gates' names and the
+        footnote go — the diagram shows them), and stacked as soon as the table would not fit the
+        width (no sideways scrolling on a projector)."""
+        self._presenting = bool(on)
+        self._render()
+
+    @property
+    def presenting(self) -> bool:
+        return self._presenting
 
     @property
     def backward(self) -> bool:
@@ -210,7 +225,7 @@ class EquationsView(SessionViewMixin, QTextBrowser):
     def resizeEvent(self, e) -> None:  # noqa: N802
         super().resizeEvent(e)
         compact = self._layout_width() < self.COMPACT_WIDTH
-        if compact != self._compact:
+        if compact != self._compact or (self._presenting and e.oldSize().width() != e.size().width()):
             self._compact = compact
             self._render()
 
@@ -228,6 +243,16 @@ class EquationsView(SessionViewMixin, QTextBrowser):
         return "[" + ", ".join(items) + "]"
 
     def _render(self) -> None:
+        if self._rendering:                 # a resize while the document is being replaced
+            return
+        self._rendering = True
+        try:
+            self._fit_compact = False
+            self._render_once()
+        finally:
+            self._rendering = False
+
+    def _render_once(self) -> None:
         pal = self.palette()
         fg, bg = pal.color(QPalette.ColorRole.Text), pal.color(QPalette.ColorRole.Base)
         muted = QColor(round(bg.red() + (fg.red() - bg.red()) * 0.6), round(bg.green() + (fg.green() - bg.green()) * 0.6),
@@ -257,7 +282,7 @@ class EquationsView(SessionViewMixin, QTextBrowser):
         if col is not None:
             vals["onehot_col"] = col
         self._vals = vals
-        self._compact = self._layout_width() < self.COMPACT_WIDTH
+        self._compact = self._layout_width() < self.COMPACT_WIDTH or self._fit_compact
         mono = self.MONO
         num = lambda txt: f'<span style="font-family:{mono};">{txt}</span>'  # noqa: E731
         sym = f'style="color:{muted};"'
@@ -279,8 +304,10 @@ class EquationsView(SessionViewMixin, QTextBrowser):
         lines = [xtxt, htxt]
         if "c_prev" in vals:
             lines.append(f"c<sub>{prev}</sub> = {num(fmt(vals['c_prev']))}{init} &nbsp;(unit {j})")
-        parts.append("<p>" + "<br>".join(lines) + "</p>")
-        parts.append(self._table(rows, num, sym))
+        if not self._presenting:
+            parts.append("<p>" + "<br>".join(lines) + "</p>")
+        held = held_at(self.session.interventions, pos.layer, pos.direction, j, t)
+        parts.append(self._table(rows, num, sym, held=held))
         self._notes = self._example_notes(t) if pos.layer == 0 and pos.direction == 0 else []
         if self._notes:
             accent = QColor(COLORS["g"])
@@ -301,8 +328,9 @@ class EquationsView(SessionViewMixin, QTextBrowser):
         note = desc.bias_note if weights is not None else (
             "No weights given: the pre-activations are the engine's own numbers.")
         small = max(8, round(QFontInfo(self.font()).pixelSize() * 0.85))      # px: the same in PNG and SVG
-        parts.append(f'<p style="color:{muted}; font-size:{small}px;">{html.escape(note)}</p>')
-        self.setHtml("".join(parts))
+        if not self._presenting:
+            parts.append(f'<p style="color:{muted}; font-size:{small}px;">{html.escape(note)}</p>')
+        self._set_html(parts)
 
     def _render_backward(self, desc, t: int, j: int, T: int, n: int, muted: str) -> None:
         pos = self.session.position
@@ -310,7 +338,7 @@ class EquationsView(SessionViewMixin, QTextBrowser):
                                   direction=pos.direction)
         self._vals = {r.key: {"value": r.value, **r.terms} for r in step_rows}
         self._notes = []
-        self._compact = self._layout_width() < self.COMPACT_WIDTH
+        self._compact = self._layout_width() < self.COMPACT_WIDTH or self._fit_compact
         mono = self.MONO
         num = lambda txt: f'<span style="font-family:{mono};">{txt}</span>'  # noqa: E731
         sym = f'style="color:{muted};"'
@@ -324,16 +352,26 @@ class EquationsView(SessionViewMixin, QTextBrowser):
         small = max(8, round(QFontInfo(self.font()).pixelSize() * 0.85))
         note = ("The gradients backpropagation through time carries at this step (model.state_grads): the values are "
                 "the engine's own, the terms are computed from the trace and add up to them. Step from T down to 1.")
-        parts.append(f'<p style="color:{muted}; font-size:{small}px;">{html.escape(note)}</p>')
+        if not self._presenting:
+            parts.append(f'<p style="color:{muted}; font-size:{small}px;">{html.escape(note)}</p>')
+        self._set_html(parts)
+
+    def _set_html(self, parts: list) -> None:
         self.setHtml("".join(parts))
+        if self._presenting and not self._compact and self.document().idealWidth() > self._layout_width():
+            self._fit_compact = True            # too wide for the screen: stacked instead
+            self._render_once()
 
     @staticmethod
     def _pick(r: EquationRow, col: int, num) -> str:
         w = f"W_{r.block}" if r.block else "W"
         return f"{math_html(w)} x<sub>t</sub> = " + num(f"{w}[:, {col}] \u2192 {fmt(r.terms['wx'])}")
 
-    def _table(self, rows: list[EquationRow], num, sym: str, vmax: float = 1.0, text=fmt) -> str:
+    def _table(self, rows: list[EquationRow], num, sym: str, vmax: float = 1.0, text=fmt, held=None) -> str:
+        """The rows as a table; a row an intervention holds (``held``: {key: value}) shows what the
+        cell computed and then "held at" the value the trace carries on."""
         cells = []
+        held = held or {}
         for r in rows:
             lhs = f"<b>{math_html(r.lhs)}</b>"
             formula = "= " + math_html(r.formula)
@@ -341,18 +379,26 @@ class EquationsView(SessionViewMixin, QTextBrowser):
             zc = "= " + num(f"{r.activation}({fmt(r.preact)})") if r.activation and r.preact is not None else ""
             ratio = r.key in ("shrink", "running")           # a ratio, not a gradient: a neutral chip
             val = "= " + num(_value_chip(r.value, 1e300 if ratio else vmax, text))
-            cells.append((r.key, lhs, formula, brk, zc, val, html.escape(r.note)))
+            note = html.escape(r.note)
+            if r.key in held:
+                val = "<b>held at</b> " + num(_value_chip(r.value, vmax, text))
+                note = (note + " · " if note else "") + "held by an intervention"
+            cells.append((r.key, lhs, formula, brk, zc, val, note))
         out = []
         if not self._compact:
             td = 'style="padding:3px 6px; white-space:nowrap;"'
             for key, lhs, formula, brk, zc, val, note in cells:
+                named = "" if self._presenting else f"<td {td}><span {sym}>{note}</span></td>"
                 out.append(f"<tr><td {td}>{_row_chip(key)}</td><td {td}>{lhs}</td><td {td}><span {sym}>{formula}</span></td>"
-                           f"<td {td}>{brk}</td><td {td}>{zc}</td><td {td}>{val}</td>"
-                           f"<td {td}><span {sym}>{note}</span></td></tr>")
+                           f"<td {td}>{brk}</td><td {td}>{zc}</td><td {td}>{val}</td>{named}</tr>")
         else:
             tdc = 'style="padding:2px 4px 8px 4px;"'
             for key, lhs, formula, brk, zc, val, _note in cells:
                 lines = [f"{lhs} <span {sym}>{formula}</span>"]
+                if self._presenting:                 # two lines a row: the formula, then its numbers
+                    lines.append("&nbsp;&nbsp;&nbsp;" + " ".join(x for x in (brk, zc, val) if x))
+                    out.append(f"<tr><td {tdc}>{_row_chip(key)}</td><td {tdc}>" + "<br>".join(lines) + "</td></tr>")
+                    continue
                 if brk:
                     lines.append(f"&nbsp;&nbsp;&nbsp;{brk}")
                 lines.append(f"&nbsp;&nbsp;&nbsp;{zc + ' ' if zc else ''}{val}")

@@ -107,6 +107,7 @@ class InterventionsPanel(QWidget):
             axis = self.plot.getAxis(side)
             axis.setPen(pg.mkPen(fg))
             axis.setTextPen(pg.mkPen(fg))
+            axis.enableAutoSIPrefix(False)          # the values as they are (no "(x0.001)")
         self.plot.setTitle("")
         self.plot.titleLabel.setAttr("color", fg.name())
         self.plot.addLegend(offset=(5, 5), labelTextColor=fg)
@@ -117,6 +118,7 @@ class InterventionsPanel(QWidget):
         self.target_dots = self.plot.plot([], [], pen=None, symbol="o", symbolSize=7, symbolBrush=pg.mkBrush("#555"),
                                           name="target")
         lay.addWidget(self.plot_widget, 2)
+        self.plot_widget.hide()                 # until there is something to compare
 
 
 class InterventionsController(QObject):
@@ -369,7 +371,9 @@ class InterventionsController(QObject):
             for curve in (p.without_curve, p.with_curve, p.target_dots):
                 curve.setData([], [])
             p.plot.setTitle("")
+            p.plot_widget.hide()
             return
+        p.plot_widget.show()
         p.without_curve.setData(c.sample_t, c.sample_without)
         p.with_curve.setData(c.sample_t, c.sample_with)
         p.target_dots.setData(c.sample_target_t, c.sample_target)

@@ -75,12 +75,13 @@ class PresenterMode:
                 w.hide()
             win.splitter.setOrientation(Qt.Orientation.Vertical)
             h = max(win.splitter.height(), 400)
-            win.splitter.setSizes([round(h * 0.64), round(h * 0.36)])
+            win.splitter.setSizes([round(h * 0.6), round(h * 0.4)])
             win.diagram.set_look(PRESENTER)
             font = QFont(win.equations.font())
             font.setPixelSize(EQUATIONS_PX)
             win.equations.setFont(font)
             win.equations.setStyleSheet("QTextBrowser { background: white; color: black; }")
+            win.equations.set_presenting(True)
             self.active = True
             if fullscreen:
                 win.showFullScreen()
@@ -89,6 +90,7 @@ class PresenterMode:
             saved = self._saved
             win.diagram.set_look(None)
             win.equations.setStyleSheet("")
+            win.equations.set_presenting(False)
             win.equations.setFont(saved.get("font", win.equations.font()))
             win.splitter.setOrientation(saved.get("orientation", Qt.Orientation.Horizontal))
             if saved.get("sizes"):
