@@ -187,6 +187,28 @@ def test_backward_mode_draws_the_gradient_and_steps_from_T_down(window, qtbot):
     assert s.position.t == T - 1                    # forward again: Right cannot pass T
 
 
+def test_backward_mode_with_a_held_gate_gives_its_z_no_gradient_as_the_engine(window, qtbot):
+    win, s = window, window.session
+    s.set_position(unit=2, t=6)
+    win.interventions.hold("f", 0.5, units=[2], steps=range(3, 9))
+    qtbot.waitUntil(lambda: win.trace.f[0, 6, 2] == 0.5, timeout=20000)
+    win.backward.set_enabled(True)
+    s.set_position(t=6)
+    vals = win.equations.equation_values()
+    assert vals["dz_f"]["value"] == 0.0 and vals["dz_i"]["value"] != 0.0
+    assert "a held value is a constant" in win.equations.text()
+    # the engine agrees: f held at every step and unit, W_f, U_f and b_f get no gradient at all
+    m = win.run.model.clone()
+    x, y = win.run.sample_pair(s.position.sample)
+    n = m.n_units
+    _, grads = m.loss_and_grads(x, y, loss=win.run.dataset.loss, interventions=[Clamp("f", 0.5)])
+    for key in ("weight_hh_l0", "weight_ih_l0", "bias_hh_l0"):     # torch's gate order: i f g o
+        assert not np.any(grads[key][n:2 * n]) and np.any(grads[key][:n]), key
+    # the dc row still adds up: the belt's recursion holds with the held f
+    dc = vals["dc"]
+    assert dc["value"] == pytest.approx(dc["through_h"] + dc["through_belt"], rel=1e-12, abs=1e-300)
+
+
 def test_backward_mode_of_the_rnn_shows_the_vanishing_factor(qtbot, qsettings, app_paths):
     run = Run(load_example("sine"), settings_for_example("sine", units=4, epochs=1, cell="rnn"))
     win = make_window(qtbot, qsettings, run)

@@ -15,6 +15,7 @@ numbers shown.
 
 from __future__ import annotations
 
+import dataclasses
 import html
 from typing import Any
 
@@ -62,6 +63,18 @@ def _value_chip(v: float, vmax: float = 1.0, text=fmt) -> str:
 #: the colour chip of a backward row: the quantity whose gradient it is
 _BACK_CHIPS = {"dh": ("h", "h"), "dh_prev": ("h", "h"), "dc": ("c", "c"), "dc_prev": ("c", "c"), "dz": ("h", "z"),
                "shrink": ("x", "\u2016\u2016"), "running": ("x", "\u220f")}
+
+
+HELD_BACKWARD_NOTE = ("Interventions are active: a held value is a constant, so no gradient reaches the "
+                      "pre-activation it replaces (its \u2202L/\u2202z is 0 where it is held). The paths back "
+                      "through U are written for the free cell: where a gate of the next step is held, "
+                      "\u201cfrom above\u201d also takes up their difference.")
+
+
+def _held_back_row(row: EquationRow) -> EquationRow:
+    """The ∂L/∂z row of a gate held at this step and unit: 0, as the engine has it."""
+    return dataclasses.replace(row, numbers="0 (held: a constant passes no gradient back)", value=0.0,
+                               terms={"held": 1.0}, note="held by an intervention: no gradient to its weights here")
 
 
 class EquationsView(SessionViewMixin, QTextBrowser):
@@ -336,6 +349,10 @@ class EquationsView(SessionViewMixin, QTextBrowser):
         pos = self.session.position
         step_rows = backward_rows(desc, self.session.trace, self._grads, t, j, self._weights(), layer=pos.layer,
                                   direction=pos.direction)
+        held = held_at(self.session.interventions, pos.layer, pos.direction, j, t)
+        if held:                            # a held value is a constant: the engine passes nothing to its z
+            step_rows = [_held_back_row(r) if r.key.startswith("dz_") and r.key[3:] in held else r
+                         for r in step_rows]
         self._vals = {r.key: {"value": r.value, **r.terms} for r in step_rows}
         self._notes = []
         self._compact = self._layout_width() < self.COMPACT_WIDTH or self._fit_compact
@@ -350,6 +367,8 @@ class EquationsView(SessionViewMixin, QTextBrowser):
                  f'&nbsp;\u00b7&nbsp; t = {t + 1} / {T}</p>',
                  self._table(step_rows, num, sym, vmax=vmax or 1.0, text=gfmt)]
         small = max(8, round(QFontInfo(self.font()).pixelSize() * 0.85))
+        if self.session.interventions:
+            parts.append(f'<p style="color:{muted}; font-size:{small}px;">{html.escape(HELD_BACKWARD_NOTE)}</p>')
         note = ("The gradients backpropagation through time carries at this step (model.state_grads): the values are "
                 "the engine's own, the terms are computed from the trace and add up to them. Step from T down to 1.")
         if not self._presenting:
