@@ -202,7 +202,7 @@ def test_close_during_training_stops_fast_and_autosaves(qtbot, qsettings, app_pa
 
 def test_pause_resume_and_stop_continue_from_weights(window, qtbot):
     window.run.trainer.epochs = 0
-    window.settings_panel.epochs_spin.setValue(50)
+    window.settings_panel.epochs_spin.setValue(5000)           # runs until stopped, however fast the machine
     window.start_training()
     progress = lambda: window.session.progress.step          # noqa: E731 - what the task sent
     qtbot.waitUntil(lambda: progress() > 2, timeout=20000)
