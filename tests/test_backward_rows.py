@@ -204,3 +204,16 @@ def test_readme_backward_example_runs_as_written(capsys):
                              "\u2202L/\u2202c_{t+1} \u2299 f_{t+1} = ")
     assert out[0].startswith("\u2202L/\u2202h_t = from above + ") and "= 0 + " in out[0]   # the loss is at the end
     assert out[2].startswith("\u2202L/\u2202c_{t\u22121} (belt) = \u2202L/\u2202c_t \u2299 f_t = ")
+
+
+def test_a_saturated_factor_is_written_with_its_digits_not_as_0_000():
+    m, x, y = model_and_data("lstm", last_only=True, T=6)
+    sd = m.state_dict()
+    sd["bias_ih_l0"][2 * m.n_units:3 * m.n_units] = 12.0          # g and c saturate: 1 − tanh² c is tiny
+    sd["bias_ih_l0"][:2 * m.n_units] = 12.0                       # i = f = 1 (almost)
+    m.load_state_dict(sd)
+    tr, sg = m.forward(x), m.state_grads(x, y)
+    row = {r.key: r for r in backward_rows(describe("lstm"), tr, sg, 4, 1, m.state_dict())}["dc"]
+    tp = row.terms["tanh_prime"]
+    assert 0.0 < tp < 0.0005
+    assert f"\u00d7 {gfmt(tp)} + " in row.numbers and "\u00d7 0.000 +" not in row.numbers

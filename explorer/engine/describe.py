@@ -506,6 +506,13 @@ def gfmt(value: float, digits: int = 4) -> str:
     return s.replace("-", MINUS)
 
 
+def _factor(v: float) -> str:
+    """A factor of a backward row (a gate, a slope such as 1 − tanh² c): three decimals, or the
+    gradient's significant digits when it is nonzero but would read 0.000 (a saturated tanh)."""
+    v = float(v)
+    return gfmt(v) if v != 0.0 and abs(v) < 0.0005 else fmt(v)
+
+
 def _gterm(v: float) -> str:
     s = gfmt(v)
     return f"({s})" if s.startswith(MINUS) else s
@@ -665,8 +672,8 @@ def _lstm_back(ctx: _BackCtx) -> BackwardStep:
              "through_belt": float(dc_next[j] * f_next[j])}
     formula = (f"{PARTIAL}L/{PARTIAL}h_t {ODOT} o_t {ODOT} (1 \u2212 tanh\u00b2 c_t) + "
                f"{PARTIAL}L/{PARTIAL}c_{nx} {ODOT} f_{nx}")
-    numbers = (f"{gfmt(terms['dh'])} \u00d7 {fmt(terms['o'])} \u00d7 {fmt(terms['tanh_prime'])} + "
-               + (f"0 (no step after this one)" if ctx.last else f"{_gterm(terms['dc_next'])} \u00d7 {fmt(terms['f_next'])}"))
+    numbers = (f"{gfmt(terms['dh'])} \u00d7 {_factor(terms['o'])} \u00d7 {_factor(terms['tanh_prime'])} + "
+               + (f"0 (no step after this one)" if ctx.last else f"{_gterm(terms['dc_next'])} \u00d7 {_factor(terms['f_next'])}"))
     if p:
         terms["dzo"], terms["p_o"] = float(dzo[j]), float(p["o"][j])
         terms["through_po"] = float(dzo[j] * p["o"][j])
@@ -704,7 +711,7 @@ def _lstm_back(ctx: _BackCtx) -> BackwardStep:
     dzf = f * c_prev * (1.0 - f) * dc_all
     out_terms = {"dc": dc, "f": float(f[j]), "through_f": float(to_prev[j])}
     out_formula = f"{PARTIAL}L/{PARTIAL}c_t {ODOT} f_t"
-    out_numbers = f"{gfmt(dc)} \u00d7 {fmt(f[j])}"
+    out_numbers = f"{gfmt(dc)} \u00d7 {_factor(f[j])}"
     left = to_prev
     if p:
         left = left + dzi * p["i"]
@@ -724,7 +731,7 @@ def _lstm_back(ctx: _BackCtx) -> BackwardStep:
     for name in names:
         arr, form, (a, x, y) = dz[name]
         rows.append(EquationRow(key=f"dz_{name}", lhs=f"{PARTIAL}L/{PARTIAL}z_{name}", formula=form,
-                                numbers=f"{gfmt(a)} \u00d7 {_term(x)} \u00d7 {fmt(y)}",
+                                numbers=f"{gfmt(a)} \u00d7 {_term(x)} \u00d7 {_factor(y)}",
                                 value=float(arr[j]), terms={"grad": float(a), "factor": float(x), "slope": float(y)},
                                 note=f"reaches W_{name}, U_{name}, b_{name}", block=name))
     f_all = np.asarray(ctx.tr.f[b])
@@ -768,15 +775,15 @@ def _gru_back(ctx: _BackCtx) -> BackwardStep:
     dzg = dh_all * (1.0 - gg * gg) * (1.0 - z)
     rows = [row_dh,
             EquationRow(key="dh_prev", lhs=f"{PARTIAL}L/{PARTIAL}h_{ctx.prev} (belt)",
-                        formula=f"{PARTIAL}L/{PARTIAL}h_t {ODOT} z_t", numbers=f"{gfmt(dh)} \u00d7 {fmt(z[j])}",
+                        formula=f"{PARTIAL}L/{PARTIAL}h_t {ODOT} z_t", numbers=f"{gfmt(dh)} \u00d7 {_factor(z[j])}",
                         value=float(to_prev[j]), terms={"dh": dh, "z": float(z[j])},
                         note="the kept path: scaled by z at the \u00d7 (the gates add more through U)"),
             EquationRow(key="dz_g", lhs=f"{PARTIAL}L/{PARTIAL}z_g", formula=f"{PARTIAL}L/{PARTIAL}h_t {ODOT} (1 \u2212 z_t) {ODOT} (1 \u2212 g_t\u00b2)",
-                        numbers=f"{gfmt(dh)} \u00d7 {fmt(1.0 - z[j])} \u00d7 {fmt(1.0 - gg[j] * gg[j])}", value=float(dzg[j]),
+                        numbers=f"{gfmt(dh)} \u00d7 {_factor(1.0 - z[j])} \u00d7 {_factor(1.0 - gg[j] * gg[j])}", value=float(dzg[j]),
                         terms={"dh": dh, "one_minus_z": float(1.0 - z[j]), "tanh_prime": float(1.0 - gg[j] * gg[j])},
                         note="into the candidate (the written path)", block="n"),
             EquationRow(key="dz_z", lhs=f"{PARTIAL}L/{PARTIAL}z_z", formula=f"{PARTIAL}L/{PARTIAL}h_t {ODOT} (h_{ctx.prev} \u2212 g_t) {ODOT} z_t(1 \u2212 z_t)",
-                        numbers=f"{gfmt(dh)} \u00d7 {_term(h_prev[j] - gg[j])} \u00d7 {fmt(z[j] * (1.0 - z[j]))}",
+                        numbers=f"{gfmt(dh)} \u00d7 {_term(h_prev[j] - gg[j])} \u00d7 {_factor(z[j] * (1.0 - z[j]))}",
                         value=float(dzz[j]), terms={"dh": dh, "diff": float(h_prev[j] - gg[j]), "gate": float(z[j] * (1 - z[j]))},
                         note="into the update gate", block="z")]
     if ctx.W is not None:
@@ -784,7 +791,7 @@ def _gru_back(ctx: _BackCtx) -> BackwardStep:
         dzr = dzg * ghn * rr * (1.0 - rr)
         rows.append(EquationRow(key="dz_r", lhs=f"{PARTIAL}L/{PARTIAL}z_r",
                                 formula=f"{PARTIAL}L/{PARTIAL}z_g {ODOT} (U_n h_{ctx.prev} + b_hn) {ODOT} r_t(1 \u2212 r_t)",
-                                numbers=f"{gfmt(dzg[j])} \u00d7 {_term(ghn[j])} \u00d7 {fmt(rr[j] * (1 - rr[j]))}",
+                                numbers=f"{gfmt(dzg[j])} \u00d7 {_term(ghn[j])} \u00d7 {_factor(rr[j] * (1 - rr[j]))}",
                                 value=float(dzr[j]), terms={"dz_g": float(dzg[j]), "uh_b": float(ghn[j]),
                                                             "gate": float(rr[j] * (1 - rr[j]))},
                                 note="into the reset gate", block="r"))
@@ -812,7 +819,7 @@ def _rnn_back(ctx: _BackCtx) -> BackwardStep:
     dh = float(dH[t, j])
     tp = float(1.0 - H[t, j] * H[t, j])
     rows.append(EquationRow(key="dz", lhs=f"{PARTIAL}L/{PARTIAL}z_t", formula=f"{PARTIAL}L/{PARTIAL}h_t {ODOT} (1 \u2212 h_t\u00b2)",
-                            numbers=f"{gfmt(dh)} \u00d7 {fmt(tp)}", value=float(dH[t, j] * (1.0 - H[t, j] * H[t, j])),
+                            numbers=f"{gfmt(dh)} \u00d7 {_factor(tp)}", value=float(dH[t, j] * (1.0 - H[t, j] * H[t, j])),
                             terms={"dh": dh, "tanh_prime": tp}, note="through the tanh: reaches W, U, b", block=""))
     shrink = None
     if ctx.W is not None:
@@ -843,7 +850,7 @@ def _rnn_back(ctx: _BackCtx) -> BackwardStep:
                 key="shrink", lhs=f"\u2016{PARTIAL}L/{PARTIAL}h\u2016 shrinks by",
                 formula=f"\u2016U\u1d40 ((1 \u2212 h\u00b2_{nx}) {ODOT} {PARTIAL}L/{PARTIAL}h_{nx})\u2016 / \u2016{PARTIAL}L/{PARTIAL}h_{nx}\u2016",
                 numbers=(f"{gfmt(num)} / {gfmt(den)}  (at most \u2016U\u2016\u2082 \u00d7 max(1 \u2212 h\u00b2) = "
-                         f"{fmt(u2)} \u00d7 {fmt(tmax)} = {fmt(u2 * tmax)})"),
+                         f"{_factor(u2)} \u00d7 {_factor(tmax)} = {_factor(u2 * tmax)})"),
                 value=factor, terms={"back": num, "next": den, "U_norm": u2, "tanh_prime_max": tmax, "bound": u2 * tmax},
                 note="the factor from the next step back to this one; below 1 the gradient vanishes"))
         rows.append(EquationRow(
