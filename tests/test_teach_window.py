@@ -153,6 +153,15 @@ def test_a_gru_candidate_cannot_be_held_and_h_can(qtbot, qsettings, app_paths):
     win.session.set_position(unit=1)
     trigger(win.interventions.menu_for("h"), "Zero h of unit 1 (every step)")
     assert np.all(win.trace.h[0, :, 1] == 0.0)
+    win.session.set_position(unit=0)
+    win.interventions.hold("h", 0.0)                 # z and h of unit 0 held: both tagged
+    d = win.diagram
+    d.record_texts = True
+    d.grab()
+    tags = {txt: r for r, _, txt in d.painted_texts if txt in ("held", "h held")}
+    assert set(tags) == {"held", "h held"}
+    assert abs(tags["held"].center().x() - d.gate_rect("z").center().x()) < 2
+    assert tags["h held"].bottom() < d.gate_rect("z").top()      # up by the belt, where the GRU's h_t leaves
 
 
 # -- backward -----------------------------------------------------------------------------------------

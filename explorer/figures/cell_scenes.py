@@ -70,6 +70,7 @@ class Scene:
     :meth:`paint_belt_labels`), a cell without one the factor that shrinks it (the RNN's scene)."""
 
     height = 600.0
+    h_tag = (X1 - 62, BUS_Y - 24)             # where "h held" goes: over h_t leaving the cell
     back: dict | None = None
     tap_path: QPainterPath | None = None       # where the gradient through h_t joins the belt
 
@@ -141,7 +142,7 @@ class Scene:
                 h = d.f.metrics(d.f.node).height() + 4
                 d.tag(QPointF(r.center().x(), r.top() - h / 2 + 3), "held")
             elif name == "h":
-                d.tag(QPointF(X1 - 62, BUS_Y - 24), "h held")
+                d.tag(QPointF(*self.h_tag), "h held")
 
     def add_inputs(self, bus_from: float, bus_to: float) -> None:
         """The joined [x_t, h_{t−1}] line and x_t coming up into it."""
@@ -368,6 +369,8 @@ class CStateScene(Scene):
 class HBeltScene(Scene):
     """A cell whose belt is h itself (the GRU): kept z ⊙ h_{t−1}, written (1 − z) ⊙ g."""
 
+    h_tag = (H_UP_X - 75, BELT_Y - 26)        # h_t leaves along the belt, at the top
+
     def build(self) -> None:
         cx = {"z": 300.0, "r": 520.0, "g": 780.0}
         for name in ("z", "r", "g"):
@@ -435,6 +438,8 @@ class HBeltScene(Scene):
 
 class SquashScene(Scene):
     """A cell without a belt or gates (the plain RNN): h_t = tanh(W x + U h + b), one path."""
+
+    h_tag = HBeltScene.h_tag                  # h_t leaves at the top right
 
     def build(self) -> None:
         self.box = QRectF(520.0, 300.0, 160.0, 104.0)
