@@ -100,6 +100,23 @@ def test_a_trace_from_the_session_animates_too(tmp_path):
     assert not (tmp_path / "x.gif").exists()
 
 
+def test_an_interventions_held_gates_are_tagged_on_the_frames_where_they_are_held(tmp_path):
+    from explorer.engine import Clamp
+
+    model = make_model("lstm", 2, 3, 1, seed=4)
+    x = np.random.default_rng(0).normal(size=(1, 6, 2))
+    ivs = [Clamp("f", 1.0, units=[1], steps=range(2, 4)), Clamp("i", 0.0, units=[1], steps=range(2, 4))]
+    trace = model.forward(x, interventions=ivs)
+    source = (trace, describe("lstm"), model.state_dict())
+    plain, _ = frames_of(write_animation(source, tmp_path / "plain.png", unit=1))
+    held, _ = frames_of(write_animation(source, tmp_path / "held.png", unit=1, interventions=ivs))
+    same = [np.array_equal(a, b) for a, b in zip(plain, held)]
+    assert same == [True, True, False, False, True, True]         # the same trace: only the tags differ
+    other, _ = frames_of(write_animation(source, tmp_path / "other.png", unit=0, interventions=ivs))
+    assert all(np.array_equal(a, b) for a, b in zip(other, frames_of(write_animation(
+        source, tmp_path / "other0.png", unit=0))[0]))              # unit 0 is not held: no tags
+
+
 def test_interrupted_leaves_no_file_and_the_old_one_intact(run, tmp_path):
     target = tmp_path / "cell.gif"
     target.write_bytes(b"old")

@@ -24,6 +24,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import numpy as np  # noqa: E402
 from PySide6.QtGui import QImage  # noqa: E402
 
+from explorer.app.teaching import held_at  # noqa: E402
 from explorer.engine.describe import CellDescription, describe  # noqa: E402
 from explorer.figures.cell_canvas import LOGICAL_W, FrameRenderer, belt_scale_of, frame_at  # noqa: E402
 
@@ -114,11 +115,14 @@ def frame_image(renderer: FrameRenderer, frame, width: int = int(LOGICAL_W)):
 
 
 def render_frames(trace, desc, unit=0, layer=0, direction=0, b=0, sample=None, vocab=None, width=int(LOGICAL_W),
-                  progress=None, interrupt=None):
-    """Pillow images of every timestep (a generator; see :func:`animation_frames`)."""
+                  progress=None, interrupt=None, interventions=()):
+    """Pillow images of every timestep (a generator; see :func:`animation_frames`); the gates
+    ``interventions`` hold at a step are tagged "held" as in the window."""
     renderer = FrameRenderer()
     frames = list(animation_frames(trace, desc, unit, layer, direction, b, sample, vocab))
     for k, frame in enumerate(frames):
+        if interventions:
+            frame.held = held_at(interventions, layer, direction, frame.unit, k)
         if interrupt is not None and interrupt():
             from explorer.engine import Interrupted
 
@@ -145,7 +149,7 @@ def _gif_colours(frames):
 def write_animation(source, path, sample: int = 0, unit: int = 0, layer: int = 0, direction: int = 0,
                     fps: float = DEFAULT_FPS, *, epoch: int | None = None, width: int = int(LOGICAL_W),
                     progress: Callable[[int, int], None] | None = None,
-                    interrupt: Callable[[], bool] | None = None) -> Path:
+                    interrupt: Callable[[], bool] | None = None, interventions=()) -> Path:
     """Write the diagram stepping through a sample, one frame per timestep, to ``path``.
 
     ``source``: a :class:`~explorer.runs.Run` (``sample`` indexes its validation samples, else its
@@ -154,6 +158,7 @@ def write_animation(source, path, sample: int = 0, unit: int = 0, layer: int = 0
     weights are not needed to draw). ``unit``, ``layer``, ``direction``: what the diagram shows.
     ``fps``: frames per second (each frame shows for 1000/fps ms; a GIF rounds that to 10 ms, at
     least 20). ``width`` ≥ 800 pixels.
+    ``interventions``: the ones the trace was computed with (their held gates are tagged).
     ``progress(done, total)`` is called after each frame; ``interrupt()`` returning True stops
     with :class:`~explorer.engine.Interrupted` and nothing written. Raises
     :class:`AnimationError` (one sentence) for a bad request, :class:`~explorer.memory.MemoryBudgetError`
@@ -176,7 +181,8 @@ def write_animation(source, path, sample: int = 0, unit: int = 0, layer: int = 0
     w, h = int(width), round(h0 * int(width) / w0)
     check_budget(_bytes_needed(fmt, T, w, h), f"An animation of {T} frames of {w}\u00d7{h} pixels",
                  "animate a shorter sample (--seq-len when training) or write a GIF (a third of the memory)")
-    frames = render_frames(trace, desc, unit, layer, direction, b, sample, vocab, int(width), progress, interrupt)
+    frames = render_frames(trace, desc, unit, layer, direction, b, sample, vocab, int(width), progress, interrupt,
+                           interventions)
     if fmt == "GIF":
         frames = _gif_colours(frames)
         first = next(frames)

@@ -58,7 +58,8 @@ class AnimationExportController(QObject):
             return False
         pos = s.position
         fn = partial(_animation_task, source=(trace, describe(trace.kind), s.trace_weights), path=str(path),
-                     sample=pos.sample, unit=pos.unit, layer=pos.layer, direction=pos.direction, fps=fps)
+                     sample=pos.sample, unit=pos.unit, layer=pos.layer, direction=pos.direction, fps=fps,
+                     interventions=tuple(s.interventions))
         worker = TaskWorker(fn, tag=str(path))
         worker.sigDone.connect(self._on_worker_done)
         worker.sigProgress.connect(win._on_task_progress)
@@ -84,10 +85,10 @@ class AnimationExportController(QObject):
         self.sigWritten.emit(str(worker.result))
 
 
-def _animation_task(state, source, path, sample, unit, layer, direction, fps):
+def _animation_task(state, source, path, sample, unit, layer, direction, fps, interventions=()):
     def progress(done, total):
         state.set_progress(done / max(total, 1), f"Writing the animation ({done}/{total} frames)")
 
     out = write_animation(source, path, sample=sample, unit=unit, layer=layer, direction=direction, fps=fps,
-                          progress=progress, interrupt=state.is_interruption_requested)
+                          progress=progress, interrupt=state.is_interruption_requested, interventions=interventions)
     return str(out)
