@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtCore import QObject
 
+from explorer.app.layer_view import LayerPlace
 from explorer.app.memory_view import keep_gate, memory_products
 from explorer.engine import softmax
 from explorer.engine.describe import describe
@@ -70,8 +71,10 @@ class PlotsController(QObject):
         if run is None:
             return
         ds = run.dataset
-        self.param_plot.set_config(ds.n_inputs, ds.n_outputs, n_range=self.units_range,
-                                   n_current=run.model.n_units)
+        model = run.model
+        self.param_plot.set_config(ds.n_inputs, ds.n_outputs, n_range=self.units_range, n_current=model.n_units,
+                                   kind=model.kind, layers=int(getattr(model, "num_layers", 1)),
+                                   bidirectional=bool(getattr(model, "bidirectional", False)))
         self._show_loss()
         self.grad_plot.set_step_table(self.session.steps.table(), run.trainer.log.gates, run.settings.clip)
         for w in (self.through_time_plot, self.heatmap_plot, self.memory_plot, self.prediction_plot):
@@ -79,19 +82,40 @@ class PlotsController(QObject):
 
     def _on_session_trace(self, trace) -> None:
         tr = self.session.view_trace()
+        pos = self.session.position
+        self._drawn_place = (pos.layer, pos.direction)
         if tr is None:
             return
         values = {k: getattr(tr, k)[0] for k in describe(tr.kind).trace_names}
         labels = self.text_strip.chars or None          # text mode: the sample's characters along time
+        where = self._place_title()
+        self.heatmap_plot.set_title(plots.GateHeatmapWidget.title + where)
         self.heatmap_plot.set_trace(values, time_labels=labels)
         kept = memory_kept(tr)
         if kept is None:
             self.memory_plot.clear()
         else:
-            self.memory_plot.set_memory(kept[1], title=kept[0], time_labels=labels)
-        self._on_session_position(self.session.position)
+            self.memory_plot.set_memory(kept[1], title=kept[0] + where, time_labels=labels)
+        self._on_session_position(pos)
+
+    _drawn_place = (0, 0)           # the layer and direction the heatmaps show
+    _norms_layer = 0                # the layer the norms through time are of
+
+    def _place_title(self) -> str:
+        """" — layer 2 of 2 · reverse" for a deep or bidirectional model (exports carry it), else ""."""
+        full = self.session.trace
+        if full is None:
+            return ""
+        pos = self.session.position
+        place = LayerPlace.of(full, pos.layer, pos.direction)
+        return f" \u2014 {place.name}" if place.stacked else ""
 
     def _on_session_position(self, pos) -> None:
+        if (pos.layer, pos.direction) != self._drawn_place:     # another layer or direction: its heatmaps
+            self._on_session_trace(self.session.trace)
+            return
+        if pos.layer != self._norms_layer and self.session.norms is not None:
+            self._on_session_norms(self.session.norms)
         for w in (self.through_time_plot, self.heatmap_plot, self.memory_plot):
             w.set_time_marker(pos.t)
         self._show_top_k()
@@ -119,7 +143,14 @@ class PlotsController(QObject):
         self.loss_plot.set_history(step, loss, np.full(len(loss), np.nan))
 
     def _on_session_norms(self, norms) -> None:
-        dh, dc = norms
+        """The norms through time of the selected layer (layer 0's until every layer's arrived)."""
+        dh, dc, layer = self.session.view_norms()
+        self._norms_layer = self.session.position.layer
+        title = plots.GradThroughTimePlotWidget.title
+        L = int(getattr(self.session.trace, "num_layers", 1) or 1)
+        if L > 1:
+            title += f" \u2014 layer {layer + 1} of {L}, both directions"
+        self.through_time_plot.set_title(title)
         self.through_time_plot.set_norms(dh, dc)
         self.through_time_plot.set_time_marker(self.session.position.t)
 
