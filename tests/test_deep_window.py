@@ -75,7 +75,8 @@ def raised(qtbot, win, dock, widget, field, expected):
                     timeout=5000)
 
 
-def test_layer_2_reverse_shows_that_layers_values_in_diagram_equations_and_heatmaps(qtbot, window, deep_run):
+def test_layer_2_reverse_shows_that_layers_values_in_diagram_equations_and_heatmaps(qtbot, window, deep_run,
+                                                                                    tmp_path):
     win = window
     open_run(qtbot, win, deep_run)
     sel = win.layer_selector
@@ -125,7 +126,14 @@ def test_layer_2_reverse_shows_that_layers_values_in_diagram_equations_and_heatm
     kept = memory_products(sub)                          # ∏ f in the reverse direction's own order
     raised(qtbot, win, "memory", win.memory_plot, "memory", kept)
     assert not np.array_equal(kept, memory_products(win.trace))
-    assert "layer 2 of 2 \u00b7 reverse" in win.heatmap_plot._title
+    # exported, each panel names the layer and direction (on screen the selector does)
+    assert win.heatmap_plot.place == "layer 2 of 2 \u00b7 reverse"
+    assert win.heatmap_plot.plots["c"].titleLabel.text == "cell state c"
+    win.heatmap_plot.export_svg(tmp_path / "gates.svg")
+    svg = (tmp_path / "gates.svg").read_text()
+    assert "cell state c \u2014 layer 2 of 2 \u00b7 reverse" in svg and "input gate i \u2014 layer 2" in svg
+    assert win.heatmap_plot.plots["c"].titleLabel.text == "cell state c"
+    assert win.memory_plot.plots["memory"].titleLabel.text.endswith("\u2014 layer 2 of 2 \u00b7 reverse")
     # the gradient through time: layer 2's norms (both directions), as the engine computes them
     _, norms, _ = saved.model.compute_grads(x, sample_of(saved.dataset, pos.sample)[1], saved.dataset.loss)
     np.testing.assert_allclose(win.through_time_plot.dh, norms.dh_layers[1], rtol=1e-12)
@@ -138,6 +146,9 @@ def test_layer_2_reverse_shows_that_layers_values_in_diagram_equations_and_heatm
     win.layer_selector.select(layer=0, direction=0)
     assert win.diagram.displayed_values()["h"] == win.trace.h[0, 5, u]
     raised(qtbot, win, "gates", win.heatmap_plot, "c", win.trace.c[0])
+    assert win.heatmap_plot.place == "layer 1 of 2 \u00b7 forward"
+    raised(qtbot, win, "memory", win.memory_plot, "memory", memory_products(win.trace))
+    assert win.memory_plot.plots["memory"].titleLabel.text.endswith("\u2014 layer 1 of 2 \u00b7 forward")
     np.testing.assert_allclose(win.through_time_plot.dh, norms.dh_layers[0], rtol=1e-12)
     assert win.diagram._frame().values["x_from"] == ""                  # layer 1 reads the input x_t
     assert win.diagram._frame().values["h_to"] == "to both directions of layer 2 and to step t+1"
@@ -153,6 +164,10 @@ def test_one_layer_one_direction_has_no_selector_and_no_other_layer(qtbot, windo
     assert (win.session.position.layer, win.session.position.direction) == (0, 0)
     assert win.diagram._frame().header.endswith("unit 0 of 8")       # no layer named for one layer
     assert win.diagram._frame().values["h_to"] == ""
+    assert win.heatmap_plot.place == ""
+    raised(qtbot, win, "memory", win.memory_plot, "memory", memory_products(win.trace))
+    assert win.memory_plot.plots["memory"].titleLabel.text == (
+        "Memory kept: \u220f f over time (the share of c\u2080 each unit still holds)")
 
 
 def test_the_settings_offer_layers_and_directions_and_ask_before_discarding(qtbot, window, deep_run, monkeypatch):
@@ -233,3 +248,70 @@ def test_a_model_that_cannot_be_used_leaves_the_run(qtbot, window, tmp_path):
     assert failed.args[0].startswith("three.safetensors takes 3 inputs per step but ")
     assert failed.args[0].count(". ") == 0 and failed.args[0].endswith(".")       # one sentence
     assert win.run is before and win.trace is trace and not win.models.busy
+
+
+def test_open_model_shows_a_pytorch_models_own_numbers(qtbot, window, tmp_path):
+    """A model trained and saved in PyTorch (nn.LSTM, 2 layers, bidirectional, under a prefix, head
+    ``fc``, safetensors.torch.save_file) opened with File › Open Model: the window's numbers are
+    torch's own — the top layer's h_t of both directions, the final cell state of every layer and
+    direction (torch's c_n), the head's predictions."""
+    torch = pytest.importorskip("torch")
+    from safetensors.torch import save_file
+
+    torch.manual_seed(7)
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lstm = torch.nn.LSTM(1, 5, num_layers=2, bidirectional=True, batch_first=True,
+                                      dtype=torch.float64)
+            self.fc = torch.nn.Linear(10, 1, dtype=torch.float64)
+
+    net = Net()
+    save_file({f"encoder.{k}": v.contiguous() for k, v in net.state_dict().items()},
+              str(tmp_path / "torch.safetensors"))
+    win = window
+    start_example(qtbot, win)
+    with qtbot.waitSignal(win.models.sigModelOpened, timeout=20000):
+        assert win.open_model(tmp_path / "torch.safetensors")
+    assert win.banner.label.text().startswith('torch.safetensors: a 2-layer bidirectional LSTM of 5 units over '
+                                              '1 input (prefix "encoder.lstm."), head "encoder.fc" with 1 output')
+    assert (win.layer_selector.layer_spin.maximum(), win.layer_selector.direction_combo.count()) == (2, 2)
+    x, _ = sample_of(win.run.dataset, win.session.position.sample)
+    with torch.no_grad():
+        out, (h_n, c_n) = net.lstm(torch.tensor(np.array(x, dtype=np.float64)))
+        y = net.fc(out)
+    out, c_n, y = out.numpy()[0], c_n.numpy()[:, 0], y.numpy()[0]
+    T = out.shape[0]
+    for layer, direction in ((1, 0), (1, 1), (0, 0), (0, 1)):
+        win.layer_selector.select(layer=layer, direction=direction)
+        last = 0 if direction else T - 1                 # where this direction ends (torch's c_n)
+        for t in (last, 3):
+            win.timebar.set_t(t)
+            for unit in (0, 4):
+                win.unit_spin.setValue(unit)
+                shown = win.diagram.displayed_values()
+                assert win.equations.equation_values()["h"]["value"] == shown["h"]
+                if layer == 1:
+                    assert shown["h"] == pytest.approx(out[t, 5 * direction + unit], abs=1e-12)
+                if t == last:
+                    assert shown["c"] == pytest.approx(c_n[2 * layer + direction, unit], abs=1e-12)
+    np.testing.assert_allclose(win.trace.y[0], y, atol=1e-12)
+
+
+def test_open_model_refuses_a_pickle_without_running_it(qtbot, window, tmp_path):
+    torch = pytest.importorskip("torch")
+    import tests.test_interop_pickle as canaries
+
+    win = window
+    start_example(qtbot, win)
+    before, trace = win.run, win.trace
+    ran = tmp_path / "ran"
+    torch.save({"state": torch.nn.LSTM(1, 8, batch_first=True).state_dict(), "x": canaries.Canary(ran)},
+               tmp_path / "model.pt")
+    with qtbot.waitSignal(win.models.sigModelFailed, timeout=20000) as failed:
+        win.open_model(tmp_path / "model.pt")
+    assert failed.args[0].startswith("model.pt is a pickle (PyTorch's torch.save writes one), which LSTM "
+                                      "Explorer never opens")
+    assert win.banner.label.text() == failed.args[0]
+    assert win.run is before and win.trace is trace and not ran.exists()

@@ -109,13 +109,13 @@ class PlotsController(QObject):
     _norms_layer = 0                # the layer the norms through time are of
 
     def _place_title(self) -> str:
-        """" — layer 2 of 2 · reverse" for a deep or bidirectional model (exports carry it), else ""."""
+        """"layer 2 of 2 · reverse" for a deep or bidirectional model (exports carry it), else ""."""
         full = self.session.trace
         if full is None:
             return ""
         pos = self.session.position
         place = LayerPlace.of(full, pos.layer, pos.direction)
-        return f" \u2014 {place.name}" if place.stacked else ""
+        return place.name if place.stacked else ""
 
     def flush(self, only_visible: bool = False) -> None:
         """Hand the latest trace to the heatmaps — at once when they are on screen, else when
@@ -127,14 +127,15 @@ class PlotsController(QObject):
         if only_visible and not any(on_screen(w) for w in (self.heatmap_plot, self.memory_plot)):
             return
         self._pending_heatmaps = None
-        self.heatmap_plot.set_title(plots.GateHeatmapWidget.title + where)
+        self.heatmap_plot.set_place(where)
         self.heatmap_plot.set_trace({k: getattr(tr, k)[0] for k in describe(tr.kind).trace_names},
                                     time_labels=labels)
         kept = memory_kept(tr)
         if kept is None:
             self.memory_plot.clear()
         else:
-            self.memory_plot.set_memory(kept[1], title=kept[0] + where, time_labels=labels)
+            self.memory_plot.set_memory(kept[1], title=kept[0] + (f" \u2014 {where}" if where else ""),
+                                        time_labels=labels)
         for w in (self.heatmap_plot, self.memory_plot):
             w.set_time_marker(self.session.position.t)
 
