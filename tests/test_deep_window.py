@@ -315,3 +315,14 @@ def test_open_model_refuses_a_pickle_without_running_it(qtbot, window, tmp_path)
                                       "Explorer never opens")
     assert win.banner.label.text() == failed.args[0]
     assert win.run is before and win.trace is trace and not ran.exists()
+
+
+def test_open_model_without_data_says_to_open_data_first(qtbot, window, tmp_path):
+    win = window
+    assert win.run is None
+    write_model(tmp_path / "m.safetensors", layers=1, bidirectional=False)
+    with qtbot.waitSignal(win.models.sigModelFailed, timeout=5000) as failed:
+        assert not win.open_model(tmp_path / "m.safetensors")
+    assert failed.args[0] == ("m.safetensors needs data to run on; open a data file or an example first "
+                              "(File \u203a Open), then open the model again.")
+    assert win.banner.label.text() == failed.args[0] and win.run is None

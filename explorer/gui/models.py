@@ -80,13 +80,15 @@ class ModelController(QObject):
                 win.sigLoadFailed.connect(self._on_win_load_failed)
             self.waiting = source
             return True
+        name = Path(str(getattr(source, "path", source))).name
         if win.run is None:
+            self.failed(f"{name} needs data to run on; open a data file or an example first (File \u203a Open), "
+                        "then open the model again.")
             return False
         if not win.training_ctl.confirm_stop("Opening a model replaces the current run."):
             return False
         settings = type(win.run.settings)(**win.run.settings.__dict__)     # a copy: the worker reads it
         settings.sample_index = win.session.position.sample
-        name = Path(str(getattr(source, "path", source))).name
         win.statusBar().showMessage(f"Opening the model {name}…")
         files = win.files                    # one slot for whatever is being opened: the newest wins
         if files.load_worker is not None:
