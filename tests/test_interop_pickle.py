@@ -87,3 +87,17 @@ def test_a_safetensors_header_that_starts_like_a_pickle_is_still_read(tmp_path):
         pytest.fail("no padding gave a header length starting with 80 0x")
     assert head[8:9] == b"{"
     np.testing.assert_array_equal(load_model(tmp_path / "p.safetensors").model.params, model.params)
+
+
+def test_train_init_refuses_a_pickle_with_exit_2_and_writes_nothing(tmp_path, capsys):
+    from explorer.cli import main
+
+    data = tmp_path / "sine.csv"
+    np.savetxt(data, np.sin(0.2 * np.arange(200)))
+    ran = tmp_path / "ran"
+    (tmp_path / "model.pt").write_bytes(pickle.dumps(Canary(ran), protocol=2))
+    code = main(["train", str(data), "--init", str(tmp_path / "model.pt"), "--epochs", "1",
+                 "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 2 and not ran.exists() and not (tmp_path / "out").exists()
+    assert err.strip() == "lstm-explorer: " + refused(tmp_path / "model.pt")
