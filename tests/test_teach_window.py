@@ -341,6 +341,35 @@ def test_presenter_at_1280_by_720_is_large_and_nothing_overlaps(qtbot, qsettings
     assert win.settings_dock.isVisible() and win.diagram.look.font_scale == 1.0
 
 
+def texts_fit(d):
+    """Every text the diagram paints: at least MIN_TEXT_PX, inside it, none over another."""
+    d.record_texts = True
+    d.grab()
+    texts = d.painted_texts
+    inside = QRectF(0, 0, d.width(), d.height())
+    small = [(txt, round(px, 1)) for _, px, txt in texts if px < MIN_TEXT_PX]
+    outside = [txt for r, _, txt in texts if not inside.contains(r)]
+    clash = [(a[2], b[2]) for k, a in enumerate(texts) for b in texts[k + 1:]
+             if a[0].adjusted(1, 1, -1, -1).intersects(b[0].adjusted(1, 1, -1, -1))]
+    return small, outside, clash, [txt for _, _, txt in texts]
+
+
+def test_presenter_of_a_deep_bidirectional_model_keeps_its_texts_apart(qtbot, qsettings, app_paths):
+    run = Run(load_example("sine"), settings_for_example("sine", units=4, epochs=1, layers=2, bidirectional=True))
+    win = make_window(qtbot, qsettings, run, size=(1280, 720))
+    win.session.set_position(layer=1, direction=1, unit=2, t=6)
+    win.presenter.set_enabled(True, fullscreen=False)
+    win.resize(1280, 720)
+    qtbot.waitUntil(lambda: win.diagram.height() > 380, timeout=5000)
+    small, outside, clash, texts = texts_fit(win.diagram)
+    assert (small, outside, clash) == ([], [], [])
+    assert "layer 2 of 2 \u00b7 reverse" in texts                       # beside the title
+    assert any(t.startswith("xt = ht of layer 1") for t in texts)
+    win.presenter.set_enabled(False)
+    small, outside, clash, texts = texts_fit(win.diagram)
+    assert clash == [] and any("goes to the head" in t for t in texts)   # the notes are back
+
+
 # -- the worked example ------------------------------------------------------------------------------------
 def test_worked_example_shows_the_articles_t1_numbers_and_its_slips(window, qtbot):
     win = window

@@ -28,6 +28,7 @@ from PySide6.QtGui import (QBrush, QColor, QFont, QFontMetricsF, QImage, QLinear
                            QPainterPath, QPainterPathStroker, QPalette, QPen, QPolygonF)
 from PySide6.QtWidgets import QToolTip, QWidget
 
+from explorer.app.layer_view import LayerPlace
 from explorer.engine.describe import CellDescription, backward_step, fmt, gfmt, input_column
 from explorer.figures.colors import DIVERGING_STOPS, diverging_color, text_color_on
 
@@ -96,6 +97,7 @@ class Frame:
     belt_scale: ValueScale = field(default_factory=ValueScale)
     backward: dict | None = None      # the backward pass at this step (:func:`backward_frame`), or None
     held: dict = field(default_factory=dict)   # what an intervention holds here: {gate or "h": value}
+    place: LayerPlace | None = None     # the layer and direction drawn (deep / bidirectional models)
 
 
 #: A high-contrast diverging scale for presenting (PuOr's ends, darker; white in the middle):
@@ -684,9 +686,9 @@ class CellPicture:
         d = Drawing(p, self._fonts, style, texts=self.painted_texts if self.record_texts else None)
         f = self._fonts
         title_y = 16 + f.title.pixelSize()                  # 38 and 64 in the normal look
-        d.text(30, title_y, frame.title or f"{frame.desc.title} cell", f.title)
+        title_w = d.text(30, title_y, frame.title or f"{frame.desc.title} cell", f.title)
         if frame.header:
-            d.text(30, title_y + 9 + f.header.pixelSize(), frame.header, f.header, style.muted)
+            self._paint_header(d, frame, title_y + 9 + f.header.pixelSize(), title_y, title_w)
         self._paint_legend(d, frame)
         scene.paint_body(d)
         scene.back = frame.backward if frame.values is not None else None
@@ -694,13 +696,30 @@ class CellPicture:
             p.setPen(style.muted)
             d.boxed(scene.cell, Qt.AlignmentFlag.AlignCenter, "no trace yet", self._fonts.label)
         else:
-            scene.paint(d, frame.values, frame.belt_scale)
+            values = frame.values
+            if self._look.font_scale > 1.0 and (values.get("h_to") or values.get("time_note")):
+                # large fonts: the notes on where h_t goes would run into x_t's lines; the header
+                # names the layer and direction and the previous state's subscript says which way
+                values = {**values, "h_to": "", "time_note": ""}
+            scene.paint(d, values, frame.belt_scale)
             if frame.held:
                 scene.paint_held(d, frame.held)
             if frame.n_units > 1:
                 self._paint_strip(d, frame)
         p.restore()
         self._paint_ms = (time.perf_counter() - t0) * 1000.0
+
+    def _paint_header(self, d: Drawing, frame: Frame, y: float, title_y: float, title_w: float) -> None:
+        """The header under the title; when the whole would run into the legend (large fonts) the
+        layer and direction go up beside the title."""
+        f, muted = self._fonts.header, d.s.muted
+        room = self.LEGEND.left() - 250.0 - 30.0                  # left of the legend's longest label
+        where = f"  \u00b7  {frame.place.name}" if frame.place is not None and frame.place.stacked else ""
+        if where and frame.header.endswith(where) and self._fonts.metrics(f).horizontalAdvance(frame.header) > room:
+            d.text(30, y, frame.header[:-len(where)], f, muted)
+            d.text(30 + title_w + 18, title_y, frame.place.name, f, muted)
+            return
+        d.text(30, y, frame.header, f, muted)
 
     def _paint_legend(self, d: Drawing, frame: Frame) -> None:
         r = self.LEGEND
@@ -945,28 +964,31 @@ def frame_at(desc: CellDescription, trace, t: int, unit: int, *, b: int = 0, sam
              num_layers: int = 1, num_directions: int = 1) -> Frame:
     """The :class:`Frame` that shows unit ``unit`` of sample ``b`` of ``trace`` (one layer and
     direction's trace, as ``Trace.layer(k, d)`` gives) at timestep ``t`` (0-based; clamped), with
-    the header "sample S · t = 3 / 50 · unit 0 of 8" (plus the layer and direction of a deeper or
-    bidirectional model: ``num_layers``, ``num_directions`` of the whole trace)."""
+    the header "sample S · t = 3 / 50 · unit 0 of 8" (plus, for a deeper or bidirectional model —
+    ``num_layers``, ``num_directions`` of the whole trace — "layer 2 of 2 · reverse", and the values
+    ``x_from`` (what x_t is: the layer below's h_t), ``h_to`` (where h_t goes) and ``time_note``
+    (which way the direction's time runs) that the scene writes at its input and output; see :class:`~explorer.app.layer_view.LayerPlace`)."""
     if trace is None:
         return Frame(desc, title=f"{desc.title} cell")
     T, n = int(trace.T), int(trace.h.shape[-1])
     t, j = min(max(int(t), 0), T - 1), min(max(int(unit), 0), n - 1)
+    place = LayerPlace(int(layer), int(direction), int(num_layers), int(num_directions), n, T)
     rec = desc.record(trace, b, t)
     v = desc.unit_values(rec, j)
     v["x"] = rec["x"]
     v["x_text"] = x_text(rec["x"], vocab)
-    v["prev"] = "0" if t == 0 else "t\u22121"
+    v["prev"] = place.prev_sub(t)                  # reverse direction: the previous state is t + 1's
     v["preact"] = {row.key: row.preact for row in desc.equation_rows(rec, None, j)}
-    where = ""
-    if num_layers > 1:
-        where += f"  \u00b7  layer {layer}"
-    if num_directions > 1:
-        where += "  \u00b7  reverse" if direction else "  \u00b7  forward"
+    v["x_from"] = place.input_text if place.layer > 0 else ""
+    v["h_to"] = place.output_text if place.stacked else ""
+    where = "  \u00b7  " + place.name if place.stacked else ""
+    v["time_note"] = place.time_text
     header = f"sample {b if sample is None else sample}  \u00b7  t = {t + 1} / {T}  \u00b7  unit {j} of {n}{where}"
     strip = {"bar": rec[desc.belt_name or "h"]}
     strip.update({g.name: rec[g.name] for g in desc.gates})
     return Frame(desc, v, title=f"{desc.title} cell", header=header, n_units=n, unit=j, strip=strip,
-                 belt_scale=belt_scale if belt_scale is not None else belt_scale_of(desc, trace, b))
+                 belt_scale=belt_scale if belt_scale is not None else belt_scale_of(desc, trace, b),
+                 place=place)
 
 
 def _glabel(v: float) -> str:
