@@ -226,15 +226,28 @@ class CellColumn(QWidget):
         self.header.setText(text)
         self.header.setToolTip(self.header.text().replace("<b", "<span").replace("</b>", "</span>"))
 
-    def show_result(self, r, time_labels=None) -> None:
-        """Take one cell's snapshot: its trace (diagram and memory) if the snapshot carries one."""
+    def show_result(self, r, time_labels=None, defer=None) -> None:
+        """Take one cell's snapshot: its trace (diagram and memory) if the snapshot carries one.
+        ``defer(fn)``: where to put the memory heatmap's first drawing (building its panels is the
+        one slow step: it goes into an event-loop turn of its own)."""
         self.set_header(r)
         if r.trace is None:
             return
         self.session.set_trace(r.trace, r.weights)
-        if self.memory is not None:
-            self.memory.set_memory(memory_to_end(r.trace), title=self.memory_title, time_labels=time_labels)
-            self.memory.set_time_marker(self.session.position.t)
+        if self.memory is None:
+            return
+        show = partial(self.show_memory, r.trace, time_labels)
+        if defer is not None and not self.memory.plots:
+            defer(show)
+        else:
+            show()
+
+    def show_memory(self, trace, time_labels=None) -> None:
+        """The memory heatmap of ``trace`` (unless a newer trace is shown by now)."""
+        if trace is not self.session.trace:
+            return
+        self.memory.set_memory(memory_to_end(trace), title=self.memory_title, time_labels=time_labels)
+        self.memory.set_time_marker(self.session.position.t)
 
 
 class CompareDialog(QDialog):
@@ -682,7 +695,7 @@ class ComparisonWindow(QMainWindow):
             if not rs:
                 continue
             r = rs[0]
-            col.show_result(r, labels)
+            col.show_result(r, labels, defer=self._defer if self.training else None)
             color = CELL_COLORS.get(cell, "#444")
             title = describe(cell).title
             self.loss_plot.set_curve(title, r.eval_steps, r.eval_losses, color)
@@ -721,6 +734,10 @@ class ComparisonWindow(QMainWindow):
         return None if ids is None or vocab is None else [vocab[int(i)] for i in ids]
 
     _loss_forms: tuple = ()
+
+    def _defer(self, fn) -> None:
+        """Run ``fn`` in an event-loop turn of its own (after the paint of this redraw)."""
+        QTimer.singleShot(0, self, fn)
 
     def table_texts(self) -> list[list[str]]:
         """What the table shows, row by row (cell title first)."""
