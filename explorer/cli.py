@@ -244,8 +244,11 @@ def _settings(args, example: str | None):
 
 def describe_model(model) -> str:
     """One line: the cell, units, layers and directions, parameters per layer and in total."""
+    from explorer.engine.describe import describe
+
     pc = model.param_count
-    shape = f"{model.kind.upper()} with {model.n_units} units"
+    title = describe(model.kind).title
+    shape = f"{title[:1].upper()}{title[1:]} with {model.n_units} unit{'s' * (model.n_units != 1)}"
     if model.num_layers > 1 or model.bidirectional:
         shape += f", {model.num_layers} layer{'s' if model.num_layers > 1 else ''}"
         shape += ", bidirectional" if model.bidirectional else ""
@@ -296,8 +299,12 @@ def _cmd_compare(args) -> int:
     out = Path(args.out)
     _check_out(out, args.force)
     try:
-        dataset = _load_dataset(args)
         settings = _settings(args, args.example)
+        if args.seq_len is not None:                 # before reading a large file: training alone fits?
+            from explorer.runs import check_settings_memory
+
+            check_settings_memory(settings, args.seq_len)
+        dataset = _load_dataset(args)
         Comparison(dataset, settings, cells).check_memory()      # each cell alone, then side by side
     except (SequenceFileError, ValueError, OSError) as exc:
         raise CliError(str(exc)) from None
@@ -373,7 +380,7 @@ def _epoch_list(epochs: list[int]) -> str:
 
 def _cmd_train(args, given: dict[str, str]) -> int:
     from explorer.data import SequenceFileError
-    from explorer.runs import Run, RunFileError
+    from explorer.runs import Run, RunFileError, check_settings_memory
 
     if args.init and args.resume:
         raise CliError("--init starts a new run from a model file and --resume continues a run; give one of them.")
@@ -404,6 +411,8 @@ def _cmd_train(args, given: dict[str, str]) -> int:
                 _say(f"lstm-explorer: --resume continues with the run's own settings; ignoring "
                      f"{', '.join(sorted(ignored))}.")
         else:
+            if args.seq_len is not None and not args.init:   # before reading a large file: training alone fits?
+                check_settings_memory(_settings(args, args.example), args.seq_len)
             dataset = _load_dataset(args)
             run = (_run_from_model(args, dataset) if args.init
                    else Run(dataset, _settings(args, args.example)))
@@ -411,15 +420,22 @@ def _cmd_train(args, given: dict[str, str]) -> int:
             run.save(out)                  # the first checkpoint: from now on --resume works on DIR
     except (SequenceFileError, RunFileError, ValueError, OSError) as exc:
         raise CliError(str(exc)) from None
+    # From here on DIR holds a checkpoint of this run (the one it was resumed from, or the first):
+    # a failure keeps it and says so -- "nothing left at --out" is for refusals before training.
     ds, tr = run.dataset, run.trainer
+    saved = {"step": tr.step}
     if not args.quiet:
         _say(f"{ds.describe()}")
         _say(f"{describe_model(run.model)}; {tr.steps_per_epoch} steps per epoch")
-    status = _train_loop(run, args, out)
+    status = _train_loop(run, args, out, saved)
     try:
         run.save(out, extra=None if args.no_plots else _plot_writer(run, args.forecast))
     except RunFileError as exc:
-        raise CliError(str(exc)) from None
+        reason = str(exc).split("; ")[0].rstrip(".")
+        reason = reason[:1].lower() + reason[1:]
+        raise CliError(f"the final save at step {tr.step} failed ({reason}); {out} keeps the checkpoint of step "
+                       f"{saved['step']} (continue from it with: lstm-explorer train --resume "
+                       f"{shlex.quote(str(out))}).") from None
     if status == EXIT_INTERRUPTED:
         _say(f"lstm-explorer: interrupted after step {tr.step}; the run so far is saved in {out} "
              f"(continue with: lstm-explorer train --resume {shlex.quote(str(out))}).")
@@ -490,16 +506,19 @@ class _StopRequest:
         return False
 
 
-def _train_loop(run, args, out: Path) -> int:
+def _train_loop(run, args, out: Path, saved: dict) -> int:
     from explorer.app.checkpoint import CheckpointPolicy
     from explorer.runs import RunFileError
 
     tr = run.trainer
+    if hasattr(tr, "want_trace"):       # no diagram here: no trace of the chosen sample at every step
+        tr.want_trace = _no_trace
     bar = _Progress(tr, quiet=args.quiet)
     policy = CheckpointPolicy()
     warned = False
     t0 = time.perf_counter()
-    eval_s = 0.0
+    cadence = EvalCadence()             # --eval-every's validation losses: not training
+    save_s = 0.0                        # the checkpoints: not training either
     reached = None
     status = EXIT_OK
     with _StopRequest() as stop:
@@ -510,12 +529,13 @@ def _train_loop(run, args, out: Path) -> int:
                 status = EXIT_DIVERGED
                 break
             val = snap.val_loss
-            if args.eval_every and snap.step % args.eval_every == 0 and not snap.epoch_end:
+            if (args.eval_every and snap.step % args.eval_every == 0 and not snap.epoch_end
+                    and cadence.due(time.perf_counter() - t0 - cadence.spent - save_s)):
                 e0 = time.perf_counter()
                 val = tr.val_loss()
-                eval_s += time.perf_counter() - e0
+                cadence.record(time.perf_counter() - e0)
             if val is not None and args.stop_at_loss is not None and val < args.stop_at_loss and reached is None:
-                reached = (snap.step, time.perf_counter() - t0 - eval_s, val)
+                reached = (snap.step, time.perf_counter() - t0 - cadence.spent - save_s, val)
             bar.update(snap, val)
             if stop.requested:
                 status = EXIT_INTERRUPTED
@@ -523,22 +543,27 @@ def _train_loop(run, args, out: Path) -> int:
             if reached is not None or snap.done:
                 break
             if policy.due(snap.epoch_end):
+                s0 = time.perf_counter()
                 try:
                     run.save(out)
+                    saved["step"] = tr.step
                 except RunFileError as exc:
                     if not warned:
                         bar.close()
                         _say(f"lstm-explorer: checkpoint failed, training goes on: {exc}")
                         warned = True
                 policy.saved()
+                save_s += time.perf_counter() - s0
     bar.close()
-    train_s = time.perf_counter() - t0 - eval_s
+    train_s = time.perf_counter() - t0 - cadence.spent - save_s
     if not args.quiet:
         last = tr.history[-1] if tr.history else None
         msg = f"{tr.step} steps in {train_s:.1f} s of training"
         if last is not None and not math.isnan(last["val_loss"]):
             msg += f"; last epoch: train {last['train_loss']:.4g}, validation {last['val_loss']:.4g} ({run.loss_units})"
         _say(msg)
+        if cadence.done:
+            _say(cadence.summary(run.dataset.n_val))
         if args.stop_at_loss is not None:
             if reached:
                 _say(f"validation loss {reached[2]:.4g} < {args.stop_at_loss:g} at step {reached[0]} "
@@ -546,6 +571,45 @@ def _train_loop(run, args, out: Path) -> int:
             else:
                 _say(f"validation loss did not go below {args.stop_at_loss:g} within {tr.step} steps")
     return status
+
+
+def _no_trace() -> bool:
+    return False
+
+
+class EvalCadence:
+    """When ``--eval-every`` evaluates. A validation loss over a big validation part (200,000
+    windows of a million-row file) costs as much as some 2,000 training steps: every 50 steps would
+    spend 97 % of the time validating. So a validation loss that falls due is skipped while the
+    time spent validating exceeds :attr:`SHARE` of the time spent training so far (the first one
+    always runs, and the trainer computes one at every epoch's end); the closing lines say how
+    many ran and how many were skipped."""
+
+    SHARE = 0.25
+
+    def __init__(self):
+        self.spent = 0.0            # seconds spent validating
+        self.done = 0
+        self.skipped = 0
+
+    def due(self, train_s: float) -> bool:
+        """Whether a validation loss that falls due after ``train_s`` seconds of training runs."""
+        if self.done and self.spent > self.SHARE * train_s:
+            self.skipped += 1
+            return False
+        return True
+
+    def record(self, seconds: float) -> None:
+        self.spent += seconds
+        self.done += 1
+
+    def summary(self, n_val: int) -> str:
+        text = (f"plus {self.spent:.1f} s for {self.done} validation loss{'es' if self.done > 1 else ''} of "
+                f"--eval-every ({n_val} windows each), not counted as training")
+        if self.skipped:
+            text += (f"; {self.skipped} more fell due and were skipped to keep validating under "
+                     f"{self.SHARE:.0%} of the training time")
+        return text
 
 
 class _Progress:

@@ -16,8 +16,10 @@ from explorer.runfolder import save_version
 __all__ = ["COMPARISON_FILES", "COMPARISON_HEADER", "CellResult", "Comparison", "ComparisonResult", "TableRow",
            "compare_cells", "comparison_task", "format_table", "write_comparison", "write_tables"]
 
-COMPARISON_HEADER = ("cell", "parameters", "steps_to_target", "reached", "seconds", "final_val_loss")
-SEEDS_HEADER = ("cell", "seed", "parameters", "steps_to_target", "seconds_to_target", "seconds", "final_val_loss")
+COMPARISON_HEADER = ("cell", "parameters", "steps_to_target", "reached", "seconds", "final_val_loss",
+                     "layer_parameters", "head_parameters", "total_parameters")
+SEEDS_HEADER = ("cell", "seed", "parameters", "steps_to_target", "seconds_to_target", "seconds", "final_val_loss",
+                "total_parameters")
 COMPARISON_FILES = ("comparison.csv", "comparison_seeds.csv") + tuple(
     f"{stem}.{ext}" for stem in ("loss_curves", "grad_through_time") for ext in ("png", "svg", "csv"))
 
@@ -55,11 +57,12 @@ def _write_tables(comp: ComparisonResult, folder: Path) -> None:
         w.writerow(COMPARISON_HEADER)
         for r in comp.rows():
             w.writerow([r.cell, r.parameters, "" if r.steps_to_target is None else r.steps_to_target,
-                        r.reached_text, f"{r.seconds:.3f}", repr(r.final_val_loss)])
+                        r.reached_text, f"{r.seconds:.3f}", repr(r.final_val_loss),
+                        " ".join(str(c) for c in r.layer_parameters), r.head_parameters, r.total_parameters])
     with open(folder / "comparison_seeds.csv", "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(SEEDS_HEADER)
         for r in comp.results:
             w.writerow([r.cell, r.seed, r.parameters, "" if r.steps_to_target is None else r.steps_to_target,
                         "" if r.seconds_to_target is None else f"{r.seconds_to_target:.3f}", f"{r.seconds:.3f}",
-                        repr(r.final_val_loss)])
+                        repr(r.final_val_loss), r.total_parameters])

@@ -40,22 +40,25 @@ import numpy as np
 
 from explorer import __version__
 from explorer.data import Dataset, SequenceFileError, dataset_from_config
-from explorer.engine import PARAM_COUNTS, RecurrentModel, TrainData, Trainer, make_model
+from explorer.engine import CELLS, PARAM_COUNTS, RecurrentModel, TrainData, Trainer, make_model
 from explorer.memory import check_budget
 from explorer.options import BY_DEST, OptionError
+from explorer import runschema
 from explorer.replay import EPOCHS_CAP_BYTES, EpochWeights, epoch_key, parse_epoch_arrays
 from explorer.runfolder import (RunFileError, current_version, read_files, safe_name, save_version,
                                 version_time, write_file)
 
-RUN_FILES = ("config.json", "model.npz", "optimizer.npz", "state.json", "history.csv", "steps.csv")
-OPTIONAL_FILES = ("gate_norms.csv", "epochs.npz")
+RUN_FILES = ("config.json", "model.npz", "optimizer.npz", "state.json", "history.csv", "steps.csv",
+             "gate_norms.csv")
+OPTIONAL_FILES = ("epochs.npz",)     # runs saved before replay have none; gate_norms.csv is never made up
 HISTORY_HEADER = ("epoch", "train_loss", "val_loss", "grad_norm", "clipped_fraction")
 STEPS_HEADER = ("step", "epoch", "loss", "grad_norm", "clipped")
 
 __all__ = ["RUN_FILES", "OPTIONAL_FILES", "HISTORY_HEADER", "STEPS_HEADER", "RunFileError", "DataChangedError",
+           "check_data_values", "check_settings_memory",
            "ModelSettings", "EXAMPLE_SETTINGS", "settings_for_example", "Run", "atomic_write_bytes",
            "atomic_write_text", "csv_value", "data_fingerprint", "estimate_run_bytes", "check_run_memory",
-           "write_autosave", "latest_autosave", "instance_id"]
+           "write_autosave", "latest_autosave", "instance_id", "PREDICTION_WINDOWS", "PREDICTION_WORK"]
 
 
 class DataChangedError(RunFileError):
@@ -178,6 +181,50 @@ def _csv_text(header, rows) -> str:
     return buf.getvalue()
 
 
+def _column_fields(values) -> list[str]:
+    """:func:`csv_value` of every entry of a 1-D column of booleans, whole numbers or floats."""
+    a = np.asarray(values)
+    if a.dtype == np.bool_:
+        return ["1" if v else "0" for v in a.tolist()]
+    if a.dtype.kind in "iu":
+        return list(map(str, a.tolist()))
+    if a.dtype.kind == "f":
+        return ["" if v != v else repr(v) for v in a.tolist()]
+    return [csv_value(v) for v in a.tolist()]
+
+
+class _TableText:
+    """The CSV text of an append-only table of numeric columns (the per-step log).
+
+    A checkpoint every 30 s would otherwise format every step trained so far again, a cost that
+    grows with the run (0.35 s at 25,000 steps, 14 s at a million); this formats only the rows
+    added since the last call. Rows already formatted are checked to be unchanged at both ends
+    (a table replaced, cut or reloaded is formatted again from its first row).
+    """
+
+    def __init__(self):
+        self.header = None
+        self.rows = 0
+        self.ends = None            # the fields of the first and the last row formatted
+        self.body = ""
+
+    def _row(self, columns, i) -> tuple:
+        return tuple(_column_fields(c[i:i + 1])[0] for c in columns)
+
+    def text(self, header, columns) -> str:
+        header = tuple(header)
+        n = len(columns[0]) if columns else 0
+        if (header != self.header or n < self.rows
+                or (self.rows and (self._row(columns, 0), self._row(columns, self.rows - 1)) != self.ends)):
+            self.header, self.rows, self.ends, self.body = header, 0, None, ""
+        if n > self.rows:
+            fields = [_column_fields(c[self.rows:n]) for c in columns]
+            self.body += "".join(",".join(row) + "\n" for row in zip(*fields))
+            self.rows = n
+            self.ends = (self._row(columns, 0), self._row(columns, n - 1))
+        return ",".join(header) + "\n" + self.body
+
+
 # -- data files --------------------------------------------------------------------------------
 _FINGERPRINTS: dict = {}            # (path, size, mtime, inode) -> fingerprint, so a file is hashed once
 
@@ -220,20 +267,71 @@ def _data_source(data_cfg) -> str | None:
 
 
 # -- memory ------------------------------------------------------------------------------------
-_GATES = {"rnn": 1, "gru": 3, "lstm": 4, "peephole": 4}
+#: Gate blocks per cell (each a weight block of the units).
+_GATES = {kind: len(cls.gates) for kind, cls in CELLS.items()}
 _MOMENTS = {"adam": 2, "momentum": 1, "sgd": 0}
 #: The engine evaluates and predicts in chunks of this many sequences.
 _EVAL_CHUNK = 256
+#: Predictions for display (the plot, its CSV, the window) cover at most this many validation
+#: windows, and about this many multiply-adds in all (fewer windows for a large vocabulary).
+#: 2,000 steps of a series read well on a plot; drawing 10,000 cost 5 s per export, 2,000 0.5 s.
+PREDICTION_WINDOWS = 2_000
+PREDICTION_WORK = 2 * 10**9
+#: Class predictions run the head over at most this many output entries at a time.
+_CLASS_CHUNK = 1 << 21
+
+
+def _multiply_adds(model, token_ids: bool = False) -> int:
+    """Multiply-adds of one timestep of one sequence: every layer's gate products and the head
+    (token ids pick one column of the first layer's input weights: one input's worth)."""
+    n, D = int(model.n_units), int(getattr(model, "num_directions", 1))
+    gates = _GATES.get(getattr(model, "kind", "lstm"), 4)
+    total, m = 0, 1 if token_ids else int(model.n_inputs)
+    for _ in range(int(getattr(model, "num_layers", 1))):
+        total += D * gates * n * (m + n + 1)
+        m = D * n
+    return total + int(model.n_outputs) * (D * n + 1)
+
+
+def _predicted_classes(model, x) -> np.ndarray:
+    """argmax of the model's outputs, computed a few sequences at a time so (B, T, vocabulary)
+    floats never exist whole (a 30,000-word vocabulary makes 6 MB per window of 25 steps)."""
+    T = x.shape[1] if x.ndim >= 2 else 1
+    size = max(1, _CLASS_CHUNK // max(1, T * int(model.n_outputs)))
+    parts = [model.predict(x[s:s + size]).argmax(axis=-1) for s in range(0, len(x), size)]
+    return np.concatenate(parts) if parts else np.empty((0, T), dtype=np.int64)
+
+
+def _shape_model(kind: str, n_inputs: int, n_units: int, n_outputs: int, layers: int, directions: int):
+    """A model of the engine's class with its cells but WITHOUT parameters (nothing allocated), to
+    ask the engine's own :meth:`RecurrentModel.estimate_bytes` before a model is built."""
+    from explorer.engine.model import MODELS
+
+    cls = MODELS.get(kind, MODELS["lstm"])
+    m = cls.__new__(cls)
+    n = int(n_units)
+    m.cells = [[cls.cell_class(int(n_inputs) if k == 0 else directions * n, n) for _ in range(directions)]
+               for k in range(int(layers))]
+    m.cell = m.cells[0][0]
+    m.n_inputs, m.n_units, m.n_outputs = int(n_inputs), n, int(n_outputs)
+    m.num_layers, m.num_directions, m.bidirectional = int(layers), int(directions), directions == 2
+    m.dtype = m.cell.dtype
+    return m
 
 
 def estimate_run_bytes(kind: str, n_inputs: int, n_units: int, n_outputs: int, seq_len: int, batch: int,
-                       layers: int = 1, directions: int = 1, optimizer: str = "adam") -> int:
+                       layers: int = 1, directions: int = 1, optimizer: str = "adam", *, tokens: bool = False,
+                       n_train: int | None = None, n_val: int | None = None, outputs: int = 0) -> int:
     """Bytes a training run allocates beyond its data, estimated BEFORE anything is allocated.
 
-    Parameters, their gradient, the optimiser's moments and a clipping buffer (8 bytes each), plus
-    the workspace of one forward and backward pass over (seq_len, max(batch, 256), units): every
-    gate's pre-activation and activation and the states, per layer and direction, twice (forward
-    trace and backward buffers).
+    Parameters, their gradient, the optimiser's moments and a clipping buffer (8 bytes each); the
+    engine's workspace (:meth:`RecurrentModel.estimate_bytes`, asked of a model without parameters)
+    for every batch shape a run meets -- its cells keep the workspaces of the last four: a training
+    batch and the smaller last batch of an epoch (``n_train`` sequences), an evaluation chunk of
+    up to 256 and the last one (``n_val``; ``None``: a full batch and a full chunk) -- a trace of
+    one sequence (the window and the plots draw one), and ``outputs`` bytes of validation and
+    prediction buffers. Parameters beyond the budget are refused before the workspace
+    is asked for (the cells of a huge model are cheap, its parameters are not).
     """
     n, L, D = int(n_units), int(layers), int(directions)
     count = PARAM_COUNTS.get(kind, PARAM_COUNTS["lstm"])
@@ -243,26 +341,114 @@ def estimate_run_bytes(kind: str, n_inputs: int, n_units: int, n_outputs: int, s
         params += D * count(n, m)
         m = D * n
     params += int(n_outputs) * (D * n + 1)
-    gates = _GATES.get(kind, 4)
-    rows = max(int(batch), _EVAL_CHUNK)
-    workspace = int(seq_len) * rows * n * (2 * gates + 3) * 2 * L * D
-    return 8 * (params * (3 + _MOMENTS.get(optimizer, 2)) + workspace)
+    fixed = 8 * params * (3 + _MOMENTS.get(optimizer, 2)) + int(outputs)
+    model = _shape_model(kind, n_inputs, n, n_outputs, L, D)
+    T = int(seq_len)
+    shapes = set()
+    for rows, chunk in ((n_train, int(batch)), (n_val, _EVAL_CHUNK)):
+        if rows is None:
+            shapes.add(chunk)
+        elif rows > 0:
+            shapes.add(min(chunk, rows))
+            if rows > chunk and rows % chunk:
+                shapes.add(rows % chunk)
+    work = sum(model.estimate_bytes(b, T, trace=False, tokens=tokens) for b in shapes)
+    work += model.estimate_bytes(1, T, trace=True, tokens=tokens)
+    return int(fixed + work)
 
 
 _A_CELL = {"lstm": "an LSTM", "rnn": "an RNN", "gru": "a GRU", "peephole": "a peephole LSTM"}
 
 
+def _memory_words(settings, seq_len: int) -> str:
+    layers = int(getattr(settings, "layers", 1) or 1)
+    deep = f" in {layers} layers" if layers > 1 else ""
+    two = " (bidirectional)" if getattr(settings, "bidirectional", False) else ""
+    return (f"Training {_A_CELL.get(settings.cell, settings.cell)} with {settings.units} units{deep}{two} on "
+            f"sequences of {seq_len} steps")
+
+
+_MEMORY_ADVICE = "use fewer units, a smaller batch or a shorter sequence length"
+
+
+def _params_fit(settings, n_inputs: int, n_outputs: int, seq_len: int) -> None:
+    """The parameters alone (and their gradient and moments), before any workspace is estimated."""
+    need = 8 * _param_total(settings, n_inputs, n_outputs) * (3 + _MOMENTS.get(settings.optimizer, 2))
+    check_budget(need, _memory_words(settings, seq_len), _MEMORY_ADVICE)
+
+
 def check_run_memory(dataset: Dataset, settings: ModelSettings) -> None:
-    """Refuse, with one sentence, a model that cannot fit in memory (``MemoryBudgetError``)."""
+    """Refuse, with one sentence (``MemoryBudgetError``), a run that cannot fit in memory: the
+    parameters, the engine's workspace for a batch and an evaluation chunk, one trace, and the
+    validation predictions (one step per sequence; every step's class for a text)."""
     x = dataset.x_train
     seq_len = x.shape[1] if getattr(x, "ndim", 0) >= 2 else 1
-    layers = int(getattr(settings, "layers", 1) or 1)
-    directions = 2 if getattr(settings, "bidirectional", False) else 1
+    _params_fit(settings, dataset.n_inputs, dataset.n_outputs, seq_len)
+    n_val = dataset.n_val
+    if dataset.loss == "cross_entropy":
+        outputs = n_val * (seq_len if not dataset.target_last else 1) * 8 * 2   # classes and their comparison
+    else:
+        outputs = n_val * dataset.n_outputs * 8 * 3                          # predictions, targets, inverse
     need = estimate_run_bytes(settings.cell, dataset.n_inputs, settings.units, dataset.n_outputs, seq_len,
-                              settings.batch, layers, directions, settings.optimizer)
-    deep = f" in {layers} layers" if layers > 1 else ""
-    check_budget(need, f"Training {_A_CELL.get(settings.cell, settings.cell)} with {settings.units} units{deep} on sequences "
-                 f"of {seq_len} steps", "use fewer units, a smaller batch or a shorter sequence length")
+                              settings.batch, settings.layers, 2 if settings.bidirectional else 1,
+                              settings.optimizer, tokens=bool(dataset.token_inputs),
+                              n_train=dataset.n_train, n_val=n_val, outputs=outputs)
+    check_budget(need, _memory_words(settings, seq_len), _MEMORY_ADVICE)
+
+
+def check_settings_memory(settings: ModelSettings, seq_len: int) -> None:
+    """Before any data is read: refuse settings whose training alone cannot fit (one input and one
+    output, no evaluation: the least any data file can ask for)."""
+    _params_fit(settings, 1, 1, seq_len)
+    need = min(estimate_run_bytes(settings.cell, 1, settings.units, 1, seq_len, settings.batch, settings.layers,
+                                  2 if settings.bidirectional else 1, settings.optimizer, tokens=tok,
+                                  n_train=settings.batch, n_val=0)
+               for tok in (False, True))
+    check_budget(need, _memory_words(settings, seq_len), _MEMORY_ADVICE)
+
+
+# -- the data's numbers ------------------------------------------------------------------------
+def check_data_values(ds: Dataset) -> None:
+    """Refuse data the engine cannot train on without overflowing, before anything is trained: every
+    value it sees (after normalisation) must be finite and within ±MAX_ABS_VALUE, and the loss's
+    unit (the target scale squared) a finite positive number. One sentence (``SequenceFileError``)
+    naming the data, the column, the row or sample and the value; the loaders refuse such files
+    already, this guards datasets made in code and normalisers given by hand."""
+    from explorer.data import MAX_ABS_VALUE
+
+    name = safe_name(os.path.basename(str(ds.source))) or "the data"
+    if ds.loss == "mse":
+        ts = float(ds.target_scale)
+        with np.errstate(over="ignore"):
+            sq = ts * ts
+        if not (math.isfinite(ts) and ts > 0 and math.isfinite(sq) and sq > 0):
+            col = f" {safe_name(repr(ds.target_name))}" if ds.target_name else ""
+            raise SequenceFileError(f"The target column{col} of {name} has the scale {ts:.6g}, whose square (the "
+                                    "unit of the loss) is not a finite positive number; rescale the column or use "
+                                    "another normalisation.")
+
+    def refuse(a, where):
+        with np.errstate(invalid="ignore"):
+            idx = tuple(int(i) for i in np.argwhere(~(np.abs(a) <= MAX_ABS_VALUE))[0])
+        raise SequenceFileError(f"{where(idx)} of {name} is {float(a[idx]):.6g}, beyond ±{MAX_ABS_VALUE:g} (the "
+                                "squared error would overflow); rescale the data, for example divide it by a "
+                                "power of ten.")
+
+    def ok(a) -> bool:
+        return a.size == 0 or bool(a.max() <= MAX_ABS_VALUE and a.min() >= -MAX_ABS_VALUE)   # NaN fails too
+
+    z = ds.normalized
+    if z is not None and z.dtype.kind == "f":
+        if not ok(z):
+            z2 = z if z.ndim == 2 else z.reshape(len(z), -1)
+            method = ds.normalizer.method if ds.normalizer is not None else "no"
+            refuse(z2, lambda i: f"Column {safe_name(repr(str(ds.columns[i[1]])))} on row {i[0] + 1} after "
+                   f"{method} normalisation" if i[1] < len(ds.columns) else f"Row {i[0] + 1}")
+        return
+    for label, a in (("x_train", ds.x_train), ("x_val", ds.x_val), ("y_train", ds.y_train), ("y_val", ds.y_val)):
+        a = np.asarray(a)
+        if a.dtype.kind == "f" and not ok(a):
+            refuse(a, lambda i: f"The value at {label}[{', '.join(map(str, i))}]")
 
 
 # -- reading a run folder ----------------------------------------------------------------------
@@ -344,53 +530,9 @@ class _Reader:
                             f"not {'a whole number' if integer else 'a number'}") from None
 
 
-def _int_field(reader: _Reader, name: str, d: dict, key: str, low: int = 0):
-    v = d.get(key)
-    if isinstance(v, bool) or not isinstance(v, int) or v < low:
-        raise reader.fail(name, f"has {key} = {safe_name(repr(v)[:30])}, not a whole number of at least {low}")
-    return v
-
-
-_CHOICES = {"cell": tuple(_GATES), "optimizer": tuple(_MOMENTS)}
-
-
 def _settings_from_config(reader: _Reader, cfg: dict) -> ModelSettings:
-    """The model settings in config.json, every value type- and range-checked with the option table."""
-    model = cfg.get("model")
-    if not isinstance(model, dict):
-        raise reader.fail("config.json", "has no \"model\" settings object")
-    known = {f.name for f in fields(ModelSettings)}
-    defaults = asdict(ModelSettings())
-    values = {}
-    for key in known:
-        if key not in model:
-            continue
-        v = model[key]
-        if key in _CHOICES:
-            if v not in _CHOICES[key]:
-                raise reader.fail("config.json", f"has {key} = {safe_name(repr(v)[:30])}, not one of "
-                                  f"{', '.join(_CHOICES[key])}")
-        elif key == "epochs":
-            v = _int_field(reader, "config.json", model, key, low=0)
-        elif key == "clip" and (v is None or v == 0):
-            v = None
-        elif key in BY_DEST:
-            try:
-                v = BY_DEST[key].parse(v, cap=False)
-            except OptionError:
-                raise reader.fail("config.json", f"has {key} = {safe_name(repr(v)[:30])}, not "
-                                  f"{BY_DEST[key].describe(cap=False)}") from None
-        elif isinstance(defaults.get(key), bool):
-            if not isinstance(v, bool):
-                raise reader.fail("config.json", f"has {key} = {safe_name(repr(v)[:30])}, not true or false")
-        elif key == "forget_bias":
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-                raise reader.fail("config.json", f"has forget_bias = {safe_name(repr(v)[:30])}, not a finite number")
-            v = float(v)
-        elif key == "sample_index":
-            v = _int_field(reader, "config.json", model, key)
-        values[key] = v
-    return ModelSettings.from_dict(values)
+    """The model settings in config.json, every value strictly typed and ranged (runschema)."""
+    return ModelSettings.from_dict(runschema.check_model_settings(reader.fail, cfg))
 
 
 # -- the run ---------------------------------------------------------------------------------
@@ -402,6 +544,7 @@ class Run:
         self.dataset = dataset
         self.settings = settings or ModelSettings()
         s = self.settings
+        check_data_values(dataset)
         if model is None:
             check_run_memory(dataset, s)
         self.model = model or make_model(s.cell, n_inputs=dataset.n_inputs, n_units=s.units,
@@ -417,6 +560,7 @@ class Run:
         self.trainer.on_epoch_end = self._keep_epoch
         if model is None:
             self._preset_weights()
+        self._tables = {"steps.csv": _TableText(), "gate_norms.csv": _TableText()}   # checkpoints format new rows only
 
     def train_data(self) -> TrainData:
         ds = self.dataset
@@ -475,17 +619,21 @@ class Run:
         steps = st.pop("steps")
         history = st.pop("history")
         gates = [k[5:] for k in steps if k.startswith("norm_")]
+        arrays = {"model.npz": _npz_bytes(self.model.state_dict()),
+                  "optimizer.npz": _npz_bytes({k: np.asarray(v) for k, v in opt.items()})}
+        # the archives' SHA-256, so that damage the archive format cannot see (a flipped header
+        # byte, an array replaced with a well-formed one) is still found when loading
+        st["sha256"] = {k: hashlib.sha256(v).hexdigest() for k, v in arrays.items()}
         text = {
             "config.json": json.dumps(self.config(), indent=2),
             "state.json": json.dumps(st, indent=2),
             "history.csv": _csv_text(HISTORY_HEADER, ([h[k] for k in HISTORY_HEADER] for h in history)),
-            "steps.csv": _csv_text(STEPS_HEADER, zip(steps["step"], steps["epoch"], steps["loss"],
-                                                     steps["grad_norm"], steps["clipped"])),
-            "gate_norms.csv": _csv_text(["step", *gates], zip(steps["step"], *(steps[f"norm_{g}"] for g in gates))),
+            "steps.csv": self._tables["steps.csv"].text(STEPS_HEADER, [steps[k] for k in STEPS_HEADER]),
+            "gate_norms.csv": self._tables["gate_norms.csv"].text(
+                ["step", *gates], [steps["step"], *(steps[f"norm_{g}"] for g in gates)]),
         }
         out = {k: v.encode("utf-8") for k, v in text.items()}
-        out["model.npz"] = _npz_bytes(self.model.state_dict())
-        out["optimizer.npz"] = _npz_bytes({k: np.asarray(v) for k, v in opt.items()})
+        out.update(arrays)
         out["epochs.npz"] = self.epoch_store.to_npz_bytes()
         return out
 
@@ -530,18 +678,27 @@ class Run:
         rd = _Reader(folder, raw)
         cfg = rd.json("config.json")
         state = rd.json("state.json")
+        # 1. the settings files alone: every value typed and ranged, the two files agreeing
         settings = _settings_from_config(rd, cfg)
+        runschema.check_config(rd.fail, cfg)
+        runschema.check_state(rd.fail, state)
+        runschema.check_state_against_config(rd.fail, state, cfg, asdict(settings))
+        # 2. the weights: numbers of the saved kind, and the model they make is the one config.json names
+        weights = _read_weights(rd, cfg, settings)
+        # 3. the data: the same file (or example), rebuilt from settings that fit it
         record, history = None, []
         if dataset is None:
-            data_cfg = cfg.get("data")
-            if not isinstance(data_cfg, dict):
-                raise rd.fail("config.json", "has no \"data\" settings object")
-            record, history, data_cfg = _check_data_file(rd, cfg, data_cfg, data_path, allow_changed_data)
-            dataset = _dataset_from(rd, data_cfg)
+            data_cfg = runschema.check_data(rd.fail, cfg.get("data"))
+            record, history, data_cfg, verified = _check_data_file(rd, cfg, data_cfg, data_path,
+                                                                   allow_changed_data)
+            dataset = _dataset_from(rd, data_cfg, verified)
+            # a run continued on changed data keeps the normaliser fitted on the data it began with
+            _check_normalizer_fits(rd, data_cfg, dataset, verified and not history)
+        _check_dataset_matches(rd, cfg, dataset, settings)
         run = cls(dataset, settings)
         run._data_file = record
         run.data_history = history
-        _load_weights(rd, run)
+        _load_weights(rd, run, weights)
         _load_epochs(rd, run, cfg)
         opt = _load_optimizer(rd, run)
         state = _check_state(rd, state, run)
@@ -550,6 +707,10 @@ class Run:
         if "t" in opt and opt["t"] != state["step"]:
             raise rd.fail("optimizer.npz", f"counts {opt['t']} steps where state.json says {state['step']} "
                           "(the files come from different saves)")
+        for name, digest in state.pop("sha256", {}).items():      # last: the other checks name the damage
+            if hashlib.sha256(raw[name]).hexdigest() != digest:
+                raise rd.fail(name, "differs from the file that was saved with this state.json (its SHA-256 "
+                              "does not match)")
         state.update(optimizer=opt, history=hist, steps=table)
         try:
             run.trainer.load_state_dict(state)
@@ -617,40 +778,68 @@ class Run:
         return self.replay_model(epoch).forward(x)
 
     # -- predictions -------------------------------------------------------------------------
-    def predictions(self, forecast: int = 0) -> dict:
+    def prediction_windows(self) -> int:
+        """How many validation windows :meth:`predictions` shows: all of them up to
+        :data:`PREDICTION_WINDOWS`, fewer when one window costs much (a large vocabulary or model),
+        so that the predictions for display stay about :data:`PREDICTION_WORK` multiply-adds."""
+        ds, model = self.dataset, self.model
+        if ds.n_val == 0:
+            return 0
+        x = ds.x_val
+        T = x.shape[1] if getattr(x, "ndim", 0) >= 2 else 1
+        per_window = T * _multiply_adds(model, token_ids=getattr(x, "ndim", 0) == 2)
+        return int(max(1, min(ds.n_val, PREDICTION_WINDOWS, PREDICTION_WORK // max(per_window, 1))))
+
+    def predictions(self, forecast: int = 0, windows: int | None = None) -> dict:
         """One step ahead on the validation part, and a free-running forecast, in the target's units.
+
+        Computed on the first ``windows`` validation windows (default
+        :meth:`prediction_windows`: at most :data:`PREDICTION_WINDOWS`), so a file of a million
+        rows does not run the model over all of its validation part again for a plot: ``n_shown``
+        says how many windows the arrays hold, ``n_val`` how many the validation part has (the
+        validation loss is always over every window). Every array holds every one of those.
 
         Series: ``t`` (row of each validation target), ``target``, ``prediction``, and with
         ``forecast`` > 0 (univariate only) ``t_forecast``/``forecast`` that feed predictions back.
         Other regression data: per validation sample ``target`` and ``prediction``.
-        Classification and text: ``accuracy`` and the predicted classes.
+        Classification and text: ``accuracy`` (over the windows shown) and the predicted classes.
         """
         ds, model = self.dataset, self.model
-        out: dict = {"kind": ds.kind}
+        out: dict = {"kind": ds.kind, "n_val": int(ds.n_val), "n_shown": 0}
         if ds.n_val == 0:
             return out
-        y = model.predict(ds.x_val)
+        k = self.prediction_windows() if windows is None else int(max(1, min(windows, ds.n_val)))
+        out["n_shown"] = k
+        x_val, y_val = ds.x_val[:k], ds.y_val[:k]
         if ds.loss == "cross_entropy":
-            pred = y.argmax(axis=-1)
+            pred = model.predict_classes(x_val)             # (N, T) classes: never (N, T, vocabulary)
             if ds.target_last:
                 pred = pred[:, -1]
             out["prediction"] = pred
-            out["target"] = ds.y_val
-            out["accuracy"] = float(np.mean(pred == ds.y_val))
+            out["target"] = y_val
+            out["accuracy"] = float(np.mean(pred == y_val))
             return out
-        pred = y[:, -1, :] if ds.target_last else y
+        pred = self._outputs_at(x_val, -1 if ds.target_last else 0)
         if ds.kind == "series" and ds.normalizer is not None:
             ti = ds.target_index
-            out["t"] = np.arange(ds.split_index, ds.split_index + ds.n_val)
-            out["target"] = ds.normalizer.inverse(ds.y_val[:, 0], column=ti)
+            out["t"] = np.arange(ds.split_index, ds.split_index + k)
+            out["target"] = ds.normalizer.inverse(y_val[:, 0], column=ti)
             out["prediction"] = ds.normalizer.inverse(pred[:, 0], column=ti)
             if forecast > 0 and ds.n_inputs == 1:
                 out["t_forecast"] = np.arange(ds.split_index, ds.split_index + forecast)
                 out["forecast"] = ds.normalizer.inverse(self.forecast(ds.x_val[0], forecast), column=ti)
         else:
-            out["t"] = np.arange(ds.n_val)
-            out["target"] = ds.y_val[:, 0]
-            out["prediction"] = pred[:, 0]
+            out["t"] = np.arange(k)
+            out["target"] = y_val[:, 0]
+            out["prediction"] = pred[:, 0] if ds.target_last else pred     # every-step targets: step 1's outputs
+        return out
+
+    def _outputs_at(self, x, step: int, chunk: int = _EVAL_CHUNK) -> np.ndarray:
+        """The model's outputs at one step of every sequence, (N, k), a chunk of sequences at a time
+        (never the (N, T, k) outputs of every step)."""
+        out = np.empty((len(x), self.model.n_outputs))
+        for s in range(0, len(x), chunk):
+            out[s:s + chunk] = self.model.predict(x[s:s + chunk])[:, step, :]
         return out
 
     def forecast(self, window: np.ndarray, steps: int) -> np.ndarray:
@@ -683,7 +872,8 @@ class Run:
 # -- checks made while loading -----------------------------------------------------------------
 def _check_data_file(rd: _Reader, cfg: dict, data_cfg: dict, data_path, allow: bool):
     """The data file must be the one the run was trained on: same size and SHA-256 (at its old
-    place or at ``data_path``). Returns (fingerprint, earlier fingerprints, data config to load)."""
+    place or at ``data_path``). Returns (fingerprint, earlier fingerprints, data config to load,
+    verified: the data is the example or the very file the run was saved with)."""
     folder = safe_name(rd.folder)
     src = _data_source(data_cfg)
     earlier = cfg.get("data_file_history")
@@ -692,7 +882,7 @@ def _check_data_file(rd: _Reader, cfg: dict, data_cfg: dict, data_path, allow: b
         if data_path is not None:
             raise RunFileError(f"The run in {folder} was trained on a built-in example, not a file; leave out "
                                f"{safe_name(data_path)}.")
-        return None, [], data_cfg
+        return None, [], data_cfg, True
     rec = cfg.get("data_file")
     if rec is not None and not (isinstance(rec, dict) and isinstance(rec.get("size"), int)
                                 and isinstance(rec.get("sha256"), str)):
@@ -707,52 +897,188 @@ def _check_data_file(rd: _Reader, cfg: dict, data_cfg: dict, data_path, allow: b
                                f"--resume {shlex.quote(folder)} FILE.")
     cfg_out = data_cfg if path == src else {**data_cfg, "source": path}
     if rec is None:                 # saved before runs recorded their data (round 1): nothing to compare
-        return None, earlier, cfg_out
+        return None, earlier, cfg_out, False
     try:
         now = data_fingerprint(path)
     except OSError as exc:
         raise DataChangedError(f"The data file {safe_name(path)} cannot be read: {exc.strerror or exc}.") from None
     if now["size"] == rec["size"] and now["sha256"] == rec["sha256"]:
-        return now, earlier, cfg_out
+        return now, earlier, cfg_out, True
     what = (f"its size went from {rec['size']} to {now['size']} bytes" if now["size"] != rec["size"]
             else "same size, different content (SHA-256)")
     if not allow:
         raise DataChangedError(f"The data file {safe_name(path)} changed since the run in {folder} was saved "
                                f"({what}); resume with the original file, or add --allow-changed-data to "
                                "continue on the changed data.")
-    return now, earlier + [rec], cfg_out
+    return now, earlier + [rec], cfg_out, False
 
 
-def _dataset_from(rd: _Reader, data_cfg: dict) -> Dataset:
+def _dataset_from(rd: _Reader, data_cfg: dict, verified: bool) -> Dataset:
+    """The run's data rebuilt from config.json. When the data is verified (a built-in example, or
+    the very file the run was saved with), data settings it refuses are config.json's damage."""
     from explorer.memory import MemoryBudgetError
 
     try:
         return dataset_from_config(data_cfg)
-    except (SequenceFileError, MemoryBudgetError):
+    except MemoryBudgetError:
         raise
+    except SequenceFileError as exc:
+        if not verified:
+            raise
+        what = _data_source(data_cfg) or f"the example {data_cfg.get('example')!r}"
+        raise rd.fail("config.json", f"holds data settings that do not fit {safe_name(os.path.basename(what))} "
+                      f"({_clause(str(exc))})") from None
     except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError):
         raise rd.fail("config.json", "has data settings of the wrong shape or type") from None
     except MemoryError:
         raise rd.fail("config.json", "asks for more data than fits in memory") from None
 
 
-def _npz_limit(run: Run) -> int:
+def _clause(sentence: str) -> str:
+    """A one-sentence message as a clause inside another: its advice (after ';') and final period
+    dropped."""
+    text = sentence.strip().split("; ")[0].rstrip(".")
+    return text[:1].lower() + text[1:] if text[:1].isupper() and not text[1:2].isupper() else text
+
+
+def _check_normalizer_fits(rd: _Reader, data_cfg: dict, ds: Dataset, verified: bool) -> None:
+    """The saved normaliser is the one the data gives: fitted again on the same training rows when
+    the data is verified (equal to 1e-9), else at least one that keeps every value finite and
+    within the data's limits."""
+    saved = data_cfg.get("normalizer")
+    if not isinstance(saved, dict) or ds.normalizer is None or ds.series is None:
+        return
+    names = [str(c) for c in ds.columns]
+    if verified:
+        from explorer.data.dataset import Normalizer
+
+        fit = Normalizer.fit(ds.series[:ds.split_index], saved["method"], ds.target_index)
+        for key, want in (("offset", fit.offset), ("scale", fit.scale)):
+            for j, (a, b) in enumerate(zip(saved[key], want)):
+                tol = 1e-9 * max(abs(float(b)), float(fit.scale[j]), 1e-300)
+                if not abs(float(a) - float(b)) <= tol:
+                    col = safe_name(repr(names[j])) if j < len(names) else str(j)
+                    raise rd.fail("config.json", f"has data.normalizer.{key} = {runschema.show(a)} for column {col} "
+                                  f"where its data gives {float(b):.6g}")
+        return
+    z = ds.normalized
+    if z is not None and z.size and not (np.max(np.abs(z)) <= runschema.MAX_ABS_DATA):
+        with np.errstate(invalid="ignore"):
+            j = int(np.argwhere(~(np.abs(z) <= runschema.MAX_ABS_DATA))[0][-1]) if z.ndim == 2 else 0
+        raise rd.fail("config.json", f"has a data.normalizer that turns column {safe_name(repr(names[j]))} into "
+                      f"values beyond ±{runschema.MAX_ABS_DATA:g}")
+
+
+def _check_dataset_matches(rd: _Reader, cfg: dict, ds: Dataset, settings: ModelSettings) -> None:
+    """config.json's record of the data (inputs, outputs, loss, target scale) is the data's."""
+    for key, have in (("n_inputs", ds.n_inputs), ("n_outputs", ds.n_outputs), ("loss", ds.loss),
+                      ("target_last", ds.target_last)):
+        if cfg[key] != have or type(cfg[key]) is not type(have):
+            raise rd.fail("config.json", f"has {key} = {runschema.show(cfg[key])} where its data gives "
+                          f"{runschema.show(have)}")
+    ts = float(ds.target_scale)
+    if not math.isclose(cfg["target_scale"], ts, rel_tol=1e-9):
+        raise rd.fail("config.json", f"has target_scale = {runschema.show(cfg['target_scale'])} where its data "
+                      f"gives {ts:.6g}")
+    if settings.sample_index >= max(ds.n_train, 1):
+        raise rd.fail("config.json", f"has model.sample_index = {settings.sample_index} where the data has "
+                      f"{ds.n_train} training sequences")
+
+
+#: The largest magnitude a saved weight may have: training with the app's learning rates and
+#: clipping never comes near it; beyond it the file was damaged or written by hand.
+MAX_ABS_WEIGHT = 1e6
+
+
+def _npz_limit(n_params: int) -> int:
     """The most a run's .npz may unpack to: three copies of every parameter plus headers."""
-    return 3 * 8 * int(run.model.params.size) + (1 << 20)
+    return 3 * 8 * int(n_params) + (1 << 20)
 
 
-def _load_weights(rd: _Reader, run: Run) -> None:
-    sd = rd.npz("model.npz", _npz_limit(run))
-    expected = run.model.state_dict()
-    s = run.settings
+def _param_total(settings: ModelSettings, n_inputs: int, n_outputs: int) -> int:
+    """Parameters of the model ``settings`` describe (the engine's counts, without building it)."""
+    count = PARAM_COUNTS.get(settings.cell, PARAM_COUNTS["lstm"])
+    D = 2 if settings.bidirectional else 1
+    total, m = 0, int(n_inputs)
+    for _ in range(int(settings.layers)):
+        total += D * count(int(settings.units), m)
+        m = D * int(settings.units)
+    return total + int(n_outputs) * (m + 1)
+
+
+def _npz_shape(sd: dict) -> dict | None:
+    """The model a state dict holds: cell, units, layers, bidirectional, n_inputs, n_outputs (None
+    when its arrays do not say it plainly; the per-array checks then name what is wrong)."""
+    try:
+        hh, ih, head = sd["weight_hh_l0"], sd["weight_ih_l0"], sd["head.weight"]
+        n = int(hh.shape[1])
+        gates = int(hh.shape[0]) // n
+        kind = {1: "rnn", 3: "gru", 4: "lstm"}[gates]
+        if kind == "lstm" and any(k.startswith("peephole") for k in sd):
+            kind = "peephole"
+        layers = 0
+        while f"weight_ih_l{layers}" in sd:
+            layers += 1
+        return {"cell": kind, "units": n, "layers": layers, "bidirectional": "weight_ih_l0_reverse" in sd,
+                "n_inputs": int(ih.shape[1]), "n_outputs": int(head.shape[0])}
+    except (KeyError, IndexError, ValueError, ZeroDivisionError, TypeError):
+        return None
+
+
+def _read_weights(rd: _Reader, cfg: dict, settings: ModelSettings) -> dict:
+    """model.npz's arrays: float64 numbers, finite, within ±MAX_ABS_WEIGHT, and a model of the
+    cell, size and depth config.json names. When the two disagree, the file the others agree with
+    is kept: config.json's params record and optimizer.npz's moments witness the model's size."""
+    n_in, n_out = cfg["n_inputs"], cfg["n_outputs"]
+    want_total = _param_total(settings, n_in, n_out)
+    record = cfg.get("params", {}).get("total") if isinstance(cfg.get("params"), dict) else None
+    sd = rd.npz("model.npz", _npz_limit(max(min(want_total, 1 << 40), record or 0)))
     for k, a in sd.items():
         if a.dtype.kind not in "fiu":
             raise rd.fail("model.npz", f"holds {safe_name(k)} of type {a.dtype}, not numbers")
+        if a.dtype != np.float64:
+            raise rd.fail("model.npz", f"holds {safe_name(k)} as {a.dtype} where a run saves float64 weights")
+        if not np.all(np.isfinite(a)):
+            raise rd.fail("model.npz", f"holds values in {safe_name(k)} that are not finite numbers")
+        big = np.max(np.abs(a)) if a.size else 0.0
+        if big > MAX_ABS_WEIGHT:
+            raise rd.fail("model.npz", f"holds {big:.6g} in {safe_name(k)}, beyond the ±{MAX_ABS_WEIGHT:g} "
+                          "that training ever reaches")
+    shape = _npz_shape(sd)
+    if shape is None:
+        return sd
+    want = {"cell": settings.cell, "units": settings.units, "layers": settings.layers,
+            "bidirectional": settings.bidirectional, "n_inputs": n_in, "n_outputs": n_out}
+    diffs = [k for k in want if shape[k] != want[k]]
+    if not diffs:
+        return sd
+    have_total = _param_total(ModelSettings(cell=shape["cell"], units=shape["units"], layers=shape["layers"],
+                                            bidirectional=shape["bidirectional"]),
+                              shape["n_inputs"], shape["n_outputs"])
+    witnesses = {}
+    if record is not None:
+        witnesses["params.total"] = record
+    try:
+        m = rd.npz("optimizer.npz", _npz_limit(have_total)).get("m" if settings.optimizer == "adam" else "v")
+        if m is not None:
+            witnesses["optimizer.npz"] = int(m.size)
+    except RunFileError:
+        pass
+    if witnesses and all(w == have_total for w in witnesses.values()) and have_total != want_total:
+        key = diffs[0]
+        path = key if key.startswith("n_") else f"model.{key}"
+        raise rd.fail("config.json", f"has {path} = {runschema.show(want[key])} where model.npz holds a model with "
+                      f"{key} = {runschema.show(shape[key])} (so do {' and '.join(witnesses)})")
+    return sd            # model.npz is the odd one out: _load_weights names its arrays
+
+
+def _load_weights(rd: _Reader, run: Run, sd: dict) -> None:
+    expected = run.model.state_dict()
+    s = run.settings
+    for k, a in sd.items():
         if k in expected and a.shape != expected[k].shape:
             raise rd.fail("model.npz", f"holds {safe_name(k)} of shape {a.shape} where the run's model "
                           f"({s.cell}, {s.units} units) needs {expected[k].shape}")
-        if not np.all(np.isfinite(a)):
-            raise rd.fail("model.npz", f"holds values in {safe_name(k)} that are not finite numbers")
     try:
         run.model.load_state_dict(sd)
     except KeyError as exc:
@@ -769,7 +1095,7 @@ def _load_epochs(rd: _Reader, run: Run, cfg: dict) -> None:
     store.load({})
     if rd.raw.get("epochs.npz") is None:
         return
-    flat = rd.npz("epochs.npz", EPOCHS_CAP_BYTES + 2 * _npz_limit(run))
+    flat = rd.npz("epochs.npz", EPOCHS_CAP_BYTES + 2 * _npz_limit(run.model.params.size))
     try:
         states = parse_epoch_arrays(flat)
     except ValueError as exc:
@@ -800,38 +1126,65 @@ _OPT_KEYS = {"sgd": ("lr", "t"), "momentum": ("lr", "t", "momentum"), "adam": ("
 
 
 def _load_optimizer(rd: _Reader, run: Run) -> dict:
-    z = rd.npz("optimizer.npz", _npz_limit(run))
+    """optimizer.npz: the optimiser config.json names, its learning rate, step count and constants
+    in range, its moments one finite float64 per parameter (Adam's second moment v ≥ 0 and the first
+    within what v allows: m² ≤ C·v for the betas' constant C)."""
+    z = rd.npz("optimizer.npz", _npz_limit(run.model.params.size))
     opt = {k: (a.item() if a.ndim == 0 else a) for k, a in z.items()}
     want = run.settings.optimizer
     if opt.get("name") != want:
         raise rd.fail("optimizer.npz", f"is for the optimiser {safe_name(repr(opt.get('name'))[:30])} where "
                       f"config.json says {want}")
+    ranges = {"lr": (0, math.inf, True, "a finite number greater than 0"),
+              "momentum": (0, 1, False, "a number from 0 to below 1"),
+              "beta1": (0, 1, False, "a number from 0 to below 1"),
+              "beta2": (0, 1, False, "a number from 0 to below 1"),
+              "eps": (0, 1, True, "a number greater than 0 and below 1")}
     for key in _OPT_KEYS[want]:
         v = opt.get(key)
-        ok = (isinstance(v, int) and not isinstance(v, bool) and v >= 0) if key == "t" else \
-            (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v))
+        if key == "t":
+            ok, what = runschema.is_int(v) and v >= 0, "a whole number of at least 0"
+        else:
+            low, high, low_open, what = ranges[key]
+            ok = isinstance(v, float) and math.isfinite(v) and (v > low if low_open else v >= low) and v < high
         if not ok:
-            raise rd.fail("optimizer.npz", f"has {key} = {safe_name(repr(v)[:30])}, not "
-                          f"{'a whole number of at least 0' if key == 't' else 'a finite number'}")
+            raise rd.fail("optimizer.npz", f"has {key} = {safe_name(repr(v)[:30])}, not {what}")
+    if not math.isclose(opt["lr"], run.settings.lr, rel_tol=1e-12):
+        raise rd.fail("optimizer.npz", f"has lr = {opt['lr']!r} where config.json says model.lr = {run.settings.lr!r}")
     size = run.model.params.size
     moments = [k for k in ("m", "v") if k in opt]
     for key in moments:
         a = opt[key]
-        if not isinstance(a, np.ndarray) or a.shape != (size,) or a.dtype.kind != "f" or not np.all(np.isfinite(a)):
+        if not isinstance(a, np.ndarray) or a.shape != (size,) or a.dtype != np.float64:
             shape = a.shape if isinstance(a, np.ndarray) else "()"
             raise rd.fail("optimizer.npz", f"holds {key} of shape {shape} where the model has {size} parameters "
-                          "(or it holds values that are not finite)")
+                          "(one float64 each)")
+        if not np.all(np.isfinite(a)):
+            raise rd.fail("optimizer.npz", f"holds values in {key} that are not finite numbers")
     needed = {"adam": ("m", "v"), "momentum": ("v",), "sgd": ()}[want]
     if opt["t"] > 0 and want == "adam" and set(needed) - set(moments):
         raise rd.fail("optimizer.npz", "lacks the moments m and v of its steps")
+    if want == "adam" and "v" in opt:
+        v = opt["v"]
+        if v.size and v.min() < 0:
+            raise rd.fail("optimizer.npz", f"holds a negative second moment v ({float(v.min()):.6g}); Adam's v is a "
+                          "mean of squares")
+        b1, b2 = opt["beta1"], opt["beta2"]
+        if "m" in opt and b1 * b1 < b2:
+            # m = Σ (1-β1) β1^k g_k and v = Σ (1-β2) β2^k g_k²: by Cauchy-Schwarz m² ≤ C·v
+            c = (1 - b1) ** 2 / ((1 - b2) * (1 - b1 * b1 / b2))
+            m = opt["m"]
+            with np.errstate(over="ignore"):
+                bad = m * m > c * v * (1 + 1e-6) + 1e-300
+            if bad.any():
+                i = int(np.argmax(bad))
+                raise rd.fail("optimizer.npz", f"holds a first moment m = {float(m[i]):.6g} that its second moment "
+                              f"v = {float(v[i]):.6g} cannot come with (parameter {i})")
     return opt
 
 
 def _check_state(rd: _Reader, state: dict, run: Run) -> dict:
-    for key in ("epoch", "step", "epoch_step"):
-        _int_field(rd, "state.json", state, key)
-    if "epochs" in state:
-        _int_field(rd, "state.json", state, "epochs", low=0)
+    """state.json against the run (its types were checked by runschema.check_state)."""
     spe = run.trainer.steps_per_epoch
     if state["epoch_step"] >= spe:
         raise rd.fail("state.json", f"says step {state['epoch_step']} of an epoch of only {spe} steps")
@@ -861,10 +1214,6 @@ def _load_steps(rd: _Reader, run: Run, n_steps: int) -> dict:
              "grad_norm": [rd.number(name, r, "grad_norm") for r in rows],
              "clipped": [r["clipped"] == "1" for r in rows]}
     gates = list(run.trainer.log.gates)
-    if rd.raw.get("gate_norms.csv") is None:
-        for g in gates:
-            table[f"norm_{g}"] = [float("nan")] * n_steps
-        return table
     name = "gate_norms.csv"
     grows = rd.csv_rows(name, ("step",))
     if len(grows) != n_steps:

@@ -186,3 +186,19 @@ def test_compare_passes_layers_through(tmp_path, capsys):
     with open(out / "comparison.csv") as fh:
         rows = list(csv.DictReader(fh))
     assert int(rows[0]["parameters"]) == 3 * 2 * (1 + 2 + 2) + 3 * 2 * (2 + 2 + 2)
+
+
+def test_compare_deep_bidirectional_prints_counts_per_layer_head_and_total(tmp_path, capsys):
+    out = tmp_path / "cmp"
+    assert main(["compare", "--example", "sine", "--cells", "gru,lstm", "--seeds", "1", "--max-steps", "20",
+                 "--eval-every", "10", "--units", "3", "--layers", "2", "--bidirectional", "--out", str(out),
+                 "--quiet"]) == 0
+    table = capsys.readouterr().out.splitlines()
+    # the same numbers `train` prints: lstm 120 layer 1 + 240 layer 2 + 7 head = 367 (see the train test above)
+    assert table[2].split()[:8] == ["gru", "108", "+", "198", "+", "7", "=", "313"]
+    assert table[3].split()[:8] == ["lstm", "120", "+", "240", "+", "7", "=", "367"]
+    assert table[-1].startswith("(parameters: layer 1 + layer 2 + head = total; ")
+    with open(out / "comparison.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [(r["parameters"], r["layer_parameters"], r["head_parameters"], r["total_parameters"]) for r in rows] \
+        == [("306", "108 198", "7", "313"), ("360", "120 240", "7", "367")]

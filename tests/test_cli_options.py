@@ -261,3 +261,47 @@ def test_readme_holds_the_option_table_and_the_exit_codes():
     section = README[README.index("Exit status"):][:600]
     for code in ("`0`", "`2`", "`3`", "`130`"):
         assert code in section
+
+
+# -- words: titles, plurals, articles, paths ---------------------------------------------------------
+@pytest.mark.parametrize("cell, units, words", [
+    ("peephole", "3", "Peephole LSTM with 3 units: "),
+    ("rnn", "1", "Plain RNN with 1 unit: "),
+    ("gru", "2", "GRU with 2 units: "),
+    ("lstm", "4", "LSTM with 4 units: "),
+])
+def test_the_train_banner_names_the_cell_by_its_title(tmp_path, capsys, cell, units, words):
+    code, err = cli(capsys, "train", "--example", "sine", "--cell", cell, "--units", units, "--epochs", "1",
+                    "--out", tmp_path / "o", "--no-plots")
+    assert code == 0 and words in err, err
+
+
+@pytest.mark.parametrize("words, expected", [
+    ("LSTM", "an LSTM"), ("RNN", "an RNN"), ("GRU", "a GRU"), ("peephole LSTM", "a peephole LSTM"),
+    ("2-layer bidirectional LSTM", "a 2-layer bidirectional LSTM"), ("8-layer GRU", "an 8-layer GRU"),
+    ("11-layer LSTM", "an 11-layer LSTM"), ("bidirectional GRU", "a bidirectional GRU"),
+])
+def test_model_descriptions_take_the_right_article(words, expected):
+    from explorer.interop.mapping import units, with_article
+
+    assert with_article(words) == expected
+    assert (units(1), units(2)) == ("1 unit", "2 units")
+
+
+def test_a_model_file_of_one_unit_says_unit(tmp_path):
+    from explorer.engine import make_model
+    from explorer.interop import load_model, save_model
+
+    f = tmp_path / "one.safetensors"
+    save_model(make_model("gru", 2, 1, 1), f)
+    assert "one.safetensors: a GRU of 1 unit over 2 inputs" in load_model(f).describe()
+    save_model(make_model("lstm", 1, 2, 1, num_layers=3, bidirectional=True), f)
+    assert "one.safetensors: a 3-layer bidirectional LSTM of 2 units over 1 input" in load_model(f).describe()
+
+
+@pytest.mark.parametrize("folder", ["/tmp", "/tmp/", "."])
+def test_a_folder_given_as_the_data_file_is_named_with_its_path(tmp_path, capsys, folder):
+    code, err = cli(capsys, "train", folder, "--out", tmp_path / "o")
+    shown = folder.rstrip("/") or "/"
+    assert code == 2 and f"lstm-explorer: {shown} is a folder, not a file; choose a data file inside it." == \
+        err.strip(), err

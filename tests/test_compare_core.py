@@ -114,14 +114,16 @@ def test_table_rows_and_printed_table(sine):
         assert row.reached == len(hit) and row.seeds == 2 and row.reached_text == f"{len(hit)}/2"
         assert row.steps_to_target == (int(np.median(hit)) if hit else None)
         assert row.final_val_loss == pytest.approx(np.mean([r.final_val_loss for r in seeds]))
+    # the table prints the layers, the head and the total, as `train` does
+    assert rows["rnn"].parameters_text == "24 + 5 = 29" and rows["lstm"].parameters_text == "96 + 5 = 101"
     lines = format_table(res).splitlines()
-    assert lines[0] == ("cell       parameters     steps to 0.05  reached  seconds  final val loss")
+    assert lines[0] == ("cell         parameters     steps to 0.05  reached  seconds  final val loss")
     assert set(lines[1]) == {"-"} and len(lines[1]) == len(lines[0])
     steps = lambda r: str(r.steps_to_target) if r.steps_to_target is not None else "not within 40"  # noqa: E731
-    assert lines[2] == (f"rnn        {24:>10d}  {steps(rows['rnn']):>16s} {rows['rnn'].reached_text:>8s} "
+    assert lines[2] == (f"rnn        {'24 + 5 = 29':>12s}  {steps(rows['rnn']):>16s} {rows['rnn'].reached_text:>8s} "
                         f"{rows['rnn'].seconds:>8.1f}  {rows['rnn'].final_val_loss:>14.4g}")
-    assert lines[-1] == ("(median over the seeds that reached it; validation MSE in the units of value, squared, "
-                         "2 seeds, 40 steps each)")
+    assert lines[-1] == ("(parameters: layers + head = total; median over the seeds that reached it; validation "
+                         "MSE in the units of value, squared, 2 seeds, 40 steps each)")
 
 
 def test_seeds_start_at_the_settings_seed(sine):
@@ -232,7 +234,7 @@ def test_a_dataset_without_validation_is_evaluated_on_its_training_part():
     run = Run(ds, replace(st, cell="rnn"))
     expected = run.model.evaluate(ds.x_train, ds.y_train, ds.loss) * run.trainer.data.loss_scale
     assert res.results[0].eval_losses[0] == pytest.approx(expected, rel=1e-12)
-    assert "(median over the seeds that reached it; training MSE" in format_table(res)
+    assert "; median over the seeds that reached it; training MSE" in format_table(res)
 
 
 def test_bad_cells_are_one_sentence(sine):
@@ -277,7 +279,9 @@ def test_compare_writes_its_folder_as_one_version(tmp_path, capsys):
     assert [r["cell"] for r in rows] == ["rnn", "lstm"]
     table = printed.splitlines()
     for r, line in zip(rows, table[2:4]):
-        assert line.split()[:2] == [r["cell"], r["parameters"]]
+        assert line.split()[:6] == [r["cell"], r["parameters"], "+", r["head_parameters"], "=",
+                                    r["total_parameters"]]
+        assert int(r["parameters"]) + int(r["head_parameters"]) == int(r["total_parameters"])
         assert line.split()[-1] == format(float(r["final_val_loss"]), ".4g")
 
 
@@ -334,7 +338,7 @@ def test_readme_comparison_example_runs_as_written(capsys):
     assert out[0] == "[  0  50 100] (50,) (50,)"
     rows = eval(out[1])                                    # noqa: S307 - our own printed list
     assert [r[:2] for r in rows] == [("rnn", 8 * 11), ("lstm", 32 * 11)]
-    assert out[2].startswith("cell       parameters     steps to 0.01")
+    assert out[2].split()[:4] == ["cell", "parameters", "steps", "to"]
 
 
 def test_snapshots_share_no_changing_memory_and_grow_past_their_buffers(sine):

@@ -186,3 +186,19 @@ def test_cross_entropy_training_learns_first_symbol():
     list(tr.steps())
     pred = model.predict(x[400:])[:, -1].argmax(axis=1)
     assert (pred == y[400:]).mean() > 0.9
+
+
+def test_stop_during_the_epoch_end_validation_leaves_its_loss_empty_at_once():
+    """A stop asked while the validation loss is computed ends that evaluation at once: the epoch
+    is recorded with val_loss NaN and the weights of its last step stay."""
+    import math
+
+    from explorer.engine import LSTMModel, TrainData, Trainer
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(8, 6, 1)), rng.normal(size=(8, 1))
+    tr = Trainer(LSTMModel(1, 3, 1, seed=0), TrainData(x, y, x[:4], y[:4]), batch_size=8, epochs=1)
+    # False during the training step (step 0), True once it is taken: inside the evaluation
+    snaps = list(tr.steps(interrupt=lambda: tr.step >= 1))
+    assert len(snaps) == 1 and snaps[0].epoch_end and math.isnan(snaps[0].val_loss)
+    assert math.isnan(tr.history[0]["val_loss"]) and tr.step == 1

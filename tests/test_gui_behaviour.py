@@ -449,7 +449,9 @@ def test_opening_a_big_run_returns_at_once_and_draws_when_ready(window, qtbot, t
     steps = [v for f, v in shown if f.startswith("Computing predictions")]
     assert len(steps) >= 3 and steps == sorted(steps)       # progress shown while they are computed
     assert window.progress.format() == "%p%"
-    assert window.session.predictions["prediction"].shape == (big.dataset.n_val,)
+    shown = window.session.predictions["n_shown"]
+    assert shown == min(big.dataset.n_val, big.prediction_windows())     # the bounded display set
+    assert window.session.predictions["prediction"].shape == (shown,)
 
 
 def _engine_steps_are_interruptible() -> bool:
@@ -525,10 +527,21 @@ def test_a_window_without_a_run_loads_a_file_with_the_default_model(qtbot, qsett
 def test_memory_tab_shows_the_running_product_of_the_forget_gate(window, qtbot):
     from explorer.gui.main_window import memory_kept
 
+    def shown():
+        header, rows = window.memory_plot.csv_rows()
+        return np.array([float(r[-1]) for r in rows])
+
     title, kept = memory_kept(window.trace)
     np.testing.assert_allclose(kept, np.cumprod(window.trace.f[0], axis=0))
     assert "∏ f" in title and kept.shape == window.trace.f[0].shape
     assert window.plot_docks["memory"].windowTitle() == "Memory"
-    header, rows = window.memory_plot.csv_rows()
-    values = np.array([float(r[-1]) for r in rows])
-    np.testing.assert_allclose(np.sort(values), np.sort(kept.ravel()))
+    window.plot_docks["memory"].raise_()
+    qtbot.waitUntil(lambda: window.memory_plot.has_data() and np.allclose(shown(), kept.ravel()), timeout=5000)
+    # behind another tab it is fed only when raised again
+    window.plot_docks["loss"].raise_()
+    with qtbot.waitSignal(window.display.sigDisplayed, timeout=10000):
+        window.sample_spin.setValue(5)
+    np.testing.assert_allclose(shown(), kept.ravel())                 # still the old sample's
+    window.plot_docks["memory"].raise_()
+    new = memory_kept(window.trace)[1]
+    qtbot.waitUntil(lambda: np.allclose(shown(), new.ravel()), timeout=5000)

@@ -238,6 +238,10 @@ def test_full_disk_during_train_exits_2_with_one_sentence_and_keeps_the_checkpoi
                          text=True, timeout=300)
     assert res.returncode == 2, res.stderr
     assert one_sentence(res.stderr) and "No space left on device" in res.stderr
+    # the rule: a run that trained keeps its last checkpoint at --out, and the sentence says so
+    assert f"the final save at step 49 failed (could not write {out}" in res.stderr, res.stderr
+    assert f"{out} keeps the checkpoint of step 0 (continue from it with: lstm-explorer train --resume {out})" \
+        in res.stderr
     back = Run.load(out)
     assert back.trainer.step == 0 and back.settings.units == 4
     assert len(list((out / VERSIONS).iterdir())) == 1

@@ -32,7 +32,7 @@ def _drop_epoch(folder):
 
 
 @pytest.mark.parametrize("damage, words", [
-    (_drop_epoch, "state.json has epoch = None, not a whole number of at least 0"),
+    (_drop_epoch, "state.json lacks the setting epoch"),
     (lambda f: (f / "model.npz").write_bytes(b"PK\x03\x04 truncated"), "model.npz is not a readable NumPy archive"),
     (lambda f: (f / "history.csv").write_text("garbage\n"), "history.csv does not start with the header"),
 ])

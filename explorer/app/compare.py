@@ -54,10 +54,23 @@ class TableRow:
     seeds: int
     seconds: float                   # median seconds to the target over those seeds, else mean seconds so far
     final_val_loss: float            # mean over the seeds of the latest evaluation
+    layer_parameters: tuple = ()     # per recurrent layer (both directions), as `train` prints them
+    head_parameters: int = 0
 
     @property
     def reached_text(self) -> str:
         return f"{self.reached}/{self.seeds}"
+
+    @property
+    def total_parameters(self) -> int:
+        """Every parameter: the recurrent layers and the head."""
+        return self.parameters + self.head_parameters
+
+    @property
+    def parameters_text(self) -> str:
+        """``layer 1 + … + head = total`` as numbers, e.g. ``120 + 240 + 7 = 367``."""
+        terms = [*(self.layer_parameters or (self.parameters,)), self.head_parameters]
+        return f"{' + '.join(str(t) for t in terms)} = {self.total_parameters}"
 
 
 @dataclass(frozen=True)
@@ -92,6 +105,7 @@ class CellResult:
     norms_dc_last: np.ndarray | None = None
     norms_step: int = 0
     total_parameters: int = 0        # layers and head
+    layer_parameters: tuple = ()     # per recurrent layer (both directions)
     trace: object = None
     weights: dict | None = None
     sample: int = 0
@@ -136,7 +150,8 @@ class ComparisonResult:
             secs = (float(np.median([r.seconds_to_target for r in hit])) if hit
                     else float(np.mean([r.seconds for r in rs])))
             rows.append(TableRow(cell, rs[0].parameters, steps, len(hit), len(rs), secs,
-                                 float(np.mean([r.final_val_loss for r in rs]))))
+                                 float(np.mean([r.final_val_loss for r in rs])),
+                                 tuple(rs[0].layer_parameters), rs[0].total_parameters - rs[0].parameters))
         return rows
 
     @classmethod
@@ -189,6 +204,7 @@ class CellRun:
         self.clock = clock
         pc = self.run.model.param_count
         self.parameters, self.total_parameters = int(pc.layer), int(pc.total)
+        self.layer_parameters = tuple(int(c) for c in pc.layers)
         self.eval_steps, self.eval_losses, self.step_losses = _Series(np.int64), _Series(), _Series()
         self.steps_to_target: int | None = None
         self.seconds_to_target: float | None = None
@@ -286,7 +302,7 @@ class CellRun:
             step=tr.step, max_steps=self.max_steps, done=self.done, message=self.message,
             step_losses=self.step_losses.view(),
             norms_dh_last=self.last_dh, norms_dc_last=self.last_dc, norms_step=self.norms_step,
-            total_parameters=self.total_parameters, trace=tr_obj, weights=weights, sample=tr.sample_index)
+            total_parameters=self.total_parameters, layer_parameters=self.layer_parameters, trace=tr_obj, weights=weights, sample=tr.sample_index)
 
 
 class Comparison:
@@ -336,7 +352,8 @@ class Comparison:
         seq_len = x.shape[1] if getattr(x, "ndim", 0) >= 2 else 1
         need = len(self.seeds) * sum(
             estimate_run_bytes(cell, ds.n_inputs, s.units, ds.n_outputs, seq_len, s.batch, s.layers,
-                               2 if s.bidirectional else 1, s.optimizer) for cell in self.cells)
+                               2 if s.bidirectional else 1, s.optimizer, tokens=bool(ds.token_inputs),
+                               n_train=ds.n_train, n_val=ds.n_val) for cell in self.cells)
         check_budget(need, f"Training {', '.join(self.cells)} side by side with {s.units} units on sequences of "
                      f"{seq_len} steps", "compare fewer cells at once, or use fewer units or a smaller batch")
 
@@ -469,14 +486,20 @@ def compare_cells(dataset, settings, cells, seeds: int = 3, max_steps: int = 300
 
 
 def format_table(comp: ComparisonResult) -> str:
-    """The comparison as the command prints it."""
-    head = (f"{'cell':10s} {'parameters':>10s}  {'steps to ' + format(comp.target_loss, 'g'):>16s} "
+    """The comparison as the command prints it: per cell the parameters of every recurrent layer,
+    the head and the total (as `train` prints them), steps and seconds to the target, the final loss."""
+    rows = comp.rows()
+    layers = max((len(r.layer_parameters) for r in rows), default=1) or 1
+    what = " + ".join([f"layer {k + 1}" for k in range(layers)] if layers > 1 else ["layers"]) + " + head = total"
+    params = [r.parameters_text for r in rows]
+    width = max([len("parameters"), *(len(p) for p in params)])
+    head = (f"{'cell':10s} {'parameters':>{width}s}  {'steps to ' + format(comp.target_loss, 'g'):>16s} "
             f"{'reached':>8s} {'seconds':>8s}  {'final val loss':>14s}")
     lines = [head, "-" * len(head)]
-    for r in comp.rows():
+    for r, p in zip(rows, params):
         steps = str(r.steps_to_target) if r.steps_to_target is not None else f"not within {comp.max_steps}"
-        lines.append(f"{r.cell:10s} {r.parameters:>10d}  {steps:>16s} {r.reached_text:>8s} "
+        lines.append(f"{r.cell:10s} {p:>{width}s}  {steps:>16s} {r.reached_text:>8s} "
                      f"{r.seconds:>8.1f}  {r.final_val_loss:>14.4g}")
-    lines.append(f"(median over the seeds that reached it; {comp.evaluated_on} {comp.loss_units}, "
-                 f"{comp.seeds} seeds, {comp.max_steps} steps each)")
+    lines.append(f"(parameters: {what}; median over the seeds that reached it; {comp.evaluated_on} "
+                 f"{comp.loss_units}, {comp.seeds} seeds, {comp.max_steps} steps each)")
     return "\n".join(lines)

@@ -407,9 +407,22 @@ class _Interruptible:
 
     FLOPS_PER_BATCH = 1.5e9           # about 0.3–0.5 s of one core: interruption stays prompt
 
-    def __init__(self, model, state: TaskState, span=(0.0, 1.0), batch_size: int | None = None):
+    def __init__(self, model, state: TaskState, span=(0.0, 1.0), batch_size: int | None = None,
+                 total: int | None = None):
         self._model, self._state, self._span = model, state, span
         self._batch = batch_size
+        # progress over ``total`` sequences in all, however many calls the caller splits them into
+        # (Run.predictions asks chunk by chunk); None: each call is the whole job
+        self._total, self._done = total, 0
+
+    def _report(self, n: int, of: int) -> None:
+        a, b = self._span
+        if self._total:
+            self._done += n
+            frac = min(1.0, self._done / self._total)
+        else:
+            frac = of
+        self._state.set_progress(a + (b - a) * frac, "Computing predictions")
 
     def _batch_size(self, x) -> int:
         if self._batch:
@@ -430,7 +443,6 @@ class _Interruptible:
     def predict(self, x, *args, **kwargs):
         x = np.asarray(x)
         out = None
-        a, b = self._span
         size = self._batch_size(x)
         for s in range(0, len(x), size):
             self._state.check()
@@ -438,10 +450,20 @@ class _Interruptible:
             if out is None:
                 out = np.empty((len(x),) + y.shape[1:], dtype=y.dtype)
             out[s:s + len(y)] = y
-            self._state.set_progress(a + (b - a) * (s + len(y)) / len(x), "Computing predictions")
+            self._report(len(y), (s + len(y)) / len(x))
         if out is None:
             out = self._model.predict(x, *args, **kwargs)
         return out
+
+    def predict_classes(self, x, *args, **kwargs):
+        x = np.asarray(x)
+        size = self._batch_size(x)
+        parts = []
+        for s in range(0, len(x), size):
+            self._state.check()
+            parts.append(self._model.predict_classes(x[s:s + size], *args, **kwargs))
+            self._report(len(parts[-1]), (s + len(parts[-1])) / len(x))
+        return np.concatenate(parts) if parts else self._model.predict_classes(x, *args, **kwargs)
 
 
 def display_task(state: TaskState, run, weights: dict | None, sample: int, *, predictions: bool = True,
@@ -462,7 +484,7 @@ def display_task(state: TaskState, run, weights: dict | None, sample: int, *, pr
             out.norms_dc = None if gn.dc is None else np.array(gn.dc, copy=True)
         if predictions:
             view = copy.copy(run)               # the run's own predictions code, on the copy
-            view.model = _Interruptible(model, state, span=(0.1, 1.0))
+            view.model = _Interruptible(model, state, span=(0.1, 1.0), total=run.prediction_windows())
             n = min(forecast, ds.n_val) if ds.kind == "series" else 0
             out.predictions = view.predictions(forecast=n)
     state.set_progress(1.0, "")

@@ -67,8 +67,23 @@ class Normalizer:
         if method not in NORMALIZE_METHODS:
             raise SequenceFileError(f"Normalisation must be one of {', '.join(NORMALIZE_METHODS)}, not {method!r}.")
         self.method = method
-        self.offset = np.asarray(offset, dtype=np.float64).reshape(-1)
-        self.scale = np.asarray(scale, dtype=np.float64).reshape(-1)
+        try:
+            self.offset = np.asarray(offset, dtype=np.float64).reshape(-1)
+            self.scale = np.asarray(scale, dtype=np.float64).reshape(-1)
+        except (TypeError, ValueError):
+            raise SequenceFileError("A normaliser's offset and scale must be lists of numbers, one per column.") from None
+        if self.offset.shape != self.scale.shape or not self.offset.size:
+            raise SequenceFileError(f"A normaliser needs one offset and one scale per column, not "
+                                    f"{self.offset.size} offset(s) and {self.scale.size} scale(s).")
+        bad = ~(np.isfinite(self.offset) & np.isfinite(self.scale) & (self.scale > 0))
+        if bad.any():
+            j = int(np.argmax(bad))
+            raise SequenceFileError(f"A normaliser's offset and scale must be finite and its scale greater than 0, "
+                                    f"not offset {self.offset[j]:g} and scale {self.scale[j]:g} (column {j + 1}).")
+        if isinstance(target_index, bool) or not isinstance(target_index, (int, np.integer)) \
+                or not 0 <= int(target_index) < self.offset.size:
+            raise SequenceFileError(f"A normaliser's target_index must be a column index from 0 to "
+                                    f"{self.offset.size - 1}, not {target_index!r}.")
         self.target_index = int(target_index)
 
     @classmethod

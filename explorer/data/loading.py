@@ -321,7 +321,7 @@ def _read_bytes(p: Path, name: str) -> bytes:
         raise SequenceFileError(
             f"The path {name} cannot be opened (it contains a NUL character); check the path.") from None
     if stat.S_ISDIR(st.st_mode):
-        raise SequenceFileError(f"{name} is a folder, not a file; choose a data file inside it.")
+        raise SequenceFileError(f"{safe_name(p, full=True)} is a folder, not a file; choose a data file inside it.")
     if not stat.S_ISREG(st.st_mode):
         raise SequenceFileError(f"{name} is not a regular file; choose an ordinary data file.")
     limit = MAX_FILE_BYTES

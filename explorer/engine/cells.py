@@ -16,7 +16,10 @@ lookup) and its gradient a scatter-add into them.
 LSTM layout. One weight matrix ``W`` of shape (n + m + 1, 4n) acts on the stacked row
 ``[h_{t-1}, x_t, 1]``, so one product per step does the recurrence, the input and the bias:
 rows ``0:n`` are Uᵀ (recurrent), rows ``n:n+m`` are Wᵀ (input), row ``n+m`` is the bias;
-columns are the gate blocks in :data:`~explorer.engine.gates.LSTM_GATES` order.
+columns are the gate blocks in :data:`~explorer.engine.gates.LSTM_GATES` order. That is the
+parameter layout (what optimisers and saved moments see); inside a call the LSTM cells work
+feature-major on a scaled copy with the gate rows in the order o, i, f, g (see
+:class:`LSTMCell`). The RNN and the GRU work batch-major, (T, B, features).
 """
 
 from __future__ import annotations
@@ -115,6 +118,29 @@ def scatter_rows(out: np.ndarray, ids: np.ndarray, rows: np.ndarray) -> None:
         np.add.at(out, ids, rows)
 
 
+CONTRACT_CHUNK = 1 << 22
+"""The weight gradient Σ_t X_t Yᵀ_t of feature-major arrays is formed this many entries at a time."""
+
+
+def _contract_steps(B: int, R: int, G: int) -> int:
+    return max(1, CONTRACT_CHUNK // max(1, B * (R + G)))
+
+
+def _contract(out: np.ndarray, X: np.ndarray, Y: np.ndarray) -> None:
+    """``out`` (R, G) = Σ_t X[t] @ Y[t]ᵀ for feature-major X (T, R, B) and Y (T, G, B): one
+    product over (steps × batch) per chunk of steps (the chunk's copies stay small)."""
+    T, R, B = X.shape
+    G = Y.shape[1]
+    step = _contract_steps(B, R, G)
+    for t0 in range(0, T, step):
+        Xc = X[t0:t0 + step].transpose(1, 0, 2).reshape(R, -1)
+        Yc = Y[t0:t0 + step].transpose(0, 2, 1).reshape(-1, G)
+        if t0 == 0:
+            np.matmul(Xc, Yc, out)
+        else:
+            out += Xc @ Yc
+
+
 class Cell:
     """Base class of a recurrent layer of ``n_units`` over ``n_inputs``.
 
@@ -190,6 +216,18 @@ class Cell:
         """Extra buffers a forward pass that keeps a trace allocates (the pre-activations)."""
         return {}
 
+    def trace_field_shapes(self, T: int, B: int) -> dict:
+        """``{name: shape}`` of the arrays :meth:`trace_arrays` gives."""
+        return {name: (T, B, self.n) for name in self.trace_names}
+
+    def trace_transient(self, T: int, B: int) -> int:
+        """Entries :meth:`trace_arrays` allocates itself (freed once the trace has copied them)."""
+        return 0
+
+    def hidden_contiguous(self, tokens: bool = False) -> bool:
+        """Whether :meth:`hidden` is one contiguous block (else the head copies it)."""
+        return False
+
     def views_per_step(self, tokens: bool = False) -> int:
         """How many per-timestep view objects the workspace builds (for memory estimates)."""
         return 0
@@ -200,10 +238,14 @@ class Cell:
         if trace:
             shapes.update(self.trace_shapes(T, B))
         size = sum(int(np.prod(s)) for s in shapes.values())
+        return size * self.dtype.itemsize + VIEW_BYTES * T * self.views_per_step(tokens)
+
+    def transient_bytes(self, T: int, B: int, tokens: bool = False) -> int:
+        """Bytes a forward or backward pass allocates besides the workspace and frees again."""
         N = T * B
         if tokens and self.m * N <= ONE_HOT_SCATTER_LIMIT:      # scatter_rows' one-hot product
-            size += self.m * N + self.m * len(self.gates) * self.n
-        return size * self.dtype.itemsize + VIEW_BYTES * T * self.views_per_step(tokens)
+            return (self.m * N + self.m * len(self.gates) * self.n) * self.dtype.itemsize
+        return 0
 
     def _allocate(self, T, B, tokens) -> dict:
         return {name: np.empty(shape, self.dtype) for name, shape in self.workspace_shapes(T, B, tokens).items()}
@@ -309,9 +351,9 @@ class StackedCell(Cell):
         H1 = ws.arrays["H1"]
         dZ2 = dZ.reshape(T * B, G)
         if ws.tokens is None:
-            np.matmul(H1[:T].reshape(T * B, n + m + 1).T, dZ2, out=dW)
+            np.matmul(H1[:T].reshape(T * B, n + m + 1).T, dZ2, dW)
             return dZ @ W[n:n + m].T if want_dx else None
-        np.matmul(H1[:T].reshape(T * B, n).T, dZ2, out=dW[:n])
+        np.matmul(H1[:T].reshape(T * B, n).T, dZ2, dW[:n])
         np.sum(dZ2, axis=0, out=dW[n + m])
         dW[n:n + m] = 0.0
         scatter_rows(dW[n:n + m], ws.tokens.reshape(-1), dZ2)
@@ -360,165 +402,291 @@ class LSTMCell(StackedCell):
         blocks = col.reshape(len(self.gates), self.n).sum(axis=1)
         return {g: float(blocks[k]) for k, g in enumerate(self.gates)}
 
+    # -- computation, feature-major ---------------------------------------------------------
+    # Every per-step array is (features, batch): a gate's block of a step is one contiguous
+    # (n, B) array, so the loops' element-wise operations run over contiguous memory (NumPy's
+    # loops are ~3x slower over the strided (B, n) slices of a (B, 4n) row block). Inside, the
+    # gate blocks are in the order o, i, f, g (ORDER) and the block of step t is followed by
+    # c_{t-1}: [i; f] and [g; c_{t-1}] are two contiguous (2n, B) blocks, so the kept and the
+    # written part of the belt are one product. The σ gates' ½ is folded into a scaled,
+    # permuted copy of the weights: the product gives z·s directly.
+
     def workspace_shapes(self, T, B, tokens=False):
         n = self.n
         s = {
-            "H1": (T + 1, B, self._h1_width(tokens)),
-            "A": (T, B, 4 * n),             # activations i, f, g, o (pre-activations when no trace)
-            "C": (T + 1, B, n),             # C[0] = c0, C[t+1] = c_t
-            "TC": (T, B, n),                # tanh(c_t); in backward o ⊙ (1 − tanh² c_t)
-            "IG": (B, n),
-            "Q": (T, B, 4 * n),             # backward factors, then dz in place
-            "dH": (T, B, n),                # total dL/dh_t
-            "dC": (T, B, n),                # total dL/dc_t
-            "dc_next": (B, n),
+            "H1": (T + 1, self._h1_width(tokens), B),   # row t = [h_{t-1}; x_t; 1] (ids: h_{t-1})
+            "A": (T + 1, 5 * n, B),         # [o; i; f; g] of step t (z·s when no trace), then c_{t-1}
+            "Q": (T, 6 * n, B),             # forward: tanh(c_t), -, i ⊙ g, f ⊙ c_{t-1}; backward:
+                                            # o ⊙ (1 − tanh² c), the dz factors (o, i, f, g) and f,
+                                            # then dh ⊙ that, dz (rows n:5n) and dc ⊙ f
+            "dH": (T, n, B),                # total dL/dh_t
+            "dC": (T, n, B),                # total dL/dc_t
+            "zero": (n, B),
         }
         if tokens:
-            s["ZT"] = (B, 4 * n)            # h @ U of one step
+            s["ZT"] = (4 * n, B)            # U h of one step
         return s
+
+    def transient_bytes(self, T, B, tokens=False):
+        n, R, G = self.n, self._h1_width(tokens), 4 * self.n
+        forward = 2 * G * R + T * B * G * tokens                 # scaled weights; ids: gathered rows
+        Tc = min(T, _contract_steps(B, R, G))
+        chunks = Tc * B * (R + G) + R * G * (1 + (Tc < T))       # the weight gradient's chunks
+        scatter = T * B * n * tokens                             # ids: rows of dz to scatter
+        return max(forward, chunks, scatter) * self.dtype.itemsize + super().transient_bytes(T, B, tokens)
 
     def trace_shapes(self, T, B):
         return {"Z": (T, B, 4 * self.n)}
 
+    def trace_field_shapes(self, T, B):
+        return {**super().trace_field_shapes(T, B), "z": (T, B, 4 * self.n)}
+
+    def trace_transient(self, T, B):
+        return T * B * 4 * self.n                    # z put back into torch's order
+
     def views_per_step(self, tokens=False):
-        return 9
+        return 22
+
+    def _internal(self, M: np.ndarray, scale) -> np.ndarray:
+        """Mᵀ (4n, k) of M (k, 4n), its rows in the internal order o, i, f, g, scaled."""
+        n = self.n
+        out = np.empty((4 * n, M.shape[0]), self.dtype)
+        np.multiply(M[:, 3 * n:].T, scale[:n], out[:n])
+        np.multiply(M[:, :3 * n].T, scale[n:], out[n:])
+        return out
+
+    def _internal_cols(self, M: np.ndarray) -> np.ndarray:
+        """M (k, 4n) with its columns in the internal order o, i, f, g (row copies, no transpose)."""
+        n = self.n
+        out = np.empty(M.shape, self.dtype)
+        out[:, :n], out[:, n:] = M[:, 3 * n:], M[:, :3 * n]
+        return out
+
+    @staticmethod
+    def _torch_order(out: np.ndarray, M: np.ndarray, n: int) -> None:
+        """``out`` (k, 4n) in torch's column order i, f, g, o from M (k, 4n) in the internal one."""
+        out[:, 3 * n:], out[:, :3 * n] = M[:, :n], M[:, n:]
+
+    def _init_h1(self, a, tokens):
+        H1 = a["H1"]
+        H1.fill(0.0)
+        if not tokens:
+            H1[:, self.n + self.m, :] = 1.0          # the bias row's constant 1
 
     def _make_workspace(self, T, B, tokens):
         n = self.n
         a = self._allocate(T, B, tokens)
         self._init_h1(a, tokens)
+        a["zero"].fill(0.0)
         A, Q = a["A"], a["Q"]
         v = {  # per-timestep views, built once so the loops do no slicing
-            "i": [A[t, :, 0:n] for t in range(T)],
-            "f": [A[t, :, n:2 * n] for t in range(T)],
-            "g": [A[t, :, 2 * n:3 * n] for t in range(T)],
-            "o": [A[t, :, 3 * n:] for t in range(T)],
-            "h_out": [a["H1"][t + 1, :, :n] for t in range(T)],
-            "Q3": [Q[t].reshape(B, 4, n)[:, :3, :] for t in range(T)],
-            "Qo": [Q[t, :, 3 * n:] for t in range(T)],
-            "dC3": [a["dC"][t][:, None, :] for t in range(T)],
+            "o": [A[t, 0:n] for t in range(T)],
+            "i": [A[t, n:2 * n] for t in range(T)],
+            "f": [A[t, 2 * n:3 * n] for t in range(T)],
+            "g": [A[t, 3 * n:4 * n] for t in range(T)],
+            "gates": [A[t, :4 * n] for t in range(T)],
+            "if": [A[t, n:3 * n] for t in range(T)],
+            "gc": [A[t, 3 * n:5 * n] for t in range(T)],     # [g_t; c_{t-1}]
+            "sig": [A[t, :3 * n] for t in range(T)],         # o, i, f
+            "c": [A[t + 1, 4 * n:] for t in range(T)],       # c_t
+            "tc": [Q[t, 0:n] for t in range(T)],             # tanh(c_t), then o ⊙ (1 − tanh² c_t)
+            "P": [Q[t, 2 * n:4 * n] for t in range(T)],      # [i ⊙ g (written); f ⊙ c_{t-1} (kept)]
+            "Pig": [Q[t, 2 * n:3 * n] for t in range(T)],
+            "Pfc": [Q[t, 3 * n:4 * n] for t in range(T)],
+            "h_out": [a["H1"][t + 1, :n] for t in range(T)],
+            "Qo": [Q[t, n:2 * n] for t in range(T)],
+            "Q2": [Q[t, :2 * n].reshape(2, n, B) for t in range(T)],   # [o ⊙ (1 − tanh² c); dz_o factor]
+            "Q4": [Q[t, 2 * n:].reshape(4, n, B) for t in range(T)],   # [i, f, g factors; f]
+            "dz": [Q[t, n:5 * n] for t in range(T)],
+            "dcf": [Q[t + 1, 5 * n:] for t in range(T - 1)] + [a["zero"]],   # dc_{t+1} ⊙ f_{t+1}
+            "dH1": [a["dH"][t][None] for t in range(T)],
+            "dC1": [a["dC"][t][None] for t in range(T)],
         }
-        # activation as one tanh: σ(z) = ½ tanh(z/2) + ½, so a = tanh(z·s)·s + add per column
-        # (s = ½, add = ½ for i, f, o; s = 1, add = 0 for g)
-        s = np.full(4 * n, 0.5, self.dtype)
-        s[2 * n:3 * n] = 1.0
+        # activation as one tanh: σ(z) = ½ tanh(z/2) + ½, so a = tanh(z·s)·s + add per row
+        # (s = ½, add = ½ for o, i, f; s = 1, add = 0 for g); z·s comes from the scaled weights
+        s = np.full((4 * n, 1), 0.5, self.dtype)
+        s[3 * n:] = 1.0
         v["scale"], v["add"] = s, 1.0 - s
         return Workspace(T, B, a, v)
 
     def _z_buffer(self, ws, keep_z):
-        """Where the pre-activations go: their own buffer for a trace, else straight into ``A``."""
+        """Where z·s goes: its own buffer for a trace, else straight into the gate rows of ``A``."""
         if not keep_z:
-            return ws.arrays["A"]
+            return ws.views["gates"]
         if "Z" not in ws.arrays:
-            ws.arrays["Z"] = np.empty((ws.T, ws.B, 4 * self.n), self.dtype)
+            ws.arrays["Z"] = np.empty((ws.T, 4 * self.n, ws.B), self.dtype)
         return ws.arrays["Z"]
 
     def _begin(self, theta, x_tm, h0, c0, keep_z, clamps):
+        """Workspace, weights, the pre-activation buffer, the scaled weights, ids' pieces, hooks."""
+        n, m = self.n, self.m
         T, B = x_tm.shape[0], x_tm.shape[1]
         tokens = is_tokens(x_tm)
         ws = self.workspace(T, B, tokens)
         ws.tokens = x_tm if tokens else None
         ws.clamps = tuple(clamps or ())
+        a, s = ws.arrays, ws.views["scale"]
         W = self.weights(theta)
         Z = self._z_buffer(ws, keep_z)
-        self._load_inputs(ws, W, x_tm, Z)
-        ws.arrays["H1"][0, :, :self.n] = h0
-        ws.arrays["C"][0] = c0
-        # ids: the loop adds h @ U (into ZT) to the gathered rows; dense: one product with W
-        ids = (W[:self.n], ws.arrays["ZT"]) if ws.tokens is not None else None
-        return ws, W, Z, ids, _hooks(ws.clamps)
+        WTs = self._internal(W[:n] if tokens else W, s)   # (4n, R): z·s = WTs @ [h; x; 1]
+        if tokens:                                   # the input part of every step, gathered
+            G = np.take(W[n:n + m], x_tm, axis=0, mode="clip")   # (T, B, 4n); ids checked by the model
+            G += W[n + m]
+            into = (a["Z"] if keep_z else a["A"][:T, :4 * n]).transpose(0, 2, 1)
+            np.multiply(G[:, :, 3 * n:], s[:n, 0], into[:, :, :n])
+            np.multiply(G[:, :, :3 * n], s[n:, 0], into[:, :, n:])
+            del G
+        else:
+            a["H1"][:T, n:n + m] = x_tm.transpose(0, 2, 1)
+        a["H1"][0, :n] = h0.T
+        a["A"][0, 4 * n:] = c0.T
+        ids = a["ZT"] if tokens else None
+        return ws, W, Z, WTs, ids, _hooks(ws.clamps)
+
+    @staticmethod
+    def _end(ws, Z, keep_z):
+        if keep_z:
+            Z /= ws.views["scale"]                   # the pre-activations themselves (s is ½ or 1: exact)
 
     def forward(self, theta, x_tm, h0, c0, keep_z=False, clamps=(), interrupt=None):
         n = self.n
-        ws, W, Z, ids, hooks = self._begin(theta, x_tm, h0, c0, keep_z, clamps)
+        ws, W, Z, WTs, ids, hooks = self._begin(theta, x_tm, h0, c0, keep_z, clamps)
         a, v = ws.arrays, ws.views
-        H1, A, C, TC, IG = a["H1"], a["A"], a["C"], a["TC"], a["IG"]
-        scale, add = v["scale"], v["add"]
-        vi, vf, vg, vo, hout = v["i"], v["f"], v["g"], v["o"], v["h_out"]
+        H1 = a["H1"]
+        gates, sig, IF, GC, cs, vo, hout = v["gates"], v["sig"], v["if"], v["gc"], v["c"], v["o"], v["h_out"]
+        P, Pig, Pfc, TC = v["P"], v["Pig"], v["Pfc"], v["tc"]
         matmul, multiply, tanh, plus = np.matmul, np.multiply, np.tanh, np.add
         for t in _steps(ws.T, interrupt):
-            z, act = Z[t], A[t]
-            if ids:
-                matmul(H1[t], ids[0], out=ids[1])
-                plus(z, ids[1], out=z)               # z = x-row + b (gathered) + h @ U
+            z, act = Z[t], gates[t]
+            if ids is not None:
+                matmul(WTs, H1[t], ids)
+                plus(z, ids, z)                      # z·s = (x-row + b)·s (gathered) + U h·s
             else:
-                matmul(H1[t], W, out=z)              # z = [h, x, 1] @ [U; W; b]
-            multiply(z, scale, out=act)
-            tanh(act, out=act)
-            multiply(act, scale, out=act)
-            plus(act, add, out=act)                  # σ for i, f, o; tanh for g
+                matmul(WTs, H1[t], z)                # z·s = [U; W; b]ᵀ·s @ [h; x; 1]
+            tanh(z, act)                             # tanh(z) for g, tanh(z/2) for o, i, f
+            multiply(sig[t], 0.5, sig[t])
+            plus(sig[t], 0.5, sig[t])                # σ(z) = ½ tanh(z/2) + ½ for o, i, f
             todo = hooks and hooks.get(t)
             if todo:
                 self._apply_clamps(ws, t, todo, "ifgo")
-            c = C[t + 1]
-            multiply(vf[t], C[t], out=c)             # kept: f ⊙ c_{t-1}
-            multiply(vi[t], vg[t], out=IG)           # written: i ⊙ g
-            plus(c, IG, out=c)                       # c_t = kept + written
-            tanh(c, out=TC[t])
-            multiply(vo[t], TC[t], out=hout[t])      # h_t = o ⊙ tanh(c_t)
+            multiply(IF[t], GC[t], P[t])             # [i ⊙ g (written); f ⊙ c_{t-1} (kept)]
+            c = cs[t]
+            plus(Pig[t], Pfc[t], c)                  # c_t = kept + written
+            tanh(c, TC[t])
+            multiply(vo[t], TC[t], hout[t])          # h_t = o ⊙ tanh(c_t)
             if todo:
                 self._apply_clamps(ws, t, todo, ("h",))
+        self._end(ws, Z, keep_z)
         return ws
 
+    def hidden(self, ws):
+        return ws.arrays["H1"][1:, :self.n].transpose(0, 2, 1)
+
+    def hidden_fm(self, ws):
+        """h_1..h_T feature-major, (T, n, B) (a view)."""
+        return ws.arrays["H1"][1:, :self.n]
+
     def trace_arrays(self, ws):
-        n, a = self.n, ws.arrays
-        A = a["A"]
-        out = {"i": A[:, :, 0:n], "f": A[:, :, n:2 * n], "g": A[:, :, 2 * n:3 * n], "o": A[:, :, 3 * n:],
-               "c": a["C"][1:], "h": self.hidden(ws)}
-        if "Z" in a:
-            out["z"] = a["Z"]
+        n, a, T = self.n, ws.arrays, ws.T
+        A = a["A"][:T].transpose(0, 2, 1)
+        out = {"i": A[:, :, n:2 * n], "f": A[:, :, 2 * n:3 * n], "g": A[:, :, 3 * n:4 * n],
+               "o": A[:, :, 0:n], "c": a["A"][1:, 4 * n:].transpose(0, 2, 1), "h": self.hidden(ws)}
+        if "Z" in a:                                 # back to torch's order i, f, g, o
+            Z = a["Z"]
+            out["z"] = np.concatenate([Z[:, n:], Z[:, :n]], axis=1).transpose(0, 2, 1)
         return out
+
+    def _apply_clamps(self, ws, t, todo, names):
+        views = ws.views
+        for name, units, value in todo:
+            if name in names:
+                views["h_out" if name == "h" else name][t][units] = value
+
+    @staticmethod
+    def _mask(arr, steps, B, rows):
+        arr[np.ix_(steps, rows, np.arange(B))] = 0.0
+
+    _ROW = {"o": 0, "i": 1, "f": 2, "g": 3}          # internal block of each gate
 
     def _backward_factors(self, ws):
         """Everything of the backward pass that does not depend on the recurrence, vectorised over T.
 
-        ``Q`` gets dz/dc (i, f, g) and dz/dh (o); ``TC`` becomes o ⊙ (1 − tanh² c) (dc from dh).
+        ``Q`` gets dz/dh (o), dz/dc (i, f, g) and f; ``TC`` becomes o ⊙ (1 − tanh² c) (dc from dh).
         Clamped values are constants: their factors are zero.
         """
         n, T, B, a = self.n, ws.T, ws.B, ws.arrays
-        A, C, TC, Q = a["A"], a["C"], a["TC"], a["Q"]
-        Ai, Af, Ag, Ao = A[:, :, 0:n], A[:, :, n:2 * n], A[:, :, 2 * n:3 * n], A[:, :, 3 * n:]
-        # dz_i = dc ⊙ g ⊙ i(1-i);  dz_f = dc ⊙ c_{t-1} ⊙ f(1-f);  dz_g = dc ⊙ i ⊙ (1-g²);  dz_o = dh ⊙ tanh(c) ⊙ o(1-o)
-        Qi, Qf, Qg, Qo = Q[:, :, 0:n], Q[:, :, n:2 * n], Q[:, :, 2 * n:3 * n], Q[:, :, 3 * n:]
-        np.subtract(1.0, Ai, out=Qi); Qi *= Ai; Qi *= Ag
-        np.subtract(1.0, Af, out=Qf); Qf *= Af; Qf *= C[:T]
-        np.multiply(Ag, Ag, out=Qg); np.subtract(1.0, Qg, out=Qg); Qg *= Ai
-        np.subtract(1.0, Ao, out=Qo); Qo *= Ao; Qo *= TC
-        np.multiply(TC, TC, out=TC)
-        np.subtract(1.0, TC, out=TC)
-        np.multiply(TC, Ao, out=TC)                   # o ⊙ (1 - tanh²c): dc from dh
+        A, Q = a["A"], a["Q"]
+        Ao, Ai, Af, Ag = A[:T, 0:n], A[:T, n:2 * n], A[:T, 2 * n:3 * n], A[:T, 3 * n:4 * n]
+        H = a["H1"][1:, :n]                           # h = o ⊙ tanh(c)
+        # dc from dh: o - tanh(c) h;  dz_o = dh ⊙ tanh(c) ⊙ o(1-o) = dh ⊙ h(1-o);
+        # dz_i = dc ⊙ (i g)(1-i);  dz_f = dc ⊙ (f c_{t-1})(1-f);  dz_g = dc ⊙ (i - g (i g))
+        # (the forward left tanh(c), i ⊙ g and f ⊙ c_{t-1} in rows 0:n, 2n:3n, 3n:4n)
+        TC, Qo, Qi, Qf, Qg, Qx = (Q[:, k * n:(k + 1) * n] for k in range(6))
+        np.subtract(1.0, Ao, Qo); Qo *= H
+        np.multiply(Ag, Qi, Qg); np.subtract(Ai, Qg, Qg)
+        np.subtract(1.0, Ai, Qx); Qi *= Qx
+        np.subtract(1.0, Af, Qx); Qf *= Qx
+        Qx[...] = Af                                  # dc_{t-1} = dc ⊙ f (with dz, one product)
+        np.multiply(TC, H, TC)
+        np.subtract(Ao, TC, TC)                       # o ⊙ (1 - tanh²c): dc from dh
         for c in ws.clamps:
             if c.name == "h":                         # h held: nothing flows into o or c from it
-                self._mask(TC, c.steps, B, c.units)
-                self._mask(Q, c.steps, B, 3 * n + c.units)
+                self._mask(Q, c.steps, B, np.concatenate([c.units, n + c.units]))
             else:
-                self._mask(Q, c.steps, B, LSTM_GATES.index(c.name) * n + c.units)
+                self._mask(Q, c.steps, B, (self._ROW[c.name] + 1) * n + c.units)
+
+    def _backward_begin(self, theta, ws, dH):
+        """Factors, then dL/dh from above copied feature-major into the i rows of ``A`` (their
+        values live on in ``Q``): ``(W, U in the internal order, that copy)``."""
+        a, n = ws.arrays, self.n
+        self._backward_factors(ws)
+        dHin = a["A"][:ws.T, n:2 * n]
+        np.copyto(dHin, dH.transpose(0, 2, 1))
+        a["dH"][ws.T - 1] = dHin[ws.T - 1]
+        W = self.weights(theta)
+        return W, self._internal_cols(W[:n]), dHin
+
+    def _backward_end(self, ws, W, U, dtheta, want_dx):
+        a, n = ws.arrays, self.n
+        Q = a["Q"]
+        dh0 = (U @ Q[0, n:5 * n]).T
+        dc0 = Q[0, 5 * n:].T.copy()
+        dx = self._weight_grads(ws, W, self.weights(dtheta), Q[:, n:5 * n], want_dx)
+        return dx, dh0, dc0, a["dH"].transpose(0, 2, 1), a["dC"].transpose(0, 2, 1)
 
     def backward(self, theta, ws, dH, dtheta, want_dx, interrupt=None):
-        n, T = self.n, ws.T
+        W, U, dHin = self._backward_begin(theta, ws, dH)
         a, v = ws.arrays, ws.views
-        Q, ODTC, dHt, dCt, dc_next = a["Q"], a["TC"], a["dH"], a["dC"], a["dc_next"]
-        W = self.weights(theta)
-        UT = W[:n].T                                  # (4n, n): dz @ Uᵀ gives dh_{t-1}
-        self._backward_factors(ws)
-        Q3, Qo, dC3, vf = v["Q3"], v["Qo"], v["dC3"], v["f"]
+        dHt, dCt = a["dH"], a["dC"]
+        odtc, Q2, Q4, dz, dcf, dH1, dC1 = v["tc"], v["Q2"], v["Q4"], v["dz"], v["dcf"], v["dH1"], v["dC1"]
         matmul, multiply, plus = np.matmul, np.multiply, np.add
-        dHt[T - 1] = dH[T - 1]
-        dc_next.fill(0.0)
-        for t in _steps(T, interrupt, reverse=True):
-            dh, dc = dHt[t], dCt[t]
-            multiply(dh, ODTC[t], out=dc)             # through h = o ⊙ tanh(c)
-            plus(dc, dc_next, out=dc)                 # plus the belt from c_{t+1}
-            multiply(Q3[t], dC3[t], out=Q3[t])        # dz for i, f, g (in place)
-            multiply(Qo[t], dh, out=Qo[t])            # dz for o
-            multiply(dc, vf[t], out=dc_next)          # dc_{t-1} through the forget gate
+        for t in _steps(ws.T, interrupt, reverse=True):
+            multiply(Q2[t], dH1[t], Q2[t])            # dh through h = o ⊙ tanh(c); dz for o
+            plus(odtc[t], dcf[t], dCt[t])             # dc: that plus the belt from c_{t+1}
+            multiply(Q4[t], dC1[t], Q4[t])            # dz for i, f, g and dc ⊙ f for step t − 1
             if t > 0:
-                matmul(Q[t], UT, out=dHt[t - 1])      # dh_{t-1} through the recurrence
-                plus(dHt[t - 1], dH[t - 1], out=dHt[t - 1])
-        dh0 = Q[0] @ UT
-        dc0 = dc_next.copy()
-        dx = self._weight_grads(ws, W, self.weights(dtheta), Q, want_dx)
-        return dx, dh0, dc0, dHt, dCt
+                matmul(U, dz[t], dHt[t - 1])          # dh_{t-1} through the recurrence
+                plus(dHt[t - 1], dHin[t - 1], dHt[t - 1])
+        return self._backward_end(ws, W, U, dtheta, want_dx)
+
+    def _weight_grads(self, ws, W, dW, dz, want_dx):
+        """dW (torch's column order) from the saved inputs and dz (T, 4n, B) in the internal
+        order; dx (T, B, m) or None."""
+        n, m, T, B = self.n, self.m, ws.T, ws.B
+        H1 = ws.arrays["H1"][:T]
+        tmp = np.empty((H1.shape[1], 4 * n), self.dtype)
+        _contract(tmp, H1, dz)
+        if ws.tokens is None:
+            self._torch_order(dW, tmp, n)
+            return np.matmul(self._internal_cols(W[n:n + m]), dz).transpose(0, 2, 1) if want_dx else None
+        self._torch_order(dW[:n], tmp, n)
+        self._torch_order(dW[n + m:n + m + 1], dz.sum(axis=(0, 2))[None], n)
+        dW[n:n + m] = 0.0
+        ids = ws.tokens.reshape(-1)
+        for k, col in enumerate((3 * n, 0, n, 2 * n)):          # one gate block at a time
+            rows = dz[:, k * n:(k + 1) * n].transpose(0, 2, 1).reshape(T * B, n)
+            scatter_rows(dW[n:n + m, col:col + n], ids, rows)
+        return None
 
 
 class PeepholeLSTMCell(LSTMCell):
@@ -592,117 +760,110 @@ class PeepholeLSTMCell(LSTMCell):
 
     def workspace_shapes(self, T, B, tokens=False):
         s = super().workspace_shapes(T, B, tokens)
-        s["PC"] = (B, 2, self.n)
-        s["dC_prev"] = (B, self.n)
+        s["PC"] = (2, self.n, B)
+        s["tmp"] = (self.n, B)
         return s
 
     def views_per_step(self, tokens=False):
-        return super().views_per_step(tokens) + 5
+        return super().views_per_step(tokens) + 6
 
     def _make_workspace(self, T, B, tokens):
         ws = super()._make_workspace(T, B, tokens)
         n = self.n
         A, Q = ws.arrays["A"], ws.arrays["Q"]
-        ws.views["ifg"] = [A[t, :, :3 * n] for t in range(T)]
-        ws.views["C_b"] = [ws.arrays["C"][t][:, None, :] for t in range(T + 1)]
-        ws.views["dZi"] = [Q[t, :, 0:n] for t in range(T)]
-        ws.views["dZf"] = [Q[t, :, n:2 * n] for t in range(T)]
+        ws.views["ifg"] = [A[t, n:4 * n] for t in range(T)]
+        ws.views["c_prev"] = [A[t, 4 * n:][None] for t in range(T)]
+        ws.views["dZi"] = [Q[t, 2 * n:3 * n] for t in range(T)]
+        ws.views["dZf"] = [Q[t, 3 * n:4 * n] for t in range(T)]
+        ws.views["dcn"] = [Q[t, 5 * n:] for t in range(T)]
         return ws
 
     def _z_views(self, ws, Z):
-        """Per-step views of the pre-activation buffer (``A`` itself when no trace is kept)."""
-        key = "zv:Z" if Z is not ws.arrays["A"] else "zv:A"
+        """Per-step views of the pre-activation buffer (``A``'s gate rows when no trace is kept)."""
+        key = "zv:Z" if Z is ws.arrays.get("Z") else "zv:A"
         zv = ws.views.get(key)
         if zv is None:
             T, B, n = ws.T, ws.B, self.n
-            zv = ws.views[key] = ([Z[t, :, :3 * n] for t in range(T)],
-                                  [Z[t].reshape(B, 4, n)[:, :2, :] for t in range(T)],
-                                  [Z[t, :, 3 * n:] for t in range(T)])
+            zv = ws.views[key] = ([Z[t][n:4 * n] for t in range(T)],
+                                  [Z[t][n:3 * n].reshape(2, n, B) for t in range(T)],
+                                  [Z[t][0:n] for t in range(T)])
         return zv
 
     def forward(self, theta, x_tm, h0, c0, keep_z=False, clamps=(), interrupt=None):
         n = self.n
-        ws, W, Z, ids, hooks = self._begin(theta, x_tm, h0, c0, keep_z, clamps)
+        ws, W, Z, WTs, ids, hooks = self._begin(theta, x_tm, h0, c0, keep_z, clamps)
         a, v = ws.arrays, ws.views
-        H1, C, TC, IG, PC = a["H1"], a["C"], a["TC"], a["IG"], a["PC"]
-        P = self.peepholes(theta)
-        p_if, p_o = P[:2], P[2]
-        s3, add3 = v["scale"][:3 * n], v["add"][:3 * n]
-        vi, vf, vg, vo, hout = v["i"], v["f"], v["g"], v["o"], v["h_out"]
-        ifg, C_b = v["ifg"], v["C_b"]
+        H1, PC, tmp = a["H1"], a["PC"], a["tmp"]
+        P, Pig, Pfc, TC = v["P"], v["Pig"], v["Pfc"], v["tc"]
+        Pp = self.peepholes(theta)
+        p_if, p_o = 0.5 * Pp[:2, :, None], 0.5 * Pp[2][:, None]   # scaled as the σ gates' rows
+        IF, GC, cs, vo, hout = v["if"], v["gc"], v["c"], v["o"], v["h_out"]
+        ifg, c_prev = v["ifg"], v["c_prev"]
         z_ifg, z_if, z_o = self._z_views(ws, Z)
         matmul, multiply, tanh, plus = np.matmul, np.multiply, np.tanh, np.add
         for t in _steps(ws.T, interrupt):
-            if ids:
-                matmul(H1[t], ids[0], out=ids[1])
-                plus(Z[t], ids[1], out=Z[t])
+            if ids is not None:
+                matmul(WTs, H1[t], ids)
+                plus(Z[t], ids, Z[t])
             else:
-                matmul(H1[t], W, out=Z[t])           # z = [h, x, 1] @ [U; W; b]
-            multiply(C_b[t], p_if, out=PC)
-            plus(z_if[t], PC, out=z_if[t])            # i, f peep at c_{t-1}
-            multiply(z_ifg[t], s3, out=ifg[t])
-            tanh(ifg[t], out=ifg[t])
-            multiply(ifg[t], s3, out=ifg[t])
-            plus(ifg[t], add3, out=ifg[t])            # σ for i, f; tanh for g
+                matmul(WTs, H1[t], Z[t])             # z·s = [U; W; b]ᵀ·s @ [h; x; 1]
+            multiply(c_prev[t], p_if, PC)
+            plus(z_if[t], PC, z_if[t])                # i, f peep at c_{t-1}
+            tanh(z_ifg[t], ifg[t])
+            multiply(IF[t], 0.5, IF[t])
+            plus(IF[t], 0.5, IF[t])                   # σ for i, f; tanh for g
             todo = hooks and hooks.get(t)
             if todo:
                 self._apply_clamps(ws, t, todo, "ifg")
-            c = C[t + 1]
-            multiply(vf[t], C[t], out=c)             # kept
-            multiply(vi[t], vg[t], out=IG)           # written
-            plus(c, IG, out=c)                       # c_t
-            multiply(c, p_o, out=IG)
-            plus(z_o[t], IG, out=z_o[t])             # o peeps at c_t
+            multiply(IF[t], GC[t], P[t])             # [i ⊙ g; f ⊙ c_{t-1}]
+            c = cs[t]
+            plus(Pig[t], Pfc[t], c)                  # c_t
+            multiply(c, p_o, tmp)
+            plus(z_o[t], tmp, z_o[t])                # o peeps at c_t
             o = vo[t]
-            multiply(z_o[t], 0.5, out=o)
-            tanh(o, out=o)
-            multiply(o, 0.5, out=o)
-            plus(o, 0.5, out=o)                      # σ(z_o)
+            tanh(z_o[t], o)
+            multiply(o, 0.5, o)
+            plus(o, 0.5, o)                          # σ(z_o)
             if todo:
                 self._apply_clamps(ws, t, todo, "o")
-            tanh(c, out=TC[t])
-            multiply(o, TC[t], out=hout[t])          # h_t = o ⊙ tanh(c_t)
+            tanh(c, TC[t])
+            multiply(o, TC[t], hout[t])              # h_t = o ⊙ tanh(c_t)
             if todo:
                 self._apply_clamps(ws, t, todo, ("h",))
+        self._end(ws, Z, keep_z)
         return ws
 
     def backward(self, theta, ws, dH, dtheta, want_dx, interrupt=None):
-        n, T = self.n, ws.T
-        a, v = ws.arrays, ws.views
-        C, Q, ODTC = a["C"], a["Q"], a["TC"]
-        dHt, dCt, dc_next, tmp = a["dH"], a["dC"], a["dc_next"], a["dC_prev"]
-        W, P = self.weights(theta), self.peepholes(theta)
-        p_i, p_f, p_o = P[0], P[1], P[2]
-        UT = W[:n].T
-        self._backward_factors(ws)
-        Q3, Qo, dC3, vf, dZi, dZf = v["Q3"], v["Qo"], v["dC3"], v["f"], v["dZi"], v["dZf"]
+        W, U, dHin = self._backward_begin(theta, ws, dH)
+        a, v, n, T = ws.arrays, ws.views, self.n, ws.T
+        A, Q = a["A"], a["Q"]
+        dHt, dCt, tmp = a["dH"], a["dC"], a["tmp"]
+        Pp = self.peepholes(theta)
+        p_i, p_f, p_o = Pp[0][:, None], Pp[1][:, None], Pp[2][:, None]
+        odtc, Q2, Qo, Q4, dz, dcf = v["tc"], v["Q2"], v["Qo"], v["Q4"], v["dz"], v["dcf"]
+        dH1, dC1, dZi, dZf, dcn = v["dH1"], v["dC1"], v["dZi"], v["dZf"], v["dcn"]
         matmul, multiply, plus = np.matmul, np.multiply, np.add
-        dHt[T - 1] = dH[T - 1]
-        dc_next.fill(0.0)
         for t in _steps(T, interrupt, reverse=True):
-            dh, dc = dHt[t], dCt[t]
-            multiply(Qo[t], dh, out=Qo[t])            # dz_o
-            multiply(dh, ODTC[t], out=dc)             # through h
-            plus(dc, dc_next, out=dc)                 # the belt from c_{t+1}
-            multiply(Qo[t], p_o, out=tmp)
-            plus(dc, tmp, out=dc)                     # o peeps at c_t
-            multiply(Q3[t], dC3[t], out=Q3[t])        # dz for i, f, g
-            multiply(dc, vf[t], out=dc_next)          # dc_{t-1}: through f ...
-            multiply(dZi[t], p_i, out=tmp)
-            plus(dc_next, tmp, out=dc_next)           # ... and the i peephole
-            multiply(dZf[t], p_f, out=tmp)
-            plus(dc_next, tmp, out=dc_next)           # ... and the f peephole
+            dc = dCt[t]
+            multiply(Q2[t], dH1[t], Q2[t])            # dh through h; dz_o
+            plus(odtc[t], dcf[t], dc)                 # the belt from c_{t+1}
+            multiply(Qo[t], p_o, tmp)
+            plus(dc, tmp, dc)                         # o peeps at c_t
+            multiply(Q4[t], dC1[t], Q4[t])            # dz for i, f, g; dc ⊙ f ...
+            multiply(dZi[t], p_i, tmp)
+            plus(dcn[t], tmp, dcn[t])                 # ... and the i peephole
+            multiply(dZf[t], p_f, tmp)
+            plus(dcn[t], tmp, dcn[t])                 # ... and the f peephole
             if t > 0:
-                matmul(Q[t], UT, out=dHt[t - 1])
-                plus(dHt[t - 1], dH[t - 1], out=dHt[t - 1])
-        dh0 = Q[0] @ UT
-        dc0 = dc_next.copy()
-        dx = self._weight_grads(ws, W, self.weights(dtheta), Q, want_dx)
+                matmul(U, dz[t], dHt[t - 1])
+                plus(dHt[t - 1], dHin[t - 1], dHt[t - 1])
+        out = self._backward_end(ws, W, U, dtheta, want_dx)
         dP = self.peepholes(dtheta)
-        dP[0] = np.einsum("tbn,tbn->n", Q[:, :, 0:n], C[:T])       # dL/dp_i = Σ dz_i c_{t-1}
-        dP[1] = np.einsum("tbn,tbn->n", Q[:, :, n:2 * n], C[:T])   # dL/dp_f = Σ dz_f c_{t-1}
-        dP[2] = np.einsum("tbn,tbn->n", Q[:, :, 3 * n:], C[1:])    # dL/dp_o = Σ dz_o c_t
-        return dx, dh0, dc0, dHt, dCt
+        Cp = A[:, 4 * n:]                                           # c_{t-1} at t, c_t at t + 1
+        dP[0] = np.einsum("tnb,tnb->n", Q[:, 2 * n:3 * n], Cp[:T])  # dL/dp_i = Σ dz_i c_{t-1}
+        dP[1] = np.einsum("tnb,tnb->n", Q[:, 3 * n:4 * n], Cp[:T])  # dL/dp_f = Σ dz_f c_{t-1}
+        dP[2] = np.einsum("tnb,tnb->n", Q[:, n:2 * n], Cp[1:])      # dL/dp_o = Σ dz_o c_t
+        return out
 
 
 class RNNCell(StackedCell):
@@ -749,6 +910,12 @@ class RNNCell(StackedCell):
     def views_per_step(self, tokens=False):
         return 1
 
+    def trace_field_shapes(self, T, B):
+        return {"h": (T, B, self.n), "z": (T, B, self.n)}
+
+    def hidden_contiguous(self, tokens=False):
+        return tokens                                # H1 holds only h for ids
+
     def _make_workspace(self, T, B, tokens):
         a = self._allocate(T, B, tokens)
         self._init_h1(a, tokens)
@@ -770,11 +937,11 @@ class RNNCell(StackedCell):
         hooks = _hooks(ws.clamps)
         for t in _steps(T, interrupt):
             if tokens:
-                np.matmul(H1[t], U, out=ZT)
-                np.add(Z[t], ZT, out=Z[t])
+                np.matmul(H1[t], U, ZT)
+                np.add(Z[t], ZT, Z[t])
             else:
-                np.matmul(H1[t], W, out=Z[t])        # z = [h, x, 1] @ [U; W; b]
-            np.tanh(Z[t], out=hout[t])               # h_t = tanh(z)
+                np.matmul(H1[t], W, Z[t])        # z = [h, x, 1] @ [U; W; b]
+            np.tanh(Z[t], hout[t])               # h_t = tanh(z)
             todo = hooks and hooks.get(t)
             if todo:
                 self._apply_clamps(ws, t, todo, ("h",))
@@ -790,16 +957,16 @@ class RNNCell(StackedCell):
         W = self.weights(theta)
         UT = W[:n].T
         H = self.hidden(ws)
-        np.multiply(H, H, out=D)
-        np.subtract(1.0, D, out=D)                    # tanh' = 1 - h²
+        np.multiply(H, H, D)
+        np.subtract(1.0, D, D)                    # tanh' = 1 - h²
         for c in ws.clamps:                           # a held h passes nothing back
             self._mask(D, c.steps, B, c.units)
         dHt[T - 1] = dH[T - 1]
         for t in _steps(T, interrupt, reverse=True):
-            np.multiply(dHt[t], D[t], out=D[t])       # back through tanh: dz
+            np.multiply(dHt[t], D[t], D[t])       # back through tanh: dz
             if t > 0:
-                np.matmul(D[t], UT, out=dHt[t - 1])   # dh_{t-1} through U
-                np.add(dHt[t - 1], dH[t - 1], out=dHt[t - 1])
+                np.matmul(D[t], UT, dHt[t - 1])   # dh_{t-1} through U
+                np.add(dHt[t - 1], dH[t - 1], dHt[t - 1])
         dh0 = D[0] @ UT
         dx = self._weight_grads(ws, W, self.weights(dtheta), D, want_dx)
         return dx, dh0, None, dHt, None
@@ -932,21 +1099,21 @@ class GRUCell(Cell):
         GHrz, GHn, hout, hin = v["GHrz"], v["GHn"], v["h_out"], v["h_in"]
         matmul, multiply, tanh, plus, sub = np.matmul, np.multiply, np.tanh, np.add, np.subtract
         for t in _steps(T, interrupt):
-            matmul(H1[t], Wh, out=GH[t])             # U h + b_h for r, z, n
-            plus(rz[t], GHrz[t], out=rz[t])
-            multiply(rz[t], 0.5, out=rz[t])
-            tanh(rz[t], out=rz[t])
-            multiply(rz[t], 0.5, out=rz[t])
-            plus(rz[t], 0.5, out=rz[t])              # r, z = σ(...)
+            matmul(H1[t], Wh, GH[t])             # U h + b_h for r, z, n
+            plus(rz[t], GHrz[t], rz[t])
+            multiply(rz[t], 0.5, rz[t])
+            tanh(rz[t], rz[t])
+            multiply(rz[t], 0.5, rz[t])
+            plus(rz[t], 0.5, rz[t])              # r, z = σ(...)
             todo = hooks and hooks.get(t)
             if todo:
                 self._apply_clamps(ws, t, todo, "rz")
-            multiply(r[t], GHn[t], out=tmp)          # r ⊙ (U_n h + b_hn)
-            plus(g[t], tmp, out=g[t])
-            tanh(g[t], out=g[t])                     # g = tanh(W_n x + b_in + r ⊙ (...))
-            sub(hin[t], g[t], out=tmp)
-            multiply(z[t], tmp, out=tmp)
-            plus(g[t], tmp, out=hout[t])             # h = g + z ⊙ (h_prev − g)
+            multiply(r[t], GHn[t], tmp)          # r ⊙ (U_n h + b_hn)
+            plus(g[t], tmp, g[t])
+            tanh(g[t], g[t])                     # g = tanh(W_n x + b_in + r ⊙ (...))
+            sub(hin[t], g[t], tmp)
+            multiply(z[t], tmp, tmp)
+            plus(g[t], tmp, hout[t])             # h = g + z ⊙ (h_prev − g)
             if todo:
                 self._held_update(ws, t, todo)
                 self._apply_clamps(ws, t, todo, ("h",))
@@ -976,10 +1143,10 @@ class GRUCell(Cell):
         Hprev = H1[:T, :, :n]
         # vectorised over T: dz_z = dh ⊙ (h_prev − g) ⊙ z(1−z);  dz_g = dh ⊙ (1−z) ⊙ (1−g²)
         Pz, Pg = P[:, :, 0, :], P[:, :, 1, :]
-        np.subtract(Hprev, g, out=Pz); Pz *= z; Pz *= 1.0 - z
-        np.multiply(g, g, out=Pg); np.subtract(1.0, Pg, out=Pg); Pg *= 1.0 - z
+        np.subtract(Hprev, g, Pz); Pz *= z; Pz *= 1.0 - z
+        np.multiply(g, g, Pg); np.subtract(1.0, Pg, Pg); Pg *= 1.0 - z
         # dz_r = dz_g ⊙ (U_n h + b_hn) ⊙ r(1−r);  the recurrent n-part gets dz_g ⊙ r
-        np.subtract(1.0, r, out=Qr); Qr *= r; Qr *= GH[:, :, 2 * n:]
+        np.subtract(1.0, r, Qr); Qr *= r; Qr *= GH[:, :, 2 * n:]
         R1[:, :, 2 * n:] = r
         zpass = z                                     # dh_{t-1} gets dh ⊙ z
         for c in ws.clamps:
@@ -998,20 +1165,20 @@ class GRUCell(Cell):
         dHt[T - 1] = dH[T - 1]
         for t in _steps(T, interrupt, reverse=True):
             dh = dHt[t]
-            np.multiply(P[t], dh[:, None, :], out=dzg[t])               # dz for z and g
-            np.multiply(dGX[t, :, 2 * n:], Qr[t], out=dGX[t, :, :n])     # dz for r
-            np.multiply(dGX[t], R1[t], out=dGH[t])                      # recurrent side
+            np.multiply(P[t], dh[:, None, :], dzg[t])               # dz for z and g
+            np.multiply(dGX[t, :, 2 * n:], Qr[t], dGX[t, :, :n])         # dz for r
+            np.multiply(dGX[t], R1[t], dGH[t])                      # recurrent side
             if t > 0:
-                np.matmul(dGH[t], UT, out=dHt[t - 1])                    # through U
-                np.multiply(dh, zpass[t], out=dtmp)
-                np.add(dHt[t - 1], dtmp, out=dHt[t - 1])                 # through z ⊙ h_prev
-                np.add(dHt[t - 1], dH[t - 1], out=dHt[t - 1])
+                np.matmul(dGH[t], UT, dHt[t - 1])                    # through U
+                np.multiply(dh, zpass[t], dtmp)
+                np.add(dHt[t - 1], dtmp, dHt[t - 1])                 # through z ⊙ h_prev
+                np.add(dHt[t - 1], dH[t - 1], dHt[t - 1])
         dh0 = dGH[0] @ UT + dHt[0] * zpass[0]
         dWx, dWh = self.split(dtheta)
         dGX2 = dGX.reshape(T * B, 3 * n)
-        np.matmul(H1[:T].reshape(T * B, n + 1).T, dGH.reshape(T * B, 3 * n), out=dWh)
+        np.matmul(H1[:T].reshape(T * B, n + 1).T, dGH.reshape(T * B, 3 * n), dWh)
         if ws.tokens is None:
-            np.matmul(a["X1"].reshape(T * B, m + 1).T, dGX2, out=dWx)
+            np.matmul(a["X1"].reshape(T * B, m + 1).T, dGX2, dWx)
             return (dGX @ Wx[:m].T if want_dx else None), dh0, None, dHt, None
         np.sum(dGX2, axis=0, out=dWx[m])
         dWx[:m] = 0.0

@@ -638,7 +638,7 @@ def _lstm_back(ctx: _BackCtx) -> BackwardStep:
     c_prev = np.asarray(r["c_prev"])
     dh_all, dc_all = g.dh[b, t], g.dc[b, t]
     tc = np.tanh(c)
-    odtc = (1.0 - tc * tc) * o                          # the engine's o ⊙ (1 − tanh² c)
+    odtc = o - tc * np.asarray(r["h"])                  # o ⊙ (1 − tanh² c) as the engine forms it: o − tanh(c) h
     through_h = dh_all * odtc
     p = {k: np.asarray(ctx.W.d[f"peephole_{k}{ctx.W.sfx}"] if f"peephole_{k}{ctx.W.sfx}" in ctx.W.d
                        else ctx.W.d[f"peephole_{k}"]) for k in peep} if peep and ctx.W is not None else {}
@@ -652,12 +652,12 @@ def _lstm_back(ctx: _BackCtx) -> BackwardStep:
         dc_next, f_next = g.dc[b, ctx.nxt], np.asarray(rn["f"])
         from_next = dc_next * f_next                    # along the belt, through × f_{t+1}
         if p:
-            dzi_n = (1.0 - rn["i"]) * rn["i"] * rn["g"] * dc_next
-            dzf_n = (1.0 - rn["f"]) * rn["f"] * c * dc_next
+            dzi_n = rn["i"] * rn["g"] * (1.0 - rn["i"]) * dc_next     # the engine's (i g)(1 − i) dc
+            dzf_n = rn["f"] * c * (1.0 - rn["f"]) * dc_next           # and (f c_{t−1})(1 − f) dc
             from_next = from_next + dzi_n * p["i"]
             from_next = from_next + dzf_n * p["f"]
     dc_sum = through_h + from_next
-    dzo = (1.0 - o) * o * tc * dh_all
+    dzo = (1.0 - o) * np.asarray(r["h"]) * dh_all      # dh ⊙ tanh(c) ⊙ o(1 − o), as (1 − o) h dh
     if p:
         dc_sum = dc_sum + dzo * p["o"]                  # o peeps at c_t
     terms = {"dh": float(dh_all[j]), "o": float(o[j]), "tanh_prime": float(1.0 - tc[j] * tc[j]),
@@ -700,8 +700,8 @@ def _lstm_back(ctx: _BackCtx) -> BackwardStep:
                             terms=terms, note="through h_t, plus along the belt from the next step"))
     # what leaves to the left along the belt, and what each gate's pre-activation receives
     to_prev = dc_all * f
-    dzi = (1.0 - i) * i * gg * dc_all
-    dzf = (1.0 - f) * f * c_prev * dc_all
+    dzi = i * gg * (1.0 - i) * dc_all                   # the engine's products, in its order
+    dzf = f * c_prev * (1.0 - f) * dc_all
     out_terms = {"dc": dc, "f": float(f[j]), "through_f": float(to_prev[j])}
     out_formula = f"{PARTIAL}L/{PARTIAL}c_t {ODOT} f_t"
     out_numbers = f"{gfmt(dc)} \u00d7 {fmt(f[j])}"
@@ -717,7 +717,7 @@ def _lstm_back(ctx: _BackCtx) -> BackwardStep:
                             note="what the belt carries back: scaled by f at the \u00d7"))
     dz = {"i": (dzi, f"{PARTIAL}L/{PARTIAL}c_t {ODOT} g_t {ODOT} i_t(1 \u2212 i_t)", (dc, gg[j], i[j] * (1 - i[j]))),
           "f": (dzf, f"{PARTIAL}L/{PARTIAL}c_t {ODOT} c_{ctx.prev} {ODOT} f_t(1 \u2212 f_t)", (dc, c_prev[j], f[j] * (1 - f[j]))),
-          "g": ((1.0 - gg * gg) * i * dc_all, f"{PARTIAL}L/{PARTIAL}c_t {ODOT} i_t {ODOT} (1 \u2212 g_t\u00b2)",
+          "g": ((i - gg * (i * gg)) * dc_all, f"{PARTIAL}L/{PARTIAL}c_t {ODOT} i_t {ODOT} (1 \u2212 g_t\u00b2)",
                 (dc, i[j], 1 - gg[j] * gg[j])),
           "o": (dzo, f"{PARTIAL}L/{PARTIAL}h_t {ODOT} tanh(c_t) {ODOT} o_t(1 \u2212 o_t)",
                 (float(dh_all[j]), tc[j], o[j] * (1 - o[j])))}

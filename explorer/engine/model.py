@@ -14,11 +14,13 @@ order layer 0 forward, layer 0 reverse, layer 1 forward, …, then the head ``V`
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
 
 from .cells import CELLS, Cell, GRUCell, LSTMCell, PeepholeLSTMCell, RNNCell, is_tokens
+from .fpenv import flush_denormals
 from .init import xavier_uniform
 from .interventions import resolve
 from .losses import loss_and_dy, target_is_last_only
@@ -27,6 +29,15 @@ _STEP_SKIP = ("x", "h0", "c0", "y")
 HEAD_CHUNK = 1 << 20
 """The head's outputs and their loss are computed for this many entries (T·B·k) at a time: with
 a vocabulary of 30,000 the logits of a whole batch would be the largest arrays of a step."""
+
+
+def _flushing(method):
+    """Run ``method`` with denormal numbers flushed to zero (see :mod:`.fpenv`)."""
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        with flush_denormals():
+            return method(self, *args, **kwargs)
+    return wrapper
 
 
 class Trace:
@@ -186,6 +197,7 @@ class _Pass:
     top: np.ndarray    # (T, B, D·n) time-major
     y: np.ndarray | None   # (T, B, k); None when the head runs inside the loss
     tokens: bool
+    top_fm: np.ndarray | None = None   # (T, n, B): the top outputs of a feature-major cell
 
 
 class RecurrentModel:
@@ -311,25 +323,30 @@ class RecurrentModel:
         """
         B, T = int(batch), int(T)
         L, D, n, k = self.num_layers, self.num_directions, self.n_units, self.n_outputs
-        item = self.dtype.itemsize
-        total = 0
-        for (kk, d), cell in self._each_cell():
-            total += cell.workspace_bytes(T, B, tokens and kk == 0, trace)
-        Dn = D * n
-        joined = (L - 1 if D == 1 else L) * T * B * Dn       # layers' joined outputs
+        Dn, TB = D * n, T * B
+        # kept between calls: every cell's workspace, the layers' joined outputs, dL/d(top)
+        kept = sum(cell.workspace_bytes(T, B, tokens and kk == 0, trace) for (kk, _), cell in self._each_cell())
+        kept += ((L if D == 2 else L - 1) * TB * Dn + TB * Dn) * self.dtype.itemsize
+        # the peak inside a training step: a cell's own temporaries, the head's chunk, the
+        # gradients passed down between layers
         steps = min(T, max(1, HEAD_CHUNK // max(1, B * k)))
-        head = 2 * steps * B * k + T * B * Dn                 # y, dL/dy of a chunk, dL/d(top outputs)
-        below = (L - 1) * T * B * Dn * (1 + D)                # dL/d(input) of layers above 0
-        total += (joined + head + below) * item
-        if trace:
-            per_cell = sum(int(np.prod(s)) for s in self._trace_shapes(T, B).values())
-            total += (per_cell * L * D + T * B * k + T * B * self.n_inputs * (not tokens)) * item
-        return int(total)
+        copied = D == 1 and not self.cells[-1][0].hidden_contiguous(tokens and L == 1)
+        head = 2 * steps * B * k + (steps * B * Dn if copied else 0)  # y, dL/dy, the outputs' copy
+        below = (D + 2) * TB * Dn if L > 1 else 0
+        cells = max(cell.transient_bytes(T, B, tokens and kk == 0) for (kk, _), cell in self._each_cell())
+        step_peak = cells + (head + below) * self.dtype.itemsize
+        if not trace:
+            return int(kept + step_peak)
+        # a forward of the same batch keeping a trace: the outputs and the trace's copies
+        per_cell = sum(int(np.prod(s)) for s in self._trace_shapes(T, B).values())
+        copies = per_cell * L * D + 2 * TB * k + TB * self.n_inputs * (not tokens)
+        copies += (L - 1) * TB * Dn if D == 2 else 0              # the inputs of the layers above
+        copies += self.cell.trace_transient(T, B)
+        return int(kept + max(step_peak, copies * self.dtype.itemsize))
 
     def _trace_shapes(self, T, B):
         cell, n = self.cell, self.n_units
-        shapes = {name: (T, B, n) for name in cell.trace_names}
-        shapes.update(cell.trace_shapes(T, B))
+        shapes = cell.trace_field_shapes(T, B)
         shapes["h0"] = (B, n)
         if "c" in cell.state_names:
             shapes["c0"] = (B, n)
@@ -472,8 +489,10 @@ class RecurrentModel:
             V, d = self._head_params(params)
             y = inp @ V
             y += d
-        return _Pass(wss, inp, y, tokens)
+        top_fm = getattr(self.cells[-1][0], "hidden_fm", None)
+        return _Pass(wss, inp, y, tokens, top_fm(wss[-1][0]) if D == 1 and top_fm else None)
 
+    @_flushing
     def forward(self, x, h0=None, c0=None, interventions=None, interrupt=None) -> Trace:
         """Run over ``x`` (B, T, m) floats or (B, T) token ids and return the :class:`Trace`
         (fresh read-only arrays). ``h0``/``c0``: (B, n) for one layer and direction, else
@@ -504,6 +523,7 @@ class RecurrentModel:
         fields = {**layers[0][0], "y": run.y.transpose(1, 0, 2).copy()}
         return Trace(self.kind, fields, layers, 0, 0, fields["x"] if run.tokens else None)
 
+    @_flushing
     def predict(self, x, h0=None, c0=None, batch_size: int = 256, interventions=None,
                 interrupt=None) -> np.ndarray:
         """Outputs y (B, T, k) without keeping a trace, in batches (the buffers stay small)."""
@@ -516,6 +536,7 @@ class RecurrentModel:
             out[s:e] = run.y.transpose(1, 0, 2)
         return out
 
+    @_flushing
     def predict_classes(self, x, h0=None, c0=None, batch_size: int = 256, interrupt=None) -> np.ndarray:
         """The most likely class (argmax of y) at every step, (B, T) int64 — for next-token
         models with a large vocabulary, where y itself (B, T, k) would be large: the head runs
@@ -534,6 +555,7 @@ class RecurrentModel:
                 out[s:e, t0:t0 + step] = y.argmax(axis=-1).T
         return out
 
+    @_flushing
     def evaluate(self, x, target, loss="mse", batch_size=256, h0=None, c0=None, interventions=None,
                  interrupt=None) -> float:
         """Mean loss over a dataset, computed in batches (no gradients)."""
@@ -587,6 +609,8 @@ class RecurrentModel:
             np.matmul(dy, V.T, out=dTop[-1])
             return value, dTop
         tgt = np.swapaxes(target, 0, 1)                                    # time-major
+        if run.top_fm is not None and self.n_outputs <= 16 and run.top_fm[0].size >= 1024:
+            return self._head_loss_fm(run.top_fm, tgt, loss, V, d, dV, dd)
         step = max(1, HEAD_CHUNK // max(1, B * self.n_outputs))
         chunks = [(t, min(T, t + step)) for t in range(0, T, step)]
         dTop = None if grad is None else self._buffer("dtop", H.shape)
@@ -614,6 +638,23 @@ class RecurrentModel:
             np.matmul(dy, V.T, out=dTop[t0:t1])
             del y, dy                                                      # before the next chunk's
         return value, dTop
+
+    def _head_loss_fm(self, Hf, tgt, loss, V, d, dV, dd):
+        """The every-step head over feature-major outputs Hf (T, n, B) and a few outputs k: the
+        products per step need no transposed copy of the outputs, and dL/d(outputs) comes back
+        in the cell's own layout (returned as its (T, B, n) view). For n·B ≥ 1024 only: below,
+        T small products cost more than the copies."""
+        T, B = Hf.shape[0], Hf.shape[2]
+        y = np.matmul(V.T, Hf)                                             # (T, k, B)
+        y += d[:, None]
+        value, dy = loss_and_dy(loss, y.transpose(0, 2, 1), tgt, False)    # dy (T, B, k)
+        if dV is None:
+            return value, None
+        np.sum(np.matmul(Hf, dy), axis=0, out=dV)                          # Σ_t h_t dy_tᵀ
+        np.sum(dy, axis=(0, 1), out=dd)
+        dTop = self._buffer("dtop_fm", Hf.shape)
+        np.matmul(V, dy.transpose(0, 2, 1), out=dTop)                      # (T, n, B)
+        return value, dTop.transpose(0, 2, 1)
 
     def _backward(self, run: _Pass, dTop, params, grad, want_dx, interrupt):
         """Backpropagate dL/d(top outputs) through every layer and direction.
@@ -665,6 +706,7 @@ class RecurrentModel:
             dc = np.stack([through_time([p[1] for p in row]) for row in per])
         return GradNorms(dh=dh[0].copy(), dc=None if dc is None else dc[0].copy(), dh_layers=dh, dc_layers=dc)
 
+    @_flushing
     def compute_grads(self, x, target, loss="mse", h0=None, c0=None, want_dx=False, interrupt=None,
                       interventions=None):
         """Loss and gradients into :attr:`grad` (a reused buffer, flat, like :attr:`params`).
@@ -698,6 +740,7 @@ class RecurrentModel:
         dx, dh0, dc0, per = self._backward(run, dTop, params, grad, want_dx, interrupt)
         return value, per, dx, dh0, dc0
 
+    @_flushing
     def state_grads(self, x, target, loss: str = "mse", h0=None, c0=None, interventions=None,
                     interrupt=None) -> StateGrads:
         """dL/dh_t and dL/dc_t for every sample, step and unit (:class:`StateGrads`), as the

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .cells import Interrupted
 from .model import RecurrentModel, Trace
 from .optim import clip_by_global_norm, make_optimizer
 
@@ -144,10 +145,16 @@ class Trainer:
     def sample_trace(self) -> Trace:
         return self.model.forward(self.sample_inputs())
 
-    def val_loss(self) -> float | None:
+    def val_loss(self, interrupt=None) -> float | None:
+        """The validation loss in the target's units (None without validation data). With
+        ``interrupt``, a stop asked for during the evaluation gives NaN (not computed) at once."""
         if not self.data.has_val:
             return None
-        return self.model.evaluate(self.data.x_val, self.data.y_val, self.data.loss) * self.data.loss_scale
+        try:
+            value = self.model.evaluate(self.data.x_val, self.data.y_val, self.data.loss, interrupt=interrupt)
+        except Interrupted:
+            return float("nan")
+        return value * self.data.loss_scale
 
     # -- the loop -------------------------------------------------------------------------------
     def _start_epoch(self):
@@ -209,7 +216,7 @@ class Trainer:
             if epoch_end:
                 k = self.epoch_step
                 train_epoch = float(np.mean(lg.loss[-k:]))
-                val = self.val_loss()
+                val = self.val_loss(interrupt)      # a stop during it leaves this epoch's val_loss empty
                 self.history.append({
                     "epoch": self.epoch + 1, "train_loss": train_epoch,
                     "val_loss": float("nan") if val is None else val,

@@ -30,6 +30,7 @@ class ExportController(QObject):
 
     def export_one(self, key: str, path) -> None:
         path = Path(path)
+        self.win.plots.flush()                          # a heatmap behind another tab gets its data
         widget = self.widget(key)
         suffix = path.suffix.lower()
         if suffix == ".png":

@@ -205,6 +205,8 @@ class MainWindow(QMainWindow):
         first = None
         for key, w in self.plot_widgets.items():
             dock = self._dock(PLOT_TITLES[key], w, Qt.DockWidgetArea.BottomDockWidgetArea)
+            if key in ("gates", "memory"):           # the heatmaps are fed when their tab is raised
+                dock.visibilityChanged.connect(self.plots._on_dock_visibility_changed)
             self.plot_docks[key] = dock
             if first is None:
                 first = dock

@@ -28,6 +28,12 @@ def memory_kept(trace):
     return title, memory_products(trace)
 
 
+def on_screen(widget) -> bool:
+    """Shown and not behind another tab (Qt moves a tabified dock's hidden pages off screen, so
+    ``isVisible()`` alone says True for them)."""
+    return widget.isVisible() and not widget.visibleRegion().isEmpty()
+
+
 def time_axis(ds) -> tuple:
     """(values, label) of the series rows' times for the predictions plot, or (None, "row"): the
     data layer gives decimal years ("year"), POSIX seconds ("date": handed on as datetime64, which
@@ -60,6 +66,7 @@ class PlotsController(QObject):
         self.param_plot = plots.ParamCountPlotWidget()
         self.prediction_plot = plots.PredictionPlotWidget()
         self.memory_plot = plots.MemoryHeatmapWidget()          # ∏ f (or ∏ z) per unit over time
+        self._pending_heatmaps = None                           # (trace, labels) not drawn yet
         self.widgets = {"loss": self.loss_plot, "grad_norms": self.grad_plot,
                         "grad_through_time": self.through_time_plot, "gates": self.heatmap_plot,
                         "memory": self.memory_plot, "param_count": self.param_plot,
@@ -74,22 +81,48 @@ class PlotsController(QObject):
                                    n_current=run.model.n_units)
         self._show_loss()
         self.grad_plot.set_step_table(self.session.steps.table(), run.trainer.log.gates, run.settings.clip)
-        for w in (self.through_time_plot, self.heatmap_plot, self.memory_plot, self.prediction_plot):
+        # (the heatmaps keep their panels until the new run's trace replaces their values: rebuilding
+        # them costs the GUI thread ~0.3 s, and the same cell has the same panels)
+        for w in (self.through_time_plot, self.prediction_plot):
             w.clear()
+        self._pending_heatmaps = None
+        if getattr(self, "_kind", None) != run.model.kind:
+            self.heatmap_plot.clear()
+            self.memory_plot.clear()
+        self._kind = run.model.kind
 
     def _on_session_trace(self, trace) -> None:
         tr = self.session.view_trace()
         if tr is None:
             return
-        values = {k: getattr(tr, k)[0] for k in describe(tr.kind).trace_names}
         labels = self.text_strip.chars or None          # text mode: the sample's characters along time
-        self.heatmap_plot.set_trace(values, time_labels=labels)
+        self._pending_heatmaps = (tr, labels)
+        self.flush(only_visible=True)
+        self._on_session_position(self.session.position)
+
+    def flush(self, only_visible: bool = False) -> None:
+        """Hand the latest trace to the heatmaps — at once when they are on screen, else when
+        their tab is raised or an export needs them (their panels cost the GUI thread to build
+        and redraw; a tab behind others need not pay while training)."""
+        if self._pending_heatmaps is None:
+            return
+        tr, labels = self._pending_heatmaps
+        if only_visible and not any(on_screen(w) for w in (self.heatmap_plot, self.memory_plot)):
+            return
+        self._pending_heatmaps = None
+        self.heatmap_plot.set_trace({k: getattr(tr, k)[0] for k in describe(tr.kind).trace_names},
+                                    time_labels=labels)
         kept = memory_kept(tr)
         if kept is None:
             self.memory_plot.clear()
         else:
             self.memory_plot.set_memory(kept[1], title=kept[0], time_labels=labels)
-        self._on_session_position(self.session.position)
+        for w in (self.heatmap_plot, self.memory_plot):
+            w.set_time_marker(self.session.position.t)
+
+    def _on_dock_visibility_changed(self, visible: bool) -> None:
+        if visible:                 # a tab was raised (or a dock shown): draw what it missed
+            self.flush()
 
     def _on_session_position(self, pos) -> None:
         for w in (self.through_time_plot, self.heatmap_plot, self.memory_plot):

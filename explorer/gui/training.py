@@ -229,7 +229,10 @@ class TrainingController(QObject):
             # the slots since — the interpreter time training gives up
             cost = max(cost - paint, cpu0 - self._redraw_cpu_mark)
         self._redraw_cpu_mark = cpu0
-        self.redraw_cost = 0.8 * self.redraw_cost + 0.2 * cost if self.redraw_cost else cost
+        # slow to rise, quick to fall: a one-off cost (a first paint, a tab shown) does not hold the
+        # interval at its cap for many cycles
+        self.redraw_cost = cost if not self.redraw_cost or cost < self.redraw_cost else \
+            0.8 * self.redraw_cost + 0.2 * cost
         # keep the GUI's share of the interpreter near 3 %: training keeps ≥ 90 % of its headless speed
         self.redraw_interval = min(2.0, max(1.0 / 30, 30.0 * self.redraw_cost))
         if self.worker is not None:          # no traces the diagram will not show

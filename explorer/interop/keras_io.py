@@ -34,7 +34,7 @@ from explorer.memory import MemoryBudgetError, check_budget
 
 from .errors import KERAS_EXTRA_HINT, MissingExtraError, ModelFileError
 from .mapping import (KIND_BY_BLOCKS, KIND_TITLES, LoadedModel, RecurrentSpec, TensorInfo, TensorSource,
-                      build_model, engine_key)
+                      build_model, engine_key, units, with_article)
 
 #: torch's gate block j is Keras' block TORCH_ORDER[kind][j] (Keras: LSTM i, f, c, o; GRU z, r, h).
 TORCH_ORDER = {"lstm": (0, 1, 2, 3), "gru": (1, 0, 2), "rnn": (0,)}
@@ -246,7 +246,7 @@ def _recurrent_weights(src, layer: KerasLayer, d: int, label: str):
     G = rshape[1] // n
     if len(kshape) != 2 or kshape[1] != G * n:
         raise ModelFileError(f"{label}: {keys[0]} has shape {tuple(kshape)}; the kernel of a Keras "
-                             f"{KIND_TITLES[kind]} of {n} units is (m, {G * n}).")
+                             f"{KIND_TITLES[kind]} of {units(n)} is (m, {G * n}).")
     order = np.concatenate([np.arange(b * n, (b + 1) * n) for b in TORCH_ORDER[kind]])
     kernel, recurrent = src.read(keys[0]), src.read(keys[1])
     out = {"weight_ih": kernel[:, order].T.copy(), "weight_hh": recurrent[:, order].T.copy()}
@@ -260,7 +260,7 @@ def _recurrent_weights(src, layer: KerasLayer, d: int, label: str):
         want = (2, G * n) if kind == "gru" else (G * n,)
         if bshape != want:
             raise ModelFileError(f"{label}: {keys[2]} has shape {bshape}; the bias of a Keras "
-                                 f"{KIND_TITLES[kind]} of {n} units is {want}.")
+                                 f"{KIND_TITLES[kind]} of {units(n)} is {want}.")
         bias = src.read(keys[2])
         if kind == "gru":
             out["bias_ih"], out["bias_hh"] = bias[0][order].copy(), bias[1][order].copy()
@@ -284,8 +284,8 @@ def _spec(src, rec: list, label: str) -> RecurrentSpec:
             if kind is None:
                 kind, m, n = lk, lm, ln
             if lk != kind or ln != n:
-                raise ModelFileError(f"{label}: {layer.path} is a {KIND_TITLES[lk]} of {ln} units but "
-                                     f"{rec[0].path} a {KIND_TITLES[kind]} of {n}; the explorer stacks "
+                raise ModelFileError(f"{label}: {layer.path} is {with_article(KIND_TITLES[lk])} of {units(ln)} but "
+                                     f"{rec[0].path} {with_article(KIND_TITLES[kind])} of {n}; the explorer stacks "
                                      "layers of one cell and one size (as torch does).")
             if k > 0 and lm != D * n:
                 raise ModelFileError(f"{label}: {layer.path} takes {lm} inputs but the layer below gives "

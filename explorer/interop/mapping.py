@@ -27,6 +27,19 @@ from .errors import ModelFileError
 GATE_BLOCKS = {"rnn": 1, "gru": 3, "lstm": 4, "peephole": 4}
 KIND_BY_BLOCKS = {1: "rnn", 3: "gru", 4: "lstm"}
 KIND_TITLES = {"rnn": "RNN", "gru": "GRU", "lstm": "LSTM", "peephole": "peephole LSTM"}
+
+
+def units(n: int) -> str:
+    """``1 unit``, ``8 units``."""
+    return f"{n} unit{'s' * (int(n) != 1)}"
+
+
+def with_article(words: str) -> str:
+    """``a GRU``, ``an LSTM``, ``an RNN``, ``an 8-layer LSTM``, ``a 2-layer GRU`` (by the sound)."""
+    first = words.split("-")[0].split()[0] if words else ""
+    vowel = first[:1].lower() in "aeio" or first.startswith(("LSTM", "RNN", "8", "11", "18")) \
+        or (first.isdigit() and first.startswith("8"))
+    return f"{'an' if vowel else 'a'} {words}"
 FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
 PEEPHOLES = ("i", "f", "o")
 
@@ -112,9 +125,8 @@ class LoadedModel:
                                             else f' (prefix "{self.prefix}")')
         head = (f'head "{self.head}" with {m.n_outputs} output{"s" * (m.n_outputs != 1)}'
                 if self.head else "a new head")
-        what = f"{shape}{KIND_TITLES.get(m.kind, m.kind)}"
-        article = "an" if what.startswith(("LSTM", "RNN")) else "a"
-        return (f"{self.path.name}: {article} {what} of {m.n_units} units "
+        what = with_article(f"{shape}{KIND_TITLES.get(m.kind, m.kind)}")
+        return (f"{self.path.name}: {what} of {units(m.n_units)} "
                 f"over {m.n_inputs} input{'s' * (m.n_inputs != 1)}{where}, {head}.")
 
     @property
@@ -223,7 +235,7 @@ def infer_spec(src: TensorSource, metadata: dict | None = None) -> tuple[str, Re
     if meta_kind is not None:
         if meta_kind not in GATE_BLOCKS or GATE_BLOCKS[meta_kind] != rows // n:
             raise ModelFileError(f"{label}: its metadata says kind {meta_kind!r} but {k_hh} has "
-                                 f"{rows // n} gate blocks of {n} units; the file is inconsistent.")
+                                 f"{rows // n} gate blocks of {units(n)}; the file is inconsistent.")
         kind = meta_kind
     elif any(p.startswith("peephole_") for (p, _, _) in keys):
         kind = "peephole" if kind == "lstm" else kind
@@ -233,7 +245,7 @@ def infer_spec(src: TensorSource, metadata: dict | None = None) -> tuple[str, Re
         raise ModelFileError(f"{label} has no {k_ih}: the input weights of the first layer are missing.")
     ih_shape = _shape_of(src, k_ih)
     if len(ih_shape) != 2 or ih_shape[0] != G * n or ih_shape[1] < 1:
-        raise ModelFileError(f"{label}: {k_ih} has shape {ih_shape}; a {KIND_TITLES[kind]} of {n} units "
+        raise ModelFileError(f"{label}: {k_ih} has shape {ih_shape}; {with_article(KIND_TITLES[kind])} of {units(n)} "
                              f"needs ({G * n}, m) with m the inputs per step.")
     m = ih_shape[1]
     for name, value in (("num_layers", L), ("bidirectional", D == 2), ("n_units", n), ("n_inputs", m)):
@@ -267,7 +279,7 @@ def infer_spec(src: TensorSource, metadata: dict | None = None) -> tuple[str, Re
                                  f"{'bidirectional ' if D == 2 else ''}{KIND_TITLES[kind]} needs it.")
         got = _shape_of(src, key)
         if got != shape:
-            raise ModelFileError(f"{label}: {key} has shape {got}; a {KIND_TITLES[kind]} of {n} units "
+            raise ModelFileError(f"{label}: {key} has shape {got}; {with_article(KIND_TITLES[kind])} of {units(n)} "
                                  f"over {shape[-1] if param == 'weight_ih' else n} inputs needs {shape}.")
         state[engine_key(param, layer, d)] = src.read(key)
     notes = []

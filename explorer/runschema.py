@@ -1,0 +1,354 @@
+"""The one strict schema of a run folder's settings files: config.json and state.json (no Qt).
+
+Every value :meth:`explorer.runs.Run.load` reads from them is checked here for its JSON type (a
+whole number must be a JSON integer: ``8.0`` and ``"8"`` are refused), its range and its
+consistency with the other values of the same file, before anything is built from it. A problem is
+one sentence naming the file and the key as a dotted path (``config.json has model.units = '8',
+not a whole number of at least 1; the run folder is damaged …``) through the reader's ``fail``.
+
+Consistency with the other files (model.npz shapes, optimizer.npz, the rows of the CSV files, the
+rebuilt data) is checked by :mod:`explorer.runs`, which knows them.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+from explorer.options import BY_DEST, OptionError
+from explorer.runfolder import RunFileError, safe_name
+
+#: The cells and optimisers a run can hold (the engine's names).
+CELLS = ("rnn", "gru", "lstm", "peephole")
+OPTIMIZERS = ("adam", "momentum", "sgd")
+NORMALIZE_METHODS = ("zscore", "minmax", "none")
+MISSING = ("interpolate", "drop")
+YEAR_MONTH = ("series", "columns")
+LEVELS = ("char", "word")
+LOSSES = ("mse", "cross_entropy")
+DATA_TYPES = ("file", "text", "example", "arrays")
+
+#: The largest magnitude a data value (and so a normaliser's offset) may have: the data layer's
+#: :data:`explorer.data.MAX_ABS_VALUE` (a squared error beyond it overflows).
+MAX_ABS_DATA = 1e150
+
+#: model.settings keys every run folder (round 1 on) holds; the others may be missing (defaults).
+REQUIRED_MODEL_KEYS = ("cell", "units", "optimizer", "lr", "clip", "epochs", "batch", "seed")
+
+Fail = Callable[[str, str], RunFileError]
+
+
+def show(v) -> str:
+    """A value as a message shows it: repr, escaped and shortened."""
+    text = repr(v)
+    if len(text) > 40:
+        text = text[:37] + "..."
+    return safe_name(text)
+
+
+def is_int(v) -> bool:
+    return type(v) is int                          # noqa: E721 - bool and float are not whole numbers here
+
+
+def is_number(v) -> bool:
+    return type(v) in (int, float) and math.isfinite(v)   # noqa: E721
+
+
+class _File:
+    """Checks of one JSON document, each naming ``file`` and the dotted key."""
+
+    def __init__(self, fail: Fail, file: str):
+        self.fail_ = fail
+        self.file = file
+
+    def fail(self, key: str, v, what: str) -> RunFileError:
+        return self.fail_(self.file, f"has {key} = {show(v)}, not {what}")
+
+    def missing(self, key: str) -> RunFileError:
+        return self.fail_(self.file, f"lacks the setting {key}")
+
+    def obj(self, d: dict, key: str, path: str, required: bool = True) -> dict | None:
+        if key not in d:
+            if required:
+                raise self.missing(path)
+            return None
+        v = d[key]
+        if not isinstance(v, dict):
+            raise self.fail(path, v, "an object of settings")
+        return v
+
+    def int(self, d: dict, key: str, path: str, low: int = 0, high: int | None = None,
+            required: bool = True):
+        if key not in d:
+            if required:
+                raise self.missing(path)
+            return None
+        v = d[key]
+        rng = f"from {low} to {high}" if high is not None else f"of at least {low}"
+        if not is_int(v) or v < low or (high is not None and v > high):
+            raise self.fail(path, v, f"a whole number {rng}")
+        return v
+
+    def number(self, d: dict, key: str, path: str, low: float = -math.inf, high: float = math.inf,
+               low_open: bool = False, high_open: bool = False, required: bool = True):
+        if key not in d:
+            if required:
+                raise self.missing(path)
+            return None
+        v = d[key]
+        ok = is_number(v) and (v > low if low_open else v >= low) and (v < high if high_open else v <= high)
+        if not ok:
+            raise self.fail(path, v, _number_words(low, high, low_open, high_open))
+        return float(v)
+
+    def choice(self, d: dict, key: str, path: str, choices, required: bool = True):
+        if key not in d:
+            if required:
+                raise self.missing(path)
+            return None
+        v = d[key]
+        if not isinstance(v, str) or v not in choices:
+            raise self.fail(path, v, f"one of {', '.join(choices)}")
+        return v
+
+    def bool(self, d: dict, key: str, path: str, required: bool = False):
+        if key not in d:
+            if required:
+                raise self.missing(path)
+            return None
+        v = d[key]
+        if not isinstance(v, bool):
+            raise self.fail(path, v, "true or false")
+        return v
+
+    def text(self, d: dict, key: str, path: str, what: str = "a text", required: bool = True):
+        if key not in d:
+            if required:
+                raise self.missing(path)
+            return None
+        v = d[key]
+        if not isinstance(v, str) or not v:
+            raise self.fail(path, v, what)
+        return v
+
+
+def _number_words(low, high, low_open, high_open) -> str:
+    def fmt(x):
+        return f"{x:g}"
+    parts = []
+    if math.isfinite(low):
+        parts.append(f"{'greater than' if low_open else 'at least'} {fmt(low)}")
+    if math.isfinite(high):
+        parts.append(f"{'below' if high_open else 'at most'} {fmt(high)}")
+    return "a finite number" + (" " + " and ".join(parts) if parts else "")
+
+
+# -- config.json ---------------------------------------------------------------------------------
+def check_model_settings(fail: Fail, cfg: dict) -> dict:
+    """config.json's ``model`` object, every key typed and ranged; returns the values by name
+    (round 1's folders lack layers and bidirectional: left out, the defaults apply)."""
+    f = _File(fail, "config.json")
+    model = f.obj(cfg, "model", "model")
+    out = {}
+    for key in REQUIRED_MODEL_KEYS:
+        if key not in model:
+            raise f.missing(f"model.{key}")
+    out["cell"] = f.choice(model, "cell", "model.cell", CELLS)
+    out["optimizer"] = f.choice(model, "optimizer", "model.optimizer", OPTIMIZERS)
+    for key in ("units", "layers", "batch", "seed", "epochs", "sample_index"):
+        if key not in model:
+            continue
+        v = model[key]
+        if key == "epochs":
+            out[key] = f.int(model, key, "model.epochs", 0)
+            continue
+        if key == "sample_index":
+            out[key] = f.int(model, key, "model.sample_index", 0)
+            continue
+        opt, cap = BY_DEST[key], key in ("seed", "layers")
+        try:
+            if not is_int(v):
+                raise OptionError
+            out[key] = opt.parse(v, cap=cap)
+        except OptionError:
+            raise f.fail(f"model.{key}", v, opt.describe(cap=cap)) from None
+    v = model["lr"]
+    if not is_number(v) or v <= 0:
+        raise f.fail("model.lr", v, "a finite number greater than 0")
+    out["lr"] = float(v)
+    v = model["clip"]
+    if v is None or (is_number(v) and v == 0):
+        out["clip"] = None
+    elif not is_number(v) or v < 0:
+        raise f.fail("model.clip", v, "a finite number of at least 0 (or null: no clipping)")
+    else:
+        out["clip"] = float(v)
+    if "forget_bias" in model:
+        v = model["forget_bias"]
+        if not is_number(v) or abs(v) > 1e6:
+            raise f.fail("model.forget_bias", v, "a finite number from -1e+06 to 1e+06")
+        out["forget_bias"] = float(v)
+    b = f.bool(model, "bidirectional", "model.bidirectional")
+    if b is not None:
+        out["bidirectional"] = b
+    return out
+
+
+def check_config(fail: Fail, cfg: dict) -> None:
+    """Every top-level value of config.json besides ``model`` (checked by
+    :func:`check_model_settings`) and ``data`` (:func:`check_data`): types and ranges."""
+    f = _File(fail, "config.json")
+    if "format" in cfg:
+        f.int(cfg, "format", "format", 1, 2)
+    for key in ("app", "version"):
+        if key in cfg and not isinstance(cfg[key], str):
+            raise f.fail(key, cfg[key], "a text")
+    trained = f.obj(cfg, "trained", "trained", required=False)
+    if trained is not None:
+        f.int(trained, "epochs", "trained.epochs", 0)
+        f.int(trained, "steps", "trained.steps", 0)
+    f.int(cfg, "n_inputs", "n_inputs", 1)
+    f.int(cfg, "n_outputs", "n_outputs", 1)
+    f.choice(cfg, "loss", "loss", LOSSES)
+    f.bool(cfg, "target_last", "target_last", required=True)
+    f.number(cfg, "target_scale", "target_scale", 0, 2 * MAX_ABS_DATA, low_open=True)
+    params = f.obj(cfg, "params", "params", required=False)
+    if params is not None:
+        for key in ("layer", "head", "total"):
+            f.int(params, key, f"params.{key}", 0)
+        if "layers" in params:
+            v = params["layers"]
+            if not isinstance(v, list) or not v or not all(is_int(x) and x > 0 for x in v):
+                raise f.fail("params.layers", v, "a list of whole numbers, one per layer")
+        if params["layer"] + params["head"] != params["total"]:
+            raise fail("config.json", f"has params.total = {params['total']}, where params.layer + params.head = "
+                       f"{params['layer'] + params['head']}")
+    history = cfg.get("data_file_history")
+    if history is not None and not (isinstance(history, list) and all(_is_fingerprint(r) for r in history)):
+        raise f.fail("data_file_history", history, "a list of {path, size, sha256} records")
+    if cfg.get("data_file") is not None and not _is_fingerprint(cfg["data_file"]):
+        raise f.fail("data_file", cfg["data_file"], "a {path, size, sha256} record")
+
+
+def _is_fingerprint(r) -> bool:
+    return (isinstance(r, dict) and isinstance(r.get("path", ""), str) and is_int(r.get("size"))
+            and r["size"] >= 0 and isinstance(r.get("sha256"), str) and len(r["sha256"]) == 64
+            and all(c in "0123456789abcdef" for c in r["sha256"]))
+
+
+def check_data(fail: Fail, data) -> dict:
+    """config.json's ``data`` object: the settings :func:`explorer.data.dataset_from_config`
+    rebuilds the data from, every one typed and ranged (and the normaliser consistent with the
+    columns) so that a bad value is blamed on config.json, not on the data file."""
+    f = _File(fail, "config.json")
+    if not isinstance(data, dict):
+        raise f.fail("data", data, "an object of data settings") if data is not None else \
+            fail("config.json", "has no \"data\" settings object")
+    typ = f.choice(data, "type", "data.type", DATA_TYPES)
+    if typ == "example":
+        f.text(data, "example", "data.example", "the name of a built-in example")
+        for key in ("overrides", "settings"):
+            v = data.get(key, {})
+            if not isinstance(v, dict) or not all(isinstance(x, (str, int, float)) and not isinstance(x, bool)
+                                                   for x in v.values()):
+                raise f.fail(f"data.{key}", v, "an object of the example's settings (numbers and texts)")
+        return data
+    if typ == "arrays":
+        return data
+    f.text(data, "source", "data.source", "the path of a data file")
+    f.int(data, "seq_len", "data.seq_len", 1, BY_DEST["seq_len"].high)
+    f.number(data, "val_fraction", "data.val_fraction", 0, 0.9)
+    f.bool(data, "seq_len_chosen", "data.seq_len_chosen")
+    if typ == "text":
+        f.choice(data, "level", "data.level", LEVELS, required=False)
+        f.int(data, "stride", "data.stride", 1, required=False)
+        return data
+    cols = data.get("columns")
+    if "columns" not in data:
+        raise f.missing("data.columns")
+    if not isinstance(cols, list) or not cols or not all(
+            isinstance(c, str) or (is_int(c) and c >= 0) for c in cols):
+        raise f.fail("data.columns", cols, "a list of column names")
+    n = len(cols)
+    target = f.int(data, "target", "data.target", 0, n - 1)
+    f.choice(data, "missing", "data.missing", MISSING, required=False)
+    f.choice(data, "year_month", "data.year_month", YEAR_MONTH, required=False)
+    method = f.choice(data, "normalize", "data.normalize", NORMALIZE_METHODS, required=False)
+    norm = f.obj(data, "normalizer", "data.normalizer", required=False)
+    if norm is not None:
+        check_normalizer(fail, norm, [str(c) for c in cols], target, method)
+    return data
+
+
+def check_normalizer(fail: Fail, norm: dict, columns: list, target: int, method: str | None) -> None:
+    """``data.normalizer``: its method, one finite offset and one positive scale per column (within
+    the data's limits), the target column's index."""
+    f = _File(fail, "config.json")
+    m = f.choice(norm, "method", "data.normalizer.method", NORMALIZE_METHODS)
+    if method is not None and m != method:
+        raise fail("config.json", f"has data.normalizer.method = {show(m)} where data.normalize says {show(method)}")
+    n = len(columns)
+    for key in ("offset", "scale"):
+        if key not in norm:
+            raise f.missing(f"data.normalizer.{key}")
+        v = norm[key]
+        if not isinstance(v, list) or len(v) != n:
+            count = f"{len(v)} values" if isinstance(v, list) else show(v)
+            raise fail("config.json", f"has data.normalizer.{key} = {count} where data.columns names {n} "
+                       f"column{'s' if n != 1 else ''}")
+        for j, x in enumerate(v):
+            col = safe_name(repr(columns[j]))
+            if key == "offset":
+                ok = is_number(x) and abs(x) <= MAX_ABS_DATA
+                what = f"a finite number from -{MAX_ABS_DATA:g} to {MAX_ABS_DATA:g}"
+            else:
+                ok = is_number(x) and 0 < x <= 2 * MAX_ABS_DATA
+                what = f"a finite number greater than 0 and at most {2 * MAX_ABS_DATA:g}"
+            if not ok:
+                raise fail("config.json", f"has data.normalizer.{key} = {show(x)} for column {col}, not {what}")
+            if m == "none" and x != (0 if key == "offset" else 1):
+                raise fail("config.json", f"has data.normalizer.{key} = {show(x)} for column {col}, where the "
+                           f"method none has {key} {0 if key == 'offset' else 1}")
+    ti = norm.get("target_index", 0)
+    if not is_int(ti) or ti != target:
+        raise f.fail("data.normalizer.target_index", ti, f"{target} (data.target)")
+
+
+# -- state.json ----------------------------------------------------------------------------------
+def check_state(fail: Fail, state: dict) -> dict:
+    """state.json: epoch, step, epoch_step, epochs, seed (whole numbers in range) and an rng_state
+    object (restorability is checked by the caller)."""
+    f = _File(fail, "state.json")
+    for key in ("epoch", "step", "epoch_step"):
+        f.int(state, key, key, 0)
+    f.int(state, "epochs", "epochs", 0, required=False)
+    f.int(state, "seed", "seed", 0, 2**32 - 1, required=False)
+    if not isinstance(state.get("rng_state"), dict):
+        raise fail("state.json", "holds a random generator state (rng_state) that cannot be restored")
+    digests = state.get("sha256", {})
+    if not (isinstance(digests, dict) and set(digests) <= {"model.npz", "optimizer.npz"} and all(
+            isinstance(v, str) and len(v) == 64 for v in digests.values())):
+        raise f.fail("sha256", digests, "the SHA-256 of model.npz and optimizer.npz")
+    if state["step"] < state["epoch_step"]:
+        raise fail("state.json", f"has epoch_step = {state['epoch_step']} beyond step = {state['step']}")
+    return state
+
+
+def check_state_against_config(fail: Fail, state: dict, cfg: dict, settings: dict) -> None:
+    """state.json and config.json written by one save agree on the epochs and steps."""
+    trained = cfg.get("trained")
+    if isinstance(trained, dict):
+        for key, skey in (("epochs", "epoch"), ("steps", "step")):
+            if trained[key] != state[skey]:
+                raise fail("config.json", f"has trained.{key} = {trained[key]} where state.json says "
+                           f"{skey} = {state[skey]} (the files come from different saves)")
+    if "epochs" in state and "epochs" in settings and state["epochs"] != settings["epochs"]:
+        raise fail("config.json", f"has model.epochs = {settings['epochs']} where state.json says epochs = "
+                   f"{state['epochs']} (the files come from different saves)")
+    if "seed" in state and "seed" in settings and state["seed"] != settings["seed"]:
+        raise fail("config.json", f"has model.seed = {settings['seed']} where state.json says seed = "
+                   f"{state['seed']} (the files come from different saves)")
+
+
+__all__ = ["check_config", "check_data", "check_model_settings", "check_normalizer", "check_state",
+           "check_state_against_config", "MAX_ABS_DATA", "show", "is_int", "is_number"]
