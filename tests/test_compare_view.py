@@ -72,11 +72,11 @@ def test_the_view_trains_rnn_and_lstm_side_by_side_and_draws_the_cores_numbers(q
     texts = cw.table_texts()
     for row, shown in zip(rows, texts):
         assert shown[0] == describe(row.cell).title
-        assert shown[1] == str(row.parameters)
+        assert shown[1] == row.parameters_text            # as the command prints it: layers + head = total
         assert shown[2] == (str(row.steps_to_target) if row.steps_to_target is not None else "not within 60")
         assert shown[3] == f"{row.seconds:.1f}" and shown[4] == f"{row.final_val_loss:.4g}"
         assert shown[5] == "60 / 60"
-    assert [int(t[1]) for t in texts] == [28, 112]      # rnn n(m+n+1), lstm 4n(m+n+1); n = 4, m = 2
+    assert [t[1] for t in texts] == ["28 + 5 = 33", "112 + 5 = 117"]   # rnn n(m+n+1), lstm 4n(m+n+1); n = 4, m = 2
     # the memory heatmap holds memory_to_end of the LSTM's trace; the RNN has none, and says why
     col = cw.columns["lstm"]
     assert col.session.trace is lstm.trace and lstm.trace is not None

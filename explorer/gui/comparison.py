@@ -760,13 +760,13 @@ class ComparisonWindow(QMainWindow):
             else:
                 steps = "not yet"
             loss = "—" if not np.isfinite(row.final_val_loss) else f"{row.final_val_loss:.4g}"
-            for c, text in enumerate((describe(cell).title, str(row.parameters), steps, f"{row.seconds:.1f}", loss,
+            for c, text in enumerate((describe(cell).title, row.parameters_text, steps, f"{row.seconds:.1f}", loss,
                                       f"{r.step} / {r.max_steps}")):
                 self._set_cell(k, c, text, CELL_COLORS.get(cell) if c == 0 else None)
         self.table_note.setText(
             f"Target: {res.evaluated_on} loss below {res.target_loss:g} ({res.loss_units}), evaluated every "
-            f"{res.eval_every} steps; seconds of training to it (else so far); parameters of the recurrent "
-            f"layers. The same numbers as `lstm-explorer compare`.")
+            f"{res.eval_every} steps; seconds of training to it (else so far); parameters of every recurrent "
+            f"layer + the head = total. The same numbers as `lstm-explorer compare`.")
 
     def _on_worker_done(self, worker) -> None:
         if worker is not self.worker:
