@@ -77,6 +77,11 @@ def test_the_view_trains_rnn_and_lstm_side_by_side_and_draws_the_cores_numbers(q
         assert shown[3] == f"{row.seconds:.1f}" and shown[4] == f"{row.final_val_loss:.4g}"
         assert shown[5] == "60 / 60"
     assert [t[1] for t in texts] == ["28 + 5 = 33", "112 + 5 = 117"]   # rnn n(m+n+1), lstm 4n(m+n+1); n = 4, m = 2
+    fm = cw.table.fontMetrics()                         # every text fits its column on one line
+    assert not cw.table.wordWrap()
+    for r, shown in enumerate(texts):
+        for c, text in enumerate(shown):
+            assert cw.table.columnWidth(c) >= fm.horizontalAdvance(text), (r, c, text)
     # the memory heatmap holds memory_to_end of the LSTM's trace; the RNN has none, and says why
     col = cw.columns["lstm"]
     assert col.session.trace is lstm.trace and lstm.trace is not None

@@ -67,6 +67,10 @@ def test_a_headless_run_opens_in_the_window_and_exports_its_cells_quantities(qtb
     assert describe(cell).csv_columns == tuple(cols)
     if cell == "rnn":
         assert not {"i", "f", "o", "r", "z", "c"} & set(rows[0])
+    if cell == "gru":                                               # Export All writes the same diagram.csv
+        files = win.export_all(tmp_path / "all")
+        assert tmp_path / "all" / "diagram.csv" in files
+        assert (tmp_path / "all" / "diagram.csv").read_text() == out.read_text()
     assert len(rows) == tr.T and [r["t"] for r in rows[:3]] == ["1", "2", "3"] and rows[0]["unit"] == "1"
     sub = tr.layer(0, 0) if deep else tr
     for t in (0, 4, tr.T - 1):

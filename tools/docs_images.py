@@ -52,9 +52,17 @@ def comparison(out: Path, steps: int) -> Path:
     for row in cw.result.rows():
         print(f"  {row.cell:5s} parameters {row.parameters:5d}  steps to {cw.target_loss:g}: "
               f"{row.steps_to_target}  seconds {row.seconds:.1f}  val loss {row.final_val_loss:.4g}")
+    for r in cw.result.results:               # the numbers README's caption quotes
+        dh = r.norms_dh_last
+        line = f"  {r.cell:5s} through time at step {r.norms_step}: ‖dL/dh‖ t=1 {dh[0]:.3g}, t=T {dh[-1]:.3g}"
+        if r.norms_dc_last is not None:
+            dc = r.norms_dc_last
+            line += f"; ‖dL/dc‖ min {dc.min():.3g}, max {dc.max():.3g}"
+        print(line)
     lstm = cw.result.of("lstm")[0]
     unit = memory_unit(lstm.trace, sample=0)
     cw.sessions[0].set_position(t=first_mark(ds), unit=unit)
+    print(f"  first marked value of sample 0 at t = {first_mark(ds) + 1}; the LSTM's memory unit {unit}")
     for _ in range(3):                       # let the deferred drawing and the paints happen
         QTimer.singleShot(50, loop.quit)
         loop.exec()

@@ -61,7 +61,7 @@ DEFAULT_TARGET = 0.01
 MORE_STEPS = 500                    # Continue after the budget is spent: this many more per cell
 TABLE_HEADER = ("cell", "parameters", "steps to target", "seconds", "val loss", "step")
 NO_MEMORY = ("No memory heatmap for the plain RNN: it keeps no belt. Every step squashes everything it "
-             "holds through h_t = tanh(W x_t + U h_{t−1} + b), so no gate decides how much of the past "
+             "holds through hₜ = tanh(W xₜ + U hₜ₋₁ + b), so no gate decides how much of the past "
              "is kept — and its gradient through time fades the same way.")
 
 
@@ -206,7 +206,7 @@ class CellColumn(QWidget):
             self.no_memory = QLabel(NO_MEMORY)
             self.no_memory.setWordWrap(True)
             self.no_memory.setAlignment(Qt.AlignmentFlag.AlignCenter)
-            self.no_memory.setStyleSheet("color: palette(mid); padding: 12px;")
+            self.no_memory.setStyleSheet("padding: 12px;")
             self.no_memory.setMinimumHeight(110)
             lay.addWidget(self.no_memory, 2)
         self.set_header(None)
@@ -405,14 +405,15 @@ class ComparisonWindow(QMainWindow):
         self.table.verticalHeader().setVisible(False)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.table.setWordWrap(False)            # "4480 + 33 = 4513" on one line: columns fit their texts
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.horizontalHeader().setStretchLastSection(True)
         self.table.horizontalHeader().setMinimumSectionSize(40)
-        self.table.setToolTip("Parameters of the recurrent layers (the head excluded); steps and seconds of "
+        self.table.setToolTip("Parameters of every recurrent layer + the head = total; steps and seconds of "
                               "training (evaluation excluded) to the first validation loss below the target, "
                               "evaluated every 50 steps — as `lstm-explorer compare` prints them")
         self.table_note = QLabel()
         self.table_note.setWordWrap(True)
-        self.table_note.setStyleSheet("color: palette(mid);")
         tw = QWidget()
         tv = QVBoxLayout(tw)
         tv.setContentsMargins(0, 0, 0, 0)
