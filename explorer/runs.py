@@ -29,7 +29,9 @@ import io
 import json
 import math
 import os
+import re
 import secrets
+import shutil
 import shlex
 import tempfile
 import zipfile
@@ -58,7 +60,7 @@ __all__ = ["RUN_FILES", "OPTIONAL_FILES", "HISTORY_HEADER", "STEPS_HEADER", "Run
            "check_data_values", "check_settings_memory",
            "ModelSettings", "EXAMPLE_SETTINGS", "settings_for_example", "Run", "atomic_write_bytes",
            "atomic_write_text", "csv_value", "data_fingerprint", "estimate_run_bytes", "check_run_memory",
-           "write_autosave", "latest_autosave", "instance_id", "PREDICTION_WINDOWS", "PREDICTION_WORK"]
+           "write_autosave", "latest_autosave", "prune_autosaves", "instance_id", "PREDICTION_WINDOWS", "PREDICTION_WORK"]
 
 
 class DataChangedError(RunFileError):
@@ -1292,3 +1294,50 @@ def latest_autosave(root) -> Path | None:
     except (OSError, UnicodeDecodeError):
         pass
     return best[1] if best else None
+
+
+_INSTANCE_NAME = re.compile(r"(\d+)-[0-9a-f]{8}")
+
+
+def _process_alive(pid: int) -> bool:
+    """Whether a process with this id runs now (POSIX; elsewhere every instance counts as alive)."""
+    if pid == os.getpid():
+        return True
+    if os.name != "posix":
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:                 # it exists but belongs to someone else
+        return True
+    return True
+
+
+def prune_autosaves(root, keep=None) -> list[Path]:
+    """Remove the autosave subfolders of ``root`` that nobody will be offered again: those written
+    by app instances that have ended, except ``keep`` (the one offered at launch). Folders of
+    running instances (this one included) and anything not named like an instance's folder
+    (``<pid>-<8 hex>``) are left alone; a folder that cannot be removed stays (no error). Returns
+    the folders removed. Called at each launch and when the person discards the offer, so the
+    autosave folder holds at most one run per running app plus the one on offer."""
+    if not root:
+        return []
+    root = Path(root)
+    keep = Path(keep).resolve() if keep else None
+    removed = []
+    try:
+        entries = list(os.scandir(root))
+    except OSError:
+        return []
+    for e in entries:
+        m = _INSTANCE_NAME.fullmatch(e.name)
+        if not m or not e.is_dir(follow_symlinks=False):
+            continue
+        path = Path(e.path)
+        if (keep is not None and path.resolve() == keep) or _process_alive(int(m.group(1))):
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        if not path.exists():
+            removed.append(path)
+    return removed

@@ -14,14 +14,15 @@ from pathlib import Path
 import pytest
 
 import explorer.runfolder as runfolder
-from explorer.data.examples import load_example as example_dataset
-from explorer.runs import ModelSettings, Run, RunFileError, instance_id, latest_autosave, write_autosave
+from explorer.data.examples import load_example
+from explorer.runs import (ModelSettings, Run, RunFileError, instance_id, latest_autosave, prune_autosaves,
+                           write_autosave)
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def small_run():
-    return Run(example_dataset("sine"), ModelSettings(units=3, epochs=2, batch=32))
+    return Run(load_example("sine"), ModelSettings(units=3, epochs=2, batch=32))
 
 
 def test_each_instance_writes_only_its_own_subfolder(tmp_path):
@@ -39,6 +40,31 @@ def test_each_instance_writes_only_its_own_subfolder(tmp_path):
     assert Run.load(other).trainer.step == 5
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([first.name, other.name])
     assert len(list((first / ".versions").iterdir())) == 1          # old versions collected
+
+
+def _dead_pid() -> int:
+    """A process id that ran and has ended."""
+    p = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    return int(p.stdout)
+
+
+def test_prune_keeps_the_offered_and_the_running_instances_only(tmp_path):
+    run = small_run()
+    list(run.trainer.steps(max_steps=3))
+    dead = _dead_pid()
+    ended = [tmp_path / f"{dead}-{k:08x}" for k in (1, 2, 3)]         # three sessions that ended
+    for f in ended:
+        run.save(f)
+    mine = write_autosave(run, tmp_path)                              # this (running) instance's own
+    (tmp_path / "notes").mkdir()                                       # not an instance folder: left alone
+    (tmp_path / "LATEST").write_text("x")
+    removed = prune_autosaves(tmp_path, keep=ended[1])
+    assert sorted(removed) == sorted([ended[0], ended[2]])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["LATEST", "notes", ended[1].name, mine.name])
+    assert Run.load(ended[1]).trainer.step == 3                        # the offered run is whole
+    assert prune_autosaves(tmp_path, keep=None) == [ended[1]]          # discarded: it goes too
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["LATEST", "notes", mine.name])
+    assert prune_autosaves(tmp_path / "missing") == [] and prune_autosaves(None) == []
 
 
 def test_latest_is_the_newest_complete_run_among_instances(tmp_path):
@@ -84,8 +110,8 @@ def test_failed_first_autosave_leaves_no_folder(tmp_path, monkeypatch):
 KILLER = r"""
 import sys
 from explorer.runs import ModelSettings, Run, write_autosave
-from explorer.data.examples import load_example as example_dataset
-run = Run(example_dataset("sine"), ModelSettings(units=8, epochs=10000, batch=8))
+from explorer.data.examples import load_example
+run = Run(load_example("sine"), ModelSettings(units=8, epochs=10000, batch=8))
 root = sys.argv[1]
 print("ready", flush=True)
 for snap in run.trainer.steps():
@@ -112,9 +138,9 @@ def test_sigkill_mid_autosave_leaves_a_complete_run(tmp_path):
 TWO = r"""
 import json, sys, time
 from explorer.runs import ModelSettings, Run, RunFileError, write_autosave
-from explorer.data.examples import load_example as example_dataset
+from explorer.data.examples import load_example
 root, seconds, units = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
-run = Run(example_dataset("sine"), ModelSettings(units=units, epochs=10000, batch=16))
+run = Run(load_example("sine"), ModelSettings(units=units, epochs=10000, batch=16))
 saves = failures = 0
 end = time.monotonic() + seconds
 for snap in run.trainer.steps():

@@ -11,7 +11,7 @@ import pytest
 
 pytest.importorskip("PySide6")
 
-from explorer.data.examples import load_example as example_dataset  # noqa: E402
+from explorer.data.examples import load_example  # noqa: E402
 from explorer.engine.describe import KINDS, describe  # noqa: E402
 from explorer.gui.app import _args, build_window  # noqa: E402
 from explorer.gui.main_window import MainWindow  # noqa: E402
@@ -33,7 +33,7 @@ def _shows_the_trace(win, t, unit):
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_a_run_of_every_cell_opens_steps_and_exports_its_quantities(qtbot, qsettings, app_paths, tmp_path, kind):
-    run = Run(example_dataset("sine"), ModelSettings(cell=kind, units=3, epochs=1))
+    run = Run(load_example("sine"), ModelSettings(cell=kind, units=3, epochs=1))
     for _ in run.trainer.steps(max_steps=5):          # trained headless
         pass
     run.save(tmp_path / "run")

@@ -212,13 +212,39 @@ def test_dates_reach_the_predictions_plot_as_dates(window, qtbot):
     ds.time_values = (day0 + 86400 * np.arange(n)).astype(float)        # POSIX seconds, one a day
     ds.time_label = "date"
     tv, label = time_axis(ds)
-    assert tv.dtype.kind == "M" and str(tv[31]) == "2020-02-01T00:00:00" and label == "date (year)"
+    assert tv.dtype.kind == "M" and str(tv[31]) == "2020-02-01T00:00:00" and label == "date"
     with qtbot.waitSignal(window.display.sigDisplayed, timeout=10000):
         window.set_run(Run(ds, window.run.settings))
     qtbot.waitUntil(lambda: window.session.predictions is not None, timeout=10000)
     plot = window.prediction_plot
-    np.testing.assert_array_equal(plot.x_values, tv)                    # the plot shows them as years
-    assert plot.x_label == "date (year)" and plot.plot.getAxis("bottom").labelText == "date (year)"
+    np.testing.assert_array_equal(plot.x_values, tv)
+    axis = plot.plot.getAxis("bottom")
+    assert plot.x_label == "date" and axis.labelText == "date" and axis.dates and not axis.integer
+    x = plot.target_curve.xData                                          # at the rows' dates, as years
+    rows = window.session.predictions["t"]
+    import datetime as dt
+
+    def year_fraction(d):
+        a, b = dt.datetime(d.year, 1, 1), dt.datetime(d.year + 1, 1, 1)
+        return d.year + (d - a) / (b - a)
+
+    want = [year_fraction(v.astype("datetime64[s]").item()) for v in tv[rows]]
+    assert len(x) == len(rows) and want[0] > 2022                         # rows 800… are in 2022
+    np.testing.assert_allclose(x, want, rtol=0, atol=1e-9)
+    # ticks are labelled as dates, as fine as their spacing needs
+    assert axis.tickStrings([2020.0, 2021.0], 1.0, 1.0) == ["2020", "2021"]
+    assert axis.tickStrings([2020 + 31 / 366], 1.0, 1 / 12) == ["Feb 2020"]
+    assert axis.tickStrings([2020 + 59 / 366], 1.0, 7 / 366) == ["29 Feb 2020"]
+    assert axis.tickStrings([2020 + (59 + 14 / 24) / 366], 1.0, 1 / 24 / 366) == ["29 Feb 14:00"]
+
+
+def test_hourly_rows_keep_their_own_places_on_the_date_axis():
+    from explorer.figures.plots import _as_axis_values
+
+    hours = np.datetime64("2014-03-01T00:00:00", "s") + np.arange(48) * np.timedelta64(3600, "s")
+    x = _as_axis_values(hours)
+    assert len(np.unique(x)) == 48                                      # not 24 rows on one day's x
+    np.testing.assert_allclose(np.diff(x), 1 / (365 * 24), rtol=1e-6)   # 2014 has 365 days
 
 
 def test_text_mode_strip_shows_the_text_the_true_next_and_top_five(window, qtbot, tmp_path):

@@ -2,6 +2,7 @@
 
 import csv
 import time
+from pathlib import Path
 import xml.etree.ElementTree as ET
 
 import numpy as np
@@ -10,13 +11,13 @@ from PySide6.QtCore import Qt
 
 from explorer.gui.main_window import MainWindow
 from explorer.runs import Run, latest_autosave, settings_for_example
-from explorer.data.examples import load_example as example_dataset
+from explorer.data.examples import load_example
 
 
 @pytest.fixture
 def window(qtbot, qsettings, app_paths):
     win = MainWindow(settings=qsettings)
-    win.set_run(Run(example_dataset("sine"), settings_for_example("sine", units=4, epochs=2)))
+    win.set_run(Run(load_example("sine"), settings_for_example("sine", units=4, epochs=2)))
     qtbot.addWidget(win, before_close_func=lambda w: (w.close(), w.after_close()))
     win.show()
     qtbot.waitExposed(win)
@@ -168,7 +169,14 @@ def test_export_all_formats(window, qtbot, tmp_path):
 def test_close_during_training_stops_fast_and_autosaves(qtbot, qsettings, app_paths):
     win = MainWindow(settings=qsettings)
     qtbot.addWidget(win)
-    win.set_run(Run(example_dataset("adding"), settings_for_example("adding", epochs=50)))
+    # an older autosave of a session that ended (its process is gone)
+    import subprocess
+    import sys
+    dead = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                              text=True).stdout)
+    stale = win.files.autosave_root() / f"{dead}-0badcafe"
+    Run(load_example("sine"), settings_for_example("sine", units=2)).save(stale)
+    win.set_run(Run(load_example("adding"), settings_for_example("adding", epochs=50)))
     win.show()
     win.start_training()
     qtbot.waitUntil(lambda: win.session.progress.step > 3, timeout=20000)
@@ -178,18 +186,23 @@ def test_close_during_training_stops_fast_and_autosaves(qtbot, qsettings, app_pa
     win.after_close()
     assert not win.training
     pending = qsettings.value("autosave/pending")
-    assert pending
+    assert pending and Path(pending) == stale.parent
     back = Run.load(latest_autosave(pending))
     assert back.trainer.step == win.run.trainer.step
-    # the next launch offers to reopen it
+    # the next launch offers to reopen the newest and removes the stale one (no pile of folders)
     win2 = MainWindow(settings=qsettings)
     qtbot.addWidget(win2)
     assert win2.offer_autosave()
+    assert not stale.exists() and latest_autosave(pending) is not None
+    instances = [p.name for p in Path(pending).iterdir() if p.name.split("-")[0].isdigit()]
+    assert latest_autosave(pending).name in instances               # ours (running) stays, and
+    from explorer.runs import _process_alive
+    assert all(_process_alive(int(n.split("-")[0])) for n in instances)   # only running apps' folders
 
 
 def test_pause_resume_and_stop_continue_from_weights(window, qtbot):
     window.run.trainer.epochs = 0
-    window.settings_panel.epochs_spin.setValue(50)
+    window.settings_panel.epochs_spin.setValue(5000)           # runs until stopped, however fast the machine
     window.start_training()
     progress = lambda: window.session.progress.step          # noqa: E731 - what the task sent
     qtbot.waitUntil(lambda: progress() > 2, timeout=20000)
@@ -238,7 +251,7 @@ def test_save_and_open_run(window, qtbot, tmp_path):
 def test_closing_after_training_autosaves_unsaved_results(qtbot, qsettings, app_paths):
     win = MainWindow(settings=qsettings)
     qtbot.addWidget(win)
-    win.set_run(Run(example_dataset("sine"), settings_for_example("sine", units=3, epochs=1)))
+    win.set_run(Run(load_example("sine"), settings_for_example("sine", units=3, epochs=1)))
     win.show()
     with qtbot.waitSignal(win.sigTrainingFinished, timeout=60000):
         win.start_training(epochs=1)
@@ -274,7 +287,7 @@ def test_drop_a_file_on_the_window(window, qtbot, tmp_path):
 def test_layout_recent_files_and_last_folder_persist(qtbot, qsettings, app_paths, tmp_path):
     win = MainWindow(settings=qsettings)
     qtbot.addWidget(win)
-    win.set_run(Run(example_dataset("sine"), settings_for_example("sine", units=3)))
+    win.set_run(Run(load_example("sine"), settings_for_example("sine", units=3)))
     win.show()
     path = write_series(tmp_path / "remember me.csv")
     with qtbot.waitSignal(win.sigDataLoaded, timeout=10000):

@@ -13,7 +13,7 @@ from explorer.cli import main
 from explorer.data import SequenceFileError, load_sequence
 from explorer.gui.main_window import MainWindow
 from explorer.runs import Run, settings_for_example
-from explorer.app.loading import load_dataset, load_example as example_dataset
+from explorer.app.loading import load_dataset, load_example
 
 HEADER_KEYS = st.sampled_from(["descr", "fortran_order", "shape", "xx", ""])
 HEADER_VALUES = st.one_of(
@@ -94,7 +94,7 @@ def test_paths_with_spaces_and_non_ascii(tmp_path, name):
 @pytest.fixture
 def window(qtbot, qsettings, app_paths):
     win = MainWindow(settings=qsettings)
-    win.set_run(Run(example_dataset("sine"), settings_for_example("sine", units=3)))
+    win.set_run(Run(load_example("sine"), settings_for_example("sine", units=3)))
     qtbot.addWidget(win)
     win.show()
     return win

@@ -306,10 +306,10 @@ def test_fit_model_checks_sizes_and_replaces_a_missing_head(tmp_path):
 
 
 def test_run_for_model_trains_from_the_file_weights(tmp_path):
-    from explorer.data.examples import load_example as example_dataset
+    from explorer.data.examples import load_example
     from explorer.runs import ModelSettings
 
-    ds = example_dataset("sine")
+    ds = load_example("sine")
     np_save_file(torch_shaped("gru", m=ds.n_inputs, n=5, k=ds.n_outputs, prefix="net.gru.", head="net.fc"),
                  str(tmp_path / "g.safetensors"))
     loaded = load_model(tmp_path / "g.safetensors")

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from explorer.data.examples import load_example as example_dataset
+from explorer.data.examples import load_example
 from explorer.gui.main_window import MainWindow
 from explorer.runs import Run, RunFileError, settings_for_example
 
@@ -14,7 +14,7 @@ from explorer.runs import Run, RunFileError, settings_for_example
 @pytest.fixture
 def window(qtbot, qsettings, app_paths, tmp_path):
     """The window with a run opened from a run folder (the run that must stay on a failed open)."""
-    good = Run(example_dataset("sine"), settings_for_example("sine", units=3, epochs=1))
+    good = Run(load_example("sine"), settings_for_example("sine", units=3, epochs=1))
     list(good.trainer.steps(max_steps=4))
     good.save(tmp_path / "good")
     win = MainWindow(settings=qsettings)
@@ -63,3 +63,10 @@ def test_open_run_whose_data_file_changed_says_so(window, qtbot, tmp_path):
         window.open_run(tmp_path / "run")
     assert "changed since the run" in blocker.args[0] and "series.csv" in blocker.args[0]
     assert os.path.getsize(data) > 0 and Run.load(tmp_path / "run", allow_changed_data=True).trainer.step == 0
+    assert window.run.trainer.step == 4                          # the current run stays
+    buttons = {b.text(): b for b in window.banner._buttons}
+    assert list(buttons) == ["Open anyway"]
+    with qtbot.waitSignal(window.sigRunOpened, timeout=10000):    # the run on the file as it is now
+        buttons["Open anyway"].click()
+    assert window.run.trainer.step == 0 and window.run.model.n_units == 3
+    assert window.run.dataset.n_val + window.run.dataset.n_train == 121 - 5   # the grown file's windows

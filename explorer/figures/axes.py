@@ -141,6 +141,8 @@ class PlotAxisItem(pg.AxisItem):
     def __init__(self, orientation, integer: bool = False, labels=None, **kw):
         super().__init__(orientation, **kw)
         self.integer = bool(integer)
+        #: values are decimal years of dates: ticks are labelled as dates (year, month, day or hour)
+        self.dates = False
         self.labels = list(labels) if labels is not None else None
         self.enableAutoSIPrefix(False)
 
@@ -183,6 +185,8 @@ class PlotAxisItem(pg.AxisItem):
             return 24.0
         if self.logMode:
             return 46.0
+        if self.dates:
+            return 7.0 * 12 + 16.0                    # "19 Jan 2014", "03 Mar 14:00"
         widest = max(len(format_number(v, 1.0)) for v in (lo, hi))
         return 7.0 * widest + 16.0
 
@@ -225,12 +229,50 @@ class PlotAxisItem(pg.AxisItem):
             return out
         if spacing is None:
             spacing = 1.0
+        if self.dates:
+            return [format_decimal_year(v * scale, spacing * scale) for v in values]
         return [format_number(v * scale, spacing * scale) for v in values]
 
     def generateDrawSpecs(self, p):  # noqa: N802
         # integer and log axes label one level only: minor ticks stay unlabelled (no piling up)
         self.style["maxTextLevel"] = 0 if (self.logMode or self.integer) else 2
         return super().generateDrawSpecs(p)
+
+
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def decimal_years(values) -> np.ndarray:
+    """datetime64 values as decimal years (2014.5 is the middle of 2014), to the second."""
+    secs = np.asarray(values).astype("datetime64[s]")
+    years = secs.astype("datetime64[Y]")
+    start = years.astype("datetime64[s]")
+    length = (years + 1).astype("datetime64[s]") - start
+    frac = (secs - start).astype(np.float64) / length.astype(np.float64)
+    return years.astype(np.int64).astype(np.float64) + 1970 + frac
+
+
+def format_decimal_year(v: float, spacing: float) -> str:
+    """A tick at decimal year ``v`` as a date, as fine as the ticks' ``spacing`` (in years) needs:
+    ``2014``, ``Mar 2014``, ``19 Mar 2014`` or ``19 Mar 14:00``."""
+    if not np.isfinite(v) or abs(v) > 9000:
+        return ""
+    year = int(np.floor(v))
+    try:
+        start = np.datetime64(f"{year:04d}-01-01", "s")
+        length = (np.datetime64(f"{year + 1:04d}-01-01", "s") - start).astype(np.int64)
+    except ValueError:
+        return format_number(v, spacing)
+    when = start + np.timedelta64(int(round((v - year) * length)), "s")
+    text = str(when.astype("datetime64[m]"))              # YYYY-MM-DDTHH:MM
+    y, mo, d, hm = text[:4], _MONTHS[int(text[5:7]) - 1], text[8:10], text[11:16]
+    if spacing >= 0.99:
+        return str(int(round(v))) if abs(v - round(v)) < 0.02 else f"{mo} {y}"
+    if spacing >= 1 / 13:
+        return f"{mo} {y}"
+    if spacing >= 0.9 / 365:
+        return f"{d} {mo} {y}"
+    return f"{d} {mo} {hm}"
 
 
 def _visible(c: str) -> str:

@@ -23,7 +23,7 @@ from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel  # noqa: E402
 import pyqtgraph as pg  # noqa: E402
 
 from explorer.engine import PARAM_COUNTS  # noqa: E402
-from explorer.figures.axes import _visible, loss_log_default  # noqa: E402
+from explorer.figures.axes import _visible, decimal_years, loss_log_default  # noqa: E402
 from explorer.figures.colors import GATE_COLORS, diverging_color, diverging_rgb  # noqa: E402, F401 (re-exported)
 from explorer.figures.panel import (EXPORT_SIZE, PlotPanelWidget, ensure_app, long_curve,  # noqa: E402, F401
                                     marker_line, positive, write_csv)
@@ -547,12 +547,7 @@ def _as_axis_values(values):
         except ValueError:
             a = np.array([float(v) for v in a])
     if a.dtype.kind == "M":
-        days = a.astype("datetime64[D]")
-        years = days.astype("datetime64[Y]")
-        start = years.astype("datetime64[D]")
-        length = (years + 1).astype("datetime64[D]") - start
-        frac = (days - start).astype(float) / length.astype(float)
-        return years.astype(np.int64).astype(float) + 1970 + frac
+        return decimal_years(a)                  # to the second: hourly rows keep their own places
     return a.astype(float)
 
 
@@ -624,6 +619,9 @@ class PredictionPlotWidget(PlotPanelWidget):
         self.y_label = y_label or "value"
         axis = self.plot.getAxis("bottom")
         axis.integer = self._x_axis is None or bool(np.all(np.mod(self._x_axis, 1) == 0))
+        # dates (not whole years) are labelled as dates: months, days or hours as the view needs
+        axis.dates = self.x_values is not None and self.x_values.dtype.kind in "MUS" and not axis.integer
+        axis.picture = None
         self.plot.setLabel("bottom", "row of the series" if x_values is None and x_label == "t" else self.x_label)
         self.plot.setLabel("left", self.y_label)
         d = self.data
@@ -696,6 +694,7 @@ class PredictionPlotWidget(PlotPanelWidget):
             self.bar_labels.append(lab)
         self.set_fixed_ticks("left", [[(yy, _visible(c)) for yy, c in zip(y, chars)]])
         self.plot.getAxis("bottom").integer = False
+        self.plot.getAxis("bottom").dates = False
         self.set_fixed_ticks("bottom", [[(v / 5, f"{v * 20}%") for v in range(6)]])   # 0 % … 100 %
         self.plot.setLabel("bottom", "probability")
         self.plot.setLabel("left", "next character")

@@ -20,7 +20,8 @@ from explorer.app.tasks import display_task
 from explorer.data.examples import load_example
 from explorer.engine.describe import KINDS as WINDOW_CELLS     # every cell has a description the views draw
 from explorer.gui.worker import TaskWorker
-from explorer.runs import Run, RunFileError, latest_autosave, settings_for_example, write_autosave
+from explorer.runs import (DataChangedError, Run, RunFileError, latest_autosave, prune_autosaves, settings_for_example,
+                          write_autosave)
 
 START_EXAMPLE = "sine"
 START_SETTINGS = dict(units=8)
@@ -61,8 +62,8 @@ def _load_task(state, load, settings, example):
     return _show_then_predict(state, run, settings.sample_index or 0)
 
 
-def _open_run_task(state, folder):
-    run = Run.load(folder)
+def _open_run_task(state, folder, allow_changed_data=False):
+    run = Run.load(folder, allow_changed_data=allow_changed_data)
     state.check()
     if run.model.kind not in WINDOW_CELLS:
         state.set_partial_result((run, None))
@@ -174,7 +175,15 @@ class FilesController(QObject):
         what = worker.tag[0]
         shown = getattr(worker, "shown_run", None)
         if worker.error is not None:
-            if shown is None:
+            if shown is None and what == "run" and worker.error_type is not None \
+                    and issubclass(worker.error_type, DataChangedError):
+                folder = worker.tag[1]
+                self.win.statusBar().showMessage("Could not open the run; the current one stays.", 8000)
+                self.win.banner.show_message(
+                    worker.error, "error", topic="load",
+                    actions=(("Open anyway", partial(self.open_run, folder, allow_changed_data=True)),))
+                self.win.sigLoadFailed.emit(worker.error)
+            elif shown is None:
                 self._failed(worker.error, "Could not load the file; the previous data stays loaded."
                              if what == "file" else "Could not open the run; the current one stays.")
             else:
@@ -227,16 +236,21 @@ class FilesController(QObject):
         if folder:
             self.open_run(folder)
 
-    def open_run(self, folder) -> bool:
+    def open_run(self, folder, allow_changed_data: bool = False) -> bool:
         """Read the run folder and compute its display off the GUI thread; :attr:`sigRunOpened`
-        or :attr:`sigLoadFailed` says how it went. False when training did not stop for it."""
+        or :attr:`sigLoadFailed` says how it went. False when training did not stop for it.
+
+        A data file that changed since the run was saved is refused (the banner says how and offers
+        "Open anyway", which reopens with ``allow_changed_data=True``: the run's weights on the
+        file as it is now)."""
         win = self.win
         if not win.training_ctl.confirm_stop("Opening a run replaces the current one."):
             return False
         if self.load_worker is not None:
             self.load_worker.state.request_interruption()
         win.statusBar().showMessage(f"Opening the run in {folder}…")
-        worker = TaskWorker(partial(_open_run_task, folder=str(folder)), tag=("run", str(folder), None))
+        worker = TaskWorker(partial(_open_run_task, folder=str(folder), allow_changed_data=allow_changed_data),
+                            tag=("run", str(folder), None))
         return self._start(worker)
 
     def _opened_run(self, run, display, folder) -> None:
@@ -287,6 +301,8 @@ class FilesController(QObject):
         """If the last session left unsaved results, offer to reopen them (saying why they were saved)."""
         pending = self.qsettings.value("autosave/pending")
         folder = latest_autosave(pending) if pending else None
+        # older autosaves of instances that ended go: at most the offered one and those of running apps stay
+        prune_autosaves(pending or self.autosave_root(), keep=folder)
         if folder is None:
             return False
         reason = self.qsettings.value("autosave/reason", "training")
@@ -299,6 +315,7 @@ class FilesController(QObject):
 
         def discard():
             self.qsettings.remove("autosave/pending")
+            prune_autosaves(pending, keep=None)        # the person said no: it goes too
 
         self.win.banner.show_message(text, "info", actions=(("Reopen it", reopen), ("Discard", discard)),
                                      topic="autosave-offer")

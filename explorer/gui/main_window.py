@@ -367,10 +367,11 @@ class MainWindow(QMainWindow):
     def open_example(self, name: str, **overrides) -> bool:
         return self.files.open_example(name, **overrides)
 
-    def open_run(self, folder) -> bool:
+    def open_run(self, folder, allow_changed_data: bool = False) -> bool:
         """Open a run folder off the GUI thread: :attr:`sigRunOpened` (and :attr:`sigDataLoaded`)
-        when it is shown, :attr:`sigLoadFailed` when it cannot be."""
-        return self.files.open_run(folder)
+        when it is shown, :attr:`sigLoadFailed` when it cannot be (a changed data file: the
+        banner offers "Open anyway", i.e. ``allow_changed_data=True``)."""
+        return self.files.open_run(folder, allow_changed_data=allow_changed_data)
 
     def save_run(self, folder) -> bool:
         return self.files.save_run(folder)

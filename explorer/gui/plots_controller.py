@@ -44,7 +44,7 @@ def time_axis(ds) -> tuple:
     label = getattr(ds, "time_label", "") or "year"
     tv = np.asarray(tv)
     if label == "date" and tv.dtype.kind in "fiu":
-        return np.round(tv.astype(float)).astype(np.int64).astype("datetime64[s]"), "date (year)"
+        return np.round(tv.astype(float)).astype(np.int64).astype("datetime64[s]"), "date"
     if label == "time of day":
         return tv.astype(float), "time of day (s)"
     return tv, label

@@ -32,6 +32,7 @@ class TaskWorker(QObject):
         self.state = TaskState(on_partial=self.sigPartial.emit, on_progress=self.sigProgress.emit)
         self.result = None
         self.error: str | None = None
+        self.error_type: type | None = None      # the failure's class, for a remedy (never the exception: its frames)
         self.interrupted = False
         self.done = threading.Event()
         self.seconds = 0.0
@@ -45,6 +46,7 @@ class TaskWorker(QObject):
             self.interrupted = True
         except Exception as exc:  # noqa: BLE001 - every failure becomes a message, never lost in a thread
             self.error = str(exc) or type(exc).__name__
+            self.error_type = type(exc)
         self.seconds = time.perf_counter() - t0
         self.done.set()
         self.sigDone.emit(self)
