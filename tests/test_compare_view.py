@@ -105,6 +105,17 @@ def test_the_view_trains_rnn_and_lstm_side_by_side_and_draws_the_cores_numbers(q
     # a click on a unit in one diagram selects it in all
     cw.columns["lstm"].session.set_position(unit=1)
     assert [c.session.position.unit for c in cw.columns.values()] == [1, 1] and cw.unit_spin.value() == 1
+    # another sample (idle: a small task traces it) is followed by every diagram, with that sample's numbers
+    with qtbot.waitSignal(cw.sigResult, timeout=60000) as got:
+        cw.sample_spin.setValue(2)
+    for cr, c in zip(cw.comparison.runs, cw.columns.values()):
+        r = got.args[0].of(cr.cell)[0]
+        assert c.session.position.sample == 2 and r.sample == 2 and c.session.trace is r.trace
+        own = cr.run.model.forward(adding.x_val[2:3])              # the cell's model on sample 2, here
+        np.testing.assert_array_equal(c.session.trace.h[0], own.h[0])
+        assert c.diagram.displayed_values()["h"] == own.h[0, 3, 1]
+        assert not np.array_equal(own.h[0], res.of(cr.cell)[0].trace.h[0])    # not sample 0's numbers
+    assert [cr.cell for cr in cw.comparison.runs] == ["rnn", "lstm"]
 
     # export: every plot and diagram as PNG, SVG, CSV and the table as the command writes it
     files = cw.export_all(tmp_path / "out")
@@ -118,7 +129,7 @@ def test_the_view_trains_rnn_and_lstm_side_by_side_and_draws_the_cores_numbers(q
     with open(tmp_path / "out" / "diagram_rnn.csv") as fh:
         d = list(csv.DictReader(fh))
     assert list(d[0])[:4] == ["t", "unit", "h_prev", "h"] and len(d) == 50
-    assert float(d[3]["h"]) == rnn.trace.h[0, 3, 1]
+    assert float(d[3]["h"]) == cw.columns["rnn"].session.trace.h[0, 3, 1]          # sample 2 now
     with open(tmp_path / "out" / "comparison.csv") as fh:
         table = list(csv.DictReader(fh))
     assert [(t["cell"], int(t["parameters"])) for t in table] == [(r.cell, r.parameters) for r in rows]
