@@ -65,6 +65,8 @@ def test_the_view_trains_rnn_and_lstm_side_by_side_and_draws_the_cores_numbers(q
     np.testing.assert_array_equal(y, rnn.norms_dh_last)
     np.testing.assert_array_equal(cw.through_time_plot.curve("LSTM ‖∂L/∂cₜ‖")[1], lstm.norms_dc_last)
     assert cw.through_time_plot.curve("plain RNN ‖∂L/∂cₜ‖") is None
+    legend = [label.text for _, label in cw.through_time_plot.legend.items]   # cells by colour, one dashed entry
+    assert legend == ["plain RNN", "LSTM", "‖∂L/∂cₜ‖"]
     assert "step 60" in cw.through_time_plot._title
     # the table rows are the core's rows
     rows = res.rows()

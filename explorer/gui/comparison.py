@@ -104,10 +104,11 @@ class LiveCurvesPlotWidget(plots.CurvesPlotWidget):
             self._marker = marker_line("#D55E00")
             self.plot.addItem(self._marker, ignoreBounds=True)
 
-    def set_curve(self, name, x, y, color, style=Qt.PenStyle.SolidLine) -> None:
-        """Show ``(x, y)`` as the curve ``name`` (added the first time, replaced after)."""
+    def set_curve(self, name, x, y, color, style=Qt.PenStyle.SolidLine, legend=True) -> None:
+        """Show ``(x, y)`` as the curve ``name`` (added the first time, replaced after); ``legend`` as
+        :meth:`add_curve` takes it (a shorter text, or None to leave the curve out of the legend)."""
         if name not in self._items:
-            item = self.add_curve(name, x, y, color, style)
+            item = self.add_curve(name, x, y, color, style, legend=legend)
             self._items[name] = (len(self.series) - 1, item)
             return
         k, item = self._items[name]
@@ -195,7 +196,7 @@ class CellColumn(QWidget):
         if self.gate is not None:
             self.memory = plots.MemoryHeatmapWidget()
             self.memory.setMinimumHeight(110)
-            self.memory_title = f"Memory kept to the end: ∏ {self.gate}ₛ for s = t+1 … T"
+            self.memory_title = f"Memory kept: ∏ {self.gate}ₛ, s > t"      # short: four columns fit 1024 px
             self.memory.setToolTip(f"Memory made visible: of what unit j wrote at step t, the share still on the "
                                    f"belt at the last step, ∏ {self.gate}_s for s = t+1 … T ({self.description.title}: "
                                    f"the keep gate is {self.gate}). 1 (blue): kept whole; 0: forgotten.")
@@ -702,10 +703,12 @@ class ComparisonWindow(QMainWindow):
             self.loss_plot.set_curve(title, r.eval_steps, r.eval_losses, color)
             if r.norms_dh_last is not None:
                 t = np.arange(1, len(r.norms_dh_last) + 1)
-                self.through_time_plot.set_curve(f"{title} ‖∂L/∂hₜ‖", t, r.norms_dh_last, color)
+                # the legend names the cell (its colour); dashed = ‖∂L/∂cₜ‖ has one entry of its own
+                self.through_time_plot.set_curve(f"{title} ‖∂L/∂hₜ‖", t, r.norms_dh_last, color, legend=title)
                 if r.norms_dc_last is not None:
+                    self._dashed_legend()
                     self.through_time_plot.set_curve(f"{title} ‖∂L/∂cₜ‖", t, r.norms_dc_last, color,
-                                                     Qt.PenStyle.DashLine)
+                                                     Qt.PenStyle.DashLine, legend=None)
         steps = sorted({r.norms_step for r in res.results if r.norms_dh_last is not None})
         if steps:
             at = f"step {steps[0]}" if len(steps) == 1 else f"steps {steps[0]}–{steps[-1]}"
@@ -735,6 +738,15 @@ class ComparisonWindow(QMainWindow):
         return None if ids is None or vocab is None else [vocab[int(i)] for i in ids]
 
     _loss_forms: tuple = ()
+    _dashed_entry = None
+
+    def _dashed_legend(self) -> None:
+        """Once: the legend's entry for the dashed curves (every cell's ‖∂L/∂cₜ‖, in its colour)."""
+        if self._dashed_entry is None:
+            pen = pg.mkPen("#777777", width=2, style=Qt.PenStyle.DashLine)      # grey: light and dark both
+            self._dashed_entry = pg.PlotDataItem([], [], pen=pen)
+            self.through_time_plot.legend.addItem(self._dashed_entry, "‖∂L/∂cₜ‖")   # its swatch is dashed
+            self.through_time_plot._on_view_resized()
 
     def _defer(self, fn) -> None:
         """Run ``fn`` in an event-loop turn of its own (after the paint of this redraw)."""
