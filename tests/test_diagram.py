@@ -121,7 +121,7 @@ def test_views_follow_the_selected_layer_and_direction(qtbot, kind):
         assert shown[g] == getattr(sub, g)[0, 2, 1]
     assert shown["h_prev"] == sub.h[0, 3, 1]                  # reverse: the previous state is t + 1's
     assert shown["h"] == sub.h[0, 2, 1] != trace.h[0, 2, 1]
-    assert "layer 1" in view._frame().header and "reverse" in view._frame().header
+    assert view._frame().header.endswith("unit 1 of 3  \u00b7  layer 2 of 2 \u00b7 reverse")   # layers read 1..L
     assert eq.equation_values()["h"]["value"] == sub.h[0, 2, 1]
     first = describe(kind).gate_names[0]
     assert eq.equation_values()[first]["wx"] == pytest.approx(

@@ -121,7 +121,7 @@ def test_train_init_refuses_bad_files_and_resume(tmp_path, capsys):
 # -- the window ---------------------------------------------------------------------------------------
 def settle(qtbot, win):
     """Wait for the window's trace: it is computed off the GUI thread."""
-    qtbot.waitUntil(lambda: win.trace is not None and not win.display.busy, timeout=15000)
+    qtbot.waitUntil(lambda: win.trace is not None and not win.display.busy and not win.models.busy, timeout=15000)
 
 
 @pytest.fixture
@@ -151,7 +151,7 @@ def test_window_model_option_opens_the_weights_on_the_file(built, qtbot, tmp_pat
     data = series_csv(tmp_path / "weather.csv")
     src = model_file(tmp_path / "w.safetensors", kind="lstm", m=1, n=6, k=1)
     win = built(str(data), model=str(tmp_path / "w.safetensors"))
-    with qtbot.waitSignal(win.sigDataLoaded, timeout=15000):     # the file arrives off the GUI thread
+    with qtbot.waitSignal(win.models.sigModelOpened, timeout=15000):   # the file, then the model, off the GUI thread
         pass
     assert win.run.dataset.source == str(data)
     np.testing.assert_array_equal(win.run.model.params, src.params)

@@ -713,3 +713,22 @@ def test_heatmap_relabels_without_rebuilding(qtbot):
     assert panel.getAxis("bottom").labels is None and panel.getAxis("bottom").labelText == "timestep t"
     w.set_trace(_trace(T=5, n=3, names="rzgh"))                 # another cell: its own panels
     assert list(w.plots) == ["r", "z", "g", "h"]
+
+
+def test_prediction_legend_names_the_forecast_only_when_there_is_one(qtbot):
+    w = _make(qtbot, plots.PredictionPlotWidget)
+    t = np.arange(50)
+    y = np.sin(t / 5.0)
+
+    def names():
+        return [label.text for _, label in w.legend.items]
+
+    w.set_series(t, y, t, y, split_t=0)                                # several inputs: no forecast
+    assert names() == ["target", "one step ahead"]
+    w.set_series(t, y, t, y, t_forecast=np.arange(10), forecast=y[:10], split_t=0)
+    assert names() == ["target", "one step ahead", "free-running forecast"]
+    x, f = w.forecast_curve.getData()
+    np.testing.assert_allclose(f, y[:10])
+    w.set_series(t, y, t, y, split_t=0)
+    x, _ = w.forecast_curve.getData()
+    assert names() == ["target", "one step ahead"] and (x is None or len(x) == 0)

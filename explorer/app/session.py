@@ -97,6 +97,7 @@ class Session:
         self.history: list[dict] = []
         self.steps = StepTable()
         self.norms: tuple | None = None          # (dh, dc) of the latest step
+        self.norms_layers: tuple | None = None   # (dh (L, T), dc (L, T)) of every layer, if known
         self.predictions: dict | None = None
         self.progress = Progress()
 
@@ -155,6 +156,7 @@ class Session:
         self.trace_weights = None
         self.predictions = None
         self.norms = None
+        self.norms_layers = None
         tr = getattr(run, "trainer", None)
         self.history = [dict(h) for h in tr.history] if tr is not None else []
         self.steps = StepTable(tr.step_table() if tr is not None else None)
@@ -168,10 +170,10 @@ class Session:
         """The selected sample's trace (batch 1) and the weights that computed it."""
         self.trace = trace
         self.trace_weights = weights
-        pos = self._clamped(self.position)
+        pos = self._clamped(self.position)        # before the views draw: a layer the trace lacks is never asked for
+        moved, self.position = pos != self.position, pos
         self.events.trace.emit(trace)
-        if pos != self.position:
-            self.position = pos
+        if moved:
             self.events.position.emit(pos)
 
     def apply_update(self, update: TrainingUpdate) -> None:
@@ -186,14 +188,17 @@ class Session:
             self.history.extend(dict(h) for h in update.history)
             self.events.history.emit(self.history)
         if update.norms_dh is not None:
-            self.set_norms(update.norms_dh, update.norms_dc)
+            self.set_norms(update.norms_dh, update.norms_dc, layers=update.norms_layers)
         self.progress = update.progress
         self.events.progress.emit(self.progress)
         if update.trace is not None and update.sample == self.position.sample:
             self.set_trace(update.trace, update.weights)    # (a trace of a sample since left is dropped)
 
-    def set_norms(self, dh, dc=None) -> None:
+    def set_norms(self, dh, dc=None, layers=None) -> None:
+        """The gradient norms through time of layer 0 (``dh``, ``dc``: (T,)) and, for a deeper
+        model, ``layers`` = (dh (L, T), dc (L, T) or None) of every layer (:meth:`view_norms`)."""
         self.norms = (dh, dc)
+        self.norms_layers = layers
         self.events.norms.emit(self.norms)
 
     def set_predictions(self, predictions: dict | None) -> None:
@@ -232,6 +237,20 @@ class Session:
         if hasattr(tr, "layer") and callable(tr.layer):
             return tr.layer(pos.layer, pos.direction)
         return tr
+
+    def view_norms(self) -> tuple | None:
+        """(dh, dc, layer) — the norms through time of the selected layer (both directions
+        together, as the engine sums them) and the layer they are of; layer 0's while the per-layer
+        norms are not known. None before any norms arrived."""
+        if self.norms is None:
+            return None
+        k = self.position.layer
+        layers = self.norms_layers
+        if k and layers is not None and layers[0] is not None and k < len(layers[0]):
+            dc = layers[1]
+            return layers[0][k], None if dc is None else dc[k], k
+        dh, dc = self.norms
+        return dh, dc, 0
 
     def step_record(self) -> dict | None:
         """The selected layer's record at the selected timestep (see ``Trace.step``)."""

@@ -128,6 +128,7 @@ class TrainingUpdate:
     progress: Progress
     norms_dh: np.ndarray | None = None  # of the latest step
     norms_dc: np.ndarray | None = None
+    norms_layers: tuple | None = None   # (dh (L, T), dc (L, T) or None) of every layer
     trace: object = None                # the selected sample's trace with ``weights`` (or None)
     weights: dict | None = None
     sample: int = 0
@@ -144,7 +145,8 @@ class TrainingUpdate:
             gate_norms={g: np.array([s.gate_norms[g] for s in snaps], dtype=float) for g in gates},
             history=list(history), progress=copy.copy(progress),
             norms_dh=None if last is None else last.norms_dh,
-            norms_dc=None if last is None else last.norms_dc)
+            norms_dc=None if last is None else last.norms_dc,
+            norms_layers=None if last is None else getattr(last, "norms_layers", None))
 
     def __len__(self) -> int:
         return len(self.step)
@@ -165,6 +167,7 @@ class TrainingUpdate:
                    history=[h for u in updates for h in u.history], progress=last.progress,
                    norms_dh=None if with_norms is None else with_norms.norms_dh,
                    norms_dc=None if with_norms is None else with_norms.norms_dc,
+                   norms_layers=None if with_norms is None else with_norms.norms_layers,
                    trace=None if with_trace is None else with_trace.trace,
                    weights=None if with_trace is None else with_trace.weights,
                    sample=last.sample if with_trace is None else with_trace.sample)
@@ -371,6 +374,7 @@ class Display:
     predictions: dict | None = None
     norms_dh: np.ndarray | None = None
     norms_dc: np.ndarray | None = None
+    norms_layers: tuple | None = None   # (dh (L, T), dc (L, T) or None) of every layer
     extra: dict = field(default_factory=dict)
 
 
@@ -482,6 +486,9 @@ def display_task(state: TaskState, run, weights: dict | None, sample: int, *, pr
             _, gn, _ = model.compute_grads(x, y, ds.loss)
             out.norms_dh = np.array(gn.dh, copy=True)
             out.norms_dc = None if gn.dc is None else np.array(gn.dc, copy=True)
+            if getattr(gn, "dh_layers", None) is not None:
+                out.norms_layers = (np.array(gn.dh_layers, copy=True),
+                                    None if gn.dc_layers is None else np.array(gn.dc_layers, copy=True))
         if predictions:
             view = copy.copy(run)               # the run's own predictions code, on the copy
             view.model = _Interruptible(model, state, span=(0.1, 1.0), total=run.prediction_windows())

@@ -214,15 +214,20 @@ class CellDescription:
         return out
 
     def equation_rows(self, record: dict, weights: dict | None = None, unit: int = 0,
-                      layer: int = 0, direction: int = 0, t: int | None = None) -> list[EquationRow]:
+                      layer: int = 0, direction: int = 0, t: int | None = None,
+                      T: int | None = None) -> list[EquationRow]:
         """Every equation of ``unit`` at the step of ``record`` (see :meth:`record`), with its numbers.
 
         ``weights`` is the state dict that computed the trace (torch's names); without it the rows
         show the pre-activations and results only. ``layer``/``direction`` pick the weight keys
-        (``…_l{layer}`` and ``_reverse``). ``t`` = 0 writes h_0 (c_0) for the previous state.
+        (``…_l{layer}`` and ``_reverse``). ``t`` = 0 writes h_0 (c_0) for the previous state; in
+        the reverse direction the previous state is h_{t+1}, and h_0 at ``t`` = ``T`` − 1.
         """
         W = _WeightView(weights, layer, direction) if weights is not None else None
-        prev = "0" if t == 0 else "{t\u22121}"
+        if direction:
+            prev = "0" if t is not None and T is not None and t == T - 1 else "{t+1}"
+        else:
+            prev = "0" if t == 0 else "{t\u22121}"
         return self._rows(self, record, W, int(unit), prev)
 
 

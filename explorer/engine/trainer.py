@@ -64,6 +64,16 @@ class StepSnapshot:
     done: bool = False               # the last step of the planned epochs
     refused: bool = False            # non-finite loss or gradient: step not taken
     message: str = ""
+    norms_layers: tuple | None = None   # (dh (L, T), dc (L, T) or None): every layer's norms
+
+
+def _layer_norms(norms) -> tuple | None:
+    """Copies of every layer's norms through time, (dh (L, T), dc (L, T) or None), or None."""
+    dh = getattr(norms, "dh_layers", None)
+    if dh is None:
+        return None
+    dc = getattr(norms, "dc_layers", None)
+    return np.array(dh, copy=True), None if dc is None else np.array(dc, copy=True)
 
 
 @dataclass
@@ -237,7 +247,7 @@ class Trainer:
                 steps_per_epoch=self.steps_per_epoch, loss=loss, grad_norm=gnorm,
                 gate_norms=gate_norms, clipped=clipped, norms_dh=norms.dh.copy(),
                 norms_dc=None if norms.dc is None else norms.dc.copy(), epoch_end=epoch_end,
-                train_loss_epoch=train_epoch, val_loss=val, done=done)
+                train_loss_epoch=train_epoch, val_loss=val, done=done, norms_layers=_layer_norms(norms))
 
     def extend(self, epochs: int) -> None:
         """Plan ``epochs`` more epochs (Train after Stop continues from the current weights)."""

@@ -28,6 +28,7 @@ from PySide6.QtGui import (QBrush, QColor, QFont, QFontMetricsF, QImage, QLinear
                            QPainterPath, QPainterPathStroker, QPalette, QPen, QPolygonF)
 from PySide6.QtWidgets import QToolTip, QWidget
 
+from explorer.app.layer_view import LayerPlace
 from explorer.engine.describe import CellDescription, fmt, input_column
 from explorer.figures.colors import DIVERGING_STOPS, diverging_color, text_color_on
 
@@ -93,6 +94,7 @@ class Frame:
     unit: int = 0
     strip: dict = field(default_factory=dict)
     belt_scale: ValueScale = field(default_factory=ValueScale)
+    place: LayerPlace | None = None     # the layer and direction drawn (deep / bidirectional models)
 
 
 @dataclass
@@ -788,28 +790,31 @@ def frame_at(desc: CellDescription, trace, t: int, unit: int, *, b: int = 0, sam
              num_layers: int = 1, num_directions: int = 1) -> Frame:
     """The :class:`Frame` that shows unit ``unit`` of sample ``b`` of ``trace`` (one layer and
     direction's trace, as ``Trace.layer(k, d)`` gives) at timestep ``t`` (0-based; clamped), with
-    the header "sample S · t = 3 / 50 · unit 0 of 8" (plus the layer and direction of a deeper or
-    bidirectional model: ``num_layers``, ``num_directions`` of the whole trace)."""
+    the header "sample S · t = 3 / 50 · unit 0 of 8" (plus, for a deeper or bidirectional model —
+    ``num_layers``, ``num_directions`` of the whole trace — "layer 2 of 2 · reverse", and the values
+    ``x_from`` (what x_t is: the layer below's h_t), ``h_to`` (where h_t goes) and ``time_note``
+    (which way the direction's time runs) that the scene writes at its input and output; see :class:`~explorer.app.layer_view.LayerPlace`)."""
     if trace is None:
         return Frame(desc, title=f"{desc.title} cell")
     T, n = int(trace.T), int(trace.h.shape[-1])
     t, j = min(max(int(t), 0), T - 1), min(max(int(unit), 0), n - 1)
+    place = LayerPlace(int(layer), int(direction), int(num_layers), int(num_directions), n, T)
     rec = desc.record(trace, b, t)
     v = desc.unit_values(rec, j)
     v["x"] = rec["x"]
     v["x_text"] = x_text(rec["x"], vocab)
-    v["prev"] = "0" if t == 0 else "t\u22121"
+    v["prev"] = place.prev_sub(t)                  # reverse direction: the previous state is t + 1's
     v["preact"] = {row.key: row.preact for row in desc.equation_rows(rec, None, j)}
-    where = ""
-    if num_layers > 1:
-        where += f"  \u00b7  layer {layer}"
-    if num_directions > 1:
-        where += "  \u00b7  reverse" if direction else "  \u00b7  forward"
+    v["x_from"] = place.input_text if place.layer > 0 else ""
+    v["h_to"] = place.output_text if place.stacked else ""
+    where = "  \u00b7  " + place.name if place.stacked else ""
+    v["time_note"] = place.time_text
     header = f"sample {b if sample is None else sample}  \u00b7  t = {t + 1} / {T}  \u00b7  unit {j} of {n}{where}"
     strip = {"bar": rec[desc.belt_name or "h"]}
     strip.update({g.name: rec[g.name] for g in desc.gates})
     return Frame(desc, v, title=f"{desc.title} cell", header=header, n_units=n, unit=j, strip=strip,
-                 belt_scale=belt_scale if belt_scale is not None else belt_scale_of(desc, trace, b))
+                 belt_scale=belt_scale if belt_scale is not None else belt_scale_of(desc, trace, b),
+                 place=place)
 
 
 def light_palette() -> QPalette:

@@ -119,8 +119,26 @@ class Scene:
         self.add("input", stroke_area(_line((X_IN, BUS_Y), (X_IN, BUS_Y + 90)), 24))
 
     def paint_x(self, d: Drawing, v: dict) -> None:
+        """x_t coming in from below (for a deeper layer: which layer's h_t it is), and where h_t goes."""
         d.dot(QPointF(X_IN, BUS_Y), 5)
-        d.math(X_IN + 14, BUS_Y + 76, (("x", "n"), ("t", "s"), (" " + v["x_text"], "v")))
+        src = v.get("x_from")
+        if src:                              # a deeper layer: its input is the layer below's output
+            d.math(X_IN + 14, BUS_Y + 66, (("x", "n"), ("t", "s"), (" = ", "n"), *math_parts(src)))
+            d.math(X_IN + 14, BUS_Y + 90, (("= " + v["x_text"].split("= ", 1)[-1], "v"),))
+        else:
+            d.math(X_IN + 14, BUS_Y + 76, (("x", "n"), ("t", "s"), (" " + v["x_text"], "v")))
+        self.paint_destination(d, v)
+
+    def paint_destination(self, d: Drawing, v: dict) -> None:
+        """Where h_t goes in a deep or bidirectional model (the layer above or the head, and the
+        next step of its direction) and which way the direction's time runs, under the output."""
+        to = v.get("h_to")
+        if to:
+            d.math(X1, BUS_Y + 84, (("h", "n"), ("t", "s"), (" goes ", "n"), *math_parts(to)), align="right",
+                   color=d.s.muted)
+        note = v.get("time_note")
+        if note:
+            d.math(X1, BUS_Y + 108, math_parts(note), align="right", color=d.s.muted)
 
     def paint_h_up(self, d: Drawing, v: dict, scale: ValueScale, from_y: float) -> None:
         """h_t leaving the cell upwards (to the layer above / the head)."""

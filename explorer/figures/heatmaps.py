@@ -105,7 +105,7 @@ class _HeatmapPanels(PlotPanelWidget):
         self._shape = (rows, cols)
         for k, name in enumerate(names):
             p = self._new_plot(k // cols, k % cols, self.time_labels)
-            p.setTitle(self._panel_title(name))
+            p.setTitle(self._full_title(name))
             p.setLabel("bottom", self.time_label if self.time_labels is None else "input character")
             p.setLabel("left", "unit")
             p.invertY(True)                                 # unit 0 at the top
@@ -159,6 +159,23 @@ class _HeatmapPanels(PlotPanelWidget):
 
     def _arrange_for(self, exporting: bool) -> None:
         self._arrange(wide=False if exporting else self._wide_on_screen())
+        self._retitle()
+
+    #: Which layer and direction of a deep or bidirectional model the panels show ("layer 2 of 2 ·
+    #: reverse"; "" for one layer): exported panels name it (on screen the window's selector does).
+    place = ""
+
+    def set_place(self, text: str) -> None:
+        self.place = text or ""
+        self._retitle()
+
+    def _full_title(self, name):
+        base = self._panel_title(name)
+        return f"{base} \u2014 {self.place}" if self.place and self._exporting else base
+
+    def _retitle(self) -> None:
+        for name, p in self.plots.items():
+            p.setTitle(self._full_title(name))
 
     def resizeEvent(self, e):  # noqa: N802
         super().resizeEvent(e)
@@ -266,8 +283,9 @@ class MemoryHeatmapWidget(_HeatmapPanels):
 
     def set_memory(self, values, title: str | None = None, time_labels=None):
         """``values``: a (T, n) array in [0, 1] (computed by the caller); ``title`` names it."""
-        if title:
+        if title and title != self._memory_title:
             self._memory_title = title
+            self._retitle()
         arr = np.asarray(values, dtype=float)
         if arr.size == 0:
             self.clear()

@@ -631,6 +631,12 @@ class PredictionPlotWidget(PlotPanelWidget):
             self.forecast_curve.setData(self._x(d["t_forecast"]), d["forecast"])
         else:
             self.forecast_curve.setData([], [])
+        # the legend names the forecast only when there is one (none for several inputs)
+        listed = self.legend.getLabel(self.forecast_curve) is not None
+        if forecast is not None and not listed:
+            self.legend.addItem(self.forecast_curve, "free-running forecast")
+        elif forecast is None and listed:
+            self.legend.removeItem(self.forecast_curve)
         self._mark_gaps()
         if split_t is not None:
             self.split_line.setValue(float(self._x(np.array([float(split_t)]))[0]))

@@ -98,63 +98,19 @@ def build_window(file: str | None = None, example: str | None = None, model: str
     return win
 
 
-def open_model_file(win, path, after_load: bool = False):
-    """``--model MODEL``: open MODEL (``explorer.interop.load_model``, Qt-free) and hand it to the
-    window with :func:`show_model` — at once, or when the file being loaded arrives
-    (``after_load``; if that file fails, the model is not applied and the banner says why).
-    Returns the ``LoadedModel``, or None when the file was refused (the banner says why)."""
-    from explorer.interop import ModelFileError, load_model
-
-    try:
-        loaded = load_model(path, n_outputs=win.run.dataset.n_outputs if win.run else 1)
-    except ModelFileError as exc:
-        win.banner.show_message(str(exc), "error")
-        return None
-    if not after_load:
-        show_model(win, loaded)
-        return loaded
-
-    def on_loaded(_dataset):
-        done()
-        show_model(win, loaded)
-
-    def on_failed(_message):
-        done()
-
-    def done():
-        win.sigDataLoaded.disconnect(on_loaded)
-        win.sigLoadFailed.disconnect(on_failed)
-
-    win.sigDataLoaded.connect(on_loaded)
-    win.sigLoadFailed.connect(on_failed)
-    return loaded
+def open_model_file(win, path, after_load: bool = False) -> bool:
+    """``--model MODEL``: open MODEL on the window's data — at once, or on the data of the file
+    being loaded once it arrives (``after_load``; if that file fails, the model is not opened).
+    The same path as File › Open Model (:class:`explorer.gui.models.ModelController`): the file
+    is read off the GUI thread; a refusal is one sentence on the banner and the current run stays."""
+    return win.models.open_model(path, after_load=after_load)
 
 
 def show_model(win, loaded) -> bool:
-    """Put an opened model's weights on the window's current data: a new run from
-    ``explorer.interop.run_for_model`` (sizes checked; a new head where the file had none) and the
-    model's message in the banner. Refusals (sizes that do not fit, a cell the window does not draw)
-    leave the current run and say why. File › Open Model calls this too."""
-    from explorer.gui import main_window
-    from explorer.interop import ModelFileError, run_for_model
-
-    if win.run is None:
-        return False
-    drawable = getattr(main_window, "WINDOW_CELLS", None)
-    if drawable is not None and loaded.kind not in drawable:
-        win.banner.show_message(
-            f"{loaded.path.name} holds a {loaded.kind.upper()} model; the window draws "
-            f"{', '.join(c.upper() for c in drawable)} cells. Fine-tune it on the command line: "
-            f'lstm-explorer train FILE --init "{loaded.path}" --out DIR', "error")
-        return False
-    try:
-        run = run_for_model(loaded, win.run.dataset, win.run.settings)
-    except ModelFileError as exc:
-        win.banner.show_message(str(exc), "error")
-        return False
-    win.set_run(run)
-    win.banner.show_message(loaded.message, "info")
-    return True
+    """Put an opened model (a ``LoadedModel``) on the window's current data, as File › Open Model
+    does once it has read the file (sizes checked off the GUI thread; refusals on the banner, the
+    current run kept)."""
+    return win.models.open_model(loaded)
 
 
 def main(argv: list[str] | None = None) -> int:

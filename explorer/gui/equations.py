@@ -23,6 +23,7 @@ from PySide6.QtCore import QEvent, QRect, QRectF, QSize
 from PySide6.QtGui import QAbstractTextDocumentLayout, QColor, QFontInfo, QImage, QPainter, QPalette
 from PySide6.QtWidgets import QTextBrowser, QWidget
 
+from explorer.app.layer_view import LayerPlace
 from explorer.app.session import Session
 from explorer.engine.describe import COLORS, EquationRow, backward_rows, fmt, formula_parts, gfmt, input_column
 from explorer.figures.colors import diverging_color, text_color_on
@@ -247,7 +248,8 @@ class EquationsView(SessionViewMixin, QTextBrowser):
             return
         rec = desc.record(tr, 0, t)
         weights = self._weights()
-        rows = desc.equation_rows(rec, weights, j, layer=pos.layer, direction=pos.direction, t=t)
+        place = LayerPlace.of(self.session.trace, pos.layer, pos.direction)
+        rows = desc.equation_rows(rec, weights, j, layer=pos.layer, direction=pos.direction, t=t, T=T)
         col = input_column(rec["x"])
         vals: dict[str, Any] = {r.key: {"preact": r.preact, "z": r.preact, "value": r.value, **r.terms}
                                 for r in rows}
@@ -261,14 +263,18 @@ class EquationsView(SessionViewMixin, QTextBrowser):
         mono = self.MONO
         num = lambda txt: f'<span style="font-family:{mono};">{txt}</span>'  # noqa: E731
         sym = f'style="color:{muted};"'
-        prev = "0" if t == 0 else "t\u22121"
-        init = " (initial state)" if t == 0 else ""
+        prev = place.prev_sub(t)                 # the reverse direction's previous state is t + 1's
+        init = " (initial state)" if place.first(t) else ""
+        where = f" &nbsp;\u00b7&nbsp; {html.escape(place.name)}" if place.stacked else ""
         parts = [f'<p style="font-size:large; margin-bottom:4px;">{html.escape(desc.title)} &nbsp;\u00b7&nbsp; '
-                 f'<b>Unit {j} of {n}</b> &nbsp;\u00b7&nbsp; sample {pos.sample} &nbsp;\u00b7&nbsp; t = {t + 1} / {T}</p>']
+                 f'<b>Unit {j} of {n}</b> &nbsp;\u00b7&nbsp; sample {pos.sample} &nbsp;\u00b7&nbsp; t = {t + 1} / {T}'
+                 f'{where}</p>']
         # inputs
         tok = self._vocab[col] if col is not None and self._vocab is not None and col < len(self._vocab) else None
         if tok is not None:
             xtxt = f"x<sub>t</sub> = one-hot('{html.escape(tok)}') &nbsp;(1 in column {col})"
+        elif place.layer > 0:                    # a deeper layer: x_t is the layer below's h_t (D·n values)
+            xtxt = f"x<sub>t</sub> = {math_html(place.input_text)} = {num(self._vec(rec['x']))}"
         else:
             xtxt = f"x<sub>t</sub> = {num(self._vec(rec['x']))}"
         if n > 1:
@@ -279,6 +285,9 @@ class EquationsView(SessionViewMixin, QTextBrowser):
         lines = [xtxt, htxt]
         if "c_prev" in vals:
             lines.append(f"c<sub>{prev}</sub> = {num(fmt(vals['c_prev']))}{init} &nbsp;(unit {j})")
+        if place.stacked and weights is not None:        # which of the model's weights these rows use
+            sfx = place.weight_suffix
+            lines.append(f'<span style="color:{muted};">W = weight_ih{sfx}, U = weight_hh{sfx}</span>')
         parts.append("<p>" + "<br>".join(lines) + "</p>")
         parts.append(self._table(rows, num, sym))
         self._notes = self._example_notes(t) if pos.layer == 0 and pos.direction == 0 else []

@@ -156,9 +156,12 @@ class FilesController(QObject):
         worker = self.sender()
         if worker is not self.load_worker or self.win.closing:
             return
+        what, label, example = worker.tag
+        if what == "model":                     # File › Open Model (explorer.gui.models)
+            self.win.models.shown(worker, value)
+            return
         run, display = value
         worker.shown_run = run
-        what, label, example = worker.tag
         if what == "run":
             self._opened_run(run, display, label)
         else:
@@ -175,7 +178,9 @@ class FilesController(QObject):
         what = worker.tag[0]
         shown = getattr(worker, "shown_run", None)
         if worker.error is not None:
-            if shown is None and what == "run" and worker.error_type is not None \
+            if shown is None and what == "model":
+                win.models.failed(worker.error)
+            elif shown is None and what == "run" and worker.error_type is not None \
                     and issubclass(worker.error_type, DataChangedError):
                 folder = worker.tag[1]
                 self.win.statusBar().showMessage("Could not open the run; the current one stays.", 8000)

@@ -31,6 +31,8 @@ from explorer.gui.diagram import CellDiagramView
 from explorer.gui.equations import EquationsView
 from explorer.gui.export import ExportController
 from explorer.gui.plots_controller import PlotsController, memory_kept, time_axis  # noqa: F401
+from explorer.gui.layer_selector import LayerSelectorWidget
+from explorer.gui.models import ModelController
 from explorer.gui.files import (START_EXAMPLE, START_SETTINGS, WINDOW_CELLS, FilesController,  # noqa: F401
                                 autosave_dir)
 from explorer.gui.settings_panel import UNITS_RANGE, SettingsPanelWidget
@@ -104,6 +106,7 @@ class MainWindow(QMainWindow):
         self._sample_followed: int | None = None     # the sample whose trace was asked for
         self.recent_menu = None
         self.files = FilesController(self)
+        self.models = ModelController(self)              # File › Open Model (and --model)
         self.training_ctl = TrainingController(self)
         self.display = DisplayController(self)
         self.exporter = ExportController(self)
@@ -155,6 +158,8 @@ class MainWindow(QMainWindow):
         selectors.addWidget(QLabel("Unit"))
         selectors.addWidget(self.unit_spin)
         selectors.addWidget(self.memory_button)
+        self.layer_selector = LayerSelectorWidget(s)        # deep / bidirectional models: layer, direction
+        selectors.addWidget(self.layer_selector)
         selectors.addStretch(1)
         self.data_label = ElidedLabel()
         self.data_label.setStyleSheet("color: palette(mid);")
@@ -247,6 +252,9 @@ class MainWindow(QMainWindow):
         self.open_action = act("&Open…", self.files.open_file_dialog, "Ctrl+O", SP.SP_DialogOpenButton,
                                "Open a sequence or text file (Ctrl+O)")
         self.open_run_action = act("Open &Run…", self.files.open_run_dialog, None, SP.SP_DirOpenIcon)
+        self.open_model_action = act("Open &Model…", self.models.open_model_dialog, "Ctrl+Shift+O", None,
+                                     "Open a model's weights (PyTorch safetensors, Keras, a run's model.npz) "
+                                     "on the data shown (Ctrl+Shift+O)")
         self.save_run_action = act("&Save Run…", self.files.save_run_dialog, "Ctrl+S", SP.SP_DialogSaveButton,
                                    "Save the run to a folder (Ctrl+S)")
         self.export_all_action = act("&Export All…", self.exporter.export_all_dialog, "Ctrl+E", None,
@@ -264,6 +272,7 @@ class MainWindow(QMainWindow):
         fm.addAction(self.open_action)
         self.recent_menu = fm.addMenu("Open &Recent")
         fm.addAction(self.open_run_action)
+        fm.addAction(self.open_model_action)
         fm.addAction(self.save_run_action)
         fm.addSeparator()
         export_menu = fm.addMenu("E&xport")
@@ -372,6 +381,12 @@ class MainWindow(QMainWindow):
         when it is shown, :attr:`sigLoadFailed` when it cannot be (a changed data file: the
         banner offers "Open anyway", i.e. ``allow_changed_data=True``)."""
         return self.files.open_run(folder, allow_changed_data=allow_changed_data)
+
+    def open_model(self, path) -> bool:
+        """Open a model file's weights on the data shown, off the GUI thread:
+        ``models.sigModelOpened`` when shown, ``models.sigModelFailed`` (one sentence on the
+        banner; the current run stays) when it cannot be."""
+        return self.models.open_model(path)
 
     def save_run(self, folder) -> bool:
         return self.files.save_run(folder)
@@ -581,10 +596,12 @@ class MainWindow(QMainWindow):
             return
         s = self.settings_panel.model_settings(run.settings)
         cur = run.settings
-        if (s.units, s.cell, s.seed) == (cur.units, cur.cell, cur.seed):
+        if (s.units, s.cell, s.seed, s.layers, s.bidirectional) == \
+                (cur.units, cur.cell, cur.seed, cur.layers, cur.bidirectional):
             return
         if not self.training_ctl.confirm_stop("Changing the model needs new weights.") or \
-                not self._confirm_discard("Changing the units, the cell or the seed needs new weights."):
+                not self._confirm_discard("Changing the units, the layers, the directions, the cell or the seed "
+                                          "needs new weights."):
             self.settings_panel.set_model_settings(cur)
             self.param_plot.set_units(cur.units)
             return

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtCore import QObject
 
+from explorer.app.layer_view import LayerPlace
 from explorer.app.memory_view import keep_gate, memory_products
 from explorer.engine import softmax
 from explorer.engine.describe import describe
@@ -77,8 +78,10 @@ class PlotsController(QObject):
         if run is None:
             return
         ds = run.dataset
-        self.param_plot.set_config(ds.n_inputs, ds.n_outputs, n_range=self.units_range,
-                                   n_current=run.model.n_units)
+        model = run.model
+        self.param_plot.set_config(ds.n_inputs, ds.n_outputs, n_range=self.units_range, n_current=model.n_units,
+                                   kind=model.kind, layers=int(getattr(model, "num_layers", 1)),
+                                   bidirectional=bool(getattr(model, "bidirectional", False)))
         self._show_loss()
         self.grad_plot.set_step_table(self.session.steps.table(), run.trainer.log.gates, run.settings.clip)
         # (the heatmaps keep their panels until the new run's trace replaces their values: rebuilding
@@ -93,12 +96,26 @@ class PlotsController(QObject):
 
     def _on_session_trace(self, trace) -> None:
         tr = self.session.view_trace()
+        pos = self.session.position
+        self._drawn_place = (pos.layer, pos.direction)
         if tr is None:
             return
         labels = self.text_strip.chars or None          # text mode: the sample's characters along time
-        self._pending_heatmaps = (tr, labels)
+        self._pending_heatmaps = (tr, labels, self._place_title())
         self.flush(only_visible=True)
-        self._on_session_position(self.session.position)
+        self._on_session_position(pos)
+
+    _drawn_place = (0, 0)           # the layer and direction the heatmaps show
+    _norms_layer = 0                # the layer the norms through time are of
+
+    def _place_title(self) -> str:
+        """"layer 2 of 2 · reverse" for a deep or bidirectional model (exports carry it), else ""."""
+        full = self.session.trace
+        if full is None:
+            return ""
+        pos = self.session.position
+        place = LayerPlace.of(full, pos.layer, pos.direction)
+        return place.name if place.stacked else ""
 
     def flush(self, only_visible: bool = False) -> None:
         """Hand the latest trace to the heatmaps — at once when they are on screen, else when
@@ -106,17 +123,19 @@ class PlotsController(QObject):
         and redraw; a tab behind others need not pay while training)."""
         if self._pending_heatmaps is None:
             return
-        tr, labels = self._pending_heatmaps
+        tr, labels, where = self._pending_heatmaps
         if only_visible and not any(on_screen(w) for w in (self.heatmap_plot, self.memory_plot)):
             return
         self._pending_heatmaps = None
+        self.heatmap_plot.set_place(where)
         self.heatmap_plot.set_trace({k: getattr(tr, k)[0] for k in describe(tr.kind).trace_names},
                                     time_labels=labels)
         kept = memory_kept(tr)
         if kept is None:
             self.memory_plot.clear()
         else:
-            self.memory_plot.set_memory(kept[1], title=kept[0], time_labels=labels)
+            self.memory_plot.set_memory(kept[1], title=kept[0] + (f" \u2014 {where}" if where else ""),
+                                        time_labels=labels)
         for w in (self.heatmap_plot, self.memory_plot):
             w.set_time_marker(self.session.position.t)
 
@@ -125,6 +144,11 @@ class PlotsController(QObject):
             self.flush()
 
     def _on_session_position(self, pos) -> None:
+        if (pos.layer, pos.direction) != self._drawn_place:     # another layer or direction: its heatmaps
+            self._on_session_trace(self.session.trace)
+            return
+        if pos.layer != self._norms_layer and self.session.norms is not None:
+            self._on_session_norms(self.session.norms)
         for w in (self.through_time_plot, self.heatmap_plot, self.memory_plot):
             w.set_time_marker(pos.t)
         self._show_top_k()
@@ -152,7 +176,14 @@ class PlotsController(QObject):
         self.loss_plot.set_history(step, loss, np.full(len(loss), np.nan))
 
     def _on_session_norms(self, norms) -> None:
-        dh, dc = norms
+        """The norms through time of the selected layer (layer 0's until every layer's arrived)."""
+        dh, dc, layer = self.session.view_norms()
+        self._norms_layer = self.session.position.layer
+        title = plots.GradThroughTimePlotWidget.title
+        L = int(getattr(self.session.trace, "num_layers", 1) or 1)
+        if L > 1:
+            title += f" \u2014 layer {layer + 1} of {L}, both directions"
+        self.through_time_plot.set_title(title)
         self.through_time_plot.set_norms(dh, dc)
         self.through_time_plot.set_time_marker(self.session.position.t)
 

@@ -1,20 +1,23 @@
 """The settings panel: data (file, every column of it as inputs and the target, a year × month
 table as one series or its columns, missing values, normalisation, validation fraction, sequence
-length, text level) and model (cell, units, optimiser, learning rate, clipping, epochs, batch,
+length, text level) and model (cell, units, layers, bidirectional, optimiser, learning rate, clipping, epochs, batch,
 seed). It only holds values; the window decides what a change means."""
 
 from __future__ import annotations
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox,
+from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox,
                                QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QPushButton,
                                QSpinBox, QVBoxLayout, QWidget)
 from PySide6.QtCore import Qt
 
 from explorer.engine.describe import KINDS
+from explorer.options import NUMERIC_OPTIONS
 from explorer.runs import ModelSettings
 
 UNITS_RANGE = (1, 256)
+#: stacked layers offered for a new model: the command line's range (``--layers``)
+LAYERS_RANGE = next((int(o.low), int(o.high)) for o in NUMERIC_OPTIONS if o.dest == "layers")
 
 
 class SettingsPanelWidget(QWidget):
@@ -94,6 +97,15 @@ class SettingsPanelWidget(QWidget):
         self.units_spin.setRange(*UNITS_RANGE)
         self.units_spin.setToolTip("Units n: the layer holds 4n(m+n+1) parameters")
         g.addRow("Units", self.units_spin)
+        self.layers_spin = QSpinBox()                  # stacked layers: the option table's range
+        self.layers_spin.setRange(*LAYERS_RANGE)
+        self.layers_spin.setToolTip("Stacked layers: layer 1 reads the input x_t, each deeper layer the h_t of the "
+                                    "layer below")
+        g.addRow("Layers", self.layers_spin)
+        self.bidirectional_box = QCheckBox("bidirectional")
+        self.bidirectional_box.setToolTip("A second direction in every layer that reads the sequence from t = T "
+                                          "back to 1; the head sees both directions' h_t")
+        g.addRow("Directions", self.bidirectional_box)
         self.optimizer_combo = QComboBox()
         self.optimizer_combo.addItems(["adam", "sgd", "momentum"])
         g.addRow("Optimiser", self.optimizer_combo)
@@ -130,8 +142,9 @@ class SettingsPanelWidget(QWidget):
             combo.setMinimumContentsLength(6)
         for w in (self.cell_combo, self.optimizer_combo):
             w.currentIndexChanged.connect(self._on_model_edited)
-        for w in (self.units_spin, self.epochs_spin, self.batch_spin, self.seed_spin):
+        for w in (self.units_spin, self.layers_spin, self.epochs_spin, self.batch_spin, self.seed_spin):
             w.valueChanged.connect(self._on_model_edited)
+        self.bidirectional_box.toggled.connect(self._on_model_edited)
         for w in (self.lr_spin, self.clip_spin):
             w.valueChanged.connect(self._on_model_edited)
         self.units_spin.valueChanged.connect(self.sigUnitsChanged)
@@ -159,6 +172,8 @@ class SettingsPanelWidget(QWidget):
         s = ModelSettings(**(base.__dict__ if base else {}))
         s.cell = self.cell_combo.currentText()
         s.units = self.units_spin.value()
+        s.layers = self.layers_spin.value()
+        s.bidirectional = self.bidirectional_box.isChecked()
         s.optimizer = self.optimizer_combo.currentText()
         s.lr = self.lr_spin.value()
         s.clip = self.clip_spin.value() or None
@@ -172,6 +187,8 @@ class SettingsPanelWidget(QWidget):
         try:
             self.cell_combo.setCurrentText(s.cell)
             self.units_spin.setValue(s.units)
+            self.layers_spin.setValue(int(getattr(s, "layers", 1) or 1))
+            self.bidirectional_box.setChecked(bool(getattr(s, "bidirectional", False)))
             self.optimizer_combo.setCurrentText(s.optimizer)
             self.lr_spin.setValue(s.lr)
             self.clip_spin.setValue(s.clip or 0.0)

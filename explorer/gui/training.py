@@ -86,7 +86,7 @@ class DisplayController(QObject):
             if d.trace is not None:
                 s.set_trace(d.trace, d.weights)
             if d.norms_dh is not None:
-                s.set_norms(d.norms_dh, d.norms_dc)
+                s.set_norms(d.norms_dh, d.norms_dc, layers=d.norms_layers)
         if d.predictions is not None:              # the same for every sample
             s.set_predictions(d.predictions)
         self.sigDisplayed.emit()

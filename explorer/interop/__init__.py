@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .errors import KERAS_EXTRA_HINT, MissingExtraError, ModelFileError
+from .errors import KERAS_EXTRA_HINT, MissingExtraError, ModelFileError, pickle_refusal
 from .fit import fit_model, run_for_model
 from .mapping import LoadedModel
 from .safetensors_io import model_metadata, save_model
@@ -45,12 +45,14 @@ def load_model(path, n_outputs: int = 1, seed: int = 0) -> LoadedModel:
 def _load(path: Path, n_outputs: int, seed: int) -> LoadedModel:
     try:
         with open(path, "rb") as fh:
-            magic = fh.read(8)
+            magic = fh.read(9)
     except IsADirectoryError:
         raise ModelFileError(f"{path} is a folder, not a model file; choose its .safetensors, "
                              ".keras or model.npz file.") from None
     except OSError as exc:
         raise ModelFileError(f"Could not open {path}: {exc.strerror or exc}.") from None
+    if _is_pickle(magic):
+        raise ModelFileError(pickle_refusal(path.name))
     if magic.startswith(_HDF5) or (magic.startswith(_ZIP) and _is_keras_zip(path)):
         from .keras_io import load_keras
 
@@ -62,6 +64,11 @@ def _load(path: Path, n_outputs: int, seed: int) -> LoadedModel:
     from .safetensors_io import load_safetensors
 
     return load_safetensors(path, n_outputs=n_outputs, seed=seed)
+
+
+def _is_pickle(head: bytes) -> bool:
+    """A pickle's opening (PROTO 2..5), not a safetensors header (8 bytes of length, then "{")."""
+    return len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5 and head[8:9] != b"{"
 
 
 def _is_keras_zip(path: Path) -> bool:

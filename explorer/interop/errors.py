@@ -14,3 +14,10 @@ class MissingExtraError(ModelFileError):
 
 KERAS_EXTRA_HINT = ("opening Keras files needs h5py, which is not installed: "
                     "pip install 'lstm-explorer[keras]' (or pip install h5py)")
+
+
+def pickle_refusal(label: str) -> str:
+    """The one sentence for a pickled model (``torch.save``, a ``.pkl``): never unpickled."""
+    return (f"{label} is a pickle (PyTorch's torch.save writes one), which LSTM Explorer never opens "
+            "because unpickling a file can run any code in it; in PyTorch save the state dict with "
+            "safetensors.torch.save_file(model.state_dict(), \"model.safetensors\") and open that file.")

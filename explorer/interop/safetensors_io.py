@@ -18,7 +18,7 @@ import numpy as np
 
 from explorer import __version__
 
-from .errors import ModelFileError
+from .errors import ModelFileError, pickle_refusal
 from .mapping import KIND_TITLES, TensorInfo, TensorSource, load_torch_named
 
 #: safetensors dtype codes → NumPy dtype names (the mapping reads the float ones).
@@ -78,11 +78,21 @@ def load_npz(path: Path, n_outputs: int = 1, seed: int = 0):
     """The engine's ``model.npz`` (a run folder's weights: torch's names and ``head.*``)."""
     label = path.name
     try:
+        with zipfile.ZipFile(path) as zf:
+            names = zf.namelist()
+        if any(name.endswith(".pkl") for name in names):         # torch.save's zip: data.pkl + storages
+            raise ModelFileError(pickle_refusal(label))
         with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as z:    # our handle: closed on errors
             arrays = {k: z[k] for k in z.files}
     except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
+        if isinstance(exc, ModelFileError):
+            raise
         raise ModelFileError(f"{label} is not a readable NumPy .npz file ({exc}); open a "
                              "safetensors file or a run folder's model.npz.") from None
+    for key, a in arrays.items():
+        if not isinstance(a, np.ndarray):       # np.load hands back other members of a zip as bytes
+            raise ModelFileError(f"{label} holds {key!r}, which is not a NumPy array; open a safetensors file "
+                                 "or a run folder's model.npz.")
     infos = {k: TensorInfo(a.shape, a.dtype.name) for k, a in arrays.items()}
     return load_torch_named(TensorSource(label, infos, arrays.__getitem__), path, "npz", None,
                             n_outputs=n_outputs, seed=seed)
