@@ -276,3 +276,30 @@ def test_the_dialog_offers_two_to_four_cells(qtbot):
     dlg.boxes["peephole"].setChecked(True)
     assert dlg.cells() == ["peephole", "rnn"] and ok.isEnabled()
     assert any("32 units, adam lr 0.01, batch 32" in lab.text() for lab in dlg.findChildren(type(dlg.hint)))
+
+
+def test_a_narrow_plot_keeps_its_legend_and_data_inside_its_view(qtbot):
+    """Four cells at 1024 px give each plot ~330 px: the legend takes as many rows as it needs and the
+    data stays inside the view (a legend fitted to the data's own width used to widen the layout)."""
+    from explorer.gui.comparison import LiveCurvesPlotWidget
+
+    w = LiveCurvesPlotWidget("Validation loss of each cell", "step", "validation loss", log_y=True)
+    qtbot.addWidget(w)
+    w.resize(900, 300)                        # wide first: the legend takes one row of five columns
+    w.show()
+    qtbot.waitExposed(w)
+    names = ["plain RNN", "GRU", "LSTM", "peephole LSTM", "‖∂L/∂cₜ‖ of the peephole LSTM"]
+    for k, name in enumerate(names):
+        w.set_curve(name, [0, 50, 100], [1.0, 0.5, 0.1 * (k + 1)], "#336699")
+    qtbot.waitUntil(lambda: w.legend.columnCount == len(names), timeout=5000)
+    w.resize(330, 300)                        # then narrow (the splitter gives it a third of 1024 px)
+    qtbot.waitUntil(lambda: w.view.viewport().width() < 340, timeout=5000)
+    room = w.view.viewport().width()
+
+    def inside():
+        vb, labels = w.plot.vb.sceneBoundingRect(), [label.sceneBoundingRect() for _, label in w.legend.items]
+        return (vb.right() <= room and max(r.right() for r in labels) <= room
+                and max(r.bottom() for r in labels) <= vb.top())          # the legend above the data, not on it
+
+    qtbot.waitUntil(inside, timeout=5000)
+    assert w.legend.entries() == names and w.legend.columnCount < len(names)
