@@ -1,7 +1,8 @@
 #!/usr/bin/env python
 """How the explorer window behaves while an LSTM trains live.
 
-    python benchmarks/gui_bench.py [--epochs 2] [--launches 5] [--onscreen] [--setting small|large|both]
+    python benchmarks/gui_bench.py [--epochs 2] [--launches 5] [--onscreen] [--setting small|large|compare|both|all]
+                                   [--compare-steps 300]
 
 a. event-loop latency while training the adding example (32 units) in the window: a
    precise single-shot QTimer re-armed every 10 ms; lateness = fire time − due time.
@@ -20,6 +21,12 @@ e. the large setting (issue 14): the adding example with 256 units and sequence 
    10 ms ping running throughout: the longest GUI-thread block (the largest lateness of a
    tick), the time from open_run to the run drawn with its predictions, from Stop to
    "stopped", from close() to closed; and the diagram's redraw at 256 units.
+
+f. the comparison view (issue 11): the plain RNN, the GRU and the LSTM trained side by side on the
+   adding example (32 units) in ``explorer.gui.comparison.ComparisonWindow`` (one worker running
+   ``comparison_task``), the 10 ms ping throughout: event-loop p99, the longest GUI-thread block
+   (and the GUI thread's own work in it), and the time to train the same steps headless (the same
+   task, no window) before and after.
 
 Runs offscreen (QT_QPA_PLATFORM=offscreen) unless ``--onscreen`` is given and DISPLAY is
 set. Settings, autosave and logs go to a temporary folder, never the person's.
@@ -47,8 +54,10 @@ def _args():
     p.add_argument("--launches", type=int, default=5, help="launches timed in d")
     p.add_argument("--timesteps", type=int, default=200, help="diagram redraws timed in c")
     p.add_argument("--onscreen", action="store_true", help="use the real display when DISPLAY is set")
-    p.add_argument("--setting", choices=("small", "large", "both"), default="both",
-                   help="a–d (today's setting), e (256 units, T = 500), or both")
+    p.add_argument("--setting", choices=("small", "large", "compare", "both", "all"), default="both",
+                   help="a–d (today's setting), e (256 units, T = 500), both of them, f (three cells in the "
+                   "comparison view), or all")
+    p.add_argument("--compare-steps", type=int, default=300, help="training steps per cell in f")
     p.add_argument("--large-steps", type=int, default=4, help="training steps before Stop in e")
     return p.parse_args()
 
@@ -436,6 +445,83 @@ def large(tmp: Path, steps: int, timesteps: int) -> dict:
     return out
 
 
+COMPARE_CELLS = ("rnn", "gru", "lstm")
+
+
+def headless_compare(steps: int, trace_interval: float) -> dict:
+    """f's reference: the comparison view's own task in this thread, no window; traces of sample 0
+    as often as the window's worker builds them (``trace_interval``)."""
+    from explorer.app.compare import Comparison, comparison_task
+    from explorer.app.tasks import TaskState
+    from explorer.data.examples import load_example
+    from explorer.runs import settings_for_example
+
+    comp = Comparison(load_example("adding"), settings_for_example("adding"), COMPARE_CELLS, max_steps=steps)
+    state = TaskState()
+    state.trace_interval, state.sample = trace_interval, 0
+    c0, t0 = cpu_s(), time.perf_counter()
+    res = comparison_task(state, comp)
+    dt = time.perf_counter() - t0
+    return dict(steps=res.steps_done, seconds=dt, cpu=cpu_s() - c0, rate=res.steps_done / dt)
+
+
+def compare_view(tmp: Path, steps: int) -> dict:
+    """f. three cells training in the comparison view; the 10 ms ping throughout."""
+    from explorer.data.examples import load_example
+    from explorer.gui.comparison import ComparisonWindow
+    from explorer.runs import settings_for_example
+
+    h1 = headless_compare(steps, 1.6)
+    win = ComparisonWindow(load_example("adding"), settings_for_example("adding"), COMPARE_CELLS, max_steps=steps)
+    win.resize(1600, 1000)
+    win.show()
+    wait_exposed(win)
+    intervals = []
+    win.sigResult.connect(lambda _r: intervals.append(win.redraw_interval))
+    pinger = Pinger(10)
+    pinger.start()
+    gui0, c0, t0 = time.thread_time(), cpu_s(), time.perf_counter()
+    win.start()
+    reason = wait_for(win.sigFinished, 3600)
+    dt = time.perf_counter() - t0
+    gui, cpu = time.thread_time() - gui0, cpu_s() - c0
+    pinger.stop()
+    lat = pinger.summary_ms()
+    res = win.result
+    win.close()
+    win.after_close()
+    h2 = headless_compare(steps, 1.6)
+    return dict(h1=h1, h2=h2, seconds=dt, cpu=cpu, gui_cpu=gui, reason=reason[0] if reason else None,
+                steps=res.steps_done if res else 0, lat=lat, redraws=win.redraws,
+                redraw_cost_ms=win.redraw_cost * 1000, interval_ms=pct(intervals, 50) * 1000,
+                rows=[(r.cell, r.steps_to_target, round(r.seconds, 1)) for r in res.rows()] if res else [])
+
+
+def compare_report(e: dict, ok) -> list:
+    h = (e["h1"]["seconds"] + e["h2"]["seconds"]) / 2
+    ratio = h / e["seconds"]
+    lat = e["lat"]
+    print(f"  headless (the same task, no window): {e['h1']['seconds']:.1f} s before, {e['h2']['seconds']:.1f} s "
+          f"after ({e['h1']['steps']} steps in all)")
+    print(f"  window: {e['steps']} steps in {e['seconds']:.1f} s ({e['reason']}) → speed {ratio:.1%} of headless; "
+          f"GUI thread CPU {e['gui_cpu']:.2f} s = {e['gui_cpu'] / e['seconds']:.1%} of one core; {e['redraws']} "
+          f"redraws, median redraw interval {e['interval_ms']:.0f} ms, measured redraw cost "
+          f"{e['redraw_cost_ms']:.0f} ms")
+    print(f"  table: {e['rows']}")
+    print(f"  event loop: {lat['n']} ticks, median {lat['median']:.2f} ms, p99 {lat['p99']:.2f} ms, longest block "
+          f"{lat['max']:.1f} ms (of it GUI work {lat['max_cpu']:.1f} ms); most GUI-thread CPU between two ticks "
+          f"{lat['max_work']:.1f} ms")
+    print(flush=True)
+    return [
+        f"  {ok(lat['p99'] < GOALS['p99_ms'])} f. event-loop p99, 3 cells compared {lat['p99']:8.2f} ms   "
+        f"goal < {GOALS['p99_ms']:.0f} ms   (median {lat['median']:.2f})",
+        f"  {ok(lat['max'] < GOALS['block_ms'])} f. longest GUI-thread block (compare)* {lat['max']:7.1f} ms   "
+        f"goal < {GOALS['block_ms']:.0f} ms  (most GUI-thread work between two ticks {lat['max_work']:.1f} ms)",
+        f"  {ok(ratio >= GOALS['ratio'])} f. compare view / headless speed     {ratio:8.1%}      goal ≥ "
+        f"{GOALS['ratio']:.0%}    ({e['seconds']:.1f} vs {h:.1f} s)",
+    ]
+
+
 def main() -> int:
     args = _args()
     if not (args.onscreen and os.environ.get("DISPLAY")):
@@ -468,9 +554,13 @@ def main() -> int:
     def ok(good):
         return "ok  " if good else "MISS"
 
-    if args.setting in ("small", "both"):
+    if args.setting in ("small", "both", "all"):
         summary += small(args, tmp, ok)
-    if args.setting in ("large", "both"):
+    if args.setting in ("compare", "all"):
+        print(f"f. comparison view: {', '.join(COMPARE_CELLS)} side by side on the adding example, 32 units, "
+              f"{args.compare_steps} steps each", flush=True)
+        summary += compare_report(compare_view(tmp, args.compare_steps), ok)
+    if args.setting in ("large", "both", "all"):
         print("e. large setting: adding example, 256 units, sequence length 500, batch 32", flush=True)
         e = large(tmp, args.large_steps, min(args.timesteps, 60))
         print(f"  setup (build and save the run, not timed below): {e['setup_s']:.1f} s")
@@ -497,7 +587,7 @@ def main() -> int:
     print("Summary")
     for line in summary:
         print(line)
-    if args.setting in ("large", "both"):
+    if args.setting in ("large", "compare", "both", "all"):
         print("  (* the longest lateness of a 10 ms tick while the window is open, close() excluded; on a "
               "loaded machine most of it is waiting for a core — the GUI thread's own work is in brackets)")
     print(f"  end: {load_text()}")

@@ -14,7 +14,7 @@ from explorer.app.compare import (CellResult, Comparison, ComparisonResult, Tabl
 from explorer.runfolder import save_version
 
 __all__ = ["COMPARISON_FILES", "COMPARISON_HEADER", "CellResult", "Comparison", "ComparisonResult", "TableRow",
-           "compare_cells", "comparison_task", "format_table", "write_comparison"]
+           "compare_cells", "comparison_task", "format_table", "write_comparison", "write_tables"]
 
 COMPARISON_HEADER = ("cell", "parameters", "steps_to_target", "reached", "seconds", "final_val_loss",
                      "layer_parameters", "head_parameters", "total_parameters")
@@ -41,6 +41,14 @@ def write_comparison(comp: ComparisonResult, out) -> list[Path]:
 
     save_version(out, write, keep=COMPARISON_FILES)
     return [out / n for n in names]
+
+
+def write_tables(comp: ComparisonResult, folder) -> list[Path]:
+    """``comparison.csv`` (the table) and ``comparison_seeds.csv`` (every cell and seed) into
+    ``folder`` (the window's comparison view exports them too). Returns their paths."""
+    folder = Path(folder)
+    _write_tables(comp, folder)
+    return [folder / "comparison.csv", folder / "comparison_seeds.csv"]
 
 
 def _write_tables(comp: ComparisonResult, folder: Path) -> None:

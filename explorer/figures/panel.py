@@ -210,7 +210,24 @@ class PlotPanelWidget(QWidget):
 
     def _on_view_resized(self, *_):
         if self.legend is not None:
-            self.legend.fit(self.plot.vb.width())
+            self.legend.fit(min(self.plot.vb.width(), self._legend_room()))
+            top, rng = self.view.centralWidget, getattr(self.view, "range", None)
+            if not self._exporting and top is not None and rng is not None and top.size().width() > rng.width():
+                top.setGeometry(rng)      # held wider by the legend's old columns: give it the view again
+
+    _layout_width = None          # the width the plot is being laid out at (an export's; None: on screen)
+
+    def resizeEvent(self, e):  # noqa: N802 - Qt's name
+        super().resizeEvent(e)
+        # narrower: a legend wider than the view keeps the data's width, so the data never says it shrank
+        self._on_view_resized()
+
+    def _legend_room(self) -> float:
+        """The width the legend's row may take: what the plot is given (the view on screen, the export
+        size when exporting) less the room left of the data. Not the data's own width alone: once the
+        legend's columns are wider than the view they widen the layout, and the data with it."""
+        width = self._layout_width if self._exporting and self._layout_width else self.view.viewport().width()
+        return max(1.0, width - self.plot.vb.pos().x() - 10.0)
 
     #: On screen the dock's tab names the plot and the title row would take the data's room;
     #: exports always carry the title.
@@ -395,6 +412,7 @@ class PlotPanelWidget(QWidget):
             self._set_scene_geometry(top, old)
 
     def _set_scene_geometry(self, top, rect: QRectF):
+        self._layout_width = rect.width()
         top.setGeometry(rect)
         self._relayout(top)
         self._on_view_resized()

@@ -16,9 +16,38 @@ def _args(argv):
                    help="the cell the window builds and draws: " + ", ".join(KINDS) + " (default lstm)")
     p.add_argument("--model", metavar="MODEL", help="start from the weights in MODEL (.safetensors, .keras, "
                    ".weights.h5 or a run's model.npz) on FILE's data")
+    p.add_argument("--compare", metavar="CELLS",
+                   help="open the comparison view training these cells side by side, e.g. rnn,gru,lstm "
+                   "(two to four of " + ", ".join(KINDS) + "), on FILE or the example (default adding)")
     p.add_argument("--quit-after-paint", action="store_true",
                    help="open the window, quit once it has painted (a start-up check)")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.compare is not None:
+        _check_compare(p, args)
+    return args
+
+
+def _check_compare(parser, args) -> None:
+    """``--compare CELLS``: two to four known cells, each once, and nothing it cannot honour — else
+    one sentence on stderr and exit status 2."""
+    from explorer.data.examples import list_examples
+    from explorer.gui.comparison import parse_cells
+
+    def refuse(sentence):
+        print(f"{parser.prog}: {sentence}", file=sys.stderr)
+        raise SystemExit(2)
+
+    try:
+        args.compare = parse_cells(args.compare)
+    except ValueError as exc:
+        refuse(f"--compare {args.compare!r} {exc}")
+    if args.cell or args.model:
+        refuse(f"--compare trains the cells it names; leave out {'--cell' if args.cell else '--model'}.")
+    if args.file and args.example:
+        refuse("--compare takes FILE or --example NAME, not both.")
+    names = [n for n, _ in list_examples()]
+    if args.example and args.example not in names:
+        refuse(f"--example {args.example!r} is not a built-in example; choose one of {', '.join(names)}.")
 
 
 def create_app():
@@ -93,7 +122,12 @@ def main(argv: list[str] | None = None) -> int:
     from explorer.gui.crash import install_excepthook
 
     install_excepthook()            # an exception in a slot: a dialog and a log line, not a dead app
-    win = build_window(args.file, args.example, args.model, cell=args.cell)
+    if args.compare:
+        from explorer.gui.comparison import build_comparison
+
+        win = build_comparison(args.compare, args.file, args.example)
+    else:
+        win = build_window(args.file, args.example, args.model, cell=args.cell)
     if args.quit_after_paint:
         _quit_after_first_paint(app, win)
     rc = app.exec()

@@ -13,6 +13,7 @@ traces and predictions are tasks on workers.
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,7 @@ from explorer.app import Session
 from explorer.app.memory_view import memory_spans
 from explorer.assets import resource_path
 from explorer.gui.banner import BannerWidget  # noqa: F401  (public before)
+from explorer.gui.comparison import open_comparison_dialog
 from explorer.gui.diagram import CellDiagramView
 from explorer.gui.equations import EquationsView
 from explorer.gui.export import ExportController
@@ -286,6 +288,8 @@ class MainWindow(QMainWindow):
         tm = mb.addMenu("&Training")
         for a in (self.train_action, self.pause_action, self.reset_action):
             tm.addAction(a)
+        tm.addSeparator()
+        self.compare_action = tm.addAction("&Compare Cells…", partial(open_comparison_dialog, self))
         vm = mb.addMenu("&View")
         vm.addAction(self.settings_dock.toggleViewAction())
         for d in self.plot_docks.values():

@@ -1,0 +1,961 @@
+"""The comparison view: two to four cells trained side by side, live, with one timestep control.
+
+Opened by Training › Compare Cells… (a small dialog choosing the cells, on the window's data and
+settings) or by ``lstm-explorer --compare rnn,gru,lstm [FILE | --example NAME]``. It is the
+window's face of the one Qt-free comparison, :mod:`explorer.app.compare` — the same code the
+headless ``lstm-explorer compare`` runs:
+
+- ONE :class:`~explorer.gui.worker.TaskWorker` runs :func:`~explorer.app.compare.comparison_task`
+  (every cell round-robin in one thread). Its partial results are whole
+  :class:`~explorer.app.compare.ComparisonResult` snapshots of copies; the window keeps the latest
+  and redraws at an adaptive rate (about 30 × what a redraw costs the GUI thread, as the main
+  window does), so the GUI thread never waits and training keeps its speed.
+- A column per cell: its :class:`~explorer.gui.diagram.CellDiagramView` on a
+  :class:`~explorer.app.Session` of its own (the trace from the snapshot), and its memory heatmap
+  (:func:`explorer.app.memory_view.memory_to_end`: ∏ f for the LSTMs, ∏ z for the GRU; none for
+  the RNN, with the sentence why). The sessions share their position (timestep, unit, sample):
+  the one :class:`~explorer.gui.timestep_bar.TimestepBarWidget` moves every diagram.
+- Below: the validation loss of every cell overlaid (with the target), the gradient norm through
+  time at the LATEST step overlaid on one log axis (‖∂L/∂hₜ‖ solid, ‖∂L/∂cₜ‖ dashed: the RNN's
+  falls by orders of magnitude while the LSTM's stays level), and the table
+  (:meth:`~explorer.app.compare.ComparisonResult.rows`: parameters, steps to the target, seconds).
+- Start / Stop / Continue (+N steps when the budget is spent) / Start Over; Export: every plot and
+  diagram as PNG, SVG and CSV, and the table as ``comparison.csv``.
+
+The worker never touches a widget, and the window never touches a run while the task owns the
+comparison: it reads snapshots only.
+"""
+
+from __future__ import annotations
+
+import time
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QKeySequence, QShortcut
+from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QDialog, QDialogButtonBox, QDoubleSpinBox,
+                               QFileDialog, QFormLayout, QHBoxLayout, QHeaderView, QLabel, QMainWindow,
+                               QMessageBox, QProgressBar, QSizePolicy, QSpinBox, QSplitter, QStyle,
+                               QTableWidget, QTableWidgetItem, QToolButton, QVBoxLayout, QWidget)
+
+import pyqtgraph as pg
+
+from explorer.app import Session
+from explorer.app.compare import Comparison, ComparisonResult, comparison_task
+from explorer.app.memory_view import keep_gate, memory_to_end
+from explorer.engine.describe import KINDS, describe
+from explorer.figures import plots
+from explorer.figures.panel import marker_line, positive
+from explorer.figures.report import CELL_COLORS
+from explorer.gui.banner import BannerWidget
+from explorer.gui.diagram import CellDiagramView
+from explorer.gui.timestep_bar import TimestepBarWidget
+from explorer.gui.worker import ThreadRegistry, TaskWorker
+
+MIN_CELLS, MAX_CELLS = 2, 4
+DEFAULT_CELLS = ("rnn", "gru", "lstm")
+DEFAULT_MAX_STEPS = 3000            # the core's (and the command's) budget per cell
+DEFAULT_TARGET = 0.01
+MORE_STEPS = 500                    # Continue after the budget is spent: this many more per cell
+TABLE_HEADER = ("cell", "parameters", "steps to target", "seconds", "val loss", "step")
+NO_MEMORY = ("No memory heatmap for the plain RNN: it keeps no belt. Every step squashes everything it "
+             "holds through hₜ = tanh(W xₜ + U hₜ₋₁ + b), so no gate decides how much of the past "
+             "is kept — and its gradient through time fades the same way.")
+
+
+def parse_cells(text) -> list[str]:
+    """``"rnn,gru,lstm"`` → ``["rnn", "gru", "lstm"]``: two to four known cells, each once.
+    Raises ValueError with one sentence naming what is wrong and what to give."""
+    cells = [c.strip().lower() for c in (text.split(",") if isinstance(text, str) else text) if c.strip()]
+    for c in cells:
+        if c not in KINDS:
+            raise ValueError(f"names an unknown cell '{c}'; choose two to four of {', '.join(KINDS)}, "
+                             "separated by commas (e.g. rnn,gru,lstm).")
+    twice = [c for k, c in enumerate(cells) if c in cells[:k]]
+    if twice:
+        raise ValueError(f"names {twice[0]} twice; name each cell once (e.g. rnn,gru,lstm).")
+    if not MIN_CELLS <= len(cells) <= MAX_CELLS:
+        raise ValueError(f"gives {len(cells)} cell{'s' if len(cells) != 1 else ''}; compare two to four of "
+                         f"{', '.join(KINDS)}, separated by commas (e.g. rnn,gru,lstm).")
+    return cells
+
+
+def settings_text(settings) -> str:
+    """The shared settings in one line (what every cell of the comparison trains with)."""
+    clip = "off" if not settings.clip else f"{settings.clip:g}"
+    deep = f", {settings.layers} layers" if settings.layers > 1 else ""
+    bi = ", bidirectional" if settings.bidirectional else ""
+    return (f"{settings.units} units{deep}{bi}, {settings.optimizer} lr {settings.lr:g}, batch {settings.batch}, "
+            f"clipping {clip}, seed {settings.seed}")
+
+
+# -- plots that change while training --------------------------------------------------------------------
+class LiveCurvesPlotWidget(plots.CurvesPlotWidget):
+    """The figures' overlaid curves, each replaceable by name while training (``set_curve``), with
+    an optional timestep marker (``set_time_marker``, 0-based index drawn at t + 1)."""
+
+    def __init__(self, *args, marker: bool = False, **kw):
+        super().__init__(*args, **kw)
+        self._items: dict = {}
+        self._marker = None
+        if marker:
+            self._marker = marker_line("#D55E00")
+            self.plot.addItem(self._marker, ignoreBounds=True)
+
+    def set_curve(self, name, x, y, color, style=Qt.PenStyle.SolidLine, legend=True) -> None:
+        """Show ``(x, y)`` as the curve ``name`` (added the first time, replaced after); ``legend`` as
+        :meth:`add_curve` takes it (a shorter text, or None to leave the curve out of the legend)."""
+        if name not in self._items:
+            item = self.add_curve(name, x, y, color, style, legend=legend)
+            self._items[name] = (len(self.series) - 1, item)
+            return
+        k, item = self._items[name]
+        x, y = np.asarray(x, float), np.asarray(y, float)
+        self.series[k] = (name, x, y)
+        item.setData(x, positive(y) if self.log_y else y)
+        self._request_draw()
+
+    def add_curve(self, *args, **kw):
+        item = super().add_curve(*args, **kw)
+        self._on_view_resized()            # the legend's rows for its new entry
+        return item
+
+    def curve(self, name):
+        """(x, y) of the curve ``name`` as last given (None if there is none)."""
+        if name not in self._items:
+            return None
+        _, x, y = self.series[self._items[name][0]]
+        return x, y
+
+    def set_time_marker(self, t) -> None:
+        if self._marker is None:
+            return
+        if t is None:
+            self._marker.hide()
+        else:
+            self._marker.setValue(float(t) + 1)
+            self._marker.show()
+
+
+class SharedPosition(QObject):
+    """Keeps the position (timestep, unit, sample) of several sessions the same: whichever moves,
+    the others follow (each set emits only on a change, so this ends after one round)."""
+
+    def __init__(self, sessions, parent=None):
+        super().__init__(parent)
+        self.sessions = list(sessions)
+        for s in self.sessions:
+            s.events.position.connect(self._on_session_position)
+
+    def _on_session_position(self, pos) -> None:
+        for s in self.sessions:
+            if s.position != pos:
+                s.set_position(t=pos.t, unit=pos.unit, sample=pos.sample)
+
+
+def _traces_task(state, comparison: Comparison, sample: int) -> ComparisonResult:
+    """Idle comparison, another sample chosen: every cell's trace of ``sample`` (in a worker)."""
+    return comparison.snapshot(traces=True, sample=sample)
+
+
+def _load_task(state, file=None, example=None):
+    """``--compare FILE | --example NAME``: the data, by the one loader (in a worker)."""
+    if example is not None:
+        from explorer.data.examples import load_example
+
+        return load_example(example)
+    from explorer.app.loading import load_dataset
+
+    return load_dataset(str(file))
+
+
+# -- the window ---------------------------------------------------------------------------------------------
+class CellColumn(QWidget):
+    """One cell of the comparison: a header line, its diagram (on its own session) and its memory
+    heatmap (or the sentence why there is none)."""
+
+    def __init__(self, cell: str, parent=None):
+        super().__init__(parent)
+        self.cell = cell
+        self.session = Session()
+        self.description = describe(cell)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(2, 2, 2, 2)
+        lay.setSpacing(2)
+        self.header = QLabel()
+        self.header.setTextFormat(Qt.TextFormat.RichText)
+        self.header.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        lay.addWidget(self.header)
+        self.diagram = CellDiagramView(self.session)
+        self.diagram.setMinimumSize(240, 170)
+        self.diagram.setObjectName(f"diagram_{cell}")
+        lay.addWidget(self.diagram, 3)
+        self.gate = keep_gate(cell)
+        if self.gate is not None:
+            self.memory = plots.MemoryHeatmapWidget()
+            self.memory.setMinimumHeight(110)
+            self.memory_title = f"Memory kept: ∏ {self.gate}ₛ, s > t"      # short: four columns fit 1024 px
+            self.memory.setToolTip(f"Memory made visible: of what unit j wrote at step t, the share still on the "
+                                   f"belt at the last step, ∏ {self.gate}_s for s = t+1 … T ({self.description.title}: "
+                                   f"the keep gate is {self.gate}). 1 (blue): kept whole; 0: forgotten.")
+            lay.addWidget(self.memory, 2)
+            self.no_memory = None
+        else:
+            self.memory = None
+            self.no_memory = QLabel(NO_MEMORY)
+            self.no_memory.setWordWrap(True)
+            self.no_memory.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            self.no_memory.setStyleSheet("padding: 12px;")
+            self.no_memory.setMinimumHeight(110)
+            lay.addWidget(self.no_memory, 2)
+        self.set_header(None)
+
+    def set_header(self, r) -> None:
+        color = CELL_COLORS.get(self.cell, "#444")
+        name = f"<b style='color:{color}'>{self.description.title}</b>"
+        if r is None:
+            self.header.setText(f"{name} · not started")
+            return
+        loss = "—" if not np.isfinite(r.final_val_loss) else f"{r.final_val_loss:.4g}"
+        text = f"{name} · step {r.step} / {r.max_steps} · val loss {loss}"
+        if r.steps_to_target is not None:
+            text += f" · target at step {r.steps_to_target}"
+        if r.message:
+            text += f" · <span style='color:#b00020'>{r.message}</span>"
+        self.header.setText(text)
+        self.header.setToolTip(self.header.text().replace("<b", "<span").replace("</b>", "</span>"))
+
+    def show_result(self, r, time_labels=None, defer=None) -> None:
+        """Take one cell's snapshot: its trace (diagram and memory) if the snapshot carries one.
+        ``defer(fn)``: where to put the memory heatmap's first drawing (building its panels is the
+        one slow step: it goes into an event-loop turn of its own)."""
+        self.set_header(r)
+        if r.trace is None:
+            return
+        self.session.set_trace(r.trace, r.weights)
+        if self.memory is None:
+            return
+        show = partial(self.show_memory, r.trace, time_labels)
+        if defer is not None and not self.memory.plots:
+            defer(show)
+        else:
+            show()
+
+    def show_memory(self, trace, time_labels=None) -> None:
+        """The memory heatmap of ``trace`` (unless a newer trace is shown by now)."""
+        if trace is not self.session.trace:
+            return
+        self.memory.set_memory(memory_to_end(trace), title=self.memory_title, time_labels=time_labels)
+        self.memory.set_time_marker(self.session.position.t)
+
+
+class CompareDialog(QDialog):
+    """Choose two to four cells (and the budget) to train side by side on the current data."""
+
+    def __init__(self, parent=None, data_text: str = "", settings=None, cells=DEFAULT_CELLS,
+                 max_steps: int = DEFAULT_MAX_STEPS, target_loss: float = DEFAULT_TARGET):
+        super().__init__(parent)
+        self.setWindowTitle("Compare cells")
+        lay = QVBoxLayout(self)
+        intro = QLabel("Train two to four cells side by side on the same data, seed, sizes and optimiser, "
+                       "and watch why gates matter.")
+        intro.setWordWrap(True)
+        lay.addWidget(intro)
+        row = QHBoxLayout()
+        self.boxes = {}
+        for kind in KINDS:
+            b = QCheckBox(describe(kind).title)
+            b.setChecked(kind in cells)
+            b.toggled.connect(self._update_ok)
+            self.boxes[kind] = b
+            row.addWidget(b)
+        lay.addLayout(row)
+        form = QFormLayout()
+        self.steps_spin = QSpinBox()
+        self.steps_spin.setRange(10, 1_000_000)
+        self.steps_spin.setSingleStep(100)
+        self.steps_spin.setValue(int(max_steps))
+        self.steps_spin.setToolTip("Training steps per cell (Continue adds more later)")
+        form.addRow("Steps per cell", self.steps_spin)
+        self.target_spin = QDoubleSpinBox()
+        self.target_spin.setDecimals(4)
+        self.target_spin.setRange(0.0001, 100.0)
+        self.target_spin.setSingleStep(0.005)
+        self.target_spin.setValue(float(target_loss))
+        self.target_spin.setToolTip("The validation loss whose first crossing the table counts in steps and seconds")
+        form.addRow("Target validation loss", self.target_spin)
+        lay.addLayout(form)
+        info = QLabel(f"Data: {data_text}" + (f"<br>Settings: {settings_text(settings)}" if settings else ""))
+        info.setWordWrap(True)
+        info.setStyleSheet("color: palette(mid);")
+        lay.addWidget(info)
+        self.hint = QLabel()
+        lay.addWidget(self.hint)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Compare")
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+        lay.addWidget(self.buttons)
+        self._update_ok()
+
+    def cells(self) -> list[str]:
+        return [k for k, b in self.boxes.items() if b.isChecked()]
+
+    def _update_ok(self, *_):
+        n = len(self.cells())
+        ok = MIN_CELLS <= n <= MAX_CELLS
+        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(ok)
+        self.hint.setText("" if ok else f"Choose two to four cells ({n} chosen).")
+
+
+class ComparisonWindow(QMainWindow):
+    """Cells trained side by side, live (see the module docstring).
+
+    ``ComparisonWindow(dataset, settings, cells)``; ``start()`` trains (in one worker),
+    ``stop()``, ``start()`` again continues (after the budget: ``MORE_STEPS`` more per cell),
+    ``start_over()`` begins again from fresh weights. ``threads``: the ThreadRegistry to run on
+    (the main window's when opened from it, which keeps a finishing thread alive after this window
+    closed); without one the window has its own and :meth:`after_close` waits for it.
+    """
+
+    sigResult = Signal(object)      # a ComparisonResult was drawn (partial or final)
+    sigFinished = Signal(str)       # "done" | "stopped" | "error"
+    sigDataLoaded = Signal(object)  # the dataset (--compare FILE | --example NAME)
+    sigLoadFailed = Signal(str)
+
+    def __init__(self, dataset=None, settings=None, cells=DEFAULT_CELLS, max_steps: int = DEFAULT_MAX_STEPS,
+                 target_loss: float = DEFAULT_TARGET, eval_every: int = 50, threads: ThreadRegistry | None = None,
+                 parent=None):
+        super().__init__(parent)
+        if parent is not None:
+            self.setWindowFlag(Qt.WindowType.Window, True)
+            parent.installEventFilter(self)          # the main window closing closes this one first
+        self.cells = parse_cells(list(cells))
+        self.dataset, self.settings = dataset, settings
+        self.max_steps, self.target_loss, self.eval_every = int(max_steps), float(target_loss), int(eval_every)
+        self.own_threads = threads is None
+        self.threads = threads if threads is not None else ThreadRegistry(self)
+        self.comparison: Comparison | None = None
+        self.result: ComparisonResult | None = None
+        self.worker: TaskWorker | None = None
+        self.aux_worker: TaskWorker | None = None      # loading data, or traces of another sample
+        self._pending: ComparisonResult | None = None
+        self._last_redraw = 0.0
+        self._redraw_cpu_mark = 0.0
+        self.redraw_cost = 0.0
+        self.redraw_interval = 0.1
+        self.redraws = 0
+        self.timer = QTimer(self)
+        self.timer.setSingleShot(True)
+        self.timer.timeout.connect(self.redraw)
+        self._build()
+        self.resize(1600, 1000)
+        self._update_title()
+        if dataset is not None:
+            self._show_data()
+
+    # -- construction ------------------------------------------------------------------------------------
+    def _build(self):
+        self.banner = BannerWidget()
+        self.columns = {c: CellColumn(c) for c in self.cells}
+        self.sessions = [col.session for col in self.columns.values()]
+        self.diagram = next(iter(self.columns.values())).diagram       # the first (start-up checks paint it)
+        self.shared = SharedPosition(self.sessions, self)
+        first = self.sessions[0]
+        first.subscribe(self, "position")
+        self.timebar = TimestepBarWidget(first)
+        self.sample_spin = QSpinBox()
+        self.sample_spin.setToolTip("Which validation sample every diagram follows")
+        self.unit_spin = QSpinBox()
+        self.unit_spin.setToolTip("Which unit every diagram shows")
+        self.sample_spin.valueChanged.connect(self._on_sample_spin_changed)
+        self.unit_spin.valueChanged.connect(self._on_unit_spin_changed)
+
+        cols = QWidget()
+        cl = QHBoxLayout(cols)
+        cl.setContentsMargins(0, 0, 0, 0)
+        cl.setSpacing(6)
+        for col in self.columns.values():
+            cl.addWidget(col, 1)
+        controls = QHBoxLayout()
+        controls.setContentsMargins(0, 0, 0, 0)
+        controls.addWidget(QLabel("Sample"))
+        controls.addWidget(self.sample_spin)
+        controls.addSpacing(8)
+        controls.addWidget(QLabel("Unit"))
+        controls.addWidget(self.unit_spin)
+        controls.addWidget(self.timebar, 1)
+        top = QWidget()
+        tl = QVBoxLayout(top)
+        tl.setContentsMargins(0, 0, 0, 0)
+        tl.setSpacing(2)
+        tl.addWidget(cols, 1)
+        tl.addLayout(controls)
+
+        self.loss_plot = LiveCurvesPlotWidget("Validation loss of each cell", "step", "validation loss", log_y=True)
+        self.loss_plot.add_level(self.target_loss, f"target {self.target_loss:g}")
+        self.through_time_plot = LiveCurvesPlotWidget(
+            "Gradient norm through time at the latest step", "timestep t",
+            "gradient norm ‖∂L/∂hₜ‖ (solid), ‖∂L/∂cₜ‖ (dashed)", log_y=True, marker=True)
+        self.through_time_plot.plot.getAxis("left").set_label_forms(
+            "gradient norm ‖∂L/∂hₜ‖ (solid), ‖∂L/∂cₜ‖ (dashed)", "‖∂L/∂hₜ‖, ‖∂L/∂cₜ‖ (dashed)", "‖∇L‖")
+        self.table = QTableWidget(len(self.cells), len(TABLE_HEADER))
+        self.table.setHorizontalHeaderLabels(TABLE_HEADER)
+        self.table.verticalHeader().setVisible(False)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        self.table.setWordWrap(False)            # "4480 + 33 = 4513" on one line: columns fit their texts
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.horizontalHeader().setMinimumSectionSize(40)
+        self.table.setToolTip("Parameters of every recurrent layer + the head = total; steps and seconds of "
+                              "training (evaluation excluded) to the first validation loss below the target, "
+                              "evaluated every 50 steps — as `lstm-explorer compare` prints them")
+        self.table_note = QLabel()
+        self.table_note.setWordWrap(True)
+        tw = QWidget()
+        tv = QVBoxLayout(tw)
+        tv.setContentsMargins(0, 0, 0, 0)
+        tv.addWidget(self.table, 1)
+        tv.addWidget(self.table_note)
+        for k, cell in enumerate(self.cells):
+            self._set_cell(k, 0, describe(cell).title, CELL_COLORS.get(cell))
+        bottom = QSplitter(Qt.Orientation.Horizontal)
+        bottom.addWidget(self.loss_plot)
+        bottom.addWidget(self.through_time_plot)
+        bottom.addWidget(tw)
+        bottom.setSizes([520, 520, 560])
+        bottom.setChildrenCollapsible(False)
+        self.splitter = QSplitter(Qt.Orientation.Vertical)
+        self.splitter.addWidget(top)
+        self.splitter.addWidget(bottom)
+        self.splitter.setStretchFactor(0, 3)
+        self.splitter.setStretchFactor(1, 2)
+        self.splitter.setSizes([600, 330])
+        self.splitter.setChildrenCollapsible(False)
+        central = QWidget()
+        cv = QVBoxLayout(central)
+        cv.setContentsMargins(4, 4, 4, 4)
+        cv.addWidget(self.banner)
+        self.cells_label = QLabel()
+        self.cells_label.setStyleSheet("color: palette(mid);")
+        cv.addWidget(self.cells_label)
+        cv.addWidget(self.splitter, 1)
+        self.setCentralWidget(central)
+        self.widgets = {"loss_curves": self.loss_plot, "grad_through_time": self.through_time_plot}
+        for cell, col in self.columns.items():
+            self.widgets[f"diagram_{cell}"] = col.diagram
+            if col.memory is not None:
+                self.widgets[f"memory_{cell}"] = col.memory
+        self._build_actions()
+        sb = self.statusBar()
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.progress.setMaximumWidth(200)
+        self.progress.setFormat("%p%")
+        self.progress_label = QLabel()
+        sb.addPermanentWidget(self.progress_label)
+        sb.addPermanentWidget(self.progress)
+
+    def _build_actions(self):
+        st = self.style()
+        SP = QStyle.StandardPixmap
+
+        def act(text, slot, shortcut=None, icon=None, tip=None):
+            a = QAction(text, self)
+            if icon is not None:
+                a.setIcon(st.standardIcon(icon))
+            if shortcut:
+                a.setShortcut(QKeySequence(shortcut))
+            a.setToolTip(tip or text)
+            a.triggered.connect(slot)
+            return a
+
+        self.train_action = act("&Start", self.toggle_training, "Ctrl+Return", SP.SP_MediaPlay,
+                                "Train every cell side by side / stop (Ctrl+Return)")
+        self.restart_action = act("Start &Over", self.start_over, None, SP.SP_BrowserReload,
+                                  "Begin again from freshly initialised weights")
+        self.export_all_action = act("&Export All…", self.export_all_dialog, "Ctrl+E", None,
+                                     "Every plot and diagram as PNG, SVG and CSV, and the table, into a folder "
+                                     "(Ctrl+E)")
+        self.close_action = act("&Close", self.close, "Ctrl+W")
+        mb = self.menuBar()
+        fm = mb.addMenu("&File")
+        export_menu = fm.addMenu("E&xport")
+        for key in self.widgets:
+            a = export_menu.addAction(f"{key.replace('_', ' ').capitalize()}…")
+            a.setData(key)
+        export_menu.triggered.connect(self._on_export_menu_triggered)
+        fm.addAction(self.export_all_action)
+        fm.addSeparator()
+        fm.addAction(self.close_action)
+        tm = mb.addMenu("&Training")
+        tm.addAction(self.train_action)
+        tm.addAction(self.restart_action)
+        tb = self.addToolBar("Comparison")
+        tb.setObjectName("toolbar_comparison")
+        tb.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        for a in (self.train_action, self.restart_action, None, self.export_all_action):
+            if a is None:
+                tb.addSeparator()
+            else:
+                tb.addAction(a)
+        for w in tb.findChildren(QToolButton):
+            w.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        button = tb.widgetForAction(self.train_action)      # as wide as its longest text: never "C…e"
+        widest = max(button.fontMetrics().horizontalAdvance(t) for t in ("Start", "Stop", "Continue"))
+        button.setMinimumWidth(widest + button.iconSize().width() + 24)
+        for key, slot in (("Left", self.timebar.previous), ("Right", self.timebar.next),
+                          ("Home", self.timebar.first), ("End", self.timebar.last),
+                          ("Space", self.timebar.toggle_play)):
+            sc = QShortcut(QKeySequence(key), self)
+            sc.setContext(Qt.ShortcutContext.WindowShortcut)
+            sc.activated.connect(slot)
+
+    def _set_cell(self, row, col, text, color=None):
+        item = self.table.item(row, col)
+        if item is None:
+            item = QTableWidgetItem()
+            self.table.setItem(row, col, item)
+            if col > 0:
+                item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        item.setText(text)
+        if color:
+            item.setForeground(pg.mkColor(color))
+
+    def _update_title(self):
+        names = " · ".join(describe(c).title for c in self.cells)
+        src = ""
+        if self.dataset is not None:
+            ds = self.dataset
+            src = f" — {ds.source if ds.config.get('type') == 'example' else Path(str(ds.source)).name}"
+        self.setWindowTitle(f"Compare {names}{src}")
+
+    def _show_data(self):
+        ds = self.dataset
+        self._update_title()
+        n = int(ds.n_val or ds.n_train)
+        self._set_spin(self.sample_spin, self.sample_spin.value(), n - 1)
+        self._set_spin(self.unit_spin, self.unit_spin.value(), self.settings.units - 1)
+        for col in self.columns.values():
+            col.diagram.vocab = getattr(ds, "vocab", None)
+        where = "example " + str(ds.source) if ds.config.get("type") == "example" else Path(str(ds.source)).name
+        self.cells_label.setText(f"{where} · every cell with {settings_text(self.settings)} · budget "
+                                 f"{self.max_steps} steps per cell, target {self.target_loss:g}")
+
+    @staticmethod
+    def _set_spin(spin, value, maximum) -> None:
+        spin.blockSignals(True)
+        spin.setRange(0, max(int(maximum), 0))
+        spin.setValue(min(int(value), max(int(maximum), 0)))
+        spin.blockSignals(False)
+
+    # -- data for --compare FILE | --example NAME ---------------------------------------------------------
+    def load(self, file=None, example=None, start: bool = True) -> None:
+        """Load FILE (the one loader) or a built-in example off the GUI thread; then train if ``start``."""
+        label = example or Path(str(file)).name
+        self.statusBar().showMessage(f"Loading {label}…")
+        worker = TaskWorker(partial(_load_task, file=file, example=example), tag=("load", start, example))
+        worker.sigDone.connect(self._on_load_done)
+        self.aux_worker = worker
+        self.threads.start(worker)
+
+    def _on_load_done(self, worker) -> None:
+        if worker is not self.aux_worker:
+            return
+        self.aux_worker = None
+        self.statusBar().clearMessage()
+        if worker.error or worker.result is None:
+            text = worker.error or "the data could not be read."
+            self.banner.show_message(text, "error", topic="load")
+            self.sigLoadFailed.emit(text)
+            return
+        from explorer.runs import ModelSettings, settings_for_example
+
+        _, start, example = worker.tag
+        ds = worker.result
+        settings = settings_for_example(example) if example else ModelSettings()
+        if ds.kind == "text" and not example:
+            settings.units = max(settings.units, 32)
+        self.dataset, self.settings = ds, (self.settings or settings)
+        self._show_data()
+        self.banner.resolve("load")
+        self.sigDataLoaded.emit(ds)
+        if start:
+            self.start()
+
+    # -- training -------------------------------------------------------------------------------------------
+    @property
+    def training(self) -> bool:
+        return self.worker is not None
+
+    def toggle_training(self) -> None:
+        if self.training:
+            self.stop()
+        else:
+            self.start()
+
+    def start(self) -> bool:
+        """Train (a new comparison, or continue the stopped one; a finished one gets ``MORE_STEPS``
+        more steps per cell). Returns False when it cannot start now (no data, busy, too big)."""
+        if self.training or self.dataset is None or self.closing:
+            return False
+        if self.aux_worker is not None:                  # traces of another sample: start once they arrived
+            self._start_after_aux = True
+            return False
+        if self.comparison is None:
+            comp = Comparison(self.dataset, self.settings, self.cells, max_steps=self.max_steps,
+                              target_loss=self.target_loss, eval_every=self.eval_every)
+            try:
+                comp.check_memory()                      # an estimate: cheap, one sentence
+            except ValueError as exc:
+                self.banner.show_message(str(exc), "error", topic="training")
+                return False
+            self.comparison = comp
+        elif self.comparison.done:
+            self.comparison.extend(MORE_STEPS)
+        worker = TaskWorker(partial(comparison_task, comparison=self.comparison), tag=self.comparison)
+        worker.state.sample = self.sessions[0].position.sample
+        worker.state.trace_interval = 0.8 * self.redraw_interval
+        worker.sigPartial.connect(self._on_worker_partial)
+        worker.sigProgress.connect(self._on_worker_progress)
+        worker.sigDone.connect(self._on_worker_done)
+        self.worker = worker
+        self._t0 = time.perf_counter()
+        self.threads.start(worker)
+        self.banner.resolve("training")
+        self._set_train_action("&Stop", QStyle.StandardPixmap.SP_MediaStop)
+        self.statusBar().showMessage("Training every cell side by side…")
+        return True
+
+    _start_after_aux = False
+    closing = False
+
+    def stop(self) -> None:
+        if self.worker is not None:
+            self.worker.state.request_interruption()
+
+    def start_over(self) -> None:
+        """Fresh weights for every cell (after stopping)."""
+        if self.training:
+            self.stop()
+            self._restart_after_stop = True
+            return
+        self.comparison = None
+        self.result = None
+        for col in self.columns.values():
+            col.set_header(None)
+        self.start()
+
+    _restart_after_stop = False
+
+    def _set_train_action(self, text, icon) -> None:
+        self.train_action.setText(text)
+        self.train_action.setIcon(self.style().standardIcon(icon))
+
+    def _on_worker_progress(self, progress) -> None:
+        fraction = progress[0] if isinstance(progress, tuple) else progress
+        value = int(round(float(fraction) * 1000))
+        if value // 10 != self.progress.value() // 10:       # repaint per percent only
+            self.progress.setValue(value)
+
+    def _on_worker_partial(self, result) -> None:
+        if self.sender() is not self.worker:
+            return
+        self._pending = result                          # each snapshot is whole: the latest is enough
+        if not self.timer.isActive():
+            wait = max(0.0, self.redraw_interval - (time.perf_counter() - self._last_redraw))
+            self.timer.start(int(wait * 1000))
+
+    def redraw(self) -> None:
+        """Draw the latest snapshot; adapt the rate so the GUI keeps about 3 % of the interpreter."""
+        res, self._pending = self._pending, None
+        if res is None:
+            return
+        t0, cpu0 = time.perf_counter(), time.thread_time()
+        self.show_result(res)
+        paint = sum(col.diagram.paint_ms() for col in self.columns.values()) / 1000.0
+        cost = time.perf_counter() - t0 + paint
+        if self._redraw_cpu_mark and t0 - self._last_redraw < 2.0:
+            cost = max(cost - paint, cpu0 - self._redraw_cpu_mark)   # the whole last cycle's GUI work
+        self._redraw_cpu_mark = cpu0
+        self.redraw_cost = 0.8 * self.redraw_cost + 0.2 * cost if self.redraw_cost else cost
+        self.redraw_interval = min(2.0, max(0.1, 30.0 * self.redraw_cost))
+        if self.worker is not None:                     # no traces the diagrams will not show
+            self.worker.state.trace_interval = 0.8 * self.redraw_interval
+        self._last_redraw = time.perf_counter()
+        self.redraws += 1
+
+    def show_result(self, res: ComparisonResult) -> None:
+        """Draw a snapshot: diagrams and memory (when it carries traces), curves, table, progress."""
+        self.result = res
+        labels = self._time_labels(res)
+        for cell, col in self.columns.items():
+            rs = res.of(cell)
+            if not rs:
+                continue
+            r = rs[0]
+            col.show_result(r, labels, defer=self._defer if self.training else None)
+            color = CELL_COLORS.get(cell, "#444")
+            title = describe(cell).title
+            self.loss_plot.set_curve(title, r.eval_steps, r.eval_losses, color)
+            if r.norms_dh_last is not None:
+                t = np.arange(1, len(r.norms_dh_last) + 1)
+                # the legend names the cell (its colour); dashed = ‖∂L/∂cₜ‖ has one entry of its own
+                self.through_time_plot.set_curve(f"{title} ‖∂L/∂hₜ‖", t, r.norms_dh_last, color, legend=title)
+                if r.norms_dc_last is not None:
+                    self._dashed_legend()
+                    self.through_time_plot.set_curve(f"{title} ‖∂L/∂cₜ‖", t, r.norms_dc_last, color,
+                                                     Qt.PenStyle.DashLine, legend=None)
+        steps = sorted({r.norms_step for r in res.results if r.norms_dh_last is not None})
+        if steps:
+            at = f"step {steps[0]}" if len(steps) == 1 else f"steps {steps[0]}–{steps[-1]}"
+            self.through_time_plot.set_title(f"Gradient norm through time at the latest {at}")
+        self.through_time_plot.set_time_marker(self.sessions[0].position.t)
+        forms = (f"{res.evaluated_on} loss ({res.loss_units})", f"{res.evaluated_on} loss", "loss")
+        if forms != self._loss_forms:
+            self._loss_forms = forms
+            self.loss_plot.plot.getAxis("left").set_label_forms(*forms)
+        self._show_table(res)
+        self.progress.setValue(int(round(res.fraction * 1000)))
+        done = sum(r.step for r in res.results)
+        text = f"{done} of {sum(r.max_steps for r in res.results)} steps"
+        self.progress_label.setText(text)
+        self.progress_label.setMinimumWidth(self.progress_label.fontMetrics().horizontalAdvance(text) + 8)
+        if self.sessions[0].trace is not None:
+            self._set_spin(self.unit_spin, self.sessions[0].position.unit, self.sessions[0].trace.h.shape[-1] - 1)
+        self.sigResult.emit(res)
+
+    def _time_labels(self, res):
+        ds = self.dataset
+        if ds is None or ds.kind != "text" or not res.results or res.results[0].trace is None:
+            return None
+        tr = res.results[0].trace
+        ids = np.asarray(tr.x[0]) if tr.x.ndim == 2 else None
+        vocab = getattr(ds, "vocab", None)
+        return None if ids is None or vocab is None else [vocab[int(i)] for i in ids]
+
+    _loss_forms: tuple = ()
+    _dashed_entry = None
+
+    def _dashed_legend(self) -> None:
+        """Once: the legend's entry for the dashed curves (every cell's ‖∂L/∂cₜ‖, in its colour)."""
+        if self._dashed_entry is None:
+            pen = pg.mkPen("#777777", width=2, style=Qt.PenStyle.DashLine)      # grey: light and dark both
+            self._dashed_entry = pg.PlotDataItem([], [], pen=pen)
+            self.through_time_plot.legend.addItem(self._dashed_entry, "‖∂L/∂cₜ‖")   # its swatch is dashed
+            self.through_time_plot._on_view_resized()
+
+    def _defer(self, fn) -> None:
+        """Run ``fn`` in an event-loop turn of its own (after the paint of this redraw)."""
+        QTimer.singleShot(0, self, fn)
+
+    def table_texts(self) -> list[list[str]]:
+        """What the table shows, row by row (cell title first)."""
+        return [[self.table.item(r, c).text() if self.table.item(r, c) else "" for c in range(self.table.columnCount())]
+                for r in range(self.table.rowCount())]
+
+    def _show_table(self, res: ComparisonResult) -> None:
+        rows = {row.cell: row for row in res.rows()}
+        self.table_rows = [rows[c] for c in self.cells if c in rows]
+        for k, cell in enumerate(self.cells):
+            row = rows.get(cell)
+            rs = res.of(cell)
+            if row is None or not rs:
+                continue
+            r = rs[0]
+            if row.steps_to_target is not None:
+                steps = str(row.steps_to_target)
+            elif r.done:
+                steps = f"not within {r.max_steps}"
+            else:
+                steps = "not yet"
+            loss = "—" if not np.isfinite(row.final_val_loss) else f"{row.final_val_loss:.4g}"
+            for c, text in enumerate((describe(cell).title, row.parameters_text, steps, f"{row.seconds:.1f}", loss,
+                                      f"{r.step} / {r.max_steps}")):
+                self._set_cell(k, c, text, CELL_COLORS.get(cell) if c == 0 else None)
+        self.table_note.setText(
+            f"Target: {res.evaluated_on} loss below {res.target_loss:g} ({res.loss_units}), evaluated every "
+            f"{res.eval_every} steps; seconds of training to it (else so far); parameters of every recurrent "
+            f"layer + the head = total. The same numbers as `lstm-explorer compare`.")
+
+    def _on_worker_done(self, worker) -> None:
+        if worker is not self.worker:
+            return
+        self.worker = None
+        self.timer.stop()
+        if worker.error:
+            self.redraw()
+            self.banner.show_message(f"The comparison stopped with an error: {worker.error}", "error",
+                                     topic="training")
+            reason = "error"
+        else:
+            self._pending = worker.result
+            self.redraw()
+            reason = worker.result.reason if worker.result is not None else "stopped"
+        self._set_train_action("&Continue" if reason != "error" else "&Start", QStyle.StandardPixmap.SP_MediaPlay)
+        msg = {"done": f"Finished: every cell trained its budget ({self.comparison.max_steps} steps); Continue adds "
+                       f"{MORE_STEPS} more.",
+               "stopped": "Stopped; Continue goes on from here.", "error": "Stopped by an error."}[reason]
+        self.statusBar().showMessage(msg, 15000)
+        self.sigFinished.emit(reason)
+        if self._restart_after_stop and not self.closing:
+            self._restart_after_stop = False
+            self.start_over()
+
+    # -- the shared position ----------------------------------------------------------------------------------
+    def _on_session_position(self, pos) -> None:
+        if self.unit_spin.value() != pos.unit:
+            self._set_spin(self.unit_spin, pos.unit, self.unit_spin.maximum())
+        for col in self.columns.values():
+            if col.memory is not None:
+                col.memory.set_time_marker(pos.t)
+        self.through_time_plot.set_time_marker(pos.t)
+
+    def _on_unit_spin_changed(self, u) -> None:
+        self.sessions[0].set_position(unit=u)
+
+    def _on_sample_spin_changed(self, sample) -> None:
+        """Another sample: the worker's next traces are of it; idle, a small task computes them."""
+        for s in self.sessions:
+            s.set_position(sample=sample)
+        if self.worker is not None:
+            self.worker.state.sample = int(sample)
+        elif self.comparison is not None and self.comparison.runs:
+            if self.aux_worker is not None:
+                self.aux_worker.state.request_interruption()
+            worker = TaskWorker(partial(_traces_task, comparison=self.comparison, sample=int(sample)),
+                                tag=("traces", sample))
+            worker.sigDone.connect(self._on_traces_done)
+            self.aux_worker = worker
+            self.threads.start(worker)
+
+    def _on_traces_done(self, worker) -> None:
+        if worker is not self.aux_worker:
+            return
+        self.aux_worker = None
+        if worker.result is not None and worker.tag[1] == self.sample_spin.value():
+            self._pending = worker.result
+            self.redraw()
+        if self._start_after_aux:
+            self._start_after_aux = False
+            self.start()
+
+    # -- export ------------------------------------------------------------------------------------------------
+    def _on_export_menu_triggered(self, action):
+        key = action.data()
+        if not key:
+            return
+        path, _ = QFileDialog.getSaveFileName(self, f"Export {key}", key,
+                                              "PNG image (*.png);;SVG drawing (*.svg);;CSV data (*.csv)")
+        if path:
+            self.export_one(key, path)
+
+    def export_one(self, key: str, path) -> None:
+        """One plot or diagram (``key`` of :attr:`widgets`) as ``path``'s format: .png, .svg or .csv."""
+        path = Path(path)
+        widget = self.widgets[key]
+        suffix = path.suffix.lower()
+        if suffix == ".png":
+            widget.export_png(str(path), scale=2)
+        elif suffix == ".svg":
+            widget.export_svg(str(path))
+        elif suffix == ".csv":
+            widget.export_csv(str(path))
+        else:
+            raise ValueError(f"unknown export format {suffix!r}")
+
+    def export_all_dialog(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Export the comparison into a folder")
+        if folder:
+            self.export_all(folder)
+
+    def export_all(self, folder) -> list[Path]:
+        """Every plot and diagram as PNG, SVG and CSV, and the table as ``comparison.csv`` (and
+        ``comparison_seeds.csv``, as the command writes them), into ``folder``."""
+        from explorer.compare import write_tables
+
+        folder = Path(folder)
+        written: list[Path] = []
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            for key in self.widgets:
+                for ext in ("png", "svg", "csv"):
+                    p = folder / f"{key}.{ext}"
+                    self.export_one(key, p)
+                    written.append(p)
+            if self.result is not None:
+                written += write_tables(self.result, folder)
+        except OSError as exc:
+            self.banner.show_message(f"Could not export into {folder}: {exc}", "error", topic="export")
+            return written
+        self.banner.resolve("export")
+        self.statusBar().showMessage(f"Exported {len(written)} files to {folder}", 8000)
+        return written
+
+    # -- closing ----------------------------------------------------------------------------------------------
+    def eventFilter(self, obj, event):  # noqa: N802
+        if obj is self.parent() and event.type() == QEvent.Type.Close and self.isVisible():
+            self.close()
+        return False
+
+    def closeEvent(self, e):  # noqa: N802
+        """Stop training at once; with its own threads, wait (at most 1.5 s) for the step under way."""
+        self.closing = True
+        self.timebar.timer.stop()
+        for w in (self.worker, self.aux_worker):
+            if w is not None:
+                w.state.request_interruption()
+        if self.own_threads:
+            self.threads.wait_all(1.5)
+        super().closeEvent(e)
+
+    def after_close(self) -> None:
+        """After the event loop ended: wait for a task still finishing (its own threads only)."""
+        if self.own_threads:
+            self.threads.wait_all()
+
+
+# -- opening --------------------------------------------------------------------------------------------------
+def open_comparison_dialog(win) -> ComparisonWindow | None:
+    """Training › Compare Cells…: choose the cells; a comparison window on the main window's data
+    and settings starts training. Returns it (None when cancelled or nothing is loaded)."""
+    run = win.run
+    if run is None:
+        QMessageBox.information(win, "Compare cells", "Open a file or an example first: the cells are compared on it.")
+        return None
+    settings = win.settings_panel.model_settings(run.settings)
+    ds = run.dataset
+    where = f"example {ds.source}" if ds.config.get("type") == "example" else Path(str(ds.source)).name
+    dlg = CompareDialog(win, data_text=f"{where} ({ds.describe()})", settings=settings)
+    if dlg.exec() != QDialog.DialogCode.Accepted:
+        return None
+    return open_comparison(win, dlg.cells(), max_steps=dlg.steps_spin.value(), target_loss=dlg.target_spin.value())
+
+
+def open_comparison(win, cells, max_steps: int = DEFAULT_MAX_STEPS, target_loss: float = DEFAULT_TARGET,
+                    start: bool = True) -> ComparisonWindow:
+    """A comparison window of ``cells`` on the main window ``win``'s data and settings (it runs on
+    the main window's threads, so closing either never drops a running thread)."""
+    from dataclasses import replace
+
+    settings = replace(win.settings_panel.model_settings(win.run.settings), sample_index=0)
+    cw = ComparisonWindow(win.run.dataset, settings, cells, max_steps=max_steps, target_loss=target_loss,
+                          threads=win.threads, parent=win)
+    cw.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
+    win.comparison_windows = [w for w in getattr(win, "comparison_windows", []) if w.isVisible()] + [cw]
+    cw.show()
+    if start:
+        cw.start()
+    return cw
+
+
+def build_comparison(cells, file=None, example=None, settings=None, start: bool = True) -> ComparisonWindow:
+    """``lstm-explorer --compare CELLS [FILE | --example NAME]``: a shown comparison window that loads
+    FILE (or the example; the adding problem by default) off the GUI thread and starts training."""
+    cw = ComparisonWindow(None, settings, cells)
+    cw.show()
+    cw.load(file=file, example=None if file else (example or "adding"), start=start)
+    return cw
