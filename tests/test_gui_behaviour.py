@@ -571,3 +571,20 @@ def test_memory_tab_shows_the_running_product_of_the_forget_gate(window, qtbot):
     window.plot_docks["memory"].raise_()
     new = memory_kept(window.trace)[1]
     qtbot.waitUntil(lambda: np.allclose(shown(), new.ravel()), timeout=5000)
+
+
+def test_an_example_of_sequences_shows_its_fixed_inputs_and_what_it_predicts(window, qtbot):
+    from PySide6.QtCore import Qt
+
+    sp = window.settings_panel
+
+    def listed():
+        return [(sp.columns_list.item(i).text(), sp.columns_list.item(i).checkState() == Qt.CheckState.Checked)
+                for i in range(sp.columns_list.count())]
+
+    window.set_run(Run(load_example("adding"), settings_for_example("adding", units=4)))
+    assert listed() == [("value", True), ("marker", True)]
+    assert [sp.target_combo.itemText(i) for i in range(sp.target_combo.count())] == ["sum of the 2 marked values"]
+    assert not sp.columns_list.isEnabled() and not sp.target_combo.isEnabled()   # fixed by the example
+    window.set_run(Run(load_example("sine"), settings_for_example("sine", units=4)))
+    assert listed() == [("value", True)] and sp.target_combo.currentText() == "value"

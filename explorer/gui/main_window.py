@@ -85,6 +85,10 @@ def fmt_number(v) -> str:
     return f"{v:.4g}" if v == 0 or 1e-4 <= abs(v) < 1e6 else f"{v:.3e}"
 
 
+#: What a built-in example of sequences predicts (its target is not one of its input columns).
+_TARGETS = {"adding": "sum of the 2 marked values", "first-symbol": "the first symbol"}
+
+
 class MainWindow(QMainWindow):
     """The LSTM Explorer window."""
 
@@ -471,11 +475,20 @@ class MainWindow(QMainWindow):
             names = list(getattr(ds, "all_columns", None) or ds.config.get("columns") or ds.columns)
             numeric = getattr(ds, "numeric_columns", None)
             sp.set_columns(names, list(ds.columns), ds.target_name, numeric=numeric)
+        elif ds.kind in ("regression", "classification") and ds.columns:
+            # an example's inputs are fixed: shown ticked (the panel greys them), with what is predicted
+            sp.set_columns(list(ds.columns), list(ds.columns), "")
+            sp.target_combo.clear()
+            sp.target_combo.addItem(_TARGETS.get(ds.source, "one value per sequence" if ds.kind == "regression"
+                                                 else "one class per sequence"))
         else:
             sp.set_columns([], [], "")
         if ds.normalizer is not None:
             sp.normalize_combo.setCurrentText(ds.normalizer.method)
         sp.set_kind(ds.kind)
+        if ds.kind != "series":                     # sequences made whole (an example's): nothing to choose
+            sp.columns_list.setEnabled(False)
+            sp.target_combo.setEnabled(False)
         n_samples = max(self.session.n_samples(), 1)
         self._set_spin(self.sample_spin, self.session.position.sample, n_samples - 1)
         self._set_spin(self.unit_spin, self.session.position.unit, run.model.n_units - 1)
