@@ -588,3 +588,24 @@ def test_an_example_of_sequences_shows_its_fixed_inputs_and_what_it_predicts(win
     assert not sp.columns_list.isEnabled() and not sp.target_combo.isEnabled()   # fixed by the example
     window.set_run(Run(load_example("sine"), settings_for_example("sine", units=4)))
     assert listed() == [("value", True)] and sp.target_combo.currentText() == "value"
+
+
+def test_after_training_the_through_time_plot_shows_the_selected_sample(window, qtbot):
+    from explorer.app.tasks import sample_of
+
+    window.session.set_position(sample=3)
+    qtbot.waitUntil(lambda: not window.display.busy, timeout=10000)
+    assert train(window, qtbot) == "done"
+    qtbot.waitUntil(lambda: not window.display.busy and window.session.predictions is not None, timeout=20000)
+    run = window.run
+    model = run.model.clone()
+    x, y = sample_of(run.dataset, 3)
+    _, gn, _ = model.compute_grads(x, y, run.dataset.loss)           # the sample's own, not the last batch's
+    dh, dc = window.session.norms
+    np.testing.assert_allclose(dh, gn.dh, rtol=1e-12)
+    np.testing.assert_allclose(dc, gn.dc, rtol=1e-12)
+    window.plot_docks["grad_through_time"].raise_()
+    plot = window.through_time_plot
+    qtbot.waitUntil(lambda: plot.dh_curve.yData is not None and len(plot.dh_curve.yData) == len(gn.dh), timeout=5000)
+    np.testing.assert_allclose(plot.dh_curve.yData, gn.dh, rtol=1e-12)      # what the plot draws
+    np.testing.assert_array_equal(plot.dh_curve.xData, np.arange(1, len(gn.dh) + 1))

@@ -132,7 +132,8 @@ class TrainingController(QObject):
         sample = win.session.position.sample
         fn = partial(train_task, trainer=tr, checkpoint=partial(write_autosave, run, root),
                      policy=CheckpointPolicy(),
-                     display=lambda st: display_task(st, run, None, st.sample or 0, norms=False))
+                     # the through-time plot then shows the selected sample, not the last training batch
+                     display=lambda st: display_task(st, run, None, st.sample or 0, norms=True))
         worker = TaskWorker(fn, tag=run)
         worker.state.sample = sample
         worker.state.trace_interval = 0.8 * self.redraw_interval
@@ -267,7 +268,7 @@ class TrainingController(QObject):
             else:
                 s.set_trace(result.trace, result.weights)
         if result is None or result.display is None:
-            win.display.request(predictions=True, norms=False)
+            win.display.request(predictions=True, norms=True)
         if reason in ("diverged", "error"):
             win.banner.show_message(message or FINISHED_TEXT[reason], "error", topic="training")
         else:
