@@ -60,8 +60,10 @@ def shoot(args) -> Path:
     from explorer.gui.main_window import MainWindow
 
     app = create_app()
-    settings = QSettings(str(Path(args.out) / ".shots.ini"), QSettings.Format.IniFormat)
-    settings.clear()
+    import tempfile
+
+    scratch = tempfile.mkdtemp(prefix="window-shots-")       # a clean settings file, never the person's
+    settings = QSettings(str(Path(scratch) / "settings.ini"), QSettings.Format.IniFormat)
     win = MainWindow(settings)
     win.resize(1600, 1000)
     win.show()
@@ -99,7 +101,6 @@ def shoot(args) -> Path:
     win.close()
     if hasattr(win, "after_close"):
         win.after_close()
-    (Path(args.out) / ".shots.ini").unlink(missing_ok=True)
     return out
 
 
