@@ -408,3 +408,13 @@ def test_series_axes_from_the_datasets_time_and_names(qtbot):
     # a dataset without them (today's loader, text): today's axes
     assert series_axes(SimpleNamespace(kind="series")) == {}
     assert series_axes(SimpleNamespace(kind="text", time_values=years)) == {}
+    # whole sequences are numbered as validation sequences, in files as in the window
+    assert series_axes(SimpleNamespace(kind="regression")) == {"x_label": "validation sequence", "y_label": "target"}
+    w.set_series(np.arange(5), np.ones(5), np.arange(5), np.ones(5), **series_axes(SimpleNamespace(kind="regression")))
+    assert w.plot.getAxis("bottom").labelText == "validation sequence" and w.plot.getAxis("left").labelText == "target"
+    # POSIX seconds of a dated file reach the plot (and the command line's exports) as dates
+    secs = np.datetime64("2014-03-01T00:00:00", "s").astype(np.int64) + 3600.0 * np.arange(100)
+    dated = series_axes(SimpleNamespace(kind="series", time_values=secs, time_label="date", target_name="pm2.5"))
+    assert dated["x_label"] == "date" and str(dated["x_values"][25]) == "2014-03-02T01:00:00"
+    w.set_series(np.arange(100), np.ones(100), np.arange(100), np.ones(100), **dated)
+    assert w.plot.getAxis("bottom").dates and w.plot.getAxis("bottom").labelText == "date"

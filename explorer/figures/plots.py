@@ -615,7 +615,7 @@ class PredictionPlotWidget(PlotPanelWidget):
         self.x_values = None if x_values is None else np.asarray(x_values)
         self._x_axis = _as_axis_values(x_values)
         self.gaps = np.zeros(0, dtype=np.int64) if gaps is None else np.asarray(gaps, dtype=np.int64)
-        self.x_label = x_label if x_values is not None else "t"
+        self.x_label = x_label if x_values is not None or x_label != "t" else "t"
         self.y_label = y_label or "value"
         axis = self.plot.getAxis("bottom")
         axis.integer = self._x_axis is None or bool(np.all(np.mod(self._x_axis, 1) == 0))

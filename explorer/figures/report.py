@@ -67,16 +67,36 @@ def fill_run_plots(run, forecast: int = 50) -> dict:
             "predictions": pred}
 
 
+def time_axis(ds) -> tuple:
+    """(values, label) of the series rows' times for the predictions plot, or (None, "row"): the
+    data layer gives decimal years ("year"), POSIX seconds ("date": handed on as datetime64, which
+    the plot labels as dates) or seconds of the day ("time of day")."""
+    tv = getattr(ds, "time_values", None)
+    if tv is None or not len(tv):
+        return None, "row"
+    label = getattr(ds, "time_label", "") or "year"
+    tv = np.asarray(tv)
+    if label == "date" and tv.dtype.kind in "fiu":
+        return np.round(tv.astype(float)).astype(np.int64).astype("datetime64[s]"), "date"
+    if label == "time of day":
+        return tv.astype(float), "time of day (s)"
+    return tv, label
+
+
 def series_axes(ds) -> dict:
-    """The predictions plot's axes from a dataset: its time values (dates or years) and their name,
-    the target column's name and the rows filled by interpolation, where the dataset has them."""
-    if getattr(ds, "kind", "series") != "series":
+    """The predictions plot's axes from a dataset, the same in the window and in files: a series'
+    time values (dates or years) and their name, the target column's name and the rows filled by
+    interpolation, where it has them; whole sequences (the adding problem) are numbered as the
+    validation sequences they are."""
+    kind = getattr(ds, "kind", "series")
+    if kind in ("regression", "classification"):
+        return {"x_label": "validation sequence", "y_label": "target"}
+    if kind != "series":
         return {}
     out = {}
-    time_values = getattr(ds, "time_values", None)
-    if time_values is not None and len(time_values):
-        out["x_values"] = time_values
-        out["x_label"] = getattr(ds, "time_label", None) or "time"
+    tv, label = time_axis(ds)
+    if tv is not None:
+        out["x_values"], out["x_label"] = tv, label
     name = getattr(ds, "target_name", None)
     if name:
         out["y_label"] = str(name)

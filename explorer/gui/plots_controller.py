@@ -15,6 +15,7 @@ from explorer.app.memory_view import keep_gate, memory_products
 from explorer.engine import softmax
 from explorer.engine.describe import describe
 from explorer.figures import plots
+from explorer.figures.report import series_axes, time_axis  # noqa: F401 - time_axis: main_window re-exports it
 
 
 def memory_kept(trace):
@@ -33,22 +34,6 @@ def on_screen(widget) -> bool:
     """Shown and not behind another tab (Qt moves a tabified dock's hidden pages off screen, so
     ``isVisible()`` alone says True for them)."""
     return widget.isVisible() and not widget.visibleRegion().isEmpty()
-
-
-def time_axis(ds) -> tuple:
-    """(values, label) of the series rows' times for the predictions plot, or (None, "row"): the
-    data layer gives decimal years ("year"), POSIX seconds ("date": handed on as datetime64, which
-    the plot shows as years) or seconds of the day ("time of day")."""
-    tv = getattr(ds, "time_values", None)
-    if tv is None:
-        return None, "row"
-    label = getattr(ds, "time_label", "") or "year"
-    tv = np.asarray(tv)
-    if label == "date" and tv.dtype.kind in "fiu":
-        return np.round(tv.astype(float)).astype(np.int64).astype("datetime64[s]"), "date"
-    if label == "time of day":
-        return tv.astype(float), "time of day (s)"
-    return tv, label
 
 
 class PlotsController(QObject):
@@ -198,18 +183,9 @@ class PlotsController(QObject):
         t, tf = p["t"], p.get("t_forecast")
         series = ds.kind == "series"
         split = t[0] if series else None
-        axes = self._prediction_axes(ds) if series else {}
+        axes = series_axes(ds)
         self.prediction_plot.set_series(t, p["target"], t, p["prediction"], tf, p.get("forecast"), split_t=split,
                                         **axes)
-
-    @staticmethod
-    def _prediction_axes(ds) -> dict:
-        """What the dataset carries for the predictions plot's axes: the time of every series row
-        (dates or years, indexed by the plotted rows) and its label, the target's name, the rows
-        filled by interpolation."""
-        tv, label = time_axis(ds)
-        return dict(x_values=tv, x_label=label if tv is not None else "t",
-                    y_label=ds.target_name or "value", gaps=getattr(ds, "gap_rows", None))
 
     def _show_top_k(self) -> None:
         s = self.session
