@@ -227,3 +227,28 @@ def test_more_missing_markers(tmp_path, marker):
     p.write_text("DATE,VALUE\n" + "".join(f"2020-01-{k + 1:02d},{marker if k == 3 else k}\n" for k in range(20)))
     seq = load_sequence(p)
     assert seq.n_missing == 1 and seq.gaps.tolist() == [3] and seq.values[3, 0] == 3.0
+
+
+@pytest.mark.parametrize("f, need", [(1e-6, "1,500,000"), (1e-9, "1,500,000,000"), (1e-300, "about 1.5e+300")])
+def test_a_tiny_validation_fraction_is_refused_at_once_with_the_rows_it_needs(tmp_path, f, need):
+    import time
+
+    p = tmp_path / "three hundred.csv"
+    p.write_text("v\n" + "".join(f"{i}\n" for i in range(300)))
+    t0 = time.process_time()
+    with pytest.raises(SequenceFileError) as ei:
+        load_dataset(p, val_fraction=f)
+    assert time.process_time() - t0 < 1.0                     # counted, not stepped through row by row
+    assert str(ei.value) == (f"three hundred.csv has only 300 rows, too few to learn from: even a window of 1 with "
+                             f"validation fraction {f:g} needs {need}; add more data or use less validation.")
+
+
+def test_rows_needed_is_the_fewest_rows_that_fit():
+    from explorer.data.dataset import _rows_needed, _split_sizes
+
+    for L in (1, 2, 5, 20, 99):
+        for f in (0.0, 0.001, 0.01, 0.05, 0.2, 0.33, 0.5, 0.9):
+            n = _rows_needed(L, f)
+            for m, ok in ((n, True), (n - 1, False)):
+                tr, va = _split_sizes(m, f)
+                assert (tr >= L + 1 and (f == 0 or va >= L + 1)) is ok, (L, f, m)

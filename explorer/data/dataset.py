@@ -26,6 +26,8 @@ Text (:func:`text_windows`)
 
 from __future__ import annotations
 
+import math
+
 import copy
 import os
 from dataclasses import dataclass, field
@@ -378,13 +380,30 @@ def _split_sizes(n: int, f: float) -> tuple[int, int]:
 
 
 def _rows_needed(seq_len: int, f: float) -> int:
+    """The fewest rows that hold ``seq_len + 1`` rows in the training part and (with ``f`` > 0)
+    in the validation part. Both parts only grow with the rows, so a bisection finds it at once
+    for any ``f`` (a validation fraction of 1e-9 needs about 10^10 rows, counted in ~35 steps)."""
     need = seq_len + 1
-    n = need
-    while True:
+
+    def fits(n: int) -> bool:
         n_tr, n_val = _split_sizes(n, f)
-        if n_tr >= need and (f == 0 or n_val >= need):
-            return n
-        n += 1
+        return n_tr >= need and (f == 0 or n_val >= need)
+
+    lo = need
+    if fits(lo):
+        return lo
+    hi = need + 2
+    if f > 0:
+        hi = max(hi, int(math.ceil((need + 1) / f)) + need + 2)
+    while not fits(hi):                       # never more than a few doublings
+        hi *= 2
+    while hi - lo > 1:                        # fits(hi), not fits(lo)
+        mid = (lo + hi) // 2
+        if fits(mid):
+            hi = mid
+        else:
+            lo = mid
+    return hi
 
 
 def _fits(n: int, seq_len: int, f: float) -> bool:
@@ -402,8 +421,13 @@ def choose_seq_len(n: int, val_fraction: float, default: int) -> int | None:
     return None
 
 
+def _count(n: int) -> str:
+    """A count for a message: 1,500,000,000 or, past a trillion, about 1.5e+300."""
+    return f"{n:,}" if n < 10**12 else f"about {float(n):.2g}"
+
+
 def _too_few(name: str, n: int, seq_len: int, f: float, unit: str = "rows") -> SequenceFileError:
-    need = _rows_needed(seq_len, f)
+    need = _count(_rows_needed(seq_len, f))
     parts = "training and validation parts" if f > 0 else "training part"
     return SequenceFileError(
         f"{name} has {n} {unit} but a window of {seq_len} with validation fraction {f:g} needs at least "
@@ -419,7 +443,7 @@ def _resolve_seq_len(name: str, n: int, seq_len, f: float, default: int, unit: s
         return seq_len, False, []
     L = choose_seq_len(n, f, default)
     if L is None:
-        need = _rows_needed(1, f)
+        need = _count(_rows_needed(1, f))
         what = "data" if unit == "rows" else "text"
         unit = unit if n != 1 else unit[:-1]
         raise SequenceFileError(
