@@ -656,3 +656,7 @@ class _Progress:
 def _clock(seconds: float) -> str:
     seconds = int(max(seconds, 0))
     return f"{seconds // 60:02d}:{seconds % 60:02d}"
+
+
+if __name__ == "__main__":            # python -m explorer.cli, as python -m explorer
+    sys.exit(main())

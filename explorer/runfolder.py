@@ -27,6 +27,7 @@ import errno
 import os
 import secrets
 import shutil
+import stat
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -147,7 +148,18 @@ def read_files(folder, names: Iterable[str], attempts: int = 5) -> dict[str, byt
         if not folder.is_dir():
             raise RunFileError(f"{safe_name(folder)} is not a run folder (it does not exist or is a file).")
         vid = current_version(folder)
+        if vid is None and os.path.lexists(folder / CURRENT):
+            try:
+                target = os.readlink(folder / CURRENT)
+            except OSError:
+                target = "something that is not a link"
+            raise RunFileError(f"{safe_name(folder / CURRENT)} points at {safe_name(target)}, not at one of the "
+                               f"folder's own versions ({VERSIONS}/ID); the run folder is damaged (restore it "
+                               "from a copy or train again).")
         base = folder / VERSIONS / vid if vid else None
+        if vid and base.is_symlink():
+            raise RunFileError(f"{safe_name(base)} is a link, not one of the folder's own versions; the run "
+                               "folder is damaged (restore it from a copy or train again).")
         if vid and not base.is_dir():
             if attempt + 1 < attempts and current_version(folder) != vid:
                 continue
@@ -173,8 +185,7 @@ def _read_one(folder: Path, name: str, base: Path | None, vid: str | None,
     shown = folder / name
     if pending is not None:                        # journal mode: not yet moved out of the version?
         try:
-            with open(pending / name, "rb") as fh:
-                return fh.read()
+            return _read_regular(pending / name, shown)
         except OSError:
             pass
     try:
@@ -185,8 +196,7 @@ def _read_one(folder: Path, name: str, base: Path | None, vid: str | None,
         link = None                               # not a link: a plain file or a folder
     path = base / name if base is not None and link == f"{CURRENT}/{name}" else shown
     try:
-        with open(path, "rb") as fh:
-            return fh.read()
+        return _read_regular(path, shown)
     except FileNotFoundError:
         if path != shown and current_version(folder) != vid:
             raise _Moved() from None              # a save switched and removed this version meanwhile
@@ -199,6 +209,28 @@ def _read_one(folder: Path, name: str, base: Path | None, vid: str | None,
 
 class _Moved(Exception):
     pass
+
+
+def _read_regular(path: Path, shown: Path) -> bytes:
+    """The bytes of a regular file; a pipe, device or socket in its place is refused at once (opened
+    without blocking, never read: a FIFO would wait for a writer forever)."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    fd = os.open(path, flags)
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise IsADirectoryError(str(path))
+        if not stat.S_ISREG(st.st_mode):
+            raise RunFileError(f"{safe_name(shown)} is not a regular file (a pipe, device or socket); the run "
+                               "folder is damaged (restore it from a copy or train again).")
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        with os.fdopen(fd, "rb") as fh:
+            fd = -1
+            return fh.read()
+    finally:
+        if fd >= 0:
+            os.close(fd)
 
 
 # -- writing ---------------------------------------------------------------------------------
