@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import shlex
 import signal
 import sys
@@ -178,6 +179,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command is None:
             raise CliError("give a sub-command: train, compare, animate or examples.")
         check_args(args, args.command)
+        _check_path_lengths(args)
         if args.command == "train":
             return _cmd_train(args, _given(argv))
         if args.command == "compare":
@@ -187,6 +189,10 @@ def main(argv: list[str] | None = None) -> int:
     except (CliError, OptionError) as exc:
         _say(f"lstm-explorer: {exc}")
         return EXIT_BAD_INPUT
+    except OSError as exc:                     # a path the system refuses that no check above named
+        where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+        _say(f"lstm-explorer: {where}{exc.strerror or exc}; check the path and try again.")
+        return EXIT_BAD_INPUT
     except MemoryError:
         _say("lstm-explorer: ran out of memory; use fewer units, a smaller batch, a shorter sequence length "
              "or a smaller file.")
@@ -195,6 +201,24 @@ def main(argv: list[str] | None = None) -> int:
         _say("lstm-explorer: interrupted")
         return EXIT_INTERRUPTED
     return EXIT_OK
+
+
+#: The longest name of one file or folder most file systems take, in bytes.
+NAME_MAX = 255
+
+
+def _check_path_lengths(args) -> None:
+    """Refuse a path option whose name has a part longer than file systems take (255 bytes), in one
+    sentence naming the option, before anything is read or trained."""
+    for dest, flag in (("out", "--out"), ("resume", "--resume"), ("file", "FILE"), ("init", "--init"),
+                       ("model", "--model"), ("data_path", "--data-path")):
+        value = getattr(args, dest, None)
+        if not isinstance(value, (str, os.PathLike)) or not str(value):
+            continue
+        for part in Path(value).parts:
+            if len(os.fsencode(part)) > NAME_MAX:
+                raise CliError(f"{flag}: the name {part[:24]}… is {len(os.fsencode(part))} bytes long, more than "
+                               f"the {NAME_MAX} a file or folder name can have; choose a shorter name.")
 
 
 def _cmd_examples() -> int:
@@ -379,8 +403,7 @@ def _epoch_list(epochs: list[int]) -> str:
 
 
 def _cmd_train(args, given: dict[str, str]) -> int:
-    from explorer.data import SequenceFileError
-    from explorer.runs import Run, RunFileError, check_settings_memory
+    from explorer.runs import Run, RunFileError
 
     if args.init and args.resume:
         raise CliError("--init starts a new run from a model file and --resume continues a run; give one of them.")
@@ -397,6 +420,25 @@ def _cmd_train(args, given: dict[str, str]) -> int:
         _check_out(out, True, "--resume")
     else:
         _check_out(out, args.force)
+    from explorer.runfolder import TrainingLock
+
+    try:                                   # one process trains into a folder at a time
+        hold = TrainingLock(out) if out.is_dir() else None
+    except RunFileError as exc:
+        raise CliError(str(exc)) from None
+    holds = [hold] if hold is not None else []
+    try:
+        return _train_into(args, given, run_cls=Run, out=out, in_place=in_place, holds=holds)
+    finally:
+        for h in holds:
+            h.release()
+
+
+def _train_into(args, given: dict[str, str], run_cls, out: Path, in_place: bool, holds: list) -> int:
+    from explorer.data import SequenceFileError
+    from explorer.runs import RunFileError, check_settings_memory
+
+    Run = run_cls  # noqa: N806 - the class, as in _cmd_train
     try:
         if args.resume:
             run = Run.load(args.resume, data_path=args.file, allow_changed_data=args.allow_changed_data)
@@ -418,6 +460,10 @@ def _cmd_train(args, given: dict[str, str]) -> int:
                    else Run(dataset, _settings(args, args.example)))
         if not in_place:
             run.save(out)                  # the first checkpoint: from now on --resume works on DIR
+            if not holds:
+                from explorer.runfolder import TrainingLock
+
+                holds.append(TrainingLock(out))   # a --resume of DIR meanwhile is refused
     except (SequenceFileError, RunFileError, ValueError, OSError) as exc:
         raise CliError(str(exc)) from None
     # From here on DIR holds a checkpoint of this run (the one it was resumed from, or the first):

@@ -8,6 +8,7 @@ what to change.
 
 from __future__ import annotations
 
+import math
 import os
 
 #: The share of the machine's memory one request may use.
@@ -36,14 +37,20 @@ def machine_memory_bytes() -> int:
 
 def memory_limit_bytes() -> int:
     """The most one run may allocate: ``BUDGET_FRACTION`` of the machine's memory, or
-    ``LSTM_EXPLORER_MEMORY_LIMIT`` (bytes, or with a K/M/G suffix) when set."""
+    ``LSTM_EXPLORER_MEMORY_LIMIT`` (bytes, or with a K/M/G/T suffix) when set; a value that is not a size is refused
+    (:class:`MemoryBudgetError`, one sentence), never ignored."""
     env = os.environ.get("LSTM_EXPLORER_MEMORY_LIMIT", "").strip()
     if env:
-        mult = {"K": 1024, "M": 1024**2, "G": 1024**3}.get(env[-1].upper(), 1)
+        mult = {"K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}.get(env[-1].upper(), 1)
         try:
-            return int(float(env[:-1] if mult > 1 else env) * mult)
+            value = float(env[:-1] if mult > 1 else env) * mult
         except ValueError:
-            pass
+            value = math.nan
+        if not (math.isfinite(value) and 1 <= value <= 2**63):
+            raise MemoryBudgetError(
+                f"LSTM_EXPLORER_MEMORY_LIMIT={env[:40]!r} is not a memory size (a positive number of bytes, "
+                "or with K, M, G or T, e.g. 8G); set it to one or unset it.")
+        return int(value)
     return int(machine_memory_bytes() * BUDGET_FRACTION)
 
 

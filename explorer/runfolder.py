@@ -257,6 +257,40 @@ def _locked(folder: Path):
         os.close(fd)
 
 
+TRAINING_LOCK = ".training"
+
+
+class TrainingLock:
+    """An exclusive hold on a run folder while a process trains into it (``DIR/.training``, a POSIX
+    advisory lock released when the process ends, however it ends), so a second ``train --resume
+    DIR`` is refused instead of silently overwriting the first one's epochs. Saves keep their own
+    lock (:data:`LOCK`). Elsewhere (no ``fcntl``) it holds nothing."""
+
+    def __init__(self, folder):
+        self.folder = Path(folder)
+        self._fd = -1
+        try:
+            import fcntl
+        except ImportError:
+            return
+        try:
+            fd = os.open(self.folder / TRAINING_LOCK, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o666)
+        except OSError:
+            return                                  # a read-only folder: the save will say so
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise RunFileError(f"{safe_name(self.folder)} is being trained by another lstm-explorer right now; "
+                               "wait for it to finish (or stop it), then continue with --resume.") from None
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
 def _make_folder(folder: Path) -> list[Path]:
     """Create ``folder`` and missing parents; the folders created, outermost first."""
     missing = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from explorer.engine.describe import KINDS
@@ -113,11 +114,29 @@ def show_model(win, loaded) -> bool:
     return win.models.open_model(loaded)
 
 
+def no_display(environ=None, platform: str | None = None) -> str:
+    """Why the window cannot open here, in one sentence ('' when it can): on Linux and the BSDs a
+    window needs an X or Wayland display unless ``QT_QPA_PLATFORM`` names another platform (Qt
+    itself would abort with several lines and exit 134)."""
+    env = os.environ if environ is None else environ
+    platform = sys.platform if platform is None else platform
+    if not (platform.startswith("linux") or "bsd" in platform):
+        return ""
+    if env.get("QT_QPA_PLATFORM") or env.get("DISPLAY") or env.get("WAYLAND_DISPLAY"):
+        return ""
+    return ("there is no display to open the window on (DISPLAY and WAYLAND_DISPLAY are not set); run it in a "
+            "desktop session, or train on the command line: lstm-explorer train FILE --out DIR.")
+
+
 def main(argv: list[str] | None = None) -> int:
     from explorer._threads import limit_blas_threads
 
     limit_blas_threads()
     args = _args(list(sys.argv[1:] if argv is None else argv))
+    problem = no_display()
+    if problem:
+        print(f"lstm-explorer: {problem}", file=sys.stderr, flush=True)
+        return 2
     app = create_app()
     from explorer.gui.crash import install_excepthook
 
