@@ -229,6 +229,24 @@ def _cmd_examples() -> int:
     return 0
 
 
+#: Options that read a file's data; a built-in example brings its own.
+FILE_DATA_OPTIONS = ("column", "target", "missing", "normalize", "text", "words", "year_month")
+
+
+def _say_ignored_data_options(args, given: dict[str, str]) -> None:
+    """One line naming the options that do nothing for this command (a data option with --example,
+    --allow-changed-data without --resume), so nothing typed is silently dropped."""
+    if args.example:
+        ignored = [given[d] for d in FILE_DATA_OPTIONS if d in given]
+        if "val_fraction" in given and args.example not in ("sine", "noisy-sine", "text"):
+            ignored.append(given["val_fraction"])
+        if ignored:
+            _say(f"lstm-explorer: --example {args.example} brings its own data; ignoring "
+                 f"{', '.join(sorted(set(ignored)))}.")
+    if getattr(args, "allow_changed_data", False) and not getattr(args, "resume", None):
+        _say("lstm-explorer: --allow-changed-data is for --resume; ignoring --allow-changed-data.")
+
+
 def _load_dataset(args):
     """The data the command line trains on: a built-in example, or a file through the one loader."""
     from explorer.app.loading import load_dataset, load_example
@@ -455,6 +473,7 @@ def _train_into(args, given: dict[str, str], run_cls, out: Path, in_place: bool,
         else:
             if args.seq_len is not None and not args.init:   # before reading a large file: training alone fits?
                 check_settings_memory(_settings(args, args.example), args.seq_len)
+            _say_ignored_data_options(args, given)
             dataset = _load_dataset(args)
             run = (_run_from_model(args, dataset) if args.init
                    else Run(dataset, _settings(args, args.example)))

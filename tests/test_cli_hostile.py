@@ -87,3 +87,15 @@ def test_a_folder_being_trained_is_not_resumed_by_a_second_process(tmp_path):
         hold.release()
     p = cli("train", "--resume", run, "--epochs", "2", "--no-plots")   # free again: it continues
     assert p.returncode == 0, p.stderr
+
+
+@pytest.mark.parametrize("extra, said", [
+    (["--example", "sine", "--column", "nope", "--text"], "--example sine brings its own data; ignoring --column, --text."),
+    (["--example", "adding", "--missing", "drop", "--val-fraction", "0.3"],
+     "--example adding brings its own data; ignoring --missing, --val-fraction."),
+    (["--example", "sine", "--allow-changed-data"], "--allow-changed-data is for --resume; ignoring --allow-changed-data."),
+])
+def test_options_that_do_nothing_are_named_not_dropped(tmp_path, extra, said):
+    p = cli("train", *extra, "--units", "2", "--epochs", "1", "--no-plots", "--quiet", "--out", tmp_path / "o")
+    assert p.returncode == 0, p.stderr
+    assert p.stderr.strip().splitlines()[0] == f"lstm-explorer: {said}"
