@@ -210,6 +210,13 @@ NAME_MAX = 255
 def _check_path_lengths(args) -> None:
     """Refuse a path option whose name has a part longer than file systems take (255 bytes), in one
     sentence naming the option, before anything is read or trained."""
+    for dest, flag, what in (("out", "--out", "a folder"), ("resume", "--resume", "a run folder"),
+                             ("example", "--example", "an example's name (lstm-explorer examples lists them)"),
+                             ("file", "FILE", "a data file"), ("init", "--init", "a model file"),
+                             ("model", "--model", "a model file")):
+        if getattr(args, dest, None) == "" or (isinstance(getattr(args, dest, None), str)
+                                               and not getattr(args, dest).strip()):
+            raise CliError(f"{flag} is empty; give {what}.")
     for dest, flag in (("out", "--out"), ("resume", "--resume"), ("file", "FILE"), ("init", "--init"),
                        ("model", "--model"), ("data_path", "--data-path")):
         value = getattr(args, dest, None)

@@ -99,3 +99,12 @@ def test_options_that_do_nothing_are_named_not_dropped(tmp_path, extra, said):
     p = cli("train", *extra, "--units", "2", "--epochs", "1", "--no-plots", "--quiet", "--out", tmp_path / "o")
     assert p.returncode == 0, p.stderr
     assert p.stderr.strip().splitlines()[0] == f"lstm-explorer: {said}"
+
+
+@pytest.mark.parametrize("args, said", [
+    (["train", "--example", "", "--out", "o"], "--example is empty; give an example's name (lstm-explorer examples lists them)."),
+    (["train", "--resume", ""], "--resume is empty; give a run folder."),
+    (["train", "--example", "sine", "--out", " "], "--out is empty; give a folder."),
+])
+def test_an_empty_name_is_refused_naming_the_option(tmp_path, args, said):
+    assert one_sentence(cli(*args)) == f"lstm-explorer: {said}"
