@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QKeySequence, QShortcut
+from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QDialog, QDialogButtonBox, QDoubleSpinBox,
                                QFileDialog, QFormLayout, QHBoxLayout, QHeaderView, QLabel, QMainWindow,
                                QMessageBox, QProgressBar, QSizePolicy, QSpinBox, QSplitter, QStyle,
@@ -49,6 +49,7 @@ from explorer.engine.describe import KINDS, describe
 from explorer.figures import plots
 from explorer.figures.panel import marker_line, positive
 from explorer.figures.report import CELL_COLORS
+from explorer.gui.actions import export_widget, make_action
 from explorer.gui.banner import BannerWidget
 from explorer.gui.diagram import CellDiagramView
 from explorer.gui.timestep_bar import TimestepBarWidget
@@ -460,18 +461,8 @@ class ComparisonWindow(QMainWindow):
         sb.addPermanentWidget(self.progress)
 
     def _build_actions(self):
-        st = self.style()
         SP = QStyle.StandardPixmap
-
-        def act(text, slot, shortcut=None, icon=None, tip=None):
-            a = QAction(text, self)
-            if icon is not None:
-                a.setIcon(st.standardIcon(icon))
-            if shortcut:
-                a.setShortcut(QKeySequence(shortcut))
-            a.setToolTip(tip or text)
-            a.triggered.connect(slot)
-            return a
+        act = partial(make_action, self)
 
         self.train_action = act("&Start", self.toggle_training, "Ctrl+Return", SP.SP_MediaPlay,
                                 "Train every cell side by side / stop (Ctrl+Return)")
@@ -855,17 +846,7 @@ class ComparisonWindow(QMainWindow):
 
     def export_one(self, key: str, path) -> None:
         """One plot or diagram (``key`` of :attr:`widgets`) as ``path``'s format: .png, .svg or .csv."""
-        path = Path(path)
-        widget = self.widgets[key]
-        suffix = path.suffix.lower()
-        if suffix == ".png":
-            widget.export_png(str(path), scale=2)
-        elif suffix == ".svg":
-            widget.export_svg(str(path))
-        elif suffix == ".csv":
-            widget.export_csv(str(path))
-        else:
-            raise ValueError(f"unknown export format {suffix!r}")
+        export_widget(self.widgets[key], path)
 
     def export_all_dialog(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Export the comparison into a folder")

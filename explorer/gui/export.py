@@ -11,6 +11,8 @@ from pathlib import Path
 from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QFileDialog
 
+from explorer.gui.actions import export_widget
+
 
 
 class ExportController(QObject):
@@ -29,18 +31,8 @@ class ExportController(QObject):
             self.export_one(key, path)
 
     def export_one(self, key: str, path) -> None:
-        path = Path(path)
         self.win.plots.flush()                          # a heatmap behind another tab gets its data
-        widget = self.widget(key)
-        suffix = path.suffix.lower()
-        if suffix == ".png":
-            widget.export_png(str(path), scale=2)
-        elif suffix == ".svg":
-            widget.export_svg(str(path))
-        elif suffix == ".csv":
-            widget.export_csv(str(path))
-        else:
-            raise ValueError(f"unknown export format {suffix!r}")
+        export_widget(self.widget(key), path)
 
     def export_all_dialog(self) -> None:
         folder = QFileDialog.getExistingDirectory(self.win, "Export everything into a folder", self.win.last_folder())

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (QDockWidget, QHBoxLayout, QLabel, QMainWindow, QM
 from explorer.app import Session
 from explorer.app.memory_view import memory_spans
 from explorer.assets import resource_path
+from explorer.gui.actions import make_action
 from explorer.gui.banner import BannerWidget  # noqa: F401  (public before)
 from explorer.gui.comparison import open_comparison_dialog
 from explorer.gui.diagram import CellDiagramView
@@ -242,18 +243,8 @@ class MainWindow(QMainWindow):
         return dock
 
     def _build_actions(self):
-        st = self.style()
         SP = QStyle.StandardPixmap
-
-        def act(text, slot, shortcut=None, icon=None, tip=None):
-            a = QAction(text, self)
-            if icon is not None:
-                a.setIcon(st.standardIcon(icon))
-            if shortcut:
-                a.setShortcut(QKeySequence(shortcut))
-            a.setToolTip(tip or text)
-            a.triggered.connect(slot)
-            return a
+        act = partial(make_action, self)
 
         self.open_action = act("&Open…", self.files.open_file_dialog, "Ctrl+O", SP.SP_DialogOpenButton,
                                "Open a sequence or text file (Ctrl+O)")

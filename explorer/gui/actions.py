@@ -1,0 +1,34 @@
+"""Small helpers shared by the app's windows (the main window and the comparison view)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtGui import QAction, QKeySequence
+
+
+def make_action(parent, text: str, slot, shortcut: str | None = None, icon=None, tip: str | None = None) -> QAction:
+    """A QAction of ``parent`` with an optional standard icon (``QStyle.StandardPixmap``), shortcut
+    and tooltip (the text itself when none), triggering ``slot``."""
+    a = QAction(text, parent)
+    if icon is not None:
+        a.setIcon(parent.style().standardIcon(icon))
+    if shortcut:
+        a.setShortcut(QKeySequence(shortcut))
+    a.setToolTip(tip or text)
+    a.triggered.connect(slot)
+    return a
+
+
+def export_widget(widget, path) -> None:
+    """A plot or diagram as ``path``'s format: .png (twice its own size), .svg or .csv."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".png":
+        widget.export_png(str(path), scale=2)
+    elif suffix == ".svg":
+        widget.export_svg(str(path))
+    elif suffix == ".csv":
+        widget.export_csv(str(path))
+    else:
+        raise ValueError(f"unknown export format {suffix!r}")
