@@ -584,7 +584,7 @@ def test_an_example_of_sequences_shows_its_fixed_inputs_and_what_it_predicts(win
 
     window.set_run(Run(load_example("adding"), settings_for_example("adding", units=4)))
     assert listed() == [("value", True), ("marker", True)]
-    assert [sp.target_combo.itemText(i) for i in range(sp.target_combo.count())] == ["sum of the 2 marked values"]
+    assert [sp.target_combo.itemText(i) for i in range(sp.target_combo.count())] == ["the marked sum"]
     assert not sp.columns_list.isEnabled() and not sp.target_combo.isEnabled()   # fixed by the example
     window.set_run(Run(load_example("sine"), settings_for_example("sine", units=4)))
     assert listed() == [("value", True)] and sp.target_combo.currentText() == "value"

@@ -87,7 +87,7 @@ def fmt_number(v) -> str:
 
 
 #: What a built-in example of sequences predicts (its target is not one of its input columns).
-_TARGETS = {"adding": "sum of the 2 marked values", "first-symbol": "the first symbol"}
+_TARGETS = {"adding": "the marked sum", "first-symbol": "the first symbol"}
 
 
 class MainWindow(QMainWindow):
