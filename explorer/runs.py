@@ -1262,7 +1262,7 @@ def _column(rd: _Reader, name: str, rows: list, key: str, empty_ok: bool = False
         if v != v and empty_ok and r[key] == "":
             out.append(v)
             continue
-        if not (0 <= v <= high):
+        if not (math.isfinite(v) and 0 <= v <= high):
             what = f"a finite number from 0 to {high:g}" if math.isfinite(high) else "a finite number of at least 0"
             raise _value_fail(rd, name, r, key, r[key], what)
         out.append(v)

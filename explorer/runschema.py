@@ -258,6 +258,9 @@ def check_config(fail: Fail, cfg: dict, strict: bool = False) -> None:
             v = params["layers"]
             if not isinstance(v, list) or not v or not all(is_int(x) and x > 0 for x in v):
                 raise f.fail("params.layers", v, "a list of whole numbers, one per layer")
+            if sum(v) != params["layer"]:
+                raise fail("config.json", f"has params.layers = {show(v)} adding up to {sum(v)} where params.layer "
+                           f"= {params['layer']}")
         if params["layer"] + params["head"] != params["total"]:
             raise fail("config.json", f"has params.total = {params['total']}, where params.layer + params.head = "
                        f"{params['layer'] + params['head']}")
