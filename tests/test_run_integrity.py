@@ -129,6 +129,9 @@ def other_current(how):
         target = str(runs["B"] / VERSIONS / vid) if how == "absolute" else f"../B/{VERSIONS}/{vid}"
         if how == "relative":
             shutil.copytree(runs["B"], f.parent / "B", symlinks=True)
+        if how == "version link":                  # .versions/<id> itself a link to B's version
+            target = f"{VERSIONS}/{vid}"
+            os.symlink(runs["B"] / VERSIONS / vid, f / VERSIONS / vid)
         os.unlink(f / CURRENT)
         os.symlink(target, f / CURRENT)
     return damage
@@ -257,6 +260,7 @@ CASES = {
     # .current naming another run's version
     "current absolute to B": (other_current("absolute"), ".current", "not at a version of this folder"),
     "current relative to B": (other_current("relative"), ".current", "points at ../B/.versions/"),
+    "current version a link to B": (other_current("version link"), ".current", "not at a version of this folder"),
 }
 
 
