@@ -1177,8 +1177,14 @@ def _load_optimizer(rd: _Reader, run: Run) -> dict:
     in range, its moments one finite float64 per parameter (Adam's second moment v ≥ 0 and the first
     within what v allows: m² ≤ C·v for the betas' constant C)."""
     z = rd.npz("optimizer.npz", _npz_limit(run.model.params.size))
-    opt = {k: (a.item() if a.ndim == 0 else a) for k, a in z.items()}
     want = run.settings.optimizer
+    for k, a in z.items():
+        if k != "name" and k not in _OPT_KEYS.get(want, ()) and k not in ("m", "v"):
+            raise rd.fail("optimizer.npz", f"holds the key {safe_name(repr(k)[:30])}, which no {want} optimiser saves")
+        if k in ("lr", "momentum", "beta1", "beta2", "eps") and a.ndim == 0 and a.dtype.kind == "f" \
+                and a.dtype != np.float64:
+            raise rd.fail("optimizer.npz", f"holds {k} as {a.dtype} where a run saves float64")
+    opt = {k: (a.item() if a.ndim == 0 else a) for k, a in z.items()}
     if not isinstance(opt.get("name"), str):
         name = opt.get("name")
         shape = f"an array of shape {name.shape}" if isinstance(name, np.ndarray) else "missing"

@@ -257,6 +257,10 @@ CASES = {
     # the optimiser's name an array
     "optimizer name array": (NPZ("optimizer.npz", lambda a: a.update(name=np.array(["adam", "sgd"]))), "optimizer.npz",
                              "optimizer.npz has the key name an array of shape (2,), not the optimiser's name (adam)"),
+    "optimizer extra key": (NPZ("optimizer.npz", lambda a: a.update(zzz=np.zeros(3))), "optimizer.npz",
+                            "holds the key 'zzz', which no adam optimiser saves"),
+    "optimizer beta1 float32": (NPZ("optimizer.npz", lambda a: a.update(beta1=a["beta1"].astype(np.float32))),
+                                "optimizer.npz", "holds beta1 as float32 where a run saves float64"),
     # .current naming another run's version
     "current absolute to B": (other_current("absolute"), ".current", "not at a version of this folder"),
     "current relative to B": (other_current("relative"), ".current", "points at ../B/.versions/"),
