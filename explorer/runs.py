@@ -1187,8 +1187,10 @@ def _load_optimizer(rd: _Reader, run: Run) -> dict:
     opt = {k: (a.item() if a.ndim == 0 else a) for k, a in z.items()}
     if not isinstance(opt.get("name"), str):
         name = opt.get("name")
-        shape = f"an array of shape {name.shape}" if isinstance(name, np.ndarray) else "missing"
-        raise rd.fail("optimizer.npz", f"has the key name {shape}, not the optimiser's name ({want})")
+        if not isinstance(name, np.ndarray):
+            raise rd.fail("optimizer.npz", f"lacks the key name (the optimiser's name, {want})")
+        raise rd.fail("optimizer.npz", f"has the key name an array of shape {name.shape}, not the optimiser's "
+                      f"name ({want})")
     if opt.get("name") != want:
         raise rd.fail("optimizer.npz", f"is for the optimiser {safe_name(repr(opt.get('name'))[:30])} where "
                       f"config.json says {want}")

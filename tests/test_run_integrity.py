@@ -261,6 +261,8 @@ CASES = {
                             "holds the key 'zzz', which no adam optimiser saves"),
     "optimizer beta1 float32": (NPZ("optimizer.npz", lambda a: a.update(beta1=a["beta1"].astype(np.float32))),
                                 "optimizer.npz", "holds beta1 as float32 where a run saves float64"),
+    "optimizer name missing": (NPZ("optimizer.npz", lambda a: a.pop("name")), "optimizer.npz",
+                               "optimizer.npz lacks the key name (the optimiser's name, adam)"),
     # .current naming another run's version
     "current absolute to B": (other_current("absolute"), ".current", "not at a version of this folder"),
     "current relative to B": (other_current("relative"), ".current", "points at ../B/.versions/"),
