@@ -1311,8 +1311,8 @@ def _load_steps(rd: _Reader, run: Run, state: dict) -> dict:
             want = f"{prev}" if not i else f"{prev} or {prev + 1}"
             if prev >= last:
                 want = f"{last}"
-            raise _value_fail(rd, name, r, "epoch", r["epoch"], f"{want} (epochs run 1, 2, … up to the "
-                              f"{last} of state.json, in order)")
+            raise _value_fail(rd, name, r, "epoch", r["epoch"], f"{want} (the steps' epochs run 1, 2, … in "
+                              f"order, up to {last} by state.json)")
         prev = e
     if rows and prev != last:
         raise _value_fail(rd, name, rows[-1], "epoch", rows[-1]["epoch"], f"{last} (state.json's epoch "
