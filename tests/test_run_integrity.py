@@ -375,3 +375,23 @@ def test_a_run_saved_and_loaded_keeps_its_numbers(runs):
     assert st["format"] == 3 and len(st["sha256"]) == 7
     assert a.trainer.log.step == list(range(1, 15))
     assert a.trainer.log.epoch == [1] * 9 + [2] * 5
+
+
+@pytest.mark.parametrize("key,text", [("missing", False), ("normalize", False), ("level", True), ("stride", True)])
+def test_data_settings_of_a_file_run_are_required(tmp_path, key, text):
+    from explorer.app.loading import load_dataset
+
+    path = tmp_path / ("t.txt" if text else "s.csv")
+    if text:
+        path.write_text("the cat sat on the mat. " * 40)
+    else:
+        path.write_text("v\n" + "".join(f"{np.sin(i / 5):.6f}\n" for i in range(120)))
+    ds = load_dataset(str(path), **({"text": True} if text else {}))
+    run = Run(ds, ModelSettings(units=3, epochs=1, batch=8, seed=0))
+    list(run.trainer.steps(max_steps=2))
+    folder = run.save(tmp_path / "run")
+    assert Run.load(folder).trainer.step == 2
+    edit_json(folder, "config.json", ("data", key), KeyError)
+    with pytest.raises(RunFileError) as info:
+        Run.load(folder)
+    assert f"config.json lacks the setting data.{key};" in str(info.value) and one_sentence(str(info.value))
