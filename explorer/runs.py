@@ -47,7 +47,7 @@ from explorer.memory import check_budget
 from explorer.options import BY_DEST, OptionError
 from explorer import runschema
 from explorer.replay import EPOCHS_CAP_BYTES, EpochWeights, epoch_key, parse_epoch_arrays
-from explorer.runfolder import (RunFileError, current_version, read_files, safe_name, save_version,
+from explorer.runfolder import (CURRENT, VERSIONS, RunFileError, current_version, read_files, safe_name, save_version,
                                 version_time, write_file)
 
 RUN_FILES = ("config.json", "model.npz", "optimizer.npz", "state.json", "history.csv", "steps.csv",
@@ -499,7 +499,7 @@ class _Reader:
         except Exception:  # noqa: BLE001 - zipfile, zlib, format and value errors: all "damaged"
             raise self.fail(name, "is not a readable NumPy archive (truncated or damaged)") from None
 
-    def csv_rows(self, name: str, header) -> list[dict]:
+    def csv_rows(self, name: str, header, exact: bool = False) -> list[dict]:
         try:
             text = self.raw[name].decode("utf-8")
             rows = list(csv.reader(io.StringIO(text, newline="")))
@@ -511,7 +511,13 @@ class _Reader:
             raise self.fail(name, f"is empty (it must start with the header {','.join(header)})")
         head = rows[0]
         if tuple(head[:len(header)]) != tuple(header):
+            missing = [h for h in header if h not in head]
+            if missing and head[:1] == [header[0]]:
+                raise self.fail(name, f"lacks the column {missing[0]}")
             raise self.fail(name, f"does not start with the header {','.join(header)}")
+        if exact and len(head) != len(header):
+            raise self.fail(name, f"has the column {safe_name(repr(head[len(header)])[:30])} beyond the header "
+                            f"{','.join(header)}")
         out = []
         for lineno, row in enumerate(rows[1:], start=2):
             if not row:
@@ -532,9 +538,31 @@ class _Reader:
                             f"not {'a whole number' if integer else 'a number'}") from None
 
 
-def _settings_from_config(reader: _Reader, cfg: dict) -> ModelSettings:
+def _settings_from_config(reader: _Reader, cfg: dict, strict: bool = False) -> ModelSettings:
     """The model settings in config.json, every value strictly typed and ranged (runschema)."""
-    return ModelSettings.from_dict(runschema.check_model_settings(reader.fail, cfg))
+    return ModelSettings.from_dict(runschema.check_model_settings(reader.fail, cfg, strict))
+
+
+def _check_current_link(folder: Path) -> None:
+    """``DIR/.current`` must name one of the folder's own versions (``.versions/<id>``, a folder
+    inside DIR/.versions): never one of another run (``../B/.versions/<id>``, an absolute path, a
+    version that is itself a link out), which would load that run and let a save delete DIR's own."""
+    link = folder / CURRENT
+    try:
+        target = os.readlink(link)
+    except OSError:
+        return                                     # no .current: a folder of plain files (round 1)
+    vid = current_version(folder)
+    inside = False
+    if vid is not None:
+        try:
+            real = Path(os.path.realpath(folder / VERSIONS / vid))
+            inside = real.parent == Path(os.path.realpath(folder / VERSIONS))
+        except (OSError, ValueError):
+            inside = False
+    if not inside:
+        raise RunFileError(f"{safe_name(link)} points at {safe_name(target)}, not at a version of this folder "
+                           f"(.versions/<id>); the run folder is damaged (restore it from a copy or train again).")
 
 
 # -- the run ---------------------------------------------------------------------------------
@@ -597,7 +625,7 @@ class Run:
     def config(self) -> dict:
         ds, tr = self.dataset, self.trainer
         cfg = {
-            "format": 2, "app": "lstm-explorer", "version": __version__,
+            "format": runschema.FORMAT, "app": "lstm-explorer", "version": __version__,
             "data": ds.to_config(), "data_file": self.data_file,
             "model": {**asdict(self.settings), "epochs": tr.epochs},
             "trained": {"epochs": tr.epoch, "steps": tr.step},
@@ -621,22 +649,22 @@ class Run:
         steps = st.pop("steps")
         history = st.pop("history")
         gates = [k[5:] for k in steps if k.startswith("norm_")]
-        arrays = {"model.npz": _npz_bytes(self.model.state_dict()),
-                  "optimizer.npz": _npz_bytes({k: np.asarray(v) for k, v in opt.items()})}
-        # the archives' SHA-256, so that damage the archive format cannot see (a flipped header
-        # byte, an array replaced with a well-formed one) is still found when loading
-        st["sha256"] = {k: hashlib.sha256(v).hexdigest() for k, v in arrays.items()}
+        out = {"model.npz": _npz_bytes(self.model.state_dict()),
+               "optimizer.npz": _npz_bytes({k: np.asarray(v) for k, v in opt.items()})}
         text = {
             "config.json": json.dumps(self.config(), indent=2),
-            "state.json": json.dumps(st, indent=2),
             "history.csv": _csv_text(HISTORY_HEADER, ([h[k] for k in HISTORY_HEADER] for h in history)),
             "steps.csv": self._tables["steps.csv"].text(STEPS_HEADER, [steps[k] for k in STEPS_HEADER]),
             "gate_norms.csv": self._tables["gate_norms.csv"].text(
                 ["step", *gates], [steps["step"], *(steps[f"norm_{g}"] for g in gates)]),
         }
-        out = {k: v.encode("utf-8") for k, v in text.items()}
-        out.update(arrays)
+        out.update({k: v.encode("utf-8") for k, v in text.items()})
         out["epochs.npz"] = self.epoch_store.to_npz_bytes()
+        # every other file's SHA-256 (format 3), so that damage no format can see (a flipped digit,
+        # a file of another run swapped in, a well-formed array replaced) is found when loading
+        st["format"] = runschema.FORMAT
+        st["sha256"] = {k: hashlib.sha256(out[k]).hexdigest() for k in runschema.HASHED_FILES if k in out}
+        out["state.json"] = json.dumps(st, indent=2).encode("utf-8")
         return out
 
     def save(self, folder, extra=None) -> Path:
@@ -670,6 +698,7 @@ class Run:
         ``SequenceFileError``, with one sentence.
         """
         folder = Path(folder)
+        _check_current_link(folder)
         raw = read_files(folder, RUN_FILES + OPTIONAL_FILES)
         missing = [f for f in RUN_FILES if raw[f] is None]
         if len(missing) == len(RUN_FILES):
@@ -680,17 +709,19 @@ class Run:
         rd = _Reader(folder, raw)
         cfg = rd.json("config.json")
         state = rd.json("state.json")
-        # 1. the settings files alone: every value typed and ranged, the two files agreeing
-        settings = _settings_from_config(rd, cfg)
-        runschema.check_config(rd.fail, cfg)
-        runschema.check_state(rd.fail, state)
+        # 1. the settings files alone: every value typed and ranged, the two files agreeing; a
+        # folder of this format must hold every key (none defaulted) and the SHA-256 of every file
+        strict = runschema.is_current_format(cfg, state)
+        settings = _settings_from_config(rd, cfg, strict)
+        runschema.check_config(rd.fail, cfg, strict)
+        runschema.check_state(rd.fail, state, strict, [n for n in raw if raw[n] is not None])
         runschema.check_state_against_config(rd.fail, state, cfg, asdict(settings))
         # 2. the weights: numbers of the saved kind, and the model they make is the one config.json names
         weights = _read_weights(rd, cfg, settings)
         # 3. the data: the same file (or example), rebuilt from settings that fit it
         record, history = None, []
         if dataset is None:
-            data_cfg = runschema.check_data(rd.fail, cfg.get("data"))
+            data_cfg = runschema.check_data(rd.fail, cfg.get("data"), strict)
             record, history, data_cfg, verified = _check_data_file(rd, cfg, data_cfg, data_path,
                                                                    allow_changed_data)
             dataset = _dataset_from(rd, data_cfg, verified)
@@ -704,12 +735,16 @@ class Run:
         _load_epochs(rd, run, cfg)
         opt = _load_optimizer(rd, run)
         state = _check_state(rd, state, run)
-        table = _load_steps(rd, run, state["step"])
+        table = _load_steps(rd, run, state)
         hist = _load_history(rd, state["epoch"])
         if "t" in opt and opt["t"] != state["step"]:
             raise rd.fail("optimizer.npz", f"counts {opt['t']} steps where state.json says {state['step']} "
                           "(the files come from different saves)")
+        state.pop("format", None)
         for name, digest in state.pop("sha256", {}).items():      # last: the other checks name the damage
+            if raw.get(name) is None:
+                raise rd.fail(name, "is missing where state.json holds its SHA-256 (the files come from "
+                              "different saves)")
             if hashlib.sha256(raw[name]).hexdigest() != digest:
                 raise rd.fail(name, "differs from the file that was saved with this state.json (its SHA-256 "
                               "does not match)")
@@ -1111,10 +1146,20 @@ def _load_epochs(rd: _Reader, run: Run, cfg: dict) -> None:
             if k not in expected or a.shape != expected[k].shape or a.dtype.kind != "f":
                 raise rd.fail("epochs.npz", f"holds {safe_name(epoch_key(epoch, k))} that does not fit the "
                               "run's model")
+            if a.dtype != np.float64:
+                raise rd.fail("epochs.npz", f"holds {safe_name(epoch_key(epoch, k))} as {a.dtype} where a run "
+                              "saves float64 weights")
             if not np.all(np.isfinite(a)):
                 raise rd.fail("epochs.npz", f"holds values in {safe_name(epoch_key(epoch, k))} that are not "
                               "finite numbers")
+            big = np.max(np.abs(a)) if a.size else 0.0
+            if big > MAX_ABS_WEIGHT:
+                raise rd.fail("epochs.npz", f"holds {big:.6g} in {safe_name(epoch_key(epoch, k))}, beyond the "
+                              f"±{MAX_ABS_WEIGHT:g} that training ever reaches")
     rec = cfg.get("replay")
+    if isinstance(rec, dict) and isinstance(rec.get("epochs"), list) and rec["epochs"] != sorted(states):
+        raise rd.fail("config.json", f"has replay.epochs = {runschema.show(rec['epochs'])} where epochs.npz "
+                      f"holds the epochs {runschema.show(sorted(states))} (the files come from different saves)")
     stride = rec.get("stride", 1) if isinstance(rec, dict) else 1
     seen = rec.get("seen") if isinstance(rec, dict) else None
     if isinstance(stride, bool) or not isinstance(stride, int) or stride < 1:
@@ -1132,8 +1177,20 @@ def _load_optimizer(rd: _Reader, run: Run) -> dict:
     in range, its moments one finite float64 per parameter (Adam's second moment v ≥ 0 and the first
     within what v allows: m² ≤ C·v for the betas' constant C)."""
     z = rd.npz("optimizer.npz", _npz_limit(run.model.params.size))
-    opt = {k: (a.item() if a.ndim == 0 else a) for k, a in z.items()}
     want = run.settings.optimizer
+    for k, a in z.items():
+        if k != "name" and k not in _OPT_KEYS.get(want, ()) and k not in ("m", "v"):
+            raise rd.fail("optimizer.npz", f"holds the key {safe_name(repr(k)[:30])}, which no {want} optimiser saves")
+        if k in ("lr", "momentum", "beta1", "beta2", "eps") and a.ndim == 0 and a.dtype.kind == "f" \
+                and a.dtype != np.float64:
+            raise rd.fail("optimizer.npz", f"holds {k} as {a.dtype} where a run saves float64")
+    opt = {k: (a.item() if a.ndim == 0 else a) for k, a in z.items()}
+    if not isinstance(opt.get("name"), str):
+        name = opt.get("name")
+        if not isinstance(name, np.ndarray):
+            raise rd.fail("optimizer.npz", f"lacks the key name (the optimiser's name, {want})")
+        raise rd.fail("optimizer.npz", f"has the key name an array of shape {name.shape}, not the optimiser's "
+                      f"name ({want})")
     if opt.get("name") != want:
         raise rd.fail("optimizer.npz", f"is for the optimiser {safe_name(repr(opt.get('name'))[:30])} where "
                       f"config.json says {want}")
@@ -1200,9 +1257,45 @@ def _check_state(rd: _Reader, state: dict, run: Run) -> dict:
     return dict(state)
 
 
-def _load_steps(rd: _Reader, run: Run, n_steps: int) -> dict:
+def _value_fail(rd: _Reader, name: str, row: dict, key: str, text, what: str) -> RunFileError:
+    return rd.fail(name, f"holds {safe_name(repr(text)[:30])} in column {key} on line {row['_line']}, not {what}")
+
+
+def _column(rd: _Reader, name: str, rows: list, key: str, empty_ok: bool = False, high: float = math.inf) -> list:
+    """A column of numbers, each finite and from 0 to ``high`` (an empty field, NaN, only where
+    ``empty_ok``: a value that may be missing)."""
+    out = []
+    for r in rows:
+        v = rd.number(name, r, key)
+        if v != v and empty_ok and r[key] == "":
+            out.append(v)
+            continue
+        if not (math.isfinite(v) and 0 <= v <= high):
+            what = f"a finite number from 0 to {high:g}" if math.isfinite(high) else "a finite number of at least 0"
+            raise _value_fail(rd, name, r, key, r[key], what)
+        out.append(v)
+    return out
+
+
+def _step_column(rd: _Reader, name: str, rows: list) -> list[int]:
+    """The ``step`` column: 1, 2, …, N in order (no row renumbered, duplicated or swapped)."""
+    out = []
+    for i, r in enumerate(rows, start=1):
+        v = rd.number(name, r, "step", True)
+        if v != i:
+            raise _value_fail(rd, name, r, "step", r["step"], f"{i} (the steps are numbered 1, 2, … in order)")
+        out.append(v)
+    return out
+
+
+def _load_steps(rd: _Reader, run: Run, state: dict) -> dict:
+    """steps.csv and gate_norms.csv: one row per step trained (state.json's step), steps numbered
+    1..N in order, epochs starting at 1 and rising by at most 1 per row up to state.json's epoch
+    (and the epoch under way, with its epoch_step rows), losses and norms finite and at least 0,
+    clipped 0 or 1; gate_norms.csv has exactly the cell's gate columns."""
+    n_steps = state["step"]
     name = "steps.csv"
-    rows = rd.csv_rows(name, STEPS_HEADER)
+    rows = rd.csv_rows(name, STEPS_HEADER, exact=True)
     if len(rows) != n_steps:
         raise rd.fail(name, f"has {len(rows)} rows where state.json says {n_steps} steps were trained "
                       "(the files come from different saves)")
@@ -1210,32 +1303,55 @@ def _load_steps(rd: _Reader, run: Run, n_steps: int) -> dict:
         if r["clipped"] not in ("0", "1"):
             raise rd.fail(name, f"holds {safe_name(repr(r['clipped'])[:30])} in column clipped on line {r['_line']}, "
                           "not 0 or 1")
-    table = {"step": [rd.number(name, r, "step", True) for r in rows],
-             "epoch": [rd.number(name, r, "epoch", True) for r in rows],
-             "loss": [rd.number(name, r, "loss") for r in rows],
-             "grad_norm": [rd.number(name, r, "grad_norm") for r in rows],
+    epochs = [rd.number(name, r, "epoch", True) for r in rows]
+    last = state["epoch"] + (1 if state["epoch_step"] else 0)
+    prev = 1
+    for i, (r, e) in enumerate(zip(rows, epochs)):
+        if not (prev <= e <= prev + (1 if i else 0)) or e > last:
+            want = f"{prev}" if not i else f"{prev} or {prev + 1}"
+            if prev >= last:
+                want = f"{last}"
+            raise _value_fail(rd, name, r, "epoch", r["epoch"], f"{want} (the steps' epochs run 1, 2, … in "
+                              f"order, up to {last} by state.json)")
+        prev = e
+    if rows and prev != last:
+        raise _value_fail(rd, name, rows[-1], "epoch", rows[-1]["epoch"], f"{last} (state.json's epoch "
+                          f"{state['epoch']}{', plus the one under way' if state['epoch_step'] else ''})")
+    if state["epoch_step"] and epochs[-state["epoch_step"]:].count(last) != state["epoch_step"] or (
+            state["epoch_step"] and len(epochs) > state["epoch_step"] and epochs[-state["epoch_step"] - 1] == last):
+        raise rd.fail(name, f"has {epochs.count(last)} rows of epoch {last} where state.json says "
+                      f"epoch_step = {state['epoch_step']} (the files come from different saves)")
+    table = {"step": _step_column(rd, name, rows), "epoch": epochs,
+             "loss": _column(rd, name, rows, "loss"), "grad_norm": _column(rd, name, rows, "grad_norm"),
              "clipped": [r["clipped"] == "1" for r in rows]}
     gates = list(run.trainer.log.gates)
     name = "gate_norms.csv"
-    grows = rd.csv_rows(name, ("step",))
+    grows = rd.csv_rows(name, ("step", *gates), exact=True)
     if len(grows) != n_steps:
         raise rd.fail(name, f"has {len(grows)} rows where state.json says {n_steps} steps were trained "
                       "(the files come from different saves)")
+    _step_column(rd, name, grows)
     for g in gates:
-        if grows and g not in grows[0]:
-            raise rd.fail(name, f"lacks the column {g}")
-        table[f"norm_{g}"] = [rd.number(name, r, g) for r in grows]
+        table[f"norm_{g}"] = _column(rd, name, grows, g)
     return table
 
 
 def _load_history(rd: _Reader, n_epochs: int) -> list[dict]:
+    """history.csv: one row per epoch trained, epochs 1..E in order, train_loss and grad_norm finite
+    and at least 0, val_loss too or empty (a validation stopped), clipped_fraction from 0 to 1."""
     name = "history.csv"
-    rows = rd.csv_rows(name, HISTORY_HEADER)
+    rows = rd.csv_rows(name, HISTORY_HEADER, exact=True)
     if len(rows) != n_epochs:
         raise rd.fail(name, f"has {len(rows)} rows where state.json says {n_epochs} epochs were trained "
                       "(the files come from different saves)")
-    return [{"epoch": rd.number(name, r, "epoch", True), **{k: rd.number(name, r, k) for k in HISTORY_HEADER[1:]}}
-            for r in rows]
+    for i, r in enumerate(rows, start=1):
+        if rd.number(name, r, "epoch", True) != i:
+            raise _value_fail(rd, name, r, "epoch", r["epoch"], f"{i} (the epochs are numbered 1, 2, … in order)")
+    cols = {"epoch": list(range(1, len(rows) + 1)), "train_loss": _column(rd, name, rows, "train_loss"),
+            "val_loss": _column(rd, name, rows, "val_loss", empty_ok=True),
+            "grad_norm": _column(rd, name, rows, "grad_norm"),
+            "clipped_fraction": _column(rd, name, rows, "clipped_fraction", high=1.0)}
+    return [{k: cols[k][i] for k in HISTORY_HEADER} for i in range(len(rows))]
 
 
 # -- autosave ----------------------------------------------------------------------------------

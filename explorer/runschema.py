@@ -34,6 +34,23 @@ MAX_ABS_DATA = 1e150
 
 #: model.settings keys every run folder (round 1 on) holds; the others may be missing (defaults).
 REQUIRED_MODEL_KEYS = ("cell", "units", "optimizer", "lr", "clip", "epochs", "batch", "seed")
+#: ... and the ones a folder of this format (:data:`FORMAT`) on always holds.
+REQUIRED_MODEL_KEYS_3 = ("layers", "bidirectional", "forget_bias", "sample_index")
+
+#: The run-folder format this version writes (config.json ``format`` and state.json ``format``).
+#: 1 (or none): round 1; 2: round 2 before the full hashes; 3: state.json's ``sha256`` covers every
+#: file of the version but state.json, and the settings below are required, not defaulted.
+FORMAT = 3
+
+#: The files state.json's ``sha256`` block covers (format 3 on: every one the version holds).
+HASHED_FILES = ("config.json", "model.npz", "optimizer.npz", "history.csv", "steps.csv", "gate_norms.csv",
+                "epochs.npz")
+_OLD_HASHED = {"model.npz", "optimizer.npz"}
+
+#: The largest learning rate and clipping norm a saved run may have. The command line caps them at
+#: 10 and 1e6 (explorer.options); a run made through the Python API may exceed those, never these.
+MAX_LR = 1e6
+MAX_CLIP = 1e12
 
 Fail = Callable[[str, str], RunFileError]
 
@@ -144,13 +161,30 @@ def _number_words(low, high, low_open, high_open) -> str:
 
 
 # -- config.json ---------------------------------------------------------------------------------
-def check_model_settings(fail: Fail, cfg: dict) -> dict:
-    """config.json's ``model`` object, every key typed and ranged; returns the values by name
-    (round 1's folders lack layers and bidirectional: left out, the defaults apply)."""
+def is_current_format(cfg: dict, state: dict | None = None) -> bool:
+    """Whether a folder was written by this format on (:data:`FORMAT`): config.json says format 3
+    or more, or state.json carries a ``format`` (older ones never did) or hashes more than the two
+    archives. Such a folder must hold every required key and the full ``sha256`` block; an older
+    one opens with defaults for what it lacks."""
+    fmt = cfg.get("format") if isinstance(cfg, dict) else None
+    if is_int(fmt) and fmt >= FORMAT:
+        return True
+    if isinstance(state, dict):
+        digests = state.get("sha256")
+        if "format" in state or (isinstance(digests, dict) and set(digests) - _OLD_HASHED):
+            return True
+    return False
+
+
+def check_model_settings(fail: Fail, cfg: dict, strict: bool = False) -> dict:
+    """config.json's ``model`` object, every key typed and ranged (whole numbers within the option
+    table's ranges, lr up to :data:`MAX_LR`, clip up to :data:`MAX_CLIP` or null); returns the
+    values by name (round 1's folders lack layers and bidirectional: left out, the defaults apply;
+    ``strict``: a folder of this format, every key required)."""
     f = _File(fail, "config.json")
     model = f.obj(cfg, "model", "model")
     out = {}
-    for key in REQUIRED_MODEL_KEYS:
+    for key in REQUIRED_MODEL_KEYS + (REQUIRED_MODEL_KEYS_3 if strict else ()):
         if key not in model:
             raise f.missing(f"model.{key}")
     out["cell"] = f.choice(model, "cell", "model.cell", CELLS)
@@ -160,12 +194,12 @@ def check_model_settings(fail: Fail, cfg: dict) -> dict:
             continue
         v = model[key]
         if key == "epochs":
-            out[key] = f.int(model, key, "model.epochs", 0)
+            out[key] = f.int(model, key, "model.epochs", 0, int(BY_DEST["epochs"].high))
             continue
         if key == "sample_index":
-            out[key] = f.int(model, key, "model.sample_index", 0)
+            out[key] = f.int(model, key, "model.sample_index", 0, 10**9)
             continue
-        opt, cap = BY_DEST[key], key in ("seed", "layers")
+        opt, cap = BY_DEST[key], True
         try:
             if not is_int(v):
                 raise OptionError
@@ -173,14 +207,14 @@ def check_model_settings(fail: Fail, cfg: dict) -> dict:
         except OptionError:
             raise f.fail(f"model.{key}", v, opt.describe(cap=cap)) from None
     v = model["lr"]
-    if not is_number(v) or v <= 0:
-        raise f.fail("model.lr", v, "a finite number greater than 0")
+    if not is_number(v) or v <= 0 or v > MAX_LR:
+        raise f.fail("model.lr", v, f"a finite number greater than 0 and at most {MAX_LR:g}")
     out["lr"] = float(v)
     v = model["clip"]
     if v is None or (is_number(v) and v == 0):
         out["clip"] = None
-    elif not is_number(v) or v < 0:
-        raise f.fail("model.clip", v, "a finite number of at least 0 (or null: no clipping)")
+    elif not is_number(v) or v < 0 or v > MAX_CLIP:
+        raise f.fail("model.clip", v, f"a finite number from 0 to {MAX_CLIP:g} (or null: no clipping)")
     else:
         out["clip"] = float(v)
     if "forget_bias" in model:
@@ -194,16 +228,20 @@ def check_model_settings(fail: Fail, cfg: dict) -> dict:
     return out
 
 
-def check_config(fail: Fail, cfg: dict) -> None:
+def check_config(fail: Fail, cfg: dict, strict: bool = False) -> None:
     """Every top-level value of config.json besides ``model`` (checked by
-    :func:`check_model_settings`) and ``data`` (:func:`check_data`): types and ranges."""
+    :func:`check_model_settings`) and ``data`` (:func:`check_data`): types and ranges (``strict``:
+    a folder of this format, format/app/version/trained/params required)."""
     f = _File(fail, "config.json")
-    if "format" in cfg:
-        f.int(cfg, "format", "format", 1, 2)
+    if "format" in cfg or strict:
+        f.int(cfg, "format", "format", 1, FORMAT)
     for key in ("app", "version"):
+        if strict and key not in cfg:
+            raise f.missing(key)
         if key in cfg and not isinstance(cfg[key], str):
             raise f.fail(key, cfg[key], "a text")
-    trained = f.obj(cfg, "trained", "trained", required=False)
+    check_replay(fail, cfg)
+    trained = f.obj(cfg, "trained", "trained", required=strict)
     if trained is not None:
         f.int(trained, "epochs", "trained.epochs", 0)
         f.int(trained, "steps", "trained.steps", 0)
@@ -212,7 +250,7 @@ def check_config(fail: Fail, cfg: dict) -> None:
     f.choice(cfg, "loss", "loss", LOSSES)
     f.bool(cfg, "target_last", "target_last", required=True)
     f.number(cfg, "target_scale", "target_scale", 0, 2 * MAX_ABS_DATA, low_open=True)
-    params = f.obj(cfg, "params", "params", required=False)
+    params = f.obj(cfg, "params", "params", required=strict)
     if params is not None:
         for key in ("layer", "head", "total"):
             f.int(params, key, f"params.{key}", 0)
@@ -220,6 +258,9 @@ def check_config(fail: Fail, cfg: dict) -> None:
             v = params["layers"]
             if not isinstance(v, list) or not v or not all(is_int(x) and x > 0 for x in v):
                 raise f.fail("params.layers", v, "a list of whole numbers, one per layer")
+            if sum(v) != params["layer"]:
+                raise fail("config.json", f"has params.layers = {show(v)} adding up to {sum(v)} where params.layer "
+                           f"= {params['layer']}")
         if params["layer"] + params["head"] != params["total"]:
             raise fail("config.json", f"has params.total = {params['total']}, where params.layer + params.head = "
                        f"{params['layer'] + params['head']}")
@@ -230,13 +271,34 @@ def check_config(fail: Fail, cfg: dict) -> None:
         raise f.fail("data_file", cfg["data_file"], "a {path, size, sha256} record")
 
 
+def check_replay(fail: Fail, cfg: dict) -> dict | None:
+    """config.json's ``replay`` block (optional): the epochs kept (ascending whole numbers of at
+    least 0), the stride (at least 1), the size cap and the epochs seen (at least 0), a note."""
+    f = _File(fail, "config.json")
+    rec = f.obj(cfg, "replay", "replay", required=False)
+    if rec is None:
+        return None
+    epochs = rec.get("epochs")
+    if "epochs" not in rec:
+        raise f.missing("replay.epochs")
+    if not isinstance(epochs, list) or not all(is_int(e) and e >= 0 for e in epochs) or any(
+            b <= a for a, b in zip(epochs, epochs[1:])):
+        raise f.fail("replay.epochs", epochs, "a list of ascending whole numbers of at least 0")
+    f.int(rec, "stride", "replay.stride", 1)
+    f.int(rec, "cap_bytes", "replay.cap_bytes", 0)
+    f.int(rec, "seen", "replay.seen", 0)
+    if "note" in rec and not isinstance(rec["note"], str):
+        raise f.fail("replay.note", rec["note"], "a text")
+    return rec
+
+
 def _is_fingerprint(r) -> bool:
     return (isinstance(r, dict) and isinstance(r.get("path", ""), str) and is_int(r.get("size"))
             and r["size"] >= 0 and isinstance(r.get("sha256"), str) and len(r["sha256"]) == 64
             and all(c in "0123456789abcdef" for c in r["sha256"]))
 
 
-def check_data(fail: Fail, data) -> dict:
+def check_data(fail: Fail, data, strict: bool = False) -> dict:
     """config.json's ``data`` object: the settings :func:`explorer.data.dataset_from_config`
     rebuilds the data from, every one typed and ranged (and the normaliser consistent with the
     columns) so that a bad value is blamed on config.json, not on the data file."""
@@ -260,8 +322,8 @@ def check_data(fail: Fail, data) -> dict:
     f.number(data, "val_fraction", "data.val_fraction", 0, 0.9)
     f.bool(data, "seq_len_chosen", "data.seq_len_chosen")
     if typ == "text":
-        f.choice(data, "level", "data.level", LEVELS, required=False)
-        f.int(data, "stride", "data.stride", 1, required=False)
+        f.choice(data, "level", "data.level", LEVELS, required=strict)
+        f.int(data, "stride", "data.stride", 1, required=strict)
         return data
     cols = data.get("columns")
     if "columns" not in data:
@@ -271,9 +333,9 @@ def check_data(fail: Fail, data) -> dict:
         raise f.fail("data.columns", cols, "a list of column names")
     n = len(cols)
     target = f.int(data, "target", "data.target", 0, n - 1)
-    f.choice(data, "missing", "data.missing", MISSING, required=False)
+    f.choice(data, "missing", "data.missing", MISSING, required=strict)
     f.choice(data, "year_month", "data.year_month", YEAR_MONTH, required=False)
-    method = f.choice(data, "normalize", "data.normalize", NORMALIZE_METHODS, required=False)
+    method = f.choice(data, "normalize", "data.normalize", NORMALIZE_METHODS, required=strict)
     norm = f.obj(data, "normalizer", "data.normalizer", required=False)
     if norm is not None:
         check_normalizer(fail, norm, [str(c) for c in cols], target, method)
@@ -315,23 +377,67 @@ def check_normalizer(fail: Fail, norm: dict, columns: list, target: int, method:
 
 
 # -- state.json ----------------------------------------------------------------------------------
-def check_state(fail: Fail, state: dict) -> dict:
-    """state.json: epoch, step, epoch_step, epochs, seed (whole numbers in range) and an rng_state
-    object (restorability is checked by the caller)."""
+def check_state(fail: Fail, state: dict, strict: bool = False, present=()) -> dict:
+    """state.json: epoch, step, epoch_step, epochs, seed (whole numbers in range), the rng_state
+    object (NumPy's bit-generator state: every number a non-negative JSON integer in its range;
+    restorability is checked by the caller) and the ``sha256`` block. ``strict`` (a folder of this
+    format): format, epochs, seed and a ``sha256`` of every file in ``present`` are required."""
     f = _File(fail, "state.json")
+    if strict or "format" in state:
+        f.int(state, "format", "format", FORMAT, FORMAT)
     for key in ("epoch", "step", "epoch_step"):
         f.int(state, key, key, 0)
-    f.int(state, "epochs", "epochs", 0, required=False)
-    f.int(state, "seed", "seed", 0, 2**32 - 1, required=False)
-    if not isinstance(state.get("rng_state"), dict):
-        raise fail("state.json", "holds a random generator state (rng_state) that cannot be restored")
+    f.int(state, "epochs", "epochs", 0, required=strict)
+    f.int(state, "seed", "seed", 0, 2**32 - 1, required=strict)
+    check_rng_state(fail, state.get("rng_state"))
+    if strict and "sha256" not in state:
+        raise f.missing("sha256")
     digests = state.get("sha256", {})
-    if not (isinstance(digests, dict) and set(digests) <= {"model.npz", "optimizer.npz"} and all(
-            isinstance(v, str) and len(v) == 64 for v in digests.values())):
-        raise f.fail("sha256", digests, "the SHA-256 of model.npz and optimizer.npz")
+    if not (isinstance(digests, dict) and set(digests) <= set(HASHED_FILES) and all(
+            isinstance(v, str) and len(v) == 64 and all(c in "0123456789abcdef" for c in v)
+            for v in digests.values())):
+        raise f.fail("sha256", digests, "the SHA-256 of the run's files")
+    if strict:
+        lacking = [n for n in HASHED_FILES if n in present and n not in digests]
+        if lacking:
+            raise f.missing(f"sha256.{lacking[0]}")
     if state["step"] < state["epoch_step"]:
         raise fail("state.json", f"has epoch_step = {state['epoch_step']} beyond step = {state['step']}")
     return state
+
+
+#: The ranges of the numbers of NumPy's bit generators' states (PCG64's 128-bit state and
+#: increment, its buffered 32-bit integer and the 0/1 flag saying whether it holds one).
+_RNG_RANGES = {"has_uint32": 1, "uinteger": 2**32 - 1}
+
+
+def check_rng_state(fail: Fail, rng) -> None:
+    """state.json's ``rng_state``: an object naming its bit generator, every number in it a JSON
+    integer (not 2.5, not true) of at least 0 and within its range."""
+    def bad(path, v, what):
+        return fail("state.json", f"has {path} = {show(v)}, not {what}")
+
+    if not isinstance(rng, dict) or not isinstance(rng.get("bit_generator"), str):
+        raise fail("state.json", "holds a random generator state (rng_state) that cannot be restored")
+    limit = 2**128 - 1 if rng["bit_generator"] in ("PCG64", "PCG64DXSM") else 2**256
+
+    def walk(d, path):
+        for k, v in d.items():
+            p = f"{path}.{k}"
+            if k == "bit_generator" and path == "rng_state":
+                continue
+            if isinstance(v, dict):
+                walk(v, p)
+                continue
+            if isinstance(v, list):
+                if not all(is_int(x) and 0 <= x <= 2**64 for x in v):
+                    raise bad(p, v, "a list of whole numbers of at least 0")
+                continue
+            high = _RNG_RANGES.get(k, limit) if path == "rng_state" else limit
+            if not is_int(v) or v < 0 or v > high:
+                raise bad(p, v, f"a whole number from 0 to {high if high < 2**33 else '2^' + str(high.bit_length())}")
+
+    walk(rng, "rng_state")
 
 
 def check_state_against_config(fail: Fail, state: dict, cfg: dict, settings: dict) -> None:
@@ -350,5 +456,5 @@ def check_state_against_config(fail: Fail, state: dict, cfg: dict, settings: dic
                    f"{state['seed']} (the files come from different saves)")
 
 
-__all__ = ["check_config", "check_data", "check_model_settings", "check_normalizer", "check_state",
+__all__ = ["FORMAT", "HASHED_FILES", "is_current_format", "check_replay", "check_rng_state", "check_config", "check_data", "check_model_settings", "check_normalizer", "check_state",
            "check_state_against_config", "MAX_ABS_DATA", "show", "is_int", "is_number"]

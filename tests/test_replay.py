@@ -1,6 +1,7 @@
 """Replay: the weights of every epoch kept by the run (under a cap), saved in epochs.npz, traced again."""
 
 import io
+import json
 import os
 import zipfile
 
@@ -102,6 +103,12 @@ def test_runs_without_epochs_npz_load_with_no_epochs(tmp_path):
     run.save(folder)
     os.unlink(folder / ".current" / "epochs.npz")     # as a run saved before replay existed
     os.unlink(folder / "epochs.npz")
+    with pytest.raises(RunFileError, match="epochs.npz is missing where state.json holds its SHA-256"):
+        Run.load(folder)                              # a file of this version deleted: refused
+    state_path = folder / ".current" / "state.json"
+    state = json.loads(state_path.read_text())
+    del state["sha256"]["epochs.npz"]                 # ... which never hashed an epochs.npz
+    state_path.write_text(json.dumps(state))
     back = Run.load(folder)
     assert back.epoch_weights() == [] and back.replay_note == ""
 

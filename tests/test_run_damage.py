@@ -152,7 +152,7 @@ DAMAGE = {
     "config no model": ("config.json", lambda f: edit_json(f, "config.json", lambda d: d.pop("model") and None),
                         "lacks the setting model"),
     "config units text": ("config.json", lambda f: edit_json(f, "config.json", lambda d: d["model"].update(
-        units="many")), "units = 'many', not a whole number of at least 1"),
+        units="many")), "units = 'many', not a whole number from 1 to 100000"),
     "config units zero": ("config.json", lambda f: edit_json(f, "config.json", lambda d: d["model"].update(
         units=0)), "units = 0"),
     "config lr NaN": ("config.json", lambda f: edit_json(f, "config.json", lambda d: d["model"].update(

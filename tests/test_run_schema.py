@@ -120,7 +120,7 @@ EXAMPLE_CASES = {
     "units missing": (J("config.json", ("model", "units"), KeyError), "config.json",
                       "lacks the setting model.units"),
     "units 1e9": (J("config.json", ("model", "units"), 10**9), "config.json",
-                  "model.units = 1000000000 where model.npz holds a model with units = 5"),
+                  "model.units = 1000000000, not a whole number from 1 to 100000"),
     "units 6": (J("config.json", ("model", "units"), 6), "config.json", "model.units = 6 where model.npz"),
     "layers 100": (J("config.json", ("model", "layers"), 100), "config.json", "model.layers = 100"),
     "layers 2": (J("config.json", ("model", "layers"), 2), "config.json",
