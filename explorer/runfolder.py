@@ -257,14 +257,11 @@ def _locked(folder: Path):
         os.close(fd)
 
 
-TRAINING_LOCK = ".training"
-
-
 class TrainingLock:
-    """An exclusive hold on a run folder while a process trains into it (``DIR/.training``, a POSIX
-    advisory lock released when the process ends, however it ends), so a second ``train --resume
-    DIR`` is refused instead of silently overwriting the first one's epochs. Saves keep their own
-    lock (:data:`LOCK`). Elsewhere (no ``fcntl``) it holds nothing."""
+    """An exclusive hold on a run folder while a process trains into it (a POSIX advisory lock on
+    the folder itself, released when the process ends, however it ends; no file is written), so a
+    second ``train --resume DIR`` is refused instead of silently overwriting the first one's epochs.
+    Saves keep their own lock (:data:`LOCK`). Elsewhere (no ``fcntl``) it holds nothing."""
 
     def __init__(self, folder):
         self.folder = Path(folder)
@@ -274,9 +271,9 @@ class TrainingLock:
         except ImportError:
             return
         try:
-            fd = os.open(self.folder / TRAINING_LOCK, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o666)
+            fd = os.open(self.folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0))
         except OSError:
-            return                                  # a read-only folder: the save will say so
+            return                                  # cannot be opened: reading the run will say why
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:

@@ -67,11 +67,12 @@ def test_current_pointing_at_another_runs_version_is_refused(tmp_path, how):
     os.symlink(target, a / CURRENT)
     out = load_within(a)
     assert isinstance(out.get("error"), RunFileError)
-    assert str(out["error"]).startswith(f"{a / CURRENT} points at {target}, not at one of the folder's own "
-                                        f"versions ({VERSIONS}/ID); the run folder is damaged")
+    msg = str(out["error"])
+    assert msg.startswith(f"{a / CURRENT} points at ") and "the run folder is damaged" in msg
+    assert "not at a version of this folder" in msg or "not at one of the folder's own versions" in msg
     p = subprocess.run([sys.executable, "-m", "explorer.cli", "train", "--resume", str(a), "--epochs", "2"],
                        capture_output=True, text=True, timeout=60, cwd=ROOT)
-    assert p.returncode == 2 and "not at one of the folder's own versions" in p.stderr
+    assert p.returncode == 2 and f"{a / CURRENT} points at " in p.stderr and "damaged" in p.stderr
     assert own.is_dir() and Run.load(b).trainer.step == 5          # A's own version and run B untouched
 
 
@@ -83,5 +84,7 @@ def test_a_version_that_is_a_link_to_another_runs_version_is_refused(tmp_path):
     os.symlink(b / VERSIONS / current_version(b), own)
     out = load_within(a)
     assert isinstance(out.get("error"), RunFileError)
-    assert str(out["error"]).startswith(f"{own} is a link, not one of the folder's own versions")
+    msg = str(out["error"])                       # Run.load's own check or the reader's: either names it
+    assert msg.startswith((f"{own} is a link, not one of the folder's own versions", f"{a / CURRENT} points at "))
+    assert "the run folder is damaged" in msg
     assert Run.load(b).trainer.step == 5
