@@ -167,16 +167,19 @@ def adding_run(epochs: int):
 
 
 def headless(epochs: int) -> dict:
-    """The window's own training task in this thread, no window: the same throttled emissions
-    and a trace as often as the worker's default (EMIT_INTERVAL), delivered nowhere."""
-    from explorer.app.tasks import TaskState, train_task
+    """The window's own training task in this thread, no window: the same throttled emissions,
+    a trace as often as the worker's default (EMIT_INTERVAL) and the same closing display,
+    delivered nowhere."""
+    from explorer.app.tasks import TaskState, display_task, train_task
 
     run = adding_run(epochs)
     tr = run.trainer
     tr.epochs = epochs
     c0 = cpu_s()
     t0 = time.perf_counter()
-    train_task(TaskState(), tr, display=None)
+    # the same task as the window's, ending with the same display (trace, norms and predictions of
+    # the sample) that the window's worker computes before it reports done
+    train_task(TaskState(), tr, display=lambda st: display_task(st, run, None, 0, norms=True))
     n = tr.step
     dt = time.perf_counter() - t0
     return dict(steps=n, seconds=dt, rate=n / dt, cpu_per_step=(cpu_s() - c0) / n)
