@@ -583,8 +583,6 @@ def _train_loop(run, args, out: Path, saved: dict) -> int:
     from explorer.runs import RunFileError
 
     tr = run.trainer
-    if hasattr(tr, "want_trace"):       # no diagram here: no trace of the chosen sample at every step
-        tr.want_trace = _no_trace
     bar = _Progress(tr, quiet=args.quiet)
     policy = CheckpointPolicy()
     warned = False
@@ -643,10 +641,6 @@ def _train_loop(run, args, out: Path, saved: dict) -> int:
             else:
                 _say(f"validation loss did not go below {args.stop_at_loss:g} within {tr.step} steps")
     return status
-
-
-def _no_trace() -> bool:
-    return False
 
 
 class EvalCadence:
