@@ -64,6 +64,8 @@ class NumericOption:
             raise self.refuse(value, where)
         if isinstance(value, str):
             text = value.strip()
+            if not text.isascii() or "_" in text:     # "1_0", Arabic-Indic digits: Python reads them, people do not
+                raise self.refuse(value, where)
             try:
                 number = int(text) if self.integer else float(text)
             except ValueError:

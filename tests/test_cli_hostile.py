@@ -108,3 +108,13 @@ def test_options_that_do_nothing_are_named_not_dropped(tmp_path, extra, said):
 ])
 def test_an_empty_name_is_refused_naming_the_option(tmp_path, args, said):
     assert one_sentence(cli(*args)) == f"lstm-explorer: {said}"
+
+
+@pytest.mark.parametrize("value", ["1_0", "١٠", "１０"])
+def test_numbers_are_written_in_ascii_digits_without_underscores(value):
+    from explorer.options import BY_FLAG, OptionError
+
+    with pytest.raises(OptionError) as ei:
+        BY_FLAG["--units"].parse(value, "--units")
+    assert str(ei.value) == f"--units must be a whole number from 1 to 100000, not {value!r}."
+    assert BY_FLAG["--units"].parse(" 10 ", "--units") == 10
