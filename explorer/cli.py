@@ -484,6 +484,9 @@ def _train_into(args, given: dict[str, str], run_cls, out: Path, in_place: bool,
             dataset = _load_dataset(args)
             run = (_run_from_model(args, dataset) if args.init
                    else Run(dataset, _settings(args, args.example)))
+        if getattr(args, "stop_at_loss", None) is not None and run.dataset.n_val == 0:
+            raise CliError("--stop-at-loss watches the validation loss, and this run has no validation part; "
+                           "set --val-fraction above 0 or leave --stop-at-loss out.")
         if not in_place:
             run.save(out)                  # the first checkpoint: from now on --resume works on DIR
             if not holds:

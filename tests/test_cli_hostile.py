@@ -118,3 +118,11 @@ def test_numbers_are_written_in_ascii_digits_without_underscores(value):
         BY_FLAG["--units"].parse(value, "--units")
     assert str(ei.value) == f"--units must be a whole number from 1 to 100000, not {value!r}."
     assert BY_FLAG["--units"].parse(" 10 ", "--units") == 10
+
+
+def test_stop_at_loss_without_a_validation_part_is_refused_before_training(tmp_path):
+    msg = one_sentence(cli("train", "--example", "sine", "--units", "2", "--val-fraction", "0", "--stop-at-loss", "1",
+                           "--out", tmp_path / "o"))
+    assert msg == ("lstm-explorer: --stop-at-loss watches the validation loss, and this run has no validation part; "
+                   "set --val-fraction above 0 or leave --stop-at-loss out.")
+    assert not (tmp_path / "o").exists()
