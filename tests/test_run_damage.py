@@ -20,6 +20,7 @@ from explorer.data.examples import load_example
 from explorer.memory import MemoryBudgetError
 from explorer.runfolder import CURRENT, VERSIONS
 from explorer.runs import OPTIONAL_FILES, RUN_FILES, ModelSettings, Run, RunFileError
+from run_edits import set_key
 
 NAMES = RUN_FILES + OPTIONAL_FILES
 
@@ -89,16 +90,6 @@ def replace_line(folder, name, lineno, text):
 def drop_last_line(folder, name):
     lines = (folder / name).read_text().splitlines()
     (folder / name).write_text("\n".join(lines[:-1]) + "\n")
-
-
-def set_key(d, path, value):
-    cur = d
-    for k in path[:-1]:
-        cur = cur[k]
-    if value is KeyError:
-        del cur[path[-1]]
-    else:
-        cur[path[-1]] = value
 
 
 # (name of the damaged file, the damage, words the sentence must contain)

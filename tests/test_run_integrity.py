@@ -18,6 +18,7 @@ from explorer.cli import main
 from explorer.data.examples import load_example
 from explorer.runfolder import CURRENT, VERSIONS
 from explorer.runs import OPTIONAL_FILES, RUN_FILES, ModelSettings, Run, RunFileError
+from run_edits import detach, edit_json
 
 NAMES = RUN_FILES + OPTIONAL_FILES
 
@@ -45,13 +46,6 @@ def copy(src: Path, dst: Path) -> Path:
     return dst
 
 
-def detach(folder: Path, name: str) -> None:
-    p = folder / name
-    data = p.read_bytes()
-    p.unlink()
-    p.write_bytes(data)
-
-
 def lines(folder, name, fn):
     detach(folder, name)
     rows = (folder / name).read_text().splitlines()
@@ -70,19 +64,6 @@ def cell(folder, name, line, col, value):
 
 def swap(rows, a, b):
     rows[a - 1], rows[b - 1] = rows[b - 1], rows[a - 1]
-
-
-def edit_json(folder, name, path, value):
-    detach(folder, name)
-    d = json.loads((folder / name).read_text())
-    cur = d
-    for k in path[:-1]:
-        cur = cur[k]
-    if value is KeyError:
-        del cur[path[-1]]
-    else:
-        cur[path[-1]] = value
-    (folder / name).write_text(json.dumps(d))
 
 
 def rehash(folder, name):

@@ -23,6 +23,7 @@ from explorer.data import SequenceFileError
 from explorer.data.examples import load_example
 from explorer.memory import MemoryBudgetError
 from explorer.runs import RUN_FILES, ModelSettings, Run, RunFileError
+from run_edits import detach, edit_json
 
 
 def one_sentence(msg: str) -> bool:
@@ -34,27 +35,6 @@ def npz_bytes(**arrays) -> bytes:
     buf = io.BytesIO()
     np.savez(buf, **arrays)
     return buf.getvalue()
-
-
-def detach(folder: Path, name: str) -> None:
-    """DIR/NAME as a private plain copy (so the damage touches that name only)."""
-    p = folder / name
-    data = p.read_bytes()
-    p.unlink()
-    p.write_bytes(data)
-
-
-def edit_json(folder, name, path, value):
-    detach(folder, name)
-    d = json.loads((folder / name).read_text())
-    cur = d
-    for k in path[:-1]:
-        cur = cur[k]
-    if value is KeyError:
-        del cur[path[-1]]
-    else:
-        cur[path[-1]] = value
-    (folder / name).write_text(json.dumps(d))
 
 
 def edit_npz(folder, name, fn, rehash=True):
