@@ -20,6 +20,17 @@ def make_action(parent, text: str, slot, shortcut: str | None = None, icon=None,
     return a
 
 
+def add_export_menu(file_menu, keys, slot):
+    """File › Export: one entry a plot or diagram (``keys``; the key is the action's data), each
+    calling ``slot(action)``; returns the submenu."""
+    menu = file_menu.addMenu("E&xport")
+    for key in keys:
+        a = menu.addAction(f"{key.replace('_', ' ').capitalize()}…")
+        a.setData(key)
+    menu.triggered.connect(slot)
+    return menu
+
+
 def export_widget(widget, path) -> None:
     """A plot or diagram as ``path``'s format: .png (twice its own size), .svg or .csv."""
     path = Path(path)

@@ -49,7 +49,7 @@ from explorer.engine.describe import KINDS, describe
 from explorer.figures import plots
 from explorer.figures.panel import marker_line, positive
 from explorer.figures.report import CELL_COLORS
-from explorer.gui.actions import export_widget, make_action
+from explorer.gui.actions import add_export_menu, export_widget, make_action
 from explorer.gui.banner import BannerWidget
 from explorer.gui.diagram import CellDiagramView
 from explorer.gui.timestep_bar import TimestepBarWidget
@@ -474,11 +474,7 @@ class ComparisonWindow(QMainWindow):
         self.close_action = act("&Close", self.close, "Ctrl+W")
         mb = self.menuBar()
         fm = mb.addMenu("&File")
-        export_menu = fm.addMenu("E&xport")
-        for key in self.widgets:
-            a = export_menu.addAction(f"{key.replace('_', ' ').capitalize()}…")
-            a.setData(key)
-        export_menu.triggered.connect(self._on_export_menu_triggered)
+        add_export_menu(fm, self.widgets, self._on_export_menu_triggered)
         fm.addAction(self.export_all_action)
         fm.addSeparator()
         fm.addAction(self.close_action)

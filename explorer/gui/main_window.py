@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (QDockWidget, QHBoxLayout, QLabel, QMainWindow, QM
 from explorer.app import Session
 from explorer.app.memory_view import memory_spans
 from explorer.assets import resource_path
-from explorer.gui.actions import make_action
+from explorer.gui.actions import add_export_menu, make_action
 from explorer.gui.banner import BannerWidget  # noqa: F401  (public before)
 from explorer.gui.comparison import open_comparison_dialog
 from explorer.gui.diagram import CellDiagramView
@@ -272,11 +272,7 @@ class MainWindow(QMainWindow):
         fm.addAction(self.open_model_action)
         fm.addAction(self.save_run_action)
         fm.addSeparator()
-        export_menu = fm.addMenu("E&xport")
-        for key in list(self.plot_widgets) + ["diagram"]:
-            a = export_menu.addAction(f"{key.replace('_', ' ').capitalize()}…")
-            a.setData(key)
-        export_menu.triggered.connect(self._on_export_menu_triggered)
+        add_export_menu(fm, list(self.plot_widgets) + ["diagram"], self._on_export_menu_triggered)
         fm.addAction(self.export_all_action)
         fm.addSeparator()
         fm.addAction(self.quit_action)
