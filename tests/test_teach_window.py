@@ -386,3 +386,19 @@ def test_worked_example_shows_the_articles_t1_numbers_and_its_slips(window, qtbo
     text = win.equations.text()
     assert "Notes on this example" in text and "[0.500, 0.378, 0.622]" in text
     assert win.diagram.displayed_values()["f"] == pytest.approx(0.3775406687981454, abs=1e-15)
+
+
+def test_leaving_presenter_mode_gives_back_the_same_docks_tab_and_sizes(qtbot, qsettings, app_paths):
+    win = make_window(qtbot, qsettings, size=(1400, 900))
+    loss = win.plot_docks["loss"]
+    win.plot_docks["predictions"].raise_()
+    qtbot.waitUntil(lambda: not win.plot_docks["predictions"].visibleRegion().isEmpty(), timeout=5000)
+    before = win.plot_docks["predictions"].height(), win.settings_dock.width()
+    win.presenter.set_enabled(True, fullscreen=False)
+    qtbot.waitUntil(lambda: not win.settings_dock.isVisible(), timeout=5000)
+    win._on_escape()
+    qtbot.waitUntil(lambda: win.settings_dock.isVisible(), timeout=5000)
+    qtbot.waitUntil(lambda: not win.plot_docks["predictions"].visibleRegion().isEmpty(), timeout=5000)
+    assert loss.visibleRegion().isEmpty()                                  # still behind the Predictions tab
+    after = win.plot_docks["predictions"].height(), win.settings_dock.width()
+    assert abs(after[0] - before[0]) <= 2 and abs(after[1] - before[1]) <= 2, (before, after)

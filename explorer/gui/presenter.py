@@ -68,9 +68,11 @@ class PresenterMode:
             replay = getattr(win, "replay_bar", None)
             if replay is not None and replay.isVisible():
                 hide.append(replay)
+            # the docks on top of their tab groups (a tab behind another is "visible" to Qt too)
+            raised = [d for d in win.findChildren(QDockWidget) if d.isVisible() and not d.visibleRegion().isEmpty()]
             self._saved = {"hidden": hide, "orientation": win.splitter.orientation(),
                            "sizes": win.splitter.sizes(), "font": QFont(win.equations.font()),
-                           "state": win.windowState()}
+                           "state": win.windowState(), "raised": raised, "layout": win.saveState()}
             for w in hide:
                 w.hide()
             win.splitter.setOrientation(Qt.Orientation.Vertical)
@@ -97,6 +99,10 @@ class PresenterMode:
                 win.splitter.setSizes(saved["sizes"])
             for w in saved.get("hidden", []):
                 w.show()
+            if saved.get("layout") is not None:
+                win.restoreState(saved["layout"])          # the docks' sizes as they were
+            for d in saved.get("raised", []):
+                d.raise_()                                  # and the same tab on top
             if win.isFullScreen():
                 win.setWindowState(saved.get("state", Qt.WindowState.WindowNoState) & ~Qt.WindowState.WindowFullScreen)
             self._saved = {}
