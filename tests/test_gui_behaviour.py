@@ -609,3 +609,17 @@ def test_after_training_the_through_time_plot_shows_the_selected_sample(window, 
     qtbot.waitUntil(lambda: plot.dh_curve.yData is not None and len(plot.dh_curve.yData) == len(gn.dh), timeout=5000)
     np.testing.assert_allclose(plot.dh_curve.yData, gn.dh, rtol=1e-12)      # what the plot draws
     np.testing.assert_array_equal(plot.dh_curve.xData, np.arange(1, len(gn.dh) + 1))
+
+
+def test_a_plot_is_never_squashed_flat_by_a_saved_layout(window, qtbot):
+    from PySide6.QtCore import Qt
+
+    from explorer.gui.main_window import PLOT_MIN_HEIGHT
+
+    window.resize(1600, 1000)
+    loss = window.plot_docks["loss"]
+    loss.raise_()
+    window.resizeDocks([loss], [40], Qt.Orientation.Vertical)     # what a layout from a taller screen did
+    qtbot.waitUntil(lambda: window.loss_plot.height() >= PLOT_MIN_HEIGHT, timeout=5000)
+    assert window.loss_plot.height() >= 150
+    assert window.diagram.height() >= 200                           # and the diagram still has its room

@@ -86,6 +86,9 @@ def fmt_number(v) -> str:
     return f"{v:.4g}" if v == 0 or 1e-4 <= abs(v) < 1e6 else f"{v:.3e}"
 
 
+#: The least height of a plot in its dock: axes, labels and a curve still read.
+PLOT_MIN_HEIGHT = 150
+
 #: What a built-in example of sequences predicts (its target is not one of its input columns).
 _TARGETS = {"adding": "the marked sum", "first-symbol": "the first symbol"}
 
@@ -217,6 +220,7 @@ class MainWindow(QMainWindow):
         first = None
         for key, w in self.plot_widgets.items():
             dock = self._dock(PLOT_TITLES[key], w, Qt.DockWidgetArea.BottomDockWidgetArea)
+            w.setMinimumHeight(PLOT_MIN_HEIGHT)     # a layout saved on another screen never squashes a plot flat
             if key in ("gates", "memory"):           # the heatmaps are fed when their tab is raised
                 dock.visibilityChanged.connect(self.plots._on_dock_visibility_changed)
             self.plot_docks[key] = dock
