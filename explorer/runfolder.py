@@ -359,6 +359,8 @@ def save_version(folder, write: Callable[[Path], None], keep: Iterable[str] = ()
     folder = Path(folder)
     created = _make_folder(folder)
     fresh = bool(created)
+    had_run = current_version(folder) is not None or _committed(folder) is not None or any(
+        (folder / n).is_file() for n in keep)
     vdir = None
     try:
         try:
@@ -389,9 +391,10 @@ def save_version(folder, write: Callable[[Path], None], keep: Iterable[str] = ()
                     where = folder / Path(where).relative_to(vdir)     # the name the person knows
                 except ValueError:
                     pass
-                raise RunFileError(f"Could not write {safe_name(where)}: {_why(exc)}; the run in "
-                                   f"{safe_name(folder)} is unchanged (free some space or choose another "
-                                   "folder).") from None
+                kept = (f"no run was saved in {safe_name(folder)}" if fresh or not had_run else
+                        f"the run in {safe_name(folder)} is unchanged")
+                raise RunFileError(f"Could not write {safe_name(where)}: {_why(exc)}; {kept} (free some space "
+                                   "or choose another folder).") from None
             vdir = None
             if not links:
                 try:

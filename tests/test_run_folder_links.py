@@ -88,3 +88,30 @@ def test_a_version_that_is_a_link_to_another_runs_version_is_refused(tmp_path):
     assert msg.startswith((f"{own} is a link, not one of the folder's own versions", f"{a / CURRENT} points at "))
     assert "the run folder is damaged" in msg
     assert Run.load(b).trainer.step == 5
+
+
+def test_a_failed_save_says_whether_a_run_was_there_before(tmp_path, monkeypatch):
+    import errno
+
+    import explorer.runfolder as runfolder
+
+    real = runfolder.write_file
+
+    def full_disk(path, data):
+        if Path(path).name == "history.csv":
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return real(path, data)
+
+    run = Run(load_example("sine"), ModelSettings(units=2, epochs=1, batch=64))
+    monkeypatch.setattr("explorer.runs.write_file", full_disk)
+    with pytest.raises(RunFileError) as first:
+        run.save(tmp_path / "new")                       # the first save: there was never a run
+    assert str(first.value) == (f"Could not write {tmp_path / 'new' / 'history.csv'}: No space left on device; "
+                                f"no run was saved in {tmp_path / 'new'} (free some space or choose another folder).")
+    monkeypatch.setattr("explorer.runs.write_file", real)
+    run.save(tmp_path / "old")
+    monkeypatch.setattr("explorer.runs.write_file", full_disk)
+    with pytest.raises(RunFileError) as later:
+        run.save(tmp_path / "old")                       # a later save: the saved run stays as it was
+    assert str(later.value).endswith(f"; the run in {tmp_path / 'old'} is unchanged (free some space or choose "
+                                     "another folder).")
