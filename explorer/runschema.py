@@ -59,7 +59,7 @@ def show(v) -> str:
     """A value as a message shows it: repr, escaped and shortened."""
     text = repr(v)
     if len(text) > 40:
-        text = text[:37] + "..."
+        text = text[:37] + "…"               # one character: "... " would read as a sentence end
     return safe_name(text)
 
 
