@@ -214,8 +214,8 @@ def _check_path_lengths(args) -> None:
                              ("example", "--example", "an example's name (lstm-explorer examples lists them)"),
                              ("file", "FILE", "a data file"), ("init", "--init", "a model file"),
                              ("model", "--model", "a model file")):
-        if getattr(args, dest, None) == "" or (isinstance(getattr(args, dest, None), str)
-                                               and not getattr(args, dest).strip()):
+        value = getattr(args, dest, None)
+        if isinstance(value, str) and not value.strip():
             raise CliError(f"{flag} is empty; give {what}.")
     for dest, flag in (("out", "--out"), ("resume", "--resume"), ("file", "FILE"), ("init", "--init"),
                        ("model", "--model"), ("data_path", "--data-path")):

@@ -134,6 +134,31 @@ def current_dir(folder) -> Path:
     return folder / VERSIONS / vid if vid else folder
 
 
+def check_current_link(folder: Path, vid: str | None = None) -> None:
+    """``DIR/.current`` must name one of the folder's own versions (``.versions/<id>``, a folder
+    inside DIR/.versions): never one of another run (``../B/.versions/<id>``, an absolute path, a
+    version that is itself a link out), which would load that run and let a save delete DIR's own.
+    No ``.current`` (a folder of plain files) passes."""
+    link = Path(folder) / CURRENT
+    try:
+        target = os.readlink(link)
+    except FileNotFoundError:
+        return
+    except OSError:
+        target = "something that is not a link"
+    vid = current_version(folder) if vid is None else vid
+    inside = False
+    if vid is not None:
+        try:
+            real = Path(os.path.realpath(Path(folder) / VERSIONS / vid))
+            inside = real.parent == Path(os.path.realpath(Path(folder) / VERSIONS))
+        except (OSError, ValueError):
+            inside = False
+    if not inside:
+        raise RunFileError(f"{safe_name(link)} points at {safe_name(target)}, not at a version of this folder "
+                           f"(.versions/<id>); the run folder is damaged (restore it from a copy or train again).")
+
+
 def read_files(folder, names: Iterable[str], attempts: int = 5) -> dict[str, bytes | None]:
     """The bytes every ``folder/NAME`` shows (None when there is nothing at that name), where every
     name that is the fixed link into ``.current`` is read from ONE version (resolved once), so a
@@ -148,18 +173,8 @@ def read_files(folder, names: Iterable[str], attempts: int = 5) -> dict[str, byt
         if not folder.is_dir():
             raise RunFileError(f"{safe_name(folder)} is not a run folder (it does not exist or is a file).")
         vid = current_version(folder)
-        if vid is None and os.path.lexists(folder / CURRENT):
-            try:
-                target = os.readlink(folder / CURRENT)
-            except OSError:
-                target = "something that is not a link"
-            raise RunFileError(f"{safe_name(folder / CURRENT)} points at {safe_name(target)}, not at one of the "
-                               f"folder's own versions ({VERSIONS}/ID); the run folder is damaged (restore it "
-                               "from a copy or train again).")
+        check_current_link(folder, vid)
         base = folder / VERSIONS / vid if vid else None
-        if vid and base.is_symlink():
-            raise RunFileError(f"{safe_name(base)} is a link, not one of the folder's own versions; the run "
-                               "folder is damaged (restore it from a copy or train again).")
         if vid and not base.is_dir():
             if attempt + 1 < attempts and current_version(folder) != vid:
                 continue

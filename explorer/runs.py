@@ -279,8 +279,6 @@ _EVAL_CHUNK = 256
 #: 2,000 steps of a series read well on a plot; drawing 10,000 cost 5 s per export, 2,000 0.5 s.
 PREDICTION_WINDOWS = 2_000
 PREDICTION_WORK = 2 * 10**9
-#: Class predictions run the head over at most this many output entries at a time.
-_CLASS_CHUNK = 1 << 21
 
 
 def _multiply_adds(model, token_ids: bool = False) -> int:
@@ -293,15 +291,6 @@ def _multiply_adds(model, token_ids: bool = False) -> int:
         total += D * gates * n * (m + n + 1)
         m = D * n
     return total + int(model.n_outputs) * (D * n + 1)
-
-
-def _predicted_classes(model, x) -> np.ndarray:
-    """argmax of the model's outputs, computed a few sequences at a time so (B, T, vocabulary)
-    floats never exist whole (a 30,000-word vocabulary makes 6 MB per window of 25 steps)."""
-    T = x.shape[1] if x.ndim >= 2 else 1
-    size = max(1, _CLASS_CHUNK // max(1, T * int(model.n_outputs)))
-    parts = [model.predict(x[s:s + size]).argmax(axis=-1) for s in range(0, len(x), size)]
-    return np.concatenate(parts) if parts else np.empty((0, T), dtype=np.int64)
 
 
 def _shape_model(kind: str, n_inputs: int, n_units: int, n_outputs: int, layers: int, directions: int):
@@ -543,28 +532,6 @@ def _settings_from_config(reader: _Reader, cfg: dict, strict: bool = False) -> M
     return ModelSettings.from_dict(runschema.check_model_settings(reader.fail, cfg, strict))
 
 
-def _check_current_link(folder: Path) -> None:
-    """``DIR/.current`` must name one of the folder's own versions (``.versions/<id>``, a folder
-    inside DIR/.versions): never one of another run (``../B/.versions/<id>``, an absolute path, a
-    version that is itself a link out), which would load that run and let a save delete DIR's own."""
-    link = folder / CURRENT
-    try:
-        target = os.readlink(link)
-    except OSError:
-        return                                     # no .current: a folder of plain files (round 1)
-    vid = current_version(folder)
-    inside = False
-    if vid is not None:
-        try:
-            real = Path(os.path.realpath(folder / VERSIONS / vid))
-            inside = real.parent == Path(os.path.realpath(folder / VERSIONS))
-        except (OSError, ValueError):
-            inside = False
-    if not inside:
-        raise RunFileError(f"{safe_name(link)} points at {safe_name(target)}, not at a version of this folder "
-                           f"(.versions/<id>); the run folder is damaged (restore it from a copy or train again).")
-
-
 # -- the run ---------------------------------------------------------------------------------
 class Run:
     """A dataset, a model, its trainer and everything needed to save and continue."""
@@ -698,7 +665,6 @@ class Run:
         ``SequenceFileError``, with one sentence.
         """
         folder = Path(folder)
-        _check_current_link(folder)
         raw = read_files(folder, RUN_FILES + OPTIONAL_FILES)
         missing = [f for f in RUN_FILES if raw[f] is None]
         if len(missing) == len(RUN_FILES):

@@ -182,12 +182,8 @@ class FilesController(QObject):
                 win.models.failed(worker.error)
             elif shown is None and what == "run" and worker.error_type is not None \
                     and issubclass(worker.error_type, DataChangedError):
-                folder = worker.tag[1]
-                self.win.statusBar().showMessage("Could not open the run; the current one stays.", 8000)
-                self.win.banner.show_message(
-                    worker.error, "error", topic="load",
-                    actions=(("Open anyway", partial(self.open_run, folder, allow_changed_data=True)),))
-                self.win.sigLoadFailed.emit(worker.error)
+                self._failed(worker.error, "Could not open the run; the current one stays.",
+                             actions=(("Open anyway", partial(self.open_run, worker.tag[1], allow_changed_data=True)),))
             elif shown is None:
                 self._failed(worker.error, "Could not load the file; the previous data stays loaded."
                              if what == "file" else "Could not open the run; the current one stays.")
@@ -209,9 +205,9 @@ class FilesController(QObject):
         win.statusBar().showMessage(win.data_status(ds), 12000)
         win.sigDataLoaded.emit(ds)
 
-    def _failed(self, msg: str, status: str) -> None:
+    def _failed(self, msg: str, status: str, actions=()) -> None:
         self.win.statusBar().showMessage(status, 8000)
-        self.win.banner.show_message(msg, "error", topic="load")
+        self.win.banner.show_message(msg, "error", actions=actions, topic="load")
         self.win.sigLoadFailed.emit(msg)
 
     # -- runs ------------------------------------------------------------------------------------------
