@@ -14,7 +14,7 @@ from explorer.engine import Interrupted, make_model
 from explorer.engine.describe import describe
 from explorer.figures.animation import AnimationError, frame_image, write_animation
 from explorer.figures.cell_canvas import FrameRenderer, belt_scale_of, frame_at
-from explorer.runs import ModelSettings, Run
+from explorer.runs.store import ModelSettings, Run
 
 ROOT = Path(__file__).resolve().parents[1]
 T = 12

@@ -14,7 +14,7 @@ import pytest
 from explorer.app.compare import (CellResult, Comparison, ComparisonResult, comparison_task, compare_cells,
                                   format_table)
 from explorer.data.examples import load_example
-from explorer.runs import Run, settings_for_example
+from explorer.runs.store import Run, settings_for_example
 
 CELLS = ["rnn", "gru", "lstm"]
 
@@ -358,8 +358,8 @@ def test_snapshots_share_no_changing_memory_and_grow_past_their_buffers(sine):
 
 
 def test_cells_that_fit_alone_but_not_together_are_refused_before_anything_is_built(sine, monkeypatch):
-    from explorer.memory import MemoryBudgetError
-    from explorer.runs import estimate_run_bytes
+    from explorer.util.ram import MemoryBudgetError
+    from explorer.runs.store import estimate_run_bytes
 
     ds, st = sine
     cells = ["gru", "lstm", "peephole"]
@@ -376,7 +376,7 @@ def test_cells_that_fit_alone_but_not_together_are_refused_before_anything_is_bu
 
 def test_compare_command_refuses_cells_that_do_not_fit_together(tmp_path, capsys, monkeypatch, sine):
     from explorer.cli import main
-    from explorer.runs import estimate_run_bytes
+    from explorer.runs.store import estimate_run_bytes
 
     ds, st = sine
     one = estimate_run_bytes("lstm", 1, 4, 1, ds.x_train.shape[1], 16)

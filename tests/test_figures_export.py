@@ -336,9 +336,9 @@ def test_cli_exports_without_the_window_package(tmp_path):
 
 def test_comparison_plots(qtbot, tmp_path):
     from explorer.data.examples import load_example
-    from explorer.compare import compare_cells
+    from explorer.app.compare import compare_cells
     from explorer.figures.report import comparison_plots
-    from explorer.runs import settings_for_example
+    from explorer.runs.store import settings_for_example
 
     comp = compare_cells(load_example("sine"), settings_for_example("sine", units=4), ["rnn", "lstm"], seeds=2,
                          max_steps=20, eval_every=10)

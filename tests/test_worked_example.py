@@ -6,7 +6,7 @@ import pytest
 from explorer.data import worked_example as we
 from explorer.data.examples import example_notes, example_weights, list_examples, load_example
 from explorer.engine import make_model
-from explorer.runs import Run, settings_for_example
+from explorer.runs.store import Run, settings_for_example
 
 
 def sigmoid(z):
