@@ -55,7 +55,7 @@ def write_rows(path: str, n_rows: int, n_cols: int) -> None:
 _LOAD = """
 import resource, sys, time
 t = time.perf_counter()
-from explorer.app.loading import load_dataset
+from explorer.app.ingest import load_dataset
 opts = eval(sys.argv[2])
 ds = load_dataset(sys.argv[1], **opts)
 dt = time.perf_counter() - t

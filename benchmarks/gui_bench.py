@@ -159,7 +159,7 @@ def wait_exposed(win, timeout=5.0):
 
 
 def adding_run(epochs: int):
-    from explorer.runs import Run, settings_for_example
+    from explorer.runs.store import Run, settings_for_example
     from explorer.data.examples import load_example as example_dataset
 
     run = Run(example_dataset("adding"), settings_for_example("adding", units=32, epochs=epochs))
@@ -367,7 +367,7 @@ def large(tmp: Path, steps: int, timesteps: int) -> dict:
     from PySide6.QtCore import QEventLoop, QTimer
 
     from explorer.data.examples import load_example
-    from explorer.runs import Run, settings_for_example
+    from explorer.runs.store import Run, settings_for_example
 
     out = {}
     folder = tmp / "large-run"
@@ -457,7 +457,7 @@ def headless_compare(steps: int, trace_interval: float) -> dict:
     from explorer.app.compare import Comparison, comparison_task
     from explorer.app.tasks import TaskState
     from explorer.data.examples import load_example
-    from explorer.runs import settings_for_example
+    from explorer.runs.store import settings_for_example
 
     comp = Comparison(load_example("adding"), settings_for_example("adding"), COMPARE_CELLS, max_steps=steps)
     state = TaskState()
@@ -472,7 +472,7 @@ def compare_view(tmp: Path, steps: int) -> dict:
     """f. three cells training in the comparison view; the 10 ms ping throughout."""
     from explorer.data.examples import load_example
     from explorer.gui.comparison import ComparisonWindow
-    from explorer.runs import settings_for_example
+    from explorer.runs.store import settings_for_example
 
     h1 = headless_compare(steps, 1.6)
     win = ComparisonWindow(load_example("adding"), settings_for_example("adding"), COMPARE_CELLS, max_steps=steps)
@@ -532,7 +532,7 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="gui_bench-"))
     os.environ.update(isolated_env(tmp))
     sys.path.insert(0, str(ROOT))
-    from explorer._threads import limit_blas_threads
+    from explorer.util.threads import limit_blas_threads
 
     limit_blas_threads()            # as the app's own processes do (unless the variables are set)
 

@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from explorer._threads import limit_blas_threads  # noqa: E402
+from explorer.util.threads import limit_blas_threads  # noqa: E402
 
 limit_blas_threads()                # as the app's own processes do (unless the variables are set)
 
@@ -55,7 +55,7 @@ def main() -> int:
     from PySide6.QtCore import QEventLoop, QStandardPaths, QTimer
 
     from explorer.gui.app import create_app
-    from explorer.runs import Run, settings_for_example
+    from explorer.runs.store import Run, settings_for_example
     from explorer.data.examples import load_example as example_dataset
 
     QStandardPaths.setTestModeEnabled(True)

@@ -14,7 +14,7 @@ from explorer.engine import Interrupted, make_model
 from explorer.engine.describe import describe
 from explorer.figures.animation import AnimationError, frame_image, write_animation
 from explorer.figures.cell_canvas import FrameRenderer, belt_scale_of, frame_at
-from explorer.runs import ModelSettings, Run
+from explorer.runs.store import ModelSettings, Run
 
 ROOT = Path(__file__).resolve().parents[1]
 T = 12
@@ -172,7 +172,7 @@ def test_the_command_line_writes_it_without_the_window_package(run, tmp_path):
     ([], "the following arguments are required: --out"),
 ])
 def test_bad_options_are_one_sentence_and_exit_2(run, tmp_path, capsys, monkeypatch, args, words):
-    from explorer.cli import main
+    from explorer.cli.command import main
 
     folder = tmp_path / "run"
     run.save(folder)

@@ -4,7 +4,7 @@ import numpy as np
 
 from explorer.app import CheckpointPolicy, Position, Session
 from explorer.data.examples import load_example
-from explorer.runs import Run, settings_for_example
+from explorer.runs.store import Run, settings_for_example
 
 
 def _run():

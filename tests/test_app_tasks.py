@@ -8,7 +8,7 @@ from explorer.app import CheckpointPolicy, Session
 from explorer.app.tasks import (BLOWUP_FACTOR, SANE_FACTOR, Display, Interrupted, TaskState,
                                 TrainingUpdate, clone_model, display_task, sample_of, train_task)
 from explorer.data.examples import load_example
-from explorer.runs import Run, settings_for_example
+from explorer.runs.store import Run, settings_for_example
 
 
 def _run(name="sine", **kw):

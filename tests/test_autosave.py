@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-import explorer.runfolder as runfolder
+import explorer.runs.folder as runfolder
 from explorer.data.examples import load_example
-from explorer.runs import (ModelSettings, Run, RunFileError, instance_id, latest_autosave, prune_autosaves,
+from explorer.runs.store import (ModelSettings, Run, RunFileError, instance_id, latest_autosave, prune_autosaves,
                            write_autosave)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -89,18 +89,18 @@ def test_failed_first_autosave_leaves_no_folder(tmp_path, monkeypatch):
             raise OSError(errno.ENOSPC, "No space left on device", str(path))
         return real(path, data)
 
-    monkeypatch.setattr("explorer.runs.write_file", full_disk)
+    monkeypatch.setattr("explorer.runs.store.write_file", full_disk)
     root = tmp_path / "autosave"
     with pytest.raises(RunFileError, match="No space left on device") as info:
         write_autosave(run, root)
     assert "\n" not in str(info.value) and str(info.value).count(". ") == 0
     assert not root.exists()                 # nothing partial: not even the autosave folder
     # with an earlier autosave the failure keeps it whole and leaves no partial version
-    monkeypatch.setattr("explorer.runs.write_file", real)
+    monkeypatch.setattr("explorer.runs.store.write_file", real)
     list(run.trainer.steps(max_steps=5))
     folder = write_autosave(run, root)
     list(run.trainer.steps(max_steps=5))
-    monkeypatch.setattr("explorer.runs.write_file", full_disk)
+    monkeypatch.setattr("explorer.runs.store.write_file", full_disk)
     with pytest.raises(RunFileError):
         write_autosave(run, root)
     assert Run.load(latest_autosave(root)).trainer.step == 5
@@ -109,7 +109,7 @@ def test_failed_first_autosave_leaves_no_folder(tmp_path, monkeypatch):
 
 KILLER = r"""
 import sys
-from explorer.runs import ModelSettings, Run, write_autosave
+from explorer.runs.store import ModelSettings, Run, write_autosave
 from explorer.data.examples import load_example
 run = Run(load_example("sine"), ModelSettings(units=8, epochs=10000, batch=8))
 root = sys.argv[1]
@@ -137,7 +137,7 @@ def test_sigkill_mid_autosave_leaves_a_complete_run(tmp_path):
 
 TWO = r"""
 import json, sys, time
-from explorer.runs import ModelSettings, Run, RunFileError, write_autosave
+from explorer.runs.store import ModelSettings, Run, RunFileError, write_autosave
 from explorer.data.examples import load_example
 root, seconds, units = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
 run = Run(load_example("sine"), ModelSettings(units=units, epochs=10000, batch=16))

@@ -15,7 +15,7 @@ from explorer.data.examples import load_example  # noqa: E402
 from explorer.engine.describe import KINDS, describe  # noqa: E402
 from explorer.gui.app import _args, build_window  # noqa: E402
 from explorer.gui.main_window import MainWindow  # noqa: E402
-from explorer.runs import ModelSettings, Run  # noqa: E402
+from explorer.runs.store import ModelSettings, Run  # noqa: E402
 
 
 def _shows_the_trace(win, t, unit):

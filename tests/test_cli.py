@@ -8,7 +8,7 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import pytest
 
-from explorer.cli import main
+from explorer.cli.command import main
 
 STEMS = ("loss", "grad_norms", "grad_through_time", "param_count", "predictions")
 
@@ -168,7 +168,7 @@ def test_train_deep_bidirectional_prints_counts_per_layer_and_round_trips(tmp_pa
     assert cfg["params"]["layers"] == [120, 240] and cfg["params"]["total"] == 367
     with np.load(out / "model.npz") as z:
         assert z["weight_ih_l1_reverse"].shape == (12, 6) and z["head.weight"].shape == (1, 6)
-    from explorer.runs import Run
+    from explorer.runs.store import Run
     back = Run.load(out)
     assert (back.model.num_layers, back.model.bidirectional) == (2, True)
     assert main(["train", "--resume", str(out), "--epochs", "1", "--no-plots", "--quiet"]) == 0

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from explorer.gui.app import no_display
-from explorer.memory import MemoryBudgetError, memory_limit_bytes as memory_limit
-from explorer.runfolder import RunFileError, TrainingLock
+from explorer.util.ram import MemoryBudgetError, memory_limit_bytes as memory_limit
+from explorer.runs.folder import RunFileError, TrainingLock
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -112,7 +112,7 @@ def test_an_empty_name_is_refused_naming_the_option(tmp_path, args, said):
 
 @pytest.mark.parametrize("value", ["1_0", "١٠", "１０"])
 def test_numbers_are_written_in_ascii_digits_without_underscores(value):
-    from explorer.options import BY_FLAG, OptionError
+    from explorer.runs.options import BY_FLAG, OptionError
 
     with pytest.raises(OptionError) as ei:
         BY_FLAG["--units"].parse(value, "--units")

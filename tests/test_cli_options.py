@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from explorer.cli import _parser, main
-from explorer.options import NUMERIC_OPTIONS, OptionError, markdown_table
-from explorer.runs import ModelSettings, Run, estimate_run_bytes
+from explorer.cli.command import _parser, main
+from explorer.runs.options import NUMERIC_OPTIONS, OptionError, markdown_table
+from explorer.runs.store import ModelSettings, Run, estimate_run_bytes
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -138,7 +138,7 @@ def test_memory_is_estimated_before_allocating(monkeypatch, capsys, tmp_path):
     assert "Training an LSTM with 2000 units" in err and "64.0 MiB" in err and "fewer units" in err
     assert not (tmp_path / "o").exists()
     from explorer.data.examples import load_example
-    from explorer.memory import MemoryBudgetError
+    from explorer.util.ram import MemoryBudgetError
     with pytest.raises(MemoryBudgetError):
         Run(load_example("sine"), ModelSettings(units=2000))
 

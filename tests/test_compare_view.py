@@ -20,7 +20,7 @@ from explorer.engine.describe import describe  # noqa: E402
 from explorer.gui.app import _args  # noqa: E402
 from explorer.gui.comparison import (MORE_STEPS, CompareDialog, ComparisonWindow, build_comparison,  # noqa: E402
                                      open_comparison, parse_cells)
-from explorer.runs import settings_for_example  # noqa: E402
+from explorer.runs.store import settings_for_example  # noqa: E402
 
 
 def _close(w):

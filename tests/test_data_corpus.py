@@ -11,9 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from data_corpus import CORPUS, MONTHS, WEATHER_COLUMNS
-from explorer.app.loading import describe_file, load_dataset
+from explorer.app.ingest import describe_file, load_dataset
 from explorer.data import SequenceFileError, load_sequence
-from explorer.runs import ModelSettings, Run
+from explorer.runs.store import ModelSettings, Run
 
 
 def posix(*args) -> float:

@@ -102,7 +102,7 @@ def test_shipped_files():
 
 def test_resource_path_if_installed():
     try:
-        from explorer.assets import resource_path
+        from explorer.util.assets import resource_path
 
         p = resource_path("examples", "sine.csv")
     except ModuleNotFoundError:

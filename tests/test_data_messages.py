@@ -11,10 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from explorer.app.loading import load_dataset
+from explorer.app.ingest import load_dataset
 from explorer.data import (MAX_ABS_VALUE, Normalizer, SequenceFileError, describe_file, load_sequence, load_text,
                            make_windows, safe_name)
-from explorer.memory import MemoryBudgetError
+from explorer.util.ram import MemoryBudgetError
 
 
 def one_sentence(msg: str) -> None:
@@ -137,7 +137,7 @@ def test_large_but_allowed_values_normalise_and_train_without_overflow(tmp_path)
         ds = load_dataset(p)
         assert np.isfinite(ds.normalized).all() and abs(ds.normalized[: ds.split_index].std() - 1) < 1e-12
         assert np.isfinite(ds.target_scale ** 2)
-        from explorer.runs import ModelSettings, Run
+        from explorer.runs.store import ModelSettings, Run
         run = Run(ds, ModelSettings(epochs=1, units=4))
         for _ in run.trainer.steps():
             pass

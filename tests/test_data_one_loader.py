@@ -8,11 +8,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from data_corpus import CORPUS
-from explorer.app.loading import DEFAULT_OPTIONS, load_dataset
-from explorer.cli import main
+from explorer.app.ingest import DEFAULT_OPTIONS, load_dataset
+from explorer.cli.command import main
 from explorer.data import SequenceData, dataset_from_config, load_sequence, make_windows
 from explorer.data.dataset import choose_seq_len
-from explorer.runs import Run
+from explorer.runs.store import Run
 
 
 def test_the_command_line_trains_on_what_load_dataset_gives(tmp_path, capsys):

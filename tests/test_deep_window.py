@@ -15,7 +15,7 @@ from explorer.data.examples import load_example  # noqa: E402
 from explorer.engine import make_model  # noqa: E402
 from explorer.gui.main_window import MainWindow  # noqa: E402
 from explorer.interop import save_model  # noqa: E402
-from explorer.runs import ModelSettings, Run  # noqa: E402
+from explorer.runs.store import ModelSettings, Run  # noqa: E402
 
 N = 4          # units per direction
 
@@ -49,7 +49,7 @@ def open_run(qtbot, win, folder):
 def start_example(qtbot, win):
     """The start example (sine, one layer, 8 units), its trace computed off the GUI thread."""
     from explorer.gui.main_window import START_EXAMPLE
-    from explorer.runs import settings_for_example
+    from explorer.runs.store import settings_for_example
 
     win.set_run(Run(load_example(START_EXAMPLE), settings_for_example(START_EXAMPLE, units=8)))
     qtbot.waitUntil(lambda: win.trace is not None and not win.display.busy, timeout=20000)

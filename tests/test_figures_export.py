@@ -305,7 +305,7 @@ def test_cli_exports_without_the_window_package(tmp_path):
     out = tmp_path / "run"
     code = (
         "import sys\n"
-        "from explorer.cli import main\n"
+        "from explorer.cli.command import main\n"
         f"rc = main(['train', '--example', 'sine', '--epochs', '2', '--units', '4', '--out', {str(out)!r}, '--quiet'])\n"
         "gui = sorted(m for m in sys.modules if m == 'explorer.gui' or m.startswith('explorer.gui.'))\n"
         "print('GUI', gui)\n"
@@ -336,9 +336,9 @@ def test_cli_exports_without_the_window_package(tmp_path):
 
 def test_comparison_plots(qtbot, tmp_path):
     from explorer.data.examples import load_example
-    from explorer.compare import compare_cells
+    from explorer.app.compare import compare_cells
     from explorer.figures.report import comparison_plots
-    from explorer.runs import settings_for_example
+    from explorer.runs.store import settings_for_example
 
     comp = compare_cells(load_example("sine"), settings_for_example("sine", units=4), ["rnn", "lstm"], seeds=2,
                          max_steps=20, eval_every=10)

@@ -18,7 +18,7 @@ from explorer.app.tasks import SANE_FACTOR
 from explorer.data.examples import load_example
 from explorer.engine import softmax
 from explorer.gui.main_window import MainWindow
-from explorer.runs import Run, settings_for_example
+from explorer.runs.store import Run, settings_for_example
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -536,7 +536,7 @@ def test_quitting_while_a_file_loads_exits_cleanly(tmp_path):
 
 
 def test_a_window_without_a_run_loads_a_file_with_the_default_model(qtbot, qsettings, app_paths, tmp_path):
-    from explorer.runs import ModelSettings
+    from explorer.runs.store import ModelSettings
 
     win = MainWindow(settings=qsettings)             # as the tour and outside scripts make it
     qtbot.addWidget(win, before_close_func=close_and_wait)

@@ -10,7 +10,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 from explorer.gui.main_window import MainWindow
-from explorer.runs import Run, latest_autosave, settings_for_example
+from explorer.runs.store import Run, latest_autosave, settings_for_example
 from explorer.data.examples import load_example
 
 
@@ -196,7 +196,7 @@ def test_close_during_training_stops_fast_and_autosaves(qtbot, qsettings, app_pa
     assert not stale.exists() and latest_autosave(pending) is not None
     instances = [p.name for p in Path(pending).iterdir() if p.name.split("-")[0].isdigit()]
     assert latest_autosave(pending).name in instances               # ours (running) stays, and
-    from explorer.runs import _process_alive
+    from explorer.runs.store import _process_alive
     assert all(_process_alive(int(n.split("-")[0])) for n in instances)   # only running apps' folders
 
 

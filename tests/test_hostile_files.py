@@ -9,11 +9,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from explorer.cli import main
+from explorer.cli.command import main
 from explorer.data import SequenceFileError, load_sequence
 from explorer.gui.main_window import MainWindow
-from explorer.runs import Run, settings_for_example
-from explorer.app.loading import load_dataset, load_example
+from explorer.runs.store import Run, settings_for_example
+from explorer.app.ingest import load_dataset, load_example
 
 HEADER_KEYS = st.sampled_from(["descr", "fortran_order", "shape", "xx", ""])
 HEADER_VALUES = st.one_of(

@@ -307,7 +307,7 @@ def test_fit_model_checks_sizes_and_replaces_a_missing_head(tmp_path):
 
 def test_run_for_model_trains_from_the_file_weights(tmp_path):
     from explorer.data.examples import load_example
-    from explorer.runs import ModelSettings
+    from explorer.runs.store import ModelSettings
 
     ds = load_example("sine")
     np_save_file(torch_shaped("gru", m=ds.n_inputs, n=5, k=ds.n_outputs, prefix="net.gru.", head="net.fc"),

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from safetensors.numpy import save_file
 
-from explorer.cli import main
+from explorer.cli.command import main
 from explorer.engine import make_model
 from explorer.interop import save_model
 
@@ -81,7 +81,7 @@ def test_train_init_deep_bidirectional(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 0, err
     assert "deep.safetensors: a 2-layer bidirectional LSTM of 3 units over 1 input" in err
-    from explorer.runs import Run
+    from explorer.runs.store import Run
 
     run = Run.load(out)
     assert (run.settings.layers, run.settings.bidirectional, run.model.num_layers, run.model.bidirectional) == (

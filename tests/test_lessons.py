@@ -99,7 +99,7 @@ def test_huge_not_a_file_and_not_utf8(tmp_path):
 
 
 def test_cli_refuses_a_bad_lesson_before_any_window(tmp_path, capsys, monkeypatch):
-    from explorer.cli import main
+    from explorer.cli.command import main
     import explorer.gui.app as gui_app
 
     monkeypatch.setattr(gui_app, "create_app", lambda: pytest.fail("a window was started"))

@@ -2,7 +2,7 @@
 
 import pytest
 
-from explorer.memory import MemoryBudgetError, check_budget, format_bytes, memory_limit_bytes
+from explorer.util.ram import MemoryBudgetError, check_budget, format_bytes, memory_limit_bytes
 
 
 def test_limit_from_environment(monkeypatch):

@@ -9,7 +9,7 @@ from explorer.app import memory_view as mv
 from explorer.app.compare import Comparison, comparison_task
 from explorer.data.examples import load_example
 from explorer.engine import Trace, make_model
-from explorer.runs import settings_for_example
+from explorer.runs.store import settings_for_example
 
 
 def made_up(keep, kind="lstm", direction=0):

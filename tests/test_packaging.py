@@ -56,7 +56,7 @@ def test_pip_install_dot_gives_a_working_command(built, tmp_path):
     assert (tmp_path / "run" / "loss.svg").is_file()
     # the installed package is not the source tree: resources came with the wheel
     probe = subprocess.run([str(exe.parent / "python"), "-c",
-                            "import explorer.assets as a; print(a.resource_path('examples', 'text.txt'))"],
+                            "import explorer.util.assets as a; print(a.resource_path('examples', 'text.txt'))"],
                            capture_output=True, text=True, env=_env(), cwd=str(tmp_path))
     assert "site-packages" in probe.stdout and Path(probe.stdout.strip()).is_file()
 

@@ -10,8 +10,8 @@ import pytest
 
 from explorer.data.examples import load_example
 from explorer.engine import make_model
-from explorer.replay import EpochWeights
-from explorer.runs import ModelSettings, Run, RunFileError
+from explorer.runs.epochs import EpochWeights
+from explorer.runs.store import ModelSettings, Run, RunFileError
 
 
 def small_adding_run(epochs=3, **kw):

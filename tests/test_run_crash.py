@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from explorer.cli import main
+from explorer.cli.command import main
 from explorer.data.examples import load_example
-from explorer.runfolder import CURRENT, VERSIONS, read_files
-from explorer.runs import OPTIONAL_FILES, RUN_FILES, ModelSettings, Run, RunFileError
+from explorer.runs.folder import CURRENT, VERSIONS, read_files
+from explorer.runs.store import OPTIONAL_FILES, RUN_FILES, ModelSettings, Run, RunFileError
 
 ROOT = Path(__file__).resolve().parents[1]
 NAMES = RUN_FILES + OPTIONAL_FILES
@@ -41,7 +41,7 @@ def visible_files(folder: Path) -> dict:
 CRASH_EVERY_OP = r"""
 import json, os, shutil, sys
 from pathlib import Path
-from explorer.runs import Run
+from explorer.runs.store import Run
 template, work = Path(sys.argv[1]), Path(sys.argv[2])
 if sys.argv[3:] == ["nosymlinks"]:                  # a file system without symbolic links (FAT, exFAT)
     def no_symlinks(*a, **kw):
@@ -248,7 +248,7 @@ def test_full_disk_during_train_exits_2_with_one_sentence_and_keeps_the_checkpoi
 
 
 def test_full_disk_by_a_patched_writer(tmp_path, monkeypatch):
-    import explorer.runs as runs
+    import explorer.runs.store as runs
 
     folder = tmp_path / "run"
     run, before = saved_and_trained_on(folder, 5)
@@ -312,7 +312,7 @@ FAST_CHECKPOINTS = r"""
 import functools, sys
 import explorer.app.checkpoint as checkpoint
 checkpoint.CheckpointPolicy = functools.partial(checkpoint.CheckpointPolicy, interval=0.25, epoch_min=0.1)
-from explorer.cli import main
+from explorer.cli.command import main
 sys.exit(main(sys.argv[1:]))
 """
 
@@ -363,7 +363,7 @@ def test_interrupt_saves_the_run_and_exits_130(tmp_path):
 
 
 def test_an_interrupt_right_after_the_switch_keeps_the_new_version(tmp_path, monkeypatch):
-    import explorer.runfolder as rf
+    import explorer.runs.folder as rf
 
     run = small_run()
     list(run.trainer.steps(max_steps=5))

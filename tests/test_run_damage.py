@@ -14,12 +14,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from explorer.cli import main
+from explorer.cli.command import main
 from explorer.data import SequenceFileError
 from explorer.data.examples import load_example
-from explorer.memory import MemoryBudgetError
-from explorer.runfolder import CURRENT, VERSIONS
-from explorer.runs import OPTIONAL_FILES, RUN_FILES, ModelSettings, Run, RunFileError
+from explorer.util.ram import MemoryBudgetError
+from explorer.runs.folder import CURRENT, VERSIONS
+from explorer.runs.store import OPTIONAL_FILES, RUN_FILES, ModelSettings, Run, RunFileError
 from run_edits import set_key
 
 NAMES = RUN_FILES + OPTIONAL_FILES

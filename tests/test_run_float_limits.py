@@ -11,11 +11,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from explorer.app.loading import load_dataset
-from explorer.cli import main
+from explorer.app.ingest import load_dataset
+from explorer.cli.command import main
 from explorer.data import Dataset, SequenceFileError
 from explorer.data.dataset import Normalizer
-from explorer.runs import ModelSettings, Run
+from explorer.runs.store import ModelSettings, Run
 
 
 def one_sentence(msg: str) -> bool:

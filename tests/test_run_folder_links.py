@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from explorer.data.examples import load_example
-from explorer.runfolder import CURRENT, VERSIONS, current_version
-from explorer.runs import ModelSettings, Run, RunFileError
+from explorer.runs.folder import CURRENT, VERSIONS, current_version
+from explorer.runs.store import ModelSettings, Run, RunFileError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -93,7 +93,7 @@ def test_a_version_that_is_a_link_to_another_runs_version_is_refused(tmp_path):
 def test_a_failed_save_says_whether_a_run_was_there_before(tmp_path, monkeypatch):
     import errno
 
-    import explorer.runfolder as runfolder
+    import explorer.runs.folder as runfolder
 
     real = runfolder.write_file
 
@@ -103,14 +103,14 @@ def test_a_failed_save_says_whether_a_run_was_there_before(tmp_path, monkeypatch
         return real(path, data)
 
     run = Run(load_example("sine"), ModelSettings(units=2, epochs=1, batch=64))
-    monkeypatch.setattr("explorer.runs.write_file", full_disk)
+    monkeypatch.setattr("explorer.runs.store.write_file", full_disk)
     with pytest.raises(RunFileError) as first:
         run.save(tmp_path / "new")                       # the first save: there was never a run
     assert str(first.value) == (f"Could not write {tmp_path / 'new' / 'history.csv'}: No space left on device; "
                                 f"no run was saved in {tmp_path / 'new'} (free some space or choose another folder).")
-    monkeypatch.setattr("explorer.runs.write_file", real)
+    monkeypatch.setattr("explorer.runs.store.write_file", real)
     run.save(tmp_path / "old")
-    monkeypatch.setattr("explorer.runs.write_file", full_disk)
+    monkeypatch.setattr("explorer.runs.store.write_file", full_disk)
     with pytest.raises(RunFileError) as later:
         run.save(tmp_path / "old")                       # a later save: the saved run stays as it was
     assert str(later.value).endswith(f"; the run in {tmp_path / 'old'} is unchanged (free some space or choose "

@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from explorer.cli import main
+from explorer.cli.command import main
 from explorer.data.examples import load_example
-from explorer.runfolder import CURRENT, VERSIONS
-from explorer.runs import OPTIONAL_FILES, RUN_FILES, ModelSettings, Run, RunFileError
+from explorer.runs.folder import CURRENT, VERSIONS
+from explorer.runs.store import OPTIONAL_FILES, RUN_FILES, ModelSettings, Run, RunFileError
 from run_edits import detach, edit_json
 
 NAMES = RUN_FILES + OPTIONAL_FILES
@@ -360,7 +360,7 @@ def test_a_run_saved_and_loaded_keeps_its_numbers(runs):
 
 @pytest.mark.parametrize("key,text", [("missing", False), ("normalize", False), ("level", True), ("stride", True)])
 def test_data_settings_of_a_file_run_are_required(tmp_path, key, text):
-    from explorer.app.loading import load_dataset
+    from explorer.app.ingest import load_dataset
 
     path = tmp_path / ("t.txt" if text else "s.csv")
     if text:

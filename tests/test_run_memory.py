@@ -9,12 +9,12 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from explorer.cli import main
+from explorer.cli.command import main
 from explorer.data.dataset import text_windows
 from explorer.data.examples import load_example
 from explorer.data.loading import TextCorpus
-from explorer.memory import MemoryBudgetError
-from explorer.runs import ModelSettings, Run, check_run_memory, estimate_run_bytes
+from explorer.util.ram import MemoryBudgetError
+from explorer.runs.store import ModelSettings, Run, check_run_memory, estimate_run_bytes
 
 
 def word_corpus(n_tokens=6000, vocab=3000, seed=0):
@@ -100,7 +100,7 @@ def test_huge_units_are_refused_from_the_parameter_count_without_building_anythi
 
 def test_the_command_line_refuses_before_reading_the_file(tmp_path, monkeypatch, capsys):
     """`train FILE --seq-len L` whose training alone cannot fit is refused before the file is read."""
-    import explorer.app.loading as loading
+    import explorer.app.ingest as loading
 
     f = tmp_path / "series.csv"
     f.write_text("v\n" + "".join(f"{i % 7}\n" for i in range(400)))

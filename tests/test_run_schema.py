@@ -1,4 +1,4 @@
-"""The strict schema of a run folder (explorer/runschema.py and Run.load's cross-file checks): every
+"""The strict schema of a run folder (explorer/runs/schema.py and Run.load's cross-file checks): every
 value of config.json, state.json, model.npz and optimizer.npz of the wrong JSON type, out of range or
 inconsistent with the other files is refused with one sentence that names THE file and THE key --
 config.json's bad data settings are blamed on config.json, never on the data file. Nothing is
@@ -17,12 +17,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from explorer.app.loading import load_dataset
-from explorer.cli import main
+from explorer.app.ingest import load_dataset
+from explorer.cli.command import main
 from explorer.data import SequenceFileError
 from explorer.data.examples import load_example
-from explorer.memory import MemoryBudgetError
-from explorer.runs import RUN_FILES, ModelSettings, Run, RunFileError
+from explorer.util.ram import MemoryBudgetError
+from explorer.runs.store import RUN_FILES, ModelSettings, Run, RunFileError
 from run_edits import detach, edit_json
 
 

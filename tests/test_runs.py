@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from explorer.data.examples import load_example
-from explorer.runs import RUN_FILES, DataChangedError, ModelSettings, Run, RunFileError, atomic_write_text
+from explorer.runs.store import RUN_FILES, DataChangedError, ModelSettings, Run, RunFileError, atomic_write_text
 
 
 def small_run(epochs=3, **kw):

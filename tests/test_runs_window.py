@@ -8,7 +8,7 @@ import pytest
 
 from explorer.data.examples import load_example
 from explorer.gui.main_window import MainWindow
-from explorer.runs import Run, RunFileError, settings_for_example
+from explorer.runs.store import Run, RunFileError, settings_for_example
 
 
 @pytest.fixture

@@ -12,11 +12,11 @@ import re
 import numpy as np
 import pytest
 
-import explorer.runs as runs
-from explorer.cli import EvalCadence, main
+import explorer.runs.store as runs
+from explorer.cli.command import EvalCadence, main
 from explorer.data.examples import load_example
 from explorer.engine import Trainer
-from explorer.runs import ModelSettings, Run
+from explorer.runs.store import ModelSettings, Run
 
 
 def series_run(n_points=600, epochs=1, **kw):
@@ -191,7 +191,7 @@ def test_eval_every_skips_validation_that_would_outweigh_training(tmp_path, caps
 
 
 def test_scale_benchmark_files_are_seeded(tmp_path):
-    from explorer import bench_scale as bs
+    from explorer.bench import scale as bs
 
     a = bs.write_series(tmp_path / "a.csv", 500, 8)
     b = bs.write_series(tmp_path / "b.csv", 500, 8)
@@ -208,7 +208,7 @@ def test_scale_benchmark_files_are_seeded(tmp_path):
 
 
 def test_scale_benchmark_runs_the_command_and_reads_its_closing_line(tmp_path, capsys):
-    from explorer import bench_scale as bs
+    from explorer.bench import scale as bs
 
     assert bs.main(["--rows", "400", "--repeat", "1", "--cases", "series1", "--no-torch", "--quiet",
                     "--work", str(tmp_path)]) == 0
@@ -235,7 +235,7 @@ def test_scale_benchmark_measures_the_command_not_the_benchmark(tmp_path):
     launcher, so a big benchmark process does not inflate what a small command reports."""
     import sys
 
-    from explorer import bench_scale as bs
+    from explorer.bench import scale as bs
 
     ballast = np.ones(400_000_000 // 8)                # 400 MB held by this process
     small = bs.run_measured([sys.executable, "-S", "-c", "pass"])
@@ -252,7 +252,7 @@ def test_scale_benchmark_measures_the_command_not_the_benchmark(tmp_path):
 @pytest.mark.parametrize("kind", ["series", "text"])
 def test_scale_benchmark_torch_script_trains_the_commands_steps_on_its_windows(tmp_path, capsys, kind):
     pytest.importorskip("torch")
-    from explorer import bench_scale as bs
+    from explorer.bench import scale as bs
 
     if kind == "series":
         path, opts = bs.write_series(tmp_path / "s.csv", 400, 8), ["--column", "x1", "x2", "value"]

@@ -10,10 +10,10 @@ from PySide6.QtCore import QRectF
 from PySide6.QtWidgets import QDockWidget, QToolBar
 
 from explorer.app.tasks import TaskState
-from explorer.app.teaching import comparison_task, shown_trace
+from explorer.app.teaching import intervention_effect_task, shown_trace
 from explorer.data.examples import load_example
 from explorer.engine import Clamp
-from explorer.runs import Run, settings_for_example
+from explorer.runs.store import Run, settings_for_example
 
 
 from tests.test_gui_behaviour import make_window
@@ -84,7 +84,7 @@ def test_right_click_f_and_i_freezes_the_belt_in_the_diagram_and_shows_the_effec
     assert np.all(win.trace.c[0, :, 2] == c0)
     # loss and predictions with and without, side by side
     c = cmp.args[0]
-    ref = comparison_task(TaskState(), win.run, win.run.model.state_dict(), 1, list(s.interventions))
+    ref = intervention_effect_task(TaskState(), win.run, win.run.model.state_dict(), 1, list(s.interventions))
     assert (c.loss_without, c.loss_with) == (ref.loss_without, ref.loss_with) and c.loss_with != c.loss_without
     assert f"{ref.loss_without:.4g} without" in win.interventions.panel.loss_label.text()
     assert f"{ref.loss_with:.4g} with" in win.interventions.pred_loss_label.text()

@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 
 from explorer.app.tasks import TaskState
-from explorer.app.teaching import (backward_grads, comparison_task, continuing, grad_norms_of, held_at, intervention_text,
+from explorer.app.teaching import (backward_grads, intervention_effect_task, continuing, grad_norms_of, held_at, intervention_text,
                                    is_small, shown_trace, steps_text)
 from explorer.data.examples import load_example
 from explorer.engine import Clamp, Interrupted, SetWeight
-from explorer.runs import Run, settings_for_example
+from explorer.runs.store import Run, settings_for_example
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +54,7 @@ def test_frozen_belt_keeps_c0_exactly_and_other_units_move(run):
 def test_comparison_without_is_the_runs_own_and_silencing_every_unit_leaves_the_bias(run):
     w = run.model.state_dict()
     ds = run.dataset
-    cmp = comparison_task(TaskState(), run, w, 1, [Clamp("o", 0.0)], forecast=20)
+    cmp = intervention_effect_task(TaskState(), run, w, 1, [Clamp("o", 0.0)], forecast=20)
     own = run.predictions(forecast=20)
     assert np.array_equal(cmp.predictions_without["prediction"], own["prediction"])
     assert np.array_equal(cmp.predictions_without["forecast"], own["forecast"])
@@ -72,12 +72,12 @@ def test_comparison_without_is_the_runs_own_and_silencing_every_unit_leaves_the_
 
 def test_comparison_of_nothing_is_the_same_and_stops_when_asked(run):
     w = run.model.state_dict()
-    cmp = comparison_task(TaskState(), run, w, 0, [])
+    cmp = intervention_effect_task(TaskState(), run, w, 0, [])
     assert cmp.loss_with == cmp.loss_without and cmp.loss_text().endswith("(the same)")
     st = TaskState()
     st.request_interruption()
     with pytest.raises(Interrupted):
-        comparison_task(st, run, w, 0, [Clamp("f", 1.0)])
+        intervention_effect_task(st, run, w, 0, [Clamp("f", 1.0)])
 
 
 def test_backward_grads_are_the_engines(run):

@@ -6,7 +6,7 @@ import pytest
 from explorer.data import worked_example as we
 from explorer.data.examples import example_notes, example_weights, list_examples, load_example
 from explorer.engine import make_model
-from explorer.runs import Run, settings_for_example
+from explorer.runs.store import Run, settings_for_example
 
 
 def sigmoid(z):
@@ -83,7 +83,7 @@ def test_the_notes_mark_the_articles_slips_with_numbers_computed_from_its_weight
 
 
 def test_examples_lists_it(capsys):
-    from explorer.cli import main
+    from explorer.cli.command import main
 
     assert "worked-example" in dict(list_examples())
     assert main(["examples"]) == 0

@@ -37,7 +37,7 @@ def comparison(out: Path, steps: int) -> Path:
     from explorer.app.memory_view import memory_unit
     from explorer.data.examples import load_example
     from explorer.gui.comparison import ComparisonWindow
-    from explorer.runs import settings_for_example
+    from explorer.runs.store import settings_for_example
 
     ds = load_example("adding")
     cw = ComparisonWindow(ds, settings_for_example("adding"), ["rnn", "gru", "lstm"], max_steps=steps)
@@ -78,7 +78,7 @@ def gru_diagram(out: Path) -> Path:
     from explorer.app import Session
     from explorer.data.examples import load_example
     from explorer.gui.diagram import CellDiagramView
-    from explorer.runs import Run, settings_for_example
+    from explorer.runs.store import Run, settings_for_example
 
     ds = load_example("adding")
     run = Run(ds, settings_for_example("adding", cell="gru", units=16))
@@ -104,7 +104,7 @@ def main() -> int:
     args = p.parse_args()
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     sys.path.insert(0, str(ROOT))
-    from explorer._threads import limit_blas_threads
+    from explorer.util.threads import limit_blas_threads
 
     limit_blas_threads()
     from explorer.gui.app import create_app

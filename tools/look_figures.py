@@ -36,9 +36,9 @@ if a.dark:
     app.setPalette(pal)
 
 from explorer.data.examples import load_example as example_dataset  # noqa: E402
-from explorer.compare import compare_cells  # noqa: E402
+from explorer.app.compare import compare_cells  # noqa: E402
 from explorer.figures import plots, report  # noqa: E402
-from explorer.runs import Run, settings_for_example  # noqa: E402
+from explorer.runs.store import Run, settings_for_example  # noqa: E402
 
 os.makedirs(a.out, exist_ok=True)
 epochs = 2 if a.quick else 6

@@ -116,7 +116,7 @@ def main() -> int:
     args = p.parse_args()
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     sys.path.insert(0, str(ROOT))
-    from explorer._threads import limit_blas_threads
+    from explorer.util.threads import limit_blas_threads
 
     limit_blas_threads()
     Path(args.out).mkdir(parents=True, exist_ok=True)

@@ -8,7 +8,7 @@ through time; the gates of an LSTM or a GRU keep it alive.
 >>> result = comparison_task(state, comp)       # in a worker thread: state is a TaskState
 >>> [(r.cell, r.steps_to_target) for r in result.rows()]
 
-- :class:`Comparison` is steppable: :meth:`Comparison.start` builds one :class:`~explorer.runs.Run`
+- :class:`Comparison` is steppable: :meth:`Comparison.start` builds one :class:`~explorer.runs.store.Run`
   per cell and seed (the settings with only ``cell`` and ``seed`` replaced) and evaluates each at
   step 0; :meth:`Comparison.advance` trains every unfinished run a chunk of steps in turn
   (round-robin, so two to four cells progress together in ONE thread), evaluating the validation
@@ -19,7 +19,7 @@ through time; the gates of an LSTM or a GRU keep it alive.
   :class:`ComparisonResult` as partial result about ten times a second, honours pause and
   interruption, and returns the last one (``reason`` "done" or "stopped").
 - :func:`compare_cells` and :func:`format_table` are the command line's (seeds one after another,
-  the cells of each seed side by side); :func:`explorer.compare.write_comparison` writes the files.
+  the cells of each seed side by side); :func:`explorer.figures.comparison_files.write_comparison` writes the files.
 
 Definitions: "steps to target" is the first evaluated step whose validation loss is below the
 target (evaluations every ``eval_every`` steps); "seconds" is training time only (evaluation
@@ -190,11 +190,11 @@ class _Series:
 
 
 class CellRun:
-    """One cell with one seed: its :class:`~explorer.runs.Run`, validation curve, timing and norms."""
+    """One cell with one seed: its :class:`~explorer.runs.store.Run`, validation curve, timing and norms."""
 
     def __init__(self, dataset, settings, max_steps: int, target_loss: float, eval_every: int,
                  clock=time.perf_counter):
-        from explorer.runs import Run
+        from explorer.runs.store import Run
 
         self.run = Run(dataset, settings)
         tr = self.run.trainer
@@ -311,7 +311,7 @@ class Comparison:
     Parameters
     ----------
     dataset : explorer.data.Dataset
-    settings : explorer.runs.ModelSettings
+    settings : explorer.runs.store.ModelSettings
         Units, layers, bidirectional, optimiser, learning rate, clipping, batch: shared by every cell.
     cells : sequence of "rnn" | "gru" | "lstm" | "peephole"
     seeds : sequence of int, optional
@@ -342,8 +342,8 @@ class Comparison:
     def check_memory(self) -> None:
         """Refuse, with one sentence (``MemoryBudgetError``, a ValueError), a comparison whose runs
         cannot fit in memory together (an estimate only: cheap, allocates nothing)."""
-        from explorer.memory import check_budget
-        from explorer.runs import check_run_memory, estimate_run_bytes
+        from explorer.util.ram import check_budget
+        from explorer.runs.store import check_run_memory, estimate_run_bytes
 
         ds, s = self.dataset, self.settings
         for cell in self.cells:

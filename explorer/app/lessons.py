@@ -298,7 +298,7 @@ def save_lesson(lesson: Lesson, path) -> Path:
 
 def builtin_lessons() -> list:
     """``[(name, Lesson)]`` of the lessons that ship with the product (resources/lessons)."""
-    from explorer.assets import resource_path
+    from explorer.util.assets import resource_path
 
     folder = Path(resource_path("lessons"))
     return [(p.stem, load_lesson(p)) for p in sorted(folder.glob("*.json"))]

@@ -9,7 +9,7 @@ touches the run's own model (the training model is not thread-safe): each works 
 >>> iv = Clamp("f", 1.0, units=[3], steps=range(9, 20))
 >>> intervention_text(iv)
 'f held at 1 · unit 3 · t = 10…20'
->>> cmp = comparison_task(TaskState(), run, run.model.state_dict(), 0, [iv])
+>>> cmp = intervention_effect_task(TaskState(), run, run.model.state_dict(), 0, [iv])
 >>> cmp.loss_without, cmp.loss_with          # validation loss without and with it
 """
 
@@ -24,8 +24,8 @@ from explorer.engine import Clamp, SetWeight
 
 from .tasks import TaskState, _Interruptible, clone_model, sample_of
 
-__all__ = ["Comparison", "DIRECT_BUDGET", "backward_grads", "clamp_names", "comparison_task", "continuing", "grad_norms_of",
-           "held_at", "intervention_text", "is_small", "shown_trace", "steps_text"]
+__all__ = ["DIRECT_BUDGET", "InterventionEffect", "backward_grads", "clamp_names", "continuing", "grad_norms_of",
+           "held_at", "intervention_effect_task", "intervention_text", "is_small", "shown_trace", "steps_text"]
 
 #: Work below this many multiply-adds (one sample's pass) is done at once on the GUI thread
 #: (well under 16 ms); more goes to a worker.
@@ -169,7 +169,7 @@ class _Intervened:
 
 
 @dataclass
-class Comparison:
+class InterventionEffect:
     """The effect of interventions: the loss over the validation part (else the training part)
     without and with them (in the target's units, as every loss on screen), the run's predictions
     both ways (``Run.predictions``: one step ahead and a free-running forecast), and the selected
@@ -229,7 +229,7 @@ def _sample_outputs(ds, y, target):
     return t, np.asarray(out, float), np.asarray(tgt, float), tt, "output y"
 
 
-def comparison_task(state: TaskState, run, weights, sample: int, interventions, *, forecast: int = 100) -> Comparison:
+def intervention_effect_task(state: TaskState, run, weights, sample: int, interventions, *, forecast: int = 100) -> InterventionEffect:
     """Losses, predictions and the sample's outputs without and with ``interventions`` (on copies
     of the model holding ``weights``); interruptible, with progress. For a series, the free-running
     forecast keeps the clamps of every step (a clamp limited to some steps ends with the sample)."""
@@ -239,7 +239,7 @@ def comparison_task(state: TaskState, run, weights, sample: int, interventions, 
     xs, ys, part = (ds.x_val, ds.y_val, "validation") if ds.n_val else (ds.x_train, ds.y_train, "training")
     T = int(xs.shape[1])
     held = _Intervened(plain, ivs, T)
-    out = Comparison(sample=int(sample), interventions=tuple(ivs), part=part)
+    out = InterventionEffect(sample=int(sample), interventions=tuple(ivs), part=part)
     scale = ds.target_scale ** 2 if ds.loss == "mse" else 1.0
     interrupt = state.is_interruption_requested
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 import unicodedata
 
-from explorer.memory import MemoryBudgetError
-from explorer.memory import check_budget as _check_budget
+from explorer.util.ram import MemoryBudgetError
+from explorer.util.ram import check_budget as _check_budget
 
 
 class SequenceFileError(ValueError):
@@ -22,7 +22,7 @@ class DataMemoryError(SequenceFileError, MemoryBudgetError):
 
 
 def check_budget(needed: float, what: str, advice: str) -> None:
-    """:func:`explorer.memory.check_budget` raising :class:`DataMemoryError`, so that loaders
+    """:func:`explorer.util.ram.check_budget` raising :class:`DataMemoryError`, so that loaders
     keep raising ``SequenceFileError`` only."""
     try:
         _check_budget(needed, what, advice)

@@ -43,9 +43,9 @@ def list_examples() -> list[tuple[str, str]]:
 
 
 def example_path(*parts: str) -> Path:
-    """Path of a shipped example file (via :func:`explorer.assets.resource_path` when installed)."""
+    """Path of a shipped example file (via :func:`explorer.util.assets.resource_path` when installed)."""
     try:
-        from explorer.assets import resource_path
+        from explorer.util.assets import resource_path
 
         p = resource_path("examples", *parts)
         if p.exists():

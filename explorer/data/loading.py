@@ -52,7 +52,7 @@ from pathlib import Path
 
 import numpy as np
 
-from explorer.memory import MemoryBudgetError
+from explorer.util.ram import MemoryBudgetError
 
 from .errors import DataMemoryError, ProseFileError, SequenceFileError, check_budget, safe_name
 from .timeaxis import (fill_nan_linear, is_month_name, is_year_name, parse_times, plausible_months,

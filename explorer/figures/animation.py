@@ -45,7 +45,7 @@ def animation_format(path) -> str:
     """Pillow's format for ``path`` by its ending (.gif, .png as APNG, .webp); AnimationError otherwise."""
     ext = Path(path).suffix.lower()
     if ext not in ANIMATION_FORMATS:
-        from explorer.runfolder import safe_name
+        from explorer.runs.folder import safe_name
 
         raise AnimationError(f"{safe_name(path)} must end in .gif, .png (animated PNG) or .webp, the formats an "
                              "animation is written in.")
@@ -152,7 +152,7 @@ def write_animation(source, path, sample: int = 0, unit: int = 0, layer: int = 0
                     interrupt: Callable[[], bool] | None = None, interventions=()) -> Path:
     """Write the diagram stepping through a sample, one frame per timestep, to ``path``.
 
-    ``source``: a :class:`~explorer.runs.Run` (``sample`` indexes its validation samples, else its
+    ``source``: a :class:`~explorer.runs.store.Run` (``sample`` indexes its validation samples, else its
     training samples, as the window's sample box; ``epoch`` replays that epoch's weights) or the
     tuple ``(trace, description[, weights])`` a session holds (a batch-1 trace is the sample; the
     weights are not needed to draw). ``unit``, ``layer``, ``direction``: what the diagram shows.
@@ -161,12 +161,12 @@ def write_animation(source, path, sample: int = 0, unit: int = 0, layer: int = 0
     ``interventions``: the ones the trace was computed with (their held gates are tagged).
     ``progress(done, total)`` is called after each frame; ``interrupt()`` returning True stops
     with :class:`~explorer.engine.Interrupted` and nothing written. Raises
-    :class:`AnimationError` (one sentence) for a bad request, :class:`~explorer.memory.MemoryBudgetError`
-    when the frames would not fit in memory, :class:`~explorer.runfolder.RunFileError` when the
+    :class:`AnimationError` (one sentence) for a bad request, :class:`~explorer.util.ram.MemoryBudgetError`
+    when the frames would not fit in memory, :class:`~explorer.runs.folder.RunFileError` when the
     file cannot be written.
     """
-    from explorer.memory import check_budget
-    from explorer.runs import atomic_write_bytes
+    from explorer.util.ram import check_budget
+    from explorer.runs.store import atomic_write_bytes
 
     fmt = animation_format(path)
     if not (isinstance(fps, (int, float)) and np.isfinite(fps) and 0 < fps <= 100):

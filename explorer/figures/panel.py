@@ -27,7 +27,7 @@ from PySide6.QtWidgets import QApplication, QGraphicsWidget, QSizePolicy, QVBoxL
 import pyqtgraph as pg  # noqa: E402
 
 from explorer.figures.axes import PlotAxisItem  # noqa: E402
-from explorer.runs import csv_value  # noqa: E402
+from explorer.runs.store import csv_value  # noqa: E402
 
 pg.setConfigOptions(antialias=True, imageAxisOrder="row-major")
 
@@ -55,7 +55,7 @@ def write_csv(path, header, rows) -> None:
 
 
 def _column_strings(col) -> list:
-    """One CSV column as text, as :func:`explorer.runs.csv_value` writes each value (floats as their
+    """One CSV column as text, as :func:`explorer.runs.store.csv_value` writes each value (floats as their
     shortest exact repr, NaN and None empty, booleans 1/0), without a Python call per value."""
     a = np.asarray(col) if not isinstance(col, list) else np.asarray(col, dtype=object)
     if a.dtype == bool:

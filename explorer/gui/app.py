@@ -62,7 +62,7 @@ def create_app():
     from PySide6.QtGui import QIcon
     from PySide6.QtWidgets import QApplication
 
-    from explorer.assets import resource_path
+    from explorer.util.assets import resource_path
 
     app = QApplication.instance()
     if app is None:
@@ -84,7 +84,7 @@ def build_window(file: str | None = None, example: str | None = None, model: str
     ("lstm", "peephole", "gru", "rnn"; default lstm) that FILE then keeps. ``settings``: the
     QSettings store (default: the person's)."""
     from explorer.gui.main_window import START_EXAMPLE, START_SETTINGS, MainWindow
-    from explorer.runs import Run, settings_for_example
+    from explorer.runs.store import Run, settings_for_example
     from explorer.data.examples import load_example
 
     win = MainWindow(settings)
@@ -134,7 +134,7 @@ def no_display(environ=None, platform: str | None = None) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from explorer._threads import limit_blas_threads
+    from explorer.util.threads import limit_blas_threads
 
     limit_blas_threads()
     args = _args(list(sys.argv[1:] if argv is None else argv))

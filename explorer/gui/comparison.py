@@ -167,7 +167,7 @@ def _load_task(state, file=None, example=None):
         from explorer.data.examples import load_example
 
         return load_example(example)
-    from explorer.app.loading import load_dataset
+    from explorer.app.ingest import load_dataset
 
     return load_dataset(str(file))
 
@@ -559,7 +559,7 @@ class ComparisonWindow(QMainWindow):
             self.banner.show_message(text, "error", topic="load")
             self.sigLoadFailed.emit(text)
             return
-        from explorer.runs import ModelSettings, settings_for_example
+        from explorer.runs.store import ModelSettings, settings_for_example
 
         _, start, example = worker.tag
         ds = worker.result
@@ -852,7 +852,7 @@ class ComparisonWindow(QMainWindow):
     def export_all(self, folder) -> list[Path]:
         """Every plot and diagram as PNG, SVG and CSV, and the table as ``comparison.csv`` (and
         ``comparison_seeds.csv``, as the command writes them), into ``folder``."""
-        from explorer.compare import write_tables
+        from explorer.figures.comparison_files import write_tables
 
         folder = Path(folder)
         written: list[Path] = []

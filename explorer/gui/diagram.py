@@ -116,7 +116,7 @@ class CellDiagramView(SessionViewMixin, CellCanvas):
         """``diagram.csv``: every timestep (1..T) of the selected unit with the cell's own
         quantities as columns (LSTM: h_prev, c_prev, i, f, g, o, c, h; GRU: h_prev, r, z, g, h;
         RNN: h_prev, h), then the inputs x0, x1, … (or the token id ``x``). Written atomically."""
-        from explorer.runs import atomic_write_text, csv_value
+        from explorer.runs.store import atomic_write_text, csv_value
 
         desc = self.description
         tr = self.session.view_trace()

@@ -15,12 +15,12 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QStandardPaths
 from PySide6.QtWidgets import QFileDialog
 
-from explorer.app.loading import load_dataset
+from explorer.app.ingest import load_dataset
 from explorer.app.tasks import display_task
 from explorer.data.examples import load_example
 from explorer.engine.describe import KINDS as WINDOW_CELLS     # every cell has a description the views draw
 from explorer.gui.worker import TaskWorker
-from explorer.runs import (DataChangedError, Run, RunFileError, latest_autosave, prune_autosaves, settings_for_example,
+from explorer.runs.store import (DataChangedError, Run, RunFileError, latest_autosave, prune_autosaves, settings_for_example,
                           write_autosave)
 
 START_EXAMPLE = "sine"

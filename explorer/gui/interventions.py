@@ -4,7 +4,7 @@ is held (each removable), and the prediction and loss with and without it side b
 The session holds the interventions (``session.set_interventions``, event ``interventions``);
 :class:`~explorer.gui.shown.ShownTraceController` shows the clamped trace in every view. This
 controller builds the menu on the diagram (the canvas's hit-testing names the gate under the
-mouse), the panel (a dock), and the comparison (:func:`explorer.app.teaching.comparison_task` on
+mouse), the panel (a dock), and the comparison (:func:`explorer.app.teaching.intervention_effect_task` on
 a worker: the validation loss both ways, the predictions plot's curves with the intervention
 beside those without, the selected sample's output at every step both ways).
 
@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (QCheckBox, QDialog, QDialogButtonBox, QDockWidget
 
 import pyqtgraph as pg
 
-from explorer.app.teaching import clamp_names, comparison_task, intervention_text
+from explorer.app.teaching import clamp_names, intervention_effect_task, intervention_text
 from explorer.engine import Clamp
 from explorer.figures.plots import TRAIN_COLOR
 from explorer.gui.worker import LatestTask
@@ -124,7 +124,7 @@ class InterventionsPanel(QWidget):
 class InterventionsController(QObject):
     """Interventions from the diagram's menu and the panel; their effect side by side."""
 
-    sigCompared = Signal(object)        # a Comparison reached the views
+    sigCompared = Signal(object)        # an InterventionEffect reached the views
 
     def __init__(self, win):
         super().__init__(win)
@@ -315,7 +315,7 @@ class InterventionsController(QObject):
         run = s.run
         if run is None or not s.interventions:
             return
-        fn = partial(comparison_task, run=run, weights=win.shown.weights(), sample=s.position.sample,
+        fn = partial(intervention_effect_task, run=run, weights=win.shown.weights(), sample=s.position.sample,
                      interventions=tuple(s.interventions))
         self.task.start(fn, tag=run)
 

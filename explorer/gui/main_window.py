@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (QDockWidget, QHBoxLayout, QLabel, QMainWindow, QM
 
 from explorer.app import Session
 from explorer.app.memory_view import memory_spans
-from explorer.assets import resource_path
+from explorer.util.assets import resource_path
 from explorer.gui.actions import add_export_menu, make_action
 from explorer.gui.banner import BannerWidget  # noqa: F401  (public before)
 from explorer.gui.comparison import open_comparison_dialog
@@ -41,7 +41,7 @@ from explorer.gui.text_strip import TextStripWidget
 from explorer.gui.timestep_bar import PLAY_SPEEDS, TimestepBarWidget  # noqa: F401  (public before)
 from explorer.gui.training import DisplayController, TrainingController
 from explorer.gui.worker import ThreadRegistry
-from explorer.runs import Run
+from explorer.runs.store import Run
 
 APP_NAME = "LSTM Explorer"
 PLOT_TITLES = {"loss": "Loss", "grad_norms": "Gradient norms", "grad_through_time": "Through time",
@@ -119,8 +119,8 @@ class MainWindow(QMainWindow):
         self.display = DisplayController(self)
         self.exporter = ExportController(self)
         self._build()
-        from explorer.gui import teaching     # interventions, backward mode, replay, animation, presenter
-        teaching.install(self)
+        from explorer.gui import instruments  # interventions, backward mode, replay, animation, presenter
+        instruments.install(self)
         self._restore_layout()
 
     # -- what the session holds ----------------------------------------------------------------------

@@ -12,8 +12,8 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QDoubleS
 from PySide6.QtCore import Qt
 
 from explorer.engine.describe import KINDS
-from explorer.options import NUMERIC_OPTIONS
-from explorer.runs import ModelSettings
+from explorer.runs.options import NUMERIC_OPTIONS
+from explorer.runs.store import ModelSettings
 
 UNITS_RANGE = (1, 256)
 #: stacked layers offered for a new model: the command line's range (``--layers``)

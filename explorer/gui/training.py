@@ -23,7 +23,7 @@ from PySide6.QtWidgets import QMessageBox, QStyle
 from explorer.app import CheckpointPolicy
 from explorer.app.tasks import TrainingUpdate, display_task, train_task
 from explorer.gui.worker import TaskWorker
-from explorer.runs import write_autosave
+from explorer.runs.store import write_autosave
 
 FINISHED_TEXT = {"done": "Training finished.", "stopped": "Training stopped; Train continues from here.",
                  "diverged": "Training diverged; the weights from before the blow-up are kept.",

@@ -34,7 +34,7 @@ def load_model(path, n_outputs: int = 1, seed: int = 0) -> LoadedModel:
     ``LoadedModel.head`` is None. Anything that cannot be mapped raises :class:`ModelFileError`
     with one sentence naming the file and the key.
     """
-    from explorer.memory import MemoryBudgetError
+    from explorer.util.ram import MemoryBudgetError
 
     try:
         return _load(Path(path), n_outputs, seed)

@@ -39,13 +39,13 @@ def fit_model(loaded: LoadedModel, n_inputs: int, n_outputs: int, data_label: st
 
 
 def run_for_model(loaded: LoadedModel, dataset, settings=None):
-    """A :class:`~explorer.runs.Run` of ``dataset`` that starts from ``loaded``'s weights.
+    """A :class:`~explorer.runs.store.Run` of ``dataset`` that starts from ``loaded``'s weights.
 
     ``settings`` (a ``ModelSettings``, default the defaults) gives the training options; the
     cell, the units, the layers and the directions are the model's. Raises
     :class:`ModelFileError` when the data's input or output size does not fit.
     """
-    from explorer.runs import ModelSettings, Run
+    from explorer.runs.store import ModelSettings, Run
 
     label = Path(str(dataset.source)).name if getattr(dataset, "source", None) else "the data"
     base = settings or ModelSettings()

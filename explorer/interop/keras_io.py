@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from explorer.memory import MemoryBudgetError, check_budget
+from explorer.util.ram import MemoryBudgetError, check_budget
 
 from .errors import KERAS_EXTRA_HINT, MissingExtraError, ModelFileError
 from .mapping import (KIND_BY_BLOCKS, KIND_TITLES, LoadedModel, RecurrentSpec, TensorInfo, TensorSource,

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from explorer.engine import make_model
-from explorer.memory import check_budget
+from explorer.util.ram import check_budget
 
 from .errors import ModelFileError
 

@@ -124,7 +124,7 @@ def save_model(model, path) -> Path:
     the previous file."""
     from safetensors.numpy import save
 
-    from explorer.runs import RunFileError, atomic_write_bytes
+    from explorer.runs.store import RunFileError, atomic_write_bytes
 
     path = Path(path)
     tensors = {}

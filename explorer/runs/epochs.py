@@ -1,6 +1,6 @@
 """Replay: the weights a run had at the end of each epoch, kept under a size cap (no Qt).
 
-A :class:`~explorer.runs.Run` keeps an :class:`EpochWeights`: the state dict after every epoch
+A :class:`~explorer.runs.store.Run` keeps an :class:`EpochWeights`: the state dict after every epoch
 (epoch 0 = the weights training started from), so a slider over epochs can show the selected
 sample's gates as they were (``run.replay_trace(epoch, sample)``). The run folder stores them in
 ``epochs.npz`` under the keys ``e{epoch:04d}/{state-dict key}`` (``e0000/weight_ih_l0`` …),
@@ -46,7 +46,7 @@ def parse_epoch_arrays(arrays: dict) -> dict[int, dict]:
 
 
 def _fmt_bytes(n: float) -> str:
-    from explorer.memory import format_bytes
+    from explorer.util.ram import format_bytes
 
     return format_bytes(n)
 

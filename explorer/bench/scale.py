@@ -222,7 +222,7 @@ def explorer_command(case: Case, path: Path, out_dir: Path) -> list[str]:
 
 
 def torch_command(case: Case, path: Path) -> list[str]:
-    return [sys.executable, "-m", "explorer.bench_scale", "torch-train", str(path), *case.args]
+    return [sys.executable, "-m", "explorer.bench.scale", "torch-train", str(path), *case.args]
 
 
 # -- the torch script (run in its own process through ``torch-train``) ---------------------------
@@ -230,7 +230,7 @@ def torch_train(argv: list[str]) -> int:
     """Train ``torch.nn.LSTM`` + ``Linear`` on the windows the command would train on, the same
     steps (one epoch of batch 32, shuffled), then the validation loss; print the closing line."""
     t_start = time.perf_counter()
-    from explorer import cli
+    from explorer.cli.command import command as cli
 
     args = cli._parser().parse_args(["train", *argv, "--out", os.devnull])
     ds = cli._load_dataset(args)

@@ -18,7 +18,7 @@ headless::
 
 Exit status: 0 done, 2 bad input (one sentence on stderr, no traceback; nothing left at --out),
 3 diverged (the last good weights are saved), 130 interrupted (the run so far is saved).
-Every numeric option is range-checked first, from the one table in :mod:`explorer.options`.
+Every numeric option is range-checked first, from the one table in :mod:`explorer.runs.options`.
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ import sys
 import time
 from pathlib import Path
 
-from explorer.options import BY_DEST, BY_FLAG, OptionError, check_args
-from explorer.runfolder import safe_name
+from explorer.runs.options import BY_DEST, BY_FLAG, OptionError, check_args
+from explorer.runs.folder import safe_name
 
 SUBCOMMANDS = ("train", "examples", "compare", "animate")
 CELL_CHOICES = ("rnn", "gru", "lstm", "peephole")
@@ -163,7 +163,7 @@ def _say(message: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from explorer._threads import limit_blas_threads
+    from explorer.util.threads import limit_blas_threads
 
     limit_blas_threads()
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -256,7 +256,7 @@ def _say_ignored_data_options(args, given: dict[str, str]) -> None:
 
 def _load_dataset(args):
     """The data the command line trains on: a built-in example, or a file through the one loader."""
-    from explorer.app.loading import load_dataset, load_example
+    from explorer.app.ingest import load_dataset, load_example
 
     if args.example:
         over = {}
@@ -278,7 +278,7 @@ def _load_dataset(args):
 
 
 def _settings(args, example: str | None):
-    from explorer.runs import ModelSettings, settings_for_example
+    from explorer.runs.store import ModelSettings, settings_for_example
 
     base = settings_for_example(example) if example else ModelSettings(units=16, epochs=20)
     over = {k: getattr(args, a) for k, a in (("units", "units"), ("epochs", "epochs"), ("batch", "batch"),
@@ -309,7 +309,7 @@ def describe_model(model) -> str:
 def _check_out(out: Path, force: bool, flag: str = "--out") -> None:
     """Refuse an --out that is a file, a non-empty folder (without --force) or cannot be written,
     before anything is trained, leaving nothing behind."""
-    from explorer.runfolder import RunFileError, probe_writable
+    from explorer.runs.folder import RunFileError, probe_writable
 
     if out.exists() and not out.is_dir():
         raise CliError(f"{flag} {out} is a file, not a folder.")
@@ -332,9 +332,10 @@ def _same_folder(a, b) -> bool:
 
 
 def _cmd_compare(args) -> int:
-    from explorer.compare import Comparison, compare_cells, format_table, write_comparison
+    from explorer.app.compare import Comparison, compare_cells, format_table
+    from explorer.figures.comparison_files import write_comparison
     from explorer.data import SequenceFileError
-    from explorer.runfolder import RunFileError
+    from explorer.runs.folder import RunFileError
 
     cells = [c.strip() for c in args.cells.split(",") if c.strip()]
     bad = [c for c in cells if c not in CELL_CHOICES]
@@ -350,7 +351,7 @@ def _cmd_compare(args) -> int:
     try:
         settings = _settings(args, args.example)
         if args.seq_len is not None:                 # before reading a large file: training alone fits?
-            from explorer.runs import check_settings_memory
+            from explorer.runs.store import check_settings_memory
 
             check_settings_memory(settings, args.seq_len)
         dataset = _load_dataset(args)
@@ -374,8 +375,8 @@ def _cmd_animate(args) -> int:
     """``animate RUN --out FILE``: the diagram stepping through one sample, one frame per timestep."""
     from explorer.data import SequenceFileError
     from explorer.figures.animation import AnimationError, animation_format, write_animation
-    from explorer.memory import MemoryBudgetError
-    from explorer.runs import Run, RunFileError
+    from explorer.util.ram import MemoryBudgetError
+    from explorer.runs.store import Run, RunFileError
 
     out = Path(args.out)
     try:
@@ -428,7 +429,7 @@ def _epoch_list(epochs: list[int]) -> str:
 
 
 def _cmd_train(args, given: dict[str, str]) -> int:
-    from explorer.runs import Run, RunFileError
+    from explorer.runs.store import Run, RunFileError
 
     if args.init and args.resume:
         raise CliError("--init starts a new run from a model file and --resume continues a run; give one of them.")
@@ -445,7 +446,7 @@ def _cmd_train(args, given: dict[str, str]) -> int:
         _check_out(out, True, "--resume")
     else:
         _check_out(out, args.force)
-    from explorer.runfolder import TrainingLock
+    from explorer.runs.folder import TrainingLock
 
     try:                                   # one process trains into a folder at a time
         hold = TrainingLock(out) if out.is_dir() else None
@@ -461,7 +462,7 @@ def _cmd_train(args, given: dict[str, str]) -> int:
 
 def _train_into(args, given: dict[str, str], run_cls, out: Path, in_place: bool, holds: list) -> int:
     from explorer.data import SequenceFileError
-    from explorer.runs import RunFileError, check_settings_memory
+    from explorer.runs.store import RunFileError, check_settings_memory
 
     Run = run_cls  # noqa: N806 - the class, as in _cmd_train
     try:
@@ -490,7 +491,7 @@ def _train_into(args, given: dict[str, str], run_cls, out: Path, in_place: bool,
         if not in_place:
             run.save(out)                  # the first checkpoint: from now on --resume works on DIR
             if not holds:
-                from explorer.runfolder import TrainingLock
+                from explorer.runs.folder import TrainingLock
 
                 holds.append(TrainingLock(out))   # a --resume of DIR meanwhile is refused
     except (SequenceFileError, RunFileError, ValueError, OSError) as exc:
@@ -583,7 +584,7 @@ class _StopRequest:
 
 def _train_loop(run, args, out: Path, saved: dict) -> int:
     from explorer.app.checkpoint import CheckpointPolicy
-    from explorer.runs import RunFileError
+    from explorer.runs.store import RunFileError
 
     tr = run.trainer
     bar = _Progress(tr, quiet=args.quiet)
@@ -726,6 +727,3 @@ def _clock(seconds: float) -> str:
     seconds = int(max(seconds, 0))
     return f"{seconds // 60:02d}:{seconds % 60:02d}"
 
-
-if __name__ == "__main__":            # python -m explorer.cli, as python -m explorer
-    sys.exit(main())

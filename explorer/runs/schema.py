@@ -1,13 +1,13 @@
 """The one strict schema of a run folder's settings files: config.json and state.json (no Qt).
 
-Every value :meth:`explorer.runs.Run.load` reads from them is checked here for its JSON type (a
+Every value :meth:`explorer.runs.store.Run.load` reads from them is checked here for its JSON type (a
 whole number must be a JSON integer: ``8.0`` and ``"8"`` are refused), its range and its
 consistency with the other values of the same file, before anything is built from it. A problem is
 one sentence naming the file and the key as a dotted path (``config.json has model.units = '8',
 not a whole number of at least 1; the run folder is damaged …``) through the reader's ``fail``.
 
 Consistency with the other files (model.npz shapes, optimizer.npz, the rows of the CSV files, the
-rebuilt data) is checked by :mod:`explorer.runs`, which knows them.
+rebuilt data) is checked by :mod:`explorer.runs.store`, which knows them.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from __future__ import annotations
 import math
 from typing import Callable
 
-from explorer.options import BY_DEST, OptionError
-from explorer.runfolder import RunFileError, safe_name
+from explorer.runs.options import BY_DEST, OptionError
+from explorer.runs.folder import RunFileError, safe_name
 
 #: The cells and optimisers a run can hold (the engine's names).
 CELLS = ("rnn", "gru", "lstm", "peephole")
@@ -48,7 +48,7 @@ HASHED_FILES = ("config.json", "model.npz", "optimizer.npz", "history.csv", "ste
 _OLD_HASHED = {"model.npz", "optimizer.npz"}
 
 #: The largest learning rate and clipping norm a saved run may have. The command line caps them at
-#: 10 and 1e6 (explorer.options); a run made through the Python API may exceed those, never these.
+#: 10 and 1e6 (explorer.runs.options); a run made through the Python API may exceed those, never these.
 MAX_LR = 1e6
 MAX_CLIP = 1e12
 

@@ -3,7 +3,7 @@
 ``load_dataset(source, **options)`` decides between a series and prose with the data package's
 own rule (:data:`explorer.data.PROSE_THRESHOLD`), applies the same defaults everywhere and raises
 :class:`~explorer.data.SequenceFileError` only (one sentence; a
-:class:`~explorer.memory.MemoryBudgetError` is one too).
+:class:`~explorer.util.ram.MemoryBudgetError` is one too).
 """
 
 from __future__ import annotations

@@ -105,7 +105,7 @@ def _show(value) -> str:
     text = value if isinstance(value, str) else repr(value)
     if len(text) > 40:
         text = text[:37] + "..."
-    from explorer.runfolder import safe_name
+    from explorer.runs.folder import safe_name
 
     return f"'{safe_name(text)}'"
 

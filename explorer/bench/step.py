@@ -3,7 +3,7 @@
     python -m explorer.bench [--cells lstm,rnn,gru,peephole] [--dtype float64|float32|both]
                              [--repeat N] [--sizes small] [--no-torch] [--no-deep]
                              [--threads N] [--clock wall|cpu]
-    python -m explorer.bench --scale [...]     the whole train command on big files (explorer.bench_scale)
+    python -m explorer.bench --scale [...]     the whole train command on big files (explorer.bench.scale)
 
 One step is forward, backward and an SGD update, with an MSE loss on every timestep against a
 fixed random target (m = 1 input, k = 1 output). Sizes are (n units, T steps, batch B). When
@@ -430,8 +430,8 @@ def parse_cells(text: str) -> tuple:
 
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if "--scale" in argv:            # the whole command at scale: explorer/bench_scale.py
-        from explorer.bench_scale import main as scale_main
+    if "--scale" in argv:            # the whole command at scale: explorer/bench/scale.py
+        from explorer.bench.scale import main as scale_main
 
         return scale_main([a for a in argv if a != "--scale"])
     p = argparse.ArgumentParser(prog="python -m explorer.bench", description=__doc__.splitlines()[0])
@@ -485,6 +485,3 @@ def main(argv=None) -> int:
     print_summary(summaries)
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

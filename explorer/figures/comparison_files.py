@@ -1,7 +1,7 @@
-"""The ``compare`` command's files (the comparison itself is :mod:`explorer.app.compare`, Qt-free).
+"""The files of a cell comparison (the comparison itself is :mod:`explorer.app.compare`, Qt-free).
 
 ``write_comparison`` draws the plots through :mod:`explorer.figures` (Qt offscreen), which the
-app layer may not import; everything else is re-exported from :mod:`explorer.app.compare`.
+app layer may not import.
 """
 
 from __future__ import annotations
@@ -9,12 +9,10 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from explorer.app.compare import (CellResult, Comparison, ComparisonResult, TableRow, compare_cells,
-                                  comparison_task, format_table)
-from explorer.runfolder import save_version
+from explorer.app.compare import ComparisonResult, TableRow
+from explorer.runs.folder import save_version
 
-__all__ = ["COMPARISON_FILES", "COMPARISON_HEADER", "CellResult", "Comparison", "ComparisonResult", "TableRow",
-           "compare_cells", "comparison_task", "format_table", "write_comparison", "write_tables"]
+__all__ = ["COMPARISON_FILES", "COMPARISON_HEADER", "write_comparison", "write_tables"]
 
 COMPARISON_HEADER = ("cell", "parameters", "steps_to_target", "reached", "seconds", "final_val_loss",
                      "layer_parameters", "head_parameters", "total_parameters")
@@ -27,8 +25,8 @@ COMPARISON_FILES = ("comparison.csv", "comparison_seeds.csv") + tuple(
 def write_comparison(comp: ComparisonResult, out) -> list[Path]:
     """``comparison.csv`` (the table), ``comparison_seeds.csv``, and the two plots as PNG, SVG, CSV,
     written into ``out`` as one whole: a complete new version, then one atomic switch
-    (:func:`explorer.runfolder.save_version`; a failure leaves ``out`` as it was and raises
-    :class:`~explorer.runfolder.RunFileError` with one sentence)."""
+    (:func:`explorer.runs.folder.save_version`; a failure leaves ``out`` as it was and raises
+    :class:`~explorer.runs.folder.RunFileError` with one sentence)."""
     out = Path(out)
     names: list[str] = []
 

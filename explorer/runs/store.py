@@ -11,9 +11,9 @@ Folder layout (names are a contract; outside scripts read them)::
     steps.csv       step,epoch,loss,grad_norm,clipped                      (one row per step)
     gate_norms.csv  step,i,f,g,o,head   (per-gate gradient norms of every step; for the plots)
     epochs.npz      the weights at the end of each epoch, e{epoch:04d}/{state-dict key}, for replay
-                    (capped: :mod:`explorer.replay`); runs saved without it load with no epochs
+                    (capped: :mod:`explorer.runs.epochs`); runs saved without it load with no epochs
 
-These names are links into the folder's current version (:mod:`explorer.runfolder`): a save writes a
+These names are links into the folder's current version (:mod:`explorer.runs.folder`): a save writes a
 complete new version and switches to it in one rename, so a crash at any moment leaves the folder
 as it was before the save or as it is after it, never a mix. Loading reads one version and checks
 every file (JSON shape and types, archives, shapes, row counts against state.json), refusing a
@@ -43,11 +43,11 @@ import numpy as np
 from explorer import __version__
 from explorer.data import Dataset, SequenceFileError, dataset_from_config
 from explorer.engine import CELLS, PARAM_COUNTS, RecurrentModel, TrainData, Trainer, make_model
-from explorer.memory import check_budget
-from explorer.options import BY_DEST, OptionError
-from explorer import runschema
-from explorer.replay import EPOCHS_CAP_BYTES, EpochWeights, epoch_key, parse_epoch_arrays
-from explorer.runfolder import (CURRENT, VERSIONS, RunFileError, current_version, read_files, safe_name, save_version,
+from explorer.util.ram import check_budget
+from explorer.runs.options import BY_DEST, OptionError
+from explorer.runs.store import schema as runschema
+from explorer.runs.epochs import EPOCHS_CAP_BYTES, EpochWeights, epoch_key, parse_epoch_arrays
+from explorer.runs.folder import (CURRENT, VERSIONS, RunFileError, current_version, read_files, safe_name, save_version,
                                 version_time, write_file)
 
 RUN_FILES = ("config.json", "model.npz", "optimizer.npz", "state.json", "history.csv", "steps.csv",
@@ -919,7 +919,7 @@ def _check_data_file(rd: _Reader, cfg: dict, data_cfg: dict, data_path, allow: b
 def _dataset_from(rd: _Reader, data_cfg: dict, verified: bool) -> Dataset:
     """The run's data rebuilt from config.json. When the data is verified (a built-in example, or
     the very file the run was saved with), data settings it refuses are config.json's damage."""
-    from explorer.memory import MemoryBudgetError
+    from explorer.util.ram import MemoryBudgetError
 
     try:
         return dataset_from_config(data_cfg)
