@@ -172,7 +172,7 @@ def test_the_command_line_writes_it_without_the_window_package(run, tmp_path):
     ([], "the following arguments are required: --out"),
 ])
 def test_bad_options_are_one_sentence_and_exit_2(run, tmp_path, capsys, monkeypatch, args, words):
-    from explorer.cli.command import main
+    from explorer.cli import main
 
     folder = tmp_path / "run"
     run.save(folder)

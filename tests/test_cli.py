@@ -8,7 +8,7 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import pytest
 
-from explorer.cli.command import main
+from explorer.cli import main
 
 STEMS = ("loss", "grad_norms", "grad_through_time", "param_count", "predictions")
 

@@ -261,7 +261,7 @@ def test_a_diverging_cell_ends_and_the_others_go_on(sine):
 
 # -- the command's files -----------------------------------------------------------------------------
 def test_compare_writes_its_folder_as_one_version(tmp_path, capsys):
-    from explorer.cli.command import main
+    from explorer.cli import main
 
     out = tmp_path / "cmp"
     assert main(["compare", "--example", "sine", "--cells", "rnn,lstm", "--seeds", "1", "--max-steps", "20",
@@ -286,7 +286,7 @@ def test_compare_writes_its_folder_as_one_version(tmp_path, capsys):
 
 
 def test_compare_failing_midway_leaves_nothing_or_the_old_folder(tmp_path, capsys, monkeypatch):
-    from explorer.cli.command import main
+    from explorer.cli import main
     import explorer.figures.report as report
 
     args = ["compare", "--example", "sine", "--cells", "rnn", "--seeds", "1", "--max-steps", "10",
@@ -314,7 +314,7 @@ def test_compare_failing_midway_leaves_nothing_or_the_old_folder(tmp_path, capsy
 
 
 def test_compare_refuses_a_cell_named_twice(tmp_path, capsys):
-    from explorer.cli.command import main
+    from explorer.cli import main
 
     assert main(["compare", "--example", "sine", "--cells", "rnn,lstm,rnn", "--out", str(tmp_path / "o")]) == 2
     assert capsys.readouterr().err.strip() == "lstm-explorer: --cells names rnn twice; name each cell once."
@@ -375,7 +375,7 @@ def test_cells_that_fit_alone_but_not_together_are_refused_before_anything_is_bu
 
 
 def test_compare_command_refuses_cells_that_do_not_fit_together(tmp_path, capsys, monkeypatch, sine):
-    from explorer.cli.command import main
+    from explorer.cli import main
     from explorer.runs.store import estimate_run_bytes
 
     ds, st = sine

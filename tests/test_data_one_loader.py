@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from data_corpus import CORPUS
 from explorer.app.ingest import DEFAULT_OPTIONS, load_dataset
-from explorer.cli.command import main
+from explorer.cli import main
 from explorer.data import SequenceData, dataset_from_config, load_sequence, make_windows
 from explorer.data.dataset import choose_seq_len
 from explorer.runs.store import Run

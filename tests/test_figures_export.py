@@ -305,7 +305,7 @@ def test_cli_exports_without_the_window_package(tmp_path):
     out = tmp_path / "run"
     code = (
         "import sys\n"
-        "from explorer.cli.command import main\n"
+        "from explorer.cli import main\n"
         f"rc = main(['train', '--example', 'sine', '--epochs', '2', '--units', '4', '--out', {str(out)!r}, '--quiet'])\n"
         "gui = sorted(m for m in sys.modules if m == 'explorer.gui' or m.startswith('explorer.gui.'))\n"
         "print('GUI', gui)\n"

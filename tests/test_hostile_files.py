@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from explorer.cli.command import main
+from explorer.cli import main
 from explorer.data import SequenceFileError, load_sequence
 from explorer.gui.main_window import MainWindow
 from explorer.runs.store import Run, settings_for_example

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from safetensors.numpy import save_file
 
-from explorer.cli.command import main
+from explorer.cli import main
 from explorer.engine import make_model
 from explorer.interop import save_model
 

@@ -90,7 +90,7 @@ def test_a_safetensors_header_that_starts_like_a_pickle_is_still_read(tmp_path):
 
 
 def test_train_init_refuses_a_pickle_with_exit_2_and_writes_nothing(tmp_path, capsys):
-    from explorer.cli.command import main
+    from explorer.cli import main
 
     data = tmp_path / "sine.csv"
     np.savetxt(data, np.sin(0.2 * np.arange(200)))

@@ -11,7 +11,7 @@ import pytest
 
 pytest.importorskip("PySide6")
 
-from explorer.cli.command import main as cli_main  # noqa: E402
+from explorer.cli import main as cli_main  # noqa: E402
 from explorer.engine.describe import describe  # noqa: E402
 from explorer.gui.main_window import MainWindow  # noqa: E402
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from explorer.cli.command import main
+from explorer.cli import main
 from explorer.data.examples import load_example
 from explorer.runs.folder import CURRENT, VERSIONS, read_files
 from explorer.runs.store import OPTIONAL_FILES, RUN_FILES, ModelSettings, Run, RunFileError
@@ -312,7 +312,7 @@ FAST_CHECKPOINTS = r"""
 import functools, sys
 import explorer.app.checkpoint as checkpoint
 checkpoint.CheckpointPolicy = functools.partial(checkpoint.CheckpointPolicy, interval=0.25, epoch_min=0.1)
-from explorer.cli.command import main
+from explorer.cli import main
 sys.exit(main(sys.argv[1:]))
 """
 

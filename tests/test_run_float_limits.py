@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from explorer.app.ingest import load_dataset
-from explorer.cli.command import main
+from explorer.cli import main
 from explorer.data import Dataset, SequenceFileError
 from explorer.data.dataset import Normalizer
 from explorer.runs.store import ModelSettings, Run

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from explorer.cli.command import main
+from explorer.cli import main
 from explorer.data.examples import load_example
 from explorer.runs.folder import CURRENT, VERSIONS
 from explorer.runs.store import OPTIONAL_FILES, RUN_FILES, ModelSettings, Run, RunFileError

@@ -9,7 +9,7 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from explorer.cli.command import main
+from explorer.cli import main
 from explorer.data.dataset import text_windows
 from explorer.data.examples import load_example
 from explorer.data.loading import TextCorpus

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from explorer.app.ingest import load_dataset
-from explorer.cli.command import main
+from explorer.cli import main
 from explorer.data import SequenceFileError
 from explorer.data.examples import load_example
 from explorer.util.ram import MemoryBudgetError

@@ -83,7 +83,7 @@ def test_the_notes_mark_the_articles_slips_with_numbers_computed_from_its_weight
 
 
 def test_examples_lists_it(capsys):
-    from explorer.cli.command import main
+    from explorer.cli import main
 
     assert "worked-example" in dict(list_examples())
     assert main(["examples"]) == 0

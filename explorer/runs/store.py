@@ -45,7 +45,7 @@ from explorer.data import Dataset, SequenceFileError, dataset_from_config
 from explorer.engine import CELLS, PARAM_COUNTS, RecurrentModel, TrainData, Trainer, make_model
 from explorer.util.ram import check_budget
 from explorer.runs.options import BY_DEST, OptionError
-from explorer.runs.store import schema as runschema
+from explorer.runs import schema as runschema
 from explorer.runs.epochs import EPOCHS_CAP_BYTES, EpochWeights, epoch_key, parse_epoch_arrays
 from explorer.runs.folder import (CURRENT, VERSIONS, RunFileError, current_version, read_files, safe_name, save_version,
                                 version_time, write_file)
