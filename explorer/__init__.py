@@ -13,6 +13,7 @@ def explore(model, data=None, head=None):
     pair ``(x, y)``, a dataset, a file path, or None for a built-in example), and return the
     :class:`~explorer.gui.main_window.MainWindow` (creating the QApplication if there is none).
     From IPython, run ``%gui qt`` first. See :mod:`explorer.gui.explore`."""
-    from explorer.gui.explore import explore as _explore
+    import importlib
 
-    return _explore(model, data=data, head=head)
+    # imported when called: ``import explorer`` (and the Qt-free layers) never load Qt
+    return importlib.import_module("explorer.gui.explore").explore(model, data=data, head=head)
