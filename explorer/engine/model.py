@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .cells import CELLS, Cell, GRUCell, LSTMCell, PeepholeLSTMCell, RNNCell, is_tokens
+from .connectivity import connectivity as _connectivity
 from .fpenv import flush_denormals
 from .init import xavier_uniform
 from .interventions import resolve
@@ -754,6 +755,13 @@ class RecurrentModel:
         layers = tuple(tuple((batch_major(dh, d), batch_major(dc, d)) for d, (dh, dc) in enumerate(row))
                        for row in per)
         return StateGrads(layers[0][0][0], layers[0][0][1], layers)
+
+    @_flushing
+    def connectivity(self, x, t: int, of: str = "h", h0=None, c0=None, interventions=None) -> np.ndarray:
+        """‖∂h_t/∂x_s‖ (Frobenius over units and input features) for x (B, T, m) and a 0-based
+        step ``t``: a (B, T) array, exactly 0 where h_t does not depend on x_s. ``of="y"`` uses
+        the head's outputs. See :mod:`.connectivity`."""
+        return _connectivity(self, x, t, of, h0, c0, interventions)
 
     def loss_and_grads(self, x, target, loss: str = "mse", h0=None, c0=None,
                        with_norms: bool = False, with_input_grads: bool = False, interventions=None):

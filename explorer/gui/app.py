@@ -20,11 +20,16 @@ def _args(argv):
     p.add_argument("--compare", metavar="CELLS",
                    help="open the comparison view training these cells side by side, e.g. rnn,gru,lstm "
                    "(two to four of " + ", ".join(KINDS) + "), on FILE or the example (default adding)")
+    p.add_argument("--lesson", metavar="FILE",
+                   help="open the lesson FILE (JSON: views with captions) in presenter mode at its first view")
     p.add_argument("--quit-after-paint", action="store_true",
                    help="open the window, quit once it has painted (a start-up check)")
     args = p.parse_args(argv)
     if args.compare is not None:
         _check_compare(p, args)
+    if args.lesson is not None and args.compare is not None:
+        print(f"{p.prog}: --lesson opens the main window; leave out --compare.", file=sys.stderr)
+        raise SystemExit(2)
     return args
 
 
@@ -133,6 +138,15 @@ def main(argv: list[str] | None = None) -> int:
 
     limit_blas_threads()
     args = _args(list(sys.argv[1:] if argv is None else argv))
+    lesson = None
+    if args.lesson is not None:
+        from explorer.app.lessons import LessonError, load_lesson
+
+        try:
+            lesson = load_lesson(args.lesson)
+        except LessonError as exc:
+            print(f"lstm-explorer: --lesson: {exc}", file=sys.stderr, flush=True)
+            return 2
     problem = no_display()
     if problem:
         print(f"lstm-explorer: {problem}", file=sys.stderr, flush=True)
@@ -147,6 +161,8 @@ def main(argv: list[str] | None = None) -> int:
         win = build_comparison(args.compare, args.file, args.example)
     else:
         win = build_window(args.file, args.example, args.model, cell=args.cell)
+        if lesson is not None:
+            win.lessons.open_lesson(lesson, present=True)
     if args.quit_after_paint:
         _quit_after_first_paint(app, win)
     rc = app.exec()

@@ -128,8 +128,11 @@ class FilesController(QObject):
         base.sample_index = 0
         return self._start_load(partial(load_dataset, str(path), **opts), str(path), base, example=None)
 
-    def open_example(self, name: str, **overrides) -> bool:
-        base = settings_for_example(name, **(START_SETTINGS if name == START_EXAMPLE else {}))
+    def open_example(self, name: str, settings: dict | None = None, **overrides) -> bool:
+        """Load the built-in example ``name`` (data ``overrides``) off the GUI thread with its
+        settings, and ``settings`` (e.g. ``{"cell": "gru"}``) over them."""
+        base = settings_for_example(name, **{**(START_SETTINGS if name == START_EXAMPLE else {}),
+                                             **(settings or {})})
         return self._start_load(partial(load_example, name, **overrides), name, base, example=name)
 
     def _start_load(self, load, label, settings, example) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from explorer.gui.animation_export import AnimationExportController
 from explorer.gui.backward import BackwardController
 from explorer.gui.interventions import InterventionsController
+from explorer.gui.lessons import LessonController
 from explorer.gui.presenter import PresenterMode
 from explorer.gui.replay import ReplayBarWidget
 from explorer.gui.shown import ShownTraceController
@@ -32,7 +33,7 @@ def _submenu(menu, title: str):
 
 def install(win) -> None:
     """Make the controllers (``win.shown``, ``win.interventions``, ``win.backward``,
-    ``win.replay_bar``, ``win.animation_export``, ``win.presenter``) and put their actions in the
+    ``win.replay_bar``, ``win.animation_export``, ``win.presenter``, ``win.lessons``) and put their actions in the
     menus: View › Backward pass (B), View › Presenter (F11), View › Interventions, File › Export ›
     Animation…; the replay bar goes under the timestep bar."""
     win.shown = ShownTraceController(win)
@@ -48,6 +49,8 @@ def install(win) -> None:
     view.addAction(win.backward.action)
     view.addAction(win.presenter.action)
     view.addAction(win.interventions.dock.toggleViewAction())
+    win.lessons = LessonController(win)
+    win.lessons.add_actions(_menu(win, "File"), _menu(win, "Help"))
     export = _submenu(_menu(win, "File"), "Export")
     if export is not None:
         export.addSeparator()

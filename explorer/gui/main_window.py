@@ -133,6 +133,10 @@ class MainWindow(QMainWindow):
         """The trace shown (batch 1: the selected sample)."""
         return self.session.trace
 
+    def current_model(self):
+        """The engine model shown (None before any data or model is shown)."""
+        return None if self.run is None else self.run.model
+
     @property
     def training(self) -> bool:
         return self.training_ctl.training
