@@ -109,3 +109,12 @@ def test_connectivity_equals_torch_jacobian_norms(kind, L, bi, of):
         want[b] = np.sqrt(np.einsum("jsm,jsm->s", J, J))
     got = model.connectivity(x, t, of=of)
     assert np.max(np.abs(got - want)) <= 1e-10
+
+
+def test_per_unit_rows_add_up_to_the_total():
+    model = _model("lstm", 2, 3, 2, 2, True)
+    x = np.random.default_rng(4).standard_normal((2, 6, 2))
+    rows = model.connectivity(x, 2, per_unit=True)
+    assert rows.shape == (2, 6, 6)                       # D·n = 6 output units
+    np.testing.assert_allclose(np.sqrt((rows ** 2).sum(axis=1)), model.connectivity(x, 2), rtol=1e-13)
+    assert model.connectivity(x, 2, of="y", per_unit=True).shape == (2, 2, 6)

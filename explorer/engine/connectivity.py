@@ -27,7 +27,8 @@ CHUNK_ROWS = 4096
 """Most sequences (batch × output units) one backward pass of the connectivity runs at once."""
 
 
-def connectivity(model, x, t: int, of: str = "h", h0=None, c0=None, interventions=None) -> np.ndarray:
+def connectivity(model, x, t: int, of: str = "h", h0=None, c0=None, interventions=None,
+                 per_unit: bool = False) -> np.ndarray:
     """‖∂h_t/∂x_s‖_F for every sample and every step s: a (B, T) array.
 
     Parameters
@@ -41,6 +42,8 @@ def connectivity(model, x, t: int, of: str = "h", h0=None, c0=None, intervention
         The top layer's output h_t (both directions) or the head's output y_t.
 
     Entries are exactly 0 wherever h_t does not depend on x_s (s > t for a forward-only model).
+    With ``per_unit`` the result is (B, J, T): ‖∂h_t[j]/∂x_s‖ for every output unit j (D·n of
+    them for ``of="h"``, k for ``of="y"``); the (B, T) array is its root sum of squares over j.
     """
     if of not in ("h", "y"):
         raise ValueError(f"of must be 'h' or 'y'; got {of!r}")
@@ -67,7 +70,7 @@ def connectivity(model, x, t: int, of: str = "h", h0=None, c0=None, intervention
         V, _ = model._head_params(params)                          # (D·n, k)
         seeds = np.ascontiguousarray(V.T)                          # row j: dL/dh_t = V[:, j]
     J = seeds.shape[0]
-    sq = np.zeros((B, T), model.dtype)
+    sq = np.zeros((B, J, T), model.dtype)
     per = max(1, CHUNK_ROWS // max(1, J))                          # samples per chunk
     scratch = np.zeros_like(model.params)
     for b0 in range(0, B, per):
@@ -81,5 +84,5 @@ def connectivity(model, x, t: int, of: str = "h", h0=None, c0=None, intervention
         dTop[t] = np.tile(seeds, (nb, 1))
         dx, _, _, _ = model._backward(run, dTop, params, scratch, True, None)   # (T, nb·J, m)
         d2 = np.einsum("tjm,tjm->jt", dx, dx)                      # (nb·J, T)
-        sq[b0:b1] = d2.reshape(nb, J, T).sum(axis=1)
-    return np.sqrt(sq)
+        sq[b0:b1] = d2.reshape(nb, J, T)
+    return np.sqrt(sq) if per_unit else np.sqrt(sq.sum(axis=1))

@@ -757,11 +757,13 @@ class RecurrentModel:
         return StateGrads(layers[0][0][0], layers[0][0][1], layers)
 
     @_flushing
-    def connectivity(self, x, t: int, of: str = "h", h0=None, c0=None, interventions=None) -> np.ndarray:
+    def connectivity(self, x, t: int, of: str = "h", h0=None, c0=None, interventions=None,
+                     per_unit: bool = False) -> np.ndarray:
         """‖∂h_t/∂x_s‖ (Frobenius over units and input features) for x (B, T, m) and a 0-based
         step ``t``: a (B, T) array, exactly 0 where h_t does not depend on x_s. ``of="y"`` uses
-        the head's outputs. See :mod:`.connectivity`."""
-        return _connectivity(self, x, t, of, h0, c0, interventions)
+        the head's outputs; ``per_unit`` gives (B, J, T), one row per output unit. See
+        :mod:`.connectivity`."""
+        return _connectivity(self, x, t, of, h0, c0, interventions, per_unit)
 
     def loss_and_grads(self, x, target, loss: str = "mse", h0=None, c0=None,
                        with_norms: bool = False, with_input_grads: bool = False, interventions=None):

@@ -11,6 +11,7 @@ from explorer.gui.animation_export import AnimationExportController
 from explorer.gui.backward import BackwardController
 from explorer.gui.interventions import InterventionsController
 from explorer.gui.lessons import LessonController
+from explorer.gui.units_panel import UnitsController
 from explorer.gui.presenter import PresenterMode
 from explorer.gui.replay import ReplayBarWidget
 from explorer.gui.shown import ShownTraceController
@@ -49,6 +50,8 @@ def install(win) -> None:
     view.addAction(win.backward.action)
     view.addAction(win.presenter.action)
     view.addAction(win.interventions.dock.toggleViewAction())
+    win.units = UnitsController(win)
+    view.addAction(win.units.dock.toggleViewAction())
     win.lessons = LessonController(win)
     win.lessons.add_actions(_menu(win, "File"), _menu(win, "Help"))
     export = _submenu(_menu(win, "File"), "Export")
