@@ -1,7 +1,7 @@
 """The command line: headless training writes the run and every plot; bad input is one sentence."""
 
-import os
 import csv
+import os
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
