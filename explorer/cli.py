@@ -357,7 +357,9 @@ def _cmd_compare(args) -> int:
     if (args.file is None) == (args.example is None):
         raise CliError("give exactly one of FILE or --example NAME.")
     out = Path(args.out)
-    _check_out(out, args.force, names=COMPARISON_FILES, marker=COMPARISON_FILES[:2])
+    from explorer.runs import OPTIONAL_FILES, RUN_FILES
+
+    _check_out(out, args.force, names=COMPARISON_FILES + RUN_FILES + OPTIONAL_FILES, marker=COMPARISON_FILES[:2])
     try:                                   # one writer at a time: a train into DIR refuses this compare
         hold = WriterLock(out, create=False) if out.is_dir() else None
     except RunFileError as exc:

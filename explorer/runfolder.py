@@ -267,7 +267,7 @@ def folder_state(folder, names: Iterable[str] = (), marker: Iterable[str] = ()) 
         plain = [_lstat(folder / m) for m in marker]
         layout = "plain" if marker and all(st is not None and stat.S_ISREG(st.st_mode) for st in plain) else ""
     foreign = []
-    for e in os.scandir(folder):
+    for e in list(os.scandir(folder)):
         n = e.name
         if n in _INTERNAL or _TEMP.fullmatch(n):
             continue
@@ -487,6 +487,8 @@ def _holder(fd: int) -> str:
         pid, host, command = int(info["pid"]), str(info["host"]), str(info["command"])
     except (OSError, ValueError, KeyError, TypeError, UnicodeDecodeError):
         return "a process that has not said which"
+    if len(command) > 120:
+        command = command[:119] + "\u2026"
     return f"process {pid} on {safe_name(host)}: {safe_name(command)}"
 
 
