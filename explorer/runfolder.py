@@ -463,6 +463,10 @@ class WriterLock:
         self._key = (st.st_dev, st.st_ino)
         WriterLock._held.setdefault(self._key, self)
 
+    @property
+    def held(self) -> bool:
+        return self._fd >= 0
+
     def release(self) -> None:
         if self._fd >= 0:
             if WriterLock._held.get(self._key) is self:
