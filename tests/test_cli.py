@@ -1,6 +1,7 @@
 """The command line: headless training writes the run and every plot; bad input is one sentence."""
 
 import csv
+import os
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -76,7 +77,11 @@ def test_existing_out_is_refused_unless_force(tmp_path):
     res = run_cli("train", data, "--epochs", "1", "--seq-len", "5", "--out", out)
     assert res.returncode == 2 and "--force" in res.stderr and "Traceback" not in res.stderr
     res = run_cli("train", data, "--epochs", "1", "--seq-len", "5", "--out", out, "--force", "--no-plots")
-    assert res.returncode == 0, res.stderr
+    assert res.returncode == 2 and "is not a run folder" in res.stderr and os.listdir(out) == ["keep.txt"]
+    (out / "keep.txt").unlink()
+    for _ in range(2):                                  # an empty folder, then the run folder it became
+        res = run_cli("train", data, "--epochs", "1", "--seq-len", "5", "--out", out, "--force", "--no-plots")
+        assert res.returncode == 0, res.stderr
 
 
 @pytest.mark.parametrize("content,expect", [

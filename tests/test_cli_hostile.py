@@ -2,6 +2,7 @@
 with exit status 2, nothing written, no traceback, no hang."""
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +11,7 @@ import pytest
 
 from explorer.gui.app import no_display
 from explorer.util.ram import MemoryBudgetError, memory_limit_bytes as memory_limit
-from explorer.runs.folder import RunFileError, TrainingLock
+from explorer.runs.folder import RunFileError, WriterLock
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -75,13 +76,14 @@ def test_a_folder_being_trained_is_not_resumed_by_a_second_process(tmp_path):
     p = cli("train", "--example", "sine", "--units", "2", "--epochs", "1", "--no-plots", "--out", run)
     assert p.returncode == 0, p.stderr
     before = sorted(os.listdir(run / ".versions"))
-    hold = TrainingLock(run)                      # another process (here: this one) is training into it
+    hold = WriterLock(run, command="lstm-explorer train --resume run")   # another writer (here: this process)
     try:
-        with pytest.raises(RunFileError, match="is being trained by another lstm-explorer right now"):
-            TrainingLock(run)
+        with pytest.raises(RunFileError, match="is being written by another lstm-explorer"):
+            WriterLock(run)
         msg = one_sentence(cli("train", "--resume", run, "--epochs", "2", "--no-plots"))
-        assert msg == (f"lstm-explorer: {run} is being trained by another lstm-explorer right now; wait for it to "
-                       "finish (or stop it), then continue with --resume.")
+        assert msg == (f"lstm-explorer: {run} is being written by another lstm-explorer (process {os.getpid()} on "
+                       f"{socket.gethostname()}: lstm-explorer train --resume run); wait for it to finish (or stop "
+                       "it), then continue with --resume.")
         assert sorted(os.listdir(run / ".versions")) == before          # nothing written
     finally:
         hold.release()

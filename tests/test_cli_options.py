@@ -176,8 +176,15 @@ def test_not_empty_out_refused_unless_force(tmp_path, capsys):
     code, err = cli(capsys, "train", "--example", "sine", "--out", out)
     assert code == 2 and "--force" in err and one_sentence(err)
     code, err = cli(capsys, "train", "--example", "sine", "--epochs", "1", "--units", "3", "--out", out, "--force",
-                    "--no-plots", "--quiet")
-    assert code == 0 and (out / "notes.txt").read_text() == "mine" and Run.load(out).trainer.epoch == 1
+                    "--no-plots", "--quiet")           # --force replaces a run, never a folder of other things
+    assert code == 2 and one_sentence(err) and "holds other things (notes.txt) and is not a run folder" in err
+    assert sorted(os.listdir(out)) == ["notes.txt"] and (out / "notes.txt").read_text() == "mine"
+    run = tmp_path / "run"
+    for epochs in ("1", "2"):
+        code, err = cli(capsys, "train", "--example", "sine", "--epochs", epochs, "--units", "3", "--out", run,
+                        "--force", "--no-plots", "--quiet")
+        assert code == 0, err
+    assert Run.load(run).trainer.epoch == 2
 
 
 # -- resume --------------------------------------------------------------------------------------------

@@ -306,18 +306,30 @@ def describe_model(model) -> str:
     return f"{shape}: {pc.layer} layer + {pc.head} head = {pc.total} parameters"
 
 
-def _check_out(out: Path, force: bool, flag: str = "--out") -> None:
-    """Refuse an --out that is a file, a non-empty folder (without --force) or cannot be written,
-    before anything is trained, leaving nothing behind."""
-    from explorer.runs.folder import RunFileError, probe_writable
+def _check_out(out: Path, force: bool, flag: str = "--out", names=None, marker=None) -> None:
+    """Refuse an --out that is a file, a non-empty folder (without --force; with it, one that is not
+    a run folder), a folder whose own entries are links, or one that cannot be written, before
+    anything is trained, leaving nothing behind. ``names``/``marker``: the files of what is
+    written (a run's by default)."""
+    from explorer.runs.folder import RunFileError, folder_state, probe_writable
+    from explorer.runs.store import OPTIONAL_FILES, RUN_FILES
 
     if out.exists() and not out.is_dir():
         raise CliError(f"{flag} {out} is a file, not a folder.")
     try:
-        if out.is_dir() and any(out.iterdir()) and not force:
-            raise CliError(f"{flag} {out} is not empty; choose another folder or add --force.")
+        if out.is_dir() and any(out.iterdir()):
+            if not force:
+                raise CliError(f"{flag} {out} is not empty; choose another folder or add --force.")
+            state = folder_state(out, RUN_FILES + OPTIONAL_FILES if names is None else names,
+                                 RUN_FILES if marker is None else marker)
+            if state.kind == "other":
+                shown = ", ".join(state.foreign[:3]) + (", \u2026" if len(state.foreign) > 3 else "")
+                raise CliError(f"{flag} {out} holds other things ({shown}) and is not a run folder; --force "
+                               "replaces only a run, so choose an empty folder or a run folder.")
     except OSError as exc:
         raise CliError(f"{flag} {out} cannot be read: {exc.strerror or exc}.") from None
+    except RunFileError as exc:
+        raise CliError(str(exc)) from None
     try:
         probe_writable(out)
     except RunFileError as exc:
@@ -332,10 +344,8 @@ def _same_folder(a, b) -> bool:
 
 
 def _cmd_compare(args) -> int:
-    from explorer.app.compare import Comparison, compare_cells, format_table
-    from explorer.figures.comparison_files import write_comparison
-    from explorer.data import SequenceFileError
-    from explorer.runs.folder import RunFileError
+    from explorer.figures.comparison_files import COMPARISON_FILES
+    from explorer.runs.folder import RunFileError, WriterLock
 
     cells = [c.strip() for c in args.cells.split(",") if c.strip()]
     bad = [c for c in cells if c not in CELL_CHOICES]
@@ -347,7 +357,25 @@ def _cmd_compare(args) -> int:
     if (args.file is None) == (args.example is None):
         raise CliError("give exactly one of FILE or --example NAME.")
     out = Path(args.out)
-    _check_out(out, args.force)
+    from explorer.runs.store import OPTIONAL_FILES, RUN_FILES
+
+    _check_out(out, args.force, names=COMPARISON_FILES + RUN_FILES + OPTIONAL_FILES, marker=COMPARISON_FILES[:2])
+    try:                                   # one writer at a time: a train into DIR refuses this compare
+        hold = WriterLock(out, create=False) if out.is_dir() else None
+    except RunFileError as exc:
+        raise CliError(str(exc)) from None
+    try:
+        return _compare_into(args, cells, out)
+    finally:
+        if hold is not None:
+            hold.release()
+
+
+def _compare_into(args, cells: list[str], out: Path) -> int:
+    from explorer.figures.comparison_files import Comparison, compare_cells, format_table, write_comparison
+    from explorer.data import SequenceFileError
+    from explorer.runs.folder import RunFileError
+
     try:
         settings = _settings(args, args.example)
         if args.seq_len is not None:                 # before reading a large file: training alone fits?
@@ -374,8 +402,7 @@ def _cmd_compare(args) -> int:
 def _cmd_animate(args) -> int:
     """``animate RUN --out FILE``: the diagram stepping through one sample, one frame per timestep."""
     from explorer.data import SequenceFileError
-    from explorer.figures.animation import AnimationError, animation_format, write_animation
-    from explorer.util.ram import MemoryBudgetError
+    from explorer.figures.animation import AnimationError, animation_format
     from explorer.runs.store import Run, RunFileError
 
     out = Path(args.out)
@@ -392,6 +419,38 @@ def _cmd_animate(args) -> int:
         run = Run.load(args.run)
     except (SequenceFileError, RunFileError, ValueError, OSError) as exc:
         raise CliError(str(exc)) from None
+    hold = _hold_run_folder_of(out)
+    try:
+        return _animate_into(args, run, out, direction)
+    finally:
+        if hold is not None:
+            hold.release()
+
+
+def _hold_run_folder_of(out: Path):
+    """An animation written into a run folder holds that folder's lock while it writes (a train
+    into the folder refuses it) and never takes one of the run's own names."""
+    from explorer.runs.folder import RunFileError, WriterLock, folder_state
+    from explorer.runs.store import OPTIONAL_FILES, RUN_FILES
+
+    try:
+        if folder_state(out.parent, RUN_FILES + OPTIONAL_FILES, RUN_FILES).kind != "run":
+            return None
+        if out.name in RUN_FILES + OPTIONAL_FILES or out.name.startswith(".") or out.is_symlink():
+            raise CliError(f"--out {out} is one of the run's own files; name another file, e.g. "
+                           f"{out.parent / 'cell.gif'}.")
+        return WriterLock(out.parent)
+    except RunFileError as exc:
+        raise CliError(str(exc)) from None
+    except OSError as exc:
+        raise CliError(f"--out {out}: {exc.strerror or exc}.") from None
+
+
+def _animate_into(args, run, out: Path, direction: int) -> int:
+    from explorer.figures.animation import AnimationError, write_animation
+    from explorer.util.ram import MemoryBudgetError
+    from explorer.runs.store import RunFileError
+
     if args.epoch is not None and args.epoch not in run.epoch_weights():
         kept = run.epoch_weights()
         raise CliError(f"--epoch {args.epoch}: the run in {args.run} keeps the weights of "
@@ -446,10 +505,11 @@ def _cmd_train(args, given: dict[str, str]) -> int:
         _check_out(out, True, "--resume")
     else:
         _check_out(out, args.force)
-    from explorer.runs.folder import TrainingLock
+    from explorer.runs.folder import WriterLock
 
-    try:                                   # one process trains into a folder at a time
-        hold = TrainingLock(out) if out.is_dir() else None
+    try:                                   # one process writes a folder at a time
+        hold = (WriterLock(out, then="continue with --resume" if in_place else "try again", create=in_place)
+                if out.is_dir() else None)
     except RunFileError as exc:
         raise CliError(str(exc)) from None
     holds = [hold] if hold is not None else []
@@ -491,9 +551,9 @@ def _train_into(args, given: dict[str, str], run_cls, out: Path, in_place: bool,
         if not in_place:
             run.save(out)                  # the first checkpoint: from now on --resume works on DIR
             if not holds:
-                from explorer.runs.folder import TrainingLock
+                from explorer.runs.folder import WriterLock
 
-                holds.append(TrainingLock(out))   # a --resume of DIR meanwhile is refused
+                holds.append(WriterLock(out))   # a --resume of DIR meanwhile is refused
     except (SequenceFileError, RunFileError, ValueError, OSError) as exc:
         raise CliError(str(exc)) from None
     # From here on DIR holds a checkpoint of this run (the one it was resumed from, or the first):

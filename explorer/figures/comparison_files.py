@@ -37,7 +37,7 @@ def write_comparison(comp: ComparisonResult, out) -> list[Path]:
         plots = export_comparison_plots(comp, vdir)
         names[:] = ["comparison.csv", "comparison_seeds.csv"] + [Path(p).name for p in plots]
 
-    save_version(out, write, keep=COMPARISON_FILES)
+    save_version(out, write, keep=COMPARISON_FILES, marker=COMPARISON_FILES[:2])
     return [out / n for n in names]
 
 

@@ -13,20 +13,22 @@ from functools import partial
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QStandardPaths
-from PySide6.QtWidgets import QFileDialog
+from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from explorer.app.ingest import load_dataset
 from explorer.app.tasks import display_task
 from explorer.data.examples import load_example
 from explorer.engine.describe import KINDS as WINDOW_CELLS     # every cell has a description the views draw
 from explorer.gui.worker import TaskWorker
-from explorer.runs.store import (DataChangedError, Run, RunFileError, latest_autosave, prune_autosaves, settings_for_example,
-                          write_autosave)
+from explorer.runs.folder import WriterLock, folder_state
+from explorer.runs.store import (OPTIONAL_FILES, RUN_FILES, DataChangedError, Run, RunFileError, latest_autosave,
+                          prune_autosaves, settings_for_example, write_autosave)
 
 START_EXAMPLE = "sine"
 START_SETTINGS = dict(units=8)
 MAX_RECENT = 8
 APP_DIR = "LSTM Explorer"
+WINDOW_COMMAND = "the LSTM Explorer window"        # who holds a run folder, as a refused writer is told
 
 
 def app_data_dir() -> Path:
@@ -80,6 +82,8 @@ class FilesController(QObject):
         self.qsettings = win.qsettings
         self.load_worker: TaskWorker | None = None
         self.dirty = False                 # trained since the last save or load
+        self.run_lock: WriterLock | None = None    # the lock of the run folder the shown run is saved in
+        self.autosave_error: str | None = None     # why the last autosave failed (None: it did not)
 
     # -- recent files ------------------------------------------------------------------------------
     def recent_files(self) -> list[str]:
@@ -200,6 +204,7 @@ class FilesController(QObject):
     def _loaded(self, run, display, label, example) -> None:
         win = self.win
         win.set_run(run, display)
+        self.release_run_folder()
         self.dirty = False
         if not example:
             self.add_recent(label)
@@ -220,12 +225,37 @@ class FilesController(QObject):
             self.save_run(folder)
 
     def save_run(self, folder) -> bool:
+        """Save the run into ``folder``: an empty folder or a run folder (a folder holding other
+        things is never written: the person is asked to choose another). The window holds the
+        folder's lock from then on, so another window or a ``train`` into it is refused and told
+        who holds it; a folder another writer holds is refused the same way."""
         win = self.win
         if win.run is None or not win.training_ctl.confirm_stop("Saving needs training to stop."):
             return False
+        try:
+            state = folder_state(folder, RUN_FILES + OPTIONAL_FILES, RUN_FILES)
+        except (RunFileError, OSError) as exc:
+            win.banner.show_message(str(exc) if isinstance(exc, RunFileError) else
+                                    f"Could not read {folder}: {exc.strerror or exc}.", "error", topic="save")
+            return False
+        if state.kind == "other":
+            shown = ", ".join(state.foreign[:3]) + (", \u2026" if len(state.foreign) > 3 else "")
+            answer = QMessageBox.question(
+                win, "Not a run folder",
+                f"{folder} holds other things ({shown}) and is not a run folder; a run is saved only into an empty "
+                "folder or a run folder, and nothing in this one was changed. Choose another folder?",
+                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No)
+            if answer == QMessageBox.StandardButton.Yes:
+                other = QFileDialog.getExistingDirectory(win, "Save the run into a folder", self.last_folder())
+                if other and Path(other) != Path(folder):
+                    return self.save_run(other)
+            win.statusBar().showMessage(f"The run was not saved into {folder}.", 8000)
+            return False
         win.run.settings.sample_index = win.session.position.sample
         try:
+            self._hold(folder)
             win.run.save(folder)
+            self._hold(folder)                      # a folder made by this save: its lock exists now
         except RunFileError as exc:
             win.banner.show_message(str(exc), "error", topic="save")
             return False
@@ -234,6 +264,23 @@ class FilesController(QObject):
         self.qsettings.remove("autosave/pending")
         win.statusBar().showMessage(f"Saved the run to {folder}", 8000)
         return True
+
+    def _hold(self, folder) -> None:
+        """Hold ``folder``'s lock (the run shown is saved there), letting go of the previous one.
+        Raises :class:`RunFileError` naming the holder when another writer holds it."""
+        folder = Path(folder)
+        if self.run_lock is not None and self.run_lock.held and self.run_lock.folder == folder:
+            return
+        lock = WriterLock(folder, command=WINDOW_COMMAND, wait=1.0, create=False)
+        if lock.held:
+            self.release_run_folder()
+            self.run_lock = lock
+
+    def release_run_folder(self) -> None:
+        """The shown run is no longer the one in a folder: its lock goes."""
+        if self.run_lock is not None:
+            self.run_lock.release()
+            self.run_lock = None
 
     def open_run_dialog(self) -> None:
         folder = QFileDialog.getExistingDirectory(self.win, "Open a run folder", self.last_folder())
@@ -267,6 +314,11 @@ class FilesController(QObject):
         win.set_run(run, display, folder=folder)
         self.dirty = False
         win.banner.resolve("load")
+        try:
+            self._hold(folder)
+        except RunFileError as exc:
+            self.release_run_folder()
+            win.banner.show_message(f"{exc} Saving into it is refused until then.", "warn", topic="save")
         src = run.dataset.source
         win.statusBar().showMessage(f"Opened the run in {folder} (data: {src}, step {run.trainer.step}); "
                                     "computing its predictions…", 12000)
@@ -287,19 +339,45 @@ class FilesController(QObject):
         self.qsettings.setValue("autosave/reason", "unsaved")
 
     def autosave(self, reason: str = "unsaved") -> Path | None:
-        """Save the run (not training now) as the newest autosave; the next launch offers it."""
+        """Save the run (not training now) as the newest autosave; the next launch offers it.
+        None when there is no run or the save failed (:attr:`autosave_error` says why)."""
         win = self.win
+        self.autosave_error = None
         if win.run is None:
             return None
         root = self.autosave_root()
         win.run.settings.sample_index = win.session.position.sample
         try:
             folder = write_autosave(win.run, root)
-        except RunFileError:
+        except RunFileError as exc:
+            self.autosave_error = str(exc)
             return None
         self.qsettings.setValue("autosave/pending", str(root))
         self.qsettings.setValue("autosave/reason", reason)
         return folder
+
+    def keep_unsaved_results(self, can_cancel: bool = True) -> bool:
+        """Closing with results the autosave could not write: say so and offer to save them
+        elsewhere. True when the window may close (saved, or the person lets them go); False
+        when the person cancels closing."""
+        win = self.win
+        buttons = QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
+        if can_cancel:
+            buttons |= QMessageBox.StandardButton.Cancel
+        while True:
+            answer = QMessageBox.question(
+                win, "The results could not be autosaved",
+                f"{self.autosave_error} The trained results of this session are not saved anywhere: save them into "
+                "another folder before closing, or discard them?", buttons)
+            if answer == QMessageBox.StandardButton.Discard:
+                self.dirty = False                  # let go: closing again does not ask again
+                return True
+            if answer != QMessageBox.StandardButton.Save:
+                return not can_cancel
+            folder = QFileDialog.getExistingDirectory(win, "Save the run into a folder", self.last_folder())
+            if folder and self.save_run(folder):
+                return True
+            self.autosave_error = f"The run was not saved{f' into {folder}' if folder else ''}."
 
     def offer_autosave(self) -> bool:
         """If the last session left unsaved results, offer to reopen them (saying why they were saved)."""

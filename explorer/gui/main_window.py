@@ -679,8 +679,13 @@ class MainWindow(QMainWindow):
         if was_training:
             self.training_ctl.stop_and_wait()
         if self.files.dirty and not self.training:
-            self.files.autosave("training" if was_training else "unsaved")
+            if (self.files.autosave("training" if was_training else "unsaved") is None
+                    and self.files.autosave_error is not None and not self.files.keep_unsaved_results()):
+                self.closing = False                    # the person keeps the window to save the results
+                e.ignore()
+                return
         self._autosave_after_close = self.training      # its step did not end in time: see after_close
+        self.files.release_run_folder()
         self.threads.shutdown(0.2)
         self._save_layout()
         super().closeEvent(e)
@@ -694,8 +699,9 @@ class MainWindow(QMainWindow):
         worker = self.training_ctl.worker
         if worker is not None and worker.done.is_set():
             self.training_ctl._on_worker_done(worker)
-        if self._autosave_after_close and not self.training:
-            self.files.autosave("training")
+        if (self._autosave_after_close and not self.training and self.files.autosave("training") is None
+                and self.files.autosave_error is not None):
+            self.files.keep_unsaved_results(can_cancel=False)
 
     def _on_about(self):
         QMessageBox.about(self, "About LSTM Explorer",

@@ -31,7 +31,6 @@ import math
 import os
 import re
 import secrets
-import shutil
 import shlex
 import tempfile
 import zipfile
@@ -47,8 +46,8 @@ from explorer.util.ram import check_budget
 from explorer.runs.options import BY_DEST, OptionError
 from explorer.runs import schema as runschema
 from explorer.runs.epochs import EPOCHS_CAP_BYTES, EpochWeights, epoch_key, parse_epoch_arrays
-from explorer.runs.folder import (CURRENT, VERSIONS, RunFileError, current_version, read_files, safe_name, save_version,
-                                version_time, write_file)
+from explorer.runs.folder import (CURRENT, VERSIONS, RunFileError, current_version, read_files, remove_run_folder, safe_name,
+                                save_version, version_time, write_file)
 
 RUN_FILES = ("config.json", "model.npz", "optimizer.npz", "state.json", "history.csv", "steps.csv",
              "gate_norms.csv")
@@ -650,7 +649,7 @@ class Run:
             if extra is not None:
                 extra(vdir)
 
-        save_version(folder, write, keep=RUN_FILES + OPTIONAL_FILES)
+        save_version(folder, write, keep=RUN_FILES + OPTIONAL_FILES, marker=RUN_FILES)
         return folder
 
     # -- loading -----------------------------------------------------------------------------
@@ -1419,7 +1418,7 @@ def prune_autosaves(root, keep=None) -> list[Path]:
         path = Path(e.path)
         if (keep is not None and path.resolve() == keep) or _process_alive(int(m.group(1))):
             continue
-        shutil.rmtree(path, ignore_errors=True)
+        remove_run_folder(path, RUN_FILES + OPTIONAL_FILES)
         if not path.exists():
             removed.append(path)
     return removed
