@@ -8,6 +8,7 @@ Timesteps are numbered 1..T wherever a person sees them: the plots draw timestep
 
 from __future__ import annotations
 
+import html
 import math
 import os
 
@@ -145,6 +146,13 @@ class PlotAxisItem(pg.AxisItem):
         self.dates = False
         self.labels = list(labels) if labels is not None else None
         self.enableAutoSIPrefix(False)
+
+    def labelString(self) -> str:  # noqa: N802 - pyqtgraph's name
+        """The axis title as the HTML pyqtgraph draws, its text escaped: a column's name such as
+        ``<img src=…>`` is shown as written, never read as markup."""
+        units = f" ({self.labelUnitPrefix}{self.labelUnits})" if self.labelUnits else ""
+        style = ";".join(f"{k}: {v}" for k, v in self.labelStyle.items())
+        return f"<span style='{html.escape(style)}'>{html.escape(str(self.labelText) + units)}</span>"
 
     def set_label_forms(self, *forms: str) -> None:
         """The axis title in forms from longest to shortest; the longest that fits along the axis is

@@ -15,7 +15,7 @@ import pyqtgraph as pg
 
 from explorer.figures.axes import PlotAxisItem
 from explorer.figures.colors import diverging_rgb
-from explorer.figures.panel import PlotPanelWidget, marker_line
+from explorer.figures.panel import PlotPanelWidget, marker_line, plain_html
 
 __all__ = ["GateHeatmapWidget", "MemoryHeatmapWidget", "quantity_levels"]
 
@@ -96,7 +96,7 @@ class _HeatmapPanels(PlotPanelWidget):
         self._built = tuple(names)
         if not names:
             p = self._new_plot(0, 0)
-            p.setTitle(self.title)
+            p.setTitle(plain_html(self.title))
             self._add_empty_label(p)
             self._placeholder = p
             self._was_empty = None
@@ -170,8 +170,9 @@ class _HeatmapPanels(PlotPanelWidget):
         self._retitle()
 
     def _full_title(self, name):
+        """A panel's title as pyqtgraph's HTML (its words plain text)."""
         base = self._panel_title(name)
-        return f"{base} \u2014 {self.place}" if self.place and self._exporting else base
+        return plain_html(f"{base} \u2014 {self.place}" if self.place and self._exporting else base)
 
     def _retitle(self) -> None:
         for name, p in self.plots.items():

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import html
 import os
 import re
 
@@ -94,8 +95,18 @@ def long_curve(item: pg.PlotDataItem) -> pg.PlotDataItem:
     return item
 
 
+def plain_html(text) -> str:
+    """``text`` as HTML that shows it exactly as written: pyqtgraph's titles, legends and axis labels
+    take HTML, and a name from a file, a path or a model (``<img src=…>``, ``<b>``) is never markup."""
+    return html.escape(str(text)).replace("\n", "<br>")
+
+
 class OutsideLegendItem(pg.LegendItem):
-    """A legend in a row of its own above the data, never over it; as many columns as fit."""
+    """A legend in a row of its own above the data, never over it; as many columns as fit.
+    Entries are plain text (:func:`plain_html`)."""
+
+    def addItem(self, item, name):  # noqa: N802 - pyqtgraph's name
+        super().addItem(item, plain_html(name))
 
     def __init__(self, **kw):
         super().__init__(offset=None, frame=False, colCount=8, horSpacing=6, **kw)
@@ -162,7 +173,8 @@ class PlotPanelWidget(QWidget):
         self._lay.setContentsMargins(2, 2, 2, 2)
         self._empty_items: list = []
         self._fixed_ticks: dict = {}
-        self._title = self.title
+        self._title_text = self.title
+        self._title = plain_html(self.title)
         self._grid = {"x": 0.15, "y": 0.15}
         self.legend = None
         self._exporting = False
@@ -233,8 +245,11 @@ class PlotPanelWidget(QWidget):
     #: exports always carry the title.
     title_on_screen = False
 
-    def set_title(self, text: str) -> None:
-        self._title = text
+    def set_title(self, text: str, subtitle: str = "") -> None:
+        """The title (and a smaller second line), both plain text."""
+        self._title_text = text
+        self._title = plain_html(text) + (f"<br><span style='font-size:9pt'>{plain_html(subtitle)}</span>"
+                                          if subtitle else "")
         self._apply_title()
 
     def _apply_title(self) -> None:
@@ -507,7 +522,7 @@ class PlotPanelWidget(QWidget):
             gen.setSize(size)
             gen.setViewBox(QRect(0, 0, size.width(), size.height()))
             gen.setResolution(self.logical_dpi())
-            gen.setTitle(self._title or self.title or type(self).__name__)
+            gen.setTitle(self._title_text or self.title or type(self).__name__)
             gen.setDescription("LSTM Explorer plot")
             p = QPainter(gen)
             p.setRenderHint(QPainter.RenderHint.Antialiasing)

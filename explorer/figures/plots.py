@@ -486,7 +486,7 @@ class ParamCountPlotWidget(PlotPanelWidget):
         what = "layer" if self.layers == 1 and self.directions == 1 else "recurrent layers"
         self._label = f"n = {self.n}: {what} {layer:,}{extra} + head {head:,} = total {layer + head:,}"
         self.info.setText(self._label)
-        self.set_title(f"{self._formula}<br><span style='font-size:9pt'>{self._label}</span>")
+        self.set_title(self._formula, self._label)
         self._frame()
 
     def has_data(self) -> bool:

@@ -8,7 +8,9 @@ unless it shows another topic's message by then.
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QToolButton
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QPushButton, QToolButton
+
+from explorer.gui.plain_text import plain_label
 
 COLORS = {"info": "#dbe9f6", "error": "#f8d7d3", "warn": "#fbeccc"}
 
@@ -22,7 +24,7 @@ class BannerWidget(QFrame):
         self.setAutoFillBackground(True)
         lay = QHBoxLayout(self)
         lay.setContentsMargins(10, 4, 6, 4)
-        self.label = QLabel()
+        self.label = plain_label()              # messages name files and columns: shown as written
         self.label.setWordWrap(True)
         self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         lay.addWidget(self.label, 1)

@@ -47,11 +47,12 @@ from explorer.app.compare import Comparison, ComparisonResult, comparison_task
 from explorer.app.memory_view import keep_gate, memory_to_end
 from explorer.engine.describe import KINDS, describe
 from explorer.figures import plots
-from explorer.figures.panel import marker_line, positive
+from explorer.figures.panel import marker_line, plain_html, positive
 from explorer.figures.report import CELL_COLORS
 from explorer.gui.actions import add_export_menu, export_widget, make_action
 from explorer.gui.banner import BannerWidget
 from explorer.gui.diagram import CellDiagramView
+from explorer.gui.plain_text import plain_label
 from explorer.gui.timestep_bar import TimestepBarWidget
 from explorer.gui.worker import ThreadRegistry, TaskWorker
 
@@ -224,7 +225,7 @@ class CellColumn(QWidget):
         if r.steps_to_target is not None:
             text += f" · target at step {r.steps_to_target}"
         if r.message:
-            text += f" · <span style='color:#b00020'>{r.message}</span>"
+            text += f" · <span style='color:#b00020'>{plain_html(r.message)}</span>"
         self.header.setText(text)
         self.header.setToolTip(self.header.text().replace("<b", "<span").replace("</b>", "</span>"))
 
@@ -288,7 +289,9 @@ class CompareDialog(QDialog):
         self.target_spin.setToolTip("The validation loss whose first crossing the table counts in steps and seconds")
         form.addRow("Target validation loss", self.target_spin)
         lay.addLayout(form)
-        info = QLabel(f"Data: {data_text}" + (f"<br>Settings: {settings_text(settings)}" if settings else ""))
+        info = QLabel(f"Data: {plain_html(data_text)}"
+                      + (f"<br>Settings: {plain_html(settings_text(settings))}" if settings else ""))
+        info.setTextFormat(Qt.TextFormat.RichText)
         info.setWordWrap(True)
         info.setStyleSheet("color: palette(mid);")
         lay.addWidget(info)
@@ -414,7 +417,7 @@ class ComparisonWindow(QMainWindow):
         self.table.setToolTip("Parameters of every recurrent layer + the head = total; steps and seconds of "
                               "training (evaluation excluded) to the first validation loss below the target, "
                               "evaluated every 50 steps — as `lstm-explorer compare` prints them")
-        self.table_note = QLabel()
+        self.table_note = plain_label()
         self.table_note.setWordWrap(True)
         tw = QWidget()
         tv = QVBoxLayout(tw)
@@ -440,7 +443,7 @@ class ComparisonWindow(QMainWindow):
         cv = QVBoxLayout(central)
         cv.setContentsMargins(4, 4, 4, 4)
         cv.addWidget(self.banner)
-        self.cells_label = QLabel()
+        self.cells_label = plain_label()
         self.cells_label.setStyleSheet("color: palette(mid);")
         cv.addWidget(self.cells_label)
         cv.addWidget(self.splitter, 1)
@@ -456,7 +459,7 @@ class ComparisonWindow(QMainWindow):
         self.progress.setRange(0, 1000)
         self.progress.setMaximumWidth(200)
         self.progress.setFormat("%p%")
-        self.progress_label = QLabel()
+        self.progress_label = plain_label()
         sb.addPermanentWidget(self.progress_label)
         sb.addPermanentWidget(self.progress)
 

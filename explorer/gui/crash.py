@@ -4,11 +4,12 @@ button, is logged to a file in the user's log folder, and the app keeps running.
 from __future__ import annotations
 
 import datetime
+import html
 import sys
 import traceback
 from pathlib import Path
 
-from PySide6.QtCore import QStandardPaths
+from PySide6.QtCore import QStandardPaths, Qt
 from PySide6.QtWidgets import (QApplication, QDialog, QDialogButtonBox, QLabel, QPlainTextEdit,
                                QPushButton, QVBoxLayout)
 
@@ -41,8 +42,9 @@ class ErrorDialog(QDialog):
         super().__init__(parent)
         self.setWindowTitle("LSTM Explorer: unexpected error")
         lay = QVBoxLayout(self)
-        msg = QLabel(f"<b>Something went wrong:</b> {summary}<br>The app keeps running; your data and "
-                     "run are unchanged." + (f"<br>Logged to {logged}" if logged else ""))
+        msg = QLabel(f"<b>Something went wrong:</b> {html.escape(summary)}<br>The app keeps running; your data "
+                     "and run are unchanged." + (f"<br>Logged to {html.escape(str(logged))}" if logged else ""))
+        msg.setTextFormat(Qt.TextFormat.RichText)
         msg.setWordWrap(True)
         lay.addWidget(msg)
         self.details = QPlainTextEdit(details)

@@ -27,6 +27,7 @@ import pyqtgraph as pg
 
 from explorer.app.teaching import clamp_names, intervention_effect_task, intervention_text
 from explorer.engine import Clamp
+from explorer.figures.panel import plain_html
 from explorer.figures.plots import TRAIN_COLOR
 from explorer.gui.worker import LatestTask
 
@@ -92,6 +93,7 @@ class InterventionsPanel(QWidget):
         row.addStretch(1)
         lay.addLayout(row)
         self.loss_label = QLabel("")
+        self.loss_label.setTextFormat(Qt.TextFormat.RichText)     # bold numbers; nothing of a name
         self.loss_label.setWordWrap(True)
         self.loss_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         lay.addWidget(self.loss_label)
@@ -339,7 +341,7 @@ class InterventionsController(QObject):
             self._show_sample(None)
             return
         text = c.loss_text()
-        p.loss_label.setText(f"<b>{text}</b>" if text else "")
+        p.loss_label.setText(f"<b>{plain_html(text)}</b>" if text else "")
         self.pred_loss_label.setText("With the intervention: " + text)
         self.pred_loss_label.setVisible(bool(text))
         pw = c.predictions_with

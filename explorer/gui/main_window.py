@@ -37,6 +37,7 @@ from explorer.gui.models import ModelController
 from explorer.gui.files import (START_EXAMPLE, START_SETTINGS, WINDOW_CELLS, FilesController,  # noqa: F401
                                 autosave_dir)
 from explorer.gui.settings_panel import UNITS_RANGE, SettingsPanelWidget
+from explorer.gui.plain_text import plain_label, plain_tooltip
 from explorer.gui.text_strip import TextStripWidget
 from explorer.gui.timestep_bar import PLAY_SPEEDS, TimestepBarWidget  # noqa: F401  (public before)
 from explorer.gui.training import DisplayController, TrainingController
@@ -54,11 +55,12 @@ class ElidedLabel(QLabel):
 
     def __init__(self, parent=None):
         super().__init__(parent)
+        self.setTextFormat(Qt.TextFormat.PlainText)     # the data's description names its columns
         self._full = ""
 
     def setText(self, text: str) -> None:  # noqa: N802
         self._full = text
-        self.setToolTip(text)
+        self.setToolTip(plain_tooltip(text))
         self._elide()
 
     def full_text(self) -> str:
@@ -329,7 +331,7 @@ class MainWindow(QMainWindow):
         self.progress = QProgressBar()
         self.progress.setMaximumWidth(200)
         self.progress.setTextVisible(True)
-        self.progress_label = QLabel()
+        self.progress_label = plain_label()
         sb.addPermanentWidget(self.progress_label)
         sb.addPermanentWidget(self.progress)
 
@@ -463,8 +465,8 @@ class MainWindow(QMainWindow):
         if self.run_folder:
             src = f"run: {Path(self.run_folder).name} (data: {src})"
         sp.source_label.setText(src)
-        sp.source_label.setToolTip(str(self.run_folder or ds.source) if not self.run_folder
-                                   else f"{self.run_folder}\ndata: {ds.source}")
+        sp.source_label.setToolTip(plain_tooltip(str(self.run_folder or ds.source) if not self.run_folder
+                                                 else f"{self.run_folder}\ndata: {ds.source}"))
         sp.set_seq_len(ds.seq_len, explicit=not getattr(ds, "seq_len_chosen", True))
         if ds.kind == "series":
             names = list(getattr(ds, "all_columns", None) or ds.config.get("columns") or ds.columns)

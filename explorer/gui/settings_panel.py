@@ -13,6 +13,7 @@ from PySide6.QtCore import Qt
 
 from explorer.engine.describe import KINDS
 from explorer.runs.options import NUMERIC_OPTIONS
+from explorer.gui.plain_text import plain_label, plain_tooltip
 from explorer.runs.store import ModelSettings
 
 UNITS_RANGE = (1, 256)
@@ -35,7 +36,7 @@ class SettingsPanelWidget(QWidget):
 
         data = QGroupBox("Data")
         f = QFormLayout(data)
-        self.source_label = QLabel("—")
+        self.source_label = plain_label("—")
         self.source_label.setWordWrap(True)
         self.source_label.setToolTip("The file or built-in example being trained on")
         f.addRow("Source", self.source_label)
@@ -210,7 +211,7 @@ class SettingsPanelWidget(QWidget):
                 item.setCheckState(Qt.CheckState.Checked if name in chosen else Qt.CheckState.Unchecked)
             else:
                 item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEnabled)
-                item.setToolTip(f"{name} does not hold numbers (dates, labels): it cannot be an input")
+                item.setToolTip(plain_tooltip(f"{name} does not hold numbers (dates, labels): it cannot be an input"))
             self.columns_list.addItem(item)
         self.target_combo.clear()
         self.target_combo.addItems(numeric)

@@ -9,6 +9,8 @@ engine's own ``model.npz`` (NumPy only, never Qt, never torch, never pickle).
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 
 from .errors import KERAS_EXTRA_HINT, MissingExtraError, ModelFileError, pickle_refusal
@@ -42,15 +44,35 @@ def load_model(path, n_outputs: int = 1, seed: int = 0) -> LoadedModel:
         raise ModelFileError(str(exc)) from None
 
 
-def _load(path: Path, n_outputs: int, seed: int) -> LoadedModel:
+def _read_magic(path: Path) -> bytes:
+    """The first bytes of a regular file. Opened without blocking and checked before reading: a FIFO,
+    device or socket in its place is refused at once (a FIFO would wait for a writer forever)."""
+    from explorer.data.errors import safe_name
+
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
     try:
-        with open(path, "rb") as fh:
-            magic = fh.read(9)
+        fd = os.open(path, flags)
     except IsADirectoryError:
-        raise ModelFileError(f"{path} is a folder, not a model file; choose its .safetensors, "
-                             ".keras or model.npz file.") from None
-    except OSError as exc:
-        raise ModelFileError(f"Could not open {path}: {exc.strerror or exc}.") from None
+        fd = None
+    except (OSError, ValueError) as exc:
+        raise ModelFileError(f"Could not open {safe_name(path, full=True)}: "
+                             f"{getattr(exc, 'strerror', None) or exc}.") from None
+    try:
+        mode = os.fstat(fd).st_mode if fd is not None else stat.S_IFDIR
+        if stat.S_ISDIR(mode):
+            raise ModelFileError(f"{safe_name(path, full=True)} is a folder, not a model file; choose its "
+                                 ".safetensors, .keras or model.npz file.")
+        if not stat.S_ISREG(mode):
+            raise ModelFileError(f"{safe_name(path, full=True)} is not a regular file (a pipe, device or "
+                                 "socket); choose a model file.")
+        return os.read(fd, 9)
+    finally:
+        if fd is not None:
+            os.close(fd)
+
+
+def _load(path: Path, n_outputs: int, seed: int) -> LoadedModel:
+    magic = _read_magic(path)
     if _is_pickle(magic):
         raise ModelFileError(pickle_refusal(path.name))
     if magic.startswith(_HDF5) or (magic.startswith(_ZIP) and _is_keras_zip(path)):

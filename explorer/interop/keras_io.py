@@ -34,11 +34,50 @@ from explorer.util.ram import MemoryBudgetError, check_budget
 
 from .errors import KERAS_EXTRA_HINT, MissingExtraError, ModelFileError
 from .mapping import (KIND_BY_BLOCKS, KIND_TITLES, LoadedModel, RecurrentSpec, TensorInfo, TensorSource,
-                      build_model, engine_key, units, with_article)
+                      build_model, check_layer_count, engine_key, units, with_article)
 
 #: torch's gate block j is Keras' block TORCH_ORDER[kind][j] (Keras: LSTM i, f, c, o; GRU z, r, h).
 TORCH_ORDER = {"lstm": (0, 1, 2, 3), "gru": (1, 0, 2), "rnn": (0,)}
 MAX_CONFIG_BYTES = 50 * 1024 * 1024
+#: More links or objects than any Keras model holds: a file beyond it is refused before it is walked.
+MAX_H5_ITEMS = 100_000
+_REFUSE_OUTSIDE = ("LSTM Explorer reads only weights stored inside the model file (a crafted file can point "
+                   "at any other file); save the model again with model.save(PATH.keras).")
+
+
+def check_stored_inside(f, label: str) -> None:
+    """Refuse, before any dataset is read, an HDF5 file whose weights are not all inside it: an
+    external link (to another file), a link of a kind HDF5 lets programs define, a dataset kept in
+    external raw files (``external=``) or a virtual dataset (mapped from other files). Soft links
+    stay inside the file once external links are refused. Walked without following any link
+    (HDF5's own visit, which cycles cannot trap), at most :data:`MAX_H5_ITEMS` items."""
+    h5py = _h5py(label)
+    found: list = []
+    count = [0]
+
+    def link(name, lnk):
+        count[0] += 1
+        if count[0] > MAX_H5_ITEMS:
+            found.append(f"holds more than {MAX_H5_ITEMS:,} links, more than any Keras model")
+        elif isinstance(lnk, h5py.ExternalLink):
+            found.append(f"links {name} to the file {lnk.filename}")
+        elif not isinstance(lnk, (h5py.HardLink, h5py.SoftLink)):
+            found.append(f"holds a user-defined link {name}")
+        return True if found else None
+
+    def dataset(name, obj):
+        if isinstance(obj, h5py.Dataset):
+            if obj.is_virtual:
+                found.append(f"holds {name} as a virtual dataset (mapped from other files)")
+            elif obj.external:
+                found.append(f"keeps the values of {name} in the external file {obj.external[0][0]!r}")
+        return True if found else None
+
+    f.visititems_links(link)
+    if not found:
+        f.visititems(dataset)
+    if found:
+        raise ModelFileError(f"{label} {found[0]}; {_REFUSE_OUTSIDE}")
 
 
 def _h5py(label: str):
@@ -381,6 +420,7 @@ def load_keras(path: Path, n_outputs: int = 1, seed: int = 0) -> LoadedModel:
 def _load_h5(f, path: Path, config, n_outputs: int, seed: int) -> LoadedModel:
     """Find the layers (Keras 3 paths or Keras 2 names), map them, build the model."""
     label = path.name
+    check_stored_inside(f, label)
     layers: list = []
     if "layers" in f:
         _keras3_layers(f["layers"], _keras3_configs(config), layers)
@@ -391,6 +431,7 @@ def _load_h5(f, path: Path, config, n_outputs: int, seed: int) -> LoadedModel:
     if not rec:
         found = ", ".join(la.path for la in layers[:5]) or "none with weights"
         raise ModelFileError(f"{label} holds no Keras LSTM, GRU or SimpleRNN layer (its layers: {found}).")
+    check_layer_count(len(rec), label)
     spec = _spec(src, rec, label)
     width = spec.num_directions * spec.n_units
     head, head_notes = _pick_head(layers, rec, width, src, bool(config))
@@ -402,7 +443,7 @@ def _load_h5(f, path: Path, config, n_outputs: int, seed: int) -> LoadedModel:
             raise ModelFileError(f"{label}: {keys[1]} has shape {spec.head_bias.shape}; the bias of "
                                  f"{head.path} is ({spec.head_weight.shape[0]},).")
     notes = spec.notes + head_notes + _keras_notes(layers, rec, head, bool(config))
-    model = build_model(spec, n_outputs=n_outputs, seed=seed)
+    model = build_model(spec, n_outputs=n_outputs, seed=seed, label=label)
     prefix = rec[0].path if len(rec) == 1 else ", ".join(la.path for la in rec)
     return LoadedModel(model=model, path=Path(path), format="keras", prefix=prefix,
                    head=head.path if head is not None else None, notes=tuple(notes),

@@ -64,13 +64,20 @@ class TensorSource:
         self.label = label
         self.infos = dict(infos)
         self._reader = reader
+        self._read_values = 0
 
     def read(self, key: str) -> np.ndarray:
-        """The tensor ``key`` as a float64 array, refused when it holds NaN or infinities."""
+        """The tensor ``key`` as a float64 array, refused when it holds NaN or infinities. Every
+        tensor read (recurrent layers and head alike) counts against the memory budget first."""
         info = self.infos[key]
         if info.dtype not in FLOAT_DTYPES:
             raise ModelFileError(f"{self.label}: {key} holds {info.dtype} numbers; the explorer reads "
                                  "float16, bfloat16, float32 and float64 weights.")
+        values = 1
+        for s in info.shape:
+            values *= int(s)
+        check_budget((self._read_values + values) * 8 * 3, f"opening {self.label}", "open a smaller model")
+        self._read_values += values
         arr = np.asarray(self._reader(key), dtype=np.float64)
         if arr.shape != tuple(info.shape):
             raise ModelFileError(f"{self.label}: {key} has shape {arr.shape} but its header says "
@@ -221,6 +228,7 @@ def infer_spec(src: TensorSource, metadata: dict | None = None) -> tuple[str, Re
         gap = next(k for k, have in enumerate(layers) if k != have)
         raise ModelFileError(f"{label} has no {key_of('weight_ih', gap, 0)} but has tensors of layer {L - 1}; "
                              "the layers of a recurrent module are numbered 0, 1, 2, … without gaps.")
+    check_layer_count(L, label)
     k_hh = key_of("weight_hh", 0, 0)
     if ("weight_hh", 0, 0) not in keys:
         raise ModelFileError(f"{label} has no {k_hh}: the recurrent weights of the first layer are missing.")
@@ -349,9 +357,36 @@ def make_engine_model(kind: str, n_inputs: int, n_units: int, n_outputs: int, nu
                       bidirectional=num_directions == 2, seed=seed)
 
 
-def build_model(spec: RecurrentSpec, n_outputs: int = 1, seed: int = 0):
-    """The engine model of ``spec``: its recurrent weights, and its head or a new one with
-    ``n_outputs`` outputs (seeded)."""
+def check_layer_count(layers: int, label: str) -> None:
+    """Refuse a model of more stacked layers than ``--layers`` takes (before its weights are read)."""
+    from explorer.runs.options import BY_DEST
+
+    most = int(BY_DEST["layers"].high)
+    if layers > most:
+        raise ModelFileError(f"{label} stacks {layers} recurrent layers; LSTM Explorer runs at most {most}: "
+                             f"open a model of {most} layers or fewer.")
+
+
+def check_storable(spec: RecurrentSpec, label: str) -> None:
+    """Refuse, in one sentence, a model a run folder cannot hold: more layers than ``--layers``
+    takes, or a weight beyond the ±MAX_ABS_WEIGHT a saved run may hold (it would be opened, then
+    called damaged when saved or reopened)."""
+    from explorer.runs.store import MAX_ABS_WEIGHT
+
+    check_layer_count(spec.num_layers, label)
+    arrays = list(spec.state.items()) + [("head weight", spec.head_weight), ("head bias", spec.head_bias)]
+    for key, arr in arrays:
+        worst = float(arr.flat[np.argmax(np.abs(arr))]) if arr is not None and arr.size else 0.0
+        if abs(worst) > MAX_ABS_WEIGHT:
+            raise ModelFileError(f"{label}: {key} holds {worst:.6g}, beyond the "
+                                 f"\u00b1{MAX_ABS_WEIGHT:g} a run can hold; open a model trained to ordinary "
+                                 "weights.")
+
+
+def build_model(spec: RecurrentSpec, n_outputs: int = 1, seed: int = 0, label: str = "the model"):
+    """The engine model of ``spec`` (refused unless :func:`check_storable`): its recurrent weights,
+    and its head or a new one with ``n_outputs`` outputs (seeded)."""
+    check_storable(spec, label)
     k = spec.head_weight.shape[0] if spec.head_weight is not None else int(n_outputs)
     model = make_engine_model(spec.kind, spec.n_inputs, spec.n_units, k, spec.num_layers,
                               spec.num_directions, seed=seed)
@@ -397,6 +432,6 @@ def load_torch_named(src: TensorSource, path: Path, fmt: str, metadata: dict | N
     if spec.kind == "rnn" and not meta:
         notes.append("An RNN's nonlinearity is not stored in its weights: tanh (torch's default) is "
                      "assumed.")
-    model = build_model(spec, n_outputs=n_outputs, seed=seed)
+    model = build_model(spec, n_outputs=n_outputs, seed=seed, label=src.label)
     return LoadedModel(model=model, path=Path(path), format=fmt, prefix=prefix, head=head_name,
                        notes=tuple(notes), metadata=dict(meta))

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from explorer import __version__
+from explorer.util.ram import MemoryBudgetError, check_budget
 
 from .errors import ModelFileError, pickle_refusal
 from .mapping import KIND_TITLES, TensorInfo, TensorSource, load_torch_named
@@ -80,12 +81,14 @@ def load_npz(path: Path, n_outputs: int = 1, seed: int = 0):
     try:
         with zipfile.ZipFile(path) as zf:
             names = zf.namelist()
+            unpacked = sum(i.file_size for i in zf.infolist())
         if any(name.endswith(".pkl") for name in names):         # torch.save's zip: data.pkl + storages
             raise ModelFileError(pickle_refusal(label))
+        check_budget(unpacked * 3, f"opening {label}", "open a smaller model")     # before np.load unpacks it
         with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as z:    # our handle: closed on errors
             arrays = {k: z[k] for k in z.files}
     except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
-        if isinstance(exc, ModelFileError):
+        if isinstance(exc, (ModelFileError, MemoryBudgetError)):
             raise
         raise ModelFileError(f"{label} is not a readable NumPy .npz file ({exc}); open a "
                              "safetensors file or a run folder's model.npz.") from None
