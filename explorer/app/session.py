@@ -2,6 +2,12 @@
 
 The window's views subscribe to ``session.events.<name>`` with ``_on_session_<name>`` slots and
 read ``session.position`` / ``session.trace`` when they draw; they keep no copy of the position.
+Beside the position the session holds the *source* of what is drawn: which weights (the latest,
+a replayed epoch — ``replay_epoch`` —, or training's snapshot while training runs or is paused),
+the interventions held and the sample (:meth:`Session.source`), each with its own event. The
+trace comes with the source it was computed from (``trace_source``); while the two differ the
+session is :attr:`~Session.waiting` and views say so instead of labelling old numbers as new.
+
 A session is owned by one thread (the GUI thread in the window, the main thread on the command
 line); workers hand their results to that thread, which calls the setters.
 
@@ -18,6 +24,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from psygnal import Signal, SignalGroup
 
+from .source import Source
 from .tasks import Progress, TrainingUpdate
 
 
@@ -39,11 +46,14 @@ class SessionEvents(SignalGroup):
 
     run = Signal(object)            # the Run now shown (or None)
     position = Signal(object)       # Position
+    sample = Signal(int)            # the sample of the position changed (after ``position``)
+    replay_epoch = Signal(object)   # the replayed epoch (None: the latest weights)
     trace = Signal(object)          # the selected sample's Trace (batch 1), or None
     training = Signal(str)          # "idle" | "running" | "paused"
     steps = Signal(object)          # per-step numbers that arrived since the last emission
     history = Signal(object)        # per-epoch rows (list of dicts)
-    norms = Signal(object)          # gradient norms through time of the latest step
+    norms = Signal(object)          # gradient norms through time (see ``Session.norms_source``)
+    comparison = Signal(object)     # the interventions' effect (teaching.InterventionEffect) or None
     predictions = Signal(object)    # predictions / forecast for the plots (dict)
     interventions = Signal(object)  # the active interventions (list)
     message = Signal(str, str)      # (text, kind) for the banner; ("", "") clears it
@@ -90,13 +100,18 @@ class Session:
         self.run = None
         self.trace = None
         self.trace_weights = None       # the state dict that computed ``trace`` (None: the run's)
+        self.trace_source: Source | None = None     # what ``trace`` is of
         self.position = Position()
         self.training = "idle"
         self.interventions: list = []
+        self.replay_epoch: int | None = None
+        self.training_weights: dict | None = None   # the latest snapshot a training task sent
+        self.comparison = None
         # what training produced, as the session's thread knows it (workers send updates)
         self.history: list[dict] = []
         self.steps = StepTable()
-        self.norms: tuple | None = None          # (dh, dc) of the latest step
+        self.norms: tuple | None = None          # (dh, dc) through time
+        self.norms_source: Source | None = None  # of a sample (a display), or None: the latest training batch
         self.norms_layers: tuple | None = None   # (dh (L, T), dc (L, T)) of every layer, if known
         self.predictions: dict | None = None
         self.progress = Progress()
@@ -144,9 +159,39 @@ class Session:
         """Move to any of sample, t, unit, layer, direction; clamped into the trace and the data."""
         pos = self._clamped(replace(self.position, **{k: int(v) for k, v in changes.items()}))
         if pos != self.position:
+            moved = pos.sample != self.position.sample
             self.position = pos
             self.events.position.emit(pos)
+            if moved:
+                self.events.sample.emit(pos.sample)
         return pos
+
+    def source(self) -> Source:
+        """What the views should draw now: the selected sample under the weights asked for (training's
+        snapshot while training runs or is paused, else the replayed epoch or the latest) with the
+        interventions held."""
+        if self.training != "idle":
+            weights, epoch = "training", None
+        elif self.replay_epoch is not None:
+            weights, epoch = "epoch", self.replay_epoch
+        else:
+            weights, epoch = "latest", None
+        return Source(self.position.sample, weights, epoch, tuple(self.interventions))
+
+    @property
+    def waiting(self) -> bool:
+        """Whether the trace drawn is not yet that of :meth:`source` (a display is being computed)."""
+        return self.run is not None and self.trace_source != self.source()
+
+    def waiting_text(self) -> str:
+        """'' when the trace is the one asked for, else what is being computed ('computing sample 4 ·
+        epoch 2…')."""
+        return f"computing {self.source().text()}\u2026" if self.waiting else ""
+
+    def shown_interventions(self) -> tuple:
+        """The interventions held in the trace drawn (not those asked for while it is computed)."""
+        src = self.trace_source
+        return () if src is None else tuple(src.interventions)
 
     def set_run(self, run) -> None:
         """Show ``run``; the trace is dropped until the new one arrives. The run's history and step
@@ -154,9 +199,16 @@ class Session:
         self.run = run
         self.trace = None
         self.trace_weights = None
+        self.trace_source = None
+        self.training_weights = None
+        self.comparison = None
         self.predictions = None
         self.norms = None
         self.norms_layers = None
+        self.norms_source = None
+        if self.replay_epoch is not None:
+            self.replay_epoch = None
+            self.events.replay_epoch.emit(None)
         tr = getattr(run, "trainer", None)
         self.history = [dict(h) for h in tr.history] if tr is not None else []
         self.steps = StepTable(tr.step_table() if tr is not None else None)
@@ -166,10 +218,12 @@ class Session:
         sample = getattr(getattr(run, "settings", None), "sample_index", 0) or 0
         self.set_position(sample=sample)
 
-    def set_trace(self, trace, weights=None) -> None:
-        """The selected sample's trace (batch 1) and the weights that computed it."""
+    def set_trace(self, trace, weights=None, source: Source | None = None) -> None:
+        """The selected sample's trace (batch 1), the weights that computed it and what it is of
+        (``source``; None: what :meth:`source` asks for now)."""
         self.trace = trace
         self.trace_weights = weights
+        self.trace_source = None if trace is None else (source if source is not None else self.source())
         pos = self._clamped(self.position)        # before the views draw: a layer the trace lacks is never asked for
         moved, self.position = pos != self.position, pos
         self.events.trace.emit(trace)
@@ -191,14 +245,18 @@ class Session:
             self.set_norms(update.norms_dh, update.norms_dc, layers=update.norms_layers)
         self.progress = update.progress
         self.events.progress.emit(self.progress)
+        if update.weights is not None:
+            self.training_weights = update.weights
         if update.trace is not None and update.sample == self.position.sample:
-            self.set_trace(update.trace, update.weights)    # (a trace of a sample since left is dropped)
+            self.set_trace(update.trace, update.weights, Source(update.sample, "training"))
 
-    def set_norms(self, dh, dc=None, layers=None) -> None:
+    def set_norms(self, dh, dc=None, layers=None, source: Source | None = None) -> None:
         """The gradient norms through time of layer 0 (``dh``, ``dc``: (T,)) and, for a deeper
-        model, ``layers`` = (dh (L, T), dc (L, T) or None) of every layer (:meth:`view_norms`)."""
+        model, ``layers`` = (dh (L, T), dc (L, T) or None) of every layer (:meth:`view_norms`);
+        ``source``: the sample and weights they are of (None: training's latest batch)."""
         self.norms = (dh, dc)
         self.norms_layers = layers
+        self.norms_source = source
         self.events.norms.emit(self.norms)
 
     def set_predictions(self, predictions: dict | None) -> None:
@@ -214,7 +272,21 @@ class Session:
 
     def set_interventions(self, interventions) -> None:
         self.interventions = list(interventions)
+        if self.comparison is not None and self.comparison.interventions != tuple(self.interventions):
+            self.set_comparison(None)
         self.events.interventions.emit(list(self.interventions))
+
+    def set_replay_epoch(self, epoch: int | None) -> None:
+        """Draw the weights of ``epoch`` (one the run keeps) or, with None, the latest weights."""
+        epoch = None if epoch is None else int(epoch)
+        if epoch != self.replay_epoch:
+            self.replay_epoch = epoch
+            self.events.replay_epoch.emit(epoch)
+
+    def set_comparison(self, comparison) -> None:
+        """The interventions' effect (a :class:`~explorer.app.teaching.InterventionEffect`), or None."""
+        self.comparison = comparison
+        self.events.comparison.emit(comparison)
 
     def show_message(self, text: str, kind: str = "info") -> None:
         self.events.message.emit(text, kind)

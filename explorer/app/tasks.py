@@ -23,7 +23,7 @@ import math
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -34,6 +34,7 @@ except ImportError:                     # until it lands: the same name, raised 
         """The task was asked to stop."""
 
 from .checkpoint import CheckpointPolicy
+from .source import Source
 
 EMIT_INTERVAL = 1.0 / 30.0              # partial results per second: about 30
 SANE_FACTOR = 10.0                      # a step is sane while its loss ≤ 10 × the baseline loss
@@ -375,7 +376,12 @@ class Display:
     norms_dh: np.ndarray | None = None
     norms_dc: np.ndarray | None = None
     norms_layers: tuple | None = None   # (dh (L, T), dc (L, T) or None) of every layer
-    extra: dict = field(default_factory=dict)
+    source: Source | None = None        # what the trace is of; None: the sample under the latest weights
+    comparison: object = None           # with interventions: their effect (explorer.app.teaching.InterventionEffect)
+
+    def __post_init__(self):
+        if self.source is None:
+            self.source = Source(sample=int(self.sample))
 
 
 def clone_model(model, weights: dict | None = None):

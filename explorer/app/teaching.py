@@ -229,10 +229,12 @@ def _sample_outputs(ds, y, target):
     return t, np.asarray(out, float), np.asarray(tgt, float), tt, "output y"
 
 
-def intervention_effect_task(state: TaskState, run, weights, sample: int, interventions, *, forecast: int = 100) -> InterventionEffect:
+def intervention_effect_task(state: TaskState, run, weights, sample: int, interventions, *, forecast: int = 100,
+                             y_with=None, y_without=None) -> InterventionEffect:
     """Losses, predictions and the sample's outputs without and with ``interventions`` (on copies
     of the model holding ``weights``); interruptible, with progress. For a series, the free-running
-    forecast keeps the clamps of every step (a clamp limited to some steps ends with the sample)."""
+    forecast keeps the clamps of every step (a clamp limited to some steps ends with the sample).
+    ``y_with`` / ``y_without``: the sample's outputs with and without, when a trace already has them."""
     ivs = list(interventions)
     ds = run.dataset
     plain = clone_model(run.model, weights)
@@ -245,8 +247,8 @@ def intervention_effect_task(state: TaskState, run, weights, sample: int, interv
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         x, y = sample_of(ds, sample)
         state.set_progress(0.0, "Comparing with the intervention")
-        y0 = plain.forward(x, interrupt=interrupt).y
-        y1 = plain.forward(x, interventions=ivs or None, interrupt=interrupt).y
+        y0 = plain.forward(x, interrupt=interrupt).y if y_without is None else y_without
+        y1 = plain.forward(x, interventions=ivs or None, interrupt=interrupt).y if y_with is None else y_with
         t, a, tgt, tt, what = _sample_outputs(ds, y0, y)
         _, b, _, _, _ = _sample_outputs(ds, y1, y)
         out.sample_t, out.sample_without, out.sample_with = t, a, b

@@ -372,7 +372,8 @@ def _cmd_compare(args) -> int:
 
 
 def _compare_into(args, cells: list[str], out: Path) -> int:
-    from explorer.figures.comparison_files import Comparison, compare_cells, format_table, write_comparison
+    from explorer.app.compare import Comparison, compare_cells, format_table
+    from explorer.figures.comparison_files import write_comparison
     from explorer.data import SequenceFileError
     from explorer.runs.folder import RunFileError
 

@@ -58,8 +58,8 @@ class AnimationExportController(QObject):
             return False
         pos = s.position
         fn = partial(_animation_task, source=(trace, describe(trace.kind), s.trace_weights), path=str(path),
-                     sample=pos.sample, unit=pos.unit, layer=pos.layer, direction=pos.direction, fps=fps,
-                     interventions=tuple(s.interventions))
+                     sample=pos.sample if s.trace_source is None else s.trace_source.sample, unit=pos.unit,
+                     layer=pos.layer, direction=pos.direction, fps=fps, interventions=s.shown_interventions())
         worker = TaskWorker(fn, tag=str(path))
         worker.sigDone.connect(self._on_worker_done)
         worker.sigProgress.connect(win._on_task_progress)

@@ -72,13 +72,14 @@ class BackwardController(QObject):
 
     # -- computing ---------------------------------------------------------------------------------
     def refresh(self) -> None:
-        s, win = self.session, self.win
+        s = self.session
         run, trace = s.run, s.trace
         if run is None or trace is None:
             return
-        weights = s.trace_weights if s.trace_weights is not None else win.shown.weights()
-        fn = partial(_grads_task, run=run, weights=weights, sample=s.position.sample,
-                     interventions=tuple(s.interventions), trace=trace)
+        weights = s.trace_weights if s.trace_weights is not None else run.model.state_dict()
+        src = s.trace_source
+        fn = partial(_grads_task, run=run, weights=weights, sample=s.position.sample if src is None else src.sample,
+                     interventions=s.shown_interventions(), trace=trace)
         self.task.start(fn, tag=run, direct=is_small(run))
 
     def _failed(self, text: str) -> None:

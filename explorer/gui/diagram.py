@@ -85,13 +85,18 @@ class CellDiagramView(SessionViewMixin, CellCanvas):
         pos = self.session.position
         full = self.session.trace
         desc = self.description
-        frame = frame_at(desc, self.session.view_trace(), pos.t, pos.unit, sample=pos.sample,
+        src = self.session.trace_source
+        frame = frame_at(desc, self.session.view_trace(), pos.t, pos.unit,
+                         sample=pos.sample if src is None else src.sample,
                          vocab=self._vocab, belt_scale=self.belt_scale(), layer=pos.layer,
                          direction=pos.direction, num_layers=int(getattr(full, "num_layers", 1)),
                          num_directions=int(getattr(full, "num_directions", 1)))
         if frame.values is not None:
-            frame.held = held_at(self.session.interventions, pos.layer, pos.direction, frame.unit,
+            frame.held = held_at(self.session.shown_interventions(), pos.layer, pos.direction, frame.unit,
                                  min(pos.t, int(full.T) - 1))
+            waiting = self.session.waiting_text()
+            if waiting:
+                frame.header += "  \u00b7  " + waiting
         g = self._grads
         if g is not None and frame.values is not None and np.shape(g.dh)[1] == full.T:
             back = backward_frame(desc, full, g, min(pos.t, full.T - 1), frame.unit, self.session.trace_weights,

@@ -305,8 +305,8 @@ class EquationsView(SessionViewMixin, QTextBrowser):
         init = " (initial state)" if place.first(t) else ""
         where = f" &nbsp;\u00b7&nbsp; {html.escape(place.name)}" if place.stacked else ""
         parts = [f'<p style="font-size:large; margin-bottom:4px;">{html.escape(desc.title)} &nbsp;\u00b7&nbsp; '
-                 f'<b>Unit {j} of {n}</b> &nbsp;\u00b7&nbsp; sample {pos.sample} &nbsp;\u00b7&nbsp; t = {t + 1} / {T}'
-                 f'{where}</p>']
+                 f'<b>Unit {j} of {n}</b> &nbsp;\u00b7&nbsp; sample {self._shown_sample()} &nbsp;\u00b7&nbsp; '
+                 f't = {t + 1} / {T}{where}</p>', self._waiting_html(muted)]
         # inputs
         tok = self._vocab[col] if col is not None and self._vocab is not None and col < len(self._vocab) else None
         if tok is not None:
@@ -328,7 +328,7 @@ class EquationsView(SessionViewMixin, QTextBrowser):
             lines.append(f'<span style="color:{muted};">W = weight_ih{sfx}, U = weight_hh{sfx}</span>')
         if not self._presenting:
             parts.append("<p>" + "<br>".join(lines) + "</p>")
-        held = held_at(self.session.interventions, pos.layer, pos.direction, j, t)
+        held = held_at(self.session.shown_interventions(), pos.layer, pos.direction, j, t)
         parts.append(self._table(rows, num, sym, held=held))
         self._notes = self._example_notes(t) if pos.layer == 0 and pos.direction == 0 else []
         if self._notes:
@@ -358,7 +358,7 @@ class EquationsView(SessionViewMixin, QTextBrowser):
         pos = self.session.position
         step_rows = backward_rows(desc, self.session.trace, self._grads, t, j, self._weights(), layer=pos.layer,
                                   direction=pos.direction)
-        held = held_at(self.session.interventions, pos.layer, pos.direction, j, t)
+        held = held_at(self.session.shown_interventions(), pos.layer, pos.direction, j, t)
         if held:                            # a held value is a constant: the engine passes nothing to its z
             step_rows = [_held_back_row(r) if r.key.startswith("dz_") and r.key[3:] in held else r
                          for r in step_rows]
@@ -372,17 +372,26 @@ class EquationsView(SessionViewMixin, QTextBrowser):
         both = [np.abs(a[0]) for a in (grads.dh, grads.dc) if a is not None]
         vmax = float(max(a.max() for a in both)) if both else 1.0
         parts = [f'<p style="font-size:large; margin-bottom:4px;">{html.escape(desc.title)} &nbsp;\u00b7&nbsp; '
-                 f'<b>backward</b> &nbsp;\u00b7&nbsp; <b>Unit {j} of {n}</b> &nbsp;\u00b7&nbsp; sample {pos.sample} '
-                 f'&nbsp;\u00b7&nbsp; t = {t + 1} / {T}</p>',
+                 f'<b>backward</b> &nbsp;\u00b7&nbsp; <b>Unit {j} of {n}</b> &nbsp;\u00b7&nbsp; sample {self._shown_sample()} '
+                 f'&nbsp;\u00b7&nbsp; t = {t + 1} / {T}</p>', self._waiting_html(muted),
                  self._table(step_rows, num, sym, vmax=vmax or 1.0, text=gfmt)]
         small = max(8, round(QFontInfo(self.font()).pixelSize() * 0.85))
-        if self.session.interventions:
+        if self.session.shown_interventions():
             parts.append(f'<p style="color:{muted}; font-size:{small}px;">{html.escape(HELD_BACKWARD_NOTE)}</p>')
         note = ("The gradients backpropagation through time carries at this step (model.state_grads): the values are "
                 "the engine's own, the terms are computed from the trace and add up to them. Step from T down to 1.")
         if not self._presenting:
             parts.append(f'<p style="color:{muted}; font-size:{small}px;">{html.escape(note)}</p>')
         self._set_html(parts)
+
+    def _shown_sample(self) -> int:
+        """The sample the drawn numbers are of (not the one asked for while it is computed)."""
+        src = self.session.trace_source
+        return self.session.position.sample if src is None else src.sample
+
+    def _waiting_html(self, muted: str) -> str:
+        text = self.session.waiting_text()
+        return f'<p style="color:{muted};"><i>{html.escape(text)}</i></p>' if text else ""
 
     def _set_html(self, parts: list) -> None:
         self.setHtml("".join(parts))

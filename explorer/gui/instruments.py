@@ -1,8 +1,9 @@
 """The teaching instruments, installed into the window with one call (:func:`install`):
 interventions (:mod:`explorer.gui.interventions`), the backward mode (:mod:`explorer.gui.backward`),
 replay (:mod:`explorer.gui.replay`), File › Export › Animation (:mod:`explorer.gui.animation_export`)
-and presenter mode (:mod:`explorer.gui.presenter`); the trace they show is chosen by
-:class:`explorer.gui.shown.ShownTraceController`.
+and presenter mode (:mod:`explorer.gui.presenter`); the trace they show is the session's (its
+source: the sample, the replayed epoch, the interventions), computed by
+:class:`explorer.gui.training.DisplayController`.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from explorer.gui.lessons import LessonController
 from explorer.gui.units_panel import UnitsController
 from explorer.gui.presenter import PresenterMode
 from explorer.gui.replay import ReplayBarWidget
-from explorer.gui.shown import ShownTraceController
 
 
 def _menu(win, title: str):
@@ -33,11 +33,10 @@ def _submenu(menu, title: str):
 
 
 def install(win) -> None:
-    """Make the controllers (``win.shown``, ``win.interventions``, ``win.backward``,
-    ``win.replay_bar``, ``win.animation_export``, ``win.presenter``, ``win.lessons``) and put their actions in the
+    """Make the controllers (``win.interventions``, ``win.backward``, ``win.replay_bar``,
+    ``win.animation_export``, ``win.presenter``, ``win.units``, ``win.lessons``) and put their actions in the
     menus: View › Backward pass (B), View › Presenter (F11), View › Interventions, File › Export ›
     Animation…; the replay bar goes under the timestep bar."""
-    win.shown = ShownTraceController(win)
     win.interventions = InterventionsController(win)
     win.backward = BackwardController(win)
     win.replay_bar = ReplayBarWidget(win)

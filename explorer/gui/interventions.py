@@ -2,11 +2,11 @@
 is held (each removable), and the prediction and loss with and without it side by side.
 
 The session holds the interventions (``session.set_interventions``, event ``interventions``);
-:class:`~explorer.gui.shown.ShownTraceController` shows the clamped trace in every view. This
-controller builds the menu on the diagram (the canvas's hit-testing names the gate under the
-mouse), the panel (a dock), and the comparison (:func:`explorer.app.teaching.intervention_effect_task` on
-a worker: the validation loss both ways, the predictions plot's curves with the intervention
-beside those without, the selected sample's output at every step both ways).
+the display controller computes the clamped trace every view shows and, in the same request,
+its effect (``session.comparison``: the validation loss both ways, the predictions with the
+intervention, the selected sample's output at every step both ways). This controller builds the
+menu on the diagram (the canvas's hit-testing names the gate under the mouse), the panel (a
+dock), and shows the comparison.
 
 Training is off while interventions are active (they are experiments on the trained cell, not
 part of what it learns): Train says so in one sentence.
@@ -25,11 +25,10 @@ from PySide6.QtWidgets import (QCheckBox, QDialog, QDialogButtonBox, QDockWidget
 
 import pyqtgraph as pg
 
-from explorer.app.teaching import clamp_names, intervention_effect_task, intervention_text
+from explorer.app.teaching import clamp_names, intervention_text
 from explorer.engine import Clamp
 from explorer.figures.panel import plain_html
 from explorer.figures.plots import TRAIN_COLOR
-from explorer.gui.worker import LatestTask
 
 #: a diagram part that shows a quantity an intervention can hold under another name
 PART_HOLDS = {"squash": "h"}
@@ -133,10 +132,6 @@ class InterventionsController(QObject):
         self.win = win
         self.session = win.session
         self.comparison = None
-        self.task = LatestTask(win.threads, current_tag=lambda: self.session.run, progress=win._on_task_progress,
-                               parent=self)
-        self.task.sigResult.connect(self._on_compared)
-        self.task.sigError.connect(self._failed)
         self.panel = InterventionsPanel()
         self.dock = QDockWidget("Interventions", win)
         self.dock.setObjectName("dock_interventions")
@@ -157,8 +152,7 @@ class InterventionsController(QObject):
         self.pred_loss_label.hide()
         pp._lay.insertWidget(0, self.pred_loss_label)
         self._legend_shown = False
-        self.session.subscribe(self, "interventions", "run", "position", "trace", "training")
-        win.shown.sigShown.connect(self._on_shown)
+        self.session.subscribe(self, "interventions", "run", "position", "training", "comparison")
 
     # -- what is held --------------------------------------------------------------------------------
     @property
@@ -286,7 +280,7 @@ class InterventionsController(QObject):
         if not ivs:
             self.win.banner.resolve("interventions-training", "interventions")
             self._show(None)
-        # the comparison follows once the shown trace is there (_on_shown)
+        # the comparison follows with the clamped trace (_on_session_comparison)
 
     def _on_session_run(self, run) -> None:
         if self.session.interventions:
@@ -298,33 +292,13 @@ class InterventionsController(QObject):
         if c is not None and c.sample != pos.sample:
             self._show_sample(None)
 
-    def _on_session_trace(self, trace) -> None:
-        pass
-
     def _on_session_training(self, state) -> None:
         self.panel.hint.setText("Training: stop it to experiment on the cell." if state == "running" else
                                 "Right-click a gate (or h) in the diagram to hold it: at 0, at 1, at a value, "
                                 "or from step t to t\u2032.")
 
-    def _on_shown(self) -> None:
-        if self.session.interventions:
-            self.compare()
-
     # -- the comparison ------------------------------------------------------------------------------
-    def compare(self) -> None:
-        """Compute the loss, predictions and the sample's outputs with and without (a worker)."""
-        s, win = self.session, self.win
-        run = s.run
-        if run is None or not s.interventions:
-            return
-        fn = partial(intervention_effect_task, run=run, weights=win.shown.weights(), sample=s.position.sample,
-                     interventions=tuple(s.interventions))
-        self.task.start(fn, tag=run)
-
-    def _failed(self, text: str) -> None:
-        self.win.banner.show_message(f"The intervention cannot be applied: {text}", "error", topic="interventions")
-
-    def _on_compared(self, c) -> None:
+    def _on_session_comparison(self, c) -> None:
         if c is not None and c.interventions == tuple(self.session.interventions):
             self._show(c)
 

@@ -225,6 +225,7 @@ class LessonController(QObject):
                                   f"{kind} there (or below it) so the lesson can find it.") from None
             source = (kind, rel.as_posix())
         pos = win.session.position
+        src = win.session.source()
         holds = []
         for iv in win.interventions.interventions:
             if not hasattr(iv, "name"):
@@ -241,7 +242,7 @@ class LessonController(QObject):
                 tab = dock.windowTitle()
         return LessonView(source=source, cell=cell, sample=pos.sample, t=pos.t, unit=pos.unit,
                           layer=pos.layer, direction=pos.direction, hold=tuple(holds),
-                          replay_epoch=win.shown.epoch if getattr(win.shown, "epoch", None) is not None else None,
+                          replay_epoch=src.epoch if src.weights == "epoch" else None,
                           tab=tab, backward=win.backward.action.isChecked(), caption=caption)
 
     def add_view(self, path, caption: str = "", title: str | None = None) -> Lesson:

@@ -113,7 +113,6 @@ class MainWindow(QMainWindow):
         self.threads = ThreadRegistry(self)
         self.closing = False
         self.run_folder: str | None = None
-        self._sample_followed: int | None = None     # the sample whose trace was asked for
         self.recent_menu = None
         self.files = FilesController(self)
         self.models = ModelController(self)              # File › Open Model (and --model)
@@ -339,6 +338,7 @@ class MainWindow(QMainWindow):
         sp = self.settings_panel
         ev = self.session.events
         self.session.subscribe(self, "run", "trace", "position", "progress")
+        self.session.events.sample.connect(self.training_ctl.set_sample)
         self.unit_spin.valueChanged.connect(self._on_unit_spin_changed)
         self.sample_spin.valueChanged.connect(self._on_sample_spin_changed)
         self.memory_button.clicked.connect(self.select_memory_unit)
@@ -432,9 +432,7 @@ class MainWindow(QMainWindow):
         """Show ``run`` (idle). ``display`` (a :class:`~explorer.app.tasks.Display` computed off
         the GUI thread) is drawn at once; without it one is computed in a worker."""
         self.run_folder = folder
-        self._sample_followed = None
         self.session.set_run(run)
-        self._sample_followed = self.session.position.sample
         if display is not None:
             self.display.apply(display)
         else:
@@ -513,8 +511,6 @@ class MainWindow(QMainWindow):
             self._set_spin(self.unit_spin, pos.unit, self.unit_spin.maximum())
         if self.sample_spin.value() != pos.sample:
             self._set_spin(self.sample_spin, pos.sample, self.sample_spin.maximum())
-        if self._sample_followed is not None and pos.sample != self._sample_followed:
-            self._on_sample_changed(pos.sample)
 
     def _on_session_progress(self, progress) -> None:
         self._update_progress()
@@ -558,15 +554,6 @@ class MainWindow(QMainWindow):
 
     def _on_sample_spin_changed(self, sample) -> None:
         self.session.set_position(sample=sample)
-
-    def _on_sample_changed(self, sample) -> None:
-        """Another sample is selected: its trace comes from the training task's next emission, or
-        (idle, paused) from a display task on the weights shown."""
-        self._sample_followed = sample
-        self.training_ctl.set_sample(sample)
-        if self.training and not self.training_ctl.paused:
-            return
-        self.display.request(predictions=False, norms=True)
 
     def select_memory_unit(self) -> int | None:
         """Select the unit carrying the most memory in this sample: the longest memory span (how

@@ -1,7 +1,8 @@
 """Replay: a slider over the epochs whose weights the run keeps; the selected sample's gates as
 they were at the end of that epoch (the diagram, the equations and the heatmaps show
-``run.replay_trace(epoch, sample)``, computed by :class:`~explorer.gui.shown.ShownTraceController`).
-"Latest" returns to the current weights. Shown when the run keeps more than one epoch; disabled
+``run.replay_trace(epoch, sample)``: the bar sets ``session.replay_epoch`` and the display
+controller computes it). "Latest" returns to the current weights. The label names the epoch whose
+numbers are drawn; while another is being computed it says so. Shown when the run keeps more than one epoch; disabled
 while training (training shows its own weights).
 """
 
@@ -39,7 +40,7 @@ class ReplayBarWidget(QWidget):
         lay.addWidget(self.latest_button)
         self.slider.valueChanged.connect(self._on_slider_value_changed)
         self.latest_button.clicked.connect(self.latest)
-        self.session.subscribe(self, "run", "training", "history")
+        self.session.subscribe(self, "run", "training", "history", "trace", "replay_epoch")
         win.sigTrainingFinished.connect(self._on_training_finished)
         self.refresh()
 
@@ -51,7 +52,7 @@ class ReplayBarWidget(QWidget):
         self.setVisible(len(self.epochs) > 1)
         self.slider.blockSignals(True)
         self.slider.setRange(0, len(self.epochs))            # the last position: latest
-        epoch = self.win.shown.epoch
+        epoch = self.session.replay_epoch
         self.slider.setValue(self.epochs.index(epoch) if epoch in self.epochs else len(self.epochs))
         self.slider.blockSignals(False)
         note = getattr(run, "replay_note", "") if run is not None else ""
@@ -60,9 +61,17 @@ class ReplayBarWidget(QWidget):
         self._label()
 
     def _label(self) -> None:
-        e = self.win.shown.epoch
+        s = self.session
+        src = s.trace_source
         last = self.epochs[-1] if self.epochs else 0
-        self.label.setText("latest" if e is None else f"epoch {e} / {last}" if e else f"epoch 0 (before training) / {last}")
+
+        def name(e):
+            return "latest" if e is None else f"epoch {e} / {last}" if e else f"epoch 0 (before training) / {last}"
+
+        if s.waiting and s.replay_epoch != (src.epoch if src is not None else None):
+            self.label.setText(f"computing {name(s.replay_epoch)}\u2026")
+        else:
+            self.label.setText(name(s.replay_epoch))
         self.label.setMinimumWidth(self.label.fontMetrics().horizontalAdvance(f"epoch 0 (before training) / {last}") + 6)
 
     def set_epoch(self, epoch: int | None) -> None:
@@ -74,7 +83,7 @@ class ReplayBarWidget(QWidget):
         self.slider.blockSignals(True)
         self.slider.setValue(len(self.epochs) if epoch is None else self.epochs.index(epoch))
         self.slider.blockSignals(False)
-        self.win.shown.set_epoch(epoch)
+        self.session.set_replay_epoch(epoch)
         self._label()
 
     def latest(self) -> None:
@@ -93,8 +102,14 @@ class ReplayBarWidget(QWidget):
 
     def _on_session_training(self, state) -> None:
         if state == "running":
-            self.win.shown.set_epoch(None)
+            self.session.set_replay_epoch(None)
         self.refresh()
+
+    def _on_session_trace(self, trace) -> None:
+        self._label()
+
+    def _on_session_replay_epoch(self, epoch) -> None:
+        self._label()
 
     def _on_training_finished(self, reason) -> None:
         self.refresh()

@@ -14,7 +14,7 @@ from explorer.engine.describe import CellDescription, describe
 
 
 class SessionViewMixin:
-    """Subscribes ``_on_session_trace`` / ``_position`` / ``_run`` to a session (a private one if
+    """Subscribes ``_on_session_trace`` / ``_position`` / ``_run`` / ``_source`` to a session (a private one if
     none is given, driven by :meth:`set_trace` and :meth:`set_position`, the round-1 API)."""
 
     def _init_session(self, session: Session | None) -> None:
@@ -22,7 +22,8 @@ class SessionViewMixin:
         self._vocab: list[str] | None = None
         ev = self.session.events
         slots = ((ev.trace, self._on_session_trace), (ev.position, self._on_session_position),
-                 (ev.run, self._on_session_run))
+                 (ev.run, self._on_session_run), (ev.interventions, self._on_session_source),
+                 (ev.replay_epoch, self._on_session_source))
         for signal, slot in slots:
             signal.connect(slot)
 
@@ -39,6 +40,10 @@ class SessionViewMixin:
         self._refresh()
 
     def _on_session_position(self, pos) -> None:
+        self._refresh()
+
+    def _on_session_source(self, _value) -> None:
+        """What is asked to be drawn changed (interventions, replayed epoch): say so until it arrives."""
         self._refresh()
 
     def _on_session_run(self, run) -> None:

@@ -6,10 +6,10 @@ rate (about 30 × what a redraw costs the GUI thread, so training keeps its spee
 stops and reports. It never reads the trainer while a task owns it: steps, history, norms and
 traces arrive in the task's partial results.
 
-:class:`DisplayController` computes what the views draw for the current weights — the selected
-sample's trace, the gradient norms through time, the predictions and forecast — with
-:func:`explorer.app.tasks.display_task` in a worker, and hands the result to the session when it
-arrives (a newer request interrupts an older one).
+:class:`DisplayController` is the one producer of the session's trace outside training: it
+computes what the session's source asks for (sample, weights, interventions) with
+:func:`explorer.app.display.display_request`, and the latest weights' predictions with
+:func:`explorer.app.tasks.display_task` (a newer request interrupts an older one).
 """
 
 from __future__ import annotations
@@ -21,8 +21,11 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtWidgets import QMessageBox, QStyle
 
 from explorer.app import CheckpointPolicy
-from explorer.app.tasks import TrainingUpdate, display_task, train_task
-from explorer.gui.worker import TaskWorker
+from explorer.app.display import DisplayCache, display_request, shown_display
+from explorer.app.source import Source
+from explorer.app.tasks import TaskState, TrainingUpdate, display_task, train_task
+from explorer.app.teaching import is_small
+from explorer.gui.worker import LatestTask, TaskWorker
 from explorer.runs.store import write_autosave
 
 FINISHED_TEXT = {"done": "Training finished.", "stopped": "Training stopped; Train continues from here.",
@@ -32,64 +35,148 @@ STOP_TIMEOUT_S = 1.5          # closing waits at most this long for the step und
 
 
 class DisplayController(QObject):
-    """Trace, norms and predictions for the views, computed off the GUI thread."""
+    """The one producer of the session's trace: whenever the source of what is drawn changes (the
+    sample, the interventions, the replayed epoch; :meth:`explorer.app.session.Session.source`) it
+    computes that source with :func:`explorer.app.display.display_request` — at once on the GUI
+    thread for a small model, else on a worker whose newer request cancels the older — and hands
+    the trace, its norms and the interventions' effect to the session only while they are still
+    what the session asks for. Results are cached per weights × sample × interventions. The
+    predictions (of the latest weights) are a separate request: a new sample does not cancel them.
+    While training runs, training's own traces are drawn."""
 
     sigDisplayed = Signal()            # a result reached the session
 
     def __init__(self, win):
         super().__init__(win)
         self.win = win
-        self.worker: TaskWorker | None = None
+        self.session = win.session
+        self.cache = DisplayCache()
+        current = lambda: self.session.run  # noqa: E731 - read in the GUI thread
+        self.task = LatestTask(win.threads, current_tag=current, progress=win._on_task_progress, parent=self)
+        self.task.sigPartial.connect(self.apply)
+        self.task.sigResult.connect(self.apply)
+        self.task.sigError.connect(self._failed)
+        self.predictions_task = LatestTask(win.threads, current_tag=current, progress=win._on_task_progress,
+                                           parent=self)
+        self.predictions_task.sigResult.connect(self.apply)
+        self.predictions_task.sigError.connect(self._failed)
+        s = self.session
+        s.events.run.connect(self._on_session_run)
+        s.events.sample.connect(self._on_source_changed)
+        s.events.interventions.connect(self._on_source_changed)
+        s.events.replay_epoch.connect(self._on_source_changed)
+        s.events.training.connect(self._on_session_training)
 
     @property
     def busy(self) -> bool:
-        return self.worker is not None
+        return self.task.busy or self.predictions_task.busy
+
+    def _on_session_run(self, run) -> None:
+        self.cache.clear()
+        self.task.cancel()
+        self.predictions_task.cancel()
+
+    def _on_session_training(self, state) -> None:
+        if state == "running":
+            self.task.cancel()
+            self.cache.clear()          # new weights under the same step numbers after a rollback
+
+    def _on_source_changed(self, _value) -> None:
+        self.refresh()
+
+    def _weights_key(self, src: Source):
+        if src.weights == "epoch":
+            return ("epoch", src.epoch)
+        if src.weights == "training":
+            return ("training", self.session.progress.step)
+        return ("latest", self.session.progress.step)
+
+    def _weights(self, src: Source):
+        run, s = self.session.run, self.session
+        if src.weights == "epoch":
+            return run.epoch_state(src.epoch)
+        if src.weights == "training":
+            return s.training_weights if s.training_weights is not None else s.trace_weights
+        return run.model.state_dict()
+
+    def refresh(self, *, norms: bool = True) -> None:
+        """Compute what the session asks to be drawn (nothing while training runs: it sends its own)."""
+        s = self.session
+        run = s.run
+        if run is None or s.training == "running":
+            return
+        src = s.source()
+        key = self._weights_key(src)
+        want_compare = bool(src.interventions)
+        hit = self.cache.get(key, src)
+        if hit is not None and norms and hit.norms_dh is None:
+            hit = None
+        weights = self._weights(src) if hit is None else hit.weights
+        if weights is None:
+            return
+        if hit is None and is_small(run):
+            try:
+                hit = shown_display(TaskState(), run, weights, src, norms=norms, cache=self.cache, weights_key=key)
+            except ValueError as exc:
+                self._failed(str(exc))
+                return
+        if hit is not None:
+            self.task.cancel()
+            self.apply(hit)
+            if not want_compare or hit.comparison is not None:
+                return
+        fn = partial(display_request, run=run, weights=weights, source=src, norms=norms, cache=self.cache,
+                     weights_key=key, shown=hit)
+        self.task.start(fn, tag=run)
 
     def request(self, *, predictions: bool = True, norms: bool = True, weights=None) -> None:
-        """Recompute for the session's sample with ``weights`` (default: the idle run's own)."""
-        win = self.win
-        run = win.run
+        """Recompute what is drawn for the session's source and, with ``predictions``, the latest
+        weights' predictions (``weights``: other weights for the predictions)."""
+        s = self.session
+        run = s.run
         if run is None:
             return
-        if self.worker is not None:
-            self.worker.state.request_interruption()      # its result is dropped
-        if weights is None:
-            weights = win.session.trace_weights if win.training else run.model.state_dict()
-        if weights is None:
+        src = s.source()
+        if not (predictions and s.training == "idle"):
+            self.refresh(norms=norms)
             return
-        fn = partial(display_task, run=run, weights=weights, sample=win.session.position.sample,
-                     predictions=predictions and not win.training, norms=norms)
-        worker = TaskWorker(fn, tag=run)
-        worker.sigDone.connect(self._on_worker_done)
-        worker.sigProgress.connect(win._on_task_progress)
-        self.worker = worker
-        win.threads.start(worker)
+        plain = src == Source(src.sample) and weights is None
+        if not plain:
+            self.refresh(norms=norms)
+        w = run.model.state_dict() if weights is None else weights
+        # with the latest weights shown, one pass gives the trace, its norms and the predictions
+        fn = partial(display_task, run=run, weights=w, sample=src.sample, trace=plain, norms=plain and norms)
+        self.predictions_task.start(fn, tag=run)
 
-    def _on_worker_done(self, worker) -> None:
-        if worker is not self.worker:
-            return                                     # superseded
-        self.worker = None
-        self.win._on_task_progress((1.0, ""))
-        if worker.error:
-            self.win.banner.show_message(f"Could not compute the display: {worker.error}", "error", topic="display")
-            return
-        if worker.interrupted or worker.tag is not self.win.run:
-            return
-        self.apply(worker.result)
+    def _failed(self, text: str) -> None:
+        topic = "interventions" if self.session.interventions else "display"
+        what = "The intervention cannot be applied" if self.session.interventions else "Could not compute the display"
+        self.win.banner.show_message(f"{what}: {text}", "error", topic=topic)
 
     def apply(self, d) -> None:
-        """Hand a :class:`~explorer.app.tasks.Display` to the session (the views follow)."""
-        s = self.win.session
+        """Hand a :class:`~explorer.app.tasks.Display` to the session (the views follow) — its trace
+        only while it is of what the session asks for."""
+        s = self.session
         if d is None:
             return
-        if d.sample == s.position.sample:          # (a trace of a sample since left is dropped)
-            if d.trace is not None:
-                s.set_trace(d.trace, d.weights)
-            if d.norms_dh is not None:
-                s.set_norms(d.norms_dh, d.norms_dc, layers=d.norms_layers)
+        applied = False
+        if d.trace is not None and d.source == s.source():
+            if s.trace is not d.trace:
+                if d.source.weights == "latest":
+                    self.cache.put(self._weights_key(d.source), d.source, d)
+                s.set_trace(d.trace, d.weights, d.source)
+                if d.norms_dh is not None:
+                    s.set_norms(d.norms_dh, d.norms_dc, layers=d.norms_layers, source=d.source)
+            if d.source.interventions:
+                self.win.banner.resolve("interventions")
+            if d.comparison is not None:
+                s.set_comparison(d.comparison)
+            applied = True
         if d.predictions is not None:              # the same for every sample
             s.set_predictions(d.predictions)
-        self.sigDisplayed.emit()
+            applied = True
+        if applied:
+            self.sigDisplayed.emit()
 
 
 class TrainingController(QObject):

@@ -119,6 +119,7 @@ class LatestTask(QObject):
     (one sentence); an interrupted task or one whose ``tag`` is no longer ``current_tag()`` says nothing."""
 
     sigResult = Signal(object)
+    sigPartial = Signal(object)         # a partial result of the current request (never of a superseded one)
     sigError = Signal(str)
 
     def __init__(self, registry: ThreadRegistry, current_tag=None, progress=None, parent=None):
@@ -139,7 +140,7 @@ class LatestTask(QObject):
         self.cancel()
         if direct:
             try:
-                result = fn(TaskState())
+                result = fn(TaskState(on_partial=self.sigPartial.emit))
             except Interrupted:
                 return
             except ValueError as exc:          # a request that cannot be met: one sentence
@@ -149,10 +150,17 @@ class LatestTask(QObject):
             return
         worker = TaskWorker(fn, tag=tag)
         worker.sigDone.connect(self._on_worker_done)
+        worker.sigPartial.connect(self._on_worker_partial)
         if self.progress is not None:
             worker.sigProgress.connect(self.progress)
         self.worker = worker
         self.registry.start(worker)
+
+    @Slot(object)
+    def _on_worker_partial(self, value) -> None:
+        worker = self.sender()
+        if worker is self.worker and (self.current_tag is None or worker.tag is self.current_tag()):
+            self.sigPartial.emit(value)
 
     @Slot(object)
     def _on_worker_done(self, worker) -> None:

@@ -1,0 +1,105 @@
+"""What the views draw beside the position, and the one request that computes it (no Qt).
+
+A :class:`Source` names what a trace on screen is computed from: the sample, the weights
+(``"latest"``: the run's own; ``"epoch"``: the replay store's epoch ``epoch``; ``"training"``: the
+snapshot a running or paused training task sent) and the interventions held. The session holds
+the source the person asked for (:meth:`explorer.app.session.Session.source`) and the source of
+the trace it has (``Session.trace_source``); a view whose two differ is waiting and says so.
+
+:func:`display_request` is the one computation of what is drawn for a source: the trace with the
+interventions held, the gradient norms through time of that pass, and, with interventions, their
+effect (:class:`~explorer.app.teaching.InterventionEffect`: losses and predictions with and without,
+the sample's outputs both ways — the clamped pass of the sample is the trace's own). Results are
+kept in a :class:`DisplayCache` per weights × sample × interventions, so going back to a sample
+or an epoch costs nothing.
+
+>>> cache = DisplayCache()
+>>> d = shown_display(TaskState(), run, run.model.state_dict(), Source(sample=3), cache=cache,
+...                   weights_key=("latest", run.trainer.step))
+>>> cache.get(("latest", run.trainer.step), Source(sample=3)) is d
+True
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .source import Source
+from .tasks import Display, TaskState, clone_model, sample_of
+
+__all__ = ["DisplayCache", "Source", "display_request", "shown_display"]
+
+
+class DisplayCache:
+    """The last few :class:`~explorer.app.tasks.Display` results, per weights × sample ×
+    interventions (``weights_key`` says which weights: e.g. ("latest", step) or ("epoch", k))."""
+
+    def __init__(self, size: int = 6):
+        self.size = int(size)
+        self._items: list = []          # [(weights_key, Source, Display)], most recent last
+
+    def clear(self) -> None:
+        self._items.clear()
+
+    def get(self, weights_key, source: Source) -> Display | None:
+        for k, (wk, src, d) in enumerate(self._items):
+            if wk == weights_key and src == source:
+                self._items.append(self._items.pop(k))
+                return d
+        return None
+
+    def put(self, weights_key, source: Source, display: Display) -> None:
+        self._items = [it for it in self._items if not (it[0] == weights_key and it[1] == source)]
+        self._items.append((weights_key, source, display))
+        del self._items[:-self.size]
+
+
+def shown_display(state: TaskState, run, weights: dict, source: Source, *, norms: bool = True,
+                  cache: DisplayCache | None = None, weights_key=None) -> Display:
+    """The trace of ``source`` (its sample under ``weights`` with its interventions held, one
+    forward pass) and, if asked, the gradient norms through time of that same pass. Raises
+    :class:`~explorer.app.tasks.Interrupted` when interrupted."""
+    if cache is not None and weights_key is not None:
+        hit = cache.get(weights_key, source)
+        if hit is not None and (hit.norms_dh is not None or not norms):
+            return hit
+    model = clone_model(run.model, weights)
+    x, y = sample_of(run.dataset, source.sample)
+    ivs = list(source.interventions) or None
+    interrupt = state.is_interruption_requested
+    state.set_progress(0.0, "Computing the trace")
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        out = Display(sample=int(source.sample), weights=weights,
+                      trace=model.forward(x, interventions=ivs, interrupt=interrupt), source=source)
+        state.check()
+        if norms:
+            _, gn, _ = model.compute_grads(x, y, run.dataset.loss, interrupt=interrupt, interventions=ivs)
+            out.norms_dh = np.array(gn.dh, copy=True)
+            out.norms_dc = None if gn.dc is None else np.array(gn.dc, copy=True)
+            if gn.dh_layers is not None:
+                out.norms_layers = (np.array(gn.dh_layers, copy=True),
+                                    None if gn.dc_layers is None else np.array(gn.dc_layers, copy=True))
+    if cache is not None and weights_key is not None:
+        cache.put(weights_key, source, out)
+    return out
+
+
+def display_request(state: TaskState, run, weights: dict, source: Source, *, norms: bool = True,
+                    compare: bool = True, cache: DisplayCache | None = None, weights_key=None,
+                    shown: Display | None = None) -> Display:
+    """Everything drawn for ``source``: :func:`shown_display` (sent at once as a partial result,
+    so the views draw it while the rest is computed; ``shown`` when it is already there) and, with
+    interventions and ``compare``, their effect in ``Display.comparison``. Raises
+    :class:`~explorer.app.tasks.Interrupted` when interrupted."""
+    from .teaching import intervention_effect_task
+
+    d = shown if shown is not None else shown_display(state, run, weights, source, norms=norms, cache=cache,
+                                                      weights_key=weights_key)
+    state.set_partial_result(d)
+    if compare and source.interventions and d.comparison is None:
+        plain = cache.get(weights_key, source.plain()) if cache is not None and weights_key is not None else None
+        y_without = plain.trace.y if plain is not None else None
+        d.comparison = intervention_effect_task(state, run, weights, source.sample, source.interventions,
+                                       y_with=d.trace.y, y_without=y_without)
+    state.set_progress(1.0, "")
+    return d
