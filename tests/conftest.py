@@ -65,6 +65,30 @@ def _dangling_qthreads(monkeypatch, request):
         pytest.fail(f"{len(running)} QThread(s) still running at the end of the test")
 
 
+@pytest.fixture(autouse=True)
+def _no_modal_dialogs(monkeypatch, request):
+    """A modal message box or file dialog that a test did not answer fails the test instead of
+    waiting for a person forever (a test that expects one patches it with its own answer)."""
+    import sys
+
+    if "PySide6.QtWidgets" not in sys.modules and "qtbot" not in request.fixturenames:
+        yield
+        return
+    from PySide6.QtWidgets import QFileDialog, QMessageBox
+
+    def refuse(kind):
+        def modal(*args, **kwargs):
+            text = " ".join(str(a) for a in args[1:3] if isinstance(a, str))
+            raise RuntimeError(f"an unanswered modal {kind} opened in a test: {text[:300]}")
+        return modal
+
+    for name in ("question", "warning", "critical", "information"):
+        monkeypatch.setattr(QMessageBox, name, refuse(f"QMessageBox.{name}"))
+    for name in ("getOpenFileName", "getSaveFileName", "getExistingDirectory"):
+        monkeypatch.setattr(QFileDialog, name, refuse(f"QFileDialog.{name}"))
+    yield
+
+
 @pytest.fixture
 def tmpfs(tmp_path):
     """``tmpfs(size, read_only=False)`` mounts a fresh tmpfs under tmp_path and returns its folder

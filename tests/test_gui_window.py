@@ -355,8 +355,9 @@ def test_failed_save_tells_the_person_and_keeps_the_previous_run(window, qtbot, 
     def full_disk(fd):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(_os, "fsync", full_disk)
-    assert not window.save_run(folder)
+    with monkeypatch.context() as m:                   # the disk is full while saving, has room again after
+        m.setattr(_os, "fsync", full_disk)
+        assert not window.save_run(folder)
     assert "No space left" in window.banner.label.text()
     assert (folder / "model.npz").read_bytes() == before
     assert not list(folder.glob(".*.tmp"))                                  # no temporary left
