@@ -1,0 +1,252 @@
+"""Training a Tree-LSTM on a :class:`~explorer.data.trees.TreeBank`, and the sequence LSTM on the
+same trees read flat, for the comparison (no Qt).
+
+A batch is a forest of ``batch`` trees (one children list, :func:`~explorer.engine.treelstm.join_forest`),
+evaluated level by level. Value labels are trained as z-scores of the training labels; errors are
+reported in the labels' own units: the root-mean-square error over labelled nodes (values) or the
+share of labelled nodes classified wrongly (classes), over every node and over the roots alone.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from explorer.data.errors import SequenceFileError, check_budget
+from explorer.data.trees import ParsedTree, TreeBank, in_order
+from explorer.engine.model import make_model
+from explorer.engine.optim import clip_by_global_norm, make_optimizer
+from explorer.engine.treelstm import TREE_KINDS, Forest, TreeLSTMModel
+
+
+@dataclass
+class TreeSettings:
+    """What a tree run trains: the cell, its size and the optimiser; ``label_at`` is ``"nodes"``
+    (every labelled node) or ``"root"`` (the roots alone)."""
+
+    cell: str = "treelstm"
+    units: int = 32
+    epochs: int = 20
+    batch: int = 25
+    lr: float = 0.01
+    optimizer: str = "adam"
+    clip: float | None = 5.0
+    seed: int = 0
+    label_at: str = "nodes"
+    val_fraction: float = 0.1
+
+
+@dataclass
+class TreeData:
+    """A tree bank split into training and validation trees (the last ``val_fraction`` of the
+    file), with the targets' z-score for values (``shift``, ``scale``)."""
+
+    bank: TreeBank
+    train: list
+    val: list
+    label_at: str = "nodes"
+    shift: float = 0.0
+    scale: float = 1.0
+
+    @classmethod
+    def split(cls, bank: TreeBank, val_fraction: float = 0.1, label_at: str = "nodes") -> TreeData:
+        if label_at not in ("nodes", "root"):
+            raise SequenceFileError(f'--label-at must be "root" or "nodes", not {label_at!r}.')
+        n = len(bank.trees)
+        n_val = min(n - 1, int(round(n * float(val_fraction))))
+        train, val = bank.trees[:n - n_val], bank.trees[n - n_val:]
+        if label_at == "root" and all(math.isnan(t.labels[-1]) for t in train):
+            raise SequenceFileError("no training tree has a label at its root; use --label-at nodes.")
+        data = cls(bank, train, val, label_at)
+        if bank.label_kind == "values":
+            lab = np.concatenate([data._raw(t) for t in train])
+            lab = lab[~np.isnan(lab)]
+            data.shift = float(lab.mean())
+            data.scale = float(lab.std()) or 1.0
+        return data
+
+    def _raw(self, tree: ParsedTree) -> np.ndarray:
+        lab = tree.labels.copy()
+        if self.label_at == "root":
+            lab[:-1] = math.nan
+        return lab
+
+    @property
+    def n_inputs(self) -> int:
+        return self.bank.vocab.vocab_size
+
+    @property
+    def n_outputs(self) -> int:
+        return self.bank.n_classes if self.bank.label_kind == "classes" else 1
+
+    @property
+    def loss(self) -> str:
+        return "cross_entropy" if self.bank.label_kind == "classes" else "mse"
+
+    def forest(self, trees: list) -> tuple:
+        """``(x ids (N,), children, target, roots)`` of several trees joined into one forest."""
+        ids, children, targets, roots, offset = [], [], [], [], 0
+        for t in trees:
+            ids.append(self.bank.token_ids(t))
+            children.extend([[c + offset for c in kids] for kids in t.children])
+            tg = self.bank.target(t, self.label_at)
+            if self.bank.label_kind == "values":
+                tg = (tg - self.shift) / self.scale
+            targets.append(tg)
+            offset += t.n_nodes
+            roots.append(offset - 1)
+        return np.concatenate(ids), children, np.concatenate(targets), np.asarray(roots)
+
+
+def tree_errors(model: TreeLSTMModel, data: TreeData, trees: list, batch: int = 200) -> dict:
+    """``{"loss", "node_error", "root_error"}`` over ``trees`` in the labels' units (see the
+    module docstring); NaN where no node is labelled."""
+    if not trees:
+        return {"loss": math.nan, "node_error": math.nan, "root_error": math.nan}
+    node_sq, node_n, root_sq, root_n, loss_sum, loss_n = 0.0, 0, 0.0, 0, 0.0, 0
+    for s in range(0, len(trees), batch):
+        part = trees[s:s + batch]
+        x, children, target, roots = data.forest(part)
+        y = model.predict(x, children=children)
+        raw = np.concatenate([t.labels for t in part])          # every known label, also for --label-at root
+        known = ~np.isnan(raw)
+        if data.bank.label_kind == "values":
+            pred = y[:, 0] * data.scale + data.shift
+            wrong = (pred - np.where(known, raw, 0.0)) ** 2
+        else:
+            wrong = (y.argmax(axis=1) != np.where(known, raw, -1)).astype(float)
+        node_sq += float(wrong[known].sum())
+        node_n += int(known.sum())
+        root_sq += float(wrong[roots][known[roots]].sum())
+        root_n += int(known[roots].sum())
+        has = (target >= 0) if target.ndim == 1 else ~np.isnan(target[:, 0])
+        if has.any():
+            n_lab = int(has.sum())
+            loss_sum += model.evaluate(x, target, data.loss, children=children) * n_lab
+            loss_n += n_lab
+
+    def finish(total, count):
+        if count == 0:
+            return math.nan
+        return math.sqrt(total / count) if data.bank.label_kind == "values" else total / count
+
+    return {"loss": loss_sum / loss_n if loss_n else math.nan, "node_error": finish(node_sq, node_n),
+            "root_error": finish(root_sq, root_n)}
+
+
+@dataclass
+class TreeRun:
+    """A Tree-LSTM, its data and settings, and one row per finished epoch in ``history``."""
+
+    data: TreeData
+    settings: TreeSettings
+    model: TreeLSTMModel = None
+    history: list = field(default_factory=list)
+
+    def __post_init__(self):
+        s = self.settings
+        if s.cell not in TREE_KINDS:
+            raise SequenceFileError(f"--cell {s.cell} does not read trees; use treelstm or nary-treelstm.")
+        if self.model is None:
+            self.model = make_model(s.cell, self.data.n_inputs, s.units, self.data.n_outputs, seed=s.seed)
+        if s.cell == "nary-treelstm":
+            for t in self.data.train + self.data.val:             # refuse a non-binary tree by its line
+                try:
+                    Forest(t.children, binary=True)
+                except ValueError as exc:
+                    raise SequenceFileError(f"the tree on line {t.line} cannot be read by nary-treelstm: {exc}") \
+                        from None
+        biggest = max(sum(t.n_nodes for t in self.data.train[i:i + s.batch])
+                      for i in range(0, len(self.data.train), s.batch))
+        check_budget(self.model.estimate_bytes(max(biggest, 200 * 40)),
+                     f"Training a {s.cell} of {s.units} units", "use fewer units or a smaller --batch")
+
+    def train(self, on_epoch=None, interrupt=None) -> list:
+        """Train for ``settings.epochs`` epochs (shuffled batches of trees, seeded); ``on_epoch(row)``
+        after each; ``interrupt()`` True stops between batches. Returns :attr:`history`."""
+        s, model, data = self.settings, self.model, self.data
+        opt = make_optimizer(s.optimizer, s.lr)
+        rng = np.random.default_rng(s.seed + 1)
+        for epoch in range(len(self.history) + 1, s.epochs + 1):
+            order = rng.permutation(len(data.train))
+            total, count = 0.0, 0
+            for b in range(0, order.size, s.batch):
+                if interrupt is not None and interrupt():
+                    return self.history
+                x, children, target, _ = data.forest([data.train[i] for i in order[b:b + s.batch]])
+                has = (target >= 0) if target.ndim == 1 else ~np.isnan(target[:, 0])
+                if not has.any():
+                    continue
+                value, _, _, _ = model.compute_grads(x, target, data.loss, children=children)
+                clip_by_global_norm(model.grad, s.clip)
+                opt.step(model.params, model.grad)
+                total += value
+                count += 1
+            row = {"epoch": epoch, "train_loss": total / max(count, 1)}
+            row.update({f"val_{k}": v for k, v in tree_errors(model, data, data.val).items()})
+            self.history.append(row)
+            if on_epoch is not None:
+                on_epoch(row)
+        return self.history
+
+    def settings_dict(self) -> dict:
+        return asdict(self.settings)
+
+
+def sequence_baseline(data: TreeData, units: int = 32, epochs: int = 20, batch: int = 25, lr: float = 0.01,
+                      seed: int = 0, on_epoch=None) -> list:
+    """The sequence LSTM on the same trees read flat (:func:`in_order`), predicting the root's
+    label at the last step; trees of one length train together (no padding). Returns one row per
+    epoch with ``val_root_error`` in the labels' units (as :func:`tree_errors`)."""
+    bank = data.bank
+
+    def flat(trees):
+        groups: dict = {}
+        for t in trees:
+            if math.isnan(t.labels[-1]):
+                continue
+            toks = [bank.vocab.index.get(w, -1) for w in in_order(t)]
+            if min(toks, default=-1) < 0:
+                continue
+            groups.setdefault(len(toks), ([], []))
+            groups[len(toks)][0].append(toks)
+            groups[len(toks)][1].append(t.labels[-1])
+        return [(np.asarray(x, np.int64), np.asarray(y)) for x, y in groups.values()]
+
+    train, val = flat(data.train), flat(data.val)
+    values = bank.label_kind == "values"
+    model = make_model("lstm", bank.vocab.vocab_size, units, data.n_outputs, seed=seed)
+    opt = make_optimizer("adam", lr)
+    rng = np.random.default_rng(seed + 1)
+
+    def tgt(y):
+        return ((y - data.shift) / data.scale)[:, None] if values else y.astype(np.int64)
+
+    batches = [(x[i:i + batch], y[i:i + batch]) for x, y in train for i in range(0, len(x), batch)]
+    rows = []
+    for epoch in range(1, epochs + 1):
+        total = 0.0
+        for k in rng.permutation(len(batches)):
+            x, y = batches[k]
+            value, _, _ = model.compute_grads(x, tgt(y), "mse" if values else "cross_entropy")
+            clip_by_global_norm(model.grad, 5.0)
+            opt.step(model.params, model.grad)
+            total += value
+        wrong, count = 0.0, 0
+        for x, y in val:
+            out = model.predict(x)[:, -1]
+            if values:
+                wrong += float(((out[:, 0] * data.scale + data.shift - y) ** 2).sum())
+            else:
+                wrong += float((out.argmax(axis=1) != y).sum())
+            count += len(y)
+        err = (math.sqrt(wrong / count) if values else wrong / count) if count else math.nan
+        rows.append({"epoch": epoch, "train_loss": total / max(len(batches), 1), "val_root_error": err})
+        if on_epoch is not None:
+            on_epoch(rows[-1])
+    return rows
+
+
+__all__ = ["TreeData", "TreeRun", "TreeSettings", "sequence_baseline", "tree_errors"]
