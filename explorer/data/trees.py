@@ -99,15 +99,15 @@ def _label(tok: str):
 
 def parse_tree(line: str, lineno: int = 1, name: str = "the text") -> ParsedTree:
     """One bracketed tree (see the module docstring); :class:`SequenceFileError` for bad input."""
-    where = f"line {lineno} of {name}"
+    where = f"Line {lineno} of {name}"
     words: list = []
     labels: list = []
     children: list = []
-    stack: list = []            # open nodes: [head label or None, head tag or None, child list, has head]
+    stack: list = []            # open nodes: [label or None, tag or None, [(child, is a word)], head seen]
     done = None
     for m in _TOKEN.finditer(line):
         tok = m.group()
-        if done is not None:
+        if done is not None and tok != ")":
             raise SequenceFileError(f"{where} has more after its tree closes (column {m.start() + 1}); "
                                     "give one tree per line.")
         if tok == "(":
@@ -124,26 +124,18 @@ def parse_tree(line: str, lineno: int = 1, name: str = "the text") -> ParsedTree
             if not kids:
                 raise SequenceFileError(f"{where} has an empty node (column {m.start() + 1}): every node needs "
                                         "a word or children; remove it or give it a word.")
-            if len(kids) == 1 and kids[0][1] is not None:        # (HEAD word): a leaf
-                words.append(kids[0][1])
-                children.append([])
+            if len(kids) == 1 and kids[0][1]:                       # (HEAD word): the word's leaf
+                node = kids[0][0]
+                labels[node] = math.nan if label is None else label
             else:
-                idx = []
-                for j, word in kids:
-                    if j is None:                                   # a bare word among nodes: its own leaf
-                        words.append(word)
-                        labels.append(math.nan)
-                        children.append([])
-                        j = len(children) - 1
-                    idx.append(j)
                 words.append(tag)
-                children.append(idx)
-            labels.append(math.nan if label is None else label)
-            node = len(children) - 1
+                children.append([j for j, _ in kids])
+                labels.append(math.nan if label is None else label)
+                node = len(children) - 1
             if len(children) > MAX_TREE_NODES:
                 raise SequenceFileError(f"{where} has more than {MAX_TREE_NODES:,} nodes; split it into smaller trees.")
             if stack:
-                stack[-1][2].append((node, None))
+                stack[-1][2].append((node, False))
             else:
                 done = node
             continue
@@ -162,7 +154,12 @@ def parse_tree(line: str, lineno: int = 1, name: str = "the text") -> ParsedTree
             else:
                 top[0] = value
             continue
-        top[2].append((None, tok))                                  # a word
+        if len(children) >= MAX_TREE_NODES:
+            raise SequenceFileError(f"{where} has more than {MAX_TREE_NODES:,} nodes; split it into smaller trees.")
+        words.append(tok)                                           # a word: a leaf of its own
+        children.append([])
+        labels.append(math.nan)
+        top[2].append((len(children) - 1, True))
     if stack:
         raise SequenceFileError(f"{where} leaves {len(stack)} bracket(s) open; balance the brackets.")
     if done is None:
