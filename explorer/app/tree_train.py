@@ -100,7 +100,11 @@ class TreeData:
         return np.concatenate(ids), children, np.concatenate(targets), np.asarray(roots)
 
 
-def tree_errors(model: TreeLSTMModel, data: TreeData, trees: list, batch: int = 200) -> dict:
+#: Trees evaluated together (one forest) when errors are computed.
+EVAL_TREES = 200
+
+
+def tree_errors(model: TreeLSTMModel, data: TreeData, trees: list, batch: int = EVAL_TREES) -> dict:
     """``{"loss", "node_error", "root_error"}`` over ``trees`` in the labels' units (see the
     module docstring); NaN where no node is labelled."""
     if not trees:
@@ -158,9 +162,10 @@ class TreeRun:
                 except ValueError as exc:
                     raise SequenceFileError(f"the tree on line {t.line} cannot be read by nary-treelstm: {exc}") \
                         from None
-        biggest = max(sum(t.n_nodes for t in self.data.train[i:i + s.batch])
-                      for i in range(0, len(self.data.train), s.batch))
-        check_budget(self.model.estimate_bytes(max(biggest, 200 * 40)),
+        trees = self.data.train + self.data.val
+        biggest = max(sum(t.n_nodes for t in trees[i:i + size]) for size in (s.batch, EVAL_TREES)
+                      for i in range(0, len(trees), size))
+        check_budget(self.model.estimate_bytes(biggest),
                      f"Training a {s.cell} of {s.units} units", "use fewer units or a smaller --batch")
 
     def train(self, on_epoch=None, interrupt=None) -> list:
