@@ -1,14 +1,17 @@
 """The command line for trees: ``lstm-explorer train TREES --cell treelstm|nary-treelstm`` and
 ``lstm-explorer compare TREES --cells nary-treelstm,lstm`` (called from :mod:`explorer.cli`).
 
-A tree run folder holds ``tree_run.json`` (settings, data source, every epoch's numbers),
-``model.npz`` (the state dict, ioux/iouh/fx/fh/head), ``history.csv`` and ``nodes.csv`` (every
-validation node: tree, node, parent, token, label, prediction, then c and h unit by unit).
+A tree run folder holds ``tree_run.json`` (settings, data source with its SHA-256, every epoch's
+numbers), ``checkpoint.npz`` (what ``--resume`` continues from: parameters, optimiser, shuffling
+generator, history — at the last finished epoch), ``model.npz`` (the state dict,
+ioux/iouh/fx/fh/head), ``history.csv`` and ``nodes.csv`` (every validation node: tree, node,
+parent, token, label, prediction, then c and h unit by unit). Every file is replaced atomically.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import math
@@ -39,6 +42,9 @@ def wants_trees(args, given: dict) -> bool:
     cells = [args.cell] if getattr(args, "cell", None) else \
         [c.strip() for c in (getattr(args, "cells", None) or "").split(",")]
     if any(c in TREE_CELLS for c in cells) or getattr(args, "example", None) in TREE_EXAMPLES:
+        return True
+    resume = getattr(args, "resume", None)
+    if resume and (Path(resume) / "tree_run.json").is_file():
         return True
     for dest in ("label_at", "labels"):
         if dest in given:
@@ -82,9 +88,8 @@ def _settings(args, cell: str):
 def _check_model_options(args, given: dict) -> None:
     if getattr(args, "layers", None) not in (None, 1) or getattr(args, "bidirectional", None):
         raise TreeCliError("the Tree-LSTMs have one layer and one direction; leave out --layers and --bidirectional.")
-    if getattr(args, "init", None) or getattr(args, "resume", None):
-        flag = "--init" if getattr(args, "init", None) else "--resume"
-        raise TreeCliError(f"{flag} is not available for tree runs yet; start a new run with --out DIR.")
+    if getattr(args, "init", None):
+        raise TreeCliError("--init is not available for tree runs; start a new run with --out DIR.")
     ignored = sorted(flag for dest, flag in _SEQUENCE_ONLY.items() if dest in given)
     if ignored:
         _say(f"lstm-explorer: trees bring their own structure; ignoring {', '.join(ignored)}.")
@@ -138,9 +143,20 @@ def node_rows(run, trees: list) -> tuple[list, list]:
     return fields, rows
 
 
+def _sha256(path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
 def save_tree_run(run, out: Path, source: dict) -> None:
     """Write the run folder (see the module docstring), each file replaced atomically."""
     out.mkdir(parents=True, exist_ok=True)
+    buf = io.BytesIO()
+    np.savez(buf, **run.epoch_state)
+    _atomic_write(out / "checkpoint.npz", buf.getvalue())
     buf = io.BytesIO()
     np.savez(buf, **run.model.state_dict())
     _atomic_write(out / "model.npz", buf.getvalue())
@@ -162,24 +178,92 @@ def _units(kind: str) -> str:
     return "RMSE" if kind == "values" else "share wrong"
 
 
+def _source(args) -> dict:
+    if args.example:
+        return {"example": args.example}
+    src = {"file": os.path.abspath(args.file), "sha256": _sha256(args.file)}
+    if args.labels:
+        src.update(labels=os.path.abspath(args.labels), labels_sha256=_sha256(args.labels))
+    return src
+
+
+def _resume(args, given: dict):
+    """``(run, out, source)`` of ``train --resume DIR [TREES] [--epochs E]``: the saved settings and
+    data (checked unchanged), continued from the checkpoint."""
+    from explorer.app.tree_train import TreeData, TreeRun, TreeSettings
+    from explorer.data.examples import load_tree_example
+    from explorer.data.loading import TextCorpus
+    from explorer.data.trees import load_trees
+
+    folder = Path(args.resume)
+    try:
+        meta = json.loads((folder / "tree_run.json").read_text(encoding="utf-8"))
+        settings = TreeSettings(**meta["settings"])
+        source = dict(meta["source"])
+        with np.load(folder / "checkpoint.npz", allow_pickle=False) as z:
+            state = {k: z[k] for k in z.files}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise TreeCliError(f"the tree run in {folder} cannot be read ({exc.__class__.__name__}); "
+                           "it is damaged: start a new run with --out DIR.") from None
+    ignored = sorted(flag for dest, flag in given.items()
+                     if dest not in {"command", "resume", "file", "epochs", "out", "force", "quiet",
+                                     "allow_changed_data"})
+    if ignored:
+        _say(f"lstm-explorer: --resume continues with the run's own settings; ignoring {', '.join(ignored)}.")
+    if "example" in source:
+        bank = load_tree_example(source["example"])
+    else:
+        path = args.file or source["file"]
+        if _sha256(path) != source["sha256"] and not args.allow_changed_data:
+            raise TreeCliError(f"{path} changed since the run was saved; give the run's own trees, "
+                               "or add --allow-changed-data to continue on the new ones.")
+        bank = load_trees(path, labels=source.get("labels"))
+        source = {**source, "file": os.path.abspath(path), "sha256": _sha256(path)}
+    try:
+        bank.vocab = TextCorpus(vocab=list(meta["vocab"]), ids=np.zeros(0, np.int64), level="word")
+        if (bank.label_kind, bank.n_classes) != (meta["label_kind"], meta["n_classes"]):
+            raise ValueError(f"its labels are now {bank.label_kind}" +
+                             (f" of {bank.n_classes} classes" if bank.n_classes else ""))
+        data = TreeData.split(bank, settings.val_fraction, settings.label_at)
+        data.shift, data.scale = float(meta["shift"]), float(meta["scale"])
+        run = TreeRun(data, settings)
+        run.restore(state)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise TreeCliError(f"the checkpoint in {folder} does not fit its trees ({exc}); "
+                           "start a new run with --out DIR.") from None
+    done = len(run.history)
+    if args.epochs is not None:
+        settings.epochs = done + args.epochs
+    elif done >= settings.epochs:
+        raise TreeCliError(f"the run in {folder} has finished its {settings.epochs} epochs; "
+                           "add --epochs E to train E more.")
+    out = Path(args.out) if args.out else folder
+    if out.resolve() != folder.resolve():
+        _check_out(out, args.force)
+    return run, out, source
+
+
 def cmd_train_trees(args, given: dict) -> int:
     """``train TREES --cell treelstm|nary-treelstm``: train, print each epoch, write the folder."""
     from explorer.app.tree_train import TreeData, TreeRun
     from explorer.data.errors import SequenceFileError
 
     _check_model_options(args, given)
-    if not args.out:
-        raise TreeCliError("--out DIR is required: the folder the run is written to.")
-    out = Path(args.out)
-    _check_out(out, args.force)
-    cell = args.cell or "nary-treelstm"
-    settings = _settings(args, cell)
     try:
-        bank = _bank(args)
-        data = TreeData.split(bank, settings.val_fraction, settings.label_at)
-        run = TreeRun(data, settings)
+        if args.resume:
+            run, out, source = _resume(args, given)
+        else:
+            if not args.out:
+                raise TreeCliError("--out DIR is required: the folder the run is written to.")
+            out = Path(args.out)
+            _check_out(out, args.force)
+            settings = _settings(args, args.cell or "nary-treelstm")
+            bank = _bank(args)
+            run = TreeRun(TreeData.split(bank, settings.val_fraction, settings.label_at), settings)
+            source = _source(args)
     except (SequenceFileError, ValueError, OSError) as exc:
         raise TreeCliError(str(exc)) from None
+    settings, data, bank, cell = run.settings, run.data, run.data.bank, run.settings.cell
     kind = bank.label_kind
     if not args.quiet:
         _say(f"{len(data.train)} training and {len(data.val)} validation trees ({bank.n_nodes:,} nodes), "
@@ -201,14 +285,17 @@ def cmd_train_trees(args, given: dict) -> int:
         run.train(on_epoch=show, interrupt=stop)
     except KeyboardInterrupt:
         interrupted.append(True)
-    source = {"example": args.example} if args.example else \
-        {"file": os.path.abspath(args.file), "labels": os.path.abspath(args.labels) if args.labels else None}
+    if interrupted:
+        run.restore(run.epoch_state)                  # the folder holds the last finished epoch
     try:
         save_tree_run(run, out, source)
     except OSError as exc:
         raise TreeCliError(f"the run could not be written to {out} ({exc.strerror or exc}); "
                            "check the folder and free space.") from None
-    if not args.quiet:
+    if interrupted:
+        _say(f"lstm-explorer: interrupted; the run up to epoch {len(run.history)} is saved in {out} "
+             f"(continue with: lstm-explorer train --resume {out}).")
+    elif not args.quiet:
         _say(f"wrote {out}")
     return 130 if interrupted else 0
 

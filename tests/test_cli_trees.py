@@ -123,3 +123,35 @@ def test_arithmetic_trees_beat_the_flat_sequence_lstm():
     spread = float(np.std([t.labels[-1] for t in data.val]))
     assert tree["val_node_error"] < 0.5 * flat["val_root_error"]
     assert tree["val_root_error"] < 0.75 * flat["val_root_error"] < spread
+
+
+def test_resume_continues_exactly(tmp_path, capsys):
+    """2 epochs, then --resume with 1 more, equals 3 epochs straight (weights and history)."""
+    trees = _sst_file(tmp_path, 40)
+    common = ["--cell", "treelstm", "--units", "5", "--quiet"]
+    assert main(["train", str(trees), *common, "--epochs", "3", "--out", str(tmp_path / "a")]) == 0
+    assert main(["train", str(trees), *common, "--epochs", "2", "--out", str(tmp_path / "b")]) == 0
+    assert main(["train", "--resume", str(tmp_path / "b"), "--quiet"]) == 2
+    assert "has finished its 2 epochs; add --epochs E" in _lines(capsys)[-1]
+    assert main(["train", "--resume", str(tmp_path / "b"), "--epochs", "1", "--quiet"]) == 0
+    with np.load(tmp_path / "a" / "model.npz") as za, np.load(tmp_path / "b" / "model.npz") as zb:
+        for key in za.files:
+            np.testing.assert_array_equal(za[key], zb[key])
+    ha = json.loads((tmp_path / "a" / "tree_run.json").read_text())["history"]
+    hb = json.loads((tmp_path / "b" / "tree_run.json").read_text())["history"]
+    assert ha == hb and len(hb) == 3
+
+
+def test_resume_refuses_changed_trees_and_damage(tmp_path, capsys):
+    trees = _sst_file(tmp_path, 20)
+    out = tmp_path / "r"
+    assert main(["train", str(trees), "--cell", "treelstm", "--units", "3", "--epochs", "1", "--out", str(out),
+                 "--quiet"]) == 0
+    trees.write_text(trees.read_text() + "(1 (1 a) (1 b))\n")
+    assert main(["train", "--resume", str(out), "--epochs", "1"]) == 2
+    assert "changed since the run was saved" in _lines(capsys)[-1]
+    assert main(["train", "--resume", str(out), "--epochs", "1", "--allow-changed-data", "--quiet"]) == 0
+    (out / "checkpoint.npz").write_bytes(b"not a checkpoint")
+    assert main(["train", "--resume", str(out), "--epochs", "1"]) == 2
+    err = _lines(capsys)
+    assert len(err) == 1 and "is damaged" in err[0]

@@ -9,6 +9,7 @@ share of labelled nodes classified wrongly (classes), over every node and over t
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import asdict, dataclass, field
 
@@ -167,13 +168,49 @@ class TreeRun:
                       for i in range(0, len(trees), size))
         check_budget(self.model.estimate_bytes(biggest),
                      f"Training a {s.cell} of {s.units} units", "use fewer units or a smaller --batch")
+        self.optimizer = make_optimizer(s.optimizer, s.lr)
+        self.rng = np.random.default_rng(s.seed + 1)
+        self.epoch_state = self.state()
+
+    def state(self) -> dict:
+        """Everything training continues from, as arrays: the parameters, the optimiser's
+        moments and numbers, the shuffling generator and the history (``"meta"``, JSON text)."""
+        opt = self.optimizer.state_dict()
+        out = {"params": self.model.params.copy()}
+        for key in ("m", "v"):
+            if key in opt:
+                out[f"optimizer_{key}"] = np.asarray(opt.pop(key)).copy()
+        meta = {"optimizer": opt, "rng": self.rng.bit_generator.state, "history": self.history}
+        out["meta"] = np.array(json.dumps(meta, allow_nan=True))
+        return out
+
+    def restore(self, state: dict) -> None:
+        """Continue from :meth:`state`'s arrays (shapes and names checked; ``ValueError``)."""
+        params = np.asarray(state["params"])
+        if params.shape != self.model.params.shape:
+            raise ValueError(f"the saved parameters have shape {params.shape}; this model holds "
+                             f"{self.model.params.shape}")
+        meta = json.loads(str(state["meta"]))
+        opt = dict(meta["optimizer"])
+        for key in ("m", "v"):
+            if f"optimizer_{key}" in state:
+                opt[key] = np.asarray(state[f"optimizer_{key}"])
+                if opt[key].shape != params.shape:
+                    raise ValueError(f"the saved optimizer state has shape {opt[key].shape}")
+        self.model.params[...] = params
+        self.optimizer = make_optimizer(opt["name"], opt["lr"])
+        self.optimizer.load_state_dict(opt)
+        self.rng = np.random.default_rng()
+        self.rng.bit_generator.state = meta["rng"]
+        self.history = [dict(r) for r in meta["history"]]
+        self.epoch_state = self.state()
 
     def train(self, on_epoch=None, interrupt=None) -> list:
         """Train for ``settings.epochs`` epochs (shuffled batches of trees, seeded); ``on_epoch(row)``
-        after each; ``interrupt()`` True stops between batches. Returns :attr:`history`."""
-        s, model, data = self.settings, self.model, self.data
-        opt = make_optimizer(s.optimizer, s.lr)
-        rng = np.random.default_rng(s.seed + 1)
+        after each; ``interrupt()`` True stops between batches. Returns :attr:`history`;
+        :attr:`epoch_state` is the state at the last epoch's end (a resume continues from it
+        exactly as if training had not stopped)."""
+        s, model, data, opt, rng = self.settings, self.model, self.data, self.optimizer, self.rng
         for epoch in range(len(self.history) + 1, s.epochs + 1):
             order = rng.permutation(len(data.train))
             total, count = 0.0, 0
@@ -192,6 +229,7 @@ class TreeRun:
             row = {"epoch": epoch, "train_loss": total / max(count, 1)}
             row.update({f"val_{k}": v for k, v in tree_errors(model, data, data.val).items()})
             self.history.append(row)
+            self.epoch_state = self.state()
             if on_epoch is not None:
                 on_epoch(row)
         return self.history
