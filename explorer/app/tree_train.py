@@ -238,6 +238,18 @@ class TreeRun:
         return asdict(self.settings)
 
 
+def tree_train_task(run: TreeRun):
+    """A task (``fn(state)``, :mod:`explorer.app.tasks`) training ``run`` up to its
+    ``settings.epochs``: after every epoch it sends ``{"row", "params"}`` (a copy of the weights)
+    as a partial result; an interruption stops between batches. Returns the history."""
+    def task(state):
+        def on_epoch(row):
+            state.set_partial_result({"row": dict(row), "params": run.model.params.copy()})
+
+        return run.train(on_epoch=on_epoch, interrupt=state.is_interruption_requested)
+    return task
+
+
 def sequence_baseline(data: TreeData, units: int = 32, epochs: int = 20, batch: int = 25, lr: float = 0.01,
                       seed: int = 0, on_epoch=None) -> list:
     """The sequence LSTM on the same trees read flat (:func:`in_order`), predicting the root's
@@ -292,4 +304,4 @@ def sequence_baseline(data: TreeData, units: int = 32, epochs: int = 20, batch: 
     return rows
 
 
-__all__ = ["TreeData", "TreeRun", "TreeSettings", "sequence_baseline", "tree_errors"]
+__all__ = ["TreeData", "TreeRun", "TreeSettings", "tree_train_task", "sequence_baseline", "tree_errors"]
