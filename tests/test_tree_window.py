@@ -82,7 +82,7 @@ def test_equations_show_the_nodes_numbers(window):
 
 def test_click_on_a_node_selects_it(qtbot, window):
     pic = window.canvas.picture
-    scale, dx, dy = pic._transform(window.canvas.width(), window.canvas.height())
+    scale, dx, dy = pic.transform(window.canvas.width(), window.canvas.height())
     c = pic.centre(0)
     qtbot.mouseClick(window.canvas, Qt.MouseButton.LeftButton,
                      pos=QPoint(round(dx + c.x() * scale), round(dy + c.y() * scale)))

@@ -17,8 +17,8 @@ from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPen
 from explorer.app.tree_view import TreeShow
 from explorer.figures.colors import GATE_COLORS, diverging_color, text_color_on
 
-SX, SY, MARGIN = 92.0, 128.0, 40.0      # leaf spacing, level spacing, margin (logical px)
-BOX_W, BOX_H = 72.0, 46.0
+SX, SY, MARGIN = 74.0, 104.0, 30.0      # leaf spacing, level spacing, margin (logical px)
+BOX_W, BOX_H = 64.0, 42.0
 TOP = 64.0                              # room for the title and the legend
 MAX_EDGE = 14.0                         # the widest band (|c| at the tree's largest)
 
@@ -49,14 +49,15 @@ class TreePicture:
         left = (w - span) / 2 + SX / 2
         return QPointF(left + s.x[j] * SX, TOP + MARGIN + BOX_H / 2 + s.depth[j] * SY)
 
-    def _transform(self, w: float, h: float) -> tuple[float, float, float]:
+    def transform(self, w: float, h: float) -> tuple[float, float, float]:
+        """``(scale, dx, dy)``: logical coordinates to a ``w`` × ``h`` drawing."""
         pw, ph = self.size()
         k = min(w / pw, h / ph)
         return k, (w - pw * k) / 2, (h - ph * k) / 2
 
     def node_at(self, x: float, y: float, w: float, h: float) -> int | None:
         """The node under (x, y) of a ``w`` × ``h`` drawing, or None."""
-        k, dx, dy = self._transform(w, h)
+        k, dx, dy = self.transform(w, h)
         px, py = (x - dx) / k, (y - dy) / k
         for j in range(self.show.n_nodes):
             c = self.centre(j)
@@ -67,7 +68,7 @@ class TreePicture:
     # -- painting -------------------------------------------------------------------------------
     def paint(self, p: QPainter, w: float, h: float) -> None:
         """Paint into a ``w`` × ``h`` area (scaled uniformly, centred)."""
-        k, dx, dy = self._transform(w, h)
+        k, dx, dy = self.transform(w, h)
         p.save()
         p.setRenderHint(QPainter.RenderHint.Antialiasing)
         p.translate(dx, dy)
@@ -152,7 +153,7 @@ class TreePicture:
         for k, name in enumerate(("i", "o", "u")):
             v = float(getattr(tr, name)[j, u])
             colour = diverging_color(v, 1.0)
-            chip = QRectF(box.left() + 4 + k * chip_w, box.top() + 4, chip_w - 2, 18)
+            chip = QRectF(box.left() + 4 + k * chip_w, box.top() + 4, chip_w - 2, 16)
             p.setPen(Qt.PenStyle.NoPen)
             p.setBrush(colour)
             p.drawRect(chip)
@@ -161,7 +162,7 @@ class TreePicture:
         cv = float(tr.c[j, u])
         p.setPen(QColor(GATE_COLORS["c"]))
         p.setFont(self._font(12))
-        p.drawText(QRectF(box.left(), box.top() + 23, BOX_W, 20), Qt.AlignmentFlag.AlignCenter, f"c {cv:+.2f}")
+        p.drawText(QRectF(box.left(), box.top() + 21, BOX_W, 19), Qt.AlignmentFlag.AlignCenter, f"c {cv:+.2f}")
         p.setPen(QColor("#777777"))
         p.setFont(self._font(10))
         p.drawText(QRectF(box.left() - 18, box.top() - 15, 30, 13), Qt.AlignmentFlag.AlignLeft, f"#{j}")

@@ -118,7 +118,7 @@ class TreeWindow(QMainWindow):
         split.addWidget(self.equations)
         split.setStretchFactor(0, 1)
         split.setStretchFactor(1, 0)
-        split.setSizes([1100, 400])
+        split.setSizes([1100, 340])
         self.equations.setMinimumWidth(260)
         self.split = split
 
@@ -193,10 +193,11 @@ class TreeWindow(QMainWindow):
                 f"after {done} epoch{'s' * (done != 1)}")
 
     def fit(self) -> None:
-        """Zoom so the whole tree's width fits the view (between 0.35× and 1×)."""
+        """Zoom so the whole tree's width fits the view, between 0.6× (text stays readable; a
+        wider tree scrolls) and 1×."""
         w, _ = self.picture().size()
         room = max(100, self.scroll.viewport().width() - 4)
-        self.canvas.set_zoom(min(1.0, max(0.35, room / w)))
+        self.canvas.set_zoom(min(1.0, max(0.6, room / w)))
 
     def showEvent(self, event):  # noqa: N802
         super().showEvent(event)
@@ -204,11 +205,15 @@ class TreeWindow(QMainWindow):
 
     def resizeEvent(self, event):  # noqa: N802
         super().resizeEvent(event)
-        self.split.setSizes([max(200, self.width() - 420), 400])
+        self.split.setSizes([max(200, self.width() - 360), 340])
         self.fit()
 
     def _draw(self) -> None:
-        self.canvas.set_picture(TreePicture(self.current, self.unit, self.node, self.logicalDpiX()))
+        pic = TreePicture(self.current, self.unit, self.node, self.logicalDpiX())
+        self.canvas.set_picture(pic)
+        scale, dx, dy = pic.transform(self.canvas.width(), self.canvas.height())
+        c = pic.centre(self.node)
+        self.scroll.ensureVisible(round(dx + c.x() * scale), round(dy + c.y() * scale), 80, 60)
         self.equations.setPlainText("\n".join(self.current.equations(self.node, self.unit)))
         self.bar_label.setText(f"node {self.node} ({self.node + 1} of {self.current.n_nodes})")
 
