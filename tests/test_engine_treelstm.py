@@ -221,6 +221,15 @@ def test_loss_masks_and_refusals():
         model.loss_and_grads(x, np.full((3, 2), np.nan), "mse", children=children)
     with pytest.raises(ValueError, match="class targets must lie in 0..1"):
         model.loss_and_grads(x, np.array([0, 2, 1]), "cross_entropy", children=children)
+    t_ids = np.array([1, -1, 0])
+    v_ids, g_ids = model.loss_and_grads(x, t_ids, "cross_entropy", children=children)
+    v_f, g_f = model.loss_and_grads(x, np.array([1.0, np.nan, 0.0]), "cross_entropy", children=children)
+    assert v_f == v_ids and np.array_equal(g_f["fh.weight"], g_ids["fh.weight"])
+    with pytest.raises(ValueError, match="whole class ids"):
+        model.loss_and_grads(x, np.array([0.5, 1.0, 0.0]), "cross_entropy", children=children)
+    one = make_model("treelstm", 2, 3, 1, seed=5)
+    assert one.evaluate(x, np.array([np.nan, 1.0, 2.0]), "mse", children=children) == \
+        one.evaluate(x, np.array([[np.nan], [1.0], [2.0]]), "mse", children=children)
     with pytest.raises(ValueError, match="one layer and one direction"):
         make_model("treelstm", 2, 3, 2, num_layers=2)
 

@@ -172,3 +172,13 @@ def test_window_opens_a_tree_run_folder(qtbot, tmp_path, capsys):
     qtbot.addWidget(win)
     assert "after 1 epoch" in win.current.title
     win.close()
+
+
+def test_gui_refuses_a_bad_tree_file_in_one_sentence(qtbot, tmp_path, capsys):
+    from explorer.gui.app import main as gui_main
+
+    bad = tmp_path / "bad.trees"
+    bad.write_text("(1 (0 a) (1 b)\n")
+    assert gui_main(["--trees", str(bad)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["lstm-explorer: Line 1 of bad.trees leaves 1 bracket(s) open; balance the brackets."]

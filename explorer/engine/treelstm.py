@@ -488,12 +488,15 @@ def make_tree_model(kind: str, n_inputs: int, n_units: int, n_outputs: int, num_
 
 def node_loss(loss: str, y: np.ndarray, target, k: int):
     """``(loss, dL/dy)`` over the labelled nodes, as torch's ``mse_loss`` / ``cross_entropy`` on
-    those nodes alone: ``mse`` takes (N, k) values, NaN where there is no label (the mean is over
-    the labelled entries); ``cross_entropy`` (N,) class ids, −1 where there is no label."""
+    those nodes alone: ``mse`` takes (N, k) values ((N,) when k = 1), NaN where there is no label
+    (the mean is over the labelled entries); ``cross_entropy`` (N,) class ids, −1 where there is
+    no label (whole floats with NaN are read the same way)."""
     target = np.asarray(target)
     N = y.shape[0]
     if loss == "mse":
         t = np.asarray(target, dtype=y.dtype)
+        if t.shape == (N,) and k == 1:
+            t = t[:, None]
         if t.shape != (N, k):
             raise ValueError(f"mse target must be (N, k) = ({N}, {k}); got {t.shape}")
         mask = ~np.isnan(t)
@@ -503,7 +506,12 @@ def node_loss(loss: str, y: np.ndarray, target, k: int):
         diff = np.where(mask, y - np.where(mask, t, 0.0), 0.0)
         return float((diff * diff).sum() / count), diff * (2.0 / count)
     if loss == "cross_entropy":
-        if target.shape != (N,) or (target.size and target.dtype.kind not in "iu"):
+        if target.dtype.kind == "f":                        # whole numbers as floats, NaN for no label
+            whole = np.isnan(target) | (target == np.round(target))
+            if not whole.all():
+                raise ValueError("cross_entropy targets must be whole class ids (−1 or NaN for no label)")
+            target = np.where(np.isnan(target), -1, target)
+        if target.shape != (N,) or (target.size and target.dtype.kind not in "iuf"):
             raise ValueError(f"cross_entropy target must be (N,) = ({N},) integer class ids; got {target.shape}")
         cls = target.astype(np.intp)
         if cls.size and (cls.min() < -1 or cls.max() >= k):
