@@ -91,6 +91,8 @@ def _check_model_options(args, given: dict) -> None:
     if getattr(args, "init", None):
         raise TreeCliError("--init is not available for tree runs; start a new run with --out DIR.")
     ignored = sorted(flag for dest, flag in _SEQUENCE_ONLY.items() if dest in given)
+    if getattr(args, "example", None) and "labels" in given:
+        ignored.append("--labels")
     if ignored:
         _say(f"lstm-explorer: trees bring their own structure; ignoring {', '.join(ignored)}.")
 

@@ -243,3 +243,12 @@ def test_float32_close_to_float64():
     assert h32.dtype == np.float32
     np.testing.assert_allclose(h32, m64.forward(x, children=children).h, atol=1e-5)
     assert isinstance(m32, TreeLSTMModel)
+
+
+def test_readme_example_runs_as_written(capsys):
+    import re
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    block = next(b for b in re.findall(r"```python\n(.*?)```", readme, re.S) if '"treelstm"' in b)
+    exec(compile(block, "README.md", "exec"), {})
+    assert capsys.readouterr().out.strip() == "(2, 8) (24, 8) 507"
