@@ -182,3 +182,21 @@ def test_gui_refuses_a_bad_tree_file_in_one_sentence(qtbot, tmp_path, capsys):
     assert gui_main(["--trees", str(bad)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["lstm-explorer: Line 1 of bad.trees leaves 1 bracket(s) open; balance the brackets."]
+
+
+def test_heatmap_by_node_and_unit(qtbot, window):
+    from explorer.figures.colors import diverging_rgb
+
+    tr = window.current.trace
+    img = window.heatmap.image
+    assert (img.width(), img.height()) == (tr.c.shape[1], tr.n_nodes)
+    top = np.abs(tr.c).max()
+    for j, u in ((0, 0), (tr.n_nodes - 1, 3), (2, 1)):
+        px = img.pixelColor(u, j)
+        assert (px.red(), px.green(), px.blue()) == diverging_rgb(tr.c[j, u], top)
+    window.quantity.setCurrentText("o")
+    px = window.heatmap.image.pixelColor(1, 0)
+    assert (px.red(), px.green(), px.blue()) == diverging_rgb(tr.o[0, 1], np.abs(tr.o).max())
+    h = window.heatmap.height() / tr.n_nodes
+    qtbot.mouseClick(window.heatmap, Qt.MouseButton.LeftButton, pos=QPoint(5, round(2.5 * h)))
+    assert window.node == 2 and window.heatmap.row == 2

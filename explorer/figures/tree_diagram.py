@@ -11,18 +11,19 @@ size; exports render at the picture's own size (PNG at twice it, SVG as vectors)
 
 from __future__ import annotations
 
+import numpy as np
 from PySide6.QtCore import QPointF, QRect, QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPen
 
 from explorer.app.tree_view import TreeShow
-from explorer.figures.colors import GATE_COLORS, diverging_color, text_color_on
+from explorer.figures.colors import GATE_COLORS, diverging_color, diverging_rgb, text_color_on
 
 SX, SY, MARGIN = 74.0, 104.0, 30.0      # leaf spacing, level spacing, margin (logical px)
 BOX_W, BOX_H = 64.0, 42.0
 TOP = 64.0                              # room for the title and the legend
 MAX_EDGE = 14.0                         # the widest band (|c| at the tree's largest)
 
-__all__ = ["TreePicture", "BOX_W", "BOX_H"]
+__all__ = ["TreePicture", "BOX_W", "BOX_H", "node_heatmap"]
 
 
 class TreePicture:
@@ -215,3 +216,17 @@ class TreePicture:
             self.paint(p, w, h)
         finally:
             p.end()
+
+
+def node_heatmap(values, vmax: float | None = None) -> QImage:
+    """Node × unit (rows in evaluation order, one pixel per value) on the diverging scale,
+    symmetric around 0 to ``vmax`` (the largest |value| when None)."""
+    a = np.nan_to_num(np.asarray(values, dtype=float))
+    top = float(np.abs(a).max(initial=0.0)) if vmax is None else float(vmax)
+    top = top if top > 0 else 1.0
+    lut = np.array([diverging_rgb(-1.0 + 2.0 * k / 256) for k in range(257)], np.uint8)
+    idx = np.rint((np.clip(a / top, -1.0, 1.0) + 1.0) * 128).astype(np.intp)
+    rgb = np.ascontiguousarray(lut[idx])                      # (N, n, 3)
+    h, w = rgb.shape[0], rgb.shape[1]
+    img = QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888)
+    return img.copy()                                         # own its pixels (rgb is freed)

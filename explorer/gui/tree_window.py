@@ -6,7 +6,8 @@ opens it on a tree run folder (its model), a tree file or a tree example (fresh 
 trains in a worker thread and the drawing follows every epoch). Left/Right (and the bar) step
 through the nodes children before parents, Home/End jump; Page Up/Down change the tree; Ctrl+wheel
 or Ctrl+= / Ctrl+- zoom, the view scrolls. The equations show the current node's numbers for the
-chosen unit, one f term per child. File › Export writes the picture (PNG, SVG) and every node's
+chosen unit, one f term per child; below them a heatmap of c (or h, i, o, u) by node × unit.
+File › Export writes the picture (PNG, SVG) and every node's
 quantities (CSV).
 """
 
@@ -17,14 +18,14 @@ import json
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QSize, Qt, Signal, Slot
-from PySide6.QtGui import QKeySequence, QPainter, QShortcut
-from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QMainWindow, QPlainTextEdit, QPushButton,
+from PySide6.QtCore import QRectF, QSize, Qt, Signal, Slot
+from PySide6.QtGui import QColor, QKeySequence, QPainter, QPen, QShortcut
+from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QMainWindow, QPlainTextEdit, QPushButton,
                                QScrollArea, QSlider, QSpinBox, QSplitter, QVBoxLayout, QWidget)
 
 from explorer.app.tree_train import TreeData, TreeRun, TreeSettings, tree_train_task
 from explorer.app.tree_view import TreeShow, show_tree
-from explorer.figures.tree_diagram import TreePicture
+from explorer.figures.tree_diagram import TreePicture, node_heatmap
 from explorer.gui.worker import TaskWorker, ThreadRegistry
 
 
@@ -79,6 +80,45 @@ class TreeCanvas(QWidget):
             event.ignore()
 
 
+class NodeHeatmapView(QWidget):
+    """One quantity by node (rows, evaluation order) × unit (columns) on the diverging scale, the
+    current node's row outlined; a click on a row emits :attr:`sigNodeClicked`."""
+
+    sigNodeClicked = Signal(int)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.image = None
+        self.row = 0
+        self.setMinimumHeight(120)
+
+    def set_values(self, values, row: int) -> None:
+        self.image = node_heatmap(values)
+        self.row = int(row)
+        self.update()
+
+    def _cell(self) -> tuple[float, float]:
+        return self.width() / self.image.width(), self.height() / self.image.height()
+
+    def paintEvent(self, event):  # noqa: N802
+        if self.image is None:
+            return
+        p = QPainter(self)
+        try:
+            p.drawImage(self.rect(), self.image)             # nearest: one block per value
+            cw, ch = self._cell()
+            p.setPen(QPen(QColor("black"), 2))
+            p.setBrush(Qt.BrushStyle.NoBrush)
+            p.drawRect(QRectF(1, self.row * ch, self.width() - 2, max(ch, 2)))
+        finally:
+            p.end()
+
+    def mousePressEvent(self, event):  # noqa: N802
+        if self.image is not None:
+            _, ch = self._cell()
+            self.sigNodeClicked.emit(int(min(self.image.height() - 1, event.position().y() // ch)))
+
+
 class TreeWindow(QMainWindow):
     """The window over a :class:`~explorer.app.tree_train.TreeRun` (its validation trees, or its
     training trees when it has none). ``tree``, ``node`` and ``unit`` say what is shown."""
@@ -113,9 +153,25 @@ class TreeWindow(QMainWindow):
         font = self.equations.font()
         font.setFamily("monospace")
         self.equations.setFont(font)
+        self.quantity = QComboBox()
+        self.quantity.addItems(["c", "h", "i", "o", "u"])
+        self.quantity.currentTextChanged.connect(self._on_quantity_changed)
+        self.heatmap = NodeHeatmapView()
+        self.heatmap.sigNodeClicked.connect(self._on_canvas_node_clicked)
+        heat_title = QLabel("by node (rows, evaluation order) \u00d7 unit (columns)")
+        heat_title.setTextFormat(Qt.TextFormat.PlainText)
+        side = QWidget()
+        side_lay = QVBoxLayout(side)
+        side_lay.setContentsMargins(0, 0, 0, 0)
+        side_lay.addWidget(self.equations, 1)
+        row = QHBoxLayout()
+        row.addWidget(self.quantity)
+        row.addWidget(heat_title, 1)
+        side_lay.addLayout(row)
+        side_lay.addWidget(self.heatmap, 1)
         split = QSplitter()
         split.addWidget(self.scroll)
-        split.addWidget(self.equations)
+        split.addWidget(side)
         split.setStretchFactor(0, 1)
         split.setStretchFactor(1, 0)
         split.setSizes([1100, 340])
@@ -215,6 +271,7 @@ class TreeWindow(QMainWindow):
         c = pic.centre(self.node)
         self.scroll.ensureVisible(round(dx + c.x() * scale), round(dy + c.y() * scale), 80, 60)
         self.equations.setPlainText("\n".join(self.current.equations(self.node, self.unit)))
+        self.heatmap.set_values(getattr(self.current.trace, self.quantity.currentText()), self.node)
         self.bar_label.setText(f"node {self.node} ({self.node + 1} of {self.current.n_nodes})")
 
     def set_node(self, j: int) -> None:
@@ -244,6 +301,10 @@ class TreeWindow(QMainWindow):
         self.tree = value
         self._refresh(keep_node=False)
         self.fit()
+
+    @Slot(str)
+    def _on_quantity_changed(self, name: str) -> None:
+        self._draw()
 
     @Slot(int)
     def _on_unit_box_changed(self, value: int) -> None:
