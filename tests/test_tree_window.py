@@ -200,3 +200,25 @@ def test_heatmap_by_node_and_unit(qtbot, window):
     h = window.heatmap.height() / tr.n_nodes
     qtbot.mouseClick(window.heatmap, Qt.MouseButton.LeftButton, pos=QPoint(5, round(2.5 * h)))
     assert window.node == 2 and window.heatmap.row == 2
+
+
+def test_live_comparison_with_the_sequence_lstm(qtbot, window):
+    """Compare trains both side by side; the line shows both validation root errors and this
+    tree's root by each model, read from the display copies (the worker trains others)."""
+    window.epochs_per_train = 2
+    rows = []
+    window.sigTrained.connect(rows.append)
+    window.compare_button.click()
+    assert not window.compare_button.isEnabled()
+    qtbot.waitUntil(lambda: len(rows) == 2 and window.worker is None, timeout=60000)
+    flat = window.flat
+    assert len(flat.history) == 2 and len(window.run.history) == 2
+    np.testing.assert_array_equal(window.flat_model.params, flat.model.params)
+    tree = window.trees[window.tree]
+    text = window.compare_label.text()
+    assert f"sequence LSTM {flat.history[-1]['val_root_error']:.4g} after 2" in text
+    assert f"Tree-LSTM {window.run.history[-1]['val_root_error']:.4g} after 2 epochs" in text
+    assert f"sequence LSTM {flat.predict_root(tree)} (reading" in text  # classes: ids as they are
+    assert window.compare_button.isEnabled() and window.compare_label.isVisible()
+    window.tree_box.setValue(1)
+    assert f"sequence LSTM {flat.predict_root(window.trees[1])} (reading" in window.compare_label.text()

@@ -250,58 +250,105 @@ def tree_train_task(run: TreeRun):
     return task
 
 
-def sequence_baseline(data: TreeData, units: int = 32, epochs: int = 20, batch: int = 25, lr: float = 0.01,
-                      seed: int = 0, on_epoch=None) -> list:
-    """The sequence LSTM on the same trees read flat (:func:`in_order`), predicting the root's
-    label at the last step; trees of one length train together (no padding). Returns one row per
-    epoch with ``val_root_error`` in the labels' units (as :func:`tree_errors`)."""
-    bank = data.bank
+class FlatSequenceModel:
+    """The sequence LSTM on trees read flat (:func:`~explorer.data.trees.in_order`: a sentence's
+    words, an expression's infix string), predicting the root's label at the last step; trees of
+    one length train together (no padding). Trees with a token outside the vocabulary or no root
+    label are left out. Value labels use the tree run's z-score (``data.shift``, ``data.scale``)."""
 
-    def flat(trees):
+    def __init__(self, data: TreeData, units: int = 32, batch: int = 25, lr: float = 0.01, seed: int = 0):
+        self.data = data
+        self.values = data.bank.label_kind == "values"
+        self.model = make_model("lstm", data.n_inputs, units, data.n_outputs, seed=seed)
+        self.optimizer = make_optimizer("adam", lr)
+        self.rng = np.random.default_rng(seed + 1)
+        train = self._groups(data.train)
+        self.batches = [(x[i:i + batch], y[i:i + batch]) for x, y in train for i in range(0, len(x), batch)]
+        self.val = self._groups(data.val)
+        self.history: list = []
+
+    def tokens(self, tree: ParsedTree) -> np.ndarray | None:
+        """The tree's in-order token ids, or None when a token is not in the vocabulary."""
+        ids = [self.data.bank.vocab.index.get(w, -1) for w in in_order(tree)]
+        return np.asarray(ids, np.int64) if ids and min(ids) >= 0 else None
+
+    def _groups(self, trees) -> list:
         groups: dict = {}
         for t in trees:
-            if math.isnan(t.labels[-1]):
+            ids = self.tokens(t)
+            if ids is None or math.isnan(t.labels[-1]):
                 continue
-            toks = [bank.vocab.index.get(w, -1) for w in in_order(t)]
-            if min(toks, default=-1) < 0:
-                continue
-            groups.setdefault(len(toks), ([], []))
-            groups[len(toks)][0].append(toks)
-            groups[len(toks)][1].append(t.labels[-1])
-        return [(np.asarray(x, np.int64), np.asarray(y)) for x, y in groups.values()]
+            xs, ys = groups.setdefault(ids.size, ([], []))
+            xs.append(ids)
+            ys.append(t.labels[-1])
+        return [(np.stack(x), np.asarray(y)) for x, y in groups.values()]
 
-    train, val = flat(data.train), flat(data.val)
-    values = bank.label_kind == "values"
-    model = make_model("lstm", bank.vocab.vocab_size, units, data.n_outputs, seed=seed)
-    opt = make_optimizer("adam", lr)
-    rng = np.random.default_rng(seed + 1)
+    def _target(self, y):
+        return ((y - self.data.shift) / self.data.scale)[:, None] if self.values else y.astype(np.int64)
 
-    def tgt(y):
-        return ((y - data.shift) / data.scale)[:, None] if values else y.astype(np.int64)
+    def _labels(self, out) -> np.ndarray:
+        """The last step's outputs (B, k) in the labels' units: values, or class ids."""
+        return out[:, 0] * self.data.scale + self.data.shift if self.values else out.argmax(axis=1)
 
-    batches = [(x[i:i + batch], y[i:i + batch]) for x, y in train for i in range(0, len(x), batch)]
-    rows = []
-    for epoch in range(1, epochs + 1):
+    def train_epoch(self) -> dict:
+        """One epoch (shuffled batches); the row ``{"epoch", "train_loss", "val_root_error"}``."""
         total = 0.0
-        for k in rng.permutation(len(batches)):
-            x, y = batches[k]
-            value, _, _ = model.compute_grads(x, tgt(y), "mse" if values else "cross_entropy")
-            clip_by_global_norm(model.grad, 5.0)
-            opt.step(model.params, model.grad)
+        loss = "mse" if self.values else "cross_entropy"
+        for k in self.rng.permutation(len(self.batches)):
+            x, y = self.batches[k]
+            value, _, _ = self.model.compute_grads(x, self._target(y), loss)
+            clip_by_global_norm(self.model.grad, 5.0)
+            self.optimizer.step(self.model.params, self.model.grad)
             total += value
         wrong, count = 0.0, 0
-        for x, y in val:
-            out = model.predict(x)[:, -1]
-            if values:
-                wrong += float(((out[:, 0] * data.scale + data.shift - y) ** 2).sum())
-            else:
-                wrong += float((out.argmax(axis=1) != y).sum())
+        for x, y in self.val:
+            pred = self._labels(self.model.predict(x)[:, -1])
+            wrong += float(((pred - y) ** 2).sum()) if self.values else float((pred != y).sum())
             count += len(y)
-        err = (math.sqrt(wrong / count) if values else wrong / count) if count else math.nan
-        rows.append({"epoch": epoch, "train_loss": total / max(len(batches), 1), "val_root_error": err})
+        err = (math.sqrt(wrong / count) if self.values else wrong / count) if count else math.nan
+        row = {"epoch": len(self.history) + 1, "train_loss": total / max(len(self.batches), 1),
+               "val_root_error": err}
+        self.history.append(row)
+        return row
+
+    def predict_root(self, tree: ParsedTree, model=None):
+        """The root's prediction for ``tree`` in the labels' units (None for an unknown token),
+        by ``model`` (default :attr:`model`; a clone with its weights, for another thread)."""
+        ids = self.tokens(tree)
+        if ids is None:
+            return None
+        return self._labels((model or self.model).predict(ids[None])[:, -1])[0].item()
+
+
+def sequence_baseline(data: TreeData, units: int = 32, epochs: int = 20, batch: int = 25, lr: float = 0.01,
+                      seed: int = 0, on_epoch=None) -> list:
+    """:class:`FlatSequenceModel` trained for ``epochs``; one row per epoch with
+    ``val_root_error`` in the labels' units (as :func:`tree_errors`)."""
+    flat = FlatSequenceModel(data, units, batch, lr, seed)
+    for _ in range(epochs):
+        row = flat.train_epoch()
         if on_epoch is not None:
-            on_epoch(rows[-1])
-    return rows
+            on_epoch(row)
+    return flat.history
 
 
-__all__ = ["TreeData", "TreeRun", "TreeSettings", "tree_train_task", "sequence_baseline", "tree_errors"]
+def compare_task(run: TreeRun, flat: FlatSequenceModel, epochs: int):
+    """A task training ``run`` and ``flat`` side by side, one epoch of each at a time, for
+    ``epochs`` epochs: after each it sends ``{"row", "params", "flat_row", "flat_params"}``."""
+    def task(state):
+        for _ in range(epochs):
+            if state.is_interruption_requested():
+                break
+            run.settings.epochs = len(run.history) + 1
+            done = len(run.history)
+            run.train(interrupt=state.is_interruption_requested)
+            if len(run.history) == done:
+                break
+            flat_row = flat.train_epoch()
+            state.set_partial_result({"row": dict(run.history[-1]), "params": run.model.params.copy(),
+                                      "flat_row": dict(flat_row), "flat_params": flat.model.params.copy()})
+        return run.history
+    return task
+
+
+__all__ = ["FlatSequenceModel", "TreeData", "TreeRun", "TreeSettings", "compare_task", "tree_train_task", "sequence_baseline", "tree_errors"]

@@ -134,7 +134,7 @@ def show_tree(model, data, tree, title: str = "") -> TreeShow:
     trace = model.forward(x, children=children)
     values = data.bank.label_kind == "values"
     if values:
-        preds = [f"{v:.3g}" for v in trace.y[:, 0] * data.scale + data.shift]
+        preds = [f"{v:.2f}" for v in trace.y[:, 0] * data.scale + data.shift]
     else:
         classes = trace.y.argmax(axis=1)
         preds = [str(int(c)) for c in classes]

@@ -41,7 +41,7 @@ class TreePicture:
         s = self.show
         w = (float(s.x.max(initial=0)) + 1) * SX + 2 * MARGIN
         h = (int(s.depth.max(initial=0)) + 1) * SY + 2 * MARGIN + TOP
-        return round(max(w, 520.0)), round(h)
+        return round(max(w, 680.0)), round(h)
 
     def centre(self, j: int) -> QPointF:
         s = self.show

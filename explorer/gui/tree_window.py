@@ -23,7 +23,9 @@ from PySide6.QtGui import QColor, QKeySequence, QPainter, QPen, QShortcut
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QMainWindow, QPlainTextEdit, QPushButton,
                                QScrollArea, QSlider, QSpinBox, QSplitter, QVBoxLayout, QWidget)
 
-from explorer.app.tree_train import TreeData, TreeRun, TreeSettings, tree_train_task
+from explorer.app.tree_train import (FlatSequenceModel, TreeData, TreeRun, TreeSettings, compare_task,
+                                     tree_train_task)
+from explorer.data.trees import in_order
 from explorer.app.tree_view import TreeShow, show_tree
 from explorer.figures.tree_diagram import TreePicture, node_heatmap
 from explorer.gui.worker import TaskWorker, ThreadRegistry
@@ -135,6 +137,8 @@ class TreeWindow(QMainWindow):
         self.current: TreeShow | None = None
         self.registry = ThreadRegistry(self)
         self.worker: TaskWorker | None = None
+        self.flat: FlatSequenceModel | None = None          # trained by the worker
+        self.flat_model = None                              # what the window predicts with
         self.setWindowTitle(f"Tree-LSTM \u2014 {title}" if title else "Tree-LSTM")
         self._build()
         self._refresh(keep_node=False)
@@ -188,10 +192,17 @@ class TreeWindow(QMainWindow):
         self.unit_box.valueChanged.connect(self._on_unit_box_changed)
         self.train_button = QPushButton("Train")
         self.train_button.clicked.connect(self._on_train_clicked)
+        self.compare_button = QPushButton("Compare with the sequence LSTM")
+        self.compare_button.setToolTip("Train the Tree-LSTM and a sequence LSTM reading the same tokens "
+                                       "flat (left to right), side by side, and show both on every tree")
+        self.compare_button.clicked.connect(self._on_compare_clicked)
+        self.compare_label = QLabel()
+        self.compare_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.compare_label.setWordWrap(True)
         self.status = QLabel()
         self.status.setTextFormat(Qt.TextFormat.PlainText)
         top = QHBoxLayout()
-        for w in (self.tree_box, self.unit_box, self.train_button):
+        for w in (self.tree_box, self.unit_box, self.train_button, self.compare_button):
             top.addWidget(w)
         top.addWidget(self.status, 1)
 
@@ -206,6 +217,8 @@ class TreeWindow(QMainWindow):
         body = QWidget()
         lay = QVBoxLayout(body)
         lay.addLayout(top)
+        lay.addWidget(self.compare_label)
+        self.compare_label.hide()
         lay.addWidget(split, 1)
         lay.addLayout(bottom)
         self.setCentralWidget(body)
@@ -249,11 +262,12 @@ class TreeWindow(QMainWindow):
                 f"after {done} epoch{'s' * (done != 1)}")
 
     def fit(self) -> None:
-        """Zoom so the whole tree's width fits the view, between 0.6× (text stays readable; a
-        wider tree scrolls) and 1×."""
-        w, _ = self.picture().size()
-        room = max(100, self.scroll.viewport().width() - 4)
-        self.canvas.set_zoom(min(1.0, max(0.6, room / w)))
+        """Zoom so the whole tree fits the view, between 0.6× (text stays readable; a larger
+        tree scrolls) and 1.5×."""
+        w, h = self.picture().size()
+        vp = self.scroll.viewport()
+        room = min(max(100, vp.width() - 4) / w, max(100, vp.height() - 4) / h)
+        self.canvas.set_zoom(min(1.5, max(0.6, room)))
 
     def showEvent(self, event):  # noqa: N802
         super().showEvent(event)
@@ -300,6 +314,7 @@ class TreeWindow(QMainWindow):
     def _on_tree_box_changed(self, value: int) -> None:
         self.tree = value
         self._refresh(keep_node=False)
+        self._show_comparison()
         self.fit()
 
     @Slot(str)
@@ -318,26 +333,62 @@ class TreeWindow(QMainWindow):
             self.worker.state.request_interruption()
             return
         self.run.settings.epochs = len(self.run.history) + self.epochs_per_train
-        self.worker = TaskWorker(tree_train_task(self.run))
+        self._start(tree_train_task(self.run))
+
+    @Slot()
+    def _on_compare_clicked(self) -> None:
+        if self.worker is not None:
+            self.worker.state.request_interruption()
+            return
+        if self.flat is None:
+            s = self.run.settings
+            self.flat = FlatSequenceModel(self.run.data, s.units, s.batch, s.lr, s.seed)
+            self.flat_model = self.flat.model.clone()
+        self._start(compare_task(self.run, self.flat, self.epochs_per_train))
+
+    def _start(self, task) -> None:
+        self.worker = TaskWorker(task)
         self.worker.sigPartial.connect(self._on_worker_partial)
         self.worker.sigDone.connect(self._on_worker_done)
         self.train_button.setText("Stop")
+        self.compare_button.setEnabled(False)
         self.status.setText("training…")
         self.registry.start(self.worker)
+
+    def _show_comparison(self) -> None:
+        """One paragraph: both models' validation root errors, and this tree's root by each."""
+        if self.flat is None or not self.flat.history:
+            return
+        units = "RMSE" if self.run.data.bank.label_kind == "values" else "share wrong"
+        tree = self.trees[self.tree]
+        flat = self.flat.predict_root(tree, self.flat_model)
+        fmt = (lambda v: f"{v:.2f}") if self.run.data.bank.label_kind == "values" else str
+        lab = tree.labels[-1]
+        self.compare_label.setText(
+            f"Validation root error ({units}): Tree-LSTM {self.run.history[-1]['val_root_error']:.4g} after "
+            f"{len(self.run.history)} epochs, sequence LSTM {self.flat.history[-1]['val_root_error']:.4g} after "
+            f"{len(self.flat.history)}. This tree's root: label {'-' if np.isnan(lab) else f'{lab:g}'}, Tree-LSTM "
+            f"{self.current.predictions[-1]}, sequence LSTM {'-' if flat is None else fmt(flat)} "
+            f"(reading \u201c{' '.join(in_order(tree))}\u201d).")
+        self.compare_label.show()
 
     @Slot(object)
     def _on_worker_partial(self, update) -> None:
         self.model.params[...] = update["params"]
+        if "flat_params" in update:
+            self.flat_model.params[...] = update["flat_params"]
         row = update["row"]
         self.status.setText(f"epoch {row['epoch']}: validation loss {row['val_loss']:.4g}, "
                             f"node error {row['val_node_error']:.4g}, root error {row['val_root_error']:.4g}")
         self._refresh()
+        self._show_comparison()
         self.sigTrained.emit(row)
 
     @Slot(object)
     def _on_worker_done(self, worker) -> None:
         self.worker = None
         self.train_button.setText("Train")
+        self.compare_button.setEnabled(True)
         if worker.error:
             self.status.setText(f"training stopped: {worker.error}")
 
