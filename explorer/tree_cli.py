@@ -11,7 +11,6 @@ parent, token, label, prediction, then c and h unit by unit). Every file is repl
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import math
@@ -145,14 +144,6 @@ def node_rows(run, trees: list) -> tuple[list, list]:
     return fields, rows
 
 
-def _sha256(path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def save_tree_run(run, out: Path, source: dict) -> None:
     """Write the run folder (see the module docstring), each file replaced atomically."""
     out.mkdir(parents=True, exist_ok=True)
@@ -183,57 +174,27 @@ def _units(kind: str) -> str:
 def _source(args) -> dict:
     if args.example:
         return {"example": args.example}
-    src = {"file": os.path.abspath(args.file), "sha256": _sha256(args.file)}
+    from explorer.app.tree_train import file_sha256
+
+    src = {"file": os.path.abspath(args.file), "sha256": file_sha256(args.file)}
     if args.labels:
-        src.update(labels=os.path.abspath(args.labels), labels_sha256=_sha256(args.labels))
+        src.update(labels=os.path.abspath(args.labels), labels_sha256=file_sha256(args.labels))
     return src
 
 
 def _resume(args, given: dict):
     """``(run, out, source)`` of ``train --resume DIR [TREES] [--epochs E]``: the saved settings and
     data (checked unchanged), continued from the checkpoint."""
-    from explorer.app.tree_train import TreeData, TreeRun, TreeSettings
-    from explorer.data.examples import load_tree_example
-    from explorer.data.loading import TextCorpus
-    from explorer.data.trees import load_trees
+    from explorer.app.tree_train import read_tree_run
 
     folder = Path(args.resume)
-    try:
-        meta = json.loads((folder / "tree_run.json").read_text(encoding="utf-8"))
-        settings = TreeSettings(**meta["settings"])
-        source = dict(meta["source"])
-        with np.load(folder / "checkpoint.npz", allow_pickle=False) as z:
-            state = {k: z[k] for k in z.files}
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise TreeCliError(f"the tree run in {folder} cannot be read ({exc.__class__.__name__}); "
-                           "it is damaged: start a new run with --out DIR.") from None
     ignored = sorted(flag for dest, flag in given.items()
                      if dest not in {"command", "resume", "file", "epochs", "out", "force", "quiet",
                                      "allow_changed_data"})
+    run, source = read_tree_run(folder, args.file, args.allow_changed_data)
     if ignored:
         _say(f"lstm-explorer: --resume continues with the run's own settings; ignoring {', '.join(ignored)}.")
-    if "example" in source:
-        bank = load_tree_example(source["example"])
-    else:
-        path = args.file or source["file"]
-        if _sha256(path) != source["sha256"] and not args.allow_changed_data:
-            raise TreeCliError(f"{path} changed since the run was saved; give the run's own trees, "
-                               "or add --allow-changed-data to continue on the new ones.")
-        bank = load_trees(path, labels=source.get("labels"))
-        source = {**source, "file": os.path.abspath(path), "sha256": _sha256(path)}
-    try:
-        bank.vocab = TextCorpus(vocab=list(meta["vocab"]), ids=np.zeros(0, np.int64), level="word")
-        if (bank.label_kind, bank.n_classes) != (meta["label_kind"], meta["n_classes"]):
-            raise ValueError(f"its labels are now {bank.label_kind}" +
-                             (f" of {bank.n_classes} classes" if bank.n_classes else ""))
-        data = TreeData.split(bank, settings.val_fraction, settings.label_at)
-        data.shift, data.scale = float(meta["shift"]), float(meta["scale"])
-        run = TreeRun(data, settings)
-        run.restore(state)
-    except (ValueError, KeyError, TypeError) as exc:
-        raise TreeCliError(f"the checkpoint in {folder} does not fit its trees ({exc}); "
-                           "start a new run with --out DIR.") from None
-    done = len(run.history)
+    settings, done = run.settings, len(run.history)
     if args.epochs is not None:
         settings.epochs = done + args.epochs
     elif done >= settings.epochs:

@@ -222,3 +222,14 @@ def test_live_comparison_with_the_sequence_lstm(qtbot, window):
     assert window.compare_button.isEnabled() and window.compare_label.isVisible()
     window.tree_box.setValue(1)
     assert f"sequence LSTM {flat.predict_root(window.trees[1])} (reading" in window.compare_label.text()
+
+
+def test_gui_refuses_a_damaged_tree_run_in_one_sentence(qtbot, tmp_path, capsys):
+    from explorer.gui.app import main as gui_main
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "tree_run.json").write_text("{}")
+    assert gui_main(["--trees", str(run)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["lstm-explorer: The tree run in run cannot be read (KeyError); it is damaged: start a new run."]

@@ -9,13 +9,16 @@ share of labelled nodes classified wrongly (classes), over every node and over t
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
+import os
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 
-from explorer.data.errors import SequenceFileError, check_budget
+from explorer.data.errors import SequenceFileError, check_budget, safe_name
 from explorer.data.trees import ParsedTree, TreeBank, in_order
 from explorer.engine.model import make_model
 from explorer.engine.optim import clip_by_global_norm, make_optimizer
@@ -238,6 +241,60 @@ class TreeRun:
         return asdict(self.settings)
 
 
+def file_sha256(path) -> str:
+    """The SHA-256 of a file's bytes (hex)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def read_tree_run(folder, trees=None, allow_changed_data: bool = False) -> tuple[TreeRun, dict]:
+    """``(run, source)``: the tree run saved in ``folder`` (``tree_run.json`` and
+    ``checkpoint.npz``), on its own trees — or on ``trees`` (a tree file) — continued from its
+    checkpoint with the saved vocabulary and label scaling. A changed tree file is refused unless
+    ``allow_changed_data``; a damaged folder in one sentence (:class:`SequenceFileError`)."""
+    from explorer.data.examples import load_tree_example
+    from explorer.data.loading import TextCorpus
+    from explorer.data.trees import load_trees
+
+    folder = Path(folder)
+    name = safe_name(folder)
+    try:
+        meta = json.loads((folder / "tree_run.json").read_text(encoding="utf-8"))
+        settings = TreeSettings(**meta["settings"])
+        source = dict(meta["source"])
+        vocab = [str(w) for w in meta["vocab"]]
+        with np.load(folder / "checkpoint.npz", allow_pickle=False) as z:
+            state = {k: z[k] for k in z.files}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise SequenceFileError(f"The tree run in {name} cannot be read ({exc.__class__.__name__}); it is "
+                                "damaged: start a new run.") from None
+    if "example" in source:
+        bank = load_tree_example(source["example"])
+    else:
+        path = trees or source.get("file", "")
+        if file_sha256(path) != source.get("sha256") and not allow_changed_data:
+            raise SequenceFileError(f"{safe_name(path)} changed since the run was saved; give the run's own "
+                                    "trees, or add --allow-changed-data to continue on the new ones.")
+        bank = load_trees(path, labels=source.get("labels"))
+        source = {**source, "file": os.path.abspath(path), "sha256": file_sha256(path)}
+    try:
+        bank.vocab = TextCorpus(vocab=vocab, ids=np.zeros(0, np.int64), level="word")
+        if (bank.label_kind, bank.n_classes) != (meta["label_kind"], meta["n_classes"]):
+            raise ValueError(f"its labels are now {bank.label_kind}" +
+                             (f" of {bank.n_classes} classes" if bank.n_classes else ""))
+        data = TreeData.split(bank, settings.val_fraction, settings.label_at)
+        data.shift, data.scale = float(meta["shift"]), float(meta["scale"])
+        run = TreeRun(data, settings)
+        run.restore(state)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise SequenceFileError(f"The checkpoint in {name} does not fit its trees ({exc}); "
+                                "start a new run.") from None
+    return run, source
+
+
 def tree_train_task(run: TreeRun):
     """A task (``fn(state)``, :mod:`explorer.app.tasks`) training ``run`` up to its
     ``settings.epochs``: after every epoch it sends ``{"row", "params"}`` (a copy of the weights)
@@ -351,4 +408,5 @@ def compare_task(run: TreeRun, flat: FlatSequenceModel, epochs: int):
     return task
 
 
-__all__ = ["FlatSequenceModel", "TreeData", "TreeRun", "TreeSettings", "compare_task", "tree_train_task", "sequence_baseline", "tree_errors"]
+__all__ = ["FlatSequenceModel", "TreeData", "TreeRun", "TreeSettings", "compare_task", "file_sha256",
+           "read_tree_run", "tree_train_task", "sequence_baseline", "tree_errors"]

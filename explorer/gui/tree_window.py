@@ -14,7 +14,6 @@ quantities (CSV).
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +23,7 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QMai
                                QScrollArea, QSlider, QSpinBox, QSplitter, QVBoxLayout, QWidget)
 
 from explorer.app.tree_train import (FlatSequenceModel, TreeData, TreeRun, TreeSettings, compare_task,
-                                     tree_train_task)
+                                     read_tree_run, tree_train_task)
 from explorer.data.trees import in_order
 from explorer.app.tree_view import TreeShow, show_tree
 from explorer.figures.tree_diagram import TreePicture, node_heatmap
@@ -442,19 +441,7 @@ def tree_run_from(source: str, cell: str | None = None) -> tuple[TreeRun, str]:
 
     path = Path(source)
     if (path / "tree_run.json").is_file():
-        meta = json.loads((path / "tree_run.json").read_text(encoding="utf-8"))
-        settings = TreeSettings(**meta["settings"])
-        src = meta["source"]
-        bank = load_tree_example(src["example"]) if "example" in src else load_trees(src["file"], src.get("labels"))
-        from explorer.data.loading import TextCorpus
-
-        bank.vocab = TextCorpus(vocab=list(meta["vocab"]), ids=np.zeros(0, np.int64), level="word")
-        data = TreeData.split(bank, settings.val_fraction, settings.label_at)
-        data.shift, data.scale = float(meta["shift"]), float(meta["scale"])
-        run = TreeRun(data, settings)
-        with np.load(path / "checkpoint.npz", allow_pickle=False) as z:
-            run.restore({k: z[k] for k in z.files})
-        return run, path.name
+        return read_tree_run(path)[0], path.name
     bank = load_tree_example(source) if source in TREE_EXAMPLES else load_trees(source)
     if cell is None:
         binary = all(len(k) in (0, 2) for t in bank.trees for k in t.children)
