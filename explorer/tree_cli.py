@@ -15,12 +15,16 @@ import io
 import json
 import math
 import os
+import signal
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
 
 TREE_CELLS = ("treelstm", "nary-treelstm")
+#: While training, the run folder is written again at an epoch's end once this many seconds passed.
+CHECKPOINT_SECONDS = 10.0
 
 #: Options of ``train`` that mean nothing for trees (named as ignored, never dropped silently).
 _SEQUENCE_ONLY = {"column": "--column", "target": "--target", "text": "--text", "words": "--words",
@@ -234,27 +238,35 @@ def cmd_train_trees(args, given: dict) -> int:
                                                                    else "") + f" at the {settings.label_at}")
         _say(f"{cell} with {settings.units} units: {run.model.param_count.total:,} parameters")
 
+    _save(run, out, source)                           # from now on --resume works on DIR
+    saved = [time.monotonic()]
+
     def show(row):
         if not args.quiet:
             _say(f"epoch {row['epoch']}: train loss {row['train_loss']:.4g}, validation loss {row['val_loss']:.4g}, "
                  f"node error {row['val_node_error']:.4g}, root error {row['val_root_error']:.4g} ({_units(kind)})")
+        if time.monotonic() - saved[0] >= CHECKPOINT_SECONDS:
+            _save(run, out, source)
+            saved[0] = time.monotonic()
 
     interrupted = []
 
-    def stop():
-        return bool(interrupted)
+    def on_signal(signum, frame):
+        if interrupted:                               # a second signal: stop at once
+            raise KeyboardInterrupt
+        interrupted.append(signum)
 
+    handlers = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        run.train(on_epoch=show, interrupt=stop)
+        run.train(on_epoch=show, interrupt=lambda: bool(interrupted))
     except KeyboardInterrupt:
-        interrupted.append(True)
+        interrupted.append(signal.SIGINT)
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
     if interrupted:
         run.restore(run.epoch_state)                  # the folder holds the last finished epoch
-    try:
-        save_tree_run(run, out, source)
-    except OSError as exc:
-        raise TreeCliError(f"the run could not be written to {out} ({exc.strerror or exc}); "
-                           "check the folder and free space.") from None
+    _save(run, out, source)
     if interrupted:
         _say(f"lstm-explorer: interrupted; the run up to epoch {len(run.history)} is saved in {out} "
              f"(continue with: lstm-explorer train --resume {out}).")
@@ -263,13 +275,22 @@ def cmd_train_trees(args, given: dict) -> int:
     return 130 if interrupted else 0
 
 
+def _save(run, out: Path, source: dict) -> None:
+    try:
+        save_tree_run(run, out, source)
+    except OSError as exc:
+        raise TreeCliError(f"the run could not be written to {out} ({exc.strerror or exc}); "
+                           "check the folder and free space.") from None
+
+
 def cmd_compare_trees(args, given: dict) -> int:
     """``compare TREES --cells nary-treelstm,treelstm,lstm``: each Tree-LSTM on the trees, the
     sequence LSTM on the same trees read flat; one row per cell in ``comparison.csv``."""
     from explorer.app.tree_train import TreeData, TreeRun, sequence_baseline
     from explorer.data.errors import SequenceFileError
 
-    cells = [c.strip() for c in args.cells.split(",") if c.strip()]
+    text = args.cells if "cells" in given else ",".join(TREE_CELLS + ("lstm",))
+    cells = [c.strip() for c in text.split(",") if c.strip()]
     bad = [c for c in cells if c not in TREE_CELLS + ("lstm",)]
     if bad:
         raise TreeCliError(f"--cells {bad[0]} cannot be compared on trees; choose from treelstm, nary-treelstm, lstm.")

@@ -155,3 +155,34 @@ def test_resume_refuses_changed_trees_and_damage(tmp_path, capsys):
     assert main(["train", "--resume", str(out), "--epochs", "1"]) == 2
     err = _lines(capsys)
     assert len(err) == 1 and "is damaged" in err[0]
+
+
+def test_sigterm_saves_the_last_finished_epoch(tmp_path):
+    """SIGTERM while training: the run up to the last finished epoch is saved (exit 130) and
+    --resume continues from it."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    out = tmp_path / "run"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    proc = subprocess.Popen([sys.executable, "-m", "explorer", "train", "--example", "arithmetic", "--cell",
+                             "nary-treelstm", "--units", "4", "--epochs", "100000", "--out", str(out)],
+                            stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        for line in proc.stderr:                      # wait for the first finished epoch
+            if line.startswith("epoch 1:"):
+                break
+        proc.send_signal(signal.SIGTERM)
+        rest = proc.communicate(timeout=120)[1]
+    finally:
+        proc.kill()
+    assert proc.returncode == 130
+    assert "interrupted; the run up to epoch" in rest
+    meta = json.loads((out / "tree_run.json").read_text())
+    done = len(meta["history"])
+    assert done >= 1
+    assert main(["train", "--resume", str(out), "--epochs", "1", "--quiet"]) == 0
+    assert len(json.loads((out / "tree_run.json").read_text())["history"]) == done + 1
