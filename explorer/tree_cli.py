@@ -6,6 +6,7 @@ numbers), ``checkpoint.npz`` (what ``--resume`` continues from: parameters, opti
 generator, history — at the last finished epoch), ``model.npz`` (the state dict,
 ioux/iouh/fx/fh/head), ``history.csv`` and ``nodes.csv`` (every validation node: tree, node,
 parent, token, label, prediction, then c and h unit by unit). Every file is replaced atomically.
+Unless ``--no-plots``: ``loss.png/.svg/.csv`` and ``tree.png/.svg`` (the first validation tree).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ CHECKPOINT_SECONDS = 10.0
 _SEQUENCE_ONLY = {"column": "--column", "target": "--target", "text": "--text", "words": "--words",
                   "missing": "--missing", "year_month": "--year-month", "normalize": "--normalize",
                   "seq_len": "--seq-len", "forecast": "--forecast", "eval_every": "--eval-every",
-                  "stop_at_loss": "--stop-at-loss", "no_plots": "--no-plots"}
+                  "stop_at_loss": "--stop-at-loss"}
 
 
 class TreeCliError(Exception):
@@ -193,7 +194,7 @@ def _resume(args, given: dict):
 
     folder = Path(args.resume)
     ignored = sorted(flag for dest, flag in given.items()
-                     if dest not in {"command", "resume", "file", "epochs", "out", "force", "quiet",
+                     if dest not in {"command", "resume", "file", "epochs", "out", "force", "quiet", "no_plots",
                                      "allow_changed_data"})
     run, source = read_tree_run(folder, args.file, args.allow_changed_data)
     if ignored:
@@ -267,6 +268,14 @@ def cmd_train_trees(args, given: dict) -> int:
     if interrupted:
         run.restore(run.epoch_state)                  # the folder holds the last finished epoch
     _save(run, out, source)
+    if not args.no_plots:
+        from explorer.figures.tree_diagram import export_tree_run_plots
+
+        try:
+            export_tree_run_plots(run, out)
+        except OSError as exc:
+            raise TreeCliError(f"the plots could not be written to {out} ({exc.strerror or exc}); the run is "
+                               "saved; check the folder and free space.") from None
     if interrupted:
         _say(f"lstm-explorer: interrupted; the run up to epoch {len(run.history)} is saved in {out} "
              f"(continue with: lstm-explorer train --resume {out}).")

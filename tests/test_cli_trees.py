@@ -50,12 +50,19 @@ def test_train_tree_file_writes_the_run(tmp_path, capsys, cell):
     assert [int(r["prediction"]) for r in first] == y.argmax(axis=1).tolist()
     np.testing.assert_allclose([float(r["c_0"]) for r in first],
                                model.forward(ids, children=tree.children).c[:, 0], rtol=1e-5, atol=1e-6)
+    with open(out / "loss.csv") as fh:
+        loss_rows = list(csv.reader(fh))
+    assert len(loss_rows) == 1 + 2 * 2                                  # header, 2 epochs × 2 curves
+    assert float(loss_rows[1][-1]) == pytest.approx(meta["history"][0]["train_loss"], rel=1e-6)
+    for name in ("loss.png", "loss.svg", "tree.png", "tree.svg"):
+        assert (out / name).stat().st_size > 1000
 
 
 def test_label_at_root_learns_the_roots_only(tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["train", "--example", "sentiment-trees", "--cell", "treelstm", "--label-at", "root",
-                 "--epochs", "1", "--units", "4", "--out", str(out), "--quiet"]) == 0
+                 "--epochs", "1", "--units", "4", "--out", str(out), "--quiet", "--no-plots"]) == 0
+    assert not (out / "tree.png").exists() and (out / "model.npz").exists()
     meta = json.loads((out / "tree_run.json").read_text())
     assert meta["settings"]["label_at"] == "root"
     bank = make_bank(sentiment_trees(30, 0), "classes")

@@ -23,7 +23,7 @@ BOX_W, BOX_H = 64.0, 42.0
 TOP = 64.0                              # room for the title and the legend
 MAX_EDGE = 14.0                         # the widest band (|c| at the tree's largest)
 
-__all__ = ["TreePicture", "BOX_W", "BOX_H", "node_heatmap"]
+__all__ = ["TreePicture", "BOX_W", "BOX_H", "export_tree_run_plots", "node_heatmap"]
 
 
 class TreePicture:
@@ -230,3 +230,27 @@ def node_heatmap(values, vmax: float | None = None) -> QImage:
     h, w = rgb.shape[0], rgb.shape[1]
     img = QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888)
     return img.copy()                                         # own its pixels (rgb is freed)
+
+
+def export_tree_run_plots(run, out_dir) -> list:
+    """The plots of a tree run (:class:`~explorer.app.tree_train.TreeRun`) into ``out_dir``:
+    ``loss.png/.svg/.csv`` (training and validation loss per epoch) and ``tree.png/.svg`` (the
+    first validation tree, or training tree, at its root, unit 0)."""
+    from pathlib import Path
+
+    from explorer.app.tree_view import show_tree
+    from explorer.figures import plots
+    from explorer.figures.report import _quiet_offscreen
+
+    out = Path(out_dir)
+    with _quiet_offscreen():
+        curves = plots.CurvesPlotWidget("Loss per epoch", "epoch", f"loss ({run.data.loss})")
+        epochs = [r["epoch"] for r in run.history]
+        curves.add_curve("training", epochs, [r["train_loss"] for r in run.history], GATE_COLORS["c"])
+        curves.add_curve("validation", epochs, [r["val_loss"] for r in run.history], GATE_COLORS["h"])
+        written = plots.export_plot(curves, out, "loss")
+        trees = run.data.val or run.data.train
+        picture = TreePicture(show_tree(run.model, run.data, trees[0]))
+        picture.export_png(out / "tree.png")
+        picture.export_svg(out / "tree.svg")
+    return written + [out / "tree.png", out / "tree.svg"]
