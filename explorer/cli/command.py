@@ -37,6 +37,7 @@ from explorer.runs.folder import safe_name
 
 SUBCOMMANDS = ("train", "examples", "compare", "animate")
 CELL_CHOICES = ("rnn", "gru", "lstm", "peephole")
+TREE_CELLS = ("treelstm", "nary-treelstm")
 EXIT_OK, EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_INTERRUPTED = 0, 2, 3, 130
 
 #: Options ``train --resume`` uses; every other option given with it is named as ignored.
@@ -73,7 +74,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="with --resume: continue even though the data file changed since the run was saved")
     t.add_argument("--init", metavar="MODEL", help="start from the weights in MODEL (.safetensors, "
                    ".keras, .weights.h5 or a run's model.npz) and fine-tune them")
-    t.add_argument("--cell", choices=CELL_CHOICES, default=None, help="the recurrent cell (default lstm)")
+    t.add_argument("--cell", choices=CELL_CHOICES + TREE_CELLS, default=None,
+                   help="the recurrent cell (default lstm); treelstm or nary-treelstm read a tree file")
     _numeric(t, "forecast", 50)
     _numeric(t, "eval_every")
     _numeric(t, "stop_at_loss")
@@ -126,6 +128,9 @@ def _data_and_model_options(t):
     t.add_argument("--optimizer", choices=("adam", "sgd", "momentum"), default=None)
     for dest in ("clip", "seed"):
         _numeric(t, dest)
+    t.add_argument("--label-at", choices=("root", "nodes"), default=None,
+                   help="trees: learn the label of every node (default) or of the root alone")
+    t.add_argument("--labels", metavar="FILE", help="trees: a label file for unlabelled trees")
 
 
 def _given(argv: list[str]) -> dict[str, str]:
@@ -183,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "train":
             return _cmd_train(args, _given(argv))
         if args.command == "compare":
-            return _cmd_compare(args)
+            return _cmd_compare(args, _given(argv))
         if args.command == "animate":
             return _cmd_animate(args)
     except (CliError, OptionError) as exc:
@@ -233,6 +238,10 @@ def _cmd_examples() -> int:
 
     for name, desc in list_examples():
         print(f"{name:14s} {desc}")
+    from explorer.data.examples import list_tree_examples
+
+    for name, desc in list_tree_examples():
+        print(f"{name:14s} {desc} (--cell treelstm or nary-treelstm)")
     return 0
 
 
@@ -343,7 +352,11 @@ def _same_folder(a, b) -> bool:
         return False
 
 
-def _cmd_compare(args) -> int:
+def _cmd_compare(args, given: dict[str, str]) -> int:
+    from explorer.cli import trees as tree_cli
+
+    if _trees(tree_cli, args, given):
+        return _tree_command(tree_cli.cmd_compare_trees, args, given)
     from explorer.figures.comparison_files import COMPARISON_FILES
     from explorer.runs.folder import RunFileError, WriterLock
 
@@ -488,7 +501,28 @@ def _epoch_list(epochs: list[int]) -> str:
     return f"{', '.join(map(str, epochs[:4]))}, \u2026, {epochs[-1]}"
 
 
+def _trees(tree_cli, args, given) -> bool:
+    try:
+        return tree_cli.wants_trees(args, given)
+    except tree_cli.TreeCliError as exc:
+        raise CliError(str(exc)) from None
+
+
+def _tree_command(command, args, given) -> int:
+    """A tree command of :mod:`explorer.cli.trees`, its refusals as one sentence (exit 2)."""
+    from explorer.cli.trees import TreeCliError
+
+    try:
+        return command(args, given)
+    except TreeCliError as exc:
+        raise CliError(str(exc)) from None
+
+
 def _cmd_train(args, given: dict[str, str]) -> int:
+    from explorer.cli import trees as tree_cli
+
+    if _trees(tree_cli, args, given):
+        return _tree_command(tree_cli.cmd_train_trees, args, given)
     from explorer.runs.store import Run, RunFileError
 
     if args.init and args.resume:

@@ -13,6 +13,7 @@ import numpy as np
 from .dataset import Dataset, make_windows, text_windows
 from .errors import SequenceFileError
 from .loading import SequenceData, load_text
+from .trees import TREE_EXAMPLES, TreeBank, tree_example
 
 _DESCRIPTIONS = {
     "sine": "Sine wave series (period 50); predict the next value from windows of 20 steps.",
@@ -69,6 +70,9 @@ def load_example(name: str, **overrides) -> Dataset:
     -------
     Dataset
     """
+    if name in TREE_EXAMPLES:
+        raise SequenceFileError(f"The example {name!r} is made of trees; train it with --cell treelstm or "
+                                "nary-treelstm (load_tree_example).")
     if name not in _DEFAULTS:
         raise SequenceFileError(
             f"There is no example called {name!r}; choose one of {', '.join(_DEFAULTS)}."
@@ -98,6 +102,17 @@ def load_example(name: str, **overrides) -> Dataset:
     ds.source = name
     ds.config = {"type": "example", "example": name, "overrides": dict(overrides), "settings": p}
     return ds
+
+
+def list_tree_examples() -> list[tuple[str, str]]:
+    """Names and one-line descriptions of the built-in tree examples (for the Tree-LSTMs)."""
+    return list(TREE_EXAMPLES.items())
+
+
+def load_tree_example(name: str, n: int | None = None, seed: int = 0) -> TreeBank:
+    """A built-in tree example (``arithmetic``, ``sentiment-trees``) as a
+    :class:`~explorer.data.trees.TreeBank` of ``n`` trees (its default count when None)."""
+    return tree_example(name, n, seed)
 
 
 def example_weights(name: str | None, cell: str = "lstm", units: int = 3, layers: int = 1,
@@ -194,4 +209,4 @@ def _first_symbol(p: dict) -> Dataset:
 
 
 __all__ = ["list_examples", "load_example", "example_path", "adding_problem", "first_symbol", "example_weights",
-           "example_notes"]
+           "example_notes", "list_tree_examples", "load_tree_example"]

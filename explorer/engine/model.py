@@ -811,7 +811,11 @@ def make_model(kind: str = "lstm", n_inputs: int = 1, n_units: int = 8, n_output
                num_layers: int = 1, bidirectional: bool = False, seed: int = 0, dtype=np.float64,
                forget_bias: float = 1.0) -> RecurrentModel:
     """``make_model("rnn" | "gru" | "lstm" | "peephole", n_inputs, n_units, n_outputs,
-    num_layers=1, bidirectional=False, seed=0)``."""
+    num_layers=1, bidirectional=False, seed=0)``; ``"treelstm"`` and ``"nary-treelstm"`` give a
+    :class:`~explorer.engine.treelstm.TreeLSTMModel` (one layer, one direction)."""
+    if kind in ("treelstm", "nary-treelstm"):
+        from .treelstm import make_tree_model
+        return make_tree_model(kind, n_inputs, n_units, n_outputs, num_layers, bidirectional, seed, dtype)
     try:
         cls = MODELS[kind]
     except KeyError:

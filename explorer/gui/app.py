@@ -8,13 +8,18 @@ import sys
 
 from explorer.engine.describe import KINDS
 
+TREE_CELLS = ("treelstm", "nary-treelstm")
+
 
 def _args(argv):
     p = argparse.ArgumentParser(prog="lstm-explorer", description="Open the LSTM Explorer window.")
     p.add_argument("file", nargs="?", help="a sequence or text file to open")
     p.add_argument("--example", help="open this built-in example instead of the default")
-    p.add_argument("--cell", choices=KINDS, default=None,
-                   help="the cell the window builds and draws: " + ", ".join(KINDS) + " (default lstm)")
+    p.add_argument("--cell", choices=KINDS + TREE_CELLS, default=None,
+                   help="the cell the window builds and draws: " + ", ".join(KINDS) + " (default lstm); "
+                   "treelstm or nary-treelstm open the tree window on FILE's trees or --example")
+    p.add_argument("--trees", metavar="RUN|TREES|EXAMPLE",
+                   help="open the tree window on a tree run folder, a tree file or a tree example")
     p.add_argument("--model", metavar="MODEL", help="start from the weights in MODEL (.safetensors, .keras, "
                    ".weights.h5 or a run's model.npz) on FILE's data")
     p.add_argument("--compare", metavar="CELLS",
@@ -104,6 +109,22 @@ def build_window(file: str | None = None, example: str | None = None, model: str
     return win
 
 
+def build_tree_window(source: str, cell: str | None = None):
+    """A shown :class:`~explorer.gui.tree_window.TreeWindow` on ``source`` (a tree run folder, a tree
+    file or a tree example); a refusal is one sentence on stderr and None."""
+    from explorer.gui.tree_window import TreeWindow, tree_run_from
+
+    try:
+        run, title = tree_run_from(source, None if cell not in TREE_CELLS else cell)
+    except (ValueError, OSError, KeyError) as exc:
+        print(f"lstm-explorer: {exc}", file=sys.stderr, flush=True)
+        return None
+    win = TreeWindow(run, title)
+    win.resize(1600, 1000)
+    win.show()
+    return win
+
+
 def open_model_file(win, path, after_load: bool = False) -> bool:
     """``--model MODEL``: open MODEL on the window's data — at once, or on the data of the file
     being loaded once it arrives (``after_load``; if that file fails, the model is not opened).
@@ -155,6 +176,11 @@ def main(argv: list[str] | None = None) -> int:
     from explorer.gui.crash import install_excepthook
 
     install_excepthook()            # an exception in a slot: a dialog and a log line, not a dead app
+    if args.trees or args.cell in TREE_CELLS:
+        win = build_tree_window(args.trees or args.file or args.example or "arithmetic", args.cell)
+        if win is None:
+            return 2
+        return app.exec()
     if args.compare:
         from explorer.gui.comparison import build_comparison
 
