@@ -73,7 +73,15 @@ def _parser() -> argparse.ArgumentParser:
                    help="with --resume: continue even though the data file changed since the run was saved")
     t.add_argument("--init", metavar="MODEL", help="start from the weights in MODEL (.safetensors, "
                    ".keras, .weights.h5 or a run's model.npz) and fine-tune them")
-    t.add_argument("--cell", choices=CELL_CHOICES, default=None, help="the recurrent cell (default lstm)")
+    t.add_argument("--cell", choices=CELL_CHOICES + ("convlstm",), default=None,
+                   help="the recurrent cell (default lstm; convlstm trains on frames: next-frame prediction)")
+    for dest in ("channels", "kernel"):
+        _numeric(t, dest)
+    t.add_argument("--peephole", action="store_true", help="convlstm: peephole weights (Shi et al. 2015)")
+    t.add_argument("--loss", choices=("mse", "bce"), default=None,
+                   help="convlstm: per-pixel MSE or binary cross-entropy on 0..1 frames (default mse; examples bce)")
+    t.add_argument("--layout", choices=("THW", "NTHW", "THWC", "TCHW", "NTCHW", "NTHWC"), default=None,
+                   help="convlstm: how the axes of a .npy/.npz of frames are read (default: from the shape)")
     _numeric(t, "forecast", 50)
     _numeric(t, "eval_every")
     _numeric(t, "stop_at_loss")
@@ -430,6 +438,8 @@ def _epoch_list(epochs: list[int]) -> str:
 def _cmd_train(args, given: dict[str, str]) -> int:
     from explorer.runs import Run, RunFileError
 
+    if _frames_requested(args):
+        return _cmd_train_frames(args, given)
     if args.init and args.resume:
         raise CliError("--init starts a new run from a model file and --resume continues a run; give one of them.")
     if args.resume is None:
@@ -457,6 +467,112 @@ def _cmd_train(args, given: dict[str, str]) -> int:
     finally:
         for h in holds:
             h.release()
+
+
+FRAME_ONLY = {"channels": "--channels", "kernel": "--kernel", "peephole": "--peephole", "loss": "--loss",
+              "layout": "--layout"}
+FRAME_IGNORED = FILE_DATA_OPTIONS + ("bidirectional", "forecast", "units")
+
+
+def _frames_requested(args) -> bool:
+    """``--cell convlstm``, a frames example, or ``--resume`` of a ConvLSTM run."""
+    from explorer.app.frames_run import is_frames_run
+    from explorer.data.frames import FRAME_EXAMPLES
+
+    if args.cell == "convlstm" or args.example in FRAME_EXAMPLES:
+        return True
+    if args.resume and is_frames_run(args.resume):
+        return True
+    for dest, flag in FRAME_ONLY.items():
+        if getattr(args, dest, None) not in (None, False):
+            raise CliError(f"{flag} is for the convlstm cell; add --cell convlstm (and give frames) or leave {flag} out.")
+    return False
+
+
+def _cmd_train_frames(args, given: dict[str, str]) -> int:
+    """``train FRAMES --cell convlstm``: next-frame prediction into a run folder (resume, checkpoints)."""
+    from dataclasses import asdict
+
+    from explorer.app.frames_run import FramesRun, FrameSettings
+    from explorer.data import SequenceFileError
+    from explorer.data.frames import load_frames_dataset
+    from explorer.runfolder import RunFileError, TrainingLock
+
+    if args.init:
+        raise CliError("--init is not yet available for the convlstm cell; leave --init out.")
+    if args.resume is None and (args.file is None) == (args.example is None):
+        raise CliError("give exactly one of FRAMES, --example NAME or --resume DIR.")
+    if args.resume is None and not args.out:
+        raise CliError("--out DIR is required: the folder the run is written to.")
+    in_place = args.resume is not None and (not args.out or _same_folder(args.out, args.resume))
+    out = Path(args.resume) if in_place else Path(args.out)
+    _check_out(out, True if in_place else args.force, "--resume" if in_place else "--out")
+    ignored = sorted(given[d] for d in FRAME_IGNORED if d in given)
+    if args.units is not None and args.channels is None:
+        ignored.remove("--units")
+    if ignored:
+        _say(f"lstm-explorer: the convlstm cell has no {', '.join(ignored)}; ignoring them.")
+    try:
+        hold = TrainingLock(out) if out.is_dir() else None
+        if args.resume:
+            run = FramesRun.load(args.resume, data_path=args.file)
+            if args.epochs is not None:
+                run.trainer.extend(args.epochs)
+            elif run.trainer.epoch >= run.trainer.epochs:
+                raise CliError(f"the run in {args.resume} has finished its {run.trainer.epochs} epochs; "
+                               "add --epochs E to train E more.")
+        else:
+            if args.example:
+                from explorer.app.loading import load_example
+
+                over = {k: v for k, v in (("seq_len", args.seq_len), ("val_fraction", args.val_fraction),
+                                          ("loss", args.loss)) if v is not None}
+                dataset = load_example(args.example, **over)
+            else:
+                dataset = load_frames_dataset(args.file, seq_len=args.seq_len, val_fraction=args.val_fraction,
+                                              loss=args.loss or "mse", layout=args.layout)
+            base = FrameSettings()
+            over = {k: v for k, v in (("channels", args.channels if args.channels is not None else args.units),
+                                      ("kernel", args.kernel), ("layers", args.layers), ("peephole", args.peephole or None),
+                                      ("optimizer", args.optimizer), ("lr", args.lr), ("epochs", args.epochs),
+                                      ("batch", args.batch), ("seed", args.seed)) if v is not None}
+            if args.clip is not None:
+                over["clip"] = args.clip if args.clip > 0 else None
+            if over.get("kernel", base.kernel) % 2 == 0:
+                raise CliError(f"--kernel must be odd ('same' padding keeps the frame size), not {over['kernel']}.")
+            run = FramesRun(dataset, FrameSettings(**{**asdict(base), **over}))
+            run.save(out)
+            if hold is None:
+                hold = TrainingLock(out)
+    except (SequenceFileError, RunFileError, ValueError, OSError) as exc:
+        raise CliError(str(exc)) from None
+    try:
+        ds, tr = run.dataset, run.trainer
+        if not args.quiet:
+            for note in ds.notes:
+                _say(note)
+            _say(ds.describe())
+            _say(f"{run.model.describe()}; {tr.steps_per_epoch} steps per epoch")
+        saved = {"step": tr.step}
+        status = _train_loop(run, args, out, saved)
+        try:
+            run.save(out)
+        except RunFileError as exc:
+            raise CliError(f"the final save at step {tr.step} failed ({exc}); {out} keeps the checkpoint of step "
+                           f"{saved['step']}.") from None
+        if not args.quiet and tr.history:
+            base, pred = run.scores.get(tr.epoch, (math.nan, math.nan))
+            part = "validation" if ds.n_val else "training"
+            _say(f"next-frame MSE on the {part} sequences: {pred:.4g}; copying the last frame: {base:.4g}")
+        if status == EXIT_INTERRUPTED:
+            _say(f"lstm-explorer: interrupted after step {tr.step}; the run so far is saved in {out} "
+                 f"(continue with: lstm-explorer train --resume {shlex.quote(str(out))}).")
+        elif not args.quiet:
+            _say(f"wrote {out}")
+        return status
+    finally:
+        if hold is not None:
+            hold.release()
 
 
 def _train_into(args, given: dict[str, str], run_cls, out: Path, in_place: bool, holds: list) -> int:

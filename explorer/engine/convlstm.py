@@ -225,6 +225,16 @@ class ConvLSTMModel:
         """The keys :meth:`state_dict` writes and :meth:`load_state_dict` needs."""
         return tuple(self._named(self.params, np.zeros_like))
 
+    def describe(self) -> str:
+        """One line: ``ConvLSTM with 8 channels, kernel 3×3: 2,624 layer + 9 head = 2,633 parameters``."""
+        pc = self.param_count
+        what = f"ConvLSTM with {self.n_units} channel{'s' * (self.n_units != 1)}, kernel {self.kernel}×{self.kernel}"
+        what += ", peepholes" if self.peephole else ""
+        if self.num_layers > 1:
+            layers = " + ".join(f"{c:,} layer {k + 1}" for k, c in enumerate(pc.layers))
+            return f"{what}, {self.num_layers} layers: {layers} + {pc.head:,} head = {pc.total:,} parameters"
+        return f"{what}: {pc.layer:,} layer + {pc.head:,} head = {pc.total:,} parameters"
+
     def state_dict(self) -> dict:
         """Copies of every parameter under torch-style names (the module's docstring); the one
         bias per gate is ``bias_ih`` and ``bias_hh`` is zeros."""
