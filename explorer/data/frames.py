@@ -399,7 +399,7 @@ def next_frame_dataset(frames: np.ndarray, source: str, seq_len: int | None = No
                       x_val=np.ascontiguousarray(x_va), y_val=np.ascontiguousarray(y_va), loss=loss,
                       target_last=False, kind="frames", source=str(source),
                       columns=[f"channel {j + 1}" for j in range(C)], seq_len=L,
-                      config=dict(config or {}), notes=list(notes or []))
+                      config=dict(config or {"type": "arrays", "source": str(source)}), notes=list(notes or []))
     return ds
 
 

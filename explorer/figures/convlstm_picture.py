@@ -1,0 +1,190 @@
+"""The ConvLSTM picture: the input frame, the prediction and the true next frame side by side, and
+below them the belt and the gates of one channel as small images —
+c_{t−1} × f + i ⊙ g = c_t, then o ⊙ tanh(c_t) = h_t.
+
+One paint routine (:func:`paint_convlstm`) draws into a widget, a PNG or an SVG, in a fixed logical
+size (:data:`LOGICAL_W` × :data:`LOGICAL_H`) scaled uniformly to the device. Frames are grey
+(0 black, 1 white), gates run white → blue over 0..1, and c, tanh c, g and h use the app's
+diverging scale over ± the layer's largest |c| or |h| (g and tanh c over ±1). Each image is
+drawn pixel for pixel (no smoothing). Fonts are sized in pixels, so an SVG keeps its text size.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QRect, QRectF, QSize, Qt
+from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPen
+
+from explorer.app.convlstm_view import ConvLSTMImages
+from explorer.figures.colors import DIVERGING_STOPS, GATE_COLORS
+
+LOGICAL_W, LOGICAL_H = 1000.0, 640.0
+FRAME_SIDE, STATE_SIDE = 170.0, 96.0
+
+__all__ = ["LOGICAL_W", "LOGICAL_H", "paint_convlstm", "render_png", "render_svg", "to_rgb"]
+
+
+def _lut_diverging() -> np.ndarray:
+    pos = np.array([p for p, _ in DIVERGING_STOPS])
+    rgb = np.array([c for _, c in DIVERGING_STOPS], dtype=float)
+    u = np.linspace(-1.0, 1.0, 257)                 # 0 is entry 128 exactly
+    return np.stack([np.interp(u, pos, rgb[:, j]) for j in range(3)], axis=1).round().astype(np.uint8)
+
+
+_DIVERGING = _lut_diverging()
+_BLUES = np.stack([np.linspace(255, 16, 256), np.linspace(255, 78, 256), np.linspace(255, 139, 256)],
+                  axis=1).round().astype(np.uint8)
+
+
+def to_rgb(a: np.ndarray, scale: str, vmax: float = 1.0) -> np.ndarray:
+    """(H, W, 3) uint8 colours of ``a``: ``"frame"`` grey over 0..1, ``"gate"`` white → blue over
+    0..1, ``"state"`` the diverging scale over ±``vmax``; values outside are clipped, NaN grey."""
+    a = np.nan_to_num(np.asarray(a, dtype=float), nan=0.5 if scale != "state" else 0.0)
+    if scale == "frame":
+        v = (np.clip(a, 0.0, 1.0) * 255).round().astype(np.uint8)
+        return np.repeat(v[..., None], 3, axis=2)
+    if scale == "gate":
+        return _BLUES[(np.clip(a, 0.0, 1.0) * 255).round().astype(np.intp)]
+    u = np.clip(a / (vmax if vmax > 0 else 1.0), -1.0, 1.0)
+    return _DIVERGING[((u + 1.0) * 128.0).round().astype(np.intp)]
+
+
+def _image(rgb: np.ndarray) -> QImage:
+    rgb = np.ascontiguousarray(rgb)
+    h, w = rgb.shape[:2]
+    return QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
+
+
+def _font(px: float, bold: bool = False) -> QFont:
+    f = QFont()
+    f.setPixelSize(max(1, round(px)))
+    f.setBold(bold)
+    return f
+
+
+def _panel(p: QPainter, x: float, y: float, side: float, rgb: np.ndarray, label: str, color: QColor,
+           ink: QColor) -> None:
+    """An image in a ``side`` square (aspect kept) with its label above and a coloured outline."""
+    h, w = rgb.shape[:2]
+    s = side / max(h, w)
+    rect = QRectF(x + (side - w * s) / 2, y + (side - h * s) / 2, w * s, h * s)
+    p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)
+    p.drawImage(rect, _image(rgb))
+    p.setPen(QPen(color, 2))
+    p.setBrush(Qt.BrushStyle.NoBrush)
+    p.drawRect(rect)
+    p.setPen(ink)
+    p.setFont(_font(15))
+    p.drawText(QRectF(x - 20, y - 24, side + 40, 22), Qt.AlignmentFlag.AlignCenter, label)
+
+
+def _op(p: QPainter, x: float, y: float, text: str, ink: QColor, side: float = STATE_SIDE) -> None:
+    p.setPen(ink)
+    p.setFont(_font(26, bold=True))
+    p.drawText(QRectF(x, y, 40, side), Qt.AlignmentFlag.AlignCenter, text)
+
+
+def _bar(p: QPainter, x: float, y: float, colors: np.ndarray, left: str, right: str, title: str, ink: QColor) -> None:
+    img = _image(colors[None, :, :])
+    p.drawImage(QRectF(x, y, 160, 12), img)
+    p.setPen(ink)
+    p.setFont(_font(13))
+    p.drawText(QRectF(x - 60, y - 4, 56, 20), Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, left)
+    p.drawText(QRectF(x + 164, y - 4, 70, 20), Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, right)
+    p.drawText(QRectF(x, y + 14, 160, 18), Qt.AlignmentFlag.AlignCenter, title)
+
+
+def paint_convlstm(p: QPainter, w: float, h: float, im: ConvLSTMImages, title: str, vmax: float = 1.0,
+                   dark: bool = False) -> None:
+    """Paint ``im`` into a ``w`` × ``h`` device area. ``title`` is plain text; ``vmax`` the scale of
+    c and h."""
+    bg, ink = (QColor(30, 30, 30), QColor(235, 235, 235)) if dark else (QColor(255, 255, 255), QColor(25, 25, 25))
+    p.fillRect(QRectF(0, 0, w, h), bg)
+    k = min(w / LOGICAL_W, h / LOGICAL_H)
+    p.save()
+    p.translate((w - LOGICAL_W * k) / 2, (h - LOGICAL_H * k) / 2)
+    p.scale(k, k)
+    p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+    p.setRenderHint(QPainter.RenderHint.TextAntialiasing, True)
+    p.setPen(ink)
+    p.setFont(_font(19, bold=True))
+    p.drawText(QRectF(20, 8, LOGICAL_W - 40, 28), Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, title)
+    grey = QColor(128, 128, 128)
+    y0 = 72.0
+    frames = [(im.x, f"input x(t={im.t + 1})", GATE_COLORS["x"]),
+              (im.prediction, "prediction", GATE_COLORS["h"])]
+    if im.truth is not None:
+        frames.append((im.truth, f"true frame t={im.t + 2}", grey))
+    for j, (a, label, color) in enumerate(frames):
+        _panel(p, 40 + j * 215, y0, FRAME_SIDE, to_rgb(a, "frame"), label, color, ink)
+    if im.truth is not None:
+        err = float(np.mean((np.asarray(im.prediction) - np.asarray(im.truth)) ** 2))
+        copy = float(np.mean((np.asarray(im.x) - np.asarray(im.truth)) ** 2)) if im.x.shape == im.truth.shape else None
+        p.setPen(ink)
+        p.setFont(_font(15))
+        lines = [f"pixel MSE of the prediction: {err:.4g}"]
+        if copy is not None:
+            lines.append(f"copying the input frame: {copy:.4g}")
+        for n, line in enumerate(lines):
+            p.drawText(QRectF(700, y0 + 50 + 24 * n, 290, 22), Qt.AlignmentFlag.AlignLeft, line)
+    p.setFont(_font(16, bold=True))
+    p.setPen(ink)
+    p.drawText(QRectF(20, 282, LOGICAL_W - 40, 24), Qt.AlignmentFlag.AlignLeft,
+               f"channel {im.channel + 1}, layer {im.layer + 1}: the belt and the gates")
+    y1 = 340.0
+    row = [("c_prev", "c(t−1)", "state", GATE_COLORS["c"]), ("×", None, None, None),
+           ("f", "forget f", "gate", GATE_COLORS["f"]), ("+", None, None, None),
+           ("i", "input i", "gate", GATE_COLORS["i"]), ("⊙", None, None, None),
+           ("g", "candidate g", "unit", GATE_COLORS["g"]), ("=", None, None, None),
+           ("c", "c(t)", "state", GATE_COLORS["c"])]
+    y2 = 490.0
+    row2 = [("o", "output o", "gate", GATE_COLORS["o"]), ("⊙", None, None, None),
+            ("tanh_c", "tanh c(t)", "unit", GATE_COLORS["c"]), ("=", None, None, None),
+            ("h", "h(t)", "state", GATE_COLORS["h"])]
+    for y, items in ((y1, row), (y2, row2)):
+        x = 40.0
+        for name, label, scale, color in items:
+            if label is None:
+                _op(p, x, y, name, ink)
+                x += 40
+                continue
+            a = getattr(im, name)
+            rgb = to_rgb(a, "gate" if scale == "gate" else "state", vmax if scale == "state" else 1.0)
+            _panel(p, x, y, STATE_SIDE, rgb, label, color, ink)
+            x += STATE_SIDE + 10
+    _bar(p, 700, 500, _BLUES[::2], "0", "1", "gates i, f, o", ink)
+    _bar(p, 700, 556, _DIVERGING[::2], f"−{vmax:.3g}", f"+{vmax:.3g}", "c, h (g, tanh c: ±1)", ink)
+    p.restore()
+
+
+def render_png(path, im: ConvLSTMImages, title: str, vmax: float = 1.0, size: tuple = (1000, 640),
+               scale: float = 2.0) -> bool:
+    """A PNG of the picture at ``scale`` × ``size``."""
+    w, h = round(size[0] * scale), round(size[1] * scale)
+    img = QImage(w, h, QImage.Format.Format_ARGB32_Premultiplied)
+    img.fill(QColor(255, 255, 255))
+    p = QPainter(img)
+    try:
+        paint_convlstm(p, w, h, im, title, vmax)
+    finally:
+        p.end()
+    return img.save(str(path))
+
+
+def render_svg(path, im: ConvLSTMImages, title: str, vmax: float = 1.0, size: tuple = (1000, 640)) -> None:
+    """An SVG of the picture at ``size`` (the images embedded, the text and lines as vectors)."""
+    from PySide6.QtSvg import QSvgGenerator
+
+    w, h = int(size[0]), int(size[1])
+    gen = QSvgGenerator()
+    gen.setFileName(str(path))
+    gen.setSize(QSize(w, h))
+    gen.setViewBox(QRect(0, 0, w, h))
+    gen.setResolution(96)
+    gen.setTitle("ConvLSTM")
+    gen.setDescription(title)
+    p = QPainter(gen)
+    try:
+        paint_convlstm(p, w, h, im, title, vmax)
+    finally:
+        p.end()
