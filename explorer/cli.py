@@ -239,7 +239,7 @@ def _check_path_lengths(args) -> None:
 def _cmd_examples() -> int:
     from explorer.data.examples import list_examples
 
-    for name, desc in list_examples():
+    for name, desc in list_examples(frames=True):
         print(f"{name:14s} {desc}")
     return 0
 
@@ -394,6 +394,10 @@ def _cmd_animate(args) -> int:
         raise CliError(f"--out {out} is a folder; name the animation file to write, e.g. {out / 'cell.gif'}.")
     if not out.parent.is_dir():
         raise CliError(f"--out {out}: the folder {out.parent} does not exist; create it or choose another.")
+    from explorer.app.frames_run import is_frames_run
+
+    if is_frames_run(args.run):
+        return _animate_frames(args, out)
     direction = 1 if args.direction in ("reverse", "1") else 0
     try:
         run = Run.load(args.run)
@@ -426,6 +430,36 @@ def _cmd_animate(args) -> int:
         when = f", epoch {args.epoch}'s weights" if args.epoch is not None else ""
         _say(f"wrote {path}: {frames} frames of {size[0]}\u00d7{size[1]} pixels at {args.fps:g} per second "
              f"(sample {args.sample}, unit {args.unit}{when})")
+    return 0
+
+
+def _animate_frames(args, out: Path) -> int:
+    """``animate RUN`` of a ConvLSTM run: input | prediction | true frame and the gates of channel
+    ``--unit`` in layer ``--layer`` stepping through sample ``--sample``."""
+    from explorer.app.convlstm_view import ConvLSTMView
+    from explorer.app.frames_run import FramesRun
+    from explorer.data import SequenceFileError
+    from explorer.figures.animation import AnimationError
+    from explorer.figures.convlstm_picture import write_convlstm_animation
+    from explorer.memory import MemoryBudgetError
+    from explorer.runs import RunFileError
+
+    if args.epoch is not None:
+        raise CliError("--epoch: a ConvLSTM run keeps its last weights only; leave --epoch out.")
+    try:
+        run = FramesRun.load(args.run)
+        ds = run.dataset
+        x, y, part = (ds.x_val, ds.y_val, "validation") if ds.n_val else (ds.x_train, ds.y_train, "training")
+        if args.sample >= len(x):
+            raise CliError(f"--sample {args.sample}: the run has {len(x)} {part} sequences; choose 0 to {len(x) - 1}.")
+        view = ConvLSTMView(run.model, x[args.sample:args.sample + 1], y[args.sample:args.sample + 1], ds.loss)
+        title = f"{Path(args.run).name} · {part} sequence {args.sample + 1}"
+        path = write_convlstm_animation(view, out, title, channel=args.unit, layer=args.layer, fps=args.fps)
+    except (SequenceFileError, RunFileError, AnimationError, MemoryBudgetError, ValueError, OSError) as exc:
+        raise CliError(str(exc).removeprefix("lstm-explorer: ")) from None
+    if not args.quiet:
+        _say(f"wrote {path}: {view.T} frames at {args.fps:g} per second ({part} sequence {args.sample}, "
+             f"channel {args.unit}, layer {args.layer})")
     return 0
 
 

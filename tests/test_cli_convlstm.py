@@ -55,6 +55,14 @@ def test_frames_file_resumes_bit_for_bit(tmp_path, capsys):
     capsys.readouterr()
     assert main(["train", "--resume", str(tmp_path / "b")]) == 2
     assert "has finished its 2 epochs" in capsys.readouterr().err
+    gif = tmp_path / "a.gif"
+    assert main(["animate", str(tmp_path / "a"), "--unit", "2", "--sample", "1", "--out", str(gif)]) == 0
+    assert capsys.readouterr().err.strip() == (f"wrote {gif}: 5 frames at 4 per second (validation sequence 1, "
+                                               "channel 2, layer 0)")
+    with Image.open(gif) as im:
+        assert (im.n_frames, im.size) == (5, (1000, 640))
+    assert main(["animate", str(tmp_path / "a"), "--unit", "3", "--out", str(gif)]) == 2
+    assert "--unit 3 is not a channel of this ConvLSTM; choose 0 to 2" in capsys.readouterr().err
 
 
 def test_gif_and_folder_train(tmp_path, capsys):

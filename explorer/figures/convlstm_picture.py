@@ -21,7 +21,7 @@ from explorer.figures.colors import DIVERGING_STOPS, GATE_COLORS
 LOGICAL_W, LOGICAL_H = 1000.0, 640.0
 FRAME_SIDE, STATE_SIDE = 170.0, 96.0
 
-__all__ = ["LOGICAL_W", "LOGICAL_H", "paint_convlstm", "render_png", "render_svg", "to_rgb"]
+__all__ = ["LOGICAL_W", "LOGICAL_H", "paint_convlstm", "render_png", "render_svg", "to_rgb", "write_convlstm_animation"]
 
 
 def _lut_diverging() -> np.ndarray:
@@ -188,3 +188,52 @@ def render_svg(path, im: ConvLSTMImages, title: str, vmax: float = 1.0, size: tu
         paint_convlstm(p, w, h, im, title, vmax)
     finally:
         p.end()
+
+
+def write_convlstm_animation(view, path, title: str, channel: int = 0, layer: int = 0, fps: float = 4.0,
+                             width: int = 1000):
+    """The picture stepping through every step of ``view`` (a
+    :class:`~explorer.app.convlstm_view.ConvLSTMView`), one frame per step, to ``path`` (.gif,
+    .png as APNG, .webp; the format checks of :func:`explorer.figures.animation.write_animation`).
+    ``title`` gets " · step t of T". Raises ``AnimationError``/``MemoryBudgetError``/``RunFileError``
+    (one sentence)."""
+    import io
+
+    from PIL import Image
+
+    from explorer.figures.animation import AnimationError, _ensure_gui_app, _gif_colours, animation_format
+    from explorer.memory import check_budget
+    from explorer.runs import atomic_write_bytes
+
+    fmt = animation_format(path)
+    if not 0 <= channel < view.channels:
+        raise AnimationError(f"--unit {channel} is not a channel of this ConvLSTM; choose 0 to {view.channels - 1}.")
+    if not 0 <= layer < view.num_layers:
+        raise AnimationError(f"--layer {layer} is not a layer of this ConvLSTM; choose 0 to {view.num_layers - 1}.")
+    _ensure_gui_app()
+    w, h = int(width), round(int(width) * LOGICAL_H / LOGICAL_W)
+    check_budget(view.T * w * h * (1 if fmt == "GIF" else 3) + 8 * w * h,
+                 f"An animation of {view.T} frames of {w}\u00d7{h} pixels", "write a GIF or train on shorter sequences")
+    vmax = view.state_range(layer)
+    frames = []
+    for t in range(view.T):
+        img = QImage(w, h, QImage.Format.Format_RGB888)
+        p = QPainter(img)
+        try:
+            paint_convlstm(p, w, h, view.at(t, channel, layer), f"{title} · step {t + 1} of {view.T}", vmax)
+        finally:
+            p.end()
+        data = bytes(img.constBits())[: img.bytesPerLine() * h]
+        frames.append(Image.frombuffer("RGB", (w, h), data, "raw", "RGB", img.bytesPerLine(), 1).copy())
+    if fmt == "GIF":
+        frames = list(_gif_colours(frames))
+    duration = max(10, round(1000.0 / float(fps)))
+    if fmt == "GIF":
+        duration = max(20, 10 * round(duration / 10))
+    options = {"save_all": True, "append_images": frames[1:], "duration": duration, "loop": 0}
+    if fmt == "WEBP":
+        options.update(lossless=True, quality=0, method=1)
+    buf = io.BytesIO()
+    frames[0].save(buf, format=fmt, **options)
+    atomic_write_bytes(path, buf.getvalue())
+    return path
