@@ -532,8 +532,8 @@ def _cmd_train_frames(args, given: dict[str, str]) -> int:
     from explorer.data.frames import load_frames_dataset
     from explorer.runfolder import RunFileError, TrainingLock
 
-    if args.init:
-        raise CliError("--init is not yet available for the convlstm cell; leave --init out.")
+    if args.init and args.resume:
+        raise CliError("--init starts a new run from a model file and --resume continues a run; give one of them.")
     if args.resume is None and (args.file is None) == (args.example is None):
         raise CliError("give exactly one of FRAMES, --example NAME or --resume DIR.")
     if args.resume is None and not args.out:
@@ -574,7 +574,8 @@ def _cmd_train_frames(args, given: dict[str, str]) -> int:
                 over["clip"] = args.clip if args.clip > 0 else None
             if over.get("kernel", base.kernel) % 2 == 0:
                 raise CliError(f"--kernel must be odd ('same' padding keeps the frame size), not {over['kernel']}.")
-            run = FramesRun(dataset, FrameSettings(**{**asdict(base), **over}))
+            settings = FrameSettings(**{**asdict(base), **over})
+            run = _frames_run_from_model(args, dataset, settings) if args.init else FramesRun(dataset, settings)
             run.save(out)
             if hold is None:
                 hold = TrainingLock(out)
@@ -607,6 +608,36 @@ def _cmd_train_frames(args, given: dict[str, str]) -> int:
     finally:
         if hold is not None:
             hold.release()
+
+
+def _frames_run_from_model(args, dataset, settings):
+    """``train FRAMES --cell convlstm --init MODEL``: fine-tune a ConvLSTM file's weights (safetensors,
+    Keras ConvLSTM2D, a run's model.npz) on FRAMES; its sizes must fit the frames."""
+    from dataclasses import replace
+
+    from explorer.app.frames_run import FramesRun
+    from explorer.interop import load_model
+
+    loaded = load_model(args.init, n_outputs=dataset.n_outputs, seed=settings.seed)
+    m = loaded.model
+    if m.kind != "convlstm":
+        raise CliError(f"--init {args.init} holds {loaded.describe().split(': ', 1)[-1].rstrip('.')}, not a ConvLSTM; "
+                       "give a ConvLSTM's weights or leave --init out.")
+    for option, asked, held in (("--channels", args.channels, m.n_units), ("--kernel", args.kernel, m.kernel),
+                                ("--layers", args.layers, m.num_layers)):
+        if asked is not None and asked != held:
+            raise CliError(f"--init {args.init} holds {held} for {option[2:]} but {option} {asked} asks for another "
+                           f"model; leave {option} out to fine-tune the file's model.")
+    if (m.n_inputs, m.n_outputs) != (dataset.n_inputs, dataset.n_outputs):
+        raise CliError(f"--init {args.init} reads {m.n_inputs} channel(s) and writes {m.n_outputs}, but the frames "
+                       f"have {dataset.n_inputs}; give frames with {m.n_inputs} channel(s).")
+    if m.frame is not None and m.frame != dataset.frame:
+        raise CliError(f"--init {args.init} has peepholes for {m.frame[0]}×{m.frame[1]} frames, but the frames are "
+                       f"{dataset.frame[0]}×{dataset.frame[1]}.")
+    settings = replace(settings, channels=m.n_units, kernel=m.kernel, layers=m.num_layers, peephole=m.peephole)
+    if not args.quiet:
+        _say(loaded.message)
+    return FramesRun(dataset, settings, model=m)
 
 
 def _train_into(args, given: dict[str, str], run_cls, out: Path, in_place: bool, holds: list) -> int:

@@ -115,3 +115,29 @@ def test_bad_frames_and_run_folders_are_refused(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith("lstm-explorer: ") and err.count("\n") == 0
     assert "run/model.npz is not the file this run saved (its SHA-256 differs)" in err
+
+
+def test_init_fine_tunes_a_convlstm_file(tmp_path, capsys):
+    from explorer.engine import make_model
+    from explorer.interop import save_model
+
+    path = frames_file(tmp_path)
+    model = make_model("convlstm", n_inputs=1, n_units=4, n_outputs=1, kernel=5, seed=9)
+    save_model(model, tmp_path / "m.safetensors")
+    out = tmp_path / "run"
+    assert main(["train", str(path), "--cell", "convlstm", "--init", str(tmp_path / "m.safetensors"), "--epochs", "1",
+                 "--lr", "1e-9", "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "m.safetensors: a ConvLSTM of 4 units over 1 input" in err
+    run = FramesRun.load(out)
+    assert (run.settings.channels, run.settings.kernel) == (4, 5)
+    np.testing.assert_allclose(run.model.params, model.params, atol=1e-6)     # a tiny step from the file's weights
+    assert main(["train", str(path), "--cell", "convlstm", "--init", str(tmp_path / "m.safetensors"),
+                 "--kernel", "3", "--out", str(tmp_path / "r2")]) == 2
+    assert "holds 5 for kernel but --kernel 3 asks for another model" in capsys.readouterr().err
+    save_model(make_model("lstm", 1, 3, 1), tmp_path / "lstm.safetensors")
+    assert main(["train", str(path), "--cell", "convlstm", "--init", str(tmp_path / "lstm.safetensors"),
+                 "--out", str(tmp_path / "r3")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("lstm-explorer: --init ") and "not a ConvLSTM" in err and err.count("\n") == 0
+    assert not (tmp_path / "r2").exists() and not (tmp_path / "r3").exists()

@@ -1,7 +1,8 @@
 """README's ConvLSTM pictures: train a ConvLSTM on moving squares, then shoot its window at 1600×1000
 and 1024×700 and export the picture as PNG and SVG.
 
-    QT_QPA_PLATFORM=offscreen python tools/convlstm_shots.py [--epochs 8] [--out docs]
+    QT_QPA_PLATFORM=offscreen python tools/convlstm_shots.py [--epochs 25] [--channels 16] [--kernel 5]
+        [--loss bce] [--out docs]
 
 Writes OUT/convlstm.png (the window, 1600×1000), OUT/convlstm_1024.png (1024×700),
 OUT/convlstm_picture.png and .svg (the exported picture) and prints the losses it reached.
@@ -19,7 +20,10 @@ sys.path.insert(0, str(ROOT))
 
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--epochs", type=int, default=8)
+    ap.add_argument("--epochs", type=int, default=25)
+    ap.add_argument("--channels", type=int, default=16)
+    ap.add_argument("--kernel", type=int, default=5)
+    ap.add_argument("--loss", default="bce")
     ap.add_argument("--out", default=str(ROOT / "docs"))
     a = ap.parse_args()
     import explorer.gui  # noqa: F401  (PySide6 before pyqtgraph)
@@ -29,11 +33,12 @@ def main() -> int:
     from explorer.gui.convlstm_window import ConvLSTMWindow
 
     app = ensure_app()
-    run = FramesRun(load_example("moving-squares"), FrameSettings(channels=8, kernel=5, epochs=a.epochs))
+    run = FramesRun(load_example("moving-squares", loss=a.loss),
+                    FrameSettings(channels=a.channels, kernel=a.kernel, epochs=a.epochs))
     for snap in run.trainer.steps():
         if snap.epoch_end:
             base, pred = run.scores[snap.epoch]
-            print(f"epoch {snap.epoch}: validation bce {snap.val_loss:.4f}, prediction MSE {pred:.4f}, "
+            print(f"epoch {snap.epoch}: validation {a.loss} {snap.val_loss:.4f}, prediction MSE {pred:.4f}, "
                   f"copy-the-last-frame MSE {base:.4f}", flush=True)
     out = Path(a.out)
     win = ConvLSTMWindow(run, "moving-squares")

@@ -81,10 +81,9 @@ class ConvLSTMView:
             o=tr.o[t, 0, channel], tanh_c=np.tanh(c), h=tr.h[t, 0, channel])
 
     def state_range(self, layer: int = 0) -> float:
-        """The largest |c| or |h| of ``layer`` over every step and channel (the colour scale of
-        the states, fixed while stepping through time); 1 when all are 0."""
-        tr = self.trace.layer(layer)
-        m = float(max(np.abs(tr.c).max(), np.abs(tr.h).max()))
+        """The largest |c| of ``layer`` over every step and channel (the colour scale of the cell
+        state, fixed while stepping through time); 1 when all are 0."""
+        m = float(np.abs(self.trace.layer(layer).c).max())
         return m if m > 0 else 1.0
 
 

@@ -4,8 +4,8 @@ c_{t−1} × f + i ⊙ g = c_t, then o ⊙ tanh(c_t) = h_t.
 
 One paint routine (:func:`paint_convlstm`) draws into a widget, a PNG or an SVG, in a fixed logical
 size (:data:`LOGICAL_W` × :data:`LOGICAL_H`) scaled uniformly to the device. Frames are grey
-(0 black, 1 white), gates run white → blue over 0..1, and c, tanh c, g and h use the app's
-diverging scale over ± the layer's largest |c| or |h| (g and tanh c over ±1). Each image is
+(0 black, 1 white), gates run white → blue over 0..1, and the states use the app's diverging
+scale: c over ± the layer's largest |c|, g, tanh c and h over ±1. Each image is
 drawn pixel for pixel (no smoothing). Fonts are sized in pixels, so an SVG keeps its text size.
 """
 
@@ -96,8 +96,7 @@ def _bar(p: QPainter, x: float, y: float, colors: np.ndarray, left: str, right: 
 
 def paint_convlstm(p: QPainter, w: float, h: float, im: ConvLSTMImages, title: str, vmax: float = 1.0,
                    dark: bool = False) -> None:
-    """Paint ``im`` into a ``w`` × ``h`` device area. ``title`` is plain text; ``vmax`` the scale of
-    c and h."""
+    """Paint ``im`` into a ``w`` × ``h`` device area. ``title`` is plain text; ``vmax`` the scale of c."""
     bg, ink = (QColor(30, 30, 30), QColor(235, 235, 235)) if dark else (QColor(255, 255, 255), QColor(25, 25, 25))
     p.fillRect(QRectF(0, 0, w, h), bg)
     k = min(w / LOGICAL_W, h / LOGICAL_H)
@@ -132,11 +131,11 @@ def paint_convlstm(p: QPainter, w: float, h: float, im: ConvLSTMImages, title: s
     p.drawText(QRectF(20, 282, LOGICAL_W - 40, 24), Qt.AlignmentFlag.AlignLeft,
                f"channel {im.channel + 1}, layer {im.layer + 1}: the belt and the gates")
     y1 = 340.0
-    row = [("c_prev", "c(t−1)", "state", GATE_COLORS["c"]), ("×", None, None, None),
+    row = [("c_prev", "c(t−1)", "cell", GATE_COLORS["c"]), ("×", None, None, None),
            ("f", "forget f", "gate", GATE_COLORS["f"]), ("+", None, None, None),
            ("i", "input i", "gate", GATE_COLORS["i"]), ("⊙", None, None, None),
            ("g", "candidate g", "unit", GATE_COLORS["g"]), ("=", None, None, None),
-           ("c", "c(t)", "state", GATE_COLORS["c"])]
+           ("c", "c(t)", "cell", GATE_COLORS["c"])]
     y2 = 490.0
     row2 = [("o", "output o", "gate", GATE_COLORS["o"]), ("⊙", None, None, None),
             ("tanh_c", "tanh c(t)", "unit", GATE_COLORS["c"]), ("=", None, None, None),
@@ -149,11 +148,12 @@ def paint_convlstm(p: QPainter, w: float, h: float, im: ConvLSTMImages, title: s
                 x += 40
                 continue
             a = getattr(im, name)
-            rgb = to_rgb(a, "gate" if scale == "gate" else "state", vmax if scale == "state" else 1.0)
+            rgb = to_rgb(a, "gate" if scale == "gate" else "state", vmax if scale == "cell" else 1.0)
             _panel(p, x, y, STATE_SIDE, rgb, label, color, ink)
             x += STATE_SIDE + 10
-    _bar(p, 700, 500, _BLUES[::2], "0", "1", "gates i, f, o", ink)
-    _bar(p, 700, 556, _DIVERGING[::2], f"−{vmax:.3g}", f"+{vmax:.3g}", "c, h (g, tanh c: ±1)", ink)
+    _bar(p, 700, 470, _BLUES[::2], "0", "1", "gates i, f, o", ink)
+    _bar(p, 700, 524, _DIVERGING[::2], f"−{vmax:.3g}", f"+{vmax:.3g}", "cell state c", ink)
+    _bar(p, 700, 578, _DIVERGING[::2], "−1", "+1", "g, tanh c, h", ink)
     p.restore()
 
 
