@@ -525,11 +525,6 @@ def _frames_requested(args) -> bool:
 
 def _cmd_train_frames(args, given: dict[str, str]) -> int:
     """``train FRAMES --cell convlstm``: next-frame prediction into a run folder (resume, checkpoints)."""
-    from dataclasses import asdict
-
-    from explorer.app.frames_run import FramesRun, FrameSettings
-    from explorer.data import SequenceFileError
-    from explorer.data.frames import load_frames_dataset
     from explorer.runfolder import RunFileError, TrainingLock
 
     if args.init and args.resume:
@@ -546,8 +541,26 @@ def _cmd_train_frames(args, given: dict[str, str]) -> int:
         ignored.remove("--units")
     if ignored:
         _say(f"lstm-explorer: the convlstm cell has no {', '.join(ignored)}; ignoring them.")
+    try:                                   # one process trains into a folder at a time
+        holds = [TrainingLock(out)] if out.is_dir() else []
+    except RunFileError as exc:
+        raise CliError(str(exc)) from None
     try:
-        hold = TrainingLock(out) if out.is_dir() else None
+        return _train_frames_into(args, out, holds)
+    finally:
+        for h in holds:
+            h.release()
+
+
+def _train_frames_into(args, out: Path, holds: list) -> int:
+    from dataclasses import asdict
+
+    from explorer.app.frames_run import FramesRun, FrameSettings
+    from explorer.data import SequenceFileError
+    from explorer.data.frames import load_frames_dataset
+    from explorer.runfolder import RunFileError, TrainingLock
+
+    try:
         if args.resume:
             run = FramesRun.load(args.resume, data_path=args.file)
             if args.epochs is not None:
@@ -577,37 +590,33 @@ def _cmd_train_frames(args, given: dict[str, str]) -> int:
             settings = FrameSettings(**{**asdict(base), **over})
             run = _frames_run_from_model(args, dataset, settings) if args.init else FramesRun(dataset, settings)
             run.save(out)
-            if hold is None:
-                hold = TrainingLock(out)
+            if not holds:
+                holds.append(TrainingLock(out))   # a --resume of DIR meanwhile is refused
     except (SequenceFileError, RunFileError, ValueError, OSError) as exc:
         raise CliError(str(exc)) from None
+    ds, tr = run.dataset, run.trainer
+    if not args.quiet:
+        for note in ds.notes:
+            _say(note)
+        _say(ds.describe())
+        _say(f"{run.model.describe()}; {tr.steps_per_epoch} steps per epoch")
+    saved = {"step": tr.step}
+    status = _train_loop(run, args, out, saved)
     try:
-        ds, tr = run.dataset, run.trainer
-        if not args.quiet:
-            for note in ds.notes:
-                _say(note)
-            _say(ds.describe())
-            _say(f"{run.model.describe()}; {tr.steps_per_epoch} steps per epoch")
-        saved = {"step": tr.step}
-        status = _train_loop(run, args, out, saved)
-        try:
-            run.save(out)
-        except RunFileError as exc:
-            raise CliError(f"the final save at step {tr.step} failed ({exc}); {out} keeps the checkpoint of step "
-                           f"{saved['step']}.") from None
-        if not args.quiet and tr.history:
-            base, pred = run.scores.get(tr.epoch, (math.nan, math.nan))
-            part = "validation" if ds.n_val else "training"
-            _say(f"next-frame MSE on the {part} sequences: {pred:.4g}; copying the last frame: {base:.4g}")
-        if status == EXIT_INTERRUPTED:
-            _say(f"lstm-explorer: interrupted after step {tr.step}; the run so far is saved in {out} "
-                 f"(continue with: lstm-explorer train --resume {shlex.quote(str(out))}).")
-        elif not args.quiet:
-            _say(f"wrote {out}")
-        return status
-    finally:
-        if hold is not None:
-            hold.release()
+        run.save(out)
+    except RunFileError as exc:
+        raise CliError(f"the final save at step {tr.step} failed ({exc}); {out} keeps the checkpoint of step "
+                       f"{saved['step']}.") from None
+    if not args.quiet and tr.history:
+        base, pred = run.scores.get(tr.epoch, (math.nan, math.nan))
+        part = "validation" if ds.n_val else "training"
+        _say(f"next-frame MSE on the {part} sequences: {pred:.4g}; copying the last frame: {base:.4g}")
+    if status == EXIT_INTERRUPTED:
+        _say(f"lstm-explorer: interrupted after step {tr.step}; the run so far is saved in {out} "
+             f"(continue with: lstm-explorer train --resume {shlex.quote(str(out))}).")
+    elif not args.quiet:
+        _say(f"wrote {out}")
+    return status
 
 
 def _frames_run_from_model(args, dataset, settings):

@@ -141,3 +141,27 @@ def test_init_fine_tunes_a_convlstm_file(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith("lstm-explorer: --init ") and "not a ConvLSTM" in err and err.count("\n") == 0
     assert not (tmp_path / "r2").exists() and not (tmp_path / "r3").exists()
+
+
+def test_a_run_folder_asking_for_too_much_memory_is_refused(tmp_path, capsys, monkeypatch):
+    import hashlib
+    import json
+
+    run = tmp_path / "run"
+    assert main(["train", str(frames_file(tmp_path)), "--cell", "convlstm", "--channels", "2", "--epochs", "1",
+                 "--quiet", "--out", str(run)]) == 0
+    cur = run / ".current"
+    cfg = json.loads((cur / "config.json").read_text())
+    cfg["model"]["channels"] = 1000
+    (cur / "config.json").write_text(json.dumps(cfg))
+    state = json.loads((cur / "state.json").read_text())
+    state["sha256"]["config.json"] = hashlib.sha256((cur / "config.json").read_bytes()).hexdigest()
+    (cur / "state.json").write_text(json.dumps(state))
+    monkeypatch.setenv("LSTM_EXPLORER_MEMORY_LIMIT", "50M")
+    assert main(["train", "--resume", str(run), "--epochs", "1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("lstm-explorer: Training a ConvLSTM of 1000 channels") and "of memory" in err
+    monkeypatch.setenv("LSTM_EXPLORER_MEMORY_LIMIT", "8G")
+    assert main(["train", "--resume", str(run), "--epochs", "1"]) == 2     # the weights do not fit 1000 channels
+    err = capsys.readouterr().err.strip()
+    assert "is not a readable ConvLSTM run folder" in err and err.count("\n") == 0

@@ -29,7 +29,7 @@ from explorer.data import SequenceFileError, dataset_from_config
 from explorer.data.frames import FrameDataset, prediction_mse
 from explorer.engine import make_model
 from explorer.engine.trainer import TrainData, Trainer
-from explorer.memory import check_budget
+from explorer.memory import MemoryBudgetError, check_budget
 from explorer.runfolder import RunFileError, read_files, safe_name, save_version, write_file
 
 FORMAT = "lstm-explorer-frames 1"
@@ -200,7 +200,7 @@ class FramesRun:
                 raise RunFileError(f"{name}/optimizer.npz does not fit the model's {run.model.params.size} parameters.")
             run.trainer.load_state_dict({**state, "optimizer": opt, "steps": steps})
             run.scores = {int(k): tuple(v) for k, v in state.get("scores", {}).items()}
-        except (SequenceFileError, RunFileError):
+        except (SequenceFileError, RunFileError, MemoryBudgetError):
             raise
         except (KeyError, TypeError, ValueError, AttributeError, OSError) as exc:
             what = exc.args[0] if isinstance(exc, KeyError) and exc.args else type(exc).__name__
