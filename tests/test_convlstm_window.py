@@ -106,3 +106,55 @@ def test_lstm_explorer_run_opens_the_convlstm_window(tmp_path):
                          timeout=120, env=env)
     assert res.returncode == 2 and res.stderr.count("\n") == 1
     assert "history.csv is not the file this run saved" in res.stderr
+
+
+@pytest.mark.parametrize("peephole", [False, True])
+def test_pixel_sums_are_the_gates(peephole):
+    rng = np.random.default_rng(8)
+    model = make_model("convlstm", n_inputs=2, n_units=3, n_outputs=1, kernel=5, num_layers=2, peephole=peephole,
+                       frame=(6, 7), seed=2)
+    model.load_state_dict({k: rng.normal(0, 0.4, v.shape) for k, v in model.state_dict().items()})
+    view = ConvLSTMView(model, rng.uniform(0, 1, (1, 3, 2, 6, 7)))
+    for t, ch, layer, y, x in [(0, 0, 0, 0, 0), (2, 2, 1, 5, 6), (1, 1, 0, 3, 2)]:
+        s = view.pixel_sums(t, ch, layer, y, x)
+        im = view.at(t, ch, layer)
+        for gate in "ifgo":
+            assert s[gate][5] == pytest.approx(getattr(im, gate)[y, x], abs=1e-12)
+            assert s[gate][4] == pytest.approx(sum(s[gate][:4]), abs=1e-12)
+        assert s["c"] == pytest.approx(s["f"][5] * s["c_prev"] + s["i"][5] * s["g"][5], abs=1e-12)
+    assert view.pixel_sums(0, 0, 0, 0, 0)["window"] == (0, 0, 3, 3)
+    assert view.pixel_sums(0, 0, 0, 3, 3)["window"] == (1, 1, 6, 6)
+    lines = view.pixel_lines(1, 1, 0, 3, 2)
+    assert lines[0].startswith("pixel (row 4, column 3) of channel 2, layer 1, step 2; receptive field rows 2–6, "
+                               "columns 1–5")
+    assert lines[1].startswith("i = σ(W_x∗x ") and ("+ p⊙c" in lines[1]) == peephole
+    assert lines[-1].startswith("h = o·tanh(c) = ")
+
+
+def test_hovering_a_pixel_shows_its_equations(qtbot):
+    from PySide6.QtCore import QPoint
+
+    from explorer.figures.convlstm_picture import _image_rect, _transform, layout
+
+    run = small_run()
+    win = ConvLSTMWindow(run, "squares")
+    qtbot.addWidget(win)
+    win.resize(1024, 700)
+    win.show()
+    qtbot.waitExposed(win)
+    win.step.setValue(3)
+    canvas = win.canvas
+    k, ox, oy = _transform(canvas.width(), canvas.height())
+    name, x, y, side, *_ = next(item for item in layout() if item[0] == "f")
+    r = _image_rect(x, y, side, (8, 8))
+    cell = r.width() / 8
+    point = QPoint(round(ox + k * (r.x() + 5.5 * cell)), round(oy + k * (r.y() + 2.5 * cell)))
+    assert canvas.pixel_at(point.x(), point.y()) == ("f", 2, 5)
+    qtbot.mouseMove(canvas, point)
+    qtbot.waitUntil(lambda: canvas.hover == (2, 5))
+    lines = win.pixel_lines(2, 5)
+    assert lines == win.view.pixel_lines(2, 0, 0, 2, 5)
+    assert lines[0].startswith("pixel (row 3, column 6) of channel 1, layer 1, step 3; receptive field rows 2–4, "
+                               "columns 5–7")
+    assert canvas.toolTip() == "\n".join(lines)
+    assert canvas.pixel_at(2, 2) is None

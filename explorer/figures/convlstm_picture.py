@@ -21,7 +21,7 @@ from explorer.figures.colors import DIVERGING_STOPS, GATE_COLORS
 LOGICAL_W, LOGICAL_H = 1000.0, 640.0
 FRAME_SIDE, STATE_SIDE = 170.0, 96.0
 
-__all__ = ["LOGICAL_W", "LOGICAL_H", "paint_convlstm", "render_png", "render_svg", "to_rgb", "write_convlstm_animation"]
+__all__ = ["LOGICAL_W", "LOGICAL_H", "hit", "layout", "paint_convlstm", "render_png", "render_svg", "to_rgb", "write_convlstm_animation"]
 
 
 def _lut_diverging() -> np.ndarray:
@@ -94,28 +94,92 @@ def _bar(p: QPainter, x: float, y: float, colors: np.ndarray, left: str, right: 
     p.drawText(QRectF(x, y + 14, 160, 18), Qt.AlignmentFlag.AlignCenter, title)
 
 
+#: The belt's two rows: (name, label, colour scale, identity colour) or an operator (name, None, …).
+_ROWS = (
+    (340.0, (("c_prev", "c(t−1)", "cell", "c"), ("×", None, None, None), ("f", "forget f", "gate", "f"),
+             ("+", None, None, None), ("i", "input i", "gate", "i"), ("⊙", None, None, None),
+             ("g", "candidate g", "unit", "g"), ("=", None, None, None), ("c", "c(t)", "cell", "c"))),
+    (490.0, (("o", "output o", "gate", "o"), ("⊙", None, None, None), ("tanh_c", "tanh c(t)", "unit", "c"),
+             ("=", None, None, None), ("h", "h(t)", "state", "h"))),
+)
+FRAMES_Y = 72.0
+
+
+def layout(has_truth: bool = True) -> list:
+    """Every image of the picture: ``(name, x, y, side, label, scale, identity)`` in logical
+    coordinates — the frames ``x``, ``prediction``, ``truth``, then the belt's images."""
+    out = [("x", 40.0, FRAMES_Y, FRAME_SIDE, "input", "frame", "x"),
+           ("prediction", 255.0, FRAMES_Y, FRAME_SIDE, "prediction", "frame", "h")]
+    if has_truth:
+        out.append(("truth", 470.0, FRAMES_Y, FRAME_SIDE, "true next frame", "frame", None))
+    for y, items in _ROWS:
+        x = 40.0
+        for name, label, scale, ident in items:
+            if label is None:
+                x += 40
+                continue
+            out.append((name, x, y, STATE_SIDE, label, scale, ident))
+            x += STATE_SIDE + 10
+    return out
+
+
+def _transform(w: float, h: float) -> tuple[float, float, float]:
+    k = min(w / LOGICAL_W, h / LOGICAL_H)
+    return k, (w - LOGICAL_W * k) / 2, (h - LOGICAL_H * k) / 2
+
+
+def _image_rect(x: float, y: float, side: float, shape: tuple) -> QRectF:
+    hh, ww = shape
+    s = side / max(hh, ww)
+    return QRectF(x + (side - ww * s) / 2, y + (side - hh * s) / 2, ww * s, hh * s)
+
+
+def hit(w: float, h: float, px: float, py: float, shape: tuple, has_truth: bool = True):
+    """``(image name, row, column)`` under device point (``px``, ``py``) of a ``w`` × ``h``
+    picture of frames of ``shape`` (H, W), or None."""
+    k, ox, oy = _transform(w, h)
+    lx, ly = (px - ox) / k, (py - oy) / k
+    for name, x, y, side, *_ in layout(has_truth):
+        r = _image_rect(x, y, side, shape)
+        if r.contains(lx, ly):
+            col = int((lx - r.x()) / r.width() * shape[1])
+            row = int((ly - r.y()) / r.height() * shape[0])
+            return name, min(row, shape[0] - 1), min(col, shape[1] - 1)
+    return None
+
+
 def paint_convlstm(p: QPainter, w: float, h: float, im: ConvLSTMImages, title: str, vmax: float = 1.0,
-                   dark: bool = False) -> None:
-    """Paint ``im`` into a ``w`` × ``h`` device area. ``title`` is plain text; ``vmax`` the scale of c."""
+                   dark: bool = False, hover: tuple | None = None, window: tuple | None = None) -> None:
+    """Paint ``im`` into a ``w`` × ``h`` device area. ``title`` is plain text; ``vmax`` the scale of c.
+    ``hover`` (row, column) outlines that pixel in every image; ``window`` (y0, x0, y1, x1) the
+    receptive field on the input frame."""
     bg, ink = (QColor(30, 30, 30), QColor(235, 235, 235)) if dark else (QColor(255, 255, 255), QColor(25, 25, 25))
     p.fillRect(QRectF(0, 0, w, h), bg)
-    k = min(w / LOGICAL_W, h / LOGICAL_H)
+    k, ox, oy = _transform(w, h)
     p.save()
-    p.translate((w - LOGICAL_W * k) / 2, (h - LOGICAL_H * k) / 2)
+    p.translate(ox, oy)
     p.scale(k, k)
     p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
     p.setRenderHint(QPainter.RenderHint.TextAntialiasing, True)
     p.setPen(ink)
     p.setFont(_font(19, bold=True))
     p.drawText(QRectF(20, 8, LOGICAL_W - 40, 28), Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, title)
-    grey = QColor(128, 128, 128)
-    y0 = 72.0
-    frames = [(im.x, f"input x(t={im.t + 1})", GATE_COLORS["x"]),
-              (im.prediction, "prediction", GATE_COLORS["h"])]
-    if im.truth is not None:
-        frames.append((im.truth, f"true frame t={im.t + 2}", grey))
-    for j, (a, label, color) in enumerate(frames):
-        _panel(p, 40 + j * 215, y0, FRAME_SIDE, to_rgb(a, "frame"), label, color, ink)
+    labels = {"x": f"input x(t={im.t + 1})", "truth": f"true frame t={im.t + 2}"}
+    shape = np.shape(im.x)
+    for name, x, y, side, label, scale, ident in layout(im.truth is not None):
+        a = getattr(im, name)
+        rgb = to_rgb(a, "state" if scale in ("cell", "unit") else scale, vmax if scale == "cell" else 1.0)
+        color = GATE_COLORS[ident] if ident else QColor(128, 128, 128)
+        _panel(p, x, y, side, rgb, labels.get(name, label), color, ink)
+        if hover is not None and np.shape(a) == shape:
+            r = _image_rect(x, y, side, shape)
+            cw, ch = r.width() / shape[1], r.height() / shape[0]
+            p.setPen(QPen(QColor(230, 0, 120), 2))
+            p.setBrush(Qt.BrushStyle.NoBrush)
+            if name == "x" and window is not None:
+                y0, x0, y1, x1 = window
+                p.drawRect(QRectF(r.x() + x0 * cw, r.y() + y0 * ch, (x1 - x0) * cw, (y1 - y0) * ch))
+            p.drawRect(QRectF(r.x() + hover[1] * cw, r.y() + hover[0] * ch, cw, ch))
     if im.truth is not None:
         err = float(np.mean((np.asarray(im.prediction) - np.asarray(im.truth)) ** 2))
         copy = float(np.mean((np.asarray(im.x) - np.asarray(im.truth)) ** 2)) if im.x.shape == im.truth.shape else None
@@ -125,32 +189,19 @@ def paint_convlstm(p: QPainter, w: float, h: float, im: ConvLSTMImages, title: s
         if copy is not None:
             lines.append(f"copying the input frame: {copy:.4g}")
         for n, line in enumerate(lines):
-            p.drawText(QRectF(700, y0 + 50 + 24 * n, 290, 22), Qt.AlignmentFlag.AlignLeft, line)
+            p.drawText(QRectF(700, FRAMES_Y + 50 + 24 * n, 290, 22), Qt.AlignmentFlag.AlignLeft, line)
     p.setFont(_font(16, bold=True))
     p.setPen(ink)
     p.drawText(QRectF(20, 282, LOGICAL_W - 40, 24), Qt.AlignmentFlag.AlignLeft,
                f"channel {im.channel + 1}, layer {im.layer + 1}: the belt and the gates")
-    y1 = 340.0
-    row = [("c_prev", "c(t−1)", "cell", GATE_COLORS["c"]), ("×", None, None, None),
-           ("f", "forget f", "gate", GATE_COLORS["f"]), ("+", None, None, None),
-           ("i", "input i", "gate", GATE_COLORS["i"]), ("⊙", None, None, None),
-           ("g", "candidate g", "unit", GATE_COLORS["g"]), ("=", None, None, None),
-           ("c", "c(t)", "cell", GATE_COLORS["c"])]
-    y2 = 490.0
-    row2 = [("o", "output o", "gate", GATE_COLORS["o"]), ("⊙", None, None, None),
-            ("tanh_c", "tanh c(t)", "unit", GATE_COLORS["c"]), ("=", None, None, None),
-            ("h", "h(t)", "state", GATE_COLORS["h"])]
-    for y, items in ((y1, row), (y2, row2)):
+    for y, items in _ROWS:
         x = 40.0
-        for name, label, scale, color in items:
+        for name, label, *_ in items:
             if label is None:
                 _op(p, x, y, name, ink)
                 x += 40
-                continue
-            a = getattr(im, name)
-            rgb = to_rgb(a, "gate" if scale == "gate" else "state", vmax if scale == "cell" else 1.0)
-            _panel(p, x, y, STATE_SIDE, rgb, label, color, ink)
-            x += STATE_SIDE + 10
+            else:
+                x += STATE_SIDE + 10
     _bar(p, 700, 470, _BLUES[::2], "0", "1", "gates i, f, o", ink)
     _bar(p, 700, 524, _DIVERGING[::2], f"−{vmax:.3g}", f"+{vmax:.3g}", "cell state c", ink)
     _bar(p, 700, 578, _DIVERGING[::2], "−1", "+1", "g, tanh c, h", ink)

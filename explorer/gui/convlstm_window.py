@@ -12,7 +12,7 @@ from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QMainWindow, QP
                                QVBoxLayout, QWidget)
 
 from explorer.app.convlstm_view import ConvLSTMView
-from explorer.figures.convlstm_picture import LOGICAL_H, LOGICAL_W, paint_convlstm, render_png, render_svg
+from explorer.figures.convlstm_picture import LOGICAL_H, LOGICAL_W, hit, paint_convlstm, render_png, render_svg
 
 
 class ConvLSTMCanvas(QWidget):
@@ -23,6 +23,8 @@ class ConvLSTMCanvas(QWidget):
         self.owner = owner
         self.setMinimumSize(400, 260)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)      # ← → step through time when it has focus
+        self.setMouseTracking(True)
+        self.hover = None                                     # (row, column) under the pointer
 
     def sizeHint(self) -> QSize:  # noqa: N802
         return QSize(int(LOGICAL_W), int(LOGICAL_H))
@@ -35,10 +37,33 @@ class ConvLSTMCanvas(QWidget):
         slider = self.owner.step
         slider.setValue(slider.value() + step)
 
+    def pixel_at(self, x: float, y: float):
+        """``(image, row, column)`` under widget point (x, y), or None."""
+        view = self.owner.view
+        shape = view.trace.x.shape[3:]
+        return hit(self.width(), self.height(), x, y, shape, view.target is not None)
+
+    def mouseMoveEvent(self, event) -> None:  # noqa: N802
+        pos = event.position()
+        found = self.pixel_at(pos.x(), pos.y())
+        hover = None if found is None else found[1:]
+        if hover != self.hover:
+            self.hover = hover
+            self.update()
+        self.setToolTip("" if found is None else "\n".join(self.owner.pixel_lines(*hover)))
+
+    def leaveEvent(self, event) -> None:  # noqa: N802
+        self.hover = None
+        self.update()
+
     def paintEvent(self, event) -> None:  # noqa: N802
         p = QPainter(self)
         try:
-            paint_convlstm(p, self.width(), self.height(), *self.owner.picture())
+            window = None
+            if self.hover is not None:
+                t, ch, layer = self.owner.place()
+                window = self.owner.view.pixel_sums(t, ch, layer, *self.hover)["window"] if layer == 0 else None
+            paint_convlstm(p, self.width(), self.height(), *self.owner.picture(), hover=self.hover, window=window)
         finally:
             p.end()
 
@@ -114,6 +139,11 @@ class ConvLSTMWindow(QMainWindow):
         part = "validation" if self._val else "training"
         title = (f"{self.name} · {part} sequence {self.sample.value()} · step {t + 1} of {self.view.T}")
         return self.view.at(t, ch, layer), title, self.view.state_range(layer)
+
+    def pixel_lines(self, row: int, col: int) -> list[str]:
+        """The gate equations of pixel (row, col) at the current place, with their numbers."""
+        t, ch, layer = self.place()
+        return self.view.pixel_lines(t, ch, layer, row, col)
 
     # -- export --------------------------------------------------------------------------------
     def export_png(self, path) -> bool:
