@@ -158,3 +158,33 @@ def test_hovering_a_pixel_shows_its_equations(qtbot):
                                "columns 5–7")
     assert canvas.toolTip() == "\n".join(lines)
     assert canvas.pixel_at(2, 2) is None
+
+
+def test_frame_strips(qtbot, tmp_path):
+    run = small_run()
+    win = ConvLSTMWindow(run, "squares")
+    qtbot.addWidget(win)
+    win.resize(1600, 1000)
+    win.show()
+    qtbot.waitExposed(win)
+    win.show_box.setCurrentIndex(win.show_box.findData("f"))
+    assert win.strip() == "f"
+    assert win.strip_title() == "squares · validation sequence 1 · f of layer 1, every channel and step"
+    assert win.canvas.pixel_at(500, 400) is None
+    win.export_png(tmp_path / "strip.png")
+    img = QImage(str(tmp_path / "strip.png"))
+    assert (img.width(), img.height()) == (2000, 1280)
+    win.export_svg(tmp_path / "strip.svg")
+    svg = (tmp_path / "strip.svg").read_text()
+    assert "channel 3" in svg and "t=4" in svg and "channel 4" not in svg
+    # the image of channel 2 at step 3 is that gate's, pixel for pixel
+    from explorer.figures.convlstm_picture import strip_cell
+
+    img = QImage(str(tmp_path / "strip.png"))
+    r = strip_cell(4, 3, (8, 8), 2, 1)
+    want = to_rgb(win.view.trace.f[2, 0, 1], "gate")
+    for row, col in [(0, 0), (3, 5), (7, 2)]:
+        c = img.pixelColor(round(2 * (r.x() + (col + 0.5) * r.width() / 8)), round(2 * (r.y() + (row + 0.5) * r.height() / 8)))
+        assert (c.red(), c.green(), c.blue()) == tuple(want[row, col])
+    shot = win.canvas.grab().toImage()
+    assert shot.width() > 800

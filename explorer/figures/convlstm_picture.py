@@ -21,7 +21,8 @@ from explorer.figures.colors import DIVERGING_STOPS, GATE_COLORS
 LOGICAL_W, LOGICAL_H = 1000.0, 640.0
 FRAME_SIDE, STATE_SIDE = 170.0, 96.0
 
-__all__ = ["LOGICAL_W", "LOGICAL_H", "hit", "layout", "paint_convlstm", "render_png", "render_svg", "to_rgb", "write_convlstm_animation"]
+__all__ = ["LOGICAL_W", "LOGICAL_H", "STRIP_NAMES", "hit", "layout", "paint_convlstm", "paint_strip", "render_strip_png",
+           "render_strip_svg", "render_png", "render_svg", "to_rgb", "write_convlstm_animation"]
 
 
 def _lut_diverging() -> np.ndarray:
@@ -211,34 +212,12 @@ def paint_convlstm(p: QPainter, w: float, h: float, im: ConvLSTMImages, title: s
 def render_png(path, im: ConvLSTMImages, title: str, vmax: float = 1.0, size: tuple = (1000, 640),
                scale: float = 2.0) -> bool:
     """A PNG of the picture at ``scale`` × ``size``."""
-    w, h = round(size[0] * scale), round(size[1] * scale)
-    img = QImage(w, h, QImage.Format.Format_ARGB32_Premultiplied)
-    img.fill(QColor(255, 255, 255))
-    p = QPainter(img)
-    try:
-        paint_convlstm(p, w, h, im, title, vmax)
-    finally:
-        p.end()
-    return img.save(str(path))
+    return _render(path, lambda p, w, h: paint_convlstm(p, w, h, im, title, vmax), size, scale)
 
 
 def render_svg(path, im: ConvLSTMImages, title: str, vmax: float = 1.0, size: tuple = (1000, 640)) -> None:
     """An SVG of the picture at ``size`` (the images embedded, the text and lines as vectors)."""
-    from PySide6.QtSvg import QSvgGenerator
-
-    w, h = int(size[0]), int(size[1])
-    gen = QSvgGenerator()
-    gen.setFileName(str(path))
-    gen.setSize(QSize(w, h))
-    gen.setViewBox(QRect(0, 0, w, h))
-    gen.setResolution(96)
-    gen.setTitle("ConvLSTM")
-    gen.setDescription(title)
-    p = QPainter(gen)
-    try:
-        paint_convlstm(p, w, h, im, title, vmax)
-    finally:
-        p.end()
+    _render(path, lambda p, w, h: paint_convlstm(p, w, h, im, title, vmax), size, 1.0, title)
 
 
 def write_convlstm_animation(view, path, title: str, channel: int = 0, layer: int = 0, fps: float = 4.0,
@@ -288,3 +267,97 @@ def write_convlstm_animation(view, path, title: str, channel: int = 0, layer: in
     frames[0].save(buf, format=fmt, **options)
     atomic_write_bytes(path, buf.getvalue())
     return path
+
+
+#: What a frame strip can show, and its colour scale.
+STRIP_NAMES = {"i": "gate", "f": "gate", "g": "unit", "o": "gate", "c": "cell", "h": "state"}
+STRIP_ROWS = 16
+
+
+STRIP_X0, STRIP_Y0, STRIP_GAP = 90.0, 70.0, 4.0
+
+
+def strip_cell(T: int, rows: int, shape: tuple, t: int, ch: int) -> QRectF:
+    """The logical rectangle of the image of step ``t``, channel row ``ch`` in a strip of ``T``
+    steps and ``rows`` channels of frames of ``shape`` (H, W)."""
+    side = strip_side(T, rows)
+    return _image_rect(STRIP_X0 + t * (side + STRIP_GAP), STRIP_Y0 + ch * (side + STRIP_GAP), side, shape)
+
+
+def strip_side(T: int, rows: int) -> float:
+    return max(4.0, min((LOGICAL_W - STRIP_X0 - 20) / T, (LOGICAL_H - STRIP_Y0 - 80) / rows) - STRIP_GAP)
+
+
+def paint_strip(p: QPainter, w: float, h: float, view, name: str, layer: int, title: str) -> None:
+    """A frame strip: ``name`` (a gate or state of ``layer``) of every channel (rows, the first
+    :data:`STRIP_ROWS`) at every step (columns) of ``view``'s sample, each a small image."""
+    ink, bg = QColor(25, 25, 25), QColor(255, 255, 255)
+    p.fillRect(QRectF(0, 0, w, h), bg)
+    k, ox, oy = _transform(w, h)
+    p.save()
+    p.translate(ox, oy)
+    p.scale(k, k)
+    p.setRenderHint(QPainter.RenderHint.TextAntialiasing, True)
+    p.setPen(ink)
+    p.setFont(_font(19, bold=True))
+    p.drawText(QRectF(20, 8, LOGICAL_W - 40, 28), Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, title)
+    a = getattr(view.trace.layer(layer), name)[:, 0]                    # (T, F, H, W)
+    T, F = a.shape[:2]
+    rows = min(F, STRIP_ROWS)
+    scale = STRIP_NAMES[name]
+    vmax = view.state_range(layer) if scale == "cell" else 1.0
+    x0, y0, gap = STRIP_X0, STRIP_Y0, STRIP_GAP
+    side = strip_side(T, rows)
+    p.setFont(_font(13))
+    for t in range(T):
+        p.drawText(QRectF(x0 + t * (side + gap), y0 - 22, side, 20), Qt.AlignmentFlag.AlignCenter, f"t={t + 1}")
+    for ch in range(rows):
+        y = y0 + ch * (side + gap)
+        p.setPen(ink)
+        p.drawText(QRectF(10, y, x0 - 16, side), Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
+                   f"channel {ch + 1}")
+        for t in range(T):
+            rgb = to_rgb(a[t, ch], "gate" if scale == "gate" else "state", vmax)
+            p.drawImage(strip_cell(T, rows, a.shape[2:], t, ch), _image(rgb))
+    foot = y0 + rows * (side + gap) + 14
+    if scale == "gate":
+        _bar(p, x0 + 60, foot, _BLUES[::2], "0", "1", f"gate {name}", ink)
+    else:
+        _bar(p, x0 + 60, foot, _DIVERGING[::2], f"−{vmax:.3g}", f"+{vmax:.3g}", name, ink)
+    if F > rows:
+        p.drawText(QRectF(x0 + 320, foot - 4, 500, 20), Qt.AlignmentFlag.AlignLeft,
+                   f"the first {rows} of {F} channels")
+    p.restore()
+
+
+def _render(path, paint, size, scale, svg_title: str = ""):
+    w, h = round(size[0] * scale), round(size[1] * scale)
+    if svg_title:
+        from PySide6.QtSvg import QSvgGenerator
+
+        dev = QSvgGenerator()
+        dev.setFileName(str(path))
+        dev.setSize(QSize(w, h))
+        dev.setViewBox(QRect(0, 0, w, h))
+        dev.setResolution(96)
+        dev.setTitle("ConvLSTM")
+        dev.setDescription(svg_title)
+    else:
+        dev = QImage(w, h, QImage.Format.Format_ARGB32_Premultiplied)
+        dev.fill(QColor(255, 255, 255))
+    p = QPainter(dev)
+    try:
+        paint(p, w, h)
+    finally:
+        p.end()
+    return True if svg_title else dev.save(str(path))
+
+
+def render_strip_png(path, view, name: str, layer: int, title: str, size: tuple = (1000, 640), scale: float = 2.0):
+    """A PNG of :func:`paint_strip` at ``scale`` × ``size``."""
+    return _render(path, lambda p, w, h: paint_strip(p, w, h, view, name, layer, title), size, scale)
+
+
+def render_strip_svg(path, view, name: str, layer: int, title: str, size: tuple = (1000, 640)) -> None:
+    """An SVG of :func:`paint_strip` at ``size``."""
+    _render(path, lambda p, w, h: paint_strip(p, w, h, view, name, layer, title), size, 1.0, title)

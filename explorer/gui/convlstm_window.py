@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QPainter
-from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QMainWindow, QPushButton, QSlider, QSpinBox,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QMainWindow, QPushButton, QSlider,
+                               QSpinBox, QVBoxLayout, QWidget)
 
 from explorer.app.convlstm_view import ConvLSTMView
-from explorer.figures.convlstm_picture import LOGICAL_H, LOGICAL_W, hit, paint_convlstm, render_png, render_svg
+from explorer.figures.convlstm_picture import (LOGICAL_H, LOGICAL_W, STRIP_NAMES, hit, paint_convlstm, paint_strip,
+                                              render_png, render_strip_png, render_strip_svg, render_svg)
 
 
 class ConvLSTMCanvas(QWidget):
@@ -40,6 +41,8 @@ class ConvLSTMCanvas(QWidget):
     def pixel_at(self, x: float, y: float):
         """``(image, row, column)`` under widget point (x, y), or None."""
         view = self.owner.view
+        if self.owner.strip() is not None:
+            return None
         shape = view.trace.x.shape[3:]
         return hit(self.width(), self.height(), x, y, shape, view.target is not None)
 
@@ -58,7 +61,12 @@ class ConvLSTMCanvas(QWidget):
 
     def paintEvent(self, event) -> None:  # noqa: N802
         p = QPainter(self)
+        strip = self.owner.strip()
         try:
+            if strip is not None:
+                paint_strip(p, self.width(), self.height(), self.owner.view, strip, self.owner.place()[2],
+                            self.owner.strip_title())
+                return
             window = None
             if self.hover is not None:
                 t, ch, layer = self.owner.place()
@@ -89,11 +97,15 @@ class ConvLSTMWindow(QMainWindow):
         self.channel.setRange(1, run.model.n_units)
         self.layer = QSpinBox()
         self.layer.setRange(1, run.model.num_layers)
+        self.show_box = QComboBox()
+        self.show_box.addItem("gates of one channel", None)
+        for name in STRIP_NAMES:
+            self.show_box.addItem(f"strip of {name} (channels × time)", name)
         png, svg = QPushButton("Export PNG…"), QPushButton("Export SVG…")
         bar = QHBoxLayout()
         for label, widget in ((f"{'Validation' if self._val else 'Training'} sequence", self.sample),
                               ("Step", self.step), (None, self.step_label), ("Channel", self.channel),
-                              ("Layer", self.layer), (None, png), (None, svg)):
+                              ("Layer", self.layer), ("Show", self.show_box), (None, png), (None, svg)):
             if label:
                 text = QLabel(label)
                 text.setTextFormat(Qt.TextFormat.PlainText)
@@ -112,6 +124,7 @@ class ConvLSTMWindow(QMainWindow):
         self.sample.valueChanged.connect(self._on_sample_changed)
         for w in (self.step, self.channel, self.layer):
             w.valueChanged.connect(self._on_place_changed)
+        self.show_box.currentIndexChanged.connect(self._on_place_changed)
         png.clicked.connect(lambda: self._export("PNG image (*.png)", ".png", self.export_png))
         svg.clicked.connect(lambda: self._export("SVG image (*.svg)", ".svg", self.export_svg))
         self.view = None
@@ -128,6 +141,15 @@ class ConvLSTMWindow(QMainWindow):
     def _on_place_changed(self) -> None:
         self.step_label.setText(f"{self.step.value()} of {self.view.T}")
         self.canvas.update()
+
+    def strip(self) -> str | None:
+        """The gate or state shown as a frame strip, or None for the picture of one channel."""
+        return self.show_box.currentData()
+
+    def strip_title(self) -> str:
+        part = "validation" if self._val else "training"
+        return (f"{self.name} · {part} sequence {self.sample.value()} · {self.strip()} of layer "
+                f"{self.layer.value()}, every channel and step")
 
     def place(self) -> tuple:
         """(step, channel, layer), 0-based."""
@@ -147,10 +169,17 @@ class ConvLSTMWindow(QMainWindow):
 
     # -- export --------------------------------------------------------------------------------
     def export_png(self, path) -> bool:
+        """What the canvas shows, as a PNG (2000 × 1280)."""
+        if self.strip() is not None:
+            return render_strip_png(path, self.view, self.strip(), self.place()[2], self.strip_title())
         return render_png(path, *self.picture())
 
     def export_svg(self, path) -> None:
-        render_svg(path, *self.picture())
+        """What the canvas shows, as an SVG (1000 × 640)."""
+        if self.strip() is not None:
+            render_strip_svg(path, self.view, self.strip(), self.place()[2], self.strip_title())
+        else:
+            render_svg(path, *self.picture())
 
     def _export(self, kind: str, suffix: str, write) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Export", f"convlstm{suffix}", kind)
