@@ -603,7 +603,7 @@ def _train_frames_into(args, out: Path, holds: list) -> int:
     saved = {"step": tr.step}
     status = _train_loop(run, args, out, saved)
     try:
-        run.save(out)
+        run.save(out, extra=None if args.no_plots else _frames_picture_writer(run, out.name))
     except RunFileError as exc:
         raise CliError(f"the final save at step {tr.step} failed ({exc}); {out} keeps the checkpoint of step "
                        f"{saved['step']}.") from None
@@ -617,6 +617,26 @@ def _train_frames_into(args, out: Path, holds: list) -> int:
     elif not args.quiet:
         _say(f"wrote {out}")
     return status
+
+
+def _frames_picture_writer(run, name: str):
+    """Writes picture.png and picture.svg into the run's new version: the first validation sequence
+    (else training) at its last step, channel 1 of layer 1 (the window's picture)."""
+    def write(folder: Path) -> None:
+        from explorer.app.convlstm_view import ConvLSTMView
+        from explorer.figures.animation import _ensure_gui_app
+        from explorer.figures.convlstm_picture import render_png, render_svg
+
+        _ensure_gui_app()
+        ds = run.dataset
+        x, y, part = (ds.x_val, ds.y_val, "validation") if ds.n_val else (ds.x_train, ds.y_train, "training")
+        view = ConvLSTMView(run.model, x[:1], y[:1], ds.loss)
+        title = f"{name} · {part} sequence 1 · step {view.T} of {view.T}"
+        im, vmax = view.at(view.T - 1), view.state_range()
+        if not render_png(folder / "picture.png", im, title, vmax):
+            raise OSError(28, "the picture could not be written (is the disk full?)", str(folder / "picture.png"))
+        render_svg(folder / "picture.svg", im, title, vmax)
+    return write
 
 
 def _frames_run_from_model(args, dataset, settings):

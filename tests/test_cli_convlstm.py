@@ -33,6 +33,8 @@ def test_moving_squares_falls_below_the_copy_baseline(tmp_path, capsys):
     rows = list(csv.DictReader((out / "history.csv").read_text().splitlines()))
     assert len(rows) == 1 and float(rows[0]["prediction_mse"]) == pytest.approx(ours, rel=1e-3)
     assert float(rows[0]["val_loss"]) == pytest.approx(ours, rel=1e-3)          # mse: the loss is that MSE
+    assert (out / "picture.png").stat().st_size > 10_000
+    assert "run · validation sequence 1 · step 10 of 10" in (out / "picture.svg").read_text()
 
 
 def frames_file(tmp_path):

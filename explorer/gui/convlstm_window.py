@@ -111,7 +111,7 @@ class ConvLSTMWindow(QMainWindow):
                 text.setTextFormat(Qt.TextFormat.PlainText)
                 bar.addWidget(text)
             bar.addWidget(widget, 3 if widget is self.step else 0)
-        self.info = QLabel(ds.describe())
+        self.info = QLabel(f"{ds.describe()}\n{run.model.describe()}")
         self.info.setTextFormat(Qt.TextFormat.PlainText)
         self.info.setWordWrap(True)
         box = QVBoxLayout()
