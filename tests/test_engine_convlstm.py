@@ -234,3 +234,22 @@ def test_trace_layers_samples_and_norms():
     assert norms.dh.shape == (4,) and norms.dh_layers.shape == (2, 4)
     assert np.all(norms.dc > 0)
     np.testing.assert_allclose(model.predict(x, batch_size=2), trace.y, atol=1e-15)
+
+
+@pytest.mark.parametrize("C,F,k,L,B,T,H", [(1, 8, 3, 1, 16, 10, 16), (1, 16, 5, 2, 8, 6, 24), (3, 4, 3, 1, 4, 12, 40)])
+def test_step_bytes_bounds_what_a_training_step_allocates(C, F, k, L, B, T, H):
+    import tracemalloc
+
+    from explorer.engine.convlstm import step_bytes
+
+    model = make_model("convlstm", n_inputs=C, n_units=F, n_outputs=C, kernel=k, num_layers=L)
+    x = np.random.default_rng(0).uniform(size=(B, T, C, H, H))
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        model.compute_grads(x, x, "mse")
+        peak = tracemalloc.get_traced_memory()[1] - base
+    finally:
+        tracemalloc.stop()
+    estimate = step_bytes(C, F, C, k, L, B, T, (H, H))
+    assert peak <= estimate <= 3 * peak

@@ -28,6 +28,7 @@ import numpy as np
 from explorer.data import SequenceFileError, dataset_from_config
 from explorer.data.frames import FrameDataset, prediction_mse
 from explorer.engine import make_model
+from explorer.engine.convlstm import param_count, step_bytes
 from explorer.engine.trainer import TrainData, Trainer
 from explorer.memory import MemoryBudgetError, check_budget
 from explorer.runfolder import RunFileError, read_files, safe_name, save_version, write_file
@@ -106,12 +107,10 @@ class FramesRun:
         ds, s = self.dataset, self.settings
         H, W = ds.frame
         F, k = s.channels, s.kernel
-        params = sum(4 * F * (k * k * ((ds.n_inputs if j == 0 else F) + F) + 1) + (3 * H * W * F if s.peephole else 0)
-                     for j in range(s.layers))
+        params = param_count(ds.n_inputs, F, k, s.layers, s.peephole, ds.frame, ds.n_outputs)
         T, B = ds.x_train.shape[1], min(s.batch, ds.n_train)
-        pos = B * H * W
-        work = s.layers * (T + 1) * pos * 8 * F + 2 * pos * k * k * max(F, ds.n_inputs) + 4 * T * pos * ds.n_outputs
-        need = 8 * (params * 5 + work)
+        work = max(step_bytes(ds.n_inputs, F, ds.n_outputs, k, s.layers, b, T, ds.frame) for b in (B, min(64, len(ds.x_val) or 1)))
+        need = 8 * params * 5 + work               # parameters, gradient, two moments, a clipping copy
         check_budget(need, f"Training a ConvLSTM of {F} channels ({s.layers} layer(s), kernel {k}) on batches of "
                            f"{B} sequences of {T} frames of {H}×{W}",
                      "use fewer channels, a smaller batch or smaller frames")

@@ -54,6 +54,19 @@ def param_count(C: int, F: int, k: int, num_layers: int = 1, peephole: bool = Fa
     return total + C_out * (F + 1)
 
 
+def step_bytes(C: int, F: int, C_out: int, k: int, num_layers: int, batch: int, T: int, frame: tuple,
+               itemsize: int = 8) -> int:
+    """Bytes one training step (forward, loss, backward) of a batch of (``batch``, ``T``) frames
+    of ``frame`` = (H, W) allocates, parameters aside: every layer's gates, cell states and padded
+    outputs, the gradients of the gates, the columns of the convolutions and the head's arrays."""
+    H, W = frame
+    pos = int(batch) * H * W
+    per_layer = int(T) * pos * (2 * 4 * F + 2 * F) + (int(T) + 1) * int(batch) * (H + k) * (W + k) * F * 2
+    wide = k * k * max(C, F)
+    cols = max(pos * wide, min(CHUNK, int(T) * pos * wide))
+    return int((num_layers * per_layer + 3 * cols + 4 * int(T) * pos * max(F, C_out)) * itemsize)
+
+
 def _sigmoid(z, out=None):
     """σ(z) = (1 + tanh(z/2)) / 2, without overflow."""
     out = np.multiply(z, 0.5, out=out)
@@ -318,20 +331,6 @@ class ConvLSTMModel:
         head = g[self.n_recurrent:]
         out["head"] = float(np.dot(head, head))
         return out
-
-    def estimate_bytes(self, batch: int, T: int, trace: bool = True, tokens: bool = False) -> int:
-        """Bytes a training step on (``batch``, ``T``) frames allocates, without the parameters
-        (the frame size given at construction, 16×16 without one); with ``trace``, what a
-        :meth:`forward` adds."""
-        H, W = self.frame or (16, 16)
-        F, k, L = self.n_units, self.kernel, self.num_layers
-        pos = int(batch) * H * W
-        per_layer = int(T) * pos * (4 * F + 3 * F) + (int(T) + 1) * int(batch) * (H + k) * (W + k) * F
-        cols = max(pos * k * k * max(self.n_inputs, F), min(CHUNK, int(T) * pos * k * k * max(self.n_inputs, F)))
-        total = L * per_layer + 2 * cols + 3 * int(T) * pos * max(F, self.n_outputs)
-        if trace:
-            total += L * int(T) * pos * 6 * F
-        return int(total * self.dtype.itemsize)
 
     # -- computation ------------------------------------------------------------------------
     def _prepare(self, x) -> np.ndarray:
@@ -598,4 +597,4 @@ class ConvLSTMModel:
         return (value, grads, norms) if with_norms else (value, grads)
 
 
-__all__ = ["ConvLSTMModel", "ConvTrace", "param_count", "im2col", "col2im_add", "LOSSES", "GATES"]
+__all__ = ["ConvLSTMModel", "ConvTrace", "param_count", "step_bytes", "im2col", "col2im_add", "LOSSES", "GATES"]
