@@ -12,6 +12,7 @@ import numpy as np
 
 from .dataset import Dataset, make_windows, text_windows
 from .errors import SequenceFileError
+from .frames import FRAME_EXAMPLES, frame_example
 from .loading import SequenceData, load_text
 from .trees import TREE_EXAMPLES, TreeBank, tree_example
 
@@ -38,9 +39,11 @@ _DEFAULTS = {
 }
 
 
-def list_examples() -> list[tuple[str, str]]:
-    """Names and one-line descriptions of the built-in examples."""
-    return list(_DESCRIPTIONS.items())
+def list_examples(frames: bool = False) -> list[tuple[str, str]]:
+    """Names and one-line descriptions of the built-in examples; with ``frames`` also the
+    sequences of frames for the ConvLSTM (:data:`~explorer.data.frames.FRAME_EXAMPLES`)."""
+    out = list(_DESCRIPTIONS.items())
+    return out + [(name, desc) for name, (desc, _) in FRAME_EXAMPLES.items()] if frames else out
 
 
 def example_path(*parts: str) -> Path:
@@ -73,17 +76,20 @@ def load_example(name: str, **overrides) -> Dataset:
     if name in TREE_EXAMPLES:
         raise SequenceFileError(f"The example {name!r} is made of trees; train it with --cell treelstm or "
                                 "nary-treelstm (load_tree_example).")
-    if name not in _DEFAULTS:
+    defaults = {**_DEFAULTS, **{k: v[1] for k, v in FRAME_EXAMPLES.items()}}
+    if name not in defaults:
         raise SequenceFileError(
-            f"There is no example called {name!r}; choose one of {', '.join(_DEFAULTS)}."
+            f"There is no example called {name!r}; choose one of {', '.join(defaults)}."
         )
-    unknown = sorted(set(overrides) - set(_DEFAULTS[name]))
+    unknown = sorted(set(overrides) - set(defaults[name]))
     if unknown:
         raise SequenceFileError(
-            f"The example {name!r} has no setting {unknown[0]!r}; its settings are {', '.join(_DEFAULTS[name])}."
+            f"The example {name!r} has no setting {unknown[0]!r}; its settings are {', '.join(defaults[name])}."
         )
-    p = {**_DEFAULTS[name], **overrides}
-    if name == "sine":
+    p = {**defaults[name], **overrides}
+    if name in FRAME_EXAMPLES:
+        ds = frame_example(name, p)
+    elif name == "sine":
         ds = _sine(p)
     elif name == "noisy-sine":
         ds = _noisy_sine(p)

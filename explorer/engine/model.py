@@ -809,17 +809,28 @@ MODELS = {"rnn": RNNModel, "gru": GRUModel, "lstm": LSTMModel, "peephole": Peeph
 
 def make_model(kind: str = "lstm", n_inputs: int = 1, n_units: int = 8, n_outputs: int = 1,
                num_layers: int = 1, bidirectional: bool = False, seed: int = 0, dtype=np.float64,
-               forget_bias: float = 1.0) -> RecurrentModel:
+               forget_bias: float = 1.0, kernel: int = 3, peephole: bool = False,
+               frame: tuple | None = None) -> RecurrentModel:
     """``make_model("rnn" | "gru" | "lstm" | "peephole", n_inputs, n_units, n_outputs,
     num_layers=1, bidirectional=False, seed=0)``; ``"treelstm"`` and ``"nary-treelstm"`` give a
-    :class:`~explorer.engine.treelstm.TreeLSTMModel` (one layer, one direction)."""
+    :class:`~explorer.engine.treelstm.TreeLSTMModel` (one layer, one direction);
+    ``make_model("convlstm", n_inputs=C, n_units=F, n_outputs=C_out, kernel=k, num_layers=L,
+    peephole=False, frame=(H, W))`` gives a :class:`~explorer.engine.convlstm.ConvLSTMModel`
+    (``kernel``, ``peephole`` and ``frame`` are its alone)."""
     if kind in ("treelstm", "nary-treelstm"):
         from .treelstm import make_tree_model
         return make_tree_model(kind, n_inputs, n_units, n_outputs, num_layers, bidirectional, seed, dtype)
+    if kind == "convlstm":
+        from .convlstm import ConvLSTMModel
+
+        if bidirectional:
+            raise ValueError("the convlstm cell has no reverse direction")
+        return ConvLSTMModel(n_inputs, n_units, n_outputs, kernel=kernel, num_layers=num_layers,
+                             peephole=peephole, frame=frame, seed=seed, dtype=dtype, forget_bias=forget_bias)
     try:
         cls = MODELS[kind]
     except KeyError:
-        raise ValueError(f"unknown cell {kind!r}; choose one of {', '.join(MODELS)}") from None
+        raise ValueError(f"unknown cell {kind!r}; choose one of {', '.join(MODELS)}, convlstm") from None
     return cls(n_inputs, n_units, n_outputs, seed=seed, dtype=dtype, forget_bias=forget_bias,
                num_layers=num_layers, bidirectional=bidirectional)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
 from explorer.engine.describe import KINDS
 
@@ -172,6 +173,16 @@ def main(argv: list[str] | None = None) -> int:
     if problem:
         print(f"lstm-explorer: {problem}", file=sys.stderr, flush=True)
         return 2
+    frames_run = None
+    if args.file and not args.compare:
+        from explorer.app.frames_run import FramesRun, is_frames_run
+
+        if is_frames_run(args.file):              # a ConvLSTM run: its own window
+            try:
+                frames_run = FramesRun.load(args.file)
+            except Exception as exc:  # noqa: BLE001 - RunFileError or SequenceFileError: one sentence
+                print(f"lstm-explorer: {exc}", file=sys.stderr, flush=True)
+                return 2
     app = create_app()
     from explorer.gui.crash import install_excepthook
 
@@ -185,6 +196,11 @@ def main(argv: list[str] | None = None) -> int:
         from explorer.gui.comparison import build_comparison
 
         win = build_comparison(args.compare, args.file, args.example)
+    elif frames_run is not None:
+        from explorer.gui.convlstm_window import ConvLSTMWindow
+
+        win = ConvLSTMWindow(frames_run, Path(args.file).name)
+        win.show()
     else:
         win = build_window(args.file, args.example, args.model, cell=args.cell)
         if lesson is not None:

@@ -26,7 +26,7 @@ from .errors import ModelFileError
 #: Rows of weight_ih / weight_hh per unit: the number of gate blocks of each cell.
 GATE_BLOCKS = {"rnn": 1, "gru": 3, "lstm": 4, "peephole": 4}
 KIND_BY_BLOCKS = {1: "rnn", 3: "gru", 4: "lstm"}
-KIND_TITLES = {"rnn": "RNN", "gru": "GRU", "lstm": "LSTM", "peephole": "peephole LSTM"}
+KIND_TITLES = {"rnn": "RNN", "gru": "GRU", "lstm": "LSTM", "peephole": "peephole LSTM", "convlstm": "ConvLSTM"}
 
 
 def units(n: int) -> str:
@@ -402,7 +402,12 @@ def build_model(spec: RecurrentSpec, n_outputs: int = 1, seed: int = 0, label: s
 
 def load_torch_named(src: TensorSource, path: Path, fmt: str, metadata: dict | None,
                      n_outputs: int = 1, seed: int = 0) -> LoadedModel:
-    """The whole mapping for tensors named as torch names them (safetensors files)."""
+    """The whole mapping for tensors named as torch names them (safetensors files); 4-D
+    recurrent weights go to :func:`~explorer.interop.convlstm_io.load_convlstm_named`."""
+    from .convlstm_io import is_convolutional, load_convlstm_named
+
+    if is_convolutional(src):
+        return load_convlstm_named(src, path, fmt, metadata, n_outputs=n_outputs, seed=seed)
     prefix, spec, used = infer_spec(src, metadata)
     width = spec.num_directions * spec.n_units
     meta = metadata or {}

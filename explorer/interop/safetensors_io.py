@@ -129,6 +129,10 @@ def save_model(model, path) -> Path:
 
     from explorer.runs.store import RunFileError, atomic_write_bytes
 
+    if model.kind == "convlstm":
+        from .convlstm_io import save_convlstm
+
+        return save_convlstm(model, path)
     path = Path(path)
     tensors = {}
     for key, arr in model.state_dict().items():
