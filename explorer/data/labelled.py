@@ -321,11 +321,7 @@ def _is_text_table(text: str) -> bool:
     """True when the first line is a header (not a label followed by numbers)."""
     first = next((ln for _, ln in _iter_data_lines(text)), "")
     fields = re.split(r"[\t,]|\s+", first.strip())
-    try:
-        [float(f) for f in fields[1:] if f.strip().lower() not in _MISSING]
-    except ValueError:
-        return True
-    return len(fields) < 2
+    return not all(_is_number(f) for f in fields[1:] if f.strip().lower() not in _MISSING)
 
 
 def _read(path, label, text_column, level) -> tuple[_Raw, str]:
