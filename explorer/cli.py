@@ -126,6 +126,12 @@ def _data_and_model_options(t):
     t.add_argument("--optimizer", choices=("adam", "sgd", "momentum"), default=None)
     for dest in ("clip", "seed"):
         _numeric(t, dest)
+    t.add_argument("--label", metavar="COLUMN", help="labelled sequences: the column of each text's label "
+                   "(UCR .tsv/.csv and .ts files carry their own)")
+    t.add_argument("--pool", choices=("last", "attention"), default=None,
+                   help="labelled sequences: one output per sequence from the last state or attention (default)")
+    t.add_argument("--task", choices=("classes", "regression"), default=None,
+                   help="labelled sequences: classes or regression (default: inferred from the labels)")
 
 
 def _given(argv: list[str]) -> dict[str, str]:
@@ -430,6 +436,10 @@ def _epoch_list(epochs: list[int]) -> str:
 def _cmd_train(args, given: dict[str, str]) -> int:
     from explorer.runs import Run, RunFileError
 
+    if _labelled_request(args):
+        from explorer.labelled_cli import train_labelled
+
+        return train_labelled(args, given)
     if args.init and args.resume:
         raise CliError("--init starts a new run from a model file and --resume continues a run; give one of them.")
     if args.resume is None:
@@ -457,6 +467,20 @@ def _cmd_train(args, given: dict[str, str]) -> int:
     finally:
         for h in holds:
             h.release()
+
+
+def _labelled_request(args) -> bool:
+    """A file or example of labelled sequences, or a flag only they take (``--label``, ``--pool``, ``--task``)."""
+    from explorer.data.examples import LABELLED_EXAMPLES
+    from explorer.data.labelled import looks_labelled
+
+    if args.resume is not None:
+        if args.pool or args.label or args.task:
+            raise CliError("--resume continues a run of a series or text; --label, --pool and --task start a new "
+                           "run of labelled sequences, so give them without --resume.")
+        return False
+    return bool(args.pool or args.label or args.task or args.example in LABELLED_EXAMPLES
+                or (args.file and looks_labelled(args.file)))
 
 
 def _train_into(args, given: dict[str, str], run_cls, out: Path, in_place: bool, holds: list) -> int:

@@ -42,6 +42,10 @@ _DEFAULTS = {
 }
 
 
+LABELLED_EXAMPLES = ("find-the-marker", "sentiment")
+"""Examples of labelled sequences (one label each: trained by whole-sequence models)."""
+
+
 def list_examples() -> list[tuple[str, str]]:
     """Names and one-line descriptions of the built-in examples."""
     return list(_DESCRIPTIONS.items())
@@ -92,7 +96,7 @@ def load_example(name: str, **overrides) -> Dataset:
         ds = _adding(p)
     elif name == "first-symbol":
         ds = _first_symbol(p)
-    elif name in ("find-the-marker", "sentiment"):
+    elif name in LABELLED_EXAMPLES:
         from . import labelled_examples
 
         ds = (labelled_examples.marker_dataset if name == "find-the-marker" else labelled_examples.sentiment_dataset)(p)
@@ -202,5 +206,5 @@ def _first_symbol(p: dict) -> Dataset:
     )
 
 
-__all__ = ["list_examples", "load_example", "example_path", "adding_problem", "first_symbol", "example_weights",
+__all__ = ["LABELLED_EXAMPLES", "list_examples", "load_example", "example_path", "adding_problem", "first_symbol", "example_weights",
            "example_notes"]

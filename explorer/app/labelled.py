@@ -1,0 +1,208 @@
+"""Training a whole-sequence model on labelled sequences, and what such a run exports. No Qt.
+
+:class:`LabelledRun` pairs a :class:`~explorer.data.labelled.LabelledDataset` with a
+:class:`~explorer.engine.attention.SequenceModel` (``pool="attention"`` or ``"last"``) and the
+engine's :class:`~explorer.engine.trainer.Trainer`; for classes every epoch's history also holds
+``train_accuracy`` and ``val_accuracy``. :meth:`LabelledRun.write` writes ``history.csv``,
+``attention.csv`` (sample, t, alpha), ``confusion.csv``, ``predictions.csv``, ``model.npz`` (the
+state dict) and ``summary.json``; the figures package draws the pictures.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from explorer.data.errors import check_budget
+from explorer.engine import POOLS, TrainData, Trainer, make_model
+
+HISTORY_COLUMNS = ("epoch", "train_loss", "val_loss", "train_accuracy", "val_accuracy", "grad_norm",
+                   "clipped_fraction")
+ATTENTION_ROWS = 200_000
+"""attention.csv holds at most this many rows (whole samples of the validation part, in order)."""
+
+
+@dataclass
+class LabelledSettings:
+    """The model and training of a labelled run (command-line flags of the same names)."""
+
+    cell: str = "lstm"
+    units: int = 32
+    layers: int = 1
+    bidirectional: bool = False
+    pool: str = "attention"
+    epochs: int = 20
+    batch: int = 32
+    lr: float = 0.01
+    optimizer: str = "adam"
+    clip: float | None = 1.0
+    seed: int = 0
+
+
+EXAMPLE_SETTINGS = {"find-the-marker": {"cell": "gru", "units": 16, "epochs": 10},
+                    "sentiment": {"cell": "gru", "units": 16, "epochs": 10}}
+"""The settings a labelled example starts from (the command line's flags override them)."""
+
+
+def labelled_settings(example: str | None = None, **overrides) -> LabelledSettings:
+    """:class:`LabelledSettings` of ``example`` (or the defaults) with the given, non-None overrides."""
+    base = {**asdict(LabelledSettings()), **EXAMPLE_SETTINGS.get(example or "", {})}
+    base.update({k: v for k, v in overrides.items() if v is not None})
+    return LabelledSettings(**base)
+
+
+def load_labelled_data(path=None, example: str | None = None, **options):
+    """The labelled sequences of a built-in example or of the file at ``path``
+    (:func:`~explorer.data.labelled.load_labelled`'s ``options``, None ones left at their defaults)."""
+    from explorer.data.examples import load_example
+    from explorer.data.labelled import load_labelled
+
+    if example is not None:
+        return load_example(example)
+    return load_labelled(path, **{k: v for k, v in options.items() if v is not None})
+
+
+class LabelledRun:
+    """A model, its trainer and a labelled dataset (see the module's text)."""
+
+    def __init__(self, dataset, settings: LabelledSettings | None = None):
+        s = settings or LabelledSettings()
+        if s.pool not in POOLS:
+            raise ValueError(f"--pool {s.pool} is not one of {', '.join(POOLS)}.")
+        ds = dataset
+        self.dataset, self.settings = ds, s
+        self.model = make_model(s.cell, ds.n_inputs, s.units, ds.n_outputs, num_layers=s.layers,
+                                bidirectional=s.bidirectional, seed=s.seed, pool=s.pool)
+        T = ds.x_train.shape[1]
+        need = self.model.estimate_bytes(min(s.batch, ds.n_train), T, trace=True, tokens=ds.token_inputs)
+        need += 4 * self.model.params.nbytes + 8 * T * (ds.n_train + ds.n_val) * 3
+        check_budget(need, f"training {s.units} units over sequences of {T} steps",
+                     "use fewer units, a smaller batch or shorter sequences")
+        self.classes = ds.task == "classes"
+        data = TrainData(ds.x_train, ds.y_train, ds.x_val, ds.y_val, loss=ds.loss,
+                         loss_scale=1.0 if self.classes else ds.target_std ** 2,
+                         lengths_train=ds.lengths_train, lengths_val=ds.lengths_val)
+        self.trainer = Trainer(self.model, data, optimizer=s.optimizer, lr=s.lr, clip=s.clip, batch_size=s.batch,
+                               epochs=s.epochs, seed=s.seed)
+        self.trainer.on_epoch_end = self._epoch_end
+
+    def _epoch_end(self, epoch: int) -> None:
+        if epoch and self.classes:
+            h = self.trainer.history[-1]
+            h["train_accuracy"] = self.accuracy("train")
+            h["val_accuracy"] = self.accuracy("val")
+
+    # -- what the model says ---------------------------------------------------------------------
+    def _part(self, part: str):
+        ds = self.dataset
+        if part == "train":
+            return ds.x_train, ds.y_train, ds.lengths_train
+        return ds.x_val, ds.y_val, ds.lengths_val
+
+    def outputs(self, part: str = "val", interrupt=None) -> np.ndarray:
+        """The head's outputs y (N, k) of every sequence of the part."""
+        x, _, lengths = self._part(part)
+        if not len(x):
+            return np.zeros((0, self.model.n_outputs))
+        return self.model.predict(x, lengths, interrupt=interrupt)
+
+    def probabilities(self, part: str = "val") -> np.ndarray:
+        """Class probabilities (N, k) (classes only)."""
+        y = self.outputs(part)
+        e = np.exp(y - y.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+
+    def accuracy(self, part: str = "val") -> float:
+        """The share of the part's sequences whose most likely class is the true one (NaN if empty)."""
+        _, y, _ = self._part(part)
+        if not len(y):
+            return float("nan")
+        return float(np.mean(self.outputs(part).argmax(axis=1) == y))
+
+    def confusion(self, part: str = "val") -> np.ndarray:
+        """counts[true, predicted] over the part (k, k)."""
+        _, y, _ = self._part(part)
+        k = len(self.dataset.class_names)
+        pred = self.outputs(part).argmax(axis=1) if len(y) else np.zeros(0, dtype=np.int64)
+        return np.bincount(y * k + pred, minlength=k * k).reshape(k, k)
+
+    def attention(self, part: str = "val", batch: int = 256) -> np.ndarray:
+        """α (N, T) of every sequence of the part (0 past each end), in batches (attention pool only)."""
+        x, _, lengths = self._part(part)
+        out = np.zeros((len(x), x.shape[1]))
+        for s in range(0, len(x), batch):
+            out[s:s + batch] = self.model.forward(x[s:s + batch], lengths[s:s + batch]).attention
+        return out
+
+    # -- files ------------------------------------------------------------------------------------
+    def history_rows(self) -> list[dict]:
+        return [{c: h.get(c, float("nan")) for c in HISTORY_COLUMNS} for h in self.trainer.history]
+
+    def write(self, folder) -> list[Path]:
+        """history.csv, attention.csv (attention pool), confusion.csv and predictions.csv (classes),
+        model.npz and summary.json into ``folder`` (created)."""
+        out = Path(folder)
+        out.mkdir(parents=True, exist_ok=True)
+        ds = self.dataset
+        written = [_write_csv(out / "history.csv", HISTORY_COLUMNS,
+                              [[h[c] for c in HISTORY_COLUMNS] for h in self.history_rows()])]
+        part = "val" if ds.n_val else "train"
+        if self.model.pool == "attention":
+            alpha = self.attention(part)
+            _, _, lengths = self._part(part)
+            rows, total = [], 0
+            for b, n in enumerate(lengths):
+                if total + n > ATTENTION_ROWS:
+                    break
+                rows += [[b, t, alpha[b, t]] for t in range(n)]
+                total += n
+            written.append(_write_csv(out / "attention.csv", ("sample", "t", "alpha"), rows))
+        y_true = self._part(part)[1]
+        outputs = self.outputs(part)
+        if self.classes:
+            names = ds.class_names
+            counts = self.confusion(part)
+            written.append(_write_csv(out / "confusion.csv", ["true \\ predicted"] + names,
+                                      [[names[i]] + counts[i].tolist() for i in range(len(names))]))
+            prob = self.probabilities(part)
+            written.append(_write_csv(out / "predictions.csv", ["sample", "true", "predicted"] + [f"p({n})" for n in names],
+                                      [[b, names[y_true[b]], names[int(prob[b].argmax())]] + prob[b].tolist()
+                                       for b in range(len(prob))]))
+        else:
+            scale, mean = ds.target_std, ds.target_mean
+            written.append(_write_csv(out / "predictions.csv", ("sample", "true", "predicted"),
+                                      [[b, y_true[b, 0] * scale + mean, outputs[b, 0] * scale + mean]
+                                       for b in range(len(outputs))]))
+        np.savez(out / "model.npz", **self.model.state_dict())
+        written.append(out / "model.npz")
+        last = self.trainer.history[-1] if self.trainer.history else {}
+        summary = {"data": ds.describe(), "task": ds.task, "classes": list(ds.class_names),
+                   "settings": asdict(self.settings), "parameters": self.model.param_count.total,
+                   "epochs_done": self.trainer.epoch, "validation": part == "val",
+                   "val_accuracy": _finite(last.get("val_accuracy")),
+                   "majority_accuracy": _finite(ds.majority_accuracy()),
+                   "val_loss": _finite(last.get("val_loss"))}
+        (out / "summary.json").write_text(json.dumps(summary, indent=1, ensure_ascii=False), encoding="utf-8")
+        written.append(out / "summary.json")
+        return written
+
+
+def _finite(v):
+    return None if v is None or not math.isfinite(float(v)) else float(v)
+
+
+def _write_csv(path: Path, header, rows) -> Path:
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(header)
+        w.writerows(rows)
+    return path
+
+
+__all__ = ["ATTENTION_ROWS", "EXAMPLE_SETTINGS", "HISTORY_COLUMNS", "LabelledRun", "LabelledSettings",
+           "labelled_settings", "load_labelled_data"]
