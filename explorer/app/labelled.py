@@ -45,7 +45,7 @@ class LabelledSettings:
 
 
 EXAMPLE_SETTINGS = {"find-the-marker": {"cell": "gru", "units": 16, "epochs": 10},
-                    "sentiment": {"cell": "gru", "units": 16, "epochs": 10}}
+                    "sentiment": {"cell": "gru", "units": 16, "epochs": 10, "bidirectional": True}}
 """The settings a labelled example starts from (the command line's flags override them)."""
 
 
