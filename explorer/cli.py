@@ -302,14 +302,15 @@ def describe_model(model) -> str:
     from explorer.engine.describe import describe
 
     pc = model.param_count
+    head = f"{pc.head} head" if not getattr(pc, "attention", 0) else f"{pc.attention} attention + {pc.head} head"
     title = describe(model.kind).title
     shape = f"{title[:1].upper()}{title[1:]} with {model.n_units} unit{'s' * (model.n_units != 1)}"
     if model.num_layers > 1 or model.bidirectional:
         shape += f", {model.num_layers} layer{'s' if model.num_layers > 1 else ''}"
         shape += ", bidirectional" if model.bidirectional else ""
         layers = " + ".join(f"{c} layer {k + 1}" for k, c in enumerate(pc.layers))
-        return f"{shape}: {layers} + {pc.head} head = {pc.total} parameters"
-    return f"{shape}: {pc.layer} layer + {pc.head} head = {pc.total} parameters"
+        return f"{shape}: {layers} + {head} = {pc.total} parameters"
+    return f"{shape}: {pc.layer} layer + {head} = {pc.total} parameters"
 
 
 def _check_out(out: Path, force: bool, flag: str = "--out") -> None:

@@ -74,6 +74,10 @@ class AttentionStripWidget(PlotPanelWidget):
         self.alpha = np.asarray(alpha, dtype=float)
         self.series = None if series is None else np.asarray(series, dtype=float).reshape(len(self.alpha), -1)
         self.tokens = None if tokens is None else [str(t) for t in tokens]
+        text = self.tokens is not None
+        self.set_fixed_ticks("left", [[]] if text else None)
+        self.set_grid(x=0 if text else 0.15, y=0 if text else 0.15)
+        self.view.ci.layout.setRowStretchFactor(0, 1 if text else 3)
         t = int(np.argmax(self.alpha)) if self.alpha.size else 0
         self.set_title(html.escape(f"{heading}{' · ' if heading else ''}largest α = {self.alpha.max():.3f} "
                                    f"at t = {t + 1}" if self.alpha.size else heading))
@@ -114,12 +118,13 @@ class AttentionStripWidget(PlotPanelWidget):
                                     dtype=np.uint8), axisOrder="row-major")
         img.setRect(QRectF(0.5, 0.0, T, 1.0))
         self.plot.addItem(img)
+        top = max(float(self.alpha.max()), 1e-12)
         for k, tok in enumerate(self.tokens[:T]):
-            item = pg.TextItem(_token_text(tok), color=(20, 20, 20), anchor=(0.5, 0.5))
+            dark = self.alpha[k] / top > 0.6
+            item = pg.TextItem(_token_text(tok), color=(255, 255, 255) if dark else (20, 20, 20), anchor=(0.5, 0.5))
             item.setPos(k + 1, 0.5)
             self.plot.addItem(item)
         self.plot.setYRange(0, 1, padding=0)
-        self.plot.getAxis("left").setTicks([[]])
         self.plot.setLabel("left", "input")
 
     def csv_columns(self):
