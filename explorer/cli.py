@@ -128,8 +128,9 @@ def _data_and_model_options(t):
         _numeric(t, dest)
     t.add_argument("--label", metavar="COLUMN", help="labelled sequences: the column of each text's label "
                    "(UCR .tsv/.csv and .ts files carry their own)")
-    t.add_argument("--pool", choices=("last", "attention"), default=None,
-                   help="labelled sequences: one output per sequence from the last state or attention (default)")
+    t.add_argument("--pool", default=None, metavar="last|attention",
+                   help="labelled sequences: one output per sequence from the last state or attention (default); "
+                   "compare takes a list, e.g. last,attention")
     t.add_argument("--task", choices=("classes", "regression"), default=None,
                    help="labelled sequences: classes or regression (default: inferred from the labels)")
 
@@ -342,6 +343,11 @@ def _cmd_compare(args) -> int:
     from explorer.compare import Comparison, compare_cells, format_table, write_comparison
     from explorer.data import SequenceFileError
     from explorer.runfolder import RunFileError
+
+    if args.pool:
+        from explorer.labelled_cli import compare_pools
+
+        return compare_pools(args)
 
     cells = [c.strip() for c in args.cells.split(",") if c.strip()]
     bad = [c for c in cells if c not in CELL_CHOICES]

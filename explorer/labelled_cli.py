@@ -91,3 +91,77 @@ def train_labelled(args, given: dict[str, str]) -> int:
     if status == EXIT_INTERRUPTED:
         _say(f"lstm-explorer: interrupted after step {tr.step}; what was trained is written to {out}.")
     return status
+
+
+TARGET_ACCURACY = 0.95
+"""``compare --pool``: the validation accuracy whose first epoch is reported."""
+
+
+def compare_pools(args) -> int:
+    """``compare (FILE | --example NAME) --pool last,attention [--cells C,…]``: every cell with every
+    pooling on the same labelled sequences; comparison.csv and the validation accuracy per epoch."""
+    from explorer.app.labelled import LabelledRun, labelled_settings, load_labelled_data
+    from explorer.cli import CELL_CHOICES, CliError, _check_out, _say
+    from explorer.data import SequenceFileError
+    from explorer.engine import POOLS
+
+    pools = [p.strip() for p in args.pool.split(",") if p.strip()]
+    cells = [c.strip() for c in args.cells.split(",") if c.strip()]
+    for flag, names, allowed in (("--pool", pools, POOLS), ("--cells", cells, CELL_CHOICES)):
+        bad = [n for n in names if n not in allowed] or ([] if names else ["(none)"])
+        if bad:
+            raise CliError(f"{flag} names {bad[0]}; choose from {', '.join(allowed)}.")
+        twice = [n for k, n in enumerate(names) if n in names[:k]]
+        if twice:
+            raise CliError(f"{flag} names {twice[0]} twice; name each once.")
+    if (args.file is None) == (args.example is None):
+        raise CliError("give exactly one of FILE or --example NAME.")
+    out = Path(args.out)
+    _check_out(out, args.force)
+    try:
+        ds = load_labelled_data(args.file, args.example, label=args.label, task=args.task,
+                                level="word" if args.words else "char", val_fraction=args.val_fraction)
+        runs = [(cell, pool, LabelledRun(ds, labelled_settings(
+            args.example, cell=cell, pool=pool, units=args.units, layers=args.layers, bidirectional=args.bidirectional,
+            epochs=args.epochs, batch=args.batch, lr=args.lr, optimizer=args.optimizer, seed=args.seed)))
+            for cell in cells for pool in pools]
+    except (SequenceFileError, ValueError) as exc:
+        raise CliError(str(exc)) from None
+    if not args.quiet:
+        _say(ds.describe())
+    rows = []
+    for cell, pool, run in runs:
+        t0 = time.perf_counter()
+        reached = None
+        for snap in run.trainer.steps(max_steps=args.max_steps):
+            if snap.refused:
+                break
+            acc = run.trainer.history[-1].get("val_accuracy", math.nan) if snap.epoch_end else math.nan
+            if reached is None and acc >= TARGET_ACCURACY:
+                reached = snap.step
+        last = run.trainer.history[-1] if run.trainer.history else {}
+        rows.append({"cell": cell, "pool": pool, "parameters": run.model.param_count.total,
+                     "steps": run.trainer.step, "seconds": round(time.perf_counter() - t0, 3),
+                     "val_loss": last.get("val_loss", math.nan), "val_accuracy": last.get("val_accuracy", math.nan),
+                     f"steps_to_{TARGET_ACCURACY:.0%}": "" if reached is None else reached})
+        if not args.quiet:
+            r = rows[-1]
+            _say(f"{cell:9s} {pool:9s} {r['parameters']:7d} parameters  validation accuracy {r['val_accuracy']:.1%}  "
+                 + (f"{TARGET_ACCURACY:.0%} at step {reached}" if reached else f"{TARGET_ACCURACY:.0%} not reached")
+                 + f"  ({r['steps']} steps, {r['seconds']:.1f} s)")
+    try:
+        import csv
+
+        out.mkdir(parents=True, exist_ok=True)
+        with open(out / "comparison.csv", "w", newline="", encoding="utf-8") as fh:
+            w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+            w.writeheader()
+            w.writerows(rows)
+        from explorer.figures.labelled import export_pool_comparison
+
+        export_pool_comparison([(f"{cell} {pool}", run) for cell, pool, run in runs], out)
+    except OSError as exc:
+        raise CliError(f"{out}: {exc.strerror or exc}; the comparison could not be written.") from None
+    if not args.quiet:
+        _say(f"wrote {out}")
+    return 0

@@ -148,3 +148,19 @@ def test_attention_lands_on_the_deciding_word():
     alpha = run.attention("val")
     assert run.accuracy("val") >= 0.97
     assert float(np.mean(alpha.argmax(axis=1) == ds.marker_val)) >= 0.9
+
+
+def test_compare_pools_trains_each_cell_with_each_pool(cbf_pair, tmp_path, capsys):
+    out = tmp_path / "cmp"
+    assert main(["compare", str(cbf_pair), "--pool", "last,attention", "--cells", "gru", "--epochs", "4",
+                 "--units", "8", "--out", str(out)]) == 0
+    rows = read_csv(out / "comparison.csv")
+    assert rows[0] == ["cell", "pool", "parameters", "steps", "seconds", "val_loss", "val_accuracy", "steps_to_95%"]
+    assert [(r[0], r[1]) for r in rows[1:]] == [("gru", "last"), ("gru", "attention")]
+    last, att = rows[1], rows[2]
+    assert int(att[2]) - int(last[2]) == 8 * 8 + 2 * 8                   # the attention stage, a = D·n = 8
+    assert int(last[3]) == int(att[3]) == 4 * 3                          # 4 epochs of 3 steps
+    curves = read_csv(out / "pool_comparison.csv")
+    assert sorted({r[0] for r in curves[1:]}) == ["gru attention", "gru last"]
+    assert main(["compare", str(cbf_pair), "--pool", "last,mean", "--out", str(tmp_path / "c2")]) == 2
+    assert "--pool names mean; choose from last, attention." in capsys.readouterr().err

@@ -243,4 +243,22 @@ def export_labelled_plots(run, out_dir, sample: int = 0) -> list:
     return written
 
 
-__all__ = ["AttentionStripWidget", "ConfusionMatrixWidget", "export_labelled_plots", "strip_for"]
+def export_pool_comparison(named_runs, out_dir) -> list:
+    """The validation accuracy (classes) or loss per epoch of every run, overlaid: pool_comparison.png/.svg/.csv."""
+    from explorer.figures.report import _quiet_offscreen
+
+    colors = ["#2980B9", "#C0392B", "#27AE60", "#8E44AD", "#E67E22", "#16A085", "#7F8C8D", "#2C3E50"]
+    with _quiet_offscreen():
+        ensure_app()
+        classes = all(run.classes for _, run in named_runs)
+        what = "val_accuracy" if classes else "val_loss"
+        curves = CurvesPlotWidget("Validation accuracy per epoch" if classes else "Validation loss per epoch",
+                                  "epoch", "validation accuracy" if classes else "validation loss", log_y=not classes)
+        for k, (name, run) in enumerate(named_runs):
+            hist = run.trainer.history
+            curves.add_curve(name, [h["epoch"] for h in hist], [h.get(what, np.nan) for h in hist],
+                             colors[k % len(colors)])
+        return export_plot(curves, out_dir, "pool_comparison")
+
+
+__all__ = ["AttentionStripWidget", "export_pool_comparison", "ConfusionMatrixWidget", "export_labelled_plots", "strip_for"]
