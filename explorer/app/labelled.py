@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -192,6 +193,69 @@ class LabelledRun:
         return written
 
 
+@dataclass
+class LabelledView:
+    """What the window draws of a labelled run at one moment (copies, safe across threads)."""
+
+    step: int
+    epoch: int
+    epochs: int
+    history: list                 # per-epoch rows (dicts)
+    sample: int                   # index into the part shown (validation if any)
+    alpha: np.ndarray | None      # (T,) over the sample's real steps (None for pool="last")
+    inputs: np.ndarray | None     # (T, m) values of a numeric sample
+    tokens: list | None           # the sample's tokens (text)
+    true: str                     # the true class (or value) as text
+    outputs: np.ndarray           # class probabilities (k,) or the value (1,) in the label's units
+    confusion: np.ndarray | None  # (k, k) over the part (classes), None when not computed
+    accuracy: float               # over the part (classes), NaN otherwise
+    message: str = ""             # training refused a step: why
+
+
+def labelled_view(run: LabelledRun, sample: int = 0, with_confusion: bool = True) -> LabelledView:
+    """The view of ``sample`` of the validation part (the training part without one); call it
+    where the model is not training (the task calls it between steps)."""
+    ds = run.dataset
+    part = "val" if ds.n_val else "train"
+    x, y, lengths = run._part(part)
+    b = min(max(int(sample), 0), len(x) - 1)
+    n = int(lengths[b])
+    tr = run.model.forward(x[b:b + 1], lengths[b:b + 1])
+    if run.classes:
+        outputs, true = tr.probabilities()[0], str(ds.class_names[int(y[b])])
+    else:
+        outputs = tr.y[0] * ds.target_std + ds.target_mean
+        true = f"{float(y[b, 0]) * ds.target_std + ds.target_mean:.4g}"
+    confusion = run.confusion(part) if with_confusion and run.classes else None
+    accuracy = float(np.trace(confusion) / max(confusion.sum(), 1)) if confusion is not None else float("nan")
+    tokens = [ds.vocab[i] for i in x[b, :n]] if ds.token_inputs else None
+    tr_ = run.trainer
+    return LabelledView(tr_.step, tr_.epoch, tr_.epochs, [dict(h) for h in tr_.history], b,
+                        None if tr.attention is None else tr.attention[0, :n].copy(),
+                        None if tokens is not None else x[b, :n].copy(), tokens, true, outputs.copy(),
+                        confusion, accuracy)
+
+
+def labelled_train_task(state, run: LabelledRun, emit_interval: float = 0.25) -> LabelledView:
+    """Train ``run`` until its epochs are done or the task is interrupted (the engine's
+    Interrupted propagates), sending a :class:`LabelledView` of ``state.sample`` at most every
+    ``emit_interval`` seconds and at every epoch's end (with the confusion matrix)."""
+    last = time.monotonic()
+    for snap in run.trainer.steps(interrupt=state.is_interruption_requested):
+        state.wait_while_paused()
+        state.check()
+        if snap.refused:
+            view = labelled_view(run, state.sample or 0)
+            view.message = snap.message
+            return view
+        now = time.monotonic()
+        if snap.epoch_end or now - last >= emit_interval:
+            state.set_partial_result(labelled_view(run, state.sample or 0, with_confusion=snap.epoch_end))
+            state.set_progress(snap.step / max(run.trainer.total_steps, 1), f"epoch {snap.epoch}")
+            last = now
+    return labelled_view(run, state.sample or 0)
+
+
 def _finite(v):
     return None if v is None or not math.isfinite(float(v)) else float(v)
 
@@ -204,5 +268,5 @@ def _write_csv(path: Path, header, rows) -> Path:
     return path
 
 
-__all__ = ["ATTENTION_ROWS", "EXAMPLE_SETTINGS", "HISTORY_COLUMNS", "LabelledRun", "LabelledSettings",
-           "labelled_settings", "load_labelled_data"]
+__all__ = ["ATTENTION_ROWS", "EXAMPLE_SETTINGS", "HISTORY_COLUMNS", "LabelledRun", "LabelledSettings", "LabelledView",
+           "labelled_settings", "labelled_train_task", "labelled_view", "load_labelled_data"]
