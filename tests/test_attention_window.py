@@ -90,3 +90,21 @@ def test_class_names_with_markup_stay_plain_text(qtbot):
     assert "<b>low</b>" in win.true_label.text() or "<i>high</i>" in win.true_label.text()
     assert {win.prob_table.item(i, 0).text() for i in range(2)} == {"<b>low</b>", "<i>high</i>"}
     assert "&lt;" in win.strip._title                  # the plot title is rich text: escaped
+
+
+def test_the_main_window_opens_labelled_data_in_an_attention_window(qtbot, tmp_path, qsettings):
+    from explorer.gui.app import build_window
+
+    win = build_window(settings=qsettings)
+    qtbot.addWidget(win, before_close_func=_close)
+    (tmp_path / "T_TRAIN.tsv").write_text("".join(f"{k % 2}\t{k % 2}\t{k}\t1\n" for k in range(20)), encoding="utf-8")
+    assert win.open_file(tmp_path / "T_TRAIN.tsv")
+    att = win.files.attention_windows[-1]
+    qtbot.addWidget(att, before_close_func=_close)
+    qtbot.waitUntil(lambda: att.view is not None and att.aux_worker is None, timeout=30000)
+    assert att.run.dataset.class_names == ["0", "1"] and att.run.dataset.n_train == 16
+    assert win.open_example("sentiment")
+    second = win.files.attention_windows[-1]
+    qtbot.addWidget(second, before_close_func=_close)
+    qtbot.waitUntil(lambda: second.view is not None and second.aux_worker is None, timeout=30000)
+    assert second.strip.tokens is not None and second.run.settings.bidirectional
