@@ -50,7 +50,7 @@ def test_a_ucr_pair_trains_with_defaults_and_beats_the_majority_class(cbf_pair, 
     assert "90 training and 120 validation (from CBF_TEST.tsv) sequences of 64 steps" in err
     assert "3 classes of class (1: 30, 2: 30, 3: 30)" in err
     rows = read_csv(out / "history.csv")
-    assert tuple(rows[0]) == HISTORY_COLUMNS and len(rows) == 21          # 20 epochs by default
+    assert tuple(rows[0]) == HISTORY_COLUMNS and len(rows) == 101         # 3 steps an epoch: 300 steps
     last = dict(zip(rows[0], rows[-1]))
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert summary["majority_accuracy"] == pytest.approx(40 / 120)

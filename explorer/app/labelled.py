@@ -14,7 +14,7 @@ import csv
 import json
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +22,9 @@ import numpy as np
 from explorer.data.errors import check_budget
 from explorer.engine import POOLS, TrainData, Trainer, make_model
 
+MIN_EPOCHS, MIN_STEPS, MAX_AUTO_EPOCHS = 20, 300, 500
+"""Without --epochs: at least 20 epochs and 300 steps (a UCR training part of 28 sequences is one
+step an epoch), at most 500 epochs."""
 HISTORY_COLUMNS = ("epoch", "train_loss", "val_loss", "train_accuracy", "val_accuracy", "grad_norm",
                    "clipped_fraction")
 ATTENTION_ROWS = 200_000
@@ -37,7 +40,7 @@ class LabelledSettings:
     layers: int = 1
     bidirectional: bool = False
     pool: str = "attention"
-    epochs: int = 20
+    epochs: int | None = None     # None: at least MIN_EPOCHS and MIN_STEPS steps
     batch: int = 32
     lr: float = 0.01
     optimizer: str = "adam"
@@ -76,6 +79,9 @@ class LabelledRun:
         if s.pool not in POOLS:
             raise ValueError(f"--pool {s.pool} is not one of {', '.join(POOLS)}.")
         ds = dataset
+        if s.epochs is None:
+            per_epoch = -(-ds.n_train // max(1, s.batch))
+            s = replace(s, epochs=min(MAX_AUTO_EPOCHS, max(MIN_EPOCHS, -(-MIN_STEPS // per_epoch))))
         self.dataset, self.settings = ds, s
         self.model = make_model(s.cell, ds.n_inputs, s.units, ds.n_outputs, num_layers=s.layers,
                                 bidirectional=s.bidirectional, seed=s.seed, pool=s.pool)
@@ -268,5 +274,5 @@ def _write_csv(path: Path, header, rows) -> Path:
     return path
 
 
-__all__ = ["ATTENTION_ROWS", "EXAMPLE_SETTINGS", "HISTORY_COLUMNS", "LabelledRun", "LabelledSettings", "LabelledView",
+__all__ = ["ATTENTION_ROWS", "EXAMPLE_SETTINGS", "HISTORY_COLUMNS", "MIN_EPOCHS", "MIN_STEPS", "LabelledRun", "LabelledSettings", "LabelledView",
            "labelled_settings", "labelled_train_task", "labelled_view", "load_labelled_data"]
