@@ -198,3 +198,19 @@ def test_find_the_marker_and_sentiment_examples():
     for b, w in enumerate(words):
         decider = w[s.marker_val[b]]
         assert (decider in ("good", "great", "wonderful", "lovely", "superb")) == (s.y_val[b] == 1)
+
+
+def test_a_huge_line_is_refused_before_it_is_split(tmp_path, monkeypatch):
+    import explorer.data.labelled as labelled
+
+    monkeypatch.setattr(labelled, "MAX_STEPS", 1000)
+    p = tmp_path / "wide.ts"
+    p.write_text("@classLabel true 1 2\n@data\n" + ",".join(["1"] * 5000) + ":1\n", encoding="utf-8")
+    with pytest.raises(SequenceFileError) as exc:
+        load_labelled(p)
+    assert "5000 steps, more than the 1000" in one_sentence(exc)
+    q = tmp_path / "wide.tsv"
+    q.write_text("1\t" + "\t".join(["1"] * 5000) + "\n2\t1\n", encoding="utf-8")
+    with pytest.raises(SequenceFileError) as exc:
+        load_labelled(q)
+    assert "5000 steps" in one_sentence(exc)

@@ -40,6 +40,7 @@ MAX_STEPS = 100_000
 MAX_TEXT_TOKENS = 2_000
 """A text longer than this many tokens is cut to it (the status says how many were)."""
 MAX_CLASSES = 1_000
+MAX_DIMENSIONS = 10_000
 _PAIR_RE = re.compile(r"^(?P<stem>.+)_(?P<part>TRAIN|TEST)$", re.IGNORECASE)
 _MISSING = frozenset({"?", "nan", "na", ""})
 _TRUE_FALSE = {"true": True, "false": False}
@@ -148,11 +149,12 @@ def _read_ucr(text: str, name: str) -> _Raw:
     cases, labels = [], []
     for lineno, ln in _iter_data_lines(text):
         s = ln.strip()
-        fields = s.split("\t") if "\t" in s else (s.split(",") if "," in s else s.split())
+        sep = "\t" if "\t" in s else ("," if "," in s else None)
+        _check_steps(s.count(sep) if sep else s.count(" "), name, lineno)      # before splitting a huge line
+        fields = s.split(sep)
         if len(fields) < 2:
             raise SequenceFileError(f"Line {lineno} of {name} has a label but no values; each line needs "
                                     "the class label first, then the sequence.")
-        _check_steps(len(fields) - 1, name, lineno)
         vals = np.array([_float(t, name, lineno) for t in fields[1:]])
         real = np.flatnonzero(~np.isnan(vals))
         if not real.size:
@@ -223,6 +225,9 @@ def _read_ts(text: str, name: str) -> _Raw:
     _flag(head, "missing", name)
     cases, labels = [], []
     for lineno, ln in lines:
+        if ln.count(":") > MAX_DIMENSIONS:
+            raise SequenceFileError(f"Line {lineno} of {name} has {ln.count(':'):,} dimensions, more than the "
+                                    f"{MAX_DIMENSIONS:,} this program reads.")
         dims = ln.strip().split(":")
         if len(dims) < 2:
             raise SequenceFileError(f"Line {lineno} of {name} has no label after its values (the label comes "
@@ -233,8 +238,8 @@ def _read_ts(text: str, name: str) -> _Raw:
                                     "@univariate true.")
         rows = []
         for d in dims:
+            _check_steps(d.count(",") + 1, name, lineno)
             toks = d.split(",")
-            _check_steps(len(toks), name, lineno)
             rows.append([_float(t, name, lineno) for t in toks])
         if cases and len(rows) != cases[0].shape[1]:
             raise SequenceFileError(f"Line {lineno} of {name} has {len(rows)} dimensions, the first case "
@@ -286,7 +291,7 @@ def _read_text_table(text: str, name: str, label, text_column, level: str) -> _R
         if len(r) <= max(lab, txt):
             raise SequenceFileError(f"Row {k + 2} of {name} has {len(r)} fields, fewer than the header's "
                                     f"{len(header)}; fix that row.")
-        toks = _tokenize(r[txt], level)
+        toks = _tokenize(r[txt][:MAX_TEXT_TOKENS * 64], level)
         if not toks:
             raise SequenceFileError(f"Row {k + 2} of {name} has an empty text; remove that row.")
         if len(toks) > MAX_TEXT_TOKENS:
