@@ -208,9 +208,9 @@ def test_a_huge_line_is_refused_before_it_is_split(tmp_path, monkeypatch):
     p.write_text("@classLabel true 1 2\n@data\n" + ",".join(["1"] * 5000) + ":1\n", encoding="utf-8")
     with pytest.raises(SequenceFileError) as exc:
         load_labelled(p)
-    assert "5000 steps, more than the 1000" in one_sentence(exc)
+    assert "5,000 steps, more than the 1,000" in one_sentence(exc)
     q = tmp_path / "wide.tsv"
     q.write_text("1\t" + "\t".join(["1"] * 5000) + "\n2\t1\n", encoding="utf-8")
     with pytest.raises(SequenceFileError) as exc:
         load_labelled(q)
-    assert "5000 steps" in one_sentence(exc)
+    assert "5,000 steps" in one_sentence(exc)

@@ -140,7 +140,7 @@ def _float(tok: str, name: str, lineno: int) -> float:
 
 def _check_steps(n: int, name: str, lineno: int) -> None:
     if n > MAX_STEPS:
-        raise SequenceFileError(f"Line {lineno} of {name} holds a sequence of {n} steps, more than the "
+        raise SequenceFileError(f"Line {lineno} of {name} holds a sequence of {n:,} steps, more than the "
                                 f"{MAX_STEPS:,} this program reads; use shorter sequences.")
 
 
