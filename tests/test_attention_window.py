@@ -46,7 +46,11 @@ def test_training_draws_attention_probabilities_and_confusion(qtbot, marker_run,
     probs = [float(win.prob_table.item(i, 1).text()) for i in range(2)]
     assert abs(sum(probs) - 1.0) < 2e-3
     assert win.true_label.text().startswith(f"true class: {ds.class_names[ds.y_val[0]]}")
-    assert win.equations.text() == EQUATIONS["attention"]
+    assert win.equations.text().startswith(EQUATIONS["attention"])
+    t = int(np.argmax(view.alpha))
+    assert f"largest α at t = {t + 1}: e_t = {view.scores[t]:.3f}, α_t = {view.alpha[t]:.3f}" in win.equations.text()
+    e = view.scores - view.scores.max()
+    np.testing.assert_allclose(view.alpha, np.exp(e) / np.exp(e).sum(), atol=1e-12)   # α is softmax(e)
     assert win.curves.curve("validation")[1][-1] == pytest.approx(view.accuracy)
     with qtbot.waitSignal(win.sigView, timeout=30000, check_params_cb=lambda v: v.sample == 4):
         win.sample_spin.setValue(5)

@@ -215,7 +215,27 @@ class LabelledView:
     outputs: np.ndarray           # class probabilities (k,) or the value (1,) in the label's units
     confusion: np.ndarray | None  # (k, k) over the part (classes), None when not computed
     accuracy: float               # over the part (classes), NaN otherwise
+    scores: np.ndarray | None = None    # (T,) e_t over the sample's real steps (attention pool)
+    context: np.ndarray | None = None   # (D·n,) what the head saw
+    logits: np.ndarray | None = None    # (k,) the head's output y
     message: str = ""             # training refused a step: why
+
+    def stage_text(self) -> str:
+        """The attention stage's real numbers for this sample, plain text (two or three lines)."""
+        def vec(v, most=6):
+            body = ", ".join(f"{x:.3f}" for x in v[:most])
+            return f"[{body}{', …' if len(v) > most else ''}]"
+
+        lines = []
+        if self.alpha is not None and self.scores is not None:
+            t = int(np.argmax(self.alpha))
+            lines.append(f"largest α at t = {t + 1}: e_t = {self.scores[t]:.3f}, α_t = {self.alpha[t]:.3f} "
+                         f"(softmax over {len(self.alpha)} steps, Σ α = {self.alpha.sum():.3f})")
+        if self.context is not None:
+            lines.append(f"context c = {vec(self.context)} ({len(self.context)} numbers)")
+        if self.logits is not None:
+            lines.append(f"y = V c + d = {vec(self.logits)}")
+        return "\n".join(lines)
 
 
 def labelled_view(run: LabelledRun, sample: int = 0, with_confusion: bool = True) -> LabelledView:
@@ -239,7 +259,8 @@ def labelled_view(run: LabelledRun, sample: int = 0, with_confusion: bool = True
     return LabelledView(tr_.step, tr_.epoch, tr_.epochs, [dict(h) for h in tr_.history], b,
                         None if tr.attention is None else tr.attention[0, :n].copy(),
                         None if tokens is not None else x[b, :n].copy(), tokens, true, outputs.copy(),
-                        confusion, accuracy)
+                        confusion, accuracy, None if tr.scores is None else tr.scores[0, :n].copy(),
+                        tr.context[0].copy(), tr.y[0].copy())
 
 
 def labelled_train_task(state, run: LabelledRun, emit_interval: float = 0.25) -> LabelledView:

@@ -253,6 +253,7 @@ class AttentionWindow(QMainWindow):
             heading += f": true {view.true}, predicted {view.outputs[0]:.4g}"
             self.true_label.setText(f"true value: {view.true}\npredicted: {view.outputs[0]:.4g}")
             self.prob_table.setRowCount(0)
+        self.equations.setText(EQUATIONS[self.run.model.pool] + "\n\n" + view.stage_text())
         if view.alpha is not None:
             self.strip.set_sample(view.alpha, series=view.inputs, tokens=view.tokens, heading=heading)
         if view.confusion is not None:
