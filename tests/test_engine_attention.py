@@ -224,3 +224,22 @@ def test_sample_and_layer_traces_keep_the_attention():
     np.testing.assert_array_equal(rec["y"], tr.y[1])
     np.testing.assert_allclose(tr.probabilities().sum(axis=1), 1.0)
     assert isinstance(model, SequenceModel) and model.predict_classes(x, lengths).shape == (4,)
+
+
+@pytest.mark.parametrize("kind, pool, bi", [("lstm", "attention", True), ("gru", "last", False),
+                                             ("peephole", "attention", False)])
+def test_saved_and_loaded_by_the_interop_layer(tmp_path, kind, pool, bi):
+    pytest.importorskip("safetensors")
+    from explorer.interop import load_model, save_model
+
+    model, x, lengths, _ = make_case(kind, 2, bi, pool, "cross_entropy")
+    paths = [tmp_path / "m.safetensors"] + ([tmp_path / "model.npz"] if pool == "attention" else [])
+    for path in paths:                  # an .npz has no metadata: its attention.* tensors say the pool
+        if path.suffix == ".npz":
+            model.save(path)
+        else:
+            save_model(model, path)
+        loaded = load_model(path).model
+        assert isinstance(loaded, SequenceModel) and loaded.pool == pool and loaded.kind == kind
+        np.testing.assert_array_equal(loaded.params, model.params)
+        np.testing.assert_array_equal(loaded.predict(x, lengths), model.predict(x, lengths))

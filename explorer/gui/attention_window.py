@@ -97,6 +97,7 @@ class AttentionWindow(QMainWindow):
         self.prob_table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.equations = _plain_label()
         self.equations.setStyleSheet("font-family: monospace;")
+        self.equations.setWordWrap(True)
         side = QWidget()
         lay = QVBoxLayout(side)
         lay.addWidget(self.true_label)
