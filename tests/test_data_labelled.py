@@ -214,3 +214,20 @@ def test_a_huge_line_is_refused_before_it_is_split(tmp_path, monkeypatch):
     with pytest.raises(SequenceFileError) as exc:
         load_labelled(q)
     assert "5,000 steps" in one_sentence(exc)
+
+
+def test_naming_a_column_of_a_ucr_file_is_refused(tmp_path):
+    p = write(tmp_path, "u.tsv", UCR)
+    assert load_labelled(p, label=0).task == "classes"
+    with pytest.raises(SequenceFileError) as exc:
+        load_labelled(p, label="sentiment")
+    assert "leave out --label" in one_sentence(exc)
+    text = "".join(f"{0.5 * k + 0.25}\t{k}\t{k + 1}\n" for k in range(10))
+    assert "regression of target" in load_labelled(write(tmp_path, "r.tsv", text)).describe()
+
+
+def test_a_text_field_over_the_csv_limit_is_refused(tmp_path):
+    p = write(tmp_path, "big.csv", "text,label\n\"" + "a" * 200_000 + "\",pos\nshort,neg\n")
+    with pytest.raises(SequenceFileError) as exc:
+        load_labelled(p)
+    assert "not a readable CSV" in one_sentence(exc)

@@ -334,8 +334,11 @@ def _read(path, label, text_column, level) -> tuple[_Raw, str]:
     text = _decode(_read_bytes(p, name), name)
     if p.suffix.lower() == ".ts":
         raw = _read_ts(text, name)
-    elif label is not None or text_column is not None or _is_text_table(text):
+    elif _is_text_table(text):
         raw = _read_text_table(text, name, label, text_column, level)
+    elif label not in (None, 0, "0") or text_column is not None:
+        raise SequenceFileError(f"{name} is a UCR file (numbers, the label first on every line) with no columns "
+                                "to name; leave out --label and the text column.")
     else:
         raw = _read_ucr(text, name)
     if len(raw.cases) < 2:
@@ -472,6 +475,8 @@ def load_labelled(path, label=None, text_column=None, task: str | None = None, l
         val_idx, train_idx = np.sort(perm[:n_val]), np.sort(perm[n_val:])
         val_source = f"a random {n_val / len(cases):.0%} held out" if n_val else ""
     kind = _infer_task(raw, task, name)
+    if kind == "regression" and raw.label_name == "class":
+        raw.label_name = "target"
     ds_kw: dict = {}
     if kind == "classes":
         names = _class_order(labels, raw.declared)
