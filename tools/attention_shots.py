@@ -34,7 +34,26 @@ def main() -> None:
     cm.set_matrix(series.confusion("val"), series.dataset.class_names,
                   f"find-the-marker: confusion matrix (validation, accuracy {series.accuracy('val'):.1%})")
     cm.export_png(docs / "confusion.png")
-    print("wrote docs/attention-text.png, docs/attention-series.png, docs/confusion.png")
+    window_shot(series, docs / "attention-window.png")
+    print("wrote docs/attention-text.png, docs/attention-series.png, docs/confusion.png, docs/attention-window.png")
+
+
+def window_shot(run: LabelledRun, path: Path, size=(1600, 1000)) -> None:
+    """The attention window on a trained run at ``size``, once it has drawn the first sample."""
+    from PySide6.QtCore import QEventLoop, QTimer
+
+    from explorer.gui.attention_window import AttentionWindow
+
+    win = AttentionWindow()
+    loop = QEventLoop()
+    win.sigView.connect(lambda *_: QTimer.singleShot(300, loop.quit))
+    win.resize(*size)
+    win.show()
+    win.set_run(run)
+    loop.exec()
+    win.grab().save(str(path))
+    win.close()
+    win.after_close()
 
 
 if __name__ == "__main__":

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QHBoxLayout, QLabel, QMainWindow, QSpinBox, QSplitter, QStyle, QTableWidget,
-                               QTableWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QHBoxLayout, QLabel, QMainWindow, QScrollArea, QSpinBox, QSplitter, QStyle,
+                               QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from explorer.app.labelled import (LabelledRun, LabelledView, labelled_settings, labelled_train_task,
                                    labelled_view, load_labelled_data)
@@ -101,16 +101,22 @@ class AttentionWindow(QMainWindow):
         side = QWidget()
         lay = QVBoxLayout(side)
         lay.addWidget(self.true_label)
-        lay.addWidget(self.prob_table, 1)
+        lay.addWidget(self.prob_table)
         lay.addWidget(self.equations)
+        lay.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidget(side)
+        scroll.setWidgetResizable(True)
+        scroll.setMinimumWidth(380)
         bottom = QSplitter(Qt.Orientation.Horizontal)
-        for w in (side, self.confusion, self.curves):
+        for k, (w, stretch) in enumerate(((scroll, 4), (self.confusion, 3), (self.curves, 3))):
             bottom.addWidget(w)
+            bottom.setStretchFactor(k, stretch)
         main = QSplitter(Qt.Orientation.Vertical)
         main.addWidget(self.strip)
         main.addWidget(bottom)
-        main.setStretchFactor(0, 3)
-        main.setStretchFactor(1, 2)
+        main.setStretchFactor(0, 1)
+        main.setStretchFactor(1, 1)
         holder = QWidget()
         h = QHBoxLayout(holder)
         h.setContentsMargins(0, 0, 0, 0)
@@ -282,6 +288,8 @@ class AttentionWindow(QMainWindow):
                     font.setBold(True)
                     item.setFont(font)
                 self.prob_table.setItem(i, j, item)
+        rows = sum(self.prob_table.rowHeight(i) for i in range(min(len(names), 8)))
+        self.prob_table.setFixedHeight(self.prob_table.horizontalHeader().height() + rows + 4)
 
     # -- closing ------------------------------------------------------------------------------------------
     def closeEvent(self, e):  # noqa: N802
