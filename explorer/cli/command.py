@@ -139,6 +139,13 @@ def _data_and_model_options(t):
     t.add_argument("--label-at", choices=("root", "nodes"), default=None,
                    help="trees: learn the label of every node (default) or of the root alone")
     t.add_argument("--labels", metavar="FILE", help="trees: a label file for unlabelled trees")
+    t.add_argument("--label", metavar="COLUMN", help="labelled sequences: the column of each text's label "
+                   "(UCR .tsv/.csv and .ts files carry their own)")
+    t.add_argument("--pool", default=None, metavar="last|attention",
+                   help="labelled sequences: one output per sequence from the last state or attention (default); "
+                   "compare takes a list, e.g. last,attention")
+    t.add_argument("--task", choices=("classes", "regression"), default=None,
+                   help="labelled sequences: classes or regression (default: inferred from the labels)")
 
 
 def _given(argv: list[str]) -> dict[str, str]:
@@ -313,14 +320,15 @@ def describe_model(model) -> str:
     from explorer.engine.describe import describe
 
     pc = model.param_count
+    head = f"{pc.head} head" if not getattr(pc, "attention", 0) else f"{pc.attention} attention + {pc.head} head"
     title = describe(model.kind).title
     shape = f"{title[:1].upper()}{title[1:]} with {model.n_units} unit{'s' * (model.n_units != 1)}"
     if model.num_layers > 1 or model.bidirectional:
         shape += f", {model.num_layers} layer{'s' if model.num_layers > 1 else ''}"
         shape += ", bidirectional" if model.bidirectional else ""
         layers = " + ".join(f"{c} layer {k + 1}" for k, c in enumerate(pc.layers))
-        return f"{shape}: {layers} + {pc.head} head = {pc.total} parameters"
-    return f"{shape}: {pc.layer} layer + {pc.head} head = {pc.total} parameters"
+        return f"{shape}: {layers} + {head} = {pc.total} parameters"
+    return f"{shape}: {pc.layer} layer + {head} = {pc.total} parameters"
 
 
 def _check_out(out: Path, force: bool, flag: str = "--out", names=None, marker=None) -> None:
@@ -367,6 +375,11 @@ def _cmd_compare(args, given: dict[str, str]) -> int:
         return _tree_command(tree_cli.cmd_compare_trees, args, given)
     from explorer.figures.comparison_files import COMPARISON_FILES
     from explorer.runs.folder import RunFileError, WriterLock
+
+    if args.pool:
+        from explorer.cli.labelled import compare_pools
+
+        return compare_pools(args)
 
     cells = [c.strip() for c in args.cells.split(",") if c.strip()]
     bad = [c for c in cells if c not in CELL_CHOICES]
@@ -561,6 +574,10 @@ def _tree_command(command, args, given) -> int:
 
 
 def _cmd_train(args, given: dict[str, str]) -> int:
+    if _labelled_request(args):
+        from explorer.cli.labelled import train_labelled
+
+        return train_labelled(args, given)
     from explorer.cli import trees as tree_cli
 
     if _trees(tree_cli, args, given):
@@ -763,6 +780,20 @@ def _frames_run_from_model(args, dataset, settings):
     if not args.quiet:
         _say(loaded.message)
     return FramesRun(dataset, settings, model=m)
+
+
+def _labelled_request(args) -> bool:
+    """A file or example of labelled sequences, or a flag only they take (``--label``, ``--pool``, ``--task``)."""
+    from explorer.data.examples import LABELLED_EXAMPLES
+    from explorer.data.labelled import looks_labelled
+
+    if args.resume is not None:
+        if args.pool or args.label or args.task:
+            raise CliError("--resume continues a run of a series or text; --label, --pool and --task start a new "
+                           "run of labelled sequences, so give them without --resume.")
+        return False
+    return bool(args.pool or args.label or args.task or args.example in LABELLED_EXAMPLES
+                or (args.file and looks_labelled(args.file)))
 
 
 def _train_into(args, given: dict[str, str], run_cls, out: Path, in_place: bool, holds: list) -> int:

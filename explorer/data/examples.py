@@ -24,6 +24,9 @@ _DESCRIPTIONS = {
     "text": "Next-character prediction on a short English text about memory and forgetting.",
     "worked-example": ("Seed 003's LSTM worked by hand: 3 units over the one-hot words \"the cat sat on the\", "
                        "with the article's weights preset."),
+    "find-the-marker": ("Classify 20–40 steps by the sign of the value at the one marked step "
+                        "(attention should land on the marker)."),
+    "sentiment": "Short sentences labelled pos or neg by the one word that decides (attention over words).",
 }
 
 _DEFAULTS = {
@@ -36,7 +39,13 @@ _DEFAULTS = {
     "first-symbol": {"seq_len": 20, "n_symbols": 4, "n_train": 10_000, "n_val": 1_000, "seed": 4},
     "text": {"seq_len": 25, "val_fraction": 0.1, "level": "char"},
     "worked-example": {},
+    "find-the-marker": {"min_len": 20, "max_len": 40, "n_train": 2_000, "n_val": 400, "seed": 7},
+    "sentiment": {"n_train": 1_500, "n_val": 300, "seed": 11},
 }
+
+
+LABELLED_EXAMPLES = ("find-the-marker", "sentiment")
+"""Examples of labelled sequences (one label each: trained by whole-sequence models)."""
 
 
 def list_examples(frames: bool = False) -> list[tuple[str, str]]:
@@ -97,6 +106,10 @@ def load_example(name: str, **overrides) -> Dataset:
         ds = _adding(p)
     elif name == "first-symbol":
         ds = _first_symbol(p)
+    elif name in LABELLED_EXAMPLES:
+        from . import labelled_examples
+
+        ds = (labelled_examples.marker_dataset if name == "find-the-marker" else labelled_examples.sentiment_dataset)(p)
     elif name == "worked-example":
         from . import worked_example
 
@@ -214,5 +227,5 @@ def _first_symbol(p: dict) -> Dataset:
     )
 
 
-__all__ = ["list_examples", "load_example", "example_path", "adding_problem", "first_symbol", "example_weights",
-           "example_notes", "list_tree_examples", "load_tree_example"]
+__all__ = ["LABELLED_EXAMPLES", "list_examples", "load_example", "example_path", "adding_problem", "first_symbol",
+           "example_weights", "example_notes", "list_tree_examples", "load_tree_example"]

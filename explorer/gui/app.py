@@ -62,6 +62,14 @@ def _check_compare(parser, args) -> None:
         refuse(f"--example {args.example!r} is not a built-in example; choose one of {', '.join(names)}.")
 
 
+def _labelled(args) -> bool:
+    """A labelled example, or a file of labelled sequences by its form (.ts, NAME_TRAIN/NAME_TEST)."""
+    from explorer.data.examples import LABELLED_EXAMPLES
+    from explorer.data.labelled import looks_labelled
+
+    return args.example in LABELLED_EXAMPLES or bool(args.file and looks_labelled(args.file))
+
+
 def create_app():
     """The QApplication, created once, with the app's names and icon."""
     import explorer.gui  # noqa: F401  (PySide6 before pyqtgraph)
@@ -201,6 +209,10 @@ def main(argv: list[str] | None = None) -> int:
 
         win = ConvLSTMWindow(frames_run, Path(args.file).name)
         win.show()
+    elif _labelled(args):
+        from explorer.gui.attention_window import build_attention_window
+
+        win = build_attention_window(args.file, args.example)
     else:
         win = build_window(args.file, args.example, args.model, cell=args.cell)
         if lesson is not None:
