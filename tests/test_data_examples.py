@@ -15,7 +15,7 @@ from explorer.data import (
     load_text,
 )
 
-NAMES = ["sine", "noisy-sine", "adding", "first-symbol", "text", "worked-example"]
+NAMES = ["sine", "noisy-sine", "adding", "first-symbol", "text", "worked-example", "find-the-marker", "sentiment"]
 ARRAYS = ("x_train", "y_train", "x_val", "y_val")
 
 

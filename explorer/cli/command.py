@@ -37,6 +37,7 @@ from explorer.runs.folder import safe_name
 
 SUBCOMMANDS = ("train", "examples", "compare", "animate")
 CELL_CHOICES = ("rnn", "gru", "lstm", "peephole")
+TREE_CELLS = ("treelstm", "nary-treelstm")
 EXIT_OK, EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_INTERRUPTED = 0, 2, 3, 130
 
 #: Options ``train --resume`` uses; every other option given with it is named as ignored.
@@ -73,7 +74,16 @@ def _parser() -> argparse.ArgumentParser:
                    help="with --resume: continue even though the data file changed since the run was saved")
     t.add_argument("--init", metavar="MODEL", help="start from the weights in MODEL (.safetensors, "
                    ".keras, .weights.h5 or a run's model.npz) and fine-tune them")
-    t.add_argument("--cell", choices=CELL_CHOICES, default=None, help="the recurrent cell (default lstm)")
+    t.add_argument("--cell", choices=CELL_CHOICES + TREE_CELLS + ("convlstm",), default=None,
+                   help="the recurrent cell (default lstm); treelstm or nary-treelstm read a tree file; "
+                   "convlstm trains on frames (next-frame prediction)")
+    for dest in ("channels", "kernel"):
+        _numeric(t, dest)
+    t.add_argument("--peephole", action="store_true", help="convlstm: peephole weights (Shi et al. 2015)")
+    t.add_argument("--loss", choices=("mse", "bce"), default=None,
+                   help="convlstm: per-pixel MSE or binary cross-entropy on 0..1 frames (default mse; examples bce)")
+    t.add_argument("--layout", choices=("THW", "NTHW", "THWC", "TCHW", "NTCHW", "NTHWC"), default=None,
+                   help="convlstm: how the axes of a .npy/.npz of frames are read (default: from the shape)")
     _numeric(t, "forecast", 50)
     _numeric(t, "eval_every")
     _numeric(t, "stop_at_loss")
@@ -126,6 +136,16 @@ def _data_and_model_options(t):
     t.add_argument("--optimizer", choices=("adam", "sgd", "momentum"), default=None)
     for dest in ("clip", "seed"):
         _numeric(t, dest)
+    t.add_argument("--label-at", choices=("root", "nodes"), default=None,
+                   help="trees: learn the label of every node (default) or of the root alone")
+    t.add_argument("--labels", metavar="FILE", help="trees: a label file for unlabelled trees")
+    t.add_argument("--label", metavar="COLUMN", help="labelled sequences: the column of each text's label "
+                   "(UCR .tsv/.csv and .ts files carry their own)")
+    t.add_argument("--pool", default=None, metavar="last|attention",
+                   help="labelled sequences: one output per sequence from the last state or attention (default); "
+                   "compare takes a list, e.g. last,attention")
+    t.add_argument("--task", choices=("classes", "regression"), default=None,
+                   help="labelled sequences: classes or regression (default: inferred from the labels)")
 
 
 def _given(argv: list[str]) -> dict[str, str]:
@@ -183,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "train":
             return _cmd_train(args, _given(argv))
         if args.command == "compare":
-            return _cmd_compare(args)
+            return _cmd_compare(args, _given(argv))
         if args.command == "animate":
             return _cmd_animate(args)
     except (CliError, OptionError) as exc:
@@ -231,8 +251,12 @@ def _check_path_lengths(args) -> None:
 def _cmd_examples() -> int:
     from explorer.data.examples import list_examples
 
-    for name, desc in list_examples():
+    for name, desc in list_examples(frames=True):
         print(f"{name:14s} {desc}")
+    from explorer.data.examples import list_tree_examples
+
+    for name, desc in list_tree_examples():
+        print(f"{name:14s} {desc} (--cell treelstm or nary-treelstm)")
     return 0
 
 
@@ -296,14 +320,15 @@ def describe_model(model) -> str:
     from explorer.engine.describe import describe
 
     pc = model.param_count
+    head = f"{pc.head} head" if not getattr(pc, "attention", 0) else f"{pc.attention} attention + {pc.head} head"
     title = describe(model.kind).title
     shape = f"{title[:1].upper()}{title[1:]} with {model.n_units} unit{'s' * (model.n_units != 1)}"
     if model.num_layers > 1 or model.bidirectional:
         shape += f", {model.num_layers} layer{'s' if model.num_layers > 1 else ''}"
         shape += ", bidirectional" if model.bidirectional else ""
         layers = " + ".join(f"{c} layer {k + 1}" for k, c in enumerate(pc.layers))
-        return f"{shape}: {layers} + {pc.head} head = {pc.total} parameters"
-    return f"{shape}: {pc.layer} layer + {pc.head} head = {pc.total} parameters"
+        return f"{shape}: {layers} + {head} = {pc.total} parameters"
+    return f"{shape}: {pc.layer} layer + {head} = {pc.total} parameters"
 
 
 def _check_out(out: Path, force: bool, flag: str = "--out", names=None, marker=None) -> None:
@@ -343,9 +368,18 @@ def _same_folder(a, b) -> bool:
         return False
 
 
-def _cmd_compare(args) -> int:
+def _cmd_compare(args, given: dict[str, str]) -> int:
+    from explorer.cli import trees as tree_cli
+
+    if _trees(tree_cli, args, given):
+        return _tree_command(tree_cli.cmd_compare_trees, args, given)
     from explorer.figures.comparison_files import COMPARISON_FILES
     from explorer.runs.folder import RunFileError, WriterLock
+
+    if args.pool:
+        from explorer.cli.labelled import compare_pools
+
+        return compare_pools(args)
 
     cells = [c.strip() for c in args.cells.split(",") if c.strip()]
     bad = [c for c in cells if c not in CELL_CHOICES]
@@ -415,6 +449,10 @@ def _cmd_animate(args) -> int:
         raise CliError(f"--out {out} is a folder; name the animation file to write, e.g. {out / 'cell.gif'}.")
     if not out.parent.is_dir():
         raise CliError(f"--out {out}: the folder {out.parent} does not exist; create it or choose another.")
+    from explorer.app.frames_run import is_frames_run
+
+    if is_frames_run(args.run):
+        return _animate_frames(args, out)
     direction = 1 if args.direction in ("reverse", "1") else 0
     try:
         run = Run.load(args.run)
@@ -482,15 +520,72 @@ def _animate_into(args, run, out: Path, direction: int) -> int:
     return 0
 
 
+def _animate_frames(args, out: Path) -> int:
+    """``animate RUN`` of a ConvLSTM run: input | prediction | true frame and the gates of channel
+    ``--unit`` in layer ``--layer`` stepping through sample ``--sample``."""
+    from explorer.app.convlstm_view import ConvLSTMView
+    from explorer.app.frames_run import FramesRun
+    from explorer.data import SequenceFileError
+    from explorer.figures.animation import AnimationError
+    from explorer.figures.convlstm_picture import write_convlstm_animation
+    from explorer.util.ram import MemoryBudgetError
+    from explorer.runs.store import RunFileError
+
+    if args.epoch is not None:
+        raise CliError("--epoch: a ConvLSTM run keeps its last weights only; leave --epoch out.")
+    try:
+        run = FramesRun.load(args.run)
+        ds = run.dataset
+        x, y, part = (ds.x_val, ds.y_val, "validation") if ds.n_val else (ds.x_train, ds.y_train, "training")
+        if args.sample >= len(x):
+            raise CliError(f"--sample {args.sample}: the run has {len(x)} {part} sequences; choose 0 to {len(x) - 1}.")
+        view = ConvLSTMView(run.model, x[args.sample:args.sample + 1], y[args.sample:args.sample + 1], ds.loss)
+        title = f"{Path(args.run).name} · {part} sequence {args.sample + 1}"
+        path = write_convlstm_animation(view, out, title, channel=args.unit, layer=args.layer, fps=args.fps)
+    except (SequenceFileError, RunFileError, AnimationError, MemoryBudgetError, ValueError, OSError) as exc:
+        raise CliError(str(exc).removeprefix("lstm-explorer: ")) from None
+    if not args.quiet:
+        _say(f"wrote {path}: {view.T} frames at {args.fps:g} per second ({part} sequence {args.sample}, "
+             f"channel {args.unit}, layer {args.layer})")
+    return 0
+
+
 def _epoch_list(epochs: list[int]) -> str:
     if len(epochs) <= 8:
         return ", ".join(map(str, epochs))
     return f"{', '.join(map(str, epochs[:4]))}, \u2026, {epochs[-1]}"
 
 
+def _trees(tree_cli, args, given) -> bool:
+    try:
+        return tree_cli.wants_trees(args, given)
+    except tree_cli.TreeCliError as exc:
+        raise CliError(str(exc)) from None
+
+
+def _tree_command(command, args, given) -> int:
+    """A tree command of :mod:`explorer.cli.trees`, its refusals as one sentence (exit 2)."""
+    from explorer.cli.trees import TreeCliError
+
+    try:
+        return command(args, given)
+    except TreeCliError as exc:
+        raise CliError(str(exc)) from None
+
+
 def _cmd_train(args, given: dict[str, str]) -> int:
+    if _labelled_request(args):
+        from explorer.cli.labelled import train_labelled
+
+        return train_labelled(args, given)
+    from explorer.cli import trees as tree_cli
+
+    if _trees(tree_cli, args, given):
+        return _tree_command(tree_cli.cmd_train_trees, args, given)
     from explorer.runs.store import Run, RunFileError
 
+    if _frames_requested(args):
+        return _cmd_train_frames(args, given)
     if args.init and args.resume:
         raise CliError("--init starts a new run from a model file and --resume continues a run; give one of them.")
     if args.resume is None:
@@ -519,6 +614,186 @@ def _cmd_train(args, given: dict[str, str]) -> int:
     finally:
         for h in holds:
             h.release()
+
+
+FRAME_ONLY = {"channels": "--channels", "kernel": "--kernel", "peephole": "--peephole", "loss": "--loss",
+              "layout": "--layout"}
+FRAME_IGNORED = FILE_DATA_OPTIONS + ("bidirectional", "forecast", "units")
+
+
+def _frames_requested(args) -> bool:
+    """``--cell convlstm``, a frames example, or ``--resume`` of a ConvLSTM run."""
+    from explorer.app.frames_run import is_frames_run
+    from explorer.data.frames import FRAME_EXAMPLES
+
+    if args.cell == "convlstm" or args.example in FRAME_EXAMPLES:
+        return True
+    if args.resume and is_frames_run(args.resume):
+        return True
+    for dest, flag in FRAME_ONLY.items():
+        if getattr(args, dest, None) not in (None, False):
+            raise CliError(f"{flag} is for the convlstm cell; add --cell convlstm (and give frames) or leave {flag} out.")
+    return False
+
+
+def _cmd_train_frames(args, given: dict[str, str]) -> int:
+    """``train FRAMES --cell convlstm``: next-frame prediction into a run folder (resume, checkpoints)."""
+    from explorer.runs.folder import RunFileError, WriterLock
+
+    if args.init and args.resume:
+        raise CliError("--init starts a new run from a model file and --resume continues a run; give one of them.")
+    if args.resume is None and (args.file is None) == (args.example is None):
+        raise CliError("give exactly one of FRAMES, --example NAME or --resume DIR.")
+    if args.resume is None and not args.out:
+        raise CliError("--out DIR is required: the folder the run is written to.")
+    in_place = args.resume is not None and (not args.out or _same_folder(args.out, args.resume))
+    out = Path(args.resume) if in_place else Path(args.out)
+    _check_out(out, True if in_place else args.force, "--resume" if in_place else "--out")
+    ignored = sorted(given[d] for d in FRAME_IGNORED if d in given)
+    if args.units is not None and args.channels is None:
+        ignored.remove("--units")
+    if ignored:
+        _say(f"lstm-explorer: the convlstm cell has no {', '.join(ignored)}; ignoring them.")
+    try:                                   # one process trains into a folder at a time
+        holds = [WriterLock(out)] if out.is_dir() else []
+    except RunFileError as exc:
+        raise CliError(str(exc)) from None
+    try:
+        return _train_frames_into(args, out, holds)
+    finally:
+        for h in holds:
+            h.release()
+
+
+def _train_frames_into(args, out: Path, holds: list) -> int:
+    from dataclasses import asdict
+
+    from explorer.app.frames_run import FramesRun, FrameSettings
+    from explorer.data import SequenceFileError
+    from explorer.data.frames import load_frames_dataset
+    from explorer.runs.folder import RunFileError, WriterLock
+
+    try:
+        if args.resume:
+            run = FramesRun.load(args.resume, data_path=args.file)
+            if args.epochs is not None:
+                run.trainer.extend(args.epochs)
+            elif run.trainer.epoch >= run.trainer.epochs:
+                raise CliError(f"the run in {args.resume} has finished its {run.trainer.epochs} epochs; "
+                               "add --epochs E to train E more.")
+        else:
+            if args.example:
+                from explorer.app.ingest import load_example
+
+                over = {k: v for k, v in (("seq_len", args.seq_len), ("val_fraction", args.val_fraction),
+                                          ("loss", args.loss)) if v is not None}
+                dataset = load_example(args.example, **over)
+            else:
+                dataset = load_frames_dataset(args.file, seq_len=args.seq_len, val_fraction=args.val_fraction,
+                                              loss=args.loss or "mse", layout=args.layout)
+            base = FrameSettings()
+            over = {k: v for k, v in (("channels", args.channels if args.channels is not None else args.units),
+                                      ("kernel", args.kernel), ("layers", args.layers), ("peephole", args.peephole or None),
+                                      ("optimizer", args.optimizer), ("lr", args.lr), ("epochs", args.epochs),
+                                      ("batch", args.batch), ("seed", args.seed)) if v is not None}
+            if args.clip is not None:
+                over["clip"] = args.clip if args.clip > 0 else None
+            if over.get("kernel", base.kernel) % 2 == 0:
+                raise CliError(f"--kernel must be odd ('same' padding keeps the frame size), not {over['kernel']}.")
+            settings = FrameSettings(**{**asdict(base), **over})
+            run = _frames_run_from_model(args, dataset, settings) if args.init else FramesRun(dataset, settings)
+            run.save(out)
+            if not holds:
+                holds.append(WriterLock(out))   # a --resume of DIR meanwhile is refused
+    except (SequenceFileError, RunFileError, ValueError, OSError) as exc:
+        raise CliError(str(exc)) from None
+    ds, tr = run.dataset, run.trainer
+    if not args.quiet:
+        for note in ds.notes:
+            _say(note)
+        _say(ds.describe())
+        _say(f"{run.model.describe()}; {tr.steps_per_epoch} steps per epoch")
+    saved = {"step": tr.step}
+    status = _train_loop(run, args, out, saved)
+    try:
+        run.save(out, extra=None if args.no_plots else _frames_picture_writer(run, out.name))
+    except RunFileError as exc:
+        raise CliError(f"the final save at step {tr.step} failed ({exc}); {out} keeps the checkpoint of step "
+                       f"{saved['step']}.") from None
+    if not args.quiet and tr.history:
+        base, pred = run.scores.get(tr.epoch, (math.nan, math.nan))
+        part = "validation" if ds.n_val else "training"
+        _say(f"next-frame MSE on the {part} sequences: {pred:.4g}; copying the last frame: {base:.4g}")
+    if status == EXIT_INTERRUPTED:
+        _say(f"lstm-explorer: interrupted after step {tr.step}; the run so far is saved in {out} "
+             f"(continue with: lstm-explorer train --resume {shlex.quote(str(out))}).")
+    elif not args.quiet:
+        _say(f"wrote {out}")
+    return status
+
+
+def _frames_picture_writer(run, name: str):
+    """Writes picture.png and picture.svg into the run's new version: the first validation sequence
+    (else training) at its last step, channel 1 of layer 1 (the window's picture)."""
+    def write(folder: Path) -> None:
+        from explorer.app.convlstm_view import ConvLSTMView
+        from explorer.figures.animation import _ensure_gui_app
+        from explorer.figures.convlstm_picture import render_png, render_svg
+
+        _ensure_gui_app()
+        ds = run.dataset
+        x, y, part = (ds.x_val, ds.y_val, "validation") if ds.n_val else (ds.x_train, ds.y_train, "training")
+        view = ConvLSTMView(run.model, x[:1], y[:1], ds.loss)
+        title = f"{name} · {part} sequence 1 · step {view.T} of {view.T}"
+        im, vmax = view.at(view.T - 1), view.state_range()
+        if not render_png(folder / "picture.png", im, title, vmax):
+            raise OSError(28, "the picture could not be written (is the disk full?)", str(folder / "picture.png"))
+        render_svg(folder / "picture.svg", im, title, vmax)
+    return write
+
+
+def _frames_run_from_model(args, dataset, settings):
+    """``train FRAMES --cell convlstm --init MODEL``: fine-tune a ConvLSTM file's weights (safetensors,
+    Keras ConvLSTM2D, a run's model.npz) on FRAMES; its sizes must fit the frames."""
+    from dataclasses import replace
+
+    from explorer.app.frames_run import FramesRun
+    from explorer.interop import load_model
+
+    loaded = load_model(args.init, n_outputs=dataset.n_outputs, seed=settings.seed)
+    m = loaded.model
+    if m.kind != "convlstm":
+        raise CliError(f"--init {args.init} holds {loaded.describe().split(': ', 1)[-1].rstrip('.')}, not a ConvLSTM; "
+                       "give a ConvLSTM's weights or leave --init out.")
+    for option, asked, held in (("--channels", args.channels, m.n_units), ("--kernel", args.kernel, m.kernel),
+                                ("--layers", args.layers, m.num_layers)):
+        if asked is not None and asked != held:
+            raise CliError(f"--init {args.init} holds {held} for {option[2:]} but {option} {asked} asks for another "
+                           f"model; leave {option} out to fine-tune the file's model.")
+    if (m.n_inputs, m.n_outputs) != (dataset.n_inputs, dataset.n_outputs):
+        raise CliError(f"--init {args.init} reads {m.n_inputs} channel(s) and writes {m.n_outputs}, but the frames "
+                       f"have {dataset.n_inputs}; give frames with {m.n_inputs} channel(s).")
+    if m.frame is not None and m.frame != dataset.frame:
+        raise CliError(f"--init {args.init} has peepholes for {m.frame[0]}×{m.frame[1]} frames, but the frames are "
+                       f"{dataset.frame[0]}×{dataset.frame[1]}.")
+    settings = replace(settings, channels=m.n_units, kernel=m.kernel, layers=m.num_layers, peephole=m.peephole)
+    if not args.quiet:
+        _say(loaded.message)
+    return FramesRun(dataset, settings, model=m)
+
+
+def _labelled_request(args) -> bool:
+    """A file or example of labelled sequences, or a flag only they take (``--label``, ``--pool``, ``--task``)."""
+    from explorer.data.examples import LABELLED_EXAMPLES
+    from explorer.data.labelled import looks_labelled
+
+    if args.resume is not None:
+        if args.pool or args.label or args.task:
+            raise CliError("--resume continues a run of a series or text; --label, --pool and --task start a new "
+                           "run of labelled sequences, so give them without --resume.")
+        return False
+    return bool(args.pool or args.label or args.task or args.example in LABELLED_EXAMPLES
+                or (args.file and looks_labelled(args.file)))
 
 
 def _train_into(args, given: dict[str, str], run_cls, out: Path, in_place: bool, holds: list) -> int:

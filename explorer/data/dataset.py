@@ -655,6 +655,10 @@ def dataset_from_config(cfg: dict) -> Dataset:
             norm = Normalizer.from_dict(cfg["normalizer"]) if cfg.get("normalizer") else None
             ds = make_windows(seq, seq_len=cfg["seq_len"], val_fraction=cfg["val_fraction"],
                               normalize=cfg.get("normalize", "zscore"), normalizer=norm)
+        elif typ == "frames":
+            from .frames import frames_from_config
+
+            return frames_from_config(cfg)
         elif typ == "text":
             corpus = load_text(cfg["source"], level=cfg.get("level", "char"))
             ds = text_windows(corpus, seq_len=cfg["seq_len"], val_fraction=cfg["val_fraction"],

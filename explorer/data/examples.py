@@ -12,7 +12,9 @@ import numpy as np
 
 from .dataset import Dataset, make_windows, text_windows
 from .errors import SequenceFileError
+from .frames import FRAME_EXAMPLES, frame_example
 from .loading import SequenceData, load_text
+from .trees import TREE_EXAMPLES, TreeBank, tree_example
 
 _DESCRIPTIONS = {
     "sine": "Sine wave series (period 50); predict the next value from windows of 20 steps.",
@@ -22,6 +24,9 @@ _DESCRIPTIONS = {
     "text": "Next-character prediction on a short English text about memory and forgetting.",
     "worked-example": ("Seed 003's LSTM worked by hand: 3 units over the one-hot words \"the cat sat on the\", "
                        "with the article's weights preset."),
+    "find-the-marker": ("Classify 20–40 steps by the sign of the value at the one marked step "
+                        "(attention should land on the marker)."),
+    "sentiment": "Short sentences labelled pos or neg by the one word that decides (attention over words).",
 }
 
 _DEFAULTS = {
@@ -34,12 +39,20 @@ _DEFAULTS = {
     "first-symbol": {"seq_len": 20, "n_symbols": 4, "n_train": 10_000, "n_val": 1_000, "seed": 4},
     "text": {"seq_len": 25, "val_fraction": 0.1, "level": "char"},
     "worked-example": {},
+    "find-the-marker": {"min_len": 20, "max_len": 40, "n_train": 2_000, "n_val": 400, "seed": 7},
+    "sentiment": {"n_train": 1_500, "n_val": 300, "seed": 11},
 }
 
 
-def list_examples() -> list[tuple[str, str]]:
-    """Names and one-line descriptions of the built-in examples."""
-    return list(_DESCRIPTIONS.items())
+LABELLED_EXAMPLES = ("find-the-marker", "sentiment")
+"""Examples of labelled sequences (one label each: trained by whole-sequence models)."""
+
+
+def list_examples(frames: bool = False) -> list[tuple[str, str]]:
+    """Names and one-line descriptions of the built-in examples; with ``frames`` also the
+    sequences of frames for the ConvLSTM (:data:`~explorer.data.frames.FRAME_EXAMPLES`)."""
+    out = list(_DESCRIPTIONS.items())
+    return out + [(name, desc) for name, (desc, _) in FRAME_EXAMPLES.items()] if frames else out
 
 
 def example_path(*parts: str) -> Path:
@@ -69,17 +82,23 @@ def load_example(name: str, **overrides) -> Dataset:
     -------
     Dataset
     """
-    if name not in _DEFAULTS:
+    if name in TREE_EXAMPLES:
+        raise SequenceFileError(f"The example {name!r} is made of trees; train it with --cell treelstm or "
+                                "nary-treelstm (load_tree_example).")
+    defaults = {**_DEFAULTS, **{k: v[1] for k, v in FRAME_EXAMPLES.items()}}
+    if name not in defaults:
         raise SequenceFileError(
-            f"There is no example called {name!r}; choose one of {', '.join(_DEFAULTS)}."
+            f"There is no example called {name!r}; choose one of {', '.join(defaults)}."
         )
-    unknown = sorted(set(overrides) - set(_DEFAULTS[name]))
+    unknown = sorted(set(overrides) - set(defaults[name]))
     if unknown:
         raise SequenceFileError(
-            f"The example {name!r} has no setting {unknown[0]!r}; its settings are {', '.join(_DEFAULTS[name])}."
+            f"The example {name!r} has no setting {unknown[0]!r}; its settings are {', '.join(defaults[name])}."
         )
-    p = {**_DEFAULTS[name], **overrides}
-    if name == "sine":
+    p = {**defaults[name], **overrides}
+    if name in FRAME_EXAMPLES:
+        ds = frame_example(name, p)
+    elif name == "sine":
         ds = _sine(p)
     elif name == "noisy-sine":
         ds = _noisy_sine(p)
@@ -87,6 +106,10 @@ def load_example(name: str, **overrides) -> Dataset:
         ds = _adding(p)
     elif name == "first-symbol":
         ds = _first_symbol(p)
+    elif name in LABELLED_EXAMPLES:
+        from . import labelled_examples
+
+        ds = (labelled_examples.marker_dataset if name == "find-the-marker" else labelled_examples.sentiment_dataset)(p)
     elif name == "worked-example":
         from . import worked_example
 
@@ -98,6 +121,17 @@ def load_example(name: str, **overrides) -> Dataset:
     ds.source = name
     ds.config = {"type": "example", "example": name, "overrides": dict(overrides), "settings": p}
     return ds
+
+
+def list_tree_examples() -> list[tuple[str, str]]:
+    """Names and one-line descriptions of the built-in tree examples (for the Tree-LSTMs)."""
+    return list(TREE_EXAMPLES.items())
+
+
+def load_tree_example(name: str, n: int | None = None, seed: int = 0) -> TreeBank:
+    """A built-in tree example (``arithmetic``, ``sentiment-trees``) as a
+    :class:`~explorer.data.trees.TreeBank` of ``n`` trees (its default count when None)."""
+    return tree_example(name, n, seed)
 
 
 def example_weights(name: str | None, cell: str = "lstm", units: int = 3, layers: int = 1,
@@ -193,5 +227,5 @@ def _first_symbol(p: dict) -> Dataset:
     )
 
 
-__all__ = ["list_examples", "load_example", "example_path", "adding_problem", "first_symbol", "example_weights",
-           "example_notes"]
+__all__ = ["LABELLED_EXAMPLES", "list_examples", "load_example", "example_path", "adding_problem", "first_symbol",
+           "example_weights", "example_notes", "list_tree_examples", "load_tree_example"]

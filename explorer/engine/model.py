@@ -143,10 +143,14 @@ class Trace:
             a = getattr(self, k)
             if k not in _STEP_SKIP and a.ndim == 3 and a.shape[2] == n:
                 rec[k] = a[b, t]
-        rec["y"] = self.y[b, t]
+        rec["y"] = self._step_y(b, t)
         if self.tokens is not None:
             rec["token"] = int(self.tokens[b, t])
         return rec
+
+    def _step_y(self, b: int, t: int) -> np.ndarray:
+        """The head's output recorded with step ``t`` of sample ``b``."""
+        return self.y[b, t]
 
 
 @dataclass(frozen=True)
@@ -367,16 +371,23 @@ class RecurrentModel:
         d = {}
         for (k, dd), cell in self._each_cell():
             d.update(getattr(cell, method)(flat[self._slices[k][dd]], self.suffix(k, dd)))
-        P, Dn, kk = self.n_recurrent, self.num_directions * self.n_units, self.n_outputs
-        d["head.weight"] = flat[P:P + Dn * kk].reshape(Dn, kk).T.copy()
-        d["head.bias"] = flat[P + Dn * kk:].copy()
+        d.update(self._named_head(flat))
         return d
+
+    def _named_head(self, flat) -> dict:
+        """The state dict's entries after the recurrent layers, from a flat vector like :attr:`params`."""
+        V, b = self._head_params(flat)
+        return {"head.weight": V.T.copy(), "head.bias": b.copy()}
+
+    def head_keys(self) -> tuple:
+        """The state dict's keys after the recurrent layers."""
+        return ("head.weight", "head.bias")
 
     def load_state_dict(self, d: dict) -> None:
         """Load a state dict (this engine's, or ``torch.nn.LSTM``/``GRU``/``RNN``'s with a head
         under ``head.``); biases of one-bias cells are summed. Keys of layers or directions this
         model does not have are refused."""
-        expected = {"head.weight", "head.bias"}
+        expected = set(self.head_keys())
         for (k, dd), cell in self._each_cell():
             expected.update(cell.state_keys(self.suffix(k, dd)))
             expected.update(cell.legacy_keys(self.suffix(k, dd)))
@@ -392,14 +403,19 @@ class RecurrentModel:
         """Write state dict ``d`` into ``flat`` (a vector laid out like :attr:`params`)."""
         for (k, dd), cell in self._each_cell():
             cell.load_state_dict(d, flat[self._slices[k][dd]], self.suffix(k, dd))
-        Dn, kk, P = self.num_directions * self.n_units, self.n_outputs, self.n_recurrent
+        self._load_head(d, flat)
+
+    def _load_head(self, d: dict, flat: np.ndarray) -> None:
+        """Write the head of state dict ``d`` into ``flat``."""
+        Dn, kk = self.num_directions * self.n_units, self.n_outputs
         if "head.weight" not in d or "head.bias" not in d:
             raise KeyError("state dict has no 'head.weight' / 'head.bias'")
         hw, hb = np.asarray(d["head.weight"]), np.asarray(d["head.bias"])
         if hw.shape != (kk, Dn) or hb.shape != (kk,):
             raise ValueError(f"head has shapes {hw.shape}, {hb.shape}; expected {(kk, Dn)}, {(kk,)}")
-        flat[P:P + Dn * kk] = hw.T.ravel()
-        flat[P + Dn * kk:] = hb
+        V, b = self._head_params(flat)
+        V[...] = hw.T
+        b[...] = hb
 
     def clone(self) -> RecurrentModel:
         """A model of the same kind and sizes holding a copy of these weights, with its own
@@ -809,13 +825,38 @@ MODELS = {"rnn": RNNModel, "gru": GRUModel, "lstm": LSTMModel, "peephole": Peeph
 
 def make_model(kind: str = "lstm", n_inputs: int = 1, n_units: int = 8, n_outputs: int = 1,
                num_layers: int = 1, bidirectional: bool = False, seed: int = 0, dtype=np.float64,
-               forget_bias: float = 1.0) -> RecurrentModel:
+               forget_bias: float = 1.0, kernel: int = 3, peephole: bool = False,
+               frame: tuple | None = None, pool: str | None = None,
+               attention_size: int | None = None) -> RecurrentModel:
     """``make_model("rnn" | "gru" | "lstm" | "peephole", n_inputs, n_units, n_outputs,
-    num_layers=1, bidirectional=False, seed=0)``."""
+    num_layers=1, bidirectional=False, seed=0)``: a model with the head at every step; with
+    ``pool="last"`` or ``pool="attention"`` a whole-sequence model
+    (:class:`~explorer.engine.attention.SequenceModel`, one output per sequence).
+    ``"treelstm"`` and ``"nary-treelstm"`` give a :class:`~explorer.engine.treelstm.TreeLSTMModel`
+    (one layer, one direction); ``make_model("convlstm", n_inputs=C, n_units=F, n_outputs=C_out,
+    kernel=k, num_layers=L, peephole=False, frame=(H, W))`` gives a
+    :class:`~explorer.engine.convlstm.ConvLSTMModel` (``kernel``, ``peephole`` and ``frame`` are
+    its alone)."""
+    if kind in ("treelstm", "nary-treelstm"):
+        from .treelstm import make_tree_model
+        return make_tree_model(kind, n_inputs, n_units, n_outputs, num_layers, bidirectional, seed, dtype)
+    if kind == "convlstm":
+        from .convlstm import ConvLSTMModel
+
+        if bidirectional:
+            raise ValueError("the convlstm cell has no reverse direction")
+        return ConvLSTMModel(n_inputs, n_units, n_outputs, kernel=kernel, num_layers=num_layers,
+                             peephole=peephole, frame=frame, seed=seed, dtype=dtype, forget_bias=forget_bias)
+    if pool is not None:
+        from .attention import SequenceModel
+
+        return SequenceModel(kind, n_inputs, n_units, n_outputs, pool=pool, attention_size=attention_size,
+                             seed=seed, dtype=dtype, forget_bias=forget_bias, num_layers=num_layers,
+                             bidirectional=bidirectional)
     try:
         cls = MODELS[kind]
     except KeyError:
-        raise ValueError(f"unknown cell {kind!r}; choose one of {', '.join(MODELS)}") from None
+        raise ValueError(f"unknown cell {kind!r}; choose one of {', '.join(MODELS)}, convlstm") from None
     return cls(n_inputs, n_units, n_outputs, seed=seed, dtype=dtype, forget_bias=forget_bias,
                num_layers=num_layers, bidirectional=bidirectional)
 

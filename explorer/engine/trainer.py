@@ -30,6 +30,8 @@ class TrainData:
     :meth:`RecurrentModel.loss_and_grads` takes them.
 
     ``loss_scale`` turns the loss into the target's own units (z-score MSE × σ²); 1 otherwise.
+    ``lengths_train``/``lengths_val`` (N,): the real steps of each sequence, for whole-sequence
+    models (:class:`~explorer.engine.attention.SequenceModel`); None: every step is real.
     """
 
     x_train: np.ndarray
@@ -38,6 +40,15 @@ class TrainData:
     y_val: np.ndarray | None = None
     loss: str = "mse"
     loss_scale: float = 1.0
+    lengths_train: np.ndarray | None = None
+    lengths_val: np.ndarray | None = None
+
+    def lengths(self, part: str, idx=None) -> dict:
+        """``{"lengths": …}`` of the ``"train"`` or ``"val"`` part (rows ``idx``), or {} without lengths."""
+        lengths = self.lengths_train if part == "train" else self.lengths_val
+        if lengths is None:
+            return {}
+        return {"lengths": lengths if idx is None else lengths[idx]}
 
     @property
     def has_val(self) -> bool:
@@ -153,7 +164,10 @@ class Trainer:
         return self.sample_pair()[0]
 
     def sample_trace(self) -> Trace:
-        return self.model.forward(self.sample_inputs())
+        d = self.data
+        part = "val" if d.has_val else "train"
+        b = min(max(self.sample_index, 0), len(d.x_val if d.has_val else d.x_train) - 1)
+        return self.model.forward(self.sample_inputs(), **d.lengths(part, slice(b, b + 1)))
 
     def val_loss(self, interrupt=None) -> float | None:
         """The validation loss in the target's units (None without validation data). With
@@ -161,7 +175,8 @@ class Trainer:
         if not self.data.has_val:
             return None
         try:
-            value = self.model.evaluate(self.data.x_val, self.data.y_val, self.data.loss, interrupt=interrupt)
+            value = self.model.evaluate(self.data.x_val, self.data.y_val, self.data.loss, interrupt=interrupt,
+                                        **self.data.lengths("val"))
         except Interrupted:
             return float("nan")
         return value * self.data.loss_scale
@@ -194,7 +209,7 @@ class Trainer:
             s = self.epoch_step * self.batch_size
             idx = self._perm[s:s + self.batch_size]
             xb, yb = data.x_train[idx], data.y_train[idx]
-            raw, norms, _ = model.compute_grads(xb, yb, data.loss, interrupt=interrupt)
+            raw, norms, _ = model.compute_grads(xb, yb, data.loss, interrupt=interrupt, **data.lengths("train", idx))
             grad = model.grad
             sq = model.gate_sq_norms()
             finite = math.isfinite(raw) and all(math.isfinite(v) for v in sq.values())

@@ -5,16 +5,22 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
 from explorer.engine.describe import KINDS
+
+TREE_CELLS = ("treelstm", "nary-treelstm")
 
 
 def _args(argv):
     p = argparse.ArgumentParser(prog="lstm-explorer", description="Open the LSTM Explorer window.")
     p.add_argument("file", nargs="?", help="a sequence or text file to open")
     p.add_argument("--example", help="open this built-in example instead of the default")
-    p.add_argument("--cell", choices=KINDS, default=None,
-                   help="the cell the window builds and draws: " + ", ".join(KINDS) + " (default lstm)")
+    p.add_argument("--cell", choices=KINDS + TREE_CELLS, default=None,
+                   help="the cell the window builds and draws: " + ", ".join(KINDS) + " (default lstm); "
+                   "treelstm or nary-treelstm open the tree window on FILE's trees or --example")
+    p.add_argument("--trees", metavar="RUN|TREES|EXAMPLE",
+                   help="open the tree window on a tree run folder, a tree file or a tree example")
     p.add_argument("--model", metavar="MODEL", help="start from the weights in MODEL (.safetensors, .keras, "
                    ".weights.h5 or a run's model.npz) on FILE's data")
     p.add_argument("--compare", metavar="CELLS",
@@ -54,6 +60,14 @@ def _check_compare(parser, args) -> None:
     names = [n for n, _ in list_examples()]
     if args.example and args.example not in names:
         refuse(f"--example {args.example!r} is not a built-in example; choose one of {', '.join(names)}.")
+
+
+def _labelled(args) -> bool:
+    """A labelled example, or a file of labelled sequences by its form (.ts, NAME_TRAIN/NAME_TEST)."""
+    from explorer.data.examples import LABELLED_EXAMPLES
+    from explorer.data.labelled import looks_labelled
+
+    return args.example in LABELLED_EXAMPLES or bool(args.file and looks_labelled(args.file))
 
 
 def create_app():
@@ -104,6 +118,22 @@ def build_window(file: str | None = None, example: str | None = None, model: str
     return win
 
 
+def build_tree_window(source: str, cell: str | None = None):
+    """A shown :class:`~explorer.gui.tree_window.TreeWindow` on ``source`` (a tree run folder, a tree
+    file or a tree example); a refusal is one sentence on stderr and None."""
+    from explorer.gui.tree_window import TreeWindow, tree_run_from
+
+    try:
+        run, title = tree_run_from(source, None if cell not in TREE_CELLS else cell)
+    except (ValueError, OSError, KeyError) as exc:
+        print(f"lstm-explorer: {exc}", file=sys.stderr, flush=True)
+        return None
+    win = TreeWindow(run, title)
+    win.resize(1600, 1000)
+    win.show()
+    return win
+
+
 def open_model_file(win, path, after_load: bool = False) -> bool:
     """``--model MODEL``: open MODEL on the window's data — at once, or on the data of the file
     being loaded once it arrives (``after_load``; if that file fails, the model is not opened).
@@ -151,14 +181,38 @@ def main(argv: list[str] | None = None) -> int:
     if problem:
         print(f"lstm-explorer: {problem}", file=sys.stderr, flush=True)
         return 2
+    frames_run = None
+    if args.file and not args.compare:
+        from explorer.app.frames_run import FramesRun, is_frames_run
+
+        if is_frames_run(args.file):              # a ConvLSTM run: its own window
+            try:
+                frames_run = FramesRun.load(args.file)
+            except Exception as exc:  # noqa: BLE001 - RunFileError or SequenceFileError: one sentence
+                print(f"lstm-explorer: {exc}", file=sys.stderr, flush=True)
+                return 2
     app = create_app()
     from explorer.gui.crash import install_excepthook
 
     install_excepthook()            # an exception in a slot: a dialog and a log line, not a dead app
+    if args.trees or args.cell in TREE_CELLS:
+        win = build_tree_window(args.trees or args.file or args.example or "arithmetic", args.cell)
+        if win is None:
+            return 2
+        return app.exec()
     if args.compare:
         from explorer.gui.comparison import build_comparison
 
         win = build_comparison(args.compare, args.file, args.example)
+    elif frames_run is not None:
+        from explorer.gui.convlstm_window import ConvLSTMWindow
+
+        win = ConvLSTMWindow(frames_run, Path(args.file).name)
+        win.show()
+    elif _labelled(args):
+        from explorer.gui.attention_window import build_attention_window
+
+        win = build_attention_window(args.file, args.example)
     else:
         win = build_window(args.file, args.example, args.model, cell=args.cell)
         if lesson is not None:

@@ -115,12 +115,17 @@ class FilesController(QObject):
     def open_file_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
             self.win, "Open a sequence or text file", self.last_folder(),
-            "Sequences and text (*.csv *.tsv *.txt *.npy *.dat);;All files (*)")
+            "Sequences and text (*.csv *.tsv *.txt *.npy *.dat *.ts);;All files (*)")
         if path:
             self.open_file(path)
 
     def open_file(self, path, **options) -> bool:
-        """Load ``path`` off the GUI thread with the panel's data options (or ``options``)."""
+        """Load ``path`` off the GUI thread with the panel's data options (or ``options``); a file of
+        labelled sequences opens in an attention window beside this one."""
+        from explorer.data.labelled import looks_labelled
+
+        if looks_labelled(path):
+            return self._open_attention(file=str(path))
         win = self.win
         opts = win.settings_panel.data_options()
         run = win.run
@@ -134,10 +139,23 @@ class FilesController(QObject):
 
     def open_example(self, name: str, settings: dict | None = None, **overrides) -> bool:
         """Load the built-in example ``name`` (data ``overrides``) off the GUI thread with its
-        settings, and ``settings`` (e.g. ``{"cell": "gru"}``) over them."""
+        settings, and ``settings`` (e.g. ``{"cell": "gru"}``) over them; a labelled example opens
+        in the attention window."""
+        from explorer.data.examples import LABELLED_EXAMPLES
+
+        if name in LABELLED_EXAMPLES:
+            return self._open_attention(example=name)
         base = settings_for_example(name, **{**(START_SETTINGS if name == START_EXAMPLE else {}),
                                              **(settings or {})})
         return self._start_load(partial(load_example, name, **overrides), name, base, example=name)
+
+    def _open_attention(self, file=None, example=None) -> bool:
+        """Labelled sequences (one label each) train a whole-sequence model: the attention window."""
+        from explorer.gui.attention_window import build_attention_window
+
+        self.attention_windows = [w for w in getattr(self, "attention_windows", []) if w.isVisible()]
+        self.attention_windows.append(build_attention_window(file, example))
+        return True
 
     def _start_load(self, load, label, settings, example) -> bool:
         win = self.win

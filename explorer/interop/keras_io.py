@@ -432,6 +432,11 @@ def _load_h5(f, path: Path, config, n_outputs: int, seed: int) -> LoadedModel:
         found = ", ".join(la.path for la in layers[:5]) or "none with weights"
         raise ModelFileError(f"{label} holds no Keras LSTM, GRU or SimpleRNN layer (its layers: {found}).")
     check_layer_count(len(rec), label)
+    first = rec[0].weights[0]
+    if len(first) > 1 and len(src.infos[first[1]].shape) == 4:          # a ConvLSTM2D's recurrent kernel
+        from .convlstm_io import load_keras_convlstm
+
+        return load_keras_convlstm(src, layers, rec, bool(config), path, n_outputs=n_outputs, seed=seed)
     spec = _spec(src, rec, label)
     width = spec.num_directions * spec.n_units
     head, head_notes = _pick_head(layers, rec, width, src, bool(config))

@@ -26,7 +26,7 @@ from .errors import ModelFileError
 #: Rows of weight_ih / weight_hh per unit: the number of gate blocks of each cell.
 GATE_BLOCKS = {"rnn": 1, "gru": 3, "lstm": 4, "peephole": 4}
 KIND_BY_BLOCKS = {1: "rnn", 3: "gru", 4: "lstm"}
-KIND_TITLES = {"rnn": "RNN", "gru": "GRU", "lstm": "LSTM", "peephole": "peephole LSTM"}
+KIND_TITLES = {"rnn": "RNN", "gru": "GRU", "lstm": "LSTM", "peephole": "peephole LSTM", "convlstm": "ConvLSTM"}
 
 
 def units(n: int) -> str:
@@ -154,6 +154,11 @@ class RecurrentSpec:
     head_weight: np.ndarray | None = None
     head_bias: np.ndarray | None = None
     notes: list = field(default_factory=list)
+    pool: str | None = None       # a whole-sequence model's pooling ("last", "attention"), else None
+    attention: dict = field(default_factory=dict)   # attention.weight / .bias / .v
+
+
+ATTENTION_KEYS = ("attention.weight", "attention.bias", "attention.v")
 
 
 def engine_key(param: str, layer: int, direction: int) -> str:
@@ -351,10 +356,32 @@ def ignored_note(src: TensorSource, used: set) -> list:
 
 
 def make_engine_model(kind: str, n_inputs: int, n_units: int, n_outputs: int, num_layers: int = 1,
-                      num_directions: int = 1, seed: int = 0):
+                      num_directions: int = 1, seed: int = 0, pool: str | None = None,
+                      attention_size: int | None = None):
     """The engine's ``make_model`` with the sizes a file holds."""
     return make_model(kind, n_inputs, n_units, n_outputs, num_layers=num_layers,
-                      bidirectional=num_directions == 2, seed=seed)
+                      bidirectional=num_directions == 2, seed=seed, pool=pool, attention_size=attention_size)
+
+
+def read_attention(src: TensorSource, width: int, metadata: dict) -> tuple[str | None, dict]:
+    """A whole-sequence model's pooling and attention tensors: ``(pool, {key: array})``, from the
+    metadata's ``pool`` or the ``attention.*`` tensors (a, width), (a,), (a,)."""
+    present = [k for k in ATTENTION_KEYS if k in src.infos]
+    pool = metadata.get("pool") or ("attention" if present else None)
+    if pool not in (None, "last", "attention"):
+        raise ModelFileError(f"{src.label}: its metadata names the pooling {pool!r}, which is not last or attention.")
+    if pool != "attention":
+        return pool, {}
+    if len(present) < len(ATTENTION_KEYS):
+        missing = next(k for k in ATTENTION_KEYS if k not in present)
+        raise ModelFileError(f"{src.label} has attention tensors but no {missing}; the file is incomplete.")
+    W = src.read("attention.weight")
+    a = W.shape[0] if W.ndim == 2 else -1
+    for key, shape in zip(ATTENTION_KEYS, ((a, width), (a,), (a,))):
+        if tuple(src.infos[key].shape) != shape:
+            raise ModelFileError(f"{src.label}: {key} has shape {tuple(src.infos[key].shape)}; the attention "
+                                 f"over {_plural(width, 'recurrent output')} needs {shape}.")
+    return pool, {k: np.asarray(src.read(k), dtype=np.float64) for k in ATTENTION_KEYS}
 
 
 def check_layer_count(layers: int, label: str) -> None:
@@ -388,10 +415,12 @@ def build_model(spec: RecurrentSpec, n_outputs: int = 1, seed: int = 0, label: s
     and its head or a new one with ``n_outputs`` outputs (seeded)."""
     check_storable(spec, label)
     k = spec.head_weight.shape[0] if spec.head_weight is not None else int(n_outputs)
+    a = spec.attention["attention.weight"].shape[0] if spec.attention else None
     model = make_engine_model(spec.kind, spec.n_inputs, spec.n_units, k, spec.num_layers,
-                              spec.num_directions, seed=seed)
+                              spec.num_directions, seed=seed, pool=spec.pool, attention_size=a)
     state = model.state_dict()
     state.update(spec.state)
+    state.update(spec.attention)
     if spec.head_weight is not None:
         state["head.weight"] = spec.head_weight
         state["head.bias"] = (spec.head_bias if spec.head_bias is not None
@@ -402,12 +431,19 @@ def build_model(spec: RecurrentSpec, n_outputs: int = 1, seed: int = 0, label: s
 
 def load_torch_named(src: TensorSource, path: Path, fmt: str, metadata: dict | None,
                      n_outputs: int = 1, seed: int = 0) -> LoadedModel:
-    """The whole mapping for tensors named as torch names them (safetensors files)."""
+    """The whole mapping for tensors named as torch names them (safetensors files); 4-D
+    recurrent weights go to :func:`~explorer.interop.convlstm_io.load_convlstm_named`."""
+    from .convlstm_io import is_convolutional, load_convlstm_named
+
+    if is_convolutional(src):
+        return load_convlstm_named(src, path, fmt, metadata, n_outputs=n_outputs, seed=seed)
     prefix, spec, used = infer_spec(src, metadata)
     width = spec.num_directions * spec.n_units
     meta = metadata or {}
     head_name = meta.get("head")
     notes = list(spec.notes)
+    spec.pool, spec.attention = read_attention(src, width, meta)
+    used |= set(spec.attention)
     if head_name is not None:
         head_name = head_name[:-1] if head_name.endswith(".") else head_name
         if f"{head_name}.weight" not in src.infos:
@@ -425,7 +461,7 @@ def load_torch_named(src: TensorSource, path: Path, fmt: str, metadata: dict | N
         used |= head_used
         if b is None:
             notes.append(f"The head {head_name} has no bias: it starts at zero and trains.")
-        if spec.num_directions == 2:
+        if spec.num_directions == 2 and spec.pool is None:
             notes.append(f"The head {head_name} sees [h_t forward; h_t backward] at every step, as torch's "
                          "output sequence; a head trained on torch's h_n saw the backward state of step 1.")
     notes += ignored_note(src, used)

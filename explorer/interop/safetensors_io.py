@@ -110,6 +110,9 @@ def model_metadata(model) -> dict:
             "n_inputs": str(m), "n_units": str(n), "n_outputs": str(k), "num_layers": str(L),
             "bidirectional": "true" if bi else "false", "prefix": RNN_PREFIX, "head": HEAD_PREFIX,
             "dtype": np.dtype(model.dtype).name}
+    pool = getattr(model, "pool", None)
+    if pool is not None:
+        meta["pool"] = pool
     if model.kind in TORCH_CLASSES:
         meta["torch"] = (f'torch.nn.ModuleDict({{"rnn": torch.nn.{TORCH_CLASSES[model.kind]}({m}, {n}, '
                          f'num_layers={L}, bidirectional={bi}, batch_first=True), "head": '
@@ -129,10 +132,14 @@ def save_model(model, path) -> Path:
 
     from explorer.runs.store import RunFileError, atomic_write_bytes
 
+    if model.kind == "convlstm":
+        from .convlstm_io import save_convlstm
+
+        return save_convlstm(model, path)
     path = Path(path)
     tensors = {}
     for key, arr in model.state_dict().items():
-        name = key if key.startswith(HEAD_PREFIX) else RNN_PREFIX + key
+        name = key if key.startswith((HEAD_PREFIX, "attention.")) else RNN_PREFIX + key
         tensors[name] = np.ascontiguousarray(arr, dtype=model.dtype)
     try:
         atomic_write_bytes(path, save(tensors, metadata=model_metadata(model)))

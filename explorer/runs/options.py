@@ -115,6 +115,10 @@ def _show(value) -> str:
 NUMERIC_OPTIONS: tuple[NumericOption, ...] = (
     NumericOption("--units", "units", True, 1, 100_000, help="hidden units per layer"),
     NumericOption("--layers", "layers", True, 1, 16, help="stacked recurrent layers"),
+    NumericOption("--channels", "channels", True, 1, 1024, commands=("train",), metavar="F",
+                  help="convlstm: feature maps (channels) per layer"),
+    NumericOption("--kernel", "kernel", True, 1, 15, commands=("train",), metavar="K",
+                  help="convlstm: the odd kernel size K×K ('same' padding)"),
     NumericOption("--seq-len", "seq_len", True, 1, 100_000, metavar="L", help="sequence length (window)"),
     NumericOption("--epochs", "epochs", True, 1, 1_000_000, metavar="E",
                   help="epochs to train (with --resume: more epochs)"),

@@ -1,0 +1,211 @@
+"""A ConvLSTM run on frames: a :class:`~explorer.data.frames.FrameDataset`, the model, its trainer,
+and a run folder that continues bit for bit (no Qt).
+
+The folder is saved as a whole new version and switched in one rename
+(:func:`explorer.runs.folder.save_version`), like every run folder. It holds::
+
+    config.json     format, the data's config (rebuilt on --resume), the settings, sizes, counts
+    model.npz       the state dict (explorer.engine.convlstm's names)
+    optimizer.npz   the optimiser's moments
+    state.json      epoch, step, position in the epoch, the shuffling generator, the history,
+                    and the SHA-256 of every other file (damage is refused on loading)
+    steps.npz       the per-step log (loss, gradient norm, clipped, per-gate norms)
+    history.csv     one row per epoch: train and validation loss, the copy-the-last-frame
+                    baseline and the prediction's MSE (what a person reads)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import math
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+
+from explorer.data import SequenceFileError, dataset_from_config
+from explorer.data.frames import FrameDataset, prediction_mse
+from explorer.engine import make_model
+from explorer.engine.convlstm import param_count, step_bytes
+from explorer.engine.trainer import TrainData, Trainer
+from explorer.util.ram import MemoryBudgetError, check_budget
+from explorer.runs.folder import RunFileError, read_files, safe_name, save_version, write_file
+
+FORMAT = "lstm-explorer-frames 1"
+FILES = ("config.json", "model.npz", "optimizer.npz", "state.json", "steps.npz", "history.csv")
+HASHED = ("config.json", "model.npz", "optimizer.npz", "steps.npz", "history.csv")
+HISTORY_HEADER = ("epoch", "train_loss", "val_loss", "copy_baseline_mse", "prediction_mse")
+
+
+@dataclass
+class FrameSettings:
+    """Model and training settings of a ConvLSTM run."""
+
+    channels: int = 8
+    kernel: int = 3
+    layers: int = 1
+    peephole: bool = False
+    optimizer: str = "adam"
+    lr: float = 0.01
+    clip: float | None = 1.0
+    epochs: int = 10
+    batch: int = 16
+    seed: int = 0
+    forget_bias: float = 1.0
+
+    @classmethod
+    def from_dict(cls, d: dict) -> FrameSettings:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+def _npz(arrays: dict) -> bytes:
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    return buf.getvalue()
+
+
+def is_frames_run(folder) -> bool:
+    """True when ``folder`` holds a ConvLSTM run (its config.json says this format)."""
+    try:
+        raw = read_files(Path(folder), ["config.json"])["config.json"]
+        return raw is not None and json.loads(raw).get("format") == FORMAT
+    except (RunFileError, ValueError, AttributeError, UnicodeDecodeError):
+        return False
+
+
+class FramesRun:
+    """A next-frame dataset, a ConvLSTM, its trainer; :meth:`save` and :meth:`load` a run folder."""
+
+    def __init__(self, dataset: FrameDataset, settings: FrameSettings | None = None, model=None):
+        self.dataset = dataset
+        self.settings = s = settings or FrameSettings()
+        if model is None:
+            self.check_memory()
+            model = make_model("convlstm", n_inputs=dataset.n_inputs, n_units=s.channels,
+                               n_outputs=dataset.n_outputs, kernel=s.kernel, num_layers=s.layers,
+                               peephole=s.peephole, frame=dataset.frame if s.peephole else None, seed=s.seed,
+                               forget_bias=s.forget_bias)
+        self.model = model
+        self.trainer = Trainer(model, self.train_data(), optimizer=s.optimizer, lr=s.lr, clip=s.clip,
+                               batch_size=s.batch, epochs=s.epochs, seed=s.seed)
+        self.scores: dict = {}                       # epoch → (copy baseline MSE, prediction MSE)
+        self.trainer.on_epoch_end = self._score
+
+    def train_data(self) -> TrainData:
+        ds = self.dataset
+        return TrainData(ds.x_train, ds.y_train, ds.x_val, ds.y_val, loss=ds.loss)
+
+    @property
+    def loss_units(self) -> str:
+        return "binary cross-entropy per pixel" if self.dataset.loss == "bce" else "MSE per pixel"
+
+    def check_memory(self) -> None:
+        """Refuse (one sentence) a run whose parameters, moments and workspace cannot fit."""
+        ds, s = self.dataset, self.settings
+        H, W = ds.frame
+        F, k = s.channels, s.kernel
+        params = param_count(ds.n_inputs, F, k, s.layers, s.peephole, ds.frame, ds.n_outputs)
+        T, B = ds.x_train.shape[1], min(s.batch, ds.n_train)
+        work = max(step_bytes(ds.n_inputs, F, ds.n_outputs, k, s.layers, b, T, ds.frame) for b in (B, min(64, len(ds.x_val) or 1)))
+        need = 8 * params * 5 + work               # parameters, gradient, two moments, a clipping copy
+        check_budget(need, f"Training a ConvLSTM of {F} channels ({s.layers} layer(s), kernel {k}) on batches of "
+                           f"{B} sequences of {T} frames of {H}×{W}",
+                     "use fewer channels, a smaller batch or smaller frames")
+
+    def _score(self, epoch: int) -> None:
+        if epoch > 0:
+            self.scores[epoch] = (self.dataset.copy_baseline(), prediction_mse(self.model, self.dataset))
+
+    # -- saving ---------------------------------------------------------------------------
+    def config(self) -> dict:
+        ds, tr = self.dataset, self.trainer
+        return {"format": FORMAT, "cell": "convlstm", "data": ds.to_config(),
+                "model": {**asdict(self.settings), "epochs": tr.epochs},
+                "trained": {"epochs": tr.epoch, "steps": tr.step},
+                "n_inputs": ds.n_inputs, "n_outputs": ds.n_outputs, "frame": list(ds.frame), "loss": ds.loss,
+                "params": asdict(self.model.param_count)}
+
+    def files(self) -> dict:
+        st = self.trainer.state_dict()
+        opt = st.pop("optimizer")
+        steps = st.pop("steps")
+        rows = ["epoch,train_loss,val_loss,copy_baseline_mse,prediction_mse"]
+        for h in st["history"]:
+            base, pred = self.scores.get(h["epoch"], (math.nan, math.nan))
+            rows.append(",".join(f"{v:.10g}" if isinstance(v, float) else str(v)
+                                 for v in (h["epoch"], h["train_loss"], h["val_loss"], base, pred)))
+        out = {"config.json": json.dumps(self.config(), indent=2).encode("utf-8"),
+               "model.npz": _npz(self.model.state_dict()),
+               "optimizer.npz": _npz({k: np.asarray(v) for k, v in opt.items()}),
+               "steps.npz": _npz(steps),
+               "history.csv": ("\n".join(rows) + "\n").encode("utf-8")}
+        st["scores"] = {str(k): list(v) for k, v in self.scores.items()}
+        st["sha256"] = {k: hashlib.sha256(out[k]).hexdigest() for k in HASHED}
+        out["state.json"] = json.dumps(st, indent=2).encode("utf-8")
+        return out
+
+    def save(self, folder, extra=None) -> Path:
+        """Write the run as a new version of ``folder`` (one switch; :class:`RunFileError` on failure)."""
+        files = self.files()
+
+        def write(vdir: Path) -> None:
+            for name, data in files.items():
+                write_file(vdir / name, data)
+            if extra is not None:
+                extra(vdir)
+
+        save_version(Path(folder), write, keep=FILES)
+        return Path(folder)
+
+    # -- loading --------------------------------------------------------------------------
+    @classmethod
+    def load(cls, folder, data_path=None) -> FramesRun:
+        """Read a run folder saved by :meth:`save` and rebuild its data (from ``data_path`` when
+        the frames file moved). Raises :class:`RunFileError` or ``SequenceFileError`` (one sentence)."""
+        folder = Path(folder)
+        name = safe_name(folder)
+        raw = read_files(folder, FILES)
+        missing = [f for f in FILES if raw[f] is None]
+        if missing:
+            raise RunFileError(f"{name} is not a complete ConvLSTM run folder: {', '.join(missing)} missing.")
+        try:
+            state = json.loads(raw["state.json"])
+            for f in HASHED:
+                if hashlib.sha256(raw[f]).hexdigest() != state["sha256"][f]:
+                    raise RunFileError(f"{name}/{f} is not the file this run saved (its SHA-256 differs); "
+                                       "the folder is damaged, so train a new run.")
+            cfg = json.loads(raw["config.json"])
+            if cfg.get("format") != FORMAT:
+                raise RunFileError(f"{name} is not a ConvLSTM run folder (format {str(cfg.get('format'))[:40]!r}).")
+            data_cfg = dict(cfg["data"])
+            if data_path is not None:
+                if data_cfg.get("type") != "frames":
+                    raise RunFileError(f"{name} was trained on the example {data_cfg.get('example')!r}, not a file; "
+                                       "leave FILE out.")
+                data_cfg["source"] = str(Path(data_path).resolve())
+            ds = dataset_from_config(data_cfg)
+            settings = FrameSettings.from_dict(cfg["model"])
+            run = cls(ds, settings)
+            with np.load(io.BytesIO(raw["model.npz"]), allow_pickle=False) as z:
+                run.model.load_state_dict({k: z[k] for k in z.files})
+            with np.load(io.BytesIO(raw["optimizer.npz"]), allow_pickle=False) as z:
+                opt = {k: (z[k] if z[k].ndim else z[k].item()) for k in z.files}
+            with np.load(io.BytesIO(raw["steps.npz"]), allow_pickle=False) as z:
+                steps = {k: z[k] for k in z.files}
+            if "m" in opt and np.shape(opt["m"]) != run.model.params.shape:
+                raise RunFileError(f"{name}/optimizer.npz does not fit the model's {run.model.params.size} parameters.")
+            run.trainer.load_state_dict({**state, "optimizer": opt, "steps": steps})
+            run.scores = {int(k): tuple(v) for k, v in state.get("scores", {}).items()}
+        except (SequenceFileError, RunFileError, MemoryBudgetError):
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError, OSError) as exc:
+            what = exc.args[0] if isinstance(exc, KeyError) and exc.args else type(exc).__name__
+            raise RunFileError(f"{name} is not a readable ConvLSTM run folder ({safe_name(str(what))[:60]} is "
+                               "missing or wrong); train a new run.") from None
+        return run
+
+
+__all__ = ["FramesRun", "FrameSettings", "FORMAT", "FILES", "is_frames_run"]

@@ -1,0 +1,299 @@
+"""Training a whole-sequence model on labelled sequences, and what such a run exports. No Qt.
+
+:class:`LabelledRun` pairs a :class:`~explorer.data.labelled.LabelledDataset` with a
+:class:`~explorer.engine.attention.SequenceModel` (``pool="attention"`` or ``"last"``) and the
+engine's :class:`~explorer.engine.trainer.Trainer`; for classes every epoch's history also holds
+``train_accuracy`` and ``val_accuracy``. :meth:`LabelledRun.write` writes ``history.csv``,
+``attention.csv`` (sample, t, alpha), ``confusion.csv``, ``predictions.csv``, ``model.npz`` (the
+state dict) and ``summary.json``; the figures package draws the pictures.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from explorer.data.errors import check_budget
+from explorer.engine import POOLS, TrainData, Trainer, make_model
+
+MIN_EPOCHS, MIN_STEPS, MAX_AUTO_EPOCHS = 20, 300, 500
+"""Without --epochs: at least 20 epochs and 300 steps (a UCR training part of 28 sequences is one
+step an epoch), at most 500 epochs."""
+HISTORY_COLUMNS = ("epoch", "train_loss", "val_loss", "train_accuracy", "val_accuracy", "grad_norm",
+                   "clipped_fraction")
+ATTENTION_ROWS = 200_000
+"""attention.csv holds at most this many rows (whole samples of the validation part, in order)."""
+
+
+@dataclass
+class LabelledSettings:
+    """The model and training of a labelled run (command-line flags of the same names)."""
+
+    cell: str = "lstm"
+    units: int = 32
+    layers: int = 1
+    bidirectional: bool = False
+    pool: str = "attention"
+    epochs: int | None = None     # None: at least MIN_EPOCHS and MIN_STEPS steps
+    batch: int = 32
+    lr: float = 0.01
+    optimizer: str = "adam"
+    clip: float | None = 1.0
+    seed: int = 0
+
+
+EXAMPLE_SETTINGS = {"find-the-marker": {"cell": "gru", "units": 16, "epochs": 10},
+                    "sentiment": {"cell": "gru", "units": 16, "epochs": 10, "bidirectional": True}}
+"""The settings a labelled example starts from (the command line's flags override them)."""
+
+
+def labelled_settings(example: str | None = None, **overrides) -> LabelledSettings:
+    """:class:`LabelledSettings` of ``example`` (or the defaults) with the given, non-None overrides."""
+    base = {**asdict(LabelledSettings()), **EXAMPLE_SETTINGS.get(example or "", {})}
+    base.update({k: v for k, v in overrides.items() if v is not None})
+    return LabelledSettings(**base)
+
+
+def load_labelled_data(path=None, example: str | None = None, **options):
+    """The labelled sequences of a built-in example or of the file at ``path``
+    (:func:`~explorer.data.labelled.load_labelled`'s ``options``, None ones left at their defaults)."""
+    from explorer.data.examples import load_example
+    from explorer.data.labelled import load_labelled
+
+    if example is not None:
+        return load_example(example)
+    return load_labelled(path, **{k: v for k, v in options.items() if v is not None})
+
+
+class LabelledRun:
+    """A model, its trainer and a labelled dataset (see the module's text)."""
+
+    def __init__(self, dataset, settings: LabelledSettings | None = None):
+        s = settings or LabelledSettings()
+        if s.pool not in POOLS:
+            raise ValueError(f"--pool {s.pool} is not one of {', '.join(POOLS)}.")
+        ds = dataset
+        if s.epochs is None:
+            per_epoch = -(-ds.n_train // max(1, s.batch))
+            s = replace(s, epochs=min(MAX_AUTO_EPOCHS, max(MIN_EPOCHS, -(-MIN_STEPS // per_epoch))))
+        self.dataset, self.settings = ds, s
+        self.model = make_model(s.cell, ds.n_inputs, s.units, ds.n_outputs, num_layers=s.layers,
+                                bidirectional=s.bidirectional, seed=s.seed, pool=s.pool)
+        T = ds.x_train.shape[1]
+        need = self.model.estimate_bytes(min(s.batch, ds.n_train), T, trace=True, tokens=ds.token_inputs)
+        need += 4 * self.model.params.nbytes + 8 * T * (ds.n_train + ds.n_val) * 3
+        check_budget(need, f"training {s.units} units over sequences of {T} steps",
+                     "use fewer units, a smaller batch or shorter sequences")
+        self.classes = ds.task == "classes"
+        data = TrainData(ds.x_train, ds.y_train, ds.x_val, ds.y_val, loss=ds.loss,
+                         loss_scale=1.0 if self.classes else ds.target_std ** 2,
+                         lengths_train=ds.lengths_train, lengths_val=ds.lengths_val)
+        self.trainer = Trainer(self.model, data, optimizer=s.optimizer, lr=s.lr, clip=s.clip, batch_size=s.batch,
+                               epochs=s.epochs, seed=s.seed)
+        self.trainer.on_epoch_end = self._epoch_end
+
+    def _epoch_end(self, epoch: int) -> None:
+        if epoch and self.classes:
+            h = self.trainer.history[-1]
+            h["train_accuracy"] = self.accuracy("train")
+            h["val_accuracy"] = self.accuracy("val")
+
+    # -- what the model says ---------------------------------------------------------------------
+    def _part(self, part: str):
+        ds = self.dataset
+        if part == "train":
+            return ds.x_train, ds.y_train, ds.lengths_train
+        return ds.x_val, ds.y_val, ds.lengths_val
+
+    def outputs(self, part: str = "val", interrupt=None) -> np.ndarray:
+        """The head's outputs y (N, k) of every sequence of the part."""
+        x, _, lengths = self._part(part)
+        if not len(x):
+            return np.zeros((0, self.model.n_outputs))
+        return self.model.predict(x, lengths, interrupt=interrupt)
+
+    def probabilities(self, part: str = "val") -> np.ndarray:
+        """Class probabilities (N, k) (classes only)."""
+        y = self.outputs(part)
+        e = np.exp(y - y.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+
+    def accuracy(self, part: str = "val") -> float:
+        """The share of the part's sequences whose most likely class is the true one (NaN if empty)."""
+        _, y, _ = self._part(part)
+        if not len(y):
+            return float("nan")
+        return float(np.mean(self.outputs(part).argmax(axis=1) == y))
+
+    def confusion(self, part: str = "val") -> np.ndarray:
+        """counts[true, predicted] over the part (k, k)."""
+        _, y, _ = self._part(part)
+        k = len(self.dataset.class_names)
+        pred = self.outputs(part).argmax(axis=1) if len(y) else np.zeros(0, dtype=np.int64)
+        return np.bincount(y * k + pred, minlength=k * k).reshape(k, k)
+
+    def attention(self, part: str = "val", batch: int = 256) -> np.ndarray:
+        """α (N, T) of every sequence of the part (0 past each end), in batches (attention pool only)."""
+        x, _, lengths = self._part(part)
+        out = np.zeros((len(x), x.shape[1]))
+        for s in range(0, len(x), batch):
+            out[s:s + batch] = self.model.forward(x[s:s + batch], lengths[s:s + batch]).attention
+        return out
+
+    # -- files ------------------------------------------------------------------------------------
+    def history_rows(self) -> list[dict]:
+        return [{c: h.get(c, float("nan")) for c in HISTORY_COLUMNS} for h in self.trainer.history]
+
+    def write(self, folder) -> list[Path]:
+        """history.csv, attention.csv (attention pool), confusion.csv and predictions.csv (classes),
+        model.npz and summary.json into ``folder`` (created)."""
+        out = Path(folder)
+        out.mkdir(parents=True, exist_ok=True)
+        ds = self.dataset
+        written = [_write_csv(out / "history.csv", HISTORY_COLUMNS,
+                              [[h[c] for c in HISTORY_COLUMNS] for h in self.history_rows()])]
+        part = "val" if ds.n_val else "train"
+        if self.model.pool == "attention":
+            alpha = self.attention(part)
+            _, _, lengths = self._part(part)
+            rows, total = [], 0
+            for b, n in enumerate(lengths):
+                if total + n > ATTENTION_ROWS:
+                    break
+                rows += [[b, t, alpha[b, t]] for t in range(n)]
+                total += n
+            written.append(_write_csv(out / "attention.csv", ("sample", "t", "alpha"), rows))
+        y_true = self._part(part)[1]
+        outputs = self.outputs(part)
+        if self.classes:
+            names = ds.class_names
+            counts = self.confusion(part)
+            written.append(_write_csv(out / "confusion.csv", ["true \\ predicted"] + names,
+                                      [[names[i]] + counts[i].tolist() for i in range(len(names))]))
+            prob = self.probabilities(part)
+            written.append(_write_csv(out / "predictions.csv", ["sample", "true", "predicted"] + [f"p({n})" for n in names],
+                                      [[b, names[y_true[b]], names[int(prob[b].argmax())]] + prob[b].tolist()
+                                       for b in range(len(prob))]))
+        else:
+            scale, mean = ds.target_std, ds.target_mean
+            written.append(_write_csv(out / "predictions.csv", ("sample", "true", "predicted"),
+                                      [[b, y_true[b, 0] * scale + mean, outputs[b, 0] * scale + mean]
+                                       for b in range(len(outputs))]))
+        np.savez(out / "model.npz", **self.model.state_dict())
+        written.append(out / "model.npz")
+        last = self.trainer.history[-1] if self.trainer.history else {}
+        summary = {"data": ds.describe(), "task": ds.task, "classes": list(ds.class_names),
+                   "settings": asdict(self.settings), "parameters": self.model.param_count.total,
+                   "epochs_done": self.trainer.epoch, "validation": part == "val",
+                   "val_accuracy": _finite(last.get("val_accuracy")),
+                   "majority_accuracy": _finite(ds.majority_accuracy()),
+                   "val_loss": _finite(last.get("val_loss"))}
+        (out / "summary.json").write_text(json.dumps(summary, indent=1, ensure_ascii=False), encoding="utf-8")
+        written.append(out / "summary.json")
+        return written
+
+
+@dataclass
+class LabelledView:
+    """What the window draws of a labelled run at one moment (copies, safe across threads)."""
+
+    step: int
+    epoch: int
+    epochs: int
+    history: list                 # per-epoch rows (dicts)
+    sample: int                   # index into the part shown (validation if any)
+    alpha: np.ndarray | None      # (T,) over the sample's real steps (None for pool="last")
+    inputs: np.ndarray | None     # (T, m) values of a numeric sample
+    tokens: list | None           # the sample's tokens (text)
+    true: str                     # the true class (or value) as text
+    outputs: np.ndarray           # class probabilities (k,) or the value (1,) in the label's units
+    confusion: np.ndarray | None  # (k, k) over the part (classes), None when not computed
+    accuracy: float               # over the part (classes), NaN otherwise
+    scores: np.ndarray | None = None    # (T,) e_t over the sample's real steps (attention pool)
+    context: np.ndarray | None = None   # (D·n,) what the head saw
+    logits: np.ndarray | None = None    # (k,) the head's output y
+    message: str = ""             # training refused a step: why
+
+    def stage_text(self) -> str:
+        """The attention stage's real numbers for this sample, plain text (two or three lines)."""
+        def vec(v, most=6):
+            body = ", ".join(f"{x:.3f}" for x in v[:most])
+            return f"[{body}{', …' if len(v) > most else ''}]"
+
+        lines = []
+        if self.alpha is not None and self.scores is not None:
+            t = int(np.argmax(self.alpha))
+            lines.append(f"largest α at t = {t + 1}: e_t = {self.scores[t]:.3f}, α_t = {self.alpha[t]:.3f} "
+                         f"(softmax over {len(self.alpha)} steps, Σ α = {self.alpha.sum():.3f})")
+        if self.context is not None:
+            lines.append(f"context c = {vec(self.context)} ({len(self.context)} numbers)")
+        if self.logits is not None:
+            lines.append(f"y = V c + d = {vec(self.logits)}")
+        return "\n".join(lines)
+
+
+def labelled_view(run: LabelledRun, sample: int = 0, with_confusion: bool = True) -> LabelledView:
+    """The view of ``sample`` of the validation part (the training part without one); call it
+    where the model is not training (the task calls it between steps)."""
+    ds = run.dataset
+    part = "val" if ds.n_val else "train"
+    x, y, lengths = run._part(part)
+    b = min(max(int(sample), 0), len(x) - 1)
+    n = int(lengths[b])
+    tr = run.model.forward(x[b:b + 1], lengths[b:b + 1])
+    if run.classes:
+        outputs, true = tr.probabilities()[0], str(ds.class_names[int(y[b])])
+    else:
+        outputs = tr.y[0] * ds.target_std + ds.target_mean
+        true = f"{float(y[b, 0]) * ds.target_std + ds.target_mean:.4g}"
+    confusion = run.confusion(part) if with_confusion and run.classes else None
+    accuracy = float(np.trace(confusion) / max(confusion.sum(), 1)) if confusion is not None else float("nan")
+    tokens = [ds.vocab[i] for i in x[b, :n]] if ds.token_inputs else None
+    tr_ = run.trainer
+    return LabelledView(tr_.step, tr_.epoch, tr_.epochs, [dict(h) for h in tr_.history], b,
+                        None if tr.attention is None else tr.attention[0, :n].copy(),
+                        None if tokens is not None else x[b, :n].copy(), tokens, true, outputs.copy(),
+                        confusion, accuracy, None if tr.scores is None else tr.scores[0, :n].copy(),
+                        tr.context[0].copy(), tr.y[0].copy())
+
+
+def labelled_train_task(state, run: LabelledRun, emit_interval: float = 0.25) -> LabelledView:
+    """Train ``run`` until its epochs are done or the task is interrupted (the engine's
+    Interrupted propagates), sending a :class:`LabelledView` of ``state.sample`` at most every
+    ``emit_interval`` seconds and at every epoch's end (with the confusion matrix)."""
+    last = time.monotonic()
+    for snap in run.trainer.steps(interrupt=state.is_interruption_requested):
+        state.wait_while_paused()
+        state.check()
+        if snap.refused:
+            view = labelled_view(run, state.sample or 0)
+            view.message = snap.message
+            return view
+        now = time.monotonic()
+        if snap.epoch_end or now - last >= emit_interval:
+            state.set_partial_result(labelled_view(run, state.sample or 0, with_confusion=snap.epoch_end))
+            state.set_progress(snap.step / max(run.trainer.total_steps, 1), f"epoch {snap.epoch}")
+            last = now
+    return labelled_view(run, state.sample or 0)
+
+
+def _finite(v):
+    return None if v is None or not math.isfinite(float(v)) else float(v)
+
+
+def _write_csv(path: Path, header, rows) -> Path:
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(header)
+        w.writerows(rows)
+    return path
+
+
+__all__ = ["ATTENTION_ROWS", "EXAMPLE_SETTINGS", "HISTORY_COLUMNS", "MIN_EPOCHS", "MIN_STEPS", "LabelledRun", "LabelledSettings", "LabelledView",
+           "labelled_settings", "labelled_train_task", "labelled_view", "load_labelled_data"]

@@ -1,0 +1,193 @@
+"""The ConvLSTM window: a run on frames opened with ``lstm-explorer RUN`` (a folder written by
+``lstm-explorer train FRAMES --cell convlstm``). It shows the input frame, the prediction and the
+true next frame side by side and every gate and state of the chosen channel as a small image
+(:mod:`explorer.figures.convlstm_picture`); the step slider (or ← →) walks through time.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtGui import QPainter
+from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QMainWindow, QPushButton, QSlider,
+                               QSpinBox, QVBoxLayout, QWidget)
+
+from explorer.app.convlstm_view import ConvLSTMView
+from explorer.figures.convlstm_picture import (LOGICAL_H, LOGICAL_W, STRIP_NAMES, hit, paint_convlstm, paint_strip,
+                                              render_png, render_strip_png, render_strip_svg, render_svg)
+
+
+class ConvLSTMCanvas(QWidget):
+    """Paints the picture of the window's current place, scaled to the widget."""
+
+    def __init__(self, owner: ConvLSTMWindow):
+        super().__init__()
+        self.owner = owner
+        self.setMinimumSize(400, 260)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)      # ← → step through time when it has focus
+        self.setMouseTracking(True)
+        self.hover = None                                     # (row, column) under the pointer
+
+    def sizeHint(self) -> QSize:  # noqa: N802
+        return QSize(int(LOGICAL_W), int(LOGICAL_H))
+
+    def keyPressEvent(self, event) -> None:  # noqa: N802
+        step = {Qt.Key.Key_Right: 1, Qt.Key.Key_Left: -1}.get(event.key())
+        if step is None:
+            super().keyPressEvent(event)
+            return
+        slider = self.owner.step
+        slider.setValue(slider.value() + step)
+
+    def pixel_at(self, x: float, y: float):
+        """``(image, row, column)`` under widget point (x, y), or None."""
+        view = self.owner.view
+        if self.owner.strip() is not None:
+            return None
+        shape = view.trace.x.shape[3:]
+        return hit(self.width(), self.height(), x, y, shape, view.target is not None)
+
+    def mouseMoveEvent(self, event) -> None:  # noqa: N802
+        pos = event.position()
+        found = self.pixel_at(pos.x(), pos.y())
+        hover = None if found is None else found[1:]
+        if hover != self.hover:
+            self.hover = hover
+            self.update()
+        self.setToolTip("" if found is None else "\n".join(self.owner.pixel_lines(*hover)))
+
+    def leaveEvent(self, event) -> None:  # noqa: N802
+        self.hover = None
+        self.update()
+
+    def paintEvent(self, event) -> None:  # noqa: N802
+        p = QPainter(self)
+        strip = self.owner.strip()
+        try:
+            if strip is not None:
+                paint_strip(p, self.width(), self.height(), self.owner.view, strip, self.owner.place()[2],
+                            self.owner.strip_title())
+                return
+            window = None
+            if self.hover is not None:
+                t, ch, layer = self.owner.place()
+                window = self.owner.view.pixel_sums(t, ch, layer, *self.hover)["window"] if layer == 0 else None
+            paint_convlstm(p, self.width(), self.height(), *self.owner.picture(), hover=self.hover, window=window)
+        finally:
+            p.end()
+
+
+class ConvLSTMWindow(QMainWindow):
+    """A :class:`~explorer.app.frames_run.FramesRun` shown sample by sample, step by step."""
+
+    def __init__(self, run, name: str = "run"):
+        super().__init__()
+        self.run = run
+        self.name = name
+        ds = run.dataset
+        self._val = ds.n_val > 0
+        self.setWindowTitle(f"LSTM Explorer — ConvLSTM — {name}")
+        self.canvas = self.diagram = ConvLSTMCanvas(self)
+        self.sample = QSpinBox()
+        self.sample.setRange(1, ds.n_val if self._val else ds.n_train)
+        self.step = QSlider(Qt.Orientation.Horizontal)
+        self.step.setRange(1, ds.x_train.shape[1])
+        self.step_label = QLabel()
+        self.step_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.channel = QSpinBox()
+        self.channel.setRange(1, run.model.n_units)
+        self.layer = QSpinBox()
+        self.layer.setRange(1, run.model.num_layers)
+        self.show_box = QComboBox()
+        self.show_box.addItem("gates of one channel", None)
+        for name in STRIP_NAMES:
+            self.show_box.addItem(f"strip of {name} (channels × time)", name)
+        png, svg = QPushButton("Export PNG…"), QPushButton("Export SVG…")
+        bar = QHBoxLayout()
+        for label, widget in ((f"{'Validation' if self._val else 'Training'} sequence", self.sample),
+                              ("Step", self.step), (None, self.step_label), ("Channel", self.channel),
+                              ("Layer", self.layer), ("Show", self.show_box), (None, png), (None, svg)):
+            if label:
+                text = QLabel(label)
+                text.setTextFormat(Qt.TextFormat.PlainText)
+                bar.addWidget(text)
+            bar.addWidget(widget, 3 if widget is self.step else 0)
+        self.info = QLabel(f"{ds.describe()}\n{run.model.describe()}")
+        self.info.setTextFormat(Qt.TextFormat.PlainText)
+        self.info.setWordWrap(True)
+        box = QVBoxLayout()
+        box.addLayout(bar)
+        box.addWidget(self.canvas, 1)
+        box.addWidget(self.info)
+        central = QWidget()
+        central.setLayout(box)
+        self.setCentralWidget(central)
+        self.sample.valueChanged.connect(self._on_sample_changed)
+        for w in (self.step, self.channel, self.layer):
+            w.valueChanged.connect(self._on_place_changed)
+        self.show_box.currentIndexChanged.connect(self._on_place_changed)
+        png.clicked.connect(lambda: self._export("PNG image (*.png)", ".png", self.export_png))
+        svg.clicked.connect(lambda: self._export("SVG image (*.svg)", ".svg", self.export_svg))
+        self.view = None
+        self._on_sample_changed()
+        self.canvas.setFocus()
+
+    # -- the place shown ----------------------------------------------------------------------
+    def _on_sample_changed(self) -> None:
+        ds, b = self.run.dataset, self.sample.value() - 1
+        x, y = (ds.x_val, ds.y_val) if self._val else (ds.x_train, ds.y_train)
+        self.view = ConvLSTMView(self.run.model, x[b:b + 1], y[b:b + 1], ds.loss)
+        self._on_place_changed()
+
+    def _on_place_changed(self) -> None:
+        self.step_label.setText(f"{self.step.value()} of {self.view.T}")
+        self.canvas.update()
+
+    def strip(self) -> str | None:
+        """The gate or state shown as a frame strip, or None for the picture of one channel."""
+        return self.show_box.currentData()
+
+    def strip_title(self) -> str:
+        part = "validation" if self._val else "training"
+        return (f"{self.name} · {part} sequence {self.sample.value()} · {self.strip()} of layer "
+                f"{self.layer.value()}, every channel and step")
+
+    def place(self) -> tuple:
+        """(step, channel, layer), 0-based."""
+        return self.step.value() - 1, self.channel.value() - 1, self.layer.value() - 1
+
+    def picture(self) -> tuple:
+        """``(images, title, vmax)`` of the current place, as :func:`paint_convlstm` takes them."""
+        t, ch, layer = self.place()
+        part = "validation" if self._val else "training"
+        title = (f"{self.name} · {part} sequence {self.sample.value()} · step {t + 1} of {self.view.T}")
+        return self.view.at(t, ch, layer), title, self.view.state_range(layer)
+
+    def pixel_lines(self, row: int, col: int) -> list[str]:
+        """The gate equations of pixel (row, col) at the current place, with their numbers."""
+        t, ch, layer = self.place()
+        return self.view.pixel_lines(t, ch, layer, row, col)
+
+    # -- export --------------------------------------------------------------------------------
+    def export_png(self, path) -> bool:
+        """What the canvas shows, as a PNG (2000 × 1280)."""
+        if self.strip() is not None:
+            return render_strip_png(path, self.view, self.strip(), self.place()[2], self.strip_title())
+        return render_png(path, *self.picture())
+
+    def export_svg(self, path) -> None:
+        """What the canvas shows, as an SVG (1000 × 640)."""
+        if self.strip() is not None:
+            render_strip_svg(path, self.view, self.strip(), self.place()[2], self.strip_title())
+        else:
+            render_svg(path, *self.picture())
+
+    def _export(self, kind: str, suffix: str, write) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export", f"convlstm{suffix}", kind)
+        if path:
+            write(path if path.endswith(suffix) else path + suffix)
+
+    def after_close(self) -> None:
+        """Nothing runs in the background here (the window's main loop asks every window)."""
+
+
+__all__ = ["ConvLSTMWindow", "ConvLSTMCanvas"]

@@ -1,0 +1,195 @@
+"""``lstm-explorer train TREES --cell treelstm|nary-treelstm --label-at root|nodes`` and ``compare``
+on trees; arithmetic trees learned to a lower error than the flat sequence LSTM."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from explorer.app.tree_train import TreeData, TreeRun, TreeSettings, sequence_baseline
+from explorer.cli import main
+from explorer.data.trees import arithmetic_trees, make_bank, sentiment_trees, write_trees
+from explorer.engine.model import make_model
+
+
+def _sst_file(tmp_path, n=60):
+    path = tmp_path / "sst.txt"
+    write_trees(path, sentiment_trees(n, seed=3))
+    return path
+
+
+def _lines(capsys):
+    return [ln for ln in capsys.readouterr().err.splitlines() if ln]
+
+
+@pytest.mark.parametrize("cell", ["treelstm", "nary-treelstm"])
+def test_train_tree_file_writes_the_run(tmp_path, capsys, cell):
+    out = tmp_path / "run"
+    args = ["train", str(_sst_file(tmp_path)), "--cell", cell, "--epochs", "2", "--units", "6", "--out", str(out)]
+    assert main(args) == 0
+    err = _lines(capsys)
+    assert err[0].startswith("54 training and 6 validation trees") and "labels: classes (3 classes) at the nodes" in err[0]
+    assert err[1].startswith(f"{cell} with 6 units: ")
+    meta = json.loads((out / "tree_run.json").read_text())
+    assert meta["settings"]["cell"] == cell and meta["settings"]["label_at"] == "nodes"
+    assert len(meta["history"]) == 2
+    model = make_model(cell, len(meta["vocab"]), 6, 3)
+    with np.load(out / "model.npz") as z:
+        model.load_state_dict({k: z[k] for k in z.files})
+    assert meta["parameters"] == model.param_count.total
+    with open(out / "nodes.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    first = [r for r in rows if r["tree"] == "0"]
+    tree = sentiment_trees(60, seed=3)[54]
+    assert [r["token"] or None for r in first] == tree.words
+    ids = np.array([meta["vocab"].index(w) if w else -1 for w in tree.words])
+    y = model.predict(ids, children=tree.children)
+    assert [int(r["prediction"]) for r in first] == y.argmax(axis=1).tolist()
+    np.testing.assert_allclose([float(r["c_0"]) for r in first],
+                               model.forward(ids, children=tree.children).c[:, 0], rtol=1e-5, atol=1e-6)
+    with open(out / "loss.csv") as fh:
+        loss_rows = list(csv.reader(fh))
+    assert len(loss_rows) == 1 + 2 * 2                                  # header, 2 epochs × 2 curves
+    assert float(loss_rows[1][-1]) == pytest.approx(meta["history"][0]["train_loss"], rel=1e-6)
+    for name in ("loss.png", "loss.svg", "tree.png", "tree.svg"):
+        assert (out / name).stat().st_size > 1000
+
+
+def test_label_at_root_learns_the_roots_only(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--example", "sentiment-trees", "--cell", "treelstm", "--label-at", "root",
+                 "--epochs", "1", "--units", "4", "--out", str(out), "--quiet", "--no-plots"]) == 0
+    assert not (out / "tree.png").exists() and (out / "model.npz").exists()
+    meta = json.loads((out / "tree_run.json").read_text())
+    assert meta["settings"]["label_at"] == "root"
+    bank = make_bank(sentiment_trees(30, 0), "classes")
+    data = TreeData.split(bank, 0.2, "root")
+    _, _, target, roots = data.forest(data.train[:3])
+    assert (target >= 0).sum() == 3 and (target[roots] >= 0).all()
+
+
+@pytest.mark.parametrize("extra, words", [
+    (["--cell", "lstm", "--label-at", "root"], "--label-at is for trees"),
+    (["--cell", "treelstm", "--layers", "2"], "one layer and one direction"),
+    (["--cell", "treelstm", "--example", "sine"], "is not made of trees"),
+])
+def test_tree_options_refused_in_one_sentence(tmp_path, capsys, extra, words):
+    out = tmp_path / "run"
+    args = ["train", *extra, "--out", str(out)]
+    if "--example" not in extra:
+        args.insert(1, str(_sst_file(tmp_path, 10)))
+    assert main(args) == 2
+    err = _lines(capsys)
+    assert len(err) == 1 and words in err[0], err
+    assert not out.exists()
+
+
+def test_hostile_tree_file_exit_2(tmp_path, capsys):
+    path = tmp_path / "bad.trees"
+    path.write_text("(3 (2 It) (4 good)\n")
+    out = tmp_path / "run"
+    assert main(["train", str(path), "--cell", "treelstm", "--out", str(out)]) == 2
+    err = _lines(capsys)
+    assert err == ["lstm-explorer: Line 1 of bad.trees leaves 1 bracket(s) open; balance the brackets."]
+    assert not out.exists()
+
+
+def test_nary_refuses_a_tree_that_is_not_binary(tmp_path, capsys):
+    path = tmp_path / "syntax.trees"
+    path.write_text("(1 (0 a) (1 b))\n(2 (1 x) (0 y) (2 z))\n(0 (0 c) (1 d))\n")
+    assert main(["train", str(path), "--cell", "nary-treelstm", "--val-fraction", "0.3",
+                 "--out", str(tmp_path / "r")]) == 2
+    err = _lines(capsys)
+    assert len(err) == 1 and "the tree on line 2 cannot be read by nary-treelstm" in err[0]
+    assert "node 3 has 3 child(ren)" in err[0]
+
+
+def test_compare_on_trees_writes_a_row_per_cell(tmp_path, capsys):
+    out = tmp_path / "cmp"
+    assert main(["compare", "--example", "sentiment-trees", "--cells", "nary-treelstm,lstm", "--epochs", "1",
+                 "--units", "4", "--out", str(out), "--quiet"]) == 0
+    with open(out / "comparison.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["cell"] for r in rows] == ["nary-treelstm", "lstm (flat)"]
+    assert 0 <= float(rows[0]["node_error"]) <= 1 and rows[1]["node_error"] == ""
+
+
+def test_arithmetic_trees_beat_the_flat_sequence_lstm():
+    """The N-ary Tree-LSTM, given the structure, errs less on every node than the sequence LSTM on
+    the root it predicts from the flat infix string (same data, units, epochs; RMSE in the values'
+    units). Measured: tree node 1.01, tree root 2.04, flat LSTM root 4.05 (1000 trees, 24 units,
+    12 epochs)."""
+    bank = make_bank(arithmetic_trees(1000, 0), "values")
+    data = TreeData.split(bank, 0.2)
+    run = TreeRun(data, TreeSettings(cell="nary-treelstm", units=24, epochs=12, lr=0.01))
+    tree = run.train()[-1]
+    flat = sequence_baseline(data, units=24, epochs=12)[-1]
+    spread = float(np.std([t.labels[-1] for t in data.val]))
+    assert tree["val_node_error"] < 0.5 * flat["val_root_error"]
+    assert tree["val_root_error"] < 0.75 * flat["val_root_error"] < spread
+
+
+def test_resume_continues_exactly(tmp_path, capsys):
+    """2 epochs, then --resume with 1 more, equals 3 epochs straight (weights and history)."""
+    trees = _sst_file(tmp_path, 40)
+    common = ["--cell", "treelstm", "--units", "5", "--quiet"]
+    assert main(["train", str(trees), *common, "--epochs", "3", "--out", str(tmp_path / "a")]) == 0
+    assert main(["train", str(trees), *common, "--epochs", "2", "--out", str(tmp_path / "b")]) == 0
+    assert main(["train", "--resume", str(tmp_path / "b"), "--quiet"]) == 2
+    assert "has finished its 2 epochs; add --epochs E" in _lines(capsys)[-1]
+    assert main(["train", "--resume", str(tmp_path / "b"), "--epochs", "1", "--quiet"]) == 0
+    with np.load(tmp_path / "a" / "model.npz") as za, np.load(tmp_path / "b" / "model.npz") as zb:
+        for key in za.files:
+            np.testing.assert_array_equal(za[key], zb[key])
+    ha = json.loads((tmp_path / "a" / "tree_run.json").read_text())["history"]
+    hb = json.loads((tmp_path / "b" / "tree_run.json").read_text())["history"]
+    assert ha == hb and len(hb) == 3
+
+
+def test_resume_refuses_changed_trees_and_damage(tmp_path, capsys):
+    trees = _sst_file(tmp_path, 20)
+    out = tmp_path / "r"
+    assert main(["train", str(trees), "--cell", "treelstm", "--units", "3", "--epochs", "1", "--out", str(out),
+                 "--quiet"]) == 0
+    trees.write_text(trees.read_text() + "(1 (1 a) (1 b))\n")
+    assert main(["train", "--resume", str(out), "--epochs", "1"]) == 2
+    assert "changed since the run was saved" in _lines(capsys)[-1]
+    assert main(["train", "--resume", str(out), "--epochs", "1", "--allow-changed-data", "--quiet"]) == 0
+    (out / "checkpoint.npz").write_bytes(b"not a checkpoint")
+    assert main(["train", "--resume", str(out), "--epochs", "1"]) == 2
+    err = _lines(capsys)
+    assert len(err) == 1 and "is damaged" in err[0]
+
+
+def test_sigterm_saves_the_last_finished_epoch(tmp_path):
+    """SIGTERM while training: the run up to the last finished epoch is saved (exit 130) and
+    --resume continues from it."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    out = tmp_path / "run"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    proc = subprocess.Popen([sys.executable, "-m", "explorer", "train", "--example", "arithmetic", "--cell",
+                             "nary-treelstm", "--units", "4", "--epochs", "100000", "--out", str(out)],
+                            stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        for line in proc.stderr:                      # wait for the first finished epoch
+            if line.startswith("epoch 1:"):
+                break
+        proc.send_signal(signal.SIGTERM)
+        rest = proc.communicate(timeout=120)[1]
+    finally:
+        proc.kill()
+    assert proc.returncode == 130
+    assert "interrupted; the run up to epoch" in rest
+    meta = json.loads((out / "tree_run.json").read_text())
+    done = len(meta["history"])
+    assert done >= 1
+    assert main(["train", "--resume", str(out), "--epochs", "1", "--quiet"]) == 0
+    assert len(json.loads((out / "tree_run.json").read_text())["history"]) == done + 1
