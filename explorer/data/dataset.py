@@ -37,6 +37,7 @@ import numpy as np
 
 from .errors import SequenceFileError, check_budget, safe_name
 from .loading import SequenceData, TextCorpus, load_sequence, load_text
+from .timeaxis import format_times, time_format
 
 NORMALIZE_METHODS = ("zscore", "minmax", "none")
 
@@ -209,6 +210,7 @@ class Dataset:
     notes: list = field(default_factory=list)
     year_month: str | None = None
     normalized: np.ndarray | None = None
+    time_format: str = ""
 
     def __post_init__(self) -> None:
         if not self.all_columns:
@@ -325,6 +327,15 @@ class Dataset:
         if self.time_values is None:
             return rows.astype(np.float64)
         return self.time_values[rows]
+
+    def time_text(self, rows) -> list:
+        """The time of series rows ``rows`` as text: as the file wrote it (decimal years) or ISO
+        dates and date-times; the row numbers 1..N without a time axis."""
+        rows = np.asarray(rows, dtype=np.int64)
+        if self.time_values is None:
+            return [str(r + 1) for r in rows.tolist()]
+        fmt = self.time_format or time_format(self.time_label, self.time_values)
+        return format_times(self.time_values[rows], fmt)
 
     def _describe(self) -> str:
         src = safe_name(self.source) if os.sep in str(self.source) else safe_name(self.source, full=True)
@@ -456,6 +467,14 @@ def _resolve_seq_len(name: str, n: int, seq_len, f: float, default: int, unit: s
     return L, True, notes
 
 
+def _constant_target_warning(train: np.ndarray, name) -> list:
+    """A warning when the target does not change in the training part (nothing to learn there)."""
+    if train.size and np.all(train == train[0]):
+        return [f"warning: the target {safe_name(str(name), full=True)!r} is constant ({train[0]:g}) in the "
+                "training part, so the loss there is 0 and nothing is learned; choose another target"]
+    return []
+
+
 def make_windows(
     seq: SequenceData,
     seq_len: int | None = None,
@@ -499,6 +518,7 @@ def make_windows(
     tidx = int(seq.target_index) % m
     if normalizer is None:
         normalizer = Normalizer.fit(values[:n_tr], normalize, tidx)
+    notes += _constant_target_warning(values[:n_tr, tidx], seq.columns[tidx])
     z = normalizer.transform(values)
     win = np.lib.stride_tricks.sliding_window_view(z, seq_len, axis=0)  # (n-L+1, m, L), a view
     win = win.transpose(0, 2, 1)[:-1]  # window starting at s predicts row s+L
@@ -549,6 +569,7 @@ def make_windows(
         notes=notes,
         year_month=year_month,
         normalized=z,
+        time_format=getattr(seq, "time_format", "") or "",
     )
 
 

@@ -54,9 +54,10 @@ import numpy as np
 
 from explorer.memory import MemoryBudgetError
 
+from . import guess
 from .errors import DataMemoryError, ProseFileError, SequenceFileError, check_budget, safe_name
 from .timeaxis import (fill_nan_linear, is_month_name, is_year_name, parse_times, plausible_months,
-                       plausible_years, year_month_layout)
+                       plausible_years, time_format, year_month_layout)
 
 MAX_FILE_BYTES = 200 * 1024 * 1024
 """Files larger than this are refused before reading."""
@@ -130,6 +131,9 @@ class SequenceData:
         ``int64`` indices of the rows whose values were filled by interpolation.
     year_month : str or None
         For a year × month table: ``"series"`` (read as one monthly series) or ``"columns"``.
+    time_format : str
+        How the time of a row is written out (:func:`explorer.data.timeaxis.format_times`): the
+        file's own decimals for decimal years, ISO dates and date-times otherwise; "" without time.
     notes : list of str
         What the reader skipped (a title above the table, a footer below it), one phrase each.
     """
@@ -148,6 +152,7 @@ class SequenceData:
     gaps: np.ndarray = None
     year_month: str | None = None
     notes: list = field(default_factory=list)
+    time_format: str = ""
 
     def __post_init__(self) -> None:
         if self.target_index < 0:
@@ -510,8 +515,10 @@ class _Table:
     data_offset: int  # character offset of that line
     sample: list  # (lineno, fields) of data rows in the sample
     first_line: str = ""  # the first non-blank line (for the one-line prose check)
-    time_cols: dict = field(default_factory=dict)  # column index -> "date" | "year" | "month"
+    time_cols: dict = field(default_factory=dict)  # column index -> "date" | "year" | "month" | "also"
     flat: set = field(default_factory=set)  # numeric columns whose sampled values never change
+    index_cols: set = field(default_factory=set)  # numeric columns that number the rows (1..N, R's row names)
+    blank: set = field(default_factory=set)  # columns whose header is empty
     year_month: tuple | None = None  # (year column, [12 month columns]) of a year × month table
     notes: list = field(default_factory=list)  # what the reader skipped, for the status bar
 
@@ -591,6 +598,8 @@ def _inspect(text: str, name: str, prose_mode: bool) -> _Table:
             kinds.append("text")
     tab = _Table(text, delim, names, kinds, header, data_start, data_offset, data_rows,
                  first_line=raw[0][1].strip())
+    if header:
+        tab.blank = {j for j, f in enumerate(rows[0][1]) if not _unquote(f)}
     if skipped:
         tab.notes.append(f"skipped {skipped} line(s) above the table (a title or notes)")
     _find_time_columns(tab)
@@ -654,16 +663,32 @@ def _sample_column(tab: _Table, j: int) -> np.ndarray:
 
 
 def _find_time_columns(tab: _Table) -> None:
-    """Which columns give the time axis: date/time columns, a YEAR column (+ a MONTH column);
-    without a header, a first column of years (1000–2999) followed by one of months 1–12."""
+    """Which columns give the time axis: date/time columns, a YEAR column (+ a MONTH column), a
+    column of decimal years (:mod:`explorer.data.guess`); without a header, a first column of years
+    (1000–2999) followed by one of months 1–12. Also which columns number the rows (an index)."""
     for j, k in enumerate(tab.kinds):
         if k == "date":
             tab.time_cols[j] = "date"
         elif k == "num":
             v = _sample_column(tab, j)
+            if len(tab.kinds) > 1 and guess.is_index_column(tab.names[j], v, first=j == 0, blank=j in tab.blank):
+                tab.index_cols.add(j)
+                continue
             v = v[np.isfinite(v)]
             if v.size > 1 and np.all(v == v[0]):
                 tab.flat.add(j)
+    _find_year_columns(tab)
+    values = [j for j, k in enumerate(tab.kinds) if k == "num" and j not in tab.index_cols and j not in tab.time_cols]
+    for j in values:
+        if guess.is_decimal_year_column(tab.names[j] if tab.header else "", _sample_column(tab, j),
+                                        named_only=j != values[0] or len(values) < 2):
+            # the time axis, or the time written once more (a decimal year beside YEAR and MONTH)
+            has_axis = any(k in ("date", "year") for k in tab.time_cols.values())
+            tab.time_cols[j] = "also" if has_axis else "year"
+            break
+
+
+def _find_year_columns(tab: _Table) -> None:
     if not tab.header:
         if len(tab.kinds) > 2 and tab.kinds[0] == tab.kinds[1] == "num":
             y, m = _sample_column(tab, 0), _sample_column(tab, 1)
@@ -690,6 +715,8 @@ def _public_kinds(tab: _Table) -> list:
     for j, k in enumerate(tab.kinds):
         if j in tab.time_cols:
             out.append("date")
+        elif j in tab.index_cols:
+            out.append("index")
         else:
             out.append({"num": "numeric"}.get(k, k))
     return out
@@ -729,14 +756,30 @@ def _prose_check(tab: _Table, name: str, full: bool) -> None:
         )
 
 
-def _resolve_columns(columns, names: list, kinds: list, name: str, time_cols=(), flat=()) -> list:
-    """Map the ``columns`` argument to 0-based indices into ``names``. The default: the last
-    numeric column that is not the time axis, preferring one whose values change."""
+def _value_columns(tab: _Table) -> list:
+    """The numeric columns that may be the default target: not the time axis, not an index."""
+    return [j for j, k in enumerate(tab.kinds) if k == "num" and j not in tab.time_cols and j not in tab.index_cols
+            and not (tab.header and guess.is_time_name(tab.names[j]))]
+
+
+def _default_target(tab: _Table, cands: list, values: np.ndarray) -> tuple[int, str]:
+    """(column of the file, why) of the default target among ``cands`` whose ``values`` (rows ×
+    len(cands)) are given: :func:`explorer.data.guess.choose_target`."""
+    traits = [guess.column_traits(values[:, k]) for k in range(len(cands))]
+    k, why = guess.choose_target([tab.names[j] for j in cands], traits)
+    return cands[k], why
+
+
+def _resolve_columns(columns, names: list, kinds: list, name: str, time_cols=(), flat=(), tab=None) -> list:
+    """Map the ``columns`` argument to 0-based indices into ``names``. The default (``tab``
+    given): the target :func:`_default_target` picks on the sampled rows."""
     if columns is None:
-        nums = [j for j, k in enumerate(kinds) if k == "num" and j not in time_cols]
-        nums = [j for j in nums if j not in flat] or nums or [j for j, k in enumerate(kinds) if k == "num"]
+        nums = _value_columns(tab) if tab is not None else [j for j, k in enumerate(kinds) if k == "num"]
+        if len(nums) > 1:
+            return [_default_target(tab, nums, np.column_stack([_sample_column(tab, j) for j in nums]))[0]]
+        nums = nums or [j for j, k in enumerate(kinds) if k == "num"]
         if nums:
-            return [nums[-1]]
+            return [nums[0]]
         texts = [j for j, k in enumerate(kinds) if k == "text"]
         if texts:
             return [texts[-1]]  # parsing it names the first bad line
@@ -1130,9 +1173,8 @@ def _load_sequence_bytes(p: Path, name: str, data: bytes, columns, target, missi
     series_name = _series_name(p)
     if tab.year_month is not None and year_month == "series" and _wants_series(columns, series_name):
         return _year_month_series(tab, data, name, p, series_name, target, missing, prose_mode, kinds)
-    sel = _resolve_columns(columns, tab.names, tab.kinds, name, tab.time_cols, tab.flat)
-    chosen = [tab.names[j] for j in sel]
-    tidx = _resolve_target(target, chosen, name)
+    cands = _value_columns(tab) if columns is None else []
+    sel = cands if len(cands) > 1 else _resolve_columns(columns, tab.names, tab.kinds, name, tab=tab)
     num_time = [j for j, k in tab.time_cols.items() if k in ("year", "month") and j not in sel]
     date_col = next((j for j, k in tab.time_cols.items() if k == "date"), None)
     str_cols = [date_col] if date_col is not None else []
@@ -1143,14 +1185,36 @@ def _load_sequence_bytes(p: Path, name: str, data: bytes, columns, target, missi
                  f"Loading {name} ({n_est:,} rows)", "use a shorter excerpt of the file or fewer columns")
     vals, strs = _parse_table(tab, data, sel + num_time, name, prose_mode, str_cols)
     extra = vals[:, len(sel):]
-    vals = np.ascontiguousarray(vals[:, :len(sel)]) if num_time else vals
+    notes = list(tab.notes)
+    if len(cands) > 1:                  # the default target, chosen on the values of every candidate
+        pick, why = _default_target(tab, cands, vals)
+        notes.append(f"{safe_name(tab.names[pick])!r} chosen as the target: {safe_name(why, full=True)}")
+        k = cands.index(pick)
+        vals, sel = vals[:, k:k + 1], [pick]
+    chosen = [tab.names[j] for j in sel]
+    tidx = _resolve_target(target, chosen, name)
+    vals = np.ascontiguousarray(vals[:, :len(sel)]) if num_time or len(cands) > 1 else vals
     _check_finite(vals, chosen, name, line_of=lambda r: _line_of_row(tab, r))
     time, label = _time_axis(tab, sel, num_time, vals, extra, str_cols, strs)
+    fmt = _time_format(tab, label, time)
     vals, n_missing, n_dropped, gaps, time = _fill_missing(vals, chosen, missing, name, time)
     return SequenceData(values=vals, columns=list(chosen), target_index=tidx, n_missing=n_missing, path=str(p),
                         missing=missing, n_dropped_rows=n_dropped, all_columns=list(tab.names),
                         column_kinds=kinds, time=time, time_label=label if time is not None else "", gaps=gaps,
-                        year_month="columns" if tab.year_month is not None else None, notes=list(tab.notes))
+                        year_month="columns" if tab.year_month is not None else None, notes=notes,
+                        time_format=fmt)
+
+
+def _time_format(tab: _Table, label: str, time) -> str:
+    """How the rows' times are written out: as many decimals as the file's year column has."""
+    year = next((j for j, k in tab.time_cols.items() if k == "year"), None)
+    decimals = 0
+    if year is not None:
+        for _, r in tab.sample:
+            if year < len(r):
+                t = _unquote(r[year])
+                decimals = max(decimals, len(t) - t.index(".") - 1 if "." in t and "e" not in t.lower() else 0)
+    return time_format(label, time, decimals, monthly="month" in tab.time_cols.values())
 
 
 def _parse_table(tab: _Table, data: bytes, sel: list, name: str, prose_mode: bool, str_cols: list):
@@ -1231,6 +1295,7 @@ def _year_month_series(tab, data, name, p, series_name, target, missing, prose_m
     return SequenceData(values=vals, columns=[series_name], target_index=0, n_missing=n_missing, path=str(p),
                         missing=missing, n_dropped_rows=n_dropped, all_columns=list(tab.names),
                         column_kinds=kinds, time=time, time_label="year", gaps=gaps, year_month="series",
+                        time_format="month",
                         notes=list(tab.notes))
 
 
@@ -1241,7 +1306,10 @@ def _load_npy_sequence(p: Path, name: str, data: bytes, columns, target, missing
                      "use a shorter excerpt of the array")
     a = _load_npy(data, name)
     names = ["value"] if a.shape[1] == 1 else [f"column {j + 1}" for j in range(a.shape[1])]
-    sel = _resolve_columns(columns, names, ["num"] * len(names), name)
+    if columns is None and a.shape[1] > 1:
+        sel = [guess.choose_target(names, [guess.column_traits(a[:, j]) for j in range(a.shape[1])])[0]]
+    else:
+        sel = _resolve_columns(columns, names, ["num"] * len(names), name)
     vals = a if sel == list(range(a.shape[1])) else np.ascontiguousarray(a[:, sel])
     chosen = [names[j] for j in sel]
     _check_finite(vals, chosen, name)
@@ -1430,7 +1498,8 @@ def _describe_bytes(p: Path, name: str, data: bytes) -> FileInfo:
     if suffix == ".npy" or data.startswith(b"\x93NUMPY"):
         a = _load_npy(data, name)
         names = ["value"] if a.shape[1] == 1 else [f"column {j + 1}" for j in range(a.shape[1])]
-        return FileInfo(str(p), "npy", names, ["numeric"] * len(names), list(names), [], [names[-1]], names[-1],
+        first = names[guess.choose_target(names, [guess.column_traits(a[:, j]) for j in range(a.shape[1])])[0]]
+        return FileInfo(str(p), "npy", names, ["numeric"] * len(names), list(names), [], [first], first,
                         int(a.shape[0]))
     text = _decode(data, name)
     prose_mode = suffix not in _TABLE_SUFFIXES
@@ -1448,8 +1517,7 @@ def _describe_bytes(p: Path, name: str, data: bytes) -> FileInfo:
         default = [_series_name(p)]
     else:
         try:
-            default = [tab.names[j] for j in _resolve_columns(None, tab.names, tab.kinds, name, tab.time_cols,
-                                                              tab.flat)]
+            default = [tab.names[j] for j in _resolve_columns(None, tab.names, tab.kinds, name, tab=tab)]
         except SequenceFileError:
             default = []
     return FileInfo(str(p), "table", list(tab.names), kinds, numeric, dates, default,

@@ -256,3 +256,37 @@ def _unwrap_days(t: np.ndarray) -> np.ndarray:
         back = np.concatenate([[0], np.cumsum(np.diff(v) < 0)])
         out[good] = v + 86400.0 * back
     return out
+
+
+def time_format(label: str, values, decimals: int | None = None, monthly: bool = False) -> str:
+    """How :func:`format_times` writes a time axis: ``"decimals:K"`` (decimal years as the file wrote
+    them, K decimals), ``"month"`` (``1949-01``), ``"day"`` (ISO dates), ``"second"`` (ISO
+    date-times) or ``"time of day"``; "" without a time axis."""
+    if values is None or not label:
+        return ""
+    if label == "year":
+        return "month" if monthly else f"decimals:{int(decimals or 0)}"
+    if label == "date":
+        v = np.asarray(values, dtype=np.float64)
+        return "day" if v.size and np.all(np.mod(v, 86400.0) == 0) else "second"
+    return label
+
+
+def format_times(values, fmt: str) -> list:
+    """The times ``values`` (units of :attr:`SequenceData.time`) as text in the form ``fmt`` of
+    :func:`time_format`: the file's own decimals, or ISO dates and date-times."""
+    v = np.asarray(values, dtype=np.float64)
+    if fmt.startswith("decimals:"):
+        k = int(fmt.split(":", 1)[1])
+        return [f"{x:.{k}f}" for x in v]
+    if fmt == "month":
+        years = np.floor(v + 1e-9)
+        months = np.round((v - years) * 12).astype(np.int64) + 1
+        return [f"{int(y):04d}-{int(m):02d}" for y, m in zip(years, months)]
+    if fmt in ("day", "second"):
+        secs = np.round(v).astype(np.int64).astype("datetime64[s]")
+        return [str(s) for s in (secs.astype("datetime64[D]") if fmt == "day" else secs)]
+    if fmt == "time of day":
+        s = np.round(v).astype(np.int64) % 86400
+        return [f"{x // 3600:02d}:{x // 60 % 60:02d}:{x % 60:02d}" for x in s]
+    return [f"{x:g}" for x in v]

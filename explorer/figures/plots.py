@@ -587,7 +587,7 @@ class PredictionPlotWidget(PlotPanelWidget):
         self.data: dict = {}
         self.top_k = ([], [])
         self.x_label, self.y_label = "t", "value"
-        self.x_values = self._x_axis = None
+        self.x_values = self._x_axis = self.x_text = None
         self.gaps = np.zeros(0, dtype=np.int64)
 
     def _series_mode(self):
@@ -602,10 +602,11 @@ class PredictionPlotWidget(PlotPanelWidget):
             self.show_legend(True)
 
     def set_series(self, t_target, target, t_pred, pred, t_forecast=None, forecast=None, split_t=None,
-                   x_values=None, x_label="t", y_label="value", gaps=None):
+                   x_values=None, x_label="t", y_label="value", gaps=None, x_text=None):
         """Positions ``t_*`` are 0-based rows of the series. Without ``x_values`` they are drawn as
         rows 1..N; with them (the file's dates or years, one per row) at those values, labelled
-        ``x_label``. ``gaps``: rows filled by interpolation, marked on the target."""
+        ``x_label``. ``gaps``: rows filled by interpolation, marked on the target. ``x_text``: a
+        function from rows to their times as text for the CSV (as the file wrote them)."""
         self._series_mode()
         self.set_title(self.title)
         f = lambda a: None if a is None else np.asarray(a, float)  # noqa: E731
@@ -613,6 +614,7 @@ class PredictionPlotWidget(PlotPanelWidget):
                      "t_forecast": f(t_forecast) if forecast is not None else None,
                      "forecast": f(forecast) if forecast is not None else None}
         self.x_values = None if x_values is None else np.asarray(x_values)
+        self.x_text = x_text
         self._x_axis = _as_axis_values(x_values)
         self.gaps = np.zeros(0, dtype=np.int64) if gaps is None else np.asarray(gaps, dtype=np.int64)
         self.x_label = x_label if x_values is not None or x_label != "t" else "t"
@@ -739,12 +741,16 @@ class PredictionPlotWidget(PlotPanelWidget):
                 rows.setdefault(int(t), [None, None, None])[2] = v
         gaps = set(self.gaps.tolist())
         xv = self.x_values
+        if xv is not None:
+            inside = [t for t in sorted(rows) if t < len(xv)]
+            text = self.x_text(inside) if self.x_text is not None else [str(xv[t]) for t in inside]
+            xv = dict(zip(inside, text))
 
         def out():
             for t, v in sorted(rows.items()):
                 row = [t + 1]
                 if xv is not None:
-                    row.append(str(xv[t]) if t < len(xv) else None)
+                    row.append(xv.get(t))
                 row += v
                 if gaps:
                     row.append(t in gaps)

@@ -97,6 +97,8 @@ def series_axes(ds) -> dict:
     tv, label = time_axis(ds)
     if tv is not None:
         out["x_values"], out["x_label"] = tv, label
+        if callable(getattr(ds, "time_text", None)):
+            out["x_text"] = ds.time_text
     name = getattr(ds, "target_name", None)
     if name:
         out["y_label"] = str(name)

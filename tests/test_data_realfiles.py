@@ -1,0 +1,110 @@
+"""Files read as a person means them: R's exports (row names, decimal-year time), the default
+target a person would choose, long tables of several series, grids of numbers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from explorer.app.loading import load_dataset
+from explorer.data import describe_file, load_sequence
+
+
+def _r_monthly(path, header='"","time","value"', n=144, quoted=True):
+    """R's write.csv(data.frame(time = time(x), value = x)) of a monthly series from 1949."""
+    v = 100 + np.arange(n) + 10 * np.sin(np.arange(n))
+    lines = [header] + [(f'"{k + 1}"' if quoted else f"{k + 1}") + f",{1949 + k / 12:.3f},{v[k]:.1f}"
+                        for k in range(n)]
+    path.write_text("\n".join(lines) + "\n")
+    return v.round(1)
+
+
+@pytest.mark.parametrize("header, quoted", [('"","time","value"', True), ("rownames,time,value", False)])
+def test_r_export_row_names_and_decimal_years_are_not_values(tmp_path, header, quoted):
+    p = tmp_path / "AirPassengers.csv"
+    v = _r_monthly(p, header, quoted=quoted)
+    seq = load_sequence(p)
+    assert seq.column_kinds == ["index", "date", "numeric"]
+    assert seq.columns == ["value"] and seq.values[:, 0].tolist() == v.tolist()
+    assert seq.time_label == "year" and seq.time[:3].tolist() == [1949.0, 1949.083, 1949.167]
+    assert seq.numeric_columns == ["value"]          # neither the row names nor the time is offered as a value
+    info = describe_file(p)
+    assert info.default_target == "value" and info.numeric_columns == ["value"]
+    ds = load_dataset(p)
+    # the time as the file wrote it, beside the row number (predictions.csv's time column)
+    assert ds.time_text([0, 1, 143]) == ["1949.000", "1949.083", "1960.917"]
+
+
+def test_yearly_and_dated_times_are_written_as_in_the_file_or_iso(tmp_path):
+    p = tmp_path / "Nile.csv"
+    p.write_text('"","time","Nile"\n' + "".join(f'"{k + 1}",{1871 + k},{1000 + 37 * k % 300}\n' for k in range(100)))
+    ds = load_dataset(p)
+    assert ds.columns == ["Nile"] and ds.time_label == "year"
+    assert ds.time_text([0, 99]) == ["1871", "1970"]
+    p = tmp_path / "hourly.csv"
+    p.write_text("when,temp\n" + "".join(f"2024-03-01 {h % 24:02d}:00,{h % 7}\n" for h in range(24)) +
+                 "".join(f"2024-03-02 {h:02d}:00,{h % 5}\n" for h in range(24)))
+    ds = load_dataset(p)
+    assert ds.time_label == "date" and ds.time_text([0, 25]) == ["2024-03-01T00:00:00", "2024-03-02T01:00:00"]
+    p = tmp_path / "daily.csv"
+    p.write_text("Date,Close\n" + "".join(f"2024-01-{d:02d},{d * 1.5}\n" for d in range(1, 31)))
+    assert load_dataset(p).time_text([0, 29]) == ["2024-01-01", "2024-01-30"]
+
+
+def test_headerless_first_column_counting_rows_is_an_index(tmp_path):
+    p = tmp_path / "a.txt"
+    p.write_text("".join(f"{k + 1} {float(k * k % 17)}\n" for k in range(40)))
+    seq = load_sequence(p)
+    assert seq.column_kinds == ["index", "numeric"] and seq.columns == ["column 2"]
+    # named explicitly, an index column is still there to use
+    assert load_sequence(p, columns=["column 1"]).values[:3, 0].tolist() == [1, 2, 3]
+
+
+def _seatbelts(path, rows=192):
+    rng = np.random.default_rng(3)
+    head = '"","time","DriversKilled","drivers","front","rear","kms","PetrolPrice","VanKilled","law"'
+    lines = [head]
+    for k in range(rows):
+        lines.append(f'"{k + 1}",{1969 + k / 12:.3f},{100 + rng.integers(50)},{1500 + rng.integers(300)},'
+                     f'{800 + rng.integers(100)},{400 + rng.integers(50)},{9000 + 10 * k},{0.1 + 0.001 * k:.6f},'
+                     f'{10 + rng.integers(5)},{int(k >= 169)}')
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_default_target_is_the_first_column_of_values(tmp_path):
+    p = tmp_path / "Seatbelts.csv"
+    _seatbelts(p)
+    ds = load_dataset(p)
+    assert ds.columns == ["DriversKilled"] and ds.target_name == "DriversKilled"
+    assert "'DriversKilled' chosen as the target: the first column of values" in ds.describe()
+    assert describe_file(p).default_target == "DriversKilled"
+    # the 0/1 dummy chosen by hand: it is 0 through the whole training part, and the person is told
+    ds = load_dataset(p, columns=["law"])
+    assert "warning: the target 'law' is constant (0) in the training part" in ds.describe()
+
+
+def test_a_dummy_and_a_constant_column_are_skipped_and_named(tmp_path):
+    p = tmp_path / "t.csv"
+    p.write_text("flag,level,sales\n" + "".join(f"{k % 2},7,{k * 3 % 11}\n" for k in range(30)))
+    seq = load_sequence(p)
+    assert seq.columns == ["sales"]
+    assert seq.notes == ["'sales' chosen as the target: the first column of values ('flag' is a 0/1 dummy; "
+                         "'level' is constant in the training part)"]
+
+
+def test_prices_default_to_close(tmp_path):
+    p = tmp_path / "msft.csv"
+    rng = np.random.default_rng(1)
+    o = 30 + np.cumsum(rng.normal(0, 0.5, 300))
+    d0 = np.datetime64("2010-01-04")
+    p.write_text("Date,Open,High,Low,Close,Volume\n" + "".join(
+        f"{d0 + k},{o[k]:.2f},{o[k] + 1:.2f},{o[k] - 1:.2f},{o[k] + 0.3:.2f},{30_000_000 + k}\n" for k in range(300)))
+    ds = load_dataset(p)
+    assert ds.target_name == "Close" and ds.series[:2, 0].tolist() == [round(o[0] + 0.3, 2), round(o[1] + 0.3, 2)]
+    assert "the Close of a table of Open, High, Low and Close prices" in ds.describe()
+
+
+def test_a_numeric_column_named_for_the_time_is_never_the_default(tmp_path):
+    p = tmp_path / "umsatz.csv"
+    p.write_text("Monat;Umsatz\n" + "".join(f"{m:02d}.2020;{1000 + m * 7}\n" for m in range(1, 13)))
+    assert load_sequence(p).columns == ["Umsatz"]
