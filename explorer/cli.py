@@ -118,6 +118,8 @@ def _data_and_model_options(t):
     t.add_argument("--missing", choices=("interpolate", "drop"), default="interpolate")
     t.add_argument("--year-month", choices=("series", "columns"), default="series",
                    help="a YEAR × JAN..DEC table: one monthly series (default) or its columns")
+    t.add_argument("--key", metavar="COLUMN", help="the column naming the series of a long table (one series "
+                   "per value, windows never cross between them; default: guessed), or none for one series")
     t.add_argument("--normalize", choices=("zscore", "minmax", "none"), default="zscore")
     for dest in ("val_fraction", "units", "layers", "seq_len", "epochs", "batch", "lr"):
         _numeric(t, dest)
@@ -237,7 +239,7 @@ def _cmd_examples() -> int:
 
 
 #: Options that read a file's data; a built-in example brings its own.
-FILE_DATA_OPTIONS = ("column", "target", "missing", "normalize", "text", "words", "year_month")
+FILE_DATA_OPTIONS = ("column", "target", "missing", "normalize", "text", "words", "year_month", "key")
 
 
 def _say_ignored_data_options(args, given: dict[str, str]) -> None:
@@ -274,7 +276,7 @@ def _load_dataset(args):
     return load_dataset(args.file, columns=cols, target=target, missing=args.missing, normalize=args.normalize,
                         val_fraction=args.val_fraction, seq_len=args.seq_len,
                         level="word" if args.words else "char", text=True if (args.text or args.words) else None,
-                        year_month=args.year_month)
+                        year_month=args.year_month, key=args.key)
 
 
 def _settings(args, example: str | None):

@@ -825,11 +825,14 @@ class Run:
         pred = self._outputs_at(x_val, -1 if ds.target_last else 0)
         if ds.kind == "series" and ds.normalizer is not None:
             ti = ds.target_index
-            out["t"] = np.arange(ds.split_index, ds.split_index + k)
+            out["t"] = ds.target_rows()[:k]
             out["target"] = ds.normalizer.inverse(y_val[:, 0], column=ti)
             out["prediction"] = ds.normalizer.inverse(pred[:, 0], column=ti)
             if forecast > 0 and ds.n_inputs == 1:
-                out["t_forecast"] = np.arange(ds.split_index, ds.split_index + forecast)
+                start = int(out["t"][0])
+                if ds.segments is not None:        # several series: the forecast stays in the first one's time
+                    forecast = min(forecast, ds.segment_end(start) - start)
+                out["t_forecast"] = np.arange(start, start + forecast)
                 out["forecast"] = ds.normalizer.inverse(self.forecast(ds.x_val[0], forecast), column=ti)
         else:
             out["t"] = np.arange(k)
@@ -955,7 +958,7 @@ def _check_normalizer_fits(rd: _Reader, data_cfg: dict, ds: Dataset, verified: b
     if verified:
         from explorer.data.dataset import Normalizer
 
-        fit = Normalizer.fit(ds.series[:ds.split_index], saved["method"], ds.target_index)
+        fit = Normalizer.fit(ds.training_values(), saved["method"], ds.target_index)
         for key, want in (("offset", fit.offset), ("scale", fit.scale)):
             for j, (a, b) in enumerate(zip(saved[key], want)):
                 tol = 1e-9 * max(abs(float(b)), float(fit.scale[j]), 1e-300)

@@ -108,3 +108,81 @@ def test_a_numeric_column_named_for_the_time_is_never_the_default(tmp_path):
     p = tmp_path / "umsatz.csv"
     p.write_text("Monat;Umsatz\n" + "".join(f"{m:02d}.2020;{1000 + m * 7}\n" for m in range(1, 13)))
     assert load_sequence(p).columns == ["Umsatz"]
+
+
+def _stocks(path, n=100, symbols=("MSFT", "AMZN", "IBM", "GOOG", "AAPL")):
+    """A long table: five stocks one after the other, each at its own level (k × 1000 + …)."""
+    rng = np.random.default_rng(4)
+    d0 = np.datetime64("2020-01-01")
+    rows = [f"{s},{d0 + i},{1000 * (k + 1) + i * 0.5 + rng.normal():.2f}"
+            for k, s in enumerate(symbols) for i in range(n)]
+    path.write_text("symbol,date,price\n" + "\n".join(rows) + "\n")
+
+
+def _level(values):
+    return np.round(np.asarray(values) / 1000).astype(int)
+
+
+def test_a_long_table_is_one_series_per_key_and_no_window_crosses_one(tmp_path):
+    p = tmp_path / "stocks.csv"
+    _stocks(p)
+    ds = load_dataset(p, seq_len=10)
+    assert ds.keys == ["MSFT", "AMZN", "IBM", "GOOG", "AAPL"] and ds.key_column == "symbol"
+    assert ds.segments.tolist() == [0, 100, 200, 300, 400, 500]
+    assert "5 series by symbol" in ds.describe()
+    # each stock split in time: its first 80 rows train, its last 20 are validation targets
+    assert ds.n_train == 5 * (80 - 10) and ds.n_val == 5 * 20
+    assert ds.target_rows()[:3].tolist() == [80, 81, 82] and ds.target_rows()[20] == 180
+    norm = ds.normalizer
+    for x, y in ((ds.x_train, ds.y_train), (ds.x_val, ds.y_val)):
+        window_levels = _level(norm.inverse(x[:, :, 0], column=0))          # (windows, L): the stock of each value
+        target_levels = _level(norm.inverse(y[:, 0], column=0))
+        assert np.all(window_levels == target_levels[:, None]), "a window holds values of two stocks"
+    assert sorted(set(_level(norm.inverse(ds.y_val[:, 0], column=0)).tolist())) == [1, 2, 3, 4, 5]
+    # the normaliser is fitted on every stock's training part and nothing else
+    train = np.concatenate([ds.series[a:a + 80, 0] for a in range(0, 500, 100)])
+    np.testing.assert_allclose(norm.offset[0], train.mean(), rtol=1e-12)
+    # turned off: one series whose windows run from one stock into the next
+    one = load_dataset(p, seq_len=10, key="none")
+    assert one.segments is None and "series by" not in one.describe()
+    crossing = _level(one.normalizer.inverse(one.x_train[:, :, 0], column=0))
+    assert np.any(crossing.min(axis=1) != crossing.max(axis=1))
+
+
+def test_a_long_table_grouped_by_key_keeps_each_series_time(tmp_path):
+    p = tmp_path / "generation.csv"
+    lines = ["year,source,net_generation"]
+    for y in range(2001, 2021):                         # interleaved: every year lists the three sources
+        for k, s in enumerate(("coal", "gas", "wind")):
+            lines.append(f"{y},{s},{1000 * (k + 1) + y - 2000}")
+    p.write_text("\n".join(lines) + "\n")
+    seq = load_sequence(p)
+    assert seq.keys == ["coal", "gas", "wind"] and seq.columns == ["net_generation"]
+    assert seq.column_kinds == ["date", "text", "numeric"]
+    assert seq.values[:3, 0].tolist() == [1001, 1002, 1003] and seq.values[20, 0] == 2001
+    assert seq.time[:2].tolist() == [2001, 2002] and seq.time[20] == 2001
+    # the key chosen by hand, and a key that cannot be one
+    assert load_sequence(p, key="source").segments.tolist() == [0, 20, 40, 60]
+    from explorer.data import SequenceFileError
+    with pytest.raises(SequenceFileError, match="'year' of generation.csv is the time or the row number"):
+        load_sequence(p, key="year")
+
+
+def test_cli_says_the_series_and_takes_key(tmp_path, capsys):
+    from explorer.cli import main
+
+    p = tmp_path / "stocks.csv"
+    _stocks(p, n=60)
+    assert main(["train", str(p), "--epochs", "1", "--units", "3", "--out", str(tmp_path / "r"), "--no-plots"]) == 0
+    first = capsys.readouterr().err.splitlines()[0]
+    assert first.startswith("stocks.csv: ") and "5 series by symbol" in first
+    import json
+    assert json.loads((tmp_path / "r" / "config.json").read_text())["data"]["key"] == "symbol"
+    assert main(["train", str(p), "--key", "none", "--epochs", "1", "--units", "3", "--out", str(tmp_path / "s"),
+                 "--no-plots"]) == 0
+    assert "series by" not in capsys.readouterr().err.splitlines()[0]
+    from explorer.runs import Run
+    run = Run.load(tmp_path / "r")                     # rebuilt from its config: the same five series
+    assert run.dataset.keys == ["MSFT", "AMZN", "IBM", "GOOG", "AAPL"]
+    p_rows = run.predictions(forecast=30)
+    assert p_rows["t"][:2].tolist() == [48, 49] and p_rows["t_forecast"].tolist() == list(range(48, 60))

@@ -211,6 +211,12 @@ class Dataset:
     year_month: str | None = None
     normalized: np.ndarray | None = None
     time_format: str = ""
+    segments: np.ndarray | None = None
+    keys: list | None = None
+    key_column: str = ""
+    val_rows: np.ndarray | None = None
+    train_rows: np.ndarray | None = None
+    column_kinds: list = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not self.all_columns:
@@ -327,6 +333,26 @@ class Dataset:
         if self.time_values is None:
             return rows.astype(np.float64)
         return self.time_values[rows]
+
+    def training_values(self) -> np.ndarray:
+        """The rows of :attr:`series` in the training part (each series' first part for several)."""
+        if self.train_rows is not None:
+            return self.series[self.train_rows]
+        return self.series[:self.split_index]
+
+    def target_rows(self) -> np.ndarray:
+        """The series row of every validation window's target (after ``split_index`` in order for one
+        series; for several, each series' validation part in turn)."""
+        if self.val_rows is not None:
+            return self.val_rows
+        return np.arange(self.split_index, self.split_index + self.n_val)
+
+    def segment_end(self, row: int) -> int:
+        """The row after the last row of the series holding ``row`` (the end of the data for one)."""
+        n = len(self.series) if self.series is not None else 0
+        if self.segments is None:
+            return n
+        return int(self.segments[np.searchsorted(self.segments, row, side="right")])
 
     def time_text(self, rows) -> list:
         """The time of series rows ``rows`` as text: as the file wrote it (decimal years) or ISO
@@ -467,6 +493,20 @@ def _resolve_seq_len(name: str, n: int, seq_len, f: float, default: int, unit: s
     return L, True, notes
 
 
+def _series_parts(segments: np.ndarray, seq_len: int, f: float):
+    """For several series (rows ``segments[k]:segments[k + 1]``), each split in time order as one
+    series is: (training rows, start rows of the training windows, of the validation windows);
+    no window holds rows of two series."""
+    train, tr_starts, val_starts = [], [], []
+    for a, b in zip(segments[:-1].tolist(), segments[1:].tolist()):
+        n_tr, _ = _split_sizes(b - a, f)
+        train.append(np.arange(a, a + n_tr))
+        tr_starts.append(np.arange(a, a + n_tr - seq_len))
+        val_starts.append(np.arange(a + n_tr - seq_len, b - seq_len))
+    cat = lambda parts: np.concatenate(parts).astype(np.int64)  # noqa: E731
+    return cat(train), cat(tr_starts), cat(val_starts)
+
+
 def _constant_target_warning(train: np.ndarray, name) -> list:
     """A warning when the target does not change in the training part (nothing to learn there)."""
     if train.size and np.all(train == train[0]):
@@ -510,20 +550,42 @@ def make_windows(
     if values.ndim == 1:
         values = values[:, None]
     n, m = values.shape
-    seq_len, chosen, notes = _resolve_seq_len(name, n, seq_len, f, SERIES_SEQ_LEN, "rows")
+    segments = getattr(seq, "segments", None)
+    keys = list(getattr(seq, "keys", None) or [])
+    if segments is not None:
+        segments = np.asarray(segments, dtype=np.int64)
+        lengths = np.diff(segments)
+        short = int(np.argmin(lengths))
+        seq_len, chosen, notes = _resolve_seq_len(f"{name}'s shortest series ({safe_name(keys[short], full=True)!r})",
+                                                  int(lengths[short]), seq_len, f, SERIES_SEQ_LEN, "rows")
+        notes = [s.replace(" rows (", " rows of the shortest series (", 1) for s in notes]
+    else:
+        seq_len, chosen, notes = _resolve_seq_len(name, n, seq_len, f, SERIES_SEQ_LEN, "rows")
     notes = list(getattr(seq, "notes", None) or []) + notes
     n_tr, n_val = _split_sizes(n, f)
     check_budget(values.nbytes * 3, f"Windows over {name} ({n:,} rows × {m} column(s))",
                  "use a shorter excerpt of the file or fewer columns")
     tidx = int(seq.target_index) % m
+    parts = _series_parts(segments, seq_len, f) if segments is not None else None
+    train_rows = parts[0] if parts is not None else slice(0, n_tr)
     if normalizer is None:
-        normalizer = Normalizer.fit(values[:n_tr], normalize, tidx)
-    notes += _constant_target_warning(values[:n_tr, tidx], seq.columns[tidx])
+        normalizer = Normalizer.fit(values[train_rows], normalize, tidx)
+    notes += _constant_target_warning(values[train_rows, tidx], seq.columns[tidx])
     z = normalizer.transform(values)
     win = np.lib.stride_tricks.sliding_window_view(z, seq_len, axis=0)  # (n-L+1, m, L), a view
     win = win.transpose(0, 2, 1)[:-1]  # window starting at s predicts row s+L
     targets = z[seq_len:, tidx][:, None]
     n_tr_win = n_tr - seq_len
+    val_rows = None
+    if parts is not None:                       # several series: only windows inside one series
+        _, train_starts, val_starts = parts
+        check_budget(win[:1].nbytes * (len(train_starts) + len(val_starts)) * 2,
+                     f"Windows over the {len(keys)} series of {name}", "use a shorter excerpt of the file")
+        win = win[np.concatenate([train_starts, val_starts])]
+        targets = targets[np.concatenate([train_starts, val_starts])]
+        n_tr_win = len(train_starts)
+        val_rows = val_starts + seq_len
+        n_tr = int(val_rows[0]) if len(val_rows) else n
     src = str(seq.path)
     config = {
         "type": "file",
@@ -542,6 +604,7 @@ def make_windows(
             notes.append("a year × month table read as one monthly series")
     if chosen:
         config["seq_len_chosen"] = True
+    config["key"] = (getattr(seq, "key_column", "") if segments is not None else "") or "none"
     return Dataset(
         x_train=win[:n_tr_win],
         y_train=targets[:n_tr_win],
@@ -570,6 +633,12 @@ def make_windows(
         year_month=year_month,
         normalized=z,
         time_format=getattr(seq, "time_format", "") or "",
+        segments=segments,
+        keys=keys or None,
+        key_column=getattr(seq, "key_column", "") or "",
+        val_rows=val_rows,
+        train_rows=None if parts is None else parts[0],
+        column_kinds=list(getattr(seq, "column_kinds", None) or []),
     )
 
 
@@ -672,7 +741,7 @@ def dataset_from_config(cfg: dict) -> Dataset:
         if typ == "file":
             seq = load_sequence(cfg["source"], columns=cfg.get("columns"), target=cfg.get("target"),
                                 missing=cfg.get("missing", "interpolate"),
-                                year_month=cfg.get("year_month") or "series")
+                                year_month=cfg.get("year_month") or "series", key=cfg.get("key") or "none")
             norm = Normalizer.from_dict(cfg["normalizer"]) if cfg.get("normalizer") else None
             ds = make_windows(seq, seq_len=cfg["seq_len"], val_fraction=cfg["val_fraction"],
                               normalize=cfg.get("normalize", "zscore"), normalizer=norm)

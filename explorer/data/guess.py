@@ -70,10 +70,11 @@ def is_time_name(name: str) -> bool:
     return _norm(name) in TIME_NAMES or _norm(name) in _OTHER_TIME_NAMES
 
 
-def is_decimal_year_column(name: str, values: np.ndarray, named_only: bool = True) -> bool:
+def is_decimal_year_column(name: str, values: np.ndarray, named_only: bool = True, restarts: bool = False) -> bool:
     """Whether a numeric column holds the time in (decimal) years (see the module's rules);
     ``named_only=False`` also takes a column without a time word in its name when its values rise
-    by a constant step of a year, a quarter, a month, a week or a day."""
+    by a constant step of a year, a quarter, a month, a week or a day; ``restarts``: a column
+    named for the time may start again (each series of a long table has its own times)."""
     v = np.asarray(values, dtype=np.float64)
     v = v[np.isfinite(v)]
     if v.size < 2 or v.min() < 1000 or v.max() >= 3000:
@@ -81,9 +82,12 @@ def is_decimal_year_column(name: str, values: np.ndarray, named_only: bool = Tru
     d = np.diff(v)
     whole = bool(np.all(v == np.round(v)))
     rising = bool(np.all(d >= 0) if whole else np.all(d > 0))
+    named = _norm(name) in TIME_NAMES
+    if named and restarts and not rising:
+        return bool(np.mean(d > 0) >= 0.8)
     if not rising:
         return False
-    if _norm(name) in TIME_NAMES:
+    if named:
         return True
     if named_only or whole and not np.all(d == 1):
         return False
@@ -131,17 +135,20 @@ def choose_target(names: list, traits: list) -> tuple[int, str]:
     return j, "every column of values is a dummy or constant"
 
 
-def find_key(strings: np.ndarray) -> tuple[np.ndarray, np.ndarray, list] | None:
+def find_key(strings: np.ndarray, strict: bool = True) -> tuple[np.ndarray, np.ndarray, list] | None:
     """For a text column that holds several series' names: (row order grouping the keys, start
     row of each key's block in that order plus the end, the keys in order of first appearance);
-    None when the column is not a key (see the module's rules)."""
-    s = np.char.strip(np.asarray(strings, dtype=str))
+    None when the column is not a key (see the module's rules; ``strict=False``, for a key the
+    person chose: any column without an empty value)."""
+    s = np.char.strip(np.char.strip(np.asarray(strings, dtype=str)), "\"'")
     n = s.size
-    if n < 2 * MIN_KEY_ROWS:
+    if n == 0 or (strict and n < 2 * MIN_KEY_ROWS):
         return None
     uniq, first, inverse, counts = np.unique(s, return_index=True, return_inverse=True, return_counts=True)
     k = uniq.size
-    if k < 2 or k > n / 3 or counts.min() < MIN_KEY_ROWS or (uniq == "").any():
+    if (uniq == "").any():
+        return None
+    if strict and (k < 2 or k > n / 3 or counts.min() < MIN_KEY_ROWS):
         return None
     rank = np.empty(k, dtype=np.int64)
     rank[np.argsort(first, kind="stable")] = np.arange(k)      # keys in order of first appearance

@@ -131,6 +131,11 @@ class SequenceData:
         ``int64`` indices of the rows whose values were filled by interpolation.
     year_month : str or None
         For a year × month table: ``"series"`` (read as one monthly series) or ``"columns"``.
+    segments : ndarray or None
+        A long table read as several series: ``int64`` start row of each series plus the end
+        (``segments[k]:segments[k + 1]`` are series ``keys[k]``'s rows, grouped in that order).
+    keys, key_column : list of str, str
+        The series' names and the column they came from.
     time_format : str
         How the time of a row is written out (:func:`explorer.data.timeaxis.format_times`): the
         file's own decimals for decimal years, ISO dates and date-times otherwise; "" without time.
@@ -153,6 +158,9 @@ class SequenceData:
     year_month: str | None = None
     notes: list = field(default_factory=list)
     time_format: str = ""
+    segments: np.ndarray | None = None
+    keys: list | None = None
+    key_column: str = ""
 
     def __post_init__(self) -> None:
         if self.target_index < 0:
@@ -519,6 +527,7 @@ class _Table:
     flat: set = field(default_factory=set)  # numeric columns whose sampled values never change
     index_cols: set = field(default_factory=set)  # numeric columns that number the rows (1..N, R's row names)
     blank: set = field(default_factory=set)  # columns whose header is empty
+    key_cols: list = field(default_factory=list)  # text columns whose sampled values repeat (a long table's key?)
     year_month: tuple | None = None  # (year column, [12 month columns]) of a year × month table
     notes: list = field(default_factory=list)  # what the reader skipped, for the status bar
 
@@ -677,15 +686,28 @@ def _find_time_columns(tab: _Table) -> None:
             v = v[np.isfinite(v)]
             if v.size > 1 and np.all(v == v[0]):
                 tab.flat.add(j)
+    _find_key_columns(tab)
     _find_year_columns(tab)
     values = [j for j, k in enumerate(tab.kinds) if k == "num" and j not in tab.index_cols and j not in tab.time_cols]
     for j in values:
         if guess.is_decimal_year_column(tab.names[j] if tab.header else "", _sample_column(tab, j),
-                                        named_only=j != values[0] or len(values) < 2):
+                                        named_only=j != values[0] or len(values) < 2, restarts=bool(tab.key_cols)):
             # the time axis, or the time written once more (a decimal year beside YEAR and MONTH)
             has_axis = any(k in ("date", "year") for k in tab.time_cols.values())
             tab.time_cols[j] = "also" if has_axis else "year"
             break
+
+
+def _find_key_columns(tab: _Table) -> None:
+    """Text columns whose sampled values repeat: each may name the series of a long table (the
+    whole column decides, :func:`explorer.data.guess.find_key`)."""
+    if len(tab.names) < 2:
+        return
+    for j, k in enumerate(tab.kinds):
+        if k == "text":
+            seen = {_unquote(r[j]) for _, r in tab.sample if j < len(r)}
+            if seen and len(seen) <= max(1, len(tab.sample) // 3):
+                tab.key_cols.append(j)
 
 
 def _find_year_columns(tab: _Table) -> None:
@@ -701,7 +723,8 @@ def _find_year_columns(tab: _Table) -> None:
         return
     tab.year_month = None
     for j, n in enumerate(tab.names):
-        if tab.kinds[j] == "num" and is_year_name(n) and plausible_years(_sample_column(tab, j)):
+        if tab.kinds[j] == "num" and is_year_name(n) and plausible_years(_sample_column(tab, j),
+                                                                            ordered=not tab.key_cols):
             tab.time_cols[j] = "year"
             for jm, nm in enumerate(tab.names):
                 if tab.kinds[jm] == "num" and is_month_name(nm) and plausible_months(_sample_column(tab, jm)):
@@ -1106,7 +1129,7 @@ def _estimate_rows(data: bytes) -> int:
 
 
 def load_sequence(path, columns=None, target=None, missing: str = "interpolate",
-                  year_month: str = "series") -> SequenceData:
+                  year_month: str = "series", key=None) -> SequenceData:
     """Load a numeric series from CSV, TSV, TXT or NPY.
 
     Parameters
@@ -1123,6 +1146,10 @@ def load_sequence(path, columns=None, target=None, missing: str = "interpolate",
     year_month : {"series", "columns"}
         A year × month table (a YEAR column and twelve month columns): ``"series"`` reads it as
         one monthly series (when ``columns`` is not given), ``"columns"`` keeps the columns.
+    key : str or int, optional
+        The column naming the series of a long table (one series per value; windows never cross
+        from one to the next); ``"none"`` reads the table as one series; None guesses
+        (:mod:`explorer.data.guess`).
 
     Returns
     -------
@@ -1143,7 +1170,7 @@ def load_sequence(path, columns=None, target=None, missing: str = "interpolate",
             f'A year × month table such as {name} is read as "series" or "columns", not {year_month!r}.')
     data = _read_bytes(p, name)
     try:
-        return _load_sequence_bytes(p, name, data, columns, target, missing, year_month)
+        return _load_sequence_bytes(p, name, data, columns, target, missing, year_month, key)
     except SequenceFileError:
         raise
     except MemoryBudgetError as exc:
@@ -1156,7 +1183,8 @@ def load_sequence(path, columns=None, target=None, missing: str = "interpolate",
             f"The file {name} could not be read ({exc.__class__.__name__}); check its format.") from None
 
 
-def _load_sequence_bytes(p: Path, name: str, data: bytes, columns, target, missing, year_month) -> SequenceData:
+def _load_sequence_bytes(p: Path, name: str, data: bytes, columns, target, missing, year_month,
+                         key=None) -> SequenceData:
     suffix = p.suffix.lower()
     if suffix == ".npz":
         raise SequenceFileError(f"The file {name} is an NPZ archive; save a single array with numpy.save (.npy).")
@@ -1177,8 +1205,9 @@ def _load_sequence_bytes(p: Path, name: str, data: bytes, columns, target, missi
     sel = cands if len(cands) > 1 else _resolve_columns(columns, tab.names, tab.kinds, name, tab=tab)
     num_time = [j for j, k in tab.time_cols.items() if k in ("year", "month") and j not in sel]
     date_col = next((j for j, k in tab.time_cols.items() if k == "date"), None)
-    str_cols = [date_col] if date_col is not None else []
-    str_len = max((len(r[date_col]) for _, r in tab.sample if date_col < len(r)), default=1) if str_cols else 0
+    key_cols = _key_candidates(tab, key, name)
+    str_cols = ([date_col] if date_col is not None else []) + key_cols
+    str_len = max((len(r[j]) for j in str_cols for _, r in tab.sample if j < len(r)), default=1) if str_cols else 0
     n_est = _estimate_rows(data)
     check_budget(len(data) + len(text) + _table_bytes(n_est, len(tab.names), len(sel) + len(num_time),
                                                        len(str_cols), str_len),
@@ -1195,14 +1224,45 @@ def _load_sequence_bytes(p: Path, name: str, data: bytes, columns, target, missi
     tidx = _resolve_target(target, chosen, name)
     vals = np.ascontiguousarray(vals[:, :len(sel)]) if num_time or len(cands) > 1 else vals
     _check_finite(vals, chosen, name, line_of=lambda r: _line_of_row(tab, r))
-    time, label = _time_axis(tab, sel, num_time, vals, extra, str_cols, strs)
+    n_date = int(date_col is not None)
+    time, label = _time_axis(tab, sel, num_time, vals, extra, str_cols[:n_date], strs[:n_date])
     fmt = _time_format(tab, label, time)
+    segments, keys, key_name = None, None, ""
+    for j, s in zip(key_cols, strs[n_date:]):
+        found = guess.find_key(s, strict=key is None)
+        if found is not None:
+            order, segments, keys = found
+            key_name = tab.names[j]
+            vals = np.ascontiguousarray(vals[order])
+            time = None if time is None else time[order]
+            notes.insert(0, f"{len(keys)} series by {safe_name(key_name)} (windows never cross from one to the next)")
+            break
+    if key not in (None, "none") and segments is None:
+        raise SequenceFileError(f"Column {safe_name(tab.names[key_cols[0]])!r} of {name} names no series "
+                                "(it has an empty value); choose another key column or none.")
+    if segments is not None and missing == "drop":       # each series keeps its rows without a gap
+        kept = np.concatenate([[0], np.cumsum(~np.isnan(vals).any(axis=1))])
+        segments = kept[segments]
     vals, n_missing, n_dropped, gaps, time = _fill_missing(vals, chosen, missing, name, time)
     return SequenceData(values=vals, columns=list(chosen), target_index=tidx, n_missing=n_missing, path=str(p),
                         missing=missing, n_dropped_rows=n_dropped, all_columns=list(tab.names),
                         column_kinds=kinds, time=time, time_label=label if time is not None else "", gaps=gaps,
                         year_month="columns" if tab.year_month is not None else None, notes=notes,
-                        time_format=fmt)
+                        time_format=fmt, segments=segments, keys=keys, key_column=key_name)
+
+
+def _key_candidates(tab: _Table, key, name: str) -> list:
+    """The columns that may name a long table's series: the one the person chose (``key``), none
+    (``"none"``), or the text columns whose values repeat (``None``: guessed)."""
+    if key is None:
+        return list(tab.key_cols)
+    if isinstance(key, str) and key.strip().lower() == "none":
+        return []
+    j = _find_column(key, tab.names, name)
+    if j in tab.time_cols or j in tab.index_cols:
+        raise SequenceFileError(f"Column {safe_name(tab.names[j])!r} of {name} is the time or the row number, "
+                                "not the name of a series; choose a column of names as the key, or none.")
+    return [j]
 
 
 def _time_format(tab: _Table, label: str, time) -> str:

@@ -70,13 +70,15 @@ def year_month_layout(names: list) -> tuple[int, list] | None:
     return year, [months[m] for m in range(1, 13)]
 
 
-def plausible_years(values: np.ndarray) -> bool:
-    """Finite values are whole numbers between 1 and 9999 that never go backwards."""
+def plausible_years(values: np.ndarray, ordered: bool = True) -> bool:
+    """Finite values are whole numbers between 1 and 9999 that never go backwards (with
+    ``ordered=False`` they may: a long table starts each series' years again)."""
     v = np.asarray(values, dtype=np.float64)
     v = v[np.isfinite(v)]
     if v.size == 0:
         return False
-    return bool(np.all((v >= 1) & (v <= 9999)) and np.all(v == np.round(v)) and np.all(np.diff(v) >= 0))
+    return bool(np.all((v >= 1) & (v <= 9999)) and np.all(v == np.round(v))
+                and (not ordered or np.all(np.diff(v) >= 0)))
 
 
 def plausible_months(values: np.ndarray) -> bool:

@@ -627,8 +627,8 @@ class PredictionPlotWidget(PlotPanelWidget):
         self.plot.setLabel("bottom", "row of the series" if x_values is None and x_label == "t" else self.x_label)
         self.plot.setLabel("left", self.y_label)
         d = self.data
-        self.target_curve.setData(self._x(d["t_target"]), d["target"])
-        self.pred_curve.setData(self._x(d["t_pred"]), d["pred"])
+        self.target_curve.setData(*self._broken(d["t_target"], d["target"]), connect="finite")
+        self.pred_curve.setData(*self._broken(d["t_pred"], d["pred"]), connect="finite")
         if forecast is not None:
             self.forecast_curve.setData(self._x(d["t_forecast"]), d["forecast"])
         else:
@@ -646,6 +646,18 @@ class PredictionPlotWidget(PlotPanelWidget):
         else:
             self.split_line.hide()
         self._update_empty()
+
+    def _broken(self, t, y):
+        """(x, y) of rows ``t`` with a gap (NaN) wherever the rows do not follow one another: the
+        validation parts of several series are drawn as separate pieces."""
+        x = self._x(t)
+        y = np.asarray(y, dtype=float)
+        if len(t) < 2:
+            return x, y
+        cut = np.flatnonzero(np.diff(np.asarray(t)) != 1) + 1
+        if not len(cut):
+            return x, y
+        return np.insert(x, cut, np.nan), np.insert(y, cut, np.nan)
 
     def _x(self, t):
         """Display x of 0-based rows ``t``: the row number 1..N, or the data's own time value."""

@@ -121,7 +121,7 @@ class FilesController(QObject):
         opts = win.settings_panel.data_options()
         run = win.run
         if run is None or run.dataset.source != str(path):
-            opts.update(columns=None, target=None, seq_len=None, val_fraction=None)   # a new file: its defaults
+            opts.update(columns=None, target=None, seq_len=None, val_fraction=None, key=None)   # a new file: its defaults
         opts.update(options)
         # the panel's model settings once a run is shown (before that it holds the defaults)
         base = win.settings_panel.model_settings(run.settings if run else None)

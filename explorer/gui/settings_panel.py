@@ -57,6 +57,11 @@ class SettingsPanelWidget(QWidget):
         self.year_month_combo.setToolTip("A table with a YEAR column and JAN…DEC columns: read it as one monthly "
                                          "series (year by year, month by month) or keep its columns")
         f.addRow("Year × month", self.year_month_combo)
+        self.key_combo = QComboBox()
+        self.key_combo.setToolTip("A long table holding several series (a column of names such as symbol, "
+                                  "repeating): one series per name, windows never cross from one to the next")
+        self.set_keys([], "")
+        f.addRow("Series by", self.key_combo)
         self.missing_combo = QComboBox()
         self.missing_combo.addItems(["interpolate", "drop"])
         self.missing_combo.setToolTip("Missing values: fill by linear interpolation or drop the rows")
@@ -219,11 +224,22 @@ class SettingsPanelWidget(QWidget):
         self.columns_list.setEnabled(bool(names))
         self.target_combo.setEnabled(bool(numeric))
 
+    def set_keys(self, names: list[str], current: str) -> None:
+        """Offer the text columns ``names`` as the column naming the series; ``current`` the one
+        used ("" when the file was read as one series)."""
+        self.key_combo.clear()
+        self.key_combo.addItem("guess from the file", None)
+        self.key_combo.addItem("one series (no key)", "none")
+        for n in names:
+            self.key_combo.addItem(n, n)
+        if current:
+            self.key_combo.setCurrentIndex(max(self.key_combo.findData(current), 0))
+
     def set_kind(self, kind: str) -> None:
         """Enable the options that mean something for this kind of data (series or text)."""
         series, text = kind in ("series", "regression"), kind == "text"
         for w in (self.columns_list, self.target_combo, self.year_month_combo, self.missing_combo,
-                  self.normalize_combo):
+                  self.normalize_combo, self.key_combo):
             w.setEnabled(series and (w not in (self.columns_list, self.target_combo) or w.count() > 0))
         self.level_combo.setEnabled(text)
 
@@ -242,4 +258,5 @@ class SettingsPanelWidget(QWidget):
             "seq_len": self.seq_spin.value() if self.seq_explicit else None,
             "level": self.level_combo.currentText(),
             "year_month": self.year_month_combo.currentData(),
+            "key": self.key_combo.currentData(),
         }
