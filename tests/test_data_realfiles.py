@@ -186,3 +186,49 @@ def test_cli_says_the_series_and_takes_key(tmp_path, capsys):
     assert run.dataset.keys == ["MSFT", "AMZN", "IBM", "GOOG", "AAPL"]
     p_rows = run.predictions(forecast=30)
     assert p_rows["t"][:2].tolist() == [48, 49] and p_rows["t_forecast"].tolist() == list(range(48, 60))
+
+
+def _sunspot_grid(path, years=30, with_years=False):
+    """Sunspot numbers month by month, 12 a line, no header (a year first when ``with_years``)."""
+    rng = np.random.default_rng(2)
+    n = 12 * years
+    v = np.abs(80 + 70 * np.sin(2 * np.pi * np.arange(n) / 132) + rng.normal(0, 10, n)).round(1)
+    lines = [(f"{1749 + r} " if with_years else "") + " ".join(f"{x:6.1f}" for x in v[12 * r:12 * r + 12])
+             for r in range(years)]
+    path.write_text("\n".join(lines) + "\n")
+    return v
+
+
+def test_a_grid_of_twelve_numbers_a_line_is_one_monthly_series(tmp_path):
+    p = tmp_path / "sunspots.txt"
+    v = _sunspot_grid(p)
+    seq = load_sequence(p)
+    assert seq.columns == ["sunspots"] and seq.values[:, 0].tolist() == v.tolist()      # row by row
+    assert seq.year_month == "series"
+    ds = load_dataset(p)
+    assert "a grid of 12 numbers a line read row by row as one series" in ds.describe()
+    assert "year × month" not in ds.describe()
+    # the columns kept, by choice: 30 rows of 12, the first column of values predicted
+    kept = load_sequence(p, year_month="columns")
+    assert kept.values[:, 0].tolist() == v[::12].tolist()
+    # a year in front: the time axis, written as months
+    p2 = tmp_path / "sunspots_years.txt"
+    _sunspot_grid(p2, with_years=True)
+    ds = load_dataset(p2)
+    assert ds.series[:, 0].tolist() == v.tolist() and ds.time_values[13] == pytest.approx(1750 + 1 / 12)
+    assert ds.time_text([0, 13]) == ["1749-01", "1750-02"]
+
+
+def test_quarters_are_a_grid_but_four_measurements_are_a_table(tmp_path):
+    p = tmp_path / "gdp.txt"
+    q = (100 + np.arange(80) * 2 + 5 * np.sin(np.arange(80) * np.pi / 2)).round(1)
+    p.write_text("\n".join(" ".join(str(x) for x in q[4 * r:4 * r + 4]) for r in range(20)) + "\n")
+    seq = load_sequence(p)
+    assert seq.values[:, 0].tolist() == q.tolist()
+    assert seq.notes == ["a grid of 4 numbers a line read row by row as one series"]
+    t = np.arange(60)
+    sensors = np.column_stack([10 + 0.1 * t, 200 + 0.2 * t, 3000 + t, 5 + 0.01 * t]).round(2)
+    p = tmp_path / "sensors.txt"
+    p.write_text("\n".join(" ".join(str(x) for x in row) for row in sensors) + "\n")
+    seq = load_sequence(p)
+    assert seq.year_month is None and seq.columns == ["column 1"] and seq.values[:, 0].tolist() == sensors[:, 0].tolist()

@@ -600,7 +600,7 @@ def make_windows(
     year_month = getattr(seq, "year_month", None)
     if year_month is not None:
         config["year_month"] = year_month
-        if year_month == "series":
+        if year_month == "series" and not any("read as one" in n or "row by row" in n for n in notes):
             notes.append("a year × month table read as one monthly series")
     if chosen:
         config["seq_len_chosen"] = True

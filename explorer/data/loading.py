@@ -689,7 +689,7 @@ def _find_time_columns(tab: _Table) -> None:
     _find_key_columns(tab)
     _find_year_columns(tab)
     values = [j for j, k in enumerate(tab.kinds) if k == "num" and j not in tab.index_cols and j not in tab.time_cols]
-    for j in values:
+    for j in values if tab.header or tab.year_month is None else ():
         if guess.is_decimal_year_column(tab.names[j] if tab.header else "", _sample_column(tab, j),
                                         named_only=j != values[0] or len(values) < 2, restarts=bool(tab.key_cols)):
             # the time axis, or the time written once more (a decimal year beside YEAR and MONTH)
@@ -710,7 +710,28 @@ def _find_key_columns(tab: _Table) -> None:
                 tab.key_cols.append(j)
 
 
+def _find_grid(tab: _Table) -> bool:
+    """A file without a header of 12 (or 4) numbers a line, maybe after a column of years, that is
+    one series written row by row (:func:`explorer.data.guess.grid_reads_as_series`)."""
+    w = len(tab.kinds)
+    if tab.header or not all(k == "num" for k in tab.kinds) or len(tab.sample) < 2:
+        return False
+    first = _sample_column(tab, 0)
+    yearly = (w - 1 in guess.GRID_WIDTHS and plausible_years(first) and np.nanmin(first) >= 1000
+              and np.nanmax(first) < 3000 and np.all(np.diff(first[np.isfinite(first)]) == 1))
+    cols = list(range(1, w)) if yearly else list(range(w)) if w in guess.GRID_WIDTHS else None
+    if cols is None or not guess.grid_reads_as_series(np.column_stack([_sample_column(tab, j) for j in cols])):
+        return False
+    tab.year_month = (0 if yearly else None, cols)
+    tab.index_cols.discard(0)
+    if yearly:
+        tab.time_cols[0] = "year"
+    return True
+
+
 def _find_year_columns(tab: _Table) -> None:
+    if _find_grid(tab):
+        return
     if not tab.header:
         if len(tab.kinds) > 2 and tab.kinds[0] == tab.kinds[1] == "num":
             y, m = _sample_column(tab, 0), _sample_column(tab, 1)
@@ -1333,30 +1354,37 @@ def _wants_series(columns, series_name: str) -> bool:
 def _year_month_series(tab, data, name, p, series_name, target, missing, prose_mode, kinds) -> SequenceData:
     """A year × month table read row by row as one monthly series (time: year + (month − 1)/12)."""
     year, months = tab.year_month
-    sel = [year] + list(months)
+    w = len(months)
+    sel = ([year] if year is not None else []) + list(months)
     n_est = _estimate_rows(data)
-    check_budget(len(data) * 2 + _table_bytes(n_est, len(tab.names), 13) + n_est * 12 * 24,
+    check_budget(len(data) * 2 + _table_bytes(n_est, len(tab.names), w + 1) + n_est * w * 24,
                  f"Loading {name} ({n_est:,} rows)", "use a shorter excerpt of the file")
     vals, _ = _parse_table(tab, data, sel, name, prose_mode, [])
     _check_finite(vals, [tab.names[j] for j in sel], name, line_of=lambda r: _line_of_row(tab, r))
-    years = fill_nan_linear(vals[:, 0])
-    if years is None:
-        raise SequenceFileError(
-            f"Column {safe_name(tab.names[year])!r} of {name} has no years; fill in the year of every row.")
-    series = np.ascontiguousarray(vals[:, 1:]).reshape(-1)
-    time = (years[:, None] + np.arange(12) / 12.0).reshape(-1)
+    series = np.ascontiguousarray(vals[:, -w:]).reshape(-1)
+    time = None
+    if year is not None:
+        years = fill_nan_linear(vals[:, 0])
+        if years is None:
+            raise SequenceFileError(
+                f"Column {safe_name(tab.names[year])!r} of {name} has no years; fill in the year of every row.")
+        time = (years[:, None] + np.arange(w) / w).reshape(-1)
     known = np.flatnonzero(np.isfinite(series))
     if known.size == 0:
         raise SequenceFileError(f"The month columns of {name} have no values; fill in the monthly values.")
     keep = slice(known[0], known[-1] + 1)      # months before the first and after the last value: not yet measured
-    series, time = series[keep][:, None], time[keep]
+    series = series[keep][:, None]
+    time = None if time is None else time[keep]
     _resolve_target(target, [series_name], name)
     vals, n_missing, n_dropped, gaps, time = _fill_missing(series, [series_name], missing, name, time)
+    notes = list(tab.notes)
+    if not tab.header:
+        notes.append(f"a grid of {w} numbers a line read row by row as one series")
     return SequenceData(values=vals, columns=[series_name], target_index=0, n_missing=n_missing, path=str(p),
                         missing=missing, n_dropped_rows=n_dropped, all_columns=list(tab.names),
-                        column_kinds=kinds, time=time, time_label="year", gaps=gaps, year_month="series",
-                        time_format="month",
-                        notes=list(tab.notes))
+                        column_kinds=kinds, time=time, time_label="year" if time is not None else "", gaps=gaps,
+                        year_month="series", time_format={12: "month", 4: "quarter"}.get(w, "decimals:3")
+                        if time is not None else "", notes=notes)
 
 
 def _load_npy_sequence(p: Path, name: str, data: bytes, columns, target, missing) -> SequenceData:

@@ -262,7 +262,7 @@ def _unwrap_days(t: np.ndarray) -> np.ndarray:
 
 def time_format(label: str, values, decimals: int | None = None, monthly: bool = False) -> str:
     """How :func:`format_times` writes a time axis: ``"decimals:K"`` (decimal years as the file wrote
-    them, K decimals), ``"month"`` (``1949-01``), ``"day"`` (ISO dates), ``"second"`` (ISO
+    them, K decimals), ``"month"`` (``1949-01``), ``"quarter"`` (``1959-Q1``), ``"day"`` (ISO dates), ``"second"`` (ISO
     date-times) or ``"time of day"``; "" without a time axis."""
     if values is None or not label:
         return ""
@@ -285,6 +285,10 @@ def format_times(values, fmt: str) -> list:
         years = np.floor(v + 1e-9)
         months = np.round((v - years) * 12).astype(np.int64) + 1
         return [f"{int(y):04d}-{int(m):02d}" for y, m in zip(years, months)]
+    if fmt == "quarter":
+        years = np.floor(v + 1e-9)
+        quarters = np.round((v - years) * 4).astype(np.int64) + 1
+        return [f"{int(y):04d}-Q{int(q)}" for y, q in zip(years, quarters)]
     if fmt in ("day", "second"):
         secs = np.round(v).astype(np.int64).astype("datetime64[s]")
         return [str(s) for s in (secs.astype("datetime64[D]") if fmt == "day" else secs)]
