@@ -279,10 +279,12 @@ def _load_dataset(args):
                         year_month=args.year_month, key=args.key)
 
 
-def _settings(args, example: str | None):
-    from explorer.runs import ModelSettings, settings_for_example
+def _settings(args, example: str | None, kind: str | None = None):
+    from explorer.runs import ModelSettings, settings_for_data, settings_for_example
 
-    base = settings_for_example(example) if example else ModelSettings(units=16, epochs=20)
+    if kind is None:
+        kind = "text" if getattr(args, "text", False) or getattr(args, "words", False) else "series"
+    base = settings_for_example(example) if example else settings_for_data(kind)
     over = {k: getattr(args, a) for k, a in (("units", "units"), ("epochs", "epochs"), ("batch", "batch"),
                                              ("lr", "lr"), ("optimizer", "optimizer"), ("seed", "seed"),
                                              ("cell", "cell"), ("layers", "layers"),
@@ -485,7 +487,7 @@ def _train_into(args, given: dict[str, str], run_cls, out: Path, in_place: bool,
             _say_ignored_data_options(args, given)
             dataset = _load_dataset(args)
             run = (_run_from_model(args, dataset) if args.init
-                   else Run(dataset, _settings(args, args.example)))
+                   else Run(dataset, _settings(args, args.example, dataset.kind)))
         if getattr(args, "stop_at_loss", None) is not None and run.dataset.n_val == 0:
             raise CliError("--stop-at-loss watches the validation loss, and this run has no validation part; "
                            "set --val-fraction above 0 or leave --stop-at-loss out.")
@@ -525,7 +527,7 @@ def _run_from_model(args, dataset):
     """``train --init MODEL``: a run on ``dataset`` starting from MODEL's weights (sizes checked)."""
     from explorer.interop import load_model, run_for_model
 
-    settings = _settings(args, args.example)
+    settings = _settings(args, args.example, dataset.kind)
     loaded = load_model(args.init, n_outputs=dataset.n_outputs, seed=settings.seed)
     model = loaded.model
     for option, asked, held in (("--units", args.units, model.n_units), ("--cell", args.cell, model.kind),

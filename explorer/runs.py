@@ -58,7 +58,7 @@ STEPS_HEADER = ("step", "epoch", "loss", "grad_norm", "clipped")
 
 __all__ = ["RUN_FILES", "OPTIONAL_FILES", "HISTORY_HEADER", "STEPS_HEADER", "RunFileError", "DataChangedError",
            "check_data_values", "check_settings_memory",
-           "ModelSettings", "EXAMPLE_SETTINGS", "settings_for_example", "Run", "atomic_write_bytes",
+           "ModelSettings", "EXAMPLE_SETTINGS", "settings_for_example", "FILE_SETTINGS", "settings_for_data", "Run", "atomic_write_bytes",
            "atomic_write_text", "csv_value", "data_fingerprint", "estimate_run_bytes", "check_run_memory",
            "write_autosave", "latest_autosave", "prune_autosaves", "instance_id", "PREDICTION_WINDOWS", "PREDICTION_WORK"]
 
@@ -106,6 +106,17 @@ EXAMPLE_SETTINGS = {
 
 def settings_for_example(name: str, **overrides) -> ModelSettings:
     return ModelSettings(**{**EXAMPLE_SETTINGS.get(name, {}), **overrides})
+
+
+#: The settings a file starts with, by the kind of data it holds: the same from
+#: ``lstm-explorer FILE``, ``lstm-explorer train FILE``, a new window and the comparison view.
+FILE_SETTINGS = {"series": dict(units=16, epochs=20), "text": dict(units=32, epochs=20)}
+
+
+def settings_for_data(kind: str, **overrides) -> ModelSettings:
+    """The model settings of a data file of ``kind`` ("text" or a series), whichever way it is
+    opened (:data:`FILE_SETTINGS`); ``overrides`` set what the person chose."""
+    return ModelSettings(**{**FILE_SETTINGS["text" if kind == "text" else "series"], **overrides})
 
 
 # -- single files ----------------------------------------------------------------------------

@@ -175,7 +175,7 @@ def test_cli_says_the_series_and_takes_key(tmp_path, capsys):
     _stocks(p, n=60)
     assert main(["train", str(p), "--epochs", "1", "--units", "3", "--out", str(tmp_path / "r"), "--no-plots"]) == 0
     first = capsys.readouterr().err.splitlines()[0]
-    assert first.startswith("stocks.csv: ") and "5 series by symbol" in first
+    assert first.startswith("stocks.csv (5 series by symbol): ")
     import json
     assert json.loads((tmp_path / "r" / "config.json").read_text())["data"]["key"] == "symbol"
     assert main(["train", str(p), "--key", "none", "--epochs", "1", "--units", "3", "--out", str(tmp_path / "s"),

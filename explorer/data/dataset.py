@@ -334,6 +334,13 @@ class Dataset:
             return rows.astype(np.float64)
         return self.time_values[rows]
 
+    @property
+    def input_scaling(self) -> str:
+        """What the inputs the model reads are, in words shown beside them: ``"z-scored"``,
+        ``"min–max scaled"``, or "" (the file's own units, token ids, an example's values)."""
+        method = self.normalizer.method if self.normalizer is not None else "none"
+        return {"zscore": "z-scored", "minmax": "min–max scaled"}.get(method, "")
+
     def training_values(self) -> np.ndarray:
         """The rows of :attr:`series` in the training part (each series' first part for several)."""
         if self.train_rows is not None:
@@ -375,6 +382,8 @@ class Dataset:
         if self.kind == "series":
             norm = self.normalizer.method if self.normalizer is not None else "none"
             cols = ", ".join(safe_name(c, full=True) for c in self.columns)
+            if self.keys:
+                src += f" ({len(self.keys)} series by {safe_name(self.key_column, full=True)})"
             return (
                 f"{src}: {self.n_train} training and {val} windows of {self.seq_len} steps × "
                 f"{self.n_inputs} input(s) ({cols}), predicting {self.target_name!r} one step ahead "

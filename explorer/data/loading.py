@@ -1256,7 +1256,6 @@ def _load_sequence_bytes(p: Path, name: str, data: bytes, columns, target, missi
             key_name = tab.names[j]
             vals = np.ascontiguousarray(vals[order])
             time = None if time is None else time[order]
-            notes.insert(0, f"{len(keys)} series by {safe_name(key_name)} (windows never cross from one to the next)")
             break
     if key not in (None, "none") and segments is None:
         raise SequenceFileError(f"Column {safe_name(tab.names[key_cols[0]])!r} of {name} names no series "

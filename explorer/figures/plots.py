@@ -588,6 +588,7 @@ class PredictionPlotWidget(PlotPanelWidget):
         self.top_k = ([], [])
         self.x_label, self.y_label = "t", "value"
         self.x_values = self._x_axis = self.x_text = None
+        self.x_origin = 0.0
         self.gaps = np.zeros(0, dtype=np.int64)
 
     def _series_mode(self):
@@ -615,14 +616,22 @@ class PredictionPlotWidget(PlotPanelWidget):
                      "forecast": f(forecast) if forecast is not None else None}
         self.x_values = None if x_values is None else np.asarray(x_values)
         self.x_text = x_text
-        self._x_axis = _as_axis_values(x_values)
+        axis_values = _as_axis_values(x_values)
+        # drawn from the first whole value on: an SVG writes six significant digits, which keep an
+        # hour's detail of 0.1 years but not of 2014.1 years
+        first = axis_values[0] if axis_values is not None and len(axis_values) else 0.0
+        self.x_origin = float(np.floor(first)) if np.isfinite(first) else 0.0
+        self._x_axis = None if axis_values is None else axis_values - self.x_origin
         self.gaps = np.zeros(0, dtype=np.int64) if gaps is None else np.asarray(gaps, dtype=np.int64)
         self.x_label = x_label if x_values is not None or x_label != "t" else "t"
         self.y_label = y_label or "value"
         axis = self.plot.getAxis("bottom")
         axis.integer = self._x_axis is None or bool(np.all(np.mod(self._x_axis, 1) == 0))
-        # dates (not whole years) are labelled as dates: months, days or hours as the view needs
-        axis.dates = self.x_values is not None and self.x_values.dtype.kind in "MUS" and not axis.integer
+        timed = self.x_values is not None and (self.x_values.dtype.kind in "MUS" or self.x_label == "year")
+        # dates and decimal years are labelled as dates at calendar boundaries; whole years as 2008
+        axis.dates = timed and not axis.integer
+        axis.years = timed
+        axis.offset = self.x_origin
         axis.picture = None
         self.plot.setLabel("bottom", "row of the series" if x_values is None and x_label == "t" else self.x_label)
         self.plot.setLabel("left", self.y_label)
@@ -714,7 +723,8 @@ class PredictionPlotWidget(PlotPanelWidget):
             self.bar_labels.append(lab)
         self.set_fixed_ticks("left", [[(yy, _visible(c)) for yy, c in zip(y, chars)]])
         self.plot.getAxis("bottom").integer = False
-        self.plot.getAxis("bottom").dates = False
+        self.plot.getAxis("bottom").dates = self.plot.getAxis("bottom").years = False
+        self.plot.getAxis("bottom").offset = 0.0
         self.set_fixed_ticks("bottom", [[(v / 5, f"{v * 20}%") for v in range(6)]])   # 0 % … 100 %
         self.plot.setLabel("bottom", "probability")
         self.plot.setLabel("left", "next character")

@@ -1,0 +1,67 @@
+"""The window on real files: the same units as the command line, the Series by box, z-scored inputs."""
+
+import json
+
+import numpy as np
+import pytest
+
+from explorer.data.examples import load_example
+from explorer.gui.main_window import MainWindow
+from explorer.runs import FILE_SETTINGS, Run, settings_for_example
+
+
+@pytest.fixture
+def window(qtbot, qsettings, app_paths):
+    win = MainWindow(settings=qsettings)
+    win.set_run(Run(load_example("sine"), settings_for_example("sine", units=8, epochs=2, cell="gru")))
+    qtbot.addWidget(win, before_close_func=lambda w: (w.close(), w.after_close()))
+    win.show()
+    qtbot.waitExposed(win)
+    qtbot.waitUntil(lambda: win.trace is not None, timeout=10000)
+    yield win
+    if win.training:
+        win.stop_and_wait(3000)
+
+
+def _stocks(path, n=60):
+    d0 = np.datetime64("2020-01-01")
+    rows = [f"{s},{d0 + i},{1000 * (k + 1) + i:.1f}" for k, s in enumerate(("A", "B", "C")) for i in range(n)]
+    path.write_text("symbol,date,price\n" + "\n".join(rows) + "\n")
+
+
+def test_a_file_gets_the_same_units_in_the_window_as_on_the_command_line(window, qtbot, tmp_path):
+    from explorer.cli import main
+
+    p = tmp_path / "stocks.csv"
+    _stocks(p)
+    assert main(["train", str(p), "--epochs", "1", "--out", str(tmp_path / "r"), "--no-plots", "--quiet"]) == 0
+    cli_units = json.loads((tmp_path / "r" / "config.json").read_text())["model"]["units"]
+    with qtbot.waitSignal(window.sigDataLoaded, timeout=20000):
+        window.open_file(str(p))
+    assert window.run.settings.units == cli_units == FILE_SETTINGS["series"]["units"]
+    assert window.run.settings.cell == "gru"                # the cell the person chose stays
+    # the long table's series, said in the status and offered in the Series by box
+    assert window.data_label.text().startswith("stocks.csv (3 series by symbol): ")
+    box = window.settings_panel.key_combo
+    assert box.currentData() == "symbol" and [box.itemData(i) for i in range(box.count())] == [None, "none", "symbol"]
+    box.setCurrentIndex(1)
+    assert window.settings_panel.data_options()["key"] == "none"
+    with qtbot.waitSignal(window.sigDataLoaded, timeout=20000):
+        window.open_file(str(p), **window.settings_panel.data_options())
+    assert window.run.dataset.segments is None and "series by" not in window.data_label.full_text()
+    # the inputs the diagram and the equations show are z-scored, and they say so
+    assert window.run.dataset.input_scaling == "z-scored"
+    assert window.diagram._frame().values["x_text"].endswith("] z-scored")
+    assert "(z-scored)" in window.equations.toPlainText()
+
+
+def test_a_constant_target_is_warned_about_on_the_banner(window, qtbot, tmp_path):
+    p = tmp_path / "law.csv"
+    p.write_text("deaths,law\n" + "".join(f"{100 + k % 7},{int(k >= 90)}\n" for k in range(100)))
+    with qtbot.waitSignal(window.sigDataLoaded, timeout=20000):
+        window.open_file(str(p), columns=["law"])
+    assert window.banner.showing and window.banner.label.text().startswith(
+        "The target 'law' is constant (0) in the training part, so the loss there is 0 and nothing is learned")
+    with qtbot.waitSignal(window.sigDataLoaded, timeout=20000):
+        window.open_file(str(p), columns=["deaths"], target="deaths")
+    assert not window.banner.showing
