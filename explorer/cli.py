@@ -62,9 +62,43 @@ def _numeric(parser, dest: str, default=None):
     parser.add_argument(o.flag, dest=dest, default=default, metavar=o.metavar, help=o.help_text())
 
 
+def window_parser(parser_class=argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The window's own options (``lstm-explorer [FILE] [--example NAME] …`` without a sub-command):
+    one list for the window's parser and for ``lstm-explorer --help``."""
+    from explorer.engine.describe import KINDS
+
+    p = parser_class(prog="lstm-explorer", description="Open the LSTM Explorer window.")
+    p.add_argument("file", nargs="?", metavar="FILE", help="a sequence or text file to open")
+    p.add_argument("--example", metavar="NAME", help="open this built-in example instead of the default "
+                   "(lstm-explorer examples lists them)")
+    p.add_argument("--cell", choices=KINDS, default=None,
+                   help="the cell the window builds and draws: " + ", ".join(KINDS) + " (default lstm)")
+    p.add_argument("--model", metavar="MODEL", help="start from the weights in MODEL (.safetensors, .keras, "
+                   ".weights.h5 or a run's model.npz) on FILE's data")
+    p.add_argument("--compare", metavar="CELLS",
+                   help="open the comparison view training these cells side by side, e.g. rnn,gru,lstm "
+                   "(two to four of " + ", ".join(KINDS) + "), on FILE or the example (default adding)")
+    p.add_argument("--quit-after-paint", action="store_true",
+                   help="open the window, quit once it has painted (a start-up check)")
+    return p
+
+
+def _window_help() -> str:
+    """The window's usage and options, as the epilog of ``lstm-explorer --help``."""
+    w = window_parser()
+    fmt = w._get_formatter()                  # noqa: SLF001 - argparse's own layout of the same options
+    fmt.start_section("the window (no sub-command)")
+    fmt.add_arguments([a for a in w._actions if not isinstance(a, argparse._HelpAction)])  # noqa: SLF001
+    fmt.end_section()
+    return fmt.format_help() + "\nlstm-explorer COMMAND --help: the options of a sub-command."
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="lstm-explorer", description="Watch an LSTM think. Without a "
-                "sub-command, opens the window (optionally on FILE).")
+    p = _Parser(prog="lstm-explorer", description="Watch an LSTM think. Without a sub-command, opens the "
+                "window\n(optionally on FILE, options below); with one, works headless.",
+                usage="lstm-explorer [FILE] [--example NAME] [--cell CELL] [--compare CELLS] [--model MODEL]\n"
+                      "       lstm-explorer {train,compare,animate,examples} ...",
+                epilog=_window_help(), formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", metavar="{train,compare,animate,examples}")
     t = sub.add_parser("train", help="train headless and write a run folder with every plot")
     _data_and_model_options(t)

@@ -2,26 +2,14 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
-from explorer.engine.describe import KINDS
-
 
 def _args(argv):
-    p = argparse.ArgumentParser(prog="lstm-explorer", description="Open the LSTM Explorer window.")
-    p.add_argument("file", nargs="?", help="a sequence or text file to open")
-    p.add_argument("--example", help="open this built-in example instead of the default")
-    p.add_argument("--cell", choices=KINDS, default=None,
-                   help="the cell the window builds and draws: " + ", ".join(KINDS) + " (default lstm)")
-    p.add_argument("--model", metavar="MODEL", help="start from the weights in MODEL (.safetensors, .keras, "
-                   ".weights.h5 or a run's model.npz) on FILE's data")
-    p.add_argument("--compare", metavar="CELLS",
-                   help="open the comparison view training these cells side by side, e.g. rnn,gru,lstm "
-                   "(two to four of " + ", ".join(KINDS) + "), on FILE or the example (default adding)")
-    p.add_argument("--quit-after-paint", action="store_true",
-                   help="open the window, quit once it has painted (a start-up check)")
+    from explorer.cli import window_parser
+
+    p = window_parser()
     args = p.parse_args(argv)
     if args.compare is not None:
         _check_compare(p, args)
