@@ -232,3 +232,20 @@ def test_quarters_are_a_grid_but_four_measurements_are_a_table(tmp_path):
     p.write_text("\n".join(" ".join(str(x) for x in row) for row in sensors) + "\n")
     seq = load_sequence(p)
     assert seq.year_month is None and seq.columns == ["column 1"] and seq.values[:, 0].tolist() == sensors[:, 0].tolist()
+
+
+@pytest.mark.parametrize("stamps, iso", [
+    (["Jan 1949", "Feb 1949", "Mar 1949"], ["1949-01-01", "1949-02-01", "1949-03-01"]),          # zoo's yearmon
+    (["1959 Q1", "1959 Q2", "1959 Q3"], ["1959-01-01", "1959-04-01", "1959-07-01"]),             # zoo's yearqtr
+    (["1959Q4", "1960Q1", "1960Q2"], ["1959-10-01", "1960-01-01", "1960-04-01"]),                # pandas' periods
+    (["30-Dec-2019", "31-Dec-2019", "02-Jan-2020"], ["2019-12-30", "2019-12-31", "2020-01-02"]),  # Yahoo's, Excel's
+    (["Jan 1, 2020", "Jan 2, 2020", "Feb 29, 2020"], ["2020-01-01", "2020-01-02", "2020-02-29"]),
+])
+def test_dates_in_common_forms_are_the_time_axis(tmp_path, stamps, iso):
+    p = tmp_path / "dated.csv"
+    rows = [f'"{s}",{k * 1.5}' for k, s in enumerate(stamps * 10)]
+    p.write_text("when,value\n" + "\n".join(rows[:3]) + "\n")
+    seq = load_sequence(p)
+    assert seq.column_kinds == ["date", "numeric"] and seq.columns == ["value"] and seq.time_label == "date"
+    ds_text = [str(t) for t in np.round(seq.time).astype(np.int64).astype("datetime64[s]").astype("datetime64[D]")]
+    assert ds_text == iso

@@ -56,7 +56,7 @@ from explorer.memory import MemoryBudgetError
 
 from . import guess
 from .errors import DataMemoryError, ProseFileError, SequenceFileError, check_budget, safe_name
-from .timeaxis import (fill_nan_linear, is_month_name, is_year_name, parse_times, plausible_months,
+from .timeaxis import (fill_nan_linear, is_month_name, is_named_date, is_year_name, parse_times, plausible_months,
                        plausible_years, time_format, year_month_layout)
 
 MAX_FILE_BYTES = 200 * 1024 * 1024
@@ -435,7 +435,7 @@ def _kind(tok: str) -> str:
         return "num"
     except ValueError:
         pass
-    if _DATE_RE.match(t):
+    if _DATE_RE.match(t) or is_named_date(t):
         return "date"
     if _DECIMAL_COMMA_RE.match(t) or _THOUSANDS_RE.match(t) or _THOUSANDS_EU_RE.match(t):
         return "num"

@@ -121,6 +121,39 @@ _ISO_RE = re.compile(
 _DMY_RE = re.compile(r"^(\d{1,2})([-/.])(\d{1,2})[-/.](\d{2,4})(?:[T ](\d{1,2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?)?$")
 _TIME_RE = re.compile(r"^(\d{1,2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?(?:\s?([AaPp])[Mm])?$")
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MON = (r"(jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?"
+        r"|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?")
+_HMS = r"(?:[T ](\d{1,2}):(\d{2})(?::(\d{2}))?)?"
+_NAMED = [  # (pattern, order of the groups: y year, m month name, d day, q quarter)
+    (re.compile(rf"^{_MON}[\s\-/.,]*(\d{{4}}|\d{{2}})$", re.I), "my"),                       # Jan 1949, Jan-49
+    (re.compile(rf"^(\d{{4}})[\s\-/.]*{_MON}$", re.I), "ym"),                                 # 1949 Jan
+    (re.compile(rf"^(\d{{1,2}})[\s\-/.]*{_MON}[\s\-/.,]*(\d{{4}}|\d{{2}}){_HMS}$", re.I), "dmy"),  # 01-Jan-2020
+    (re.compile(rf"^{_MON}[\s\-/.]*(\d{{1,2}})(?:st|nd|rd|th)?,?[\s\-/.]*(\d{{4}}){_HMS}$", re.I), "mdy"),  # Jan 1, 2020
+    (re.compile(r"^(\d{4})[\s\-/.]*Q([1-4])$", re.I), "yq"),                                  # 1949 Q1, 1949Q1
+    (re.compile(r"^Q([1-4])[\s\-/.]*(\d{4})$", re.I), "qy"),                                  # Q1 1949
+]
+
+
+def is_named_date(text: str) -> bool:
+    """A date written with a month's name or as a quarter: ``Jan 1949``, ``01-Jan-2020``,
+    ``Jan 1, 2020``, ``1949 Q1`` …"""
+    return any(rx.match(text) for rx, _ in _NAMED)
+
+
+def _named_date(s: str) -> datetime | None:
+    for rx, order in _NAMED:
+        m = rx.match(s)
+        if not m:
+            continue
+        g = dict(zip(order, m.groups()))
+        y = int(g["y"])
+        if len(g["y"]) == 2:
+            y += 2000 if y < 70 else 1900
+        mo = month_of(g["m"]) if "m" in g else 3 * (int(g["q"]) - 1) + 1
+        hms = m.groups()[len(order):] if len(m.groups()) > len(order) else ()
+        hh, mi, ss = (int(x or 0) for x in (tuple(hms) + (None, None, None))[:3])
+        return datetime(y, mo, int(g.get("d", 1)), hh, mi, ss, tzinfo=timezone.utc)
+    return None
 
 
 def parse_times(tokens) -> tuple[np.ndarray, str] | None:
@@ -218,6 +251,9 @@ def _one_date(s: str, day_first: bool) -> float | None:
             tz = timezone(sign * timedelta(hours=hh, minutes=mm))
     iso = _ISO_RE.match(body)
     try:
+        named = None if iso else _named_date(body)
+        if named is not None:
+            return (named - _EPOCH).total_seconds()
         if iso:
             y, mo, d = int(iso.group(1)), int(iso.group(2)), int(iso.group(3) or 1)
             hms = iso.groups()[3:]
