@@ -249,3 +249,12 @@ def test_dates_in_common_forms_are_the_time_axis(tmp_path, stamps, iso):
     assert seq.column_kinds == ["date", "numeric"] and seq.columns == ["value"] and seq.time_label == "date"
     ds_text = [str(t) for t in np.round(seq.time).astype(np.int64).astype("datetime64[s]").astype("datetime64[D]")]
     assert ds_text == iso
+
+
+def test_decimal_years_written_with_rs_full_precision_come_back_as_written(tmp_path):
+    p = tmp_path / "co2.csv"
+    p.write_text('"","time","value"\n' + "".join(f'"{k + 1}",{1959 + k / 12:.15g},{315 + k / 10:.2f}\n'
+                                                 for k in range(48)))
+    ds = load_dataset(p)
+    assert ds.columns == ["value"] and ds.time_label == "year"
+    assert ds.time_text([0, 1, 12]) == ["1959", "1959.08333333333", "1960"]

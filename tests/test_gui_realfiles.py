@@ -76,3 +76,21 @@ def test_animation_frames_say_the_inputs_are_z_scored():
     frames = list(animation_frames(run.model.forward(x), describe("lstm"), x_note=run.dataset.input_scaling))
     assert run.dataset.input_scaling == "z-scored"
     assert len(frames) == x.shape[1] and all(f.values["x_text"].endswith("] z-scored") for f in frames)
+
+
+def test_cli_predictions_csv_has_the_files_time_beside_t(tmp_path):
+    import csv
+
+    from explorer.cli import main
+
+    p = tmp_path / "AirPassengers.csv"
+    p.write_text("rownames,time,value\n" + "".join(f"{k + 1},{1949 + k / 12:.3f},{100 + k + 10 * np.sin(k):.1f}\n"
+                                                  for k in range(144)))
+    out = tmp_path / "run"
+    assert main(["train", str(p), "--epochs", "1", "--units", "3", "--out", str(out), "--quiet", "--forecast", "0"]) == 0
+    with open(out / "predictions.csv", newline="") as fh:
+        rows = list(csv.reader(fh))
+    assert rows[0][:3] == ["t", "year", "target"]
+    # the validation part: rows 116..144 (t is 1-based), each with its time as the file wrote it
+    assert rows[1][:2] == ["116", "1958.583"] and rows[-1][:2] == ["144", "1960.917"]
+    assert float(rows[-1][2]) == pytest.approx(100 + 143 + 10 * np.sin(143), abs=0.051)

@@ -1288,13 +1288,12 @@ def _key_candidates(tab: _Table, key, name: str) -> list:
 def _time_format(tab: _Table, label: str, time) -> str:
     """How the rows' times are written out: as many decimals as the file's year column has."""
     year = next((j for j, k in tab.time_cols.items() if k == "year"), None)
-    decimals = 0
+    places = {0}
     if year is not None:
-        for _, r in tab.sample:
-            if year < len(r):
-                t = _unquote(r[year])
-                decimals = max(decimals, len(t) - t.index(".") - 1 if "." in t and "e" not in t.lower() else 0)
-    return time_format(label, time, decimals, monthly="month" in tab.time_cols.values())
+        places = {len(t) - t.index(".") - 1 if "." in t and "e" not in t.lower() else 0
+                  for t in (_unquote(r[year]) for _, r in tab.sample if year < len(r))} or {0}
+    fmt = time_format(label, time, max(places), monthly="month" in tab.time_cols.values())
+    return fmt + ":trim" if fmt.startswith("decimals:") and len(places) > 1 else fmt
 
 
 def _parse_table(tab: _Table, data: bytes, sel: list, name: str, prose_mode: bool, str_cols: list):

@@ -298,7 +298,8 @@ def _unwrap_days(t: np.ndarray) -> np.ndarray:
 
 def time_format(label: str, values, decimals: int | None = None, monthly: bool = False) -> str:
     """How :func:`format_times` writes a time axis: ``"decimals:K"`` (decimal years as the file wrote
-    them, K decimals), ``"month"`` (``1949-01``), ``"quarter"`` (``1959-Q1``), ``"day"`` (ISO dates), ``"second"`` (ISO
+    them, K decimals; ``"decimals:K:trim"`` without trailing zeros, for a file whose rows have
+    different numbers of decimals), ``"month"`` (``1949-01``), ``"quarter"`` (``1959-Q1``), ``"day"`` (ISO dates), ``"second"`` (ISO
     date-times) or ``"time of day"``; "" without a time axis."""
     if values is None or not label:
         return ""
@@ -315,7 +316,9 @@ def format_times(values, fmt: str) -> list:
     :func:`time_format`: the file's own decimals, or ISO dates and date-times."""
     v = np.asarray(values, dtype=np.float64)
     if fmt.startswith("decimals:"):
-        k = int(fmt.split(":", 1)[1])
+        k = int(fmt.split(":")[1])
+        if fmt.endswith(":trim"):                 # the file wrote 1959, 1959.0833333 (R): no trailing zeros
+            return [f"{x:.{k}f}".rstrip("0").rstrip(".") if k else f"{x:.0f}" for x in v]
         return [f"{x:.{k}f}" for x in v]
     if fmt == "month":
         years = np.floor(v + 1e-9)
