@@ -145,7 +145,8 @@ def _data_and_model_options(t):
     t.add_argument("file", nargs="?", help="a sequence file (CSV, TSV, TXT, NPY) or a text file")
     t.add_argument("--example", help="a built-in example instead of a file (see `examples`)")
     t.add_argument("--column", action="extend", nargs="+", metavar="C", help="input column(s) by name or index")
-    t.add_argument("--target", metavar="C", help="the column predicted (default: the last input column)")
+    t.add_argument("--target", metavar="C", help="the column predicted (default: the last input column; "
+                   "without --column: the only input; neither: the first column of values)")
     mode = t.add_mutually_exclusive_group()
     mode.add_argument("--text", action="store_true", help="treat the file as prose: next-character prediction")
     mode.add_argument("--words", action="store_true", help="treat the file as prose: next-word prediction")

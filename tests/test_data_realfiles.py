@@ -258,3 +258,11 @@ def test_decimal_years_written_with_rs_full_precision_come_back_as_written(tmp_p
     ds = load_dataset(p)
     assert ds.columns == ["value"] and ds.time_label == "year"
     assert ds.time_text([0, 1, 12]) == ["1959", "1959.08333333333", "1960"]
+
+
+def test_a_target_given_alone_is_the_one_input(tmp_path):
+    p = tmp_path / "Seatbelts.csv"
+    _seatbelts(p)
+    assert load_sequence(p, target="front").columns == ["front"]
+    seq = load_sequence(p, target=5)                          # by its place in the file: 0 is the row names
+    assert seq.columns == ["rear"] and seq.target_index == 0

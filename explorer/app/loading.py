@@ -20,8 +20,8 @@ TEXT_SUFFIXES = frozenset({".txt", ".text", ".md", ".rst", ""})
 
 #: Every option :func:`load_dataset` takes, with its default.
 DEFAULT_OPTIONS = {
-    "columns": None,          # input columns by name or 0-based index; None: the last numeric column
-    "target": None,           # the predicted column among them; None: the last chosen
+    "columns": None,          # input columns by name or 0-based index; None: the default target alone
+    "target": None,           # the predicted column among them (alone: the only input); None: the last chosen
     "missing": "interpolate",  # or "drop"
     "normalize": "zscore",    # or "minmax", "none"
     "val_fraction": None,     # None: 0.2 for a series, 0.1 for a text

@@ -524,7 +524,6 @@ class _Table:
     sample: list  # (lineno, fields) of data rows in the sample
     first_line: str = ""  # the first non-blank line (for the one-line prose check)
     time_cols: dict = field(default_factory=dict)  # column index -> "date" | "year" | "month" | "also"
-    flat: set = field(default_factory=set)  # numeric columns whose sampled values never change
     index_cols: set = field(default_factory=set)  # numeric columns that number the rows (1..N, R's row names)
     blank: set = field(default_factory=set)  # columns whose header is empty
     key_cols: list = field(default_factory=list)  # text columns whose sampled values repeat (a long table's key?)
@@ -682,10 +681,6 @@ def _find_time_columns(tab: _Table) -> None:
             v = _sample_column(tab, j)
             if len(tab.kinds) > 1 and guess.is_index_column(tab.names[j], v, first=j == 0, blank=j in tab.blank):
                 tab.index_cols.add(j)
-                continue
-            v = v[np.isfinite(v)]
-            if v.size > 1 and np.all(v == v[0]):
-                tab.flat.add(j)
     _find_key_columns(tab)
     _find_year_columns(tab)
     values = [j for j, k in enumerate(tab.kinds) if k == "num" and j not in tab.index_cols and j not in tab.time_cols]
@@ -814,7 +809,7 @@ def _default_target(tab: _Table, cands: list, values: np.ndarray) -> tuple[int, 
     return cands[k], why
 
 
-def _resolve_columns(columns, names: list, kinds: list, name: str, time_cols=(), flat=(), tab=None) -> list:
+def _resolve_columns(columns, names: list, kinds: list, name: str, tab=None) -> list:
     """Map the ``columns`` argument to 0-based indices into ``names``. The default (``tab``
     given): the target :func:`_default_target` picks on the sampled rows."""
     if columns is None:
@@ -1158,10 +1153,11 @@ def load_sequence(path, columns=None, target=None, missing: str = "interpolate",
     path : str or PathLike
         The file.
     columns : str, int or list of them, optional
-        Columns to use, by name or 0-based index. Default: the last numeric column that is not
-        the time axis.
+        Columns to use, by name or 0-based index. Default: the default target alone — the first
+        column of values (:mod:`explorer.data.guess`).
     target : str or int, optional
-        The predicted column, by name or index among the chosen columns. Default: the last.
+        The predicted column, by name or index among the chosen columns (without ``columns``: by
+        name or index in the file, and the only input). Default: the last chosen column.
     missing : {"interpolate", "drop"}
         How to handle missing values.
     year_month : {"series", "columns"}
@@ -1220,6 +1216,8 @@ def _load_sequence_bytes(p: Path, name: str, data: bytes, columns, target, missi
         raise SequenceFileError(f"The file {name} has a header row but no data rows; add data below the header.")
     kinds = _public_kinds(tab)
     series_name = _series_name(p)
+    if columns is None and target is not None and not (tab.year_month is not None and year_month == "series"):
+        columns, target = [_target_alone(target, tab.names, name)], 0
     if tab.year_month is not None and year_month == "series" and _wants_series(columns, series_name):
         return _year_month_series(tab, data, name, p, series_name, target, missing, prose_mode, kinds)
     cands = _value_columns(tab) if columns is None else []
@@ -1392,6 +1390,8 @@ def _load_npy_sequence(p: Path, name: str, data: bytes, columns, target, missing
                      "use a shorter excerpt of the array")
     a = _load_npy(data, name)
     names = ["value"] if a.shape[1] == 1 else [f"column {j + 1}" for j in range(a.shape[1])]
+    if columns is None and target is not None:
+        columns, target = [_target_alone(target, names, name)], 0
     if columns is None and a.shape[1] > 1:
         sel = [guess.choose_target(names, [guess.column_traits(a[:, j]) for j in range(a.shape[1])])[0]]
     else:
@@ -1421,6 +1421,19 @@ def _npy_rows(data: bytes):
     if not shape or len(shape) > 2:
         return None
     return int(shape[0]), int(shape[1]) if len(shape) == 2 else 1
+
+
+def _target_alone(target, names: list, name: str) -> int:
+    """The file's column ``target`` names when no columns are chosen: the target is the one input."""
+    try:
+        j = _lookup(target, names)
+    except TypeError:
+        raise SequenceFileError(
+            f"The target column of {name} is chosen by name or index, not by {type(target).__name__}.") from None
+    if j is None:
+        raise SequenceFileError(f"The target {safe_name(str(target))!r} is not a column of {name}; its columns are "
+                                f"{_listing(names)}.")
+    return j
 
 
 def _resolve_target(target, chosen: list, name: str) -> int:
