@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+from PySide6.QtCore import Qt
 
 from explorer.data.examples import load_example
 from explorer.gui.main_window import MainWindow
@@ -53,6 +54,23 @@ def test_a_file_gets_the_same_units_in_the_window_as_on_the_command_line(window,
     assert window.run.dataset.input_scaling == "z-scored"
     assert window.diagram._frame().values["x_text"].endswith("] z-scored")
     assert "(z-scored)" in window.equations.toPlainText()
+
+
+
+def test_row_names_and_time_are_offered_as_what_they_are(window, qtbot, tmp_path):
+    p = tmp_path / "AirPassengers.csv"
+    p.write_text('"","time","value"\n' + "".join(f'"{k + 1}",{1949 + k / 12:.3f},{100 + k}\n' for k in range(60)))
+    with qtbot.waitSignal(window.sigDataLoaded, timeout=20000):
+        window.open_file(str(p))
+    items = window.settings_panel.columns_list
+    tips = [items.item(i).toolTip() for i in range(items.count())]
+    assert tips[0] == "column 1 numbers the rows (an index): it is not an input"
+    assert tips[1] == "time is the time of each row: the x axis of the plots, not an input"
+    assert items.item(2).checkState() == Qt.CheckState.Checked and window.run.dataset.columns == ["value"]
+    # the predictions (computed after the load) are drawn against the time, labelled at year starts
+    axis = window.prediction_plot.plot.getAxis("bottom")
+    qtbot.waitUntil(lambda: axis.labelText == "year", timeout=20000)
+    assert axis.dates and window.prediction_plot.x_origin == 1949
 
 
 def test_a_constant_target_is_warned_about_on_the_banner(window, qtbot, tmp_path):

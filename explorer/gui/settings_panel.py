@@ -20,6 +20,12 @@ UNITS_RANGE = (1, 256)
 LAYERS_RANGE = next((int(o.low), int(o.high)) for o in NUMERIC_OPTIONS if o.dest == "layers")
 
 
+_NOT_AN_INPUT = {
+    "index": "{} numbers the rows (an index): it is not an input",
+    "date": "{} is the time of each row: the x axis of the plots, not an input",
+}
+
+
 class SettingsPanelWidget(QWidget):
     """Form widgets for every setting, with ``data_options()`` and ``model_settings()`` readers."""
 
@@ -203,9 +209,10 @@ class SettingsPanelWidget(QWidget):
         finally:
             self._loading = False
 
-    def set_columns(self, names: list[str], chosen: list[str], target: str, numeric=None) -> None:
+    def set_columns(self, names: list[str], chosen: list[str], target: str, numeric=None, kinds=None) -> None:
         """Offer every column ``names`` of the file; ``chosen`` ticked, ``target`` selected.
-        ``numeric`` (default: all) are the columns that can be inputs or the target."""
+        ``numeric`` (default: all) are the columns that can be inputs or the target; ``kinds`` (the
+        loader's, one per name) say why the others cannot."""
         numeric = list(names) if numeric is None else [n for n in names if n in set(numeric)]
         self.columns_list.clear()
         for name in names:
@@ -215,7 +222,9 @@ class SettingsPanelWidget(QWidget):
                 item.setCheckState(Qt.CheckState.Checked if name in chosen else Qt.CheckState.Unchecked)
             else:
                 item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEnabled)
-                item.setToolTip(f"{name} does not hold numbers (dates, labels): it cannot be an input")
+                kind = dict(zip(names, kinds or [])).get(name)
+                item.setToolTip(_NOT_AN_INPUT.get(kind, "{} does not hold numbers (dates, labels): it cannot be an "
+                                                  "input").format(name))
             self.columns_list.addItem(item)
         self.target_combo.clear()
         self.target_combo.addItems(numeric)
