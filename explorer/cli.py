@@ -393,6 +393,7 @@ def _cmd_compare(args) -> int:
 
             check_settings_memory(settings, args.seq_len)
         dataset = _load_dataset(args)
+        settings = _settings(args, args.example, dataset.kind)
         Comparison(dataset, settings, cells).check_memory()      # each cell alone, then side by side
     except (SequenceFileError, ValueError, OSError) as exc:
         raise CliError(str(exc)) from None

@@ -12,6 +12,9 @@ Series (:func:`make_windows`)
     ``seq_len + 1`` rows** (the validation part only when ``val_fraction > 0``).
     The :class:`Normalizer` is fitted on the training rows only. The windows are views into
     the normalised series (``np.lib.stride_tricks.sliding_window_view``): no window is a copy.
+Several series (``seq.segments``, a long table read by key)
+    Each series is split in time order on its own, the normaliser is fitted on every series'
+    training rows, and only windows whose rows (and target) lie in one series are kept (copies).
 Sequence length not given (``seq_len=None``)
     The default (:data:`SERIES_SEQ_LEN` = 20 rows, :data:`TEXT_SEQ_LEN` = 25 tokens) when the
     data is long enough for it; otherwise the longest length that fits, and the dataset says so
@@ -179,6 +182,13 @@ class Dataset:
     ``seq_len_chosen`` is True when the sequence length was chosen by the loader (the person gave
     none); ``notes`` holds sentences for the status bar (a chosen length that is not the default).
     ``normalized`` is the normalised series the windows are views into.
+
+    Several series (a long table read by key): ``segments`` (start row of each series in
+    :attr:`series` plus the end), ``keys`` and ``key_column`` name them; each series is split in
+    time order on its own (``train_rows`` the training rows, ``val_rows`` the row of every
+    validation target, :meth:`target_rows`) and no window holds rows of two series (the windows
+    are then copies, not views). ``time_format`` says how :meth:`time_text` writes a row's time;
+    ``column_kinds`` the loader's kind of every column of the file.
     """
 
     x_train: np.ndarray
@@ -549,7 +559,7 @@ def make_windows(
     Returns
     -------
     Dataset
-        ``x_*`` are views into ``ds.normalized`` (no window is a copy).
+        ``x_*`` are views into ``ds.normalized`` (no window is a copy), except for several series.
     """
     name = safe_name(seq.path) or "The series"
     seq_len, f = _check_common(seq_len, val_fraction, name)

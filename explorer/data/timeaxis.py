@@ -6,12 +6,15 @@ be read gives no time axis (``None``), never an error, because the values still 
 Units of :attr:`SequenceData.time <explorer.data.loading.SequenceData.time>`
 ----------------------------------------------------------------------------
 ``"year"``
-    decimal years (a YEAR column; YEAR + MONTH → year + (month − 1)/12; a year × month table).
+    decimal years (a YEAR column; YEAR + MONTH → year + (month − 1)/12; a year × month table; a
+    column of decimal years such as R's ``time(x)``: 1949.000, 1949.083 …).
 ``"date"``
     POSIX seconds (UTC; an offset such as ``+02:00`` is applied, a ``Z`` means UTC) of a date or
     date-time column: ISO ``2024-01-03``, ``2024-01-03 10:00``, ``2024-01-03T10:00:00Z``,
     ``2024/01/03``, ``1949-01`` (a month), ``03/01/2024`` (day/month or month/day: decided by the
-    values over 12, day first when undecided and the separator is ``.``, month first otherwise).
+    values over 12, day first when undecided and the separator is ``.``, month first otherwise),
+    with a month's name (``Jan 1949``, ``01-Jan-2020``, ``Jan 1, 2020``) or as a quarter
+    (``1959 Q1``, ``1959Q1``, ``Q1 1959``: the quarter's first day).
 ``"time of day"``
     seconds since the first midnight (``10:30``; a time that goes backwards starts the next day).
 """
