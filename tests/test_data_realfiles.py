@@ -266,3 +266,23 @@ def test_a_target_given_alone_is_the_one_input(tmp_path):
     assert load_sequence(p, target="front").columns == ["front"]
     seq = load_sequence(p, target=5)                          # by its place in the file: 0 is the row names
     assert seq.columns == ["rear"] and seq.target_index == 0
+
+
+def test_a_label_beside_rising_dates_is_no_key(tmp_path):
+    p = tmp_path / "weather.csv"
+    d0 = np.datetime64("2023-01-01")
+    season = lambda d: ("winter", "spring", "summer", "autumn")[(int(str(d)[5:7]) % 12) // 3]  # noqa: E731
+    days = [d0 + k for k in range(365)]
+    p.write_text("date,season,weekday,temp\n" + "".join(
+        f"{d},{season(d)},{('Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun')[k % 7]},{10 + 8 * np.sin(k / 58):.1f}\n"
+        for k, d in enumerate(days)))
+    seq = load_sequence(p)
+    assert seq.segments is None and seq.columns == ["temp"] and seq.values.shape == (365, 1)
+    # chosen by hand, the seasons are series all the same
+    assert load_sequence(p, key="season").keys == ["winter", "spring", "summer", "autumn"]
+    # without a time column, labels that interleave are no key; blocks are
+    q = tmp_path / "labels.csv"
+    q.write_text("label,v\n" + "".join(f"{'ab'[k % 2]},{k}\n" for k in range(30)))
+    assert load_sequence(q).segments is None
+    q.write_text("label,v\n" + "".join(f"{'ab'[k // 15]},{k}\n" for k in range(30)))
+    assert load_sequence(q).segments.tolist() == [0, 15, 30]

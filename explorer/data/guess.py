@@ -20,9 +20,13 @@ Default target
     training part (the first 80 % of the rows); in a price table with Open, High, Low and Close
     columns, Close. When every column is one of those, the first that changes, else the first.
 Key column (a long table)
-    A text column (not dates) holding 2 to N/3 distinct values, each value on at least 3 rows: the
-    table is read as one series per value (rows grouped by key in the order the keys first appear,
-    keeping each key's own row order), and no training window crosses from one key to the next.
+    A text column (not dates) holding 2 to N/3 distinct values, each value on at least 3 rows,
+    where the file's time starts again or repeats (``symbol,date,price``: each stock's dates;
+    ``year,source,value``: every year once per source) — or, without a time column, where each
+    value fills one block of rows: the table is read as one series per value (rows grouped by key
+    in the order the keys first appear, keeping each key's own row order), and no training window
+    crosses from one key to the next. A label beside times that only rise (a season, a weekday)
+    is no key.
 Grid of numbers
     A file without a header whose rows hold 12 numbers (months) or 4 (quarters), optionally after
     a first column of years, is one series read row by row when the values change less from one
@@ -135,11 +139,12 @@ def choose_target(names: list, traits: list) -> tuple[int, str]:
     return j, "every column of values is a dummy or constant"
 
 
-def find_key(strings: np.ndarray, strict: bool = True) -> tuple[np.ndarray, np.ndarray, list] | None:
+def find_key(strings: np.ndarray, strict: bool = True, time=None) -> tuple[np.ndarray, np.ndarray, list] | None:
     """For a text column that holds several series' names: (row order grouping the keys, start
     row of each key's block in that order plus the end, the keys in order of first appearance);
     None when the column is not a key (see the module's rules; ``strict=False``, for a key the
-    person chose: any column without an empty value)."""
+    person chose: any column without an empty value). ``time``: the rows' times, if the file
+    has them — a column of labels beside times that only rise (a season, a weekday) is no key."""
     s = np.char.strip(np.char.strip(np.asarray(strings, dtype=str)), "\"'")
     n = s.size
     if n == 0 or (strict and n < 2 * MIN_KEY_ROWS):
@@ -150,6 +155,11 @@ def find_key(strings: np.ndarray, strict: bool = True) -> tuple[np.ndarray, np.n
         return None
     if strict and (k < 2 or k > n / 3 or counts.min() < MIN_KEY_ROWS):
         return None
+    if strict:
+        if time is not None and np.all(np.diff(np.asarray(time, dtype=np.float64)) > 0):
+            return None                                # one time line: the labels describe its rows
+        if time is None and np.count_nonzero(s[1:] != s[:-1]) + 1 > k:
+            return None                                # interleaved labels with no time to order them
     rank = np.empty(k, dtype=np.int64)
     rank[np.argsort(first, kind="stable")] = np.arange(k)      # keys in order of first appearance
     code = rank[inverse.reshape(-1)]
@@ -166,6 +176,7 @@ def grid_reads_as_series(values: np.ndarray) -> bool:
     v = np.asarray(values, dtype=np.float64)
     if v.ndim != 2 or v.shape[0] < 2 or v.shape[1] not in GRID_WIDTHS:
         return False
-    along = np.nanmean(np.abs(np.diff(v.reshape(-1))))
-    down = np.nanmean(np.abs(np.diff(v, axis=0)))
-    return bool(np.isfinite(along) and np.isfinite(down) and along < down)
+    along = np.abs(np.diff(v.reshape(-1)))
+    down = np.abs(np.diff(v, axis=0)).reshape(-1)
+    along, down = along[np.isfinite(along)], down[np.isfinite(down)]
+    return bool(along.size and down.size and along.mean() < down.mean())

@@ -1248,7 +1248,7 @@ def _load_sequence_bytes(p: Path, name: str, data: bytes, columns, target, missi
     fmt = _time_format(tab, label, time)
     segments, keys, key_name = None, None, ""
     for j, s in zip(key_cols, strs[n_date:]):
-        found = guess.find_key(s, strict=key is None)
+        found = guess.find_key(s, strict=key is None, time=time)
         if found is not None:
             order, segments, keys = found
             key_name = tab.names[j]
