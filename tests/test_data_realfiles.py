@@ -286,3 +286,15 @@ def test_a_label_beside_rising_dates_is_no_key(tmp_path):
     assert load_sequence(q).segments is None
     q.write_text("label,v\n" + "".join(f"{'ab'[k // 15]},{k}\n" for k in range(30)))
     assert load_sequence(q).segments.tolist() == [0, 15, 30]
+
+
+def test_row_names_of_a_subset_are_an_index_too(tmp_path):
+    p = tmp_path / "subset.csv"
+    rows = [3, 7, 12, 13, 20, 41]
+    p.write_text('"","x","y"\n' + "".join(f'"{r}",{r * 0.5 + 2:.1f},{(r * 7) % 5}\n' for r in rows))
+    seq = load_sequence(p)
+    assert seq.column_kinds == ["index", "numeric", "numeric"] and seq.columns == ["x"]
+    # a column of values that happens to rise is not an index unless its name says so
+    q = tmp_path / "counts.csv"
+    q.write_text("total,other\n" + "".join(f"{r},{r % 3}\n" for r in rows))
+    assert load_sequence(q).column_kinds == ["numeric", "numeric"]

@@ -8,8 +8,9 @@ Rules
 -----
 Index column
     A numeric column whose header is empty or a row-name word (``rownames``, ``index``, ``id``,
-    ``X``, ``Unnamed: 0`` …), or the first column of the file, whose values count 0, 1, 2 … or
-    1, 2, 3 … by one. Never an input or the target by default.
+    ``X``, ``Unnamed: 0`` …) holding rising whole numbers (R's row names of a subset: 3, 7, 12 …),
+    or the first column of the file counting 0, 1, 2 … or 1, 2, 3 … by one. Never an input or the
+    target by default.
 Time column (decimal years)
     A numeric column named ``time``, ``date``, ``year``, ``period`` … (or the first column after
     an index) whose values lie in 1000–2999 and rise (strictly, or by whole years when they are
@@ -58,12 +59,15 @@ def _norm(name) -> str:
 
 def is_index_column(name: str, values: np.ndarray, first: bool, blank: bool = False) -> bool:
     """Whether a numeric column is a row index (see the module's rules)."""
-    if not (first or blank or _norm(name) in INDEX_NAMES):
+    named = blank or _norm(name) in INDEX_NAMES
+    if not (first or named):
         return False
     v = np.asarray(values, dtype=np.float64)
     rows = np.flatnonzero(np.isfinite(v))
     if rows.size < 2:
         return False
+    if named and np.all(v[rows] == np.round(v[rows])) and np.all(np.diff(v[rows]) > 0) and v[rows[0]] >= 0:
+        return True                               # R's row names of a subset: 3, 7, 12 …
     start = v[rows[0]] - rows[0]
     return bool(start in (0.0, 1.0) and np.all(v[rows] == start + rows))
 
