@@ -108,3 +108,28 @@ def test_date_ticks_choose_the_finest_calendar_unit_that_fits():
     assert unit == ("M", 3) and [format_date_tick(t, "M") for t in ticks[:3]] == ["Apr 2014", "Jul 2014", "Oct 2014"]
     unit, ticks = date_ticks(1871.0, 1970.0, 6)
     assert unit == ("Y", 20) and [format_date_tick(t, "Y") for t in ticks] == ["1880", "1900", "1920", "1940", "1960"]
+
+
+def test_values_far_from_zero_keep_their_detail_in_the_svg(qtbot, tmp_path):
+    w = plots.PredictionPlotWidget()
+    qtbot.addWidget(w)
+    y = 30000.0 + np.round(np.sin(np.arange(400) / 7.0) * 2.5, 3)          # 29,997.5 … 30,002.5
+    w.set_series(np.arange(400), y, np.arange(300, 400), y[300:] + 0.2, split_t=300,
+                 **CASES["hourly"])
+    assert w.y_origin == 29900.0                                          # a round number below, ticks stay round
+    w.export_png(tmp_path / "p.png")
+    w.export_svg(tmp_path / "p.svg")
+    png = QImage(str(tmp_path / "p.png"))
+    svg = _svg_as_png(tmp_path / "p.svg", png.width(), png.height())
+    diff = np.abs(_blocks(_gray(png)) - _blocks(_gray(svg)))
+    assert diff.mean() < 3.0 and np.percentile(diff, 99) < 40
+    root = ET.parse(str(tmp_path / "p.svg")).getroot()
+    ys = max((re.findall(r"[ML]\s*-?[\d.e+-]+[ ,](-?[\d.e+-]+)", el.get("d", "")) for el in root.iter(SVG_NS + "path")),
+             key=len)
+    assert len(set(ys)) >= 150                                             # 30000.2 would be one of ten steps
+    axis = w.plot.getAxis("left")
+    assert axis.tickStrings([98.0, 100.0, 102.0], 1.0, 2.0) == ["29,998", "30,000", "30,002"]
+    # the CSV keeps the values themselves
+    header, rows = w.csv_rows()
+    first = next(iter(rows))
+    assert first[2] == y[0]

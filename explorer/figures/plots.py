@@ -551,6 +551,23 @@ def _as_axis_values(values):
     return a.astype(float)
 
 
+def _value_origin(*arrays) -> float:
+    """What values are drawn from, so that an SVG's six significant digits keep the detail of a
+    narrow range far from zero (30,000.0 to 30,005.0): 0 when the range is wide enough for its
+    level, else a round number below the values, a multiple of a power of ten above ten ranges
+    (tick labels stay round)."""
+    v = np.concatenate([np.asarray(a, dtype=float).ravel() for a in arrays]) if arrays else np.zeros(0)
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        return 0.0
+    lo, hi = float(v.min()), float(v.max())
+    span = hi - lo
+    if span <= 0 or max(abs(lo), abs(hi)) <= 1000 * span:
+        return 0.0
+    unit = 10.0 ** (math.ceil(math.log10(span)) + 1)
+    return math.floor(lo / unit) * unit
+
+
 def _extend_axis(x, n):
     """``x`` continued linearly to at least ``n`` values (a forecast goes past the file's last row)."""
     if len(x) >= n:
@@ -588,7 +605,7 @@ class PredictionPlotWidget(PlotPanelWidget):
         self.top_k = ([], [])
         self.x_label, self.y_label = "t", "value"
         self.x_values = self._x_axis = self.x_text = None
-        self.x_origin = 0.0
+        self.x_origin = self.y_origin = 0.0
         self.gaps = np.zeros(0, dtype=np.int64)
 
     def _series_mode(self):
@@ -633,13 +650,16 @@ class PredictionPlotWidget(PlotPanelWidget):
         axis.years = timed
         axis.offset = self.x_origin
         axis.picture = None
+        d = self.data
+        self.y_origin = _value_origin(*(d[k] for k in ("target", "pred", "forecast") if d[k] is not None))
+        left = self.plot.getAxis("left")
+        left.offset, left.picture = self.y_origin, None
         self.plot.setLabel("bottom", "row of the series" if x_values is None and x_label == "t" else self.x_label)
         self.plot.setLabel("left", self.y_label)
-        d = self.data
-        self.target_curve.setData(*self._broken(d["t_target"], d["target"]), connect="finite")
-        self.pred_curve.setData(*self._broken(d["t_pred"], d["pred"]), connect="finite")
+        self.target_curve.setData(*self._broken(d["t_target"], self._y(d["target"])), connect="finite")
+        self.pred_curve.setData(*self._broken(d["t_pred"], self._y(d["pred"])), connect="finite")
         if forecast is not None:
-            self.forecast_curve.setData(self._x(d["t_forecast"]), d["forecast"])
+            self.forecast_curve.setData(self._x(d["t_forecast"]), self._y(d["forecast"]))
         else:
             self.forecast_curve.setData([], [])
         # the legend names the forecast only when there is one (none for several inputs)
@@ -668,6 +688,10 @@ class PredictionPlotWidget(PlotPanelWidget):
             return x, y
         return np.insert(x, cut, np.nan), np.insert(y, cut, np.nan)
 
+    def _y(self, v):
+        """Display y of values ``v``: measured from :attr:`y_origin` (the left axis adds it back)."""
+        return np.asarray(v, dtype=float) - self.y_origin
+
     def _x(self, t):
         """Display x of 0-based rows ``t``: the row number 1..N, or the data's own time value."""
         t = np.asarray(t, dtype=float)
@@ -687,7 +711,7 @@ class PredictionPlotWidget(PlotPanelWidget):
             self.gap_scatter.setData([], [])
             return
         shown = np.isin(t.astype(np.int64), self.gaps)
-        self.gap_scatter.setData(self._x(t[shown]), y[shown])
+        self.gap_scatter.setData(self._x(t[shown]), self._y(y[shown]))
         legend.addItem(self.gap_scatter, f"interpolated ({len(self.gaps):,} rows in the file)")
         self._on_view_resized()
 
@@ -724,7 +748,7 @@ class PredictionPlotWidget(PlotPanelWidget):
         self.set_fixed_ticks("left", [[(yy, _visible(c)) for yy, c in zip(y, chars)]])
         self.plot.getAxis("bottom").integer = False
         self.plot.getAxis("bottom").dates = self.plot.getAxis("bottom").years = False
-        self.plot.getAxis("bottom").offset = 0.0
+        self.plot.getAxis("bottom").offset = self.plot.getAxis("left").offset = 0.0
         self.set_fixed_ticks("bottom", [[(v / 5, f"{v * 20}%") for v in range(6)]])   # 0 % … 100 %
         self.plot.setLabel("bottom", "probability")
         self.plot.setLabel("left", "next character")
