@@ -620,13 +620,14 @@ class PredictionPlotWidget(PlotPanelWidget):
             self.show_legend(True)
 
     def set_series(self, t_target, target, t_pred, pred, t_forecast=None, forecast=None, split_t=None,
-                   x_values=None, x_label="t", y_label="value", gaps=None, x_text=None):
+                   x_values=None, x_label="t", y_label="value", gaps=None, x_text=None, title=None):
         """Positions ``t_*`` are 0-based rows of the series. Without ``x_values`` they are drawn as
         rows 1..N; with them (the file's dates or years, one per row) at those values, labelled
         ``x_label``. ``gaps``: rows filled by interpolation, marked on the target. ``x_text``: a
-        function from rows to their times as text for the CSV (as the file wrote them)."""
+        function from rows to their times as text for the CSV (as the file wrote them); ``title``:
+        another title (the validation parts of several series)."""
         self._series_mode()
-        self.set_title(self.title)
+        self.set_title(title or self.title)
         f = lambda a: None if a is None else np.asarray(a, float)  # noqa: E731
         self.data = {"t_target": f(t_target), "target": f(target), "t_pred": f(t_pred), "pred": f(pred),
                      "t_forecast": f(t_forecast) if forecast is not None else None,

@@ -105,6 +105,9 @@ def series_axes(ds) -> dict:
     gaps = getattr(ds, "gap_rows", None)
     if gaps is not None and len(gaps):
         out["gaps"] = gaps
+    keys = getattr(ds, "keys", None)
+    if keys:
+        out["title"] = f"Predictions on the validation parts of the {len(keys)} series by {ds.key_column}"
     return out
 
 
