@@ -298,3 +298,22 @@ def test_row_names_of_a_subset_are_an_index_too(tmp_path):
     q = tmp_path / "counts.csv"
     q.write_text("total,other\n" + "".join(f"{r},{r % 3}\n" for r in rows))
     assert load_sequence(q).column_kinds == ["numeric", "numeric"]
+
+
+def test_timestamps_and_us_clock_times_are_the_time_axis(tmp_path):
+    p = tmp_path / "sensor.csv"
+    t0 = 1_700_000_000                                        # 2023-11-14T22:13:20Z
+    p.write_text("timestamp,reading\n" + "".join(f"{t0 + 60 * k},{k % 9}\n" for k in range(50)))
+    ds = load_dataset(p)
+    assert ds.columns == ["reading"] and ds.time_label == "date"
+    assert ds.time_text([0, 1]) == ["2023-11-14T22:13:20", "2023-11-14T22:14:20"]
+    p.write_text("time_ms,reading\n" + "".join(f"{(t0 + 60 * k) * 1000},{k % 9}\n" for k in range(50)))
+    seq = load_sequence(p)
+    assert seq.time_label == "" and seq.columns == ["time_ms"]   # a name that is not a time word: values
+    p.write_text("time,reading\n" + "".join(f"{(t0 + 60 * k) * 1000},{k % 9}\n" for k in range(50)))
+    assert load_dataset(p).time_text([1]) == ["2023-11-14T22:14:20"]
+    q = tmp_path / "us.csv"
+    q.write_text("When,Load\n" + "".join(f"1/3/2024 {h % 12 or 12}:00 {'AM' if h < 12 else 'PM'},{h}\n"
+                                         for h in range(24)))
+    ds = load_dataset(q, seq_len=3)
+    assert ds.time_text([0, 13, 23]) == ["2024-01-03T00:00:00", "2024-01-03T13:00:00", "2024-01-03T23:00:00"]

@@ -11,6 +11,9 @@ Index column
     ``X``, ``Unnamed: 0`` …) holding rising whole numbers (R's row names of a subset: 3, 7, 12 …),
     or the first column of the file counting 0, 1, 2 … or 1, 2, 3 … by one. Never an input or the
     target by default.
+Time column (POSIX timestamps)
+    A numeric column named for the time whose values rise within 1980–2100 as seconds (or
+    milliseconds) since 1970: dates and times.
 Time column (decimal years)
     A numeric column named ``time``, ``date``, ``year``, ``period`` … (or the first column after
     an index) whose values lie in 1000–2999 and rise (strictly, or by whole years when they are
@@ -104,6 +107,21 @@ def is_decimal_year_column(name: str, values: np.ndarray, named_only: bool = Tru
     regular = np.all(np.abs(d - step) <= 0.1 * step + 1e-9)
     k = round(per_year)
     return bool(regular and 1 <= k <= 366 and abs(step * k - 1.0) < 0.05)
+
+
+def epoch_unit(name: str, values: np.ndarray) -> float | None:
+    """Seconds per unit of a column of POSIX timestamps named for the time (``timestamp``, ``time``
+    …) whose values rise within 1980–2100: 1 (seconds) or 0.001 (milliseconds); None otherwise."""
+    if not is_time_name(name):
+        return None
+    v = np.asarray(values, dtype=np.float64)
+    v = v[np.isfinite(v)]
+    if v.size < 2 or not np.all(np.diff(v) > 0):
+        return None
+    for unit in (1.0, 0.001):
+        if 3.15e8 <= v.min() * unit and v.max() * unit <= 4.1e9:
+            return unit
+    return None
 
 
 def column_traits(values: np.ndarray, train_share: float = TRAIN_SHARE) -> str:

@@ -82,8 +82,8 @@ _NOT_CONTROL = bytes(b for b in range(256) if not (b <= 0x08 or 0x0E <= b <= 0x1
 _TIME = r"\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?"
 _DATE_RE = re.compile(
     r"^(?:"
-    rf"\d{{4}}[-/.]\d{{1,2}}[-/.]\d{{1,2}}(?:[T ]{_TIME})?(?:Z|[+-]\d{{2}}:?\d{{2}})?"
-    rf"|\d{{1,2}}[-/.]\d{{1,2}}[-/.]\d{{2,4}}(?:[T ]{_TIME})?"
+    rf"\d{{4}}[-/.]\d{{1,2}}[-/.]\d{{1,2}}(?:[T ]{_TIME}(?:\s?[AaPp]\.?[Mm]\.?)?)?(?:Z|[+-]\d{{2}}:?\d{{2}}|\s?UTC|\s?GMT)?"
+    rf"|\d{{1,2}}[-/.]\d{{1,2}}[-/.]\d{{2,4}}(?:[T ]{_TIME}(?:\s?[AaPp]\.?[Mm]\.?)?)?(?:\s?UTC|\s?GMT)?"
     rf"|{_TIME}(?:\s?[AaPp][Mm])?"
     r"|\d{4}-\d{2}"
     r")$"
@@ -523,7 +523,7 @@ class _Table:
     data_offset: int  # character offset of that line
     sample: list  # (lineno, fields) of data rows in the sample
     first_line: str = ""  # the first non-blank line (for the one-line prose check)
-    time_cols: dict = field(default_factory=dict)  # column index -> "date" | "year" | "month" | "also"
+    time_cols: dict = field(default_factory=dict)  # column -> "date" | "year" | "month" | "epoch[_ms]" | "also"
     index_cols: set = field(default_factory=set)  # numeric columns that number the rows (1..N, R's row names)
     blank: set = field(default_factory=set)  # columns whose header is empty
     key_cols: list = field(default_factory=list)  # text columns whose sampled values repeat (a long table's key?)
@@ -683,6 +683,12 @@ def _find_time_columns(tab: _Table) -> None:
                 tab.index_cols.add(j)
     _find_key_columns(tab)
     _find_year_columns(tab)
+    for j, k in enumerate(tab.kinds):
+        if tab.header and k == "num" and j not in tab.index_cols and not tab.time_cols:
+            unit = guess.epoch_unit(tab.names[j], _sample_column(tab, j))
+            if unit is not None:
+                tab.time_cols[j] = "epoch" if unit == 1.0 else "epoch_ms"
+                break
     values = [j for j, k in enumerate(tab.kinds) if k == "num" and j not in tab.index_cols and j not in tab.time_cols]
     for j in values if tab.header or tab.year_month is None else ():
         if guess.is_decimal_year_column(tab.names[j] if tab.header else "", _sample_column(tab, j),
@@ -1222,7 +1228,7 @@ def _load_sequence_bytes(p: Path, name: str, data: bytes, columns, target, missi
         return _year_month_series(tab, data, name, p, series_name, target, missing, prose_mode, kinds)
     cands = _value_columns(tab) if columns is None else []
     sel = cands if len(cands) > 1 else _resolve_columns(columns, tab.names, tab.kinds, name, tab=tab)
-    num_time = [j for j, k in tab.time_cols.items() if k in ("year", "month") and j not in sel]
+    num_time = [j for j, k in tab.time_cols.items() if k in ("year", "month", "epoch", "epoch_ms") and j not in sel]
     date_col = next((j for j, k in tab.time_cols.items() if k == "date"), None)
     key_cols = _key_candidates(tab, key, name)
     str_cols = ([date_col] if date_col is not None else []) + key_cols
@@ -1319,13 +1325,17 @@ def _time_axis(tab: _Table, sel: list, num_time: list, vals, extra, str_cols, st
         parsed = parse_times(strs[0])
         if parsed is not None:
             return parsed
+    def column(j):
+        return extra[:, num_time.index(j)] if j in num_time else vals[:, sel.index(j)]
+
+    epoch = next(((j, k) for j, k in tab.time_cols.items() if k in ("epoch", "epoch_ms")), None)
+    if epoch is not None:
+        t = fill_nan_linear(column(epoch[0]) * (1.0 if epoch[1] == "epoch" else 0.001))
+        return (t, "date") if t is not None else (None, "")
     year = next((j for j, k in tab.time_cols.items() if k == "year"), None)
     if year is None:
         return None, ""
     month = next((j for j, k in tab.time_cols.items() if k == "month"), None)
-
-    def column(j):
-        return extra[:, num_time.index(j)] if j in num_time else vals[:, sel.index(j)]
 
     t = column(year).astype(np.float64)
     if month is not None:

@@ -14,7 +14,9 @@ Units of :attr:`SequenceData.time <explorer.data.loading.SequenceData.time>`
     ``2024/01/03``, ``1949-01`` (a month), ``03/01/2024`` (day/month or month/day: decided by the
     values over 12, day first when undecided and the separator is ``.``, month first otherwise),
     with a month's name (``Jan 1949``, ``01-Jan-2020``, ``Jan 1, 2020``) or as a quarter
-    (``1959 Q1``, ``1959Q1``, ``Q1 1959``: the quarter's first day).
+    (``1959 Q1``, ``1959Q1``, ``Q1 1959``: the quarter's first day); clock times may end in
+    ``AM``/``PM`` and the date-time in ``UTC``/``GMT``. A numeric column of POSIX timestamps
+    (:func:`explorer.data.guess.epoch_unit`) gives the same unit.
 ``"time of day"``
     seconds since the first midnight (``10:30``; a time that goes backwards starts the next day).
 """
@@ -239,7 +241,15 @@ def _day_first(strs: list) -> bool:
     return seps == {"."}
 
 
+_AMPM_RE = re.compile(r"\s?([AaPp])\.?[Mm]\.?$")
+_UTC_RE = re.compile(r"\s?(?:UTC|GMT)$")
+
+
 def _one_date(s: str, day_first: bool) -> float | None:
+    s = _UTC_RE.sub("Z", s)                           # 2024-01-03 10:00 UTC
+    ampm = _AMPM_RE.search(s.removesuffix("Z"))
+    if ampm:                                          # 1/3/2024 10:00 PM
+        s = s[:ampm.start()] + ("Z" if s.endswith("Z") else "")
     tz = None
     m = _TZ_RE.search(s)
     body = s
@@ -270,7 +280,10 @@ def _one_date(s: str, day_first: bool) -> float | None:
                 y += 2000 if y < 70 else 1900
             hms = dmy.groups()[4:]
         hh, mi, ss, frac = (hms[0], hms[1], hms[2], hms[3])
-        dt = datetime(y, mo, d, int(hh or 0), int(mi or 0), int(ss or 0),
+        hour = int(hh or 0)
+        if ampm:
+            hour = hour % 12 + (12 if ampm.group(1).lower() == "p" else 0)
+        dt = datetime(y, mo, d, hour, int(mi or 0), int(ss or 0),
                       int(((frac or "0") + "000000")[:6]), tzinfo=tz or timezone.utc)
     except (ValueError, OverflowError):
         return None
