@@ -7,10 +7,10 @@ every answer is a guess a person can override (``columns``/``target``, ``key``, 
 Rules
 -----
 Index column
-    A numeric column whose header is empty or a row-name word (``rownames``, ``index``, ``id``,
-    ``X``, ``Unnamed: 0`` …) holding rising whole numbers (R's row names of a subset: 3, 7, 12 …),
-    or the first column of the file counting 0, 1, 2 … or 1, 2, 3 … by one. Never an input or the
-    target by default.
+    A numeric column whose header is empty or a row-name word (``rownames``, ``index``,
+    ``Unnamed: 0``) holding rising whole numbers (R's row names of a subset: 3, 7, 12 …), or the
+    first column of the file or one named ``id``, ``row``, ``obs``, ``#`` … counting 0, 1, 2 … or
+    1, 2, 3 … by one. Never an input or the target by default.
 Time column (POSIX timestamps)
     A numeric column named for the time whose values rise within 1980–2100 as seconds (or
     milliseconds) since 1970: dates and times.
@@ -41,8 +41,8 @@ from __future__ import annotations
 
 import numpy as np
 
-INDEX_NAMES = frozenset({"", "rownames", "row.names", "row names", "row_names", "rowname", "index", "idx", "id",
-                         "x", "unnamed: 0", "row", "rownum", "row number", "obs", "n", "#", "no", "no."})
+ROW_NAMES = frozenset({"", "rownames", "row.names", "row names", "row_names", "rowname", "unnamed: 0", "index"})
+INDEX_NAMES = ROW_NAMES | {"idx", "id", "row", "rownum", "row number", "obs", "#", "no", "no."}
 TIME_NAMES = frozenset({"time", "date", "year", "yr", "years", "period", "decimal year", "decimal_year", "dec_year",
                         "year.decimal", "yearfrac", "t", "datetime", "timestamp", "when"})
 
@@ -52,7 +52,7 @@ _OTHER_TIME_NAMES = frozenset({"month", "mon", "monat", "mois", "mes", "quarter"
 #: The share of rows in the training part when the loader has to guess before the split is known.
 TRAIN_SHARE = 0.8
 
-GRID_WIDTHS = {12: "month", 4: "quarter"}
+GRID_WIDTHS = frozenset({12, 4})               # numbers a line: months, quarters
 MIN_KEY_ROWS = 3
 
 
@@ -62,14 +62,14 @@ def _norm(name) -> str:
 
 def is_index_column(name: str, values: np.ndarray, first: bool, blank: bool = False) -> bool:
     """Whether a numeric column is a row index (see the module's rules)."""
-    named = blank or _norm(name) in INDEX_NAMES
-    if not (first or named):
+    row_names = blank or _norm(name) in ROW_NAMES
+    if not (first or row_names or _norm(name) in INDEX_NAMES):
         return False
     v = np.asarray(values, dtype=np.float64)
     rows = np.flatnonzero(np.isfinite(v))
     if rows.size < 2:
         return False
-    if named and np.all(v[rows] == np.round(v[rows])) and np.all(np.diff(v[rows]) > 0) and v[rows[0]] >= 0:
+    if row_names and np.all(v[rows] == np.round(v[rows])) and np.all(np.diff(v[rows]) > 0) and v[rows[0]] >= 0:
         return True                               # R's row names of a subset: 3, 7, 12 …
     start = v[rows[0]] - rows[0]
     return bool(start in (0.0, 1.0) and np.all(v[rows] == start + rows))
