@@ -124,7 +124,7 @@ def test_dates_and_times_skipped(tmp_path):
     assert s.columns == ["value"] and s.values[:, 0].tolist() == [1, 2, 3]
     p = write(tmp_path, "b.csv", "when,x,y\n2024-01-03 10:00,1,5\n2024-01-03 11:00,2,6\n")
     s = load_sequence(p, columns=None)
-    assert s.columns == ["y"]
+    assert s.columns == ["x"]                                       # the first column of values
     p = write(tmp_path, "c.csv", "x,time\n1,10:30\n2,10:45\n")
     s = load_sequence(p)
     assert s.columns == ["x"] and s.values[:, 0].tolist() == [1, 2]
