@@ -60,8 +60,8 @@ class SettingsPanelWidget(QWidget):
         self.year_month_combo = QComboBox()
         self.year_month_combo.addItem("one monthly series", "series")
         self.year_month_combo.addItem("keep the month columns", "columns")
-        self.year_month_combo.setToolTip("A table with a YEAR column and JAN…DEC columns: read it as one monthly "
-                                         "series (year by year, month by month) or keep its columns")
+        self.year_month_combo.setToolTip("A table with a YEAR column and JAN…DEC columns, or a file of 12 (or 4) "
+                                         "numbers a line: read it as one series (row by row) or keep its columns")
         f.addRow("Year × month", self.year_month_combo)
         self.key_combo = QComboBox()
         self.key_combo.setToolTip("A long table holding several series (a column of names such as symbol, "
