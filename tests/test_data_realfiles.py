@@ -317,3 +317,18 @@ def test_timestamps_and_us_clock_times_are_the_time_axis(tmp_path):
                                          for h in range(24)))
     ds = load_dataset(q, seq_len=3)
     assert ds.time_text([0, 13, 23]) == ["2024-01-03T00:00:00", "2024-01-03T13:00:00", "2024-01-03T23:00:00"]
+
+
+def test_a_key_with_a_missing_name_is_refused_in_one_sentence(tmp_path):
+    from explorer.data import SequenceFileError
+
+    p = tmp_path / "stocks.csv"
+    _stocks(p, n=20)
+    lines = p.read_text().splitlines()
+    lines[5] = "NA" + lines[5][lines[5].index(","):]
+    p.write_text("\n".join(lines) + "\n")
+    assert load_sequence(p).segments is None                 # guessed: not a clean key, one series
+    with pytest.raises(SequenceFileError, match=r"^Column 'symbol' of stocks.csv has rows without a name, so it "
+                                                r"cannot name the series; fill them in, or choose another key column "
+                                                r"or none\.$"):
+        load_sequence(p, key="symbol")

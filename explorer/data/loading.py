@@ -1254,6 +1254,8 @@ def _load_sequence_bytes(p: Path, name: str, data: bytes, columns, target, missi
     fmt = _time_format(tab, label, time)
     segments, keys, key_name = None, None, ""
     for j, s in zip(key_cols, strs[n_date:]):
+        s = np.char.strip(np.asarray(s, dtype=str))
+        s = np.where(np.isin(np.char.lower(s), list(MISSING_TOKENS)), "", s)      # NA names no series
         found = guess.find_key(s, strict=key is None, time=time)
         if found is not None:
             order, segments, keys = found
@@ -1262,8 +1264,8 @@ def _load_sequence_bytes(p: Path, name: str, data: bytes, columns, target, missi
             time = None if time is None else time[order]
             break
     if key not in (None, "none") and segments is None:
-        raise SequenceFileError(f"Column {safe_name(tab.names[key_cols[0]])!r} of {name} names no series "
-                                "(it has an empty value); choose another key column or none.")
+        raise SequenceFileError(f"Column {safe_name(tab.names[key_cols[0]])!r} of {name} has rows without a name, "
+                                "so it cannot name the series; fill them in, or choose another key column or none.")
     if segments is not None and missing == "drop":       # each series keeps its rows without a gap
         kept = np.concatenate([[0], np.cumsum(~np.isnan(vals).any(axis=1))])
         segments = kept[segments]
