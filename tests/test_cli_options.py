@@ -312,3 +312,20 @@ def test_a_folder_given_as_the_data_file_is_named_with_its_path(tmp_path, capsys
     shown = folder.rstrip("/") or "/"
     assert code == 2 and f"lstm-explorer: {shown} is a folder, not a file; choose a data file inside it." == \
         err.strip(), err
+
+
+def test_help_shows_the_windows_own_options_beside_the_subcommands(capsys):
+    from explorer.cli import main
+    from explorer.gui.app import window_parser
+
+    with pytest.raises(SystemExit) as ei:
+        main(["--help"])
+    assert ei.value.code == 0
+    out = capsys.readouterr().out
+    assert "{train,compare,animate,examples}" in out
+    window = out.split("the window (no sub-command):", 1)[1]
+    for flag in ("FILE", "--example NAME", "--cell", "--compare CELLS", "--model MODEL", "--quit-after-paint"):
+        assert flag in window, flag
+    # the help lists exactly the options the window's parser takes (one list for both)
+    flags = [a.option_strings[0] if a.option_strings else a.metavar for a in window_parser()._actions][1:]
+    assert all(f in window for f in flags)

@@ -109,7 +109,7 @@ def test_year_by_month_table_is_one_monthly_series(tmp_path, which):
 def test_year_by_month_kept_as_columns(tmp_path):
     path = CORPUS["year_by_month"](tmp_path)
     seq = load_sequence(path, year_month="columns")
-    assert seq.values.shape == (16, 1) and seq.columns == ["Annual"]   # the last numeric column, one row a year
+    assert seq.values.shape == (16, 1) and seq.columns == ["JAN"]      # the first column of values, one row a year
     assert seq.year_month == "columns" and seq.time.tolist() == list(range(1990, 2006))
     seq = load_sequence(path, columns=["jan", "FEB"], year_month="columns")
     assert seq.columns == ["JAN", "FEB"] and seq.values.shape == (16, 2)

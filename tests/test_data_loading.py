@@ -54,7 +54,7 @@ def test_tsv(tmp_path):
 
 def test_semicolon(tmp_path):
     p = write(tmp_path, "a.csv", "a;b\n1;2\n3;4\n")
-    assert load_sequence(p).values[:, 0].tolist() == [2, 4]
+    assert load_sequence(p).values[:, 0].tolist() == [1, 3]          # the first column of values
 
 
 def test_semicolon_decimal_comma(tmp_path):
@@ -85,8 +85,8 @@ def test_npy_1d_and_2d(tmp_path):
     p2 = tmp_path / "b.npy"
     np.save(p2, np.arange(12).reshape(6, 2))
     s = load_sequence(p2)
-    assert s.columns == ["column 2"]
-    assert s.values[:, 0].tolist() == [1, 3, 5, 7, 9, 11]
+    assert s.columns == ["column 1"]                                  # the first column of values
+    assert s.values[:, 0].tolist() == [0, 2, 4, 6, 8, 10]
     s = load_sequence(p2, columns=[0, 1], target=0)
     assert s.values.shape == (6, 2) and s.target_index == 0
 
@@ -124,7 +124,7 @@ def test_dates_and_times_skipped(tmp_path):
     assert s.columns == ["value"] and s.values[:, 0].tolist() == [1, 2, 3]
     p = write(tmp_path, "b.csv", "when,x,y\n2024-01-03 10:00,1,5\n2024-01-03 11:00,2,6\n")
     s = load_sequence(p, columns=None)
-    assert s.columns == ["y"]
+    assert s.columns == ["x"]                                       # the first column of values
     p = write(tmp_path, "c.csv", "x,time\n1,10:30\n2,10:45\n")
     s = load_sequence(p)
     assert s.columns == ["x"] and s.values[:, 0].tolist() == [1, 2]

@@ -219,7 +219,7 @@ def test_describe_file_lists_columns_without_training(tmp_path):
     assert info.columns == ["date", "a", "b", "label", "empty"]
     assert info.column_kinds == ["date", "numeric", "numeric", "text", "empty"]
     assert info.numeric_columns == ["a", "b"] and info.date_columns == ["date"]
-    assert info.default_columns == ["b"] and info.n_rows == 20 and info.delimiter == "," and info.header
+    assert info.default_columns == ["a"] and info.n_rows == 20 and info.delimiter == "," and info.header
     t = tmp_path / "story.txt"
     t.write_text("Once upon a time there was a cell.\nIt remembered things.\n" * 3)
     assert describe_file(t).kind == "text"

@@ -506,14 +506,15 @@ def test_prediction_on_the_datas_years_with_gaps(qtbot, tmp_path):
     flow = np.linspace(1000, 800, 100)
     w.set_series(np.arange(100), flow, np.arange(80, 100), flow[80:] + 1, np.arange(80, 110), np.full(30, 900.0),
                  split_t=80, x_values=years, x_label="year", y_label="Flow", gaps=[12, 13, 85])
+    o = w.x_origin                                             # drawn from the first year (the SVG's precision)
     x, _ = w.target_curve.getData()
-    assert x[0] == 1871 and x[-1] == 1970
+    assert o == 1871 and x[0] + o == 1871 and x[-1] + o == 1970
     xf, _ = w.forecast_curve.getData()
-    assert xf[0] == 1951 and xf[-1] == 1980                    # continued past the file's last year
-    assert w.split_line.value() == 1951
+    assert xf[0] + o == 1951 and xf[-1] + o == 1980            # continued past the file's last year
+    assert w.split_line.value() + o == 1951
     assert w.plot.getAxis("bottom").labelText == "year" and w.plot.getAxis("left").labelText == "Flow"
     gx, gy = w.gap_scatter.getData()
-    assert list(gx) == [1883, 1884, 1956] and list(gy) == [flow[12], flow[13], flow[85]]
+    assert list(gx + o) == [1883, 1884, 1956] and list(gy) == [flow[12], flow[13], flow[85]]
     assert "interpolated (3 rows in the file)" in w.legend.entries()
     w.export_csv(tmp_path / "p.csv")
     header, rows = _read_csv(tmp_path / "p.csv")
@@ -528,6 +529,7 @@ def test_prediction_on_dates(qtbot):
     w.set_series(np.arange(len(dates)), np.arange(len(dates), dtype=float), [], [],
                  x_values=dates, x_label="month")
     x, _ = w.target_curve.getData()
+    x = x + w.x_origin
     assert x[0] == pytest.approx(1949.0) and x[12] == pytest.approx(1950.0)
     assert x[6] == pytest.approx(1949 + 181 / 365)             # July 1st
     assert not w.plot.getAxis("bottom").integer

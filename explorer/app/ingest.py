@@ -20,8 +20,8 @@ TEXT_SUFFIXES = frozenset({".txt", ".text", ".md", ".rst", ""})
 
 #: Every option :func:`load_dataset` takes, with its default.
 DEFAULT_OPTIONS = {
-    "columns": None,          # input columns by name or 0-based index; None: the last numeric column
-    "target": None,           # the predicted column among them; None: the last chosen
+    "columns": None,          # input columns by name or 0-based index; None: the default target alone
+    "target": None,           # the predicted column among them (alone: the only input); None: the last chosen
     "missing": "interpolate",  # or "drop"
     "normalize": "zscore",    # or "minmax", "none"
     "val_fraction": None,     # None: 0.2 for a series, 0.1 for a text
@@ -29,6 +29,7 @@ DEFAULT_OPTIONS = {
     "level": "char",          # text: "char" or "word"
     "text": None,             # None: decide by the file; True: prose; False: numbers
     "year_month": "series",   # a YEAR × JAN…DEC table as one monthly series, or "columns"
+    "key": None,              # the column naming a long table's series; None: guessed; "none": one series
 }
 
 
@@ -36,7 +37,7 @@ def load_dataset(source, **options) -> Dataset:
     """Load ``source`` (a file path) as a series, or as prose for next-token prediction.
 
     Options (all optional, see :data:`DEFAULT_OPTIONS`): ``columns``, ``target``, ``missing``,
-    ``normalize``, ``val_fraction``, ``seq_len``, ``level``, ``text``, ``year_month``.
+    ``normalize``, ``val_fraction``, ``seq_len``, ``level``, ``text``, ``year_month``, ``key``.
     ``text=None`` decides by the file: a ``.txt``-like file (:data:`TEXT_SUFFIXES`) is prose
     when fewer than 90 % of its lines are numbers (the loader's own check), a CSV/TSV/NPY is
     always numbers. Raises ``SequenceFileError`` only.
@@ -65,7 +66,7 @@ def load_dataset(source, **options) -> Dataset:
 
 def _sequence(source, o):
     return load_sequence(source, columns=o["columns"], target=o["target"], missing=o["missing"],
-                         year_month=o["year_month"])
+                         year_month=o["year_month"], key=o["key"])
 
 
 def _series_windows(seq, o) -> Dataset:

@@ -63,9 +63,24 @@ def _numeric(parser, dest: str, default=None):
     parser.add_argument(o.flag, dest=dest, default=default, metavar=o.metavar, help=o.help_text())
 
 
+def _window_help() -> str:
+    """The window's usage and options, as the epilog of ``lstm-explorer --help``."""
+    from explorer.gui.app import window_parser
+
+    w = window_parser()
+    fmt = w._get_formatter()                  # noqa: SLF001 - argparse's own layout of the same options
+    fmt.start_section("the window (no sub-command)")
+    fmt.add_arguments([a for a in w._actions if not isinstance(a, argparse._HelpAction)])  # noqa: SLF001
+    fmt.end_section()
+    return fmt.format_help() + "\nlstm-explorer COMMAND --help: the options of a sub-command."
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="lstm-explorer", description="Watch an LSTM think. Without a "
-                "sub-command, opens the window (optionally on FILE).")
+    p = _Parser(prog="lstm-explorer", description="Watch an LSTM think. Without a sub-command, opens the "
+                "window\n(optionally on FILE, options below); with one, works headless.",
+                usage="lstm-explorer [FILE] [--example NAME] [--cell CELL] [--compare CELLS] [--model MODEL]\n"
+                      "       lstm-explorer {train,compare,animate,examples} ...",
+                epilog=_window_help(), formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", metavar="{train,compare,animate,examples}")
     t = sub.add_parser("train", help="train headless and write a run folder with every plot")
     _data_and_model_options(t)
@@ -121,13 +136,16 @@ def _data_and_model_options(t):
     t.add_argument("file", nargs="?", help="a sequence file (CSV, TSV, TXT, NPY) or a text file")
     t.add_argument("--example", help="a built-in example instead of a file (see `examples`)")
     t.add_argument("--column", action="extend", nargs="+", metavar="C", help="input column(s) by name or index")
-    t.add_argument("--target", metavar="C", help="the column predicted (default: the last input column)")
+    t.add_argument("--target", metavar="C", help="the column predicted (default: the last input column; "
+                   "without --column: the only input; neither: the first column of values)")
     mode = t.add_mutually_exclusive_group()
     mode.add_argument("--text", action="store_true", help="treat the file as prose: next-character prediction")
     mode.add_argument("--words", action="store_true", help="treat the file as prose: next-word prediction")
     t.add_argument("--missing", choices=("interpolate", "drop"), default="interpolate")
     t.add_argument("--year-month", choices=("series", "columns"), default="series",
                    help="a YEAR × JAN..DEC table: one monthly series (default) or its columns")
+    t.add_argument("--key", metavar="COLUMN", help="the column naming the series of a long table (one series "
+                   "per value, windows never cross between them; default: guessed), or none for one series")
     t.add_argument("--normalize", choices=("zscore", "minmax", "none"), default="zscore")
     for dest in ("val_fraction", "units", "layers", "seq_len", "epochs", "batch", "lr"):
         _numeric(t, dest)
@@ -261,7 +279,7 @@ def _cmd_examples() -> int:
 
 
 #: Options that read a file's data; a built-in example brings its own.
-FILE_DATA_OPTIONS = ("column", "target", "missing", "normalize", "text", "words", "year_month")
+FILE_DATA_OPTIONS = ("column", "target", "missing", "normalize", "text", "words", "year_month", "key")
 
 
 def _say_ignored_data_options(args, given: dict[str, str]) -> None:
@@ -298,13 +316,15 @@ def _load_dataset(args):
     return load_dataset(args.file, columns=cols, target=target, missing=args.missing, normalize=args.normalize,
                         val_fraction=args.val_fraction, seq_len=args.seq_len,
                         level="word" if args.words else "char", text=True if (args.text or args.words) else None,
-                        year_month=args.year_month)
+                        year_month=args.year_month, key=args.key)
 
 
-def _settings(args, example: str | None):
-    from explorer.runs.store import ModelSettings, settings_for_example
+def _settings(args, example: str | None, kind: str | None = None):
+    from explorer.runs.store import ModelSettings, settings_for_data, settings_for_example
 
-    base = settings_for_example(example) if example else ModelSettings(units=16, epochs=20)
+    if kind is None:
+        kind = "text" if getattr(args, "text", False) or getattr(args, "words", False) else "series"
+    base = settings_for_example(example) if example else settings_for_data(kind)
     over = {k: getattr(args, a) for k, a in (("units", "units"), ("epochs", "epochs"), ("batch", "batch"),
                                              ("lr", "lr"), ("optimizer", "optimizer"), ("seed", "seed"),
                                              ("cell", "cell"), ("layers", "layers"),
@@ -418,6 +438,7 @@ def _compare_into(args, cells: list[str], out: Path) -> int:
 
             check_settings_memory(settings, args.seq_len)
         dataset = _load_dataset(args)
+        settings = _settings(args, args.example, dataset.kind)
         Comparison(dataset, settings, cells).check_memory()      # each cell alone, then side by side
     except (SequenceFileError, ValueError, OSError) as exc:
         raise CliError(str(exc)) from None
@@ -820,7 +841,7 @@ def _train_into(args, given: dict[str, str], run_cls, out: Path, in_place: bool,
             _say_ignored_data_options(args, given)
             dataset = _load_dataset(args)
             run = (_run_from_model(args, dataset) if args.init
-                   else Run(dataset, _settings(args, args.example)))
+                   else Run(dataset, _settings(args, args.example, dataset.kind)))
         if getattr(args, "stop_at_loss", None) is not None and run.dataset.n_val == 0:
             raise CliError("--stop-at-loss watches the validation loss, and this run has no validation part; "
                            "set --val-fraction above 0 or leave --stop-at-loss out.")
@@ -860,7 +881,7 @@ def _run_from_model(args, dataset):
     """``train --init MODEL``: a run on ``dataset`` starting from MODEL's weights (sizes checked)."""
     from explorer.interop import load_model, run_for_model
 
-    settings = _settings(args, args.example)
+    settings = _settings(args, args.example, dataset.kind)
     loaded = load_model(args.init, n_outputs=dataset.n_outputs, seed=settings.seed)
     model = loaded.model
     for option, asked, held in (("--units", args.units, model.n_units), ("--cell", args.cell, model.kind),

@@ -12,6 +12,9 @@ Series (:func:`make_windows`)
     ``seq_len + 1`` rows** (the validation part only when ``val_fraction > 0``).
     The :class:`Normalizer` is fitted on the training rows only. The windows are views into
     the normalised series (``np.lib.stride_tricks.sliding_window_view``): no window is a copy.
+Several series (``seq.segments``, a long table read by key)
+    Each series is split in time order on its own, the normaliser is fitted on every series'
+    training rows, and only windows whose rows (and target) lie in one series are kept (copies).
 Sequence length not given (``seq_len=None``)
     The default (:data:`SERIES_SEQ_LEN` = 20 rows, :data:`TEXT_SEQ_LEN` = 25 tokens) when the
     data is long enough for it; otherwise the longest length that fits, and the dataset says so
@@ -37,6 +40,7 @@ import numpy as np
 
 from .errors import SequenceFileError, check_budget, safe_name
 from .loading import SequenceData, TextCorpus, load_sequence, load_text
+from .timeaxis import format_times, time_format
 
 NORMALIZE_METHODS = ("zscore", "minmax", "none")
 
@@ -178,6 +182,13 @@ class Dataset:
     ``seq_len_chosen`` is True when the sequence length was chosen by the loader (the person gave
     none); ``notes`` holds sentences for the status bar (a chosen length that is not the default).
     ``normalized`` is the normalised series the windows are views into.
+
+    Several series (a long table read by key): ``segments`` (start row of each series in
+    :attr:`series` plus the end), ``keys`` and ``key_column`` name them; each series is split in
+    time order on its own (``train_rows`` the training rows, ``val_rows`` the row of every
+    validation target, :meth:`target_rows`) and no window holds rows of two series (the windows
+    are then copies, not views). ``time_format`` says how :meth:`time_text` writes a row's time;
+    ``column_kinds`` the loader's kind of every column of the file.
     """
 
     x_train: np.ndarray
@@ -209,6 +220,13 @@ class Dataset:
     notes: list = field(default_factory=list)
     year_month: str | None = None
     normalized: np.ndarray | None = None
+    time_format: str = ""
+    segments: np.ndarray | None = None
+    keys: list | None = None
+    key_column: str = ""
+    val_rows: np.ndarray | None = None
+    train_rows: np.ndarray | None = None
+    column_kinds: list = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not self.all_columns:
@@ -326,6 +344,42 @@ class Dataset:
             return rows.astype(np.float64)
         return self.time_values[rows]
 
+    @property
+    def input_scaling(self) -> str:
+        """What the inputs the model reads are, in words shown beside them: ``"z-scored"``,
+        ``"min–max scaled"``, or "" (the file's own units, token ids, an example's values)."""
+        method = self.normalizer.method if self.normalizer is not None else "none"
+        return {"zscore": "z-scored", "minmax": "min–max scaled"}.get(method, "")
+
+    def training_values(self) -> np.ndarray:
+        """The rows of :attr:`series` in the training part (each series' first part for several)."""
+        if self.train_rows is not None:
+            return self.series[self.train_rows]
+        return self.series[:self.split_index]
+
+    def target_rows(self) -> np.ndarray:
+        """The series row of every validation window's target (after ``split_index`` in order for one
+        series; for several, each series' validation part in turn)."""
+        if self.val_rows is not None:
+            return self.val_rows
+        return np.arange(self.split_index, self.split_index + self.n_val)
+
+    def segment_end(self, row: int) -> int:
+        """The row after the last row of the series holding ``row`` (the end of the data for one)."""
+        n = len(self.series) if self.series is not None else 0
+        if self.segments is None:
+            return n
+        return int(self.segments[np.searchsorted(self.segments, row, side="right")])
+
+    def time_text(self, rows) -> list:
+        """The time of series rows ``rows`` as text: as the file wrote it (decimal years) or ISO
+        dates and date-times; the row numbers 1..N without a time axis."""
+        rows = np.asarray(rows, dtype=np.int64)
+        if self.time_values is None:
+            return [str(r + 1) for r in rows.tolist()]
+        fmt = self.time_format or time_format(self.time_label, self.time_values)
+        return format_times(self.time_values[rows], fmt)
+
     def _describe(self) -> str:
         src = safe_name(self.source) if os.sep in str(self.source) else safe_name(self.source, full=True)
         val = f"{self.n_val} validation" if self.n_val else "no validation"
@@ -338,6 +392,8 @@ class Dataset:
         if self.kind == "series":
             norm = self.normalizer.method if self.normalizer is not None else "none"
             cols = ", ".join(safe_name(c, full=True) for c in self.columns)
+            if self.keys:
+                src += f" ({len(self.keys)} series by {safe_name(self.key_column, full=True)})"
             return (
                 f"{src}: {self.n_train} training and {val} windows of {self.seq_len} steps × "
                 f"{self.n_inputs} input(s) ({cols}), predicting {self.target_name!r} one step ahead "
@@ -456,6 +512,28 @@ def _resolve_seq_len(name: str, n: int, seq_len, f: float, default: int, unit: s
     return L, True, notes
 
 
+def _series_parts(segments: np.ndarray, seq_len: int, f: float):
+    """For several series (rows ``segments[k]:segments[k + 1]``), each split in time order as one
+    series is: (training rows, start rows of the training windows, of the validation windows);
+    no window holds rows of two series."""
+    train, tr_starts, val_starts = [], [], []
+    for a, b in zip(segments[:-1].tolist(), segments[1:].tolist()):
+        n_tr, _ = _split_sizes(b - a, f)
+        train.append(np.arange(a, a + n_tr))
+        tr_starts.append(np.arange(a, a + n_tr - seq_len))
+        val_starts.append(np.arange(a + n_tr - seq_len, b - seq_len))
+    cat = lambda parts: np.concatenate(parts).astype(np.int64)  # noqa: E731
+    return cat(train), cat(tr_starts), cat(val_starts)
+
+
+def _constant_target_warning(train: np.ndarray, name) -> list:
+    """A warning when the target does not change in the training part (nothing to learn there)."""
+    if train.size and np.all(train == train[0]):
+        return [f"warning: the target {safe_name(str(name), full=True)!r} is constant ({train[0]:g}) in the "
+                "training part, so the loss there is 0 and nothing is learned; choose another target"]
+    return []
+
+
 def make_windows(
     seq: SequenceData,
     seq_len: int | None = None,
@@ -481,7 +559,7 @@ def make_windows(
     Returns
     -------
     Dataset
-        ``x_*`` are views into ``ds.normalized`` (no window is a copy).
+        ``x_*`` are views into ``ds.normalized`` (no window is a copy), except for several series.
     """
     name = safe_name(seq.path) or "The series"
     seq_len, f = _check_common(seq_len, val_fraction, name)
@@ -491,19 +569,42 @@ def make_windows(
     if values.ndim == 1:
         values = values[:, None]
     n, m = values.shape
-    seq_len, chosen, notes = _resolve_seq_len(name, n, seq_len, f, SERIES_SEQ_LEN, "rows")
+    segments = getattr(seq, "segments", None)
+    keys = list(getattr(seq, "keys", None) or [])
+    if segments is not None:
+        segments = np.asarray(segments, dtype=np.int64)
+        lengths = np.diff(segments)
+        short = int(np.argmin(lengths))
+        seq_len, chosen, notes = _resolve_seq_len(f"{name}'s shortest series ({safe_name(keys[short], full=True)!r})",
+                                                  int(lengths[short]), seq_len, f, SERIES_SEQ_LEN, "rows")
+        notes = [s.replace(" rows (", " rows of the shortest series (", 1) for s in notes]
+    else:
+        seq_len, chosen, notes = _resolve_seq_len(name, n, seq_len, f, SERIES_SEQ_LEN, "rows")
     notes = list(getattr(seq, "notes", None) or []) + notes
     n_tr, n_val = _split_sizes(n, f)
     check_budget(values.nbytes * 3, f"Windows over {name} ({n:,} rows × {m} column(s))",
                  "use a shorter excerpt of the file or fewer columns")
     tidx = int(seq.target_index) % m
+    parts = _series_parts(segments, seq_len, f) if segments is not None else None
+    train_rows = parts[0] if parts is not None else slice(0, n_tr)
     if normalizer is None:
-        normalizer = Normalizer.fit(values[:n_tr], normalize, tidx)
+        normalizer = Normalizer.fit(values[train_rows], normalize, tidx)
+    notes += _constant_target_warning(values[train_rows, tidx], seq.columns[tidx])
     z = normalizer.transform(values)
     win = np.lib.stride_tricks.sliding_window_view(z, seq_len, axis=0)  # (n-L+1, m, L), a view
     win = win.transpose(0, 2, 1)[:-1]  # window starting at s predicts row s+L
     targets = z[seq_len:, tidx][:, None]
     n_tr_win = n_tr - seq_len
+    val_rows = None
+    if parts is not None:                       # several series: only windows inside one series
+        _, train_starts, val_starts = parts
+        check_budget(win[:1].nbytes * (len(train_starts) + len(val_starts)) * 2,
+                     f"Windows over the {len(keys)} series of {name}", "use a shorter excerpt of the file")
+        win = win[np.concatenate([train_starts, val_starts])]
+        targets = targets[np.concatenate([train_starts, val_starts])]
+        n_tr_win = len(train_starts)
+        val_rows = val_starts + seq_len
+        n_tr = int(val_rows[0]) if len(val_rows) else n
     src = str(seq.path)
     config = {
         "type": "file",
@@ -518,10 +619,11 @@ def make_windows(
     year_month = getattr(seq, "year_month", None)
     if year_month is not None:
         config["year_month"] = year_month
-        if year_month == "series":
+        if year_month == "series" and not any("read as one" in n or "row by row" in n for n in notes):
             notes.append("a year × month table read as one monthly series")
     if chosen:
         config["seq_len_chosen"] = True
+    config["key"] = (getattr(seq, "key_column", "") if segments is not None else "") or "none"
     return Dataset(
         x_train=win[:n_tr_win],
         y_train=targets[:n_tr_win],
@@ -549,6 +651,13 @@ def make_windows(
         notes=notes,
         year_month=year_month,
         normalized=z,
+        time_format=getattr(seq, "time_format", "") or "",
+        segments=segments,
+        keys=keys or None,
+        key_column=getattr(seq, "key_column", "") or "",
+        val_rows=val_rows,
+        train_rows=None if parts is None else parts[0],
+        column_kinds=list(getattr(seq, "column_kinds", None) or []),
     )
 
 
@@ -651,7 +760,7 @@ def dataset_from_config(cfg: dict) -> Dataset:
         if typ == "file":
             seq = load_sequence(cfg["source"], columns=cfg.get("columns"), target=cfg.get("target"),
                                 missing=cfg.get("missing", "interpolate"),
-                                year_month=cfg.get("year_month") or "series")
+                                year_month=cfg.get("year_month") or "series", key=cfg.get("key") or "none")
             norm = Normalizer.from_dict(cfg["normalizer"]) if cfg.get("normalizer") else None
             ds = make_windows(seq, seq_len=cfg["seq_len"], val_fraction=cfg["val_fraction"],
                               normalize=cfg.get("normalize", "zscore"), normalizer=norm)

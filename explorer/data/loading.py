@@ -54,9 +54,10 @@ import numpy as np
 
 from explorer.util.ram import MemoryBudgetError
 
+from . import guess
 from .errors import DataMemoryError, ProseFileError, SequenceFileError, check_budget, safe_name
-from .timeaxis import (fill_nan_linear, is_month_name, is_year_name, parse_times, plausible_months,
-                       plausible_years, year_month_layout)
+from .timeaxis import (fill_nan_linear, is_month_name, is_named_date, is_year_name, parse_times, plausible_months,
+                       plausible_years, time_format, year_month_layout)
 
 MAX_FILE_BYTES = 200 * 1024 * 1024
 """Files larger than this are refused before reading."""
@@ -81,8 +82,8 @@ _NOT_CONTROL = bytes(b for b in range(256) if not (b <= 0x08 or 0x0E <= b <= 0x1
 _TIME = r"\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?"
 _DATE_RE = re.compile(
     r"^(?:"
-    rf"\d{{4}}[-/.]\d{{1,2}}[-/.]\d{{1,2}}(?:[T ]{_TIME})?(?:Z|[+-]\d{{2}}:?\d{{2}})?"
-    rf"|\d{{1,2}}[-/.]\d{{1,2}}[-/.]\d{{2,4}}(?:[T ]{_TIME})?"
+    rf"\d{{4}}[-/.]\d{{1,2}}[-/.]\d{{1,2}}(?:[T ]{_TIME}(?:\s?[AaPp]\.?[Mm]\.?)?)?(?:Z|[+-]\d{{2}}:?\d{{2}}|\s?UTC|\s?GMT)?"
+    rf"|\d{{1,2}}[-/.]\d{{1,2}}[-/.]\d{{2,4}}(?:[T ]{_TIME}(?:\s?[AaPp]\.?[Mm]\.?)?)?(?:\s?UTC|\s?GMT)?"
     rf"|{_TIME}(?:\s?[AaPp][Mm])?"
     r"|\d{4}-\d{2}"
     r")$"
@@ -130,6 +131,14 @@ class SequenceData:
         ``int64`` indices of the rows whose values were filled by interpolation.
     year_month : str or None
         For a year × month table: ``"series"`` (read as one monthly series) or ``"columns"``.
+    segments : ndarray or None
+        A long table read as several series: ``int64`` start row of each series plus the end
+        (``segments[k]:segments[k + 1]`` are series ``keys[k]``'s rows, grouped in that order).
+    keys, key_column : list of str, str
+        The series' names and the column they came from.
+    time_format : str
+        How the time of a row is written out (:func:`explorer.data.timeaxis.format_times`): the
+        file's own decimals for decimal years, ISO dates and date-times otherwise; "" without time.
     notes : list of str
         What the reader skipped (a title above the table, a footer below it), one phrase each.
     """
@@ -148,6 +157,10 @@ class SequenceData:
     gaps: np.ndarray = None
     year_month: str | None = None
     notes: list = field(default_factory=list)
+    time_format: str = ""
+    segments: np.ndarray | None = None
+    keys: list | None = None
+    key_column: str = ""
 
     def __post_init__(self) -> None:
         if self.target_index < 0:
@@ -422,7 +435,7 @@ def _kind(tok: str) -> str:
         return "num"
     except ValueError:
         pass
-    if _DATE_RE.match(t):
+    if _DATE_RE.match(t) or is_named_date(t):
         return "date"
     if _DECIMAL_COMMA_RE.match(t) or _THOUSANDS_RE.match(t) or _THOUSANDS_EU_RE.match(t):
         return "num"
@@ -510,8 +523,10 @@ class _Table:
     data_offset: int  # character offset of that line
     sample: list  # (lineno, fields) of data rows in the sample
     first_line: str = ""  # the first non-blank line (for the one-line prose check)
-    time_cols: dict = field(default_factory=dict)  # column index -> "date" | "year" | "month"
-    flat: set = field(default_factory=set)  # numeric columns whose sampled values never change
+    time_cols: dict = field(default_factory=dict)  # column -> "date" | "year" | "month" | "epoch[_ms]" | "also"
+    index_cols: set = field(default_factory=set)  # numeric columns that number the rows (1..N, R's row names)
+    blank: set = field(default_factory=set)  # columns whose header is empty
+    key_cols: list = field(default_factory=list)  # text columns whose sampled values repeat (a long table's key?)
     year_month: tuple | None = None  # (year column, [12 month columns]) of a year × month table
     notes: list = field(default_factory=list)  # what the reader skipped, for the status bar
 
@@ -591,6 +606,8 @@ def _inspect(text: str, name: str, prose_mode: bool) -> _Table:
             kinds.append("text")
     tab = _Table(text, delim, names, kinds, header, data_start, data_offset, data_rows,
                  first_line=raw[0][1].strip())
+    if header:
+        tab.blank = {j for j, f in enumerate(rows[0][1]) if not _unquote(f)}
     if skipped:
         tab.notes.append(f"skipped {skipped} line(s) above the table (a title or notes)")
     _find_time_columns(tab)
@@ -654,16 +671,68 @@ def _sample_column(tab: _Table, j: int) -> np.ndarray:
 
 
 def _find_time_columns(tab: _Table) -> None:
-    """Which columns give the time axis: date/time columns, a YEAR column (+ a MONTH column);
-    without a header, a first column of years (1000–2999) followed by one of months 1–12."""
+    """Which columns give the time axis: date/time columns, a YEAR column (+ a MONTH column), a
+    column of decimal years (:mod:`explorer.data.guess`); without a header, a first column of years
+    (1000–2999) followed by one of months 1–12. Also which columns number the rows (an index)."""
     for j, k in enumerate(tab.kinds):
         if k == "date":
             tab.time_cols[j] = "date"
         elif k == "num":
             v = _sample_column(tab, j)
-            v = v[np.isfinite(v)]
-            if v.size > 1 and np.all(v == v[0]):
-                tab.flat.add(j)
+            if len(tab.kinds) > 1 and guess.is_index_column(tab.names[j], v, first=j == 0, blank=j in tab.blank):
+                tab.index_cols.add(j)
+    _find_key_columns(tab)
+    _find_year_columns(tab)
+    for j, k in enumerate(tab.kinds):
+        if tab.header and k == "num" and j not in tab.index_cols and not tab.time_cols:
+            unit = guess.epoch_unit(tab.names[j], _sample_column(tab, j))
+            if unit is not None:
+                tab.time_cols[j] = "epoch" if unit == 1.0 else "epoch_ms"
+                break
+    values = [j for j, k in enumerate(tab.kinds) if k == "num" and j not in tab.index_cols and j not in tab.time_cols]
+    for j in values if tab.header or tab.year_month is None else ():
+        if guess.is_decimal_year_column(tab.names[j] if tab.header else "", _sample_column(tab, j),
+                                        named_only=j != values[0] or len(values) < 2, restarts=bool(tab.key_cols)):
+            # the time axis, or the time written once more (a decimal year beside YEAR and MONTH)
+            has_axis = any(k in ("date", "year") for k in tab.time_cols.values())
+            tab.time_cols[j] = "also" if has_axis else "year"
+            break
+
+
+def _find_key_columns(tab: _Table) -> None:
+    """Text columns whose sampled values repeat: each may name the series of a long table (the
+    whole column decides, :func:`explorer.data.guess.find_key`)."""
+    if len(tab.names) < 2:
+        return
+    for j, k in enumerate(tab.kinds):
+        if k == "text":
+            seen = {_unquote(r[j]) for _, r in tab.sample if j < len(r)}
+            if seen and len(seen) <= max(1, len(tab.sample) // 3):
+                tab.key_cols.append(j)
+
+
+def _find_grid(tab: _Table) -> bool:
+    """A file without a header of 12 (or 4) numbers a line, maybe after a column of years, that is
+    one series written row by row (:func:`explorer.data.guess.grid_reads_as_series`)."""
+    w = len(tab.kinds)
+    if tab.header or not all(k == "num" for k in tab.kinds) or len(tab.sample) < 2:
+        return False
+    first = _sample_column(tab, 0)
+    yearly = (w - 1 in guess.GRID_WIDTHS and plausible_years(first) and np.nanmin(first) >= 1000
+              and np.nanmax(first) < 3000 and np.all(np.diff(first[np.isfinite(first)]) == 1))
+    cols = list(range(1, w)) if yearly else list(range(w)) if w in guess.GRID_WIDTHS else None
+    if cols is None or not guess.grid_reads_as_series(np.column_stack([_sample_column(tab, j) for j in cols])):
+        return False
+    tab.year_month = (0 if yearly else None, cols)
+    tab.index_cols.discard(0)
+    if yearly:
+        tab.time_cols[0] = "year"
+    return True
+
+
+def _find_year_columns(tab: _Table) -> None:
+    if _find_grid(tab):
+        return
     if not tab.header:
         if len(tab.kinds) > 2 and tab.kinds[0] == tab.kinds[1] == "num":
             y, m = _sample_column(tab, 0), _sample_column(tab, 1)
@@ -676,7 +745,8 @@ def _find_time_columns(tab: _Table) -> None:
         return
     tab.year_month = None
     for j, n in enumerate(tab.names):
-        if tab.kinds[j] == "num" and is_year_name(n) and plausible_years(_sample_column(tab, j)):
+        if tab.kinds[j] == "num" and is_year_name(n) and plausible_years(_sample_column(tab, j),
+                                                                            ordered=not tab.key_cols):
             tab.time_cols[j] = "year"
             for jm, nm in enumerate(tab.names):
                 if tab.kinds[jm] == "num" and is_month_name(nm) and plausible_months(_sample_column(tab, jm)):
@@ -690,6 +760,8 @@ def _public_kinds(tab: _Table) -> list:
     for j, k in enumerate(tab.kinds):
         if j in tab.time_cols:
             out.append("date")
+        elif j in tab.index_cols:
+            out.append("index")
         else:
             out.append({"num": "numeric"}.get(k, k))
     return out
@@ -729,14 +801,30 @@ def _prose_check(tab: _Table, name: str, full: bool) -> None:
         )
 
 
-def _resolve_columns(columns, names: list, kinds: list, name: str, time_cols=(), flat=()) -> list:
-    """Map the ``columns`` argument to 0-based indices into ``names``. The default: the last
-    numeric column that is not the time axis, preferring one whose values change."""
+def _value_columns(tab: _Table) -> list:
+    """The numeric columns that may be the default target: not the time axis, not an index."""
+    return [j for j, k in enumerate(tab.kinds) if k == "num" and j not in tab.time_cols and j not in tab.index_cols
+            and not (tab.header and guess.is_time_name(tab.names[j]))]
+
+
+def _default_target(tab: _Table, cands: list, values: np.ndarray) -> tuple[int, str]:
+    """(column of the file, why) of the default target among ``cands`` whose ``values`` (rows ×
+    len(cands)) are given: :func:`explorer.data.guess.choose_target`."""
+    traits = [guess.column_traits(values[:, k]) for k in range(len(cands))]
+    k, why = guess.choose_target([tab.names[j] for j in cands], traits)
+    return cands[k], why
+
+
+def _resolve_columns(columns, names: list, kinds: list, name: str, tab=None) -> list:
+    """Map the ``columns`` argument to 0-based indices into ``names``. The default (``tab``
+    given): the target :func:`_default_target` picks on the sampled rows."""
     if columns is None:
-        nums = [j for j, k in enumerate(kinds) if k == "num" and j not in time_cols]
-        nums = [j for j in nums if j not in flat] or nums or [j for j, k in enumerate(kinds) if k == "num"]
+        nums = _value_columns(tab) if tab is not None else [j for j, k in enumerate(kinds) if k == "num"]
+        if len(nums) > 1:
+            return [_default_target(tab, nums, np.column_stack([_sample_column(tab, j) for j in nums]))[0]]
+        nums = nums or [j for j, k in enumerate(kinds) if k == "num"]
         if nums:
-            return [nums[-1]]
+            return [nums[0]]
         texts = [j for j, k in enumerate(kinds) if k == "text"]
         if texts:
             return [texts[-1]]  # parsing it names the first bad line
@@ -1063,7 +1151,7 @@ def _estimate_rows(data: bytes) -> int:
 
 
 def load_sequence(path, columns=None, target=None, missing: str = "interpolate",
-                  year_month: str = "series") -> SequenceData:
+                  year_month: str = "series", key=None) -> SequenceData:
     """Load a numeric series from CSV, TSV, TXT or NPY.
 
     Parameters
@@ -1071,15 +1159,20 @@ def load_sequence(path, columns=None, target=None, missing: str = "interpolate",
     path : str or PathLike
         The file.
     columns : str, int or list of them, optional
-        Columns to use, by name or 0-based index. Default: the last numeric column that is not
-        the time axis.
+        Columns to use, by name or 0-based index. Default: the default target alone — the first
+        column of values (:mod:`explorer.data.guess`).
     target : str or int, optional
-        The predicted column, by name or index among the chosen columns. Default: the last.
+        The predicted column, by name or index among the chosen columns (without ``columns``: by
+        name or index in the file, and the only input). Default: the last chosen column.
     missing : {"interpolate", "drop"}
         How to handle missing values.
     year_month : {"series", "columns"}
         A year × month table (a YEAR column and twelve month columns): ``"series"`` reads it as
         one monthly series (when ``columns`` is not given), ``"columns"`` keeps the columns.
+    key : str or int, optional
+        The column naming the series of a long table (one series per value; windows never cross
+        from one to the next); ``"none"`` reads the table as one series; None guesses
+        (:mod:`explorer.data.guess`).
 
     Returns
     -------
@@ -1100,7 +1193,7 @@ def load_sequence(path, columns=None, target=None, missing: str = "interpolate",
             f'A year × month table such as {name} is read as "series" or "columns", not {year_month!r}.')
     data = _read_bytes(p, name)
     try:
-        return _load_sequence_bytes(p, name, data, columns, target, missing, year_month)
+        return _load_sequence_bytes(p, name, data, columns, target, missing, year_month, key)
     except SequenceFileError:
         raise
     except MemoryBudgetError as exc:
@@ -1113,7 +1206,8 @@ def load_sequence(path, columns=None, target=None, missing: str = "interpolate",
             f"The file {name} could not be read ({exc.__class__.__name__}); check its format.") from None
 
 
-def _load_sequence_bytes(p: Path, name: str, data: bytes, columns, target, missing, year_month) -> SequenceData:
+def _load_sequence_bytes(p: Path, name: str, data: bytes, columns, target, missing, year_month,
+                         key=None) -> SequenceData:
     suffix = p.suffix.lower()
     if suffix == ".npz":
         raise SequenceFileError(f"The file {name} is an NPZ archive; save a single array with numpy.save (.npy).")
@@ -1128,29 +1222,84 @@ def _load_sequence_bytes(p: Path, name: str, data: bytes, columns, target, missi
         raise SequenceFileError(f"The file {name} has a header row but no data rows; add data below the header.")
     kinds = _public_kinds(tab)
     series_name = _series_name(p)
+    if columns is None and target is not None and not (tab.year_month is not None and year_month == "series"):
+        columns, target = [_target_alone(target, tab.names, name)], 0
     if tab.year_month is not None and year_month == "series" and _wants_series(columns, series_name):
         return _year_month_series(tab, data, name, p, series_name, target, missing, prose_mode, kinds)
-    sel = _resolve_columns(columns, tab.names, tab.kinds, name, tab.time_cols, tab.flat)
-    chosen = [tab.names[j] for j in sel]
-    tidx = _resolve_target(target, chosen, name)
-    num_time = [j for j, k in tab.time_cols.items() if k in ("year", "month") and j not in sel]
+    cands = _value_columns(tab) if columns is None else []
+    sel = cands if len(cands) > 1 else _resolve_columns(columns, tab.names, tab.kinds, name, tab=tab)
+    num_time = [j for j, k in tab.time_cols.items() if k in ("year", "month", "epoch", "epoch_ms") and j not in sel]
     date_col = next((j for j, k in tab.time_cols.items() if k == "date"), None)
-    str_cols = [date_col] if date_col is not None else []
-    str_len = max((len(r[date_col]) for _, r in tab.sample if date_col < len(r)), default=1) if str_cols else 0
+    key_cols = _key_candidates(tab, key, name)
+    str_cols = ([date_col] if date_col is not None else []) + key_cols
+    str_len = max((len(r[j]) for j in str_cols for _, r in tab.sample if j < len(r)), default=1) if str_cols else 0
     n_est = _estimate_rows(data)
     check_budget(len(data) + len(text) + _table_bytes(n_est, len(tab.names), len(sel) + len(num_time),
                                                        len(str_cols), str_len),
                  f"Loading {name} ({n_est:,} rows)", "use a shorter excerpt of the file or fewer columns")
     vals, strs = _parse_table(tab, data, sel + num_time, name, prose_mode, str_cols)
     extra = vals[:, len(sel):]
-    vals = np.ascontiguousarray(vals[:, :len(sel)]) if num_time else vals
+    notes = list(tab.notes)
+    if len(cands) > 1:                  # the default target, chosen on the values of every candidate
+        pick, why = _default_target(tab, cands, vals)
+        notes.append(f"{safe_name(tab.names[pick])!r} chosen as the target: {safe_name(why, full=True)}")
+        k = cands.index(pick)
+        vals, sel = vals[:, k:k + 1], [pick]
+    chosen = [tab.names[j] for j in sel]
+    tidx = _resolve_target(target, chosen, name)
+    vals = np.ascontiguousarray(vals[:, :len(sel)]) if num_time or len(cands) > 1 else vals
     _check_finite(vals, chosen, name, line_of=lambda r: _line_of_row(tab, r))
-    time, label = _time_axis(tab, sel, num_time, vals, extra, str_cols, strs)
+    n_date = int(date_col is not None)
+    time, label = _time_axis(tab, sel, num_time, vals, extra, str_cols[:n_date], strs[:n_date])
+    fmt = _time_format(tab, label, time)
+    segments, keys, key_name = None, None, ""
+    for j, s in zip(key_cols, strs[n_date:]):
+        s = np.char.strip(np.asarray(s, dtype=str))
+        s = np.where(np.isin(np.char.lower(s), list(MISSING_TOKENS)), "", s)      # NA names no series
+        found = guess.find_key(s, strict=key is None, time=time)
+        if found is not None:
+            order, segments, keys = found
+            key_name = tab.names[j]
+            vals = np.ascontiguousarray(vals[order])
+            time = None if time is None else time[order]
+            break
+    if key not in (None, "none") and segments is None:
+        raise SequenceFileError(f"Column {safe_name(tab.names[key_cols[0]])!r} of {name} has rows without a name, "
+                                "so it cannot name the series; fill them in, or choose another key column or none.")
+    if segments is not None and missing == "drop":       # each series keeps its rows without a gap
+        kept = np.concatenate([[0], np.cumsum(~np.isnan(vals).any(axis=1))])
+        segments = kept[segments]
     vals, n_missing, n_dropped, gaps, time = _fill_missing(vals, chosen, missing, name, time)
     return SequenceData(values=vals, columns=list(chosen), target_index=tidx, n_missing=n_missing, path=str(p),
                         missing=missing, n_dropped_rows=n_dropped, all_columns=list(tab.names),
                         column_kinds=kinds, time=time, time_label=label if time is not None else "", gaps=gaps,
-                        year_month="columns" if tab.year_month is not None else None, notes=list(tab.notes))
+                        year_month="columns" if tab.year_month is not None else None, notes=notes,
+                        time_format=fmt, segments=segments, keys=keys, key_column=key_name)
+
+
+def _key_candidates(tab: _Table, key, name: str) -> list:
+    """The columns that may name a long table's series: the one the person chose (``key``), none
+    (``"none"``), or the text columns whose values repeat (``None``: guessed)."""
+    if key is None:
+        return list(tab.key_cols)
+    if isinstance(key, str) and key.strip().lower() == "none":
+        return []
+    j = _find_column(key, tab.names, name)
+    if j in tab.time_cols or j in tab.index_cols:
+        raise SequenceFileError(f"Column {safe_name(tab.names[j])!r} of {name} is the time or the row number, "
+                                "not the name of a series; choose a column of names as the key, or none.")
+    return [j]
+
+
+def _time_format(tab: _Table, label: str, time) -> str:
+    """How the rows' times are written out: as many decimals as the file's year column has."""
+    year = next((j for j, k in tab.time_cols.items() if k == "year"), None)
+    places = {0}
+    if year is not None:
+        places = {len(t) - t.index(".") - 1 if "." in t and "e" not in t.lower() else 0
+                  for t in (_unquote(r[year]) for _, r in tab.sample if year < len(r))} or {0}
+    fmt = time_format(label, time, max(places), monthly="month" in tab.time_cols.values())
+    return fmt + ":trim" if fmt.startswith("decimals:") and len(places) > 1 else fmt
 
 
 def _parse_table(tab: _Table, data: bytes, sel: list, name: str, prose_mode: bool, str_cols: list):
@@ -1178,13 +1327,17 @@ def _time_axis(tab: _Table, sel: list, num_time: list, vals, extra, str_cols, st
         parsed = parse_times(strs[0])
         if parsed is not None:
             return parsed
+    def column(j):
+        return extra[:, num_time.index(j)] if j in num_time else vals[:, sel.index(j)]
+
+    epoch = next(((j, k) for j, k in tab.time_cols.items() if k in ("epoch", "epoch_ms")), None)
+    if epoch is not None:
+        t = fill_nan_linear(column(epoch[0]) * (1.0 if epoch[1] == "epoch" else 0.001))
+        return (t, "date") if t is not None else (None, "")
     year = next((j for j, k in tab.time_cols.items() if k == "year"), None)
     if year is None:
         return None, ""
     month = next((j for j, k in tab.time_cols.items() if k == "month"), None)
-
-    def column(j):
-        return extra[:, num_time.index(j)] if j in num_time else vals[:, sel.index(j)]
 
     t = column(year).astype(np.float64)
     if month is not None:
@@ -1209,29 +1362,37 @@ def _wants_series(columns, series_name: str) -> bool:
 def _year_month_series(tab, data, name, p, series_name, target, missing, prose_mode, kinds) -> SequenceData:
     """A year × month table read row by row as one monthly series (time: year + (month − 1)/12)."""
     year, months = tab.year_month
-    sel = [year] + list(months)
+    w = len(months)
+    sel = ([year] if year is not None else []) + list(months)
     n_est = _estimate_rows(data)
-    check_budget(len(data) * 2 + _table_bytes(n_est, len(tab.names), 13) + n_est * 12 * 24,
+    check_budget(len(data) * 2 + _table_bytes(n_est, len(tab.names), w + 1) + n_est * w * 24,
                  f"Loading {name} ({n_est:,} rows)", "use a shorter excerpt of the file")
     vals, _ = _parse_table(tab, data, sel, name, prose_mode, [])
     _check_finite(vals, [tab.names[j] for j in sel], name, line_of=lambda r: _line_of_row(tab, r))
-    years = fill_nan_linear(vals[:, 0])
-    if years is None:
-        raise SequenceFileError(
-            f"Column {safe_name(tab.names[year])!r} of {name} has no years; fill in the year of every row.")
-    series = np.ascontiguousarray(vals[:, 1:]).reshape(-1)
-    time = (years[:, None] + np.arange(12) / 12.0).reshape(-1)
+    series = np.ascontiguousarray(vals[:, -w:]).reshape(-1)
+    time = None
+    if year is not None:
+        years = fill_nan_linear(vals[:, 0])
+        if years is None:
+            raise SequenceFileError(
+                f"Column {safe_name(tab.names[year])!r} of {name} has no years; fill in the year of every row.")
+        time = (years[:, None] + np.arange(w) / w).reshape(-1)
     known = np.flatnonzero(np.isfinite(series))
     if known.size == 0:
         raise SequenceFileError(f"The month columns of {name} have no values; fill in the monthly values.")
     keep = slice(known[0], known[-1] + 1)      # months before the first and after the last value: not yet measured
-    series, time = series[keep][:, None], time[keep]
+    series = series[keep][:, None]
+    time = None if time is None else time[keep]
     _resolve_target(target, [series_name], name)
     vals, n_missing, n_dropped, gaps, time = _fill_missing(series, [series_name], missing, name, time)
+    notes = list(tab.notes)
+    if not tab.header:
+        notes.append(f"a grid of {w} numbers a line read row by row as one series")
     return SequenceData(values=vals, columns=[series_name], target_index=0, n_missing=n_missing, path=str(p),
                         missing=missing, n_dropped_rows=n_dropped, all_columns=list(tab.names),
-                        column_kinds=kinds, time=time, time_label="year", gaps=gaps, year_month="series",
-                        notes=list(tab.notes))
+                        column_kinds=kinds, time=time, time_label="year" if time is not None else "", gaps=gaps,
+                        year_month="series", time_format={12: "month", 4: "quarter"}.get(w, "decimals:3")
+                        if time is not None else "", notes=notes)
 
 
 def _load_npy_sequence(p: Path, name: str, data: bytes, columns, target, missing) -> SequenceData:
@@ -1241,7 +1402,12 @@ def _load_npy_sequence(p: Path, name: str, data: bytes, columns, target, missing
                      "use a shorter excerpt of the array")
     a = _load_npy(data, name)
     names = ["value"] if a.shape[1] == 1 else [f"column {j + 1}" for j in range(a.shape[1])]
-    sel = _resolve_columns(columns, names, ["num"] * len(names), name)
+    if columns is None and target is not None:
+        columns, target = [_target_alone(target, names, name)], 0
+    if columns is None and a.shape[1] > 1:
+        sel = [guess.choose_target(names, [guess.column_traits(a[:, j]) for j in range(a.shape[1])])[0]]
+    else:
+        sel = _resolve_columns(columns, names, ["num"] * len(names), name)
     vals = a if sel == list(range(a.shape[1])) else np.ascontiguousarray(a[:, sel])
     chosen = [names[j] for j in sel]
     _check_finite(vals, chosen, name)
@@ -1267,6 +1433,19 @@ def _npy_rows(data: bytes):
     if not shape or len(shape) > 2:
         return None
     return int(shape[0]), int(shape[1]) if len(shape) == 2 else 1
+
+
+def _target_alone(target, names: list, name: str) -> int:
+    """The file's column ``target`` names when no columns are chosen: the target is the one input."""
+    try:
+        j = _lookup(target, names)
+    except TypeError:
+        raise SequenceFileError(
+            f"The target column of {name} is chosen by name or index, not by {type(target).__name__}.") from None
+    if j is None:
+        raise SequenceFileError(f"The target {safe_name(str(target))!r} is not a column of {name}; its columns are "
+                                f"{_listing(names)}.")
+    return j
 
 
 def _resolve_target(target, chosen: list, name: str) -> int:
@@ -1430,7 +1609,8 @@ def _describe_bytes(p: Path, name: str, data: bytes) -> FileInfo:
     if suffix == ".npy" or data.startswith(b"\x93NUMPY"):
         a = _load_npy(data, name)
         names = ["value"] if a.shape[1] == 1 else [f"column {j + 1}" for j in range(a.shape[1])]
-        return FileInfo(str(p), "npy", names, ["numeric"] * len(names), list(names), [], [names[-1]], names[-1],
+        first = names[guess.choose_target(names, [guess.column_traits(a[:, j]) for j in range(a.shape[1])])[0]]
+        return FileInfo(str(p), "npy", names, ["numeric"] * len(names), list(names), [], [first], first,
                         int(a.shape[0]))
     text = _decode(data, name)
     prose_mode = suffix not in _TABLE_SUFFIXES
@@ -1448,8 +1628,7 @@ def _describe_bytes(p: Path, name: str, data: bytes) -> FileInfo:
         default = [_series_name(p)]
     else:
         try:
-            default = [tab.names[j] for j in _resolve_columns(None, tab.names, tab.kinds, name, tab.time_cols,
-                                                              tab.flat)]
+            default = [tab.names[j] for j in _resolve_columns(None, tab.names, tab.kinds, name, tab=tab)]
         except SequenceFileError:
             default = []
     return FileInfo(str(p), "table", list(tab.names), kinds, numeric, dates, default,

@@ -142,8 +142,15 @@ class PlotAxisItem(pg.AxisItem):
     def __init__(self, orientation, integer: bool = False, labels=None, **kw):
         super().__init__(orientation, **kw)
         self.integer = bool(integer)
-        #: values are decimal years of dates: ticks are labelled as dates (year, month, day or hour)
+        #: values are decimal years of dates: ticks at calendar boundaries, labelled as dates (year,
+        #: month, day or hour)
         self.dates = False
+        #: whole values are years: written 2008, not 2,008
+        self.years = False
+        #: what the plotted values are measured from: a tick at v is labelled v + offset (the plot
+        #: keeps its coordinates small, so that an SVG's six significant digits keep an hour's detail)
+        self.offset = 0.0
+        self._date_unit = ("Y", 1)
         self.labels = list(labels) if labels is not None else None
         self.enableAutoSIPrefix(False)
 
@@ -220,6 +227,10 @@ class PlotAxisItem(pg.AxisItem):
     def tickValues(self, minVal, maxVal, size):  # noqa: N802
         if self.logMode:
             return log_tick_levels(minVal, maxVal, size, self._min_px())
+        if self.dates and not self.integer and self.orientation in ("top", "bottom"):
+            lo, hi = sorted((minVal + self.offset, maxVal + self.offset))
+            self._date_unit, ticks = date_ticks(lo, hi, max(2, int(size // self._min_px())))
+            return [(_UNIT_YEARS[self._date_unit[0]] * self._date_unit[1], [v - self.offset for v in ticks])]
         levels = super().tickValues(minVal, maxVal, size)
         if self.integer:
             levels = [(s, [v for v in vals if abs(v - round(v)) < 1e-6]) for s, vals in levels]
@@ -237,9 +248,11 @@ class PlotAxisItem(pg.AxisItem):
             return out
         if spacing is None:
             spacing = 1.0
-        if self.dates:
-            return [format_decimal_year(v * scale, spacing * scale) for v in values]
-        return [format_number(v * scale, spacing * scale) for v in values]
+        if self.dates and not self.integer:
+            return [format_date_tick(v * scale + self.offset, self._date_unit[0]) for v in values]
+        if self.years and spacing * scale >= 1:
+            return [str(int(round(v * scale + self.offset))) for v in values]
+        return [format_number(v * scale + self.offset, spacing * scale) for v in values]
 
     def generateDrawSpecs(self, p):  # noqa: N802
         # integer and log axes label one level only: minor ticks stay unlabelled (no piling up)
@@ -260,25 +273,50 @@ def decimal_years(values) -> np.ndarray:
     return years.astype(np.int64).astype(np.float64) + 1970 + frac
 
 
-def format_decimal_year(v: float, spacing: float) -> str:
-    """A tick at decimal year ``v`` as a date, as fine as the ticks' ``spacing`` (in years) needs:
-    ``2014``, ``Mar 2014``, ``19 Mar 2014`` or ``19 Mar 14:00``."""
-    if not np.isfinite(v) or abs(v) > 9000:
-        return ""
+#: Calendar units in years (a month, day, hour and minute on average).
+_UNIT_YEARS = {"Y": 1.0, "M": 1 / 12, "D": 1 / 365.2425, "h": 1 / 8765.82, "m": 1 / 525949.2}
+_DATE_STEPS = (("m", 1), ("m", 5), ("m", 10), ("m", 15), ("m", 30), ("h", 1), ("h", 2), ("h", 3), ("h", 6),
+               ("h", 12), ("D", 1), ("D", 2), ("D", 7), ("D", 14), ("M", 1), ("M", 2), ("M", 3), ("M", 6),
+               ("Y", 1), ("Y", 2), ("Y", 5), ("Y", 10), ("Y", 20), ("Y", 50), ("Y", 100), ("Y", 200), ("Y", 500))
+
+
+def _from_decimal_year(v: float) -> np.datetime64:
     year = int(np.floor(v))
-    try:
-        start = np.datetime64(f"{year:04d}-01-01", "s")
-        length = (np.datetime64(f"{year + 1:04d}-01-01", "s") - start).astype(np.int64)
-    except ValueError:
-        return format_number(v, spacing)
-    when = start + np.timedelta64(int(round((v - year) * length)), "s")
-    text = str(when.astype("datetime64[m]"))              # YYYY-MM-DDTHH:MM
-    y, mo, d, hm = text[:4], _MONTHS[int(text[5:7]) - 1], text[8:10], text[11:16]
-    if spacing >= 0.99:
-        return str(int(round(v))) if abs(v - round(v)) < 0.02 else f"{mo} {y}"
-    if spacing >= 1 / 13:
+    start = np.datetime64(f"{year:04d}-01-01", "s")
+    length = (np.datetime64(f"{year + 1:04d}-01-01", "s") - start).astype(np.int64)
+    return start + np.timedelta64(int(round((v - year) * length)), "s")
+
+
+def date_ticks(lo: float, hi: float, max_labels: int) -> tuple[tuple[str, int], list]:
+    """Ticks of a date axis from decimal year ``lo`` to ``hi`` at calendar boundaries: year, month,
+    day, hour or minute starts (every 1, 2, 5 … of them), the finest with at most ``max_labels`` in
+    view. Returns ((unit, step), the ticks as decimal years)."""
+    if not (np.isfinite(lo) and np.isfinite(hi)) or hi <= lo or lo < 1 or hi > 9000:
+        return ("Y", 1), []
+    span = hi - lo
+    for unit, step in _DATE_STEPS:
+        if span / (_UNIT_YEARS[unit] * step) <= max_labels:
+            break
+    a, b = _from_decimal_year(lo).astype(f"datetime64[{unit}]"), _from_decimal_year(hi).astype(f"datetime64[{unit}]")
+    k = np.arange(a.astype(np.int64), b.astype(np.int64) + 1)
+    shift = {"Y": 1970, "D": 3}.get(unit, 0)     # years at multiples of the step, weeks from a Monday
+    k = k[(k + shift) % step == 0]
+    ticks = decimal_years(k.astype(f"datetime64[{unit}]"))
+    return (unit, step), [float(t) for t in ticks if lo - 1e-12 <= t <= hi + 1e-12]
+
+
+def format_date_tick(v: float, unit: str) -> str:
+    """A tick at decimal year ``v`` labelled for its calendar ``unit``: ``2008`` (years),
+    ``Mar 2008`` (months), ``19 Mar 2008`` (days), ``19 Mar 14:00`` (hours and minutes)."""
+    if not np.isfinite(v) or v < 1 or v > 9000:
+        return ""
+    text = str(_from_decimal_year(v).astype("datetime64[m]"))              # YYYY-MM-DDTHH:MM
+    y, mo, d, hm = text[:4].lstrip("0") or "0", _MONTHS[int(text[5:7]) - 1], text[8:10].lstrip("0"), text[11:16]
+    if unit == "Y":
+        return y
+    if unit == "M":
         return f"{mo} {y}"
-    if spacing >= 0.9 / 365:
+    if unit == "D":
         return f"{d} {mo} {y}"
     return f"{d} {mo} {hm}"
 

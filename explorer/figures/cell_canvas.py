@@ -943,8 +943,9 @@ def belt_scale_of(desc: CellDescription, trace, b: int = 0) -> ValueScale:
     return ValueScale.of(getattr(trace, name)[b], [] if initial is None else initial[b])
 
 
-def x_text(x, vocab=None) -> str:
-    """How the diagram writes the input x_t: one-hot('word'), a token id, or its first values."""
+def x_text(x, vocab=None, note: str = "") -> str:
+    """How the diagram writes the input x_t: one-hot('word'), a token id, or its first values
+    followed by ``note`` (what the values are: "z-scored")."""
     col = input_column(x)
     if col is not None and vocab is not None and col < len(vocab):
         return f"= one-hot('{vocab[col]}')"
@@ -952,22 +953,24 @@ def x_text(x, vocab=None) -> str:
     if a.ndim == 0:
         return f"= token {int(a)}"
     m = int(a.shape[0])
+    tail = f" {note}" if note else ""
     if m <= 2:
-        return "= [" + ", ".join(fmt(e) for e in a) + "]"
+        return "= [" + ", ".join(fmt(e) for e in a) + "]" + tail
     if m <= 4:
-        return "= [" + ", ".join(fmt(e, 2) for e in a) + "]"
-    return f"({m} values) = [" + ", ".join(fmt(e, 2) for e in a[:3]) + ", \u2026]"
+        return "= [" + ", ".join(fmt(e, 2) for e in a) + "]" + tail
+    return f"({m} values) = [" + ", ".join(fmt(e, 2) for e in a[:3]) + ", \u2026]" + tail
 
 
 def frame_at(desc: CellDescription, trace, t: int, unit: int, *, b: int = 0, sample: int | None = None,
              vocab=None, belt_scale: ValueScale | None = None, layer: int = 0, direction: int = 0,
-             num_layers: int = 1, num_directions: int = 1) -> Frame:
+             num_layers: int = 1, num_directions: int = 1, x_note: str = "") -> Frame:
     """The :class:`Frame` that shows unit ``unit`` of sample ``b`` of ``trace`` (one layer and
     direction's trace, as ``Trace.layer(k, d)`` gives) at timestep ``t`` (0-based; clamped), with
     the header "sample S · t = 3 / 50 · unit 0 of 8" (plus, for a deeper or bidirectional model —
     ``num_layers``, ``num_directions`` of the whole trace — "layer 2 of 2 · reverse", and the values
     ``x_from`` (what x_t is: the layer below's h_t), ``h_to`` (where h_t goes) and ``time_note``
-    (which way the direction's time runs) that the scene writes at its input and output; see :class:`~explorer.app.layer_view.LayerPlace`)."""
+    (which way the direction's time runs) that the scene writes at its input and output; see :class:`~explorer.app.layer_view.LayerPlace`).
+    ``x_note`` says what the data's input values are ("z-scored"), written after them."""
     if trace is None:
         return Frame(desc, title=f"{desc.title} cell")
     T, n = int(trace.T), int(trace.h.shape[-1])
@@ -976,7 +979,7 @@ def frame_at(desc: CellDescription, trace, t: int, unit: int, *, b: int = 0, sam
     rec = desc.record(trace, b, t)
     v = desc.unit_values(rec, j)
     v["x"] = rec["x"]
-    v["x_text"] = x_text(rec["x"], vocab)
+    v["x_text"] = x_text(rec["x"], vocab, x_note if int(layer) == 0 else "")
     v["prev"] = place.prev_sub(t)                  # reverse direction: the previous state is t + 1's
     v["preact"] = {row.key: row.preact for row in desc.equation_rows(rec, None, j)}
     v["x_from"] = place.input_text if place.layer > 0 else ""

@@ -551,6 +551,23 @@ def _as_axis_values(values):
     return a.astype(float)
 
 
+def _value_origin(*arrays) -> float:
+    """What values are drawn from, so that an SVG's six significant digits keep the detail of a
+    narrow range far from zero (30,000.0 to 30,005.0): 0 when the range is wide enough for its
+    level, else a round number below the values, a multiple of a power of ten above ten ranges
+    (tick labels stay round)."""
+    v = np.concatenate([np.asarray(a, dtype=float).ravel() for a in arrays]) if arrays else np.zeros(0)
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        return 0.0
+    lo, hi = float(v.min()), float(v.max())
+    span = hi - lo
+    if span <= 0 or max(abs(lo), abs(hi)) <= 1000 * span:
+        return 0.0
+    unit = 10.0 ** (math.ceil(math.log10(span)) + 1)
+    return math.floor(lo / unit) * unit
+
+
 def _extend_axis(x, n):
     """``x`` continued linearly to at least ``n`` values (a forecast goes past the file's last row)."""
     if len(x) >= n:
@@ -587,7 +604,8 @@ class PredictionPlotWidget(PlotPanelWidget):
         self.data: dict = {}
         self.top_k = ([], [])
         self.x_label, self.y_label = "t", "value"
-        self.x_values = self._x_axis = None
+        self.x_values = self._x_axis = self.x_text = None
+        self.x_origin = self.y_origin = 0.0
         self.gaps = np.zeros(0, dtype=np.int64)
 
     def _series_mode(self):
@@ -602,33 +620,47 @@ class PredictionPlotWidget(PlotPanelWidget):
             self.show_legend(True)
 
     def set_series(self, t_target, target, t_pred, pred, t_forecast=None, forecast=None, split_t=None,
-                   x_values=None, x_label="t", y_label="value", gaps=None):
+                   x_values=None, x_label="t", y_label="value", gaps=None, x_text=None, title=None):
         """Positions ``t_*`` are 0-based rows of the series. Without ``x_values`` they are drawn as
         rows 1..N; with them (the file's dates or years, one per row) at those values, labelled
-        ``x_label``. ``gaps``: rows filled by interpolation, marked on the target."""
+        ``x_label``. ``gaps``: rows filled by interpolation, marked on the target. ``x_text``: a
+        function from rows to their times as text for the CSV (as the file wrote them); ``title``:
+        another title (the validation parts of several series)."""
         self._series_mode()
-        self.set_title(self.title)
+        self.set_title(title or self.title)
         f = lambda a: None if a is None else np.asarray(a, float)  # noqa: E731
         self.data = {"t_target": f(t_target), "target": f(target), "t_pred": f(t_pred), "pred": f(pred),
                      "t_forecast": f(t_forecast) if forecast is not None else None,
                      "forecast": f(forecast) if forecast is not None else None}
         self.x_values = None if x_values is None else np.asarray(x_values)
-        self._x_axis = _as_axis_values(x_values)
+        self.x_text = x_text
+        axis_values = _as_axis_values(x_values)
+        # drawn from the first whole value on: an SVG writes six significant digits, which keep an
+        # hour's detail of 0.1 years but not of 2014.1 years
+        first = axis_values[0] if axis_values is not None and len(axis_values) else 0.0
+        self.x_origin = float(np.floor(first)) if np.isfinite(first) else 0.0
+        self._x_axis = None if axis_values is None else axis_values - self.x_origin
         self.gaps = np.zeros(0, dtype=np.int64) if gaps is None else np.asarray(gaps, dtype=np.int64)
         self.x_label = x_label if x_values is not None or x_label != "t" else "t"
         self.y_label = y_label or "value"
         axis = self.plot.getAxis("bottom")
         axis.integer = self._x_axis is None or bool(np.all(np.mod(self._x_axis, 1) == 0))
-        # dates (not whole years) are labelled as dates: months, days or hours as the view needs
-        axis.dates = self.x_values is not None and self.x_values.dtype.kind in "MUS" and not axis.integer
+        timed = self.x_values is not None and (self.x_values.dtype.kind in "MUS" or self.x_label == "year")
+        # dates and decimal years are labelled as dates at calendar boundaries; whole years as 2008
+        axis.dates = timed and not axis.integer
+        axis.years = timed
+        axis.offset = self.x_origin
         axis.picture = None
+        d = self.data
+        self.y_origin = _value_origin(*(d[k] for k in ("target", "pred", "forecast") if d[k] is not None))
+        left = self.plot.getAxis("left")
+        left.offset, left.picture = self.y_origin, None
         self.plot.setLabel("bottom", "row of the series" if x_values is None and x_label == "t" else self.x_label)
         self.plot.setLabel("left", self.y_label)
-        d = self.data
-        self.target_curve.setData(self._x(d["t_target"]), d["target"])
-        self.pred_curve.setData(self._x(d["t_pred"]), d["pred"])
+        self.target_curve.setData(*self._broken(d["t_target"], self._y(d["target"])), connect="finite")
+        self.pred_curve.setData(*self._broken(d["t_pred"], self._y(d["pred"])), connect="finite")
         if forecast is not None:
-            self.forecast_curve.setData(self._x(d["t_forecast"]), d["forecast"])
+            self.forecast_curve.setData(self._x(d["t_forecast"]), self._y(d["forecast"]))
         else:
             self.forecast_curve.setData([], [])
         # the legend names the forecast only when there is one (none for several inputs)
@@ -644,6 +676,22 @@ class PredictionPlotWidget(PlotPanelWidget):
         else:
             self.split_line.hide()
         self._update_empty()
+
+    def _broken(self, t, y):
+        """(x, y) of rows ``t`` with a gap (NaN) wherever the rows do not follow one another: the
+        validation parts of several series are drawn as separate pieces."""
+        x = self._x(t)
+        y = np.asarray(y, dtype=float)
+        if len(t) < 2:
+            return x, y
+        cut = np.flatnonzero(np.diff(np.asarray(t)) != 1) + 1
+        if not len(cut):
+            return x, y
+        return np.insert(x, cut, np.nan), np.insert(y, cut, np.nan)
+
+    def _y(self, v):
+        """Display y of values ``v``: measured from :attr:`y_origin` (the left axis adds it back)."""
+        return np.asarray(v, dtype=float) - self.y_origin
 
     def _x(self, t):
         """Display x of 0-based rows ``t``: the row number 1..N, or the data's own time value."""
@@ -664,7 +712,7 @@ class PredictionPlotWidget(PlotPanelWidget):
             self.gap_scatter.setData([], [])
             return
         shown = np.isin(t.astype(np.int64), self.gaps)
-        self.gap_scatter.setData(self._x(t[shown]), y[shown])
+        self.gap_scatter.setData(self._x(t[shown]), self._y(y[shown]))
         legend.addItem(self.gap_scatter, f"interpolated ({len(self.gaps):,} rows in the file)")
         self._on_view_resized()
 
@@ -700,7 +748,8 @@ class PredictionPlotWidget(PlotPanelWidget):
             self.bar_labels.append(lab)
         self.set_fixed_ticks("left", [[(yy, _visible(c)) for yy, c in zip(y, chars)]])
         self.plot.getAxis("bottom").integer = False
-        self.plot.getAxis("bottom").dates = False
+        self.plot.getAxis("bottom").dates = self.plot.getAxis("bottom").years = False
+        self.plot.getAxis("bottom").offset = self.plot.getAxis("left").offset = 0.0
         self.set_fixed_ticks("bottom", [[(v / 5, f"{v * 20}%") for v in range(6)]])   # 0 % … 100 %
         self.plot.setLabel("bottom", "probability")
         self.plot.setLabel("left", "next character")
@@ -739,12 +788,16 @@ class PredictionPlotWidget(PlotPanelWidget):
                 rows.setdefault(int(t), [None, None, None])[2] = v
         gaps = set(self.gaps.tolist())
         xv = self.x_values
+        if xv is not None:
+            inside = [t for t in sorted(rows) if t < len(xv)]
+            text = self.x_text(inside) if self.x_text is not None else [str(xv[t]) for t in inside]
+            xv = dict(zip(inside, text))
 
         def out():
             for t, v in sorted(rows.items()):
                 row = [t + 1]
                 if xv is not None:
-                    row.append(str(xv[t]) if t < len(xv) else None)
+                    row.append(xv.get(t))
                 row += v
                 if gaps:
                     row.append(t in gaps)

@@ -97,12 +97,17 @@ def series_axes(ds) -> dict:
     tv, label = time_axis(ds)
     if tv is not None:
         out["x_values"], out["x_label"] = tv, label
+        if callable(getattr(ds, "time_text", None)):
+            out["x_text"] = ds.time_text
     name = getattr(ds, "target_name", None)
     if name:
         out["y_label"] = str(name)
     gaps = getattr(ds, "gap_rows", None)
     if gaps is not None and len(gaps):
         out["gaps"] = gaps
+    keys = getattr(ds, "keys", None)
+    if keys:
+        out["title"] = f"Predictions on the validation parts of the {len(keys)} series by {ds.key_column}"
     return out
 
 

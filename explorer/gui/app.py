@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
+import argparse
 from pathlib import Path
-
-from explorer.engine.describe import KINDS
 
 TREE_CELLS = ("treelstm", "nary-treelstm")
 
 
-def _args(argv):
-    p = argparse.ArgumentParser(prog="lstm-explorer", description="Open the LSTM Explorer window.")
-    p.add_argument("file", nargs="?", help="a sequence or text file to open")
-    p.add_argument("--example", help="open this built-in example instead of the default")
+def window_parser(parser_class=argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The window's own options (``lstm-explorer [FILE] [--example NAME] …`` without a sub-command):
+    one list for the window's parser and for ``lstm-explorer --help``."""
+    from explorer.engine.describe import KINDS
+
+    p = parser_class(prog="lstm-explorer", description="Open the LSTM Explorer window.")
+    p.add_argument("file", nargs="?", metavar="FILE", help="a sequence or text file to open")
+    p.add_argument("--example", metavar="NAME", help="open this built-in example instead of the default "
+                   "(lstm-explorer examples lists them)")
     p.add_argument("--cell", choices=KINDS + TREE_CELLS, default=None,
                    help="the cell the window builds and draws: " + ", ".join(KINDS) + " (default lstm); "
                    "treelstm or nary-treelstm open the tree window on FILE's trees or --example")
@@ -30,6 +33,11 @@ def _args(argv):
                    help="open the lesson FILE (JSON: views with captions) in presenter mode at its first view")
     p.add_argument("--quit-after-paint", action="store_true",
                    help="open the window, quit once it has painted (a start-up check)")
+    return p
+
+
+def _args(argv):
+    p = window_parser()
     args = p.parse_args(argv)
     if args.compare is not None:
         _check_compare(p, args)

@@ -562,13 +562,11 @@ class ComparisonWindow(QMainWindow):
             self.banner.show_message(text, "error", topic="load")
             self.sigLoadFailed.emit(text)
             return
-        from explorer.runs.store import ModelSettings, settings_for_example
+        from explorer.runs.store import settings_for_data, settings_for_example
 
         _, start, example = worker.tag
         ds = worker.result
-        settings = settings_for_example(example) if example else ModelSettings()
-        if ds.kind == "text" and not example:
-            settings.units = max(settings.units, 32)
+        settings = settings_for_example(example) if example else settings_for_data(ds.kind)
         self.dataset, self.settings = ds, (self.settings or settings)
         self._show_data()
         self.banner.resolve("load")

@@ -90,7 +90,7 @@ class CellDiagramView(SessionViewMixin, CellCanvas):
                          sample=pos.sample if src is None else src.sample,
                          vocab=self._vocab, belt_scale=self.belt_scale(), layer=pos.layer,
                          direction=pos.direction, num_layers=int(getattr(full, "num_layers", 1)),
-                         num_directions=int(getattr(full, "num_directions", 1)))
+                         num_directions=int(getattr(full, "num_directions", 1)), x_note=self.x_note)
         if frame.values is not None:
             frame.held = held_at(self.session.shown_interventions(), pos.layer, pos.direction, frame.unit,
                                  min(pos.t, int(full.T) - 1))

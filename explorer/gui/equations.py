@@ -314,7 +314,8 @@ class EquationsView(SessionViewMixin, QTextBrowser):
         elif place.layer > 0:                    # a deeper layer: x_t is the layer below's h_t (D·n values)
             xtxt = f"x<sub>t</sub> = {math_html(place.input_text)} = {num(self._vec(rec['x']))}"
         else:
-            xtxt = f"x<sub>t</sub> = {num(self._vec(rec['x']))}"
+            note = html.escape(self.x_note)
+            xtxt = f"x<sub>t</sub> = {num(self._vec(rec['x']))}" + (f" &nbsp;({note})" if note else "")
         if n > 1:
             htxt = (f"h<sub>{prev}</sub> = {num(self._vec(rec['h_prev']))}{init} &nbsp;(unit {j}: "
                     f"{num(fmt(vals['h_prev']))})")

@@ -22,7 +22,7 @@ from explorer.engine.describe import KINDS as WINDOW_CELLS     # every cell has 
 from explorer.gui.worker import TaskWorker
 from explorer.runs.folder import WriterLock, folder_state
 from explorer.runs.store import (OPTIONAL_FILES, RUN_FILES, DataChangedError, Run, RunFileError, latest_autosave,
-                          prune_autosaves, settings_for_example, write_autosave)
+                                 prune_autosaves, settings_for_data, settings_for_example, write_autosave)
 
 START_EXAMPLE = "sine"
 START_SETTINGS = dict(units=8)
@@ -53,12 +53,17 @@ def _show_then_predict(state, run, sample: int):
     return display_task(state, run, None, sample, trace=False)
 
 
-def _load_task(state, load, settings, example):
+#: What a newly opened file keeps of the window's settings: the model's shape the person chose;
+#: the rest (units, epochs, optimiser …) is the file's own (:func:`explorer.runs.settings_for_data`).
+KEPT_FOR_A_NEW_FILE = ("cell", "layers", "bidirectional", "seed")
+
+
+def _load_task(state, load, settings, example, new_file=False):
     """In the worker: the dataset, the run, what the views draw first, then the predictions."""
     ds = load()
     state.check()
-    if ds.kind == "text" and not example:
-        settings.units = max(settings.units, 32)
+    if new_file:
+        settings = settings_for_data(ds.kind, **{k: getattr(settings, k) for k in KEPT_FOR_A_NEW_FILE})
     run = Run(ds, settings)
     state.check()
     return _show_then_predict(state, run, settings.sample_index or 0)
@@ -129,13 +134,15 @@ class FilesController(QObject):
         win = self.win
         opts = win.settings_panel.data_options()
         run = win.run
-        if run is None or run.dataset.source != str(path):
-            opts.update(columns=None, target=None, seq_len=None, val_fraction=None)   # a new file: its defaults
+        new_file = run is None or run.dataset.source != str(path)
+        if new_file:
+            opts.update(columns=None, target=None, seq_len=None, val_fraction=None, key=None)   # a new file: its defaults
         opts.update(options)
         # the panel's model settings once a run is shown (before that it holds the defaults)
         base = win.settings_panel.model_settings(run.settings if run else None)
         base.sample_index = 0
-        return self._start_load(partial(load_dataset, str(path), **opts), str(path), base, example=None)
+        return self._start_load(partial(load_dataset, str(path), **opts), str(path), base, example=None,
+                                new_file=new_file)
 
     def open_example(self, name: str, settings: dict | None = None, **overrides) -> bool:
         """Load the built-in example ``name`` (data ``overrides``) off the GUI thread with its
@@ -157,14 +164,14 @@ class FilesController(QObject):
         self.attention_windows.append(build_attention_window(file, example))
         return True
 
-    def _start_load(self, load, label, settings, example) -> bool:
+    def _start_load(self, load, label, settings, example, new_file=False) -> bool:
         win = self.win
         if not win.training_ctl.confirm_stop("Loading new data replaces the current run."):
             return False
         if self.load_worker is not None:
             self.load_worker.state.request_interruption()
         win.statusBar().showMessage(f"Loading {Path(label).name}…")
-        worker = TaskWorker(partial(_load_task, load=load, settings=settings, example=example),
+        worker = TaskWorker(partial(_load_task, load=load, settings=settings, example=example, new_file=new_file),
                             tag=("file", label, example))
         return self._start(worker)
 
@@ -226,9 +233,13 @@ class FilesController(QObject):
         self.dirty = False
         if not example:
             self.add_recent(label)
-        win.banner.resolve("load")
+        win.banner.resolve("load", "data")
         ds = run.dataset
         win.statusBar().showMessage(win.data_status(ds), 12000)
+        warning = next((n for n in ds.notes if n.startswith("warning: ")), None)
+        if warning:                           # a target with nothing to learn: said where it is seen
+            text = warning.removeprefix("warning: ")
+            win.banner.show_message(text[:1].upper() + text[1:] + ".", "warn", topic="data")
         win.sigDataLoaded.emit(ds)
 
     def _failed(self, msg: str, status: str, actions=()) -> None:

@@ -320,9 +320,9 @@ class InterventionsController(QObject):
         self.pred_loss_label.setVisible(bool(text))
         pw = c.predictions_with
         if pw.get("prediction") is not None and "t" in pw and pp.mode == "series":
-            self.pred_with.setData(pp._x(pw["t"]), np.asarray(pw["prediction"], float))
+            self.pred_with.setData(pp._x(pw["t"]), pp._y(pw["prediction"]))
             if pw.get("forecast") is not None:
-                self.forecast_with.setData(pp._x(pw["t_forecast"]), np.asarray(pw["forecast"], float))
+                self.forecast_with.setData(pp._x(pw["t_forecast"]), pp._y(pw["forecast"]))
             else:
                 self.forecast_with.setData([], [])
             self._legend(True)

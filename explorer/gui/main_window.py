@@ -469,7 +469,9 @@ class MainWindow(QMainWindow):
         if ds.kind == "series":
             names = list(getattr(ds, "all_columns", None) or ds.config.get("columns") or ds.columns)
             numeric = getattr(ds, "numeric_columns", None)
-            sp.set_columns(names, list(ds.columns), ds.target_name, numeric=numeric)
+            kinds = getattr(ds, "column_kinds", None) or []
+            sp.set_columns(names, list(ds.columns), ds.target_name, numeric=numeric, kinds=kinds)
+            sp.set_keys([n for n, k in zip(names, kinds) if k == "text"], getattr(ds, "key_column", ""))
         elif ds.kind in ("regression", "classification") and ds.columns:
             # an example's inputs are fixed: shown ticked (the panel greys them), with what is predicted
             sp.set_columns(list(ds.columns), list(ds.columns), "")

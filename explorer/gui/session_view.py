@@ -88,6 +88,12 @@ class SessionViewMixin:
         self._refresh()
 
     @property
+    def x_note(self) -> str:
+        """What the inputs are beside their values ("z-scored"), from the run's dataset."""
+        ds = getattr(self.session.run, "dataset", None)
+        return str(getattr(ds, "input_scaling", "") or "")
+
+    @property
     def description(self) -> CellDescription:
         """The description of the cell shown (the trace's, else the run's model's, else the LSTM's)."""
         kind = getattr(self.session.trace, "kind", None)

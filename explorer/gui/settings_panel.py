@@ -21,6 +21,12 @@ UNITS_RANGE = (1, 256)
 LAYERS_RANGE = next((int(o.low), int(o.high)) for o in NUMERIC_OPTIONS if o.dest == "layers")
 
 
+_NOT_AN_INPUT = {
+    "index": "{} numbers the rows (an index): it is not an input",
+    "date": "{} is the time of each row: the x axis of the plots, not an input",
+}
+
+
 class SettingsPanelWidget(QWidget):
     """Form widgets for every setting, with ``data_options()`` and ``model_settings()`` readers."""
 
@@ -55,9 +61,14 @@ class SettingsPanelWidget(QWidget):
         self.year_month_combo = QComboBox()
         self.year_month_combo.addItem("one monthly series", "series")
         self.year_month_combo.addItem("keep the month columns", "columns")
-        self.year_month_combo.setToolTip("A table with a YEAR column and JAN…DEC columns: read it as one monthly "
-                                         "series (year by year, month by month) or keep its columns")
+        self.year_month_combo.setToolTip("A table with a YEAR column and JAN…DEC columns, or a file of 12 (or 4) "
+                                         "numbers a line: read it as one series (row by row) or keep its columns")
         f.addRow("Year × month", self.year_month_combo)
+        self.key_combo = QComboBox()
+        self.key_combo.setToolTip("A long table holding several series (a column of names such as symbol, "
+                                  "repeating): one series per name, windows never cross from one to the next")
+        self.set_keys([], "")
+        f.addRow("Series by", self.key_combo)
         self.missing_combo = QComboBox()
         self.missing_combo.addItems(["interpolate", "drop"])
         self.missing_combo.setToolTip("Missing values: fill by linear interpolation or drop the rows")
@@ -199,9 +210,10 @@ class SettingsPanelWidget(QWidget):
         finally:
             self._loading = False
 
-    def set_columns(self, names: list[str], chosen: list[str], target: str, numeric=None) -> None:
+    def set_columns(self, names: list[str], chosen: list[str], target: str, numeric=None, kinds=None) -> None:
         """Offer every column ``names`` of the file; ``chosen`` ticked, ``target`` selected.
-        ``numeric`` (default: all) are the columns that can be inputs or the target."""
+        ``numeric`` (default: all) are the columns that can be inputs or the target; ``kinds`` (the
+        loader's, one per name) say why the others cannot."""
         numeric = list(names) if numeric is None else [n for n in names if n in set(numeric)]
         self.columns_list.clear()
         for name in names:
@@ -211,7 +223,9 @@ class SettingsPanelWidget(QWidget):
                 item.setCheckState(Qt.CheckState.Checked if name in chosen else Qt.CheckState.Unchecked)
             else:
                 item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEnabled)
-                item.setToolTip(plain_tooltip(f"{name} does not hold numbers (dates, labels): it cannot be an input"))
+                kind = dict(zip(names, kinds or [])).get(name)
+                item.setToolTip(plain_tooltip(_NOT_AN_INPUT.get(kind, "{} does not hold numbers (dates, labels): it "
+                                                                "cannot be an input").format(name)))
             self.columns_list.addItem(item)
         self.target_combo.clear()
         self.target_combo.addItems(numeric)
@@ -220,11 +234,22 @@ class SettingsPanelWidget(QWidget):
         self.columns_list.setEnabled(bool(names))
         self.target_combo.setEnabled(bool(numeric))
 
+    def set_keys(self, names: list[str], current: str) -> None:
+        """Offer the text columns ``names`` as the column naming the series; ``current`` the one
+        used ("" when the file was read as one series)."""
+        self.key_combo.clear()
+        self.key_combo.addItem("guess from the file", None)
+        self.key_combo.addItem("one series (no key)", "none")
+        for n in names:
+            self.key_combo.addItem(n, n)
+        if current:
+            self.key_combo.setCurrentIndex(max(self.key_combo.findData(current), 0))
+
     def set_kind(self, kind: str) -> None:
         """Enable the options that mean something for this kind of data (series or text)."""
         series, text = kind in ("series", "regression"), kind == "text"
         for w in (self.columns_list, self.target_combo, self.year_month_combo, self.missing_combo,
-                  self.normalize_combo):
+                  self.normalize_combo, self.key_combo):
             w.setEnabled(series and (w not in (self.columns_list, self.target_combo) or w.count() > 0))
         self.level_combo.setEnabled(text)
 
@@ -243,4 +268,5 @@ class SettingsPanelWidget(QWidget):
             "seq_len": self.seq_spin.value() if self.seq_explicit else None,
             "level": self.level_combo.currentText(),
             "year_month": self.year_month_combo.currentData(),
+            "key": self.key_combo.currentData(),
         }

@@ -335,6 +335,7 @@ def check_data(fail: Fail, data, strict: bool = False) -> dict:
     target = f.int(data, "target", "data.target", 0, n - 1)
     f.choice(data, "missing", "data.missing", MISSING, required=strict)
     f.choice(data, "year_month", "data.year_month", YEAR_MONTH, required=False)
+    f.text(data, "key", "data.key", "the name of the column that names the series, or none", required=False)
     method = f.choice(data, "normalize", "data.normalize", NORMALIZE_METHODS, required=strict)
     norm = f.obj(data, "normalizer", "data.normalizer", required=False)
     if norm is not None:

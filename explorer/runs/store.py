@@ -57,7 +57,7 @@ STEPS_HEADER = ("step", "epoch", "loss", "grad_norm", "clipped")
 
 __all__ = ["RUN_FILES", "OPTIONAL_FILES", "HISTORY_HEADER", "STEPS_HEADER", "RunFileError", "DataChangedError",
            "check_data_values", "check_settings_memory",
-           "ModelSettings", "EXAMPLE_SETTINGS", "settings_for_example", "Run", "atomic_write_bytes",
+           "ModelSettings", "EXAMPLE_SETTINGS", "settings_for_example", "FILE_SETTINGS", "settings_for_data", "Run", "atomic_write_bytes",
            "atomic_write_text", "csv_value", "data_fingerprint", "estimate_run_bytes", "check_run_memory",
            "write_autosave", "latest_autosave", "prune_autosaves", "instance_id", "PREDICTION_WINDOWS", "PREDICTION_WORK"]
 
@@ -105,6 +105,17 @@ EXAMPLE_SETTINGS = {
 
 def settings_for_example(name: str, **overrides) -> ModelSettings:
     return ModelSettings(**{**EXAMPLE_SETTINGS.get(name, {}), **overrides})
+
+
+#: The settings a file starts with, by the kind of data it holds: the same from
+#: ``lstm-explorer FILE``, ``lstm-explorer train FILE``, a new window and the comparison view.
+FILE_SETTINGS = {"series": dict(units=16, epochs=20), "text": dict(units=32, epochs=20)}
+
+
+def settings_for_data(kind: str, **overrides) -> ModelSettings:
+    """The model settings of a data file of ``kind`` ("text" or a series), whichever way it is
+    opened (:data:`FILE_SETTINGS`); ``overrides`` set what the person chose."""
+    return ModelSettings(**{**FILE_SETTINGS["text" if kind == "text" else "series"], **overrides})
 
 
 # -- single files ----------------------------------------------------------------------------
@@ -824,11 +835,14 @@ class Run:
         pred = self._outputs_at(x_val, -1 if ds.target_last else 0)
         if ds.kind == "series" and ds.normalizer is not None:
             ti = ds.target_index
-            out["t"] = np.arange(ds.split_index, ds.split_index + k)
+            out["t"] = ds.target_rows()[:k]
             out["target"] = ds.normalizer.inverse(y_val[:, 0], column=ti)
             out["prediction"] = ds.normalizer.inverse(pred[:, 0], column=ti)
             if forecast > 0 and ds.n_inputs == 1:
-                out["t_forecast"] = np.arange(ds.split_index, ds.split_index + forecast)
+                start = int(out["t"][0])
+                if ds.segments is not None:        # several series: the forecast stays in the first one's time
+                    forecast = min(forecast, ds.segment_end(start) - start)
+                out["t_forecast"] = np.arange(start, start + forecast)
                 out["forecast"] = ds.normalizer.inverse(self.forecast(ds.x_val[0], forecast), column=ti)
         else:
             out["t"] = np.arange(k)
@@ -954,7 +968,7 @@ def _check_normalizer_fits(rd: _Reader, data_cfg: dict, ds: Dataset, verified: b
     if verified:
         from explorer.data.dataset import Normalizer
 
-        fit = Normalizer.fit(ds.series[:ds.split_index], saved["method"], ds.target_index)
+        fit = Normalizer.fit(ds.training_values(), saved["method"], ds.target_index)
         for key, want in (("offset", fit.offset), ("scale", fit.scale)):
             for j, (a, b) in enumerate(zip(saved[key], want)):
                 tol = 1e-9 * max(abs(float(b)), float(fit.scale[j]), 1e-300)
