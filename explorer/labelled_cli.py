@@ -99,7 +99,8 @@ TARGET_ACCURACY = 0.95
 
 def compare_pools(args) -> int:
     """``compare (FILE | --example NAME) --pool last,attention [--cells C,…]``: every cell with every
-    pooling on the same labelled sequences; comparison.csv and the validation accuracy per epoch."""
+    pooling on the same labelled sequences; comparison.csv, the validation accuracy per epoch and
+    the gradient norm through time at the first step (attention shortens the path to early steps)."""
     from explorer.app.labelled import LabelledRun, labelled_settings, load_labelled_data
     from explorer.cli import CELL_CHOICES, CliError, _check_out, _say
     from explorer.data import SequenceFileError
@@ -129,13 +130,14 @@ def compare_pools(args) -> int:
         raise CliError(str(exc)) from None
     if not args.quiet:
         _say(ds.describe())
-    rows = []
+    rows, first_norms = [], {}
     for cell, pool, run in runs:
         t0 = time.perf_counter()
         reached = None
         for snap in run.trainer.steps(max_steps=args.max_steps):
             if snap.refused:
                 break
+            first_norms.setdefault(f"{cell} {pool}", snap.norms_dh)
             acc = run.trainer.history[-1].get("val_accuracy", math.nan) if snap.epoch_end else math.nan
             if reached is None and acc >= TARGET_ACCURACY:
                 reached = snap.step
@@ -159,7 +161,7 @@ def compare_pools(args) -> int:
             w.writerows(rows)
         from explorer.figures.labelled import export_pool_comparison
 
-        export_pool_comparison([(f"{cell} {pool}", run) for cell, pool, run in runs], out)
+        export_pool_comparison([(f"{cell} {pool}", run) for cell, pool, run in runs], out, first_norms)
     except OSError as exc:
         raise CliError(f"{out}: {exc.strerror or exc}; the comparison could not be written.") from None
     if not args.quiet:

@@ -162,5 +162,10 @@ def test_compare_pools_trains_each_cell_with_each_pool(cbf_pair, tmp_path, capsy
     assert int(last[3]) == int(att[3]) == 4 * 3                          # 4 epochs of 3 steps
     curves = read_csv(out / "pool_comparison.csv")
     assert sorted({r[0] for r in curves[1:]}) == ["gru attention", "gru last"]
+    norms = read_csv(out / "pool_grad_through_time.csv")
+    first = {name: np.array([float(r[2]) for r in norms[1:] if r[0] == name]) for name in ("gru last", "gru attention")}
+    assert len(first["gru last"]) == len(first["gru attention"]) == 64
+    # last pooling: the loss reaches step 1 only through 63 recurrent steps; attention reaches it directly
+    assert first["gru attention"][0] / first["gru attention"][-1] > first["gru last"][0] / first["gru last"][-1]
     assert main(["compare", str(cbf_pair), "--pool", "last,mean", "--out", str(tmp_path / "c2")]) == 2
     assert "--pool names mean; choose from last, attention." in capsys.readouterr().err
