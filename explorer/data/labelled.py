@@ -41,7 +41,7 @@ MAX_TEXT_TOKENS = 2_000
 """A text longer than this many tokens is cut to it (the status says how many were)."""
 MAX_CLASSES = 1_000
 MAX_DIMENSIONS = 10_000
-_PAIR_RE = re.compile(r"^(?P<stem>.+)_(?P<part>TRAIN|TEST)$", re.IGNORECASE)
+_PAIR_RE = re.compile(r"^(?P<stem>.+)_(?P<part>TRAIN|TEST)$")
 _MISSING = frozenset({"?", "nan", "na", ""})
 _TRUE_FALSE = {"true": True, "false": False}
 _TS_KEYS = ("problemname", "timestamps", "missing", "univariate", "dimension", "dimensions", "equallength",
@@ -355,11 +355,9 @@ def pair_path(path) -> tuple[Path, str] | None:
     m = _PAIR_RE.match(p.stem)
     if not m:
         return None
-    other_part = "TEST" if m["part"].upper() == "TRAIN" else "TRAIN"
-    if m["part"].islower():
-        other_part = other_part.lower()
+    other_part = "TEST" if m["part"] == "TRAIN" else "TRAIN"
     other = p.with_name(f"{m['stem']}_{other_part}{p.suffix}")
-    return (other, m["part"].upper()) if other.is_file() else None
+    return (other, m["part"]) if other.is_file() else None
 
 
 def _infer_task(raw: _Raw, task: str | None, name: str) -> str:
@@ -534,7 +532,8 @@ def _is_number(s: str) -> bool:
 
 
 def looks_labelled(path) -> bool:
-    """True for a file this module reads by its form alone: ``.ts``, or a ``_TRAIN``/``_TEST`` name."""
+    """True for a file this module reads by its form alone: ``.ts``, or an archive's ``NAME_TRAIN`` /
+    ``NAME_TEST`` name (upper case, as the UCR/UEA archive writes them)."""
     p = Path(path)
     return p.suffix.lower() == ".ts" or bool(_PAIR_RE.match(p.stem))
 
