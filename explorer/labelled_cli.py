@@ -93,15 +93,11 @@ def train_labelled(args, given: dict[str, str]) -> int:
     return status
 
 
-TARGET_ACCURACY = 0.95
-"""``compare --pool``: the validation accuracy whose first epoch is reported."""
-
-
 def compare_pools(args) -> int:
     """``compare (FILE | --example NAME) --pool last,attention [--cells C,…]``: every cell with every
     pooling on the same labelled sequences; comparison.csv, the validation accuracy per epoch and
     the gradient norm through time at the first step (attention shortens the path to early steps)."""
-    from explorer.app.labelled import LabelledRun, labelled_settings, load_labelled_data
+    from explorer.app.labelled import TARGET_ACCURACY, LabelledRun, labelled_settings, load_labelled_data
     from explorer.cli import CELL_CHOICES, CliError, _check_out, _say
     from explorer.data import SequenceFileError
     from explorer.engine import POOLS

@@ -283,6 +283,58 @@ def labelled_train_task(state, run: LabelledRun, emit_interval: float = 0.25) ->
     return labelled_view(run, state.sample or 0)
 
 
+TARGET_ACCURACY = 0.95
+"""A pool comparison reports the first step whose epoch reached this validation accuracy."""
+
+
+@dataclass
+class PoolComparison:
+    """Where runs of the same cell with different pooling stand: per name, the per-epoch history,
+    the steps done, and the step at which validation accuracy first reached :data:`TARGET_ACCURACY`."""
+
+    histories: dict
+    steps: dict
+    reached: dict
+    total_steps: dict
+
+    @property
+    def done(self) -> bool:
+        return all(self.steps[n] >= self.total_steps[n] for n in self.steps)
+
+
+def pool_runs(dataset, settings: LabelledSettings, pools=("last", "attention")) -> dict:
+    """Fresh runs of ``settings``' cell with each pooling (same seed, same data), by pool name."""
+    return {pool: LabelledRun(dataset, replace(settings, pool=pool)) for pool in pools}
+
+
+def pool_comparison_task(state, runs: dict, chunk: int = 10, emit_interval: float = 0.25) -> PoolComparison:
+    """Train every run of :func:`pool_runs` in turns of ``chunk`` steps until all are done,
+    sending a :class:`PoolComparison` at most every ``emit_interval`` seconds."""
+    reached = {name: None for name in runs}
+
+    def snapshot() -> PoolComparison:
+        return PoolComparison({n: [dict(h) for h in r.trainer.history] for n, r in runs.items()},
+                              {n: r.trainer.step for n, r in runs.items()}, dict(reached),
+                              {n: r.trainer.total_steps for n, r in runs.items()})
+
+    last = time.monotonic()
+    while not snapshot().done:
+        for name, run in runs.items():
+            for snap in run.trainer.steps(max_steps=chunk, interrupt=state.is_interruption_requested):
+                state.wait_while_paused()
+                state.check()
+                if snap.refused:
+                    run.trainer.epochs = run.trainer.epoch     # this run ends here
+                    break
+                acc = run.trainer.history[-1].get("val_accuracy", math.nan) if snap.epoch_end else math.nan
+                if reached[name] is None and acc >= TARGET_ACCURACY:
+                    reached[name] = snap.step
+        if time.monotonic() - last >= emit_interval:
+            state.set_partial_result(snapshot())
+            last = time.monotonic()
+    return snapshot()
+
+
 def _finite(v):
     return None if v is None or not math.isfinite(float(v)) else float(v)
 
@@ -295,5 +347,6 @@ def _write_csv(path: Path, header, rows) -> Path:
     return path
 
 
-__all__ = ["ATTENTION_ROWS", "EXAMPLE_SETTINGS", "HISTORY_COLUMNS", "MIN_EPOCHS", "MIN_STEPS", "LabelledRun", "LabelledSettings", "LabelledView",
+__all__ = ["ATTENTION_ROWS", "EXAMPLE_SETTINGS", "HISTORY_COLUMNS", "MIN_EPOCHS", "MIN_STEPS", "TARGET_ACCURACY",
+           "PoolComparison", "pool_comparison_task", "pool_runs", "LabelledRun", "LabelledSettings", "LabelledView",
            "labelled_settings", "labelled_train_task", "labelled_view", "load_labelled_data"]
