@@ -113,7 +113,7 @@ def test_regression_of_whole_sequences(tmp_path):
 @pytest.mark.parametrize("argv, words", [
     (["--pool", "attention", "--resume", "DIR"], "give them without --resume"),
     (["FILE", "--normalize", "minmax"], "zscore or none"),
-    (["FILE", "--cell", "gru", "--units", "4", "--task", "classes", "--label", "nope"], "has no such column"),
+    (["FILE", "--cell", "gru", "--units", "4", "--task", "classes", "--label", "nope"], "leave out --label"),
 ])
 def test_bad_labelled_requests_are_refused_in_one_sentence(cbf_pair, tmp_path, capsys, argv, words):
     argv = [str(cbf_pair) if a == "FILE" else str(tmp_path / "x") if a == "DIR" else a for a in argv]
