@@ -37,7 +37,8 @@ def train_labelled(args, given: dict[str, str]) -> int:
     _check_out(out, args.force)
     ignored = sorted(flag for dest, flag in given.items() if dest not in LABELLED_OPTIONS)
     if ignored and not args.quiet:
-        _say(f"lstm-explorer: labelled sequences are whole sequences with one label each; ignoring {', '.join(ignored)}.")
+        _say(f"lstm-explorer: labelled sequences are whole sequences with one label each; ignoring "
+             f"{', '.join(ignored)}.")
     try:
         ds = load_labelled_data(args.file, args.example, label=args.label, task=args.task,
                                 level="word" if args.words else "char", val_fraction=args.val_fraction,

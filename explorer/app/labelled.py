@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from explorer.data.errors import check_budget
-from explorer.engine import POOLS, TrainData, Trainer, make_model
+from explorer.engine import POOLS, TrainData, Trainer, make_model, softmax
 
 MIN_EPOCHS, MIN_STEPS, MAX_AUTO_EPOCHS = 20, 300, 500
 """Without --epochs: at least 20 epochs and 300 steps (a UCR training part of 28 sequences is one
@@ -118,11 +118,9 @@ class LabelledRun:
             return np.zeros((0, self.model.n_outputs))
         return self.model.predict(x, lengths, interrupt=interrupt)
 
-    def probabilities(self, part: str = "val") -> np.ndarray:
-        """Class probabilities (N, k) (classes only)."""
-        y = self.outputs(part)
-        e = np.exp(y - y.max(axis=1, keepdims=True))
-        return e / e.sum(axis=1, keepdims=True)
+    def probabilities(self, part: str = "val", outputs: np.ndarray | None = None) -> np.ndarray:
+        """Class probabilities (N, k) (classes only), from ``outputs`` when already computed."""
+        return softmax(self.outputs(part) if outputs is None else outputs)
 
     def accuracy(self, part: str = "val") -> float:
         """The share of the part's sequences whose most likely class is the true one (NaN if empty)."""
@@ -131,11 +129,12 @@ class LabelledRun:
             return float("nan")
         return float(np.mean(self.outputs(part).argmax(axis=1) == y))
 
-    def confusion(self, part: str = "val") -> np.ndarray:
-        """counts[true, predicted] over the part (k, k)."""
+    def confusion(self, part: str = "val", outputs: np.ndarray | None = None) -> np.ndarray:
+        """counts[true, predicted] over the part (k, k), from ``outputs`` when already computed."""
         _, y, _ = self._part(part)
         k = len(self.dataset.class_names)
-        pred = self.outputs(part).argmax(axis=1) if len(y) else np.zeros(0, dtype=np.int64)
+        y_out = self.outputs(part) if outputs is None else outputs
+        pred = y_out.argmax(axis=1) if len(y) else np.zeros(0, dtype=np.int64)
         return np.bincount(y * k + pred, minlength=k * k).reshape(k, k)
 
     def attention(self, part: str = "val", batch: int = 256) -> np.ndarray:
@@ -173,11 +172,12 @@ class LabelledRun:
         outputs = self.outputs(part)
         if self.classes:
             names = ds.class_names
-            counts = self.confusion(part)
+            counts = self.confusion(part, outputs)
             written.append(_write_csv(out / "confusion.csv", ["true \\ predicted"] + names,
                                       [[names[i]] + counts[i].tolist() for i in range(len(names))]))
-            prob = self.probabilities(part)
-            written.append(_write_csv(out / "predictions.csv", ["sample", "true", "predicted"] + [f"p({n})" for n in names],
+            prob = self.probabilities(part, outputs)
+            header = ["sample", "true", "predicted"] + [f"p({n})" for n in names]
+            written.append(_write_csv(out / "predictions.csv", header,
                                       [[b, names[y_true[b]], names[int(prob[b].argmax())]] + prob[b].tolist()
                                        for b in range(len(prob))]))
         else:

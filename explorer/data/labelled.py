@@ -94,7 +94,7 @@ class LabelledDataset(Dataset):
 
     def _describe(self) -> str:
         src = safe_name(self.source)
-        what = (f"characters" if self.level == "char" else "words") if self.level else "steps"
+        what = ("characters" if self.level == "char" else "words") if self.level else "steps"
         m = "" if self.level else f" × {self.n_inputs} dimension{'s' * (self.n_inputs != 1)}"
         lo, hi = int(self.lengths_train.min()), int(self.lengths_train.max())
         span = f"{hi}" if lo == hi else f"{lo}–{hi}"
@@ -300,7 +300,8 @@ def _read_text_table(text: str, name: str, label, text_column, level: str) -> _R
         labels.append(r[lab].strip())
     raw = _Raw(cases, labels, label_name=header[lab] or "label", text=True)
     if cut:
-        raw.notes.append(f"{cut} text(s) cut to their first {MAX_TEXT_TOKENS:,} {'characters' if level == 'char' else 'words'}")
+        unit = "characters" if level == "char" else "words"
+        raw.notes.append(f"{cut} text(s) cut to their first {MAX_TEXT_TOKENS:,} {unit}")
     return raw
 
 

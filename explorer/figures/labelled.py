@@ -270,4 +270,5 @@ def export_pool_comparison(named_runs, out_dir, first_norms: dict | None = None)
         return written
 
 
-__all__ = ["AttentionStripWidget", "export_pool_comparison", "ConfusionMatrixWidget", "export_labelled_plots", "strip_for"]
+__all__ = ["AttentionStripWidget", "ConfusionMatrixWidget", "export_labelled_plots", "export_pool_comparison",
+           "strip_for"]
