@@ -135,3 +135,16 @@ def test_the_pool_comparison_trains_both_in_turns_and_says_when_each_reached_95(
         np.testing.assert_allclose(cmp.curves.curve(name)[1], accs)
     assert int(cmp.table.item(1, 1).text()) - int(cmp.table.item(0, 1).text()) == 16 * 16 + 2 * 16
     assert run.trainer.step == 0                               # the window's own run is left as it was
+
+
+def test_the_command_opens_the_attention_window_for_labelled_data(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "T_TRAIN.tsv").write_text("".join(f"{k % 2}\t{k % 2}\t{k}\n" for k in range(12)), encoding="utf-8")
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    for args in (["--example", "sentiment"], [str(tmp_path / "T_TRAIN.tsv")]):
+        done = subprocess.run([sys.executable, "-m", "explorer", *args, "--quit-after-paint"], env=env,
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
