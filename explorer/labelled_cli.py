@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 #: Flags of ``train`` that labelled sequences use; any other given is named as ignored.
-LABELLED_OPTIONS = {"command", "file", "example", "label", "pool", "task", "text", "words", "normalize",
+LABELLED_OPTIONS = {"command", "file", "example", "label", "pool", "task", "text", "words", "normalize", "seq_len",
                     "val_fraction", "cell", "units", "layers", "bidirectional", "epochs", "batch", "lr", "optimizer",
                     "clip", "seed", "out", "force", "no_plots", "quiet"}
 
@@ -35,12 +35,13 @@ def train_labelled(args, given: dict[str, str]) -> int:
         raise CliError("--out DIR is required: the folder the run and its plots are written to.")
     out = Path(args.out)
     _check_out(out, args.force)
-    ignored = sorted(flag for dest, flag in given.items() if dest not in LABELLED_OPTIONS)
+    ignored = sorted(flag for dest, flag in given.items() if dest not in LABELLED_OPTIONS
+                     or (dest == "seq_len" and args.example != "find-the-marker"))
     if ignored and not args.quiet:
         _say(f"lstm-explorer: labelled sequences are whole sequences with one label each; ignoring "
              f"{', '.join(ignored)}.")
     try:
-        ds = load_labelled_data(args.file, args.example, label=args.label, task=args.task,
+        ds = load_labelled_data(args.file, args.example, seq_len=args.seq_len, label=args.label, task=args.task,
                                 level="word" if args.words else "char", val_fraction=args.val_fraction,
                                 normalize=None if args.normalize == "zscore" else args.normalize)
         settings = labelled_settings(args.example, cell=args.cell, units=args.units, layers=args.layers,
@@ -117,7 +118,7 @@ def compare_pools(args) -> int:
     out = Path(args.out)
     _check_out(out, args.force)
     try:
-        ds = load_labelled_data(args.file, args.example, label=args.label, task=args.task,
+        ds = load_labelled_data(args.file, args.example, seq_len=args.seq_len, label=args.label, task=args.task,
                                 level="word" if args.words else "char", val_fraction=args.val_fraction)
         runs = [(cell, pool, LabelledRun(ds, labelled_settings(
             args.example, cell=cell, pool=pool, units=args.units, layers=args.layers, bidirectional=args.bidirectional,

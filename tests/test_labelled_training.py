@@ -169,3 +169,11 @@ def test_compare_pools_trains_each_cell_with_each_pool(cbf_pair, tmp_path, capsy
     assert first["gru attention"][0] / first["gru attention"][-1] > first["gru last"][0] / first["gru last"][-1]
     assert main(["compare", str(cbf_pair), "--pool", "last,mean", "--out", str(tmp_path / "c2")]) == 2
     assert "--pool names mean; choose from last, attention." in capsys.readouterr().err
+
+
+def test_a_long_find_the_marker_from_seq_len():
+    from explorer.app.labelled import load_labelled_data
+
+    ds = load_labelled_data(example="find-the-marker", seq_len=120)
+    assert ds.x_train.shape[1] == 120
+    assert ds.lengths_train.min() >= 60 and ds.lengths_train.max() == 120

@@ -60,12 +60,15 @@ def labelled_settings(example: str | None = None, **overrides) -> LabelledSettin
     return LabelledSettings(**base)
 
 
-def load_labelled_data(path=None, example: str | None = None, **options):
+def load_labelled_data(path=None, example: str | None = None, seq_len: int | None = None, **options):
     """The labelled sequences of a built-in example or of the file at ``path``
-    (:func:`~explorer.data.labelled.load_labelled`'s ``options``, None ones left at their defaults)."""
+    (:func:`~explorer.data.labelled.load_labelled`'s ``options``, None ones left at their defaults);
+    ``seq_len`` makes ``find-the-marker``'s sequences ``seq_len // 2`` to ``seq_len`` steps long."""
     from explorer.data.examples import load_example
     from explorer.data.labelled import load_labelled
 
+    if example == "find-the-marker" and seq_len is not None:
+        return load_example(example, min_len=max(1, seq_len // 2), max_len=seq_len)
     if example is not None:
         return load_example(example)
     return load_labelled(path, **{k: v for k, v in options.items() if v is not None})
