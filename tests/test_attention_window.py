@@ -112,3 +112,39 @@ def test_the_main_window_opens_labelled_data_in_an_attention_window(qtbot, tmp_p
     qtbot.addWidget(second, before_close_func=_close)
     qtbot.waitUntil(lambda: second.view is not None and second.aux_worker is None, timeout=30000)
     assert second.strip.tokens is not None and second.run.settings.bidirectional
+
+
+def test_the_pool_comparison_trains_both_in_turns_and_says_when_each_reached_95(qtbot):
+    run = LabelledRun(load_example("find-the-marker", n_train=640, n_val=200), labelled_settings("find-the-marker",
+                                                                                                epochs=6))
+    win = _window(qtbot, run)
+    qtbot.waitUntil(lambda: win.view is not None and win.aux_worker is None, timeout=30000)
+    cmp = win.compare_pools()
+    qtbot.addWidget(cmp, before_close_func=_close)
+    with qtbot.waitSignal(cmp.sigFinished, timeout=180000) as fin:
+        pass
+    res = fin.args[0]
+    assert res.done and res.steps == {"last": 120, "attention": 120}
+    for i, name in enumerate(("last", "attention")):
+        hist = res.histories[name]
+        assert [h["epoch"] for h in hist] == [1, 2, 3, 4, 5, 6]
+        accs = [h["val_accuracy"] for h in hist]
+        reached = next((20 * (k + 1) for k, a in enumerate(accs) if a >= 0.95), None)
+        assert res.reached[name] == reached
+        assert cmp.table.item(i, 3).text() == ("not yet" if reached is None else str(reached))
+        np.testing.assert_allclose(cmp.curves.curve(name)[1], accs)
+    assert int(cmp.table.item(1, 1).text()) - int(cmp.table.item(0, 1).text()) == 16 * 16 + 2 * 16
+    assert run.trainer.step == 0                               # the window's own run is left as it was
+
+
+def test_the_command_opens_the_attention_window_for_labelled_data(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "T_TRAIN.tsv").write_text("".join(f"{k % 2}\t{k % 2}\t{k}\n" for k in range(12)), encoding="utf-8")
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    for args in (["--example", "sentiment"], [str(tmp_path / "T_TRAIN.tsv")]):
+        done = subprocess.run([sys.executable, "-m", "explorer", *args, "--quit-after-paint"], env=env,
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr

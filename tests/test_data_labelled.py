@@ -116,6 +116,7 @@ def test_train_test_pair_uses_the_partner_for_validation_and_says_so(tmp_path):
     write(tmp_path, "Toy_TRAIN.tsv", UCR)
     write(tmp_path, "Toy_TEST.tsv", "3\t1\t2\t3\t4\n1\t0\t0\t0\t0\n")
     assert looks_labelled(tmp_path / "Toy_TRAIN.tsv") and pair_path(tmp_path / "Toy_TEST.tsv")[1] == "TEST"
+    assert not looks_labelled(tmp_path / "sales_train.csv")             # a series named so stays a series
     ds = load_labelled(tmp_path / "Toy_TRAIN.tsv")
     assert ds.n_train == 12 and ds.n_val == 2 and ds.class_names == ["1", "2", "3"]
     assert "2 validation (from Toy_TEST.tsv)" in ds.describe()

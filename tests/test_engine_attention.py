@@ -141,6 +141,23 @@ def test_steps_past_the_end_change_nothing(pool):
         assert np.all(g1["x"][b, n:] == 0.0)
 
 
+def test_padding_may_hold_nan_or_a_pad_id():
+    model, x, lengths, target = make_case("lstm", 2, True, "attention", "cross_entropy")
+    v1, g1 = model.loss_and_grads(x, target, "cross_entropy", lengths, with_input_grads=True)
+    x2 = x.copy()
+    for b, n in enumerate(lengths):
+        x2[b, n:] = np.nan
+    v2, g2 = model.loss_and_grads(x2, target, "cross_entropy", lengths, with_input_grads=True)
+    assert v1 == v2 and all(np.array_equal(g1[k], g2[k]) for k in g1)
+    assert np.array_equal(model.forward(x2, lengths).y, model.forward(x, lengths).y)
+    tok = make_model("gru", 5, 3, 2, bidirectional=True, pool="attention")
+    ids = np.array([[1, 2, 3], [4, -1, -1]])
+    y = tok.predict(ids, np.array([3, 1]))
+    np.testing.assert_allclose(y[1], tok.predict(ids[1:, :1])[0], atol=1e-14)
+    with pytest.raises(ValueError, match="token ids"):
+        tok.predict(ids)                                  # without lengths -1 is a real step: refused
+
+
 def test_full_lengths_equal_no_lengths_and_single_sequences():
     model, x, _, target = make_case("gru", 2, True, "attention", "cross_entropy")
     full = model.forward(x, np.full(4, 6))

@@ -113,7 +113,7 @@ def test_regression_of_whole_sequences(tmp_path):
 @pytest.mark.parametrize("argv, words", [
     (["--pool", "attention", "--resume", "DIR"], "give them without --resume"),
     (["FILE", "--normalize", "minmax"], "zscore or none"),
-    (["FILE", "--cell", "gru", "--units", "4", "--task", "classes", "--label", "nope"], "has no such column"),
+    (["FILE", "--cell", "gru", "--units", "4", "--task", "classes", "--label", "nope"], "leave out --label"),
 ])
 def test_bad_labelled_requests_are_refused_in_one_sentence(cbf_pair, tmp_path, capsys, argv, words):
     argv = [str(cbf_pair) if a == "FILE" else str(tmp_path / "x") if a == "DIR" else a for a in argv]
@@ -162,5 +162,18 @@ def test_compare_pools_trains_each_cell_with_each_pool(cbf_pair, tmp_path, capsy
     assert int(last[3]) == int(att[3]) == 4 * 3                          # 4 epochs of 3 steps
     curves = read_csv(out / "pool_comparison.csv")
     assert sorted({r[0] for r in curves[1:]}) == ["gru attention", "gru last"]
+    norms = read_csv(out / "pool_grad_through_time.csv")
+    first = {name: np.array([float(r[2]) for r in norms[1:] if r[0] == name]) for name in ("gru last", "gru attention")}
+    assert len(first["gru last"]) == len(first["gru attention"]) == 64
+    # last pooling: the loss reaches step 1 only through 63 recurrent steps; attention reaches it directly
+    assert first["gru attention"][0] / first["gru attention"][-1] > first["gru last"][0] / first["gru last"][-1]
     assert main(["compare", str(cbf_pair), "--pool", "last,mean", "--out", str(tmp_path / "c2")]) == 2
     assert "--pool names mean; choose from last, attention." in capsys.readouterr().err
+
+
+def test_a_long_find_the_marker_from_seq_len():
+    from explorer.app.labelled import load_labelled_data
+
+    ds = load_labelled_data(example="find-the-marker", seq_len=120)
+    assert ds.x_train.shape[1] == 120
+    assert ds.lengths_train.min() >= 60 and ds.lengths_train.max() == 120

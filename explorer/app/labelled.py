@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from explorer.data.errors import check_budget
-from explorer.engine import POOLS, TrainData, Trainer, make_model
+from explorer.engine import POOLS, TrainData, Trainer, make_model, softmax
 
 MIN_EPOCHS, MIN_STEPS, MAX_AUTO_EPOCHS = 20, 300, 500
 """Without --epochs: at least 20 epochs and 300 steps (a UCR training part of 28 sequences is one
@@ -60,12 +60,15 @@ def labelled_settings(example: str | None = None, **overrides) -> LabelledSettin
     return LabelledSettings(**base)
 
 
-def load_labelled_data(path=None, example: str | None = None, **options):
+def load_labelled_data(path=None, example: str | None = None, seq_len: int | None = None, **options):
     """The labelled sequences of a built-in example or of the file at ``path``
-    (:func:`~explorer.data.labelled.load_labelled`'s ``options``, None ones left at their defaults)."""
+    (:func:`~explorer.data.labelled.load_labelled`'s ``options``, None ones left at their defaults);
+    ``seq_len`` makes ``find-the-marker``'s sequences ``seq_len // 2`` to ``seq_len`` steps long."""
     from explorer.data.examples import load_example
     from explorer.data.labelled import load_labelled
 
+    if example == "find-the-marker" and seq_len is not None:
+        return load_example(example, min_len=max(1, seq_len // 2), max_len=seq_len)
     if example is not None:
         return load_example(example)
     return load_labelled(path, **{k: v for k, v in options.items() if v is not None})
@@ -118,11 +121,9 @@ class LabelledRun:
             return np.zeros((0, self.model.n_outputs))
         return self.model.predict(x, lengths, interrupt=interrupt)
 
-    def probabilities(self, part: str = "val") -> np.ndarray:
-        """Class probabilities (N, k) (classes only)."""
-        y = self.outputs(part)
-        e = np.exp(y - y.max(axis=1, keepdims=True))
-        return e / e.sum(axis=1, keepdims=True)
+    def probabilities(self, part: str = "val", outputs: np.ndarray | None = None) -> np.ndarray:
+        """Class probabilities (N, k) (classes only), from ``outputs`` when already computed."""
+        return softmax(self.outputs(part) if outputs is None else outputs)
 
     def accuracy(self, part: str = "val") -> float:
         """The share of the part's sequences whose most likely class is the true one (NaN if empty)."""
@@ -131,11 +132,12 @@ class LabelledRun:
             return float("nan")
         return float(np.mean(self.outputs(part).argmax(axis=1) == y))
 
-    def confusion(self, part: str = "val") -> np.ndarray:
-        """counts[true, predicted] over the part (k, k)."""
+    def confusion(self, part: str = "val", outputs: np.ndarray | None = None) -> np.ndarray:
+        """counts[true, predicted] over the part (k, k), from ``outputs`` when already computed."""
         _, y, _ = self._part(part)
         k = len(self.dataset.class_names)
-        pred = self.outputs(part).argmax(axis=1) if len(y) else np.zeros(0, dtype=np.int64)
+        y_out = self.outputs(part) if outputs is None else outputs
+        pred = y_out.argmax(axis=1) if len(y) else np.zeros(0, dtype=np.int64)
         return np.bincount(y * k + pred, minlength=k * k).reshape(k, k)
 
     def attention(self, part: str = "val", batch: int = 256) -> np.ndarray:
@@ -173,11 +175,12 @@ class LabelledRun:
         outputs = self.outputs(part)
         if self.classes:
             names = ds.class_names
-            counts = self.confusion(part)
+            counts = self.confusion(part, outputs)
             written.append(_write_csv(out / "confusion.csv", ["true \\ predicted"] + names,
                                       [[names[i]] + counts[i].tolist() for i in range(len(names))]))
-            prob = self.probabilities(part)
-            written.append(_write_csv(out / "predictions.csv", ["sample", "true", "predicted"] + [f"p({n})" for n in names],
+            prob = self.probabilities(part, outputs)
+            header = ["sample", "true", "predicted"] + [f"p({n})" for n in names]
+            written.append(_write_csv(out / "predictions.csv", header,
                                       [[b, names[y_true[b]], names[int(prob[b].argmax())]] + prob[b].tolist()
                                        for b in range(len(prob))]))
         else:
@@ -283,6 +286,58 @@ def labelled_train_task(state, run: LabelledRun, emit_interval: float = 0.25) ->
     return labelled_view(run, state.sample or 0)
 
 
+TARGET_ACCURACY = 0.95
+"""A pool comparison reports the first step whose epoch reached this validation accuracy."""
+
+
+@dataclass
+class PoolComparison:
+    """Where runs of the same cell with different pooling stand: per name, the per-epoch history,
+    the steps done, and the step at which validation accuracy first reached :data:`TARGET_ACCURACY`."""
+
+    histories: dict
+    steps: dict
+    reached: dict
+    total_steps: dict
+
+    @property
+    def done(self) -> bool:
+        return all(self.steps[n] >= self.total_steps[n] for n in self.steps)
+
+
+def pool_runs(dataset, settings: LabelledSettings, pools=("last", "attention")) -> dict:
+    """Fresh runs of ``settings``' cell with each pooling (same seed, same data), by pool name."""
+    return {pool: LabelledRun(dataset, replace(settings, pool=pool)) for pool in pools}
+
+
+def pool_comparison_task(state, runs: dict, chunk: int = 10, emit_interval: float = 0.25) -> PoolComparison:
+    """Train every run of :func:`pool_runs` in turns of ``chunk`` steps until all are done,
+    sending a :class:`PoolComparison` at most every ``emit_interval`` seconds."""
+    reached = {name: None for name in runs}
+
+    def snapshot() -> PoolComparison:
+        return PoolComparison({n: [dict(h) for h in r.trainer.history] for n, r in runs.items()},
+                              {n: r.trainer.step for n, r in runs.items()}, dict(reached),
+                              {n: r.trainer.total_steps for n, r in runs.items()})
+
+    last = time.monotonic()
+    while not snapshot().done:
+        for name, run in runs.items():
+            for snap in run.trainer.steps(max_steps=chunk, interrupt=state.is_interruption_requested):
+                state.wait_while_paused()
+                state.check()
+                if snap.refused:
+                    run.trainer.epochs = run.trainer.epoch     # this run ends here
+                    break
+                acc = run.trainer.history[-1].get("val_accuracy", math.nan) if snap.epoch_end else math.nan
+                if reached[name] is None and acc >= TARGET_ACCURACY:
+                    reached[name] = snap.step
+        if time.monotonic() - last >= emit_interval:
+            state.set_partial_result(snapshot())
+            last = time.monotonic()
+    return snapshot()
+
+
 def _finite(v):
     return None if v is None or not math.isfinite(float(v)) else float(v)
 
@@ -295,5 +350,6 @@ def _write_csv(path: Path, header, rows) -> Path:
     return path
 
 
-__all__ = ["ATTENTION_ROWS", "EXAMPLE_SETTINGS", "HISTORY_COLUMNS", "MIN_EPOCHS", "MIN_STEPS", "LabelledRun", "LabelledSettings", "LabelledView",
+__all__ = ["ATTENTION_ROWS", "EXAMPLE_SETTINGS", "HISTORY_COLUMNS", "MIN_EPOCHS", "MIN_STEPS", "TARGET_ACCURACY",
+           "PoolComparison", "pool_comparison_task", "pool_runs", "LabelledRun", "LabelledSettings", "LabelledView",
            "labelled_settings", "labelled_train_task", "labelled_view", "load_labelled_data"]

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 #: Flags of ``train`` that labelled sequences use; any other given is named as ignored.
-LABELLED_OPTIONS = {"command", "file", "example", "label", "pool", "task", "text", "words", "normalize",
+LABELLED_OPTIONS = {"command", "file", "example", "label", "pool", "task", "text", "words", "normalize", "seq_len",
                     "val_fraction", "cell", "units", "layers", "bidirectional", "epochs", "batch", "lr", "optimizer",
                     "clip", "seed", "out", "force", "no_plots", "quiet"}
 
@@ -35,11 +35,13 @@ def train_labelled(args, given: dict[str, str]) -> int:
         raise CliError("--out DIR is required: the folder the run and its plots are written to.")
     out = Path(args.out)
     _check_out(out, args.force)
-    ignored = sorted(flag for dest, flag in given.items() if dest not in LABELLED_OPTIONS)
+    ignored = sorted(flag for dest, flag in given.items() if dest not in LABELLED_OPTIONS
+                     or (dest == "seq_len" and args.example != "find-the-marker"))
     if ignored and not args.quiet:
-        _say(f"lstm-explorer: labelled sequences are whole sequences with one label each; ignoring {', '.join(ignored)}.")
+        _say(f"lstm-explorer: labelled sequences are whole sequences with one label each; ignoring "
+             f"{', '.join(ignored)}.")
     try:
-        ds = load_labelled_data(args.file, args.example, label=args.label, task=args.task,
+        ds = load_labelled_data(args.file, args.example, seq_len=args.seq_len, label=args.label, task=args.task,
                                 level="word" if args.words else "char", val_fraction=args.val_fraction,
                                 normalize=None if args.normalize == "zscore" else args.normalize)
         settings = labelled_settings(args.example, cell=args.cell, units=args.units, layers=args.layers,
@@ -93,14 +95,11 @@ def train_labelled(args, given: dict[str, str]) -> int:
     return status
 
 
-TARGET_ACCURACY = 0.95
-"""``compare --pool``: the validation accuracy whose first epoch is reported."""
-
-
 def compare_pools(args) -> int:
     """``compare (FILE | --example NAME) --pool last,attention [--cells C,…]``: every cell with every
-    pooling on the same labelled sequences; comparison.csv and the validation accuracy per epoch."""
-    from explorer.app.labelled import LabelledRun, labelled_settings, load_labelled_data
+    pooling on the same labelled sequences; comparison.csv, the validation accuracy per epoch and
+    the gradient norm through time at the first step (attention shortens the path to early steps)."""
+    from explorer.app.labelled import TARGET_ACCURACY, LabelledRun, labelled_settings, load_labelled_data
     from explorer.cli.command import CELL_CHOICES, CliError, _check_out, _say
     from explorer.data import SequenceFileError
     from explorer.engine import POOLS
@@ -119,7 +118,7 @@ def compare_pools(args) -> int:
     out = Path(args.out)
     _check_out(out, args.force)
     try:
-        ds = load_labelled_data(args.file, args.example, label=args.label, task=args.task,
+        ds = load_labelled_data(args.file, args.example, seq_len=args.seq_len, label=args.label, task=args.task,
                                 level="word" if args.words else "char", val_fraction=args.val_fraction)
         runs = [(cell, pool, LabelledRun(ds, labelled_settings(
             args.example, cell=cell, pool=pool, units=args.units, layers=args.layers, bidirectional=args.bidirectional,
@@ -129,13 +128,14 @@ def compare_pools(args) -> int:
         raise CliError(str(exc)) from None
     if not args.quiet:
         _say(ds.describe())
-    rows = []
+    rows, first_norms = [], {}
     for cell, pool, run in runs:
         t0 = time.perf_counter()
         reached = None
         for snap in run.trainer.steps(max_steps=args.max_steps):
             if snap.refused:
                 break
+            first_norms.setdefault(f"{cell} {pool}", snap.norms_dh)
             acc = run.trainer.history[-1].get("val_accuracy", math.nan) if snap.epoch_end else math.nan
             if reached is None and acc >= TARGET_ACCURACY:
                 reached = snap.step
@@ -159,7 +159,7 @@ def compare_pools(args) -> int:
             w.writerows(rows)
         from explorer.figures.labelled import export_pool_comparison
 
-        export_pool_comparison([(f"{cell} {pool}", run) for cell, pool, run in runs], out)
+        export_pool_comparison([(f"{cell} {pool}", run) for cell, pool, run in runs], out, first_norms)
     except OSError as exc:
         raise CliError(f"{out}: {exc.strerror or exc}; the comparison could not be written.") from None
     if not args.quiet:

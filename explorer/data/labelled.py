@@ -41,7 +41,7 @@ MAX_TEXT_TOKENS = 2_000
 """A text longer than this many tokens is cut to it (the status says how many were)."""
 MAX_CLASSES = 1_000
 MAX_DIMENSIONS = 10_000
-_PAIR_RE = re.compile(r"^(?P<stem>.+)_(?P<part>TRAIN|TEST)$", re.IGNORECASE)
+_PAIR_RE = re.compile(r"^(?P<stem>.+)_(?P<part>TRAIN|TEST)$")
 _MISSING = frozenset({"?", "nan", "na", ""})
 _TRUE_FALSE = {"true": True, "false": False}
 _TS_KEYS = ("problemname", "timestamps", "missing", "univariate", "dimension", "dimensions", "equallength",
@@ -94,7 +94,7 @@ class LabelledDataset(Dataset):
 
     def _describe(self) -> str:
         src = safe_name(self.source)
-        what = (f"characters" if self.level == "char" else "words") if self.level else "steps"
+        what = ("characters" if self.level == "char" else "words") if self.level else "steps"
         m = "" if self.level else f" × {self.n_inputs} dimension{'s' * (self.n_inputs != 1)}"
         lo, hi = int(self.lengths_train.min()), int(self.lengths_train.max())
         span = f"{hi}" if lo == hi else f"{lo}–{hi}"
@@ -300,7 +300,8 @@ def _read_text_table(text: str, name: str, label, text_column, level: str) -> _R
         labels.append(r[lab].strip())
     raw = _Raw(cases, labels, label_name=header[lab] or "label", text=True)
     if cut:
-        raw.notes.append(f"{cut} text(s) cut to their first {MAX_TEXT_TOKENS:,} {'characters' if level == 'char' else 'words'}")
+        unit = "characters" if level == "char" else "words"
+        raw.notes.append(f"{cut} text(s) cut to their first {MAX_TEXT_TOKENS:,} {unit}")
     return raw
 
 
@@ -355,11 +356,9 @@ def pair_path(path) -> tuple[Path, str] | None:
     m = _PAIR_RE.match(p.stem)
     if not m:
         return None
-    other_part = "TEST" if m["part"].upper() == "TRAIN" else "TRAIN"
-    if m["part"].islower():
-        other_part = other_part.lower()
+    other_part = "TEST" if m["part"] == "TRAIN" else "TRAIN"
     other = p.with_name(f"{m['stem']}_{other_part}{p.suffix}")
-    return (other, m["part"].upper()) if other.is_file() else None
+    return (other, m["part"]) if other.is_file() else None
 
 
 def _infer_task(raw: _Raw, task: str | None, name: str) -> str:
@@ -534,7 +533,8 @@ def _is_number(s: str) -> bool:
 
 
 def looks_labelled(path) -> bool:
-    """True for a file this module reads by its form alone: ``.ts``, or a ``_TRAIN``/``_TEST`` name."""
+    """True for a file this module reads by its form alone: ``.ts``, or an archive's ``NAME_TRAIN`` /
+    ``NAME_TEST`` name (upper case, as the UCR/UEA archive writes them)."""
     p = Path(path)
     return p.suffix.lower() == ".ts" or bool(_PAIR_RE.match(p.stem))
 

@@ -244,6 +244,19 @@ class SequenceModel(RecurrentModel):
             raise ValueError(f"lengths must lie in 1..{T} (the steps of x); got {arr.min()}..{arr.max()}")
         return arr.astype(np.intp)
 
+    def _inputs(self, x, lengths, h0, c0):
+        """``(x, h0, c0, lengths)`` checked, every step of ``x`` past its sequence's length set to 0:
+        padding may hold anything (NaN, a pad id of -1) and still reaches nothing."""
+        x = np.asarray(x)
+        if x.ndim in (2, 3):
+            B, T = x.shape[0], x.shape[1]
+            lengths = self._lengths(lengths, B, T)
+            if B and lengths.min() < T:
+                real = np.arange(T)[None, :] < lengths[:, None]
+                x = np.where(real if x.ndim == 2 else real[:, :, None], x, 0)
+        x, h0, c0 = self._prepare(x, h0, c0)
+        return x, h0, c0, lengths
+
     def _run_seq(self, x, h0, c0, lengths, params, keep_z=False, interrupt=None) -> _SeqPass:
         """Every layer and direction over ``x`` (prepared), then the pooling and the head."""
         tokens = x.ndim == 2
@@ -371,10 +384,8 @@ class SequenceModel(RecurrentModel):
 
     def _grads(self, x, target, loss, h0, c0, want_dx, interrupt, interventions, grad, lengths=None):
         self._no_interventions(interventions)
-        x, h0, c0 = self._prepare(x, h0, c0)
-        B, T = x.shape[0], x.shape[1]
-        lengths = self._lengths(lengths, B, T)
-        target = self._check_target(target, loss, B)
+        x, h0, c0, lengths = self._inputs(x, lengths, h0, c0)
+        target = self._check_target(target, loss, x.shape[0])
         run = self._run_seq(x, h0, c0, lengths, self.params, interrupt=interrupt)
         value, dy = loss_and_dy(loss, run.y, target, True)
         dTop = self._pool_backward(run, dy, self.params, grad)
@@ -415,8 +426,7 @@ class SequenceModel(RecurrentModel):
         """Run over ``x`` (B, T, m) floats or (B, T) token ids with ``lengths`` (B,) (None: all
         T) and return the :class:`SequenceTrace`."""
         self._no_interventions(interventions)
-        x, h0, c0 = self._prepare(x, h0, c0)
-        lengths = self._lengths(lengths, x.shape[0], x.shape[1])
+        x, h0, c0, lengths = self._inputs(x, lengths, h0, c0)
         run = self._run_seq(x, h0, c0, lengths, self.params, keep_z=True, interrupt=interrupt)
         return self._seq_trace(x, h0, c0, run, lengths)
 
@@ -449,9 +459,8 @@ class SequenceModel(RecurrentModel):
     @_flushing
     def predict(self, x, lengths=None, batch_size: int = 256, interrupt=None) -> np.ndarray:
         """Outputs y (B, k) without keeping a trace, in batches."""
-        x, h0, c0 = self._prepare(x, None, None)
+        x, h0, c0, lengths = self._inputs(x, lengths, None, None)
         B = x.shape[0]
-        lengths = self._lengths(lengths, B, x.shape[1])
         out = np.empty((B, self.n_outputs), dtype=self.dtype)
         for s in range(0, B, batch_size):
             e = min(B, s + batch_size)
@@ -468,11 +477,10 @@ class SequenceModel(RecurrentModel):
                  interrupt=None, lengths=None) -> float:
         """Mean loss over a dataset, computed in batches (no gradients)."""
         self._no_interventions(interventions)
-        x, h0, c0 = self._prepare(x, h0, c0)
+        x, h0, c0, lengths = self._inputs(x, lengths, h0, c0)
         N = x.shape[0]
         if N == 0:
             return float("nan")
-        lengths = self._lengths(lengths, N, x.shape[1])
         target = self._check_target(target, loss, N)
         total = 0.0
         for s in range(0, N, batch_size):

@@ -243,8 +243,10 @@ def export_labelled_plots(run, out_dir, sample: int = 0) -> list:
     return written
 
 
-def export_pool_comparison(named_runs, out_dir) -> list:
-    """The validation accuracy (classes) or loss per epoch of every run, overlaid: pool_comparison.png/.svg/.csv."""
+def export_pool_comparison(named_runs, out_dir, first_norms: dict | None = None) -> list:
+    """The validation accuracy (classes) or loss per epoch of every run, overlaid (pool_comparison),
+    and with ``first_norms`` ({name: ‖∂L/∂h_t‖ (T,)}) the gradient norm through time at the first
+    step (pool_grad_through_time); PNG, SVG and CSV each."""
     from explorer.figures.report import _quiet_offscreen
 
     colors = ["#2980B9", "#C0392B", "#27AE60", "#8E44AD", "#E67E22", "#16A085", "#7F8C8D", "#2C3E50"]
@@ -258,7 +260,15 @@ def export_pool_comparison(named_runs, out_dir) -> list:
             hist = run.trainer.history
             curves.add_curve(name, [h["epoch"] for h in hist], [h.get(what, np.nan) for h in hist],
                              colors[k % len(colors)])
-        return export_plot(curves, out_dir, "pool_comparison")
+        written = export_plot(curves, out_dir, "pool_comparison")
+        if first_norms:
+            through = CurvesPlotWidget("Gradient norm through time at the first step", "timestep t",
+                                       "‖∂L/∂hₜ‖", log_y=True)
+            for k, (name, norms) in enumerate(first_norms.items()):
+                through.add_curve(name, np.arange(1, len(norms) + 1), norms, colors[k % len(colors)])
+            written += export_plot(through, out_dir, "pool_grad_through_time")
+        return written
 
 
-__all__ = ["AttentionStripWidget", "export_pool_comparison", "ConfusionMatrixWidget", "export_labelled_plots", "strip_for"]
+__all__ = ["AttentionStripWidget", "ConfusionMatrixWidget", "export_labelled_plots", "export_pool_comparison",
+           "strip_for"]
