@@ -236,8 +236,9 @@ def load_keras_convlstm(src: TensorSource, layers: list, rec: list, has_config: 
             bias = src.read(keys[2])
         _check_keras_config(label, layer)
         state.update(keras_to_state(src.read(keys[0]), src.read(keys[1]), bias, j))
-    notes = [] if has_config else ["The file holds weights only: Keras' defaults (tanh, sigmoid, "
-                                   "padding='same', channels_last) are assumed."]
+    notes = [] if has_config else ["The file holds weights only: padding='same', channels_last and Keras' "
+                                   "activations (tanh, sigmoid) are assumed; a layer trained with padding='valid' "
+                                   "(Keras' default) gives other outputs."]
     head = _keras_head(layers, rec, src, F, has_config)
     C_out = int(n_outputs)
     if head is None:
