@@ -188,3 +188,20 @@ def test_frame_strips(qtbot, tmp_path):
         assert (c.red(), c.green(), c.blue()) == tuple(want[row, col])
     shot = win.canvas.grab().toImage()
     assert shot.width() > 800
+
+
+def test_main_window_open_run_opens_a_convlstm_run_in_its_own_window(qtbot, qsettings, app_paths, tmp_path):
+    from explorer.gui.main_window import MainWindow
+
+    np.save(tmp_path / "squares.npy", moving_squares(6, 5, 8, np.random.default_rng(3))[:, :, 0])
+    FramesRun(load_frames_dataset(tmp_path / "squares.npy"), FrameSettings(channels=2)).save(tmp_path / "frames")
+    win = MainWindow(settings=qsettings)
+    qtbot.addWidget(win, before_close_func=lambda w: (w.close(), w.after_close()))
+    before = win.run
+    assert win.open_run(tmp_path / "frames")
+    qtbot.waitUntil(lambda: bool(getattr(win, "convlstm_windows", [])), timeout=10000)
+    frames_win = win.convlstm_windows[-1]
+    qtbot.addWidget(frames_win)
+    assert frames_win.isVisible() and frames_win.windowTitle() == "LSTM Explorer — ConvLSTM — frames"
+    assert frames_win.run.model.n_units == 2
+    assert win.run is before                                   # the main window's run stays
