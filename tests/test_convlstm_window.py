@@ -205,3 +205,37 @@ def test_main_window_open_run_opens_a_convlstm_run_in_its_own_window(qtbot, qset
     assert frames_win.isVisible() and frames_win.windowTitle() == "LSTM Explorer — ConvLSTM — frames"
     assert frames_win.run.model.n_units == 2
     assert win.run is before                                   # the main window's run stays
+
+
+def test_clicked_pixel_exports_its_values_at_every_step(qtbot, tmp_path):
+    import csv
+
+    from PySide6.QtCore import QPoint
+
+    from explorer.figures.convlstm_picture import _image_rect, _transform, layout
+
+    run = small_run()
+    win = ConvLSTMWindow(run, "squares")
+    qtbot.addWidget(win)
+    win.resize(1024, 700)
+    win.show()
+    qtbot.waitExposed(win)
+    assert not win.csv_button.isEnabled()
+    canvas = win.canvas
+    k, ox, oy = _transform(canvas.width(), canvas.height())
+    _, x, y, side, *_ = next(item for item in layout() if item[0] == "x")
+    r = _image_rect(x, y, side, (8, 8))
+    qtbot.mouseClick(canvas, Qt.MouseButton.LeftButton,
+                     pos=QPoint(round(ox + k * (r.x() + 4.5 * r.width() / 8)), round(oy + k * (r.y() + 1.5 * r.height() / 8))))
+    assert win.selected == (1, 4) and win.csv_button.isEnabled()
+    assert win.csv_button.text() == "Export pixel (2, 5) CSV…"
+    win.channel.setValue(3)
+    win.export_pixel_csv(tmp_path / "p.csv")
+    rows = list(csv.DictReader((tmp_path / "p.csv").read_text().splitlines()))
+    assert [int(r["step"]) for r in rows] == [1, 2, 3, 4]
+    tr = win.view.trace
+    for t, row in enumerate(rows):
+        assert float(row["h"]) == tr.h[t, 0, 2, 1, 4] and float(row["f"]) == pytest.approx(tr.f[t, 0, 2, 1, 4], abs=1e-15)
+        assert float(row["x"]) == run.dataset.x_val[0, t, 0, 1, 4]
+        assert float(row["truth"]) == run.dataset.y_val[0, t, 0, 1, 4]
+    assert float(rows[2]["c_prev"]) == tr.c[1, 0, 2, 1, 4]

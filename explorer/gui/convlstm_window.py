@@ -55,6 +55,13 @@ class ConvLSTMCanvas(QWidget):
             self.update()
         self.setToolTip("" if found is None else "\n".join(self.owner.pixel_lines(*hover)))
 
+    def mousePressEvent(self, event) -> None:  # noqa: N802
+        pos = event.position()
+        found = self.pixel_at(pos.x(), pos.y())
+        if found is not None:
+            self.owner.select_pixel(*found[1:])
+        super().mousePressEvent(event)
+
     def leaveEvent(self, event) -> None:  # noqa: N802
         self.hover = None
         self.update()
@@ -102,10 +109,14 @@ class ConvLSTMWindow(QMainWindow):
         for name in STRIP_NAMES:
             self.show_box.addItem(f"strip of {name} (channels × time)", name)
         png, svg = QPushButton("Export PNG…"), QPushButton("Export SVG…")
+        self.csv_button = QPushButton("Export pixel CSV…")
+        self.csv_button.setEnabled(False)
+        self.csv_button.setToolTip("Click a pixel of an image first: its values at every step")
         bar = QHBoxLayout()
         for label, widget in ((f"{'Validation' if self._val else 'Training'} sequence", self.sample),
                               ("Step", self.step), (None, self.step_label), ("Channel", self.channel),
-                              ("Layer", self.layer), ("Show", self.show_box), (None, png), (None, svg)):
+                              ("Layer", self.layer), ("Show", self.show_box), (None, png), (None, svg),
+                              (None, self.csv_button)):
             if label:
                 text = QLabel(label)
                 text.setTextFormat(Qt.TextFormat.PlainText)
@@ -127,6 +138,8 @@ class ConvLSTMWindow(QMainWindow):
         self.show_box.currentIndexChanged.connect(self._on_place_changed)
         png.clicked.connect(lambda: self._export("PNG image (*.png)", ".png", self.export_png))
         svg.clicked.connect(lambda: self._export("SVG image (*.svg)", ".svg", self.export_svg))
+        self.csv_button.clicked.connect(lambda: self._export("CSV table (*.csv)", ".csv", self.export_pixel_csv))
+        self.selected = None                       # (row, column) clicked: the pixel Export pixel CSV writes
         self.view = None
         self._on_sample_changed()
         self.canvas.setFocus()
@@ -161,6 +174,17 @@ class ConvLSTMWindow(QMainWindow):
         part = "validation" if self._val else "training"
         title = (f"{self.name} · {part} sequence {self.sample.value()} · step {t + 1} of {self.view.T}")
         return self.view.at(t, ch, layer), title, self.view.state_range(layer)
+
+    def select_pixel(self, row: int, col: int) -> None:
+        self.selected = (row, col)
+        self.csv_button.setEnabled(True)
+        self.csv_button.setText(f"Export pixel ({row + 1}, {col + 1}) CSV…")
+
+    def export_pixel_csv(self, path) -> None:
+        """The selected pixel's input, prediction, truth, convolution sums, gates and states at
+        every step of the channel and layer shown."""
+        _, ch, layer = self.place()
+        self.view.write_pixel_csv(path, ch, layer, *self.selected)
 
     def pixel_lines(self, row: int, col: int) -> list[str]:
         """The gate equations of pixel (row, col) at the current place, with their numbers."""
