@@ -351,6 +351,11 @@ def _cmd_compare(args) -> int:
     twice = [c for k, c in enumerate(cells) if c in cells[:k]]
     if twice:
         raise CliError(f"--cells names {twice[0]} twice; name each cell once.")
+    from explorer.data.frames import FRAME_EXAMPLES
+
+    if args.example in FRAME_EXAMPLES:
+        raise CliError(f"--example {args.example} is frames for the convlstm cell, which compare does not run; "
+                       f"train it with: lstm-explorer train --example {args.example} --cell convlstm --out DIR.")
     if (args.file is None) == (args.example is None):
         raise CliError("give exactly one of FILE or --example NAME.")
     out = Path(args.out)
