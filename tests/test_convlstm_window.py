@@ -239,3 +239,31 @@ def test_clicked_pixel_exports_its_values_at_every_step(qtbot, tmp_path):
         assert float(row["x"]) == run.dataset.x_val[0, t, 0, 1, 4]
         assert float(row["truth"]) == run.dataset.y_val[0, t, 0, 1, 4]
     assert float(rows[2]["c_prev"]) == tr.c[1, 0, 2, 1, 4]
+
+
+def test_train_in_the_window_redraws_each_epoch_and_saves(qtbot, tmp_path):
+    np.save(tmp_path / "squares.npy", moving_squares(8, 5, 8, np.random.default_rng(3))[:, :, 0])
+    run = FramesRun(load_frames_dataset(tmp_path / "squares.npy"), FrameSettings(channels=2, batch=4, epochs=0))
+    run.save(tmp_path / "run")
+    win = ConvLSTMWindow(FramesRun.load(tmp_path / "run"), "run", folder=tmp_path / "run")
+    qtbot.addWidget(win, before_close_func=lambda w: w.after_close())
+    win.show()
+    before = win.view.at(0).h.copy()
+    win.epochs.setValue(2)
+    win.train()
+    assert not win.train_button.isEnabled() and win.stop_button.isEnabled()
+    qtbot.waitUntil(lambda: not win.training, timeout=60000)
+    assert win.status.text() == f"trained 2 epochs (4 steps); saved in {tmp_path / 'run'}"
+    np.testing.assert_array_equal(win.model.params, win.run.model.params)
+    assert not np.array_equal(win.view.at(0).h, before)                 # the picture shows the new weights
+    again = FramesRun.load(tmp_path / "run")
+    assert again.trainer.epoch == 2
+    np.testing.assert_array_equal(again.model.params, win.run.model.params)
+    # Stop: a long training ends within a step, the run saved at the last whole step
+    win.epochs.setValue(1000)
+    win.train()
+    qtbot.waitUntil(lambda: win.run.trainer.step > 4, timeout=60000)
+    win.stop()
+    qtbot.waitUntil(lambda: not win.training, timeout=60000)
+    assert win.train_button.isEnabled()
+    assert FramesRun.load(tmp_path / "run").trainer.step == win.run.trainer.step

@@ -208,4 +208,54 @@ class FramesRun:
         return run
 
 
-__all__ = ["FramesRun", "FrameSettings", "FORMAT", "FILES", "is_frames_run"]
+@dataclass(frozen=True)
+class EpochReport:
+    """What the training task sends after each epoch: a copy of the weights and the numbers."""
+
+    epoch: int
+    epochs: int
+    params: np.ndarray
+    train_loss: float
+    val_loss: float
+    copy_mse: float
+    prediction_mse: float
+    saved: str = ""                     # "" or why the checkpoint failed (one sentence)
+
+
+def train_frames_task(state, run: FramesRun, epochs: int, folder=None) -> int:
+    """Train ``run`` for ``epochs`` more epochs in a worker (``state`` a
+    :class:`~explorer.app.tasks.TaskState`): after each epoch an :class:`EpochReport` goes out as a
+    partial result and, with ``folder``, the run is saved there (a checkpoint). A stop asked for
+    inside a step abandons that step (the weights stay those of the last whole step) and ends the
+    task; the run is saved once more. Returns the steps taken. The run and its model belong to
+    this task until it returns (the window draws a clone)."""
+    from explorer.engine.cells import Interrupted
+
+    tr = run.trainer
+    tr.extend(epochs)
+    start = tr.step
+
+    def save() -> str:
+        if folder is None:
+            return ""
+        try:
+            run.save(folder)
+        except RunFileError as exc:
+            return str(exc)
+        return ""
+
+    try:
+        for snap in tr.steps(interrupt=state.is_interruption_requested):
+            if snap.refused:
+                raise ValueError(snap.message)
+            if snap.epoch_end:
+                base, pred = run.scores.get(tr.epoch, (math.nan, math.nan))
+                val = snap.val_loss if snap.val_loss is not None else math.nan
+                state.set_partial_result(EpochReport(tr.epoch, tr.epochs, run.model.params.copy(), snap.train_loss_epoch,
+                                                     val, base, pred, save()))
+    except Interrupted:
+        save()
+    return tr.step - start
+
+
+__all__ = ["FramesRun", "FrameSettings", "EpochReport", "train_frames_task", "FORMAT", "FILES", "is_frames_run"]

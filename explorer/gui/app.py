@@ -169,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     elif frames_run is not None:
         from explorer.gui.convlstm_window import ConvLSTMWindow
 
-        win = ConvLSTMWindow(frames_run, Path(args.file).name)
+        win = ConvLSTMWindow(frames_run, Path(args.file).name, folder=args.file)
         win.show()
     else:
         win = build_window(args.file, args.example, args.model, cell=args.cell)

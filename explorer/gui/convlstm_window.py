@@ -2,9 +2,15 @@
 ``lstm-explorer train FRAMES --cell convlstm``). It shows the input frame, the prediction and the
 true next frame side by side and every gate and state of the chosen channel as a small image
 (:mod:`explorer.figures.convlstm_picture`); the step slider (or ← →) walks through time.
+
+Train runs more epochs in a worker thread (:func:`explorer.app.frames_run.train_frames_task`),
+saving the run into its folder after each epoch; the picture redraws with each epoch's weights on
+a clone of the model (the worker owns the run's model while it trains). Stop ends it within a step.
 """
 
 from __future__ import annotations
+
+from functools import partial
 
 from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QPainter
@@ -12,8 +18,10 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QMai
                                QSpinBox, QVBoxLayout, QWidget)
 
 from explorer.app.convlstm_view import ConvLSTMView
+from explorer.app.frames_run import train_frames_task
 from explorer.figures.convlstm_picture import (LOGICAL_H, LOGICAL_W, STRIP_NAMES, hit, paint_convlstm, paint_strip,
                                               render_png, render_strip_png, render_strip_svg, render_svg)
+from explorer.gui.worker import TaskWorker, ThreadRegistry
 
 
 class ConvLSTMCanvas(QWidget):
@@ -86,10 +94,14 @@ class ConvLSTMCanvas(QWidget):
 class ConvLSTMWindow(QMainWindow):
     """A :class:`~explorer.app.frames_run.FramesRun` shown sample by sample, step by step."""
 
-    def __init__(self, run, name: str = "run"):
+    def __init__(self, run, name: str = "run", folder=None):
         super().__init__()
         self.run = run
         self.name = name
+        self.folder = folder
+        self.model = run.model.clone()              # what the picture draws; the run's own trains
+        self.threads = ThreadRegistry(self)
+        self.worker: TaskWorker | None = None
         ds = run.dataset
         self._val = ds.n_val > 0
         self.setWindowTitle(f"LSTM Explorer — ConvLSTM — {name}")
@@ -122,11 +134,27 @@ class ConvLSTMWindow(QMainWindow):
                 text.setTextFormat(Qt.TextFormat.PlainText)
                 bar.addWidget(text)
             bar.addWidget(widget, 3 if widget is self.step else 0)
+        self.epochs = QSpinBox()
+        self.epochs.setRange(1, 10_000)
+        self.epochs.setValue(5)
+        self.train_button, self.stop_button = QPushButton("Train"), QPushButton("Stop")
+        self.stop_button.setEnabled(False)
+        self.status = QLabel(self._trained_text())
+        self.status.setTextFormat(Qt.TextFormat.PlainText)
+        train_bar = QHBoxLayout()
+        for label, widget in (("Epochs", self.epochs), (None, self.train_button), (None, self.stop_button),
+                              (None, self.status)):
+            if label:
+                text = QLabel(label)
+                text.setTextFormat(Qt.TextFormat.PlainText)
+                train_bar.addWidget(text)
+            train_bar.addWidget(widget, 1 if widget is self.status else 0)
         self.info = QLabel(f"{ds.describe()}\n{run.model.describe()}")
         self.info.setTextFormat(Qt.TextFormat.PlainText)
         self.info.setWordWrap(True)
         box = QVBoxLayout()
         box.addLayout(bar)
+        box.addLayout(train_bar)
         box.addWidget(self.canvas, 1)
         box.addWidget(self.info)
         central = QWidget()
@@ -136,6 +164,8 @@ class ConvLSTMWindow(QMainWindow):
         for w in (self.step, self.channel, self.layer):
             w.valueChanged.connect(self._on_place_changed)
         self.show_box.currentIndexChanged.connect(self._on_place_changed)
+        self.train_button.clicked.connect(self.train)
+        self.stop_button.clicked.connect(self.stop)
         png.clicked.connect(lambda: self._export("PNG image (*.png)", ".png", self.export_png))
         svg.clicked.connect(lambda: self._export("SVG image (*.svg)", ".svg", self.export_svg))
         self.csv_button.clicked.connect(lambda: self._export("CSV table (*.csv)", ".csv", self.export_pixel_csv))
@@ -148,7 +178,7 @@ class ConvLSTMWindow(QMainWindow):
     def _on_sample_changed(self) -> None:
         ds, b = self.run.dataset, self.sample.value() - 1
         x, y = (ds.x_val, ds.y_val) if self._val else (ds.x_train, ds.y_train)
-        self.view = ConvLSTMView(self.run.model, x[b:b + 1], y[b:b + 1], ds.loss)
+        self.view = ConvLSTMView(self.model, x[b:b + 1], y[b:b + 1], ds.loss)
         self._on_place_changed()
 
     def _on_place_changed(self) -> None:
@@ -210,8 +240,61 @@ class ConvLSTMWindow(QMainWindow):
         if path:
             write(path if path.endswith(suffix) else path + suffix)
 
+    # -- training --------------------------------------------------------------------------------
+    def _trained_text(self) -> str:
+        tr = self.run.trainer
+        return f"trained {tr.epoch} epoch{'s' * (tr.epoch != 1)} ({tr.step} steps)"
+
+    @property
+    def training(self) -> bool:
+        return self.worker is not None
+
+    def train(self) -> None:
+        """Train the chosen number of epochs more, in a worker thread."""
+        if self.worker is not None:
+            return
+        self.worker = TaskWorker(partial(train_frames_task, run=self.run, epochs=self.epochs.value(),
+                                         folder=self.folder))
+        self.worker.sigPartial.connect(self._on_epoch)
+        self.worker.sigDone.connect(self._on_train_done)
+        self.train_button.setEnabled(False)
+        self.stop_button.setEnabled(True)
+        self.status.setText(f"training {self.epochs.value()} epoch(s)…")
+        self.threads.start(self.worker)
+
+    def stop(self) -> None:
+        if self.worker is not None:
+            self.worker.state.request_interruption()
+            self.status.setText("stopping after this step…")
+
+    def _on_epoch(self, report) -> None:
+        """An epoch ended: draw its weights, say its losses."""
+        self.model.params[...] = report.params
+        self._on_sample_changed()
+        text = (f"epoch {report.epoch} of {report.epochs}: train {report.train_loss:.4g}, validation "
+                f"{report.val_loss:.4g} ({self.run.loss_units}); next-frame MSE {report.prediction_mse:.4g}, "
+                f"copying the last frame {report.copy_mse:.4g}")
+        self.status.setText(text + (f"; not saved: {report.saved}" if report.saved else ""))
+
+    def _on_train_done(self, worker) -> None:
+        self.worker = None
+        self.train_button.setEnabled(True)
+        self.stop_button.setEnabled(False)
+        self.model.params[...] = self.run.model.params
+        self._on_sample_changed()
+        if worker.error is not None:
+            self.status.setText(f"training stopped: {worker.error}")
+        else:
+            self.status.setText(f"{self._trained_text()}" + (f"; saved in {self.folder}" if self.folder else ""))
+
+    def closeEvent(self, event) -> None:  # noqa: N802
+        self.after_close()
+        super().closeEvent(event)
+
     def after_close(self) -> None:
-        """Nothing runs in the background here (the window's main loop asks every window)."""
+        """Stop training (within a step) and wait for the worker thread."""
+        self.threads.shutdown(0.2)
+        self.threads.wait_all()
 
 
 __all__ = ["ConvLSTMWindow", "ConvLSTMCanvas"]

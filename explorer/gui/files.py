@@ -264,7 +264,7 @@ class FilesController(QObject):
         if run.model.kind == "convlstm":
             from explorer.gui.convlstm_window import ConvLSTMWindow
 
-            frames_win = ConvLSTMWindow(run, Path(folder).name)
+            frames_win = ConvLSTMWindow(run, Path(folder).name, folder=folder)
             win.convlstm_windows = [w for w in getattr(win, "convlstm_windows", []) if w.isVisible()] + [frames_win]
             frames_win.show()
             win.statusBar().showMessage(f"Opened the ConvLSTM run in {folder} in its own window.", 8000)
