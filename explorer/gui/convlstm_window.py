@@ -14,8 +14,8 @@ from functools import partial
 
 from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QPainter
-from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QMainWindow, QPushButton, QSlider,
-                               QSpinBox, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QMainWindow, QPushButton, QSizePolicy,
+                               QSlider, QSpinBox, QVBoxLayout, QWidget)
 
 from explorer.app.convlstm_view import ConvLSTMView
 from explorer.app.frames_run import train_frames_task
@@ -117,9 +117,11 @@ class ConvLSTMWindow(QMainWindow):
         self.layer = QSpinBox()
         self.layer.setRange(1, run.model.num_layers)
         self.show_box = QComboBox()
-        self.show_box.addItem("gates of one channel", None)
+        self.show_box.addItem("one channel's gates", None)
         for name in STRIP_NAMES:
-            self.show_box.addItem(f"strip of {name} (channels × time)", name)
+            self.show_box.addItem(f"strip of {name}", name)
+            self.show_box.setItemData(self.show_box.count() - 1, f"{name} of every channel (rows) at every step "
+                                      "(columns)", Qt.ItemDataRole.ToolTipRole)
         png, svg = QPushButton("Export PNG…"), QPushButton("Export SVG…")
         self.csv_button = QPushButton("Export pixel CSV…")
         self.csv_button.setEnabled(False)
@@ -127,8 +129,7 @@ class ConvLSTMWindow(QMainWindow):
         bar = QHBoxLayout()
         for label, widget in ((f"{'Validation' if self._val else 'Training'} sequence", self.sample),
                               ("Step", self.step), (None, self.step_label), ("Channel", self.channel),
-                              ("Layer", self.layer), ("Show", self.show_box), (None, png), (None, svg),
-                              (None, self.csv_button)):
+                              ("Layer", self.layer), ("Show", self.show_box)):
             if label:
                 text = QLabel(label)
                 text.setTextFormat(Qt.TextFormat.PlainText)
@@ -141,9 +142,10 @@ class ConvLSTMWindow(QMainWindow):
         self.stop_button.setEnabled(False)
         self.status = QLabel(self._trained_text())
         self.status.setTextFormat(Qt.TextFormat.PlainText)
+        self.status.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)   # never widens the window
         train_bar = QHBoxLayout()
         for label, widget in (("Epochs", self.epochs), (None, self.train_button), (None, self.stop_button),
-                              (None, self.status)):
+                              (None, self.status), (None, png), (None, svg), (None, self.csv_button)):
             if label:
                 text = QLabel(label)
                 text.setTextFormat(Qt.TextFormat.PlainText)
