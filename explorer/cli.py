@@ -567,7 +567,7 @@ def _train_frames_into(args, out: Path, holds: list) -> int:
 
     try:
         if args.resume:
-            run = FramesRun.load(args.resume, data_path=args.file)
+            run = FramesRun.load(args.resume, data_path=args.file, allow_changed_data=args.allow_changed_data)
             if args.epochs is not None:
                 run.trainer.extend(args.epochs)
             elif run.trainer.epoch >= run.trainer.epochs:

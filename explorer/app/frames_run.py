@@ -92,6 +92,7 @@ class FramesRun:
         self.trainer = Trainer(model, self.train_data(), optimizer=s.optimizer, lr=s.lr, clip=s.clip,
                                batch_size=s.batch, epochs=s.epochs, seed=s.seed)
         self.scores: dict = {}                       # epoch → (copy baseline MSE, prediction MSE)
+        self._data_hash = self.data_sha256()
         self.trainer.on_epoch_end = self._score
 
     def train_data(self) -> TrainData:
@@ -120,9 +121,18 @@ class FramesRun:
             self.scores[epoch] = (self.dataset.copy_baseline(), prediction_mse(self.model, self.dataset))
 
     # -- saving ---------------------------------------------------------------------------
+    def data_sha256(self) -> str:
+        """SHA-256 of the training and validation frames as loaded (any file form, examples too)."""
+        h = hashlib.sha256()
+        ds = self.dataset
+        for a in (ds.x_train, ds.y_train, ds.x_val, ds.y_val):
+            h.update(str(a.shape).encode("ascii"))
+            h.update(np.ascontiguousarray(a, dtype=np.float64).tobytes())
+        return h.hexdigest()
+
     def config(self) -> dict:
         ds, tr = self.dataset, self.trainer
-        return {"format": FORMAT, "cell": "convlstm", "data": ds.to_config(),
+        return {"format": FORMAT, "cell": "convlstm", "data": ds.to_config(), "data_sha256": self._data_hash,
                 "model": {**asdict(self.settings), "epochs": tr.epochs},
                 "trained": {"epochs": tr.epoch, "steps": tr.step},
                 "n_inputs": ds.n_inputs, "n_outputs": ds.n_outputs, "frame": list(ds.frame), "loss": ds.loss,
@@ -162,9 +172,11 @@ class FramesRun:
 
     # -- loading --------------------------------------------------------------------------
     @classmethod
-    def load(cls, folder, data_path=None) -> FramesRun:
+    def load(cls, folder, data_path=None, allow_changed_data: bool = False) -> FramesRun:
         """Read a run folder saved by :meth:`save` and rebuild its data (from ``data_path`` when
-        the frames file moved). Raises :class:`RunFileError` or ``SequenceFileError`` (one sentence)."""
+        the frames file moved); frames that differ from those the run was trained on are refused
+        unless ``allow_changed_data``. Raises :class:`RunFileError` or ``SequenceFileError`` (one
+        sentence)."""
         folder = Path(folder)
         name = safe_name(folder)
         raw = read_files(folder, FILES)
@@ -189,6 +201,10 @@ class FramesRun:
             ds = dataset_from_config(data_cfg)
             settings = FrameSettings.from_dict(cfg["model"])
             run = cls(ds, settings)
+            if run._data_hash != cfg["data_sha256"] and not allow_changed_data:
+                raise RunFileError(f"The frames of {safe_name(data_cfg.get('source', data_cfg.get('example', '')))} "
+                                   f"changed since the run in {name} was saved (their SHA-256 differs); continue "
+                                   "on them anyway with --allow-changed-data, or train a new run.")
             with np.load(io.BytesIO(raw["model.npz"]), allow_pickle=False) as z:
                 run.model.load_state_dict({k: z[k] for k in z.files})
             with np.load(io.BytesIO(raw["optimizer.npz"]), allow_pickle=False) as z:
