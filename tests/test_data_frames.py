@@ -182,6 +182,8 @@ def test_next_frame_pairs_single_sequence_and_sets():
     with pytest.raises(SequenceFileError) as info:
         next_frame_dataset(sets * 2, "doubled", loss="bce")
     assert "binary cross-entropy needs frames in 0..1" in one_sentence(info)
+    auto = next_frame_dataset(seq, "seq", val_fraction=0.2)            # 6 validation pairs: windows of 6
+    assert auto.seq_len == 6 and auto.x_train.shape[0] == 4 and auto.x_val.shape[0] == 1
     with pytest.raises(SequenceFileError) as info:
         next_frame_dataset(seq[:, :4], "short", seq_len=5)
     assert one_sentence(info).startswith("short has 4 frames: too few for windows of 5 frames")

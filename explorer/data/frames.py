@@ -17,7 +17,7 @@ stay as they are. Images (GIF frames, PNG/JPEG files) are read as grey (Pillow's
 
 Task. Next-frame prediction: the input is frames t … t + L − 1 and the target frames t + 1 …
 t + L, at every step. A single sequence is cut into windows of L + 1 frames (stride L, the last
-``val_fraction`` of the frames for validation); a set of N sequences keeps each whole (L = T − 1)
+``val_fraction`` of the frames for validation; L = 10 unless a part holds fewer pairs); a set of N sequences keeps each whole (L = T − 1)
 and puts the last ``round(N · val_fraction)`` sequences in validation.
 """
 
@@ -366,8 +366,8 @@ def next_frame_dataset(frames: np.ndarray, source: str, seq_len: int | None = No
         total = T - 1                                     # pairs (t, t + 1)
         n_val_pairs = int(round(total * float(val_fraction)))
         train_pairs = total - n_val_pairs
-        if seq_len is None:
-            L = min(10, max(1, train_pairs))
+        if seq_len is None:                               # 10, or what both parts hold
+            L = max(1, min(10, train_pairs, n_val_pairs or train_pairs))
         if L < 1 or train_pairs < L or (n_val_pairs and n_val_pairs < L):
             raise SequenceFileError(f"{safe_name(source, full=True)} has {T} frames: too few for windows of {L} "
                                     f"frames with {float(val_fraction):g} of them for validation; give a shorter "
