@@ -226,3 +226,18 @@ def test_examples_made_in_code():
     assert d.x_train.shape == (5, 4, 1, 32, 32) and d.loss == "mse"
     with pytest.raises(SequenceFileError, match="'size' must be at most 128"):
         load_example("moving-squares", size=100000)
+
+
+def test_images_too_large_are_refused_before_decoding(tmp_path, monkeypatch):
+    Image.fromarray(np.zeros((10, 5000), np.uint8), "L").save(tmp_path / "wide.gif")
+    with pytest.raises(SequenceFileError) as info:
+        load_frames(tmp_path / "wide.gif")
+    assert one_sentence(info).startswith("wide.gif has frames of 5000×10 pixels")
+    folder = tmp_path / "bomb"
+    folder.mkdir()
+    for j in range(2):
+        Image.fromarray(np.zeros((40, 40), np.uint8), "L").save(folder / f"{j}.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)           # 1,600 pixels: Pillow warns of a bomb
+    with pytest.raises(SequenceFileError) as info:
+        load_frames(folder)
+    assert "too many pixels" in one_sentence(info)
