@@ -212,3 +212,15 @@ def test_keras2_legacy_h5_convlstm2d(tmp_path):
     want = keras_convlstm2d(x, *cell) @ head[0][0, 0] + head[1]
     np.testing.assert_allclose(loaded.model.forward(x.transpose(0, 1, 4, 2, 3)).y.transpose(0, 1, 3, 4, 2), want,
                                rtol=0, atol=1e-12)
+
+
+def test_a_flat_input_weight_beside_a_kernel_is_refused(tmp_path):
+    from safetensors.numpy import save_file
+
+    model = make_model("convlstm", n_inputs=1, n_units=2, n_outputs=1, kernel=3)
+    sd = {k: np.ascontiguousarray(v) for k, v in model.state_dict().items()}
+    sd["weight_ih_l0"] = np.zeros((8, 9))
+    save_file(sd, str(tmp_path / "flat.safetensors"))
+    with pytest.raises(ModelFileError, match=r"^flat.safetensors: weight_ih_l0 has shape \(8, 9\); a ConvLSTM's input "
+                                             r"weight is \(4F, C, k, k\) with an odd square kernel k\.$"):
+        load_model(tmp_path / "flat.safetensors")

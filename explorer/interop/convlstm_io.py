@@ -97,7 +97,8 @@ def load_convlstm_named(src: TensorSource, path: Path, fmt: str, metadata: dict 
     if F4 != F:
         raise ModelFileError(f"{label}: {need('weight_hh', 0)} has shape {tuple(src.infos[need('weight_hh', 0)].shape)}; "
                              f"the recurrent weight of F channels is (4F, F, k, k).")
-    C = int(src.infos[need("weight_ih", 0)].shape[1]) if len(src.infos[need("weight_ih", 0)].shape) == 4 else 0
+    ih = need("weight_ih", 0)
+    _, C, _ = _kernel_sizes(label, ih, src.infos[ih].shape, "input weight")
     has_bias = any(p.startswith("bias_") for (p, _, _) in keys)
     peep_keys = [key for (p, _, _), key in keys.items() if p.startswith("peephole_")]
     frame = tuple(int(s) for s in src.infos[peep_keys[0]].shape[1:]) if peep_keys else None
