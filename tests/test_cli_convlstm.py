@@ -167,3 +167,31 @@ def test_a_run_folder_asking_for_too_much_memory_is_refused(tmp_path, capsys, mo
     assert main(["train", "--resume", str(run), "--epochs", "1"]) == 2     # the weights do not fit 1000 channels
     err = capsys.readouterr().err.strip()
     assert "is not a readable ConvLSTM run folder" in err and err.count("\n") == 0
+
+
+def test_frames_examples_elsewhere_are_one_sentence(tmp_path, capsys):
+    assert main(["compare", "--example", "moving-squares", "--out", str(tmp_path / "c")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == ("lstm-explorer: --example moving-squares is frames for the convlstm cell, which compare does not "
+                   "run; train it with: lstm-explorer train --example moving-squares --cell convlstm --out DIR.")
+    from explorer.gui.app import main as gui_main
+
+    assert gui_main(["--example", "moving-digits"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("lstm-explorer: --example moving-digits is frames for the convlstm cell") and err.count("\n") == 0
+
+
+def test_resume_on_changed_frames_is_refused_unless_allowed(tmp_path, capsys):
+    path = frames_file(tmp_path)
+    run = tmp_path / "run"
+    assert main(["train", str(path), "--cell", "convlstm", "--channels", "2", "--epochs", "1", "--quiet",
+                 "--out", str(run)]) == 0
+    frames = np.load(path)
+    frames[0, 0, 0, 0] = 255 - frames[0, 0, 0, 0]
+    np.save(path, frames)
+    assert main(["train", "--resume", str(run), "--epochs", "1", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "squares.npy changed since the run in" in err and "--allow-changed-data" in err and err.count("\n") == 0
+    assert main(["train", "--resume", str(run), "--epochs", "1", "--quiet", "--allow-changed-data"]) == 0
+    assert main(["train", "--resume", str(run), "--epochs", "1", "--quiet"]) == 0      # the new frames are the run's now
+    assert FramesRun.load(run).trainer.epoch == 3

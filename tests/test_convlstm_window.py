@@ -176,7 +176,7 @@ def test_frame_strips(qtbot, tmp_path):
     assert (img.width(), img.height()) == (2000, 1280)
     win.export_svg(tmp_path / "strip.svg")
     svg = (tmp_path / "strip.svg").read_text()
-    assert "channel 3" in svg and "t=4" in svg and "channel 4" not in svg
+    assert "channel 3" in svg and ">4<" in svg.replace(" ", "") and "channel 4" not in svg
     # the image of channel 2 at step 3 is that gate's, pixel for pixel
     from explorer.figures.convlstm_picture import strip_cell
 
@@ -188,3 +188,82 @@ def test_frame_strips(qtbot, tmp_path):
         assert (c.red(), c.green(), c.blue()) == tuple(want[row, col])
     shot = win.canvas.grab().toImage()
     assert shot.width() > 800
+
+
+def test_main_window_open_run_opens_a_convlstm_run_in_its_own_window(qtbot, qsettings, app_paths, tmp_path):
+    from explorer.gui.main_window import MainWindow
+
+    np.save(tmp_path / "squares.npy", moving_squares(6, 5, 8, np.random.default_rng(3))[:, :, 0])
+    FramesRun(load_frames_dataset(tmp_path / "squares.npy"), FrameSettings(channels=2)).save(tmp_path / "frames")
+    win = MainWindow(settings=qsettings)
+    qtbot.addWidget(win, before_close_func=lambda w: (w.close(), w.after_close()))
+    before = win.run
+    assert win.open_run(tmp_path / "frames")
+    qtbot.waitUntil(lambda: bool(getattr(win, "convlstm_windows", [])), timeout=10000)
+    frames_win = win.convlstm_windows[-1]
+    qtbot.addWidget(frames_win)
+    assert frames_win.isVisible() and frames_win.windowTitle() == "LSTM Explorer — ConvLSTM — frames"
+    assert frames_win.run.model.n_units == 2
+    assert win.run is before                                   # the main window's run stays
+
+
+def test_clicked_pixel_exports_its_values_at_every_step(qtbot, tmp_path):
+    import csv
+
+    from PySide6.QtCore import QPoint
+
+    from explorer.figures.convlstm_picture import _image_rect, _transform, layout
+
+    run = small_run()
+    win = ConvLSTMWindow(run, "squares")
+    qtbot.addWidget(win)
+    win.resize(1024, 700)
+    win.show()
+    qtbot.waitExposed(win)
+    assert not win.csv_button.isEnabled()
+    canvas = win.canvas
+    k, ox, oy = _transform(canvas.width(), canvas.height())
+    _, x, y, side, *_ = next(item for item in layout() if item[0] == "x")
+    r = _image_rect(x, y, side, (8, 8))
+    qtbot.mouseClick(canvas, Qt.MouseButton.LeftButton,
+                     pos=QPoint(round(ox + k * (r.x() + 4.5 * r.width() / 8)), round(oy + k * (r.y() + 1.5 * r.height() / 8))))
+    assert win.selected == (1, 4) and win.csv_button.isEnabled()
+    assert win.csv_button.text() == "Export pixel (2, 5) CSV…"
+    win.channel.setValue(3)
+    win.export_pixel_csv(tmp_path / "p.csv")
+    rows = list(csv.DictReader((tmp_path / "p.csv").read_text().splitlines()))
+    assert [int(r["step"]) for r in rows] == [1, 2, 3, 4]
+    tr = win.view.trace
+    for t, row in enumerate(rows):
+        assert float(row["h"]) == tr.h[t, 0, 2, 1, 4] and float(row["f"]) == pytest.approx(tr.f[t, 0, 2, 1, 4], abs=1e-15)
+        assert float(row["x"]) == run.dataset.x_val[0, t, 0, 1, 4]
+        assert float(row["truth"]) == run.dataset.y_val[0, t, 0, 1, 4]
+    assert float(rows[2]["c_prev"]) == tr.c[1, 0, 2, 1, 4]
+
+
+def test_train_in_the_window_redraws_each_epoch_and_saves(qtbot, tmp_path):
+    np.save(tmp_path / "squares.npy", moving_squares(8, 5, 8, np.random.default_rng(3))[:, :, 0])
+    run = FramesRun(load_frames_dataset(tmp_path / "squares.npy"), FrameSettings(channels=2, batch=4, epochs=0))
+    run.save(tmp_path / "run")
+    win = ConvLSTMWindow(FramesRun.load(tmp_path / "run"), "run", folder=tmp_path / "run")
+    qtbot.addWidget(win, before_close_func=lambda w: w.after_close())
+    win.show()
+    before = win.view.at(0).h.copy()
+    win.epochs.setValue(2)
+    win.train()
+    assert not win.train_button.isEnabled() and win.stop_button.isEnabled()
+    qtbot.waitUntil(lambda: not win.training, timeout=60000)
+    assert win.status.text() == f"trained 2 epochs (4 steps); saved in {tmp_path / 'run'}"
+    np.testing.assert_array_equal(win.model.params, win.run.model.params)
+    assert not np.array_equal(win.view.at(0).h, before)                 # the picture shows the new weights
+    again = FramesRun.load(tmp_path / "run")
+    assert again.trainer.epoch == 2
+    np.testing.assert_array_equal(again.model.params, win.run.model.params)
+    # Stop: a long training ends within a step, the run saved at the last whole step
+    win.epochs.setValue(1000)
+    win.train()
+    qtbot.waitUntil(lambda: win.run.trainer.step > 4, timeout=60000)
+    win.stop()
+    qtbot.waitUntil(lambda: not win.training, timeout=60000)
+    assert win.train_button.isEnabled()
+    assert FramesRun.load(tmp_path / "run").trainer.step == win.run.trainer.step

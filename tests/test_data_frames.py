@@ -182,6 +182,8 @@ def test_next_frame_pairs_single_sequence_and_sets():
     with pytest.raises(SequenceFileError) as info:
         next_frame_dataset(sets * 2, "doubled", loss="bce")
     assert "binary cross-entropy needs frames in 0..1" in one_sentence(info)
+    auto = next_frame_dataset(seq, "seq", val_fraction=0.2)            # 6 validation pairs: windows of 6
+    assert auto.seq_len == 6 and auto.x_train.shape[0] == 4 and auto.x_val.shape[0] == 1
     with pytest.raises(SequenceFileError) as info:
         next_frame_dataset(seq[:, :4], "short", seq_len=5)
     assert one_sentence(info).startswith("short has 4 frames: too few for windows of 5 frames")
@@ -224,3 +226,18 @@ def test_examples_made_in_code():
     assert d.x_train.shape == (5, 4, 1, 32, 32) and d.loss == "mse"
     with pytest.raises(SequenceFileError, match="'size' must be at most 128"):
         load_example("moving-squares", size=100000)
+
+
+def test_images_too_large_are_refused_before_decoding(tmp_path, monkeypatch):
+    Image.fromarray(np.zeros((10, 5000), np.uint8), "L").save(tmp_path / "wide.gif")
+    with pytest.raises(SequenceFileError) as info:
+        load_frames(tmp_path / "wide.gif")
+    assert one_sentence(info).startswith("wide.gif has frames of 5000×10 pixels")
+    folder = tmp_path / "bomb"
+    folder.mkdir()
+    for j in range(2):
+        Image.fromarray(np.zeros((40, 40), np.uint8), "L").save(folder / f"{j}.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)           # 1,600 pixels: Pillow warns of a bomb
+    with pytest.raises(SequenceFileError) as info:
+        load_frames(folder)
+    assert "too many pixels" in one_sentence(info)

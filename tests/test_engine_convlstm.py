@@ -253,3 +253,30 @@ def test_step_bytes_bounds_what_a_training_step_allocates(C, F, k, L, B, T, H):
         tracemalloc.stop()
     estimate = step_bytes(C, F, C, k, L, B, T, (H, H))
     assert peak <= estimate <= 3 * peak
+
+
+def test_gate_blocks_clone_and_npz_round_trip(tmp_path):
+    rng = np.random.default_rng(6)
+    model = make_model("convlstm", n_inputs=2, n_units=3, n_outputs=1, kernel=3, num_layers=2, peephole=True,
+                       frame=(4, 4), seed=5)
+    x = rng.uniform(0, 1, (2, 3, 2, 4, 4))
+    model.compute_grads(x, x[:, :, :1], "mse")
+    slices, sq = model.gate_slices(), model.gate_sq_norms()
+    assert sorted(np.concatenate(list(slices.values()))) == list(range(model.params.size))   # a partition
+    for gate, idx in slices.items():
+        assert sq[gate] == pytest.approx(float(np.dot(model.grad[idx], model.grad[idx])), rel=1e-12)
+    grads = model.grads_dict()
+    assert sq["o"] == pytest.approx(float(np.sum(grads["weight_ih_l1"][9:] ** 2) + np.sum(grads["weight_hh_l1"][9:] ** 2)
+                                          + np.sum(grads["weight_ih_l0"][9:] ** 2) + np.sum(grads["weight_hh_l0"][9:] ** 2)
+                                          + np.sum(grads["bias_ih_l0"][9:] ** 2) + np.sum(grads["bias_ih_l1"][9:] ** 2)
+                                          + np.sum(grads["peephole_o_l0"] ** 2) + np.sum(grads["peephole_o_l1"] ** 2)),
+                                    rel=1e-12)
+    twin = model.clone()
+    np.testing.assert_array_equal(twin.params, model.params)
+    twin.params[0] += 1.0
+    assert twin.params[0] != model.params[0]
+    model.save(tmp_path / "m.npz")
+    other = make_model("convlstm", n_inputs=2, n_units=3, n_outputs=1, kernel=3, num_layers=2, peephole=True,
+                       frame=(4, 4), seed=99)
+    other.load(tmp_path / "m.npz")
+    np.testing.assert_array_equal(other.params, model.params)

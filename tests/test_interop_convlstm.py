@@ -190,3 +190,37 @@ def test_safetensors_round_trip_under_the_state_dict_names(tmp_path):
     with pytest.raises(ModelFileError, match=r"^broken.safetensors: net.weight_hh_l1 has shape \(12, 3, 5, 5\); "
                                              r"layer 1 of this ConvLSTM \(F = 3, k = 3\) needs \(12, 3, 3, 3\)\.$"):
         load_model(tmp_path / "broken.safetensors")
+
+
+def test_keras2_legacy_h5_convlstm2d(tmp_path):
+    rng = np.random.default_rng(9)
+    cell = random_keras(rng, 1, 3, 3)
+    head = [rng.normal(0, 0.5, (1, 1, 3, 1)), rng.normal(0, 0.1, 1)]
+    with h5py.File(tmp_path / "old.h5", "w") as f:
+        g = f.create_group("model_weights")
+        g.attrs["layer_names"] = [b"conv_lst_m2d", b"conv2d"]
+        for layer, names, arrays in (
+                ("conv_lst_m2d", ["conv_lst_m2d/kernel:0", "conv_lst_m2d/recurrent_kernel:0", "conv_lst_m2d/bias:0"], cell),
+                ("conv2d", ["conv2d/kernel:0", "conv2d/bias:0"], head)):
+            lay = g.create_group(layer)
+            lay.attrs["weight_names"] = [s.encode() for s in names]
+            for name, arr in zip(names, arrays):
+                lay.create_dataset(name, data=arr)
+    loaded = load_model(tmp_path / "old.h5")
+    assert (loaded.kind, loaded.prefix, loaded.head) == ("convlstm", "conv_lst_m2d", "conv2d")
+    x = rng.normal(0, 1, (2, 3, 5, 5, 1))
+    want = keras_convlstm2d(x, *cell) @ head[0][0, 0] + head[1]
+    np.testing.assert_allclose(loaded.model.forward(x.transpose(0, 1, 4, 2, 3)).y.transpose(0, 1, 3, 4, 2), want,
+                               rtol=0, atol=1e-12)
+
+
+def test_a_flat_input_weight_beside_a_kernel_is_refused(tmp_path):
+    from safetensors.numpy import save_file
+
+    model = make_model("convlstm", n_inputs=1, n_units=2, n_outputs=1, kernel=3)
+    sd = {k: np.ascontiguousarray(v) for k, v in model.state_dict().items()}
+    sd["weight_ih_l0"] = np.zeros((8, 9))
+    save_file(sd, str(tmp_path / "flat.safetensors"))
+    with pytest.raises(ModelFileError, match=r"^flat.safetensors: weight_ih_l0 has shape \(8, 9\); a ConvLSTM's input "
+                                             r"weight is \(4F, C, k, k\) with an odd square kernel k\.$"):
+        load_model(tmp_path / "flat.safetensors")

@@ -7,7 +7,8 @@ and 1024×700 and export the picture as PNG and SVG.
 With --run DIR the trained run is saved there, and a later call with the same DIR reuses it.
 
 Writes OUT/convlstm.png (the window, 1600×1000), OUT/convlstm_1024.png (1024×700),
-OUT/convlstm_picture.png and .svg (the exported picture) and prints the losses it reached.
+OUT/convlstm_picture.svg (the exported picture), OUT/convlstm_strip.png and .svg (the frame strip
+of h) and prints the losses it reached.
 """
 
 from __future__ import annotations
@@ -51,14 +52,20 @@ def main() -> int:
     out = Path(a.out)
     win = ConvLSTMWindow(run, "moving-squares")
     win.step.setValue(6)
-    win.channel.setValue(2)
+    h = win.view.trace.h[5, 0]                          # step 6: the channel whose h varies most over the frame
+    win.channel.setValue(int(h.reshape(h.shape[0], -1).std(axis=1).argmax()) + 1)
+    print(f"channel {win.channel.value()}")
     for (w, h), name in (((1600, 1000), "convlstm.png"), ((1024, 700), "convlstm_1024.png")):
         win.resize(w, h)
         win.show()
         app.processEvents()
         win.grab().save(str(out / name))
-    win.export_png(out / "convlstm_picture.png")
     win.export_svg(out / "convlstm_picture.svg")
+    win.show_box.setCurrentIndex(win.show_box.findData("h"))
+    win.resize(1600, 1000)
+    app.processEvents()
+    win.grab().save(str(out / "convlstm_strip.png"))
+    win.export_svg(out / "convlstm_strip.svg")
     return 0
 
 

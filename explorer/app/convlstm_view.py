@@ -129,6 +129,31 @@ class ConvLSTMView:
         lines.append(f"h = o·tanh(c) = {o:.4g}×{np.tanh(s['c']):.4g} = {s['h']:.4g}")
         return lines
 
+    PIXEL_COLUMNS = ("step", "x", "prediction", "truth", "c_prev", "conv_x_i", "conv_h_i", "i", "conv_x_f", "conv_h_f",
+                     "f", "conv_x_g", "conv_h_g", "g", "conv_x_o", "conv_h_o", "o", "c", "h")
+
+    def pixel_rows(self, channel: int, layer: int, y: int, x: int) -> list[tuple]:
+        """One row per step (1-based) of :data:`PIXEL_COLUMNS` for pixel (``y``, ``x``): the input,
+        the prediction and the true next frame there (channel 1; truth NaN without a target), and
+        the channel's c(t−1), its convolution sums and gates, c and h."""
+        rows = []
+        for t in range(self.T):
+            s = self.pixel_sums(t, channel, layer, y, x)
+            truth = float("nan") if self.target is None else float(self.target[0, t, 0, y, x])
+            row = [t + 1, float(self.trace.x[0, t, 0, y, x]), float(self.prediction[t, 0, y, x]), truth, s["c_prev"]]
+            for gate in ("i", "f", "g", "o"):
+                row += [s[gate][0], s[gate][1], s[gate][5]]
+            rows.append(tuple(row + [s["c"], s["h"]]))
+        return rows
+
+    def write_pixel_csv(self, path, channel: int, layer: int, y: int, x: int) -> None:
+        """:meth:`pixel_rows` as a CSV file (a header row, then one row per step, full precision)."""
+        lines = [",".join(self.PIXEL_COLUMNS)]
+        lines += [",".join(str(v) if isinstance(v, int) else repr(float(v)) for v in row)
+                  for row in self.pixel_rows(channel, layer, y, x)]
+        with open(path, "w", encoding="utf-8", newline="") as fh:
+            fh.write("\n".join(lines) + "\n")
+
     def state_range(self, layer: int = 0) -> float:
         """The largest |c| of ``layer`` over every step and channel (the colour scale of the cell
         state, fixed while stepping through time); 1 when all are 0."""

@@ -92,6 +92,7 @@ class FramesRun:
         self.trainer = Trainer(model, self.train_data(), optimizer=s.optimizer, lr=s.lr, clip=s.clip,
                                batch_size=s.batch, epochs=s.epochs, seed=s.seed)
         self.scores: dict = {}                       # epoch → (copy baseline MSE, prediction MSE)
+        self._data_hash = self.data_sha256()
         self.trainer.on_epoch_end = self._score
 
     def train_data(self) -> TrainData:
@@ -120,9 +121,18 @@ class FramesRun:
             self.scores[epoch] = (self.dataset.copy_baseline(), prediction_mse(self.model, self.dataset))
 
     # -- saving ---------------------------------------------------------------------------
+    def data_sha256(self) -> str:
+        """SHA-256 of the training and validation frames as loaded (any file form, examples too)."""
+        h = hashlib.sha256()
+        ds = self.dataset
+        for a in (ds.x_train, ds.y_train, ds.x_val, ds.y_val):
+            h.update(str(a.shape).encode("ascii"))
+            h.update(np.ascontiguousarray(a, dtype=np.float64).tobytes())
+        return h.hexdigest()
+
     def config(self) -> dict:
         ds, tr = self.dataset, self.trainer
-        return {"format": FORMAT, "cell": "convlstm", "data": ds.to_config(),
+        return {"format": FORMAT, "cell": "convlstm", "data": ds.to_config(), "data_sha256": self._data_hash,
                 "model": {**asdict(self.settings), "epochs": tr.epochs},
                 "trained": {"epochs": tr.epoch, "steps": tr.step},
                 "n_inputs": ds.n_inputs, "n_outputs": ds.n_outputs, "frame": list(ds.frame), "loss": ds.loss,
@@ -162,9 +172,11 @@ class FramesRun:
 
     # -- loading --------------------------------------------------------------------------
     @classmethod
-    def load(cls, folder, data_path=None) -> FramesRun:
+    def load(cls, folder, data_path=None, allow_changed_data: bool = False) -> FramesRun:
         """Read a run folder saved by :meth:`save` and rebuild its data (from ``data_path`` when
-        the frames file moved). Raises :class:`RunFileError` or ``SequenceFileError`` (one sentence)."""
+        the frames file moved); frames that differ from those the run was trained on are refused
+        unless ``allow_changed_data``. Raises :class:`RunFileError` or ``SequenceFileError`` (one
+        sentence)."""
         folder = Path(folder)
         name = safe_name(folder)
         raw = read_files(folder, FILES)
@@ -189,6 +201,10 @@ class FramesRun:
             ds = dataset_from_config(data_cfg)
             settings = FrameSettings.from_dict(cfg["model"])
             run = cls(ds, settings)
+            if run._data_hash != cfg["data_sha256"] and not allow_changed_data:
+                raise RunFileError(f"The frames of {safe_name(data_cfg.get('source', data_cfg.get('example', '')))} "
+                                   f"changed since the run in {name} was saved (their SHA-256 differs); continue "
+                                   "on them anyway with --allow-changed-data, or train a new run.")
             with np.load(io.BytesIO(raw["model.npz"]), allow_pickle=False) as z:
                 run.model.load_state_dict({k: z[k] for k in z.files})
             with np.load(io.BytesIO(raw["optimizer.npz"]), allow_pickle=False) as z:
@@ -208,4 +224,54 @@ class FramesRun:
         return run
 
 
-__all__ = ["FramesRun", "FrameSettings", "FORMAT", "FILES", "is_frames_run"]
+@dataclass(frozen=True)
+class EpochReport:
+    """What the training task sends after each epoch: a copy of the weights and the numbers."""
+
+    epoch: int
+    epochs: int
+    params: np.ndarray
+    train_loss: float
+    val_loss: float
+    copy_mse: float
+    prediction_mse: float
+    saved: str = ""                     # "" or why the checkpoint failed (one sentence)
+
+
+def train_frames_task(state, run: FramesRun, epochs: int, folder=None) -> int:
+    """Train ``run`` for ``epochs`` more epochs in a worker (``state`` a
+    :class:`~explorer.app.tasks.TaskState`): after each epoch an :class:`EpochReport` goes out as a
+    partial result and, with ``folder``, the run is saved there (a checkpoint). A stop asked for
+    inside a step abandons that step (the weights stay those of the last whole step) and ends the
+    task; the run is saved once more. Returns the steps taken. The run and its model belong to
+    this task until it returns (the window draws a clone)."""
+    from explorer.engine.cells import Interrupted
+
+    tr = run.trainer
+    tr.extend(epochs)
+    start = tr.step
+
+    def save() -> str:
+        if folder is None:
+            return ""
+        try:
+            run.save(folder)
+        except RunFileError as exc:
+            return str(exc)
+        return ""
+
+    try:
+        for snap in tr.steps(interrupt=state.is_interruption_requested):
+            if snap.refused:
+                raise ValueError(snap.message)
+            if snap.epoch_end:
+                base, pred = run.scores.get(tr.epoch, (math.nan, math.nan))
+                val = snap.val_loss if snap.val_loss is not None else math.nan
+                state.set_partial_result(EpochReport(tr.epoch, tr.epochs, run.model.params.copy(), snap.train_loss_epoch,
+                                                     val, base, pred, save()))
+    except Interrupted:
+        save()
+    return tr.step - start
+
+
+__all__ = ["FramesRun", "FrameSettings", "EpochReport", "train_frames_task", "FORMAT", "FILES", "is_frames_run"]

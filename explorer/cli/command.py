@@ -408,6 +408,11 @@ def _cmd_compare(args, given: dict[str, str]) -> int:
     twice = [c for k, c in enumerate(cells) if c in cells[:k]]
     if twice:
         raise CliError(f"--cells names {twice[0]} twice; name each cell once.")
+    from explorer.data.frames import FRAME_EXAMPLES
+
+    if args.example in FRAME_EXAMPLES:
+        raise CliError(f"--example {args.example} is frames for the convlstm cell, which compare does not run; "
+                       f"train it with: lstm-explorer train --example {args.example} --cell convlstm --out DIR.")
     if (args.file is None) == (args.example is None):
         raise CliError("give exactly one of FILE or --example NAME.")
     out = Path(args.out)
@@ -696,7 +701,7 @@ def _train_frames_into(args, out: Path, holds: list) -> int:
 
     try:
         if args.resume:
-            run = FramesRun.load(args.resume, data_path=args.file)
+            run = FramesRun.load(args.resume, data_path=args.file, allow_changed_data=args.allow_changed_data)
             if args.epochs is not None:
                 run.trainer.extend(args.epochs)
             elif run.trainer.epoch >= run.trainer.epochs:

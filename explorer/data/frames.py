@@ -17,7 +17,7 @@ stay as they are. Images (GIF frames, PNG/JPEG files) are read as grey (Pillow's
 
 Task. Next-frame prediction: the input is frames t … t + L − 1 and the target frames t + 1 …
 t + L, at every step. A single sequence is cut into windows of L + 1 frames (stride L, the last
-``val_fraction`` of the frames for validation); a set of N sequences keeps each whole (L = T − 1)
+``val_fraction`` of the frames for validation; L = 10 unless a part holds fewer pairs); a set of N sequences keeps each whole (L = T − 1)
 and puts the last ``round(N · val_fraction)`` sequences in validation.
 """
 
@@ -26,7 +26,9 @@ from __future__ import annotations
 import math
 import os
 import re
+import warnings
 import zipfile
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -241,13 +243,23 @@ def _read_npz(path: Path, name: str) -> np.ndarray:
 def _why(exc) -> str:
     """`` (too many pixels)`` for a decompression bomb, else nothing: Pillow's own texts hold
     several sentences."""
-    return " (it holds too many pixels)" if type(exc).__name__ == "DecompressionBombError" else ""
+    return " (it holds too many pixels)" if type(exc).__name__.startswith("DecompressionBomb") else ""
 
 
 def _pil():
     from PIL import Image
 
     return Image
+
+
+@contextmanager
+def _bombs_refused():
+    """Pillow's warning about an image of very many pixels becomes its error (a refusal)."""
+    from PIL import Image
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        yield
 
 
 def _image_size_ok(w: int, h: int, name: str) -> None:
@@ -259,7 +271,7 @@ def _image_size_ok(w: int, h: int, name: str) -> None:
 def _read_gif(path: Path, name: str) -> np.ndarray:
     Image = _pil()
     try:
-        with Image.open(path) as im:
+        with _bombs_refused(), Image.open(path) as im:
             w, h = im.size
             _image_size_ok(w, h, name)
             n = int(getattr(im, "n_frames", 1))
@@ -268,7 +280,9 @@ def _read_gif(path: Path, name: str) -> np.ndarray:
             for j in range(n):
                 im.seek(j)
                 frames[j] = np.asarray(im.convert("L"))
-    except (OSError, ValueError, EOFError, Image.DecompressionBombError) as exc:
+    except SequenceFileError:
+        raise
+    except (OSError, ValueError, EOFError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise SequenceFileError(f"{name} is not a readable GIF{_why(exc)}; save the animation again as a GIF.") from None
     return frames
 
@@ -294,7 +308,7 @@ def _read_folder(path: Path, name: str) -> np.ndarray:
     size = None
     try:
         for e in files:                                   # headers only: sizes before any pixel is decoded
-            with Image.open(e.path) as im:
+            with _bombs_refused(), Image.open(e.path) as im:
                 if size is None:
                     size = im.size
                     _image_size_ok(*size, f"{name}/{safe_name(e.name)}")
@@ -304,11 +318,11 @@ def _read_folder(path: Path, name: str) -> np.ndarray:
                                             f"first frame is {size[0]}×{size[1]}; every frame must have one size.")
         frames = np.empty((len(files), size[1], size[0]), np.uint8)
         for j, e in enumerate(files):
-            with Image.open(e.path) as im:
+            with _bombs_refused(), Image.open(e.path) as im:
                 frames[j] = np.asarray(im.convert("L"))
     except SequenceFileError:
         raise
-    except (OSError, ValueError, EOFError, Image.DecompressionBombError) as exc:
+    except (OSError, ValueError, EOFError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         bad = safe_name(getattr(exc, "filename", "") or "") or "a frame"
         raise SequenceFileError(f"{bad} in {name} is not a readable PNG or JPEG{_why(exc)}; save that frame again.") from None
     return frames
@@ -366,8 +380,8 @@ def next_frame_dataset(frames: np.ndarray, source: str, seq_len: int | None = No
         total = T - 1                                     # pairs (t, t + 1)
         n_val_pairs = int(round(total * float(val_fraction)))
         train_pairs = total - n_val_pairs
-        if seq_len is None:
-            L = min(10, max(1, train_pairs))
+        if seq_len is None:                               # 10, or what both parts hold
+            L = max(1, min(10, train_pairs, n_val_pairs or train_pairs))
         if L < 1 or train_pairs < L or (n_val_pairs and n_val_pairs < L):
             raise SequenceFileError(f"{safe_name(source, full=True)} has {T} frames: too few for windows of {L} "
                                     f"frames with {float(val_fraction):g} of them for validation; give a shorter "

@@ -18,7 +18,10 @@ Layouts. Inputs are (B, T, C, H, W), outputs ``y`` (B, T, C_out, H, W); the trac
 states are (T, B, F, H, W). The state dict uses torch's names: ``weight_ih_l{k}`` (4F, C or F,
 k, k), ``weight_hh_l{k}`` (4F, F, k, k), ``bias_ih_l{k}``, ``bias_hh_l{k}`` (4F), gate order
 i, f, g, o, ``peephole_{i,f,o}_l{k}`` (F, H, W), ``head.weight`` (C_out, F, 1, 1), ``head.bias``.
-Parameters live in one flat vector in that order and layout (:attr:`ConvLSTMModel.params`).
+The model holds one bias per gate (torch's two summed): ``state_dict()`` writes it as ``bias_ih``
+and zeros as ``bias_hh``, ``load_state_dict`` sums the two, and the gradient of each is dL/db.
+Parameters live in one flat vector in the state dict's order and layout
+(:attr:`ConvLSTMModel.params`).
 
 Computation. Inside, every array is channels-last (…, H, W, channels). A convolution is an
 im2col: a strided window view of the zero-padded input copied into (positions, k·k·channels)
@@ -107,8 +110,6 @@ class ConvTrace:
 
     kind = "convlstm"
     num_directions = 1
-    direction = 0
-    tokens = None
 
     def __init__(self, fields: dict, layers: list, layer_index: int = 0):
         self.fields = tuple(fields)

@@ -277,15 +277,30 @@ STRIP_ROWS = 16
 STRIP_X0, STRIP_Y0, STRIP_GAP = 90.0, 70.0, 4.0
 
 
+STRIP_BLOCK_GAP = 30.0
+
+
+def strip_geometry(T: int, rows: int) -> tuple[int, float]:
+    """``(blocks, side)``: the channels are laid out in 1 to 4 blocks side by side (each block all
+    T steps of ⌈rows / blocks⌉ channels), as many as make the images largest."""
+    best = (1, 0.0)
+    for blocks in range(1, 5):
+        per = -(-rows // blocks)
+        width = (LOGICAL_W - 20 - blocks * STRIP_X0 - (blocks - 1) * STRIP_BLOCK_GAP) / (blocks * T)
+        side = min(width, (LOGICAL_H - STRIP_Y0 - 80) / per) - STRIP_GAP
+        if side > best[1] + 0.5:
+            best = (blocks, side)
+    return best[0], max(4.0, best[1])
+
+
 def strip_cell(T: int, rows: int, shape: tuple, t: int, ch: int) -> QRectF:
     """The logical rectangle of the image of step ``t``, channel row ``ch`` in a strip of ``T``
     steps and ``rows`` channels of frames of ``shape`` (H, W)."""
-    side = strip_side(T, rows)
-    return _image_rect(STRIP_X0 + t * (side + STRIP_GAP), STRIP_Y0 + ch * (side + STRIP_GAP), side, shape)
-
-
-def strip_side(T: int, rows: int) -> float:
-    return max(4.0, min((LOGICAL_W - STRIP_X0 - 20) / T, (LOGICAL_H - STRIP_Y0 - 80) / rows) - STRIP_GAP)
+    blocks, side = strip_geometry(T, rows)
+    per = -(-rows // blocks)
+    b, r = divmod(ch, per)
+    x = STRIP_X0 + b * (STRIP_X0 + STRIP_BLOCK_GAP + T * (side + STRIP_GAP))
+    return _image_rect(x + t * (side + STRIP_GAP), STRIP_Y0 + r * (side + STRIP_GAP), side, shape)
 
 
 def paint_strip(p: QPainter, w: float, h: float, view, name: str, layer: int, title: str) -> None:
@@ -306,26 +321,32 @@ def paint_strip(p: QPainter, w: float, h: float, view, name: str, layer: int, ti
     rows = min(F, STRIP_ROWS)
     scale = STRIP_NAMES[name]
     vmax = view.state_range(layer) if scale == "cell" else 1.0
-    x0, y0, gap = STRIP_X0, STRIP_Y0, STRIP_GAP
-    side = strip_side(T, rows)
-    p.setFont(_font(13))
-    for t in range(T):
-        p.drawText(QRectF(x0 + t * (side + gap), y0 - 22, side, 20), Qt.AlignmentFlag.AlignCenter, f"t={t + 1}")
+    blocks, side = strip_geometry(T, rows)
+    per = -(-rows // blocks)
+    shape = a.shape[2:]
+    p.setFont(_font(13 if side >= 30 else 11))
+    for b in range(blocks):
+        first = strip_cell(T, rows, shape, 0, b * per)
+        p.drawText(QRectF(first.x() - STRIP_X0 + 4, STRIP_Y0 - 22, STRIP_X0 - 12, 20),
+                   Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, "step")
+        for t in range(T):
+            r = strip_cell(T, rows, shape, t, b * per)
+            p.drawText(QRectF(r.x() - 10, STRIP_Y0 - 22, r.width() + 20, 20), Qt.AlignmentFlag.AlignCenter, str(t + 1))
     for ch in range(rows):
-        y = y0 + ch * (side + gap)
+        r0 = strip_cell(T, rows, shape, 0, ch)
         p.setPen(ink)
-        p.drawText(QRectF(10, y, x0 - 16, side), Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
-                   f"channel {ch + 1}")
+        p.drawText(QRectF(r0.x() - STRIP_X0 + 4, r0.y(), STRIP_X0 - 12, r0.height()),
+                   Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, f"channel {ch + 1}")
         for t in range(T):
             rgb = to_rgb(a[t, ch], "gate" if scale == "gate" else "state", vmax)
-            p.drawImage(strip_cell(T, rows, a.shape[2:], t, ch), _image(rgb))
-    foot = y0 + rows * (side + gap) + 14
+            p.drawImage(strip_cell(T, rows, shape, t, ch), _image(rgb))
+    foot = STRIP_Y0 + per * (side + STRIP_GAP) + 14
     if scale == "gate":
-        _bar(p, x0 + 60, foot, _BLUES[::2], "0", "1", f"gate {name}", ink)
+        _bar(p, STRIP_X0 + 60, foot, _BLUES[::2], "0", "1", f"gate {name}", ink)
     else:
-        _bar(p, x0 + 60, foot, _DIVERGING[::2], f"−{vmax:.3g}", f"+{vmax:.3g}", name, ink)
+        _bar(p, STRIP_X0 + 60, foot, _DIVERGING[::2], f"−{vmax:.3g}", f"+{vmax:.3g}", name, ink)
     if F > rows:
-        p.drawText(QRectF(x0 + 320, foot - 4, 500, 20), Qt.AlignmentFlag.AlignLeft,
+        p.drawText(QRectF(STRIP_X0 + 320, foot - 4, 500, 20), Qt.AlignmentFlag.AlignLeft,
                    f"the first {rows} of {F} channels")
     p.restore()
 

@@ -176,6 +176,12 @@ def main(argv: list[str] | None = None) -> int:
 
     limit_blas_threads()
     args = _args(list(sys.argv[1:] if argv is None else argv))
+    from explorer.data.frames import FRAME_EXAMPLES
+
+    if args.example in FRAME_EXAMPLES:
+        print(f"lstm-explorer: --example {args.example} is frames for the convlstm cell; train it with: lstm-explorer "
+              f"train --example {args.example} --cell convlstm --out DIR, then open DIR.", file=sys.stderr, flush=True)
+        return 2
     lesson = None
     if args.lesson is not None:
         from explorer.app.lessons import LessonError, load_lesson
@@ -194,9 +200,13 @@ def main(argv: list[str] | None = None) -> int:
         from explorer.app.frames_run import FramesRun, is_frames_run
 
         if is_frames_run(args.file):              # a ConvLSTM run: its own window
+            from explorer.data import SequenceFileError
+            from explorer.util.ram import MemoryBudgetError
+            from explorer.runs.folder import RunFileError
+
             try:
                 frames_run = FramesRun.load(args.file)
-            except Exception as exc:  # noqa: BLE001 - RunFileError or SequenceFileError: one sentence
+            except (RunFileError, SequenceFileError, MemoryBudgetError, OSError) as exc:
                 print(f"lstm-explorer: {exc}", file=sys.stderr, flush=True)
                 return 2
     app = create_app()
@@ -215,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     elif frames_run is not None:
         from explorer.gui.convlstm_window import ConvLSTMWindow
 
-        win = ConvLSTMWindow(frames_run, Path(args.file).name)
+        win = ConvLSTMWindow(frames_run, Path(args.file).name, folder=args.file)
         win.show()
     elif _labelled(args):
         from explorer.gui.attention_window import build_attention_window

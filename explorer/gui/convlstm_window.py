@@ -2,18 +2,26 @@
 ``lstm-explorer train FRAMES --cell convlstm``). It shows the input frame, the prediction and the
 true next frame side by side and every gate and state of the chosen channel as a small image
 (:mod:`explorer.figures.convlstm_picture`); the step slider (or ← →) walks through time.
+
+Train runs more epochs in a worker thread (:func:`explorer.app.frames_run.train_frames_task`),
+saving the run into its folder after each epoch; the picture redraws with each epoch's weights on
+a clone of the model (the worker owns the run's model while it trains). Stop ends it within a step.
 """
 
 from __future__ import annotations
 
+from functools import partial
+
 from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QPainter
-from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QMainWindow, QPushButton, QSlider,
-                               QSpinBox, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QMainWindow, QPushButton, QSizePolicy,
+                               QSlider, QSpinBox, QVBoxLayout, QWidget)
 
 from explorer.app.convlstm_view import ConvLSTMView
+from explorer.app.frames_run import train_frames_task
 from explorer.figures.convlstm_picture import (LOGICAL_H, LOGICAL_W, STRIP_NAMES, hit, paint_convlstm, paint_strip,
                                               render_png, render_strip_png, render_strip_svg, render_svg)
+from explorer.gui.worker import TaskWorker, ThreadRegistry
 
 
 class ConvLSTMCanvas(QWidget):
@@ -55,6 +63,13 @@ class ConvLSTMCanvas(QWidget):
             self.update()
         self.setToolTip("" if found is None else "\n".join(self.owner.pixel_lines(*hover)))
 
+    def mousePressEvent(self, event) -> None:  # noqa: N802
+        pos = event.position()
+        found = self.pixel_at(pos.x(), pos.y())
+        if found is not None:
+            self.owner.select_pixel(*found[1:])
+        super().mousePressEvent(event)
+
     def leaveEvent(self, event) -> None:  # noqa: N802
         self.hover = None
         self.update()
@@ -79,10 +94,14 @@ class ConvLSTMCanvas(QWidget):
 class ConvLSTMWindow(QMainWindow):
     """A :class:`~explorer.app.frames_run.FramesRun` shown sample by sample, step by step."""
 
-    def __init__(self, run, name: str = "run"):
+    def __init__(self, run, name: str = "run", folder=None):
         super().__init__()
         self.run = run
         self.name = name
+        self.folder = folder
+        self.model = run.model.clone()              # what the picture draws; the run's own trains
+        self.threads = ThreadRegistry(self)
+        self.worker: TaskWorker | None = None
         ds = run.dataset
         self._val = ds.n_val > 0
         self.setWindowTitle(f"LSTM Explorer — ConvLSTM — {name}")
@@ -98,24 +117,46 @@ class ConvLSTMWindow(QMainWindow):
         self.layer = QSpinBox()
         self.layer.setRange(1, run.model.num_layers)
         self.show_box = QComboBox()
-        self.show_box.addItem("gates of one channel", None)
+        self.show_box.addItem("one channel's gates", None)
         for name in STRIP_NAMES:
-            self.show_box.addItem(f"strip of {name} (channels × time)", name)
+            self.show_box.addItem(f"strip of {name}", name)
+            self.show_box.setItemData(self.show_box.count() - 1, f"{name} of every channel (rows) at every step "
+                                      "(columns)", Qt.ItemDataRole.ToolTipRole)
         png, svg = QPushButton("Export PNG…"), QPushButton("Export SVG…")
+        self.csv_button = QPushButton("Export pixel CSV…")
+        self.csv_button.setEnabled(False)
+        self.csv_button.setToolTip("Click a pixel of an image first: its values at every step")
         bar = QHBoxLayout()
         for label, widget in ((f"{'Validation' if self._val else 'Training'} sequence", self.sample),
                               ("Step", self.step), (None, self.step_label), ("Channel", self.channel),
-                              ("Layer", self.layer), ("Show", self.show_box), (None, png), (None, svg)):
+                              ("Layer", self.layer), ("Show", self.show_box)):
             if label:
                 text = QLabel(label)
                 text.setTextFormat(Qt.TextFormat.PlainText)
                 bar.addWidget(text)
             bar.addWidget(widget, 3 if widget is self.step else 0)
+        self.epochs = QSpinBox()
+        self.epochs.setRange(1, 10_000)
+        self.epochs.setValue(5)
+        self.train_button, self.stop_button = QPushButton("Train"), QPushButton("Stop")
+        self.stop_button.setEnabled(False)
+        self.status = QLabel(self._trained_text())
+        self.status.setTextFormat(Qt.TextFormat.PlainText)
+        self.status.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)   # never widens the window
+        train_bar = QHBoxLayout()
+        for label, widget in (("Epochs", self.epochs), (None, self.train_button), (None, self.stop_button),
+                              (None, self.status), (None, png), (None, svg), (None, self.csv_button)):
+            if label:
+                text = QLabel(label)
+                text.setTextFormat(Qt.TextFormat.PlainText)
+                train_bar.addWidget(text)
+            train_bar.addWidget(widget, 1 if widget is self.status else 0)
         self.info = QLabel(f"{ds.describe()}\n{run.model.describe()}")
         self.info.setTextFormat(Qt.TextFormat.PlainText)
         self.info.setWordWrap(True)
         box = QVBoxLayout()
         box.addLayout(bar)
+        box.addLayout(train_bar)
         box.addWidget(self.canvas, 1)
         box.addWidget(self.info)
         central = QWidget()
@@ -125,8 +166,12 @@ class ConvLSTMWindow(QMainWindow):
         for w in (self.step, self.channel, self.layer):
             w.valueChanged.connect(self._on_place_changed)
         self.show_box.currentIndexChanged.connect(self._on_place_changed)
+        self.train_button.clicked.connect(self.train)
+        self.stop_button.clicked.connect(self.stop)
         png.clicked.connect(lambda: self._export("PNG image (*.png)", ".png", self.export_png))
         svg.clicked.connect(lambda: self._export("SVG image (*.svg)", ".svg", self.export_svg))
+        self.csv_button.clicked.connect(lambda: self._export("CSV table (*.csv)", ".csv", self.export_pixel_csv))
+        self.selected = None                       # (row, column) clicked: the pixel Export pixel CSV writes
         self.view = None
         self._on_sample_changed()
         self.canvas.setFocus()
@@ -135,7 +180,7 @@ class ConvLSTMWindow(QMainWindow):
     def _on_sample_changed(self) -> None:
         ds, b = self.run.dataset, self.sample.value() - 1
         x, y = (ds.x_val, ds.y_val) if self._val else (ds.x_train, ds.y_train)
-        self.view = ConvLSTMView(self.run.model, x[b:b + 1], y[b:b + 1], ds.loss)
+        self.view = ConvLSTMView(self.model, x[b:b + 1], y[b:b + 1], ds.loss)
         self._on_place_changed()
 
     def _on_place_changed(self) -> None:
@@ -162,6 +207,17 @@ class ConvLSTMWindow(QMainWindow):
         title = (f"{self.name} · {part} sequence {self.sample.value()} · step {t + 1} of {self.view.T}")
         return self.view.at(t, ch, layer), title, self.view.state_range(layer)
 
+    def select_pixel(self, row: int, col: int) -> None:
+        self.selected = (row, col)
+        self.csv_button.setEnabled(True)
+        self.csv_button.setText(f"Export pixel ({row + 1}, {col + 1}) CSV…")
+
+    def export_pixel_csv(self, path) -> None:
+        """The selected pixel's input, prediction, truth, convolution sums, gates and states at
+        every step of the channel and layer shown."""
+        _, ch, layer = self.place()
+        self.view.write_pixel_csv(path, ch, layer, *self.selected)
+
     def pixel_lines(self, row: int, col: int) -> list[str]:
         """The gate equations of pixel (row, col) at the current place, with their numbers."""
         t, ch, layer = self.place()
@@ -186,8 +242,61 @@ class ConvLSTMWindow(QMainWindow):
         if path:
             write(path if path.endswith(suffix) else path + suffix)
 
+    # -- training --------------------------------------------------------------------------------
+    def _trained_text(self) -> str:
+        tr = self.run.trainer
+        return f"trained {tr.epoch} epoch{'s' * (tr.epoch != 1)} ({tr.step} steps)"
+
+    @property
+    def training(self) -> bool:
+        return self.worker is not None
+
+    def train(self) -> None:
+        """Train the chosen number of epochs more, in a worker thread."""
+        if self.worker is not None:
+            return
+        self.worker = TaskWorker(partial(train_frames_task, run=self.run, epochs=self.epochs.value(),
+                                         folder=self.folder))
+        self.worker.sigPartial.connect(self._on_epoch)
+        self.worker.sigDone.connect(self._on_train_done)
+        self.train_button.setEnabled(False)
+        self.stop_button.setEnabled(True)
+        self.status.setText(f"training {self.epochs.value()} epoch(s)…")
+        self.threads.start(self.worker)
+
+    def stop(self) -> None:
+        if self.worker is not None:
+            self.worker.state.request_interruption()
+            self.status.setText("stopping after this step…")
+
+    def _on_epoch(self, report) -> None:
+        """An epoch ended: draw its weights, say its losses."""
+        self.model.params[...] = report.params
+        self._on_sample_changed()
+        text = (f"epoch {report.epoch} of {report.epochs}: train {report.train_loss:.4g}, validation "
+                f"{report.val_loss:.4g} ({self.run.loss_units}); next-frame MSE {report.prediction_mse:.4g}, "
+                f"copying the last frame {report.copy_mse:.4g}")
+        self.status.setText(text + (f"; not saved: {report.saved}" if report.saved else ""))
+
+    def _on_train_done(self, worker) -> None:
+        self.worker = None
+        self.train_button.setEnabled(True)
+        self.stop_button.setEnabled(False)
+        self.model.params[...] = self.run.model.params
+        self._on_sample_changed()
+        if worker.error is not None:
+            self.status.setText(f"training stopped: {worker.error}")
+        else:
+            self.status.setText(f"{self._trained_text()}" + (f"; saved in {self.folder}" if self.folder else ""))
+
+    def closeEvent(self, event) -> None:  # noqa: N802
+        self.after_close()
+        super().closeEvent(event)
+
     def after_close(self) -> None:
-        """Nothing runs in the background here (the window's main loop asks every window)."""
+        """Stop training (within a step) and wait for the worker thread."""
+        self.threads.shutdown(0.2)
+        self.threads.wait_all()
 
 
 __all__ = ["ConvLSTMWindow", "ConvLSTMCanvas"]

@@ -70,6 +70,11 @@ def _load_task(state, load, settings, example, new_file=False):
 
 
 def _open_run_task(state, folder, allow_changed_data=False):
+    from explorer.app.frames_run import FramesRun, is_frames_run
+
+    if is_frames_run(folder):                     # a ConvLSTM run: its own window (_opened_run)
+        state.set_partial_result((FramesRun.load(folder), None))
+        return None
     run = Run.load(folder, allow_changed_data=allow_changed_data)
     state.check()
     if run.model.kind not in WINDOW_CELLS:
@@ -335,6 +340,14 @@ class FilesController(QObject):
 
     def _opened_run(self, run, display, folder) -> None:
         win = self.win
+        if run.model.kind == "convlstm":
+            from explorer.gui.convlstm_window import ConvLSTMWindow
+
+            frames_win = ConvLSTMWindow(run, Path(folder).name, folder=folder)
+            win.convlstm_windows = [w for w in getattr(win, "convlstm_windows", []) if w.isVisible()] + [frames_win]
+            frames_win.show()
+            win.statusBar().showMessage(f"Opened the ConvLSTM run in {folder} in its own window.", 8000)
+            return
         if run.model.kind not in WINDOW_CELLS:
             msg = (f"The run in {folder} uses a {run.model.kind.upper()} cell; the window draws LSTM cells. "
                    f"Continue it on the command line: lstm-explorer train --resume \"{folder}\" --epochs E")

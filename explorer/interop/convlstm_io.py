@@ -97,7 +97,8 @@ def load_convlstm_named(src: TensorSource, path: Path, fmt: str, metadata: dict 
     if F4 != F:
         raise ModelFileError(f"{label}: {need('weight_hh', 0)} has shape {tuple(src.infos[need('weight_hh', 0)].shape)}; "
                              f"the recurrent weight of F channels is (4F, F, k, k).")
-    C = int(src.infos[need("weight_ih", 0)].shape[1]) if len(src.infos[need("weight_ih", 0)].shape) == 4 else 0
+    ih = need("weight_ih", 0)
+    _, C, _ = _kernel_sizes(label, ih, src.infos[ih].shape, "input weight")
     has_bias = any(p.startswith("bias_") for (p, _, _) in keys)
     peep_keys = [key for (p, _, _), key in keys.items() if p.startswith("peephole_")]
     frame = tuple(int(s) for s in src.infos[peep_keys[0]].shape[1:]) if peep_keys else None
@@ -236,8 +237,9 @@ def load_keras_convlstm(src: TensorSource, layers: list, rec: list, has_config: 
             bias = src.read(keys[2])
         _check_keras_config(label, layer)
         state.update(keras_to_state(src.read(keys[0]), src.read(keys[1]), bias, j))
-    notes = [] if has_config else ["The file holds weights only: Keras' defaults (tanh, sigmoid, "
-                                   "padding='same', channels_last) are assumed."]
+    notes = [] if has_config else ["The file holds weights only: padding='same', channels_last and Keras' "
+                                   "activations (tanh, sigmoid) are assumed; a layer trained with padding='valid' "
+                                   "(Keras' default) gives other outputs."]
     head = _keras_head(layers, rec, src, F, has_config)
     C_out = int(n_outputs)
     if head is None:
