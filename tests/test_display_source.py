@@ -169,3 +169,35 @@ def test_a_small_models_replay_is_drawn_at_once(qtbot, qsettings, app_paths):
     win.replay_bar.set_epoch(epoch)
     assert not win.session.waiting and win.session.trace_source == Source(0, "epoch", epoch)
     assert np.array_equal(win.trace.h, win.run.replay_trace(epoch, 0).h)
+
+
+def test_the_through_time_plot_says_which_pass_it_draws(qtbot, qsettings, app_paths):
+    win = make_window(qtbot, qsettings)
+    win.plot_docks["grad_through_time"].raise_()
+    plot = win.through_time_plot
+    titles = []
+    win.sigRedrawn.connect(lambda: titles.append(plot.title_text()))
+    with qtbot.waitSignal(win.sigTrainingFinished, timeout=60000):
+        win.start_training(epochs=1)
+    qtbot.waitUntil(lambda: not win.display.busy and not win.session.waiting, timeout=20000)
+    run = win.run
+    assert any("the latest training step (its batch)" in t for t in titles), titles     # while training
+    steps = run.trainer.step
+    qtbot.waitUntil(lambda: f"sample 0, weights after step {steps}" in plot.title_text(), timeout=5000)
+    _, gn, _ = run.model.compute_grads(*run.sample_pair(0), run.dataset.loss)
+    np.testing.assert_array_equal(plot.dh_curve.yData, gn.dh)                    # what the title says
+    win.interventions.hold("f", 1.0)
+    qtbot.waitUntil(lambda: "1 intervention held" in plot.title_text(), timeout=5000)
+    assert f"sample 0, weights after step {steps}, 1 intervention held" in plot.title_text()
+
+
+def test_the_command_lines_through_time_plot_names_its_sample_and_weights(qtbot):
+    from explorer.figures.report import fill_run_plots
+
+    run = small_run()
+    list(run.trainer.steps(max_steps=7))
+    through = fill_run_plots(run, forecast=0)["grad_through_time"]
+    assert through.title_text() == "Gradient norm through time \u2014 validation sample 0, weights after step 7"
+    _, gn, _ = run.model.compute_grads(*run.sample_pair(0), run.dataset.loss)
+    _, rows = through.csv_rows()
+    np.testing.assert_allclose([dh for _, dh, _ in rows], gn.dh, rtol=1e-12)

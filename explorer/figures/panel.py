@@ -237,6 +237,10 @@ class PlotPanelWidget(QWidget):
         self._title = text
         self._apply_title()
 
+    def title_text(self) -> str:
+        """The title exports carry (and the screen shows when :attr:`title_on_screen`)."""
+        return self._title
+
     def _apply_title(self) -> None:
         if not hasattr(self, "plot"):
             return

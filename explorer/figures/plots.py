@@ -313,10 +313,17 @@ def epoch_starts(steps, epochs) -> np.ndarray:
 # -- gradient norm through time ---------------------------------------------------------------------
 
 class GradThroughTimePlotWidget(PlotPanelWidget):
-    """‖∂L/∂h_t‖ and ‖∂L/∂c_t‖ against t = 1..T for the latest step: does the signal vanish or explode
-    as it travels back?"""
+    """‖∂L/∂h_t‖ and ‖∂L/∂c_t‖ against t = 1..T of one backward pass: does the signal vanish or explode
+    as it travels back? :meth:`set_of` names the pass in the title (a training step's batch, or one
+    sample with some weights)."""
 
-    title = "Gradient norm through time (latest step)"
+    title = "Gradient norm through time"
+    title_on_screen = True          # which pass the norms are of is what makes them readable
+    LATEST_BATCH = "the latest training step (its batch)"
+
+    def set_of(self, what: str, extra: str = "") -> None:
+        """Title: the norms are of ``what`` (:data:`LATEST_BATCH` or ``Source.norms_text``)."""
+        self.set_title(f"{self.title} — {what}{extra}")
     x_integer = True
 
     def __init__(self, parent=None):
