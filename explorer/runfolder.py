@@ -567,8 +567,3 @@ def _collect(folder: Path, keep_id: str) -> None:
             continue
         if target.startswith(f"{CURRENT}/") and not (cur / target[len(CURRENT) + 1:]).exists():
             _unlink_quiet(e.path)
-
-
-def remove_folder(folder) -> None:
-    """Remove a folder written here (used for a failed autosave of this process only)."""
-    shutil.rmtree(folder, ignore_errors=True)

@@ -31,11 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-try:                                    # the engine's interruptible step (helper "engine")
-    from explorer.engine import Interrupted
-except ImportError:                     # until it lands: the same name, raised by the tasks here
-    class Interrupted(Exception):       # type: ignore[no-redef]
-        """The task was asked to stop."""
+from explorer.engine import Interrupted
 
 from .checkpoint import CheckpointPolicy
 from .source import Source
@@ -151,7 +147,7 @@ class TrainingUpdate:
             history=list(history), progress=copy.copy(progress),
             norms_dh=None if last is None else last.norms_dh,
             norms_dc=None if last is None else last.norms_dc,
-            norms_layers=None if last is None else getattr(last, "norms_layers", None))
+            norms_layers=None if last is None else last.norms_layers)
 
     def __len__(self) -> int:
         return len(self.step)
@@ -296,7 +292,7 @@ class DivergenceGuard:
 def _baseline_loss(trainer) -> float:
     d = trainer.data
     if d.loss == "cross_entropy":
-        k = getattr(trainer.model, "n_outputs", 2)
+        k = trainer.model.n_outputs
         return math.log(max(k, 2))
     y = np.asarray(d.y_train, dtype=float)
     return float(np.mean(y * y)) * float(d.loss_scale) if y.size else float("nan")
@@ -465,17 +461,8 @@ def clone_model(model, weights: dict | None = None):
     the model's sizes when ``weights`` is given, so the copy can be made while another thread trains."""
     from explorer.engine import make_model
 
-    kw = dict(n_inputs=model.n_inputs, n_units=model.n_units, n_outputs=model.n_outputs,
-              dtype=model.dtype)
-    for name in ("num_layers", "bidirectional"):           # deep / bidirectional models (engine)
-        if hasattr(model, name):
-            kw[name] = getattr(model, name)
-    try:
-        twin = make_model(model.kind, **kw)
-    except TypeError:
-        kw.pop("num_layers", None)
-        kw.pop("bidirectional", None)
-        twin = make_model(model.kind, **kw)
+    twin = make_model(model.kind, n_inputs=model.n_inputs, n_units=model.n_units, n_outputs=model.n_outputs,
+                      dtype=model.dtype, num_layers=model.num_layers, bidirectional=model.bidirectional)
     twin.load_state_dict(model.state_dict() if weights is None else weights)
     return twin
 
@@ -514,8 +501,8 @@ class _Interruptible:
         if self._batch:
             return self._batch
         m = self._model
-        n, k = int(getattr(m, "n_units", 32)), int(getattr(m, "n_inputs", 1))
-        layers = int(getattr(m, "num_layers", 1)) * int(getattr(m, "num_directions", 1))
+        n, k = int(m.n_units), int(m.n_inputs)
+        layers = int(m.num_layers) * int(m.num_directions)
         per_sample = 8.0 * x.shape[1] * n * (n + k + 1) * layers
         return int(min(256, max(1, self.FLOPS_PER_BATCH // max(per_sample, 1.0))))
 
@@ -568,7 +555,7 @@ def display_task(state: TaskState, run, weights: dict | None, sample: int, *, pr
             _, gn, _ = model.compute_grads(x, y, ds.loss)
             out.norms_dh = np.array(gn.dh, copy=True)
             out.norms_dc = None if gn.dc is None else np.array(gn.dc, copy=True)
-            if getattr(gn, "dh_layers", None) is not None:
+            if gn.dh_layers is not None:
                 out.norms_layers = (np.array(gn.dh_layers, copy=True),
                                     None if gn.dc_layers is None else np.array(gn.dc_layers, copy=True))
         if predictions:

@@ -34,7 +34,7 @@ DIRECT_BUDGET = 2.0e6
 
 def clamp_names(model) -> tuple:
     """What an intervention may hold in layer 0 of ``model``: its cell's gates and ``"h"``."""
-    return tuple(getattr(model.cells[0][0], "clamp_names", ("h",)))
+    return tuple(model.cells[0][0].clamp_names)
 
 
 def _ints(spec) -> list:
@@ -104,9 +104,9 @@ def is_small(run, budget: float = DIRECT_BUDGET) -> bool:
     """Whether one sample's forward and backward pass of ``run`` is cheap enough for the GUI thread."""
     m = run.model
     ds = run.dataset
-    T = int(ds.seq_len) if getattr(ds, "seq_len", None) else int(sample_of(ds, 0)[0].shape[1])
-    n, k = int(m.n_units), int(getattr(m, "n_inputs", 1))
-    LD = int(getattr(m, "num_layers", 1)) * int(getattr(m, "num_directions", 1))
+    T = int(ds.seq_len) if ds.seq_len else int(sample_of(ds, 0)[0].shape[1])
+    n, k = int(m.n_units), int(m.n_inputs)
+    LD = int(m.num_layers) * int(m.num_directions)
     gates = {"rnn": 1, "gru": 3}.get(m.kind, 4)
     work = 3 * T * LD * gates * n * (n + min(k, n) + 1)
     return work <= budget and T * LD <= 2000
@@ -135,7 +135,7 @@ def grad_norms_of(grads) -> tuple:
     """(dh, dc) through time, (T,) each (dc None without a belt of c), of ``model.state_grads``:
     the Frobenius norm over batch, units and both directions of layer 0 — what
     :class:`~explorer.engine.GradNorms` gives for the same pass (the "Through time" plot)."""
-    per = grads.layers[0] if getattr(grads, "layers", ()) else ((grads.dh, grads.dc),)
+    per = grads.layers[0] if grads.layers else ((grads.dh, grads.dc),)
 
     def norm(arrs):
         return np.sqrt(sum(np.sum(np.square(a), axis=(0, 2)) for a in arrs))
@@ -218,11 +218,11 @@ def _sample_outputs(ds, y, target):
         return t, vals, np.ones(1), t[-1:], "p(right class)"
     out = y[0, :, 0]
     tgt = np.asarray(target, dtype=float)
-    tgt = tgt[0, -1:, 0] if tgt.ndim == 3 and getattr(ds, "target_last", True) else (
+    tgt = tgt[0, -1:, 0] if tgt.ndim == 3 and ds.target_last else (
         tgt[0, :, 0] if tgt.ndim == 3 else tgt[0, :1])
     tt = t[-len(tgt):] if len(tgt) <= T else t
-    norm = getattr(ds, "normalizer", None)
-    if getattr(ds, "kind", "") == "series" and norm is not None:
+    norm = ds.normalizer
+    if ds.kind == "series" and norm is not None:
         ti = ds.target_index
         out = norm.inverse(out, column=ti)
         tgt = norm.inverse(tgt, column=ti)

@@ -36,8 +36,6 @@ TARGET_COLOR = QColor("#444444")
 MARKER_COLOR = QColor("#C0392B")
 GAP_COLOR = QColor("#E69F00")
 
-_positive = positive          # round-1 name
-
 
 class _Growing:
     """A numpy buffer that grows by doubling; ``view`` is the filled part."""
@@ -785,10 +783,6 @@ class LossCurvesPlotWidget(CurvesPlotWidget):
 
     def __init__(self, parent=None):
         super().__init__(None, "step", "validation loss", log_y=True, parent=parent)
-
-
-def _int_if_whole(t):
-    return int(t) if float(t).is_integer() else t
 
 
 def export_plot(widget: PlotPanelWidget, out_dir, stem: str) -> list[Path]:
