@@ -611,7 +611,7 @@ def _train_loop(run, args, out: Path, saved: dict) -> int:
     state = TaskState(on_partial=on_partial)
     cadence = EvalCadence()             # --eval-every's validation losses: not training
     with _StopRequest(state):
-        result = train_task(state, tr, emit_interval=math.inf, checkpoint=checkpoint, policy=CheckpointPolicy(),
+        result = train_task(state, tr, emit_interval=1.0, checkpoint=checkpoint, policy=CheckpointPolicy(),
                             stop_at_loss=args.stop_at_loss, eval_every=args.eval_every or 0, cadence=cadence,
                             on_step=bar.update, final_trace=False, catch_errors=False)
     bar.close()

@@ -349,13 +349,11 @@ class TrainingController(QObject):
             win.sigTrainingFinished.emit(reason)
             return
         s = win.session
-        if result is not None and result.trace is not None:
-            if result.display is not None:
-                win.display.apply(result.display)
-            else:
-                s.set_trace(result.trace, result.weights)
-        if result is None or result.display is None:
-            win.display.request(predictions=True, norms=True)
+        shown = result is not None and result.display is not None
+        if shown:
+            win.display.apply(result.display)
+        if not shown or s.waiting:                  # (another sample was chosen as training ended)
+            win.display.request(predictions=not shown, norms=True)
         if reason in ("diverged", "error"):
             win.banner.show_message(message or FINISHED_TEXT[reason], "error", topic="training")
         else:
