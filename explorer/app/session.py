@@ -205,9 +205,7 @@ class Session:
         self.norms = None
         self.norms_layers = None
         self.norms_source = None
-        if self.replay_epoch is not None:
-            self.replay_epoch = None
-            self.events.replay_epoch.emit(None)
+        self.replay_epoch = None                # (views follow the ``run`` event)
         tr = None if run is None else run.trainer
         self.history = [dict(h) for h in tr.history] if tr is not None else []
         self.steps = StepTable(tr.step_table() if tr is not None else None)

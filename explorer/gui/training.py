@@ -51,6 +51,7 @@ class DisplayController(QObject):
         self.win = win
         self.session = win.session
         self.cache = DisplayCache()
+        self._computing: Source | None = None     # the source the running request computes
         current = lambda: self.session.run  # noqa: E731 - read in the GUI thread
         self.task = LatestTask(win.threads, current_tag=current, progress=win._on_task_progress, parent=self)
         self.task.sigPartial.connect(self.apply)
@@ -127,6 +128,7 @@ class DisplayController(QObject):
                 return
         fn = partial(display_request, run=run, weights=weights, source=src, norms=norms, cache=self.cache,
                      weights_key=key, shown=hit)
+        self._computing = src
         self.task.start(fn, tag=run)
 
     def request(self, *, predictions: bool = True, norms: bool = True, weights=None) -> None:
@@ -161,6 +163,8 @@ class DisplayController(QObject):
             return
         applied = False
         if d.trace is not None and d.source == s.source():
+            if self.task.busy and self._computing == d.source and not d.source.interventions:
+                self.task.cancel()                  # it was computing this very trace (a first display)
             if s.trace is not d.trace:
                 if d.source.weights == "latest":
                     self.cache.put(self._weights_key(d.source), d.source, d)
