@@ -2,6 +2,7 @@
 train through :func:`explorer.app.tasks.train_task`, so "diverged" means one thing everywhere."""
 
 import numpy as np
+import pytest
 
 from explorer.app.compare import CellRun
 from explorer.app.tasks import BLOWUP_FACTOR, TaskState, train_task
@@ -43,3 +44,32 @@ def test_the_cell_comparison_stops_a_run_that_diverges_with_the_same_sentence():
     result = train_task(TaskState(), _run().trainer)
     assert cell.stopped and cell.message == result.message
     assert cell.step < 200
+
+
+def test_one_redraw_pacer_keeps_the_guis_share_near_three_percent():
+    from explorer.app.pacing import FLOOR, RedrawPacer
+
+    now = [0.0]
+    cpu = [0.0]
+    pacer = RedrawPacer(clock=lambda: now[0], cpu_clock=lambda: cpu[0])
+    assert pacer.interval == FLOOR and pacer.wait() == FLOOR
+    for _ in range(3):                            # redraws of 10 ms of the GUI thread's time each
+        mark = pacer.begin()
+        now[0] += 0.010
+        cpu[0] += 0.010
+        pacer.end(mark)
+        assert pacer.interval == pytest.approx(0.3) and pacer.trace_interval == pytest.approx(0.24)
+        assert pacer.wait() == pytest.approx(0.3)
+        now[0] += 0.3
+    mark = pacer.begin()                          # a one-off cost rises slowly ...
+    now[0] += 0.5
+    cpu[0] += 0.5
+    pacer.end(mark)
+    assert pacer.cost == pytest.approx(0.8 * 0.010 + 0.2 * 0.5) and pacer.interval == 2.0   # (capped)
+    for _ in range(2):                            # ... and falls at once once a cheap cycle is measured
+        now[0] += 1.0                             # (a cycle: from one redraw's start to the next's)
+        mark = pacer.begin()
+        now[0] += 0.001
+        cpu[0] += 0.001
+        pacer.end(mark)
+    assert pacer.cost == pytest.approx(0.001) and pacer.interval == FLOOR

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import QMessageBox, QStyle
 
 from explorer.app import CheckpointPolicy
 from explorer.app.display import DisplayCache, display_request, shown_display
+from explorer.app.pacing import RedrawPacer
 from explorer.app.source import Source
 from explorer.app.tasks import TaskState, TrainingUpdate, display_task, train_task
 from explorer.app.teaching import is_small
@@ -191,10 +192,7 @@ class TrainingController(QObject):
         self.win = win
         self.worker: TaskWorker | None = None
         self._pending: list = []
-        self._last_redraw = 0.0
-        self.redraw_cost = 0.0
-        self.redraw_interval = 1.0 / 30
-        self._redraw_cpu_mark = 0.0        # the GUI thread's CPU clock when the last redraw began
+        self.pacer = RedrawPacer()
         self._t0 = 0.0
         self._step0 = 0
         self.timer = QTimer(self)
@@ -204,6 +202,14 @@ class TrainingController(QObject):
     @property
     def training(self) -> bool:
         return self.worker is not None
+
+    @property
+    def redraw_interval(self) -> float:
+        return self.pacer.interval
+
+    @property
+    def redraw_cost(self) -> float:
+        return self.pacer.cost
 
     @property
     def paused(self) -> bool:
@@ -227,7 +233,7 @@ class TrainingController(QObject):
                      display=lambda st: display_task(st, run, None, st.sample or 0, norms=True))
         worker = TaskWorker(fn, tag=run)
         worker.state.sample = sample
-        worker.state.trace_interval = 0.8 * self.redraw_interval
+        worker.state.trace_interval = self.pacer.trace_interval
         worker.sigPartial.connect(self._on_worker_partial)
         worker.sigDone.connect(self._on_worker_done)
         worker.sigProgress.connect(win._on_task_progress)
@@ -303,33 +309,19 @@ class TrainingController(QObject):
             return
         self._pending.append(value)
         if not self.timer.isActive():
-            wait = max(0.0, self.redraw_interval - (time.perf_counter() - self._last_redraw))
-            self.timer.start(int(wait * 1000))
+            self.timer.start(int(self.pacer.wait() * 1000))
 
     def redraw(self) -> None:
         """Apply everything that arrived since the last redraw at once; adapt the rate."""
         if not self._pending:
             return
         win = self.win
-        t0, cpu0 = time.perf_counter(), time.thread_time()
+        mark = self.pacer.begin()
         updates, self._pending = self._pending, []
         win.session.apply_update(TrainingUpdate.merge(updates))
-        paint = win.diagram.paint_ms() / 1000.0
-        cost = time.perf_counter() - t0 + paint
-        if self._redraw_cpu_mark and t0 - self._last_redraw < 2.0:
-            # the GUI thread's CPU over the whole last cycle: that redraw, the paints it caused and
-            # the slots since — the interpreter time training gives up
-            cost = max(cost - paint, cpu0 - self._redraw_cpu_mark)
-        self._redraw_cpu_mark = cpu0
-        # slow to rise, quick to fall: a one-off cost (a first paint, a tab shown) does not hold the
-        # interval at its cap for many cycles
-        self.redraw_cost = cost if not self.redraw_cost or cost < self.redraw_cost else \
-            0.8 * self.redraw_cost + 0.2 * cost
-        # keep the GUI's share of the interpreter near 3 %: training keeps ≥ 90 % of its headless speed
-        self.redraw_interval = min(2.0, max(1.0 / 30, 30.0 * self.redraw_cost))
+        self.pacer.end(mark, paint_s=win.diagram.paint_ms() / 1000.0)
         if self.worker is not None:          # no traces the diagram will not show
-            self.worker.state.trace_interval = 0.8 * self.redraw_interval
-        self._last_redraw = time.perf_counter()
+            self.worker.state.trace_interval = self.pacer.trace_interval
         win.sigRedrawn.emit()
 
     def _on_worker_done(self, worker) -> None:
