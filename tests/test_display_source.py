@@ -13,12 +13,25 @@ from explorer.data.examples import load_example
 from explorer.engine import Clamp
 from explorer.runs import Run, settings_for_example
 
-from tests.test_gui_behaviour import make_window
+from explorer.gui.main_window import MainWindow
+from tests.test_gui_behaviour import close_and_wait, make_window
 
 
 def large_run(epochs=1):
     ds = load_example("adding", seq_len=500, n_train=64, n_val=8)
     return Run(ds, settings_for_example("adding", units=256, epochs=epochs, batch=32))
+
+
+def large_window(qtbot, qsettings):
+    """A window on :func:`large_run` (its first display takes seconds on a worker, more on a busy machine)."""
+    win = MainWindow(settings=qsettings)
+    qtbot.addWidget(win, before_close_func=close_and_wait)
+    win.resize(1500, 950)
+    win.set_run(large_run())
+    win.show()
+    qtbot.waitExposed(win)
+    qtbot.waitUntil(lambda: win.trace is not None and not win.display.busy, timeout=180000)
+    return win
 
 
 def small_run():
@@ -94,7 +107,7 @@ def _sample_of(header):
 
 
 def test_a_held_gate_is_never_drawn_unclamped_while_a_large_model_changes_sample(qtbot, qsettings, app_paths):
-    win = make_window(qtbot, qsettings, run=large_run())
+    win = large_window(qtbot, qsettings)
     run, s = win.run, win.session
     assert not is_small(run)                    # traces come from a worker
     s.set_position(unit=5, t=100)
@@ -128,7 +141,7 @@ def test_a_held_gate_is_never_drawn_unclamped_while_a_large_model_changes_sample
 
 
 def test_a_replayed_epoch_is_never_drawn_with_the_latest_weights(qtbot, qsettings, app_paths):
-    win = make_window(qtbot, qsettings, run=large_run())
+    win = large_window(qtbot, qsettings)
     with qtbot.waitSignal(win.sigTrainingFinished, timeout=180000):
         win.start_training(epochs=1)
     qtbot.waitUntil(lambda: not win.display.busy and not win.session.waiting, timeout=120000)

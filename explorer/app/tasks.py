@@ -541,27 +541,11 @@ class _Interruptible:
 
 def display_task(state: TaskState, run, weights: dict | None, sample: int, *, predictions: bool = True,
                  norms: bool = False, forecast: int = 100, trace: bool = True) -> Display:
-    """The trace of ``sample`` under ``weights`` (a copy of the run's model holds them) and, if
-    asked, the predictions and forecast (``Run.predictions``) and the gradient norms through time
-    of the sample. Raises :class:`Interrupted` when interrupted."""
-    model = clone_model(run.model, weights)
-    ds = run.dataset
-    state.set_progress(0.0, "Computing the trace")
-    x, y = sample_of(ds, sample)
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        out = Display(sample=int(sample), weights=model.state_dict(), trace=model.forward(x) if trace else None)
-        state.check()
-        if norms:
-            _, gn, _ = model.compute_grads(x, y, ds.loss)
-            out.norms_dh = np.array(gn.dh, copy=True)
-            out.norms_dc = None if gn.dc is None else np.array(gn.dc, copy=True)
-            if gn.dh_layers is not None:
-                out.norms_layers = (np.array(gn.dh_layers, copy=True),
-                                    None if gn.dc_layers is None else np.array(gn.dc_layers, copy=True))
-        if predictions:
-            view = copy.copy(run)               # the run's own predictions code, on the copy
-            view.model = _Interruptible(model, state, span=(0.1, 1.0), total=run.prediction_windows())
-            n = min(forecast, ds.n_val) if ds.kind == "series" else 0
-            out.predictions = view.predictions(forecast=n)
-    state.set_progress(1.0, "")
-    return out
+    """What is drawn for ``sample`` under ``weights`` (None: the run's own), no interventions: the
+    trace and, if asked, the predictions and forecast (``Run.predictions``) and the gradient norms
+    through time — :func:`explorer.app.display.display_request` without partial results (a
+    loader's task sends its own). Raises :class:`Interrupted` when interrupted."""
+    from .display import display_request
+
+    return display_request(state, run, weights, Source(int(sample)), trace=trace, norms=norms,
+                           predictions=predictions, forecast=forecast, compare=False, send_trace=False)

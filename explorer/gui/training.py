@@ -8,8 +8,8 @@ traces arrive in the task's partial results.
 
 :class:`DisplayController` is the one producer of the session's trace outside training: it
 computes what the session's source asks for (sample, weights, interventions) with
-:func:`explorer.app.display.display_request`, and the latest weights' predictions with
-:func:`explorer.app.tasks.display_task` (a newer request interrupts an older one).
+:func:`explorer.app.display.display_request`, and the latest weights' predictions with the same
+request (a newer request interrupts an older one).
 """
 
 from __future__ import annotations
@@ -132,23 +132,23 @@ class DisplayController(QObject):
         self._computing = src
         self.task.start(fn, tag=run)
 
-    def request(self, *, predictions: bool = True, norms: bool = True, weights=None) -> None:
-        """Recompute what is drawn for the session's source and, with ``predictions``, the latest
-        weights' predictions (``weights``: other weights for the predictions)."""
+    def request(self, *, predictions: bool = True, norms: bool = True) -> None:
+        """Recompute what is drawn for the session's source and, with ``predictions`` (idle only),
+        the latest weights' predictions — with the latest weights' plain trace in the same request
+        when that is what is drawn."""
         s = self.session
         run = s.run
         if run is None:
             return
-        src = s.source()
         if not (predictions and s.training == "idle"):
             self.refresh(norms=norms)
             return
-        plain = src == Source(src.sample) and weights is None
+        src = s.source()
+        plain = src == Source(src.sample)
         if not plain:
             self.refresh(norms=norms)
-        w = run.model.state_dict() if weights is None else weights
-        # with the latest weights shown, one pass gives the trace, its norms and the predictions
-        fn = partial(display_task, run=run, weights=w, sample=src.sample, trace=plain, norms=plain and norms)
+        fn = partial(display_request, run=run, weights=run.model.state_dict(), source=Source(src.sample),
+                     trace=plain, norms=plain and norms, predictions=True, compare=False, send_trace=False)
         self.predictions_task.start(fn, tag=run)
 
     def _failed(self, text: str) -> None:
