@@ -214,3 +214,25 @@ def test_the_command_lines_through_time_plot_names_its_sample_and_weights(qtbot)
     _, gn, _ = run.model.compute_grads(*run.sample_pair(0), run.dataset.loss)
     _, rows = through.csv_rows()
     np.testing.assert_allclose([dh for _, dh, _ in rows], gn.dh, rtol=1e-12)
+
+
+def test_the_samples_clamped_pass_runs_once_per_request(monkeypatch):
+    from explorer.engine import RecurrentModel
+
+    run = small_run()
+    x, _ = run.sample_pair(2)
+    passes = []
+    real = RecurrentModel.forward
+
+    def counting(self, xs, *args, interventions=None, **kw):
+        if interventions and np.shape(xs) == np.shape(x) and np.array_equal(xs, x):
+            passes.append(1)
+        return real(self, xs, *args, interventions=interventions, **kw)
+
+    monkeypatch.setattr(RecurrentModel, "forward", counting)
+    d = display_request(TaskState(), run, run.model.state_dict(), Source(2, interventions=(Clamp("o", 0.0),)),
+                        norms=False)
+    assert len(passes) == 1                      # the trace's pass; the effect reuses its outputs
+    ds = run.dataset
+    assert np.array_equal(d.comparison.sample_with, ds.normalizer.inverse(d.trace.y[0, :, 0], column=ds.target_index))
+    assert "validation loss" in d.comparison.loss_text()
