@@ -172,7 +172,8 @@ class _Intervened:
 class Comparison:
     """The effect of interventions: the loss over the validation part (else the training part)
     without and with them (in the target's units, as every loss on screen), the run's predictions
-    both ways (``Run.predictions``: one step ahead and a free-running forecast), and the selected
+    with them (``Run.predictions``: one step ahead and a free-running forecast; those without are
+    the predictions the plot already shows), and the selected
     sample's output at every step both ways (``sample_t`` 1..T; regression: y in the target's
     units; classification: the probability of the right class)."""
 
@@ -181,7 +182,6 @@ class Comparison:
     part: str = "validation"
     loss_without: float = float("nan")
     loss_with: float = float("nan")
-    predictions_without: dict = field(default_factory=dict)
     predictions_with: dict = field(default_factory=dict)
     sample_t: np.ndarray = field(default_factory=lambda: np.zeros(0))
     sample_without: np.ndarray = field(default_factory=lambda: np.zeros(0))
@@ -260,9 +260,8 @@ def comparison_task(state: TaskState, run, weights, sample: int, interventions, 
         state.set_progress(0.4, "Comparing with the intervention")
         if ds.kind != "text":
             n = min(forecast, ds.n_val) if ds.kind == "series" else 0
-            for key, model, span in (("predictions_without", plain, (0.4, 0.7)), ("predictions_with", held, (0.7, 1.0))):
-                view = copy.copy(run)
-                view.model = _Interruptible(model, state, span=span)
-                setattr(out, key, view.predictions(forecast=n))
+            view = copy.copy(run)
+            view.model = _Interruptible(held, state, span=(0.4, 1.0))
+            out.predictions_with = view.predictions(forecast=n)
     state.set_progress(1.0, "")
     return out
