@@ -13,12 +13,25 @@ from explorer.data.examples import load_example
 from explorer.engine import Clamp
 from explorer.runs.store import Run, settings_for_example
 
-from tests.test_gui_behaviour import make_window
+from explorer.gui.main_window import MainWindow
+from tests.test_gui_behaviour import close_and_wait, make_window
 
 
 def large_run(epochs=1):
     ds = load_example("adding", seq_len=500, n_train=64, n_val=8)
     return Run(ds, settings_for_example("adding", units=256, epochs=epochs, batch=32))
+
+
+def large_window(qtbot, qsettings):
+    """A window on :func:`large_run` (its first display takes seconds on a worker, more on a busy machine)."""
+    win = MainWindow(settings=qsettings)
+    qtbot.addWidget(win, before_close_func=close_and_wait)
+    win.resize(1500, 950)
+    win.set_run(large_run())
+    win.show()
+    qtbot.waitExposed(win)
+    qtbot.waitUntil(lambda: win.trace is not None and not win.display.busy, timeout=180000)
+    return win
 
 
 def small_run():
@@ -94,7 +107,7 @@ def _sample_of(header):
 
 
 def test_a_held_gate_is_never_drawn_unclamped_while_a_large_model_changes_sample(qtbot, qsettings, app_paths):
-    win = make_window(qtbot, qsettings, run=large_run())
+    win = large_window(qtbot, qsettings)
     run, s = win.run, win.session
     assert not is_small(run)                    # traces come from a worker
     s.set_position(unit=5, t=100)
@@ -128,7 +141,7 @@ def test_a_held_gate_is_never_drawn_unclamped_while_a_large_model_changes_sample
 
 
 def test_a_replayed_epoch_is_never_drawn_with_the_latest_weights(qtbot, qsettings, app_paths):
-    win = make_window(qtbot, qsettings, run=large_run())
+    win = large_window(qtbot, qsettings)
     with qtbot.waitSignal(win.sigTrainingFinished, timeout=180000):
         win.start_training(epochs=1)
     qtbot.waitUntil(lambda: not win.display.busy and not win.session.waiting, timeout=120000)
@@ -169,3 +182,57 @@ def test_a_small_models_replay_is_drawn_at_once(qtbot, qsettings, app_paths):
     win.replay_bar.set_epoch(epoch)
     assert not win.session.waiting and win.session.trace_source == Source(0, "epoch", epoch)
     assert np.array_equal(win.trace.h, win.run.replay_trace(epoch, 0).h)
+
+
+def test_the_through_time_plot_says_which_pass_it_draws(qtbot, qsettings, app_paths):
+    win = make_window(qtbot, qsettings)
+    win.plot_docks["grad_through_time"].raise_()
+    plot = win.through_time_plot
+    titles = []
+    win.sigRedrawn.connect(lambda: titles.append(plot.title_text()))
+    with qtbot.waitSignal(win.sigTrainingFinished, timeout=60000):
+        win.start_training(epochs=1)
+    qtbot.waitUntil(lambda: not win.display.busy and not win.session.waiting, timeout=20000)
+    run = win.run
+    assert any("the latest training step (its batch)" in t for t in titles), titles     # while training
+    steps = run.trainer.step
+    qtbot.waitUntil(lambda: f"sample 0, weights after step {steps}" in plot.title_text(), timeout=5000)
+    _, gn, _ = run.model.compute_grads(*run.sample_pair(0), run.dataset.loss)
+    np.testing.assert_array_equal(plot.dh_curve.yData, gn.dh)                    # what the title says
+    win.interventions.hold("f", 1.0)
+    qtbot.waitUntil(lambda: "1 intervention held" in plot.title_text(), timeout=5000)
+    assert f"sample 0, weights after step {steps}, 1 intervention held" in plot.title_text()
+
+
+def test_the_command_lines_through_time_plot_names_its_sample_and_weights(qtbot):
+    from explorer.figures.report import fill_run_plots
+
+    run = small_run()
+    list(run.trainer.steps(max_steps=7))
+    through = fill_run_plots(run, forecast=0)["grad_through_time"]
+    assert through.title_text() == "Gradient norm through time \u2014 validation sample 0, weights after step 7"
+    _, gn, _ = run.model.compute_grads(*run.sample_pair(0), run.dataset.loss)
+    _, rows = through.csv_rows()
+    np.testing.assert_allclose([dh for _, dh, _ in rows], gn.dh, rtol=1e-12)
+
+
+def test_the_samples_clamped_pass_runs_once_per_request(monkeypatch):
+    from explorer.engine import RecurrentModel
+
+    run = small_run()
+    x, _ = run.sample_pair(2)
+    passes = []
+    real = RecurrentModel.forward
+
+    def counting(self, xs, *args, interventions=None, **kw):
+        if interventions and np.shape(xs) == np.shape(x) and np.array_equal(xs, x):
+            passes.append(1)
+        return real(self, xs, *args, interventions=interventions, **kw)
+
+    monkeypatch.setattr(RecurrentModel, "forward", counting)
+    d = display_request(TaskState(), run, run.model.state_dict(), Source(2, interventions=(Clamp("o", 0.0),)),
+                        norms=False)
+    assert len(passes) == 1                      # the trace's pass; the effect reuses its outputs
+    ds = run.dataset
+    assert np.array_equal(d.comparison.sample_with, ds.normalizer.inverse(d.trace.y[0, :, 0], column=ds.target_index))
+    assert "validation loss" in d.comparison.loss_text()

@@ -51,13 +51,10 @@ def test_frozen_belt_keeps_c0_exactly_and_other_units_move(run):
     assert np.ptp(free.c[0, :, 3]) > 0.01                                         # without it, the belt moves
 
 
-def test_comparison_without_is_the_runs_own_and_silencing_every_unit_leaves_the_bias(run):
+def test_silencing_every_unit_leaves_the_bias(run):
     w = run.model.state_dict()
     ds = run.dataset
     cmp = intervention_effect_task(TaskState(), run, w, 1, [Clamp("o", 0.0)], forecast=20)
-    own = run.predictions(forecast=20)
-    assert np.array_equal(cmp.predictions_without["prediction"], own["prediction"])
-    assert np.array_equal(cmp.predictions_without["forecast"], own["forecast"])
     # o = 0 everywhere: h = 0, so every output is the head's bias (in the target's units)
     bias = ds.normalizer.inverse(np.array([run.model.state_dict()["head.bias"][0]]), column=ds.target_index)[0]
     assert np.allclose(cmp.predictions_with["prediction"], bias, rtol=0, atol=1e-12)

@@ -39,6 +39,8 @@ import numpy as np
 
 from explorer.engine import CELLS, Interrupted
 
+from .tasks import DivergenceGuard, TaskState, train_task
+
 EMIT_INTERVAL = 0.1          # seconds between partial results (the curves need no more than 10/s)
 CHUNK_STEPS = 10             # steps each run takes per turn of the round-robin
 
@@ -99,7 +101,7 @@ class CellResult:
     step: int = 0
     max_steps: int = 0
     done: bool = False
-    message: str = ""                # why a run ended early (a non-finite loss)
+    message: str = ""                # why a run ended early (it diverged: DivergenceGuard's sentence)
     step_losses: np.ndarray = field(default_factory=lambda: np.zeros(0))
     norms_dh_last: np.ndarray | None = None
     norms_dc_last: np.ndarray | None = None
@@ -189,6 +191,17 @@ class _Series:
         return v
 
 
+class _Asked(TaskState):
+    """A task state asked to stop by ``interrupt()`` (a callable, or None: never)."""
+
+    def __init__(self, interrupt=None):
+        super().__init__()
+        self._asked = interrupt
+
+    def is_interruption_requested(self) -> bool:
+        return bool(self._asked is not None and self._asked())
+
+
 class CellRun:
     """One cell with one seed: its :class:`~explorer.runs.store.Run`, validation curve, timing and norms."""
 
@@ -212,7 +225,8 @@ class CellRun:
         self.first_dh = self.first_dc = self.last_dh = self.last_dc = None
         self.norms_step = 0
         self.message = ""
-        self.stopped = False          # ended early (a non-finite loss)
+        self.stopped = False          # ended early: diverged (explorer.app.tasks.DivergenceGuard)
+        self.guard: DivergenceGuard | None = None
 
     @property
     def step(self) -> int:
@@ -267,19 +281,28 @@ class CellRun:
         tr = self.run.trainer
         k = min(int(steps), self.max_steps - tr.step, self.eval_every - tr.step % self.eval_every)
         taken = 0
+
+        def record(snap, _val) -> None:
+            nonlocal taken
+            taken += 1
+            self.step_losses.append(snap.loss)
+            if self.first_dh is None:
+                self.first_dh, self.first_dc = snap.norms_dh, snap.norms_dc
+            self.last_dh, self.last_dc, self.norms_step = snap.norms_dh, snap.norms_dc, snap.step
+
+        if self.guard is None:
+            self.guard = DivergenceGuard(tr)
+        state = _Asked(interrupt)
         t0 = self.clock()
         try:
-            for snap in tr.steps(max_steps=k, interrupt=interrupt):
-                if snap.refused:
-                    self.stopped, self.message = True, snap.message
-                    break
-                taken += 1
-                self.step_losses.append(snap.loss)
-                if self.first_dh is None:
-                    self.first_dh, self.first_dc = snap.norms_dh, snap.norms_dc
-                self.last_dh, self.last_dc, self.norms_step = snap.norms_dh, snap.norms_dc, snap.step
+            result = train_task(state, tr, emit_interval=math.inf, guard=self.guard, max_steps=k, on_step=record,
+                                final_trace=False, catch_errors=False)
         finally:
             self.seconds += self.clock() - t0
+        if result.reason == "diverged":
+            self.stopped, self.message = True, result.message
+        elif result.reason == "stopped":
+            raise Interrupted()
         if taken:
             self.evaluate_if_due(interrupt)
         return taken

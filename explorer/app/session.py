@@ -56,7 +56,6 @@ class SessionEvents(SignalGroup):
     comparison = Signal(object)     # the interventions' effect (teaching.InterventionEffect) or None
     predictions = Signal(object)    # predictions / forecast for the plots (dict)
     interventions = Signal(object)  # the active interventions (list)
-    message = Signal(str, str)      # (text, kind) for the banner; ("", "") clears it
     progress = Signal(object)       # Progress: step, epochs, latest loss and validation loss
 
 
@@ -124,9 +123,9 @@ class Session:
     # -- limits ---------------------------------------------------------------------------------
     def n_samples(self) -> int:
         """How many samples the sample selector offers (validation if any, else training)."""
-        ds = getattr(self.run, "dataset", None)
-        if ds is None:
+        if self.run is None:
             return 0
+        ds = self.run.dataset
         return int(ds.n_val or ds.n_train)
 
     def _limits(self) -> dict:
@@ -138,8 +137,8 @@ class Session:
         if tr is not None:
             lim["t"] = tr.T
             lim["unit"] = int(tr.h.shape[-1])
-            lim["layer"] = int(getattr(tr, "num_layers", 1))
-            lim["direction"] = int(getattr(tr, "num_directions", 1))
+            lim["layer"] = int(tr.num_layers)
+            lim["direction"] = int(tr.num_directions)
         return lim
 
     def _clamped(self, pos: Position) -> Position:
@@ -206,17 +205,14 @@ class Session:
         self.norms = None
         self.norms_layers = None
         self.norms_source = None
-        if self.replay_epoch is not None:
-            self.replay_epoch = None
-            self.events.replay_epoch.emit(None)
-        tr = getattr(run, "trainer", None)
+        self.replay_epoch = None                # (views follow the ``run`` event)
+        tr = None if run is None else run.trainer
         self.history = [dict(h) for h in tr.history] if tr is not None else []
         self.steps = StepTable(tr.step_table() if tr is not None else None)
         self.progress = _progress_of(tr)
         self.events.run.emit(run)
         self.events.trace.emit(None)
-        sample = getattr(getattr(run, "settings", None), "sample_index", 0) or 0
-        self.set_position(sample=sample)
+        self.set_position(sample=0 if run is None else run.settings.sample_index)
 
     def set_trace(self, trace, weights=None, source: Source | None = None) -> None:
         """The selected sample's trace (batch 1), the weights that computed it and what it is of
@@ -287,12 +283,6 @@ class Session:
         """The interventions' effect (a :class:`~explorer.app.teaching.InterventionEffect`), or None."""
         self.comparison = comparison
         self.events.comparison.emit(comparison)
-
-    def show_message(self, text: str, kind: str = "info") -> None:
-        self.events.message.emit(text, kind)
-
-    def clear_message(self) -> None:
-        self.events.message.emit("", "")
 
     # -- what views read ---------------------------------------------------------------------------
     def step_losses(self) -> tuple:

@@ -33,6 +33,19 @@ class Source:
             parts.append(f"{k} intervention{'s' if k != 1 else ''} held")
         return " \u00b7 ".join(parts)
 
+    def norms_text(self, step: int) -> str:
+        """What gradient norms of this source are of, for a plot's title ('sample 3, weights after
+        step 120'; ``step``: the run's step count)."""
+        if self.weights == "epoch":
+            weights = "weights before training" if self.epoch == 0 else f"weights of epoch {self.epoch}"
+        elif self.weights == "training":
+            weights = f"training's weights at step {step}"
+        else:
+            weights = f"weights after step {step}" if step else "initial weights"
+        k = len(self.interventions)
+        held = f", {k} intervention{'s' if k != 1 else ''} held" if k else ""
+        return f"sample {self.sample}, {weights}{held}"
+
     def plain(self) -> Source:
         """The same sample and weights without interventions."""
         return replace(self, interventions=())

@@ -6,11 +6,15 @@ widget; it reports through :meth:`TaskState.set_partial_result` / :meth:`TaskSta
 (callbacks the adapter turns into queued Qt signals), checks
 :meth:`TaskState.is_interruption_requested`, and returns its result.
 
-- :func:`train_task` drives ``Trainer.steps()``: about 30 emissions a second of the step
-  records merged since the last one, the sample's trace only as often as the window redraws
-  (``state.trace_interval``, a plain float the window sets), pause, autosave through
-  :class:`~explorer.app.checkpoint.CheckpointPolicy`, and a :class:`DivergenceGuard` that
-  keeps the weights of the last sane step when the loss blows up.
+- :func:`train_task` is the one training driver (the window, the command line and the cell
+  comparison all run it). It drives ``Trainer.steps()`` with policies: a checkpoint
+  (:class:`~explorer.app.checkpoint.CheckpointPolicy`), the divergence guard
+  (:class:`DivergenceGuard`: what "diverged" means everywhere), a validation loss every
+  ``eval_every`` steps (:class:`EvalCadence`), stopping once the validation loss is below
+  ``stop_at_loss``; and it reports: about 30 emissions a second of the step records merged
+  since the last one, the sample's trace only as often as the window redraws
+  (``state.trace_interval``, a plain float the window sets; ``state.sample``: which sample),
+  ``on_step`` for a printer in the task's thread; it pauses and stops when the state asks.
 - :func:`display_task` computes what the window draws from a set of weights: the selected
   sample's trace, the gradient norms through time, the predictions and the forecast — on a
   copy of the model, in batches, interruptible, with progress.
@@ -27,11 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-try:                                    # the engine's interruptible step (helper "engine")
-    from explorer.engine import Interrupted
-except ImportError:                     # until it lands: the same name, raised by the tasks here
-    class Interrupted(Exception):       # type: ignore[no-redef]
-        """The task was asked to stop."""
+from explorer.engine import Interrupted
 
 from .checkpoint import CheckpointPolicy
 from .source import Source
@@ -147,7 +147,7 @@ class TrainingUpdate:
             history=list(history), progress=copy.copy(progress),
             norms_dh=None if last is None else last.norms_dh,
             norms_dc=None if last is None else last.norms_dc,
-            norms_layers=None if last is None else getattr(last, "norms_layers", None))
+            norms_layers=None if last is None else last.norms_layers)
 
     def __len__(self) -> int:
         return len(self.step)
@@ -182,10 +182,49 @@ class TrainingResult:
     weights: dict | None = None
     display: object = None              # a Display (predictions …) when training ran to its end
     kept_step: int | None = None        # after a blow-up: the step whose weights were kept
+    reached: tuple | None = None        # (step, seconds of training, validation loss) below ``stop_at_loss``
+    seconds: float = 0.0                # of training: without validation losses and checkpoints
+    checkpoint_seconds: float = 0.0
+
+
+class EvalCadence:
+    """When ``eval_every`` evaluates. A validation loss over a big validation part (200,000
+    windows of a million-row file) costs as much as some 2,000 training steps: every 50 steps would
+    spend 97 % of the time validating. So a validation loss that falls due is skipped while the
+    time spent validating exceeds :attr:`SHARE` of the time spent training so far (the first one
+    always runs, and the trainer computes one at every epoch's end); :meth:`summary` says how
+    many ran and how many were skipped."""
+
+    SHARE = 0.25
+
+    def __init__(self):
+        self.spent = 0.0            # seconds spent validating
+        self.done = 0
+        self.skipped = 0
+
+    def due(self, train_s: float) -> bool:
+        """Whether a validation loss that falls due after ``train_s`` seconds of training runs."""
+        if self.done and self.spent > self.SHARE * train_s:
+            self.skipped += 1
+            return False
+        return True
+
+    def record(self, seconds: float) -> None:
+        self.spent += seconds
+        self.done += 1
+
+    def summary(self, n_val: int) -> str:
+        text = (f"plus {self.spent:.1f} s for {self.done} validation loss{'es' if self.done > 1 else ''} of "
+                f"--eval-every ({n_val} windows each), not counted as training")
+        if self.skipped:
+            text += (f"; {self.skipped} more fell due and were skipped to keep validating under "
+                     f"{self.SHARE:.0%} of the training time")
+        return text
 
 
 class DivergenceGuard:
-    """Detects a blown-up loss and keeps the weights (and optimiser state) from before the blow-up.
+    """Detects a blown-up loss and keeps the weights (and optimiser state) from before the blow-up:
+    what "diverged" means for every way of training (window, command line, cell comparison).
 
     The baseline is the loss of predicting zero (mean of the squared target, in the loss's
     units) for MSE or ln(classes) for cross-entropy. A step whose loss is at most
@@ -203,6 +242,7 @@ class DivergenceGuard:
         self._pending_step = trainer.step
         self.sane: deque = deque(maxlen=keep)   # (loss, step, params, optimiser state)
         self.sane_loss = float("nan")
+        self.kept_step: int | None = None     # after :meth:`back`: the step whose weights went back
 
     def _copy(self):
         tr = self.trainer
@@ -220,6 +260,22 @@ class DivergenceGuard:
             self._pending_step = self.trainer.step
         return blown
 
+    def message(self, snap) -> str:
+        """Why ``snap`` (a step :meth:`observe` found blown up, or one the trainer refused) diverged."""
+        if snap.refused or not math.isfinite(snap.loss):
+            return snap.message or "The loss is not a finite number."
+        return (f"Training diverged at step {snap.step}: the loss reached {snap.loss:.3g}, over "
+                f"{BLOWUP_FACTOR:,.0f} times the loss of predicting zero ({self.baseline:.3g}).")
+
+    def back(self) -> str:
+        """:meth:`restore` and the sentence saying what it kept."""
+        step = self.kept_step = self.restore()
+        if step is None:
+            return " Try a smaller learning rate or gradient clipping."
+        which = f"the weights after step {step}" if step else "the weights training started from"
+        return (f" Back to {which} (loss {self.sane_loss:.4g}); try a smaller learning rate or "
+                "gradient clipping.")
+
     def restore(self) -> int | None:
         """Put the best recent sane weights back; the step they belong to (None if there were none)."""
         if not self.sane:
@@ -228,6 +284,7 @@ class DivergenceGuard:
         tr = self.trainer
         tr.model.params[...] = params
         tr.optimizer.load_state_dict(copy.deepcopy(opt))
+        tr.optimizer.t = tr.step                # the steps taken stay counted (a saved run's files agree)
         self.sane_loss = loss
         return step
 
@@ -235,25 +292,35 @@ class DivergenceGuard:
 def _baseline_loss(trainer) -> float:
     d = trainer.data
     if d.loss == "cross_entropy":
-        k = getattr(trainer.model, "n_outputs", 2)
+        k = trainer.model.n_outputs
         return math.log(max(k, 2))
     y = np.asarray(d.y_train, dtype=float)
     return float(np.mean(y * y)) * float(d.loss_scale) if y.size else float("nan")
 
 
 def train_task(state: TaskState, trainer, *, emit_interval: float = EMIT_INTERVAL, checkpoint=None,
-               policy: CheckpointPolicy | None = None, guard: bool = True, display=None,
+               policy: CheckpointPolicy | None = None, guard: bool | DivergenceGuard = True, display=None,
+               stop_at_loss: float | None = None, eval_every: int = 0, cadence: EvalCadence | None = None,
+               max_steps: int | None = None, on_step=None, final_trace: bool = True, catch_errors: bool = True,
                clock=time.perf_counter) -> TrainingResult:
-    """Train until the planned epochs are done, the state asks to stop, or the loss blows up.
+    """Train until the planned epochs (or ``max_steps`` more steps) are done, the state asks to stop,
+    the validation loss is below ``stop_at_loss``, or the run diverges.
 
-    ``checkpoint()`` (called in this thread when ``policy`` says so) saves the run; its failure
-    is reported as a partial message, never stops training. ``display(state)``, when given, is
-    called once training ran to its end or diverged (predictions for the window, interruptible);
-    its value goes into the result. Partial results: :class:`TrainingUpdate` (and ``("message", text)``).
+    Policies: ``checkpoint()`` (called in this thread when ``policy`` says so) saves the run; its
+    failure is reported as a partial message ``("message", text)``, never stops training.
+    ``guard``: a :class:`DivergenceGuard` (True: a new one; one may be passed to carry on across
+    calls; False: none) — on a blow-up the weights from before it go back and the reason is
+    "diverged". ``eval_every``: a validation loss every that many steps (as ``cadence`` allows).
+    ``on_step(snap, val_loss or None)`` is called in this thread after every step taken.
+    ``display(state)``, when given, is called once training ran to its end or diverged; its value
+    goes into the result; ``final_trace``: the selected sample's trace with the final weights
+    too. Partial results: :class:`TrainingUpdate`. ``catch_errors=False`` lets an exception out
+    (the command line's own handling); else it ends training with reason "error".
     """
     gates = list(trainer.log.gates)
     policy = policy or CheckpointPolicy()
-    sentinel = DivergenceGuard(trainer) if guard else None
+    sentinel = guard if isinstance(guard, DivergenceGuard) else DivergenceGuard(trainer) if guard else None
+    cadence = cadence if cadence is not None else EvalCadence()
     snaps: list = []
     history: list = []
     progress = Progress(step=trainer.step, epoch=trainer.epoch, epochs=trainer.epochs,
@@ -262,6 +329,11 @@ def train_task(state: TaskState, trainer, *, emit_interval: float = EMIT_INTERVA
         progress.val_loss = trainer.history[-1]["val_loss"]
     last_emit = last_trace = -math.inf
     result = TrainingResult("done")
+    t0 = clock()
+    spent0 = cadence.spent
+
+    def training_seconds() -> float:
+        return clock() - t0 - (cadence.spent - spent0) - result.checkpoint_seconds
 
     def emit(with_trace: bool) -> None:
         nonlocal snaps, history, last_emit, last_trace
@@ -275,7 +347,7 @@ def train_task(state: TaskState, trainer, *, emit_interval: float = EMIT_INTERVA
 
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         try:
-            gen = _steps(trainer, state)
+            gen = _steps(trainer, state, max_steps)
             while True:
                 if state.paused:
                     emit(with_trace=True)           # the person steps through the current weights
@@ -286,51 +358,54 @@ def train_task(state: TaskState, trainer, *, emit_interval: float = EMIT_INTERVA
                 snap = next(gen, None)
                 if snap is None:
                     break
-                if sentinel is not None and sentinel.observe(snap.loss):
+                if (sentinel is not None and sentinel.observe(snap.loss)) or snap.refused:
                     result.reason = "diverged"
-                    if snap.refused or not math.isfinite(snap.loss):
-                        result.message = snap.message or "The loss is not a finite number."
-                    else:
-                        result.message = (f"Training diverged at step {snap.step}: the loss reached "
-                                          f"{snap.loss:.3g}, over {BLOWUP_FACTOR:,.0f} times the loss of "
-                                          f"predicting zero ({sentinel.baseline:.3g}).")
+                    result.message = (sentinel.message(snap) if sentinel is not None
+                                      else snap.message or "The loss is not a finite number.")
                     if not snap.refused:
                         snaps.append(snap)
                         _progress(progress, snap, trainer)
-                    break
-                if snap.refused:
-                    result.reason, result.message = "diverged", snap.message
                     break
                 snaps.append(snap)
                 _progress(progress, snap, trainer)
                 if snap.epoch_end:
                     history.append(dict(trainer.history[-1]))
+                val = snap.val_loss
+                if (eval_every and snap.step % eval_every == 0 and not snap.epoch_end
+                        and cadence.due(training_seconds())):
+                    e0 = clock()
+                    val = trainer.val_loss()
+                    cadence.record(clock() - e0)
+                if on_step is not None:
+                    on_step(snap, val)
+                if val is not None and stop_at_loss is not None and val < stop_at_loss:
+                    result.reached = (snap.step, training_seconds(), val)
+                    break
                 if checkpoint is not None and policy.due(snap.epoch_end):
+                    s0 = clock()
                     try:
                         checkpoint()
-                    except Exception as exc:  # noqa: BLE001 - a failed autosave must not stop training
+                    except Exception as exc:  # noqa: BLE001 - a failed checkpoint must not stop training
                         state.set_partial_result(("message", f"Autosave failed: {exc}"))
                     policy.saved()
+                    result.checkpoint_seconds += clock() - s0
                 now = clock()
                 if now - last_emit >= emit_interval or snap.done:
-                    emit(with_trace=now - last_trace >= max(emit_interval, state.trace_interval))
+                    emit(with_trace=final_trace and now - last_trace >= max(emit_interval, state.trace_interval))
         except Interrupted:
             result.reason = "stopped"
-        except Exception as exc:  # noqa: BLE001 - reported to the window, never lost in a thread
+        except Exception as exc:
+            if not catch_errors:
+                raise
             result.reason = "error"
             result.message = f"Training stopped by an error: {type(exc).__name__}: {exc}"
+        result.seconds = training_seconds()
         if result.reason == "diverged" and sentinel is not None:
-            result.kept_step = sentinel.restore()
-            if result.kept_step is not None:
-                which = (f"the weights after step {result.kept_step}" if result.kept_step
-                         else "the weights training started from")
-                result.message += (f" Back to {which} (loss {sentinel.sane_loss:.4g}); try a smaller "
-                                   "learning rate or gradient clipping.")
-            else:
-                result.message += " Try a smaller learning rate or gradient clipping."
+            result.message += sentinel.back()
+            result.kept_step = sentinel.kept_step
         if snaps or history:
             emit(with_trace=False)
-        if result.reason != "stopped" and not state.is_interruption_requested():
+        if final_trace and result.reason != "stopped" and not state.is_interruption_requested():
             try:
                 result.trace, result.weights, _ = _sample_trace(trainer, state)
                 if display is not None and result.reason in ("done", "diverged"):
@@ -340,12 +415,9 @@ def train_task(state: TaskState, trainer, *, emit_interval: float = EMIT_INTERVA
     return result
 
 
-def _steps(trainer, state):
-    """``trainer.steps()``, interruptible inside a step when the engine supports it."""
-    try:
-        return trainer.steps(interrupt=state.is_interruption_requested)
-    except TypeError:
-        return trainer.steps()
+def _steps(trainer, state, max_steps=None):
+    """``trainer.steps()``, interruptible inside a step."""
+    return trainer.steps(max_steps=max_steps, interrupt=state.is_interruption_requested)
 
 
 def _progress(progress: Progress, snap, trainer) -> None:
@@ -389,17 +461,8 @@ def clone_model(model, weights: dict | None = None):
     the model's sizes when ``weights`` is given, so the copy can be made while another thread trains."""
     from explorer.engine import make_model
 
-    kw = dict(n_inputs=model.n_inputs, n_units=model.n_units, n_outputs=model.n_outputs,
-              dtype=model.dtype)
-    for name in ("num_layers", "bidirectional"):           # deep / bidirectional models (engine)
-        if hasattr(model, name):
-            kw[name] = getattr(model, name)
-    try:
-        twin = make_model(model.kind, **kw)
-    except TypeError:
-        kw.pop("num_layers", None)
-        kw.pop("bidirectional", None)
-        twin = make_model(model.kind, **kw)
+    twin = make_model(model.kind, n_inputs=model.n_inputs, n_units=model.n_units, n_outputs=model.n_outputs,
+                      dtype=model.dtype, num_layers=model.num_layers, bidirectional=model.bidirectional)
     twin.load_state_dict(model.state_dict() if weights is None else weights)
     return twin
 
@@ -438,8 +501,8 @@ class _Interruptible:
         if self._batch:
             return self._batch
         m = self._model
-        n, k = int(getattr(m, "n_units", 32)), int(getattr(m, "n_inputs", 1))
-        layers = int(getattr(m, "num_layers", 1)) * int(getattr(m, "num_directions", 1))
+        n, k = int(m.n_units), int(m.n_inputs)
+        layers = int(m.num_layers) * int(m.num_directions)
         per_sample = 8.0 * x.shape[1] * n * (n + k + 1) * layers
         return int(min(256, max(1, self.FLOPS_PER_BATCH // max(per_sample, 1.0))))
 
@@ -478,27 +541,11 @@ class _Interruptible:
 
 def display_task(state: TaskState, run, weights: dict | None, sample: int, *, predictions: bool = True,
                  norms: bool = False, forecast: int = 100, trace: bool = True) -> Display:
-    """The trace of ``sample`` under ``weights`` (a copy of the run's model holds them) and, if
-    asked, the predictions and forecast (``Run.predictions``) and the gradient norms through time
-    of the sample. Raises :class:`Interrupted` when interrupted."""
-    model = clone_model(run.model, weights)
-    ds = run.dataset
-    state.set_progress(0.0, "Computing the trace")
-    x, y = sample_of(ds, sample)
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        out = Display(sample=int(sample), weights=model.state_dict(), trace=model.forward(x) if trace else None)
-        state.check()
-        if norms:
-            _, gn, _ = model.compute_grads(x, y, ds.loss)
-            out.norms_dh = np.array(gn.dh, copy=True)
-            out.norms_dc = None if gn.dc is None else np.array(gn.dc, copy=True)
-            if getattr(gn, "dh_layers", None) is not None:
-                out.norms_layers = (np.array(gn.dh_layers, copy=True),
-                                    None if gn.dc_layers is None else np.array(gn.dc_layers, copy=True))
-        if predictions:
-            view = copy.copy(run)               # the run's own predictions code, on the copy
-            view.model = _Interruptible(model, state, span=(0.1, 1.0), total=run.prediction_windows())
-            n = min(forecast, ds.n_val) if ds.kind == "series" else 0
-            out.predictions = view.predictions(forecast=n)
-    state.set_progress(1.0, "")
-    return out
+    """What is drawn for ``sample`` under ``weights`` (None: the run's own), no interventions: the
+    trace and, if asked, the predictions and forecast (``Run.predictions``) and the gradient norms
+    through time — :func:`explorer.app.display.display_request` without partial results (a
+    loader's task sends its own). Raises :class:`Interrupted` when interrupted."""
+    from .display import display_request
+
+    return display_request(state, run, weights, Source(int(sample)), trace=trace, norms=norms,
+                           predictions=predictions, forecast=forecast, compare=False, send_trace=False)

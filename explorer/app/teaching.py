@@ -34,7 +34,7 @@ DIRECT_BUDGET = 2.0e6
 
 def clamp_names(model) -> tuple:
     """What an intervention may hold in layer 0 of ``model``: its cell's gates and ``"h"``."""
-    return tuple(getattr(model.cells[0][0], "clamp_names", ("h",)))
+    return tuple(model.cells[0][0].clamp_names)
 
 
 def _ints(spec) -> list:
@@ -104,9 +104,9 @@ def is_small(run, budget: float = DIRECT_BUDGET) -> bool:
     """Whether one sample's forward and backward pass of ``run`` is cheap enough for the GUI thread."""
     m = run.model
     ds = run.dataset
-    T = int(ds.seq_len) if getattr(ds, "seq_len", None) else int(sample_of(ds, 0)[0].shape[1])
-    n, k = int(m.n_units), int(getattr(m, "n_inputs", 1))
-    LD = int(getattr(m, "num_layers", 1)) * int(getattr(m, "num_directions", 1))
+    T = int(ds.seq_len) if ds.seq_len else int(sample_of(ds, 0)[0].shape[1])
+    n, k = int(m.n_units), int(m.n_inputs)
+    LD = int(m.num_layers) * int(m.num_directions)
     gates = {"rnn": 1, "gru": 3}.get(m.kind, 4)
     work = 3 * T * LD * gates * n * (n + min(k, n) + 1)
     return work <= budget and T * LD <= 2000
@@ -135,7 +135,7 @@ def grad_norms_of(grads) -> tuple:
     """(dh, dc) through time, (T,) each (dc None without a belt of c), of ``model.state_grads``:
     the Frobenius norm over batch, units and both directions of layer 0 — what
     :class:`~explorer.engine.GradNorms` gives for the same pass (the "Through time" plot)."""
-    per = grads.layers[0] if getattr(grads, "layers", ()) else ((grads.dh, grads.dc),)
+    per = grads.layers[0] if grads.layers else ((grads.dh, grads.dc),)
 
     def norm(arrs):
         return np.sqrt(sum(np.sum(np.square(a), axis=(0, 2)) for a in arrs))
@@ -172,7 +172,8 @@ class _Intervened:
 class InterventionEffect:
     """The effect of interventions: the loss over the validation part (else the training part)
     without and with them (in the target's units, as every loss on screen), the run's predictions
-    both ways (``Run.predictions``: one step ahead and a free-running forecast), and the selected
+    with them (``Run.predictions``: one step ahead and a free-running forecast; those without are
+    the predictions the plot already shows), and the selected
     sample's output at every step both ways (``sample_t`` 1..T; regression: y in the target's
     units; classification: the probability of the right class)."""
 
@@ -181,7 +182,6 @@ class InterventionEffect:
     part: str = "validation"
     loss_without: float = float("nan")
     loss_with: float = float("nan")
-    predictions_without: dict = field(default_factory=dict)
     predictions_with: dict = field(default_factory=dict)
     sample_t: np.ndarray = field(default_factory=lambda: np.zeros(0))
     sample_without: np.ndarray = field(default_factory=lambda: np.zeros(0))
@@ -218,11 +218,11 @@ def _sample_outputs(ds, y, target):
         return t, vals, np.ones(1), t[-1:], "p(right class)"
     out = y[0, :, 0]
     tgt = np.asarray(target, dtype=float)
-    tgt = tgt[0, -1:, 0] if tgt.ndim == 3 and getattr(ds, "target_last", True) else (
+    tgt = tgt[0, -1:, 0] if tgt.ndim == 3 and ds.target_last else (
         tgt[0, :, 0] if tgt.ndim == 3 else tgt[0, :1])
     tt = t[-len(tgt):] if len(tgt) <= T else t
-    norm = getattr(ds, "normalizer", None)
-    if getattr(ds, "kind", "") == "series" and norm is not None:
+    norm = ds.normalizer
+    if ds.kind == "series" and norm is not None:
         ti = ds.target_index
         out = norm.inverse(out, column=ti)
         tgt = norm.inverse(tgt, column=ti)
@@ -260,9 +260,8 @@ def intervention_effect_task(state: TaskState, run, weights, sample: int, interv
         state.set_progress(0.4, "Comparing with the intervention")
         if ds.kind != "text":
             n = min(forecast, ds.n_val) if ds.kind == "series" else 0
-            for key, model, span in (("predictions_without", plain, (0.4, 0.7)), ("predictions_with", held, (0.7, 1.0))):
-                view = copy.copy(run)
-                view.model = _Interruptible(model, state, span=span)
-                setattr(out, key, view.predictions(forecast=n))
+            view = copy.copy(run)
+            view.model = _Interruptible(held, state, span=(0.4, 1.0))
+            out.predictions_with = view.predictions(forecast=n)
     state.set_progress(1.0, "")
     return out

@@ -32,6 +32,7 @@ import sys
 import time
 from pathlib import Path
 
+from explorer.app.tasks import EvalCadence
 from explorer.runs.options import BY_DEST, BY_FLAG, OptionError, check_args
 from explorer.runs.folder import safe_name
 
@@ -918,12 +919,17 @@ def _plot_writer(run, forecast: int):
 
 
 class _StopRequest:
-    """SIGINT/SIGTERM while training: finish the current step, save, exit 130. A second signal
+    """SIGINT/SIGTERM while training: ``state`` is asked to stop (the step under way is abandoned,
+    the weights are those after the last whole step), the run is saved, exit 130. A second signal
     stops at once (the folder keeps its last complete checkpoint)."""
 
-    def __init__(self):
-        self.requested = False
+    def __init__(self, state):
+        self.state = state
         self.previous = {}
+
+    @property
+    def requested(self) -> bool:
+        return self.state.is_interruption_requested()
 
     def __enter__(self):
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -936,7 +942,7 @@ class _StopRequest:
     def _handle(self, signum, frame):
         if self.requested:
             raise KeyboardInterrupt
-        self.requested = True
+        self.state.request_interruption()
 
     def __exit__(self, *exc):
         for sig, handler in self.previous.items():
@@ -945,103 +951,52 @@ class _StopRequest:
 
 
 def _train_loop(run, args, out: Path, saved: dict) -> int:
+    """Train with the one training task (:func:`explorer.app.tasks.train_task`, the window's) on
+    the command line's state: signals stop it, a progress printer follows every step."""
     from explorer.app.checkpoint import CheckpointPolicy
-    from explorer.runs.store import RunFileError
+    from explorer.app.tasks import TaskState, train_task
 
     tr = run.trainer
     bar = _Progress(tr, quiet=args.quiet)
-    policy = CheckpointPolicy()
-    warned = False
-    t0 = time.perf_counter()
+    warned = []
+
+    def on_partial(value) -> None:
+        if isinstance(value, tuple) and value[0] == "message" and not warned:
+            bar.close()
+            _say("lstm-explorer: checkpoint failed, training goes on: " + value[1].removeprefix("Autosave failed: "))
+            warned.append(value)
+
+    def checkpoint() -> None:
+        if tr.epoch < tr.epochs:             # the final save follows at once
+            run.save(out)
+            saved["step"] = tr.step
+
+    state = TaskState(on_partial=on_partial)
     cadence = EvalCadence()             # --eval-every's validation losses: not training
-    save_s = 0.0                        # the checkpoints: not training either
-    reached = None
-    status = EXIT_OK
-    with _StopRequest() as stop:
-        for snap in tr.steps():
-            if snap.refused:
-                bar.close()
-                _say(f"lstm-explorer: {snap.message}")
-                status = EXIT_DIVERGED
-                break
-            val = snap.val_loss
-            if (args.eval_every and snap.step % args.eval_every == 0 and not snap.epoch_end
-                    and cadence.due(time.perf_counter() - t0 - cadence.spent - save_s)):
-                e0 = time.perf_counter()
-                val = tr.val_loss()
-                cadence.record(time.perf_counter() - e0)
-            if val is not None and args.stop_at_loss is not None and val < args.stop_at_loss and reached is None:
-                reached = (snap.step, time.perf_counter() - t0 - cadence.spent - save_s, val)
-            bar.update(snap, val)
-            if stop.requested:
-                status = EXIT_INTERRUPTED
-                break
-            if reached is not None or snap.done:
-                break
-            if policy.due(snap.epoch_end):
-                s0 = time.perf_counter()
-                try:
-                    run.save(out)
-                    saved["step"] = tr.step
-                except RunFileError as exc:
-                    if not warned:
-                        bar.close()
-                        _say(f"lstm-explorer: checkpoint failed, training goes on: {exc}")
-                        warned = True
-                policy.saved()
-                save_s += time.perf_counter() - s0
+    with _StopRequest(state):
+        result = train_task(state, tr, emit_interval=1.0, checkpoint=checkpoint, policy=CheckpointPolicy(),
+                            stop_at_loss=args.stop_at_loss, eval_every=args.eval_every or 0, cadence=cadence,
+                            on_step=bar.update, final_trace=False, catch_errors=False)
     bar.close()
-    train_s = time.perf_counter() - t0 - cadence.spent - save_s
+    status = {"stopped": EXIT_INTERRUPTED, "diverged": EXIT_DIVERGED}.get(result.reason, EXIT_OK)
+    if result.reason == "diverged":
+        _say(f"lstm-explorer: {result.message}")
     if not args.quiet:
         last = tr.history[-1] if tr.history else None
-        msg = f"{tr.step} steps in {train_s:.1f} s of training"
+        msg = f"{tr.step} steps in {result.seconds:.1f} s of training"
         if last is not None and not math.isnan(last["val_loss"]):
             msg += f"; last epoch: train {last['train_loss']:.4g}, validation {last['val_loss']:.4g} ({run.loss_units})"
         _say(msg)
         if cadence.done:
             _say(cadence.summary(run.dataset.n_val))
         if args.stop_at_loss is not None:
+            reached = result.reached
             if reached:
                 _say(f"validation loss {reached[2]:.4g} < {args.stop_at_loss:g} at step {reached[0]} "
                      f"after {reached[1]:.1f} s of training")
             else:
                 _say(f"validation loss did not go below {args.stop_at_loss:g} within {tr.step} steps")
     return status
-
-
-class EvalCadence:
-    """When ``--eval-every`` evaluates. A validation loss over a big validation part (200,000
-    windows of a million-row file) costs as much as some 2,000 training steps: every 50 steps would
-    spend 97 % of the time validating. So a validation loss that falls due is skipped while the
-    time spent validating exceeds :attr:`SHARE` of the time spent training so far (the first one
-    always runs, and the trainer computes one at every epoch's end); the closing lines say how
-    many ran and how many were skipped."""
-
-    SHARE = 0.25
-
-    def __init__(self):
-        self.spent = 0.0            # seconds spent validating
-        self.done = 0
-        self.skipped = 0
-
-    def due(self, train_s: float) -> bool:
-        """Whether a validation loss that falls due after ``train_s`` seconds of training runs."""
-        if self.done and self.spent > self.SHARE * train_s:
-            self.skipped += 1
-            return False
-        return True
-
-    def record(self, seconds: float) -> None:
-        self.spent += seconds
-        self.done += 1
-
-    def summary(self, n_val: int) -> str:
-        text = (f"plus {self.spent:.1f} s for {self.done} validation loss{'es' if self.done > 1 else ''} of "
-                f"--eval-every ({n_val} windows each), not counted as training")
-        if self.skipped:
-            text += (f"; {self.skipped} more fell due and were skipped to keep validating under "
-                     f"{self.SHARE:.0%} of the training time")
-        return text
 
 
 class _Progress:

@@ -5,21 +5,21 @@
 """
 
 from .attention import POOLS, SequenceModel, SequenceTrace
-from .cells import (CELLS, PARAM_COUNTS, Cell, GRUCell, Interrupted, LSTMCell, PeepholeLSTMCell, RNNCell,
-                    gru_param_count, layer_param_counts, lstm_param_count, peephole_param_count,
-                    rnn_param_count)
+from .cells import (CELLS, Cell, GRUCell, Interrupted, LSTMCell, PeepholeLSTMCell, RNNCell, gru_param_count,
+                    lstm_param_count, peephole_param_count, rnn_param_count)
 from .gates import LSTM_GATES
 from .interventions import Clamp, SetWeight
 from .losses import softmax
 from .model import (MODELS, GradNorms, GRUModel, LSTMModel, ParamCount, PeepholeLSTMModel,
                     RecurrentModel, RNNModel, StateGrads, Trace, make_model)
+from .params import PARAM_COUNTS, param_formula, recurrent_param_count, register_param_formula
 from .optim import SGD, Adam, Momentum, clip_by_global_norm, make_optimizer
 from .trainer import StepSnapshot, TrainData, Trainer
 
 __all__ = [
     "CELLS", "PARAM_COUNTS", "Cell", "GRUCell", "LSTMCell", "PeepholeLSTMCell", "RNNCell",
     "gru_param_count", "lstm_param_count", "peephole_param_count", "rnn_param_count",
-    "layer_param_counts", "Interrupted", "Clamp", "SetWeight", "StateGrads",
+    "param_formula", "recurrent_param_count", "register_param_formula", "Interrupted", "Clamp", "SetWeight", "StateGrads",
     "LSTM_GATES", "softmax", "MODELS", "GradNorms", "GRUModel", "LSTMModel", "ParamCount",
     "PeepholeLSTMModel", "RecurrentModel", "RNNModel", "Trace", "make_model",
     "SGD", "Adam", "Momentum", "clip_by_global_norm", "make_optimizer",

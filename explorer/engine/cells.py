@@ -1212,15 +1212,6 @@ def gru_param_count(n_units: int, n_inputs: int = 1) -> int:
     return 3 * n * (m + n + 2)
 
 
-def layer_param_counts(kind: str, n_units: int, n_inputs: int = 1, num_layers: int = 1,
-                       num_directions: int = 1) -> tuple:
-    """Parameters of every recurrent layer of a stack (both directions summed): layer 0 sees
-    the m inputs, layer k > 0 the D·n outputs of the layer below."""
-    count = PARAM_COUNTS[kind]
-    n, D = int(n_units), int(num_directions)
-    return tuple(D * count(n, n_inputs if k == 0 else D * n) for k in range(int(num_layers)))
-
-
 def _checked(d: dict, key: str, shape: tuple) -> np.ndarray:
     if key not in d:
         raise KeyError(f"state dict has no {key!r}")
@@ -1231,5 +1222,3 @@ def _checked(d: dict, key: str, shape: tuple) -> np.ndarray:
 
 
 CELLS = {"rnn": RNNCell, "gru": GRUCell, "lstm": LSTMCell, "peephole": PeepholeLSTMCell}
-PARAM_COUNTS = {"rnn": rnn_param_count, "gru": gru_param_count, "lstm": lstm_param_count,
-                "peephole": peephole_param_count}

@@ -4,7 +4,7 @@ The window's diagram and equations, the command line and the tests read a
 :class:`CellDescription` instead of knowing which cell they show; nothing outside this module
 asks ``kind == "lstm"``. The description owns no maths of its own: the gate order, the state
 names and the trace fields come from the cells (:mod:`explorer.engine.cells`), the parameter
-counts from :data:`~explorer.engine.cells.PARAM_COUNTS`, the values from the trace (through
+counts and their formulas from :mod:`explorer.engine.params`, the values from the trace (through
 ``Trace.step``); :meth:`CellDescription.equation_rows` only splits a pre-activation into the
 terms a person adds up by hand (W x, U h, the biases, the peepholes).
 
@@ -23,7 +23,8 @@ from typing import Callable
 
 import numpy as np
 
-from .cells import CELLS, PARAM_COUNTS
+from .cells import CELLS
+from .params import layer_formula, param_formula, recurrent_param_count
 from .gates import LSTM_GATES
 
 __all__ = ["BackwardStep", "CellDescription", "EquationRow", "GateInfo", "KINDS", "backward_rows", "backward_step", "describe",
@@ -133,7 +134,8 @@ class CellDescription:
     z ⊙ h_{t−1}, written (1 − z) ⊙ g; the RNN: none). ``trace_names``: the trace's per-step
     fields. ``peepholes``: the gates that see the cell state. ``tooltips``: a sentence for every
     part a diagram draws (each gate's name, "belt", "kept", "written", "h", "input", …).
-    ``param_count_formula``: the count of one layer over m inputs, as written in README.
+    ``param_count_formula``: the count of one layer over m inputs, as written in README
+    (:mod:`explorer.engine.params`, as the count).
     ``bias_note``: how the rows show torch's two biases (summed, or kept apart).
     ``keep_gate``: the gate whose value is the share of the belt's previous value a step keeps (the
     LSTMs: f in c_t = f ⊙ c_{t−1} + …; the GRU: z in h_t = z ⊙ h_{t−1} + …; the RNN: None) — what
@@ -148,7 +150,6 @@ class CellDescription:
     belt_name: str | None
     trace_names: tuple
     tooltips: dict = field(compare=False)          # (a dict: the description stays hashable without it)
-    param_count_formula: str = ""
     bias_note: str = ""
     peepholes: tuple = ()
     kept_formula: str = ""
@@ -180,10 +181,16 @@ class CellDescription:
     def param_count(self, n_units: int, n_inputs: int = 1, layers: int = 1, directions: int = 1) -> int:
         """Parameters of the recurrent layers (the head excluded): layer 0 over m inputs, every
         later layer over the D·n outputs of the one below, each direction its own weights."""
-        count = PARAM_COUNTS[self.kind]
-        n, D = int(n_units), int(directions)
-        per_direction = count(n, int(n_inputs)) + (int(layers) - 1) * count(n, D * n)
-        return D * per_direction
+        return recurrent_param_count(self.kind, n_units, n_inputs, layers, directions)
+
+    @property
+    def param_count_formula(self) -> str:
+        """One layer's count over m inputs: "4n(m + n + 1)"."""
+        return layer_formula(self.kind, spaced=True)
+
+    def param_formula(self, layers: int = 1, directions: int = 1) -> str:
+        """:meth:`param_count` as a formula in n and m."""
+        return param_formula(self.kind, layers, directions)
 
     # -- one step ---------------------------------------------------------------------------------
     def record(self, trace, b: int, t: int) -> dict:
@@ -459,24 +466,23 @@ _APART = ("b_i… are torch's bias_ih, b_h… its bias_hh, kept apart: b_hn sits
 def _build() -> dict:
     lstm_gates = tuple(_LSTM_GATES[k] for k in LSTM_GATES)
     out = {}
-    for kind, title, peeps, formula in (("lstm", "LSTM", (), "4n(m + n + 1)"),
-                                        ("peephole", "peephole LSTM", ("i", "f", "o"), "4n(m + n + 1) + 3n")):
+    for kind, title, peeps in (("lstm", "LSTM", ()), ("peephole", "peephole LSTM", ("i", "f", "o"))):
         cell = CELLS[kind]
         out[kind] = CellDescription(
             kind=kind, title=title, gates=lstm_gates, state_names=tuple(cell.state_names), has_belt=True,
             belt_name="c", trace_names=tuple(cell.trace_names), tooltips=_lstm_tooltips(bool(peeps)),
-            param_count_formula=formula, bias_note=_SUMMED, peepholes=peeps, kept_formula="f \u2299 c_{t\u22121}",
+            bias_note=_SUMMED, peepholes=peeps, kept_formula="f \u2299 c_{t\u22121}",
             written_formula="i \u2299 g", preact_field="z", keep_gate="f", _rows=_lstm_rows, _belt=_c_belt)
     out["gru"] = CellDescription(
         kind="gru", title="GRU", gates=_GRU_GATES, state_names=tuple(CELLS["gru"].state_names),
         has_belt=True, belt_name="h", trace_names=tuple(CELLS["gru"].trace_names), tooltips=dict(_GRU_TIPS),
-        param_count_formula="3n(m + n + 2)", bias_note=_APART, kept_formula="z \u2299 h_{t\u22121}",
+        bias_note=_APART, kept_formula="z \u2299 h_{t\u22121}",
         written_formula="(1 \u2212 z) \u2299 g", preact_field=None, keep_gate="z", _rows=_gru_rows,
         _belt=_h_belt)
     out["rnn"] = CellDescription(
         kind="rnn", title="plain RNN", gates=(), state_names=tuple(CELLS["rnn"].state_names),
         has_belt=False, belt_name=None, trace_names=tuple(CELLS["rnn"].trace_names),
-        tooltips=dict(_RNN_TIPS), param_count_formula="n(m + n + 1)", bias_note=_SUMMED, preact_field="z", _rows=_rnn_rows)
+        tooltips=dict(_RNN_TIPS), bias_note=_SUMMED, preact_field="z", _rows=_rnn_rows)
     return out
 
 

@@ -252,6 +252,10 @@ class PlotPanelWidget(QWidget):
                                           if subtitle else "")
         self._apply_title()
 
+    def title_text(self) -> str:
+        """The title exports carry (and the screen shows when :attr:`title_on_screen`)."""
+        return self._title
+
     def _apply_title(self) -> None:
         if not hasattr(self, "plot"):
             return

@@ -22,7 +22,7 @@ from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel  # noqa: E402
 
 import pyqtgraph as pg  # noqa: E402
 
-from explorer.engine import PARAM_COUNTS  # noqa: E402
+from explorer.engine import param_formula, recurrent_param_count  # noqa: E402
 from explorer.figures.axes import _visible, decimal_years, loss_log_default  # noqa: E402
 from explorer.figures.colors import GATE_COLORS, diverging_color, diverging_rgb  # noqa: E402, F401 (re-exported)
 from explorer.figures.panel import (EXPORT_SIZE, PlotPanelWidget, ensure_app, long_curve,  # noqa: E402, F401
@@ -35,8 +35,6 @@ VAL_COLOR = QColor("#D55E00")
 TARGET_COLOR = QColor("#444444")
 MARKER_COLOR = QColor("#C0392B")
 GAP_COLOR = QColor("#E69F00")
-
-_positive = positive          # round-1 name
 
 
 class _Growing:
@@ -313,10 +311,17 @@ def epoch_starts(steps, epochs) -> np.ndarray:
 # -- gradient norm through time ---------------------------------------------------------------------
 
 class GradThroughTimePlotWidget(PlotPanelWidget):
-    """‖∂L/∂h_t‖ and ‖∂L/∂c_t‖ against t = 1..T for the latest step: does the signal vanish or explode
-    as it travels back?"""
+    """‖∂L/∂h_t‖ and ‖∂L/∂c_t‖ against t = 1..T of one backward pass: does the signal vanish or explode
+    as it travels back? :meth:`set_of` names the pass in the title (a training step's batch, or one
+    sample with some weights)."""
 
-    title = "Gradient norm through time (latest step)"
+    title = "Gradient norm through time"
+    title_on_screen = True          # which pass the norms are of is what makes them readable
+    LATEST_BATCH = "the latest training step (its batch)"
+
+    def set_of(self, what: str, extra: str = "") -> None:
+        """Title: the norms are of ``what`` (:data:`LATEST_BATCH` or ``Source.norms_text``)."""
+        self.set_title(f"{self.title} — {what}{extra}")
     x_integer = True
 
     def __init__(self, parent=None):
@@ -385,35 +390,6 @@ class GradThroughTimePlotWidget(PlotPanelWidget):
 
 # -- parameter count --------------------------------------------------------------------------------
 
-#: The layer formula of each cell with the layer's input count written as ``{m}`` (display only;
-#: the counts come from :data:`explorer.engine.PARAM_COUNTS`).
-PARAM_FORMULAS = {"lstm": "4n({m}+n+1)", "peephole": "4n({m}+n+1)+3n", "rnn": "n({m}+n+1)",
-                  "gru": "3n({m}+n+2)"}
-
-
-def param_formula(kind: str, layers: int = 1, directions: int = 1) -> str:
-    """The recurrent parameter count of ``layers`` layers in ``directions`` directions as a formula in
-    n and m: layer 1 sees m inputs, every deeper layer D·n."""
-    tpl = PARAM_FORMULAS.get(kind, "?")
-    first = tpl.format(m="m")
-    deeper_in = "n" if directions == 1 else f"{directions}n"
-    parts = first
-    if layers > 1:
-        deeper = tpl.format(m=deeper_in)
-        parts = f"{first} + {deeper}" if layers == 2 else f"{first} + {layers - 1}·{deeper}"
-    if directions > 1:
-        parts = f"{directions}·[{parts}]" if layers > 1 or "+" in first else f"{directions}·{parts}"
-    return parts
-
-
-def recurrent_param_count(kind: str, n: int, m: int, layers: int = 1, directions: int = 1, fn=None) -> int:
-    """Parameters of every recurrent layer: layer 1 over m inputs, layers 2.. over D·n, each direction
-    its own weights (counts from :data:`explorer.engine.PARAM_COUNTS`)."""
-    fn = fn or PARAM_COUNTS[kind]
-    n, m = int(n), int(m)
-    return directions * (fn(n, m) + (layers - 1) * fn(n, directions * n))
-
-
 class ParamCountPlotWidget(PlotPanelWidget):
     """The recurrent layers' parameter count against units n over the whole range, the current n
     marked; the view frames the curve and the marker in linear and log–log mode."""
@@ -444,7 +420,6 @@ class ParamCountPlotWidget(PlotPanelWidget):
         self.m, self.k, self.n_range, self.n = 1, 1, (1, 512), 8
         self.layers, self.directions = 1, 1
         self.kind = "lstm"
-        self.fn = PARAM_COUNTS["lstm"]
         self.ns = np.zeros(0, dtype=np.int64)
         self.counts = np.zeros(0)
         self._label = ""
@@ -452,14 +427,13 @@ class ParamCountPlotWidget(PlotPanelWidget):
         self.log_box.setChecked(True)
         self.set_config(1, 1)
 
-    def set_config(self, n_inputs, n_outputs, n_range=(1, 512), n_current=8, layer_count_fn=None, kind="lstm",
+    def set_config(self, n_inputs, n_outputs, n_range=(1, 512), n_current=8, kind="lstm",
                    layers: int = 1, bidirectional: bool = False):
         """The curve for a model of ``kind`` over m = ``n_inputs`` with ``layers`` layers (deeper ones
         take D·n inputs), one or two directions, and a head to k = ``n_outputs``."""
         self.m, self.k = int(n_inputs), int(n_outputs)
         self.n_range = (max(1, int(n_range[0])), max(1, int(n_range[1])))
         self.kind = kind
-        self.fn = layer_count_fn or PARAM_COUNTS[kind]
         self.layers, self.directions = max(1, int(layers)), 2 if bidirectional else 1
         self.ns = np.arange(self.n_range[0], self.n_range[1] + 1)
         self.counts = np.array([self.count(int(n)) for n in self.ns], dtype=float)
@@ -473,7 +447,7 @@ class ParamCountPlotWidget(PlotPanelWidget):
         self.set_units(n_current)
 
     def count(self, n: int) -> int:
-        return recurrent_param_count(self.kind, n, self.m, self.layers, self.directions, self.fn)
+        return recurrent_param_count(self.kind, n, self.m, self.layers, self.directions)
 
     def set_units(self, n):
         self.n = int(n)
@@ -862,10 +836,6 @@ class LossCurvesPlotWidget(CurvesPlotWidget):
 
     def __init__(self, parent=None):
         super().__init__(None, "step", "validation loss", log_y=True, parent=parent)
-
-
-def _int_if_whole(t):
-    return int(t) if float(t).is_integer() else t
 
 
 def export_plot(widget: PlotPanelWidget, out_dir, stem: str) -> list[Path]:

@@ -49,6 +49,8 @@ def fill_run_plots(run, forecast: int = 50) -> dict:
     xs, ys = tr.sample_pair()
     _, _, norms = model.loss_and_grads(xs, ys, loss=ds.loss, with_norms=True)
     through.set_norms(norms.dh, norms.dc)
+    which, n = ("validation", len(tr.data.x_val)) if tr.data.has_val else ("training", len(tr.data.x_train))
+    through.set_of(f"{which} sample {min(max(tr.sample_index, 0), n - 1)}, weights after step {tr.step}")
     params = plots.ParamCountPlotWidget()
     params.set_config(ds.n_inputs, ds.n_outputs, n_range=(1, 256), n_current=model.n_units, kind=model.kind,
                       layers=getattr(model, "num_layers", 1), bidirectional=getattr(model, "bidirectional", False))

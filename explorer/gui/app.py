@@ -150,13 +150,6 @@ def open_model_file(win, path, after_load: bool = False) -> bool:
     return win.models.open_model(path, after_load=after_load)
 
 
-def show_model(win, loaded) -> bool:
-    """Put an opened model (a ``LoadedModel``) on the window's current data, as File › Open Model
-    does once it has read the file (sizes checked off the GUI thread; refusals on the banner, the
-    current run kept)."""
-    return win.models.open_model(loaded)
-
-
 def no_display(environ=None, platform: str | None = None) -> str:
     """Why the window cannot open here, in one sentence ('' when it can): on Linux and the BSDs a
     window needs an X or Wayland display unless ``QT_QPA_PLATFORM`` names another platform (Qt

@@ -94,7 +94,7 @@ class BackwardController(QObject):
     def _apply(self, grads, trace) -> None:
         self.grads, self._for = grads, trace
         if grads is not None:                    # "Through time" shows the norms of the same gradients
-            self.session.set_norms(*grad_norms_of(grads))
+            self.session.set_norms(*grad_norms_of(grads), source=self.session.trace_source)
         self.win.equations.set_backward(grads)
         self.win.diagram.set_backward(grads)
         self.sigGrads.emit(grads)

@@ -45,6 +45,7 @@ import pyqtgraph as pg
 from explorer.app import Session
 from explorer.app.compare import Comparison, ComparisonResult, comparison_task
 from explorer.app.memory_view import keep_gate, memory_to_end
+from explorer.app.pacing import RedrawPacer
 from explorer.engine.describe import KINDS, describe
 from explorer.figures import plots
 from explorer.figures.panel import marker_line, plain_html, positive
@@ -346,10 +347,7 @@ class ComparisonWindow(QMainWindow):
         self.worker: TaskWorker | None = None
         self.aux_worker: TaskWorker | None = None      # loading data, or traces of another sample
         self._pending: ComparisonResult | None = None
-        self._last_redraw = 0.0
-        self._redraw_cpu_mark = 0.0
-        self.redraw_cost = 0.0
-        self.redraw_interval = 0.1
+        self.pacer = RedrawPacer()
         self.redraws = 0
         self.timer = QTimer(self)
         self.timer.setSingleShot(True)
@@ -606,7 +604,7 @@ class ComparisonWindow(QMainWindow):
             self.comparison.extend(MORE_STEPS)
         worker = TaskWorker(partial(comparison_task, comparison=self.comparison), tag=self.comparison)
         worker.state.sample = self.sessions[0].position.sample
-        worker.state.trace_interval = 0.8 * self.redraw_interval
+        worker.state.trace_interval = self.pacer.trace_interval
         worker.sigPartial.connect(self._on_worker_partial)
         worker.sigProgress.connect(self._on_worker_progress)
         worker.sigDone.connect(self._on_worker_done)
@@ -654,26 +652,27 @@ class ComparisonWindow(QMainWindow):
             return
         self._pending = result                          # each snapshot is whole: the latest is enough
         if not self.timer.isActive():
-            wait = max(0.0, self.redraw_interval - (time.perf_counter() - self._last_redraw))
-            self.timer.start(int(wait * 1000))
+            self.timer.start(int(self.pacer.wait() * 1000))
+
+    @property
+    def redraw_interval(self) -> float:
+        return self.pacer.interval
+
+    @property
+    def redraw_cost(self) -> float:
+        return self.pacer.cost
 
     def redraw(self) -> None:
-        """Draw the latest snapshot; adapt the rate so the GUI keeps about 3 % of the interpreter."""
+        """Draw the latest snapshot at the pace of :class:`~explorer.app.pacing.RedrawPacer` (the
+        main window's): the GUI keeps about 3 % of the interpreter."""
         res, self._pending = self._pending, None
         if res is None:
             return
-        t0, cpu0 = time.perf_counter(), time.thread_time()
+        mark = self.pacer.begin()
         self.show_result(res)
-        paint = sum(col.diagram.paint_ms() for col in self.columns.values()) / 1000.0
-        cost = time.perf_counter() - t0 + paint
-        if self._redraw_cpu_mark and t0 - self._last_redraw < 2.0:
-            cost = max(cost - paint, cpu0 - self._redraw_cpu_mark)   # the whole last cycle's GUI work
-        self._redraw_cpu_mark = cpu0
-        self.redraw_cost = 0.8 * self.redraw_cost + 0.2 * cost if self.redraw_cost else cost
-        self.redraw_interval = min(2.0, max(0.1, 30.0 * self.redraw_cost))
+        self.pacer.end(mark, paint_s=sum(col.diagram.paint_ms() for col in self.columns.values()) / 1000.0)
         if self.worker is not None:                     # no traces the diagrams will not show
-            self.worker.state.trace_interval = 0.8 * self.redraw_interval
-        self._last_redraw = time.perf_counter()
+            self.worker.state.trace_interval = self.pacer.trace_interval
         self.redraws += 1
 
     def show_result(self, res: ComparisonResult) -> None:

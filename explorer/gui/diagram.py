@@ -34,7 +34,7 @@ class CellDiagramView(SessionViewMixin, CellCanvas):
     """The diagram of the session's cell at the session's position (see the module docstring).
 
     ``CellDiagramView(session)``; without a session the view makes a private one, driven by the
-    round-1 methods ``set_trace`` and ``set_position`` (thin shims onto it).
+    methods ``set_trace`` and ``set_position`` (thin shims onto it).
     """
 
     def __init__(self, session: Session | None = None, parent: QWidget | None = None) -> None:
@@ -89,8 +89,8 @@ class CellDiagramView(SessionViewMixin, CellCanvas):
         frame = frame_at(desc, self.session.view_trace(), pos.t, pos.unit,
                          sample=pos.sample if src is None else src.sample,
                          vocab=self._vocab, belt_scale=self.belt_scale(), layer=pos.layer,
-                         direction=pos.direction, num_layers=int(getattr(full, "num_layers", 1)),
-                         num_directions=int(getattr(full, "num_directions", 1)), x_note=self.x_note)
+                         direction=pos.direction, num_layers=1 if full is None else int(full.num_layers),
+                         num_directions=1 if full is None else int(full.num_directions), x_note=self.x_note)
         if frame.values is not None:
             frame.held = held_at(self.session.shown_interventions(), pos.layer, pos.direction, frame.unit,
                                  min(pos.t, int(full.T) - 1))

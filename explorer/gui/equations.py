@@ -82,7 +82,7 @@ class EquationsView(SessionViewMixin, QTextBrowser):
     """Rich-text worked example of one step of the session's cell for the selected unit.
 
     ``EquationsView(session)``; without a session the view makes a private one, driven by the
-    round-1 methods ``set_trace`` and ``set_position`` (thin shims onto it).
+    methods ``set_trace`` and ``set_position`` (thin shims onto it).
     """
 
     MONO = "monospace"              # one generic family: browsers and Qt's SVG renderer both resolve it
@@ -127,7 +127,7 @@ class EquationsView(SessionViewMixin, QTextBrowser):
         return self._weights_cache
 
     def equation_values(self) -> dict[str, Any]:
-        """Exactly the numbers shown: per row key {"preact" (also under its round-1 name "z", unless
+        """Exactly the numbers shown: per row key {"preact" (also as "z", unless
         a term is called z), "value", and every term shown (wx, uh, b …)}, "h_prev" (and "c_prev"),
         plus "onehot_col" when the input picks one column."""
         return {k: dict(v) if isinstance(v, dict) else v for k, v in self._vals.items()}

@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (QCheckBox, QDialog, QDialogButtonBox, QDockWidget
 
 import pyqtgraph as pg
 
-from explorer.app.teaching import clamp_names, intervention_text
+from explorer.app.teaching import intervention_text
 from explorer.engine import Clamp
 from explorer.figures.panel import plain_html
 from explorer.figures.plots import TRAIN_COLOR
@@ -211,8 +211,7 @@ class InterventionsController(QObject):
         name = PART_HOLDS.get(key, key)
         model = run.model
         pos = self.session.position
-        cell = model.cells[pos.layer][pos.direction] if hasattr(model, "cells") else None
-        names = tuple(getattr(cell, "clamp_names", clamp_names(model)))
+        names = tuple(model.cells[pos.layer][pos.direction].clamp_names)
         return name if name in names else None
 
     def menu_for(self, key: str | None) -> QMenu | None:

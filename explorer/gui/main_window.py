@@ -26,7 +26,7 @@ from explorer.app import Session
 from explorer.app.memory_view import memory_spans
 from explorer.util.assets import resource_path
 from explorer.gui.actions import add_export_menu, make_action
-from explorer.gui.banner import BannerWidget  # noqa: F401  (public before)
+from explorer.gui.banner import BannerWidget
 from explorer.gui.comparison import open_comparison_dialog
 from explorer.gui.diagram import CellDiagramView
 from explorer.gui.equations import EquationsView
@@ -39,7 +39,7 @@ from explorer.gui.files import (START_EXAMPLE, START_SETTINGS, WINDOW_CELLS, Fil
 from explorer.gui.settings_panel import UNITS_RANGE, SettingsPanelWidget
 from explorer.gui.plain_text import plain_label, plain_tooltip
 from explorer.gui.text_strip import TextStripWidget
-from explorer.gui.timestep_bar import PLAY_SPEEDS, TimestepBarWidget  # noqa: F401  (public before)
+from explorer.gui.timestep_bar import TimestepBarWidget
 from explorer.gui.training import DisplayController, TrainingController
 from explorer.gui.worker import ThreadRegistry
 from explorer.runs.store import Run

@@ -164,11 +164,12 @@ class PlotsController(QObject):
         """The norms through time of the selected layer (layer 0's until every layer's arrived)."""
         dh, dc, layer = self.session.view_norms()
         self._norms_layer = self.session.position.layer
-        title = plots.GradThroughTimePlotWidget.title
-        L = int(getattr(self.session.trace, "num_layers", 1) or 1)
-        if L > 1:
-            title += f" \u2014 layer {layer + 1} of {L}, both directions"
-        self.through_time_plot.set_title(title)
+        s = self.session
+        src = s.norms_source
+        what = plots.GradThroughTimePlotWidget.LATEST_BATCH if src is None else src.norms_text(s.progress.step)
+        L = int(getattr(s.trace, "num_layers", 1) or 1)
+        extra = f" \u00b7 layer {layer + 1} of {L}, both directions" if L > 1 else ""
+        self.through_time_plot.set_of(what, extra)
         self.through_time_plot.set_norms(dh, dc)
         self.through_time_plot.set_time_marker(self.session.position.t)
 

@@ -48,14 +48,14 @@ class ReplayBarWidget(QWidget):
     def refresh(self) -> None:
         """Re-read the epochs the run keeps (after training, on a new run)."""
         run = self.session.run
-        self.epochs = list(run.epoch_weights()) if run is not None and hasattr(run, "epoch_weights") else []
+        self.epochs = list(run.epoch_weights()) if run is not None else []
         self.setVisible(len(self.epochs) > 1)
         self.slider.blockSignals(True)
         self.slider.setRange(0, len(self.epochs))            # the last position: latest
         epoch = self.session.replay_epoch
         self.slider.setValue(self.epochs.index(epoch) if epoch in self.epochs else len(self.epochs))
         self.slider.blockSignals(False)
-        note = getattr(run, "replay_note", "") if run is not None else ""
+        note = run.replay_note if run is not None else ""
         self.slider.setToolTip(note or "Drag to replay an epoch; the right end is the current weights")
         self.setEnabled(self.session.training == "idle")
         self._label()

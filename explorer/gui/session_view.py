@@ -1,4 +1,4 @@
-"""What every view of the session shares: the subscription, the round-1 shims, the cell it shows.
+"""What every view of the session shares: the subscription, the shims of a view alone, the cell it shows.
 
 A view (a QWidget) mixes in :class:`SessionViewMixin`, calls :meth:`_init_session` in its
 constructor and implements :meth:`_refresh` (redraw from the session). It keeps no copy of the
@@ -15,7 +15,7 @@ from explorer.engine.describe import CellDescription, describe
 
 class SessionViewMixin:
     """Subscribes ``_on_session_trace`` / ``_position`` / ``_run`` / ``_source`` to a session (a private one if
-    none is given, driven by :meth:`set_trace` and :meth:`set_position`, the round-1 API)."""
+    none is given, driven by :meth:`set_trace` and :meth:`set_position`)."""
 
     def _init_session(self, session: Session | None) -> None:
         self.session = session if session is not None else Session()
@@ -51,7 +51,7 @@ class SessionViewMixin:
         self._vocab = None if vocab is None else list(vocab)
         self._refresh()
 
-    # -- round-1 API (thin shims onto the session) ---------------------------------------------------
+    # -- a view alone (thin shims onto the session) ---------------------------------------------------
     def set_trace(self, trace: Any, weights: Any = None) -> None:
         """Show ``trace`` (batch 1: the selected sample's) computed by ``weights``."""
         self.session.set_trace(trace, weights)

@@ -67,7 +67,8 @@ class TextStripWidget(QWidget):
         if vocab is None:
             return None
         ys = ds.y_val if ds.n_val else ds.y_train
-        b = min(self.session.position.sample, len(ys) - 1)
+        src = self.session.trace_source            # the sample whose trace is drawn beside it
+        b = min(self.session.position.sample if src is None else src.sample, len(ys) - 1)
         t = self.current
         y = np.asarray(ys[b])
         return vocab[int(y[t] if y.ndim else y)] if y.ndim == 0 or t < y.shape[0] else None

@@ -8,8 +8,8 @@ traces arrive in the task's partial results.
 
 :class:`DisplayController` is the one producer of the session's trace outside training: it
 computes what the session's source asks for (sample, weights, interventions) with
-:func:`explorer.app.display.display_request`, and the latest weights' predictions with
-:func:`explorer.app.tasks.display_task` (a newer request interrupts an older one).
+:func:`explorer.app.display.display_request`, and the latest weights' predictions with the same
+request (a newer request interrupts an older one).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from PySide6.QtWidgets import QMessageBox, QStyle
 
 from explorer.app import CheckpointPolicy
 from explorer.app.display import DisplayCache, display_request, shown_display
+from explorer.app.pacing import RedrawPacer
 from explorer.app.source import Source
 from explorer.app.tasks import TaskState, TrainingUpdate, display_task, train_task
 from explorer.app.teaching import is_small
@@ -51,6 +52,7 @@ class DisplayController(QObject):
         self.win = win
         self.session = win.session
         self.cache = DisplayCache()
+        self._computing: Source | None = None     # the source the running request computes
         current = lambda: self.session.run  # noqa: E731 - read in the GUI thread
         self.task = LatestTask(win.threads, current_tag=current, progress=win._on_task_progress, parent=self)
         self.task.sigPartial.connect(self.apply)
@@ -127,25 +129,26 @@ class DisplayController(QObject):
                 return
         fn = partial(display_request, run=run, weights=weights, source=src, norms=norms, cache=self.cache,
                      weights_key=key, shown=hit)
+        self._computing = src
         self.task.start(fn, tag=run)
 
-    def request(self, *, predictions: bool = True, norms: bool = True, weights=None) -> None:
-        """Recompute what is drawn for the session's source and, with ``predictions``, the latest
-        weights' predictions (``weights``: other weights for the predictions)."""
+    def request(self, *, predictions: bool = True, norms: bool = True) -> None:
+        """Recompute what is drawn for the session's source and, with ``predictions`` (idle only),
+        the latest weights' predictions — with the latest weights' plain trace in the same request
+        when that is what is drawn."""
         s = self.session
         run = s.run
         if run is None:
             return
-        src = s.source()
         if not (predictions and s.training == "idle"):
             self.refresh(norms=norms)
             return
-        plain = src == Source(src.sample) and weights is None
+        src = s.source()
+        plain = src == Source(src.sample)
         if not plain:
             self.refresh(norms=norms)
-        w = run.model.state_dict() if weights is None else weights
-        # with the latest weights shown, one pass gives the trace, its norms and the predictions
-        fn = partial(display_task, run=run, weights=w, sample=src.sample, trace=plain, norms=plain and norms)
+        fn = partial(display_request, run=run, weights=run.model.state_dict(), source=Source(src.sample),
+                     trace=plain, norms=plain and norms, predictions=True, compare=False, send_trace=False)
         self.predictions_task.start(fn, tag=run)
 
     def _failed(self, text: str) -> None:
@@ -161,6 +164,8 @@ class DisplayController(QObject):
             return
         applied = False
         if d.trace is not None and d.source == s.source():
+            if self.task.busy and self._computing == d.source and not d.source.interventions:
+                self.task.cancel()                  # it was computing this very trace (a first display)
             if s.trace is not d.trace:
                 if d.source.weights == "latest":
                     self.cache.put(self._weights_key(d.source), d.source, d)
@@ -187,10 +192,7 @@ class TrainingController(QObject):
         self.win = win
         self.worker: TaskWorker | None = None
         self._pending: list = []
-        self._last_redraw = 0.0
-        self.redraw_cost = 0.0
-        self.redraw_interval = 1.0 / 30
-        self._redraw_cpu_mark = 0.0        # the GUI thread's CPU clock when the last redraw began
+        self.pacer = RedrawPacer()
         self._t0 = 0.0
         self._step0 = 0
         self.timer = QTimer(self)
@@ -200,6 +202,14 @@ class TrainingController(QObject):
     @property
     def training(self) -> bool:
         return self.worker is not None
+
+    @property
+    def redraw_interval(self) -> float:
+        return self.pacer.interval
+
+    @property
+    def redraw_cost(self) -> float:
+        return self.pacer.cost
 
     @property
     def paused(self) -> bool:
@@ -223,7 +233,7 @@ class TrainingController(QObject):
                      display=lambda st: display_task(st, run, None, st.sample or 0, norms=True))
         worker = TaskWorker(fn, tag=run)
         worker.state.sample = sample
-        worker.state.trace_interval = 0.8 * self.redraw_interval
+        worker.state.trace_interval = self.pacer.trace_interval
         worker.sigPartial.connect(self._on_worker_partial)
         worker.sigDone.connect(self._on_worker_done)
         worker.sigProgress.connect(win._on_task_progress)
@@ -299,33 +309,19 @@ class TrainingController(QObject):
             return
         self._pending.append(value)
         if not self.timer.isActive():
-            wait = max(0.0, self.redraw_interval - (time.perf_counter() - self._last_redraw))
-            self.timer.start(int(wait * 1000))
+            self.timer.start(int(self.pacer.wait() * 1000))
 
     def redraw(self) -> None:
         """Apply everything that arrived since the last redraw at once; adapt the rate."""
         if not self._pending:
             return
         win = self.win
-        t0, cpu0 = time.perf_counter(), time.thread_time()
+        mark = self.pacer.begin()
         updates, self._pending = self._pending, []
         win.session.apply_update(TrainingUpdate.merge(updates))
-        paint = win.diagram.paint_ms() / 1000.0
-        cost = time.perf_counter() - t0 + paint
-        if self._redraw_cpu_mark and t0 - self._last_redraw < 2.0:
-            # the GUI thread's CPU over the whole last cycle: that redraw, the paints it caused and
-            # the slots since — the interpreter time training gives up
-            cost = max(cost - paint, cpu0 - self._redraw_cpu_mark)
-        self._redraw_cpu_mark = cpu0
-        # slow to rise, quick to fall: a one-off cost (a first paint, a tab shown) does not hold the
-        # interval at its cap for many cycles
-        self.redraw_cost = cost if not self.redraw_cost or cost < self.redraw_cost else \
-            0.8 * self.redraw_cost + 0.2 * cost
-        # keep the GUI's share of the interpreter near 3 %: training keeps ≥ 90 % of its headless speed
-        self.redraw_interval = min(2.0, max(1.0 / 30, 30.0 * self.redraw_cost))
+        self.pacer.end(mark, paint_s=win.diagram.paint_ms() / 1000.0)
         if self.worker is not None:          # no traces the diagram will not show
-            self.worker.state.trace_interval = 0.8 * self.redraw_interval
-        self._last_redraw = time.perf_counter()
+            self.worker.state.trace_interval = self.pacer.trace_interval
         win.sigRedrawn.emit()
 
     def _on_worker_done(self, worker) -> None:
@@ -349,13 +345,11 @@ class TrainingController(QObject):
             win.sigTrainingFinished.emit(reason)
             return
         s = win.session
-        if result is not None and result.trace is not None:
-            if result.display is not None:
-                win.display.apply(result.display)
-            else:
-                s.set_trace(result.trace, result.weights)
-        if result is None or result.display is None:
-            win.display.request(predictions=True, norms=True)
+        shown = result is not None and result.display is not None
+        if shown:
+            win.display.apply(result.display)
+        if not shown or s.waiting:                  # (another sample was chosen as training ended)
+            win.display.request(predictions=not shown, norms=True)
         if reason in ("diverged", "error"):
             win.banner.show_message(message or FINISHED_TEXT[reason], "error", topic="training")
         else:

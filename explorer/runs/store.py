@@ -41,13 +41,15 @@ import numpy as np
 
 from explorer import __version__
 from explorer.data import Dataset, SequenceFileError, dataset_from_config
-from explorer.engine import CELLS, PARAM_COUNTS, RecurrentModel, TrainData, Trainer, make_model
+from explorer.engine import (CELLS, PARAM_COUNTS, RecurrentModel, TrainData, Trainer, make_model,
+                             recurrent_param_count)
 from explorer.util.ram import check_budget
 from explorer.runs.options import BY_DEST, OptionError
 from explorer.runs import schema as runschema
 from explorer.runs.epochs import EPOCHS_CAP_BYTES, EpochWeights, epoch_key, parse_epoch_arrays
 from explorer.runs.folder import (CURRENT, VERSIONS, RunFileError, current_version, read_files, remove_run_folder, safe_name,
-                                save_version, version_time, write_file)
+                                save_version,
+                                version_time, write_file)
 
 RUN_FILES = ("config.json", "model.npz", "optimizer.npz", "state.json", "history.csv", "steps.csv",
              "gate_norms.csv")
@@ -335,12 +337,7 @@ def estimate_run_bytes(kind: str, n_inputs: int, n_units: int, n_outputs: int, s
     is asked for (the cells of a huge model are cheap, its parameters are not).
     """
     n, L, D = int(n_units), int(layers), int(directions)
-    count = PARAM_COUNTS.get(kind, PARAM_COUNTS["lstm"])
-    params = 0
-    m = int(n_inputs)
-    for _ in range(L):
-        params += D * count(n, m)
-        m = D * n
+    params = recurrent_param_count(kind if kind in PARAM_COUNTS else "lstm", n, n_inputs, L, D)
     params += int(n_outputs) * (D * n + 1)
     fixed = 8 * params * (3 + _MOMENTS.get(optimizer, 2)) + int(outputs)
     model = _shape_model(kind, n_inputs, n, n_outputs, L, D)
@@ -1013,13 +1010,9 @@ def _npz_limit(n_params: int) -> int:
 
 def _param_total(settings: ModelSettings, n_inputs: int, n_outputs: int) -> int:
     """Parameters of the model ``settings`` describe (the engine's counts, without building it)."""
-    count = PARAM_COUNTS.get(settings.cell, PARAM_COUNTS["lstm"])
-    D = 2 if settings.bidirectional else 1
-    total, m = 0, int(n_inputs)
-    for _ in range(int(settings.layers)):
-        total += D * count(int(settings.units), m)
-        m = D * int(settings.units)
-    return total + int(n_outputs) * (m + 1)
+    D, n = 2 if settings.bidirectional else 1, int(settings.units)
+    kind = settings.cell if settings.cell in PARAM_COUNTS else "lstm"
+    return recurrent_param_count(kind, n, n_inputs, settings.layers, D) + int(n_outputs) * (D * n + 1)
 
 
 def _npz_shape(sd: dict) -> dict | None:
