@@ -86,6 +86,37 @@ def write_csv_columns(path, header, columns) -> None:
             fh.write("\n")
 
 
+#: The narrowest span a plot's axis shows (absolute, and relative to the values' size): pyqtgraph's
+#: tick code divides by a spacing that underflows to zero for a span near 1e-323 (data of denormal
+#: numbers), and Qt aborts on the infinite scale; a narrower range is widened about its centre.
+MIN_VIEW_SPAN = 1e-250
+MIN_RELATIVE_SPAN = 1e-12
+
+
+def widened(lo: float, hi: float) -> tuple[float, float]:
+    """``(lo, hi)`` at least :data:`MIN_VIEW_SPAN` wide and :data:`MIN_RELATIVE_SPAN` of its
+    largest end, about the same centre."""
+    lo, hi = min(lo, hi), max(lo, hi)
+    need = max(MIN_VIEW_SPAN, MIN_RELATIVE_SPAN * max(abs(lo), abs(hi)))
+    if hi - lo >= need:
+        return lo, hi
+    mid = lo / 2 + hi / 2
+    return mid - need / 2, mid + need / 2
+
+
+class SpanViewBox(pg.ViewBox):
+    """A view box whose ranges are never narrower than :func:`widened` allows (any finite data,
+    denormal numbers included, plots and exports)."""
+
+    def setRange(self, rect=None, xRange=None, yRange=None, *args, **kwargs):  # noqa: N802 - pyqtgraph's name
+        if rect is not None:
+            xRange = xRange if xRange is not None else (rect.left(), rect.right())
+            yRange = yRange if yRange is not None else (rect.top(), rect.bottom())
+        xRange = widened(*xRange) if xRange is not None else None
+        yRange = widened(*yRange) if yRange is not None else None
+        return super().setRange(None, xRange, yRange, *args, **kwargs)
+
+
 def long_curve(item: pg.PlotDataItem) -> pg.PlotDataItem:
     """Make ``item`` draw only what its pixels can show: peak downsampling (every minimum and
     maximum stays visible) clipped to the view; the data it holds stay complete."""
@@ -184,7 +215,8 @@ class PlotPanelWidget(QWidget):
 
     # -- building -----------------------------------------------------------------------------------
     def _make_view(self):
-        w = pg.PlotWidget(axisItems={"left": PlotAxisItem("left", integer=self.y_integer),
+        w = pg.PlotWidget(viewBox=SpanViewBox(),
+                          axisItems={"left": PlotAxisItem("left", integer=self.y_integer),
                                      "bottom": PlotAxisItem("bottom", integer=self.x_integer)})
         self.plot = w.getPlotItem()
         self.plot.setMenuEnabled(False)
