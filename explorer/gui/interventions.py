@@ -181,7 +181,12 @@ class InterventionsController(QObject):
         (0-based; None: every step), in the selected layer and direction."""
         pos = self.session.position
         units = None if units == "all" else [pos.unit] if units is None else units
-        self.add(Clamp(name, float(value), units=units, steps=steps, layer=pos.layer, direction=pos.direction))
+        try:
+            clamp = Clamp(name, value, units=units, steps=steps, layer=pos.layer, direction=pos.direction)
+        except ValueError as exc:             # NaN or an infinity: said on the banner, nothing held
+            self.win.banner.show_message(str(exc), "error", topic="intervention")
+            return
+        self.add(clamp)
 
     def remove(self, index: int) -> None:
         ivs = self.interventions
