@@ -217,3 +217,17 @@ def test_a_model_npz_counts_against_the_memory_budget_before_it_is_unpacked(tmp_
     assert msg.startswith("opening model.npz needs about 22.9 MiB of memory, more than the 16.0 MiB"), msg
     monkeypatch.setenv("LSTM_EXPLORER_MEMORY_LIMIT", "64M")
     assert load_model(path).model.n_units == 2
+
+
+def test_whatever_a_crafted_model_trips_is_one_sentence(tmp_path):
+    sd = torch_shaped()
+    sd["fc.weight"] = np.zeros((0, 4))                    # a head of no outputs: the engine refuses to build it
+    path = tmp_path / "nohead.safetensors"
+    np_save_file(sd, str(path))
+    assert refused(path) == ("nohead.safetensors could not be read as a model (n_outputs must be at least 1); the "
+                             "file is damaged or not a model LSTM Explorer opens (.safetensors, .keras, "
+                             ".weights.h5 or a run's model.npz).")
+    p = cli("train", "--example", "sine", "--units", "4", "--epochs", "1", "--no-plots", "--init", path,
+            "--out", tmp_path / "run")
+    assert p.returncode == 2 and p.stderr.count("\n") == 1 and "Traceback" not in p.stderr, p.stderr
+    assert "nohead.safetensors could not be read as a model" in p.stderr

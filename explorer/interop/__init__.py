@@ -36,12 +36,23 @@ def load_model(path, n_outputs: int = 1, seed: int = 0) -> LoadedModel:
     ``LoadedModel.head`` is None. Anything that cannot be mapped raises :class:`ModelFileError`
     with one sentence naming the file and the key.
     """
+    from explorer.data.errors import safe_name
     from explorer.memory import MemoryBudgetError
 
     try:
         return _load(Path(path), n_outputs, seed)
+    except ModelFileError:
+        raise
     except MemoryBudgetError as exc:         # a file too large for this machine: the same one sentence
         raise ModelFileError(str(exc)) from None
+    except MemoryError:
+        raise ModelFileError(f"{safe_name(path)} does not fit in this machine's memory; open a smaller "
+                             "model.") from None
+    except Exception as exc:  # noqa: BLE001 - the door: whatever a crafted file trips is one sentence
+        what = safe_name(str(exc).splitlines()[0] if str(exc) else type(exc).__name__, full=True).rstrip(".")
+        raise ModelFileError(f"{safe_name(path)} could not be read as a model ({what}); the file is damaged "
+                             "or not a model LSTM Explorer opens (.safetensors, .keras, .weights.h5 or a "
+                             "run's model.npz).") from None
 
 
 def _read_magic(path: Path) -> bytes:
