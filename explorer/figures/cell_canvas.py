@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QEvent, QPointF, QRect, QRectF, QSize, Qt, Signal
+from PySide6.QtCore import QEvent, QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import (QBrush, QColor, QFont, QFontMetricsF, QImage, QLinearGradient, QPainter,
                            QPainterPath, QPainterPathStroker, QPalette, QPen, QPolygonF)
 from PySide6.QtWidgets import QToolTip, QWidget
@@ -630,28 +630,26 @@ class CellPicture:
         return img
 
     def export_png(self, path: str, scale: float = 2) -> bool:
-        """A PNG of the diagram at ``scale`` × its own size."""
-        return self.render_image(scale).save(str(path))
+        """A PNG of the diagram at ``scale`` × its own size, written whole or not at all (OSError
+        says why)."""
+        from explorer.figures.export_files import write_png
+
+        return write_png(self.render_image(scale), path)
 
     def export_svg(self, path: str) -> None:
-        """An SVG of the diagram at its own size, drawn as vectors by the same paint routine."""
-        from PySide6.QtSvg import QSvgGenerator
+        """An SVG of the diagram at its own size, drawn as vectors by the same paint routine;
+        written whole or not at all (OSError says why)."""
+        from explorer.figures.export_files import svg_painter
 
         frame = self._frame()
         w, h = self.export_size()
-        gen = QSvgGenerator()
-        gen.setFileName(str(path))
-        gen.setSize(QSize(w, h))
-        gen.setViewBox(QRect(0, 0, w, h))
-        gen.setResolution(self._dpi())      # not the generator's default: text would shrink to 0.75
-        gen.setTitle(f"{frame.desc.title} cell")
-        gen.setDescription(frame.header or frame.title)
-        p = QPainter(gen)
         before, self._layout_override = self._layout_override, "below"
         try:
-            self.paint(p, w, h)
+            # the text's own DPI (the generator's default would shrink it to 0.75)
+            with svg_painter(path, QSize(w, h), self._dpi(), f"{frame.desc.title} cell",
+                             frame.header or frame.title) as p:
+                self.paint(p, w, h)
         finally:
-            p.end()
             self._layout_override = before
 
     def set_look(self, look: Look | None) -> None:
