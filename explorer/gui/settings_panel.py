@@ -45,6 +45,7 @@ class SettingsPanelWidget(QWidget):
         f.addRow("Example", self.example_combo)
         self.columns_list = QListWidget()
         self.columns_list.setMaximumHeight(120)
+        self.columns_list.setUniformItemSizes(True)             # a file may have 100,000 columns
         self.columns_list.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
         self.columns_list.setToolTip("Every column of the file: tick the inputs (several make a multivariate "
                                      "input); columns that are not numbers cannot be inputs")
@@ -202,17 +203,24 @@ class SettingsPanelWidget(QWidget):
     def set_columns(self, names: list[str], chosen: list[str], target: str, numeric=None) -> None:
         """Offer every column ``names`` of the file; ``chosen`` ticked, ``target`` selected.
         ``numeric`` (default: all) are the columns that can be inputs or the target."""
-        numeric = list(names) if numeric is None else [n for n in names if n in set(numeric)]
+        allowed = set(names) if numeric is None else set(numeric)      # sets: a file may have 100,000 columns
+        numeric = [n for n in names if n in allowed]
+        ticked = set(chosen)
+        base = QListWidgetItem().flags()
+        checkable, disabled = base | Qt.ItemFlag.ItemIsUserCheckable, base & ~Qt.ItemFlag.ItemIsEnabled
+        on, off = Qt.CheckState.Checked, Qt.CheckState.Unchecked
         self.columns_list.clear()
+        self.columns_list.setUpdatesEnabled(False)
         for name in names:
             item = QListWidgetItem(name)
-            if name in numeric:
-                item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
-                item.setCheckState(Qt.CheckState.Checked if name in chosen else Qt.CheckState.Unchecked)
+            if name in allowed:
+                item.setFlags(checkable)
+                item.setCheckState(on if name in ticked else off)
             else:
-                item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEnabled)
+                item.setFlags(disabled)
                 item.setToolTip(plain_tooltip(f"{name} does not hold numbers (dates, labels): it cannot be an input"))
             self.columns_list.addItem(item)
+        self.columns_list.setUpdatesEnabled(True)
         self.target_combo.clear()
         self.target_combo.addItems(numeric)
         if target in numeric:
