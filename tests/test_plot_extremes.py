@@ -102,3 +102,20 @@ def test_window_exports_everything_of_denormal_data(qtbot, qsettings, app_paths,
     assert all(p.stat().st_size > 0 for p in files.values())
     (y0, y1) = win.prediction_plot.plot.vb.viewRange()[1]
     assert y1 - y0 >= MIN_VIEW_SPAN
+
+
+def test_the_intervention_plot_draws_denormal_values(qtbot, qsettings, app_paths):
+    from explorer.gui.main_window import MainWindow
+    from explorer.runs import Run, settings_for_example
+    from explorer.data.examples import load_example
+
+    win = MainWindow(settings=qsettings)
+    win.set_run(Run(load_example("sine"), settings_for_example("sine", units=3, epochs=1)))
+    qtbot.addWidget(win, before_close_func=lambda w: (w.close(), w.after_close()))
+    plot = win.interventions.panel.plot
+    plot.plot(np.arange(1.0, 8.0), np.array(DENORMALS[:7]))
+    plot.vb.autoRange()
+    image = win.interventions.panel.plot_widget.grab()          # draws the axes: the tick code ran
+    assert not image.isNull()
+    (y0, y1) = plot.vb.viewRange()[1]
+    assert y1 - y0 >= MIN_VIEW_SPAN

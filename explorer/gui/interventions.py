@@ -27,7 +27,7 @@ import pyqtgraph as pg
 
 from explorer.app.teaching import clamp_names, comparison_task, intervention_text
 from explorer.engine import Clamp
-from explorer.figures.panel import plain_html
+from explorer.figures.panel import SpanViewBox, plain_html
 from explorer.figures.plots import TRAIN_COLOR
 from explorer.gui.worker import LatestTask
 
@@ -97,7 +97,7 @@ class InterventionsPanel(QWidget):
         self.loss_label.setWordWrap(True)
         self.loss_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         lay.addWidget(self.loss_label)
-        self.plot_widget = pg.PlotWidget()
+        self.plot_widget = pg.PlotWidget(viewBox=SpanViewBox())     # any finite values plot
         self.plot_widget.setMinimumHeight(150)
         pal = self.palette()
         fg = pal.color(QPalette.ColorRole.Text)
