@@ -119,3 +119,27 @@ def test_the_intervention_plot_draws_denormal_values(qtbot, qsettings, app_paths
     assert not image.isNull()
     (y0, y1) = plot.vb.viewRange()[1]
     assert y1 - y0 >= MIN_VIEW_SPAN
+
+
+def test_a_model_of_tiny_weights_draws_its_diagram(qtbot, qsettings, app_paths, tmp_path):
+    from explorer.data.examples import load_example
+    from explorer.engine import make_model
+    from explorer.figures.cell_canvas import ValueScale
+    from explorer.gui.main_window import MainWindow
+    from explorer.runs import ModelSettings, Run
+
+    assert ValueScale.of([5e-324]).vmax == 5e-324 and ValueScale.of([5e-324]).label() == "4.9e-324"
+    assert ValueScale.of([1e-310, -3e-310]).label() == "3e-310"
+    assert ValueScale.of([0.0]).vmax == 1.0 and ValueScale.of([0.37]).label() == "0.37"
+    ds = load_example("sine")
+    model = make_model("lstm", 1, 3, 1, seed=0)
+    state = {k: v * 1e-307 for k, v in model.state_dict().items()}   # the cell state near float64's end
+    model.load_state_dict(state)
+    win = MainWindow(settings=qsettings)
+    qtbot.addWidget(win, before_close_func=lambda w: (w.close(), w.after_close()))
+    win.set_run(Run(ds, ModelSettings(units=3, epochs=1), model=model))
+    win.show()
+    qtbot.waitUntil(lambda: win.trace is not None, timeout=20000)
+    assert 0 < np.max(np.abs(win.trace.c)) < 1e-300
+    assert win.export_one("diagram", tmp_path / "d.png") and win.export_one("diagram", tmp_path / "d.svg")
+    assert (tmp_path / "d.png").stat().st_size > 10_000

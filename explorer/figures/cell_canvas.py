@@ -62,6 +62,8 @@ class ValueScale:
                 m = max(m, float(np.max(np.abs(a))))
         if m <= 0.0:
             return cls(1.0)
+        if m < 1e-300:                # near float64's end (denormals): 10 ** -e would overflow
+            return cls(m)
         e = math.floor(math.log10(m)) - 1
         k = math.ceil(m / 10.0 ** e * (1 - 1e-12))
         return cls(k * 10.0 ** e if e >= 0 else k / 10.0 ** -e)
@@ -75,6 +77,8 @@ class ValueScale:
         return base + span * min(a, self.vmax) / self.vmax
 
     def label(self) -> str:
+        if self.vmax < 0.01:          # a tiny scale in two significant digits, never "0"
+            return f"{self.vmax:.2g}"
         return fmt(self.vmax, 2 if self.vmax < 10 else 1).rstrip("0").rstrip(".")
 
 
