@@ -282,3 +282,11 @@ def test_the_windows_model_task_reads_interruptibly(tmp_path, monkeypatch):
     with pytest.raises(Interrupted):
         model_task(state, str(path), load_example("sine"), settings_for_example("sine", units=4, epochs=1))
     assert built == []                                  # stopped while reading, before a model was built
+
+
+def test_a_keras2_file_naming_more_layers_than_any_model_is_refused_unwalked(tmp_path):
+    path = tmp_path / "names.h5"
+    with h5py.File(path, "w", libver="latest") as f:           # dense attribute storage: any size
+        f.attrs.create("layer_names", np.array([b"lstm"] * 100_001, dtype="S4"))
+    assert refused(path) == ("names.h5 names 100,001 layers, more than any Keras model; save the model again "
+                             "with model.save(PATH.keras).")

@@ -208,6 +208,8 @@ def _legacy_layers(f, label: str) -> tuple[list, dict | None]:
                              "group (Keras 3) nor 'layer_names' (Keras 2); save it with model.save(PATH.keras).")
     config = None
     raw = f.attrs.get("model_config")
+    if raw is not None and len(raw) > MAX_CONFIG_BYTES:
+        raw = None                                   # a config larger than any model's: weights only
     if raw is not None:
         try:
             config = json.loads(raw.decode("utf-8") if isinstance(raw, bytes) else raw)
@@ -219,8 +221,12 @@ def _legacy_layers(f, label: str) -> tuple[list, dict | None]:
             if isinstance(layer, dict):
                 name = layer.get("name") or (layer.get("config") or {}).get("name")
                 by_name[name] = layer
+    names = root.attrs["layer_names"]
+    if len(names) > MAX_H5_ITEMS:
+        raise ModelFileError(f"{label} names {len(names):,} layers, more than any Keras model; save the model "
+                             "again with model.save(PATH.keras).")
     out = []
-    for i, raw_name in enumerate(root.attrs["layer_names"]):
+    for i, raw_name in enumerate(names):
         name = raw_name.decode("utf-8") if isinstance(raw_name, bytes) else str(raw_name)
         if name not in root:
             continue
