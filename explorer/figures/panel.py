@@ -29,7 +29,7 @@ from PySide6.QtWidgets import QApplication, QGraphicsWidget, QSizePolicy, QVBoxL
 import pyqtgraph as pg  # noqa: E402
 
 from explorer.figures.axes import PlotAxisItem  # noqa: E402
-from explorer.figures.export_files import svg_painter, write_file, write_png  # noqa: E402,F401 (re-exported)
+from explorer.figures.export_files import write_file, write_png  # noqa: E402
 from explorer.runs import csv_value  # noqa: E402
 
 pg.setConfigOptions(antialias=True, imageAxisOrder="row-major")
@@ -138,13 +138,13 @@ class OutsideLegendItem(pg.LegendItem):
     """A legend in a row of its own above the data, never over it; as many columns as fit.
     Entries are plain text (:func:`plain_html`)."""
 
-    def addItem(self, item, name):  # noqa: N802 - pyqtgraph's name
-        super().addItem(item, plain_html(name))
-
     def __init__(self, **kw):
         super().__init__(offset=None, frame=False, colCount=8, horSpacing=6, **kw)
         self.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
         self._width = 800.0
+
+    def addItem(self, item, name):  # noqa: N802 - pyqtgraph's name
+        super().addItem(item, plain_html(name))
 
     def updateSize(self):  # noqa: N802 - pyqtgraph's name
         # the enclosing layout places it; just tell it the size changed

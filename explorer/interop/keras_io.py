@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import zipfile
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from explorer.data.errors import safe_text
 from explorer.engine import Interrupted
 from explorer.memory import MemoryBudgetError, check_budget
 
@@ -81,9 +83,9 @@ def check_stored_inside(f, label: str) -> None:
             found.append(f"{label} holds more than {MAX_H5_ITEMS:,} links, more than any Keras model; save the "
                          "model again with model.save(PATH.keras).")
         elif isinstance(lnk, h5py.ExternalLink):
-            found.append(outside(f"links {name} to the file {lnk.filename}"))
+            found.append(outside(f"links {safe_text(name)} to the file {safe_text(lnk.filename)}"))
         elif not isinstance(lnk, (h5py.HardLink, h5py.SoftLink)):
-            found.append(outside(f"holds a user-defined link {name}"))
+            found.append(outside(f"holds a user-defined link {safe_text(name)}"))
         return True if found else None
 
     def dataset(name, obj):
@@ -91,14 +93,15 @@ def check_stored_inside(f, label: str) -> None:
             return True
         if isinstance(obj, h5py.Dataset):
             if obj.is_virtual:
-                found.append(outside(f"holds {name} as a virtual dataset (mapped from other files)"))
+                found.append(outside(f"holds {safe_text(name)} as a virtual dataset (mapped from other files)"))
             elif obj.external:
-                found.append(outside(f"keeps the values of {name} in the external file {obj.external[0][0]!r}"))
+                found.append(outside(f"keeps the values of {safe_text(name)} in the external file "
+                                            f"{safe_text(os.fsdecode(obj.external[0][0]))!r}"))
             elif obj.chunks is not None:
                 count[1] += int(np.prod([-(-int(s) // int(c)) for s, c in zip(obj.shape, obj.chunks)], dtype=object))
                 if count[1] > MAX_H5_CHUNKS:
                     found.append(f"{label} stores its weights in more than {MAX_H5_CHUNKS:,} pieces (HDF5 chunks, "
-                                 f"up to {name}), which would take minutes to read; save the model again with "
+                                 f"up to {safe_text(name)}), which would take minutes to read; save the model again with "
                                  "model.save(PATH.keras).")
         return True if found else None
 
