@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -217,3 +218,75 @@ def test_a_model_npz_counts_against_the_memory_budget_before_it_is_unpacked(tmp_
     assert msg.startswith("opening model.npz needs about 22.9 MiB of memory, more than the 16.0 MiB"), msg
     monkeypatch.setenv("LSTM_EXPLORER_MEMORY_LIMIT", "64M")
     assert load_model(path).model.n_units == 2
+
+
+def test_whatever_a_crafted_model_trips_is_one_sentence(tmp_path):
+    sd = torch_shaped()
+    sd["fc.weight"] = np.zeros((0, 4))                    # a head of no outputs: the engine refuses to build it
+    path = tmp_path / "nohead.safetensors"
+    np_save_file(sd, str(path))
+    assert refused(path) == ("nohead.safetensors could not be read as a model (n_outputs must be at least 1); the "
+                             "file is damaged or not a model LSTM Explorer opens (.safetensors, .keras, "
+                             ".weights.h5 or a run's model.npz).")
+    p = cli("train", "--example", "sine", "--units", "4", "--epochs", "1", "--no-plots", "--init", path,
+            "--out", tmp_path / "run")
+    assert p.returncode == 2 and p.stderr.count("\n") == 1 and "Traceback" not in p.stderr, p.stderr
+    assert "nohead.safetensors could not be read as a model" in p.stderr
+
+
+def test_a_small_file_of_millions_of_chunks_is_refused_at_once(tmp_path):
+    def kernel(g):                  # 1.2 million one-value chunks never written: HDF5 would take ~15 s
+        g.create_dataset("0", shape=(100_000, 12), dtype="<f8", chunks=(1, 1), fillvalue=0.25)
+    path = keras_h5(tmp_path / "chunky.weights.h5", kernel)
+    assert path.stat().st_size < 10_000
+    t0 = time.perf_counter()
+    assert refused(path) == ("chunky.weights.h5 stores its weights in more than 100,000 pieces (HDF5 chunks, up to "
+                             "layers/lstm/cell/vars/0), which would take minutes to read; save the model again with "
+                             "model.save(PATH.keras).")
+    assert time.perf_counter() - t0 < 5
+
+
+def test_opening_a_model_stops_when_asked(tmp_path):
+    from explorer.engine import Interrupted
+
+    path = tmp_path / "m.safetensors"
+    np_save_file(torch_shaped(L=3), str(path))
+    asked = []
+
+    def interrupt():
+        asked.append(1)
+        return len(asked) > 2                           # stop at the third read
+    with pytest.raises(Interrupted):
+        load_model(path, interrupt=interrupt)
+    assert len(asked) == 3
+    keras = keras_h5(tmp_path / "k.weights.h5", lambda g: g.create_dataset("0", data=SECRET.reshape(1, 12)))
+    with pytest.raises(Interrupted):
+        load_model(keras, interrupt=lambda: True)       # while walking the file, before any read
+    assert load_model(path, interrupt=lambda: False).num_layers == 3
+
+
+def test_the_windows_model_task_reads_interruptibly(tmp_path, monkeypatch):
+    import explorer.interop.mapping as mapping
+    from explorer.app.tasks import TaskState
+    from explorer.data.examples import load_example
+    from explorer.engine import Interrupted
+    from explorer.gui.models import model_task
+    from explorer.runs.store import settings_for_example
+
+    path = tmp_path / "m.safetensors"
+    np_save_file(torch_shaped(m=1, k=1), str(path))
+    built = []
+    monkeypatch.setattr(mapping, "build_model", lambda *a, **k: built.append(a))
+    state = TaskState()
+    state.request_interruption()                        # another file was opened, or the window closes
+    with pytest.raises(Interrupted):
+        model_task(state, str(path), load_example("sine"), settings_for_example("sine", units=4, epochs=1))
+    assert built == []                                  # stopped while reading, before a model was built
+
+
+def test_a_keras2_file_naming_more_layers_than_any_model_is_refused_unwalked(tmp_path):
+    path = tmp_path / "names.h5"
+    with h5py.File(path, "w", libver="latest") as f:           # dense attribute storage: any size
+        f.attrs.create("layer_names", np.array([b"lstm"] * 100_001, dtype="S4"))
+    assert refused(path) == ("names.h5 names 100,001 layers, more than any Keras model; save the model again "
+                             "with model.save(PATH.keras).")

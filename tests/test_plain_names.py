@@ -133,3 +133,13 @@ def test_error_dialog_shows_the_summary_as_written(qtbot):
     assert shown(label.text()) == (f'Something went wrong: bad name <img src="/etc/passwd"> {BOLD}\n'
                                    "The app keeps running; your data and run are unchanged.\n"
                                    "Logged to /tmp/<i>log</i>")
+
+
+def test_recent_files_menu_shows_a_name_with_an_ampersand_as_written(qtbot, qsettings, app_paths, tmp_path):
+    from explorer.gui.main_window import MainWindow
+    win = MainWindow(settings=qsettings)
+    qtbot.addWidget(win, before_close_func=lambda w: (w.close(), w.after_close()))
+    path = markup_csv(tmp_path / "R&D <b>.csv", "a")
+    with qtbot.waitSignal(win.sigDataLoaded, timeout=20000):
+        win.open_file(str(path))
+    assert win.recent_menu.actions()[0].text() == str(path).replace("&", "&&")     # "&&" draws one "&"

@@ -33,6 +33,12 @@ def check_budget(needed: float, what: str, advice: str) -> None:
 _SHORT = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
+def safe_text(text) -> str:
+    """A name that is not a path (a column, a tensor, a token) as every message prints it: its
+    control characters escaped like :func:`safe_name`'s, and whole (``km/h`` stays ``km/h``)."""
+    return safe_name(text, full=True)
+
+
 def safe_name(path, full: bool = False) -> str:
     """A file's name as every message prints it: control and format characters escaped.
 

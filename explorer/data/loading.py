@@ -55,7 +55,7 @@ import numpy as np
 from explorer.util.ram import MemoryBudgetError
 
 from . import guess
-from .errors import DataMemoryError, ProseFileError, SequenceFileError, check_budget, safe_name
+from .errors import DataMemoryError, ProseFileError, SequenceFileError, check_budget, safe_name, safe_text
 from .timeaxis import (fill_nan_linear, is_month_name, is_named_date, is_year_name, parse_times, plausible_months,
                        plausible_years, time_format, year_month_layout)
 
@@ -303,7 +303,7 @@ def _path_and_name(path) -> tuple[Path, str]:
         p = Path(os.fspath(path))
     except TypeError:
         raise SequenceFileError(
-            f"{safe_name(repr(path))} is not a file path; pass the path of a data file as a string.") from None
+            f"{safe_text(repr(path))} is not a file path; pass the path of a data file as a string.") from None
     return p, safe_name(p)
 
 
@@ -842,11 +842,11 @@ def _resolve_columns(columns, names: list, kinds: list, name: str, tab=None) -> 
         j = _find_column(c, names, name)
         if kinds[j] == "date":
             raise SequenceFileError(
-                f"Column {safe_name(names[j])!r} of {name} holds dates or times, not values; choose a numeric column."
+                f"Column {safe_text(names[j])!r} of {name} holds dates or times, not values; choose a numeric column."
             )
         if j in out:
             raise SequenceFileError(
-                f"Column {safe_name(names[j])!r} of {name} was chosen twice; choose each column once.")
+                f"Column {safe_text(names[j])!r} of {name} was chosen twice; choose each column once.")
         out.append(j)
     return out
 
@@ -867,7 +867,7 @@ def _lookup(key, names: list):
 
 
 def _listing(names: list) -> str:
-    return ", ".join(repr(safe_name(n)) for n in names[:12]) + (", ..." if len(names) > 12 else "")
+    return ", ".join(repr(safe_text(n)) for n in names[:12]) + (", ..." if len(names) > 12 else "")
 
 
 def _find_column(c, names: list, name: str) -> int:
@@ -884,7 +884,7 @@ def _find_column(c, names: list, name: str) -> int:
             f"The file {name} has {len(names)} column(s), so there is no column {j}; "
             f"use an index from 0 to {len(names) - 1} or a name ({_listing(names)})."
         )
-    raise SequenceFileError(f"The file {name} has no column named {safe_name(c)!r}; its columns are {_listing(names)}.")
+    raise SequenceFileError(f"The file {name} has no column named {safe_text(c)!r}; its columns are {_listing(names)}.")
 
 
 def _loadtxt(tab: _Table, data: bytes, **kw):
@@ -1030,7 +1030,7 @@ def _row_message(exc, tab: _Table, sel: list, lineno: int, ln: str, first_line: 
 
 
 def _bad_value_message(reason: str, tab: _Table, j: int, lineno: int, tok: str, name: str):
-    col = safe_name(tab.names[j])
+    col = safe_text(tab.names[j])
     if reason == "inf":
         return SequenceFileError(
             f"Column {col!r} of {name} has an infinite value on line {lineno}; "
@@ -1124,7 +1124,7 @@ def _check_finite(a: np.ndarray, names: list, name: str, line_of=None) -> None:
     r, c = (int(v) for v in np.argwhere(bad)[0])
     where = f"line {line_of(r)}" if line_of is not None else f"row {r + 1}"
     v = a[r, c]
-    col = safe_name(names[c])
+    col = safe_text(names[c])
     if np.isinf(v):
         raise SequenceFileError(
             f"Column {col!r} of {name} has an infinite value on {where}; replace it with a finite number.")
@@ -1375,7 +1375,7 @@ def _year_month_series(tab, data, name, p, series_name, target, missing, prose_m
         years = fill_nan_linear(vals[:, 0])
         if years is None:
             raise SequenceFileError(
-                f"Column {safe_name(tab.names[year])!r} of {name} has no years; fill in the year of every row.")
+                f"Column {safe_text(tab.names[year])!r} of {name} has no years; fill in the year of every row.")
         time = (years[:, None] + np.arange(w) / w).reshape(-1)
     known = np.flatnonzero(np.isfinite(series))
     if known.size == 0:
@@ -1464,7 +1464,7 @@ def _resolve_target(target, chosen: list, name: str) -> int:
             f"use 0 to {len(chosen) - 1}."
         )
     raise SequenceFileError(
-        f"The target {safe_name(target)!r} is not among the chosen columns of {name} "
+        f"The target {safe_text(target)!r} is not among the chosen columns of {name} "
         f"({_listing(chosen)}); choose one of them."
     )
 
@@ -1479,7 +1479,7 @@ def _fill_missing(vals: np.ndarray, chosen: list, missing: str, name: str, time=
     for k, col in enumerate(chosen):
         if mask[:, k].all():
             raise SequenceFileError(
-                f"Column {safe_name(col)!r} of {name} has no values (all missing); choose another column.")
+                f"Column {safe_text(col)!r} of {name} has no values (all missing); choose another column.")
     rows = mask.any(axis=1)
     if missing == "drop":
         keep = ~rows

@@ -20,6 +20,17 @@ import numpy as np
 from .cells import CellClamp
 
 
+def _finite(iv, what: str) -> None:
+    """Refuse a held value or a set weight that is not a finite number (NaN or an infinity would
+    spread through every later step and the loss, silently)."""
+    try:
+        ok = bool(np.isfinite(float(iv.value)))
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise ValueError(f"{what} {iv.value!r}: the value must be a finite number.")
+
+
 @dataclass(frozen=True)
 class Clamp:
     """Hold ``name`` at ``value`` for ``units`` (None: all) at ``steps`` (None: all; 0-based
@@ -34,6 +45,9 @@ class Clamp:
     layer: int = 0
     direction: int = 0
 
+    def __post_init__(self):
+        _finite(self, f"{self.name} cannot be held at")
+
 
 @dataclass(frozen=True)
 class SetWeight:
@@ -43,6 +57,9 @@ class SetWeight:
     key: str
     index: Any
     value: float
+
+    def __post_init__(self):
+        _finite(self, f"{self.key} cannot be set to")
 
 
 def _indices(spec, size: int, what: str, clamp: Clamp) -> np.ndarray:

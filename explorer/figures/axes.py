@@ -49,7 +49,7 @@ def format_number(v: float, spacing: float) -> str:
     decimals as the tick spacing needs; very small or very large ones in the log format."""
     if not math.isfinite(v):
         return ""
-    if abs(v) < 1e-12 * max(1.0, abs(spacing)):
+    if v == 0 or abs(v) < 1e-9 * abs(spacing):          # zero up to rounding of the tick arithmetic
         return "0"
     if spacing >= 1 and float(v).is_integer() and abs(v) < 1e9:
         return f"{int(v):,}"
@@ -114,6 +114,8 @@ def log_tick_levels(lo: float, hi: float, size_px: float, min_px: float = 26.0):
     # a narrow view: evenly spaced values in the data's own units
     a, b = 10.0 ** lo, 10.0 ** hi
     raw = (b - a) / 3
+    if not 1e-300 < raw < math.inf:           # values near the ends of float64: one label, mid-view
+        return [(None, [lo / 2 + hi / 2]), (None, [])]
     mag = 10.0 ** math.floor(math.log10(raw))
     step = next(m * mag for m in (1, 2, 5, 10) if m * mag >= raw)
     start = math.ceil(a / step) * step

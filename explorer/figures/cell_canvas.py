@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QEvent, QPointF, QRect, QRectF, QSize, Qt, Signal
+from PySide6.QtCore import QEvent, QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import (QBrush, QColor, QFont, QFontMetricsF, QImage, QLinearGradient, QPainter,
                            QPainterPath, QPainterPathStroker, QPalette, QPen, QPolygonF)
 from PySide6.QtWidgets import QToolTip, QWidget
@@ -62,6 +62,8 @@ class ValueScale:
                 m = max(m, float(np.max(np.abs(a))))
         if m <= 0.0:
             return cls(1.0)
+        if m < 1e-300:                # near float64's end (denormals): 10 ** -e would overflow
+            return cls(m)
         e = math.floor(math.log10(m)) - 1
         k = math.ceil(m / 10.0 ** e * (1 - 1e-12))
         return cls(k * 10.0 ** e if e >= 0 else k / 10.0 ** -e)
@@ -75,6 +77,8 @@ class ValueScale:
         return base + span * min(a, self.vmax) / self.vmax
 
     def label(self) -> str:
+        if self.vmax < 0.01:          # a tiny scale in two significant digits, never "0"
+            return f"{self.vmax:.2g}"
         return fmt(self.vmax, 2 if self.vmax < 10 else 1).rstrip("0").rstrip(".")
 
 
@@ -630,28 +634,26 @@ class CellPicture:
         return img
 
     def export_png(self, path: str, scale: float = 2) -> bool:
-        """A PNG of the diagram at ``scale`` × its own size."""
-        return self.render_image(scale).save(str(path))
+        """A PNG of the diagram at ``scale`` × its own size, written whole or not at all (OSError
+        says why)."""
+        from explorer.figures.export_files import write_png
+
+        return write_png(self.render_image(scale), path)
 
     def export_svg(self, path: str) -> None:
-        """An SVG of the diagram at its own size, drawn as vectors by the same paint routine."""
-        from PySide6.QtSvg import QSvgGenerator
+        """An SVG of the diagram at its own size, drawn as vectors by the same paint routine;
+        written whole or not at all (OSError says why)."""
+        from explorer.figures.export_files import svg_painter
 
         frame = self._frame()
         w, h = self.export_size()
-        gen = QSvgGenerator()
-        gen.setFileName(str(path))
-        gen.setSize(QSize(w, h))
-        gen.setViewBox(QRect(0, 0, w, h))
-        gen.setResolution(self._dpi())      # not the generator's default: text would shrink to 0.75
-        gen.setTitle(f"{frame.desc.title} cell")
-        gen.setDescription(frame.header or frame.title)
-        p = QPainter(gen)
         before, self._layout_override = self._layout_override, "below"
         try:
-            self.paint(p, w, h)
+            # the text's own DPI (the generator's default would shrink it to 0.75)
+            with svg_painter(path, QSize(w, h), self._dpi(), f"{frame.desc.title} cell",
+                             frame.header or frame.title) as p:
+                self.paint(p, w, h)
         finally:
-            p.end()
             self._layout_override = before
 
     def set_look(self, look: Look | None) -> None:

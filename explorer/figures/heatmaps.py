@@ -15,7 +15,7 @@ import pyqtgraph as pg
 
 from explorer.figures.axes import PlotAxisItem
 from explorer.figures.colors import diverging_rgb
-from explorer.figures.panel import PlotPanelWidget, marker_line, plain_html
+from explorer.figures.panel import PlotPanelWidget, SpanViewBox, marker_line, plain_html
 
 __all__ = ["GateHeatmapWidget", "MemoryHeatmapWidget", "quantity_levels"]
 
@@ -80,7 +80,7 @@ class _HeatmapPanels(PlotPanelWidget):
         return items
 
     def _new_plot(self, row, col, labels=None):
-        p = pg.PlotItem(axisItems={"bottom": PlotAxisItem("bottom", integer=True, labels=labels),
+        p = pg.PlotItem(viewBox=SpanViewBox(), axisItems={"bottom": PlotAxisItem("bottom", integer=True, labels=labels),
                                    "left": PlotAxisItem("left", integer=True)})
         p.setMenuEnabled(False)
         self._view.ci.addItem(p, row=row, col=col)

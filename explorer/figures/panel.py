@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import html
+import io
 import os
 import re
 
@@ -28,6 +29,7 @@ from PySide6.QtWidgets import QApplication, QGraphicsWidget, QSizePolicy, QVBoxL
 import pyqtgraph as pg  # noqa: E402
 
 from explorer.figures.axes import PlotAxisItem  # noqa: E402
+from explorer.figures.export_files import write_file, write_png  # noqa: E402
 from explorer.runs.store import csv_value  # noqa: E402
 
 pg.setConfigOptions(antialias=True, imageAxisOrder="row-major")
@@ -48,11 +50,12 @@ def ensure_app() -> QApplication:
 
 
 def write_csv(path, header, rows) -> None:
-    with open(path, "w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh, lineterminator="\n")
-        w.writerow(header)
-        for row in rows:
-            w.writerow([csv_value(v) for v in row])
+    fh = io.StringIO(newline="")
+    w = csv.writer(fh, lineterminator="\n")
+    w.writerow(header)
+    for row in rows:
+        w.writerow([csv_value(v) for v in row])
+    write_file(path, fh.getvalue().encode("utf-8"))
 
 
 def _column_strings(col) -> list:
@@ -79,11 +82,41 @@ def write_csv_columns(path, header, columns) -> None:
     """A CSV of equally long columns (every value kept), the same text :func:`write_csv` writes;
     one join instead of a call per value, for a million rows."""
     text = [_column_strings(c) for c in columns]
-    with open(path, "w", newline="", encoding="utf-8") as fh:
-        fh.write(",".join(_quoted(str(h)) for h in header) + "\n")
-        if text and text[0]:
-            fh.write("\n".join(map(",".join, zip(*text))))
-            fh.write("\n")
+    parts = [",".join(_quoted(str(h)) for h in header) + "\n"]
+    if text and text[0]:
+        parts += ["\n".join(map(",".join, zip(*text))), "\n"]
+    write_file(path, "".join(parts).encode("utf-8"))
+
+
+#: The narrowest span a plot's axis shows (absolute, and relative to the values' size): pyqtgraph's
+#: tick code divides by a spacing that underflows to zero for a span near 1e-323 (data of denormal
+#: numbers), and Qt aborts on the infinite scale; a narrower range is widened about its centre.
+MIN_VIEW_SPAN = 1e-250
+MIN_RELATIVE_SPAN = 1e-12
+
+
+def widened(lo: float, hi: float) -> tuple[float, float]:
+    """``(lo, hi)`` at least :data:`MIN_VIEW_SPAN` wide and :data:`MIN_RELATIVE_SPAN` of its
+    largest end, about the same centre."""
+    lo, hi = min(lo, hi), max(lo, hi)
+    need = max(MIN_VIEW_SPAN, MIN_RELATIVE_SPAN * max(abs(lo), abs(hi)))
+    if hi - lo >= need:
+        return lo, hi
+    mid = lo / 2 + hi / 2
+    return mid - need / 2, mid + need / 2
+
+
+class SpanViewBox(pg.ViewBox):
+    """A view box whose ranges are never narrower than :func:`widened` allows (any finite data,
+    denormal numbers included, plots and exports)."""
+
+    def setRange(self, rect=None, xRange=None, yRange=None, *args, **kwargs):  # noqa: N802 - pyqtgraph's name
+        if rect is not None:
+            xRange = xRange if xRange is not None else (rect.left(), rect.right())
+            yRange = yRange if yRange is not None else (rect.top(), rect.bottom())
+        xRange = widened(*xRange) if xRange is not None else None
+        yRange = widened(*yRange) if yRange is not None else None
+        return super().setRange(None, xRange, yRange, *args, **kwargs)
 
 
 def long_curve(item: pg.PlotDataItem) -> pg.PlotDataItem:
@@ -105,13 +138,13 @@ class OutsideLegendItem(pg.LegendItem):
     """A legend in a row of its own above the data, never over it; as many columns as fit.
     Entries are plain text (:func:`plain_html`)."""
 
-    def addItem(self, item, name):  # noqa: N802 - pyqtgraph's name
-        super().addItem(item, plain_html(name))
-
     def __init__(self, **kw):
         super().__init__(offset=None, frame=False, colCount=8, horSpacing=6, **kw)
         self.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
         self._width = 800.0
+
+    def addItem(self, item, name):  # noqa: N802 - pyqtgraph's name
+        super().addItem(item, plain_html(name))
 
     def updateSize(self):  # noqa: N802 - pyqtgraph's name
         # the enclosing layout places it; just tell it the size changed
@@ -184,7 +217,8 @@ class PlotPanelWidget(QWidget):
 
     # -- building -----------------------------------------------------------------------------------
     def _make_view(self):
-        w = pg.PlotWidget(axisItems={"left": PlotAxisItem("left", integer=self.y_integer),
+        w = pg.PlotWidget(viewBox=SpanViewBox(),
+                          axisItems={"left": PlotAxisItem("left", integer=self.y_integer),
                                      "bottom": PlotAxisItem("bottom", integer=self.x_integer)})
         self.plot = w.getPlotItem()
         self.plot.setMenuEnabled(False)
@@ -509,12 +543,7 @@ class PlotPanelWidget(QWidget):
         """The plot at ``scale`` × its export size (2 by default: 1800 × 1040 pixels). Encoded in
         memory and written by Python, so a full disk raises OSError (errno ENOSPC) instead of a
         libpng message and a truncated file."""
-        buf = QBuffer()
-        buf.open(QIODevice.OpenModeFlag.WriteOnly)
-        if not self.render_image(scale).save(buf, "PNG"):
-            raise OSError(f"could not encode the plot as PNG for {path}")
-        _write_bytes(path, bytes(buf.data()))
-        return True
+        return write_png(self.render_image(scale), path)
 
     def export_svg(self, path) -> None:
         """The plot as an SVG of its export size: curves as vector paths, symbols as shapes."""
@@ -532,7 +561,7 @@ class PlotPanelWidget(QWidget):
             p.setRenderHint(QPainter.RenderHint.Antialiasing)
             self._paint_export(p, size)
             p.end()
-        _write_bytes(path, _drop_empty_paths(bytes(buf.data()).decode("utf-8")).encode("utf-8"))
+        write_file(path, _drop_empty_paths(bytes(buf.data()).decode("utf-8")).encode("utf-8"))
 
     def export_csv(self, path) -> None:
         """The plotted data, every point of it (not the downsampled drawing)."""
@@ -550,11 +579,6 @@ def _drop_empty_paths(svg: str) -> str:
     """A curve of one point is an empty path; QSvgGenerator writes it as d="", which SVG readers
     (Qt's included) reject with a warning. Leave them out."""
     return _EMPTY_PATH.sub("", svg)
-
-
-def _write_bytes(path, data: bytes) -> None:
-    with open(path, "wb") as fh:
-        fh.write(data)
 
 
 def marker_line(color) -> pg.InfiniteLine:

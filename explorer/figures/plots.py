@@ -357,9 +357,11 @@ class GradThroughTimePlotWidget(PlotPanelWidget):
         few = len(t) <= 80
         for c, s in ((self.dh_curve, "o"), (self.dc_curve, "s")):
             c.setSymbol(s if few else None)
-        self.dh_curve.setData(t, positive(self.dh))
         has_c = self.dc is not None
-        self.dc_curve.setData(t, positive(self.dc)) if has_c else self.dc_curve.setData([], [])
+        for curve, norms in ((self.dh_curve, self.dh), (self.dc_curve, self.dc if has_c else None)):
+            y = positive(norms) if norms is not None else np.zeros(0)
+            # no norm above zero (a log axis has nothing to draw): no points, not all-NaN symbols
+            curve.setData(t, y) if np.any(y > 0) else curve.setData([], [])
         legend = self.legend
         if has_c and legend.getLabel(self.dc_curve) is None:
             legend.addItem(self.dc_curve, "‖∂L/∂cₜ‖ of the cell state cₜ")

@@ -31,6 +31,17 @@ def add_export_menu(file_menu, keys, slot):
     return menu
 
 
+def export_failed(exc: OSError, where) -> str:
+    """The one sentence for an export that could not be written (``where``: its file or folder)."""
+    from explorer.runs.folder import safe_name
+
+    name = Path(exc.filename).name if exc.filename else None
+    what = f"{safe_name(name)} into {safe_name(str(where))}" if name and Path(str(where)).is_dir() \
+        else safe_name(str(where))
+    return (f"Could not export {what}: {exc.strerror or exc}; the file's earlier version, if any, is "
+            "unchanged: choose another folder or free some space.")
+
+
 def export_widget(widget, path) -> None:
     """A plot or diagram as ``path``'s format: .png (twice its own size), .svg or .csv."""
     path = Path(path)

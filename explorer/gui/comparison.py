@@ -50,7 +50,7 @@ from explorer.engine.describe import KINDS, describe
 from explorer.figures import plots
 from explorer.figures.panel import marker_line, plain_html, positive
 from explorer.figures.report import CELL_COLORS
-from explorer.gui.actions import add_export_menu, export_widget, make_action
+from explorer.gui.actions import add_export_menu, export_failed, export_widget, make_action
 from explorer.gui.banner import BannerWidget
 from explorer.gui.diagram import CellDiagramView
 from explorer.gui.plain_text import plain_label
@@ -838,7 +838,10 @@ class ComparisonWindow(QMainWindow):
         path, _ = QFileDialog.getSaveFileName(self, f"Export {key}", key,
                                               "PNG image (*.png);;SVG drawing (*.svg);;CSV data (*.csv)")
         if path:
-            self.export_one(key, path)
+            try:
+                self.export_one(key, path)
+            except OSError as exc:
+                self.banner.show_message(export_failed(exc, path), "error", topic="export")
 
     def export_one(self, key: str, path) -> None:
         """One plot or diagram (``key`` of :attr:`widgets`) as ``path``'s format: .png, .svg or .csv."""
@@ -866,7 +869,7 @@ class ComparisonWindow(QMainWindow):
             if self.result is not None:
                 written += write_tables(self.result, folder)
         except OSError as exc:
-            self.banner.show_message(f"Could not export into {folder}: {exc}", "error", topic="export")
+            self.banner.show_message(export_failed(exc, folder), "error", topic="export")
             return written
         self.banner.resolve("export")
         self.statusBar().showMessage(f"Exported {len(written)} files to {folder}", 8000)

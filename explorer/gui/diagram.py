@@ -120,14 +120,16 @@ class CellDiagramView(SessionViewMixin, CellCanvas):
     def export_csv(self, path) -> bool:
         """``diagram.csv``: every timestep (1..T) of the selected unit with the cell's own
         quantities as columns (LSTM: h_prev, c_prev, i, f, g, o, c, h; GRU: h_prev, r, z, g, h;
-        RNN: h_prev, h), then the inputs x0, x1, … (or the token id ``x``). Written atomically."""
-        from explorer.runs.store import atomic_write_text, csv_value
+        RNN: h_prev, h), then the inputs x0, x1, … (or the token id ``x``). Written whole or not at
+        all (OSError says why)."""
+        from explorer.figures.export_files import write_file
+        from explorer.runs.store import csv_value
 
         desc = self.description
         tr = self.session.view_trace()
         cols = ["t", "unit", *desc.csv_columns]
         if tr is None:
-            atomic_write_text(path, ",".join(cols) + "\n")
+            write_file(path, (",".join(cols) + "\n").encode("utf-8"))
             return False
         j = min(self.session.position.unit, int(tr.h.shape[-1]) - 1)
         x0 = np.asarray(tr.x[0, 0])
@@ -140,5 +142,5 @@ class CellDiagramView(SessionViewMixin, CellCanvas):
             row = [str(t + 1), str(j)] + [csv_value(float(v[c])) for c in desc.csv_columns]
             row += [str(int(e)) if np.issubdtype(xs.dtype, np.integer) else csv_value(float(e)) for e in xs]
             lines.append(",".join(row))
-        atomic_write_text(path, "\n".join(lines) + "\n")
+        write_file(path, ("\n".join(lines) + "\n").encode("utf-8"))
         return True

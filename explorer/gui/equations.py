@@ -20,7 +20,7 @@ import html
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QEvent, QRect, QRectF, QSize
+from PySide6.QtCore import QEvent, QRectF, QSize
 from PySide6.QtGui import QAbstractTextDocumentLayout, QColor, QFontInfo, QImage, QPainter, QPalette
 from PySide6.QtWidgets import QTextBrowser, QWidget
 
@@ -29,6 +29,7 @@ from explorer.app.session import Session
 from explorer.app.teaching import held_at
 from explorer.engine.describe import COLORS, EquationRow, backward_rows, fmt, formula_parts, gfmt, input_column
 from explorer.figures.colors import diverging_color, text_color_on
+from explorer.figures.export_files import svg_painter, write_png
 from explorer.gui.session_view import SessionViewMixin
 
 __all__ = ["EquationsView", "math_html"]
@@ -187,24 +188,14 @@ class EquationsView(SessionViewMixin, QTextBrowser):
             self._draw_document(p, w)
         finally:
             p.end()
-        return img.save(str(path))
+        return write_png(img, path)
 
     def export_svg(self, path: str) -> None:
-        from PySide6.QtSvg import QSvgGenerator
-
+        """The equations as an SVG, written whole or not at all (OSError says why)."""
         w, h = self._export_size()
-        gen = QSvgGenerator()
-        gen.setFileName(str(path))
-        gen.setSize(QSize(w, h))
-        gen.setViewBox(QRect(0, 0, w, h))
-        gen.setResolution(self.logicalDpiX())
-        gen.setTitle(f"{self.description.title} equations")
-        p = QPainter(gen)
-        try:
+        with svg_painter(path, QSize(w, h), self.logicalDpiX(), f"{self.description.title} equations") as p:
             p.fillRect(QRectF(0, 0, w, h), self._bg())
             self._draw_document(p, w)
-        finally:
-            p.end()
 
     def sizeHint(self) -> QSize:  # noqa: N802
         return QSize(1100, 380)

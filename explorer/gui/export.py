@@ -11,7 +11,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QFileDialog
 
-from explorer.gui.actions import export_widget
+from explorer.gui.actions import export_failed, export_widget
 
 
 
@@ -30,9 +30,18 @@ class ExportController(QObject):
         if path:
             self.export_one(key, path)
 
-    def export_one(self, key: str, path) -> None:
-        self.win.plots.flush()                          # a heatmap behind another tab gets its data
-        export_widget(self.widget(key), path)
+    def export_one(self, key: str, path) -> bool:
+        """One plot or the diagram as ``path``'s format; a failure is said on the banner (False)."""
+        win = self.win
+        win.plots.flush()                               # a heatmap behind another tab gets its data
+        try:
+            export_widget(self.widget(key), path)
+        except OSError as exc:
+            win.banner.show_message(export_failed(exc, path), "error", topic="export")
+            return False
+        win.banner.resolve("export")
+        win.statusBar().showMessage(f"Exported {Path(path).name}", 8000)
+        return True
 
     def export_all_dialog(self) -> None:
         folder = QFileDialog.getExistingDirectory(self.win, "Export everything into a folder", self.win.last_folder())
@@ -46,17 +55,18 @@ class ExportController(QObject):
         written = []
         try:
             folder.mkdir(parents=True, exist_ok=True)
+            win.plots.flush()
             for key in list(win.plot_widgets) + ["diagram"]:
                 for ext in ("png", "svg", "csv"):
                     p = folder / f"{key}.{ext}"
-                    self.export_one(key, p)
+                    export_widget(self.widget(key), p)
                     written.append(p)
             for ext in ("png", "svg"):
                 p = folder / f"equations.{ext}"
                 getattr(win.equations, f"export_{ext}")(str(p))
                 written.append(p)
         except OSError as exc:
-            win.banner.show_message(f"Could not export into {folder}: {exc}", "error", topic="export")
+            win.banner.show_message(export_failed(exc, folder), "error", topic="export")
             return written
         win.banner.resolve("export")
         win.statusBar().showMessage(f"Exported {len(written)} files to {folder}", 8000)

@@ -115,7 +115,7 @@ class FilesController(QObject):
         menu.clear()
         files = self.recent_files()
         for f in files:
-            menu.addAction(f, partial(self.win.open_file, f))
+            menu.addAction(f.replace("&", "&&"), partial(self.win.open_file, f))    # "&" is a name's, not a shortcut
         menu.setEnabled(bool(files))
 
     def last_folder(self) -> str:

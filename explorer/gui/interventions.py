@@ -27,7 +27,7 @@ import pyqtgraph as pg
 
 from explorer.app.teaching import intervention_text
 from explorer.engine import Clamp
-from explorer.figures.panel import plain_html
+from explorer.figures.panel import SpanViewBox, plain_html
 from explorer.figures.plots import TRAIN_COLOR
 
 #: a diagram part that shows a quantity an intervention can hold under another name
@@ -96,7 +96,7 @@ class InterventionsPanel(QWidget):
         self.loss_label.setWordWrap(True)
         self.loss_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         lay.addWidget(self.loss_label)
-        self.plot_widget = pg.PlotWidget()
+        self.plot_widget = pg.PlotWidget(viewBox=SpanViewBox())     # any finite values plot
         self.plot_widget.setMinimumHeight(150)
         pal = self.palette()
         fg = pal.color(QPalette.ColorRole.Text)
@@ -175,7 +175,12 @@ class InterventionsController(QObject):
         (0-based; None: every step), in the selected layer and direction."""
         pos = self.session.position
         units = None if units == "all" else [pos.unit] if units is None else units
-        self.add(Clamp(name, float(value), units=units, steps=steps, layer=pos.layer, direction=pos.direction))
+        try:
+            clamp = Clamp(name, value, units=units, steps=steps, layer=pos.layer, direction=pos.direction)
+        except ValueError as exc:             # NaN or an infinity: said on the banner, nothing held
+            self.win.banner.show_message(str(exc), "error", topic="intervention")
+            return
+        self.add(clamp)
 
     def remove(self, index: int) -> None:
         ivs = self.interventions

@@ -418,8 +418,8 @@ class MainWindow(QMainWindow):
     def export_all(self, folder) -> list[Path]:
         return self.exporter.export_all(folder)
 
-    def export_one(self, key: str, path) -> None:
-        self.exporter.export_one(key, path)
+    def export_one(self, key: str, path) -> bool:
+        return self.exporter.export_one(key, path)
 
     def autosave(self) -> Path | None:
         return self.files.autosave()

@@ -31,7 +31,8 @@ def model_task(state, source, dataset, settings, sample: int = 0):
     from explorer.interop import load_model, run_for_model
 
     state.set_progress(0.0, "Reading the model")
-    loaded = load_model(source, n_outputs=dataset.n_outputs) if isinstance(source, (str, Path)) else source
+    loaded = (load_model(source, n_outputs=dataset.n_outputs, interrupt=state.is_interruption_requested)
+              if isinstance(source, (str, Path)) else source)
     state.check()
     run = run_for_model(loaded, dataset, settings)
     state.check()

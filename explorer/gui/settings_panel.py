@@ -51,6 +51,7 @@ class SettingsPanelWidget(QWidget):
         f.addRow("Example", self.example_combo)
         self.columns_list = QListWidget()
         self.columns_list.setMaximumHeight(120)
+        self.columns_list.setUniformItemSizes(True)             # a file may have 100,000 columns
         self.columns_list.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
         self.columns_list.setToolTip("Every column of the file: tick the inputs (several make a multivariate "
                                      "input); columns that are not numbers cannot be inputs")
@@ -214,19 +215,26 @@ class SettingsPanelWidget(QWidget):
         """Offer every column ``names`` of the file; ``chosen`` ticked, ``target`` selected.
         ``numeric`` (default: all) are the columns that can be inputs or the target; ``kinds`` (the
         loader's, one per name) say why the others cannot."""
-        numeric = list(names) if numeric is None else [n for n in names if n in set(numeric)]
+        allowed = set(names) if numeric is None else set(numeric)      # sets: a file may have 100,000 columns
+        numeric = [n for n in names if n in allowed]
+        kind_of = dict(zip(names, kinds or []))
+        ticked = set(chosen)
+        base = QListWidgetItem().flags()
+        checkable, disabled = base | Qt.ItemFlag.ItemIsUserCheckable, base & ~Qt.ItemFlag.ItemIsEnabled
+        on, off = Qt.CheckState.Checked, Qt.CheckState.Unchecked
         self.columns_list.clear()
+        self.columns_list.setUpdatesEnabled(False)
         for name in names:
             item = QListWidgetItem(name)
-            if name in numeric:
-                item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
-                item.setCheckState(Qt.CheckState.Checked if name in chosen else Qt.CheckState.Unchecked)
+            if name in allowed:
+                item.setFlags(checkable)
+                item.setCheckState(on if name in ticked else off)
             else:
-                item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEnabled)
-                kind = dict(zip(names, kinds or [])).get(name)
-                item.setToolTip(plain_tooltip(_NOT_AN_INPUT.get(kind, "{} does not hold numbers (dates, labels): it "
-                                                                "cannot be an input").format(name)))
+                item.setFlags(disabled)
+                item.setToolTip(plain_tooltip(_NOT_AN_INPUT.get(kind_of.get(name), "{} does not hold numbers (dates, "
+                                                                "labels): it cannot be an input").format(name)))
             self.columns_list.addItem(item)
+        self.columns_list.setUpdatesEnabled(True)
         self.target_combo.clear()
         self.target_combo.addItems(numeric)
         if target in numeric:

@@ -26,7 +26,7 @@ _ZIP = b"PK\x03\x04"
 _HDF5 = b"\x89HDF\r\n\x1a\n"
 
 
-def load_model(path, n_outputs: int = 1, seed: int = 0) -> LoadedModel:
+def load_model(path, n_outputs: int = 1, seed: int = 0, interrupt=None) -> LoadedModel:
     """Open a model file and map it onto the engine.
 
     safetensors (a PyTorch state dict: one ``nn.LSTM``/``GRU``/``RNN`` under any prefix and an
@@ -34,14 +34,30 @@ def load_model(path, n_outputs: int = 1, seed: int = 0) -> LoadedModel:
     ``.h5`` (needs h5py: ``pip install 'lstm-explorer[keras]'``), or a run folder's ``model.npz``.
     Without a head a new one with ``n_outputs`` outputs starts from random weights (``seed``) and
     ``LoadedModel.head`` is None. Anything that cannot be mapped raises :class:`ModelFileError`
-    with one sentence naming the file and the key.
+    with one sentence naming the file and the key. ``interrupt()`` returning True (checked between
+    reads) stops with :class:`~explorer.engine.Interrupted`; nothing of the file is kept.
     """
+    from explorer.data.errors import safe_name
+    from explorer.engine import Interrupted
     from explorer.util.ram import MemoryBudgetError
 
+    from .mapping import interruptible
+
     try:
-        return _load(Path(path), n_outputs, seed)
+        with interruptible(interrupt):
+            return _load(Path(path), n_outputs, seed)
+    except (ModelFileError, Interrupted):
+        raise
     except MemoryBudgetError as exc:         # a file too large for this machine: the same one sentence
         raise ModelFileError(str(exc)) from None
+    except MemoryError:
+        raise ModelFileError(f"{safe_name(path)} does not fit in this machine's memory; open a smaller "
+                             "model.") from None
+    except Exception as exc:  # noqa: BLE001 - the door: whatever a crafted file trips is one sentence
+        what = safe_name(str(exc).splitlines()[0] if str(exc) else type(exc).__name__, full=True).rstrip(".")
+        raise ModelFileError(f"{safe_name(path)} could not be read as a model ({what}); the file is damaged "
+                             "or not a model LSTM Explorer opens (.safetensors, .keras, .weights.h5 or a "
+                             "run's model.npz).") from None
 
 
 def _read_magic(path: Path) -> bytes:

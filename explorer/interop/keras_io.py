@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import zipfile
 from dataclasses import dataclass
@@ -30,17 +31,23 @@ from pathlib import Path
 
 import numpy as np
 
+from explorer.data.errors import safe_text
+from explorer.engine import Interrupted
 from explorer.util.ram import MemoryBudgetError, check_budget
 
 from .errors import KERAS_EXTRA_HINT, MissingExtraError, ModelFileError
 from .mapping import (KIND_BY_BLOCKS, KIND_TITLES, LoadedModel, RecurrentSpec, TensorInfo, TensorSource,
-                      build_model, check_layer_count, engine_key, units, with_article)
+                      build_model, check_interrupt, check_layer_count, engine_key, units, with_article)
 
 #: torch's gate block j is Keras' block TORCH_ORDER[kind][j] (Keras: LSTM i, f, c, o; GRU z, r, h).
 TORCH_ORDER = {"lstm": (0, 1, 2, 3), "gru": (1, 0, 2), "rnn": (0,)}
 MAX_CONFIG_BYTES = 50 * 1024 * 1024
 #: More links or objects than any Keras model holds: a file beyond it is refused before it is walked.
 MAX_H5_ITEMS = 100_000
+#: The most chunks a file's datasets may be stored in together: HDF5 reads a chunk in about 12 µs,
+#: so a small file declaring millions of one-value chunks would take minutes to read (Keras stores
+#: each weight whole, in one piece).
+MAX_H5_CHUNKS = 100_000
 _REFUSE_OUTSIDE = ("LSTM Explorer reads only weights stored inside the model file (a crafted file can point "
                    "at any other file); save the model again with model.save(PATH.keras).")
 
@@ -49,35 +56,62 @@ def check_stored_inside(f, label: str) -> None:
     """Refuse, before any dataset is read, an HDF5 file whose weights are not all inside it: an
     external link (to another file), a link of a kind HDF5 lets programs define, a dataset kept in
     external raw files (``external=``) or a virtual dataset (mapped from other files). Soft links
-    stay inside the file once external links are refused. Walked without following any link
-    (HDF5's own visit, which cycles cannot trap), at most :data:`MAX_H5_ITEMS` items."""
+    stay inside the file once external links are refused. Also refused: more than
+    :data:`MAX_H5_ITEMS` links or :data:`MAX_H5_CHUNKS` chunks (a small file that would take
+    minutes to walk or read). Walked without following any link (HDF5's own visit, which cycles
+    cannot trap)."""
     h5py = _h5py(label)
     found: list = []
-    count = [0]
+    count = [0, 0]                   # links seen, chunks of the datasets seen
+    asked = []                       # stop was asked: raised after the visit (h5py's callbacks must not raise)
+
+    def stopping() -> bool:
+        try:
+            check_interrupt()
+        except Interrupted:
+            asked.append(True)
+        return bool(asked)
+
+    def outside(what: str) -> str:
+        return f"{label} {what}; {_REFUSE_OUTSIDE}"
 
     def link(name, lnk):
+        if stopping():
+            return True
         count[0] += 1
         if count[0] > MAX_H5_ITEMS:
-            found.append(f"holds more than {MAX_H5_ITEMS:,} links, more than any Keras model")
+            found.append(f"{label} holds more than {MAX_H5_ITEMS:,} links, more than any Keras model; save the "
+                         "model again with model.save(PATH.keras).")
         elif isinstance(lnk, h5py.ExternalLink):
-            found.append(f"links {name} to the file {lnk.filename}")
+            found.append(outside(f"links {safe_text(name)} to the file {safe_text(lnk.filename)}"))
         elif not isinstance(lnk, (h5py.HardLink, h5py.SoftLink)):
-            found.append(f"holds a user-defined link {name}")
+            found.append(outside(f"holds a user-defined link {safe_text(name)}"))
         return True if found else None
 
     def dataset(name, obj):
+        if stopping():
+            return True
         if isinstance(obj, h5py.Dataset):
             if obj.is_virtual:
-                found.append(f"holds {name} as a virtual dataset (mapped from other files)")
+                found.append(outside(f"holds {safe_text(name)} as a virtual dataset (mapped from other files)"))
             elif obj.external:
-                found.append(f"keeps the values of {name} in the external file {obj.external[0][0]!r}")
+                found.append(outside(f"keeps the values of {safe_text(name)} in the external file "
+                                            f"{safe_text(os.fsdecode(obj.external[0][0]))!r}"))
+            elif obj.chunks is not None:
+                count[1] += int(np.prod([-(-int(s) // int(c)) for s, c in zip(obj.shape, obj.chunks)], dtype=object))
+                if count[1] > MAX_H5_CHUNKS:
+                    found.append(f"{label} stores its weights in more than {MAX_H5_CHUNKS:,} pieces (HDF5 chunks, "
+                                 f"up to {safe_text(name)}), which would take minutes to read; save the model again with "
+                                 "model.save(PATH.keras).")
         return True if found else None
 
     f.visititems_links(link)
-    if not found:
+    if not found and not asked:
         f.visititems(dataset)
+    if asked:
+        raise Interrupted()
     if found:
-        raise ModelFileError(f"{label} {found[0]}; {_REFUSE_OUTSIDE}")
+        raise ModelFileError(found[0])
 
 
 def _h5py(label: str):
@@ -177,6 +211,8 @@ def _legacy_layers(f, label: str) -> tuple[list, dict | None]:
                              "group (Keras 3) nor 'layer_names' (Keras 2); save it with model.save(PATH.keras).")
     config = None
     raw = f.attrs.get("model_config")
+    if raw is not None and len(raw) > MAX_CONFIG_BYTES:
+        raw = None                                   # a config larger than any model's: weights only
     if raw is not None:
         try:
             config = json.loads(raw.decode("utf-8") if isinstance(raw, bytes) else raw)
@@ -188,8 +224,12 @@ def _legacy_layers(f, label: str) -> tuple[list, dict | None]:
             if isinstance(layer, dict):
                 name = layer.get("name") or (layer.get("config") or {}).get("name")
                 by_name[name] = layer
+    names = root.attrs["layer_names"]
+    if len(names) > MAX_H5_ITEMS:
+        raise ModelFileError(f"{label} names {len(names):,} layers, more than any Keras model; save the model "
+                             "again with model.save(PATH.keras).")
     out = []
-    for i, raw_name in enumerate(root.attrs["layer_names"]):
+    for i, raw_name in enumerate(names):
         name = raw_name.decode("utf-8") if isinstance(raw_name, bytes) else str(raw_name)
         if name not in root:
             continue

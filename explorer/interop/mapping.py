@@ -12,7 +12,9 @@ size fits, checks everything, and builds the engine model. Whatever it cannot ma
 
 from __future__ import annotations
 
+import contextlib
 import re
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,6 +50,31 @@ _RNN_KEY = re.compile(r"^(?P<prefix>(?:.*\.)?)(?P<param>weight_ih|weight_hh|bias
 _PEEP_KEY = re.compile(r"^(?P<prefix>(?:.*\.)?)peephole_(?P<gate>[ifo])(?:_l(?P<layer>\d+)(?P<rev>_reverse)?)?$")
 
 
+#: The ``interrupt()`` of the model being opened in this thread (None: not interruptible).
+_INTERRUPT: ContextVar = ContextVar("model_interrupt", default=None)
+
+
+@contextlib.contextmanager
+def interruptible(interrupt):
+    """Within the block, :func:`check_interrupt` raises :class:`~explorer.engine.Interrupted` once
+    ``interrupt()`` returns True (a window's worker asked to stop: another file was opened, the
+    window closes)."""
+    token = _INTERRUPT.set(interrupt)
+    try:
+        yield
+    finally:
+        _INTERRUPT.reset(token)
+
+
+def check_interrupt() -> None:
+    """Between two reads of a model file: stop if asked to (see :func:`interruptible`)."""
+    interrupt = _INTERRUPT.get()
+    if interrupt is not None and interrupt():
+        from explorer.engine import Interrupted
+
+        raise Interrupted()
+
+
 @dataclass(frozen=True)
 class TensorInfo:
     """What a file's header says about one tensor: its shape and its dtype's name
@@ -73,6 +100,7 @@ class TensorSource:
         if info.dtype not in FLOAT_DTYPES:
             raise ModelFileError(f"{self.label}: {key} holds {info.dtype} numbers; the explorer reads "
                                  "float16, bfloat16, float32 and float64 weights.")
+        check_interrupt()
         values = 1
         for s in info.shape:
             values *= int(s)
