@@ -514,25 +514,35 @@ class ConvLSTMModel:
         for t in range(T - 1, -1, -1):
             if interrupt is not None and t % 8 == 0 and interrupt():
                 raise Interrupted("interrupted")
-            i, f, g, o = a[t, ..., :F], a[t, ..., F:2 * F], a[t, ..., 2 * F:3 * F], a[t, ..., 3 * F:]
+            A = a[t]
+            i, f, g, o = A[..., :F], A[..., F:2 * F], A[..., 2 * F:3 * F], A[..., 3 * F:]
             dh = dH[t] + dh_rec[:, p:p + H, p:p + W]
             norm_h[t] = math.sqrt(float(np.vdot(dh, dh)))
             d = dz[t]
             dzi, dzf, dzg, dzo = d[..., :F], d[..., F:2 * F], d[..., 2 * F:3 * F], d[..., 3 * F:]
-            # through h = o·tanh(c): do, then σ'
-            np.multiply(dh, tc[t], out=dzo)
-            dzo *= o * (1.0 - o)
-            dc += dh * o * (1.0 - tc[t] * tc[t])
+            # every gate's derivative at once: σ' = a(1 − a), then tanh' = 1 − g² for g
+            np.subtract(1.0, A, out=d)
+            d *= A
+            np.multiply(g, g, out=dzg)
+            np.subtract(1.0, dzg, out=dzg)
+            # through h = o·tanh(c): dz_o = σ'(o)·dh·tanh c, and dc gains dh·o·(1 − tanh² c)
+            dzo *= dh
+            dzo *= tc[t]
+            back = np.multiply(tc[t], tc[t])
+            np.subtract(1.0, back, out=back)
+            back *= o
+            back *= dh
+            dc += back
             if peep is not None:
                 dc += dzo * peep[2]
                 dpeep[2] += np.einsum("bhwf,bhwf->hwf", dzo, c[t + 1])
             norm_c[t] = math.sqrt(float(np.vdot(dc, dc)))
-            np.multiply(dc, g, out=dzi)
-            dzi *= i * (1.0 - i)
-            np.multiply(dc, c[t], out=dzf)
-            dzf *= f * (1.0 - f)
-            np.multiply(dc, i, out=dzg)
-            dzg *= 1.0 - g * g
+            dzi *= dc
+            dzi *= g
+            dzf *= dc
+            dzf *= c[t]
+            dzg *= dc
+            dzg *= i
             dc *= f                                          # dL/dc_{t−1} through the belt
             if peep is not None:
                 dc += dzi * peep[0] + dzf * peep[1]
