@@ -271,8 +271,6 @@ def _data_source(data_cfg) -> str | None:
 #: Gate blocks per cell (each a weight block of the units).
 _GATES = {kind: len(cls.gates) for kind, cls in CELLS.items()}
 _MOMENTS = {"adam": 2, "momentum": 1, "sgd": 0}
-#: The engine evaluates and predicts in chunks of this many sequences.
-_EVAL_CHUNK = 256
 #: Predictions for display (the plot, its CSV, the window) cover at most this many validation
 #: windows, and about this many multiply-adds in all (fewer windows for a large vocabulary).
 #: 2,000 steps of a series read well on a plot; drawing 10,000 cost 5 s per export, 2,000 0.5 s.
@@ -317,8 +315,9 @@ def estimate_run_bytes(kind: str, n_inputs: int, n_units: int, n_outputs: int, s
     Parameters, their gradient, the optimiser's moments and a clipping buffer (8 bytes each); the
     engine's workspace (:meth:`RecurrentModel.estimate_bytes`, asked of a model without parameters)
     for every batch shape a run meets -- its cells keep the workspaces of the last four: a training
-    batch and the smaller last batch of an epoch (``n_train`` sequences), an evaluation chunk of
-    up to 256 and the last one (``n_val``; ``None``: a full batch and a full chunk) -- a trace of
+    batch and the smaller last batch of an epoch (``n_train`` sequences), an evaluation chunk
+    (:meth:`RecurrentModel.eval_batch_size`: within a training batch's memory) and the last one
+    (``n_val``; ``None``: a full batch and a full chunk) -- a trace of
     one sequence (the window and the plots draw one), and ``outputs`` bytes of validation and
     prediction buffers. Parameters beyond the budget are refused before the workspace
     is asked for (the cells of a huge model are cheap, its parameters are not).
@@ -335,7 +334,9 @@ def estimate_run_bytes(kind: str, n_inputs: int, n_units: int, n_outputs: int, s
     model = _shape_model(kind, n_inputs, n, n_outputs, L, D)
     T = int(seq_len)
     shapes = set()
-    for rows, chunk in ((n_train, int(batch)), (n_val, _EVAL_CHUNK)):
+    train_rows = int(batch) if n_train is None else max(1, min(int(batch), int(n_train)))
+    chunk = model.eval_batch_size(T, tokens, train_batch=train_rows, rows=n_val)
+    for rows, chunk in ((n_train, int(batch)), (n_val, chunk)):
         if rows is None:
             shapes.add(chunk)
         elif rows > 0:
@@ -814,7 +815,7 @@ class Run:
         out["n_shown"] = k
         x_val, y_val = ds.x_val[:k], ds.y_val[:k]
         if ds.loss == "cross_entropy":
-            pred = model.predict_classes(x_val)             # (N, T) classes: never (N, T, vocabulary)
+            pred = model.predict_classes(x_val, batch_size=self.trainer.eval_batch_size())   # never (N, T, vocabulary)
             if ds.target_last:
                 pred = pred[:, -1]
             out["prediction"] = pred
@@ -836,12 +837,13 @@ class Run:
             out["prediction"] = pred[:, 0] if ds.target_last else pred     # every-step targets: step 1's outputs
         return out
 
-    def _outputs_at(self, x, step: int, chunk: int = _EVAL_CHUNK) -> np.ndarray:
-        """The model's outputs at one step of every sequence, (N, k), a chunk of sequences at a time
-        (never the (N, T, k) outputs of every step)."""
+    def _outputs_at(self, x, step: int) -> np.ndarray:
+        """The model's outputs at one step of every sequence, (N, k), as many sequences at a time
+        as validation evaluates (never the (N, T, k) outputs of every step)."""
         out = np.empty((len(x), self.model.n_outputs))
+        chunk = self.trainer.eval_batch_size()
         for s in range(0, len(x), chunk):
-            out[s:s + chunk] = self.model.predict(x[s:s + chunk])[:, step, :]
+            out[s:s + chunk] = self.model.predict(x[s:s + chunk], batch_size=chunk)[:, step, :]
         return out
 
     def forecast(self, window: np.ndarray, steps: int) -> np.ndarray:
