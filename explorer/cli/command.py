@@ -172,7 +172,9 @@ def main(argv: list[str] | None = None) -> int:
 
         return gui_main(argv)
     argv = _join_negative_values(argv)
+    from explorer.engine.blas import ThreadSettingError, get_threads
     try:
+        get_threads()                          # a bad LSTM_EXPLORER_THREADS is named before anything runs
         args = _parser().parse_args(argv)
         if args.command == "examples":
             return _cmd_examples()
@@ -186,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
             return _cmd_compare(args)
         if args.command == "animate":
             return _cmd_animate(args)
-    except (CliError, OptionError) as exc:
+    except (CliError, OptionError, ThreadSettingError) as exc:
         _say(f"lstm-explorer: {exc}")
         return EXIT_BAD_INPUT
     except OSError as exc:                     # a path the system refuses that no check above named

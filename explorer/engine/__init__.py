@@ -4,6 +4,7 @@
 >>> model = LSTMModel(n_inputs=1, n_units=8, n_outputs=1, seed=0)
 """
 
+from .blas import get_threads, set_threads
 from .cells import (CELLS, PARAM_COUNTS, Cell, GRUCell, Interrupted, LSTMCell, PeepholeLSTMCell, RNNCell,
                     gru_param_count, layer_param_counts, lstm_param_count, peephole_param_count,
                     rnn_param_count)
@@ -22,5 +23,5 @@ __all__ = [
     "LSTM_GATES", "softmax", "MODELS", "GradNorms", "GRUModel", "LSTMModel", "ParamCount",
     "PeepholeLSTMModel", "RecurrentModel", "RNNModel", "Trace", "make_model",
     "SGD", "Adam", "Momentum", "clip_by_global_norm", "make_optimizer",
-    "StepSnapshot", "TrainData", "Trainer",
+    "StepSnapshot", "TrainData", "Trainer", "get_threads", "set_threads",
 ]

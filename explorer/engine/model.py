@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .blas import engine_threads
 from .cells import CELLS, Cell, GRUCell, LSTMCell, PeepholeLSTMCell, RNNCell, is_tokens
 from .connectivity import connectivity as _connectivity
 from .fpenv import flush_denormals
@@ -40,10 +41,11 @@ EVAL_MAX_BATCH = 256
 
 
 def _flushing(method):
-    """Run ``method`` with denormal numbers flushed to zero (see :mod:`.fpenv`)."""
+    """Run ``method`` with denormal numbers flushed to zero (see :mod:`.fpenv`) and the engine's
+    BLAS thread count (see :mod:`.blas`)."""
     @functools.wraps(method)
     def wrapper(self, *args, **kwargs):
-        with flush_denormals():
+        with flush_denormals(), engine_threads():
             return method(self, *args, **kwargs)
     return wrapper
 

@@ -147,6 +147,13 @@ def main(argv: list[str] | None = None) -> int:
         except LessonError as exc:
             print(f"lstm-explorer: --lesson: {exc}", file=sys.stderr, flush=True)
             return 2
+    from explorer.engine.blas import ThreadSettingError, get_threads
+
+    try:
+        get_threads()
+    except ThreadSettingError as exc:
+        print(f"lstm-explorer: {exc}", file=sys.stderr, flush=True)
+        return 2
     problem = no_display()
     if problem:
         print(f"lstm-explorer: {problem}", file=sys.stderr, flush=True)
