@@ -124,7 +124,7 @@ def _data_and_model_options(t):
     t.add_argument("--bidirectional", action="store_true", default=None,
                    help="a reverse direction in every layer (the head sees both)")
     t.add_argument("--optimizer", choices=("adam", "sgd", "momentum"), default=None)
-    for dest in ("clip", "seed"):
+    for dest in ("clip", "seed", "vocab"):
         _numeric(t, dest)
 
 
@@ -239,7 +239,7 @@ def _cmd_examples() -> int:
 
 
 #: Options that read a file's data; a built-in example brings its own.
-FILE_DATA_OPTIONS = ("column", "target", "missing", "normalize", "text", "words", "year_month")
+FILE_DATA_OPTIONS = ("column", "target", "missing", "normalize", "text", "words", "year_month", "vocab")
 
 
 def _say_ignored_data_options(args, given: dict[str, str]) -> None:
@@ -252,6 +252,8 @@ def _say_ignored_data_options(args, given: dict[str, str]) -> None:
         if ignored:
             _say(f"lstm-explorer: --example {args.example} brings its own data; ignoring "
                  f"{', '.join(sorted(set(ignored)))}.")
+    elif "vocab" in given and not args.words:
+        _say(f"lstm-explorer: {given['vocab']} is for --words; ignoring {given['vocab']}.")
     if getattr(args, "allow_changed_data", False) and not getattr(args, "resume", None):
         _say("lstm-explorer: --allow-changed-data is for --resume; ignoring --allow-changed-data.")
 
@@ -276,7 +278,7 @@ def _load_dataset(args):
     return load_dataset(args.file, columns=cols, target=target, missing=args.missing, normalize=args.normalize,
                         val_fraction=args.val_fraction, seq_len=args.seq_len,
                         level="word" if args.words else "char", text=True if (args.text or args.words) else None,
-                        year_month=args.year_month)
+                        year_month=args.year_month, **({"vocab": args.vocab} if args.vocab is not None else {}))
 
 
 def _settings(args, example: str | None):
