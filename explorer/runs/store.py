@@ -57,7 +57,7 @@ STEPS_HEADER = ("step", "epoch", "loss", "grad_norm", "clipped")
 
 __all__ = ["RUN_FILES", "OPTIONAL_FILES", "HISTORY_HEADER", "STEPS_HEADER", "RunFileError", "DataChangedError",
            "check_data_values", "check_settings_memory",
-           "ModelSettings", "EXAMPLE_SETTINGS", "settings_for_example", "Run", "atomic_write_bytes",
+           "ModelSettings", "EXAMPLE_SETTINGS", "settings_for_example", "Run", "atomic_write_bytes", "atomic_write_stream",
            "atomic_write_text", "csv_value", "data_fingerprint", "estimate_run_bytes", "check_run_memory",
            "write_autosave", "latest_autosave", "prune_autosaves", "instance_id", "PREDICTION_WINDOWS", "PREDICTION_WORK"]
 
@@ -115,12 +115,18 @@ def atomic_write_bytes(path, data: bytes) -> None:
     On any failure the previous file at ``path`` is left intact and :class:`RunFileError`
     names the file and the reason. The file gets normal permissions (0666 less the umask).
     """
+    atomic_write_stream(path, lambda fh: fh.write(data))
+
+
+def atomic_write_stream(path, write) -> None:
+    """:func:`atomic_write_bytes` for a file written piece by piece: ``write(fh)`` writes into the
+    temporary file (a binary file object); an exception from it (an interrupt) leaves nothing."""
     path = Path(path)
     tmp = None
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            write(fh)
             fh.flush()
             os.fchmod(fh.fileno(), 0o666 & ~_umask())
             os.fsync(fh.fileno())
