@@ -1261,11 +1261,76 @@ def _step_column(rd: _Reader, name: str, rows: list) -> list[int]:
     return out
 
 
+def _plain_columns(rd: _Reader, name: str, header, n_rows: int) -> list | None:
+    """The columns (lists of texts) of a CSV written as :meth:`Run.save` writes it -- the exact
+    header, ``n_rows`` rows of as many unquoted fields, the steps 1..N -- split in one pass; None
+    for anything else (the row-by-row reader then names what is wrong)."""
+    try:
+        text = rd.raw[name].decode("ascii")
+    except (UnicodeDecodeError, KeyError, AttributeError):
+        return None
+    if '"' in text or "\r" in text or not text.endswith("\n"):
+        return None
+    head, _, body = text.partition("\n")
+    k = len(header)
+    if head != ",".join(header) or n_rows < 1:
+        return None
+    fields = body[:-1].replace("\n", ",").split(",")
+    if len(fields) != n_rows * k or body.count("\n") != n_rows:
+        return None
+    cols = [fields[j::k] for j in range(k)]
+    if cols[0] != [str(i) for i in range(1, n_rows + 1)]:
+        return None
+    return cols
+
+
+def _finite_floats(texts: list) -> list | None:
+    """Numbers as :meth:`_Reader.number` reads them, if every one is finite and at least 0 (else None)."""
+    try:
+        values = list(map(float, texts))
+    except ValueError:
+        return None
+    a = np.asarray(values)
+    return values if bool(np.all(np.isfinite(a)) and np.all(a >= 0)) else None
+
+
+def _fast_steps(rd: _Reader, run: Run, state: dict) -> dict | None:
+    """:func:`_load_steps` in one pass per file for files that pass every one of its checks (the
+    columns as whole lists, no row dictionaries: a 250,000-step run opens in a fraction of the
+    time); None when any check fails or the files are not as a save writes them."""
+    n = state["step"]
+    cols = _plain_columns(rd, "steps.csv", STEPS_HEADER, n)
+    gates = list(run.trainer.log.gates)
+    gcols = _plain_columns(rd, "gate_norms.csv", ("step", *gates), n)
+    if cols is None or gcols is None or not set(cols[4]) <= {"0", "1"}:
+        return None
+    try:
+        epochs = list(map(int, cols[1]))
+    except ValueError:
+        return None
+    e = np.asarray(epochs)
+    last = state["epoch"] + (1 if state["epoch_step"] else 0)
+    es = state["epoch_step"]
+    steps_up = np.diff(e)
+    if not (e[0] == 1 and e[-1] == last and np.all((steps_up == 0) | (steps_up == 1))):
+        return None
+    if es and (np.count_nonzero(e[-es:] == last) != es or (n > es and e[-es - 1] == last)):
+        return None
+    table = {"step": list(range(1, n + 1)), "epoch": epochs, "loss": _finite_floats(cols[2]),
+             "grad_norm": _finite_floats(cols[3]), "clipped": [c == "1" for c in cols[4]]}
+    for g, col in zip(gates, gcols[1:]):
+        table[f"norm_{g}"] = _finite_floats(col)
+    return None if any(v is None for v in table.values()) else table
+
+
 def _load_steps(rd: _Reader, run: Run, state: dict) -> dict:
     """steps.csv and gate_norms.csv: one row per step trained (state.json's step), steps numbered
     1..N in order, epochs starting at 1 and rising by at most 1 per row up to state.json's epoch
     (and the epoch under way, with its epoch_step rows), losses and norms finite and at least 0,
     clipped 0 or 1; gate_norms.csv has exactly the cell's gate columns."""
+    fast = _fast_steps(rd, run, state)
+    if fast is not None:
+        return fast
     n_steps = state["step"]
     name = "steps.csv"
     rows = rd.csv_rows(name, STEPS_HEADER, exact=True)
