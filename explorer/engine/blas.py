@@ -165,9 +165,9 @@ def engine_threads():
         yield
         return
     with _lock:
-        if _depth == 0:
-            _saved = [lib.get() for lib in libs]
-            for lib in libs:
+        if _depth == 0:                    # a library already at n is not touched (nor restored)
+            _saved = [(lib, old) for lib, old in ((lib, lib.get()) for lib in libs) if old != n]
+            for lib, _ in _saved:
                 lib.set(n)
         _depth += 1
     try:
@@ -176,5 +176,5 @@ def engine_threads():
         with _lock:
             _depth -= 1
             if _depth == 0:
-                for lib, old in zip(libs, _saved):
+                for lib, old in _saved:
                     lib.set(old)
