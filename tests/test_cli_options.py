@@ -316,7 +316,7 @@ def test_a_folder_given_as_the_data_file_is_named_with_its_path(tmp_path, capsys
 
 def test_help_shows_the_windows_own_options_beside_the_subcommands(capsys):
     from explorer.cli import main
-    from explorer.gui.app import window_parser
+    from explorer.app.window_args import window_parser
 
     with pytest.raises(SystemExit) as ei:
         main(["--help"])

@@ -11,9 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from explorer.data import (Dataset, ProseFileError, SequenceFileError, describe_file, load_sequence, load_text,
-                           make_windows, safe_name, text_windows)
+                           make_windows, safe_name)
 from explorer.data.dataset import SERIES_VAL_FRACTION, TEXT_VAL_FRACTION
 from explorer.data.examples import load_example
+from explorer.data.vocab import VOCAB_CAP, word_windows
 
 #: Files that may hold prose: with ``text=None`` they are read as text when they are not numbers.
 TEXT_SUFFIXES = frozenset({".txt", ".text", ".md", ".rst", ""})
@@ -30,6 +31,7 @@ DEFAULT_OPTIONS = {
     "text": None,             # None: decide by the file; True: prose; False: numbers
     "year_month": "series",   # a YEAR × JAN…DEC table as one monthly series, or "columns"
     "key": None,              # the column naming a long table's series; None: guessed; "none": one series
+    "vocab": VOCAB_CAP,       # words: the most frequent kept, the rest read as <unk>; None: every word
 }
 
 
@@ -37,7 +39,7 @@ def load_dataset(source, **options) -> Dataset:
     """Load ``source`` (a file path) as a series, or as prose for next-token prediction.
 
     Options (all optional, see :data:`DEFAULT_OPTIONS`): ``columns``, ``target``, ``missing``,
-    ``normalize``, ``val_fraction``, ``seq_len``, ``level``, ``text``, ``year_month``, ``key``.
+    ``normalize``, ``val_fraction``, ``seq_len``, ``level``, ``text``, ``year_month``, ``key``, ``vocab``.
     ``text=None`` decides by the file: a ``.txt``-like file (:data:`TEXT_SUFFIXES`) is prose
     when fewer than 90 % of its lines are numbers (the loader's own check), a CSV/TSV/NPY is
     always numbers. Raises ``SequenceFileError`` only.
@@ -60,7 +62,7 @@ def load_dataset(source, **options) -> Dataset:
     if text:
         corpus = load_text(source, level=o["level"])
         f = TEXT_VAL_FRACTION if o["val_fraction"] is None else o["val_fraction"]
-        return text_windows(corpus, seq_len=o["seq_len"], val_fraction=f)
+        return word_windows(corpus, o["vocab"], seq_len=o["seq_len"], val_fraction=f)
     return _series_windows(_sequence(source, o), o)
 
 

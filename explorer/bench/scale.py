@@ -1,10 +1,13 @@
 """The whole command at scale, side by side with PyTorch: ``python -m explorer.bench --scale``.
 
-    python -m explorer.bench --scale [--cases series1,series8,prose1,prose10,words1] [--repeat 3]
-                                     [--rows 1000000] [--work DIR] [--no-torch] [--quiet]
+    python -m explorer.bench --scale [--cases series1,series8,prose1,prose10,words1,words5,valmem]
+                                     [--repeat 3] [--rows 1000000] [--work DIR] [--no-torch] [--quiet]
 
 Writes seeded files into a work folder (a temporary one unless ``--work``): a 1,000,000-row
-one-column CSV, the same rows with 8 columns, 1 MB and 10 MB of prose. Then, for every case, in a
+one-column CSV, the same rows with 8 columns, 1 MB, 5 MB and 10 MB of prose, and a 3,000-row CSV
+for ``valmem`` (windows of 500 steps, 128 units, batch 4: validation's memory against a small
+training batch's). ``words1``/``words5`` read prose as words (the vocabulary capped at 10,000:
+their cost should grow with the text). Then, for every case, in a
 fresh process each time (as a person runs it), ``lstm-explorer train FILE … --epochs 1 --out DIR``
 with the command's defaults (16 units, batch 32, sequence length 20 for series and 25 for text,
 Adam 0.01, clipping 1, float64, one BLAS thread), recording
@@ -56,7 +59,12 @@ class Case:
     what: str                  # a short description for the table
     file: str                  # the file name in the work folder
     args: tuple = ()           # options after FILE (besides --epochs 1 --out DIR)
+    rows: int | None = None    # a series file of its own size (else --rows)
 
+
+#: Rows of the long-window case: 1,000 training windows of 500 steps (250 steps of batch 4) and
+#: 1,500 validation windows, which validation once ran 256 at a time.
+LONG_ROWS = 3_000
 
 CASES = {
     "series1": Case("series1", "rows × 1 column", "series_1col.csv"),
@@ -65,8 +73,11 @@ CASES = {
     "prose1": Case("prose1", "prose, characters", "prose_1mb.txt", ("--text",)),
     "prose10": Case("prose10", "prose, characters", "prose_10mb.txt", ("--text",)),
     "words1": Case("words1", "prose, words", "prose_1mb.txt", ("--words",)),
+    "words5": Case("words5", "prose, words", "prose_5mb.txt", ("--words",)),
+    "valmem": Case("valmem", "rows × 1 column, windows of 500, 128 units, batch 4", "series_1col.csv",
+                   ("--seq-len", "500", "--units", "128", "--batch", "4", "--val-fraction", "0.5"), LONG_ROWS),
 }
-DEFAULT_CASES = ("series1", "series8", "prose1", "prose10", "words1")
+DEFAULT_CASES = ("series1", "series8", "prose1", "prose10", "words1", "words5", "valmem")
 
 
 # -- the files ----------------------------------------------------------------------------------
@@ -144,20 +155,19 @@ def make_files(work, cases, rows: int = ROWS) -> dict[str, Path]:
     """The files the cases read, written into ``work`` (kept when already there)."""
     work = Path(work)
     work.mkdir(parents=True, exist_ok=True)
-    makers = {
-        "series_1col.csv": lambda p: write_series(p, rows, 1),
-        "series_8col.csv": lambda p: write_series(p, rows, 8),
-        "prose_1mb.txt": lambda p: write_prose(p, 1_000_000),
-        "prose_10mb.txt": lambda p: write_prose(p, 10_000_000),
-    }
+    prose_bytes = {"prose_1mb.txt": 1_000_000, "prose_5mb.txt": 5_000_000, "prose_10mb.txt": 10_000_000}
     out = {}
     for name in cases:
-        fname = CASES[name].file
+        case = CASES[name]
+        fname, n = case.file, case.rows or rows
         if fname.startswith("series"):
-            fname = fname.replace(".csv", f"_{rows}.csv")
+            fname = fname.replace(".csv", f"_{n}.csv")
         path = work / fname
         if not path.is_file():
-            makers[CASES[name].file](path)
+            if fname.startswith("series"):
+                write_series(path, n, 8 if "8col" in fname else 1)
+            else:
+                write_prose(path, prose_bytes[case.file])
         out[name] = path
     return out
 
@@ -230,7 +240,7 @@ def torch_train(argv: list[str]) -> int:
     """Train ``torch.nn.LSTM`` + ``Linear`` on the windows the command would train on, the same
     steps (one epoch of batch 32, shuffled), then the validation loss; print the closing line."""
     t_start = time.perf_counter()
-    from explorer.cli.command import command as cli
+    from explorer.cli import command as cli
 
     args = cli._parser().parse_args(["train", *argv, "--out", os.devnull])
     ds = cli._load_dataset(args)
@@ -363,8 +373,8 @@ def _load() -> str:
 
 
 def _size_text(case: Case, path: Path, rows: int) -> str:
-    if case.name.startswith("series"):
-        return f"{rows:,} {case.what}"
+    if path.suffix == ".csv":
+        return f"{case.rows or rows:,} {case.what}"
     return f"{path.stat().st_size / 1e6:g} MB {case.what}"
 
 

@@ -66,7 +66,7 @@ def _numeric(parser, dest: str, default=None):
 
 def _window_help() -> str:
     """The window's usage and options, as the epilog of ``lstm-explorer --help``."""
-    from explorer.gui.app import window_parser
+    from explorer.app.window_args import window_parser
 
     w = window_parser()
     fmt = w._get_formatter()                  # noqa: SLF001 - argparse's own layout of the same options
@@ -153,7 +153,7 @@ def _data_and_model_options(t):
     t.add_argument("--bidirectional", action="store_true", default=None,
                    help="a reverse direction in every layer (the head sees both)")
     t.add_argument("--optimizer", choices=("adam", "sgd", "momentum"), default=None)
-    for dest in ("clip", "seed"):
+    for dest in ("clip", "seed", "vocab"):
         _numeric(t, dest)
     t.add_argument("--label-at", choices=("root", "nodes"), default=None,
                    help="trees: learn the label of every node (default) or of the root alone")
@@ -211,7 +211,9 @@ def main(argv: list[str] | None = None) -> int:
 
         return gui_main(argv)
     argv = _join_negative_values(argv)
+    from explorer.engine.blas import ThreadSettingError, get_threads
     try:
+        get_threads()                          # a bad LSTM_EXPLORER_THREADS is named before anything runs
         args = _parser().parse_args(argv)
         if args.command == "examples":
             return _cmd_examples()
@@ -225,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
             return _cmd_compare(args, _given(argv))
         if args.command == "animate":
             return _cmd_animate(args)
-    except (CliError, OptionError) as exc:
+    except (CliError, OptionError, ThreadSettingError) as exc:
         _say(f"lstm-explorer: {exc}")
         return EXIT_BAD_INPUT
     except OSError as exc:                     # a path the system refuses that no check above named
@@ -280,7 +282,7 @@ def _cmd_examples() -> int:
 
 
 #: Options that read a file's data; a built-in example brings its own.
-FILE_DATA_OPTIONS = ("column", "target", "missing", "normalize", "text", "words", "year_month", "key")
+FILE_DATA_OPTIONS = ("column", "target", "missing", "normalize", "text", "words", "year_month", "key", "vocab")
 
 
 def _say_ignored_data_options(args, given: dict[str, str]) -> None:
@@ -293,6 +295,8 @@ def _say_ignored_data_options(args, given: dict[str, str]) -> None:
         if ignored:
             _say(f"lstm-explorer: --example {args.example} brings its own data; ignoring "
                  f"{', '.join(sorted(set(ignored)))}.")
+    elif "vocab" in given and not args.words:
+        _say(f"lstm-explorer: {given['vocab']} is for --words; ignoring {given['vocab']}.")
     if getattr(args, "allow_changed_data", False) and not getattr(args, "resume", None):
         _say("lstm-explorer: --allow-changed-data is for --resume; ignoring --allow-changed-data.")
 
@@ -317,7 +321,8 @@ def _load_dataset(args):
     return load_dataset(args.file, columns=cols, target=target, missing=args.missing, normalize=args.normalize,
                         val_fraction=args.val_fraction, seq_len=args.seq_len,
                         level="word" if args.words else "char", text=True if (args.text or args.words) else None,
-                        year_month=args.year_month, key=args.key)
+                        year_month=args.year_month, key=args.key,
+                        **({"vocab": args.vocab} if args.vocab is not None else {}))
 
 
 def _settings(args, example: str | None, kind: str | None = None):

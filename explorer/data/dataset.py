@@ -769,8 +769,10 @@ def dataset_from_config(cfg: dict) -> Dataset:
 
             return frames_from_config(cfg)
         elif typ == "text":
+            from .vocab import word_windows
+
             corpus = load_text(cfg["source"], level=cfg.get("level", "char"))
-            ds = text_windows(corpus, seq_len=cfg["seq_len"], val_fraction=cfg["val_fraction"],
+            ds = word_windows(corpus, cfg.get("vocab"), seq_len=cfg["seq_len"], val_fraction=cfg["val_fraction"],
                               stride=cfg.get("stride"))
         else:
             ds = None

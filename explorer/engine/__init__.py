@@ -5,6 +5,7 @@
 """
 
 from .attention import POOLS, SequenceModel, SequenceTrace
+from .blas import get_threads, set_threads
 from .cells import (CELLS, Cell, GRUCell, Interrupted, LSTMCell, PeepholeLSTMCell, RNNCell, gru_param_count,
                     lstm_param_count, peephole_param_count, rnn_param_count)
 from .gates import LSTM_GATES
@@ -23,5 +24,5 @@ __all__ = [
     "LSTM_GATES", "softmax", "MODELS", "GradNorms", "GRUModel", "LSTMModel", "ParamCount",
     "PeepholeLSTMModel", "RecurrentModel", "RNNModel", "Trace", "make_model",
     "SGD", "Adam", "Momentum", "clip_by_global_norm", "make_optimizer",
-    "StepSnapshot", "TrainData", "Trainer", "POOLS", "SequenceModel", "SequenceTrace",
+    "StepSnapshot", "TrainData", "Trainer", "POOLS", "SequenceModel", "SequenceTrace", "get_threads", "set_threads",
 ]

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .blas import engine_threads
 from .cells import CELLS, Cell, GRUCell, LSTMCell, PeepholeLSTMCell, RNNCell, is_tokens
 from .connectivity import connectivity as _connectivity
 from .fpenv import flush_denormals
@@ -30,13 +31,21 @@ _STEP_SKIP = ("x", "h0", "c0", "y")
 HEAD_CHUNK = 1 << 20
 """The head's outputs and their loss are computed for this many entries (T·B·k) at a time: with
 a vocabulary of 30,000 the logits of a whole batch would be the largest arrays of a step."""
+EVAL_BYTES = 32 << 20
+"""Evaluation (:meth:`RecurrentModel.evaluate`, :meth:`~RecurrentModel.predict`,
+:meth:`~RecurrentModel.predict_classes`) without a ``batch_size`` runs as many sequences at a time
+as fit in this many bytes of working memory -- or in a training step's, when that is more (see
+:meth:`RecurrentModel.eval_batch_size`)."""
+EVAL_MAX_BATCH = 256
+"""Evaluation never runs more sequences at a time than this."""
 
 
 def _flushing(method):
-    """Run ``method`` with denormal numbers flushed to zero (see :mod:`.fpenv`)."""
+    """Run ``method`` with denormal numbers flushed to zero (see :mod:`.fpenv`) and the engine's
+    BLAS thread count (see :mod:`.blas`)."""
     @functools.wraps(method)
     def wrapper(self, *args, **kwargs):
-        with flush_denormals():
+        with flush_denormals(), engine_threads():
             return method(self, *args, **kwargs)
     return wrapper
 
@@ -349,6 +358,30 @@ class RecurrentModel:
         copies += self.cell.trace_transient(T, B)
         return int(kept + max(step_peak, copies * self.dtype.itemsize))
 
+    def eval_batch_size(self, T: int, tokens: bool = False, train_batch: int | None = None,
+                        rows: int | None = None) -> int:
+        """How many sequences of length ``T`` evaluation runs at a time: the most (1 to
+        :data:`EVAL_MAX_BATCH`) whose working memory (:meth:`estimate_bytes` without a trace) fits
+        in :data:`EVAL_BYTES`, or in what a training step on ``train_batch`` sequences needs when
+        that is more -- so evaluating never needs more than training does, beyond a small floor.
+        ``rows``: no more than this many are asked for."""
+        T = max(1, int(T))
+
+        def need(b):
+            return self.estimate_bytes(b, T, trace=False, tokens=tokens)
+
+        limit = EVAL_BYTES if not train_batch else max(EVAL_BYTES, need(int(train_batch)))
+        lo, hi = 1, max(1, min(EVAL_MAX_BATCH, int(rows) if rows else EVAL_MAX_BATCH))
+        if need(hi) <= limit:
+            return hi
+        while lo < hi:                                   # the largest b with need(b) <= limit (at least 1)
+            mid = (lo + hi + 1) // 2
+            if need(mid) <= limit:
+                lo = mid
+            else:
+                hi = mid - 1
+        return lo
+
     def _trace_shapes(self, T, B):
         cell, n = self.cell, self.n_units
         shapes = cell.trace_field_shapes(T, B)
@@ -541,10 +574,12 @@ class RecurrentModel:
         return Trace(self.kind, fields, layers, 0, 0, fields["x"] if run.tokens else None)
 
     @_flushing
-    def predict(self, x, h0=None, c0=None, batch_size: int = 256, interventions=None,
+    def predict(self, x, h0=None, c0=None, batch_size: int | None = None, interventions=None,
                 interrupt=None) -> np.ndarray:
-        """Outputs y (B, T, k) without keeping a trace, in batches (the buffers stay small)."""
+        """Outputs y (B, T, k) without keeping a trace, ``batch_size`` sequences at a time (None:
+        :meth:`eval_batch_size`, within the memory budget)."""
         x, h0, c0 = self._prepare(x, h0, c0)
+        batch_size = batch_size or self.eval_batch_size(x.shape[1], x.ndim == 2, rows=x.shape[0])
         params, clamps = resolve(self, interventions, x.shape[1])
         out = np.empty((x.shape[0], x.shape[1], self.n_outputs), dtype=self.dtype)
         for s in range(0, x.shape[0], batch_size):
@@ -554,11 +589,12 @@ class RecurrentModel:
         return out
 
     @_flushing
-    def predict_classes(self, x, h0=None, c0=None, batch_size: int = 256, interrupt=None) -> np.ndarray:
+    def predict_classes(self, x, h0=None, c0=None, batch_size: int | None = None, interrupt=None) -> np.ndarray:
         """The most likely class (argmax of y) at every step, (B, T) int64 — for next-token
         models with a large vocabulary, where y itself (B, T, k) would be large: the head runs
-        :data:`HEAD_CHUNK` entries at a time."""
+        :data:`HEAD_CHUNK` entries at a time, ``batch_size`` sequences at a time as in :meth:`predict`."""
         x, h0, c0 = self._prepare(x, h0, c0)
+        batch_size = batch_size or self.eval_batch_size(x.shape[1], x.ndim == 2, rows=x.shape[0])
         B, T = x.shape[0], x.shape[1]
         out = np.empty((B, T), dtype=np.int64)
         V, d = self._head_params(self.params)
@@ -573,9 +609,10 @@ class RecurrentModel:
         return out
 
     @_flushing
-    def evaluate(self, x, target, loss="mse", batch_size=256, h0=None, c0=None, interventions=None,
+    def evaluate(self, x, target, loss="mse", batch_size=None, h0=None, c0=None, interventions=None,
                  interrupt=None) -> float:
-        """Mean loss over a dataset, computed in batches (no gradients)."""
+        """Mean loss over a dataset (no gradients), ``batch_size`` sequences at a time as in
+        :meth:`predict`."""
         x = np.asarray(x)
         target = np.asarray(target)
         N = x.shape[0]
@@ -583,6 +620,7 @@ class RecurrentModel:
             return float("nan")
         total = 0.0
         x, h0_all, c0_all = self._prepare(x, h0, c0)
+        batch_size = batch_size or self.eval_batch_size(x.shape[1], x.ndim == 2, rows=x.shape[0])
         params, clamps = resolve(self, interventions, x.shape[1])
         for s in range(0, N, batch_size):
             e = s + batch_size
@@ -862,4 +900,4 @@ def make_model(kind: str = "lstm", n_inputs: int = 1, n_units: int = 8, n_output
 
 
 __all__ = ["RecurrentModel", "LSTMModel", "RNNModel", "GRUModel", "PeepholeLSTMModel", "MODELS", "Trace",
-           "GradNorms", "ParamCount", "StateGrads", "make_model", "CELLS"]
+           "GradNorms", "ParamCount", "StateGrads", "make_model", "CELLS", "EVAL_BYTES", "EVAL_MAX_BATCH"]

@@ -169,13 +169,22 @@ class Trainer:
         b = min(max(self.sample_index, 0), len(d.x_val if d.has_val else d.x_train) - 1)
         return self.model.forward(self.sample_inputs(), **d.lengths(part, slice(b, b + 1)))
 
+    def eval_batch_size(self) -> int:
+        """Validation sequences evaluated at a time: within what a training batch needs
+        (:meth:`RecurrentModel.eval_batch_size`), so validation adds no more than that."""
+        x = self.data.x_val if self.data.has_val else self.data.x_train
+        T = x.shape[1] if x.ndim >= 2 else 1
+        return self.model.eval_batch_size(T, x.ndim == 2, train_batch=min(self.batch_size, self.n_train),
+                                          rows=len(x))
+
     def val_loss(self, interrupt=None) -> float | None:
         """The validation loss in the target's units (None without validation data). With
         ``interrupt``, a stop asked for during the evaluation gives NaN (not computed) at once."""
         if not self.data.has_val:
             return None
         try:
-            value = self.model.evaluate(self.data.x_val, self.data.y_val, self.data.loss, interrupt=interrupt,
+            value = self.model.evaluate(self.data.x_val, self.data.y_val, self.data.loss,
+                                        batch_size=self.eval_batch_size(), interrupt=interrupt,
                                         **self.data.lengths("val"))
         except Interrupted:
             return float("nan")

@@ -6,14 +6,15 @@
 Every frame is the diagram the window draws (:class:`~explorer.figures.cell_canvas.FrameRenderer`,
 no widget: a worker thread may call this), at the diagram's own size (1200 px wide by default,
 the unit strip below it for n > 1), with the header "sample S · t = 3 / 50 · unit U of n" on it.
-Pillow writes the files (no encoder of our own): GIF (256 colours per frame), APNG (``.png``,
-lossless) and WebP (``.webp``, lossless). The file is written atomically: a failure or an
-interrupt leaves no half-written file and the previous one, if any, intact.
+Pillow encodes each frame (no image encoder of our own): GIF (256 colours per frame), APNG
+(``.png``, lossless) and WebP (``.webp``, lossless); the frames stream into the file one at a time
+(:mod:`.anim_stream`), so memory does not grow with the number of frames. The file is written
+atomically: a failure or an interrupt leaves no half-written file and the previous one, if any,
+intact.
 """
 
 from __future__ import annotations
 
-import io
 import os
 import sys
 from pathlib import Path
@@ -25,6 +26,7 @@ import numpy as np  # noqa: E402
 from PySide6.QtGui import QImage  # noqa: E402
 
 from explorer.app.teaching import held_at  # noqa: E402
+from explorer.figures.anim_stream import write_apng, write_gif, write_webp  # noqa: E402
 from explorer.engine.describe import CellDescription, describe  # noqa: E402
 from explorer.figures.cell_canvas import LOGICAL_W, FrameRenderer, belt_scale_of, frame_at  # noqa: E402
 
@@ -120,8 +122,9 @@ def render_frames(trace, desc, unit=0, layer=0, direction=0, b=0, sample=None, v
     """Pillow images of every timestep (a generator; see :func:`animation_frames`); the gates
     ``interventions`` hold at a step are tagged "held" as in the window."""
     renderer = FrameRenderer()
-    frames = list(animation_frames(trace, desc, unit, layer, direction, b, sample, vocab, x_note))
-    for k, frame in enumerate(frames):
+    view = trace.layer(layer, direction) if hasattr(trace, "layer") else trace
+    total = int(view.T)
+    for k, frame in enumerate(animation_frames(trace, desc, unit, layer, direction, b, sample, vocab, x_note)):
         if interventions:
             frame.held = held_at(interventions, layer, direction, frame.unit, k)
         if interrupt is not None and interrupt():
@@ -130,21 +133,13 @@ def render_frames(trace, desc, unit=0, layer=0, direction=0, b=0, sample=None, v
             raise Interrupted()
         yield frame_image(renderer, frame, width)
         if progress is not None:
-            progress(k + 1, len(frames))
-
-
-#: Bytes per pixel of every frame while Pillow writes (measured peaks, 20 and 80 frames of
-#: 1200×750): a GIF keeps its 256-colour frames (1), a WebP its RGB frames and their encoding (4), an
-#: APNG its RGB frames, their RGBA copies and the differences between frames (8).
-FRAME_BYTES_PER_PIXEL = {"GIF": 1, "WEBP": 4, "PNG": 8}
-#: Bytes per pixel of one frame's drawing, quantizing and encoding buffers, whatever the length.
-FIXED_BYTES_PER_PIXEL = 56
+            progress(k + 1, total)
 
 
 def _bytes_needed(fmt: str, T: int, w: int, h: int) -> int:
-    """The peak memory of writing ``T`` frames of ``w`` × ``h`` pixels as ``fmt``: Pillow keeps
-    every frame until it writes (:data:`FRAME_BYTES_PER_PIXEL`)."""
-    return (T * FRAME_BYTES_PER_PIXEL[fmt] + FIXED_BYTES_PER_PIXEL) * w * h
+    """The frames stream to the file (:mod:`.anim_stream`): a few frames in RGB at a time, their
+    encoders' buffers and the trace, whatever the number of frames."""
+    return 16 * w * h + 64 * T
 
 
 def _gif_colours(frames):
@@ -180,7 +175,7 @@ def write_animation(source, path, sample: int = 0, unit: int = 0, layer: int = 0
     file cannot be written.
     """
     from explorer.util.ram import check_budget
-    from explorer.runs.store import atomic_write_bytes
+    from explorer.runs.store import atomic_write_stream
 
     fmt = animation_format(path)
     if not (isinstance(fps, (int, float)) and np.isfinite(fps) and 0 < fps <= 100):
@@ -196,24 +191,22 @@ def write_animation(source, path, sample: int = 0, unit: int = 0, layer: int = 0
     w0, h0 = probe.export_size()
     w, h = int(width), round(h0 * int(width) / w0)
     check_budget(_bytes_needed(fmt, T, w, h), f"An animation of {T} frames of {w}\u00d7{h} pixels",
-                 "animate a shorter sample (--seq-len when training) or write a GIF (a third of the memory)")
+                 "animate a shorter sample (--seq-len when training) or a narrower one")
     frames = render_frames(trace, desc, unit, layer, direction, b, sample, vocab, int(width), progress, interrupt,
                            interventions, x_note)
-    if fmt == "GIF":
-        frames = _gif_colours(frames)
-        first = next(frames)
-    else:
-        frames = list(frames)                # the PNG and WebP writers go through the frames twice
-        first, frames = frames[0], frames[1:]
     duration = min(MAX_FRAME_MS, max(10, round(1000.0 / float(fps))))
     if fmt == "GIF":                         # GIF counts hundredths of a second (and browsers slow < 20 ms)
         duration = max(20, 10 * round(duration / 10))
-    buf = io.BytesIO()
-    options = {"save_all": True, "append_images": frames, "duration": duration, "loop": 0}
-    if fmt == "WEBP":
-        options.update(lossless=True, quality=0, method=1)      # lossless, the fastest good effort
-    first.save(buf, format=fmt, **options)
-    atomic_write_bytes(path, buf.getvalue())
+
+    def write(fh):
+        if fmt == "GIF":
+            write_gif(_gif_colours(frames), fh, duration)
+        elif fmt == "PNG":
+            write_apng(frames, fh, T, duration)
+        else:                                # lossless, the fastest good effort
+            write_webp(frames, fh, duration, lossless=True, quality=0, method=1)
+
+    atomic_write_stream(path, write)
     return Path(path)
 
 

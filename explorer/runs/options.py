@@ -129,6 +129,8 @@ NUMERIC_OPTIONS: tuple[NumericOption, ...] = (
     NumericOption("--val-fraction", "val_fraction", False, 0, 0.9, high_open=True, metavar="F",
                   help="share of the data kept for validation"),
     NumericOption("--seed", "seed", True, 0, 2**32 - 1, metavar="S", help="random seed"),
+    NumericOption("--vocab", "vocab", True, 2, 10_000_000, help="words kept with --words (the most frequent; "
+                  "the rest read as <unk>)", note="10000 when not given"),
     NumericOption("--forecast", "forecast", True, 0, 10_000, commands=("train",),
                   help="free-running forecast steps (series)"),
     NumericOption("--eval-every", "eval_every", True, 1, 1_000_000_000,

@@ -324,6 +324,7 @@ def check_data(fail: Fail, data, strict: bool = False) -> dict:
     if typ == "text":
         f.choice(data, "level", "data.level", LEVELS, required=strict)
         f.int(data, "stride", "data.stride", 1, required=strict)
+        f.int(data, "vocab", "data.vocab", 2, BY_DEST["vocab"].high, required=False)
         return data
     cols = data.get("columns")
     if "columns" not in data:

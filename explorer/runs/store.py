@@ -59,7 +59,7 @@ STEPS_HEADER = ("step", "epoch", "loss", "grad_norm", "clipped")
 
 __all__ = ["RUN_FILES", "OPTIONAL_FILES", "HISTORY_HEADER", "STEPS_HEADER", "RunFileError", "DataChangedError",
            "check_data_values", "check_settings_memory",
-           "ModelSettings", "EXAMPLE_SETTINGS", "settings_for_example", "FILE_SETTINGS", "settings_for_data", "Run", "atomic_write_bytes",
+           "ModelSettings", "EXAMPLE_SETTINGS", "settings_for_example", "FILE_SETTINGS", "settings_for_data", "Run", "atomic_write_bytes", "atomic_write_stream",
            "atomic_write_text", "csv_value", "data_fingerprint", "estimate_run_bytes", "check_run_memory",
            "write_autosave", "latest_autosave", "prune_autosaves", "instance_id", "PREDICTION_WINDOWS", "PREDICTION_WORK"]
 
@@ -128,12 +128,18 @@ def atomic_write_bytes(path, data: bytes) -> None:
     On any failure the previous file at ``path`` is left intact and :class:`RunFileError`
     names the file and the reason. The file gets normal permissions (0666 less the umask).
     """
+    atomic_write_stream(path, lambda fh: fh.write(data))
+
+
+def atomic_write_stream(path, write) -> None:
+    """:func:`atomic_write_bytes` for a file written piece by piece: ``write(fh)`` writes into the
+    temporary file (a binary file object); an exception from it (an interrupt) leaves nothing."""
     path = Path(path)
     tmp = None
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            write(fh)
             fh.flush()
             os.fchmod(fh.fileno(), 0o666 & ~_umask())
             os.fsync(fh.fileno())
@@ -284,8 +290,6 @@ def _data_source(data_cfg) -> str | None:
 #: Gate blocks per cell (each a weight block of the units).
 _GATES = {kind: len(cls.gates) for kind, cls in CELLS.items()}
 _MOMENTS = {"adam": 2, "momentum": 1, "sgd": 0}
-#: The engine evaluates and predicts in chunks of this many sequences.
-_EVAL_CHUNK = 256
 #: Predictions for display (the plot, its CSV, the window) cover at most this many validation
 #: windows, and about this many multiply-adds in all (fewer windows for a large vocabulary).
 #: 2,000 steps of a series read well on a plot; drawing 10,000 cost 5 s per export, 2,000 0.5 s.
@@ -330,8 +334,9 @@ def estimate_run_bytes(kind: str, n_inputs: int, n_units: int, n_outputs: int, s
     Parameters, their gradient, the optimiser's moments and a clipping buffer (8 bytes each); the
     engine's workspace (:meth:`RecurrentModel.estimate_bytes`, asked of a model without parameters)
     for every batch shape a run meets -- its cells keep the workspaces of the last four: a training
-    batch and the smaller last batch of an epoch (``n_train`` sequences), an evaluation chunk of
-    up to 256 and the last one (``n_val``; ``None``: a full batch and a full chunk) -- a trace of
+    batch and the smaller last batch of an epoch (``n_train`` sequences), an evaluation chunk
+    (:meth:`RecurrentModel.eval_batch_size`: within a training batch's memory) and the last one
+    (``n_val``; ``None``: a full batch and a full chunk) -- a trace of
     one sequence (the window and the plots draw one), and ``outputs`` bytes of validation and
     prediction buffers. Parameters beyond the budget are refused before the workspace
     is asked for (the cells of a huge model are cheap, its parameters are not).
@@ -343,7 +348,9 @@ def estimate_run_bytes(kind: str, n_inputs: int, n_units: int, n_outputs: int, s
     model = _shape_model(kind, n_inputs, n, n_outputs, L, D)
     T = int(seq_len)
     shapes = set()
-    for rows, chunk in ((n_train, int(batch)), (n_val, _EVAL_CHUNK)):
+    train_rows = int(batch) if n_train is None else max(1, min(int(batch), int(n_train)))
+    chunk = model.eval_batch_size(T, tokens, train_batch=train_rows, rows=n_val)
+    for rows, chunk in ((n_train, int(batch)), (n_val, chunk)):
         if rows is None:
             shapes.add(chunk)
         elif rows > 0:
@@ -822,7 +829,7 @@ class Run:
         out["n_shown"] = k
         x_val, y_val = ds.x_val[:k], ds.y_val[:k]
         if ds.loss == "cross_entropy":
-            pred = model.predict_classes(x_val)             # (N, T) classes: never (N, T, vocabulary)
+            pred = model.predict_classes(x_val, batch_size=self.trainer.eval_batch_size())   # never (N, T, vocabulary)
             if ds.target_last:
                 pred = pred[:, -1]
             out["prediction"] = pred
@@ -847,12 +854,13 @@ class Run:
             out["prediction"] = pred[:, 0] if ds.target_last else pred     # every-step targets: step 1's outputs
         return out
 
-    def _outputs_at(self, x, step: int, chunk: int = _EVAL_CHUNK) -> np.ndarray:
-        """The model's outputs at one step of every sequence, (N, k), a chunk of sequences at a time
-        (never the (N, T, k) outputs of every step)."""
+    def _outputs_at(self, x, step: int) -> np.ndarray:
+        """The model's outputs at one step of every sequence, (N, k), as many sequences at a time
+        as validation evaluates (never the (N, T, k) outputs of every step)."""
         out = np.empty((len(x), self.model.n_outputs))
+        chunk = self.trainer.eval_batch_size()
         for s in range(0, len(x), chunk):
-            out[s:s + chunk] = self.model.predict(x[s:s + chunk])[:, step, :]
+            out[s:s + chunk] = self.model.predict(x[s:s + chunk], batch_size=chunk)[:, step, :]
         return out
 
     def forecast(self, window: np.ndarray, steps: int) -> np.ndarray:
@@ -1260,11 +1268,76 @@ def _step_column(rd: _Reader, name: str, rows: list) -> list[int]:
     return out
 
 
+def _plain_columns(rd: _Reader, name: str, header, n_rows: int) -> list | None:
+    """The columns (lists of texts) of a CSV written as :meth:`Run.save` writes it -- the exact
+    header, ``n_rows`` rows of as many unquoted fields, the steps 1..N -- split in one pass; None
+    for anything else (the row-by-row reader then names what is wrong)."""
+    try:
+        text = rd.raw[name].decode("ascii")
+    except (UnicodeDecodeError, KeyError, AttributeError):
+        return None
+    if '"' in text or "\r" in text or not text.endswith("\n"):
+        return None
+    head, _, body = text.partition("\n")
+    k = len(header)
+    if head != ",".join(header) or n_rows < 1:
+        return None
+    fields = body[:-1].replace("\n", ",").split(",")
+    if len(fields) != n_rows * k or body.count("\n") != n_rows:
+        return None
+    cols = [fields[j::k] for j in range(k)]
+    if cols[0] != [str(i) for i in range(1, n_rows + 1)]:
+        return None
+    return cols
+
+
+def _finite_floats(texts: list) -> list | None:
+    """Numbers as :meth:`_Reader.number` reads them, if every one is finite and at least 0 (else None)."""
+    try:
+        values = list(map(float, texts))
+    except ValueError:
+        return None
+    a = np.asarray(values)
+    return values if bool(np.all(np.isfinite(a)) and np.all(a >= 0)) else None
+
+
+def _fast_steps(rd: _Reader, run: Run, state: dict) -> dict | None:
+    """:func:`_load_steps` in one pass per file for files that pass every one of its checks (the
+    columns as whole lists, no row dictionaries: a 250,000-step run opens in a fraction of the
+    time); None when any check fails or the files are not as a save writes them."""
+    n = state["step"]
+    cols = _plain_columns(rd, "steps.csv", STEPS_HEADER, n)
+    gates = list(run.trainer.log.gates)
+    gcols = _plain_columns(rd, "gate_norms.csv", ("step", *gates), n)
+    if cols is None or gcols is None or not set(cols[4]) <= {"0", "1"}:
+        return None
+    try:
+        epochs = list(map(int, cols[1]))
+    except ValueError:
+        return None
+    e = np.asarray(epochs)
+    last = state["epoch"] + (1 if state["epoch_step"] else 0)
+    es = state["epoch_step"]
+    steps_up = np.diff(e)
+    if not (e[0] == 1 and e[-1] == last and np.all((steps_up == 0) | (steps_up == 1))):
+        return None
+    if es and (np.count_nonzero(e[-es:] == last) != es or (n > es and e[-es - 1] == last)):
+        return None
+    table = {"step": list(range(1, n + 1)), "epoch": epochs, "loss": _finite_floats(cols[2]),
+             "grad_norm": _finite_floats(cols[3]), "clipped": [c == "1" for c in cols[4]]}
+    for g, col in zip(gates, gcols[1:]):
+        table[f"norm_{g}"] = _finite_floats(col)
+    return None if any(v is None for v in table.values()) else table
+
+
 def _load_steps(rd: _Reader, run: Run, state: dict) -> dict:
     """steps.csv and gate_norms.csv: one row per step trained (state.json's step), steps numbered
     1..N in order, epochs starting at 1 and rising by at most 1 per row up to state.json's epoch
     (and the epoch under way, with its epoch_step rows), losses and norms finite and at least 0,
     clipped 0 or 1; gate_norms.csv has exactly the cell's gate columns."""
+    fast = _fast_steps(rd, run, state)
+    if fast is not None:
+        return fast
     n_steps = state["step"]
     name = "steps.csv"
     rows = rd.csv_rows(name, STEPS_HEADER, exact=True)
