@@ -39,6 +39,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .model import ParamCount
+from .params import recurrent_param_count, register_param_formula
 
 TREE_KINDS = ("treelstm", "nary-treelstm")
 
@@ -46,9 +47,11 @@ TREE_KINDS = ("treelstm", "nary-treelstm")
 def tree_param_count(kind: str, m: int, n: int, k: int) -> int:
     """Parameters of a Tree-LSTM with its head: child-sum 4n(m + n + 2) + k(n + 1), N-ary (N = 2)
     5nm + 10n² + 10n + k(n + 1)."""
-    if kind == "treelstm":
-        return 4 * n * (m + n + 2) + k * (n + 1)
-    return 5 * n * m + 10 * n * n + 10 * n + k * (n + 1)
+    return recurrent_param_count(kind, n, m) + k * (n + 1)
+
+
+register_param_formula("treelstm", lambda n, m: 4 * n * (m + n + 2), "4n({m}+n+2)")
+register_param_formula("nary-treelstm", lambda n, m: 5 * n * m + 10 * n * n + 10 * n, "5n({m}+2n+2)")
 
 
 class TreeError(ValueError):
