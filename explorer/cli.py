@@ -4,7 +4,8 @@ Without a sub-command it opens the window (``lstm-explorer [FILE]``). Sub-comman
 headless::
 
     lstm-explorer train FILE [--column C ...] [--target C] [--text | --words] [--missing interpolate|drop]
-                             [--year-month series|columns] [--normalize zscore|minmax|none] [--val-fraction F]
+                             [--year-month series|columns] [--key COLUMN|none] [--normalize zscore|minmax|none]
+                             [--val-fraction F]
                              [--units N] [--seq-len L] [--layers L] [--bidirectional] [--epochs E] [--batch B] [--lr X]
                              [--optimizer adam|sgd|momentum] [--clip X] [--seed S] [--forecast N] [--init MODEL]
                              --out DIR [--force]
