@@ -309,10 +309,11 @@ def _load_dataset(args):
     target = args.target
     if target is not None and target.lstrip("-").isdigit():
         target = int(target)
+    key = int(args.key) if args.key is not None and args.key.isdigit() else args.key
     return load_dataset(args.file, columns=cols, target=target, missing=args.missing, normalize=args.normalize,
                         val_fraction=args.val_fraction, seq_len=args.seq_len,
                         level="word" if args.words else "char", text=True if (args.text or args.words) else None,
-                        year_month=args.year_month, key=args.key)
+                        year_month=args.year_month, key=key)
 
 
 def _settings(args, example: str | None, kind: str | None = None):

@@ -181,6 +181,13 @@ def test_cli_says_the_series_and_takes_key(tmp_path, capsys):
     assert main(["train", str(p), "--key", "none", "--epochs", "1", "--units", "3", "--out", str(tmp_path / "s"),
                  "--no-plots"]) == 0
     assert "series by" not in capsys.readouterr().err.splitlines()[0]
+    assert main(["train", str(p), "--key", "0", "--epochs", "1", "--units", "3", "--out", str(tmp_path / "k"),
+                 "--no-plots"]) == 0                            # by its place in the file, as --column
+    assert capsys.readouterr().err.startswith("stocks.csv (5 series by symbol): ")
+    assert main(["train", str(p), "--key", "date", "--out", str(tmp_path / "d")]) == 2
+    assert capsys.readouterr().err.strip() == ("lstm-explorer: Column 'date' of stocks.csv is the time or the row "
+                                               "number, not the name of a series; choose a column of names as the "
+                                               "key, or none.")
     from explorer.runs import Run
     run = Run.load(tmp_path / "r")                     # rebuilt from its config: the same five series
     assert run.dataset.keys == ["MSFT", "AMZN", "IBM", "GOOG", "AAPL"]
