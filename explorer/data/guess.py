@@ -45,7 +45,7 @@ import numpy as np
 ROW_NAMES = frozenset({"", "rownames", "row.names", "row names", "row_names", "rowname", "unnamed: 0", "index"})
 INDEX_NAMES = ROW_NAMES | {"idx", "id", "row", "rownum", "row number", "obs", "#", "no", "no."}
 TIME_NAMES = frozenset({"time", "date", "year", "yr", "years", "period", "decimal year", "decimal_year", "dec_year",
-                        "year.decimal", "yearfrac", "t", "datetime", "timestamp", "when"})
+                        "year.decimal", "yearfrac", "datetime", "timestamp", "when"})
 
 _OTHER_TIME_NAMES = frozenset({"month", "mon", "monat", "mois", "mes", "quarter", "qtr", "week", "day", "hour",
                                "datum", "zeit", "fecha", "jahr", "année", "annee", "año", "date_time", "date time"})
