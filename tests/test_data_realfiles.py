@@ -181,6 +181,13 @@ def test_cli_says_the_series_and_takes_key(tmp_path, capsys):
     assert main(["train", str(p), "--key", "none", "--epochs", "1", "--units", "3", "--out", str(tmp_path / "s"),
                  "--no-plots"]) == 0
     assert "series by" not in capsys.readouterr().err.splitlines()[0]
+    assert main(["train", str(p), "--key", "0", "--epochs", "1", "--units", "3", "--out", str(tmp_path / "k"),
+                 "--no-plots"]) == 0                            # by its place in the file, as --column
+    assert capsys.readouterr().err.startswith("stocks.csv (5 series by symbol): ")
+    assert main(["train", str(p), "--key", "date", "--out", str(tmp_path / "d")]) == 2
+    assert capsys.readouterr().err.strip() == ("lstm-explorer: Column 'date' of stocks.csv is the time or the row "
+                                               "number, not the name of a series; choose a column of names as the "
+                                               "key, or none.")
     from explorer.runs.store import Run
     run = Run.load(tmp_path / "r")                     # rebuilt from its config: the same five series
     assert run.dataset.keys == ["MSFT", "AMZN", "IBM", "GOOG", "AAPL"]
@@ -332,3 +339,31 @@ def test_a_key_with_a_missing_name_is_refused_in_one_sentence(tmp_path):
                                                 r"cannot name the series; fill them in, or choose another key column "
                                                 r"or none\.$"):
         load_sequence(p, key="symbol")
+
+
+def test_of_two_labels_the_countries_are_the_series_not_the_continents(tmp_path):
+    p = tmp_path / "gapminder.csv"
+    places = [("Algeria", "Africa"), ("Angola", "Africa"), ("Brazil", "Americas"), ("Chile", "Americas"),
+              ("China", "Asia"), ("Japan", "Asia")]
+    lines = ["continent,country,year,lifeExp"]
+    for k, (country, continent) in enumerate(places):
+        lines += [f"{continent},{country},{y},{40 + k + (y - 1952) / 5:.1f}" for y in range(1952, 2008, 5)]
+    p.write_text("\n".join(lines) + "\n")
+    seq = load_sequence(p)
+    assert seq.key_column == "country" and seq.keys == [c for c, _ in places]
+    assert seq.time[:2].tolist() == [1952, 1957] and seq.columns == ["lifeExp"]
+
+
+def test_a_table_newest_first_is_read_oldest_first(tmp_path):
+    p = tmp_path / "quotes.csv"
+    d0 = np.datetime64("2024-01-01")
+    p.write_text("Date,Close\n" + "".join(f"{d0 + k},{100 + k}\n" for k in range(29, -1, -1)))    # newest first
+    seq = load_sequence(p)
+    assert seq.values[:3, 0].tolist() == [100, 101, 102] and np.all(np.diff(seq.time) > 0)
+    assert "rows in reverse time order (newest first) read oldest first" in seq.notes
+    # several series, each newest first
+    q = tmp_path / "long.csv"
+    q.write_text("symbol,date,price\n" + "".join(f"{s},{d0 + k},{1000 * (j + 1) + k}\n"
+                                                 for j, s in enumerate("AB") for k in range(19, -1, -1)))
+    seq = load_sequence(q)
+    assert seq.keys == ["A", "B"] and seq.values[[0, 19, 20], 0].tolist() == [1000, 1019, 2000]

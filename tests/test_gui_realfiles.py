@@ -117,3 +117,21 @@ def test_cli_predictions_csv_has_the_files_time_beside_t(tmp_path):
     # the validation part: rows 116..144 (t is 1-based), each with its time as the file wrote it
     assert rows[1][:2] == ["116", "1958.583"] and rows[-1][:2] == ["144", "1960.917"]
     assert float(rows[-1][2]) == pytest.approx(100 + 143 + 10 * np.sin(143), abs=0.051)
+
+
+def test_cli_predictions_csv_of_several_series_names_each_rows_series(tmp_path):
+    import csv
+
+    from explorer.cli import main
+
+    p = tmp_path / "stocks.csv"
+    _stocks(p, n=60)
+    out = tmp_path / "run"
+    assert main(["train", str(p), "--epochs", "1", "--units", "3", "--out", str(out), "--quiet"]) == 0
+    with open(out / "predictions.csv", newline="") as fh:
+        rows = list(csv.reader(fh))
+    assert rows[0][:4] == ["t", "symbol", "date", "target"]
+    # each stock's last 12 days are its validation part: A's rows 49..60, then B's 109..120
+    assert [r[:3] for r in rows[1:3]] == [["49", "A", "2020-02-18"], ["50", "A", "2020-02-19"]]
+    assert rows[13][:3] == ["109", "B", "2020-02-18"] and float(rows[13][3]) == 2048.0
+    assert [r[1] for r in rows[1:]].count("C") == 12

@@ -4,7 +4,8 @@ Without a sub-command it opens the window (``lstm-explorer [FILE]``). Sub-comman
 headless::
 
     lstm-explorer train FILE [--column C ...] [--target C] [--text | --words] [--missing interpolate|drop]
-                             [--year-month series|columns] [--normalize zscore|minmax|none] [--val-fraction F]
+                             [--year-month series|columns] [--key COLUMN|none] [--normalize zscore|minmax|none]
+                             [--val-fraction F]
                              [--units N] [--seq-len L] [--layers L] [--bidirectional] [--epochs E] [--batch B] [--lr X]
                              [--optimizer adam|sgd|momentum] [--clip X] [--seed S] [--forecast N] [--init MODEL]
                              --out DIR [--force]
@@ -318,10 +319,11 @@ def _load_dataset(args):
     target = args.target
     if target is not None and target.lstrip("-").isdigit():
         target = int(target)
+    key = int(args.key) if args.key is not None and args.key.isdigit() else args.key
     return load_dataset(args.file, columns=cols, target=target, missing=args.missing, normalize=args.normalize,
                         val_fraction=args.val_fraction, seq_len=args.seq_len,
                         level="word" if args.words else "char", text=True if (args.text or args.words) else None,
-                        year_month=args.year_month, key=args.key,
+                        year_month=args.year_month, key=key,
                         **({"vocab": args.vocab} if args.vocab is not None else {}))
 
 

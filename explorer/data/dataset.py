@@ -371,6 +371,14 @@ class Dataset:
             return n
         return int(self.segments[np.searchsorted(self.segments, row, side="right")])
 
+    def series_names(self, rows) -> list:
+        """The name of the series (its key) each of ``rows`` belongs to; "" for one series."""
+        rows = np.asarray(rows, dtype=np.int64)
+        if self.segments is None or not self.keys:
+            return [""] * len(rows)
+        k = np.searchsorted(self.segments, rows, side="right") - 1
+        return [self.keys[int(i)] for i in np.clip(k, 0, len(self.keys) - 1)]
+
     def time_text(self, rows) -> list:
         """The time of series rows ``rows`` as text: as the file wrote it (decimal years) or ISO
         dates and date-times; the row numbers 1..N without a time axis."""

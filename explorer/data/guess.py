@@ -30,7 +30,8 @@ Key column (a long table)
     value fills one block of rows: the table is read as one series per value (rows grouped by key
     in the order the keys first appear, keeping each key's own row order), and no training window
     crosses from one key to the next. A label beside times that only rise (a season, a weekday)
-    is no key.
+    is no key, nor one under which a time comes twice (a continent above its countries); of
+    several keys, the one with the most series.
 Grid of numbers
     A file without a header whose rows hold 12 numbers (months) or 4 (quarters), optionally after
     a first column of years, is one series read row by row when the values change less from one
@@ -44,7 +45,7 @@ import numpy as np
 ROW_NAMES = frozenset({"", "rownames", "row.names", "row names", "row_names", "rowname", "unnamed: 0", "index"})
 INDEX_NAMES = ROW_NAMES | {"idx", "id", "row", "rownum", "row number", "obs", "#", "no", "no."}
 TIME_NAMES = frozenset({"time", "date", "year", "yr", "years", "period", "decimal year", "decimal_year", "dec_year",
-                        "year.decimal", "yearfrac", "t", "datetime", "timestamp", "when"})
+                        "year.decimal", "yearfrac", "datetime", "timestamp", "when"})
 
 _OTHER_TIME_NAMES = frozenset({"month", "mon", "monat", "mois", "mes", "quarter", "qtr", "week", "day", "hour",
                                "datum", "zeit", "fecha", "jahr", "année", "annee", "año", "date_time", "date time"})
@@ -185,6 +186,11 @@ def find_key(strings: np.ndarray, strict: bool = True, time=None) -> tuple[np.nd
     rank = np.empty(k, dtype=np.int64)
     rank[np.argsort(first, kind="stable")] = np.arange(k)      # keys in order of first appearance
     code = rank[inverse.reshape(-1)]
+    if strict and time is not None:
+        t = np.asarray(time, dtype=np.float64)
+        by = np.lexsort((t, code))
+        if np.any((code[by][1:] == code[by][:-1]) & (t[by][1:] == t[by][:-1])):
+            return None                                # a time twice in one group: a coarser label (a continent)
     order = np.argsort(code, kind="stable")
     bounds = np.concatenate([[0], np.cumsum(np.bincount(code, minlength=k))]).astype(np.int64)
     keys = [str(uniq[i]) for i in np.argsort(first, kind="stable")]

@@ -1252,17 +1252,21 @@ def _load_sequence_bytes(p: Path, name: str, data: bytes, columns, target, missi
     n_date = int(date_col is not None)
     time, label = _time_axis(tab, sel, num_time, vals, extra, str_cols[:n_date], strs[:n_date])
     fmt = _time_format(tab, label, time)
-    segments, keys, key_name = None, None, ""
+    segments, keys, key_name, order = None, None, "", None
     for j, s in zip(key_cols, strs[n_date:]):
         s = np.char.strip(np.asarray(s, dtype=str))
         s = np.where(np.isin(np.char.lower(s), list(MISSING_TOKENS)), "", s)      # NA names no series
         found = guess.find_key(s, strict=key is None, time=time)
-        if found is not None:
+        if found is not None and (keys is None or len(found[2]) > len(keys)):   # the finest key
             order, segments, keys = found
             key_name = tab.names[j]
-            vals = np.ascontiguousarray(vals[order])
-            time = None if time is None else time[order]
-            break
+    if order is not None:
+        vals = np.ascontiguousarray(vals[order])
+        time = None if time is None else time[order]
+    newest_first = _newest_first(time, segments)
+    if newest_first is not None:                       # a market export: read oldest first
+        vals, time = np.ascontiguousarray(vals[newest_first]), time[newest_first]
+        notes.append("rows in reverse time order (newest first) read oldest first")
     if key not in (None, "none") and segments is None:
         raise SequenceFileError(f"Column {safe_name(tab.names[key_cols[0]])!r} of {name} has rows without a name, "
                                 "so it cannot name the series; fill them in, or choose another key column or none.")
@@ -1275,6 +1279,18 @@ def _load_sequence_bytes(p: Path, name: str, data: bytes, columns, target, missi
                         column_kinds=kinds, time=time, time_label=label if time is not None else "", gaps=gaps,
                         year_month="columns" if tab.year_month is not None else None, notes=notes,
                         time_format=fmt, segments=segments, keys=keys, key_column=key_name)
+
+
+def _newest_first(time, segments) -> np.ndarray | None:
+    """The row order that turns every series whose time only falls (newest first) around; None
+    when the time rises (or there is none)."""
+    if time is None or len(time) < 2:
+        return None
+    bounds = segments if segments is not None else np.array([0, len(time)])
+    parts = [(a, b) for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist())]
+    if not all(b - a < 2 or np.all(np.diff(time[a:b]) < 0) for a, b in parts):
+        return None
+    return np.concatenate([np.arange(b - 1, a - 1, -1) for a, b in parts]).astype(np.int64)
 
 
 def _key_candidates(tab: _Table, key, name: str) -> list:

@@ -580,7 +580,7 @@ class PredictionPlotWidget(PlotPanelWidget):
         self.data: dict = {}
         self.top_k = ([], [])
         self.x_label, self.y_label = "t", "value"
-        self.x_values = self._x_axis = self.x_text = None
+        self.x_values = self._x_axis = self.x_text = self.series_of = None
         self.x_origin = self.y_origin = 0.0
         self.gaps = np.zeros(0, dtype=np.int64)
 
@@ -596,12 +596,14 @@ class PredictionPlotWidget(PlotPanelWidget):
             self.show_legend(True)
 
     def set_series(self, t_target, target, t_pred, pred, t_forecast=None, forecast=None, split_t=None,
-                   x_values=None, x_label="t", y_label="value", gaps=None, x_text=None, title=None):
+                   x_values=None, x_label="t", y_label="value", gaps=None, x_text=None, title=None,
+                   series_of=None):
         """Positions ``t_*`` are 0-based rows of the series. Without ``x_values`` they are drawn as
         rows 1..N; with them (the file's dates or years, one per row) at those values, labelled
         ``x_label``. ``gaps``: rows filled by interpolation, marked on the target. ``x_text``: a
         function from rows to their times as text for the CSV (as the file wrote them); ``title``:
-        another title (the validation parts of several series)."""
+        another title (the validation parts of several series); ``series_of``: (column name, a
+        function from rows to the name of each row's series) for the CSV of several series."""
         self._series_mode()
         self.set_title(title or self.title)
         f = lambda a: None if a is None else np.asarray(a, float)  # noqa: E731
@@ -610,6 +612,7 @@ class PredictionPlotWidget(PlotPanelWidget):
                      "forecast": f(forecast) if forecast is not None else None}
         self.x_values = None if x_values is None else np.asarray(x_values)
         self.x_text = x_text
+        self.series_of = series_of
         axis_values = _as_axis_values(x_values)
         # drawn from the first whole value on: an SVG writes six significant digits, which keep an
         # hour's detail of 0.1 years but not of 2014.1 years
@@ -747,6 +750,8 @@ class PredictionPlotWidget(PlotPanelWidget):
             return ("token", "probability"), zip(*self.top_k) if self.top_k[0] else iter(())
         d = self.data
         header = ["t"]
+        if self.series_of is not None:
+            header.append(self.series_of[0])
         if self.x_values is not None:
             header.append(self.x_label)
         header += ["target", "prediction", "forecast"]
@@ -768,10 +773,13 @@ class PredictionPlotWidget(PlotPanelWidget):
             inside = [t for t in sorted(rows) if t < len(xv)]
             text = self.x_text(inside) if self.x_text is not None else [str(xv[t]) for t in inside]
             xv = dict(zip(inside, text))
+        names = dict(zip(sorted(rows), self.series_of[1](sorted(rows)))) if self.series_of is not None else None
 
         def out():
             for t, v in sorted(rows.items()):
                 row = [t + 1]
+                if names is not None:
+                    row.append(names[t])
                 if xv is not None:
                     row.append(xv.get(t))
                 row += v

@@ -110,6 +110,7 @@ def series_axes(ds) -> dict:
     keys = getattr(ds, "keys", None)
     if keys:
         out["title"] = f"Predictions on the validation parts of the {len(keys)} series by {ds.key_column}"
+        out["series_of"] = (ds.key_column, ds.series_names)
     return out
 
 
