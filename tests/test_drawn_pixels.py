@@ -1,0 +1,86 @@
+"""What is drawn is what the numbers say, read back from the pixels: for every cell kind the fill
+of each gate box is the colour of the gate's value on the diverging scale, and the memory heatmap's
+image holds the trace's values."""
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QPointF
+from PySide6.QtGui import QImage, QPainter
+
+from explorer.data import load_example
+from explorer.figures.cell_canvas import Style
+from explorer.gui.main_window import MainWindow
+from explorer.runs.store import Run, settings_for_example
+
+
+@pytest.fixture
+def window(qtbot, qsettings, app_paths):
+    win = MainWindow(settings=qsettings)
+    qtbot.addWidget(win, before_close_func=lambda w: (w.close(), w.after_close()))
+    win.resize(1600, 1000)
+    win.show()
+    qtbot.waitExposed(win)
+    return win
+
+
+def _render(view) -> QImage:
+    """The diagram painted into an image of the widget's own size (what the screen shows)."""
+    img = QImage(view.width(), view.height(), QImage.Format.Format_RGB32)
+    p = QPainter(img)
+    view.paint(p, view.width(), view.height())
+    p.end()
+    return img
+
+
+@pytest.mark.parametrize("cell", ["rnn", "gru", "lstm", "peephole"])
+def test_gate_fill_is_the_colour_of_its_value(qtbot, window, cell):
+    run = Run(load_example("sine"), settings_for_example("sine", cell=cell, units=4))
+    rng = np.random.default_rng(1)
+    run.model.params[...] += rng.standard_normal(run.model.params.size)   # gates away from 0.5
+    window.set_run(run)
+    qtbot.waitUntil(lambda: window.trace is not None, timeout=20000)
+    window.session.set_position(t=7, unit=2)
+    view = window.diagram
+    frame = view._frame()
+    gates = [g for g in ("i", "f", "g", "o", "r", "z") if frame.values is not None and g in frame.values]
+    if cell == "rnn":
+        assert gates == []                             # the plain RNN has no gate boxes
+        return
+    assert gates
+    img = _render(view)
+    style = Style.from_palette(view.palette(), None)
+    tr = window.session.view_trace()
+    checked = 0
+    for g in gates:
+        r = view.gate_rect(g)
+        assert not r.isEmpty(), g
+        value = float(frame.values[g])
+        assert value == float(getattr(tr, g)[0, 7, 2])    # the frame holds the trace's number
+        want = style.value_color(value, 1.0)
+        x = r.left() + max(6.0, 0.06 * r.width())           # inside the outline, beside the centred text
+        got = img.pixelColor(QPointF(x, r.center().y()).toPoint())
+        assert max(abs(got.red() - want.red()), abs(got.green() - want.green()),
+                   abs(got.blue() - want.blue())) <= 2, (g, value, got.name(), want.name())
+        checked += 1
+    assert checked == len(gates)
+
+
+def test_gate_heatmap_images_hold_the_trace(qtbot, window):
+    run = Run(load_example("sine"), settings_for_example("sine", cell="lstm", units=5))
+    window.set_run(run)
+    qtbot.waitUntil(lambda: window.trace is not None, timeout=20000)
+    window.session.set_position(sample=3)
+    qtbot.waitUntil(lambda: window.session.trace_source is not None and window.session.trace_source.sample == 3,
+                    timeout=20000)
+    window.plot_docks["gates"].show()
+    window.plot_docks["gates"].raise_()
+    heat = window.heatmap_plot
+    tr = window.session.view_trace()
+
+    def drawn():
+        im = heat.images.get("c")
+        return im is not None and im.image is not None and im.image.shape == tr.c[0].T.shape \
+            and np.array_equal(im.image, tr.c[0].T)
+    qtbot.waitUntil(drawn, timeout=10000)
+    for name in ("i", "f", "g", "o", "c", "h"):
+        np.testing.assert_array_equal(heat.images[name].image, getattr(tr, name)[0].T)   # rows units, columns t
