@@ -193,3 +193,77 @@ def test_sigterm_saves_the_last_finished_epoch(tmp_path):
     assert done >= 1
     assert main(["train", "--resume", str(out), "--epochs", "1", "--quiet"]) == 0
     assert len(json.loads((out / "tree_run.json").read_text())["history"]) == done + 1
+
+
+def _snapshot(folder):
+    return {p.relative_to(folder).as_posix(): (p.read_bytes() if p.is_file() and not p.is_symlink() else None)
+            for p in sorted(folder.rglob("*"))}
+
+
+def test_force_never_replaces_the_persons_files(tmp_path, capsys):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "model.npz").write_bytes(b"my own model")
+    (mine / "history.csv").write_text("my own history\n")
+    before = _snapshot(mine)
+    args = ["train", str(_sst_file(tmp_path)), "--cell", "treelstm", "--epochs", "1", "--units", "3", "--no-plots",
+            "--force"]
+    assert main(args + ["--out", str(mine)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"lstm-explorer: --out {mine} holds ") and "choose an empty folder" in err
+    assert err.count("\n") == 0
+    assert _snapshot(mine) == before
+    run = tmp_path / "run"                                # a tree run's own folder may be trained over again
+    assert main(args + ["--out", str(run)]) == 0
+    (run / "notes.txt").write_text("the person's notes")
+    assert main(args + ["--out", str(run)]) == 2
+    assert "(notes.txt)" in capsys.readouterr().err
+
+
+def test_links_in_a_tree_run_are_never_followed(tmp_path, capsys):
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "a.jpg").write_bytes(b"photo")
+    run = tmp_path / "run"
+    args = ["train", str(_sst_file(tmp_path)), "--cell", "treelstm", "--epochs", "1", "--units", "3", "--no-plots",
+            "--force",
+            "--out", str(run)]
+    assert main(args) == 0
+    capsys.readouterr()
+    (run / "model.npz").unlink()
+    (run / "model.npz").symlink_to(victim / "a.jpg")        # a link where the run keeps a file
+    assert main(args) == 2
+    assert "has a link named model.npz" in capsys.readouterr().err
+    assert (victim / "a.jpg").read_bytes() == b"photo"
+    (run / "model.npz").unlink()
+    (run / ".history.csv.tmp").symlink_to(victim / "a.jpg")  # a link where it writes a temporary
+    assert main(["train", "--resume", str(run), "--epochs", "1", "--no-plots"]) == 2
+    assert "links in a run folder are never followed" in capsys.readouterr().err
+    assert (victim / "a.jpg").read_bytes() == b"photo" and list(victim.iterdir()) == [victim / "a.jpg"]
+
+
+def test_a_second_writer_is_refused_and_told_who_holds_the_folder(tmp_path, capsys):
+    from explorer.runs.folder import WriterLock
+
+    run = tmp_path / "run"
+    args = ["train", str(_sst_file(tmp_path)), "--cell", "treelstm", "--epochs", "1", "--units", "3", "--no-plots",
+            "--force",
+            "--out", str(run)]
+    assert main(args) == 0
+    capsys.readouterr()
+    import subprocess
+    import sys
+
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time\nfrom explorer.runs.folder import WriterLock\n"
+                               f"lock = WriterLock({str(run)!r})\nprint('held', flush=True)\nsys.stdin.read()"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        assert main(args) == 2
+        last = capsys.readouterr().err.strip().splitlines()[-1]
+        assert last.startswith("lstm-explorer: ") and f"process {holder.pid}" in last
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=30)
+        holder.stdout.close()
+    assert WriterLock(run).release() is None

@@ -12,6 +12,7 @@ Unless ``--no-plots``: ``loss.png/.svg/.csv`` and ``tree.png/.svg`` (the first v
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import json
 import math
@@ -101,16 +102,50 @@ def _check_model_options(args, given: dict) -> None:
         _say(f"lstm-explorer: trees bring their own structure; ignoring {', '.join(ignored)}.")
 
 
+TREE_FILES = ("tree_run.json", "checkpoint.npz", "model.npz", "history.csv", "nodes.csv")
+TREE_PLOTS = ("loss.png", "loss.svg", "loss.csv", "tree.png", "tree.svg")
+
+
 def _check_out(out: Path, force: bool) -> None:
+    """Refuse an --out that is a file, a non-empty folder without --force, or — with --force — a
+    folder that is not a tree run's (the person's files are never replaced) or whose run files
+    are links (never followed)."""
+    if out.is_symlink() and not out.exists():
+        raise TreeCliError(f"--out {out} is a broken link; give a folder.")
     if out.exists() and not out.is_dir():
         raise TreeCliError(f"--out {out} is a file; give a folder.")
-    if out.is_dir() and any(out.iterdir()) and not force:
+    if not out.is_dir():
+        return
+    names = sorted(e.name for e in os.scandir(out))
+    if names and not force:
         raise TreeCliError(f"--out {out} is not empty; choose another folder or add --force.")
+    if not names:
+        return
+    ours = set(TREE_FILES) | set(TREE_PLOTS) | {".lock"}
+    others = [n for n in names if n not in ours and not (n.startswith(".") and n.endswith(".tmp"))]
+    if others or "tree_run.json" not in names:
+        shown = ", ".join(others[:3]) + (", …" if len(others) > 3 else "")
+        raise TreeCliError(f"--out {out} holds files that are not a tree run's ({shown or 'no tree_run.json'}); "
+                           "choose an empty folder: nothing was changed.")
+    for n in names:
+        if os.path.islink(out / n):
+            raise TreeCliError(f"--out {out} has a link named {n} where the run keeps a file; links are never "
+                               "followed: remove it or choose another folder.")
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` through a temporary file created anew (never through a link:
+    a link at either name is refused, a stale temporary of ours is removed)."""
+    if os.path.islink(path):
+        raise OSError(errno.ELOOP, f"{path.name} is a link; links in a run folder are never followed")
     tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as fh:
+    if os.path.islink(tmp):
+        raise OSError(errno.ELOOP, f"{tmp.name} is a link; links in a run folder are never followed")
+    if tmp.exists():
+        tmp.unlink()                                  # a temporary this command left when it was killed
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+                 | getattr(os, "O_CLOEXEC", 0), 0o666)
+    with os.fdopen(fd, "wb") as fh:
         fh.write(data)
         fh.flush()
         os.fsync(fh.fileno())
@@ -239,6 +274,21 @@ def cmd_train_trees(args, given: dict) -> int:
                                                                    else "") + f" at the {settings.label_at}")
         _say(f"{cell} with {settings.units} units: {run.model.param_count.total:,} parameters")
 
+    from explorer.runs.folder import RunFileError, WriterLock
+
+    try:                                              # one writer at a time, as for every run folder
+        out.mkdir(parents=True, exist_ok=True)
+        lock = WriterLock(out, then="try again when it has finished")
+    except (RunFileError, OSError) as exc:
+        raise TreeCliError(str(exc) if isinstance(exc, RunFileError) else f"--out {out}: {exc.strerror or exc}.") \
+            from None
+    try:
+        return _train_locked(args, run, out, source, kind)
+    finally:
+        lock.release()
+
+
+def _train_locked(args, run, out: Path, source: dict, kind: str) -> int:
     _save(run, out, source)                           # from now on --resume works on DIR
     saved = [time.monotonic()]
 
