@@ -108,7 +108,8 @@ class LabelledRun:
             h["val_accuracy"] = self.accuracy("val")
 
     # -- what the model says ---------------------------------------------------------------------
-    def _part(self, part: str):
+    def part_arrays(self, part: str):
+        """``(x, y, lengths)`` of the ``"train"`` or ``"val"`` part."""
         ds = self.dataset
         if part == "train":
             return ds.x_train, ds.y_train, ds.lengths_train
@@ -116,7 +117,7 @@ class LabelledRun:
 
     def outputs(self, part: str = "val", interrupt=None) -> np.ndarray:
         """The head's outputs y (N, k) of every sequence of the part."""
-        x, _, lengths = self._part(part)
+        x, _, lengths = self.part_arrays(part)
         if not len(x):
             return np.zeros((0, self.model.n_outputs))
         return self.model.predict(x, lengths, interrupt=interrupt)
@@ -127,14 +128,14 @@ class LabelledRun:
 
     def accuracy(self, part: str = "val") -> float:
         """The share of the part's sequences whose most likely class is the true one (NaN if empty)."""
-        _, y, _ = self._part(part)
+        _, y, _ = self.part_arrays(part)
         if not len(y):
             return float("nan")
         return float(np.mean(self.outputs(part).argmax(axis=1) == y))
 
     def confusion(self, part: str = "val", outputs: np.ndarray | None = None) -> np.ndarray:
         """counts[true, predicted] over the part (k, k), from ``outputs`` when already computed."""
-        _, y, _ = self._part(part)
+        _, y, _ = self.part_arrays(part)
         k = len(self.dataset.class_names)
         y_out = self.outputs(part) if outputs is None else outputs
         pred = y_out.argmax(axis=1) if len(y) else np.zeros(0, dtype=np.int64)
@@ -142,7 +143,7 @@ class LabelledRun:
 
     def attention(self, part: str = "val", batch: int = 256) -> np.ndarray:
         """α (N, T) of every sequence of the part (0 past each end), in batches (attention pool only)."""
-        x, _, lengths = self._part(part)
+        x, _, lengths = self.part_arrays(part)
         out = np.zeros((len(x), x.shape[1]))
         for s in range(0, len(x), batch):
             out[s:s + batch] = self.model.forward(x[s:s + batch], lengths[s:s + batch]).attention
@@ -163,7 +164,7 @@ class LabelledRun:
         part = "val" if ds.n_val else "train"
         if self.model.pool == "attention":
             alpha = self.attention(part)
-            _, _, lengths = self._part(part)
+            _, _, lengths = self.part_arrays(part)
             rows, total = [], 0
             for b, n in enumerate(lengths):
                 if total + n > ATTENTION_ROWS:
@@ -171,7 +172,7 @@ class LabelledRun:
                 rows += [[b, t, alpha[b, t]] for t in range(n)]
                 total += n
             written.append(_write_csv(out / "attention.csv", ("sample", "t", "alpha"), rows))
-        y_true = self._part(part)[1]
+        y_true = self.part_arrays(part)[1]
         outputs = self.outputs(part)
         if self.classes:
             names = ds.class_names
@@ -246,7 +247,7 @@ def labelled_view(run: LabelledRun, sample: int = 0, with_confusion: bool = True
     where the model is not training (the task calls it between steps)."""
     ds = run.dataset
     part = "val" if ds.n_val else "train"
-    x, y, lengths = run._part(part)
+    x, y, lengths = run.part_arrays(part)
     b = min(max(int(sample), 0), len(x) - 1)
     n = int(lengths[b])
     tr = run.model.forward(x[b:b + 1], lengths[b:b + 1])

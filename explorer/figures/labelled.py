@@ -199,7 +199,7 @@ class ConfusionMatrixWidget(PlotPanelWidget):
 def strip_for(run, sample: int = 0, part: str = "val") -> AttentionStripWidget:
     """The attention strip of ``sample`` of a :class:`~explorer.app.labelled.LabelledRun`."""
     ds = run.dataset
-    x, y, lengths = run._part(part)
+    x, y, lengths = run.part_arrays(part)
     n = int(lengths[sample])
     tr = run.model.forward(x[sample:sample + 1], lengths[sample:sample + 1])
     w = AttentionStripWidget()
@@ -238,7 +238,7 @@ def export_labelled_plots(run, out_dir, sample: int = 0) -> list:
                 curves.add_curve("training", epochs, [h.get("train_accuracy", np.nan) for h in hist], "#2980B9")
                 curves.add_curve("validation", epochs, [h.get("val_accuracy", np.nan) for h in hist], "#C0392B")
                 written += export_plot(curves, out_dir, "accuracy")
-        if run.model.pool == "attention" and len(run._part(part)[0]):
+        if run.model.pool == "attention" and len(run.part_arrays(part)[0]):
             written += export_plot(strip_for(run, sample, part), out_dir, "attention_strip")
     return written
 
