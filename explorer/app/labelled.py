@@ -222,7 +222,22 @@ class LabelledView:
     scores: np.ndarray | None = None    # (T,) e_t over the sample's real steps (attention pool)
     context: np.ndarray | None = None   # (D·n,) what the head saw
     logits: np.ndarray | None = None    # (k,) the head's output y
+    class_names: list | None = None     # the classes (None for regression)
+    part: str = "validation"            # the part the sample is of
     message: str = ""             # training refused a step: why
+
+    def predicted(self) -> str:
+        """The predicted class (or value) as text."""
+        if self.class_names is None:
+            return f"{self.outputs[0]:.4g}"
+        return str(self.class_names[int(np.argmax(self.outputs))])
+
+    def heading(self) -> str:
+        """One line, plain text: the sample, its true and predicted class with its probability."""
+        text = f"{self.part} sample {self.sample + 1}: true {self.true}, predicted {self.predicted()}"
+        if self.class_names is not None:
+            text += f" ({float(np.max(self.outputs)):.0%})"
+        return text
 
     def stage_text(self) -> str:
         """The attention stage's real numbers for this sample, plain text (two or three lines)."""
@@ -264,7 +279,8 @@ def labelled_view(run: LabelledRun, sample: int = 0, with_confusion: bool = True
                         None if tr.attention is None else tr.attention[0, :n].copy(),
                         None if tokens is not None else x[b, :n].copy(), tokens, true, outputs.copy(),
                         confusion, accuracy, None if tr.scores is None else tr.scores[0, :n].copy(),
-                        tr.context[0].copy(), tr.y[0].copy())
+                        tr.context[0].copy(), tr.y[0].copy(), list(ds.class_names) if run.classes else None,
+                        "validation" if part == "val" else "training")
 
 
 def labelled_train_task(state, run: LabelledRun, emit_interval: float = 0.25) -> LabelledView:
