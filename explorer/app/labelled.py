@@ -108,7 +108,8 @@ class LabelledRun:
             h["val_accuracy"] = self.accuracy("val")
 
     # -- what the model says ---------------------------------------------------------------------
-    def _part(self, part: str):
+    def part_arrays(self, part: str):
+        """``(x, y, lengths)`` of the ``"train"`` or ``"val"`` part."""
         ds = self.dataset
         if part == "train":
             return ds.x_train, ds.y_train, ds.lengths_train
@@ -116,7 +117,7 @@ class LabelledRun:
 
     def outputs(self, part: str = "val", interrupt=None) -> np.ndarray:
         """The head's outputs y (N, k) of every sequence of the part."""
-        x, _, lengths = self._part(part)
+        x, _, lengths = self.part_arrays(part)
         if not len(x):
             return np.zeros((0, self.model.n_outputs))
         return self.model.predict(x, lengths, interrupt=interrupt)
@@ -127,14 +128,14 @@ class LabelledRun:
 
     def accuracy(self, part: str = "val") -> float:
         """The share of the part's sequences whose most likely class is the true one (NaN if empty)."""
-        _, y, _ = self._part(part)
+        _, y, _ = self.part_arrays(part)
         if not len(y):
             return float("nan")
         return float(np.mean(self.outputs(part).argmax(axis=1) == y))
 
     def confusion(self, part: str = "val", outputs: np.ndarray | None = None) -> np.ndarray:
         """counts[true, predicted] over the part (k, k), from ``outputs`` when already computed."""
-        _, y, _ = self._part(part)
+        _, y, _ = self.part_arrays(part)
         k = len(self.dataset.class_names)
         y_out = self.outputs(part) if outputs is None else outputs
         pred = y_out.argmax(axis=1) if len(y) else np.zeros(0, dtype=np.int64)
@@ -142,7 +143,7 @@ class LabelledRun:
 
     def attention(self, part: str = "val", batch: int = 256) -> np.ndarray:
         """α (N, T) of every sequence of the part (0 past each end), in batches (attention pool only)."""
-        x, _, lengths = self._part(part)
+        x, _, lengths = self.part_arrays(part)
         out = np.zeros((len(x), x.shape[1]))
         for s in range(0, len(x), batch):
             out[s:s + batch] = self.model.forward(x[s:s + batch], lengths[s:s + batch]).attention
@@ -163,7 +164,7 @@ class LabelledRun:
         part = "val" if ds.n_val else "train"
         if self.model.pool == "attention":
             alpha = self.attention(part)
-            _, _, lengths = self._part(part)
+            _, _, lengths = self.part_arrays(part)
             rows, total = [], 0
             for b, n in enumerate(lengths):
                 if total + n > ATTENTION_ROWS:
@@ -171,7 +172,7 @@ class LabelledRun:
                 rows += [[b, t, alpha[b, t]] for t in range(n)]
                 total += n
             written.append(_write_csv(out / "attention.csv", ("sample", "t", "alpha"), rows))
-        y_true = self._part(part)[1]
+        y_true = self.part_arrays(part)[1]
         outputs = self.outputs(part)
         if self.classes:
             names = ds.class_names
@@ -221,7 +222,22 @@ class LabelledView:
     scores: np.ndarray | None = None    # (T,) e_t over the sample's real steps (attention pool)
     context: np.ndarray | None = None   # (D·n,) what the head saw
     logits: np.ndarray | None = None    # (k,) the head's output y
+    class_names: list | None = None     # the classes (None for regression)
+    part: str = "validation"            # the part the sample is of
     message: str = ""             # training refused a step: why
+
+    def predicted(self) -> str:
+        """The predicted class (or value) as text."""
+        if self.class_names is None:
+            return f"{self.outputs[0]:.4g}"
+        return str(self.class_names[int(np.argmax(self.outputs))])
+
+    def heading(self) -> str:
+        """One line, plain text: the sample, its true and predicted class with its probability."""
+        text = f"{self.part} sample {self.sample + 1}: true {self.true}, predicted {self.predicted()}"
+        if self.class_names is not None:
+            text += f" ({float(np.max(self.outputs)):.0%})"
+        return text
 
     def stage_text(self) -> str:
         """The attention stage's real numbers for this sample, plain text (two or three lines)."""
@@ -246,7 +262,7 @@ def labelled_view(run: LabelledRun, sample: int = 0, with_confusion: bool = True
     where the model is not training (the task calls it between steps)."""
     ds = run.dataset
     part = "val" if ds.n_val else "train"
-    x, y, lengths = run._part(part)
+    x, y, lengths = run.part_arrays(part)
     b = min(max(int(sample), 0), len(x) - 1)
     n = int(lengths[b])
     tr = run.model.forward(x[b:b + 1], lengths[b:b + 1])
@@ -263,7 +279,8 @@ def labelled_view(run: LabelledRun, sample: int = 0, with_confusion: bool = True
                         None if tr.attention is None else tr.attention[0, :n].copy(),
                         None if tokens is not None else x[b, :n].copy(), tokens, true, outputs.copy(),
                         confusion, accuracy, None if tr.scores is None else tr.scores[0, :n].copy(),
-                        tr.context[0].copy(), tr.y[0].copy())
+                        tr.context[0].copy(), tr.y[0].copy(), list(ds.class_names) if run.classes else None,
+                        "validation" if part == "val" else "training")
 
 
 def labelled_train_task(state, run: LabelledRun, emit_interval: float = 0.25) -> LabelledView:

@@ -83,6 +83,13 @@ class AttentionStripWidget(PlotPanelWidget):
                        f"at t = {t + 1}" if self.alpha.size else heading)      # set_title shows it as plain text
         self._request_draw()
 
+    def show_view(self, view) -> None:
+        """Draw a :class:`~explorer.app.labelled.LabelledView` (its first :data:`STRIP_TOKENS` tokens)."""
+        if view.tokens is not None:
+            self.set_sample(view.alpha[:STRIP_TOKENS], tokens=view.tokens[:STRIP_TOKENS], heading=view.heading())
+        else:
+            self.set_sample(view.alpha, series=view.inputs, heading=view.heading())
+
     def has_data(self) -> bool:
         return self.alpha is not None and self.alpha.size > 0
 
@@ -196,24 +203,13 @@ class ConfusionMatrixWidget(PlotPanelWidget):
         return ["true \\ predicted"] + self.names, [[n] + self.counts[i].tolist() for i, n in enumerate(self.names)]
 
 
-def strip_for(run, sample: int = 0, part: str = "val") -> AttentionStripWidget:
-    """The attention strip of ``sample`` of a :class:`~explorer.app.labelled.LabelledRun`."""
-    ds = run.dataset
-    x, y, lengths = run._part(part)
-    n = int(lengths[sample])
-    tr = run.model.forward(x[sample:sample + 1], lengths[sample:sample + 1])
+def strip_for(run, sample: int = 0) -> AttentionStripWidget:
+    """The attention strip of ``sample`` (of the validation part, else the training part) of a
+    :class:`~explorer.app.labelled.LabelledRun` with attention."""
+    from explorer.app.labelled import labelled_view
+
     w = AttentionStripWidget()
-    heading = f"{'validation' if part == 'val' else 'training'} sample {sample + 1}"
-    if run.classes:
-        p = tr.probabilities()[0]
-        k = int(p.argmax())
-        heading += f": true {ds.class_names[int(y[sample])]}, predicted {ds.class_names[k]} ({p[k]:.0%})"
-    alpha = tr.attention[0, :n]
-    if ds.token_inputs:
-        w.set_sample(alpha[:STRIP_TOKENS], tokens=[ds.vocab[i] for i in x[sample, :min(n, STRIP_TOKENS)]],
-                     heading=heading)
-    else:
-        w.set_sample(alpha, series=x[sample, :n], heading=heading)
+    w.show_view(labelled_view(run, sample, with_confusion=False))
     return w
 
 
@@ -238,8 +234,8 @@ def export_labelled_plots(run, out_dir, sample: int = 0) -> list:
                 curves.add_curve("training", epochs, [h.get("train_accuracy", np.nan) for h in hist], "#2980B9")
                 curves.add_curve("validation", epochs, [h.get("val_accuracy", np.nan) for h in hist], "#C0392B")
                 written += export_plot(curves, out_dir, "accuracy")
-        if run.model.pool == "attention" and len(run._part(part)[0]):
-            written += export_plot(strip_for(run, sample, part), out_dir, "attention_strip")
+        if run.model.pool == "attention" and len(run.part_arrays(part)[0]):
+            written += export_plot(strip_for(run, sample), out_dir, "attention_strip")
     return written
 
 

@@ -251,20 +251,16 @@ class AttentionWindow(QMainWindow):
             return
         self.view = view
         ds = self.run.dataset
-        part = "validation" if ds.n_val else "training"
-        heading = f"{part} sample {view.sample + 1}"
+        part = view.part
+        what = "class" if self.run.classes else "value"
+        self.true_label.setText(f"true {what}: {view.true}\npredicted: {view.predicted()}")
         if self.run.classes:
-            k = int(np.argmax(view.outputs))
-            heading += f": true {view.true}, predicted {ds.class_names[k]} ({view.outputs[k]:.0%})"
-            self.true_label.setText(f"true class: {view.true}\npredicted: {ds.class_names[k]}")
             self._show_probabilities(ds.class_names, view.outputs)
         else:
-            heading += f": true {view.true}, predicted {view.outputs[0]:.4g}"
-            self.true_label.setText(f"true value: {view.true}\npredicted: {view.outputs[0]:.4g}")
             self.prob_table.setRowCount(0)
         self.equations.setText(EQUATIONS[self.run.model.pool] + "\n\n" + view.stage_text())
         if view.alpha is not None:
-            self.strip.set_sample(view.alpha, series=view.inputs, tokens=view.tokens, heading=heading)
+            self.strip.show_view(view)
         if view.confusion is not None:
             self.confusion.set_matrix(view.confusion, ds.class_names,
                                       f"Confusion matrix ({part}, accuracy {view.accuracy:.1%})")
