@@ -11,6 +11,7 @@ state dict) and ``summary.json``; the figures package draws the pictures.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import time
@@ -21,6 +22,7 @@ import numpy as np
 
 from explorer.data.errors import check_budget
 from explorer.engine import POOLS, TrainData, Trainer, make_model, softmax
+from explorer.runs.store import atomic_write_bytes
 
 MIN_EPOCHS, MIN_STEPS, MAX_AUTO_EPOCHS = 20, 300, 500
 """Without --epochs: at least 20 epochs and 300 steps (a UCR training part of 28 sequences is one
@@ -189,7 +191,9 @@ class LabelledRun:
             written.append(_write_csv(out / "predictions.csv", ("sample", "true", "predicted"),
                                       [[b, y_true[b, 0] * scale + mean, outputs[b, 0] * scale + mean]
                                        for b in range(len(outputs))]))
-        np.savez(out / "model.npz", **self.model.state_dict())
+        buf = io.BytesIO()
+        np.savez(buf, **self.model.state_dict())
+        atomic_write_bytes(out / "model.npz", buf.getvalue())
         written.append(out / "model.npz")
         last = self.trainer.history[-1] if self.trainer.history else {}
         summary = {"data": ds.describe(), "task": ds.task, "classes": list(ds.class_names),
@@ -198,7 +202,7 @@ class LabelledRun:
                    "val_accuracy": _finite(last.get("val_accuracy")),
                    "majority_accuracy": _finite(ds.majority_accuracy()),
                    "val_loss": _finite(last.get("val_loss"))}
-        (out / "summary.json").write_text(json.dumps(summary, indent=1, ensure_ascii=False), encoding="utf-8")
+        atomic_write_bytes(out / "summary.json", json.dumps(summary, indent=1, ensure_ascii=False).encode("utf-8"))
         written.append(out / "summary.json")
         return written
 
@@ -360,10 +364,13 @@ def _finite(v):
 
 
 def _write_csv(path: Path, header, rows) -> Path:
-    with open(path, "w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh)
-        w.writerow(header)
-        w.writerows(rows)
+    """Write a CSV atomically (a new temporary file, then a rename: a link at ``path`` is replaced,
+    never written through)."""
+    buf = io.StringIO(newline="")
+    w = csv.writer(buf)
+    w.writerow(header)
+    w.writerows(rows)
+    atomic_write_bytes(path, buf.getvalue().encode("utf-8"))
     return path
 
 

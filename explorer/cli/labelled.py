@@ -58,7 +58,9 @@ def train_labelled(args, given: dict[str, str]) -> int:
     bar = _Progress(tr, quiet=args.quiet)
     status = EXIT_OK
     t0 = time.perf_counter()
-    with _StopRequest() as stop:
+    from explorer.app.tasks import TaskState
+
+    with _StopRequest(TaskState()) as stop:
         for snap in tr.steps():
             if snap.refused:
                 bar.close()
@@ -71,12 +73,21 @@ def train_labelled(args, given: dict[str, str]) -> int:
                 break
     bar.close()
     seconds = time.perf_counter() - t0
-    try:
-        run.write(out)
-        if not args.no_plots:
-            from explorer.figures.labelled import export_labelled_plots
+    from explorer.runs.folder import RunFileError, WriterLock
 
-            export_labelled_plots(run, out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        lock = WriterLock(out)                       # one writer of a folder at a time
+        try:
+            run.write(out)
+            if not args.no_plots:
+                from explorer.figures.labelled import export_labelled_plots
+
+                export_labelled_plots(run, out)
+        finally:
+            lock.release()
+    except RunFileError as exc:
+        raise CliError(str(exc)) from None
     except OSError as exc:
         raise CliError(f"{out}: {exc.strerror or exc}; the run could not be written.") from None
     if not args.quiet:
