@@ -157,14 +157,10 @@ def check_current_link(folder: Path, vid: str | None = None) -> None:
         target = "something that is not a link"
     vid = current_version(folder) if vid is None else vid
     if vid is not None:
-        _check_versions_root(folder)
         own = _lstat(folder / VERSIONS / vid)
-        if own is not None and stat.S_ISLNK(own.st_mode):
-            raise _link_refusal(folder / VERSIONS / vid, "version")
-        if own is not None and stat.S_ISDIR(own.st_mode):
-            return
-        if own is None:
-            return                                # missing: the reader says so (or a save removed it meanwhile)
+        if own is None or stat.S_ISDIR(own.st_mode):
+            _check_versions_root(folder)
+            return                                # (missing: the reader says so, or a save removed it meanwhile)
     raise RunFileError(f"{safe_name(link)} points at {safe_name(target)}, not at a version of this folder "
                        f"(.versions/<id>); the run folder is damaged (restore it from a copy or train again).")
 
@@ -248,8 +244,8 @@ def folder_state(folder, names: Iterable[str] = (), marker: Iterable[str] = ()) 
         return FolderState("new", "", [])
     if not folder.is_dir():
         raise RunFileError(f"{safe_name(folder)} is a file, not a folder; choose a folder.")
-    _check_versions_root(folder)
     check_current_link(folder)
+    _check_versions_root(folder)
     for name in (LOCK, SWITCH):
         st = _lstat(folder / name)
         if st is not None and stat.S_ISLNK(st.st_mode):
@@ -280,8 +276,8 @@ def folder_state(folder, names: Iterable[str] = (), marker: Iterable[str] = ()) 
                 continue
             if n in names:
                 raise _link_refusal(e.path, "file")
-        elif n in names and layout in ("journal", "copy", "plain") and e.is_file(follow_symlinks=False):
-            continue
+        elif n in names and layout and e.is_file(follow_symlinks=False):
+            continue                              # the run's file (saved without links, copied, or edited)
         foreign.append(n)
     kind = "run" if layout else ("other" if foreign else "new")
     return FolderState(kind, layout, sorted(foreign))
@@ -302,8 +298,8 @@ def read_files(folder, names: Iterable[str], attempts: int = 5) -> dict[str, byt
             raise RunFileError(f"{safe_name(folder)} is not a run folder (it does not exist or is a file).")
         vid = current_version(folder)
         try:
-            _check_versions_root(folder)
             check_current_link(folder, vid)
+            _check_versions_root(folder)
         except OSError as exc:
             raise RunFileError(f"Could not read {safe_name(folder)}: {_why(exc)}.") from None
         base = folder / VERSIONS / vid if vid else None
@@ -611,9 +607,8 @@ def save_version(folder, write: Callable[[Path], None], keep: Iterable[str] = ()
                 write(vdir)
                 _fsync_files(vdir)
                 names = sorted(p.name for p in vdir.iterdir() if p.is_file())
-                if links:
-                    if state.layout in ("plain", "copy", "journal"):
-                        _convert_plain_files(folder, set(names) | set(keep))
+                if links:           # plain files of the run become links (in a linked folder: only its names)
+                    _convert_plain_files(folder, set(keep) | (set(names) if state.layout != "links" else set()))
                     for name in names:
                         _ensure_link(folder, name)
                     _replace_symlink(f"{VERSIONS}/{vid}", folder / CURRENT)
