@@ -5,7 +5,7 @@ Layout of a folder DIR saved here::
     DIR/.versions/<id>/NAME   the real files, one folder per version (normally only the current one)
     DIR/.current              relative symlink -> .versions/<id>; saving replaces it by rename()
     DIR/NAME                  relative symlink -> .current/NAME (fixed; the names a reader opens)
-    DIR/.lock                 locked (flock) while a process saves into DIR
+    DIR/.lock                 the one writer's lock (flock), holding who it is (:class:`WriterLock`)
 
 A save writes every file of the new version into a new ``.versions/<id>/`` (each flushed to disk),
 makes sure every name has its fixed link, and then switches ``.current`` in one ``rename`` -- the
@@ -16,6 +16,11 @@ A folder of plain files (round 1, or any folder with real files at the names bei
 converted without changing what it reads: hard links (or copies) of what every name reads now go
 into a version of their own, ``.current`` is pointed at it, and each plain file is replaced by its
 link in one rename -- at every moment each name reads the same bytes as before.
+
+Nothing outside the folder is ever touched: a link in one of the folder's own places is refused,
+never followed, and only what a save writes (a version's regular files, its own temporaries and
+links) is ever removed. A copy made by a link-following copier (``.current`` a folder or a file,
+plain files at every name) reads as it is and gets its links back at its next save.
 
 Readers call :func:`read_files`, which resolves ``.current`` once and reads every file from that one
 version (retrying if a concurrent save removed it meanwhile), so a read never mixes two versions.
