@@ -433,11 +433,12 @@ class WriterLock:
         except OSError as exc:
             if exc.errno == errno.ELOOP or os.path.islink(lock):
                 raise _link_refusal(lock, "file") from None
+            if exc.errno == errno.EISDIR:
+                raise _not_regular(lock) from None
             return                                  # read-only: reading or saving will say why
         try:
             if not stat.S_ISREG(os.fstat(fd).st_mode):
-                raise RunFileError(f"{safe_name(lock)} is not a regular file; the run folder is damaged, and "
-                                   "nothing in it was changed (remove it or choose another folder).")
+                raise _not_regular(lock)
             deadline = time.monotonic() + wait
             while True:
                 try:
@@ -483,6 +484,11 @@ class WriterLock:
         except OSError:
             return False
         return (st.st_dev, st.st_ino) in cls._held
+
+
+def _not_regular(lock: Path) -> RunFileError:
+    return RunFileError(f"{safe_name(lock)} is not a regular file; the run folder is damaged, and nothing in it was "
+                        "changed (remove it or choose another folder).")
 
 
 def _holder(fd: int) -> str:
