@@ -355,9 +355,11 @@ def test_failed_save_tells_the_person_and_keeps_the_previous_run(window, qtbot, 
     def full_disk(fd):
         raise OSError(28, "No space left on device")
 
+    real_fsync = _os.fsync
     monkeypatch.setattr(_os, "fsync", full_disk)
     assert not window.save_run(folder)
     assert "No space left" in window.banner.label.text()
     assert (folder / "model.npz").read_bytes() == before
     assert not list(folder.glob(".*.tmp"))                                  # no temporary left
     assert len(list((folder / ".versions").iterdir())) == 1                 # no partial version
+    monkeypatch.setattr(_os, "fsync", real_fsync)     # room again: closing autosaves (no question asked)

@@ -124,10 +124,10 @@ def test_save_run_into_a_folder_a_train_process_holds_is_refused(qtbot, qsetting
     assert win.files.save_run(folder) and Run.load(folder).trainer.step == 0
 
 
-def unwritable_root(tmp_path, how: str) -> Path:
+def unwritable_root(tmp_path, how: str, tmpfs=None) -> Path:
     if how == "read-only":
-        if os.geteuid() == 0:
-            pytest.skip("root writes into read-only folders")
+        if os.geteuid() == 0:                          # root writes into any folder: a read-only disk
+            return tmpfs("64k", read_only=True) / "autosave"
         root = tmp_path / "autosave"
         root.mkdir()
         root.chmod(0o555)
@@ -139,8 +139,8 @@ def unwritable_root(tmp_path, how: str) -> Path:
 
 @pytest.mark.parametrize("how", ["read-only", "a file in the way"])
 def test_closing_during_training_when_the_autosave_cannot_be_written_offers_to_save_elsewhere(
-        qtbot, qsettings, app_paths, tmp_path, monkeypatch, how):
-    root = unwritable_root(tmp_path, how)
+        qtbot, qsettings, app_paths, tmp_path, monkeypatch, tmpfs, how):
+    root = unwritable_root(tmp_path, how, tmpfs)
     win = new_window(qtbot, qsettings)
     monkeypatch.setattr(win.files, "autosave_root", lambda: root)
     win.set_run(Run(load_example("adding"), settings_for_example("adding", epochs=50)))
