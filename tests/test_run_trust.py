@@ -335,3 +335,20 @@ def test_a_copy_with_a_changed_file_is_refused_by_its_hashes(tmp_path):
     (copy / "history.csv").write_text(text + "\n")
     with pytest.raises(RunFileError, match="history.csv"):
         Run.load(copy)
+
+
+@pytest.mark.parametrize("what", ["folder", "fifo"])
+def test_a_lock_that_is_not_a_regular_file_refuses_the_save_and_is_never_waited_on(tmp_path, what):
+    run_dir = tmp_path / "run"
+    small_run().save(run_dir)
+    (run_dir / LOCK).unlink()
+    if what == "folder":
+        (run_dir / LOCK).mkdir()
+    else:
+        os.mkfifo(run_dir / LOCK)
+    before = snapshot(run_dir)
+    with pytest.raises(RunFileError) as exc:
+        small_run(5).save(run_dir)
+    assert str(exc.value) == (f"{run_dir / LOCK} is not a regular file; the run folder is damaged, and nothing in it "
+                              "was changed (remove it or choose another folder).")
+    assert snapshot(run_dir) == before and Run.load(run_dir).trainer.step == 3

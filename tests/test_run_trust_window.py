@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from PySide6.QtGui import Qt
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from explorer.data.examples import load_example
@@ -58,16 +59,17 @@ def test_save_run_into_a_folder_of_the_persons_files_asks_for_another_and_change
         qtbot, qsettings, app_paths, tmp_path, monkeypatch):
     win = new_window(qtbot, qsettings)
     win.set_run(Run(load_example("sine"), settings_for_example("sine", units=2)))
-    mine = tmp_path / "mine"
+    mine = tmp_path / "<img src='x'> mine"                   # a name that is markup stays text
     mine.mkdir()
     for name, text in (("config.json", "{}"), ("history.csv", "a\n"), ("steps.csv", "b\n"), ("photo.jpg", "c")):
         (mine / name).write_text(text)
     before = snapshot(mine)
     asked = answers(monkeypatch, QMessageBox.StandardButton.No)
     assert not win.files.save_run(mine)
-    assert asked == [f"{mine} holds other things (config.json, history.csv, photo.jpg, \u2026) and is not a run "
-                     "folder; a run is saved only into an empty folder or a run folder, and nothing in this one was "
-                     "changed. Choose another folder?"]
+    assert asked == ["This folder is not a run folder, and nothing in it was changed.\n"
+                     f"{mine} holds other things (config.json, history.csv, photo.jpg, \u2026); a run is saved only "
+                     "into an empty folder or a run folder. Choose another folder?"]
+    assert not Qt.mightBeRichText(asked[0])
     assert snapshot(mine) == before
     other = tmp_path / "other"
     asked = answers(monkeypatch, QMessageBox.StandardButton.Yes, folder=other)
@@ -126,7 +128,7 @@ def test_save_run_into_a_folder_a_train_process_holds_is_refused(qtbot, qsetting
 
 def unwritable_root(tmp_path, how: str, tmpfs=None) -> Path:
     if how == "read-only":
-        if os.geteuid() == 0:                  # root writes into a read-only folder, not a read-only disk
+        if os.geteuid() == 0:                          # root writes into any folder: a read-only disk
             return tmpfs("64k", read_only=True) / "autosave"
         root = tmp_path / "autosave"
         root.mkdir()
@@ -152,9 +154,10 @@ def test_closing_during_training_when_the_autosave_cannot_be_written_offers_to_s
     qtbot.waitUntil(lambda: win.session.progress.step > 3, timeout=20000)
     assert not win.close()
     assert win.isVisible() and not win.training and len(asked) == 1
-    assert asked[0].startswith("Could not ") and asked[0].endswith(
-        " The trained results of this session are not saved anywhere: save them into another folder before "
-        "closing, or discard them?")
+    first, why = asked[0].split("\n")
+    assert first == "The trained results of this session are not saved anywhere."
+    assert why.startswith("Could not ") and str(root.parent) in why and why.endswith(
+        " Save them into another folder before closing, or discard them?")
     step = win.run.trainer.step
     assert step > 3
     assert win.close()
@@ -173,4 +176,4 @@ def test_closing_with_unsaved_results_and_no_autosave_can_discard_them(qtbot, qs
     win.files.dirty = True
     asked = answers(monkeypatch, QMessageBox.StandardButton.Save, QMessageBox.StandardButton.Discard, folder=None)
     assert win.close()                                          # Save, no folder chosen: asked again; Discard
-    assert len(asked) == 2 and asked[1].startswith("The run was not saved. The trained results")
+    assert len(asked) == 2 and asked[1].split("\n")[1].startswith("The run was not saved. Save them into")

@@ -375,7 +375,7 @@ def _check_out(out: Path, force: bool, flag: str = "--out", names=None, marker=N
                 raise CliError(f"{flag} {out} is not empty; choose another folder or add --force.")
             state = folder_state(out, RUN_FILES + OPTIONAL_FILES if names is None else names,
                                  RUN_FILES if marker is None else marker)
-            if state.kind == "other":
+            if state.kind == "other" and flag == "--out":     # (a --resume DIR that is none: Run.load says so)
                 shown = ", ".join(state.foreign[:3]) + (", \u2026" if len(state.foreign) > 3 else "")
                 raise CliError(f"{flag} {out} holds other things ({shown}) and is not a run folder; --force "
                                "replaces only a run, so choose an empty folder or a run folder.")

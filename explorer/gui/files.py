@@ -20,7 +20,7 @@ from explorer.app.tasks import display_task
 from explorer.data.examples import load_example
 from explorer.engine.describe import KINDS as WINDOW_CELLS     # every cell has a description the views draw
 from explorer.gui.worker import TaskWorker
-from explorer.runs.folder import WriterLock, folder_state
+from explorer.runs.folder import WriterLock, folder_state, safe_name
 from explorer.runs.store import (OPTIONAL_FILES, RUN_FILES, DataChangedError, Run, RunFileError, latest_autosave,
                                  prune_autosaves, settings_for_data, settings_for_example, write_autosave)
 
@@ -276,8 +276,10 @@ class FilesController(QObject):
             shown = ", ".join(state.foreign[:3]) + (", \u2026" if len(state.foreign) > 3 else "")
             answer = QMessageBox.question(
                 win, "Not a run folder",
-                f"{folder} holds other things ({shown}) and is not a run folder; a run is saved only into an empty "
-                "folder or a run folder, and nothing in this one was changed. Choose another folder?",
+                # names only after the first line: Qt reads a first line without a tag as plain text
+                "This folder is not a run folder, and nothing in it was changed.\n"
+                f"{safe_name(folder)} holds other things ({safe_name(shown)}); a run is saved only into an empty "
+                "folder or a run folder. Choose another folder?",
                 QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No)
             if answer == QMessageBox.StandardButton.Yes:
                 other = QFileDialog.getExistingDirectory(win, "Save the run into a folder", self.last_folder())
@@ -409,8 +411,8 @@ class FilesController(QObject):
         while True:
             answer = QMessageBox.question(
                 win, "The results could not be autosaved",
-                f"{self.autosave_error} The trained results of this session are not saved anywhere: save them into "
-                "another folder before closing, or discard them?", buttons)
+                "The trained results of this session are not saved anywhere.\n"
+                f"{self.autosave_error} Save them into another folder before closing, or discard them?", buttons)
             if answer == QMessageBox.StandardButton.Discard:
                 self.dirty = False                  # let go: closing again does not ask again
                 return True

@@ -5,7 +5,7 @@ Layout of a folder DIR saved here::
     DIR/.versions/<id>/NAME   the real files, one folder per version (normally only the current one)
     DIR/.current              relative symlink -> .versions/<id>; saving replaces it by rename()
     DIR/NAME                  relative symlink -> .current/NAME (fixed; the names a reader opens)
-    DIR/.lock                 locked (flock) while a process saves into DIR
+    DIR/.lock                 the one writer's lock (flock), holding who it is (:class:`WriterLock`)
 
 A save writes every file of the new version into a new ``.versions/<id>/`` (each flushed to disk),
 makes sure every name has its fixed link, and then switches ``.current`` in one ``rename`` -- the
@@ -16,6 +16,11 @@ A folder of plain files (round 1, or any folder with real files at the names bei
 converted without changing what it reads: hard links (or copies) of what every name reads now go
 into a version of their own, ``.current`` is pointed at it, and each plain file is replaced by its
 link in one rename -- at every moment each name reads the same bytes as before.
+
+Nothing outside the folder is ever touched: a link in one of the folder's own places is refused,
+never followed, and only what a save writes (a version's regular files, its own temporaries and
+links) is ever removed. A copy made by a link-following copier (``.current`` a folder or a file,
+plain files at every name) reads as it is and gets its links back at its next save.
 
 Readers call :func:`read_files`, which resolves ``.current`` once and reads every file from that one
 version (retrying if a concurrent save removed it meanwhile), so a read never mixes two versions.
@@ -157,14 +162,10 @@ def check_current_link(folder: Path, vid: str | None = None) -> None:
         target = "something that is not a link"
     vid = current_version(folder) if vid is None else vid
     if vid is not None:
-        _check_versions_root(folder)
         own = _lstat(folder / VERSIONS / vid)
-        if own is not None and stat.S_ISLNK(own.st_mode):
-            raise _link_refusal(folder / VERSIONS / vid, "version")
-        if own is not None and stat.S_ISDIR(own.st_mode):
-            return
-        if own is None:
-            return                                # missing: the reader says so (or a save removed it meanwhile)
+        if own is None or stat.S_ISDIR(own.st_mode):
+            _check_versions_root(folder)
+            return                                # (missing: the reader says so, or a save removed it meanwhile)
     raise RunFileError(f"{safe_name(link)} points at {safe_name(target)}, not at a version of this folder "
                        f"(.versions/<id>); the run folder is damaged (restore it from a copy or train again).")
 
@@ -248,8 +249,8 @@ def folder_state(folder, names: Iterable[str] = (), marker: Iterable[str] = ()) 
         return FolderState("new", "", [])
     if not folder.is_dir():
         raise RunFileError(f"{safe_name(folder)} is a file, not a folder; choose a folder.")
-    _check_versions_root(folder)
     check_current_link(folder)
+    _check_versions_root(folder)
     for name in (LOCK, SWITCH):
         st = _lstat(folder / name)
         if st is not None and stat.S_ISLNK(st.st_mode):
@@ -280,8 +281,8 @@ def folder_state(folder, names: Iterable[str] = (), marker: Iterable[str] = ()) 
                 continue
             if n in names:
                 raise _link_refusal(e.path, "file")
-        elif n in names and layout in ("journal", "copy", "plain") and e.is_file(follow_symlinks=False):
-            continue
+        elif n in names and layout and e.is_file(follow_symlinks=False):
+            continue                              # the run's file (saved without links, copied, or edited)
         foreign.append(n)
     kind = "run" if layout else ("other" if foreign else "new")
     return FolderState(kind, layout, sorted(foreign))
@@ -302,8 +303,8 @@ def read_files(folder, names: Iterable[str], attempts: int = 5) -> dict[str, byt
             raise RunFileError(f"{safe_name(folder)} is not a run folder (it does not exist or is a file).")
         vid = current_version(folder)
         try:
-            _check_versions_root(folder)
             check_current_link(folder, vid)
+            _check_versions_root(folder)
         except OSError as exc:
             raise RunFileError(f"Could not read {safe_name(folder)}: {_why(exc)}.") from None
         base = folder / VERSIONS / vid if vid else None
@@ -432,11 +433,12 @@ class WriterLock:
         except OSError as exc:
             if exc.errno == errno.ELOOP or os.path.islink(lock):
                 raise _link_refusal(lock, "file") from None
+            if exc.errno == errno.EISDIR:
+                raise _not_regular(lock) from None
             return                                  # read-only: reading or saving will say why
         try:
             if not stat.S_ISREG(os.fstat(fd).st_mode):
-                raise RunFileError(f"{safe_name(lock)} is not a regular file; the run folder is damaged, and "
-                                   "nothing in it was changed (remove it or choose another folder).")
+                raise _not_regular(lock)
             deadline = time.monotonic() + wait
             while True:
                 try:
@@ -482,6 +484,11 @@ class WriterLock:
         except OSError:
             return False
         return (st.st_dev, st.st_ino) in cls._held
+
+
+def _not_regular(lock: Path) -> RunFileError:
+    return RunFileError(f"{safe_name(lock)} is not a regular file; the run folder is damaged, and nothing in it was "
+                        "changed (remove it or choose another folder).")
 
 
 def _holder(fd: int) -> str:
@@ -611,9 +618,8 @@ def save_version(folder, write: Callable[[Path], None], keep: Iterable[str] = ()
                 write(vdir)
                 _fsync_files(vdir)
                 names = sorted(p.name for p in vdir.iterdir() if p.is_file())
-                if links:
-                    if state.layout in ("plain", "copy", "journal"):
-                        _convert_plain_files(folder, set(names) | set(keep))
+                if links:           # plain files of the run become links (in a linked folder: only its names)
+                    _convert_plain_files(folder, set(keep) | (set(names) if state.layout != "links" else set()))
                     for name in names:
                         _ensure_link(folder, name)
                     _replace_symlink(f"{VERSIONS}/{vid}", folder / CURRENT)
