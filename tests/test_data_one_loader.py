@@ -60,7 +60,7 @@ def test_prose_rule_is_the_loaders_own(tmp_path):
 def test_load_dataset_options_are_documented_defaults():
     assert DEFAULT_OPTIONS == {"columns": None, "target": None, "missing": "interpolate", "normalize": "zscore",
                                "val_fraction": None, "seq_len": None, "level": "char", "text": None,
-                               "year_month": "series", "key": None}
+                               "year_month": "series", "key": None, "vocab": 10000}
 
 
 def test_series_windows_are_views_into_the_normalised_series(tmp_path):

@@ -68,7 +68,13 @@ def test_row_names_and_time_are_offered_as_what_they_are(window, qtbot, tmp_path
     with qtbot.waitSignal(window.sigDataLoaded, timeout=20000):
         window.open_file(str(p))
     items = window.settings_panel.columns_list
-    tips = [items.item(i).toolTip() for i in range(items.count())]
+    from PySide6.QtGui import QTextDocument
+
+    def shown(tip):                                   # tooltips are rich text: what a person reads
+        doc = QTextDocument()
+        doc.setHtml(tip)
+        return doc.toPlainText()
+    tips = [shown(items.item(i).toolTip()) for i in range(items.count())]
     assert tips[0] == "column 1 numbers the rows (an index): it is not an input"
     assert tips[1] == "time is the time of each row: the x axis of the plots, not an input"
     assert items.item(2).checkState() == Qt.CheckState.Checked and window.run.dataset.columns == ["value"]

@@ -475,6 +475,27 @@ class ConvLSTMModel:
         y = self._head(self.params, self._top(wss[-1])).transpose(1, 0, 4, 2, 3).copy()
         return ConvTrace({**layers[0], "y": y}, layers, 0)
 
+    def eval_batch_size(self, T: int, tokens: bool = False, train_batch: int | None = None,
+                        rows: int | None = None) -> int:
+        """Sequences evaluated at a time: the most (1 to 64) whose working memory (a training
+        step's, :func:`step_bytes`, an upper bound of a forward pass) fits in what a training
+        step on ``train_batch`` sequences needs, or in :data:`~explorer.engine.model.EVAL_BYTES`."""
+        from .model import EVAL_BYTES
+
+        frame = tuple(self.frame) if self.frame is not None else (1, 1)
+
+        def need(b):
+            return step_bytes(self.n_inputs, self.n_units, self.n_outputs, self.kernel, self.num_layers, b,
+                              max(1, int(T)), frame, np.dtype(self.dtype).itemsize)
+
+        limit = EVAL_BYTES if not train_batch else max(EVAL_BYTES, need(int(train_batch)))
+        best = 1
+        for b in range(1, max(1, min(64, int(rows) if rows else 64)) + 1):
+            if need(b) > limit:
+                break
+            best = b
+        return best
+
     def predict(self, x, batch_size: int = 64, interrupt=None) -> np.ndarray:
         """Outputs y (B, T, C_out, H, W) (logits for ``bce``), in batches."""
         x = self._prepare(x)
