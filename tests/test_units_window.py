@@ -47,9 +47,9 @@ def test_find_units_ranks_the_digit_unit_and_colours_the_text(qtbot, window):
     scores = blocker.args[0]
     assert scores[0].unit == 2 and scores[0].r > 0.95 and scores[0].rho == pytest.approx(1.0)
     assert window.session.position.unit == 2
-    assert units.table.item(0, 0).text() == "3" and units.table.item(0, 1).text() == r"/\d/"
+    assert units.table.item(0, 0).text() == "2" and units.table.item(0, 1).text() == r"/\d/"
     html = units.colour_text.toHtml()
-    assert "Unit 3, h" in html and html.count("background-color:") >= 40
+    assert "Unit 2, h" in html and html.count("background-color:") >= 40
     with qtbot.waitSignal(units.sigFound, timeout=20000) as blocker:
         units.find(feature="Automatic")
     assert (blocker.args[0][0].unit, blocker.args[0][0].feature) == (2, "digit")
@@ -66,7 +66,7 @@ def test_select_and_match_jumps_to_another_marker(qtbot, window):
     t = int(np.flatnonzero(np.isin(ids, digits))[0])
     sel = units.select(t, t, 0.5)
     assert list(sel) == [2]
-    assert units.selected_label.text().startswith(f"t {t + 1}–{t + 1}: units 3")
+    assert units.selected_label.text().startswith(f"t {t + 1}–{t + 1}: units 2")
     with qtbot.waitSignal(units.sigMatched, timeout=20000) as blocker:
         assert units.match()
     matches = blocker.args[0]

@@ -294,7 +294,7 @@ class UnitsController(QObject):
         self.scores = scores
         self.table.setRowCount(len(scores))
         for row, s in enumerate(scores):
-            for col, text in enumerate((str(s.unit + 1), s.feature, f"{s.r:+.3f}", f"{s.rho:+.3f}")):
+            for col, text in enumerate((str(s.unit), s.feature, f"{s.r:+.3f}", f"{s.rho:+.3f}")):
                 item = QTableWidgetItem(text)
                 item.setToolTip(text)
                 self.table.setItem(row, col, item)
@@ -330,13 +330,13 @@ class UnitsController(QObject):
                 shown = html.escape(tok).replace("\n", "↵<br>").replace(" ", "&nbsp;")
                 parts.append(f'<span style="background-color: rgb({r},{g},{b});" title="t = {t + 1}: '
                              f'{q} = {a[t]:+.3f}">{shown}</span>' + ("&nbsp;" if level == "word" else ""))
-            self.colour_text.setHtml(f"<p style='font-family: monospace; font-size: 13px;'>Unit {pos.unit + 1}, "
-                                     f"{html.escape(q)}, sample {pos.sample + 1}:</p><p style='font-family: "
+            self.colour_text.setHtml(f"<p style='font-family: monospace; font-size: 13px;'>Unit {pos.unit}, "
+                                     f"{html.escape(q)}, sample {pos.sample}:</p><p style='font-family: "
                                      f"monospace; font-size: 15px;'>{''.join(parts)}</p>")
         else:
             self.series_plot.clear()
             t = np.arange(1, a.size + 1)
-            self.series_plot.plot(t, a, pen=pg.mkPen("#d95f02", width=2), name=f"unit {pos.unit + 1} {q}")
+            self.series_plot.plot(t, a, pen=pg.mkPen("#d95f02", width=2), name=f"unit {pos.unit} {q}")
             x = self._x[pos.sample]
             if x.ndim == 2:
                 col = min(ds.target_index, x.shape[1] - 1)
@@ -364,7 +364,7 @@ class UnitsController(QObject):
         t = np.arange(1, T + 1)                                   # steps shown 1-based, as everywhere
         for u in range(n):
             self.select_plot.plot(t, a[:, u], pen=pg.mkPen(pg.intColor(u, max(n, 1)), width=1))
-        self.select_plot.setLabel("left", f"{q} of every unit, sample {self.session.position.sample + 1}")
+        self.select_plot.setLabel("left", f"{q} of every unit, sample {self.session.position.sample}")
         lo, hi = self.region.getRegion()
         if hi > T or lo < 1 or hi - lo < 1e-9:
             p = self.session.position.t + 1
@@ -391,7 +391,7 @@ class UnitsController(QObject):
         units = self.selected_units()
         t0, t1 = self._range()
         self.selected_label.setText(f"t {t0 + 1}–{t1 + 1}: " + (
-            "units " + ", ".join(str(u + 1) for u in units[:12]) + ("…" if units.size > 12 else "")
+            "units " + ", ".join(str(u) for u in units[:12]) + ("…" if units.size > 12 else "")
             if units.size else "no unit is on over the range and off just before it"))
         self.match_button.setEnabled(bool(units.size))
 
@@ -433,7 +433,7 @@ class UnitsController(QObject):
         self.match_list.clear()
         ds = self.session.run.dataset if self.session.run is not None else None
         for m in matches:
-            text = f"sample {m.sample + 1}, t {m.t0 + 1}–{m.t1 + 1}, score {m.score:.2f}"
+            text = f"sample {m.sample}, t {m.t0 + 1}–{m.t1 + 1}, score {m.score:.2f}"
             if ds is not None and ds.token_inputs:
                 level = ds.corpus.level if ds.corpus is not None else "char"
                 ids = self._x[m.sample]
@@ -471,7 +471,7 @@ class UnitsController(QObject):
         xs = x[pos.sample:pos.sample + 1]
         t = min(pos.t, xs.shape[1] - 1)
         of = self.conn_of.currentText() or "h"
-        self.conn_label.setText(f"computing ‖∂{of}_{t + 1}/∂x_s‖ of sample {pos.sample + 1}…")
+        self.conn_label.setText(f"computing ‖∂{of}_{t + 1}/∂x_s‖ of sample {pos.sample}…")
         self._conn_request = (pos.sample, t, of)
         self.conn_task.start(lambda state: _compute_connectivity(state, self._model_copy(), xs, t, of))
         return True
@@ -481,11 +481,11 @@ class UnitsController(QObject):
         self.connectivity = J
         row_major = pg.getConfigOption("imageAxisOrder") == "row-major"
         self.conn_image.setImage(J if row_major else J.T, autoLevels=True)   # x: s, y: output unit
-        self.conn_image.setRect(0.5, 0.5, J.shape[1], J.shape[0])
+        self.conn_image.setRect(0.5, -0.5, J.shape[1], J.shape[0])   # s at 1..T, unit j at j
         total = np.sqrt((J ** 2).sum(axis=0))
         self.conn_curve.setData(np.arange(1, J.shape[1] + 1), total)
         self.conn_curve_plot.setLabel("left", f"‖∂{of}_{t + 1}/∂x_s‖")
-        self.conn_label.setText(f"sample {sample + 1}, t = {t + 1}: how strongly each output unit at t "
+        self.conn_label.setText(f"sample {sample}, t = {t + 1}: how strongly each output unit at t "
                                 "depends on the input at each step s (0 where it cannot)")
         self.sigConnectivity.emit(J)
 
