@@ -5,7 +5,7 @@ the benchmark's, not the tests')."""
 import numpy as np
 
 from explorer.bench import scale as bs
-from explorer.cli.command import command as cli
+from explorer.cli import command as cli
 from explorer.engine.model import make_model
 from explorer.runs.store import estimate_run_bytes
 
