@@ -240,7 +240,7 @@ def torch_train(argv: list[str]) -> int:
     """Train ``torch.nn.LSTM`` + ``Linear`` on the windows the command would train on, the same
     steps (one epoch of batch 32, shuffled), then the validation loss; print the closing line."""
     t_start = time.perf_counter()
-    from explorer.cli.command import command as cli
+    from explorer.cli import command as cli
 
     args = cli._parser().parse_args(["train", *argv, "--out", os.devnull])
     ds = cli._load_dataset(args)
