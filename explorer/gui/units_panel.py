@@ -468,11 +468,14 @@ class UnitsController(QObject):
         pos = self.session.position
         if pos.sample >= x.shape[0]:
             return False
-        xs = x[pos.sample:pos.sample + 1]
+        src = self.session.trace_source
+        edited = src is not None and src.edit is not None and src.sample == pos.sample
+        xs = self.session.shown_input() if edited else x[pos.sample:pos.sample + 1]
         t = min(pos.t, xs.shape[1] - 1)
         of = self.conn_of.currentText() or "h"
-        self.conn_label.setText(f"computing ‖∂{of}_{t + 1}/∂x_s‖ of sample {pos.sample + 1}…")
-        self._conn_request = (pos.sample, t, of)
+        name = f"{pos.sample + 1}" + (f" ({src.edit.label})" if edited else "")
+        self.conn_label.setText(f"computing ‖∂{of}_{t + 1}/∂x_s‖ of sample {name}…")
+        self._conn_request = (name, t, of)
         self.conn_task.start(lambda state: _compute_connectivity(state, self._model_copy(), xs, t, of))
         return True
 
@@ -485,7 +488,7 @@ class UnitsController(QObject):
         total = np.sqrt((J ** 2).sum(axis=0))
         self.conn_curve.setData(np.arange(1, J.shape[1] + 1), total)
         self.conn_curve_plot.setLabel("left", f"‖∂{of}_{t + 1}/∂x_s‖")
-        self.conn_label.setText(f"sample {sample + 1}, t = {t + 1}: how strongly each output unit at t "
+        self.conn_label.setText(f"sample {sample}, t = {t + 1}: how strongly each output unit at t "
                                 "depends on the input at each step s (0 where it cannot)")
         self.sigConnectivity.emit(J)
 
