@@ -217,3 +217,49 @@ def test_an_edit_is_drawn_within_50_ms_for_a_window_goal_model(qtbot, qsettings,
         times.append(time.perf_counter() - t0)
         assert s.trace.x[0, k, 0] == 0.1 * k + 1.0
     assert np.median(times) < 0.05, times
+
+
+def test_connectivity_follows_the_edited_input(qtbot, qsettings, app_paths):
+    win = make_window(qtbot, qsettings, run=sine_run())
+    ctl, s, units = _dock(win), win.session, win.units
+    s.set_position(t=12)
+    units.dock.show()
+    with qtbot.waitSignal(units.sigConnectivity, timeout=20000):
+        units.tabs.setCurrentIndex(2)
+    xe = input_of(win.run.dataset, 0)
+    xe[4:9, 0] = 3.0
+    with qtbot.waitSignal(units.sigConnectivity, timeout=20000) as blocker:
+        ctl.paste("3 3 3 3 3", start=4)
+    want = win.run.model.connectivity(xe[None], 12, per_unit=True)[0]
+    np.testing.assert_array_equal(blocker.args[0], want)
+    assert not np.array_equal(want, win.run.model.connectivity(input_of(win.run.dataset, 0)[None], 12,
+                                                               per_unit=True)[0])
+    assert units.conn_label.text().startswith("sample 1 (edited), t = 13")
+
+
+def test_dragging_a_point_with_the_mouse_moves_it(qtbot, qsettings, app_paths):
+    from PySide6.QtCore import QPoint, QPointF, Qt
+
+    win = make_window(qtbot, qsettings, run=sine_run())
+    ctl, s = _dock(win), win.session
+    qtbot.waitExposed(ctl.plot)
+    x = input_of(win.run.dataset, 0)
+    vb = ctl.box
+
+    def at(t, v):
+        p = ctl.plot.mapFromScene(vb.mapViewToScene(QPointF(t, v)))
+        return QPoint(int(round(p.x())), int(round(p.y())))
+
+    lo, hi = vb.viewRange()[1]
+    target = lo + 0.8 * (hi - lo)
+    vp = ctl.plot.viewport()
+    qtbot.mousePress(vp, Qt.MouseButton.LeftButton, pos=at(10, x[10, 0]))
+    for k in range(1, 6):                      # the scene takes moves at its own rate: each is sent until taken
+        pos = at(10, x[10, 0] + k / 5 * (target - x[10, 0]))
+        want = vb.mapSceneToView(ctl.plot.mapToScene(pos)).y()
+        qtbot.waitUntil(lambda: qtbot.mouseMove(vp, pos) or abs(s.trace.x[0, 10, 0] - want) < 1e-9, timeout=10000)
+    qtbot.mouseRelease(vp, Qt.MouseButton.LeftButton, pos=pos)
+    moved = s.trace.x[0]
+    assert np.array_equal(np.delete(moved, 10, axis=0), np.delete(x, 10, axis=0))   # only step 10 moved
+    assert abs(moved[10, 0] - target) < 0.02 * (hi - lo) and ctl._stroke is None
+    assert np.array_equal(s.trace.h, win.run.model.forward(moved[None]).h)

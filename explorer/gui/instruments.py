@@ -53,7 +53,6 @@ def install(win) -> None:
     win.units = UnitsController(win)
     view.addAction(win.units.dock.toggleViewAction())
     win.edit_input = EditInputController(win)
-    win.tabifyDockWidget(win.units.dock, win.edit_input.dock)
     view.addAction(win.edit_input.dock.toggleViewAction())
     win.lessons = LessonController(win)
     win.lessons.add_actions(_menu(win, "File"), _menu(win, "Help"))
