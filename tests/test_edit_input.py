@@ -13,7 +13,6 @@ from explorer.app.edit import (EditError, append_sample, draw_stretch, drag_poin
                                make_edit, parse_values, paste_values, text_of, tokenise)
 from explorer.app.source import Source
 from explorer.data.examples import load_example
-from explorer.engine import Clamp
 from explorer.runs.store import Run, settings_for_example
 
 from tests.test_gui_behaviour import make_window

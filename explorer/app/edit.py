@@ -80,8 +80,10 @@ def edited_pair(dataset, source: Source) -> tuple:
 
 # -- series ----------------------------------------------------------------------------------------
 def _check_column(x: np.ndarray, column: int) -> int:
-    if x.ndim != 2:
+    if x.ndim == 1:
         raise EditError("this sample's input is text, not values; edit it by typing.")
+    if x.ndim != 2:
+        raise EditError("this sample's input is not one row of values per step, so it cannot be edited here.")
     if not 0 <= int(column) < x.shape[1]:
         raise EditError(f"there is no input column {int(column) + 1}; choose one of 1–{x.shape[1]}.")
     return int(column)
@@ -177,7 +179,8 @@ def tokenise(dataset, text: str, length: int, like: np.ndarray | None = None) ->
     vocabulary lacks becomes ``<unk>`` when there is one, else the text is refused."""
     level = _level(dataset)
     if len(text) > MAX_PASTE_CHARS:
-        raise EditError(f"the text has {len(text):,} characters, more than {MAX_PASTE_CHARS:,}; type one sample's text.")
+        raise EditError(f"the text has {len(text):,} characters, more than {MAX_PASTE_CHARS:,}; "
+                        "type one sample's text.")
     tokens = list(text) if level == "char" else _WORD_RE.findall(text)
     what = "characters" if level == "char" else "words"
     if len(tokens) != int(length):

@@ -336,7 +336,8 @@ class EditInputController(QObject):
             return None
         win._set_spin(win.sample_spin, s.position.sample, s.n_samples() - 1)
         s.set_position(sample=k)
-        text = f"Saved the edited input as sample {k} (kept in memory with the validation samples until the data is reloaded)."
+        text = (f"Saved the edited input as sample {k} (kept in memory with the validation samples until the "
+                "data is reloaded).")
         win.statusBar().showMessage(text, 10000)
         self.status.setText(text)
         self.sigSaved.emit(k)
