@@ -146,6 +146,8 @@ def test_typing_over_the_text_draws_the_model_on_the_typed_tokens(qtbot, qsettin
     assert np.array_equal(s.trace.h, win.run.model.forward(ids[None]).h)
     assert np.array_equal(s.trace.y, win.run.model.forward(ids[None]).y)
     assert s.trace_source.text() == "sample 0 (edited)"
+    s.set_position(t=2)
+    assert win.text_strip.next_char == "e"                     # the edited text's own next character
     # a character the vocabulary lacks: refused in one sentence, the drawn edit kept
     with qtbot.waitSignal(ctl.sigRefused, timeout=5000) as refused:
         ctl.type_text("\u00e9" * len(original))
@@ -249,7 +251,7 @@ def test_dragging_a_point_with_the_mouse_moves_it(qtbot, qsettings, app_paths):
     vb = ctl.box
 
     def at(t, v):
-        p = ctl.plot.mapFromScene(vb.mapViewToScene(QPointF(t, v)))
+        p = ctl.plot.mapFromScene(vb.mapViewToScene(QPointF(t + 1, v)))      # the plot counts steps from 1
         return QPoint(int(round(p.x())), int(round(p.y())))
 
     lo, hi = vb.viewRange()[1]

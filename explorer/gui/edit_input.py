@@ -16,11 +16,13 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import (QComboBox, QDockWidget, QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit, QPushButton,
                                QSpinBox, QStackedWidget, QVBoxLayout, QWidget)
 
 from explorer.app.edit import (EditError, append_sample, draw_stretch, drag_point, input_of, is_text, make_edit,
                                paste_values, text_of, tokenise)
+from explorer.figures.panel import SpanViewBox
 from explorer.figures.plots import TRAIN_COLOR
 
 NEAR_PX = 10          # a drag that starts this close to a point moves the point
@@ -31,8 +33,9 @@ def _sentence(exc: Exception) -> str:
     return text[:1].upper() + text[1:]
 
 
-class _EditBox(pg.ViewBox):
-    """A view box whose left drags edit the input (no panning or zooming by the mouse)."""
+class _EditBox(SpanViewBox):
+    """A view box whose left drags edit the input (no panning or zooming by the mouse; any finite
+    values plot)."""
 
     def __init__(self, owner):
         super().__init__(enableMenu=False)
@@ -46,9 +49,9 @@ class _EditBox(pg.ViewBox):
         ev.accept()
         if ev.isStart():
             start = self.mapSceneToView(ev.buttonDownScenePos())
-            self.owner.begin_stroke(start.x(), start.y(), self.viewPixelSize()[1])
+            self.owner.begin_stroke(start.x() - 1, start.y(), self.viewPixelSize()[1])
         p = self.mapSceneToView(ev.scenePos())
-        self.owner.continue_stroke(p.x(), p.y())
+        self.owner.continue_stroke(p.x() - 1, p.y())          # the plot counts steps from 1
         if ev.isFinish():
             self.owner.end_stroke()
 
@@ -104,6 +107,16 @@ class EditInputController(QObject):
         self.plot = pg.PlotWidget(viewBox=self.box)
         self.plot.setMinimumHeight(140)
         self.plot.setToolTip("Drag a point to move it; drag elsewhere to draw a stretch of the column")
+        pal = self.page.palette()
+        self.plot.setBackground(pal.color(QPalette.ColorRole.Base))
+        item = self.plot.getPlotItem()
+        item.setMenuEnabled(False)
+        item.showGrid(x=True, y=True, alpha=0.15)
+        for side in ("left", "bottom"):
+            axis = item.getAxis(side)
+            axis.setPen(pg.mkPen(pal.color(QPalette.ColorRole.Text)))
+            axis.setTextPen(pg.mkPen(pal.color(QPalette.ColorRole.Text)))
+            axis.enableAutoSIPrefix(False)
         self.plot.setLabel("bottom", "t")
         self.curves: list = []
         self.points = pg.ScatterPlotItem(size=7, brush=pg.mkBrush(TRAIN_COLOR), pen=None)
@@ -120,9 +133,9 @@ class EditInputController(QObject):
         self.paste_from.setMinimum(1)
         self.paste_button = QPushButton("Paste")
         self.paste_button.clicked.connect(lambda: self.paste(self.paste_edit.text()))
-        for w in (self.paste_edit, self.paste_from, self.paste_button):
-            row.addWidget(w)
-        row.setStretch(0, 1)
+        sv.addWidget(self.paste_edit)
+        row.addWidget(self.paste_from, 1)
+        row.addWidget(self.paste_button)
         sv.addLayout(row)
         self.stack.addWidget(series)
         # a text
@@ -198,7 +211,7 @@ class EditInputController(QObject):
         while len(self.curves) < x.shape[1]:
             self.curves.append(self.plot.plot(pen=pg.mkPen((150, 150, 150), width=1)))
         col = max(self.column.currentIndex(), 0)
-        t = np.arange(len(x))
+        t = np.arange(1, len(x) + 1)                  # steps counted from 1, as the window shows them
         for j, c in enumerate(self.curves):
             if j < x.shape[1]:
                 c.setData(t, x[:, j])
@@ -291,6 +304,8 @@ class EditInputController(QObject):
 
     # -- the mouse (see _EditBox) ---------------------------------------------------------------------
     def begin_stroke(self, t: float, value: float, px_per_unit: float) -> None:
+        """A left drag starts at step ``t`` (0-based, fractional) and ``value``; ``px_per_unit``: the
+        plot's values per pixel. Near a point it moves that point, elsewhere it draws."""
         x = self.current_input()
         if x is None or x.ndim != 2:
             self._stroke = None
