@@ -44,6 +44,7 @@ def test_pasted_values_and_drawn_stretches_land_where_they_were_put():
     ("1 nan", "value 2 ('nan') is not a finite number"),
     (" ,; ", "there are no values to paste"),
     ("1 2 3 4 5 6 7", "7 values were pasted but only 6 steps follow step 1"),
+    ("1 " * 100_000, "100000 values were pasted, far more than the input holds"),
 ])
 def test_pasted_garbage_is_refused_in_one_sentence(text, says):
     with pytest.raises(EditError) as err:

@@ -121,14 +121,18 @@ def draw_stretch(x: np.ndarray, column: int, points) -> np.ndarray:
     return out
 
 
-def parse_values(text: str) -> np.ndarray:
-    """The numbers in ``text`` (separated by commas, semicolons, spaces or newlines), float64."""
+def parse_values(text: str, limit: int | None = None) -> np.ndarray:
+    """The numbers in ``text`` (separated by commas, semicolons, spaces or newlines), float64; more
+    than ``limit`` of them are refused before any is read."""
     if len(text) > MAX_PASTE_CHARS:
         raise EditError(f"the pasted text has {len(text):,} characters, more than {MAX_PASTE_CHARS:,}; "
                         "paste at most one sample's values.")
     parts = [p for p in _SEP.split(text.strip()) if p]
     if not parts:
         raise EditError("there are no values to paste; paste numbers separated by commas, spaces or newlines.")
+    if limit is not None and len(parts) > limit:
+        raise EditError(f"{len(parts)} values were pasted, far more than the input holds; "
+                        "paste one sample's values.")
     out = np.empty(len(parts))
     for k, p in enumerate(parts):
         try:
@@ -146,8 +150,8 @@ def paste_values(x: np.ndarray, text: str, column: int, start: int = 0) -> np.nd
     """A copy of ``x`` (T, m) with the values pasted in ``text`` written into ``column`` from step
     ``start`` on; T × m values (whole rows, in order) replace the whole input."""
     _check_column(x, column)
-    v = parse_values(text)
     T, m = x.shape
+    v = parse_values(text, limit=2 * T * m)       # far more than the input holds: refused unread
     if m > 1 and len(v) == T * m:
         return v.reshape(T, m).astype(x.dtype)
     start = min(max(int(start), 0), T - 1)
