@@ -268,3 +268,29 @@ def test_dragging_a_point_with_the_mouse_moves_it(qtbot, qsettings, app_paths):
     assert np.array_equal(np.delete(moved, 10, axis=0), np.delete(x, 10, axis=0))   # only step 10 moved
     assert abs(moved[10, 0] - target) < 0.02 * (hi - lo) and ctl._stroke is None
     assert np.array_equal(s.trace.h, win.run.model.forward(moved[None]).h)
+
+
+def test_a_model_too_large_for_the_gui_thread_draws_the_last_edit_and_says_what_it_computes(qtbot, qsettings,
+                                                                                              app_paths):
+    from explorer.app.teaching import is_small
+
+    run = Run(load_example("adding", seq_len=200, n_train=64, n_val=8),
+              settings_for_example("adding", units=32, epochs=1))
+    assert not is_small(run)                    # traces come from a worker
+    win = make_window(qtbot, qsettings, run=run)
+    ctl, s = _dock(win), win.session
+    headers = []
+    s.events.trace.connect(lambda *_: headers.append((win.diagram._frame().header, s.trace_source, s.trace)))
+    for k in range(5):                          # quickly: each request supersedes the one before
+        ctl.drag(k, 5.0 + k, column=0)
+        if k == 0:
+            assert "computing sample 0 (edited)\u2026" in win.diagram._frame().header
+    want = input_of(run.dataset, 0)
+    want[:5, 0] = [5.0, 6.0, 7.0, 8.0, 9.0]
+    qtbot.waitUntil(lambda: s.trace_source == Source(0, edit=make_edit(want)) and not win.display.busy, timeout=60000)
+    assert np.array_equal(s.trace.h, run.model.forward(want[None]).h)
+    assert headers
+    for header, src, trace in headers:          # every trace drawn is of the input its label names
+        assert ("sample 0 (edited)" in header.split("\u00b7")[0]) == (src.edit is not None)
+        shown = input_of(run.dataset, 0) if src.edit is None else src.edit.x
+        assert np.array_equal(trace.x[0], shown)
