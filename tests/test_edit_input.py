@@ -294,3 +294,21 @@ def test_a_model_too_large_for_the_gui_thread_draws_the_last_edit_and_says_what_
         assert ("sample 0 (edited)" in header.split("\u00b7")[0]) == (src.edit is not None)
         shown = input_of(run.dataset, 0) if src.edit is None else src.edit.x
         assert np.array_equal(trace.x[0], shown)
+
+
+def test_an_animation_of_an_edited_input_says_edited(qtbot, qsettings, app_paths, tmp_path):
+    from explorer.figures.animation import write_animation
+    from tests.test_animation import frames_of
+
+    win = make_window(qtbot, qsettings, run=sine_run())
+    ctl, s = _dock(win), win.session
+    with qtbot.waitSignal(win.display.sigDisplayed, timeout=20000):
+        ctl.drag(0, 1.25)
+    with qtbot.waitSignal(win.animation_export.sigWritten, timeout=60000):
+        assert win.animation_export.export(tmp_path / "edited.png")
+    shown = frames_of(tmp_path / "edited.png")[0]
+    source = (s.trace, "lstm")
+    edited = frames_of(write_animation(source, tmp_path / "a.png", label="0 (edited)", x_note="z-scored"))[0]
+    plain = frames_of(write_animation(source, tmp_path / "b.png", x_note="z-scored"))[0]
+    assert len(shown) == s.trace.T and np.array_equal(shown[3], edited[3])
+    assert not np.array_equal(shown[3], plain[3])            # the header differs: "sample 0 (edited)"
