@@ -312,3 +312,19 @@ def test_an_animation_of_an_edited_input_says_edited(qtbot, qsettings, app_paths
     plain = frames_of(write_animation(source, tmp_path / "b.png", x_note="z-scored"))[0]
     assert len(shown) == s.trace.T and np.array_equal(shown[3], edited[3])
     assert not np.array_equal(shown[3], plain[3])            # the header differs: "sample 0 (edited)"
+
+
+def test_training_drops_the_edit_and_the_dock_waits_for_it(qtbot, qsettings, app_paths):
+    from tests.test_gui_behaviour import train
+
+    win = make_window(qtbot, qsettings, run=sine_run())
+    ctl, s = _dock(win), win.session
+    with qtbot.waitSignal(win.display.sigDisplayed, timeout=20000):
+        ctl.drag(2, 1.0)
+    enabled = []
+    s.events.training.connect(lambda state: enabled.append((state, ctl.page.isEnabled(), s.edit)))
+    assert train(win, qtbot) == "done"
+    assert enabled[0] == ("running", False, None) and enabled[-1] == ("idle", True, None)
+    qtbot.waitUntil(lambda: s.trace_source == Source(0) and not win.display.busy, timeout=20000)
+    assert np.array_equal(s.trace.x[0], input_of(win.run.dataset, 0))
+    assert ctl.label.text().startswith("sample 0") and "(edited)" not in ctl.label.text()

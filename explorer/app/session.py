@@ -272,9 +272,9 @@ class Session:
         if state not in ("idle", "running", "paused"):
             raise ValueError(f"unknown training state {state!r}")
         if state != self.training:
+            self.training = state
             if state == "running":
                 self.set_edit(None)             # training draws its own traces of the samples themselves
-            self.training = state
             self.events.training.emit(state)
 
     def set_interventions(self, interventions) -> None:
