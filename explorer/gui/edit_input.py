@@ -183,6 +183,8 @@ class EditInputController(QObject):
                            + (" · " + ds.input_scaling if ds.input_scaling and not is_text(ds) else ""))
         self.reset_button.setEnabled(edit is not None)
         self.save_button.setEnabled(edit is not None)
+        if edit is None:
+            self.status.clear()
         self._loading = True
         try:
             if is_text(ds):
@@ -249,6 +251,8 @@ class EditInputController(QObject):
     def drag(self, t: int, value: float, column: int | None = None) -> bool:
         """Set the input at step ``t`` (0-based) of ``column`` (default: the chosen one) to ``value``."""
         x = self.current_input()
+        if x is None:
+            return False
         try:
             return self._apply(drag_point(x, t, self._column(column), value))
         except EditError as exc:
@@ -257,8 +261,11 @@ class EditInputController(QObject):
 
     def draw(self, points, column: int | None = None) -> bool:
         """Draw ``points`` ((t, value), t in 0-based steps) into ``column``: the line through them."""
+        x = self.current_input()
+        if x is None:
+            return False
         try:
-            return self._apply(draw_stretch(self.current_input(), self._column(column), points))
+            return self._apply(draw_stretch(x, self._column(column), points))
         except EditError as exc:
             self.refuse(exc)
             return False
