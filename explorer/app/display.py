@@ -27,8 +27,9 @@ import threading
 
 import numpy as np
 
+from .edit import edited_pair
 from .source import Source
-from .tasks import Display, TaskState, _Interruptible, clone_model, sample_of
+from .tasks import Display, TaskState, _Interruptible, clone_model
 
 __all__ = ["DisplayCache", "Source", "display_request", "predictions_of", "shown_display"]
 
@@ -63,15 +64,15 @@ class DisplayCache:
 
 def shown_display(state: TaskState, run, weights: dict | None, source: Source, *, trace: bool = True,
                   norms: bool = True, cache: DisplayCache | None = None, weights_key=None) -> Display:
-    """The trace of ``source`` (its sample under ``weights`` — None: the run's own — with its
-    interventions held, one forward pass) and, if asked, the gradient norms through time of that
+    """The trace of ``source`` (its sample — or its edited input — under ``weights`` — None: the
+    run's own — with its interventions held, one forward pass) and, if asked, the gradient norms through time of that
     same pass. Raises :class:`~explorer.app.tasks.Interrupted` when interrupted."""
     if cache is not None and weights_key is not None:
         hit = cache.get(weights_key, source)
         if hit is not None and (hit.norms_dh is not None or not norms):
             return hit
     model = clone_model(run.model, weights)
-    x, y = sample_of(run.dataset, source.sample)
+    x, y = edited_pair(run.dataset, source)
     ivs = list(source.interventions) or None
     interrupt = state.is_interruption_requested
     state.set_progress(0.0, "Computing the trace")
@@ -123,6 +124,7 @@ def display_request(state: TaskState, run, weights: dict | None, source: Source,
     if compare:
         plain = cache.get(weights_key, source.plain()) if cache is not None and weights_key is not None else None
         d.comparison = intervention_effect_task(state, run, d.weights, source.sample, source.interventions,
-                                       y_with=d.trace.y, y_without=None if plain is None else plain.trace.y)
+                                                y_with=d.trace.y, y_without=None if plain is None else plain.trace.y,
+                                                pair=edited_pair(run.dataset, source))
     state.set_progress(1.0, "")
     return d

@@ -4,7 +4,8 @@ The window's views subscribe to ``session.events.<name>`` with ``_on_session_<na
 read ``session.position`` / ``session.trace`` when they draw; they keep no copy of the position.
 Beside the position the session holds the *source* of what is drawn: which weights (the latest,
 a replayed epoch — ``replay_epoch`` —, or training's snapshot while training runs or is paused),
-the interventions held and the sample (:meth:`Session.source`), each with its own event. The
+the interventions held, the sample and an edit of its input (:meth:`Session.source`;
+:mod:`explorer.app.edit`), each with its own event. The
 trace comes with the source it was computed from (``trace_source``); while the two differ the
 session is :attr:`~Session.waiting` and views say so instead of labelling old numbers as new.
 
@@ -24,8 +25,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 from psygnal import Signal, SignalGroup
 
-from .source import Source
-from .tasks import Progress, TrainingUpdate
+from .source import Edit, Source
+from .tasks import Progress, TrainingUpdate, sample_of
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,7 @@ class SessionEvents(SignalGroup):
     comparison = Signal(object)     # the interventions' effect (teaching.InterventionEffect) or None
     predictions = Signal(object)    # predictions / forecast for the plots (dict)
     interventions = Signal(object)  # the active interventions (list)
+    edit = Signal(object)           # the edited input of the selected sample (an Edit), or None
     progress = Signal(object)       # Progress: step, epochs, latest loss and validation loss
 
 
@@ -104,6 +106,7 @@ class Session:
         self.training = "idle"
         self.interventions: list = []
         self.replay_epoch: int | None = None
+        self.edit: Edit | None = None            # the selected sample's input as the person edited it
         self.training_weights: dict | None = None   # the latest snapshot a training task sent
         self.comparison = None
         # what training produced, as the session's thread knows it (workers send updates)
@@ -160,22 +163,27 @@ class Session:
         if pos != self.position:
             moved = pos.sample != self.position.sample
             self.position = pos
+            dropped = moved and self.edit is not None        # an edit belongs to its sample
+            if dropped:
+                self.edit = None
             self.events.position.emit(pos)
             if moved:
                 self.events.sample.emit(pos.sample)
+            if dropped:
+                self.events.edit.emit(None)
         return pos
 
     def source(self) -> Source:
         """What the views should draw now: the selected sample under the weights asked for (training's
         snapshot while training runs or is paused, else the replayed epoch or the latest) with the
-        interventions held."""
+        interventions held, with its input as edited if it is."""
         if self.training != "idle":
             weights, epoch = "training", None
         elif self.replay_epoch is not None:
             weights, epoch = "epoch", self.replay_epoch
         else:
             weights, epoch = "latest", None
-        return Source(self.position.sample, weights, epoch, tuple(self.interventions))
+        return Source(self.position.sample, weights, epoch, tuple(self.interventions), self.edit)
 
     @property
     def waiting(self) -> bool:
@@ -206,6 +214,7 @@ class Session:
         self.norms_layers = None
         self.norms_source = None
         self.replay_epoch = None                # (views follow the ``run`` event)
+        self.edit = None
         tr = None if run is None else run.trainer
         self.history = [dict(h) for h in tr.history] if tr is not None else []
         self.steps = StepTable(tr.step_table() if tr is not None else None)
@@ -264,6 +273,8 @@ class Session:
             raise ValueError(f"unknown training state {state!r}")
         if state != self.training:
             self.training = state
+            if state == "running":
+                self.set_edit(None)             # training draws its own traces of the samples themselves
             self.events.training.emit(state)
 
     def set_interventions(self, interventions) -> None:
@@ -271,6 +282,22 @@ class Session:
         if self.comparison is not None and self.comparison.interventions != tuple(self.interventions):
             self.set_comparison(None)
         self.events.interventions.emit(list(self.interventions))
+
+    def set_edit(self, edit: Edit | None) -> None:
+        """Draw the selected sample with the input ``edit`` (an :class:`~explorer.app.source.Edit`),
+        or with its own input (None). Moving to another sample or training drops the edit."""
+        if edit != self.edit:
+            self.edit = edit
+            self.events.edit.emit(edit)
+
+    def shown_input(self):
+        """The input (1, T, …) of the trace drawn: its edit's, else its sample's; None without one."""
+        src = self.trace_source
+        if self.run is None or src is None:
+            return None
+        if src.edit is not None:
+            return np.asarray(src.edit.x)[None]
+        return sample_of(self.run.dataset, src.sample)[0]
 
     def set_replay_epoch(self, epoch: int | None) -> None:
         """Draw the weights of ``epoch`` (one the run keeps) or, with None, the latest weights."""

@@ -22,6 +22,8 @@ import numpy as np
 
 from explorer.engine import Clamp, SetWeight
 
+from .edit import edited_pair
+from .source import Source
 from .tasks import TaskState, _Interruptible, clone_model, sample_of
 
 __all__ = ["DIRECT_BUDGET", "InterventionEffect", "backward_grads", "clamp_names", "continuing", "grad_norms_of",
@@ -121,11 +123,12 @@ def shown_trace(run, weights, sample: int, interventions=(), interrupt=None):
         return model.forward(x, interventions=list(interventions) or None, interrupt=interrupt)
 
 
-def backward_grads(run, weights, sample: int, interventions=(), interrupt=None):
-    """``model.state_grads`` of ``sample`` under ``weights`` (and the interventions): the gradients
+def backward_grads(run, weights, sample: int, interventions=(), interrupt=None, edit=None):
+    """``model.state_grads`` of ``sample`` (its input as edited: ``edit``, an
+    :class:`~explorer.app.source.Edit`) under ``weights`` (and the interventions): the gradients
     the backward mode shows for the trace :func:`shown_trace` gives."""
     model = clone_model(run.model, weights)
-    x, y = sample_of(run.dataset, sample)
+    x, y = edited_pair(run.dataset, Source(sample, edit=edit))
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         return model.state_grads(x, y, loss=run.dataset.loss, interventions=list(interventions) or None,
                                  interrupt=interrupt)
@@ -230,11 +233,12 @@ def _sample_outputs(ds, y, target):
 
 
 def intervention_effect_task(state: TaskState, run, weights, sample: int, interventions, *, forecast: int = 100,
-                             y_with=None, y_without=None) -> InterventionEffect:
+                             y_with=None, y_without=None, pair=None) -> InterventionEffect:
     """Losses, predictions and the sample's outputs without and with ``interventions`` (on copies
     of the model holding ``weights``); interruptible, with progress. For a series, the free-running
     forecast keeps the clamps of every step (a clamp limited to some steps ends with the sample).
-    ``y_with`` / ``y_without``: the sample's outputs with and without, when a trace already has them."""
+    ``y_with`` / ``y_without``: the sample's outputs with and without, when a trace already has them;
+    ``pair``: the sample's input and target when they are not the dataset's (an edited input)."""
     ivs = list(interventions)
     ds = run.dataset
     plain = clone_model(run.model, weights)
@@ -245,7 +249,7 @@ def intervention_effect_task(state: TaskState, run, weights, sample: int, interv
     scale = ds.target_scale ** 2 if ds.loss == "mse" else 1.0
     interrupt = state.is_interruption_requested
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        x, y = sample_of(ds, sample)
+        x, y = sample_of(ds, sample) if pair is None else pair
         state.set_progress(0.0, "Comparing with the intervention")
         y0 = plain.forward(x, interrupt=interrupt).y if y_without is None else y_without
         y1 = plain.forward(x, interventions=ivs or None, interrupt=interrupt).y if y_with is None else y_with

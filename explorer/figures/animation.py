@@ -157,7 +157,8 @@ MAX_FRAME_MS = 655_350
 def write_animation(source, path, sample: int = 0, unit: int = 0, layer: int = 0, direction: int = 0,
                     fps: float = DEFAULT_FPS, *, epoch: int | None = None, width: int = int(LOGICAL_W),
                     progress: Callable[[int, int], None] | None = None,
-                    interrupt: Callable[[], bool] | None = None, interventions=(), x_note: str | None = None) -> Path:
+                    interrupt: Callable[[], bool] | None = None, interventions=(), x_note: str | None = None,
+                    label: str | None = None) -> Path:
     """Write the diagram stepping through a sample, one frame per timestep, to ``path``.
 
     ``source``: a :class:`~explorer.runs.store.Run` (``sample`` indexes its validation samples, else its
@@ -168,6 +169,7 @@ def write_animation(source, path, sample: int = 0, unit: int = 0, layer: int = 0
     GIF rounds that to 10 ms, at least 20). ``width`` ≥ 800 pixels.
     ``interventions``: the ones the trace was computed with (their held gates are tagged).
     ``x_note``: what the input values are ("z-scored"; default: a run's own :attr:`Dataset.input_scaling`).
+    ``label``: the sample as the header names it ("3 (edited)"; default ``sample``).
     ``progress(done, total)`` is called after each frame; ``interrupt()`` returning True stops
     with :class:`~explorer.engine.Interrupted` and nothing written. Raises
     :class:`AnimationError` (one sentence) for a bad request, :class:`~explorer.util.ram.MemoryBudgetError`
@@ -187,12 +189,13 @@ def write_animation(source, path, sample: int = 0, unit: int = 0, layer: int = 0
     if x_note is None:
         x_note = "" if isinstance(source, tuple) else getattr(source.dataset, "input_scaling", "")
     T = int(trace.T)
-    probe = FrameRenderer(next(animation_frames(trace, desc, unit, layer, direction, b, sample, vocab, x_note)))
+    shown = sample if label is None else label
+    probe = FrameRenderer(next(animation_frames(trace, desc, unit, layer, direction, b, shown, vocab, x_note)))
     w0, h0 = probe.export_size()
     w, h = int(width), round(h0 * int(width) / w0)
     check_budget(_bytes_needed(fmt, T, w, h), f"An animation of {T} frames of {w}\u00d7{h} pixels",
                  "animate a shorter sample (--seq-len when training) or a narrower one")
-    frames = render_frames(trace, desc, unit, layer, direction, b, sample, vocab, int(width), progress, interrupt,
+    frames = render_frames(trace, desc, unit, layer, direction, b, shown, vocab, int(width), progress, interrupt,
                            interventions, x_note)
     duration = min(MAX_FRAME_MS, max(10, round(1000.0 / float(fps))))
     if fmt == "GIF":                         # GIF counts hundredths of a second (and browsers slow < 20 ms)

@@ -963,7 +963,7 @@ def x_text(x, vocab=None, note: str = "") -> str:
     return f"({m} values) = [" + ", ".join(fmt(e, 2) for e in a[:3]) + ", \u2026]" + tail
 
 
-def frame_at(desc: CellDescription, trace, t: int, unit: int, *, b: int = 0, sample: int | None = None,
+def frame_at(desc: CellDescription, trace, t: int, unit: int, *, b: int = 0, sample: int | str | None = None,
              vocab=None, belt_scale: ValueScale | None = None, layer: int = 0, direction: int = 0,
              num_layers: int = 1, num_directions: int = 1, x_note: str = "") -> Frame:
     """The :class:`Frame` that shows unit ``unit`` of sample ``b`` of ``trace`` (one layer and

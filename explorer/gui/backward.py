@@ -79,7 +79,7 @@ class BackwardController(QObject):
         weights = s.trace_weights if s.trace_weights is not None else run.model.state_dict()
         src = s.trace_source
         fn = partial(_grads_task, run=run, weights=weights, sample=s.position.sample if src is None else src.sample,
-                     interventions=s.shown_interventions(), trace=trace)
+                     interventions=s.shown_interventions(), trace=trace, edit=None if src is None else src.edit)
         self.task.start(fn, tag=run, direct=is_small(run))
 
     def _failed(self, text: str) -> None:
@@ -100,7 +100,7 @@ class BackwardController(QObject):
         self.sigGrads.emit(grads)
 
 
-def _grads_task(state, run, weights, sample, interventions, trace):
-    g = backward_grads(run, weights, sample, interventions, interrupt=state.is_interruption_requested)
+def _grads_task(state, run, weights, sample, interventions, trace, edit=None):
+    g = backward_grads(run, weights, sample, interventions, interrupt=state.is_interruption_requested, edit=edit)
     assert np.shape(g.dh)[1] == trace.T
     return trace, g

@@ -87,7 +87,7 @@ class CellDiagramView(SessionViewMixin, CellCanvas):
         desc = self.description
         src = self.session.trace_source
         frame = frame_at(desc, self.session.view_trace(), pos.t, pos.unit,
-                         sample=pos.sample if src is None else src.sample,
+                         sample=pos.sample if src is None else src.sample_text(),
                          vocab=self._vocab, belt_scale=self.belt_scale(), layer=pos.layer,
                          direction=pos.direction, num_layers=1 if full is None else int(full.num_layers),
                          num_directions=1 if full is None else int(full.num_directions), x_note=self.x_note)

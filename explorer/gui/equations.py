@@ -376,10 +376,11 @@ class EquationsView(SessionViewMixin, QTextBrowser):
             parts.append(f'<p style="color:{muted}; font-size:{small}px;">{html.escape(note)}</p>')
         self._set_html(parts)
 
-    def _shown_sample(self) -> int:
-        """The sample the drawn numbers are of (not the one asked for while it is computed)."""
+    def _shown_sample(self) -> str:
+        """The sample the drawn numbers are of ("3 (edited)" for an edited input; not the one asked
+        for while it is computed)."""
         src = self.session.trace_source
-        return self.session.position.sample if src is None else src.sample
+        return html.escape(str(self.session.position.sample) if src is None else src.sample_text())
 
     def _waiting_html(self, muted: str) -> str:
         text = self.session.waiting_text()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from explorer.gui.animation_export import AnimationExportController
 from explorer.gui.backward import BackwardController
+from explorer.gui.edit_input import EditInputController
 from explorer.gui.interventions import InterventionsController
 from explorer.gui.lessons import LessonController
 from explorer.gui.units_panel import UnitsController
@@ -34,7 +35,7 @@ def _submenu(menu, title: str):
 
 def install(win) -> None:
     """Make the controllers (``win.interventions``, ``win.backward``, ``win.replay_bar``,
-    ``win.animation_export``, ``win.presenter``, ``win.units``, ``win.lessons``) and put their actions in the
+    ``win.animation_export``, ``win.presenter``, ``win.units``, ``win.edit_input``, ``win.lessons``) and put their actions in the
     menus: View › Backward pass (B), View › Presenter (F11), View › Interventions, File › Export ›
     Animation…; the replay bar goes under the timestep bar."""
     win.interventions = InterventionsController(win)
@@ -51,6 +52,8 @@ def install(win) -> None:
     view.addAction(win.interventions.dock.toggleViewAction())
     win.units = UnitsController(win)
     view.addAction(win.units.dock.toggleViewAction())
+    win.edit_input = EditInputController(win)
+    view.addAction(win.edit_input.dock.toggleViewAction())
     win.lessons = LessonController(win)
     win.lessons.add_actions(_menu(win, "File"), _menu(win, "Help"))
     export = _submenu(_menu(win, "File"), "Export")

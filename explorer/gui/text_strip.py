@@ -12,6 +12,7 @@ from PySide6.QtCore import QRectF, QSize, Qt
 from PySide6.QtGui import QFont, QFontMetricsF, QPainter, QPalette
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
+from explorer.app.edit import edited_pair
 from explorer.engine import softmax
 
 TOP_K = 5
@@ -69,6 +70,8 @@ class TextStripWidget(QWidget):
         ys = ds.y_val if ds.n_val else ds.y_train
         src = self.session.trace_source            # the sample whose trace is drawn beside it
         b = min(self.session.position.sample if src is None else src.sample, len(ys) - 1)
+        if src is not None and src.edit is not None:          # an edited text's own next characters
+            ys, b = edited_pair(ds, src)[1], 0
         t = self.current
         y = np.asarray(ys[b])
         return vocab[int(y[t] if y.ndim else y)] if y.ndim == 0 or t < y.shape[0] else None

@@ -38,7 +38,7 @@ STOP_TIMEOUT_S = 1.5          # closing waits at most this long for the step und
 class DisplayController(QObject):
     """The one producer of the session's trace: whenever the source of what is drawn changes (the
     sample, the interventions, the replayed epoch; :meth:`explorer.app.session.Session.source`) it
-    computes that source with :func:`explorer.app.display.display_request` — at once on the GUI
+    computes that source (with the sample's input as edited, if it is) with :func:`explorer.app.display.display_request` — at once on the GUI
     thread for a small model, else on a worker whose newer request cancels the older — and hands
     the trace, its norms and the interventions' effect to the session only while they are still
     what the session asks for. Results are cached per weights × sample × interventions. The
@@ -67,6 +67,7 @@ class DisplayController(QObject):
         s.events.sample.connect(self._on_source_changed)
         s.events.interventions.connect(self._on_source_changed)
         s.events.replay_epoch.connect(self._on_source_changed)
+        s.events.edit.connect(self._on_source_changed)
         s.events.training.connect(self._on_session_training)
 
     @property

@@ -468,11 +468,14 @@ class UnitsController(QObject):
         pos = self.session.position
         if pos.sample >= x.shape[0]:
             return False
-        xs = x[pos.sample:pos.sample + 1]
+        src = self.session.trace_source
+        edited = src is not None and src.edit is not None and src.sample == pos.sample
+        xs = self.session.shown_input() if edited else x[pos.sample:pos.sample + 1]
         t = min(pos.t, xs.shape[1] - 1)
         of = self.conn_of.currentText() or "h"
-        self.conn_label.setText(f"computing ‖∂{of}_{t + 1}/∂x_s‖ of sample {pos.sample}…")
-        self._conn_request = (pos.sample, t, of)
+        name = f"{pos.sample}" + (f" ({src.edit.label})" if edited else "")
+        self.conn_label.setText(f"computing ‖∂{of}_{t + 1}/∂x_s‖ of sample {name}…")
+        self._conn_request = (name, t, of)
         self.conn_task.start(lambda state: _compute_connectivity(state, self._model_copy(), xs, t, of))
         return True
 
