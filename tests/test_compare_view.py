@@ -303,3 +303,27 @@ def test_a_narrow_plot_keeps_its_legend_and_data_inside_its_view(qtbot):
 
     qtbot.waitUntil(inside, timeout=5000)
     assert w.legend.entries() == names and w.legend.columnCount < len(names)
+
+
+def test_connectivity_of_every_cell_is_the_engines(qtbot, adding):
+    from explorer.engine import make_model
+
+    cw = _window(qtbot, adding, ["rnn", "lstm"], max_steps=40, eval_every=20)
+    with qtbot.waitSignal(cw.sigFinished, timeout=180000):
+        assert cw.start()
+    cw.sessions[0].set_position(sample=2, t=45)
+    qtbot.waitUntil(lambda: all(v[:2] == (2, 45) for v in cw.connectivity.values()) and len(cw.connectivity) == 2,
+                    timeout=30000)
+    x = adding.x_val[2:3]
+    for cell, name in (("rnn", "plain RNN"), ("lstm", "LSTM")):
+        r = cw.result.of(cell)[0]
+        model = make_model(cell, adding.n_inputs, 4, adding.n_outputs)
+        model.load_state_dict(r.weights)
+        want = model.connectivity(x, 45)[0]
+        _, _, got = cw.connectivity[cell]
+        np.testing.assert_array_equal(got, want)
+        assert np.all(got[46:] == 0) and np.all(got[:46] > 0)
+        xs, ys = cw.connectivity_plot.curve(name)
+        assert xs.tolist() == list(range(1, 51))
+        np.testing.assert_array_equal(ys[:46], want[:46])
+    assert "sample 2 at t = 46" in cw.connectivity_plot._title

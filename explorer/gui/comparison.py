@@ -55,7 +55,7 @@ from explorer.gui.banner import BannerWidget
 from explorer.gui.diagram import CellDiagramView
 from explorer.gui.plain_text import plain_label
 from explorer.gui.timestep_bar import TimestepBarWidget
-from explorer.gui.worker import ThreadRegistry, TaskWorker
+from explorer.gui.worker import LatestTask, ThreadRegistry, TaskWorker
 
 MIN_CELLS, MAX_CELLS = 2, 4
 DEFAULT_CELLS = ("rnn", "gru", "lstm")
@@ -315,6 +315,25 @@ class CompareDialog(QDialog):
         self.hint.setText("" if ok else f"Choose two to four cells ({n} chosen).")
 
 
+CONNECTIVITY_DIRECT_WORK = 400_000
+"""Below this many multiply-adds (cells × directions × units × steps × (inputs + units) × layers)
+the connectivity is computed at once on the GUI thread (about a millisecond); above, in a worker."""
+
+
+def _connectivity_task(state, jobs, x, t, settings, n_inputs, n_outputs) -> dict:
+    """In a worker: each cell's ‖∂hₜ/∂xₛ‖ (T,) for the sample ``x`` (1, T, m) with its weights."""
+    from explorer.engine import make_model
+
+    out = {}
+    for cell, weights in jobs:
+        state.check()
+        model = make_model(cell, n_inputs, settings.units, n_outputs, num_layers=settings.layers,
+                           bidirectional=settings.bidirectional)
+        model.load_state_dict(weights)
+        out[cell] = model.connectivity(x, t)[0]
+    return out
+
+
 class ComparisonWindow(QMainWindow):
     """Cells trained side by side, live (see the module docstring).
 
@@ -326,6 +345,7 @@ class ComparisonWindow(QMainWindow):
     """
 
     sigResult = Signal(object)      # a ComparisonResult was drawn (partial or final)
+    sigConnectivity = Signal(object)  # {cell: (sample, t, (T,) norms)} was drawn
     sigFinished = Signal(str)       # "done" | "stopped" | "error"
     sigDataLoaded = Signal(object)  # the dataset (--compare FILE | --example NAME)
     sigLoadFailed = Signal(str)
@@ -424,11 +444,19 @@ class ComparisonWindow(QMainWindow):
         tv.addWidget(self.table_note)
         for k, cell in enumerate(self.cells):
             self._set_cell(k, 0, describe(cell).title, CELL_COLORS.get(cell))
+        self.connectivity_plot = LiveCurvesPlotWidget(
+            "Connectivity ‖∂hₜ/∂xₛ‖ of the sample at the selected t", "input step s", "‖∂hₜ/∂xₛ‖", log_y=True,
+            marker=True)
+        self.connectivity = {}                      # cell -> (sample, t, (T,) norms) drawn
+        self._conn_request = None
+        self.conn_task = LatestTask(self.threads, parent=self)
+        self.conn_task.sigResult.connect(self._on_connectivity)
         bottom = QSplitter(Qt.Orientation.Horizontal)
         bottom.addWidget(self.loss_plot)
         bottom.addWidget(self.through_time_plot)
+        bottom.addWidget(self.connectivity_plot)
         bottom.addWidget(tw)
-        bottom.setSizes([520, 520, 560])
+        bottom.setSizes([420, 420, 420, 500])
         bottom.setChildrenCollapsible(False)
         self.splitter = QSplitter(Qt.Orientation.Vertical)
         self.splitter.addWidget(top)
@@ -446,7 +474,8 @@ class ComparisonWindow(QMainWindow):
         cv.addWidget(self.cells_label)
         cv.addWidget(self.splitter, 1)
         self.setCentralWidget(central)
-        self.widgets = {"loss_curves": self.loss_plot, "grad_through_time": self.through_time_plot}
+        self.widgets = {"loss_curves": self.loss_plot, "grad_through_time": self.through_time_plot,
+                        "connectivity": self.connectivity_plot}
         for cell, col in self.columns.items():
             self.widgets[f"diagram_{cell}"] = col.diagram
             if col.memory is not None:
@@ -713,7 +742,49 @@ class ComparisonWindow(QMainWindow):
         self.progress_label.setMinimumWidth(self.progress_label.fontMetrics().horizontalAdvance(text) + 8)
         if self.sessions[0].trace is not None:
             self._set_spin(self.unit_spin, self.sessions[0].position.unit, self.sessions[0].trace.h.shape[-1] - 1)
+        self.request_connectivity()
         self.sigResult.emit(res)
+
+    # -- connectivity ------------------------------------------------------------------------------------------
+    def request_connectivity(self) -> bool:
+        """‖∂hₜ/∂xₛ‖ of every cell for the selected sample and t, with the weights of the latest
+        snapshot (a task; :attr:`sigConnectivity` when drawn): the plain RNN's fades within a few
+        steps, the LSTM's reaches back."""
+        res, ds = self.result, self.dataset
+        if res is None or ds is None or not ds.n_val:
+            return False
+        pos = self.sessions[0].position
+        sample = min(pos.sample, ds.n_val - 1)
+        jobs = []
+        for cell in self.cells:
+            rs = res.of(cell)
+            if rs and rs[0].weights is not None:
+                jobs.append((cell, rs[0].weights))
+        if not jobs:
+            return False
+        x = ds.x_val[sample:sample + 1]
+        t = min(pos.t, x.shape[1] - 1)
+        st = self.settings
+        self._conn_request = (sample, t)
+        D = 2 if st.bidirectional else 1
+        work = len(jobs) * D * st.units * x.shape[1] * (ds.n_inputs + st.units) * st.layers
+        self.conn_task.start(partial(_connectivity_task, jobs=tuple(jobs), x=x, t=t, settings=st,
+                                     n_inputs=ds.n_inputs, n_outputs=ds.n_outputs), tag=(sample, t),
+                             direct=work <= CONNECTIVITY_DIRECT_WORK)
+        return True
+
+    def _on_connectivity(self, result) -> None:
+        sample, t = self._conn_request
+        steps = None
+        for cell, norms in result.items():
+            steps = np.arange(1, norms.size + 1)
+            self.connectivity[cell] = (sample, t, norms)
+            shown = np.where(norms > 0, norms, np.nan)          # 0 (no dependence) is off a log axis
+            self.connectivity_plot.set_curve(describe(cell).title, steps, shown, CELL_COLORS.get(cell, "#444"))
+        if steps is not None:
+            self.connectivity_plot.set_title(f"Connectivity ‖∂hₜ/∂xₛ‖ of sample {sample} at t = {t + 1}")
+            self.connectivity_plot.set_time_marker(t + 1)
+        self.sigConnectivity.emit(self.connectivity)
 
     def _time_labels(self, res):
         ds = self.dataset
@@ -800,6 +871,8 @@ class ComparisonWindow(QMainWindow):
             if col.memory is not None:
                 col.memory.set_time_marker(pos.t)
         self.through_time_plot.set_time_marker(pos.t)
+        if self.result is not None and self._conn_request != (pos.sample, pos.t):
+            self.request_connectivity()
 
     def _on_unit_spin_changed(self, u) -> None:
         self.sessions[0].set_position(unit=u)
