@@ -78,6 +78,7 @@ class UnitsController(QObject):
         self.connectivity: np.ndarray | None = None
         self._activations = None        # (A, quantity) of the last search, for the colour view
         self._x = None
+        self._unit_curves: list = []
         self.find_task = LatestTask(win.threads, parent=self)
         self.match_task = LatestTask(win.threads, parent=self)
         self.conn_task = LatestTask(win.threads, parent=self)
@@ -362,8 +363,8 @@ class UnitsController(QObject):
             self.select_plot.removeItem(item)
         T, n = a.shape
         t = np.arange(1, T + 1)                                   # steps shown 1-based, as everywhere
-        for u in range(n):
-            self.select_plot.plot(t, a[:, u], pen=pg.mkPen(pg.intColor(u, max(n, 1)), width=1))
+        self._unit_curves = [self.select_plot.plot(t, a[:, u], pen=pg.mkPen(pg.intColor(u, max(n, 1)), width=1))
+                             for u in range(n)]
         self.select_plot.setLabel("left", f"{q} of every unit, sample {self.session.position.sample}")
         lo, hi = self.region.getRegion()
         if hi > T or lo < 1 or hi - lo < 1e-9:
@@ -389,6 +390,14 @@ class UnitsController(QObject):
 
     def _update_selection(self) -> None:
         units = self.selected_units()
+        chosen = set(int(u) for u in units)
+        curves = self._unit_curves
+        for u, curve in enumerate(curves):              # the selected units drawn bold, the others faint
+            color = pg.intColor(u, max(len(curves), 1))
+            if chosen and u not in chosen:
+                color.setAlpha(60)
+            curve.setPen(pg.mkPen(color, width=3 if u in chosen else 1))
+            curve.setZValue(1 if u in chosen else 0)
         t0, t1 = self._range()
         self.selected_label.setText(f"t {t0 + 1}–{t1 + 1}: " + (
             "units " + ", ".join(str(u) for u in units[:12]) + ("…" if units.size > 12 else "")
