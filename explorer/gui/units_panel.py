@@ -299,8 +299,10 @@ class UnitsController(QObject):
                 item = QTableWidgetItem(text)
                 item.setToolTip(text)
                 self.table.setItem(row, col, item)
-        self.find_status.setText(f"{len(scores)} units scored by Pearson's r (ρ: rank score); click one to "
-                                 f"see its {q} over the sample." if scores else "No units to score.")
+        part = "" if self._x is None or A.shape[0] >= len(self._x) else \
+            f" Over the first {A.shape[0]:,} of {len(self._x):,} samples (the activations' memory cap)."
+        self.find_status.setText((f"{len(scores)} units scored by Pearson's r (ρ: rank score); click one to "
+                                  f"see its {q} over the sample." if scores else "No units to score.") + part)
         if scores:
             self.session.set_position(unit=scores[0].unit)
         self._draw_colour()
