@@ -389,6 +389,42 @@ def _check_out(out: Path, force: bool, flag: str = "--out", names=None, marker=N
         raise CliError(f"{flag}: {exc}") from None
 
 
+class _HeldFolder:
+    """``with _HeldFolder(out):`` creates ``out`` if needed and holds its
+    :class:`~explorer.runs.folder.WriterLock` for the whole command (one writer of a folder at a
+    time; a refusal names the holder). A folder this made that holds nothing but the lock when the
+    command ends (it was refused before writing) is removed again: a refusal leaves nothing."""
+
+    def __init__(self, out: Path, flag: str = "--out"):
+        self.out, self.flag, self.lock = Path(out), flag, None
+        self.created = not self.out.exists() and not self.out.is_symlink()
+
+    def __enter__(self):
+        from explorer.runs.folder import RunFileError, WriterLock
+
+        try:
+            self.out.mkdir(parents=True, exist_ok=True)
+            self.lock = WriterLock(self.out)
+        except RunFileError as exc:
+            raise CliError(str(exc)) from None
+        except OSError as exc:
+            raise CliError(f"{self.flag} {self.out} cannot be made: {exc.strerror or exc}.") from None
+        return self
+
+    def __exit__(self, *exc):
+        from explorer.runs.folder import LOCK
+
+        self.lock.release()
+        if self.created:
+            try:
+                if [e.name for e in os.scandir(self.out)] == [LOCK] and not (self.out / LOCK).is_symlink():
+                    (self.out / LOCK).unlink()
+                    self.out.rmdir()
+            except OSError:
+                pass
+        return False
+
+
 def _same_folder(a, b) -> bool:
     try:
         return Path(a).resolve() == Path(b).resolve()

@@ -23,18 +23,34 @@ LABELLED_OPTIONS = {"command", "file", "example", "label", "pool", "task", "text
                     "clip", "seed", "out", "force", "no_plots", "quiet"}
 
 
+LABELLED_FILES = ("accuracy.csv", "accuracy.png", "accuracy.svg", "attention.csv", "attention_strip.csv",
+                  "attention_strip.png", "attention_strip.svg", "confusion.csv", "confusion.png", "confusion.svg",
+                  "history.csv", "model.npz", "predictions.csv", "summary.json")
+"""The files a labelled run writes (``--force`` replaces a folder of these, never anything else)."""
+POOL_FILES = ("comparison.csv", "pool_comparison.csv", "pool_comparison.png", "pool_comparison.svg",
+              "pool_grad_through_time.csv", "pool_grad_through_time.png", "pool_grad_through_time.svg")
+"""The files ``compare --pool`` writes."""
+
+
 def train_labelled(args, given: dict[str, str]) -> int:
-    from explorer.app.labelled import LabelledRun, labelled_settings, load_labelled_data
-    from explorer.cli.command import (EXIT_DIVERGED, EXIT_INTERRUPTED, EXIT_OK, CliError, _check_out, _Progress, _say,
-                              _StopRequest, describe_model)
-    from explorer.data import SequenceFileError
+    from explorer.cli.command import CliError, _check_out, _HeldFolder
 
     if (args.file is None) == (args.example is None):
         raise CliError("give exactly one of FILE or --example NAME.")
     if not args.out:
         raise CliError("--out DIR is required: the folder the run and its plots are written to.")
     out = Path(args.out)
-    _check_out(out, args.force)
+    _check_out(out, args.force, names=LABELLED_FILES, marker=("summary.json",))
+    with _HeldFolder(out):
+        return _train_labelled(args, given, out)
+
+
+def _train_labelled(args, given: dict[str, str], out: Path) -> int:
+    from explorer.app.labelled import LabelledRun, labelled_settings, load_labelled_data
+    from explorer.cli.command import (EXIT_DIVERGED, EXIT_INTERRUPTED, EXIT_OK, CliError, _Progress, _say,
+                                      _StopRequest, describe_model)
+    from explorer.data import SequenceFileError
+
     ignored = sorted(flag for dest, flag in given.items() if dest not in LABELLED_OPTIONS
                      or (dest == "seq_len" and args.example != "find-the-marker"))
     if ignored and not args.quiet:
@@ -73,19 +89,14 @@ def train_labelled(args, given: dict[str, str]) -> int:
                 break
     bar.close()
     seconds = time.perf_counter() - t0
-    from explorer.runs.folder import RunFileError, WriterLock
+    from explorer.runs.folder import RunFileError
 
     try:
-        out.mkdir(parents=True, exist_ok=True)
-        lock = WriterLock(out)                       # one writer of a folder at a time
-        try:
-            run.write(out)
-            if not args.no_plots:
-                from explorer.figures.labelled import export_labelled_plots
+        run.write(out)                               # under the folder's writer lock (train_labelled)
+        if not args.no_plots:
+            from explorer.figures.labelled import export_labelled_plots
 
-                export_labelled_plots(run, out)
-        finally:
-            lock.release()
+            export_labelled_plots(run, out)
     except RunFileError as exc:
         raise CliError(str(exc)) from None
     except OSError as exc:
@@ -110,9 +121,7 @@ def compare_pools(args) -> int:
     """``compare (FILE | --example NAME) --pool last,attention [--cells C,…]``: every cell with every
     pooling on the same labelled sequences; comparison.csv, the validation accuracy per epoch and
     the gradient norm through time at the first step (attention shortens the path to early steps)."""
-    from explorer.app.labelled import TARGET_ACCURACY, LabelledRun, labelled_settings, load_labelled_data
-    from explorer.cli.command import CELL_CHOICES, CliError, _check_out, _say
-    from explorer.data import SequenceFileError
+    from explorer.cli.command import CELL_CHOICES, CliError, _check_out, _HeldFolder
     from explorer.engine import POOLS
 
     pools = [p.strip() for p in args.pool.split(",") if p.strip()]
@@ -127,7 +136,17 @@ def compare_pools(args) -> int:
     if (args.file is None) == (args.example is None):
         raise CliError("give exactly one of FILE or --example NAME.")
     out = Path(args.out)
-    _check_out(out, args.force)
+    _check_out(out, args.force, names=POOL_FILES, marker=("pool_comparison.csv",))
+    with _HeldFolder(out):
+        return _compare_pools(args, out, pools, cells)
+
+
+def _compare_pools(args, out: Path, pools: list, cells: list) -> int:
+    from explorer.app.labelled import TARGET_ACCURACY, LabelledRun, labelled_settings, load_labelled_data
+    from explorer.cli.command import CliError, _say
+    from explorer.data import SequenceFileError
+    from explorer.runs.folder import RunFileError
+
     try:
         ds = load_labelled_data(args.file, args.example, seq_len=args.seq_len, label=args.label, task=args.task,
                                 level="word" if args.words else "char", val_fraction=args.val_fraction)
@@ -163,14 +182,20 @@ def compare_pools(args) -> int:
     try:
         import csv
 
-        out.mkdir(parents=True, exist_ok=True)
-        with open(out / "comparison.csv", "w", newline="", encoding="utf-8") as fh:
-            w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-            w.writeheader()
-            w.writerows(rows)
+        import io
+
+        from explorer.runs.store import atomic_write_bytes
+
+        buf = io.StringIO(newline="")
+        w = csv.DictWriter(buf, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+        atomic_write_bytes(out / "comparison.csv", buf.getvalue().encode("utf-8"))   # a link is replaced, not followed
         from explorer.figures.labelled import export_pool_comparison
 
         export_pool_comparison([(f"{cell} {pool}", run) for cell, pool, run in runs], out, first_norms)
+    except RunFileError as exc:
+        raise CliError(str(exc)) from None
     except OSError as exc:
         raise CliError(f"{out}: {exc.strerror or exc}; the comparison could not be written.") from None
     if not args.quiet:

@@ -106,7 +106,7 @@ TREE_FILES = ("tree_run.json", "checkpoint.npz", "model.npz", "history.csv", "no
 TREE_PLOTS = ("loss.png", "loss.svg", "loss.csv", "tree.png", "tree.svg")
 
 
-def _check_out(out: Path, force: bool) -> None:
+def _check_out(out: Path, force: bool, ours=None, marker: str = "tree_run.json") -> None:
     """Refuse an --out that is a file, a non-empty folder without --force, or — with --force — a
     folder that is not a tree run's (the person's files are never replaced) or whose run files
     are links (never followed)."""
@@ -121,16 +121,22 @@ def _check_out(out: Path, force: bool) -> None:
         raise TreeCliError(f"--out {out} is not empty; choose another folder or add --force.")
     if not names:
         return
-    ours = set(TREE_FILES) | set(TREE_PLOTS) | {".lock"}
+    ours = set(TREE_FILES + TREE_PLOTS if ours is None else ours) | {".lock"}
     others = [n for n in names if n not in ours and not (n.startswith(".") and n.endswith(".tmp"))]
-    if others or "tree_run.json" not in names:
+    if others or marker not in names:
         shown = ", ".join(others[:3]) + (", …" if len(others) > 3 else "")
-        raise TreeCliError(f"--out {out} holds files that are not a tree run's ({shown or 'no tree_run.json'}); "
+        raise TreeCliError(f"--out {out} holds files that are not a tree run's ({shown or 'no ' + marker}); "
                            "choose an empty folder: nothing was changed.")
-    for n in names:
-        if os.path.islink(out / n):
-            raise TreeCliError(f"--out {out} has a link named {n} where the run keeps a file; links are never "
-                               "followed: remove it or choose another folder.")
+    _check_links(out)
+
+
+def _check_links(out: Path) -> None:
+    """Refuse a folder where a file the run writes (or its temporary) is a link: never followed."""
+    for n in TREE_FILES + TREE_PLOTS:
+        for name in (n, f".{n}.tmp"):
+            if os.path.islink(out / name):
+                raise TreeCliError(f"--out {out} has a link named {name} where the run keeps a file; links are "
+                                   "never followed: remove it or choose another folder.")
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
@@ -289,6 +295,7 @@ def cmd_train_trees(args, given: dict) -> int:
 
 
 def _train_locked(args, run, out: Path, source: dict, kind: str) -> int:
+    _check_links(out)                                 # a resumed folder too: its plots are rewritten
     _save(run, out, source)                           # from now on --resume works on DIR
     saved = [time.monotonic()]
 
@@ -345,9 +352,6 @@ def _save(run, out: Path, source: dict) -> None:
 def cmd_compare_trees(args, given: dict) -> int:
     """``compare TREES --cells nary-treelstm,treelstm,lstm``: each Tree-LSTM on the trees, the
     sequence LSTM on the same trees read flat; one row per cell in ``comparison.csv``."""
-    from explorer.app.tree_train import TreeData, TreeRun, sequence_baseline
-    from explorer.data.errors import SequenceFileError
-
     text = args.cells if "cells" in given else ",".join(TREE_CELLS + ("lstm",))
     cells = [c.strip() for c in text.split(",") if c.strip()]
     bad = [c for c in cells if c not in TREE_CELLS + ("lstm",)]
@@ -356,7 +360,25 @@ def cmd_compare_trees(args, given: dict) -> int:
     if len(set(cells)) != len(cells):
         raise TreeCliError("--cells names a cell twice; name each cell once.")
     out = Path(args.out)
-    _check_out(out, args.force)
+    _check_out(out, args.force, ours=("comparison.csv",), marker="comparison.csv")
+    from explorer.runs.folder import RunFileError, WriterLock
+
+    try:                                              # one writer of a folder at a time
+        out.mkdir(parents=True, exist_ok=True)
+        lock = WriterLock(out, then="try again when it has finished")
+    except (RunFileError, OSError) as exc:
+        raise TreeCliError(str(exc) if isinstance(exc, RunFileError) else f"--out {out}: {exc.strerror or exc}.") \
+            from None
+    try:
+        return _compare_trees_locked(args, out, cells)
+    finally:
+        lock.release()
+
+
+def _compare_trees_locked(args, out: Path, cells: list) -> int:
+    from explorer.app.tree_train import TreeData, TreeRun, sequence_baseline
+    from explorer.data.errors import SequenceFileError
+
     try:
         bank = _bank(args)
         base = _settings(args, TREE_CELLS[0])

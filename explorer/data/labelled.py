@@ -135,7 +135,12 @@ def _float(tok: str, name: str, lineno: int) -> float:
     if not math.isfinite(v) or abs(v) > MAX_ABS_VALUE:
         raise SequenceFileError(f"Line {lineno} of {name} has the value {s[:20]!r}, which is not a usable "
                                 "finite number; fix or remove that line.")
-    return v
+    return v if abs(v) >= TINY else 0.0            # subnormal: read as 0, as the engine computes it
+
+
+TINY = float(np.finfo(np.float64).tiny)
+"""Values smaller in size than this (subnormal numbers, below 2.2e-308) are read as 0: the engine
+flushes them to zero anyway, and plotting them overflows the axes' arithmetic."""
 
 
 def _check_steps(n: int, name: str, lineno: int) -> None:

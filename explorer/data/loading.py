@@ -1459,7 +1459,7 @@ def _target_alone(target, names: list, name: str) -> int:
         raise SequenceFileError(
             f"The target column of {name} is chosen by name or index, not by {type(target).__name__}.") from None
     if j is None:
-        raise SequenceFileError(f"The target {safe_name(str(target))!r} is not a column of {name}; its columns are "
+        raise SequenceFileError(f"The target {safe_text(str(target))!r} is not a column of {name}; its columns are "
                                 f"{_listing(names)}.")
     return j
 

@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import SequenceFileError, check_budget, safe_name
-from .loading import TextCorpus, _decode, _path_and_name, _read_bytes
+from .loading import MAX_ABS_VALUE, TextCorpus, _decode, _path_and_name, _read_bytes
 
 #: The deepest tree read (root at depth 1); deeper input is refused.
 MAX_DEPTH = 1_000
@@ -148,9 +148,9 @@ def parse_tree(line: str, lineno: int = 1, name: str = "the text") -> ParsedTree
             value = _label(tok)
             if value is None:
                 top[1] = tok
-            elif not math.isfinite(value):
-                raise SequenceFileError(f"{where} has the label {tok[:20]!r}, which is not a finite number; "
-                                        "use finite labels.")
+            elif not math.isfinite(value) or abs(value) > MAX_ABS_VALUE:
+                raise SequenceFileError(f"{where} has the label {tok[:20]!r}, which is not a finite number of at "
+                                        f"most {MAX_ABS_VALUE:g} in size; use such labels.")
             else:
                 top[0] = value
             continue
@@ -202,9 +202,9 @@ def read_label_file(path, trees: list[ParsedTree]) -> None:
         values = []
         for f in fields:
             v = math.nan if f == "-" else _label(f)
-            if v is None or math.isinf(v):
-                raise SequenceFileError(f"Line {k} of {name} has {f[:20]!r}, which is not a finite number or -; "
-                                        "fix the label.")
+            if v is None or math.isinf(v) or abs(v) > MAX_ABS_VALUE:
+                raise SequenceFileError(f"Line {k} of {name} has {f[:20]!r}, which is not a finite number of at "
+                                        f"most {MAX_ABS_VALUE:g} in size or -; fix the label.")
             values.append(v)
         if len(values) == 1:
             tree.labels[:] = math.nan

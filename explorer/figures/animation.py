@@ -197,7 +197,7 @@ def write_animation(source, path, sample: int = 0, unit: int = 0, layer: int = 0
                  "animate a shorter sample (--seq-len when training) or a narrower one")
     frames = render_frames(trace, desc, unit, layer, direction, b, shown, vocab, int(width), progress, interrupt,
                            interventions, x_note)
-    duration = min(MAX_FRAME_MS, max(10, round(1000.0 / float(fps))))
+    duration = round(min(float(MAX_FRAME_MS), max(10.0, 1000.0 / float(fps))))   # 1000/fps may overflow to inf
     if fmt == "GIF":                         # GIF counts hundredths of a second (and browsers slow < 20 ms)
         duration = max(20, 10 * round(duration / 10))
 
