@@ -105,3 +105,19 @@ def test_every_fps_in_the_documented_range_writes(tmp_path, fps):
     with Image.open(path) as im:
         assert im.n_frames == 6
         assert im.info["duration"] == (20 if fps == "100" else MAX_FRAME_MS)
+
+
+def test_a_convlstm_run_copied_as_plain_files_resumes_and_gets_its_layout_back(tmp_path, capsys):
+    import shutil
+
+    run = tmp_path / "run"
+    assert main(["train", "--example", "moving-squares", "--cell", "convlstm", "--units", "2", "--epochs", "1",
+                 "--quiet", "--no-plots", "--out", str(run)]) == 0
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    for p in run.iterdir():
+        if not p.name.startswith("."):
+            shutil.copy(p, copy / p.name)                       # links followed, hidden entries left behind
+    assert main(["train", "--resume", str(copy), "--epochs", "1", "--quiet", "--no-plots"]) == 0, \
+        capsys.readouterr().err
+    assert (copy / ".current").is_symlink() and (copy / "model.npz").is_symlink()

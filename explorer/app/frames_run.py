@@ -167,7 +167,7 @@ class FramesRun:
             if extra is not None:
                 extra(vdir)
 
-        save_version(Path(folder), write, keep=FILES)
+        save_version(Path(folder), write, keep=FILES, marker=FILES)   # a copy of plain files is ours too
         return Path(folder)
 
     # -- loading --------------------------------------------------------------------------
