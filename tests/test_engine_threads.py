@@ -71,6 +71,7 @@ def test_the_variable_and_the_api_choose_the_count():
 @two_cores
 def test_nested_blocks_restore_the_count_only_when_the_last_one_leaves(monkeypatch):
     monkeypatch.delenv("LSTM_EXPLORER_THREADS", raising=False)
+    monkeypatch.setattr(blas, "_held", False)           # as in a script (a window holds the count)
     lib = blas.libraries()[0]
     old = lib.get()
     lib.set(2)
@@ -98,3 +99,19 @@ def test_a_bad_thread_count_is_one_sentence(monkeypatch, tmp_path, value):
 
     assert main(["train", "--example", "sine", "--epochs", "1", "--no-plots", "--out", str(tmp_path / "o")]) == 2
     assert not (tmp_path / "o").exists()
+
+
+def test_a_process_with_workers_holds_the_count(monkeypatch):
+    monkeypatch.delenv("LSTM_EXPLORER_THREADS", raising=False)
+    monkeypatch.setattr(blas, "_held", False)
+    lib = blas.libraries()[0]
+    old = lib.get()
+    try:
+        lib.set(2)
+        blas.hold_threads()
+        assert blas.blas_threads() == 1
+        with blas.engine_threads():
+            assert blas.blas_threads() == 1
+        assert blas.blas_threads() == 1                  # never restored under a worker's feet
+    finally:
+        lib.set(old)

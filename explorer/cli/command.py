@@ -212,9 +212,9 @@ def main(argv: list[str] | None = None) -> int:
 
         return gui_main(argv)
     argv = _join_negative_values(argv)
-    from explorer.engine.blas import ThreadSettingError, get_threads
+    from explorer.engine.blas import ThreadSettingError, hold_threads
     try:
-        get_threads()                          # a bad LSTM_EXPLORER_THREADS is named before anything runs
+        hold_threads()                         # a bad LSTM_EXPLORER_THREADS is named before anything runs
         args = _parser().parse_args(argv)
         if args.command == "examples":
             return _cmd_examples()

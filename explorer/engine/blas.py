@@ -6,7 +6,9 @@ need (scripts using the engine ran 3–26× slower there). Every engine computat
 (:meth:`~explorer.engine.model.RecurrentModel.forward`, ``predict``, ``evaluate``,
 ``compute_grads``, …) runs inside :func:`engine_threads`, which sets the BLAS library NumPy loaded
 to :func:`get_threads` threads (1 by default) and restores the library's own count afterwards, so
-a script's own products keep theirs.
+a script's own products keep theirs. A process that computes in several threads at once (the
+window, the command line) calls :func:`hold_threads` once instead: the count is set for the whole
+process and never changed while a worker computes.
 
 Overriding: the environment variable ``LSTM_EXPLORER_THREADS`` (a whole number ≥ 1, or ``0`` to
 leave BLAS's own setting alone) or :func:`set_threads` from Python (which wins over the variable).
@@ -153,6 +155,24 @@ def blas_threads() -> int | None:
     return libs[0].get() if libs else None
 
 
+_held = False
+
+
+def hold_threads() -> None:
+    """Set the BLAS library to :func:`get_threads` threads for the rest of the process and stop
+    :func:`engine_threads` from changing it: for processes that compute in several threads at once
+    (the window, its workers, the command line). OpenBLAS's thread count must not change while
+    another thread is inside a BLAS call, so a process with workers sets it once."""
+    global _held
+    n = get_threads()
+    if n is not None:
+        with _lock:
+            for lib in libraries():
+                if lib.get() != n:
+                    lib.set(n)
+    _held = True
+
+
 @contextmanager
 def engine_threads():
     """Run the block with :func:`get_threads` BLAS threads, then restore the library's own count.
@@ -160,7 +180,7 @@ def engine_threads():
     it, the last to leave restores it."""
     global _depth, _saved
     n = get_threads()
-    libs = libraries() if n is not None else ()
+    libs = libraries() if n is not None and not _held else ()
     if not libs:
         yield
         return

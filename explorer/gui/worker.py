@@ -71,11 +71,19 @@ class _ThreadHandle(QObject):
 
 
 class ThreadRegistry(QObject):
-    """Starts task workers on their own QThread and keeps both alive until the thread finished."""
+    """Starts task workers on their own QThread and keeps both alive until the thread finished.
+    Making one fixes the process's BLAS thread count (:func:`explorer.engine.blas.hold_threads`):
+    it must not change while a worker computes."""
 
     def __init__(self, parent=None):
         super().__init__(parent)
         self._running: dict = {}
+        from explorer.engine.blas import ThreadSettingError, hold_threads
+
+        try:
+            hold_threads()
+        except ThreadSettingError:             # a bad LSTM_EXPLORER_THREADS: the launcher says so
+            pass
 
     def start(self, worker: TaskWorker) -> QThread:
         thread = QThread()
