@@ -23,7 +23,7 @@ os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
 
 import numpy as np  # noqa: E402
 from PySide6.QtCore import QRectF, QSize, QSizeF, Qt  # noqa: E402
-from PySide6.QtGui import QColor, QImage, QPainter, QPalette  # noqa: E402
+from PySide6.QtGui import QColor, QImage, QPainter, QPalette, QPicture  # noqa: E402
 from PySide6.QtWidgets import QApplication, QGraphicsWidget, QSizePolicy, QVBoxLayout, QWidget  # noqa: E402
 
 import pyqtgraph as pg  # noqa: E402
@@ -491,7 +491,7 @@ class PlotPanelWidget(QWidget):
 
     def _settle_pass(self, state) -> bool:
         """One pass of settling: axes size themselves to the labels they drew last time, so draw
-        (into a throwaway image) and lay out again; True once nothing moved (the first export then
+        (recorded, not rasterised) and lay out again; True once nothing moved (the first export then
         equals the second) or after :attr:`SETTLE_PASSES`."""
         size, top = state[0], state[1]
         if state[4] >= self.SETTLE_PASSES:
@@ -502,14 +502,8 @@ class PlotPanelWidget(QWidget):
             rects = [QGraphicsWidget.geometry(w) for w in top.scene().items() if isinstance(w, QGraphicsWidget)]
             return tuple((round(r.x(), 1), round(r.y(), 1), round(r.width(), 1), round(r.height(), 1))
                          for r in rects)
-        scratch = QImage(size, QImage.Format.Format_ARGB32)
-        dpm = int(round(self.logical_dpi() / 0.0254))
-        scratch.setDotsPerMeterX(dpm)
-        scratch.setDotsPerMeterY(dpm)
         before = geometry()
-        p = QPainter(scratch)
-        self._paint_export(p, size)
-        p.end()
+        self._recorded(size)
         self._relayout(top)
         if geometry() == before:
             state[4] = self.SETTLE_PASSES
@@ -552,19 +546,18 @@ class PlotPanelWidget(QWidget):
             return self._painted_image(size, scale)
 
     def _painted_image(self, size: QSize, scale: float) -> QImage:
-        img = QImage(int(round(size.width() * scale)), int(round(size.height() * scale)),
-                     QImage.Format.Format_ARGB32)
-        img.setDevicePixelRatio(scale)
-        dpm = int(round(self.logical_dpi() / 0.0254))
-        img.setDotsPerMeterX(dpm)
-        img.setDotsPerMeterY(dpm)
-        img.fill(self._bg())
-        p = QPainter(img)
+        return picture_image(self._recorded(size), size, scale, self._bg(), self.logical_dpi())
+
+    def _recorded(self, size: QSize) -> QPicture:
+        """The scene's drawing at ``size``, recorded (replayed by :func:`picture_image` in any
+        thread)."""
+        pic = QPicture()
+        p = QPainter(pic)
         p.setRenderHint(QPainter.RenderHint.Antialiasing)
         p.setRenderHint(QPainter.RenderHint.TextAntialiasing)
         self._paint_export(p, size)
         p.end()
-        return img
+        return pic
 
     def export_png(self, path, scale: float = PNG_SCALE) -> bool:
         """The plot at ``scale`` × its export size (2 by default: 1800 × 1040 pixels). Encoded in
@@ -622,13 +615,35 @@ class PlotPanelWidget(QWidget):
                     break
             size = state[0]
             if png is not None:
-                yield None
-                yield functools.partial(write_png, self._painted_image(size, scale), png)
+                yield functools.partial(write_picture_png, self._recorded(size), size, scale, self._bg(),
+                                        self.logical_dpi(), png)
             if svg is not None:
                 yield functools.partial(write_svg, svg, self._svg_bytes(size))
         finally:
             self._end_export(state)
             self.setUpdatesEnabled(updates)
+
+
+def picture_image(pic: QPicture, size: QSize, scale: float, bg: QColor, dpi: float) -> QImage:
+    """A recorded drawing of logical ``size`` rasterised at ``scale`` on ``bg`` (text laid out at
+    ``dpi``); touches no widget."""
+    img = QImage(int(round(size.width() * scale)), int(round(size.height() * scale)), QImage.Format.Format_ARGB32)
+    img.setDevicePixelRatio(scale)
+    dpm = int(round(dpi / 0.0254))
+    img.setDotsPerMeterX(dpm)
+    img.setDotsPerMeterY(dpm)
+    img.fill(bg)
+    p = QPainter(img)
+    p.setRenderHint(QPainter.RenderHint.Antialiasing)
+    p.setRenderHint(QPainter.RenderHint.TextAntialiasing)
+    p.drawPicture(0, 0, pic)
+    p.end()
+    return img
+
+
+def write_picture_png(pic: QPicture, size: QSize, scale: float, bg: QColor, dpi: float, path) -> bool:
+    """:func:`picture_image` encoded as the PNG ``path`` (written whole); touches no widget."""
+    return write_png(picture_image(pic, size, scale, bg, dpi), path)
 
 
 def write_svg(path, data: bytes) -> None:
