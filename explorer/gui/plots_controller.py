@@ -52,6 +52,8 @@ class PlotsController(QObject):
         self.param_plot = plots.ParamCountPlotWidget()
         self.prediction_plot = plots.PredictionPlotWidget()
         self.memory_plot = plots.MemoryHeatmapWidget()          # ∏ f (or ∏ z) per unit over time
+        for w in (self.heatmap_plot, self.memory_plot):         # raising their tab never waits for a whole grid
+            w.build_in_steps = True
         self._pending_heatmaps = None                           # (trace, labels) not drawn yet
         self.widgets = {"loss": self.loss_plot, "grad_norms": self.grad_plot,
                         "grad_through_time": self.through_time_plot, "gates": self.heatmap_plot,
