@@ -112,11 +112,17 @@ class _HeatmapPanels(PlotPanelWidget):
         self._build_levels = dict(colormaps or {})
         self._was_empty = False
         if self.build_in_steps and not self._exporting:
+            self.view.setUpdatesEnabled(False)          # shown once whole (a repaint a panel costs as much)
             self._build_timer().start(0)
         else:
             self._build_rest()
 
     _unbuilt = ()
+
+    @property
+    def building(self) -> bool:
+        """Panels are still being built (:attr:`build_in_steps`)."""
+        return bool(self._unbuilt)
     _timer = None
     _marker_t = None
 
@@ -155,21 +161,24 @@ class _HeatmapPanels(PlotPanelWidget):
             self._timer.stop()
         while self._unbuilt:
             self._build_one()
+        self._built_whole()
+
+    def _built_whole(self) -> None:
         self._apply_palette()
         if not self._exporting:
             self._arrange(self._wide_on_screen())
+        self.view.setUpdatesEnabled(True)
 
     def _on_build_timer_timeout(self) -> None:
         if not self._unbuilt:
             return
         name = self._build_one()
-        self._apply_palette()
         if name in self.values:
             self._draw_panel(name)
         if self._unbuilt:
             self._timer.start(0)
-        elif not self._exporting:
-            self._arrange(self._wide_on_screen())
+        else:
+            self._built_whole()
 
     def _flush(self):
         if self._unbuilt:                               # an export or a caller needs the whole grid
