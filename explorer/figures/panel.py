@@ -30,6 +30,7 @@ import pyqtgraph as pg  # noqa: E402
 
 from explorer.figures.axes import PlotAxisItem  # noqa: E402
 from explorer.figures.export_files import svg_recording, write_file, write_png  # noqa: E402
+from explorer.figures.picture_raster import picture_image, picture_png  # noqa: E402
 from explorer.runs.store import csv_value  # noqa: E402
 
 pg.setConfigOptions(antialias=True, imageAxisOrder="row-major")
@@ -624,26 +625,10 @@ class PlotPanelWidget(QWidget):
             self.setUpdatesEnabled(updates)
 
 
-def picture_image(pic: QPicture, size: QSize, scale: float, bg: QColor, dpi: float) -> QImage:
-    """A recorded drawing of logical ``size`` rasterised at ``scale`` on ``bg`` (text laid out at
-    ``dpi``); touches no widget."""
-    img = QImage(int(round(size.width() * scale)), int(round(size.height() * scale)), QImage.Format.Format_ARGB32)
-    img.setDevicePixelRatio(scale)
-    dpm = int(round(dpi / 0.0254))
-    img.setDotsPerMeterX(dpm)
-    img.setDotsPerMeterY(dpm)
-    img.fill(bg)
-    p = QPainter(img)
-    p.setRenderHint(QPainter.RenderHint.Antialiasing)
-    p.setRenderHint(QPainter.RenderHint.TextAntialiasing)
-    p.drawPicture(0, 0, pic)
-    p.end()
-    return img
-
-
-def write_picture_png(pic: QPicture, size: QSize, scale: float, bg: QColor, dpi: float, path) -> bool:
-    """:func:`picture_image` encoded as the PNG ``path`` (written whole); touches no widget."""
-    return write_png(picture_image(pic, size, scale, bg, dpi), path)
+def write_picture_png(pic: QPicture, size: QSize, scale: float, bg: QColor, dpi: float, path) -> None:
+    """A recorded drawing rasterised at ``scale`` and encoded in the helper process
+    (:mod:`explorer.figures.picture_raster`), written as the PNG ``path`` whole; touches no widget."""
+    write_file(path, picture_png(pic, size, scale, bg, dpi, path))
 
 
 def write_svg(path, data: bytes) -> None:
