@@ -8,6 +8,8 @@ unit 0 at the top; each quantity has its own colour scale: gates on [0, 1], tanh
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from PySide6.QtCore import QRectF, QSize, QTimer
 
@@ -15,7 +17,7 @@ import pyqtgraph as pg
 
 from explorer.figures.axes import PlotAxisItem
 from explorer.figures.colors import diverging_rgb
-from explorer.figures.panel import PlotPanelWidget, SpanViewBox, marker_line, plain_html
+from explorer.figures.panel import PlotPanelWidget, SpanViewBox, marker_line, plain_html, write_csv_columns
 
 __all__ = ["GateHeatmapWidget", "MemoryHeatmapWidget", "quantity_levels"]
 
@@ -311,15 +313,30 @@ class _HeatmapPanels(PlotPanelWidget):
         self._update_empty()
 
     def csv_columns(self):
-        names, ts, us, vs = [], [], [], []
-        for name, arr in self.values.items():
+        return self.columns_of(self.values)
+
+    @classmethod
+    def columns_of(cls, values: dict):
+        """(header, columns) of the CSV of ``values`` (quantity, t, unit, value: every cell)."""
+        ts, us, vs = [], [], []
+        for arr in values.values():
             T, n = arr.shape
-            names += [name] * (T * n)
             ts.append(np.repeat(np.arange(1, T + 1), n))
             us.append(np.tile(np.arange(n), T))
             vs.append(arr.ravel())
+        names = np.repeat(np.array(list(values), dtype=str), [a.size for a in values.values()])
         cat = lambda parts, dt: np.concatenate(parts) if parts else np.zeros(0, dt)  # noqa: E731
         return ("quantity", "t", "unit", "value"), [names, cat(ts, np.int64), cat(us, np.int64), cat(vs, float)]
+
+    def csv_job(self, path):
+        """The CSV's columns made and written by the job (the values shown now: arrays that are
+        replaced, never changed in place)."""
+        self._flush()
+        return functools.partial(_write_columns, path, type(self).columns_of, dict(self.values))
+
+
+def _write_columns(path, columns_of, values) -> None:
+    write_csv_columns(path, *columns_of(values))
 
 
 class GateHeatmapWidget(_HeatmapPanels):
@@ -366,6 +383,7 @@ class MemoryHeatmapWidget(_HeatmapPanels):
     def _colormap(self, name, lo, hi):
         return _sequential()
 
-    def csv_columns(self):
-        header, cols = super().csv_columns()
+    @classmethod
+    def columns_of(cls, values: dict):
+        header, cols = super().columns_of(values)
         return ("t", "unit", "value"), cols[1:]

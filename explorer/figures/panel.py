@@ -606,6 +606,8 @@ class PlotPanelWidget(QWidget):
             yield self.csv_job(csv)
 
     def _drawing_steps(self, png, svg, scale):
+        self._flush()                                   # data not drawn yet (a plot behind a tab)
+        yield None
         updates = self.updatesEnabled()
         self.setUpdatesEnabled(False)
         state = self._begin_export()

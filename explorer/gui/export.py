@@ -103,8 +103,11 @@ class ExportController(QObject):
             self.task.cancel()
 
     def _flush_steps(self):
-        self.win.plots.flush()                      # a heatmap behind another tab gets its data
+        plots = self.win.plots
+        plots.flush()                               # a heatmap behind another tab gets its data
         yield None
+        while plots.heatmap_plot.building or plots.memory_plot.building:
+            yield None                              # its panels built one per turn of the event loop
 
     @property
     def cancel_button(self) -> QPushButton:
