@@ -7,6 +7,7 @@ import time
 import xml.etree.ElementTree as ET
 
 import pytest
+from PySide6.QtGui import QImage
 
 from explorer.data.examples import load_example
 from explorer.runs.store import Run, settings_for_example
@@ -25,6 +26,12 @@ def window(qtbot, qsettings, app_paths):
     win.show()
     qtbot.waitUntil(lambda: win.trace is not None, timeout=20000)
     return win
+
+
+def pixels(image) -> bytes:
+    img = image.convertToFormat(QImage.Format.Format_ARGB32)
+    assert not img.isNull()
+    return bytes(img.constBits())
 
 
 class Heartbeat:
@@ -72,6 +79,9 @@ def test_export_all_writes_every_file_while_the_window_handles_events(window, tm
     with open(tmp_path / "export" / "gates.csv") as fh:
         gates = list(csv.DictReader(fh))
     assert len(gates) == len(window.heatmap_plot.values) * window.trace.T * 3
+    for key in ("loss", "predictions", "gates"):        # rasterised in the helper process: the same pixels
+        assert pixels(QImage(str(tmp_path / "export" / f"{key}.png"))) == \
+            pixels(window.plot_widgets[key].render_image(2))
     assert gap < 0.25, f"the GUI thread was blocked {gap * 1000:.0f} ms"
     assert sorted(p.name for p in (tmp_path / "export").iterdir()) == sorted(names)
     assert window.exporter.task is None and window.exporter.cancel_button.isHidden()

@@ -492,7 +492,7 @@ class PlotPanelWidget(QWidget):
 
     def _settle_pass(self, state) -> bool:
         """One pass of settling: axes size themselves to the labels they drew last time, so draw
-        (recorded, not rasterised) and lay out again; True once nothing moved (the first export then
+        (clipped to one pixel: nothing is rasterised) and lay out again; True once nothing moved (the first export then
         equals the second) or after :attr:`SETTLE_PASSES`."""
         size, top = state[0], state[1]
         if state[4] >= self.SETTLE_PASSES:
@@ -504,7 +504,14 @@ class PlotPanelWidget(QWidget):
             return tuple((round(r.x(), 1), round(r.y(), 1), round(r.width(), 1), round(r.height(), 1))
                          for r in rects)
         before = geometry()
-        self._recorded(size)
+        scratch = QImage(size, QImage.Format.Format_ARGB32)
+        dpm = int(round(self.logical_dpi() / 0.0254))
+        scratch.setDotsPerMeterX(dpm)
+        scratch.setDotsPerMeterY(dpm)
+        p = QPainter(scratch)
+        p.setClipRect(QRectF(0, 0, 1, 1))               # the items lay themselves out; nothing is rasterised
+        self._paint_export(p, size)
+        p.end()
         self._relayout(top)
         if geometry() == before:
             state[4] = self.SETTLE_PASSES
@@ -617,6 +624,7 @@ class PlotPanelWidget(QWidget):
                 if self._settle_pass(state):
                     break
             size = state[0]
+            yield None
             if png is not None:
                 yield functools.partial(write_picture_png, self._recorded(size), size, scale, self._bg(),
                                         self.logical_dpi(), png)
