@@ -15,6 +15,7 @@ import contextlib
 import csv
 import functools
 import html
+import itertools
 import io
 import os
 import re
@@ -59,10 +60,22 @@ def write_csv(path, header, rows) -> None:
     write_file(path, fh.getvalue().encode("utf-8"))
 
 
+#: Values formatted per call of one C loop (a worker thread formatting a CSV lets the GUI thread
+#: take the interpreter lock between chunks, every few ms).
+CSV_CHUNK = 32768
+
+
 def _column_strings(col) -> list:
     """One CSV column as text, as :func:`explorer.runs.store.csv_value` writes each value (floats as their
     shortest exact repr, NaN and None empty, booleans 1/0), without a Python call per value."""
     a = np.asarray(col) if not isinstance(col, list) else np.asarray(col, dtype=object)
+    out: list = []
+    for k in range(0, len(a), CSV_CHUNK):
+        out += _chunk_strings(a[k:k + CSV_CHUNK])
+    return out
+
+
+def _chunk_strings(a: np.ndarray) -> list:
     if a.dtype == bool:
         return np.where(a, "1", "0").tolist()
     if a.dtype.kind in "iu":
@@ -83,10 +96,11 @@ def write_csv_columns(path, header, columns) -> None:
     """A CSV of equally long columns (every value kept), the same text :func:`write_csv` writes;
     one join instead of a call per value, for a million rows."""
     text = [_column_strings(c) for c in columns]
-    parts = [",".join(_quoted(str(h)) for h in header) + "\n"]
-    if text and text[0]:
-        parts += ["\n".join(map(",".join, zip(*text))), "\n"]
-    write_file(path, "".join(parts).encode("utf-8"))
+    parts = [(",".join(_quoted(str(h)) for h in header) + "\n").encode("utf-8")]
+    rows = zip(*text)
+    for _ in range(0, len(text[0]) if text else 0, CSV_CHUNK):
+        parts.append(("\n".join(map(",".join, itertools.islice(rows, CSV_CHUNK))) + "\n").encode("utf-8"))
+    write_file(path, b"".join(parts))
 
 
 #: The narrowest span a plot's axis shows (absolute, and relative to the values' size): pyqtgraph's
