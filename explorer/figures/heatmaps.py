@@ -110,7 +110,7 @@ class _HeatmapPanels(PlotPanelWidget):
             return
         rows, cols = self._grid_shape(len(names), wide=False)
         self._shape = (rows, cols)
-        self._unbuilt = list(enumerate(names))
+        self._unbuilt = [(what, k, name) for k, name in enumerate(names) for what in ("plot", "bar")]
         self._build_levels = dict(colormaps or {})
         self._was_empty = False
         if self.build_in_steps and not self._exporting:
@@ -125,6 +125,7 @@ class _HeatmapPanels(PlotPanelWidget):
     def building(self) -> bool:
         """Panels are still being built (:attr:`build_in_steps`)."""
         return bool(self._unbuilt)
+
     _timer = None
     _marker_t = None
 
@@ -135,8 +136,16 @@ class _HeatmapPanels(PlotPanelWidget):
             self._timer.timeout.connect(self._on_build_timer_timeout)
         return self._timer
 
-    def _build_one(self) -> str:
-        k, name = self._unbuilt.pop(0)
+    def _build_one(self) -> str | None:
+        """One step of building: a panel's plot, or its colour bar (then its name: it can be drawn)."""
+        what, k, name = self._unbuilt.pop(0)
+        if what == "bar":
+            lo, hi = self._build_levels.get(name, (0.0, 1.0))
+            bar = pg.ColorBarItem(values=(lo, hi), colorMap=self._colormap(name, lo, hi), interactive=False,
+                                  width=10)
+            bar.setImageItem(self.images[name], insert_in=self.plots[name])
+            self.bars[name] = bar
+            return name
         cols = self._shape[1]
         p = self._new_plot(k // cols, k % cols, self.time_labels)
         p.setTitle(self._full_title(name))
@@ -146,17 +155,13 @@ class _HeatmapPanels(PlotPanelWidget):
         p.setMouseEnabled(x=False, y=False)
         img = pg.ImageItem()
         p.addItem(img)
-        lo, hi = self._build_levels.get(name, (0.0, 1.0))
-        bar = pg.ColorBarItem(values=(lo, hi), colorMap=self._colormap(name, lo, hi), interactive=False,
-                              width=10)
-        bar.setImageItem(img, insert_in=p)
         marker = marker_line(MARKER_COLOR)
         p.addItem(marker, ignoreBounds=True)
-        self.plots[name], self.images[name], self.markers[name], self.bars[name] = p, img, marker, bar
+        self.plots[name], self.images[name], self.markers[name] = p, img, marker
         if self._marker_t is not None:
             marker.setValue(float(self._marker_t) + 1)
             marker.show()
-        return name
+        return None
 
     def _build_rest(self) -> None:
         if self._timer is not None:
@@ -175,7 +180,7 @@ class _HeatmapPanels(PlotPanelWidget):
         if not self._unbuilt:
             return
         name = self._build_one()
-        if name in self.values:
+        if name is not None and name in self.values:
             self._draw_panel(name)
         if self._unbuilt:
             self._timer.start(0)
@@ -276,7 +281,7 @@ class _HeatmapPanels(PlotPanelWidget):
 
     def _draw(self):
         for name in self.values:
-            if name in self.images:
+            if name in self.bars:
                 self._draw_panel(name)
 
     def _draw_panel(self, name):
