@@ -25,6 +25,7 @@ import pyqtgraph as pg  # noqa: E402
 from explorer.engine import param_formula, recurrent_param_count  # noqa: E402
 from explorer.figures.axes import _visible, decimal_years, loss_log_default  # noqa: E402
 from explorer.figures.colors import GATE_COLORS, diverging_color, diverging_rgb  # noqa: E402, F401 (re-exported)
+from explorer.figures.extremes import PeakIndex  # noqa: E402
 from explorer.figures.panel import (EXPORT_SIZE, PlotPanelWidget, ensure_app, long_curve,  # noqa: E402, F401
                                     marker_line, positive, write_csv)
 
@@ -217,6 +218,7 @@ class GradNormPlotWidget(PlotPanelWidget):
             self.global_curve.setPen(pg.mkPen(self._fg(), width=1.6))
 
     def _reset_buffers(self):
+        self._peaks: dict = {}
         self.steps = _Growing(np.int64)
         self.global_norm = _Growing()
         self.clipped = _Growing(bool)
@@ -270,14 +272,30 @@ class GradNormPlotWidget(PlotPanelWidget):
     def has_data(self) -> bool:
         return self.steps.n > 0
 
+    #: Above this many steps the curves draw each series' extremes per bucket
+    #: (:class:`explorer.figures.extremes.PeakIndex`): a redraw's cost stops growing with the steps.
+    PEAK_FROM = 8192
+
+    def _series(self, key, values: np.ndarray):
+        """(x, y) to draw of one series: every point, or past :attr:`PEAK_FROM` its extremes."""
+        steps = self.steps.view
+        if len(values) <= self.PEAK_FROM:
+            return steps.astype(float), positive(values)
+        peaks = self._peaks.get(key)
+        if peaks is None:
+            peaks = self._peaks[key] = PeakIndex(of=positive)
+        peaks.update(values)
+        idx = peaks.indices(len(values))
+        return steps[idx].astype(float), positive(values[idx])
+
     def _draw(self):
-        x = self.steps.view.astype(float)
-        g = positive(self.global_norm.view)
+        x, g = self._series("global", self.global_norm.view)
         self.global_curve.setData(x, g)
         for name, c in self.gate_curves.items():
-            c.setData(x, positive(self.gates[name].view))
+            c.setData(*self._series(name, self.gates[name].view))
         cl = self.clipped.view
-        self.clip_scatter.setData(*_thin_marks(x[cl], g[cl]))
+        steps, allg = self.steps.view, self.global_norm.view
+        self.clip_scatter.setData(*_thin_marks(steps[cl].astype(float), positive(allg[cl])))
         starts = self.epoch_starts.view
         starts = _thin_boundaries(starts[starts > 1].astype(float) - 0.5)
         lo, hi = (np.nanmin(g) / 10, np.nanmax(g) * 10) if np.isfinite(g).any() else (1e-3, 1e3)
