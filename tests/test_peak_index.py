@@ -53,3 +53,25 @@ def test_grad_norm_plot_draws_a_bounded_number_of_points_with_every_extreme(qapp
     assert np.all(np.diff(x) > 0)
     header, cols = w.csv_columns()
     assert len(cols[0]) == total and np.array_equal(cols[1], full)
+
+
+def test_loss_of_every_step_draws_its_extremes_and_writes_every_step(qapp, tmp_path):
+    from explorer.figures.plots import LossPlotWidget
+
+    rng = np.random.default_rng(1)
+    steps = np.arange(1, 40_001)
+    loss = np.exp(-steps / 8000) * rng.lognormal(size=len(steps))
+    w = LossPlotWidget()
+    for n in range(4000, 40_001, 4000):                            # the same run's steps, growing
+        w.set_step_losses(steps[:n], loss[:n])
+        w._draw()
+    x, y = w.train_curve.xData, w.train_curve.yData
+    assert len(x) < 40_000 // 5 and np.all(np.diff(x) > 0)
+    assert y.max() == loss.max() and y.min() == loss.min() and x[np.argmin(y)] == steps[np.argmin(loss)]
+    w.export_csv(tmp_path / "loss.csv")
+    rows = (tmp_path / "loss.csv").read_text().splitlines()
+    assert len(rows) == 1 + 40_000 and rows[-1] == f"40000,{float(loss[-1])!r},"
+    other = 2 + loss[:20_000]                                      # another run: drawn from its own steps
+    w.set_step_losses(steps[:20_000] + 100, other)
+    w._draw()
+    assert w.train_curve.yData.max() == other.max() and w.train_curve.xData[0] == 101

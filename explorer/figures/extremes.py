@@ -1,7 +1,7 @@
 """Which points of a long, growing series a plot needs to draw: per bucket of consecutive points
 the smallest and the largest, kept as points arrive, at most ``most`` buckets (two neighbours
-merge and the buckets double in width when there would be more), and the last, partial bucket
-whole. A plot redrawn after every update then costs in proportion to ``most``, not to the steps
+merge and the buckets double in width when there would be more), the first point and the last,
+partial bucket whole. A plot redrawn after every update then costs in proportion to ``most``, not to the steps
 so far; every minimum and maximum stays visible (as pyqtgraph's peak downsampling draws them)."""
 
 from __future__ import annotations
@@ -56,6 +56,8 @@ class PeakIndex:
         self.done = len(self.lo) * self.width
 
     def indices(self, n: int) -> np.ndarray:
-        """The sorted indices to draw of a series of ``n`` points (after :meth:`update`)."""
+        """The sorted indices to draw of a series of ``n`` points (after :meth:`update`): the first
+        point, every bucket's extremes, the partial bucket."""
         kept = np.sort(np.stack([self.lo, self.hi], axis=1), axis=1).ravel()
-        return np.concatenate([np.unique(kept), np.arange(self.done, n)])
+        first = np.zeros(min(n, 1), np.int64)
+        return np.concatenate([np.unique(np.concatenate([first, kept])), np.arange(max(self.done, 1), n)])

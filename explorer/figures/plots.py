@@ -102,11 +102,37 @@ class LossPlotWidget(PlotPanelWidget):
         self.log_chosen: bool | None = None      # the person's choice; None: the automatic rule
 
     def set_history(self, epochs, train_loss, val_loss):
+        self._peaks = self._drawn = None
         self.epochs = np.asarray(epochs, dtype=float)
         self.train = np.asarray(train_loss, dtype=float)
         self.val = np.asarray(val_loss, dtype=float)
         if self.log_chosen is None:
             self._set_log(loss_log_default(self.train, self.val))
+        self._request_draw()
+
+    #: Past this many steps the loss of every step is drawn as each bucket's extremes.
+    PEAK_FROM = 8192
+    _peaks = _drawn = None
+
+    def set_step_losses(self, steps, losses) -> None:
+        """The loss of every step (before an epoch has finished), growing as training sends it;
+        past :attr:`PEAK_FROM` steps drawn as each bucket's smallest and largest
+        (:class:`explorer.figures.extremes.PeakIndex`), so a redraw's cost stops growing with the
+        steps. The CSV keeps every step."""
+        steps, losses = np.asarray(steps), np.asarray(losses, dtype=float)
+        n = len(losses)
+        if n <= self.PEAK_FROM:
+            self.set_history(steps, losses, np.full(n, np.nan))
+            return
+        p = self._peaks
+        if p is None or p[1] > n or steps[0] != p[2] or steps[p[1] - 1] != p[3]:   # not the same steps grown
+            p = self._peaks = [PeakIndex(of=positive), 0, steps[0], None]
+        p[0].update(losses)
+        p[1], p[3] = n, steps[n - 1]
+        self._drawn = p[0].indices(n)
+        self.epochs, self.train, self.val = steps, losses, np.full(n, np.nan)
+        if self.log_chosen is None:
+            self._set_log(loss_log_default(losses[self._drawn]))
         self._request_draw()
 
     def has_data(self) -> bool:
@@ -121,9 +147,12 @@ class LossPlotWidget(PlotPanelWidget):
         few = len(self.epochs) <= 60                    # markers while they can be told apart
         self.train_curve.setSymbol("o" if few else None)
         self.val_curve.setSymbol("s" if few else None)
-        self.train_curve.setData(self.epochs, safe(self.train), connect="finite")
-        ok = np.isfinite(self.val)
-        self.val_curve.setData(self.epochs[ok], safe(self.val[ok]))
+        epochs, train, val = self.epochs, self.train, self.val
+        if self._drawn is not None:
+            epochs, train, val = epochs[self._drawn], train[self._drawn], val[self._drawn]
+        self.train_curve.setData(epochs, safe(train), connect="finite")
+        ok = np.isfinite(val)
+        self.val_curve.setData(epochs[ok], safe(val[ok]))
 
     def set_history_rows(self, history) -> None:
         """From the trainer's (or history.csv's) rows: dicts with epoch, train_loss, val_loss."""

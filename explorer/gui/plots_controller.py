@@ -160,7 +160,7 @@ class PlotsController(QObject):
             return
         step, loss = s.step_losses()
         axis.setLabel("bottom", "step (no epoch has finished yet)")
-        self.loss_plot.set_history(step, loss, np.full(len(loss), np.nan))
+        self.loss_plot.set_step_losses(step, loss)
 
     def _on_session_norms(self, norms) -> None:
         """The norms through time of the selected layer (layer 0's until every layer's arrived)."""
