@@ -68,11 +68,11 @@ def shown_step(win, rec, unit):
 
 
 def raised(qtbot, win, dock, widget, field, expected):
-    """Raise ``dock`` (a heatmap behind another tab is fed when its tab is raised) and wait until
-    ``widget`` shows ``expected`` as ``field``."""
+    """Raise ``dock`` (a heatmap behind another tab is fed when its tab is raised, its panels built
+    one per turn of the event loop) and wait until ``widget`` shows ``expected`` as ``field``."""
     win.plot_docks[dock].raise_()
-    qtbot.waitUntil(lambda: field in widget.values and np.array_equal(widget.values[field], expected),
-                    timeout=5000)
+    qtbot.waitUntil(lambda: field in widget.values and np.array_equal(widget.values[field], expected)
+                    and not widget.building, timeout=5000)
 
 
 def test_layer_2_reverse_shows_that_layers_values_in_diagram_equations_and_heatmaps(qtbot, window, deep_run,

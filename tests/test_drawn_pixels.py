@@ -77,9 +77,9 @@ def test_gate_heatmap_images_hold_the_trace(qtbot, window):
     heat = window.heatmap_plot
     tr = window.session.view_trace()
 
-    def drawn():
+    def drawn():                        # the panels are built one per turn of the event loop
         im = heat.images.get("c")
-        return im is not None and im.image is not None and im.image.shape == tr.c[0].T.shape \
+        return not heat.building and im is not None and im.image is not None and im.image.shape == tr.c[0].T.shape \
             and np.array_equal(im.image, tr.c[0].T)
     qtbot.waitUntil(drawn, timeout=10000)
     for name in ("i", "f", "g", "o", "c", "h"):

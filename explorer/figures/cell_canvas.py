@@ -643,18 +643,25 @@ class CellPicture:
     def export_svg(self, path: str) -> None:
         """An SVG of the diagram at its own size, drawn as vectors by the same paint routine;
         written whole or not at all (OSError says why)."""
-        from explorer.figures.export_files import svg_painter
+        from explorer.figures.export_files import write_file
+
+        write_file(path, self.svg_bytes())
+
+    def svg_bytes(self) -> bytes:
+        """The SVG document :meth:`export_svg` writes."""
+        from explorer.figures.export_files import svg_recording
 
         frame = self._frame()
         w, h = self.export_size()
         before, self._layout_override = self._layout_override, "below"
         try:
             # the text's own DPI (the generator's default would shrink it to 0.75)
-            with svg_painter(path, QSize(w, h), self._dpi(), f"{frame.desc.title} cell",
-                             frame.header or frame.title) as p:
+            with svg_recording(QSize(w, h), self._dpi(), f"{frame.desc.title} cell",
+                               frame.header or frame.title) as (p, out):
                 self.paint(p, w, h)
         finally:
             self._layout_override = before
+        return out[0]
 
     def set_look(self, look: Look | None) -> None:
         """Draw with ``look`` (fonts, lines, colours; :data:`PRESENTER` for a projector; None: normal)."""

@@ -14,7 +14,7 @@ from PySide6.QtSvg import QSvgGenerator
 
 from explorer.runs.store import RunFileError, atomic_write_bytes
 
-__all__ = ["svg_painter", "write_file", "write_png"]
+__all__ = ["svg_painter", "svg_recording", "write_file", "write_png"]
 
 
 def write_file(path, data: bytes) -> None:
@@ -41,9 +41,10 @@ def write_png(image: QImage, path) -> bool:
 
 
 @contextlib.contextmanager
-def svg_painter(path, size: QSize, dpi: float, title: str, description: str = ""):
-    """A painter on an SVG of ``size`` (view box the same, text laid out at ``dpi``); the drawing
-    is written by :func:`write_file` when the block ends without an error."""
+def svg_recording(size: QSize, dpi: float, title: str, description: str = ""):
+    """A painter on an in-memory SVG of ``size`` (view box the same, text laid out at ``dpi``);
+    yields ``(painter, out)`` and appends the document's bytes to the list ``out`` when the block
+    ends without an error."""
     buf = QBuffer()
     buf.open(QIODevice.OpenModeFlag.WriteOnly)
     gen = QSvgGenerator()
@@ -53,9 +54,19 @@ def svg_painter(path, size: QSize, dpi: float, title: str, description: str = ""
     gen.setResolution(round(dpi))
     gen.setTitle(title)
     gen.setDescription(description)
+    out: list[bytes] = []
     p = QPainter(gen)
     try:
-        yield p
+        yield p, out
     finally:
         p.end()
-    write_file(path, bytes(buf.data()))
+    out.append(bytes(buf.data()))
+
+
+@contextlib.contextmanager
+def svg_painter(path, size: QSize, dpi: float, title: str, description: str = ""):
+    """A painter on an SVG of ``size`` (view box the same, text laid out at ``dpi``); the drawing
+    is written by :func:`write_file` when the block ends without an error."""
+    with svg_recording(size, dpi, title, description) as (p, out):
+        yield p
+    write_file(path, out[0])

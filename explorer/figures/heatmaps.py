@@ -8,14 +8,16 @@ unit 0 at the top; each quantity has its own colour scale: gates on [0, 1], tanh
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
-from PySide6.QtCore import QRectF, QSize
+from PySide6.QtCore import QRectF, QSize, QTimer
 
 import pyqtgraph as pg
 
 from explorer.figures.axes import PlotAxisItem
 from explorer.figures.colors import diverging_rgb
-from explorer.figures.panel import PlotPanelWidget, SpanViewBox, marker_line, plain_html
+from explorer.figures.panel import PlotPanelWidget, SpanViewBox, marker_line, plain_html, write_csv_columns
 
 __all__ = ["GateHeatmapWidget", "MemoryHeatmapWidget", "quantity_levels"]
 
@@ -86,6 +88,10 @@ class _HeatmapPanels(PlotPanelWidget):
         self._view.ci.addItem(p, row=row, col=col)
         return p
 
+    #: Build the panels one per turn of the event loop (the window's heatmaps: raising their tab
+    #: never waits for the whole grid); False: all at once. An export finishes the grid first.
+    build_in_steps = False
+
     def _build(self, names: tuple, colormaps: dict | None = None):
         """(Re)build one panel per name; no names: one calm placeholder panel."""
         ci = self._view.ci
@@ -94,6 +100,7 @@ class _HeatmapPanels(PlotPanelWidget):
         self._empty_items = []
         self._placeholder = None
         self._built = tuple(names)
+        self._unbuilt = []
         if not names:
             p = self._new_plot(0, 0)
             p.setTitle(plain_html(self.title))
@@ -103,26 +110,88 @@ class _HeatmapPanels(PlotPanelWidget):
             return
         rows, cols = self._grid_shape(len(names), wide=False)
         self._shape = (rows, cols)
-        for k, name in enumerate(names):
-            p = self._new_plot(k // cols, k % cols, self.time_labels)
-            p.setTitle(self._full_title(name))
-            p.setLabel("bottom", self.time_label if self.time_labels is None else "input character")
-            p.setLabel("left", "unit")
-            p.invertY(True)                                 # unit 0 at the top
-            p.setMouseEnabled(x=False, y=False)
-            img = pg.ImageItem()
-            p.addItem(img)
-            lo, hi = (colormaps or {}).get(name, (0.0, 1.0))
+        self._unbuilt = [(what, k, name) for k, name in enumerate(names) for what in ("plot", "bar")]
+        self._build_levels = dict(colormaps or {})
+        self._was_empty = False
+        if self.build_in_steps and not self._exporting:
+            self.view.setUpdatesEnabled(False)          # shown once whole (a repaint a panel costs as much)
+            self._build_timer().start(0)
+        else:
+            self._build_rest()
+
+    _unbuilt = ()
+
+    @property
+    def building(self) -> bool:
+        """Panels are still being built (:attr:`build_in_steps`)."""
+        return bool(self._unbuilt)
+
+    _timer = None
+    _marker_t = None
+
+    def _build_timer(self) -> QTimer:
+        if self._timer is None:
+            self._timer = QTimer(self)
+            self._timer.setSingleShot(True)
+            self._timer.timeout.connect(self._on_build_timer_timeout)
+        return self._timer
+
+    def _build_one(self) -> str | None:
+        """One step of building: a panel's plot, or its colour bar (then its name: it can be drawn)."""
+        what, k, name = self._unbuilt.pop(0)
+        if what == "bar":
+            lo, hi = self._build_levels.get(name, (0.0, 1.0))
             bar = pg.ColorBarItem(values=(lo, hi), colorMap=self._colormap(name, lo, hi), interactive=False,
                                   width=10)
-            bar.setImageItem(img, insert_in=p)
-            marker = marker_line(MARKER_COLOR)
-            p.addItem(marker, ignoreBounds=True)
-            self.plots[name], self.images[name], self.markers[name], self.bars[name] = p, img, marker, bar
-        self._was_empty = False
+            bar.setImageItem(self.images[name], insert_in=self.plots[name])
+            self.bars[name] = bar
+            return name
+        cols = self._shape[1]
+        p = self._new_plot(k // cols, k % cols, self.time_labels)
+        p.setTitle(self._full_title(name))
+        p.setLabel("bottom", self.time_label if self.time_labels is None else "input character")
+        p.setLabel("left", "unit")
+        p.invertY(True)                                 # unit 0 at the top
+        p.setMouseEnabled(x=False, y=False)
+        img = pg.ImageItem()
+        p.addItem(img)
+        marker = marker_line(MARKER_COLOR)
+        p.addItem(marker, ignoreBounds=True)
+        self.plots[name], self.images[name], self.markers[name] = p, img, marker
+        if self._marker_t is not None:
+            marker.setValue(float(self._marker_t) + 1)
+            marker.show()
+        return None
+
+    def _build_rest(self) -> None:
+        if self._timer is not None:
+            self._timer.stop()
+        while self._unbuilt:
+            self._build_one()
+        self._built_whole()
+
+    def _built_whole(self) -> None:
         self._apply_palette()
         if not self._exporting:
             self._arrange(self._wide_on_screen())
+        self.view.setUpdatesEnabled(True)
+
+    def _on_build_timer_timeout(self) -> None:
+        if not self._unbuilt:
+            return
+        name = self._build_one()
+        if name is not None and name in self.values:
+            self._draw_panel(name)
+        if self._unbuilt:
+            self._timer.start(0)
+        else:
+            self._built_whole()
+
+    def _flush(self):
+        if self._unbuilt:                               # an export or a caller needs the whole grid
+            self._build_rest()
+            self._stale = True
+        super()._flush()
 
     def _colormap(self, name, lo, hi):
         return _colormap(lo, hi)
@@ -211,17 +280,20 @@ class _HeatmapPanels(PlotPanelWidget):
         self._request_draw()
 
     def _draw(self):
-        for name, arr in self.values.items():
-            if name not in self.images:
-                continue
-            img = self.images[name]
-            T, n = arr.shape
-            lo, hi = self._levels[name]
-            img.setImage(arr.T, autoLevels=False)         # rows = units, columns = time
-            img.setRect(QRectF(0.5, -0.5, T, n))           # timestep t at x = t (1..T), unit u at y = u
-            self.bars[name].setLevels((lo, hi))
-            self._bar_ticks(self.bars[name], lo, hi)
-            self.plots[name].setRange(xRange=(0.5, T + 0.5), yRange=(-0.5, n - 0.5), padding=0)
+        for name in self.values:
+            if name in self.bars:
+                self._draw_panel(name)
+
+    def _draw_panel(self, name):
+        arr = self.values[name]
+        img = self.images[name]
+        T, n = arr.shape
+        lo, hi = self._levels[name]
+        img.setImage(arr.T, autoLevels=False)         # rows = units, columns = time
+        img.setRect(QRectF(0.5, -0.5, T, n))           # timestep t at x = t (1..T), unit u at y = u
+        self.bars[name].setLevels((lo, hi))
+        self._bar_ticks(self.bars[name], lo, hi)
+        self.plots[name].setRange(xRange=(0.5, T + 0.5), yRange=(-0.5, n - 0.5), padding=0)
 
     @staticmethod
     def _bar_ticks(bar, lo, hi):
@@ -231,6 +303,7 @@ class _HeatmapPanels(PlotPanelWidget):
 
     def set_time_marker(self, t):
         """Mark timestep index ``t`` (0-based; drawn at t + 1) on every panel, or hide (None)."""
+        self._marker_t = t
         for m in self.markers.values():
             if t is None:
                 m.hide()
@@ -245,15 +318,30 @@ class _HeatmapPanels(PlotPanelWidget):
         self._update_empty()
 
     def csv_columns(self):
-        names, ts, us, vs = [], [], [], []
-        for name, arr in self.values.items():
+        return self.columns_of(self.values)
+
+    @classmethod
+    def columns_of(cls, values: dict):
+        """(header, columns) of the CSV of ``values`` (quantity, t, unit, value: every cell)."""
+        ts, us, vs = [], [], []
+        for arr in values.values():
             T, n = arr.shape
-            names += [name] * (T * n)
             ts.append(np.repeat(np.arange(1, T + 1), n))
             us.append(np.tile(np.arange(n), T))
             vs.append(arr.ravel())
+        names = np.repeat(np.array(list(values), dtype=str), [a.size for a in values.values()])
         cat = lambda parts, dt: np.concatenate(parts) if parts else np.zeros(0, dt)  # noqa: E731
         return ("quantity", "t", "unit", "value"), [names, cat(ts, np.int64), cat(us, np.int64), cat(vs, float)]
+
+    def csv_job(self, path):
+        """The CSV's columns made and written by the job (the values shown now: arrays that are
+        replaced, never changed in place)."""
+        self._flush()
+        return functools.partial(_write_columns, path, type(self).columns_of, dict(self.values))
+
+
+def _write_columns(path, columns_of, values) -> None:
+    write_csv_columns(path, *columns_of(values))
 
 
 class GateHeatmapWidget(_HeatmapPanels):
@@ -300,6 +388,7 @@ class MemoryHeatmapWidget(_HeatmapPanels):
     def _colormap(self, name, lo, hi):
         return _sequential()
 
-    def csv_columns(self):
-        header, cols = super().csv_columns()
+    @classmethod
+    def columns_of(cls, values: dict):
+        header, cols = super().columns_of(values)
         return ("t", "unit", "value"), cols[1:]

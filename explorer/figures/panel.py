@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import functools
 import html
+import itertools
 import io
 import os
 import re
@@ -21,15 +23,15 @@ import re
 os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
 
 import numpy as np  # noqa: E402
-from PySide6.QtCore import QBuffer, QIODevice, QRect, QRectF, QSize, QSizeF, Qt  # noqa: E402
-from PySide6.QtGui import QColor, QImage, QPainter, QPalette  # noqa: E402
-from PySide6.QtSvg import QSvgGenerator  # noqa: E402
+from PySide6.QtCore import QRectF, QSize, QSizeF, Qt  # noqa: E402
+from PySide6.QtGui import QColor, QImage, QPainter, QPalette, QPicture  # noqa: E402
 from PySide6.QtWidgets import QApplication, QGraphicsWidget, QSizePolicy, QVBoxLayout, QWidget  # noqa: E402
 
 import pyqtgraph as pg  # noqa: E402
 
 from explorer.figures.axes import PlotAxisItem  # noqa: E402
-from explorer.figures.export_files import write_file, write_png  # noqa: E402
+from explorer.figures.export_files import svg_recording, write_file, write_png  # noqa: E402
+from explorer.figures.picture_raster import picture_image, picture_png  # noqa: E402
 from explorer.runs.store import csv_value  # noqa: E402
 
 pg.setConfigOptions(antialias=True, imageAxisOrder="row-major")
@@ -58,10 +60,22 @@ def write_csv(path, header, rows) -> None:
     write_file(path, fh.getvalue().encode("utf-8"))
 
 
+#: Values formatted per call of one C loop (a worker thread formatting a CSV lets the GUI thread
+#: take the interpreter lock between chunks, every few ms).
+CSV_CHUNK = 32768
+
+
 def _column_strings(col) -> list:
     """One CSV column as text, as :func:`explorer.runs.store.csv_value` writes each value (floats as their
     shortest exact repr, NaN and None empty, booleans 1/0), without a Python call per value."""
     a = np.asarray(col) if not isinstance(col, list) else np.asarray(col, dtype=object)
+    out: list = []
+    for k in range(0, len(a), CSV_CHUNK):
+        out += _chunk_strings(a[k:k + CSV_CHUNK])
+    return out
+
+
+def _chunk_strings(a: np.ndarray) -> list:
     if a.dtype == bool:
         return np.where(a, "1", "0").tolist()
     if a.dtype.kind in "iu":
@@ -82,10 +96,11 @@ def write_csv_columns(path, header, columns) -> None:
     """A CSV of equally long columns (every value kept), the same text :func:`write_csv` writes;
     one join instead of a call per value, for a million rows."""
     text = [_column_strings(c) for c in columns]
-    parts = [",".join(_quoted(str(h)) for h in header) + "\n"]
-    if text and text[0]:
-        parts += ["\n".join(map(",".join, zip(*text))), "\n"]
-    write_file(path, "".join(parts).encode("utf-8"))
+    parts = [(",".join(_quoted(str(h)) for h in header) + "\n").encode("utf-8")]
+    rows = zip(*text)
+    for _ in range(0, len(text[0]) if text else 0, CSV_CHUNK):
+        parts.append(("\n".join(map(",".join, itertools.islice(rows, CSV_CHUNK))) + "\n").encode("utf-8"))
+    write_file(path, b"".join(parts))
 
 
 #: The narrowest span a plot's axis shows (absolute, and relative to the values' size): pyqtgraph's
@@ -441,28 +456,42 @@ class PlotPanelWidget(QWidget):
     @contextlib.contextmanager
     def _laid_out_for_export(self):
         """The scene laid out at the export size for the moment of drawing, then put back."""
+        state = self._begin_export()
+        try:
+            while not self._settle_pass(state):
+                pass
+            yield state[0]
+        finally:
+            self._end_export(state)
+
+    def _begin_export(self):
+        """Lay the scene out at the export size; the state :meth:`_end_export` puts back."""
         self._flush()
         size = self._export_size()
-        scene = self.view.scene()
         top = self.view.centralWidget
         old = QRectF(top.geometry())
         self._exporting = True
         self._apply_title()
         self._arrange_for(exporting=True)
-        items = [it for it in scene.items() if hasattr(it, "setExportMode")]
+        items = [it for it in self.view.scene().items() if hasattr(it, "setExportMode")]
+        state = [size, top, old, items, 0]
         try:
             self._set_scene_geometry(top, QRectF(0, 0, size.width(), size.height()))
             for it in items:   # scatter symbols as vector shapes, not cached bitmaps
                 it.setExportMode(True, {"antialias": True, "background": self._bg(), "resolutionScale": 1.0})
-            self._settle(top, size)
-            yield size
-        finally:
-            for it in items:
-                it.setExportMode(False)
-            self._exporting = False
-            self._apply_title()
-            self._arrange_for(exporting=False)
-            self._set_scene_geometry(top, old)
+        except BaseException:
+            self._end_export(state)
+            raise
+        return state
+
+    def _end_export(self, state) -> None:
+        size, top, old, items, _ = state
+        for it in items:
+            it.setExportMode(False)
+        self._exporting = False
+        self._apply_title()
+        self._arrange_for(exporting=False)
+        self._set_scene_geometry(top, old)
 
     def _set_scene_geometry(self, top, rect: QRectF):
         self._layout_width = rect.width()
@@ -472,25 +501,36 @@ class PlotPanelWidget(QWidget):
         self._relayout(top)
         self._refresh_curves(scene=self.view.scene())       # downsample again for this width
 
-    def _settle(self, top, size: QSize, passes: int = 4):
-        """Axes size themselves to the labels they drew last time: draw (into a throwaway image)
-        and lay out again until nothing moves, so that the first export equals the second."""
+    #: The most drawing passes an export lays out before drawing (see :meth:`_settle_pass`).
+    SETTLE_PASSES = 4
+
+    def _settle_pass(self, state) -> bool:
+        """One pass of settling: axes size themselves to the labels they drew last time, so draw
+        (clipped to one pixel: nothing is rasterised) and lay out again; True once nothing moved (the first export then
+        equals the second) or after :attr:`SETTLE_PASSES`."""
+        size, top = state[0], state[1]
+        if state[4] >= self.SETTLE_PASSES:
+            return True
+        state[4] += 1
+
         def geometry():
             rects = [QGraphicsWidget.geometry(w) for w in top.scene().items() if isinstance(w, QGraphicsWidget)]
             return tuple((round(r.x(), 1), round(r.y(), 1), round(r.width(), 1), round(r.height(), 1))
                          for r in rects)
+        before = geometry()
         scratch = QImage(size, QImage.Format.Format_ARGB32)
         dpm = int(round(self.logical_dpi() / 0.0254))
         scratch.setDotsPerMeterX(dpm)
         scratch.setDotsPerMeterY(dpm)
-        for _ in range(passes):
-            before = geometry()
-            p = QPainter(scratch)
-            self._paint_export(p, size)
-            p.end()
-            self._relayout(top)
-            if geometry() == before:
-                break
+        p = QPainter(scratch)
+        p.setClipRect(QRectF(0, 0, 1, 1))               # the items lay themselves out; nothing is rasterised
+        self._paint_export(p, size)
+        p.end()
+        self._relayout(top)
+        if geometry() == before:
+            state[4] = self.SETTLE_PASSES
+            return True
+        return False
 
     def _arrange_for(self, exporting: bool) -> None:
         """Hook: a plot of several panels may arrange them differently for export."""
@@ -525,19 +565,21 @@ class PlotPanelWidget(QWidget):
     def render_image(self, scale: float = PNG_SCALE) -> QImage:
         """The plot drawn at its export size × ``scale`` (device pixels)."""
         with self._laid_out_for_export() as size:
-            img = QImage(int(round(size.width() * scale)), int(round(size.height() * scale)),
-                         QImage.Format.Format_ARGB32)
-            img.setDevicePixelRatio(scale)
-            dpm = int(round(self.logical_dpi() / 0.0254))
-            img.setDotsPerMeterX(dpm)
-            img.setDotsPerMeterY(dpm)
-            img.fill(self._bg())
-            p = QPainter(img)
-            p.setRenderHint(QPainter.RenderHint.Antialiasing)
-            p.setRenderHint(QPainter.RenderHint.TextAntialiasing)
-            self._paint_export(p, size)
-            p.end()
-        return img
+            return self._painted_image(size, scale)
+
+    def _painted_image(self, size: QSize, scale: float) -> QImage:
+        return picture_image(self._recorded(size), size, scale, self._bg(), self.logical_dpi())
+
+    def _recorded(self, size: QSize) -> QPicture:
+        """The scene's drawing at ``size``, recorded (replayed by :func:`picture_image` in any
+        thread)."""
+        pic = QPicture()
+        p = QPainter(pic)
+        p.setRenderHint(QPainter.RenderHint.Antialiasing)
+        p.setRenderHint(QPainter.RenderHint.TextAntialiasing)
+        self._paint_export(p, size)
+        p.end()
+        return pic
 
     def export_png(self, path, scale: float = PNG_SCALE) -> bool:
         """The plot at ``scale`` × its export size (2 by default: 1800 × 1040 pixels). Encoded in
@@ -545,31 +587,77 @@ class PlotPanelWidget(QWidget):
         libpng message and a truncated file."""
         return write_png(self.render_image(scale), path)
 
-    def export_svg(self, path) -> None:
-        """The plot as an SVG of its export size: curves as vector paths, symbols as shapes."""
-        buf = QBuffer()
-        buf.open(QIODevice.OpenModeFlag.WriteOnly)
-        with self._laid_out_for_export() as size:
-            gen = QSvgGenerator()
-            gen.setOutputDevice(buf)
-            gen.setSize(size)
-            gen.setViewBox(QRect(0, 0, size.width(), size.height()))
-            gen.setResolution(self.logical_dpi())
-            gen.setTitle(self._title_text or self.title or type(self).__name__)
-            gen.setDescription("LSTM Explorer plot")
-            p = QPainter(gen)
+    def _svg_bytes(self, size: QSize) -> bytes:
+        with svg_recording(size, self.logical_dpi(), self._title_text or self.title or type(self).__name__,
+                           "LSTM Explorer plot") as (p, out):
             p.setRenderHint(QPainter.RenderHint.Antialiasing)
             self._paint_export(p, size)
-            p.end()
-        write_file(path, _drop_empty_paths(bytes(buf.data()).decode("utf-8")).encode("utf-8"))
+        return out[0]
+
+    def export_svg(self, path) -> None:
+        """The plot as an SVG of its export size: curves as vector paths, symbols as shapes."""
+        with self._laid_out_for_export() as size:
+            data = self._svg_bytes(size)
+        write_svg(path, data)
 
     def export_csv(self, path) -> None:
         """The plotted data, every point of it (not the downsampled drawing)."""
+        self.csv_job(path)()
+
+    def csv_job(self, path):
+        """A copy of the plotted data (every point) and a call that formats and writes it as the CSV
+        ``path``; the call touches no widget (it may run in a worker thread)."""
         self._flush()
         if type(self).csv_columns is not PlotPanelWidget.csv_columns:
-            write_csv_columns(path, *self.csv_columns())
-        else:
-            write_csv(path, *self.csv_rows())
+            header, columns = self.csv_columns()
+            columns = [list(c) if isinstance(c, list) else np.array(c, copy=True) for c in columns]
+            return functools.partial(write_csv_columns, path, header, columns)
+        header, rows = self.csv_rows()
+        return functools.partial(write_csv, path, header, [list(r) for r in rows])
+
+    def export_steps(self, png=None, svg=None, csv=None, scale: float = PNG_SCALE):
+        """The PNG, SVG and CSV exports (each path or None; their jobs in that order) in short steps
+        for the GUI thread: a generator that yields None between steps and a job (a call that writes
+        one file and touches no widget) once a file's contents are captured. The scene is laid out for export from the
+        first drawing step to the last (the screen keeps its pixels meanwhile); closing the
+        generator puts it back."""
+        if png is not None or svg is not None:
+            yield from self._drawing_steps(png, svg, scale)
+        if csv is not None:
+            yield self.csv_job(csv)
+
+    def _drawing_steps(self, png, svg, scale):
+        self._flush()                                   # data not drawn yet (a plot behind a tab)
+        yield None
+        updates = self.updatesEnabled()
+        self.setUpdatesEnabled(False)
+        state = self._begin_export()
+        try:
+            while True:
+                yield None
+                if self._settle_pass(state):
+                    break
+            size = state[0]
+            yield None
+            if png is not None:
+                yield functools.partial(write_picture_png, self._recorded(size), size, scale, self._bg(),
+                                        self.logical_dpi(), png)
+            if svg is not None:
+                yield functools.partial(write_svg, svg, self._svg_bytes(size))
+        finally:
+            self._end_export(state)
+            self.setUpdatesEnabled(updates)
+
+
+def write_picture_png(pic: QPicture, size: QSize, scale: float, bg: QColor, dpi: float, path) -> None:
+    """A recorded drawing rasterised at ``scale`` and encoded in the helper process
+    (:mod:`explorer.figures.picture_raster`), written as the PNG ``path`` whole; touches no widget."""
+    write_file(path, picture_png(pic, size, scale, bg, dpi, path))
+
+
+def write_svg(path, data: bytes) -> None:
+    """An SVG document ``data`` from Qt's generator, without its empty paths, written whole."""
+    write_file(path, _drop_empty_paths(data.decode("utf-8")).encode("utf-8"))
 
 
 _EMPTY_PATH = re.compile(r'<path[^>]*\sd=""[^>]*/>\s*')

@@ -25,6 +25,7 @@ import pyqtgraph as pg  # noqa: E402
 from explorer.engine import param_formula, recurrent_param_count  # noqa: E402
 from explorer.figures.axes import _visible, decimal_years, loss_log_default  # noqa: E402
 from explorer.figures.colors import GATE_COLORS, diverging_color, diverging_rgb  # noqa: E402, F401 (re-exported)
+from explorer.figures.extremes import PeakIndex  # noqa: E402
 from explorer.figures.panel import (EXPORT_SIZE, PlotPanelWidget, ensure_app, long_curve,  # noqa: E402, F401
                                     marker_line, positive, write_csv)
 
@@ -101,11 +102,37 @@ class LossPlotWidget(PlotPanelWidget):
         self.log_chosen: bool | None = None      # the person's choice; None: the automatic rule
 
     def set_history(self, epochs, train_loss, val_loss):
+        self._peaks = self._drawn = None
         self.epochs = np.asarray(epochs, dtype=float)
         self.train = np.asarray(train_loss, dtype=float)
         self.val = np.asarray(val_loss, dtype=float)
         if self.log_chosen is None:
             self._set_log(loss_log_default(self.train, self.val))
+        self._request_draw()
+
+    #: Past this many steps the loss of every step is drawn as each bucket's extremes.
+    PEAK_FROM = 8192
+    _peaks = _drawn = None
+
+    def set_step_losses(self, steps, losses) -> None:
+        """The loss of every step (before an epoch has finished), growing as training sends it;
+        past :attr:`PEAK_FROM` steps drawn as each bucket's smallest and largest
+        (:class:`explorer.figures.extremes.PeakIndex`), so a redraw's cost stops growing with the
+        steps. The CSV keeps every step."""
+        steps, losses = np.asarray(steps), np.asarray(losses, dtype=float)
+        n = len(losses)
+        if n <= self.PEAK_FROM:
+            self.set_history(steps, losses, np.full(n, np.nan))
+            return
+        p = self._peaks
+        if p is None or p[1] > n or steps[0] != p[2] or steps[p[1] - 1] != p[3]:   # not the same steps grown
+            p = self._peaks = [PeakIndex(of=positive), 0, steps[0], None]
+        p[0].update(losses)
+        p[1], p[3] = n, steps[n - 1]
+        self._drawn = p[0].indices(n)
+        self.epochs, self.train, self.val = steps, losses, np.full(n, np.nan)
+        if self.log_chosen is None:
+            self._set_log(loss_log_default(losses[self._drawn]))
         self._request_draw()
 
     def has_data(self) -> bool:
@@ -120,9 +147,12 @@ class LossPlotWidget(PlotPanelWidget):
         few = len(self.epochs) <= 60                    # markers while they can be told apart
         self.train_curve.setSymbol("o" if few else None)
         self.val_curve.setSymbol("s" if few else None)
-        self.train_curve.setData(self.epochs, safe(self.train), connect="finite")
-        ok = np.isfinite(self.val)
-        self.val_curve.setData(self.epochs[ok], safe(self.val[ok]))
+        epochs, train, val = self.epochs, self.train, self.val
+        if self._drawn is not None:
+            epochs, train, val = epochs[self._drawn], train[self._drawn], val[self._drawn]
+        self.train_curve.setData(epochs, safe(train), connect="finite")
+        ok = np.isfinite(val)
+        self.val_curve.setData(epochs[ok], safe(val[ok]))
 
     def set_history_rows(self, history) -> None:
         """From the trainer's (or history.csv's) rows: dicts with epoch, train_loss, val_loss."""
@@ -217,6 +247,7 @@ class GradNormPlotWidget(PlotPanelWidget):
             self.global_curve.setPen(pg.mkPen(self._fg(), width=1.6))
 
     def _reset_buffers(self):
+        self._peaks: dict = {}
         self.steps = _Growing(np.int64)
         self.global_norm = _Growing()
         self.clipped = _Growing(bool)
@@ -270,14 +301,30 @@ class GradNormPlotWidget(PlotPanelWidget):
     def has_data(self) -> bool:
         return self.steps.n > 0
 
+    #: Above this many steps the curves draw each series' extremes per bucket
+    #: (:class:`explorer.figures.extremes.PeakIndex`): a redraw's cost stops growing with the steps.
+    PEAK_FROM = 8192
+
+    def _series(self, key, values: np.ndarray):
+        """(x, y) to draw of one series: every point, or past :attr:`PEAK_FROM` its extremes."""
+        steps = self.steps.view
+        if len(values) <= self.PEAK_FROM:
+            return steps.astype(float), positive(values)
+        peaks = self._peaks.get(key)
+        if peaks is None:
+            peaks = self._peaks[key] = PeakIndex(of=positive)
+        peaks.update(values)
+        idx = peaks.indices(len(values))
+        return steps[idx].astype(float), positive(values[idx])
+
     def _draw(self):
-        x = self.steps.view.astype(float)
-        g = positive(self.global_norm.view)
+        x, g = self._series("global", self.global_norm.view)
         self.global_curve.setData(x, g)
         for name, c in self.gate_curves.items():
-            c.setData(x, positive(self.gates[name].view))
+            c.setData(*self._series(name, self.gates[name].view))
         cl = self.clipped.view
-        self.clip_scatter.setData(*_thin_marks(x[cl], g[cl]))
+        steps, allg = self.steps.view, self.global_norm.view
+        self.clip_scatter.setData(*_thin_marks(steps[cl].astype(float), positive(allg[cl])))
         starts = self.epoch_starts.view
         starts = _thin_boundaries(starts[starts > 1].astype(float) - 0.5)
         lo, hi = (np.nanmin(g) / 10, np.nanmax(g) * 10) if np.isfinite(g).any() else (1e-3, 1e3)

@@ -16,6 +16,7 @@ prints it); the gates and h stay on the ±1 scale. The canvas (painting, hit-tes
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -121,26 +122,35 @@ class CellDiagramView(SessionViewMixin, CellCanvas):
         """``diagram.csv``: every timestep (1..T) of the selected unit with the cell's own
         quantities as columns (LSTM: h_prev, c_prev, i, f, g, o, c, h; GRU: h_prev, r, z, g, h;
         RNN: h_prev, h), then the inputs x0, x1, … (or the token id ``x``). Written whole or not at
-        all (OSError says why)."""
-        from explorer.figures.export_files import write_file
-        from explorer.runs.store import csv_value
+        all (OSError says why); False when there is no trace yet (the header alone)."""
+        self.csv_job(path)()
+        return self.session.view_trace() is not None
 
-        desc = self.description
+    def csv_job(self, path):
+        """A call that writes :meth:`export_csv`'s file from the trace and unit selected now; it
+        touches no widget (it may run in a worker thread)."""
         tr = self.session.view_trace()
-        cols = ["t", "unit", *desc.csv_columns]
-        if tr is None:
-            write_file(path, (",".join(cols) + "\n").encode("utf-8"))
-            return False
-        j = min(self.session.position.unit, int(tr.h.shape[-1]) - 1)
-        x0 = np.asarray(tr.x[0, 0])
-        cols += ["x"] if x0.ndim == 0 else [f"x{k}" for k in range(x0.shape[0])]
-        lines = [",".join(cols)]
-        for t in range(int(tr.T)):
-            rec = desc.record(tr, 0, t)
-            v = desc.unit_values(rec, j)
-            xs = np.atleast_1d(np.asarray(rec["x"]))
-            row = [str(t + 1), str(j)] + [csv_value(float(v[c])) for c in desc.csv_columns]
-            row += [str(int(e)) if np.issubdtype(xs.dtype, np.integer) else csv_value(float(e)) for e in xs]
-            lines.append(",".join(row))
-        write_file(path, ("\n".join(lines) + "\n").encode("utf-8"))
-        return True
+        unit = self.session.position.unit
+        return functools.partial(_write_diagram_csv, path, self.description, tr, unit)
+
+
+def _write_diagram_csv(path, desc, tr, unit: int) -> None:
+    from explorer.figures.export_files import write_file
+    from explorer.runs.store import csv_value
+
+    cols = ["t", "unit", *desc.csv_columns]
+    if tr is None:
+        write_file(path, (",".join(cols) + "\n").encode("utf-8"))
+        return
+    j = min(unit, int(tr.h.shape[-1]) - 1)
+    x0 = np.asarray(tr.x[0, 0])
+    cols += ["x"] if x0.ndim == 0 else [f"x{k}" for k in range(x0.shape[0])]
+    lines = [",".join(cols)]
+    for t in range(int(tr.T)):
+        rec = desc.record(tr, 0, t)
+        v = desc.unit_values(rec, j)
+        xs = np.atleast_1d(np.asarray(rec["x"]))
+        row = [str(t + 1), str(j)] + [csv_value(float(v[c])) for c in desc.csv_columns]
+        row += [str(int(e)) if np.issubdtype(xs.dtype, np.integer) else csv_value(float(e)) for e in xs]
+        lines.append(",".join(row))
+    write_file(path, ("\n".join(lines) + "\n").encode("utf-8"))

@@ -29,7 +29,7 @@ from explorer.app.session import Session
 from explorer.app.teaching import held_at
 from explorer.engine.describe import COLORS, EquationRow, backward_rows, fmt, formula_parts, gfmt, input_column
 from explorer.figures.colors import diverging_color, text_color_on
-from explorer.figures.export_files import svg_painter, write_png
+from explorer.figures.export_files import svg_recording, write_file, write_png
 from explorer.gui.session_view import SessionViewMixin
 
 __all__ = ["EquationsView", "math_html"]
@@ -177,6 +177,10 @@ class EquationsView(SessionViewMixin, QTextBrowser):
 
     # -- export --------------------------------------------------------------------------------------
     def export_png(self, path: str, scale: float = 2) -> bool:
+        return write_png(self.render_image(scale), path)
+
+    def render_image(self, scale: float = 2) -> QImage:
+        """The equations at ``scale`` × their export size."""
         w, h = self._export_size()
         img = QImage(max(1, round(w * scale)), max(1, round(h * scale)), QImage.Format.Format_ARGB32_Premultiplied)
         img.fill(self._bg())
@@ -188,14 +192,19 @@ class EquationsView(SessionViewMixin, QTextBrowser):
             self._draw_document(p, w)
         finally:
             p.end()
-        return write_png(img, path)
+        return img
 
     def export_svg(self, path: str) -> None:
         """The equations as an SVG, written whole or not at all (OSError says why)."""
+        write_file(path, self.svg_bytes())
+
+    def svg_bytes(self) -> bytes:
+        """The SVG document :meth:`export_svg` writes."""
         w, h = self._export_size()
-        with svg_painter(path, QSize(w, h), self.logicalDpiX(), f"{self.description.title} equations") as p:
+        with svg_recording(QSize(w, h), self.logicalDpiX(), f"{self.description.title} equations") as (p, out):
             p.fillRect(QRectF(0, 0, w, h), self._bg())
             self._draw_document(p, w)
+        return out[0]
 
     def sizeHint(self) -> QSize:  # noqa: N802
         return QSize(1100, 380)

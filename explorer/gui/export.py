@@ -2,17 +2,20 @@
 
 Each widget renders at its own export size (never what happens to be on screen) and writes its
 own CSV (the diagram's: every timestep 1..T of the selected unit with the cell's quantities).
+Export all is a task (:mod:`explorer.gui.export_task`): the window stays responsive, the status
+bar shows its progress and a Cancel button.
 """
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from PySide6.QtCore import QObject
-from PySide6.QtWidgets import QFileDialog
+from PySide6.QtWidgets import QFileDialog, QPushButton
 
 from explorer.gui.actions import export_failed, export_widget
-
+from explorer.gui.export_task import ExportTask, widget_steps
 
 
 class ExportController(QObject):
@@ -46,28 +49,103 @@ class ExportController(QObject):
     def export_all_dialog(self) -> None:
         folder = QFileDialog.getExistingDirectory(self.win, "Export everything into a folder", self.win.last_folder())
         if folder:
-            self.export_all(folder)
+            self.start_export_all(folder)
 
     def export_all(self, folder) -> list[Path]:
-        """Every plot, the cell diagram and the equations as PNG, SVG and CSV into ``folder``."""
+        """Every plot, the cell diagram and the equations as PNG, SVG and CSV into ``folder``;
+        returns the paths written once they are (the files before a failure, which the banner
+        names). Runs the task of :meth:`start_export_all` in a local event loop: the caller waits,
+        the window does not (events are handled between its steps)."""
+        if self.task is not None:
+            self.task.run_until_done()
+        task = self.start_export_all(folder)
+        if task is None:
+            return []
+        task.run_until_done()
+        return list(task.written)
+
+    def start_export_all(self, folder) -> ExportTask | None:
+        """Begin Export all into ``folder`` as a task (File › Export All…) and return it at once:
+        the GUI thread draws one plot at a time between events and copies the numbers, a worker
+        thread encodes and writes the files; progress and a Cancel button in the status bar. None
+        when the folder cannot be made or an export is under way (said in the status bar)."""
         win = self.win
+        if self.task is not None:
+            win.statusBar().showMessage("An export is under way: wait for it or cancel it.", 8000)
+            return None
         folder = Path(folder)
-        written = []
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            win.plots.flush()
-            for key in list(win.plot_widgets) + ["diagram"]:
-                for ext in ("png", "svg", "csv"):
-                    p = folder / f"{key}.{ext}"
-                    export_widget(self.widget(key), p)
-                    written.append(p)
-            for ext in ("png", "svg"):
-                p = folder / f"equations.{ext}"
-                getattr(win.equations, f"export_{ext}")(str(p))
-                written.append(p)
         except OSError as exc:
             win.banner.show_message(export_failed(exc, folder), "error", topic="export")
-            return written
-        win.banner.resolve("export")
-        win.statusBar().showMessage(f"Exported {len(written)} files to {folder}", 8000)
-        return written
+            return None
+        plan = [([], self._flush_steps)]
+        for key in list(win.plot_widgets) + ["diagram"]:
+            paths = [folder / f"{key}.{ext}" for ext in ("png", "svg", "csv")]
+            plan.append((paths, functools.partial(widget_steps, self.widget(key), *paths)))
+        paths = [folder / "equations.png", folder / "equations.svg"]
+        plan.append((paths, functools.partial(widget_steps, win.equations, *paths)))
+        task = ExportTask(plan, self)
+        task.folder = folder
+        task.progress.connect(self._on_task_progress)
+        task.finished.connect(self._on_task_finished)
+        task.failed.connect(self._on_task_failed)
+        task.cancelled.connect(self._on_task_cancelled)
+        self.task = task
+        self.cancel_button.show()
+        self._on_task_progress(0, task.total)
+        task.start()
+        return task
+
+    def cancel(self) -> None:
+        """Cancel the export under way (its files written so far stay, each whole)."""
+        if self.task is not None:
+            self.task.cancel()
+
+    def _flush_steps(self):
+        plots = self.win.plots
+        plots.flush()                               # a heatmap behind another tab gets its data
+        yield None
+        while plots.heatmap_plot.building or plots.memory_plot.building:
+            yield None                              # its panels built one per turn of the event loop
+
+    @property
+    def cancel_button(self) -> QPushButton:
+        if self._cancel_button is None:
+            b = QPushButton("Cancel export")
+            b.setToolTip("Stop exporting; the files written so far stay, each whole")
+            b.clicked.connect(self.cancel)
+            b.hide()
+            self.win.statusBar().addPermanentWidget(b)
+            self._cancel_button = b
+        return self._cancel_button
+
+    _cancel_button = None
+    task: ExportTask | None = None
+
+    def _on_task_progress(self, done: int, total: int) -> None:
+        self.win._on_task_progress((done / max(total, 1), "Exporting"))
+        self.win.statusBar().showMessage(f"Exporting: {done} of {total} files written to {self.task.folder}")
+
+    def _end_task(self) -> Path:
+        folder = self.task.folder
+        self.task.deleteLater()
+        self.task = None
+        self.cancel_button.hide()
+        self.win._on_task_progress((1.0, ""))
+        return folder
+
+    def _on_task_finished(self, written) -> None:
+        folder = self._end_task()
+        self.win.banner.resolve("export")
+        self.win.statusBar().showMessage(f"Exported {len(written)} files to {folder}", 8000)
+
+    def _on_task_failed(self, exc, written) -> None:
+        folder = self._end_task()
+        self.win.statusBar().clearMessage()
+        self.win.banner.show_message(export_failed(exc, folder), "error", topic="export")
+
+    def _on_task_cancelled(self, written) -> None:
+        folder = self._end_task()
+        self.win.statusBar().showMessage(f"Export cancelled: {len(written)} files written to {folder}, each whole",
+                                         8000)

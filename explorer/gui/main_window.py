@@ -666,6 +666,7 @@ class MainWindow(QMainWindow):
         the event loop ends (``explorer.gui.app.main``)."""
         self.closing = True
         self.timebar.timer.stop()
+        self.exporter.cancel()
         was_training = self.training
         if was_training:
             self.training_ctl.stop_and_wait()

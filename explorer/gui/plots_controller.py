@@ -52,6 +52,8 @@ class PlotsController(QObject):
         self.param_plot = plots.ParamCountPlotWidget()
         self.prediction_plot = plots.PredictionPlotWidget()
         self.memory_plot = plots.MemoryHeatmapWidget()          # ∏ f (or ∏ z) per unit over time
+        for w in (self.heatmap_plot, self.memory_plot):         # raising their tab never waits for a whole grid
+            w.build_in_steps = True
         self._pending_heatmaps = None                           # (trace, labels) not drawn yet
         self.widgets = {"loss": self.loss_plot, "grad_norms": self.grad_plot,
                         "grad_through_time": self.through_time_plot, "gates": self.heatmap_plot,
@@ -158,7 +160,7 @@ class PlotsController(QObject):
             return
         step, loss = s.step_losses()
         axis.setLabel("bottom", "step (no epoch has finished yet)")
-        self.loss_plot.set_history(step, loss, np.full(len(loss), np.nan))
+        self.loss_plot.set_step_losses(step, loss)
 
     def _on_session_norms(self, norms) -> None:
         """The norms through time of the selected layer (layer 0's until every layer's arrived)."""

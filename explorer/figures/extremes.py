@@ -1,0 +1,63 @@
+"""Which points of a long, growing series a plot needs to draw: per bucket of consecutive points
+the smallest and the largest, kept as points arrive, at most ``most`` buckets (two neighbours
+merge and the buckets double in width when there would be more), the first point and the last,
+partial bucket whole. A plot redrawn after every update then costs in proportion to ``most``, not to the steps
+so far; every minimum and maximum stays visible (as pyqtgraph's peak downsampling draws them)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["PeakIndex"]
+
+
+class PeakIndex:
+    """The indices to draw of a series held elsewhere (its values are passed to :meth:`update`);
+    ``of`` maps values to what is drawn (NaN: not drawn), applied only to the points it reads."""
+
+    def __init__(self, most: int = 2048, of=None):
+        self.most = most
+        self.of = of if of is not None else np.asarray
+        self.width = 1                                  # points per bucket
+        self.lo = np.zeros(0, np.int64)                 # per whole bucket: the index of its minimum
+        self.hi = np.zeros(0, np.int64)                 # and of its maximum
+        self.done = 0                                   # points in whole buckets
+
+    def clear(self) -> None:
+        self.__init__(self.most, self.of)
+
+    def update(self, values: np.ndarray) -> None:
+        """Take the points of ``values`` (the whole series so far: NaN never an extreme) not yet
+        in a whole bucket."""
+        n = len(values)
+        w = self.width
+        k = (n - self.done) // w
+        if k > 0:
+            chunk = self.of(values[self.done:self.done + k * w]).reshape(k, w)
+            finite = np.isfinite(chunk)
+            base = self.done + np.arange(k) * w
+            self.lo = np.concatenate([self.lo, base + np.argmin(np.where(finite, chunk, np.inf), axis=1)])
+            self.hi = np.concatenate([self.hi, base + np.argmax(np.where(finite, chunk, -np.inf), axis=1)])
+            self.done += k * w
+        while len(self.lo) > self.most:
+            self._merge(values)
+
+    def _merge(self, values: np.ndarray) -> None:
+        """Neighbouring buckets into one (an odd last bucket's points go back to the tail)."""
+        m = len(self.lo) // 2 * 2
+        lo, hi = self.lo[:m].reshape(-1, 2), self.hi[:m].reshape(-1, 2)
+        vlo, vhi = self.of(values[lo]), self.of(values[hi])
+        vlo = np.where(np.isfinite(vlo), vlo, np.inf)
+        vhi = np.where(np.isfinite(vhi), vhi, -np.inf)
+        rows = np.arange(len(lo))
+        self.lo = lo[rows, np.argmin(vlo, axis=1)]
+        self.hi = hi[rows, np.argmax(vhi, axis=1)]
+        self.width *= 2
+        self.done = len(self.lo) * self.width
+
+    def indices(self, n: int) -> np.ndarray:
+        """The sorted indices to draw of a series of ``n`` points (after :meth:`update`): the first
+        point, every bucket's extremes, the partial bucket."""
+        kept = np.sort(np.stack([self.lo, self.hi], axis=1), axis=1).ravel()
+        first = np.zeros(min(n, 1), np.int64)
+        return np.concatenate([np.unique(np.concatenate([first, kept])), np.arange(max(self.done, 1), n)])
