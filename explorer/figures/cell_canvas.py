@@ -979,6 +979,7 @@ def frame_at(desc: CellDescription, trace, t: int, unit: int, *, b: int = 0, sam
     v["x_text"] = x_text(rec["x"], vocab)
     v["prev"] = place.prev_sub(t)                  # reverse direction: the previous state is t + 1's
     v["preact"] = {row.key: row.preact for row in desc.equation_rows(rec, None, j)}
+    v["belt_text"] = desc.belt_labels(v)
     v["x_from"] = place.input_text if place.layer > 0 else ""
     v["h_to"] = place.output_text if place.stacked else ""
     where = "  \u00b7  " + place.name if place.stacked else ""

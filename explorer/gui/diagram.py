@@ -111,7 +111,7 @@ class CellDiagramView(SessionViewMixin, CellCanvas):
         v = self._frame().values
         if v is None:
             return {}
-        words = ("x_text", "prev", "preact", "x", "x_from", "h_to", "time_note")     # text, not numbers
+        words = ("x_text", "prev", "preact", "x", "x_from", "h_to", "time_note", "belt_text")   # text, not numbers
         out = {k: val for k, val in v.items() if k not in words}
         out["x"] = np.array(v["x"], copy=True)
         return out

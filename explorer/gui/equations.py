@@ -75,6 +75,7 @@ HELD_BACKWARD_NOTE = ("Interventions are active: a held value is a constant, so 
 def _held_back_row(row: EquationRow) -> EquationRow:
     """The ∂L/∂z row of a gate held at this step and unit: 0, as the engine has it."""
     return dataclasses.replace(row, numbers="0 (held: a constant passes no gradient back)", value=0.0,
+                               value_text="0", value_rel="=",
                                terms={"held": 1.0}, note="held by an intervention: no gradient to its weights here")
 
 
@@ -379,7 +380,8 @@ class EquationsView(SessionViewMixin, QTextBrowser):
         if self.session.shown_interventions():
             parts.append(f'<p style="color:{muted}; font-size:{small}px;">{html.escape(HELD_BACKWARD_NOTE)}</p>')
         note = ("The gradients backpropagation through time carries at this step (model.state_grads): the values are "
-                "the engine's own, the terms are computed from the trace and add up to them. Step from T down to 1.")
+                "the engine's own, the terms are computed from the trace and add up to them on screen (\u2248 where the "
+                "shown digits cannot). Step from T down to 1.")
         if not self._presenting:
             parts.append(f'<p style="color:{muted}; font-size:{small}px;">{html.escape(note)}</p>')
         self._set_html(parts)
@@ -413,9 +415,11 @@ class EquationsView(SessionViewMixin, QTextBrowser):
             lhs = f"<b>{math_html(r.lhs)}</b>"
             formula = "= " + math_html(r.formula)
             brk = "= " + num(html.escape(r.numbers)) if r.numbers else ""
-            zc = "= " + num(f"{r.activation}({fmt(r.preact)})") if r.activation and r.preact is not None else ""
+            zc = (f"{r.preact_rel} " + num(f"{r.activation}({r.preact_text or fmt(r.preact)})")
+                  if r.activation and r.preact is not None else "")
             ratio = r.key in ("shrink", "running")           # a ratio, not a gradient: a neutral chip
-            val = "= " + num(_value_chip(r.value, 1e300 if ratio else vmax, text))
+            shown = (lambda _v, s=r.value_text: s) if r.value_text else text
+            val = f"{r.value_rel} " + num(_value_chip(r.value, 1e300 if ratio else vmax, shown))
             note = html.escape(r.note)
             if r.key in held:
                 val = "<b>held at</b> " + num(_value_chip(r.value, vmax, text))
