@@ -481,6 +481,8 @@ class MainWindow(QMainWindow):
         if ds.normalizer is not None:
             sp.normalize_combo.setCurrentText(ds.normalizer.method)
         sp.set_kind(ds.kind)
+        if ds.kind == "text":
+            sp.set_level(getattr(getattr(ds, "corpus", None), "level", "char"))
         if ds.kind != "series":                     # sequences made whole (an example's): nothing to choose
             sp.columns_list.setEnabled(False)
             sp.target_combo.setEnabled(False)

@@ -1,0 +1,46 @@
+"""The text strip draws words as words, and never under the "next:" text on its right."""
+
+import pytest
+
+from explorer.data.examples import load_example
+from explorer.gui.main_window import MainWindow
+from explorer.gui.text_strip import strip_window
+from explorer.runs.store import Run, settings_for_example
+
+
+def test_strip_window_keeps_the_current_token_in_the_middle_and_fits():
+    assert strip_window([10] * 20, 10, 55) == (8, 13)          # 5 fit, t = 10 in the middle
+    assert strip_window([10] * 20, 0, 55) == (0, 5)             # at an end: the rest from one side
+    assert strip_window([10] * 20, 19, 55) == (15, 20)
+    assert strip_window([30, 40, 50, 20], 2, 100) == (1, 3)     # 40 + 50 fit, 20 more does not
+    assert strip_window([300], 0, 100) == (0, 1)                # the current token is always drawn
+    widths = [13, 7, 22, 5, 31, 9, 14]
+    for t in range(7):
+        for avail in (20, 45, 70, 200):
+            a, b = strip_window(widths, t, avail)
+            assert a <= t < b and (sum(widths[a:b]) <= avail or b - a == 1)
+
+
+@pytest.fixture
+def word_window(qtbot, qsettings, app_paths):
+    win = MainWindow(settings=qsettings)
+    win.set_run(Run(load_example("worked-example"), settings_for_example("worked-example", units=3, epochs=1)))
+    qtbot.addWidget(win, before_close_func=lambda w: (w.close(), w.after_close()))
+    win.resize(1600, 1000)
+    win.show()
+    qtbot.waitExposed(win)
+    qtbot.waitUntil(lambda: win.trace is not None, timeout=10000)
+    yield win
+
+
+def test_the_worked_example_strip_shows_its_words(word_window, qtbot):
+    strip = word_window.text_strip
+    assert strip.level == "word" and strip.chars == ["the", "cat", "sat", "on", "the"]
+    assert word_window.settings_panel.level_combo.currentText() == "word"
+    tokens, right_edge, text_left = strip.drawn_tokens()
+    assert tokens == ["the", "cat", "sat", "on", "the"] and right_edge < text_left
+    for w in (700, 420):                             # narrow: fewer words, still clear of "next:"
+        strip.setFixedWidth(w)
+        qtbot.waitUntil(lambda w=w: strip.width() == w)
+        tokens, right_edge, text_left = strip.drawn_tokens()
+        assert tokens and right_edge < text_left
