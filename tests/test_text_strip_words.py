@@ -44,3 +44,31 @@ def test_the_worked_example_strip_shows_its_words(word_window, qtbot):
         qtbot.waitUntil(lambda w=w: strip.width() == w)
         tokens, right_edge, text_left = strip.drawn_tokens()
         assert tokens and right_edge < text_left
+
+
+def test_the_probability_axis_fits_the_bars(qtbot, tmp_path):
+    import csv
+
+    from explorer.figures.plots import PredictionPlotWidget, probability_axis
+
+    assert probability_axis(0.02)[0] == 0.05 and probability_axis(0.15)[0] == 0.2
+    assert probability_axis(0.5)[0] == 1.0 and probability_axis(0.9)[0] == 1.15
+    assert [lab for _, lab in probability_axis(0.18)[1]] == ["0%", "5%", "10%", "15%", "20%", "25%"]
+    w = PredictionPlotWidget()
+    qtbot.addWidget(w)
+    w.set_top_k(["e", "a", "t", "o", "i"], [0.03, 0.025, 0.02, 0.02, 0.018], t=6, before="The cat", level="char")
+    lo, hi = w.plot.getViewBox().viewRange()[0]
+    assert lo == 0 and hi == pytest.approx(0.05)                  # a 3 % bar fills 60 % of the axis
+    assert "after \u201cThe\u2423cat\u201d (t = 7)" in w._title_text
+    w.export_csv(tmp_path / "top.csv")
+    with open(tmp_path / "top.csv", newline="", encoding="utf-8") as fh:
+        rows = list(csv.reader(fh))
+    assert rows[0] == ["token", "probability", "t", "after"] and rows[1] == ["e", "0.03", "7", "The cat"]
+
+
+def test_the_worked_example_predictions_name_words_and_the_step(word_window, qtbot):
+    word_window.timebar.set_t(2)
+    plot = word_window.prediction_plot
+    qtbot.waitUntil(lambda: plot.top_k_context[0] == 2)
+    assert plot.top_k_context == (2, "the cat sat")
+    assert "next words after \u201cthe cat sat\u201d (t = 3)" in plot._title_text

@@ -197,5 +197,9 @@ class PlotsController(QObject):
         t = min(s.position.t, tr.T - 1)
         probs = softmax(tr.y[0, t])
         top = np.argsort(probs)[::-1][:5]
-        self.prediction_plot.set_top_k([vocab[j] for j in top], [float(probs[j]) for j in top])
+        level = self.text_strip.level
+        tokens = self.text_strip.chars[:t + 1]
+        before = " ".join(tokens) if level == "word" else "".join(tokens)
+        self.prediction_plot.set_top_k([vocab[j] for j in top], [float(probs[j]) for j in top], t=t,
+                                       before=before, level=level)
 
