@@ -202,7 +202,7 @@ class GradNormPlotWidget(PlotPanelWidget):
         self.plot.addItem(self.epoch_item, ignoreBounds=True)
         self.gate_curves: dict = {}
         self.clip_scatter = self.plot.plot([], [], pen=None, symbol="t", symbolSize=7, symbolPen=None,
-                                           symbolBrush=pg.mkBrush(MARKER_COLOR), name="clipped step")
+                                           symbolBrush=pg.mkBrush(MARKER_COLOR))
         self.threshold = pg.InfiniteLine(angle=0, movable=False,
                                          pen=pg.mkPen(MARKER_COLOR, width=1, style=Qt.PenStyle.DashLine))
         self.threshold.hide()
@@ -263,9 +263,11 @@ class GradNormPlotWidget(PlotPanelWidget):
         legend = self.legend
         if self._threshold_label is not None:
             legend.removeItem(self._threshold_sample)
+            legend.removeItem(self.clip_scatter)
             self._threshold_label = None
-        if self.clip_value:
+        if self.clip_value:                  # the clipped steps and the threshold: only when clipping is on
             self._threshold_label = f"clipping threshold {self.clip_value:g}"
+            legend.addItem(self.clip_scatter, "clipped step")
             legend.addItem(self._threshold_sample, self._threshold_label)
         self._on_view_resized()
 
