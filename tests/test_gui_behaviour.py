@@ -550,7 +550,7 @@ def test_a_window_without_a_run_loads_a_file_with_the_default_model(qtbot, qsett
     assert win.run.model.n_units == d.units
 
 
-def test_memory_tab_shows_the_running_product_of_the_forget_gate(window, qtbot):
+def test_memory_tab_shows_the_product_of_the_forget_gate_to_the_end(window, qtbot):
     from explorer.gui.main_window import memory_kept
 
     def shown():
@@ -558,8 +558,9 @@ def test_memory_tab_shows_the_running_product_of_the_forget_gate(window, qtbot):
         return np.array([float(r[-1]) for r in rows])
 
     title, kept = memory_kept(window.trace)
-    np.testing.assert_allclose(kept, np.cumprod(window.trace.f[0], axis=0))
-    assert "∏ f" in title and kept.shape == window.trace.f[0].shape
+    f = window.trace.f[0]                      # of what unit j wrote at step t: ∏ f_s for s > t
+    np.testing.assert_allclose(kept, [np.prod(f[t + 1:], axis=0) for t in range(len(f))])
+    assert title.startswith("Memory kept: ∏ fₛ, s > t") and kept.shape == f.shape
     assert window.plot_docks["memory"].windowTitle() == "Memory"
     window.plot_docks["memory"].raise_()
     qtbot.waitUntil(lambda: window.memory_plot.has_data() and np.allclose(shown(), kept.ravel()), timeout=5000)

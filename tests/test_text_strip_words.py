@@ -1,5 +1,6 @@
 """The text strip draws words as words, and never under the "next:" text on its right."""
 
+import numpy as np
 import pytest
 
 from explorer.data.examples import load_example
@@ -72,3 +73,23 @@ def test_the_worked_example_predictions_name_words_and_the_step(word_window, qtb
     qtbot.waitUntil(lambda: plot.top_k_context[0] == 2)
     assert plot.top_k_context == (2, "the cat sat")
     assert "next words after \u201cthe cat sat\u201d (t = 3)" in plot._title_text
+
+
+@pytest.mark.parametrize("values,said", [([0.0, 0.0, 0.0], "every value is 0"),
+                                         ([np.inf, np.nan, np.inf], "every value is infinite or not a number"),
+                                         ([0.5, 0.0, 0.2], "")])
+def test_a_plot_with_nothing_to_draw_says_so(qtbot, values, said):
+    from explorer.figures.plots import GradNormPlotWidget, GradThroughTimePlotWidget, LossPlotWidget
+
+    loss, grad, through = LossPlotWidget(), GradNormPlotWidget(), GradThroughTimePlotWidget()
+    for w in (loss, grad, through):
+        qtbot.addWidget(w)
+        w.show()
+    loss.set_history([1, 2, 3], values, [])
+    grad.set_steps([1, 2, 3], values, {"i": values}, [False] * 3, [1], None)
+    through.set_norms(values)
+    for w in (loss, grad, through):
+        label = w._empty_items[0][1]
+        assert w.nothing_to_draw() == said
+        assert label.isVisible() == bool(said) and (not said or label.textItem.toPlainText() == said)
+        assert (w.plot.getAxis("left")._tickLevels == [[]]) == bool(said)   # no ticks when nothing is drawn

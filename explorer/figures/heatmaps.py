@@ -274,8 +274,9 @@ class GateHeatmapWidget(_HeatmapPanels):
 
 
 class MemoryHeatmapWidget(_HeatmapPanels):
-    """How long each unit keeps what it wrote: the running product of the forget gate ∏f (LSTMs) or
-    of the update gate ∏z (GRU) per unit over time, on [0, 1] (1: kept whole, 0: forgotten)."""
+    """How long each unit keeps what it wrote: of what unit j wrote at step t, the share still on
+    the belt at the last step (∏ f_s for s > t for the LSTMs, ∏ z_s for the GRU), on [0, 1] (1:
+    kept whole, 0: forgotten); the caller computes it (:func:`explorer.app.memory_view.memory_to_end`)."""
 
     title = "Memory kept per unit"
     columns = 1

@@ -111,7 +111,10 @@ class LossPlotWidget(PlotPanelWidget):
         self._request_draw()
 
     def has_data(self) -> bool:
-        return bool(np.isfinite(self.train).any() or np.isfinite(self.val).any())
+        return bool(len(self.train) or len(self.val))
+
+    def shown_values(self) -> list:
+        return [self.train, self.val]
 
     def _draw(self):
         log = self.log_box.isChecked()
@@ -274,6 +277,9 @@ class GradNormPlotWidget(PlotPanelWidget):
     def has_data(self) -> bool:
         return self.steps.n > 0
 
+    def shown_values(self) -> list:
+        return [self.global_norm.view] + [g.view for g in self.gates.values()]
+
     def _draw(self):
         x = self.steps.view.astype(float)
         g = positive(self.global_norm.view)
@@ -348,6 +354,9 @@ class GradThroughTimePlotWidget(PlotPanelWidget):
 
     def has_data(self) -> bool:
         return len(self.dh) > 0
+
+    def shown_values(self) -> list:
+        return [self.dh, self.dc]
 
     def _draw(self):
         t = np.arange(1, len(self.dh) + 1, dtype=float)
