@@ -247,12 +247,18 @@ def test_replay_shows_an_epochs_trace_and_latest_returns(window, qtbot):
     w0 = win.run.epoch_state(0)
     assert np.array_equal(s.trace_weights["weight_hh_l0"], w0["weight_hh_l0"])
     assert win.equations.equation_values()["f"]["value"] == ref.f[0, 5, 1]
+    # the epoch drawn is named on the diagram (also in its exports and presenter mode) and the equations
+    assert win.diagram._frame().header.endswith("replayed epoch 0 (before training)")
+    assert "replayed epoch 0 (before training)" in win.equations.toPlainText()
     win.replay_bar.slider.setValue(1)
     assert np.array_equal(win.trace.f, win.run.replay_trace(1, 2).f)
+    assert win.diagram._frame().header.endswith("replayed epoch 1 / 2")
+    assert "replayed epoch 1 / 2" in win.equations.toPlainText()
     with qtbot.waitSignal(win.display.sigDisplayed, timeout=20000):
         win.replay_bar.latest()
     now = shown_trace(win.run, win.run.model.state_dict(), 2)
     assert np.array_equal(win.trace.f, now.f) and win.replay_bar.label.text() == "latest"
+    assert "replayed" not in win.diagram._frame().header and "replayed" not in win.equations.toPlainText()
     # disabled while training
     with qtbot.waitSignal(win.sigTrainingFinished, timeout=60000):
         win.start_training(epochs=1)

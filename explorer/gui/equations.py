@@ -307,7 +307,7 @@ class EquationsView(SessionViewMixin, QTextBrowser):
         where = f" &nbsp;\u00b7&nbsp; {html.escape(place.name)}" if place.stacked else ""
         parts = [f'<p style="font-size:large; margin-bottom:4px;">{html.escape(desc.title)} &nbsp;\u00b7&nbsp; '
                  f'<b>Unit {j} of {n}</b> &nbsp;\u00b7&nbsp; sample {self._shown_sample()} &nbsp;\u00b7&nbsp; '
-                 f't = {t + 1} / {T}{where}</p>', self._waiting_html(muted)]
+                 f't = {t + 1} / {T}{where}{self._epoch_html()}</p>', self._waiting_html(muted)]
         # inputs
         tok = self._vocab[col] if col is not None and self._vocab is not None and col < len(self._vocab) else None
         if tok is not None:
@@ -374,7 +374,7 @@ class EquationsView(SessionViewMixin, QTextBrowser):
         vmax = float(max(a.max() for a in both)) if both else 1.0
         parts = [f'<p style="font-size:large; margin-bottom:4px;">{html.escape(desc.title)} &nbsp;\u00b7&nbsp; '
                  f'<b>backward</b> &nbsp;\u00b7&nbsp; <b>Unit {j} of {n}</b> &nbsp;\u00b7&nbsp; sample {self._shown_sample()} '
-                 f'&nbsp;\u00b7&nbsp; t = {t + 1} / {T}</p>', self._waiting_html(muted),
+                 f'&nbsp;\u00b7&nbsp; t = {t + 1} / {T}{self._epoch_html()}</p>', self._waiting_html(muted),
                  self._table(step_rows, num, sym, vmax=vmax or 1.0, text=gfmt)]
         small = max(8, round(QFontInfo(self.font()).pixelSize() * 0.85))
         if self.session.shown_interventions():
@@ -390,6 +390,10 @@ class EquationsView(SessionViewMixin, QTextBrowser):
         """The sample the drawn numbers are of (not the one asked for while it is computed)."""
         src = self.session.trace_source
         return self.session.position.sample if src is None else src.sample
+
+    def _epoch_html(self) -> str:
+        text = self._epoch_text()
+        return f" &nbsp;\u00b7&nbsp; <b>{html.escape(text)}</b>" if text else ""
 
     def _waiting_html(self, muted: str) -> str:
         text = self.session.waiting_text()
