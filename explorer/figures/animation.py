@@ -24,6 +24,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import numpy as np  # noqa: E402
 from PySide6.QtGui import QImage  # noqa: E402
 
+from explorer.app.source import Source  # noqa: E402
 from explorer.app.teaching import held_at  # noqa: E402
 from explorer.engine.describe import CellDescription, describe  # noqa: E402
 from explorer.figures.cell_canvas import LOGICAL_W, FrameRenderer, belt_scale_of, frame_at  # noqa: E402
@@ -84,9 +85,10 @@ def _source(source, sample: int, epoch: int | None):
 
 
 def animation_frames(trace, desc: CellDescription, unit: int = 0, layer: int = 0, direction: int = 0,
-                     b: int = 0, sample: int | None = None, vocab=None):
+                     b: int = 0, sample: int | None = None, vocab=None, note: str = ""):
     """The :class:`~explorer.figures.cell_canvas.Frame` of every timestep t = 1..T (a generator).
-    ``trace`` is the whole model's; ``layer``/``direction`` pick the cell drawn."""
+    ``trace`` is the whole model's; ``layer``/``direction`` pick the cell drawn; ``note`` ends
+    every frame's header (the replayed epoch)."""
     L, D = int(getattr(trace, "num_layers", 1)), int(getattr(trace, "num_directions", 1))
     if not 0 <= layer < L:
         raise AnimationError(f"--layer {layer} is outside the model's {L} layer{'s' if L > 1 else ''} (0 to {L - 1}).")
@@ -99,8 +101,11 @@ def animation_frames(trace, desc: CellDescription, unit: int = 0, layer: int = 0
         raise AnimationError(f"--unit {unit} is outside the layer's {n} units (0 to {n - 1}).")
     scale = belt_scale_of(desc, view, b)
     for t in range(int(view.T)):
-        yield frame_at(desc, view, t, unit, b=b, sample=sample, vocab=vocab, belt_scale=scale, layer=layer,
-                       direction=direction, num_layers=L, num_directions=D)
+        frame = frame_at(desc, view, t, unit, b=b, sample=sample, vocab=vocab, belt_scale=scale, layer=layer,
+                         direction=direction, num_layers=L, num_directions=D)
+        if note:
+            frame.header += "  \u00b7  " + note
+        yield frame
 
 
 def frame_image(renderer: FrameRenderer, frame, width: int = int(LOGICAL_W)):
@@ -115,11 +120,11 @@ def frame_image(renderer: FrameRenderer, frame, width: int = int(LOGICAL_W)):
 
 
 def render_frames(trace, desc, unit=0, layer=0, direction=0, b=0, sample=None, vocab=None, width=int(LOGICAL_W),
-                  progress=None, interrupt=None, interventions=()):
+                  progress=None, interrupt=None, interventions=(), note: str = ""):
     """Pillow images of every timestep (a generator; see :func:`animation_frames`); the gates
     ``interventions`` hold at a step are tagged "held" as in the window."""
     renderer = FrameRenderer()
-    frames = list(animation_frames(trace, desc, unit, layer, direction, b, sample, vocab))
+    frames = list(animation_frames(trace, desc, unit, layer, direction, b, sample, vocab, note))
     for k, frame in enumerate(frames):
         if interventions:
             frame.held = held_at(interventions, layer, direction, frame.unit, k)
@@ -149,7 +154,7 @@ def _gif_colours(frames):
 def write_animation(source, path, sample: int = 0, unit: int = 0, layer: int = 0, direction: int = 0,
                     fps: float = DEFAULT_FPS, *, epoch: int | None = None, width: int = int(LOGICAL_W),
                     progress: Callable[[int, int], None] | None = None,
-                    interrupt: Callable[[], bool] | None = None, interventions=()) -> Path:
+                    interrupt: Callable[[], bool] | None = None, interventions=(), note: str = "") -> Path:
     """Write the diagram stepping through a sample, one frame per timestep, to ``path``.
 
     ``source``: a :class:`~explorer.runs.store.Run` (``sample`` indexes its validation samples, else its
@@ -159,6 +164,7 @@ def write_animation(source, path, sample: int = 0, unit: int = 0, layer: int = 0
     ``fps``: frames per second (each frame shows for 1000/fps ms; a GIF rounds that to 10 ms, at
     least 20). ``width`` ≥ 800 pixels.
     ``interventions``: the ones the trace was computed with (their held gates are tagged).
+    ``note`` ends every frame's header (default with ``epoch``: "replayed epoch e").
     ``progress(done, total)`` is called after each frame; ``interrupt()`` returning True stops
     with :class:`~explorer.engine.Interrupted` and nothing written. Raises
     :class:`AnimationError` (one sentence) for a bad request, :class:`~explorer.util.ram.MemoryBudgetError`
@@ -176,13 +182,15 @@ def write_animation(source, path, sample: int = 0, unit: int = 0, layer: int = 0
     _ensure_gui_app()
     trace, desc, b, vocab = _source(source, int(sample), epoch)
     T = int(trace.T)
-    probe = FrameRenderer(next(animation_frames(trace, desc, unit, layer, direction, b, sample, vocab)))
+    if epoch is not None and not note:
+        note = Source(sample, "epoch", int(epoch)).epoch_text()
+    probe = FrameRenderer(next(animation_frames(trace, desc, unit, layer, direction, b, sample, vocab, note)))
     w0, h0 = probe.export_size()
     w, h = int(width), round(h0 * int(width) / w0)
     check_budget(_bytes_needed(fmt, T, w, h), f"An animation of {T} frames of {w}\u00d7{h} pixels",
                  "animate a shorter sample (--seq-len when training) or write a GIF (a third of the memory)")
     frames = render_frames(trace, desc, unit, layer, direction, b, sample, vocab, int(width), progress, interrupt,
-                           interventions)
+                           interventions, note)
     if fmt == "GIF":
         frames = _gif_colours(frames)
         first = next(frames)

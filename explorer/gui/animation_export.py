@@ -59,7 +59,8 @@ class AnimationExportController(QObject):
         pos = s.position
         fn = partial(_animation_task, source=(trace, describe(trace.kind), s.trace_weights), path=str(path),
                      sample=pos.sample if s.trace_source is None else s.trace_source.sample, unit=pos.unit,
-                     layer=pos.layer, direction=pos.direction, fps=fps, interventions=s.shown_interventions())
+                     layer=pos.layer, direction=pos.direction, fps=fps, interventions=s.shown_interventions(),
+                     note=win.diagram._epoch_text())
         worker = TaskWorker(fn, tag=str(path))
         worker.sigDone.connect(self._on_worker_done)
         worker.sigProgress.connect(win._on_task_progress)
@@ -85,10 +86,11 @@ class AnimationExportController(QObject):
         self.sigWritten.emit(str(worker.result))
 
 
-def _animation_task(state, source, path, sample, unit, layer, direction, fps, interventions=()):
+def _animation_task(state, source, path, sample, unit, layer, direction, fps, interventions=(), note=""):
     def progress(done, total):
         state.set_progress(done / max(total, 1), f"Writing the animation ({done}/{total} frames)")
 
     out = write_animation(source, path, sample=sample, unit=unit, layer=layer, direction=direction, fps=fps,
-                          progress=progress, interrupt=state.is_interruption_requested, interventions=interventions)
+                          progress=progress, interrupt=state.is_interruption_requested, interventions=interventions,
+                          note=note)
     return str(out)
