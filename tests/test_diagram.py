@@ -565,3 +565,22 @@ def test_equations_export(qtbot, tmp_path):
     eq.export_png(str(one), scale=1)
     assert (QImage(str(one)).width(), QImage(str(one)).height()) == (img.width() // 2, img.height() // 2)
     assert svg_differs_from_png(svg, one, eq.palette().color(QPalette.ColorRole.Base)) < 2.0
+
+
+def test_the_equations_export_is_laid_out_at_its_own_size(qtbot, tmp_path):
+    s, _, _ = session_with("lstm")
+    eq = EquationsView(s)
+    qtbot.addWidget(eq)
+    s.set_position(t=2, unit=1)
+    sizes = {}
+    for width in (300, 700, 1600, 2200):           # a side panel, a laptop, a wide window
+        eq.resize(width, 500)
+        out = tmp_path / f"eq{width}.png"
+        assert eq.export_png(str(out), scale=1)
+        sizes[width] = (QImage(str(out)).width(), QImage(str(out)).height())
+    assert len(set(sizes.values())) == 1, sizes
+    w, h = sizes[300]
+    assert EquationsView.EXPORT_WIDTH <= w < 1.3 * EquationsView.EXPORT_WIDTH and h < 700   # one row an equation
+    eq.show()
+    eq.resize(300, 500)
+    qtbot.waitUntil(lambda: eq._compact)           # the window keeps its stacked layout

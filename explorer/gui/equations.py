@@ -103,6 +103,7 @@ class EquationsView(SessionViewMixin, QTextBrowser):
         self._presenting = False            # presenter mode: the equations alone, fitted to the width
         self._fit_compact = False           # presenting: the wide table did not fit, so stacked
         self._rendering = False
+        self._export_layout = False         # an export is being laid out: the wide table whatever the width
         self._init_session(session)
         self._render()
 
@@ -213,17 +214,29 @@ class EquationsView(SessionViewMixin, QTextBrowser):
     def _bg(self) -> QColor:
         return self.palette().color(QPalette.ColorRole.Base)
 
-    def _export_doc(self, width: float):
-        doc = self.document().clone(self)
+    #: the width (logical px) an export is laid out at, whatever the window: the wide table, wider
+    #: where its rows need it
+    EXPORT_WIDTH = 1100
+
+    def _export_doc(self, width: float | None = None):
+        """The equations laid out for an export: the wide table (not the window's stacked one),
+        ``width`` wide (None: :attr:`EXPORT_WIDTH` or the table's own width if wider)."""
+        self._export_layout = True
+        try:
+            self._render()
+            doc = self.document().clone(self)
+        finally:
+            self._export_layout = False
+            self._render()
+        if width is None:
+            doc.setTextWidth(self.EXPORT_WIDTH)
+            width = max(self.EXPORT_WIDTH, int(doc.idealWidth()) + 8)
         doc.setTextWidth(width)
         return doc
 
     def _export_size(self) -> tuple[int, int]:
-        w = self._layout_width()
-        if w < 200:
-            w = self.sizeHint().width()
-        doc = self._export_doc(w)
-        h = int(doc.size().height()) + 2
+        doc = self._export_doc()
+        w, h = int(doc.textWidth()), int(doc.size().height()) + 2
         doc.deleteLater()
         return w, h
 
@@ -298,7 +311,7 @@ class EquationsView(SessionViewMixin, QTextBrowser):
         if col is not None:
             vals["onehot_col"] = col
         self._vals = vals
-        self._compact = self._layout_width() < self.COMPACT_WIDTH or self._fit_compact
+        self._compact = (self._layout_width() < self.COMPACT_WIDTH or self._fit_compact) and not self._export_layout
         mono = self.MONO
         num = lambda txt: f'<span style="font-family:{mono};">{txt}</span>'  # noqa: E731
         sym = f'style="color:{muted};"'
@@ -365,7 +378,7 @@ class EquationsView(SessionViewMixin, QTextBrowser):
                          for r in step_rows]
         self._vals = {r.key: {"value": r.value, **r.terms} for r in step_rows}
         self._notes = []
-        self._compact = self._layout_width() < self.COMPACT_WIDTH or self._fit_compact
+        self._compact = (self._layout_width() < self.COMPACT_WIDTH or self._fit_compact) and not self._export_layout
         mono = self.MONO
         num = lambda txt: f'<span style="font-family:{mono};">{txt}</span>'  # noqa: E731
         sym = f'style="color:{muted};"'
@@ -401,7 +414,8 @@ class EquationsView(SessionViewMixin, QTextBrowser):
 
     def _set_html(self, parts: list) -> None:
         self.setHtml("".join(parts))
-        if self._presenting and not self._compact and self.document().idealWidth() > self._layout_width():
+        if (self._presenting and not self._compact and not self._export_layout
+                and self.document().idealWidth() > self._layout_width()):
             self._fit_compact = True            # too wide for the screen: stacked instead
             self._render_once()
 
