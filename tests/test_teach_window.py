@@ -373,7 +373,12 @@ def test_presenter_of_a_deep_bidirectional_model_keeps_its_texts_apart(qtbot, qs
     assert any(t.startswith("xt = ht of layer 1") for t in texts)
     win.presenter.set_enabled(False)
     small, outside, clash, texts = texts_fit(win.diagram)
-    assert clash == [] and any("goes to the head" in t for t in texts)   # the notes are back
+    assert clash == []                                     # a small diagram: large fonts, the notes left out
+    assert min(px for _, px, _ in win.diagram.painted_texts) >= win.diagram.MIN_SCREEN_PX - 0.05
+    win.resize(1800, 1100)
+    qtbot.waitUntil(lambda: win.diagram.width() > 1000, timeout=5000)
+    small, outside, clash, texts = texts_fit(win.diagram)
+    assert clash == [] and any("goes to the head" in t for t in texts)   # room enough: the notes are back
 
 
 # -- the worked example ------------------------------------------------------------------------------------

@@ -244,6 +244,35 @@ class MainWindow(QMainWindow):
         self._build_status()
         self._connect()
 
+    #: below this width the settings dock joins the plots' tabs at the bottom (the diagram and the
+    #: equations get the whole width: a 1024-px laptop on a projector)
+    NARROW_WIDTH = 1200
+
+    def resizeEvent(self, e):  # noqa: N802
+        super().resizeEvent(e)
+        self._fit_docks()
+
+    def showEvent(self, e):  # noqa: N802
+        super().showEvent(e)
+        self._fit_docks()
+
+    def _fit_docks(self) -> None:
+        """Narrow windows tab the settings with the plots; wide ones give it back its column."""
+        narrow = self.width() < self.NARROW_WIDTH
+        if narrow == getattr(self, "_narrow", False) or self.isFullScreen() or not self.settings_dock.isVisible():
+            return
+        self._narrow = narrow
+        shown = next((d for d in self.plot_docks.values() if not d.visibleRegion().isEmpty()), None)
+        if narrow:
+            self.tabifyDockWidget(self.plot_docks["loss"], self.settings_dock)
+            if self.height() < 800:               # short too: the plots' row gives the diagram room
+                self.resizeDocks([self.plot_docks["loss"]], [230], Qt.Orientation.Vertical)
+        else:
+            self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.settings_dock)
+            self.resizeDocks([self.settings_dock], [290], Qt.Orientation.Horizontal)
+        if shown is not None:
+            shown.raise_()
+
     def _dock(self, title, widget, area):
         dock = QDockWidget(title, self)
         dock.setObjectName(f"dock_{title.lower().replace(' ', '_')}")
