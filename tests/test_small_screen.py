@@ -1,0 +1,51 @@
+"""The window at 1024 × 700 (a laptop on a projector): the settings join the plots' tabs, the
+diagram's texts are at least 9 px, the heatmaps stay in a grid, and a wide window gets the
+settings column back."""
+
+import pytest
+from PySide6.QtCore import Qt
+
+from explorer.data.examples import load_example
+from explorer.gui.main_window import MainWindow
+from explorer.runs.store import Run, settings_for_example
+
+
+@pytest.fixture
+def small(qtbot, qsettings, app_paths):
+    win = MainWindow(settings=qsettings)
+    win.set_run(Run(load_example("sine"), settings_for_example("sine", units=8, epochs=1)))
+    qtbot.addWidget(win, before_close_func=lambda w: (w.close(), w.after_close()))
+    win.resize(1024, 700)
+    win.show()
+    qtbot.waitExposed(win)
+    qtbot.waitUntil(lambda: win.trace is not None, timeout=10000)
+    yield win
+
+
+def test_at_1024_by_700_every_diagram_text_is_legible(small, qtbot):
+    win = small
+    assert (win.width(), win.height()) == (1024, 700)
+    assert win.dockWidgetArea(win.settings_dock) == Qt.DockWidgetArea.BottomDockWidgetArea
+    assert win.settings_dock in win.tabifiedDockWidgets(win.plot_docks["loss"])
+    d = win.diagram
+    assert d.width() > 700                                   # the settings no longer take its width
+    d.record_texts = True
+    d.grab()
+    sizes = [px for _, px, _ in d.painted_texts]
+    assert sizes and min(sizes) >= d.MIN_SCREEN_PX - 0.05
+    assert any(t == "ct" for _, _, t in d.painted_texts) and any(t == "ht" for _, _, t in d.painted_texts)
+    # an export keeps its own size and fonts, whatever the window
+    w, h = d.export_size()
+    assert d.render_image(1).width() == w
+    win.resize(1600, 1000)
+    qtbot.waitUntil(lambda: win.dockWidgetArea(win.settings_dock) == Qt.DockWidgetArea.LeftDockWidgetArea,
+                    timeout=5000)
+
+
+def test_at_1024_the_heatmaps_stay_in_a_grid(small, qtbot):
+    win = small
+    win.plot_docks["gates"].raise_()
+    heat = win.heatmap_plot
+    qtbot.waitUntil(lambda: heat.has_data() and heat.isVisible(), timeout=10000)
+    rows, cols = heat._shape
+    assert heat.width() / cols >= heat.MIN_PANEL_WIDTH or rows > 1
