@@ -49,3 +49,15 @@ def test_at_1024_the_heatmaps_stay_in_a_grid(small, qtbot):
     qtbot.waitUntil(lambda: heat.has_data() and heat.isVisible(), timeout=10000)
     rows, cols = heat._shape
     assert heat.width() / cols >= heat.MIN_PANEL_WIDTH or rows > 1
+
+
+def test_a_long_status_ends_in_an_ellipsis_before_the_progress_box(small, qtbot):
+    sb = small.statusBar()
+    text = "sine: 780 training and 200 validation windows of 20 steps × 1 input(s) (value), " * 3
+    sb.showMessage(text, 5000)
+    shown = sb.currentMessage()
+    assert shown.endswith("\u2026") and text.startswith(shown[:-1])
+    assert sb.fontMetrics().horizontalAdvance(shown) <= sb.width() - small.progress.width()
+    assert "780 training" in sb.toolTip()
+    sb.showMessage("Training finished.")
+    assert sb.currentMessage() == "Training finished." and sb.toolTip() == ""

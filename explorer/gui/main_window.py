@@ -20,7 +20,8 @@ import numpy as np
 from PySide6.QtCore import QSettings, Qt, Signal
 from PySide6.QtGui import QAction, QIcon, QKeySequence, QShortcut
 from PySide6.QtWidgets import (QDockWidget, QHBoxLayout, QLabel, QMainWindow, QMessageBox, QProgressBar,
-                               QScrollArea, QSpinBox, QSplitter, QStyle, QToolButton, QVBoxLayout, QWidget)
+                               QScrollArea, QSpinBox, QSplitter, QStatusBar, QStyle, QToolButton, QVBoxLayout,
+                               QWidget)
 
 from explorer.app import Session
 from explorer.app.memory_view import memory_spans
@@ -86,6 +87,18 @@ def fmt_number(v) -> str:
     if not np.isfinite(v):
         return str(v)
     return f"{v:.4g}" if v == 0 or 1e-4 <= abs(v) < 1e6 else f"{v:.3e}"
+
+
+class ElidingStatusBar(QStatusBar):
+    """A status bar whose messages end in "…" where they would run under the progress box (the
+    whole message in the tooltip)."""
+
+    def showMessage(self, text: str, timeout: int = 0) -> None:  # noqa: N802
+        permanent = sum(w.width() for w in self.findChildren(QWidget) if w.parent() is self and w.isVisible())
+        room = max(self.width() - permanent - 30, 60)
+        shown = self.fontMetrics().elidedText(text, Qt.TextElideMode.ElideRight, room)
+        self.setToolTip(plain_tooltip(text) if shown != text else "")
+        super().showMessage(shown, timeout)
 
 
 #: The least height of a plot in its dock: axes, labels and a curve still read.
@@ -355,6 +368,7 @@ class MainWindow(QMainWindow):
         self.files.refresh_recent_menu()
 
     def _build_status(self):
+        self.setStatusBar(ElidingStatusBar())
         sb = self.statusBar()
         self.progress = QProgressBar()
         self.progress.setMaximumWidth(200)
