@@ -99,7 +99,7 @@ def test_right_click_f_and_i_freezes_the_belt_in_the_diagram_and_shows_the_effec
     assert np.array_equal(sw, ref.sample_with)
     # training is off while they are active, with a sentence
     win.start_training(epochs=1)
-    assert not win.training and "Training is off while interventions are active" in win.statusBar().currentMessage()
+    assert not win.training and "Training is off while interventions are active" in win.statusBar().full_message()
     # removing one: the belt moves again (i writes into it)
     win.interventions.panel.list.setCurrentRow(1)
     win.interventions.remove_selected()

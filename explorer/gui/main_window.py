@@ -93,7 +93,14 @@ class ElidingStatusBar(QStatusBar):
     """A status bar whose messages end in "…" where they would run under the progress box (the
     whole message in the tooltip)."""
 
+    _full = ""
+
+    def full_message(self) -> str:
+        """The message shown now, whole (``currentMessage`` may end in "…")."""
+        return self._full if self.currentMessage() else ""
+
     def showMessage(self, text: str, timeout: int = 0) -> None:  # noqa: N802
+        self._full = text
         permanent = sum(w.width() for w in self.findChildren(QWidget) if w.parent() is self and w.isVisible())
         room = max(self.width() - permanent - 30, 60)
         shown = self.fontMetrics().elidedText(text, Qt.TextElideMode.ElideRight, room)
