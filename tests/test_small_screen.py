@@ -61,3 +61,26 @@ def test_a_long_status_ends_in_an_ellipsis_before_the_progress_box(small, qtbot)
     assert "780 training" in sb.toolTip()
     sb.showMessage("Training finished.")
     assert sb.currentMessage() == "Training finished." and sb.toolTip() == ""
+
+
+def test_presenter_at_1024_by_700_shows_the_whole_cell_and_every_row(small, qtbot):
+    win = small
+    win.presenter.set_enabled(True, fullscreen=False)
+    win.resize(1024, 700)
+    eq = win.equations
+    qtbot.waitUntil(lambda: eq._fit_short and eq.document().size().height() <= eq.viewport().height(),
+                    timeout=5000)
+    text = eq.text().replace("\u00a0", " ")
+    for lhs in ("it =", "ft =", "gt =", "ot =", "ct =", "ht ="):      # all six rows, one line each
+        assert lhs in text, lhs
+    d = win.diagram
+    d.record_texts = True
+    d.grab()
+    drawn = [t for _, _, t in d.painted_texts]
+    assert "ct" in drawn and "ht" in drawn and not win.banner.isVisible()
+    assert min(px for _, px, _ in d.painted_texts) >= 13                  # larger than the window's 9
+    win.backward.action.trigger()                                          # B: the backward rows, one line each
+    qtbot.waitUntil(lambda: eq.backward and eq._fit_short, timeout=5000)
+    assert "\u2202L/\u2202ct" in eq.text() and eq.horizontalScrollBar().maximum() == 0
+    win.backward.action.trigger()
+    win.presenter.set_enabled(False)

@@ -102,6 +102,7 @@ class EquationsView(SessionViewMixin, QTextBrowser):
         self._compact = False
         self._presenting = False            # presenter mode: the equations alone, fitted to the width
         self._fit_compact = False           # presenting: the wide table did not fit, so stacked
+        self._fit_short = False             # presenting: stacked did not fit the height, so one line a row
         self._rendering = False
         self._export_layout = False         # an export is being laid out: the wide table whatever the width
         self._init_session(session)
@@ -253,7 +254,7 @@ class EquationsView(SessionViewMixin, QTextBrowser):
     def resizeEvent(self, e) -> None:  # noqa: N802
         super().resizeEvent(e)
         compact = self._layout_width() < self.COMPACT_WIDTH
-        if compact != self._compact or (self._presenting and e.oldSize().width() != e.size().width()):
+        if compact != self._compact or (self._presenting and e.oldSize() != e.size()):
             self._compact = compact
             self._render()
 
@@ -276,6 +277,7 @@ class EquationsView(SessionViewMixin, QTextBrowser):
         self._rendering = True
         try:
             self._fit_compact = False
+            self._fit_short = False
             self._render_once()
         finally:
             self._rendering = False
@@ -418,6 +420,11 @@ class EquationsView(SessionViewMixin, QTextBrowser):
                 and self.document().idealWidth() > self._layout_width()):
             self._fit_compact = True            # too wide for the screen: stacked instead
             self._render_once()
+        elif (self._presenting and (self._compact or self._fit_compact) and not self._fit_short
+              and not self._export_layout
+              and self.isVisible() and self.document().size().height() > self.viewport().height()):
+            self._fit_short = True              # too tall: each row's numbers alone, one line a row
+            self._render_once()
 
     @staticmethod
     def _pick(r: EquationRow, col: int, num) -> str:
@@ -454,6 +461,10 @@ class EquationsView(SessionViewMixin, QTextBrowser):
             tdc = 'style="padding:2px 4px 8px 4px;"'
             for key, lhs, formula, brk, zc, val, _note in cells:
                 lines = [f"{lhs} <span {sym}>{formula}</span>"]
+                if self._presenting and self._fit_short:      # a short screen: the numbers alone
+                    lines = [f"{lhs} " + " ".join(x for x in (brk, zc, val) if x)]
+                    out.append(f"<tr><td {tdc}>{_row_chip(key)}</td><td {tdc}>" + "<br>".join(lines) + "</td></tr>")
+                    continue
                 if self._presenting:                 # two lines a row: the formula, then its numbers
                     lines.append("&nbsp;&nbsp;&nbsp;" + " ".join(x for x in (brk, zc, val) if x))
                     out.append(f"<tr><td {tdc}>{_row_chip(key)}</td><td {tdc}>" + "<br>".join(lines) + "</td></tr>")
