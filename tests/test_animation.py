@@ -135,9 +135,11 @@ def test_interrupted_leaves_no_file_and_the_old_one_intact(run, tmp_path):
 def test_replayed_epochs_animate(run, tmp_path):
     path = write_animation(run, tmp_path / "e0.png", epoch=0, unit=1)
     first, _ = frames_of(path)
-    now, _ = frames_of(write_animation(run, tmp_path / "now.png", unit=1))
-    last, _ = frames_of(write_animation(run, tmp_path / "e2.png", epoch=2, unit=1))
+    now, _ = frames_of(write_animation(run, tmp_path / "now.png", unit=1, note="replayed epoch 2"))
+    last, _ = frames_of(write_animation(run, tmp_path / "e2.png", epoch=2, unit=1))   # the header names it
     assert not np.array_equal(first[3], now[3]) and np.array_equal(last[3], now[3])
+    plain, _ = frames_of(write_animation(run, tmp_path / "plain.png", unit=1))
+    assert not np.array_equal(plain[3], now[3])
     with pytest.raises(AnimationError, match="epoch 9 are not kept"):
         write_animation(run, tmp_path / "e9.png", epoch=9)
 

@@ -9,7 +9,7 @@ import pytest
 
 pytest.importorskip("PySide6")
 
-from explorer.app.memory_view import memory_products, memory_spans  # noqa: E402
+from explorer.app.memory_view import memory_spans, memory_to_end  # noqa: E402
 from explorer.app.tasks import sample_of  # noqa: E402
 from explorer.data.examples import load_example  # noqa: E402
 from explorer.engine import make_model  # noqa: E402
@@ -123,9 +123,9 @@ def test_layer_2_reverse_shows_that_layers_values_in_diagram_equations_and_heatm
     # the heatmaps and the memory plot show that layer and direction
     raised(qtbot, win, "gates", win.heatmap_plot, "c", sub.c[0])
     np.testing.assert_array_equal(win.heatmap_plot.values["f"], sub.f[0])
-    kept = memory_products(sub)                          # ∏ f in the reverse direction's own order
+    kept = memory_to_end(sub)                            # ∏ f in the reverse direction's own order
     raised(qtbot, win, "memory", win.memory_plot, "memory", kept)
-    assert not np.array_equal(kept, memory_products(win.trace))
+    assert not np.array_equal(kept, memory_to_end(win.trace))
     # exported, each panel names the layer and direction (on screen the selector does)
     assert win.heatmap_plot.place == "layer 2 of 2 \u00b7 reverse"
     assert win.heatmap_plot.plots["c"].titleLabel.text == "cell state c"
@@ -147,7 +147,7 @@ def test_layer_2_reverse_shows_that_layers_values_in_diagram_equations_and_heatm
     assert win.diagram.displayed_values()["h"] == win.trace.h[0, 5, u]
     raised(qtbot, win, "gates", win.heatmap_plot, "c", win.trace.c[0])
     assert win.heatmap_plot.place == "layer 1 of 2 \u00b7 forward"
-    raised(qtbot, win, "memory", win.memory_plot, "memory", memory_products(win.trace))
+    raised(qtbot, win, "memory", win.memory_plot, "memory", memory_to_end(win.trace))
     assert win.memory_plot.plots["memory"].titleLabel.text.endswith("\u2014 layer 1 of 2 \u00b7 forward")
     np.testing.assert_allclose(win.through_time_plot.dh, norms.dh_layers[0], rtol=1e-12)
     assert win.diagram._frame().values["x_from"] == ""                  # layer 1 reads the input x_t
@@ -165,9 +165,10 @@ def test_one_layer_one_direction_has_no_selector_and_no_other_layer(qtbot, windo
     assert win.diagram._frame().header.endswith("unit 0 of 8")       # no layer named for one layer
     assert win.diagram._frame().values["h_to"] == ""
     assert win.heatmap_plot.place == ""
-    raised(qtbot, win, "memory", win.memory_plot, "memory", memory_products(win.trace))
+    raised(qtbot, win, "memory", win.memory_plot, "memory", memory_to_end(win.trace))
     assert win.memory_plot.plots["memory"].titleLabel.text == (
-        "Memory kept: \u220f f over time (the share of c\u2080 each unit still holds)")
+        "Memory kept: \u220f f\u209b, s &gt; t (of what each unit wrote at step t, the share still on the belt at the "
+        "last step)")
 
 
 def test_the_settings_offer_layers_and_directions_and_ask_before_discarding(qtbot, window, deep_run, monkeypatch):

@@ -124,7 +124,9 @@ def test_lstm_rows_add_up_to_the_engines_preactivations(kind):
             assert r.terms["b"] == w["bias_ih_l0"][k * N + j] + w["bias_hh_l0"][k * N + j]
             act = math.tanh if gate == "g" else _sigmoid
             assert act(r.preact) == pytest.approx(r.value, abs=1e-14)
-            assert fmt(r.terms["wx"]) in r.numbers and fmt(r.terms["b"]).lstrip("\u2212") in r.numbers
+            nd = len(r.preact_text.split(".")[1])                       # the digits that check out: 3 to 5
+            assert 3 <= nd <= 5 and r.preact_text == fmt(r.preact, nd)
+            assert fmt(r.terms["wx"], nd) in r.numbers and fmt(r.terms["b"], nd).lstrip("\u2212") in r.numbers
         c_prev = tr.c0[0, j] if t == 0 else tr.c[0, t - 1, j]
         assert rows["c"].terms == {"f": tr.f[0, t, j], "c_prev": c_prev, "i": tr.i[0, t, j], "g": tr.g[0, t, j]}
         assert rows["h"].value == tr.h[0, t, j]

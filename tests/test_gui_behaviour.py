@@ -175,7 +175,7 @@ def test_data_options_reach_the_loader_and_its_decisions_reach_the_status(window
     assert calls[0]["year_month"] == "columns"
     assert calls[0]["columns"] is None and calls[0]["target"] is None
     assert calls[0].get("seq_len") is None                   # a new file: the loader chooses
-    status = window.statusBar().currentMessage()
+    status = window.statusBar().full_message()
     assert f"sequence length {window.run.dataset.seq_len} chosen to fit the file" in status
     assert "3 missing value" in status and "filled by interpolation" in status
     # the person sets a length: it is passed as theirs
@@ -398,7 +398,7 @@ def test_most_memory_unit_keeps_its_writes_longest(window, qtbot, monkeypatch):
     u = window.select_memory_unit()
     spans = memory_spans(window.trace, sample=0)
     assert u == int(np.argmax(spans)) and window.session.position.unit == u and window.unit_spin.value() == u
-    assert f"Unit {u} carries the most memory" in window.statusBar().currentMessage()
+    assert f"Unit {u} carries the most memory" in window.statusBar().full_message()
     # a plain RNN keeps no belt: the unit whose h varies most
     answer_questions(monkeypatch, QMessageBox.StandardButton.Yes)
     window.settings_panel.cell_combo.setCurrentText("rnn")
@@ -444,6 +444,10 @@ def test_at_1024_by_700_nothing_is_clipped(qtbot, qsettings, app_paths):
     win = make_window(qtbot, qsettings, size=(1024, 700))
     assert (win.width(), win.height()) == (1024, 700)
     frame = QRect(QPoint(0, 0), win.size())
+    # narrower than 1200 px: the settings are a tab among the plots (shown when their tab is raised)
+    assert win.settings_dock in win.tabifiedDockWidgets(win.plot_docks["loss"])
+    win.settings_dock.raise_()
+    qtbot.waitUntil(lambda: not win.settings_dock.visibleRegion().isEmpty(), timeout=5000)
     for w in (win.diagram, win.equations, win.timebar, win.timebar.slider, win.timebar.speed_combo,
               win.memory_button, win.unit_spin, win.sample_spin, win.settings_dock, win.progress):
         r = QRect(w.mapTo(win, QPoint(0, 0)), w.size())
@@ -552,7 +556,7 @@ def test_a_window_without_a_run_loads_a_file_with_the_default_model(qtbot, qsett
     assert win.run.model.n_units == d.units
 
 
-def test_memory_tab_shows_the_running_product_of_the_forget_gate(window, qtbot):
+def test_memory_tab_shows_the_product_of_the_forget_gate_to_the_end(window, qtbot):
     from explorer.gui.main_window import memory_kept
 
     def shown():
@@ -560,8 +564,9 @@ def test_memory_tab_shows_the_running_product_of_the_forget_gate(window, qtbot):
         return np.array([float(r[-1]) for r in rows])
 
     title, kept = memory_kept(window.trace)
-    np.testing.assert_allclose(kept, np.cumprod(window.trace.f[0], axis=0))
-    assert "∏ f" in title and kept.shape == window.trace.f[0].shape
+    f = window.trace.f[0]                      # of what unit j wrote at step t: ∏ f_s for s > t
+    np.testing.assert_allclose(kept, [np.prod(f[t + 1:], axis=0) for t in range(len(f))])
+    assert title.startswith("Memory kept: ∏ fₛ, s > t") and kept.shape == f.shape
     assert window.plot_docks["memory"].windowTitle() == "Memory"
     window.plot_docks["memory"].raise_()
     qtbot.waitUntil(lambda: window.memory_plot.has_data() and np.allclose(shown(), kept.ravel()), timeout=5000)

@@ -36,7 +36,7 @@ import numpy as np
 
 from explorer.engine.describe import describe
 
-__all__ = ["keep_gate", "keep_values", "memory_products", "memory_spans", "memory_to_end",
+__all__ = ["keep_gate", "keep_values", "memory_products", "memory_spans", "memory_title", "memory_to_end",
            "memory_unit"]
 
 
@@ -83,6 +83,16 @@ def memory_products(trace, since: int | None = None, sample: int = 0) -> np.ndar
         out[t0] = 1.0
         out[t0 + 1:] = np.cumprod(keep[t0 + 1:], axis=0)
     return _original_order(out, trace)
+
+
+def memory_title(kind: str, short: bool = False) -> str | None:
+    """What "Memory" means in every window: the title of the heatmap of :func:`memory_to_end`
+    (``short``: the first half alone, for narrow panels); None for a cell without a belt."""
+    gate = keep_gate(kind)
+    if gate is None:
+        return None
+    head = f"Memory kept: \u220f {gate}\u209b, s > t"
+    return head if short else f"{head} (of what each unit wrote at step t, the share still on the belt at the last step)"
 
 
 def memory_to_end(trace, sample: int | None = 0) -> np.ndarray | None:

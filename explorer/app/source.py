@@ -2,6 +2,8 @@
 
 >>> Source(sample=3, weights="epoch", epoch=2).text()
 'sample 3 · epoch 2'
+>>> Source(sample=3, weights="epoch", epoch=2).epoch_text(last=5)
+'replayed epoch 2 / 5'
 """
 
 from __future__ import annotations
@@ -77,6 +79,15 @@ class Source:
         k = len(self.interventions)
         held = f", {k} intervention{'s' if k != 1 else ''} held" if k else ""
         return f"sample {self.sample_text()}, {weights}{held}"
+
+    def epoch_text(self, last: int | None = None) -> str:
+        """The replayed epoch as every view names it ('replayed epoch 2 / 5', 'replayed epoch 0
+        (before training)'); '' for the latest or training's weights. ``last``: the run's last
+        kept epoch."""
+        if self.weights != "epoch" or self.epoch is None:
+            return ""
+        of = f" / {last}" if last is not None else ""
+        return f"replayed epoch {self.epoch}" + (" (before training)" if self.epoch == 0 else of)
 
     def plain(self) -> Source:
         """The same sample (and edit) and weights without interventions."""

@@ -23,6 +23,7 @@ from typing import Callable
 
 import numpy as np
 
+from ..util.shown import checked, relation
 from .cells import CELLS
 from .params import layer_formula, param_formula, recurrent_param_count
 from .gates import LSTM_GATES
@@ -47,9 +48,9 @@ def fmt(value: float, nd: int = 3) -> str:
     return s
 
 
-def _term(v: float) -> str:
+def _term(v: float, nd: int = 3) -> str:
     """A number as a later term of a sum: negative ones in parentheses."""
-    s = fmt(v)
+    s = fmt(v, nd)
     return f"({s})" if s.startswith(MINUS) else s
 
 
@@ -108,7 +109,10 @@ class EquationRow:
     both plain text where ``_x`` / ``_{…}`` mark subscripts. ``terms`` holds every number
     ``numbers`` shows, by name (``wx``, ``uh``, ``b`` …); ``preact`` is the total inside the
     activation (the engine's own number where the trace keeps it) and ``value`` the trace's
-    result. A view shows ``lhs = formula = numbers = act(preact) = value``. ``block`` names the
+    result. A view shows ``lhs = formula = numbers = act(preact) = value`` with the texts
+    ``preact_text`` and ``value_text`` and their relations ``preact_rel`` and ``value_rel`` ("=",
+    or "≈" where the shown numbers do not give the shown result: :mod:`explorer.util.shown`; the
+    terms and results may carry more digits than usual where that makes them add up). ``block`` names the
     weight block of a gate row (``W_{block}``: "i" … for the LSTM, "r", "z", "n" for the GRU, ""
     for the RNN's single W); None for the state rows.
     """
@@ -123,6 +127,10 @@ class EquationRow:
     terms: dict = field(default_factory=dict)
     note: str = ""
     block: str | None = None
+    preact_text: str = ""
+    preact_rel: str = "="
+    value_text: str = ""
+    value_rel: str = "="
 
 
 @dataclass(frozen=True)
@@ -220,6 +228,29 @@ class CellDescription:
             out.update(self._belt(out))
         return out
 
+    def belt_labels(self, values: dict) -> dict:
+        """The diagram's belt numbers of :meth:`unit_values` ``values`` as ``{"kept", "written",
+        "new": (relation, text)}``: kept + written = new checks out on the shown texts (three
+        decimals, or four where that makes it so, else "≈"), and kept and written are marked "≈"
+        where the gate and state values the diagram shows (three decimals) do not multiply to
+        them. {} for a cell without a belt."""
+        if self._belt is None:
+            return {}
+        v, s = values, self.belt_name
+        products = {"kept": f"{fmt(v[self.keep_gate])} \u00d7 {_term(v[s + '_prev'])}",
+                    "written": (f"{fmt(v['i'])} \u00d7 {_term(v['g'])}" if s == "c"
+                                else f"(1 \u2212 {fmt(v['z'])}) \u00d7 {_term(v['g'])}")}
+        for nd in (3, 4):
+            texts = {"kept": fmt(v["kept"], nd), "written": fmt(v["written"], nd), "new": fmt(v[s], nd)}
+            rel = relation(f"{texts['kept']} + ({texts['written']})", texts["new"])
+            if rel == "=":
+                break
+        else:
+            texts = {"kept": fmt(v["kept"]), "written": fmt(v["written"]), "new": fmt(v[s])}
+        out = {k: (relation(products[k], texts[k]), texts[k]) for k in products}
+        out["new"] = (rel, texts["new"])
+        return out
+
     def equation_rows(self, record: dict, weights: dict | None = None, unit: int = 0,
                       layer: int = 0, direction: int = 0, t: int | None = None,
                       T: int | None = None) -> list[EquationRow]:
@@ -269,17 +300,41 @@ class _WeightView:
         return float(np.asarray(self.d[key])[unit])
 
 
-def _sum(*terms: float) -> str:
-    return " + ".join([fmt(terms[0])] + [_term(v) for v in terms[1:]])
+def _sum(*terms: float, nd: int = 3) -> str:
+    return " + ".join([fmt(terms[0], nd)] + [_term(v, nd) for v in terms[1:]])
+
+
+def _activated(key: str, lhs: str, formula: str, symbol: str, inner, total: float | None, value: float,
+               terms: dict, note: str, block: str | None) -> EquationRow:
+    """A row ``lhs = symbol(formula) = symbol(inner) = symbol(total) = value``: ``inner(nd)`` writes
+    the terms with ``nd`` decimals (None: no terms, the total alone); the digits are those that
+    make the terms add up to the total (:func:`explorer.util.shown.checked`)."""
+    if total is None:
+        return EquationRow(key=key, lhs=lhs, formula=f"{symbol}({formula})", numbers="", value=value,
+                           activation=symbol, terms=terms, note=note, block=block, value_text=fmt(value))
+    if inner is None:
+        numbers, rel, pre = "", "=", fmt(total)
+    else:
+        numbers, rel, pre = checked(lambda k: (inner(3 + k), fmt(total, 3 + k)))
+        numbers = f"{symbol}({numbers})"
+    val = fmt(value)
+    return EquationRow(key=key, lhs=lhs, formula=f"{symbol}({formula})", numbers=numbers, value=value,
+                       preact=total, activation=symbol, terms=terms, note=note, block=block, preact_text=pre,
+                       preact_rel=rel, value_text=val, value_rel=relation(f"{symbol}({pre})", val))
+
+
+def _state_row(key: str, lhs: str, formula: str, numbers, value: float, terms: dict, note: str) -> EquationRow:
+    """A row ``lhs = formula = numbers(nd) = value`` of products and sums, at the digits that check out."""
+    text, rel, val = checked(lambda k: (numbers(3 + k), fmt(value, 3 + k)))
+    return EquationRow(key=key, lhs=lhs, formula=formula, numbers=text, value=value, terms=terms, note=note,
+                       value_text=val, value_rel=rel)
 
 
 # -- the rows of each cell ----------------------------------------------------------------------------
-def _gate_row(g: GateInfo, value: float, preact, terms: dict, formula: str,
-              numbers_inner: str, block: str) -> EquationRow:
+def _gate_row(g: GateInfo, value: float, preact, terms: dict, formula: str, inner, block: str) -> EquationRow:
     total = float(preact) if preact is not None else (float(sum(terms.values())) if terms else None)
-    numbers = f"{g.symbol}({numbers_inner})" if terms else ""
-    return EquationRow(key=g.name, lhs=f"{g.name}_t", formula=f"{g.symbol}({formula})", numbers=numbers,
-                       value=value, preact=total, activation=g.symbol, terms=terms, note=g.title, block=block)
+    return _activated(g.name, f"{g.name}_t", formula, g.symbol, inner if terms else None, total, value, terms,
+                      g.title, block)
 
 
 def _lstm_rows(desc: CellDescription, rec: dict, W: _WeightView | None, j: int, prev: str) -> list:
@@ -297,7 +352,7 @@ def _lstm_rows(desc: CellDescription, rec: dict, W: _WeightView | None, j: int, 
             formula += f" + p_{name} {ODOT} {c_seen}"
         formula += f" + b_{name}"
         terms: dict = {}
-        inner = ""
+        parts: list = []
         if W is not None:
             terms = {"wx": W.wx(row, rec["x"]), "uh": W.uh(row, rec["h_prev"])}
             parts = [terms["wx"], terms["uh"]]
@@ -307,17 +362,16 @@ def _lstm_rows(desc: CellDescription, rec: dict, W: _WeightView | None, j: int, 
                 parts.append(terms["pc"])
             terms["b"] = float(W.b_ih[row] + W.b_hh[row])
             parts.append(terms["b"])
-            inner = _sum(*parts)
         z = None if preact is None else float(preact[row])
-        rows.append(_gate_row(g, v[name], z, terms, formula, inner, name))
-    rows.append(EquationRow(
-        key="c", lhs="c_t", formula=f"f_t {ODOT} c_{prev} + i_t {ODOT} g_t",
-        numbers=f"{fmt(v['f'])} \u00d7 {_term(v['c_prev'])} + {fmt(v['i'])} \u00d7 {_term(v['g'])}",
-        value=v["c"], terms={"f": v["f"], "c_prev": v["c_prev"], "i": v["i"], "g": v["g"]},
-        note="keep old + write new"))
-    rows.append(EquationRow(
-        key="h", lhs="h_t", formula=f"o_t {ODOT} tanh(c_t)", numbers=f"{fmt(v['o'])} \u00d7 tanh({fmt(v['c'])})",
-        value=v["h"], terms={"o": v["o"], "c": v["c"]}, note="the output"))
+        rows.append(_gate_row(g, v[name], z, terms, formula, lambda nd, p=tuple(parts): _sum(*p, nd=nd), name))
+    rows.append(_state_row(
+        "c", "c_t", f"f_t {ODOT} c_{prev} + i_t {ODOT} g_t",
+        lambda nd: (f"{fmt(v['f'], nd)} \u00d7 {_term(v['c_prev'], nd)} + "
+                    f"{fmt(v['i'], nd)} \u00d7 {_term(v['g'], nd)}"),
+        v["c"], {"f": v["f"], "c_prev": v["c_prev"], "i": v["i"], "g": v["g"]}, "keep old + write new"))
+    rows.append(_state_row(
+        "h", "h_t", f"o_t {ODOT} tanh(c_t)", lambda nd: f"{fmt(v['o'], nd)} \u00d7 tanh({fmt(v['c'], nd)})",
+        v["h"], {"o": v["o"], "c": v["c"]}, "the output"))
     return rows
 
 
@@ -330,29 +384,27 @@ def _gru_rows(desc: CellDescription, rec: dict, W: _WeightView | None, j: int, p
         row = k * n + j
         formula = f"W_{name} x_t + b_i{name} + U_{name} h_{prev} + b_h{name}"
         terms: dict = {}
-        inner = ""
         if W is not None:
             terms = {"wx": W.wx(row, rec["x"]), "b_i": float(W.b_ih[row]),
                      "uh": W.uh(row, rec["h_prev"]), "b_h": float(W.b_hh[row])}
-            inner = _sum(terms["wx"], terms["b_i"], terms["uh"], terms["b_h"])
-        rows.append(_gate_row(g, v[name], None, terms, formula, inner, name))
+        p = tuple(terms.values())
+        rows.append(_gate_row(g, v[name], None, terms, formula, lambda nd, p=p: _sum(*p, nd=nd), name))
     g = desc.gate("g")
     row = 2 * n + j
     formula = f"W_n x_t + b_in + r_t {ODOT} (U_n h_{prev} + b_hn)"
-    terms, inner, total = {}, "", None
+    terms, inner, total = {}, None, None
     if W is not None:
         terms = {"wx": W.wx(row, rec["x"]), "b_in": float(W.b_ih[row]), "r": v["r"],
                  "uh": W.uh(row, rec["h_prev"]), "b_hn": float(W.b_hh[row])}
         total = terms["wx"] + terms["b_in"] + terms["r"] * (terms["uh"] + terms["b_hn"])
-        inner = (f"{fmt(terms['wx'])} + {_term(terms['b_in'])} + {fmt(terms['r'])} \u00d7 "
-                 f"({_sum(terms['uh'], terms['b_hn'])})")
-    rows.append(EquationRow(key="g", lhs="g_t", formula=f"tanh({formula})",
-                            numbers=f"tanh({inner})" if inner else "", value=v["g"], preact=total,
-                            activation="tanh", terms=terms, note=g.title, block="n"))
-    rows.append(EquationRow(
-        key="h", lhs="h_t", formula=f"(1 \u2212 z_t) {ODOT} g_t + z_t {ODOT} h_{prev}",
-        numbers=f"(1 \u2212 {fmt(v['z'])}) \u00d7 {_term(v['g'])} + {fmt(v['z'])} \u00d7 {_term(v['h_prev'])}",
-        value=v["h"], terms={"z": v["z"], "g": v["g"], "h_prev": v["h_prev"]}, note="write new + keep old"))
+        inner = lambda nd: (f"{fmt(terms['wx'], nd)} + {_term(terms['b_in'], nd)} + "  # noqa: E731
+                            f"{fmt(terms['r'], nd)} \u00d7 ({_sum(terms['uh'], terms['b_hn'], nd=nd)})")
+    rows.append(_activated("g", "g_t", formula, "tanh", inner, total, v["g"], terms, g.title, "n"))
+    rows.append(_state_row(
+        "h", "h_t", f"(1 \u2212 z_t) {ODOT} g_t + z_t {ODOT} h_{prev}",
+        lambda nd: (f"(1 \u2212 {fmt(v['z'], nd)}) \u00d7 {_term(v['g'], nd)} + "
+                    f"{fmt(v['z'], nd)} \u00d7 {_term(v['h_prev'], nd)}"),
+        v["h"], {"z": v["z"], "g": v["g"], "h_prev": v["h_prev"]}, "write new + keep old"))
     return rows
 
 
@@ -360,16 +412,13 @@ def _rnn_rows(desc: CellDescription, rec: dict, W: _WeightView | None, j: int, p
     v = desc.unit_values(rec, j)
     preact = rec.get("preact")
     terms: dict = {}
-    inner = ""
     if W is not None:
         terms = {"wx": W.wx(j, rec["x"]), "uh": W.uh(j, rec["h_prev"]), "b": float(W.b_ih[j] + W.b_hh[j])}
-        inner = _sum(terms["wx"], terms["uh"], terms["b"])
     z = None if preact is None else float(preact[j])
     total = z if z is not None else (sum(terms.values()) if terms else None)
-    return [EquationRow(key="h", lhs="h_t", formula=f"tanh(W x_t + U h_{prev} + b)",
-                        numbers=f"tanh({inner})" if inner else "", value=v["h"], preact=total,
-                        activation="tanh", terms=terms, note="the only path: no gates, no cell state",
-                        block="")]
+    p = tuple(terms.values())
+    return [_activated("h", "h_t", f"W x_t + U h_{prev} + b", "tanh", (lambda nd: _sum(*p, nd=nd)) if p else None,
+                       total, v["h"], terms, "the only path: no gates, no cell state", "")]
 
 
 def _c_belt(v: dict) -> dict:
@@ -458,9 +507,11 @@ _RNN_TIPS = {
 
 
 _SUMMED = ("b = bias_ih + bias_hh (the engine keeps their sum). The total inside the brackets and the "
-           "result are the engine's own numbers; the terms are shown rounded and add up to the total.")
+           "result are the engine's own numbers; the terms are shown with the digits that make them add up to the "
+           "total (\u2248 where no digits do).")
 _APART = ("b_i… are torch's bias_ih, b_h… its bias_hh, kept apart: b_hn sits inside r ⊙ (U_n h + b_hn), "
-          "so the two cannot be summed. The results are the engine's own numbers; the terms are shown rounded.")
+          "so the two cannot be summed. The results are the engine's own numbers; the terms are shown with the digits "
+          "that make them add up (\u2248 where no digits do).")
 
 
 def _build() -> dict:
@@ -517,16 +568,26 @@ def gfmt(value: float, digits: int = 4) -> str:
     return s.replace("-", MINUS)
 
 
-def _factor(v: float) -> str:
+def _factor(v: float, k: int = 0) -> str:
     """A factor of a backward row (a gate, a slope such as 1 − tanh² c): three decimals, or the
-    gradient's significant digits when it is nonzero but would read 0.000 (a saturated tanh)."""
+    gradient's significant digits when it is nonzero but would read 0.000 (a saturated tanh);
+    ``k`` more digits where the row needs them to check out."""
     v = float(v)
-    return gfmt(v) if v != 0.0 and abs(v) < 0.0005 else fmt(v)
+    return gfmt(v, 4 + k) if v != 0.0 and abs(v) < 0.0005 else fmt(v, 3 + k)
 
 
-def _gterm(v: float) -> str:
-    s = gfmt(v)
+def _gterm(v: float, k: int = 0) -> str:
+    s = gfmt(v, 4 + k)
     return f"({s})" if s.startswith(MINUS) else s
+
+
+def _back_row(key: str, lhs: str, formula: str, numbers, value: float, terms: dict, note: str,
+              block: str | None = None) -> EquationRow:
+    """A backward row whose ``numbers(k)`` (``k`` more digits than usual) give ``value`` (shown as
+    :func:`gfmt` does) at the first digits that check out (:func:`explorer.util.shown.checked`)."""
+    text, rel, val = checked(lambda k: (numbers(k), gfmt(value, 4 + k)))
+    return EquationRow(key=key, lhs=lhs, formula=formula, numbers=text, value=value, terms=terms, note=note,
+                       block=block, value_text=val, value_rel=rel)
 
 
 @dataclass(frozen=True)
@@ -632,19 +693,19 @@ def _dh_row(ctx: _BackCtx, paths: list, formula: str) -> EquationRow:
     if ctx.last:
         terms = {"from_above": dh}
         return EquationRow(key="dh", lhs=f"{PARTIAL}L/{PARTIAL}h_t", formula=f"{PARTIAL}L/{PARTIAL}h_t from above",
-                           numbers=gfmt(dh), value=dh, terms=terms,
+                           numbers=gfmt(dh), value=dh, terms=terms, value_text=gfmt(dh),
                            note="the last step: all of it comes from above (no later step)")
     if back is None:
         terms = {"total": dh}
         return EquationRow(key="dh", lhs=f"{PARTIAL}L/{PARTIAL}h_t", formula=f"from above + {formula}",
-                           numbers=gfmt(dh), value=dh, terms=terms, note="weights not given: the total only")
+                           numbers=gfmt(dh), value=dh, terms=terms, value_text=gfmt(dh), note="weights not given: the total only")
     above = dh - back
     if abs(above) <= 1e-12 * (abs(dh) + sum(abs(v) for _, _, v in paths)):
         above = 0.0                                   # nothing from above here: rounding of the subtraction
     terms = {"from_above": above, **{name: v for name, _, v in paths}}
-    numbers = " + ".join([gfmt(terms["from_above"])] + [_gterm(v) for _, _, v in paths])
-    return EquationRow(key="dh", lhs=f"{PARTIAL}L/{PARTIAL}h_t", formula=f"from above + {formula}", numbers=numbers,
-                       value=dh, terms=terms, note=f"back from step {nx.strip('{}')} and from above")
+    return _back_row("dh", f"{PARTIAL}L/{PARTIAL}h_t", f"from above + {formula}",
+                     lambda k: " + ".join([gfmt(terms["from_above"], 4 + k)] + [_gterm(v, k) for _, _, v in paths]),
+                     dh, terms, f"back from step {nx.strip('{}')} and from above")
 
 
 def _lstm_back(ctx: _BackCtx) -> BackwardStep:
@@ -683,19 +744,26 @@ def _lstm_back(ctx: _BackCtx) -> BackwardStep:
              "through_belt": float(dc_next[j] * f_next[j])}
     formula = (f"{PARTIAL}L/{PARTIAL}h_t {ODOT} o_t {ODOT} (1 \u2212 tanh\u00b2 c_t) + "
                f"{PARTIAL}L/{PARTIAL}c_{nx} {ODOT} f_{nx}")
-    numbers = (f"{gfmt(terms['dh'])} \u00d7 {_factor(terms['o'])} \u00d7 {_factor(terms['tanh_prime'])} + "
-               + (f"0 (no step after this one)" if ctx.last else f"{_gterm(terms['dc_next'])} \u00d7 {_factor(terms['f_next'])}"))
+
+    def numbers(k: int) -> str:
+        out = (f"{gfmt(terms['dh'], 4 + k)} \u00d7 {_factor(terms['o'], k)} \u00d7 {_factor(terms['tanh_prime'], k)} + "
+               + ("0 (no step after this one)" if ctx.last
+                  else f"{_gterm(terms['dc_next'], k)} \u00d7 {_factor(terms['f_next'], k)}"))
+        if p:
+            out += f" + {_gterm(terms['dzo'], k)} \u00d7 {_term(terms['p_o'], 3 + k)}"
+            if not ctx.last:
+                out += f" + {_gterm(terms['through_pi'], k)} + {_gterm(terms['through_pf'], k)}"
+        return out
+
     if p:
         terms["dzo"], terms["p_o"] = float(dzo[j]), float(p["o"][j])
         terms["through_po"] = float(dzo[j] * p["o"][j])
         formula += f" + {PARTIAL}L/{PARTIAL}z_o {ODOT} p_o"
-        numbers += f" + {_gterm(terms['dzo'])} \u00d7 {_term(terms['p_o'])}"
         if not ctx.last:
             terms["through_pi"] = float(dzi_n[j] * p["i"][j])
             terms["through_pf"] = float(dzf_n[j] * p["f"][j])
             terms["through_belt"] = float(from_next[j])
             formula += f" + ({PARTIAL}L/{PARTIAL}z_i p_i + {PARTIAL}L/{PARTIAL}z_f p_f)_{nx}"
-            numbers += f" + {_gterm(terms['through_pi'])} + {_gterm(terms['through_pf'])}"
     terms["sum"] = float(dc_sum[j])
     dc = float(dc_all[j])
     rows = []
@@ -714,25 +782,29 @@ def _lstm_back(ctx: _BackCtx) -> BackwardStep:
     elif not ctx.last:
         paths = [(f"U_{name}", "", None) for name in names]
     rows.append(_dh_row(ctx, paths, f"\u03a3 U\u1d40 {PARTIAL}L/{PARTIAL}z_{nx} (i, f, g, o)"))
-    rows.append(EquationRow(key="dc", lhs=f"{PARTIAL}L/{PARTIAL}c_t", formula=formula, numbers=numbers, value=dc,
-                            terms=terms, note="through h_t, plus along the belt from the next step"))
+    rows.append(_back_row("dc", f"{PARTIAL}L/{PARTIAL}c_t", formula, numbers, dc, terms,
+                          "through h_t, plus along the belt from the next step"))
     # what leaves to the left along the belt, and what each gate's pre-activation receives
     to_prev = dc_all * f
     dzi = i * gg * (1.0 - i) * dc_all                   # the engine's products, in its order
     dzf = f * c_prev * (1.0 - f) * dc_all
     out_terms = {"dc": dc, "f": float(f[j]), "through_f": float(to_prev[j])}
     out_formula = f"{PARTIAL}L/{PARTIAL}c_t {ODOT} f_t"
-    out_numbers = f"{gfmt(dc)} \u00d7 {_factor(f[j])}"
     left = to_prev
     if p:
         left = left + dzi * p["i"]
         left = left + dzf * p["f"]
         out_terms.update(through_pi=float(dzi[j] * p["i"][j]), through_pf=float(dzf[j] * p["f"][j]))
         out_formula += f" + {PARTIAL}L/{PARTIAL}z_i p_i + {PARTIAL}L/{PARTIAL}z_f p_f"
-        out_numbers += f" + {_gterm(out_terms['through_pi'])} + {_gterm(out_terms['through_pf'])}"
-    rows.append(EquationRow(key="dc_prev", lhs=f"{PARTIAL}L/{PARTIAL}c_{ctx.prev} (belt)", formula=out_formula,
-                            numbers=out_numbers, value=float(left[j]), terms=out_terms,
-                            note="what the belt carries back: scaled by f at the \u00d7"))
+
+    def out_numbers(k: int) -> str:
+        out = f"{gfmt(dc, 4 + k)} \u00d7 {_factor(f[j], k)}"
+        if p:
+            out += f" + {_gterm(out_terms['through_pi'], k)} + {_gterm(out_terms['through_pf'], k)}"
+        return out
+
+    rows.append(_back_row("dc_prev", f"{PARTIAL}L/{PARTIAL}c_{ctx.prev} (belt)", out_formula, out_numbers,
+                          float(left[j]), out_terms, "what the belt carries back: scaled by f at the \u00d7"))
     dz = {"i": (dzi, f"{PARTIAL}L/{PARTIAL}c_t {ODOT} g_t {ODOT} i_t(1 \u2212 i_t)", (dc, gg[j], i[j] * (1 - i[j]))),
           "f": (dzf, f"{PARTIAL}L/{PARTIAL}c_t {ODOT} c_{ctx.prev} {ODOT} f_t(1 \u2212 f_t)", (dc, c_prev[j], f[j] * (1 - f[j]))),
           "g": ((i - gg * (i * gg)) * dc_all, f"{PARTIAL}L/{PARTIAL}c_t {ODOT} i_t {ODOT} (1 \u2212 g_t\u00b2)",
@@ -741,10 +813,10 @@ def _lstm_back(ctx: _BackCtx) -> BackwardStep:
                 (float(dh_all[j]), tc[j], o[j] * (1 - o[j])))}
     for name in names:
         arr, form, (a, x, y) = dz[name]
-        rows.append(EquationRow(key=f"dz_{name}", lhs=f"{PARTIAL}L/{PARTIAL}z_{name}", formula=form,
-                                numbers=f"{gfmt(a)} \u00d7 {_term(x)} \u00d7 {_factor(y)}",
-                                value=float(arr[j]), terms={"grad": float(a), "factor": float(x), "slope": float(y)},
-                                note=f"reaches W_{name}, U_{name}, b_{name}", block=name))
+        rows.append(_back_row(f"dz_{name}", f"{PARTIAL}L/{PARTIAL}z_{name}", form,
+                              lambda k, a=a, x=x, y=y: f"{gfmt(a, 4 + k)} \u00d7 {_term(x, 3 + k)} \u00d7 {_factor(y, k)}",
+                              float(arr[j]), {"grad": float(a), "factor": float(x), "slope": float(y)},
+                              f"reaches W_{name}, U_{name}, b_{name}", block=name))
     f_all = np.asarray(ctx.tr.f[b])
     later = f_all[t + 1:, j] if not ctx.direction else f_all[:t, j][::-1]
     belt = {"name": "c", "in": dc, "from_h": float(dc_sum[j] - from_next[j]), "from_next": float(from_next[j]),
@@ -785,27 +857,25 @@ def _gru_back(ctx: _BackCtx) -> BackwardStep:
     dzz = dh_all * (h_prev - gg) * z * (1.0 - z)
     dzg = dh_all * (1.0 - gg * gg) * (1.0 - z)
     rows = [row_dh,
-            EquationRow(key="dh_prev", lhs=f"{PARTIAL}L/{PARTIAL}h_{ctx.prev} (belt)",
-                        formula=f"{PARTIAL}L/{PARTIAL}h_t {ODOT} z_t", numbers=f"{gfmt(dh)} \u00d7 {_factor(z[j])}",
-                        value=float(to_prev[j]), terms={"dh": dh, "z": float(z[j])},
-                        note="the kept path: scaled by z at the \u00d7 (the gates add more through U)"),
-            EquationRow(key="dz_g", lhs=f"{PARTIAL}L/{PARTIAL}z_g", formula=f"{PARTIAL}L/{PARTIAL}h_t {ODOT} (1 \u2212 z_t) {ODOT} (1 \u2212 g_t\u00b2)",
-                        numbers=f"{gfmt(dh)} \u00d7 {_factor(1.0 - z[j])} \u00d7 {_factor(1.0 - gg[j] * gg[j])}", value=float(dzg[j]),
-                        terms={"dh": dh, "one_minus_z": float(1.0 - z[j]), "tanh_prime": float(1.0 - gg[j] * gg[j])},
-                        note="into the candidate (the written path)", block="n"),
-            EquationRow(key="dz_z", lhs=f"{PARTIAL}L/{PARTIAL}z_z", formula=f"{PARTIAL}L/{PARTIAL}h_t {ODOT} (h_{ctx.prev} \u2212 g_t) {ODOT} z_t(1 \u2212 z_t)",
-                        numbers=f"{gfmt(dh)} \u00d7 {_term(h_prev[j] - gg[j])} \u00d7 {_factor(z[j] * (1.0 - z[j]))}",
-                        value=float(dzz[j]), terms={"dh": dh, "diff": float(h_prev[j] - gg[j]), "gate": float(z[j] * (1 - z[j]))},
-                        note="into the update gate", block="z")]
+            _back_row("dh_prev", f"{PARTIAL}L/{PARTIAL}h_{ctx.prev} (belt)", f"{PARTIAL}L/{PARTIAL}h_t {ODOT} z_t",
+                      lambda k: f"{gfmt(dh, 4 + k)} \u00d7 {_factor(z[j], k)}", float(to_prev[j]),
+                      {"dh": dh, "z": float(z[j])}, "the kept path: scaled by z at the \u00d7 (the gates add more through U)"),
+            _back_row("dz_g", f"{PARTIAL}L/{PARTIAL}z_g", f"{PARTIAL}L/{PARTIAL}h_t {ODOT} (1 \u2212 z_t) {ODOT} (1 \u2212 g_t\u00b2)",
+                      lambda k: f"{gfmt(dh, 4 + k)} \u00d7 {_factor(1.0 - z[j], k)} \u00d7 {_factor(1.0 - gg[j] * gg[j], k)}",
+                      float(dzg[j]), {"dh": dh, "one_minus_z": float(1.0 - z[j]), "tanh_prime": float(1.0 - gg[j] * gg[j])},
+                      "into the candidate (the written path)", block="n"),
+            _back_row("dz_z", f"{PARTIAL}L/{PARTIAL}z_z", f"{PARTIAL}L/{PARTIAL}h_t {ODOT} (h_{ctx.prev} \u2212 g_t) {ODOT} z_t(1 \u2212 z_t)",
+                      lambda k: f"{gfmt(dh, 4 + k)} \u00d7 {_term(h_prev[j] - gg[j], 3 + k)} \u00d7 {_factor(z[j] * (1.0 - z[j]), k)}",
+                      float(dzz[j]), {"dh": dh, "diff": float(h_prev[j] - gg[j]), "gate": float(z[j] * (1 - z[j]))},
+                      "into the update gate", block="z")]
     if ctx.W is not None:
         ghn = ctx.W.U[2 * n:] @ h_prev + ctx.W.b_hh[2 * n:]
         dzr = dzg * ghn * rr * (1.0 - rr)
-        rows.append(EquationRow(key="dz_r", lhs=f"{PARTIAL}L/{PARTIAL}z_r",
-                                formula=f"{PARTIAL}L/{PARTIAL}z_g {ODOT} (U_n h_{ctx.prev} + b_hn) {ODOT} r_t(1 \u2212 r_t)",
-                                numbers=f"{gfmt(dzg[j])} \u00d7 {_term(ghn[j])} \u00d7 {_factor(rr[j] * (1 - rr[j]))}",
-                                value=float(dzr[j]), terms={"dz_g": float(dzg[j]), "uh_b": float(ghn[j]),
-                                                            "gate": float(rr[j] * (1 - rr[j]))},
-                                note="into the reset gate", block="r"))
+        rows.append(_back_row("dz_r", f"{PARTIAL}L/{PARTIAL}z_r",
+                              f"{PARTIAL}L/{PARTIAL}z_g {ODOT} (U_n h_{ctx.prev} + b_hn) {ODOT} r_t(1 \u2212 r_t)",
+                              lambda k: f"{gfmt(dzg[j], 4 + k)} \u00d7 {_term(ghn[j], 3 + k)} \u00d7 {_factor(rr[j] * (1 - rr[j]), k)}",
+                              float(dzr[j]), {"dz_g": float(dzg[j]), "uh_b": float(ghn[j]), "gate": float(rr[j] * (1 - rr[j]))},
+                              "into the reset gate", block="r"))
     z_all = np.asarray(ctx.tr.z[b])
     later = z_all[t + 1:, j] if not ctx.direction else z_all[:t, j][::-1]
     from_next = paths[0][2] if paths else 0.0
@@ -829,9 +899,9 @@ def _rnn_back(ctx: _BackCtx) -> BackwardStep:
     rows = [_dh_row(ctx, paths, f"U\u1d40 ((1 \u2212 h\u00b2_{nx}) {ODOT} {PARTIAL}L/{PARTIAL}h_{nx})")]
     dh = float(dH[t, j])
     tp = float(1.0 - H[t, j] * H[t, j])
-    rows.append(EquationRow(key="dz", lhs=f"{PARTIAL}L/{PARTIAL}z_t", formula=f"{PARTIAL}L/{PARTIAL}h_t {ODOT} (1 \u2212 h_t\u00b2)",
-                            numbers=f"{gfmt(dh)} \u00d7 {_factor(tp)}", value=float(dH[t, j] * (1.0 - H[t, j] * H[t, j])),
-                            terms={"dh": dh, "tanh_prime": tp}, note="through the tanh: reaches W, U, b", block=""))
+    rows.append(_back_row("dz", f"{PARTIAL}L/{PARTIAL}z_t", f"{PARTIAL}L/{PARTIAL}h_t {ODOT} (1 \u2212 h_t\u00b2)",
+                          lambda k: f"{gfmt(dh, 4 + k)} \u00d7 {_factor(tp, k)}", float(dH[t, j] * (1.0 - H[t, j] * H[t, j])),
+                          {"dh": dh, "tanh_prime": tp}, "through the tanh: reaches W, U, b", block=""))
     shrink = None
     if ctx.W is not None:
         U = ctx.W.U
@@ -857,18 +927,28 @@ def _rnn_back(ctx: _BackCtx) -> BackwardStep:
         if not ctx.last:
             dz = dH[ctx.nxt] * (1.0 - H[ctx.nxt] * H[ctx.nxt])
             num, den = float(np.linalg.norm(dz @ U)), float(np.linalg.norm(dH[ctx.nxt]))
-            rows.append(EquationRow(
-                key="shrink", lhs=f"\u2016{PARTIAL}L/{PARTIAL}h\u2016 shrinks by",
-                formula=f"\u2016U\u1d40 ((1 \u2212 h\u00b2_{nx}) {ODOT} {PARTIAL}L/{PARTIAL}h_{nx})\u2016 / \u2016{PARTIAL}L/{PARTIAL}h_{nx}\u2016",
-                numbers=(f"{gfmt(num)} / {gfmt(den)}  (at most \u2016U\u2016\u2082 \u00d7 max(1 \u2212 h\u00b2) = "
-                         f"{_factor(u2)} \u00d7 {_factor(tmax)} = {_factor(u2 * tmax)})"),
-                value=factor, terms={"back": num, "next": den, "U_norm": u2, "tanh_prime_max": tmax, "bound": u2 * tmax},
-                note="the factor from the next step back to this one; below 1 the gradient vanishes"))
-        rows.append(EquationRow(
-            key="running", lhs="\u220f since the last step", formula="product of those factors from T down to t",
-            numbers=" \u00d7 ".join(fmt(factors[s]) for s in list(range(T - 2, t - 1, -1))[:6]) + (" \u00d7 \u2026" if T - 1 - t > 6 else "")
-            if not ctx.direction and not ctx.last else "", value=running, terms={"running": running},
-            note="how much of a gradient at the last step is left here"))
+            bound = f"{_factor(u2)} \u00d7 {_factor(tmax)}"
+            rows.append(_back_row(
+                "shrink", f"\u2016{PARTIAL}L/{PARTIAL}h\u2016 shrinks by",
+                f"\u2016U\u1d40 ((1 \u2212 h\u00b2_{nx}) {ODOT} {PARTIAL}L/{PARTIAL}h_{nx})\u2016 / \u2016{PARTIAL}L/{PARTIAL}h_{nx}\u2016",
+                lambda k: f"{gfmt(num, 4 + k)} / {gfmt(den, 4 + k)}", factor,
+                {"back": num, "next": den, "U_norm": u2, "tanh_prime_max": tmax, "bound": u2 * tmax},
+                f"at most \u2016U\u2016\u2082 \u00d7 max(1 \u2212 h\u00b2) = {bound} "
+                f"{relation(bound, _factor(u2 * tmax))} {_factor(u2 * tmax)}: the factor from the next step back "
+                "to this one; below 1 the gradient vanishes"))
+        shown = list(range(T - 2, t - 1, -1))
+        whole = not ctx.direction and not ctx.last and len(shown) <= 6
+        if whole:
+            rows.append(_back_row("running", "\u220f since the last step", "product of those factors from T down to t",
+                                  lambda k: " \u00d7 ".join(fmt(factors[s], 3 + k) for s in shown), running,
+                                  {"running": running}, "how much of a gradient at the last step is left here"))
+        else:
+            numbers = (" \u00d7 ".join(fmt(factors[s]) for s in shown[:6]) + " \u00d7 \u2026"
+                       if not ctx.direction and not ctx.last else "")
+            rows.append(EquationRow(key="running", lhs="\u220f since the last step",
+                                    formula="product of those factors from T down to t", numbers=numbers,
+                                    value=running, terms={"running": running}, value_text=gfmt(running),
+                                    note="how much of a gradient at the last step is left here"))
     return BackwardStep(t, j, tuple(rows), shrink=shrink, last=ctx.last)
 
 

@@ -25,6 +25,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import numpy as np  # noqa: E402
 from PySide6.QtGui import QImage  # noqa: E402
 
+from explorer.app.source import Source  # noqa: E402
 from explorer.app.teaching import held_at  # noqa: E402
 from explorer.figures.anim_stream import write_apng, write_gif, write_webp  # noqa: E402
 from explorer.engine.describe import CellDescription, describe  # noqa: E402
@@ -86,10 +87,10 @@ def _source(source, sample: int, epoch: int | None):
 
 
 def animation_frames(trace, desc: CellDescription, unit: int = 0, layer: int = 0, direction: int = 0,
-                     b: int = 0, sample: int | None = None, vocab=None, x_note: str = ""):
+                     b: int = 0, sample: int | None = None, vocab=None, x_note: str = "", note: str = ""):
     """The :class:`~explorer.figures.cell_canvas.Frame` of every timestep t = 1..T (a generator).
     ``trace`` is the whole model's; ``layer``/``direction`` pick the cell drawn; ``x_note`` says what
-    the input values are ("z-scored")."""
+    the input values are ("z-scored"); ``note`` ends every frame's header (the replayed epoch)."""
     L, D = int(getattr(trace, "num_layers", 1)), int(getattr(trace, "num_directions", 1))
     if not 0 <= layer < L:
         raise AnimationError(f"--layer {layer} is outside the model's {L} layer{'s' if L > 1 else ''} (0 to {L - 1}).")
@@ -102,8 +103,11 @@ def animation_frames(trace, desc: CellDescription, unit: int = 0, layer: int = 0
         raise AnimationError(f"--unit {unit} is outside the layer's {n} units (0 to {n - 1}).")
     scale = belt_scale_of(desc, view, b)
     for t in range(int(view.T)):
-        yield frame_at(desc, view, t, unit, b=b, sample=sample, vocab=vocab, belt_scale=scale, layer=layer,
-                       direction=direction, num_layers=L, num_directions=D, x_note=x_note)
+        frame = frame_at(desc, view, t, unit, b=b, sample=sample, vocab=vocab, belt_scale=scale, layer=layer,
+                         direction=direction, num_layers=L, num_directions=D, x_note=x_note)
+        if note:
+            frame.header += "  \u00b7  " + note
+        yield frame
 
 
 def frame_image(renderer: FrameRenderer, frame, width: int = int(LOGICAL_W)):
@@ -118,13 +122,14 @@ def frame_image(renderer: FrameRenderer, frame, width: int = int(LOGICAL_W)):
 
 
 def render_frames(trace, desc, unit=0, layer=0, direction=0, b=0, sample=None, vocab=None, width=int(LOGICAL_W),
-                  progress=None, interrupt=None, interventions=(), x_note: str = ""):
+                  progress=None, interrupt=None, interventions=(), x_note: str = "", note: str = ""):
     """Pillow images of every timestep (a generator; see :func:`animation_frames`); the gates
     ``interventions`` hold at a step are tagged "held" as in the window."""
     renderer = FrameRenderer()
     view = trace.layer(layer, direction) if hasattr(trace, "layer") else trace
     total = int(view.T)
-    for k, frame in enumerate(animation_frames(trace, desc, unit, layer, direction, b, sample, vocab, x_note)):
+    for k, frame in enumerate(animation_frames(trace, desc, unit, layer, direction, b, sample, vocab, x_note,
+                                               note)):
         if interventions:
             frame.held = held_at(interventions, layer, direction, frame.unit, k)
         if interrupt is not None and interrupt():
@@ -158,7 +163,7 @@ def write_animation(source, path, sample: int = 0, unit: int = 0, layer: int = 0
                     fps: float = DEFAULT_FPS, *, epoch: int | None = None, width: int = int(LOGICAL_W),
                     progress: Callable[[int, int], None] | None = None,
                     interrupt: Callable[[], bool] | None = None, interventions=(), x_note: str | None = None,
-                    label: str | None = None) -> Path:
+                    label: str | None = None, note: str = "") -> Path:
     """Write the diagram stepping through a sample, one frame per timestep, to ``path``.
 
     ``source``: a :class:`~explorer.runs.store.Run` (``sample`` indexes its validation samples, else its
@@ -170,6 +175,7 @@ def write_animation(source, path, sample: int = 0, unit: int = 0, layer: int = 0
     ``interventions``: the ones the trace was computed with (their held gates are tagged).
     ``x_note``: what the input values are ("z-scored"; default: a run's own :attr:`Dataset.input_scaling`).
     ``label``: the sample as the header names it ("3 (edited)"; default ``sample``).
+    ``note`` ends every frame's header (default with ``epoch``: "replayed epoch e").
     ``progress(done, total)`` is called after each frame; ``interrupt()`` returning True stops
     with :class:`~explorer.engine.Interrupted` and nothing written. Raises
     :class:`AnimationError` (one sentence) for a bad request, :class:`~explorer.util.ram.MemoryBudgetError`
@@ -189,14 +195,16 @@ def write_animation(source, path, sample: int = 0, unit: int = 0, layer: int = 0
     if x_note is None:
         x_note = "" if isinstance(source, tuple) else getattr(source.dataset, "input_scaling", "")
     T = int(trace.T)
+    if epoch is not None and not note:
+        note = Source(sample, "epoch", int(epoch)).epoch_text()
     shown = sample if label is None else label
-    probe = FrameRenderer(next(animation_frames(trace, desc, unit, layer, direction, b, shown, vocab, x_note)))
+    probe = FrameRenderer(next(animation_frames(trace, desc, unit, layer, direction, b, shown, vocab, x_note, note)))
     w0, h0 = probe.export_size()
     w, h = int(width), round(h0 * int(width) / w0)
     check_budget(_bytes_needed(fmt, T, w, h), f"An animation of {T} frames of {w}\u00d7{h} pixels",
                  "animate a shorter sample (--seq-len when training) or a narrower one")
     frames = render_frames(trace, desc, unit, layer, direction, b, shown, vocab, int(width), progress, interrupt,
-                           interventions, x_note)
+                           interventions, x_note, note)
     duration = round(min(float(MAX_FRAME_MS), max(10.0, 1000.0 / float(fps))))   # 1000/fps may overflow to inf
     if fmt == "GIF":                         # GIF counts hundredths of a second (and browsers slow < 20 ms)
         duration = max(20, 10 * round(duration / 10))

@@ -210,6 +210,7 @@ class Fonts:
             f.setHintingPreference(QFont.HintingPreference.PreferNoHinting)
             return f
 
+        self.large = look.font_scale > 1.0      # the scenes' large-font layouts apply
         self.title = mk(22, bold=True)
         self.header = mk(17)
         self.label = mk(17, italic=True)
@@ -678,8 +679,33 @@ class CellPicture:
         return self._paint_ms
 
     # -- painting ---------------------------------------------------------------------------------------
+    #: on screen, no text is drawn smaller than this (pixels): a small window draws the normal look
+    #: with larger logical fonts (at most :attr:`MAX_SCREEN_FONT`); exports keep their own size
+    MIN_SCREEN_PX = 9.0
+    #: the largest smallest font (logical px) the small-window look uses: the scenes' layouts hold it
+    MAX_SCREEN_FONT = 24
+
     def paint(self, p: QPainter, w: float, h: float) -> None:
-        """Paint the current frame into a ``w`` × ``h`` device area (widget, image or SVG)."""
+        """Paint the current frame into a ``w`` × ``h`` device area (widget, image or SVG); on
+        screen, in an area so small that the normal fonts would fall under :attr:`MIN_SCREEN_PX`,
+        with fonts large enough (logical px) to reach it."""
+        fonts = self._fonts
+        if self._layout_override is None and self._look == NORMAL:
+            s = self._xform(w, h)[0]
+            smallest = min(f.pixelSize() for f in (fonts.tiny, fonts.sub, fonts.small))
+            if s > 0 and s * smallest < self.MIN_SCREEN_PX:
+                need = min(math.ceil(self.MIN_SCREEN_PX / s), self.MAX_SCREEN_FONT)
+                if getattr(self, "_screen_fonts", (None, None))[0] != need:
+                    # font_scale > 1: the scenes' large-font layouts (notes moved, labels inline)
+                    self._screen_fonts = (need, Fonts(self._family, Look(font_scale=PRESENTER.font_scale,
+                                                                         min_font=float(need))))
+                self._fonts = self._screen_fonts[1]
+        try:
+            self._paint(p, w, h)
+        finally:
+            self._fonts = fonts
+
+    def _paint(self, p: QPainter, w: float, h: float) -> None:
         t0 = time.perf_counter()
         frame = self._frame()
         scene = self._scene_for(frame)
@@ -706,7 +732,7 @@ class CellPicture:
             d.boxed(scene.cell, Qt.AlignmentFlag.AlignCenter, "no trace yet", self._fonts.label)
         else:
             values = frame.values
-            if self._look.font_scale > 1.0 and (values.get("h_to") or values.get("time_note")):
+            if self._fonts.large and (values.get("h_to") or values.get("time_note")):
                 # large fonts: the notes on where h_t goes would run into x_t's lines; the header
                 # names the layer and direction and the previous state's subscript says which way
                 values = {**values, "h_to": "", "time_note": ""}
@@ -736,7 +762,7 @@ class CellPicture:
         p.setPen(QPen(st.muted, 1.0))
         p.setBrush(_gradient(r, st.stops))
         p.drawRoundedRect(r, 3, 3)
-        inline = self._look.font_scale > 1.0        # large fonts: the ends beside the bars, not under them
+        inline = self._fonts.large                  # large fonts: the ends beside the bars, not under them
         name = "gates, values" if frame.desc.gates else "values"
         ends_w = f.metrics(f.small).horizontalAdvance("\u22121") + 8
         if inline:
@@ -991,6 +1017,7 @@ def frame_at(desc: CellDescription, trace, t: int, unit: int, *, b: int = 0, sam
     v["x_text"] = x_text(rec["x"], vocab, x_note if int(layer) == 0 else "")
     v["prev"] = place.prev_sub(t)                  # reverse direction: the previous state is t + 1's
     v["preact"] = {row.key: row.preact for row in desc.equation_rows(rec, None, j)}
+    v["belt_text"] = desc.belt_labels(v)
     v["x_from"] = place.input_text if place.layer > 0 else ""
     v["h_to"] = place.output_text if place.stacked else ""
     where = "  \u00b7  " + place.name if place.stacked else ""

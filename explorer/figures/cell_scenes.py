@@ -17,6 +17,7 @@ from PySide6.QtCore import QPointF, QRectF
 from PySide6.QtGui import QColor, QPainterPath
 
 from explorer.engine.describe import COLORS, CellDescription, fmt, formula_parts, gfmt
+from explorer.util.shown import relation
 from explorer.figures.cell_canvas import UNIT_SCALE, Drawing, ValueScale, stroke_area
 
 __all__ = ["CStateScene", "HBeltScene", "Scene", "SquashScene", "scene_for"]
@@ -231,7 +232,8 @@ class Scene:
         dq = (PARTIAL + "L/" + PARTIAL + q, "n")
         d.math(X0, BELT_LABELS[0], (dq, (back["prev"], "s")))
         below = BELT_LABELS[1] + (d.f.value.pixelSize() - 17) + (d.f.sub.pixelSize() - 12) * 0.5
-        d.math(X0, below, (("= " + gfmt(b["out"]), "v"),))
+        out_rel = relation(f"{gfmt(b['in'])} \u00d7 {fmt(b['factor'])}", gfmt(b["out"]))
+        d.math(X0, below, ((f"{out_rel} " + gfmt(b["out"]), "v"),))
         # ∏ of the keep gate: one line, or two where large fonts would run into the keep gate's wire
         y = below + d.f.label.pixelSize() + 10
         prod = (("\u220f ", "n"), (gate, "n"), (" from t to the end = ", "n"), (fmt(b["kept_product"]), "v"))
@@ -240,14 +242,15 @@ class Scene:
         else:
             d.math(X0, y, prod[:2] + ((" from t to the end", "n"),))
             d.math(X0, y + d.f.label.pixelSize() + 8, (("= " + fmt(b["kept_product"]), "v"),))
+        txt = gfmt(b["from_next"])
+        if not back["last"] and d.math_width(((txt, "v"),)) > X1 - H_UP_X - 20:
+            txt = gfmt(b["from_next"], 2)        # two digits where large fonts would reach h_t's line up
+        in_rel = relation(f"{txt} + ({gfmt(b['from_h'])})", gfmt(b["in"])) if not back["last"] else "="
         d.math((kn.x() + an.x()) / 2, BELT_Y - 22,
-               (dq, ("t", "s"), (" = " + gfmt(b["in"]) + "   ", "v"), ("\u00d7 ", "n"), (gate, "n"), ("t", "s"),
+               (dq, ("t", "s"), (f" {in_rel} " + gfmt(b["in"]) + "   ", "v"), ("\u00d7 ", "n"), (gate, "n"), ("t", "s"),
                 (" = " + fmt(b["factor"]), "v")), align="center")
         d.math(X1, BELT_LABELS[0], ((f"from {back['next']}" if not back["last"] else "last step", "n"),), align="right")
-        if not back["last"]:                 # two digits where large fonts would reach h_t's line up
-            txt = gfmt(b["from_next"])
-            if d.math_width(((txt, "v"),)) > X1 - H_UP_X - 20:
-                txt = gfmt(b["from_next"], 2)
+        if not back["last"]:
             d.math(X1, below, ((txt, "v"),), align="right")
         d.math(tx - 12, BELT_LABELS[1] + 6, (("+ through h", "n"), ("t", "s"), (" " + gfmt(b["from_h"]), "v")),
                align="right")
@@ -261,19 +264,24 @@ class Scene:
             return
         prev, name, an, wn = v["prev"], self.desc.belt_name, self.add_node, self.write_node
         self.paint_state_label(d, name, prev, v[name + "_prev"], X0, BELT_LABELS)
-        self.paint_state_label(d, name, "t", v[name], X1, BELT_LABELS, align="right")
+        labels = v.get("belt_text") or self.desc.belt_labels(v)
+        self.paint_state_label(d, name, "t", v[name], X1, BELT_LABELS, align="right", shown=labels["new"])
         kept = math_parts(self.desc.kept_formula.replace("t\u22121", prev))
+        rel, txt = labels["kept"]
         d.math((self.keep_node.x() + an.x()) / 2, BELT_Y - 22,
-               (("kept  ", "n"), *kept, (" = " + fmt(v["kept"]), "v")), align="center")
+               (("kept  ", "n"), *kept, (f" {rel} {txt}", "v")), align="center")
+        rel, txt = labels["written"]
         d.math(an.x() + 16, (BELT_Y + wn.y()) / 2 + 10,
-               (("written  ", "n"), *math_parts(self.desc.written_formula), (" = " + fmt(v["written"]), "v")))
+               (("written  ", "n"), *math_parts(self.desc.written_formula), (f" {rel} {txt}", "v")))
 
     def paint_state_label(self, d: Drawing, name: str, sub: str, value: float, x: float, at: tuple,
-                          align: str = "left") -> None:
-        """A state's name and value on the baselines ``at`` (above and below a belt, or under the bus)."""
+                          align: str = "left", shown: tuple | None = None) -> None:
+        """A state's name and value on the baselines ``at`` (above and below a belt, or under the bus);
+        ``shown``: (relation, text) where the value is the result of sums on the diagram."""
         below = at[1] + (d.f.value.pixelSize() - 17) + (d.f.sub.pixelSize() - 12) * 0.5   # larger fonts: lower
+        rel, txt = shown or ("=", fmt(value))
         d.math(x, at[0], ((name, "n"), (sub, "s")), align=align)
-        d.math(x, below, (("= " + fmt(value), "v"),), align=align)
+        d.math(x, below, ((f"{rel} {txt}", "v"),), align=align)
 
 
 class CStateScene(Scene):

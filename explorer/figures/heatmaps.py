@@ -220,11 +220,16 @@ class _HeatmapPanels(PlotPanelWidget):
             ci.addItem(self.plots[name], row=k // shape[1], col=k % shape[1])
         self._shape = shape
 
+    #: a panel in one row is at least this wide (its axis, colour bar and title fit; 1024-px windows)
+    MIN_PANEL_WIDTH = 210
+
     def _wide_on_screen(self) -> bool:
         n = max(1, len(self.plots))
         rows, cols = self._grid_shape(n, wide=False)
-        # panels of the grid would be flatter than 1 : 3 — one row gives each the whole height
-        return self.height() > 0 and (self.width() / cols) / max(self.height() / rows, 1) > 3.0
+        # panels of the grid would be flatter than 1 : 3 — one row gives each the whole height,
+        # unless the row would squeeze each panel narrower than it can be drawn
+        return (self.height() > 0 and (self.width() / cols) / max(self.height() / rows, 1) > 3.0
+                and self.width() / n >= self.MIN_PANEL_WIDTH)
 
     def _arrange_for(self, exporting: bool) -> None:
         self._arrange(wide=False if exporting else self._wide_on_screen())
@@ -362,8 +367,9 @@ class GateHeatmapWidget(_HeatmapPanels):
 
 
 class MemoryHeatmapWidget(_HeatmapPanels):
-    """How long each unit keeps what it wrote: the running product of the forget gate ∏f (LSTMs) or
-    of the update gate ∏z (GRU) per unit over time, on [0, 1] (1: kept whole, 0: forgotten)."""
+    """How long each unit keeps what it wrote: of what unit j wrote at step t, the share still on
+    the belt at the last step (∏ f_s for s > t for the LSTMs, ∏ z_s for the GRU), on [0, 1] (1:
+    kept whole, 0: forgotten); the caller computes it (:func:`explorer.app.memory_view.memory_to_end`)."""
 
     title = "Memory kept per unit"
     columns = 1

@@ -377,12 +377,36 @@ class PlotPanelWidget(QWidget):
     def _showing_data(self) -> bool:
         return bool(self.has_data())
 
+    def shown_values(self) -> list:
+        """The arrays of values the plot draws on its y axis (for :meth:`nothing_to_draw`); [] for
+        plots that do not say when there is nothing to draw."""
+        return []
+
+    def nothing_to_draw(self) -> str:
+        """A sentence when the plot has data but every value is 0 or none is finite (then it says
+        so in the middle instead of drawing ticks), else ""."""
+        arrays = [np.asarray(a, dtype=float).ravel() for a in self.shown_values() if a is not None and len(a)]
+        if not arrays:
+            return ""
+        v = np.concatenate(arrays)
+        finite = v[np.isfinite(v)]
+        if finite.size == 0:
+            return "every value is infinite or not a number"
+        if finite.size == v.size and not finite.any():
+            return "every value is 0"
+        return ""
+
     def _update_empty(self):
-        """No data: a calm "no data yet" in the middle, no numbers on the axes, no grid."""
-        empty = not self._showing_data()
-        changed = empty != self._was_empty
+        """No data, or nothing to draw: a calm "no data yet" (or "every value is 0" …) in the
+        middle, no numbers on the axes, no grid."""
+        reason = self.nothing_to_draw() if self._showing_data() else self.empty_text
+        empty = bool(reason)
+        changed = empty != self._was_empty or reason != getattr(self, "_empty_reason", None)
         self._was_empty = empty
+        self._empty_reason = reason
         for plot, label in self._empty_items:
+            if empty:
+                label.setText(reason)
             if empty:
                 plot.vb.setRange(xRange=(0, 1), yRange=(0, 1), padding=0)
             if not changed:

@@ -136,7 +136,10 @@ class LossPlotWidget(PlotPanelWidget):
         self._request_draw()
 
     def has_data(self) -> bool:
-        return bool(np.isfinite(self.train).any() or np.isfinite(self.val).any())
+        return bool(len(self.train) or len(self.val))
+
+    def shown_values(self) -> list:
+        return [self.train, self.val]
 
     def _draw(self):
         log = self.log_box.isChecked()
@@ -230,7 +233,7 @@ class GradNormPlotWidget(PlotPanelWidget):
         self.plot.addItem(self.epoch_item, ignoreBounds=True)
         self.gate_curves: dict = {}
         self.clip_scatter = self.plot.plot([], [], pen=None, symbol="t", symbolSize=7, symbolPen=None,
-                                           symbolBrush=pg.mkBrush(MARKER_COLOR), name="clipped step")
+                                           symbolBrush=pg.mkBrush(MARKER_COLOR))
         self.threshold = pg.InfiniteLine(angle=0, movable=False,
                                          pen=pg.mkPen(MARKER_COLOR, width=1, style=Qt.PenStyle.DashLine))
         self.threshold.hide()
@@ -292,9 +295,11 @@ class GradNormPlotWidget(PlotPanelWidget):
         legend = self.legend
         if self._threshold_label is not None:
             legend.removeItem(self._threshold_sample)
+            legend.removeItem(self.clip_scatter)
             self._threshold_label = None
-        if self.clip_value:
+        if self.clip_value:                  # the clipped steps and the threshold: only when clipping is on
             self._threshold_label = f"clipping threshold {self.clip_value:g}"
+            legend.addItem(self.clip_scatter, "clipped step")
             legend.addItem(self._threshold_sample, self._threshold_label)
         self._on_view_resized()
 
@@ -316,6 +321,9 @@ class GradNormPlotWidget(PlotPanelWidget):
         peaks.update(values)
         idx = peaks.indices(len(values))
         return steps[idx].astype(float), positive(values[idx])
+
+    def shown_values(self) -> list:
+        return [self.global_norm.view] + [g.view for g in self.gates.values()]
 
     def _draw(self):
         x, g = self._series("global", self.global_norm.view)
@@ -398,6 +406,9 @@ class GradThroughTimePlotWidget(PlotPanelWidget):
 
     def has_data(self) -> bool:
         return len(self.dh) > 0
+
+    def shown_values(self) -> list:
+        return [self.dh, self.dc]
 
     def _draw(self):
         t = np.arange(1, len(self.dh) + 1, dtype=float)
@@ -599,6 +610,24 @@ def _extend_axis(x, n):
     return np.concatenate([x, x[-1] + step * np.arange(1, n - len(x) + 1)])
 
 
+def probability_axis(pmax: float) -> tuple[float, list]:
+    """(upper end, ticks) of a probability axis whose largest bar ``pmax`` fills most of it and
+    leaves room for its label: the smallest of 2 %, 5 %, 10 %, 20 %, 25 %, 50 %, 100 % at least
+    1.3 × ``pmax`` (115 % when only that fits the label of a bar near 100 %), five steps of ticks.
+
+    >>> probability_axis(0.02)[0], [lab for _, lab in probability_axis(0.02)[1]]
+    (0.05, ['0%', '1%', '2%', '3%', '4%', '5%'])
+    """
+    for upper in (0.02, 0.05, 0.1, 0.2, 0.25, 0.5, 1.0):
+        if 1.3 * float(pmax) <= upper:
+            break
+    else:
+        upper = 1.15
+    top = min(upper, 1.0)
+    ticks = [(top * v / 5, f"{round(top * v * 20, 6):g}%") for v in range(6)]
+    return upper, ticks
+
+
 class PredictionPlotWidget(PlotPanelWidget):
     """Predictions against the target on the validation part and a free-running forecast, on the
     data's own time axis when it has one, interpolated rows marked; in text mode the top five
@@ -626,6 +655,7 @@ class PredictionPlotWidget(PlotPanelWidget):
         self.mode = "series"
         self.data: dict = {}
         self.top_k = ([], [])
+        self.top_k_context: tuple = (None, "")
         self.x_label, self.y_label = "t", "value"
         self.x_values = self._x_axis = self.x_text = self.series_of = None
         self.x_origin = self.y_origin = 0.0
@@ -748,8 +778,11 @@ class PredictionPlotWidget(PlotPanelWidget):
         t = self.data.get("t_target")
         return t is not None and len(t) > 0
 
-    def set_top_k(self, chars, probs):
-        """Text mode: a horizontal bar chart of the top next tokens and their probabilities."""
+    def set_top_k(self, chars, probs, t: int | None = None, before: str = "", level: str = "char"):
+        """Text mode: a horizontal bar chart of the top next tokens and their probabilities, on an
+        axis that fits the largest bar (:func:`probability_axis`). ``t`` (0-based) and ``before``
+        (the text up to and with the token at ``t``) name what is predicted in the title and the
+        CSV; ``level``: "char" or "word"."""
         if self.mode != "text":
             self.target_curve.setData([], [])
             self.pred_curve.setData([], [])
@@ -761,7 +794,9 @@ class PredictionPlotWidget(PlotPanelWidget):
             self.mode = "text"
         self.data = {}
         self.top_k = (list(chars), [float(p) for p in probs])
+        self.top_k_context = (t, before)
         k = len(chars)
+        upper, ticks = probability_axis(max(self.top_k[1], default=1.0))
         y = np.arange(k)[::-1].astype(float)
         self.bars.setOpts(x0=np.zeros(k), y=y, width=np.asarray(probs, float), height=0.6)
         for lab in self.bar_labels:
@@ -769,20 +804,26 @@ class PredictionPlotWidget(PlotPanelWidget):
         self.bar_labels = []
         for yy, p in zip(y, probs):
             lab = pg.TextItem(f"{p:.1%}", anchor=(0, 0.5), color=self._fg())
-            lab.setPos(float(p) + 0.01, yy)
+            lab.setPos(float(p) + 0.01 * upper, yy)
             self.plot.addItem(lab)
             self.bar_labels.append(lab)
         self.set_fixed_ticks("left", [[(yy, _visible(c)) for yy, c in zip(y, chars)]])
         self.plot.getAxis("bottom").integer = False
         self.plot.getAxis("bottom").dates = self.plot.getAxis("bottom").years = False
         self.plot.getAxis("bottom").offset = self.plot.getAxis("left").offset = 0.0
-        self.set_fixed_ticks("bottom", [[(v / 5, f"{v * 20}%") for v in range(6)]])   # 0 % … 100 %
+        self.set_fixed_ticks("bottom", [ticks])
         self.plot.setLabel("bottom", "probability")
-        self.plot.setLabel("left", "next character")
-        self.set_title("Top five next characters at the selected timestep")
+        what = "word" if level == "word" else "character"
+        self.plot.setLabel("left", f"next {what}")
+        if t is None:
+            self.set_title(f"Top five next {what}s at the selected timestep")
+        else:
+            shown = "".join(_visible(c) for c in before[-24:]) if level != "word" else before[-40:]
+            lead = "\u2026" if len(before) > (24 if level != "word" else 40) else ""
+            self.set_title(f"Top five next {what}s after \u201c{lead}{shown}\u201d (t = {t + 1})")
         self._update_empty()
         if k:
-            self.plot.setXRange(0, 1.15, padding=0)
+            self.plot.setXRange(0, upper, padding=0)
             self.plot.setYRange(-0.7, k - 0.3, padding=0)
 
     def _on_data_arrived(self, plot):
@@ -794,7 +835,11 @@ class PredictionPlotWidget(PlotPanelWidget):
 
     def csv_rows(self):
         if self.mode == "text":
-            return ("token", "probability"), zip(*self.top_k) if self.top_k[0] else iter(())
+            t, before = self.top_k_context
+            if t is None:
+                return ("token", "probability"), zip(*self.top_k) if self.top_k[0] else iter(())
+            return (("token", "probability", "t", "after"),
+                    ([c, p, t + 1, before] for c, p in zip(*self.top_k)))
         d = self.data
         header = ["t"]
         if self.series_of is not None:

@@ -61,7 +61,12 @@ def fill_run_plots(run, forecast: int = 50) -> dict:
         trace = model.forward(xs)
         probs = softmax(trace.y[0, -1])
         top = np.argsort(probs)[::-1][:5]
-        pred.set_top_k([ds.vocab[j] for j in top], [float(probs[j]) for j in top])
+        x = np.asarray(xs[0])
+        ids = x if x.ndim == 1 else x.argmax(axis=-1)           # token ids, or one-hot rows
+        level = "word" if getattr(getattr(ds, "corpus", None), "level", "char") == "word" else "char"
+        before = (" " if level == "word" else "").join(ds.vocab[int(j)] for j in ids)
+        pred.set_top_k([ds.vocab[j] for j in top], [float(probs[j]) for j in top], t=len(ids) - 1,
+                       before=before, level=level)
     elif "t" in p:
         pred.set_series(p["t"], p["target"], p["t"], p["prediction"], p.get("t_forecast"), p.get("forecast"),
                         split_t=p["t"][0] if ds.kind == "series" else None, **series_axes(ds))

@@ -61,7 +61,8 @@ class AnimationExportController(QObject):
                      sample=pos.sample if s.trace_source is None else s.trace_source.sample, unit=pos.unit,
                      layer=pos.layer, direction=pos.direction, fps=fps, interventions=s.shown_interventions(),
                      x_note=getattr(s.run.dataset, "input_scaling", ""),
-                     label=None if s.trace_source is None else s.trace_source.sample_text())
+                     label=None if s.trace_source is None else s.trace_source.sample_text(),
+                     note=win.diagram._epoch_text())
         worker = TaskWorker(fn, tag=str(path))
         worker.sigDone.connect(self._on_worker_done)
         worker.sigProgress.connect(win._on_task_progress)
@@ -87,11 +88,12 @@ class AnimationExportController(QObject):
         self.sigWritten.emit(str(worker.result))
 
 
-def _animation_task(state, source, path, sample, unit, layer, direction, fps, interventions=(), x_note="", label=None):
+def _animation_task(state, source, path, sample, unit, layer, direction, fps, interventions=(), x_note="",
+                    label=None, note=""):
     def progress(done, total):
         state.set_progress(done / max(total, 1), f"Writing the animation ({done}/{total} frames)")
 
     out = write_animation(source, path, sample=sample, unit=unit, layer=layer, direction=direction, fps=fps,
                           progress=progress, interrupt=state.is_interruption_requested, interventions=interventions,
-                          x_note=x_note, label=label)
+                          x_note=x_note, label=label, note=note)
     return str(out)

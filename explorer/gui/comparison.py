@@ -44,7 +44,7 @@ import pyqtgraph as pg
 
 from explorer.app import Session
 from explorer.app.compare import Comparison, ComparisonResult, comparison_task
-from explorer.app.memory_view import keep_gate, memory_to_end
+from explorer.app.memory_view import keep_gate, memory_title, memory_to_end
 from explorer.app.pacing import RedrawPacer
 from explorer.engine.describe import KINDS, describe
 from explorer.figures import plots
@@ -199,7 +199,7 @@ class CellColumn(QWidget):
         if self.gate is not None:
             self.memory = plots.MemoryHeatmapWidget()
             self.memory.setMinimumHeight(110)
-            self.memory_title = f"Memory kept: ∏ {self.gate}ₛ, s > t"      # short: four columns fit 1024 px
+            self.memory_title = memory_title(cell, short=True)           # short: four columns fit 1024 px
             self.memory.setToolTip(f"Memory made visible: of what unit j wrote at step t, the share still on the "
                                    f"belt at the last step, ∏ {self.gate}_s for s = t+1 … T ({self.description.title}: "
                                    f"the keep gate is {self.gate}). 1 (blue): kept whole; 0: forgotten.")

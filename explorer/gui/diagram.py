@@ -95,6 +95,9 @@ class CellDiagramView(SessionViewMixin, CellCanvas):
         if frame.values is not None:
             frame.held = held_at(self.session.shown_interventions(), pos.layer, pos.direction, frame.unit,
                                  min(pos.t, int(full.T) - 1))
+            epoch = self._epoch_text()
+            if epoch:
+                frame.header += "  \u00b7  " + epoch
             waiting = self.session.waiting_text()
             if waiting:
                 frame.header += "  \u00b7  " + waiting
@@ -112,7 +115,7 @@ class CellDiagramView(SessionViewMixin, CellCanvas):
         v = self._frame().values
         if v is None:
             return {}
-        words = ("x_text", "prev", "preact", "x", "x_from", "h_to", "time_note")     # text, not numbers
+        words = ("x_text", "prev", "preact", "x", "x_from", "h_to", "time_note", "belt_text")   # text, not numbers
         out = {k: val for k, val in v.items() if k not in words}
         out["x"] = np.array(v["x"], copy=True)
         return out

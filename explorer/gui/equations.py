@@ -76,6 +76,7 @@ HELD_BACKWARD_NOTE = ("Interventions are active: a held value is a constant, so 
 def _held_back_row(row: EquationRow) -> EquationRow:
     """The ∂L/∂z row of a gate held at this step and unit: 0, as the engine has it."""
     return dataclasses.replace(row, numbers="0 (held: a constant passes no gradient back)", value=0.0,
+                               value_text="0", value_rel="=",
                                terms={"held": 1.0}, note="held by an intervention: no gradient to its weights here")
 
 
@@ -102,7 +103,9 @@ class EquationsView(SessionViewMixin, QTextBrowser):
         self._compact = False
         self._presenting = False            # presenter mode: the equations alone, fitted to the width
         self._fit_compact = False           # presenting: the wide table did not fit, so stacked
+        self._fit_short = False             # presenting: stacked did not fit the height, so one line a row
         self._rendering = False
+        self._export_layout = False         # an export is being laid out: the wide table whatever the width
         self._init_session(session)
         self._render()
 
@@ -212,17 +215,29 @@ class EquationsView(SessionViewMixin, QTextBrowser):
     def _bg(self) -> QColor:
         return self.palette().color(QPalette.ColorRole.Base)
 
-    def _export_doc(self, width: float):
-        doc = self.document().clone(self)
+    #: the width (logical px) an export is laid out at, whatever the window: the wide table, wider
+    #: where its rows need it
+    EXPORT_WIDTH = 1100
+
+    def _export_doc(self, width: float | None = None):
+        """The equations laid out for an export: the wide table (not the window's stacked one),
+        ``width`` wide (None: :attr:`EXPORT_WIDTH` or the table's own width if wider)."""
+        self._export_layout = True
+        try:
+            self._render()
+            doc = self.document().clone(self)
+        finally:
+            self._export_layout = False
+            self._render()
+        if width is None:
+            doc.setTextWidth(self.EXPORT_WIDTH)
+            width = max(self.EXPORT_WIDTH, int(doc.idealWidth()) + 8)
         doc.setTextWidth(width)
         return doc
 
     def _export_size(self) -> tuple[int, int]:
-        w = self._layout_width()
-        if w < 200:
-            w = self.sizeHint().width()
-        doc = self._export_doc(w)
-        h = int(doc.size().height()) + 2
+        doc = self._export_doc()
+        w, h = int(doc.textWidth()), int(doc.size().height()) + 2
         doc.deleteLater()
         return w, h
 
@@ -239,7 +254,7 @@ class EquationsView(SessionViewMixin, QTextBrowser):
     def resizeEvent(self, e) -> None:  # noqa: N802
         super().resizeEvent(e)
         compact = self._layout_width() < self.COMPACT_WIDTH
-        if compact != self._compact or (self._presenting and e.oldSize().width() != e.size().width()):
+        if compact != self._compact or (self._presenting and e.oldSize() != e.size()):
             self._compact = compact
             self._render()
 
@@ -262,6 +277,7 @@ class EquationsView(SessionViewMixin, QTextBrowser):
         self._rendering = True
         try:
             self._fit_compact = False
+            self._fit_short = False
             self._render_once()
         finally:
             self._rendering = False
@@ -297,7 +313,7 @@ class EquationsView(SessionViewMixin, QTextBrowser):
         if col is not None:
             vals["onehot_col"] = col
         self._vals = vals
-        self._compact = self._layout_width() < self.COMPACT_WIDTH or self._fit_compact
+        self._compact = (self._layout_width() < self.COMPACT_WIDTH or self._fit_compact) and not self._export_layout
         mono = self.MONO
         num = lambda txt: f'<span style="font-family:{mono};">{txt}</span>'  # noqa: E731
         sym = f'style="color:{muted};"'
@@ -306,7 +322,7 @@ class EquationsView(SessionViewMixin, QTextBrowser):
         where = f" &nbsp;\u00b7&nbsp; {html.escape(place.name)}" if place.stacked else ""
         parts = [f'<p style="font-size:large; margin-bottom:4px;">{html.escape(desc.title)} &nbsp;\u00b7&nbsp; '
                  f'<b>Unit {j} of {n}</b> &nbsp;\u00b7&nbsp; sample {self._shown_sample()} &nbsp;\u00b7&nbsp; '
-                 f't = {t + 1} / {T}{where}</p>', self._waiting_html(muted)]
+                 f't = {t + 1} / {T}{where}{self._epoch_html()}</p>', self._waiting_html(muted)]
         # inputs
         tok = self._vocab[col] if col is not None and self._vocab is not None and col < len(self._vocab) else None
         if tok is not None:
@@ -365,7 +381,7 @@ class EquationsView(SessionViewMixin, QTextBrowser):
                          for r in step_rows]
         self._vals = {r.key: {"value": r.value, **r.terms} for r in step_rows}
         self._notes = []
-        self._compact = self._layout_width() < self.COMPACT_WIDTH or self._fit_compact
+        self._compact = (self._layout_width() < self.COMPACT_WIDTH or self._fit_compact) and not self._export_layout
         mono = self.MONO
         num = lambda txt: f'<span style="font-family:{mono};">{txt}</span>'  # noqa: E731
         sym = f'style="color:{muted};"'
@@ -374,13 +390,14 @@ class EquationsView(SessionViewMixin, QTextBrowser):
         vmax = float(max(a.max() for a in both)) if both else 1.0
         parts = [f'<p style="font-size:large; margin-bottom:4px;">{html.escape(desc.title)} &nbsp;\u00b7&nbsp; '
                  f'<b>backward</b> &nbsp;\u00b7&nbsp; <b>Unit {j} of {n}</b> &nbsp;\u00b7&nbsp; sample {self._shown_sample()} '
-                 f'&nbsp;\u00b7&nbsp; t = {t + 1} / {T}</p>', self._waiting_html(muted),
+                 f'&nbsp;\u00b7&nbsp; t = {t + 1} / {T}{self._epoch_html()}</p>', self._waiting_html(muted),
                  self._table(step_rows, num, sym, vmax=vmax or 1.0, text=gfmt)]
         small = max(8, round(QFontInfo(self.font()).pixelSize() * 0.85))
         if self.session.shown_interventions():
             parts.append(f'<p style="color:{muted}; font-size:{small}px;">{html.escape(HELD_BACKWARD_NOTE)}</p>')
         note = ("The gradients backpropagation through time carries at this step (model.state_grads): the values are "
-                "the engine's own, the terms are computed from the trace and add up to them. Step from T down to 1.")
+                "the engine's own, the terms are computed from the trace and add up to them on screen (\u2248 where the "
+                "shown digits cannot). Step from T down to 1.")
         if not self._presenting:
             parts.append(f'<p style="color:{muted}; font-size:{small}px;">{html.escape(note)}</p>')
         self._set_html(parts)
@@ -391,14 +408,24 @@ class EquationsView(SessionViewMixin, QTextBrowser):
         src = self.session.trace_source
         return html.escape(str(self.session.position.sample) if src is None else src.sample_text())
 
+    def _epoch_html(self) -> str:
+        text = self._epoch_text()
+        return f" &nbsp;\u00b7&nbsp; <b>{html.escape(text)}</b>" if text else ""
+
     def _waiting_html(self, muted: str) -> str:
         text = self.session.waiting_text()
         return f'<p style="color:{muted};"><i>{html.escape(text)}</i></p>' if text else ""
 
     def _set_html(self, parts: list) -> None:
         self.setHtml("".join(parts))
-        if self._presenting and not self._compact and self.document().idealWidth() > self._layout_width():
+        if (self._presenting and not self._compact and not self._export_layout
+                and self.document().idealWidth() > self._layout_width()):
             self._fit_compact = True            # too wide for the screen: stacked instead
+            self._render_once()
+        elif (self._presenting and (self._compact or self._fit_compact) and not self._fit_short
+              and not self._export_layout
+              and self.isVisible() and self.document().size().height() > self.viewport().height()):
+            self._fit_short = True              # too tall: each row's numbers alone, one line a row
             self._render_once()
 
     @staticmethod
@@ -415,9 +442,11 @@ class EquationsView(SessionViewMixin, QTextBrowser):
             lhs = f"<b>{math_html(r.lhs)}</b>"
             formula = "= " + math_html(r.formula)
             brk = "= " + num(html.escape(r.numbers)) if r.numbers else ""
-            zc = "= " + num(f"{r.activation}({fmt(r.preact)})") if r.activation and r.preact is not None else ""
+            zc = (f"{r.preact_rel} " + num(f"{r.activation}({r.preact_text or fmt(r.preact)})")
+                  if r.activation and r.preact is not None else "")
             ratio = r.key in ("shrink", "running")           # a ratio, not a gradient: a neutral chip
-            val = "= " + num(_value_chip(r.value, 1e300 if ratio else vmax, text))
+            shown = (lambda _v, s=r.value_text: s) if r.value_text else text
+            val = f"{r.value_rel} " + num(_value_chip(r.value, 1e300 if ratio else vmax, shown))
             note = html.escape(r.note)
             if r.key in held:
                 val = "<b>held at</b> " + num(_value_chip(r.value, vmax, text))
@@ -434,6 +463,10 @@ class EquationsView(SessionViewMixin, QTextBrowser):
             tdc = 'style="padding:2px 4px 8px 4px;"'
             for key, lhs, formula, brk, zc, val, _note in cells:
                 lines = [f"{lhs} <span {sym}>{formula}</span>"]
+                if self._presenting and self._fit_short:      # a short screen: the numbers alone
+                    lines = [f"{lhs} " + " ".join(x for x in (brk, zc, val) if x)]
+                    out.append(f"<tr><td {tdc}>{_row_chip(key)}</td><td {tdc}>" + "<br>".join(lines) + "</td></tr>")
+                    continue
                 if self._presenting:                 # two lines a row: the formula, then its numbers
                     lines.append("&nbsp;&nbsp;&nbsp;" + " ".join(x for x in (brk, zc, val) if x))
                     out.append(f"<tr><td {tdc}>{_row_chip(key)}</td><td {tdc}>" + "<br>".join(lines) + "</td></tr>")

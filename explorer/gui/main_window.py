@@ -20,7 +20,8 @@ import numpy as np
 from PySide6.QtCore import QSettings, Qt, Signal
 from PySide6.QtGui import QAction, QIcon, QKeySequence, QShortcut
 from PySide6.QtWidgets import (QDockWidget, QHBoxLayout, QLabel, QMainWindow, QMessageBox, QProgressBar,
-                               QScrollArea, QSpinBox, QSplitter, QStyle, QToolButton, QVBoxLayout, QWidget)
+                               QScrollArea, QSpinBox, QSplitter, QStatusBar, QStyle, QToolButton, QVBoxLayout,
+                               QWidget)
 
 from explorer.app import Session
 from explorer.app.memory_view import memory_spans
@@ -86,6 +87,25 @@ def fmt_number(v) -> str:
     if not np.isfinite(v):
         return str(v)
     return f"{v:.4g}" if v == 0 or 1e-4 <= abs(v) < 1e6 else f"{v:.3e}"
+
+
+class ElidingStatusBar(QStatusBar):
+    """A status bar whose messages end in "…" where they would run under the progress box (the
+    whole message in the tooltip)."""
+
+    _full = ""
+
+    def full_message(self) -> str:
+        """The message shown now, whole (``currentMessage`` may end in "…")."""
+        return self._full if self.currentMessage() else ""
+
+    def showMessage(self, text: str, timeout: int = 0) -> None:  # noqa: N802
+        self._full = text
+        permanent = sum(w.width() for w in self.findChildren(QWidget) if w.parent() is self and w.isVisible())
+        room = max(self.width() - permanent - 30, 60)
+        shown = self.fontMetrics().elidedText(text, Qt.TextElideMode.ElideRight, room)
+        self.setToolTip(plain_tooltip(text) if shown != text else "")
+        super().showMessage(shown, timeout)
 
 
 #: The least height of a plot in its dock: axes, labels and a curve still read.
@@ -244,6 +264,35 @@ class MainWindow(QMainWindow):
         self._build_status()
         self._connect()
 
+    #: below this width the settings dock joins the plots' tabs at the bottom (the diagram and the
+    #: equations get the whole width: a 1024-px laptop on a projector)
+    NARROW_WIDTH = 1200
+
+    def resizeEvent(self, e):  # noqa: N802
+        super().resizeEvent(e)
+        self._fit_docks()
+
+    def showEvent(self, e):  # noqa: N802
+        super().showEvent(e)
+        self._fit_docks()
+
+    def _fit_docks(self) -> None:
+        """Narrow windows tab the settings with the plots; wide ones give it back its column."""
+        narrow = self.width() < self.NARROW_WIDTH
+        if narrow == getattr(self, "_narrow", False) or self.isFullScreen() or not self.settings_dock.isVisible():
+            return
+        self._narrow = narrow
+        shown = next((d for d in self.plot_docks.values() if not d.visibleRegion().isEmpty()), None)
+        if narrow:
+            self.tabifyDockWidget(self.plot_docks["loss"], self.settings_dock)
+            if self.height() < 800:               # short too: the plots' row gives the diagram room
+                self.resizeDocks([self.plot_docks["loss"]], [230], Qt.Orientation.Vertical)
+        else:
+            self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.settings_dock)
+            self.resizeDocks([self.settings_dock], [290], Qt.Orientation.Horizontal)
+        if shown is not None:
+            shown.raise_()
+
     def _dock(self, title, widget, area):
         dock = QDockWidget(title, self)
         dock.setObjectName(f"dock_{title.lower().replace(' ', '_')}")
@@ -326,6 +375,7 @@ class MainWindow(QMainWindow):
         self.files.refresh_recent_menu()
 
     def _build_status(self):
+        self.setStatusBar(ElidingStatusBar())
         sb = self.statusBar()
         self.progress = QProgressBar()
         self.progress.setMaximumWidth(200)
@@ -483,6 +533,8 @@ class MainWindow(QMainWindow):
         if ds.normalizer is not None:
             sp.normalize_combo.setCurrentText(ds.normalizer.method)
         sp.set_kind(ds.kind)
+        if ds.kind == "text":
+            sp.set_level(getattr(getattr(ds, "corpus", None), "level", "char"))
         if ds.kind != "series":                     # sequences made whole (an example's): nothing to choose
             sp.columns_list.setEnabled(False)
             sp.target_combo.setEnabled(False)

@@ -11,7 +11,7 @@ import numpy as np
 from PySide6.QtCore import QObject
 
 from explorer.app.layer_view import LayerPlace
-from explorer.app.memory_view import keep_gate, memory_products
+from explorer.app.memory_view import memory_title, memory_to_end
 from explorer.engine import softmax
 from explorer.engine.describe import describe
 from explorer.figures import plots
@@ -19,15 +19,12 @@ from explorer.figures.report import series_axes, time_axis  # noqa: F401 - time_
 
 
 def memory_kept(trace):
-    """(title, (T, n) array) of the share of its initial state each unit still keeps: the running
-    product of the keep gate (∏ f for the LSTMs, ∏ z for the GRU, :mod:`explorer.app.memory_view`);
-    None for a cell without a belt (the plain RNN)."""
-    gate = keep_gate(trace.kind)
-    if gate is None:
-        return None
-    state = describe(trace.kind).belt_name
-    title = f"Memory kept: ∏ {gate} over time (the share of {state}₀ each unit still holds)"
-    return title, memory_products(trace)
+    """(title, (T, n) array) of what "Memory" means in every window: of what each unit wrote at
+    step t, the share still on the belt at the last step, ∏ of the keep gate after t (∏ f for the
+    LSTMs, ∏ z for the GRU, :func:`explorer.app.memory_view.memory_to_end`, as the comparison
+    view and "Most memory" use it); None for a cell without a belt (the plain RNN)."""
+    title = memory_title(trace.kind)
+    return None if title is None else (title, memory_to_end(trace))
 
 
 def on_screen(widget) -> bool:
@@ -200,5 +197,9 @@ class PlotsController(QObject):
         t = min(s.position.t, tr.T - 1)
         probs = softmax(tr.y[0, t])
         top = np.argsort(probs)[::-1][:5]
-        self.prediction_plot.set_top_k([vocab[j] for j in top], [float(probs[j]) for j in top])
+        level = self.text_strip.level
+        tokens = self.text_strip.chars[:t + 1]
+        before = " ".join(tokens) if level == "word" else "".join(tokens)
+        self.prediction_plot.set_top_k([vocab[j] for j in top], [float(probs[j]) for j in top], t=t,
+                                       before=before, level=level)
 

@@ -36,6 +36,15 @@ class SessionViewMixin:
     def _refresh(self) -> None:
         raise NotImplementedError
 
+    def _epoch_text(self) -> str:
+        """The replayed epoch whose numbers are drawn ('replayed epoch 2 / 5'), '' for the latest."""
+        src = self.session.trace_source
+        if src is None:
+            return ""
+        run = self.session.run
+        kept = run.epoch_weights() if run is not None and hasattr(run, "epoch_weights") else []
+        return src.epoch_text(kept[-1] if kept else None)
+
     def _on_session_trace(self, trace) -> None:
         self._refresh()
 

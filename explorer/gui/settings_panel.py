@@ -261,6 +261,10 @@ class SettingsPanelWidget(QWidget):
             w.setEnabled(series and (w not in (self.columns_list, self.target_combo) or w.count() > 0))
         self.level_combo.setEnabled(text)
 
+    def set_level(self, level: str) -> None:
+        """Show the level the loaded text is read at ("char" or "word")."""
+        self.level_combo.setCurrentText("word" if level == "word" else "char")
+
     def chosen_columns(self) -> list[str]:
         return [self.columns_list.item(i).text() for i in range(self.columns_list.count())
                 if self.columns_list.item(i).checkState() == Qt.CheckState.Checked]

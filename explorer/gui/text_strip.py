@@ -1,5 +1,8 @@
-"""Text mode: the sample's characters in a strip, the current one highlighted, and beside them
-the true next character and the model's five most likely next characters.
+"""Text mode: the sample's characters (or words) in a strip, the current one highlighted, and
+beside them the true next token and the model's five most likely next tokens.
+
+Characters sit in equal cells; words are drawn as words, each as wide as it is written, with a
+space between them (:func:`strip_window` picks the ones that fit around the current one).
 
 A session view: reads ``session.view_trace()``, ``session.position`` and the run's dataset
 when it paints; hidden unless the run is text.
@@ -22,6 +25,31 @@ VISIBLE = {" ": "␣", "\n": "⏎", "\t": "⇥", "\r": "␍"}
 def visible(c: str) -> str:
     """A character as it can be seen (space, newline and tab get symbols)."""
     return VISIBLE.get(c, c)
+
+
+def strip_window(widths: list[float], t: int, avail: float) -> tuple[int, int]:
+    """``(start, stop)``: the run of tokens around token ``t`` whose ``widths`` fit in ``avail``,
+    ``t`` as near the middle as the ends allow; at least token ``t`` itself."""
+    n = len(widths)
+    t = min(max(int(t), 0), n - 1)
+    start, stop, used = t, t + 1, widths[t]
+    while True:
+        grew = False
+        # alternate right then left, so the current token stays near the middle
+        if stop < n and used + widths[stop] <= avail and (stop - t <= t - start or start == 0):
+            used += widths[stop]
+            stop += 1
+            grew = True
+        elif start > 0 and used + widths[start - 1] <= avail:
+            start -= 1
+            used += widths[start]
+            grew = True
+        elif stop < n and used + widths[stop] <= avail:
+            used += widths[stop]
+            stop += 1
+            grew = True
+        if not grew:
+            return start, stop
 
 
 class TextStripWidget(QWidget):
@@ -47,8 +75,14 @@ class TextStripWidget(QWidget):
         return None if ds is None or ds.kind != "text" else ds.vocab
 
     @property
+    def level(self) -> str:
+        """"word" when the run reads words, else "char"."""
+        corpus = getattr(getattr(self.session.run, "dataset", None), "corpus", None)
+        return "word" if getattr(corpus, "level", "char") == "word" else "char"
+
+    @property
     def chars(self) -> list[str]:
-        """The sample's input characters, one per timestep."""
+        """The sample's input tokens (characters, or words), one per timestep."""
         tr, vocab = self.session.view_trace(), self._vocab()
         if tr is None or vocab is None:
             return []
@@ -104,26 +138,22 @@ class TextStripWidget(QWidget):
         hi_text = pal.color(QPalette.ColorRole.HighlightedText)
         p.setFont(self._font)
         fm = QFontMetricsF(self._font)
-        cw, lh = fm.horizontalAdvance("M") + 2, fm.height()
+        lh = fm.height()
         w, h = self.width(), self.height()
-        # right side: next character and the top five
-        right = self._right_text()
-        rw = fm.horizontalAdvance(right) + 16
-        strip_w = max(cw * 8, w - rw - 12)
-        n_fit = max(int(strip_w // cw), 1)
+        right, rw, strip_w, shown, widths, (start, stop) = self._layout(chars)
         t = min(self.current, len(chars) - 1)
-        start = min(max(0, t - n_fit // 2), max(0, len(chars) - n_fit))
         y0 = (h - lh) / 2 - 4
-        for k, c in enumerate(chars[start:start + n_fit]):
-            x = 6 + k * cw
-            r = QRectF(x, y0, cw, lh + 4)
-            j = start + k
+        x = 6.0
+        for j in range(start, stop):
+            r = QRectF(x, y0, widths[j], lh + 4)
+            x += widths[j]
+            c = shown[j]
             if j == t:
                 p.fillRect(r, hi)
                 p.setPen(hi_text)
             else:
                 p.setPen(fg if j < t else muted)
-            p.drawText(r, Qt.AlignmentFlag.AlignCenter, visible(c))
+            p.drawText(r, Qt.AlignmentFlag.AlignCenter, c)
         p.setPen(muted)
         p.setFont(QFont(self.font()))
         p.drawText(QRectF(6, y0 + lh + 4, strip_w, h - y0 - lh - 4), Qt.AlignmentFlag.AlignLeft,
@@ -132,6 +162,33 @@ class TextStripWidget(QWidget):
         p.setPen(fg)
         p.drawText(QRectF(w - rw, 0, rw - 6, h), Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight, right)
         p.end()
+
+    def _layout(self, chars: list[str]):
+        """(right text, its width, the strip's width, the tokens as drawn, their widths, (start,
+        stop)): the next token and the top five on the right, shortened (…) where the tokens need
+        the room (they keep at least half the width); the tokens that fit left of them."""
+        fm = QFontMetricsF(self._font)
+        cw = fm.horizontalAdvance("M") + 2
+        shown = [visible(c) for c in chars]
+        if self.level == "word":
+            widths = [fm.horizontalAdvance(c) + fm.horizontalAdvance(" ") + 4 for c in shown]
+        else:
+            widths = [cw] * len(shown)
+        room = max(self.width() - min(sum(widths), self.width() * 0.5) - 34, 60)
+        right = fm.elidedText(self._right_text(), Qt.TextElideMode.ElideRight, room)
+        rw = fm.horizontalAdvance(right) + 16
+        strip_w = max(cw, self.width() - rw - 18)
+        window = strip_window(widths, min(self.current, len(chars) - 1), strip_w)
+        return right, rw, strip_w, shown, widths, window
+
+    def drawn_tokens(self) -> tuple[list[str], float, float]:
+        """What the strip draws now: the tokens, the right edge of the last one and the left edge
+        of the text on the right (the strip never reaches it)."""
+        chars = self.chars
+        if not chars:
+            return [], 0.0, float(self.width())
+        right, rw, _, shown, widths, (start, stop) = self._layout(chars)
+        return shown[start:stop], 6.0 + sum(widths[start:stop]), float(self.width() - rw)
 
     def _right_text(self) -> str:
         nxt = self.next_char

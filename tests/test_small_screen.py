@@ -1,0 +1,86 @@
+"""The window at 1024 × 700 (a laptop on a projector): the settings join the plots' tabs, the
+diagram's texts are at least 9 px, the heatmaps stay in a grid, and a wide window gets the
+settings column back."""
+
+import pytest
+from PySide6.QtCore import Qt
+
+from explorer.data.examples import load_example
+from explorer.gui.main_window import MainWindow
+from explorer.runs.store import Run, settings_for_example
+
+
+@pytest.fixture
+def small(qtbot, qsettings, app_paths):
+    win = MainWindow(settings=qsettings)
+    win.set_run(Run(load_example("sine"), settings_for_example("sine", units=8, epochs=1)))
+    qtbot.addWidget(win, before_close_func=lambda w: (w.close(), w.after_close()))
+    win.resize(1024, 700)
+    win.show()
+    qtbot.waitExposed(win)
+    qtbot.waitUntil(lambda: win.trace is not None, timeout=10000)
+    yield win
+
+
+def test_at_1024_by_700_every_diagram_text_is_legible(small, qtbot):
+    win = small
+    assert (win.width(), win.height()) == (1024, 700)
+    assert win.dockWidgetArea(win.settings_dock) == Qt.DockWidgetArea.BottomDockWidgetArea
+    assert win.settings_dock in win.tabifiedDockWidgets(win.plot_docks["loss"])
+    d = win.diagram
+    assert d.width() > 700                                   # the settings no longer take its width
+    d.record_texts = True
+    d.grab()
+    sizes = [px for _, px, _ in d.painted_texts]
+    assert sizes and min(sizes) >= d.MIN_SCREEN_PX - 0.05
+    assert any(t == "ct" for _, _, t in d.painted_texts) and any(t == "ht" for _, _, t in d.painted_texts)
+    # an export keeps its own size and fonts, whatever the window
+    w, h = d.export_size()
+    assert d.render_image(1).width() == w
+    win.resize(1600, 1000)
+    qtbot.waitUntil(lambda: win.dockWidgetArea(win.settings_dock) == Qt.DockWidgetArea.LeftDockWidgetArea,
+                    timeout=5000)
+
+
+def test_at_1024_the_heatmaps_stay_in_a_grid(small, qtbot):
+    win = small
+    win.plot_docks["gates"].raise_()
+    heat = win.heatmap_plot
+    qtbot.waitUntil(lambda: heat.has_data() and heat.isVisible(), timeout=10000)
+    rows, cols = heat._shape
+    assert heat.width() / cols >= heat.MIN_PANEL_WIDTH or rows > 1
+
+
+def test_a_long_status_ends_in_an_ellipsis_before_the_progress_box(small, qtbot):
+    sb = small.statusBar()
+    text = "sine: 780 training and 200 validation windows of 20 steps × 1 input(s) (value), " * 3
+    sb.showMessage(text, 5000)
+    shown = sb.currentMessage()
+    assert shown.endswith("\u2026") and text.startswith(shown[:-1])
+    assert sb.fontMetrics().horizontalAdvance(shown) <= sb.width() - small.progress.width()
+    assert "780 training" in sb.toolTip()
+    sb.showMessage("Training finished.")
+    assert sb.currentMessage() == "Training finished." and sb.toolTip() == ""
+
+
+def test_presenter_at_1024_by_700_shows_the_whole_cell_and_every_row(small, qtbot):
+    win = small
+    win.presenter.set_enabled(True, fullscreen=False)
+    win.resize(1024, 700)
+    eq = win.equations
+    qtbot.waitUntil(lambda: eq._fit_short and eq.document().size().height() <= eq.viewport().height(),
+                    timeout=5000)
+    text = eq.text().replace("\u00a0", " ")
+    for lhs in ("it =", "ft =", "gt =", "ot =", "ct =", "ht ="):      # all six rows, one line each
+        assert lhs in text, lhs
+    d = win.diagram
+    d.record_texts = True
+    d.grab()
+    drawn = [t for _, _, t in d.painted_texts]
+    assert "ct" in drawn and "ht" in drawn and not win.banner.isVisible()
+    assert min(px for _, px, _ in d.painted_texts) >= 13                  # larger than the window's 9
+    win.backward.action.trigger()                                          # B: the backward rows, one line each
+    qtbot.waitUntil(lambda: eq.backward and eq._fit_short, timeout=5000)
+    assert "\u2202L/\u2202ct" in eq.text() and eq.horizontalScrollBar().maximum() == 0
+    win.backward.action.trigger()
+    win.presenter.set_enabled(False)
