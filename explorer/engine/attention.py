@@ -347,36 +347,16 @@ class SequenceModel(RecurrentModel):
             dTop[0, :, n:] += dctx[:, n:]
         return dTop
 
-    def _backward_seq(self, run: _SeqPass, dTop, params, grad, want_dx, interrupt):
-        """dL/d(top outputs) through every layer and direction: ``(dx, dh0, dc0, per)`` as
-        :meth:`RecurrentModel._backward`, the reverse direction reversed within each length."""
-        L, D, n = self.num_layers, self.num_directions, self.n_units
-        B = dTop.shape[1]
-        has_c = "c" in self.cell.state_names
-        dh0 = np.empty((L * D, B, n), self.dtype)
-        dc0 = np.empty((L * D, B, n), self.dtype) if has_c else None
-        per = [[None] * D for _ in range(L)]
-        dOut = dTop
-        for k in range(L - 1, -1, -1):
-            need_dx = k > 0 or (want_dx and not run.tokens)
-            dIn = None
-            for d in range(D):
-                dH = dOut if D == 1 else dOut[:, :, d * n:(d + 1) * n]
-                sl = self._slices[k][d]
-                dx, h0g, c0g, dHt, dCt = self.cells[k][d].backward(
-                    params[sl], run.wss[k][d], dH if d == 0 else _gather(dH, run.rev), grad[sl], need_dx, interrupt)
-                dh0[k * D + d] = h0g
-                if has_c:
-                    dc0[k * D + d] = c0g
-                if d == 1 and run.rev is not None:     # in the order RecurrentModel._norms reads
-                    dHt = _gather(dHt, run.rev)[::-1]
-                    dCt = None if dCt is None else _gather(dCt, run.rev)[::-1]
-                per[k][d] = (dHt, dCt)
-                if need_dx:
-                    dx = dx if d == 0 else _gather(dx, run.rev)
-                    dIn = dx if dIn is None else dIn + dx
-            dOut = dIn
-        return dOut, dh0, dc0, per
+    @staticmethod
+    def _reversed(run: _SeqPass, a: np.ndarray) -> np.ndarray:
+        """The reverse direction runs from each sequence's own end (packed-sequence semantics)."""
+        return _gather(a, run.rev)
+
+    @staticmethod
+    def _reverse_states(run: _SeqPass, dHt, dCt) -> tuple:
+        if run.rev is None:
+            return dHt, dCt
+        return _gather(dHt, run.rev)[::-1], None if dCt is None else _gather(dCt, run.rev)[::-1]
 
     def _no_interventions(self, interventions):
         if interventions:
@@ -389,7 +369,7 @@ class SequenceModel(RecurrentModel):
         run = self._run_seq(x, h0, c0, lengths, self.params, interrupt=interrupt)
         value, dy = loss_and_dy(loss, run.y, target, True)
         dTop = self._pool_backward(run, dy, self.params, grad)
-        dx, dh0, dc0, per = self._backward_seq(run, dTop, self.params, grad, want_dx, interrupt)
+        dx, dh0, dc0, per = self._backward(run, dTop, self.params, grad, want_dx, interrupt)
         return value, per, dx, dh0, dc0
 
     @_flushing

@@ -731,16 +731,28 @@ class RecurrentModel:
                 dH = dOut if D == 1 else dOut[:, :, d * n:(d + 1) * n]
                 sl = self._slices[k][d]
                 dx, h0g, c0g, dHt, dCt = self.cells[k][d].backward(
-                    params[sl], run.wss[k][d], dH if d == 0 else dH[::-1], grad[sl], need_dx, interrupt)
+                    params[sl], run.wss[k][d], dH if d == 0 else self._reversed(run, dH), grad[sl], need_dx,
+                    interrupt)
                 dh0[k * D + d] = h0g
                 if has_c:
                     dc0[k * D + d] = c0g
-                per[k][d] = (dHt, dCt)
+                per[k][d] = (dHt, dCt) if d == 0 else self._reverse_states(run, dHt, dCt)
                 if need_dx:
-                    dx = dx if d == 0 else dx[::-1]
+                    dx = dx if d == 0 else self._reversed(run, dx)
                     dIn = dx if dIn is None else dIn + dx
             dOut = dIn
         return dOut, dh0, dc0, per
+
+    @staticmethod
+    def _reversed(run, a: np.ndarray) -> np.ndarray:
+        """``a`` (T, …) between the original time order and the reverse direction's own (the
+        mapping is its own inverse); whole-sequence models reverse within each length."""
+        return a[::-1]
+
+    @staticmethod
+    def _reverse_states(run, dHt, dCt) -> tuple:
+        """The reverse direction's dL/dh_t, dL/dc_t in the order :meth:`_norms` reads them."""
+        return dHt, dCt
 
     def _norms(self, per) -> GradNorms:
         def sq(a):
