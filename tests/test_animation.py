@@ -11,9 +11,10 @@ from PIL import Image
 
 from explorer.data.examples import load_example
 from explorer.engine import Interrupted, make_model
-from explorer.engine.describe import describe
+from explorer.app.cell_view import cell_view
 from explorer.figures.animation import AnimationError, frame_image, write_animation
-from explorer.figures.cell_canvas import FrameRenderer, belt_scale_of, frame_at
+from explorer.app.cell_frame import belt_scale_of, frame_at
+from explorer.figures.cell_canvas import FrameRenderer
 from explorer.runs.store import ModelSettings, Run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,7 +42,7 @@ def frames_of(path):
 def direct(run, t, unit, sample=0, header=None):
     """The diagram of timestep t rendered directly (no animation writer)."""
     tr = run.model.forward(run.sample_pair(sample)[0])
-    desc = describe("lstm")
+    desc = cell_view("lstm")
     frame = frame_at(desc, tr, t, unit, sample=sample, belt_scale=belt_scale_of(desc, tr))
     if header is not None:
         frame.header = header
@@ -87,7 +88,7 @@ def test_a_trace_from_the_session_animates_too(tmp_path):
     model = make_model("gru", 2, 3, 1, seed=4)
     x = np.random.default_rng(0).normal(size=(1, 7, 2))
     trace = model.forward(x)
-    path = write_animation((trace, describe("gru"), model.state_dict()), tmp_path / "gru.webp", unit=1, fps=10)
+    path = write_animation((trace, cell_view("gru"), model.state_dict()), tmp_path / "gru.webp", unit=1, fps=10)
     frames, duration = frames_of(path)
     assert len(frames) == 7 and duration == 100 and frames[0].shape[1] == 1200
     bi = make_model("lstm", 2, 3, 1, num_layers=2, bidirectional=True, seed=1).forward(x)
@@ -107,7 +108,7 @@ def test_an_interventions_held_gates_are_tagged_on_the_frames_where_they_are_hel
     x = np.random.default_rng(0).normal(size=(1, 6, 2))
     ivs = [Clamp("f", 1.0, units=[1], steps=range(2, 4)), Clamp("i", 0.0, units=[1], steps=range(2, 4))]
     trace = model.forward(x, interventions=ivs)
-    source = (trace, describe("lstm"), model.state_dict())
+    source = (trace, cell_view("lstm"), model.state_dict())
     plain, _ = frames_of(write_animation(source, tmp_path / "plain.png", unit=1))
     held, _ = frames_of(write_animation(source, tmp_path / "held.png", unit=1, interventions=ivs))
     same = [np.array_equal(a, b) for a, b in zip(plain, held)]

@@ -19,13 +19,13 @@ SCRIPT = r"""
 import json, resource, sys, tracemalloc
 import numpy as np
 from explorer.engine import make_model
-from explorer.engine.describe import describe
+from explorer.app.cell_view import cell_view
 from explorer.figures.animation import _ensure_gui_app, write_animation
 T, path = int(sys.argv[1]), sys.argv[2]
 _ensure_gui_app()
 trace = make_model("lstm", 1, 4, 1, seed=0).forward(np.sin(np.arange(T) / 5.0)[None, :, None])
 tracemalloc.start()
-write_animation((trace, describe("lstm")), path, fps=10)
+write_animation((trace, cell_view("lstm")), path, fps=10)
 print(json.dumps({"rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
                   "traced": tracemalloc.get_traced_memory()[1]}))
 """

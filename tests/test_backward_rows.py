@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from explorer.engine import make_model
-from explorer.engine.describe import backward_rows, backward_step, describe, gfmt
+from explorer.app.backward_view import backward_rows, backward_step
+from explorer.app.cell_view import cell_view, gfmt
 
 
 def model_and_data(kind, seed=3, n=4, T=7, last_only=False, layers=1, bidirectional=False):
@@ -31,7 +32,7 @@ def head_part(m, x, y, b, t, j):
 def test_lstm_rows_satisfy_the_recursion_exactly_and_match_state_grads(kind):
     m, x, y = model_and_data(kind)
     tr, sg, w = m.forward(x), m.state_grads(x, y), m.state_dict()
-    desc = describe(kind)
+    desc = cell_view(kind)
     T = x.shape[1]
     carried = None
     for t in range(T - 1, -1, -1):                      # "from T down to 1": t descending
@@ -74,7 +75,7 @@ def test_lstm_rows_satisfy_the_recursion_exactly_and_match_state_grads(kind):
 def test_the_belt_values_for_a_backward_drawing():
     m, x, y = model_and_data("lstm", last_only=True, T=9)
     tr, sg, w = m.forward(x), m.state_grads(x, y), m.state_dict()
-    desc = describe("lstm")
+    desc = cell_view("lstm")
     for t in (8, 4, 0):
         belt = backward_step(desc, tr, sg, t, 1, w).belt
         assert belt["name"] == "c" and belt["in"] == sg.dc[0, t, 1]
@@ -89,7 +90,7 @@ def test_the_belt_values_for_a_backward_drawing():
 def test_gru_rows_name_the_paths_through_z_and_the_candidate():
     m, x, y = model_and_data("gru")
     tr, sg, w = m.forward(x), m.state_grads(x, y), m.state_dict()
-    desc = describe("gru")
+    desc = cell_view("gru")
     assert sg.dc is None
     for t in range(5, -1, -1):
         step = backward_step(desc, tr, sg, t, 2, w)
@@ -111,7 +112,7 @@ def test_gru_rows_name_the_paths_through_z_and_the_candidate():
 def test_rnn_rows_show_the_factor_that_makes_the_gradient_vanish():
     m, x, y = model_and_data("rnn", last_only=True, T=30, n=6)
     tr, sg, w = m.forward(x), m.state_grads(x, y), m.state_dict()
-    desc = describe("rnn")
+    desc = cell_view("rnn")
     U = w["weight_hh_l0"]
     norms = np.linalg.norm(sg.dh[0], axis=1)
     running = []
@@ -136,7 +137,7 @@ def test_rnn_rows_show_the_factor_that_makes_the_gradient_vanish():
 def test_deeper_and_reverse_directions_and_no_weights():
     m, x, y = model_and_data("lstm", layers=2, bidirectional=True)
     tr, sg, w = m.forward(x), m.state_grads(x, y), m.state_dict()
-    desc = describe("lstm")
+    desc = cell_view("lstm")
     for layer, direction in ((1, 1), (0, 1), (1, 0)):
         g = sg.layer(layer, direction)
         lt = tr.layer(layer, direction)
@@ -151,7 +152,7 @@ def test_deeper_and_reverse_directions_and_no_weights():
                 assert terms["f_next"] == 0.0
             assert rows["dh"].value == g.dh[0, t, 1]
     # without weights the rows still show the engine's totals
-    rows = {r.key: r for r in backward_rows(describe("rnn"), make_model("rnn", 2, 3, 1).forward(x),
+    rows = {r.key: r for r in backward_rows(cell_view("rnn"), make_model("rnn", 2, 3, 1).forward(x),
                                             make_model("rnn", 2, 3, 1).state_grads(x, y), 2, 0)}
     assert set(rows) == {"dh", "dz"} and "total only" in rows["dh"].note
 
@@ -213,7 +214,7 @@ def test_a_saturated_factor_is_written_with_its_digits_not_as_0_000():
     sd["bias_ih_l0"][:2 * m.n_units] = 12.0                       # i = f = 1 (almost)
     m.load_state_dict(sd)
     tr, sg = m.forward(x), m.state_grads(x, y)
-    row = {r.key: r for r in backward_rows(describe("lstm"), tr, sg, 4, 1, m.state_dict())}["dc"]
+    row = {r.key: r for r in backward_rows(cell_view("lstm"), tr, sg, 4, 1, m.state_dict())}["dc"]
     tp = row.terms["tanh_prime"]
     assert 0.0 < tp < 0.0005
     assert f"\u00d7 {gfmt(tp)} + " in row.numbers and "\u00d7 0.000 +" not in row.numbers

@@ -12,14 +12,15 @@ import pytest
 pytest.importorskip("PySide6")
 
 from explorer.data.examples import load_example  # noqa: E402
-from explorer.engine.describe import KINDS, describe  # noqa: E402
+from explorer.app.cell_view import cell_view  # noqa: E402
+from explorer.engine.describe import KINDS  # noqa: E402
 from explorer.gui.app import _args, build_window  # noqa: E402
 from explorer.gui.main_window import MainWindow  # noqa: E402
 from explorer.runs.store import ModelSettings, Run  # noqa: E402
 
 
 def _shows_the_trace(win, t, unit):
-    tr, desc = win.trace, describe(win.trace.kind)
+    tr, desc = win.trace, cell_view(win.trace.kind)
     shown = win.diagram.displayed_values()
     for g in desc.gate_names:
         assert shown[g] == getattr(tr, g)[0, t, unit], g
@@ -44,7 +45,7 @@ def test_a_run_of_every_cell_opens_steps_and_exports_its_quantities(qtbot, qsett
     with qtbot.waitSignal(win.sigRunOpened, timeout=20000):     # read and drawn off the GUI thread
         assert win.open_run(tmp_path / "run")
     assert win.run.model.kind == kind and win.trace.kind == kind
-    assert win.diagram.description is describe(kind)
+    assert win.diagram.description is cell_view(kind)
     assert win.settings_panel.cell_combo.currentText() == kind
     win.unit_spin.setValue(2)
     win.timebar.set_t(4)
@@ -53,9 +54,9 @@ def test_a_run_of_every_cell_opens_steps_and_exports_its_quantities(qtbot, qsett
     assert tmp_path / "export" / "diagram.csv" in files
     with open(tmp_path / "export" / "diagram.csv") as fh:
         rows = list(csv.DictReader(fh))
-    assert tuple(rows[0])[:2 + len(describe(kind).csv_columns)] == ("t", "unit", *describe(kind).csv_columns)
+    assert tuple(rows[0])[:2 + len(cell_view(kind).csv_columns)] == ("t", "unit", *cell_view(kind).csv_columns)
     assert len(rows) == win.trace.T and rows[0]["t"] == "1"
-    for g in describe(kind).gate_names:
+    for g in cell_view(kind).gate_names:
         assert float(rows[4][g]) == getattr(win.trace, g)[0, 4, 2]
     assert float(rows[4]["h"]) == win.trace.h[0, 4, 2]
     if kind == "rnn":

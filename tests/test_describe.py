@@ -1,4 +1,5 @@
-"""The cell descriptions (Qt-free): facts from the engine, equation rows with the step's numbers."""
+"""The cell descriptions (Qt-free): facts from the engine, and their views (colours, tooltips, equation
+rows with the step's numbers) from the app layer."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import numpy as np
 import pytest
 
 from explorer.engine import CELLS, LSTM_GATES, make_model
-from explorer.engine.describe import KINDS, describe, fmt, input_column
+from explorer.app.cell_view import CellView, cell_view, fmt, input_column
+from explorer.engine.describe import KINDS, CellDescription, describe
 
 N, M, T = 3, 2, 6
 
@@ -38,7 +40,7 @@ def model_and_trace(kind, seed=0, n=N, m=M, steps=T):
 
 def test_facts_come_from_the_engine():
     for kind in KINDS:
-        d = describe(kind)
+        d = cell_view(kind)
         assert d.kind == kind
         assert d.state_names == tuple(CELLS[kind].state_names)
         assert d.trace_names == tuple(CELLS[kind].trace_names)
@@ -46,14 +48,14 @@ def test_facts_come_from_the_engine():
             assert g.name in d.trace_names, (kind, g.name)
             assert g.activation in ("sigmoid", "tanh") and g.role.endswith(".") and g.color_hex.startswith("#")
             assert d.tooltips[g.name]
-    assert describe("lstm").gate_names == LSTM_GATES == describe("peephole").gate_names
-    assert describe("gru").gate_names == ("r", "z", "g")
-    assert describe("rnn").gate_names == ()
-    belts = {k: (describe(k).has_belt, describe(k).belt_name) for k in KINDS}
+    assert cell_view("lstm").gate_names == LSTM_GATES == cell_view("peephole").gate_names
+    assert cell_view("gru").gate_names == ("r", "z", "g")
+    assert cell_view("rnn").gate_names == ()
+    belts = {k: (cell_view(k).has_belt, cell_view(k).belt_name) for k in KINDS}
     assert belts == {"lstm": (True, "c"), "peephole": (True, "c"), "gru": (True, "h"), "rnn": (False, None)}
-    assert describe("peephole").peepholes == ("i", "f", "o") and describe("lstm").peepholes == ()
+    assert cell_view("peephole").peepholes == ("i", "f", "o") and cell_view("lstm").peepholes == ()
     with pytest.raises(ValueError, match="unknown cell 'tree'"):
-        describe("tree")
+        cell_view("tree")
 
 
 def _eval_formula(formula: str, n: int, m: int) -> int:
@@ -64,7 +66,7 @@ def _eval_formula(formula: str, n: int, m: int) -> int:
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_param_count_and_its_formula_agree_with_the_engine(kind):
-    d = describe(kind)
+    d = cell_view(kind)
     for n, m in ((1, 1), (3, 2), (8, 1), (32, 5)):
         layer = make_model(kind, n_inputs=m, n_units=n, n_outputs=1).param_count.layer
         assert d.param_count(n, m) == layer == _eval_formula(d.param_count_formula, n, m)
@@ -78,17 +80,17 @@ def test_param_count_and_its_formula_agree_with_the_engine(kind):
 
 
 def test_csv_columns_are_the_cells_own_quantities():
-    assert describe("lstm").csv_columns == ("h_prev", "c_prev", "i", "f", "g", "o", "c", "h")
-    assert describe("peephole").csv_columns == describe("lstm").csv_columns
-    assert describe("gru").csv_columns == ("h_prev", "r", "z", "g", "h")
-    assert describe("rnn").csv_columns == ("h_prev", "h")
+    assert cell_view("lstm").csv_columns == ("h_prev", "c_prev", "i", "f", "g", "o", "c", "h")
+    assert cell_view("peephole").csv_columns == cell_view("lstm").csv_columns
+    assert cell_view("gru").csv_columns == ("h_prev", "r", "z", "g", "h")
+    assert cell_view("rnn").csv_columns == ("h_prev", "h")
 
 
 @pytest.mark.parametrize("t", [0, 3, T - 1])
 @pytest.mark.parametrize("kind", KINDS)
 def test_record_and_unit_values_are_the_traces(kind, t):
     _, tr, _ = model_and_trace(kind)
-    d = describe(kind)
+    d = cell_view(kind)
     rec = d.record(tr, 0, t)
     j = 1
     v = d.unit_values(rec, j)
@@ -111,7 +113,7 @@ def test_record_and_unit_values_are_the_traces(kind, t):
 @pytest.mark.parametrize("kind", ["lstm", "peephole"])
 def test_lstm_rows_add_up_to_the_engines_preactivations(kind):
     _, tr, w = model_and_trace(kind, seed=4)
-    d = describe(kind)
+    d = cell_view(kind)
     for t, j in ((0, 0), (2, 1), (T - 1, 2)):
         rows = {r.key: r for r in d.equation_rows(d.record(tr, 0, t), w, j, t=t)}
         assert list(rows) == ["i", "f", "g", "o", "c", "h"]
@@ -135,7 +137,7 @@ def test_lstm_rows_add_up_to_the_engines_preactivations(kind):
 
 def test_peephole_rows_include_p_times_c():
     _, tr, w = model_and_trace("peephole", seed=5)
-    d = describe("peephole")
+    d = cell_view("peephole")
     t, j = 3, 2
     rows = {r.key: r for r in d.equation_rows(d.record(tr, 0, t), w, j, t=t)}
     assert "p_i \u2299 c_{t\u22121}" in rows["i"].formula and "p_f \u2299 c_{t\u22121}" in rows["f"].formula
@@ -158,7 +160,7 @@ def _shown(numbers: str) -> float:
 @pytest.mark.parametrize("t", [0, 2, T - 1])
 def test_gru_rows_reproduce_h_from_the_shown_numbers(t):
     _, tr, w = model_and_trace("gru", seed=6)
-    d = describe("gru")
+    d = cell_view("gru")
     n = N
     for j in range(n):
         rows = {r.key: r for r in d.equation_rows(d.record(tr, 0, t), w, j, t=t)}
@@ -187,7 +189,7 @@ def test_gru_rows_reproduce_h_from_the_shown_numbers(t):
 
 def test_rnn_has_one_row_the_single_squashing_path():
     _, tr, w = model_and_trace("rnn", seed=7)
-    d = describe("rnn")
+    d = cell_view("rnn")
     t, j = 4, 1
     (row,) = d.equation_rows(d.record(tr, 0, t), w, j, t=t)
     assert row.key == "h" and row.preact == tr.z[0, t, j] and row.value == tr.h[0, t, j]
@@ -198,11 +200,11 @@ def test_rnn_has_one_row_the_single_squashing_path():
 def test_rows_without_weights_show_the_engines_numbers_only():
     for kind in KINDS:
         _, tr, _ = model_and_trace(kind, seed=8)
-        d = describe(kind)
+        d = cell_view(kind)
         rows = d.equation_rows(d.record(tr, 0, 2), None, 1)
         assert all(not r.terms or r.key in ("c", "h") for r in rows)
         assert [r.value for r in rows][-1] == tr.h[0, 2, 1]
-    rows = describe("lstm").equation_rows(describe("lstm").record(tr := model_and_trace("lstm")[1], 0, 2), None, 1)
+    rows = cell_view("lstm").equation_rows(cell_view("lstm").record(tr := model_and_trace("lstm")[1], 0, 2), None, 1)
     assert rows[0].preact == tr.z[0, 2, 1] and rows[0].numbers == ""
 
 
@@ -215,7 +217,7 @@ def test_one_hot_input_picks_a_column():
     x = np.zeros((1, 3, 4))
     x[0, np.arange(3), [2, 0, 3]] = 1.0
     tr = model.forward(x)
-    d = describe("gru")
+    d = cell_view("gru")
     w = model.state_dict()
     rows = d.equation_rows(d.record(tr, 0, 1), w, 1)
     assert rows[0].terms["wx"] == w["weight_ih_l0"][1, 0] and rows[0].block == "r"
@@ -229,7 +231,7 @@ def test_readme_example_runs_as_written(capsys):
     from pathlib import Path
 
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
-    (block,) = [b for b in re.findall(r"```python\n(.*?)```", readme, re.S) if 'd = describe("gru")' in b]
+    (block,) = [b for b in re.findall(r"```python\n(.*?)```", readme, re.S) if 'd = cell_view("gru")' in b]
     exec(compile(block, "README.md", "exec"), {})
     out = capsys.readouterr().out
     assert "GRU ['r', 'z', 'g'] h 3n(m + n + 2) 264" in out
@@ -249,7 +251,7 @@ def test_rows_of_a_deeper_layer_and_the_reverse_direction(kind):
     w = model.state_dict()
     tr = model.forward(rng.normal(0, 1, (1, T, 2)))
     sub = tr.layer(1, 1)
-    d = describe(kind)
+    d = cell_view(kind)
     for t in (0, 3, T - 1):
         rec = d.record(sub, 0, t)
         assert rec["x"].shape == (6,)
@@ -265,3 +267,19 @@ def test_rows_of_a_deeper_layer_and_the_reverse_direction(kind):
         assert rows[-1].value == sub.h[0, t, 2]
         wx = rows[0].terms["wx"]
         assert wx == pytest.approx(w["weight_ih_l1_reverse"][2] @ rec["x"], abs=1e-15)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_the_engine_keeps_facts_and_the_view_adds_what_is_shown(kind):
+    facts, view = describe(kind), cell_view(kind)
+    assert isinstance(view, CellView) and not isinstance(facts, CellView)
+    for name in ("kind", "title", "state_names", "has_belt", "belt_name", "trace_names", "peepholes",
+                 "kept_formula", "written_formula", "preact_field", "keep_gate"):
+        assert getattr(view, name) == getattr(facts, name), name
+    assert [(g.name, g.activation) for g in view.gates] == [(g.name, g.activation) for g in facts.gates]
+    assert view.param_count(7, 3, 2, 2) == facts.param_count(7, 3, 2, 2)
+    # the engine's description holds no colour, tooltip, label or row text
+    assert not any(hasattr(facts, a) for a in ("tooltips", "bias_note", "equation_rows", "belt_labels"))
+    assert all(not hasattr(g, "color_hex") and not hasattr(g, "label") for g in facts.gates)
+    assert all(g.color_hex.startswith("#") and g.label.endswith(g.name) for g in view.gates)
+    assert set(CellDescription.__dataclass_fields__) < set(CellView.__dataclass_fields__)

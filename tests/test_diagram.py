@@ -15,9 +15,11 @@ from PySide6.QtGui import QColor, QImage, QPainter, QPalette, QWheelEvent  # noq
 
 from explorer.app import Session  # noqa: E402
 from explorer.engine import LSTM_GATES, make_model  # noqa: E402
-from explorer.engine.describe import KINDS, describe, fmt  # noqa: E402
+from explorer.app.cell_view import cell_view, fmt  # noqa: E402
+from explorer.engine.describe import KINDS  # noqa: E402
 from explorer.figures.colors import GATE_COLORS, diverging_color  # noqa: E402
-from explorer.figures.cell_canvas import STRIP_PAGE, ValueScale  # noqa: E402
+from explorer.app.cell_frame import ValueScale  # noqa: E402
+from explorer.figures.cell_canvas import STRIP_PAGE  # noqa: E402
 from explorer.gui.diagram import CellDiagramView  # noqa: E402
 from explorer.gui.equations import EquationsView  # noqa: E402
 
@@ -68,7 +70,7 @@ def test_diagram_shows_each_cells_trace_values(qtbot, kind, t, j):
     qtbot.addWidget(view)
     s.set_position(t=t, unit=j)
     d = view.displayed_values()
-    desc = describe(kind)
+    desc = cell_view(kind)
     np.testing.assert_array_equal(d["x"], trace.x[0, t])
     for g in desc.gate_names:
         assert d[g] == getattr(trace, g)[0, t, j], g
@@ -117,16 +119,16 @@ def test_views_follow_the_selected_layer_and_direction(qtbot, kind):
     s.set_position(layer=1, direction=1, t=2, unit=1)
     sub = trace.layer(1, 1)
     shown = view.displayed_values()
-    for g in describe(kind).gate_names:
+    for g in cell_view(kind).gate_names:
         assert shown[g] == getattr(sub, g)[0, 2, 1]
     assert shown["h_prev"] == sub.h[0, 3, 1]                  # reverse: the previous state is t + 1's
     assert shown["h"] == sub.h[0, 2, 1] != trace.h[0, 2, 1]
     assert view._frame().header.endswith("unit 1 of 3  \u00b7  layer 2 of 2 \u00b7 reverse")   # layers read 1..L
     assert eq.equation_values()["h"]["value"] == sub.h[0, 2, 1]
-    first = describe(kind).gate_names[0]
+    first = cell_view(kind).gate_names[0]
     assert eq.equation_values()[first]["wx"] == pytest.approx(
         model.state_dict()["weight_ih_l1_reverse"][1] @ sub.x[0, 2], abs=1e-15)
-    assert view.belt_scale().vmax >= np.abs(getattr(sub, describe(kind).belt_name)).max()
+    assert view.belt_scale().vmax >= np.abs(getattr(sub, cell_view(kind).belt_name)).max()
 
 
 def test_a_deleted_view_leaves_the_session(qtbot):
@@ -164,7 +166,7 @@ def test_hit_testing_finds_every_part_of_every_cell(qtbot):
         view = CellDiagramView(s)
         qtbot.addWidget(view)
         view.resize(1200, 750)
-        desc = describe(kind)
+        desc = cell_view(kind)
         for g in desc.gate_names:
             r = view.gate_rect(g)
             assert r.width() > 80 and r.height() > 50, (kind, g)
@@ -352,7 +354,7 @@ def test_export_png_at_its_own_size_and_svg_matches_it(qtbot, tmp_path):
         text = svg.read_text(encoding="utf-8")
         root = ET.fromstring(text)
         assert root.attrib["viewBox"].split() == ["0", "0", "1200", "750"]
-        desc = describe(kind)
+        desc = cell_view(kind)
         for g in desc.gates:
             assert g.label in text
         assert fmt(trace.h[0, 2, 1]) in text and f"{desc.title} cell" in text
@@ -404,7 +406,7 @@ def test_export_csv_has_the_cells_own_quantities(qtbot, tmp_path, kind):
         assert row["unit"] == "2"
         assert float(row["h"]) == trace.h[0, t, 2]
         assert float(row["h_prev"]) == (trace.h0[0, 2] if t == 0 else trace.h[0, t - 1, 2])
-        for g in describe(kind).gate_names:
+        for g in cell_view(kind).gate_names:
             assert float(row[g]) == getattr(trace, g)[0, t, 2]
         assert float(row["x1"]) == trace.x[0, t, 1]
 
@@ -445,7 +447,7 @@ def test_colour_scale():
     assert neg.blue() > neg.red() and pos.red() > pos.blue()
     assert zero.saturation() < 30
     assert diverging_color(5.0) == pos and diverging_color(-0.5, vmax=0.5) == neg
-    for g in describe("lstm").gates:
+    for g in cell_view("lstm").gates:
         assert GATE_COLORS[g.name].name().lower() == g.color_hex.lower()
 
 
@@ -492,7 +494,7 @@ def test_equations_of_the_other_cells(qtbot, kind):
     s.set_position(t=t, unit=j)
     vals, text = eq.equation_values(), eq.toPlainText()
     assert vals["h"]["value"] == trace.h[0, t, j] and fmt(trace.h[0, t, j]) in text
-    assert describe(kind).title in text
+    assert cell_view(kind).title in text
     if kind == "peephole":
         assert "p" in text and "\u2299 c" in text
         assert vals["i"]["pc"] == weights["peephole_i_l0"][j] * trace.c[0, t - 1, j]
@@ -535,7 +537,7 @@ def test_equations_one_hot(qtbot, kind):
     k = int(np.argmax(trace.x[0, 3]))
     text = eq.toPlainText()
     assert f"one-hot('{vocab[k]}')" in text
-    first = describe(kind).gate_names[0]
+    first = cell_view(kind).gate_names[0]
     assert f"W_{first}[:, {k}]" in text
     vals = eq.equation_values()
     assert vals["onehot_col"] == k

@@ -97,12 +97,12 @@ def test_a_constant_target_is_warned_about_on_the_banner(window, qtbot, tmp_path
 
 
 def test_animation_frames_say_the_inputs_are_z_scored():
-    from explorer.engine.describe import describe
+    from explorer.app.cell_view import cell_view
     from explorer.figures.animation import animation_frames
 
     run = Run(load_example("sine"), settings_for_example("sine", units=2))
     x, _ = run.sample_pair(0)
-    frames = list(animation_frames(run.model.forward(x), describe("lstm"), x_note=run.dataset.input_scaling))
+    frames = list(animation_frames(run.model.forward(x), cell_view("lstm"), x_note=run.dataset.input_scaling))
     assert run.dataset.input_scaling == "z-scored"
     assert len(frames) == x.shape[1] and all(f.values["x_text"].endswith("] z-scored") for f in frames)
 

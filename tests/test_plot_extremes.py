@@ -124,7 +124,7 @@ def test_the_intervention_plot_draws_denormal_values(qtbot, qsettings, app_paths
 def test_a_model_of_tiny_weights_draws_its_diagram(qtbot, qsettings, app_paths, tmp_path):
     from explorer.data.examples import load_example
     from explorer.engine import make_model
-    from explorer.figures.cell_canvas import ValueScale
+    from explorer.app.cell_frame import ValueScale
     from explorer.gui.main_window import MainWindow
     from explorer.runs.store import ModelSettings, Run
 

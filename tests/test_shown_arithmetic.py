@@ -17,7 +17,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from explorer.engine import make_model
-from explorer.engine.describe import KINDS, backward_rows, describe, fmt
+from explorer.app.backward_view import backward_rows
+from explorer.app.cell_view import cell_view, fmt
+from explorer.engine.describe import KINDS
 from explorer.util.shown import APPROX, checked, evaluate, relation
 
 MINUS = "\u2212"
@@ -105,7 +107,7 @@ def _check_row(r) -> None:
 @given(kind=st.sampled_from(KINDS), seed=st.integers(0, 10**6), scale=st.sampled_from([0.05, 0.4, 1.0, 2.5]))
 def test_every_forward_row_checks_out(kind, seed, scale):
     model, x, _ = _model(kind, seed, scale)
-    tr, w, desc = model.forward(x), model.state_dict(), describe(kind)
+    tr, w, desc = model.forward(x), model.state_dict(), cell_view(kind)
     for t in range(tr.T):
         rec = desc.record(tr, 0, t)
         for j in range(3):
@@ -126,7 +128,7 @@ def test_every_forward_row_checks_out(kind, seed, scale):
 @given(kind=st.sampled_from(KINDS), seed=st.integers(0, 10**6), scale=st.sampled_from([0.3, 1.0, 2.0]))
 def test_every_backward_row_checks_out(kind, seed, scale):
     model, x, y = _model(kind, seed, scale)
-    tr, sg, w, desc = model.forward(x), model.state_grads(x, y), model.state_dict(), describe(kind)
+    tr, sg, w, desc = model.forward(x), model.state_grads(x, y), model.state_dict(), cell_view(kind)
     for t in range(tr.T):
         for j in range(3):
             for r in backward_rows(desc, tr, sg, t, j, w):
@@ -143,7 +145,7 @@ def test_equations_view_writes_the_rows_relations(qtbot):
     view = EquationsView(s)
     qtbot.addWidget(view)
     view.resize(1200, 500)
-    desc = describe("lstm")
+    desc = cell_view("lstm")
     seen = set()
     for t in range(5):
         s.set_position(t=t, unit=1)

@@ -3,7 +3,7 @@ where its h_t goes, which way its time runs, and how the person reads its name.
 
 The window (diagram, equations, heatmaps) and the files drawn from a trace (the animation) write
 the same words from one :class:`LayerPlace` (subscripts written ``h_t``, ``h_{t+1}``, as
-:func:`explorer.engine.describe.formula_parts` reads them). Layers are numbered 1..L wherever a person reads
+:func:`explorer.app.cell_view.formula_parts` reads them). Layers are numbered 1..L wherever a person reads
 them (as timesteps are 1..T; the engine's index k and torch's names ``…_l{k}`` stay 0-based).
 
 >>> p = LayerPlace(layer=1, direction=1, num_layers=2, num_directions=2, n_units=8, T=20)

@@ -1,7 +1,7 @@
 """The cell diagram stepping through a sample, one frame per timestep, as GIF, APNG or WebP.
 
 >>> write_animation(run, "cell.gif", sample=0, unit=3, fps=4)          # a Run
->>> write_animation((trace, describe("lstm"), weights), "cell.webp")   # or what a session shows
+>>> write_animation((trace, cell_view("lstm"), weights), "cell.webp")   # or what a session shows
 
 Every frame is the diagram the window draws (:class:`~explorer.figures.cell_canvas.FrameRenderer`,
 no widget: a worker thread may call this), at the diagram's own size (1200 px wide by default,
@@ -28,8 +28,10 @@ from PySide6.QtGui import QImage  # noqa: E402
 from explorer.app.source import Source  # noqa: E402
 from explorer.app.teaching import held_at  # noqa: E402
 from explorer.figures.anim_stream import write_apng, write_gif, write_webp  # noqa: E402
-from explorer.engine.describe import CellDescription, describe  # noqa: E402
-from explorer.figures.cell_canvas import LOGICAL_W, FrameRenderer, belt_scale_of, frame_at  # noqa: E402
+from explorer.app.cell_view import as_view, cell_view  # noqa: E402
+from explorer.engine.describe import CellDescription  # noqa: E402
+from explorer.app.cell_frame import belt_scale_of, frame_at  # noqa: E402
+from explorer.figures.cell_canvas import LOGICAL_W, FrameRenderer  # noqa: E402
 
 __all__ = ["ANIMATION_FORMATS", "AnimationError", "DEFAULT_FPS", "MIN_WIDTH", "animation_format",
            "animation_frames", "frame_image", "render_frames", "write_animation"]
@@ -63,8 +65,7 @@ def _source(source, sample: int, epoch: int | None):
         trace, desc = source[0], source[1]
         if trace is None:
             raise AnimationError("There is no trace to animate yet: train or run the model first.")
-        if isinstance(desc, str):
-            desc = describe(desc)
+        desc = cell_view(desc) if isinstance(desc, str) else as_view(desc)
         batch = int(trace.batch)
         if batch == 1:
             return trace, desc, 0, None
@@ -83,7 +84,7 @@ def _source(source, sample: int, epoch: int | None):
             trace = run.replay_trace(epoch, sample)
         except KeyError as exc:
             raise AnimationError(f"--epoch: {exc.args[0]}.") from None
-    return trace, describe(run.model.kind), 0, getattr(run.dataset, "vocab", None)
+    return trace, cell_view(run.model.kind), 0, getattr(run.dataset, "vocab", None)
 
 
 def animation_frames(trace, desc: CellDescription, unit: int = 0, layer: int = 0, direction: int = 0,

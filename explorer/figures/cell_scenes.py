@@ -16,9 +16,11 @@ from __future__ import annotations
 from PySide6.QtCore import QPointF, QRectF
 from PySide6.QtGui import QColor, QPainterPath
 
-from explorer.engine.describe import COLORS, CellDescription, fmt, formula_parts, gfmt
+from explorer.app.cell_view import COLORS, CellView, as_view, fmt, formula_parts, gfmt
+from explorer.engine.describe import CellDescription
 from explorer.util.shown import relation
-from explorer.figures.cell_canvas import UNIT_SCALE, Drawing, ValueScale, stroke_area
+from explorer.app.cell_frame import UNIT_SCALE, ValueScale
+from explorer.figures.cell_canvas import Drawing, stroke_area
 
 __all__ = ["CStateScene", "HBeltScene", "Scene", "SquashScene", "scene_for"]
 
@@ -75,7 +77,7 @@ class Scene:
     back: dict | None = None
     tap_path: QPainterPath | None = None       # where the gradient through h_t joins the belt
 
-    def __init__(self, desc: CellDescription):
+    def __init__(self, desc: CellView):
         self.desc = desc
         self.cell = QRectF(150.0, 92.0, 880.0, 430.0)
         self._parts: list[tuple[str, object]] = []
@@ -536,6 +538,7 @@ class SquashScene(Scene):
 
 def scene_for(desc: CellDescription) -> Scene:
     """The scene that draws ``desc``, chosen by the cell's structure (which state its belt carries)."""
+    desc = as_view(desc)
     if not desc.has_belt:
         return SquashScene(desc)
     if desc.belt_name in desc.state_names and desc.belt_name != "h":

@@ -14,7 +14,7 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QFileDialog
 
-from explorer.engine.describe import describe
+from explorer.app.cell_view import cell_view
 from explorer.figures.animation import write_animation
 from explorer.gui.worker import TaskWorker
 
@@ -57,7 +57,7 @@ class AnimationExportController(QObject):
                 win.statusBar().showMessage("An animation is being written; wait for it to finish.", 5000)
             return False
         pos = s.position
-        fn = partial(_animation_task, source=(trace, describe(trace.kind), s.trace_weights), path=str(path),
+        fn = partial(_animation_task, source=(trace, cell_view(trace.kind), s.trace_weights), path=str(path),
                      sample=pos.sample if s.trace_source is None else s.trace_source.sample, unit=pos.unit,
                      layer=pos.layer, direction=pos.direction, fps=fps, interventions=s.shown_interventions(),
                      x_note=getattr(s.run.dataset, "input_scaling", ""),

@@ -46,6 +46,7 @@ from explorer.app import Session
 from explorer.app.compare import Comparison, ComparisonResult, comparison_task
 from explorer.app.memory_view import keep_gate, memory_title, memory_to_end
 from explorer.app.pacing import RedrawPacer
+from explorer.app.cell_view import cell_view
 from explorer.engine.describe import KINDS, describe
 from explorer.figures import plots
 from explorer.figures.panel import marker_line, plain_html, positive
@@ -183,7 +184,7 @@ class CellColumn(QWidget):
         super().__init__(parent)
         self.cell = cell
         self.session = Session()
-        self.description = describe(cell)
+        self.description = cell_view(cell)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(2, 2, 2, 2)
         lay.setSpacing(2)

@@ -3,7 +3,7 @@
 :class:`CellDiagramView` subscribes to a :class:`~explorer.app.Session` and, each time it paints,
 reads the session's position and its trace (``session.view_trace()``: the selected layer and
 direction) — it keeps no copy of the position. What it draws comes from the cell's description
-(:func:`explorer.engine.describe.describe`): the scene (LSTM, peephole, GRU, RNN), the gates'
+(:func:`explorer.app.cell_view.cell_view`): the scene (LSTM, peephole, GRU, RNN), the gates'
 colours and labels, the tooltips, which state runs on the belt. The numbers are the trace's,
 through ``Trace.step``; the only arithmetic is the belt's ``kept`` and ``written`` (a product of
 two trace values each, the description's), which :meth:`CellDiagramView.displayed_values`
@@ -24,8 +24,9 @@ from PySide6.QtWidgets import QWidget
 
 from explorer.app.session import Session
 from explorer.app.teaching import held_at
-from explorer.engine.describe import MINUS, fmt
-from explorer.figures.cell_canvas import CellCanvas, Frame, ValueScale, backward_frame, belt_scale_of, frame_at
+from explorer.app.cell_view import MINUS, fmt
+from explorer.app.cell_frame import Frame, ValueScale, backward_frame, belt_scale_of, frame_at
+from explorer.figures.cell_canvas import CellCanvas
 from explorer.gui.session_view import SessionViewMixin
 
 __all__ = ["CellDiagramView", "MINUS", "fmt"]

@@ -7,7 +7,7 @@
 one row per equation of the cell (LSTM: i, f, g, o, c, h; the peephole LSTM adds p ⊙ c; the GRU:
 r, z, the candidate with r ⊙ (U_n h + b_hn) and its two biases kept apart, h; the RNN: h). The
 rows — formulas and numbers — are the engine's description's
-(:meth:`~explorer.engine.describe.CellDescription.equation_rows`, Qt-free, shared with the command
+(:meth:`~explorer.app.cell_view.CellView.equation_rows`, Qt-free, shared with the command
 line and the tests); this view only lays them out. The view subscribes to the session and reads
 its position and trace when it renders; :meth:`EquationsView.equation_values` returns exactly the
 numbers shown.
@@ -27,7 +27,8 @@ from PySide6.QtWidgets import QTextBrowser, QWidget
 from explorer.app.layer_view import LayerPlace
 from explorer.app.session import Session
 from explorer.app.teaching import held_at
-from explorer.engine.describe import COLORS, EquationRow, backward_rows, fmt, formula_parts, gfmt, input_column
+from explorer.app.backward_view import backward_rows
+from explorer.app.cell_view import COLORS, EquationRow, fmt, formula_parts, gfmt, input_column
 from explorer.figures.colors import diverging_color, text_color_on
 from explorer.figures.export_files import svg_recording, write_file, write_png
 from explorer.gui.session_view import SessionViewMixin
@@ -142,7 +143,7 @@ class EquationsView(SessionViewMixin, QTextBrowser):
     def set_backward(self, grads) -> None:
         """Show the backward pass at the session's position: ``grads`` is ``model.state_grads(x,
         target)`` for the session's trace (its sample, the weights that computed it); None goes
-        back to the forward equations. Rows: :func:`explorer.engine.describe.backward_rows` — for
+        back to the forward equations. Rows: :func:`explorer.app.backward_view.backward_rows` — for
         the LSTM ∂L/∂c_t = ∂L/∂h_t ⊙ o_t ⊙ (1 − tanh² c_t) + ∂L/∂c_{t+1} ⊙ f_{t+1} with its
         numbers, for the GRU ∂L/∂h_t by its paths, for the RNN the factor that makes it vanish.
         Stepping from T down to 1 is moving the session's t down."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from explorer.app.session import Session
-from explorer.engine.describe import CellDescription, describe
+from explorer.app.cell_view import CellView, cell_view
 
 
 class SessionViewMixin:
@@ -103,9 +103,9 @@ class SessionViewMixin:
         return str(getattr(ds, "input_scaling", "") or "")
 
     @property
-    def description(self) -> CellDescription:
+    def description(self) -> CellView:
         """The description of the cell shown (the trace's, else the run's model's, else the LSTM's)."""
         kind = getattr(self.session.trace, "kind", None)
         if kind is None:
             kind = getattr(getattr(self.session.run, "model", None), "kind", None) or "lstm"
-        return describe(kind)
+        return cell_view(kind)
