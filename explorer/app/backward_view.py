@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..util.shown import checked, relation
-from .cell_view import MINUS, ODOT, CellView, EquationRow, _term, _WeightView, fmt, gfmt
+from .cell_view import MINUS, ODOT, CellView, EquationRow, term, WeightView, fmt, gfmt
 
 __all__ = ["BackwardStep", "backward_rows", "backward_step"]
 
@@ -95,7 +95,7 @@ def backward_step(desc: CellView, trace, grads, t: int, unit: int, weights: dict
         raise IndexError(f"unit {j} outside 0..{n - 1}")
     nxt = t - 1 if direction else t + 1
     last = not 0 <= nxt < T
-    W = _WeightView(weights, layer, direction) if weights is not None else None
+    W = WeightView(weights, layer, direction) if weights is not None else None
     ctx = _BackCtx(desc, tr, g, int(b), int(t), j, nxt, last, W, direction, T, n, layer)
     return _BACKWARD[desc.belt_name if desc.has_belt else None](ctx)
 
@@ -116,7 +116,7 @@ class _BackCtx:
     j: int
     nxt: int
     last: bool
-    W: _WeightView | None
+    W: WeightView | None
     direction: int
     T: int
     n: int
@@ -204,7 +204,7 @@ def _lstm_back(ctx: _BackCtx) -> BackwardStep:
                + ("0 (no step after this one)" if ctx.last
                   else f"{_gterm(terms['dc_next'], k)} \u00d7 {_factor(terms['f_next'], k)}"))
         if p:
-            out += f" + {_gterm(terms['dzo'], k)} \u00d7 {_term(terms['p_o'], 3 + k)}"
+            out += f" + {_gterm(terms['dzo'], k)} \u00d7 {term(terms['p_o'], 3 + k)}"
             if not ctx.last:
                 out += f" + {_gterm(terms['through_pi'], k)} + {_gterm(terms['through_pf'], k)}"
         return out
@@ -268,7 +268,7 @@ def _lstm_back(ctx: _BackCtx) -> BackwardStep:
     for name in names:
         arr, form, (a, x, y) = dz[name]
         rows.append(_back_row(f"dz_{name}", f"{PARTIAL}L/{PARTIAL}z_{name}", form,
-                              lambda k, a=a, x=x, y=y: f"{gfmt(a, 4 + k)} \u00d7 {_term(x, 3 + k)} \u00d7 {_factor(y, k)}",
+                              lambda k, a=a, x=x, y=y: f"{gfmt(a, 4 + k)} \u00d7 {term(x, 3 + k)} \u00d7 {_factor(y, k)}",
                               float(arr[j]), {"grad": float(a), "factor": float(x), "slope": float(y)},
                               f"reaches W_{name}, U_{name}, b_{name}", block=name))
     f_all = np.asarray(ctx.tr.f[b])
@@ -319,7 +319,7 @@ def _gru_back(ctx: _BackCtx) -> BackwardStep:
                       float(dzg[j]), {"dh": dh, "one_minus_z": float(1.0 - z[j]), "tanh_prime": float(1.0 - gg[j] * gg[j])},
                       "into the candidate (the written path)", block="n"),
             _back_row("dz_z", f"{PARTIAL}L/{PARTIAL}z_z", f"{PARTIAL}L/{PARTIAL}h_t {ODOT} (h_{ctx.prev} \u2212 g_t) {ODOT} z_t(1 \u2212 z_t)",
-                      lambda k: f"{gfmt(dh, 4 + k)} \u00d7 {_term(h_prev[j] - gg[j], 3 + k)} \u00d7 {_factor(z[j] * (1.0 - z[j]), k)}",
+                      lambda k: f"{gfmt(dh, 4 + k)} \u00d7 {term(h_prev[j] - gg[j], 3 + k)} \u00d7 {_factor(z[j] * (1.0 - z[j]), k)}",
                       float(dzz[j]), {"dh": dh, "diff": float(h_prev[j] - gg[j]), "gate": float(z[j] * (1 - z[j]))},
                       "into the update gate", block="z")]
     if ctx.W is not None:
@@ -327,7 +327,7 @@ def _gru_back(ctx: _BackCtx) -> BackwardStep:
         dzr = dzg * ghn * rr * (1.0 - rr)
         rows.append(_back_row("dz_r", f"{PARTIAL}L/{PARTIAL}z_r",
                               f"{PARTIAL}L/{PARTIAL}z_g {ODOT} (U_n h_{ctx.prev} + b_hn) {ODOT} r_t(1 \u2212 r_t)",
-                              lambda k: f"{gfmt(dzg[j], 4 + k)} \u00d7 {_term(ghn[j], 3 + k)} \u00d7 {_factor(rr[j] * (1 - rr[j]), k)}",
+                              lambda k: f"{gfmt(dzg[j], 4 + k)} \u00d7 {term(ghn[j], 3 + k)} \u00d7 {_factor(rr[j] * (1 - rr[j]), k)}",
                               float(dzr[j]), {"dz_g": float(dzg[j]), "uh_b": float(ghn[j]), "gate": float(rr[j] * (1 - rr[j]))},
                               "into the reset gate", block="r"))
     z_all = np.asarray(ctx.tr.z[b])

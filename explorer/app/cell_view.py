@@ -45,7 +45,7 @@ def fmt(value: float, nd: int = 3) -> str:
     return s
 
 
-def _term(v: float, nd: int = 3) -> str:
+def term(v: float, nd: int = 3) -> str:
     """A number as a later term of a sum: negative ones in parentheses."""
     s = fmt(v, nd)
     return f"({s})" if s.startswith(MINUS) else s
@@ -154,9 +154,9 @@ class CellView(CellDescription):
         if self._belt is None:
             return {}
         v, s = values, self.belt_name
-        products = {"kept": f"{fmt(v[self.keep_gate])} \u00d7 {_term(v[s + '_prev'])}",
-                    "written": (f"{fmt(v['i'])} \u00d7 {_term(v['g'])}" if s == "c"
-                                else f"(1 \u2212 {fmt(v['z'])}) \u00d7 {_term(v['g'])}")}
+        products = {"kept": f"{fmt(v[self.keep_gate])} \u00d7 {term(v[s + '_prev'])}",
+                    "written": (f"{fmt(v['i'])} \u00d7 {term(v['g'])}" if s == "c"
+                                else f"(1 \u2212 {fmt(v['z'])}) \u00d7 {term(v['g'])}")}
         for nd in (3, 4):
             texts = {"kept": fmt(v["kept"], nd), "written": fmt(v["written"], nd), "new": fmt(v[s], nd)}
             rel = relation(f"{texts['kept']} + ({texts['written']})", texts["new"])
@@ -178,7 +178,7 @@ class CellView(CellDescription):
         (``…_l{layer}`` and ``_reverse``). ``t`` = 0 writes h_0 (c_0) for the previous state; in
         the reverse direction the previous state is h_{t+1}, and h_0 at ``t`` = ``T`` − 1.
         """
-        W = _WeightView(weights, layer, direction) if weights is not None else None
+        W = WeightView(weights, layer, direction) if weights is not None else None
         if direction:
             prev = "0" if t is not None and T is not None and t == T - 1 else "{t+1}"
         else:
@@ -188,7 +188,7 @@ class CellView(CellDescription):
 
 
 # -- weights ----------------------------------------------------------------------------------------
-class _WeightView:
+class WeightView:
     """The rows of one unit in a state dict of torch's names (layer ``k``, direction ``d``)."""
 
     def __init__(self, weights: dict, layer: int, direction: int):
@@ -219,7 +219,7 @@ class _WeightView:
 
 
 def _sum(*terms: float, nd: int = 3) -> str:
-    return " + ".join([fmt(terms[0], nd)] + [_term(v, nd) for v in terms[1:]])
+    return " + ".join([fmt(terms[0], nd)] + [term(v, nd) for v in terms[1:]])
 
 
 def _activated(key: str, lhs: str, formula: str, symbol: str, inner, total: float | None, value: float,
@@ -255,7 +255,7 @@ def _gate_row(g: GateView, value: float, preact, terms: dict, formula: str, inne
                       g.title, block)
 
 
-def _lstm_rows(desc: CellView, rec: dict, W: _WeightView | None, j: int, prev: str) -> list:
+def _lstm_rows(desc: CellView, rec: dict, W: WeightView | None, j: int, prev: str) -> list:
     n = int(np.asarray(rec["h"]).shape[0])
     v = desc.unit_values(rec, j)
     preact = rec.get("preact")
@@ -284,8 +284,8 @@ def _lstm_rows(desc: CellView, rec: dict, W: _WeightView | None, j: int, prev: s
         rows.append(_gate_row(g, v[name], z, terms, formula, lambda nd, p=tuple(parts): _sum(*p, nd=nd), name))
     rows.append(_state_row(
         "c", "c_t", f"f_t {ODOT} c_{prev} + i_t {ODOT} g_t",
-        lambda nd: (f"{fmt(v['f'], nd)} \u00d7 {_term(v['c_prev'], nd)} + "
-                    f"{fmt(v['i'], nd)} \u00d7 {_term(v['g'], nd)}"),
+        lambda nd: (f"{fmt(v['f'], nd)} \u00d7 {term(v['c_prev'], nd)} + "
+                    f"{fmt(v['i'], nd)} \u00d7 {term(v['g'], nd)}"),
         v["c"], {"f": v["f"], "c_prev": v["c_prev"], "i": v["i"], "g": v["g"]}, "keep old + write new"))
     rows.append(_state_row(
         "h", "h_t", f"o_t {ODOT} tanh(c_t)", lambda nd: f"{fmt(v['o'], nd)} \u00d7 tanh({fmt(v['c'], nd)})",
@@ -293,7 +293,7 @@ def _lstm_rows(desc: CellView, rec: dict, W: _WeightView | None, j: int, prev: s
     return rows
 
 
-def _gru_rows(desc: CellView, rec: dict, W: _WeightView | None, j: int, prev: str) -> list:
+def _gru_rows(desc: CellView, rec: dict, W: WeightView | None, j: int, prev: str) -> list:
     n = int(np.asarray(rec["h"]).shape[0])
     v = desc.unit_values(rec, j)
     rows = []
@@ -315,18 +315,18 @@ def _gru_rows(desc: CellView, rec: dict, W: _WeightView | None, j: int, prev: st
         terms = {"wx": W.wx(row, rec["x"]), "b_in": float(W.b_ih[row]), "r": v["r"],
                  "uh": W.uh(row, rec["h_prev"]), "b_hn": float(W.b_hh[row])}
         total = terms["wx"] + terms["b_in"] + terms["r"] * (terms["uh"] + terms["b_hn"])
-        inner = lambda nd: (f"{fmt(terms['wx'], nd)} + {_term(terms['b_in'], nd)} + "  # noqa: E731
+        inner = lambda nd: (f"{fmt(terms['wx'], nd)} + {term(terms['b_in'], nd)} + "  # noqa: E731
                             f"{fmt(terms['r'], nd)} \u00d7 ({_sum(terms['uh'], terms['b_hn'], nd=nd)})")
     rows.append(_activated("g", "g_t", formula, "tanh", inner, total, v["g"], terms, g.title, "n"))
     rows.append(_state_row(
         "h", "h_t", f"(1 \u2212 z_t) {ODOT} g_t + z_t {ODOT} h_{prev}",
-        lambda nd: (f"(1 \u2212 {fmt(v['z'], nd)}) \u00d7 {_term(v['g'], nd)} + "
-                    f"{fmt(v['z'], nd)} \u00d7 {_term(v['h_prev'], nd)}"),
+        lambda nd: (f"(1 \u2212 {fmt(v['z'], nd)}) \u00d7 {term(v['g'], nd)} + "
+                    f"{fmt(v['z'], nd)} \u00d7 {term(v['h_prev'], nd)}"),
         v["h"], {"z": v["z"], "g": v["g"], "h_prev": v["h_prev"]}, "write new + keep old"))
     return rows
 
 
-def _rnn_rows(desc: CellView, rec: dict, W: _WeightView | None, j: int, prev: str) -> list:
+def _rnn_rows(desc: CellView, rec: dict, W: WeightView | None, j: int, prev: str) -> list:
     v = desc.unit_values(rec, j)
     preact = rec.get("preact")
     terms: dict = {}
