@@ -125,7 +125,8 @@ def test_arithmetic_trees_beat_the_flat_sequence_lstm():
     bank = make_bank(arithmetic_trees(1000, 0), "values")
     data = TreeData.split(bank, 0.2)
     run = TreeRun(data, TreeSettings(cell="nary-treelstm", units=24, epochs=12, lr=0.01))
-    tree = run.train()[-1]
+    run.train()
+    tree = run.history[-1]
     flat = sequence_baseline(data, units=24, epochs=12)[-1]
     spread = float(np.std([t.labels[-1] for t in data.val]))
     assert tree["val_node_error"] < 0.5 * flat["val_root_error"]
@@ -267,3 +268,43 @@ def test_a_second_writer_is_refused_and_told_who_holds_the_folder(tmp_path, caps
         holder.wait(timeout=30)
         holder.stdout.close()
     assert WriterLock(run).release() is None
+
+
+def test_tree_training_is_the_one_training_task_and_diverges_as_everywhere(tmp_path, capsys):
+    """A Tree-LSTM trains through :func:`explorer.app.tasks.train_task`: one StepSnapshot per batch,
+    and a blow-up is "diverged" by the one rule (the loss over 10⁴ × the loss of predicting zero,
+    or not finite): the weights from before it go back, the command line says so and exits 3."""
+    from explorer.app.tasks import TaskState, train_task
+    from explorer.engine.trainer import StepSnapshot
+
+    bank = make_bank(arithmetic_trees(60, 0), "values")
+    run = TreeRun(TreeData.split(bank, 0.2), TreeSettings(cell="nary-treelstm", units=4, epochs=2, batch=8))
+    snaps = []
+    result = train_task(TaskState(), run, on_step=lambda snap, val: snaps.append(snap), final_trace=False)
+    assert result.reason == "done" and len(run.history) == 2
+    assert all(isinstance(s, StepSnapshot) for s in snaps)
+    assert len(snaps) == run.step == 2 * run.steps_per_epoch == 12          # 48 training trees, batches of 8
+    ends = [s for s in snaps if s.epoch_end]
+    assert [s.val_loss for s in ends] == [r["val_loss"] for r in run.history] and ends[-1].done
+
+    start = TreeRun(TreeData.split(bank, 0.2), TreeSettings(cell="nary-treelstm", units=4, epochs=3, batch=8,
+                                                            optimizer="sgd", lr=10.0, clip=None))
+    before = start.model.params.copy()
+    result = start.train()
+    assert result.reason == "diverged"
+    assert result.message.startswith(("Training diverged at step", "Training stopped at step"))
+    assert np.all(np.isfinite(start.model.params))
+    if result.kept_step == 0:                                              # back to where training started
+        np.testing.assert_array_equal(start.model.params, before)
+
+    trees = tmp_path / "arith.txt"
+    write_trees(trees, arithmetic_trees(60, 0), "values")
+    out = tmp_path / "blown"
+    code = main(["train", str(trees), "--cell", "nary-treelstm", "--units", "4", "--epochs", "3", "--batch", "8",
+                 "--optimizer", "sgd", "--lr", "10", "--clip", "0", "--quiet", "--no-plots", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 3, err
+    assert "diverged" in err.lower() or "not a finite number" in err
+    assert "back to" in err.lower() and str(out) in err
+    with np.load(out / "model.npz") as z:
+        assert all(np.all(np.isfinite(z[k])) for k in z.files)

@@ -15,6 +15,7 @@ import math
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -22,7 +23,11 @@ from explorer.data.errors import SequenceFileError, check_budget, safe_name
 from explorer.data.trees import ParsedTree, TreeBank, in_order
 from explorer.engine.model import make_model
 from explorer.engine.optim import clip_by_global_norm, make_optimizer
+from explorer.engine.trainer import StepSnapshot
 from explorer.engine.treelstm import TREE_KINDS, Forest, TreeLSTMModel
+
+if TYPE_CHECKING:
+    from explorer.app.tasks import TrainingResult
 
 
 @dataclass
@@ -89,6 +94,17 @@ class TreeData:
     def loss(self) -> str:
         return "cross_entropy" if self.bank.label_kind == "classes" else "mse"
 
+    #: losses are in the trained targets' units (z-scores for values)
+    loss_scale = 1.0
+
+    @property
+    def y_train(self) -> np.ndarray:
+        """The trained targets of every labelled training node (z-scored values, or class ids):
+        the divergence guard's baseline is the loss of predicting zero for them."""
+        lab = np.concatenate([self._raw(t) for t in self.train]) if self.train else np.zeros(0)
+        lab = lab[~np.isnan(lab)]
+        return (lab - self.shift) / self.scale if self.bank.label_kind == "values" else lab
+
     def forest(self, trees: list) -> tuple:
         """``(x ids (N,), children, target, roots)`` of several trees joined into one forest."""
         ids, children, targets, roots, offset = [], [], [], [], 0
@@ -102,6 +118,15 @@ class TreeData:
             offset += t.n_nodes
             roots.append(offset - 1)
         return np.concatenate(ids), children, np.concatenate(targets), np.asarray(roots)
+
+
+_NO_NORMS = np.zeros(0)
+
+
+class _NoGateLog:
+    """A Tree-LSTM step logs no per-gate norms (the training task reads ``log.gates``)."""
+
+    gates: tuple = ()
 
 
 #: Trees evaluated together (one forest) when errors are computed.
@@ -173,6 +198,9 @@ class TreeRun:
                      f"Training a {s.cell} of {s.units} units", "use fewer units or a smaller --batch")
         self.optimizer = make_optimizer(s.optimizer, s.lr)
         self.rng = np.random.default_rng(s.seed + 1)
+        self.step = 0
+        self.log = _NoGateLog()
+        self._order = None                            # this epoch's shuffled trees, while one is under way
         self.epoch_state = self.state()
 
     def state(self) -> dict:
@@ -183,7 +211,7 @@ class TreeRun:
         for key in ("m", "v"):
             if key in opt:
                 out[f"optimizer_{key}"] = np.asarray(opt.pop(key)).copy()
-        meta = {"optimizer": opt, "rng": self.rng.bit_generator.state, "history": self.history}
+        meta = {"optimizer": opt, "rng": self.rng.bit_generator.state, "history": self.history, "step": self.step}
         out["meta"] = np.array(json.dumps(meta, allow_nan=True))
         return out
 
@@ -206,36 +234,115 @@ class TreeRun:
         self.rng = np.random.default_rng()
         self.rng.bit_generator.state = meta["rng"]
         self.history = [dict(r) for r in meta["history"]]
+        self.step = int(meta.get("step", len(self.history) * self.steps_per_epoch))
+        self._order = None
         self.epoch_state = self.state()
 
-    def train(self, on_epoch=None, interrupt=None) -> list:
-        """Train for ``settings.epochs`` epochs (shuffled batches of trees, seeded); ``on_epoch(row)``
-        after each; ``interrupt()`` True stops between batches. Returns :attr:`history`;
-        :attr:`epoch_state` is the state at the last epoch's end (a resume continues from it
-        exactly as if training had not stopped)."""
-        s, model, data, opt, rng = self.settings, self.model, self.data, self.optimizer, self.rng
-        for epoch in range(len(self.history) + 1, s.epochs + 1):
-            order = rng.permutation(len(data.train))
-            total, count = 0.0, 0
-            for b in range(0, order.size, s.batch):
+    # -- the trainer the one training task drives (:func:`explorer.app.tasks.train_task`) ----------
+    @property
+    def epochs(self) -> int:
+        return int(self.settings.epochs)
+
+    @property
+    def epoch(self) -> int:
+        """The epoch under way (1-based), or the last finished one between epochs."""
+        return len(self.history) + (1 if self._order is not None else 0)
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return max(1, math.ceil(len(self.data.train) / self.settings.batch))
+
+    @property
+    def total_steps(self) -> int:
+        return self.steps_per_epoch * self.epochs
+
+    @property
+    def trainer(self) -> TreeRun:
+        return self
+
+    def val_loss(self) -> float:
+        return float(tree_errors(self.model, self.data, self.data.val)["loss"])
+
+    def _batches(self, order: np.ndarray) -> list:
+        """The batches of an epoch (start indices into ``order``) that hold a label to learn from."""
+        s, data = self.settings, self.data
+        out = []
+        for b in range(0, order.size, s.batch):
+            part = [data.train[i] for i in order[b:b + s.batch]]
+            if any(np.any(~np.isnan(data._raw(t))) for t in part):
+                out.append(b)
+        return out
+
+    def steps(self, max_steps: int | None = None, interrupt=None):
+        """Yield a :class:`~explorer.engine.trainer.StepSnapshot` per batch of trees until
+        ``settings.epochs`` epochs are done (shuffled batches, seeded; a batch without a label is
+        skipped). ``max_steps`` ends this call after that many steps; calling again continues.
+        At an epoch's end the row (train loss, validation loss and errors) joins :attr:`history`
+        and :attr:`epoch_state` becomes the state a resume continues from."""
+        s, model, data, taken = self.settings, self.model, self.data, 0
+        while len(self.history) < s.epochs:
+            if self._order is None:
+                self._order = self.rng.permutation(len(data.train))
+                self._todo, self._total, self._count = self._batches(self._order), 0.0, 0
+            while self._todo:
+                if max_steps is not None and taken >= max_steps:
+                    return
                 if interrupt is not None and interrupt():
-                    return self.history
-                x, children, target, _ = data.forest([data.train[i] for i in order[b:b + s.batch]])
-                has = (target >= 0) if target.ndim == 1 else ~np.isnan(target[:, 0])
-                if not has.any():
-                    continue
+                    return
+                b = self._todo[0]
+                x, children, target, _ = data.forest([data.train[i] for i in self._order[b:b + s.batch]])
                 value, _, _, _ = model.compute_grads(x, target, data.loss, children=children)
-                clip_by_global_norm(model.grad, s.clip)
-                opt.step(model.params, model.grad)
-                total += value
-                count += 1
-            row = {"epoch": epoch, "train_loss": total / max(count, 1)}
-            row.update({f"val_{k}": v for k, v in tree_errors(model, data, data.val).items()})
-            self.history.append(row)
-            self.epoch_state = self.state()
-            if on_epoch is not None:
-                on_epoch(row)
-        return self.history
+                norm = float(np.sqrt(np.dot(model.grad, model.grad)))
+                self._todo.pop(0)
+                epoch, epoch_step = len(self.history) + 1, self._count + 1
+                if not (math.isfinite(value) and math.isfinite(norm)):
+                    self.step += 1
+                    taken += 1
+                    yield StepSnapshot(epoch, self.step, epoch_step, self.steps_per_epoch, float(value), norm, {},
+                                       False, _NO_NORMS, None, refused=True,
+                                       message=f"Training stopped at step {self.step}: the loss or its gradient "
+                                               "is not a finite number.")
+                    return
+                norm, clipped = clip_by_global_norm(model.grad, s.clip)
+                self.optimizer.step(model.params, model.grad)
+                self.step += 1
+                taken += 1
+                self._total += value
+                self._count += 1
+                end = not self._todo
+                row = None
+                if end:
+                    row = {"epoch": epoch, "train_loss": self._total / max(self._count, 1)}
+                    row.update({f"val_{k}": v for k, v in tree_errors(model, data, data.val).items()})
+                    self.history.append(row)
+                    self._order = None
+                    self.epoch_state = self.state()
+                yield StepSnapshot(epoch, self.step, epoch_step, self.steps_per_epoch, float(value), norm, {},
+                                   clipped, _NO_NORMS, None, epoch_end=end,
+                                   train_loss_epoch=None if row is None else row["train_loss"],
+                                   val_loss=None if row is None else row["val_loss"],
+                                   done=end and len(self.history) >= s.epochs)
+            if self._order is not None:                  # an epoch without a labelled batch
+                self.history.append({"epoch": len(self.history) + 1, "train_loss": math.nan,
+                                     **{f"val_{k}": v for k, v in tree_errors(model, data, data.val).items()}})
+                self._order = None
+                self.epoch_state = self.state()
+
+    def train(self, on_epoch=None, state=None) -> TrainingResult:
+        """Train up to ``settings.epochs`` with the one training task
+        (:func:`explorer.app.tasks.train_task`: its divergence guard puts the weights from before
+        a blow-up back); ``on_epoch(row)`` after each epoch; ``state`` (a
+        :class:`~explorer.app.tasks.TaskState`) stops it between batches. :attr:`epoch_state` is
+        the state at the last epoch's end (a resume continues from it exactly as if training had
+        not stopped)."""
+        from explorer.app.tasks import TaskState, train_task
+
+        def on_step(snap, _val):
+            if snap.epoch_end and on_epoch is not None:
+                on_epoch(self.history[-1])
+
+        return train_task(state if state is not None else TaskState(), self, on_step=on_step,
+                          final_trace=False, emit_interval=math.inf, catch_errors=False)
 
     def settings_dict(self) -> dict:
         return asdict(self.settings)
@@ -297,13 +404,13 @@ def read_tree_run(folder, trees=None, allow_changed_data: bool = False) -> tuple
 
 def tree_train_task(run: TreeRun):
     """A task (``fn(state)``, :mod:`explorer.app.tasks`) training ``run`` up to its
-    ``settings.epochs``: after every epoch it sends ``{"row", "params"}`` (a copy of the weights)
-    as a partial result; an interruption stops between batches. Returns the history."""
+    ``settings.epochs`` with the one training task: after every epoch it sends ``{"row",
+    "params"}`` (a copy of the weights) as a partial result; an interruption stops between
+    batches. Returns the :class:`~explorer.app.tasks.TrainingResult` ("diverged": the weights from
+    before the blow-up are back)."""
     def task(state):
-        def on_epoch(row):
-            state.set_partial_result({"row": dict(row), "params": run.model.params.copy()})
-
-        return run.train(on_epoch=on_epoch, interrupt=state.is_interruption_requested)
+        return run.train(on_epoch=lambda row: state.set_partial_result(
+            {"row": dict(row), "params": run.model.params.copy()}), state=state)
     return task
 
 
@@ -398,8 +505,8 @@ def compare_task(run: TreeRun, flat: FlatSequenceModel, epochs: int):
                 break
             run.settings.epochs = len(run.history) + 1
             done = len(run.history)
-            run.train(interrupt=state.is_interruption_requested)
-            if len(run.history) == done:
+            result = run.train(state=state)
+            if len(run.history) == done or result.reason != "done":
                 break
             flat_row = flat.train_epoch()
             state.set_partial_result({"row": dict(run.history[-1]), "params": run.model.params.copy(),

@@ -17,7 +17,6 @@ import io
 import json
 import math
 import os
-import signal
 import sys
 import time
 from pathlib import Path
@@ -307,21 +306,17 @@ def _train_locked(args, run, out: Path, source: dict, kind: str) -> int:
             _save(run, out, source)
             saved[0] = time.monotonic()
 
-    interrupted = []
+    from explorer.app.tasks import TaskState
+    from explorer.cli.command import _StopRequest
 
-    def on_signal(signum, frame):
-        if interrupted:                               # a second signal: stop at once
-            raise KeyboardInterrupt
-        interrupted.append(signum)
-
-    handlers = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    state = TaskState()
+    result = None
     try:
-        run.train(on_epoch=show, interrupt=lambda: bool(interrupted))
-    except KeyboardInterrupt:
-        interrupted.append(signal.SIGINT)
-    finally:
-        for sig, handler in handlers.items():
-            signal.signal(sig, handler)
+        with _StopRequest(state):                     # SIGINT/SIGTERM: stop between batches, save, 130
+            result = run.train(on_epoch=show, state=state)
+    except KeyboardInterrupt:                         # a second signal: stop at once
+        state.request_interruption()
+    interrupted = state.is_interruption_requested()
     if interrupted:
         run.restore(run.epoch_state)                  # the folder holds the last finished epoch
     _save(run, out, source)
@@ -336,9 +331,13 @@ def _train_locked(args, run, out: Path, source: dict, kind: str) -> int:
     if interrupted:
         _say(f"lstm-explorer: interrupted; the run up to epoch {len(run.history)} is saved in {out} "
              f"(continue with: lstm-explorer train --resume {out}).")
-    elif not args.quiet:
+        return 130
+    if result.reason == "diverged":
+        _say(f"lstm-explorer: {result.message} The run is saved in {out}.")
+        return 3
+    if not args.quiet:
         _say(f"wrote {out}")
-    return 130 if interrupted else 0
+    return 0
 
 
 def _save(run, out: Path, source: dict) -> None:
@@ -393,13 +392,15 @@ def _compare_trees_locked(args, out: Path, cells: list) -> int:
             last = hist[-1]
             rows.append({"cell": "lstm (flat)", "node_error": math.nan, "root_error": last["val_root_error"]})
         else:
-            last = runs[cell].train()[-1]
-            rows.append({"cell": cell, "node_error": last["val_node_error"], "root_error": last["val_root_error"]})
+            result = runs[cell].train()
+            last = runs[cell].history[-1]
+            rows.append({"cell": cell, "node_error": last["val_node_error"], "root_error": last["val_root_error"],
+                         "note": result.message if result.reason == "diverged" else ""})
         if not args.quiet:
             _say(f"{rows[-1]['cell']}: validation node error {rows[-1]['node_error']:.4g}, "
                  f"root error {rows[-1]['root_error']:.4g} ({_units(bank.label_kind)})")
     out.mkdir(parents=True, exist_ok=True)
-    _atomic_write(out / "comparison.csv", _csv(rows, ["cell", "node_error", "root_error"]))
+    _atomic_write(out / "comparison.csv", _csv(rows, ["cell", "node_error", "root_error", "note"]))
     return 0
 
 

@@ -22,6 +22,7 @@ from PySide6.QtGui import QColor, QKeySequence, QPainter, QPen, QShortcut
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QMainWindow, QPlainTextEdit, QPushButton,
                                QScrollArea, QSlider, QSpinBox, QSplitter, QVBoxLayout, QWidget)
 
+from explorer.app.tasks import TrainingResult
 from explorer.app.tree_train import (FlatSequenceModel, TreeData, TreeRun, TreeSettings, compare_task,
                                      read_tree_run, tree_train_task)
 from explorer.data.trees import in_order
@@ -373,6 +374,8 @@ class TreeWindow(QMainWindow):
 
     @Slot(object)
     def _on_worker_partial(self, update) -> None:
+        if not isinstance(update, dict):              # the training task's step updates: not drawn here
+            return
         self.model.params[...] = update["params"]
         if "flat_params" in update:
             self.flat_model.params[...] = update["flat_params"]
@@ -390,6 +393,8 @@ class TreeWindow(QMainWindow):
         self.compare_button.setEnabled(True)
         if worker.error:
             self.status.setText(f"training stopped: {worker.error}")
+        elif isinstance(worker.result, TrainingResult) and worker.result.reason == "diverged":
+            self.status.setText(worker.result.message)
 
     def closeEvent(self, event):  # noqa: N802
         self.registry.shutdown()
