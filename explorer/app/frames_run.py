@@ -105,7 +105,11 @@ class FramesRun:
 
     def check_memory(self) -> None:
         """Refuse (one sentence) a run whose parameters, moments and workspace cannot fit."""
-        ds, s = self.dataset, self.settings
+        self.check_settings_memory(self.dataset, self.settings)
+
+    @staticmethod
+    def check_settings_memory(ds: FrameDataset, s: FrameSettings) -> None:
+        """:meth:`check_memory` of a run of ``s`` on ``ds`` before it is made."""
         H, W = ds.frame
         F, k = s.channels, s.kernel
         params = param_count(ds.n_inputs, F, k, s.layers, s.peephole, ds.frame, ds.n_outputs)

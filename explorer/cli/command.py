@@ -111,6 +111,14 @@ def _parser() -> argparse.ArgumentParser:
     c = sub.add_parser("compare", help="train several cells on the same data and compare them")
     _data_and_model_options(c)
     c.add_argument("--cells", default="rnn,gru,lstm,peephole", help="comma-separated cells to compare")
+    c.add_argument("--cell", choices=("convlstm",), default=None,
+                   help="convlstm: compare ConvLSTM shapes on frames (default seeds 2, max-steps 300, eval-every 25)")
+    c.add_argument("--channels", metavar="F[,F...]", help="convlstm: channel counts to compare (default 8)")
+    c.add_argument("--kernel", metavar="K[,K...]", help="convlstm: odd kernel sizes to compare (default 1,3)")
+    c.add_argument("--peephole", metavar="no|yes|no,yes", help="convlstm: without or with peepholes, or both")
+    c.add_argument("--loss", choices=("mse", "bce"), default=None, help="convlstm: the loss (default mse; examples bce)")
+    c.add_argument("--layout", choices=("THW", "NTHW", "THWC", "TCHW", "NTCHW", "NTHWC"), default=None,
+                   help="convlstm: how the axes of a .npy/.npz of frames are read")
     _numeric(c, "seeds", 3)
     _numeric(c, "max_steps", 3000)
     _numeric(c, "target_loss", 0.01)
@@ -444,6 +452,10 @@ def _cmd_compare(args, given: dict[str, str]) -> int:
         from explorer.cli.labelled import compare_pools
 
         return compare_pools(args)
+    from explorer.cli import frames as frames_cli
+
+    if frames_cli.wants_frames(args):
+        return frames_cli.compare_frames_command(args, given)
 
     cells = [c.strip() for c in args.cells.split(",") if c.strip()]
     bad = [c for c in cells if c not in CELL_CHOICES]
@@ -452,11 +464,10 @@ def _cmd_compare(args, given: dict[str, str]) -> int:
     twice = [c for k, c in enumerate(cells) if c in cells[:k]]
     if twice:
         raise CliError(f"--cells names {twice[0]} twice; name each cell once.")
-    from explorer.data.frames import FRAME_EXAMPLES
-
-    if args.example in FRAME_EXAMPLES:
-        raise CliError(f"--example {args.example} is frames for the convlstm cell, which compare does not run; "
-                       f"train it with: lstm-explorer train --example {args.example} --cell convlstm --out DIR.")
+    for dest in ("channels", "kernel", "peephole", "loss", "layout"):
+        if getattr(args, dest) is not None:
+            raise CliError(f"--{dest} is for comparing ConvLSTMs; add --cell convlstm (and give frames) or leave "
+                           f"--{dest} out.")
     if (args.file is None) == (args.example is None):
         raise CliError("give exactly one of FILE or --example NAME.")
     out = Path(args.out)
