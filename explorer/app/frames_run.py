@@ -20,7 +20,7 @@ import hashlib
 import io
 import json
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +31,8 @@ from explorer.engine import make_model
 from explorer.engine.convlstm import param_count, step_bytes
 from explorer.engine.trainer import TrainData, Trainer
 from explorer.util.ram import MemoryBudgetError, check_budget
-from explorer.runs.folder import RunFileError, read_files, safe_name, save_version, write_file
+from explorer.runs.folder import RunFileError, read_files, safe_name
+from explorer.runs.store import SavedRun, SettingsRecord, npz_bytes
 
 FORMAT = "lstm-explorer-frames 1"
 FILES = ("config.json", "model.npz", "optimizer.npz", "state.json", "steps.npz", "history.csv")
@@ -40,7 +41,7 @@ HISTORY_HEADER = ("epoch", "train_loss", "val_loss", "copy_baseline_mse", "predi
 
 
 @dataclass
-class FrameSettings:
+class FrameSettings(SettingsRecord):
     """Model and training settings of a ConvLSTM run."""
 
     channels: int = 8
@@ -55,16 +56,6 @@ class FrameSettings:
     seed: int = 0
     forget_bias: float = 1.0
 
-    @classmethod
-    def from_dict(cls, d: dict) -> FrameSettings:
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
-
-
-def _npz(arrays: dict) -> bytes:
-    buf = io.BytesIO()
-    np.savez(buf, **arrays)
-    return buf.getvalue()
 
 
 def is_frames_run(folder) -> bool:
@@ -76,8 +67,10 @@ def is_frames_run(folder) -> bool:
         return False
 
 
-class FramesRun:
+class FramesRun(SavedRun):
     """A next-frame dataset, a ConvLSTM, its trainer; :meth:`save` and :meth:`load` a run folder."""
+
+    FOLDER_FILES = FILES
 
     def __init__(self, dataset: FrameDataset, settings: FrameSettings | None = None, model=None):
         self.dataset = dataset
@@ -152,27 +145,14 @@ class FramesRun:
             rows.append(",".join(f"{v:.10g}" if isinstance(v, float) else str(v)
                                  for v in (h["epoch"], h["train_loss"], h["val_loss"], base, pred)))
         out = {"config.json": json.dumps(self.config(), indent=2).encode("utf-8"),
-               "model.npz": _npz(self.model.state_dict()),
-               "optimizer.npz": _npz({k: np.asarray(v) for k, v in opt.items()}),
-               "steps.npz": _npz(steps),
+               "model.npz": npz_bytes(self.model.state_dict()),
+               "optimizer.npz": npz_bytes({k: np.asarray(v) for k, v in opt.items()}),
+               "steps.npz": npz_bytes(steps),
                "history.csv": ("\n".join(rows) + "\n").encode("utf-8")}
         st["scores"] = {str(k): list(v) for k, v in self.scores.items()}
         st["sha256"] = {k: hashlib.sha256(out[k]).hexdigest() for k in HASHED}
         out["state.json"] = json.dumps(st, indent=2).encode("utf-8")
         return out
-
-    def save(self, folder, extra=None) -> Path:
-        """Write the run as a new version of ``folder`` (one switch; :class:`RunFileError` on failure)."""
-        files = self.files()
-
-        def write(vdir: Path) -> None:
-            for name, data in files.items():
-                write_file(vdir / name, data)
-            if extra is not None:
-                extra(vdir)
-
-        save_version(Path(folder), write, keep=FILES, marker=FILES)   # a copy of plain files is ours too
-        return Path(folder)
 
     # -- loading --------------------------------------------------------------------------
     @classmethod
@@ -242,18 +222,21 @@ class EpochReport:
     saved: str = ""                     # "" or why the checkpoint failed (one sentence)
 
 
-def train_frames_task(state, run: FramesRun, epochs: int, folder=None) -> int:
+def train_frames_task(state, run: FramesRun, epochs: int, folder=None):
     """Train ``run`` for ``epochs`` more epochs in a worker (``state`` a
-    :class:`~explorer.app.tasks.TaskState`): after each epoch an :class:`EpochReport` goes out as a
-    partial result and, with ``folder``, the run is saved there (a checkpoint). A stop asked for
-    inside a step abandons that step (the weights stay those of the last whole step) and ends the
-    task; the run is saved once more. Returns the steps taken. The run and its model belong to
-    this task until it returns (the window draws a clone)."""
-    from explorer.engine.cells import Interrupted
+    :class:`~explorer.app.tasks.TaskState`) with the one training driver
+    (:func:`~explorer.app.tasks.train_task`: its divergence guard, pausing, stopping inside a
+    step). After each epoch the run is saved into ``folder`` (when given; a checkpoint) and an
+    :class:`EpochReport` goes out as a partial result; the driver's own step updates go out too
+    (a :class:`~explorer.app.tasks.TrainingUpdate` each). Stopped or diverged (the weights from
+    before the blow-up back), the run is saved once more. Returns the driver's
+    :class:`~explorer.app.tasks.TrainingResult`. The run and its model belong to this task until
+    it returns (the window draws a clone)."""
+    from .checkpoint import CheckpointPolicy
+    from .tasks import train_task
 
     tr = run.trainer
     tr.extend(epochs)
-    start = tr.step
 
     def save() -> str:
         if folder is None:
@@ -264,18 +247,20 @@ def train_frames_task(state, run: FramesRun, epochs: int, folder=None) -> int:
             return str(exc)
         return ""
 
-    try:
-        for snap in tr.steps(interrupt=state.is_interruption_requested):
-            if snap.refused:
-                raise ValueError(snap.message)
-            if snap.epoch_end:
-                base, pred = run.scores.get(tr.epoch, (math.nan, math.nan))
-                val = snap.val_loss if snap.val_loss is not None else math.nan
-                state.set_partial_result(EpochReport(tr.epoch, tr.epochs, run.model.params.copy(), snap.train_loss_epoch,
-                                                     val, base, pred, save()))
-    except Interrupted:
+    def epoch_end() -> None:
+        saved = save()
+        last = tr.history[-1]
+        base, pred = run.scores.get(tr.epoch, (math.nan, math.nan))
+        state.set_partial_result(EpochReport(tr.epoch, tr.epochs, run.model.params.copy(), last["train_loss"],
+                                             last["val_loss"],
+                                             base, pred, saved))
+
+    result = train_task(state, tr, emit_interval=math.inf, checkpoint=epoch_end,
+                        policy=CheckpointPolicy(interval=math.inf, epoch_min=0.0), final_trace=False,
+                        catch_errors=False)
+    if result.reason in ("stopped", "diverged"):
         save()
-    return tr.step - start
+    return result
 
 
 __all__ = ["FramesRun", "FrameSettings", "EpochReport", "train_frames_task", "FORMAT", "FILES", "is_frames_run"]

@@ -37,7 +37,7 @@ import math
 import numpy as np
 
 from .cells import Interrupted
-from .model import GradNorms, ParamCount
+from .model import GradNorms, ParamCount, TraceArrays
 
 GATES = ("i", "f", "g", "o")
 LOSSES = ("mse", "bce")
@@ -100,7 +100,7 @@ def col2im_add(dcols: np.ndarray, dxp: np.ndarray, k: int, H: int, W: int) -> No
             dxp[:, dy:dy + H, dx:dx + W, :] += d[:, :, :, dy, dx, :]
 
 
-class ConvTrace:
+class ConvTrace(TraceArrays):
     """One forward pass of a :class:`ConvLSTMModel`, read-only arrays.
 
     ``x`` (B, T, C, H, W) the input, ``y`` (B, T, C_out, H, W) the head's output (logits for
@@ -112,24 +112,9 @@ class ConvTrace:
     num_directions = 1
 
     def __init__(self, fields: dict, layers: list, layer_index: int = 0):
-        self.fields = tuple(fields)
-        for name, arr in fields.items():
-            arr.setflags(write=False)
-            setattr(self, name, arr)
+        self._set_fields(fields)
         self._layers = layers
         self.layer_index = int(layer_index)
-
-    @property
-    def batch(self) -> int:
-        return self.x.shape[0]
-
-    @property
-    def T(self) -> int:
-        return self.x.shape[1]
-
-    @property
-    def num_layers(self) -> int:
-        return len(self._layers)
 
     def layer(self, k: int, d: int = 0) -> ConvTrace:
         """The trace of layer ``k`` (0 = the input's)."""

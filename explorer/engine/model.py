@@ -50,7 +50,30 @@ def _flushing(method):
     return wrapper
 
 
-class Trace:
+class TraceArrays:
+    """Named read-only arrays of one forward pass (``fields``; ``x`` batch-first, (B, T, …)) and
+    the sizes every trace has: ``batch``, ``T``, ``num_layers`` (the layers in ``_layers``)."""
+
+    def _set_fields(self, fields: dict) -> None:
+        self.fields = tuple(fields)
+        for name, arr in fields.items():
+            arr.setflags(write=False)
+            setattr(self, name, arr)
+
+    @property
+    def batch(self) -> int:
+        return self.x.shape[0]
+
+    @property
+    def T(self) -> int:
+        return self.x.shape[1]
+
+    @property
+    def num_layers(self) -> int:
+        return len(self._layers)
+
+
+class Trace(TraceArrays):
     """Everything one forward pass computed, batch-major, read-only.
 
     Attribute access gives **layer 0, forward direction**, as in round 1: ``x`` (the input as
@@ -68,10 +91,7 @@ class Trace:
     def __init__(self, kind: str, fields: dict, layers=None, layer_index: int = 0, direction: int = 0,
                  tokens: np.ndarray | None = None):
         self.kind = kind
-        self.fields = tuple(fields)
-        for name, arr in fields.items():
-            arr.setflags(write=False)
-            setattr(self, name, arr)
+        self._set_fields(fields)
         if layers is None:
             layers = [[{k: v for k, v in fields.items() if k != "y"}]]
         self._layers = layers
@@ -80,18 +100,6 @@ class Trace:
         if tokens is not None:
             tokens.setflags(write=False)
         self.tokens = tokens
-
-    @property
-    def batch(self) -> int:
-        return self.x.shape[0]
-
-    @property
-    def T(self) -> int:
-        return self.x.shape[1]
-
-    @property
-    def num_layers(self) -> int:
-        return len(self._layers)
 
     @property
     def num_directions(self) -> int:
