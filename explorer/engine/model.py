@@ -894,16 +894,20 @@ def make_model(kind: str = "lstm", n_inputs: int = 1, n_units: int = 8, n_output
     (one layer, one direction); ``make_model("convlstm", n_inputs=C, n_units=F, n_outputs=C_out,
     kernel=k, num_layers=L, peephole=False, frame=(H, W))`` gives a
     :class:`~explorer.engine.convlstm.ConvLSTMModel` (``kernel``, ``peephole`` and ``frame`` are
-    its alone)."""
+    its alone), with ``pool="mean"`` a
+    :class:`~explorer.engine.convlstm_classes.ConvLSTMClassifier` (one class per sequence)."""
     if kind in ("treelstm", "nary-treelstm"):
         from .treelstm import make_tree_model
         return make_tree_model(kind, n_inputs, n_units, n_outputs, num_layers, bidirectional, seed, dtype)
     if kind == "convlstm":
         from .convlstm import ConvLSTMModel
+        from .convlstm_classes import POOL, ConvLSTMClassifier
 
         if bidirectional:
             raise ValueError("the convlstm cell has no reverse direction")
-        return ConvLSTMModel(n_inputs, n_units, n_outputs, kernel=kernel, num_layers=num_layers,
+        if pool not in (None, POOL):
+            raise ValueError(f"the convlstm cell pools with pool={POOL!r} (classes) or none (next frame), not {pool!r}")
+        return (ConvLSTMClassifier if pool else ConvLSTMModel)(n_inputs, n_units, n_outputs, kernel=kernel, num_layers=num_layers,
                              peephole=peephole, frame=frame, seed=seed, dtype=dtype, forget_bias=forget_bias)
     if pool is not None:
         from .attention import SequenceModel
