@@ -3,6 +3,7 @@ without torch), its data (.npz of frames and labels, the built-in example) and i
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -86,3 +87,102 @@ def test_classifier_contract():
         m.evaluate(x, np.array([0, 1]), "mse")
     with pytest.raises(ValueError, match="pools with pool='mean'"):
         make_model("convlstm", n_inputs=1, n_units=3, n_outputs=4, pool="attention")
+
+
+# -- data -------------------------------------------------------------------------------------------
+def labelled_npz(tmp_path, n=24, name="cls.npz", **extra):
+    from explorer.data.frames import square_directions
+
+    frames, ids = square_directions(n, 4, 8, np.random.default_rng(5))
+    path = tmp_path / name
+    names = np.array(["left", "right", "up", "down"])
+    np.savez(path, frames=(frames[:, :, 0] * 255).astype(np.uint8), labels=names[ids], **extra)
+    return path, frames, names[ids]
+
+
+def test_npz_of_frames_and_labels_loads_and_splits(tmp_path):
+    from explorer.data.frames import load_frame_classes
+
+    path, frames, labels = labelled_npz(tmp_path)
+    ds = load_frame_classes(path, val_fraction=0.25)
+    assert ds.class_names == ["down", "left", "right", "up"]                # text labels alphabetically
+    assert (ds.n_train, ds.n_val, ds.x_train.shape[1:]) == (18, 6, (4, 1, 8, 8))
+    order = np.random.default_rng(0).permutation(24)                        # the documented seeded split
+    np.testing.assert_array_equal(ds.x_val, frames[order[18:]])
+    assert [ds.class_names[i] for i in ds.y_train] == list(labels[order[:18]])
+    assert ds.majority_accuracy() == np.mean(ds.y_val == np.argmax(np.bincount(ds.y_train, minlength=4)))
+    assert ds.config == {"type": "frames", "task": "classes", "source": str(path), "label": "labels",
+                         "val_fraction": 0.25, "layout": "NTHW"}
+
+
+@pytest.mark.parametrize("arrays, label, says", [
+    ({"frames": np.zeros((4, 3, 5, 5)), "labels": np.array([0, 1, 0])}, None, "holds 4 sequences but 3 labels"),
+    ({"frames": np.zeros((4, 3, 5, 5)), "labels": np.zeros(4, int)}, None, "holds one class (0); classes need at least two"),
+    ({"frames": np.zeros((3, 5, 5)), "labels": np.array([0, 1, 0])}, None, "classes need N sequences"),
+    ({"frames": np.zeros((4, 3, 5, 5)), "labels": np.array([0, 1, 0, 1])}, "kind", "holds no array 'kind'"),
+    ({"frames": np.zeros((4, 3, 5, 5)), "labels": np.array([0.5, 1, 0, 1])}, None, "labels are whole numbers or text"),
+])
+def test_bad_label_files_are_refused_in_one_sentence(tmp_path, arrays, label, says):
+    from explorer.data import SequenceFileError
+    from explorer.data.frames import load_frame_classes
+
+    np.savez(tmp_path / "bad.npz", **arrays)
+    with pytest.raises(SequenceFileError, match=re.escape(says)) as err:
+        load_frame_classes(tmp_path / "bad.npz", label)
+    assert str(err.value).count(". ") == 0 and str(err.value).startswith("bad.npz")
+
+
+# -- runs -------------------------------------------------------------------------------------------
+def test_cli_trains_classes_resumes_bit_for_bit_and_exports_the_confusion(tmp_path, capsys):
+    import csv
+
+    from explorer.app.frames_run import FramesRun
+    from explorer.cli import main
+
+    path, _, _ = labelled_npz(tmp_path, n=20)
+    common = ["--cell", "convlstm", "--channels", "2", "--batch", "4", "--quiet"]
+    assert main(["train", str(path), *common, "--epochs", "2", "--out", str(tmp_path / "a")]) == 0
+    assert main(["train", str(path), *common, "--epochs", "1", "--no-plots", "--out", str(tmp_path / "b")]) == 0
+    assert (tmp_path / "b" / "confusion.csv").is_file() and not (tmp_path / "b" / "confusion.png").exists()
+    assert main(["train", "--resume", str(tmp_path / "b"), "--epochs", "1", "--quiet"]) == 0
+    a, b = FramesRun.load(tmp_path / "a"), FramesRun.load(tmp_path / "b")
+    assert a.classes and a.model.pool == "mean" and (a.trainer.step, b.trainer.step) == (8, 8)
+    np.testing.assert_array_equal(a.model.params, b.model.params)
+    rows = list(csv.DictReader((tmp_path / "a" / "history.csv").read_text().splitlines()))
+    assert list(rows[0]) == ["epoch", "train_loss", "val_loss", "train_accuracy", "val_accuracy"]
+    acc = a.accuracy("val")
+    assert float(rows[-1]["val_accuracy"]) == pytest.approx(acc, abs=1e-10)
+    conf = list(csv.reader((tmp_path / "a" / "confusion.csv").read_text().splitlines()))
+    assert conf[0] == ["true \\ predicted", "down", "left", "right", "up"]
+    counts = np.array([[int(v) for v in r[1:]] for r in conf[1:]])
+    assert counts.sum() == a.dataset.n_val == 4 and np.trace(counts) / 4 == acc
+    np.testing.assert_array_equal(counts, a.confusion("val"))
+    preds = list(csv.DictReader((tmp_path / "a" / "predictions.csv").read_text().splitlines()))
+    probs = np.array([[float(p[f"p({n})"]) for n in a.dataset.class_names] for p in preds])
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-9)
+    assert [p["true"] for p in preds] == [a.dataset.class_names[i] for i in a.dataset.y_val]
+    for f in ("confusion.png", "confusion.svg", "accuracy.png", "accuracy.svg"):
+        assert (tmp_path / "a" / f).stat().st_size > 2000
+    capsys.readouterr()
+    assert main(["animate", str(tmp_path / "a"), "--out", str(tmp_path / "a.gif")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "holds a ConvLSTM run on whole-sequence classes; the ConvLSTM window and animate draw" in err
+    assert err.count("\n") == 0
+    assert main(["train", str(path), *common, "--loss", "bce", "--out", str(tmp_path / "c")]) == 2
+    assert "--loss is for next-frame prediction" in capsys.readouterr().err
+    assert main(["compare", str(path), "--cell", "convlstm", "--out", str(tmp_path / "d")]) == 2
+    assert "compare --cell convlstm compares next-frame prediction" in capsys.readouterr().err
+
+
+def test_square_directions_beats_the_majority_class(tmp_path, capsys):
+    from explorer.cli import main
+
+    out = tmp_path / "run"
+    assert main(["train", "--example", "square-directions", "--cell", "convlstm", "--channels", "4", "--epochs", "6",
+                 "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    line = next(x for x in err.splitlines() if x.startswith("validation accuracy"))
+    acc = float(line.split()[2].rstrip("%")) / 100
+    assert line.endswith("(always answering the commonest training class: 25.0%)")
+    assert acc >= 0.5                                                       # twice the majority class
+    assert "4 classes (left 54, right 48, up 43, down 35)" in err

@@ -12,10 +12,17 @@ The folder is saved as a whole new version and switched in one rename
     steps.npz       the per-step log (loss, gradient norm, clipped, per-gate norms)
     history.csv     one row per epoch: train and validation loss, the copy-the-last-frame
                     baseline and the prediction's MSE (what a person reads)
+
+A run on whole-sequence classes (a :class:`~explorer.data.frames.FrameClassDataset`) trains a
+:class:`~explorer.engine.convlstm_classes.ConvLSTMClassifier`; its history.csv holds
+``epoch,train_loss,val_loss,train_accuracy,val_accuracy`` and the folder also ``confusion.csv``
+(true \\ predicted counts) and ``predictions.csv`` (sample, true, predicted, p(class)…) of the
+validation part (training without one).
 """
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import io
 import json
@@ -29,6 +36,8 @@ from explorer.data import SequenceFileError, dataset_from_config
 from explorer.data.frames import FrameDataset, prediction_mse
 from explorer.engine import make_model
 from explorer.engine.convlstm import param_count, step_bytes
+from explorer.engine.convlstm_classes import POOL
+from explorer.engine.losses import softmax
 from explorer.engine.trainer import TrainData, Trainer
 from explorer.util.ram import MemoryBudgetError, check_budget
 from explorer.runs.folder import RunFileError, read_files, safe_name
@@ -38,6 +47,8 @@ FORMAT = "lstm-explorer-frames 1"
 FILES = ("config.json", "model.npz", "optimizer.npz", "state.json", "steps.npz", "history.csv")
 HASHED = ("config.json", "model.npz", "optimizer.npz", "steps.npz", "history.csv")
 HISTORY_HEADER = ("epoch", "train_loss", "val_loss", "copy_baseline_mse", "prediction_mse")
+CLASS_HISTORY_HEADER = ("epoch", "train_loss", "val_loss", "train_accuracy", "val_accuracy")
+CLASS_FILES = ("confusion.csv", "predictions.csv")
 
 
 @dataclass
@@ -70,17 +81,18 @@ def is_frames_run(folder) -> bool:
 class FramesRun(SavedRun):
     """A next-frame dataset, a ConvLSTM, its trainer; :meth:`save` and :meth:`load` a run folder."""
 
-    FOLDER_FILES = FILES
+    FOLDER_FILES, OPTIONAL_FILES = FILES, CLASS_FILES
 
     def __init__(self, dataset: FrameDataset, settings: FrameSettings | None = None, model=None):
         self.dataset = dataset
         self.settings = s = settings or FrameSettings()
+        self.classes = getattr(dataset, "task", None) == "classes"
         if model is None:
             self.check_memory()
             model = make_model("convlstm", n_inputs=dataset.n_inputs, n_units=s.channels,
                                n_outputs=dataset.n_outputs, kernel=s.kernel, num_layers=s.layers,
                                peephole=s.peephole, frame=dataset.frame if s.peephole else None, seed=s.seed,
-                               forget_bias=s.forget_bias)
+                               forget_bias=s.forget_bias, pool=POOL if self.classes else None)
         self.model = model
         self.trainer = Trainer(model, self.train_data(), optimizer=s.optimizer, lr=s.lr, clip=s.clip,
                                batch_size=s.batch, epochs=s.epochs, seed=s.seed)
@@ -94,7 +106,34 @@ class FramesRun(SavedRun):
 
     @property
     def loss_units(self) -> str:
+        if self.classes:
+            return "cross-entropy (nats)"
         return "binary cross-entropy per pixel" if self.dataset.loss == "bce" else "MSE per pixel"
+
+    # -- classes ----------------------------------------------------------------------------
+    def check_drawable(self, name: str) -> None:
+        """Refuse (:class:`RunFileError`, one sentence) a run on classes where next frames are drawn."""
+        if self.classes:
+            raise RunFileError(f"{safe_name(name)} holds a ConvLSTM run on whole-sequence classes; the ConvLSTM "
+                               "window and animate draw next-frame runs (its confusion.png and accuracy.png show "
+                               "the classes).")
+
+    def part_arrays(self, part: str):
+        """``(x, y)`` of the ``"train"`` or ``"val"`` part."""
+        ds = self.dataset
+        return (ds.x_train, ds.y_train) if part == "train" else (ds.x_val, ds.y_val)
+
+    def accuracy(self, part: str = "val") -> float:
+        """The share of the part's sequences whose most likely class is the true one (NaN if empty)."""
+        x, y = self.part_arrays(part)
+        return float(np.mean(self.model.predict_classes(x) == y)) if len(y) else math.nan
+
+    def confusion(self, part: str = "val", logits: np.ndarray | None = None) -> np.ndarray:
+        """counts[true, predicted] over the part (K, K)."""
+        x, y = self.part_arrays(part)
+        k = len(self.dataset.class_names)
+        pred = (self.model.predict(x) if logits is None else logits).argmax(axis=1) if len(y) else y
+        return np.bincount(y * k + pred, minlength=k * k).reshape(k, k)
 
     def check_memory(self) -> None:
         """Refuse (one sentence) a run whose parameters, moments and workspace cannot fit."""
@@ -114,7 +153,10 @@ class FramesRun(SavedRun):
                      "use fewer channels, a smaller batch or smaller frames")
 
     def _score(self, epoch: int) -> None:
-        if epoch > 0:
+        if epoch > 0 and self.classes:
+            h = self.trainer.history[-1]
+            h["train_accuracy"], h["val_accuracy"] = self.accuracy("train"), self.accuracy("val")
+        elif epoch > 0:
             self.scores[epoch] = (self.dataset.copy_baseline(), prediction_mse(self.model, self.dataset))
 
     # -- saving ---------------------------------------------------------------------------
@@ -139,20 +181,36 @@ class FramesRun(SavedRun):
         st = self.trainer.state_dict()
         opt = st.pop("optimizer")
         steps = st.pop("steps")
-        rows = ["epoch,train_loss,val_loss,copy_baseline_mse,prediction_mse"]
+        header = CLASS_HISTORY_HEADER if self.classes else HISTORY_HEADER
+        rows = []
         for h in st["history"]:
             base, pred = self.scores.get(h["epoch"], (math.nan, math.nan))
-            rows.append(",".join(f"{v:.10g}" if isinstance(v, float) else str(v)
-                                 for v in (h["epoch"], h["train_loss"], h["val_loss"], base, pred)))
+            more = {"copy_baseline_mse": base, "prediction_mse": pred}
+            rows.append([h.get(c, more.get(c, math.nan)) for c in header])
         out = {"config.json": json.dumps(self.config(), indent=2).encode("utf-8"),
                "model.npz": npz_bytes(self.model.state_dict()),
                "optimizer.npz": npz_bytes({k: np.asarray(v) for k, v in opt.items()}),
                "steps.npz": npz_bytes(steps),
-               "history.csv": ("\n".join(rows) + "\n").encode("utf-8")}
+               "history.csv": _csv(header, rows)}
+        if self.classes:
+            out.update(self._class_files())
         st["scores"] = {str(k): list(v) for k, v in self.scores.items()}
         st["sha256"] = {k: hashlib.sha256(out[k]).hexdigest() for k in HASHED}
         out["state.json"] = json.dumps(st, indent=2).encode("utf-8")
         return out
+
+    def _class_files(self) -> dict:
+        """confusion.csv and predictions.csv of the validation part (training without one)."""
+        part = "val" if self.dataset.n_val else "train"
+        names = self.dataset.class_names
+        logits = self.model.predict(self.part_arrays(part)[0])
+        counts = self.confusion(part, logits)
+        y = self.part_arrays(part)[1]
+        prob = softmax(logits) if len(logits) else logits
+        return {"confusion.csv": _csv(["true \\ predicted", *names], [[n, *counts[i]] for i, n in enumerate(names)]),
+                "predictions.csv": _csv(["sample", "true", "predicted", *(f"p({n})" for n in names)],
+                                        [[b, names[y[b]], names[int(prob[b].argmax())], *prob[b]]
+                                         for b in range(len(prob))])}
 
     # -- loading --------------------------------------------------------------------------
     @classmethod
@@ -206,6 +264,14 @@ class FramesRun(SavedRun):
             raise RunFileError(f"{name} is not a readable ConvLSTM run folder ({safe_name(str(what))[:60]} is "
                                "missing or wrong); train a new run.") from None
         return run
+
+
+def _csv(header, rows) -> bytes:
+    buf = io.StringIO(newline="")
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(header)
+    w.writerows([f"{v:.10g}" if isinstance(v, float) else v for v in row] for row in rows)
+    return buf.getvalue().encode("utf-8")
 
 
 @dataclass(frozen=True)

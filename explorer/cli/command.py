@@ -168,7 +168,8 @@ def _data_and_model_options(t):
                    help="trees: learn the label of every node (default) or of the root alone")
     t.add_argument("--labels", metavar="FILE", help="trees: a label file for unlabelled trees")
     t.add_argument("--label", metavar="COLUMN", help="labelled sequences: the column of each text's label "
-                   "(UCR .tsv/.csv and .ts files carry their own)")
+                   "(UCR .tsv/.csv and .ts files carry their own); convlstm: the .npz array of each sequence's class "
+                   "(default labels)")
     t.add_argument("--pool", default=None, metavar="last|attention",
                    help="labelled sequences: one output per sequence from the last state or attention (default); "
                    "compare takes a list, e.g. last,attention")
@@ -616,6 +617,7 @@ def _animate_frames(args, out: Path) -> int:
         raise CliError("--epoch: a ConvLSTM run keeps its last weights only; leave --epoch out.")
     try:
         run = FramesRun.load(args.run)
+        run.check_drawable(args.run)
         ds = run.dataset
         x, y, part = (ds.x_val, ds.y_val, "validation") if ds.n_val else (ds.x_train, ds.y_train, "training")
         if args.sample >= len(x):
@@ -763,7 +765,11 @@ def _train_frames_into(args, out: Path, holds: list) -> int:
                 raise CliError(f"the run in {args.resume} has finished its {run.trainer.epochs} epochs; "
                                "add --epochs E to train E more.")
         else:
-            if args.example:
+            from explorer.cli.frames import classes_requested, load_frame_classes_for
+
+            if classes_requested(args):
+                dataset = load_frame_classes_for(args)
+            elif args.example:
                 from explorer.app.ingest import load_example
 
                 over = {k: v for k, v in (("seq_len", args.seq_len), ("val_fraction", args.val_fraction),
@@ -796,12 +802,17 @@ def _train_frames_into(args, out: Path, holds: list) -> int:
         _say(f"{run.model.describe()}; {tr.steps_per_epoch} steps per epoch")
     saved = {"step": tr.step}
     status = _train_loop(run, args, out, saved)
+    from explorer.cli.frames import classes_plot_writer, classes_summary
+
+    writer = classes_plot_writer(run) if run.classes else _frames_picture_writer(run, out.name)
     try:
-        run.save(out, extra=None if args.no_plots else _frames_picture_writer(run, out.name))
+        run.save(out, extra=None if args.no_plots else writer)
     except RunFileError as exc:
         raise CliError(f"the final save at step {tr.step} failed ({exc}); {out} keeps the checkpoint of step "
                        f"{saved['step']}.") from None
-    if not args.quiet and tr.history:
+    if not args.quiet and tr.history and run.classes:
+        _say(classes_summary(run))
+    elif not args.quiet and tr.history:
         base, pred = run.scores.get(tr.epoch, (math.nan, math.nan))
         part = "validation" if ds.n_val else "training"
         _say(f"next-frame MSE on the {part} sequences: {pred:.4g}; copying the last frame: {base:.4g}")
@@ -868,6 +879,10 @@ def _labelled_request(args) -> bool:
     from explorer.data.examples import LABELLED_EXAMPLES
     from explorer.data.labelled import looks_labelled
 
+    from explorer.data.frames import FRAME_EXAMPLES
+
+    if args.cell == "convlstm" or args.example in FRAME_EXAMPLES:       # frames take --label themselves
+        return False
     if args.resume is not None:
         if args.pool or args.label or args.task:
             raise CliError("--resume continues a run of a series or text; --label, --pool and --task start a new "

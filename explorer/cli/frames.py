@@ -55,6 +55,9 @@ def compare_frames_command(args, given: dict[str, str]) -> int:
 
     if (args.file is None) == (args.example is None):
         raise CliError("give exactly one of FRAMES or --example NAME.")
+    if classes_requested(args):
+        raise CliError("compare --cell convlstm compares next-frame prediction; frames with one label per sequence "
+                       "train with: lstm-explorer train FRAMES --cell convlstm --out DIR.")
     channels = _list("--channels", args.channels or DEFAULT_CHANNELS,
                      lambda t: BY_DEST["channels"].parse(t, "--channels"))
     kernels = _list("--kernel", args.kernel or DEFAULT_KERNELS, lambda t: BY_DEST["kernel"].parse(t, "--kernel"))
@@ -132,4 +135,51 @@ def _compare_into(args, variants: list, out: Path) -> int:
     return 0
 
 
-__all__ = ["FRAMES_COMPARE_OPTIONS", "compare_frames_command", "wants_frames"]
+# -- train FRAMES --cell convlstm on whole-sequence classes ------------------------------------------
+def classes_requested(args) -> bool:
+    """``--label``, a classes example, or a ``.npz`` holding its own ``labels``."""
+    from explorer.data.frames import CLASS_EXAMPLES, npz_has_labels
+
+    return bool(args.label or args.example in CLASS_EXAMPLES or (args.file and npz_has_labels(args.file)))
+
+
+def load_frame_classes_for(args):
+    """The classes dataset ``train`` asks for (options of next-frame prediction refused by name)."""
+    from explorer.cli.command import CliError
+    from explorer.data.frames import CLASS_EXAMPLES, load_frame_classes
+
+    for dest, flag in (("loss", "--loss"), ("seq_len", "--seq-len")):
+        if getattr(args, dest) is not None:
+            raise CliError(f"{flag} is for next-frame prediction; whole-sequence classes use every frame and "
+                           "cross-entropy, so leave it out.")
+    if args.example:
+        if args.example not in CLASS_EXAMPLES:
+            raise CliError(f"--label is for frames with one label per sequence; --example {args.example} predicts "
+                           "the next frame, so leave --label out.")
+        from explorer.data.examples import load_example
+
+        return load_example(args.example, **({} if args.val_fraction is None else {"val_fraction": args.val_fraction}))
+    return load_frame_classes(args.file, args.label, args.val_fraction, args.layout)
+
+
+def classes_plot_writer(run):
+    """Writes confusion and accuracy (PNG, SVG, CSV) into the run's new version (labelled runs' plots)."""
+    def write(folder: Path) -> None:
+        from explorer.figures.labelled import export_labelled_plots
+
+        for path in export_labelled_plots(run, folder):
+            if not path.is_file() or path.stat().st_size == 0:
+                raise OSError(28, "the plot could not be written (is the disk full?)", str(path))
+    return write
+
+
+def classes_summary(run) -> str:
+    """``validation accuracy 97.5% (always answering the commonest training class: 25.0%)``."""
+    ds = run.dataset
+    part = "validation" if ds.n_val else "training"
+    acc = run.trainer.history[-1].get("val_accuracy" if ds.n_val else "train_accuracy", float("nan"))
+    return f"{part} accuracy {acc:.1%} (always answering the commonest training class: {ds.majority_accuracy():.1%})"
+
+
+__all__ = ["FRAMES_COMPARE_OPTIONS", "classes_plot_writer", "classes_requested", "classes_summary",
+           "compare_frames_command", "load_frame_classes_for", "wants_frames"]
