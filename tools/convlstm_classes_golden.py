@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "tools"))
 
-from convlstm_golden import random_state  # noqa: E402
+from convlstm_golden import random_state, write_golden  # noqa: E402
 from convlstm_reference import classifier_reference  # noqa: E402
 
 CONFIGS = [
@@ -44,12 +44,7 @@ def case(j: int, cfg) -> dict:
 
 
 def main() -> None:
-    arrays = {}
-    for j, cfg in enumerate(CONFIGS):
-        arrays.update(case(j, cfg))
-    path = ROOT / "tests" / "data" / "convlstm_classes_golden.npz"
-    np.savez_compressed(path, **arrays)
-    print(f"wrote {path.relative_to(ROOT)}: {len(CONFIGS)} cases, {path.stat().st_size:,} bytes")
+    write_golden("convlstm_classes_golden.npz", CONFIGS, case)
 
 
 if __name__ == "__main__":

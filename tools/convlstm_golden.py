@@ -62,13 +62,18 @@ def case(j: int, cfg) -> dict:
     return {f"case{j}:{k_}": v for k_, v in out.items()}
 
 
-def main() -> None:
+def write_golden(name: str, configs: list, make_case) -> None:
+    """tests/data/``name``: ``make_case(j, config)``'s arrays of every config, compressed."""
     arrays = {}
-    for j, cfg in enumerate(CONFIGS):
-        arrays.update(case(j, cfg))
-    path = ROOT / "tests" / "data" / "convlstm_golden.npz"
+    for j, cfg in enumerate(configs):
+        arrays.update(make_case(j, cfg))
+    path = ROOT / "tests" / "data" / name
     np.savez_compressed(path, **arrays)
-    print(f"wrote {path.relative_to(ROOT)}: {len(CONFIGS)} cases, {path.stat().st_size:,} bytes")
+    print(f"wrote {path.relative_to(ROOT)}: {len(configs)} cases, {path.stat().st_size:,} bytes")
+
+
+def main() -> None:
+    write_golden("convlstm_golden.npz", CONFIGS, case)
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ import shlex
 import signal
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 from explorer.app.tasks import EvalCadence
@@ -490,7 +491,6 @@ def _compare_into(args, cells: list[str], out: Path) -> int:
     from explorer.app.compare import Comparison, compare_cells, format_table
     from explorer.figures.comparison_files import write_comparison
     from explorer.data import SequenceFileError
-    from explorer.runs.folder import RunFileError
 
     try:
         settings = _settings(args, args.example)
@@ -506,9 +506,16 @@ def _compare_into(args, cells: list[str], out: Path) -> int:
     log = None if args.quiet else _say
     result = compare_cells(dataset, settings, cells, seeds=args.seeds, max_steps=args.max_steps,
                            target_loss=args.target_loss, eval_every=args.eval_every, log=log)
-    print(format_table(result))
+    return finish_comparison(format_table(result), partial(write_comparison, result), out, log)
+
+
+def finish_comparison(table: str, write, out: Path, log) -> int:
+    """Print a comparison's table, ``write(out)`` its files (a refusal: one sentence) and say so."""
+    from explorer.runs.folder import RunFileError
+
+    print(table)
     try:
-        write_comparison(result, out)
+        write(out)
     except RunFileError as exc:
         raise CliError(str(exc)) from None
     if log:

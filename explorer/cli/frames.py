@@ -13,6 +13,7 @@ writer lock.
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 #: Options of ``compare`` a ConvLSTM comparison uses; any other given is named as ignored.
@@ -103,10 +104,9 @@ def _compare_into(args, variants: list, out: Path) -> int:
 
     from explorer.app.frames_compare import compare_frames, format_frames_table
     from explorer.app.frames_run import FrameSettings
-    from explorer.cli.command import CliError, _say
+    from explorer.cli.command import CliError, _say, finish_comparison
     from explorer.data import SequenceFileError
     from explorer.figures.frames_comparison import write_frames_comparison
-    from explorer.runs.folder import RunFileError
 
     base = FrameSettings()
     over = {k: v for k, v in (("optimizer", args.optimizer), ("lr", args.lr), ("batch", args.batch),
@@ -125,14 +125,7 @@ def _compare_into(args, variants: list, out: Path) -> int:
                                 eval_every=args.eval_every, log=log)
     except (SequenceFileError, ValueError) as exc:
         raise CliError(str(exc)) from None
-    print(format_frames_table(result))
-    try:
-        write_frames_comparison(result, out)
-    except RunFileError as exc:
-        raise CliError(str(exc)) from None
-    if log:
-        log(f"wrote {out}")
-    return 0
+    return finish_comparison(format_frames_table(result), partial(write_frames_comparison, result), out, log)
 
 
 # -- train FRAMES --cell convlstm on whole-sequence classes ------------------------------------------
