@@ -168,6 +168,11 @@ def test_cli_trains_classes_resumes_bit_for_bit_and_exports_the_confusion(tmp_pa
     err = capsys.readouterr().err.strip()
     assert "holds a ConvLSTM run on whole-sequence classes; the ConvLSTM window and animate draw" in err
     assert err.count("\n") == 0
+    from explorer.gui.app import main as gui_main
+
+    assert gui_main([str(tmp_path / "a")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "a ConvLSTM run on whole-sequence classes; the ConvLSTM window" in err and err.count("\n") == 0
     assert main(["train", str(path), *common, "--loss", "bce", "--out", str(tmp_path / "c")]) == 2
     assert "--loss is for next-frame prediction" in capsys.readouterr().err
     assert main(["compare", str(path), "--cell", "convlstm", "--out", str(tmp_path / "d")]) == 2
@@ -186,3 +191,8 @@ def test_square_directions_beats_the_majority_class(tmp_path, capsys):
     assert line.endswith("(always answering the commonest training class: 25.0%)")
     assert acc >= 0.5                                                       # twice the majority class
     assert "4 classes (left 54, right 48, up 43, down 35)" in err
+    from explorer.app.frames_run import FramesRun
+
+    run = FramesRun.load(out)                                               # the example rebuilt from its config
+    assert run.classes and run.dataset.class_names == ["left", "right", "up", "down"]
+    assert run.accuracy("val") == pytest.approx(acc, abs=0.0005)
