@@ -48,7 +48,6 @@ FILES = ("config.json", "model.npz", "optimizer.npz", "state.json", "steps.npz",
 HASHED = ("config.json", "model.npz", "optimizer.npz", "steps.npz", "history.csv")
 HISTORY_HEADER = ("epoch", "train_loss", "val_loss", "copy_baseline_mse", "prediction_mse")
 CLASS_HISTORY_HEADER = ("epoch", "train_loss", "val_loss", "train_accuracy", "val_accuracy")
-CLASS_FILES = ("confusion.csv", "predictions.csv")
 
 
 @dataclass
@@ -81,7 +80,7 @@ def is_frames_run(folder) -> bool:
 class FramesRun(SavedRun):
     """A next-frame dataset, a ConvLSTM, its trainer; :meth:`save` and :meth:`load` a run folder."""
 
-    FOLDER_FILES, OPTIONAL_FILES = FILES, CLASS_FILES
+    FOLDER_FILES = FILES
 
     def __init__(self, dataset: FrameDataset, settings: FrameSettings | None = None, model=None):
         self.dataset = dataset
