@@ -11,16 +11,12 @@ from __future__ import annotations
 import numpy as np
 
 
-def reference(state: dict, x: np.ndarray, target: np.ndarray, loss: str, num_layers: int, peephole: bool,
-              torch_module, requires_grad: bool = True) -> dict:
-    """Loss, y (B, T, C_out, H, W), layer 0's i, f, g, o, c, h (T, B, F, H, W) and, with
-    ``requires_grad``, the gradient of every state-dict key and of ``"x"``."""
-    torch = torch_module
+def _layers(P: dict, xt, num_layers: int, peephole: bool, torch):
+    """Every layer over xt (B, T, C, H, W): the top layer's outputs [h_1 … h_T] and layer 0's
+    {i, f, g, o, c, h: [per step]}."""
     conv2d = torch.nn.functional.conv2d
-    dtype = torch.float64 if x.dtype == np.float64 else torch.float32
-    P = {k: torch.tensor(np.asarray(v), dtype=dtype, requires_grad=requires_grad) for k, v in state.items()}
-    xt = torch.tensor(x, dtype=dtype, requires_grad=requires_grad)
-    B, T, _, H, W = x.shape
+    dtype = xt.dtype
+    B, T, _, H, W = xt.shape
     inp = [xt[:, t] for t in range(T)]
     first = None
     for layer in range(num_layers):
@@ -49,6 +45,23 @@ def reference(state: dict, x: np.ndarray, target: np.ndarray, loss: str, num_lay
         if first is None:
             first = rec
         inp = out
+    return inp, first
+
+
+def _params(state: dict, x: np.ndarray, torch, requires_grad: bool):
+    dtype = torch.float64 if x.dtype == np.float64 else torch.float32
+    P = {k: torch.tensor(np.asarray(v), dtype=dtype, requires_grad=requires_grad) for k, v in state.items()}
+    return P, torch.tensor(x, dtype=dtype, requires_grad=requires_grad), dtype
+
+
+def reference(state: dict, x: np.ndarray, target: np.ndarray, loss: str, num_layers: int, peephole: bool,
+              torch_module, requires_grad: bool = True) -> dict:
+    """Loss, y (B, T, C_out, H, W), layer 0's i, f, g, o, c, h (T, B, F, H, W) and, with
+    ``requires_grad``, the gradient of every state-dict key and of ``"x"``."""
+    torch = torch_module
+    conv2d = torch.nn.functional.conv2d
+    P, xt, dtype = _params(state, x, torch, requires_grad)
+    inp, first = _layers(P, xt, num_layers, peephole, torch)
     y = torch.stack([conv2d(h, P["head.weight"], P["head.bias"]) for h in inp], dim=1)
     tt = torch.tensor(target, dtype=dtype)
     if loss == "mse":
@@ -63,3 +76,20 @@ def reference(state: dict, x: np.ndarray, target: np.ndarray, loss: str, num_lay
         res["grads"] = {k: v.grad.numpy() for k, v in P.items()}
         res["grads"]["x"] = xt.grad.numpy()
     return res
+
+
+def classifier_reference(state: dict, x: np.ndarray, labels: np.ndarray, num_layers: int, peephole: bool,
+                         torch_module) -> dict:
+    """The classifier (explorer.engine.convlstm_classes): h_T of the top layer averaged over the
+    pixels, a linear head (the 1×1 head's weights), ``torch.nn.functional.cross_entropy``. Returns
+    the loss, the logits (B, K) and the gradient of every state-dict key and of ``"x"``."""
+    torch = torch_module
+    P, xt, _ = _params(state, x, torch, True)
+    inp, _ = _layers(P, xt, num_layers, peephole, torch)
+    pooled = inp[-1].mean(dim=(2, 3))
+    logits = pooled @ P["head.weight"][:, :, 0, 0].T + P["head.bias"]
+    value = torch.nn.functional.cross_entropy(logits, torch.tensor(labels, dtype=torch.int64))
+    value.backward()
+    grads = {k: v.grad.numpy() for k, v in P.items()}
+    grads["x"] = xt.grad.numpy()
+    return {"loss": float(value.detach()), "logits": logits.detach().numpy(), "grads": grads}

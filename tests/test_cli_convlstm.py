@@ -170,10 +170,9 @@ def test_a_run_folder_asking_for_too_much_memory_is_refused(tmp_path, capsys, mo
 
 
 def test_frames_examples_elsewhere_are_one_sentence(tmp_path, capsys):
-    assert main(["compare", "--example", "moving-squares", "--out", str(tmp_path / "c")]) == 2
-    err = capsys.readouterr().err.strip()
-    assert err == ("lstm-explorer: --example moving-squares is frames for the convlstm cell, which compare does not "
-                   "run; train it with: lstm-explorer train --example moving-squares --cell convlstm --out DIR.")
+    assert main(["compare", "--example", "moving-squares", "--kernel", "2", "--out", str(tmp_path / "c")]) == 2
+    err = capsys.readouterr().err.strip()          # a frames example compares ConvLSTMs (tests/test_frames_compare.py)
+    assert err == "lstm-explorer: kernel 2 is even; kernels are odd ('same' padding keeps the frame size)."
     from explorer.gui.app import main as gui_main
 
     assert gui_main(["--example", "moving-digits"]) == 2

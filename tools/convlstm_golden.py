@@ -28,10 +28,9 @@ CONFIGS = [
 FRAME, B, T = (5, 6), 2, 3
 
 
-def case(j: int, cfg) -> dict:
-    C, F, Co, k, L, peep, loss = cfg
-    rng = np.random.default_rng(100 + j)
-    H, W = FRAME
+def random_state(rng, C: int, F: int, Co: int, k: int, L: int, peep: bool, frame=FRAME) -> dict:
+    """A ConvLSTM state dict of normal random weights (torch's names)."""
+    H, W = frame
     state = {}
     for layer in range(L):
         cin = C if layer == 0 else F
@@ -44,6 +43,14 @@ def case(j: int, cfg) -> dict:
                 state[f"peephole_{g}_l{layer}"] = rng.normal(0, 0.3, (F, H, W))
     state["head.weight"] = rng.normal(0, 0.5, (Co, F, 1, 1))
     state["head.bias"] = rng.normal(0, 0.2, Co)
+    return state
+
+
+def case(j: int, cfg) -> dict:
+    C, F, Co, k, L, peep, loss = cfg
+    rng = np.random.default_rng(100 + j)
+    H, W = FRAME
+    state = random_state(rng, C, F, Co, k, L, peep)
     x = rng.normal(0, 1, (B, T, C, H, W))
     target = rng.uniform(0, 1, (B, T, Co, H, W))
     ref = reference(state, x, target, loss, L, peep, torch)
@@ -55,13 +62,18 @@ def case(j: int, cfg) -> dict:
     return {f"case{j}:{k_}": v for k_, v in out.items()}
 
 
-def main() -> None:
+def write_golden(name: str, configs: list, make_case) -> None:
+    """tests/data/``name``: ``make_case(j, config)``'s arrays of every config, compressed."""
     arrays = {}
-    for j, cfg in enumerate(CONFIGS):
-        arrays.update(case(j, cfg))
-    path = ROOT / "tests" / "data" / "convlstm_golden.npz"
+    for j, cfg in enumerate(configs):
+        arrays.update(make_case(j, cfg))
+    path = ROOT / "tests" / "data" / name
     np.savez_compressed(path, **arrays)
-    print(f"wrote {path.relative_to(ROOT)}: {len(CONFIGS)} cases, {path.stat().st_size:,} bytes")
+    print(f"wrote {path.relative_to(ROOT)}: {len(configs)} cases, {path.stat().st_size:,} bytes")
+
+
+def main() -> None:
+    write_golden("convlstm_golden.npz", CONFIGS, case)
 
 
 if __name__ == "__main__":

@@ -206,13 +206,15 @@ class CellRun:
     """One cell with one seed: its :class:`~explorer.runs.store.Run`, validation curve, timing and norms."""
 
     def __init__(self, dataset, settings, max_steps: int, target_loss: float, eval_every: int,
-                 clock=time.perf_counter):
+                 clock=time.perf_counter, run=None, name: str | None = None):
+        """``run``: a run of another family already built from ``dataset`` and ``settings`` (default
+        a :class:`~explorer.runs.store.Run`); ``name``: what the table calls it (default the cell)."""
         from explorer.runs.store import Run
 
-        self.run = Run(dataset, settings)
+        self.run = run if run is not None else Run(dataset, settings)
         tr = self.run.trainer
         tr.epochs = max(1, math.ceil(max_steps / tr.steps_per_epoch))
-        self.cell, self.seed = settings.cell, settings.seed
+        self.cell, self.seed = name or settings.cell, settings.seed
         self.max_steps, self.target_loss, self.eval_every = int(max_steps), float(target_loss), int(eval_every)
         self.clock = clock
         pc = self.run.model.param_count

@@ -12,15 +12,22 @@ The folder is saved as a whole new version and switched in one rename
     steps.npz       the per-step log (loss, gradient norm, clipped, per-gate norms)
     history.csv     one row per epoch: train and validation loss, the copy-the-last-frame
                     baseline and the prediction's MSE (what a person reads)
+
+A run on whole-sequence classes (a :class:`~explorer.data.frames.FrameClassDataset`) trains a
+:class:`~explorer.engine.convlstm_classes.ConvLSTMClassifier`; its history.csv holds
+``epoch,train_loss,val_loss,train_accuracy,val_accuracy`` and the folder also ``confusion.csv``
+(true \\ predicted counts) and ``predictions.csv`` (sample, true, predicted, p(class)…) of the
+validation part (training without one).
 """
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import io
 import json
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -29,18 +36,22 @@ from explorer.data import SequenceFileError, dataset_from_config
 from explorer.data.frames import FrameDataset, prediction_mse
 from explorer.engine import make_model
 from explorer.engine.convlstm import param_count, step_bytes
+from explorer.engine.convlstm_classes import POOL
+from explorer.engine.losses import softmax
 from explorer.engine.trainer import TrainData, Trainer
 from explorer.util.ram import MemoryBudgetError, check_budget
-from explorer.runs.folder import RunFileError, read_files, safe_name, save_version, write_file
+from explorer.runs.folder import RunFileError, read_files, safe_name
+from explorer.runs.store import SavedRun, SettingsRecord, npz_bytes
 
 FORMAT = "lstm-explorer-frames 1"
 FILES = ("config.json", "model.npz", "optimizer.npz", "state.json", "steps.npz", "history.csv")
 HASHED = ("config.json", "model.npz", "optimizer.npz", "steps.npz", "history.csv")
 HISTORY_HEADER = ("epoch", "train_loss", "val_loss", "copy_baseline_mse", "prediction_mse")
+CLASS_HISTORY_HEADER = ("epoch", "train_loss", "val_loss", "train_accuracy", "val_accuracy")
 
 
 @dataclass
-class FrameSettings:
+class FrameSettings(SettingsRecord):
     """Model and training settings of a ConvLSTM run."""
 
     channels: int = 8
@@ -55,16 +66,6 @@ class FrameSettings:
     seed: int = 0
     forget_bias: float = 1.0
 
-    @classmethod
-    def from_dict(cls, d: dict) -> FrameSettings:
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
-
-
-def _npz(arrays: dict) -> bytes:
-    buf = io.BytesIO()
-    np.savez(buf, **arrays)
-    return buf.getvalue()
 
 
 def is_frames_run(folder) -> bool:
@@ -76,18 +77,21 @@ def is_frames_run(folder) -> bool:
         return False
 
 
-class FramesRun:
+class FramesRun(SavedRun):
     """A next-frame dataset, a ConvLSTM, its trainer; :meth:`save` and :meth:`load` a run folder."""
+
+    FOLDER_FILES = FILES
 
     def __init__(self, dataset: FrameDataset, settings: FrameSettings | None = None, model=None):
         self.dataset = dataset
         self.settings = s = settings or FrameSettings()
+        self.classes = getattr(dataset, "task", None) == "classes"
         if model is None:
             self.check_memory()
             model = make_model("convlstm", n_inputs=dataset.n_inputs, n_units=s.channels,
                                n_outputs=dataset.n_outputs, kernel=s.kernel, num_layers=s.layers,
                                peephole=s.peephole, frame=dataset.frame if s.peephole else None, seed=s.seed,
-                               forget_bias=s.forget_bias)
+                               forget_bias=s.forget_bias, pool=POOL if self.classes else None)
         self.model = model
         self.trainer = Trainer(model, self.train_data(), optimizer=s.optimizer, lr=s.lr, clip=s.clip,
                                batch_size=s.batch, epochs=s.epochs, seed=s.seed)
@@ -101,11 +105,42 @@ class FramesRun:
 
     @property
     def loss_units(self) -> str:
+        if self.classes:
+            return "cross-entropy (nats)"
         return "binary cross-entropy per pixel" if self.dataset.loss == "bce" else "MSE per pixel"
+
+    # -- classes ----------------------------------------------------------------------------
+    def check_drawable(self, name: str) -> None:
+        """Refuse (:class:`RunFileError`, one sentence) a run on classes where next frames are drawn."""
+        if self.classes:
+            raise RunFileError(f"{safe_name(name)} holds a ConvLSTM run on whole-sequence classes; the ConvLSTM "
+                               "window and animate draw next-frame runs (its confusion.png and accuracy.png show "
+                               "the classes).")
+
+    def part_arrays(self, part: str):
+        """``(x, y)`` of the ``"train"`` or ``"val"`` part."""
+        ds = self.dataset
+        return (ds.x_train, ds.y_train) if part == "train" else (ds.x_val, ds.y_val)
+
+    def accuracy(self, part: str = "val") -> float:
+        """The share of the part's sequences whose most likely class is the true one (NaN if empty)."""
+        x, y = self.part_arrays(part)
+        return float(np.mean(self.model.predict_classes(x) == y)) if len(y) else math.nan
+
+    def confusion(self, part: str = "val", logits: np.ndarray | None = None) -> np.ndarray:
+        """counts[true, predicted] over the part (K, K)."""
+        x, y = self.part_arrays(part)
+        k = len(self.dataset.class_names)
+        pred = (self.model.predict(x) if logits is None else logits).argmax(axis=1) if len(y) else y
+        return np.bincount(y * k + pred, minlength=k * k).reshape(k, k)
 
     def check_memory(self) -> None:
         """Refuse (one sentence) a run whose parameters, moments and workspace cannot fit."""
-        ds, s = self.dataset, self.settings
+        self.check_settings_memory(self.dataset, self.settings)
+
+    @staticmethod
+    def check_settings_memory(ds: FrameDataset, s: FrameSettings) -> None:
+        """:meth:`check_memory` of a run of ``s`` on ``ds`` before it is made."""
         H, W = ds.frame
         F, k = s.channels, s.kernel
         params = param_count(ds.n_inputs, F, k, s.layers, s.peephole, ds.frame, ds.n_outputs)
@@ -117,7 +152,10 @@ class FramesRun:
                      "use fewer channels, a smaller batch or smaller frames")
 
     def _score(self, epoch: int) -> None:
-        if epoch > 0:
+        if epoch > 0 and self.classes:
+            h = self.trainer.history[-1]
+            h["train_accuracy"], h["val_accuracy"] = self.accuracy("train"), self.accuracy("val")
+        elif epoch > 0:
             self.scores[epoch] = (self.dataset.copy_baseline(), prediction_mse(self.model, self.dataset))
 
     # -- saving ---------------------------------------------------------------------------
@@ -142,33 +180,36 @@ class FramesRun:
         st = self.trainer.state_dict()
         opt = st.pop("optimizer")
         steps = st.pop("steps")
-        rows = ["epoch,train_loss,val_loss,copy_baseline_mse,prediction_mse"]
+        header = CLASS_HISTORY_HEADER if self.classes else HISTORY_HEADER
+        rows = []
         for h in st["history"]:
             base, pred = self.scores.get(h["epoch"], (math.nan, math.nan))
-            rows.append(",".join(f"{v:.10g}" if isinstance(v, float) else str(v)
-                                 for v in (h["epoch"], h["train_loss"], h["val_loss"], base, pred)))
+            more = {"copy_baseline_mse": base, "prediction_mse": pred}
+            rows.append([h.get(c, more.get(c, math.nan)) for c in header])
         out = {"config.json": json.dumps(self.config(), indent=2).encode("utf-8"),
-               "model.npz": _npz(self.model.state_dict()),
-               "optimizer.npz": _npz({k: np.asarray(v) for k, v in opt.items()}),
-               "steps.npz": _npz(steps),
-               "history.csv": ("\n".join(rows) + "\n").encode("utf-8")}
+               "model.npz": npz_bytes(self.model.state_dict()),
+               "optimizer.npz": npz_bytes({k: np.asarray(v) for k, v in opt.items()}),
+               "steps.npz": npz_bytes(steps),
+               "history.csv": _csv(header, rows)}
+        if self.classes:
+            out.update(self._class_files())
         st["scores"] = {str(k): list(v) for k, v in self.scores.items()}
         st["sha256"] = {k: hashlib.sha256(out[k]).hexdigest() for k in HASHED}
         out["state.json"] = json.dumps(st, indent=2).encode("utf-8")
         return out
 
-    def save(self, folder, extra=None) -> Path:
-        """Write the run as a new version of ``folder`` (one switch; :class:`RunFileError` on failure)."""
-        files = self.files()
-
-        def write(vdir: Path) -> None:
-            for name, data in files.items():
-                write_file(vdir / name, data)
-            if extra is not None:
-                extra(vdir)
-
-        save_version(Path(folder), write, keep=FILES, marker=FILES)   # a copy of plain files is ours too
-        return Path(folder)
+    def _class_files(self) -> dict:
+        """confusion.csv and predictions.csv of the validation part (training without one)."""
+        part = "val" if self.dataset.n_val else "train"
+        names = self.dataset.class_names
+        logits = self.model.predict(self.part_arrays(part)[0])
+        counts = self.confusion(part, logits)
+        y = self.part_arrays(part)[1]
+        prob = softmax(logits) if len(logits) else logits
+        return {"confusion.csv": _csv(["true \\ predicted", *names], [[n, *counts[i]] for i, n in enumerate(names)]),
+                "predictions.csv": _csv(["sample", "true", "predicted", *(f"p({n})" for n in names)],
+                                        [[b, names[y[b]], names[int(prob[b].argmax())], *prob[b]]
+                                         for b in range(len(prob))])}
 
     # -- loading --------------------------------------------------------------------------
     @classmethod
@@ -224,6 +265,14 @@ class FramesRun:
         return run
 
 
+def _csv(header, rows) -> bytes:
+    buf = io.StringIO(newline="")
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(header)
+    w.writerows([f"{v:.10g}" if isinstance(v, float) else v for v in row] for row in rows)
+    return buf.getvalue().encode("utf-8")
+
+
 @dataclass(frozen=True)
 class EpochReport:
     """What the training task sends after each epoch: a copy of the weights and the numbers."""
@@ -238,18 +287,21 @@ class EpochReport:
     saved: str = ""                     # "" or why the checkpoint failed (one sentence)
 
 
-def train_frames_task(state, run: FramesRun, epochs: int, folder=None) -> int:
+def train_frames_task(state, run: FramesRun, epochs: int, folder=None):
     """Train ``run`` for ``epochs`` more epochs in a worker (``state`` a
-    :class:`~explorer.app.tasks.TaskState`): after each epoch an :class:`EpochReport` goes out as a
-    partial result and, with ``folder``, the run is saved there (a checkpoint). A stop asked for
-    inside a step abandons that step (the weights stay those of the last whole step) and ends the
-    task; the run is saved once more. Returns the steps taken. The run and its model belong to
-    this task until it returns (the window draws a clone)."""
-    from explorer.engine.cells import Interrupted
+    :class:`~explorer.app.tasks.TaskState`) with the one training driver
+    (:func:`~explorer.app.tasks.train_task`: its divergence guard, pausing, stopping inside a
+    step). After each epoch the run is saved into ``folder`` (when given; a checkpoint) and an
+    :class:`EpochReport` goes out as a partial result; the driver's own step updates go out too
+    (a :class:`~explorer.app.tasks.TrainingUpdate` each). Stopped or diverged (the weights from
+    before the blow-up back), the run is saved once more. Returns the driver's
+    :class:`~explorer.app.tasks.TrainingResult`. The run and its model belong to this task until
+    it returns (the window draws a clone)."""
+    from .checkpoint import CheckpointPolicy
+    from .tasks import train_task
 
     tr = run.trainer
     tr.extend(epochs)
-    start = tr.step
 
     def save() -> str:
         if folder is None:
@@ -260,18 +312,20 @@ def train_frames_task(state, run: FramesRun, epochs: int, folder=None) -> int:
             return str(exc)
         return ""
 
-    try:
-        for snap in tr.steps(interrupt=state.is_interruption_requested):
-            if snap.refused:
-                raise ValueError(snap.message)
-            if snap.epoch_end:
-                base, pred = run.scores.get(tr.epoch, (math.nan, math.nan))
-                val = snap.val_loss if snap.val_loss is not None else math.nan
-                state.set_partial_result(EpochReport(tr.epoch, tr.epochs, run.model.params.copy(), snap.train_loss_epoch,
-                                                     val, base, pred, save()))
-    except Interrupted:
+    def epoch_end() -> None:
+        saved = save()
+        last = tr.history[-1]
+        base, pred = run.scores.get(tr.epoch, (math.nan, math.nan))
+        state.set_partial_result(EpochReport(tr.epoch, tr.epochs, run.model.params.copy(), last["train_loss"],
+                                             last["val_loss"],
+                                             base, pred, saved))
+
+    result = train_task(state, tr, emit_interval=math.inf, checkpoint=epoch_end,
+                        policy=CheckpointPolicy(interval=math.inf, epoch_min=0.0), final_trace=False,
+                        catch_errors=False)
+    if result.reason in ("stopped", "diverged"):
         save()
-    return tr.step - start
+    return result
 
 
 __all__ = ["FramesRun", "FrameSettings", "EpochReport", "train_frames_task", "FORMAT", "FILES", "is_frames_run"]

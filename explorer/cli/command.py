@@ -31,6 +31,7 @@ import shlex
 import signal
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 from explorer.app.tasks import EvalCadence
@@ -111,6 +112,14 @@ def _parser() -> argparse.ArgumentParser:
     c = sub.add_parser("compare", help="train several cells on the same data and compare them")
     _data_and_model_options(c)
     c.add_argument("--cells", default="rnn,gru,lstm,peephole", help="comma-separated cells to compare")
+    c.add_argument("--cell", choices=("convlstm",), default=None,
+                   help="convlstm: compare ConvLSTM shapes on frames (default seeds 2, max-steps 300, eval-every 25)")
+    c.add_argument("--channels", metavar="F[,F...]", help="convlstm: channel counts to compare (default 8)")
+    c.add_argument("--kernel", metavar="K[,K...]", help="convlstm: odd kernel sizes to compare (default 1,3)")
+    c.add_argument("--peephole", metavar="no|yes|no,yes", help="convlstm: without or with peepholes, or both")
+    c.add_argument("--loss", choices=("mse", "bce"), default=None, help="convlstm: the loss (default mse; examples bce)")
+    c.add_argument("--layout", choices=("THW", "NTHW", "THWC", "TCHW", "NTCHW", "NTHWC"), default=None,
+                   help="convlstm: how the axes of a .npy/.npz of frames are read")
     _numeric(c, "seeds", 3)
     _numeric(c, "max_steps", 3000)
     _numeric(c, "target_loss", 0.01)
@@ -160,7 +169,8 @@ def _data_and_model_options(t):
                    help="trees: learn the label of every node (default) or of the root alone")
     t.add_argument("--labels", metavar="FILE", help="trees: a label file for unlabelled trees")
     t.add_argument("--label", metavar="COLUMN", help="labelled sequences: the column of each text's label "
-                   "(UCR .tsv/.csv and .ts files carry their own)")
+                   "(UCR .tsv/.csv and .ts files carry their own); convlstm: the .npz array of each sequence's class "
+                   "(default labels)")
     t.add_argument("--pool", default=None, metavar="last|attention",
                    help="labelled sequences: one output per sequence from the last state or attention (default); "
                    "compare takes a list, e.g. last,attention")
@@ -444,6 +454,10 @@ def _cmd_compare(args, given: dict[str, str]) -> int:
         from explorer.cli.labelled import compare_pools
 
         return compare_pools(args)
+    from explorer.cli import frames as frames_cli
+
+    if frames_cli.wants_frames(args):
+        return frames_cli.compare_frames_command(args, given)
 
     cells = [c.strip() for c in args.cells.split(",") if c.strip()]
     bad = [c for c in cells if c not in CELL_CHOICES]
@@ -452,11 +466,10 @@ def _cmd_compare(args, given: dict[str, str]) -> int:
     twice = [c for k, c in enumerate(cells) if c in cells[:k]]
     if twice:
         raise CliError(f"--cells names {twice[0]} twice; name each cell once.")
-    from explorer.data.frames import FRAME_EXAMPLES
-
-    if args.example in FRAME_EXAMPLES:
-        raise CliError(f"--example {args.example} is frames for the convlstm cell, which compare does not run; "
-                       f"train it with: lstm-explorer train --example {args.example} --cell convlstm --out DIR.")
+    for dest in ("channels", "kernel", "peephole", "loss", "layout"):
+        if getattr(args, dest) is not None:
+            raise CliError(f"--{dest} is for comparing ConvLSTMs; add --cell convlstm (and give frames) or leave "
+                           f"--{dest} out.")
     if (args.file is None) == (args.example is None):
         raise CliError("give exactly one of FILE or --example NAME.")
     out = Path(args.out)
@@ -478,7 +491,6 @@ def _compare_into(args, cells: list[str], out: Path) -> int:
     from explorer.app.compare import Comparison, compare_cells, format_table
     from explorer.figures.comparison_files import write_comparison
     from explorer.data import SequenceFileError
-    from explorer.runs.folder import RunFileError
 
     try:
         settings = _settings(args, args.example)
@@ -494,9 +506,16 @@ def _compare_into(args, cells: list[str], out: Path) -> int:
     log = None if args.quiet else _say
     result = compare_cells(dataset, settings, cells, seeds=args.seeds, max_steps=args.max_steps,
                            target_loss=args.target_loss, eval_every=args.eval_every, log=log)
-    print(format_table(result))
+    return finish_comparison(format_table(result), partial(write_comparison, result), out, log)
+
+
+def finish_comparison(table: str, write, out: Path, log) -> int:
+    """Print a comparison's table, ``write(out)`` its files (a refusal: one sentence) and say so."""
+    from explorer.runs.folder import RunFileError
+
+    print(table)
     try:
-        write_comparison(result, out)
+        write(out)
     except RunFileError as exc:
         raise CliError(str(exc)) from None
     if log:
@@ -605,6 +624,7 @@ def _animate_frames(args, out: Path) -> int:
         raise CliError("--epoch: a ConvLSTM run keeps its last weights only; leave --epoch out.")
     try:
         run = FramesRun.load(args.run)
+        run.check_drawable(args.run)
         ds = run.dataset
         x, y, part = (ds.x_val, ds.y_val, "validation") if ds.n_val else (ds.x_train, ds.y_train, "training")
         if args.sample >= len(x):
@@ -752,7 +772,11 @@ def _train_frames_into(args, out: Path, holds: list) -> int:
                 raise CliError(f"the run in {args.resume} has finished its {run.trainer.epochs} epochs; "
                                "add --epochs E to train E more.")
         else:
-            if args.example:
+            from explorer.cli.frames import classes_requested, load_frame_classes_for
+
+            if classes_requested(args):
+                dataset = load_frame_classes_for(args)
+            elif args.example:
                 from explorer.app.ingest import load_example
 
                 over = {k: v for k, v in (("seq_len", args.seq_len), ("val_fraction", args.val_fraction),
@@ -785,12 +809,17 @@ def _train_frames_into(args, out: Path, holds: list) -> int:
         _say(f"{run.model.describe()}; {tr.steps_per_epoch} steps per epoch")
     saved = {"step": tr.step}
     status = _train_loop(run, args, out, saved)
+    from explorer.cli.frames import classes_plot_writer, classes_summary
+
+    writer = classes_plot_writer(run) if run.classes else _frames_picture_writer(run, out.name)
     try:
-        run.save(out, extra=None if args.no_plots else _frames_picture_writer(run, out.name))
+        run.save(out, extra=None if args.no_plots else writer)
     except RunFileError as exc:
         raise CliError(f"the final save at step {tr.step} failed ({exc}); {out} keeps the checkpoint of step "
                        f"{saved['step']}.") from None
-    if not args.quiet and tr.history:
+    if not args.quiet and tr.history and run.classes:
+        _say(classes_summary(run))
+    elif not args.quiet and tr.history:
         base, pred = run.scores.get(tr.epoch, (math.nan, math.nan))
         part = "validation" if ds.n_val else "training"
         _say(f"next-frame MSE on the {part} sequences: {pred:.4g}; copying the last frame: {base:.4g}")
@@ -857,6 +886,10 @@ def _labelled_request(args) -> bool:
     from explorer.data.examples import LABELLED_EXAMPLES
     from explorer.data.labelled import looks_labelled
 
+    from explorer.data.frames import FRAME_EXAMPLES
+
+    if args.cell == "convlstm" or args.example in FRAME_EXAMPLES:       # frames take --label themselves
+        return False
     if args.resume is not None:
         if args.pool or args.label or args.task:
             raise CliError("--resume continues a run of a series or text; --label, --pool and --task start a new "

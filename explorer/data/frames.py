@@ -19,6 +19,12 @@ Task. Next-frame prediction: the input is frames t … t + L − 1 and the targe
 t + L, at every step. A single sequence is cut into windows of L + 1 frames (stride L, the last
 ``val_fraction`` of the frames for validation; L = 10 unless a part holds fewer pairs); a set of N sequences keeps each whole (L = T − 1)
 and puts the last ``round(N · val_fraction)`` sequences in validation.
+
+Task: whole-sequence classes (:func:`load_frame_classes`). A ``.npz`` holding ``frames`` (N, T, H,
+W) or (N, T, C, H, W) / (N, T, H, W, C) and ``labels`` (N,) (whole numbers or text; another name
+with ``label=``) gives each sequence one class; a seeded shuffle (seed 0) puts
+``round(N · val_fraction)`` sequences in validation. The built-in "square-directions" is one square
+moving left, right, up or down.
 """
 
 from __future__ import annotations
@@ -94,6 +100,38 @@ def prediction_mse(model, ds: FrameDataset, part: str = "val", batch_size: int =
             out = 0.5 * (1.0 + np.tanh(0.5 * out))
         total += float(np.sum((out - y[s:s + batch_size]) ** 2))
     return total / y.size
+
+
+@dataclass
+class FrameClassDataset(FrameDataset):
+    """Whole sequences of frames with one class each: ``x_*`` (N, T, C, H, W), ``y_*`` class ids
+    (N,) (``class_names[id]``), ``loss`` ``"cross_entropy"``, ``task`` ``"classes"``."""
+
+    class_names: list = field(default_factory=list)
+    label_name: str = "labels"
+    task: str = "classes"
+
+    @property
+    def n_outputs(self) -> int:
+        return len(self.class_names)
+
+    def class_counts(self, part: str = "train") -> np.ndarray:
+        """How many sequences of each class the part holds."""
+        return np.bincount(self.y_train if part == "train" else self.y_val, minlength=len(self.class_names))
+
+    def majority_accuracy(self) -> float:
+        """Accuracy on the validation part (training without one) of always answering the training
+        part's commonest class: the bar a classifier must pass."""
+        y = self.y_val if self.n_val else self.y_train
+        return float(np.mean(y == int(np.argmax(self.class_counts()))))
+
+    def _describe(self) -> str:
+        src = safe_name(self.source) if os.sep in str(self.source) else safe_name(self.source, full=True)
+        H, W = self.frame
+        val = f"{self.n_val} validation" if self.n_val else "no validation"
+        counts = ", ".join(f"{safe_name(str(n), full=True)} {c}" for n, c in zip(self.class_names, self.class_counts()))
+        return (f"{src}: {self.n_train} training and {val} sequences of {self.seq_len} frames of {H}×{W} × "
+                f"{self.n_inputs} channel(s), {len(self.class_names)} classes ({counts})")
 
 
 # --------------------------------------------------------------------------- reading files
@@ -427,8 +465,126 @@ def load_frames_dataset(path, seq_len: int | None = None, val_fraction: float | 
     return next_frame_dataset(frames, os.fspath(path), seq_len, f, loss, cfg, notes)
 
 
+MAX_CLASSES = 1000
+LABELS = "labels"
+
+
+def npz_has_labels(path, label: str = LABELS) -> bool:
+    """True when ``path`` is a ``.npz`` holding an array named ``label`` (its own classes)."""
+    p = Path(os.fspath(path))
+    if p.suffix.lower() != ".npz" or not p.is_file():
+        return False
+    try:
+        with zipfile.ZipFile(p) as zf:
+            return f"{label}.npy" in zf.namelist()
+    except (zipfile.BadZipFile, OSError):
+        return False
+
+
+def _read_member(zf, path: Path, name: str, member: str):
+    with zf.open(f"{member}.npy") as fh:
+        shape, dtype = _array_header(fh, f"{name}:{member}")
+    _budget(math.prod(shape), name)
+    with np.load(path, allow_pickle=False) as z:
+        return z[member]
+
+
+def _class_ids(labels: np.ndarray, name: str, label: str) -> tuple[np.ndarray, list]:
+    """(ids (N,), class names in order: numbers by value, text alphabetically)."""
+    if labels.ndim != 1:
+        raise SequenceFileError(f"{name}:{label} has shape {labels.shape}; give one label per sequence, (N,).")
+    if labels.dtype.kind in "iub":
+        names, ids = np.unique(labels, return_inverse=True)
+        names = [str(int(v)) for v in names]
+    elif labels.dtype.kind == "f" and np.all(np.isfinite(labels)) and np.all(labels == np.round(labels)):
+        names, ids = np.unique(labels, return_inverse=True)
+        names = [str(int(v)) for v in names]
+    elif labels.dtype.kind in "US":
+        names, ids = np.unique(labels.astype(str), return_inverse=True)
+        names = [str(v) for v in names]
+    else:
+        raise SequenceFileError(f"{name}:{label} holds {labels.dtype} values; labels are whole numbers or text.")
+    if len(names) < 2:
+        raise SequenceFileError(f"{name}:{label} holds one class ({safe_name(names[0], full=True) if names else 'none'}); "
+                                "classes need at least two.")
+    if len(names) > MAX_CLASSES:
+        raise SequenceFileError(f"{name}:{label} holds {len(names):,} classes, more than {MAX_CLASSES:,}.")
+    return ids.astype(np.int64), names
+
+
+def frame_class_dataset(frames: np.ndarray, ids: np.ndarray, names: list, source: str,
+                        val_fraction: float = FRAME_VAL_FRACTION, config: dict | None = None,
+                        notes: list | None = None, label: str = LABELS) -> FrameClassDataset:
+    """Whole-sequence classes from frames (N, T, C, H, W) and class ids (N,) (the module's text)."""
+    if not 0.0 <= float(val_fraction) < 1.0:
+        raise SequenceFileError(f"The validation fraction must lie from 0 to below 1, not {val_fraction!r}.")
+    N = frames.shape[0]
+    n_val = int(round(N * float(val_fraction)))
+    if N - n_val < 1:
+        raise SequenceFileError(f"{safe_name(source, full=True)} holds {N} sequences: none is left for training; "
+                                "use a smaller validation fraction.")
+    order = np.random.default_rng(0).permutation(N)
+    tr, va = order[:N - n_val], order[N - n_val:]
+    C = frames.shape[2]
+    return FrameClassDataset(
+        x_train=np.ascontiguousarray(frames[tr]), y_train=ids[tr], x_val=np.ascontiguousarray(frames[va]),
+        y_val=ids[va], loss="cross_entropy", target_last=True, kind="frames", source=str(source),
+        columns=[f"channel {j + 1}" for j in range(C)], seq_len=int(frames.shape[1]),
+        config=dict(config or {"type": "arrays", "source": str(source)}), notes=list(notes or []),
+        class_names=list(names), label_name=label, n_classes=len(names))
+
+
+def load_frame_classes(path, label: str | None = None, val_fraction: float | None = None,
+                       layout: str | None = None) -> FrameClassDataset:
+    """Whole-sequence classes from a ``.npz`` of ``frames`` and ``label`` (default ``labels``)
+    arrays; refused in one sentence (:class:`SequenceFileError`) otherwise."""
+    p = Path(os.fspath(path))
+    name = safe_name(p)
+    label = label or LABELS
+    f = FRAME_VAL_FRACTION if val_fraction is None else float(val_fraction)
+    if not p.is_file() or p.suffix.lower() != ".npz":
+        raise SequenceFileError(f"{name} is not a .npz file; frames with one label per sequence are a .npz holding "
+                                f"'frames' (N, T, H, W) and '{safe_name(label, full=True)}' (N,).")
+    try:
+        with zipfile.ZipFile(p) as zf:
+            members = zf.namelist()
+            missing = [m for m in ("frames", label) if f"{m}.npy" not in members]
+            if missing:
+                raise SequenceFileError(f"{name} holds no array '{safe_name(missing[0], full=True)}'; frames with one "
+                                        f"label per sequence need 'frames' (N, T, H, W) and "
+                                        f"'{safe_name(label, full=True)}' (N,).")
+            raw = _read_member(zf, p, name, "frames")
+            labels = _read_member(zf, p, name, label)
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+        if isinstance(exc, SequenceFileError):
+            raise
+        raise SequenceFileError(f"{name} is not a readable .npz file (a damaged or foreign zip); save it with "
+                                "numpy.savez.") from None
+    if raw.ndim not in (4, 5):
+        raise SequenceFileError(f"{name}:frames has shape {raw.shape}; classes need N sequences, (N, T, H, W) or "
+                                "(N, T, C, H, W).")
+    if layout is None and raw.ndim == 4:
+        layout = "NTHW"
+    lay, note = _layout(tuple(raw.shape), layout, f"{name}:frames")
+    if not lay.startswith("N"):
+        raise SequenceFileError(f"The layout {lay} is one sequence; classes need N sequences (NTHW, NTCHW or NTHWC).")
+    frames = _to_ntchw(raw, lay)
+    N, T, C, H, W = frames.shape
+    _check_shape((N, T if T < 1 else max(T, 2), C, H, W), f"{name}:frames")     # one frame is a sequence here
+    if labels.shape != (N,):
+        raise SequenceFileError(f"{name} holds {N} sequences but {labels.shape[0] if labels.ndim else 0} labels "
+                                f"in '{safe_name(label, full=True)}'; give one label per sequence.")
+    ids, names = _class_ids(labels, name, label)
+    cfg = {"type": "frames", "task": "classes", "source": os.path.abspath(os.fspath(path)), "label": label,
+           "val_fraction": f, "layout": layout}
+    return frame_class_dataset(np.ascontiguousarray(_scaled(frames, name)), ids, names, os.fspath(path), f, cfg,
+                               [note] if note else [], label)
+
+
 def frames_from_config(cfg: dict) -> FrameDataset:
-    """Rebuild :func:`load_frames_dataset` from its config."""
+    """Rebuild :func:`load_frames_dataset` or :func:`load_frame_classes` from its config."""
+    if cfg.get("task") == "classes":
+        return load_frame_classes(cfg["source"], cfg.get("label"), cfg.get("val_fraction"), cfg.get("layout"))
     return load_frames_dataset(cfg["source"], cfg.get("seq_len"), cfg.get("val_fraction"), cfg.get("loss", "mse"),
                                cfg.get("layout"))
 
@@ -454,6 +610,31 @@ def digit_bitmap(d: int, scale: int = 1) -> np.ndarray:
     """Digit ``d`` as a (7·scale, 5·scale) array of 0.0 and 1.0."""
     glyph = np.array([[c == "#" for c in row] for row in DIGITS[int(d)]], dtype=np.float64)
     return np.kron(glyph, np.ones((scale, scale)))
+
+
+DIRECTIONS = ("left", "right", "up", "down")
+
+
+def square_directions(n: int, T: int, size: int = 12, rng: np.random.Generator | None = None):
+    """(frames (n, T, 1, size, size), class ids (n,) into :data:`DIRECTIONS`): a 3×3 square moving
+    one pixel a step left, right, up or down, never leaving the box."""
+    rng = rng or np.random.default_rng(0)
+    side = 3
+    if size < side + T - 1:
+        raise SequenceFileError(f"A square moving {T - 1} pixels does not fit a {size}×{size} box; use a larger size "
+                                "or a shorter sequence.")
+    out = np.zeros((n, T, 1, size, size))
+    ids = rng.integers(0, len(DIRECTIONS), size=n)
+    step = {0: (0, -1), 1: (0, 1), 2: (-1, 0), 3: (1, 0)}
+    for b in range(n):
+        dy, dx = step[int(ids[b])]
+        lo = [0 if d >= 0 else T - 1 for d in (dy, dx)]
+        hi = [size - side - (T - 1 if d > 0 else 0) for d in (dy, dx)]
+        y0, x0 = (int(rng.integers(lo[j], hi[j] + 1)) for j in range(2))
+        for t in range(T):
+            y, x = y0 + dy * t, x0 + dx * t
+            out[b, t, 0, y:y + side, x:x + side] = 1.0
+    return out, ids
 
 
 def _bounce(rng, n_seq, T, size, shape_hw, n_objects):
@@ -513,7 +694,11 @@ FRAME_EXAMPLES = {
     "moving-digits": ("Next-frame prediction: a digit drawn in code bouncing in a 32×32 box (ConvLSTM).",
                       {"n_seq": 200, "seq_len": 10, "size": 32, "scale": 2, "digits": 1, "val_fraction": 0.2,
                        "loss": "bce", "seed": 1998}),
+    "square-directions": ("Whole-sequence classes: a square moving left, right, up or down in a 12×12 box (ConvLSTM).",
+                          {"n_seq": 240, "seq_len": 6, "size": 12, "val_fraction": 0.25, "seed": 2024}),
 }
+CLASS_EXAMPLES = ("square-directions",)
+"""The frames examples whose task is whole-sequence classes."""
 
 
 def frame_example(name: str, p: dict) -> FrameDataset:
@@ -524,11 +709,14 @@ def frame_example(name: str, p: dict) -> FrameDataset:
             raise SequenceFileError(f"The example setting {key!r} must be a whole number of at least {lo}, not {v!r}.")
         return int(v)
 
-    n, T, size = whole("n_seq", 2), whole("seq_len", 1) + 1, whole("size", 4)
+    n, T, size = whole("n_seq", 2), whole("seq_len", 1) + (name not in CLASS_EXAMPLES), whole("size", 4)
     if size > 128:
         raise SequenceFileError(f"The example setting 'size' must be at most 128, not {size}.")
     _budget(n * T * size * size, name)
     rng = np.random.default_rng(whole("seed", 0))
+    if name in CLASS_EXAMPLES:
+        frames, ids = square_directions(n, T, size, rng)
+        return frame_class_dataset(frames, ids, list(DIRECTIONS), name, p["val_fraction"])
     if name == "moving-squares":
         frames = moving_squares(n, T, size, rng)
     else:
@@ -536,6 +724,7 @@ def frame_example(name: str, p: dict) -> FrameDataset:
     return next_frame_dataset(frames, name, None, p["val_fraction"], p["loss"])
 
 
-__all__ = ["FrameDataset", "prediction_mse", "load_frames", "load_frames_dataset", "frames_from_config", "next_frame_dataset",
+__all__ = ["FrameDataset", "FrameClassDataset", "load_frame_classes", "frame_class_dataset", "npz_has_labels",
+           "square_directions", "DIRECTIONS", "CLASS_EXAMPLES", "prediction_mse", "load_frames", "load_frames_dataset", "frames_from_config", "next_frame_dataset",
            "moving_squares", "moving_digits", "digit_bitmap", "frame_example", "FRAME_EXAMPLES", "LAYOUTS",
            "FRAME_LOSSES", "FRAME_SUFFIXES"]

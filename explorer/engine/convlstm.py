@@ -37,7 +37,7 @@ import math
 import numpy as np
 
 from .cells import Interrupted
-from .model import GradNorms, ParamCount
+from .model import GradNorms, ParamCount, TraceArrays
 
 GATES = ("i", "f", "g", "o")
 LOSSES = ("mse", "bce")
@@ -100,7 +100,7 @@ def col2im_add(dcols: np.ndarray, dxp: np.ndarray, k: int, H: int, W: int) -> No
             dxp[:, dy:dy + H, dx:dx + W, :] += d[:, :, :, dy, dx, :]
 
 
-class ConvTrace:
+class ConvTrace(TraceArrays):
     """One forward pass of a :class:`ConvLSTMModel`, read-only arrays.
 
     ``x`` (B, T, C, H, W) the input, ``y`` (B, T, C_out, H, W) the head's output (logits for
@@ -112,24 +112,9 @@ class ConvTrace:
     num_directions = 1
 
     def __init__(self, fields: dict, layers: list, layer_index: int = 0):
-        self.fields = tuple(fields)
-        for name, arr in fields.items():
-            arr.setflags(write=False)
-            setattr(self, name, arr)
+        self._set_fields(fields)
         self._layers = layers
         self.layer_index = int(layer_index)
-
-    @property
-    def batch(self) -> int:
-        return self.x.shape[0]
-
-    @property
-    def T(self) -> int:
-        return self.x.shape[1]
-
-    @property
-    def num_layers(self) -> int:
-        return len(self._layers)
 
     def layer(self, k: int, d: int = 0) -> ConvTrace:
         """The trace of layer ``k`` (0 = the input's)."""
@@ -286,7 +271,7 @@ class ConvLSTMModel:
 
     def clone(self) -> ConvLSTMModel:
         """A model of the same sizes holding a copy of these weights."""
-        other = ConvLSTMModel(self.n_inputs, self.n_units, self.n_outputs, self.kernel, self.num_layers,
+        other = type(self)(self.n_inputs, self.n_units, self.n_outputs, self.kernel, self.num_layers,
                               self.peephole, self.frame, self.seed, self.dtype, self.forget_bias)
         other.params[...] = self.params
         return other
@@ -458,6 +443,12 @@ class ConvLSTMModel:
         """Run over x (B, T, C, H, W) and return the :class:`ConvTrace`."""
         x = self._prepare(x)
         wss = self._run(x, self.params, interrupt)
+        y = self._head(self.params, self._top(wss[-1])).transpose(1, 0, 4, 2, 3).copy()
+        layers = self._trace_layers(x, wss)
+        return ConvTrace({**layers[0], "y": y}, layers, 0)
+
+    def _trace_layers(self, x, wss) -> list:
+        """Every layer's trace fields (``x``, ``h0``, ``c0``, gates and states) from the workspaces."""
         F, k = self.n_units, self.kernel
         p = k // 2
         B, T, _, H, W = x.shape
@@ -472,8 +463,7 @@ class ConvLSTMModel:
             f["h"] = ws["hp"][1:, :, p:p + H, p:p + W].transpose(0, 1, 4, 2, 3).copy()
             layers.append(f)
             below = f["h"].transpose(1, 0, 2, 3, 4).copy()
-        y = self._head(self.params, self._top(wss[-1])).transpose(1, 0, 4, 2, 3).copy()
-        return ConvTrace({**layers[0], "y": y}, layers, 0)
+        return layers
 
     def eval_batch_size(self, T: int, tokens: bool = False, train_batch: int | None = None,
                         rows: int | None = None) -> int:
@@ -610,13 +600,20 @@ class ConvLSTMModel:
         self._view(grad, "head.weight")[:, :, 0, 0] = dyf.T @ hf
         self._view(grad, "head.bias")[...] = dyf.sum(axis=0)
         dH = dy @ self._view(params, "head.weight")[:, :, 0, 0]            # (T, B, H, W, F)
+        norms, extra = self._backward_layers(wss, dH, want_dx, interrupt)
+        return value, norms, extra
+
+    def _backward_layers(self, wss, dH, want_dx, interrupt):
+        """Backpropagate dL/dh_t of the top layer (T, B, H, W, F) through every layer into
+        :attr:`grad`: ``(GradNorms, {"x": dL/dx (B, T, C, H, W)} with want_dx else {})``."""
         nh, nc = [None] * self.num_layers, [None] * self.num_layers
         for layer in range(self.num_layers - 1, -1, -1):
             need = layer > 0 or want_dx
-            dH, nh[layer], nc[layer] = self._layer_backward(params, grad, layer, wss[layer], dH, need, interrupt)
+            dH, nh[layer], nc[layer] = self._layer_backward(self.params, self.grad, layer, wss[layer], dH, need,
+                                                            interrupt)
         norms = GradNorms(nh[0].copy(), nc[0].copy(), np.stack(nh), np.stack(nc))
         extra = {"x": dH.transpose(1, 0, 4, 2, 3).copy()} if want_dx else {}
-        return value, norms, extra
+        return norms, extra
 
     def loss_and_grads(self, x, target, loss: str = "mse", with_norms: bool = False,
                        with_input_grads: bool = False):

@@ -50,7 +50,30 @@ def _flushing(method):
     return wrapper
 
 
-class Trace:
+class TraceArrays:
+    """Named read-only arrays of one forward pass (``fields``; ``x`` batch-first, (B, T, …)) and
+    the sizes every trace has: ``batch``, ``T``, ``num_layers`` (the layers in ``_layers``)."""
+
+    def _set_fields(self, fields: dict) -> None:
+        self.fields = tuple(fields)
+        for name, arr in fields.items():
+            arr.setflags(write=False)
+            setattr(self, name, arr)
+
+    @property
+    def batch(self) -> int:
+        return self.x.shape[0]
+
+    @property
+    def T(self) -> int:
+        return self.x.shape[1]
+
+    @property
+    def num_layers(self) -> int:
+        return len(self._layers)
+
+
+class Trace(TraceArrays):
     """Everything one forward pass computed, batch-major, read-only.
 
     Attribute access gives **layer 0, forward direction**, as in round 1: ``x`` (the input as
@@ -68,10 +91,7 @@ class Trace:
     def __init__(self, kind: str, fields: dict, layers=None, layer_index: int = 0, direction: int = 0,
                  tokens: np.ndarray | None = None):
         self.kind = kind
-        self.fields = tuple(fields)
-        for name, arr in fields.items():
-            arr.setflags(write=False)
-            setattr(self, name, arr)
+        self._set_fields(fields)
         if layers is None:
             layers = [[{k: v for k, v in fields.items() if k != "y"}]]
         self._layers = layers
@@ -80,18 +100,6 @@ class Trace:
         if tokens is not None:
             tokens.setflags(write=False)
         self.tokens = tokens
-
-    @property
-    def batch(self) -> int:
-        return self.x.shape[0]
-
-    @property
-    def T(self) -> int:
-        return self.x.shape[1]
-
-    @property
-    def num_layers(self) -> int:
-        return len(self._layers)
 
     @property
     def num_directions(self) -> int:
@@ -886,16 +894,20 @@ def make_model(kind: str = "lstm", n_inputs: int = 1, n_units: int = 8, n_output
     (one layer, one direction); ``make_model("convlstm", n_inputs=C, n_units=F, n_outputs=C_out,
     kernel=k, num_layers=L, peephole=False, frame=(H, W))`` gives a
     :class:`~explorer.engine.convlstm.ConvLSTMModel` (``kernel``, ``peephole`` and ``frame`` are
-    its alone)."""
+    its alone), with ``pool="mean"`` a
+    :class:`~explorer.engine.convlstm_classes.ConvLSTMClassifier` (one class per sequence)."""
     if kind in ("treelstm", "nary-treelstm"):
         from .treelstm import make_tree_model
         return make_tree_model(kind, n_inputs, n_units, n_outputs, num_layers, bidirectional, seed, dtype)
     if kind == "convlstm":
         from .convlstm import ConvLSTMModel
+        from .convlstm_classes import POOL, ConvLSTMClassifier
 
         if bidirectional:
             raise ValueError("the convlstm cell has no reverse direction")
-        return ConvLSTMModel(n_inputs, n_units, n_outputs, kernel=kernel, num_layers=num_layers,
+        if pool not in (None, POOL):
+            raise ValueError(f"the convlstm cell pools with pool={POOL!r} (classes) or none (next frame), not {pool!r}")
+        return (ConvLSTMClassifier if pool else ConvLSTMModel)(n_inputs, n_units, n_outputs, kernel=kernel, num_layers=num_layers,
                              peephole=peephole, frame=frame, seed=seed, dtype=dtype, forget_bias=forget_bias)
     if pool is not None:
         from .attention import SequenceModel

@@ -179,6 +179,7 @@ def main(argv: list[str] | None = None) -> int:
 
             try:
                 frames_run = FramesRun.load(args.file)
+                frames_run.check_drawable(args.file)
             except (RunFileError, SequenceFileError, MemoryBudgetError, OSError) as exc:
                 print(f"lstm-explorer: {exc}", file=sys.stderr, flush=True)
                 return 2

@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QMai
                                QSlider, QSpinBox, QVBoxLayout, QWidget)
 
 from explorer.app.convlstm_view import ConvLSTMView
-from explorer.app.frames_run import train_frames_task
+from explorer.app.frames_run import EpochReport, train_frames_task
 from explorer.figures.convlstm_picture import (LOGICAL_H, LOGICAL_W, STRIP_NAMES, hit, paint_convlstm, paint_strip,
                                               render_png, render_strip_png, render_strip_svg, render_svg)
 from explorer.gui.worker import TaskWorker, ThreadRegistry
@@ -270,7 +270,9 @@ class ConvLSTMWindow(QMainWindow):
             self.status.setText("stopping after this step…")
 
     def _on_epoch(self, report) -> None:
-        """An epoch ended: draw its weights, say its losses."""
+        """An epoch ended: draw its weights, say its losses (the driver's step updates pass)."""
+        if not isinstance(report, EpochReport):
+            return
         self.model.params[...] = report.params
         self._on_sample_changed()
         text = (f"epoch {report.epoch} of {report.epochs}: train {report.train_loss:.4g}, validation "
@@ -286,6 +288,9 @@ class ConvLSTMWindow(QMainWindow):
         self._on_sample_changed()
         if worker.error is not None:
             self.status.setText(f"training stopped: {worker.error}")
+        elif worker.result is not None and worker.result.reason == "diverged":
+            self.status.setText(f"{worker.result.message} {self._trained_text()}"
+                                + (f"; saved in {self.folder}" if self.folder else ""))
         else:
             self.status.setText(f"{self._trained_text()}" + (f"; saved in {self.folder}" if self.folder else ""))
 

@@ -73,7 +73,9 @@ def _open_run_task(state, folder, allow_changed_data=False):
     from explorer.app.frames_run import FramesRun, is_frames_run
 
     if is_frames_run(folder):                     # a ConvLSTM run: its own window (_opened_run)
-        state.set_partial_result((FramesRun.load(folder), None))
+        run = FramesRun.load(folder)
+        run.check_drawable(folder)
+        state.set_partial_result((run, None))
         return None
     run = Run.load(folder, allow_changed_data=allow_changed_data)
     state.check()

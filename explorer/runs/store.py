@@ -59,7 +59,7 @@ STEPS_HEADER = ("step", "epoch", "loss", "grad_norm", "clipped")
 
 __all__ = ["RUN_FILES", "OPTIONAL_FILES", "HISTORY_HEADER", "STEPS_HEADER", "RunFileError", "DataChangedError",
            "check_data_values", "check_settings_memory",
-           "ModelSettings", "EXAMPLE_SETTINGS", "settings_for_example", "FILE_SETTINGS", "settings_for_data", "Run", "atomic_write_bytes", "atomic_write_stream",
+           "ModelSettings", "SettingsRecord", "SavedRun", "npz_bytes", "EXAMPLE_SETTINGS", "settings_for_example", "FILE_SETTINGS", "settings_for_data", "Run", "atomic_write_bytes", "atomic_write_stream",
            "atomic_write_text", "csv_value", "data_fingerprint", "estimate_run_bytes", "check_run_memory",
            "write_autosave", "latest_autosave", "prune_autosaves", "instance_id", "PREDICTION_WINDOWS", "PREDICTION_WORK"]
 
@@ -68,8 +68,50 @@ class DataChangedError(RunFileError):
     """The data file a run was trained on is gone or changed; the message says what to do."""
 
 
+class SettingsRecord:
+    """A settings dataclass read back from a saved dict (config.json's ``model``): keys it does not
+    name are left out, missing ones take their defaults."""
+
+    @classmethod
+    def from_dict(cls, d: dict):
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+class SavedRun:
+    """What the run families' folders share: :meth:`files` gives every file as bytes (nothing
+    written), :meth:`save` writes them as one new version of the folder and switches to it
+    (:func:`~explorer.runs.folder.save_version`). ``FOLDER_FILES`` name the files of a complete run
+    (they mark a folder as one), ``OPTIONAL_FILES`` the ones it may lack."""
+
+    FOLDER_FILES: tuple = ()
+    OPTIONAL_FILES: tuple = ()
+
+    def files(self) -> dict[str, bytes]:
+        raise NotImplementedError
+
+    def save(self, folder, extra=None) -> Path:
+        """Write the run to ``folder`` (created if needed) as a complete new version, then switch.
+
+        ``extra(version_dir)`` may write more files into the new version before the switch (the
+        command line's plots), so they change together with the run. On failure the folder reads
+        exactly as before and :class:`RunFileError` says why in one sentence.
+        """
+        folder = Path(folder)
+        files = self.files()
+
+        def write(vdir: Path) -> None:
+            for name, data in files.items():
+                write_file(vdir / name, data)
+            if extra is not None:
+                extra(vdir)
+
+        save_version(folder, write, keep=self.FOLDER_FILES + self.OPTIONAL_FILES, marker=self.FOLDER_FILES)
+        return folder
+
+
 @dataclass
-class ModelSettings:
+class ModelSettings(SettingsRecord):
     """Model and training settings of a run."""
 
     cell: str = "lstm"
@@ -84,11 +126,6 @@ class ModelSettings:
     seed: int = 0
     forget_bias: float = 1.0
     sample_index: int = 0
-
-    @classmethod
-    def from_dict(cls, d: dict) -> ModelSettings:
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
 
 
 # Default settings per built-in example (the adding problem's are the issue's: 32 units,
@@ -171,7 +208,8 @@ def _umask() -> int:
     return 0o022
 
 
-def _npz_bytes(arrays: dict) -> bytes:
+def npz_bytes(arrays: dict) -> bytes:
+    """``arrays`` as the bytes of an ``.npz`` file."""
     buf = io.BytesIO()
     np.savez(buf, **arrays)
     return buf.getvalue()
@@ -547,8 +585,10 @@ def _settings_from_config(reader: _Reader, cfg: dict, strict: bool = False) -> M
 
 
 # -- the run ---------------------------------------------------------------------------------
-class Run:
+class Run(SavedRun):
     """A dataset, a model, its trainer and everything needed to save and continue."""
+
+    FOLDER_FILES, OPTIONAL_FILES = RUN_FILES, OPTIONAL_FILES
 
     def __init__(self, dataset: Dataset, settings: ModelSettings | None = None,
                  model: RecurrentModel | None = None):
@@ -630,8 +670,8 @@ class Run:
         steps = st.pop("steps")
         history = st.pop("history")
         gates = [k[5:] for k in steps if k.startswith("norm_")]
-        out = {"model.npz": _npz_bytes(self.model.state_dict()),
-               "optimizer.npz": _npz_bytes({k: np.asarray(v) for k, v in opt.items()})}
+        out = {"model.npz": npz_bytes(self.model.state_dict()),
+               "optimizer.npz": npz_bytes({k: np.asarray(v) for k, v in opt.items()})}
         text = {
             "config.json": json.dumps(self.config(), indent=2),
             "history.csv": _csv_text(HISTORY_HEADER, ([h[k] for k in HISTORY_HEADER] for h in history)),
@@ -647,25 +687,6 @@ class Run:
         st["sha256"] = {k: hashlib.sha256(out[k]).hexdigest() for k in runschema.HASHED_FILES if k in out}
         out["state.json"] = json.dumps(st, indent=2).encode("utf-8")
         return out
-
-    def save(self, folder, extra=None) -> Path:
-        """Write the run to ``folder`` (created if needed) as a complete new version, then switch.
-
-        ``extra(version_dir)`` may write more files into the new version before the switch (the
-        command line's plots), so they change together with the run. On failure the folder reads
-        exactly as before and :class:`RunFileError` says why in one sentence.
-        """
-        folder = Path(folder)
-        files = self.files()
-
-        def write(vdir: Path) -> None:
-            for name, data in files.items():
-                write_file(vdir / name, data)
-            if extra is not None:
-                extra(vdir)
-
-        save_version(folder, write, keep=RUN_FILES + OPTIONAL_FILES, marker=RUN_FILES)
-        return folder
 
     # -- loading -----------------------------------------------------------------------------
     @classmethod
