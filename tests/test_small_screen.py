@@ -2,8 +2,9 @@
 diagram's texts are at least 9 px, the heatmaps stay in a grid, and a wide window gets the
 settings column back."""
 
+import numpy as np
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QRectF, Qt
 
 from explorer.data.examples import load_example
 from explorer.gui.main_window import MainWindow
@@ -84,3 +85,27 @@ def test_presenter_at_1024_by_700_shows_the_whole_cell_and_every_row(small, qtbo
     assert "\u2202L/\u2202ct" in eq.text() and eq.horizontalScrollBar().maximum() == 0
     win.backward.action.trigger()
     win.presenter.set_enabled(False)
+
+
+def test_at_1024_the_gradient_plot_keeps_its_bottom_axis_when_its_tab_is_raised(small, qtbot):
+    """Its legend was laid out one entry a row while the tab was hidden (96 px wide): raised, the
+    plot gives the legend one row and the step axis lies inside the dock again."""
+    win = small
+    g = win.grad_plot
+    assert not g.visibleRegion().boundingRect().height()          # behind the Loss tab
+    n = 98
+    steps = np.arange(1, n + 1)
+    g.set_steps(steps, 1.0 + 0.01 * steps, {k: 0.5 + 0.001 * steps for k in ("i", "f", "g", "o", "head")},
+                steps % 7 == 0, [1, 50], 1.0)
+    win.plot_docks["grad_norms"].raise_()
+    view = g.view
+
+    def bottom_inside():
+        axis = g.plot.getAxis("bottom").mapRectToScene(g.plot.getAxis("bottom").boundingRect())
+        shown = QRectF(view.mapToScene(view.viewport().rect()).boundingRect())
+        return (g.visibleRegion().boundingRect().height() > 100 and axis.height() > 20
+                and shown.contains(axis))
+
+    qtbot.waitUntil(bottom_inside, timeout=5000)
+    assert g.plot.sceneBoundingRect().height() <= view.viewport().height() + 0.5
+    assert g.legend.columnCount == 8                                # the eight entries in one row
