@@ -5,6 +5,7 @@ settings column back."""
 import numpy as np
 import pytest
 from PySide6.QtCore import QRectF, Qt
+from PySide6.QtGui import QFontInfo
 
 from explorer.data.examples import load_example
 from explorer.gui.main_window import MainWindow
@@ -79,12 +80,23 @@ def test_presenter_at_1024_by_700_shows_the_whole_cell_and_every_row(small, qtbo
     d.grab()
     drawn = [t for _, _, t in d.painted_texts]
     assert "ct" in drawn and "ht" in drawn and not win.banner.isVisible()
-    assert min(px for _, px, _ in d.painted_texts) >= 13                  # larger than the window's 9
+    inside = QRectF(d.rect())
+    assert all(inside.contains(r) for r, _, _ in d.painted_texts)         # the whole cell, nothing cut
+    assert min(px for _, px, _ in d.painted_texts) >= 15                  # names larger than the window's 9
+    numbers = [(px, t) for _, px, t in d.painted_texts if any(ch.isdigit() for ch in t)]
+    assert len(numbers) >= 10 and min(numbers)[0] >= 20 - 0.05, min(numbers)   # every value from the back
+    assert QFontInfo(eq.font()).pixelSize() >= 20
     win.backward.action.trigger()                                          # B: the backward rows, one line each
-    qtbot.waitUntil(lambda: eq.backward and eq._fit_short, timeout=5000)
-    assert "\u2202L/\u2202ct" in eq.text() and eq.horizontalScrollBar().maximum() == 0
+    qtbot.waitUntil(lambda: eq.backward and eq._fit_short
+                    and eq.document().size().height() <= eq.viewport().height(), timeout=5000)
+    assert "\u2202L/\u2202ct" in eq.text() and "\u2202L/\u2202zo" in eq.text()
+    assert eq.horizontalScrollBar().maximum() == 0 and eq.verticalScrollBar().maximum() == 0
+    d.grab()
+    numbers = [(px, t) for _, px, t in d.painted_texts if any(ch.isdigit() for ch in t)]
+    assert min(numbers)[0] >= 20 - 0.05 and all(inside.contains(r) for r, _, _ in d.painted_texts)
     win.backward.action.trigger()
     win.presenter.set_enabled(False)
+    assert win.diagram.strip_layout() != "none"                           # the unit strip is back
 
 
 def test_at_1024_the_gradient_plot_keeps_its_bottom_axis_when_its_tab_is_raised(small, qtbot):

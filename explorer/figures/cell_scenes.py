@@ -240,8 +240,11 @@ class Scene:
         if X0 + d.math_width(prod) <= kn.x() - 10:
             d.math(X0, y, prod)
         else:
-            d.math(X0, y, prod[:2] + ((" from t to the end", "n"),))
-            d.math(X0, y + d.f.label.pixelSize() + 8, (("= " + fmt(b["kept_product"]), "v"),))
+            lines = [prod[:2] + ((" from t to the end", "n"),)]
+            if X0 + d.math_width(lines[0]) > kn.x() - R - 10:         # still too wide: three lines
+                lines = [prod[:2] + ((" from t", "n"),), (("to the end", "n"),)]
+            for k, parts in enumerate(lines + [(("= " + fmt(b["kept_product"]), "v"),)]):
+                d.math(X0, y + k * (d.f.label.pixelSize() + 8), parts)
         txt = gfmt(b["from_next"])
         if not back["last"] and d.math_width(((txt, "v"),)) > X1 - H_UP_X - 20:
             txt = gfmt(b["from_next"], 2)        # two digits where large fonts would reach h_t's line up
@@ -249,7 +252,11 @@ class Scene:
         d.math((kn.x() + an.x()) / 2, BELT_Y - 22,
                (dq, ("t", "s"), (f" {in_rel} " + gfmt(b["in"]) + "   ", "v"), ("\u00d7 ", "n"), (gate, "n"), ("t", "s"),
                 (" = " + fmt(b["factor"]), "v")), align="center")
-        d.math(X1, BELT_LABELS[0], ((f"from {back['next']}" if not back["last"] else "last step", "n"),), align="right")
+        where = f"from {back['next']}" if not back["last"] else "last step"
+        if d.math_width(((where, "n"),)) <= X1 - H_UP_X - 12:
+            d.math(X1, BELT_LABELS[0], ((where, "n"),), align="right")
+        else:                                    # large fonts: a smaller name, clear of h_t's line up
+            d.text(X1, BELT_LABELS[0], where, d.f.small, align="right")
         if not back["last"]:
             d.math(X1, below, ((txt, "v"),), align="right")
         d.math(tx - 12, BELT_LABELS[1] + 6, (("+ through h", "n"), ("t", "s"), (" " + gfmt(b["from_h"]), "v")),
@@ -281,7 +288,13 @@ class Scene:
         below = at[1] + (d.f.value.pixelSize() - 17) + (d.f.sub.pixelSize() - 12) * 0.5   # larger fonts: lower
         rel, txt = shown or ("=", fmt(value))
         d.math(x, at[0], ((name, "n"), (sub, "s")), align=align)
-        d.math(x, below, ((f"{rel} {txt}", "v"),), align=align)
+        parts = ((f"{rel} {txt}", "v"),)
+        if align == "right" and at is BELT_LABELS and x - d.math_width(parts) < H_UP_X + 10:
+            # large fonts: the value reaches h_t's line up, which passes behind it
+            fm = d.f.metrics(d.f.value)
+            w = d.math_width(parts)
+            d.p.fillRect(QRectF(x - w - 4, below - fm.ascent(), w + 8, fm.ascent() + fm.descent()), d.s.bg)
+        d.math(x, below, parts, align=align)
 
 
 class CStateScene(Scene):
