@@ -12,6 +12,12 @@ from explorer.gui.main_window import MainWindow
 from explorer.runs.store import Run, settings_for_example
 
 
+def clashes(texts):
+    """Pairs of painted texts drawn over each other."""
+    return [(a[2], b[2]) for k, a in enumerate(texts) for b in texts[k + 1:]
+            if a[0].adjusted(1, 1, -1, -1).intersects(b[0].adjusted(1, 1, -1, -1))]
+
+
 @pytest.fixture
 def small(qtbot, qsettings, app_paths):
     win = MainWindow(settings=qsettings)
@@ -82,6 +88,7 @@ def test_presenter_at_1024_by_700_shows_the_whole_cell_and_every_row(small, qtbo
     assert "ct" in drawn and "ht" in drawn and not win.banner.isVisible()
     inside = QRectF(d.rect())
     assert all(inside.contains(r) for r, _, _ in d.painted_texts)         # the whole cell, nothing cut
+    assert not clashes(d.painted_texts)
     assert min(px for _, px, _ in d.painted_texts) >= 15                  # names larger than the window's 9
     numbers = [(px, t) for _, px, t in d.painted_texts if any(ch.isdigit() for ch in t)]
     assert len(numbers) >= 10 and min(numbers)[0] >= 20 - 0.05, min(numbers)   # every value from the back
@@ -94,6 +101,7 @@ def test_presenter_at_1024_by_700_shows_the_whole_cell_and_every_row(small, qtbo
     d.grab()
     numbers = [(px, t) for _, px, t in d.painted_texts if any(ch.isdigit() for ch in t)]
     assert min(numbers)[0] >= 20 - 0.05 and all(inside.contains(r) for r, _, _ in d.painted_texts)
+    assert not clashes(d.painted_texts)
     win.backward.action.trigger()
     win.presenter.set_enabled(False)
     assert win.diagram.strip_layout() != "none"                           # the unit strip is back

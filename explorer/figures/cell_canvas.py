@@ -161,7 +161,7 @@ NORMAL = Look()
 PRESENTER = Look(font_scale=1.3, min_font=20.0, line=1.6, stops=PRESENTER_STOPS, high_contrast=True,
                  body_only=True, value_px=20.0)
 #: the logical rows a :attr:`Look.body_only` picture shows: from h_t's name over the cell to x_t's
-#: label under it
+#: label under it (to the scene's foot when x_t is a layer's output, written on two lines)
 BODY_Y = (58.0, 562.0)
 
 
@@ -491,7 +491,9 @@ class CellPicture:
         lw, lh = self.logical_size(frame, self.strip_layout(frame, w, h))
         top = 0.0
         if self._cropped():
-            top, lh = BODY_Y[0], BODY_Y[1] - BODY_Y[0]
+            two_lines = frame.values is not None and frame.values.get("x_from")
+            top, bottom = BODY_Y[0], (self._scene_for(frame).height if two_lines else BODY_Y[1])
+            lh = bottom - top
         s = min(w / lw, h / lh)
         return s, (w - lw * s) / 2.0, (h - lh * s) / 2.0 - top * s
 
