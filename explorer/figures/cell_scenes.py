@@ -46,6 +46,15 @@ def math_parts(text: str) -> tuple:
     return tuple((part, "s" if sub else "n") for part, sub in formula_parts(text))
 
 
+def _clear_of_h_up(d: Drawing, x: float, y: float, parts: tuple) -> None:
+    """Before a value right-aligned at ``x`` on baseline ``y`` right of h_t's line up: where large
+    fonts make it reach the line, the line passes behind it (the background under the text)."""
+    w = d.math_width(parts)
+    if x - w < H_UP_X + 10:
+        fm = d.f.metrics(d.f.value)
+        d.p.fillRect(QRectF(x - w - 4, y - fm.ascent(), w + 8, fm.ascent() + fm.descent()), d.s.bg)
+
+
 def _gate_rect(cx: float) -> QRectF:
     return QRectF(cx - GATE_W / 2, GATE_CY - GATE_H / 2, GATE_W, GATE_H)
 
@@ -258,9 +267,14 @@ class Scene:
         else:                                    # large fonts: a smaller name, clear of h_t's line up
             d.text(X1, BELT_LABELS[0], where, d.f.small, align="right")
         if not back["last"]:
+            _clear_of_h_up(d, X1, below, ((txt, "v"),))
             d.math(X1, below, ((txt, "v"),), align="right")
-        d.math(tx - 12, BELT_LABELS[1] + 6, (("+ through h", "n"), ("t", "s"), (" " + gfmt(b["from_h"]), "v")),
-               align="right")
+        through = (("+ through h", "n"), ("t", "s"), (" " + gfmt(b["from_h"]), "v"))
+        if tx - 12 - d.math_width(through) >= an.x() + R + 6:
+            d.math(tx - 12, BELT_LABELS[1] + 6, through, align="right")
+        else:                                    # large fonts: the name, and its value under it
+            d.math(tx - 12, BELT_LABELS[1] + 6, through[:2], align="right")
+            d.math(tx - 12, BELT_LABELS[1] + 14 + d.f.value.pixelSize(), ((gfmt(b["from_h"]), "v"),), align="right")
         d.math(an.x() - 16, (BELT_Y + wn.y()) / 2 + 10, (("written path  ", "n"), (gfmt(b["to_write"]), "v")),
                align="right")
 
@@ -289,11 +303,8 @@ class Scene:
         rel, txt = shown or ("=", fmt(value))
         d.math(x, at[0], ((name, "n"), (sub, "s")), align=align)
         parts = ((f"{rel} {txt}", "v"),)
-        if align == "right" and at is BELT_LABELS and x - d.math_width(parts) < H_UP_X + 10:
-            # large fonts: the value reaches h_t's line up, which passes behind it
-            fm = d.f.metrics(d.f.value)
-            w = d.math_width(parts)
-            d.p.fillRect(QRectF(x - w - 4, below - fm.ascent(), w + 8, fm.ascent() + fm.descent()), d.s.bg)
+        if align == "right" and at is BELT_LABELS:
+            _clear_of_h_up(d, x, below, parts)
         d.math(x, below, parts, align=align)
 
 
