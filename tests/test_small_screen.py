@@ -55,8 +55,21 @@ def test_at_1024_the_heatmaps_stay_in_a_grid(small, qtbot):
     win.plot_docks["gates"].raise_()
     heat = win.heatmap_plot
     qtbot.waitUntil(lambda: heat.has_data() and heat.isVisible(), timeout=10000)
+    qtbot.waitUntil(lambda: not heat.building and heat.view.isVisible(), timeout=20000)
     rows, cols = heat._shape
     assert heat.width() / cols >= heat.MIN_PANEL_WIDTH or rows > 1
+    # rows too low for the axes' names and the units both: the units keep the room
+    assert rows == 2 and heat.height() / rows < heat.MIN_ROW_HEIGHT
+    heights = [p.vb.height() for p in heat.plots.values()]
+    assert len(heights) == 6 and min(heights) >= 25, heights
+    assert not any(p.getAxis("bottom").label.isVisible() for p in heat.plots.values())
+    inside = QRectF(heat.view.viewport().rect())
+    assert all(inside.contains(heat.view.mapFromScene(p.sceneBoundingRect()).boundingRect().toRectF())
+               for p in heat.plots.values())
+    small.resize(1600, 1000)                                   # a taller dock: the names come back
+    qtbot.waitUntil(lambda: heat.height() / heat._shape[0] >= heat.MIN_ROW_HEIGHT
+                    or heat._shape[0] == 1, timeout=5000)
+    assert all(p.getAxis("bottom").label.isVisible() for p in heat.plots.values())
 
 
 def test_a_long_status_ends_in_an_ellipsis_before_the_progress_box(small, qtbot):
