@@ -8,6 +8,7 @@ from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QFontInfo
 
 from explorer.data.examples import load_example
+from explorer.figures.axes import log_tick_levels, log_tick_strings
 from explorer.gui.main_window import MainWindow
 from explorer.runs.store import Run, settings_for_example
 
@@ -58,10 +59,10 @@ def test_at_1024_the_heatmaps_stay_in_a_grid(small, qtbot):
     qtbot.waitUntil(lambda: not heat.building and heat.view.isVisible(), timeout=20000)
     rows, cols = heat._shape
     assert heat.width() / cols >= heat.MIN_PANEL_WIDTH or rows > 1
-    # rows too low for the axes' names and the units both: the units keep the room
+    # rows too low for the axes' names and the units both: the units keep the room (10 px with the names)
     assert rows == 2 and heat.height() / rows < heat.MIN_ROW_HEIGHT
-    heights = [p.vb.height() for p in heat.plots.values()]
-    assert len(heights) == 6 and min(heights) >= 25, heights
+    qtbot.waitUntil(lambda: len(heat.plots) == 6 and min(p.vb.height() for p in heat.plots.values()) >= 25,
+                    timeout=5000)
     assert not any(p.getAxis("bottom").label.isVisible() for p in heat.plots.values())
     inside = QRectF(heat.view.viewport().rect())
     assert all(inside.contains(heat.view.mapFromScene(p.sceneBoundingRect()).boundingRect().toRectF())
@@ -142,3 +143,15 @@ def test_at_1024_the_gradient_plot_keeps_its_bottom_axis_when_its_tab_is_raised(
     qtbot.waitUntil(bottom_inside, timeout=5000)
     assert g.plot.sceneBoundingRect().height() <= view.viewport().height() + 0.5
     assert g.legend.columnCount == 8                                # the eight entries in one row
+
+
+def test_a_short_log_axis_within_a_decade_keeps_two_labels():
+    """The through-time plot in a 1024×700 dock: 62 px of a log axis from 0.0078 to 0.0895 (1, 2 and
+    5 × 10⁻² in view, room for two labels) is labelled at 10⁻² and 5×10⁻², not at 5×10⁻² alone."""
+    (spacing, labelled), (_, minor) = log_tick_levels(-2.1074, -1.0481, 62.4, 24.0)
+    assert [round(10 ** v, 6) for v in labelled] == [0.01, 0.05]
+    assert [round(10 ** v, 6) for v in minor] == [0.02]
+    assert log_tick_strings(labelled) == ["10\u207b\u00b2", "5\u00d710\u207b\u00b2"]
+    # with room for three, all three
+    (_, labelled), _ = log_tick_levels(-2.1074, -1.0481, 80.0, 24.0)
+    assert [round(10 ** v, 6) for v in labelled] == [0.01, 0.02, 0.05]
