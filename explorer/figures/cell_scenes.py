@@ -51,8 +51,13 @@ def _clear_of_h_up(d: Drawing, x: float, y: float, parts: tuple) -> None:
     fonts make it reach the line, the line passes behind it (the background under the text)."""
     w = d.math_width(parts)
     if x - w < H_UP_X + 10:
-        fm = d.f.metrics(d.f.value)
-        d.p.fillRect(QRectF(x - w - 4, y - fm.ascent(), w + 8, fm.ascent() + fm.descent()), d.s.bg)
+        _under(d, x - w, y, w)
+
+
+def _under(d: Drawing, x: float, y: float, w: float) -> None:
+    """The background under a text ``w`` wide from ``x`` on baseline ``y`` (a wire passes behind it)."""
+    fm = d.f.metrics(d.f.value)
+    d.p.fillRect(QRectF(x - 4, y - fm.ascent(), w + 8, fm.ascent() + fm.descent()), d.s.bg)
 
 
 def _gate_rect(cx: float) -> QRectF:
@@ -81,6 +86,7 @@ class Scene:
 
     height = 600.0
     h_tag = (X1 - 62, BUS_Y - 24)             # where "h held" goes: over h_t leaving the cell
+    h_down_x: float | None = None             # a wire down from the belt near its left end (the GRU's)
     back: dict | None = None
     tap_path: QPainterPath | None = None       # where the gradient through h_t joins the belt
 
@@ -242,18 +248,18 @@ class Scene:
         d.math(X0, BELT_LABELS[0], (dq, (back["prev"], "s")))
         below = BELT_LABELS[1] + (d.f.value.pixelSize() - 17) + (d.f.sub.pixelSize() - 12) * 0.5
         out_rel = relation(f"{gfmt(b['in'])} \u00d7 {fmt(b['factor'])}", gfmt(b["out"]))
-        d.math(X0, below, ((f"{out_rel} " + gfmt(b["out"]), "v"),))
+        self.left_label(d, below, ((f"{out_rel} " + gfmt(b["out"]), "v"),))
         # ∏ of the keep gate: one line, or two where large fonts would run into the keep gate's wire
         y = below + d.f.label.pixelSize() + 10
         prod = (("\u220f ", "n"), (gate, "n"), (" from t to the end = ", "n"), (fmt(b["kept_product"]), "v"))
         if X0 + d.math_width(prod) <= kn.x() - 10:
-            d.math(X0, y, prod)
+            self.left_label(d, y, prod)
         else:
             lines = [prod[:2] + ((" from t to the end", "n"),)]
             if X0 + d.math_width(lines[0]) > kn.x() - R - 10:         # still too wide: three lines
                 lines = [prod[:2] + ((" from t", "n"),), (("to the end", "n"),)]
             for k, parts in enumerate(lines + [(("= " + fmt(b["kept_product"]), "v"),)]):
-                d.math(X0, y + k * (d.f.label.pixelSize() + 8), parts)
+                self.left_label(d, y + k * (d.f.label.pixelSize() + 8), parts)
         txt = gfmt(b["from_next"])
         if not back["last"] and d.math_width(((txt, "v"),)) > X1 - H_UP_X - 20:
             txt = gfmt(b["from_next"], 2)        # two digits where large fonts would reach h_t's line up
@@ -292,8 +298,13 @@ class Scene:
         d.math((self.keep_node.x() + an.x()) / 2, BELT_Y - 22,
                (("kept  ", "n"), *kept, (f" {rel} {txt}", "v")), align="center")
         rel, txt = labels["written"]
-        d.math(an.x() + 16, (BELT_Y + wn.y()) / 2 + 10,
-               (("written  ", "n"), *math_parts(self.desc.written_formula), (f" {rel} {txt}", "v")))
+        written = (("written  ", "n"), *math_parts(self.desc.written_formula), (f" {rel} {txt}", "v"))
+        end = d.math_width(((f"{labels['new'][0]} {labels['new'][1]}", "v"),))
+        y = (BELT_Y + wn.y()) / 2 + 10
+        if an.x() + 16 + d.math_width(written) <= min(H_UP_X, X1 - end) - 10:
+            d.math(an.x() + 16, y, written)
+        else:                                    # large fonts: left of the written path
+            d.math(an.x() - 16, y, written, align="right")
 
     def paint_state_label(self, d: Drawing, name: str, sub: str, value: float, x: float, at: tuple,
                           align: str = "left", shown: tuple | None = None) -> None:
@@ -305,7 +316,17 @@ class Scene:
         parts = ((f"{rel} {txt}", "v"),)
         if align == "right" and at is BELT_LABELS:
             _clear_of_h_up(d, x, below, parts)
+        if align == "left" and at is BELT_LABELS and x == X0:
+            self.left_label(d, below, parts)
+            return
         d.math(x, below, parts, align=align)
+
+    def left_label(self, d: Drawing, y: float, parts: tuple) -> None:
+        """``parts`` at the belt's left end on baseline ``y``; where large fonts make them reach the
+        wire down from the belt (:attr:`h_down_x`), the wire passes behind them."""
+        if self.h_down_x is not None and X0 + d.math_width(parts) > self.h_down_x - 8:
+            _under(d, X0, y, d.math_width(parts))
+        d.math(X0, y, parts)
 
 
 class CStateScene(Scene):

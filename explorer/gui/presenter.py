@@ -18,7 +18,7 @@ from PySide6.QtWidgets import QDockWidget, QLayout, QToolBar
 from explorer.figures.cell_canvas import PRESENTER
 
 EQUATIONS_PX = 22            # the equations' font in presenter mode (pixels)
-EQUATIONS_SHARE = 0.55       # the most of the height the equations take from the diagram
+EQUATIONS_SHARE = 0.45       # the most of the height the equations take from the diagram
 
 
 class PresenterMode:
