@@ -155,3 +155,37 @@ def test_a_short_log_axis_within_a_decade_keeps_two_labels():
     # with room for three, all three
     (_, labelled), _ = log_tick_levels(-2.1074, -1.0481, 80.0, 24.0)
     assert [round(10 ** v, 6) for v in labelled] == [0.01, 0.02, 0.05]
+
+
+@pytest.mark.parametrize("cell", ["gru", "rnn", "peephole"])
+def test_presenter_at_1024_by_700_every_cell_keeps_its_numbers_large_and_apart(cell, qtbot, qsettings, app_paths):
+    win = MainWindow(settings=qsettings)
+    win.set_run(Run(load_example("sine"), settings_for_example("sine", units=8, epochs=1, cell=cell)))
+    qtbot.addWidget(win, before_close_func=lambda w: (w.close(), w.after_close()))
+    win.resize(1024, 700)
+    win.show()
+    qtbot.waitExposed(win)
+    qtbot.waitUntil(lambda: win.trace is not None, timeout=10000)
+    win.presenter.set_enabled(True, fullscreen=False)
+    win.resize(1024, 700)
+    d, eq = win.diagram, win.equations
+    for backward in (False, True):
+        if backward:
+            win.backward.action.trigger()
+        win.session.set_position(t=9)
+        qtbot.waitUntil(lambda: eq.backward == backward and eq.font().pixelSize() == 20
+                        and eq.document().size().height() <= eq.viewport().height(), timeout=5000)
+        assert eq.verticalScrollBar().maximum() == 0 and eq.horizontalScrollBar().maximum() == 0
+        d.record_texts = True
+
+        def whole():                    # once the splitter has given the diagram its height
+            d.grab()
+            return all(QRectF(d.rect()).contains(r) for r, _, _ in d.painted_texts)
+
+        qtbot.waitUntil(whole, timeout=5000)
+        texts = d.painted_texts
+        assert clashes(texts) == []
+        numbers = [(round(px, 1), t) for _, px, t in texts
+                   if any(ch.isdigit() for ch in t) and t not in ("1\u2212", "from t+1") and "h = z" not in t]
+        assert numbers and min(numbers)[0] >= 20 - 0.05, min(numbers)
+    win.presenter.set_enabled(False)

@@ -322,7 +322,7 @@ def test_presenter_at_1280_by_720_is_large_and_nothing_overlaps(qtbot, qsettings
         clash = [(a[2], b[2]) for k, a in enumerate(texts) for b in texts[k + 1:]
                  if a[0].adjusted(1, 1, -1, -1).intersects(b[0].adjusted(1, 1, -1, -1))]
         assert not clash, clash
-    assert win.equations.font().pixelSize() >= 22
+    assert win.equations.font().pixelSize() >= 20                  # 20 on a window lower than 800 px
     assert win.equations.height() >= 200 and win.equations.width() == win.diagram.width()
     # the equations alone (the inputs and the gates' names are in the diagram), no sideways scrolling,
     # all six rows of the LSTM on screen

@@ -280,9 +280,18 @@ class Scene:
             d.math(tx - 12, BELT_LABELS[1] + 6, through, align="right")
         else:                                    # large fonts: the name, and its value under it
             d.math(tx - 12, BELT_LABELS[1] + 6, through[:2], align="right")
-            d.math(tx - 12, BELT_LABELS[1] + 14 + d.f.value.pixelSize(), ((gfmt(b["from_h"]), "v"),), align="right")
-        d.math(an.x() - 16, (BELT_Y + wn.y()) / 2 + 10, (("written path  ", "n"), (gfmt(b["to_write"]), "v")),
-               align="right")
+            value, y = ((gfmt(b["from_h"]), "v"),), BELT_LABELS[1] + 14 + d.f.value.pixelSize()
+            _under(d, tx - 12 - d.math_width(value), y, d.math_width(value))       # wires pass behind it
+            d.math(tx - 12, y, value, align="right")
+        written = (("written path  ", "n"), (gfmt(b["to_write"]), "v"))
+        y = (BELT_Y + wn.y()) / 2 + 10
+        if an.x() - 16 - d.math_width(written) >= kn.x() + R + 8:
+            d.math(an.x() - 16, y, written, align="right")
+        else:                                    # large fonts: the name, and its value under it
+            d.math(an.x() - 16, y, written[:1], align="right")
+            w, y = d.math_width(written[1:]), y + d.f.value.pixelSize() + 6
+            _under(d, an.x() - R - 16 - w, y, w)                                     # wires pass behind it
+            d.math(an.x() - R - 16, y, written[1:], align="right")
 
     def paint_belt_labels(self, d: Drawing, v: dict) -> None:
         """The belt's state at both ends and the description's kept and written formulas with their values."""
@@ -553,9 +562,10 @@ class SquashScene(Scene):
                  "and squashed by tanh again at every step,", "so what it held fades.")
         if back is not None:
             lines = self.back_lines(back)
-        step = d.f.small.pixelSize() * 1.5
+        font = d.f.value if back is not None and d.f.large else d.f.small      # numbers: as large as the values
+        step = font.pixelSize() * (1.25 if font is d.f.value else 1.5)
         for k, line in enumerate(lines):
-            d.text(180, 190 + step * k, line, d.f.small, d.s.fg if back is not None else d.s.muted)
+            d.text(180, 190 + step * k, line, font, d.s.fg if back is not None else d.s.muted)
         self.paint_x(d, v)
 
     @staticmethod

@@ -215,6 +215,10 @@ class EquationsView(SessionViewMixin, QTextBrowser):
     def _bg(self) -> QColor:
         return self.palette().color(QPalette.ColorRole.Base)
 
+    #: presenting on a window lower than this (px), stacked rows are one line each (the diagram
+    #: keeps the height: a 1024×700 projector)
+    SHORT_SCREEN = 800
+
     #: the width (logical px) an export is laid out at, whatever the window: the wide table, wider
     #: where its rows need it
     EXPORT_WIDTH = 1100
@@ -429,9 +433,10 @@ class EquationsView(SessionViewMixin, QTextBrowser):
             self._fit_compact = True            # too wide for the screen: stacked instead
             self._render_once()
         elif (self._presenting and (self._compact or self._fit_compact) and not self._fit_short
-              and not self._export_layout
-              and self.isVisible() and self.document().size().height() > self.viewport().height()):
-            self._fit_short = True              # too tall: each row's numbers alone, one line a row
+              and not self._export_layout and self.isVisible()
+              and (self.document().size().height() > self.viewport().height()
+                   or self.window().height() < self.SHORT_SCREEN)):
+            self._fit_short = True              # too tall, or a short screen: the numbers alone, one line a row
             self._render_once()
 
     @staticmethod

@@ -17,8 +17,9 @@ from PySide6.QtWidgets import QDockWidget, QLayout, QToolBar
 
 from explorer.figures.cell_canvas import PRESENTER
 
-EQUATIONS_PX = 22            # the equations' font in presenter mode (pixels)
-EQUATIONS_SHARE = 0.45       # the most of the height the equations take from the diagram
+EQUATIONS_PX = 22            # the equations' font in presenter mode (pixels) ...
+EQUATIONS_PX_SHORT = 20      # ... on a window lower than EquationsView.SHORT_SCREEN (1024×700)
+EQUATIONS_SHARE = 0.55       # the most of the height the equations take from the diagram
 
 
 class PresenterMode:
@@ -121,6 +122,13 @@ class PresenterMode:
         win = self.win
         eq, sp = win.equations, win.splitter
         if not self.active or sp.orientation() != Qt.Orientation.Vertical:
+            return
+        px = EQUATIONS_PX_SHORT if win.height() < eq.SHORT_SCREEN else EQUATIONS_PX
+        if eq.font().pixelSize() != px:
+            font = QFont(eq.font())
+            font.setPixelSize(px)
+            eq.setFont(font)
+            eq._render()                    # (its document's new size calls this again)
             return
         total = sum(sp.sizes())
         chrome = eq.height() - eq.viewport().height()
