@@ -313,7 +313,7 @@ def test_presenter_at_1280_by_720_is_large_and_nothing_overlaps(qtbot, qsettings
         d.record_texts = True
         d.grab()
         texts = d.painted_texts
-        assert len(texts) > 30
+        assert len(texts) > 20 and {"ct", "ht"} <= {txt for _, _, txt in texts}   # the cell alone, whole
         inside = QRectF(0, 0, d.width(), d.height())
         small = [(txt, round(px, 1)) for _, px, txt in texts if px < MIN_TEXT_PX]
         assert not small, small
@@ -322,7 +322,7 @@ def test_presenter_at_1280_by_720_is_large_and_nothing_overlaps(qtbot, qsettings
         clash = [(a[2], b[2]) for k, a in enumerate(texts) for b in texts[k + 1:]
                  if a[0].adjusted(1, 1, -1, -1).intersects(b[0].adjusted(1, 1, -1, -1))]
         assert not clash, clash
-    assert win.equations.font().pixelSize() >= 22
+    assert win.equations.font().pixelSize() >= 20                  # 20 on a window lower than 800 px
     assert win.equations.height() >= 200 and win.equations.width() == win.diagram.width()
     # the equations alone (the inputs and the gates' names are in the diagram), no sideways scrolling,
     # all six rows of the LSTM on screen
@@ -372,7 +372,7 @@ def test_presenter_of_a_deep_bidirectional_model_keeps_its_texts_apart(qtbot, qs
     qtbot.waitUntil(lambda: win.diagram.height() > 380, timeout=5000)
     small, outside, clash, texts = texts_fit(win.diagram)
     assert (small, outside, clash) == ([], [], [])
-    assert "layer 2 of 2 \u00b7 reverse" in texts                       # beside the title
+    assert "layer 2 of 2 \u00b7 reverse" in win.equations.text()          # named above the rows
     assert any(t.startswith("xt = ht of layer 1") for t in texts)
     win.presenter.set_enabled(False)
     small, outside, clash, texts = texts_fit(win.diagram)

@@ -7,7 +7,7 @@ Writes OUT/intervention.png (the sine example trained, f held at 1 and i at 0 on
 belt frozen in the diagram, the interventions panel with the loss both ways, the predictions tab
 with the forecast with and without; f = 1 and i = 0 from t = 8 on, shown at t = 13), OUT/backward.png (the adding problem in backward mode at a
 middle step, the gradient numbers in the equations and on the belt) and OUT/presenter.png
-(presenter mode at 1280×720 in backward mode off), and prints their paths. Open every one.
+(presenter mode at 1024×700, forward), and prints their paths. Open every one.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ def settle(win) -> None:
     timer = QTimer()
     timer.setSingleShot(True)
     timer.start(60000)
-    while (win.display.busy or win.shown.task.busy) and timer.isActive():
+    while win.display.busy and timer.isActive():
         app.processEvents()
     for _ in range(20):
         app.processEvents()
@@ -130,10 +130,10 @@ if not only or "backward" in only:
     done(win, "backward")
 
 if not only or "presenter" in only:
-    win = opened((1280, 720), "presenter", "sine", 4)
+    win = opened((1024, 700), "presenter", "sine", 4)
     win.session.set_position(sample=0, unit=3, t=11)
     win.presenter.set_enabled(True, fullscreen=False)
-    win.resize(1280, 720)
+    win.resize(1024, 700)
     if a.check:                                         # then the backward view in presenter mode too
         settle(win)
         save(win, "presenter.png")

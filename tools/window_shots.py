@@ -4,8 +4,9 @@
     python tools/window_shots.py FILE [--columns A,B,C] [--target A] [--epochs 3] [--out docs]
     python tools/window_shots.py --text FILE [--epochs 3] [--out docs]
 
-- ``screenshot.png`` (or ``--name``): the window at 1600 × 1000 after training ``--epochs`` on a
-  real multi-column FILE with the chosen input columns and target, the Predictions tab raised,
+- ``screenshot.png`` (or ``--name``): the window at 1600 × 1000 after training ``--epochs`` on
+  FILE (README's: the shipped ``resources/examples/sine.csv``; ``--columns``/``--target`` choose a
+  multi-column file's inputs and target), the Predictions tab raised,
   the sample's middle timestep and the unit that carries the most memory selected.
 - ``text-mode.png`` with ``--text``: the window in text mode on a text FILE (the strip of the
   sample's characters, the true next character and the top five predictions).

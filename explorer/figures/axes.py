@@ -111,6 +111,9 @@ def log_tick_levels(lo: float, hi: float, size_px: float, min_px: float = 26.0):
         vals = [v for v in vals if lo - 1e-12 <= v <= hi + 1e-12]
         if 2 <= len(vals) <= max_labels:
             return [(None, vals), (None, [])]
+        if mantissas == (1, 2, 5) and len(vals) > max_labels:     # a short axis: every k-th of them
+            k = -(-(len(vals) - 1) // (max_labels - 1))
+            return [(None, vals[::k]), (None, [v for v in vals if v not in vals[::k]])]
     # a narrow view: evenly spaced values in the data's own units
     a, b = 10.0 ** lo, 10.0 ** hi
     raw = (b - a) / 3
@@ -180,10 +183,15 @@ class PlotAxisItem(pg.AxisItem):
         length = self.size().height() if self.orientation in ("left", "right") else self.size().width()
         metrics = QFontMetricsF(self.label.font())
         fits = [f for f in self._forms if metrics.horizontalAdvance(f) <= length - 6]
+        if not fits and length > 0:                   # not even the shortest: no title rather than a cut one
+            if not self.label.isVisible():
+                return False
+            self.showLabel(False)
+            return True
         text = fits[0] if fits else self._forms[-1]
-        if text == self.labelText:
+        if text == self.labelText and (self.label.isVisible() or length <= 0):
             return False
-        self.setLabel(text)
+        self.setLabel(text)                           # (shows the label again)
         return True
 
     def resizeEvent(self, ev=None):  # noqa: N802

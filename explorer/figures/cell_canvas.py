@@ -87,10 +87,20 @@ class Look:
     line: float = 1.0
     stops: tuple | None = None          # a diverging scale of its own (None: the shared one)
     high_contrast: bool = False
+    #: on screen: the cell alone (no title, header, legend or unit strip), cropped to
+    #: :data:`BODY_Y`, so that it is drawn as large as the area allows
+    body_only: bool = False
+    #: on screen the texts that carry numbers (values, the belt's labels, the gates' values) are at
+    #: least this many device pixels (0: no rule)
+    value_px: float = 0.0
 
 
 NORMAL = Look()
-PRESENTER = Look(font_scale=1.3, min_font=20.0, line=1.6, stops=PRESENTER_STOPS, high_contrast=True)
+PRESENTER = Look(font_scale=1.3, min_font=20.0, line=1.6, stops=PRESENTER_STOPS, high_contrast=True,
+                 body_only=True, value_px=20.0)
+#: the logical rows a :attr:`Look.body_only` picture shows: from h_t's name over the cell to x_t's
+#: label under it (to the scene's foot when x_t is a layer's output, written on two lines)
+BODY_Y = (58.0, 562.0)
 
 
 @dataclass
@@ -137,12 +147,12 @@ def blend(a: QColor, b: QColor, t: float) -> QColor:
 class Fonts:
     """The canvas fonts, in pixels of the logical coordinate system (so exports match)."""
 
-    def __init__(self, family: str, look: Look | None = None):
+    def __init__(self, family: str, look: Look | None = None, value_min: float = 0.0):
         look = look or NORMAL
 
-        def mk(px: int, bold: bool = False, italic: bool = False) -> QFont:
+        def mk(px: int, bold: bool = False, italic: bool = False, smallest: float = 0.0) -> QFont:
             f = QFont(family)
-            f.setPixelSize(round(max(px * look.font_scale, look.min_font)))
+            f.setPixelSize(round(max(px * look.font_scale, look.min_font, smallest)))
             f.setBold(bold)
             f.setItalic(italic)
             f.setHintingPreference(QFont.HintingPreference.PreferNoHinting)
@@ -151,12 +161,12 @@ class Fonts:
         self.large = look.font_scale > 1.0      # the scenes' large-font layouts apply
         self.title = mk(22, bold=True)
         self.header = mk(17)
-        self.label = mk(17, italic=True)
+        self.label = mk(17, italic=True, smallest=value_min)      # the belt's "kept … = 0.087"
         self.sub = mk(12, italic=True)
-        self.value = mk(17)
+        self.value = mk(17, smallest=value_min)
         self.gate_name = mk(14)
         self.gate_func = mk(17, bold=True)
-        self.gate_val = mk(24, bold=True)
+        self.gate_val = mk(24, bold=True, smallest=value_min)
         self.node = mk(15, bold=True)
         self.small = mk(13)
         self.tiny = mk(11)
@@ -396,6 +406,8 @@ class CellPicture:
             return "none"
         if self._layout_override is not None:
             return self._layout_override
+        if self._look.body_only:
+            return "none"
         w = self._area()[0] if w is None else w
         h = self._area()[1] if h is None else h
         hm = self._scene_for(frame).height
@@ -415,8 +427,17 @@ class CellPicture:
     def _xform(self, w: float, h: float, frame: Frame | None = None) -> tuple[float, float, float]:
         frame = frame or self._frame()
         lw, lh = self.logical_size(frame, self.strip_layout(frame, w, h))
+        top = 0.0
+        if self._cropped():
+            two_lines = frame.values is not None and frame.values.get("x_from")
+            top, bottom = BODY_Y[0], (self._scene_for(frame).height if two_lines else BODY_Y[1])
+            lh = bottom - top
         s = min(w / lw, h / lh)
-        return s, (w - lw * s) / 2.0, (h - lh * s) / 2.0
+        return s, (w - lw * s) / 2.0, (h - lh * s) / 2.0 - top * s
+
+    def _cropped(self) -> bool:
+        """On screen with a :attr:`Look.body_only` look: the cell alone, cropped to :data:`BODY_Y`."""
+        return self._look.body_only and self._layout_override is None
 
     def _to_widget_rect(self, r: QRectF) -> QRectF:
         s, ox, oy = self._xform(*self._area())
@@ -628,7 +649,15 @@ class CellPicture:
         screen, in an area so small that the normal fonts would fall under :attr:`MIN_SCREEN_PX`,
         with fonts large enough (logical px) to reach it."""
         fonts = self._fonts
-        if self._layout_override is None and self._look == NORMAL:
+        look = self._look
+        if self._layout_override is None and look.value_px:
+            s = self._xform(w, h)[0]
+            need = math.ceil(look.value_px / s) if s > 0 else 0
+            if s > 0 and s * min(fonts.value.pixelSize(), fonts.label.pixelSize(), fonts.gate_val.pixelSize()) < look.value_px:
+                if getattr(self, "_value_fonts", (None, None))[0] != (look, need):
+                    self._value_fonts = ((look, need), Fonts(self._family, look, value_min=float(need)))
+                self._fonts = self._value_fonts[1]
+        elif self._layout_override is None and look == NORMAL:
             s = self._xform(w, h)[0]
             smallest = min(f.pixelSize() for f in (fonts.tiny, fonts.sub, fonts.small))
             if s > 0 and s * smallest < self.MIN_SCREEN_PX:
@@ -658,11 +687,12 @@ class CellPicture:
         self.painted_texts = []
         d = Drawing(p, self._fonts, style, texts=self.painted_texts if self.record_texts else None)
         f = self._fonts
-        title_y = 16 + f.title.pixelSize()                  # 38 and 64 in the normal look
-        title_w = d.text(30, title_y, frame.title or f"{frame.desc.title} cell", f.title)
-        if frame.header:
-            self._paint_header(d, frame, title_y + 9 + f.header.pixelSize(), title_y, title_w)
-        self._paint_legend(d, frame)
+        if not self._cropped():                         # (cropped: the host names what is shown)
+            title_y = 16 + f.title.pixelSize()                  # 38 and 64 in the normal look
+            title_w = d.text(30, title_y, frame.title or f"{frame.desc.title} cell", f.title)
+            if frame.header:
+                self._paint_header(d, frame, title_y + 9 + f.header.pixelSize(), title_y, title_w)
+            self._paint_legend(d, frame)
         scene.paint_body(d)
         scene.back = frame.backward if frame.values is not None else None
         if frame.values is None:
@@ -677,7 +707,7 @@ class CellPicture:
             scene.paint(d, values, frame.belt_scale)
             if frame.held:
                 scene.paint_held(d, frame.held)
-            if frame.n_units > 1:
+            if self.strip_layout(frame) != "none":
                 self._paint_strip(d, frame)
         p.restore()
         self._paint_ms = (time.perf_counter() - t0) * 1000.0

@@ -48,6 +48,20 @@ def math_parts(text: str) -> tuple:
     return tuple((part, "s" if sub else "n") for part, sub in formula_parts(text))
 
 
+def _clear_of_h_up(d: Drawing, x: float, y: float, parts: tuple) -> None:
+    """Before a value right-aligned at ``x`` on baseline ``y`` right of h_t's line up: where large
+    fonts make it reach the line, the line passes behind it (the background under the text)."""
+    w = d.math_width(parts)
+    if x - w < H_UP_X + 10:
+        _under(d, x - w, y, w)
+
+
+def _under(d: Drawing, x: float, y: float, w: float) -> None:
+    """The background under a text ``w`` wide from ``x`` on baseline ``y`` (a wire passes behind it)."""
+    fm = d.f.metrics(d.f.value)
+    d.p.fillRect(QRectF(x - 4, y - fm.ascent(), w + 8, fm.ascent() + fm.descent()), d.s.bg)
+
+
 def _gate_rect(cx: float) -> QRectF:
     return QRectF(cx - GATE_W / 2, GATE_CY - GATE_H / 2, GATE_W, GATE_H)
 
@@ -74,6 +88,7 @@ class Scene:
 
     height = 600.0
     h_tag = (X1 - 62, BUS_Y - 24)             # where "h held" goes: over h_t leaving the cell
+    h_down_x: float | None = None             # a wire down from the belt near its left end (the GRU's)
     back: dict | None = None
     tap_path: QPainterPath | None = None       # where the gradient through h_t joins the belt
 
@@ -235,15 +250,18 @@ class Scene:
         d.math(X0, BELT_LABELS[0], (dq, (back["prev"], "s")))
         below = BELT_LABELS[1] + (d.f.value.pixelSize() - 17) + (d.f.sub.pixelSize() - 12) * 0.5
         out_rel = relation(f"{gfmt(b['in'])} \u00d7 {fmt(b['factor'])}", gfmt(b["out"]))
-        d.math(X0, below, ((f"{out_rel} " + gfmt(b["out"]), "v"),))
+        self.left_label(d, below, ((f"{out_rel} " + gfmt(b["out"]), "v"),))
         # ∏ of the keep gate: one line, or two where large fonts would run into the keep gate's wire
         y = below + d.f.label.pixelSize() + 10
         prod = (("\u220f ", "n"), (gate, "n"), (" from t to the end = ", "n"), (fmt(b["kept_product"]), "v"))
         if X0 + d.math_width(prod) <= kn.x() - 10:
-            d.math(X0, y, prod)
+            self.left_label(d, y, prod)
         else:
-            d.math(X0, y, prod[:2] + ((" from t to the end", "n"),))
-            d.math(X0, y + d.f.label.pixelSize() + 8, (("= " + fmt(b["kept_product"]), "v"),))
+            lines = [prod[:2] + ((" from t to the end", "n"),)]
+            if X0 + d.math_width(lines[0]) > kn.x() - R - 10:         # still too wide: three lines
+                lines = [prod[:2] + ((" from t", "n"),), (("to the end", "n"),)]
+            for k, parts in enumerate(lines + [(("= " + fmt(b["kept_product"]), "v"),)]):
+                self.left_label(d, y + k * (d.f.label.pixelSize() + 8), parts)
         txt = gfmt(b["from_next"])
         if not back["last"] and d.math_width(((txt, "v"),)) > X1 - H_UP_X - 20:
             txt = gfmt(b["from_next"], 2)        # two digits where large fonts would reach h_t's line up
@@ -251,13 +269,31 @@ class Scene:
         d.math((kn.x() + an.x()) / 2, BELT_Y - 22,
                (dq, ("t", "s"), (f" {in_rel} " + gfmt(b["in"]) + "   ", "v"), ("\u00d7 ", "n"), (gate, "n"), ("t", "s"),
                 (" = " + fmt(b["factor"]), "v")), align="center")
-        d.math(X1, BELT_LABELS[0], ((f"from {back['next']}" if not back["last"] else "last step", "n"),), align="right")
+        where = f"from {back['next']}" if not back["last"] else "last step"
+        if d.math_width(((where, "n"),)) <= X1 - H_UP_X - 12:
+            d.math(X1, BELT_LABELS[0], ((where, "n"),), align="right")
+        else:                                    # large fonts: a smaller name, clear of h_t's line up
+            d.text(X1, BELT_LABELS[0], where, d.f.small, align="right")
         if not back["last"]:
+            _clear_of_h_up(d, X1, below, ((txt, "v"),))
             d.math(X1, below, ((txt, "v"),), align="right")
-        d.math(tx - 12, BELT_LABELS[1] + 6, (("+ through h", "n"), ("t", "s"), (" " + gfmt(b["from_h"]), "v")),
-               align="right")
-        d.math(an.x() - 16, (BELT_Y + wn.y()) / 2 + 10, (("written path  ", "n"), (gfmt(b["to_write"]), "v")),
-               align="right")
+        through = (("+ through h", "n"), ("t", "s"), (" " + gfmt(b["from_h"]), "v"))
+        if tx - 12 - d.math_width(through) >= an.x() + R + 6:
+            d.math(tx - 12, BELT_LABELS[1] + 6, through, align="right")
+        else:                                    # large fonts: the name, and its value under it
+            d.math(tx - 12, BELT_LABELS[1] + 6, through[:2], align="right")
+            value, y = ((gfmt(b["from_h"]), "v"),), BELT_LABELS[1] + 14 + d.f.value.pixelSize()
+            _under(d, tx - 12 - d.math_width(value), y, d.math_width(value))       # wires pass behind it
+            d.math(tx - 12, y, value, align="right")
+        written = (("written path  ", "n"), (gfmt(b["to_write"]), "v"))
+        y = (BELT_Y + wn.y()) / 2 + 10
+        if an.x() - 16 - d.math_width(written) >= kn.x() + R + 8:
+            d.math(an.x() - 16, y, written, align="right")
+        else:                                    # large fonts: the name, and its value under it
+            d.math(an.x() - 16, y, written[:1], align="right")
+            w, y = d.math_width(written[1:]), y + d.f.value.pixelSize() + 6
+            _under(d, an.x() - R - 16 - w, y, w)                                     # wires pass behind it
+            d.math(an.x() - R - 16, y, written[1:], align="right")
 
     def paint_belt_labels(self, d: Drawing, v: dict) -> None:
         """The belt's state at both ends and the description's kept and written formulas with their values."""
@@ -273,8 +309,13 @@ class Scene:
         d.math((self.keep_node.x() + an.x()) / 2, BELT_Y - 22,
                (("kept  ", "n"), *kept, (f" {rel} {txt}", "v")), align="center")
         rel, txt = labels["written"]
-        d.math(an.x() + 16, (BELT_Y + wn.y()) / 2 + 10,
-               (("written  ", "n"), *math_parts(self.desc.written_formula), (f" {rel} {txt}", "v")))
+        written = (("written  ", "n"), *math_parts(self.desc.written_formula), (f" {rel} {txt}", "v"))
+        end = d.math_width(((f"{labels['new'][0]} {labels['new'][1]}", "v"),))
+        y = (BELT_Y + wn.y()) / 2 + 10
+        if an.x() + 16 + d.math_width(written) <= min(H_UP_X, X1 - end) - 10:
+            d.math(an.x() + 16, y, written)
+        else:                                    # large fonts: left of the written path
+            d.math(an.x() - 16, y, written, align="right")
 
     def paint_state_label(self, d: Drawing, name: str, sub: str, value: float, x: float, at: tuple,
                           align: str = "left", shown: tuple | None = None) -> None:
@@ -283,7 +324,20 @@ class Scene:
         below = at[1] + (d.f.value.pixelSize() - 17) + (d.f.sub.pixelSize() - 12) * 0.5   # larger fonts: lower
         rel, txt = shown or ("=", fmt(value))
         d.math(x, at[0], ((name, "n"), (sub, "s")), align=align)
-        d.math(x, below, ((f"{rel} {txt}", "v"),), align=align)
+        parts = ((f"{rel} {txt}", "v"),)
+        if align == "right" and at is BELT_LABELS:
+            _clear_of_h_up(d, x, below, parts)
+        if align == "left" and at is BELT_LABELS and x == X0:
+            self.left_label(d, below, parts)
+            return
+        d.math(x, below, parts, align=align)
+
+    def left_label(self, d: Drawing, y: float, parts: tuple) -> None:
+        """``parts`` at the belt's left end on baseline ``y``; where large fonts make them reach the
+        wire down from the belt (:attr:`h_down_x`), the wire passes behind them."""
+        if self.h_down_x is not None and X0 + d.math_width(parts) > self.h_down_x - 8:
+            _under(d, X0, y, d.math_width(parts))
+        d.math(X0, y, parts)
 
 
 class CStateScene(Scene):
@@ -510,9 +564,10 @@ class SquashScene(Scene):
                  "and squashed by tanh again at every step,", "so what it held fades.")
         if back is not None:
             lines = self.back_lines(back)
-        step = d.f.small.pixelSize() * 1.5
+        font = d.f.value if back is not None and d.f.large else d.f.small      # numbers: as large as the values
+        step = font.pixelSize() * (1.25 if font is d.f.value else 1.5)
         for k, line in enumerate(lines):
-            d.text(180, 190 + step * k, line, d.f.small, d.s.fg if back is not None else d.s.muted)
+            d.text(180, 190 + step * k, line, font, d.s.fg if back is not None else d.s.muted)
         self.paint_x(d, v)
 
     @staticmethod

@@ -114,7 +114,8 @@ class _HeatmapPanels(PlotPanelWidget):
         self._build_levels = dict(colormaps or {})
         self._was_empty = False
         if self.build_in_steps and not self._exporting:
-            self.view.setUpdatesEnabled(False)          # shown once whole (a repaint a panel costs as much)
+            self.view.hide()          # shown once whole (a repaint a panel costs as much); till then the
+            # panel's own background, not an unpainted (black) view
             self._build_timer().start(0)
         else:
             self._build_rest()
@@ -174,7 +175,7 @@ class _HeatmapPanels(PlotPanelWidget):
         self._apply_palette()
         if not self._exporting:
             self._arrange(self._wide_on_screen())
-        self.view.setUpdatesEnabled(True)
+        self.view.show()
 
     def _on_build_timer_timeout(self) -> None:
         if not self._unbuilt:
@@ -212,6 +213,7 @@ class _HeatmapPanels(PlotPanelWidget):
             return
         shape = self._grid_shape(len(names), wide)
         if shape == self._shape:
+            self._name_axes()
             return
         ci = self._view.ci
         for p in self.plots.values():
@@ -219,9 +221,13 @@ class _HeatmapPanels(PlotPanelWidget):
         for k, name in enumerate(names):
             ci.addItem(self.plots[name], row=k // shape[1], col=k % shape[1])
         self._shape = shape
+        self._name_axes()
 
     #: a panel in one row is at least this wide (its axis, colour bar and title fit; 1024-px windows)
     MIN_PANEL_WIDTH = 210
+    #: a row of the grid lower than this on screen leaves out its axes' names ("timestep t", "unit":
+    #: the window's heatmaps always show them) so that the units keep room to be seen
+    MIN_ROW_HEIGHT = 150
 
     def _wide_on_screen(self) -> bool:
         n = max(1, len(self.plots))
@@ -230,6 +236,14 @@ class _HeatmapPanels(PlotPanelWidget):
         # unless the row would squeeze each panel narrower than it can be drawn
         return (self.height() > 0 and (self.width() / cols) / max(self.height() / rows, 1) > 3.0
                 and self.width() / n >= self.MIN_PANEL_WIDTH)
+
+    def _name_axes(self) -> None:
+        """The axes' names shown, unless the rows are too low on screen for them and the data."""
+        low = (not self._exporting and self._shape[0] > 1
+               and self.height() / self._shape[0] < self.MIN_ROW_HEIGHT)
+        for p in self.plots.values():
+            for side in ("bottom", "left"):
+                p.showLabel(side, not low)
 
     def _arrange_for(self, exporting: bool) -> None:
         self._arrange(wide=False if exporting else self._wide_on_screen())

@@ -23,9 +23,10 @@ import re
 os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
 
 import numpy as np  # noqa: E402
-from PySide6.QtCore import QRectF, QSize, QSizeF, Qt  # noqa: E402
+from PySide6.QtCore import QRectF, QSize, QSizeF, Qt, QTimer  # noqa: E402
 from PySide6.QtGui import QColor, QImage, QPainter, QPalette, QPicture  # noqa: E402
 from PySide6.QtWidgets import QApplication, QGraphicsWidget, QSizePolicy, QVBoxLayout, QWidget  # noqa: E402
+from shiboken6 import isValid  # noqa: E402
 
 import pyqtgraph as pg  # noqa: E402
 
@@ -272,9 +273,26 @@ class PlotPanelWidget(QWidget):
     def _on_view_resized(self, *_):
         if self.legend is not None:
             self.legend.fit(min(self.plot.vb.width(), self._legend_room()))
-            top, rng = self.view.centralWidget, getattr(self.view, "range", None)
-            if not self._exporting and top is not None and rng is not None and top.size().width() > rng.width():
-                top.setGeometry(rng)      # held wider by the legend's old columns: give it the view again
+            if self._held_larger():
+                # held larger than the view by the legend's old columns (a tab laid out narrow while
+                # hidden, one column of entries high): give it the view again once the layout that
+                # is running now has ended, as the plot's minimum is then the new columns'
+                if self._fit_timer is None:
+                    self._fit_timer = QTimer(self)          # (it goes with the panel)
+                    self._fit_timer.setSingleShot(True)
+                    self._fit_timer.timeout.connect(self._fit_to_view)
+                self._fit_timer.start(0)
+
+    _fit_timer = None
+
+    def _held_larger(self) -> bool:
+        top, rng = self.view.centralWidget, getattr(self.view, "range", None)
+        return (not self._exporting and top is not None and rng is not None
+                and (top.size().width() > rng.width() + 0.5 or top.size().height() > rng.height() + 0.5))
+
+    def _fit_to_view(self) -> None:
+        if isValid(self.view) and isValid(self.plot) and self._held_larger():       # (not closed meanwhile)
+            self.view.centralWidget.setGeometry(self.view.range)
 
     _layout_width = None          # the width the plot is being laid out at (an export's; None: on screen)
 

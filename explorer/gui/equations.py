@@ -216,6 +216,10 @@ class EquationsView(SessionViewMixin, QTextBrowser):
     def _bg(self) -> QColor:
         return self.palette().color(QPalette.ColorRole.Base)
 
+    #: presenting on a window lower than this (px), stacked rows are one line each (the diagram
+    #: keeps the height: a 1024×700 projector)
+    SHORT_SCREEN = 800
+
     #: the width (logical px) an export is laid out at, whatever the window: the wide table, wider
     #: where its rows need it
     EXPORT_WIDTH = 1100
@@ -320,7 +324,7 @@ class EquationsView(SessionViewMixin, QTextBrowser):
         sym = f'style="color:{muted};"'
         prev = place.prev_sub(t)                 # the reverse direction's previous state is t + 1's
         init = " (initial state)" if place.first(t) else ""
-        where = f" &nbsp;\u00b7&nbsp; {html.escape(place.name)}" if place.stacked else ""
+        where = self._place_html()
         parts = [f'<p style="font-size:large; margin-bottom:4px;">{html.escape(desc.title)} &nbsp;\u00b7&nbsp; '
                  f'<b>Unit {j} of {n}</b> &nbsp;\u00b7&nbsp; sample {self._shown_sample()} &nbsp;\u00b7&nbsp; '
                  f't = {t + 1} / {T}{where}{self._epoch_html()}</p>', self._waiting_html(muted)]
@@ -391,7 +395,7 @@ class EquationsView(SessionViewMixin, QTextBrowser):
         vmax = float(max(a.max() for a in both)) if both else 1.0
         parts = [f'<p style="font-size:large; margin-bottom:4px;">{html.escape(desc.title)} &nbsp;\u00b7&nbsp; '
                  f'<b>backward</b> &nbsp;\u00b7&nbsp; <b>Unit {j} of {n}</b> &nbsp;\u00b7&nbsp; sample {self._shown_sample()} '
-                 f'&nbsp;\u00b7&nbsp; t = {t + 1} / {T}{self._epoch_html()}</p>', self._waiting_html(muted),
+                 f'&nbsp;\u00b7&nbsp; t = {t + 1} / {T}{self._place_html()}{self._epoch_html()}</p>', self._waiting_html(muted),
                  self._table(step_rows, num, sym, vmax=vmax or 1.0, text=gfmt)]
         small = max(8, round(QFontInfo(self.font()).pixelSize() * 0.85))
         if self.session.shown_interventions():
@@ -409,6 +413,12 @@ class EquationsView(SessionViewMixin, QTextBrowser):
         src = self.session.trace_source
         return html.escape(str(self.session.position.sample) if src is None else src.sample_text())
 
+    def _place_html(self) -> str:
+        """The layer and direction shown, for a deep or bidirectional model ("" for one layer)."""
+        pos = self.session.position
+        place = LayerPlace.of(self.session.trace, pos.layer, pos.direction)
+        return f" &nbsp;\u00b7&nbsp; {html.escape(place.name)}" if place.stacked else ""
+
     def _epoch_html(self) -> str:
         text = self._epoch_text()
         return f" &nbsp;\u00b7&nbsp; <b>{html.escape(text)}</b>" if text else ""
@@ -424,9 +434,10 @@ class EquationsView(SessionViewMixin, QTextBrowser):
             self._fit_compact = True            # too wide for the screen: stacked instead
             self._render_once()
         elif (self._presenting and (self._compact or self._fit_compact) and not self._fit_short
-              and not self._export_layout
-              and self.isVisible() and self.document().size().height() > self.viewport().height()):
-            self._fit_short = True              # too tall: each row's numbers alone, one line a row
+              and not self._export_layout and self.isVisible()
+              and (self.document().size().height() > self.viewport().height()
+                   or self.window().height() < self.SHORT_SCREEN)):
+            self._fit_short = True              # too tall, or a short screen: the numbers alone, one line a row
             self._render_once()
 
     @staticmethod

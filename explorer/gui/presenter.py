@@ -3,8 +3,10 @@
 Large fonts and thicker lines in the diagram (:data:`~explorer.figures.cell_canvas.PRESENTER`:
 a high-contrast, colour-blind-safe look whose value scale stays diverging — dark blue, white,
 dark orange), large equations, and nothing else: docks, toolbar, menu bar, status bar, the
-selectors and the timestep bar are hidden; the diagram sits above the equations. Keys only:
-Left/Right/Space/Home/End step, B the backward pass, F11 or Esc leave. Legible at 1280×720.
+selectors and the timestep bar are hidden; the diagram sits above the equations, which get the
+height their rows need (at most :data:`EQUATIONS_SHARE` of it), so no row scrolls. The diagram
+shows the cell alone, every number at least 20 px on screen. Keys only: Left/Right/Space/Home/End
+step, B the backward pass, F11 or Esc leave. Legible at 1024×700.
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ from PySide6.QtWidgets import QDockWidget, QLayout, QToolBar
 
 from explorer.figures.cell_canvas import PRESENTER
 
-EQUATIONS_PX = 22            # the equations' font in presenter mode (pixels)
+EQUATIONS_PX = 22            # the equations' font in presenter mode (pixels) ...
+EQUATIONS_PX_SHORT = 20      # ... on a window lower than EquationsView.SHORT_SCREEN (1024×700)
+EQUATIONS_SHARE = 0.55       # the most of the height the equations take from the diagram
 
 
 class PresenterMode:
@@ -84,12 +88,14 @@ class PresenterMode:
             win.equations.setFont(font)
             win.equations.setStyleSheet("QTextBrowser { background: white; color: black; }")
             win.equations.set_presenting(True)
+            win.equations.document().documentLayout().documentSizeChanged.connect(self._fit_equations)
             self.active = True
             if fullscreen:
                 win.showFullScreen()
             win.diagram.setFocus(Qt.FocusReason.ShortcutFocusReason)
         else:
             saved = self._saved
+            win.equations.document().documentLayout().documentSizeChanged.disconnect(self._fit_equations)
             win.diagram.set_look(None)
             win.equations.setStyleSheet("")
             win.equations.set_presenting(False)
@@ -108,6 +114,27 @@ class PresenterMode:
             self._saved = {}
             self.active = False
         win.equations._render()
+        if on:
+            self._fit_equations()
+
+    def _fit_equations(self, *_) -> None:
+        """Give the equations the height of their rows (none scrolls), the diagram the rest."""
+        win = self.win
+        eq, sp = win.equations, win.splitter
+        if not self.active or sp.orientation() != Qt.Orientation.Vertical:
+            return
+        px = EQUATIONS_PX_SHORT if win.height() < eq.SHORT_SCREEN else EQUATIONS_PX
+        if eq.font().pixelSize() != px:
+            font = QFont(eq.font())
+            font.setPixelSize(px)
+            eq.setFont(font)
+            eq._render()                    # (its document's new size calls this again)
+            return
+        total = sum(sp.sizes())
+        chrome = eq.height() - eq.viewport().height()
+        need = min(round(total * EQUATIONS_SHARE), int(eq.document().size().height() + 0.999) + chrome + 2)
+        if abs(sp.sizes()[1] - need) > 1:
+            sp.setSizes([total - need, need])
 
     def on_escape(self) -> bool:
         """Esc: leave presenter mode (True) — or do nothing here (False)."""
