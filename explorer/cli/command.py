@@ -222,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
         hold_threads()                         # a bad LSTM_EXPLORER_THREADS is named before anything runs
         args = _parser().parse_args(argv)
         if getattr(args, "sampled_softmax", None) is not None:
-            set_sampled(args.sampled_softmax)
+            set_sampled(args.sampled_softmax, "--sampled-softmax")
         get_sampled()                          # a bad LSTM_EXPLORER_SAMPLED_SOFTMAX too
         if args.command == "examples":
             return _cmd_examples()

@@ -70,11 +70,12 @@ def get_sampled() -> int:
     return _parse(env, ENV_VAR) if env else DEFAULT_SAMPLED
 
 
-def set_sampled(n: int | None) -> None:
+def set_sampled(n: int | None, source: str = "set_sampled") -> None:
     """Sample ``n`` words per training step from now on (0: full softmax; None: back to the
-    variable or the default). Trainers made before keep theirs."""
+    variable or the default). Trainers made before keep theirs. ``source`` names the setting in
+    the sentence a bad value gives."""
     global _chosen
-    _chosen = _UNSET if n is None else _parse(n, "set_sampled")
+    _chosen = _UNSET if n is None else _parse(n, source)
 
 
 class SampledSoftmax:
