@@ -28,7 +28,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from explorer.bench.scale import JUDGED, run_measured, write_prose, write_series
+from explorer.bench.scale import run_measured, write_prose, write_series
 
 #: (T, units, batch, rows, steps) of the batch-memory case; the big one is the issue's 6.6 GB case.
 BATCHMEM = {False: (500, 128, 4, 1_500, 20), True: (500, 512, 4, 3_000, 20)}
@@ -53,9 +53,9 @@ def _python(*args) -> list[str]:
     return [sys.executable, "-m", "explorer.bench.judged", *map(str, args)]
 
 
-def _train_cmd(path, out, *opts) -> list[str]:
+def _train_cmd(path, out, *opts, quiet=True) -> list[str]:
     return [sys.executable, "-m", "explorer", "train", str(path), *map(str, opts), "--out", str(out), "--force",
-            "--no-plots", "--quiet"]
+            "--no-plots", *(["--quiet"] if quiet else [])]
 
 
 def _prepare(cmd: list[str]) -> None:
@@ -86,7 +86,7 @@ def batchmem(work: Path, big: bool) -> list[Result]:
     except (ValueError, IndexError):
         return [Result("batchmem", size, m.wall, m.rss_mb, command=shlex.join(cmd), failed=m.tail or "no result")]
     return [Result("batchmem", size, out["seconds"], m.rss_mb,
-                   f"peak traced {out['peak'] / 1e6:.0f} MB / a training step's need {out['need'] / 1e6:.0f} MB",
+                   f"peak traced {out['peak'] / 1e6:.1f} MB / a training step's need {out['need'] / 1e6:.1f} MB",
                    out["peak"] / out["need"], shlex.join(cmd))]
 
 
@@ -156,7 +156,7 @@ def words(work: Path, big: bool) -> list[Result]:
         if not path.exists():
             write_prose(path, int(mb * 1e6))
         folder = work / f"words-run-{mb:g}"
-        cmd = _train_cmd(path, folder, "--words", "--epochs", 1)
+        cmd = _train_cmd(path, folder, "--words", "--epochs", 1, quiet=False)
         m = run_measured(cmd)
         if m.train is None:
             out.append(Result("words", f"{mb:g} MB prose", m.wall, m.rss_mb, command=shlex.join(cmd),
