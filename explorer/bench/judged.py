@@ -33,7 +33,7 @@ from explorer.bench.scale import run_measured, write_prose, write_series
 #: (T, units, batch, rows, steps) of the batch-memory case; the big one is the issue's 6.6 GB case.
 BATCHMEM = {False: (500, 128, 4, 1_500, 20), True: (500, 512, 4, 3_000, 20)}
 OPEN_STEPS = {False: (5_000, 40_000), True: (10_000, 250_000)}
-WORDS_MB = {False: (0.5, 1.0, 2.0), True: (1.0, 2.0, 4.0, 5.0)}
+WORDS_MB = {False: (1.0, 2.0, 4.0), True: (1.0, 2.0, 4.0, 5.0)}
 ANIMATE_T = {False: (50, 200), True: (500, 2000)}
 
 
