@@ -199,3 +199,23 @@ def test_the_command_line_says_it_and_turns_it_off(tmp_path, capsys, monkeypatch
         assert not (tmp_path / "d").exists()
     finally:
         set_sampled(None)
+
+
+def test_a_sampled_step_over_thirty_thousand_words_needs_a_fifth_of_the_full_ones_memory():
+    import tracemalloc
+
+    V_big, n, T, B = 30_000, 16, 20, 16
+    ids = np.random.default_rng(0).integers(0, V_big, size=(2 * B, T + 1))
+    data = TrainData(ids[:, :-1], ids[:, 1:], loss="cross_entropy")
+    peaks = {}
+    for S in (0, 512):
+        tr = Trainer(make_model("lstm", V_big, n, V_big, seed=0), data, batch_size=B, epochs=1, sampled=S)
+        steps = tr.steps()
+        next(steps)                                          # Adam's moments are allocated here
+        tracemalloc.start()
+        next(steps)
+        peaks[S] = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    params = 8 * (4 * n * (V_big + n + 1) + (n + 1) * V_big)
+    assert peaks[512] < 0.3 * peaks[0], peaks                 # measured: 4.6 MB vs 23.1 MB
+    assert peaks[512] < 0.5 * params                         # no temporary the size of the weights (Adam's)
