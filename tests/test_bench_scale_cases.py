@@ -29,8 +29,27 @@ def test_the_long_window_case_validates_within_its_training_batchs_memory(tmp_pa
 
 def test_the_words_cases_read_prose_as_a_capped_vocabulary(tmp_path):
     assert bs.CASES["words5"].file == "prose_5mb.txt" and bs.CASES["words5"].args == ("--words",)
-    assert {"words5", "valmem"} <= set(bs.DEFAULT_CASES)
+    assert {"words5", "valmem"} <= set(bs.BIG_CASES)
     path = bs.write_prose(tmp_path / "p.txt", 300_000)
     args = cli._parser().parse_args(["train", str(path), "--words", "--out", str(tmp_path / "r")])
     ds = cli._load_dataset(args)
     assert ds.n_outputs == 10_000 and "vocabulary capped at the 9,999 most frequent" in ds.describe()
+
+
+def test_the_default_cases_are_small_and_big_gives_the_issues_sizes(monkeypatch, tmp_path):
+    from explorer.bench import judged
+
+    assert set(bs.JUDGED) <= set(bs.DEFAULT_CASES) and set(bs.DEFAULT_CASES) <= set(bs.CASES) | set(bs.JUDGED)
+    assert judged.OPEN_STEPS[True][-1] == 250_000 and judged.ANIMATE_T[True] == (500, 2000)
+    assert judged.WORDS_MB[True][0] == 1.0 and judged.WORDS_MB[True][-1] == 5.0
+    seen = {}
+
+    def fake(names, work, big, say):
+        seen.update(names=list(names), big=big)
+        return []
+
+    monkeypatch.setattr(judged, "run_cases", fake)
+    assert bs.main(["--cases", "open,animate", "--no-torch", "--quiet", "--work", str(tmp_path)]) == 0
+    assert seen == {"names": ["open", "animate"], "big": False}
+    assert bs.main(["--cases", "words", "--big", "--no-torch", "--quiet", "--work", str(tmp_path)]) == 0
+    assert seen == {"names": ["words"], "big": True}

@@ -115,3 +115,46 @@ def test_a_process_with_workers_holds_the_count(monkeypatch):
         assert blas.blas_threads() == 1                  # never restored under a worker's feet
     finally:
         lib.set(old)
+
+
+# a training step of a script that imported numpy first, the count read straight from the library
+TRAIN_SCRIPT = r"""
+import ctypes, json, sys
+import numpy as np
+lib = next(p.split()[-1] for p in open("/proc/self/maps") if "openblas" in p.split()[-1].lower())
+blas = ctypes.CDLL(lib)
+get = next(getattr(blas, f"{pre}_get_num_threads{suf}") for pre in ("scipy_openblas", "openblas")
+           for suf in ("64_", "_64", "") if hasattr(blas, f"{pre}_get_num_threads{suf}"))
+get.restype = ctypes.c_int
+from explorer.engine import make_model, set_threads
+from explorer.engine.trainer import TrainData, Trainer
+if sys.argv[1] != "env":
+    set_threads(int(sys.argv[1]))
+rng = np.random.default_rng(0)
+x = rng.standard_normal((8, 12, 2))
+trainer = Trainer(make_model("lstm", 2, 16, 1), TrainData(x, x[:, -1, :1], loss="mse"), batch_size=4, epochs=1)
+inside = []
+steps = list(trainer.steps(max_steps=2, interrupt=lambda: inside.append(get()) or False))
+print(json.dumps({"inside": sorted(set(inside)), "after": get(), "steps": len(steps)}))
+"""
+
+
+def _openblas_loaded() -> bool:
+    with open("/proc/self/maps", encoding="utf-8", errors="replace") as fh:
+        return any("openblas" in line.rsplit(None, 1)[-1].lower() for line in fh if line.strip())
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/maps") or not _openblas_loaded(), reason="needs OpenBLAS on Linux")
+@two_cores
+@pytest.mark.parametrize(("arg", "env", "inside"), [("env", {}, [1]), ("2", {}, [2]),
+                                                    ("env", {"LSTM_EXPLORER_THREADS": "2"}, [2])])
+def test_a_training_step_after_numpy_runs_with_the_engines_count(arg, env, inside):
+    full = {**os.environ, "OPENBLAS_NUM_THREADS": "2", "OMP_NUM_THREADS": "2", "PYTHONPATH": str(ROOT)}
+    full.pop("LSTM_EXPLORER_THREADS", None)
+    full.update(env)
+    out = subprocess.run([sys.executable, "-c", TRAIN_SCRIPT, arg], capture_output=True, text=True, timeout=120,
+                         env=full, cwd=ROOT, check=True)
+    seen = json.loads(out.stdout.strip().splitlines()[-1])
+    assert seen["steps"] == 2
+    assert seen["inside"] == inside
+    assert seen["after"] == 2

@@ -39,6 +39,7 @@ from .source import Source
 EMIT_INTERVAL = 1.0 / 30.0              # partial results per second: about 30
 SANE_FACTOR = 10.0                      # a step is sane while its loss ≤ 10 × the baseline loss
 BLOWUP_FACTOR = 1.0e4                   # and the run has blown up beyond 10^4 × the baseline
+GUARD_BYTES = 64 << 20                  # the sane copies a guard keeps fit in this (at least one is kept)
 
 
 class TaskState:
@@ -231,8 +232,10 @@ class DivergenceGuard:
     ``SANE_FACTOR`` × baseline is sane; a non-finite loss or one above ``BLOWUP_FACTOR`` ×
     baseline is a blow-up. A step's loss is computed with the weights before its update, so the
     guard holds those (a copy taken after the previous step) until the loss confirms them, and
-    keeps the last ``keep`` sane ones: on a blow-up the one with the lowest loss goes back (the
-    loss often climbs for a few steps before it explodes).
+    keeps the last ``keep`` sane ones — fewer when they would hold more than :data:`GUARD_BYTES`
+    (a word model's weights and Adam's moments are tens of MB a copy), never none: on a blow-up
+    the one with the lowest loss goes back (the loss often climbs for a few steps before it
+    explodes).
     """
 
     def __init__(self, trainer, keep: int = 8):
@@ -240,6 +243,8 @@ class DivergenceGuard:
         self.baseline = _baseline_loss(trainer)
         self._pending = self._copy()        # the weights the next step's loss is computed with
         self._pending_step = trainer.step
+        per_copy = sum(a.nbytes for a in (self._pending[0], *self._pending[1].values()) if isinstance(a, np.ndarray))
+        keep = max(1, min(keep, GUARD_BYTES // max(1, per_copy)))
         self.sane: deque = deque(maxlen=keep)   # (loss, step, params, optimiser state)
         self.sane_loss = float("nan")
         self.kept_step: int | None = None     # after :meth:`back`: the step whose weights went back

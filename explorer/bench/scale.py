@@ -1,7 +1,12 @@
 """The whole command at scale, side by side with PyTorch: ``python -m explorer.bench --scale``.
 
-    python -m explorer.bench --scale [--cases series1,series8,prose1,prose10,words1,words5,valmem]
-                                     [--repeat 3] [--rows 1000000] [--work DIR] [--no-torch] [--quiet]
+    python -m explorer.bench --scale [--big] [--cases series1,prose1,batchmem,open,words,animate]
+                                     [--repeat N] [--rows N] [--work DIR] [--no-torch] [--quiet] [--markdown]
+
+Without ``--big``: ``series1`` and ``prose1`` at 100,000 rows / 1 MB, once each, and the cost cases
+of :mod:`explorer.bench.judged` (``batchmem``, ``open``, ``words``, ``animate``) at small sizes —
+a few minutes in all. ``--big``: every case below at the issue's sizes (1,000,000 rows, medians of
+3) and the cost cases at theirs.
 
 Writes seeded files into a work folder (a temporary one unless ``--work``): a 1,000,000-row
 one-column CSV, the same rows with 8 columns, 1 MB, 5 MB and 10 MB of prose, and a 3,000-row CSV
@@ -77,7 +82,12 @@ CASES = {
     "valmem": Case("valmem", "rows × 1 column, windows of 500, 128 units, batch 4", "series_1col.csv",
                    ("--seq-len", "500", "--units", "128", "--batch", "4", "--val-fraction", "0.5"), LONG_ROWS),
 }
-DEFAULT_CASES = ("series1", "series8", "prose1", "prose10", "words1", "words5", "valmem")
+#: The whole command's cases at the issue's sizes (``--big``).
+BIG_CASES = ("series1", "series8", "prose1", "prose10", "words1", "words5", "valmem")
+#: Without ``--big``: two of the command's cases at --rows 100,000 and the cost cases of
+#: :mod:`explorer.bench.judged` at their small sizes (a few minutes in all).
+DEFAULT_CASES = ("series1", "prose1", "batchmem", "open", "words", "animate")
+SMALL_ROWS = 100_000
 
 
 # -- the files ----------------------------------------------------------------------------------
@@ -181,6 +191,7 @@ class Measured:
     steps: int | None = None
     status: int = 0
     tail: str = ""                   # the last lines of stderr when something went wrong
+    text: str = ""                   # everything the command wrote (stderr, then stdout)
 
 
 #: Runs the command as its own child and reports its wall time and peak RSS. Linux starts a
@@ -217,7 +228,7 @@ def run_measured(cmd: list[str], env=None) -> Measured:
             r = json.loads(report.read_text())
         except (OSError, ValueError):
             r = {"wall": float("nan"), "maxrss_kb": 0, "status": -1}
-    m = Measured(wall=r["wall"], rss_mb=r["maxrss_kb"] * 1024 / 1e6, status=r["status"])
+    m = Measured(wall=r["wall"], rss_mb=r["maxrss_kb"] * 1024 / 1e6, status=r["status"], text=text)
     found = CLOSING_LINE.findall(text)
     if found:
         m.steps, m.train = int(found[-1][0]), float(found[-1][1])
@@ -389,22 +400,36 @@ def _torch_version() -> str | None:
     return r.stdout.strip() or None if r.returncode == 0 else None
 
 
+#: The cost cases, measured by :mod:`explorer.bench.judged` (imported when run: it imports this module).
+JUDGED = ("batchmem", "open", "words", "animate")
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m explorer.bench --scale",
                                 description="The whole train command at scale, side by side with PyTorch.")
-    p.add_argument("--cases", default=",".join(DEFAULT_CASES),
-                   help=f"comma-separated cases (default: {','.join(DEFAULT_CASES)})")
-    p.add_argument("--repeat", type=int, default=3, help="runs per case (medians are reported)")
-    p.add_argument("--rows", type=int, default=ROWS, help="rows of the series files")
+    p.add_argument("--big", action="store_true", help="the issue's sizes: every case, 1,000,000 rows, "
+                   "3 runs each, the cost cases' large sizes (about an hour)")
+    p.add_argument("--cases", default=None, help=f"comma-separated cases of {', '.join(CASES)}, "
+                   f"{', '.join(JUDGED)} (default: {','.join(DEFAULT_CASES)}; with --big every one)")
+    p.add_argument("--repeat", type=int, default=None, help="runs per case (medians are reported; default 1, "
+                   "3 with --big)")
+    p.add_argument("--rows", type=int, default=None, help=f"rows of the series files (default {SMALL_ROWS:,}, "
+                   f"{ROWS:,} with --big)")
     p.add_argument("--work", metavar="DIR", help="folder for the files and run folders (default: a temporary one)")
     p.add_argument("--no-torch", action="store_true", help="run the command alone")
     p.add_argument("--quiet", action="store_true", help="print the table only")
     p.add_argument("--markdown", action="store_true", help="also print the table in Markdown")
     args = p.parse_args(argv)
-    cases = [c.strip() for c in args.cases.split(",") if c.strip()]
-    bad = [c for c in cases if c not in CASES]
-    if bad or not cases:
-        p.error(f"unknown case {bad[0] if bad else '(none)'}; choose from {', '.join(CASES)}")
+    if args.cases is None:
+        args.cases = ",".join(BIG_CASES + JUDGED if args.big else DEFAULT_CASES)
+    args.repeat = args.repeat or (3 if args.big else 1)
+    args.rows = args.rows or (ROWS if args.big else SMALL_ROWS)
+    chosen = [c.strip() for c in args.cases.split(",") if c.strip()]
+    bad = [c for c in chosen if c not in CASES and c not in JUDGED]
+    if bad or not chosen:
+        p.error(f"unknown case {bad[0] if bad else '(none)'}; choose from {', '.join(CASES)}, {', '.join(JUDGED)}")
+    cases = [c for c in chosen if c in CASES]
+    judged = [c for c in chosen if c in JUDGED]
     if args.repeat < 1 or args.rows < 100:
         p.error("--repeat must be at least 1 and --rows at least 100")
     torch_version = None if args.no_torch else _torch_version()
@@ -444,12 +469,24 @@ def main(argv=None) -> int:
                     say(f"  torch {r + 1}: wall {m.wall:.1f} s, {m.steps} steps in {_fmt(m.train, '.1f')} s of "
                         f"training, max RSS {m.rss_mb:.0f} MB" + (f" — exit {m.status}: {m.tail}" if m.tail else ""))
             rows.append(row)
+        results = []
+        if judged:
+            from explorer.bench import judged as costs
+
+            results = costs.run_cases(judged, work, args.big, say)
         say(f"\nload average after: {_load()}")
-        print(f"\nmedians of {args.repeat} runs; wall = the whole process; train = the closing line's "
-              "seconds of training; RSS = peak resident memory; × = explorer / torch")
-        print(summarize(rows))
-        if args.markdown:
-            print("\n" + markdown(rows))
+        if rows:
+            print(f"\nmedians of {args.repeat} runs; wall = the whole process; train = the closing line's "
+                  "seconds of training; RSS = peak resident memory; × = explorer / torch")
+            print(summarize(rows))
+            if args.markdown:
+                print("\n" + markdown(rows))
+        if results:
+            print(f"\ncost cases ({'big' if args.big else 'small'} sizes; RSS = peak resident memory of the "
+                  "measured process)")
+            print(costs.summarize(results))
+            if args.markdown:
+                print("\n" + costs.markdown(results))
     finally:
         if tmp is not None:
             tmp.cleanup()

@@ -35,6 +35,7 @@ from functools import partial
 from pathlib import Path
 
 from explorer.app.tasks import EvalCadence
+from explorer.engine.sampled import DEFAULT_SAMPLED, MIN_RATIO
 from explorer.runs.options import BY_DEST, BY_FLAG, OptionError, check_args
 from explorer.runs.folder import safe_name
 
@@ -45,7 +46,7 @@ EXIT_OK, EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_INTERRUPTED = 0, 2, 3, 130
 
 #: Options ``train --resume`` uses; every other option given with it is named as ignored.
 RESUME_OPTIONS = {"command", "resume", "file", "epochs", "out", "force", "no_plots", "quiet", "forecast",
-                  "eval_every", "stop_at_loss", "allow_changed_data"}
+                  "eval_every", "stop_at_loss", "allow_changed_data", "sampled_softmax"}
 
 
 class CliError(Exception):
@@ -90,6 +91,9 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", metavar="DIR", help="continue the run saved in DIR (FILE: its data file's new place)")
     t.add_argument("--allow-changed-data", action="store_true",
                    help="with --resume: continue even though the data file changed since the run was saved")
+    t.add_argument("--sampled-softmax", metavar="N", help="next-word training steps sample N words for their "
+                   f"softmax when the vocabulary exceeds {MIN_RATIO}·N (default {DEFAULT_SAMPLED}; 0: the full "
+                   "softmax at every step); evaluation always uses the full softmax")
     t.add_argument("--init", metavar="MODEL", help="start from the weights in MODEL (.safetensors, "
                    ".keras, .weights.h5 or a run's model.npz) and fine-tune them")
     t.add_argument("--cell", choices=CELL_CHOICES + TREE_CELLS + ("convlstm",), default=None,
@@ -223,9 +227,13 @@ def main(argv: list[str] | None = None) -> int:
         return gui_main(argv)
     argv = _join_negative_values(argv)
     from explorer.engine.blas import ThreadSettingError, hold_threads
+    from explorer.engine.sampled import SampledSettingError, get_sampled, set_sampled
     try:
         hold_threads()                         # a bad LSTM_EXPLORER_THREADS is named before anything runs
         args = _parser().parse_args(argv)
+        if getattr(args, "sampled_softmax", None) is not None:
+            set_sampled(args.sampled_softmax, "--sampled-softmax")
+        get_sampled()                          # a bad LSTM_EXPLORER_SAMPLED_SOFTMAX too
         if args.command == "examples":
             return _cmd_examples()
         if args.command is None:
@@ -238,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
             return _cmd_compare(args, _given(argv))
         if args.command == "animate":
             return _cmd_animate(args)
-    except (CliError, OptionError, ThreadSettingError) as exc:
+    except (CliError, OptionError, ThreadSettingError, SampledSettingError) as exc:
         _say(f"lstm-explorer: {exc}")
         return EXIT_BAD_INPUT
     except OSError as exc:                     # a path the system refuses that no check above named
@@ -942,6 +950,8 @@ def _train_into(args, given: dict[str, str], run_cls, out: Path, in_place: bool,
     if not args.quiet:
         _say(f"{ds.describe()}")
         _say(f"{describe_model(run.model)}; {tr.steps_per_epoch} steps per epoch")
+        if getattr(tr, "sampler", None) is not None:
+            _say(tr.sampler.describe())
     status = _train_loop(run, args, out, saved)
     try:
         run.save(out, extra=None if args.no_plots else _plot_writer(run, args.forecast))

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .blas import engine_threads
+from .sampled import sampled_head_loss
 from .cells import CELLS, Cell, GRUCell, LSTMCell, PeepholeLSTMCell, RNNCell, is_tokens
 from .connectivity import connectivity as _connectivity
 from .fpenv import flush_denormals
@@ -639,13 +640,15 @@ class RecurrentModel:
             total += value * xb.shape[0]
         return total / N
 
-    def _head_loss(self, run: _Pass, target, loss, params, grad=None):
+    def _head_loss(self, run: _Pass, target, loss, params, grad=None, sampled=None):
         """The head and the loss over the top layer's outputs: ``(loss, dL/d(top outputs))``.
 
         With ``grad`` (a flat gradient) the head's gradients go into it and dL/d(top outputs)
         (T, B, D·n) is returned, else None. A last-step target uses step T − 1 alone (the loss
         reaches the reverse direction at its first step); a target on every step is computed
-        :data:`HEAD_CHUNK` entries at a time.
+        :data:`HEAD_CHUNK` entries at a time. ``sampled`` (candidates of
+        :meth:`~explorer.engine.sampled.SampledSoftmax.candidates`, with ``grad`` and class targets
+        on every step): the softmax over those classes only (:mod:`.sampled`).
         """
         H = run.top
         T, B = H.shape[0], H.shape[1]
@@ -672,6 +675,9 @@ class RecurrentModel:
             np.matmul(dy, V.T, out=dTop[-1])
             return value, dTop
         tgt = np.swapaxes(target, 0, 1)                                    # time-major
+        if sampled is not None and grad is not None and loss == "cross_entropy":
+            dTop = self._buffer("dtop", H.shape)
+            return sampled_head_loss(H, tgt, V, d, dV, dd, dTop, sampled, HEAD_CHUNK), dTop
         if run.top_fm is not None and self.n_outputs <= 16 and run.top_fm[0].size >= 1024:
             return self._head_loss_fm(run.top_fm, tgt, loss, V, d, dV, dd)
         step = max(1, HEAD_CHUNK // max(1, B * self.n_outputs))
@@ -783,7 +789,7 @@ class RecurrentModel:
 
     @_flushing
     def compute_grads(self, x, target, loss="mse", h0=None, c0=None, want_dx=False, interrupt=None,
-                      interventions=None):
+                      interventions=None, sampled=None):
         """Loss and gradients into :attr:`grad` (a reused buffer, flat, like :attr:`params`).
 
         Returns ``(loss, norms, extra)`` where ``norms`` is a :class:`GradNorms` and ``extra``
@@ -791,11 +797,12 @@ class RecurrentModel:
         ``interrupt`` (a callable) is asked every few timesteps of the forward and backward
         loops; when it returns True, :class:`~explorer.engine.cells.Interrupted` is raised and
         the parameters are untouched. With ``interventions`` the gradients are those of the
-        intervened model (a clamped value is a constant). The trainer uses this directly;
+        intervened model (a clamped value is a constant). ``sampled``: a sampled softmax's
+        candidate classes for this step (see :mod:`.sampled`). The trainer uses this directly;
         :meth:`loss_and_grads` wraps it in the state-dict keys.
         """
         value, per, dx, dh0, dc0 = self._grads(x, target, loss, h0, c0, want_dx, interrupt,
-                                               interventions, self.grad)
+                                               interventions, self.grad, sampled)
         extra = {}
         if want_dx:
             one = self.num_layers * self.num_directions == 1
@@ -806,12 +813,12 @@ class RecurrentModel:
                 extra["c0"] = dc0[0] if one else dc0
         return value, self._norms(per), extra
 
-    def _grads(self, x, target, loss, h0, c0, want_dx, interrupt, interventions, grad):
+    def _grads(self, x, target, loss, h0, c0, want_dx, interrupt, interventions, grad, sampled=None):
         x, h0, c0 = self._prepare(x, h0, c0)
         params, clamps = resolve(self, interventions, x.shape[1])
         params = self.params if params is None else params
         run = self._run(x, h0, c0, params=params, clamps=clamps, interrupt=interrupt, head=False)
-        value, dTop = self._head_loss(run, target, loss, params, grad)
+        value, dTop = self._head_loss(run, target, loss, params, grad, sampled)
         dx, dh0, dc0, per = self._backward(run, dTop, params, grad, want_dx, interrupt)
         return value, per, dx, dh0, dc0
 

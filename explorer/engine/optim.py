@@ -104,7 +104,8 @@ class Adam(Optimizer):
         self.t += 1
         b1, b2, tmp = self.beta1, self.beta2, self._tmp
         self.m *= b1
-        self.m += (1 - b1) * grads                    # first moment
+        np.multiply(grads, 1 - b1, out=tmp)
+        self.m += tmp                                 # first moment
         self.v *= b2
         np.multiply(grads, grads, out=tmp)
         tmp *= 1 - b2

@@ -23,6 +23,7 @@ import numpy as np
 from .cells import Interrupted
 from .model import RecurrentModel, Trace
 from .optim import clip_by_global_norm, make_optimizer
+from .sampled import get_sampled, sampler_for
 
 @dataclass
 class TrainData:
@@ -113,11 +114,15 @@ class Trainer:
     sample_index : int
         Which sample :meth:`sample_trace` follows (from the validation set if there is one,
         else the training set), so the diagram does not jump between samples.
+    sampled : int or None
+        Words a next-word step samples for its softmax (:mod:`.sampled`; 0: the full softmax;
+        None: :func:`~explorer.engine.sampled.get_sampled`). :attr:`sampler` is the
+        :class:`~explorer.engine.sampled.SampledSoftmax` in use, or None.
     """
 
     def __init__(self, model: RecurrentModel, data: TrainData, optimizer: str = "adam",
                  lr: float = 0.01, clip: float | None = 1.0, batch_size: int = 32, epochs: int = 10,
-                 seed: int = 0, sample_index: int = 0):
+                 seed: int = 0, sample_index: int = 0, sampled: int | None = None):
         if len(data.x_train) == 0:
             raise ValueError("no training samples")
         self.model = model
@@ -129,6 +134,8 @@ class Trainer:
         self.seed = seed
         self.sample_index = int(sample_index)
         self.rng = np.random.default_rng(seed)
+        self.sampler = sampler_for(getattr(model, "n_outputs", 0), data.loss, data.y_train,
+                                   get_sampled() if sampled is None else sampled, seed)
         self.epoch = 0            # completed epochs
         self.step = 0             # completed steps
         self.epoch_step = 0       # completed steps in the current epoch
@@ -218,7 +225,10 @@ class Trainer:
             s = self.epoch_step * self.batch_size
             idx = self._perm[s:s + self.batch_size]
             xb, yb = data.x_train[idx], data.y_train[idx]
-            raw, norms, _ = model.compute_grads(xb, yb, data.loss, interrupt=interrupt, **data.lengths("train", idx))
+            extra = data.lengths("train", idx)
+            if self.sampler is not None:
+                extra["sampled"] = self.sampler.candidates(yb, self.step)
+            raw, norms, _ = model.compute_grads(xb, yb, data.loss, interrupt=interrupt, **extra)
             grad = model.grad
             sq = model.gate_sq_norms()
             finite = math.isfinite(raw) and all(math.isfinite(v) for v in sq.values())
