@@ -306,19 +306,19 @@ class GradNormPlotWidget(PlotPanelWidget):
     def has_data(self) -> bool:
         return self.steps.n > 0
 
-    #: Above this many steps the curves draw each series' extremes per bucket
+    #: Over more than this many steps the curves draw each series' extremes per bucket
     #: (:class:`explorer.figures.extremes.PeakIndex`): a redraw's cost stops growing with the steps.
     PEAK_FROM = 8192
 
     def _series(self, key, values: np.ndarray):
         """(x, y) to draw of one series: every point, or past :attr:`PEAK_FROM` its extremes."""
         steps = self.steps.view
-        if len(values) <= self.PEAK_FROM:
+        if len(values) == 0 or steps[-1] - steps[0] < self.PEAK_FROM:
             return steps.astype(float), positive(values)
         peaks = self._peaks.get(key)
         if peaks is None:
             peaks = self._peaks[key] = PeakIndex(of=positive)
-        peaks.update(values)
+        peaks.update(values, steps)           # buckets of steps: a run's thinned history draws as its every step
         idx = peaks.indices(len(values))
         return steps[idx].astype(float), positive(values[idx])
 
