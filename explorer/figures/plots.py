@@ -940,14 +940,15 @@ class LossCurvesPlotWidget(CurvesPlotWidget):
         super().__init__(None, "step", "validation loss", log_y=True, parent=parent)
 
 
-def export_plot(widget: PlotPanelWidget, out_dir, stem: str) -> list[Path]:
-    """Write ``stem.png``, ``stem.svg`` and ``stem.csv`` into ``out_dir``."""
+def export_plot(widget: PlotPanelWidget, out_dir, stem: str, csv: bool = True) -> list[Path]:
+    """Write ``stem.png``, ``stem.svg`` and (``csv``) ``stem.csv`` into ``out_dir``."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    paths = [out / f"{stem}.png", out / f"{stem}.svg", out / f"{stem}.csv"]
+    paths = [out / f"{stem}.png", out / f"{stem}.svg"] + ([out / f"{stem}.csv"] if csv else [])
     widget.export_png(paths[0])
     widget.export_svg(paths[1])
-    widget.export_csv(paths[2])
+    if csv:
+        widget.export_csv(paths[2])
     return paths
 
 

@@ -321,7 +321,7 @@ def read_files(folder, names: Iterable[str], attempts: int = 5,
         try:
             for name in names:
                 out[name] = _read_one(folder, name, base, vid, pending)
-            for name in (more(out) if more is not None else ()):
+            for name in (more(out) or () if more is not None else ()):
                 if name not in out:
                     out[name] = _read_one(folder, name, base, vid, pending)
         except _Moved:
