@@ -1361,13 +1361,19 @@ def _load_steps(rd: _Reader, run: Run, state: dict) -> dict:
 
 
 def _listed_chunks(raw: dict) -> list[str] | None:
-    """The chunk files state.json lists (None: a folder before format 4, with CSV files)."""
+    """The chunk files state.json lists; None for a state.json without ``step_chunks`` (a folder
+    before format 4, with CSV files); none for a state.json that is not an object (its reader says so)."""
     try:
-        listed = json.loads(raw["state.json"].decode("utf-8")).get("step_chunks")
+        state = json.loads(raw["state.json"].decode("utf-8"))
     except (KeyError, AttributeError, ValueError, UnicodeDecodeError, RecursionError):
+        return []
+    if not isinstance(state, dict):
+        return []
+    if "step_chunks" not in state:
         return None
+    listed = state["step_chunks"]
     if not isinstance(listed, list):
-        return None
+        return []
     return [c["name"] for c in listed if isinstance(c, dict) and isinstance(c.get("name"), str)
             and CHUNK_NAME.fullmatch(c["name"])]
 
