@@ -89,11 +89,11 @@ def plant(run_dir: Path, where: str, victim: Path) -> None:
     elif where == "copied .current":
         (run_dir / CURRENT).unlink()
         shutil.copytree(run_dir / VERSIONS / vid, run_dir / CURRENT)
-        for n in NAMES:
+        for n in os.listdir(run_dir / CURRENT):       # every file of the version (the history's chunks too)
             (run_dir / n).unlink()
             shutil.copy(run_dir / CURRENT / n, run_dir / n)
-        (run_dir / CURRENT / "steps.csv").unlink()
-        os.symlink(victim / "notes.txt", run_dir / CURRENT / "steps.csv")
+        (run_dir / CURRENT / "steps-000001.npy").unlink()
+        os.symlink(victim / "notes.txt", run_dir / CURRENT / "steps-000001.npy")
     else:
         raise AssertionError(where)
 
