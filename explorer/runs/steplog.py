@@ -143,6 +143,18 @@ class StepHistory:
         return sum(len(c.rows) for c in self.chunks)
 
     # -- rows in and out ---------------------------------------------------------------------
+    def continues(self, table: dict) -> bool:
+        """Whether a step table (``Trainer.step_table()`` columns) goes on from this history: it
+        holds the history's last step with the same loss, or starts right after it."""
+        if not self.chunks or not len(table["step"]):
+            return True
+        steps = np.asarray(table["step"], dtype=np.int64)
+        last = self.chunks[-1].rows[-1]
+        i = int(np.searchsorted(steps, self.last_step))
+        if i < len(steps) and steps[i] == self.last_step:
+            return float(table["loss"][i]) == float(last["loss"]) and int(table["epoch"][i]) == int(last["epoch"])
+        return i == 0 and steps[0] == self.last_step + 1
+
     def rows_of(self, table: dict) -> np.ndarray:
         """The rows of a step table (``Trainer.step_table()`` columns) after :attr:`last_step`."""
         steps = np.asarray(table["step"], dtype=np.int64)

@@ -581,7 +581,10 @@ class Run:
     def step_table(self) -> dict:
         """The per-step history as columns (``Trainer.step_table()``'s): the saved chunks (steps
         before the last few thousand thinned to what the plots draw) and every step since."""
-        return StepHistory.columns(self.history.rows(self.history.rows_of(self.trainer.step_table())))
+        steps = self.trainer.step_table()
+        if not self.history.continues(steps):
+            return steps
+        return StepHistory.columns(self.history.rows(self.history.rows_of(steps)))
 
     def _prepare(self) -> tuple[dict[str, bytes], list[Chunk]]:
         """The bytes of every file a save writes anew, and the history chunks of the new version
@@ -593,6 +596,8 @@ class Run:
         opt = st.pop("optimizer")
         steps = st.pop("steps")
         history = st.pop("history")
+        if not self.history.continues(steps):        # the trainer's state was replaced: its log is the history
+            self.history = StepHistory(self.history.gates)
         chunks, out = self.history.named(self.history.plan(self.history.rows_of(steps), tr.epoch_step))
         out["model.npz"] = _npz_bytes(self.model.state_dict())
         out["optimizer.npz"] = _npz_bytes({k: np.asarray(v) for k, v in opt.items()})
