@@ -56,8 +56,12 @@ class PeakIndex:
         n = len(values)
         if n == 0:
             return
+        end_pos = int(self._pos(x, n - 1, n)[0] + 1)
+        if self.buckets == 0:                   # nothing bucketed yet: start at the width merging would reach
+            while end_pos // self.width > self.most:
+                self.width *= 2
         w = self.width
-        whole = int(self._pos(x, n - 1, n)[0] + 1) // w
+        whole = end_pos // w
         if whole > self.buckets:
             pos = self._pos(x, self.done, n)
             end = self.done + int(np.searchsorted(pos, whole * w))
