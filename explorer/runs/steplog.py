@@ -14,7 +14,7 @@ are *thinned* at the bucket width the gradient-norm plot uses for the run's leng
 (:func:`plot_width`: buckets of a power of two steps, aligned at step 1, as
 :class:`explorer.figures.extremes.PeakIndex` draws them): per bucket its first step, the steps of
 each series' smallest and largest value (loss, global and per-gate norm; zeros and non-finite values
-are never extremes), the clipped step of largest norm, and every epoch's first step. The plot's
+are never extremes), the clipped step of largest norm, every epoch's first step and the last one. The plot's
 width only grows with the steps, so what it draws from a thinned history is what it drew from every
 step. Thinned and exact chunks are merged when there are more than :data:`MAX_CHUNKS` of either, so
 what a run keeps and reads on opening stays bounded (about 2 × :data:`MOST` buckets per chunk).
@@ -69,13 +69,15 @@ def series_names(dtype: np.dtype) -> list[str]:
 def thin(rows: np.ndarray, width: int) -> np.ndarray:
     """The rows of ``rows`` (consecutive in step order) that a plot of buckets of ``width`` steps
     (aligned at step 1) needs: per bucket the first row, each series' first smallest and largest
-    positive finite value, the clipped row of largest global norm; and every epoch's first row."""
+    positive finite value, the clipped row of largest global norm; every epoch's first row; the
+    last row."""
     if len(rows) == 0:
         return rows
     bucket = (rows["step"] - 1) // int(width)
     starts = np.flatnonzero(np.concatenate([[True], bucket[1:] != bucket[:-1]]))
     keep = np.zeros(len(rows), dtype=bool)
     keep[starts] = True
+    keep[-1] = True                                     # the last step: a chunk says which steps it covers
     for name in series_names(rows.dtype):
         v = rows[name]
         good = np.isfinite(v) & (v > 0)
