@@ -4,7 +4,8 @@
 
 Builds a synthetic run of ``--steps`` steps (a small sine model whose per-step log and per-epoch
 history are filled with random numbers as training would leave them) and saves it with whatever
-``explorer`` is imported (run it with PYTHONPATH at another tree to measure that tree's format).
+``explorer`` is imported (to measure another tree, set PYTHONPATH to it and copy this script,
+``gui_bench.py`` and ``explorer/bench/longrun.py`` into one folder).
 Then, in a fresh process each: ``Run.load`` (wall time, peak memory above the imports, the
 history's rows held) and with ``--window`` the window opening it (``MainWindow.open_run`` until
 ``sigRunOpened``; the longest late tick of a 5 ms heartbeat, ``gui_bench.Pinger``).
@@ -29,8 +30,8 @@ def build(folder: Path, steps: int) -> None:
     """A run of ``steps`` steps (:func:`explorer.bench.longrun.long_run`) saved into ``folder``."""
     try:
         from explorer.bench.longrun import long_run
-    except ImportError:                         # a tree from before it: the same run, built here
-        sys.path.insert(0, str(HERE.parent / "explorer" / "bench"))
+    except ImportError:                         # a tree from before it: longrun.py copied beside this script
+        sys.path.insert(0, str(HERE))
         from longrun import long_run
     long_run(steps).save(folder)
 
