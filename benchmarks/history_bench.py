@@ -82,6 +82,7 @@ def measure_window(folder: Path) -> dict:
     ping.stop()
     out = {"open_to_opened_s": round(opened, 3),
            "longest_gui_block_ms": round(ping.summary_ms()["max"], 1),
+           "most_gui_cpu_between_ticks_ms": round(ping.summary_ms()["max_work"], 1),
            "grad_plot_points_drawn": 0 if win.grad_plot.global_curve.xData is None else
            len(win.grad_plot.global_curve.xData)}
     win.close()

@@ -7,15 +7,16 @@ import numpy as np
 __all__ = ["long_run"]
 
 
-def long_run(steps: int, seed: int = 0, clipped: float = 0.05):
+def long_run(steps: int, seed: int = 0, clipped: float = 0.05, epochs: int = 100):
     """A :class:`~explorer.runs.store.Run` of ``steps`` steps, not saved: a small sine model trained
     for three steps, its per-step log and per-epoch history then filled as training would leave
-    them (lognormal losses and norms, a ``clipped`` share of steps clipped, epochs of the data's
-    size, the last one under way)."""
+    them (lognormal losses and norms, a ``clipped`` share of steps clipped, about ``epochs`` epochs
+    of the data's size, the last one under way)."""
     from explorer.data.examples import load_example
     from explorer.runs.store import ModelSettings, Run
 
-    run = Run(load_example("sine", n_points=600), ModelSettings(units=8, epochs=1, batch=16, seed=seed))
+    points = max(600, 20 * steps // max(epochs, 1))             # the sine example: about 20 points per step
+    run = Run(load_example("sine", n_points=points), ModelSettings(units=8, epochs=1, batch=16, seed=seed))
     tr = run.trainer
     list(tr.steps(max_steps=3))
     spe = tr.steps_per_epoch

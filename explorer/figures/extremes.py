@@ -98,6 +98,6 @@ class PeakIndex:
     def indices(self, n: int) -> np.ndarray:
         """The sorted indices to draw of a series of ``n`` points (after :meth:`update`): the first
         point, every bucket's extremes, the partial bucket."""
-        kept = np.sort(np.stack([self.lo, self.hi], axis=1), axis=1).ravel()
-        first = np.zeros(min(n, 1), np.int64)
-        return np.concatenate([np.unique(np.concatenate([first, kept])), np.arange(max(self.done, 1), n)])
+        kept = np.sort(np.concatenate([np.zeros(min(n, 1), np.int64), self.lo, self.hi]))
+        kept = kept[np.concatenate([kept[:1] == kept[:1], kept[1:] != kept[:-1]])]      # each index once
+        return np.concatenate([kept, np.arange(max(self.done, 1), n)])
