@@ -239,7 +239,7 @@ def test_the_gradient_norm_plot_draws_the_same_extremes_from_the_thinned_history
         np.testing.assert_array_equal(da[key][1], db[key][1], err_msg=key)
     assert len(da["global"][0]) < 5 * MOST
     # clipped steps: the largest of each bucket is kept, and marked where it was
-    xa, ya = a.clip_scatter.xData, a.clip_scatter.yData
+    ya = a.clip_scatter.yData
     xb, yb = b.clip_scatter.xData, b.clip_scatter.yData
     clipped = dict(zip(full["step"][full["clipped"]].astype(float), full["grad_norm"][full["clipped"]]))
     assert len(xb) > 0 and all(clipped[x] == y for x, y in zip(xb, yb))

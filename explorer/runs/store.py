@@ -1578,7 +1578,8 @@ def prune_autosaves(root, keep=None) -> list[Path]:
         path = Path(e.path)
         if (keep is not None and path.resolve() == keep) or _process_alive(int(m.group(1))):
             continue
-        remove_run_folder(path, RUN_FILES + OPTIONAL_FILES)
+        chunks = tuple(n for n in os.listdir(path) if CHUNK_NAME.fullmatch(n)) if path.is_dir() else ()
+        remove_run_folder(path, RUN_FILES + OPTIONAL_FILES + chunks)
         if not path.exists():
             removed.append(path)
     return removed
