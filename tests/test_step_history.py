@@ -22,6 +22,14 @@ def small_run(seed=2):
     return Run(load_example("sine", n_points=200), ModelSettings(units=5, epochs=4, batch=16, lr=0.02, seed=seed))
 
 
+def saved_run(folder: Path, steps: int) -> Run:
+    """A small run trained ``steps`` steps and saved into ``folder``."""
+    run = small_run()
+    list(run.trainer.steps(max_steps=steps))
+    run.save(folder)
+    return run
+
+
 def chunks_of(folder: Path) -> list:
     return json.loads((folder / "state.json").read_text())["step_chunks"]
 
@@ -29,9 +37,7 @@ def chunks_of(folder: Path) -> list:
 # -- appending --------------------------------------------------------------------------------------
 def test_checkpoints_append_a_chunk_and_never_rewrite_the_earlier_ones(tmp_path):
     folder = tmp_path / "r"
-    run = small_run()
-    list(run.trainer.steps(max_steps=10))
-    run.save(folder)
+    run = saved_run(folder, 10)
     first = folder / "steps-000001.npy"
     st1, bytes1 = os.stat(first), first.read_bytes()
     for k in (2, 3, 4):
@@ -74,9 +80,7 @@ def test_a_save_into_another_folder_writes_the_chunks_it_cannot_link(tmp_path, m
 # -- a kill between writes ---------------------------------------------------------------------------
 def test_a_save_killed_with_its_chunk_half_written_leaves_the_run_before_it(tmp_path):
     folder = tmp_path / "r"
-    run = small_run()
-    list(run.trainer.steps(max_steps=8))
-    run.save(folder)
+    run = saved_run(folder, 8)
     list(run.trainer.steps(max_steps=5))
     data = run.files()["steps-000002.npy"]
     # what a kill in the middle of the next save leaves: a version not switched to, its chunk torn
@@ -95,9 +99,7 @@ def test_a_save_killed_with_its_chunk_half_written_leaves_the_run_before_it(tmp_
 
 def test_a_torn_chunk_of_the_current_version_is_refused_in_one_sentence(tmp_path):
     folder = tmp_path / "r"
-    run = small_run()
-    list(run.trainer.steps(max_steps=8))
-    run.save(folder)
+    saved_run(folder, 8)
     path = folder / "steps-000001.npy"
     data = path.read_bytes()
     path.write_bytes(data[:-40])
