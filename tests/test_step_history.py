@@ -186,6 +186,8 @@ def test_the_history_stays_bounded_over_many_checkpoints(tmp_path):
         written.append(sum(np.load(folder / n).shape[0] for n in new))
         listed = chunks_of(folder)
         assert len(listed) <= 2 * MAX_CHUNKS
+        assert len(run.trainer.log.step) <= 2 * RECENT + 1000       # the live log: its exact tail and what came since
+        assert run.trainer.log.step[-1] == run.trainer.step
     assert max(written) <= 2 * RECENT + 40 * MOST               # never the 110,000 steps again
     assert len(Run.load(folder).history) < 40 * MOST + 2 * RECENT
 

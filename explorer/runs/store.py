@@ -24,6 +24,7 @@ damaged folder with one sentence (:class:`RunFileError`). Losses are in the targ
 
 from __future__ import annotations
 
+import bisect
 import csv
 import hashlib
 import io
@@ -642,7 +643,21 @@ class Run:
 
         save_version(folder, write, keep=RUN_FILES + OPTIONAL_FILES, marker=RUN_FILES)
         self.history.saved(chunks, current_dir(folder))
+        self._trim_log()
         return folder
+
+    def _trim_log(self) -> None:
+        """Drop from the trainer's log the saved steps before the history's exact tail (the epoch
+        under way is in that tail), so a long session's log stays bounded. In place, oldest first:
+        a step appended meanwhile stays at the end of every column."""
+        tail = self.history.exact_tail()
+        lg = self.trainer.log
+        if not len(tail) or not lg.step:
+            return
+        cut = bisect.bisect_left(lg.step, int(tail["step"][0]))
+        if cut > 0:
+            for column in (lg.step, lg.epoch, lg.loss, lg.grad_norm, lg.clipped, *lg.gates.values()):
+                del column[:cut]
 
     # -- loading -----------------------------------------------------------------------------
     @classmethod
