@@ -1,6 +1,6 @@
 """Opening a long run: time, memory and the window's longest block against the run's steps.
 
-    python benchmarks/history_bench.py [--steps 250000] [--window]
+    python benchmarks/history_bench.py [--steps 250000] [--epochs 100] [--window]
 
 Builds a synthetic run of ``--steps`` steps (a small sine model whose per-step log and per-epoch
 history are filled with random numbers as training would leave them) and saves it with whatever
@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -26,14 +25,25 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 
-def build(folder: Path, steps: int) -> None:
-    """A run of ``steps`` steps (:func:`explorer.bench.longrun.long_run`) saved into ``folder``."""
+def build(folder: Path, steps: int, epochs: int = 100) -> None:
+    """A run of ``steps`` steps in about ``epochs`` epochs (:func:`explorer.bench.longrun.long_run`)
+    saved into ``folder``."""
     try:
         from explorer.bench.longrun import long_run
     except ImportError:                         # a tree from before it: longrun.py copied beside this script
         sys.path.insert(0, str(HERE))
         from longrun import long_run
-    long_run(steps).save(folder)
+    long_run(steps, epochs=epochs).save(folder)
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory (VmHWM: unlike ``ru_maxrss`` it starts anew at exec, not
+    at the parent's size)."""
+    with open("/proc/self/status", encoding="ascii") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 def measure_load(folder: Path) -> dict:
@@ -41,9 +51,11 @@ def measure_load(folder: Path) -> dict:
 
     from explorer.runs.store import Run
 
+    rss0 = peak_rss_mb()
     t0 = time.perf_counter()
     run = Run.load(folder)
     seconds = time.perf_counter() - t0
+    rss1 = peak_rss_mb()
     del run
     tracemalloc.start()                         # again, counting every allocation (slower)
     run = Run.load(folder)
@@ -52,7 +64,7 @@ def measure_load(folder: Path) -> dict:
     held = len(run.history) if hasattr(run, "history") and hasattr(run.history, "chunks") else len(run.trainer.log.step)
     return {"load_s": round(seconds, 3), "peak_mb_allocated": round(peak / 1e6, 1),
             "kept_mb_allocated": round(traced / 1e6, 1),
-            "max_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "peak_rss_mb_imports": round(rss0, 1), "peak_rss_mb_loaded": round(rss1, 1),
             "history_rows_held": held, "trainer_log_rows": len(run.trainer.log.step),
             "steps": run.trainer.step}
 
@@ -93,6 +105,7 @@ def measure_window(folder: Path) -> dict:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--steps", type=int, default=250_000)
+    p.add_argument("--epochs", type=int, default=100, help="about this many epochs (their size sets the data's)")
     p.add_argument("--window", action="store_true")
     p.add_argument("--measure", choices=("load", "window"), help=argparse.SUPPRESS)
     p.add_argument("--folder", type=Path, help=argparse.SUPPRESS)
@@ -103,7 +116,7 @@ def main() -> int:
         return 0
     folder = Path(tempfile.mkdtemp()) / "run"
     t0 = time.perf_counter()
-    build(folder, args.steps)
+    build(folder, args.steps, args.epochs)
     size = sum(p.stat().st_size for p in (folder / ".versions").rglob("*") if p.is_file())
     print(f"load average {os.getloadavg()[0]:.1f}; built {args.steps} steps in {time.perf_counter() - t0:.1f} s, {size / 1e6:.2f} MB on disk")
     for what in ("load",) + (("window",) if args.window else ()):

@@ -14,11 +14,11 @@ are *thinned* at the bucket width the gradient-norm plot uses for the run's leng
 (:func:`plot_width`: buckets of a power of two steps, aligned at step 1, as
 :class:`explorer.figures.extremes.PeakIndex` draws them): per bucket its first step, the steps of
 each series' smallest and largest value (loss, global and per-gate norm; zeros and non-finite values
-are never extremes), the clipped step of largest norm, every epoch's first step and the last one. The plot's
-width only grows with the steps, so what it draws from a thinned history is what it drew from every
-step. Thinned and exact chunks are merged when there are more than :data:`MAX_CHUNKS` of either, so
-what a run keeps and reads on opening stays bounded (about 2 × :data:`MOST` buckets per chunk).
-No Qt here.
+are never extremes), the clipped step of largest norm, every epoch's first step and the last one.
+The plot's width only grows with the steps, so what it draws from a thinned history is what it drew
+from every step. Thinned and exact chunks are merged when there are more than :data:`MAX_CHUNKS` of
+either, so what a run keeps and reads on opening stays bounded (a thinned chunk holds at most
+:data:`MOST` buckets). No Qt here.
 """
 
 from __future__ import annotations
