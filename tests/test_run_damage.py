@@ -190,6 +190,9 @@ DAMAGE = {
     "chunk missing": ("steps-000001.npy", lambda f: (f / "steps-000001.npy").unlink(), "steps-000001.npy missing"),
     "chunk of other rows": ("steps-000001.npy", lambda f: (f / "steps-000001.npy").write_bytes(
         _npy(np.load(f / "steps-000001.npy")[:-1])), "does not hold 14 rows of the run's steps"),
+    "chunk header of 10^12 rows": ("steps-000001.npy", lambda f: (f / "steps-000001.npy").write_bytes(
+        (f / "steps-000001.npy").read_bytes().replace(b"(14,)", b"(1000000000000,)")),
+        "does not hold 14 rows of the run's steps"),
     "missing model": ("model.npz", lambda f: (f / "model.npz").unlink(), "model.npz missing"),
     "missing state": ("state.json", lambda f: (f / "state.json").unlink(), "state.json missing"),
     "model is a folder": ("model.npz", lambda f: ((f / "model.npz").unlink(), (f / "model.npz").mkdir()),

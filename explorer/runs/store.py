@@ -1415,6 +1415,24 @@ def _load_step_history(rd: _Reader, run: Run, state: dict) -> dict:
     return StepHistory.columns(run.history.exact_tail())
 
 
+def _chunk_rows(rd: _Reader, name: str, dtype: np.dtype, rows: int) -> np.ndarray:
+    """A chunk file's rows: a ``.npy`` header naming ``rows`` rows of ``dtype`` and exactly their
+    bytes after it (checked before anything is allocated: a header cannot ask for more)."""
+    raw = rd.raw[name]
+    buf = io.BytesIO(raw)
+    try:
+        version = np.lib.format.read_magic(buf)
+        read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, fortran, have = read(buf)
+    except Exception:  # noqa: BLE001 - format and value errors: all "damaged"
+        raise rd.fail(name, "is not a readable NumPy array (truncated or damaged)") from None
+    if have != dtype or shape != (rows,) or fortran:
+        raise rd.fail(name, f"does not hold {rows} rows of the run's steps ({', '.join(dtype.names)})")
+    if len(raw) - buf.tell() != rows * dtype.itemsize:
+        raise rd.fail(name, "is not a readable NumPy array (truncated or damaged)")
+    return np.frombuffer(raw, dtype=dtype, count=rows, offset=buf.tell()).copy()
+
+
 def _load_chunks(rd: _Reader, run: Run, state: dict) -> list[Chunk]:
     """state.json's ``step_chunks`` and their files: names of chunks, in step order, thinned ones
     first, covering steps 1..N (state.json's step) without gap or overlap; each file one array of
@@ -1446,12 +1464,7 @@ def _load_chunks(rd: _Reader, run: Run, state: dict) -> list[Chunk]:
         elif thinned_done:
             raise rd.fail(name, f"has the thinned step_chunks[{i}] after an exact one")
         fname = c["name"]
-        try:
-            a = np.load(io.BytesIO(rd.raw[fname]), allow_pickle=False)
-        except Exception:  # noqa: BLE001 - format, value and zip errors: all "damaged"
-            raise rd.fail(fname, "is not a readable NumPy array (truncated or damaged)") from None
-        if not isinstance(a, np.ndarray) or a.dtype != dtype or a.ndim != 1 or len(a) != rows:
-            raise rd.fail(fname, f"does not hold {rows} rows of the run's steps ({', '.join(dtype.names)})")
+        a = _chunk_rows(rd, fname, dtype, rows)
         st = a["step"]
         d = np.diff(st)
         if st[0] != first or st[-1] != last or not (np.all(d == 1) if width == 1 else np.all(d > 0)):
