@@ -2,7 +2,6 @@
 save (from a versioned folder and from a round-1 folder of plain files), killed at random moments
 of `train --resume`, on a full disk; and resuming it gives bit for bit the run never interrupted."""
 
-import csv
 import errno
 import json
 import os
@@ -22,7 +21,9 @@ from explorer.runs.folder import CURRENT, VERSIONS, read_files
 from explorer.runs.store import OPTIONAL_FILES, RUN_FILES, ModelSettings, Run, RunFileError
 
 ROOT = Path(__file__).resolve().parents[1]
-NAMES = RUN_FILES + OPTIONAL_FILES
+SAVED = RUN_FILES + ("epochs.npz", "steps-000001.npy")      # what every save here writes
+#: what a reader may see: the per-step CSV files of older folders, the history's chunk files
+NAMES = RUN_FILES + OPTIONAL_FILES + tuple(f"steps-{i:06d}.npy" for i in range(1, 4))
 ENV = dict(os.environ, PYTHONPATH=str(ROOT), OPENBLAS_NUM_THREADS="1", QT_QPA_PLATFORM="offscreen")
 
 
@@ -140,10 +141,10 @@ def test_killed_after_every_file_operation_the_folder_is_one_state_and_resumes_e
         assert Run.load(folder).trainer.step == run.trainer.step
         assert len(list((folder / VERSIONS).iterdir())) == 1
         assert not [p for p in folder.iterdir() if p.name.endswith(".tmp")]
-        assert all((folder / n).is_symlink() for n in NAMES)
+        assert all((folder / n).is_symlink() for n in SAVED)
     if layout == "nosymlinks":                      # the completed save left plain files of state B
         last = work / f"k{len(codes):03d}"
-        assert visible_files(last) == state_b and not any((last / n).is_symlink() for n in NAMES)
+        assert visible_files(last) == state_b and not any((last / n).is_symlink() for n in SAVED)
         assert list((last / VERSIONS).iterdir()) == []
 
 
@@ -154,7 +155,7 @@ def test_the_folder_layout_is_versions_and_one_switch(tmp_path):
     run.save(folder)
     vid = os.readlink(folder / CURRENT)
     assert vid.startswith(f"{VERSIONS}/") and not Path(vid).is_absolute()
-    for name in NAMES:
+    for name in SAVED:
         assert os.readlink(folder / name) == f"{CURRENT}/{name}"
         mode = (folder / VERSIONS / Path(vid).name / name).stat().st_mode & 0o777
         assert mode == 0o666 & ~_umask(), (name, oct(mode))
@@ -177,10 +178,11 @@ def test_run_files_get_normal_permissions(tmp_path):
     old = os.umask(0o022)
     try:
         run = small_run()
+        list(run.trainer.steps(max_steps=2))          # a chunk of history too
         run.save(tmp_path / "r")
     finally:
         os.umask(old)
-    for name in NAMES:
+    for name in SAVED:
         assert ((tmp_path / "r" / name).stat().st_mode & 0o777) == 0o644, name
 
 
@@ -252,7 +254,7 @@ def test_full_disk_by_a_patched_writer(tmp_path, monkeypatch):
 
     folder = tmp_path / "run"
     run, before = saved_and_trained_on(folder, 5)
-    for victim in NAMES:
+    for victim in SAVED[:-1] + ("steps-000002.npy",):      # the second save's new chunk (the first is linked)
         real = runs.write_file
 
         def full(path, data, victim=victim):
@@ -269,9 +271,14 @@ def test_full_disk_by_a_patched_writer(tmp_path, monkeypatch):
 
 
 # -- the real command, killed ------------------------------------------------------------------------
-def _csv_rows(path):
-    with open(path) as fh:
-        return list(csv.reader(fh))
+def same_run(a: Path, b: Path) -> None:
+    """Two run folders hold the same trained run: files byte for byte, the per-step history row for row
+    (in chunks cut by different saves)."""
+    for name in ("history.csv", "model.npz", "optimizer.npz"):
+        assert (a / name).read_bytes() == (b / name).read_bytes(), name
+    ta, tb = Run.load(a).step_table(), Run.load(b).step_table()
+    for k, v in ta.items():
+        assert v.tobytes() == tb[k].tobytes(), k
 
 
 def test_sigkill_of_resume_at_random_moments_never_tears_the_run(tmp_path):
@@ -302,8 +309,7 @@ def test_sigkill_of_resume_at_random_moments_never_tears_the_run(tmp_path):
         assert epoch in (1, 2)
         outcomes.append(epoch)
         assert main(["train", "--resume", str(d), "--epochs", str(3 - epoch), "--no-plots", "--quiet"]) == 0
-        for name in ("history.csv", "steps.csv", "model.npz", "optimizer.npz"):
-            assert (d / name).read_bytes() == (ref / name).read_bytes(), (delay, name)
+        same_run(d, ref)
     assert 1 in outcomes                                     # some kills came before the switch
 
 
@@ -339,8 +345,7 @@ def test_train_killed_resumes_from_its_last_checkpoint(tmp_path):
     assert main(["train", "--resume", str(out), "--epochs", "2", "--no-plots", "--quiet"]) == 0
     ref = tmp_path / "ref"
     assert main([*args, "--epochs", str(done + 2), "--out", str(ref)]) == 0
-    for name in ("history.csv", "steps.csv", "model.npz", "optimizer.npz"):
-        assert (out / name).read_bytes() == (ref / name).read_bytes(), name
+    same_run(out, ref)
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["model"]["epochs"] == done + 2 and cfg["trained"]["epochs"] == done + 2
 
@@ -359,7 +364,7 @@ def test_interrupt_saves_the_run_and_exits_130(tmp_path):
     run = Run.load(out)
     assert run.trainer.step > 0
     assert f"interrupted after step {run.trainer.step}" in err and "--resume" in err
-    assert len(_csv_rows(out / "steps.csv")) == run.trainer.step + 1
+    assert run.step_table()["step"].tolist() == list(range(1, run.trainer.step + 1))
 
 
 def test_an_interrupt_right_after_the_switch_keeps_the_new_version(tmp_path, monkeypatch):

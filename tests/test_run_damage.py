@@ -19,8 +19,8 @@ from explorer.data import SequenceFileError
 from explorer.data.examples import load_example
 from explorer.util.ram import MemoryBudgetError
 from explorer.runs.folder import CURRENT, VERSIONS
-from explorer.runs.store import OPTIONAL_FILES, RUN_FILES, ModelSettings, Run, RunFileError
-from run_edits import set_key
+from explorer.runs.store import LEGACY_STEP_FILES, OPTIONAL_FILES, RUN_FILES, ModelSettings, Run, RunFileError
+from run_edits import as_format3, set_key
 
 NAMES = RUN_FILES + OPTIONAL_FILES
 
@@ -35,6 +35,15 @@ def saved(tmp_path_factory):
     list(run.trainer.steps(max_steps=14))
     folder = tmp_path_factory.mktemp("good") / "run"
     run.save(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def saved3(saved, tmp_path_factory):
+    """The same run as format 3 wrote it (steps.csv and gate_norms.csv)."""
+    folder = tmp_path_factory.mktemp("good3") / "run"
+    shutil.copytree(saved, folder, symlinks=True)
+    as_format3(folder)
     return folder
 
 
@@ -79,6 +88,12 @@ def edit_json(folder, name, fn):
     d = json.loads((folder / name).read_text())
     d = fn(d) or d
     (folder / name).write_text(json.dumps(d))
+
+
+def _npy(a) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, a)
+    return buf.getvalue()
 
 
 def replace_line(folder, name, lineno, text):
@@ -170,6 +185,14 @@ DAMAGE = {
     "gate norms torn": ("gate_norms.csv", lambda f: drop_last_line(f, "gate_norms.csv"), "13 rows"),
     "gate norms column": ("gate_norms.csv", lambda f: (f / "gate_norms.csv").write_text(
         "step,x\n" + "".join(f"{i},1\n" for i in range(1, 15))), "lacks the column i"),
+    "chunk torn": ("steps-000001.npy", lambda f: (f / "steps-000001.npy").write_bytes(
+        (f / "steps-000001.npy").read_bytes()[:-100]), "is not a readable NumPy array (truncated or damaged)"),
+    "chunk missing": ("steps-000001.npy", lambda f: (f / "steps-000001.npy").unlink(), "steps-000001.npy missing"),
+    "chunk of other rows": ("steps-000001.npy", lambda f: (f / "steps-000001.npy").write_bytes(
+        _npy(np.load(f / "steps-000001.npy")[:-1])), "does not hold 14 rows of the run's steps"),
+    "chunk header of 10^12 rows": ("steps-000001.npy", lambda f: (f / "steps-000001.npy").write_bytes(
+        (f / "steps-000001.npy").read_bytes().replace(b"(14,)", b"(1000000000000,)")),
+        "does not hold 14 rows of the run's steps"),
     "missing model": ("model.npz", lambda f: (f / "model.npz").unlink(), "model.npz missing"),
     "missing state": ("state.json", lambda f: (f / "state.json").unlink(), "state.json missing"),
     "model is a folder": ("model.npz", lambda f: ((f / "model.npz").unlink(), (f / "model.npz").mkdir()),
@@ -190,9 +213,9 @@ def _detach(folder: Path, name: str) -> None:
 
 
 @pytest.mark.parametrize("case", list(DAMAGE))
-def test_damaged_folder_is_one_sentence_naming_the_file(saved, tmp_path, case):
+def test_damaged_folder_is_one_sentence_naming_the_file(saved, saved3, tmp_path, case):
     name, damage, words = DAMAGE[case]
-    folder = copy_of(saved, tmp_path)
+    folder = copy_of(saved3 if name in LEGACY_STEP_FILES else saved, tmp_path)
     damage(folder)
     with pytest.raises(RunFileError) as info:
         Run.load(folder)

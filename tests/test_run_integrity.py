@@ -17,8 +17,8 @@ import pytest
 from explorer.cli import main
 from explorer.data.examples import load_example
 from explorer.runs.folder import CURRENT, VERSIONS
-from explorer.runs.store import OPTIONAL_FILES, RUN_FILES, ModelSettings, Run, RunFileError
-from run_edits import detach, edit_json
+from explorer.runs.store import LEGACY_STEP_FILES, OPTIONAL_FILES, RUN_FILES, ModelSettings, Run, RunFileError
+from run_edits import as_format3, detach, edit_json
 
 NAMES = RUN_FILES + OPTIONAL_FILES
 
@@ -38,7 +38,16 @@ def make(folder: Path, seed: int, steps: int = 14, lr: float = 0.02) -> Path:
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("integrity")
-    return {"A": make(root / "A", 0), "B": make(root / "B", 1)}
+    out = {"A": make(root / "A", 0), "B": make(root / "B", 1)}
+    for k in ("A", "B"):                       # the same runs as format 3 wrote them (steps.csv, gate_norms.csv)
+        as_format3(copy(out[k], root / f"{k}3"))
+        out[f"{k}3"] = root / f"{k}3"
+    return out
+
+
+def base(runs, name: str, which: str = "A") -> Path:
+    """The run folder a damage of ``name`` starts from: format 3's for its per-step CSV files."""
+    return runs[f"{which}3" if name in LEGACY_STEP_FILES else which]
 
 
 def copy(src: Path, dst: Path) -> Path:
@@ -87,7 +96,7 @@ def edit_npz(folder, name, fn):
 def from_b(name):
     def damage(f, runs):
         detach(f, name)
-        (f / name).write_bytes((runs["B"] / name).read_bytes())
+        (f / name).write_bytes((base(runs, name, "B") / name).read_bytes())
     return damage
 
 
@@ -208,7 +217,7 @@ CASES = {
                             "has rng_state.has_uint32 = True"),
     "state seed deleted": (J("state.json", ("seed",), KeyError), "state.json", "state.json lacks the setting seed"),
     "state epochs deleted": (J("state.json", ("epochs",), KeyError), "state.json", "lacks the setting epochs"),
-    "state format 2": (J("state.json", ("format",), 2), "state.json", "has format = 2, not a whole number from 3 to 3"),
+    "state format 2": (J("state.json", ("format",), 2), "state.json", "has format = 2, not a whole number from 3 to 4"),
     # config.json
     "batch 1e30": (J("config.json", ("model", "batch"), 10**30), "config.json",
                    "has model.batch = 1000000000000000000000000000000, not a whole number from 1 to 100000"),
@@ -262,7 +271,7 @@ def _snapshot(folder: Path) -> dict:
 @pytest.mark.parametrize("case", list(CASES))
 def test_damage_is_refused_in_one_sentence(runs, tmp_path, case):
     damage, name, words = CASES[case]
-    folder = copy(runs["A"], tmp_path / "A")
+    folder = copy(base(runs, name), tmp_path / "A")
     damage(folder, runs)
     with pytest.raises(RunFileError) as info:
         Run.load(folder)
@@ -274,7 +283,7 @@ def test_damage_is_refused_in_one_sentence(runs, tmp_path, case):
 @pytest.mark.parametrize("case", list(CASES))
 def test_damage_on_the_command_line_exits_2_and_writes_nothing(runs, tmp_path, case, capsys):
     damage, name, words = CASES[case]
-    folder = copy(runs["A"], tmp_path / "A")
+    folder = copy(base(runs, name), tmp_path / "A")
     damage(folder, runs)
     before = _snapshot(folder)
     b_before = _snapshot(runs["B"])
@@ -304,21 +313,26 @@ def _as_old_format(folder: Path, keep=("model.npz", "optimizer.npz")) -> None:
 
 
 @pytest.mark.parametrize("keep", [("model.npz", "optimizer.npz"), ()])
-def test_folders_of_earlier_formats_still_open_and_are_rewritten_as_format_3(runs, tmp_path, keep):
-    folder = copy(runs["A"], tmp_path / "A")
+def test_folders_of_earlier_formats_still_open_and_are_rewritten_in_format_4(runs, tmp_path, keep):
+    folder = copy(runs["A3"], tmp_path / "A")
     _as_old_format(folder, keep)
     run = Run.load(folder)
     assert run.trainer.step == 14 and run.trainer.epoch == 1 and run.settings.layers == 1
     ref = Run.load(runs["A"])
     assert np.array_equal(run.model.params, ref.model.params)
     assert [h["train_loss"] for h in run.trainer.history] == [h["train_loss"] for h in ref.trainer.history]
+    np.testing.assert_array_equal(run.step_table()["norm_f"], ref.step_table()["norm_f"])
     run.save(folder)
     st = json.loads((folder / "state.json").read_text())
-    assert st["format"] == 3 and json.loads((folder / "config.json").read_text())["format"] == 3
-    assert sorted(st["sha256"]) == sorted(["config.json", "model.npz", "optimizer.npz", "history.csv", "steps.csv",
-                                           "gate_norms.csv", "epochs.npz"])
+    assert st["format"] == 4 and json.loads((folder / "config.json").read_text())["format"] == 4
+    assert sorted(st["sha256"]) == sorted(["config.json", "model.npz", "optimizer.npz", "history.csv",
+                                           "epochs.npz", "steps-000001.npy"])
+    assert not (folder / "steps.csv").exists() and not (folder / "gate_norms.csv").exists()
     for n, digest in st["sha256"].items():
         assert hashlib.sha256((folder / n).read_bytes()).hexdigest() == digest
+    again = Run.load(folder)
+    for k, v in ref.step_table().items():
+        np.testing.assert_array_equal(again.step_table()[k], v)
 
 
 @pytest.mark.parametrize("case,words", [
@@ -331,7 +345,7 @@ def test_folders_of_earlier_formats_still_open_and_are_rewritten_as_format_3(run
 ])
 def test_values_are_checked_in_old_folders_too(runs, tmp_path, case, words):
     """A folder without the full hashes (format 2, round 1) gets every value check."""
-    folder = copy(runs["A"], tmp_path / "A")
+    folder = copy(runs["A3"], tmp_path / "A")
     _as_old_format(folder, ())
     CASES[case][0](folder, runs)
     with pytest.raises(RunFileError) as info:
@@ -353,7 +367,8 @@ def test_an_empty_validation_loss_is_allowed_where_validation_stopped(runs, tmp_
 def test_a_run_saved_and_loaded_keeps_its_numbers(runs):
     a = Run.load(runs["A"])
     st = json.loads((runs["A"] / "state.json").read_text())
-    assert st["format"] == 3 and len(st["sha256"]) == 7
+    assert st["format"] == 4 and len(st["sha256"]) == 6 and st["step_chunks"] == [
+        {"name": "steps-000001.npy", "first": 1, "last": 14, "rows": 14, "width": 1}]
     assert a.trainer.log.step == list(range(1, 15))
     assert a.trainer.log.epoch == [1] * 9 + [2] * 5
 

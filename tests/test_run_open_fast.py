@@ -1,6 +1,7 @@
-"""A run's per-step history opens column by column when its files are as a save writes them (no
-row dictionaries: a 250,000-step run opened in 10 s), with exactly the numbers the row-by-row reader
-gives; anything else goes to that reader, which names what is wrong in the same sentence as before."""
+"""A format-3 run's per-step history (steps.csv, gate_norms.csv) opens column by column when its
+files are as format 3's save wrote them (no row dictionaries), with exactly the numbers the
+row-by-row reader gives; anything else goes to that reader, which names what is wrong in the same
+sentence as before."""
 
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import explorer.runs.store as store
 from explorer.data.examples import load_example
 from explorer.runs.folder import RunFileError
 from explorer.runs.store import ModelSettings, Run
+from run_edits import as_format3
 
 
 @pytest.fixture(scope="module")
@@ -19,6 +21,7 @@ def saved(tmp_path_factory):
         pass
     folder = tmp_path_factory.mktemp("r") / "run"
     run.save(folder)
+    as_format3(folder)
     raw = {name: (folder / name).read_bytes() for name in ("steps.csv", "gate_norms.csv")}
     state = {"step": run.trainer.step, "epoch": run.trainer.epoch, "epoch_step": run.trainer.epoch_step}
     return run, folder, raw, state

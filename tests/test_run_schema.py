@@ -23,7 +23,7 @@ from explorer.data import SequenceFileError
 from explorer.data.examples import load_example
 from explorer.util.ram import MemoryBudgetError
 from explorer.runs.store import RUN_FILES, ModelSettings, Run, RunFileError
-from run_edits import detach, edit_json
+from run_edits import as_format3, detach, edit_json
 
 
 def one_sentence(msg: str) -> bool:
@@ -258,6 +258,7 @@ def test_on_the_command_line_nothing_is_trained_or_written(file_run, tmp_path, c
 
 def test_a_missing_gate_norms_csv_is_refused_never_made_up(example_run, tmp_path, capsys):
     folder = copy(example_run, tmp_path)
+    as_format3(folder)                          # a folder of format 3 holds its gate norms in gate_norms.csv
     (folder / "gate_norms.csv").unlink()
     with pytest.raises(RunFileError, match="is not a complete run folder: gate_norms.csv missing"):
         Run.load(folder)

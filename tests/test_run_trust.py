@@ -89,11 +89,11 @@ def plant(run_dir: Path, where: str, victim: Path) -> None:
     elif where == "copied .current":
         (run_dir / CURRENT).unlink()
         shutil.copytree(run_dir / VERSIONS / vid, run_dir / CURRENT)
-        for n in NAMES:
+        for n in os.listdir(run_dir / CURRENT):       # every file of the version (the history's chunks too)
             (run_dir / n).unlink()
             shutil.copy(run_dir / CURRENT / n, run_dir / n)
-        (run_dir / CURRENT / "steps.csv").unlink()
-        os.symlink(victim / "notes.txt", run_dir / CURRENT / "steps.csv")
+        (run_dir / CURRENT / "steps-000001.npy").unlink()
+        os.symlink(victim / "notes.txt", run_dir / CURRENT / "steps-000001.npy")
     else:
         raise AssertionError(where)
 
@@ -288,21 +288,22 @@ def test_a_copy_made_by_a_link_following_copier_opens_resumes_animates_and_gets_
     src = tmp_path / "run"
     run = small_run(7)
     run.save(src)
+    names = os.listdir(src / CURRENT)                     # every file of the run (its history's chunks too)
     copy = tmp_path / "copy"
     shutil.copytree(src, copy, symlinks=False)
-    assert (copy / CURRENT).is_dir() and not any((copy / n).is_symlink() for n in NAMES)
+    assert (copy / CURRENT).is_dir() and not any((copy / n).is_symlink() for n in names)
     opened = Run.load(copy)
     assert opened.trainer.step == 7 and opened.model.params.tobytes() == run.model.params.tobytes()
     code, err = cli(capsys, "animate", copy, "--out", tmp_path / "cell.gif", "--quiet")
     assert code == 0 and (tmp_path / "cell.gif").stat().st_size > 0, err
     assert snapshot(copy) == snapshot(src) | {CURRENT: "dir"} | {             # reading and animating changed nothing
-        f"{CURRENT}/{n}": snapshot(src)[f"{VERSIONS}/{current_version(src)}/{n}"] for n in NAMES} | {
-        n: snapshot(src)[f"{VERSIONS}/{current_version(src)}/{n}"] for n in NAMES}
+        f"{CURRENT}/{n}": snapshot(src)[f"{VERSIONS}/{current_version(src)}/{n}"] for n in names} | {
+        n: snapshot(src)[f"{VERSIONS}/{current_version(src)}/{n}"] for n in names}
     code, err = cli(capsys, "train", "--resume", copy, "--epochs", "2", "--no-plots", "--quiet")
     assert code == 0, err
     vid = current_version(copy)
     assert os.readlink(copy / CURRENT) == f"{VERSIONS}/{vid}" and os.listdir(copy / VERSIONS) == [vid]
-    assert all(os.readlink(copy / n) == f"{CURRENT}/{n}" for n in NAMES)
+    assert all(os.readlink(copy / n) == f"{CURRENT}/{n}" for n in names)
     resumed = Run.load(copy)
     assert resumed.trainer.epoch == resumed.trainer.epochs == 3 and resumed.trainer.step == 15
     assert Run.load(src).trainer.step == 7                # the original is untouched

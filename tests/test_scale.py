@@ -7,6 +7,7 @@ step — and that every CSV still holds every point it claims to.
 """
 
 import csv
+import io
 import re
 
 import numpy as np
@@ -96,40 +97,23 @@ def test_class_predictions_run_in_chunks_and_equal_the_full_argmax(monkeypatch):
     assert p["accuracy"] == pytest.approx(float(np.mean(full == ds.y_val)))
 
 
-def _full_csv(run, name):
-    st = run.trainer.step_table()
-    if name == "steps.csv":
-        return runs._csv_text(runs.STEPS_HEADER, zip(*(st[k] for k in runs.STEPS_HEADER)))
-    gates = list(run.trainer.log.gates)
-    return runs._csv_text(["step", *gates], zip(st["step"], *(st[f"norm_{g}"] for g in gates)))
-
-
-def test_checkpoints_format_only_new_steps_and_write_every_step(monkeypatch):
+def test_checkpoints_write_only_new_steps_and_keep_every_step(tmp_path):
     run = series_run(epochs=3)
     list(run.trainer.steps(max_steps=10))
     first = run.files()
-    formatted = []
-    real = runs._column_fields
-    monkeypatch.setattr(runs, "_column_fields", lambda col: formatted.append(len(col)) or real(col))
+    run.save(tmp_path / "r")
     list(run.trainer.steps(max_steps=4))
     again = run.files()
-    assert max(formatted) == 4                         # the 4 new steps (and one-row end checks), not 14
-    for name in ("steps.csv", "gate_norms.csv"):
-        assert again[name].decode() == _full_csv(run, name)
-        assert again[name].startswith(first[name])
-        assert again[name].decode().count("\n") == 1 + 14
-    other = series_run(epochs=3)                       # a table replaced by another (a reload): formatted again
+    assert again["steps-000001.npy"] == first["steps-000001.npy"]          # written once, never again
+    assert np.load(io.BytesIO(again["steps-000002.npy"]))["step"].tolist() == [11, 12, 13, 14]   # only the new
+    for k, v in run.trainer.step_table().items():
+        np.testing.assert_array_equal(run.step_table()[k], v)
+    other = series_run(epochs=3, forget_bias=0.0)      # a trainer state replaced by another: its steps are the history
     list(other.trainer.steps(max_steps=12))
     run.trainer.load_state_dict(other.trainer.state_dict())
-    for name in ("steps.csv", "gate_norms.csv"):
-        assert run.files()[name].decode() == _full_csv(other, name)
-
-
-def test_csv_fields_are_csv_value_of_every_kind():
-    cols = [np.array([True, False]), np.array([3, -4]), np.array([0.1, float("nan")]),
-            np.array([1e-300, float("inf")]), np.array([1.5, 2.0], dtype=np.float32)]
-    for c in cols:
-        assert runs._column_fields(c) == [runs.csv_value(v) for v in c]
+    files = run.files()
+    rows = np.load(io.BytesIO(files["steps-000001.npy"]))
+    assert "steps-000002.npy" not in files and rows["loss"].tolist() == other.trainer.log.loss
 
 
 def test_exported_csvs_hold_every_point_they_claim(tmp_path, monkeypatch):

@@ -217,7 +217,8 @@ class Session:
         self.edit = None
         tr = None if run is None else run.trainer
         self.history = [dict(h) for h in tr.history] if tr is not None else []
-        self.steps = StepTable(tr.step_table() if tr is not None else None)
+        steps = getattr(run, "step_table", None) or (tr.step_table if tr is not None else None)
+        self.steps = StepTable(steps() if steps is not None else None)     # a loaded run's: thinned, bounded
         self.progress = _progress_of(tr)
         self.events.run.emit(run)
         self.events.trace.emit(None)

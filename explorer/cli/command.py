@@ -994,11 +994,12 @@ def _run_from_model(args, dataset):
 
 
 def _plot_writer(run, forecast: int):
-    """Writes every plot into the new version of the run folder (so plots and run switch together)."""
+    """Writes every plot into the new version of the run folder (so plots and run switch together);
+    the gradient norms' numbers are the run's history chunks, not a CSV again."""
     def write(folder: Path) -> None:
         from explorer.figures.report import export_run_plots
 
-        for path in export_run_plots(run, folder, forecast=forecast):
+        for path in export_run_plots(run, folder, forecast=forecast, history_csv=False):
             if not path.is_file() or path.stat().st_size == 0:
                 raise OSError(28, "the plot could not be written (is the disk full?)", str(path))
     return write

@@ -2,11 +2,18 @@
 the smallest and the largest, kept as points arrive, at most ``most`` buckets (two neighbours
 merge and the buckets double in width when there would be more), the first point and the last,
 partial bucket whole. A plot redrawn after every update then costs in proportion to ``most``, not to the steps
-so far; every minimum and maximum stays visible (as pyqtgraph's peak downsampling draws them)."""
+so far; every minimum and maximum stays visible (as pyqtgraph's peak downsampling draws them).
+
+Buckets are of consecutive indices, or -- given the points' positions ``x`` (the steps) -- of
+consecutive positions from the first point's: a series that keeps only some points of an older
+stretch (a thinned run history, :mod:`explorer.runs.steplog`) is then drawn as its every point was,
+as long as what it kept holds each finer bucket's first point and extremes."""
 
 from __future__ import annotations
 
 import numpy as np
+
+from explorer.util.groups import first_extreme as _first_extreme
 
 __all__ = ["PeakIndex"]
 
@@ -18,46 +25,79 @@ class PeakIndex:
     def __init__(self, most: int = 2048, of=None):
         self.most = most
         self.of = of if of is not None else np.asarray
-        self.width = 1                                  # points per bucket
-        self.lo = np.zeros(0, np.int64)                 # per whole bucket: the index of its minimum
+        self.width = 1                                  # positions per bucket
+        self.lo = np.zeros(0, np.int64)                 # per whole bucket with points: the index of its minimum
         self.hi = np.zeros(0, np.int64)                 # and of its maximum
+        self.bucket = np.zeros(0, np.int64)             # and its number
+        self.buckets = 0                                # whole buckets (by position)
         self.done = 0                                   # points in whole buckets
 
     def clear(self) -> None:
         self.__init__(self.most, self.of)
 
-    def update(self, values: np.ndarray) -> None:
-        """Take the points of ``values`` (the whole series so far: NaN never an extreme) not yet
-        in a whole bucket."""
-        n = len(values)
-        w = self.width
-        k = (n - self.done) // w
-        if k > 0:
-            chunk = self.of(values[self.done:self.done + k * w]).reshape(k, w)
-            finite = np.isfinite(chunk)
-            base = self.done + np.arange(k) * w
-            self.lo = np.concatenate([self.lo, base + np.argmin(np.where(finite, chunk, np.inf), axis=1)])
-            self.hi = np.concatenate([self.hi, base + np.argmax(np.where(finite, chunk, -np.inf), axis=1)])
-            self.done += k * w
-        while len(self.lo) > self.most:
-            self._merge(values)
+    @staticmethod
+    def _pos(x, i0: int, i1: int) -> np.ndarray:
+        if x is None:
+            return np.arange(i0, i1, dtype=np.int64)
+        return np.asarray(x[i0:i1], dtype=np.int64) - int(x[0])
 
-    def _merge(self, values: np.ndarray) -> None:
+    def _extremes(self, values, idx: np.ndarray, groups: np.ndarray):
+        """Per run of equal ``groups`` among the points ``idx``: (first index, min index, max index)."""
+        starts = np.flatnonzero(np.concatenate([[True], groups[1:] != groups[:-1]]))
+        v = self.of(values[idx])
+        finite = np.isfinite(v)
+        lo = idx[_first_extreme(np.where(finite, v, np.inf), starts, np.minimum)]
+        hi = idx[_first_extreme(np.where(finite, v, -np.inf), starts, np.maximum)]
+        return starts, lo, hi
+
+    def update(self, values: np.ndarray, x=None) -> None:
+        """Take the points of ``values`` (the whole series so far: NaN never an extreme) not yet
+        in a whole bucket; ``x`` their positions (rising whole numbers), else their indices."""
+        n = len(values)
+        if n == 0:
+            return
+        end_pos = int(self._pos(x, n - 1, n)[0] + 1)
+        if self.buckets == 0:                   # nothing bucketed yet: start at the width merging would reach
+            while end_pos // self.width > self.most:
+                self.width *= 2
+        w = self.width
+        whole = end_pos // w
+        if whole > self.buckets:
+            pos = self._pos(x, self.done, n)
+            end = self.done + int(np.searchsorted(pos, whole * w))
+            if end > self.done:
+                idx = np.arange(self.done, end)
+                b = pos[:end - self.done] // w
+                starts, lo, hi = self._extremes(values, idx, b)
+                self.lo = np.concatenate([self.lo, lo])
+                self.hi = np.concatenate([self.hi, hi])
+                self.bucket = np.concatenate([self.bucket, b[starts]])
+            self.done, self.buckets = end, whole
+        while self.buckets > self.most:
+            self._merge(values, x)
+
+    def _merge(self, values: np.ndarray, x) -> None:
         """Neighbouring buckets into one (an odd last bucket's points go back to the tail)."""
-        m = len(self.lo) // 2 * 2
-        lo, hi = self.lo[:m].reshape(-1, 2), self.hi[:m].reshape(-1, 2)
-        vlo, vhi = self.of(values[lo]), self.of(values[hi])
-        vlo = np.where(np.isfinite(vlo), vlo, np.inf)
-        vhi = np.where(np.isfinite(vhi), vhi, -np.inf)
-        rows = np.arange(len(lo))
-        self.lo = lo[rows, np.argmin(vlo, axis=1)]
-        self.hi = hi[rows, np.argmax(vhi, axis=1)]
         self.width *= 2
-        self.done = len(self.lo) * self.width
+        self.buckets //= 2
+        inside = self.bucket // 2 < self.buckets
+        lo, hi, b = self.lo[inside], self.hi[inside], self.bucket[inside] // 2
+        if len(b):
+            starts = np.flatnonzero(np.concatenate([[True], b[1:] != b[:-1]]))
+            vlo, vhi = self.of(values[lo]), self.of(values[hi])
+            lo = lo[_first_extreme(np.where(np.isfinite(vlo), vlo, np.inf), starts, np.minimum)]
+            hi = hi[_first_extreme(np.where(np.isfinite(vhi), vhi, -np.inf), starts, np.maximum)]
+            b = b[starts]
+        self.lo, self.hi, self.bucket = lo, hi, b
+        end = self.buckets * self.width
+        if x is None:
+            self.done = end
+        else:
+            self.done = int(np.searchsorted(np.asarray(x[:self.done], dtype=np.int64) - int(x[0]), end))
 
     def indices(self, n: int) -> np.ndarray:
         """The sorted indices to draw of a series of ``n`` points (after :meth:`update`): the first
         point, every bucket's extremes, the partial bucket."""
-        kept = np.sort(np.stack([self.lo, self.hi], axis=1), axis=1).ravel()
-        first = np.zeros(min(n, 1), np.int64)
-        return np.concatenate([np.unique(np.concatenate([first, kept])), np.arange(max(self.done, 1), n)])
+        kept = np.sort(np.concatenate([np.zeros(min(n, 1), np.int64), self.lo, self.hi]))
+        kept = kept[np.concatenate([kept[:1] == kept[:1], kept[1:] != kept[:-1]])]      # each index once
+        return np.concatenate([kept, np.arange(max(self.done, 1), n)])

@@ -306,19 +306,19 @@ class GradNormPlotWidget(PlotPanelWidget):
     def has_data(self) -> bool:
         return self.steps.n > 0
 
-    #: Above this many steps the curves draw each series' extremes per bucket
+    #: Over more than this many steps the curves draw each series' extremes per bucket
     #: (:class:`explorer.figures.extremes.PeakIndex`): a redraw's cost stops growing with the steps.
     PEAK_FROM = 8192
 
     def _series(self, key, values: np.ndarray):
         """(x, y) to draw of one series: every point, or past :attr:`PEAK_FROM` its extremes."""
         steps = self.steps.view
-        if len(values) <= self.PEAK_FROM:
+        if len(values) == 0 or steps[-1] - steps[0] < self.PEAK_FROM:
             return steps.astype(float), positive(values)
         peaks = self._peaks.get(key)
         if peaks is None:
             peaks = self._peaks[key] = PeakIndex(of=positive)
-        peaks.update(values)
+        peaks.update(values, steps)           # buckets of steps: a run's thinned history draws as its every step
         idx = peaks.indices(len(values))
         return steps[idx].astype(float), positive(values[idx])
 
@@ -940,14 +940,15 @@ class LossCurvesPlotWidget(CurvesPlotWidget):
         super().__init__(None, "step", "validation loss", log_y=True, parent=parent)
 
 
-def export_plot(widget: PlotPanelWidget, out_dir, stem: str) -> list[Path]:
-    """Write ``stem.png``, ``stem.svg`` and ``stem.csv`` into ``out_dir``."""
+def export_plot(widget: PlotPanelWidget, out_dir, stem: str, csv: bool = True) -> list[Path]:
+    """Write ``stem.png``, ``stem.svg`` and (``csv``) ``stem.csv`` into ``out_dir``."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    paths = [out / f"{stem}.png", out / f"{stem}.svg", out / f"{stem}.csv"]
+    paths = [out / f"{stem}.png", out / f"{stem}.svg"] + ([out / f"{stem}.csv"] if csv else [])
     widget.export_png(paths[0])
     widget.export_svg(paths[1])
-    widget.export_csv(paths[2])
+    if csv:
+        widget.export_csv(paths[2])
     return paths
 
 

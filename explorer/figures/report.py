@@ -44,7 +44,7 @@ def fill_run_plots(run, forecast: int = 50) -> dict:
     loss = plots.LossPlotWidget()
     loss.set_history_rows(tr.history)
     grad = plots.GradNormPlotWidget()
-    grad.set_step_table(tr.step_table(), tr.log.gates, tr.clip)
+    grad.set_step_table(run.step_table(), tr.log.gates, tr.clip)
     through = plots.GradThroughTimePlotWidget()
     xs, ys = tr.sample_pair()
     _, _, norms = model.loss_and_grads(xs, ys, loss=ds.loss, with_norms=True)
@@ -119,12 +119,17 @@ def series_axes(ds) -> dict:
     return out
 
 
-def export_run_plots(run, out_dir, forecast: int = 50) -> list[Path]:
-    """Every plot of ``run`` as PNG, SVG and CSV into ``out_dir`` (stems :data:`PLOT_STEMS`)."""
+#: Plots whose CSV repeats the run's per-step history (left out of a run folder, which holds it once).
+HISTORY_STEMS = ("grad_norms",)
+
+
+def export_run_plots(run, out_dir, forecast: int = 50, history_csv: bool = True) -> list[Path]:
+    """Every plot of ``run`` as PNG, SVG and CSV into ``out_dir`` (stems :data:`PLOT_STEMS`);
+    without ``history_csv`` no CSV of the per-step history (:data:`HISTORY_STEMS`)."""
     written = []
     with _quiet_offscreen():
         for stem, widget in fill_run_plots(run, forecast).items():
-            written += plots.export_plot(widget, out_dir, stem)
+            written += plots.export_plot(widget, out_dir, stem, csv=history_csv or stem not in HISTORY_STEMS)
     return written
 
 

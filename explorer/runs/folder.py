@@ -288,11 +288,13 @@ def folder_state(folder, names: Iterable[str] = (), marker: Iterable[str] = ()) 
     return FolderState(kind, layout, sorted(foreign))
 
 
-def read_files(folder, names: Iterable[str], attempts: int = 5) -> dict[str, bytes | None]:
+def read_files(folder, names: Iterable[str], attempts: int = 5,
+               more: Callable[[dict], Iterable[str]] | None = None) -> dict[str, bytes | None]:
     """The bytes every ``folder/NAME`` shows (None when there is nothing at that name), where every
     name that is the fixed link into ``.current`` is read from ONE version (resolved once), so a
     save running meanwhile never mixes two states. A name that is something else (a plain file of a
-    round-1 folder, a file someone put there) is read as it is.
+    round-1 folder, a file someone put there) is read as it is. ``more(read)`` names further files
+    that what was read lists (the chunks state.json names), read from the same version.
 
     Raises :class:`RunFileError` when ``folder`` is not a folder or a file cannot be read.
     """
@@ -319,6 +321,9 @@ def read_files(folder, names: Iterable[str], attempts: int = 5) -> dict[str, byt
         try:
             for name in names:
                 out[name] = _read_one(folder, name, base, vid, pending)
+            for name in (more(out) or () if more is not None else ()):
+                if name not in out:
+                    out[name] = _read_one(folder, name, base, vid, pending)
         except _Moved:
             continue
         if not vid and _committed(folder) != journal:

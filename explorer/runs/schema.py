@@ -17,6 +17,7 @@ from typing import Callable
 
 from explorer.runs.options import BY_DEST, OptionError
 from explorer.runs.folder import RunFileError, safe_name
+from explorer.runs.steplog import CHUNK_NAME
 
 #: The cells and optimisers a run can hold (the engine's names).
 CELLS = ("rnn", "gru", "lstm", "peephole")
@@ -39,10 +40,15 @@ REQUIRED_MODEL_KEYS_3 = ("layers", "bidirectional", "forget_bias", "sample_index
 
 #: The run-folder format this version writes (config.json ``format`` and state.json ``format``).
 #: 1 (or none): round 1; 2: round 2 before the full hashes; 3: state.json's ``sha256`` covers every
-#: file of the version but state.json, and the settings below are required, not defaulted.
-FORMAT = 3
+#: file of the version but state.json, and the settings below are required, not defaulted; 4: the
+#: per-step history in chunk files listed by state.json's ``step_chunks`` (:mod:`explorer.runs.steplog`)
+#: instead of steps.csv and gate_norms.csv.
+FORMAT = 4
+#: The first format that hashes every file and requires every setting.
+HASHED_FROM = 3
 
-#: The files state.json's ``sha256`` block covers (format 3 on: every one the version holds).
+#: The files state.json's ``sha256`` block covers (format 3 on: every one the version holds), besides
+#: format 4's chunk files (``steps-NNNNNN.npy``).
 HASHED_FILES = ("config.json", "model.npz", "optimizer.npz", "history.csv", "steps.csv", "gate_norms.csv",
                 "epochs.npz")
 _OLD_HASHED = {"model.npz", "optimizer.npz"}
@@ -162,12 +168,12 @@ def _number_words(low, high, low_open, high_open) -> str:
 
 # -- config.json ---------------------------------------------------------------------------------
 def is_current_format(cfg: dict, state: dict | None = None) -> bool:
-    """Whether a folder was written by this format on (:data:`FORMAT`): config.json says format 3
+    """Whether a folder was written by format 3 on (:data:`HASHED_FROM`): config.json says format 3
     or more, or state.json carries a ``format`` (older ones never did) or hashes more than the two
     archives. Such a folder must hold every required key and the full ``sha256`` block; an older
     one opens with defaults for what it lacks."""
     fmt = cfg.get("format") if isinstance(cfg, dict) else None
-    if is_int(fmt) and fmt >= FORMAT:
+    if is_int(fmt) and fmt >= HASHED_FROM:
         return True
     if isinstance(state, dict):
         digests = state.get("sha256")
@@ -386,7 +392,9 @@ def check_state(fail: Fail, state: dict, strict: bool = False, present=()) -> di
     format): format, epochs, seed and a ``sha256`` of every file in ``present`` are required."""
     f = _File(fail, "state.json")
     if strict or "format" in state:
-        f.int(state, "format", "format", FORMAT, FORMAT)
+        f.int(state, "format", "format", HASHED_FROM, FORMAT)
+        if state["format"] >= 4 and "step_chunks" not in state:
+            raise f.missing("step_chunks")
     for key in ("epoch", "step", "epoch_step"):
         f.int(state, key, key, 0)
     f.int(state, "epochs", "epochs", 0, required=strict)
@@ -395,12 +403,12 @@ def check_state(fail: Fail, state: dict, strict: bool = False, present=()) -> di
     if strict and "sha256" not in state:
         raise f.missing("sha256")
     digests = state.get("sha256", {})
-    if not (isinstance(digests, dict) and set(digests) <= set(HASHED_FILES) and all(
+    if not (isinstance(digests, dict) and all(n in HASHED_FILES or CHUNK_NAME.fullmatch(n) for n in digests) and all(
             isinstance(v, str) and len(v) == 64 and all(c in "0123456789abcdef" for c in v)
             for v in digests.values())):
         raise f.fail("sha256", digests, "the SHA-256 of the run's files")
     if strict:
-        lacking = [n for n in HASHED_FILES if n in present and n not in digests]
+        lacking = [n for n in present if (n in HASHED_FILES or CHUNK_NAME.fullmatch(n)) and n not in digests]
         if lacking:
             raise f.missing(f"sha256.{lacking[0]}")
     if state["step"] < state["epoch_step"]:
@@ -458,5 +466,5 @@ def check_state_against_config(fail: Fail, state: dict, cfg: dict, settings: dic
                    f"{state['seed']} (the files come from different saves)")
 
 
-__all__ = ["FORMAT", "HASHED_FILES", "is_current_format", "check_replay", "check_rng_state", "check_config", "check_data", "check_model_settings", "check_normalizer", "check_state",
+__all__ = ["FORMAT", "HASHED_FROM", "HASHED_FILES", "is_current_format", "check_replay", "check_rng_state", "check_config", "check_data", "check_model_settings", "check_normalizer", "check_state",
            "check_state_against_config", "MAX_ABS_DATA", "show", "is_int", "is_number"]

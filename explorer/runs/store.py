@@ -8,8 +8,9 @@ Folder layout (names are a contract; outside scripts read them)::
     optimizer.npz   the optimiser's moments and step count
     state.json      epoch, step, the random generator's state
     history.csv     epoch,train_loss,val_loss,grad_norm,clipped_fraction   (one row per epoch)
-    steps.csv       step,epoch,loss,grad_norm,clipped                      (one row per step)
-    gate_norms.csv  step,i,f,g,o,head   (per-gate gradient norms of every step; for the plots)
+    steps-NNNNNN.npy  the per-step history in chunks, step,epoch,loss,grad_norm,clipped and a norm per
+                    gate (:mod:`explorer.runs.steplog`: appended, thinned beyond what a plot draws);
+                    folders before format 4 hold steps.csv and gate_norms.csv instead, read once
     epochs.npz      the weights at the end of each epoch, e{epoch:04d}/{state-dict key}, for replay
                     (capped: :mod:`explorer.runs.epochs`); runs saved without it load with no epochs
 
@@ -23,6 +24,7 @@ damaged folder with one sentence (:class:`RunFileError`). Losses are in the targ
 
 from __future__ import annotations
 
+import bisect
 import csv
 import hashlib
 import io
@@ -47,17 +49,18 @@ from explorer.util.ram import check_budget
 from explorer.runs.options import BY_DEST, OptionError
 from explorer.runs import schema as runschema
 from explorer.runs.epochs import EPOCHS_CAP_BYTES, EpochWeights, epoch_key, parse_epoch_arrays
-from explorer.runs.folder import (CURRENT, VERSIONS, RunFileError, current_version, read_files, remove_run_folder, safe_name,
-                                save_version,
-                                version_time, write_file)
+from explorer.runs.folder import (CURRENT, VERSIONS, RunFileError, current_dir, current_version, read_files,
+                                remove_run_folder, safe_name, save_version, version_time, write_file)
+from explorer.runs.steplog import CHUNK_NAME, Chunk, StepHistory, place_chunk, row_dtype
 
-RUN_FILES = ("config.json", "model.npz", "optimizer.npz", "state.json", "history.csv", "steps.csv",
-             "gate_norms.csv")
-OPTIONAL_FILES = ("epochs.npz",)     # runs saved before replay have none; gate_norms.csv is never made up
+RUN_FILES = ("config.json", "model.npz", "optimizer.npz", "state.json", "history.csv")
+#: Per-step files of folders before format 4 (both required there; gate_norms.csv is never made up).
+LEGACY_STEP_FILES = ("steps.csv", "gate_norms.csv")
+OPTIONAL_FILES = ("epochs.npz",) + LEGACY_STEP_FILES     # runs saved before replay have no epochs.npz
 HISTORY_HEADER = ("epoch", "train_loss", "val_loss", "grad_norm", "clipped_fraction")
 STEPS_HEADER = ("step", "epoch", "loss", "grad_norm", "clipped")
 
-__all__ = ["RUN_FILES", "OPTIONAL_FILES", "HISTORY_HEADER", "STEPS_HEADER", "RunFileError", "DataChangedError",
+__all__ = ["RUN_FILES", "OPTIONAL_FILES", "LEGACY_STEP_FILES", "HISTORY_HEADER", "STEPS_HEADER", "RunFileError", "DataChangedError",
            "check_data_values", "check_settings_memory",
            "ModelSettings", "SettingsRecord", "SavedRun", "npz_bytes", "EXAMPLE_SETTINGS", "settings_for_example", "FILE_SETTINGS", "settings_for_data", "Run", "atomic_write_bytes", "atomic_write_stream",
            "atomic_write_text", "csv_value", "data_fingerprint", "estimate_run_bytes", "check_run_memory",
@@ -237,50 +240,6 @@ def _csv_text(header, rows) -> str:
     for row in rows:
         w.writerow([csv_value(v) for v in row])
     return buf.getvalue()
-
-
-def _column_fields(values) -> list[str]:
-    """:func:`csv_value` of every entry of a 1-D column of booleans, whole numbers or floats."""
-    a = np.asarray(values)
-    if a.dtype == np.bool_:
-        return ["1" if v else "0" for v in a.tolist()]
-    if a.dtype.kind in "iu":
-        return list(map(str, a.tolist()))
-    if a.dtype.kind == "f":
-        return ["" if v != v else repr(v) for v in a.tolist()]
-    return [csv_value(v) for v in a.tolist()]
-
-
-class _TableText:
-    """The CSV text of an append-only table of numeric columns (the per-step log).
-
-    A checkpoint every 30 s would otherwise format every step trained so far again, a cost that
-    grows with the run (0.35 s at 25,000 steps, 14 s at a million); this formats only the rows
-    added since the last call. Rows already formatted are checked to be unchanged at both ends
-    (a table replaced, cut or reloaded is formatted again from its first row).
-    """
-
-    def __init__(self):
-        self.header = None
-        self.rows = 0
-        self.ends = None            # the fields of the first and the last row formatted
-        self.body = ""
-
-    def _row(self, columns, i) -> tuple:
-        return tuple(_column_fields(c[i:i + 1])[0] for c in columns)
-
-    def text(self, header, columns) -> str:
-        header = tuple(header)
-        n = len(columns[0]) if columns else 0
-        if (header != self.header or n < self.rows
-                or (self.rows and (self._row(columns, 0), self._row(columns, self.rows - 1)) != self.ends)):
-            self.header, self.rows, self.ends, self.body = header, 0, None, ""
-        if n > self.rows:
-            fields = [_column_fields(c[self.rows:n]) for c in columns]
-            self.body += "".join(",".join(row) + "\n" for row in zip(*fields))
-            self.rows = n
-            self.ends = (self._row(columns, 0), self._row(columns, n - 1))
-        return ",".join(header) + "\n" + self.body
 
 
 # -- data files --------------------------------------------------------------------------------
@@ -611,7 +570,7 @@ class Run(SavedRun):
         self.trainer.on_epoch_end = self._keep_epoch
         if model is None:
             self._preset_weights()
-        self._tables = {"steps.csv": _TableText(), "gate_norms.csv": _TableText()}   # checkpoints format new rows only
+        self.history = StepHistory(self.model.gate_names())   # the per-step history as saved (chunks)
 
     def train_data(self) -> TrainData:
         ds = self.dataset
@@ -660,8 +619,17 @@ class Run(SavedRun):
             cfg["replay"] = self.epoch_store.to_config()
         return cfg
 
-    def files(self) -> dict[str, bytes]:
-        """Every file of the run folder, as bytes (nothing is written)."""
+    def step_table(self) -> dict:
+        """The per-step history as columns (``Trainer.step_table()``'s): the saved chunks (steps
+        before the last few thousand thinned to what the plots draw) and every step since."""
+        steps = self.trainer.step_table()
+        if not self.history.continues(steps):
+            return steps
+        return StepHistory.columns(self.history.rows(self.history.rows_of(steps)))
+
+    def _prepare(self) -> tuple[dict[str, bytes], list[Chunk]]:
+        """The bytes of every file a save writes anew, and the history chunks of the new version
+        (those already saved are linked, not written)."""
         tr = self.trainer
         if tr.step == 0:
             self._keep_epoch(0)                # not trained yet: epoch 0 is the weights as they are
@@ -669,24 +637,67 @@ class Run(SavedRun):
         opt = st.pop("optimizer")
         steps = st.pop("steps")
         history = st.pop("history")
-        gates = [k[5:] for k in steps if k.startswith("norm_")]
-        out = {"model.npz": npz_bytes(self.model.state_dict()),
-               "optimizer.npz": npz_bytes({k: np.asarray(v) for k, v in opt.items()})}
-        text = {
-            "config.json": json.dumps(self.config(), indent=2),
-            "history.csv": _csv_text(HISTORY_HEADER, ([h[k] for k in HISTORY_HEADER] for h in history)),
-            "steps.csv": self._tables["steps.csv"].text(STEPS_HEADER, [steps[k] for k in STEPS_HEADER]),
-            "gate_norms.csv": self._tables["gate_norms.csv"].text(
-                ["step", *gates], [steps["step"], *(steps[f"norm_{g}"] for g in gates)]),
-        }
-        out.update({k: v.encode("utf-8") for k, v in text.items()})
+        if not self.history.continues(steps):        # the trainer's state was replaced: its log is the history
+            self.history = StepHistory(self.history.gates)
+        chunks, out = self.history.named(self.history.plan(self.history.rows_of(steps), tr.epoch_step))
+        out["model.npz"] = npz_bytes(self.model.state_dict())
+        out["optimizer.npz"] = npz_bytes({k: np.asarray(v) for k, v in opt.items()})
+        out["config.json"] = json.dumps(self.config(), indent=2).encode("utf-8")
+        out["history.csv"] = _csv_text(HISTORY_HEADER, ([h[k] for k in HISTORY_HEADER] for h in history)).encode("utf-8")
         out["epochs.npz"] = self.epoch_store.to_npz_bytes()
-        # every other file's SHA-256 (format 3), so that damage no format can see (a flipped digit,
+        # every other file's SHA-256 (format 3 on), so that damage no format can see (a flipped digit,
         # a file of another run swapped in, a well-formed array replaced) is found when loading
         st["format"] = runschema.FORMAT
+        st["step_chunks"] = [c.record() for c in chunks]
         st["sha256"] = {k: hashlib.sha256(out[k]).hexdigest() for k in runschema.HASHED_FILES if k in out}
+        st["sha256"].update({c.name: c.sha256 for c in chunks})
         out["state.json"] = json.dumps(st, indent=2).encode("utf-8")
+        return out, chunks
+
+    def files(self) -> dict[str, bytes]:
+        """Every file of the run folder, as bytes (nothing is written)."""
+        out, chunks = self._prepare()
+        for c in chunks:
+            if c.name not in out:
+                out[c.name] = c.data()
         return out
+
+    def save(self, folder, extra=None) -> Path:
+        """Write the run to ``folder`` (created if needed) as a complete new version, then switch.
+
+        ``extra(version_dir)`` may write more files into the new version before the switch (the
+        command line's plots), so they change together with the run. On failure the folder reads
+        exactly as before and :class:`RunFileError` says why in one sentence.
+        """
+        folder = Path(folder)
+        files, chunks = self._prepare()
+
+        def write(vdir: Path) -> None:
+            for name, data in files.items():
+                write_file(vdir / name, data)
+            for c in chunks:
+                if c.name not in files:
+                    place_chunk(c, vdir)          # a chunk of an earlier version: linked, not rewritten
+            if extra is not None:
+                extra(vdir)
+
+        save_version(folder, write, keep=RUN_FILES + OPTIONAL_FILES, marker=RUN_FILES)
+        self.history.saved(chunks, current_dir(folder))
+        self._trim_log()
+        return folder
+
+    def _trim_log(self) -> None:
+        """Drop from the trainer's log the saved steps before the history's exact tail (the epoch
+        under way is in that tail), so a long session's log stays bounded. In place, oldest first:
+        a step appended meanwhile stays at the end of every column."""
+        tail = self.history.exact_tail()
+        lg = self.trainer.log
+        if not len(tail) or not lg.step:
+            return
+        cut = bisect.bisect_left(lg.step, int(tail["step"][0]))
+        if cut > 0:
+            for column in (lg.step, lg.epoch, lg.loss, lg.grad_norm, lg.clipped, *lg.gates.values()):
+                del column[:cut]
 
     # -- loading -----------------------------------------------------------------------------
     @classmethod
@@ -700,11 +711,15 @@ class Run(SavedRun):
         ``SequenceFileError``, with one sentence.
         """
         folder = Path(folder)
-        raw = read_files(folder, RUN_FILES + OPTIONAL_FILES)
+        raw = read_files(folder, RUN_FILES + OPTIONAL_FILES, more=_listed_chunks)
         missing = [f for f in RUN_FILES if raw[f] is None]
         if len(missing) == len(RUN_FILES):
             raise RunFileError(f"{safe_name(folder)} is not a run folder (it holds none of "
                                f"{', '.join(RUN_FILES)}).")
+        if not missing and _listed_chunks(raw) is None:
+            missing = [f for f in LEGACY_STEP_FILES if raw[f] is None]
+        else:
+            missing += [n for n in _listed_chunks(raw) or () if raw.get(n) is None]
         if missing:
             raise RunFileError(f"{safe_name(folder)} is not a complete run folder: {', '.join(missing)} missing.")
         rd = _Reader(folder, raw)
@@ -736,12 +751,13 @@ class Run(SavedRun):
         _load_epochs(rd, run, cfg)
         opt = _load_optimizer(rd, run)
         state = _check_state(rd, state, run)
-        table = _load_steps(rd, run, state)
+        table = _load_step_history(rd, run, state)
         hist = _load_history(rd, state["epoch"])
         if "t" in opt and opt["t"] != state["step"]:
             raise rd.fail("optimizer.npz", f"counts {opt['t']} steps where state.json says {state['step']} "
                           "(the files come from different saves)")
         state.pop("format", None)
+        state.pop("step_chunks", None)
         for name, digest in state.pop("sha256", {}).items():      # last: the other checks name the damage
             if raw.get(name) is None:
                 raise rd.fail(name, "is missing where state.json holds its SHA-256 (the files come from "
@@ -754,6 +770,8 @@ class Run(SavedRun):
             run.trainer.load_state_dict(state)
         except (KeyError, TypeError, ValueError, IndexError, OverflowError):
             raise rd.fail("state.json", "holds a value of the wrong type or range") from None
+        if run.history.chunks and run.history.chunks[0].name is not None:
+            run.history.saved(run.history.chunks, current_dir(folder))
         return run
 
     # -- preset weights and replay ------------------------------------------------------------
@@ -1402,6 +1420,115 @@ def _load_steps(rd: _Reader, run: Run, state: dict) -> dict:
     return table
 
 
+def _listed_chunks(raw: dict) -> list[str] | None:
+    """The chunk files state.json lists; None for a state.json without ``step_chunks`` (a folder
+    before format 4, with CSV files); none for a state.json that is not an object (its reader says so)."""
+    try:
+        state = json.loads(raw["state.json"].decode("utf-8"))
+    except (KeyError, AttributeError, ValueError, UnicodeDecodeError, RecursionError):
+        return []
+    if not isinstance(state, dict):
+        return []
+    if "step_chunks" not in state:
+        return None
+    listed = state["step_chunks"]
+    if not isinstance(listed, list):
+        return []
+    return [c["name"] for c in listed if isinstance(c, dict) and isinstance(c.get("name"), str)
+            and CHUNK_NAME.fullmatch(c["name"])]
+
+
+def _load_step_history(rd: _Reader, run: Run, state: dict) -> dict:
+    """The run's per-step history into ``run.history`` (chunk files, or the CSV files of an older
+    folder, read once and thinned as a save would); returns the exact rows at its end for the
+    trainer's log (the epoch under way among them)."""
+    if "step_chunks" in state:
+        run.history = StepHistory(run.history.gates, _load_chunks(rd, run, state))
+    else:
+        table = _load_steps(rd, run, state)
+        hist = StepHistory(run.history.gates)
+        rows = np.empty(len(table["step"]), dtype=hist.dtype)
+        for name in hist.dtype.names:
+            rows[name] = table[name]
+        hist.absorb(rows, state["epoch_step"])
+        run.history = hist
+    return StepHistory.columns(run.history.exact_tail())
+
+
+def _chunk_rows(rd: _Reader, name: str, dtype: np.dtype, rows: int) -> np.ndarray:
+    """A chunk file's rows: a ``.npy`` header naming ``rows`` rows of ``dtype`` and exactly their
+    bytes after it (checked before anything is allocated: a header cannot ask for more)."""
+    raw = rd.raw[name]
+    buf = io.BytesIO(raw)
+    try:
+        version = np.lib.format.read_magic(buf)
+        read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, fortran, have = read(buf)
+    except Exception:  # noqa: BLE001 - format and value errors: all "damaged"
+        raise rd.fail(name, "is not a readable NumPy array (truncated or damaged)") from None
+    if have != dtype or shape != (rows,) or fortran:
+        raise rd.fail(name, f"does not hold {rows} rows of the run's steps ({', '.join(dtype.names)})")
+    if len(raw) - buf.tell() != rows * dtype.itemsize:
+        raise rd.fail(name, "is not a readable NumPy array (truncated or damaged)")
+    return np.frombuffer(raw, dtype=dtype, count=rows, offset=buf.tell()).copy()
+
+
+def _load_chunks(rd: _Reader, run: Run, state: dict) -> list[Chunk]:
+    """state.json's ``step_chunks`` and their files: names of chunks, in step order, thinned ones
+    first, covering steps 1..N (state.json's step) without gap or overlap; each file one array of
+    the cell's row type with its listed rows, steps rising (by one in an exact chunk), epochs from 1
+    rising by at most one up to state.json's (the epoch under way's rows all exact), losses and
+    norms finite and at least 0."""
+    listed = state["step_chunks"]
+    name = "state.json"
+    if not isinstance(listed, list):
+        raise rd.fail(name, "has step_chunks that is not a list of the history's chunk files")
+    dtype = row_dtype(run.history.gates)
+    chunks, expect, thinned_done, seen = [], 1, False, set()
+    for i, c in enumerate(listed):
+        keys = ("first", "last", "rows", "width")
+        if not (isinstance(c, dict) and isinstance(c.get("name"), str) and CHUNK_NAME.fullmatch(c["name"])
+                and all(runschema.is_int(c.get(k)) for k in keys)) or c["name"] in seen:
+            raise rd.fail(name, f"has step_chunks[{i}] that is not a chunk record (name steps-NNNNNN.npy, first, last, "
+                          "rows, width)")
+        seen.add(c["name"])
+        first, last, rows, width = (c[k] for k in keys)
+        if first != expect or last < first:
+            raise rd.fail(name, f"has step_chunks[{i}] from step {first} to {last} where the history goes on at step "
+                          f"{expect}")
+        if width < 1 or width & (width - 1) or not 1 <= rows <= last - first + 1 or (
+                width == 1 and rows != last - first + 1):
+            raise rd.fail(name, f"has step_chunks[{i}] with {rows} rows of width {width} for steps {first} to {last}")
+        if width == 1:
+            thinned_done = True
+        elif thinned_done:
+            raise rd.fail(name, f"has the thinned step_chunks[{i}] after an exact one")
+        fname = c["name"]
+        a = _chunk_rows(rd, fname, dtype, rows)
+        st = a["step"]
+        d = np.diff(st)
+        if st[0] != first or st[-1] != last or not (np.all(d == 1) if width == 1 else np.all(d > 0)):
+            raise rd.fail(fname, f"does not hold steps {first} to {last} in order")
+        for col in dtype.names[2:]:
+            if col != "clipped" and not (np.all(np.isfinite(a[col])) and np.all(a[col] >= 0)):
+                raise rd.fail(fname, f"holds a value in column {col} that is not a finite number of at least 0")
+        chunks.append(Chunk(a, width, fname, hashlib.sha256(rd.raw[fname]).hexdigest(), len(rd.raw[fname])))
+        expect = last + 1
+    if expect - 1 != state["step"]:
+        raise rd.fail(name, f"lists the history's steps up to {expect - 1} where it says {state['step']} steps were "
+                      "trained")
+    if chunks:
+        e = np.concatenate([c.rows["epoch"] for c in chunks])
+        last = state["epoch"] + (1 if state["epoch_step"] else 0)
+        es = state["epoch_step"]
+        tail = StepHistory(run.history.gates, chunks).exact_tail()["epoch"]
+        if not (e[0] == 1 and e[-1] == last and np.all(np.isin(np.diff(e), (0, 1)))) or (
+                es and (len(tail) < es or np.any(tail[-es:] != last) or (len(tail) > es and tail[-es - 1] == last))):
+            raise rd.fail(chunks[-1].name, f"does not hold epochs 1 to {last} in order with {es} steps of the epoch "
+                          "under way (the files come from different saves)")
+    return chunks
+
+
 def _load_history(rd: _Reader, n_epochs: int) -> list[dict]:
     """history.csv: one row per epoch trained, epochs 1..E in order, train_loss and grad_norm finite
     and at least 0, val_loss too or empty (a validation stopped), clipped_fraction from 0 to 1."""
@@ -1519,7 +1646,8 @@ def prune_autosaves(root, keep=None) -> list[Path]:
         path = Path(e.path)
         if (keep is not None and path.resolve() == keep) or _process_alive(int(m.group(1))):
             continue
-        remove_run_folder(path, RUN_FILES + OPTIONAL_FILES)
+        chunks = tuple(n for n in os.listdir(path) if CHUNK_NAME.fullmatch(n)) if path.is_dir() else ()
+        remove_run_folder(path, RUN_FILES + OPTIONAL_FILES + chunks)
         if not path.exists():
             removed.append(path)
     return removed
