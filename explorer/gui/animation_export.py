@@ -65,7 +65,7 @@ class AnimationExportController(QObject):
                      note=win.diagram._epoch_text())
         worker = TaskWorker(fn, tag=str(path))
         worker.sigDone.connect(self._on_worker_done)
-        worker.sigProgress.connect(win._on_task_progress)
+        worker.sigProgress.connect(win.status.task_progress)
         self.worker = worker
         win.threads.start(worker)
         win.statusBar().showMessage(f"Writing the animation {Path(path).name}\u2026", 4000)
@@ -76,7 +76,7 @@ class AnimationExportController(QObject):
             return
         self.worker = None
         win = self.win
-        win._on_task_progress((1.0, ""))
+        win.status.task_progress((1.0, ""))
         if worker.interrupted:
             return
         if worker.error:

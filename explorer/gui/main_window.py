@@ -32,12 +32,14 @@ from explorer.gui.comparison import open_comparison_dialog
 from explorer.gui.diagram import CellDiagramView
 from explorer.gui.equations import EquationsView
 from explorer.gui.export import ExportController
+from explorer.gui.export_task import widget_steps
 from explorer.gui.plots_controller import PlotsController, memory_kept, time_axis  # noqa: F401
 from explorer.gui.layer_selector import LayerSelectorWidget
 from explorer.gui.models import ModelController
 from explorer.gui.files import (START_EXAMPLE, START_SETTINGS, WINDOW_CELLS, FilesController,  # noqa: F401
                                 autosave_dir)
 from explorer.gui.settings_panel import UNITS_RANGE, SettingsPanelWidget
+from explorer.gui.status import WindowStatus
 from explorer.gui.plain_text import plain_label, plain_tooltip
 from explorer.gui.text_strip import TextStripWidget
 from explorer.gui.timestep_bar import TimestepBarWidget
@@ -79,14 +81,6 @@ class ElidedLabel(QLabel):
         hint = super().minimumSizeHint()
         hint.setWidth(40)
         return hint
-
-
-def fmt_number(v) -> str:
-    """Four significant digits; scientific notation for huge and tiny numbers."""
-    v = float(v)
-    if not np.isfinite(v):
-        return str(v)
-    return f"{v:.4g}" if v == 0 or 1e-4 <= abs(v) < 1e6 else f"{v:.3e}"
 
 
 class ElidingStatusBar(QStatusBar):
@@ -133,12 +127,36 @@ class MainWindow(QMainWindow):
         self.threads = ThreadRegistry(self)
         self.closing = False
         self.run_folder: str | None = None
-        self.recent_menu = None
-        self.files = FilesController(self)
-        self.models = ModelController(self)              # File › Open Model (and --model)
-        self.training_ctl = TrainingController(self)
-        self.display = DisplayController(self)
-        self.exporter = ExportController(self)
+        self.banner = BannerWidget()
+        self._build_status()
+        self.display = DisplayController(self.session, self.threads, self.status, parent=self)
+        confirm_stop = lambda why: self.training_ctl.confirm_stop(why)  # noqa: E731 - made next
+        self.files = FilesController(
+            self.session, self.threads, self.status, qsettings=self.qsettings,
+            data_options=lambda: self.settings_panel.data_options(),
+            model_settings=lambda base: self.settings_panel.model_settings(base), confirm_stop=confirm_stop,
+            display=self.display, show_run=self.set_run, closing=lambda: self.closing, dialog_parent=self, parent=self)
+        self.files.sigDataLoaded.connect(self.sigDataLoaded)
+        self.files.sigLoadFailed.connect(self.sigLoadFailed)
+        self.files.sigRunOpened.connect(self.sigRunOpened)
+        self.models = ModelController(self.session, self.status, files=self.files, confirm_stop=confirm_stop,
+                                      show_run=self.set_run, dialog_parent=self, parent=self)  # File › Open Model
+        self.training_ctl = TrainingController(
+            self.session, self.threads, self.status, settings=lambda base: self.settings_panel.model_settings(base),
+            files=self.files, display=self.display, paint_s=lambda: self.diagram.paint_ms() / 1000.0,
+            closing=lambda: self.closing, dialog_parent=self, parent=self)
+        self.training_ctl.sigRedrawn.connect(self.sigRedrawn)
+        self.training_ctl.sigFinished.connect(self.sigTrainingFinished)
+        self.status.seconds_left = self.training_ctl.seconds_left
+        self.status.training = lambda: self.training
+        self.exporter = ExportController(
+            lambda: {**self.plot_widgets, "diagram": self.diagram}, self.status,
+            extra=lambda folder: [([folder / "equations.png", folder / "equations.svg"],
+                                   partial(widget_steps, self.equations, folder / "equations.png",
+                                           folder / "equations.svg"))],
+            flush=lambda: self.plots.flush(),
+            building=lambda: self.plots.heatmap_plot.building or self.plots.memory_plot.building,
+            last_folder=self.files.last_folder, dialog_parent=self, parent=self)
         self._build()
         from explorer.gui import instruments  # interventions, backward mode, replay, animation, presenter
         instruments.install(self)
@@ -162,10 +180,14 @@ class MainWindow(QMainWindow):
     def training(self) -> bool:
         return self.training_ctl.training
 
+    @property
+    def convlstm_windows(self) -> list:
+        """ConvLSTM runs opened from this window, each in its own window."""
+        return self.files.convlstm_windows
+
     # -- construction ----------------------------------------------------------------------------------
     def _build(self):
         s = self.session
-        self.banner = BannerWidget()
         self.diagram = CellDiagramView(s)
         self.diagram.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.diagram.setObjectName("diagram")
@@ -261,7 +283,6 @@ class MainWindow(QMainWindow):
             self.loss_plot.set_log_scale(True)
 
         self._build_actions()
-        self._build_status()
         self._connect()
 
     #: below this width the settings dock joins the plots' tabs at the bottom (the diagram and the
@@ -325,7 +346,7 @@ class MainWindow(QMainWindow):
         mb = self.menuBar()
         fm = mb.addMenu("&File")
         fm.addAction(self.open_action)
-        self.recent_menu = fm.addMenu("Open &Recent")
+        self.recent_menu = self.files.recent_menu = fm.addMenu("Open &Recent")
         fm.addAction(self.open_run_action)
         fm.addAction(self.open_model_action)
         fm.addAction(self.save_run_action)
@@ -383,11 +404,12 @@ class MainWindow(QMainWindow):
         self.progress_label = plain_label()
         sb.addPermanentWidget(self.progress_label)
         sb.addPermanentWidget(self.progress)
+        self.status = WindowStatus(sb, self.progress, self.progress_label, self.banner, self.session, self)
 
     def _connect(self):
         sp = self.settings_panel
         ev = self.session.events
-        self.session.subscribe(self, "run", "trace", "position", "progress")
+        self.session.subscribe(self, "run", "trace", "position", "progress", "training")
         self.session.events.sample.connect(self.training_ctl.set_sample)
         self.unit_spin.valueChanged.connect(self._on_unit_spin_changed)
         self.sample_spin.valueChanged.connect(self._on_sample_spin_changed)
@@ -488,21 +510,6 @@ class MainWindow(QMainWindow):
         else:
             self.display.request(predictions=True, norms=True)
 
-    @staticmethod
-    def data_status(ds) -> str:
-        """The status line after loading: what was loaded and what the loader decided (the chosen
-        sequence length, the gaps it filled), each said once."""
-        text = ds.describe()
-        parts = [text]
-        if getattr(ds, "seq_len_chosen", False) and "chosen to fit" not in text:
-            parts.append(f"sequence length {ds.seq_len} chosen to fit the file")
-        gaps = getattr(ds, "gap_rows", None)
-        n_missing = int(getattr(ds, "n_missing", 0) or 0)
-        n_gaps = max(n_missing, len(gaps) if gaps is not None else 0)
-        if n_gaps and "filled by interpolation" not in text and "filled" not in text:
-            parts.append(f"{n_gaps} missing value{'s' if n_gaps != 1 else ''} filled by interpolation")
-        return "; ".join(parts)
-
     def _on_session_run(self, run) -> None:
         if run is None:
             return
@@ -542,7 +549,7 @@ class MainWindow(QMainWindow):
         self._set_spin(self.sample_spin, self.session.position.sample, n_samples - 1)
         self._set_spin(self.unit_spin, self.session.position.unit, run.model.n_units - 1)
         self.data_label.setText(ds.describe())
-        self._update_progress()
+        self.status.update_progress()
         name = Path(self.run_folder).name if self.run_folder else Path(str(ds.source)).name
         self.setWindowTitle(f"{APP_NAME} — {name}")
 
@@ -567,40 +574,16 @@ class MainWindow(QMainWindow):
             self._set_spin(self.sample_spin, pos.sample, self.sample_spin.maximum())
 
     def _on_session_progress(self, progress) -> None:
-        self._update_progress()
+        self.status.update_progress()
 
-    def _update_progress(self) -> None:
-        p = self.session.progress
-        self._set_progress_bar(p.step, max(p.total_steps, 1))
-        left = ""
-        secs = self.training_ctl.seconds_left()
-        if secs is not None:
-            secs = int(secs)
-            left = f" · {secs // 60:02d}:{secs % 60:02d} left"
-        ltxt = "" if not np.isfinite(p.loss) else f" · loss {fmt_number(p.loss)}"
-        vtxt = "" if not np.isfinite(p.val_loss) else f" · val {fmt_number(p.val_loss)}"
-        text = f"epoch {p.epoch}/{p.epochs} · step {p.step}{ltxt}{vtxt}{left}"
-        self.progress_label.setText(text)
-        self.progress_label.setMinimumWidth(self.progress_label.fontMetrics().horizontalAdvance(text) + 6)
-
-    def _set_progress_bar(self, value, total) -> None:
-        if self.progress.maximum() != total:
-            self.progress.setRange(0, total)
-        value = min(value, total)
-        if value * 100 // total != self.progress.value() * 100 // total:   # repaints only per percent
-            self.progress.setValue(value)
-
-    def _on_task_progress(self, progress) -> None:
-        """A background task's progress (loading, predictions): in the status bar while not training."""
-        fraction, text = progress
-        if self.training:
-            return
-        if text and fraction < 1.0:
-            self.progress.setFormat(f"{text} %p%")
-            self._set_progress_bar(int(fraction * 1000), 1000)
-        else:
-            self.progress.setFormat("%p%")
-            self._update_progress()
+    def _on_session_training(self, state) -> None:
+        """The train and pause actions say what they do now."""
+        running = state != "idle"
+        icon = QStyle.StandardPixmap.SP_MediaStop if running else QStyle.StandardPixmap.SP_MediaPlay
+        self.train_action.setText("&Stop" if running else "&Train")
+        self.train_action.setIcon(self.style().standardIcon(icon))
+        self.pause_action.setEnabled(running)
+        self.pause_action.setText("&Resume" if state == "paused" else "&Pause")
 
     # -- selection ----------------------------------------------------------------------------------------
     def _on_unit_spin_changed(self, u) -> None:
@@ -740,9 +723,7 @@ class MainWindow(QMainWindow):
         """After the event loop ended: wait for the tasks still running (a step under way, a file
         being read) and autosave a run whose training ended only now."""
         self.threads.wait_all()
-        worker = self.training_ctl.worker
-        if worker is not None and worker.done.is_set():
-            self.training_ctl._on_worker_done(worker)
+        self.training_ctl.finish()
         if (self._autosave_after_close and not self.training and self.files.autosave("training") is None
                 and self.files.autosave_error is not None):
             self.files.keep_unsaved_results(can_cancel=False)
