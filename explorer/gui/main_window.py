@@ -404,7 +404,7 @@ class MainWindow(QMainWindow):
         self.progress_label = plain_label()
         sb.addPermanentWidget(self.progress_label)
         sb.addPermanentWidget(self.progress)
-        self.status = WindowStatus(sb, self.progress, self.progress_label, self.banner, self.session, self)
+        self.status = WindowStatus(sb, self.banner, self.progress, self.progress_label, self.session, self)
 
     def _connect(self):
         sp = self.settings_panel

@@ -42,11 +42,13 @@ def fmt_number(v) -> str:
 
 
 class WindowStatus(QObject):
-    """The main window's :class:`StatusSink`: its status bar, the progress box beside it (the
-    training's epoch, step and loss; a background task's progress while not training) and its
-    banner. ``seconds_left()`` and ``training()`` are asked when the progress is drawn."""
+    """A window's :class:`StatusSink`: its status bar, its banner and, in the main window, the
+    progress box beside the status bar (the ``session``'s epoch, step and loss; a background task's
+    progress while not training). ``seconds_left()`` and ``training()`` are asked when the
+    progress is drawn. A window without a progress box (the comparison view draws its own) passes
+    None for ``progress_bar``, ``progress_label`` and ``session``."""
 
-    def __init__(self, status_bar, progress_bar, progress_label, banner, session, parent=None):
+    def __init__(self, status_bar, banner, progress_bar=None, progress_label=None, session=None, parent=None):
         super().__init__(parent)
         self.status_bar, self.progress_bar, self.progress_label = status_bar, progress_bar, progress_label
         self.banner, self.session = banner, session
@@ -69,6 +71,8 @@ class WindowStatus(QObject):
         self.status_bar.addPermanentWidget(widget)
 
     def update_progress(self) -> None:
+        if self.session is None:
+            return
         p = self.session.progress
         self._set_bar(p.step, max(p.total_steps, 1))
         left = ""
@@ -93,7 +97,7 @@ class WindowStatus(QObject):
     def task_progress(self, progress) -> None:
         """A background task's progress (loading, predictions): in the progress box while not training."""
         fraction, text = progress
-        if self.training():
+        if self.progress_bar is None or self.training():
             return
         if text and fraction < 1.0:
             self.progress_bar.setFormat(f"{text} %p%")
