@@ -247,3 +247,45 @@ def test_the_export_controller_exports_any_widgets_it_is_given(qtbot, tmp_path):
     blocked.write_text("x")
     assert ex.export_all(blocked / "out") == []
     assert status.messages[-1][:2] == ("error", "export") and "file" in status.messages[-1][2]
+
+
+def test_one_position_selector_follows_and_moves_a_session_with_or_without_a_run(qtbot):
+    from explorer.gui.position_selector import PositionSelectorWidget
+
+    session = Session()
+    sel = PositionSelectorWidget(session)
+    qtbot.addWidget(sel)
+    run = Run(load_example("sine"), settings_for_example("sine", units=6))
+    session.set_run(run)
+    assert sel.sample_spin.maximum() == session.n_samples() - 1 == run.dataset.n_val - 1
+    assert sel.unit_spin.maximum() == 5
+    sel.sample_spin.setValue(3)
+    sel.unit_spin.setValue(4)
+    assert (session.position.sample, session.position.unit) == (3, 4)
+    session.set_position(unit=2, sample=1)
+    assert (sel.sample_spin.value(), sel.unit_spin.value()) == (1, 2)
+    # a comparison cell's session holds traces only: the ranges are given
+    cell = Session()
+    other = PositionSelectorWidget(cell)
+    qtbot.addWidget(other)
+    other.set_ranges(samples=10, units=3)
+    other.unit_spin.setValue(7)                       # beyond the units: held at the last one
+    assert other.unit_spin.maximum() == 2 and cell.position.unit == 2
+    other.sample_spin.setValue(9)
+    assert cell.position.sample == 9
+
+
+def test_the_settings_panel_fills_itself_from_a_run(qtbot):
+    from explorer.gui.settings_panel import SettingsPanelWidget
+
+    panel = SettingsPanelWidget()
+    qtbot.addWidget(panel)
+    assert panel.example_combo.findData("adding") > 0             # it offers the built-in examples itself
+    run = Run(load_example("adding"), settings_for_example("adding", units=7))
+    panel.show_run(run)
+    assert panel.source_label.text() == "example: adding" and panel.units_spin.value() == 7
+    assert panel.target_combo.currentText() == "the marked sum" and not panel.target_combo.isEnabled()
+    assert panel.chosen_columns() == list(run.dataset.columns) and not panel.columns_list.isEnabled()
+    panel.show_run(run, folder="/runs/first")
+    assert panel.source_label.text() == "run: first (data: example: adding)"
+    assert panel.source_label.toolTip() == "<p>/runs/first<br>\ndata: adding</p>"     # escaped, plain text

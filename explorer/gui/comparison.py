@@ -56,6 +56,7 @@ from explorer.gui.banner import BannerWidget
 from explorer.gui.diagram import CellDiagramView
 from explorer.gui.export import ExportController
 from explorer.gui.plain_text import plain_label
+from explorer.gui.position_selector import PositionSelectorWidget
 from explorer.gui.status import WindowStatus
 from explorer.gui.timestep_bar import TimestepBarWidget
 from explorer.gui.training import TrainingRunner
@@ -392,14 +393,11 @@ class ComparisonWindow(QMainWindow):
         self.diagram = next(iter(self.columns.values())).diagram       # the first (start-up checks paint it)
         self.shared = SharedPosition(self.sessions, self)
         first = self.sessions[0]
-        first.subscribe(self, "position")
+        first.subscribe(self, "position", "sample")
         self.timebar = TimestepBarWidget(first)
-        self.sample_spin = QSpinBox()
-        self.sample_spin.setToolTip("Which validation sample every diagram follows")
-        self.unit_spin = QSpinBox()
-        self.unit_spin.setToolTip("Which unit every diagram shows")
-        self.sample_spin.valueChanged.connect(self._on_sample_spin_changed)
-        self.unit_spin.valueChanged.connect(self._on_unit_spin_changed)
+        self.position_selector = PositionSelectorWidget(first, "Which validation sample every diagram follows",
+                                                        "Which unit every diagram shows")
+        self.sample_spin, self.unit_spin = self.position_selector.sample_spin, self.position_selector.unit_spin
 
         cols = QWidget()
         cl = QHBoxLayout(cols)
@@ -409,11 +407,7 @@ class ComparisonWindow(QMainWindow):
             cl.addWidget(col, 1)
         controls = QHBoxLayout()
         controls.setContentsMargins(0, 0, 0, 0)
-        controls.addWidget(QLabel("Sample"))
-        controls.addWidget(self.sample_spin)
-        controls.addSpacing(8)
-        controls.addWidget(QLabel("Unit"))
-        controls.addWidget(self.unit_spin)
+        controls.addWidget(self.position_selector)
         controls.addWidget(self.timebar, 1)
         top = QWidget()
         tl = QVBoxLayout(top)
@@ -562,21 +556,12 @@ class ComparisonWindow(QMainWindow):
     def _show_data(self):
         ds = self.dataset
         self._update_title()
-        n = int(ds.n_val or ds.n_train)
-        self._set_spin(self.sample_spin, self.sample_spin.value(), n - 1)
-        self._set_spin(self.unit_spin, self.unit_spin.value(), self.settings.units - 1)
+        self.position_selector.set_ranges(samples=int(ds.n_val or ds.n_train), units=self.settings.units)
         for col in self.columns.values():
             col.diagram.vocab = getattr(ds, "vocab", None)
         where = "example " + str(ds.source) if ds.config.get("type") == "example" else Path(str(ds.source)).name
         self.cells_label.setText(f"{where} · every cell with {settings_text(self.settings)} · budget "
                                  f"{self.max_steps} steps per cell, target {self.target_loss:g}")
-
-    @staticmethod
-    def _set_spin(spin, value, maximum) -> None:
-        spin.blockSignals(True)
-        spin.setRange(0, max(int(maximum), 0))
-        spin.setValue(min(int(value), max(int(maximum), 0)))
-        spin.blockSignals(False)
 
     # -- data for --compare FILE | --example NAME ---------------------------------------------------------
     def load(self, file=None, example=None, start: bool = True) -> None:
@@ -731,8 +716,6 @@ class ComparisonWindow(QMainWindow):
         text = f"{done} of {sum(r.max_steps for r in res.results)} steps"
         self.progress_label.setText(text)
         self.progress_label.setMinimumWidth(self.progress_label.fontMetrics().horizontalAdvance(text) + 8)
-        if self.sessions[0].trace is not None:
-            self._set_spin(self.unit_spin, self.sessions[0].position.unit, self.sessions[0].trace.h.shape[-1] - 1)
         self.request_connectivity()
         self.sigResult.emit(res)
 
@@ -850,8 +833,6 @@ class ComparisonWindow(QMainWindow):
 
     # -- the shared position ----------------------------------------------------------------------------------
     def _on_session_position(self, pos) -> None:
-        if self.unit_spin.value() != pos.unit:
-            self._set_spin(self.unit_spin, pos.unit, self.unit_spin.maximum())
         for col in self.columns.values():
             if col.memory is not None:
                 col.memory.set_time_marker(pos.t)
@@ -859,13 +840,9 @@ class ComparisonWindow(QMainWindow):
         if self.result is not None and self._conn_request != (pos.sample, pos.t):
             self.request_connectivity()
 
-    def _on_unit_spin_changed(self, u) -> None:
-        self.sessions[0].set_position(unit=u)
-
-    def _on_sample_spin_changed(self, sample) -> None:
-        """Another sample: the worker's next traces are of it; idle, a small task computes them."""
-        for s in self.sessions:
-            s.set_position(sample=sample)
+    def _on_session_sample(self, sample) -> None:
+        """Another sample (every session follows the first): the worker's next traces are of it;
+        idle, a small task computes them."""
         if self.training:
             self.runner.set_sample(sample)
         elif self.comparison is not None and self.comparison.runs:
@@ -873,7 +850,7 @@ class ComparisonWindow(QMainWindow):
                            tag=("traces", sample), on_result=self._on_traces, on_error=self._on_traces_failed)
 
     def _on_traces(self, result) -> None:
-        if result is not None and self.aux.tag[1] == self.sample_spin.value():
+        if result is not None and self.aux.tag[1] == self.sessions[0].position.sample:
             self.show_result(result)
         self._start_if_asked()
 

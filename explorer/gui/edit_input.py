@@ -356,7 +356,7 @@ class EditInputController(QObject):
         except EditError as exc:
             self.refuse(exc)
             return None
-        win._set_spin(win.sample_spin, s.position.sample, s.n_samples() - 1)
+        win.position_selector.set_ranges(samples=s.n_samples())
         s.set_position(sample=k)
         text = (f"Saved the edited input as sample {k} (kept in memory with the validation samples until the "
                 "data is reloaded).")

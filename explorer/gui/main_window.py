@@ -20,7 +20,7 @@ import numpy as np
 from PySide6.QtCore import QSettings, Qt, Signal
 from PySide6.QtGui import QAction, QIcon, QKeySequence, QShortcut
 from PySide6.QtWidgets import (QDockWidget, QHBoxLayout, QLabel, QMainWindow, QMessageBox, QProgressBar,
-                               QScrollArea, QSpinBox, QSplitter, QStatusBar, QStyle, QToolButton, QVBoxLayout,
+                               QScrollArea, QSplitter, QStatusBar, QStyle, QToolButton, QVBoxLayout,
                                QWidget)
 
 from explorer.app import Session
@@ -41,6 +41,7 @@ from explorer.gui.files import (START_EXAMPLE, START_SETTINGS, WINDOW_CELLS, Fil
 from explorer.gui.settings_panel import UNITS_RANGE, SettingsPanelWidget
 from explorer.gui.status import WindowStatus
 from explorer.gui.plain_text import plain_label, plain_tooltip
+from explorer.gui.position_selector import PositionSelectorWidget
 from explorer.gui.text_strip import TextStripWidget
 from explorer.gui.timestep_bar import TimestepBarWidget
 from explorer.gui.training import DisplayController, TrainingController
@@ -104,10 +105,6 @@ class ElidingStatusBar(QStatusBar):
 
 #: The least height of a plot in its dock: axes, labels and a curve still read.
 PLOT_MIN_HEIGHT = 150
-
-#: What a built-in example of sequences predicts (its target is not one of its input columns).
-_TARGETS = {"adding": "the marked sum", "first-symbol": "the first symbol"}
-
 
 class MainWindow(QMainWindow):
     """The LSTM Explorer window."""
@@ -199,21 +196,15 @@ class MainWindow(QMainWindow):
 
         selectors = QHBoxLayout()
         selectors.setContentsMargins(8, 4, 8, 0)
-        self.sample_spin = QSpinBox()
-        self.sample_spin.setToolTip("Which validation sample the diagram follows")
-        self.unit_spin = QSpinBox()
-        self.unit_spin.setToolTip("Which unit the diagram and the equations show")
+        self.position_selector = PositionSelectorWidget(s)
+        self.sample_spin, self.unit_spin = self.position_selector.sample_spin, self.position_selector.unit_spin
         self.memory_button = QToolButton()
         self.memory_button.setText("Most memory")
         self.memory_button.setToolTip("Select the unit that carries the most memory in this sample: the one "
                                       "that keeps what it wrote longest (its memory span; for a plain RNN the "
                                       "largest variance of h)")
         self.memory_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        selectors.addWidget(QLabel("Sample"))
-        selectors.addWidget(self.sample_spin)
-        selectors.addSpacing(12)
-        selectors.addWidget(QLabel("Unit"))
-        selectors.addWidget(self.unit_spin)
+        selectors.addWidget(self.position_selector)
         selectors.addWidget(self.memory_button)
         self.layer_selector = LayerSelectorWidget(s)        # deep / bidirectional models: layer, direction
         selectors.addWidget(self.layer_selector)
@@ -250,12 +241,6 @@ class MainWindow(QMainWindow):
         scroll.setWidgetResizable(True)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)   # it fits the dock's width
         self.settings_dock = self._dock("Settings", scroll, Qt.DockWidgetArea.LeftDockWidgetArea)
-        combo = self.settings_panel.example_combo
-        combo.addItem("— choose an example —", None)
-        from explorer.data.examples import list_examples
-        for name, desc in list_examples():
-            combo.addItem(name, name)
-            combo.setItemData(combo.count() - 1, desc, Qt.ItemDataRole.ToolTipRole)
 
         self.plots = PlotsController(s, self.text_strip, UNITS_RANGE, self)
         pc = self.plots
@@ -409,10 +394,8 @@ class MainWindow(QMainWindow):
     def _connect(self):
         sp = self.settings_panel
         ev = self.session.events
-        self.session.subscribe(self, "run", "trace", "position", "progress", "training")
+        self.session.subscribe(self, "run", "progress", "training")
         self.session.events.sample.connect(self.training_ctl.set_sample)
-        self.unit_spin.valueChanged.connect(self._on_unit_spin_changed)
-        self.sample_spin.valueChanged.connect(self._on_sample_spin_changed)
         self.memory_button.clicked.connect(self.select_memory_unit)
         sp.sigUnitsChanged.connect(self.param_plot.set_units)
         sp.sigModelChanged.connect(self._on_settings_model_changed)
@@ -514,64 +497,11 @@ class MainWindow(QMainWindow):
         if run is None:
             return
         ds = run.dataset
-        sp = self.settings_panel
-        sp.set_model_settings(run.settings)
-        src = f"example: {ds.source}" if ds.config.get("type") == "example" else Path(ds.source).name
-        if self.run_folder:
-            src = f"run: {Path(self.run_folder).name} (data: {src})"
-        sp.source_label.setText(src)
-        sp.source_label.setToolTip(plain_tooltip(str(self.run_folder or ds.source) if not self.run_folder
-                                                 else f"{self.run_folder}\ndata: {ds.source}"))
-        sp.set_seq_len(ds.seq_len, explicit=not getattr(ds, "seq_len_chosen", True))
-        if ds.kind == "series":
-            names = list(getattr(ds, "all_columns", None) or ds.config.get("columns") or ds.columns)
-            numeric = getattr(ds, "numeric_columns", None)
-            kinds = getattr(ds, "column_kinds", None) or []
-            sp.set_columns(names, list(ds.columns), ds.target_name, numeric=numeric, kinds=kinds)
-            sp.set_keys([n for n, k in zip(names, kinds) if k == "text"], getattr(ds, "key_column", ""))
-        elif ds.kind in ("regression", "classification") and ds.columns:
-            # an example's inputs are fixed: shown ticked (the panel greys them), with what is predicted
-            sp.set_columns(list(ds.columns), list(ds.columns), "")
-            sp.target_combo.clear()
-            sp.target_combo.addItem(_TARGETS.get(ds.source, "one value per sequence" if ds.kind == "regression"
-                                                 else "one class per sequence"))
-        else:
-            sp.set_columns([], [], "")
-        if ds.normalizer is not None:
-            sp.normalize_combo.setCurrentText(ds.normalizer.method)
-        sp.set_kind(ds.kind)
-        if ds.kind == "text":
-            sp.set_level(getattr(getattr(ds, "corpus", None), "level", "char"))
-        if ds.kind != "series":                     # sequences made whole (an example's): nothing to choose
-            sp.columns_list.setEnabled(False)
-            sp.target_combo.setEnabled(False)
-        n_samples = max(self.session.n_samples(), 1)
-        self._set_spin(self.sample_spin, self.session.position.sample, n_samples - 1)
-        self._set_spin(self.unit_spin, self.session.position.unit, run.model.n_units - 1)
+        self.settings_panel.show_run(run, self.run_folder)
         self.data_label.setText(ds.describe())
         self.status.update_progress()
         name = Path(self.run_folder).name if self.run_folder else Path(str(ds.source)).name
         self.setWindowTitle(f"{APP_NAME} — {name}")
-
-    @staticmethod
-    def _set_spin(spin, value, maximum) -> None:
-        spin.blockSignals(True)
-        spin.setRange(0, max(int(maximum), 0))
-        spin.setValue(int(value))
-        spin.blockSignals(False)
-
-    def _on_session_trace(self, trace) -> None:
-        tr = self.session.view_trace()
-        if tr is None:
-            return
-        self._set_spin(self.unit_spin, self.session.position.unit, tr.h.shape[-1] - 1)
-        self._on_session_position(self.session.position)
-
-    def _on_session_position(self, pos) -> None:
-        if self.unit_spin.value() != pos.unit:
-            self._set_spin(self.unit_spin, pos.unit, self.unit_spin.maximum())
-        if self.sample_spin.value() != pos.sample:
-            self._set_spin(self.sample_spin, pos.sample, self.sample_spin.maximum())
 
     def _on_session_progress(self, progress) -> None:
         self.status.update_progress()
@@ -586,12 +516,6 @@ class MainWindow(QMainWindow):
         self.pause_action.setText("&Resume" if state == "paused" else "&Pause")
 
     # -- selection ----------------------------------------------------------------------------------------
-    def _on_unit_spin_changed(self, u) -> None:
-        self.session.set_position(unit=u)
-
-    def _on_sample_spin_changed(self, sample) -> None:
-        self.session.set_position(sample=sample)
-
     def select_memory_unit(self) -> int | None:
         """Select the unit carrying the most memory in this sample: the longest memory span (how
         many steps' writes it still holds at the end, :func:`explorer.app.memory_view.memory_unit`);
