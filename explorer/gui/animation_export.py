@@ -62,7 +62,7 @@ class AnimationExportController(QObject):
                      layer=pos.layer, direction=pos.direction, fps=fps, interventions=s.shown_interventions(),
                      x_note=getattr(s.run.dataset, "input_scaling", ""),
                      label=None if s.trace_source is None else s.trace_source.sample_text(),
-                     note=win.diagram._epoch_text())
+                     note=win.diagram.epoch_text())
         worker = TaskWorker(fn, tag=str(path))
         worker.sigDone.connect(self._on_worker_done)
         worker.sigProgress.connect(win.status.task_progress)

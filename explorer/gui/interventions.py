@@ -150,7 +150,7 @@ class InterventionsController(QObject):
         self.pred_loss_label = QLabel("")
         self.pred_loss_label.setStyleSheet(f"color: {WITH_COLOR.name()}; font-weight: bold;")
         self.pred_loss_label.hide()
-        pp._lay.insertWidget(0, self.pred_loss_label)
+        pp.add_header_widget(self.pred_loss_label)
         self._legend_shown = False
         self.session.subscribe(self, "interventions", "run", "position", "training", "comparison")
 
@@ -324,9 +324,9 @@ class InterventionsController(QObject):
         self.pred_loss_label.setVisible(bool(text))
         pw = c.predictions_with
         if pw.get("prediction") is not None and "t" in pw and pp.mode == "series":
-            self.pred_with.setData(pp._x(pw["t"]), pp._y(pw["prediction"]))
+            self.pred_with.setData(*pp.display_xy(pw["t"], pw["prediction"]))
             if pw.get("forecast") is not None:
-                self.forecast_with.setData(pp._x(pw["t_forecast"]), pp._y(pw["forecast"]))
+                self.forecast_with.setData(*pp.display_xy(pw["t_forecast"], pw["forecast"]))
             else:
                 self.forecast_with.setData([], [])
             self._legend(True)

@@ -254,7 +254,7 @@ class MainWindow(QMainWindow):
             dock = self._dock(PLOT_TITLES[key], w, Qt.DockWidgetArea.BottomDockWidgetArea)
             w.setMinimumHeight(PLOT_MIN_HEIGHT)     # a layout saved on another screen never squashes a plot flat
             if key in ("gates", "memory"):           # the heatmaps are fed when their tab is raised
-                dock.visibilityChanged.connect(self.plots._on_dock_visibility_changed)
+                self.plots.follow_dock(dock)
             self.plot_docks[key] = dock
             if first is None:
                 first = dock

@@ -107,7 +107,7 @@ class PresenterMode:
                 win.setWindowState(saved.get("state", Qt.WindowState.WindowNoState) & ~Qt.WindowState.WindowFullScreen)
             self._saved = {}
             self.active = False
-        win.equations._render()
+        win.equations.refresh()
 
     def on_escape(self) -> bool:
         """Esc: leave presenter mode (True) — or do nothing here (False)."""

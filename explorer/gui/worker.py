@@ -67,7 +67,7 @@ class _ThreadHandle(QObject):
     @Slot()
     def release(self):
         self.thread.wait()                 # it has left its event loop: returns at once
-        self.registry._running.pop(self, None)
+        self.registry.release(self)
 
 
 class ThreadRegistry(QObject):
@@ -94,6 +94,10 @@ class ThreadRegistry(QObject):
         self._running[handle] = thread
         thread.start()
         return thread
+
+    def release(self, handle) -> None:
+        """``handle``'s thread has finished: let go of it and its worker."""
+        self._running.pop(handle, None)
 
     def count(self) -> int:
         return sum(1 for t in self._running.values() if t.isRunning())
