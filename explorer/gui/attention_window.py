@@ -28,7 +28,7 @@ from explorer.app.labelled import (TARGET_ACCURACY, LabelledRun, LabelledView, P
                                    labelled_train_task, labelled_view, load_labelled_data, pool_comparison_task,
                                    pool_runs)
 from explorer.figures.labelled import AttentionStripWidget, ConfusionMatrixWidget
-from explorer.gui.comparison import LiveCurvesPlotWidget
+from explorer.gui.live_curves import LiveCurvesPlotWidget
 from explorer.gui.training import TrainingRunner
 from explorer.gui.worker import LatestTask, ThreadRegistry, TaskWorker
 

@@ -35,11 +35,10 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
-from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QDialog, QDialogButtonBox, QDoubleSpinBox,
                                QFormLayout, QHBoxLayout, QHeaderView, QLabel, QMainWindow, QMessageBox,
                                QProgressBar, QSizePolicy, QSpinBox, QSplitter, QStyle, QTableWidget,
-                               QTableWidgetItem, QToolButton, QVBoxLayout, QWidget)
+                               QTableWidgetItem, QVBoxLayout, QWidget)
 
 import pyqtgraph as pg
 
@@ -48,13 +47,14 @@ from explorer.app.compare import Comparison, ComparisonResult, comparison_task
 from explorer.app.memory_view import keep_gate, memory_title, memory_to_end
 from explorer.engine.describe import KINDS, describe
 from explorer.figures import plots
-from explorer.figures.panel import marker_line, plain_html, positive
+from explorer.figures.panel import plain_html
 from explorer.figures.report import CELL_COLORS
 from explorer.figures.comparison_files import table_jobs
-from explorer.gui.actions import add_export_menu, make_action
+from explorer.gui.actions import add_export_menu, add_step_shortcuts, add_toolbar, make_action
 from explorer.gui.banner import BannerWidget
 from explorer.gui.diagram import CellDiagramView
 from explorer.gui.export import ExportController
+from explorer.gui.live_curves import LiveCurvesPlotWidget
 from explorer.gui.plain_text import plain_label
 from explorer.gui.position_selector import PositionSelectorWidget
 from explorer.gui.status import WindowStatus
@@ -97,59 +97,6 @@ def settings_text(settings) -> str:
     bi = ", bidirectional" if settings.bidirectional else ""
     return (f"{settings.units} units{deep}{bi}, {settings.optimizer} lr {settings.lr:g}, batch {settings.batch}, "
             f"clipping {clip}, seed {settings.seed}")
-
-
-# -- plots that change while training --------------------------------------------------------------------
-class LiveCurvesPlotWidget(plots.CurvesPlotWidget):
-    """The figures' overlaid curves, each replaceable by name while training (``set_curve``), with
-    an optional timestep marker (``set_time_marker``, 0-based index drawn at t + 1)."""
-
-    def __init__(self, *args, marker: bool = False, **kw):
-        super().__init__(*args, **kw)
-        self._items: dict = {}
-        self._marker = None
-        if marker:
-            self._marker = marker_line("#D55E00")
-            self.plot.addItem(self._marker, ignoreBounds=True)
-
-    def set_curve(self, name, x, y, color, style=Qt.PenStyle.SolidLine, legend=True) -> None:
-        """Show ``(x, y)`` as the curve ``name`` (added the first time, replaced after); ``legend`` as
-        :meth:`add_curve` takes it (a shorter text, or None to leave the curve out of the legend)."""
-        if name not in self._items:
-            item = self.add_curve(name, x, y, color, style, legend=legend)
-            self._items[name] = (len(self.series) - 1, item)
-            return
-        k, item = self._items[name]
-        x, y = np.asarray(x, float), np.asarray(y, float)
-        self.series[k] = (name, x, y)
-        item.setData(x, positive(y) if self.log_y else y)
-        self._request_draw()
-
-    def add_curve(self, *args, **kw):
-        item = super().add_curve(*args, **kw)
-        self._on_view_resized()            # the legend's rows for its new entry
-        return item
-
-    def add_legend_entry(self, item, text: str) -> None:
-        """A legend entry of its own (``item``'s pen as the swatch) for no curve in particular."""
-        self.legend.addItem(item, text)
-        self._on_view_resized()
-
-    def curve(self, name):
-        """(x, y) of the curve ``name`` as last given (None if there is none)."""
-        if name not in self._items:
-            return None
-        _, x, y = self.series[self._items[name][0]]
-        return x, y
-
-    def set_time_marker(self, t) -> None:
-        if self._marker is None:
-            return
-        if t is None:
-            self._marker.hide()
-        else:
-            self._marker.setValue(float(t) + 1)
-            self._marker.show()
 
 
 class SharedPosition(QObject):
@@ -514,25 +461,12 @@ class ComparisonWindow(QMainWindow):
         tm = mb.addMenu("&Training")
         tm.addAction(self.train_action)
         tm.addAction(self.restart_action)
-        tb = self.addToolBar("Comparison")
-        tb.setObjectName("toolbar_comparison")
-        tb.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-        for a in (self.train_action, self.restart_action, None, self.export_all_action):
-            if a is None:
-                tb.addSeparator()
-            else:
-                tb.addAction(a)
-        for w in tb.findChildren(QToolButton):
-            w.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        tb = add_toolbar(self, "Comparison", "toolbar_comparison",
+                         (self.train_action, self.restart_action, None, self.export_all_action))
         button = tb.widgetForAction(self.train_action)      # as wide as its longest text: never "C…e"
         widest = max(button.fontMetrics().horizontalAdvance(t) for t in ("Start", "Stop", "Continue"))
         button.setMinimumWidth(widest + button.iconSize().width() + 24)
-        for key, slot in (("Left", self.timebar.previous), ("Right", self.timebar.next),
-                          ("Home", self.timebar.first), ("End", self.timebar.last),
-                          ("Space", self.timebar.toggle_play)):
-            sc = QShortcut(QKeySequence(key), self)
-            sc.setContext(Qt.ShortcutContext.WindowShortcut)
-            sc.activated.connect(slot)
+        add_step_shortcuts(self, self.timebar)
 
     def _set_cell(self, row, col, text, color=None):
         item = self.table.item(row, col)

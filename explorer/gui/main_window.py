@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QSettings, Qt, Signal
-from PySide6.QtGui import QAction, QIcon, QKeySequence, QShortcut
+from PySide6.QtGui import QAction, QIcon
 from PySide6.QtWidgets import (QDockWidget, QHBoxLayout, QLabel, QMainWindow, QMessageBox, QProgressBar,
                                QScrollArea, QSplitter, QStatusBar, QStyle, QToolButton, QVBoxLayout,
                                QWidget)
@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (QDockWidget, QHBoxLayout, QLabel, QMainWindow, QM
 from explorer.app import Session
 from explorer.app.memory_view import memory_spans
 from explorer.util.assets import resource_path
-from explorer.gui.actions import add_export_menu, make_action
+from explorer.gui.actions import add_export_menu, add_step_shortcuts, add_toolbar, make_action
 from explorer.gui.banner import BannerWidget
 from explorer.gui.comparison import open_comparison_dialog
 from explorer.gui.diagram import CellDiagramView
@@ -357,27 +357,9 @@ class MainWindow(QMainWindow):
         hm = mb.addMenu("&Help")
         hm.addAction("About LSTM Explorer", self._on_about)
 
-        tb = self.addToolBar("Main")
-        tb.setObjectName("toolbar_main")
-        tb.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-        for a in (self.open_action, self.save_run_action, None, self.train_action, self.pause_action,
-                  self.reset_action, None, self.export_all_action):
-            if a is None:
-                tb.addSeparator()
-            else:
-                tb.addAction(a)
-        for w in tb.findChildren(QToolButton):
-            w.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-
-        # window-level stepping keys (fields being edited keep their keys: they claim them first)
-        self.step_shortcuts = {}
-        for key, slot in (("Left", self.timebar.previous), ("Right", self.timebar.next),
-                          ("Home", self.timebar.first), ("End", self.timebar.last),
-                          ("Space", self.timebar.toggle_play), ("Escape", self._on_escape)):
-            sc = QShortcut(QKeySequence(key), self)
-            sc.setContext(Qt.ShortcutContext.WindowShortcut)
-            sc.activated.connect(slot)
-            self.step_shortcuts[key] = sc
+        add_toolbar(self, "Main", "toolbar_main", (self.open_action, self.save_run_action, None, self.train_action,
+                                                   self.pause_action, self.reset_action, None, self.export_all_action))
+        self.step_shortcuts = add_step_shortcuts(self, self.timebar, more=(("Escape", self._on_escape),))
         self.files.refresh_recent_menu()
 
     def _build_status(self):
