@@ -598,22 +598,6 @@ class ComparisonWindow(QMainWindow):
         if value // 10 != self.progress.value() // 10:       # repaint per percent only
             self.progress.setValue(value)
 
-    @property
-    def pacer(self):
-        return self.runner.pacer
-
-    @property
-    def redraws(self) -> int:
-        return self.runner.redraws
-
-    @property
-    def redraw_interval(self) -> float:
-        return self.runner.pacer.interval
-
-    @property
-    def redraw_cost(self) -> float:
-        return self.runner.pacer.cost
-
     def show_result(self, res: ComparisonResult) -> None:
         """Draw a snapshot: diagrams and memory (when it carries traces), curves, table, progress."""
         self.result = res

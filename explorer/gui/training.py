@@ -218,6 +218,16 @@ class TrainingRunner(QObject):
         return self.worker is not None
 
     @property
+    def redraw_interval(self) -> float:
+        """Seconds between live redraws now (the pacer's)."""
+        return self.pacer.interval
+
+    @property
+    def redraw_cost(self) -> float:
+        """Seconds a redraw costs the GUI thread (the pacer's measure)."""
+        return self.pacer.cost
+
+    @property
     def paused(self) -> bool:
         return self.worker is not None and self.worker.state.paused
 
@@ -332,18 +342,6 @@ class TrainingController(QObject):
     @property
     def training(self) -> bool:
         return self.runner.running
-
-    @property
-    def pacer(self) -> RedrawPacer:
-        return self.runner.pacer
-
-    @property
-    def redraw_interval(self) -> float:
-        return self.runner.pacer.interval
-
-    @property
-    def redraw_cost(self) -> float:
-        return self.runner.pacer.cost
 
     @property
     def paused(self) -> bool:
