@@ -19,7 +19,8 @@ from explorer.runs.store import Run, settings_for_example  # noqa: E402
 GUI = Path(__file__).resolve().parents[1] / "explorer" / "gui"
 
 #: Modules whose classes are controllers: given collaborators, never the window.
-CONTROLLER_MODULES = ("training.py", "files.py", "models.py", "export.py", "status.py")
+CONTROLLER_MODULES = ("training.py", "files.py", "models.py", "export.py", "status.py", "position_selector.py",
+                      "animation_export.py", "backward.py", "replay.py", "units_panel.py", "edit_input.py")
 
 
 def _reaches_into(path: Path) -> list[str]:
