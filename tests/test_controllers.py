@@ -20,7 +20,8 @@ GUI = Path(__file__).resolve().parents[1] / "explorer" / "gui"
 
 #: Modules whose classes are controllers: given collaborators, never the window.
 CONTROLLER_MODULES = ("training.py", "files.py", "models.py", "export.py", "status.py", "position_selector.py",
-                      "animation_export.py", "backward.py", "replay.py", "units_panel.py", "edit_input.py")
+                      "animation_export.py", "backward.py", "replay.py", "units_panel.py", "edit_input.py",
+                      "interventions.py")
 
 
 def _reaches_into(path: Path) -> list[str]:

@@ -42,7 +42,10 @@ def install(win) -> None:
     Animation…; the replay bar goes under the timestep bar."""
     s, threads, status = win.session, win.threads, win.status
     right = Qt.DockWidgetArea.RightDockWidgetArea
-    win.interventions = InterventionsController(win)
+    win.interventions = InterventionsController(
+        s, status, diagram=win.diagram, prediction_plot=win.prediction_plot, dialog_parent=win, parent=win,
+        show_dock=lambda dock: (dock.show(), win.resizeDocks([dock], [380], Qt.Orientation.Horizontal)))
+    win.addDockWidget(right, win.interventions.dock)
     win.backward = BackwardController(s, threads, status, timebar=win.timebar, views=(win.equations, win.diagram),
                                       parent=win)
     win.addAction(win.backward.action)
