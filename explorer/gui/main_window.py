@@ -126,6 +126,15 @@ class MainWindow(QMainWindow):
         self.run_folder: str | None = None
         self.banner = BannerWidget()
         self._build_status()
+        self._build_controllers()
+        self._build()
+        from explorer.gui import instruments  # interventions, backward mode, replay, animation, presenter
+        instruments.install(self)
+        self._restore_layout()
+
+    def _build_controllers(self):
+        """The controllers, each given its collaborators (the widgets they drive are read when used:
+        they are built next)."""
         self.display = DisplayController(self.session, self.threads, self.status, parent=self)
         confirm_stop = lambda why: self.training_ctl.confirm_stop(why)  # noqa: E731 - made next
         self.files = FilesController(
@@ -154,10 +163,6 @@ class MainWindow(QMainWindow):
             flush=lambda: self.plots.flush(),
             building=lambda: self.plots.heatmap_plot.building or self.plots.memory_plot.building,
             last_folder=self.files.last_folder, dialog_parent=self, parent=self)
-        self._build()
-        from explorer.gui import instruments  # interventions, backward mode, replay, animation, presenter
-        instruments.install(self)
-        self._restore_layout()
 
     # -- what the session holds ----------------------------------------------------------------------
     @property
