@@ -309,3 +309,40 @@ def test_the_settings_panel_fills_itself_from_a_run(qtbot):
     panel.show_run(run, folder="/runs/first")
     assert panel.source_label.text() == "run: first (data: example: adding)"
     assert panel.source_label.toolTip() == "<p>/runs/first<br>\ndata: adding</p>"     # escaped, plain text
+
+
+def test_the_training_runner_applies_every_update_merged_at_its_pace(qtbot, threads):
+    from explorer.gui.training import TrainingRunner
+
+    applied = []
+    runner = TrainingRunner(threads, applied.append, merge=lambda updates: list(updates))
+
+    def task(state):
+        for k in range(300):
+            state.set_partial_result(k)
+        return "end"
+
+    with qtbot.waitSignal(runner.sigDone, timeout=30000) as done:
+        runner.start(task, sample=3)
+        assert runner.running and runner.worker.state.sample == 3
+    assert done.args[0].result == "end" and not runner.running
+    assert [k for batch in applied for k in batch] == list(range(300))     # nothing lost, in order
+    assert runner.redraws == len(applied) < 300                             # merged: fewer redraws than updates
+
+
+def test_the_comparison_draws_only_the_newest_of_two_quick_sample_choices(qtbot):
+    from explorer.gui.comparison import ComparisonWindow
+
+    cw = ComparisonWindow(load_example("adding"), settings_for_example("adding", units=4), ["rnn", "lstm"],
+                          max_steps=10, eval_every=10)
+    qtbot.addWidget(cw, before_close_func=lambda w: (w.close(), w.after_close()))
+    with qtbot.waitSignal(cw.sigFinished, timeout=60000):
+        assert cw.start()
+    drawn = []
+    cw.sigResult.connect(drawn.append)
+    with qtbot.waitSignal(cw.sigResult, timeout=60000):
+        cw.sample_spin.setValue(1)
+        cw.sample_spin.setValue(2)
+    qtbot.waitUntil(lambda: not cw.aux.busy and cw.threads.count() == 0, timeout=30000)
+    assert [r.results[0].sample for r in drawn] == [2]                     # the older request never drawn
+    assert all(s.position.sample == 2 for s in cw.sessions)
