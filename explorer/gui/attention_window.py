@@ -346,10 +346,9 @@ class PoolComparisonWindow(QMainWindow):
         cell = settings.cell.upper() if settings.cell in ("lstm", "gru", "rnn") else settings.cell
         self.setWindowTitle(f"{cell}: last state or attention — {Path(str(dataset.source)).name}")
         self.resize(1000, 700)
-        self.worker = TaskWorker(partial(pool_comparison_task, runs=self.runs), tag="pools")
-        self.worker.sigPartial.connect(self.show_result)
-        self.worker.sigDone.connect(self._on_worker_done)
-        self.threads.start(self.worker)
+        self.runner = TrainingRunner(self.threads, self.show_result, parent=self)
+        self.runner.sigDone.connect(self._on_worker_done)
+        self.runner.start(partial(pool_comparison_task, runs=self.runs), tag="pools")
 
     def show_result(self, res: PoolComparison) -> None:
         self.result = res
@@ -367,12 +366,10 @@ class PoolComparisonWindow(QMainWindow):
             self.show_result(worker.result)
         if worker.error:
             self.statusBar().showMessage(worker.error)
-        self.worker = None
         self.sigFinished.emit(worker.result)
 
     def closeEvent(self, e):  # noqa: N802
-        if self.worker is not None:
-            self.worker.state.request_interruption()
+        self.runner.stop()
         self.threads.wait_all(1.5)
         super().closeEvent(e)
 
