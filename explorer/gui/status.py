@@ -21,7 +21,9 @@ class StatusSink(Protocol):
     def clear_status(self) -> None: ...
 
     def task_progress(self, progress) -> None:
-        """``(fraction, text)`` of a background task; ``(1.0, "")`` when it ended."""
+        """``(fraction, text)`` of a background task; ``(1.0, "")`` when it ended. Connected to
+        workers' signals: a sink that touches widgets is a QObject of the GUI thread (as
+        :class:`WindowStatus` is), so the calls arrive there, queued."""
 
     def update_progress(self) -> None:
         """The training progress (epoch, step, loss) changed."""
