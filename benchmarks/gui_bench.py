@@ -195,7 +195,7 @@ def windowed(win, epochs: int, pinger: Pinger) -> dict:
     redraws = []
     costs = []
     ctl = win.training_ctl
-    win.sigRedrawn.connect(lambda: (redraws.append(time.perf_counter()), costs.append(ctl.redraw_cost)))
+    win.sigRedrawn.connect(lambda: (redraws.append(time.perf_counter()), costs.append(ctl.runner.redraw_cost)))
     loop = QEventLoop()
     finished = {}
     win.sigTrainingFinished.connect(lambda reason: (finished.setdefault("reason", reason), loop.quit()))
@@ -225,7 +225,7 @@ def windowed(win, epochs: int, pinger: Pinger) -> dict:
                 cpu_per_step=(finished.get("pcpu", cpu_s()) - pcpu0) / max(steps, 1),
                 gui_cpu=cpu, gui_wall=t_done - t0, redraws=len(redraws),
                 redraw_gap_ms=pct(gaps, 50) * 1000, redraw_cost_ms=pct(costs, 50) * 1000,
-                redraw_interval_ms=ctl.redraw_interval * 1000, paint_ms=win.diagram.paint_ms())
+                redraw_interval_ms=ctl.runner.redraw_interval * 1000, paint_ms=win.diagram.paint_ms())
 
 
 def diagram_times(win, n: int) -> dict:
@@ -480,7 +480,7 @@ def compare_view(tmp: Path, steps: int) -> dict:
     win.show()
     wait_exposed(win)
     intervals = []
-    win.sigResult.connect(lambda _r: intervals.append(win.redraw_interval))
+    win.sigResult.connect(lambda _r: intervals.append(win.runner.redraw_interval))
     pinger = Pinger(10)
     pinger.start()
     gui0, c0, t0 = time.thread_time(), cpu_s(), time.perf_counter()
@@ -495,8 +495,8 @@ def compare_view(tmp: Path, steps: int) -> dict:
     win.after_close()
     h2 = headless_compare(steps, 1.6)
     return dict(h1=h1, h2=h2, seconds=dt, cpu=cpu, gui_cpu=gui, reason=reason[0] if reason else None,
-                steps=res.steps_done if res else 0, lat=lat, redraws=win.redraws,
-                redraw_cost_ms=win.redraw_cost * 1000, interval_ms=pct(intervals, 50) * 1000,
+                steps=res.steps_done if res else 0, lat=lat, redraws=win.runner.redraws,
+                redraw_cost_ms=win.runner.redraw_cost * 1000, interval_ms=pct(intervals, 50) * 1000,
                 rows=[(r.cell, r.steps_to_target, round(r.seconds, 1)) for r in res.rows()] if res else [])
 
 

@@ -88,7 +88,7 @@ def main() -> int:
             samples.append((step, r))
             el = time.perf_counter() - t_start
             print(f"  step {step:6d}  RSS {r:7.1f} MB  ({r - rss0:+6.1f} MB)  {el:6.1f} s  "
-                  f"{step / el:6.1f} steps/s  redraw every {win.training_ctl.redraw_interval * 1000:4.0f} ms",
+                  f"{step / el:6.1f} steps/s  redraw every {win.training_ctl.runner.redraw_interval * 1000:4.0f} ms",
                   flush=True)
             while next_mark[0] <= step:
                 next_mark[0] += args.every

@@ -12,7 +12,7 @@ from pathlib import Path
 from explorer.app.compare import ComparisonResult, TableRow
 from explorer.runs.folder import save_version
 
-__all__ = ["COMPARISON_FILES", "COMPARISON_HEADER", "write_comparison", "write_tables"]
+__all__ = ["COMPARISON_FILES", "COMPARISON_HEADER", "table_jobs", "write_comparison"]
 
 COMPARISON_HEADER = ("cell", "parameters", "steps_to_target", "reached", "seconds", "final_val_loss",
                      "layer_parameters", "head_parameters", "total_parameters")
@@ -41,23 +41,31 @@ def write_comparison(comp: ComparisonResult, out) -> list[Path]:
     return [out / n for n in names]
 
 
-def write_tables(comp: ComparisonResult, folder) -> list[Path]:
-    """``comparison.csv`` (the table) and ``comparison_seeds.csv`` (every cell and seed) into
-    ``folder`` (the window's comparison view exports them too). Returns their paths."""
+def table_jobs(comp: ComparisonResult, folder) -> list[tuple[Path, object]]:
+    """``(path, write)`` for ``comparison.csv`` and ``comparison_seeds.csv`` in ``folder``: each
+    ``write()`` writes its one file (an export task runs them off the GUI thread)."""
     folder = Path(folder)
-    _write_tables(comp, folder)
-    return [folder / "comparison.csv", folder / "comparison_seeds.csv"]
+    return [(folder / "comparison.csv", lambda: _write_table(comp, folder / "comparison.csv")),
+            (folder / "comparison_seeds.csv", lambda: _write_seeds(comp, folder / "comparison_seeds.csv"))]
 
 
 def _write_tables(comp: ComparisonResult, folder: Path) -> None:
-    with open(folder / "comparison.csv", "w", newline="") as fh:
+    for _, write in table_jobs(comp, folder):
+        write()
+
+
+def _write_table(comp: ComparisonResult, path: Path) -> None:
+    with open(path, "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(COMPARISON_HEADER)
         for r in comp.rows():
             w.writerow([r.cell, r.parameters, "" if r.steps_to_target is None else r.steps_to_target,
                         r.reached_text, f"{r.seconds:.3f}", repr(r.final_val_loss),
                         " ".join(str(c) for c in r.layer_parameters), r.head_parameters, r.total_parameters])
-    with open(folder / "comparison_seeds.csv", "w", newline="") as fh:
+
+
+def _write_seeds(comp: ComparisonResult, path: Path) -> None:
+    with open(path, "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(SEEDS_HEADER)
         for r in comp.results:

@@ -243,6 +243,10 @@ class PlotPanelWidget(QWidget):
         self._add_empty_label(self.plot)
         return w
 
+    def add_header_widget(self, widget) -> None:
+        """``widget`` in a row of its own above the plot (a note about what is drawn)."""
+        self._lay.insertWidget(0, widget)
+
     def set_grid(self, x=None, y=None):
         if x is not None:
             self._grid["x"] = x

@@ -745,6 +745,11 @@ class PredictionPlotWidget(PlotPanelWidget):
             return x, y
         return np.insert(x, cut, np.nan), np.insert(y, cut, np.nan)
 
+    def display_xy(self, t, v) -> tuple:
+        """Where the values ``v`` at 0-based rows ``t`` are drawn: (:meth:`_x`, :meth:`_y`) — for a
+        curve another view adds to this plot."""
+        return self._x(t), self._y(v)
+
     def _y(self, v):
         """Display y of values ``v``: measured from :attr:`y_origin` (the left axis adds it back)."""
         return np.asarray(v, dtype=float) - self.y_origin

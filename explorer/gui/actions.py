@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction, QKeySequence, QShortcut
+from PySide6.QtWidgets import QToolButton
 
 
 def make_action(parent, text: str, slot, shortcut: str | None = None, icon=None, tip: str | None = None) -> QAction:
@@ -18,6 +20,35 @@ def make_action(parent, text: str, slot, shortcut: str | None = None, icon=None,
     a.setToolTip(tip or text)
     a.triggered.connect(slot)
     return a
+
+
+def add_toolbar(window, title: str, object_name: str, actions):
+    """A toolbar of ``window`` with ``actions`` (None: a separator), text beside the icons; its
+    buttons take no focus (the window's keys keep stepping time)."""
+    tb = window.addToolBar(title)
+    tb.setObjectName(object_name)
+    tb.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+    for a in actions:
+        if a is None:
+            tb.addSeparator()
+        else:
+            tb.addAction(a)
+    for w in tb.findChildren(QToolButton):
+        w.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+    return tb
+
+
+def add_step_shortcuts(window, timebar, more=()) -> dict:
+    """Window-wide keys that step through time with ``timebar`` (Left/Right, Home/End, Space to
+    play), and ``more`` (key, slot) pairs; fields being edited keep their keys (they claim them first)."""
+    shortcuts = {}
+    for key, slot in (("Left", timebar.previous), ("Right", timebar.next), ("Home", timebar.first),
+                      ("End", timebar.last), ("Space", timebar.toggle_play), *more):
+        sc = QShortcut(QKeySequence(key), window)
+        sc.setContext(Qt.ShortcutContext.WindowShortcut)
+        sc.activated.connect(slot)
+        shortcuts[key] = sc
+    return shortcuts
 
 
 def add_export_menu(file_menu, keys, slot):

@@ -27,11 +27,14 @@ class AnimationExportController(QObject):
     sigWritten = Signal(str)        # the file, once written
     sigFailed = Signal(str)         # one sentence
 
-    def __init__(self, win):
-        super().__init__(win)
-        self.win = win
+    def __init__(self, session, threads, status, *, epoch_text, last_folder, dialog_parent=None, parent=None):
+        """``epoch_text()`` names the replayed epoch drawn (the diagram's note); ``last_folder()``
+        is where the file dialog opens."""
+        super().__init__(parent)
+        self.session, self.threads, self.status = session, threads, status
+        self.epoch_text, self.last_folder, self.dialog_parent = epoch_text, last_folder, dialog_parent
         self.worker: TaskWorker | None = None
-        self.action = QAction("&Animation\u2026", win)
+        self.action = QAction("&Animation\u2026", self)
         self.action.setToolTip("The diagram stepping through the selected sample, one frame per timestep "
                                "(GIF, animated PNG or WebP)")
         self.action.triggered.connect(self.export_dialog)
@@ -41,20 +44,19 @@ class AnimationExportController(QObject):
         return self.worker is not None
 
     def export_dialog(self) -> None:
-        win = self.win
-        path, _ = QFileDialog.getSaveFileName(win, "Export animation", str(Path(win.last_folder()) / "cell.gif"),
-                                              FILTERS)
+        path, _ = QFileDialog.getSaveFileName(self.dialog_parent, "Export animation",
+                                              str(Path(self.last_folder()) / "cell.gif"), FILTERS)
         if path:
             self.export(path)
 
     def export(self, path, fps: float = 4.0) -> bool:
         """Start writing ``path`` (.gif, .png, .webp) from a worker; False when there is nothing to
         animate or an animation is being written."""
-        win, s = self.win, self.win.session
+        s = self.session
         trace = s.trace
         if trace is None or self.worker is not None:
             if self.worker is not None:
-                win.statusBar().showMessage("An animation is being written; wait for it to finish.", 5000)
+                self.status.show_status("An animation is being written; wait for it to finish.", 5000)
             return False
         pos = s.position
         fn = partial(_animation_task, source=(trace, cell_view(trace.kind), s.trace_weights), path=str(path),
@@ -62,29 +64,28 @@ class AnimationExportController(QObject):
                      layer=pos.layer, direction=pos.direction, fps=fps, interventions=s.shown_interventions(),
                      x_note=getattr(s.run.dataset, "input_scaling", ""),
                      label=None if s.trace_source is None else s.trace_source.sample_text(),
-                     note=win.diagram._epoch_text())
+                     note=self.epoch_text())
         worker = TaskWorker(fn, tag=str(path))
         worker.sigDone.connect(self._on_worker_done)
-        worker.sigProgress.connect(win._on_task_progress)
+        worker.sigProgress.connect(self.status.task_progress)
         self.worker = worker
-        win.threads.start(worker)
-        win.statusBar().showMessage(f"Writing the animation {Path(path).name}\u2026", 4000)
+        self.threads.start(worker)
+        self.status.show_status(f"Writing the animation {Path(path).name}\u2026", 4000)
         return True
 
     def _on_worker_done(self, worker) -> None:
         if worker is not self.worker:
             return
         self.worker = None
-        win = self.win
-        win._on_task_progress((1.0, ""))
+        self.status.task_progress((1.0, ""))
         if worker.interrupted:
             return
         if worker.error:
-            win.banner.show_message(f"Could not write the animation: {worker.error}", "error", topic="animation")
+            self.status.show_message(f"Could not write the animation: {worker.error}", "error", topic="animation")
             self.sigFailed.emit(worker.error)
             return
-        win.banner.resolve("animation")
-        win.statusBar().showMessage(f"Animation written: {worker.result}", 8000)
+        self.status.resolve("animation")
+        self.status.show_status(f"Animation written: {worker.result}", 8000)
         self.sigWritten.emit(str(worker.result))
 
 

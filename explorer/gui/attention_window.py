@@ -7,9 +7,10 @@ aligned with the input (:class:`~explorer.figures.labelled.AttentionStripWidget`
 series, or the words shaded by α), the predicted class with every class's probability beside the
 true one, the confusion matrix and the accuracy per epoch, and the attention stage's equations.
 
-One :class:`~explorer.gui.worker.TaskWorker` trains
-(:func:`~explorer.app.labelled.labelled_train_task`) and sends views of the selected sample; the
-GUI thread only draws them. A sample chosen while idle is computed by a worker too.
+Training (:func:`~explorer.app.labelled.labelled_train_task`) runs on the main window's
+:class:`~explorer.gui.training.TrainingRunner` and sends views of the selected sample, drawn at
+its pace; the GUI thread only draws them. Loading and a sample chosen while idle are requests of
+one :class:`~explorer.gui.worker.LatestTask` (a newer supersedes the older).
 """
 
 from __future__ import annotations
@@ -27,8 +28,9 @@ from explorer.app.labelled import (TARGET_ACCURACY, LabelledRun, LabelledView, P
                                    labelled_train_task, labelled_view, load_labelled_data, pool_comparison_task,
                                    pool_runs)
 from explorer.figures.labelled import AttentionStripWidget, ConfusionMatrixWidget
-from explorer.gui.comparison import LiveCurvesPlotWidget
-from explorer.gui.worker import ThreadRegistry, TaskWorker
+from explorer.gui.live_curves import LiveCurvesPlotWidget
+from explorer.gui.training import TrainingRunner
+from explorer.gui.worker import LatestTask, ThreadRegistry, TaskWorker
 
 EQUATIONS = {
     "attention": ("scores   e_t = vᵀ tanh(W_a h_t + b_a)\n"
@@ -64,8 +66,9 @@ class AttentionWindow(QMainWindow):
         super().__init__(parent)
         self.threads = ThreadRegistry(self)
         self.run: LabelledRun | None = None
-        self.worker: TaskWorker | None = None
-        self.aux_worker: TaskWorker | None = None
+        self.runner = TrainingRunner(self.threads, self._on_view, paint_s=lambda: 0.0, parent=self)
+        self.runner.sigDone.connect(self._on_train_done)
+        self.aux = LatestTask(self.threads, parent=self)     # loading, or the view of a sample chosen while idle
         self.view: LabelledView | None = None
         self.closing = False
         self._build()
@@ -131,25 +134,21 @@ class AttentionWindow(QMainWindow):
         """Read FILE or a labelled example off the GUI thread, then show it (not training yet)."""
         label = example or Path(str(file)).name
         self.statusBar().showMessage(f"Loading {label}…")
-        worker = TaskWorker(partial(_load_task, file=file, example=example), tag=example)
-        worker.sigDone.connect(self._on_load_done)
-        self.aux_worker = worker
-        self.threads.start(worker)
+        self.aux.start(partial(_load_task, file=file, example=example), tag=example, on_result=self._on_loaded,
+                       on_error=lambda text, _type: self._load_failed(text))
 
-    def _on_load_done(self, worker) -> None:
-        if worker is not self.aux_worker:
-            return
-        self.aux_worker = None
-        if worker.error or worker.result is None:
-            text = worker.error or "the data could not be read."
-            self.statusBar().showMessage(text)
-            self.sigLoadFailed.emit(text)
+    def _load_failed(self, text: str) -> None:
+        self.statusBar().showMessage(text)
+        self.sigLoadFailed.emit(text)
+
+    def _on_loaded(self, ds) -> None:
+        if ds is None:
+            self._load_failed("the data could not be read.")
             return
         try:
-            run = LabelledRun(worker.result, labelled_settings(worker.tag))
+            run = LabelledRun(ds, labelled_settings(self.aux.tag))
         except ValueError as exc:
-            self.statusBar().showMessage(str(exc))
-            self.sigLoadFailed.emit(str(exc))
+            self._load_failed(str(exc))
             return
         self.set_run(run)
 
@@ -169,7 +168,17 @@ class AttentionWindow(QMainWindow):
     # -- training -------------------------------------------------------------------------------------
     @property
     def training(self) -> bool:
-        return self.worker is not None
+        return self.runner.running
+
+    @property
+    def worker(self) -> TaskWorker | None:
+        """The training task's worker (None while idle)."""
+        return self.runner.worker
+
+    @property
+    def aux_worker(self) -> TaskWorker | None:
+        """The worker loading the data or computing a view (None when there is none)."""
+        return self.aux.worker
 
     def toggle_training(self) -> None:
         if self.training:
@@ -181,30 +190,21 @@ class AttentionWindow(QMainWindow):
         """Train the run (a finished one gets its planned epochs again); False when it cannot now."""
         if self.training or self.run is None or self.closing:
             return False
-        if self.aux_worker is not None:          # the model is busy with a view: train once it is done
+        if self.aux.busy:                        # the model is busy with a view: train once it is done
             self._start_after_aux = True
             return False
         tr = self.run.trainer
         if tr.epoch >= tr.epochs:
             tr.extend(self.run.settings.epochs)
-        worker = TaskWorker(partial(labelled_train_task, run=self.run), tag="train")
-        worker.state.sample = self.sample_spin.value() - 1
-        worker.sigPartial.connect(self._on_view)
-        worker.sigDone.connect(self._on_train_done)
-        self.worker = worker
-        self.threads.start(worker)
+        self.runner.start(partial(labelled_train_task, run=self.run), tag="train", sample=self.sample_spin.value() - 1)
         self.train_action.setText("&Stop")
         self.train_action.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_MediaStop))
         return True
 
     def stop(self) -> None:
-        if self.worker is not None:
-            self.worker.state.request_interruption()
+        self.runner.stop()
 
     def _on_train_done(self, worker) -> None:
-        if worker is not self.worker:
-            return
-        self.worker = None
         self.train_action.setText("&Train")
         self.train_action.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_MediaPlay))
         if worker.error:
@@ -219,8 +219,8 @@ class AttentionWindow(QMainWindow):
 
     # -- samples ----------------------------------------------------------------------------------------
     def _on_sample_changed(self, value: int) -> None:
-        if self.worker is not None:
-            self.worker.state.sample = value - 1    # the next view the training task sends
+        if self.training:
+            self.runner.set_sample(value - 1)    # the next view the training task sends
         else:
             self._request_view()
 
@@ -228,17 +228,14 @@ class AttentionWindow(QMainWindow):
         """The selected sample's view, computed by a worker (the model is idle)."""
         if self.run is None or self.training or self.closing:
             return
-        worker = TaskWorker(partial(_view_task, run=self.run, sample=self.sample_spin.value() - 1), tag="view")
-        worker.sigDone.connect(self._on_view_done)
-        self.aux_worker = worker
-        self.threads.start(worker)
+        self.aux.start(partial(_view_task, run=self.run, sample=self.sample_spin.value() - 1), tag="view",
+                       on_result=self._on_view_done, on_error=lambda text, _type: self._on_view_done(None, text))
 
-    def _on_view_done(self, worker) -> None:
-        if worker is not self.aux_worker:
-            return
-        self.aux_worker = None
-        if worker.result is not None:
-            self._on_view(worker.result)
+    def _on_view_done(self, view, error: str | None = None) -> None:
+        if view is not None:
+            self._on_view(view)
+        if error:
+            self.statusBar().showMessage(error)
         if self._start_after_aux:
             self._start_after_aux = False
             self.start()
@@ -304,9 +301,8 @@ class AttentionWindow(QMainWindow):
         self.closing = True
         for w in getattr(self, "comparisons", []):
             w.close()
-        for w in (self.worker, self.aux_worker):
-            if w is not None:
-                w.state.request_interruption()
+        self.runner.stop()
+        self.aux.cancel()
         self.threads.wait_all(1.5)
         super().closeEvent(e)
 
@@ -350,10 +346,9 @@ class PoolComparisonWindow(QMainWindow):
         cell = settings.cell.upper() if settings.cell in ("lstm", "gru", "rnn") else settings.cell
         self.setWindowTitle(f"{cell}: last state or attention — {Path(str(dataset.source)).name}")
         self.resize(1000, 700)
-        self.worker = TaskWorker(partial(pool_comparison_task, runs=self.runs), tag="pools")
-        self.worker.sigPartial.connect(self.show_result)
-        self.worker.sigDone.connect(self._on_worker_done)
-        self.threads.start(self.worker)
+        self.runner = TrainingRunner(self.threads, self.show_result, parent=self)
+        self.runner.sigDone.connect(self._on_worker_done)
+        self.runner.start(partial(pool_comparison_task, runs=self.runs), tag="pools")
 
     def show_result(self, res: PoolComparison) -> None:
         self.result = res
@@ -371,12 +366,10 @@ class PoolComparisonWindow(QMainWindow):
             self.show_result(worker.result)
         if worker.error:
             self.statusBar().showMessage(worker.error)
-        self.worker = None
         self.sigFinished.emit(worker.result)
 
     def closeEvent(self, e):  # noqa: N802
-        if self.worker is not None:
-            self.worker.state.request_interruption()
+        self.runner.stop()
         self.threads.wait_all(1.5)
         super().closeEvent(e)
 

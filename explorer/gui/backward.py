@@ -24,20 +24,20 @@ class BackwardController(QObject):
 
     sigGrads = Signal(object)           # new gradients reached the views (None: forward again)
 
-    def __init__(self, win):
-        super().__init__(win)
-        self.win = win
-        self.session = win.session
+    def __init__(self, session, threads, status, *, timebar, views, parent=None):
+        """``timebar`` steps backwards while on; ``views`` (the equations, the diagram) draw the
+        gradients (``set_backward``)."""
+        super().__init__(parent)
+        self.session, self.status, self.timebar, self.views = session, status, timebar, tuple(views)
         self.grads = None
         self._for = None                 # the trace the gradients belong to
-        self.task = LatestTask(win.threads, current_tag=lambda: self.session.run, parent=self)
+        self.task = LatestTask(threads, current_tag=lambda: self.session.run, parent=self)
         self.task.sigResult.connect(self._done)
         self.task.sigError.connect(self._failed)
-        self.action = QAction("&Backward pass", win, checkable=True)
+        self.action = QAction("&Backward pass", self, checkable=True)
         self.action.setShortcut(QKeySequence("B"))
         self.action.setToolTip("Show the backward pass: the gradients flowing back through time (B)")
         self.action.toggled.connect(self.set_enabled)
-        win.addAction(self.action)
         self.session.subscribe(self, "trace", "run")
 
     @property
@@ -49,15 +49,13 @@ class BackwardController(QObject):
         if self.action.isChecked() != on:
             self.action.setChecked(on)           # comes back here through toggled
             return
-        win = self.win
-        win.timebar.set_reversed(on)
+        self.timebar.set_reversed(on)
         if on:
             tr = self.session.view_trace()
             if tr is not None:
                 self.session.set_position(t=tr.T - 1)
             self.refresh()
-            win.statusBar().showMessage("Backward pass: Right steps back in time, from t = T down to 1; B returns.",
-                                        8000)
+            self.status.show_status("Backward pass: Right steps back in time, from t = T down to 1; B returns.", 8000)
         else:
             self.task.cancel()
             self._apply(None, None)
@@ -83,7 +81,7 @@ class BackwardController(QObject):
         self.task.start(fn, tag=run, direct=is_small(run))
 
     def _failed(self, text: str) -> None:
-        self.win.banner.show_message(f"Could not compute the backward pass: {text}", "error", topic="backward")
+        self.status.show_message(f"Could not compute the backward pass: {text}", "error", topic="backward")
 
     def _done(self, result) -> None:
         trace, grads = result
@@ -95,8 +93,8 @@ class BackwardController(QObject):
         self.grads, self._for = grads, trace
         if grads is not None:                    # "Through time" shows the norms of the same gradients
             self.session.set_norms(*grad_norms_of(grads), source=self.session.trace_source)
-        self.win.equations.set_backward(grads)
-        self.win.diagram.set_backward(grads)
+        for view in self.views:
+            view.set_backward(grads)
         self.sigGrads.emit(grads)
 
 

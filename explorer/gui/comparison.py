@@ -5,11 +5,12 @@ settings) or by ``lstm-explorer --compare rnn,gru,lstm [FILE | --example NAME]``
 window's face of the one Qt-free comparison, :mod:`explorer.app.compare` — the same code the
 headless ``lstm-explorer compare`` runs:
 
-- ONE :class:`~explorer.gui.worker.TaskWorker` runs :func:`~explorer.app.compare.comparison_task`
-  (every cell round-robin in one thread). Its partial results are whole
-  :class:`~explorer.app.compare.ComparisonResult` snapshots of copies; the window keeps the latest
-  and redraws at an adaptive rate (about 30 × what a redraw costs the GUI thread, as the main
-  window does), so the GUI thread never waits and training keeps its speed.
+- ONE task runs :func:`~explorer.app.compare.comparison_task` (every cell round-robin in one
+  thread) on the main window's :class:`~explorer.gui.training.TrainingRunner`: its partial
+  results are whole :class:`~explorer.app.compare.ComparisonResult` snapshots of copies; the
+  latest is drawn at the main window's adaptive rate, so the GUI thread never waits and training
+  keeps its speed. Loading and the traces of another sample are requests of one
+  :class:`~explorer.gui.worker.LatestTask` (a newer supersedes the older).
 - A column per cell: its :class:`~explorer.gui.diagram.CellDiagramView` on a
   :class:`~explorer.app.Session` of its own (the trace from the snapshot), and its memory heatmap
   (:func:`explorer.app.memory_view.memory_to_end`: ∏ f for the LSTMs, ∏ z for the GRU; none for
@@ -19,8 +20,9 @@ headless ``lstm-explorer compare`` runs:
   time at the LATEST step overlaid on one log axis (‖∂L/∂hₜ‖ solid, ‖∂L/∂cₜ‖ dashed: the RNN's
   falls by orders of magnitude while the LSTM's stays level), and the table
   (:meth:`~explorer.app.compare.ComparisonResult.rows`: parameters, steps to the target, seconds).
-- Start / Stop / Continue (+N steps when the budget is spent) / Start Over; Export: every plot and
-  diagram as PNG, SVG and CSV, and the table as ``comparison.csv``.
+- Start / Stop / Continue (+N steps when the budget is spent) / Start Over; Export (the main
+  window's :class:`~explorer.gui.export.ExportController`): every plot and diagram as PNG, SVG
+  and CSV, and the table as ``comparison.csv``.
 
 The worker never touches a widget, and the window never touches a run while the task owns the
 comparison: it reads snapshots only.
@@ -28,35 +30,38 @@ comparison: it reads snapshots only.
 
 from __future__ import annotations
 
-import time
 from functools import partial
 from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
-from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QDialog, QDialogButtonBox, QDoubleSpinBox,
-                               QFileDialog, QFormLayout, QHBoxLayout, QHeaderView, QLabel, QMainWindow,
-                               QMessageBox, QProgressBar, QSizePolicy, QSpinBox, QSplitter, QStyle,
-                               QTableWidget, QTableWidgetItem, QToolButton, QVBoxLayout, QWidget)
+                               QFormLayout, QHBoxLayout, QHeaderView, QLabel, QMainWindow, QMessageBox,
+                               QProgressBar, QSizePolicy, QSpinBox, QSplitter, QStyle, QTableWidget,
+                               QTableWidgetItem, QVBoxLayout, QWidget)
 
 import pyqtgraph as pg
 
 from explorer.app import Session
 from explorer.app.compare import Comparison, ComparisonResult, comparison_task
 from explorer.app.memory_view import keep_gate, memory_title, memory_to_end
-from explorer.app.pacing import RedrawPacer
 from explorer.app.cell_view import cell_view
 from explorer.engine.describe import KINDS, describe
 from explorer.figures import plots
-from explorer.figures.panel import marker_line, plain_html, positive
+from explorer.figures.panel import plain_html
 from explorer.figures.report import CELL_COLORS
-from explorer.gui.actions import add_export_menu, export_failed, export_widget, make_action
+from explorer.figures.comparison_files import table_jobs
+from explorer.gui.actions import add_export_menu, add_step_shortcuts, add_toolbar, make_action
 from explorer.gui.banner import BannerWidget
 from explorer.gui.diagram import CellDiagramView
+from explorer.gui.export import ExportController
+from explorer.gui.live_curves import LiveCurvesPlotWidget
 from explorer.gui.plain_text import plain_label
+from explorer.gui.position_selector import PositionSelectorWidget
+from explorer.gui.status import WindowStatus
 from explorer.gui.timestep_bar import TimestepBarWidget
-from explorer.gui.worker import LatestTask, ThreadRegistry, TaskWorker
+from explorer.gui.training import TrainingRunner
+from explorer.gui.worker import LatestTask, ThreadRegistry
 
 MIN_CELLS, MAX_CELLS = 2, 4
 DEFAULT_CELLS = ("rnn", "gru", "lstm")
@@ -93,54 +98,6 @@ def settings_text(settings) -> str:
     bi = ", bidirectional" if settings.bidirectional else ""
     return (f"{settings.units} units{deep}{bi}, {settings.optimizer} lr {settings.lr:g}, batch {settings.batch}, "
             f"clipping {clip}, seed {settings.seed}")
-
-
-# -- plots that change while training --------------------------------------------------------------------
-class LiveCurvesPlotWidget(plots.CurvesPlotWidget):
-    """The figures' overlaid curves, each replaceable by name while training (``set_curve``), with
-    an optional timestep marker (``set_time_marker``, 0-based index drawn at t + 1)."""
-
-    def __init__(self, *args, marker: bool = False, **kw):
-        super().__init__(*args, **kw)
-        self._items: dict = {}
-        self._marker = None
-        if marker:
-            self._marker = marker_line("#D55E00")
-            self.plot.addItem(self._marker, ignoreBounds=True)
-
-    def set_curve(self, name, x, y, color, style=Qt.PenStyle.SolidLine, legend=True) -> None:
-        """Show ``(x, y)`` as the curve ``name`` (added the first time, replaced after); ``legend`` as
-        :meth:`add_curve` takes it (a shorter text, or None to leave the curve out of the legend)."""
-        if name not in self._items:
-            item = self.add_curve(name, x, y, color, style, legend=legend)
-            self._items[name] = (len(self.series) - 1, item)
-            return
-        k, item = self._items[name]
-        x, y = np.asarray(x, float), np.asarray(y, float)
-        self.series[k] = (name, x, y)
-        item.setData(x, positive(y) if self.log_y else y)
-        self._request_draw()
-
-    def add_curve(self, *args, **kw):
-        item = super().add_curve(*args, **kw)
-        self._on_view_resized()            # the legend's rows for its new entry
-        return item
-
-    def curve(self, name):
-        """(x, y) of the curve ``name`` as last given (None if there is none)."""
-        if name not in self._items:
-            return None
-        _, x, y = self.series[self._items[name][0]]
-        return x, y
-
-    def set_time_marker(self, t) -> None:
-        if self._marker is None:
-            return
-        if t is None:
-            self._marker.hide()
-        else:
-            self._marker.setValue(float(t) + 1)
-            self._marker.show()
 
 
 class SharedPosition(QObject):
@@ -365,14 +322,11 @@ class ComparisonWindow(QMainWindow):
         self.threads = threads if threads is not None else ThreadRegistry(self)
         self.comparison: Comparison | None = None
         self.result: ComparisonResult | None = None
-        self.worker: TaskWorker | None = None
-        self.aux_worker: TaskWorker | None = None      # loading data, or traces of another sample
-        self._pending: ComparisonResult | None = None
-        self.pacer = RedrawPacer()
-        self.redraws = 0
-        self.timer = QTimer(self)
-        self.timer.setSingleShot(True)
-        self.timer.timeout.connect(self.redraw)
+        self.runner = TrainingRunner(self.threads, self.show_result, progress=self._on_worker_progress,
+                                     paint_s=lambda: sum(c.diagram.paint_ms() for c in self.columns.values()) / 1000.0,
+                                     parent=self)
+        self.runner.sigDone.connect(self._on_runner_done)
+        self.aux = LatestTask(self.threads, parent=self)     # loading data, or traces of another sample
         self._build()
         self.resize(1600, 1000)
         self._update_title()
@@ -387,14 +341,11 @@ class ComparisonWindow(QMainWindow):
         self.diagram = next(iter(self.columns.values())).diagram       # the first (start-up checks paint it)
         self.shared = SharedPosition(self.sessions, self)
         first = self.sessions[0]
-        first.subscribe(self, "position")
+        first.subscribe(self, "position", "sample")
         self.timebar = TimestepBarWidget(first)
-        self.sample_spin = QSpinBox()
-        self.sample_spin.setToolTip("Which validation sample every diagram follows")
-        self.unit_spin = QSpinBox()
-        self.unit_spin.setToolTip("Which unit every diagram shows")
-        self.sample_spin.valueChanged.connect(self._on_sample_spin_changed)
-        self.unit_spin.valueChanged.connect(self._on_unit_spin_changed)
+        self.position_selector = PositionSelectorWidget(first, "Which validation sample every diagram follows",
+                                                        "Which unit every diagram shows")
+        self.sample_spin, self.unit_spin = self.position_selector.sample_spin, self.position_selector.unit_spin
 
         cols = QWidget()
         cl = QHBoxLayout(cols)
@@ -404,11 +355,7 @@ class ComparisonWindow(QMainWindow):
             cl.addWidget(col, 1)
         controls = QHBoxLayout()
         controls.setContentsMargins(0, 0, 0, 0)
-        controls.addWidget(QLabel("Sample"))
-        controls.addWidget(self.sample_spin)
-        controls.addSpacing(8)
-        controls.addWidget(QLabel("Unit"))
-        controls.addWidget(self.unit_spin)
+        controls.addWidget(self.position_selector)
         controls.addWidget(self.timebar, 1)
         top = QWidget()
         tl = QVBoxLayout(top)
@@ -481,6 +428,9 @@ class ComparisonWindow(QMainWindow):
             self.widgets[f"diagram_{cell}"] = col.diagram
             if col.memory is not None:
                 self.widgets[f"memory_{cell}"] = col.memory
+        self.status = WindowStatus(self.statusBar(), self.banner, parent=self)
+        self.exporter = ExportController(lambda: self.widgets, self.status, extra=self._table_exports,
+                                         dialog_parent=self, parent=self)
         self._build_actions()
         sb = self.statusBar()
         self.progress = QProgressBar()
@@ -499,7 +449,7 @@ class ComparisonWindow(QMainWindow):
                                 "Train every cell side by side / stop (Ctrl+Return)")
         self.restart_action = act("Start &Over", self.start_over, None, SP.SP_BrowserReload,
                                   "Begin again from freshly initialised weights")
-        self.export_all_action = act("&Export All…", self.export_all_dialog, "Ctrl+E", None,
+        self.export_all_action = act("&Export All…", self.exporter.export_all_dialog, "Ctrl+E", None,
                                      "Every plot and diagram as PNG, SVG and CSV, and the table, into a folder "
                                      "(Ctrl+E)")
         self.close_action = act("&Close", self.close, "Ctrl+W")
@@ -512,25 +462,12 @@ class ComparisonWindow(QMainWindow):
         tm = mb.addMenu("&Training")
         tm.addAction(self.train_action)
         tm.addAction(self.restart_action)
-        tb = self.addToolBar("Comparison")
-        tb.setObjectName("toolbar_comparison")
-        tb.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-        for a in (self.train_action, self.restart_action, None, self.export_all_action):
-            if a is None:
-                tb.addSeparator()
-            else:
-                tb.addAction(a)
-        for w in tb.findChildren(QToolButton):
-            w.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        tb = add_toolbar(self, "Comparison", "toolbar_comparison",
+                         (self.train_action, self.restart_action, None, self.export_all_action))
         button = tb.widgetForAction(self.train_action)      # as wide as its longest text: never "C…e"
         widest = max(button.fontMetrics().horizontalAdvance(t) for t in ("Start", "Stop", "Continue"))
         button.setMinimumWidth(widest + button.iconSize().width() + 24)
-        for key, slot in (("Left", self.timebar.previous), ("Right", self.timebar.next),
-                          ("Home", self.timebar.first), ("End", self.timebar.last),
-                          ("Space", self.timebar.toggle_play)):
-            sc = QShortcut(QKeySequence(key), self)
-            sc.setContext(Qt.ShortcutContext.WindowShortcut)
-            sc.activated.connect(slot)
+        add_step_shortcuts(self, self.timebar)
 
     def _set_cell(self, row, col, text, color=None):
         item = self.table.item(row, col)
@@ -554,50 +491,38 @@ class ComparisonWindow(QMainWindow):
     def _show_data(self):
         ds = self.dataset
         self._update_title()
-        n = int(ds.n_val or ds.n_train)
-        self._set_spin(self.sample_spin, self.sample_spin.value(), n - 1)
-        self._set_spin(self.unit_spin, self.unit_spin.value(), self.settings.units - 1)
+        self.position_selector.set_ranges(samples=int(ds.n_val or ds.n_train), units=self.settings.units)
         for col in self.columns.values():
             col.diagram.vocab = getattr(ds, "vocab", None)
         where = "example " + str(ds.source) if ds.config.get("type") == "example" else Path(str(ds.source)).name
         self.cells_label.setText(f"{where} · every cell with {settings_text(self.settings)} · budget "
                                  f"{self.max_steps} steps per cell, target {self.target_loss:g}")
 
-    @staticmethod
-    def _set_spin(spin, value, maximum) -> None:
-        spin.blockSignals(True)
-        spin.setRange(0, max(int(maximum), 0))
-        spin.setValue(min(int(value), max(int(maximum), 0)))
-        spin.blockSignals(False)
-
     # -- data for --compare FILE | --example NAME ---------------------------------------------------------
     def load(self, file=None, example=None, start: bool = True) -> None:
         """Load FILE (the one loader) or a built-in example off the GUI thread; then train if ``start``."""
         label = example or Path(str(file)).name
-        self.statusBar().showMessage(f"Loading {label}…")
-        worker = TaskWorker(partial(_load_task, file=file, example=example), tag=("load", start, example))
-        worker.sigDone.connect(self._on_load_done)
-        self.aux_worker = worker
-        self.threads.start(worker)
+        self.status.show_status(f"Loading {label}…")
+        self.aux.start(partial(_load_task, file=file, example=example), tag=("load", start, example),
+                       on_result=self._on_loaded, on_error=lambda text, _type: self._on_load_failed(text))
 
-    def _on_load_done(self, worker) -> None:
-        if worker is not self.aux_worker:
-            return
-        self.aux_worker = None
-        self.statusBar().clearMessage()
-        if worker.error or worker.result is None:
-            text = worker.error or "the data could not be read."
-            self.banner.show_message(text, "error", topic="load")
-            self.sigLoadFailed.emit(text)
+    def _on_load_failed(self, text: str) -> None:
+        self.status.clear_status()
+        self.status.show_message(text, "error", topic="load")
+        self.sigLoadFailed.emit(text)
+
+    def _on_loaded(self, ds) -> None:
+        if ds is None:
+            self._on_load_failed("the data could not be read.")
             return
         from explorer.runs.store import settings_for_data, settings_for_example
 
-        _, start, example = worker.tag
-        ds = worker.result
+        self.status.clear_status()
+        _, start, example = self.aux.tag
         settings = settings_for_example(example) if example else settings_for_data(ds.kind)
         self.dataset, self.settings = ds, (self.settings or settings)
         self._show_data()
-        self.banner.resolve("load")
+        self.status.resolve("load")
         self.sigDataLoaded.emit(ds)
         if start:
             self.start()
@@ -605,7 +530,12 @@ class ComparisonWindow(QMainWindow):
     # -- training -------------------------------------------------------------------------------------------
     @property
     def training(self) -> bool:
-        return self.worker is not None
+        return self.runner.running
+
+    @property
+    def worker(self):
+        """The training task's worker (None while idle)."""
+        return self.runner.worker
 
     def toggle_training(self) -> None:
         if self.training:
@@ -618,7 +548,7 @@ class ComparisonWindow(QMainWindow):
         more steps per cell). Returns False when it cannot start now (no data, busy, too big)."""
         if self.training or self.dataset is None or self.closing:
             return False
-        if self.aux_worker is not None:                  # traces of another sample: start once they arrived
+        if self.aux.busy:                                # traces of another sample: start once they arrived
             self._start_after_aux = True
             return False
         if self.comparison is None:
@@ -632,15 +562,8 @@ class ComparisonWindow(QMainWindow):
             self.comparison = comp
         elif self.comparison.done:
             self.comparison.extend(MORE_STEPS)
-        worker = TaskWorker(partial(comparison_task, comparison=self.comparison), tag=self.comparison)
-        worker.state.sample = self.sessions[0].position.sample
-        worker.state.trace_interval = self.pacer.trace_interval
-        worker.sigPartial.connect(self._on_worker_partial)
-        worker.sigProgress.connect(self._on_worker_progress)
-        worker.sigDone.connect(self._on_worker_done)
-        self.worker = worker
-        self._t0 = time.perf_counter()
-        self.threads.start(worker)
+        self.runner.start(partial(comparison_task, comparison=self.comparison), tag=self.comparison,
+                          sample=self.sessions[0].position.sample)
         self.banner.resolve("training")
         self._set_train_action("&Stop", QStyle.StandardPixmap.SP_MediaStop)
         self.statusBar().showMessage("Training every cell side by side…")
@@ -650,8 +573,7 @@ class ComparisonWindow(QMainWindow):
     closing = False
 
     def stop(self) -> None:
-        if self.worker is not None:
-            self.worker.state.request_interruption()
+        self.runner.stop()
 
     def start_over(self) -> None:
         """Fresh weights for every cell (after stopping)."""
@@ -676,34 +598,6 @@ class ComparisonWindow(QMainWindow):
         value = int(round(float(fraction) * 1000))
         if value // 10 != self.progress.value() // 10:       # repaint per percent only
             self.progress.setValue(value)
-
-    def _on_worker_partial(self, result) -> None:
-        if self.sender() is not self.worker:
-            return
-        self._pending = result                          # each snapshot is whole: the latest is enough
-        if not self.timer.isActive():
-            self.timer.start(int(self.pacer.wait() * 1000))
-
-    @property
-    def redraw_interval(self) -> float:
-        return self.pacer.interval
-
-    @property
-    def redraw_cost(self) -> float:
-        return self.pacer.cost
-
-    def redraw(self) -> None:
-        """Draw the latest snapshot at the pace of :class:`~explorer.app.pacing.RedrawPacer` (the
-        main window's): the GUI keeps about 3 % of the interpreter."""
-        res, self._pending = self._pending, None
-        if res is None:
-            return
-        mark = self.pacer.begin()
-        self.show_result(res)
-        self.pacer.end(mark, paint_s=sum(col.diagram.paint_ms() for col in self.columns.values()) / 1000.0)
-        if self.worker is not None:                     # no traces the diagrams will not show
-            self.worker.state.trace_interval = self.pacer.trace_interval
-        self.redraws += 1
 
     def show_result(self, res: ComparisonResult) -> None:
         """Draw a snapshot: diagrams and memory (when it carries traces), curves, table, progress."""
@@ -741,8 +635,6 @@ class ComparisonWindow(QMainWindow):
         text = f"{done} of {sum(r.max_steps for r in res.results)} steps"
         self.progress_label.setText(text)
         self.progress_label.setMinimumWidth(self.progress_label.fontMetrics().horizontalAdvance(text) + 8)
-        if self.sessions[0].trace is not None:
-            self._set_spin(self.unit_spin, self.sessions[0].position.unit, self.sessions[0].trace.h.shape[-1] - 1)
         self.request_connectivity()
         self.sigResult.emit(res)
 
@@ -804,8 +696,7 @@ class ComparisonWindow(QMainWindow):
         if self._dashed_entry is None:
             pen = pg.mkPen("#777777", width=2, style=Qt.PenStyle.DashLine)      # grey: light and dark both
             self._dashed_entry = pg.PlotDataItem([], [], pen=pen)
-            self.through_time_plot.legend.addItem(self._dashed_entry, "‖∂L/∂cₜ‖")   # its swatch is dashed
-            self.through_time_plot._on_view_resized()
+            self.through_time_plot.add_legend_entry(self._dashed_entry, "‖∂L/∂cₜ‖")   # its swatch is dashed
 
     def _defer(self, fn) -> None:
         """Run ``fn`` in an event-loop turn of its own (after the paint of this redraw)."""
@@ -840,19 +731,14 @@ class ComparisonWindow(QMainWindow):
             f"{res.eval_every} steps; seconds of training to it (else so far); parameters of every recurrent "
             f"layer + the head = total. The same numbers as `lstm-explorer compare`.")
 
-    def _on_worker_done(self, worker) -> None:
-        if worker is not self.worker:
-            return
-        self.worker = None
-        self.timer.stop()
+    def _on_runner_done(self, worker) -> None:
         if worker.error:
-            self.redraw()
             self.banner.show_message(f"The comparison stopped with an error: {worker.error}", "error",
                                      topic="training")
             reason = "error"
         else:
-            self._pending = worker.result
-            self.redraw()
+            if worker.result is not None:
+                self.show_result(worker.result)
             reason = worker.result.reason if worker.result is not None else "stopped"
         self._set_train_action("&Continue" if reason != "error" else "&Start", QStyle.StandardPixmap.SP_MediaPlay)
         msg = {"done": f"Finished: every cell trained its budget ({self.comparison.max_steps} steps); Continue adds "
@@ -866,8 +752,6 @@ class ComparisonWindow(QMainWindow):
 
     # -- the shared position ----------------------------------------------------------------------------------
     def _on_session_position(self, pos) -> None:
-        if self.unit_spin.value() != pos.unit:
-            self._set_spin(self.unit_spin, pos.unit, self.unit_spin.maximum())
         for col in self.columns.values():
             if col.memory is not None:
                 col.memory.set_time_marker(pos.t)
@@ -875,79 +759,49 @@ class ComparisonWindow(QMainWindow):
         if self.result is not None and self._conn_request != (pos.sample, pos.t):
             self.request_connectivity()
 
-    def _on_unit_spin_changed(self, u) -> None:
-        self.sessions[0].set_position(unit=u)
-
-    def _on_sample_spin_changed(self, sample) -> None:
-        """Another sample: the worker's next traces are of it; idle, a small task computes them."""
-        for s in self.sessions:
-            s.set_position(sample=sample)
-        if self.worker is not None:
-            self.worker.state.sample = int(sample)
+    def _on_session_sample(self, sample) -> None:
+        """Another sample (every session follows the first): the worker's next traces are of it;
+        idle, a small task computes them."""
+        if self.training:
+            self.runner.set_sample(sample)
         elif self.comparison is not None and self.comparison.runs:
-            if self.aux_worker is not None:
-                self.aux_worker.state.request_interruption()
-            worker = TaskWorker(partial(_traces_task, comparison=self.comparison, sample=int(sample)),
-                                tag=("traces", sample))
-            worker.sigDone.connect(self._on_traces_done)
-            self.aux_worker = worker
-            self.threads.start(worker)
+            self.aux.start(partial(_traces_task, comparison=self.comparison, sample=int(sample)),
+                           tag=("traces", sample), on_result=self._on_traces, on_error=self._on_traces_failed)
 
-    def _on_traces_done(self, worker) -> None:
-        if worker is not self.aux_worker:
-            return
-        self.aux_worker = None
-        if worker.result is not None and worker.tag[1] == self.sample_spin.value():
-            self._pending = worker.result
-            self.redraw()
+    def _on_traces(self, result) -> None:
+        if result is not None and self.aux.tag[1] == self.sessions[0].position.sample:
+            self.show_result(result)
+        self._start_if_asked()
+
+    def _on_traces_failed(self, text: str, _type) -> None:
+        self.status.show_message(f"Could not trace the sample: {text}", "error", topic="display")
+        self._start_if_asked()
+
+    def _start_if_asked(self) -> None:
         if self._start_after_aux:
             self._start_after_aux = False
             self.start()
 
     # -- export ------------------------------------------------------------------------------------------------
     def _on_export_menu_triggered(self, action):
-        key = action.data()
-        if not key:
-            return
-        path, _ = QFileDialog.getSaveFileName(self, f"Export {key}", key,
-                                              "PNG image (*.png);;SVG drawing (*.svg);;CSV data (*.csv)")
-        if path:
-            try:
-                self.export_one(key, path)
-            except OSError as exc:
-                self.banner.show_message(export_failed(exc, path), "error", topic="export")
+        if action.data():
+            self.exporter.export_one_dialog(action.data())
 
-    def export_one(self, key: str, path) -> None:
+    def export_one(self, key: str, path) -> bool:
         """One plot or diagram (``key`` of :attr:`widgets`) as ``path``'s format: .png, .svg or .csv."""
-        export_widget(self.widgets[key], path)
-
-    def export_all_dialog(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Export the comparison into a folder")
-        if folder:
-            self.export_all(folder)
+        return self.exporter.export_one(key, path)
 
     def export_all(self, folder) -> list[Path]:
         """Every plot and diagram as PNG, SVG and CSV, and the table as ``comparison.csv`` (and
         ``comparison_seeds.csv``, as the command writes them), into ``folder``."""
-        from explorer.figures.comparison_files import write_tables
+        return self.exporter.export_all(folder)
 
-        folder = Path(folder)
-        written: list[Path] = []
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            for key in self.widgets:
-                for ext in ("png", "svg", "csv"):
-                    p = folder / f"{key}.{ext}"
-                    self.export_one(key, p)
-                    written.append(p)
-            if self.result is not None:
-                written += write_tables(self.result, folder)
-        except OSError as exc:
-            self.banner.show_message(export_failed(exc, folder), "error", topic="export")
-            return written
-        self.banner.resolve("export")
-        self.statusBar().showMessage(f"Exported {len(written)} files to {folder}", 8000)
-        return written
+    def _table_exports(self, folder) -> list:
+        """Export all's table files (the latest snapshot's), written off the GUI thread."""
+        if self.result is None:
+            return []
+        jobs = table_jobs(self.result, folder)
+        return [([path for path, _ in jobs], lambda: iter([write for _, write in jobs]))]
 
     # -- closing ----------------------------------------------------------------------------------------------
     def eventFilter(self, obj, event):  # noqa: N802
@@ -959,9 +813,10 @@ class ComparisonWindow(QMainWindow):
         """Stop training at once; with its own threads, wait (at most 1.5 s) for the step under way."""
         self.closing = True
         self.timebar.timer.stop()
-        for w in (self.worker, self.aux_worker):
-            if w is not None:
-                w.state.request_interruption()
+        self.exporter.cancel()
+        self.runner.stop()
+        self.aux.cancel()
+        self.conn_task.cancel()
         if self.own_threads:
             self.threads.wait_all(1.5)
         super().closeEvent(e)

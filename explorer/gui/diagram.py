@@ -96,7 +96,7 @@ class CellDiagramView(SessionViewMixin, CellCanvas):
         if frame.values is not None:
             frame.held = held_at(self.session.shown_interventions(), pos.layer, pos.direction, frame.unit,
                                  min(pos.t, int(full.T) - 1))
-            epoch = self._epoch_text()
+            epoch = self.epoch_text()
             if epoch:
                 frame.header += "  \u00b7  " + epoch
             waiting = self.session.waiting_text()

@@ -63,18 +63,16 @@ class EditInputController(QObject):
     sigRefused = Signal(str)             # an edit that was refused, in one sentence
     sigSaved = Signal(int)               # the index of a sample saved from an edit
 
-    def __init__(self, win):
-        super().__init__(win)
-        self.win = win
-        self.session = win.session
+    def __init__(self, session, status, *, position_selector, parent=None):
+        super().__init__(parent)
+        self.session, self.status_sink, self.position_selector = session, status, position_selector
         self._loading = False            # the text box is being filled from the session
         self._typing = False             # an edit typed in the text box is being applied
         self._stroke = None              # (mode, base input, points) while the mouse draws
         self._build()
-        self.dock = QDockWidget("Edit input", win)
+        self.dock = QDockWidget("Edit input", parent)       # the window puts it at its right
         self.dock.setObjectName("dock_edit_input")
         self.dock.setWidget(self.page)
-        win.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.dock)
         self.dock.hide()
         s = self.session
         for ev in (s.events.run, s.events.sample, s.events.edit):
@@ -348,7 +346,7 @@ class EditInputController(QObject):
 
     def save_as_sample(self) -> int | None:
         """Append the edited input to the validation samples in memory and select it; its index."""
-        s, win = self.session, self.win
+        s = self.session
         if s.run is None:
             return None
         try:
@@ -356,11 +354,11 @@ class EditInputController(QObject):
         except EditError as exc:
             self.refuse(exc)
             return None
-        win._set_spin(win.sample_spin, s.position.sample, s.n_samples() - 1)
+        self.position_selector.set_ranges(samples=s.n_samples())
         s.set_position(sample=k)
         text = (f"Saved the edited input as sample {k} (kept in memory with the validation samples until the "
                 "data is reloaded).")
-        win.statusBar().showMessage(text, 10000)
+        self.status_sink.show_status(text, 10000)
         self.status.setText(text)
         self.sigSaved.emit(k)
         return k

@@ -276,6 +276,10 @@ class EquationsView(SessionViewMixin, QTextBrowser):
             items.append(f"\u2026 ({a.shape[0]} values)")
         return "[" + ", ".join(items) + "]"
 
+    def refresh(self) -> None:
+        """Lay the equations out again (the window's size or mode changed)."""
+        self._render()
+
     def _render(self) -> None:
         if self._rendering:                 # a resize while the document is being replaced
             return
@@ -420,7 +424,7 @@ class EquationsView(SessionViewMixin, QTextBrowser):
         return f" &nbsp;\u00b7&nbsp; {html.escape(place.name)}" if place.stacked else ""
 
     def _epoch_html(self) -> str:
-        text = self._epoch_text()
+        text = self.epoch_text()
         return f" &nbsp;\u00b7&nbsp; <b>{html.escape(text)}</b>" if text else ""
 
     def _waiting_html(self, muted: str) -> str:

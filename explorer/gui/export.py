@@ -3,7 +3,8 @@
 Each widget renders at its own export size (never what happens to be on screen) and writes its
 own CSV (the diagram's: every timestep 1..T of the selected unit with the cell's quantities).
 Export all is a task (:mod:`explorer.gui.export_task`): the window stays responsive, the status
-bar shows its progress and a Cancel button.
+bar shows its progress and a Cancel button. The main window and the comparison view each have
+one :class:`ExportController` over their own widgets.
 """
 
 from __future__ import annotations
@@ -16,46 +17,54 @@ from PySide6.QtWidgets import QFileDialog, QPushButton
 
 from explorer.gui.actions import export_failed, export_widget
 from explorer.gui.export_task import ExportTask, widget_steps
+from explorer.gui.status import StatusSink
 
 
 class ExportController(QObject):
-    def __init__(self, win):
-        super().__init__(win)
-        self.win = win
+    """Exports of a window's widgets, given explicitly: ``widgets()`` (key → widget, each written as
+    PNG, SVG and CSV), ``extra(folder)`` (more (paths, steps) of Export all: the equations, a
+    table), ``flush()`` (hand every view its data before it is drawn), ``building()`` (a view is
+    still building its panels), the ``status`` sink, ``last_folder()`` and the ``dialog_parent``."""
+
+    def __init__(self, widgets, status: StatusSink, *, extra=lambda folder: [], flush=lambda: None,
+                 building=lambda: False, last_folder=lambda: str(Path.home()), dialog_parent=None, parent=None):
+        super().__init__(parent)
+        self.widgets, self.status, self.extra = widgets, status, extra
+        self.flush, self.building, self.last_folder = flush, building, last_folder
+        self.dialog_parent = dialog_parent
 
     def widget(self, key: str):
-        return self.win.diagram if key == "diagram" else self.win.plot_widgets[key]
+        return self.widgets()[key]
 
     def export_one_dialog(self, key: str) -> None:
-        win = self.win
-        path, _ = QFileDialog.getSaveFileName(win, f"Export {key}", str(Path(win.last_folder()) / key),
+        path, _ = QFileDialog.getSaveFileName(self.dialog_parent, f"Export {key}", str(Path(self.last_folder()) / key),
                                               "PNG image (*.png);;SVG drawing (*.svg);;CSV data (*.csv)")
         if path:
             self.export_one(key, path)
 
     def export_one(self, key: str, path) -> bool:
-        """One plot or the diagram as ``path``'s format; a failure is said on the banner (False)."""
-        win = self.win
-        win.plots.flush()                               # a heatmap behind another tab gets its data
+        """One widget as ``path``'s format; a failure is said on the banner (False)."""
+        self.flush()                                    # a heatmap behind another tab gets its data
         try:
             export_widget(self.widget(key), path)
         except OSError as exc:
-            win.banner.show_message(export_failed(exc, path), "error", topic="export")
+            self.status.show_message(export_failed(exc, path), "error", topic="export")
             return False
-        win.banner.resolve("export")
-        win.statusBar().showMessage(f"Exported {Path(path).name}", 8000)
+        self.status.resolve("export")
+        self.status.show_status(f"Exported {Path(path).name}", 8000)
         return True
 
     def export_all_dialog(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self.win, "Export everything into a folder", self.win.last_folder())
+        folder = QFileDialog.getExistingDirectory(self.dialog_parent, "Export everything into a folder",
+                                                  self.last_folder())
         if folder:
             self.start_export_all(folder)
 
     def export_all(self, folder) -> list[Path]:
-        """Every plot, the cell diagram and the equations as PNG, SVG and CSV into ``folder``;
-        returns the paths written once they are (the files before a failure, which the banner
-        names). Runs the task of :meth:`start_export_all` in a local event loop: the caller waits,
-        the window does not (events are handled between its steps)."""
+        """Every widget as PNG, SVG and CSV, and the extras, into ``folder``; returns the paths
+        written once they are (the files before a failure, which the banner names). Runs the task
+        of :meth:`start_export_all` in a local event loop: the caller waits, the window does not
+        (events are handled between its steps)."""
         if self.task is not None:
             self.task.run_until_done()
         task = self.start_export_all(folder)
@@ -65,26 +74,24 @@ class ExportController(QObject):
         return list(task.written)
 
     def start_export_all(self, folder) -> ExportTask | None:
-        """Begin Export all into ``folder`` as a task (File › Export All…) and return it at once:
-        the GUI thread draws one plot at a time between events and copies the numbers, a worker
-        thread encodes and writes the files; progress and a Cancel button in the status bar. None
-        when the folder cannot be made or an export is under way (said in the status bar)."""
-        win = self.win
+        """Begin Export all into ``folder`` as a task and return it at once: the GUI thread draws one
+        widget at a time between events and copies the numbers, a worker thread encodes and writes
+        the files; progress and a Cancel button in the status bar. None when the folder cannot be
+        made or an export is under way (said in the status bar)."""
         if self.task is not None:
-            win.statusBar().showMessage("An export is under way: wait for it or cancel it.", 8000)
+            self.status.show_status("An export is under way: wait for it or cancel it.", 8000)
             return None
         folder = Path(folder)
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            win.banner.show_message(export_failed(exc, folder), "error", topic="export")
+            self.status.show_message(export_failed(exc, folder), "error", topic="export")
             return None
         plan = [([], self._flush_steps)]
-        for key in list(win.plot_widgets) + ["diagram"]:
+        for key, widget in self.widgets().items():
             paths = [folder / f"{key}.{ext}" for ext in ("png", "svg", "csv")]
-            plan.append((paths, functools.partial(widget_steps, self.widget(key), *paths)))
-        paths = [folder / "equations.png", folder / "equations.svg"]
-        plan.append((paths, functools.partial(widget_steps, win.equations, *paths)))
+            plan.append((paths, functools.partial(widget_steps, widget, *paths)))
+        plan += self.extra(folder)
         task = ExportTask(plan, self)
         task.folder = folder
         task.progress.connect(self._on_task_progress)
@@ -103,10 +110,9 @@ class ExportController(QObject):
             self.task.cancel()
 
     def _flush_steps(self):
-        plots = self.win.plots
-        plots.flush()                               # a heatmap behind another tab gets its data
+        self.flush()                                # a heatmap behind another tab gets its data
         yield None
-        while plots.heatmap_plot.building or plots.memory_plot.building:
+        while self.building():
             yield None                              # its panels built one per turn of the event loop
 
     @property
@@ -116,7 +122,7 @@ class ExportController(QObject):
             b.setToolTip("Stop exporting; the files written so far stay, each whole")
             b.clicked.connect(self.cancel)
             b.hide()
-            self.win.statusBar().addPermanentWidget(b)
+            self.status.add_permanent_widget(b)
             self._cancel_button = b
         return self._cancel_button
 
@@ -124,28 +130,27 @@ class ExportController(QObject):
     task: ExportTask | None = None
 
     def _on_task_progress(self, done: int, total: int) -> None:
-        self.win._on_task_progress((done / max(total, 1), "Exporting"))
-        self.win.statusBar().showMessage(f"Exporting: {done} of {total} files written to {self.task.folder}")
+        self.status.task_progress((done / max(total, 1), "Exporting"))
+        self.status.show_status(f"Exporting: {done} of {total} files written to {self.task.folder}")
 
     def _end_task(self) -> Path:
         folder = self.task.folder
         self.task.deleteLater()
         self.task = None
         self.cancel_button.hide()
-        self.win._on_task_progress((1.0, ""))
+        self.status.task_progress((1.0, ""))
         return folder
 
     def _on_task_finished(self, written) -> None:
         folder = self._end_task()
-        self.win.banner.resolve("export")
-        self.win.statusBar().showMessage(f"Exported {len(written)} files to {folder}", 8000)
+        self.status.resolve("export")
+        self.status.show_status(f"Exported {len(written)} files to {folder}", 8000)
 
     def _on_task_failed(self, exc, written) -> None:
         folder = self._end_task()
-        self.win.statusBar().clearMessage()
-        self.win.banner.show_message(export_failed(exc, folder), "error", topic="export")
+        self.status.clear_status()
+        self.status.show_message(export_failed(exc, folder), "error", topic="export")
 
     def _on_task_cancelled(self, written) -> None:
         folder = self._end_task()
-        self.win.statusBar().showMessage(f"Export cancelled: {len(written)} files written to {folder}, each whole",
-                                         8000)
+        self.status.show_status(f"Export cancelled: {len(written)} files written to {folder}, each whole", 8000)

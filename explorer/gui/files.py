@@ -12,14 +12,15 @@ from __future__ import annotations
 from functools import partial
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QStandardPaths
+from PySide6.QtCore import QObject, QStandardPaths, Signal
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from explorer.app.ingest import load_dataset
 from explorer.app.tasks import display_task
 from explorer.data.examples import load_example
 from explorer.engine.describe import KINDS as WINDOW_CELLS     # every cell has a description the views draw
-from explorer.gui.worker import TaskWorker
+from explorer.gui.status import StatusSink
+from explorer.gui.worker import LatestTask
 from explorer.runs.folder import WriterLock, folder_state, safe_name
 from explorer.runs.store import (OPTIONAL_FILES, RUN_FILES, DataChangedError, Run, RunFileError, latest_autosave,
                                  prune_autosaves, settings_for_data, settings_for_example, write_autosave)
@@ -85,14 +86,46 @@ def _open_run_task(state, folder, allow_changed_data=False):
     return _show_then_predict(state, run, run.settings.sample_index or 0)
 
 
-class FilesController(QObject):
-    """Open files, examples and runs; save runs; recent files; autosave and its offer."""
+def data_status(ds) -> str:
+    """The status line after loading: what was loaded and what the loader decided (the chosen
+    sequence length, the gaps it filled), each said once."""
+    text = ds.describe()
+    parts = [text]
+    if getattr(ds, "seq_len_chosen", False) and "chosen to fit" not in text:
+        parts.append(f"sequence length {ds.seq_len} chosen to fit the file")
+    gaps = getattr(ds, "gap_rows", None)
+    n_missing = int(getattr(ds, "n_missing", 0) or 0)
+    n_gaps = max(n_missing, len(gaps) if gaps is not None else 0)
+    if n_gaps and "filled by interpolation" not in text and "filled" not in text:
+        parts.append(f"{n_gaps} missing value{'s' if n_gaps != 1 else ''} filled by interpolation")
+    return "; ".join(parts)
 
-    def __init__(self, win):
-        super().__init__(win)
-        self.win = win
-        self.qsettings = win.qsettings
-        self.load_worker: TaskWorker | None = None
+
+class FilesController(QObject):
+    """Open files, examples and runs; save runs; recent files; autosave and its offer.
+
+    Collaborators, all explicit: the ``session`` (the run and position shown), the ``threads``,
+    the ``status`` sink, ``qsettings`` (recent files, the pending autosave), ``data_options()``
+    and ``model_settings(base)`` (the panel's choices), ``confirm_stop(why)`` (training stops
+    first), the ``display`` controller (``apply``), ``show_run(run, display, folder)`` (the
+    window shows a run), ``closing()`` and the ``dialog_parent`` of its dialogs. What is being
+    opened runs in :attr:`loader`, one :class:`~explorer.gui.worker.LatestTask` for files, runs
+    and models (the newest supersedes the others)."""
+
+    sigDataLoaded = Signal(object)      # Dataset (a file, an example or an opened run's data)
+    sigLoadFailed = Signal(str)         # the one sentence shown to the person
+    sigRunOpened = Signal(str)          # the folder of a run that is now shown
+
+    def __init__(self, session, threads, status: StatusSink, *, qsettings, data_options, model_settings, confirm_stop,
+                 display, show_run, closing=lambda: False, dialog_parent=None, parent=None):
+        super().__init__(parent)
+        self.session, self.status, self.qsettings = session, status, qsettings
+        self.data_options, self.model_settings, self.confirm_stop = data_options, model_settings, confirm_stop
+        self.display, self.show_run, self.closing, self.dialog_parent = display, show_run, closing, dialog_parent
+        self.loader = LatestTask(threads, progress=status.task_progress, parent=self)
+        self.recent_menu = None            # File › Open Recent, once the window made it
+        self.attention_windows: list = []
+        self.convlstm_windows: list = []
         self.dirty = False                 # trained since the last save or load
         self.run_lock: WriterLock | None = None    # the lock of the run folder the shown run is saved in
         self.autosave_error: str | None = None     # why the last autosave failed (None: it did not)
@@ -111,13 +144,13 @@ class FilesController(QObject):
         self.refresh_recent_menu()
 
     def refresh_recent_menu(self) -> None:
-        menu = self.win.recent_menu
+        menu = self.recent_menu
         if menu is None:
             return
         menu.clear()
         files = self.recent_files()
         for f in files:
-            menu.addAction(f.replace("&", "&&"), partial(self.win.open_file, f))    # "&" is a name's, not a shortcut
+            menu.addAction(f.replace("&", "&&"), partial(self.open_file, f))    # "&" is a name's, not a shortcut
         menu.setEnabled(bool(files))
 
     def last_folder(self) -> str:
@@ -126,7 +159,7 @@ class FilesController(QObject):
     # -- loading -------------------------------------------------------------------------------------
     def open_file_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
-            self.win, "Open a sequence or text file", self.last_folder(),
+            self.dialog_parent, "Open a sequence or text file", self.last_folder(),
             "Sequences and text (*.csv *.tsv *.txt *.npy *.dat *.ts);;All files (*)")
         if path:
             self.open_file(path)
@@ -138,15 +171,14 @@ class FilesController(QObject):
 
         if looks_labelled(path):
             return self._open_attention(file=str(path))
-        win = self.win
-        opts = win.settings_panel.data_options()
-        run = win.run
+        opts = self.data_options()
+        run = self.session.run
         new_file = run is None or run.dataset.source != str(path)
         if new_file:
             opts.update(columns=None, target=None, seq_len=None, val_fraction=None, key=None)   # a new file: its defaults
         opts.update(options)
         # the panel's model settings once a run is shown (before that it holds the defaults)
-        base = win.settings_panel.model_settings(run.settings if run else None)
+        base = self.model_settings(run.settings if run else None)
         base.sample_index = 0
         return self._start_load(partial(load_dataset, str(path), **opts), str(path), base, example=None,
                                 new_file=new_file)
@@ -167,96 +199,85 @@ class FilesController(QObject):
         """Labelled sequences (one label each) train a whole-sequence model: the attention window."""
         from explorer.gui.attention_window import build_attention_window
 
-        self.attention_windows = [w for w in getattr(self, "attention_windows", []) if w.isVisible()]
+        self.attention_windows = [w for w in self.attention_windows if w.isVisible()]
         self.attention_windows.append(build_attention_window(file, example))
         return True
 
     def _start_load(self, load, label, settings, example, new_file=False) -> bool:
-        win = self.win
-        if not win.training_ctl.confirm_stop("Loading new data replaces the current run."):
+        if not self.confirm_stop("Loading new data replaces the current run."):
             return False
-        if self.load_worker is not None:
-            self.load_worker.state.request_interruption()
-        win.statusBar().showMessage(f"Loading {Path(label).name}…")
-        worker = TaskWorker(partial(_load_task, load=load, settings=settings, example=example, new_file=new_file),
-                            tag=("file", label, example))
-        return self._start(worker)
+        self.status.show_status(f"Loading {Path(label).name}…")
+        return self.start_opening(partial(_load_task, load=load, settings=settings, example=example,
+                                          new_file=new_file), ("file", label, example), self._on_load_partial,
+                                  self._on_load_failed)
 
-    def _start(self, worker) -> bool:
-        worker.sigPartial.connect(self._on_load_partial)
-        worker.sigDone.connect(self._on_load_done)
-        worker.sigProgress.connect(self.win._on_task_progress)
-        self.load_worker = worker
-        self.win.threads.start(worker)
+    def start_opening(self, fn, tag, on_shown, on_failed) -> bool:
+        """Run ``fn`` in :attr:`loader` (superseding whatever was being opened): its partial result
+        goes to ``on_shown(value)``, which returns the run it showed; its failure before that to
+        ``on_failed(text, error_type)``; its result (the predictions) is drawn while that run is shown."""
+        shown_run = []                       # the run this request has shown
+
+        def shown(value):
+            if not self.closing():
+                shown_run.append(on_shown(value))
+
+        def failed(text, error_type):
+            if self.closing():
+                return
+            if not shown_run:
+                on_failed(text, error_type)
+            else:
+                self.status.show_message(f"Could not compute the predictions: {text}", "error", topic="display")
+
+        def predictions(display):
+            if display is not None and not self.closing() and shown_run and shown_run[0] is self.session.run:
+                self.display.apply(display)
+
+        self.loader.start(fn, tag=tag, on_partial=shown, on_result=predictions, on_error=failed)
         return True
 
-    def _on_load_partial(self, value) -> None:
+    def _on_load_partial(self, value):
         """The run and its first display are ready (its predictions follow)."""
-        worker = self.sender()
-        if worker is not self.load_worker or self.win.closing:
-            return
-        what, label, example = worker.tag
-        if what == "model":                     # File › Open Model (explorer.gui.models)
-            self.win.models.shown(worker, value)
-            return
+        what, label, example = self.loader.tag
         run, display = value
-        worker.shown_run = run
         if what == "run":
             self._opened_run(run, display, label)
         else:
             self._loaded(run, display, label, example)
+        return run
 
-    def _on_load_done(self, worker) -> None:
-        if worker is not self.load_worker:
-            return
-        self.load_worker = None
-        win = self.win
-        win._on_task_progress((1.0, ""))
-        if worker.interrupted or win.closing:
-            return
-        what = worker.tag[0]
-        shown = getattr(worker, "shown_run", None)
-        if worker.error is not None:
-            if shown is None and what == "model":
-                win.models.failed(worker.error)
-            elif shown is None and what == "run" and worker.error_type is not None \
-                    and issubclass(worker.error_type, DataChangedError):
-                self._failed(worker.error, "Could not open the run; the current one stays.",
-                             actions=(("Open anyway", partial(self.open_run, worker.tag[1], allow_changed_data=True)),))
-            elif shown is None:
-                self._failed(worker.error, "Could not load the file; the previous data stays loaded."
-                             if what == "file" else "Could not open the run; the current one stays.")
-            else:
-                win.banner.show_message(f"Could not compute the predictions: {worker.error}", "error",
-                                        topic="display")
-            return
-        if shown is not None and shown is win.run and worker.result is not None:
-            win.display.apply(worker.result)           # the predictions
+    def _on_load_failed(self, text: str, error_type) -> None:
+        what, label, _ = self.loader.tag
+        if what == "run" and error_type is not None and issubclass(error_type, DataChangedError):
+            self._failed(text, "Could not open the run; the current one stays.",
+                         actions=(("Open anyway", partial(self.open_run, label, allow_changed_data=True)),))
+        else:
+            self._failed(text, "Could not load the file; the previous data stays loaded."
+                         if what == "file" else "Could not open the run; the current one stays.")
 
     def _loaded(self, run, display, label, example) -> None:
-        win = self.win
-        win.set_run(run, display)
+        self.show_run(run, display, None)
         self.release_run_folder()
         self.dirty = False
         if not example:
             self.add_recent(label)
-        win.banner.resolve("load", "data")
+        self.status.resolve("load", "data")
         ds = run.dataset
-        win.statusBar().showMessage(win.data_status(ds), 12000)
+        self.status.show_status(data_status(ds), 12000)
         warning = next((n for n in ds.notes if n.startswith("warning: ")), None)
         if warning:                           # a target with nothing to learn: said where it is seen
             text = warning.removeprefix("warning: ")
-            win.banner.show_message(text[:1].upper() + text[1:] + ".", "warn", topic="data")
-        win.sigDataLoaded.emit(ds)
+            self.status.show_message(text[:1].upper() + text[1:] + ".", "warn", topic="data")
+        self.sigDataLoaded.emit(ds)
 
     def _failed(self, msg: str, status: str, actions=()) -> None:
-        self.win.statusBar().showMessage(status, 8000)
-        self.win.banner.show_message(msg, "error", actions=actions, topic="load")
-        self.win.sigLoadFailed.emit(msg)
+        self.status.show_status(status, 8000)
+        self.status.show_message(msg, "error", actions=actions, topic="load")
+        self.sigLoadFailed.emit(msg)
 
     # -- runs ------------------------------------------------------------------------------------------
     def save_run_dialog(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self.win, "Save the run into a folder", self.last_folder())
+        folder = QFileDialog.getExistingDirectory(self.dialog_parent, "Save the run into a folder", self.last_folder())
         if folder:
             self.save_run(folder)
 
@@ -265,42 +286,43 @@ class FilesController(QObject):
         things is never written: the person is asked to choose another). The window holds the
         folder's lock from then on, so another window or a ``train`` into it is refused and told
         who holds it; a folder another writer holds is refused the same way."""
-        win = self.win
-        if win.run is None or not win.training_ctl.confirm_stop("Saving needs training to stop."):
+        run = self.session.run
+        if run is None or not self.confirm_stop("Saving needs training to stop."):
             return False
         try:
             state = folder_state(folder, RUN_FILES + OPTIONAL_FILES, RUN_FILES)
         except (RunFileError, OSError) as exc:
-            win.banner.show_message(str(exc) if isinstance(exc, RunFileError) else
+            self.status.show_message(str(exc) if isinstance(exc, RunFileError) else
                                     f"Could not read {folder}: {exc.strerror or exc}.", "error", topic="save")
             return False
         if state.kind == "other":
             shown = ", ".join(state.foreign[:3]) + (", \u2026" if len(state.foreign) > 3 else "")
             answer = QMessageBox.question(
-                win, "Not a run folder",
+                self.dialog_parent, "Not a run folder",
                 # names only after the first line: Qt reads a first line without a tag as plain text
                 "This folder is not a run folder, and nothing in it was changed.\n"
                 f"{safe_name(folder)} holds other things ({safe_name(shown)}); a run is saved only into an empty "
                 "folder or a run folder. Choose another folder?",
                 QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No)
             if answer == QMessageBox.StandardButton.Yes:
-                other = QFileDialog.getExistingDirectory(win, "Save the run into a folder", self.last_folder())
+                other = QFileDialog.getExistingDirectory(self.dialog_parent, "Save the run into a folder",
+                                                         self.last_folder())
                 if other and Path(other) != Path(folder):
                     return self.save_run(other)
-            win.statusBar().showMessage(f"The run was not saved into {folder}.", 8000)
+            self.status.show_status(f"The run was not saved into {folder}.", 8000)
             return False
-        win.run.settings.sample_index = win.session.position.sample
+        run.settings.sample_index = self.session.position.sample
         try:
             self._hold(folder)
-            win.run.save(folder)
+            run.save(folder)
             self._hold(folder)                      # a folder made by this save: its lock exists now
         except RunFileError as exc:
-            win.banner.show_message(str(exc), "error", topic="save")
+            self.status.show_message(str(exc), "error", topic="save")
             return False
-        win.banner.resolve("save")
+        self.status.resolve("save")
         self.dirty = False
         self.qsettings.remove("autosave/pending")
-        win.statusBar().showMessage(f"Saved the run to {folder}", 8000)
+        self.status.show_status(f"Saved the run to {folder}", 8000)
         return True
 
     def _hold(self, folder) -> None:
@@ -321,7 +343,7 @@ class FilesController(QObject):
             self.run_lock = None
 
     def open_run_dialog(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self.win, "Open a run folder", self.last_folder())
+        folder = QFileDialog.getExistingDirectory(self.dialog_parent, "Open a run folder", self.last_folder())
         if folder:
             self.open_run(folder)
 
@@ -332,44 +354,39 @@ class FilesController(QObject):
         A data file that changed since the run was saved is refused (the banner says how and offers
         "Open anyway", which reopens with ``allow_changed_data=True``: the run's weights on the
         file as it is now)."""
-        win = self.win
-        if not win.training_ctl.confirm_stop("Opening a run replaces the current one."):
+        if not self.confirm_stop("Opening a run replaces the current one."):
             return False
-        if self.load_worker is not None:
-            self.load_worker.state.request_interruption()
-        win.statusBar().showMessage(f"Opening the run in {folder}…")
-        worker = TaskWorker(partial(_open_run_task, folder=str(folder), allow_changed_data=allow_changed_data),
-                            tag=("run", str(folder), None))
-        return self._start(worker)
+        self.status.show_status(f"Opening the run in {folder}…")
+        return self.start_opening(partial(_open_run_task, folder=str(folder), allow_changed_data=allow_changed_data),
+                                  ("run", str(folder), None), self._on_load_partial, self._on_load_failed)
 
     def _opened_run(self, run, display, folder) -> None:
-        win = self.win
         if run.model.kind == "convlstm":
             from explorer.gui.convlstm_window import ConvLSTMWindow
 
             frames_win = ConvLSTMWindow(run, Path(folder).name, folder=folder)
-            win.convlstm_windows = [w for w in getattr(win, "convlstm_windows", []) if w.isVisible()] + [frames_win]
+            self.convlstm_windows = [w for w in self.convlstm_windows if w.isVisible()] + [frames_win]
             frames_win.show()
-            win.statusBar().showMessage(f"Opened the ConvLSTM run in {folder} in its own window.", 8000)
+            self.status.show_status(f"Opened the ConvLSTM run in {folder} in its own window.", 8000)
             return
         if run.model.kind not in WINDOW_CELLS:
             msg = (f"The run in {folder} uses a {run.model.kind.upper()} cell; the window draws LSTM cells. "
                    f"Continue it on the command line: lstm-explorer train --resume \"{folder}\" --epochs E")
             self._failed(msg, "The run was not opened; the current one stays.")
             return
-        win.set_run(run, display, folder=folder)
+        self.show_run(run, display, folder)
         self.dirty = False
-        win.banner.resolve("load")
+        self.status.resolve("load")
         try:
             self._hold(folder)
         except RunFileError as exc:
             self.release_run_folder()
-            win.banner.show_message(f"{exc} Saving into it is refused until then.", "warn", topic="save")
+            self.status.show_message(f"{exc} Saving into it is refused until then.", "warn", topic="save")
         src = run.dataset.source
-        win.statusBar().showMessage(f"Opened the run in {folder} (data: {src}, step {run.trainer.step}); "
-                                    "computing its predictions…", 12000)
-        win.sigRunOpened.emit(str(folder))
-        win.sigDataLoaded.emit(run.dataset)
+        self.status.show_status(f"Opened the run in {folder} (data: {src}, step {run.trainer.step}); "
+                                "computing its predictions…", 12000)
+        self.sigRunOpened.emit(str(folder))
+        self.sigDataLoaded.emit(run.dataset)
 
     # -- autosave -----------------------------------------------------------------------------------------
     def autosave_root(self) -> Path:
@@ -387,14 +404,14 @@ class FilesController(QObject):
     def autosave(self, reason: str = "unsaved") -> Path | None:
         """Save the run (not training now) as the newest autosave; the next launch offers it.
         None when there is no run or the save failed (:attr:`autosave_error` says why)."""
-        win = self.win
+        run = self.session.run
         self.autosave_error = None
-        if win.run is None:
+        if run is None:
             return None
         root = self.autosave_root()
-        win.run.settings.sample_index = win.session.position.sample
+        run.settings.sample_index = self.session.position.sample
         try:
-            folder = write_autosave(win.run, root)
+            folder = write_autosave(run, root)
         except RunFileError as exc:
             self.autosave_error = str(exc)
             return None
@@ -406,13 +423,12 @@ class FilesController(QObject):
         """Closing with results the autosave could not write: say so and offer to save them
         elsewhere. True when the window may close (saved, or the person lets them go); False
         when the person cancels closing."""
-        win = self.win
         buttons = QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
         if can_cancel:
             buttons |= QMessageBox.StandardButton.Cancel
         while True:
             answer = QMessageBox.question(
-                win, "The results could not be autosaved",
+                self.dialog_parent, "The results could not be autosaved",
                 "The trained results of this session are not saved anywhere.\n"
                 f"{self.autosave_error} Save them into another folder before closing, or discard them?", buttons)
             if answer == QMessageBox.StandardButton.Discard:
@@ -420,7 +436,8 @@ class FilesController(QObject):
                 return True
             if answer != QMessageBox.StandardButton.Save:
                 return not can_cancel
-            folder = QFileDialog.getExistingDirectory(win, "Save the run into a folder", self.last_folder())
+            folder = QFileDialog.getExistingDirectory(self.dialog_parent, "Save the run into a folder",
+                                                      self.last_folder())
             if folder and self.save_run(folder):
                 return True
             self.autosave_error = f"The run was not saved{f' into {folder}' if folder else ''}."
@@ -439,12 +456,12 @@ class FilesController(QObject):
 
         def reopen():
             self.qsettings.remove("autosave/pending")
-            self.win.open_run(folder)
+            self.open_run(folder)
 
         def discard():
             self.qsettings.remove("autosave/pending")
             prune_autosaves(pending, keep=None)        # the person said no: it goes too
 
-        self.win.banner.show_message(text, "info", actions=(("Reopen it", reopen), ("Discard", discard)),
+        self.status.show_message(text, "info", actions=(("Reopen it", reopen), ("Discard", discard)),
                                      topic="autosave-offer")
         return True

@@ -127,30 +127,33 @@ class InterventionsController(QObject):
 
     sigCompared = Signal(object)        # an InterventionEffect reached the views
 
-    def __init__(self, win):
-        super().__init__(win)
-        self.win = win
-        self.session = win.session
+    def __init__(self, session, status, *, diagram, prediction_plot, show_dock=None, dialog_parent=None, parent=None):
+        """``diagram``: its parts' menu holds a value; ``prediction_plot``: the predictions with the
+        interventions beside those without; ``show_dock(dock)`` brings the panel's dock up (the
+        window gives it its width)."""
+        super().__init__(parent)
+        self.session, self.status, self.diagram, self.prediction_plot = session, status, diagram, prediction_plot
+        self.show_dock = show_dock if show_dock is not None else (lambda dock: dock.show())
+        self.dialog_parent = dialog_parent
         self.comparison = None
         self.panel = InterventionsPanel()
-        self.dock = QDockWidget("Interventions", win)
+        self.dock = QDockWidget("Interventions", parent)       # the window puts it at its right
         self.dock.setObjectName("dock_interventions")
         self.dock.setWidget(self.panel)
-        win.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.dock)
         self.dock.hide()                    # shown with the first intervention (or View › Interventions)
         self.panel.remove_button.clicked.connect(self.remove_selected)
         self.panel.clear_button.clicked.connect(self.clear)
-        win.diagram.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
-        win.diagram.customContextMenuRequested.connect(self._on_diagram_menu_requested)
+        diagram.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        diagram.customContextMenuRequested.connect(self._on_diagram_menu_requested)
         # the predictions plot: the curves with the intervention beside those without, and the losses
-        pp = win.prediction_plot
+        pp = prediction_plot
         pen = pg.mkPen(WITH_COLOR, width=2, style=Qt.PenStyle.DotLine)
         self.pred_with = pp.plot.plot([], [], pen=pen)
         self.forecast_with = pp.plot.plot([], [], pen=pg.mkPen(WITH_COLOR, width=2, style=Qt.PenStyle.DashDotLine))
         self.pred_loss_label = QLabel("")
         self.pred_loss_label.setStyleSheet(f"color: {WITH_COLOR.name()}; font-weight: bold;")
         self.pred_loss_label.hide()
-        pp._lay.insertWidget(0, self.pred_loss_label)
+        pp.add_header_widget(self.pred_loss_label)
         self._legend_shown = False
         self.session.subscribe(self, "interventions", "run", "position", "training", "comparison")
 
@@ -162,12 +165,11 @@ class InterventionsController(QObject):
     def add(self, iv) -> None:
         """Hold one more (the views recompute at once)."""
         if self.session.training == "running":
-            self.win.statusBar().showMessage("Stop training to experiment on the cell.", 6000)
+            self.status.show_status("Stop training to experiment on the cell.", 6000)
             return
         self.session.set_interventions(self.interventions + [iv])
         if not self.dock.isVisible():
-            self.dock.show()
-            self.win.resizeDocks([self.dock], [380], Qt.Orientation.Horizontal)
+            self.show_dock(self.dock)
         self.dock.raise_()
 
     def hold(self, name: str, value: float, *, units=None, steps=None) -> None:
@@ -178,7 +180,7 @@ class InterventionsController(QObject):
         try:
             clamp = Clamp(name, value, units=units, steps=steps, layer=pos.layer, direction=pos.direction)
         except ValueError as exc:             # NaN or an infinity: said on the banner, nothing held
-            self.win.banner.show_message(str(exc), "error", topic="intervention")
+            self.status.show_message(str(exc), "error", topic="intervention")
             return
         self.add(clamp)
 
@@ -203,8 +205,8 @@ class InterventionsController(QObject):
         """True (and says why) when training must not start: interventions are active."""
         if not self.session.interventions:
             return False
-        self.win.banner.show_message(TRAINING_OFF, "warn", topic="interventions-training")
-        self.win.statusBar().showMessage(TRAINING_OFF, 10000)
+        self.status.show_message(TRAINING_OFF, "warn", topic="interventions-training")
+        self.status.show_status(TRAINING_OFF, 10000)
         return True
 
     # -- the diagram's menu --------------------------------------------------------------------------
@@ -223,11 +225,11 @@ class InterventionsController(QObject):
         """The menu of diagram part ``key``: hold it at 0, 1, a value, or from step t to t′."""
         if key is None or key.startswith(("unit:", "page:")):
             return None
-        menu = QMenu(self.win.diagram)
+        menu = QMenu(self.diagram)
         name = self.holdable(key)
         pos = self.session.position
         if name is None:
-            gate = self.win.diagram.description.gate(key) if key in self.win.diagram.description.gate_names else None
+            gate = self.diagram.description.gate(key) if key in self.diagram.description.gate_names else None
             what = f"the {gate.title if gate is not None else key}"
             a = menu.addAction(f"{what[0].upper()}{what[1:]} cannot be held (right-click a gate or h)")
             a.setEnabled(False)
@@ -253,13 +255,13 @@ class InterventionsController(QObject):
         return menu
 
     def _on_diagram_menu_requested(self, pos: QPoint) -> None:
-        menu = self.menu_for(self.win.diagram.part_at(pos))
+        menu = self.menu_for(self.diagram.part_at(pos))
         if menu is not None:
-            menu.exec(self.win.diagram.mapToGlobal(pos))
+            menu.exec(self.diagram.mapToGlobal(pos))
 
     def ask_value(self, name: str) -> None:
         lo, hi = (-10.0, 10.0) if name in ("h", "g") else (0.0, 1.0)
-        value, ok = QInputDialog.getDouble(self.win, f"Hold {name}", f"Hold {name} of unit "
+        value, ok = QInputDialog.getDouble(self.dialog_parent, f"Hold {name}", f"Hold {name} of unit "
                                            f"{self.session.position.unit} at (every step):", 0.5, lo, hi, 3)
         if ok:
             self.hold(name, value)
@@ -268,7 +270,7 @@ class InterventionsController(QObject):
         tr = self.session.view_trace()
         T = int(tr.T) if tr is not None else 1
         pos = self.session.position
-        dlg = HoldDialog(name, pos.unit, pos.t + 1, T, self.win)
+        dlg = HoldDialog(name, pos.unit, pos.t + 1, T, self.dialog_parent)
         if dlg.exec() == QDialog.DialogCode.Accepted:
             value, steps, every = dlg.choice()
             self.hold(name, value, units="all" if every else None, steps=steps)
@@ -282,7 +284,7 @@ class InterventionsController(QObject):
         self.panel.remove_button.setEnabled(bool(ivs))
         self.panel.clear_button.setEnabled(bool(ivs))
         if not ivs:
-            self.win.banner.resolve("interventions-training", "interventions")
+            self.status.resolve("interventions-training", "interventions")
             self._show(None)
         # the comparison follows with the clamped trace (_on_session_comparison)
 
@@ -309,7 +311,7 @@ class InterventionsController(QObject):
     def _show(self, c) -> None:
         self.comparison = c
         p = self.panel
-        pp = self.win.prediction_plot
+        pp = self.prediction_plot
         if c is None:
             p.loss_label.setText("")
             self.pred_loss_label.hide()
@@ -324,9 +326,9 @@ class InterventionsController(QObject):
         self.pred_loss_label.setVisible(bool(text))
         pw = c.predictions_with
         if pw.get("prediction") is not None and "t" in pw and pp.mode == "series":
-            self.pred_with.setData(pp._x(pw["t"]), pp._y(pw["prediction"]))
+            self.pred_with.setData(*pp.display_xy(pw["t"], pw["prediction"]))
             if pw.get("forecast") is not None:
-                self.forecast_with.setData(pp._x(pw["t_forecast"]), pp._y(pw["forecast"]))
+                self.forecast_with.setData(*pp.display_xy(pw["t_forecast"], pw["forecast"]))
             else:
                 self.forecast_with.setData([], [])
             self._legend(True)
@@ -334,7 +336,7 @@ class InterventionsController(QObject):
         self.sigCompared.emit(c)
 
     def _legend(self, on: bool) -> None:
-        legend = self.win.prediction_plot.legend
+        legend = self.prediction_plot.legend
         if legend is None or on == self._legend_shown:
             return
         if on:

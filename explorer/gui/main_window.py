@@ -18,27 +18,30 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QSettings, Qt, Signal
-from PySide6.QtGui import QAction, QIcon, QKeySequence, QShortcut
+from PySide6.QtGui import QAction, QIcon
 from PySide6.QtWidgets import (QDockWidget, QHBoxLayout, QLabel, QMainWindow, QMessageBox, QProgressBar,
-                               QScrollArea, QSpinBox, QSplitter, QStatusBar, QStyle, QToolButton, QVBoxLayout,
+                               QScrollArea, QSplitter, QStatusBar, QStyle, QToolButton, QVBoxLayout,
                                QWidget)
 
 from explorer.app import Session
 from explorer.app.memory_view import memory_spans
 from explorer.util.assets import resource_path
-from explorer.gui.actions import add_export_menu, make_action
+from explorer.gui.actions import add_export_menu, add_step_shortcuts, add_toolbar, make_action
 from explorer.gui.banner import BannerWidget
 from explorer.gui.comparison import open_comparison_dialog
 from explorer.gui.diagram import CellDiagramView
 from explorer.gui.equations import EquationsView
 from explorer.gui.export import ExportController
+from explorer.gui.export_task import widget_steps
 from explorer.gui.plots_controller import PlotsController, memory_kept, time_axis  # noqa: F401
 from explorer.gui.layer_selector import LayerSelectorWidget
 from explorer.gui.models import ModelController
 from explorer.gui.files import (START_EXAMPLE, START_SETTINGS, WINDOW_CELLS, FilesController,  # noqa: F401
                                 autosave_dir)
 from explorer.gui.settings_panel import UNITS_RANGE, SettingsPanelWidget
+from explorer.gui.status import WindowStatus
 from explorer.gui.plain_text import plain_label, plain_tooltip
+from explorer.gui.position_selector import PositionSelectorWidget
 from explorer.gui.text_strip import TextStripWidget
 from explorer.gui.timestep_bar import TimestepBarWidget
 from explorer.gui.training import DisplayController, TrainingController
@@ -81,14 +84,6 @@ class ElidedLabel(QLabel):
         return hint
 
 
-def fmt_number(v) -> str:
-    """Four significant digits; scientific notation for huge and tiny numbers."""
-    v = float(v)
-    if not np.isfinite(v):
-        return str(v)
-    return f"{v:.4g}" if v == 0 or 1e-4 <= abs(v) < 1e6 else f"{v:.3e}"
-
-
 class ElidingStatusBar(QStatusBar):
     """A status bar whose messages end in "…" where they would run under the progress box (the
     whole message in the tooltip)."""
@@ -111,10 +106,6 @@ class ElidingStatusBar(QStatusBar):
 #: The least height of a plot in its dock: axes, labels and a curve still read.
 PLOT_MIN_HEIGHT = 150
 
-#: What a built-in example of sequences predicts (its target is not one of its input columns).
-_TARGETS = {"adding": "the marked sum", "first-symbol": "the first symbol"}
-
-
 class MainWindow(QMainWindow):
     """The LSTM Explorer window."""
 
@@ -133,16 +124,45 @@ class MainWindow(QMainWindow):
         self.threads = ThreadRegistry(self)
         self.closing = False
         self.run_folder: str | None = None
-        self.recent_menu = None
-        self.files = FilesController(self)
-        self.models = ModelController(self)              # File › Open Model (and --model)
-        self.training_ctl = TrainingController(self)
-        self.display = DisplayController(self)
-        self.exporter = ExportController(self)
+        self.banner = BannerWidget()
+        self._build_status()
+        self._build_controllers()
         self._build()
         from explorer.gui import instruments  # interventions, backward mode, replay, animation, presenter
         instruments.install(self)
         self._restore_layout()
+
+    def _build_controllers(self):
+        """The controllers, each given its collaborators (the widgets they drive are read when used:
+        they are built next)."""
+        self.display = DisplayController(self.session, self.threads, self.status, parent=self)
+        confirm_stop = lambda why: self.training_ctl.confirm_stop(why)  # noqa: E731 - made next
+        self.files = FilesController(
+            self.session, self.threads, self.status, qsettings=self.qsettings,
+            data_options=lambda: self.settings_panel.data_options(),
+            model_settings=lambda base: self.settings_panel.model_settings(base), confirm_stop=confirm_stop,
+            display=self.display, show_run=self.set_run, closing=lambda: self.closing, dialog_parent=self, parent=self)
+        self.files.sigDataLoaded.connect(self.sigDataLoaded)
+        self.files.sigLoadFailed.connect(self.sigLoadFailed)
+        self.files.sigRunOpened.connect(self.sigRunOpened)
+        self.models = ModelController(self.session, self.status, files=self.files, confirm_stop=confirm_stop,
+                                      show_run=self.set_run, dialog_parent=self, parent=self)  # File › Open Model
+        self.training_ctl = TrainingController(
+            self.session, self.threads, self.status, settings=lambda base: self.settings_panel.model_settings(base),
+            files=self.files, display=self.display, paint_s=lambda: self.diagram.paint_ms() / 1000.0,
+            closing=lambda: self.closing, dialog_parent=self, parent=self)
+        self.training_ctl.sigRedrawn.connect(self.sigRedrawn)
+        self.training_ctl.sigFinished.connect(self.sigTrainingFinished)
+        self.status.seconds_left = self.training_ctl.seconds_left
+        self.status.training = lambda: self.training
+        self.exporter = ExportController(
+            lambda: {**self.plot_widgets, "diagram": self.diagram}, self.status,
+            extra=lambda folder: [([folder / "equations.png", folder / "equations.svg"],
+                                   partial(widget_steps, self.equations, folder / "equations.png",
+                                           folder / "equations.svg"))],
+            flush=lambda: self.plots.flush(),
+            building=lambda: self.plots.heatmap_plot.building or self.plots.memory_plot.building,
+            last_folder=self.files.last_folder, dialog_parent=self, parent=self)
 
     # -- what the session holds ----------------------------------------------------------------------
     @property
@@ -162,10 +182,14 @@ class MainWindow(QMainWindow):
     def training(self) -> bool:
         return self.training_ctl.training
 
+    @property
+    def convlstm_windows(self) -> list:
+        """ConvLSTM runs opened from this window, each in its own window."""
+        return self.files.convlstm_windows
+
     # -- construction ----------------------------------------------------------------------------------
     def _build(self):
         s = self.session
-        self.banner = BannerWidget()
         self.diagram = CellDiagramView(s)
         self.diagram.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.diagram.setObjectName("diagram")
@@ -177,21 +201,15 @@ class MainWindow(QMainWindow):
 
         selectors = QHBoxLayout()
         selectors.setContentsMargins(8, 4, 8, 0)
-        self.sample_spin = QSpinBox()
-        self.sample_spin.setToolTip("Which validation sample the diagram follows")
-        self.unit_spin = QSpinBox()
-        self.unit_spin.setToolTip("Which unit the diagram and the equations show")
+        self.position_selector = PositionSelectorWidget(s)
+        self.sample_spin, self.unit_spin = self.position_selector.sample_spin, self.position_selector.unit_spin
         self.memory_button = QToolButton()
         self.memory_button.setText("Most memory")
         self.memory_button.setToolTip("Select the unit that carries the most memory in this sample: the one "
                                       "that keeps what it wrote longest (its memory span; for a plain RNN the "
                                       "largest variance of h)")
         self.memory_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        selectors.addWidget(QLabel("Sample"))
-        selectors.addWidget(self.sample_spin)
-        selectors.addSpacing(12)
-        selectors.addWidget(QLabel("Unit"))
-        selectors.addWidget(self.unit_spin)
+        selectors.addWidget(self.position_selector)
         selectors.addWidget(self.memory_button)
         self.layer_selector = LayerSelectorWidget(s)        # deep / bidirectional models: layer, direction
         selectors.addWidget(self.layer_selector)
@@ -228,12 +246,6 @@ class MainWindow(QMainWindow):
         scroll.setWidgetResizable(True)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)   # it fits the dock's width
         self.settings_dock = self._dock("Settings", scroll, Qt.DockWidgetArea.LeftDockWidgetArea)
-        combo = self.settings_panel.example_combo
-        combo.addItem("— choose an example —", None)
-        from explorer.data.examples import list_examples
-        for name, desc in list_examples():
-            combo.addItem(name, name)
-            combo.setItemData(combo.count() - 1, desc, Qt.ItemDataRole.ToolTipRole)
 
         self.plots = PlotsController(s, self.text_strip, UNITS_RANGE, self)
         pc = self.plots
@@ -247,7 +259,7 @@ class MainWindow(QMainWindow):
             dock = self._dock(PLOT_TITLES[key], w, Qt.DockWidgetArea.BottomDockWidgetArea)
             w.setMinimumHeight(PLOT_MIN_HEIGHT)     # a layout saved on another screen never squashes a plot flat
             if key in ("gates", "memory"):           # the heatmaps are fed when their tab is raised
-                dock.visibilityChanged.connect(self.plots._on_dock_visibility_changed)
+                self.plots.follow_dock(dock)
             self.plot_docks[key] = dock
             if first is None:
                 first = dock
@@ -261,7 +273,6 @@ class MainWindow(QMainWindow):
             self.loss_plot.set_log_scale(True)
 
         self._build_actions()
-        self._build_status()
         self._connect()
 
     #: below this width the settings dock joins the plots' tabs at the bottom (the diagram and the
@@ -325,7 +336,7 @@ class MainWindow(QMainWindow):
         mb = self.menuBar()
         fm = mb.addMenu("&File")
         fm.addAction(self.open_action)
-        self.recent_menu = fm.addMenu("Open &Recent")
+        self.recent_menu = self.files.recent_menu = fm.addMenu("Open &Recent")
         fm.addAction(self.open_run_action)
         fm.addAction(self.open_model_action)
         fm.addAction(self.save_run_action)
@@ -351,27 +362,9 @@ class MainWindow(QMainWindow):
         hm = mb.addMenu("&Help")
         hm.addAction("About LSTM Explorer", self._on_about)
 
-        tb = self.addToolBar("Main")
-        tb.setObjectName("toolbar_main")
-        tb.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-        for a in (self.open_action, self.save_run_action, None, self.train_action, self.pause_action,
-                  self.reset_action, None, self.export_all_action):
-            if a is None:
-                tb.addSeparator()
-            else:
-                tb.addAction(a)
-        for w in tb.findChildren(QToolButton):
-            w.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-
-        # window-level stepping keys (fields being edited keep their keys: they claim them first)
-        self.step_shortcuts = {}
-        for key, slot in (("Left", self.timebar.previous), ("Right", self.timebar.next),
-                          ("Home", self.timebar.first), ("End", self.timebar.last),
-                          ("Space", self.timebar.toggle_play), ("Escape", self._on_escape)):
-            sc = QShortcut(QKeySequence(key), self)
-            sc.setContext(Qt.ShortcutContext.WindowShortcut)
-            sc.activated.connect(slot)
-            self.step_shortcuts[key] = sc
+        add_toolbar(self, "Main", "toolbar_main", (self.open_action, self.save_run_action, None, self.train_action,
+                                                   self.pause_action, self.reset_action, None, self.export_all_action))
+        self.step_shortcuts = add_step_shortcuts(self, self.timebar, more=(("Escape", self._on_escape),))
         self.files.refresh_recent_menu()
 
     def _build_status(self):
@@ -383,14 +376,13 @@ class MainWindow(QMainWindow):
         self.progress_label = plain_label()
         sb.addPermanentWidget(self.progress_label)
         sb.addPermanentWidget(self.progress)
+        self.status = WindowStatus(sb, self.banner, self.progress, self.progress_label, self.session, self)
 
     def _connect(self):
         sp = self.settings_panel
         ev = self.session.events
-        self.session.subscribe(self, "run", "trace", "position", "progress")
+        self.session.subscribe(self, "run", "progress", "training")
         self.session.events.sample.connect(self.training_ctl.set_sample)
-        self.unit_spin.valueChanged.connect(self._on_unit_spin_changed)
-        self.sample_spin.valueChanged.connect(self._on_sample_spin_changed)
         self.memory_button.clicked.connect(self.select_memory_unit)
         sp.sigUnitsChanged.connect(self.param_plot.set_units)
         sp.sigModelChanged.connect(self._on_settings_model_changed)
@@ -488,127 +480,29 @@ class MainWindow(QMainWindow):
         else:
             self.display.request(predictions=True, norms=True)
 
-    @staticmethod
-    def data_status(ds) -> str:
-        """The status line after loading: what was loaded and what the loader decided (the chosen
-        sequence length, the gaps it filled), each said once."""
-        text = ds.describe()
-        parts = [text]
-        if getattr(ds, "seq_len_chosen", False) and "chosen to fit" not in text:
-            parts.append(f"sequence length {ds.seq_len} chosen to fit the file")
-        gaps = getattr(ds, "gap_rows", None)
-        n_missing = int(getattr(ds, "n_missing", 0) or 0)
-        n_gaps = max(n_missing, len(gaps) if gaps is not None else 0)
-        if n_gaps and "filled by interpolation" not in text and "filled" not in text:
-            parts.append(f"{n_gaps} missing value{'s' if n_gaps != 1 else ''} filled by interpolation")
-        return "; ".join(parts)
-
     def _on_session_run(self, run) -> None:
         if run is None:
             return
         ds = run.dataset
-        sp = self.settings_panel
-        sp.set_model_settings(run.settings)
-        src = f"example: {ds.source}" if ds.config.get("type") == "example" else Path(ds.source).name
-        if self.run_folder:
-            src = f"run: {Path(self.run_folder).name} (data: {src})"
-        sp.source_label.setText(src)
-        sp.source_label.setToolTip(plain_tooltip(str(self.run_folder or ds.source) if not self.run_folder
-                                                 else f"{self.run_folder}\ndata: {ds.source}"))
-        sp.set_seq_len(ds.seq_len, explicit=not getattr(ds, "seq_len_chosen", True))
-        if ds.kind == "series":
-            names = list(getattr(ds, "all_columns", None) or ds.config.get("columns") or ds.columns)
-            numeric = getattr(ds, "numeric_columns", None)
-            kinds = getattr(ds, "column_kinds", None) or []
-            sp.set_columns(names, list(ds.columns), ds.target_name, numeric=numeric, kinds=kinds)
-            sp.set_keys([n for n, k in zip(names, kinds) if k == "text"], getattr(ds, "key_column", ""))
-        elif ds.kind in ("regression", "classification") and ds.columns:
-            # an example's inputs are fixed: shown ticked (the panel greys them), with what is predicted
-            sp.set_columns(list(ds.columns), list(ds.columns), "")
-            sp.target_combo.clear()
-            sp.target_combo.addItem(_TARGETS.get(ds.source, "one value per sequence" if ds.kind == "regression"
-                                                 else "one class per sequence"))
-        else:
-            sp.set_columns([], [], "")
-        if ds.normalizer is not None:
-            sp.normalize_combo.setCurrentText(ds.normalizer.method)
-        sp.set_kind(ds.kind)
-        if ds.kind == "text":
-            sp.set_level(getattr(getattr(ds, "corpus", None), "level", "char"))
-        if ds.kind != "series":                     # sequences made whole (an example's): nothing to choose
-            sp.columns_list.setEnabled(False)
-            sp.target_combo.setEnabled(False)
-        n_samples = max(self.session.n_samples(), 1)
-        self._set_spin(self.sample_spin, self.session.position.sample, n_samples - 1)
-        self._set_spin(self.unit_spin, self.session.position.unit, run.model.n_units - 1)
+        self.settings_panel.show_run(run, self.run_folder)
         self.data_label.setText(ds.describe())
-        self._update_progress()
+        self.status.update_progress()
         name = Path(self.run_folder).name if self.run_folder else Path(str(ds.source)).name
         self.setWindowTitle(f"{APP_NAME} — {name}")
 
-    @staticmethod
-    def _set_spin(spin, value, maximum) -> None:
-        spin.blockSignals(True)
-        spin.setRange(0, max(int(maximum), 0))
-        spin.setValue(int(value))
-        spin.blockSignals(False)
-
-    def _on_session_trace(self, trace) -> None:
-        tr = self.session.view_trace()
-        if tr is None:
-            return
-        self._set_spin(self.unit_spin, self.session.position.unit, tr.h.shape[-1] - 1)
-        self._on_session_position(self.session.position)
-
-    def _on_session_position(self, pos) -> None:
-        if self.unit_spin.value() != pos.unit:
-            self._set_spin(self.unit_spin, pos.unit, self.unit_spin.maximum())
-        if self.sample_spin.value() != pos.sample:
-            self._set_spin(self.sample_spin, pos.sample, self.sample_spin.maximum())
-
     def _on_session_progress(self, progress) -> None:
-        self._update_progress()
+        self.status.update_progress()
 
-    def _update_progress(self) -> None:
-        p = self.session.progress
-        self._set_progress_bar(p.step, max(p.total_steps, 1))
-        left = ""
-        secs = self.training_ctl.seconds_left()
-        if secs is not None:
-            secs = int(secs)
-            left = f" · {secs // 60:02d}:{secs % 60:02d} left"
-        ltxt = "" if not np.isfinite(p.loss) else f" · loss {fmt_number(p.loss)}"
-        vtxt = "" if not np.isfinite(p.val_loss) else f" · val {fmt_number(p.val_loss)}"
-        text = f"epoch {p.epoch}/{p.epochs} · step {p.step}{ltxt}{vtxt}{left}"
-        self.progress_label.setText(text)
-        self.progress_label.setMinimumWidth(self.progress_label.fontMetrics().horizontalAdvance(text) + 6)
-
-    def _set_progress_bar(self, value, total) -> None:
-        if self.progress.maximum() != total:
-            self.progress.setRange(0, total)
-        value = min(value, total)
-        if value * 100 // total != self.progress.value() * 100 // total:   # repaints only per percent
-            self.progress.setValue(value)
-
-    def _on_task_progress(self, progress) -> None:
-        """A background task's progress (loading, predictions): in the status bar while not training."""
-        fraction, text = progress
-        if self.training:
-            return
-        if text and fraction < 1.0:
-            self.progress.setFormat(f"{text} %p%")
-            self._set_progress_bar(int(fraction * 1000), 1000)
-        else:
-            self.progress.setFormat("%p%")
-            self._update_progress()
+    def _on_session_training(self, state) -> None:
+        """The train and pause actions say what they do now."""
+        running = state != "idle"
+        icon = QStyle.StandardPixmap.SP_MediaStop if running else QStyle.StandardPixmap.SP_MediaPlay
+        self.train_action.setText("&Stop" if running else "&Train")
+        self.train_action.setIcon(self.style().standardIcon(icon))
+        self.pause_action.setEnabled(running)
+        self.pause_action.setText("&Resume" if state == "paused" else "&Pause")
 
     # -- selection ----------------------------------------------------------------------------------------
-    def _on_unit_spin_changed(self, u) -> None:
-        self.session.set_position(unit=u)
-
-    def _on_sample_spin_changed(self, sample) -> None:
-        self.session.set_position(sample=sample)
-
     def select_memory_unit(self) -> int | None:
         """Select the unit carrying the most memory in this sample: the longest memory span (how
         many steps' writes it still holds at the end, :func:`explorer.app.memory_view.memory_unit`);
@@ -740,9 +634,7 @@ class MainWindow(QMainWindow):
         """After the event loop ended: wait for the tasks still running (a step under way, a file
         being read) and autosave a run whose training ended only now."""
         self.threads.wait_all()
-        worker = self.training_ctl.worker
-        if worker is not None and worker.done.is_set():
-            self.training_ctl._on_worker_done(worker)
+        self.training_ctl.finish()
         if (self._autosave_after_close and not self.training and self.files.autosave("training") is None
                 and self.files.autosave_error is not None):
             self.files.keep_unsaved_results(can_cancel=False)

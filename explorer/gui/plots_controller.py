@@ -123,6 +123,10 @@ class PlotsController(QObject):
         for w in (self.heatmap_plot, self.memory_plot):
             w.set_time_marker(self.session.position.t)
 
+    def follow_dock(self, dock) -> None:
+        """Feed ``dock``'s plot when its tab is raised (a heatmap behind a tab is not drawn until then)."""
+        dock.visibilityChanged.connect(self._on_dock_visibility_changed)
+
     def _on_dock_visibility_changed(self, visible: bool) -> None:
         if visible:                 # a tab was raised (or a dock shown): draw what it missed
             self.flush()

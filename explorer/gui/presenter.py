@@ -113,7 +113,7 @@ class PresenterMode:
                 win.setWindowState(saved.get("state", Qt.WindowState.WindowNoState) & ~Qt.WindowState.WindowFullScreen)
             self._saved = {}
             self.active = False
-        win.equations._render()
+        win.equations.refresh()
         if on:
             self._fit_equations()
 
@@ -128,7 +128,7 @@ class PresenterMode:
             font = QFont(eq.font())
             font.setPixelSize(px)
             eq.setFont(font)
-            eq._render()                    # (its document's new size calls this again)
+            eq.refresh()                    # (its document's new size calls this again)
             return
         total = sum(sp.sizes())
         chrome = eq.height() - eq.viewport().height()

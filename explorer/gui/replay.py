@@ -15,10 +15,9 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QSlider, QToolBu
 class ReplayBarWidget(QWidget):
     """Epoch 0 … E as a slider; its rightmost position is "latest" (the current weights)."""
 
-    def __init__(self, win, parent=None):
+    def __init__(self, session, parent=None):
         super().__init__(parent)
-        self.win = win
-        self.session = win.session
+        self.session = session
         self.epochs: list[int] = []
         lay = QHBoxLayout(self)
         lay.setContentsMargins(8, 0, 8, 2)
@@ -41,7 +40,6 @@ class ReplayBarWidget(QWidget):
         self.slider.valueChanged.connect(self._on_slider_value_changed)
         self.latest_button.clicked.connect(self.latest)
         self.session.subscribe(self, "run", "training", "history", "trace", "replay_epoch")
-        win.sigTrainingFinished.connect(self._on_training_finished)
         self.refresh()
 
     # -- the epochs -----------------------------------------------------------------------------
@@ -110,6 +108,3 @@ class ReplayBarWidget(QWidget):
 
     def _on_session_replay_epoch(self, epoch) -> None:
         self._label()
-
-    def _on_training_finished(self, reason) -> None:
-        self.refresh()

@@ -36,7 +36,7 @@ class SessionViewMixin:
     def _refresh(self) -> None:
         raise NotImplementedError
 
-    def _epoch_text(self) -> str:
+    def epoch_text(self) -> str:
         """The replayed epoch whose numbers are drawn ('replayed epoch 2 / 5'), '' for the latest."""
         src = self.session.trace_source
         if src is None:

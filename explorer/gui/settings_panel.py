@@ -5,6 +5,8 @@ seed). It only holds values; the window decides what a change means."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox,
                                QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QPushButton,
@@ -20,6 +22,9 @@ UNITS_RANGE = (1, 256)
 #: stacked layers offered for a new model: the command line's range (``--layers``)
 LAYERS_RANGE = next((int(o.low), int(o.high)) for o in NUMERIC_OPTIONS if o.dest == "layers")
 
+
+#: What a built-in example of sequences predicts (its target is not one of its input columns).
+_TARGETS = {"adding": "the marked sum", "first-symbol": "the first symbol"}
 
 _NOT_AN_INPUT = {
     "index": "{} numbers the rows (an index): it is not an input",
@@ -162,6 +167,51 @@ class SettingsPanelWidget(QWidget):
             w.valueChanged.connect(self._on_model_edited)
         self.units_spin.valueChanged.connect(self.sigUnitsChanged)
         self.set_model_settings(ModelSettings())         # the defaults until a run is shown
+        self._offer_examples()
+
+    def _offer_examples(self) -> None:
+        from explorer.data.examples import list_examples
+
+        combo = self.example_combo
+        combo.addItem("— choose an example —", None)
+        for name, desc in list_examples():
+            combo.addItem(name, name)
+            combo.setItemData(combo.count() - 1, desc, Qt.ItemDataRole.ToolTipRole)
+
+    def show_run(self, run, folder: str | None = None) -> None:
+        """Fill the panel from ``run``: its settings, and its dataset's source (in the run
+        ``folder`` if it was opened from one), sequence length, columns, target, keys,
+        normalisation and text level — only what means something for that kind of data enabled."""
+        ds = run.dataset
+        self.set_model_settings(run.settings)
+        src = f"example: {ds.source}" if ds.config.get("type") == "example" else Path(ds.source).name
+        if folder:
+            src = f"run: {Path(folder).name} (data: {src})"
+        self.source_label.setText(src)
+        self.source_label.setToolTip(plain_tooltip(str(ds.source) if not folder else f"{folder}\ndata: {ds.source}"))
+        self.set_seq_len(ds.seq_len, explicit=not getattr(ds, "seq_len_chosen", True))
+        if ds.kind == "series":
+            names = list(getattr(ds, "all_columns", None) or ds.config.get("columns") or ds.columns)
+            numeric = getattr(ds, "numeric_columns", None)
+            kinds = getattr(ds, "column_kinds", None) or []
+            self.set_columns(names, list(ds.columns), ds.target_name, numeric=numeric, kinds=kinds)
+            self.set_keys([n for n, k in zip(names, kinds) if k == "text"], getattr(ds, "key_column", ""))
+        elif ds.kind in ("regression", "classification") and ds.columns:
+            # an example's inputs are fixed: shown ticked (greyed below), with what is predicted
+            self.set_columns(list(ds.columns), list(ds.columns), "")
+            self.target_combo.clear()
+            self.target_combo.addItem(_TARGETS.get(ds.source, "one value per sequence" if ds.kind == "regression"
+                                                   else "one class per sequence"))
+        else:
+            self.set_columns([], [], "")
+        if ds.normalizer is not None:
+            self.normalize_combo.setCurrentText(ds.normalizer.method)
+        self.set_kind(ds.kind)
+        if ds.kind == "text":
+            self.set_level(getattr(getattr(ds, "corpus", None), "level", "char"))
+        if ds.kind != "series":                     # sequences made whole (an example's): nothing to choose
+            self.columns_list.setEnabled(False)
+            self.target_combo.setEnabled(False)
 
     def _on_seq_edited(self, *_):
         if not self._loading:

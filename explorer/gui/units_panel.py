@@ -69,19 +69,18 @@ class UnitsController(QObject):
     sigMatched = Signal(object)          # list of Match, best first
     sigConnectivity = Signal(object)     # (J, T) array of the selected sample and t
 
-    def __init__(self, win):
-        super().__init__(win)
-        self.win = win
-        self.session = win.session
+    def __init__(self, session, threads, status, parent=None):
+        super().__init__(parent)
+        self.session, self.status = session, status
         self.scores: list = []
         self.matches: list = []
         self.connectivity: np.ndarray | None = None
         self._activations = None        # (A, quantity) of the last search, for the colour view
         self._x = None
         self._unit_curves: list = []
-        self.find_task = LatestTask(win.threads, parent=self)
-        self.match_task = LatestTask(win.threads, parent=self)
-        self.conn_task = LatestTask(win.threads, parent=self)
+        self.find_task = LatestTask(threads, parent=self)
+        self.match_task = LatestTask(threads, parent=self)
+        self.conn_task = LatestTask(threads, parent=self)
         self.find_task.sigResult.connect(self._on_find_result)
         self.find_task.sigError.connect(self._on_task_error)
         self.match_task.sigResult.connect(self._on_match_result)
@@ -89,10 +88,9 @@ class UnitsController(QObject):
         self.conn_task.sigResult.connect(self._on_conn_result)
         self.conn_task.sigError.connect(self._on_task_error)
         self._build()
-        self.dock = QDockWidget("Units", win)
+        self.dock = QDockWidget("Units", parent)       # the window puts it at its right
         self.dock.setObjectName("dock_units")
         self.dock.setWidget(self.tabs)
-        win.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.dock)
         self.dock.hide()
         self.dock.visibilityChanged.connect(self._on_dock_visibility_changed)
         self.session.events.run.connect(self._on_session_run)
@@ -505,4 +503,4 @@ class UnitsController(QObject):
 
     def _on_task_error(self, message: str) -> None:
         self.find_status.setText(message)
-        self.win.banner.show_message(message, "error", topic="units")
+        self.status.show_message(message, "error", topic="units")

@@ -67,7 +67,7 @@ class _ThreadHandle(QObject):
     @Slot()
     def release(self):
         self.thread.wait()                 # it has left its event loop: returns at once
-        self.registry._running.pop(self, None)
+        self.registry.release(self)
 
 
 class ThreadRegistry(QObject):
@@ -95,6 +95,10 @@ class ThreadRegistry(QObject):
         thread.start()
         return thread
 
+    def release(self, handle) -> None:
+        """``handle``'s thread has finished: let go of it and its worker."""
+        self._running.pop(handle, None)
+
     def count(self) -> int:
         return sum(1 for t in self._running.values() if t.isRunning())
 
@@ -121,10 +125,13 @@ class ThreadRegistry(QObject):
 
 
 class LatestTask(QObject):
-    """Runs one request at a time: a newer :meth:`start` interrupts the older one, whose result is
-    dropped. ``direct=True`` runs the task at once on the calling (GUI) thread — for work of a few
-    milliseconds. The outcome arrives as :attr:`sigResult` (the task's result) or :attr:`sigError`
-    (one sentence); an interrupted task or one whose ``tag`` is no longer ``current_tag()`` says nothing."""
+    """The one way a newer request supersedes an older one: :meth:`start` interrupts the request
+    under way, whose partial results and outcome are dropped from then on. ``direct=True`` runs the
+    task at once on the calling (GUI) thread — for work of a few milliseconds. The outcome arrives
+    as :attr:`sigResult` (the task's result) or :attr:`sigError` (one sentence), and to the
+    request's own ``on_partial`` / ``on_result`` / ``on_error(text, error_type)`` handlers; an
+    interrupted task, or one whose ``tag`` is no longer ``current_tag()``, says nothing.
+    :attr:`tag` is the newest request's tag (kept after it ended)."""
 
     sigResult = Signal(object)
     sigPartial = Signal(object)         # a partial result of the current request (never of a superseded one)
@@ -134,6 +141,8 @@ class LatestTask(QObject):
         super().__init__(parent)
         self.registry, self.current_tag, self.progress = registry, current_tag, progress
         self.worker: TaskWorker | None = None
+        self.tag = None
+        self._handlers = (None, None, None)
 
     @property
     def busy(self) -> bool:
@@ -144,17 +153,19 @@ class LatestTask(QObject):
             self.worker.state.request_interruption()
             self.worker = None
 
-    def start(self, fn, tag=None, direct: bool = False) -> None:
+    def start(self, fn, tag=None, direct: bool = False, *, on_partial=None, on_result=None, on_error=None) -> None:
         self.cancel()
+        self.tag = tag
+        self._handlers = (on_partial, on_result, on_error)
         if direct:
             try:
-                result = fn(TaskState(on_partial=self.sigPartial.emit))
+                result = fn(TaskState(on_partial=self._partial))
             except Interrupted:
                 return
             except ValueError as exc:          # a request that cannot be met: one sentence
-                self.sigError.emit(str(exc))
+                self._error(str(exc), type(exc))
                 return
-            self.sigResult.emit(result)
+            self._result(result)
             return
         worker = TaskWorker(fn, tag=tag)
         worker.sigDone.connect(self._on_worker_done)
@@ -164,11 +175,29 @@ class LatestTask(QObject):
         self.worker = worker
         self.registry.start(worker)
 
+    def _current(self, worker) -> bool:
+        return self.current_tag is None or worker.tag is self.current_tag()
+
+    def _partial(self, value) -> None:
+        self.sigPartial.emit(value)
+        if self._handlers[0] is not None:
+            self._handlers[0](value)
+
+    def _result(self, value) -> None:
+        self.sigResult.emit(value)
+        if self._handlers[1] is not None:
+            self._handlers[1](value)
+
+    def _error(self, text: str, error_type) -> None:
+        self.sigError.emit(text)
+        if self._handlers[2] is not None:
+            self._handlers[2](text, error_type)
+
     @Slot(object)
     def _on_worker_partial(self, value) -> None:
         worker = self.sender()
-        if worker is self.worker and (self.current_tag is None or worker.tag is self.current_tag()):
-            self.sigPartial.emit(value)
+        if worker is self.worker and self._current(worker):
+            self._partial(value)
 
     @Slot(object)
     def _on_worker_done(self, worker) -> None:
@@ -178,6 +207,6 @@ class LatestTask(QObject):
         if self.progress is not None:
             self.progress((1.0, ""))
         if worker.error:
-            self.sigError.emit(worker.error)
-        elif not worker.interrupted and (self.current_tag is None or worker.tag is self.current_tag()):
-            self.sigResult.emit(worker.result)
+            self._error(worker.error, worker.error_type)
+        elif not worker.interrupted and self._current(worker):
+            self._result(worker.result)
