@@ -5,12 +5,15 @@
 engine's :class:`~explorer.engine.trainer.Trainer`; for classes every epoch's history also holds
 ``train_accuracy`` and ``val_accuracy``. :meth:`LabelledRun.write` writes ``history.csv``,
 ``attention.csv`` (sample, t, alpha), ``confusion.csv``, ``predictions.csv``, ``model.npz`` (the
-state dict) and ``summary.json``; the figures package draws the pictures.
+state dict) and ``summary.json``; the figures package draws the pictures. :meth:`LabelledRun.save`
+writes all of it with the trainer's state (:mod:`explorer.runs.versioned`) as a new version of a
+run folder, and :meth:`LabelledRun.load` continues such a run bit for bit.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import math
@@ -23,6 +26,8 @@ import numpy as np
 from explorer.data.errors import check_budget
 from explorer.engine import POOLS, TrainData, Trainer, make_model, softmax
 from explorer.runs.store import atomic_write_bytes
+from explorer.runs.versioned import (TRAINER_FILES, is_run_of, read_run_files, restore_trainer, save_run_version,
+                                     trainer_files)
 
 MIN_EPOCHS, MIN_STEPS, MAX_AUTO_EPOCHS = 20, 300, 500
 """Without --epochs: at least 20 epochs and 300 steps (a UCR training part of 28 sequences is one
@@ -31,6 +36,13 @@ HISTORY_COLUMNS = ("epoch", "train_loss", "val_loss", "train_accuracy", "val_acc
                    "clipped_fraction")
 ATTENTION_ROWS = 200_000
 """attention.csv holds at most this many rows (whole samples of the validation part, in order)."""
+FORMAT = "lstm-explorer-labelled 1"
+EXPORT_FILES = ("accuracy.csv", "accuracy.png", "accuracy.svg", "attention.csv", "attention_strip.csv",
+                "attention_strip.png", "attention_strip.svg", "confusion.csv", "confusion.png", "confusion.svg",
+                "history.csv", "predictions.csv", "summary.json")
+"""What a labelled run folder holds besides :data:`~explorer.runs.versioned.TRAINER_FILES` (the
+pictures only when they were asked for)."""
+RUN_FILES = tuple(sorted(set(TRAINER_FILES + EXPORT_FILES)))
 
 
 @dataclass
@@ -62,6 +74,21 @@ def labelled_settings(example: str | None = None, **overrides) -> LabelledSettin
     return LabelledSettings(**base)
 
 
+def data_source(path=None, example: str | None = None, seq_len: int | None = None, **options) -> dict:
+    """What :func:`load_labelled_data` reads, as a JSON-safe dict a run folder keeps (None options left out)."""
+    if example is not None:
+        return {"example": example, "seq_len": seq_len if example == "find-the-marker" else None}
+    return {"path": str(Path(path).resolve()), **{k: v for k, v in options.items() if v is not None}}
+
+
+def load_from_source(source: dict, path=None):
+    """The labelled sequences a :func:`data_source` names (``path``: the file's new place)."""
+    if "example" in source:
+        return load_labelled_data(example=source["example"], seq_len=source.get("seq_len"))
+    options = {k: v for k, v in source.items() if k != "path"}
+    return load_labelled_data(path if path is not None else source["path"], **options)
+
+
 def load_labelled_data(path=None, example: str | None = None, seq_len: int | None = None, **options):
     """The labelled sequences of a built-in example or of the file at ``path``
     (:func:`~explorer.data.labelled.load_labelled`'s ``options``, None ones left at their defaults);
@@ -79,8 +106,9 @@ def load_labelled_data(path=None, example: str | None = None, seq_len: int | Non
 class LabelledRun:
     """A model, its trainer and a labelled dataset (see the module's text)."""
 
-    def __init__(self, dataset, settings: LabelledSettings | None = None):
+    def __init__(self, dataset, settings: LabelledSettings | None = None, source: dict | None = None):
         s = settings or LabelledSettings()
+        self.source = source
         if s.pool not in POOLS:
             raise ValueError(f"--pool {s.pool} is not one of {', '.join(POOLS)}.")
         ds = dataset
@@ -102,6 +130,66 @@ class LabelledRun:
         self.trainer = Trainer(self.model, data, optimizer=s.optimizer, lr=s.lr, clip=s.clip, batch_size=s.batch,
                                epochs=s.epochs, seed=s.seed)
         self.trainer.on_epoch_end = self._epoch_end
+
+    @property
+    def loss_units(self) -> str:
+        return "cross-entropy" if self.classes else "MSE in the label's units"
+
+    def data_sha256(self) -> str:
+        """SHA-256 of the sequences, lengths and labels as loaded."""
+        h = hashlib.sha256()
+        ds = self.dataset
+        for a in (ds.x_train, ds.y_train, ds.lengths_train, ds.x_val, ds.y_val, ds.lengths_val):
+            h.update(str(a.shape).encode("ascii"))
+            h.update(np.ascontiguousarray(a, dtype=np.float64).tobytes())
+        return h.hexdigest()
+
+    def config(self) -> dict:
+        ds, m = self.dataset, self.model
+        return {"format": FORMAT, "data": self.source, "data_sha256": self.data_sha256(),
+                "settings": {**asdict(self.settings), "epochs": self.trainer.epochs}, "task": ds.task,
+                "classes": list(ds.class_names), "n_inputs": ds.n_inputs, "n_outputs": m.n_outputs,
+                "pool": m.pool, "params": m.param_count.total}
+
+    def save(self, folder, extra=None) -> Path:
+        """Write the run (trainer files and :meth:`write`'s exports; ``extra(version_dir)`` more, e.g.
+        pictures) as a new version of ``folder``; :class:`~explorer.runs.folder.RunFileError` on failure."""
+        if self.source is None:
+            raise ValueError("a labelled run saved as a run folder needs the source of its data")
+        files = trainer_files(self.trainer, self.config())
+
+        def write(vdir: Path) -> None:
+            self.write(vdir, model_file=False)    # model.npz: the trainer files' own
+            if extra is not None:
+                extra(vdir)
+
+        return save_run_version(folder, files, write, keep=RUN_FILES)
+
+    @classmethod
+    def load(cls, folder, data_path=None, allow_changed_data: bool = False) -> LabelledRun:
+        """Continue the run saved in ``folder`` by :meth:`save`: its data rebuilt (from ``data_path``
+        when the file moved; sequences that differ refused unless ``allow_changed_data``), its
+        settings, weights, optimiser and position. ``RunFileError`` or ``SequenceFileError``."""
+        from explorer.runs.folder import RunFileError, safe_name
+
+        raw, cfg, state = read_run_files(folder, FORMAT, "labelled-sequence")
+        name = safe_name(Path(folder))
+        try:
+            source, settings = dict(cfg["data"]), LabelledSettings(**cfg["settings"])
+        except (KeyError, TypeError) as exc:
+            raise RunFileError(f"{name} is not a readable labelled-sequence run folder ({safe_name(str(exc))[:60]}); "
+                               "train a new run.") from None
+        if data_path is not None and "example" in source:
+            raise RunFileError(f"{name} was trained on the example {safe_name(str(source['example']))}, not a file; "
+                               "leave FILE out.")
+        run = cls(load_from_source(source, data_path), settings,
+                  source if data_path is None else {**source, "path": str(Path(data_path).resolve())})
+        if run.data_sha256() != cfg.get("data_sha256") and not allow_changed_data:
+            raise RunFileError(f"The sequences of {safe_name(source.get('path', source.get('example', '')))} changed "
+                               f"since the run in {name} was saved (their SHA-256 differs); continue on them anyway "
+                               "with --allow-changed-data, or train a new run.")
+        restore_trainer(run.trainer, raw, state, folder, "labelled-sequence")
+        return run
 
     def _epoch_end(self, epoch: int) -> None:
         if epoch and self.classes:
@@ -155,9 +243,9 @@ class LabelledRun:
     def history_rows(self) -> list[dict]:
         return [{c: h.get(c, float("nan")) for c in HISTORY_COLUMNS} for h in self.trainer.history]
 
-    def write(self, folder) -> list[Path]:
+    def write(self, folder, model_file: bool = True) -> list[Path]:
         """history.csv, attention.csv (attention pool), confusion.csv and predictions.csv (classes),
-        model.npz and summary.json into ``folder`` (created)."""
+        model.npz (unless not ``model_file``) and summary.json into ``folder`` (created)."""
         out = Path(folder)
         out.mkdir(parents=True, exist_ok=True)
         ds = self.dataset
@@ -191,10 +279,11 @@ class LabelledRun:
             written.append(_write_csv(out / "predictions.csv", ("sample", "true", "predicted"),
                                       [[b, y_true[b, 0] * scale + mean, outputs[b, 0] * scale + mean]
                                        for b in range(len(outputs))]))
-        buf = io.BytesIO()
-        np.savez(buf, **self.model.state_dict())
-        atomic_write_bytes(out / "model.npz", buf.getvalue())
-        written.append(out / "model.npz")
+        if model_file:
+            buf = io.BytesIO()
+            np.savez(buf, **self.model.state_dict())
+            atomic_write_bytes(out / "model.npz", buf.getvalue())
+            written.append(out / "model.npz")
         last = self.trainer.history[-1] if self.trainer.history else {}
         summary = {"data": ds.describe(), "task": ds.task, "classes": list(ds.class_names),
                    "settings": asdict(self.settings), "parameters": self.model.param_count.total,
@@ -287,6 +376,11 @@ def labelled_view(run: LabelledRun, sample: int = 0, with_confusion: bool = True
                         "validation" if part == "val" else "training")
 
 
+def is_labelled_run(folder) -> bool:
+    """True when ``folder`` holds a labelled-sequence run saved by :meth:`LabelledRun.save`."""
+    return is_run_of(folder, FORMAT)
+
+
 def labelled_train_task(state, run: LabelledRun, emit_interval: float = 0.25) -> LabelledView:
     """Train ``run`` until its epochs are done or the task is interrupted (the engine's
     Interrupted propagates), sending a :class:`LabelledView` of ``state.sample`` at most every
@@ -374,6 +468,7 @@ def _write_csv(path: Path, header, rows) -> Path:
     return path
 
 
-__all__ = ["ATTENTION_ROWS", "EXAMPLE_SETTINGS", "HISTORY_COLUMNS", "MIN_EPOCHS", "MIN_STEPS", "TARGET_ACCURACY",
+__all__ = ["ATTENTION_ROWS", "EXAMPLE_SETTINGS", "EXPORT_FILES", "FORMAT", "RUN_FILES", "data_source",
+           "is_labelled_run", "load_from_source", "HISTORY_COLUMNS", "MIN_EPOCHS", "MIN_STEPS", "TARGET_ACCURACY",
            "PoolComparison", "pool_comparison_task", "pool_runs", "LabelledRun", "LabelledSettings", "LabelledView",
            "labelled_settings", "labelled_train_task", "labelled_view", "load_labelled_data"]

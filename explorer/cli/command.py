@@ -858,6 +858,10 @@ def _labelled_request(args) -> bool:
     from explorer.data.labelled import looks_labelled
 
     if args.resume is not None:
+        from explorer.app.labelled import is_labelled_run
+
+        if is_labelled_run(args.resume):
+            return True
         if args.pool or args.label or args.task:
             raise CliError("--resume continues a run of a series or text; --label, --pool and --task start a new "
                            "run of labelled sequences, so give them without --resume.")
