@@ -92,3 +92,28 @@ def test_a_labelled_run_that_blows_up_is_rolled_back_and_exits_3(tmp_path, capsy
     run = LabelledRun.load(out)                            # the folder holds the kept weights, finite
     assert np.all(np.isfinite(run.model.params))
     assert np.isfinite(run.trainer.val_loss())
+
+
+def test_the_windows_task_and_the_pool_comparison_use_the_same_divergence_guard(tmp_path):
+    from explorer.app.labelled import (LabelledSettings, labelled_train_task, load_labelled_data,
+                                       pool_comparison_task, pool_runs)
+    from explorer.app.tasks import TaskState
+
+    rng = np.random.default_rng(3)
+    data = tmp_path / "values.tsv"
+    data.write_text("".join(f"{rng.normal() * 100:.3f}\t" + "\t".join(f"{v:.4f}" for v in rng.normal(size=10)) + "\n"
+                            for _ in range(40)), encoding="utf-8")
+    ds = load_labelled_data(data, task="regression")
+    wild = LabelledSettings(units=8, optimizer="sgd", lr=10.0, clip=None, epochs=30)
+    run = LabelledRun(ds, wild)
+    start = run.model.params.copy()
+    views = []
+    view = labelled_train_task(TaskState(on_partial=views.append), run)
+    assert view.message.startswith("Training diverged at step 5: the loss reached")
+    assert "Back to the weights training started from" in view.message
+    assert np.array_equal(run.model.params, start) and run.trainer.step == 5
+    assert views and all(np.isfinite(v.outputs).all() for v in views)
+    runs = pool_runs(ds, wild)
+    result = pool_comparison_task(TaskState(), runs, chunk=2)
+    assert result.done and all(r.message.startswith("Training diverged") for r in runs.values())
+    assert all(np.isfinite(r.model.params).all() for r in runs.values())

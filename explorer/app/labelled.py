@@ -109,6 +109,7 @@ class LabelledRun:
     def __init__(self, dataset, settings: LabelledSettings | None = None, source: dict | None = None):
         s = settings or LabelledSettings()
         self.source = source
+        self.message = ""                 # why training diverged, when it did
         if s.pool not in POOLS:
             raise ValueError(f"--pool {s.pool} is not one of {', '.join(POOLS)}.")
         ds = dataset
@@ -381,24 +382,44 @@ def is_labelled_run(folder) -> bool:
     return is_run_of(folder, FORMAT)
 
 
-def labelled_train_task(state, run: LabelledRun, emit_interval: float = 0.25) -> LabelledView:
-    """Train ``run`` until its epochs are done or the task is interrupted (the engine's
-    Interrupted propagates), sending a :class:`LabelledView` of ``state.sample`` at most every
-    ``emit_interval`` seconds and at every epoch's end (with the confusion matrix)."""
-    last = time.monotonic()
-    for snap in run.trainer.steps(interrupt=state.is_interruption_requested):
-        state.wait_while_paused()
-        state.check()
-        if snap.refused:
-            view = labelled_view(run, state.sample or 0)
-            view.message = snap.message
-            return view
+class _ViewState:
+    """The window's task state as :func:`~explorer.app.tasks.train_task` sees it: the driver's
+    step records become a :class:`LabelledView` of ``state.sample`` at most every ``interval``
+    seconds and at every epoch's end (with the confusion matrix); everything else is the state's."""
+
+    def __init__(self, state, run: LabelledRun, interval: float):
+        self._state, self._run, self._interval, self._last = state, run, interval, -math.inf
+
+    def __getattr__(self, name):
+        return getattr(self._state, name)
+
+    def set_partial_result(self, update) -> None:
+        if isinstance(update, tuple):                 # ("message", text): no checkpoints here
+            return
         now = time.monotonic()
-        if snap.epoch_end or now - last >= emit_interval:
-            state.set_partial_result(labelled_view(run, state.sample or 0, with_confusion=snap.epoch_end))
-            state.set_progress(snap.step / max(run.trainer.total_steps, 1), f"epoch {snap.epoch}")
-            last = now
-    return labelled_view(run, state.sample or 0)
+        epoch_end = bool(update.history)
+        if epoch_end or now - self._last >= self._interval:
+            tr = self._run.trainer
+            self._state.set_partial_result(labelled_view(self._run, self._state.sample or 0, with_confusion=epoch_end))
+            self._state.set_progress(tr.step / max(tr.total_steps, 1), f"epoch {tr.epoch}")
+            self._last = now
+
+
+def labelled_train_task(state, run: LabelledRun, emit_interval: float = 0.25) -> LabelledView:
+    """Train ``run`` until its epochs are done, the task is stopped or training diverges, with the one
+    training driver (:func:`~explorer.app.tasks.train_task`: its divergence guard puts the weights
+    from before a blow-up back), sending a :class:`LabelledView` of ``state.sample`` at most every
+    ``emit_interval`` seconds and at every epoch's end. Returns the last view (its ``message`` says
+    why training diverged), or None when stopped (the window asks for a view when it needs one)."""
+    from .tasks import train_task
+
+    result = train_task(_ViewState(state, run, emit_interval), run.trainer, final_trace=False)
+    if result.reason == "stopped":
+        return None
+    view = labelled_view(run, state.sample or 0)
+    if result.reason in ("diverged", "error"):
+        view.message = result.message
+    return view
 
 
 TARGET_ACCURACY = 0.95
@@ -425,10 +446,40 @@ def pool_runs(dataset, settings: LabelledSettings, pools=("last", "attention")) 
     return {pool: LabelledRun(dataset, replace(settings, pool=pool)) for pool in pools}
 
 
+class _Silent:
+    """A task state whose step records go nowhere (the caller reports on its own)."""
+
+    def __init__(self, state):
+        self._state = state
+
+    def __getattr__(self, name):
+        return getattr(self._state, name)
+
+    def set_partial_result(self, value) -> None:
+        pass
+
+
+def train_pool_chunk(state, run: LabelledRun, steps: int, guard, on_step=None) -> str:
+    """Up to ``steps`` more steps of ``run`` with the one training driver and ``guard`` (a
+    :class:`~explorer.app.tasks.DivergenceGuard` kept across chunks); the driver's reason. A run
+    that diverged has its weights from before the blow-up back and plans no more epochs."""
+    from .tasks import train_task
+
+    result = train_task(_Silent(state), run.trainer, max_steps=steps, guard=guard, on_step=on_step,
+                        final_trace=False, emit_interval=math.inf)
+    if result.reason in ("diverged", "error"):
+        run.trainer.epochs = run.trainer.epoch
+        run.message = result.message
+    return result.reason
+
+
 def pool_comparison_task(state, runs: dict, chunk: int = 10, emit_interval: float = 0.25) -> PoolComparison:
     """Train every run of :func:`pool_runs` in turns of ``chunk`` steps until all are done,
     sending a :class:`PoolComparison` at most every ``emit_interval`` seconds."""
+    from .tasks import DivergenceGuard
+
     reached = {name: None for name in runs}
+    guards = {name: DivergenceGuard(run.trainer) for name, run in runs.items()}
 
     def snapshot() -> PoolComparison:
         return PoolComparison({n: [dict(h) for h in r.trainer.history] for n, r in runs.items()},
@@ -438,15 +489,13 @@ def pool_comparison_task(state, runs: dict, chunk: int = 10, emit_interval: floa
     last = time.monotonic()
     while not snapshot().done:
         for name, run in runs.items():
-            for snap in run.trainer.steps(max_steps=chunk, interrupt=state.is_interruption_requested):
-                state.wait_while_paused()
-                state.check()
-                if snap.refused:
-                    run.trainer.epochs = run.trainer.epoch     # this run ends here
-                    break
+            def on_step(snap, val, name=name, run=run):
                 acc = run.trainer.history[-1].get("val_accuracy", math.nan) if snap.epoch_end else math.nan
                 if reached[name] is None and acc >= TARGET_ACCURACY:
                     reached[name] = snap.step
+
+            if train_pool_chunk(state, run, chunk, guards[name], on_step) == "stopped":
+                return snapshot()
         if time.monotonic() - last >= emit_interval:
             state.set_partial_result(snapshot())
             last = time.monotonic()
@@ -471,4 +520,4 @@ def _write_csv(path: Path, header, rows) -> Path:
 __all__ = ["ATTENTION_ROWS", "EXAMPLE_SETTINGS", "EXPORT_FILES", "FORMAT", "RUN_FILES", "data_source",
            "is_labelled_run", "load_from_source", "HISTORY_COLUMNS", "MIN_EPOCHS", "MIN_STEPS", "TARGET_ACCURACY",
            "PoolComparison", "pool_comparison_task", "pool_runs", "LabelledRun", "LabelledSettings", "LabelledView",
-           "labelled_settings", "labelled_train_task", "labelled_view", "load_labelled_data"]
+           "labelled_settings", "labelled_train_task", "train_pool_chunk", "labelled_view", "load_labelled_data"]

@@ -171,17 +171,30 @@ def _compare_pools(args, out: Path, pools: list, cells: list) -> int:
         raise CliError(str(exc)) from None
     if not args.quiet:
         _say(ds.describe())
+    from explorer.app.labelled import train_pool_chunk
+    from explorer.app.tasks import DivergenceGuard, TaskState
+    from explorer.cli.command import EXIT_INTERRUPTED, _StopRequest
+
     rows, first_norms = [], {}
+    state = TaskState()
     for cell, pool, run in runs:
         t0 = time.perf_counter()
-        reached = None
-        for snap in run.trainer.steps(max_steps=args.max_steps):
-            if snap.refused:
-                break
-            first_norms.setdefault(f"{cell} {pool}", snap.norms_dh)
+        reached = []
+
+        def on_step(snap, val, name=f"{cell} {pool}", run=run, reached=reached):
+            first_norms.setdefault(name, snap.norms_dh)
             acc = run.trainer.history[-1].get("val_accuracy", math.nan) if snap.epoch_end else math.nan
-            if reached is None and acc >= TARGET_ACCURACY:
-                reached = snap.step
+            if not reached and acc >= TARGET_ACCURACY:
+                reached.append(snap.step)
+
+        with _StopRequest(state):
+            why = train_pool_chunk(state, run, args.max_steps, DivergenceGuard(run.trainer), on_step)
+        if why == "stopped":
+            _say(f"lstm-explorer: interrupted while training {cell} with {pool} pooling; nothing written.")
+            return EXIT_INTERRUPTED
+        if run.message and not args.quiet:
+            _say(f"lstm-explorer: {cell} with {pool} pooling: {run.message}")
+        reached = reached[0] if reached else None
         last = run.trainer.history[-1] if run.trainer.history else {}
         rows.append({"cell": cell, "pool": pool, "parameters": run.model.param_count.total,
                      "steps": run.trainer.step, "seconds": round(time.perf_counter() - t0, 3),
