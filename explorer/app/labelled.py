@@ -37,7 +37,8 @@ HISTORY_COLUMNS = ("epoch", "train_loss", "val_loss", "train_accuracy", "val_acc
 ATTENTION_ROWS = 200_000
 """attention.csv holds at most this many rows (whole samples of the validation part, in order)."""
 FORMAT = "lstm-explorer-labelled 1"
-EXPORT_FILES = ("accuracy.csv", "accuracy.png", "accuracy.svg", "attention.csv", "attention_strip.csv",
+EXPORT_FILES = ("accuracy.csv", "accuracy.png", "accuracy.svg", "attention.csv", "attention_stage.csv",
+                "attention_stage.png", "attention_stage.svg", "attention_strip.csv",
                 "attention_strip.png", "attention_strip.svg", "confusion.csv", "confusion.png", "confusion.svg",
                 "history.csv", "predictions.csv", "summary.json")
 """What a labelled run folder holds besides :data:`~explorer.runs.versioned.TRAINER_FILES` (the

@@ -5,7 +5,9 @@
 the built-in ones. It shows the selected validation sample's attention weights as a strip
 aligned with the input (:class:`~explorer.figures.labelled.AttentionStripWidget`: bars under a
 series, or the words shaded by α), the predicted class with every class's probability beside the
-true one, the confusion matrix and the accuracy per epoch, and the attention stage's equations.
+true one, the confusion matrix and the accuracy per epoch, the attention stage after the last cell
+drawn with the sample's numbers (:class:`~explorer.figures.attention_stage.AttentionStageWidget`)
+and its equations.
 
 One :class:`~explorer.gui.worker.TaskWorker` trains
 (:func:`~explorer.app.labelled.labelled_train_task`) and sends views of the selected sample; the
@@ -26,6 +28,7 @@ from PySide6.QtWidgets import (QHBoxLayout, QLabel, QMainWindow, QScrollArea, QS
 from explorer.app.labelled import (TARGET_ACCURACY, LabelledRun, LabelledView, PoolComparison, labelled_settings,
                                    labelled_train_task, labelled_view, load_labelled_data, pool_comparison_task,
                                    pool_runs)
+from explorer.figures.attention_stage import AttentionStageWidget
 from explorer.figures.labelled import AttentionStripWidget, ConfusionMatrixWidget
 from explorer.gui.comparison import LiveCurvesPlotWidget
 from explorer.gui.worker import ThreadRegistry, TaskWorker
@@ -90,6 +93,7 @@ class AttentionWindow(QMainWindow):
         bar.addWidget(self.sample_spin)
         self.strip = AttentionStripWidget()
         self.diagram = self.strip               # what --quit-after-paint watches
+        self.stage = AttentionStageWidget()      # the stage after the last cell, the sample's numbers
         self.confusion = ConfusionMatrixWidget()
         self.curves = LiveCurvesPlotWidget("Accuracy per epoch", "epoch", "accuracy", log_y=False)
         self.true_label = _plain_label()
@@ -116,9 +120,10 @@ class AttentionWindow(QMainWindow):
             bottom.setStretchFactor(k, stretch)
         main = QSplitter(Qt.Orientation.Vertical)
         main.addWidget(self.strip)
+        main.addWidget(self.stage)
         main.addWidget(bottom)
-        main.setStretchFactor(0, 1)
-        main.setStretchFactor(1, 1)
+        for k, stretch in enumerate((3, 3, 4)):
+            main.setStretchFactor(k, stretch)
         holder = QWidget()
         h = QHBoxLayout(holder)
         h.setContentsMargins(0, 0, 0, 0)
@@ -261,6 +266,7 @@ class AttentionWindow(QMainWindow):
         self.equations.setText(EQUATIONS[self.run.model.pool] + "\n\n" + view.stage_text())
         if view.alpha is not None:
             self.strip.show_view(view)
+        self.stage.set_view(view)
         if view.confusion is not None:
             self.confusion.set_matrix(view.confusion, ds.class_names,
                                       f"Confusion matrix ({part}, accuracy {view.accuracy:.1%})")
