@@ -30,8 +30,10 @@ def _check_compare(parser, args) -> None:
         print(f"{parser.prog}: {sentence}", file=sys.stderr)
         raise SystemExit(2)
 
-    try:
-        args.compare = parse_cells(args.compare)
+    from explorer.gui.pool_comparison import is_labelled_request
+
+    try:                                   # labelled sequences: one cell, with and without attention
+        args.compare = parse_cells(args.compare, least=1 if is_labelled_request(args.file, args.example) else None)
     except ValueError as exc:
         refuse(f"--compare {args.compare!r} {exc}")
     if args.cell or args.model:

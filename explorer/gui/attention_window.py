@@ -25,11 +25,11 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QHBoxLayout, QLabel, QMainWindow, QScrollArea, QSpinBox, QSplitter, QStyle,
                                QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
-from explorer.app.labelled import (TARGET_ACCURACY, LabelledRun, LabelledView, PoolComparison, labelled_settings,
-                                   labelled_train_task, labelled_view, load_labelled_data, pool_comparison_task,
-                                   pool_runs)
+from explorer.app.labelled import (LabelledRun, LabelledView, labelled_settings, labelled_train_task,
+                                   labelled_view, load_labelled_data)
 from explorer.figures.attention_stage import AttentionStageWidget
 from explorer.figures.labelled import AttentionStripWidget, ConfusionMatrixWidget
+from explorer.gui.pool_comparison import PoolComparisonWindow
 from explorer.gui.comparison import LiveCurvesPlotWidget
 from explorer.gui.worker import ThreadRegistry, TaskWorker
 
@@ -321,75 +321,6 @@ class AttentionWindow(QMainWindow):
         self.threads.wait_all()
 
 
-class PoolComparisonWindow(QMainWindow):
-    """The same cell with the last state and with attention on the same sequences, trained live in
-    turns: validation accuracy per epoch of both, and the step at which each first reached
-    :data:`~explorer.app.labelled.TARGET_ACCURACY`."""
-
-    sigResult = Signal(object)        # a PoolComparison drawn
-    sigFinished = Signal(object)
-
-    COLORS = {"last": "#2980B9", "attention": "#C0392B"}
-
-    def __init__(self, dataset, settings, parent=None):
-        super().__init__(parent)
-        self.threads = ThreadRegistry(self)
-        self.runs = pool_runs(dataset, settings)
-        self.result: PoolComparison | None = None
-        self.curves = LiveCurvesPlotWidget("Validation accuracy per epoch", "epoch", "validation accuracy",
-                                           log_y=False)
-        self.table = QTableWidget(len(self.runs), 4)
-        self.table.setHorizontalHeaderLabels(["pooling", "parameters", "steps",
-                                              f"{TARGET_ACCURACY:.0%} accuracy at step"])
-        self.table.verticalHeader().hide()
-        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        for i, (name, run) in enumerate(self.runs.items()):
-            self.table.setItem(i, 0, QTableWidgetItem(name))
-            self.table.setItem(i, 1, QTableWidgetItem(str(run.model.param_count.total)))
-        self.table.setFixedHeight(self.table.horizontalHeader().height()
-                                  + sum(self.table.rowHeight(i) for i in range(len(self.runs))) + 4)
-        holder = QWidget()
-        lay = QVBoxLayout(holder)
-        lay.addWidget(self.curves, 1)
-        lay.addWidget(self.table)
-        self.setCentralWidget(holder)
-        cell = settings.cell.upper() if settings.cell in ("lstm", "gru", "rnn") else settings.cell
-        self.setWindowTitle(f"{cell}: last state or attention — {Path(str(dataset.source)).name}")
-        self.resize(1000, 700)
-        self.worker = TaskWorker(partial(pool_comparison_task, runs=self.runs), tag="pools")
-        self.worker.sigPartial.connect(self.show_result)
-        self.worker.sigDone.connect(self._on_worker_done)
-        self.threads.start(self.worker)
-
-    def show_result(self, res: PoolComparison) -> None:
-        self.result = res
-        for i, name in enumerate(self.runs):
-            hist = res.histories[name]
-            self.curves.set_curve(name, [h["epoch"] for h in hist], [h.get("val_accuracy", math.nan) for h in hist],
-                                  self.COLORS.get(name, "#444"))
-            self.table.setItem(i, 2, QTableWidgetItem(f"{res.steps[name]} of {res.total_steps[name]}"))
-            reached = res.reached[name]
-            self.table.setItem(i, 3, QTableWidgetItem("not yet" if reached is None else str(reached)))
-        self.sigResult.emit(res)
-
-    def _on_worker_done(self, worker) -> None:
-        if worker.result is not None:
-            self.show_result(worker.result)
-        if worker.error:
-            self.statusBar().showMessage(worker.error)
-        self.worker = None
-        self.sigFinished.emit(worker.result)
-
-    def closeEvent(self, e):  # noqa: N802
-        if self.worker is not None:
-            self.worker.state.request_interruption()
-        self.threads.wait_all(1.5)
-        super().closeEvent(e)
-
-    def after_close(self) -> None:
-        self.threads.wait_all()
-
-
 def build_attention_window(file: str | None = None, example: str | None = None) -> AttentionWindow:
     """A shown attention window loading FILE or the labelled example."""
     win = AttentionWindow()
@@ -398,4 +329,4 @@ def build_attention_window(file: str | None = None, example: str | None = None) 
     return win
 
 
-__all__ = ["AttentionWindow", "EQUATIONS", "PoolComparisonWindow", "build_attention_window"]
+__all__ = ["AttentionWindow", "EQUATIONS", "build_attention_window"]
