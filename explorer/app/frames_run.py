@@ -2,7 +2,7 @@
 and a run folder that continues bit for bit (no Qt).
 
 The folder is saved as a whole new version and switched in one rename
-(:func:`explorer.runs.folder.save_version`), like every run folder. It holds::
+(:mod:`explorer.runs.versioned`, the bookkeeping every trainer run folder shares). It holds::
 
     config.json     format, the data's config (rebuilt on --resume), the settings, sizes, counts
     model.npz       the state dict (explorer.engine.convlstm's names)
@@ -17,8 +17,6 @@ The folder is saved as a whole new version and switched in one rename
 from __future__ import annotations
 
 import hashlib
-import io
-import json
 import math
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -31,11 +29,11 @@ from explorer.engine import make_model
 from explorer.engine.convlstm import param_count, step_bytes
 from explorer.engine.trainer import TrainData, Trainer
 from explorer.util.ram import MemoryBudgetError, check_budget
-from explorer.runs.folder import RunFileError, read_files, safe_name, save_version, write_file
+from explorer.runs.folder import RunFileError, safe_name
+from explorer.runs.versioned import TRAINER_FILES, is_run_of, read_run_files, restore_trainer, save_run_version, trainer_files
 
 FORMAT = "lstm-explorer-frames 1"
-FILES = ("config.json", "model.npz", "optimizer.npz", "state.json", "steps.npz", "history.csv")
-HASHED = ("config.json", "model.npz", "optimizer.npz", "steps.npz", "history.csv")
+FILES = TRAINER_FILES + ("history.csv",)
 HISTORY_HEADER = ("epoch", "train_loss", "val_loss", "copy_baseline_mse", "prediction_mse")
 
 
@@ -61,19 +59,9 @@ class FrameSettings:
         return cls(**{k: v for k, v in d.items() if k in names})
 
 
-def _npz(arrays: dict) -> bytes:
-    buf = io.BytesIO()
-    np.savez(buf, **arrays)
-    return buf.getvalue()
-
-
 def is_frames_run(folder) -> bool:
     """True when ``folder`` holds a ConvLSTM run (its config.json says this format)."""
-    try:
-        raw = read_files(Path(folder), ["config.json"])["config.json"]
-        return raw is not None and json.loads(raw).get("format") == FORMAT
-    except (RunFileError, ValueError, AttributeError, UnicodeDecodeError):
-        return False
+    return is_run_of(folder, FORMAT)
 
 
 class FramesRun:
@@ -139,36 +127,18 @@ class FramesRun:
                 "params": asdict(self.model.param_count)}
 
     def files(self) -> dict:
-        st = self.trainer.state_dict()
-        opt = st.pop("optimizer")
-        steps = st.pop("steps")
         rows = ["epoch,train_loss,val_loss,copy_baseline_mse,prediction_mse"]
-        for h in st["history"]:
+        for h in self.trainer.history:
             base, pred = self.scores.get(h["epoch"], (math.nan, math.nan))
             rows.append(",".join(f"{v:.10g}" if isinstance(v, float) else str(v)
                                  for v in (h["epoch"], h["train_loss"], h["val_loss"], base, pred)))
-        out = {"config.json": json.dumps(self.config(), indent=2).encode("utf-8"),
-               "model.npz": _npz(self.model.state_dict()),
-               "optimizer.npz": _npz({k: np.asarray(v) for k, v in opt.items()}),
-               "steps.npz": _npz(steps),
-               "history.csv": ("\n".join(rows) + "\n").encode("utf-8")}
-        st["scores"] = {str(k): list(v) for k, v in self.scores.items()}
-        st["sha256"] = {k: hashlib.sha256(out[k]).hexdigest() for k in HASHED}
-        out["state.json"] = json.dumps(st, indent=2).encode("utf-8")
-        return out
+        return trainer_files(self.trainer, self.config(),
+                             state_extra={"scores": {str(k): list(v) for k, v in self.scores.items()}},
+                             hashed_extra={"history.csv": ("\n".join(rows) + "\n").encode("utf-8")})
 
     def save(self, folder, extra=None) -> Path:
         """Write the run as a new version of ``folder`` (one switch; :class:`RunFileError` on failure)."""
-        files = self.files()
-
-        def write(vdir: Path) -> None:
-            for name, data in files.items():
-                write_file(vdir / name, data)
-            if extra is not None:
-                extra(vdir)
-
-        save_version(Path(folder), write, keep=FILES, marker=FILES)   # a copy of plain files is ours too
-        return Path(folder)
+        return save_run_version(folder, self.files(), extra, keep=FILES, marker=FILES)   # plain copies are ours too
 
     # -- loading --------------------------------------------------------------------------
     @classmethod
@@ -179,19 +149,8 @@ class FramesRun:
         sentence)."""
         folder = Path(folder)
         name = safe_name(folder)
-        raw = read_files(folder, FILES)
-        missing = [f for f in FILES if raw[f] is None]
-        if missing:
-            raise RunFileError(f"{name} is not a complete ConvLSTM run folder: {', '.join(missing)} missing.")
+        raw, cfg, state = read_run_files(folder, FORMAT, "ConvLSTM", hashed_extra=("history.csv",))
         try:
-            state = json.loads(raw["state.json"])
-            for f in HASHED:
-                if hashlib.sha256(raw[f]).hexdigest() != state["sha256"][f]:
-                    raise RunFileError(f"{name}/{f} is not the file this run saved (its SHA-256 differs); "
-                                       "the folder is damaged, so train a new run.")
-            cfg = json.loads(raw["config.json"])
-            if cfg.get("format") != FORMAT:
-                raise RunFileError(f"{name} is not a ConvLSTM run folder (format {str(cfg.get('format'))[:40]!r}).")
             data_cfg = dict(cfg["data"])
             if data_path is not None:
                 if data_cfg.get("type") != "frames":
@@ -205,15 +164,7 @@ class FramesRun:
                 raise RunFileError(f"The frames of {safe_name(data_cfg.get('source', data_cfg.get('example', '')))} "
                                    f"changed since the run in {name} was saved (their SHA-256 differs); continue "
                                    "on them anyway with --allow-changed-data, or train a new run.")
-            with np.load(io.BytesIO(raw["model.npz"]), allow_pickle=False) as z:
-                run.model.load_state_dict({k: z[k] for k in z.files})
-            with np.load(io.BytesIO(raw["optimizer.npz"]), allow_pickle=False) as z:
-                opt = {k: (z[k] if z[k].ndim else z[k].item()) for k in z.files}
-            with np.load(io.BytesIO(raw["steps.npz"]), allow_pickle=False) as z:
-                steps = {k: z[k] for k in z.files}
-            if "m" in opt and np.shape(opt["m"]) != run.model.params.shape:
-                raise RunFileError(f"{name}/optimizer.npz does not fit the model's {run.model.params.size} parameters.")
-            run.trainer.load_state_dict({**state, "optimizer": opt, "steps": steps})
+            restore_trainer(run.trainer, raw, state, folder, "ConvLSTM")
             run.scores = {int(k): tuple(v) for k, v in state.get("scores", {}).items()}
         except (SequenceFileError, RunFileError, MemoryBudgetError):
             raise

@@ -30,23 +30,26 @@ def _npz(arrays: dict) -> bytes:
     return buf.getvalue()
 
 
-def trainer_files(trainer, config: dict, state_extra: dict | None = None) -> dict[str, bytes]:
+def trainer_files(trainer, config: dict, state_extra: dict | None = None,
+                  hashed_extra: dict | None = None) -> dict[str, bytes]:
     """The bytes of :data:`TRAINER_FILES` for ``trainer`` (its model's state dict) and ``config``;
-    ``state_extra`` joins ``state.json``."""
+    ``state_extra`` joins ``state.json``; ``hashed_extra`` (name → bytes) are more files of the
+    run, hashed like the others."""
     st = trainer.state_dict()
     opt = st.pop("optimizer")
     steps = st.pop("steps")
     out = {"config.json": json.dumps(config, indent=2, ensure_ascii=False).encode("utf-8"),
            "model.npz": _npz(trainer.model.state_dict()),
            "optimizer.npz": _npz({k: np.asarray(v) for k, v in opt.items()}),
-           "steps.npz": _npz(steps)}
+           "steps.npz": _npz(steps), **(hashed_extra or {})}
     st.update(state_extra or {})
-    st["sha256"] = {k: hashlib.sha256(out[k]).hexdigest() for k in HASHED}
+    st["sha256"] = {k: hashlib.sha256(out[k]).hexdigest() for k in HASHED + tuple(hashed_extra or ())}
     out["state.json"] = json.dumps(st, indent=2).encode("utf-8")
     return out
 
 
-def save_run_version(folder, files: dict[str, bytes], extra=None, keep=TRAINER_FILES) -> Path:
+def save_run_version(folder, files: dict[str, bytes], extra=None, keep=TRAINER_FILES,
+                     marker=TRAINER_FILES) -> Path:
     """Write ``files`` (and whatever ``extra(version_dir)`` writes first) as a new version of
     ``folder``; :class:`RunFileError` (one sentence) on failure, the folder unchanged."""
     def write(vdir: Path) -> None:
@@ -55,22 +58,23 @@ def save_run_version(folder, files: dict[str, bytes], extra=None, keep=TRAINER_F
         for name, data in files.items():
             write_file(vdir / name, data)
 
-    save_version(Path(folder), write, keep=keep, marker=TRAINER_FILES)
+    save_version(Path(folder), write, keep=keep, marker=marker)
     return Path(folder)
 
 
-def read_run_files(folder, fmt: str, what: str) -> tuple[dict, dict, dict]:
+def read_run_files(folder, fmt: str, what: str, hashed_extra: tuple = ()) -> tuple[dict, dict, dict]:
     """``(raw files, config, state)`` of a run folder of format ``fmt`` (``what`` names the family
-    in sentences); every hashed file checked."""
+    in sentences); every hashed file (``hashed_extra`` too) checked."""
     folder = Path(folder)
     name = safe_name(folder)
-    raw = read_files(folder, TRAINER_FILES)
-    missing = [f for f in TRAINER_FILES if raw[f] is None]
+    names = TRAINER_FILES + tuple(hashed_extra)
+    raw = read_files(folder, names)
+    missing = [f for f in names if raw[f] is None]
     if missing:
         raise RunFileError(f"{name} is not a complete {what} run folder: {', '.join(missing)} missing.")
     try:
         state = json.loads(raw["state.json"])
-        for f in HASHED:
+        for f in HASHED + tuple(hashed_extra):
             if hashlib.sha256(raw[f]).hexdigest() != state["sha256"][f]:
                 raise RunFileError(f"{name}/{f} is not the file this run saved (its SHA-256 differs); "
                                    "the folder is damaged, so train a new run.")
