@@ -66,7 +66,7 @@ def test_the_bars_are_alpha_tall_and_svg_png_and_csv_agree(qtbot, trained, tmp_p
     files = export_attention_stage(stage, tmp_path)
     assert [f.name for f in files] == ["attention_stage.png", "attention_stage.svg", "attention_stage.csv"]
     img = QImage(str(tmp_path / "attention_stage.png"))
-    assert (img.width(), img.height()) == (1200, 440)
+    assert (img.width(), img.height()) == (1200, 340)
     steps = stage.shown_steps()
     col = (st.COL_X1 - st.COL_X0) / len(steps)
     for k, t in enumerate(steps):
@@ -76,7 +76,7 @@ def test_the_bars_are_alpha_tall_and_svg_png_and_csv_agree(qtbot, trained, tmp_p
                      if img.pixelColor(x, y).lightness() < 235)
         assert abs(filled - st.BAR_MAX * stage.alpha[t]) <= 2.5, (t, filled, stage.alpha[t])
     svg = (tmp_path / "attention_stage.svg").read_text(encoding="utf-8")
-    assert 'viewBox="0 0 1200 440"' in svg and num(stage.alpha[int(np.argmax(stage.alpha))]) in svg
+    assert 'viewBox="0 0 1200 340"' in svg and num(stage.alpha[int(np.argmax(stage.alpha))]) in svg
     rows = (tmp_path / "attention_stage.csv").read_text().splitlines()
     assert rows[0] == "t,e,alpha" and len(rows) == 1 + len(stage.alpha)
     t, e, a = rows[1 + int(np.argmax(stage.alpha))].split(",")

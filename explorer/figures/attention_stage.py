@@ -22,9 +22,9 @@ from explorer.figures.cell_canvas import Drawing, Fonts, Style
 from explorer.figures.export_files import svg_painter, write_png
 from explorer.figures.panel import write_csv
 
-STAGE_W, STAGE_H = 1200.0, 440.0
-MAX_STEPS = 16
-BAR_BASE, BAR_MAX = 330.0, 120.0          # α bars: baseline and the height of α = 1
+STAGE_W, STAGE_H = 1200.0, 340.0
+MAX_STEPS = 14
+BAR_BASE, BAR_MAX = 270.0, 100.0          # α bars: baseline and the height of α = 1
 COL_X0, COL_X1 = 170.0, 790.0             # the steps' columns
 MOST_NUMBERS = 6                          # of the context and the outputs
 
@@ -77,63 +77,60 @@ def paint_stage(p: QPainter, stage: Stage, w: float, h: float, style: Style, fon
     p.scale(s, s)
     p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
     d = Drawing(p, fonts, style, texts=texts)
-    d.text(20, 30, "Attention stage after the last cell" + (f" \u2014 {stage.heading}" if stage.heading else ""),
+    d.text(16, 26, "Attention stage after the last cell" + (f" \u2014 {stage.heading}" if stage.heading else ""),
            fonts.header, style.fg)
     steps = stage.shown_steps()
     T = len(stage.alpha)
     if len(steps) < T:
-        d.text(20, 52, f"steps {steps.start + 1}\u2013{steps.stop} of {T} (around the largest \u03b1)",
-               fonts.tiny, style.muted)
+        d.text(COL_X1, 52, f"steps {steps.start + 1}\u2013{steps.stop} of {T} (around the largest \u03b1)",
+               fonts.small, style.muted, align="right")
     col = (COL_X1 - COL_X0) / max(len(steps), 1)
     best = int(np.argmax(stage.alpha))
-    for label, y in (("h\u209c (top layer)", 98.0), ("e\u209c = v\u1d40tanh(W\u2090h\u209c + b\u2090)", 160.0),
-                     ("\u03b1\u209c = softmax(e)\u209c", 260.0), ("\u03b1\u209c", BAR_BASE + 28)):
+    for label, y in (("t", 70.0), ("h\u209c (top layer)", 96.0), ("e\u209c = v\u1d40tanh(W\u2090h\u209c + b\u2090)", 146.0),
+                     ("\u03b1\u209c = softmax(e)\u209c", BAR_BASE - 40), ("\u03b1\u209c", BAR_BASE + 24)):
         d.text(COL_X0 - 10, y, label, fonts.small, style.muted, align="right")
     for k, t in enumerate(steps):
         cx = COL_X0 + (k + 0.5) * col
         mark = t == best
-        edge = style.accent if mark else style.cell_edge
-        box = QRectF(cx - col * 0.38, 78.0, col * 0.76, 28.0)
-        p.setPen(edge)
+        p.setPen(style.accent if mark else style.cell_edge)
         p.setBrush(style.cell_fill)
-        p.drawRect(box)
-        d.text(cx, 70.0, str(t + 1), fonts.tiny, style.muted, align="center")
-        _wire(d, (cx, 108.0), (cx, 144.0))
-        d.text(cx, 160.0, num(stage.scores[t], SCORE_DIGITS), fonts.tiny, style.fg, align="center")
+        p.drawRect(QRectF(cx - col * 0.38, 78.0, col * 0.76, 26.0))
+        d.text(cx, 70.0, str(t + 1), fonts.small, style.muted, align="center")
+        _wire(d, (cx, 106.0), (cx, 126.0))
+        d.text(cx, 146.0, num(stage.scores[t], SCORE_DIGITS), fonts.small, style.fg, align="center")
         height = BAR_MAX * float(stage.alpha[t])
         p.setPen(Qt.PenStyle.NoPen)
         p.setBrush(style.accent if mark else style.muted)
         p.drawRect(QRectF(cx - col * 0.3, BAR_BASE - height, col * 0.6, height))
-        d.text(cx, BAR_BASE + 28, num(stage.alpha[t]), fonts.tiny, style.accent if mark else style.fg,
+        d.text(cx, BAR_BASE + 24, num(stage.alpha[t]), fonts.small, style.accent if mark else style.fg,
                align="center")
     p.setPen(style.wire)
     p.drawLine(QPointF(COL_X0, BAR_BASE), QPointF(COL_X1, BAR_BASE))
-    d.text(COL_X0, BAR_BASE + 56, f"\u03a3 \u03b1\u209c = {num(stage.alpha.sum())} over {T} real steps; "
+    d.text(COL_X0, BAR_BASE + 50, f"\u03a3 \u03b1\u209c = {num(stage.alpha.sum())} over {T} real steps; "
            f"largest \u03b1 at t = {best + 1}", fonts.small, style.fg)
-    sigma = QPointF(850.0, 250.0)
-    _wire(d, (COL_X1 + 4, 92.0), (sigma.x(), 92.0), (sigma.x(), sigma.y() - 20))        # every h_t ...
-    _wire(d, (COL_X1 + 4, BAR_BASE - 30), (sigma.x(), BAR_BASE - 30), (sigma.x(), sigma.y() + 20))   # ... × α_t
+    sigma = QPointF(850.0, 190.0)
+    _wire(d, (COL_X1 + 4, 91.0), (sigma.x(), 91.0), (sigma.x(), sigma.y() - 20))        # every h_t ...
+    _wire(d, (COL_X1 + 4, BAR_BASE - 20), (sigma.x(), BAR_BASE - 20), (sigma.x(), sigma.y() + 20))   # ... × α_t
     d.node(sigma, "\u03a3")
-    y = 300.0
-    d.text(880.0, y - 22, f"context c = \u03a3\u209c \u03b1\u209c h\u209c ({len(stage.context)} numbers)",
+    d.text(880.0, 232.0, f"context c = \u03a3\u209c \u03b1\u209c h\u209c ({len(stage.context)} numbers)",
            fonts.small, style.muted)
-    for v in stage.context[:MOST_NUMBERS]:
-        d.text(880.0, y, num(v), fonts.small, style.fg)
-        y += 18
+    for k, v in enumerate(stage.context[:MOST_NUMBERS]):
+        d.text(880.0 + 100 * (k // 3), 254.0 + 20 * (k % 3), num(v), fonts.small, style.fg)
     if len(stage.context) > MOST_NUMBERS:
-        d.text(880.0, y, "\u2026", fonts.small, style.muted)
-    head = QRectF(980.0, 90.0, 200.0, 30.0)
+        d.text(1080.0, 254.0, "\u2026", fonts.small, style.muted)
+    head = QRectF(980.0, 62.0, 200.0, 32.0)
     p.setPen(style.cell_edge)
     p.setBrush(style.cell_fill)
     p.drawRect(head)
-    d.text(head.center().x(), head.bottom() - 9, "head  y = V c + d", fonts.small, style.fg, align="center")
-    _wire(d, (sigma.x() + 20, 250.0), (950.0, 250.0), (950.0, head.center().y()), (head.left() - 2, head.center().y()))
-    y = 150.0
+    d.text(head.center().x(), head.bottom() - 10, "head  y = V c + d", fonts.small, style.fg, align="center")
+    _wire(d, (sigma.x() + 20, sigma.y()), (940.0, sigma.y()), (940.0, head.center().y()),
+          (head.left() - 2, head.center().y()))
+    y = 122.0
     for k, v in enumerate(stage.logits[:MOST_NUMBERS]):
         name = str(stage.class_names[k]) if stage.class_names else "value"
         prob = f"  p = {num(stage.outputs[k])}" if stage.class_names else f"  = {num(stage.outputs[0])}"
-        d.text(990.0, y, f"{name[:14]}: y = {num(v)}{prob}", fonts.tiny, style.fg)
-        y += 18
+        d.text(955.0, y, f"{name[:12]}: y = {num(v)}{prob}", fonts.small, style.fg)
+        y += 20
     p.restore()
 
 
@@ -158,11 +155,11 @@ class AttentionStageWidget(QWidget):
         self.stage: Stage | None = None
         self.record_texts = False
         self.painted_texts: list = []
-        self.setMinimumSize(360, 140)
+        self.setMinimumSize(360, 170)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
 
     def sizeHint(self) -> QSize:
-        return QSize(900, 330)
+        return QSize(1200, 340)
 
     def set_view(self, view) -> None:
         """Show a :class:`~explorer.app.labelled.LabelledView`'s stage (hidden for last pooling)."""
@@ -188,7 +185,7 @@ class AttentionStageWidget(QWidget):
                 self.painted_texts = texts
         p.end()
 
-    def image(self, w: int = 1200, h: int = 440) -> QImage:
+    def image(self, w: int = 1200, h: int = 340) -> QImage:
         """The stage drawn at ``w`` × ``h`` pixels (white background, black text)."""
         img = QImage(w, h, QImage.Format.Format_ARGB32)
         p = QPainter(img)
@@ -209,7 +206,7 @@ def _export_look(family: str) -> tuple[Style, Fonts]:
 
 
 def export_attention_stage(stage: Stage, out_dir, name: str = "attention_stage", family: str | None = None) -> list:
-    """``name``.png (1200 × 440), ``name``.svg (the same drawing) and ``name``.csv (t, e, alpha)."""
+    """``name``.png (1200 × 340), ``name``.svg (the same drawing) and ``name``.csv (t, e, alpha)."""
     from pathlib import Path
 
     out = Path(out_dir)

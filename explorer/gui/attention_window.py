@@ -122,7 +122,7 @@ class AttentionWindow(QMainWindow):
         main.addWidget(self.strip)
         main.addWidget(self.stage)
         main.addWidget(bottom)
-        for k, stretch in enumerate((3, 3, 4)):
+        for k, stretch in enumerate((2, 3, 3)):
             main.setStretchFactor(k, stretch)
         holder = QWidget()
         h = QHBoxLayout(holder)
