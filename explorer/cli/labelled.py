@@ -56,7 +56,7 @@ def train_labelled(args, given: dict[str, str]) -> int:
 
 def _train_labelled(args, given: dict[str, str], out: Path) -> int:
     from explorer.app.labelled import LabelledRun, data_source, labelled_settings, load_from_source
-    from explorer.cli.command import EXIT_INTERRUPTED, CliError, _say, _train_loop, describe_model
+    from explorer.cli.command import EXIT_INTERRUPTED, CliError, _say, _train_loop, describe_model, resume_run
     from explorer.data import SequenceFileError
     from explorer.runs.folder import RunFileError
 
@@ -69,12 +69,7 @@ def _train_labelled(args, given: dict[str, str], out: Path) -> int:
         _say(f"lstm-explorer: {what}; ignoring {', '.join(ignored)}.")
     try:
         if args.resume:
-            run = LabelledRun.load(args.resume, data_path=args.file, allow_changed_data=args.allow_changed_data)
-            if args.epochs is not None:
-                run.trainer.extend(args.epochs)
-            elif run.trainer.epoch >= run.trainer.epochs:
-                raise CliError(f"the run in {args.resume} has finished its {run.trainer.epochs} epochs; "
-                               "add --epochs E to train E more.")
+            run = resume_run(LabelledRun, args)
         else:
             source = data_source(args.file, args.example, seq_len=args.seq_len, label=args.label, task=args.task,
                                  level="word" if args.words else "char", val_fraction=args.val_fraction,
