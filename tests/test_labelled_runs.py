@@ -117,3 +117,31 @@ def test_the_windows_task_and_the_pool_comparison_use_the_same_divergence_guard(
     result = pool_comparison_task(TaskState(), runs, chunk=2)
     assert result.done and all(r.message.startswith("Training diverged") for r in runs.values())
     assert all(np.isfinite(r.model.params).all() for r in runs.values())
+
+
+def test_the_window_opens_a_labelled_run_folder_and_saves_its_training_there(qtbot, tmp_path):
+    pytest.importorskip("PySide6")
+    import os
+    import subprocess
+    import sys
+
+    from explorer.gui.attention_window import AttentionWindow
+
+    out = tmp_path / "run"
+    assert main(["train", "--example", "find-the-marker", "--units", "4", "--epochs", "1", "--out", str(out),
+                 "--no-plots", "--quiet"]) == 0
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    done = subprocess.run([sys.executable, "-m", "explorer", str(out), "--quit-after-paint"], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    run = LabelledRun.load(out)
+    win = AttentionWindow(run, folder=out)
+    qtbot.addWidget(win, before_close_func=lambda w: (w.close(), w.after_close()))
+    win.show()
+    qtbot.waitUntil(lambda: win.view is not None and win.aux_worker is None, timeout=30000)
+    with qtbot.waitSignal(win.sigFinished, timeout=120000) as fin:
+        assert win.start()
+    assert fin.args[0] is not None and fin.args[0].message == ""
+    saved = LabelledRun.load(out)
+    assert saved.trainer.epoch == run.trainer.epoch == 2 and saved.trainer.step == 2 * 63
+    assert np.array_equal(saved.model.params, run.model.params)

@@ -390,36 +390,54 @@ class _ViewState:
 
     def __init__(self, state, run: LabelledRun, interval: float):
         self._state, self._run, self._interval, self._last = state, run, interval, -math.inf
+        self.note = ""
 
     def __getattr__(self, name):
         return getattr(self._state, name)
 
     def set_partial_result(self, update) -> None:
-        if isinstance(update, tuple):                 # ("message", text): no checkpoints here
+        if isinstance(update, tuple):                 # ("message", why a checkpoint failed): on the next view
+            self.note = update[1]
             return
         now = time.monotonic()
         epoch_end = bool(update.history)
         if epoch_end or now - self._last >= self._interval:
             tr = self._run.trainer
-            self._state.set_partial_result(labelled_view(self._run, self._state.sample or 0, with_confusion=epoch_end))
+            view = labelled_view(self._run, self._state.sample or 0, with_confusion=epoch_end)
+            view.message = self.note
+            self._state.set_partial_result(view)
             self._state.set_progress(tr.step / max(tr.total_steps, 1), f"epoch {tr.epoch}")
             self._last = now
 
 
-def labelled_train_task(state, run: LabelledRun, emit_interval: float = 0.25) -> LabelledView:
+def labelled_train_task(state, run: LabelledRun, emit_interval: float = 0.25, folder=None) -> LabelledView:
     """Train ``run`` until its epochs are done, the task is stopped or training diverges, with the one
     training driver (:func:`~explorer.app.tasks.train_task`: its divergence guard puts the weights
     from before a blow-up back), sending a :class:`LabelledView` of ``state.sample`` at most every
-    ``emit_interval`` seconds and at every epoch's end. Returns the last view (its ``message`` says
-    why training diverged), or None when stopped (the window asks for a view when it needs one)."""
+    ``emit_interval`` seconds and at every epoch's end. With ``folder`` (a run folder the run came
+    from) the run is saved there as the checkpoint policy says and once more at the end. Returns
+    the last view (its ``message`` says why training diverged or a save failed), or None when
+    stopped (the window asks for a view when it needs one)."""
+    from explorer.runs.folder import RunFileError
+
+    from .checkpoint import CheckpointPolicy
     from .tasks import train_task
 
-    result = train_task(_ViewState(state, run, emit_interval), run.trainer, final_trace=False)
+    def checkpoint() -> None:
+        run.save(folder)
+
+    viewer = _ViewState(state, run, emit_interval)
+    result = train_task(viewer, run.trainer, final_trace=False, checkpoint=checkpoint if folder else None,
+                        policy=CheckpointPolicy())
+    if folder is not None:
+        try:
+            run.save(folder)
+        except RunFileError as exc:
+            viewer.note = f"The run could not be saved in {folder}: {exc}"
     if result.reason == "stopped":
         return None
     view = labelled_view(run, state.sample or 0)
-    if result.reason in ("diverged", "error"):
-        view.message = result.message
+    view.message = result.message if result.reason in ("diverged", "error") else viewer.note
     return view
 
 

@@ -170,8 +170,20 @@ def main(argv: list[str] | None = None) -> int:
     if problem:
         print(f"lstm-explorer: {problem}", file=sys.stderr, flush=True)
         return 2
-    frames_run = None
+    frames_run = labelled_run = None
     if args.file and not args.compare:
+        from explorer.app.labelled import LabelledRun, is_labelled_run
+
+        if is_labelled_run(args.file):            # a labelled run: the attention window, saving there
+            from explorer.data import SequenceFileError
+            from explorer.runs.folder import RunFileError
+            from explorer.util.ram import MemoryBudgetError
+
+            try:
+                labelled_run = LabelledRun.load(args.file)
+            except (RunFileError, SequenceFileError, MemoryBudgetError, ValueError, OSError) as exc:
+                print(f"lstm-explorer: {exc}", file=sys.stderr, flush=True)
+                return 2
         from explorer.app.frames_run import FramesRun, is_frames_run
 
         if is_frames_run(args.file):              # a ConvLSTM run: its own window
@@ -201,6 +213,11 @@ def main(argv: list[str] | None = None) -> int:
         from explorer.gui.convlstm_window import ConvLSTMWindow
 
         win = ConvLSTMWindow(frames_run, Path(args.file).name, folder=args.file)
+        win.show()
+    elif labelled_run is not None:
+        from explorer.gui.attention_window import AttentionWindow
+
+        win = AttentionWindow(labelled_run, folder=args.file)
         win.show()
     elif _labelled(args):
         from explorer.gui.attention_window import build_attention_window

@@ -63,8 +63,9 @@ class AttentionWindow(QMainWindow):
     sigFinished = Signal(object)      # the training worker ended (its last view, or None)
     sigLoadFailed = Signal(str)
 
-    def __init__(self, run: LabelledRun | None = None, parent=None):
+    def __init__(self, run: LabelledRun | None = None, parent=None, folder=None):
         super().__init__(parent)
+        self.folder = folder                    # the run folder the run came from: training saves there
         self.threads = ThreadRegistry(self)
         self.run: LabelledRun | None = None
         self.worker: TaskWorker | None = None
@@ -192,7 +193,7 @@ class AttentionWindow(QMainWindow):
         tr = self.run.trainer
         if tr.epoch >= tr.epochs:
             tr.extend(self.run.settings.epochs)
-        worker = TaskWorker(partial(labelled_train_task, run=self.run), tag="train")
+        worker = TaskWorker(partial(labelled_train_task, run=self.run, folder=self.folder), tag="train")
         worker.state.sample = self.sample_spin.value() - 1
         worker.sigPartial.connect(self._on_view)
         worker.sigDone.connect(self._on_train_done)
