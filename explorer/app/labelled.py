@@ -78,14 +78,16 @@ def labelled_settings(example: str | None = None, **overrides) -> LabelledSettin
 def data_source(path=None, example: str | None = None, seq_len: int | None = None, **options) -> dict:
     """What :func:`load_labelled_data` reads, as a JSON-safe dict a run folder keeps (None options left out)."""
     if example is not None:
-        return {"example": example, "seq_len": seq_len if example == "find-the-marker" else None}
+        marker = example == "find-the-marker"
+        return {"example": example, "seq_len": seq_len if marker else None,
+                "task": options.get("task") if marker else None}
     return {"path": str(Path(path).resolve()), **{k: v for k, v in options.items() if v is not None}}
 
 
 def load_from_source(source: dict, path=None):
     """The labelled sequences a :func:`data_source` names (``path``: the file's new place)."""
     if "example" in source:
-        return load_labelled_data(example=source["example"], seq_len=source.get("seq_len"))
+        return load_labelled_data(example=source["example"], seq_len=source.get("seq_len"), task=source.get("task"))
     options = {k: v for k, v in source.items() if k != "path"}
     return load_labelled_data(path if path is not None else source["path"], **options)
 
@@ -93,12 +95,14 @@ def load_from_source(source: dict, path=None):
 def load_labelled_data(path=None, example: str | None = None, seq_len: int | None = None, **options):
     """The labelled sequences of a built-in example or of the file at ``path``
     (:func:`~explorer.data.labelled.load_labelled`'s ``options``, None ones left at their defaults);
-    ``seq_len`` makes ``find-the-marker``'s sequences ``seq_len // 2`` to ``seq_len`` steps long."""
+    ``seq_len`` makes ``find-the-marker``'s sequences ``seq_len // 2`` to ``seq_len`` steps long and
+    ``task="regression"`` its target the marked value."""
     from explorer.data.examples import load_example
     from explorer.data.labelled import load_labelled
 
-    if example == "find-the-marker" and seq_len is not None:
-        return load_example(example, min_len=max(1, seq_len // 2), max_len=seq_len)
+    if example == "find-the-marker":
+        over = {"min_len": max(1, seq_len // 2), "max_len": seq_len} if seq_len is not None else {}
+        return load_example(example, task=options.get("task") or "classes", **over)
     if example is not None:
         return load_example(example)
     return load_labelled(path, **{k: v for k, v in options.items() if v is not None})
