@@ -4,12 +4,14 @@
                         [--text | --words] [--cell C] [--units N] [--layers L] [--bidirectional]
                         [--epochs E] [--batch B] [--lr X] [--val-fraction F] --out DIR
     lstm-explorer train --example find-the-marker|sentiment --out DIR
+    lstm-explorer train [FILE] --resume DIR [--epochs E] [--allow-changed-data]
 
-Writes into DIR: history.csv (with train_accuracy and val_accuracy for classes), attention.csv
-(sample, t, alpha; attention pool), confusion.csv/.png/.svg and predictions.csv (classes),
-attention_strip.png/.svg/.csv (the first validation sample), accuracy.png/.svg/.csv, model.npz,
-summary.json. Exit status as the other commands (0, 2 bad input, 3 diverged, 130 interrupted).
-"""
+DIR is a versioned run folder (:meth:`~explorer.app.labelled.LabelledRun.save`: the trainer's
+files and, in each version, history.csv (with train_accuracy and val_accuracy for classes),
+attention.csv (sample, t, alpha; attention pool), confusion.csv/.png/.svg and predictions.csv
+(classes), attention_strip and attention_stage .png/.svg/.csv (the first validation sample),
+accuracy.png/.svg/.csv, summary.json). Training runs through :func:`explorer.app.tasks.train_task`.
+Exit status as the other commands (0, 2 bad input, 3 diverged, 130 interrupted)."""
 
 from __future__ import annotations
 
