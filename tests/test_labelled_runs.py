@@ -145,3 +145,31 @@ def test_the_window_opens_a_labelled_run_folder_and_saves_its_training_there(qtb
     saved = LabelledRun.load(out)
     assert saved.trainer.epoch == run.trainer.epoch == 2 and saved.trainer.step == 2 * 63
     assert np.array_equal(saved.model.params, run.model.params)
+
+
+@pytest.mark.parametrize("edit, words", [
+    (lambda c: c["settings"].update(units=10**9), "config.json has model.units = 1000000000"),
+    (lambda c: c["settings"].update(cell="transformer"), "model.cell = 'transformer', not one of"),
+    (lambda c: c["settings"].update(pool="mean"), "settings.pool = mean, not one of last, attention"),
+    (lambda c: c["settings"].update(lr="fast"), "model.lr"),
+    (lambda c: c.update(data={"example": "adding"}), "does not say where the sequences came from"),
+    (lambda c: c["data"].update(val_fraction="most"), "says how to read the sequences in a way"),
+])
+def test_forged_settings_are_refused_in_one_sentence(tmp_path, edit, words):
+    import hashlib
+
+    data = ucr(tmp_path, "toy.tsv")
+    out = tmp_path / "run"
+    assert main(["train", str(data), "--pool", "attention", "--epochs", "1", "--units", "3", "--out", str(out),
+                 "--no-plots", "--quiet"]) == 0
+    cfg_path, state_path = (out / "config.json").resolve(), (out / "state.json").resolve()
+    cfg = json.loads(cfg_path.read_text())
+    edit(cfg)
+    cfg_path.write_text(json.dumps(cfg))
+    state = json.loads(state_path.read_text())
+    state["sha256"]["config.json"] = hashlib.sha256(cfg_path.read_bytes()).hexdigest()   # a forged, hashed edit
+    state_path.write_text(json.dumps(state))
+    with pytest.raises(RunFileError) as exc:
+        LabelledRun.load(out)
+    msg = str(exc.value)
+    assert words in msg and "\n" not in msg and msg.endswith("."), msg

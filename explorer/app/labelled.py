@@ -180,16 +180,26 @@ class LabelledRun:
 
         raw, cfg, state = read_run_files(folder, FORMAT, "labelled-sequence")
         name = safe_name(Path(folder))
-        try:
-            source, settings = dict(cfg["data"]), LabelledSettings(**cfg["settings"])
-        except (KeyError, TypeError) as exc:
-            raise RunFileError(f"{name} is not a readable labelled-sequence run folder ({safe_name(str(exc))[:60]}); "
-                               "train a new run.") from None
+        settings = _checked_settings(cfg, Path(folder))
+        source = cfg.get("data")
+        if not isinstance(source, dict) or not (isinstance(source.get("path"), str) or source.get("example") in
+                                                EXAMPLE_SETTINGS):
+            raise RunFileError(f"{name}/config.json does not say where the sequences came from; the run folder is "
+                               "damaged (restore it from a copy or train again).")
         if data_path is not None and "example" in source:
             raise RunFileError(f"{name} was trained on the example {safe_name(str(source['example']))}, not a file; "
                                "leave FILE out.")
-        run = cls(load_from_source(source, data_path), settings,
-                  source if data_path is None else {**source, "path": str(Path(data_path).resolve())})
+        from explorer.data import SequenceFileError
+        from explorer.util.ram import MemoryBudgetError
+
+        try:
+            data = load_from_source(source, data_path)
+        except (SequenceFileError, MemoryBudgetError, OSError):
+            raise
+        except (TypeError, ValueError, AttributeError):
+            raise RunFileError(f"{name}/config.json says how to read the sequences in a way this program does not "
+                               "know; the run folder is damaged (restore it from a copy or train again).") from None
+        run = cls(data, settings, source if data_path is None else {**source, "path": str(Path(data_path).resolve())})
         if run.data_sha256() != cfg.get("data_sha256") and not allow_changed_data:
             raise RunFileError(f"The sequences of {safe_name(source.get('path', source.get('example', '')))} changed "
                                f"since the run in {name} was saved (their SHA-256 differs); continue on them anyway "
@@ -380,6 +390,26 @@ def labelled_view(run: LabelledRun, sample: int = 0, with_confusion: bool = True
                         confusion, accuracy, None if tr.scores is None else tr.scores[0, :n].copy(),
                         tr.context[0].copy(), tr.y[0].copy(), list(ds.class_names) if run.classes else None,
                         "validation" if part == "val" else "training")
+
+
+def _checked_settings(cfg: dict, folder: Path) -> LabelledSettings:
+    """config.json's settings, every value typed and ranged as an ordinary run's (runs.schema)."""
+    from explorer.runs.folder import RunFileError, safe_name
+    from explorer.runs.schema import check_model_settings
+
+    def fail(file: str, what: str) -> RunFileError:
+        return RunFileError(f"{safe_name(folder / file)} {what}; the run folder is damaged (restore it from a copy "
+                            "or train again).")
+
+    settings = cfg.get("settings")
+    if not isinstance(settings, dict):
+        raise fail("config.json", "has no settings")
+    checked = check_model_settings(fail, {"model": {k: v for k, v in settings.items() if k != "pool"}})
+    if settings.get("pool") not in POOLS:
+        raise fail("config.json", f"has settings.pool = {safe_name(str(settings.get('pool')))[:20]}, not one of "
+                                  f"{', '.join(POOLS)}")
+    known = set(asdict(LabelledSettings()))
+    return LabelledSettings(**{k: v for k, v in checked.items() if k in known}, pool=settings["pool"])
 
 
 def is_labelled_run(folder) -> bool:
