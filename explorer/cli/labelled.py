@@ -53,10 +53,10 @@ def train_labelled(args, given: dict[str, str]) -> int:
     _check_out(out, True if in_place else args.force, "--resume" if in_place else "--out",
                names=RUN_FILES, marker=TRAINER_FILES)
     with _HeldFolder(out, "--resume" if in_place else "--out"):
-        return _train_labelled(args, given, out)
+        return _train_labelled(args, given, out, in_place)
 
 
-def _train_labelled(args, given: dict[str, str], out: Path) -> int:
+def _train_labelled(args, given: dict[str, str], out: Path, in_place: bool) -> int:
     from explorer.app.labelled import LabelledRun, data_source, labelled_settings, load_from_source
     from explorer.cli.command import EXIT_INTERRUPTED, CliError, _say, _train_loop, describe_model, resume_run
     from explorer.data import SequenceFileError
@@ -84,7 +84,7 @@ def _train_labelled(args, given: dict[str, str], out: Path) -> int:
         if getattr(args, "stop_at_loss", None) is not None and run.dataset.n_val == 0:
             raise CliError("--stop-at-loss watches the validation loss, and this run has no validation part; "
                            "set --val-fraction above 0 or leave --stop-at-loss out.")
-        if not (args.resume and _same(out, args.resume)):
+        if not in_place:
             run.save(out)                        # the first checkpoint: from now on --resume works on DIR
     except (SequenceFileError, RunFileError, ValueError, OSError) as exc:
         raise CliError(str(exc)) from None
@@ -110,12 +110,6 @@ def _train_labelled(args, given: dict[str, str], out: Path) -> int:
         _say(f"lstm-explorer: interrupted after step {tr.step}; the run so far is saved in {out} "
              f"(continue with: lstm-explorer train --resume {shlex.quote(str(out))}).")
     return status
-
-
-def _same(out: Path, resume) -> bool:
-    from explorer.cli.command import _same_folder
-
-    return _same_folder(str(out), resume)
 
 
 def _plots(run):
