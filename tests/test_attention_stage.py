@@ -66,17 +66,17 @@ def test_the_bars_are_alpha_tall_and_svg_png_and_csv_agree(qtbot, trained, tmp_p
     files = export_attention_stage(stage, tmp_path)
     assert [f.name for f in files] == ["attention_stage.png", "attention_stage.svg", "attention_stage.csv"]
     img = QImage(str(tmp_path / "attention_stage.png"))
-    assert (img.width(), img.height()) == (1200, 340)
+    assert stage.cell is not None and (img.width(), img.height()) == (1900, 340)     # the cell, then the stage
     steps = stage.shown_steps()
     col = (st.COL_X1 - st.COL_X0) / len(steps)
     for k, t in enumerate(steps):
-        x = int(st.COL_X0 + (k + 0.5) * col)
+        x = int(st.CELL_W + st.COL_X0 + (k + 0.5) * col)
         top = int(st.BAR_BASE - st.BAR_MAX) - 2
         filled = sum(1 for y in range(top, int(st.BAR_BASE) - 1)
                      if img.pixelColor(x, y).lightness() < 235)
         assert abs(filled - st.BAR_MAX * stage.alpha[t]) <= 2.5, (t, filled, stage.alpha[t])
     svg = (tmp_path / "attention_stage.svg").read_text(encoding="utf-8")
-    assert 'viewBox="0 0 1200 340"' in svg and num(stage.alpha[int(np.argmax(stage.alpha))]) in svg
+    assert 'viewBox="0 0 1900 340"' in svg and num(stage.alpha[int(np.argmax(stage.alpha))]) in svg
     rows = (tmp_path / "attention_stage.csv").read_text().splitlines()
     assert rows[0] == "t,e,alpha" and len(rows) == 1 + len(stage.alpha)
     t, e, a = rows[1 + int(np.argmax(stage.alpha))].split(",")
@@ -93,3 +93,20 @@ def test_a_long_sequence_shows_the_steps_around_the_largest_alpha():
     assert len(shown) == st.MAX_STEPS and 37 in shown and shown.start == 37 - st.MAX_STEPS // 2
     alpha = np.roll(alpha, 12)                 # largest at 49: the last steps
     assert Stage(np.zeros(T), alpha, np.zeros(4), np.zeros(2), np.zeros(2), None).shown_steps() == range(T - st.MAX_STEPS, T)
+
+
+def test_the_cell_before_the_stage_is_the_top_layers_at_the_largest_alpha(trained):
+    from explorer.engine import make_model
+
+    view = labelled_view(trained, 7, with_confusion=False)
+    stage = Stage.of_view(view)
+    tr, n = own_trace(trained, 7), int(trained.dataset.lengths_val[7])
+    best = int(np.argmax(tr.attention[0, :n]))
+    assert f"t = {best + 1} / {tr.T}" in stage.cell.header
+    np.testing.assert_allclose(stage.cell.strip["bar"], tr.h[0, best], rtol=0, atol=1e-12)
+    model = make_model("lstm", 2, 3, 2, num_layers=2, bidirectional=True, pool="attention", seed=1)
+    x = np.random.default_rng(2).normal(size=(1, 9, 2))
+    deep = model.forward(x, np.array([7]))
+    frame = st.cell_frame(deep, 4, 1)
+    assert "layer 2 of 2" in frame.header and frame.n_units == 3
+    np.testing.assert_allclose(frame.strip["bar"], deep.layer(1, 0).c[0, 4], rtol=0, atol=1e-12)

@@ -334,6 +334,7 @@ class LabelledView:
     class_names: list | None = None     # the classes (None for regression)
     part: str = "validation"            # the part the sample is of
     message: str = ""             # training refused a step: why
+    trace: object = None                # the sample's forward trace (batch 1; its own copy)
 
     def predicted(self) -> str:
         """The predicted class (or value) as text."""
@@ -389,7 +390,7 @@ def labelled_view(run: LabelledRun, sample: int = 0, with_confusion: bool = True
                         None if tokens is not None else x[b, :n].copy(), tokens, true, outputs.copy(),
                         confusion, accuracy, None if tr.scores is None else tr.scores[0, :n].copy(),
                         tr.context[0].copy(), tr.y[0].copy(), list(ds.class_names) if run.classes else None,
-                        "validation" if part == "val" else "training")
+                        "validation" if part == "val" else "training", trace=tr)
 
 
 def _checked_settings(cfg: dict, folder: Path) -> LabelledSettings:

@@ -4,8 +4,10 @@ Drawn with the cell diagram's primitives (:class:`~explorer.figures.cell_canvas.
 fonts and colours), in logical coordinates :data:`STAGE_W` × :data:`STAGE_H`: the top layer's
 states h_t of the shown steps, each step's score e_t = vᵀ tanh(W_a h_t + b_a), the softmax α_t as
 a bar (height ∝ α_t, the largest marked), the weighted sum Σ α_t h_t into the context c, and the
-head y = V c + d with the classes' probabilities. A sequence longer than :data:`MAX_STEPS` shows
-the steps around its largest α (a note says which). :class:`AttentionStageWidget` is the window's
+head y = V c + d with the classes' probabilities; at its left the last cell — the top layer's
+cell diagram (forward direction, unit 0) at the step of the largest α, whose h_t the stage reads
+(:func:`cell_frame`; the widget draws it from :data:`WIDE_ENOUGH` pixels on, files always). A
+sequence longer than :data:`MAX_STEPS` shows the steps around its largest α (a note says which). :class:`AttentionStageWidget` is the window's
 widget; :func:`export_attention_stage` writes PNG, SVG and CSV. Every name is drawn as plain text.
 """
 
@@ -23,6 +25,8 @@ from explorer.figures.export_files import svg_painter, write_png
 from explorer.figures.panel import write_csv
 
 STAGE_W, STAGE_H = 1200.0, 340.0
+CELL_W = 700.0                            # the cell diagram at the stage's left (its 1200 × 600 at 0.55)
+WIDE_ENOUGH = 1300                        # the widget's width (px) from which it draws the cell too
 MAX_STEPS = 14
 BAR_BASE, BAR_MAX = 270.0, 100.0          # α bars: baseline and the height of α = 1
 COL_X0, COL_X1 = 170.0, 790.0             # the steps' columns
@@ -49,14 +53,18 @@ class Stage:
     outputs: np.ndarray           # probabilities (k,) or the value in the label's units
     class_names: list | None
     heading: str = ""
+    cell: object = None           # the top layer's cell at the largest α: a cell_canvas Frame, or None
 
     @classmethod
     def of_view(cls, view) -> Stage | None:
         """The stage of a :class:`~explorer.app.labelled.LabelledView` (None for last pooling)."""
         if view is None or view.alpha is None or view.scores is None:
             return None
-        return cls(np.asarray(view.scores, float), np.asarray(view.alpha, float), np.asarray(view.context, float),
-                   np.asarray(view.logits, float), np.asarray(view.outputs, float), view.class_names, view.heading())
+        stage = cls(np.asarray(view.scores, float), np.asarray(view.alpha, float), np.asarray(view.context, float),
+                    np.asarray(view.logits, float), np.asarray(view.outputs, float), view.class_names, view.heading())
+        if getattr(view, "trace", None) is not None:
+            stage.cell = cell_frame(view.trace, int(np.argmax(stage.alpha)), view.sample + 1)
+        return stage
 
     def shown_steps(self) -> range:
         """The steps drawn: all, or :data:`MAX_STEPS` around the largest α."""
@@ -67,16 +75,45 @@ class Stage:
         return range(start, start + MAX_STEPS)
 
 
+def cell_frame(trace, t: int, sample: int):
+    """The :class:`~explorer.figures.cell_canvas.Frame` of the top layer's cell (forward direction,
+    unit 0) at step ``t`` of a batch-1 trace: the last cell before the attention stage."""
+    from explorer.engine.describe import describe
+    from explorer.figures.cell_canvas import frame_at
+
+    L, D = trace.num_layers, trace.num_directions
+    top = trace.layer(L - 1, 0) if L > 1 or D > 1 else trace
+    return frame_at(describe(trace.kind), top, t, 0, sample=sample, layer=L - 1, direction=0, num_layers=L,
+                    num_directions=D)
+
+
+def picture_size(stage: Stage, with_cell: bool = True) -> tuple[float, float]:
+    """The logical size of the picture: the stage, with the cell diagram at its left when there is one."""
+    return STAGE_W + (CELL_W if with_cell and stage.cell is not None else 0.0), STAGE_H
+
+
 def paint_stage(p: QPainter, stage: Stage, w: float, h: float, style: Style, fonts: Fonts,
-                texts: list | None = None) -> None:
-    """Paint ``stage`` fitted into ``w`` × ``h`` device pixels (aspect kept, centred)."""
+                texts: list | None = None, with_cell: bool = True, palette=None) -> None:
+    """Paint ``stage`` fitted into ``w`` × ``h`` device pixels (aspect kept, centred); with its cell
+    diagram at the left (``with_cell`` and the stage has one; ``palette``: the diagram's colours)."""
     p.fillRect(QRectF(0, 0, w, h), style.bg)
-    s = min(w / STAGE_W, h / STAGE_H)
+    lw, lh = picture_size(stage, with_cell)
+    s = min(w / lw, h / lh)
     p.save()
-    p.translate((w - STAGE_W * s) / 2, (h - STAGE_H * s) / 2)
+    p.translate((w - lw * s) / 2, (h - lh * s) / 2)
     p.scale(s, s)
+    if lw > STAGE_W:
+        from explorer.figures.cell_canvas import FrameRenderer
+
+        from dataclasses import replace
+
+        cell = FrameRenderer(replace(stage.cell, n_units=1), palette=palette)    # the cell alone, no unit strip
+        cell.paint(p, CELL_W - 20, STAGE_H)
+        p.translate(CELL_W, 0)
     p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
     d = Drawing(p, fonts, style, texts=texts)
+    if lw > STAGE_W:
+        _wire(d, (-30.0, 91.0), (COL_X0 - 170.0, 91.0))          # h_t leaves the cell for the stage
     d.text(16, 26, "Attention stage after the last cell" + (f" \u2014 {stage.heading}" if stage.heading else ""),
            fonts.header, style.fg)
     steps = stage.shown_steps()
@@ -159,7 +196,7 @@ class AttentionStageWidget(QWidget):
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
 
     def sizeHint(self) -> QSize:
-        return QSize(1200, 340)
+        return QSize(1900, 340)
 
     def set_view(self, view) -> None:
         """Show a :class:`~explorer.app.labelled.LabelledView`'s stage (hidden for last pooling)."""
@@ -173,6 +210,10 @@ class AttentionStageWidget(QWidget):
     def _style(self) -> tuple[Style, Fonts]:
         return Style.from_palette(self.palette()), Fonts(self.font().family())
 
+    def with_cell(self) -> bool:
+        """The cell diagram is drawn beside the stage when the widget is wide enough for both."""
+        return self.width() >= WIDE_ENOUGH
+
     def paintEvent(self, event) -> None:
         p = QPainter(self)
         style, fonts = self._style()
@@ -180,19 +221,11 @@ class AttentionStageWidget(QWidget):
             p.fillRect(self.rect(), style.bg)
         else:
             texts = [] if self.record_texts else None
-            paint_stage(p, self.stage, self.width(), self.height(), style, fonts, texts)
+            paint_stage(p, self.stage, self.width(), self.height(), style, fonts, texts, self.with_cell(),
+                        self.palette())
             if texts is not None:
                 self.painted_texts = texts
         p.end()
-
-    def image(self, w: int = 1200, h: int = 340) -> QImage:
-        """The stage drawn at ``w`` × ``h`` pixels (white background, black text)."""
-        img = QImage(w, h, QImage.Format.Format_ARGB32)
-        p = QPainter(img)
-        style, fonts = _export_look(self.font().family())
-        paint_stage(p, self.stage, w, h, style, fonts)
-        p.end()
-        return img
 
 
 def _export_look(family: str) -> tuple[Style, Fonts]:
@@ -206,24 +239,28 @@ def _export_look(family: str) -> tuple[Style, Fonts]:
 
 
 def export_attention_stage(stage: Stage, out_dir, name: str = "attention_stage", family: str | None = None) -> list:
-    """``name``.png (1200 × 340), ``name``.svg (the same drawing) and ``name``.csv (t, e, alpha)."""
+    """``name``.png (the picture's logical size: 1900 × 340 with the cell, 1200 × 340 without),
+    ``name``.svg (the same drawing) and ``name``.csv (t, e, alpha)."""
     from pathlib import Path
+
+    from explorer.figures.cell_canvas import light_palette
 
     out = Path(out_dir)
     family = family or QFont().family()
     style, fonts = _export_look(family)
-    img = QImage(int(STAGE_W), int(STAGE_H), QImage.Format.Format_ARGB32)
+    w, h = (int(v) for v in picture_size(stage))
+    img = QImage(w, h, QImage.Format.Format_ARGB32)
     p = QPainter(img)
-    paint_stage(p, stage, STAGE_W, STAGE_H, style, fonts)
+    paint_stage(p, stage, w, h, style, fonts, palette=light_palette())
     p.end()
     png, svg, csv = out / f"{name}.png", out / f"{name}.svg", out / f"{name}.csv"
     if not write_png(img, png):
         raise OSError(28, "the picture could not be written (is the disk full?)", str(png))
-    with svg_painter(svg, QSize(int(STAGE_W), int(STAGE_H)), 96, "Attention stage", stage.heading) as sp:
-        paint_stage(sp, stage, STAGE_W, STAGE_H, style, fonts)
+    with svg_painter(svg, QSize(w, h), 96, "Attention stage", stage.heading) as sp:
+        paint_stage(sp, stage, w, h, style, fonts, palette=light_palette())
     write_csv(csv, ("t", "e", "alpha"), stage_rows(stage))
     return [png, svg, csv]
 
 
-__all__ = ["AttentionStageWidget", "MAX_STEPS", "Stage", "export_attention_stage", "num", "paint_stage",
-           "stage_rows"]
+__all__ = ["AttentionStageWidget", "MAX_STEPS", "Stage", "cell_frame", "export_attention_stage", "num",
+           "paint_stage", "picture_size", "stage_rows"]
