@@ -110,3 +110,12 @@ def test_the_cell_before_the_stage_is_the_top_layers_at_the_largest_alpha(traine
     frame = st.cell_frame(deep, 4, 1)
     assert "layer 2 of 2" in frame.header and frame.n_units == 3
     np.testing.assert_allclose(frame.strip["bar"], deep.layer(1, 0).c[0, 4], rtol=0, atol=1e-12)
+
+
+def test_a_text_models_cell_names_its_word():
+    run = LabelledRun(load_example("sentiment", n_train=60, n_val=10), labelled_settings("sentiment", epochs=1))
+    view = labelled_view(run, 2, with_confusion=False)
+    stage = Stage.of_view(view)
+    best = int(np.argmax(view.alpha))
+    assert stage.cell.values["x_text"] == f"= one-hot({view.tokens[best]!r})"
+    assert f"t = {best + 1} / " in stage.cell.header and "forward" in stage.cell.header     # bidirectional

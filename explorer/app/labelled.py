@@ -335,6 +335,7 @@ class LabelledView:
     part: str = "validation"            # the part the sample is of
     message: str = ""             # training refused a step: why
     trace: object = None                # the sample's forward trace (batch 1; its own copy)
+    vocab: list | None = None           # token id → token (text), for the cell's x_t
 
     def predicted(self) -> str:
         """The predicted class (or value) as text."""
@@ -390,7 +391,8 @@ def labelled_view(run: LabelledRun, sample: int = 0, with_confusion: bool = True
                         None if tokens is not None else x[b, :n].copy(), tokens, true, outputs.copy(),
                         confusion, accuracy, None if tr.scores is None else tr.scores[0, :n].copy(),
                         tr.context[0].copy(), tr.y[0].copy(), list(ds.class_names) if run.classes else None,
-                        "validation" if part == "val" else "training", trace=tr)
+                        "validation" if part == "val" else "training", trace=tr,
+                        vocab=ds.vocab if ds.token_inputs else None)
 
 
 def _checked_settings(cfg: dict, folder: Path) -> LabelledSettings:

@@ -63,7 +63,8 @@ class Stage:
         stage = cls(np.asarray(view.scores, float), np.asarray(view.alpha, float), np.asarray(view.context, float),
                     np.asarray(view.logits, float), np.asarray(view.outputs, float), view.class_names, view.heading())
         if getattr(view, "trace", None) is not None:
-            stage.cell = cell_frame(view.trace, int(np.argmax(stage.alpha)), view.sample + 1)
+            stage.cell = cell_frame(view.trace, int(np.argmax(stage.alpha)), view.sample + 1,
+                                    getattr(view, "vocab", None))
         return stage
 
     def shown_steps(self) -> range:
@@ -75,16 +76,17 @@ class Stage:
         return range(start, start + MAX_STEPS)
 
 
-def cell_frame(trace, t: int, sample: int):
+def cell_frame(trace, t: int, sample: int, vocab=None):
     """The :class:`~explorer.figures.cell_canvas.Frame` of the top layer's cell (forward direction,
-    unit 0) at step ``t`` of a batch-1 trace: the last cell before the attention stage."""
+    unit 0) at step ``t`` of a batch-1 trace: the last cell before the attention stage (``vocab``:
+    the tokens of a text model's ids)."""
     from explorer.engine.describe import describe
     from explorer.figures.cell_canvas import frame_at
 
     L, D = trace.num_layers, trace.num_directions
     top = trace.layer(L - 1, 0) if L > 1 or D > 1 else trace
-    return frame_at(describe(trace.kind), top, t, 0, sample=sample, layer=L - 1, direction=0, num_layers=L,
-                    num_directions=D)
+    return frame_at(describe(trace.kind), top, t, 0, sample=sample, vocab=vocab, layer=L - 1, direction=0,
+                    num_layers=L, num_directions=D)
 
 
 def picture_size(stage: Stage, with_cell: bool = True) -> tuple[float, float]:
