@@ -112,6 +112,74 @@ def test_ts_header_variants_are_refused_in_one_sentence(tmp_path, head, body, wo
     assert words in one_sentence(exc) and "bad.ts" in str(exc.value)
 
 
+HEADER_VS_DATA = [
+    # (header lines before @classLabel, data, the header line the sentence names, words)
+    ("@dimensions 2\n", "1,2:3,4:1\n1,2:2\n", "@dimensions 2 on line 1", "has 1 dimension"),
+    ("@dimensions 3\n", "1,2:3,4:1\n", "@dimensions 3 on line 1", "has 2 dimensions"),
+    ("@dimension 1\n", "1,2:3,4:1\n", "@dimension 1 on line 1", "fix @dimension or that line"),
+    ("@univariate false\n", "1,2:1\n", "@univariate false on line 1", "write @univariate true"),
+    ("@univariate true\n", "1,2:3,4:1\n", "@univariate true on line 1", "write @univariate false"),
+    ("@equalLength true\n", "1,2,3:4,5:1\n", "@equalLength true on line 1", "dimensions of different lengths"),
+    ("@equalLength true\n", "1,2:1\n1,2,3:2\n", "@equalLength true on line 1", "has 3 steps, the first case 2"),
+    ("@seriesLength 3\n", "1,2,3:1\n1,2:2\n", "@seriesLength 3 on line 1", "has 2 steps"),
+    ("@equalLength false\n@seriesLength 3\n", "1,2:1\n1,2,3,4:2\n", "@seriesLength 3 on line 2",
+     "has 4 steps"),
+    ("@missing false\n", "1,?,3:1\n", "@missing false on line 1", "has a missing value"),
+    ("@missing false\n@equalLength true\n", "1,2,NaN:1\n", "@missing false on line 1", "has a missing value"),
+]
+
+
+@pytest.mark.parametrize("head, body, names, words", HEADER_VS_DATA)
+def test_ts_header_and_data_that_disagree_are_refused_naming_the_line(tmp_path, head, body, names, words):
+    with pytest.raises(SequenceFileError) as exc:
+        load_labelled(write(tmp_path, "bad.ts", head + "@classLabel true 1 2\n@data\n" + body))
+    msg = one_sentence(exc)
+    assert msg.startswith("Line ") and "of bad.ts" in msg and names in msg and words in msg, msg
+    assert "; " in msg                                             # and what to do about it
+
+
+@pytest.mark.parametrize("head, words", [
+    ("@univariate true\n@dimensions 2\n", "@dimensions 2 but @univariate true on line 1 disagrees"),
+    ("@univariate false\n@dimensions 1\n", "@dimensions 1 but @univariate false on line 1 disagrees"),
+    ("@dimensions 2\n@dimension 2\n", "repeats @dimensions as @dimension"),
+    ("@dimensions two\n", "@dimensions must be a whole number"),
+    ("@dimensions 0\n", "@dimensions must be a whole number"),
+])
+def test_ts_header_lines_that_disagree_are_refused(tmp_path, head, words):
+    with pytest.raises(SequenceFileError) as exc:
+        load_labelled(write(tmp_path, "bad.ts", head + "@classLabel true 1 2\n@data\n1,2:3,4:1\n"))
+    assert words in one_sentence(exc) and "bad.ts" in str(exc.value)
+
+
+def test_ts_regression_labels_must_be_numbers_on_their_line(tmp_path):
+    text = "@targetLabel true\n@data\n1,2:0.5\n1,2:much\n"
+    with pytest.raises(SequenceFileError) as exc:
+        load_labelled(write(tmp_path, "bad.ts", text))
+    assert one_sentence(exc).startswith("Line 4 of bad.ts has the label 'much', not a number")
+
+
+def test_ts_headers_that_agree_with_their_data_read(tmp_path):
+    head = ("@problemName P\n@missing false\n@univariate false\n@dimensions 2\n@equalLength false\n"
+            "@seriesLength 4\n@classLabel true a b\n@data\n")
+    body = "1,2,3:4,5,6:a\n1,2:3,4:b\n1,2,3,4:1,2,3,4:a\n"
+    ds = load_labelled(write(tmp_path, "ok.ts", head + body), val_fraction=0, normalize="none")
+    np.testing.assert_array_equal(ds.lengths_train, [3, 2, 4])
+    np.testing.assert_array_equal(ds.x_train[1], [[1, 3], [2, 4], [0, 0], [0, 0]])
+    padded = head.replace("@missing false", "@missing true") + "1,2,?,?:3,4,?,?:b\n1,2,3:1,2,3:a\n"
+    ds = load_labelled(write(tmp_path, "pad.ts", padded), val_fraction=0, normalize="none")
+    np.testing.assert_array_equal(ds.lengths_train, [2, 3])        # missing values after the end are padding
+
+
+def test_cli_refuses_a_ts_mismatch_with_exit_2(tmp_path, capsys):
+    from explorer.cli import main
+
+    p = write(tmp_path, "bad.ts", "@dimensions 2\n@classLabel true 1 2\n@data\n1,2:1\n1,3:2\n")
+    assert main(["train", str(p), "--out", str(tmp_path / "run"), "--no-plots"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "Line 4 of bad.ts has 1 dimension but the header says @dimensions 2 on line 1" in err
+    assert err.count("\n") == 0 and not (tmp_path / "run").exists()
+
+
 def test_train_test_pair_uses_the_partner_for_validation_and_says_so(tmp_path):
     write(tmp_path, "Toy_TRAIN.tsv", UCR)
     write(tmp_path, "Toy_TEST.tsv", "3\t1\t2\t3\t4\n1\t0\t0\t0\t0\n")

@@ -1,6 +1,8 @@
 """README's attention pictures: the attention strip after training on the two labelled examples
 (docs/attention-text.png: sentiment, words shaded by α; docs/attention-series.png: find-the-marker,
-bars of α under the series) and the confusion matrix of find-the-marker (docs/confusion.png).
+bars of α under the series), the confusion matrix of find-the-marker (docs/confusion.png), the
+attention stage after the last cell (docs/attention-stage.png) and the attention window
+(docs/attention-window.png; ``--small``: also /tmp/attention-window-1024.png at 1024×700).
 
     QT_QPA_PLATFORM=offscreen python tools/attention_shots.py
 """
@@ -34,8 +36,17 @@ def main() -> None:
     cm.set_matrix(series.confusion("val"), series.dataset.class_names,
                   f"find-the-marker: confusion matrix (validation, accuracy {series.accuracy('val'):.1%})")
     cm.export_png(docs / "confusion.png")
+    from explorer.app.labelled import labelled_view
+    from explorer.figures.attention_stage import Stage, export_attention_stage
+
+    tmp = Path("/tmp")
+    export_attention_stage(Stage.of_view(labelled_view(series, 0, with_confusion=False)), tmp, "attention-stage")
+    (docs / "attention-stage.png").write_bytes((tmp / "attention-stage.png").read_bytes())
     window_shot(series, docs / "attention-window.png")
-    print("wrote docs/attention-text.png, docs/attention-series.png, docs/confusion.png, docs/attention-window.png")
+    if "--small" in sys.argv:
+        window_shot(series, tmp / "attention-window-1024.png", size=(1024, 700))
+    print("wrote docs/attention-text.png, docs/attention-series.png, docs/confusion.png, docs/attention-stage.png, "
+          "docs/attention-window.png")
 
 
 def window_shot(run: LabelledRun, path: Path, size=(1600, 1000)) -> None:

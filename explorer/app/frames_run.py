@@ -2,7 +2,7 @@
 and a run folder that continues bit for bit (no Qt).
 
 The folder is saved as a whole new version and switched in one rename
-(:func:`explorer.runs.folder.save_version`), like every run folder. It holds::
+(:mod:`explorer.runs.versioned`, the bookkeeping every trainer run folder shares). It holds::
 
     config.json     format, the data's config (rebuilt on --resume), the settings, sizes, counts
     model.npz       the state dict (explorer.engine.convlstm's names)
@@ -25,7 +25,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import json
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -40,12 +39,12 @@ from explorer.engine.convlstm_classes import POOL
 from explorer.engine.losses import softmax
 from explorer.engine.trainer import TrainData, Trainer
 from explorer.util.ram import MemoryBudgetError, check_budget
-from explorer.runs.folder import RunFileError, read_files, safe_name
-from explorer.runs.store import SavedRun, SettingsRecord, npz_bytes
+from explorer.runs.folder import RunFileError, safe_name
+from explorer.runs.store import SavedRun, SettingsRecord
+from explorer.runs.versioned import TRAINER_FILES, is_run_of, read_run_files, restore_trainer, trainer_files
 
 FORMAT = "lstm-explorer-frames 1"
-FILES = ("config.json", "model.npz", "optimizer.npz", "state.json", "steps.npz", "history.csv")
-HASHED = ("config.json", "model.npz", "optimizer.npz", "steps.npz", "history.csv")
+FILES = TRAINER_FILES + ("history.csv",)
 HISTORY_HEADER = ("epoch", "train_loss", "val_loss", "copy_baseline_mse", "prediction_mse")
 CLASS_HISTORY_HEADER = ("epoch", "train_loss", "val_loss", "train_accuracy", "val_accuracy")
 
@@ -70,11 +69,7 @@ class FrameSettings(SettingsRecord):
 
 def is_frames_run(folder) -> bool:
     """True when ``folder`` holds a ConvLSTM run (its config.json says this format)."""
-    try:
-        raw = read_files(Path(folder), ["config.json"])["config.json"]
-        return raw is not None and json.loads(raw).get("format") == FORMAT
-    except (RunFileError, ValueError, AttributeError, UnicodeDecodeError):
-        return False
+    return is_run_of(folder, FORMAT)
 
 
 class FramesRun(SavedRun):
@@ -177,25 +172,17 @@ class FramesRun(SavedRun):
                 "params": asdict(self.model.param_count)}
 
     def files(self) -> dict:
-        st = self.trainer.state_dict()
-        opt = st.pop("optimizer")
-        steps = st.pop("steps")
         header = CLASS_HISTORY_HEADER if self.classes else HISTORY_HEADER
         rows = []
-        for h in st["history"]:
+        for h in self.trainer.history:
             base, pred = self.scores.get(h["epoch"], (math.nan, math.nan))
             more = {"copy_baseline_mse": base, "prediction_mse": pred}
             rows.append([h.get(c, more.get(c, math.nan)) for c in header])
-        out = {"config.json": json.dumps(self.config(), indent=2).encode("utf-8"),
-               "model.npz": npz_bytes(self.model.state_dict()),
-               "optimizer.npz": npz_bytes({k: np.asarray(v) for k, v in opt.items()}),
-               "steps.npz": npz_bytes(steps),
-               "history.csv": _csv(header, rows)}
+        out = trainer_files(self.trainer, self.config(),
+                            state_extra={"scores": {str(k): list(v) for k, v in self.scores.items()}},
+                            hashed_extra={"history.csv": _csv(header, rows)})
         if self.classes:
             out.update(self._class_files())
-        st["scores"] = {str(k): list(v) for k, v in self.scores.items()}
-        st["sha256"] = {k: hashlib.sha256(out[k]).hexdigest() for k in HASHED}
-        out["state.json"] = json.dumps(st, indent=2).encode("utf-8")
         return out
 
     def _class_files(self) -> dict:
@@ -220,19 +207,8 @@ class FramesRun(SavedRun):
         sentence)."""
         folder = Path(folder)
         name = safe_name(folder)
-        raw = read_files(folder, FILES)
-        missing = [f for f in FILES if raw[f] is None]
-        if missing:
-            raise RunFileError(f"{name} is not a complete ConvLSTM run folder: {', '.join(missing)} missing.")
+        raw, cfg, state = read_run_files(folder, FORMAT, "ConvLSTM", hashed_extra=("history.csv",))
         try:
-            state = json.loads(raw["state.json"])
-            for f in HASHED:
-                if hashlib.sha256(raw[f]).hexdigest() != state["sha256"][f]:
-                    raise RunFileError(f"{name}/{f} is not the file this run saved (its SHA-256 differs); "
-                                       "the folder is damaged, so train a new run.")
-            cfg = json.loads(raw["config.json"])
-            if cfg.get("format") != FORMAT:
-                raise RunFileError(f"{name} is not a ConvLSTM run folder (format {str(cfg.get('format'))[:40]!r}).")
             data_cfg = dict(cfg["data"])
             if data_path is not None:
                 if data_cfg.get("type") != "frames":
@@ -246,15 +222,7 @@ class FramesRun(SavedRun):
                 raise RunFileError(f"The frames of {safe_name(data_cfg.get('source', data_cfg.get('example', '')))} "
                                    f"changed since the run in {name} was saved (their SHA-256 differs); continue "
                                    "on them anyway with --allow-changed-data, or train a new run.")
-            with np.load(io.BytesIO(raw["model.npz"]), allow_pickle=False) as z:
-                run.model.load_state_dict({k: z[k] for k in z.files})
-            with np.load(io.BytesIO(raw["optimizer.npz"]), allow_pickle=False) as z:
-                opt = {k: (z[k] if z[k].ndim else z[k].item()) for k in z.files}
-            with np.load(io.BytesIO(raw["steps.npz"]), allow_pickle=False) as z:
-                steps = {k: z[k] for k in z.files}
-            if "m" in opt and np.shape(opt["m"]) != run.model.params.shape:
-                raise RunFileError(f"{name}/optimizer.npz does not fit the model's {run.model.params.size} parameters.")
-            run.trainer.load_state_dict({**state, "optimizer": opt, "steps": steps})
+            restore_trainer(run.trainer, raw, state, folder, "ConvLSTM")
             run.scores = {int(k): tuple(v) for k, v in state.get("scores", {}).items()}
         except (SequenceFileError, RunFileError, MemoryBudgetError):
             raise

@@ -5,12 +5,15 @@
 engine's :class:`~explorer.engine.trainer.Trainer`; for classes every epoch's history also holds
 ``train_accuracy`` and ``val_accuracy``. :meth:`LabelledRun.write` writes ``history.csv``,
 ``attention.csv`` (sample, t, alpha), ``confusion.csv``, ``predictions.csv``, ``model.npz`` (the
-state dict) and ``summary.json``; the figures package draws the pictures.
+state dict) and ``summary.json``; the figures package draws the pictures. :meth:`LabelledRun.save`
+writes all of it with the trainer's state (:mod:`explorer.runs.versioned`) as a new version of a
+run folder, and :meth:`LabelledRun.load` continues such a run bit for bit.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import math
@@ -23,6 +26,8 @@ import numpy as np
 from explorer.data.errors import check_budget
 from explorer.engine import POOLS, TrainData, Trainer, make_model, softmax
 from explorer.runs.store import atomic_write_bytes
+from explorer.runs.versioned import (TRAINER_FILES, is_run_of, read_run_files, restore_trainer, save_run_version,
+                                     trainer_files)
 
 MIN_EPOCHS, MIN_STEPS, MAX_AUTO_EPOCHS = 20, 300, 500
 """Without --epochs: at least 20 epochs and 300 steps (a UCR training part of 28 sequences is one
@@ -31,6 +36,14 @@ HISTORY_COLUMNS = ("epoch", "train_loss", "val_loss", "train_accuracy", "val_acc
                    "clipped_fraction")
 ATTENTION_ROWS = 200_000
 """attention.csv holds at most this many rows (whole samples of the validation part, in order)."""
+FORMAT = "lstm-explorer-labelled 1"
+EXPORT_FILES = ("accuracy.csv", "accuracy.png", "accuracy.svg", "attention.csv", "attention_stage.csv",
+                "attention_stage.png", "attention_stage.svg", "attention_strip.csv",
+                "attention_strip.png", "attention_strip.svg", "confusion.csv", "confusion.png", "confusion.svg",
+                "history.csv", "predictions.csv", "summary.json")
+"""What a labelled run folder holds besides :data:`~explorer.runs.versioned.TRAINER_FILES` (the
+pictures only when they were asked for)."""
+RUN_FILES = tuple(sorted(set(TRAINER_FILES + EXPORT_FILES)))
 
 
 @dataclass
@@ -62,15 +75,34 @@ def labelled_settings(example: str | None = None, **overrides) -> LabelledSettin
     return LabelledSettings(**base)
 
 
+def data_source(path=None, example: str | None = None, seq_len: int | None = None, **options) -> dict:
+    """What :func:`load_labelled_data` reads, as a JSON-safe dict a run folder keeps (None options left out)."""
+    if example is not None:
+        marker = example == "find-the-marker"
+        return {"example": example, "seq_len": seq_len if marker else None,
+                "task": options.get("task") if marker else None}
+    return {"path": str(Path(path).resolve()), **{k: v for k, v in options.items() if v is not None}}
+
+
+def load_from_source(source: dict, path=None):
+    """The labelled sequences a :func:`data_source` names (``path``: the file's new place)."""
+    if "example" in source:
+        return load_labelled_data(example=source["example"], seq_len=source.get("seq_len"), task=source.get("task"))
+    options = {k: v for k, v in source.items() if k != "path"}
+    return load_labelled_data(path if path is not None else source["path"], **options)
+
+
 def load_labelled_data(path=None, example: str | None = None, seq_len: int | None = None, **options):
     """The labelled sequences of a built-in example or of the file at ``path``
     (:func:`~explorer.data.labelled.load_labelled`'s ``options``, None ones left at their defaults);
-    ``seq_len`` makes ``find-the-marker``'s sequences ``seq_len // 2`` to ``seq_len`` steps long."""
+    ``seq_len`` makes ``find-the-marker``'s sequences ``seq_len // 2`` to ``seq_len`` steps long and
+    ``task="regression"`` its target the marked value."""
     from explorer.data.examples import load_example
     from explorer.data.labelled import load_labelled
 
-    if example == "find-the-marker" and seq_len is not None:
-        return load_example(example, min_len=max(1, seq_len // 2), max_len=seq_len)
+    if example == "find-the-marker":
+        over = {"min_len": max(1, seq_len // 2), "max_len": seq_len} if seq_len is not None else {}
+        return load_example(example, task=options.get("task") or "classes", **over)
     if example is not None:
         return load_example(example)
     return load_labelled(path, **{k: v for k, v in options.items() if v is not None})
@@ -79,8 +111,10 @@ def load_labelled_data(path=None, example: str | None = None, seq_len: int | Non
 class LabelledRun:
     """A model, its trainer and a labelled dataset (see the module's text)."""
 
-    def __init__(self, dataset, settings: LabelledSettings | None = None):
+    def __init__(self, dataset, settings: LabelledSettings | None = None, source: dict | None = None):
         s = settings or LabelledSettings()
+        self.source = source
+        self.message = ""                 # why training diverged, when it did
         if s.pool not in POOLS:
             raise ValueError(f"--pool {s.pool} is not one of {', '.join(POOLS)}.")
         ds = dataset
@@ -102,6 +136,76 @@ class LabelledRun:
         self.trainer = Trainer(self.model, data, optimizer=s.optimizer, lr=s.lr, clip=s.clip, batch_size=s.batch,
                                epochs=s.epochs, seed=s.seed)
         self.trainer.on_epoch_end = self._epoch_end
+
+    @property
+    def loss_units(self) -> str:
+        return "cross-entropy" if self.classes else "MSE in the label's units"
+
+    def data_sha256(self) -> str:
+        """SHA-256 of the sequences, lengths and labels as loaded."""
+        h = hashlib.sha256()
+        ds = self.dataset
+        for a in (ds.x_train, ds.y_train, ds.lengths_train, ds.x_val, ds.y_val, ds.lengths_val):
+            h.update(str(a.shape).encode("ascii"))
+            h.update(np.ascontiguousarray(a, dtype=np.float64).tobytes())
+        return h.hexdigest()
+
+    def config(self) -> dict:
+        ds, m = self.dataset, self.model
+        return {"format": FORMAT, "data": self.source, "data_sha256": self.data_sha256(),
+                "settings": {**asdict(self.settings), "epochs": self.trainer.epochs}, "task": ds.task,
+                "classes": list(ds.class_names), "n_inputs": ds.n_inputs, "n_outputs": m.n_outputs,
+                "pool": m.pool, "params": m.param_count.total}
+
+    def save(self, folder, extra=None) -> Path:
+        """Write the run (trainer files and :meth:`write`'s exports; ``extra(version_dir)`` more, e.g.
+        pictures) as a new version of ``folder``; :class:`~explorer.runs.folder.RunFileError` on failure."""
+        if self.source is None:
+            raise ValueError("a labelled run saved as a run folder needs the source of its data")
+        files = trainer_files(self.trainer, self.config())
+
+        def write(vdir: Path) -> None:
+            self.write(vdir, model_file=False)    # model.npz: the trainer files' own
+            if extra is not None:
+                extra(vdir)
+
+        return save_run_version(folder, files, write, keep=RUN_FILES)
+
+    @classmethod
+    def load(cls, folder, data_path=None, allow_changed_data: bool = False) -> LabelledRun:
+        """Continue the run saved in ``folder`` by :meth:`save`: its data rebuilt (from ``data_path``
+        when the file moved; sequences that differ refused unless ``allow_changed_data``), its
+        settings, weights, optimiser and position. ``RunFileError`` or ``SequenceFileError``."""
+        from explorer.runs.folder import RunFileError, safe_name
+
+        raw, cfg, state = read_run_files(folder, FORMAT, "labelled-sequence")
+        name = safe_name(Path(folder))
+        settings = _checked_settings(cfg, Path(folder))
+        source = cfg.get("data")
+        if not isinstance(source, dict) or not (isinstance(source.get("path"), str) or source.get("example") in
+                                                EXAMPLE_SETTINGS):
+            raise RunFileError(f"{name}/config.json does not say where the sequences came from; the run folder is "
+                               "damaged (restore it from a copy or train again).")
+        if data_path is not None and "example" in source:
+            raise RunFileError(f"{name} was trained on the example {safe_name(str(source['example']))}, not a file; "
+                               "leave FILE out.")
+        from explorer.data import SequenceFileError
+        from explorer.util.ram import MemoryBudgetError
+
+        try:
+            data = load_from_source(source, data_path)
+        except (SequenceFileError, MemoryBudgetError, OSError):
+            raise
+        except (TypeError, ValueError, AttributeError):
+            raise RunFileError(f"{name}/config.json says how to read the sequences in a way this program does not "
+                               "know; the run folder is damaged (restore it from a copy or train again).") from None
+        run = cls(data, settings, source if data_path is None else {**source, "path": str(Path(data_path).resolve())})
+        if run.data_sha256() != cfg.get("data_sha256") and not allow_changed_data:
+            raise RunFileError(f"The sequences of {safe_name(source.get('path', source.get('example', '')))} changed "
+                               f"since the run in {name} was saved (their SHA-256 differs); continue on them anyway "
+                               "with --allow-changed-data, or train a new run.")
+        restore_trainer(run.trainer, raw, state, folder, "labelled-sequence")
+        return run
 
     def _epoch_end(self, epoch: int) -> None:
         if epoch and self.classes:
@@ -155,9 +259,9 @@ class LabelledRun:
     def history_rows(self) -> list[dict]:
         return [{c: h.get(c, float("nan")) for c in HISTORY_COLUMNS} for h in self.trainer.history]
 
-    def write(self, folder) -> list[Path]:
+    def write(self, folder, model_file: bool = True) -> list[Path]:
         """history.csv, attention.csv (attention pool), confusion.csv and predictions.csv (classes),
-        model.npz and summary.json into ``folder`` (created)."""
+        model.npz (unless not ``model_file``) and summary.json into ``folder`` (created)."""
         out = Path(folder)
         out.mkdir(parents=True, exist_ok=True)
         ds = self.dataset
@@ -191,10 +295,11 @@ class LabelledRun:
             written.append(_write_csv(out / "predictions.csv", ("sample", "true", "predicted"),
                                       [[b, y_true[b, 0] * scale + mean, outputs[b, 0] * scale + mean]
                                        for b in range(len(outputs))]))
-        buf = io.BytesIO()
-        np.savez(buf, **self.model.state_dict())
-        atomic_write_bytes(out / "model.npz", buf.getvalue())
-        written.append(out / "model.npz")
+        if model_file:
+            buf = io.BytesIO()
+            np.savez(buf, **self.model.state_dict())
+            atomic_write_bytes(out / "model.npz", buf.getvalue())
+            written.append(out / "model.npz")
         last = self.trainer.history[-1] if self.trainer.history else {}
         summary = {"data": ds.describe(), "task": ds.task, "classes": list(ds.class_names),
                    "settings": asdict(self.settings), "parameters": self.model.param_count.total,
@@ -229,6 +334,8 @@ class LabelledView:
     class_names: list | None = None     # the classes (None for regression)
     part: str = "validation"            # the part the sample is of
     message: str = ""             # training refused a step: why
+    trace: object = None                # the sample's forward trace (batch 1; its own copy)
+    vocab: list | None = None           # token id → token (text), for the cell's x_t
 
     def predicted(self) -> str:
         """The predicted class (or value) as text."""
@@ -284,27 +391,91 @@ def labelled_view(run: LabelledRun, sample: int = 0, with_confusion: bool = True
                         None if tokens is not None else x[b, :n].copy(), tokens, true, outputs.copy(),
                         confusion, accuracy, None if tr.scores is None else tr.scores[0, :n].copy(),
                         tr.context[0].copy(), tr.y[0].copy(), list(ds.class_names) if run.classes else None,
-                        "validation" if part == "val" else "training")
+                        "validation" if part == "val" else "training", trace=tr,
+                        vocab=ds.vocab if ds.token_inputs else None)
 
 
-def labelled_train_task(state, run: LabelledRun, emit_interval: float = 0.25) -> LabelledView:
-    """Train ``run`` until its epochs are done or the task is interrupted (the engine's
-    Interrupted propagates), sending a :class:`LabelledView` of ``state.sample`` at most every
-    ``emit_interval`` seconds and at every epoch's end (with the confusion matrix)."""
-    last = time.monotonic()
-    for snap in run.trainer.steps(interrupt=state.is_interruption_requested):
-        state.wait_while_paused()
-        state.check()
-        if snap.refused:
-            view = labelled_view(run, state.sample or 0)
-            view.message = snap.message
-            return view
+def _checked_settings(cfg: dict, folder: Path) -> LabelledSettings:
+    """config.json's settings, every value typed and ranged as an ordinary run's (runs.schema)."""
+    from explorer.runs.folder import RunFileError, safe_name
+    from explorer.runs.schema import check_model_settings
+
+    def fail(file: str, what: str) -> RunFileError:
+        return RunFileError(f"{safe_name(folder / file)} {what}; the run folder is damaged (restore it from a copy "
+                            "or train again).")
+
+    settings = cfg.get("settings")
+    if not isinstance(settings, dict):
+        raise fail("config.json", "has no settings")
+    checked = check_model_settings(fail, {"model": {k: v for k, v in settings.items() if k != "pool"}})
+    if settings.get("pool") not in POOLS:
+        raise fail("config.json", f"has settings.pool = {safe_name(str(settings.get('pool')))[:20]}, not one of "
+                                  f"{', '.join(POOLS)}")
+    known = set(asdict(LabelledSettings()))
+    return LabelledSettings(**{k: v for k, v in checked.items() if k in known}, pool=settings["pool"])
+
+
+def is_labelled_run(folder) -> bool:
+    """True when ``folder`` holds a labelled-sequence run saved by :meth:`LabelledRun.save`."""
+    return is_run_of(folder, FORMAT)
+
+
+class _ViewState:
+    """The window's task state as :func:`~explorer.app.tasks.train_task` sees it: the driver's
+    step records become a :class:`LabelledView` of ``state.sample`` at most every ``interval``
+    seconds and at every epoch's end (with the confusion matrix); everything else is the state's."""
+
+    def __init__(self, state, run: LabelledRun, interval: float):
+        self._state, self._run, self._interval, self._last = state, run, interval, -math.inf
+        self.note = ""
+
+    def __getattr__(self, name):
+        return getattr(self._state, name)
+
+    def set_partial_result(self, update) -> None:
+        if isinstance(update, tuple):                 # ("message", why a checkpoint failed): on the next view
+            self.note = update[1]
+            return
         now = time.monotonic()
-        if snap.epoch_end or now - last >= emit_interval:
-            state.set_partial_result(labelled_view(run, state.sample or 0, with_confusion=snap.epoch_end))
-            state.set_progress(snap.step / max(run.trainer.total_steps, 1), f"epoch {snap.epoch}")
-            last = now
-    return labelled_view(run, state.sample or 0)
+        epoch_end = bool(update.history)
+        if epoch_end or now - self._last >= self._interval:
+            tr = self._run.trainer
+            view = labelled_view(self._run, self._state.sample or 0, with_confusion=epoch_end)
+            view.message = self.note
+            self._state.set_partial_result(view)
+            self._state.set_progress(tr.step / max(tr.total_steps, 1), f"epoch {tr.epoch}")
+            self._last = now
+
+
+def labelled_train_task(state, run: LabelledRun, emit_interval: float = 0.25, folder=None) -> LabelledView:
+    """Train ``run`` until its epochs are done, the task is stopped or training diverges, with the one
+    training driver (:func:`~explorer.app.tasks.train_task`: its divergence guard puts the weights
+    from before a blow-up back), sending a :class:`LabelledView` of ``state.sample`` at most every
+    ``emit_interval`` seconds and at every epoch's end. With ``folder`` (a run folder the run came
+    from) the run is saved there as the checkpoint policy says and once more at the end. Returns
+    the last view (its ``message`` says why training diverged or a save failed), or None when
+    stopped (the window asks for a view when it needs one)."""
+    from explorer.runs.folder import RunFileError
+
+    from .checkpoint import CheckpointPolicy
+    from .tasks import train_task
+
+    def checkpoint() -> None:
+        run.save(folder)
+
+    viewer = _ViewState(state, run, emit_interval)
+    result = train_task(viewer, run.trainer, final_trace=False, checkpoint=checkpoint if folder else None,
+                        policy=CheckpointPolicy())
+    if folder is not None:
+        try:
+            run.save(folder)
+        except RunFileError as exc:
+            viewer.note = f"The run could not be saved in {folder}: {exc}"
+    if result.reason == "stopped":
+        return None
+    view = labelled_view(run, state.sample or 0)
+    view.message = result.message if result.reason in ("diverged", "error") else viewer.note
+    return view
 
 
 TARGET_ACCURACY = 0.95
@@ -331,10 +502,40 @@ def pool_runs(dataset, settings: LabelledSettings, pools=("last", "attention")) 
     return {pool: LabelledRun(dataset, replace(settings, pool=pool)) for pool in pools}
 
 
+class _Silent:
+    """A task state whose step records go nowhere (the caller reports on its own)."""
+
+    def __init__(self, state):
+        self._state = state
+
+    def __getattr__(self, name):
+        return getattr(self._state, name)
+
+    def set_partial_result(self, value) -> None:
+        pass
+
+
+def train_pool_chunk(state, run: LabelledRun, steps: int, guard, on_step=None) -> str:
+    """Up to ``steps`` more steps of ``run`` with the one training driver and ``guard`` (a
+    :class:`~explorer.app.tasks.DivergenceGuard` kept across chunks); the driver's reason. A run
+    that diverged has its weights from before the blow-up back and plans no more epochs."""
+    from .tasks import train_task
+
+    result = train_task(_Silent(state), run.trainer, max_steps=steps, guard=guard, on_step=on_step,
+                        final_trace=False, emit_interval=math.inf)
+    if result.reason in ("diverged", "error"):
+        run.trainer.epochs = run.trainer.epoch
+        run.message = result.message
+    return result.reason
+
+
 def pool_comparison_task(state, runs: dict, chunk: int = 10, emit_interval: float = 0.25) -> PoolComparison:
     """Train every run of :func:`pool_runs` in turns of ``chunk`` steps until all are done,
     sending a :class:`PoolComparison` at most every ``emit_interval`` seconds."""
+    from .tasks import DivergenceGuard
+
     reached = {name: None for name in runs}
+    guards = {name: DivergenceGuard(run.trainer) for name, run in runs.items()}
 
     def snapshot() -> PoolComparison:
         return PoolComparison({n: [dict(h) for h in r.trainer.history] for n, r in runs.items()},
@@ -344,15 +545,13 @@ def pool_comparison_task(state, runs: dict, chunk: int = 10, emit_interval: floa
     last = time.monotonic()
     while not snapshot().done:
         for name, run in runs.items():
-            for snap in run.trainer.steps(max_steps=chunk, interrupt=state.is_interruption_requested):
-                state.wait_while_paused()
-                state.check()
-                if snap.refused:
-                    run.trainer.epochs = run.trainer.epoch     # this run ends here
-                    break
+            def on_step(snap, val, name=name, run=run):
                 acc = run.trainer.history[-1].get("val_accuracy", math.nan) if snap.epoch_end else math.nan
                 if reached[name] is None and acc >= TARGET_ACCURACY:
                     reached[name] = snap.step
+
+            if train_pool_chunk(state, run, chunk, guards[name], on_step) == "stopped":
+                return snapshot()
         if time.monotonic() - last >= emit_interval:
             state.set_partial_result(snapshot())
             last = time.monotonic()
@@ -374,6 +573,7 @@ def _write_csv(path: Path, header, rows) -> Path:
     return path
 
 
-__all__ = ["ATTENTION_ROWS", "EXAMPLE_SETTINGS", "HISTORY_COLUMNS", "MIN_EPOCHS", "MIN_STEPS", "TARGET_ACCURACY",
+__all__ = ["ATTENTION_ROWS", "EXAMPLE_SETTINGS", "EXPORT_FILES", "FORMAT", "RUN_FILES", "data_source",
+           "is_labelled_run", "load_from_source", "HISTORY_COLUMNS", "MIN_EPOCHS", "MIN_STEPS", "TARGET_ACCURACY",
            "PoolComparison", "pool_comparison_task", "pool_runs", "LabelledRun", "LabelledSettings", "LabelledView",
-           "labelled_settings", "labelled_train_task", "labelled_view", "load_labelled_data"]
+           "labelled_settings", "labelled_train_task", "train_pool_chunk", "labelled_view", "load_labelled_data"]

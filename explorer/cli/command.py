@@ -773,12 +773,7 @@ def _train_frames_into(args, out: Path, holds: list) -> int:
 
     try:
         if args.resume:
-            run = FramesRun.load(args.resume, data_path=args.file, allow_changed_data=args.allow_changed_data)
-            if args.epochs is not None:
-                run.trainer.extend(args.epochs)
-            elif run.trainer.epoch >= run.trainer.epochs:
-                raise CliError(f"the run in {args.resume} has finished its {run.trainer.epochs} epochs; "
-                               "add --epochs E to train E more.")
+            run = resume_run(FramesRun, args)
         else:
             from explorer.cli.frames import classes_requested, load_frame_classes_for
 
@@ -899,6 +894,10 @@ def _labelled_request(args) -> bool:
     if args.cell == "convlstm" or args.example in FRAME_EXAMPLES:       # frames take --label themselves
         return False
     if args.resume is not None:
+        from explorer.app.labelled import is_labelled_run
+
+        if is_labelled_run(args.resume):
+            return True
         if args.pool or args.label or args.task:
             raise CliError("--resume continues a run of a series or text; --label, --pool and --task start a new "
                            "run of labelled sequences, so give them without --resume.")
@@ -914,13 +913,7 @@ def _train_into(args, given: dict[str, str], run_cls, out: Path, in_place: bool,
     Run = run_cls  # noqa: N806 - the class, as in _cmd_train
     try:
         if args.resume:
-            run = Run.load(args.resume, data_path=args.file, allow_changed_data=args.allow_changed_data)
-            tr = run.trainer
-            if args.epochs is not None:
-                tr.extend(args.epochs)
-            elif tr.epoch >= tr.epochs:
-                raise CliError(f"the run in {args.resume} has finished its {tr.epochs} epochs; "
-                               "add --epochs E to train E more.")
+            run = resume_run(Run, args)
             ignored = [flag for dest, flag in given.items() if dest not in RESUME_OPTIONS]
             if ignored:
                 _say(f"lstm-explorer: --resume continues with the run's own settings; ignoring "
@@ -967,6 +960,18 @@ def _train_into(args, given: dict[str, str], run_cls, out: Path, in_place: bool,
     elif not args.quiet:
         _say(f"wrote {out}")
     return status
+
+
+def resume_run(run_cls, args):
+    """``train --resume DIR``: ``run_cls.load`` of DIR (FILE: its data's new place), planned
+    ``--epochs`` more; a run that finished its epochs without ``--epochs`` is refused."""
+    run = run_cls.load(args.resume, data_path=args.file, allow_changed_data=args.allow_changed_data)
+    tr = run.trainer
+    if args.epochs is not None:
+        tr.extend(args.epochs)
+    elif tr.epoch >= tr.epochs:
+        raise CliError(f"the run in {args.resume} has finished its {tr.epochs} epochs; add --epochs E to train E more.")
+    return run
 
 
 def _run_from_model(args, dataset):

@@ -39,7 +39,7 @@ _DEFAULTS = {
     "first-symbol": {"seq_len": 20, "n_symbols": 4, "n_train": 10_000, "n_val": 1_000, "seed": 4},
     "text": {"seq_len": 25, "val_fraction": 0.1, "level": "char"},
     "worked-example": {},
-    "find-the-marker": {"min_len": 20, "max_len": 40, "n_train": 2_000, "n_val": 400, "seed": 7},
+    "find-the-marker": {"min_len": 20, "max_len": 40, "n_train": 2_000, "n_val": 400, "seed": 7, "task": "classes"},
     "sentiment": {"n_train": 1_500, "n_val": 300, "seed": 11},
 }
 

@@ -199,6 +199,29 @@ def _flag(head: dict, key: str, name: str, default=None):
     return _TRUE_FALSE[args[0].lower()]
 
 
+_TS_SPELLING = {k.lower(): k for k in ("problemName", "timeStamps", "missing", "univariate", "dimension", "dimensions",
+                                         "equalLength", "seriesLength", "classLabel", "targetLabel", "data")}
+
+
+def _whole(head: dict, key: str, name: str) -> int | None:
+    """The whole number (≥ 1) a header line gives, or None when the header has no such line."""
+    if key not in head:
+        return None
+    args, lineno = head[key]
+    if len(args) != 1 or not args[0].isdigit() or int(args[0]) < 1:
+        raise SequenceFileError(f"Line {lineno} of {name}: @{_TS_SPELLING[key]} must be a whole number of at "
+                                "least 1.")
+    return int(args[0])
+
+
+def _trim_padding(r: list) -> list:
+    """A dimension without the missing values after its last real one (padding of a shorter series)."""
+    end = len(r)
+    while end and math.isnan(r[end - 1]):
+        end -= 1
+    return r[:end]
+
+
 def _read_ts(text: str, name: str) -> _Raw:
     lines = _iter_data_lines(text)
     head, data_line = _ts_header(lines, name)
@@ -220,14 +243,24 @@ def _read_ts(text: str, name: str) -> _Raw:
     if not classes and not regression:
         raise SequenceFileError(f"{name} has no labels (@classLabel false and no @targetLabel true); "
                                 "a labelled .ts file needs one or the other.")
+    if "dimensions" in head and "dimension" in head:
+        raise SequenceFileError(f"Line {head['dimension'][1]} of {name} repeats @dimensions as @dimension; keep one.")
     univariate, equal = _flag(head, "univariate", name), _flag(head, "equallength", name)
-    length = None
-    if "serieslength" in head:
-        args, lineno = head["serieslength"]
-        if len(args) != 1 or not args[0].isdigit() or int(args[0]) < 1:
-            raise SequenceFileError(f"Line {lineno} of {name}: @seriesLength must be a whole number of at least 1.")
-        length = int(args[0])
-    _flag(head, "missing", name)
+    missing_ok = _flag(head, "missing", name)
+    length = _whole(head, "serieslength", name)
+    dims_key = "dimension" if "dimension" in head else "dimensions"
+    n_dims = _whole(head, dims_key, name)
+
+    def said(key: str) -> str:
+        return f"@{_TS_SPELLING[key]} {' '.join(head[key][0])} on line {head[key][1]}"
+
+    if univariate is not None and n_dims is not None and univariate != (n_dims == 1):
+        raise SequenceFileError(f"Line {head[dims_key][1]} of {name} says @{_TS_SPELLING[dims_key]} {n_dims} but "
+                                f"{said('univariate')} disagrees; make the two header lines agree.")
+
+    def mismatch(lineno: int, found: str, key: str, fix: str) -> SequenceFileError:
+        return SequenceFileError(f"Line {lineno} of {name} has {found} but the header says {said(key)}; {fix}.")
+
     cases, labels = [], []
     for lineno, ln in lines:
         if ln.count(":") > MAX_DIMENSIONS:
@@ -238,30 +271,43 @@ def _read_ts(text: str, name: str) -> _Raw:
             raise SequenceFileError(f"Line {lineno} of {name} has no label after its values (the label comes "
                                     "last, after a colon).")
         label, dims = dims[-1].strip(), dims[:-1]
-        if univariate and len(dims) != 1:
-            raise SequenceFileError(f"Line {lineno} of {name} has {len(dims)} dimensions but the header says "
-                                    "@univariate true.")
+        k = len(dims)
+        if univariate is not None and univariate != (k == 1):
+            raise mismatch(lineno, f"{k} dimension{'s' * (k != 1)}", "univariate",
+                           f"write @univariate {'false' if univariate else 'true'} or fix that line")
+        if n_dims is not None and k != n_dims:
+            raise mismatch(lineno, f"{k} dimension{'s' * (k != 1)}", dims_key,
+                           f"fix @{_TS_SPELLING[dims_key]} or that line")
+        if cases and k != cases[0].shape[1]:
+            raise SequenceFileError(f"Line {lineno} of {name} has {k} dimensions, the first case "
+                                    f"{cases[0].shape[1]}; every case needs the same dimensions.")
         rows = []
         for d in dims:
             _check_steps(d.count(",") + 1, name, lineno)
-            toks = d.split(",")
-            rows.append([_float(t, name, lineno) for t in toks])
-        if cases and len(rows) != cases[0].shape[1]:
-            raise SequenceFileError(f"Line {lineno} of {name} has {len(rows)} dimensions, the first case "
-                                    f"{cases[0].shape[1]}; every case needs the same dimensions.")
+            r = [_float(t, name, lineno) for t in d.split(",")]
+            rows.append(r if equal else _trim_padding(r))
         T = max(len(r) for r in rows)
+        if not T:
+            raise SequenceFileError(f"Line {lineno} of {name} has no values, only missing ones; remove that line.")
+        if equal and any(len(r) != T for r in rows):
+            raise mismatch(lineno, "dimensions of different lengths", "equallength",
+                           "write @equalLength false or give every dimension the same number of steps")
         if equal and cases and T != cases[0].shape[0]:
-            raise SequenceFileError(f"Line {lineno} of {name} has {T} steps, the first case {cases[0].shape[0]}, "
-                                    "but the header says @equalLength true.")
-        if length is not None and equal is not False and T != length:
-            raise SequenceFileError(f"Line {lineno} of {name} has {T} steps but the header says "
-                                    f"@seriesLength {length}.")
-        arr = np.full((T, len(rows)), np.nan)
-        for j, r in enumerate(rows):
-            arr[:len(r), j] = r
+            raise mismatch(lineno, f"{T} steps, the first case {cases[0].shape[0]},", "equallength",
+                           "write @equalLength false or fix that line")
+        if length is not None and (T != length if equal is not False else T > length):
+            raise mismatch(lineno, f"{T} steps", "serieslength", "fix @seriesLength or that line")
+        if missing_ok is False and any(math.isnan(v) for r in rows for v in r):
+            raise mismatch(lineno, "a missing value", "missing", "write @missing true or fill in that value")
         if declared is not None and label not in declared:
             raise SequenceFileError(f"Line {lineno} of {name} has the label {safe_name(label[:20], full=True)!r}, "
                                     f"which @classLabel does not list ({' '.join(declared)[:60]}).")
+        if regression and not _is_number(label):
+            raise mismatch(lineno, f"the label {safe_name(label[:20], full=True)!r}, not a number,", "targetlabel",
+                           "give a number as that case's target")
+        arr = np.full((T, k), np.nan)
+        for j, r in enumerate(rows):
+            arr[:len(r), j] = r
         cases.append(arr)
         labels.append(label)
     if not cases:

@@ -2,7 +2,8 @@
 
 - ``find-the-marker``: sequences of 20–40 steps of two inputs (a value and a marker); the marker
   is 1 at one step, and the class is the sign of the value at that step (``negative`` /
-  ``positive``): every other value is noise, so the model has to look at the marked step.
+  ``positive``): every other value is noise, so the model has to look at the marked step. With
+  ``task="regression"`` the target is the marked value itself (MSE).
 - ``sentiment``: short sentences of neutral words with one word that decides the label (``pos``
   / ``neg``: *good*, *great*, … or *bad*, *awful*, …), as words.
 """
@@ -37,10 +38,17 @@ def marker_dataset(p: dict) -> LabelledDataset:
     lo, hi = int(p["min_len"]), int(p["max_len"])
     x_tr, l_tr, y_tr, m_tr = find_the_marker(int(p["n_train"]), lo, hi, rng)
     x_va, l_va, y_va, m_va = find_the_marker(int(p["n_val"]), lo, hi, rng)
-    ds = LabelledDataset(x_train=x_tr, y_train=y_tr, x_val=x_va, y_val=y_va, loss="cross_entropy",
-                         kind="labelled", source="find-the-marker", columns=["value", "marker"], seq_len=hi,
-                         lengths_train=l_tr, lengths_val=l_va, task="classes", class_names=["negative", "positive"],
-                         n_classes=2, label_name="sign at the marker", val_source="generated apart")
+    common = dict(kind="labelled", source="find-the-marker", columns=["value", "marker"], seq_len=hi,
+                  lengths_train=l_tr, lengths_val=l_va, val_source="generated apart")
+    if p.get("task", "classes") == "regression":
+        sd = 1.0 / np.sqrt(3.0)                       # σ of the uniform values: the target z-scored
+        marked = [x[np.arange(len(x)), m, 0][:, None] / sd for x, m in ((x_tr, m_tr), (x_va, m_va))]
+        ds = LabelledDataset(x_train=x_tr, y_train=marked[0], x_val=x_va, y_val=marked[1], loss="mse", task="regression",
+                             label_name="value at the marker", target_std=sd, **common)
+    else:
+        ds = LabelledDataset(x_train=x_tr, y_train=y_tr, x_val=x_va, y_val=y_va, loss="cross_entropy", task="classes",
+                             class_names=["negative", "positive"], n_classes=2, label_name="sign at the marker",
+                             **common)
     ds.marker_train, ds.marker_val = m_tr, m_va
     return ds
 

@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import html
 
 import numpy as np
 from PySide6.QtCore import QRectF
@@ -214,7 +213,8 @@ def strip_for(run, sample: int = 0) -> AttentionStripWidget:
 
 
 def export_labelled_plots(run, out_dir, sample: int = 0) -> list:
-    """confusion (classes), attention_strip (attention pool) and accuracy (classes) as PNG, SVG, CSV."""
+    """confusion (classes), attention_strip and attention_stage (attention pool) and accuracy (classes)
+    as PNG, SVG, CSV."""
     from explorer.figures.report import _quiet_offscreen
 
     written = []
@@ -236,6 +236,10 @@ def export_labelled_plots(run, out_dir, sample: int = 0) -> list:
                 written += export_plot(curves, out_dir, "accuracy")
         if run.model.pool == "attention" and len(run.part_arrays(part)[0]):
             written += export_plot(strip_for(run, sample), out_dir, "attention_strip")
+            from explorer.app.labelled import labelled_view
+            from explorer.figures.attention_stage import Stage, export_attention_stage
+
+            written += export_attention_stage(Stage.of_view(labelled_view(run, sample, with_confusion=False)), out_dir)
     return written
 
 

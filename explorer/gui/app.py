@@ -30,8 +30,10 @@ def _check_compare(parser, args) -> None:
         print(f"{parser.prog}: {sentence}", file=sys.stderr)
         raise SystemExit(2)
 
-    try:
-        args.compare = parse_cells(args.compare)
+    from explorer.gui.pool_comparison import is_labelled_request
+
+    try:                                   # labelled sequences: one cell, with and without attention
+        args.compare = parse_cells(args.compare, least=1 if is_labelled_request(args.file, args.example) else None)
     except ValueError as exc:
         refuse(f"--compare {args.compare!r} {exc}")
     if args.cell or args.model:
@@ -168,8 +170,20 @@ def main(argv: list[str] | None = None) -> int:
     if problem:
         print(f"lstm-explorer: {problem}", file=sys.stderr, flush=True)
         return 2
-    frames_run = None
+    frames_run = labelled_run = None
     if args.file and not args.compare:
+        from explorer.app.labelled import LabelledRun, is_labelled_run
+
+        if is_labelled_run(args.file):            # a labelled run: the attention window, saving there
+            from explorer.data import SequenceFileError
+            from explorer.runs.folder import RunFileError
+            from explorer.util.ram import MemoryBudgetError
+
+            try:
+                labelled_run = LabelledRun.load(args.file)
+            except (RunFileError, SequenceFileError, MemoryBudgetError, ValueError, OSError) as exc:
+                print(f"lstm-explorer: {exc}", file=sys.stderr, flush=True)
+                return 2
         from explorer.app.frames_run import FramesRun, is_frames_run
 
         if is_frames_run(args.file):              # a ConvLSTM run: its own window
@@ -200,6 +214,11 @@ def main(argv: list[str] | None = None) -> int:
         from explorer.gui.convlstm_window import ConvLSTMWindow
 
         win = ConvLSTMWindow(frames_run, Path(args.file).name, folder=args.file)
+        win.show()
+    elif labelled_run is not None:
+        from explorer.gui.attention_window import AttentionWindow
+
+        win = AttentionWindow(labelled_run, folder=args.file)
         win.show()
     elif _labelled(args):
         from explorer.gui.attention_window import build_attention_window

@@ -5,7 +5,9 @@
 the built-in ones. It shows the selected validation sample's attention weights as a strip
 aligned with the input (:class:`~explorer.figures.labelled.AttentionStripWidget`: bars under a
 series, or the words shaded by α), the predicted class with every class's probability beside the
-true one, the confusion matrix and the accuracy per epoch, and the attention stage's equations.
+true one, the confusion matrix and the accuracy per epoch, the attention stage after the last cell
+drawn with the sample's numbers (:class:`~explorer.figures.attention_stage.AttentionStageWidget`)
+and its equations.
 
 Training (:func:`~explorer.app.labelled.labelled_train_task`) runs on the main window's
 :class:`~explorer.gui.training.TrainingRunner` and sends views of the selected sample, drawn at
@@ -24,13 +26,14 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QHBoxLayout, QLabel, QMainWindow, QScrollArea, QSpinBox, QSplitter, QStyle,
                                QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
-from explorer.app.labelled import (TARGET_ACCURACY, LabelledRun, LabelledView, PoolComparison, labelled_settings,
-                                   labelled_train_task, labelled_view, load_labelled_data, pool_comparison_task,
-                                   pool_runs)
+from explorer.app.labelled import (LabelledRun, LabelledView, labelled_settings, labelled_train_task,
+                                   labelled_view, load_labelled_data)
+from explorer.figures.attention_stage import AttentionStageWidget
 from explorer.figures.labelled import AttentionStripWidget, ConfusionMatrixWidget
+from explorer.gui.pool_comparison import PoolComparisonWindow
 from explorer.gui.live_curves import LiveCurvesPlotWidget
 from explorer.gui.training import TrainingRunner
-from explorer.gui.worker import LatestTask, ThreadRegistry, TaskWorker
+from explorer.gui.worker import LatestTask, TaskWorker, ThreadRegistry
 
 EQUATIONS = {
     "attention": ("scores   e_t = vᵀ tanh(W_a h_t + b_a)\n"
@@ -62,8 +65,9 @@ class AttentionWindow(QMainWindow):
     sigFinished = Signal(object)      # the training worker ended (its last view, or None)
     sigLoadFailed = Signal(str)
 
-    def __init__(self, run: LabelledRun | None = None, parent=None):
+    def __init__(self, run: LabelledRun | None = None, parent=None, folder=None):
         super().__init__(parent)
+        self.folder = folder                    # the run folder the run came from: training saves there
         self.threads = ThreadRegistry(self)
         self.run: LabelledRun | None = None
         self.runner = TrainingRunner(self.threads, self._on_view, paint_s=lambda: 0.0, parent=self)
@@ -93,6 +97,7 @@ class AttentionWindow(QMainWindow):
         bar.addWidget(self.sample_spin)
         self.strip = AttentionStripWidget()
         self.diagram = self.strip               # what --quit-after-paint watches
+        self.stage = AttentionStageWidget()      # the stage after the last cell, the sample's numbers
         self.confusion = ConfusionMatrixWidget()
         self.curves = LiveCurvesPlotWidget("Accuracy per epoch", "epoch", "accuracy", log_y=False)
         self.true_label = _plain_label()
@@ -119,9 +124,10 @@ class AttentionWindow(QMainWindow):
             bottom.setStretchFactor(k, stretch)
         main = QSplitter(Qt.Orientation.Vertical)
         main.addWidget(self.strip)
+        main.addWidget(self.stage)
         main.addWidget(bottom)
-        main.setStretchFactor(0, 1)
-        main.setStretchFactor(1, 1)
+        for k, stretch in enumerate((2, 3, 3)):
+            main.setStretchFactor(k, stretch)
         holder = QWidget()
         h = QHBoxLayout(holder)
         h.setContentsMargins(0, 0, 0, 0)
@@ -196,7 +202,8 @@ class AttentionWindow(QMainWindow):
         tr = self.run.trainer
         if tr.epoch >= tr.epochs:
             tr.extend(self.run.settings.epochs)
-        self.runner.start(partial(labelled_train_task, run=self.run), tag="train", sample=self.sample_spin.value() - 1)
+        self.runner.start(partial(labelled_train_task, run=self.run, folder=self.folder), tag="train",
+                          sample=self.sample_spin.value() - 1)
         self.train_action.setText("&Stop")
         self.train_action.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_MediaStop))
         return True
@@ -258,6 +265,7 @@ class AttentionWindow(QMainWindow):
         self.equations.setText(EQUATIONS[self.run.model.pool] + "\n\n" + view.stage_text())
         if view.alpha is not None:
             self.strip.show_view(view)
+        self.stage.set_view(view)
         if view.confusion is not None:
             self.confusion.set_matrix(view.confusion, ds.class_names,
                                       f"Confusion matrix ({part}, accuracy {view.accuracy:.1%})")
@@ -311,72 +319,6 @@ class AttentionWindow(QMainWindow):
         self.threads.wait_all()
 
 
-class PoolComparisonWindow(QMainWindow):
-    """The same cell with the last state and with attention on the same sequences, trained live in
-    turns: validation accuracy per epoch of both, and the step at which each first reached
-    :data:`~explorer.app.labelled.TARGET_ACCURACY`."""
-
-    sigResult = Signal(object)        # a PoolComparison drawn
-    sigFinished = Signal(object)
-
-    COLORS = {"last": "#2980B9", "attention": "#C0392B"}
-
-    def __init__(self, dataset, settings, parent=None):
-        super().__init__(parent)
-        self.threads = ThreadRegistry(self)
-        self.runs = pool_runs(dataset, settings)
-        self.result: PoolComparison | None = None
-        self.curves = LiveCurvesPlotWidget("Validation accuracy per epoch", "epoch", "validation accuracy",
-                                           log_y=False)
-        self.table = QTableWidget(len(self.runs), 4)
-        self.table.setHorizontalHeaderLabels(["pooling", "parameters", "steps",
-                                              f"{TARGET_ACCURACY:.0%} accuracy at step"])
-        self.table.verticalHeader().hide()
-        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        for i, (name, run) in enumerate(self.runs.items()):
-            self.table.setItem(i, 0, QTableWidgetItem(name))
-            self.table.setItem(i, 1, QTableWidgetItem(str(run.model.param_count.total)))
-        self.table.setFixedHeight(self.table.horizontalHeader().height()
-                                  + sum(self.table.rowHeight(i) for i in range(len(self.runs))) + 4)
-        holder = QWidget()
-        lay = QVBoxLayout(holder)
-        lay.addWidget(self.curves, 1)
-        lay.addWidget(self.table)
-        self.setCentralWidget(holder)
-        cell = settings.cell.upper() if settings.cell in ("lstm", "gru", "rnn") else settings.cell
-        self.setWindowTitle(f"{cell}: last state or attention — {Path(str(dataset.source)).name}")
-        self.resize(1000, 700)
-        self.runner = TrainingRunner(self.threads, self.show_result, parent=self)
-        self.runner.sigDone.connect(self._on_worker_done)
-        self.runner.start(partial(pool_comparison_task, runs=self.runs), tag="pools")
-
-    def show_result(self, res: PoolComparison) -> None:
-        self.result = res
-        for i, name in enumerate(self.runs):
-            hist = res.histories[name]
-            self.curves.set_curve(name, [h["epoch"] for h in hist], [h.get("val_accuracy", math.nan) for h in hist],
-                                  self.COLORS.get(name, "#444"))
-            self.table.setItem(i, 2, QTableWidgetItem(f"{res.steps[name]} of {res.total_steps[name]}"))
-            reached = res.reached[name]
-            self.table.setItem(i, 3, QTableWidgetItem("not yet" if reached is None else str(reached)))
-        self.sigResult.emit(res)
-
-    def _on_worker_done(self, worker) -> None:
-        if worker.result is not None:
-            self.show_result(worker.result)
-        if worker.error:
-            self.statusBar().showMessage(worker.error)
-        self.sigFinished.emit(worker.result)
-
-    def closeEvent(self, e):  # noqa: N802
-        self.runner.stop()
-        self.threads.wait_all(1.5)
-        super().closeEvent(e)
-
-    def after_close(self) -> None:
-        self.threads.wait_all()
-
-
 def build_attention_window(file: str | None = None, example: str | None = None) -> AttentionWindow:
     """A shown attention window loading FILE or the labelled example."""
     win = AttentionWindow()
@@ -385,4 +327,4 @@ def build_attention_window(file: str | None = None, example: str | None = None) 
     return win
 
 
-__all__ = ["AttentionWindow", "EQUATIONS", "PoolComparisonWindow", "build_attention_window"]
+__all__ = ["AttentionWindow", "EQUATIONS", "build_attention_window"]

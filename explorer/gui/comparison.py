@@ -74,8 +74,8 @@ NO_MEMORY = ("No memory heatmap for the plain RNN: it keeps no belt. Every step 
              "is kept — and its gradient through time fades the same way.")
 
 
-def parse_cells(text) -> list[str]:
-    """``"rnn,gru,lstm"`` → ``["rnn", "gru", "lstm"]``: two to four known cells, each once.
+def parse_cells(text, least: int | None = None) -> list[str]:
+    """``"rnn,gru,lstm"`` → ``["rnn", "gru", "lstm"]``: two (``least``) to four known cells, each once.
     Raises ValueError with one sentence naming what is wrong and what to give."""
     cells = [c.strip().lower() for c in (text.split(",") if isinstance(text, str) else text) if c.strip()]
     for c in cells:
@@ -85,8 +85,9 @@ def parse_cells(text) -> list[str]:
     twice = [c for k, c in enumerate(cells) if c in cells[:k]]
     if twice:
         raise ValueError(f"names {twice[0]} twice; name each cell once (e.g. rnn,gru,lstm).")
-    if not MIN_CELLS <= len(cells) <= MAX_CELLS:
-        raise ValueError(f"gives {len(cells)} cell{'s' if len(cells) != 1 else ''}; compare two to four of "
+    if not (least or MIN_CELLS) <= len(cells) <= MAX_CELLS:
+        raise ValueError(f"gives {len(cells)} cell{'s' if len(cells) != 1 else ''}; compare "
+                         f"{'one' if least == 1 else 'two'} to four of "
                          f"{', '.join(KINDS)}, separated by commas (e.g. rnn,gru,lstm).")
     return cells
 
@@ -863,7 +864,13 @@ def open_comparison(win, cells, max_steps: int = DEFAULT_MAX_STEPS, target_loss:
 
 def build_comparison(cells, file=None, example=None, settings=None, start: bool = True) -> ComparisonWindow:
     """``lstm-explorer --compare CELLS [FILE | --example NAME]``: a shown comparison window that loads
-    FILE (or the example; the adding problem by default) off the GUI thread and starts training."""
+    FILE (or the example; the adding problem by default) off the GUI thread and starts training.
+    Labelled sequences open the comparison of last state and attention
+    (:mod:`explorer.gui.pool_comparison`) instead."""
+    from explorer.gui.pool_comparison import build_pool_comparison, is_labelled_request
+
+    if is_labelled_request(file, example):
+        return build_pool_comparison(cells, file, example)
     cw = ComparisonWindow(None, settings, cells)
     cw.show()
     cw.load(file=file, example=None if file else (example or "adding"), start=start)
