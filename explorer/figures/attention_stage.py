@@ -77,15 +77,15 @@ class Stage:
 
 
 def cell_frame(trace, t: int, sample: int, vocab=None):
-    """The :class:`~explorer.figures.cell_canvas.Frame` of the top layer's cell (forward direction,
+    """The :class:`~explorer.app.cell_frame.Frame` of the top layer's cell (forward direction,
     unit 0) at step ``t`` of a batch-1 trace: the last cell before the attention stage (``vocab``:
     the tokens of a text model's ids)."""
-    from explorer.engine.describe import describe
-    from explorer.figures.cell_canvas import frame_at
+    from explorer.app.cell_frame import frame_at
+    from explorer.app.cell_view import cell_view
 
     L, D = trace.num_layers, trace.num_directions
     top = trace.layer(L - 1, 0) if L > 1 or D > 1 else trace
-    return frame_at(describe(trace.kind), top, t, 0, sample=sample, vocab=vocab, layer=L - 1, direction=0,
+    return frame_at(cell_view(trace.kind), top, t, 0, sample=sample, vocab=vocab, layer=L - 1, direction=0,
                     num_layers=L, num_directions=D)
 
 
