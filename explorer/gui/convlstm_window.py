@@ -21,6 +21,7 @@ from explorer.app.convlstm_view import ConvLSTMView
 from explorer.app.frames_run import EpochReport, train_frames_task
 from explorer.figures.convlstm_picture import (LOGICAL_H, LOGICAL_W, STRIP_NAMES, hit, paint_convlstm, paint_strip,
                                               render_png, render_strip_png, render_strip_svg, render_svg)
+from explorer.gui.training import TrainingRunner
 from explorer.gui.worker import TaskWorker, ThreadRegistry
 
 
@@ -101,7 +102,9 @@ class ConvLSTMWindow(QMainWindow):
         self.folder = folder
         self.model = run.model.clone()              # what the picture draws; the run's own trains
         self.threads = ThreadRegistry(self)
-        self.worker: TaskWorker | None = None
+        self.runner = TrainingRunner(self.threads, self._apply_reports, merge=list,
+                                     accept=lambda v: isinstance(v, EpochReport), parent=self)   # every epoch, in order
+        self.runner.sigDone.connect(self._on_train_done)
         ds = run.dataset
         self._val = ds.n_val > 0
         self.setWindowTitle(f"LSTM Explorer — ConvLSTM — {name}")
@@ -255,18 +258,23 @@ class ConvLSTMWindow(QMainWindow):
         """Train the chosen number of epochs more, in a worker thread."""
         if self.worker is not None:
             return
-        self.worker = TaskWorker(partial(train_frames_task, run=self.run, epochs=self.epochs.value(),
-                                         folder=self.folder))
-        self.worker.sigPartial.connect(self._on_epoch)
-        self.worker.sigDone.connect(self._on_train_done)
         self.train_button.setEnabled(False)
         self.stop_button.setEnabled(True)
         self.status.setText(f"training {self.epochs.value()} epoch(s)…")
-        self.threads.start(self.worker)
+        self.runner.start(partial(train_frames_task, run=self.run, epochs=self.epochs.value(), folder=self.folder))
+
+    @property
+    def worker(self) -> TaskWorker | None:
+        """The training task's worker (None while idle)."""
+        return self.runner.worker
+
+    def _apply_reports(self, reports: list) -> None:
+        for report in reports:
+            self._on_epoch(report)
 
     def stop(self) -> None:
         if self.worker is not None:
-            self.worker.state.request_interruption()
+            self.runner.stop()
             self.status.setText("stopping after this step…")
 
     def _on_epoch(self, report) -> None:
@@ -281,7 +289,6 @@ class ConvLSTMWindow(QMainWindow):
         self.status.setText(text + (f"; not saved: {report.saved}" if report.saved else ""))
 
     def _on_train_done(self, worker) -> None:
-        self.worker = None
         self.train_button.setEnabled(True)
         self.stop_button.setEnabled(False)
         self.model.params[...] = self.run.model.params

@@ -28,6 +28,7 @@ from explorer.app.tree_train import (FlatSequenceModel, TreeData, TreeRun, TreeS
 from explorer.data.trees import in_order
 from explorer.app.tree_view import TreeShow, show_tree
 from explorer.figures.tree_diagram import TreePicture, node_heatmap
+from explorer.gui.training import TrainingRunner
 from explorer.gui.worker import TaskWorker, ThreadRegistry
 
 
@@ -136,7 +137,9 @@ class TreeWindow(QMainWindow):
         self.epochs_per_train = 5               # epochs one press of Train adds
         self.current: TreeShow | None = None
         self.registry = ThreadRegistry(self)
-        self.worker: TaskWorker | None = None
+        self.runner = TrainingRunner(self.registry, self._apply_updates, merge=list,
+                                     accept=lambda v: isinstance(v, dict), parent=self)   # every epoch's row, in order
+        self.runner.sigDone.connect(self._on_worker_done)
         self.flat: FlatSequenceModel | None = None          # trained by the worker
         self.flat_model = None                              # what the window predicts with
         self.setWindowTitle(f"Tree-LSTM \u2014 {title}" if title else "Tree-LSTM")
@@ -330,7 +333,7 @@ class TreeWindow(QMainWindow):
     @Slot()
     def _on_train_clicked(self) -> None:
         if self.worker is not None:
-            self.worker.state.request_interruption()
+            self.runner.stop()
             return
         self.run.settings.epochs = len(self.run.history) + self.epochs_per_train
         self._start(tree_train_task(self.run))
@@ -338,7 +341,7 @@ class TreeWindow(QMainWindow):
     @Slot()
     def _on_compare_clicked(self) -> None:
         if self.worker is not None:
-            self.worker.state.request_interruption()
+            self.runner.stop()
             return
         if self.flat is None:
             s = self.run.settings
@@ -347,13 +350,19 @@ class TreeWindow(QMainWindow):
         self._start(compare_task(self.run, self.flat, self.epochs_per_train))
 
     def _start(self, task) -> None:
-        self.worker = TaskWorker(task)
-        self.worker.sigPartial.connect(self._on_worker_partial)
-        self.worker.sigDone.connect(self._on_worker_done)
         self.train_button.setText("Stop")
         self.compare_button.setEnabled(False)
         self.status.setText("training…")
-        self.registry.start(self.worker)
+        self.runner.start(task)
+
+    @property
+    def worker(self) -> TaskWorker | None:
+        """The training task's worker (None while idle)."""
+        return self.runner.worker
+
+    def _apply_updates(self, updates: list) -> None:
+        for update in updates:
+            self._on_worker_partial(update)
 
     def _show_comparison(self) -> None:
         """One paragraph: both models' validation root errors, and this tree's root by each."""
@@ -388,7 +397,6 @@ class TreeWindow(QMainWindow):
 
     @Slot(object)
     def _on_worker_done(self, worker) -> None:
-        self.worker = None
         self.train_button.setText("Train")
         self.compare_button.setEnabled(True)
         if worker.error:
