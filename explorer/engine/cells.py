@@ -24,6 +24,7 @@ feature-major on a scaled copy with the gate rows in the order o, i, f, g (see
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -118,27 +119,48 @@ def scatter_rows(out: np.ndarray, ids: np.ndarray, rows: np.ndarray) -> None:
         np.add.at(out, ids, rows)
 
 
+UNBUFFERED_MIN = 256
+"""Rows of at least this many entries are read in place by :func:`unbuffered`."""
+
 CONTRACT_CHUNK = 1 << 22
 """The weight gradient Σ_t X_t Yᵀ_t of feature-major arrays is formed this many entries at a time."""
+
+
+@contextmanager
+def unbuffered(row: int):
+    """Element-wise operations over (steps, ·) arrays whose contiguous rows hold ``row`` entries
+    run on the arrays themselves: NumPy's ufuncs otherwise copy such operands through a buffer of
+    ``np.getbufsize()`` entries (8192) whenever a row is shorter than that. Rows shorter than
+    :data:`UNBUFFERED_MIN` keep the buffer (there it costs less than one call per row)."""
+    with np.errstate():
+        if row >= UNBUFFERED_MIN:
+            np.setbufsize(min(np.getbufsize(), row) // 16 * 16)     # NumPy wants multiples of 16
+        yield
 
 
 def _contract_steps(B: int, R: int, G: int) -> int:
     return max(1, CONTRACT_CHUNK // max(1, B * (R + G)))
 
 
-def _contract(out: np.ndarray, X: np.ndarray, Y: np.ndarray) -> None:
+def _contract(out: np.ndarray, X: np.ndarray, Y: np.ndarray, M: np.ndarray | None = None):
     """``out`` (R, G) = Σ_t X[t] @ Y[t]ᵀ for feature-major X (T, R, B) and Y (T, G, B): one
-    product over (steps × batch) per chunk of steps (the chunk's copies stay small)."""
+    product over (steps × batch) per chunk of steps (the chunk's copies stay small; they copy
+    whole rows of B, nothing is transposed element by element). With ``M`` (k, G) also returns
+    M @ Y[t] for every t, (T, k, B), from the same copies: one product per chunk."""
     T, R, B = X.shape
     G = Y.shape[1]
-    step = _contract_steps(B, R, G)
+    step = _contract_steps(B, R + (0 if M is None else M.shape[0]), G)
+    MY = None if M is None else np.empty((T, M.shape[0], B), out.dtype)
     for t0 in range(0, T, step):
         Xc = X[t0:t0 + step].transpose(1, 0, 2).reshape(R, -1)
-        Yc = Y[t0:t0 + step].transpose(0, 2, 1).reshape(-1, G)
+        Yc = Y[t0:t0 + step].transpose(1, 0, 2).reshape(G, -1)
         if t0 == 0:
-            np.matmul(Xc, Yc, out)
+            np.matmul(Xc, Yc.T, out)
         else:
-            out += Xc @ Yc
+            out += Xc @ Yc.T
+        if M is not None:
+            MY[t0:t0 + step] = (M @ Yc).reshape(M.shape[0], -1, B).transpose(1, 0, 2)
+    return MY
 
 
 class Cell:
@@ -430,8 +452,9 @@ class LSTMCell(StackedCell):
     def transient_bytes(self, T, B, tokens=False):
         n, R, G = self.n, self._h1_width(tokens), 4 * self.n
         forward = 2 * G * R + T * B * G * tokens                 # scaled weights; ids: gathered rows
-        Tc = min(T, _contract_steps(B, R, G))
-        chunks = Tc * B * (R + G) + R * G * (1 + (Tc < T))       # the weight gradient's chunks
+        M = 0 if tokens else self.m                              # dx, from the same chunks
+        Tc = min(T, _contract_steps(B, R + M, G))
+        chunks = Tc * B * (R + G + M) + R * G * (1 + (Tc < T)) + T * B * M   # the weight gradient's chunks
         scatter = T * B * n * tokens                             # ids: rows of dz to scatter
         return max(forward, chunks, scatter) * self.dtype.itemsize + super().transient_bytes(T, B, tokens)
 
@@ -622,13 +645,14 @@ class LSTMCell(StackedCell):
         # dz_i = dc ⊙ (i g)(1-i);  dz_f = dc ⊙ (f c_{t-1})(1-f);  dz_g = dc ⊙ (i - g (i g))
         # (the forward left tanh(c), i ⊙ g and f ⊙ c_{t-1} in rows 0:n, 2n:3n, 3n:4n)
         TC, Qo, Qi, Qf, Qg, Qx = (Q[:, k * n:(k + 1) * n] for k in range(6))
-        np.subtract(1.0, Ao, Qo); Qo *= H
-        np.multiply(Ag, Qi, Qg); np.subtract(Ai, Qg, Qg)
-        np.subtract(1.0, Ai, Qx); Qi *= Qx
-        np.subtract(1.0, Af, Qx); Qf *= Qx
-        Qx[...] = Af                                  # dc_{t-1} = dc ⊙ f (with dz, one product)
-        np.multiply(TC, H, TC)
-        np.subtract(Ao, TC, TC)                       # o ⊙ (1 - tanh²c): dc from dh
+        with unbuffered(n * B):
+            np.subtract(1.0, Ao, Qo); Qo *= H
+            np.multiply(Ag, Qi, Qg); np.subtract(Ai, Qg, Qg)
+            np.subtract(1.0, Ai, Qx); Qi *= Qx
+            np.subtract(1.0, Af, Qx); Qf *= Qx
+            Qx[...] = Af                              # dc_{t-1} = dc ⊙ f (with dz, one product)
+            np.multiply(TC, H, TC)
+            np.subtract(Ao, TC, TC)                   # o ⊙ (1 - tanh²c): dc from dh
         for c in ws.clamps:
             if c.name == "h":                         # h held: nothing flows into o or c from it
                 self._mask(Q, c.steps, B, np.concatenate([c.units, n + c.units]))
@@ -675,10 +699,11 @@ class LSTMCell(StackedCell):
         n, m, T, B = self.n, self.m, ws.T, ws.B
         H1 = ws.arrays["H1"][:T]
         tmp = np.empty((H1.shape[1], 4 * n), self.dtype)
-        _contract(tmp, H1, dz)
         if ws.tokens is None:
+            dx = _contract(tmp, H1, dz, self._internal_cols(W[n:n + m]) if want_dx else None)
             self._torch_order(dW, tmp, n)
-            return np.matmul(self._internal_cols(W[n:n + m]), dz).transpose(0, 2, 1) if want_dx else None
+            return None if dx is None else dx.transpose(0, 2, 1)
+        _contract(tmp, H1, dz)
         self._torch_order(dW[:n], tmp, n)
         self._torch_order(dW[n + m:n + m + 1], dz.sum(axis=(0, 2))[None], n)
         dW[n:n + m] = 0.0
