@@ -144,22 +144,22 @@ def _contract_steps(B: int, R: int, G: int) -> int:
 
 def _contract(out: np.ndarray, X: np.ndarray, Y: np.ndarray, M: np.ndarray | None = None):
     """``out`` (R, G) = Σ_t X[t] @ Y[t]ᵀ for feature-major X (T, R, B) and Y (T, G, B): one
-    product over (steps × batch) per chunk of steps (the chunk's copies stay small; they copy
-    whole rows of B, nothing is transposed element by element). With ``M`` (k, G) also returns
-    M @ Y[t] for every t, (T, k, B), from the same copies: one product per chunk."""
+    product over (steps × batch) per chunk of steps (the chunk's copies stay small). With ``M``
+    (k, G) also returns (M @ Y[t])ᵀ for every t, batch-major (T, B, k), from the same copy of Y:
+    one product per chunk."""
     T, R, B = X.shape
     G = Y.shape[1]
     step = _contract_steps(B, R + (0 if M is None else M.shape[0]), G)
-    MY = None if M is None else np.empty((T, M.shape[0], B), out.dtype)
+    MY = None if M is None else np.empty((T, B, M.shape[0]), out.dtype)
     for t0 in range(0, T, step):
         Xc = X[t0:t0 + step].transpose(1, 0, 2).reshape(R, -1)
-        Yc = Y[t0:t0 + step].transpose(1, 0, 2).reshape(G, -1)
+        Yc = Y[t0:t0 + step].transpose(0, 2, 1).reshape(-1, G)
         if t0 == 0:
-            np.matmul(Xc, Yc.T, out)
+            np.matmul(Xc, Yc, out)
         else:
-            out += Xc @ Yc.T
+            out += Xc @ Yc
         if M is not None:
-            MY[t0:t0 + step] = (M @ Yc).reshape(M.shape[0], -1, B).transpose(1, 0, 2)
+            np.matmul(Yc, M.T, MY[t0:t0 + step].reshape(-1, M.shape[0]))
     return MY
 
 
@@ -702,7 +702,7 @@ class LSTMCell(StackedCell):
         if ws.tokens is None:
             dx = _contract(tmp, H1, dz, self._internal_cols(W[n:n + m]) if want_dx else None)
             self._torch_order(dW, tmp, n)
-            return None if dx is None else dx.transpose(0, 2, 1)
+            return dx
         _contract(tmp, H1, dz)
         self._torch_order(dW[:n], tmp, n)
         self._torch_order(dW[n + m:n + m + 1], dz.sum(axis=(0, 2))[None], n)
