@@ -211,7 +211,7 @@ class _Pass:
     top: np.ndarray    # (T, B, D·n) time-major
     y: np.ndarray | None   # (T, B, k); None when the head runs inside the loss
     tokens: bool
-    top_fm: np.ndarray | None = None   # (T, n, B): the top outputs of a feature-major cell
+    top_fm: np.ndarray | None = None   # (T, D·n, B): the top outputs of feature-major cells
 
 
 class RecurrentModel:
@@ -528,8 +528,16 @@ class RecurrentModel:
                                   clamps.get((k, d), ()) if clamps else (), interrupt)
                 row.append(ws)
             wss.append(row)
+            top_fm = None
             if D == 1:
                 inp = self.cells[k][0].hidden(row[0])        # (T, B, n) view
+                fm = getattr(self.cells[k][0], "hidden_fm", None)
+                top_fm = fm(row[0]) if fm else None
+            elif all(hasattr(c, "hidden_fm") for c in self.cells[k]):
+                top_fm = self._buffer(("out_fm", k), (T, D * n, B))   # feature-major: whole rows copied
+                top_fm[:, :n] = self.cells[k][0].hidden_fm(row[0])
+                top_fm[:, n:] = self.cells[k][1].hidden_fm(row[1])[::-1]
+                inp = top_fm.transpose(0, 2, 1)
             else:
                 inp = self._buffer(("out", k), (T, B, D * n))
                 inp[:, :, :n] = self.cells[k][0].hidden(row[0])
@@ -539,8 +547,7 @@ class RecurrentModel:
             V, d = self._head_params(params)
             y = inp @ V
             y += d
-        top_fm = getattr(self.cells[-1][0], "hidden_fm", None)
-        return _Pass(wss, inp, y, tokens, top_fm(wss[-1][0]) if D == 1 and top_fm else None)
+        return _Pass(wss, inp, y, tokens, top_fm)
 
     @_flushing
     def forward(self, x, h0=None, c0=None, interventions=None, interrupt=None) -> Trace:
