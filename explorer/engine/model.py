@@ -715,7 +715,10 @@ class RecurrentModel:
         np.sum(np.matmul(Hf, dy), axis=0, out=dV)                          # Σ_t h_t dy_tᵀ
         np.sum(dy, axis=(0, 1), out=dd)
         dTop = self._buffer("dtop_fm", Hf.shape)
-        np.matmul(V, dy.transpose(0, 2, 1), out=dTop)                      # (T, n, B)
+        if V.shape[1] == 1:                                                # an outer product per step
+            np.multiply(V[None], dy.transpose(0, 2, 1), out=dTop)
+        else:
+            np.matmul(V, dy.transpose(0, 2, 1), out=dTop)                  # (T, n, B)
         return value, dTop.transpose(0, 2, 1)
 
     def _backward(self, run: _Pass, dTop, params, grad, want_dx, interrupt):
