@@ -706,7 +706,6 @@ class RecurrentModel:
         products per step need no transposed copy of the outputs, and dL/d(outputs) comes back
         in the cell's own layout (returned as its (T, B, n) view). For n·B ≥ 1024 only: below,
         T small products cost more than the copies."""
-        T, B = Hf.shape[0], Hf.shape[2]
         y = np.matmul(V.T, Hf)                                             # (T, k, B)
         y += d[:, None]
         value, dy = loss_and_dy(loss, y.transpose(0, 2, 1), tgt, False)    # dy (T, B, k)
