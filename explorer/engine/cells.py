@@ -154,15 +154,18 @@ def _contract(out: np.ndarray, X: np.ndarray, Y: np.ndarray, M: np.ndarray | Non
     (k, G) also returns (M @ Y[t])ᵀ for every t, batch-major (T, B, k), from the same copy of Y:
     one product per chunk."""
     T, R, B = X.shape
-    step = _contract_steps(B, R + (0 if M is None else M.shape[0]), Y.shape[1])
-    MY = None if M is None else np.empty((T, B, M.shape[0]), out.dtype)
+    if M is not None:
+        M = np.ascontiguousarray(M.T)
+    step = _contract_steps(B, R + (0 if M is None else M.shape[1]), Y.shape[1])
+    MY = None if M is None else np.empty((T, B, M.shape[1]), out.dtype)
     for t0 in range(0, T, step):
         _contract_part(out, X, Y, t0, min(T, t0 + step), t0 == 0, M, MY)
     return MY
 
 
 def _contract_part(out, X, Y, t0, t1, first, M=None, MY=None) -> None:
-    """The steps ``t0:t1`` of :func:`_contract`: ``out`` = (``first``) or += their products."""
+    """The steps ``t0:t1`` of :func:`_contract`: ``out`` = (``first``) or += their products;
+    ``MY`` gets Y's rows times ``M``, given as Mᵀ (G, k)."""
     R, G = X.shape[1], Y.shape[1]
     Xc = X[t0:t1].transpose(1, 0, 2).reshape(R, -1)
     Yc = Y[t0:t1].transpose(0, 2, 1).reshape(-1, G)
@@ -171,7 +174,7 @@ def _contract_part(out, X, Y, t0, t1, first, M=None, MY=None) -> None:
     else:
         out += Xc @ Yc
     if M is not None:
-        np.matmul(Yc, M.T, MY[t0:t1].reshape(-1, M.shape[0]))
+        np.matmul(Yc, M, MY[t0:t1].reshape(-1, M.shape[1]))
 
 
 class Cell:
@@ -757,7 +760,7 @@ class _Contraction:
         n, m, T = cell.n, cell.m, ws.T
         self.X, self.Y, self.hi = ws.arrays["H1"][:T], ws.arrays["Q"][:, n:5 * n], T
         self.out = np.empty((self.X.shape[1], 4 * n), cell.dtype)
-        self.M = cell._internal_cols(W[n:n + m]) if want_dx else None
+        self.M = np.ascontiguousarray(cell._internal_cols(W[n:n + m]).T) if want_dx else None   # (4n, m)
         self.MY = np.empty((T, ws.B, m), cell.dtype) if want_dx else None
 
     def steps(self, lo: int) -> None:
