@@ -119,7 +119,7 @@ def scatter_rows(out: np.ndarray, ids: np.ndarray, rows: np.ndarray) -> None:
         np.add.at(out, ids, rows)
 
 
-FACTOR_BLOCK_BYTES = 1 << 20
+FACTOR_BLOCK_BYTES = 1 << 22
 """The LSTM's backward computes the factors of about this many bytes of steps at a time."""
 
 CONTRACT_MIN_COLUMNS = 1024
