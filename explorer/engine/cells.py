@@ -595,7 +595,7 @@ class LSTMCell(StackedCell):
         H1 = a["H1"]
         gates, sig, IF, GC, cs, vo, hout = v["gates"], v["sig"], v["if"], v["gc"], v["c"], v["o"], v["h_out"]
         P, Pig, Pfc, TC = v["P"], v["Pig"], v["Pfc"], v["tc"]
-        matmul, multiply, tanh, plus = np.matmul, np.multiply, np.tanh, np.add
+        matmul, multiply, tanh, plus = np.dot, np.multiply, np.tanh, np.add   # dot: 2-D, less overhead
         for t in _steps(ws.T, interrupt):
             z, act = Z[t], gates[t]
             if ids is not None:
@@ -713,7 +713,7 @@ class LSTMCell(StackedCell):
         a, v = ws.arrays, ws.views
         dHt, dCt, rec = a["dH"], a["dC"], a["rec"]
         odtc, Q2, Q4, dz, dcf, dH1, dC1 = v["tc"], v["Q2"], v["Q4"], v["dz"], v["dcf"], v["dH1"], v["dC1"]
-        matmul, multiply, plus = np.matmul, np.multiply, np.add
+        matmul, multiply, plus = np.dot, np.multiply, np.add
         block, lo = self._factor_steps(ws.B), ws.T
         # dense inputs: the weight gradient of each block right after the loop leaves it
         wg = None if ws.tokens is not None else _Contraction(self, ws, W, want_dx)
@@ -883,7 +883,7 @@ class PeepholeLSTMCell(LSTMCell):
         IF, GC, cs, vo, hout = v["if"], v["gc"], v["c"], v["o"], v["h_out"]
         ifg, c_prev = v["ifg"], v["c_prev"]
         z_ifg, z_if, z_o = self._z_views(ws, Z)
-        matmul, multiply, tanh, plus = np.matmul, np.multiply, np.tanh, np.add
+        matmul, multiply, tanh, plus = np.dot, np.multiply, np.tanh, np.add
         for t in _steps(ws.T, interrupt):
             if ids is not None:
                 matmul(WTs, H1[t], ids)
@@ -925,7 +925,7 @@ class PeepholeLSTMCell(LSTMCell):
         p_i, p_f, p_o = Pp[0][:, None], Pp[1][:, None], Pp[2][:, None]
         odtc, Q2, Qo, Q4, dz, dcf = v["tc"], v["Q2"], v["Qo"], v["Q4"], v["dz"], v["dcf"]
         dH1, dC1, dZi, dZf, dcn = v["dH1"], v["dC1"], v["dZi"], v["dZf"], v["dcn"]
-        matmul, multiply, plus = np.matmul, np.multiply, np.add
+        matmul, multiply, plus = np.dot, np.multiply, np.add
         wg = None if ws.tokens is not None else _Contraction(self, ws, W, want_dx)
         for t in _steps(T, interrupt, reverse=True):
             dc = dCt[t]
