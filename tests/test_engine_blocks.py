@@ -46,3 +46,17 @@ def test_blocks_of_steps_give_the_whole_sequence_numbers(monkeypatch, kind, laye
         free = make_model(kind, M, N, K, num_layers=layers, bidirectional=bi, seed=3)
         free.params[...] = model.params
         assert not np.allclose(grads(free, x, y)[1]["weight_hh_l0"], whole[1]["weight_hh_l0"])
+
+
+def test_blocks_of_steps_with_token_ids(monkeypatch):
+    rng = np.random.default_rng(8)
+    model = make_model("lstm", 11, N, K, num_layers=2, bidirectional=True, seed=4)
+    x, y = rng.integers(0, 11, (B, T)), rng.standard_normal((B, T, K))
+    monkeypatch.setattr(cells, "FACTOR_BLOCK_BYTES", 1 << 30)
+    whole = grads(model, x, y)
+    monkeypatch.setattr(cells, "FACTOR_BLOCK_BYTES", 12 * N * B * 8 * 2)   # 2 steps of factors at a time
+    monkeypatch.setattr(cells, "CONTRACT_MIN_COLUMNS", 3 * B)
+    blocked = grads(model, x, y)
+    assert "x" not in whole[1] and blocked[1].keys() == whole[1].keys()
+    for key, g in whole[1].items():
+        assert np.max(np.abs(blocked[1][key] - g)) <= 1e-12 * max(1.0, np.max(np.abs(g))), key
