@@ -1,7 +1,7 @@
 """Benchmark one training step of the NumPy engine, side by side with PyTorch when it is there.
 
     python -m explorer.bench [--cells lstm,rnn,gru,peephole] [--dtype float64|float32|both]
-                             [--repeat N] [--sizes small] [--no-torch] [--no-deep]
+                             [--repeat N] [--sizes small|judged|all] [--no-torch] [--no-deep]
                              [--threads N] [--clock wall|cpu]
     python -m explorer.bench --scale [...]     the whole train command on big files (explorer.bench.scale)
 
@@ -9,11 +9,16 @@ One step is forward, backward and an SGD update, with an MSE loss on every times
 fixed random target (m = 1 input, k = 1 output). Sizes are (n units, T steps, batch B). When
 ``torch`` is importable the same step of ``torch.nn.LSTM(1, n, batch_first=True)`` (or
 ``torch.nn.RNN(..., nonlinearity="tanh")`` / ``torch.nn.GRU`` for the rnn / gru cells) plus
-``torch.nn.Linear(n, 1)`` (same weights, same dtype, as many threads as NumPy's BLAS) is timed
-in the same run, repeats alternating, and the table gives the ratio numpy / torch. Torch has
-no peephole LSTM: the peephole cell is timed against the engine's own LSTM instead. After
-the single layers, a 2-layer bidirectional LSTM is timed against
-``torch.nn.LSTM(1, n, num_layers=2, bidirectional=True)`` + ``Linear(2n, 1)`` (no target).
+``torch.nn.Linear(n, 1)`` (same weights, same dtype) is timed in the same run, interleaved: ours,
+torch, ours, torch, … ``--repeat`` times per size, so a burst of load from other processes hits
+both. Every row gives the median and the interquartile range [q1–q3] of each side's repeats, the
+ratio of the medians (numpy / torch), the range of the paired ratios (each repeat of ours over the
+torch repeat right after it) and the 1-minute load average when the size started. Both run on one
+thread by default (``--threads 1``: ``torch.set_num_threads(1)`` and the engine's BLAS thread
+count, :mod:`explorer.engine.blas`), which the output states. Torch has no peephole LSTM: the
+peephole cell is timed against the engine's own LSTM instead. After the single layers, a 2-layer
+bidirectional LSTM is timed against ``torch.nn.LSTM(1, n, num_layers=2, bidirectional=True)`` +
+``Linear(2n, 1)``; the LSTM's verdict covers the judged single-layer sizes and these.
 
 Torch is never a dependency of the engine: it is imported inside a ``try`` here only.
 Before timing, the engine's forward outputs and every gradient of the lstm, rnn and gru are
@@ -38,6 +43,7 @@ import time
 import numpy as np
 
 from explorer.engine import RecurrentModel, make_model, make_optimizer
+from explorer.engine import blas as engine_blas
 
 # (n, T, batch): the first seven are the judged sizes, the last two are extremes
 JUDGED_SIZES = [(4, 100, 1), (4, 100, 32), (16, 100, 32), (64, 20, 1), (64, 100, 32),
@@ -52,7 +58,7 @@ SIZE_SETS = {
 }
 TARGETS = {  # dtype: (geometric mean of numpy/torch at most, worst ratio at most or None)
     "float64": (0.5, 1.2),
-    "float32": (1.0, None),
+    "float32": (1.0, 1.2),
 }
 LR = 0.01
 CHECK_TOL = 1e-10
@@ -139,6 +145,10 @@ def print_environment(torch, blas: dict, torch_threads) -> None:
         print(f"torch {torch.__version__}, torch.set_num_threads({torch_threads}) "
               f"(= NumPy's BLAS threads)" if blas["threads"] else
               f"torch {torch.__version__}, {torch_threads} threads (NumPy's BLAS threads unknown)")
+    engine = engine_blas.get_threads()
+    print(f"Threads: the engine's BLAS {engine if engine else 'as the library set it'}"
+          + ("" if torch is None else f", torch {torch_threads}")
+          + (" -- one core each, interleaved" if engine == 1 and torch_threads in (None, 1) else ""))
 
 
 # -- the two training steps ------------------------------------------------------------------
@@ -239,7 +249,7 @@ def _warm(step):
 
 
 def time_size(kind, n, T, B, dtype, repeat, torch=None, pause=0.1, layers=1, bidirectional=False):
-    """Median seconds per step ``(numpy, reference or None)`` over ``repeat`` timed repeats each.
+    """Seconds per step of every repeat, ``(numpy list, reference list or None)``, ``repeat`` each.
 
     The reference is torch's counterpart of ``kind`` when ``torch`` is given and has one, else
     the engine's own baseline cell (:data:`BASELINE`, peephole -> lstm), else nothing.
@@ -261,8 +271,7 @@ def time_size(kind, n, T, B, dtype, repeat, torch=None, pause=0.1, layers=1, bid
             if len(steps) > 1:
                 time.sleep(pause)
             times[j].append(_time_once(s, counts[j]))
-    med = [float(np.median(ts)) for ts in times]
-    return med[0], (med[1] if len(med) > 1 else None)
+    return times[0], (times[1] if len(times) > 1 else None)
 
 
 # -- correctness against torch --------------------------------------------------------------
@@ -338,6 +347,40 @@ def geomean(values):
     return float(math.exp(sum(math.log(v) for v in values) / len(values)))
 
 
+def spread(times) -> str:
+    """``median [q1–q3]`` of ``times`` (seconds) in milliseconds."""
+    q1, med, q3 = np.percentile(np.asarray(times) * 1e3, [25, 50, 75])
+    return f"{med:.3f} [{q1:.3f}–{q3:.3f}]"
+
+
+def table_head(ref_col) -> str:
+    head = f"{'n':>4} {'T':>4} {'B':>3} {'numpy ms [q1–q3]':>28}"
+    if ref_col:
+        head += f" {ref_col + ' [q1–q3]':>28} {'ratio':>6} {'paired':>11}"
+    return head + f" {'load':>5}"
+
+
+def size_row(n, T, B, t_np, t_ref, load) -> tuple:
+    """One table row and the ratio of the medians (None without a reference)."""
+    line = f"{n:>4} {T:>4} {B:>3} {spread(t_np):>28}"
+    ratio = None
+    if t_ref is not None:
+        ratio = float(np.median(t_np) / np.median(t_ref))
+        paired = [a / b for a, b in zip(t_np, t_ref)]
+        line += f" {spread(t_ref):>28} {ratio:>6.3f} {min(paired):>5.2f}–{max(paired):<5.2f}"
+    return line + f" {load:>5.2f}", ratio
+
+
+LOADS: list = []
+"""The 1-minute load averages seen at the start of every size (for the summary)."""
+
+
+def load_now() -> float:
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    LOADS.append(load)
+    return load
+
+
 def run_table(kind, dtype, sizes, repeat, torch) -> dict | None:
     """Time ``kind`` in ``dtype`` over ``sizes`` and print one table; the summary or None."""
     name = np.dtype(dtype).name
@@ -347,19 +390,15 @@ def run_table(kind, dtype, sizes, repeat, torch) -> dict | None:
         ref, ref_col = f"torch.nn.{TORCH_CELLS[kind]} + Linear", "torch ms"
     else:
         ref = ref_col = None
-    print(f"\n{kind} {name}: milliseconds per training step (forward + backward + SGD), median of {repeat}"
-          + (f", numpy vs {ref}" if ref else ", numpy only"))
-    head = f"{'n':>4} {'T':>4} {'B':>3} {'numpy ms':>10}"
-    if ref:
-        head += f" {ref_col:>10} {'ratio':>7}"
-    print(head)
+    print(f"\n{kind} {name}: milliseconds per training step (forward + backward + SGD), {repeat} repeats "
+          f"interleaved" + (f", numpy vs {ref}" if ref else ", numpy only"))
+    print(table_head(ref_col))
     ratios = []
     for n, T, B in sizes:
+        load = load_now()
         t_np, t_ref = time_size(kind, n, T, B, dtype, repeat, torch)
-        line = f"{n:>4} {T:>4} {B:>3} {t_np * 1e3:>10.3f}"
-        if t_ref is not None:
-            ratio = t_np / t_ref
-            line += f" {t_ref * 1e3:>10.3f} {ratio:>7.3f}"
+        line, ratio = size_row(n, T, B, t_np, t_ref, load)
+        if ratio is not None:
             if (n, T, B) in JUDGED_SIZES:
                 ratios.append(ratio)
             else:
@@ -370,7 +409,7 @@ def run_table(kind, dtype, sizes, repeat, torch) -> dict | None:
     gm, worst = geomean(ratios), max(ratios)
     judged = "all 7 judged sizes" if len(ratios) == len(JUDGED_SIZES) else f"{len(ratios)} of 7 judged sizes"
     summary = {"kind": kind, "dtype": name, "ref": ref, "gm": gm, "worst": worst, "met": None,
-               "judged": judged}
+               "judged": judged, "ratios": ratios}
     if kind in BASELINE:   # no target: the cost of the peepholes over our own LSTM
         print(f"{kind} {name} over {judged}: geometric mean of numpy {kind} / {ref} {gm:.3f}, "
               f"worst {worst:.3f} (no target)")
@@ -389,30 +428,45 @@ def run_deep_table(dtype, repeat, torch) -> dict | None:
     name = np.dtype(dtype).name
     layers, bidirectional = DEEP
     label = f"lstm {layers} layers bidirectional"
-    print(f"\n{label} {name}: milliseconds per training step, median of {repeat}"
+    print(f"\n{label} {name}: milliseconds per training step, {repeat} repeats interleaved"
           + (", numpy vs torch.nn.LSTM(num_layers=2, bidirectional=True) + Linear" if torch else ", numpy only"))
-    print(f"{'n':>4} {'T':>4} {'B':>3} {'numpy ms':>10}" + (f" {'torch ms':>10} {'ratio':>7}" if torch else ""))
+    print(table_head("torch ms" if torch else None))
     ratios = []
     for n, T, B in DEEP_SIZES:
+        load = load_now()
         t_np, t_ref = time_size("lstm", n, T, B, dtype, repeat, torch, layers=layers, bidirectional=bidirectional)
-        line = f"{n:>4} {T:>4} {B:>3} {t_np * 1e3:>10.3f}"
-        if t_ref is not None:
-            ratios.append(t_np / t_ref)
-            line += f" {t_ref * 1e3:>10.3f} {ratios[-1]:>7.3f}"
+        line, ratio = size_row(n, T, B, t_np, t_ref, load)
+        if ratio is not None:
+            ratios.append(ratio)
         print(line, flush=True)
     if not ratios:
         return None
     gm, worst = geomean(ratios), max(ratios)
-    print(f"{label} {name}: geometric mean ratio {gm:.3f}, worst {worst:.3f} (no target)")
+    print(f"{label} {name}: geometric mean ratio {gm:.3f}, worst {worst:.3f}")
     return {"kind": "lstm 2L bi", "dtype": name, "ref": "torch.nn.LSTM 2L bi", "gm": gm, "worst": worst,
-            "met": None}
+            "met": None, "ratios": ratios}
+
+
+def lstm_verdict(single: dict | None, deep: dict | None) -> dict | None:
+    """The float32 LSTM's verdict over the judged single-layer sizes and the 2-layer bidirectional
+    ones (float64's target is about the single layers)."""
+    if single is None or deep is None or single["dtype"] != deep["dtype"] or single["dtype"] != "float32":
+        return None
+    ratios = single["ratios"] + deep["ratios"]
+    gm, worst = geomean(ratios), max(ratios)
+    goal_gm, goal_worst = TARGETS[single["dtype"]]
+    met = gm <= goal_gm and (goal_worst is None or worst <= goal_worst)
+    goal = f"geometric mean <= {goal_gm}" + (f", worst <= {goal_worst}" if goal_worst else "")
+    return {"kind": "lstm all", "dtype": single["dtype"], "ref": f"{len(ratios)} sizes, 1 and 2L bi",
+            "gm": gm, "worst": worst, "met": met, "goal": goal}
 
 
 def print_summary(summaries) -> None:
     summaries = [s for s in summaries if s is not None]
     if len(summaries) < 2:
         return
-    print("\nSummary (ratio numpy / reference over the judged sizes):")
+    print("\nSummary (ratio numpy / reference over the judged sizes"
+          + (f"; load average {min(LOADS):.2f}–{max(LOADS):.2f} over the run):" if LOADS else "):"))
     print(f"{'cell':<9} {'dtype':<8} {'reference':<24} {'geomean':>8} {'worst':>7}  target")
     for s in summaries:
         verdict = "(none)" if s["met"] is None else f"{'MET' if s['met'] else 'NOT MET'} ({s['goal']})"
@@ -438,28 +492,31 @@ def main(argv=None) -> int:
     p.add_argument("--cells", type=parse_cells, default=CELL_KINDS, metavar="LIST",
                    help=f"comma-separated cells to time (default: {','.join(CELL_KINDS)})")
     p.add_argument("--dtype", choices=("float64", "float32", "both"), default="both")
-    p.add_argument("--repeat", type=int, default=7, help="timed repeats per size (median taken)")
+    p.add_argument("--repeat", type=int, default=11,
+                   help="timed repeats per size and side, interleaved (median and quartiles shown)")
     p.add_argument("--sizes", choices=tuple(SIZE_SETS), default="all",
                    help="'small' for a quick run, 'judged' for the seven judged sizes")
     p.add_argument("--no-torch", action="store_true", help="time the engine alone")
     p.add_argument("--no-deep", action="store_true",
                    help="skip the 2-layer bidirectional LSTM (timed after the single layers)")
-    p.add_argument("--threads", type=int, default=None, metavar="N",
-                   help="BLAS threads for NumPy and torch alike (default: NumPy's as started)")
+    p.add_argument("--threads", type=int, default=1, metavar="N",
+                   help="threads for the engine's BLAS and torch alike (default 1; 0: each library's own)")
     p.add_argument("--clock", choices=("wall", "cpu"), default="wall",
                    help="cpu: the process's CPU time (with --threads 1), for a machine busy with other work")
     args = p.parse_args(argv)
     if args.repeat < 1:
         p.error("--repeat must be at least 1")
-    if args.threads is not None and args.threads < 1:
-        p.error("--threads must be at least 1")
+    if args.threads < 0:
+        p.error("--threads must be 0 (each library's own) or more")
     if args.clock == "cpu" and args.threads != 1:
         p.error("--clock cpu measures one thread: add --threads 1 (CPU time of several threads "
                 "counts their spinning too)")
     global CLOCK
     CLOCK = time.process_time if args.clock == "cpu" else time.perf_counter
-    if args.threads is not None and not set_blas_threads(args.threads):
+    if args.threads and not set_blas_threads(args.threads):
         p.error("--threads: NumPy's BLAS here has no thread switch; set OPENBLAS_NUM_THREADS instead")
+    engine_blas.set_threads(args.threads or None)       # the engine's own calls: the same count
+    engine_blas.hold_threads()
 
     torch = None if args.no_torch else import_torch()
     blas = blas_info()
@@ -480,8 +537,10 @@ def main(argv=None) -> int:
         for d in dtypes:
             summaries.append(run_table(kind, np.dtype(d), SIZE_SETS[args.sizes], args.repeat, torch))
     if not args.no_deep and "lstm" in args.cells:
+        singles = {s["dtype"]: s for s in summaries if s is not None and s["kind"] == "lstm"}
         for d in dtypes:
-            summaries.append(run_deep_table(np.dtype(d), args.repeat, torch))
+            deep = run_deep_table(np.dtype(d), args.repeat, torch)
+            summaries += [deep, lstm_verdict(singles.get(d), deep)]
     print_summary(summaries)
     return 0
 

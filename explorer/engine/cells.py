@@ -24,6 +24,7 @@ feature-major on a scaled copy with the gate rows in the order o, i, f, g (see
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -118,27 +119,62 @@ def scatter_rows(out: np.ndarray, ids: np.ndarray, rows: np.ndarray) -> None:
         np.add.at(out, ids, rows)
 
 
+FACTOR_BLOCK_BYTES = 1 << 22
+"""The LSTM's backward computes the factors of about this many bytes of steps at a time."""
+
+CONTRACT_MIN_COLUMNS = 1024
+"""The backward loop forms the weight gradient of at least this many (step, sample) columns at a time."""
+
+UNBUFFERED_MIN = 256
+"""Rows of at least this many entries are read in place by :func:`unbuffered`."""
+
 CONTRACT_CHUNK = 1 << 22
 """The weight gradient Σ_t X_t Yᵀ_t of feature-major arrays is formed this many entries at a time."""
+
+
+@contextmanager
+def unbuffered(row: int):
+    """Element-wise operations over (steps, ·) arrays whose contiguous rows hold ``row`` entries
+    run on the arrays themselves: NumPy's ufuncs otherwise copy such operands through a buffer of
+    ``np.getbufsize()`` entries (8192) whenever a row is shorter than that. Rows shorter than
+    :data:`UNBUFFERED_MIN` keep the buffer (there it costs less than one call per row)."""
+    with np.errstate():
+        if row >= UNBUFFERED_MIN:
+            np.setbufsize(min(np.getbufsize(), row) // 16 * 16)     # NumPy wants multiples of 16
+        yield
 
 
 def _contract_steps(B: int, R: int, G: int) -> int:
     return max(1, CONTRACT_CHUNK // max(1, B * (R + G)))
 
 
-def _contract(out: np.ndarray, X: np.ndarray, Y: np.ndarray) -> None:
+def _contract(out: np.ndarray, X: np.ndarray, Y: np.ndarray, M: np.ndarray | None = None):
     """``out`` (R, G) = Σ_t X[t] @ Y[t]ᵀ for feature-major X (T, R, B) and Y (T, G, B): one
-    product over (steps × batch) per chunk of steps (the chunk's copies stay small)."""
+    product over (steps × batch) per chunk of steps (the chunk's copies stay small). With ``M``
+    (k, G) also returns (M @ Y[t])ᵀ for every t, batch-major (T, B, k), from the same copy of Y:
+    one product per chunk."""
     T, R, B = X.shape
-    G = Y.shape[1]
-    step = _contract_steps(B, R, G)
+    if M is not None:
+        M = np.ascontiguousarray(M.T)
+    step = _contract_steps(B, R + (0 if M is None else M.shape[1]), Y.shape[1])
+    MY = None if M is None else np.empty((T, B, M.shape[1]), out.dtype)
     for t0 in range(0, T, step):
-        Xc = X[t0:t0 + step].transpose(1, 0, 2).reshape(R, -1)
-        Yc = Y[t0:t0 + step].transpose(0, 2, 1).reshape(-1, G)
-        if t0 == 0:
-            np.matmul(Xc, Yc, out)
-        else:
-            out += Xc @ Yc
+        _contract_part(out, X, Y, t0, min(T, t0 + step), t0 == 0, M, MY)
+    return MY
+
+
+def _contract_part(out, X, Y, t0, t1, first, M=None, MY=None) -> None:
+    """The steps ``t0:t1`` of :func:`_contract`: ``out`` = (``first``) or += their products;
+    ``MY`` gets Y's rows times ``M``, given as Mᵀ (G, k)."""
+    R, G = X.shape[1], Y.shape[1]
+    Xc = X[t0:t1].transpose(1, 0, 2).reshape(R, -1)
+    Yc = Y[t0:t1].transpose(0, 2, 1).reshape(-1, G)
+    if first:
+        np.matmul(Xc, Yc, out)
+    else:
+        out += Xc @ Yc
+    if M is not None:
+        np.matmul(Yc, M, MY[t0:t1].reshape(-1, M.shape[1]))
 
 
 class Cell:
@@ -422,6 +458,7 @@ class LSTMCell(StackedCell):
             "dH": (T, n, B),                # total dL/dh_t
             "dC": (T, n, B),                # total dL/dc_t
             "zero": (n, B),
+            "rec": (n, B),                  # backward: dh_{t-1} through the recurrence
         }
         if tokens:
             s["ZT"] = (4 * n, B)            # U h of one step
@@ -430,8 +467,12 @@ class LSTMCell(StackedCell):
     def transient_bytes(self, T, B, tokens=False):
         n, R, G = self.n, self._h1_width(tokens), 4 * self.n
         forward = 2 * G * R + T * B * G * tokens                 # scaled weights; ids: gathered rows
-        Tc = min(T, _contract_steps(B, R, G))
-        chunks = Tc * B * (R + G) + R * G * (1 + (Tc < T))       # the weight gradient's chunks
+        M = 0 if tokens else self.m                              # dx, from the same chunks
+        if tokens:
+            Tc = min(T, _contract_steps(B, R + M, G))
+        else:                                                    # the backward loop's blocks
+            Tc = min(T, -(-CONTRACT_MIN_COLUMNS // B) + self._factor_steps(B))
+        chunks = Tc * B * (R + G + M) + R * G * (1 + (Tc < T)) + T * B * M   # the weight gradient's chunks
         scatter = T * B * n * tokens                             # ids: rows of dz to scatter
         return max(forward, chunks, scatter) * self.dtype.itemsize + super().transient_bytes(T, B, tokens)
 
@@ -549,13 +590,12 @@ class LSTMCell(StackedCell):
             Z /= ws.views["scale"]                   # the pre-activations themselves (s is ½ or 1: exact)
 
     def forward(self, theta, x_tm, h0, c0, keep_z=False, clamps=(), interrupt=None):
-        n = self.n
         ws, W, Z, WTs, ids, hooks = self._begin(theta, x_tm, h0, c0, keep_z, clamps)
         a, v = ws.arrays, ws.views
         H1 = a["H1"]
         gates, sig, IF, GC, cs, vo, hout = v["gates"], v["sig"], v["if"], v["gc"], v["c"], v["o"], v["h_out"]
         P, Pig, Pfc, TC = v["P"], v["Pig"], v["Pfc"], v["tc"]
-        matmul, multiply, tanh, plus = np.matmul, np.multiply, np.tanh, np.add
+        matmul, multiply, tanh, plus = np.dot, np.multiply, np.tanh, np.add   # dot: 2-D, less overhead
         for t in _steps(ws.T, interrupt):
             z, act = Z[t], gates[t]
             if ids is not None:
@@ -608,66 +648,88 @@ class LSTMCell(StackedCell):
 
     _ROW = {"o": 0, "i": 1, "f": 2, "g": 3}          # internal block of each gate
 
-    def _backward_factors(self, ws):
-        """Everything of the backward pass that does not depend on the recurrence, vectorised over T.
+    def _backward_factors(self, ws, lo=0, hi=None):
+        """Everything of the backward pass that does not depend on the recurrence, vectorised over
+        the steps ``lo:hi`` (all by default).
 
         ``Q`` gets dz/dh (o), dz/dc (i, f, g) and f; ``TC`` becomes o ⊙ (1 − tanh² c) (dc from dh).
         Clamped values are constants: their factors are zero.
         """
-        n, T, B, a = self.n, ws.T, ws.B, ws.arrays
-        A, Q = a["A"], a["Q"]
-        Ao, Ai, Af, Ag = A[:T, 0:n], A[:T, n:2 * n], A[:T, 2 * n:3 * n], A[:T, 3 * n:4 * n]
-        H = a["H1"][1:, :n]                           # h = o ⊙ tanh(c)
+        n, B, a = self.n, ws.B, ws.arrays
+        hi = ws.T if hi is None else hi
+        A, Q = a["A"][lo:hi], a["Q"][lo:hi]
+        Ao, Ai, Af, Ag = A[:, 0:n], A[:, n:2 * n], A[:, 2 * n:3 * n], A[:, 3 * n:4 * n]
+        H = a["H1"][lo + 1:hi + 1, :n]                # h = o ⊙ tanh(c)
         # dc from dh: o - tanh(c) h;  dz_o = dh ⊙ tanh(c) ⊙ o(1-o) = dh ⊙ h(1-o);
         # dz_i = dc ⊙ (i g)(1-i);  dz_f = dc ⊙ (f c_{t-1})(1-f);  dz_g = dc ⊙ (i - g (i g))
         # (the forward left tanh(c), i ⊙ g and f ⊙ c_{t-1} in rows 0:n, 2n:3n, 3n:4n)
         TC, Qo, Qi, Qf, Qg, Qx = (Q[:, k * n:(k + 1) * n] for k in range(6))
-        np.subtract(1.0, Ao, Qo); Qo *= H
-        np.multiply(Ag, Qi, Qg); np.subtract(Ai, Qg, Qg)
-        np.subtract(1.0, Ai, Qx); Qi *= Qx
-        np.subtract(1.0, Af, Qx); Qf *= Qx
-        Qx[...] = Af                                  # dc_{t-1} = dc ⊙ f (with dz, one product)
-        np.multiply(TC, H, TC)
-        np.subtract(Ao, TC, TC)                       # o ⊙ (1 - tanh²c): dc from dh
+        with unbuffered(n * B):
+            np.subtract(1.0, Ao, Qo); Qo *= H
+            np.multiply(Ag, Qi, Qg); np.subtract(Ai, Qg, Qg)
+            np.subtract(1.0, Ai, Qx); Qi *= Qx
+            np.subtract(1.0, Af, Qx); Qf *= Qx
+            Qx[...] = Af                              # dc_{t-1} = dc ⊙ f (with dz, one product)
+            np.multiply(TC, H, TC)
+            np.subtract(Ao, TC, TC)                   # o ⊙ (1 - tanh²c): dc from dh
         for c in ws.clamps:
+            steps = c.steps[(c.steps >= lo) & (c.steps < hi)] - lo
             if c.name == "h":                         # h held: nothing flows into o or c from it
-                self._mask(Q, c.steps, B, np.concatenate([c.units, n + c.units]))
+                self._mask(Q, steps, B, np.concatenate([c.units, n + c.units]))
             else:
-                self._mask(Q, c.steps, B, (self._ROW[c.name] + 1) * n + c.units)
+                self._mask(Q, steps, B, (self._ROW[c.name] + 1) * n + c.units)
 
-    def _backward_begin(self, theta, ws, dH):
-        """Factors, then dL/dh from above copied feature-major into the i rows of ``A`` (their
-        values live on in ``Q``): ``(W, U in the internal order, that copy)``."""
-        a, n = ws.arrays, self.n
-        self._backward_factors(ws)
-        dHin = a["A"][:ws.T, n:2 * n]
-        np.copyto(dHin, dH.transpose(0, 2, 1))
-        a["dH"][ws.T - 1] = dHin[ws.T - 1]
+    def _backward_begin(self, theta, ws, dH, factors=True):
+        """The factors of every step (unless ``factors`` is False), and dL/dh from above copied
+        feature-major into ``dH`` (the loop adds the recurrence to it): ``(W, U in the internal
+        order)``."""
+        if factors:
+            self._backward_factors(ws)
+        np.copyto(ws.arrays["dH"], dH.transpose(0, 2, 1))
         W = self.weights(theta)
-        return W, self._internal_cols(W[:n]), dHin
+        return W, self._internal_cols(W[:self.n])
 
-    def _backward_end(self, ws, W, U, dtheta, want_dx):
+    def _factor_steps(self, B: int) -> int:
+        """Steps whose factors are computed at a time, just before the loop reaches them: their
+        rows of ``A``, ``Q`` and ``H1`` then stay in the cache for the loop."""
+        return max(1, FACTOR_BLOCK_BYTES // (12 * self.n * B * self.dtype.itemsize))
+
+    def _backward_end(self, ws, W, U, dtheta, want_dx, done=None):
+        """dh0, dc0 and the weight gradients (unless ``done``, a :class:`_Contraction` the loop
+        ran block by block), the total state gradients."""
         a, n = ws.arrays, self.n
         Q = a["Q"]
         dh0 = (U @ Q[0, n:5 * n]).T
         dc0 = Q[0, 5 * n:].T.copy()
-        dx = self._weight_grads(ws, W, self.weights(dtheta), Q[:, n:5 * n], want_dx)
+        if done is None:
+            dx = self._weight_grads(ws, W, self.weights(dtheta), Q[:, n:5 * n], want_dx)
+        else:
+            self._torch_order(self.weights(dtheta), done.out, n)
+            dx = done.MY
         return dx, dh0, dc0, a["dH"].transpose(0, 2, 1), a["dC"].transpose(0, 2, 1)
 
     def backward(self, theta, ws, dH, dtheta, want_dx, interrupt=None):
-        W, U, dHin = self._backward_begin(theta, ws, dH)
+        W, U = self._backward_begin(theta, ws, dH, factors=False)
         a, v = ws.arrays, ws.views
-        dHt, dCt = a["dH"], a["dC"]
+        dHt, dCt, rec = a["dH"], a["dC"], a["rec"]
         odtc, Q2, Q4, dz, dcf, dH1, dC1 = v["tc"], v["Q2"], v["Q4"], v["dz"], v["dcf"], v["dH1"], v["dC1"]
-        matmul, multiply, plus = np.matmul, np.multiply, np.add
+        matmul, multiply, plus = np.dot, np.multiply, np.add
+        block, lo = self._factor_steps(ws.B), ws.T
+        # dense inputs: the weight gradient of each block right after the loop leaves it
+        wg = None if ws.tokens is not None else _Contraction(self, ws, W, want_dx)
         for t in _steps(ws.T, interrupt, reverse=True):
+            if t < lo:                                # the factors of the next block of steps
+                lo = max(0, t + 1 - block)
+                self._backward_factors(ws, lo, t + 1)
             multiply(Q2[t], dH1[t], Q2[t])            # dh through h = o ⊙ tanh(c); dz for o
             plus(odtc[t], dcf[t], dCt[t])             # dc: that plus the belt from c_{t+1}
             multiply(Q4[t], dC1[t], Q4[t])            # dz for i, f, g and dc ⊙ f for step t − 1
             if t > 0:
-                matmul(U, dz[t], dHt[t - 1])          # dh_{t-1} through the recurrence
-                plus(dHt[t - 1], dHin[t - 1], dHt[t - 1])
-        return self._backward_end(ws, W, U, dtheta, want_dx)
+                matmul(U, dz[t], rec)                 # dh_{t-1}: from above plus the recurrence
+                plus(dHt[t - 1], rec, dHt[t - 1])
+            if t == lo and wg is not None:
+                wg.steps(lo)
+        return self._backward_end(ws, W, U, dtheta, want_dx, wg)
 
     def _weight_grads(self, ws, W, dW, dz, want_dx):
         """dW (torch's column order) from the saved inputs and dz (T, 4n, B) in the internal
@@ -675,10 +737,11 @@ class LSTMCell(StackedCell):
         n, m, T, B = self.n, self.m, ws.T, ws.B
         H1 = ws.arrays["H1"][:T]
         tmp = np.empty((H1.shape[1], 4 * n), self.dtype)
-        _contract(tmp, H1, dz)
         if ws.tokens is None:
+            dx = _contract(tmp, H1, dz, self._internal_cols(W[n:n + m]) if want_dx else None)
             self._torch_order(dW, tmp, n)
-            return np.matmul(self._internal_cols(W[n:n + m]), dz).transpose(0, 2, 1) if want_dx else None
+            return dx
+        _contract(tmp, H1, dz)
         self._torch_order(dW[:n], tmp, n)
         self._torch_order(dW[n + m:n + m + 1], dz.sum(axis=(0, 2))[None], n)
         dW[n:n + m] = 0.0
@@ -687,6 +750,27 @@ class LSTMCell(StackedCell):
             rows = dz[:, k * n:(k + 1) * n].transpose(0, 2, 1).reshape(T * B, n)
             scatter_rows(dW[n:n + m, col:col + n], ids, rows)
         return None
+
+
+class _Contraction:
+    """The LSTM's weight gradient (and dx) accumulated block by block as the backward loop
+    leaves each block of steps, while its dz rows are still in the cache."""
+
+    def __init__(self, cell: LSTMCell, ws: Workspace, W, want_dx: bool):
+        n, m, T = cell.n, cell.m, ws.T
+        self.X, self.Y, self.hi = ws.arrays["H1"][:T], ws.arrays["Q"][:, n:5 * n], T
+        self.out = np.empty((self.X.shape[1], 4 * n), cell.dtype)
+        self.M = np.ascontiguousarray(cell._internal_cols(W[n:n + m]).T) if want_dx else None   # (4n, m)
+        self.MY = np.empty((T, ws.B, m), cell.dtype) if want_dx else None
+
+    def steps(self, lo: int) -> None:
+        """Add the products of the steps from ``lo`` to where the last call stopped, once they
+        are at least :data:`CONTRACT_MIN_COLUMNS` columns (steps × batch) or ``lo`` is 0."""
+        B = self.X.shape[2]
+        if lo and (self.hi - lo) * B < CONTRACT_MIN_COLUMNS:
+            return
+        _contract_part(self.out, self.X, self.Y, lo, self.hi, self.hi == self.X.shape[0], self.M, self.MY)
+        self.hi = lo
 
 
 class PeepholeLSTMCell(LSTMCell):
@@ -790,7 +874,6 @@ class PeepholeLSTMCell(LSTMCell):
         return zv
 
     def forward(self, theta, x_tm, h0, c0, keep_z=False, clamps=(), interrupt=None):
-        n = self.n
         ws, W, Z, WTs, ids, hooks = self._begin(theta, x_tm, h0, c0, keep_z, clamps)
         a, v = ws.arrays, ws.views
         H1, PC, tmp = a["H1"], a["PC"], a["tmp"]
@@ -800,7 +883,7 @@ class PeepholeLSTMCell(LSTMCell):
         IF, GC, cs, vo, hout = v["if"], v["gc"], v["c"], v["o"], v["h_out"]
         ifg, c_prev = v["ifg"], v["c_prev"]
         z_ifg, z_if, z_o = self._z_views(ws, Z)
-        matmul, multiply, tanh, plus = np.matmul, np.multiply, np.tanh, np.add
+        matmul, multiply, tanh, plus = np.dot, np.multiply, np.tanh, np.add
         for t in _steps(ws.T, interrupt):
             if ids is not None:
                 matmul(WTs, H1[t], ids)
@@ -834,15 +917,16 @@ class PeepholeLSTMCell(LSTMCell):
         return ws
 
     def backward(self, theta, ws, dH, dtheta, want_dx, interrupt=None):
-        W, U, dHin = self._backward_begin(theta, ws, dH)
+        W, U = self._backward_begin(theta, ws, dH)
         a, v, n, T = ws.arrays, ws.views, self.n, ws.T
         A, Q = a["A"], a["Q"]
-        dHt, dCt, tmp = a["dH"], a["dC"], a["tmp"]
+        dHt, dCt, tmp, rec = a["dH"], a["dC"], a["tmp"], a["rec"]
         Pp = self.peepholes(theta)
         p_i, p_f, p_o = Pp[0][:, None], Pp[1][:, None], Pp[2][:, None]
         odtc, Q2, Qo, Q4, dz, dcf = v["tc"], v["Q2"], v["Qo"], v["Q4"], v["dz"], v["dcf"]
         dH1, dC1, dZi, dZf, dcn = v["dH1"], v["dC1"], v["dZi"], v["dZf"], v["dcn"]
-        matmul, multiply, plus = np.matmul, np.multiply, np.add
+        matmul, multiply, plus = np.dot, np.multiply, np.add
+        wg = None if ws.tokens is not None else _Contraction(self, ws, W, want_dx)
         for t in _steps(T, interrupt, reverse=True):
             dc = dCt[t]
             multiply(Q2[t], dH1[t], Q2[t])            # dh through h; dz_o
@@ -855,9 +939,11 @@ class PeepholeLSTMCell(LSTMCell):
             multiply(dZf[t], p_f, tmp)
             plus(dcn[t], tmp, dcn[t])                 # ... and the f peephole
             if t > 0:
-                matmul(U, dz[t], dHt[t - 1])
-                plus(dHt[t - 1], dHin[t - 1], dHt[t - 1])
-        out = self._backward_end(ws, W, U, dtheta, want_dx)
+                matmul(U, dz[t], rec)
+                plus(dHt[t - 1], rec, dHt[t - 1])
+            if wg is not None:
+                wg.steps(t)
+        out = self._backward_end(ws, W, U, dtheta, want_dx, wg)
         dP = self.peepholes(dtheta)
         Cp = A[:, 4 * n:]                                           # c_{t-1} at t, c_t at t + 1
         dP[0] = np.einsum("tnb,tnb->n", Q[:, 2 * n:3 * n], Cp[:T])  # dL/dp_i = Σ dz_i c_{t-1}

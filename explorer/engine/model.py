@@ -220,7 +220,7 @@ class _Pass:
     top: np.ndarray    # (T, B, D·n) time-major
     y: np.ndarray | None   # (T, B, k); None when the head runs inside the loss
     tokens: bool
-    top_fm: np.ndarray | None = None   # (T, n, B): the top outputs of a feature-major cell
+    top_fm: np.ndarray | None = None   # (T, D·n, B): the top outputs of feature-major cells
 
 
 class RecurrentModel:
@@ -537,8 +537,16 @@ class RecurrentModel:
                                   clamps.get((k, d), ()) if clamps else (), interrupt)
                 row.append(ws)
             wss.append(row)
+            top_fm = None
             if D == 1:
                 inp = self.cells[k][0].hidden(row[0])        # (T, B, n) view
+                fm = getattr(self.cells[k][0], "hidden_fm", None)
+                top_fm = fm(row[0]) if fm else None
+            elif all(hasattr(c, "hidden_fm") for c in self.cells[k]):
+                top_fm = self._buffer(("out_fm", k), (T, D * n, B))   # feature-major: whole rows copied
+                top_fm[:, :n] = self.cells[k][0].hidden_fm(row[0])
+                top_fm[:, n:] = self.cells[k][1].hidden_fm(row[1])[::-1]
+                inp = top_fm.transpose(0, 2, 1)
             else:
                 inp = self._buffer(("out", k), (T, B, D * n))
                 inp[:, :, :n] = self.cells[k][0].hidden(row[0])
@@ -548,8 +556,7 @@ class RecurrentModel:
             V, d = self._head_params(params)
             y = inp @ V
             y += d
-        top_fm = getattr(self.cells[-1][0], "hidden_fm", None)
-        return _Pass(wss, inp, y, tokens, top_fm(wss[-1][0]) if D == 1 and top_fm else None)
+        return _Pass(wss, inp, y, tokens, top_fm)
 
     @_flushing
     def forward(self, x, h0=None, c0=None, interventions=None, interrupt=None) -> Trace:
@@ -713,7 +720,6 @@ class RecurrentModel:
         products per step need no transposed copy of the outputs, and dL/d(outputs) comes back
         in the cell's own layout (returned as its (T, B, n) view). For n·B ≥ 1024 only: below,
         T small products cost more than the copies."""
-        T, B = Hf.shape[0], Hf.shape[2]
         y = np.matmul(V.T, Hf)                                             # (T, k, B)
         y += d[:, None]
         value, dy = loss_and_dy(loss, y.transpose(0, 2, 1), tgt, False)    # dy (T, B, k)
@@ -722,7 +728,10 @@ class RecurrentModel:
         np.sum(np.matmul(Hf, dy), axis=0, out=dV)                          # Σ_t h_t dy_tᵀ
         np.sum(dy, axis=(0, 1), out=dd)
         dTop = self._buffer("dtop_fm", Hf.shape)
-        np.matmul(V, dy.transpose(0, 2, 1), out=dTop)                      # (T, n, B)
+        if V.shape[1] == 1:                                                # an outer product per step
+            np.multiply(V[None], dy.transpose(0, 2, 1), out=dTop)
+        else:
+            np.matmul(V, dy.transpose(0, 2, 1), out=dTop)                  # (T, n, B)
         return value, dTop.transpose(0, 2, 1)
 
     def _backward(self, run: _Pass, dTop, params, grad, want_dx, interrupt):
