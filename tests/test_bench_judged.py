@@ -30,7 +30,7 @@ def test_the_cost_cases_measure_their_commands(tiny, tmp_path):
     assert [r.size for r in by["open"]] == ["60 steps", "240 steps"]         # read back from Run.load
     assert by["open"][0].ratio == 1.0 and by["open"][1].rss_mb > 20
     assert [r.size.split(",")[0] for r in by["words"]] == ["0.01 MB prose", "0.02 MB prose"]
-    assert all(r.seconds > 0 and "checkpoint" in r.measure for r in by["words"])
+    assert all(r.seconds >= 0 and "checkpoint" in r.measure for r in by["words"])   # tiny: may print 0.0 s
     assert [r.size for r in by["animate"]] == ["T = 4 GIF", "T = 8 GIF"]
     assert (tmp_path / "animate-8.gif").read_bytes()[:6] == b"GIF89a"
     assert len(said) == 7 and all(s.split(":")[0] in judged.RUNNERS for s in said)

@@ -20,6 +20,7 @@ Default sizes keep the whole ``--scale`` within a few minutes; ``--big`` uses th
 from __future__ import annotations
 
 import json
+import math
 import os
 import shlex
 import subprocess
@@ -163,10 +164,10 @@ def words(work: Path, big: bool) -> list[Result]:
                               failed=m.tail or "no closing line"))
             continue
         per_mb = m.train / mb
-        first = first or per_mb
+        first = per_mb if first is None else first
         out.append(Result("words", f"{mb:g} MB prose, {m.steps} steps", m.train, m.rss_mb,
                           f"s of training per MB × the first's ({per_mb:.1f} s/MB); checkpoint {_folder_mb(folder):.0f} MB",
-                          per_mb / first, shlex.join(cmd)))
+                          per_mb / first if first > 0 else math.nan, shlex.join(cmd)))   # 0.0 s: below the printed digit
     return out
 
 
