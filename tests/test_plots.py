@@ -734,3 +734,23 @@ def test_prediction_legend_names_the_forecast_only_when_there_is_one(qtbot):
     w.set_series(t, y, t, y, split_t=0)
     x, _ = w.forecast_curve.getData()
     assert names() == ["target", "one step ahead"] and (x is None or len(x) == 0)
+
+
+def test_several_series_are_named_at_the_ends_of_their_validation_parts(qtbot):
+    """A long table's validation parts (rows not following one another) are drawn as separate
+    pieces; each piece is named by its key, as plain text, at its last target point."""
+    w = plots.PredictionPlotWidget()
+    qtbot.addWidget(w)
+    t = np.r_[np.arange(10, 15), np.arange(40, 45), np.arange(70, 75)]
+    y = np.r_[np.full(5, 1.0), np.full(5, 5.0), np.linspace(8, 9, 5)]
+    keys = ["AAA", "<b>B</b>", "CCC"]
+    name = lambda rows: [keys[int(r) // 30] for r in rows]  # noqa: E731
+    w.set_series(t, y, t, y + 0.1, series_of=("symbol", name))
+    got = [(lab.textItem.toPlainText(), lab.pos().x(), lab.pos().y() + w.y_origin) for lab in w.series_labels]
+    assert got == [("AAA", 15.0, 1.0), ("<b>B</b>", 45.0, 5.0), ("CCC", 75.0, 9.0)]
+    assert all(lab.textItem.toHtml().count("<b>") == 0 for lab in w.series_labels)   # written, not rendered
+    w.set_series(t, y, t, y)                       # one series again: no names
+    assert w.series_labels == []
+    w.set_series(t, y, t, y, series_of=("symbol", name))
+    w.set_top_k(list("abc"), [0.5, 0.3, 0.2])      # text mode: the names go
+    assert w.series_labels == [] and all(lab.scene() is None for lab in w.series_labels)

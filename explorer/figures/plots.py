@@ -652,6 +652,7 @@ class PredictionPlotWidget(PlotPanelWidget):
         self.plot.addItem(self.split_line, ignoreBounds=True)
         self.bars = pg.BarGraphItem(x0=[], y=[], height=0.6, width=[], brush=pg.mkBrush(TRAIN_COLOR))
         self.bar_labels: list = []
+        self.series_labels: list = []         # each series' name at its validation part's end (long tables)
         self.mode = "series"
         self.data: dict = {}
         self.top_k = ([], [])
@@ -671,6 +672,25 @@ class PredictionPlotWidget(PlotPanelWidget):
             self.set_fixed_ticks("bottom", None)
             self.mode = "series"
             self.show_legend(True)
+
+    def _name_series(self) -> None:
+        """Write each series' name (its key) at the end of its validation part, as plain text."""
+        for lab in self.series_labels:
+            self.plot.removeItem(lab)
+        self.series_labels = []
+        d = self.data
+        t, y = d.get("t_target"), d.get("target")
+        if self.mode != "series" or self.series_of is None or t is None or not len(t):
+            return
+        rows = t.astype(np.int64)
+        ends = np.r_[np.flatnonzero(np.diff(rows) != 1), len(rows) - 1]
+        for e, name in zip(ends, self.series_of[1](rows[ends])):
+            if not str(name):
+                continue
+            lab = pg.TextItem(str(name), anchor=(1.0, 1.0), color=self._fg())     # setPlainText: never markup
+            lab.setPos(float(self._x(rows[e:e + 1])[0]), float(self._y(y[e:e + 1])[0]))
+            self.plot.addItem(lab, ignoreBounds=True)
+            self.series_labels.append(lab)
 
     def set_series(self, t_target, target, t_pred, pred, t_forecast=None, forecast=None, split_t=None,
                    x_values=None, x_label="t", y_label="value", gaps=None, x_text=None, title=None,
@@ -726,6 +746,7 @@ class PredictionPlotWidget(PlotPanelWidget):
         elif forecast is None and listed:
             self.legend.removeItem(self.forecast_curve)
         self._mark_gaps()
+        self._name_series()
         if split_t is not None:
             self.split_line.setValue(float(self._x(np.array([float(split_t)]))[0]))
             self.split_line.show()
@@ -794,6 +815,9 @@ class PredictionPlotWidget(PlotPanelWidget):
             self.forecast_curve.setData([], [])
             self.gap_scatter.setData([], [])
             self.split_line.hide()
+            for lab in self.series_labels:
+                self.plot.removeItem(lab)
+            self.series_labels = []
             self.plot.addItem(self.bars)
             self.show_legend(False)
             self.mode = "text"
