@@ -31,6 +31,7 @@ import pyqtgraph as pg  # noqa: E402
 
 from explorer.figures.axes import PlotAxisItem  # noqa: E402
 from explorer.figures.export_files import svg_recording, write_file, write_png  # noqa: E402
+from explorer.figures.extremes import ValueScan  # noqa: E402
 from explorer.figures.picture_raster import picture_image, picture_png  # noqa: E402
 from explorer.runs.store import csv_value  # noqa: E402
 
@@ -385,16 +386,11 @@ class PlotPanelWidget(QWidget):
     def nothing_to_draw(self) -> str:
         """A sentence when the plot has data but every value is 0 or none is finite (then it says
         so in the middle instead of drawing ticks), else ""."""
-        arrays = [np.asarray(a, dtype=float).ravel() for a in self.shown_values() if a is not None and len(a)]
-        if not arrays:
-            return ""
-        v = np.concatenate(arrays)
-        finite = v[np.isfinite(v)]
-        if finite.size == 0:
-            return "every value is infinite or not a number"
-        if finite.size == v.size and not finite.any():
-            return "every value is 0"
-        return ""
+        scan = ValueScan()
+        for a in self.shown_values():
+            if a is not None:
+                scan.update(a)
+        return scan.reason()
 
     def _update_empty(self):
         """No data, or nothing to draw: a calm "no data yet" (or "every value is 0" …) in the

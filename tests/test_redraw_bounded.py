@@ -1,0 +1,132 @@
+"""A live plot's redraw costs the same after 200,000 steps as after a few thousand: the points
+handed to the plot items per redraw are bounded (counted), every value is read once as it arrives
+(counted), and every extreme stays drawn."""
+
+import numpy as np
+import pytest
+
+from explorer.figures.extremes import PeakIndex, ValueScan
+
+
+class Counting:
+    """Wraps ``np.isfinite`` in the plots and extremes modules: how many values a redraw reads."""
+
+    def __init__(self, monkeypatch):
+        import explorer.figures.extremes as ex
+        import explorer.figures.plots as pl
+
+        self.n = 0
+        real = np.isfinite
+
+        def isfinite(a, *args, **kw):
+            self.n += np.size(a)
+            return real(a, *args, **kw)
+
+        fake = type("np", (), {"__getattr__": lambda _self, name: getattr(np, name)})()
+        fake.isfinite = isfinite
+        monkeypatch.setattr(ex, "np", fake)
+        monkeypatch.setattr(pl, "np", fake)
+
+
+def handed(widget) -> int:
+    """Points the plot's items hold (what the last redraw handed them)."""
+    items = [widget.global_curve, widget.clip_scatter, widget.epoch_item, *widget.gate_curves.values()]
+    return sum(len(i.xData) for i in items if i.xData is not None)
+
+
+def most(per_step: dict, lo: int) -> int:
+    """The most of a redraw's count over one doubling of the steps from ``lo`` (the buckets go
+    through one merge in it)."""
+    return max(v for n, v in per_step.items() if lo < n <= 2 * lo)
+
+
+def test_value_scan_says_what_a_plot_with_nothing_to_draw_says():
+    scan = ValueScan()
+    assert scan.reason() == ""
+    scan.update([0.0, 0.0])
+    assert scan.reason() == "every value is 0"
+    scan.update(np.array([np.inf]))
+    assert scan.reason() == ""                       # a 0 and an infinity: the 0s are drawn
+    other = ValueScan()
+    other.update([np.nan, np.inf])
+    assert other.reason() == "every value is infinite or not a number"
+    other.update([0.5])
+    assert other.reason() == "" and other.n == 3 and other.finite == 1
+
+
+def test_a_long_partial_bucket_is_drawn_as_its_extremes():
+    rng = np.random.default_rng(5)
+    values = rng.standard_normal(100_000)
+    peaks = PeakIndex(most=64)
+    peaks.update(values)
+    tail = len(values) - peaks.done
+    assert tail > PeakIndex.TAIL                      # (64 buckets of 1,024 and 34,464 left)
+    idx = peaks.indices(len(values), values)
+    assert len(idx) <= 1 + 2 * 64 + 2 * PeakIndex.TAIL + tail // PeakIndex.TAIL + 1
+    assert np.all(np.diff(idx) > 0)
+    rest = values[peaks.done:]
+    assert peaks.done + int(np.argmax(rest)) in idx and peaks.done + int(np.argmin(rest)) in idx
+    assert int(np.argmax(values)) in idx and int(np.argmin(values)) in idx
+    assert len(peaks.indices(len(values))) == len(np.unique(np.concatenate([[0], peaks.lo, peaks.hi]))) + tail
+
+
+@pytest.mark.parametrize("clipped_share", [0.0, 0.3])
+def test_grad_norm_redraw_work_does_not_grow_with_the_steps(qapp, monkeypatch, clipped_share):
+    from explorer.figures.plots import GradNormPlotWidget
+
+    rng = np.random.default_rng(2)
+    w = GradNormPlotWidget()
+    w.append_steps([], [], {}, [], [], 1.0)
+    count = Counting(monkeypatch)
+    points, reads = {}, {}
+    total, k = 0, 1000
+    while total < 200_000:
+        steps = np.arange(total + 1, total + k + 1)
+        g = rng.lognormal(size=k)
+        gates = {x: rng.lognormal(size=k) for x in "ifgo"}
+        w.append_steps(steps, g, gates, rng.random(k) < clipped_share, steps[:1] if total % 2500 == 0 else [])
+        total += k
+        count.n = 0
+        w._draw()
+        w._update_empty()
+        points[total], reads[total] = handed(w), count.n
+    late = [points[n] for n in points if n >= 20_000]
+    assert max(late) <= 5 * (2 * 2048 + 2 * PeakIndex.TAIL + 2) + 2 * 1500 + 2 * 120 + 8
+    assert most(points, 100_000) <= 1.1 * most(points, 20_000)      # the same work after 5–10× the steps
+    assert most(reads, 100_000) <= 1.1 * most(reads, 20_000)
+    assert w.nothing_to_draw() == ""
+    full = w.global_norm.view
+    y = w.global_curve.yData
+    assert y.max() == full.max() and y.min() == full.min()          # every extreme stays drawn
+    if clipped_share:
+        cx, cy = w.clip_scatter.xData, w.clip_scatter.yData
+        assert 0 < len(cx) <= 1500 and cy.max() == full[w.clipped.view].max()
+
+
+def test_loss_of_every_step_redraw_work_does_not_grow_with_the_steps(qapp, monkeypatch):
+    from explorer.figures.panel import PlotPanelWidget
+    from explorer.figures.plots import LossPlotWidget
+
+    rng = np.random.default_rng(4)
+    n_all = 200_000
+    steps = np.arange(1, n_all + 1)
+    loss = np.exp(-steps / 50_000) * rng.lognormal(size=n_all)
+    w = LossPlotWidget()
+    count = Counting(monkeypatch)
+    points, reads = {}, {}
+    for n in range(1000, n_all + 1, 1000):              # no epoch has ended: the loss of every step
+        count.n = 0
+        w.set_step_losses(steps[:n], loss[:n])
+        w._draw()
+        w._update_empty()
+        points[n], reads[n] = len(w.train_curve.xData), count.n
+    assert max(points[n] for n in points if n >= 20_000) <= 2 * 2048 + 2 * PeakIndex.TAIL + 2
+    assert most(points, 100_000) <= 1.1 * most(points, 20_000)
+    assert most(reads, 100_000) <= 1.1 * most(reads, 20_000)
+    y = w.train_curve.yData
+    assert y.max() == loss.max() and y.min() == loss.min()
+    assert w.nothing_to_draw() == "" and len(w.val) == n_all and np.isnan(w.val).all()
+    for first, other, said in [(7, np.full(10_000, np.nan), "every value is infinite or not a number"),
+                               (9, np.zeros(10_000), "")]:     # other runs (0s beside no validation loss: drawn)
+        w.set_step_losses(steps[:10_000] + first, other)
+        assert w.nothing_to_draw() == said == PlotPanelWidget.nothing_to_draw(w)   # = reading every value
