@@ -130,3 +130,38 @@ def test_loss_of_every_step_redraw_work_does_not_grow_with_the_steps(qapp, monke
                                (9, np.zeros(10_000), "")]:     # other runs (0s beside no validation loss: drawn)
         w.set_step_losses(steps[:10_000] + first, other)
         assert w.nothing_to_draw() == said == PlotPanelWidget.nothing_to_draw(w)   # = reading every value
+
+
+def test_a_plot_behind_another_dock_tab_is_drawn_when_its_tab_is_raised(qtbot):
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QDockWidget, QMainWindow
+
+    from explorer.figures.plots import GradNormPlotWidget, LossPlotWidget
+
+    win = QMainWindow()
+    qtbot.addWidget(win)
+    loss, grad = LossPlotWidget(), GradNormPlotWidget()
+    docks = []
+    for title, w in (("Loss", loss), ("Gradient norm", grad)):
+        dock = QDockWidget(title, win)
+        dock.setWidget(w)
+        win.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, dock)
+        docks.append(dock)
+    win.tabifyDockWidget(*docks)
+    docks[0].raise_()
+    win.resize(900, 600)
+    win.show()
+    qtbot.waitExposed(win)
+    qtbot.waitUntil(lambda: not loss.visibleRegion().isEmpty())
+    assert grad.isVisible() and grad.visibleRegion().isEmpty()        # Qt's hidden tab page: "visible", off screen
+    draws = []
+    real = grad._draw
+    grad._draw = lambda: (draws.append(grad.steps.n), real())
+    for k in range(5):                                                 # five redraws while behind the Loss tab
+        steps = np.arange(100 * k + 1, 100 * k + 101)
+        grad.append_steps(steps, np.full(100, 0.5), {"f": np.full(100, 0.25)}, np.zeros(100, bool), [])
+        loss.set_step_losses(np.arange(1, 100 * k + 101), np.full(100 * k + 100, 0.1))
+    assert draws == [] and len(loss.train_curve.xData) == 500          # the one on screen follows
+    docks[1].raise_()
+    qtbot.waitUntil(lambda: draws == [500])                            # drawn once, with every step
+    assert len(grad.global_curve.xData) == 500 and grad.gate_curves["f"].yData[-1] == 0.25

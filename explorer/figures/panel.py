@@ -23,7 +23,7 @@ import re
 os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
 
 import numpy as np  # noqa: E402
-from PySide6.QtCore import QRectF, QSize, QSizeF, Qt  # noqa: E402
+from PySide6.QtCore import QEvent, QRectF, QSize, QSizeF, Qt, QTimer  # noqa: E402
 from PySide6.QtGui import QColor, QImage, QPainter, QPalette, QPicture  # noqa: E402
 from PySide6.QtWidgets import QApplication, QGraphicsWidget, QSizePolicy, QVBoxLayout, QWidget  # noqa: E402
 
@@ -229,6 +229,7 @@ class PlotPanelWidget(QWidget):
         self._exporting = False
         self.view = self._make_view()
         self._lay.addWidget(self.view, 1)
+        self.view.viewport().installEventFilter(self)
         self._apply_palette()
 
     # -- building -----------------------------------------------------------------------------------
@@ -341,14 +342,22 @@ class PlotPanelWidget(QWidget):
         pass
 
     def _request_draw(self):
-        """Draw now if the plot is on screen; otherwise when it is shown or exported (a plot in a
-        tab behind others costs nothing while training)."""
-        if self.isVisible():
+        """Draw now if the plot is on screen; otherwise when it is shown, painted or exported (a plot
+        in a tab behind others costs nothing while training: Qt keeps such a tab's page visible but
+        moves it off screen, so its visible region is empty)."""
+        if self.isVisible() and not self.visibleRegion().isEmpty():
             self._draw()
             self._stale = False
             self._update_empty()
         else:
             self._stale = True
+
+    def eventFilter(self, obj, event):  # noqa: N802 - Qt's name
+        """The view is about to be painted (its tab raised, scrolled into sight): draw what it missed
+        in the next event-loop turn."""
+        if event.type() == QEvent.Type.Paint and self._stale and obj is self.view.viewport():
+            QTimer.singleShot(0, self, self._flush)
+        return False
 
     def _flush(self):
         if self._stale:
