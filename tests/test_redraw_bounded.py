@@ -165,3 +165,58 @@ def test_a_plot_behind_another_dock_tab_is_drawn_when_its_tab_is_raised(qtbot):
     docks[1].raise_()
     qtbot.waitUntil(lambda: draws == [500])                            # drawn once, with every step
     assert len(grad.global_curve.xData) == 500 and grad.gate_curves["f"].yData[-1] == 0.25
+
+
+def test_work_pacer_keeps_optional_work_to_a_share_of_the_time():
+    from explorer.app.pacing import SHARE_FACTOR, WorkPacer
+
+    now = [10.0]
+    pacer = WorkPacer(cap=30.0, clock=lambda: now[0])
+    runs = []
+    while now[0] < 110.0:                     # asked at every redraw (every 0.5 s) for 100 s
+        if pacer.due():
+            pacer.begin()
+            runs.append(now[0])
+            now[0] += 0.2                     # each run takes 0.2 s
+            pacer.end()
+        now[0] += 0.5
+    gaps = np.diff(runs)
+    assert pacer.cost == pytest.approx(0.2) and len(runs) >= 10
+    assert np.all(gaps >= SHARE_FACTOR * 0.2 - 1e-9) and np.all(gaps <= SHARE_FACTOR * 0.2 + 0.5 + 1e-9)
+    assert 0.2 * len(runs) / 100.0 <= 1.0 / SHARE_FACTOR + 0.01          # about 3 % of the time
+    pacer.begin()                             # a run that never reports its end
+    now[0] += 29.0
+    assert not pacer.due()
+    now[0] += 1.0
+    assert pacer.due()
+
+
+def test_the_comparison_computes_connectivity_off_the_gui_thread_while_training(qtbot):
+    from explorer.data.examples import load_example
+    from explorer.gui.comparison import ComparisonWindow
+    from explorer.runs.store import settings_for_example
+
+    cw = ComparisonWindow(load_example("adding"), settings_for_example("adding", units=4), ["rnn", "lstm"],
+                          max_steps=200, eval_every=20)
+
+    def close():
+        cw.close()
+        cw.after_close()
+
+    qtbot.addWidget(cw, before_close_func=lambda _w: close())
+    cw.show()
+    qtbot.waitExposed(cw)
+    asked = []
+    start = cw.conn_task.start
+    cw.conn_task.start = lambda fn, tag=None, direct=False: (asked.append((cw.training, direct)),
+                                                             start(fn, tag=tag, direct=direct))
+    drawn = []
+    cw.sigResult.connect(lambda _r: drawn.append(cw.training))
+    with qtbot.waitSignal(cw.sigFinished, timeout=180000):
+        assert cw.start()
+    assert drawn.count(True) >= 1 and drawn[-1] is False
+    assert all(not direct for training, direct in asked if training)            # never on the GUI thread
+    assert asked[-1] == (False, True)                                            # the final weights': at once
+    qtbot.waitUntil(lambda: cw.conn_pacer.began is None, timeout=30000)
+    final = {c: cw.result.of(c)[0].step for c in ("rnn", "lstm")}
+    assert final == {"rnn": 200, "lstm": 200} and len(cw.connectivity) == 2
