@@ -220,3 +220,28 @@ def test_the_comparison_computes_connectivity_off_the_gui_thread_while_training(
     qtbot.waitUntil(lambda: cw.conn_pacer.began is None, timeout=30000)
     final = {c: cw.result.of(c)[0].step for c in ("rnn", "lstm")}
     assert final == {"rnn": 200, "lstm": 200} and len(cw.connectivity) == 2
+
+
+def test_a_task_sends_updates_as_often_as_the_window_draws_them_and_every_step_once():
+    from explorer.app.pacing import RedrawPacer
+    from explorer.app.tasks import TaskState, TrainingUpdate, train_task
+    from explorer.data.examples import load_example
+    from explorer.runs.store import Run, settings_for_example
+
+    now, cpu = [0.0], [0.0]
+    pacer = RedrawPacer(clock=lambda: now[0], cpu_clock=lambda: cpu[0])
+    mark = pacer.begin()
+    now[0] += 0.02
+    cpu[0] += 0.02
+    pacer.end(mark)                                    # a 20 ms redraw: one every 0.6 s
+    got = []
+    state = TaskState(on_partial=got.append)
+    pacer.tell(state)
+    assert (pacer.interval, state.update_interval, state.trace_interval) == pytest.approx((0.6, 0.3, 0.48))
+    run = Run(load_example("sine"), settings_for_example("sine", units=4, epochs=2))
+    tr = run.trainer
+    train_task(state, tr, clock=lambda: tr.step * 0.01)       # a simulated 100 steps a second
+    ups = [u for u in got if isinstance(u, TrainingUpdate)]
+    np.testing.assert_array_equal(np.concatenate([u.step for u in ups]), np.arange(1, tr.total_steps + 1))
+    assert [len(u) for u in ups[1:-1]] == [30] * (len(ups) - 2)     # 0.3 s of steps each, not 1/30 s
+    assert len(ups) == 1 + -(-(tr.total_steps - 1) // 30)

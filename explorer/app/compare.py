@@ -427,8 +427,8 @@ def comparison_task(state, comparison: Comparison, *, chunk: int = CHUNK_STEPS, 
     ``is_interruption_requested()``, ``set_partial_result(obj)``, ``set_progress(fraction)``; and,
     when it has them, ``paused`` with ``wait_while_paused()``, ``trace_interval`` (seconds between
     traces) and ``sample`` (which sample's trace). Partial results are :class:`ComparisonResult`
-    snapshots about every ``emit_interval`` seconds (with traces when ``traces`` and at most every
-    ``state.trace_interval``), one when paused and the last one. Interrupted (even inside a step), it
+    snapshots about every ``emit_interval`` seconds (or ``state.update_interval`` if longer; with
+    traces when ``traces`` and at most every ``state.trace_interval``), one when paused and the last one. Interrupted (even inside a step), it
     sends and returns the comparison so far with ``reason == "stopped"``; running the task again on
     it continues from there (the numbers are those of a run never stopped).
     """
@@ -461,7 +461,8 @@ def comparison_task(state, comparison: Comparison, *, chunk: int = CHUNK_STEPS, 
                     raise Interrupted()
                 comparison.advance(chunk, interrupt)
                 now = clock()
-                if not comparison.done and now - last_emit >= emit_interval:      # the last one follows
+                every = max(emit_interval, float(getattr(state, "update_interval", 0.0) or 0.0))
+                if not comparison.done and now - last_emit >= every:      # the last one follows
                     emit(trace_due(now))
         except Interrupted:
             comparison.stopped = True

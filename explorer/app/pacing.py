@@ -26,8 +26,8 @@ SHARE_FACTOR = 30.0         # interval = 30 × the cost of a cycle: about 3 % of
 
 class RedrawPacer:
     """The redraw interval of one window: :meth:`wait` before scheduling a redraw, :meth:`begin`
-    and :meth:`end` around it; :attr:`trace_interval` is what a training task's state should be
-    told (no traces the window will not draw)."""
+    and :meth:`end` around it; :meth:`tell` gives a training task's state :attr:`trace_interval`
+    and :attr:`update_interval` (no traces or updates the window will not draw)."""
 
     def __init__(self, floor: float = FLOOR, cap: float = CAP, clock=time.perf_counter, cpu_clock=time.thread_time):
         self.floor, self.cap = float(floor), float(cap)
@@ -40,6 +40,17 @@ class RedrawPacer:
     @property
     def trace_interval(self) -> float:
         return 0.8 * self.interval
+
+    @property
+    def update_interval(self) -> float:
+        """Seconds between a task's partial results: half the redraw interval (a redraw then draws
+        numbers at most that old). Each one wakes the GUI thread, which takes the interpreter's lock
+        from the task; more often than the window draws would be waste."""
+        return 0.5 * self.interval
+
+    def tell(self, state) -> None:
+        """Set a task's ``state.trace_interval`` and ``state.update_interval`` from this pacer."""
+        state.trace_interval, state.update_interval = self.trace_interval, self.update_interval
 
     def wait(self) -> float:
         """Seconds until the next redraw is due (0: now)."""

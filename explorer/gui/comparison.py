@@ -540,8 +540,9 @@ class ComparisonWindow(QMainWindow):
             self.table.setItem(row, col, item)
             if col > 0:
                 item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        item.setText(text)
-        if color:
+        if item.text() != text:                         # (each change re-measures the columns)
+            item.setText(text)
+        if color and item.foreground().color() != pg.mkColor(color):
             item.setForeground(pg.mkColor(color))
 
     def _update_title(self):
@@ -635,7 +636,7 @@ class ComparisonWindow(QMainWindow):
             self.comparison.extend(MORE_STEPS)
         worker = TaskWorker(partial(comparison_task, comparison=self.comparison), tag=self.comparison)
         worker.state.sample = self.sessions[0].position.sample
-        worker.state.trace_interval = self.pacer.trace_interval
+        self.pacer.tell(worker.state)
         worker.sigPartial.connect(self._on_worker_partial)
         worker.sigProgress.connect(self._on_worker_progress)
         worker.sigDone.connect(self._on_worker_done)
@@ -703,7 +704,7 @@ class ComparisonWindow(QMainWindow):
         self.show_result(res)
         self.pacer.end(mark, paint_s=sum(col.diagram.paint_ms() for col in self.columns.values()) / 1000.0)
         if self.worker is not None:                     # no traces the diagrams will not show
-            self.worker.state.trace_interval = self.pacer.trace_interval
+            self.pacer.tell(self.worker.state)
         self.redraws += 1
 
     def show_result(self, res: ComparisonResult) -> None:

@@ -234,7 +234,7 @@ class TrainingController(QObject):
                      display=lambda st: display_task(st, run, None, st.sample or 0, norms=True))
         worker = TaskWorker(fn, tag=run)
         worker.state.sample = sample
-        worker.state.trace_interval = self.pacer.trace_interval
+        self.pacer.tell(worker.state)
         worker.sigPartial.connect(self._on_worker_partial)
         worker.sigDone.connect(self._on_worker_done)
         worker.sigProgress.connect(win._on_task_progress)
@@ -322,7 +322,7 @@ class TrainingController(QObject):
         win.session.apply_update(TrainingUpdate.merge(updates))
         self.pacer.end(mark, paint_s=win.diagram.paint_ms() / 1000.0)
         if self.worker is not None:          # no traces the diagram will not show
-            self.worker.state.trace_interval = self.pacer.trace_interval
+            self.pacer.tell(self.worker.state)
         win.sigRedrawn.emit()
 
     def _on_worker_done(self, worker) -> None:
