@@ -33,14 +33,21 @@ class PeakIndex:
         w = self.width
         k = (n - self.done) // w
         if k > 0:
-            chunk = self.of(values[self.done:self.done + k * w]).reshape(k, w)
-            finite = np.isfinite(chunk)
-            base = self.done + np.arange(k) * w
-            self.lo = np.concatenate([self.lo, base + np.argmin(np.where(finite, chunk, np.inf), axis=1)])
-            self.hi = np.concatenate([self.hi, base + np.argmax(np.where(finite, chunk, -np.inf), axis=1)])
+            lo, hi = self._extremes(values, self.done, k, w)
+            self.lo = np.concatenate([self.lo, lo])
+            self.hi = np.concatenate([self.hi, hi])
             self.done += k * w
         while len(self.lo) > self.most:
             self._merge(values)
+
+    def _extremes(self, values: np.ndarray, start: int, k: int, w: int) -> tuple:
+        """The indices of the smallest and the largest (NaN never) of each of ``k`` buckets of ``w``
+        points from ``start``."""
+        chunk = self.of(values[start:start + k * w]).reshape(k, w)
+        finite = np.isfinite(chunk)
+        base = start + np.arange(k) * w
+        return (base + np.argmin(np.where(finite, chunk, np.inf), axis=1),
+                base + np.argmax(np.where(finite, chunk, -np.inf), axis=1))
 
     def _merge(self, values: np.ndarray) -> None:
         """Neighbouring buckets into one (an odd last bucket's points go back to the tail)."""
@@ -70,11 +77,7 @@ class PeakIndex:
         if values is not None and len(tail) > self.TAIL:
             w = -(-len(tail) // self.TAIL)                  # sub-bucket width
             k = len(tail) // w
-            chunk = self.of(values[start:start + k * w]).reshape(k, w)
-            finite = np.isfinite(chunk)
-            base = start + np.arange(k) * w
-            lo = base + np.argmin(np.where(finite, chunk, np.inf), axis=1)
-            hi = base + np.argmax(np.where(finite, chunk, -np.inf), axis=1)
+            lo, hi = self._extremes(values, start, k, w)
             tail = np.concatenate([np.unique(np.concatenate([lo, hi])), tail[k * w:]])
         return np.concatenate([np.unique(np.concatenate([first, kept])), tail])
 
