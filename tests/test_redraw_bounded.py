@@ -245,3 +245,22 @@ def test_a_task_sends_updates_as_often_as_the_window_draws_them_and_every_step_o
     np.testing.assert_array_equal(np.concatenate([u.step for u in ups]), np.arange(1, tr.total_steps + 1))
     assert [len(u) for u in ups[1:-1]] == [30] * (len(ups) - 2)     # 0.3 s of steps each, not 1/30 s
     assert len(ups) == 1 + -(-(tr.total_steps - 1) // 30)
+
+
+def test_every_comparison_snapshot_a_view_is_sent_carries_the_traces():
+    from explorer.app.compare import Comparison, comparison_task
+    from explorer.app.tasks import TaskState
+    from explorer.data.examples import load_example
+    from explorer.runs.store import settings_for_example
+
+    ds = load_example("sine")
+    comp = Comparison(ds, settings_for_example("sine", units=3), ["rnn", "lstm"], max_steps=300, eval_every=50)
+    got = []
+    state = TaskState(on_partial=got.append)
+    state.sample, state.trace_interval, state.update_interval = 2, 0.5, 0.3
+    done = lambda: sum(r.step for r in comp.runs)            # noqa: E731 - a simulated 100 steps a second
+    comparison_task(state, comp, chunk=5, clock=lambda: done() * 0.01)
+    steps = [s.steps_done for s in got]
+    assert len(got) >= 8 and steps == sorted(steps) and steps[-1] == 600
+    assert all(r.trace is not None and r.sample == 2 for s in got for r in s.results)
+    assert all(b - a >= 50 for a, b in zip(steps[1:-1], steps[2:-1]))   # ≥ 0.5 s of simulated time apart
