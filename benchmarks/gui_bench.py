@@ -500,7 +500,8 @@ def compare_view(tmp: Path, steps: int) -> dict:
     redraw = win.redraw
 
     def first_redraw():
-        """The first redraw with the paints it causes, timed on the GUI thread's clock."""
+        """The first redraw with the paints it causes and the event-loop turns it deferred (the memory
+        heatmaps' panels, the connectivity), timed together on the GUI thread's clock."""
         if first:
             return redraw()
         from PySide6.QtWidgets import QApplication
@@ -543,7 +544,8 @@ def compare_report(e: dict, ok) -> list:
           f"redraws, median redraw interval {e['interval_ms']:.0f} ms, measured redraw cost "
           f"{e['redraw_cost_ms']:.0f} ms")
     print(f"  table: {e['rows']}")
-    print(f"  first redraw (the first traces: diagrams, curves, table) with its paints: {e['first_ms']:.1f} ms of "
+    print(f"  first redraw (the first traces: diagrams, curves, table) with its paints and deferred turns: "
+          f"{e['first_ms']:.1f} ms of "
           f"GUI-thread CPU; {e['load']}")
     print(f"  event loop: {lat['n']} ticks, median {lat['median']:.2f} ms, p99 {lat['p99']:.2f} ms, longest block "
           f"{lat['max']:.1f} ms (of it GUI work {lat['max_cpu']:.1f} ms); most GUI-thread CPU between two ticks "
@@ -556,7 +558,8 @@ def compare_report(e: dict, ok) -> list:
         f"goal < {GOALS['block_ms']:.0f} ms  (most GUI-thread work between two ticks {lat['max_work']:.1f} ms)",
         f"  {ok(ratio >= GOALS['ratio'])} f. compare view / headless speed     {ratio:8.1%}      goal ≥ "
         f"{GOALS['ratio']:.0%}    ({e['seconds']:.1f} vs {h:.1f} s)",
-        f"  {ok(e['first_ms'] < 50.0)} f. first redraw with its paints      {e['first_ms']:8.1f} ms   goal < 50 ms",
+        f"  {ok(e['first_ms'] < 50.0)} f. first redraw + paints + deferred  {e['first_ms']:8.1f} ms   goal < 50 ms "
+        f"(in one block: see the most GUI-thread work between two ticks)",
     ]
 
 
