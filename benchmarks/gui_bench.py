@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """How the explorer window behaves while an LSTM trains live.
 
-    python benchmarks/gui_bench.py [--epochs 2] [--launches 5] [--onscreen] [--setting small|large|compare|both|all]
+    python benchmarks/gui_bench.py [--epochs 2] [--launches 5] [--onscreen] [--setting small|large|compare|long|both|all]
                                    [--compare-steps 300]
 
 a. event-loop latency while training the adding example (32 units) in the window: a
@@ -27,6 +27,13 @@ f. the comparison view (issue 11): the plain RNN, the GRU and the LSTM trained s
    ``comparison_task``), the 10 ms ping throughout: event-loop p99, the longest GUI-thread block
    (and the GUI thread's own work in it), and the time to train the same steps headless (the same
    task, no window) before and after.
+
+g. long runs (issue 25): the scale benchmark's series file (``--rows``, 100,000 by default) with
+   the settings a file starts with, trained ``--seconds`` at a time in the window and headless
+   (``lstm-explorer train``'s task: an emission a second, checkpoints, no traces), interleaved
+   H W H …: the speed ratio in the first and the last ``--slice`` seconds (work that grows with the
+   steps shows as a falling ratio), the GUI thread's share of a core in both slices, the redraw
+   cost and interval, the event loop's p99 and longest block, and the load before and after each run.
 
 Runs offscreen (QT_QPA_PLATFORM=offscreen) unless ``--onscreen`` is given and DISPLAY is
 set. Settings, autosave and logs go to a temporary folder, never the person's.
@@ -54,10 +61,15 @@ def _args():
     p.add_argument("--launches", type=int, default=5, help="launches timed in d")
     p.add_argument("--timesteps", type=int, default=200, help="diagram redraws timed in c")
     p.add_argument("--onscreen", action="store_true", help="use the real display when DISPLAY is set")
-    p.add_argument("--setting", choices=("small", "large", "compare", "both", "all"), default="both",
+    p.add_argument("--setting", choices=("small", "large", "compare", "long", "both", "all"), default="both",
                    help="a–d (today's setting), e (256 units, T = 500), both of them, f (three cells in the "
-                   "comparison view), or all")
+                   "comparison view), g (minutes of training on a series file, window and headless "
+                   "interleaved), or all")
     p.add_argument("--compare-steps", type=int, default=300, help="training steps per cell in f")
+    p.add_argument("--rows", type=int, default=100_000, help="rows of the series file in g")
+    p.add_argument("--seconds", type=float, default=120.0, help="seconds of each training run in g")
+    p.add_argument("--slice", type=float, default=15.0, help="seconds of the first and last slice compared in g")
+    p.add_argument("--pairs", type=int, default=1, help="window runs in g, each followed by a headless one")
     p.add_argument("--large-steps", type=int, default=4, help="training steps before Stop in e")
     return p.parse_args()
 
@@ -101,6 +113,7 @@ class Pinger:
         self.timer.timeout.connect(self._tick)
         self.late: list[float] = []
         self.cpu: list[float] = []       # the GUI thread's own CPU time between two ticks
+        self.at: list[float] = []        # when each tick fired (perf_counter)
         self._due = 0.0
         self._cpu = 0.0
         self._ms = interval_ms
@@ -108,6 +121,7 @@ class Pinger:
     def start(self):
         self.late = []
         self.cpu = []
+        self.at = []
         self._due = time.perf_counter() + self.interval
         self._cpu = time.thread_time()
         self.timer.start(self._ms)
@@ -119,6 +133,7 @@ class Pinger:
         now, cpu = time.perf_counter(), time.thread_time()
         self.late.append(max(0.0, now - self._due))
         self.cpu.append(cpu - self._cpu)
+        self.at.append(now)
         self._due = now + self.interval
         self._cpu = cpu
         self.timer.start(self._ms)
@@ -481,6 +496,23 @@ def compare_view(tmp: Path, steps: int) -> dict:
     wait_exposed(win)
     intervals = []
     win.sigResult.connect(lambda _r: intervals.append(win.runner.redraw_interval))
+    first = []
+    redraw = win.runner.redraw
+
+    def first_redraw():
+        """The first redraw with the paints it causes and the event-loop turns it deferred (the memory
+        heatmaps' panels, the connectivity), timed together on the GUI thread's clock."""
+        if first:
+            return redraw()
+        from PySide6.QtWidgets import QApplication
+
+        c0 = time.thread_time()
+        redraw()
+        QApplication.processEvents()
+        first.append((time.thread_time() - c0) * 1000)
+
+    win.runner.timer.timeout.disconnect(redraw)
+    win.runner.timer.timeout.connect(first_redraw)
     pinger = Pinger(10)
     pinger.start()
     gui0, c0, t0 = time.thread_time(), cpu_s(), time.perf_counter()
@@ -495,6 +527,7 @@ def compare_view(tmp: Path, steps: int) -> dict:
     win.after_close()
     h2 = headless_compare(steps, 1.6)
     return dict(h1=h1, h2=h2, seconds=dt, cpu=cpu, gui_cpu=gui, reason=reason[0] if reason else None,
+                first_ms=first[0] if first else float("nan"), load=load_text(),
                 steps=res.steps_done if res else 0, lat=lat, redraws=win.runner.redraws,
                 redraw_cost_ms=win.runner.redraw_cost * 1000, interval_ms=pct(intervals, 50) * 1000,
                 rows=[(r.cell, r.steps_to_target, round(r.seconds, 1)) for r in res.rows()] if res else [])
@@ -511,6 +544,9 @@ def compare_report(e: dict, ok) -> list:
           f"redraws, median redraw interval {e['interval_ms']:.0f} ms, measured redraw cost "
           f"{e['redraw_cost_ms']:.0f} ms")
     print(f"  table: {e['rows']}")
+    print(f"  first redraw (the first traces: diagrams, curves, table) with its paints and deferred turns: "
+          f"{e['first_ms']:.1f} ms of "
+          f"GUI-thread CPU; {e['load']}")
     print(f"  event loop: {lat['n']} ticks, median {lat['median']:.2f} ms, p99 {lat['p99']:.2f} ms, longest block "
           f"{lat['max']:.1f} ms (of it GUI work {lat['max_cpu']:.1f} ms); most GUI-thread CPU between two ticks "
           f"{lat['max_work']:.1f} ms")
@@ -522,6 +558,159 @@ def compare_report(e: dict, ok) -> list:
         f"goal < {GOALS['block_ms']:.0f} ms  (most GUI-thread work between two ticks {lat['max_work']:.1f} ms)",
         f"  {ok(ratio >= GOALS['ratio'])} f. compare view / headless speed     {ratio:8.1%}      goal ≥ "
         f"{GOALS['ratio']:.0%}    ({e['seconds']:.1f} vs {h:.1f} s)",
+        f"  {ok(e['first_ms'] < 50.0)} f. first redraw + paints + deferred  {e['first_ms']:8.1f} ms   goal < 50 ms "
+        f"(in one block: see the most GUI-thread work between two ticks)",
+    ]
+
+
+def series_file(tmp: Path, rows: int) -> Path:
+    """The scale benchmark's one-column series (noisy sines) with ``rows`` rows."""
+    from explorer.bench.scale import write_series
+
+    return write_series(tmp / f"series_{rows}.csv", rows, 1)
+
+
+def series_run(dataset):
+    """A fresh run of ``dataset`` with the settings a file starts with (the same seed every time)."""
+    from explorer.runs.store import Run, settings_for_data
+
+    return Run(dataset, settings_for_data(dataset.kind))
+
+
+def slice_rates(times, steps, t0: float, seconds: float, width: float) -> tuple:
+    """Steps per second in the first and the last ``width`` seconds of a run that began at ``t0``
+    (``steps`` done by ``times``, interpolated between two reports)."""
+    import numpy as np
+
+    times, steps = np.asarray(times, float) - t0, np.asarray(steps, float)
+    at = lambda t: float(np.interp(t, times, steps)) if len(times) else 0.0  # noqa: E731
+    end = min(seconds, times[-1]) if len(times) else seconds
+    return (at(width) - at(0.0)) / width, (at(end) - at(end - width)) / width
+
+
+def headless_long(dataset, seconds: float, width: float, out: Path) -> dict:
+    """``lstm-explorer train`` for ``seconds``: the one training task as the command line runs it
+    (an emission a second, checkpoints to ``out``, no traces), a clock read after every step."""
+    from explorer.app.checkpoint import CheckpointPolicy
+    from explorer.app.tasks import TaskState, train_task
+
+    run = series_run(dataset)
+    tr = run.trainer
+    tr.extend(1000)
+    state = TaskState()
+    times, steps = [], []
+    t0 = time.perf_counter()
+
+    def on_step(snap, _val):
+        now = time.perf_counter()
+        times.append(now)
+        steps.append(snap.step)
+        if now - t0 >= seconds:
+            state.request_interruption()
+
+    la = os.getloadavg()[0]
+    train_task(state, tr, emit_interval=1.0, checkpoint=lambda: run.save(out), policy=CheckpointPolicy(),
+               on_step=on_step, final_trace=False)
+    first, last = slice_rates(times, steps, t0, seconds, width)
+    return dict(steps=tr.step, first=first, last=last, load=(la, os.getloadavg()[0]))
+
+
+def windowed_long(win, dataset, seconds: float, width: float) -> dict:
+    """The same training in the shown window for ``seconds``, then Stop; the 10 ms ping throughout."""
+    import numpy as np
+    from PySide6.QtCore import Qt, QTimer
+
+    run = series_run(dataset)
+    win.set_run(run)
+    wait_exposed(win)
+    if win.display.busy:
+        wait_for(win.display.sigDisplayed, 120)
+    ctl = win.training_ctl
+    marks, redraws = [], []
+    on_redraw = lambda: redraws.append((time.perf_counter(), ctl.redraw_cost, ctl.redraw_interval))  # noqa: E731
+    win.sigRedrawn.connect(on_redraw)
+    pinger = Pinger(10)
+    la = os.getloadavg()[0]
+    pinger.start()
+    t0 = time.perf_counter()
+    win.start_training(epochs=1000)
+    # the worker's own emissions, timed in its thread (not delayed by the event loop)
+    ctl.worker.sigPartial.connect(lambda u: marks.append((time.perf_counter(), u.progress.step))
+                                  if hasattr(u, "progress") else None, Qt.ConnectionType.DirectConnection)
+    QTimer.singleShot(int(seconds * 1000), win.stop_training)
+    wait_for(win.sigTrainingFinished, seconds + 600)
+    pinger.stop()
+    win.sigRedrawn.disconnect(on_redraw)
+    times, steps = zip(*marks) if marks else ((), ())
+    first, last = slice_rates(times, steps, t0, seconds, width)
+    at, cpu = np.asarray(pinger.at) - t0, np.asarray(pinger.cpu)
+    end = min(seconds, at[-1]) if len(at) else seconds
+    share = lambda a, b: float(cpu[(at > a) & (at <= b)].sum()) / (b - a)  # noqa: E731
+    rd = np.asarray(redraws, float).reshape(-1, 3)
+    rd[:, 0] -= t0
+    med = lambda a, b, k: float(np.median(rd[(rd[:, 0] > a) & (rd[:, 0] <= b), k])) * 1000 \
+        if ((rd[:, 0] > a) & (rd[:, 0] <= b)).any() else float("nan")  # noqa: E731
+    return dict(steps=run.trainer.step, first=first, last=last, gui_first=share(0, width),
+                gui_last=share(end - width, end), lat=pinger.summary_ms(), load=(la, os.getloadavg()[0]),
+                redraws=len(rd), cost_first=med(0, width, 1), cost_last=med(end - width, end, 1),
+                interval_first=med(0, width, 2), interval_last=med(end - width, end, 2))
+
+
+def long_runs(args, tmp: Path, ok) -> list:
+    """g. minutes of training on a series file, window and headless interleaved (H W H W … H): the
+    speed ratio in the first and the last slice, the GUI thread's share of a core in both, the
+    event loop's p99 and longest block."""
+    from explorer.app.ingest import load_dataset
+
+    path = series_file(tmp, args.rows)
+    dataset = load_dataset(str(path))
+    print(f"g. long runs: {args.rows:,} rows × 1 column, settings a file starts with, {args.seconds:.0f} s each, "
+          f"slices of {args.slice:.0f} s; {args.pairs} window run(s) between headless ones", flush=True)
+    win = make_window(tmp)
+    win.resize(1500, 950)
+    win.show()
+    wait_exposed(win)
+    win.plot_docks["grad_norms"].raise_()
+    heads, wins = [], []
+
+    def head():
+        h = headless_long(dataset, args.seconds, args.slice, tmp / "headless-run")
+        heads.append(h)
+        print(f"  headless: {h['steps']} steps; first {h['first']:.1f}, last {h['last']:.1f} steps/s "
+              f"(load {h['load'][0]:.2f} → {h['load'][1]:.2f})", flush=True)
+
+    head()
+    for _ in range(args.pairs):
+        w = windowed_long(win, dataset, args.seconds, args.slice)
+        wins.append(w)
+        lat = w["lat"]
+        print(f"  window:   {w['steps']} steps; first {w['first']:.1f}, last {w['last']:.1f} steps/s; GUI thread "
+              f"{w['gui_first']:.1%} → {w['gui_last']:.1%} of a core; {w['redraws']} redraws, cost "
+              f"{w['cost_first']:.1f} → {w['cost_last']:.1f} ms, interval {w['interval_first']:.0f} → "
+              f"{w['interval_last']:.0f} ms; event loop p99 {lat['p99']:.1f} ms, longest block {lat['max']:.1f} ms "
+              f"(GUI work in it {lat['max_cpu']:.1f} ms) (load {w['load'][0]:.2f} → {w['load'][1]:.2f})", flush=True)
+        head()
+    win.close()
+    win.threads.wait_all()
+    mean = lambda rows, k: sum(r[k] for r in rows) / len(rows)  # noqa: E731
+    r_first = mean(wins, "first") / mean(heads, "first")
+    r_last = mean(wins, "last") / mean(heads, "last")
+    r_all = mean(wins, "steps") / mean(heads, "steps")
+    p99 = max(w["lat"]["p99"] for w in wins)
+    block = max(w["lat"]["max"] for w in wins)
+    work = max(w["lat"]["max_work"] for w in wins)
+    print(f"  window / headless: whole runs {r_all:.1%} (steps in {args.seconds:.0f} s), first {args.slice:.0f} s "
+          f"{r_first:.1%}, last {args.slice:.0f} s {r_last:.1%}; GUI "
+          f"thread {mean(wins, 'gui_first'):.1%} → {mean(wins, 'gui_last'):.1%} of a core", flush=True)
+    print(flush=True)
+    return [
+        f"  {ok(min(r_first, r_last) >= GOALS['ratio'])} g. window / headless, first → last slice "
+        f"{r_first:6.1%} → {r_last:.1%}   goal ≥ {GOALS['ratio']:.0%} both ({args.rows:,} rows, {args.seconds:.0f} s; "
+        f"whole runs {r_all:.1%})",
+        f"  {ok(p99 < GOALS['p99_ms'])} g. event-loop p99 (long runs)       {p99:8.2f} ms   goal < "
+        f"{GOALS['p99_ms']:.0f} ms",
+        f"  {ok(block < 50.0)} g. longest GUI-thread block (long)   {block:8.1f} ms   goal < 50 ms   "
+        f"(most GUI-thread work between two ticks {work:.1f} ms)",
     ]
 
 
@@ -563,6 +752,8 @@ def main() -> int:
         print(f"f. comparison view: {', '.join(COMPARE_CELLS)} side by side on the adding example, 32 units, "
               f"{args.compare_steps} steps each", flush=True)
         summary += compare_report(compare_view(tmp, args.compare_steps), ok)
+    if args.setting in ("long", "all"):
+        summary += long_runs(args, tmp, ok)
     if args.setting in ("large", "both", "all"):
         print("e. large setting: adding example, 256 units, sequence length 500, batch 32", flush=True)
         e = large(tmp, args.large_steps, min(args.timesteps, 60))

@@ -429,8 +429,9 @@ def comparison_task(state, comparison: Comparison, *, chunk: int = CHUNK_STEPS, 
     ``is_interruption_requested()``, ``set_partial_result(obj)``, ``set_progress(fraction)``; and,
     when it has them, ``paused`` with ``wait_while_paused()``, ``trace_interval`` (seconds between
     traces) and ``sample`` (which sample's trace). Partial results are :class:`ComparisonResult`
-    snapshots about every ``emit_interval`` seconds (with traces when ``traces`` and at most every
-    ``state.trace_interval``), one when paused and the last one. Interrupted (even inside a step), it
+    snapshots about every ``emit_interval`` seconds (or ``state.update_interval`` if longer), with
+    traces when ``traces`` (then no more often than ``state.trace_interval``: each snapshot sent
+    carries them), one when paused and the last one. Interrupted (even inside a step), it
     sends and returns the comparison so far with ``reason == "stopped"``; running the task again on
     it continues from there (the numbers are those of a run never stopped).
     """
@@ -447,8 +448,11 @@ def comparison_task(state, comparison: Comparison, *, chunk: int = CHUNK_STEPS, 
             last_trace = last_emit
         return snap
 
+    def asked(name: str) -> float:
+        return float(getattr(state, name, 0.0) or 0.0)
+
     def trace_due(now: float) -> bool:
-        return traces and now - last_trace >= max(emit_interval, float(getattr(state, "trace_interval", 0.0) or 0.0))
+        return traces and now - last_trace >= max(emit_interval, asked("trace_interval"))
 
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):   # a diverging cell says so itself
         comparison.stopped = False                     # a stopped comparison continues where it was
@@ -463,7 +467,9 @@ def comparison_task(state, comparison: Comparison, *, chunk: int = CHUNK_STEPS, 
                     raise Interrupted()
                 comparison.advance(chunk, interrupt)
                 now = clock()
-                if not comparison.done and now - last_emit >= emit_interval:      # the last one follows
+                # a view draws the latest snapshot only: each one it is sent carries the traces
+                every = max(emit_interval, asked("update_interval"), asked("trace_interval") if traces else 0.0)
+                if not comparison.done and now - last_emit >= every:      # the last one follows
                     emit(trace_due(now))
         except Interrupted:
             comparison.stopped = True

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 
-__all__ = ["FLOOR", "RedrawPacer", "SHARE_FACTOR"]
+__all__ = ["FLOOR", "RedrawPacer", "SHARE_FACTOR", "WorkPacer"]
 
 FLOOR = 1.0 / 30.0          # never more than 30 redraws a second
 CAP = 2.0                   # never fewer than one every 2 s
@@ -26,8 +26,8 @@ SHARE_FACTOR = 30.0         # interval = 30 × the cost of a cycle: about 3 % of
 
 class RedrawPacer:
     """The redraw interval of one window: :meth:`wait` before scheduling a redraw, :meth:`begin`
-    and :meth:`end` around it; :attr:`trace_interval` is what a training task's state should be
-    told (no traces the window will not draw)."""
+    and :meth:`end` around it; :meth:`tell` gives a training task's state :attr:`trace_interval`
+    and :attr:`update_interval` (no traces or updates the window will not draw)."""
 
     def __init__(self, floor: float = FLOOR, cap: float = CAP, clock=time.perf_counter, cpu_clock=time.thread_time):
         self.floor, self.cap = float(floor), float(cap)
@@ -40,6 +40,17 @@ class RedrawPacer:
     @property
     def trace_interval(self) -> float:
         return 0.8 * self.interval
+
+    @property
+    def update_interval(self) -> float:
+        """Seconds between a task's partial results: half the redraw interval (a redraw then draws
+        numbers at most that old). Each one wakes the GUI thread, which takes the interpreter's lock
+        from the task; more often than the window draws would be waste."""
+        return 0.5 * self.interval
+
+    def tell(self, state) -> None:
+        """Set a task's ``state.trace_interval`` and ``state.update_interval`` from this pacer."""
+        state.trace_interval, state.update_interval = self.trace_interval, self.update_interval
 
     def wait(self) -> float:
         """Seconds until the next redraw is due (0: now)."""
@@ -58,3 +69,43 @@ class RedrawPacer:
         self.cost = cost if not self.cost or cost < self.cost else 0.8 * self.cost + 0.2 * cost
         self.interval = min(self.cap, max(self.floor, SHARE_FACTOR * self.cost))
         self.last = self.clock()
+
+
+class WorkPacer:
+    """When work that each redraw could ask for again (the comparison view's connectivity while
+    training) runs next: not while it runs, and not before :data:`SHARE_FACTOR` × what its last run
+    took has passed since that run began (about 3 % of the time), so its cost never grows into the
+    training's; a run that never reported its end stops holding the next after ``cap`` seconds.
+
+    >>> now = [0.0]
+    >>> pacer = WorkPacer(clock=lambda: now[0])
+    >>> pacer.due()
+    True
+    >>> pacer.begin(); now[0] = 0.1; pacer.end()
+    >>> now[0] = 2.0; pacer.due(), round(pacer.wait(), 6)
+    (False, 1.0)
+    """
+
+    def __init__(self, cap: float = 30.0, clock=time.perf_counter):
+        self.cap, self.clock = float(cap), clock
+        self.cost = 0.0
+        self.began: float | None = None     # the run under way began (None: none runs)
+        self.last = -float("inf")           # when the last run began
+
+    def wait(self) -> float:
+        """Seconds until the work is due (0: now)."""
+        now = self.clock()
+        if self.began is not None and now - self.began < self.cap:
+            return self.cap - (now - self.began)
+        return max(0.0, self.last + SHARE_FACTOR * self.cost - now)
+
+    def due(self) -> bool:
+        return self.wait() == 0.0
+
+    def begin(self) -> None:
+        self.began = self.last = self.clock()
+
+    def end(self) -> None:
+        if self.began is not None:
+            self.cost = self.clock() - self.began
+            self.began = None

@@ -12,7 +12,8 @@ widget; it reports through :meth:`TaskState.set_partial_result` / :meth:`TaskSta
   (:class:`DivergenceGuard`: what "diverged" means everywhere), a validation loss every
   ``eval_every`` steps (:class:`EvalCadence`), stopping once the validation loss is below
   ``stop_at_loss``; and it reports: about 30 emissions a second of the step records merged
-  since the last one, the sample's trace only as often as the window redraws
+  since the last one (no more often than ``state.update_interval``: each wakes the window, which
+  draws them only at its redraws), the sample's trace only as often as the window redraws
   (``state.trace_interval``, a plain float the window sets; ``state.sample``: which sample),
   ``on_step`` for a printer in the task's thread; it pauses and stops when the state asks.
 - :func:`display_task` computes what the window draws from a set of weights: the selected
@@ -46,8 +47,9 @@ class TaskState:
     """What a task sees of the thread that runs it.
 
     The controlling thread calls :meth:`request_interruption`, :meth:`pause`, :meth:`resume`
-    and sets the plain attributes ``trace_interval`` (seconds between traces) and ``sample``
-    (which sample's trace to build); the task calls the rest.
+    and sets the plain attributes ``trace_interval`` (seconds between traces), ``update_interval``
+    (seconds between partial results at least; 0: the task's own pace) and ``sample`` (which
+    sample's trace to build); the task calls the rest.
 
     >>> seen = []
     >>> state = TaskState(on_partial=seen.append)
@@ -64,6 +66,7 @@ class TaskState:
         self._on_partial = on_partial
         self._on_progress = on_progress
         self.trace_interval = 0.0
+        self.update_interval = 0.0
         self.sample: int | None = None
 
     # -- the controlling thread ------------------------------------------------------------------
@@ -395,7 +398,7 @@ def train_task(state: TaskState, trainer, *, emit_interval: float = EMIT_INTERVA
                     policy.saved()
                     result.checkpoint_seconds += clock() - s0
                 now = clock()
-                if now - last_emit >= emit_interval or snap.done:
+                if now - last_emit >= max(emit_interval, state.update_interval) or snap.done:
                     emit(with_trace=final_trace and now - last_trace >= max(emit_interval, state.trace_interval))
         except Interrupted:
             result.reason = "stopped"

@@ -15,7 +15,7 @@ import numpy as np
 
 from explorer.util.groups import first_extreme as _first_extreme
 
-__all__ = ["PeakIndex"]
+__all__ = ["PeakIndex", "ValueScan"]
 
 
 class PeakIndex:
@@ -95,9 +95,57 @@ class PeakIndex:
         else:
             self.done = int(np.searchsorted(np.asarray(x[:self.done], dtype=np.int64) - int(x[0]), end))
 
-    def indices(self, n: int) -> np.ndarray:
+    #: A partial bucket longer than this is drawn as the extremes of as many sub-buckets.
+    TAIL = 256
+
+    def indices(self, n: int, values: np.ndarray | None = None) -> np.ndarray:
         """The sorted indices to draw of a series of ``n`` points (after :meth:`update`): the first
-        point, every bucket's extremes, the partial bucket."""
+        point, every bucket's extremes, the partial bucket — whole, or with ``values`` (those given
+        to :meth:`update`) past :attr:`TAIL` points the extremes of at most :attr:`TAIL` sub-buckets
+        and their remainder, so at most about 2 × (``most`` + TAIL) indices however long the series."""
         kept = np.sort(np.concatenate([np.zeros(min(n, 1), np.int64), self.lo, self.hi]))
         kept = kept[np.concatenate([kept[:1] == kept[:1], kept[1:] != kept[:-1]])]      # each index once
-        return np.concatenate([kept, np.arange(max(self.done, 1), n)])
+        start = max(self.done, 1)
+        tail = np.arange(start, n)
+        if values is not None and len(tail) > self.TAIL:
+            w = -(-len(tail) // self.TAIL)                  # sub-bucket width
+            k = len(tail) // w
+            idx = tail[:k * w]
+            _, lo, hi = self._extremes(values, idx, (idx - start) // w)
+            tail = np.concatenate([np.unique(np.concatenate([lo, hi])), tail[k * w:]])
+        return np.concatenate([kept, tail])
+
+
+class ValueScan:
+    """What a plot says when it has nothing to draw (:meth:`explorer.figures.panel.PlotPanelWidget.nothing_to_draw`),
+    kept as values arrive: how many values, how many finite, whether a finite one is not 0. Each
+    value is read once, so asking costs nothing however long the series.
+
+    >>> scan = ValueScan()
+    >>> scan.update([0.0, 0.0]); scan.reason()
+    'every value is 0'
+    >>> scan.update([float("nan")]); scan.reason()
+    ''
+    """
+
+    def __init__(self):
+        self.n = 0
+        self.finite = 0
+        self.nonzero = False
+
+    def update(self, values) -> None:
+        v = np.asarray(values, dtype=float).ravel()
+        ok = np.isfinite(v)
+        self.n += v.size
+        self.finite += int(ok.sum())
+        self.nonzero = self.nonzero or bool(v[ok].any())
+
+    def reason(self) -> str:
+        """"every value is infinite or not a number", "every value is 0", or "" (something to draw)."""
+        if not self.n:
+            return ""
+        if not self.finite:
+            return "every value is infinite or not a number"
+        if self.finite == self.n and not self.nonzero:
+            return "every value is 0"
+        return ""

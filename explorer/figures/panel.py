@@ -23,7 +23,7 @@ import re
 os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
 
 import numpy as np  # noqa: E402
-from PySide6.QtCore import QRectF, QSize, QSizeF, Qt, QTimer  # noqa: E402
+from PySide6.QtCore import QEvent, QRectF, QSize, QSizeF, Qt, QTimer  # noqa: E402
 from PySide6.QtGui import QColor, QImage, QPainter, QPalette, QPicture  # noqa: E402
 from PySide6.QtWidgets import QApplication, QGraphicsWidget, QSizePolicy, QVBoxLayout, QWidget  # noqa: E402
 from shiboken6 import isValid  # noqa: E402
@@ -32,6 +32,7 @@ import pyqtgraph as pg  # noqa: E402
 
 from explorer.figures.axes import PlotAxisItem  # noqa: E402
 from explorer.figures.export_files import svg_recording, write_file, write_png  # noqa: E402
+from explorer.figures.extremes import ValueScan  # noqa: E402
 from explorer.figures.picture_raster import picture_image, picture_png  # noqa: E402
 from explorer.runs.store import csv_value  # noqa: E402
 
@@ -229,6 +230,7 @@ class PlotPanelWidget(QWidget):
         self._exporting = False
         self.view = self._make_view()
         self._lay.addWidget(self.view, 1)
+        self.view.viewport().installEventFilter(self)
         self._apply_palette()
 
     # -- building -----------------------------------------------------------------------------------
@@ -362,14 +364,22 @@ class PlotPanelWidget(QWidget):
         pass
 
     def _request_draw(self):
-        """Draw now if the plot is on screen; otherwise when it is shown or exported (a plot in a
-        tab behind others costs nothing while training)."""
-        if self.isVisible():
+        """Draw now if the plot is on screen; otherwise when it is shown, painted or exported (a plot
+        in a tab behind others costs nothing while training: Qt keeps such a tab's page visible but
+        moves it off screen, so its visible region is empty)."""
+        if self.isVisible() and not self.visibleRegion().isEmpty():
             self._draw()
             self._stale = False
             self._update_empty()
         else:
             self._stale = True
+
+    def eventFilter(self, obj, event):  # noqa: N802 - Qt's name
+        """The view is about to be painted (its tab raised, scrolled into sight): draw what it missed
+        in the next event-loop turn."""
+        if event.type() == QEvent.Type.Paint and self._stale and obj is self.view.viewport():
+            QTimer.singleShot(0, self, self._flush)
+        return False
 
     def _flush(self):
         if self._stale:
@@ -407,16 +417,11 @@ class PlotPanelWidget(QWidget):
     def nothing_to_draw(self) -> str:
         """A sentence when the plot has data but every value is 0 or none is finite (then it says
         so in the middle instead of drawing ticks), else ""."""
-        arrays = [np.asarray(a, dtype=float).ravel() for a in self.shown_values() if a is not None and len(a)]
-        if not arrays:
-            return ""
-        v = np.concatenate(arrays)
-        finite = v[np.isfinite(v)]
-        if finite.size == 0:
-            return "every value is infinite or not a number"
-        if finite.size == v.size and not finite.any():
-            return "every value is 0"
-        return ""
+        scan = ValueScan()
+        for a in self.shown_values():
+            if a is not None:
+                scan.update(a)
+        return scan.reason()
 
     def _update_empty(self):
         """No data, or nothing to draw: a calm "no data yet" (or "every value is 0" …) in the

@@ -25,7 +25,7 @@ import pyqtgraph as pg  # noqa: E402
 from explorer.engine import param_formula, recurrent_param_count  # noqa: E402
 from explorer.figures.axes import _visible, decimal_years, loss_log_default  # noqa: E402
 from explorer.figures.colors import GATE_COLORS, diverging_color, diverging_rgb  # noqa: E402, F401 (re-exported)
-from explorer.figures.extremes import PeakIndex  # noqa: E402
+from explorer.figures.extremes import PeakIndex, ValueScan  # noqa: E402
 from explorer.figures.panel import (EXPORT_SIZE, PlotPanelWidget, ensure_app, long_curve,  # noqa: E402, F401
                                     marker_line, positive, write_csv)
 
@@ -113,6 +113,7 @@ class LossPlotWidget(PlotPanelWidget):
     #: Past this many steps the loss of every step is drawn as each bucket's extremes.
     PEAK_FROM = 8192
     _peaks = _drawn = None
+    _nan = np.zeros(0)
 
     def set_step_losses(self, steps, losses) -> None:
         """The loss of every step (before an epoch has finished), growing as training sends it;
@@ -127,10 +128,16 @@ class LossPlotWidget(PlotPanelWidget):
         p = self._peaks
         if p is None or p[1] > n or steps[0] != p[2] or steps[p[1] - 1] != p[3]:   # not the same steps grown
             p = self._peaks = [PeakIndex(of=positive), 0, steps[0], None]
+            self._scan = ValueScan()
+        if len(self._nan) < n:
+            self._nan = np.full(2 * n, np.nan)
+        nan = self._nan[:n]                         # no validation loss per step (one buffer, not one per redraw)
+        self._scan.update(losses[p[1]:n])           # each value read once
+        self._scan.update(nan[p[1]:n])
         p[0].update(losses)
         p[1], p[3] = n, steps[n - 1]
-        self._drawn = p[0].indices(n)
-        self.epochs, self.train, self.val = steps, losses, np.full(n, np.nan)
+        self._drawn = p[0].indices(n, losses)
+        self.epochs, self.train, self.val = steps, losses, nan
         if self.log_chosen is None:
             self._set_log(loss_log_default(losses[self._drawn]))
         self._request_draw()
@@ -140,6 +147,9 @@ class LossPlotWidget(PlotPanelWidget):
 
     def shown_values(self) -> list:
         return [self.train, self.val]
+
+    def nothing_to_draw(self) -> str:
+        return super().nothing_to_draw() if self._drawn is None else self._scan.reason()
 
     def _draw(self):
         log = self.log_box.isChecked()
@@ -193,7 +203,7 @@ class LossPlotWidget(PlotPanelWidget):
 
 def _thin_marks(x, y, bins: int = 1500):
     """At most one mark per ``bins``-th of the x range (the largest y of each), for drawing only."""
-    if len(x) <= 2 * bins:
+    if len(x) <= bins:
         return x, y
     span = float(x.max() - x.min()) or 1.0
     b = ((x - x.min()) / span * (bins - 1)).astype(np.int64)
@@ -251,9 +261,12 @@ class GradNormPlotWidget(PlotPanelWidget):
 
     def _reset_buffers(self):
         self._peaks: dict = {}
+        self._scan = ValueScan()
         self.steps = _Growing(np.int64)
         self.global_norm = _Growing()
         self.clipped = _Growing(bool)
+        self.clip_steps = _Growing(np.int64)        # the clipped steps and their global norms
+        self.clip_norm = _Growing()
         self.gates: dict = {}
         self.epoch_starts = _Growing(np.int64)
 
@@ -279,12 +292,19 @@ class GradNormPlotWidget(PlotPanelWidget):
                        table["clipped"], epoch_starts(table["step"], table["epoch"]), clip_threshold)
 
     def append_steps(self, steps, global_norm, gate_norms, clipped, epoch_starts, clip_threshold=None):
+        """Add steps; each value is read once here, so a redraw's cost does not grow with the steps."""
+        steps, global_norm = np.asarray(steps, dtype=np.int64), np.asarray(global_norm, dtype=float)
+        clipped = np.asarray(clipped, dtype=bool)
         self.steps.extend(steps)
         self.global_norm.extend(global_norm)
-        self.clipped.extend(np.asarray(clipped, dtype=bool))
+        self.clipped.extend(clipped)
+        self.clip_steps.extend(steps[clipped])
+        self.clip_norm.extend(global_norm[clipped])
+        self._scan.update(global_norm)
         for g, vals in gate_norms.items():
             self._curve(g)
             self.gates[g].extend(vals)
+            self._scan.update(vals)
         self.epoch_starts.extend(epoch_starts)
         if clip_threshold != self.clip_value:
             self.clip_value = clip_threshold
@@ -310,29 +330,35 @@ class GradNormPlotWidget(PlotPanelWidget):
     #: (:class:`explorer.figures.extremes.PeakIndex`): a redraw's cost stops growing with the steps.
     PEAK_FROM = 8192
 
-    def _series(self, key, values: np.ndarray):
-        """(x, y) to draw of one series: every point, or past :attr:`PEAK_FROM` its extremes."""
-        steps = self.steps.view
-        if len(values) == 0 or steps[-1] - steps[0] < self.PEAK_FROM:
+    #: Clipped steps are marked one per 1/1500 of the steps at most (the largest norm of each).
+    MARK_BINS = 1500
+
+    def _series(self, key, values: np.ndarray, steps=None, most: int = 2048, start: int | None = None):
+        """(x, y) to draw of one series (at ``steps``, default every step kept): every point, or past
+        :attr:`PEAK_FROM` steps (or past ``start`` points) each bucket's extremes, in buckets of
+        steps (at most ``most``): a run's thinned history draws as its every step would."""
+        steps = self.steps.view if steps is None else steps
+        few = len(values) <= start if start is not None else steps[-1] - steps[0] < self.PEAK_FROM
+        if len(values) == 0 or few:
             return steps.astype(float), positive(values)
         peaks = self._peaks.get(key)
         if peaks is None:
-            peaks = self._peaks[key] = PeakIndex(of=positive)
-        peaks.update(values, steps)           # buckets of steps: a run's thinned history draws as its every step
-        idx = peaks.indices(len(values))
+            peaks = self._peaks[key] = PeakIndex(most, of=positive)
+        peaks.update(values, steps)
+        idx = peaks.indices(len(values), values)
         return steps[idx].astype(float), positive(values[idx])
 
-    def shown_values(self) -> list:
-        return [self.global_norm.view] + [g.view for g in self.gates.values()]
+    def nothing_to_draw(self) -> str:
+        return self._scan.reason()
 
     def _draw(self):
         x, g = self._series("global", self.global_norm.view)
         self.global_curve.setData(x, g)
         for name, c in self.gate_curves.items():
             c.setData(*self._series(name, self.gates[name].view))
-        cl = self.clipped.view
-        steps, allg = self.steps.view, self.global_norm.view
-        self.clip_scatter.setData(*_thin_marks(steps[cl].astype(float), positive(allg[cl])))
+        bins = self.MARK_BINS
+        marks = self._series("clipped", self.clip_norm.view, self.clip_steps.view, most=bins, start=2 * bins)
+        self.clip_scatter.setData(*(_thin_marks(*marks, bins) if len(self.clip_norm.view) > 2 * bins else marks))
         starts = self.epoch_starts.view
         starts = _thin_boundaries(starts[starts > 1].astype(float) - 0.5)
         lo, hi = (np.nanmin(g) / 10, np.nanmax(g) * 10) if np.isfinite(g).any() else (1e-3, 1e3)

@@ -46,6 +46,7 @@ from explorer.app import Session
 from explorer.app.compare import Comparison, ComparisonResult, comparison_task
 from explorer.app.memory_view import keep_gate, memory_title, memory_to_end
 from explorer.app.cell_view import cell_view
+from explorer.app.pacing import WorkPacer
 from explorer.engine.describe import KINDS, describe
 from explorer.figures import plots
 from explorer.figures.panel import plain_html
@@ -157,6 +158,7 @@ class CellColumn(QWidget):
         self.gate = keep_gate(cell)
         if self.gate is not None:
             self.memory = plots.MemoryHeatmapWidget()
+            self.memory.build_in_steps = True                           # its first drawing never blocks a redraw
             self.memory.setMinimumHeight(110)
             self.memory_title = memory_title(cell, short=True)           # short: four columns fit 1024 px
             self.memory.setToolTip(f"Memory made visible: of what unit j wrote at step t, the share still on the "
@@ -400,6 +402,7 @@ class ComparisonWindow(QMainWindow):
         self._conn_request = None
         self.conn_task = LatestTask(self.threads, parent=self)
         self.conn_task.sigResult.connect(self._on_connectivity)
+        self.conn_pacer = WorkPacer()               # while training: in a worker, at most ~3 % of the time
         bottom = QSplitter(Qt.Orientation.Horizontal)
         bottom.addWidget(self.loss_plot)
         bottom.addWidget(self.through_time_plot)
@@ -477,8 +480,9 @@ class ComparisonWindow(QMainWindow):
             self.table.setItem(row, col, item)
             if col > 0:
                 item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        item.setText(text)
-        if color:
+        if item.text() != text:                         # (each change re-measures the columns)
+            item.setText(text)
+        if color and item.foreground().color() != pg.mkColor(color):
             item.setForeground(pg.mkColor(color))
 
     def _update_title(self):
@@ -636,7 +640,8 @@ class ComparisonWindow(QMainWindow):
         text = f"{done} of {sum(r.max_steps for r in res.results)} steps"
         self.progress_label.setText(text)
         self.progress_label.setMinimumWidth(self.progress_label.fontMetrics().horizontalAdvance(text) + 8)
-        self.request_connectivity()
+        if not self.training or self.conn_pacer.due():
+            self.request_connectivity()
         self.sigResult.emit(res)
 
     # -- connectivity ------------------------------------------------------------------------------------------
@@ -662,12 +667,14 @@ class ComparisonWindow(QMainWindow):
         self._conn_request = (sample, t)
         D = 2 if st.bidirectional else 1
         work = len(jobs) * D * st.units * x.shape[1] * (ds.n_inputs + st.units) * st.layers
+        self.conn_pacer.begin()
         self.conn_task.start(partial(_connectivity_task, jobs=tuple(jobs), x=x, t=t, settings=st,
                                      n_inputs=ds.n_inputs, n_outputs=ds.n_outputs), tag=(sample, t),
-                             direct=work <= CONNECTIVITY_DIRECT_WORK)
+                             direct=work <= CONNECTIVITY_DIRECT_WORK and not self.training)
         return True
 
     def _on_connectivity(self, result) -> None:
+        self.conn_pacer.end()
         sample, t = self._conn_request
         steps = None
         for cell, norms in result.items():

@@ -236,7 +236,7 @@ class TrainingRunner(QObject):
         shown (:meth:`set_sample`)."""
         worker = TaskWorker(fn, tag=tag)
         worker.state.sample = int(sample)
-        worker.state.trace_interval = self.pacer.trace_interval
+        self.pacer.tell(worker.state)
         worker.sigPartial.connect(self._on_worker_partial)
         worker.sigDone.connect(self._on_worker_done)
         if self.progress is not None:
@@ -296,7 +296,7 @@ class TrainingRunner(QObject):
         self.apply(self.merge(updates))
         self.pacer.end(mark, paint_s=self.paint_s())
         if self.worker is not None:          # no traces the views will not show
-            self.worker.state.trace_interval = self.pacer.trace_interval
+            self.pacer.tell(self.worker.state)
         self.redraws += 1
         self.sigRedrawn.emit()
 
