@@ -338,8 +338,8 @@ class GradNormPlotWidget(PlotPanelWidget):
         :attr:`PEAK_FROM` steps (or past ``start`` points) each bucket's extremes, in buckets of
         steps (at most ``most``): a run's thinned history draws as its every step would."""
         steps = self.steps.view if steps is None else steps
-        few = len(values) <= start if start is not None else steps[-1] - steps[0] < self.PEAK_FROM
-        if len(values) == 0 or few:
+        if len(values) == 0 or (len(values) <= start if start is not None
+                                else steps[-1] - steps[0] < self.PEAK_FROM):
             return steps.astype(float), positive(values)
         peaks = self._peaks.get(key)
         if peaks is None:
