@@ -264,3 +264,39 @@ def test_a_format_4_folder_with_epochs_npz_opens_and_is_saved_in_epoch_files(tmp
     assert {n for n in written[-1] if n.startswith("epoch-")} == {"epoch-000003.npz"}
     assert stat3(folder / "epoch-000000.npz") == first
     assert Run.load(folder).epoch_weights() == [0, 1, 2, 3]
+
+
+def test_where_a_link_fails_a_file_of_another_writer_is_copied_checked_by_its_hash(tmp_path, monkeypatch):
+    folder = tmp_path / "a"
+    run = small_run()
+    list(run.trainer.steps(max_steps=SPE))
+    run.save(folder)
+    vdir = folder / VERSIONS / current_version(folder)
+    other = io.BytesIO()
+    np.savez(other, **run.epoch_state(1))                 # the same weights, zipped by another writer
+    data = other.getvalue()
+    assert data != epoch_bytes(run.epoch_state(1))
+    (vdir / "epoch-000001.npz").unlink()
+    (vdir / "epoch-000001.npz").write_bytes(data)
+    state = json.loads((vdir / "state.json").read_text())
+    state["sha256"]["epoch-000001.npz"] = hashlib.sha256(data).hexdigest()
+    (vdir / "state.json").unlink()
+    (vdir / "state.json").write_text(json.dumps(state))
+    back = Run.load(folder)
+
+    def no_links(*a, **kw):
+        raise OSError(18, "Invalid cross-device link")
+
+    monkeypatch.setattr(os, "link", no_links)
+    back.save(tmp_path / "b")
+    assert (tmp_path / "b" / "epoch-000001.npz").read_bytes() == data
+    # the file it was last saved as changed since, and no link: the save is refused, nothing written
+    src = tmp_path / "b" / VERSIONS / current_version(tmp_path / "b") / "epoch-000001.npz"
+    src.unlink()
+    src.write_bytes(data[:-1] + b"x")
+    with pytest.raises(RunFileError) as info:
+        back.save(tmp_path / "c")
+    assert str(info.value) == (f"Could not write {tmp_path / 'c' / 'epoch-000001.npz'}: its saved copy changed since "
+                               f"it was read; no run was saved in {tmp_path / 'c'} (free some space or choose another "
+                               "folder).")
+    assert not (tmp_path / "c").exists()

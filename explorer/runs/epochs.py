@@ -266,13 +266,13 @@ class EpochWeights:
                 "seen": self.seen, "note": self.note}
 
     def load(self, states: dict[int, dict], stride: int = 1, seen: int | None = None,
-             files: dict[int, bytes] | None = None) -> None:
-        """Replace the kept epochs by ``states``; ``files`` are the bytes of the epochs' files they
-        were read from (placed by :meth:`saved_at`, then linked by the next save, not rewritten)."""
+             files: dict[int, tuple[str, int]] | None = None) -> None:
+        """Replace the kept epochs by ``states``; ``files`` are the SHA-256 and size of the epochs'
+        files they were read from (placed by :meth:`saved_at`, then linked by the next save)."""
         with self._lock:
             self._states = {int(e): {k: np.array(v, copy=True) for k, v in s.items()} for e, s in states.items()}
-            self._files = {int(e): EpochFile(int(e), epoch_file_name(e), hashlib.sha256(data).hexdigest(), len(data),
-                                             self._states[int(e)]) for e, data in (files or {}).items()}
+            self._files = {int(e): EpochFile(int(e), epoch_file_name(e), digest, int(size), self._states[int(e)])
+                           for e, (digest, size) in (files or {}).items()}
             self.stride = max(1, int(stride))
             self.seen = max([int(seen or 0), *self._states]) if self._states else int(seen or 0)
             if self._states:

@@ -1178,7 +1178,8 @@ def _load_epochs(rd: _Reader, run: Run, cfg: dict, state: dict) -> None:
             epoch = int(EPOCH_NAME.fullmatch(name).group(1))
             states[epoch] = _epoch_state(rd, name, rd.npz(name, _npz_limit(run.model.params.size)), expected,
                                          lambda k: k)
-            files[epoch] = rd.raw[name]
+            digest = state.get("sha256", {}).get(name) or hashlib.sha256(rd.raw[name]).hexdigest()
+            files[epoch] = (digest, len(rd.raw[name]))           # (a listed hash is checked last, with all)
     elif rd.raw.get("epochs.npz") is not None:
         where, files = "epochs.npz", None
         flat = rd.npz("epochs.npz", EPOCHS_CAP_BYTES + 2 * _npz_limit(run.model.params.size))
