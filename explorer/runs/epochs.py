@@ -80,18 +80,12 @@ class EpochFile:
         last saved as (never following a link; only a regular file of its size), else its bytes
         written anew -- :func:`epoch_bytes` of its weights, or the source file's bytes read without
         following a link, whichever has its SHA-256 (``OSError`` if neither has)."""
-        from explorer.runs.folder import write_file
+        from explorer.runs.folder import link_saved, write_file
 
         target = Path(vdir) / self.name
         src = self.source / self.name if self.source is not None else None
-        if src is not None:
-            try:
-                st = os.lstat(src)
-                if stat.S_ISREG(st.st_mode) and st.st_size == self.size:
-                    os.link(src, target, follow_symlinks=False)
-                    return
-            except OSError:
-                pass
+        if src is not None and link_saved(src, target, self.size):
+            return
         data = epoch_bytes(self.state)
         if hashlib.sha256(data).hexdigest() != self.sha256 and src is not None:
             data = _read_no_follow(src, self.size)
