@@ -121,8 +121,8 @@ def epoch_key(epoch: int, name: str) -> str:
 
 
 def parse_epoch_arrays(arrays: dict) -> dict[int, dict]:
-    """``{epoch: state dict}`` from the flat arrays of an ``epochs.npz`` (before format 5). Raises ``ValueError``
-    (one phrase naming the key) for a key that is not ``e{epoch}/{name}``."""
+    """``{epoch: state dict}`` from the flat arrays of an ``epochs.npz`` (before format 5). Raises
+    ``ValueError`` (one phrase naming the key) for a key that is not ``e{epoch}/{name}``."""
     out: dict[int, dict] = {}
     for key, a in arrays.items():
         m = _KEY.match(key)
