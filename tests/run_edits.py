@@ -31,10 +31,52 @@ def edit_json(folder: Path, name: str, path, value) -> None:
     (folder / name).write_text(json.dumps(d))
 
 
+def as_format4(folder: Path) -> None:
+    """Rewrite a saved run folder as format 4 wrote it: the kept epochs' weights in one epochs.npz
+    (keys e{epoch:04d}/{state-dict key}) in its current version instead of one file per epoch,
+    state.json and config.json saying format 4, every file hashed."""
+    _epochs_as_npz(folder, 4)
+
+
+def _epochs_as_npz(folder: Path, fmt: int) -> None:
+    import hashlib
+    import io
+    import os
+
+    import numpy as np
+
+    vdir = folder / ".versions" / os.readlink(folder / ".current").split("/")[-1]
+    st = json.loads((vdir / "state.json").read_text())
+    arrays = {}
+    for name in st.pop("epoch_files"):
+        epoch = int(name[6:12])
+        with np.load(vdir / name) as z:
+            arrays.update({f"e{epoch:04d}/{k}": np.array(z[k]) for k in z.files})
+        (vdir / name).unlink()
+        (folder / name).unlink()
+        del st["sha256"][name]
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    (vdir / "epochs.npz").write_bytes(buf.getvalue())
+    if not os.path.lexists(folder / "epochs.npz"):
+        os.symlink(".current/epochs.npz", folder / "epochs.npz")
+    st["sha256"]["epochs.npz"] = hashlib.sha256(buf.getvalue()).hexdigest()
+    cfg = json.loads((vdir / "config.json").read_text())
+    cfg["format"] = fmt
+    text = json.dumps(cfg, indent=2)
+    (vdir / "config.json").unlink()
+    (vdir / "config.json").write_text(text)
+    st["sha256"]["config.json"] = hashlib.sha256(text.encode()).hexdigest()
+    st["format"] = fmt
+    (vdir / "state.json").unlink()
+    (vdir / "state.json").write_text(json.dumps(st, indent=2))
+
+
 def as_format3(folder: Path) -> None:
     """Rewrite a saved run folder as format 3 wrote it: its per-step history as steps.csv and
-    gate_norms.csv (every step; the run must hold no thinned chunk) in its current version instead
-    of chunk files, state.json and config.json saying format 3, every file hashed."""
+    gate_norms.csv (every step; the run must hold no thinned chunk) and its epochs in epochs.npz in
+    its current version instead of chunk and epoch files, state.json and config.json saying format 3,
+    every file hashed."""
     import hashlib
     import os
 
@@ -42,6 +84,7 @@ def as_format3(folder: Path) -> None:
 
     from explorer.runs.store import STEPS_HEADER, _csv_text
 
+    _epochs_as_npz(folder, 3)
     vdir = folder / ".versions" / os.readlink(folder / ".current").split("/")[-1]
     st = json.loads((vdir / "state.json").read_text())
     chunks = st.pop("step_chunks")

@@ -1,5 +1,6 @@
-"""Replay: the weights of every epoch kept by the run (under a cap), saved in epochs.npz, traced again."""
+"""Replay: the weights of every epoch kept by the run (under a cap), saved in one file per epoch, traced again."""
 
+import hashlib
 import io
 import json
 import os
@@ -69,20 +70,25 @@ def test_the_forget_gates_mean_over_epochs_reads_from_replay_traces():
     assert 0.6 < means[0] < 0.8                  # a forget bias of 1 starts f near σ(1) = 0.73
 
 
-def test_epochs_npz_is_saved_with_the_run_and_loaded_back(tmp_path):
+def test_epoch_files_are_saved_with_the_run_and_loaded_back(tmp_path):
     run = small_adding_run(epochs=2)
     train_recording(run)
     folder = tmp_path / "run"
     run.save(folder)
-    data = (folder / "epochs.npz").read_bytes()
-    with zipfile.ZipFile(io.BytesIO(data)) as zf:
-        names = sorted(zf.namelist())
     keys = sorted(run.model.state_dict())
-    assert names == sorted(f"e{e:04d}/{k}.npy" for e in (0, 1, 2) for k in keys)
-    z = np.load(io.BytesIO(data))
-    assert np.array_equal(z["e0002/weight_hh_l0"], run.model.state_dict()["weight_hh_l0"])
-    # in the same version as the other files (one switch)
-    assert os.readlink(folder / "epochs.npz") == ".current/epochs.npz"
+    assert json.loads((folder / "state.json").read_text())["epoch_files"] == [
+        "epoch-000000.npz", "epoch-000001.npz", "epoch-000002.npz"]
+    for e in (0, 1, 2):
+        data = (folder / f"epoch-{e:06d}.npz").read_bytes()
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            assert sorted(zf.namelist()) == sorted(f"{k}.npy" for k in keys)
+        z = np.load(io.BytesIO(data))
+        for k in keys:
+            assert np.array_equal(z[k], run.epoch_state(e)[k])
+        # in the same version as the other files (one switch)
+        assert os.readlink(folder / f"epoch-{e:06d}.npz") == f".current/epoch-{e:06d}.npz"
+    assert np.array_equal(np.load(folder / "epoch-000002.npz")["weight_hh_l0"], run.model.state_dict()["weight_hh_l0"])
+    assert not os.path.lexists(folder / "epochs.npz")
     back = Run.load(folder)
     assert back.epoch_weights() == [0, 1, 2]
     for e in (0, 1, 2):
@@ -94,37 +100,45 @@ def test_epochs_npz_is_saved_with_the_run_and_loaded_back(tmp_path):
     assert back.epoch_weights() == [0, 1, 2, 3]
 
 
-def test_runs_without_epochs_npz_load_with_no_epochs(tmp_path):
+def test_runs_without_epoch_files_load_with_no_epochs(tmp_path):
     run = small_adding_run(epochs=1)
     folder = tmp_path / "old"
     run.save(folder)                                  # not trained yet: epoch 0 is the weights as they are
     assert Run.load(folder).epoch_weights() == [0]
     train_recording(run)
     run.save(folder)
-    os.unlink(folder / ".current" / "epochs.npz")     # as a run saved before replay existed
-    os.unlink(folder / "epochs.npz")
-    with pytest.raises(RunFileError, match="epochs.npz is missing where state.json holds its SHA-256"):
-        Run.load(folder)                              # a file of this version deleted: refused
     state_path = folder / ".current" / "state.json"
     state = json.loads(state_path.read_text())
-    del state["sha256"]["epochs.npz"]                 # ... which never hashed an epochs.npz
+    for name in state.pop("epoch_files"):             # as a run saved before replay existed (format 4)
+        del state["sha256"][name]
+        os.unlink(folder / ".current" / name)
+        os.unlink(folder / name)
+    state["format"] = 4
+    state_path.write_text(json.dumps(state))
+    config_path = folder / ".current" / "config.json"
+    cfg = json.loads(config_path.read_text())
+    cfg["format"] = 4
+    del cfg["replay"]
+    config_path.write_text(json.dumps(cfg))
+    state["sha256"]["config.json"] = hashlib.sha256(config_path.read_bytes()).hexdigest()
     state_path.write_text(json.dumps(state))
     back = Run.load(folder)
     assert back.epoch_weights() == [] and back.replay_note == ""
 
 
-def test_a_damaged_epochs_npz_is_one_sentence(tmp_path):
+def test_a_damaged_epoch_file_is_one_sentence(tmp_path):
     run = small_adding_run(epochs=1)
     train_recording(run)
     folder = tmp_path / "bad"
     run.save(folder)
-    real = folder / ".current" / "epochs.npz"
+    real = folder / ".current" / "epoch-000001.npz"
     arrays = dict(np.load(real))
-    arrays["e0001/weight_ih_l0"] = np.zeros((3, 3))
+    arrays["weight_ih_l0"] = np.zeros((3, 3))
     buf = io.BytesIO()
     np.savez(buf, **arrays)
+    real.unlink()
     real.write_bytes(buf.getvalue())
-    with pytest.raises(RunFileError, match=r"epochs\.npz holds e0001/weight_ih_l0 that does not fit the run's model"):
+    with pytest.raises(RunFileError, match=r"epoch-000001\.npz holds weight_ih_l0 that does not fit the run's model"):
         Run.load(folder)
 
 

@@ -21,9 +21,10 @@ from explorer.runs.folder import CURRENT, VERSIONS, read_files
 from explorer.runs.store import OPTIONAL_FILES, RUN_FILES, ModelSettings, Run, RunFileError
 
 ROOT = Path(__file__).resolve().parents[1]
-SAVED = RUN_FILES + ("epochs.npz", "steps-000001.npy")      # what every save here writes
-#: what a reader may see: the per-step CSV files of older folders, the history's chunk files
-NAMES = RUN_FILES + OPTIONAL_FILES + tuple(f"steps-{i:06d}.npy" for i in range(1, 4))
+SAVED = RUN_FILES + ("epoch-000000.npz", "steps-000001.npy")      # what every save here writes
+#: what a reader may see: the files of older folders, the history's chunk files, the epochs' files
+NAMES = RUN_FILES + OPTIONAL_FILES + tuple(f"steps-{i:06d}.npy" for i in range(1, 4)) + tuple(
+    f"epoch-{i:06d}.npz" for i in range(4))
 ENV = dict(os.environ, PYTHONPATH=str(ROOT), OPENBLAS_NUM_THREADS="1", QT_QPA_PLATFORM="offscreen")
 
 
@@ -254,7 +255,8 @@ def test_full_disk_by_a_patched_writer(tmp_path, monkeypatch):
 
     folder = tmp_path / "run"
     run, before = saved_and_trained_on(folder, 5)
-    for victim in SAVED[:-1] + ("steps-000002.npy",):      # the second save's new chunk (the first is linked)
+    # the second save's new chunk and epoch (the first ones are linked)
+    for victim in RUN_FILES + ("epoch-000001.npz", "steps-000002.npy"):
         real = runs.write_file
 
         def full(path, data, victim=victim):

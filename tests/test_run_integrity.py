@@ -46,8 +46,9 @@ def runs(tmp_path_factory):
 
 
 def base(runs, name: str, which: str = "A") -> Path:
-    """The run folder a damage of ``name`` starts from: format 3's for its per-step CSV files."""
-    return runs[f"{which}3" if name in LEGACY_STEP_FILES else which]
+    """The run folder a damage of ``name`` starts from: format 3's for its per-step CSV files and
+    epochs.npz."""
+    return runs[f"{which}3" if name in LEGACY_STEP_FILES + ("epochs.npz",) else which]
 
 
 def copy(src: Path, dst: Path) -> Path:
@@ -152,6 +153,24 @@ def _e0_big(a):
     a["e0000/head.bias"] = np.full_like(a["e0000/head.bias"], 1e300)
 
 
+def _big(a):
+    a["head.bias"] = np.full_like(a["head.bias"], 1e300)
+
+
+def _torn(name):
+    """The file cut in half (as a copy on a full disk leaves it), its hash made to match."""
+    def damage(f, runs):
+        detach(f, name)
+        data = (f / name).read_bytes()
+        (f / name).write_bytes(data[:len(data) // 2])
+        rehash(f, name)
+    return damage
+
+
+def _unlisted(f, runs):
+    os.unlink(f / "epoch-000001.npz")
+
+
 # case: (damage, file named, words of the sentence). Run A: sine, 5 units, batch 16, 14 steps of 9 a
 # epoch (epoch 1 done, 5 steps of epoch 2), seed 0; B the same with seed 1.
 CASES = {
@@ -203,6 +222,16 @@ CASES = {
     "epochs.npz 1e300": (NPZ("epochs.npz", _e0_big), "epochs.npz", "holds 1e+300 in e0000/head.bias, beyond the ±1e+06"),
     "epochs.npz float32": (NPZ("epochs.npz", lambda a: a.update({k: v.astype(np.float32) for k, v in a.items()})),
                            "epochs.npz", "as float32 where a run saves float64"),
+    "epoch file from B": (from_b("epoch-000001.npz"), "epoch-000001.npz", "epoch-000001.npz differs from the file"),
+    "epoch file 1e300": (NPZ("epoch-000000.npz", _big), "epoch-000000.npz", "holds 1e+300 in head.bias, beyond the ±1e+06"),
+    "epoch file float32": (NPZ("epoch-000001.npz", lambda a: a.update({k: v.astype(np.float32) for k, v in a.items()})),
+                           "epoch-000001.npz", "holds weight_ih_l0 as float32 where a run saves float64"),
+    "epoch file torn": (_torn("epoch-000001.npz"), "epoch-000001.npz",
+                        "is not a readable NumPy archive (truncated or damaged)"),
+    "epoch file missing": (_unlisted, "A", "is not a complete run folder: epoch-000001.npz missing"),
+    "epoch files unordered": (J("state.json", ("epoch_files",), ["epoch-000001.npz", "epoch-000000.npz"]), "state.json",
+                              "has epoch_files = ['epoch-000001.npz', 'epoch-000000.npz'], not a list of epoch files"),
+    "epoch files deleted": (J("state.json", ("epoch_files",), KeyError), "state.json", "lacks the setting epoch_files"),
     "model from B": (from_b("model.npz"), "model.npz", "model.npz differs from the file"),
     "optimizer from B": (from_b("optimizer.npz"), "optimizer.npz", "optimizer.npz differs from the file"),
     # state.json
@@ -217,7 +246,7 @@ CASES = {
                             "has rng_state.has_uint32 = True"),
     "state seed deleted": (J("state.json", ("seed",), KeyError), "state.json", "state.json lacks the setting seed"),
     "state epochs deleted": (J("state.json", ("epochs",), KeyError), "state.json", "lacks the setting epochs"),
-    "state format 2": (J("state.json", ("format",), 2), "state.json", "has format = 2, not a whole number from 3 to 4"),
+    "state format 2": (J("state.json", ("format",), 2), "state.json", "has format = 2, not a whole number from 3 to 5"),
     # config.json
     "batch 1e30": (J("config.json", ("model", "batch"), 10**30), "config.json",
                    "has model.batch = 1000000000000000000000000000000, not a whole number from 1 to 100000"),
@@ -243,7 +272,7 @@ CASES = {
     "replay epochs text": (J("config.json", ("replay", "epochs"), ["a"]), "config.json",
                            "has replay.epochs = ['a'], not a list of ascending"),
     "replay epochs other": (J("config.json", ("replay", "epochs"), [0, 5]), "config.json",
-                            "has replay.epochs = [0, 5] where epochs.npz holds the epochs [0, 1]"),
+                            "has replay.epochs = [0, 5] where the epoch files hold the epochs [0, 1]"),
     # the optimiser's name an array
     "optimizer name array": (NPZ("optimizer.npz", lambda a: a.update(name=np.array(["adam", "sgd"]))), "optimizer.npz",
                              "optimizer.npz has the key name an array of shape (2,), not the optimiser's name (adam)"),
@@ -313,7 +342,7 @@ def _as_old_format(folder: Path, keep=("model.npz", "optimizer.npz")) -> None:
 
 
 @pytest.mark.parametrize("keep", [("model.npz", "optimizer.npz"), ()])
-def test_folders_of_earlier_formats_still_open_and_are_rewritten_in_format_4(runs, tmp_path, keep):
+def test_folders_of_earlier_formats_still_open_and_are_rewritten_in_format_5(runs, tmp_path, keep):
     folder = copy(runs["A3"], tmp_path / "A")
     _as_old_format(folder, keep)
     run = Run.load(folder)
@@ -324,15 +353,25 @@ def test_folders_of_earlier_formats_still_open_and_are_rewritten_in_format_4(run
     np.testing.assert_array_equal(run.step_table()["norm_f"], ref.step_table()["norm_f"])
     run.save(folder)
     st = json.loads((folder / "state.json").read_text())
-    assert st["format"] == 4 and json.loads((folder / "config.json").read_text())["format"] == 4
+    assert st["format"] == 5 and json.loads((folder / "config.json").read_text())["format"] == 5
     assert sorted(st["sha256"]) == sorted(["config.json", "model.npz", "optimizer.npz", "history.csv",
-                                           "epochs.npz", "steps-000001.npy"])
+                                           "epoch-000000.npz", "epoch-000001.npz", "steps-000001.npy"])
     assert not (folder / "steps.csv").exists() and not (folder / "gate_norms.csv").exists()
+    assert not os.path.lexists(folder / "epochs.npz") and st["epoch_files"] == ["epoch-000000.npz", "epoch-000001.npz"]
+    for e in (0, 1):
+        for k, v in ref.epoch_state(e).items():
+            assert np.array_equal(again_state(folder, e)[k], v)
     for n, digest in st["sha256"].items():
         assert hashlib.sha256((folder / n).read_bytes()).hexdigest() == digest
     again = Run.load(folder)
     for k, v in ref.step_table().items():
         np.testing.assert_array_equal(again.step_table()[k], v)
+
+
+def again_state(folder: Path, epoch: int) -> dict:
+    """The weights of ``epoch`` as the folder's epoch file holds them."""
+    with np.load(folder / f"epoch-{epoch:06d}.npz") as z:
+        return {k: np.array(z[k]) for k in z.files}
 
 
 @pytest.mark.parametrize("case,words", [
@@ -367,8 +406,9 @@ def test_an_empty_validation_loss_is_allowed_where_validation_stopped(runs, tmp_
 def test_a_run_saved_and_loaded_keeps_its_numbers(runs):
     a = Run.load(runs["A"])
     st = json.loads((runs["A"] / "state.json").read_text())
-    assert st["format"] == 4 and len(st["sha256"]) == 6 and st["step_chunks"] == [
+    assert st["format"] == 5 and len(st["sha256"]) == 7 and st["step_chunks"] == [
         {"name": "steps-000001.npy", "first": 1, "last": 14, "rows": 14, "width": 1}]
+    assert st["epoch_files"] == ["epoch-000000.npz", "epoch-000001.npz"]
     assert a.trainer.log.step == list(range(1, 15))
     assert a.trainer.log.epoch == [1] * 9 + [2] * 5
 

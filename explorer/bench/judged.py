@@ -67,7 +67,8 @@ def _prepare(cmd: list[str]) -> None:
 
 
 def _folder_mb(folder: Path) -> float:
-    """Bytes of a run folder's current files (what one checkpoint writes), MB."""
+    """Bytes of a run folder's current files, MB (a checkpoint writes model.npz, optimizer.npz and
+    the files new since the last one; the epochs' files of earlier checkpoints are linked)."""
     total = 0
     for entry in os.scandir(folder):
         if not entry.name.startswith(".") and entry.is_file(follow_symlinks=True):

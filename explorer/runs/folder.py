@@ -79,6 +79,19 @@ def write_file(path, data: bytes) -> None:
         os.close(fd)
 
 
+def link_saved(src, target, size: int) -> bool:
+    """Hard-link ``src`` (a file of an earlier version) to ``target`` when it is a regular file of
+    ``size`` bytes, never following a link; False where it is not or the link fails."""
+    try:
+        st = os.lstat(src)
+        if stat.S_ISREG(st.st_mode) and st.st_size == size:
+            os.link(src, target, follow_symlinks=False)
+            return True
+    except OSError:
+        pass
+    return False
+
+
 def _fsync_dir(path) -> None:
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))

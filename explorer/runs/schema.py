@@ -17,6 +17,7 @@ from typing import Callable
 
 from explorer.runs.options import BY_DEST, OptionError
 from explorer.runs.folder import RunFileError, safe_name
+from explorer.runs.epochs import EPOCH_NAME, epoch_file_name
 from explorer.runs.steplog import CHUNK_NAME
 
 #: The cells and optimisers a run can hold (the engine's names).
@@ -42,13 +43,14 @@ REQUIRED_MODEL_KEYS_3 = ("layers", "bidirectional", "forget_bias", "sample_index
 #: 1 (or none): round 1; 2: round 2 before the full hashes; 3: state.json's ``sha256`` covers every
 #: file of the version but state.json, and the settings below are required, not defaulted; 4: the
 #: per-step history in chunk files listed by state.json's ``step_chunks`` (:mod:`explorer.runs.steplog`)
-#: instead of steps.csv and gate_norms.csv.
-FORMAT = 4
+#: instead of steps.csv and gate_norms.csv; 5: replay's weights in one file per kept epoch listed by
+#: state.json's ``epoch_files`` (:mod:`explorer.runs.epochs`) instead of epochs.npz.
+FORMAT = 5
 #: The first format that hashes every file and requires every setting.
 HASHED_FROM = 3
 
 #: The files state.json's ``sha256`` block covers (format 3 on: every one the version holds), besides
-#: format 4's chunk files (``steps-NNNNNN.npy``).
+#: format 4's chunk files (``steps-NNNNNN.npy``) and format 5's epoch files (``epoch-NNNNNN.npz``).
 HASHED_FILES = ("config.json", "model.npz", "optimizer.npz", "history.csv", "steps.csv", "gate_norms.csv",
                 "epochs.npz")
 _OLD_HASHED = {"model.npz", "optimizer.npz"}
@@ -395,6 +397,9 @@ def check_state(fail: Fail, state: dict, strict: bool = False, present=()) -> di
         f.int(state, "format", "format", HASHED_FROM, FORMAT)
         if state["format"] >= 4 and "step_chunks" not in state:
             raise f.missing("step_chunks")
+        if state["format"] >= 5 and "epoch_files" not in state:
+            raise f.missing("epoch_files")
+    _check_epoch_files(fail, state)
     for key in ("epoch", "step", "epoch_step"):
         f.int(state, key, key, 0)
     f.int(state, "epochs", "epochs", 0, required=strict)
@@ -403,17 +408,36 @@ def check_state(fail: Fail, state: dict, strict: bool = False, present=()) -> di
     if strict and "sha256" not in state:
         raise f.missing("sha256")
     digests = state.get("sha256", {})
-    if not (isinstance(digests, dict) and all(n in HASHED_FILES or CHUNK_NAME.fullmatch(n) for n in digests) and all(
+    if not (isinstance(digests, dict) and all(_hashed(n) for n in digests) and all(
             isinstance(v, str) and len(v) == 64 and all(c in "0123456789abcdef" for c in v)
             for v in digests.values())):
         raise f.fail("sha256", digests, "the SHA-256 of the run's files")
     if strict:
-        lacking = [n for n in present if (n in HASHED_FILES or CHUNK_NAME.fullmatch(n)) and n not in digests]
+        lacking = [n for n in present if _hashed(n) and n not in digests]
         if lacking:
             raise f.missing(f"sha256.{lacking[0]}")
     if state["step"] < state["epoch_step"]:
         raise fail("state.json", f"has epoch_step = {state['epoch_step']} beyond step = {state['step']}")
     return state
+
+
+def _hashed(name: str) -> bool:
+    """Whether state.json's ``sha256`` block covers a file of this name."""
+    return name in HASHED_FILES or bool(CHUNK_NAME.fullmatch(name) or EPOCH_NAME.fullmatch(name))
+
+
+def _check_epoch_files(fail: Fail, state: dict) -> None:
+    """state.json's ``epoch_files`` (format 5, optional before): the kept epochs' file names
+    (``epoch-NNNNNN.npz``), epochs ascending."""
+    if "epoch_files" not in state:
+        return
+    names = state["epoch_files"]
+    epochs = [int(m.group(1)) if isinstance(n, str) and (m := EPOCH_NAME.fullmatch(n)) else None
+              for n in names] if isinstance(names, list) else [None]
+    if None in epochs or any(epoch_file_name(e) != n for e, n in zip(epochs, names)) or any(
+            b <= a for a, b in zip(epochs, epochs[1:])):
+        raise fail("state.json", f"has epoch_files = {show(names)}, not a list of epoch files (epoch-NNNNNN.npz) "
+                   "in ascending order")
 
 
 #: The ranges of the numbers of NumPy's bit generators' states (PCG64's 128-bit state and

@@ -25,9 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import re
-import stat
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -250,16 +248,9 @@ def place_chunk(chunk: Chunk, vdir: Path) -> None:
     """Put a saved chunk's file into the new version ``vdir``: a hard link to the file it was read
     from or last saved as (never following a link; only a regular file of the expected size), else
     its bytes written anew."""
-    from explorer.runs.folder import write_file
+    from explorer.runs.folder import link_saved, write_file
 
     target = Path(vdir) / chunk.name
-    if chunk.source is not None:
-        src = chunk.source / chunk.name
-        try:
-            st = os.lstat(src)
-            if stat.S_ISREG(st.st_mode) and st.st_size == chunk.size:
-                os.link(src, target, follow_symlinks=False)
-                return
-        except OSError:
-            pass
+    if chunk.source is not None and link_saved(chunk.source / chunk.name, target, chunk.size):
+        return
     write_file(target, chunk.data())

@@ -11,8 +11,9 @@ Folder layout (names are a contract; outside scripts read them)::
     steps-NNNNNN.npy  the per-step history in chunks, step,epoch,loss,grad_norm,clipped and a norm per
                     gate (:mod:`explorer.runs.steplog`: appended, thinned beyond what a plot draws);
                     folders before format 4 hold steps.csv and gate_norms.csv instead, read once
-    epochs.npz      the weights at the end of each epoch, e{epoch:04d}/{state-dict key}, for replay
-                    (capped: :mod:`explorer.runs.epochs`); runs saved without it load with no epochs
+    epoch-NNNNNN.npz  the weights at the end of each kept epoch, for replay, one file per epoch
+                    written once (capped: :mod:`explorer.runs.epochs`); folders before format 5 hold
+                    epochs.npz (e{epoch:04d}/{state-dict key}), runs before replay neither
 
 These names are links into the folder's current version (:mod:`explorer.runs.folder`): a save writes a
 complete new version and switches to it in one rename, so a crash at any moment leaves the folder
@@ -48,7 +49,8 @@ from explorer.engine import (CELLS, PARAM_COUNTS, RecurrentModel, TrainData, Tra
 from explorer.util.ram import check_budget
 from explorer.runs.options import BY_DEST, OptionError
 from explorer.runs import schema as runschema
-from explorer.runs.epochs import EPOCHS_CAP_BYTES, EpochWeights, epoch_key, parse_epoch_arrays
+from explorer.runs.epochs import (EPOCH_NAME, EPOCHS_CAP_BYTES, EpochFile, EpochWeights, epoch_bytes, epoch_key,
+                                  parse_epoch_arrays)
 from explorer.runs.folder import (CURRENT, VERSIONS, RunFileError, current_dir, current_version, read_files,
                                 remove_run_folder, safe_name, save_version, version_time, write_file)
 from explorer.runs.steplog import CHUNK_NAME, Chunk, StepHistory, place_chunk, row_dtype
@@ -56,7 +58,7 @@ from explorer.runs.steplog import CHUNK_NAME, Chunk, StepHistory, place_chunk, r
 RUN_FILES = ("config.json", "model.npz", "optimizer.npz", "state.json", "history.csv")
 #: Per-step files of folders before format 4 (both required there; gate_norms.csv is never made up).
 LEGACY_STEP_FILES = ("steps.csv", "gate_norms.csv")
-OPTIONAL_FILES = ("epochs.npz",) + LEGACY_STEP_FILES     # runs saved before replay have no epochs.npz
+OPTIONAL_FILES = ("epochs.npz",) + LEGACY_STEP_FILES     # epochs.npz: replay's file before format 5
 HISTORY_HEADER = ("epoch", "train_loss", "val_loss", "grad_norm", "clipped_fraction")
 STEPS_HEADER = ("step", "epoch", "loss", "grad_norm", "clipped")
 
@@ -627,9 +629,9 @@ class Run(SavedRun):
             return steps
         return StepHistory.columns(self.history.rows(self.history.rows_of(steps)))
 
-    def _prepare(self) -> tuple[dict[str, bytes], list[Chunk]]:
-        """The bytes of every file a save writes anew, and the history chunks of the new version
-        (those already saved are linked, not written)."""
+    def _prepare(self) -> tuple[dict[str, bytes], list[Chunk], list[EpochFile]]:
+        """The bytes of every file a save writes anew, and the history chunks and epoch files of the
+        new version (those already saved are linked, not written)."""
         tr = self.trainer
         if tr.step == 0:
             self._keep_epoch(0)                # not trained yet: epoch 0 is the weights as they are
@@ -644,22 +646,28 @@ class Run(SavedRun):
         out["optimizer.npz"] = npz_bytes({k: np.asarray(v) for k, v in opt.items()})
         out["config.json"] = json.dumps(self.config(), indent=2).encode("utf-8")
         out["history.csv"] = _csv_text(HISTORY_HEADER, ([h[k] for k in HISTORY_HEADER] for h in history)).encode("utf-8")
-        out["epochs.npz"] = self.epoch_store.to_npz_bytes()
+        epochs, new_epochs = self.epoch_store.plan()
+        out.update(new_epochs)
         # every other file's SHA-256 (format 3 on), so that damage no format can see (a flipped digit,
         # a file of another run swapped in, a well-formed array replaced) is found when loading
         st["format"] = runschema.FORMAT
         st["step_chunks"] = [c.record() for c in chunks]
+        st["epoch_files"] = [f.name for f in epochs]
         st["sha256"] = {k: hashlib.sha256(out[k]).hexdigest() for k in runschema.HASHED_FILES if k in out}
         st["sha256"].update({c.name: c.sha256 for c in chunks})
+        st["sha256"].update({f.name: f.sha256 for f in epochs})
         out["state.json"] = json.dumps(st, indent=2).encode("utf-8")
-        return out, chunks
+        return out, chunks, epochs
 
     def files(self) -> dict[str, bytes]:
         """Every file of the run folder, as bytes (nothing is written)."""
-        out, chunks = self._prepare()
+        out, chunks, epochs = self._prepare()
         for c in chunks:
             if c.name not in out:
                 out[c.name] = c.data()
+        for f in epochs:
+            if f.name not in out:
+                out[f.name] = epoch_bytes(f.state)
         return out
 
     def save(self, folder, extra=None) -> Path:
@@ -670,7 +678,7 @@ class Run(SavedRun):
         exactly as before and :class:`RunFileError` says why in one sentence.
         """
         folder = Path(folder)
-        files, chunks = self._prepare()
+        files, chunks, epochs = self._prepare()
 
         def write(vdir: Path) -> None:
             for name, data in files.items():
@@ -678,11 +686,15 @@ class Run(SavedRun):
             for c in chunks:
                 if c.name not in files:
                     place_chunk(c, vdir)          # a chunk of an earlier version: linked, not rewritten
+            for f in epochs:
+                if f.name not in files:
+                    f.place(vdir)                 # an epoch of an earlier version: linked, not rewritten
             if extra is not None:
                 extra(vdir)
 
         save_version(folder, write, keep=RUN_FILES + OPTIONAL_FILES, marker=RUN_FILES)
         self.history.saved(chunks, current_dir(folder))
+        self.epoch_store.saved(epochs, current_dir(folder))
         self._trim_log()
         return folder
 
@@ -711,7 +723,7 @@ class Run(SavedRun):
         ``SequenceFileError``, with one sentence.
         """
         folder = Path(folder)
-        raw = read_files(folder, RUN_FILES + OPTIONAL_FILES, more=_listed_chunks)
+        raw = read_files(folder, RUN_FILES + OPTIONAL_FILES, more=_listed_files)
         missing = [f for f in RUN_FILES if raw[f] is None]
         if len(missing) == len(RUN_FILES):
             raise RunFileError(f"{safe_name(folder)} is not a run folder (it holds none of "
@@ -720,6 +732,7 @@ class Run(SavedRun):
             missing = [f for f in LEGACY_STEP_FILES if raw[f] is None]
         else:
             missing += [n for n in _listed_chunks(raw) or () if raw.get(n) is None]
+        missing += [n for n in _listed_epochs(raw) if raw.get(n) is None]
         if missing:
             raise RunFileError(f"{safe_name(folder)} is not a complete run folder: {', '.join(missing)} missing.")
         rd = _Reader(folder, raw)
@@ -748,7 +761,7 @@ class Run(SavedRun):
         run._data_file = record
         run.data_history = history
         _load_weights(rd, run, weights)
-        _load_epochs(rd, run, cfg)
+        _load_epochs(rd, run, cfg, state)
         opt = _load_optimizer(rd, run)
         state = _check_state(rd, state, run)
         table = _load_step_history(rd, run, state)
@@ -758,6 +771,7 @@ class Run(SavedRun):
                           "(the files come from different saves)")
         state.pop("format", None)
         state.pop("step_chunks", None)
+        state.pop("epoch_files", None)
         for name, digest in state.pop("sha256", {}).items():      # last: the other checks name the damage
             if raw.get(name) is None:
                 raise rd.fail(name, "is missing where state.json holds its SHA-256 (the files come from "
@@ -772,6 +786,7 @@ class Run(SavedRun):
             raise rd.fail("state.json", "holds a value of the wrong type or range") from None
         if run.history.chunks and run.history.chunks[0].name is not None:
             run.history.saved(run.history.chunks, current_dir(folder))
+        run.epoch_store.saved_at(current_dir(folder))
         return run
 
     # -- preset weights and replay ------------------------------------------------------------
@@ -1144,48 +1159,70 @@ def _load_weights(rd: _Reader, run: Run, sd: dict) -> None:
         raise rd.fail("model.npz", "holds arrays that do not fit the run's model") from None
 
 
-def _load_epochs(rd: _Reader, run: Run, cfg: dict) -> None:
-    """``epochs.npz`` (optional: runs saved before replay have none): every epoch's state dict
-    must fit the run's model like ``model.npz``."""
+def _load_epochs(rd: _Reader, run: Run, cfg: dict, state: dict) -> None:
+    """The kept epochs' weights: state.json's ``epoch_files`` (format 5), else ``epochs.npz``
+    (optional: runs saved before replay have none). Every epoch's state dict must fit the run's
+    model like ``model.npz``, and the epochs be the ones config.json's ``replay`` names."""
     store = run.epoch_store
     store.load({})
-    if rd.raw.get("epochs.npz") is None:
-        return
-    flat = rd.npz("epochs.npz", EPOCHS_CAP_BYTES + 2 * _npz_limit(run.model.params.size))
-    try:
-        states = parse_epoch_arrays(flat)
-    except ValueError as exc:
-        raise rd.fail("epochs.npz", str(exc)) from None
     expected = run.model.state_dict()
-    for epoch, state in states.items():
-        missing = [k for k in expected if k not in state]
-        if missing:
-            raise rd.fail("epochs.npz", f"lacks {safe_name(missing[0])} of epoch {epoch}")
-        for k, a in state.items():
-            if k not in expected or a.shape != expected[k].shape or a.dtype.kind != "f":
-                raise rd.fail("epochs.npz", f"holds {safe_name(epoch_key(epoch, k))} that does not fit the "
-                              "run's model")
-            if a.dtype != np.float64:
-                raise rd.fail("epochs.npz", f"holds {safe_name(epoch_key(epoch, k))} as {a.dtype} where a run "
-                              "saves float64 weights")
-            if not np.all(np.isfinite(a)):
-                raise rd.fail("epochs.npz", f"holds values in {safe_name(epoch_key(epoch, k))} that are not "
-                              "finite numbers")
-            big = np.max(np.abs(a)) if a.size else 0.0
-            if big > MAX_ABS_WEIGHT:
-                raise rd.fail("epochs.npz", f"holds {big:.6g} in {safe_name(epoch_key(epoch, k))}, beyond the "
-                              f"±{MAX_ABS_WEIGHT:g} that training ever reaches")
+    names = state.get("epoch_files")
+    if names is not None:
+        where = "the epoch files"
+        per = sum(int(a.nbytes) for a in expected.values())
+        if len(names) > 2 and len(names) * per > EPOCHS_CAP_BYTES:
+            raise rd.fail("state.json", f"lists {len(names)} epoch files, more than the {EPOCHS_CAP_BYTES >> 20} MiB "
+                          "replay cap holds for the run's model")
+        states, files = {}, {}
+        for name in names:
+            epoch = int(EPOCH_NAME.fullmatch(name).group(1))
+            states[epoch] = _epoch_state(rd, name, rd.npz(name, _npz_limit(run.model.params.size)), expected,
+                                         lambda k: k)
+            digest = state.get("sha256", {}).get(name) or hashlib.sha256(rd.raw[name]).hexdigest()
+            files[epoch] = (digest, len(rd.raw[name]))           # (a listed hash is checked last, with all)
+    elif rd.raw.get("epochs.npz") is not None:
+        where, files = "epochs.npz", None
+        flat = rd.npz("epochs.npz", EPOCHS_CAP_BYTES + 2 * _npz_limit(run.model.params.size))
+        try:
+            parsed = parse_epoch_arrays(flat)
+        except ValueError as exc:
+            raise rd.fail("epochs.npz", str(exc)) from None
+        states = {e: _epoch_state(rd, "epochs.npz", s, expected, lambda k, e=e: epoch_key(e, k), f" of epoch {e}")
+                  for e, s in parsed.items()}
+    else:
+        return
     rec = cfg.get("replay")
     if isinstance(rec, dict) and isinstance(rec.get("epochs"), list) and rec["epochs"] != sorted(states):
-        raise rd.fail("config.json", f"has replay.epochs = {runschema.show(rec['epochs'])} where epochs.npz "
-                      f"holds the epochs {runschema.show(sorted(states))} (the files come from different saves)")
+        raise rd.fail("config.json", f"has replay.epochs = {runschema.show(rec['epochs'])} where {where} "
+                      f"hold{'s' if files is None else ''} the epochs {runschema.show(sorted(states))} (the files "
+                      "come from different saves)")
     stride = rec.get("stride", 1) if isinstance(rec, dict) else 1
     seen = rec.get("seen") if isinstance(rec, dict) else None
     if isinstance(stride, bool) or not isinstance(stride, int) or stride < 1:
         stride = 1
     if isinstance(seen, bool) or not isinstance(seen, int) or seen < 0:
         seen = None
-    store.load(states, stride=stride, seen=seen)
+    store.load(states, stride=stride, seen=seen, files=files)
+
+
+def _epoch_state(rd: _Reader, name: str, state: dict, expected: dict, label, of: str = "") -> dict:
+    """One epoch's state dict read from ``name``: every array of the run's model, float64, finite,
+    within ±MAX_ABS_WEIGHT (``label(key)`` names an array in a sentence)."""
+    missing = [k for k in expected if k not in state]
+    if missing:
+        raise rd.fail(name, f"lacks {safe_name(missing[0])}{of}")
+    for k, a in state.items():
+        if k not in expected or a.shape != expected[k].shape or a.dtype.kind != "f":
+            raise rd.fail(name, f"holds {safe_name(label(k))} that does not fit the run's model")
+        if a.dtype != np.float64:
+            raise rd.fail(name, f"holds {safe_name(label(k))} as {a.dtype} where a run saves float64 weights")
+        if not np.all(np.isfinite(a)):
+            raise rd.fail(name, f"holds values in {safe_name(label(k))} that are not finite numbers")
+        big = np.max(np.abs(a)) if a.size else 0.0
+        if big > MAX_ABS_WEIGHT:
+            raise rd.fail(name, f"holds {big:.6g} in {safe_name(label(k))}, beyond the ±{MAX_ABS_WEIGHT:g} that "
+                          "training ever reaches")
+    return state
 
 
 _OPT_KEYS = {"sgd": ("lr", "t"), "momentum": ("lr", "t", "momentum"), "adam": ("lr", "t", "beta1", "beta2", "eps")}
@@ -1438,6 +1475,23 @@ def _listed_chunks(raw: dict) -> list[str] | None:
             and CHUNK_NAME.fullmatch(c["name"])]
 
 
+def _listed_epochs(raw: dict) -> list[str]:
+    """The epoch files state.json lists (``epoch_files``, format 5): names of epoch files only."""
+    try:
+        state = json.loads(raw["state.json"].decode("utf-8"))
+    except (KeyError, AttributeError, ValueError, UnicodeDecodeError, RecursionError):
+        return []
+    listed = state.get("epoch_files") if isinstance(state, dict) else None
+    if not isinstance(listed, list):
+        return []
+    return [n for n in listed if isinstance(n, str) and EPOCH_NAME.fullmatch(n)]
+
+
+def _listed_files(raw: dict) -> list[str]:
+    """The chunk and epoch files state.json lists, read from the same version as it."""
+    return (_listed_chunks(raw) or []) + _listed_epochs(raw)
+
+
 def _load_step_history(rd: _Reader, run: Run, state: dict) -> dict:
     """The run's per-step history into ``run.history`` (chunk files, or the CSV files of an older
     folder, read once and thinned as a save would); returns the exact rows at its end for the
@@ -1646,7 +1700,8 @@ def prune_autosaves(root, keep=None) -> list[Path]:
         path = Path(e.path)
         if (keep is not None and path.resolve() == keep) or _process_alive(int(m.group(1))):
             continue
-        chunks = tuple(n for n in os.listdir(path) if CHUNK_NAME.fullmatch(n)) if path.is_dir() else ()
+        chunks = tuple(n for n in os.listdir(path) if CHUNK_NAME.fullmatch(n) or EPOCH_NAME.fullmatch(n)) \
+            if path.is_dir() else ()
         remove_run_folder(path, RUN_FILES + OPTIONAL_FILES + chunks)
         if not path.exists():
             removed.append(path)
