@@ -1010,7 +1010,7 @@ def _plot_writer(run, forecast: int):
     return write
 
 
-class _StopRequest:
+class StopRequest:
     """SIGINT/SIGTERM while training: ``state`` is asked to stop (the step under way is abandoned,
     the weights are those after the last whole step), the run is saved, exit 130. A second signal
     stops at once (the folder keeps its last complete checkpoint)."""
@@ -1065,7 +1065,7 @@ def _train_loop(run, args, out: Path, saved: dict) -> int:
 
     state = TaskState(on_partial=on_partial)
     cadence = EvalCadence()             # --eval-every's validation losses: not training
-    with _StopRequest(state):
+    with StopRequest(state):
         result = train_task(state, tr, emit_interval=1.0, checkpoint=checkpoint, policy=CheckpointPolicy(),
                             stop_at_loss=args.stop_at_loss, eval_every=args.eval_every or 0, cadence=cadence,
                             on_step=bar.update, final_trace=False, catch_errors=False)

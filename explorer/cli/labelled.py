@@ -164,7 +164,7 @@ def _compare_pools(args, out: Path, pools: list, cells: list) -> int:
         _say(ds.describe())
     from explorer.app.labelled import train_pool_chunk
     from explorer.app.tasks import DivergenceGuard, TaskState
-    from explorer.cli.command import EXIT_INTERRUPTED, _StopRequest
+    from explorer.cli.command import EXIT_INTERRUPTED, StopRequest
 
     rows, first_norms = [], {}
     state = TaskState()
@@ -178,7 +178,7 @@ def _compare_pools(args, out: Path, pools: list, cells: list) -> int:
             if not reached and acc >= TARGET_ACCURACY:
                 reached.append(snap.step)
 
-        with _StopRequest(state):
+        with StopRequest(state):
             why = train_pool_chunk(state, run, args.max_steps, DivergenceGuard(run.trainer), on_step)
         if why == "stopped":
             _say(f"lstm-explorer: interrupted while training {cell} with {pool} pooling; nothing written.")

@@ -307,12 +307,12 @@ def _train_locked(args, run, out: Path, source: dict, kind: str) -> int:
             saved[0] = time.monotonic()
 
     from explorer.app.tasks import TaskState
-    from explorer.cli.command import _StopRequest
+    from explorer.cli.command import StopRequest
 
     state = TaskState()
     result = None
     try:
-        with _StopRequest(state):                     # SIGINT/SIGTERM: stop between batches, save, 130
+        with StopRequest(state):                     # SIGINT/SIGTERM: stop between batches, save, 130
             result = run.train(on_epoch=show, state=state)
     except KeyboardInterrupt:                         # a second signal: stop at once
         state.request_interruption()
