@@ -167,8 +167,8 @@ def _contract_part(out, X, Y, t0, t1, first, M=None, MY=None) -> None:
     """The steps ``t0:t1`` of :func:`_contract`: ``out`` = (``first``) or += their products;
     ``MY`` gets Y's rows times ``M``, given as Mᵀ (G, k)."""
     R, G = X.shape[1], Y.shape[1]
-    Xc = X[t0:t1].transpose(1, 0, 2).reshape(R, -1)
-    Yc = Y[t0:t1].transpose(0, 2, 1).reshape(-1, G)
+    Xc = X[t0:t1].transpose(1, 0, 2).reshape(R, -1)      # copies whole rows of B entries:
+    Yc = Y[t0:t1].transpose(1, 0, 2).reshape(G, -1).T    # no element-wise transpose
     if first:
         np.matmul(Xc, Yc, out)
     else:
