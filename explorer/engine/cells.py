@@ -150,7 +150,8 @@ def _contract_steps(B: int, R: int, G: int) -> int:
 
 def _contract(out: np.ndarray, X: np.ndarray, Y: np.ndarray, M: np.ndarray | None = None):
     """``out`` (R, G) = Σ_t X[t] @ Y[t]ᵀ for feature-major X (T, R, B) and Y (T, G, B): one
-    product over (steps × batch) per chunk of steps (the chunk's copies stay small). With ``M``
+    product over (steps × batch) per chunk of steps (the chunk's copies stay small). ``out`` is
+    best Fortran-ordered (its transpose is then written in place). With ``M``
     (k, G) also returns (M @ Y[t])ᵀ for every t, batch-major (T, B, k), from the same copy of Y:
     one product per chunk."""
     T, R, B = X.shape
@@ -167,12 +168,13 @@ def _contract_part(out, X, Y, t0, t1, first, M=None, MY=None) -> None:
     """The steps ``t0:t1`` of :func:`_contract`: ``out`` = (``first``) or += their products;
     ``MY`` gets Y's rows times ``M``, given as Mᵀ (G, k)."""
     R, G = X.shape[1], Y.shape[1]
-    Xc = X[t0:t1].transpose(1, 0, 2).reshape(R, -1)
-    Yc = Y[t0:t1].transpose(0, 2, 1).reshape(-1, G)
-    if first:
-        np.matmul(Xc, Yc, out)
+    Xc = X[t0:t1].transpose(1, 0, 2).reshape(R, -1)      # copies whole rows of B entries:
+    Yc = Y[t0:t1].transpose(1, 0, 2).reshape(G, -1).T    # no element-wise transpose
+    outT = out.T                                         # outᵀ = Ycᵀ Xcᵀ: OpenBLAS's fastest
+    if first:                                            # form of these shapes
+        np.matmul(Yc.T, Xc.T, outT)
     else:
-        out += Xc @ Yc
+        outT += Yc.T @ Xc.T
     if M is not None:
         np.matmul(Yc, M, MY[t0:t1].reshape(-1, M.shape[1]))
 
@@ -736,7 +738,7 @@ class LSTMCell(StackedCell):
         order; dx (T, B, m) or None."""
         n, m, T, B = self.n, self.m, ws.T, ws.B
         H1 = ws.arrays["H1"][:T]
-        tmp = np.empty((H1.shape[1], 4 * n), self.dtype)
+        tmp = np.empty((H1.shape[1], 4 * n), self.dtype, order="F")
         if ws.tokens is None:
             dx = _contract(tmp, H1, dz, self._internal_cols(W[n:n + m]) if want_dx else None)
             self._torch_order(dW, tmp, n)
@@ -759,7 +761,7 @@ class _Contraction:
     def __init__(self, cell: LSTMCell, ws: Workspace, W, want_dx: bool):
         n, m, T = cell.n, cell.m, ws.T
         self.X, self.Y, self.hi = ws.arrays["H1"][:T], ws.arrays["Q"][:, n:5 * n], T
-        self.out = np.empty((self.X.shape[1], 4 * n), cell.dtype)
+        self.out = np.empty((self.X.shape[1], 4 * n), cell.dtype, order="F")
         self.M = np.ascontiguousarray(cell._internal_cols(W[n:n + m]).T) if want_dx else None   # (4n, m)
         self.MY = np.empty((T, ws.B, m), cell.dtype) if want_dx else None
 
