@@ -1,6 +1,8 @@
 """Shared fixtures: a private QSettings store per test, no thread left running."""
 
+import gc
 import os
+import sys
 
 import pytest
 
@@ -35,7 +37,6 @@ def app_paths(tmp_path, monkeypatch):
 def _dangling_qthreads(monkeypatch, request):
     """Fail any test that leaves a QThread running (napari's fixture of the same name): every
     QThread started during the test must have finished when the test and its fixtures end."""
-    import sys
     import weakref
 
     if "PySide6.QtCore" not in sys.modules and "qtbot" not in request.fixturenames:
@@ -63,6 +64,24 @@ def _dangling_qthreads(monkeypatch, request):
         for thread in running:
             thread.wait(5000)                      # do not take the next test down with it
         pytest.fail(f"{len(running)} QThread(s) still running at the end of the test")
+
+
+@pytest.fixture(autouse=True)
+def _collect_on_main_thread(request):
+    """As the app does (:mod:`explorer.gui.main_gc`): while a Qt test runs, Python's cyclic
+    collector never runs in a worker thread (it would destroy Qt objects there and can deadlock
+    with the GUI thread); what the test left is collected here, on the main thread."""
+    if "PySide6.QtCore" not in sys.modules and "qtbot" not in request.fixturenames:
+        yield
+        return
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.collect()
+        if was:
+            gc.enable()
 
 
 @pytest.fixture(autouse=True)

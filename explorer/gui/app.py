@@ -71,6 +71,9 @@ def create_app():
     app.setOrganizationName("")
     app.setDesktopFileName("lstm-explorer")
     app.setWindowIcon(QIcon(str(resource_path("icons", "lstm-explorer.svg"))))
+    from explorer.gui.main_gc import collect_on_gui_thread
+
+    collect_on_gui_thread(app)           # workers never run the cyclic collector over Qt objects
     return app
 
 

@@ -1,0 +1,60 @@
+"""Cyclic garbage is collected on the GUI thread, never by a worker (explorer.gui.main_gc)."""
+
+import gc
+import threading
+import weakref
+
+import pytest
+
+pytest.importorskip("pytestqt")
+
+from PySide6.QtCore import QObject  # noqa: E402
+
+from explorer.gui import main_gc  # noqa: E402
+from explorer.gui.worker import TaskWorker, ThreadRegistry  # noqa: E402
+
+
+class Node:
+    def __init__(self):
+        self.me = self                 # a cycle: only the cyclic collector frees it
+        self.thread = None
+
+    def __del__(self):
+        collected_in.append(threading.current_thread().name)
+
+
+collected_in: list = []
+
+
+def test_the_app_collects_cycles_on_its_own_thread(qtbot, qapp, monkeypatch):
+    monkeypatch.setattr(main_gc, "_collector", None)
+    was = gc.isenabled()
+    try:
+        coll = main_gc.collect_on_gui_thread(qapp)
+        assert not gc.isenabled() and main_gc.collect_on_gui_thread(qapp) is coll     # once per process
+        assert coll.timer.isActive() and coll.timer.interval() == main_gc.MainThreadCollector.INTERVAL_MS
+        collected_in.clear()
+        holder = QObject()
+        # a worker allocating far past generation 0's threshold: with automatic collection off it
+        # frees no cycle (it would destroy Qt objects in the worker)
+        def task(state):
+            junk = [Node() for _ in range(3 * gc.get_threshold()[0])]
+            ref = weakref.ref(junk[0])
+            del junk
+            return ref
+        reg = ThreadRegistry(holder)
+        worker = TaskWorker(task)
+        reg.start(worker)
+        qtbot.waitUntil(worker.done.is_set, timeout=20000)
+        reg.wait_all()
+        ref = worker.result
+        assert ref() is not None and collected_in == []
+        qtbot.waitUntil(lambda: ref() is None, timeout=5000)          # the timer's collection
+        assert coll.collections[0] >= 1
+        assert set(collected_in) == {threading.main_thread().name}
+        assert len(collected_in) == 3 * gc.get_threshold()[0]
+    finally:
+        if main_gc._collector is not None:
+            main_gc._collector.timer.stop()
+        if was:
+            gc.enable()
