@@ -36,7 +36,7 @@ def test_the_app_collects_cycles_on_its_own_thread(qtbot, qapp, monkeypatch):
         collected_in.clear()
         holder = QObject()
         # a worker allocating far past generation 0's threshold: with automatic collection off it
-        # frees no cycle (it would destroy Qt objects in the worker)
+        # runs no collection (it would destroy Qt objects in the worker)
         def task(state):
             junk = [Node() for _ in range(3 * gc.get_threshold()[0])]
             ref = weakref.ref(junk[0])
@@ -48,8 +48,9 @@ def test_the_app_collects_cycles_on_its_own_thread(qtbot, qapp, monkeypatch):
         qtbot.waitUntil(worker.done.is_set, timeout=20000)
         reg.wait_all()
         ref = worker.result
-        assert ref() is not None and collected_in == []
-        qtbot.waitUntil(lambda: ref() is None, timeout=5000)          # a timer's collection (this or an earlier app's)
+        # freed by a collection on the GUI thread (this collector's timer, or an earlier app's),
+        # never in the worker that made the garbage
+        qtbot.waitUntil(lambda: ref() is None, timeout=5000)
         assert set(collected_in) == {threading.main_thread().name}
         assert len(collected_in) == 3 * gc.get_threshold()[0]
     finally:
