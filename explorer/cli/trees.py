@@ -251,6 +251,19 @@ def _resume(args, given: dict):
     return run, out, source
 
 
+def _writer_lock(out: Path):
+    """``out`` created and its WriterLock held (one writer at a time, as for every run folder); a
+    folder that cannot be made or is held by another writer in one sentence."""
+    from explorer.runs.folder import RunFileError, WriterLock
+
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        return WriterLock(out, then="try again when it has finished")
+    except (RunFileError, OSError) as exc:
+        raise TreeCliError(str(exc) if isinstance(exc, RunFileError) else f"--out {out}: {exc.strerror or exc}.") \
+            from None
+
+
 def cmd_train_trees(args, given: dict) -> int:
     """``train TREES --cell treelstm|nary-treelstm``: train, print each epoch, write the folder."""
     from explorer.app.tree_train import TreeData, TreeRun
@@ -279,14 +292,7 @@ def cmd_train_trees(args, given: dict) -> int:
                                                                    else "") + f" at the {settings.label_at}")
         _say(f"{cell} with {settings.units} units: {run.model.param_count.total:,} parameters")
 
-    from explorer.runs.folder import RunFileError, WriterLock
-
-    try:                                              # one writer at a time, as for every run folder
-        out.mkdir(parents=True, exist_ok=True)
-        lock = WriterLock(out, then="try again when it has finished")
-    except (RunFileError, OSError) as exc:
-        raise TreeCliError(str(exc) if isinstance(exc, RunFileError) else f"--out {out}: {exc.strerror or exc}.") \
-            from None
+    lock = _writer_lock(out)
     try:
         return _train_locked(args, run, out, source, kind)
     finally:
@@ -360,14 +366,7 @@ def cmd_compare_trees(args, given: dict) -> int:
         raise TreeCliError("--cells names a cell twice; name each cell once.")
     out = Path(args.out)
     _check_out(out, args.force, ours=("comparison.csv",), marker="comparison.csv")
-    from explorer.runs.folder import RunFileError, WriterLock
-
-    try:                                              # one writer of a folder at a time
-        out.mkdir(parents=True, exist_ok=True)
-        lock = WriterLock(out, then="try again when it has finished")
-    except (RunFileError, OSError) as exc:
-        raise TreeCliError(str(exc) if isinstance(exc, RunFileError) else f"--out {out}: {exc.strerror or exc}.") \
-            from None
+    lock = _writer_lock(out)
     try:
         return _compare_trees_locked(args, out, cells)
     finally:
