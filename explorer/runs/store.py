@@ -102,10 +102,17 @@ class SavedRun:
         command line's plots), so they change together with the run. On failure the folder reads
         exactly as before and :class:`RunFileError` says why in one sentence.
         """
-        from .versioned import save_run_version
+        folder = Path(folder)
+        files = self.files()
 
-        return save_run_version(folder, self.files(), extra, keep=self.FOLDER_FILES + self.OPTIONAL_FILES,
-                                marker=self.FOLDER_FILES)
+        def write(vdir: Path) -> None:
+            for name, data in files.items():
+                write_file(vdir / name, data)
+            if extra is not None:
+                extra(vdir)
+
+        save_version(folder, write, keep=self.FOLDER_FILES + self.OPTIONAL_FILES, marker=self.FOLDER_FILES)
+        return folder
 
 
 @dataclass
