@@ -60,3 +60,53 @@ def test_blocks_of_steps_with_token_ids(monkeypatch):
     assert "x" not in whole[1] and blocked[1].keys() == whole[1].keys()
     for key, g in whole[1].items():
         assert np.max(np.abs(blocked[1][key] - g)) <= 1e-12 * max(1.0, np.max(np.abs(g))), key
+
+
+@pytest.mark.parametrize("rows, K, N, limit, expected", [
+    (512, 130, 32, 10**6, ((0, 176), (176, 344), (344, 512))),     # n = 128: three blocks of ≤ 240 rows
+    (1024, 258, 32, 10**6, ((0, 120), (120, 240)) + tuple(zip(range(240, 1024, 112), range(352, 1025, 112)))),
+    (128, 512, 32, 10**6, ((0, 48), (48, 88), (88, 128))),           # the backward's U @ dz at n = 128
+    (256, 66, 32, 10**6, ((0, 256),)),                               # n = 64 fits whole
+    (256, 1024, 64, 10**6, ((0, 256),)),                             # blocks of < 24 rows: whole
+    (1024, 258, 64, 10**6, tuple(zip(range(0, 784, 56), range(56, 785, 56))) + tuple(zip(range(784, 1024, 48), range(832, 1025, 48)))),
+    (512, 130, 32, None, ((0, 512),)),                               # a BLAS without small kernels
+])
+def test_product_blocks_fit_the_small_kernels(rows, K, N, limit, expected):
+    got = cells.product_blocks(rows, K, N, limit)
+    assert got == expected
+    if N > cells.SMALL_BLOCK_MAX_N32:                                    # single precision: packed
+        assert cells.product_blocks(rows, K, N, limit, itemsize=4) == ((0, rows),)
+    assert got[0][0] == 0 and got[-1][1] == rows
+    assert all(a[1] == b[0] for a, b in zip(got, got[1:]))               # contiguous, no overlap
+    if len(got) > 1:
+        assert all((r1 - r0) * K * N <= limit and r1 - r0 >= cells.SMALL_BLOCK_MIN_ROWS for r0, r1 in got)
+
+
+@pytest.mark.parametrize("dtype, tol", [(np.float64, 1e-13), (np.float32, 1e-5)])
+@pytest.mark.parametrize("rows, K", [(512, 130), (128, 512), (40, 7)])
+def test_row_product_is_the_product(monkeypatch, dtype, tol, rows, K):
+    monkeypatch.setattr(cells.blas, "small_product_limit", lambda: 10**6)
+    rng = np.random.default_rng(1)
+    M = rng.standard_normal((rows, K)).astype(dtype)
+    X = rng.standard_normal((3, K, 32)).astype(dtype)[1]                  # a per-step view
+    out = np.full((rows, 32), np.nan, dtype)
+    cells.row_product(M, 32)(X, out)
+    want = M.astype(np.float64) @ X.astype(np.float64)
+    assert np.max(np.abs(out - want)) <= tol * np.max(np.abs(want))
+
+
+@pytest.mark.parametrize("limit", [None, 10**6, 40_000])
+def test_lstm_gradients_do_not_depend_on_the_product_blocks(monkeypatch, limit):
+    rng = np.random.default_rng(5)
+    model = make_model("lstm", M, 64, K, num_layers=2, bidirectional=True, seed=2)
+    x, y = rng.standard_normal((B, T, M)), rng.standard_normal((B, T, K))
+    monkeypatch.setattr(cells.blas, "small_product_limit", lambda: None)
+    whole = grads(model, x, y)
+    monkeypatch.setattr(cells.blas, "small_product_limit", lambda: limit)
+    if limit == 40_000:                                  # forward (256 × 68) and backward (64 × 256) split
+        assert cells.product_blocks(256, 68, B) == ((0, 128), (128, 256))
+        assert cells.product_blocks(64, 256, B) == ((0, 32), (32, 64))
+    split = grads(model, x, y)
+    assert split[0] == pytest.approx(whole[0], rel=1e-14)
+    for key, g in whole[1].items():
+        assert np.max(np.abs(split[1][key] - g)) <= 1e-12 * max(1.0, np.max(np.abs(g))), key

@@ -41,8 +41,8 @@ class ThreadSettingError(ValueError):
 class _Library:
     """One loaded BLAS library's thread-count getter and setter."""
 
-    def __init__(self, path: str, getter, setter):
-        self.path, self._get, self._set = path, getter, setter
+    def __init__(self, path: str, getter, setter, core: str | None = None):
+        self.path, self._get, self._set, self.core = path, getter, setter, core
 
     def get(self) -> int:
         return int(self._get())
@@ -59,7 +59,19 @@ def _openblas(lib, path):
             if get is not None and put is not None:
                 get.restype, get.argtypes = ctypes.c_int, []
                 put.restype, put.argtypes = None, [ctypes.c_int]
-                return _Library(path, get, put)
+                return _Library(path, get, put, _openblas_core(lib))
+    return None
+
+
+def _openblas_core(lib) -> str | None:
+    """The CPU core OpenBLAS chose for its kernels (``openblas_get_corename``), lower case."""
+    for prefix in ("openblas", "scipy_openblas"):
+        for suffix in ("", "64_", "_64"):
+            fn = getattr(lib, f"{prefix}_get_corename{suffix}", None)
+            if fn is not None:
+                fn.restype, fn.argtypes = ctypes.c_char_p, []
+                name = fn()
+                return name.decode("ascii", "replace").strip().lower() if name else None
     return None
 
 
@@ -153,6 +165,24 @@ def blas_threads() -> int | None:
     """The thread count the (first) BLAS library holds now, or None when none was found."""
     libs = libraries()
     return libs[0].get() if libs else None
+
+
+SMALL_KERNEL_CORES = frozenset({"skylakex", "cooperlake", "sapphirerapids"})
+"""OpenBLAS cores whose single-precision and double-precision products of M·N·K ≤ 10⁶ (column
+major, neither operand transposed) run in its small-matrix kernels, which skip packing the
+operands: 1.3–1.5× faster than the packed path for the LSTM's per-step shapes."""
+
+SMALL_PRODUCT = 1_000_000
+"""M·N·K of the largest product those kernels take (OpenBLAS's ``gemm_small_kernel_permit``)."""
+
+
+def small_product_limit() -> int | None:
+    """:data:`SMALL_PRODUCT` when NumPy's BLAS is an OpenBLAS running one of
+    :data:`SMALL_KERNEL_CORES`, else None (then splitting a product gains nothing)."""
+    libs = libraries()
+    if libs and libs[0].core in SMALL_KERNEL_CORES:
+        return SMALL_PRODUCT
+    return None
 
 
 _held = False

@@ -26,9 +26,11 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 
+from . import blas
 from .gates import LSTM_GATES
 from .init import orthogonal, xavier_uniform
 
@@ -40,6 +42,9 @@ VIEW_BYTES = 200
 
 ONE_HOT_SCATTER_LIMIT = 1 << 20
 """Token gradients: below vocabulary × (T·B) entries a one-hot product, above ``np.add.at``."""
+
+
+_UNSET_LIMIT = object()
 
 
 class Interrupted(Exception):
@@ -142,6 +147,59 @@ def unbuffered(row: int):
         if row >= UNBUFFERED_MIN:
             np.setbufsize(min(np.getbufsize(), row) // 16 * 16)     # NumPy wants multiples of 16
         yield
+
+
+SMALL_BLOCK_MIN_ROWS = 24
+"""A product is split into row blocks for OpenBLAS's small-matrix kernels only when every block
+keeps at least this many rows (thinner blocks lose more to calls than the kernels gain)."""
+
+
+SMALL_BLOCK_MAX_N32 = 32
+"""In single precision the packed kernels win from this many columns (the batch) up: measured
+1.04–1.08× faster than the small kernels at 48 and 64 columns, 1.3–1.5× slower at 8–32."""
+
+
+def product_blocks(rows: int, K: int, N: int, limit: int | None = _UNSET_LIMIT, itemsize: int = 8) -> tuple:
+    """Row ranges ``((r0, r1), …)`` that split a product (rows × K) @ (K × N) of ``itemsize``-byte
+    floats into pieces of at most ``limit`` multiply-adds each (by default
+    :func:`~explorer.engine.blas.small_product_limit`: what OpenBLAS's small-matrix kernels take),
+    as equal as possible and multiples of 8 rows. One range when the product fits, when the BLAS
+    has no such kernels, when the blocks would be thinner than :data:`SMALL_BLOCK_MIN_ROWS`, or in
+    single precision beyond :data:`SMALL_BLOCK_MAX_N32` columns. Splitting rows changes no sum
+    that matters: every output entry is still one dot product over K."""
+    if limit is _UNSET_LIMIT:
+        limit = blas.small_product_limit()
+    whole = ((0, rows),)
+    if limit is None or rows * K * N <= limit or (itemsize <= 4 and N > SMALL_BLOCK_MAX_N32):
+        return whole
+    most = limit // max(1, K * N)
+    if most < SMALL_BLOCK_MIN_ROWS:
+        return whole
+    units = -(-rows // 8)                                  # in whole 8-row units
+    count = -(-rows // most)
+    while -(-units // count) * 8 > most:
+        count += 1
+    q, r = divmod(units, count)
+    if q * 8 < SMALL_BLOCK_MIN_ROWS:
+        return whole
+    ends = np.minimum(rows, 8 * np.cumsum([q + 1] * r + [q] * (count - r)))
+    return tuple(zip([0, *ends[:-1].tolist()], ends.tolist()))
+
+
+def row_product(M: np.ndarray, N: int):
+    """A function ``(X, out)`` doing ``out ← M @ X`` for a fixed M (rows × K) and per-step X
+    (K × N), in the row blocks of :func:`product_blocks`."""
+    ranges = product_blocks(M.shape[0], M.shape[1], N, itemsize=M.itemsize)
+    if len(ranges) == 1:
+        return partial(np.dot, M)
+    blocks = tuple((M[r0:r1], r0, r1) for r0, r1 in ranges)
+    dot = np.dot
+
+    def product(X, out):
+        for w, r0, r1 in blocks:
+            dot(w, X, out[r0:r1])
+
+    return product
 
 
 def _contract_steps(B: int, R: int, G: int) -> int:
@@ -597,14 +655,15 @@ class LSTMCell(StackedCell):
         H1 = a["H1"]
         gates, sig, IF, GC, cs, vo, hout = v["gates"], v["sig"], v["if"], v["gc"], v["c"], v["o"], v["h_out"]
         P, Pig, Pfc, TC = v["P"], v["Pig"], v["Pfc"], v["tc"]
-        matmul, multiply, tanh, plus = np.dot, np.multiply, np.tanh, np.add   # dot: 2-D, less overhead
+        multiply, tanh, plus = np.multiply, np.tanh, np.add
+        product = row_product(WTs, ws.B)
         for t in _steps(ws.T, interrupt):
             z, act = Z[t], gates[t]
             if ids is not None:
-                matmul(WTs, H1[t], ids)
+                product(H1[t], ids)
                 plus(z, ids, z)                      # z·s = (x-row + b)·s (gathered) + U h·s
             else:
-                matmul(WTs, H1[t], z)                # z·s = [U; W; b]ᵀ·s @ [h; x; 1]
+                product(H1[t], z)                # z·s = [U; W; b]ᵀ·s @ [h; x; 1]
             tanh(z, act)                             # tanh(z) for g, tanh(z/2) for o, i, f
             multiply(sig[t], 0.5, sig[t])
             plus(sig[t], 0.5, sig[t])                # σ(z) = ½ tanh(z/2) + ½ for o, i, f
@@ -715,7 +774,8 @@ class LSTMCell(StackedCell):
         a, v = ws.arrays, ws.views
         dHt, dCt, rec = a["dH"], a["dC"], a["rec"]
         odtc, Q2, Q4, dz, dcf, dH1, dC1 = v["tc"], v["Q2"], v["Q4"], v["dz"], v["dcf"], v["dH1"], v["dC1"]
-        matmul, multiply, plus = np.dot, np.multiply, np.add
+        multiply, plus = np.multiply, np.add
+        product = row_product(U, ws.B)
         block, lo = self._factor_steps(ws.B), ws.T
         # dense inputs: the weight gradient of each block right after the loop leaves it
         wg = None if ws.tokens is not None else _Contraction(self, ws, W, want_dx)
@@ -727,7 +787,7 @@ class LSTMCell(StackedCell):
             plus(odtc[t], dcf[t], dCt[t])             # dc: that plus the belt from c_{t+1}
             multiply(Q4[t], dC1[t], Q4[t])            # dz for i, f, g and dc ⊙ f for step t − 1
             if t > 0:
-                matmul(U, dz[t], rec)                 # dh_{t-1}: from above plus the recurrence
+                product(dz[t], rec)                   # dh_{t-1}: from above plus the recurrence
                 plus(dHt[t - 1], rec, dHt[t - 1])
             if t == lo and wg is not None:
                 wg.steps(lo)
@@ -885,13 +945,14 @@ class PeepholeLSTMCell(LSTMCell):
         IF, GC, cs, vo, hout = v["if"], v["gc"], v["c"], v["o"], v["h_out"]
         ifg, c_prev = v["ifg"], v["c_prev"]
         z_ifg, z_if, z_o = self._z_views(ws, Z)
-        matmul, multiply, tanh, plus = np.dot, np.multiply, np.tanh, np.add
+        multiply, tanh, plus = np.multiply, np.tanh, np.add
+        product = row_product(WTs, ws.B)
         for t in _steps(ws.T, interrupt):
             if ids is not None:
-                matmul(WTs, H1[t], ids)
+                product(H1[t], ids)
                 plus(Z[t], ids, Z[t])
             else:
-                matmul(WTs, H1[t], Z[t])             # z·s = [U; W; b]ᵀ·s @ [h; x; 1]
+                product(H1[t], Z[t])             # z·s = [U; W; b]ᵀ·s @ [h; x; 1]
             multiply(c_prev[t], p_if, PC)
             plus(z_if[t], PC, z_if[t])                # i, f peep at c_{t-1}
             tanh(z_ifg[t], ifg[t])
@@ -927,7 +988,8 @@ class PeepholeLSTMCell(LSTMCell):
         p_i, p_f, p_o = Pp[0][:, None], Pp[1][:, None], Pp[2][:, None]
         odtc, Q2, Qo, Q4, dz, dcf = v["tc"], v["Q2"], v["Qo"], v["Q4"], v["dz"], v["dcf"]
         dH1, dC1, dZi, dZf, dcn = v["dH1"], v["dC1"], v["dZi"], v["dZf"], v["dcn"]
-        matmul, multiply, plus = np.dot, np.multiply, np.add
+        multiply, plus = np.multiply, np.add
+        product = row_product(U, ws.B)
         wg = None if ws.tokens is not None else _Contraction(self, ws, W, want_dx)
         for t in _steps(T, interrupt, reverse=True):
             dc = dCt[t]
@@ -941,7 +1003,7 @@ class PeepholeLSTMCell(LSTMCell):
             multiply(dZf[t], p_f, tmp)
             plus(dcn[t], tmp, dcn[t])                 # ... and the f peephole
             if t > 0:
-                matmul(U, dz[t], rec)
+                product(dz[t], rec)
                 plus(dHt[t - 1], rec, dHt[t - 1])
             if wg is not None:
                 wg.steps(t)
