@@ -627,7 +627,7 @@ def windowed_long(win, dataset, seconds: float, width: float) -> dict:
         wait_for(win.display.sigDisplayed, 120)
     ctl = win.training_ctl
     marks, redraws = [], []
-    on_redraw = lambda: redraws.append((time.perf_counter(), ctl.redraw_cost, ctl.redraw_interval))  # noqa: E731
+    on_redraw = lambda: redraws.append((time.perf_counter(), ctl.runner.redraw_cost, ctl.runner.redraw_interval))  # noqa: E731
     win.sigRedrawn.connect(on_redraw)
     pinger = Pinger(10)
     la = os.getloadavg()[0]
