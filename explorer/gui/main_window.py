@@ -268,6 +268,8 @@ class MainWindow(QMainWindow):
         pc = self.plots
         self.loss_plot, self.grad_plot, self.through_time_plot = pc.loss_plot, pc.grad_plot, pc.through_time_plot
         self.heatmap_plot, self.memory_plot = pc.heatmap_plot, pc.memory_plot
+        for w in (self.heatmap_plot, self.memory_plot):     # their panels built in turns of their own
+            w.step_queue = self.turns
         self.param_plot, self.prediction_plot = pc.param_plot, pc.prediction_plot
         self.plot_widgets = pc.widgets
         self.plot_docks = {}
