@@ -193,24 +193,19 @@ class CellColumn(QWidget):
         self.header.setText(text)
         self.header.setToolTip(self.header.text().replace("<b", "<span").replace("</b>", "</span>"))
 
-    def show_result(self, r, time_labels=None, defer=None) -> None:
-        """Take one cell's snapshot: its trace (diagram and memory) if the snapshot carries one.
-        ``defer(fn)``: where to put the memory heatmap's drawing (an event-loop turn of its own)."""
+    def show_result(self, r, time_labels=None, memory: bool = True) -> None:
+        """Take one cell's snapshot: its trace (the diagram and, with ``memory``, the memory
+        heatmap) if the snapshot carries one."""
         self.set_header(r)
         if r.trace is None:
             return
         self.session.set_trace(r.trace, r.weights)
-        if self.memory is None:
-            return
-        show = partial(self.show_memory, r.trace, time_labels)
-        if defer is not None:
-            defer(show)
-        else:
-            show()
+        if memory and self.memory is not None:
+            self.show_memory(r.trace, time_labels)
 
     def show_memory(self, trace, time_labels=None) -> None:
         """The memory heatmap of ``trace`` (unless a newer trace is shown by now)."""
-        if trace is not self.session.trace:
+        if self.memory is None or trace is None or trace is not self.session.trace:
             return
         self.memory.set_memory(memory_to_end(trace), title=self.memory_title, time_labels=time_labels)
         self.memory.set_time_marker(self.session.position.t)
@@ -619,7 +614,10 @@ class ComparisonWindow(QMainWindow):
         for cell in self.columns:
             rs = res.of(cell)
             if rs:
-                defer(("column", cell), partial(self._show_column, cell, rs[0], labels), holds=(f"column_{cell}",))
+                col = self.columns[cell]
+                defer(("column", cell), partial(col.show_result, rs[0], labels, memory=False),
+                      holds=(f"column_{cell}",))
+                defer(("memory", cell), partial(col.show_memory, rs[0].trace, labels), holds=(f"memory_{cell}",))
         for cell in self.columns:
             rs = res.of(cell)
             if rs:
@@ -629,13 +627,6 @@ class ComparisonWindow(QMainWindow):
         defer("through_time_title", partial(self._through_time_title, res), holds=("grad_through_time",))
         defer("table", partial(self._show_table, res), holds=("table",))
         defer("shown", partial(self._shown, res))
-
-    def _show_column(self, cell: str, r, labels) -> None:
-        col = self.columns[cell]
-        col.show_result(r, labels, defer=partial(self._defer_memory, cell))
-
-    def _defer_memory(self, cell: str, fn) -> None:
-        self.turns.defer(("memory", cell), fn, holds=(f"memory_{cell}",))
 
     def _show_loss_curve(self, cell: str, r) -> None:
         self.loss_plot.set_curve(describe(cell).title, r.eval_steps, r.eval_losses, CELL_COLORS.get(cell, "#444"))
