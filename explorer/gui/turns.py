@@ -88,9 +88,8 @@ class TurnQueue(QObject):
     def _release(self, name: str, unit) -> None:
         self._held.discard(name)
         for w in unit:
-            w.setUpdatesEnabled(True)
-        for w in unit:
-            w.repaint()
+            w.setUpdatesEnabled(True)           # (each marks itself dirty)
+        unit[0].repaint()                       # paints now what is dirty: the unit's widgets together
 
     def _run_one(self) -> None:
         key = next(iter(self._queue))
