@@ -111,6 +111,12 @@ class Pinger:
         self.timer.setSingleShot(True)
         self.timer.setTimerType(Qt.TimerType.PreciseTimer)
         self.timer.timeout.connect(self._tick)
+        # every event-loop turn (a 1 ms timer): the most GUI-thread CPU between two turns
+        self.turn_timer = QTimer()
+        self.turn_timer.setTimerType(Qt.TimerType.PreciseTimer)
+        self.turn_timer.timeout.connect(self._turn)
+        self.turn_max = 0.0
+        self._turn_cpu = 0.0
         self.late: list[float] = []
         self.cpu: list[float] = []       # the GUI thread's own CPU time between two ticks
         self.at: list[float] = []        # when each tick fired (perf_counter)
@@ -125,9 +131,19 @@ class Pinger:
         self._due = time.perf_counter() + self.interval
         self._cpu = time.thread_time()
         self.timer.start(self._ms)
+        self.turn_max = 0.0
+        self._turn_cpu = time.thread_time()
+        self.turn_timer.start(1)
 
     def stop(self):
         self.timer.stop()
+        self.turn_timer.stop()
+        self._turn()
+
+    def _turn(self):
+        cpu = time.thread_time()
+        self.turn_max = max(self.turn_max, cpu - self._turn_cpu)
+        self._turn_cpu = cpu
 
     def _tick(self):
         now, cpu = time.perf_counter(), time.thread_time()
@@ -141,12 +157,14 @@ class Pinger:
     def summary_ms(self) -> dict:
         """Lateness of the ticks (median, p99, max = the longest block) and, for the longest block,
         how much of it the GUI thread spent working (the rest it waited for a core or the GIL);
-        ``max_work``: the most CPU the GUI thread used between two ticks."""
+        ``max_work``: the most CPU the GUI thread used between two ticks; ``max_turn``: the most it
+        used in one turn of its event loop (between two ticks of a 1 ms timer)."""
         v = [x * 1000 for x in self.late]
         c = [x * 1000 for x in self.cpu]
         k = max(range(len(v)), key=v.__getitem__) if v else None
         return dict(n=len(v), median=pct(v, 50), p99=pct(v, 99), max=max(v) if v else float("nan"),
-                    max_cpu=c[k] if k is not None else float("nan"), max_work=max(c) if c else float("nan"))
+                    max_cpu=c[k] if k is not None else float("nan"), max_work=max(c) if c else float("nan"),
+                    max_turn=self.turn_max * 1000)
 
 
 def make_window(tmp: Path):
@@ -500,16 +518,18 @@ def compare_view(tmp: Path, steps: int) -> dict:
     redraw = win.runner.redraw
 
     def first_redraw():
-        """The first redraw with the paints it causes and the event-loop turns it deferred (the memory
-        heatmaps' panels, the connectivity), timed together on the GUI thread's clock."""
+        """The first snapshot: its redraw and the event-loop turns it is drawn in (diagrams, curves,
+        table, memory heatmaps and their paints, one piece per turn), GUI-thread CPU together."""
         if first:
             return redraw()
-        from PySide6.QtWidgets import QApplication
-
         c0 = time.thread_time()
+
+        def drawn():
+            win.turns.sigDrained.disconnect(drawn)
+            first.append((time.thread_time() - c0) * 1000)
+
+        win.turns.sigDrained.connect(drawn)
         redraw()
-        QApplication.processEvents()
-        first.append((time.thread_time() - c0) * 1000)
 
     win.runner.timer.timeout.disconnect(redraw)
     win.runner.timer.timeout.connect(first_redraw)
@@ -544,12 +564,11 @@ def compare_report(e: dict, ok) -> list:
           f"redraws, median redraw interval {e['interval_ms']:.0f} ms, measured redraw cost "
           f"{e['redraw_cost_ms']:.0f} ms")
     print(f"  table: {e['rows']}")
-    print(f"  first redraw (the first traces: diagrams, curves, table) with its paints and deferred turns: "
-          f"{e['first_ms']:.1f} ms of "
-          f"GUI-thread CPU; {e['load']}")
+    print(f"  first snapshot (diagrams, curves, table, memory heatmaps with their paints, in turns of their own): "
+          f"{e['first_ms']:.1f} ms of GUI-thread CPU in all; {e['load']}")
     print(f"  event loop: {lat['n']} ticks, median {lat['median']:.2f} ms, p99 {lat['p99']:.2f} ms, longest block "
           f"{lat['max']:.1f} ms (of it GUI work {lat['max_cpu']:.1f} ms); most GUI-thread CPU between two ticks "
-          f"{lat['max_work']:.1f} ms")
+          f"{lat['max_work']:.1f} ms, in one event-loop turn {lat['max_turn']:.1f} ms")
     print(flush=True)
     return [
         f"  {ok(lat['p99'] < GOALS['p99_ms'])} f. event-loop p99, 3 cells compared {lat['p99']:8.2f} ms   "
@@ -558,8 +577,8 @@ def compare_report(e: dict, ok) -> list:
         f"goal < {GOALS['block_ms']:.0f} ms  (most GUI-thread work between two ticks {lat['max_work']:.1f} ms)",
         f"  {ok(ratio >= GOALS['ratio'])} f. compare view / headless speed     {ratio:8.1%}      goal ≥ "
         f"{GOALS['ratio']:.0%}    ({e['seconds']:.1f} vs {h:.1f} s)",
-        f"  {ok(e['first_ms'] < 50.0)} f. first redraw + paints + deferred  {e['first_ms']:8.1f} ms   goal < 50 ms "
-        f"(in one block: see the most GUI-thread work between two ticks)",
+        f"  {ok(lat['max_turn'] < 50.0)} f. longest GUI-thread turn (compare) {lat['max_turn']:8.1f} ms   goal < 50 ms "
+        f"(first snapshot, all its turns: {e['first_ms']:.1f} ms)",
     ]
 
 
@@ -688,7 +707,8 @@ def long_runs(args, tmp: Path, ok) -> list:
               f"{w['gui_first']:.1%} → {w['gui_last']:.1%} of a core; {w['redraws']} redraws, cost "
               f"{w['cost_first']:.1f} → {w['cost_last']:.1f} ms, interval {w['interval_first']:.0f} → "
               f"{w['interval_last']:.0f} ms; event loop p99 {lat['p99']:.1f} ms, longest block {lat['max']:.1f} ms "
-              f"(GUI work in it {lat['max_cpu']:.1f} ms) (load {w['load'][0]:.2f} → {w['load'][1]:.2f})", flush=True)
+              f"(GUI work in it {lat['max_cpu']:.1f} ms), most GUI work in one turn {lat['max_turn']:.1f} ms "
+              f"(load {w['load'][0]:.2f} → {w['load'][1]:.2f})", flush=True)
         head()
     win.close()
     win.threads.wait_all()
@@ -699,6 +719,7 @@ def long_runs(args, tmp: Path, ok) -> list:
     p99 = max(w["lat"]["p99"] for w in wins)
     block = max(w["lat"]["max"] for w in wins)
     work = max(w["lat"]["max_work"] for w in wins)
+    turn = max(w["lat"]["max_turn"] for w in wins)
     print(f"  window / headless: whole runs {r_all:.1%} (steps in {args.seconds:.0f} s), first {args.slice:.0f} s "
           f"{r_first:.1%}, last {args.slice:.0f} s {r_last:.1%}; GUI "
           f"thread {mean(wins, 'gui_first'):.1%} → {mean(wins, 'gui_last'):.1%} of a core", flush=True)
@@ -709,8 +730,9 @@ def long_runs(args, tmp: Path, ok) -> list:
         f"whole runs {r_all:.1%})",
         f"  {ok(p99 < GOALS['p99_ms'])} g. event-loop p99 (long runs)       {p99:8.2f} ms   goal < "
         f"{GOALS['p99_ms']:.0f} ms",
-        f"  {ok(block < 50.0)} g. longest GUI-thread block (long)   {block:8.1f} ms   goal < 50 ms   "
+        f"  {ok(block < 50.0)} g. longest GUI-thread block (long)*  {block:8.1f} ms   goal < 50 ms   "
         f"(most GUI-thread work between two ticks {work:.1f} ms)",
+        f"  {ok(turn < 50.0)} g. longest GUI-thread turn (long)    {turn:8.1f} ms   goal < 50 ms",
     ]
 
 
@@ -781,7 +803,7 @@ def main() -> int:
     print("Summary")
     for line in summary:
         print(line)
-    if args.setting in ("large", "compare", "both", "all"):
+    if args.setting in ("large", "compare", "long", "both", "all"):
         print("  (* the longest lateness of a 10 ms tick while the window is open, close() excluded; on a "
               "loaded machine most of it is waiting for a core — the GUI thread's own work is in brackets)")
     print(f"  end: {load_text()}")
@@ -823,7 +845,8 @@ def small(args, tmp: Path, ok) -> list:
     print()
     print("a. event-loop latency while training (10 ms QTimer, lateness per tick, same run as b)")
     print(f"  {lat['n']} ticks: median {lat['median']:.2f} ms, p99 {lat['p99']:.2f} ms, max {lat['max']:.2f} ms "
-          f"(goal p99 < {GOALS['p99_ms']:.0f} ms)")
+          f"(goal p99 < {GOALS['p99_ms']:.0f} ms); most GUI-thread CPU in one event-loop turn {lat['max_turn']:.1f} ms "
+          f"(goal < 50 ms)")
     print(flush=True)
 
     print("c. redraw for one timestep", flush=True)
@@ -852,6 +875,7 @@ def small(args, tmp: Path, ok) -> list:
     return [
         f"  {ok(lat['p99'] < GOALS['p99_ms'])} a. event-loop p99 while training  {lat['p99']:8.2f} ms   "
         f"goal < {GOALS['p99_ms']:.0f} ms   (median {lat['median']:.2f}, max {lat['max']:.2f})",
+        f"  {ok(lat['max_turn'] < 50.0)} a. longest GUI-thread turn (window) {lat['max_turn']:8.1f} ms   goal < 50 ms",
         f"  {ok(ratio >= GOALS['ratio'])} b. window / headless steps/s        {ratio:8.1%}      goal ≥ "
         f"{GOALS['ratio']:.0%}    ({w['rate']:.1f} vs {h_rate:.1f} steps/s; by CPU per step {cpu_ratio:.1%})",
         f"  {ok(c['diagram_median'] < GOALS['diagram_ms'])} c. diagram timestep 1200×700      "
