@@ -129,7 +129,8 @@ def test_a_unit_off_screen_is_not_held(qtbot, three):
     w["a"].hide()
     turns.hold()
     assert w["a"].updatesEnabled() and not w["b"].updatesEnabled() and turns.pending == 1
-    turns.flush()
+    with qtbot.waitSignal(turns.sigDrained, timeout=5000):
+        pass
     assert turns.pending == 0 and w["b"].updatesEnabled()
 
 

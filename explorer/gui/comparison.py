@@ -434,6 +434,7 @@ class ComparisonWindow(QMainWindow):
                 self.widgets[f"memory_{cell}"] = col.memory
         self.status = WindowStatus(self.statusBar(), self.banner, parent=self)
         self.exporter = ExportController(lambda: self.widgets, self.status, extra=self._table_exports,
+                                         building=lambda: self.turns.pending > 0,      # a snapshot drawn whole
                                          dialog_parent=self, parent=self)
         self._build_actions()
         sb = self.statusBar()

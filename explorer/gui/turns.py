@@ -17,6 +17,7 @@ state of its own (its numbers under its labels); it only may lag the others by a
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Callable, Iterable, Sequence
 
 from PySide6.QtCore import QObject, QTimer, Signal
@@ -42,7 +43,7 @@ class TurnQueue(QObject):
     def __init__(self, units: Callable[[], dict[str, Sequence[QWidget]]], parent=None):
         super().__init__(parent)
         self.units = units
-        self._queue: dict = {}          # key -> callable, run in insertion order
+        self._queue: dict = {}          # key -> (fn, the units it holds), run in insertion order
         self._held: set[str] = set()    # the names of the units held
         self.timer = QTimer(self)
         self.timer.setSingleShot(True)
@@ -65,7 +66,7 @@ class TurnQueue(QObject):
             for w in unit:
                 w.setUpdatesEnabled(False)
             self._held.add(name)
-            self._queue[("paint", name)] = lambda name=name, unit=unit: self._release(name, unit)
+            self._queue[("paint", name)] = (partial(self._release, name, unit), ())
         self._arm()
 
     def defer(self, key, fn: Callable[[], None], holds: Iterable[str] = ()) -> None:
@@ -73,13 +74,6 @@ class TurnQueue(QObject):
         ``key`` not run yet is replaced, keeping its place), holding the units ``holds`` it changes."""
         self._queue[("job", key)] = (fn, tuple(holds))
         self._arm()
-
-    def flush(self) -> None:
-        """Run every queued job and paint every held unit now (before an export reads them, or
-        when the window closes)."""
-        while self._queue:
-            self._run_one()
-        self.timer.stop()
 
     def _arm(self) -> None:
         if self._queue and not self.timer.isActive():
@@ -91,23 +85,18 @@ class TurnQueue(QObject):
             w.setUpdatesEnabled(True)           # (each marks itself dirty)
         unit[0].repaint()                       # paints now what is dirty: the unit's widgets together
 
-    def _run_one(self) -> None:
-        key = next(iter(self._queue))
-        fn = self._queue.pop(key)
-        if key[0] == "job":
-            job, holds = fn
-            self.hold(holds)
-            job()
-        else:
-            fn()
-
     def _next(self) -> None:
-        if self._queue:
-            self._run_one()
-        if self._queue:
-            self.timer.start()
-        else:
-            self.sigDrained.emit()
+        if not self._queue:
+            return
+        fn, holds = self._queue.pop(next(iter(self._queue)))
+        try:
+            self.hold(holds)
+            fn()
+        finally:                                # (a job that raised does not stop the ones after it)
+            if self._queue:
+                self._arm()
+            else:
+                self.sigDrained.emit()
 
 
 def hold_on(events, turns: TurnQueue, holds: dict[str, Sequence[str]]) -> None:
