@@ -587,8 +587,8 @@ def compare_report(e: dict, ok) -> list:
     print(f"  event loop: {lat['n']} ticks, median {lat['median']:.2f} ms, p99 {lat['p99']:.2f} ms, longest block "
           f"{lat['max']:.1f} ms (of it GUI work {lat['max_cpu']:.1f} ms); most GUI-thread CPU between two ticks "
           f"{lat['max_work']:.1f} ms")
-    for (w, h), t in e["turns"].items():
-        print(f"  again at {w}×{h} with a 1 ms timer: the most GUI-thread CPU in one event-loop turn "
+    for (width, height), t in e["turns"].items():
+        print(f"  again at {width}×{height} with a 1 ms timer: the most GUI-thread CPU in one event-loop turn "
               f"{t['lat']['max_turn']:.1f} ms; the first snapshot {t['first_ms']:.1f} ms in all; {t['load']}")
     turn = max(t["lat"]["max_turn"] for t in e["turns"].values())
     print(flush=True)

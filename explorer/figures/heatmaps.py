@@ -128,8 +128,8 @@ class _HeatmapPanels(PlotPanelWidget):
 
     @property
     def building(self) -> bool:
-        """Panels are still being built (:attr:`build_in_steps`)."""
-        return bool(self._unbuilt)
+        """Panels are still being built, or the grid is not shown yet (:attr:`build_in_steps`)."""
+        return bool(self._unbuilt) or self._show_due
 
     _timer = None
     _marker_t = None
@@ -203,7 +203,7 @@ class _HeatmapPanels(PlotPanelWidget):
     _show_due = False
 
     def _flush(self):
-        if self._unbuilt:                               # an export or a caller needs the whole grid
+        if self.building:                               # an export or a caller needs the whole grid
             self._build_rest()
             self._stale = True
         super()._flush()
