@@ -148,10 +148,17 @@ def _main_window(qtbot, qsettings, size, run):
     return win
 
 
-@pytest.mark.parametrize("size", SIZES, ids=["1024x700", "1600x1000"])
-def test_training_in_the_window_never_blocks_the_gui_thread(qtbot, qsettings, app_paths, size):
+@pytest.mark.parametrize("size, tab", [((1024, 700), "loss"), ((1600, 1000), "gates")],
+                         ids=["1024x700-loss", "1600x1000-gates"])
+def test_training_in_the_window_never_blocks_the_gui_thread(qtbot, qsettings, app_paths, size, tab):
+    """Training while the person plays the timesteps (a step every 60 ms), the loss or the gates'
+    heatmaps shown."""
     run = Run(load_example("adding"), settings_for_example("adding", units=32, epochs=2))
     win = _main_window(qtbot, qsettings, size, run)
+    win.plot_docks[tab].raise_()
+    qtbot.waitUntil(lambda: not win.plot_widgets[tab].visibleRegion().isEmpty() and _drained(win.turns))
+    player = QTimer()
+    player.timeout.connect(lambda: win.session.set_position(t=(win.session.position.t + 1) % run.dataset.seq_len))
     redraws, held, traced = [], [], []
     win.session.events.trace.connect(lambda _tr: traced.append(True))
 
@@ -164,8 +171,10 @@ def test_training_in_the_window_never_blocks_the_gui_thread(qtbot, qsettings, ap
     win.sigRedrawn.connect(redrawn)
     probe = TurnProbe()
     probe.start()
+    player.start(60)
     with qtbot.waitSignal(win.sigTrainingFinished, timeout=300000) as fin:
         win.start_training(epochs=2)
+    player.stop()
     qtbot.waitUntil(lambda: _drained(win.turns), timeout=30000)
     longest = probe.longest()
     assert fin.args == ["done"] and len(redraws) >= 2 and held
@@ -176,6 +185,20 @@ def test_training_in_the_window_never_blocks_the_gui_thread(qtbot, qsettings, ap
     tr = win.session.view_trace()
     t, u = win.session.position.t, win.session.position.unit
     assert win.equations.equation_values()["h"]["value"] == pytest.approx(float(tr.h[0, t, u]), abs=5e-4)
+
+
+def test_a_new_timestep_is_painted_in_turns_and_every_view_shows_it(qtbot, qsettings, app_paths):
+    run = Run(load_example("adding"), settings_for_example("adding", units=8, epochs=1))
+    win = _main_window(qtbot, qsettings, (1600, 1000), run)
+    tr = win.session.view_trace()
+    t = win.session.position.t + 7
+    with qtbot.waitSignal(win.turns.sigDrained, timeout=10000):
+        win.session.set_position(t=t)
+        assert not win.diagram.updatesEnabled() and not win.equations.updatesEnabled()   # painted in turns
+    u = win.session.position.unit
+    assert win.diagram.t == win.equations.t == t
+    assert win.equations.equation_values()["h"]["value"] == pytest.approx(float(tr.h[0, t, u]), abs=5e-4)
+    assert win.diagram.updatesEnabled() and win.equations.updatesEnabled()
 
 
 def test_opening_a_run_never_blocks_the_gui_thread(qtbot, qsettings, app_paths, tmp_path):

@@ -111,6 +111,7 @@ PLOT_MIN_HEIGHT = 150
 #: event-loop turn (:mod:`explorer.gui.turns`).
 PAINT_HOLDS = {"run": ("diagram", "equations", *PLOT_TITLES), "comparison": ("diagram", "equations"),
                "trace": ("diagram", "equations", "gates", "memory", "grad_through_time", "predictions"),
+               "position": ("diagram", "equations", "gates", "memory", "grad_through_time", "predictions"),
                "steps": ("loss", "grad_norms"), "history": ("loss",), "norms": ("grad_through_time",),
                "predictions": ("predictions",)}
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 from functools import partial
 from typing import Callable, Iterable, Sequence
 
-from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import QWidget
 
 __all__ = ["TurnQueue", "hold_on", "on_screen"]
@@ -28,8 +28,14 @@ __all__ = ["TurnQueue", "hold_on", "on_screen"]
 
 def on_screen(widget: QWidget) -> bool:
     """Shown and not behind another tab (Qt moves a tabified dock's hidden pages off screen, so
-    ``isVisible()`` alone says True for them)."""
-    return widget.isVisible() and not widget.visibleRegion().isEmpty()
+    ``isVisible()`` alone says True for them). A widget its children cover whole (a text view under
+    its viewport) has an empty region of its own: then a child's counts."""
+    if not widget.isVisible():
+        return False
+    if not widget.visibleRegion().isEmpty():
+        return True
+    return any(c.isVisible() and not c.visibleRegion().isEmpty()
+               for c in widget.findChildren(QWidget, options=Qt.FindChildOption.FindDirectChildrenOnly))
 
 
 class TurnQueue(QObject):
