@@ -87,9 +87,9 @@ class TurnQueue(QObject):
 
     def _release(self, name: str, unit) -> None:
         self._held.discard(name)
-        for w in unit:
-            w.setUpdatesEnabled(True)           # (each marks itself dirty)
-        unit[0].repaint()                       # paints now what is dirty: the unit's widgets together
+        for w in unit:                          # painted now, in this turn, each once
+            w.setUpdatesEnabled(True)
+            w.repaint()
 
     def _next(self) -> None:
         if not self._queue:
