@@ -219,6 +219,21 @@ def test_opening_a_run_never_blocks_the_gui_thread(qtbot, qsettings, app_paths, 
     assert longest < BOUND_S, f"the GUI thread worked {longest * 1000:.0f} ms between two event-loop turns"
 
 
+def test_export_all_never_blocks_the_gui_thread(qtbot, qsettings, app_paths, tmp_path):
+    run = Run(load_example("adding"), settings_for_example("adding", units=32, epochs=1))
+    for _ in run.trainer.steps(max_steps=200):
+        pass
+    win = _main_window(qtbot, qsettings, (1600, 1000), run)
+    probe = TurnProbe()
+    probe.start()
+    task = win.exporter.start_export_all(tmp_path / "export")
+    with qtbot.waitSignal(task.finished, timeout=120000) as done:
+        pass
+    longest = probe.longest()
+    assert len(done.args[0]) == task.total == 26
+    assert longest < BOUND_S, f"the GUI thread worked {longest * 1000:.0f} ms between two event-loop turns"
+
+
 def test_a_plot_tab_raised_after_training_shows_every_step_of_the_run(qtbot, qsettings, app_paths):
     """A plot behind another tab is not drawn while training; raised, it draws the steps as they
     are now, not as they were when it was hidden."""
