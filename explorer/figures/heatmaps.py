@@ -91,6 +91,10 @@ class _HeatmapPanels(PlotPanelWidget):
     #: Build the panels one per turn of the event loop (the window's heatmaps: raising their tab
     #: never waits for the whole grid); False: all at once. An export finishes the grid first.
     build_in_steps = False
+    #: Where the steps of building run: ``defer(key, fn)`` runs ``fn`` in a later event-loop turn
+    #: of its own, in order with the window's other pieces of work (its
+    #: :class:`~explorer.gui.turns.TurnQueue`); None: a 0-ms timer of the widget's own.
+    step_queue = None
 
     def _build(self, names: tuple, colormaps: dict | None = None):
         """(Re)build one panel per name; no names: one calm placeholder panel."""
@@ -116,7 +120,7 @@ class _HeatmapPanels(PlotPanelWidget):
         if self.build_in_steps and not self._exporting:
             self.view.hide()          # shown once whole (a repaint a panel costs as much); till then the
             # panel's own background, not an unpainted (black) view
-            self._build_timer().start(0)
+            self._next_step()
         else:
             self._build_rest()
 
@@ -124,8 +128,8 @@ class _HeatmapPanels(PlotPanelWidget):
 
     @property
     def building(self) -> bool:
-        """Panels are still being built (:attr:`build_in_steps`)."""
-        return bool(self._unbuilt)
+        """Panels are still being built, or the grid is not shown yet (:attr:`build_in_steps`)."""
+        return bool(self._unbuilt) or self._show_due
 
     _timer = None
     _marker_t = None
@@ -136,6 +140,12 @@ class _HeatmapPanels(PlotPanelWidget):
             self._timer.setSingleShot(True)
             self._timer.timeout.connect(self._on_build_timer_timeout)
         return self._timer
+
+    def _next_step(self) -> None:
+        if self.step_queue is not None:
+            self.step_queue.defer(("build", id(self)), self._on_build_timer_timeout)
+        else:
+            self._build_timer().start(0)
 
     def _build_one(self) -> str | None:
         """One step of building: a panel's plot, or its colour bar (then its name: it can be drawn)."""
@@ -169,6 +179,7 @@ class _HeatmapPanels(PlotPanelWidget):
             self._timer.stop()
         while self._unbuilt:
             self._build_one()
+        self._show_due = False
         self._built_whole()
 
     def _built_whole(self) -> None:
@@ -179,17 +190,20 @@ class _HeatmapPanels(PlotPanelWidget):
 
     def _on_build_timer_timeout(self) -> None:
         if not self._unbuilt:
+            if self._show_due:              # the grid is whole: shown (its first paint) in a turn of its own
+                self._show_due = False
+                self._built_whole()
             return
         name = self._build_one()
         if name is not None and name in self.values:
             self._draw_panel(name)
-        if self._unbuilt:
-            self._timer.start(0)
-        else:
-            self._built_whole()
+        self._show_due = not self._unbuilt
+        self._next_step()
+
+    _show_due = False
 
     def _flush(self):
-        if self._unbuilt:                               # an export or a caller needs the whole grid
+        if self.building:                               # an export or a caller needs the whole grid
             self._build_rest()
             self._stale = True
         super()._flush()

@@ -270,19 +270,24 @@ class GradNormPlotWidget(PlotPanelWidget):
         self.gates: dict = {}
         self.epoch_starts = _Growing(np.int64)
 
+    _legend_stale = False
+
     def _curve(self, gate):
         if gate not in self.gate_curves:
             color = GRAD_COLORS.get(gate, QColor("#999999"))
             self.gate_curves[gate] = long_curve(self.plot.plot([], [], pen=pg.mkPen(color, width=1), name=gate,
                                                                antialias=False))
+            self._legend_stale = True              # the threshold goes last in the legend again
+        if gate not in self.gates:
             self.gates[gate] = _Growing()
-            self._threshold_legend(force=True)     # keep the threshold last in the legend
         return self.gate_curves[gate]
 
     def set_steps(self, steps, global_norm, gate_norms, clipped, epoch_starts, clip_threshold=None):
+        """Replace every step (another run): the curves of gates it has too are kept, emptied."""
+        for gate in [g for g in self.gate_curves if g not in gate_norms]:
+            self.plot.removeItem(self.gate_curves.pop(gate))
         for c in self.gate_curves.values():
-            self.plot.removeItem(c)
-        self.gate_curves = {}
+            c.setData([], [])
         self._reset_buffers()
         self.append_steps(steps, global_norm, gate_norms, clipped, epoch_starts, clip_threshold)
 
@@ -306,8 +311,9 @@ class GradNormPlotWidget(PlotPanelWidget):
             self.gates[g].extend(vals)
             self._scan.update(vals)
         self.epoch_starts.extend(epoch_starts)
-        if clip_threshold != self.clip_value:
+        if clip_threshold != self.clip_value or self._legend_stale:
             self.clip_value = clip_threshold
+            self._legend_stale = False
             self._threshold_legend(force=True)
         self._request_draw()
 

@@ -34,7 +34,8 @@ from functools import partial
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
+import numpy.ma  # noqa: F401 - the table's medians import it on first use: at start, not in a redraw
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QDialog, QDialogButtonBox, QDoubleSpinBox,
                                QFormLayout, QHBoxLayout, QHeaderView, QLabel, QMainWindow, QMessageBox,
                                QProgressBar, QSizePolicy, QSpinBox, QSplitter, QStyle, QTableWidget,
@@ -62,6 +63,7 @@ from explorer.gui.position_selector import PositionSelectorWidget
 from explorer.gui.status import WindowStatus
 from explorer.gui.timestep_bar import TimestepBarWidget
 from explorer.gui.training import TrainingRunner
+from explorer.gui.turns import TurnQueue
 from explorer.gui.worker import LatestTask, ThreadRegistry
 
 MIN_CELLS, MAX_CELLS = 2, 4
@@ -191,25 +193,19 @@ class CellColumn(QWidget):
         self.header.setText(text)
         self.header.setToolTip(self.header.text().replace("<b", "<span").replace("</b>", "</span>"))
 
-    def show_result(self, r, time_labels=None, defer=None) -> None:
-        """Take one cell's snapshot: its trace (diagram and memory) if the snapshot carries one.
-        ``defer(fn)``: where to put the memory heatmap's first drawing (building its panels is the
-        one slow step: it goes into an event-loop turn of its own)."""
+    def show_result(self, r, time_labels=None, memory: bool = True) -> None:
+        """Take one cell's snapshot: its trace (the diagram and, with ``memory``, the memory
+        heatmap) if the snapshot carries one."""
         self.set_header(r)
         if r.trace is None:
             return
         self.session.set_trace(r.trace, r.weights)
-        if self.memory is None:
-            return
-        show = partial(self.show_memory, r.trace, time_labels)
-        if defer is not None and not self.memory.plots:
-            defer(show)
-        else:
-            show()
+        if memory and self.memory is not None:
+            self.show_memory(r.trace, time_labels)
 
     def show_memory(self, trace, time_labels=None) -> None:
         """The memory heatmap of ``trace`` (unless a newer trace is shown by now)."""
-        if trace is not self.session.trace:
+        if self.memory is None or trace is None or trace is not self.session.trace:
             return
         self.memory.set_memory(memory_to_end(trace), title=self.memory_title, time_labels=time_labels)
         self.memory.set_time_marker(self.session.position.t)
@@ -330,7 +326,11 @@ class ComparisonWindow(QMainWindow):
                                      parent=self)
         self.runner.sigDone.connect(self._on_runner_done)
         self.aux = LatestTask(self.threads, parent=self)     # loading data, or traces of another sample
+        self.turns = TurnQueue(self.paint_units, self)
         self._build()
+        for col in self.columns.values():
+            if col.memory is not None:
+                col.memory.step_queue = self.turns          # its panels built in turns of their own
         self.resize(1600, 1000)
         self._update_title()
         if dataset is not None:
@@ -434,6 +434,7 @@ class ComparisonWindow(QMainWindow):
                 self.widgets[f"memory_{cell}"] = col.memory
         self.status = WindowStatus(self.statusBar(), self.banner, parent=self)
         self.exporter = ExportController(lambda: self.widgets, self.status, extra=self._table_exports,
+                                         building=lambda: self.turns.pending > 0,      # a snapshot drawn whole
                                          dialog_parent=self, parent=self)
         self._build_actions()
         sb = self.statusBar()
@@ -605,26 +606,45 @@ class ComparisonWindow(QMainWindow):
             self.progress.setValue(value)
 
     def show_result(self, res: ComparisonResult) -> None:
-        """Draw a snapshot: diagrams and memory (when it carries traces), curves, table, progress."""
+        """Draw a snapshot: diagrams and memory (when it carries traces), curves, table, progress —
+        each piece in an event-loop turn of its own, each painted in a turn of its own
+        (:class:`~explorer.gui.turns.TurnQueue`); :attr:`sigResult` once all are drawn."""
         self.result = res
         labels = self._time_labels(res)
-        for cell, col in self.columns.items():
+        defer = self.turns.defer
+        for cell in self.columns:
             rs = res.of(cell)
-            if not rs:
-                continue
-            r = rs[0]
-            col.show_result(r, labels, defer=self._defer if self.training else None)
-            color = CELL_COLORS.get(cell, "#444")
-            title = describe(cell).title
-            self.loss_plot.set_curve(title, r.eval_steps, r.eval_losses, color)
-            if r.norms_dh_last is not None:
-                t = np.arange(1, len(r.norms_dh_last) + 1)
-                # the legend names the cell (its colour); dashed = ‖∂L/∂cₜ‖ has one entry of its own
-                self.through_time_plot.set_curve(f"{title} ‖∂L/∂hₜ‖", t, r.norms_dh_last, color, legend=title)
-                if r.norms_dc_last is not None:
-                    self._dashed_legend()
-                    self.through_time_plot.set_curve(f"{title} ‖∂L/∂cₜ‖", t, r.norms_dc_last, color,
-                                                     Qt.PenStyle.DashLine, legend=None)
+            if rs:
+                col = self.columns[cell]
+                defer(("column", cell), partial(col.show_result, rs[0], labels, memory=False),
+                      holds=(f"column_{cell}",))
+                defer(("memory", cell), partial(col.show_memory, rs[0].trace, labels), holds=(f"memory_{cell}",))
+        for cell in self.columns:
+            rs = res.of(cell)
+            if rs:
+                defer(("loss", cell), partial(self._show_loss_curve, cell, rs[0]), holds=("loss_curves",))
+                defer(("through_time", cell), partial(self._show_through_time, cell, rs[0]),
+                      holds=("grad_through_time",))
+        defer("through_time_title", partial(self._through_time_title, res), holds=("grad_through_time",))
+        defer("table", partial(self._show_table, res), holds=("table",))
+        defer("shown", partial(self._shown, res))
+
+    def _show_loss_curve(self, cell: str, r) -> None:
+        self.loss_plot.set_curve(describe(cell).title, r.eval_steps, r.eval_losses, CELL_COLORS.get(cell, "#444"))
+
+    def _show_through_time(self, cell: str, r) -> None:
+        if r.norms_dh_last is None:
+            return
+        color, title = CELL_COLORS.get(cell, "#444"), describe(cell).title
+        t = np.arange(1, len(r.norms_dh_last) + 1)
+        # the legend names the cell (its colour); dashed = ‖∂L/∂cₜ‖ has one entry of its own
+        self.through_time_plot.set_curve(f"{title} ‖∂L/∂hₜ‖", t, r.norms_dh_last, color, legend=title)
+        if r.norms_dc_last is not None:
+            self._dashed_legend()
+            self.through_time_plot.set_curve(f"{title} ‖∂L/∂cₜ‖", t, r.norms_dc_last, color,
+                                             Qt.PenStyle.DashLine, legend=None)
+
+    def _through_time_title(self, res: ComparisonResult) -> None:
         steps = sorted({r.norms_step for r in res.results if r.norms_dh_last is not None})
         if steps:
             at = f"step {steps[0]}" if len(steps) == 1 else f"steps {steps[0]}–{steps[-1]}"
@@ -634,7 +654,9 @@ class ComparisonWindow(QMainWindow):
         if forms != self._loss_forms:
             self._loss_forms = forms
             self.loss_plot.plot.getAxis("left").set_label_forms(*forms)
-        self._show_table(res)
+
+    def _shown(self, res: ComparisonResult) -> None:
+        """The snapshot is drawn: the progress, connectivity when due, :attr:`sigResult`."""
         self.progress.setValue(int(round(res.fraction * 1000)))
         done = sum(r.step for r in res.results)
         text = f"{done} of {sum(r.max_steps for r in res.results)} steps"
@@ -643,6 +665,18 @@ class ComparisonWindow(QMainWindow):
         if not self.training or self.conn_pacer.due():
             self.request_connectivity()
         self.sigResult.emit(res)
+
+    def paint_units(self) -> dict:
+        """The widgets painted in event-loop turns of their own after a snapshot is drawn: each
+        column's header with its diagram (they name the same step), its memory heatmap, each plot,
+        the table."""
+        units = {"loss_curves": (self.loss_plot,), "grad_through_time": (self.through_time_plot,),
+                 "table": (self.table, self.table_note)}
+        for cell, col in self.columns.items():
+            units[f"column_{cell}"] = (col.header, col.diagram)
+            if col.memory is not None:
+                units[f"memory_{cell}"] = (col.memory,)
+        return units
 
     # -- connectivity ------------------------------------------------------------------------------------------
     def request_connectivity(self) -> bool:
@@ -706,10 +740,6 @@ class ComparisonWindow(QMainWindow):
             self._dashed_entry = pg.PlotDataItem([], [], pen=pen)
             self.through_time_plot.add_legend_entry(self._dashed_entry, "‖∂L/∂cₜ‖")   # its swatch is dashed
 
-    def _defer(self, fn) -> None:
-        """Run ``fn`` in an event-loop turn of its own (after the paint of this redraw)."""
-        QTimer.singleShot(0, self, fn)
-
     def table_texts(self) -> list[list[str]]:
         """What the table shows, row by row (cell title first)."""
         return [[self.table.item(r, c).text() if self.table.item(r, c) else "" for c in range(self.table.columnCount())]
@@ -740,6 +770,7 @@ class ComparisonWindow(QMainWindow):
             f"layer + the head = total. The same numbers as `lstm-explorer compare`.")
 
     def _on_runner_done(self, worker) -> None:
+        """Draw the last snapshot; once it is drawn, say how training ended (:attr:`sigFinished`)."""
         if worker.error:
             self.banner.show_message(f"The comparison stopped with an error: {worker.error}", "error",
                                      topic="training")
@@ -748,6 +779,9 @@ class ComparisonWindow(QMainWindow):
             if worker.result is not None:
                 self.show_result(worker.result)
             reason = worker.result.reason if worker.result is not None else "stopped"
+        self.turns.defer("finished", partial(self._finished, reason))
+
+    def _finished(self, reason: str) -> None:
         self._set_train_action("&Continue" if reason != "error" else "&Start", QStyle.StandardPixmap.SP_MediaPlay)
         msg = {"done": f"Finished: every cell trained its budget ({self.comparison.max_steps} steps); Continue adds "
                        f"{MORE_STEPS} more.",

@@ -45,6 +45,7 @@ from explorer.gui.position_selector import PositionSelectorWidget
 from explorer.gui.text_strip import TextStripWidget
 from explorer.gui.timestep_bar import TimestepBarWidget
 from explorer.gui.training import DisplayController, TrainingController
+from explorer.gui.turns import TurnQueue, hold_on
 from explorer.gui.worker import ThreadRegistry
 from explorer.runs.store import Run
 
@@ -106,6 +107,14 @@ class ElidingStatusBar(QStatusBar):
 #: The least height of a plot in its dock: axes, labels and a curve still read.
 PLOT_MIN_HEIGHT = 150
 
+#: The paint units each session event changes: held while it is applied, then painted one per
+#: event-loop turn (:mod:`explorer.gui.turns`).
+PAINT_HOLDS = {"run": ("diagram", "equations", *PLOT_TITLES), "comparison": ("diagram", "equations"),
+               "trace": ("diagram", "equations", "gates", "memory", "grad_through_time", "predictions"),
+               "position": ("diagram", "equations", "gates", "memory", "grad_through_time", "predictions"),
+               "steps": ("loss", "grad_norms"), "history": ("loss",), "norms": ("grad_through_time",),
+               "predictions": ("predictions",)}
+
 class MainWindow(QMainWindow):
     """The LSTM Explorer window."""
 
@@ -121,6 +130,8 @@ class MainWindow(QMainWindow):
         self.setWindowIcon(QIcon(str(resource_path("icons", "lstm-explorer.svg"))))
         self.qsettings = settings or QSettings(APP_NAME, APP_NAME)
         self.session = Session()
+        self.turns = TurnQueue(self._paint_units, self)
+        hold_on(self.session.events, self.turns, PAINT_HOLDS)       # before any view subscribes
         self.threads = ThreadRegistry(self)
         self.closing = False
         self.run_folder: str | None = None
@@ -163,6 +174,13 @@ class MainWindow(QMainWindow):
             flush=lambda: self.plots.flush(),
             building=lambda: self.plots.heatmap_plot.building or self.plots.memory_plot.building,
             last_folder=self.files.last_folder, dialog_parent=self, parent=self)
+
+    def _paint_units(self) -> dict:
+        """The widgets painted in event-loop turns of their own after a redraw."""
+        if not hasattr(self, "plot_widgets"):
+            return {}
+        return {"diagram": (self.diagram,), "equations": (self.equations,),
+                **{k: (w,) for k, w in self.plot_widgets.items()}}
 
     # -- what the session holds ----------------------------------------------------------------------
     @property
@@ -251,6 +269,8 @@ class MainWindow(QMainWindow):
         pc = self.plots
         self.loss_plot, self.grad_plot, self.through_time_plot = pc.loss_plot, pc.grad_plot, pc.through_time_plot
         self.heatmap_plot, self.memory_plot = pc.heatmap_plot, pc.memory_plot
+        for w in (self.heatmap_plot, self.memory_plot):     # their panels built in turns of their own
+            w.step_queue = self.turns
         self.param_plot, self.prediction_plot = pc.param_plot, pc.prediction_plot
         self.plot_widgets = pc.widgets
         self.plot_docks = {}

@@ -16,6 +16,7 @@ from explorer.engine import softmax
 from explorer.engine.describe import describe
 from explorer.figures import plots
 from explorer.figures.report import series_axes, time_axis  # noqa: F401 - time_axis: main_window re-exports it
+from explorer.gui.turns import on_screen
 
 
 def memory_kept(trace):
@@ -25,12 +26,6 @@ def memory_kept(trace):
     view and "Most memory" use it); None for a cell without a belt (the plain RNN)."""
     title = memory_title(trace.kind)
     return None if title is None else (title, memory_to_end(trace))
-
-
-def on_screen(widget) -> bool:
-    """Shown and not behind another tab (Qt moves a tabified dock's hidden pages off screen, so
-    ``isVisible()`` alone says True for them)."""
-    return widget.isVisible() and not widget.visibleRegion().isEmpty()
 
 
 class PlotsController(QObject):

@@ -1,0 +1,112 @@
+"""A redraw spread over event-loop turns: one piece of work or one widget's paint per turn.
+
+Qt paints every widget a redraw made dirty in one pass, so the paints of a window's diagram, plots
+and equations add up in one event-loop turn, on top of the redraw's own work. :class:`TurnQueue`
+keeps each turn small:
+
+- **paint units** (a window's heavy widgets: a diagram, a plot, the equations, or a few widgets that
+  must change together, such as a diagram and the header naming its step) are *held* while a
+  redraw changes them: their updates are off, so they keep showing their last whole paint, and
+  each is then repainted in an event-loop turn of its own (a 0-ms timer);
+- **jobs** (:meth:`TurnQueue.defer`) run in turns of their own, in order, a newer job of the same
+  key replacing one not yet run, the units they change held the same way.
+
+A unit is painted whole from the state its widgets hold, so what it shows is always one consistent
+state of its own (its numbers under its labels); it only may lag the others by a few turns.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Callable, Iterable, Sequence
+
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
+from PySide6.QtWidgets import QWidget
+
+__all__ = ["TurnQueue", "hold_on", "on_screen"]
+
+
+def on_screen(widget: QWidget) -> bool:
+    """Shown and not behind another tab (Qt moves a tabified dock's hidden pages off screen, so
+    ``isVisible()`` alone says True for them). A widget its children cover whole (a text view under
+    its viewport) has an empty region of its own: then a child's counts."""
+    if not widget.isVisible():
+        return False
+    if not widget.visibleRegion().isEmpty():
+        return True
+    return any(c.isVisible() and not c.visibleRegion().isEmpty()
+               for c in widget.findChildren(QWidget, options=Qt.FindChildOption.FindDirectChildrenOnly))
+
+
+class TurnQueue(QObject):
+    """Jobs and held paints of one window, drained one per event-loop turn.
+
+    ``units()`` gives the window's paint units by name, each a sequence of widgets painted
+    together. :attr:`sigDrained` follows the turn that emptied the queue."""
+
+    sigDrained = Signal()
+
+    def __init__(self, units: Callable[[], dict[str, Sequence[QWidget]]], parent=None):
+        super().__init__(parent)
+        self.units = units
+        self._queue: dict = {}          # key -> (fn, the units it holds), run in insertion order
+        self._held: set[str] = set()    # the names of the units held
+        self.timer = QTimer(self)
+        self.timer.setSingleShot(True)
+        self.timer.setInterval(0)
+        self.timer.timeout.connect(self._next)
+
+    @property
+    def pending(self) -> int:
+        """Jobs and repaints not run yet."""
+        return len(self._queue)
+
+    def hold(self, names: Iterable[str] | None = None) -> None:
+        """Hold the units ``names`` (None: all) that are on screen and not held yet; each is
+        repainted in a turn of its own."""
+        units = self.units()
+        for name in units if names is None else names:
+            unit = tuple(units.get(name, ()))
+            if not unit or name in self._held or not any(on_screen(w) for w in unit):
+                continue
+            for w in unit:
+                w.setUpdatesEnabled(False)
+            self._held.add(name)
+            self._queue[("paint", name)] = (partial(self._release, name, unit), ())
+        self._arm()
+
+    def defer(self, key, fn: Callable[[], None], holds: Iterable[str] = ()) -> None:
+        """Run ``fn`` in an event-loop turn of its own after what is queued (a job of the same
+        ``key`` not run yet is replaced, keeping its place), holding the units ``holds`` it changes."""
+        self._queue[("job", key)] = (fn, tuple(holds))
+        self._arm()
+
+    def _arm(self) -> None:
+        if self._queue and not self.timer.isActive():
+            self.timer.start()
+
+    def _release(self, name: str, unit) -> None:
+        self._held.discard(name)
+        for w in unit:                          # painted now, in this turn, each once
+            w.setUpdatesEnabled(True)
+            w.repaint()
+
+    def _next(self) -> None:
+        if not self._queue:
+            return
+        fn, holds = self._queue.pop(next(iter(self._queue)))
+        try:
+            self.hold(holds)
+            fn()
+        finally:                                # (a job that raised does not stop the ones after it)
+            if self._queue:
+                self._arm()
+            else:
+                self.sigDrained.emit()
+
+
+def hold_on(events, turns: TurnQueue, holds: dict[str, Sequence[str]]) -> None:
+    """Hold ``turns``' units ``holds[name]`` whenever ``events.<name>`` is emitted (connect this
+    before the views subscribe, so the units are held before they change)."""
+    for name, names in holds.items():
+        getattr(events, name).connect(lambda *_a, names=tuple(names): turns.hold(names))

@@ -1,0 +1,320 @@
+"""No event-loop turn of the GUI thread does more than ~50 ms of work: a redraw's pieces and its
+paints come in turns of their own (explorer.gui.turns), in the main window and in the comparison
+view, while training, opening a run and exporting — measured as the GUI thread's own CPU time
+between the ticks of a 1 ms timer (CPU time, so load from other programs does not count)."""
+
+import time
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pytestqt")
+
+from PySide6.QtCore import Qt, QTimer  # noqa: E402
+from PySide6.QtGui import QPainter  # noqa: E402
+from PySide6.QtWidgets import QHBoxLayout, QWidget  # noqa: E402
+
+from explorer.data.examples import load_example  # noqa: E402
+from explorer.gui.turns import TurnQueue  # noqa: E402
+from explorer.runs.store import Run, settings_for_example  # noqa: E402
+
+#: the most CPU time the GUI thread may spend between two turns of its event loop (the goal is 50 ms)
+BOUND_S = 0.050
+SIZES = [(1024, 700), (1600, 1000)]
+
+
+class TurnProbe:
+    """A precise timer (1 ms; 0: every turn) recording the GUI thread's CPU time at each tick; the
+    largest difference between two ticks is the longest block of work between two event-loop turns.
+    ``marks`` notes, per tick, what ``mark()`` was told since the last tick (which paints a turn did)."""
+
+    def __init__(self, interval_ms: int = 1):
+        self.interval = interval_ms
+        self.timer = QTimer()
+        self.timer.setTimerType(Qt.TimerType.PreciseTimer)
+        self.timer.timeout.connect(self._tick)
+        self.ticks: list[float] = []
+        self.marks: list[list] = []
+        self._now: list = []
+
+    def start(self):
+        self.ticks, self.marks, self._now = [time.thread_time()], [], []
+        self.timer.start(self.interval)
+
+    def mark(self, what) -> None:
+        self._now.append(what)
+
+    def _tick(self):
+        self.ticks.append(time.thread_time())
+        self.marks.append(self._now)
+        self._now = []
+
+    def stop(self) -> list[list]:
+        """Stop; the marks of every turn (the last one's too)."""
+        self.timer.stop()
+        self._tick()
+        return self.marks
+
+    def longest(self) -> float:
+        """Seconds: the most GUI-thread CPU time between two ticks so far."""
+        t = self.ticks + [time.thread_time()]
+        return max(b - a for a, b in zip(t, t[1:]))
+
+
+class PaintCounter(QWidget):
+    """A widget that notes each of its paints on ``probe``."""
+
+    def __init__(self, name, probe):
+        super().__init__()
+        self.name, self.probe, self.paints = name, probe, 0
+        self.setMinimumSize(60, 40)
+
+    def paintEvent(self, e):  # noqa: N802
+        self.paints += 1
+        self.probe.mark(self.name)
+        QPainter(self).fillRect(self.rect(), Qt.GlobalColor.white)
+
+
+def _drained(turns):
+    return turns.pending == 0 and not turns.timer.isActive()
+
+
+# -- the queue itself -------------------------------------------------------------------------------------------
+@pytest.fixture
+def three(qtbot):
+    probe = TurnProbe(0)
+    top = QWidget()
+    lay = QHBoxLayout(top)
+    widgets = {k: PaintCounter(k, probe) for k in ("a", "b", "c")}
+    for w in widgets.values():
+        lay.addWidget(w)
+    qtbot.addWidget(top)
+    top.show()
+    qtbot.waitExposed(top)
+    turns = TurnQueue(lambda: {"a": (widgets["a"],), "bc": (widgets["b"], widgets["c"])}, top)
+    qtbot.waitUntil(lambda: all(w.paints for w in widgets.values()))
+    yield probe, widgets, turns
+    top.close()
+
+
+def test_held_units_are_painted_one_per_turn_and_not_before(qtbot, three):
+    probe, w, turns = three
+    probe.start()
+    before = {k: x.paints for k, x in w.items()}
+    turns.hold()
+    for x in w.values():                      # what a redraw does: every widget changed at once
+        x.update()
+    assert not w["a"].updatesEnabled() and not w["b"].updatesEnabled() and turns.pending == 2
+    with qtbot.waitSignal(turns.sigDrained, timeout=5000):
+        pass
+    assert {k: x.paints - before[k] for k, x in w.items()} == {"a": 1, "b": 1, "c": 1}
+    painted = [m for m in probe.stop() if m]
+    assert painted == [["a"], ["b", "c"]]     # a unit per turn; a unit's widgets in the same turn
+    assert all(x.updatesEnabled() for x in w.values())
+
+
+def test_a_newer_job_replaces_an_older_one_not_yet_run_and_keeps_its_place(qtbot, three):
+    probe, w, turns = three
+    ran = []
+    turns.defer("first", lambda: ran.append("first 1"))
+    turns.defer("second", lambda: ran.append("second"), holds=("a",))
+    turns.defer("first", lambda: ran.append("first 2"))
+    with qtbot.waitSignal(turns.sigDrained, timeout=5000):
+        pass
+    assert ran == ["first 2", "second"]
+
+
+def test_a_unit_off_screen_is_not_held(qtbot, three):
+    probe, w, turns = three
+    w["a"].hide()
+    turns.hold()
+    assert w["a"].updatesEnabled() and not w["b"].updatesEnabled() and turns.pending == 1
+    with qtbot.waitSignal(turns.sigDrained, timeout=5000):
+        pass
+    assert turns.pending == 0 and w["b"].updatesEnabled()
+
+
+# -- the main window ------------------------------------------------------------------------------------------
+def _main_window(qtbot, qsettings, size, run):
+    from explorer.gui.main_window import MainWindow
+
+    win = MainWindow(settings=qsettings)
+    qtbot.addWidget(win, before_close_func=lambda w: (w.close(), w.after_close()))
+    win.resize(*size)
+    win.show()
+    qtbot.waitExposed(win)
+    win.set_run(run)
+    qtbot.waitUntil(lambda: win.trace is not None and _drained(win.turns), timeout=30000)
+    return win
+
+
+@pytest.mark.parametrize("size, tab", [((1024, 700), "loss"), ((1600, 1000), "gates")],
+                         ids=["1024x700-loss", "1600x1000-gates"])
+def test_training_in_the_window_never_blocks_the_gui_thread(qtbot, qsettings, app_paths, size, tab):
+    """Training while the person plays the timesteps (a step every 60 ms), the loss or the gates'
+    heatmaps shown."""
+    run = Run(load_example("adding"), settings_for_example("adding", units=32, epochs=2))
+    win = _main_window(qtbot, qsettings, size, run)
+    win.plot_docks[tab].raise_()
+    qtbot.waitUntil(lambda: not win.plot_widgets[tab].visibleRegion().isEmpty() and _drained(win.turns))
+    player = QTimer()
+    player.timeout.connect(lambda: win.session.set_position(t=(win.session.position.t + 1) % run.dataset.seq_len))
+    redraws, held, traced = [], [], []
+    win.session.events.trace.connect(lambda _tr: traced.append(True))
+
+    def redrawn():
+        redraws.append(win.session.progress.step)
+        if traced:                            # a redraw with a new trace: the diagram is held
+            held.append(not win.diagram.updatesEnabled())
+            traced.clear()
+
+    win.sigRedrawn.connect(redrawn)
+    probe = TurnProbe()
+    probe.start()
+    player.start(60)
+    with qtbot.waitSignal(win.sigTrainingFinished, timeout=300000) as fin:
+        win.start_training(epochs=2)
+    player.stop()
+    qtbot.waitUntil(lambda: _drained(win.turns), timeout=30000)
+    longest = probe.longest()
+    assert fin.args == ["done"] and len(redraws) >= 2 and held
+    assert all(held)                          # every live redraw left the diagram's paint to a later turn
+    assert win.diagram.updatesEnabled() and win.equations.updatesEnabled()
+    assert longest < BOUND_S, f"the GUI thread worked {longest * 1000:.0f} ms between two event-loop turns"
+    # drawn, the diagram and the equations show the last step's trace
+    tr = win.session.view_trace()
+    t, u = win.session.position.t, win.session.position.unit
+    assert win.equations.equation_values()["h"]["value"] == pytest.approx(float(tr.h[0, t, u]), abs=5e-4)
+
+
+def test_a_new_timestep_is_painted_in_turns_and_every_view_shows_it(qtbot, qsettings, app_paths):
+    run = Run(load_example("adding"), settings_for_example("adding", units=8, epochs=1))
+    win = _main_window(qtbot, qsettings, (1600, 1000), run)
+    tr = win.session.view_trace()
+    t = win.session.position.t + 7
+    with qtbot.waitSignal(win.turns.sigDrained, timeout=10000):
+        win.session.set_position(t=t)
+        assert not win.diagram.updatesEnabled() and not win.equations.updatesEnabled()   # painted in turns
+    u = win.session.position.unit
+    assert win.diagram.t == win.equations.t == t
+    assert win.equations.equation_values()["h"]["value"] == pytest.approx(float(tr.h[0, t, u]), abs=5e-4)
+    assert win.diagram.updatesEnabled() and win.equations.updatesEnabled()
+
+
+def test_opening_a_run_never_blocks_the_gui_thread(qtbot, qsettings, app_paths, tmp_path):
+    run = Run(load_example("adding"), settings_for_example("adding", units=64, epochs=2))
+    for _ in run.trainer.steps():
+        pass
+    run.save(tmp_path / "run")
+    steps = run.trainer.step
+    start = Run(load_example("adding"), settings_for_example("adding", units=8, epochs=1))
+    win = _main_window(qtbot, qsettings, (1600, 1000), start)
+    probe = TurnProbe()
+    probe.start()
+    with qtbot.waitSignal(win.sigRunOpened, timeout=60000):
+        assert win.open_run(tmp_path / "run")
+    qtbot.waitUntil(lambda: _drained(win.turns) and not win.display.busy, timeout=60000)
+    longest = probe.longest()
+    assert win.session.progress.step == steps and len(win.grad_plot.gates) == 5     # i, f, g, o and the head
+    assert longest < BOUND_S, f"the GUI thread worked {longest * 1000:.0f} ms between two event-loop turns"
+
+
+def test_export_all_never_blocks_the_gui_thread(qtbot, qsettings, app_paths, tmp_path):
+    run = Run(load_example("adding"), settings_for_example("adding", units=32, epochs=1))
+    for _ in run.trainer.steps(max_steps=200):
+        pass
+    win = _main_window(qtbot, qsettings, (1600, 1000), run)
+    probe = TurnProbe()
+    probe.start()
+    task = win.exporter.start_export_all(tmp_path / "export")
+    with qtbot.waitSignal(task.finished, timeout=120000) as done:
+        pass
+    longest = probe.longest()
+    assert len(done.args[0]) == task.total == 26
+    assert longest < BOUND_S, f"the GUI thread worked {longest * 1000:.0f} ms between two event-loop turns"
+
+
+def test_a_plot_tab_raised_after_training_shows_every_step_of_the_run(qtbot, qsettings, app_paths):
+    """A plot behind another tab is not drawn while training; raised, it draws the steps as they
+    are now, not as they were when it was hidden."""
+    run = Run(load_example("adding"), settings_for_example("adding", units=8, epochs=1))
+    win = _main_window(qtbot, qsettings, (1600, 1000), run)
+    win.plot_docks["loss"].raise_()
+    qtbot.waitUntil(lambda: win.grad_plot.visibleRegion().isEmpty())
+    with qtbot.waitSignal(win.sigTrainingFinished, timeout=300000):
+        win.start_training(epochs=1)
+    n = win.session.progress.step
+
+    def drawn() -> int:
+        x = win.grad_plot.global_curve.xData
+        return 0 if x is None else len(x)
+
+    assert drawn() < n and win.grad_plot.steps.n == n          # every step held, none drawn since hidden
+    win.plot_docks["grad_norms"].raise_()
+    qtbot.waitUntil(lambda: drawn() == n, timeout=10000)
+    table = run.trainer.step_table()
+    np.testing.assert_array_equal(win.grad_plot.global_curve.xData, table["step"])
+    np.testing.assert_allclose(win.grad_plot.global_curve.yData, table["grad_norm"])
+
+
+# -- the comparison view --------------------------------------------------------------------------------------
+@pytest.mark.parametrize("size", SIZES, ids=["1024x700", "1600x1000"])
+def test_the_comparison_view_never_blocks_the_gui_thread(qtbot, size):
+    from explorer.gui.comparison import ComparisonWindow
+
+    cw = ComparisonWindow(load_example("adding"), settings_for_example("adding"), ["rnn", "gru", "lstm"],
+                          max_steps=300)
+
+    def close():
+        cw.close()
+        cw.after_close()
+
+    qtbot.addWidget(cw, before_close_func=lambda _w: close())
+    cw.resize(*size)
+    cw.show()
+    qtbot.waitExposed(cw)
+    shown = []
+    cw.sigResult.connect(lambda r: shown.append((r.steps_done, cw.table_texts()[2][5])))
+    probe = TurnProbe()
+    probe.start()                              # from the first snapshot on: its diagrams, curves and table
+    with qtbot.waitSignal(cw.sigFinished, timeout=300000) as fin:
+        assert cw.start()
+    qtbot.waitUntil(lambda: _drained(cw.turns), timeout=30000)
+    longest = probe.longest()
+    assert fin.args == ["done"] and len(shown) >= 2
+    # sigResult comes once a snapshot is drawn: the table says the snapshot's step
+    assert all(text == f"{steps // 3} / 300" for steps, text in shown)
+    col = cw.columns["lstm"]
+    assert col.session.trace is cw.result.of("lstm")[0].trace and "step 300 / 300" in col.header.text()
+    assert col.header.updatesEnabled() and col.diagram.updatesEnabled()
+    assert longest < BOUND_S, f"the GUI thread worked {longest * 1000:.0f} ms between two event-loop turns"
+
+
+def test_a_comparison_column_header_and_diagram_are_painted_in_the_same_turn(qtbot):
+    """They name the same step: one is never painted with a newer snapshot than the other."""
+    from explorer.gui.comparison import ComparisonWindow
+
+    cw = ComparisonWindow(load_example("adding"), settings_for_example("adding", units=4), ["rnn", "lstm"],
+                          max_steps=60, eval_every=20)
+    qtbot.addWidget(cw, before_close_func=lambda _w: (cw.close(), cw.after_close()))
+    cw.show()
+    qtbot.waitExposed(cw)
+    probe = TurnProbe()
+    col = cw.columns["lstm"]
+    from PySide6.QtCore import QEvent, QObject
+
+    class Watch(QObject):
+        def eventFilter(self, obj, e):  # noqa: N802
+            if e.type() == QEvent.Type.Paint:
+                probe.mark(obj.objectName() or "header")
+            return False
+
+    watch = Watch()
+    col.header.installEventFilter(watch)
+    col.diagram.installEventFilter(watch)
+    probe.start()
+    with qtbot.waitSignal(cw.sigFinished, timeout=180000):
+        assert cw.start()
+    qtbot.waitUntil(lambda: _drained(cw.turns), timeout=30000)
+    together = [m for m in probe.stop() if m]
+    assert together and all(sorted(set(m)) == ["diagram_lstm", "header"] for m in together)
