@@ -12,6 +12,7 @@ import pytest
 from explorer.app.tree_train import TreeData, TreeRun, TreeSettings, sequence_baseline
 from explorer.cli import main
 from explorer.data.trees import arithmetic_trees, make_bank, sentiment_trees, write_trees
+from lock_holder import lock_held_elsewhere
 from explorer.engine.model import make_model
 
 
@@ -252,21 +253,10 @@ def test_a_second_writer_is_refused_and_told_who_holds_the_folder(tmp_path, caps
             "--out", str(run)]
     assert main(args) == 0
     capsys.readouterr()
-    import subprocess
-    import sys
-
-    holder = subprocess.Popen([sys.executable, "-c", "import sys, time\nfrom explorer.runs.folder import WriterLock\n"
-                               f"lock = WriterLock({str(run)!r})\nprint('held', flush=True)\nsys.stdin.read()"],
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "held"
+    with lock_held_elsewhere(run) as pid:
         assert main(args) == 2
         last = capsys.readouterr().err.strip().splitlines()[-1]
-        assert last.startswith("lstm-explorer: ") and f"process {holder.pid}" in last
-    finally:
-        holder.stdin.close()
-        holder.wait(timeout=30)
-        holder.stdout.close()
+        assert last.startswith("lstm-explorer: ") and f"process {pid}" in last
     assert WriterLock(run).release() is None
 
 

@@ -5,10 +5,6 @@ numbers the table prints, one writer at a time, bad lists refused in one sentenc
 from __future__ import annotations
 
 import csv
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,8 +14,7 @@ from explorer.app.frames_run import FramesRun, FrameSettings
 from explorer.cli import main
 from explorer.data.frames import load_frames_dataset, moving_squares, prediction_mse
 from explorer.engine.convlstm import param_count
-
-ROOT = Path(__file__).resolve().parents[1]
+from lock_holder import lock_held_elsewhere
 
 
 def squares(tmp_path, n=16):
@@ -92,19 +87,10 @@ def test_cli_writes_the_comparison_folder(tmp_path, capsys):
     # its own folder is replaced with --force; a folder another process writes is refused
     assert main(args + ["--force", "--quiet"]) == 0
     capsys.readouterr()
-    holder = subprocess.Popen([sys.executable, "-c", "import sys\nfrom explorer.runs.folder import WriterLock\n"
-                               f"l = WriterLock({str(out)!r})\nprint('held', flush=True)\nsys.stdin.read()"],
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT,
-                              env=dict(os.environ, PYTHONPATH=str(ROOT)))
-    try:
-        assert holder.stdout.readline().strip() == "held"
+    with lock_held_elsewhere(out) as pid:
         assert main(args + ["--force", "--quiet"]) == 2
         err = capsys.readouterr().err.strip()
-        assert f"process {holder.pid}" in err and err.count("\n") == 0
-    finally:
-        holder.stdin.close()
-        holder.wait(timeout=30)
-        holder.stdout.close()
+        assert f"process {pid}" in err and err.count("\n") == 0
 
 
 @pytest.mark.parametrize("extra, says", [

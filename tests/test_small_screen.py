@@ -7,6 +7,7 @@ import pytest
 from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QFontInfo
 
+from example_window import shown_example_window
 from explorer.data.examples import load_example
 from explorer.figures.axes import log_tick_levels, log_tick_strings
 from explorer.gui.main_window import MainWindow
@@ -21,14 +22,7 @@ def clashes(texts):
 
 @pytest.fixture
 def small(qtbot, qsettings, app_paths):
-    win = MainWindow(settings=qsettings)
-    win.set_run(Run(load_example("sine"), settings_for_example("sine", units=8, epochs=1)))
-    qtbot.addWidget(win, before_close_func=lambda w: (w.close(), w.after_close()))
-    win.resize(1024, 700)
-    win.show()
-    qtbot.waitExposed(win)
-    qtbot.waitUntil(lambda: win.trace is not None, timeout=10000)
-    yield win
+    return shown_example_window(qtbot, qsettings, "sine", 8, (1024, 700))
 
 
 def test_at_1024_by_700_every_diagram_text_is_legible(small, qtbot):

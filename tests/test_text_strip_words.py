@@ -3,10 +3,8 @@
 import numpy as np
 import pytest
 
-from explorer.data.examples import load_example
-from explorer.gui.main_window import MainWindow
+from example_window import shown_example_window
 from explorer.gui.text_strip import strip_window
-from explorer.runs.store import Run, settings_for_example
 
 
 def test_strip_window_keeps_the_current_token_in_the_middle_and_fits():
@@ -24,14 +22,7 @@ def test_strip_window_keeps_the_current_token_in_the_middle_and_fits():
 
 @pytest.fixture
 def word_window(qtbot, qsettings, app_paths):
-    win = MainWindow(settings=qsettings)
-    win.set_run(Run(load_example("worked-example"), settings_for_example("worked-example", units=3, epochs=1)))
-    qtbot.addWidget(win, before_close_func=lambda w: (w.close(), w.after_close()))
-    win.resize(1600, 1000)
-    win.show()
-    qtbot.waitExposed(win)
-    qtbot.waitUntil(lambda: win.trace is not None, timeout=10000)
-    yield win
+    return shown_example_window(qtbot, qsettings, "worked-example", 3, (1600, 1000))
 
 
 def test_the_worked_example_strip_shows_its_words(word_window, qtbot):

@@ -11,6 +11,7 @@ import pytest
 
 from explorer.cli import main
 from explorer.data.trees import sentiment_trees, write_trees
+from lock_holder import lock_held_elsewhere
 
 ROOT = Path(__file__).resolve().parents[1]
 TS = ("@problemName D\n@univariate true\n@equalLength true\n@seriesLength 8\n@classLabel true a b\n@data\n")
@@ -36,31 +37,16 @@ def test_subnormal_values_train_and_plot(tmp_path):
 
 
 def test_labelled_runs_refuse_a_second_writer_and_rerun_their_own_folder(tmp_path, capsys):
-    from explorer.runs.folder import WriterLock
-
     data = _ts(tmp_path / "x.ts", [[(k + j) % 5 for j in range(8)] for k in range(40)])
     out = tmp_path / "run"
     args = ["train", str(data), "--units", "2", "--epochs", "1", "--quiet", "--no-plots", "--out", str(out)]
     assert main(args) == 0
     assert main(args + ["--force"]) == 0                       # its own folder: --force replaces it
     capsys.readouterr()
-    lock = WriterLock(out)                                     # another writer holds it (the same lock file)
-    try:
-        holder = subprocess.Popen([sys.executable, "-c", "import sys\nfrom explorer.runs.folder import WriterLock\n"
-                                   f"l = WriterLock({str(out)!r})\nprint('held', flush=True)\nsys.stdin.read()"],
-                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT,
-                                  env=dict(os.environ, PYTHONPATH=str(ROOT)))
-    finally:
-        lock.release()
-    try:
-        assert holder.stdout.readline().strip() == "held"
+    with lock_held_elsewhere(out) as pid:                      # another writer holds it
         assert main(args + ["--force"]) == 2
         err = capsys.readouterr().err.strip()
-        assert f"process {holder.pid}" in err and err.count("\n") == 0
-    finally:
-        holder.stdin.close()
-        holder.wait(timeout=30)
-        holder.stdout.close()
+        assert f"process {pid}" in err and err.count("\n") == 0
     broken = tmp_path / "broken.ts"
     broken.write_text(TS + "1,2,x,4,5,6,7,8:a\n")
     bad = tmp_path / "bad"
