@@ -183,3 +183,19 @@ def test_presenter_at_1024_by_700_every_cell_keeps_its_numbers_large_and_apart(c
                    if any(ch.isdigit() for ch in t) and t not in ("1\u2212", "from t+1") and "h = z" not in t]
         assert numbers and min(numbers)[0] >= 20 - 0.05, min(numbers)
     win.presenter.set_enabled(False)
+
+
+def test_a_heatmap_tab_raised_while_its_panels_are_built_says_so(small, qtbot):
+    win = small
+    heat = win.heatmap_plot
+    win.plot_docks["gates"].raise_()
+    qtbot.waitUntil(lambda: heat.building, timeout=10000)   # its panels a turn at a time (13 turns)
+    note = heat.building_note                            # meanwhile a note stands where the grid will be
+    assert (note.isVisible(), heat.view.isVisible()) == (True, False)
+    assert note.text() == "Drawing the cell's quantities over time\u2026"
+    assert note.textFormat() == Qt.TextFormat.PlainText
+    qtbot.waitUntil(lambda: not heat.building and heat.view.isVisible(), timeout=20000)
+    assert note.isHidden() and len(heat.plots) == 6
+    win.session.set_position(t=3)                        # another step redraws the grid, no rebuild
+    qtbot.waitUntil(lambda: heat.markers["c"].value() == 4.0, timeout=5000)
+    assert not heat.building and heat.view.isVisible() and note.isHidden()

@@ -11,7 +11,8 @@ from __future__ import annotations
 import functools
 
 import numpy as np
-from PySide6.QtCore import QRectF, QSize, QTimer
+from PySide6.QtCore import QRectF, QSize, Qt, QTimer
+from PySide6.QtWidgets import QLabel
 
 import pyqtgraph as pg
 
@@ -118,8 +119,8 @@ class _HeatmapPanels(PlotPanelWidget):
         self._build_levels = dict(colormaps or {})
         self._was_empty = False
         if self.build_in_steps and not self._exporting:
-            self.view.hide()          # shown once whole (a repaint a panel costs as much); till then the
-            # panel's own background, not an unpainted (black) view
+            self.view.hide()          # shown once whole (a repaint a panel costs as much); till then a
+            self.building_note.show()   # note saying so, not an unpainted (black) view
             self._next_step()
         else:
             self._build_rest()
@@ -186,7 +187,22 @@ class _HeatmapPanels(PlotPanelWidget):
         self._apply_palette()
         if not self._exporting:
             self._arrange(self._wide_on_screen())
+        if self._note is not None:
+            self._note.hide()
         self.view.show()
+
+    _note = None
+
+    @property
+    def building_note(self) -> QLabel:
+        """The line shown in the view's place while the panels are built a turn at a time."""
+        if self._note is None:
+            self._note = QLabel(f"Drawing {self.title[0].lower()}{self.title[1:]}\u2026", self)
+            self._note.setTextFormat(Qt.TextFormat.PlainText)
+            self._note.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            self._note.hide()
+            self._lay.addWidget(self._note, 1)
+        return self._note
 
     def _on_build_timer_timeout(self) -> None:
         if not self._unbuilt:
