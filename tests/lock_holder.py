@@ -4,6 +4,7 @@ is refused."""
 from __future__ import annotations
 
 import os
+import select
 import subprocess
 import sys
 from contextlib import contextmanager
@@ -21,10 +22,15 @@ def lock_held_elsewhere(folder):
     holder = subprocess.Popen([sys.executable, "-c", _HOLD.format(folder=str(folder))],
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT,
                               env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    ready = []
     try:
+        ready, _, _ = select.select([holder.stdout], [], [], 60)   # a child stuck before holding it
+        assert ready, "the lock holder did not start within 60 s"   # fails the test, never hangs it
         assert holder.stdout.readline().strip() == "held"
         yield holder.pid
     finally:
         holder.stdin.close()
+        if not ready:
+            holder.kill()
         holder.wait(timeout=30)
         holder.stdout.close()

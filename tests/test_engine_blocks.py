@@ -95,18 +95,32 @@ def test_row_product_is_the_product(monkeypatch, dtype, tol, rows, K):
     assert np.max(np.abs(out - want)) <= tol * np.max(np.abs(want))
 
 
-@pytest.mark.parametrize("limit", [None, 10**6, 40_000])
-def test_lstm_gradients_do_not_depend_on_the_product_blocks(monkeypatch, limit):
+@pytest.mark.parametrize("kind, tokens, clamped, batch, limit, split", [
+    ("lstm", False, False, B, 40_000, {(256, 68): 2, (64, 256): 2}),      # both products in two
+    ("lstm", False, True, B, 40_000, {(256, 68): 2, (64, 256): 2}),       # a clamp across both
+    ("peephole", False, True, B, 40_000, {(256, 68): 2, (64, 256): 2}),
+    ("lstm", True, False, B, 40_000, {(256, 64): 2, (64, 256): 2}),       # token ids: U h alone
+    ("lstm", False, False, 1, 5_000, {(256, 68): 4, (64, 256): 1}),       # batch 1: the forward's
+])
+def test_lstm_gradients_do_not_depend_on_the_product_blocks(monkeypatch, kind, tokens, clamped, batch, limit,
+                                                            split):
+    """Forced row blocks (any BLAS) give the numbers of whole products: forward, every gradient,
+    dx, the state norms — one layer and two bidirectional ones, clamps and token ids included."""
     rng = np.random.default_rng(5)
-    model = make_model("lstm", M, 64, K, num_layers=2, bidirectional=True, seed=2)
-    x, y = rng.standard_normal((B, T, M)), rng.standard_normal((B, T, K))
+    vocab = 11
+    model = make_model(kind, vocab if tokens else M, 64, K, num_layers=2, bidirectional=True, seed=2)
+    model.params[...] += 0.1 * rng.standard_normal(model.params.size)
+    x = rng.integers(0, vocab, (batch, T)) if tokens else rng.standard_normal((batch, T, M))
+    y = rng.standard_normal((batch, T, K))
+    ivs = [Clamp("i", 0.7, units=[1, 40], steps=list(range(3, 12)))] if clamped else None
     monkeypatch.setattr(cells.blas, "small_product_limit", lambda: None)
-    whole = grads(model, x, y)
+    whole = grads(model, x, y, ivs)
     monkeypatch.setattr(cells.blas, "small_product_limit", lambda: limit)
-    if limit == 40_000:                                  # forward (256 × 68) and backward (64 × 256) split
-        assert cells.product_blocks(256, 68, B) == ((0, 128), (128, 256))
-        assert cells.product_blocks(64, 256, B) == ((0, 32), (32, 64))
-    split = grads(model, x, y)
-    assert split[0] == pytest.approx(whole[0], rel=1e-14)
+    for (rows, k), count in split.items():                 # layer 0's products are really split
+        assert len(cells.product_blocks(rows, k, batch)) == count
+    blocked = grads(model, x, y, ivs)
+    assert blocked[0] == pytest.approx(whole[0], rel=1e-14)
+    assert blocked[1].keys() == whole[1].keys()
     for key, g in whole[1].items():
-        assert np.max(np.abs(split[1][key] - g)) <= 1e-12 * max(1.0, np.max(np.abs(g))), key
+        assert np.max(np.abs(blocked[1][key] - g)) <= 1e-12 * max(1.0, np.max(np.abs(g))), key
+    np.testing.assert_allclose(blocked[2].dh_layers, whole[2].dh_layers, rtol=1e-12, atol=0)

@@ -754,3 +754,21 @@ def test_several_series_are_named_at_the_ends_of_their_validation_parts(qtbot):
     w.set_series(t, y, t, y, series_of=("symbol", name))
     w.set_top_k(list("abc"), [0.5, 0.3, 0.2])      # text mode: the names go
     assert w.series_labels == [] and all(lab.scene() is None for lab in w.series_labels)
+
+
+def test_gradient_norm_legend_reads_the_same_after_another_run(qtbot):
+    lstm = {g: [1.0, 1.5] for g in ("i", "f", "g", "o", "head")}
+    fresh = _make(qtbot, GradNormPlotWidget)
+    fresh.set_steps([1, 2], [1.0, 2.0], lstm, [False, True], [1], 1.0)
+    reused = _make(qtbot, GradNormPlotWidget)
+    reused.set_steps([1, 2], [1.0, 2.0], {"h": [1.0, 1.0], "head": [2.0, 2.0]}, [False, False], [1], 1.0)
+    kept = reused.gate_curves["head"]
+    reused.set_steps([1, 2], [1.0, 2.0], lstm, [False, True], [1], 1.0)
+    want = ["global", "i", "f", "g", "o", "head", "clipped step", "clipping threshold 1"]
+    assert [label.text for _, label in fresh.legend.items] == want
+    assert [label.text for _, label in reused.legend.items] == want
+    assert reused.gate_curves["head"] is not kept                    # out of order: rebuilt
+    again = reused.gate_curves["i"]
+    reused.set_steps([1, 2, 3], [1.0, 2.0, 3.0], {g: [1.0, 1.5, 2.0] for g in lstm}, [False, True, False], [1], 1.0)
+    assert reused.gate_curves["i"] is again                          # the same gates: kept, refilled
+    assert list(reused.gates["i"].view) == [1.0, 1.5, 2.0]

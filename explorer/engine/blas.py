@@ -176,11 +176,22 @@ SMALL_PRODUCT = 1_000_000
 """M·N·K of the largest product those kernels take (OpenBLAS's ``gemm_small_kernel_permit``)."""
 
 
-def small_product_limit() -> int | None:
-    """:data:`SMALL_PRODUCT` when NumPy's BLAS is an OpenBLAS running one of
-    :data:`SMALL_KERNEL_CORES`, else None (then splitting a product gains nothing)."""
+def numpy_library() -> _Library | None:
+    """The BLAS library NumPy itself loaded (its wheel's bundled copy when there is one; else the
+    only one found), or None when that cannot be told (none, or several outside NumPy)."""
     libs = libraries()
-    if libs and libs[0].core in SMALL_KERNEL_CORES:
+    root = Path(np.__file__).resolve().parent
+    own = [lib for lib in libs if Path(lib.path).resolve().parent in (root.parent / "numpy.libs", root / ".dylibs")]
+    if own:
+        return own[0]
+    return libs[0] if len(libs) == 1 else None
+
+
+def small_product_limit() -> int | None:
+    """:data:`SMALL_PRODUCT` when NumPy's BLAS (:func:`numpy_library`) is an OpenBLAS running one
+    of :data:`SMALL_KERNEL_CORES`, else None (then splitting a product gains nothing)."""
+    lib = numpy_library()
+    if lib is not None and lib.core in SMALL_KERNEL_CORES:
         return SMALL_PRODUCT
     return None
 

@@ -165,10 +165,11 @@ def product_blocks(rows: int, K: int, N: int, limit: int | None = _UNSET_LIMIT, 
     """Row ranges ``((r0, r1), …)`` that split a product (rows × K) @ (K × N) of ``itemsize``-byte
     floats into pieces of at most ``limit`` multiply-adds each (by default
     :func:`~explorer.engine.blas.small_product_limit`: what OpenBLAS's small-matrix kernels take),
-    as equal as possible and multiples of 8 rows. One range when the product fits, when the BLAS
-    has no such kernels, when the blocks would be thinner than :data:`SMALL_BLOCK_MIN_ROWS`, or in
-    single precision beyond :data:`SMALL_BLOCK_MAX_N32` columns. Splitting rows changes no sum
-    that matters: every output entry is still one dot product over K."""
+    as equal as possible: multiples of 8 rows, at least :data:`SMALL_BLOCK_MIN_ROWS` each, the last
+    keeping what is left (fewer when ``rows`` is not a multiple of 8). One range when the product
+    fits, when the BLAS has no such kernels, when the blocks would be thinner, or in single
+    precision beyond :data:`SMALL_BLOCK_MAX_N32` columns. Splitting rows changes no sum: every
+    output entry is still one dot product over the same K."""
     if limit is _UNSET_LIMIT:
         limit = blas.small_product_limit()
     whole = ((0, rows),)

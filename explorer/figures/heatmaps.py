@@ -99,6 +99,14 @@ class _HeatmapPanels(PlotPanelWidget):
 
     def _build(self, names: tuple, colormaps: dict | None = None):
         """(Re)build one panel per name; no names: one calm placeholder panel."""
+        if self._timer is not None:                     # a build under way is dropped whole
+            self._timer.stop()
+        self._show_due = False
+        if self._note is not None:
+            self._note.hide()
+        view = getattr(self, "view", None)              # (not yet while the panel is made)
+        if view is not None:
+            view.show()
         ci = self._view.ci
         ci.clear()
         self.plots, self.images, self.markers, self.bars = {}, {}, {}, {}

@@ -34,6 +34,7 @@ from explorer.figures.axes import PlotAxisItem  # noqa: E402
 from explorer.figures.export_files import svg_recording, write_file, write_png  # noqa: E402
 from explorer.figures.extremes import ValueScan  # noqa: E402
 from explorer.figures.picture_raster import picture_image, picture_png  # noqa: E402
+from explorer.figures.updates import resume_updates, suspend_updates  # noqa: E402
 from explorer.runs.store import csv_value  # noqa: E402
 
 pg.setConfigOptions(antialias=True, imageAxisOrder="row-major")
@@ -680,8 +681,7 @@ class PlotPanelWidget(QWidget):
     def _drawing_steps(self, png, svg, scale):
         self._flush()                                   # data not drawn yet (a plot behind a tab)
         yield None
-        updates = self.updatesEnabled()
-        self.setUpdatesEnabled(False)
+        suspend_updates(self)
         state = self._begin_export()
         try:
             while True:
@@ -697,7 +697,7 @@ class PlotPanelWidget(QWidget):
                 yield functools.partial(write_svg, svg, self._svg_bytes(size))
         finally:
             self._end_export(state)
-            self.setUpdatesEnabled(updates)
+            resume_updates(self)
 
 
 def write_picture_png(pic: QPicture, size: QSize, scale: float, bg: QColor, dpi: float, path) -> None:

@@ -283,8 +283,12 @@ class GradNormPlotWidget(PlotPanelWidget):
         return self.gate_curves[gate]
 
     def set_steps(self, steps, global_norm, gate_norms, clipped, epoch_starts, clip_threshold=None):
-        """Replace every step (another run): the curves of gates it has too are kept, emptied."""
-        for gate in [g for g in self.gate_curves if g not in gate_norms]:
+        """Replace every step (another run): the curves of gates it has too are kept, emptied, when
+        they come first in its order (the legend reads the same as a fresh plot's)."""
+        keep = [g for g in self.gate_curves if g in gate_norms]
+        if keep != list(gate_norms)[:len(keep)]:
+            keep = []
+        for gate in [g for g in self.gate_curves if g not in keep]:
             self.plot.removeItem(self.gate_curves.pop(gate))
         for c in self.gate_curves.values():
             c.setData([], [])

@@ -13,8 +13,11 @@ the thresholds Python itself uses (:class:`MainThreadCollector`, installed by
 A full collection scans every object the collector tracks: with the libraries and the window
 loaded that is some 80,000 objects and 25–50 ms of the GUI thread in one block. At the first
 event-loop turn the collector therefore collects once and freezes the survivors (``gc.freeze``:
-the modules, classes and the window built at start, which live as long as the program); later
-full collections scan only what was made since (under 1 ms).
+the modules, classes and the window built at start); later full collections scan only what was
+made since (under 1 ms). That first turn is the one block of its size, at start. What was frozen
+may become garbage later — the run the window opened with, once another replaces it — so a
+window calls :func:`refreeze_later` when its run changes: everything is unfrozen at once and
+frozen again, after one full collection, in a turn of its own.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import gc
 
 from PySide6.QtCore import QObject, QTimer
 
-__all__ = ["MainThreadCollector", "collect_on_gui_thread"]
+__all__ = ["MainThreadCollector", "collect_on_gui_thread", "refreeze_later"]
 
 
 class MainThreadCollector(QObject):
@@ -50,6 +53,12 @@ class MainThreadCollector(QObject):
         self.frozen = gc.get_freeze_count()
         return self.frozen
 
+    def refreeze(self) -> None:
+        """Unfreeze everything now (what was frozen may be garbage) and :meth:`settle` again in a
+        later event-loop turn of its own."""
+        gc.unfreeze()
+        QTimer.singleShot(0, self, self.settle)
+
     def check(self) -> int:
         """Collect what is due; the number of unreachable objects found."""
         found = 0
@@ -73,3 +82,10 @@ def collect_on_gui_thread(app) -> MainThreadCollector:
         gc.disable()
         _collector = MainThreadCollector(app)
     return _collector
+
+
+def refreeze_later(*_args) -> None:
+    """A run was replaced: let the collector free what it froze that is garbage now
+    (:meth:`MainThreadCollector.refreeze`); nothing without a collector."""
+    if _collector is not None:
+        _collector.refreeze()

@@ -23,6 +23,8 @@ from typing import Callable, Iterable, Sequence
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import QWidget
 
+from explorer.figures.updates import resume_updates, suspend_updates
+
 __all__ = ["TurnQueue", "hold_on", "on_screen"]
 
 
@@ -70,7 +72,7 @@ class TurnQueue(QObject):
             if not unit or name in self._held or not any(on_screen(w) for w in unit):
                 continue
             for w in unit:
-                w.setUpdatesEnabled(False)
+                suspend_updates(w)
             self._held.add(name)
             self._queue[("paint", name)] = (partial(self._release, name, unit), ())
         self._arm()
@@ -87,9 +89,9 @@ class TurnQueue(QObject):
 
     def _release(self, name: str, unit) -> None:
         self._held.discard(name)
-        for w in unit:                          # painted now, in this turn, each once
-            w.setUpdatesEnabled(True)
-            w.repaint()
+        for w in unit:                          # painted now, in this turn, each once (a widget an
+            if resume_updates(w):               # export still holds paints when the export ends)
+                w.repaint()
 
     def _next(self) -> None:
         if not self._queue:
