@@ -318,3 +318,68 @@ def test_a_comparison_column_header_and_diagram_are_painted_in_the_same_turn(qtb
     qtbot.waitUntil(lambda: _drained(cw.turns), timeout=30000)
     together = [m for m in probe.stop() if m]
     assert together and all(sorted(set(m)) == ["diagram_lstm", "header"] for m in together)
+
+
+def _first_snapshot_is_drawn_whole(cw, res) -> None:
+    """Every panel exists and shows the snapshot ``res``: the table's step and loss, each header,
+    each loss curve, each diagram's h at the shared position."""
+    from explorer.engine.describe import describe
+
+    assert all(slot.panel is not None for slot in cw.slots.values())
+    assert set(cw.widgets) == {"loss_curves", "grad_through_time", "connectivity", "diagram_rnn", "diagram_gru",
+                               "diagram_lstm", "memory_gru", "memory_lstm"}
+    rows = cw.table_texts()
+    for k, cell in enumerate(cw.cells):
+        r = res.of(cell)[0]
+        assert rows[k][0] == describe(cell).title
+        assert rows[k][5] == f"{r.step} / {r.max_steps}" and rows[k][4] == f"{r.final_val_loss:.4g}"
+        col = cw.columns[cell]
+        assert f"step {r.step} / {r.max_steps}" in col.header.text()
+        x, y = cw.loss_plot.curve(describe(cell).title)
+        np.testing.assert_array_equal(x, r.eval_steps)
+        np.testing.assert_array_equal(y, r.eval_losses)
+        pos = col.session.position
+        assert col.session.trace is r.trace and r.trace is not None
+        assert col.diagram.displayed_values()["h"] == r.trace.h[0, pos.t, pos.unit]
+
+
+@pytest.mark.parametrize("size", SIZES, ids=["1024x700", "1600x1000"])
+def test_opening_the_comparison_view_never_blocks_the_gui_thread(qtbot, size):
+    """Its frame opens at once; each plot, diagram and memory heatmap is built in a turn of its own.
+    Training started before they exist draws its first snapshot into every one of them."""
+    from explorer.gui.comparison import ComparisonWindow
+
+    ds, settings = load_example("adding"), settings_for_example("adding")
+    probe = TurnProbe()
+    probe.start()
+    cw = ComparisonWindow(ds, settings, ["rnn", "gru", "lstm"], max_steps=300)
+    qtbot.addWidget(cw, before_close_func=lambda _w: (cw.close(), cw.after_close()))
+    cw.resize(*size)
+    cw.show()
+    assert all(slot.panel is None for slot in cw.slots.values())        # placeholders until their turns
+    with qtbot.waitSignal(cw.sigResult, timeout=120000) as first:
+        assert cw.start()
+    longest = probe.longest()
+    cw.stop()
+    _first_snapshot_is_drawn_whole(cw, first.args[0])
+    assert longest < BOUND_S, f"the GUI thread worked {longest * 1000:.0f} ms between two event-loop turns"
+
+
+def test_opening_the_comparison_view_from_the_menu_never_blocks_the_gui_thread(qtbot, qsettings, app_paths):
+    """Training › Compare Cells…, the dialog accepted: the view opens and starts training."""
+    from PySide6.QtWidgets import QApplication
+
+    run = Run(load_example("adding"), settings_for_example("adding", units=32, epochs=1))
+    win = _main_window(qtbot, qsettings, (1024, 700), run)
+    probe = TurnProbe()
+    probe.start()
+    QTimer.singleShot(0, lambda: QApplication.activeModalWidget().accept())
+    win.compare_action.trigger()
+    cw = win.comparison_windows[-1]
+    assert cw.training and sorted(cw.cells) == ["gru", "lstm", "rnn"]
+    with qtbot.waitSignal(cw.sigResult, timeout=120000) as first:
+        pass
+    longest = probe.longest()
+    cw.stop()
+    _first_snapshot_is_drawn_whole(cw, first.args[0])
+    assert longest < BOUND_S, f"the GUI thread worked {longest * 1000:.0f} ms between two event-loop turns"
