@@ -383,3 +383,20 @@ def test_opening_the_comparison_view_from_the_menu_never_blocks_the_gui_thread(q
     cw.stop()
     _first_snapshot_is_drawn_whole(cw, first.args[0])
     assert longest < BOUND_S, f"the GUI thread worked {longest * 1000:.0f} ms between two event-loop turns"
+
+
+def test_a_comparison_panel_used_before_its_turn_is_built_then_and_only_once(qtbot):
+    from explorer.gui.comparison import ComparisonWindow
+
+    cw = ComparisonWindow(load_example("adding"), settings_for_example("adding", units=4), ["rnn", "lstm"])
+    qtbot.addWidget(cw, before_close_func=lambda _w: (cw.close(), cw.after_close()))
+    cw.show()
+    slot = cw.columns["lstm"].memory_slot
+    assert slot.panel is None and cw.turns.pending == 6       # 2 diagrams, 1 heatmap, 3 plots
+    memory, plot = cw.columns["lstm"].memory, cw.through_time_plot           # wanted now: built now
+    assert slot.panel is memory and cw.through_time_slot.panel is plot
+    assert cw.columns["rnn"].memory is None and cw.columns["rnn"].memory_slot is None
+    qtbot.waitUntil(lambda: _drained(cw.turns), timeout=30000)
+    assert cw.columns["lstm"].memory is memory and cw.through_time_plot is plot
+    for s in cw.slots.values():                               # each holds its one panel, shown and painted
+        assert s.layout().count() == 1 and s.panel.isVisible() and s.updatesEnabled() and s.panel.updatesEnabled()
