@@ -360,7 +360,7 @@ class ComparisonWindow(QMainWindow):
         self.turns = TurnQueue(self.paint_units, self)
         self._build()
         for name in sorted(self.slots, key=lambda n: not n.startswith("diagram_")):   # the diagrams first
-            self.turns.defer(("build", name), self.slots[name].build, holds=(self._slot_unit[name],))
+            self.turns.defer(("build", name), partial(self._build_panel, name))
         self.resize(1600, 1000)
         self._update_title()
         if dataset is not None:
@@ -498,6 +498,13 @@ class ComparisonWindow(QMainWindow):
         widest = max(button.fontMetrics().horizontalAdvance(t) for t in ("Start", "Stop", "Continue"))
         button.setMinimumWidth(widest + button.iconSize().width() + 24)
         add_step_shortcuts(self, self.timebar)
+
+    def _build_panel(self, name: str) -> None:
+        """Build the panel ``name`` (unless code needed it sooner), held: painted in a turn of its own."""
+        slot = self.slots[name]
+        if slot.panel is None:
+            self.turns.hold((self._slot_unit[name],))
+            slot.build()
 
     def _make_loss_plot(self) -> LiveCurvesPlotWidget:
         plot = LiveCurvesPlotWidget("Validation loss of each cell", "step", "validation loss", log_y=True)
