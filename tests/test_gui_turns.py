@@ -299,6 +299,7 @@ def test_a_comparison_column_header_and_diagram_are_painted_in_the_same_turn(qtb
     qtbot.addWidget(cw, before_close_func=lambda _w: (cw.close(), cw.after_close()))
     cw.show()
     qtbot.waitExposed(cw)
+    qtbot.waitUntil(lambda: _drained(cw.turns), timeout=30000)       # opened: every panel built and painted
     probe = TurnProbe()
     col = cw.columns["lstm"]
     from PySide6.QtCore import QEvent, QObject

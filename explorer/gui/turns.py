@@ -129,4 +129,7 @@ class PanelSlot(QWidget):
         if self.panel is None:
             self.panel = self._make()
             self.layout().addWidget(self.panel)
+            if self.isVisible():                # shown and laid out now, not in a later turn of its own
+                self.panel.show()
+                self.layout().activate()
         return self.panel
