@@ -328,7 +328,9 @@ class ComparisonWindow(QMainWindow):
     ``stop()``, ``start()`` again continues (after the budget: ``MORE_STEPS`` more per cell),
     ``start_over()`` begins again from fresh weights. ``threads``: the ThreadRegistry to run on
     (the main window's when opened from it, which keeps a finishing thread alive after this window
-    closed); without one the window has its own and :meth:`after_close` waits for it.
+    closed); without one the window has its own and :meth:`after_close` waits for it. Its plots,
+    diagrams and memory heatmaps are built after it opens, each in an event-loop turn of its own
+    (:class:`~explorer.gui.turns.PanelSlot`; on demand when used sooner), before any snapshot is drawn.
     """
 
     sigResult = Signal(object)      # a ComparisonResult was drawn (partial or final)
