@@ -124,6 +124,18 @@ def test_a_newer_job_replaces_an_older_one_not_yet_run_and_keeps_its_place(qtbot
     assert ran == ["first 2", "second"]
 
 
+def test_a_job_deferred_to_the_end_replaces_an_older_one_behind_what_is_queued(qtbot, three):
+    probe, w, turns = three
+    ran = []
+    turns.defer("column", lambda: ran.append("column 1"), to_end=True)
+    turns.defer("memory", lambda: ran.append("memory 1"), to_end=True)
+    turns.defer("column", lambda: ran.append("column 2"), to_end=True)   # the next snapshot's pieces
+    turns.defer("memory", lambda: ran.append("memory 2"), to_end=True)
+    with qtbot.waitSignal(turns.sigDrained, timeout=5000):
+        pass
+    assert ran == ["column 2", "memory 2"]                               # in its own order
+
+
 def test_a_unit_off_screen_is_not_held(qtbot, three):
     probe, w, turns = three
     w["a"].hide()
@@ -299,6 +311,7 @@ def test_a_comparison_column_header_and_diagram_are_painted_in_the_same_turn(qtb
     qtbot.addWidget(cw, before_close_func=lambda _w: (cw.close(), cw.after_close()))
     cw.show()
     qtbot.waitExposed(cw)
+    qtbot.waitUntil(lambda: _drained(cw.turns), timeout=30000)       # opened: every panel built and painted
     probe = TurnProbe()
     col = cw.columns["lstm"]
     from PySide6.QtCore import QEvent, QObject
@@ -318,3 +331,166 @@ def test_a_comparison_column_header_and_diagram_are_painted_in_the_same_turn(qtb
     qtbot.waitUntil(lambda: _drained(cw.turns), timeout=30000)
     together = [m for m in probe.stop() if m]
     assert together and all(sorted(set(m)) == ["diagram_lstm", "header"] for m in together)
+
+
+def _first_snapshot_is_drawn_whole(cw, res) -> None:
+    """Every panel exists and shows the snapshot ``res``: the table's step and loss, each header,
+    each loss curve, each diagram's h at the shared position."""
+    from explorer.engine.describe import describe
+
+    assert all(slot.panel is not None for slot in cw.slots.values())
+    assert set(cw.widgets) == {"loss_curves", "grad_through_time", "connectivity", "diagram_rnn", "diagram_gru",
+                               "diagram_lstm", "memory_gru", "memory_lstm"}
+    rows = cw.table_texts()
+    for k, cell in enumerate(cw.cells):
+        r = res.of(cell)[0]
+        assert rows[k][0] == describe(cell).title
+        assert rows[k][5] == f"{r.step} / {r.max_steps}" and rows[k][4] == f"{r.final_val_loss:.4g}"
+        col = cw.columns[cell]
+        assert f"step {r.step} / {r.max_steps}" in col.header.text()
+        x, y = cw.loss_plot.curve(describe(cell).title)
+        np.testing.assert_array_equal(x, r.eval_steps)
+        np.testing.assert_array_equal(y, r.eval_losses)
+        pos = col.session.position
+        assert col.session.trace is r.trace and r.trace is not None
+        assert col.diagram.displayed_values()["h"] == r.trace.h[0, pos.t, pos.unit]
+
+
+@pytest.mark.parametrize("size", SIZES, ids=["1024x700", "1600x1000"])
+def test_opening_the_comparison_view_never_blocks_the_gui_thread(qtbot, size):
+    """Its frame opens at once; each plot, diagram and memory heatmap is built in a turn of its own.
+    Training started before they exist draws its first snapshot into every one of them."""
+    from explorer.gui.comparison import ComparisonWindow
+
+    ds, settings = load_example("adding"), settings_for_example("adding")
+    probe = TurnProbe()
+    probe.start()
+    cw = ComparisonWindow(ds, settings, ["rnn", "gru", "lstm"], max_steps=300)
+    qtbot.addWidget(cw, before_close_func=lambda _w: (cw.close(), cw.after_close()))
+    cw.resize(*size)
+    cw.show()
+    assert all(slot.panel is None for slot in cw.slots.values())        # placeholders until their turns
+    with qtbot.waitSignal(cw.sigResult, timeout=120000) as first:
+        assert cw.start()
+    longest = probe.longest()
+    cw.stop()
+    _first_snapshot_is_drawn_whole(cw, first.args[0])
+    assert longest < BOUND_S, f"the GUI thread worked {longest * 1000:.0f} ms between two event-loop turns"
+
+
+def test_opening_the_comparison_view_from_the_menu_never_blocks_the_gui_thread(qtbot, qsettings, app_paths):
+    """Training › Compare Cells…, the dialog accepted: the view opens and starts training."""
+    from PySide6.QtWidgets import QApplication
+
+    run = Run(load_example("adding"), settings_for_example("adding", units=32, epochs=1))
+    win = _main_window(qtbot, qsettings, (1024, 700), run)
+    probe = TurnProbe()
+    probe.start()
+    QTimer.singleShot(0, lambda: QApplication.activeModalWidget().accept())
+    win.compare_action.trigger()
+    cw = win.comparison_windows[-1]
+    assert cw.training and sorted(cw.cells) == ["gru", "lstm", "rnn"]
+    with qtbot.waitSignal(cw.sigResult, timeout=120000) as first:
+        pass
+    longest = probe.longest()
+    cw.stop()
+    _first_snapshot_is_drawn_whole(cw, first.args[0])
+    assert longest < BOUND_S, f"the GUI thread worked {longest * 1000:.0f} ms between two event-loop turns"
+
+
+def test_a_comparison_panel_used_before_its_turn_is_built_then_and_only_once(qtbot):
+    from explorer.gui.comparison import ComparisonWindow
+
+    cw = ComparisonWindow(load_example("adding"), settings_for_example("adding", units=4), ["rnn", "lstm"])
+    qtbot.addWidget(cw, before_close_func=lambda _w: (cw.close(), cw.after_close()))
+    cw.show()
+    slot = cw.columns["lstm"].memory_slot
+    assert slot.panel is None and cw.turns.pending == 6       # 2 diagrams, 1 heatmap, 3 plots
+    memory, plot = cw.columns["lstm"].memory, cw.through_time_plot           # wanted now: built now
+    assert slot.panel is memory and cw.through_time_slot.panel is plot
+    assert cw.columns["rnn"].memory is None and cw.columns["rnn"].memory_slot is None
+    qtbot.waitUntil(lambda: _drained(cw.turns), timeout=30000)
+    assert cw.columns["lstm"].memory is memory and cw.through_time_plot is plot
+    for s in cw.slots.values():                               # each holds its one panel, shown and painted
+        assert s.layout().count() == 1 and s.panel.isVisible() and s.updatesEnabled() and s.panel.updatesEnabled()
+
+
+@pytest.mark.parametrize("arrives_after", ["lstm column", "first curve"])
+def test_a_snapshot_arriving_mid_draw_is_drawn_whole_and_each_plot_with_one_snapshot(qtbot, arrives_after):
+    """The comparison view: a newer snapshot arriving while an older one is drawn replaces the
+    older one's remaining pieces in order; each plot is painted with the curves and the title of
+    one snapshot, and every column's memory heatmap ends on the newest trace."""
+    from explorer.gui.comparison import ComparisonWindow
+    cw = ComparisonWindow(load_example("adding"), settings_for_example("adding", units=4), ["rnn", "lstm"],
+                          max_steps=400, eval_every=20)
+    qtbot.addWidget(cw, before_close_func=lambda _w: (cw.close(), cw.after_close()))
+    cw.show()
+    qtbot.waitExposed(cw)
+    results = []
+    cw.sigResult.connect(results.append)
+    with qtbot.waitSignal(cw.sigFinished, timeout=180000):
+        assert cw.start()
+    qtbot.waitUntil(lambda: cw.turns.pending == 0, timeout=30000)
+    normed = [r for r in results if all(x.norms_dh_last is not None and x.trace is not None for x in r.results)]
+    old, new = normed[-2], normed[-1]
+    assert old.results[0].norms_step != new.results[0].norms_step
+    log, memories = [], []
+    curve, title, release = cw._show_through_time_curve, cw._through_time_title, cw.turns._release
+
+    def first_curve_then_the_next_snapshot(cell, r):
+        log.append((cell, r.norms_step))
+        curve(cell, r)
+        if len(log) == 1 and arrives_after == "first curve":
+            cw.show_result(new)
+    cw._show_through_time_curve = first_curve_then_the_next_snapshot
+    column = cw.columns["lstm"]
+    column.show_result = lambda r, _f=column.show_result: (_f(r), cw.show_result(new) if (
+        r is old.of("lstm")[0] and arrives_after == "lstm column") else None)
+    cw._through_time_title = lambda res: (log.append(("title", res.results[0].norms_step)), title(res))
+    cw.turns._release = lambda name, unit: (log.append(("paint", name)) if name == "grad_through_time" else None,
+                                            release(name, unit))
+    lstm_memory = cw.columns["lstm"].memory                            # (the rnn keeps no cell state)
+    assert cw.columns["rnn"].memory is None
+    lstm_memory.set_memory = lambda m, _f=lstm_memory.set_memory, **kw: (memories.append(m), _f(m, **kw))
+    cw.show_result(old)
+    qtbot.waitUntil(lambda: cw.turns.pending == 0, timeout=10000)
+    painted, state = [], {}
+    for entry in log:
+        if entry == ("paint", "grad_through_time"):
+            painted.append(dict(state))
+        else:
+            state[entry[0]] = entry[1]
+    assert painted and all(len(set(p.values())) == 1 for p in painted), painted
+    assert set(painted[-1].values()) == {new.results[0].norms_step}
+    for cell, col in cw.columns.items():                                 # every column on the newest
+        assert col.session.trace is new.of(cell)[0].trace
+    from explorer.gui.comparison import memory_to_end
+    # the older memory drawn only when the newer snapshot came after it
+    assert len(memories) == (1 if arrives_after == "lstm column" else 2)
+    np.testing.assert_array_equal(memories[-1], memory_to_end(new.of("lstm")[0].trace))
+
+
+def test_continue_right_after_the_end_is_not_undone_by_that_end_drawn_later(qtbot):
+    """The comparison view says how training ended once the last snapshot is drawn, turns later:
+    when the person pressed Continue meanwhile, that old end changes neither the button nor
+    :attr:`sigFinished`."""
+    from explorer.gui.comparison import ComparisonWindow
+    cw = ComparisonWindow(load_example("adding"), settings_for_example("adding", units=4), ["rnn", "lstm"],
+                          max_steps=60, eval_every=20)
+    qtbot.addWidget(cw, before_close_func=lambda _w: (cw.close(), cw.after_close()))
+    cw.show()
+    qtbot.waitExposed(cw)
+    finished, ends, restarted = [], [], []
+    cw.sigFinished.connect(finished.append)
+    told = cw._finished
+
+    def end(reason):
+        told(reason)
+        ends.append((cw.training, cw.train_action.text(), list(finished)))
+    cw._finished = end
+    cw.runner.sigDone.connect(lambda _w: restarted or QTimer.singleShot(0, lambda: restarted.append(cw.start())))
+    assert cw.start()
+    qtbot.waitUntil(lambda: len(ends) == 2, timeout=120000)
+    assert restarted == [True]
+    assert ends[0][0] is True and ends[0][1] != "&Continue" and ends[0][2] == []   # Continue came first
+    assert ends[1] == (False, "&Continue", ["done"])                              # its own end, told

@@ -63,7 +63,7 @@ from explorer.gui.position_selector import PositionSelectorWidget
 from explorer.gui.status import WindowStatus
 from explorer.gui.timestep_bar import TimestepBarWidget
 from explorer.gui.training import TrainingRunner
-from explorer.gui.turns import TurnQueue
+from explorer.gui.turns import PanelSlot, TurnQueue
 from explorer.gui.worker import LatestTask, ThreadRegistry
 
 MIN_CELLS, MAX_CELLS = 2, 4
@@ -139,13 +139,17 @@ def _load_task(state, file=None, example=None):
 # -- the window ---------------------------------------------------------------------------------------------
 class CellColumn(QWidget):
     """One cell of the comparison: a header line, its diagram (on its own session) and its memory
-    heatmap (or the sentence why there is none)."""
+    heatmap (or the sentence why there is none). The diagram and the heatmap are built in slots
+    (:class:`~explorer.gui.turns.PanelSlot`): :attr:`diagram` and :attr:`memory` build them on first
+    use; ``step_queue`` builds the heatmap's panels in turns of their own."""
 
-    def __init__(self, cell: str, parent=None):
+    def __init__(self, cell: str, step_queue: TurnQueue | None = None, parent=None):
         super().__init__(parent)
         self.cell = cell
         self.session = Session()
         self.description = cell_view(cell)
+        self.step_queue = step_queue
+        self.vocab = None
         lay = QVBoxLayout(self)
         lay.setContentsMargins(2, 2, 2, 2)
         lay.setSpacing(2)
@@ -153,23 +157,18 @@ class CellColumn(QWidget):
         self.header.setTextFormat(Qt.TextFormat.RichText)
         self.header.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
         lay.addWidget(self.header)
-        self.diagram = CellDiagramView(self.session)
-        self.diagram.setMinimumSize(240, 170)
-        self.diagram.setObjectName(f"diagram_{cell}")
-        lay.addWidget(self.diagram, 3)
+        self.diagram_slot = PanelSlot(self._make_diagram)
+        self.diagram_slot.setMinimumSize(240, 170)
+        lay.addWidget(self.diagram_slot, 3)
         self.gate = keep_gate(cell)
         if self.gate is not None:
-            self.memory = plots.MemoryHeatmapWidget()
-            self.memory.build_in_steps = True                           # its first drawing never blocks a redraw
-            self.memory.setMinimumHeight(110)
             self.memory_title = memory_title(cell, short=True)           # short: four columns fit 1024 px
-            self.memory.setToolTip(f"Memory made visible: of what unit j wrote at step t, the share still on the "
-                                   f"belt at the last step, ∏ {self.gate}_s for s = t+1 … T ({self.description.title}: "
-                                   f"the keep gate is {self.gate}). 1 (blue): kept whole; 0: forgotten.")
-            lay.addWidget(self.memory, 2)
+            self.memory_slot = PanelSlot(self._make_memory)
+            self.memory_slot.setMinimumHeight(110)
+            lay.addWidget(self.memory_slot, 2)
             self.no_memory = None
         else:
-            self.memory = None
+            self.memory_slot = None
             self.no_memory = QLabel(NO_MEMORY)
             self.no_memory.setWordWrap(True)
             self.no_memory.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -177,6 +176,37 @@ class CellColumn(QWidget):
             self.no_memory.setMinimumHeight(110)
             lay.addWidget(self.no_memory, 2)
         self.set_header(None)
+
+    def _make_diagram(self) -> CellDiagramView:
+        diagram = CellDiagramView(self.session)
+        diagram.setMinimumSize(240, 170)
+        diagram.setObjectName(f"diagram_{self.cell}")
+        diagram.vocab = self.vocab
+        return diagram
+
+    def _make_memory(self):
+        memory = plots.MemoryHeatmapWidget()
+        memory.build_in_steps = True                                    # its first drawing never blocks a redraw
+        memory.step_queue = self.step_queue
+        memory.setMinimumHeight(110)
+        memory.setToolTip(f"Memory made visible: of what unit j wrote at step t, the share still on the "
+                          f"belt at the last step, ∏ {self.gate}_s for s = t+1 … T ({self.description.title}: "
+                          f"the keep gate is {self.gate}). 1 (blue): kept whole; 0: forgotten.")
+        return memory
+
+    @property
+    def diagram(self) -> CellDiagramView:
+        return self.diagram_slot.build()
+
+    @property
+    def memory(self):
+        """The memory heatmap (None for a cell without a keep gate)."""
+        return None if self.memory_slot is None else self.memory_slot.build()
+
+    def set_vocab(self, vocab) -> None:
+        self.vocab = vocab
+        if self.diagram_slot.panel is not None:
+            self.diagram_slot.panel.vocab = vocab
 
     def set_header(self, r) -> None:
         color = CELL_COLORS.get(self.cell, "#444")
@@ -193,15 +223,12 @@ class CellColumn(QWidget):
         self.header.setText(text)
         self.header.setToolTip(self.header.text().replace("<b", "<span").replace("</b>", "</span>"))
 
-    def show_result(self, r, time_labels=None, memory: bool = True) -> None:
-        """Take one cell's snapshot: its trace (the diagram and, with ``memory``, the memory
-        heatmap) if the snapshot carries one."""
+    def show_result(self, r) -> None:
+        """Take one cell's snapshot: its header, and its trace (the diagram) if the snapshot
+        carries one; the memory heatmap is :meth:`show_memory`'s, in a turn of its own."""
         self.set_header(r)
-        if r.trace is None:
-            return
-        self.session.set_trace(r.trace, r.weights)
-        if memory and self.memory is not None:
-            self.show_memory(r.trace, time_labels)
+        if r.trace is not None:
+            self.session.set_trace(r.trace, r.weights)
 
     def show_memory(self, trace, time_labels=None) -> None:
         """The memory heatmap of ``trace`` (unless a newer trace is shown by now)."""
@@ -298,7 +325,9 @@ class ComparisonWindow(QMainWindow):
     ``stop()``, ``start()`` again continues (after the budget: ``MORE_STEPS`` more per cell),
     ``start_over()`` begins again from fresh weights. ``threads``: the ThreadRegistry to run on
     (the main window's when opened from it, which keeps a finishing thread alive after this window
-    closed); without one the window has its own and :meth:`after_close` waits for it.
+    closed); without one the window has its own and :meth:`after_close` waits for it. Its plots,
+    diagrams and memory heatmaps are built after it opens, each in an event-loop turn of its own
+    (:class:`~explorer.gui.turns.PanelSlot`; on demand when used sooner), before any snapshot is drawn.
     """
 
     sigResult = Signal(object)      # a ComparisonResult was drawn (partial or final)
@@ -322,15 +351,15 @@ class ComparisonWindow(QMainWindow):
         self.comparison: Comparison | None = None
         self.result: ComparisonResult | None = None
         self.runner = TrainingRunner(self.threads, self.show_result, progress=self._on_worker_progress,
-                                     paint_s=lambda: sum(c.diagram.paint_ms() for c in self.columns.values()) / 1000.0,
+                                     paint_s=lambda: sum(c.diagram_slot.panel.paint_ms() for c in self.columns.values()
+                                                         if c.diagram_slot.panel is not None) / 1000.0,
                                      parent=self)
         self.runner.sigDone.connect(self._on_runner_done)
         self.aux = LatestTask(self.threads, parent=self)     # loading data, or traces of another sample
         self.turns = TurnQueue(self.paint_units, self)
         self._build()
-        for col in self.columns.values():
-            if col.memory is not None:
-                col.memory.step_queue = self.turns          # its panels built in turns of their own
+        for name in sorted(self.slots, key=lambda n: not n.startswith("diagram_")):   # the diagrams first
+            self.turns.defer(("build", name), partial(self._build_panel, name))
         self.resize(1600, 1000)
         self._update_title()
         if dataset is not None:
@@ -339,9 +368,8 @@ class ComparisonWindow(QMainWindow):
     # -- construction ------------------------------------------------------------------------------------
     def _build(self):
         self.banner = BannerWidget()
-        self.columns = {c: CellColumn(c) for c in self.cells}
+        self.columns = {c: CellColumn(c, step_queue=self.turns) for c in self.cells}
         self.sessions = [col.session for col in self.columns.values()]
-        self.diagram = next(iter(self.columns.values())).diagram       # the first (start-up checks paint it)
         self.shared = SharedPosition(self.sessions, self)
         first = self.sessions[0]
         first.subscribe(self, "position", "sample")
@@ -367,13 +395,8 @@ class ComparisonWindow(QMainWindow):
         tl.addWidget(cols, 1)
         tl.addLayout(controls)
 
-        self.loss_plot = LiveCurvesPlotWidget("Validation loss of each cell", "step", "validation loss", log_y=True)
-        self.loss_plot.add_level(self.target_loss, f"target {self.target_loss:g}")
-        self.through_time_plot = LiveCurvesPlotWidget(
-            "Gradient norm through time at the latest step", "timestep t",
-            "gradient norm ‖∂L/∂hₜ‖ (solid), ‖∂L/∂cₜ‖ (dashed)", log_y=True, marker=True)
-        self.through_time_plot.plot.getAxis("left").set_label_forms(
-            "gradient norm ‖∂L/∂hₜ‖ (solid), ‖∂L/∂cₜ‖ (dashed)", "‖∂L/∂hₜ‖, ‖∂L/∂cₜ‖ (dashed)", "‖∇L‖")
+        self.loss_slot = PanelSlot(self._make_loss_plot)
+        self.through_time_slot = PanelSlot(self._make_through_time_plot)
         self.table = QTableWidget(len(self.cells), len(TABLE_HEADER))
         self.table.setHorizontalHeaderLabels(TABLE_HEADER)
         self.table.verticalHeader().setVisible(False)
@@ -395,18 +418,18 @@ class ComparisonWindow(QMainWindow):
         tv.addWidget(self.table_note)
         for k, cell in enumerate(self.cells):
             self._set_cell(k, 0, describe(cell).title, CELL_COLORS.get(cell))
-        self.connectivity_plot = LiveCurvesPlotWidget(
+        self.connectivity_slot = PanelSlot(lambda: LiveCurvesPlotWidget(
             "Connectivity ‖∂hₜ/∂xₛ‖ of the sample at the selected t", "input step s", "‖∂hₜ/∂xₛ‖", log_y=True,
-            marker=True)
+            marker=True))
         self.connectivity = {}                      # cell -> (sample, t, (T,) norms) drawn
         self._conn_request = None
         self.conn_task = LatestTask(self.threads, parent=self)
         self.conn_task.sigResult.connect(self._on_connectivity)
         self.conn_pacer = WorkPacer()               # while training: in a worker, at most ~3 % of the time
         bottom = QSplitter(Qt.Orientation.Horizontal)
-        bottom.addWidget(self.loss_plot)
-        bottom.addWidget(self.through_time_plot)
-        bottom.addWidget(self.connectivity_plot)
+        bottom.addWidget(self.loss_slot)
+        bottom.addWidget(self.through_time_slot)
+        bottom.addWidget(self.connectivity_slot)
         bottom.addWidget(tw)
         bottom.setSizes([420, 420, 420, 500])
         bottom.setChildrenCollapsible(False)
@@ -426,12 +449,13 @@ class ComparisonWindow(QMainWindow):
         cv.addWidget(self.cells_label)
         cv.addWidget(self.splitter, 1)
         self.setCentralWidget(central)
-        self.widgets = {"loss_curves": self.loss_plot, "grad_through_time": self.through_time_plot,
-                        "connectivity": self.connectivity_plot}
+        self.slots: dict[str, PanelSlot] = {"loss_curves": self.loss_slot, "grad_through_time": self.through_time_slot,
+                                            "connectivity": self.connectivity_slot}     # by export name
+        self._slot_unit = {name: name for name in self.slots}                         # its paint unit
         for cell, col in self.columns.items():
-            self.widgets[f"diagram_{cell}"] = col.diagram
-            if col.memory is not None:
-                self.widgets[f"memory_{cell}"] = col.memory
+            self.slots[f"diagram_{cell}"], self._slot_unit[f"diagram_{cell}"] = col.diagram_slot, f"column_{cell}"
+            if col.memory_slot is not None:
+                self.slots[f"memory_{cell}"], self._slot_unit[f"memory_{cell}"] = col.memory_slot, f"memory_{cell}"
         self.status = WindowStatus(self.statusBar(), self.banner, parent=self)
         self.exporter = ExportController(lambda: self.widgets, self.status, extra=self._table_exports,
                                          building=lambda: self.turns.pending > 0,      # a snapshot drawn whole
@@ -460,7 +484,7 @@ class ComparisonWindow(QMainWindow):
         self.close_action = act("&Close", self.close, "Ctrl+W")
         mb = self.menuBar()
         fm = mb.addMenu("&File")
-        add_export_menu(fm, self.widgets, self._on_export_menu_triggered)
+        add_export_menu(fm, self.slots, self._on_export_menu_triggered)
         fm.addAction(self.export_all_action)
         fm.addSeparator()
         fm.addAction(self.close_action)
@@ -473,6 +497,40 @@ class ComparisonWindow(QMainWindow):
         widest = max(button.fontMetrics().horizontalAdvance(t) for t in ("Start", "Stop", "Continue"))
         button.setMinimumWidth(widest + button.iconSize().width() + 24)
         add_step_shortcuts(self, self.timebar)
+
+    def _build_panel(self, name: str) -> None:
+        """Build the panel ``name`` (unless code needed it sooner), held: painted in a turn of its own."""
+        slot = self.slots[name]
+        if slot.panel is None:
+            self.turns.hold((self._slot_unit[name],))
+            slot.build()
+
+    def _make_loss_plot(self) -> LiveCurvesPlotWidget:
+        plot = LiveCurvesPlotWidget("Validation loss of each cell", "step", "validation loss", log_y=True)
+        plot.add_level(self.target_loss, f"target {self.target_loss:g}")
+        return plot
+
+    def _make_through_time_plot(self) -> LiveCurvesPlotWidget:
+        plot = LiveCurvesPlotWidget("Gradient norm through time at the latest step", "timestep t",
+                                    "gradient norm ‖∂L/∂hₜ‖ (solid), ‖∂L/∂cₜ‖ (dashed)", log_y=True, marker=True)
+        plot.plot.getAxis("left").set_label_forms(
+            "gradient norm ‖∂L/∂hₜ‖ (solid), ‖∂L/∂cₜ‖ (dashed)", "‖∂L/∂hₜ‖, ‖∂L/∂cₜ‖ (dashed)", "‖∇L‖")
+        return plot
+
+    # the heavy panels, each built in a turn of its own after the window opened (on demand if used before)
+    loss_plot = property(lambda self: self.loss_slot.build())
+    through_time_plot = property(lambda self: self.through_time_slot.build())
+    connectivity_plot = property(lambda self: self.connectivity_slot.build())
+
+    @property
+    def diagram(self) -> CellDiagramView:
+        """The first column's diagram."""
+        return next(iter(self.columns.values())).diagram
+
+    @property
+    def widgets(self) -> dict:
+        """Every plot and diagram by its export name (built now if not yet)."""
+        return {name: slot.build() for name, slot in self.slots.items()}
 
     def _set_cell(self, row, col, text, color=None):
         item = self.table.item(row, col)
@@ -499,7 +557,7 @@ class ComparisonWindow(QMainWindow):
         self._update_title()
         self.position_selector.set_ranges(samples=int(ds.n_val or ds.n_train), units=self.settings.units)
         for col in self.columns.values():
-            col.diagram.vocab = getattr(ds, "vocab", None)
+            col.set_vocab(getattr(ds, "vocab", None))
         where = "example " + str(ds.source) if ds.config.get("type") == "example" else Path(str(ds.source)).name
         self.cells_label.setText(f"{where} · every cell with {settings_text(self.settings)} · budget "
                                  f"{self.max_steps} steps per cell, target {self.target_loss:g}")
@@ -611,28 +669,31 @@ class ComparisonWindow(QMainWindow):
         (:class:`~explorer.gui.turns.TurnQueue`); :attr:`sigResult` once all are drawn."""
         self.result = res
         labels = self._time_labels(res)
-        defer = self.turns.defer
-        for cell in self.columns:
-            rs = res.of(cell)
-            if rs:
-                col = self.columns[cell]
-                defer(("column", cell), partial(col.show_result, rs[0], labels, memory=False),
-                      holds=(f"column_{cell}",))
-                defer(("memory", cell), partial(col.show_memory, rs[0].trace, labels), holds=(f"memory_{cell}",))
-        for cell in self.columns:
-            rs = res.of(cell)
-            if rs:
-                defer(("loss", cell), partial(self._show_loss_curve, cell, rs[0]), holds=("loss_curves",))
-                defer(("through_time", cell), partial(self._show_through_time, cell, rs[0]),
-                      holds=("grad_through_time",))
-        defer("through_time_title", partial(self._through_time_title, res), holds=("grad_through_time",))
+        defer = partial(self.turns.defer, to_end=True)   # a newer snapshot's pieces replace the older
+        shown = [(cell, res.of(cell)[0]) for cell in self.columns if res.of(cell)]   # ones', in order
+        for cell, r in shown:
+            col = self.columns[cell]
+            defer(("column", cell), partial(col.show_result, r), holds=(f"column_{cell}",))
+            defer(("memory", cell), partial(col.show_memory, r.trace, labels), holds=(f"memory_{cell}",))
+        # each plot's curves of every cell and its title in one job: it is painted with one snapshot
+        defer("loss", partial(self._show_loss_curves, shown), holds=("loss_curves",))
+        defer("through_time", partial(self._show_through_time, shown, res), holds=("grad_through_time",))
         defer("table", partial(self._show_table, res), holds=("table",))
         defer("shown", partial(self._shown, res))
+
+    def _show_loss_curves(self, shown) -> None:
+        for cell, r in shown:
+            self._show_loss_curve(cell, r)
 
     def _show_loss_curve(self, cell: str, r) -> None:
         self.loss_plot.set_curve(describe(cell).title, r.eval_steps, r.eval_losses, CELL_COLORS.get(cell, "#444"))
 
-    def _show_through_time(self, cell: str, r) -> None:
+    def _show_through_time(self, shown, res: ComparisonResult) -> None:
+        for cell, r in shown:
+            self._show_through_time_curve(cell, r)
+        self._through_time_title(res)
+
+    def _show_through_time_curve(self, cell: str, r) -> None:
         if r.norms_dh_last is None:
             return
         color, title = CELL_COLORS.get(cell, "#444"), describe(cell).title
@@ -670,12 +731,12 @@ class ComparisonWindow(QMainWindow):
         """The widgets painted in event-loop turns of their own after a snapshot is drawn: each
         column's header with its diagram (they name the same step), its memory heatmap, each plot,
         the table."""
-        units = {"loss_curves": (self.loss_plot,), "grad_through_time": (self.through_time_plot,),
-                 "table": (self.table, self.table_note)}
+        units = {"loss_curves": (self.loss_slot,), "grad_through_time": (self.through_time_slot,),
+                 "connectivity": (self.connectivity_slot,), "table": (self.table, self.table_note)}
         for cell, col in self.columns.items():
-            units[f"column_{cell}"] = (col.header, col.diagram)
-            if col.memory is not None:
-                units[f"memory_{cell}"] = (col.memory,)
+            units[f"column_{cell}"] = (col.header, col.diagram_slot)
+            if col.memory_slot is not None:
+                units[f"memory_{cell}"] = (col.memory_slot,)
         return units
 
     # -- connectivity ------------------------------------------------------------------------------------------
@@ -782,6 +843,8 @@ class ComparisonWindow(QMainWindow):
         self.turns.defer("finished", partial(self._finished, reason))
 
     def _finished(self, reason: str) -> None:
+        if self.training:                     # started again meanwhile: this end is no news any more
+            return
         self._set_train_action("&Continue" if reason != "error" else "&Start", QStyle.StandardPixmap.SP_MediaPlay)
         msg = {"done": f"Finished: every cell trained its budget ({self.comparison.max_steps} steps); Continue adds "
                        f"{MORE_STEPS} more.",
@@ -795,9 +858,10 @@ class ComparisonWindow(QMainWindow):
     # -- the shared position ----------------------------------------------------------------------------------
     def _on_session_position(self, pos) -> None:
         for col in self.columns.values():
-            if col.memory is not None:
-                col.memory.set_time_marker(pos.t)
-        self.through_time_plot.set_time_marker(pos.t)
+            if col.memory_slot is not None and col.memory_slot.panel is not None:
+                col.memory_slot.panel.set_time_marker(pos.t)
+        if self.through_time_slot.panel is not None:
+            self.through_time_slot.panel.set_time_marker(pos.t)
         if self.result is not None and self._conn_request != (pos.sample, pos.t):
             self.request_connectivity()
 

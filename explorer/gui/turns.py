@@ -9,7 +9,9 @@ keeps each turn small:
   redraw changes them: their updates are off, so they keep showing their last whole paint, and
   each is then repainted in an event-loop turn of its own (a 0-ms timer);
 - **jobs** (:meth:`TurnQueue.defer`) run in turns of their own, in order, a newer job of the same
-  key replacing one not yet run, the units they change held the same way.
+  key replacing one not yet run, the units they change held the same way;
+- **slots** (:class:`PanelSlot`): a window's place for a heavy widget built later, in a job of its
+  own, so opening the window is a few small turns, not one long one.
 
 A unit is painted whole from the state its widgets hold, so what it shows is always one consistent
 state of its own (its numbers under its labels); it only may lag the others by a few turns.
@@ -21,11 +23,11 @@ from functools import partial
 from typing import Callable, Iterable, Sequence
 
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
-from PySide6.QtWidgets import QWidget
+from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from explorer.figures.updates import resume_updates, suspend_updates
 
-__all__ = ["TurnQueue", "hold_on", "on_screen"]
+__all__ = ["PanelSlot", "TurnQueue", "hold_on", "on_screen"]
 
 
 def on_screen(widget: QWidget) -> bool:
@@ -77,9 +79,13 @@ class TurnQueue(QObject):
             self._queue[("paint", name)] = (partial(self._release, name, unit), ())
         self._arm()
 
-    def defer(self, key, fn: Callable[[], None], holds: Iterable[str] = ()) -> None:
-        """Run ``fn`` in an event-loop turn of its own after what is queued (a job of the same
-        ``key`` not run yet is replaced, keeping its place), holding the units ``holds`` it changes."""
+    def defer(self, key, fn: Callable[[], None], holds: Iterable[str] = (), to_end: bool = False) -> None:
+        """Run ``fn`` in an event-loop turn of its own after what is queued, holding the units
+        ``holds`` it changes. A job of the same ``key`` not run yet is replaced: in its place, or
+        with ``to_end`` behind everything queued (jobs that must run in the order they were
+        deferred, such as the pieces of one snapshot, use it)."""
+        if to_end:
+            self._queue.pop(("job", key), None)
         self._queue[("job", key)] = (fn, tuple(holds))
         self._arm()
 
@@ -112,3 +118,24 @@ def hold_on(events, turns: TurnQueue, holds: dict[str, Sequence[str]]) -> None:
     before the views subscribe, so the units are held before they change)."""
     for name, names in holds.items():
         getattr(events, name).connect(lambda *_a, names=tuple(names): turns.hold(names))
+
+
+class PanelSlot(QWidget):
+    """A place in a layout for a widget ``make()`` builds later: empty (plain, the window's
+    background) until :meth:`build`, which builds it once and returns it (building it on demand when
+    code needs it before its turn came)."""
+
+    def __init__(self, make: Callable[[], QWidget], parent=None):
+        super().__init__(parent)
+        self._make = make
+        self.panel: QWidget | None = None
+        QVBoxLayout(self).setContentsMargins(0, 0, 0, 0)
+
+    def build(self) -> QWidget:
+        if self.panel is None:
+            self.panel = self._make()
+            self.layout().addWidget(self.panel)
+            if self.isVisible():                # shown and laid out now, not in a later turn of its own
+                self.panel.show()
+                self.layout().activate()
+        return self.panel
