@@ -79,7 +79,8 @@ def _collect_on_main_thread(request):
     try:
         yield
     finally:
-        gc.collect()
+        gc.unfreeze()                              # what a window froze (main_gc.settle_now) is
+        gc.collect()                               # this test's, and freed with it
         if was:
             gc.enable()
 

@@ -3,6 +3,7 @@ paints come in turns of their own (explorer.gui.turns), in the main window and i
 view, while training, opening a run and exporting — measured as the GUI thread's own CPU time
 between the ticks of a 1 ms timer (CPU time, so load from other programs does not count)."""
 
+import gc
 import time
 
 import numpy as np
@@ -21,6 +22,16 @@ from explorer.runs.store import Run, settings_for_example  # noqa: E402
 #: the most CPU time the GUI thread may spend between two turns of its event loop (the goal is 50 ms)
 BOUND_S = 0.050
 SIZES = [(1024, 700), (1600, 1000)]
+
+
+@pytest.fixture(autouse=True)
+def _settled():
+    """As a built window does (``main_gc.settle_now``): what exists is collected and frozen, so a
+    full collection during the test scans what the test makes, not the whole test session's heap
+    (the conftest unfreezes afterwards)."""
+    gc.collect()
+    gc.freeze()
+    yield
 
 
 class TurnProbe:

@@ -33,7 +33,7 @@ def test_the_app_collects_cycles_on_its_own_thread(qtbot, qapp, monkeypatch):
         coll = main_gc.collect_on_gui_thread(qapp)
         assert not gc.isenabled() and main_gc.collect_on_gui_thread(qapp) is coll     # once per process
         assert coll.timer.isActive() and coll.timer.interval() == main_gc.MainThreadCollector.INTERVAL_MS
-        qtbot.waitUntil(lambda: coll.frozen > 0, timeout=5000)     # its first turn: what exists is frozen
+        assert main_gc.settle_now() > 0                            # as a built window does: frozen
         collected_in.clear()
         holder = QObject()
         # a worker allocating far past generation 0's threshold: with automatic collection off it
@@ -57,7 +57,7 @@ def test_the_app_collects_cycles_on_its_own_thread(qtbot, qapp, monkeypatch):
     finally:
         if main_gc._collector is not None:
             main_gc._collector.timer.stop()
-        gc.unfreeze()                  # (the collector's first turn froze this test process's objects)
+        gc.unfreeze()                  # (settling froze this test process's objects)
         if was:
             gc.enable()
 
@@ -84,17 +84,18 @@ def test_check_collects_the_generations_past_their_thresholds(qapp, monkeypatch)
             gc.enable()
 
 
-def test_the_first_turn_freezes_what_exists_and_later_cycles_are_still_collected(qtbot, qapp, monkeypatch):
-    """At its first event-loop turn the collector collects once and freezes the survivors: a full
+def test_settling_freezes_what_exists_and_later_cycles_are_still_collected(qtbot, qapp, monkeypatch):
+    """Settling (once the window is built) collects once and freezes the survivors: a full
     collection then scans only what was made since, and cycles made later are freed as before."""
     monkeypatch.setattr(main_gc, "_collector", None)
+    assert main_gc.settle_now() == 0                    # no collector: nothing frozen
     was = gc.isenabled()
     try:
-        kept = [Node() for _ in range(10)]              # alive at the first turn: frozen
+        kept = [Node() for _ in range(10)]              # alive when it settles: frozen
         coll = main_gc.collect_on_gui_thread(qapp)
         coll.timer.stop()                               # (its thresholds are not under test here)
-        qtbot.waitUntil(lambda: coll.frozen > 0, timeout=5000)
-        assert coll.frozen > len(gc.get_objects())
+        assert coll.frozen == 0
+        assert main_gc.settle_now() == coll.frozen > len(gc.get_objects())
         assert not any(obj is kept[0] for obj in gc.get_objects())      # out of the collector's sight
         collected_in.clear()
         junk = [Node() for _ in range(50)]

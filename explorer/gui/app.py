@@ -83,11 +83,13 @@ def build_window(file: str | None = None, example: str | None = None, model: str
     weights go onto FILE's data once it has loaded, or onto the example's), its model a ``cell``
     ("lstm", "peephole", "gru", "rnn"; default lstm) that FILE then keeps. ``settings``: the
     QSettings store (default: the person's)."""
+    from explorer.data.examples import load_example
+    from explorer.gui.main_gc import settle_now
     from explorer.gui.main_window import START_EXAMPLE, START_SETTINGS, MainWindow
     from explorer.runs.store import Run, settings_for_example
-    from explorer.data.examples import load_example
 
     win = MainWindow(settings)
+    settle_now()                         # freeze what lives as long as the program, before any data
     name = example or START_EXAMPLE
     extra = dict(START_SETTINGS) if name == START_EXAMPLE else {}
     if cell is not None:

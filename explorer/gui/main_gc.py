@@ -11,13 +11,12 @@ the thresholds Python itself uses (:class:`MainThreadCollector`, installed by
 :func:`collect_on_gui_thread`). Reference counting frees everything without cycles as before.
 
 A full collection scans every object the collector tracks: with the libraries and the window
-loaded that is some 80,000 objects and 25–50 ms of the GUI thread in one block. At the first
-event-loop turn the collector therefore collects once and freezes the survivors (``gc.freeze``:
-the modules, classes and the window built at start); later full collections scan only what was
-made since (under 1 ms). That first turn is the one block of its size, at start. What was frozen
-may become garbage later — the run the window opened with, once another replaces it — so a
-window calls :func:`refreeze_later` when its run changes: everything is unfrozen at once and
-frozen again, after one full collection, in a turn of its own.
+loaded that is some 80,000 objects and 25–50 ms of the GUI thread in one block. A GUI process
+therefore calls :func:`settle_now` once its window is built and before it opens any data: one full
+collection, and the survivors — the modules, classes and the window, which live as long as the
+program — are frozen (``gc.freeze``); later full collections scan only what was made since (under
+1 ms). Data and runs come later and are never frozen, so a run replaced by another is freed as
+before.
 """
 
 from __future__ import annotations
@@ -26,7 +25,7 @@ import gc
 
 from PySide6.QtCore import QObject, QTimer
 
-__all__ = ["MainThreadCollector", "collect_on_gui_thread", "refreeze_later"]
+__all__ = ["MainThreadCollector", "collect_on_gui_thread", "settle_now"]
 
 
 class MainThreadCollector(QObject):
@@ -43,21 +42,14 @@ class MainThreadCollector(QObject):
         self.timer.timeout.connect(self.check)
         self.timer.start(self.INTERVAL_MS)
         self.frozen = 0
-        QTimer.singleShot(0, self, self.settle)
 
     def settle(self) -> int:
-        """Collect everything once and freeze what survives (what the program has built so far);
-        the number of objects frozen."""
+        """Collect everything once and freeze what survives (what the program has built so far:
+        call it before any data is opened); the number of objects frozen."""
         gc.collect()
         gc.freeze()
         self.frozen = gc.get_freeze_count()
         return self.frozen
-
-    def refreeze(self) -> None:
-        """Unfreeze everything now (what was frozen may be garbage) and :meth:`settle` again in a
-        later event-loop turn of its own."""
-        gc.unfreeze()
-        QTimer.singleShot(0, self, self.settle)
 
     def check(self) -> int:
         """Collect what is due; the number of unreachable objects found."""
@@ -84,8 +76,8 @@ def collect_on_gui_thread(app) -> MainThreadCollector:
     return _collector
 
 
-def refreeze_later(*_args) -> None:
-    """A run was replaced: let the collector free what it froze that is garbage now
-    (:meth:`MainThreadCollector.refreeze`); nothing without a collector."""
-    if _collector is not None:
-        _collector.refreeze()
+
+def settle_now() -> int:
+    """Collect everything once and freeze what survives (:meth:`MainThreadCollector.settle`): call
+    it when the window is built and before any data is opened; 0 without a collector."""
+    return _collector.settle() if _collector is not None else 0

@@ -36,7 +36,6 @@ from explorer.gui.export_task import widget_steps
 from explorer.gui.plots_controller import PlotsController, memory_kept, time_axis  # noqa: F401
 from explorer.gui.layer_selector import LayerSelectorWidget
 from explorer.gui.models import ModelController
-from explorer.gui.main_gc import refreeze_later
 from explorer.gui.files import (START_EXAMPLE, START_SETTINGS, WINDOW_CELLS, FilesController,  # noqa: F401
                                 autosave_dir)
 from explorer.gui.settings_panel import UNITS_RANGE, SettingsPanelWidget
@@ -133,7 +132,6 @@ class MainWindow(QMainWindow):
         self.session = Session()
         self.turns = TurnQueue(self._paint_units, self)
         hold_on(self.session.events, self.turns, PAINT_HOLDS)       # before any view subscribes
-        self.session.events.run.connect(refreeze_later)             # the run replaced may be frozen
         self.threads = ThreadRegistry(self)
         self.closing = False
         self.run_folder: str | None = None
