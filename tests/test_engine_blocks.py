@@ -124,3 +124,18 @@ def test_lstm_gradients_do_not_depend_on_the_product_blocks(monkeypatch, kind, t
     for key, g in whole[1].items():
         assert np.max(np.abs(blocked[1][key] - g)) <= 1e-12 * max(1.0, np.max(np.abs(g))), key
     np.testing.assert_allclose(blocked[2].dh_layers, whole[2].dh_layers, rtol=1e-12, atol=0)
+
+
+def test_numpys_blas_is_looked_up_once_not_at_every_call(monkeypatch):
+    """Every forward and backward asks which BLAS NumPy runs (for the product blocks): the answer
+    is found once; asking again touches no file."""
+    first = cells.blas.numpy_library()
+
+    def looked_again(self):
+        raise AssertionError("the BLAS was looked up again")
+    monkeypatch.setattr(cells.blas.Path, "resolve", looked_again)
+    assert cells.blas.numpy_library() is first
+    cells.product_blocks(512, 130, 32)
+    model = make_model("lstm", M, N, K, seed=1)
+    rng = np.random.default_rng(3)
+    model.compute_grads(rng.standard_normal((B, T, M)), rng.standard_normal((B, T, K)))

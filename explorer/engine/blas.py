@@ -176,15 +176,21 @@ SMALL_PRODUCT = 1_000_000
 """M·N·K of the largest product those kernels take (OpenBLAS's ``gemm_small_kernel_permit``)."""
 
 
+_numpy_library = _UNSET
+
+
 def numpy_library() -> _Library | None:
     """The BLAS library NumPy itself loaded (its wheel's bundled copy when there is one; else the
-    only one found), or None when that cannot be told (none, or several outside NumPy)."""
-    libs = libraries()
-    root = Path(np.__file__).resolve().parent
-    own = [lib for lib in libs if Path(lib.path).resolve().parent in (root.parent / "numpy.libs", root / ".dylibs")]
-    if own:
-        return own[0]
-    return libs[0] if len(libs) == 1 else None
+    only one found), or None when that cannot be told (none, or several outside NumPy). Found once:
+    every engine call asks."""
+    global _numpy_library
+    if _numpy_library is _UNSET:
+        libs = libraries()
+        root = Path(np.__file__).resolve().parent
+        own = [lib for lib in libs
+               if Path(lib.path).resolve().parent in (root.parent / "numpy.libs", root / ".dylibs")]
+        _numpy_library = own[0] if own else libs[0] if len(libs) == 1 else None
+    return _numpy_library
 
 
 def small_product_limit() -> int | None:
