@@ -666,7 +666,7 @@ class LSTMCell(StackedCell):
                 product(H1[t], ids)
                 plus(z, ids, z)                      # z·s = (x-row + b)·s (gathered) + U h·s
             else:
-                product(H1[t], z)                # z·s = [U; W; b]ᵀ·s @ [h; x; 1]
+                product(H1[t], z)                    # z·s = [U; W; b]ᵀ·s @ [h; x; 1]
             tanh(z, act)                             # tanh(z) for g, tanh(z/2) for o, i, f
             multiply(sig[t], 0.5, sig[t])
             plus(sig[t], 0.5, sig[t])                # σ(z) = ½ tanh(z/2) + ½ for o, i, f
@@ -955,7 +955,7 @@ class PeepholeLSTMCell(LSTMCell):
                 product(H1[t], ids)
                 plus(Z[t], ids, Z[t])
             else:
-                product(H1[t], Z[t])             # z·s = [U; W; b]ᵀ·s @ [h; x; 1]
+                product(H1[t], Z[t])                 # z·s = [U; W; b]ᵀ·s @ [h; x; 1]
             multiply(c_prev[t], p_if, PC)
             plus(z_if[t], PC, z_if[t])                # i, f peep at c_{t-1}
             tanh(z_ifg[t], ifg[t])

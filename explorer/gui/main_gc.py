@@ -76,7 +76,6 @@ def collect_on_gui_thread(app) -> MainThreadCollector:
     return _collector
 
 
-
 def settle_now() -> int:
     """Collect everything once and freeze what survives (:meth:`MainThreadCollector.settle`): call
     it when the window is built and before any data is opened; 0 without a collector."""
