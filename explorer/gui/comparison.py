@@ -455,7 +455,7 @@ class ComparisonWindow(QMainWindow):
         for cell, col in self.columns.items():
             self.slots[f"diagram_{cell}"], self._slot_unit[f"diagram_{cell}"] = col.diagram_slot, f"column_{cell}"
             if col.memory_slot is not None:
-                self.slots[f"memory_{cell}"], self._slot_unit[f"memory_{cell}"] = col.memory_slot, f"memory_{cell}"
+                self.slots[f"memory_{cell}"], self._slot_unit[f"memory_{cell}"] = col.memory_slot, "memory"
         self.status = WindowStatus(self.statusBar(), self.banner, parent=self)
         self.exporter = ExportController(lambda: self.widgets, self.status, extra=self._table_exports,
                                          building=lambda: self.turns.pending > 0,      # a snapshot drawn whole
@@ -674,7 +674,7 @@ class ComparisonWindow(QMainWindow):
         for cell, r in shown:
             col = self.columns[cell]
             defer(("column", cell), partial(col.show_result, r), holds=(f"column_{cell}",))
-            defer(("memory", cell), partial(col.show_memory, r.trace, labels), holds=(f"memory_{cell}",))
+            defer(("memory", cell), partial(col.show_memory, r.trace, labels), holds=("memory",))
         # each plot's curves of every cell and its title in one job: it is painted with one snapshot
         defer("loss", partial(self._show_loss_curves, shown), holds=("loss_curves",))
         defer("through_time", partial(self._show_through_time, shown, res), holds=("grad_through_time",))
@@ -729,14 +729,17 @@ class ComparisonWindow(QMainWindow):
 
     def paint_units(self) -> dict:
         """The widgets painted in event-loop turns of their own after a snapshot is drawn: each
-        column's header with its diagram (they name the same step), its memory heatmap, each plot,
-        the table."""
+        column's header with its diagram (they name the same step), the memory heatmaps (side by
+        side on one time axis: a change to one repaints the others), each plot, the table."""
         units = {"loss_curves": (self.loss_slot,), "grad_through_time": (self.through_time_slot,),
                  "connectivity": (self.connectivity_slot,), "table": (self.table, self.table_note)}
+        memory = []
         for cell, col in self.columns.items():
             units[f"column_{cell}"] = (col.header, col.diagram_slot)
             if col.memory_slot is not None:
-                units[f"memory_{cell}"] = (col.memory_slot,)
+                memory.append(col.memory_slot)
+        if memory:
+            units["memory"] = tuple(memory)
         return units
 
     # -- connectivity ------------------------------------------------------------------------------------------

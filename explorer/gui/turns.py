@@ -22,12 +22,12 @@ from __future__ import annotations
 from functools import partial
 from typing import Callable, Iterable, Sequence
 
-from PySide6.QtCore import QObject, Qt, QTimer, Signal
-from PySide6.QtWidgets import QVBoxLayout, QWidget
+from PySide6.QtCore import QCoreApplication, QEvent, QObject, Qt, QTimer, Signal
+from PySide6.QtWidgets import QGraphicsView, QVBoxLayout, QWidget
 
 from explorer.figures.updates import resume_updates, suspend_updates
 
-__all__ = ["PanelSlot", "TurnQueue", "hold_on", "on_screen"]
+__all__ = ["PanelSlot", "TurnQueue", "hold_on", "on_screen", "repaint_settled"]
 
 
 def on_screen(widget: QWidget) -> bool:
@@ -97,7 +97,7 @@ class TurnQueue(QObject):
         self._held.discard(name)
         for w in unit:                          # painted now, in this turn, each once (a widget an
             if resume_updates(w):               # export still holds paints when the export ends)
-                w.repaint()
+                repaint_settled(w)
 
     def _next(self) -> None:
         if not self._queue:
@@ -111,6 +111,50 @@ class TurnQueue(QObject):
                 self._arm()
             else:
                 self.sigDrained.emit()
+
+
+def _scenes(widget: QWidget) -> list:
+    views = widget.findChildren(QGraphicsView)
+    if isinstance(widget, QGraphicsView):
+        views.append(widget)
+    return [v.scene() for v in views if v.scene() is not None]
+
+
+def settle_scenes(scenes) -> bool:
+    """Bring graphics scenes up to date now: the layouts waiting for the next turn (a legend's new
+    row), a pyqtgraph view's fit of its range (``prepareForPaint``, else done as it paints), the
+    scenes' dirty items and what they tell their views (queued calls). True when a scene changed."""
+    changed = []
+
+    def note(rects):
+        changed.append(len(rects))
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.LayoutRequest.value)
+    for scene in scenes:
+        scene.changed.connect(note)
+        try:
+            prepare = getattr(scene, "prepareForPaint", None)
+            if prepare is not None:
+                prepare()
+            for _ in range(2):          # the scene's dirty items, then what it tells its views
+                QCoreApplication.sendPostedEvents(scene, QEvent.Type.MetaCall.value)
+        finally:
+            scene.changed.disconnect(note)
+    return any(changed)
+
+
+def repaint_settled(widget: QWidget) -> None:
+    """Paint ``widget`` now and leave it clean. Painting a pyqtgraph plot can change its layout (an
+    axis measures its tick labels as it paints and takes the width they need; the view shrinks, the
+    legend moves): the scene then tells its view in a later turn, and Qt paints every dirty widget
+    of a window together — the plot would be painted again in another unit's turn. So the scenes
+    are settled before the paint, and after it; what the paint changed is painted again here."""
+    scenes = _scenes(widget)
+    settle_scenes(scenes)
+    widget.repaint()
+    for _ in range(2):
+        if not scenes or not settle_scenes(scenes):
+            break
+        widget.repaint()
 
 
 def hold_on(events, turns: TurnQueue, holds: dict[str, Sequence[str]]) -> None:
