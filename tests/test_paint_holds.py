@@ -33,6 +33,8 @@ def plot(qtbot):
 @pytest.mark.parametrize("release_first", [True, False])
 def test_a_unit_held_while_it_exports_paints_again_when_both_are_done(qtbot, plot, tmp_path, release_first):
     turns = TurnQueue(lambda: {"loss": (plot,)})
+    turns.watch()
+    plot.repaint()                                    # painted once since the queue watches it: held
     steps = plot.export_steps(png=str(tmp_path / "a.png"))
     next(steps)
     next(steps)                                       # the export now holds the paints

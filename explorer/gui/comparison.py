@@ -358,6 +358,7 @@ class ComparisonWindow(QMainWindow):
         self.aux = LatestTask(self.threads, parent=self)     # loading data, or traces of another sample
         self.turns = TurnQueue(self.paint_units, self)
         self._build()
+        self.turns.watch()
         for name in sorted(self.slots, key=lambda n: not n.startswith("diagram_")):   # the diagrams first
             self.turns.defer(("build", name), partial(self._build_panel, name))
         self.resize(1600, 1000)
@@ -726,6 +727,12 @@ class ComparisonWindow(QMainWindow):
         if not self.training or self.conn_pacer.due():
             self.request_connectivity()
         self.sigResult.emit(res)
+
+    def grab(self, *args, **kw):  # noqa: D401 - Qt's name
+        """A picture of the window as it is now. The units held for a later turn are let paint
+        first: a grab renders every widget afresh, and one with its updates off renders as nothing."""
+        self.turns.release_held()
+        return super().grab(*args, **kw)
 
     def paint_units(self) -> dict:
         """The widgets painted in event-loop turns of their own after a snapshot is drawn: each

@@ -142,6 +142,7 @@ class MainWindow(QMainWindow):
         from explorer.gui import instruments  # interventions, backward mode, replay, animation, presenter
         instruments.install(self)
         self._restore_layout()
+        self.turns.watch()                  # built, not shown: every unit's first paint is seen
 
     def _build_controllers(self):
         """The controllers, each given its collaborators (the widgets they drive are read when used:
@@ -174,6 +175,12 @@ class MainWindow(QMainWindow):
             flush=lambda: self.plots.flush(),
             building=lambda: self.plots.heatmap_plot.building or self.plots.memory_plot.building,
             last_folder=self.files.last_folder, dialog_parent=self, parent=self)
+
+    def grab(self, *args, **kw):  # noqa: D401 - Qt's name
+        """A picture of the window as it is now. The units held for a later turn are let paint
+        first: a grab renders every widget afresh, and one with its updates off renders as nothing."""
+        self.turns.release_held()
+        return super().grab(*args, **kw)
 
     def _paint_units(self) -> dict:
         """The widgets painted in event-loop turns of their own after a redraw."""

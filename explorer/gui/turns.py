@@ -27,7 +27,7 @@ from PySide6.QtWidgets import QGraphicsView, QVBoxLayout, QWidget
 
 from explorer.figures.updates import resume_updates, suspend_updates
 
-__all__ = ["PanelSlot", "TurnQueue", "hold_on", "on_screen", "repaint_settled"]
+__all__ = ["PaintState", "PanelSlot", "TurnQueue", "hold_on", "on_screen", "repaint_settled"]
 
 
 def on_screen(widget: QWidget) -> bool:
@@ -40,6 +40,51 @@ def on_screen(widget: QWidget) -> bool:
         return True
     return any(c.isVisible() and not c.visibleRegion().isEmpty()
                for c in widget.findChildren(QWidget, options=Qt.FindChildOption.FindDirectChildrenOnly))
+
+
+class PaintState(QObject):
+    """Whether a unit's widget shows a whole paint of its present place: painted since it was last
+    shown, moved or resized. Until then the window's picture has nothing where it now is: held, it
+    would show black until its turn. ``moved(widget)`` is told when a watched widget is shown,
+    moved or resized (a held one is then let paint at once, with the layout change that moved it).
+
+    A widget is watched from the first time :meth:`painted` asks (a window asks for all its units
+    once built, before it is shown: :meth:`TurnQueue.watch`); its paints are those of any widget
+    inside it (a plot paints its viewport)."""
+
+    _PAINTED = "_painted_in_place"
+    _UNIT = "_paint_state_unit"
+    _WATCHED = "_paint_state_watched"
+
+    def __init__(self, moved: Callable[[QWidget], None], parent=None):
+        super().__init__(parent)
+        self.moved = moved
+
+    def painted(self, widget: QWidget) -> bool:
+        if getattr(widget, self._PAINTED, False):
+            return True
+        self.watch(widget)
+        return False
+
+    def watch(self, widget: QWidget) -> None:
+        setattr(widget, self._UNIT, True)
+        for w in (widget, *widget.findChildren(QWidget)):
+            if not getattr(w, self._WATCHED, False):
+                setattr(w, self._WATCHED, True)
+                w.installEventFilter(self)
+
+    def eventFilter(self, obj, event):  # noqa: N802 - Qt's name
+        t = event.type()
+        if t == QEvent.Type.Paint:
+            w = obj
+            while w is not None:
+                if getattr(w, self._UNIT, False):
+                    setattr(w, self._PAINTED, True)
+                w = w.parentWidget()
+        elif t in (QEvent.Type.Show, QEvent.Type.Move, QEvent.Type.Resize) and getattr(obj, self._UNIT, False):
+            setattr(obj, self._PAINTED, False)
+            self.moved(obj)
+        return False
 
 
 class TurnQueue(QObject):
@@ -55,10 +100,38 @@ class TurnQueue(QObject):
         self.units = units
         self._queue: dict = {}          # key -> (fn, the units it holds), run in insertion order
         self._held: set[str] = set()    # the names of the units held
+        self._paints = PaintState(self._moved, self)
         self.timer = QTimer(self)
         self.timer.setSingleShot(True)
         self.timer.setInterval(0)
         self.timer.timeout.connect(self._next)
+
+    def watch(self) -> None:
+        """Watch the paints of the units' widgets from now (a window calls it once its widgets are
+        built, before it is shown; a widget painted before it was watched counts as unpainted, and
+        is not held, once)."""
+        for unit in self.units().values():
+            for w in unit:
+                self._paints.watch(w)
+
+    def release_held(self) -> None:
+        """Let every held unit paint now (their turns are dropped): a grab of the window renders
+        each widget afresh, and one with its updates off renders as nothing (black)."""
+        for name in list(self._held):
+            self._release_now(name)
+
+    def _release_now(self, name: str) -> None:
+        self._held.discard(name)
+        self._queue.pop(("paint", name), None)
+        for w in self.units().get(name, ()):
+            resume_updates(w)
+
+    def _moved(self, widget: QWidget) -> None:
+        """A unit's widget was shown, moved or resized: held, it has no paint of its new place to
+        keep; its unit paints now, with the layout change (the queue's turn for it is dropped)."""
+        for name in list(self._held):
+            if widget in tuple(self.units().get(name, ())):
+                self._release_now(name)
 
     @property
     def pending(self) -> int:
@@ -66,12 +139,16 @@ class TurnQueue(QObject):
         return len(self._queue)
 
     def hold(self, names: Iterable[str] | None = None) -> None:
-        """Hold the units ``names`` (None: all) that are on screen and not held yet; each is
-        repainted in a turn of its own."""
+        """Hold the units ``names`` (None: all) that are on screen, painted in place and not held
+        yet; each is repainted in a turn of its own. (A unit not painted since it was shown, moved
+        or resized is not held: it has no paint of its place to keep, and held it would show black
+        until its turn; it is painted with the rest.)"""
         units = self.units()
         for name in units if names is None else names:
             unit = tuple(units.get(name, ()))
             if not unit or name in self._held or not any(on_screen(w) for w in unit):
+                continue
+            if not all(self._paints.painted(w) for w in unit):
                 continue
             for w in unit:
                 suspend_updates(w)
@@ -100,7 +177,8 @@ class TurnQueue(QObject):
                 repaint_settled(w)
 
     def _next(self) -> None:
-        if not self._queue:
+        if not self._queue:                     # (emptied since it was armed: a moved unit painted)
+            self.sigDrained.emit()
             return
         fn, holds = self._queue.pop(next(iter(self._queue)))
         try:
