@@ -630,20 +630,25 @@ def test_no_view_is_black_on_screen_or_in_a_grab_from_the_moment_data_loads(qtbo
     QApplication.processEvents()
     seen = []
 
-    def look():
+    def look(grab: bool = False):
         views = {"diagram": win.diagram, "equations": win.equations,
                  **{k: w for k, w in win.plot_widgets.items() if on_screen(w)}}
         screen = win.screen().grabWindow(win.winId()).toImage()
         seen.append({k: _black_share(screen, win, w) for k, w in views.items()})
-        grabbed = win.grab().toImage()
-        seen.append({k: _black_share(grabbed, win, w) for k, w in views.items()})
+        if grab:                                  # (it runs what is queued: the turns end here)
+            grabbed = win.grab().toImage()
+            seen.append({k: _black_share(grabbed, win, w) for k, w in views.items()})
 
     with qtbot.waitSignal(win.sigDataLoaded, timeout=60000):
         win.open_example("sine")
-    look()                                        # the frame right after the data arrived
+    look(grab=True)                               # right after the data arrived: the screen, then a grab
     win.turns.timer.timeout.connect(look)         # and after each of the turns that follow
     win.start_training(epochs=1)
     qtbot.waitUntil(lambda: not win.training and _drained(win.turns), timeout=120000)
+    win.turns.timer.timeout.disconnect(look)
+    win.plot_docks["gates"].raise_()
+    look(grab=True)                               # a tab just raised: its heatmaps drawn whole in a grab
+    assert win.heatmap_plot.plots and not win.heatmap_plot.building
     assert len(seen) > 4 and {"diagram", "equations", "loss"} <= set(seen[0])
     worst = {k: max(s.get(k, 0.0) for s in seen) for k in seen[0]}
     assert all(v < 0.05 for v in worst.values()), worst

@@ -177,9 +177,10 @@ class MainWindow(QMainWindow):
             last_folder=self.files.last_folder, dialog_parent=self, parent=self)
 
     def grab(self, *args, **kw):  # noqa: D401 - Qt's name
-        """A picture of the window as it is now. The units held for a later turn are let paint
-        first: a grab renders every widget afresh, and one with its updates off renders as nothing."""
-        self.turns.release_held()
+        """A picture of the window as its turns will have drawn it a moment later: the pieces
+        queued run now, and the units held let paint (a grab renders every widget afresh, and one
+        with its updates off renders as nothing)."""
+        self.turns.run_all()
         return super().grab(*args, **kw)
 
     def _paint_units(self) -> dict:

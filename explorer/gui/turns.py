@@ -114,6 +114,19 @@ class TurnQueue(QObject):
             for w in unit:
                 self._paints.watch(w)
 
+    def run_all(self) -> None:
+        """Run every queued piece now, in order (those they queue too), let what is still held paint
+        and the layouts waiting for the next turn apply: a grab of the window shows what the turns
+        would have drawn a moment later."""
+        for _ in range(100_000):                # (a bound: a job that queued itself for ever)
+            if not self._queue:
+                break
+            fn, holds = self._queue.pop(next(iter(self._queue)))
+            self.hold(holds)
+            fn()
+        self.release_held()
+        QCoreApplication.sendPostedEvents(None, QEvent.Type.LayoutRequest.value)   # (layouts current too)
+
     def release_held(self) -> None:
         """Let every held unit paint now (their turns are dropped): a grab of the window renders
         each widget afresh, and one with its updates off renders as nothing (black)."""
