@@ -134,7 +134,8 @@ class Pinger:
         self.late = []
         self.cpu = []
         self.at = []
-        self._due = time.perf_counter() + self.interval
+        self.t0 = time.perf_counter()
+        self._due = self.t0 + self.interval
         self._cpu = time.thread_time()
         self.timer.start(self._ms)
         self.turn_max = 0.0
@@ -172,6 +173,7 @@ class Pinger:
         k = max(range(len(v)), key=v.__getitem__) if v else None
         return dict(n=len(v), median=pct(v, 50), p99=pct(v, 99), max=max(v) if v else float("nan"),
                     max_cpu=c[k] if k is not None else float("nan"), max_work=max(c) if c else float("nan"),
+                    max_at=self.at[k] - self.t0 if k is not None else float("nan"),
                     max_turn=self.turn_max * 1000 if self.turns else float("nan"))
 
 
@@ -729,7 +731,7 @@ def long_runs(args, tmp: Path, ok) -> list:
               f"{w['gui_first']:.1%} → {w['gui_last']:.1%} of a core; {w['redraws']} redraws, cost "
               f"{w['cost_first']:.1f} → {w['cost_last']:.1f} ms, interval {w['interval_first']:.0f} → "
               f"{w['interval_last']:.0f} ms; event loop p99 {lat['p99']:.1f} ms, longest block {lat['max']:.1f} ms "
-              f"(GUI work in it {lat['max_cpu']:.1f} ms) (load {w['load'][0]:.2f} → {w['load'][1]:.2f})", flush=True)
+              f"(GUI work in it {lat['max_cpu']:.1f} ms, {lat['max_at']:.1f} s after the ping began) (load {w['load'][0]:.2f} → {w['load'][1]:.2f})", flush=True)
         head()
     win.close()
     win.threads.wait_all()
