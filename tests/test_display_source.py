@@ -197,6 +197,7 @@ def test_the_through_time_plot_says_which_pass_it_draws(qtbot, qsettings, app_pa
     assert any("the latest training step (its batch)" in t for t in titles), titles     # while training
     steps = run.trainer.step
     qtbot.waitUntil(lambda: f"sample 0, weights after step {steps}" in plot.title_text(), timeout=5000)
+    qtbot.waitUntil(lambda: win.turns.pending == 0, timeout=5000)    # its curves drawn in its own turn
     _, gn, _ = run.model.compute_grads(*run.sample_pair(0), run.dataset.loss)
     np.testing.assert_array_equal(plot.dh_curve.yData, gn.dh)                    # what the title says
     win.interventions.hold("f", 1.0)

@@ -176,9 +176,12 @@ class TurnLog(QObject):
         assert not crowded, f"passes of the event loop that painted several units or ran several pieces: {crowded}"
         painted = [u for u, _n, _m in self.passes if u]
         laid_out = sum(m for _u, _n, m in passes)
+        steady = [c for c, (_u, _n, m), b in zip(self.cpu, self.passes, [False] + [m for *_x, m in self.passes])
+                  if not (m or b)]
         print(f"\n{label}: {len(self.passes)} passes, {sum(n for _u, n, _m in self.passes)} pieces, "
-              f"{len(painted)} unit paints, {laid_out} layout changes; "
-              f"the longest pass {max(self.cpu) * 1000:.0f} ms of GUI-thread CPU")
+              f"{len(painted)} unit paints, {laid_out} layout changes; the longest pass "
+              f"{max(self.cpu) * 1000:.0f} ms of GUI-thread CPU, {max(steady, default=0) * 1000:.0f} ms "
+              f"without a layout change")
         return painted
 
 

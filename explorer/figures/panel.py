@@ -34,7 +34,7 @@ from explorer.figures.axes import PlotAxisItem  # noqa: E402
 from explorer.figures.export_files import svg_recording, write_file, write_png  # noqa: E402
 from explorer.figures.extremes import ValueScan  # noqa: E402
 from explorer.figures.picture_raster import picture_image, picture_png  # noqa: E402
-from explorer.figures.updates import resume_updates, suspend_updates  # noqa: E402
+from explorer.figures.updates import paint_holds, resume_updates, suspend_updates  # noqa: E402
 from explorer.runs.store import csv_value  # noqa: E402
 
 pg.setConfigOptions(antialias=True, imageAxisOrder="row-major")
@@ -367,13 +367,25 @@ class PlotPanelWidget(QWidget):
     def _request_draw(self):
         """Draw now if the plot is on screen; otherwise when it is shown, painted or exported (a plot
         in a tab behind others costs nothing while training: Qt keeps such a tab's page visible but
-        moves it off screen, so its visible region is empty)."""
-        if self.isVisible() and not self.visibleRegion().isEmpty():
+        moves it off screen, so its visible region is empty). A plot whose paints a redraw holds
+        is drawn in its own turn, just before it is painted (:meth:`draw_pending`): the redraw's
+        turn does not pay for it."""
+        if paint_holds(self) and not self._exporting:
+            self._stale = True          # held for a turn of its own (explorer.gui.turns): drawn then
+        elif self.isVisible() and not self.visibleRegion().isEmpty():
             self._draw()
             self._stale = False
             self._update_empty()
         else:
             self._stale = True
+
+    def draw_pending(self) -> None:
+        """Draw what was left for later (the plot was held, or off screen) — unless panels are
+        still being built a turn at a time (a heatmap draws each as it is built)."""
+        if self._stale and not getattr(self, "building", False):
+            self._draw()
+            self._stale = False
+            self._update_empty()
 
     def eventFilter(self, obj, event):  # noqa: N802 - Qt's name
         """The view is about to be painted (its tab raised, scrolled into sight): draw what it missed

@@ -137,7 +137,8 @@ class TurnQueue(QObject):
         self._held.discard(name)
         self._queue.pop(("paint", name), None)
         for w in self.units().get(name, ()):
-            resume_updates(w)
+            if resume_updates(w):
+                draw_pending(w)
 
     def _moved(self, widget: QWidget) -> None:
         """A unit's widget was shown, moved or resized: held, it has no paint of its new place to
@@ -204,6 +205,14 @@ class TurnQueue(QObject):
                 self.sigDrained.emit()
 
 
+def draw_pending(widget: QWidget) -> None:
+    """Let the plots in ``widget`` draw what a redraw left for this turn (``draw_pending``)."""
+    for w in (widget, *widget.findChildren(QWidget)):
+        pending = getattr(w, "draw_pending", None)
+        if pending is not None:
+            pending()
+
+
 def _scenes(widget: QWidget) -> list:
     views = widget.findChildren(QGraphicsView)
     if isinstance(widget, QGraphicsView):
@@ -239,6 +248,7 @@ def repaint_settled(widget: QWidget) -> None:
     legend moves): the scene then tells its view in a later turn, and Qt paints every dirty widget
     of a window together — the plot would be painted again in another unit's turn. So the scenes
     are settled before the paint, and after it; what the paint changed is painted again here."""
+    draw_pending(widget)
     scenes = _scenes(widget)
     settle_scenes(scenes)
     widget.repaint()
