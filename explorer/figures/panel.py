@@ -380,9 +380,9 @@ class PlotPanelWidget(QWidget):
             self._stale = True
 
     def draw_pending(self) -> None:
-        """Draw what was left for later (the plot was held, or off screen) — unless panels are
-        still being built a turn at a time (a heatmap draws each as it is built)."""
-        if self._stale and not getattr(self, "building", False):
+        """Draw what was left for later (the plot was held, or off screen). (A heatmap whose panels
+        are still being built draws those built; each later one draws as it is built.)"""
+        if self._stale:
             self._draw()
             self._stale = False
             self._update_empty()

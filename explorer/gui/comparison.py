@@ -780,8 +780,13 @@ class ComparisonWindow(QMainWindow):
         return True
 
     def _on_connectivity(self, result) -> None:
+        """Drawn in a turn of its own, the plot held meanwhile (:attr:`sigConnectivity` then)."""
         self.conn_pacer.end()
-        sample, t = self._conn_request
+        self.turns.defer("connectivity", partial(self._show_connectivity, result, self._conn_request),
+                         holds=("connectivity",))
+
+    def _show_connectivity(self, result, request) -> None:
+        sample, t = request
         steps = None
         for cell, norms in result.items():
             steps = np.arange(1, norms.size + 1)

@@ -13,6 +13,12 @@ keeps each turn small:
 - **slots** (:class:`PanelSlot`): a window's place for a heavy widget built later, in a job of its
   own, so opening the window is a few small turns, not one long one.
 
+A unit is held only when it shows a paint of its present place (:class:`PaintState`); one shown,
+moved or resized while held is let paint at once, with the layout change. A plot held draws its new
+data in its turn, just before its paint (``draw_pending``), and is left clean by it
+(:func:`repaint_settled`). :meth:`TurnQueue.run_all` runs everything queued at once (a window's
+``grab()`` does, so a picture of it never shows a held widget, which Qt would render black).
+
 A unit is painted whole from the state its widgets hold, so what it shows is always one consistent
 state of its own (its numbers under its labels); it only may lag the others by a few turns.
 """
@@ -22,7 +28,7 @@ from __future__ import annotations
 from functools import partial
 from typing import Callable, Iterable, Sequence
 
-from PySide6.QtCore import QCoreApplication, QEvent, QObject, Qt, QTimer, Signal
+from PySide6.QtCore import QCoreApplication, QEvent, QObject, QPoint, Qt, QTimer, Signal
 from PySide6.QtWidgets import QGraphicsView, QVBoxLayout, QWidget
 
 from explorer.figures.updates import resume_updates, suspend_updates
@@ -44,24 +50,35 @@ def on_screen(widget: QWidget) -> bool:
 
 class PaintState(QObject):
     """Whether a unit's widget shows a whole paint of its present place: painted since it was last
-    shown, moved or resized. Until then the window's picture has nothing where it now is: held, it
-    would show black until its turn. ``moved(widget)`` is told when a watched widget is shown,
-    moved or resized (a held one is then let paint at once, with the layout change that moved it).
+    shown or resized, at the place in its window where it is now (a dock raised from behind a tab
+    brings its plot back from off screen without telling the plot). Until then the window's
+    picture has nothing of it where it now is: held, it would show black, or the pixels of what
+    was there, until its turn. ``moved(widget)`` is told when a watched widget is shown, moved or
+    resized, or a widget it is in is (a held one is then let paint at once, with the layout change
+    that moved it).
 
     A widget is watched from the first time :meth:`painted` asks (a window asks for all its units
-    once built, before it is shown: :meth:`TurnQueue.watch`); its paints are those of any widget
-    inside it (a plot paints its viewport)."""
+    once built, before it is shown: :meth:`TurnQueue.watch`); its paints are those of the widgets
+    inside it watched so far (a plot paints its viewport; asking again watches those added since)."""
 
-    _PAINTED = "_painted_in_place"
+    _PAINTED = "_painted_at"
     _UNIT = "_paint_state_unit"
     _WATCHED = "_paint_state_watched"
+    _WITHIN = "_paint_state_units_within"
 
     def __init__(self, moved: Callable[[QWidget], None], parent=None):
         super().__init__(parent)
         self.moved = moved
 
+    @staticmethod
+    def _place(widget: QWidget) -> tuple:
+        window = widget.window()
+        p = widget.mapTo(window, QPoint(0, 0))
+        return p.x(), p.y(), id(window)
+
     def painted(self, widget: QWidget) -> bool:
-        if getattr(widget, self._PAINTED, False):
+        at = getattr(widget, self._PAINTED, None)
+        if at is not None and at == self._place(widget):
             return True
         self.watch(widget)
         return False
@@ -69,9 +86,22 @@ class PaintState(QObject):
     def watch(self, widget: QWidget) -> None:
         setattr(widget, self._UNIT, True)
         for w in (widget, *widget.findChildren(QWidget)):
-            if not getattr(w, self._WATCHED, False):
-                setattr(w, self._WATCHED, True)
-                w.installEventFilter(self)
+            self._filter(w)
+        a = widget.parentWidget()               # the widgets it is in: a dock moved off screen and
+        while a is not None and not a.isWindow():   # back (a tab) moves the plot in it unawares
+            within = getattr(a, self._WITHIN, None)
+            if within is None:
+                within = []
+                setattr(a, self._WITHIN, within)
+            if not any(u is widget for u in within):
+                within.append(widget)
+            self._filter(a)
+            a = a.parentWidget()
+
+    def _filter(self, w: QWidget) -> None:
+        if not getattr(w, self._WATCHED, False):
+            setattr(w, self._WATCHED, True)
+            w.installEventFilter(self)
 
     def eventFilter(self, obj, event):  # noqa: N802 - Qt's name
         t = event.type()
@@ -79,11 +109,14 @@ class PaintState(QObject):
             w = obj
             while w is not None:
                 if getattr(w, self._UNIT, False):
-                    setattr(w, self._PAINTED, True)
+                    setattr(w, self._PAINTED, self._place(w))
                 w = w.parentWidget()
-        elif t in (QEvent.Type.Show, QEvent.Type.Move, QEvent.Type.Resize) and getattr(obj, self._UNIT, False):
-            setattr(obj, self._PAINTED, False)
-            self.moved(obj)
+        elif (t == QEvent.Type.Show or (t == QEvent.Type.Move and event.pos() != event.oldPos())
+              or (t == QEvent.Type.Resize and event.size() != event.oldSize())):
+            units = ([obj] if getattr(obj, self._UNIT, False) else []) + getattr(obj, self._WITHIN, [])
+            for u in units:
+                setattr(u, self._PAINTED, None)
+                self.moved(u)
         return False
 
 
@@ -118,14 +151,16 @@ class TurnQueue(QObject):
         """Run every queued piece now, in order (those they queue too), let what is still held paint
         and the layouts waiting for the next turn apply: a grab of the window shows what the turns
         would have drawn a moment later."""
-        for _ in range(100_000):                # (a bound: a job that queued itself for ever)
-            if not self._queue:
-                break
-            fn, holds = self._queue.pop(next(iter(self._queue)))
-            self.hold(holds)
-            fn()
-        self.release_held()
-        QCoreApplication.sendPostedEvents(None, QEvent.Type.LayoutRequest.value)   # (layouts current too)
+        try:
+            for _ in range(100_000):            # (a bound: a job that queued itself for ever)
+                if not self._queue:
+                    break
+                fn, holds = self._queue.pop(next(iter(self._queue)))
+                self.hold(holds)
+                fn()
+        finally:                                # (a job that raised: what is held still paints)
+            self.release_held()
+            QCoreApplication.sendPostedEvents(None, QEvent.Type.LayoutRequest.value)   # layouts current
 
     def release_held(self) -> None:
         """Let every held unit paint now (their turns are dropped): a grab of the window renders
@@ -134,6 +169,8 @@ class TurnQueue(QObject):
             self._release_now(name)
 
     def _release_now(self, name: str) -> None:
+        if name not in self._held:
+            return
         self._held.discard(name)
         self._queue.pop(("paint", name), None)
         for w in self.units().get(name, ()):
@@ -191,7 +228,7 @@ class TurnQueue(QObject):
                 repaint_settled(w)
 
     def _next(self) -> None:
-        if not self._queue:                     # (emptied since it was armed: a moved unit painted)
+        if not self._queue:                     # (emptied since it was armed: by run_all, or a moved unit)
             self.sigDrained.emit()
             return
         fn, holds = self._queue.pop(next(iter(self._queue)))
@@ -223,7 +260,9 @@ def _scenes(widget: QWidget) -> list:
 def settle_scenes(scenes) -> bool:
     """Bring graphics scenes up to date now: the layouts waiting for the next turn (a legend's new
     row), a pyqtgraph view's fit of its range (``prepareForPaint``, else done as it paints), the
-    scenes' dirty items and what they tell their views (queued calls). True when a scene changed."""
+    scenes' dirty items and what they tell their views (queued calls). True when a scene changed.
+    (Listening to ``changed`` switches a scene to telling its views through that signal from then
+    on, as Qt does for any listener: its updates reach the view a queued call later.)"""
     changed = []
 
     def note(rects):
@@ -247,7 +286,8 @@ def repaint_settled(widget: QWidget) -> None:
     axis measures its tick labels as it paints and takes the width they need; the view shrinks, the
     legend moves): the scene then tells its view in a later turn, and Qt paints every dirty widget
     of a window together — the plot would be painted again in another unit's turn. So the scenes
-    are settled before the paint, and after it; what the paint changed is painted again here."""
+    are settled before the paint, and after it; what the paint changed is painted again here (at
+    most twice: a plot still changing after that is left to paint in a later turn)."""
     draw_pending(widget)
     scenes = _scenes(widget)
     settle_scenes(scenes)
