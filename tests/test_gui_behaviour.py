@@ -215,8 +215,8 @@ def test_dates_reach_the_predictions_plot_as_dates(window, qtbot):
     assert tv.dtype.kind == "M" and str(tv[31]) == "2020-02-01T00:00:00" and label == "date"
     with qtbot.waitSignal(window.display.sigDisplayed, timeout=10000):
         window.set_run(Run(ds, window.run.settings))
-    qtbot.waitUntil(lambda: window.session.predictions is not None, timeout=10000)
-    plot = window.prediction_plot
+    qtbot.waitUntil(lambda: window.session.predictions is not None and window.turns.pending == 0, timeout=10000)
+    plot = window.prediction_plot                       # (drawn: a held plot draws in its own turn)
     np.testing.assert_array_equal(plot.x_values, tv)
     axis = plot.plot.getAxis("bottom")
     assert plot.x_label == "date" and axis.labelText == "date" and axis.dates and not axis.integer

@@ -46,8 +46,8 @@ def test_a_file_gets_the_same_units_in_the_window_as_on_the_command_line(window,
     box = window.settings_panel.key_combo
     assert box.currentData() == "symbol" and [box.itemData(i) for i in range(box.count())] == [None, "none", "symbol"]
     plot = window.prediction_plot                   # the predictions of every series' validation part, in pieces
-    qtbot.waitUntil(lambda: plot._title == "Predictions on the validation parts of the 3 series by symbol",
-                    timeout=20000)
+    qtbot.waitUntil(lambda: plot._title == "Predictions on the validation parts of the 3 series by symbol"
+                    and window.turns.pending == 0, timeout=20000)           # (drawn in its own turn)
     x = plot.target_curve.xData                     # every point (the drawing is downsampled)
     assert np.isnan(x).sum() == 2 and len(x) == 3 * 12 + 2
     box.setCurrentIndex(1)
