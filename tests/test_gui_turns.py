@@ -153,10 +153,10 @@ class TurnLog(QObject):
             self._own(e.child(), self.owner[obj])        # (a panel built into its slot, shown)
         elif e.type() == QEvent.Type.Timer and obj is self.turns.timer:
             self._pieces += 1
-        elif obj in self.tops and (e.type() == QEvent.Type.Show
-                                   or (e.type() == QEvent.Type.Resize and e.size() != e.oldSize())
-                                   or (e.type() == QEvent.Type.Move and e.pos() != e.oldPos())):
-            self._laid_out = True
+        elif obj in self.owner and (e.type() == QEvent.Type.Show
+                                    or (e.type() == QEvent.Type.Resize and e.size() != e.oldSize())
+                                    or (e.type() == QEvent.Type.Move and e.pos() != e.oldPos())):
+            self._laid_out = True                 # (a unit's widget, or one in it: a heatmap's grid shown)
         return False
 
     def _tick(self):
@@ -176,8 +176,8 @@ class TurnLog(QObject):
     def check(self, label: str = "", first_frame: bool = False) -> list[set]:
         """Assert one piece and at most one unit's paint per pass; print the longest pass's CPU.
         Returns the units painted, pass by pass (the passes that painted one). Not checked: a pass
-        in which a unit's widget was shown, moved or resized (or painted at another place in its
-        window than at its last paint: what it is in moved), and the next (a layout change: Qt
+        in which a unit's widget or one in it was shown, moved or resized (or a unit painted at
+        another place in its window than at its last paint: what it is in moved), and the next (a layout change: Qt
         repaints what it moved at its next paint, as it must: held, the widget would show nothing
         of its new place), and with
         ``first_frame`` (the log began before the window was shown) the passes up to its first

@@ -217,6 +217,8 @@ class _HeatmapPanels(PlotPanelWidget):
             if self._show_due:              # the grid is whole: shown (its first paint) in a turn of its own
                 self._show_due = False
                 self._built_whole()
+                if self.view.isVisible():   # painted now, not with whatever the window paints next
+                    self.view.repaint()
             return
         name = self._build_one()
         if name is not None and name in self.values:

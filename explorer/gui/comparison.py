@@ -186,7 +186,7 @@ class CellColumn(QWidget):
 
     def _make_memory(self):
         memory = plots.MemoryHeatmapWidget()
-        memory.build_in_steps = True                                    # its first drawing never blocks a redraw
+        # one panel: built at once, in the memory job's turn (held: painted in a turn of its own)
         memory.step_queue = self.step_queue
         memory.setMinimumHeight(110)
         memory.setToolTip(f"Memory made visible: of what unit j wrote at step t, the share still on the "

@@ -111,12 +111,14 @@ class PaintState(QObject):
                 if getattr(w, self._UNIT, False):
                     setattr(w, self._PAINTED, self._place(w))
                 w = w.parentWidget()
-        elif (t == QEvent.Type.Show or (t == QEvent.Type.Move and event.pos() != event.oldPos())
-              or (t == QEvent.Type.Resize and event.size() != event.oldSize())):
+        elif t == QEvent.Type.Show or (t == QEvent.Type.Move and event.pos() != event.oldPos()):
             units = ([obj] if getattr(obj, self._UNIT, False) else []) + getattr(obj, self._WITHIN, [])
-            for u in units:
+            for u in units:                     # (a widget it is in resized: its own events tell)
                 setattr(u, self._PAINTED, None)
                 self.moved(u)
+        elif t == QEvent.Type.Resize and event.size() != event.oldSize() and getattr(obj, self._UNIT, False):
+            setattr(obj, self._PAINTED, None)
+            self.moved(obj)
         return False
 
 
